@@ -1,0 +1,36 @@
+# Danlu: two commands set everything up on a fresh machine.
+#   make run    create .venv, install, start the GUI on http://127.0.0.1:7860 with the demo model
+#   make test   the same set-up, Debian's chromium for the browser tests, then every test
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+export HF_HUB_OFFLINE ?= 1
+export GRADIO_ANALYTICS_ENABLED ?= False
+
+.PHONY: run test venv chromium clean
+
+$(STAMP): requirements.txt requirements-test.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	# torch is pinned to the CPU wheel kept on this machine; one pip call keeps it from being replaced
+	$(PY) -m pip install -q --disable-pip-version-check -r requirements.txt -r requirements-test.txt > $(VENV)/pip.log 2>&1 \
+	  || { grep -v "is ignored: it is neither a file nor a directory" $(VENV)/pip.log; exit 1; }
+	$(PY) -c "import torch, gradio, transformers, peft, bitsandbytes, playwright" && touch $(STAMP)
+
+venv: $(STAMP)
+
+run: $(STAMP)
+	$(PY) app.py
+
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "installing Debian's chromium for the browser tests"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
+
+test: $(STAMP) chromium
+	@$(PY) -m pytest -q tests; rc=$$?; \
+	  if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing" >&2; exit 1; fi; exit $$rc
+
+clean:
+	rm -rf $(VENV) .pytest_cache test-artifacts

@@ -1,0 +1,64 @@
+"""Parse `python app.py VERB ...` and run the verb. Errors print in words with an exit code:
+0 success, 1 the work failed (e.g. a training job failed), 2 the input was wrong.
+
+Each verb lives in its own module with `register(subparsers)`; adding a verb means adding a module
+to VERB_MODULES.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+
+from core.errors import DanluError
+
+VERB_MODULES = ["cli.presets_cmd", "cli.train_cmd", "cli.jobs_cmd", "cli.data_cmd", "cli.model_cmd", "cli.gui_cmd"]
+
+EPILOG = """\
+typical use:
+  python app.py presets                          list models, recipes and templates
+  python app.py copy-preset demo my.yaml         write a complete config to edit
+  python app.py check-data my.jsonl              check a dataset file
+  python app.py train my.yaml --nproc 2          train (2 processes / GPUs)
+  python app.py jobs list                        see all jobs
+The workspace is $DANLU_HOME (default ~/.danlu)."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="python app.py", description="Danlu: fine-tune language models (QLoRA).",
+                                 epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--home", help="workspace folder (default: $DANLU_HOME or ~/.danlu)")
+    sub = ap.add_subparsers(dest="verb", metavar="VERB")
+    for name in VERB_MODULES:
+        try:
+            mod = importlib.import_module(name)
+        except ModuleNotFoundError as e:
+            if e.name == name:
+                continue  # a verb module not written yet
+            raise
+        mod.register(sub)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    from core.services import Services
+    ap = build_parser()
+    args = ap.parse_args(argv)
+    if not getattr(args, "func", None):
+        ap.print_help()
+        return 2
+    try:
+        services = Services.create(args.home)
+        return int(args.func(args, services) or 0)
+    except DanluError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:  # a bug in Danlu: one line, and the traceback on request
+        if os.environ.get("DANLU_DEBUG"):
+            raise
+        print(f"error: unexpected {type(e).__name__}: {e}\n(set DANLU_DEBUG=1 to see the traceback)", file=sys.stderr)
+        return 1

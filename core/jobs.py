@@ -1,0 +1,240 @@
+"""The job table: one SQLite row per job (WAL mode) in the workspace.
+
+States and the only moves between them (one function, `transition`, makes every move):
+
+    QUEUED -> STARTING -> RUNNING -> SUCCEEDED | FAILED | CANCELLED | INTERRUPTED
+                 \\           \\-> CANCELLING -> CANCELLED | SUCCEEDED | FAILED
+                  \\-> (any terminal state)
+    QUEUED -> CANCELLED  (cancelled before it started)
+
+Terminal states never change: `transition` is a single UPDATE ... WHERE state IN (allowed
+sources), so when a cancel races a natural exit exactly one of them wins. Every process (GUI, CLI,
+supervisors) opens its own short-lived connection; nothing is cached in memory.
+"""
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import sqlite3
+import time
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+QUEUED, STARTING, RUNNING, CANCELLING = "QUEUED", "STARTING", "RUNNING", "CANCELLING"
+SUCCEEDED, FAILED, CANCELLED, INTERRUPTED = "SUCCEEDED", "FAILED", "CANCELLED", "INTERRUPTED"
+STATES = (QUEUED, STARTING, RUNNING, CANCELLING, SUCCEEDED, FAILED, CANCELLED, INTERRUPTED)
+TERMINAL = frozenset({SUCCEEDED, FAILED, CANCELLED, INTERRUPTED})
+ACTIVE = frozenset({STARTING, RUNNING, CANCELLING})
+ALLOWED_FROM = {
+    QUEUED: (),
+    STARTING: (QUEUED,),
+    RUNNING: (STARTING,),
+    CANCELLING: (QUEUED, STARTING, RUNNING),
+    SUCCEEDED: (STARTING, RUNNING, CANCELLING),
+    FAILED: (QUEUED, STARTING, RUNNING, CANCELLING),
+    CANCELLED: (QUEUED, STARTING, RUNNING, CANCELLING),
+    INTERRUPTED: (STARTING, RUNNING, CANCELLING),
+}
+# Words the GUI shows (the issue text names these).
+STATE_WORDS = {QUEUED: "Queued", STARTING: "Starting", RUNNING: "Running", CANCELLING: "Stopping",
+               SUCCEEDED: "Succeeded", FAILED: "Failed", CANCELLED: "Cancelled", INTERRUPTED: "Interrupted"}
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+    id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,             -- train | eval | merge
+    name TEXT NOT NULL DEFAULT '',
+    state TEXT NOT NULL,
+    run_dir TEXT NOT NULL,
+    config_path TEXT NOT NULL DEFAULT '',
+    config_sha256 TEXT NOT NULL DEFAULT '',
+    dataset_sha256 TEXT NOT NULL DEFAULT '',
+    argv TEXT NOT NULL DEFAULT '[]',  -- JSON list: the exact command the supervisor runs
+    gpus TEXT NOT NULL DEFAULT '[]',  -- JSON list of GPU indices, or ["cpu"]
+    nproc INTEGER NOT NULL DEFAULT 1,
+    parent_id TEXT NOT NULL DEFAULT '',  -- resumed/retried/evaluated job
+    created_at REAL NOT NULL,
+    started_at REAL,
+    ended_at REAL,
+    supervisor_pid INTEGER,
+    supervisor_ctime REAL,
+    agent_pid INTEGER,
+    agent_ctime REAL,
+    exit_code INTEGER,
+    reason TEXT NOT NULL DEFAULT '',
+    message TEXT NOT NULL DEFAULT '',
+    hint TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS jobs_state ON jobs(state);
+"""
+
+
+@dataclass
+class Job:
+    id: str
+    kind: str
+    name: str
+    state: str
+    run_dir: str
+    config_path: str
+    config_sha256: str
+    dataset_sha256: str
+    argv: str
+    gpus: str
+    nproc: int
+    parent_id: str
+    created_at: float
+    started_at: float | None
+    ended_at: float | None
+    supervisor_pid: int | None
+    supervisor_ctime: float | None
+    agent_pid: int | None
+    agent_ctime: float | None
+    exit_code: int | None
+    reason: str
+    message: str
+    hint: str
+
+    @property
+    def terminal(self) -> bool:
+        return self.state in TERMINAL
+
+    @property
+    def gpu_list(self) -> list:
+        return json.loads(self.gpus or "[]")
+
+    @property
+    def argv_list(self) -> list[str]:
+        return json.loads(self.argv or "[]")
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["state"] = self.state.lower()
+        d["gpus"] = self.gpu_list
+        d["argv"] = self.argv_list
+        return d
+
+
+COLUMNS = [f.name for f in fields(Job)]
+
+
+def new_id() -> str:
+    """Sortable and unique: 20261127-193012-a1b2."""
+    return time.strftime("%Y%m%d-%H%M%S", time.localtime()) + "-" + secrets.token_hex(2)
+
+
+class JobStore:
+    def __init__(self, db_path: str | os.PathLike):
+        self.db_path = Path(db_path)
+        with self._conn() as c:
+            c.executescript(SCHEMA)
+
+    @contextmanager
+    def _conn(self):
+        c = sqlite3.connect(self.db_path, timeout=30, isolation_level=None)
+        try:
+            c.execute("PRAGMA journal_mode=WAL")
+            c.execute("PRAGMA synchronous=NORMAL")
+            c.execute("PRAGMA busy_timeout=30000")
+            c.row_factory = sqlite3.Row
+            yield c
+        finally:
+            c.close()
+
+    @contextmanager
+    def exclusive(self):
+        """A write transaction that other processes wait for (used by the scheduler)."""
+        with self._conn() as c:
+            c.execute("BEGIN IMMEDIATE")
+            try:
+                yield c
+                c.execute("COMMIT")
+            except BaseException:
+                c.execute("ROLLBACK")
+                raise
+
+    def create(self, **values) -> Job:
+        values.setdefault("id", new_id())
+        values.setdefault("state", QUEUED)
+        values.setdefault("created_at", time.time())
+        for k in ("argv", "gpus"):
+            if not isinstance(values.get(k, "[]"), str):
+                values[k] = json.dumps(values[k])
+        cols = ", ".join(values)
+        marks = ", ".join("?" for _ in values)
+        with self._conn() as c:
+            c.execute(f"INSERT INTO jobs ({cols}) VALUES ({marks})", list(values.values()))
+        return self.get(values["id"])
+
+    def get(self, job_id: str, conn=None) -> Job | None:
+        if conn is not None:
+            row = conn.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        else:
+            with self._conn() as c:
+                row = c.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        return Job(**{k: row[k] for k in COLUMNS}) if row else None
+
+    def list(self, states=None, kind: str | None = None, conn=None) -> list[Job]:
+        q, args = "SELECT * FROM jobs", []
+        cond = []
+        if states:
+            cond.append(f"state IN ({', '.join('?' for _ in states)})")
+            args += list(states)
+        if kind:
+            cond.append("kind = ?")
+            args.append(kind)
+        if cond:
+            q += " WHERE " + " AND ".join(cond)
+        q += " ORDER BY created_at DESC, id DESC"
+        if conn is not None:
+            rows = conn.execute(q, args).fetchall()
+        else:
+            with self._conn() as c:
+                rows = c.execute(q, args).fetchall()
+        return [Job(**{k: r[k] for k in COLUMNS}) for r in rows]
+
+    def transition(self, job_id: str, to: str, conn=None, **updates) -> bool:
+        """Move job_id to state `to` if allowed from its current state. Returns whether it moved."""
+        if to not in ALLOWED_FROM:
+            raise ValueError(f"unknown state {to}")
+        sources = ALLOWED_FROM[to]
+        if not sources:
+            return False
+        if to in TERMINAL:
+            updates.setdefault("ended_at", time.time())
+        if to == RUNNING:
+            updates.setdefault("started_at", time.time())
+        sets = ", ".join(["state = ?"] + [f"{k} = ?" for k in updates])
+        q = f"UPDATE jobs SET {sets} WHERE id = ? AND state IN ({', '.join('?' for _ in sources)})"
+        args = [to, *updates.values(), job_id, *sources]
+        if conn is not None:
+            return conn.execute(q, args).rowcount == 1
+        with self._conn() as c:
+            return c.execute(q, args).rowcount == 1
+
+    def update(self, job_id: str, conn=None, **updates) -> None:
+        """Non-state fields only (pids, messages)."""
+        if "state" in updates:
+            raise ValueError("use transition() to change state")
+        sets = ", ".join(f"{k} = ?" for k in updates)
+        args = [*updates.values(), job_id]
+        if conn is not None:
+            conn.execute(f"UPDATE jobs SET {sets} WHERE id = ?", args)
+            return
+        with self._conn() as c:
+            c.execute(f"UPDATE jobs SET {sets} WHERE id = ?", args)
+
+    def delete(self, job_id: str) -> None:
+        with self._conn() as c:
+            c.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
+
+    def find(self, prefix: str) -> Job | None:
+        """A job by full id or a unique prefix (people type short ids)."""
+        job = self.get(prefix)
+        if job:
+            return job
+        with self._conn() as c:
+            rows = c.execute("SELECT id FROM jobs WHERE id LIKE ?", (prefix + "%",)).fetchall()
+        return self.get(rows[0]["id"]) if len(rows) == 1 else None

@@ -1,0 +1,377 @@
+"""Start, queue, cancel, resume and reconcile jobs. The GUI and the CLI both call only this.
+
+    job = submit_train(ws, cfg, LaunchSpec(nproc=2))   # QUEUED, then STARTING when its GPUs are free
+    cancel(ws, job.id)                                  # CANCELLING -> CANCELLED when no process is left
+    reconcile(ws)                                       # after a restart: reattach, finalise or INTERRUPTED
+
+Each job runs under a detached supervisor (`python -m core.supervise`, its own session), which
+owns the torchrun agent. Nothing here keeps a process handle: every fact lives in the job table or
+the run directory, so any process can pick up where another left off.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from core import jobs as J
+from core import procs
+from core.config import TrainConfig, save_config
+from core.errors import InputError, JobError, NotFound, Problem
+from core.gpus import detect_gpus
+from core.workspace import REPO_ROOT, Workspace, atomic_write_text
+
+TRAIN_MODULE = "core.recipes.train"
+# files of one attempt in a run dir; a resume moves them to attempts/<old job id>/
+ATTEMPT_FILES = ("exit.json", "error.json", "errors", "stopped.json", "result.json", "heartbeat.json",
+                 "cancel.request", "pids.json")
+
+
+@dataclass
+class LaunchSpec:
+    nproc: int | None = None         # processes on this machine (default: one per chosen GPU, or 1)
+    gpus: list[int] | None = None    # GPU indices; None = all visible GPUs (or the CPU)
+    nnodes: int = 1
+    node_rank: int = 0
+    master: str | None = None        # "ADDR:PORT" of node 0, for several machines
+    env: dict = field(default_factory=dict)  # extra environment (tests: fault injection)
+
+    def problems(self) -> list[Problem]:
+        out = []
+        if self.nproc is not None and not (1 <= self.nproc <= 64):
+            out.append(Problem("--nproc", f"must be between 1 and 64, got {self.nproc}"))
+        if self.nnodes < 1:
+            out.append(Problem("--nnodes", "must be at least 1"))
+        if self.nnodes > 1:
+            if not self.master or ":" not in self.master:
+                out.append(Problem("--master", "several machines need --master ADDR:PORT (machine 0's address)",
+                                   "e.g. --master 10.0.0.1:29500"))
+            else:
+                host, _, port = self.master.rpartition(":")
+                if not host or not port.isdigit() or not (1 <= int(port) <= 65535):
+                    out.append(Problem("--master", f"{self.master!r} is not ADDR:PORT"))
+            if not (0 <= self.node_rank < self.nnodes):
+                out.append(Problem("--node-rank", f"must be between 0 and {self.nnodes - 1}"))
+        return out
+
+
+def resolve_devices(spec: LaunchSpec) -> tuple[list, int]:
+    """(gpu lease, process count). On a machine without GPUs the lease is ["cpu"]."""
+    visible = [g["index"] for g in detect_gpus()]
+    if not visible:
+        if spec.gpus:
+            raise InputError(problems=[Problem("--gpus", "this machine has no NVIDIA GPU", "leave --gpus out to train on the CPU")])
+        return ["cpu"], spec.nproc or 1
+    gpus = spec.gpus if spec.gpus is not None else visible
+    missing = [g for g in gpus if g not in visible]
+    if missing:
+        raise InputError(problems=[Problem("--gpus", f"GPU {missing} not found; this machine has {visible}")])
+    nproc = spec.nproc or len(gpus)
+    if nproc > len(gpus):
+        raise InputError(problems=[Problem("--nproc", f"{nproc} processes but only {len(gpus)} GPUs chosen",
+                                           "one process per GPU: lower --nproc or choose more GPUs")])
+    return gpus[:nproc], nproc
+
+
+def build_command(config_path: Path, nproc: int, spec: LaunchSpec, *, module: str = TRAIN_MODULE,
+                  resume: bool = False, extra: list[str] | None = None) -> list[str]:
+    """The exact torchrun argv. Each rank's output also lands in <run>/ranks/ (--log-dir)."""
+    run_dir = Path(config_path).parent
+    argv = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", str(nproc), "--max-restarts", "0",
+            "--log-dir", str(run_dir / "ranks"), "--redirects", "3", "--tee", "3"]
+    if spec.nnodes > 1:
+        host, _, port = spec.master.rpartition(":")
+        argv += ["--nnodes", str(spec.nnodes), "--node-rank", str(spec.node_rank), "--master-addr", host,
+                 "--master-port", port]
+    else:
+        argv += ["--standalone"]  # a free rendezvous port of its own, so jobs never collide
+    argv += ["-m", module, "--config", str(config_path)]
+    if resume:
+        argv.append("--resume")
+    return argv + list(extra or [])
+
+
+def cli_command(config_path: Path, nproc: int, spec: LaunchSpec) -> str:
+    """What the user would type; shown by the GUI's Show command and written into config.yaml."""
+    parts = ["python", "app.py", "train", str(config_path)]
+    if nproc > 1:
+        parts += ["--nproc", str(nproc)]
+    if spec.gpus is not None:
+        parts += ["--gpus", ",".join(str(g) for g in spec.gpus)]
+    if spec.nnodes > 1:
+        parts += ["--nnodes", str(spec.nnodes), "--node-rank", str(spec.node_rank), "--master", spec.master]
+    return " ".join(parts)
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def pin_dataset(ws: Workspace, path: str) -> tuple[Path, str]:
+    """Training reads an immutable, content-addressed copy inside the workspace."""
+    src = Path(path).resolve()
+    digest = sha256_file(src)
+    if src.is_relative_to(ws.datasets.resolve()):
+        return src, digest
+    pinned_dir = ws.datasets / "pinned"
+    pinned_dir.mkdir(parents=True, exist_ok=True)
+    dest = pinned_dir / f"{digest[:16]}{src.suffix.lower()[:8]}"
+    if not dest.exists():
+        tmp = pinned_dir / f".{dest.name}.tmp"
+        shutil.copyfile(src, tmp)
+        os.replace(tmp, dest)
+    return dest, digest
+
+
+def submit_train(ws: Workspace, cfg: TrainConfig, spec: LaunchSpec | None = None, *, name: str = "",
+                 parent_id: str = "", module: str = TRAIN_MODULE) -> J.Job:
+    """Create the run directory and a QUEUED job, then let the scheduler start it when it can."""
+    spec = spec or LaunchSpec()
+    if spec.problems():
+        raise InputError(problems=spec.problems(), title="The launch options cannot be used")
+    from core.config import validate
+    problems = validate(cfg)
+    if problems:
+        raise InputError(problems=problems, title="The config cannot be used")
+    gpus, nproc = resolve_devices(spec)
+    store = J.JobStore(ws.db_path)
+    job_id = J.new_id()
+    run_dir = ws.run_dir(job_id)
+    run_dir.mkdir(parents=True)
+    pinned, digest = pin_dataset(ws, cfg.dataset)
+    run_cfg = TrainConfig(**{**cfg.__dict__, "dataset": str(pinned)})
+    cfg_path = run_dir / "config.yaml"
+    header = (f"Danlu run {job_id}. Re-run it from a shell with:\n  {cli_command(cfg_path, nproc, spec)}\n"
+              f"or directly:\n  torchrun --standalone --nproc-per-node {nproc} -m {module} --config {cfg_path}")
+    save_config(run_cfg, cfg_path, header=header)
+    argv = build_command(cfg_path, nproc, spec, module=module)
+    if spec.env:
+        atomic_write_text(run_dir / "launch_env.json", json.dumps(spec.env))
+    job = store.create(id=job_id, kind="train", name=name or cfg.run_name or Path(cfg.dataset).stem,
+                       run_dir=str(run_dir), config_path=str(cfg_path), config_sha256=sha256_file(cfg_path),
+                       dataset_sha256=digest, argv=argv, gpus=gpus, nproc=nproc, parent_id=parent_id)
+    schedule(ws)
+    return store.get(job.id)
+
+
+def submit_command(ws: Workspace, kind: str, run_dir: Path, argv: list[str], *, gpus: list | None = None,
+                   nproc: int = 1, name: str = "", parent_id: str = "", env: dict | None = None) -> J.Job:
+    """Queue any other job (evaluation, merge) with its own run dir and argv."""
+    store = J.JobStore(ws.db_path)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if gpus is None:
+        gpus, _ = resolve_devices(LaunchSpec(nproc=nproc))
+    if env:
+        atomic_write_text(run_dir / "launch_env.json", json.dumps(env))
+    job = store.create(id=run_dir.name if not store.get(run_dir.name) else J.new_id(), kind=kind, name=name,
+                       run_dir=str(run_dir), argv=argv, gpus=gpus, nproc=nproc, parent_id=parent_id)
+    schedule(ws)
+    return store.get(job.id)
+
+
+def _overlaps(a: list, b: list) -> bool:
+    return bool(set(map(str, a)) & set(map(str, b)))
+
+
+def schedule(ws: Workspace) -> list[str]:
+    """Start every queued job whose GPUs are free, oldest first. Safe to call from any process."""
+    store = J.JobStore(ws.db_path)
+    started = []
+    with store.exclusive() as c:
+        active = store.list(states=J.ACTIVE, conn=c)
+        busy = [g for j in active for g in j.gpu_list]
+        for job in sorted(store.list(states=[J.QUEUED], conn=c), key=lambda j: (j.created_at, j.id)):
+            if _overlaps(job.gpu_list, busy):
+                busy += job.gpu_list  # keep FIFO order per GPU: a later job may not jump the queue
+                continue
+            if store.transition(job.id, J.STARTING, conn=c):
+                pid, ctime = spawn_supervisor(ws, job)
+                store.update(job.id, conn=c, supervisor_pid=pid, supervisor_ctime=ctime)
+                busy += job.gpu_list
+                started.append(job.id)
+    return started
+
+
+def spawn_supervisor(ws: Workspace, job: J.Job) -> tuple[int, float | None]:
+    run_dir = Path(job.run_dir)
+    log = open(run_dir / "supervisor.log", "ab")
+    env = dict(os.environ, PYTHONPATH=str(REPO_ROOT), DANLU_HOME=str(ws.root), PYTHONUNBUFFERED="1")
+    env[procs.MARKER] = job.id
+    # start_new_session: closing the GUI or the terminal never signals the job
+    p = subprocess.Popen([sys.executable, "-m", "core.supervise", "--workspace", str(ws.root), "--job", job.id],
+                         cwd=str(REPO_ROOT), env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                         start_new_session=True, close_fds=True)
+    log.close()
+    return p.pid, procs.create_time(p.pid)
+
+
+def get_job(ws: Workspace, job_id: str) -> J.Job:
+    job = J.JobStore(ws.db_path).find(job_id)
+    if job is None:
+        raise NotFound(f"no job {job_id!r}", "see `python app.py jobs list`")
+    return job
+
+
+def cancel(ws: Workspace, job_id: str, grace: float = 30.0) -> J.Job:
+    """Ask a job to stop. The supervisor does SIGTERM -> grace -> SIGKILL; without a live supervisor we sweep here."""
+    store = J.JobStore(ws.db_path)
+    job = get_job(ws, job_id)
+    if job.terminal:
+        return job
+    if job.state == J.QUEUED and store.transition(job.id, J.CANCELLED, reason="cancelled", message="Cancelled before it started."):
+        return store.get(job.id)
+    store.transition(job.id, J.CANCELLING)
+    atomic_write_text(Path(job.run_dir) / "cancel.request", json.dumps({"time": time.time(), "grace": grace}))
+    job = store.get(job.id)
+    if not procs.alive(job.supervisor_pid, job.supervisor_ctime):
+        _sweep_and_finish(ws, job, J.CANCELLED, reason="cancelled", message="Cancelled by the user.")
+    schedule(ws)
+    return store.get(job.id)
+
+
+def _sweep_and_finish(ws: Workspace, job: J.Job, state: str, **fields) -> None:
+    """No supervisor is left to do it: stop every process of the job, then record the end."""
+    leftovers = procs.marked(job.id)
+    procs.signal_all(leftovers, signal.SIGTERM)
+    import psutil
+    psutil.wait_procs(leftovers, timeout=5)
+    procs.kill_job_processes(job.id)
+    J.JobStore(ws.db_path).transition(job.id, state, **fields)
+
+
+def wait(ws: Workspace, job_id: str, timeout: float = 3600, poll: float = 0.5) -> J.Job:
+    store = J.JobStore(ws.db_path)
+    deadline = time.time() + timeout
+    while True:
+        job = store.get(job_id)
+        if job.terminal or time.time() > deadline:
+            return job
+        reconcile(ws, [job])
+        time.sleep(poll)
+
+
+def reconcile(ws: Workspace, only: list[J.Job] | None = None) -> list[J.Job]:
+    """Bring the table in line with reality (at start-up and on every listing):
+    exit.json present -> its final state; the job's processes alive -> leave it; neither -> INTERRUPTED."""
+    store = J.JobStore(ws.db_path)
+    changed = []
+    for job in only or store.list(states=J.ACTIVE):
+        if job.state not in J.ACTIVE:
+            continue
+        run_dir = Path(job.run_dir)
+        exit_info = _read_json(run_dir / "exit.json")
+        if exit_info and exit_info.get("job_id") == job.id:
+            store.transition(job.id, exit_info["state"], exit_code=exit_info.get("returncode"),
+                             reason=exit_info.get("reason", ""), message=exit_info.get("message", ""),
+                             hint=exit_info.get("hint", ""))
+            changed.append(job.id)
+            continue
+        if procs.alive(job.supervisor_pid, job.supervisor_ctime):
+            continue
+        if job.state == J.STARTING and job.supervisor_pid is None and time.time() - job.created_at < 10:
+            continue  # the scheduler is between marking STARTING and recording the supervisor pid
+        workers = procs.marked(job.id)
+        if workers:
+            continue  # the supervisor died but training runs on; it is finalised once its processes end
+        result = _read_json(run_dir / "result.json")
+        if result.get("status") == "succeeded" and job.kind == "train" and not (run_dir / "stopped.json").exists():
+            store.transition(job.id, J.SUCCEEDED, reason="", message="Finished (its supervisor had gone, the run completed).")
+        elif job.state == J.CANCELLING:
+            store.transition(job.id, J.CANCELLED, reason="cancelled", message="Cancelled by the user.")
+        else:
+            store.transition(job.id, J.INTERRUPTED, reason="interrupted",
+                             message="The job's processes disappeared without recording how they ended "
+                                     "(a power cut, a reboot, or the processes were killed).",
+                             hint="Press Resume to continue from the last checkpoint.")
+        changed.append(job.id)
+    if changed or only is None:
+        schedule(ws)
+    return [store.get(j) for j in changed]
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return {}
+
+
+def resume(ws: Workspace, job_id: str) -> J.Job:
+    """A new job that continues a stopped run in the same run directory from its newest complete checkpoint."""
+    store = J.JobStore(ws.db_path)
+    old = get_job(ws, job_id)
+    if old.kind != "train":
+        raise JobError(f"job {old.id} is a {old.kind} job; only training jobs resume")
+    if old.state not in (J.FAILED, J.CANCELLED, J.INTERRUPTED):
+        raise JobError(f"job {old.id} is {J.STATE_WORDS[old.state].lower()}; only failed, cancelled or interrupted jobs resume")
+    run_dir = Path(old.run_dir)
+    active = [j for j in store.list(states=[J.QUEUED, *J.ACTIVE]) if j.run_dir == old.run_dir]
+    if active:
+        raise JobError(f"job {active[0].id} is already continuing this run")
+    cfg_path = Path(old.config_path)
+    problems = []
+    if not cfg_path.exists() or sha256_file(cfg_path) != old.config_sha256:
+        problems.append(Problem("config.yaml", "the run's config changed since it started",
+                                "resume needs the same settings; use Retry to start a new run with the edits"))
+    from core.config import load_config
+    try:
+        cfg = load_config(cfg_path)
+        if sha256_file(Path(cfg.dataset)) != old.dataset_sha256:
+            problems.append(Problem("dataset", "the dataset changed since the run started", "use Retry to train on the new data"))
+    except (InputError, OSError) as e:
+        problems.append(Problem("config.yaml", f"cannot be read: {e}"))
+    if problems:
+        raise InputError(problems=problems, title=f"Job {old.id} cannot resume")
+    archive = run_dir / "attempts" / old.id
+    archive.mkdir(parents=True, exist_ok=True)
+    for name in ATTEMPT_FILES:
+        if (run_dir / name).exists():
+            shutil.move(str(run_dir / name), str(archive / name))
+    argv = old.argv_list
+    if "--resume" not in argv:
+        argv = argv + ["--resume"]
+    job = store.create(kind="train", name=old.name, run_dir=old.run_dir, config_path=old.config_path,
+                       config_sha256=old.config_sha256, dataset_sha256=old.dataset_sha256, argv=argv,
+                       gpus=old.gpu_list, nproc=old.nproc, parent_id=old.id)
+    schedule(ws)
+    return store.get(job.id)
+
+
+def retry(ws: Workspace, job_id: str, edits: dict | None = None, spec: LaunchSpec | None = None) -> J.Job:
+    """A fresh run from the same config, with edits (e.g. a lower learning rate)."""
+    from core.config import from_dict, read_yaml
+    old = get_job(ws, job_id)
+    if old.kind != "train":
+        raise JobError(f"job {old.id} is a {old.kind} job; only training jobs can be retried")
+    data = read_yaml(old.config_path)
+    data.update(edits or {})
+    cfg = from_dict(data, source=f"job {old.id}'s config")
+    if spec is None:
+        spec = LaunchSpec(nproc=old.nproc, gpus=None if old.gpu_list == ["cpu"] else old.gpu_list)
+    return submit_train(ws, cfg, spec, name=old.name, parent_id=old.id)
+
+
+def delete(ws: Workspace, job_id: str) -> None:
+    """Forget a finished job and remove its run directory (unless another job still uses it)."""
+    store = J.JobStore(ws.db_path)
+    job = get_job(ws, job_id)
+    reconcile(ws, [job])
+    job = store.get(job.id)
+    if not job.terminal:
+        raise JobError(f"job {job.id} is {J.STATE_WORDS[job.state].lower()}", "stop it first (jobs cancel), then delete it")
+    store.delete(job.id)
+    if not [j for j in store.list() if j.run_dir == job.run_dir]:
+        run_dir = Path(job.run_dir).resolve()
+        if run_dir.is_relative_to(ws.runs.resolve()):
+            shutil.rmtree(run_dir, ignore_errors=True)

@@ -1,0 +1,140 @@
+"""Presets as data: models, recipes and starter templates (XTuner's list-cfg / copy-cfg).
+
+    presets/models/<name>.yaml     a base model: hub id, shape, licence, memory needed
+    presets/recipes/<name>.yaml    hyperparameters (a subset of TrainConfig)
+    presets/templates/<name>.yaml  model + recipe + dataset format + a small sample dataset
+
+`compose(name)` turns any preset into a complete TrainConfig mapping; the layers stack as
+defaults < recipe < model < template settings. Names are unique across the three kinds.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from core.config import TrainConfig, from_dict, save_config, to_dict
+from core.errors import InputError, NotFound, Problem
+from core.workspace import PRESETS_DIR
+
+KINDS = {"model": "models", "recipe": "recipes", "template": "templates"}
+REQUIRED = {
+    "model": ("name", "description", "base_model", "family", "params_billion", "license", "shape",
+              "vram_qlora_gib", "vram_basis"),
+    "recipe": ("name", "description", "settings"),
+    "template": ("name", "description", "use_case", "model", "recipe", "dataset_format", "dataset",
+                 "time_needed", "memory_needed"),
+}
+
+
+@dataclass(frozen=True)
+class Preset:
+    name: str
+    kind: str
+    path: Path
+    data: dict
+
+    @property
+    def description(self) -> str:
+        return self.data.get("description", "")
+
+    def summary(self) -> dict:
+        return {"name": self.name, "kind": self.kind, "description": self.description}
+
+
+def _load_file(path: Path, kind: str) -> Preset:
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    return Preset(name=data.get("name", path.stem), kind=kind, path=path, data=data)
+
+
+def all_presets(root: Path = PRESETS_DIR) -> list[Preset]:
+    out = []
+    for kind, sub in KINDS.items():
+        for path in sorted((root / sub).glob("*.yaml")):
+            out.append(_load_file(path, kind))
+    return out
+
+
+def list_presets(kind: str | None = None, root: Path = PRESETS_DIR) -> list[dict]:
+    return [p.summary() for p in all_presets(root) if kind is None or p.kind == kind]
+
+
+def get(name: str, kind: str | None = None, root: Path = PRESETS_DIR) -> Preset:
+    matches = [p for p in all_presets(root) if p.name == name and (kind is None or p.kind == kind)]
+    if not matches:
+        names = ", ".join(p.name for p in all_presets(root) if kind is None or p.kind == kind)
+        raise NotFound(f"no {kind or 'preset'} named {name!r}", f"choose one of: {names}")
+    return matches[0]
+
+
+def model_for(base_model: str, root: Path = PRESETS_DIR) -> Preset | None:
+    """The model preset whose name or hub id is `base_model`, if any."""
+    for p in all_presets(root):
+        if p.kind == "model" and base_model in (p.name, p.data.get("base_model")):
+            return p
+    return None
+
+
+def compose(name: str, root: Path = PRESETS_DIR) -> dict:
+    """A complete config mapping for any preset. Recipes and models borrow the demo's missing parts."""
+    preset = get(name, root=root)
+    if preset.kind == "template":
+        template = preset
+    else:
+        template = get("demo", "template", root)
+    if preset.kind == "recipe":
+        recipe = preset
+    else:  # a model alone gets the everyday recipe, not the demo's CPU settings
+        recipe = get("balanced" if preset.kind == "model" else template.data["recipe"], "recipe", root)
+    model = get(template.data["model"], "model", root) if preset.kind != "model" else preset
+    layers = [to_dict(TrainConfig()), recipe.data.get("settings") or {}, model.data.get("settings") or {},
+              {"base_model": model.data["base_model"]}]
+    layers.append({"dataset": str((template.path.parent / template.data["dataset"]).resolve()),
+                   "dataset_format": template.data["dataset_format"]})
+    if preset.kind == "template":
+        layers.append(template.data.get("settings") or {})
+    out: dict = {}
+    for layer in layers:
+        out.update(layer)
+    return out
+
+
+def copy_preset(name: str, dest: str | Path, root: Path = PRESETS_DIR) -> Path:
+    """Write a complete, valid config YAML for preset `name` (xtuner copy-cfg)."""
+    preset = get(name, root=root)
+    cfg = from_dict(compose(name, root), source=f"preset {name}")
+    note = {"template": "", "recipe": "\nThe dataset is the demo's: point `dataset` at your own file.",
+            "model": "\nThe dataset is the demo's: point `dataset` at your own file."}[preset.kind]
+    header = (f"Danlu training config, from the {preset.kind} preset '{name}'.{note}\n"
+              f"Run it:  python app.py train {Path(dest).name}   (add --nproc N for N GPUs)")
+    return save_config(cfg, dest, header=header)
+
+
+def validate_preset_file(path: Path, kind: str, root: Path = PRESETS_DIR) -> list[Problem]:
+    """Every problem with one preset file (used by the preset tests)."""
+    where = str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as e:
+        return [Problem(where, f"not valid YAML: {e}")]
+    if not isinstance(data, dict):
+        return [Problem(where, "must be a mapping")]
+    problems = [Problem(where, f"missing key {k!r}") for k in REQUIRED[kind] if k not in data]
+    if data.get("name") != path.stem:
+        problems.append(Problem(where, f"name {data.get('name')!r} must equal the file name {path.stem!r}"))
+    settings = data.get("settings") or {}
+    try:
+        from_dict(settings, source=where)
+    except InputError as e:
+        problems += e.problems
+    if kind == "template":
+        for ref, k in (("model", "model"), ("recipe", "recipe")):
+            try:
+                get(data.get(ref, ""), k, root)
+            except NotFound as e:
+                problems.append(Problem(f"{where} {ref}", str(e)))
+        ds = path.parent / str(data.get("dataset", ""))
+        if not ds.is_file():
+            problems.append(Problem(f"{where} dataset", f"sample dataset {data.get('dataset')!r} not found"))
+    return problems

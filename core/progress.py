@@ -1,0 +1,126 @@
+"""Read a run directory for display: metrics, progress with ETA, log tail, failure details.
+
+Everything here reads files the recipe and supervisor wrote, so it works the same after a page
+reload or a server restart. Reads are incremental where it matters (the log tail seeks from the end).
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+from core import jobs as J
+
+
+def read_metrics(run_dir: str | Path) -> list[dict]:
+    """Every complete line of metrics.jsonl (a line being written right now is skipped)."""
+    path = Path(run_dir) / "metrics.jsonl"
+    out = []
+    try:
+        with open(path, encoding="utf-8") as f:
+            for line in f:
+                if not line.endswith("\n"):
+                    break
+                try:
+                    out.append(json.loads(line))
+                except json.JSONDecodeError:
+                    continue
+    except OSError:
+        pass
+    return out
+
+
+def split_metrics(records: list[dict]) -> tuple[list[dict], list[dict]]:
+    train = [r for r in records if r.get("loss") is not None or r.get("nonfinite")]
+    evals = [r for r in records if r.get("eval_loss") is not None]
+    return train, evals
+
+
+def read_json(path: Path) -> dict:
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError):
+        return {}
+
+
+def log_tail(run_dir: str | Path, max_bytes: int = 20_000, name: str = "stdout.log") -> str:
+    path = Path(run_dir) / name
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            size = f.tell()
+            f.seek(max(0, size - max_bytes))
+            data = f.read()
+    except OSError:
+        return ""
+    text = data.decode("utf-8", errors="replace")
+    if size > max_bytes:
+        text = text.split("\n", 1)[-1]
+    return text
+
+
+def status(job: J.Job) -> dict:
+    """State, progress, ETA and the last metrics of a job, in one dict (jobs show --json, GUI status line)."""
+    run_dir = Path(job.run_dir)
+    records = read_metrics(run_dir)
+    train, evals = split_metrics(records)
+    prog = read_json(run_dir / "progress.json")
+    info = read_json(run_dir / "run_info.json")
+    total = prog.get("total_steps") or info.get("total_steps")
+    step = prog.get("step") or (train[-1]["step"] if train else 0)
+    eta = None
+    if job.state == J.RUNNING and train and total and step:
+        first = train[0]
+        span_steps = step - first["step"]
+        span_time = train[-1]["time"] - first["time"]
+        if span_steps > 0 and span_time > 0:
+            eta = span_time / span_steps * (total - step)
+    out = dict(
+        id=job.id, kind=job.kind, name=job.name, state=job.state.lower(), state_word=J.STATE_WORDS[job.state],
+        run_dir=str(run_dir), reason=job.reason, message=job.message, hint=job.hint, exit_code=job.exit_code,
+        created_at=job.created_at, started_at=job.started_at, ended_at=job.ended_at, gpus=job.gpu_list,
+        nproc=job.nproc, parent_id=job.parent_id, phase=prog.get("phase"), step=step, total_steps=total,
+        eta_s=round(eta, 1) if eta is not None else None,
+        last_metrics=train[-1] if train else None, last_eval=evals[-1] if evals else None,
+        result=read_json(run_dir / "result.json") or None,
+    )
+    if job.state == J.FAILED:
+        err = read_json(run_dir / "error.json")
+        out["error"] = {k: err.get(k) for k in ("reason", "message", "hint", "rank", "log_tail") if err.get(k) is not None}
+    return out
+
+
+def status_line(st: dict) -> str:
+    """One human line: 'Running: step 40/140 (29%), loss 1.23, about 20 s left'."""
+    word = st["state_word"]
+    parts = [word]
+    if st.get("step") and st.get("total_steps"):
+        pct = 100 * st["step"] / st["total_steps"]
+        parts.append(f"step {st['step']}/{st['total_steps']} ({pct:.0f}%)")
+    elif st["state"] == "running" and st.get("phase") in (None, "loading"):
+        parts.append("loading the model and data")
+    lm = st.get("last_metrics")
+    if lm and lm.get("loss") is not None:
+        parts.append(f"loss {lm['loss']:.4f}")
+    le = st.get("last_eval")
+    if le:
+        parts.append(f"validation loss {le['eval_loss']:.4f}")
+    if st.get("eta_s") is not None:
+        parts.append(f"about {fmt_duration(st['eta_s'])} left")
+    if st["state"] in ("failed", "interrupted", "cancelled") and st.get("message"):
+        parts.append(st["message"])
+    return ", ".join(parts)
+
+
+def fmt_duration(seconds: float) -> str:
+    seconds = max(0, int(seconds))
+    if seconds < 90:
+        return f"{seconds} s"
+    if seconds < 5400:
+        return f"{seconds // 60} min"
+    return f"{seconds // 3600} h {seconds % 3600 // 60} min"
+
+
+def age(ts: float | None) -> str:
+    return "" if ts is None else fmt_duration(time.time() - ts) + " ago"

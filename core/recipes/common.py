@@ -1,0 +1,227 @@
+"""Shared pieces of the recipes (train, evaluate, merge): process group, model and tokenizer
+loading, atomic JSON, and turning an exception into a reason and a hint a person can act on.
+
+Imported only by scripts running under torchrun (or plain python for merge); may import torch.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import sys
+import time
+import traceback
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# Known-harmless noise on CPU: bnb's optional "kernels" package (never install it: it fetches from
+# the hub) and a PyTorch note about bnb's 4-bit op, which PEFT differentiates through correctly.
+logging.getLogger("bitsandbytes").setLevel(logging.ERROR)
+warnings.filterwarnings("ignore", message=".*an autograd kernel was not registered.*")
+
+import torch  # noqa: E402
+import torch.distributed as dist  # noqa: E402
+
+from core.config import TrainConfig  # noqa: E402
+from core.demo_model import CHATML_TEMPLATE  # noqa: E402
+from core.errors import DanluError, InputError  # noqa: E402
+from core.workspace import atomic_write_text  # noqa: E402
+
+
+@dataclass(frozen=True)
+class Dist:
+    rank: int
+    world: int
+    local_rank: int
+    device: torch.device
+    backend: str | None
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def cuda(self) -> bool:
+        return self.device.type == "cuda"
+
+
+def setup_dist() -> Dist:
+    """One process per GPU (NCCL) or per CPU worker (gloo). Plain `python` works too (world 1)."""
+    rank = int(os.environ.get("RANK", 0))
+    world = int(os.environ.get("WORLD_SIZE", 1))
+    local_rank = int(os.environ.get("LOCAL_RANK", 0))
+    if torch.cuda.is_available():
+        torch.cuda.set_device(local_rank)
+        device, backend = torch.device("cuda", local_rank), "nccl"
+    else:
+        device, backend = torch.device("cpu"), "gloo"
+    if world > 1 and not dist.is_initialized():
+        from datetime import timedelta
+        # A hung peer should fail the job in minutes, not the default 30 min; the supervisor's
+        # stall watchdog covers hangs outside collectives.
+        dist.init_process_group(backend, timeout=timedelta(minutes=int(os.environ.get("DANLU_DIST_TIMEOUT_MIN", 10))),
+                                device_id=device if device.type == "cuda" else None)
+    return Dist(rank, world, local_rank, device, backend if world > 1 else None)
+
+
+def barrier(d: Dist) -> None:
+    if d.world > 1:
+        dist.barrier()
+
+
+def all_reduce_sum(t: torch.Tensor, d: Dist) -> torch.Tensor:
+    if d.world > 1:
+        dist.all_reduce(t, op=dist.ReduceOp.SUM)
+    return t
+
+
+def compute_dtype(cfg: TrainConfig, d: Dist) -> torch.dtype:
+    if cfg.precision == "fp32" or (cfg.precision == "auto" and not d.cuda):
+        return torch.float32
+    if cfg.precision == "fp16":
+        return torch.float16
+    if d.cuda and not torch.cuda.is_bf16_supported():
+        return torch.float16
+    return torch.bfloat16
+
+
+def load_tokenizer(source: str, cfg: TrainConfig, local: bool):
+    from transformers import AutoTokenizer
+    tok = AutoTokenizer.from_pretrained(source, trust_remote_code=cfg.trust_remote_code, local_files_only=local)
+    if cfg.chat_template == "chatml" or not getattr(tok, "chat_template", None):
+        # Named fallback for base models without a template; written into the adapter so chat uses it too.
+        tok.chat_template = CHATML_TEMPLATE
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    return tok
+
+
+def quantization_config(cfg: TrainConfig, dtype: torch.dtype):
+    if cfg.quantization == "none":
+        return None
+    from transformers import BitsAndBytesConfig
+    if cfg.quantization == "8bit":
+        return BitsAndBytesConfig(load_in_8bit=True)
+    return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+                              bnb_4bit_compute_dtype=dtype)
+
+
+def load_base_model(source: str, cfg: TrainConfig, d: Dist, local: bool, *, quantize: bool = True, dtype=None):
+    """Each rank holds its own full copy on its own GPU (DDP), 4-bit when asked."""
+    from transformers import AutoModelForCausalLM
+    dtype = dtype or compute_dtype(cfg, d)
+    kw = dict(dtype=dtype, device_map={"": d.device}, attn_implementation=cfg.attn_implementation,
+              use_safetensors=True, trust_remote_code=cfg.trust_remote_code, local_files_only=local)
+    qc = quantization_config(cfg, dtype) if quantize else None
+    if qc is not None:
+        kw["quantization_config"] = qc
+    return AutoModelForCausalLM.from_pretrained(source, **kw)
+
+
+def write_json(path: Path, data: dict) -> None:
+    atomic_write_text(Path(path), json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")
+
+
+def append_jsonl(path: Path, record: dict) -> None:
+    """One line per record, flushed and fsynced, so a reader never sees a torn line."""
+    line = json.dumps(record, ensure_ascii=False, default=float) + "\n"
+    with open(path, "a", encoding="utf-8") as f:
+        f.write(line)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+class Diverged(DanluError):
+    pass
+
+
+class DiskFull(DanluError):
+    pass
+
+
+def classify(exc: BaseException, cfg: TrainConfig | None = None) -> dict:
+    """reason + message + hint for error.json, from an exception raised inside a rank."""
+    text = f"{type(exc).__name__}: {exc}"
+    if isinstance(exc, torch.OutOfMemoryError) or "CUDA out of memory" in text:
+        hint = "Lower 'Batch size per device'"
+        if cfg is not None:
+            hint = (f"Lower 'Batch size per device' (micro_batch_size) from {cfg.micro_batch_size} to "
+                    f"{max(1, cfg.micro_batch_size // 2)}")
+            if cfg.max_seq_length > 512:
+                hint += f", or 'Maximum length' (max_seq_length) from {cfg.max_seq_length} to {cfg.max_seq_length // 2}"
+            if not cfg.gradient_checkpointing:
+                hint += ", or turn on gradient checkpointing"
+            if cfg.quantization != "4bit":
+                hint += ", or use 4bit quantization"
+        return dict(reason="cuda_oom", message="The GPU ran out of memory.", hint=hint + ".")
+    if isinstance(exc, InputError):
+        return dict(reason="data_error", message=str(exc), hint="Fix the listed rows in the Dataset tab or with `python app.py check-data`.")
+    if isinstance(exc, Diverged):
+        return dict(reason="diverged", message=exc.message, hint=exc.hint)
+    if isinstance(exc, DiskFull) or (isinstance(exc, OSError) and exc.errno == 28):
+        return dict(reason="disk_full", message="The disk is full, so progress could not be saved.",
+                    hint="Free some disk space (old runs in the Train tab, exports), then press Resume.")
+    if isinstance(exc, DanluError):
+        return dict(reason="error", message=exc.message, hint=exc.hint)
+    if "nccl" in text.lower() and ("timeout" in text.lower() or "watchdog" in text.lower()):
+        return dict(reason="nccl_timeout", message="The GPUs stopped hearing from each other (a collective timed out).",
+                    hint="One GPU process hung or died. Check the other ranks' logs; retry, and if it repeats try fewer GPUs.")
+    return dict(reason="crashed", message=f"The training process stopped with an error: {text[:500]}",
+                hint="The log below shows where. If it mentions your data or settings, fix them and press Retry.")
+
+
+def record_failure(run_dir: Path, rank: int, exc: BaseException, cfg: TrainConfig | None = None) -> dict:
+    """Each failing rank writes errors/rank<R>.json; the first one also claims error.json."""
+    info = classify(exc, cfg)
+    info.update(rank=rank, time=time.time(), traceback="".join(traceback.format_exception(exc))[-6000:])
+    errors = run_dir / "errors"
+    errors.mkdir(exist_ok=True)
+    write_json(errors / f"rank{rank}.json", info)
+    try:
+        fd = os.open(run_dir / "error.json", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        with os.fdopen(fd, "w") as f:
+            json.dump(info, f, indent=2, default=str)
+    except FileExistsError:
+        pass
+    return info
+
+
+class StopFlag:
+    """SIGTERM/SIGINT ask the run to save and stop at the end of the current step."""
+
+    def __init__(self):
+        self.requested = False
+
+    def install(self):
+        def handler(signum, frame):
+            self.requested = True
+            print(f"[danlu] received signal {signum}: saving and stopping after this step", flush=True)
+        signal.signal(signal.SIGTERM, handler)
+        signal.signal(signal.SIGINT, handler)
+        return self
+
+
+def fault(name: str, step: int | None = None, rank: int | None = None) -> bool:
+    """Test-only fault injection: DANLU_FAULT="name[@step][:rank],..." (e.g. crash@3:1, nan@5)."""
+    spec = os.environ.get("DANLU_FAULT", "")
+    for item in filter(None, (s.strip() for s in spec.split(","))):
+        fname, _, rest = item.partition("@")
+        fstep, _, frank = rest.partition(":")
+        if fname != name:
+            continue
+        if fstep and step is not None and step < int(fstep):
+            continue
+        if frank and rank is not None and int(frank) != rank:
+            continue
+        return True
+    return False
+
+
+def log(d: Dist, *args) -> None:
+    if d.main:
+        print(*args, flush=True)
+        sys.stdout.flush()

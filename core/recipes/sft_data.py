@@ -1,0 +1,168 @@
+"""Turn examples into token ids with a loss mask, split train/validation, pack, and batch.
+
+The loss mask comes from the model's own chat template: each assistant turn's characters are
+found by rendering the conversation up to that turn, so only the assistant's words (and the
+template's end-of-turn token after them) are learned. Packed sequences carry per-document
+position ids; transformers then builds a block-diagonal causal mask, so documents never attend
+to each other.
+"""
+from __future__ import annotations
+
+import hashlib
+import random
+from dataclasses import dataclass, field
+
+import torch
+
+IGNORE = -100
+
+
+@dataclass
+class Encoded:
+    input_ids: list[int]
+    labels: list[int]
+
+
+@dataclass
+class EncodeStats:
+    examples: int = 0
+    truncated: int = 0
+    dropped_no_target: int = 0
+    tokens: int = 0
+    notes: list[str] = field(default_factory=list)
+
+
+def assistant_spans(tok, messages: list[dict]) -> tuple[str, list[tuple[int, int]]]:
+    """The rendered conversation and the character spans of each assistant turn."""
+    full = tok.apply_chat_template(messages, tokenize=False)
+    spans = []
+    for i, m in enumerate(messages):
+        if m["role"] != "assistant" or i == 0:
+            continue
+        prefix = tok.apply_chat_template(messages[:i], tokenize=False, add_generation_prompt=True)
+        upto = tok.apply_chat_template(messages[:i + 1], tokenize=False)
+        if full.startswith(upto) and upto.startswith(prefix):
+            spans.append((len(prefix), len(upto)))
+        else:  # template not prefix-stable (e.g. it rewrites earlier turns): find the answer text itself
+            start = full.find(m["content"], spans[-1][1] if spans else 0)
+            if start >= 0:
+                spans.append((start, start + len(m["content"])))
+    return full, spans
+
+
+def encode_example(tok, example: dict, max_len: int, train_on_inputs: bool, stats: EncodeStats) -> list[Encoded]:
+    stats.examples += 1
+    if "text" in example:
+        ids = tok(example["text"], add_special_tokens=True)["input_ids"]
+        if tok.eos_token_id is not None and (not ids or ids[-1] != tok.eos_token_id):
+            ids = ids + [tok.eos_token_id]
+        # a long document becomes several training sequences, not a truncated one
+        chunks = [ids[i:i + max_len] for i in range(0, len(ids), max_len)] or [[]]
+        out = [Encoded(c, list(c)) for c in chunks if len(c) > 1]
+        stats.tokens += sum(len(c.input_ids) for c in out)
+        return out
+    text, spans = assistant_spans(tok, example["messages"])
+    enc = tok(text, add_special_tokens=False, return_offsets_mapping=True)
+    ids, offsets = enc["input_ids"], enc["offset_mapping"]
+    labels = []
+    for tid, (s, e) in zip(ids, offsets):
+        inside = train_on_inputs or any(a <= s and e <= b and e > s for a, b in spans)
+        labels.append(tid if inside else IGNORE)
+    if len(ids) > max_len:
+        stats.truncated += 1
+        ids, labels = ids[:max_len], labels[:max_len]
+    if all(l == IGNORE for l in labels[1:]):
+        stats.dropped_no_target += 1
+        return []
+    stats.tokens += len(ids)
+    return [Encoded(ids, labels)]
+
+
+def encode_all(tok, examples: list[dict], max_len: int, train_on_inputs: bool) -> tuple[list[Encoded], EncodeStats]:
+    stats = EncodeStats()
+    out: list[Encoded] = []
+    for ex in examples:
+        out += encode_example(tok, ex, max_len, train_on_inputs, stats)
+    return out, stats
+
+
+def split(examples: list, val_fraction: float, seed: int) -> tuple[list, list]:
+    """Deterministic split by a hash of each example, so it never depends on row order or world size."""
+    if val_fraction <= 0 or len(examples) < 2:
+        return list(examples), []
+    keyed = sorted(range(len(examples)), key=lambda i: hashlib.sha256(f"{seed}:{i}".encode()).hexdigest())
+    n_val = max(1, int(round(len(examples) * val_fraction)))
+    n_val = min(n_val, len(examples) - 1)
+    val_idx = set(keyed[:n_val])
+    train = [e for i, e in enumerate(examples) if i not in val_idx]
+    val = [e for i, e in enumerate(examples) if i in val_idx]
+    return train, val
+
+
+@dataclass
+class Sequence:
+    """One training row: one example, or several packed ones."""
+    input_ids: list[int]
+    labels: list[int]
+    position_ids: list[int]
+
+
+def pack(items: list[Encoded], max_len: int, seed: int) -> list[Sequence]:
+    """First-fit-decreasing into bins of max_len tokens. Each document restarts its positions at 0
+    and its first label is masked, so nothing is learned across a document boundary."""
+    order = sorted(range(len(items)), key=lambda i: -len(items[i].input_ids))
+    bins: list[Sequence] = []
+    space: list[int] = []
+    for i in order:
+        it = items[i]
+        n = len(it.input_ids)
+        for b, free in enumerate(space):
+            if free >= n:
+                break
+        else:
+            bins.append(Sequence([], [], []))
+            space.append(max_len)
+            b = len(bins) - 1
+        seq = bins[b]
+        seq.input_ids += it.input_ids
+        seq.labels += [IGNORE] + it.labels[1:]
+        seq.position_ids += list(range(n))
+        space[b] -= n
+    random.Random(seed).shuffle(bins)
+    return bins
+
+
+def unpacked(items: list[Encoded]) -> list[Sequence]:
+    return [Sequence(it.input_ids, it.labels, list(range(len(it.input_ids)))) for it in items]
+
+
+def collate(rows: list[Sequence], pad_id: int, packed: bool, pad_to: int | None = None) -> dict:
+    """Pad a list of sequences to one tensor batch. Packed batches carry position ids and no
+    attention mask (transformers derives the per-document mask from the position ids)."""
+    width = pad_to or max(len(r.input_ids) for r in rows)
+    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    labels = torch.full((len(rows), width), IGNORE, dtype=torch.long)
+    pos = torch.zeros((len(rows), width), dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, r in enumerate(rows):
+        n = len(r.input_ids)
+        ids[i, :n] = torch.tensor(r.input_ids)
+        labels[i, :n] = torch.tensor(r.labels)
+        pos[i, :n] = torch.tensor(r.position_ids)
+        pos[i, n:] = torch.arange(width - n)  # padding forms its own "document"
+        mask[i, :n] = 1
+    batch = {"input_ids": ids, "labels": labels, "position_ids": pos}
+    if not packed:
+        batch["attention_mask"] = mask
+    batch["n_tokens"] = int(mask.sum())
+    batch["n_targets"] = int((labels[:, 1:] != IGNORE).sum())
+    return batch
+
+
+def epoch_batches(seqs: list[Sequence], micro_batch: int, world: int, rank: int, seed: int, epoch: int) -> list[list[Sequence]]:
+    """This rank's micro-batches for one epoch. Every rank gets the same count, so DDP stays in step."""
+    order = list(range(len(seqs)))
+    random.Random(seed * 1000 + epoch).shuffle(order)
+    batches = [[seqs[i] for i in order[j:j + micro_batch]] for j in range(0, len(order), micro_batch)]
+    per_rank = len(batches) // world
+    return batches[rank::world][:per_rank]

@@ -1,0 +1,98 @@
+"""The workspace: one folder that holds everything Danlu makes.
+
+    $DANLU_HOME (default ~/.danlu)
+      jobs.sqlite          the job table (WAL)
+      models/<name>/       built-in demo model, generated on first use
+      datasets/<id>/       uploads (original bytes) and their content-hashed versions
+      runs/<job id>/       one folder per job: config.yaml, logs, metrics, checkpoints, adapter
+      exports/<name>/      merged models
+      settings.yaml        optional: extra allowed folders for user-typed paths
+
+Everything the GUI shows can be rebuilt from these files after a restart.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+PRESETS_DIR = REPO_ROOT / "presets"
+
+
+def default_home() -> Path:
+    env = os.environ.get("DANLU_HOME")
+    return Path(env).expanduser() if env else Path.home() / ".danlu"
+
+
+@dataclass(frozen=True)
+class Workspace:
+    root: Path
+
+    @classmethod
+    def open(cls, root: str | os.PathLike | None = None) -> "Workspace":
+        ws = cls(Path(root).expanduser().resolve() if root else default_home().resolve())
+        for sub in ("models", "datasets", "runs", "exports"):
+            (ws.root / sub).mkdir(parents=True, exist_ok=True)
+        return ws
+
+    @property
+    def db_path(self) -> Path:
+        return self.root / "jobs.sqlite"
+
+    @property
+    def models(self) -> Path:
+        return self.root / "models"
+
+    @property
+    def datasets(self) -> Path:
+        return self.root / "datasets"
+
+    @property
+    def runs(self) -> Path:
+        return self.root / "runs"
+
+    @property
+    def exports(self) -> Path:
+        return self.root / "exports"
+
+    def run_dir(self, job_id: str) -> Path:
+        return self.runs / job_id
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write-then-rename in the same folder, with fsync, so readers never see half a file."""
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    fsync_dir(path.parent)
+
+
+def fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

@@ -1,0 +1,37 @@
+"""Bad input on the command line: exit code 2 and a message naming the field, never a traceback."""
+import pytest
+
+from tests.conftest import run_app
+
+
+@pytest.mark.parametrize("content,field", [
+    ("lora_rnk: 8\n", "lora_rnk"),
+    ("learning_rate: fast\n", "learning_rate"),
+    ("dataset: /does/not/exist.jsonl\n", "dataset"),
+    ("lora_rank: 0\n", "lora_rank"),
+    ("micro_batch_size: -1\n", "micro_batch_size"),
+])
+def test_bad_config_exits_2_and_names_the_field(home, tmp_path, content, field):
+    cfg = tmp_path / "c.yaml"
+    base = "" if "dataset" in content else f"dataset: {tmp_path / 'd.jsonl'}\n"
+    (tmp_path / "d.jsonl").write_text('{"text": "hello"}\n')
+    cfg.write_text(base + content)
+    r = run_app("train", cfg, home=home)
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert field in r.stderr
+    assert "Traceback" not in r.stderr + r.stdout
+
+
+def test_missing_config_file_and_unknown_preset(home, tmp_path):
+    r = run_app("train", tmp_path / "nope.yaml", home=home)
+    assert r.returncode == 2 and "file not found" in r.stderr
+    r = run_app("copy-preset", "no-such-preset", tmp_path / "x.yaml", home=home)
+    assert r.returncode == 2 and "no preset named" in r.stderr
+
+
+def test_bad_set_override(home, tmp_path):
+    (tmp_path / "d.jsonl").write_text('{"text": "hello"}\n')
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(f"dataset: {tmp_path / 'd.jsonl'}\n")
+    r = run_app("train", cfg, "--set", "packing=perhaps", home=home)
+    assert r.returncode == 2 and "packing" in r.stderr and "Traceback" not in r.stderr

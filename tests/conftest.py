@@ -1,0 +1,64 @@
+"""Shared fixtures. Every test gets its own workspace ($DANLU_HOME); the demo model is built once
+per session and copied in (it is 0.5 MB). No test touches the network."""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+ENV_DEFAULTS = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False",
+                "TOKENIZERS_PARALLELISM": "false", "PYTHONUNBUFFERED": "1"}
+for k, v in ENV_DEFAULTS.items():
+    os.environ.setdefault(k, v)
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "gpu: needs an NVIDIA GPU (skipped on CPU machines and in CI)")
+    config.addinivalue_line("markers", "slow: runs real training processes")
+    config.addinivalue_line("markers", "browser: drives Debian's chromium with Playwright")
+
+
+def pytest_collection_modifyitems(config, items):
+    import shutil as sh
+    if sh.which("nvidia-smi") is None:
+        skip = pytest.mark.skip(reason="no NVIDIA GPU on this machine")
+        for item in items:
+            if "gpu" in item.keywords:
+                item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def demo_model_dir(tmp_path_factory) -> Path:
+    from core.demo_model import ensure_demo_model
+    from core.workspace import Workspace
+    ws = Workspace.open(tmp_path_factory.mktemp("demo-ws"))
+    return ensure_demo_model(ws)
+
+
+@pytest.fixture
+def home(tmp_path, demo_model_dir, monkeypatch) -> Path:
+    """A fresh workspace with the demo model already in place; DANLU_HOME points at it."""
+    h = tmp_path / "home"
+    (h / "models").mkdir(parents=True)
+    shutil.copytree(demo_model_dir, h / "models" / "danlu-tiny")
+    monkeypatch.setenv("DANLU_HOME", str(h))
+    return h
+
+
+@pytest.fixture
+def services(home):
+    from core.services import Services
+    return Services.create(home)
+
+
+def run_app(*args, home: Path, env: dict | None = None, timeout: float = 300, cwd: Path | None = None):
+    """Run `python app.py ARGS` as a user would; returns CompletedProcess (text)."""
+    e = dict(os.environ, DANLU_HOME=str(home), **ENV_DEFAULTS)
+    e.update(env or {})
+    return subprocess.run([sys.executable, str(REPO / "app.py"), *map(str, args)], cwd=str(cwd or REPO), env=e,
+                          capture_output=True, text=True, timeout=timeout)

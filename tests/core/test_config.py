@@ -1,0 +1,87 @@
+import dataclasses
+
+import pytest
+import yaml
+
+from core.config import (FIELDS, TrainConfig, from_dict, load_config, parse_override, save_config, to_dict, to_yaml,
+                         validate)
+from core.errors import ConfigError
+
+REQUIRED_FIELDS = ["base_model", "dataset", "dataset_format", "quantization", "lora_rank", "lora_alpha", "lora_dropout",
+                   "target_modules", "learning_rate", "lr_scheduler", "warmup_ratio", "num_epochs", "max_steps",
+                   "micro_batch_size", "gradient_accumulation_steps", "max_seq_length", "packing", "val_fraction",
+                   "eval_steps", "save_steps", "logging_steps", "seed", "gradient_checkpointing"]
+
+
+def test_required_fields_exist_with_metadata():
+    for name in REQUIRED_FIELDS:
+        assert name in FIELDS, name
+    for name, f in FIELDS.items():
+        meta = f.metadata
+        assert meta["label"] and len(meta["help"]) > 20, f"{name} needs a label and real help text"
+        assert meta["group"] in ("model", "data", "lora", "training", "logging", "speed")
+        assert isinstance(meta["advanced"], bool)
+    assert FIELDS["quantization"].metadata["choices"] == ("4bit", "8bit", "none")
+
+
+def test_yaml_round_trip(tmp_path):
+    data_file = tmp_path / "d.jsonl"
+    data_file.write_text('{"text": "hi"}\n')
+    cfg = TrainConfig(dataset=str(data_file), lora_rank=32, learning_rate=3e-5, column_map={"prompt": "q"},
+                      target_modules="q_proj,v_proj", packing=False)
+    path = save_config(cfg, tmp_path / "c.yaml", header="a header")
+    again = load_config(path)
+    assert again == cfg
+    assert to_dict(again) == to_dict(cfg)
+    assert yaml.safe_load(to_yaml(cfg))["lora_rank"] == 32
+
+
+def test_every_problem_at_once_named_by_field(tmp_path):
+    p = tmp_path / "bad.yaml"
+    p.write_text("lora_rankk: 8\nlearning_rate: fast\nlora_rank: 0\ndataset: /nope/missing.jsonl\nquantization: 3bit\n")
+    with pytest.raises(ConfigError) as e:
+        load_config(p)
+    msg = str(e.value)
+    assert "lora_rankk" in msg and "did you mean 'lora_rank'" in msg
+    assert "learning_rate" in msg
+    # unknown key and wrong type are reported together before values are checked
+    assert len(e.value.problems) == 2
+    p.write_text("lora_rank: 0\ndataset: /nope/missing.jsonl\nquantization: 3bit\n")
+    with pytest.raises(ConfigError) as e:
+        load_config(p)
+    fields = {pr.where for pr in e.value.problems}
+    assert fields == {"lora_rank", "dataset", "quantization"}
+
+
+def test_yaml_syntax_error_names_line(tmp_path):
+    p = tmp_path / "broken.yaml"
+    p.write_text("lora_rank: 8\nlearning_rate: [0.1\nseed: 1\n")
+    with pytest.raises(ConfigError) as e:
+        load_config(p)
+    assert f"{p}:" in str(e.value)
+
+
+def test_coercion_and_overrides():
+    assert parse_override("lora_rank=32") == ("lora_rank", 32)
+    # YAML 1.1 reads 2e-4 as text; the field's type turns it into a number
+    assert from_dict(dict([parse_override("learning_rate=2e-4")])).learning_rate == 2e-4
+    assert parse_override("run_name=2024") == ("run_name", "2024")
+    cfg = from_dict({"packing": "yes", "num_epochs": 2, "target_modules": ["q_proj", "v_proj"]})
+    assert cfg.packing is True and cfg.num_epochs == 2.0 and cfg.target_modules == "q_proj,v_proj"
+    with pytest.raises(ConfigError):
+        from_dict({"packing": "maybe"})
+    with pytest.raises(ConfigError):
+        from_dict(["not", "a", "mapping"])
+
+
+def test_validate_bounds_and_cross_field(tmp_path):
+    cfg = TrainConfig(dataset="", lora_rank=4, lora_alpha=1000, val_fraction=0.9, learning_rate=float("nan"))
+    where = {p.where for p in validate(cfg)}
+    assert {"dataset", "lora_alpha", "val_fraction", "learning_rate"} <= where
+
+
+def test_relative_dataset_path_counts_from_config_folder(tmp_path):
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "d.jsonl").write_text('{"text": "x"}\n')
+    (tmp_path / "sub" / "c.yaml").write_text("dataset: d.jsonl\n")
+    assert load_config(tmp_path / "sub" / "c.yaml").dataset == str((tmp_path / "sub" / "d.jsonl").resolve())

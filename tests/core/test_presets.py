@@ -1,0 +1,54 @@
+import json
+
+import pytest
+
+from core import presets
+from core.config import load_config
+from core.memory import Shape, estimate
+from core.workspace import PRESETS_DIR
+
+
+@pytest.mark.parametrize("path,kind", [(p, k) for k, sub in presets.KINDS.items()
+                                       for p in sorted((PRESETS_DIR / sub).glob("*.yaml"))],
+                         ids=lambda v: getattr(v, "name", v))
+def test_every_preset_file_is_valid(path, kind):
+    assert presets.validate_preset_file(path, kind) == []
+
+
+def test_catalogue_sizes():
+    models = presets.list_presets("model")
+    families = {presets.get(m["name"]).data["family"] for m in models if m["name"] != "danlu-tiny"}
+    assert len(families) >= 8, families
+    assert {"quick", "balanced", "thorough"} <= {r["name"] for r in presets.list_presets("recipe")}
+    templates = {t["name"] for t in presets.list_presets("template")}
+    assert "demo" in templates and len(templates - {"demo"}) >= 4
+
+
+def test_names_are_unique_across_kinds():
+    names = [p.name for p in presets.all_presets()]
+    assert len(names) == len(set(names))
+
+
+@pytest.mark.parametrize("name", [p.name for p in presets.all_presets()])
+def test_copy_preset_writes_a_valid_complete_config(name, tmp_path):
+    out = presets.copy_preset(name, tmp_path / "c.yaml")
+    cfg = load_config(out)
+    assert cfg.dataset and cfg.base_model
+
+
+def test_model_vram_matches_the_estimator():
+    for m in presets.all_presets():
+        if m.kind != "model" or m.name == "danlu-tiny":
+            continue
+        est = estimate(Shape.from_dict(m.data["shape"]), micro_batch_size=4, max_seq_length=1024, lora_rank=16)
+        assert abs(est.total_gib - m.data["vram_qlora_gib"]) < 0.15, m.name
+        assert "estimated" in m.data["vram_basis"] or "measured" in m.data["vram_basis"]
+
+
+def test_presets_json_shape(home):
+    from tests.conftest import run_app
+    r = run_app("presets", "--json", home=home)
+    assert r.returncode == 0, r.stderr
+    items = json.loads(r.stdout)
+    assert all(set(i) == {"name", "kind", "description"} for i in items)
+    assert {i["kind"] for i in items} == {"model", "recipe", "template"}

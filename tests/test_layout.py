@@ -1,0 +1,61 @@
+"""The dependency rules of DESIGN.md, checked in fresh interpreters."""
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+PURE_CORE = ["core.config", "core.presets", "core.jobs", "core.launcher", "core.progress", "core.errors",
+             "core.workspace", "core.data", "core.models", "core.memory", "core.procs", "core.supervise"]
+
+
+@pytest.mark.parametrize("module", PURE_CORE)
+def test_core_imports_neither_gradio_nor_torch(module):
+    code = (f"import sys, importlib; importlib.import_module({module!r}); "
+            "bad = [m for m in ('gradio', 'torch', 'transformers') if m in sys.modules]; "
+            "print(bad); sys.exit(1 if bad else 0)")
+    r = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True)
+    assert r.returncode == 0, f"{module} imports {r.stdout.strip()} at import time"
+
+
+def imports_of(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text())
+    out = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            out |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            out.add(node.module)
+    return out
+
+
+def python_files(*dirs):
+    for d in dirs:
+        yield from (REPO / d).rglob("*.py")
+
+
+def test_only_webui_imports_gradio():
+    for path in python_files("core", "cli"):
+        assert not any(m.split(".")[0] == "gradio" for m in imports_of(path)), path
+
+
+def test_recipes_never_import_jobs_launcher_or_webui():
+    for path in python_files("core/recipes"):
+        bad = {m for m in imports_of(path) if m.startswith(("core.jobs", "core.launcher", "core.supervise", "webui", "gradio"))}
+        assert not bad, f"{path} imports {bad}"
+
+
+def test_nothing_imports_the_recipes_except_recipes():
+    for path in python_files("core", "cli", "webui"):
+        if "recipes" in path.parts:
+            continue
+        assert not any(m.startswith("core.recipes") for m in imports_of(path)), path
+
+
+def test_no_shell_true_or_os_system():
+    for path in python_files("core", "cli", "webui", "bench") if (REPO / "bench").exists() else python_files("core", "cli", "webui"):
+        text = path.read_text()
+        assert "shell=True" not in text, path
+        assert "os.system(" not in text and "os.popen(" not in text, path
