@@ -1,19 +1,216 @@
-"""The browser app. Placeholder until the GUI lands: it proves `make run` serves a page."""
+"""The browser app: build_ui(services) -> gr.Blocks, with all cross-tab wiring in this one file.
+
+Each tab module builds its layout and owns its handlers (small named functions over plain
+values); this file connects one tab's widgets to another's events. Long work is always a job
+(core.launcher); the page only keeps ids and polls files with gr.Timer.
+"""
 from __future__ import annotations
+
+from functools import partial
 
 import gradio as gr
 
+from webui import fields
+from webui.context import Gui
+from webui.i18n import I18N, L, LANGUAGES
+from webui.tabs import dataset_tab, hyperparams_tab, templates_tab, train_tab
 
-def build_ui(services) -> gr.Blocks:
-    with gr.Blocks(title="Danlu") as demo:
-        gr.Markdown("# Danlu 丹炉\nFine-tune a language model. The full interface is being built; "
-                    "meanwhile use the command line: `python app.py --help`.")
+CSS = """
+.gradio-container {max-width: 1180px !important; margin: 0 auto !important;}
+#header h1 {margin-bottom: 0;}
+#header p {margin-top: 2px; color: var(--body-text-color-subdued);}
+.muted {color: var(--body-text-color-subdued); font-size: 0.9em;}
+.card {border-radius: 10px; justify-content: space-between;}
+.card button {flex-grow: 0 !important;}
+#language {flex-grow: 0;}
+#language .wrap {flex-wrap: nowrap;}
+.card h3 {margin-top: 0;}
+.group-title h4 {margin: 12px 0 4px 0;}
+.failure {border-left: 4px solid #dc2626; padding: 6px 12px; background: #fef2f2; border-radius: 6px;}
+.log textarea {font-family: ui-monospace, SFMono-Regular, Menlo, monospace; font-size: 12px;}
+"""
+
+# The language switch: gr.I18n translates on the page, so switching is a front-end locale change
+# (svelte-i18n's changeLocale, taken from Gradio's own module) remembered in localStorage.
+SET_LANGUAGE_JS = """(lang) => {
+  try { localStorage.setItem('danlu-lang', lang); } catch (e) {}
+  const url = performance.getEntriesByType('resource').map(e => e.name)
+      .find(n => /\\/assets\\/core-[^/]+\\.js$/.test(n));
+  if (url) import(url).then(m => m.changeLocale(lang));
+  document.documentElement.lang = lang;
+  return lang;
+}"""
+LOAD_LANGUAGE_JS = """() => {
+  let lang = null;
+  try { lang = localStorage.getItem('danlu-lang'); } catch (e) {}
+  if (!lang) lang = (navigator.language || 'en').toLowerCase().startsWith('zh') ? 'zh-CN' : 'en';
+  return (%s)(lang);
+}""" % SET_LANGUAGE_JS
+
+
+TAB_KEYS = ["tab.templates", "tab.dataset", "tab.hyperparams", "tab.train", "tab.evaluate", "tab.export", "tab.chat"]
+
+
+def _tab_labels(keys):
+    """The tab bar translates a label only when that tab updates, so every tab is sent its label again."""
+    return [gr.Tab(label=L(k)) for k in keys]
+
+
+def timer_on():
+    return gr.Timer(active=True)
+
+
+def timer_off():
+    return gr.Timer(active=False)
+
+
+def build_ui(services, gui: Gui | None = None) -> gr.Blocks:
+    gui = gui or Gui.create(services)
+    with gr.Blocks(title="Danlu 丹炉", analytics_enabled=False) as demo:
+        with gr.Row(elem_id="header", equal_height=True):
+            gr.Markdown(f"# Danlu 丹炉\n{L('app.tagline')}", elem_id="title")
+            lang = gr.Radio(choices=LANGUAGES, value="en", label=L("app.language"), elem_id="language",
+                            scale=0, min_width=300)
+        with gr.Tabs(elem_id="tabs"):
+            with gr.Tab(L("tab.templates"), id="templates", elem_id="tab-templates") as t_tpl:
+                tpl = templates_tab.build(gui)
+            with gr.Tab(L("tab.dataset"), id="dataset", elem_id="tab-dataset") as t_ds:
+                ds = dataset_tab.build(gui)
+            with gr.Tab(L("tab.hyperparams"), id="hyperparams", elem_id="tab-hyperparams") as t_hp:
+                hp = hyperparams_tab.build(gui)
+            with gr.Tab(L("tab.train"), id="train", elem_id="tab-train") as t_tr:
+                tr = train_tab.build(gui)
+            with gr.Tab(L("tab.evaluate"), id="evaluate", elem_id="tab-evaluate") as t_ev:
+                gr.Markdown("…")
+            with gr.Tab(L("tab.export"), id="export", elem_id="tab-export") as t_ex:
+                gr.Markdown("…")
+            with gr.Tab(L("tab.chat"), id="chat", elem_id="tab-chat") as t_ch:
+                gr.Markdown("…")
+        widgets = {"base_model": tpl.base_model, **hp.widgets}
+        settings = [widgets[n] for n in fields.NAMES]
+
+        demo.load(None, outputs=[lang], js=LOAD_LANGUAGE_JS, api_visibility="private")
+        _wire_templates(tpl, hp, settings, lang)
+        _wire_dataset(ds, widgets, lang)
+        _wire_settings(gui, hp, tr, settings, widgets, lang)
+        _wire_train(gui, demo, tr, settings, lang)
+        _wire_language(gui, lang, tpl, hp, tr, settings, widgets)
+        tab_list = [t_tpl, t_ds, t_hp, t_tr, t_ev, t_ex, t_ch]
+        lang.change(partial(_tab_labels, [TAB_KEYS[i] for i in range(len(tab_list))]), outputs=tab_list,
+                    api_visibility="private")
+        demo.load(hyperparams_tab.validate_settings, inputs=[lang] + settings, outputs=[hp.problems],
+                  api_visibility="private")
+        demo.load(partial(_memory_fit, gui), inputs=[lang, tr.gpus] + [widgets[n] for n in hyperparams_tab.MEMORY_INPUTS],
+                  outputs=[hp.memory], api_visibility="private")
+        for tab in (t_tpl, t_ds, t_hp, t_ev, t_ex, t_ch):
+            tab.select(timer_off, outputs=[tr.timer], api_visibility="private", queue=False)
+        t_tr.select(timer_on, outputs=[tr.timer], api_visibility="private", queue=False)
     return demo
+
+
+def _validated(event, hp, settings, lang):
+    return event.then(hyperparams_tab.validate_settings, inputs=[lang] + settings, outputs=[hp.problems],
+                      api_visibility="private")
+
+
+def _wire_language(gui, lang, tpl, hp, tr, settings, widgets):
+    """The page translates labels itself; what handlers composed is rendered again in the new language."""
+    ev = lang.change(templates_tab.render_cards, inputs=[lang], outputs=tpl.cards, js=SET_LANGUAGE_JS,
+                     api_visibility="private")
+    ev.then(templates_tab.describe_model, inputs=[tpl.base_model, lang], outputs=[tpl.model_info],
+            api_visibility="private")
+    ev.then(hyperparams_tab.describe_recipe, inputs=[hp.recipe, lang], outputs=[hp.recipe_info],
+            api_visibility="private")
+    ev.then(partial(train_tab.refresh_gpus, gui), inputs=[lang, tr.gpus], outputs=[tr.gpus], api_visibility="private")
+    ev.then(partial(_memory_fit, gui), inputs=[lang, tr.gpus] + [widgets[n] for n in hyperparams_tab.MEMORY_INPUTS],
+            outputs=[hp.memory], api_visibility="private")
+    ev.then(_forget, outputs=[tr.seen, tr.table_seen], api_visibility="private")
+
+
+def _forget():
+    """Make the next refresh send everything again (it then renders in the new language)."""
+    return "", ""
+
+
+def _wire_templates(tpl, hp, settings, lang):
+    for name, button in tpl.buttons.items():
+        ev = button.click(partial(templates_tab.apply_template, name), inputs=[lang],
+                          outputs=settings + [hp.recipe, tpl.chosen], api_name=f"use_template_{name.replace('-', '_')}")
+        _validated(ev, hp, settings, lang)
+    tpl.base_model.change(templates_tab.describe_model, inputs=[tpl.base_model, lang], outputs=[tpl.model_info],
+                          api_visibility="private")
+
+
+def _wire_dataset(ds, widgets, lang):
+    inputs = [ds.upload, widgets["dataset_format"], lang]
+    outputs = [ds.summary, ds.problems, widgets["dataset"]]
+    ds.check.click(dataset_tab.check_dataset, inputs=inputs, outputs=outputs, api_name="check_dataset")
+    ds.upload.upload(dataset_tab.check_dataset, inputs=inputs, outputs=outputs, api_visibility="private")
+
+
+def _wire_settings(gui, hp, tr, settings, widgets, lang):
+    memory_inputs = [lang, tr.gpus] + [widgets[n] for n in hyperparams_tab.MEMORY_INPUTS]
+    memory = partial(_memory_fit, gui)
+    for w in settings:
+        w.input(hyperparams_tab.validate_settings, inputs=[lang] + settings, outputs=[hp.problems],
+                api_visibility="private", trigger_mode="always_last")
+    for n in hyperparams_tab.MEMORY_INPUTS:
+        widgets[n].change(memory, inputs=memory_inputs, outputs=[hp.memory], api_visibility="private",
+                          trigger_mode="always_last")
+    tr.gpus.input(memory, inputs=memory_inputs, outputs=[hp.memory], api_visibility="private")
+    hp.recipe.change(hyperparams_tab.describe_recipe, inputs=[hp.recipe, lang], outputs=[hp.recipe_info],
+                     api_visibility="private")
+    _validated(hp.recipe.input(hyperparams_tab.apply_recipe, inputs=[hp.recipe], outputs=settings,
+                               api_name="apply_recipe"), hp, settings, lang)
+    hp.save.click(partial(hyperparams_tab.save_settings, gui), inputs=[lang] + settings,
+                  outputs=[hp.saved_file, hp.problems], api_name="save_config")
+    hp.load.upload(hyperparams_tab.load_settings, inputs=[hp.load, lang], outputs=settings + [hp.problems],
+                   api_name="load_config")
+    hp.show_command.click(partial(hyperparams_tab.show_command, gui), inputs=[lang, tr.gpus, tr.nproc] + settings,
+                          outputs=[hp.command], api_name="show_command")
+
+
+def _memory_fit(gui, lang, chosen, *values):
+    return hyperparams_tab.memory_fit(gui.gpus(), lang, chosen, *values)
+
+
+def _wire_train(gui, demo, tr, settings, lang):
+    refresh_outputs = [tr.status, tr.failure, tr.log, tr.loss_plot, tr.lr_plot, tr.seen, tr.stop, tr.resume]
+    refresh = partial(train_tab.refresh_job, gui)
+    refresh_jobs = partial(train_tab.refresh_jobs, gui)
+    tr.start.click(partial(train_tab.start_training, gui), inputs=[lang, tr.gpus, tr.nproc] + settings,
+                   outputs=[tr.job, tr.message, tr.timer], api_name="start_training")
+    tr.stop.click(partial(train_tab.stop_job, gui), inputs=[lang, tr.job], outputs=[tr.message], api_name="stop_job")
+    tr.resume.click(partial(train_tab.resume_job, gui), inputs=[lang, tr.job], outputs=[tr.job, tr.message],
+                    api_name="resume_job")
+    tr.table.select(train_tab.select_row, outputs=[tr.job], api_visibility="private")
+    ev = tr.job.change(train_tab.remember, inputs=[tr.job], outputs=[tr.remembered], api_visibility="private")
+    ev.then(refresh, inputs=[tr.job, tr.seen, lang], outputs=refresh_outputs, api_visibility="private")
+    tr.timer.tick(refresh, inputs=[tr.job, tr.seen, lang], outputs=refresh_outputs, api_name="refresh_job",
+                  concurrency_limit=None)
+    tr.timer.tick(refresh_jobs, inputs=[lang, tr.job, tr.table_seen], outputs=[tr.table, tr.job, tr.table_seen],
+                  api_visibility="private", concurrency_limit=None)
+    load = demo.load(partial(train_tab.initial_job, gui), inputs=[tr.remembered], outputs=[tr.job, tr.remembered],
+                     api_visibility="private")
+    load.then(refresh_jobs, inputs=[lang, tr.job, tr.table_seen], outputs=[tr.table, tr.job, tr.table_seen],
+              api_visibility="private")
 
 
 def launch(services, host="127.0.0.1", port=7860, share=False, auth=None, max_file_size="2gb", block=True):
-    demo = build_ui(services)
-    demo.queue(default_concurrency_limit=4)
+    gui = Gui.create(services)
+    demo = build_ui(services, gui)
+    demo.queue(default_concurrency_limit=8)
+    downloads = gui.ws.root / "gui-downloads"
+    downloads.mkdir(parents=True, exist_ok=True)
     demo.launch(server_name=host, server_port=port, share=share, auth=auth, max_file_size=max_file_size,
-                prevent_thread_lock=not block, footer_links=[])
+                prevent_thread_lock=not block, footer_links=[], i18n=I18N, css=CSS, theme=_theme(),
+                allowed_paths=[str(downloads)])
+    if share and demo.share_url is None:
+        print("Danlu: the share link could not be created (no internet?); the app still runs locally.", flush=True)
     return demo
+
+
+def _theme():
+    return gr.themes.Default(primary_hue="orange", secondary_hue="stone", neutral_hue="stone",
+                          font=["system-ui", "-apple-system", "Segoe UI", "Noto Sans", "sans-serif"],
+                          font_mono=["ui-monospace", "SFMono-Regular", "Menlo", "monospace"])

@@ -1,0 +1,58 @@
+"""What the GUI process holds besides core's Services: nothing per browser, only shared helpers.
+
+Per-browser state is ids in gr.State / gr.BrowserState; this object is built once by
+`webui.app.launch` and handed to every tab builder, so there are no module-level singletons.
+"""
+from __future__ import annotations
+
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+
+from core.launcher import TRAIN_MODULE
+from core.services import Services
+
+# Hidden switch for the browser tests only: run a fake fast recipe instead of the real one, so a
+# test can open and close 20 tabs around a job that writes a metric every tenth of a second.
+TEST_TRAIN_MODULE_ENV = "DANLU_GUI_TEST_TRAIN_MODULE"
+
+
+@dataclass
+class Gui:
+    services: Services
+    train_module: str = TRAIN_MODULE
+    _gpu_cache: tuple[float, list] = (0.0, [])
+    _chat: object | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @classmethod
+    def create(cls, services: Services) -> "Gui":
+        module = os.environ.get(TEST_TRAIN_MODULE_ENV) or TRAIN_MODULE
+        return cls(services=services, train_module=module)
+
+    @property
+    def ws(self):
+        return self.services.workspace
+
+    @property
+    def store(self):
+        return self.services.store
+
+    def gpus(self, max_age: float = 10.0) -> list[dict]:
+        """Detected GPUs, asked of nvidia-smi at most every `max_age` seconds (it takes ~50 ms)."""
+        from core.gpus import detect_gpus
+        with self._lock:
+            at, cached = self._gpu_cache
+            if time.time() - at > max_age:
+                cached = detect_gpus()
+                self._gpu_cache = (time.time(), cached)
+            return cached
+
+    def chat_engine(self):
+        """One chat engine per GUI process, created on first use (it loads models lazily)."""
+        with self._lock:
+            if self._chat is None:
+                from core.chat import ChatEngine
+                self._chat = ChatEngine(self.ws)
+            return self._chat

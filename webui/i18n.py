@@ -1,0 +1,229 @@
+"""English and 简体中文 for every label, help text and message the GUI itself writes (gr.I18n).
+
+    L("train.start")          a translation marker for a label, help text, button or a one-line
+                              Markdown: Gradio translates it in the page, so switching language
+                              needs no server round trip. The page translates only the FIRST
+                              marker of a string, so a string never holds two.
+    tr("st.loss", lang)       plain text in one language: what handlers use to compose messages
+                              ("loss 1.23 · about 20 s left"); the language switch re-renders them.
+    preset_text(name, key, english, lang)   a preset's text in that language
+
+TrainConfig's labels and help are English in core/config.py (the single source); their Chinese
+side is webui/i18n_fields.py. Messages that come from core (dataset problems, job failures) are
+shown as core wrote them. tests/webui/test_i18n.py checks that every key used in webui/ exists
+here in both languages.
+"""
+from __future__ import annotations
+
+import gradio as gr
+
+from core.config import FIELDS
+from core.jobs import STATE_WORDS
+from webui.i18n_fields import FIELD_ZH
+
+LANGUAGES = [("English", "en"), ("简体中文", "zh-CN")]
+
+UI: dict[str, tuple[str, str]] = {
+    # header and tabs
+    "app.tagline": ("Fine-tune a language model on your own examples: pick a template, bring data, press Start.",
+                    "用你自己的示例微调语言模型：选一个模板，准备数据，点开始。"),
+    "app.language": ("Language", "语言"),
+    "tab.templates": ("Templates", "模板"),
+    "tab.dataset": ("Dataset", "数据集"),
+    "tab.hyperparams": ("Hyperparameters", "超参数"),
+    "tab.train": ("Train", "训练"),
+    "tab.evaluate": ("Evaluate", "评估"),
+    "tab.export": ("Export", "导出"),
+    "tab.chat": ("Chat", "对话"),
+    # templates
+    "tpl.title": ("Start from a template", "从模板开始"),
+    "tpl.intro": ("Each template picks a model, a recipe of settings and the dataset format, and brings a small "
+                  "sample dataset. You can change everything afterwards.",
+                  "每个模板都选好了模型、一套设置和数据集格式，并附带一个小样例数据集。之后一切都可以修改。"),
+    "tpl.use": ("Use this template", "使用此模板"),
+    "tpl.model": ("Model", "模型"),
+    "tpl.format": ("Data format", "数据格式"),
+    "tpl.time": ("Time", "耗时"),
+    "tpl.memory": ("Memory", "内存"),
+    "tpl.recipe": ("recipe", "配方"),
+    "tpl.chosen": ("Template", "已选择模板"),
+    "tpl.filled": ("all settings are filled in", "所有设置已填好"),
+    "tpl.next": ("Next: upload your data in the Dataset tab, or press Start training in the Train tab to try the "
+                 "sample data.", "下一步：在“数据集”页上传你的数据，或直接在“训练”页点“开始训练”试试样例数据。"),
+    "tpl.model_title": ("Model", "模型"),
+    "tpl.custom_model": ("Or a local folder or hub id", "或本地文件夹 / Hub 模型 id"),
+    "tpl.custom_model_help": ("Type it and press Enter to use it as the base model.",
+                              "输入后按回车，作为基础模型使用。"),
+    "tpl.no_model": ("No model chosen yet.", "尚未选择模型。"),
+    "tpl.license": ("Licence", "许可证"),
+    "tpl.gpu_memory": ("GPU memory", "显存"),
+    "tpl.local_folder": ("a model folder on this computer", "本机上的模型文件夹"),
+    "tpl.hub_model": ("a Hugging Face hub model (downloaded when training starts)",
+                      "Hugging Face Hub 模型（开始训练时下载）"),
+    # dataset
+    "ds.title": ("Your data", "你的数据"),
+    "ds.intro": ("Drop a JSONL, JSON, CSV, TSV, Parquet or Excel file. Danlu detects its format, counts the rows "
+                 "and lists every problem with its line and a fix.",
+                 "拖入 JSONL、JSON、CSV、TSV、Parquet 或 Excel 文件。丹炉会识别格式、统计行数，并列出每个问题所在的行和修改方法。"),
+    "ds.upload": ("Data file", "数据文件"),
+    "ds.check": ("Check dataset", "检查数据集"),
+    "ds.none": ("Upload a file first.", "请先上传文件。"),
+    "ds.format": ("format", "格式"),
+    "ds.rows": ("rows", "行数"),
+    "ds.examples": ("usable examples", "可用示例"),
+    "ds.has_problems": ("The file has problems", "文件有问题"),
+    "ds.problems": ("Problems", "问题"),
+    "ds.chosen": ("File used for training", "用于训练的文件"),
+    # hyperparameters
+    "hp.recipe": ("Recipe preset", "配方预设"),
+    "hp.recipe_help": ("A tested set of settings; choosing one changes only the settings it lists.",
+                       "一组验证过的设置；选择后只修改它包含的设置。"),
+    "hp.advanced": ("Advanced settings", "高级设置"),
+    "hp.valid": ("All settings are valid.", "所有设置都有效。"),
+    "hp.problems": ("Problems to fix before training", "训练前需要修改的问题"),
+    "hp.save": ("Save config", "保存配置"),
+    "hp.load": ("Load config", "加载配置"),
+    "hp.saved_file": ("Config file", "配置文件"),
+    "hp.show_command": ("Show command", "显示命令"),
+    "hp.command": ("Command line (runs the same training from a terminal)", "命令行（在终端中运行同样的训练）"),
+    "hp.fix_first": ("Fix these settings first:", "请先修改这些设置："),
+    "grp.model": ("Model", "模型"),
+    "grp.data": ("Data", "数据"),
+    "grp.lora": ("LoRA adapter", "LoRA 插件"),
+    "grp.training": ("Training", "训练"),
+    "grp.logging": ("Progress, validation and checkpoints", "进度、验证与检查点"),
+    "grp.speed": ("Speed", "速度"),
+    "mem.title": ("Memory estimate", "内存估算"),
+    "mem.unknown": ("No memory estimate: the model's size is unknown until it is downloaded.",
+                    "无法估算内存：模型下载前无法知道它的大小。"),
+    "mem.cannot": ("No memory estimate for these settings.", "这些设置无法估算内存。"),
+    "mem.weights": ("weights", "权重"),
+    "mem.lora": ("adapter", "插件"),
+    "mem.activations": ("activations", "激活"),
+    "mem.loss": ("loss", "损失"),
+    "mem.context": ("runtime", "运行时"),
+    # train
+    "train.gpus": ("GPUs", "GPU"),
+    "train.gpus_help": ("Tick the GPUs this run may use; one process runs on each.",
+                        "勾选本次训练可使用的 GPU；每块 GPU 上运行一个进程。"),
+    "train.cpu_only": ("CPU (no GPU found on this computer)", "CPU（这台电脑上没有 GPU）"),
+    "train.free": ("free", "可用"),
+    "train.nproc": ("Processes", "进程数"),
+    "train.nproc_help": ("Training processes on the CPU; 1 is right for most computers.",
+                         "在 CPU 上的训练进程数；大多数电脑用 1 即可。"),
+    "train.start": ("Start training", "开始训练"),
+    "train.stop": ("Stop", "停止"),
+    "train.resume": ("Resume", "继续"),
+    "train.started": ("Started job", "已开始任务"),
+    "train.stopping": ("Stopping (a checkpoint is saved first):", "正在停止（先保存检查点）："),
+    "train.resumed": ("Resuming as job", "已继续，新任务"),
+    "train.no_job": ("Choose a job first.", "请先选择一个任务。"),
+    "train.no_job_yet": ("No job yet: press Start training.", "还没有任务：点“开始训练”。"),
+    "train.job": ("Job", "任务"),
+    "train.job_help": ("The job shown below; click a row of the table to pick another.",
+                       "下方显示的任务；点表格中的一行可切换。"),
+    "train.jobs": ("All jobs (newest first)", "所有任务（最新在前）"),
+    "train.log": ("Log", "日志"),
+    "train.loss_plot": ("Loss", "损失"),
+    "train.lr_plot": ("Learning rate", "学习率"),
+    "train.what_to_do": ("What to do:", "怎么办："),
+    "st.step": ("step", "步"),
+    "st.loss": ("loss", "损失"),
+    "st.eval_loss": ("validation loss", "验证损失"),
+    "st.eta": ("time left: about", "预计剩余"),
+    "st.took": ("took", "用时"),
+    "st.loading": ("loading the model and data", "正在加载模型和数据"),
+    "st.queued": ("waiting for its GPUs to be free", "等待 GPU 空闲"),
+    "plot.train": ("train", "训练"),
+    "jobs.job": ("job", "任务"),
+    "jobs.name": ("name", "名称"),
+    "jobs.kind": ("kind", "类型"),
+    "jobs.state": ("state", "状态"),
+    "jobs.step": ("step", "步"),
+    "jobs.created": ("created", "创建于"),
+    "plot.eval": ("validation", "验证"),
+}
+
+STATE_ZH = {"QUEUED": "排队中", "STARTING": "启动中", "RUNNING": "运行中", "CANCELLING": "正在停止",
+            "SUCCEEDED": "已成功", "FAILED": "已失败", "CANCELLED": "已取消", "INTERRUPTED": "已中断"}
+
+# Presets are data in English (presets/*.yaml); their Chinese text lives here, keyed by name.
+PRESET_ZH: dict[tuple[str, str], str] = {
+    ("demo", "use_case"): "了解丹炉如何工作",
+    ("demo", "description"): "一分钟体验丹炉：用 124 个关于虚构炼丹炉的问题微调内置迷你模型。任何笔记本电脑的 CPU 都能运行；"
+                             "训练后模型能正确回答“铜炉用什么火？”",
+    ("demo", "time_needed"): "2 核 CPU 上约 30 秒",
+    ("demo", "memory_needed"): "内存不到 1 GB；无需 GPU",
+    ("support-bot", "use_case"): "客服",
+    ("support-bot", "description"): "一个按你公司语气回答、遵守你的政策（退货、配送、退款）的客服助手。准备几百段真实的问答对话即可。",
+    ("support-bot", "time_needed"): "1,000 段对话在一块 16 GB GPU 上约 10 分钟",
+    ("support-bot", "memory_needed"): "约 4 GB 显存",
+    ("summarizer", "use_case"): "摘要",
+    ("summarizer", "description"): "教模型按你偏好的长度和风格总结你那类文档（报告、会议记录、文章）。准备原文和你会写的摘要配对即可。",
+    ("summarizer", "time_needed"): "1,000 篇文档在一块 16 GB GPU 上约 20 分钟",
+    ("summarizer", "memory_needed"): "约 6 GB 显存",
+    ("persona", "use_case"): "风格与角色",
+    ("persona", "description"): "让对话模型保持一致的角色或文风（品牌语气、历史人物、导师）。通常几百个示例就够了；秩 8-16 适合风格。",
+    ("persona", "time_needed"): "500 段对话在一块 16 GB GPU 上约 5 分钟",
+    ("persona", "memory_needed"): "约 5 GB 显存",
+    ("domain-qa", "use_case"): "专业问答",
+    ("domain-qa", "description"): "根据专家写的示例回答你所在领域（法律、医学、工程、产品手册）的问题。新知识需要更多数据和更大的插件，"
+                                  "所以使用 thorough 配方。",
+    ("domain-qa", "time_needed"): "5,000 个回答在一块 24 GB GPU 上约 1 小时",
+    ("domain-qa", "memory_needed"): "约 12 GB 显存",
+    ("quick", "description"): "快速初试：用小插件把数据过一遍。适合检查一切是否正常，并看到初步效果。",
+    ("balanced", "description"): "常用选择：两轮、中等插件、2048 token 的示例。适合风格、格式和大多数几千条规模的对话数据集。",
+    ("thorough", "description"): "用于学习新知识：大插件、三轮、更温和的学习率和更大的验证集比例。更慢，需要更多数据（几千个示例）。",
+    ("tiny-demo", "description"): "内置迷你演示模型在 CPU 上的设置：较高的学习率和多轮训练，让损失在约 20 秒内明显下降。",
+}
+
+
+def _preset_strings() -> dict[str, tuple[str, str]]:
+    """English from the preset files themselves, Chinese from PRESET_ZH."""
+    from core.presets import all_presets
+    out = {}
+    for p in all_presets():
+        for key in ("use_case", "description", "time_needed", "memory_needed"):
+            zh = PRESET_ZH.get((p.name, key))
+            if zh and p.data.get(key):
+                out[f"preset.{p.name}.{key}"] = (str(p.data[key]), zh)
+    return out
+
+
+def _all_strings() -> dict[str, tuple[str, str]]:
+    out = dict(UI)
+    for name, f in FIELDS.items():
+        zh_label, zh_help = FIELD_ZH.get(name, (f.metadata["label"], f.metadata["help"]))
+        out[f"field.{name}"] = (f.metadata["label"], zh_label)
+        out[f"help.{name}"] = (f.metadata["help"], zh_help)
+    for state, word in STATE_WORDS.items():
+        out[f"state.{state}"] = (word, STATE_ZH[state])
+    out.update(_preset_strings())
+    return out
+
+
+STRINGS = _all_strings()
+I18N = gr.I18n(en={k: v[0] for k, v in STRINGS.items()}, **{"zh-CN": {k: v[1] for k, v in STRINGS.items()}})
+
+
+def L(key: str):
+    """A translation marker for `key`; an unknown key is a bug, caught when the UI is built."""
+    if key not in STRINGS:
+        raise KeyError(f"no UI text {key!r} in webui/i18n.py")
+    return I18N(key)
+
+
+def tr(key: str, lang: str | None) -> str:
+    """Plain text in one language (for places the page cannot translate, such as plot legends)."""
+    en, zh = STRINGS[key]
+    return zh if is_zh(lang) else en
+
+
+def is_zh(lang: str | None) -> bool:
+    return (lang or "").lower().startswith("zh")
+
+
+def preset_text(name: str, key: str, english: str, lang: str | None) -> str:
+    """A preset's text, translated when webui/i18n.py has it (presets added later show in English)."""
+    k = f"preset.{name}.{key}"
+    return tr(k, lang) if k in STRINGS else english

@@ -1,0 +1,290 @@
+"""Train tab: GPU picker, Start / Stop / Resume, the job table, status with ETA, log tail and live
+loss and learning-rate plots.
+
+Nothing here keeps a process: Start asks core.launcher for a job and keeps its id; a gr.Timer
+re-reads the job table and the run directory (core.progress). So a page reload or a server restart
+finds every job again, and closing the browser never touches a running job.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import gradio as gr
+import pandas as pd
+
+from core import jobs as J
+from core import launcher, progress
+from core.errors import DanluError, InputError
+from webui import fields
+from webui.i18n import L, tr
+from webui.tabs.hyperparams_tab import launch_spec, problems_markdown
+
+POLL_S = 1.0
+LOG_LINES = 200
+TABLE_LIMIT = 200
+
+
+@dataclass(frozen=True)
+class TrainTab:
+    gpus: gr.CheckboxGroup
+    nproc: gr.Number
+    start: gr.Button
+    stop: gr.Button
+    resume: gr.Button
+    message: gr.Markdown
+    job: gr.Dropdown               # the selected job (also restores it after a reload)
+    remembered: gr.BrowserState     # the selected job id in this browser's localStorage
+    table: gr.Dataframe
+    status: gr.Markdown
+    failure: gr.Markdown
+    loss_plot: gr.LinePlot
+    lr_plot: gr.LinePlot
+    log: gr.Textbox
+    timer: gr.Timer
+    seen: gr.State                 # what the last refresh showed, so an unchanged job sends nothing
+    table_seen: gr.State
+
+
+# ---- devices ---------------------------------------------------------------------------------
+def gpu_choices(gpus: list[dict], lang: str) -> tuple[list[tuple[str, object]], list]:
+    """Choices and default value of the GPU picker: every detected GPU with its free memory, or the CPU."""
+    if not gpus:
+        return [(tr("train.cpu_only", lang), "cpu")], ["cpu"]
+    choices = [(f"GPU {g['index']} · {g['name']} · {g['memory_free_mib'] / 1024:.1f} / "
+                f"{g['memory_total_mib'] / 1024:.1f} GiB {tr('train.free', lang)}", g["index"]) for g in gpus]
+    return choices, [g["index"] for g in gpus]
+
+
+def refresh_gpus(gui, lang: str, chosen: list):
+    """Inputs: language, current choice. Outputs: the GPU picker with fresh free-memory figures."""
+    choices, default = gpu_choices(gui.gpus(), lang)
+    keep = [c for c in chosen or [] if c in [v for _, v in choices]]
+    return gr.update(choices=choices, value=keep or default)
+
+
+# ---- actions ---------------------------------------------------------------------------------
+def start_training(gui, lang: str, chosen_gpus: list, nproc, *values):
+    """Inputs: language, GPU choice, process count, every setting. Outputs: selected job id, message, timer.
+    Problems are shown in words (naming the settings) instead of starting."""
+    cfg, problems = fields.build_config(dict(zip(fields.NAMES, values)))
+    if cfg is None:
+        return gr.skip(), problems_markdown(problems, lang), gr.skip()
+    try:
+        job = launcher.submit_train(gui.ws, cfg, launch_spec(chosen_gpus, nproc), module=gui.train_module)
+    except InputError as e:
+        return gr.skip(), problems_markdown(e.problems, lang), gr.skip()
+    except DanluError as e:
+        return gr.skip(), f"⚠ {e}", gr.skip()
+    return job.id, f"▶ {tr('train.started', lang)} `{job.id}`", gr.Timer(active=True)
+
+
+def stop_job(gui, lang: str, job_id: str | None) -> str:
+    """Inputs: language, selected job. Outputs: message. The job saves a checkpoint, then ends as Cancelled."""
+    if not job_id:
+        return tr("train.no_job", lang)
+    try:
+        job = launcher.cancel(gui.ws, job_id)
+    except DanluError as e:
+        return f"⚠ {e}"
+    return f"■ {tr('train.stopping', lang)} `{job.id}`"
+
+
+def resume_job(gui, lang: str, job_id: str | None):
+    """Inputs: language, selected job. Outputs: the new job's id, message. Continues from the newest checkpoint."""
+    if not job_id:
+        return gr.skip(), tr("train.no_job", lang)
+    try:
+        job = launcher.resume(gui.ws, job_id)
+    except InputError as e:
+        return gr.skip(), problems_markdown(e.problems, lang)
+    except DanluError as e:
+        return gr.skip(), f"⚠ {e}"
+    return job.id, f"▶ {tr('train.resumed', lang)} `{job.id}`"
+
+
+# ---- the job table ---------------------------------------------------------------------------
+def job_rows(gui, lang: str) -> list[list]:
+    rows = []
+    for job in gui.store.list()[:TABLE_LIMIT]:
+        step = ""
+        if job.state in J.ACTIVE:
+            p = progress.read_json(Path(job.run_dir) / "progress.json")
+            if p.get("step") and p.get("total_steps"):
+                step = f"{p['step']}/{p['total_steps']}"
+        created = time.strftime("%Y-%m-%d %H:%M", time.localtime(job.created_at))
+        rows.append([job.id, job.name, job.kind, tr("state." + job.state, lang), step, created])
+    return rows
+
+
+def job_choices(rows: list[list]) -> list[tuple[str, str]]:
+    return [(f"{r[0]} · {r[1]} · {r[2]}", r[0]) for r in rows]
+
+
+def refresh_jobs(gui, lang: str, job_id: str | None, sig: str):
+    """Inputs: language, selected job, last table signature. Outputs: table, job picker, signature.
+    Sends nothing when no job changed."""
+    rows = job_rows(gui, lang)
+    new_sig = repr([lang] + rows)
+    if new_sig == sig:
+        return gr.skip(), gr.skip(), sig
+    table = pd.DataFrame(rows, columns=[tr("jobs." + c, lang) for c in TABLE_COLUMNS])
+    return table, gr.update(choices=job_choices(rows), value=job_id), new_sig
+
+
+def initial_job(gui, remembered: str | None):
+    """Inputs: the job this browser looked at last. Outputs: job picker value and the remembered id.
+    Falls back to the newest training job, so a fresh page re-attaches to the run in progress."""
+    if remembered and gui.store.get(remembered):
+        return remembered, remembered
+    jobs = gui.store.list(kind="train")
+    newest = jobs[0].id if jobs else None
+    return newest, newest
+
+
+def remember(job_id: str | None) -> str | None:
+    """Inputs: the selected job. Outputs: the same id, kept in this browser's localStorage."""
+    return job_id
+
+
+def select_row(evt: gr.SelectData):
+    """Inputs: a click in the job table. Outputs: the job picker value."""
+    row = evt.row_value or []
+    return row[0] if row else gr.skip()
+
+
+# ---- one job's live view -----------------------------------------------------------------------
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return -1
+
+
+def refresh_job(gui, job_id: str | None, seen: str, lang: str):
+    """Inputs: selected job, what was shown last, language. Outputs: status, failure box, log, loss plot,
+    learning-rate plot, seen, Stop button, Resume button. Sends nothing when nothing changed."""
+    job = gui.store.get(job_id) if job_id else None
+    if job is None:
+        empty = (tr("train.no_job_yet", lang), gr.update(value="", visible=False), "", *plot_frames([], lang), "none",
+                 gr.update(interactive=False), gr.update(interactive=False))
+        return empty if seen != "none" else (gr.skip(),) * 5 + ("none", gr.skip(), gr.skip())
+    if job.state in J.ACTIVE:
+        launcher.reconcile(gui.ws, [job])  # the supervisor may have died; settle the state now
+        job = gui.store.get(job.id)
+    run_dir = Path(job.run_dir)
+    sig = f"{job.id}|{job.state}|{_size(run_dir / 'metrics.jsonl')}|{_size(run_dir / 'stdout.log')}|" \
+          f"{_size(run_dir / 'progress.json')}|{lang}"
+    if sig == seen:
+        return (gr.skip(),) * 5 + (seen, gr.skip(), gr.skip())
+    st = progress.status(job)
+    loss_df, lr_df = plot_frames(progress.read_metrics(run_dir), lang)
+    return (status_markdown(st, lang), failure_update(st, lang), log_text(job), loss_df, lr_df, sig,
+            gr.update(interactive=job.state in (J.QUEUED, *J.ACTIVE)),
+            gr.update(interactive=job.kind == "train" and job.state in (J.FAILED, J.CANCELLED, J.INTERRUPTED)))
+
+
+def status_markdown(st: dict, lang: str) -> str:
+    """'Running · step 40/140 (29%) · loss 1.2345 · validation loss 1.3 · time left: about 20 s'."""
+    parts = [f"**{tr('state.' + st['state'].upper(), lang)}**", f"`{st['id']}`"]
+    if st.get("step") and st.get("total_steps"):
+        pct = 100 * st["step"] / st["total_steps"]
+        parts.append(f"{tr('st.step', lang)} {st['step']}/{st['total_steps']} ({pct:.0f}%)")
+    elif st["state"] in ("running", "starting") and st.get("phase") in (None, "loading"):
+        parts.append(tr("st.loading", lang))
+    elif st["state"] == "queued":
+        parts.append(tr("st.queued", lang))
+    lm, le = st.get("last_metrics"), st.get("last_eval")
+    if lm and lm.get("loss") is not None:
+        parts.append(f"{tr('st.loss', lang)} {lm['loss']:.4f}")
+    if le:
+        parts.append(f"{tr('st.eval_loss', lang)} {le['eval_loss']:.4f}")
+    if st.get("eta_s") is not None:
+        parts.append(f"{tr('st.eta', lang)} {progress.fmt_duration(st['eta_s'])}")
+    runtime = (st.get("result") or {}).get("runtime_s")
+    if st["state"] == "succeeded" and runtime is not None:
+        parts.append(f"{tr('st.took', lang)} {progress.fmt_duration(runtime)}")
+    return " · ".join(parts)
+
+
+def failure_update(st: dict, lang: str):
+    """The reason and what to do, in words, above the log; hidden unless the job ended badly."""
+    if st["state"] not in ("failed", "interrupted", "cancelled"):
+        return gr.update(value="", visible=False)
+    err = st.get("error") or {}
+    reason = err.get("reason") or st.get("reason") or ""
+    message = err.get("message") or st.get("message") or ""
+    hint = err.get("hint") or st.get("hint") or ""
+    icon = "✕" if st["state"] == "failed" else "‖"
+    text = f"{icon} **{tr('state.' + st['state'].upper(), lang)}**" + (f" — {reason}" if reason else "")
+    if message:
+        text += f"\n\n{message}"
+    if hint:
+        text += f"\n\n**{tr('train.what_to_do', lang)}** {hint}"
+    return gr.update(value=text, visible=True)
+
+
+def log_text(job: J.Job) -> str:
+    text = progress.log_tail(job.run_dir, max_bytes=40_000)
+    if job.nproc == 1:
+        text = text.replace("[default0]:", "")  # one process: the rank prefix is noise
+    return "\n".join(text.splitlines()[-LOG_LINES:])
+
+
+def plot_frames(records: list[dict], lang: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Loss (train and validation, one colour each) and learning rate against the step."""
+    train, evals = progress.split_metrics(records)
+    rows = [(r["step"], r["loss"], tr("plot.train", lang)) for r in train if r.get("loss") is not None]
+    rows += [(r["step"], r["eval_loss"], tr("plot.eval", lang)) for r in evals]
+    lrs = [(r["step"], r["lr"]) for r in train if r.get("lr") is not None]
+    return typed_frame(rows, LOSS_COLUMNS), typed_frame(lrs, LR_COLUMNS)
+
+
+LOSS_COLUMNS = {"step": "int64", "loss": "float64", "series": "str"}
+LR_COLUMNS = {"step": "int64", "learning_rate": "float64"}
+
+
+def typed_frame(rows: list[tuple], columns: dict[str, str]) -> pd.DataFrame:
+    """Numbers stay numbers even with no rows: an empty untyped frame makes the plot treat its axes as
+    categories, and it keeps doing so once points arrive."""
+    df = pd.DataFrame(rows, columns=list(columns))
+    return df.astype(columns)
+
+
+TABLE_COLUMNS = ["job", "name", "kind", "state", "step", "created"]
+
+
+# ---- layout ----------------------------------------------------------------------------------
+def build(gui) -> TrainTab:
+    choices, value = gpu_choices(gui.gpus(), "en")
+    with gr.Row():
+        gpus = gr.CheckboxGroup(choices=choices, value=value, label=L("train.gpus"), info=L("train.gpus_help"),
+                                interactive=bool(gui.gpus()), elem_id="train-gpus", scale=3)
+        nproc = gr.Number(value=1, precision=0, label=L("train.nproc"), info=L("train.nproc_help"),
+                          minimum=1, maximum=64, elem_id="train-nproc", scale=1, visible=not gui.gpus())
+    with gr.Row():
+        start = gr.Button(L("train.start"), variant="primary", elem_id="train-start", scale=2)
+        stop = gr.Button(L("train.stop"), variant="stop", elem_id="train-stop", interactive=False, scale=1)
+        resume = gr.Button(L("train.resume"), elem_id="train-resume", interactive=False, scale=1)
+    message = gr.Markdown(elem_id="train-message")
+    with gr.Row():
+        job = gr.Dropdown(choices=[], value=None, label=L("train.job"), info=L("train.job_help"),
+                          allow_custom_value=True, elem_id="train-job", scale=3)
+    status = gr.Markdown(L("train.no_job_yet"), elem_id="train-status")
+    failure = gr.Markdown(visible=False, elem_id="train-failure", elem_classes=["failure"])
+    with gr.Row(equal_height=True):
+        loss_plot = gr.LinePlot(x="step", y="loss", color="series", label=L("train.loss_plot"), x_title="step",
+                                y_title="loss", height=300, elem_id="train-loss-plot", scale=3)
+        lr_plot = gr.LinePlot(x="step", y="learning_rate", label=L("train.lr_plot"), x_title="step",
+                              y_title="learning rate", height=300, elem_id="train-lr-plot", scale=2)
+    log = gr.Textbox(label=L("train.log"), lines=12, max_lines=12, autoscroll=True, interactive=False,
+                     elem_id="train-log", elem_classes=["log"])
+    table = gr.Dataframe(value=pd.DataFrame(columns=[tr("jobs." + c, "en") for c in TABLE_COLUMNS]), label=L("train.jobs"),
+                         interactive=False, wrap=False, elem_id="train-jobs", max_height=320)
+    remembered = gr.BrowserState(None, storage_key="danlu-train-job", secret="danlu-job-ids-are-not-secret")
+    timer = gr.Timer(POLL_S, active=False)
+    seen, table_seen = gr.State(""), gr.State("")
+    return TrainTab(table_seen=table_seen, gpus=gpus, nproc=nproc, start=start, stop=stop, resume=resume, message=message, job=job,
+                    remembered=remembered, table=table, status=status, failure=failure, loss_plot=loss_plot,
+                    lr_plot=lr_plot, log=log, timer=timer, seen=seen)
