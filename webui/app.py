@@ -186,10 +186,9 @@ def _wire_train(gui, demo, tr, settings, lang):
     tr.table.select(train_tab.select_row, outputs=[tr.job], api_visibility="private")
     ev = tr.job.change(train_tab.remember, inputs=[tr.job], outputs=[tr.remembered], api_visibility="private")
     ev.then(refresh, inputs=[tr.job, tr.seen, lang], outputs=refresh_outputs, api_visibility="private")
-    tr.timer.tick(refresh, inputs=[tr.job, tr.seen, lang], outputs=refresh_outputs, api_name="refresh_job",
-                  concurrency_limit=None)
-    tr.timer.tick(refresh_jobs, inputs=[lang, tr.job, tr.table_seen], outputs=[tr.table, tr.job, tr.table_seen],
-                  api_visibility="private", concurrency_limit=None)
+    # queue=False: a tick is a few file reads; a plain request costs less than a queued event stream
+    tr.timer.tick(partial(train_tab.refresh, gui), inputs=[lang, tr.job, tr.seen, tr.table_seen],
+                  outputs=refresh_outputs + [tr.table, tr.job, tr.table_seen], api_name="refresh_job", queue=False)
     load = demo.load(partial(train_tab.initial_job, gui), inputs=[tr.remembered], outputs=[tr.job, tr.remembered],
                      api_visibility="private")
     load.then(refresh_jobs, inputs=[lang, tr.job, tr.table_seen], outputs=[tr.table, tr.job, tr.table_seen],

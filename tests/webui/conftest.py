@@ -69,8 +69,9 @@ def stop_jobs(home: Path) -> None:
 
 
 @contextmanager
-def live_server(home: Path, env: dict | None = None):
-    """`python app.py --port P` as a user starts it, in its own session, with DANLU_HOME=home."""
+def live_server(home: Path, env: dict | None = None, keep_jobs: bool = False):
+    """`python app.py --port P` as a user starts it, in its own session, with DANLU_HOME=home.
+    On exit the server stops and, unless keep_jobs, so does every job it left running."""
     port = free_port()
     e = dict(os.environ, DANLU_HOME=str(home), **ENV_DEFAULTS)
     e.update(env or {})
@@ -90,7 +91,8 @@ def live_server(home: Path, env: dict | None = None):
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
-        stop_jobs(home)
+        if not keep_jobs:
+            stop_jobs(home)
 
 
 @pytest.fixture

@@ -186,3 +186,10 @@ def test_failed_job_shows_reason_and_hint_above_the_log():
 def test_stop_and_resume_need_a_job(gui):
     assert "Choose a job" in tt.stop_job(gui, "en", None)
     assert "Choose a job" in tt.resume_job(gui, "en", None)[1]
+
+
+def test_long_runs_are_thinned_for_the_plot_but_keep_the_newest_point():
+    recs = [dict(step=i, loss=1.0 / i, lr=0.1) for i in range(1, 5001)]
+    loss, lr = tt.plot_frames(recs, "en")
+    assert len(loss) <= tt.MAX_PLOT_POINTS + 1 and loss["step"].iloc[-1] == 5000 and loss["step"].iloc[0] == 1
+    assert len(tt.plot_frames(recs[:10], "en")[0]) == 10

@@ -24,6 +24,8 @@ from webui.tabs.hyperparams_tab import launch_spec, problems_markdown
 POLL_S = 1.0
 LOG_LINES = 200
 TABLE_LIMIT = 200
+MAX_PLOT_POINTS = 300
+PLOT_EVERY_S = 2.0  # redrawing plots in every open page each second costs more than it shows
 
 
 @dataclass(frozen=True)
@@ -43,8 +45,8 @@ class TrainTab:
     lr_plot: gr.LinePlot
     log: gr.Textbox
     timer: gr.Timer
-    seen: gr.State                 # what the last refresh showed, so an unchanged job sends nothing
-    table_seen: gr.State
+    seen: gr.Textbox               # what the last refresh showed, so an unchanged job sends nothing
+    table_seen: gr.Textbox
 
 
 # ---- devices ---------------------------------------------------------------------------------
@@ -154,6 +156,12 @@ def select_row(evt: gr.SelectData):
     return row[0] if row else gr.skip()
 
 
+def refresh(gui, lang: str, job_id: str | None, seen: str, table_seen: str):
+    """The Timer's one call: the job table, then the selected job's live view (see refresh_job)."""
+    table, picker, table_sig = refresh_jobs(gui, lang, job_id, table_seen)
+    return refresh_job(gui, job_id, seen, lang) + (table, picker, table_sig)
+
+
 # ---- one job's live view -----------------------------------------------------------------------
 def _size(path: Path) -> int:
     try:
@@ -164,7 +172,8 @@ def _size(path: Path) -> int:
 
 def refresh_job(gui, job_id: str | None, seen: str, lang: str):
     """Inputs: selected job, what was shown last, language. Outputs: status, failure box, log, loss plot,
-    learning-rate plot, seen, Stop button, Resume button. Sends nothing when nothing changed."""
+    learning-rate plot, seen, Stop button, Resume button. Sends nothing when nothing changed, and
+    redraws the plots at most every PLOT_EVERY_S (the first points and the end at once)."""
     job = gui.store.get(job_id) if job_id else None
     if job is None:
         empty = (tr("train.no_job_yet", lang), gr.update(value="", visible=False), "", *plot_frames([], lang), "none",
@@ -174,15 +183,35 @@ def refresh_job(gui, job_id: str | None, seen: str, lang: str):
         launcher.reconcile(gui.ws, [job])  # the supervisor may have died; settle the state now
         job = gui.store.get(job.id)
     run_dir = Path(job.run_dir)
-    sig = f"{job.id}|{job.state}|{_size(run_dir / 'metrics.jsonl')}|{_size(run_dir / 'stdout.log')}|" \
-          f"{_size(run_dir / 'progress.json')}|{lang}"
-    if sig == seen:
+    metrics_size = _size(run_dir / "metrics.jsonl")
+    sig = f"{job.id}|{job.state}|{metrics_size}|{_size(run_dir / 'stdout.log')}|{_size(run_dir / 'progress.json')}|{lang}"
+    last_sig, plotted_size, plotted_at = _parse_seen(seen)
+    if sig == last_sig and plotted_size == metrics_size:
         return (gr.skip(),) * 5 + (seen, gr.skip(), gr.skip())
     st = progress.status(job)
-    loss_df, lr_df = plot_frames(progress.read_metrics(run_dir), lang)
-    return (status_markdown(st, lang), failure_update(st, lang), log_text(job), loss_df, lr_df, sig,
+    now = time.time()
+    plot_due = plotted_size != metrics_size and (
+        last_sig.split("|")[0] != job.id or plotted_size <= 0 or job.terminal or now - plotted_at >= PLOT_EVERY_S)
+    if plot_due:
+        loss_df, lr_df = plot_frames(progress.read_metrics(run_dir), lang)
+        plotted_size, plotted_at = metrics_size, now
+    else:
+        loss_df = lr_df = gr.skip()
+    return (status_markdown(st, lang), failure_update(st, lang), log_text(job), loss_df, lr_df,
+            f"{sig}#{plotted_size}#{plotted_at:.3f}",
             gr.update(interactive=job.state in (J.QUEUED, *J.ACTIVE)),
             gr.update(interactive=job.kind == "train" and job.state in (J.FAILED, J.CANCELLED, J.INTERRUPTED)))
+
+
+def _parse_seen(seen: str) -> tuple[str, int, float]:
+    """'signature#plotted metrics size#plotted time' -> parts; anything else means nothing was shown."""
+    parts = (seen or "").rsplit("#", 2)
+    if len(parts) != 3:
+        return "", -2, 0.0
+    try:
+        return parts[0], int(parts[1]), float(parts[2])
+    except ValueError:
+        return "", -2, 0.0
 
 
 def status_markdown(st: dict, lang: str) -> str:
@@ -235,10 +264,21 @@ def log_text(job: J.Job) -> str:
 def plot_frames(records: list[dict], lang: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Loss (train and validation, one colour each) and learning rate against the step."""
     train, evals = progress.split_metrics(records)
-    rows = [(r["step"], r["loss"], tr("plot.train", lang)) for r in train if r.get("loss") is not None]
-    rows += [(r["step"], r["eval_loss"], tr("plot.eval", lang)) for r in evals]
+    train = thin([r for r in train if r.get("loss") is not None])
+    rows = [(r["step"], r["loss"], tr("plot.train", lang)) for r in train]
+    rows += [(r["step"], r["eval_loss"], tr("plot.eval", lang)) for r in thin(evals)]
     lrs = [(r["step"], r["lr"]) for r in train if r.get("lr") is not None]
     return typed_frame(rows, LOSS_COLUMNS), typed_frame(lrs, LR_COLUMNS)
+
+
+def thin(records: list[dict], limit: int = MAX_PLOT_POINTS) -> list[dict]:
+    """At most `limit` evenly spaced points, always with the newest: a long run would otherwise send
+    thousands of points to every open page on every tick, and the pages would spend their time drawing."""
+    if len(records) <= limit:
+        return records
+    every = -(-len(records) // limit)
+    kept = records[::every]
+    return kept if kept[-1] is records[-1] else kept + [records[-1]]
 
 
 LOSS_COLUMNS = {"step": "int64", "loss": "float64", "series": "str"}
@@ -284,7 +324,10 @@ def build(gui) -> TrainTab:
                          interactive=False, wrap=False, elem_id="train-jobs", max_height=320)
     remembered = gr.BrowserState(None, storage_key="danlu-train-job", secret="danlu-job-ids-are-not-secret")
     timer = gr.Timer(POLL_S, active=False)
-    seen, table_seen = gr.State(""), gr.State("")
+    # Hidden textboxes, not gr.State: any gr.State makes every page hold a heartbeat stream open, and a
+    # browser allows only six connections per host, so a seventh tab of the app would never load.
+    seen = gr.Textbox("", visible=False, label="shown", elem_id="train-seen")
+    table_seen = gr.Textbox("", visible=False, label="table shown", elem_id="train-table-seen")
     return TrainTab(table_seen=table_seen, gpus=gpus, nproc=nproc, start=start, stop=stop, resume=resume, message=message, job=job,
                     remembered=remembered, table=table, status=status, failure=failure, loss_plot=loss_plot,
                     lr_plot=lr_plot, log=log, timer=timer, seen=seen)
