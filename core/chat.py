@@ -325,7 +325,8 @@ class ChatEngine:
     # -- answers --
     def stream(self, session_id: str, messages: list[dict], system: str = "", temperature: float = 0.7,
                top_p: float = 0.9, max_new_tokens: int = 256, repetition_penalty: float = 1.1,
-               max_prompt_tokens: int | None = None) -> ChatStream:
+               max_prompt_tokens: int | None = None, min_new_tokens: int = 0) -> ChatStream:
+        """Text pieces as they are generated. `min_new_tokens` is for benchmarks (a fixed answer length)."""
         sess = self._session(session_id)
         worker = self._workers.get(sess["worker"])
         if worker is None or not worker.alive:
@@ -337,7 +338,7 @@ class ChatEngine:
                                                "must be user, assistant or system")])
         req = dict(op="stream", session=session_id, messages=msgs, system=system or "", max_prompt_tokens=max_prompt_tokens,
                    settings=dict(temperature=float(temperature), top_p=float(top_p), max_new_tokens=int(max_new_tokens),
-                                 repetition_penalty=float(repetition_penalty)))
+                                 repetition_penalty=float(repetition_penalty), min_new_tokens=int(min_new_tokens)))
         stream = ChatStream(None)
         stream._gen = self._stream_gen(worker, req, stream)
         return stream
