@@ -171,6 +171,7 @@ def choose_device(ws: Workspace, device: str = "auto") -> tuple[str, list[str]]:
 class _Worker:
     def __init__(self, ws: Workspace, device: str):
         self.device = device
+        self.ready = threading.Event()
         self.dir = Path(tempfile.mkdtemp(prefix="danlu-chat-"))  # 0700; short path (Unix sockets allow ~100 chars)
         self.socket = str(self.dir / "sock")
         self.key = secrets.token_bytes(32)
@@ -377,10 +378,14 @@ class ChatEngine:
     def _worker(self, device: str) -> _Worker:
         with self._lock:
             w = self._workers.get(device)
-            if w is not None and w.alive:
-                return w
-            w = _Worker(self.ws, device)
-            self._workers[device] = w
+            starting = w is None or not w.alive
+            if starting:
+                w = _Worker(self.ws, device)
+                self._workers[device] = w
+        if not starting:  # another thread may still be starting it: wait for that, not for a socket
+            if not w.ready.wait(self.start_timeout) or not w.alive:
+                raise ChatError("The chat worker did not start.", hint=f"See its log: {w.log_path}")
+            return w
         try:
             w.wait_ready(self.start_timeout)
         except BaseException:
@@ -388,6 +393,7 @@ class ChatEngine:
                 self._workers.pop(device, None)
             w.stop()
             raise
+        w.ready.set()
         return w
 
 

@@ -96,8 +96,9 @@ def main(argv=None) -> int:
     signal.signal(signal.SIGTERM, _on_sigterm)
     out = Path(args.out).resolve()
     result_path = Path(args.result).resolve() if args.result else out.parent / f".{out.name}.result.json"
+    progress = Progress(result_path.parent) if args.result else (lambda phase: None)
     try:
-        result = merge(Path(args.adapter), out, args)
+        result = merge(Path(args.adapter), out, args, progress)
     except BaseException as exc:
         if isinstance(exc, Cancelled) or (isinstance(exc, SystemExit) and exc.code in (0, None)):
             raise
@@ -113,7 +114,18 @@ def main(argv=None) -> int:
     return 0
 
 
-def merge(adapter: Path, out: Path, args) -> dict:
+class Progress:
+    """progress.json for the supervisor's stall watchdog: the step moves at each phase of the merge."""
+
+    def __init__(self, job_dir: Path):
+        self.path, self.step = job_dir / "progress.json", 0
+
+    def __call__(self, phase: str) -> None:
+        self.step += 1
+        write_json(self.path, dict(phase=phase, step=self.step, total_steps=5, time=time.time()))
+
+
+def merge(adapter: Path, out: Path, args, progress=lambda phase: None) -> dict:
     t0 = time.time()
     adapter = check_adapter_dir(adapter)
     if out.exists():
@@ -132,6 +144,7 @@ def merge(adapter: Path, out: Path, args) -> dict:
 
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
+    progress("loading")
     t_load = time.time()
     base = AutoModelForCausalLM.from_pretrained(ref.source, dtype=dtype, device_map={"": device}, use_safetensors=True,
                                                 trust_remote_code=trust, local_files_only=ref.local)
@@ -144,6 +157,7 @@ def merge(adapter: Path, out: Path, args) -> dict:
     partial = out.parent / f"{out.name}.partial"
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir(parents=True)
+    progress("saving")
     try:
         model.generation_config.pad_token_id = tok.pad_token_id
         model.save_pretrained(partial, safe_serialization=True, max_shard_size=args.max_shard_size)
@@ -157,6 +171,7 @@ def merge(adapter: Path, out: Path, args) -> dict:
         gc.collect()
         if device.type == "cuda":
             torch.cuda.empty_cache()
+        progress("checksums")
         manifest = write_manifest(partial)
         os.replace(partial, out)
     except BaseException:
@@ -168,10 +183,12 @@ def merge(adapter: Path, out: Path, args) -> dict:
 
     smoke = dict(status="skipped")
     if not args.no_smoke_test:
+        progress("smoke test")
         smoke = smoke_test(out, device, dtype, trust, args.smoke_prompt)
         print(f"[danlu] smoke test {smoke['status']}: " + (repr(smoke.get('reply', ''))[:200] if smoke["status"] == "passed"
                                                           else smoke.get("error", "")), flush=True)
     peak_rss = rss.stop()
+    progress("done")
     result = dict(status="succeeded" if smoke["status"] != "failed" else "failed", export_dir=str(out),
                   base_model=info.get("base_model"), adapter=str(adapter), dtype=args.dtype, device=str(device),
                   files=len(manifest["files"]), total_bytes=manifest["total_bytes"], smoke_test=smoke,
