@@ -273,6 +273,8 @@ def run_chat(base: Path, adapter: Path, workdir: Path, args) -> dict:
                peak_gpu_mem_gib_in_process=round(torch.cuda.max_memory_allocated() / 2**30, 3) if cuda else None,
                gpu_mem_after_load_gib=round(mem_loaded, 3) if mem_loaded is not None else None)
     del model
+    import gc
+    gc.collect()
     if cuda:
         torch.cuda.empty_cache()
     if not args.no_engine:
