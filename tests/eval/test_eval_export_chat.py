@@ -123,7 +123,7 @@ def test_chat_engine_streams_compares_and_frees(trained):
         q = [{"role": "user", "content": [{"type": "text", "text": "Where is the pine pill made?"}]}]  # Gradio 6 shape
         stream = engine.stream(tuned, q, temperature=0, max_new_tokens=16)
         deltas = list(stream)
-        assert len(deltas) >= 2 and "".join(deltas) == stream.text and "pill" in stream.text
+        assert len(deltas) >= 2 and "".join(deltas) == stream.text and "furnace" in stream.text
         assert stream.stats["new_tokens"] >= 2 and stream.stats["ttft_s"] > 0
         assert engine.reply(base, q, temperature=0, max_new_tokens=16) != stream.text
         # stopping early (the reader goes away) leaves the worker able to answer again
