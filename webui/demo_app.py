@@ -93,7 +93,9 @@ def serve(ws, engine: ChatEngine, session_id: str, *, label: str, adapter: str |
     app = build_demo(engine, session_id, title, system)
     app.queue(default_concurrency_limit=4)
     app.launch(server_name=host, server_port=port, auth=auth, share=False, prevent_thread_lock=True, quiet=True,
-               footer_links=[], max_file_size=UPLOAD_LIMIT, show_error=True)
+               footer_links=[], max_file_size=UPLOAD_LIMIT, show_error=True,
+               # FastAPI's own schema pages are not behind the login: switch them off
+               app_kwargs=dict(openapi_url=None, docs_url=None, redoc_url=None))
     local = app.local_url
     rec = demos.register(ws, dict(url=local, host=host, port=app.server_port, model=label, adapter=adapter,
                                   login=bool(auth), share=share, share_url=None, share_error=None))

@@ -82,6 +82,8 @@ def test_demo_with_login_guards_every_api_route_and_serves_chat(trained, tmp_pat
                 r = c.request(method, base + route, json={"data": ["hi", [], 0, 16], "fn_index": 0, "session_hash": "x"}
                               if method == "POST" else None)
                 assert r.status_code in (401, 403), (method, route, r.status_code, r.text[:200])
+            for route in ("/openapi.json", "/docs", "/redoc"):  # FastAPI's schema pages are switched off
+                assert c.get(base + route).status_code in (401, 403, 404), route
             assert c.post(base + "/login", data={"username": "ann", "password": "wrong"}).status_code in (400, 401)
             assert c.get(base + "/config").status_code == 401
             assert c.post(base + "/login", data={"username": "ann", "password": "secret-pass"}).status_code == 200
