@@ -22,10 +22,22 @@ MAX_NEW_TOKENS = 64
 
 
 def answer_probes(model, tok, cfg, d, step: int, run_dir: Path, autocast=None) -> list[dict]:
-    """Answer cfg.probe_prompts with the model as it is now (call on rank 0 only; no collectives here)."""
+    """Answer cfg.probe_prompts with the model as it is now (rank 0 only; no collectives here).
+    A failure here is reported and skipped: probes must never cost a training run."""
     prompts = [p for p in (cfg.probe_prompts or []) if p.strip()]
     if not prompts or not d.main:
         return []
+    try:
+        return _answer(model, tok, cfg, step, run_dir, autocast, prompts)
+    except Exception as e:
+        print(f"[danlu] warning: the probe prompts could not be answered at step {step} ({type(e).__name__}: {e}); "
+              "training goes on", flush=True)
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+        return []
+
+
+def _answer(model, tok, cfg, step, run_dir, autocast, prompts) -> list[dict]:
     was_training = model.training
     use_cache = model.config.use_cache
     model.eval()

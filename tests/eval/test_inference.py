@@ -48,3 +48,28 @@ def test_stream_generate_reports_stats_and_stops_when_asked(demo_model_dir):
     assert gen.stats["new_tokens"] < 500 and len(rest) < 499
     assert GenSettings(temperature=-1, top_p=0, max_new_tokens=0, repetition_penalty=9).problems()[0].where == "temperature"
     assert len(GenSettings(temperature=-1, top_p=0, max_new_tokens=0, repetition_penalty=9).problems()) == 4
+
+
+def test_probe_answers_are_recorded_and_a_failure_never_stops_training(demo_model_dir, tmp_path, capsys):
+    import torch
+
+    from core.config import TrainConfig
+    from core.evaluation import read_probes
+    from core.recipes.common import Dist
+    from core.recipes.inference import load_for_chat
+    from core.recipes.probes import answer_probes
+    model, tok, _ = load_for_chat(str(demo_model_dir))
+    model.train()
+    d = Dist(0, 1, 0, torch.device("cpu"), None)
+    cfg = TrainConfig(dataset="x", probe_prompts=["Hi there", "What is the tin furnace?"])
+    assert len(answer_probes(model, tok, cfg, d, 7, tmp_path)) == 2
+    assert model.training  # put back in training mode
+    assert [(p["step"], p["prompt"]) for p in read_probes(tmp_path)] == [(7, "Hi there"), (7, "What is the tin furnace?")]
+    assert answer_probes(model, tok, cfg, Dist(1, 2, 1, torch.device("cpu"), None), 8, tmp_path) == []  # rank 1: nothing
+
+    def broken(*a, **k):
+        raise RuntimeError("CUDA out of memory (simulated)")
+    model.generate = broken
+    assert answer_probes(model, tok, cfg, d, 9, tmp_path) == []
+    assert "training goes on" in capsys.readouterr().out
+    assert model.training and len(read_probes(tmp_path)) == 2
