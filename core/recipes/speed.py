@@ -48,20 +48,24 @@ def apply(model, cfg, d) -> list[str]:
         except Exception as e:  # missing package or an unsupported architecture: plain loss
             print(f"[danlu] fused loss unavailable ({type(e).__name__}: {e}); using the standard loss", flush=True)
     if cfg.compile and layers is not None:
-        import torch._dynamo
-        for k in ("recompile_limit", "cache_size_limit"):
-            if hasattr(torch._dynamo.config, k):
-                setattr(torch._dynamo.config, k, 32)
-        dynamic = None if not cfg.packing else False  # packed batches have a fixed length
         in_graph = cfg.gradient_checkpointing and os.environ.get("DANLU_CKPT_IN_GRAPH", "1") != "0"
-        for layer in layers:
-            if in_graph:
-                checkpoint_inside(layer)
-            layer.compile(dynamic=dynamic)
-        feats.append("compile")
-        if in_graph:
-            feats.append("checkpoint_in_graph")
+        # packed batches have a fixed length: one static graph; padded batches vary in length
+        compile_layers(layers, in_graph, dynamic=None if not cfg.packing else False)
+        feats += ["compile"] + (["checkpoint_in_graph"] if in_graph else [])
     return feats
+
+
+def compile_layers(layers, in_graph: bool, dynamic=None, backend: str | None = None) -> None:
+    """Regional compilation: every decoder layer gets Module.compile(); all layers share one graph."""
+    import torch._dynamo
+    for k in ("recompile_limit", "cache_size_limit"):
+        if hasattr(torch._dynamo.config, k):
+            setattr(torch._dynamo.config, k, 32)
+    kw = {"dynamic": dynamic} | ({"backend": backend} if backend else {})
+    for layer in layers:
+        if in_graph:
+            checkpoint_inside(layer)
+        layer.compile(**kw)
 
 
 def checkpoint_inside(layer) -> None:
