@@ -1,7 +1,9 @@
 """GPU benchmark for export and chat: merge a QLoRA adapter into an 8B-shaped model, and compare chat
 generation through Danlu's chat path with plain `model.generate` on the same model, same prompt.
 
-    python bench/gpu_merge_chat.py --out results.json              # 1 GPU (H100/H200): 8B shape
+    # on the GPU machine (no network): `bash bench/prepare.sh` here first, run with carry [".site"]
+    PYTHONPATH=$PWD/.site python3 bench/gpu_merge_chat.py --out $OUT/merge_chat.json   # 1 GPU: 8B shape
+    python bench/gpu_merge_chat.py --out results.json              # where peft/bitsandbytes are installed
     python bench/gpu_merge_chat.py --out r.json --phase merge      # only (a)-(c); --phase chat: only (d)
     python bench/gpu_merge_chat.py --out r.json --tiny             # a tiny shape, runs on a CPU in ~1 min
 
@@ -21,7 +23,8 @@ generation through Danlu's chat path with plain `model.generate` on the same mod
     Medians over --repeats runs after one warm-up each, interleaved so drift hits all alike.
 Prints a table and writes everything to --out as JSON.
 
-Expected on one H100: (a) about 1-2 min the first time (16 GB written), (c) 2-4 min, (d) 2-4 min.
+Expected on one H100: (a) about 1-2 min the first time (16 GB written), (c) 2-4 min, (d) 2-4 min;
+under a 10-minute command limit run `--phase merge` and then `--phase chat` (the model is reused).
 Needs about 35 GB of free disk (base + export) for the 8B shape; the export is deleted afterwards
 unless --keep-export.
 """
@@ -167,7 +170,8 @@ def run_merge(adapter: Path, export: Path, workdir: Path) -> dict:
     result_path = workdir / "merge_result.json"
     result_path.unlink(missing_ok=True)
     log_path = workdir / "merge.log"
-    env = dict(os.environ, PYTHONPATH=str(REPO), PYTHONUNBUFFERED="1")
+    from core.workspace import python_path
+    env = dict(os.environ, PYTHONPATH=python_path(), PYTHONUNBUFFERED="1")  # keeps a carried .site on the path
     smi = SmiPeak()
     t0 = time.time()
     with open(log_path, "wb") as log:

@@ -40,7 +40,7 @@ from core import procs
 from core.errors import DanluError, InputError, Problem
 from core.gpus import detect_gpus
 from core.runs import check_adapter_dir, resolve_trained_run
-from core.workspace import REPO_ROOT, Workspace
+from core.workspace import REPO_ROOT, Workspace, python_path
 
 WORKER_MODULE = "core.recipes.chat_worker"
 TEMPLATES = ("auto", "chatml")
@@ -178,7 +178,7 @@ class _Worker:
         logs = ws.root / "logs"
         logs.mkdir(exist_ok=True)
         self.log_path = logs / f"chat-worker-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}-{secrets.token_hex(2)}.log"
-        env = dict(os.environ, PYTHONPATH=str(REPO_ROOT), PYTHONUNBUFFERED="1", DANLU_HOME=str(ws.root),
+        env = dict(os.environ, PYTHONPATH=python_path(), PYTHONUNBUFFERED="1", DANLU_HOME=str(ws.root),
                    DANLU_CHAT_AUTHKEY=self.key.hex(), HF_HUB_DISABLE_PROGRESS_BARS="1", TOKENIZERS_PARALLELISM="false",
                    CUDA_VISIBLE_DEVICES="" if device == "cpu" else device.split(":")[1])
         me = os.getpid()

@@ -171,7 +171,8 @@ def evaluate_run(run: Path, out: Path, d, args) -> int:
     def progress(done: int, phase: str = "generating"):
         # the supervisor's stall watchdog reads `step`: it must move while answers are being written
         if d.main:
-            write_json(out / "progress.json", dict(phase=phase, step=done, total_steps=state["total"], time=time.time()))
+            write_json(out / "progress.json", dict(phase=phase, step=done, total_steps=state["total"], time=time.time()),
+                       durable=False)
 
     progress(0, "loading")
     ref = resolve_model(ainfo.get("base_model") or cfg.base_model)
