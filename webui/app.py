@@ -10,10 +10,10 @@ from functools import partial
 
 import gradio as gr
 
-from webui import fields
+from webui import fields, jobview
 from webui.context import Gui
 from webui.i18n import I18N, L, LANGUAGES
-from webui.tabs import dataset_tab, hyperparams_tab, templates_tab, train_tab
+from webui.tabs import chat_tab, dataset_tab, evaluate_tab, export_tab, hyperparams_tab, templates_tab, train_tab
 
 CSS = """
 .gradio-container {max-width: 1180px !important; margin: 0 auto !important;}
@@ -56,19 +56,11 @@ def _tab_labels(keys):
     return [gr.Tab(label=L(k)) for k in keys]
 
 
-def timer_on():
-    return gr.Timer(active=True)
-
-
-def timer_off():
-    return gr.Timer(active=False)
-
-
 def build_ui(services, gui: Gui | None = None) -> gr.Blocks:
     gui = gui or Gui.create(services)
     with gr.Blocks(title="Danlu 丹炉", analytics_enabled=False) as demo:
         with gr.Row(elem_id="header", equal_height=True):
-            gr.Markdown(f"# Danlu 丹炉\n{L('app.tagline')}", elem_id="title")
+            gr.Markdown("# Danlu 丹炉\n" + L("app.tagline"), elem_id="title")
             lang = gr.Radio(choices=LANGUAGES, value="en", label=L("app.language"), elem_id="language",
                             scale=0, min_width=300)
         with gr.Tabs(elem_id="tabs"):
@@ -81,31 +73,50 @@ def build_ui(services, gui: Gui | None = None) -> gr.Blocks:
             with gr.Tab(L("tab.train"), id="train", elem_id="tab-train") as t_tr:
                 tr = train_tab.build(gui)
             with gr.Tab(L("tab.evaluate"), id="evaluate", elem_id="tab-evaluate") as t_ev:
-                gr.Markdown("…")
+                ev = evaluate_tab.build(gui)
             with gr.Tab(L("tab.export"), id="export", elem_id="tab-export") as t_ex:
-                gr.Markdown("…")
+                ex = export_tab.build(gui)
             with gr.Tab(L("tab.chat"), id="chat", elem_id="tab-chat") as t_ch:
-                gr.Markdown("…")
+                ch = chat_tab.build(gui)
         widgets = {"base_model": tpl.base_model, **hp.widgets}
         settings = [widgets[n] for n in fields.NAMES]
+        tabs = [t_tpl, t_ds, t_hp, t_tr, t_ev, t_ex, t_ch]
 
         demo.load(None, outputs=[lang], js=LOAD_LANGUAGE_JS, api_visibility="private")
         _wire_templates(tpl, hp, settings, lang)
         _wire_dataset(ds, widgets, lang)
         _wire_settings(gui, hp, tr, settings, widgets, lang)
         _wire_train(gui, demo, tr, settings, lang)
-        _wire_language(gui, lang, tpl, hp, tr, settings, widgets)
-        tab_list = [t_tpl, t_ds, t_hp, t_tr, t_ev, t_ex, t_ch]
-        lang.change(partial(_tab_labels, [TAB_KEYS[i] for i in range(len(tab_list))]), outputs=tab_list,
-                    api_visibility="private")
+        evaluate_tab.wire(ev, gui, lang)
+        export_tab.wire(ex, gui, lang)
+        chat_tab.wire(ch, gui, lang)
+        _wire_tab_switches(gui, tabs, tr, ev, ex, ch, lang)
+        _wire_language(gui, lang, tabs, tpl, hp, tr, ev, ex, ch, widgets)
         demo.load(hyperparams_tab.validate_settings, inputs=[lang] + settings, outputs=[hp.problems],
                   api_visibility="private")
         demo.load(partial(_memory_fit, gui), inputs=[lang, tr.gpus] + [widgets[n] for n in hyperparams_tab.MEMORY_INPUTS],
                   outputs=[hp.memory], api_visibility="private")
-        for tab in (t_tpl, t_ds, t_hp, t_ev, t_ex, t_ch):
-            tab.select(timer_off, outputs=[tr.timer], api_visibility="private", queue=False)
-        t_tr.select(timer_on, outputs=[tr.timer], api_visibility="private", queue=False)
     return demo
+
+
+def _wire_tab_switches(gui, tabs, tr, ev, ex, ch, lang):
+    """Only the visible tab polls: its timer runs, the others stop. A tab that lists runs or exports
+    reads them again when it is opened (a job may have finished meanwhile)."""
+    timers = [tr.timer, ev.timer, ex.timer]
+    owner = {3: tr.timer, 4: ev.timer, 5: ex.timer}
+    for i, tab in enumerate(tabs):
+        mine = owner.get(i)
+        tab.select(partial(_timers, [t is mine for t in timers]), outputs=timers, api_visibility="private", queue=False)
+    t_ev, t_ex, t_ch = tabs[4], tabs[5], tabs[6]
+    t_ev.select(partial(jobview.refresh_runs, gui), inputs=[ev.run], outputs=[ev.run], api_visibility="private")
+    t_ex.select(partial(jobview.refresh_runs, gui), inputs=[ex.run], outputs=[ex.run], api_visibility="private")
+    t_ex.select(partial(export_tab.exports_frame, gui), inputs=[lang], outputs=[ex.exports], api_visibility="private")
+    t_ch.select(partial(chat_tab.refresh_choices, gui), inputs=[lang, ch.model, ch.adapter],
+                outputs=[ch.model, ch.adapter], api_visibility="private")
+
+
+def _timers(active: list[bool]):
+    return [gr.Timer(active=a) for a in active]
 
 
 def _validated(event, hp, settings, lang):
@@ -113,18 +124,23 @@ def _validated(event, hp, settings, lang):
                       api_visibility="private")
 
 
-def _wire_language(gui, lang, tpl, hp, tr, settings, widgets):
+def _wire_language(gui, lang, tabs, tpl, hp, tr, ev, ex, ch, widgets):
     """The page translates labels itself; what handlers composed is rendered again in the new language."""
-    ev = lang.change(templates_tab.render_cards, inputs=[lang], outputs=tpl.cards, js=SET_LANGUAGE_JS,
-                     api_visibility="private")
-    ev.then(templates_tab.describe_model, inputs=[tpl.base_model, lang], outputs=[tpl.model_info],
-            api_visibility="private")
-    ev.then(hyperparams_tab.describe_recipe, inputs=[hp.recipe, lang], outputs=[hp.recipe_info],
-            api_visibility="private")
-    ev.then(partial(train_tab.refresh_gpus, gui), inputs=[lang, tr.gpus], outputs=[tr.gpus], api_visibility="private")
-    ev.then(partial(_memory_fit, gui), inputs=[lang, tr.gpus] + [widgets[n] for n in hyperparams_tab.MEMORY_INPUTS],
-            outputs=[hp.memory], api_visibility="private")
-    ev.then(_forget, outputs=[tr.seen, tr.table_seen], api_visibility="private")
+    first = lang.change(partial(_tab_labels, TAB_KEYS), outputs=tabs, js=SET_LANGUAGE_JS, api_visibility="private")
+    steps = [
+        (templates_tab.render_cards, [lang], tpl.cards),
+        (templates_tab.describe_model, [tpl.base_model, lang], [tpl.model_info]),
+        (hyperparams_tab.describe_recipe, [hp.recipe, lang], [hp.recipe_info]),
+        (partial(train_tab.refresh_gpus, gui), [lang, tr.gpus], [tr.gpus]),
+        (partial(_memory_fit, gui), [lang, tr.gpus] + [widgets[n] for n in hyperparams_tab.MEMORY_INPUTS], [hp.memory]),
+        (_forget, [], [tr.seen, tr.table_seen]),
+        (partial(evaluate_tab.show_results, gui), [lang, ev.run], [ev.summary, ev.table, ev.csv, ev.probes]),
+        (partial(export_tab.exports_frame, gui), [lang], [ex.exports]),
+        (partial(chat_tab.refresh_choices, gui), [lang, ch.model, ch.adapter], [ch.model, ch.adapter]),
+        (partial(chat_tab.demo_table, gui), [lang], [ch.demos, ch.demo_pick]),
+    ]
+    for fn, inputs, outputs in steps:
+        first.then(fn, inputs=inputs, outputs=outputs, api_visibility="private")
 
 
 def _forget():

@@ -19,8 +19,8 @@ NAMES: list[str] = list(FIELDS)
 
 def _kind(name: str) -> str:
     meta = FIELDS[name].metadata
-    if meta["kind"] == "path":
-        return "path"
+    if meta["kind"] in ("path", "lines"):
+        return meta["kind"]
     if meta["choices"]:
         return "choice"
     default = FIELDS[name].default
@@ -38,9 +38,11 @@ def default_value(name: str):
 
 
 def to_widget_value(name: str, value):
-    """A config value as its widget shows it (the column map as `key: value` lines)."""
+    """A config value as its widget shows it (the column map as `key: value` lines, a list one item a line)."""
     if _kind(name) == "mapping":
         return "\n".join(f"{k}: {v}" for k, v in (value or {}).items())
+    if _kind(name) == "lines":
+        return "\n".join(value or [])
     return value
 
 
@@ -67,6 +69,8 @@ def widget_for(name: str, *, model_choices: list[tuple[str, str]] | None = None,
         return gr.Textbox(interactive=False, max_lines=1, **common)
     if kind == "mapping":
         return gr.Textbox(lines=2, placeholder="prompt: question\ncompletion: answer", **common)
+    if kind == "lines":
+        return gr.Textbox(lines=3, max_lines=10, **common)
     return gr.Textbox(max_lines=1, **common)
 
 

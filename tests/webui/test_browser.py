@@ -15,11 +15,20 @@ from playwright.sync_api import expect
 
 from core import jobs as J
 from core.services import Services
-from tests.webui.conftest import live_server, open_app, shot, tab, FAKE_RECIPE
+from tests.conftest import REPO
+from tests.webui.conftest import FAKE_RECIPE, live_server, open_app, shot, tab
 
 pytestmark = pytest.mark.browser
 
 LOSS_POINTS = '#train-loss-plot [aria-roledescription="point"]'
+
+
+def upload(page, path) -> None:
+    """Drop a file on the Dataset tab's upload box (clearing the file shown there first)."""
+    clear = page.locator("#ds-upload button[aria-label='Clear']")
+    if clear.count():
+        clear.first.click()
+    page.locator("#ds-upload input[type=file]").set_input_files(str(path))
 
 
 def start_demo_training(page) -> str:
@@ -131,3 +140,71 @@ def test_twenty_browser_tabs_opening_and_closing_do_not_slow_or_stop_a_job(home,
     # much longer. 5 s leaves room for other tests sharing the two cores.
     assert max(gaps) < 5.0, f"the job stalled for {max(gaps):.1f} s while tabs opened and closed"
     assert Services.create(home).store.get(job_id).state == J.CANCELLED
+
+
+@pytest.mark.slow
+def test_the_newcomer_journey_on_the_demo_model(server, page, tmp_path):
+    """Template -> data (good file, then a broken one) -> train -> reload -> evaluate -> export -> chat."""
+    good = tmp_path / "furnaces.jsonl"
+    good.write_bytes((REPO / "presets/templates/data/demo.jsonl").read_bytes())
+    broken = tmp_path / "broken.jsonl"
+    lines = good.read_text().splitlines()
+    broken.write_text("\n".join(lines[:6] + ['{"messages": [{"role": "user", "content": "half a line'] + lines[6:10]) + "\n")
+
+    open_app(page, server.url)
+    shot(page, "tab-templates")
+    page.locator("#tpl-demo").click()
+    expect(page.locator("#tpl-chosen")).to_contain_text("demo")
+
+    tab(page, "Dataset")
+    upload(page, good)
+    expect(page.locator("#ds-summary")).to_contain_text("124", timeout=60_000)  # its row count
+    upload(page, broken)
+    expect(page.locator("#ds-problems")).to_contain_text("7", timeout=60_000)  # the broken line
+    shot(page, "tab-dataset-problems")
+    upload(page, good)
+    expect(page.locator("#ds-summary")).to_contain_text("124", timeout=60_000)
+    shot(page, "tab-dataset")
+
+    tab(page, "Hyperparameters")
+    expect(page.locator("#hp-problems")).to_contain_text("valid")
+    page.locator("#hp-show-command").click()
+    expect(page.locator("#hp-command textarea")).to_have_value(re.compile(r"^python app\.py train .+\.yaml"))
+    shot(page, "tab-hyperparameters")
+
+    tab(page, "Train")
+    page.get_by_role("button", name="Start training").click()
+    expect(page.locator("#train-message")).to_contain_text("Started job", timeout=30_000)
+    job_id = re.search(r"\d{8}-\d{6}-[0-9a-f]{4}", page.locator("#train-message").inner_text()).group(0)
+    expect(page.locator(LOSS_POINTS).first).to_be_attached(timeout=300_000)
+    expect(page.locator("#train-status")).to_contain_text("Succeeded", timeout=600_000)
+    shot(page, "tab-train")
+    page.reload()
+    open_app(page, server.url)
+    tab(page, "Train")
+    expect(page.locator("#train-status")).to_contain_text(job_id)
+    expect(page.locator(LOSS_POINTS).first).to_be_attached()
+
+    tab(page, "Evaluate")
+    expect(page.locator("#ev-run input")).to_have_value(re.compile(job_id))
+    page.locator("#ev-max-samples input").fill("8")
+    page.get_by_role("button", name="Run evaluation").click()
+    expect(page.locator("#ev-status")).to_contain_text("Succeeded", timeout=600_000)
+    expect(page.locator("#ev-summary")).to_contain_text("ROUGE-L")
+    expect(page.locator("#ev-table")).to_contain_text("Fine-tuned")
+    expect(page.locator("#ev-csv")).to_be_visible()
+    shot(page, "tab-evaluate")
+
+    tab(page, "Export")
+    page.get_by_role("button", name="Merge & export").click()
+    expect(page.locator("#ex-status")).to_contain_text("Succeeded", timeout=600_000)
+    expect(page.locator("#ex-result")).to_contain_text("exports")
+    shot(page, "tab-export")
+
+    tab(page, "Chat")
+    expect(page.locator("#chat-adapter input")).to_have_value(re.compile(job_id))
+    page.locator("#chat-input textarea").fill("What fire does the copper furnace use?")
+    page.locator("#chat-input textarea").press("Enter")
+    bot = page.locator("#chat-bot .message.bot, #chat-bot [data-testid='bot']").last
+    expect(bot).to_contain_text(re.compile(r"\w{3,}"), timeout=300_000)
+    shot(page, "tab-chat")

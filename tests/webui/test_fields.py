@@ -24,6 +24,15 @@ def test_widget_kinds_follow_the_metadata():
         assert isinstance(fields.widget_for("val_fraction"), gr.Slider)
         assert isinstance(fields.widget_for("learning_rate"), gr.Number)  # not a 0..1 slider: it needs 1e-4
         assert isinstance(fields.widget_for("column_map"), gr.Textbox)
+        assert fields.widget_for("probe_prompts").lines == 3
+
+
+def test_probe_prompts_are_one_per_line():
+    values = values_of(compose("demo"))
+    values["probe_prompts"] = "What fire does the copper furnace use?\n\n  Where is the pine pill made?  "
+    cfg, problems = fields.build_config(values)
+    assert problems == [] and cfg.probe_prompts == ["What fire does the copper furnace use?", "Where is the pine pill made?"]
+    assert fields.to_widget_value("probe_prompts", cfg.probe_prompts).count("\n") == 1
 
 
 def test_grouping_covers_every_field_once():

@@ -24,8 +24,10 @@ def test_the_scan_finds_the_keys_the_tabs_use():
 
 
 def test_every_key_used_in_webui_has_both_languages():
+    """Keys ending in '.' are prefixes completed in code ("jobs." + column): some key must start with them."""
     from webui.i18n import STRINGS
-    missing = sorted(k for k in used_keys() if k not in STRINGS)
+    missing = sorted(k for k in used_keys() if k not in STRINGS and not (k.endswith(".") and any(
+        s.startswith(k) for s in STRINGS)))
     assert not missing, f"UI text keys without a translation entry: {missing}"
 
 

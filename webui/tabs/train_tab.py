@@ -19,6 +19,7 @@ from core import launcher, progress
 from core.errors import DanluError, InputError
 from webui import fields
 from webui.i18n import L, tr
+from webui.jobview import failure_update, status_markdown
 from webui.tabs.hyperparams_tab import launch_spec, problems_markdown
 
 POLL_S = 1.0
@@ -212,46 +213,6 @@ def _parse_seen(seen: str) -> tuple[str, int, float]:
         return parts[0], int(parts[1]), float(parts[2])
     except ValueError:
         return "", -2, 0.0
-
-
-def status_markdown(st: dict, lang: str) -> str:
-    """'Running · step 40/140 (29%) · loss 1.2345 · validation loss 1.3 · time left: about 20 s'."""
-    parts = [f"**{tr('state.' + st['state'].upper(), lang)}**", f"`{st['id']}`"]
-    if st.get("step") and st.get("total_steps"):
-        pct = 100 * st["step"] / st["total_steps"]
-        parts.append(f"{tr('st.step', lang)} {st['step']}/{st['total_steps']} ({pct:.0f}%)")
-    elif st["state"] in ("running", "starting") and st.get("phase") in (None, "loading"):
-        parts.append(tr("st.loading", lang))
-    elif st["state"] == "queued":
-        parts.append(tr("st.queued", lang))
-    lm, le = st.get("last_metrics"), st.get("last_eval")
-    if lm and lm.get("loss") is not None:
-        parts.append(f"{tr('st.loss', lang)} {lm['loss']:.4f}")
-    if le:
-        parts.append(f"{tr('st.eval_loss', lang)} {le['eval_loss']:.4f}")
-    if st.get("eta_s") is not None:
-        parts.append(f"{tr('st.eta', lang)} {progress.fmt_duration(st['eta_s'])}")
-    runtime = (st.get("result") or {}).get("runtime_s")
-    if st["state"] == "succeeded" and runtime is not None:
-        parts.append(f"{tr('st.took', lang)} {progress.fmt_duration(runtime)}")
-    return " · ".join(parts)
-
-
-def failure_update(st: dict, lang: str):
-    """The reason and what to do, in words, above the log; hidden unless the job ended badly."""
-    if st["state"] not in ("failed", "interrupted", "cancelled"):
-        return gr.update(value="", visible=False)
-    err = st.get("error") or {}
-    reason = err.get("reason") or st.get("reason") or ""
-    message = err.get("message") or st.get("message") or ""
-    hint = err.get("hint") or st.get("hint") or ""
-    icon = "✕" if st["state"] == "failed" else "‖"
-    text = f"{icon} **{tr('state.' + st['state'].upper(), lang)}**" + (f" — {reason}" if reason else "")
-    if message:
-        text += f"\n\n{message}"
-    if hint:
-        text += f"\n\n**{tr('train.what_to_do', lang)}** {hint}"
-    return gr.update(value=text, visible=True)
 
 
 def log_text(job: J.Job) -> str:
