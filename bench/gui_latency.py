@@ -41,8 +41,9 @@ MEASURE_JS = """async ([click, target, text, tabName]) => {
   const visible = el => el && el.offsetParent !== null && el.getBoundingClientRect().height > 0;
   const find = () => document.querySelector(target);
   const before = find() ? find().innerText : null;
-  const btn = tabName ? [...document.querySelectorAll('button[role=tab]')].find(b => b.innerText.trim() === tabName)
-                      : document.querySelector(click);
+  const byText = (sel, txt) => [...document.querySelectorAll(sel)].find(b => b.innerText.trim() === txt);
+  const btn = tabName ? byText('button[role=tab]', tabName)
+            : click.startsWith('label:') ? byText('#language label', click.slice(6)) : document.querySelector(click);
   if (!btn) return -2;
   const t0 = performance.now();
   btn.click();
@@ -65,8 +66,7 @@ BUTTONS = [
     ("Use this template", "Templates", lambda r: "#tpl-demo" if r % 2 == 0 else "#tpl-support-bot", "#tpl-chosen"),
     ("Show command", "Hyperparameters", lambda r: "#hp-show-command", "#hp-command"),
     ("Save config", "Hyperparameters", lambda r: "#hp-save", "#hp-saved-file"),
-    ("Language switch", None, lambda r: "#language label:nth-of-type(2) input" if r % 2 == 0
-     else "#language label:nth-of-type(1) input", "#tabs button[role=tab]"),
+    ("Language switch", None, lambda r: "label:简体中文" if r % 2 == 0 else "label:English", "#tabs button[role=tab]"),
 ]
 
 

@@ -109,10 +109,15 @@ def _wire_tab_switches(gui, tabs, tr, ev, ex, ch, lang):
         tab.select(partial(_timers, [t is mine for t in timers]), outputs=timers, api_visibility="private", queue=False)
     t_ev, t_ex, t_ch = tabs[4], tabs[5], tabs[6]
     t_ev.select(partial(jobview.refresh_runs, gui), inputs=[ev.run], outputs=[ev.run], api_visibility="private")
-    t_ex.select(partial(jobview.refresh_runs, gui), inputs=[ex.run], outputs=[ex.run], api_visibility="private")
+    t_ex.select(partial(jobview.refresh_runs, gui), inputs=[ex.run], outputs=[ex.run], api_visibility="private").then(
+        partial(_name_if_empty, gui), inputs=[ex.run, ex.name], outputs=[ex.name], api_visibility="private")
     t_ex.select(partial(export_tab.exports_frame, gui), inputs=[lang], outputs=[ex.exports], api_visibility="private")
     t_ch.select(partial(chat_tab.refresh_choices, gui), inputs=[lang, ch.model, ch.adapter],
                 outputs=[ch.model, ch.adapter], api_visibility="private")
+
+
+def _name_if_empty(gui, run, name):
+    return gr.skip() if (name or "").strip() else export_tab.suggest_name(gui, run)
 
 
 def _timers(active: list[bool]):

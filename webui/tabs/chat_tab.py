@@ -107,9 +107,12 @@ def pick_adapter(gui, adapter: str | None):
 
 
 def refresh_choices(gui, lang: str, model: str | None, adapter: str | None):
-    """Inputs: language, current choices. Outputs: both pickers with the newest runs and exports."""
-    return (gr.update(choices=model_choices(gui), value=model),
-            gr.update(choices=adapter_choices(gui, lang), value=adapter or ""))
+    """Inputs: language, current choices. Outputs: both pickers with the newest runs and exports. With no
+    run chosen yet, the newest finished one is offered: after training, Chat talks to its result."""
+    adapters = adapter_choices(gui, lang)
+    if not adapter and len(adapters) > 1:
+        adapter = adapters[1][1]
+    return gr.update(choices=model_choices(gui), value=model), gr.update(choices=adapters, value=adapter or "")
 
 
 # ---- talking -----------------------------------------------------------------------------------
@@ -177,14 +180,14 @@ def start_demo(gui, lang: str, model: str, adapter: str | None, system: str, hos
     try:
         demos.check_exposure((host or "127.0.0.1").strip(), bool(share), auth)
     except InputError as e:
-        yield problems_markdown(e.problems, lang), gr.skip(), gr.skip()
+        yield problems_markdown(e.problems, lang, "chat.cannot_start"), gr.skip(), gr.skip()
         return
     yield tr("chat.demo_starting", lang), gr.skip(), gr.skip()
     try:
         rec = demos.start_demo(gui.ws, model, adapter or None, host=(host or "127.0.0.1").strip(),
                                port=int(port) if port else None, auth=auth, share=bool(share), system=system or "")
     except InputError as e:
-        yield problems_markdown(e.problems, lang), gr.skip(), gr.skip()
+        yield problems_markdown(e.problems, lang, "chat.cannot_start"), gr.skip(), gr.skip()
         return
     except DanluError as e:
         yield f"⚠ {e}", gr.skip(), gr.skip()

@@ -47,7 +47,7 @@ def start_eval(gui, lang: str, run: str | None, max_samples, max_new_tokens):
     try:
         job = E.submit_eval(gui.ws, run, max_samples=int(max_samples or 200), max_new_tokens=int(max_new_tokens or 128))
     except InputError as e:
-        return gr.skip(), problems_markdown(e.problems, lang), gr.skip()
+        return gr.skip(), problems_markdown(e.problems, lang, "ev.cannot_start"), gr.skip()
     except DanluError as e:
         return gr.skip(), f"⚠ {e}", gr.skip()
     return job.id, f"▶ {tr('ev.started', lang)} `{job.id}`", gr.Timer(active=True)

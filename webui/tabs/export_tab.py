@@ -50,10 +50,11 @@ def start_merge(gui, lang: str, run: str | None, name: str, dtype: str):
     """Inputs: language, training job, export name, number format. Outputs: merge job id, message, timer."""
     if not run:
         return gr.skip(), tr("ex.no_run", lang), gr.skip()
+    name = (name or "").strip() or suggest_name(gui, run)  # no name typed: the suggested one
     try:
         job = X.submit_merge(gui.ws, run, name, dtype=dtype or "bf16")
     except InputError as e:
-        return gr.skip(), problems_markdown(e.problems, lang), gr.skip()
+        return gr.skip(), problems_markdown(e.problems, lang, "ex.cannot_start"), gr.skip()
     except DanluError as e:
         return gr.skip(), f"⚠ {e}", gr.skip()
     return job.id, f"▶ {tr('ex.started', lang)} `{job.id}`", gr.Timer(active=True)

@@ -42,11 +42,11 @@ def recipe_choices() -> list[tuple[str, str]]:
     return [(p.name, p.name) for p in presets.all_presets() if p.kind == "recipe"]
 
 
-def problems_markdown(problems: list[Problem], lang: str) -> str:
+def problems_markdown(problems: list[Problem], lang: str, title_key: str = "hp.problems") -> str:
     """Every problem in words, naming the setting by its (translated) label; core's message as it is."""
     if not problems:
         return f"✓ {tr('hp.valid', lang)}"
-    lines = [f"⚠ **{tr('hp.problems', lang)} ({len(problems)})**"]
+    lines = [f"⚠ **{tr(title_key, lang)} ({len(problems)})**"]
     for p in problems:
         name = p.where.split(".")[0]
         where = f"**{tr('field.' + name, lang)}** (`{p.where}`)" if name in FIELDS else f"**{p.where}**"
@@ -137,7 +137,9 @@ def save_settings(gui, lang: str, *values):
     if cfg is None:
         return gr.update(value=None, visible=False), problems_markdown(problems, lang)
     path = downloads_dir(gui) / f"danlu-config-{time.strftime('%Y%m%d-%H%M%S')}.yaml"
-    save_config(cfg, path, header="Danlu training config, saved from the GUI.\nRun it:  python app.py train " + path.name)
+    # a plain write: this is a copy to download, not a record that must survive a power cut
+    path.write_text(to_yaml(cfg, "Danlu training config, saved from the GUI.\nRun it:  python app.py train " + path.name),
+                    encoding="utf-8")
     return gr.update(value=str(path), visible=True), problems_markdown(problems, lang)
 
 
