@@ -12,7 +12,7 @@ import pytest
 from core import jobs as J
 from core import launcher, procs
 from core.errors import InputError, JobError
-from tests.jobs.util import FAKE, demo_config, wait_for
+from tests.jobs.util import FAKE, assert_no_process_left, demo_config, wait_for
 
 
 def submit(services, env=None, cfg=None, **spec):
@@ -81,7 +81,7 @@ def test_no_progress_for_n_minutes_fails_as_stalled(services):
     job = launcher.wait(services.workspace, job.id, timeout=120)
     assert job.state == J.FAILED and job.reason == "stalled", (job.reason, job.message)
     assert "No training step finished" in job.message
-    assert procs.job_processes(job.id) == []
+    assert_no_process_left(services, job)
 
 
 def test_too_little_disk_before_start_fails_without_starting(services):
@@ -175,3 +175,14 @@ def test_cancel_without_a_supervisor_sweeps_the_job(services):
     assert job.state == J.CANCELLED
     assert procs.job_processes(job.id, recorded) == []
     assert not any(psutil.pid_exists(pid) and procs.alive(pid, t) for pid, t in recorded)
+
+
+def test_a_shutdown_signal_to_the_supervisor_stops_the_job_as_interrupted(services):
+    job = submit(services, env={"FAKE_STEP_S": "0.2"}, cfg=demo_config(max_steps=300, logging_steps=1, save_steps=5))
+    wait_for(lambda: services.store.get(job.id).state == J.RUNNING and (Path(job.run_dir) / "metrics.jsonl").exists(),
+             60, what="RUNNING")
+    os.kill(services.store.get(job.id).supervisor_pid, signal.SIGTERM)  # what a system shutdown sends
+    job = launcher.wait(services.workspace, job.id, timeout=60)
+    assert job.state == J.INTERRUPTED and "Resume" in job.hint
+    assert (Path(job.run_dir) / "stopped.json").exists()  # the ranks were asked to save and stop
+    assert_no_process_left(services, job)

@@ -16,7 +16,7 @@ from core import jobs as J
 from core import launcher, procs
 from core.recipes import checkpoint as ckpt
 from tests.conftest import ENV_DEFAULTS, REPO, run_app
-from tests.jobs.util import demo_config, demo_yaml, rank_pids, read_jsonl, wait_for
+from tests.jobs.util import assert_no_process_left, demo_config, demo_yaml, rank_pids, read_jsonl, wait_for
 
 pytestmark = pytest.mark.slow
 SHORT = dict(logging_steps=1, eval_steps=0, save_steps=0)
@@ -32,14 +32,6 @@ def progress_step(run_dir) -> int:
 def wait_training(services, job, min_step=2, timeout=180):
     wait_for(lambda: progress_step(job.run_dir) >= min_step, timeout, what=f"job {job.id} to reach step {min_step}")
     return services.store.get(job.id)
-
-
-def assert_no_process_left(services, job):
-    """No training process is left when the end is recorded; the supervisor itself exits right after."""
-    job = services.store.get(job.id)
-    left = [p.pid for p in procs.job_processes(job.id, job.worker_list) if p.pid != job.supervisor_pid]
-    assert left == [], f"processes {left} of job {job.id} outlived it"
-    wait_for(lambda: not procs.alive(job.supervisor_pid, job.supervisor_ctime), 30, what="the supervisor to exit")
 
 
 def metric_steps(run_dir) -> list[int]:
@@ -105,40 +97,6 @@ def test_sigkill_of_one_rank_fails_the_job_and_names_the_rank(services):
     assert_no_process_left(services, job)
 
 
-def test_power_cut_then_resume_continues_from_the_checkpoint(home, services):
-    cfg = demo_config(max_steps=8, logging_steps=1, eval_steps=0, save_steps=2)
-    # rank 0 hangs at step 5, after checkpoint step 4, so the cut lands at a known point
-    job = launcher.submit_train(services.workspace, cfg, launcher.LaunchSpec(env={"DANLU_FAULT": "hang@5:0"}))
-    run = Path(job.run_dir)
-    wait_for(lambda: (run / "checkpoints" / "step-0000004").is_dir() and progress_step(run) == 4, 180,
-             what="checkpoint step 4")
-    time.sleep(1.0)
-    victims = procs.job_processes(job.id, services.store.get(job.id).worker_list)
-    assert len(victims) >= 3
-    for p in victims:  # the power cut: every process of the job at once, no chance to write anything
-        p.kill()
-    psutil.wait_procs(victims, timeout=10)
-    t0 = time.time()
-    r = run_app("jobs", "list", "--json", home=home)
-    took = time.time() - t0
-    print(f"\n[timing] power cut: the next `jobs list` showed INTERRUPTED after {took:.1f} s")
-    row = next(j for j in json.loads(r.stdout) if j["id"] == job.id)
-    assert row["state"] == "interrupted" and "Resume" in row["hint"]
-    assert not (run / "exit.json").exists()
-
-    r = run_app("jobs", "resume", job.id, home=home)
-    assert r.returncode == 0, r.stderr
-    new_id = r.stdout.strip().splitlines()[-1]
-    assert new_id != job.id and services.store.get(new_id).parent_id == job.id
-    done = launcher.wait(services.workspace, new_id, timeout=240)
-    assert done.state == J.SUCCEEDED, done.message
-    assert json.loads((run / "run_info.json").read_text())["resumed_from_step"] == 4
-    assert metric_steps(run) == list(range(1, 9))  # the earlier lines kept, the count continued above 4
-    assert "resumed from step-0000004" in (run / "stdout.log").read_text()
-    st = json.loads(run_app("jobs", "show", job.id, "--json", home=home).stdout)
-    assert st["state"] == "interrupted"  # the old attempt keeps its own truth
-
-
 def test_nan_loss_fails_as_diverged_and_keeps_the_last_good_checkpoint(home, tmp_path):
     cfg = demo_yaml(tmp_path / "c.yaml", max_steps=40, logging_steps=1, eval_steps=0, save_steps=2, nan_patience=3)
     r = run_app("train", cfg, "--detach", home=home, env={"DANLU_FAULT": "nan@3"})
@@ -160,28 +118,60 @@ def test_nan_loss_fails_as_diverged_and_keeps_the_last_good_checkpoint(home, tmp
     assert st["error"]["log_tail"]
 
 
-def test_disk_full_before_a_save_then_resume_skips_a_corrupted_checkpoint(services):
+def test_disk_full_corrupted_checkpoint_and_power_cut_each_resume_from_the_right_step(home, services):
+    """One run, three attempts (each real run costs a model load, so they share one run folder):
+    1. the disk fills up before the save at step 6: FAILED(disk_full), checkpoint 4 still loads;
+    2. checkpoint 4 gets corrupted; Resume skips it and continues from 2, saves 4 again, then a power
+       cut kills every process of the job: the next `jobs list` says INTERRUPTED;
+    3. `jobs resume` continues from 4 to the end: the step count goes on above 4, the earlier
+       metrics lines are kept and no step appears twice."""
     cfg = demo_config(max_steps=8, logging_steps=1, eval_steps=0, save_steps=2)
     job = launcher.submit_train(services.workspace, cfg, launcher.LaunchSpec(env={"DANLU_FAULT": "enospc@6"}))
-    job = launcher.wait(services.workspace, job.id, timeout=180)
+    run = Path(job.run_dir)
+    job = launcher.wait(services.workspace, job.id, timeout=240)
     assert job.state == J.FAILED and job.reason == "disk_full", (job.reason, job.message)
     assert "Free some disk space" in job.hint
-    root = Path(job.run_dir) / "checkpoints"
-    newest = ckpt.newest_valid(root)
+    newest = ckpt.newest_valid(run / "checkpoints")
     assert newest.name == "step-0000004" and ckpt.verify(newest) is None
     adapter, opt, state = ckpt.load(newest)  # the previous checkpoint still loads
     assert state["step"] == 4 and adapter and opt["state"]
-    # now the newest checkpoint gets corrupted (a bad disk): resume must use the one before
-    weights = newest / "adapter_model.safetensors"
+
+    weights = newest / "adapter_model.safetensors"  # a bad disk flips bytes in the newest checkpoint
     data = bytearray(weights.read_bytes())
     data[-10:] = b"\xff" * 10
     weights.write_bytes(bytes(data))
-    resumed = launcher.resume(services.workspace, job.id)
-    resumed = launcher.wait(services.workspace, resumed.id, timeout=240)
-    assert resumed.state == J.SUCCEEDED, resumed.message
-    log = (Path(job.run_dir) / "stdout.log").read_text()
+    # rank 0 hangs at step 5, after the new checkpoint 4, so the power cut lands at a known point
+    second = launcher.resume(services.workspace, job.id, env={"DANLU_FAULT": "hang@5:0"})
+    wait_for(lambda: services.store.get(second.id).state == J.RUNNING and progress_step(run) == 4
+             and (run / "checkpoints" / "step-0000004" / "manifest.json").is_file()
+             and "resumed from step-0000002" in (run / "stdout.log").read_text(), 240, what="step 4 saved again")
+    log = (run / "stdout.log").read_text()
     assert "skipping checkpoint step-0000004: adapter_model.safetensors is corrupted" in log
-    assert "resumed from step-0000002" in log
-    assert metric_steps(job.run_dir) == list(range(1, 9))
-    after = (Path(job.run_dir) / "metrics.after-checkpoint.jsonl")
-    assert [m["step"] for m in read_jsonl(after)] == [3, 4, 5, 6]  # the lost attempt's lines, kept aside
+    # the failed attempt logged steps 3-6 after checkpoint 2: kept aside, out of the curve
+    assert [m["step"] for m in read_jsonl(run / "metrics.after-checkpoint.jsonl")] == [3, 4, 5, 6]
+    time.sleep(1.0)
+    victims = procs.job_processes(second.id, services.store.get(second.id).worker_list)
+    assert len(victims) >= 3  # supervisor, agent, rank
+    for p in victims:  # the power cut: every process of the job at once, no chance to write anything
+        p.kill()
+    psutil.wait_procs(victims, timeout=10)
+    t0 = time.time()
+    r = run_app("jobs", "list", "--json", home=home)
+    took = time.time() - t0
+    print(f"\n[timing] power cut: the next `jobs list` showed INTERRUPTED after {took:.1f} s")
+    row = next(j for j in json.loads(r.stdout) if j["id"] == second.id)
+    assert row["state"] == "interrupted" and "Resume" in row["hint"]
+    assert not (run / "exit.json").exists()
+
+    r = run_app("jobs", "resume", second.id, home=home)
+    assert r.returncode == 0, r.stderr
+    third = r.stdout.strip().splitlines()[-1]
+    assert services.store.get(third).parent_id == second.id
+    done = launcher.wait(services.workspace, third, timeout=240)
+    assert done.state == J.SUCCEEDED, done.message
+    assert json.loads((run / "run_info.json").read_text())["resumed_from_step"] == 4
+    assert "resumed from step-0000004" in (run / "stdout.log").read_text()
+    assert metric_steps(run) == list(range(1, 9))  # earlier lines kept, the count continued above 4
+    assert json.loads((run / "result.json").read_text())["steps"] == 8
+    st = json.loads(run_app("jobs", "show", second.id, "--json", home=home).stdout)
+    assert st["state"] == "interrupted"  # an earlier attempt keeps its own truth

@@ -45,11 +45,6 @@ def read_jsonl(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-def job_processes(job_id: str) -> list[psutil.Process]:
-    """Every live process of a job (supervisor, torchrun agent, ranks): they all carry its marker."""
-    return procs.marked(job_id)
-
-
 def rank_pids(job_id: str) -> dict[int, int]:
     """{rank: pid} of a job's training processes, from their environment (torchrun sets RANK)."""
     out = {}
@@ -62,3 +57,11 @@ def rank_pids(job_id: str) -> dict[int, int]:
         if "RANK" in env and "torch.distributed.run" not in cmd and "core.supervise" not in cmd:
             out[int(env["RANK"])] = p.pid
     return out
+
+
+def assert_no_process_left(services, job):
+    """No training process is left when the end is recorded; the supervisor itself exits right after."""
+    job = services.store.get(job.id)
+    left = [p.pid for p in procs.job_processes(job.id, job.worker_list) if p.pid != job.supervisor_pid]
+    assert left == [], f"processes {left} of job {job.id} outlived it"
+    wait_for(lambda: not procs.alive(job.supervisor_pid, job.supervisor_ctime), 30, what="the supervisor to exit")
