@@ -3,9 +3,12 @@
 States and the only moves between them (one function, `transition`, makes every move):
 
     QUEUED -> STARTING -> RUNNING -> SUCCEEDED | FAILED | CANCELLED | INTERRUPTED
-                 \\           \\-> CANCELLING -> CANCELLED | SUCCEEDED | FAILED
+                 \\           \\-> CANCELLING -> CANCELLED | SUCCEEDED | FAILED | INTERRUPTED
                   \\-> (any terminal state)
     QUEUED -> CANCELLED  (cancelled before it started)
+
+A cancel that arrives as the run completes ends SUCCEEDED (its result is complete). CANCELLED is
+recorded only once no process of the job is left.
 
 Terminal states never change: `transition` is a single UPDATE ... WHERE state IN (allowed
 sources), so when a cancel races a natural exit exactly one of them wins. Every process (GUI, CLI,

@@ -329,7 +329,7 @@ def _finalise_orphan(store: J.JobStore, job: J.Job, run_dir: Path) -> bool:
     """A job with no supervisor, no exit.json and no process left: record what the files prove."""
     result = _read_json(run_dir / "result.json")
     stopped = (run_dir / "stopped.json").exists()
-    if job.kind == "train" and result.get("status") == "succeeded" and not stopped:
+    if result.get("status") == "succeeded" and not stopped:
         return store.transition(job.id, J.SUCCEEDED, reason="",
                                 message="Finished (its supervisor had gone, but the run recorded its success).")
     if job.state == J.CANCELLING:

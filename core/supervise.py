@@ -79,7 +79,26 @@ class Supervisor:
                 reason="supervisor_error", message="Danlu's job supervisor failed: " + traceback.format_exc()[-1500:],
                 hint="This is a bug in Danlu; please report it with supervisor.log from the run folder."))
 
+    def claimed(self, timeout: float = 60.0) -> bool:
+        """Run only once the table names this process as the job's supervisor. schedule() records the
+        pid in the transaction that marks the job STARTING; if that transaction never commits, nobody
+        else believes this process owns the job, so it must not start training."""
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            job = self.store.get(self.job.id)
+            if job is None or job.terminal:
+                return False
+            if job.supervisor_pid == os.getpid():
+                return True
+            if job.supervisor_pid is not None:
+                return False  # another supervisor owns it
+            time.sleep(0.05)
+        return False
+
     def _run(self) -> None:
+        if not self.claimed():
+            print(f"[danlu] job {self.job.id} is not assigned to supervisor {os.getpid()}; leaving it alone", flush=True)
+            return
         job = self.store.get(self.job.id)
         if job.state == J.CANCELLING or (self.run_dir / "cancel.request").exists():
             self.finish(None, cancelled=True)
@@ -272,11 +291,18 @@ class Supervisor:
 
     def outcome(self, rc: int | None, cancelled: bool) -> tuple[str, dict]:
         result = _read_json(self.run_dir / "result.json")
-        if rc == 0 and (result.get("status") == "succeeded" or self.job.kind != "train") and not cancelled:
+        if result.get("status") == "succeeded":
+            # result.json is written last, after the adapter is complete: the work is done whatever
+            # happened next (a stop request that arrived just then, a process that failed while closing)
+            if rc == 0 and not cancelled:
+                note = ""
+            elif cancelled:
+                note = " It had completed before the stop request took effect."
+            else:
+                note = f" (The launcher exited with code {rc} while closing down; the result is complete.)"
+            return J.SUCCEEDED, dict(reason="", message="Finished." + note, hint="")
+        if rc == 0 and self.job.kind != "train" and not cancelled:
             return J.SUCCEEDED, dict(reason="", message="Finished.", hint="")
-        if rc == 0 and result.get("status") == "succeeded":
-            # the run completed just as the cancel arrived: the truth is that it finished
-            return J.SUCCEEDED, dict(reason="", message="Finished (before the stop request took effect).", hint="")
         if cancelled and self.terminated_by_signal is None:
             return J.CANCELLED, dict(reason="cancelled", message="Cancelled by the user.",
                                      hint="Press Resume to continue from the last checkpoint.")

@@ -6,7 +6,7 @@ It runs under the real torchrun (one process per rank) but imports no torch, so 
 as long as torchrun's own start-up. Like the real recipe it reads RUN/config.yaml (max_steps,
 logging_steps, save_steps), writes progress.json, metrics.jsonl, checkpoints/step-NNNNNNN (manifest
 last, renamed into place), result.json on success and stopped.json when SIGTERM asks it to stop,
-and honours DANLU_FAULT (crash, hang, spam, nan) from core.recipes.faults.
+and honours DANLU_FAULT (crash, hang, spam, nan, and deaf: ignore SIGTERM) from core.recipes.faults.
 Extra knob: FAKE_STEP_S, seconds per step (default 0.05).
 """
 from __future__ import annotations
@@ -55,7 +55,8 @@ def main(argv=None) -> int:
     ap.add_argument("--config", required=True)
     ap.add_argument("--resume", action="store_true")
     args = ap.parse_args(argv)
-    signal.signal(signal.SIGTERM, on_term)
+    # "deaf": a process that ignores SIGTERM (stuck in a driver call), so only the SIGKILL after the grace ends it
+    signal.signal(signal.SIGTERM, signal.SIG_IGN if fault("deaf") else on_term)
     run_dir = Path(args.config).resolve().parent
     cfg = yaml.safe_load(Path(args.config).read_text())
     rank = int(os.environ.get("RANK", 0))

@@ -186,3 +186,38 @@ def test_a_shutdown_signal_to_the_supervisor_stops_the_job_as_interrupted(servic
     assert job.state == J.INTERRUPTED and "Resume" in job.hint
     assert (Path(job.run_dir) / "stopped.json").exists()  # the ranks were asked to save and stop
     assert_no_process_left(services, job)
+
+
+def test_a_job_that_ignores_sigterm_is_killed_after_the_grace_period(services):
+    job = submit(services, env={"DANLU_FAULT": "deaf", "FAKE_STEP_S": "0.2"},
+                 cfg=demo_config(max_steps=300, logging_steps=1), nproc=2)
+    wait_for(lambda: len(services.store.get(job.id).worker_list) >= 3 and (Path(job.run_dir) / "metrics.jsonl").exists(),
+             60, what="two ranks training")
+    t0 = time.time()
+    launcher.cancel(services.workspace, job.id, grace=2)
+    job = launcher.wait(services.workspace, job.id, timeout=60, poll=0.1)
+    assert job.state == J.CANCELLED, job.message
+    assert time.time() - t0 >= 2  # SIGTERM first, SIGKILL only after the grace
+    assert not (Path(job.run_dir) / "stopped.json").exists()  # the ranks never heard the SIGTERM
+    assert_no_process_left(services, job)
+
+
+@pytest.mark.parametrize("delay", [0.0, 0.15, 0.3])
+def test_a_cancel_racing_the_natural_end_records_one_consistent_end(services, delay):
+    job = submit(services, env={"FAKE_STEP_S": "0.1"}, cfg=demo_config(max_steps=4, logging_steps=1))
+    wait_for(lambda: progress_step(job.run_dir) >= 3, 60, what="the last steps")
+    time.sleep(delay)
+    launcher.cancel(services.workspace, job.id, grace=5)
+    job = launcher.wait(services.workspace, job.id, timeout=60)
+    exit_info = json.loads((Path(job.run_dir) / "exit.json").read_text())
+    assert job.state in (J.SUCCEEDED, J.CANCELLED) and exit_info["state"] == job.state
+    finished = (Path(job.run_dir) / "result.json").exists()
+    assert (job.state == J.SUCCEEDED) == finished  # SUCCEEDED exactly when the run recorded its result
+    assert_no_process_left(services, job)
+
+
+def progress_step(run_dir) -> int:
+    try:
+        return json.loads((Path(run_dir) / "progress.json").read_text()).get("step") or 0
+    except (OSError, ValueError):
+        return 0
