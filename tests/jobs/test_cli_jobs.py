@@ -2,10 +2,14 @@
 import json
 from pathlib import Path
 
+import pytest
+
 from core import jobs as J
 from core import launcher
 from tests.conftest import run_app
 from tests.jobs.util import FAKE, demo_config, wait_for
+
+pytestmark = pytest.mark.slow  # starts real supervisors and torchrun (with the fast fake recipe)
 
 
 def test_jobs_verbs_from_start_to_delete(home, services):

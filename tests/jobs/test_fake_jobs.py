@@ -14,6 +14,8 @@ from core import launcher, procs
 from core.errors import InputError, JobError
 from tests.jobs.util import FAKE, assert_no_process_left, demo_config, wait_for
 
+pytestmark = pytest.mark.slow  # starts real supervisors and torchrun (with the fast fake recipe)
+
 
 def submit(services, env=None, cfg=None, **spec):
     return launcher.submit_train(services.workspace, cfg or demo_config(max_steps=5, logging_steps=1),
