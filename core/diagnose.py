@@ -86,7 +86,7 @@ def explain(run_dir: Path, rc: int | None, log_text: str, *, first_gone: list[in
     rank_errors = read_rank_errors(run_dir)
     cause = find_cause(failures, rank_errors, first_gone or [])
     exit_of = {f.rank: f for f in failures}
-    who = f"Rank {cause}" if cause is not None else "The training process"
+    who = f"Rank {cause}" if cause is not None else "The process"
     err = rank_errors.get(cause) if cause is not None else None
     low = log_text.lower()
     if err and err.get("reason") != "peer_lost":
