@@ -216,7 +216,8 @@ def train(cfg, run_dir: Path, d, resume: bool) -> int:
     ckpt_root = run_dir / "checkpoints"
     metrics_path = run_dir / "metrics.jsonl"
     if d.main:
-        rewind_metrics(metrics_path, step)
+        for log_file in (metrics_path, run_dir / "probes.jsonl"):
+            rewind_jsonl(log_file, step)
         check_disk(run_dir, model, step)  # fail now, not after an hour of training
     stop = StopFlag().install()
     if d.main:
@@ -394,9 +395,10 @@ def check_disk(run_dir: Path, model, step: int) -> None:
                        f"{need // 2**20} MB.", hint="Free some disk space, then press Resume.")
 
 
-def rewind_metrics(path: Path, step: int) -> None:
-    """A resumed run continues the loss curve from its checkpoint: lines logged after that step by the
-    attempt that stopped are moved to metrics.after-checkpoint.jsonl, so no step appears twice."""
+def rewind_jsonl(path: Path, step: int) -> None:
+    """A resumed run continues the loss curve (and the probe answers) from its checkpoint: lines that
+    the attempt that stopped logged after that step move to <name>.after-checkpoint.jsonl, so no
+    step appears twice."""
     if not path.exists():
         return
     keep, drop, torn = [], [], False
@@ -408,7 +410,7 @@ def rewind_metrics(path: Path, step: int) -> None:
             continue
         (keep if rec_step <= step else drop).append(line if line.endswith("\n") else line + "\n")
     if drop:
-        with open(path.with_name("metrics.after-checkpoint.jsonl"), "a", encoding="utf-8") as f:
+        with open(path.with_name(f"{path.stem}.after-checkpoint.jsonl"), "a", encoding="utf-8") as f:
             f.writelines(drop)
     if drop or torn:
         atomic_write_text(path, "".join(keep))

@@ -45,7 +45,7 @@ def test_rewind_keeps_the_curve_up_to_the_checkpoint(tmp_path):
     path = tmp_path / "metrics.jsonl"
     lines = [json.dumps({"step": s, "loss": 1.0 / s}) for s in range(1, 8)] + [json.dumps({"step": 4, "eval_loss": 0.5})]
     path.write_text("\n".join(lines) + "\n" + '{"step": 8, "lo')  # a torn last line from a killed attempt
-    train.rewind_metrics(path, 4)
+    train.rewind_jsonl(path, 4)
     kept = [json.loads(x) for x in path.read_text().splitlines()]
     assert [(m["step"], "eval_loss" in m) for m in kept] == [(1, False), (2, False), (3, False), (4, False), (4, True)]
     aside = [json.loads(x)["step"] for x in (tmp_path / "metrics.after-checkpoint.jsonl").read_text().splitlines()]
@@ -55,6 +55,14 @@ def test_rewind_keeps_the_curve_up_to_the_checkpoint(tmp_path):
 def test_rewind_without_a_checkpoint_starts_the_curve_again(tmp_path):
     path = tmp_path / "metrics.jsonl"
     path.write_text('{"step": 1, "loss": 2.0}\n')
-    train.rewind_metrics(path, 0)
+    train.rewind_jsonl(path, 0)
     assert path.read_text() == ""
-    train.rewind_metrics(tmp_path / "absent.jsonl", 0)  # nothing to do, no error
+    train.rewind_jsonl(tmp_path / "absent.jsonl", 0)  # nothing to do, no error
+
+
+def test_rewind_applies_to_the_probe_answers_too(tmp_path):
+    path = tmp_path / "probes.jsonl"
+    path.write_text("".join(json.dumps({"step": s, "prompt": "p", "answer": "a"}) + "\n" for s in (2, 4, 6)))
+    train.rewind_jsonl(path, 4)
+    assert [json.loads(x)["step"] for x in path.read_text().splitlines()] == [2, 4]
+    assert json.loads((tmp_path / "probes.after-checkpoint.jsonl").read_text())["step"] == 6
