@@ -182,6 +182,9 @@ def train(cfg, run_dir: Path, d, resume: bool) -> int:
     train_seqs, val_seqs, data_info = prepare_data(cfg, tok, d, run_dir)
 
     model = load_base_model(ref.source, cfg, d, ref.local)
+    # The same seed on every rank: the LoRA weights start identical (DDP needs that) and the run
+    # can be repeated exactly ("same seed + same data + same settings = the same run").
+    torch.manual_seed(cfg.seed)
     model = add_lora(model, cfg, d)
     feats = speed.apply(model, cfg, d)  # fused loss, compiled layers: GPU only, each with a CPU fallback
     trainable = [p for p in model.parameters() if p.requires_grad]
