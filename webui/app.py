@@ -40,6 +40,8 @@ SET_LANGUAGE_JS = """(lang) => {
   document.documentElement.lang = lang;
   return lang;
 }"""
+SCROLL_LOG_JS = """() => { const t = document.querySelector('#train-log textarea');
+  if (t) requestAnimationFrame(() => { t.scrollTop = t.scrollHeight; }); }"""
 LOAD_LANGUAGE_JS = """() => {
   let lang = null;
   try { lang = localStorage.getItem('danlu-lang'); } catch (e) {}
@@ -210,6 +212,7 @@ def _wire_train(gui, demo, tr, settings, lang):
     # queue=False: a tick is a few file reads; a plain request costs less than a queued event stream
     tr.timer.tick(partial(train_tab.refresh, gui), inputs=[lang, tr.job, tr.seen, tr.table_seen],
                   outputs=refresh_outputs + [tr.table, tr.job, tr.table_seen], api_name="refresh_job", queue=False)
+    tr.log.change(None, js=SCROLL_LOG_JS, api_visibility="private")  # in the page only: newest line in view
     load = demo.load(partial(train_tab.initial_job, gui), inputs=[tr.remembered], outputs=[tr.job, tr.remembered],
                      api_visibility="private")
     load.then(refresh_jobs, inputs=[lang, tr.job, tr.table_seen], outputs=[tr.table, tr.job, tr.table_seen],

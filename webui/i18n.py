@@ -124,7 +124,7 @@ UI: dict[str, tuple[str, str]] = {
                        "下方显示的任务；点表格中的一行可切换。"),
     "train.jobs": ("All jobs (newest first)", "所有任务（最新在前）"),
     "train.log": ("Log", "日志"),
-    "train.loss_plot": ("Loss", "损失"),
+    "train.loss_plot": ("Loss (orange: training, blue: validation)", "损失（橙色：训练，蓝色：验证）"),
     "train.lr_plot": ("Learning rate", "学习率"),
     "train.what_to_do": ("What to do:", "怎么办："),
     "st.step": ("step", "步"),

@@ -205,6 +205,8 @@ def test_the_newcomer_journey_on_the_demo_model(server, page, tmp_path):
     expect(page.locator("#chat-adapter input")).to_have_value(re.compile(job_id))
     page.locator("#chat-input textarea").fill("What fire does the copper furnace use?")
     page.locator("#chat-input textarea").press("Enter")
-    bot = page.locator("#chat-bot .message.bot, #chat-bot [data-testid='bot']").last
-    expect(bot).to_contain_text(re.compile(r"\w{3,}"), timeout=300_000)
+    bot = page.locator("#chat-bot [data-testid='bot']").last
+    expect(bot).to_contain_text(re.compile(r"\w{3,}"), timeout=60_000)
+    expect(bot).not_to_contain_text("Loading the model", timeout=300_000)
+    expect(bot).to_contain_text(re.compile(r"\w{3,}"))
     shot(page, "tab-chat")

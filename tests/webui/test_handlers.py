@@ -155,7 +155,8 @@ def test_start_then_watch_a_job_to_the_end(gui, monkeypatch):
     status, failure, log, loss, lr = out[:5]
     assert gui.store.get(job_id).state == J.SUCCEEDED, log
     assert status.startswith("**Succeeded**") and "20/20" in status
-    assert len(loss) == 20 and list(loss.columns) == ["step", "loss", "series"] and len(lr) == 20
+    assert list(loss.columns) == ["step", "loss", "series"] and len(lr) == 20
+    assert loss["loss"].notna().sum() == 20 and set(loss["series"]) == {"train", "validation"}
     assert "step 20/20" in log
     unchanged = tt.refresh_job(gui, job_id, out[5], "en")
     assert all(isinstance(v, type(gr.skip())) for v in unchanged[:5])  # nothing new: nothing sent
@@ -191,5 +192,7 @@ def test_stop_and_resume_need_a_job(gui):
 def test_long_runs_are_thinned_for_the_plot_but_keep_the_newest_point():
     recs = [dict(step=i, loss=1.0 / i, lr=0.1) for i in range(1, 5001)]
     loss, lr = tt.plot_frames(recs, "en")
-    assert len(loss) <= tt.MAX_PLOT_POINTS + 1 and loss["step"].iloc[-1] == 5000 and loss["step"].iloc[0] == 1
-    assert len(tt.plot_frames(recs[:10], "en")[0]) == 10
+    train = loss[loss["series"] == "train"]
+    assert len(train) <= tt.MAX_PLOT_POINTS + 1 and train["step"].iloc[-1] == 5000 and train["step"].iloc[0] == 1
+    assert tt.plot_frames(recs[:10], "en")[0]["loss"].notna().sum() == 10
+    assert tt.plot_frames([], "en") == (None, None)  # never an empty frame (see typed_frame)

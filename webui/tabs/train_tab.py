@@ -228,6 +228,10 @@ def plot_frames(records: list[dict], lang: str) -> tuple[pd.DataFrame, pd.DataFr
     train = thin([r for r in train if r.get("loss") is not None])
     rows = [(r["step"], r["loss"], tr("plot.train", lang)) for r in train]
     rows += [(r["step"], r["eval_loss"], tr("plot.eval", lang)) for r in thin(evals)]
+    if rows and not evals:
+        # The plot fixes its colours from the series of its first data and never revisits them, so the
+        # validation series is there from the start, as one empty (NaN) point that is not drawn.
+        rows.append((rows[0][0], float("nan"), tr("plot.eval", lang)))
     lrs = [(r["step"], r["lr"]) for r in train if r.get("lr") is not None]
     return typed_frame(rows, LOSS_COLUMNS), typed_frame(lrs, LR_COLUMNS)
 
@@ -246,11 +250,13 @@ LOSS_COLUMNS = {"step": "int64", "loss": "float64", "series": "str"}
 LR_COLUMNS = {"step": "int64", "learning_rate": "float64"}
 
 
-def typed_frame(rows: list[tuple], columns: dict[str, str]) -> pd.DataFrame:
-    """Numbers stay numbers even with no rows: an empty untyped frame makes the plot treat its axes as
-    categories, and it keeps doing so once points arrive."""
-    df = pd.DataFrame(rows, columns=list(columns))
-    return df.astype(columns)
+def typed_frame(rows: list[tuple], columns: dict[str, str]) -> pd.DataFrame | None:
+    """A plot's data, or None (an empty plot) while there are no points. An empty frame must never be
+    sent: the plot then keeps the axes and colours it worked out for no data (categories, no line
+    colour) after the points arrive."""
+    if not rows:
+        return None
+    return pd.DataFrame(rows, columns=list(columns)).astype(columns)
 
 
 TABLE_COLUMNS = ["job", "name", "kind", "state", "step", "created"]
@@ -275,10 +281,13 @@ def build(gui) -> TrainTab:
     status = gr.Markdown(L("train.no_job_yet"), elem_id="train-status")
     failure = gr.Markdown(visible=False, elem_id="train-failure", elem_classes=["failure"])
     with gr.Row(equal_height=True):
-        loss_plot = gr.LinePlot(x="step", y="loss", color="series", label=L("train.loss_plot"), x_title="step",
-                                y_title="loss", height=300, elem_id="train-loss-plot", scale=3)
+        colors = {tr(k, lang): c for k, c in (("plot.train", "#ea580c"), ("plot.eval", "#2563eb")) for lang in ("en", "zh-CN")}
+        # the legend would be cut off below the plot; the label names the colours instead
+        loss_plot = gr.LinePlot(x="step", y="loss", color="series", color_map=colors, colors_in_legend=[],
+                                label=L("train.loss_plot"), x_title="step",
+                                y_title="loss", height=320, elem_id="train-loss-plot", scale=3)
         lr_plot = gr.LinePlot(x="step", y="learning_rate", label=L("train.lr_plot"), x_title="step",
-                              y_title="learning rate", height=300, elem_id="train-lr-plot", scale=2)
+                              y_title="learning rate", height=320, elem_id="train-lr-plot", scale=2)
     log = gr.Textbox(label=L("train.log"), lines=12, max_lines=12, autoscroll=True, interactive=False,
                      elem_id="train-log", elem_classes=["log"])
     table = gr.Dataframe(value=pd.DataFrame(columns=[tr("jobs." + c, "en") for c in TABLE_COLUMNS]), label=L("train.jobs"),
