@@ -76,21 +76,26 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(home: Path, port: int) -> tuple[subprocess.Popen, float]:
+def start_server(home: Path, port: int) -> tuple[subprocess.Popen, float, float]:
+    """(process, seconds to the first HTTP 200 (the "starting" page), seconds until the app itself answers)."""
     env = dict(os.environ, DANLU_HOME=str(home), HF_HUB_OFFLINE="1", GRADIO_ANALYTICS_ENABLED="False")
     t0 = time.perf_counter()
     proc = subprocess.Popen([sys.executable, str(REPO / "app.py"), "--port", str(port)], cwd=str(REPO), env=env,
                             stdin=subprocess.DEVNULL, stdout=open(home / "server.log", "wb"),
                             stderr=subprocess.STDOUT, start_new_session=True)
+    first = None
     while True:
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2) as r:
+                body = r.read()
                 if r.status == 200:
-                    return proc, time.perf_counter() - t0
+                    first = first or time.perf_counter() - t0
+                    if b"danlu-starting-page" not in body:
+                        return proc, first, time.perf_counter() - t0
         except OSError:
             if proc.poll() is not None or time.perf_counter() - t0 > 120:
                 raise SystemExit(f"the server did not start:\n{(home / 'server.log').read_text()[-2000:]}")
-            time.sleep(0.05)
+        time.sleep(0.02)
 
 
 def measure(page, click, target, text=None, tab_name=None) -> float:
@@ -115,8 +120,8 @@ def main() -> int:
     (home / "models").mkdir()
     shutil.copytree(ensure_demo_model(Workspace.open(home / "cache")), home / "models" / "danlu-tiny")
     port = free_port()
-    proc, http_s = start_server(home, port)
-    results: dict = {"http_200_s": round(http_s, 2)}
+    proc, http_s, app_s = start_server(home, port)
+    results: dict = {"http_200_s": round(http_s, 2), "app_http_200_s": round(app_s, 2)}
     from playwright.sync_api import sync_playwright
     try:
         with sync_playwright() as pw:
@@ -125,7 +130,7 @@ def main() -> int:
             t0 = time.perf_counter()
             page.goto(f"http://127.0.0.1:{port}/", wait_until="load")
             page.locator("#tpl-demo").wait_for(state="visible", timeout=60_000)
-            results["page_usable_after_start_s"] = round(http_s + time.perf_counter() - t0, 2)
+            results["page_usable_after_start_s"] = round(app_s + time.perf_counter() - t0, 2)
             results["page_usable_after_goto_s"] = round(time.perf_counter() - t0, 2)
             page.locator("#tpl-demo").click()
             page.locator("#tpl-chosen").get_by_text("demo").first.wait_for()
@@ -172,8 +177,9 @@ def main() -> int:
 def print_table(r: dict) -> None:
     load = os.getloadavg()
     print(f"\nDanlu GUI latency ({os.cpu_count()} CPU cores, load average {load[0]:.1f} / {load[1]:.1f})")
-    print(f"  page answers HTTP 200 after `python app.py`: {r['http_200_s']:.2f} s")
-    print(f"  page usable in the browser after start:      {r['page_usable_after_start_s']:.2f} s")
+    print(f"  first HTTP 200 after `python app.py`:        {r['http_200_s']:.2f} s  (the 'starting' page)")
+    print(f"  the app itself answers HTTP 200 after:       {r['app_http_200_s']:.2f} s")
+    print(f"  app usable in the browser after start:       {r['page_usable_after_start_s']:.2f} s")
     print(f"  Start training -> its answer on the page:    {r['start_button_ms']:.0f} ms")
     print(f"  Start training -> first loss point on plot:  {r['start_to_first_loss_point_s']:.2f} s")
     print(f"  (measured while the demo job was: {r['job_state_during_measurements']})")

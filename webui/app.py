@@ -219,12 +219,17 @@ def _wire_train(gui, demo, tr, settings, lang):
               api_visibility="private")
 
 
-def launch(services, host="127.0.0.1", port=7860, share=False, auth=None, max_file_size="2gb", block=True):
+def launch(services, host="127.0.0.1", port=7860, share=False, auth=None, max_file_size="2gb", block=True,
+           before_serving=None):
+    """Build and serve the app. `before_serving` runs right before the port is bound (the CLI closes its
+    "starting" page there)."""
     gui = Gui.create(services)
     demo = build_ui(services, gui)
     demo.queue(default_concurrency_limit=8)
     downloads = gui.ws.root / "gui-downloads"
     downloads.mkdir(parents=True, exist_ok=True)
+    if before_serving is not None:
+        before_serving()
     demo.launch(server_name=host, server_port=port, share=share, auth=auth, max_file_size=max_file_size,
                 prevent_thread_lock=not block, footer_links=[], i18n=I18N, css=CSS, theme=_theme(),
                 allowed_paths=[str(downloads)])
