@@ -13,7 +13,8 @@ def test_answers_at_once_then_frees_the_port():
     body = urllib.request.urlopen(f"http://127.0.0.1:{port}/any/path", timeout=5).read().decode()
     assert MARKER in body and "Starting" in body and "正在启动" in body
     page.close()
-    with socket.socket() as s:  # Gradio binds right after close()
+    with socket.socket() as s:  # Gradio binds right after close(), the same way
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         s.bind(("127.0.0.1", port))
 
 
