@@ -133,9 +133,11 @@ def _validated(event, hp, settings, lang):
 
 def _wire_language(gui, lang, tabs, tpl, hp, tr, ev, ex, ch, widgets):
     """The page translates labels itself; what handlers composed is rendered again in the new language."""
-    first = lang.change(partial(_tab_labels, TAB_KEYS), outputs=tabs, js=SET_LANGUAGE_JS, api_visibility="private")
+    # js runs first (switches the page's locale) and hands its return value, the language, to the handler
+    first = lang.change(templates_tab.render_cards, inputs=[lang], outputs=tpl.cards, js=SET_LANGUAGE_JS,
+                        api_visibility="private")
     steps = [
-        (templates_tab.render_cards, [lang], tpl.cards),
+        (partial(_tab_labels, TAB_KEYS), [], tabs),
         (templates_tab.describe_model, [tpl.base_model, lang], [tpl.model_info]),
         (hyperparams_tab.describe_recipe, [hp.recipe, lang], [hp.recipe_info]),
         (partial(train_tab.refresh_gpus, gui), [lang, tr.gpus], [tr.gpus]),
