@@ -216,6 +216,8 @@ UI: dict[str, tuple[str, str]] = {
     "chat.compare_needs_adapter": ("Compare needs a fine-tuned run: choose one above.",
                                    "对比需要一个微调任务：请在上方选择。"),
     "chat.system": ("System prompt", "系统提示"),
+    "chat.system_placeholder": ("Optional, e.g. You are a patient support assistant. Answer briefly.",
+                                "可选，例如：你是一位耐心的客服助手，请简短回答。"),
     "chat.sampling": ("Answer settings", "回答设置"),
     "chat.temperature": ("Temperature", "温度"),
     "chat.temperature_help": ("Higher is more varied, lower more predictable; 0 always picks the likeliest word.",

@@ -230,7 +230,7 @@ def build(gui) -> ChatTab:
                             label=L("chat.model"), info=L("chat.model_help"), elem_id="chat-model", scale=2)
         compare = gr.Checkbox(False, label=L("chat.compare"), info=L("chat.compare_help"), elem_id="chat-compare",
                               scale=1)
-    system = gr.Textbox(label=L("chat.system"), placeholder="You are a helpful assistant.", lines=1, max_lines=4,
+    system = gr.Textbox(label=L("chat.system"), placeholder=L("chat.system_placeholder"), lines=1, max_lines=4,
                         elem_id="chat-system")
     with gr.Accordion(L("chat.sampling"), open=False):
         with gr.Row():
