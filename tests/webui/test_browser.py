@@ -99,6 +99,28 @@ def test_a_job_survives_page_reload_and_server_restart(home, browser):
     assert len(metrics(home, job_id)) == 150
 
 
+def test_a_failed_job_says_why_and_what_to_do_above_the_log(home, browser):
+    env = {"DANLU_GUI_TEST_TRAIN_MODULE": FAKE_RECIPE, "DANLU_FAKE_STEPS": "50", "DANLU_FAKE_FAIL_AT": "12"}
+    ctx = browser.new_context(viewport={"width": 1280, "height": 900})
+    ctx.set_default_timeout(60_000)
+    try:
+        with live_server(home, env=env) as server:
+            page = ctx.new_page()
+            open_app(page, server.url)
+            start_demo_training(page)
+            expect(page.locator("#train-status")).to_contain_text("Failed", timeout=120_000)
+            failure = page.locator("#train-failure")
+            expect(failure).to_contain_text("diverged")
+            expect(failure).to_contain_text("NaN")
+            expect(failure).to_contain_text("What to do: Lower the learning rate")
+            # above the log and the plots, where it is read first
+            assert failure.bounding_box()["y"] < page.locator("#train-log").bounding_box()["y"]
+            expect(page.get_by_role("button", name="Resume")).to_be_enabled()
+            shot(page, "failed-job")
+    finally:
+        ctx.close()
+
+
 def test_twenty_browser_tabs_opening_and_closing_do_not_slow_or_stop_a_job(home, browser):
     """20 tabs open at once (five of them on the Train tab, polling the job), then all closed: the job
     keeps its pace throughout; afterwards Stop ends it as Cancelled (not Failed)."""
