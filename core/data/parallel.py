@@ -1,0 +1,90 @@
+"""Check one large JSONL file with several processes, each reading its own byte range.
+
+The file is cut at line starts; each part is checked with local line numbers, then the parts'
+collectors are merged in file order with the line and record offsets of the parts before them,
+so the report reads exactly as a serial check would (same problems shown, same counts). Cross-part
+duplicates are found by comparing the parts' row hashes. "spawn" workers: safe inside a threaded
+server, and they import only core.data.
+"""
+from __future__ import annotations
+
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+from core.data.issues import Collector
+
+
+def _cut_points(path: Path, size: int, parts: int) -> list[int]:
+    points = [0]
+    with open(path, "rb") as f:
+        for k in range(1, parts):
+            f.seek(max(points[-1], size * k // parts))
+            f.readline()  # move to the start of the next line
+            points.append(min(f.tell(), size))
+    points.append(size)
+    return sorted(set(points))
+
+
+def _part(path: str, sn, fmt: str, column_map: dict, cap: int, start: int, end: int, track: int):
+    from core.data import check as C
+    from core.data.readers import ReadStats, _jsonl_bytes
+    rep = C.Report("", path, sn.kind)
+    checker = C._Checker(rep, fmt, column_map)
+    checker.track_limit = track
+    st = ReadStats()
+    checker.run(Path(path), sn, cap, stream=_jsonl_bytes(Path(path), sn, rep.collector, st, cap, start, end), stats=st)
+    return rep.collector, st, rep.usable, rep.duplicates, checker.hashes
+
+
+def _first_format(path: Path, sn, fmt: str, column_map: dict | None, cap: int, rep) -> tuple[str, dict] | None:
+    """Decide the format (and any synonym mapping) from the first records, as the serial check does."""
+    from core.data import check as C
+    from core.data.readers import ReadStats, _jsonl_bytes
+    if fmt != "auto":
+        return fmt, dict(column_map or {})
+    probe = C.Report("", str(path), sn.kind)
+    checker = C._Checker(probe, fmt, column_map)
+    for n, (line, record, value, _) in enumerate(_jsonl_bytes(path, sn, Collector(), ReadStats(), cap)):
+        if type(value) is dict:
+            if checker._choose(value, line, record) is None:
+                return None
+            for issue in probe.collector.kept.get("column_guess", []):
+                rep.collector.add(issue)
+            return checker.fmt, checker.column_map
+        if n > 1000:
+            return None
+    return None
+
+
+def check_parallel(path: Path, sn, rep, fmt: str, column_map: dict | None, cap: int, workers: int) -> bool:
+    """Fill `rep`; False when the file should be checked serially instead (format not found early)."""
+    from core.data import check as C
+    chosen = _first_format(path, sn, fmt, column_map, cap, rep)
+    if chosen is None:
+        return False
+    fmt, cmap = chosen
+    points = _cut_points(path, sn.size, workers)
+    ranges = list(zip(points, points[1:]))
+    track = C.DUP_TRACK_LIMIT // len(ranges)
+    with ProcessPoolExecutor(len(ranges), mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = [pool.submit(_part, str(path), sn, fmt, cmap, cap, a, b, track) for a, b in ranges]
+        results = [f.result() for f in futures]
+    lines = rows = blank = 0
+    earlier: set = set()
+    for collector, st, usable, dups, hashes in results:
+        rep.collector.merge(collector, line_offset=lines, record_offset=rows)
+        cross = len(hashes & earlier)
+        if cross:
+            rep.collector.count("duplicates", cross)
+        rep.duplicates += dups + cross
+        earlier |= hashes
+        lines += st.lines
+        rows += st.rows
+        blank += st.blank
+        rep.usable += usable
+        rep.stopped = rep.stopped or st.stopped
+    rep.rows = rows
+    rep.format, rep.column_map = fmt, cmap
+    C.file_notes(rep.collector, C.ReadStats(blank=blank))
+    return True
