@@ -72,11 +72,12 @@ class Report:
         """One line: "1,000 rows (messages): 12 problems in 9 rows" or "... usable"."""
         fmt = f" ({self.format})" if self.format else ""
         errors = self.collector.errors()
+        rows = f"{self.rows:,} row{'s' * (self.rows != 1)}{fmt}"
         if errors:
-            return f"{self.file}: {self.rows:,} rows{fmt}: {errors:,} problem{'s' * (errors != 1)}, {self.usable:,} rows usable"
+            return f"{self.file}: {rows}: {errors:,} problem{'s' * (errors != 1)}, {self.usable:,} usable"
         if not self.ok:
             return f"{self.file}: no usable rows"
-        return f"{self.file}: {self.rows:,} rows{fmt}, all usable"
+        return f"{self.file}: {rows}, all usable"
 
     def human(self) -> list[str]:
         """`FILE:LINE field: message — fix` per problem, then per-type counts, then warnings."""
@@ -144,6 +145,7 @@ class _Checker:
         hashes, track = self.hashes, True
         digest = hashlib.blake2b
         for line, record, value, raw in records:
+            flagged, st.flag = st.flag, False
             if track:
                 key = digest(raw.strip() if raw is not None else _canonical(value), digest_size=8).digest()
                 if key in hashes:
@@ -172,10 +174,11 @@ class _Checker:
             if issues:
                 for code, fld, msg, hint, val in issues:
                     col.report(code, msg, hint, fld, line, record, val)
+            if flagged:  # the reader already reported a problem in this record (duplicate key)
+                ex = None
             if ex is not None:
                 rep.usable += 1
                 if collect:
-                    ex["_line"] = line if line is not None else record
                     rep.examples.append(ex)
         self.finish(st, file_level=stream is None)
 
@@ -252,3 +255,31 @@ def _canonical(value) -> bytes:
 def _kind(value) -> str:
     from core.data.formats import kind_of
     return kind_of(value)
+
+
+def resolve_format(path: str | Path, fmt: str = "auto", column_map: dict | None = None) -> tuple[str | None, dict]:
+    """The format and column mapping the checker would use for this file (from its first record)."""
+    if fmt != "auto":
+        return fmt, dict(column_map or {})
+    sn = sniff(path)
+    if sn.kind is None:
+        return None, dict(column_map or {})
+    probe = _Checker(Report("", str(path), sn.kind), fmt, column_map)
+    for line, record, value, _ in read_records(path, sn, Collector(keep=0), ReadStats(), column_map=column_map):
+        if type(value) is dict:
+            probe._choose(value, line, record)
+            return probe.fmt, probe.column_map
+    return None, dict(column_map or {})
+
+
+def iter_examples(path: str | Path, fmt: str, column_map: dict | None = None):
+    """(line, record number, example) for every usable record, streaming. `fmt` must be resolved."""
+    sn = sniff(path)
+    if sn.kind is None or fmt not in FORMAT_NAMES:
+        return
+    schema = Schema(fmt, column_map)
+    for line, record, value, _ in read_records(path, sn, Collector(keep=0), ReadStats(), column_map=column_map):
+        if type(value) is dict:
+            ex, _issues = schema.check(value, True)
+            if ex is not None:
+                yield line, record, ex

@@ -351,7 +351,7 @@ def turn_order_issue(roles: list[str]) -> tuple[int, str, str] | None:
         return max(0, n - 1), "no user or assistant messages", "add a user question and an assistant answer"
     if roles[-1] != "assistant":
         return n - 1, "the conversation ends with a user message", \
-            "end each conversation with the assistant's answer — that is what the model learns"
+            "end each conversation with the assistant's answer, which is what the model learns"
     return None
 
 

@@ -42,6 +42,7 @@ class ReadStats:
     columns: list = field(default_factory=list)
     stopped: str = ""            # why reading stopped early (an error the reader cannot get past)
     lines: int = 0               # physical lines read (JSONL), for stitching parts of a file together
+    flag: bool = False           # the record being yielded already has a reported problem (duplicate key)
 
 
 class _NonFinite(float):
@@ -96,7 +97,8 @@ def _json_issue(col: Collector, e: json.JSONDecodeError, text: str, line: int, r
 
 
 def _report_seen(col: Collector, seen: list, line, record) -> bool:
-    """Report duplicate keys / NaN found while parsing; True when the record must not be used."""
+    """Report duplicate keys / NaN found while parsing; True when the record must not be used.
+    Sets st.flag via the caller for records that are yielded with a problem."""
     bad = False
     for code, what in seen:
         if code == "nan":
@@ -186,8 +188,10 @@ def _jsonl_bytes(path, sn, col, st, cap, start: int = 0, end: int | None = None,
                     seen.clear()
                     _json_issue(col, e, s, n, st.rows, last=line[-1:] != b"\n")
                     continue
-            if seen and _report_seen(col, seen, n, st.rows):
-                continue
+            if seen:
+                if _report_seen(col, seen, n, st.rows):
+                    continue
+                st.flag = True
             yield n, st.rows, obj, line
     st.lines = n - first_line + 1
 
@@ -280,8 +284,10 @@ def _jsonl_text(path, sn, col, st, cap):
                 seen.clear()
                 _json_issue(col, e, s, n, st.rows, last=not line.endswith("\n"))
                 continue
-            if seen and _report_seen(col, seen, n, st.rows):
-                continue
+            if seen:
+                if _report_seen(col, seen, n, st.rows):
+                    continue
+                st.flag = True
             yield n, st.rows, obj, None
 
 
@@ -371,7 +377,9 @@ def _json_stream(path, sn, t: _Text, col, st, cap):
     lists = [k for k, v in top.items() if isinstance(v, list)]
     if known & set(top) or not top:
         st.rows += 1
+        had = bool(seen_top)
         if not _report_seen(col, seen_top, 1, 1):
+            st.flag = had
             yield t.line_at(pos), 1, top, None
     elif len(lists) == 1:
         # Re-walk the one list from where it starts, to give each record its line.
@@ -453,9 +461,11 @@ def _array(t: _Text, pos: int, dec, seen, col, st, cap, top: bool):
                 return
         st.rows += 1
         line = t.line_at(pos)
-        if seen and _report_seen(col, seen, line, st.rows):
-            pos = end
-            continue
+        if seen:
+            if _report_seen(col, seen, line, st.rows):
+                pos = end
+                continue
+            st.flag = True
         yield line, st.rows, obj, None
         pos = t.drop_before(end)
 
@@ -606,9 +616,11 @@ def _cell(v, st: ReadStats) -> str:
 
 def _xlsx(path, col, st):
     import openpyxl
+    fh = open(path, "rb")  # a file object: openpyxl refuses paths whose extension is not .xlsx
     try:
-        wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
+        wb = openpyxl.load_workbook(fh, read_only=True, data_only=True)
     except Exception as e:  # openpyxl raises many types for damaged workbooks
+        fh.close()
         col.report("read_error", f"the Excel workbook cannot be opened ({type(e).__name__})", "save it again from Excel, or as CSV UTF-8")
         st.stopped = "the file could not be read"
         return
@@ -634,6 +646,7 @@ def _xlsx(path, col, st):
             yield r, record, {n: c for n, c in zip(names, cells + [""] * (len(names) - len(cells))) if n}, None
     finally:
         wb.close()
+        fh.close()
 
 
 NAN_RE = re.compile(r"(-?Infinity|NaN)")

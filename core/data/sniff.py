@@ -13,6 +13,7 @@ import codecs
 import csv
 import io
 import json
+import re
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -178,11 +179,14 @@ def guess_legacy(data: bytes) -> str:
 
 def _json_or_jsonl(text: str) -> str:
     """JSON Lines when the first line is a complete object (or the next line starts another one)."""
-    lines = [ln.strip() for ln in text.split("\n")[:3]]
+    # \r\n, \r or \n only: never splitlines(), which also splits on U+2028 inside strings
+    lines = [ln.strip() for ln in re.split(r"\r\n|\r|\n", text[:HEAD_BYTES], maxsplit=50)[:50]]
+    lines = [ln for ln in lines if ln] or [""]
     first = lines[0]
     try:
         if isinstance(json.loads(first), dict):
-            return "jsonl"
+            # one object alone is read as JSON, so {"id1": {...}, "id2": {...}} finds its records
+            return "jsonl" if len(lines) > 1 else "json"
     except ValueError:
         pass
     if first.endswith("}") and len(lines) > 1 and lines[1].startswith("{"):
