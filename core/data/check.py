@@ -23,6 +23,8 @@ from core.data.sniff import Sniffed, sniff
 
 DUP_TRACK_LIMIT = 2_000_000   # rows whose hashes are kept for the duplicate count (bounded memory)
 FEW_ROWS = 10
+DUP_MESSAGE = "the same row appears earlier in the file"
+DUP_HINT = "remove duplicates (cleaning: remove duplicates) so the model does not over-learn them"
 PARALLEL_MIN_BYTES = 64 << 20
 
 
@@ -151,9 +153,7 @@ class _Checker:
                 if key in hashes:
                     rep.duplicates += 1
                     if rep.duplicates <= col.keep:
-                        col.report("duplicates", "the same row appears earlier in the file",
-                                   "remove duplicates (cleaning: remove duplicates) so the model does not over-learn them",
-                                   line=line, record=record)
+                        col.report("duplicates", DUP_MESSAGE, DUP_HINT, line=line, record=record)
                     else:
                         col.count("duplicates")
                 else:

@@ -12,6 +12,7 @@ import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
+from core.data.check import DUP_HINT, DUP_MESSAGE
 from core.data.issues import Collector
 
 
@@ -72,19 +73,46 @@ def check_parallel(path: Path, sn, rep, fmt: str, column_map: dict | None, cap: 
         results = [f.result() for f in futures]
     lines = rows = blank = 0
     earlier: set = set()
-    for collector, st, usable, dups, hashes in results:
+    dup_shown: list = []   # duplicates are merged by hand: a row can repeat one from an earlier part
+    for k, (collector, st, usable, dups, hashes) in enumerate(results):
+        within = collector.kept.pop("duplicates", [])
+        for issue in within:
+            issue.line += lines
+            issue.record += rows
+        cross = hashes & earlier
+        found = []
+        if cross and len(dup_shown) < rep.collector.keep:
+            found = _find_rows(path, sn, cap, ranges[k], cross, rep.collector.keep, lines, rows)
+        dup_shown = sorted(dup_shown + within + found, key=lambda i: i.line)[:rep.collector.keep]
         rep.collector.merge(collector, line_offset=lines, record_offset=rows)
-        cross = len(hashes & earlier)
         if cross:
-            rep.collector.count("duplicates", cross)
-        rep.duplicates += dups + cross
+            rep.collector.count("duplicates", len(cross))
+        rep.duplicates += dups + len(cross)
         earlier |= hashes
         lines += st.lines
         rows += st.rows
         blank += st.blank
         rep.usable += usable
         rep.stopped = rep.stopped or st.stopped
+    if dup_shown:
+        rep.collector.kept["duplicates"] = dup_shown
     rep.rows = rows
     rep.format, rep.column_map = fmt, cmap
     C.file_notes(rep.collector, C.ReadStats(blank=blank))
     return True
+
+
+def _find_rows(path: Path, sn, cap: int, span: tuple[int, int], wanted: set, limit: int, line0: int, row0: int) -> list:
+    """Lines of the first rows of one part that repeat a row of an earlier part (reread, rare)."""
+    import hashlib
+    from core.data.issues import Issue
+    from core.data.readers import ReadStats, _jsonl_bytes
+    out, seen = [], set()
+    for line, record, _, raw in _jsonl_bytes(path, sn, Collector(keep=0), ReadStats(), cap, span[0], span[1]):
+        key = hashlib.blake2b(raw.strip(), digest_size=8).digest()
+        if key in wanted and key not in seen:
+            seen.add(key)
+            out.append(Issue("duplicates", DUP_MESSAGE, DUP_HINT, "", line + line0, record + row0))
+            if len(out) >= limit:
+                break
+    return out
