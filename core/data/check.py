@@ -16,7 +16,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from core.data.formats import FORMAT_NAMES, Schema, detect_format, guess_column_map
+from core.data.formats import FORMAT_NAMES, REQUIRED, Schema, detect_format, guess_column_map
 from core.data.issues import TITLES, WARNING_CODES, Collector, Issue
 from core.data.readers import MAX_RECORD_BYTES, ReadStats, read_records
 from core.data.sniff import Sniffed, sniff
@@ -134,7 +134,7 @@ class _Checker:
         self.fmt = None if fmt == "auto" else fmt
         self.asked = fmt
         self.column_map = dict(column_map or {})
-        self.schema: Schema | None = Schema(self.fmt, self.column_map) if self.fmt else None
+        self.schema: Schema | None = None  # chosen at the first record (see _choose)
         self.hashes: set = set()
         self.track_limit = DUP_TRACK_LIMIT
         self.gave_up = False
@@ -185,10 +185,10 @@ class _Checker:
     def _choose(self, rec: dict, line, record) -> Schema | None:
         """Detect the format from the first record; map synonym columns (question/answer) when needed."""
         col = self.rep.collector
-        fmt = detect_format(rec, self.column_map)
-        if fmt is None:
-            guessed, mapping = guess_column_map(rec.keys())
-            if guessed is not None:
+        fmt = self.fmt or detect_format(rec, self.column_map)
+        if fmt is None or any(self.column_map.get(n, n) not in rec for n in REQUIRED[fmt]):
+            guessed, mapping = guess_column_map(rec.keys(), self.fmt)
+            if guessed is not None and mapping:
                 fmt = guessed
                 self.column_map = {**mapping, **self.column_map}
                 col.report("column_guess", "used " + ", ".join(f"column {v!r} as {k}" for k, v in mapping.items()),
@@ -259,17 +259,16 @@ def _kind(value) -> str:
 
 def resolve_format(path: str | Path, fmt: str = "auto", column_map: dict | None = None) -> tuple[str | None, dict]:
     """The format and column mapping the checker would use for this file (from its first record)."""
-    if fmt != "auto":
-        return fmt, dict(column_map or {})
     sn = sniff(path)
+    fallback = (None if fmt == "auto" else fmt), dict(column_map or {})
     if sn.kind is None:
-        return None, dict(column_map or {})
+        return fallback
     probe = _Checker(Report("", str(path), sn.kind), fmt, column_map)
     for line, record, value, _ in read_records(path, sn, Collector(keep=0), ReadStats(), column_map=column_map):
         if type(value) is dict:
             probe._choose(value, line, record)
             return probe.fmt, probe.column_map
-    return None, dict(column_map or {})
+    return fallback
 
 
 def iter_examples(path: str | Path, fmt: str, column_map: dict | None = None):

@@ -35,7 +35,9 @@ SYNONYMS = {
     "completion": ("answer", "response", "a", "reply", "assistant", "gpt", "solution", "target", "output_text",
                    "answers", "chosen"),
     "messages": ("conversation", "chat", "dialogue", "dialog", "turns"),
-    "conversations": (),
+    "conversations": ("conversation", "dialogue", "dialog", "chat", "messages"),
+    "instruction": ("question", "prompt", "task", "query", "instructions"),
+    "output": ("answer", "response", "completion", "output_text", "target", "reply"),
     "text": ("content", "document", "body", "passage", "article", "sentence"),
 }
 # Found in text values: C0/C1 controls and lone surrogates, and the special tokens of common chat
@@ -87,8 +89,9 @@ def detect_format(record: dict, column_map: dict | None = None) -> str | None:
     return None
 
 
-def guess_column_map(columns) -> tuple[str | None, dict]:
-    """For columns with other names (question/answer): the format and mapping they most likely mean."""
+def guess_column_map(columns, fmt: str | None = None) -> tuple[str | None, dict]:
+    """For columns with other names (question/answer): the format and mapping they most likely
+    mean. With `fmt`, only a mapping for that format (for any missing required field)."""
     lower = {str(c).strip().lower(): c for c in columns}
 
     def find(name):
@@ -96,10 +99,12 @@ def guess_column_map(columns) -> tuple[str | None, dict]:
             if alias in lower:
                 return lower[alias]
         return None
-    for fmt, needs in (("messages", ("messages",)), ("prompt_completion", ("prompt", "completion")), ("text", ("text",))):
+    candidates = [(fmt, REQUIRED[fmt])] if fmt else [("messages", ("messages",)), ("prompt_completion", ("prompt", "completion")),
+                                                     ("text", ("text",))]
+    for name, needs in candidates:
         found = {n: find(n) for n in needs}
         if all(found.values()):
-            return fmt, {n: c for n, c in found.items() if c != n}
+            return name, {n: c for n, c in found.items() if c != n}
     return None, {}
 
 

@@ -42,8 +42,6 @@ def _first_format(path: Path, sn, fmt: str, column_map: dict | None, cap: int, r
     """Decide the format (and any synonym mapping) from the first records, as the serial check does."""
     from core.data import check as C
     from core.data.readers import ReadStats, _jsonl_bytes
-    if fmt != "auto":
-        return fmt, dict(column_map or {})
     probe = C.Report("", str(path), sn.kind)
     checker = C._Checker(probe, fmt, column_map)
     for n, (line, record, value, _) in enumerate(_jsonl_bytes(path, sn, Collector(), ReadStats(), cap)):

@@ -643,6 +643,11 @@ def _xlsx(path, col, st):
                 continue
             record += 1
             st.rows += 1
+            stray = [i + 1 for i in range(len(names), len(cells)) if cells[i].strip()]
+            if stray:
+                col.report("ignored_columns", f"column(s) {', '.join(map(str, stray))} hold values but have no name in the "
+                           "header row; those values are not used", "give the column a name in the first row",
+                           line=r, record=record)
             yield r, record, {n: c for n, c in zip(names, cells + [""] * (len(names) - len(cells))) if n}, None
     finally:
         wb.close()

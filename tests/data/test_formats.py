@@ -134,3 +134,12 @@ def test_template_files_still_load():
     for p in sorted((PRESETS_DIR / "templates" / "data").iterdir()):
         loaded = load_examples(p)
         assert loaded.rows >= 10 and len(loaded.examples) == loaded.rows, p
+
+
+def test_explicit_format_maps_synonym_columns(tmp_path):
+    p = tmp_path / "d.csv"
+    p.write_text("Question,Response\n" + "".join(f"q{i},a{i}\n" for i in range(10)))
+    rep = check_file(p, "alpaca")
+    assert rep.ok and rep.column_map == {"instruction": "Question", "output": "Response"}
+    assert load_examples(p, "alpaca").examples[0]["messages"] == [{"role": "user", "content": "q0"},
+                                                                  {"role": "assistant", "content": "a0"}]
