@@ -25,6 +25,7 @@ Checking a file (no workspace needed)
          download: path}
         With a model the tokenizer and chat template are the ones training uses (core.data.render);
         without, lengths are estimates (exact=False) and the preview is ChatML.
+    peek_rows(path, start=1, count=50) -> [{row, line, record}]      a page of rows as they are in the file
 
 Cleaning a file (no workspace needed)
     run_ops(src, [(op, params), ...], out, fmt="auto", column_map=None, val_out=None, model=None,
@@ -44,15 +45,17 @@ The dataset store (in the workspace, ws.datasets)
     apply_op(ws, id, op, model=None, max_seq_length=1024, **params) -> {summary, changed, result, dataset: info}
         e.g. apply_op(ws, id, "dedupe") -> {"summary": "removed 12 duplicate rows (of 1,000)", ...}
     undo(ws, id) -> {summary, dataset: info}
+    insight_dataset(ws, id, model=None, max_seq_length=1024, preview=0) -> insight dict of the current version
+    dataset_rows(ws, id, start=1, count=50) -> [{row, line, record}]   a page of rows (row = what edit/delete take)
     current_version_path(ws, id) -> Path                   immutable file: point TrainConfig.dataset at it
     training_settings(ws, id) -> {dataset, dataset_format, column_map}
     export_path(ws, id) -> Path                            the file to offer for download
 Errors are core.errors.InputError (bad input, with problems) or NotFound (unknown id).
 """
-from core.data.check import Report, check_file, iter_examples, resolve_format  # noqa: F401
+from core.data.check import Report, check_file, iter_examples, peek_rows, resolve_format  # noqa: F401
 from core.data.clean import op_names, run_ops  # noqa: F401
 from core.data.formats import FORMAT_NAMES, detect_format, to_example  # noqa: F401
 from core.data.insight import insight  # noqa: F401
 from core.data.loader import LoadedData, load_examples  # noqa: F401
-from core.data.store import (apply_op, check_dataset, current_version_path, export_path, get_dataset, import_file,  # noqa: F401
-                             list_datasets, set_format, training_settings, undo)
+from core.data.store import (apply_op, check_dataset, current_version_path, dataset_rows, export_path,  # noqa: F401
+                             get_dataset, import_file, insight_dataset, list_datasets, set_format, training_settings, undo)

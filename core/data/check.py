@@ -282,3 +282,18 @@ def iter_examples(path: str | Path, fmt: str, column_map: dict | None = None):
             ex, _issues = schema.check(value, True)
             if ex is not None:
                 yield line, record, ex
+
+
+def peek_rows(path: str | Path, start: int = 1, count: int = 50) -> list[dict]:
+    """Rows `start` .. `start + count - 1` (record numbers, 1-based) as they are in the file, for a
+    table view: [{"row", "line", "record"}]. Unreadable rows are left out (check_file names them)."""
+    sn = sniff(path)
+    out: list[dict] = []
+    if sn.kind is None or count <= 0:
+        return out
+    for line, record, value, _ in read_records(path, sn, Collector(keep=0), ReadStats()):
+        if record >= start:
+            out.append({"row": record, "line": line, "record": value})
+            if len(out) >= count:
+                break
+    return out

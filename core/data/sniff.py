@@ -21,7 +21,7 @@ from pathlib import Path
 from core.data.issues import Issue
 
 HEAD_BYTES = 65536
-MAX_WHOLE_JSON_BYTES = 512 << 20   # a JSON object (not array, not JSONL) is parsed in one piece
+MAX_WHOLE_JSON_BYTES = 200 << 20   # a JSON object (not array, not JSONL) is parsed in one piece: memory
 XLSX_MAX_RATIO = 200               # uncompressed/compressed for one workbook part: more is a zip bomb
 XLSX_MAX_UNCOMPRESSED = 2 << 30
 

@@ -293,3 +293,20 @@ def undo(ws, ds_id: str) -> dict:
 def export_path(ws, ds_id: str) -> Path:
     """The file to offer for download: the current version."""
     return current_version_path(ws, ds_id)
+
+
+def insight_dataset(ws, ds_id: str, *, model: str | None = None, max_seq_length: int = 1024, train_on_inputs: bool = False,
+                    preview: int = 0, chat_template: str = "auto") -> dict:
+    """insight() of the current version with the dataset's format settings."""
+    from core.data.insight import insight
+    d = _dir(ws, ds_id)
+    m = _read(d)
+    return insight(d / m["versions"][-1]["path"], m.get("format", "auto"), m.get("column_map") or None, model=model,
+                   max_seq_length=max_seq_length, train_on_inputs=train_on_inputs, ws=ws, preview=preview,
+                   chat_template=chat_template, display_name=m["display_name"])
+
+
+def dataset_rows(ws, ds_id: str, start: int = 1, count: int = 50) -> list[dict]:
+    """Rows of the current version for a table: [{"row", "line", "record"}] (row numbers are what edit/delete take)."""
+    from core.data.check import peek_rows
+    return peek_rows(current_version_path(ws, ds_id), start, count)

@@ -150,3 +150,19 @@ def test_sniff_delimiters(tmp_path):
         p = tmp_path / "x.txt"
         p.write_text(f"prompt{d}completion\n" + "".join(f"q{i}{d}a, b{i}\n" if d != "," else f'q{i},"a, b{i}"\n' for i in range(5)))
         assert sniff(p).delimiter == d, d
+
+
+def test_xlsx_zip_bomb_is_refused_before_reading(tmp_path, monkeypatch):
+    from core.data import sniff as S
+    monkeypatch.setattr(S, "XLSX_MAX_UNCOMPRESSED", 100_000)
+    p = tmp_path / "bomb.xlsx"
+    p.write_bytes(_zip({"[Content_Types].xml": b"<x/>", "xl/workbook.xml": b"<x/>", "xl/worksheets/sheet1.xml": b"0" * 200_000}))
+    issue = refusal(tmp_path, "bomb.xlsx", p.read_bytes())
+    assert "unsafe" in issue.message and "CSV" in issue.hint
+
+
+def test_too_few_rows_is_a_warning(tmp_path):
+    p = tmp_path / "d.jsonl"
+    p.write_text("".join(json.dumps(chat(f"q{i}")) + "\n" for i in range(3)))
+    rep = check_file(p)
+    assert rep.ok and "only 3 usable row(s)" in first(rep, "few_rows").message

@@ -128,3 +128,14 @@ def test_format_settings_feed_checks_and_training(ws, tmp_path):
 def test_unknown_or_hostile_ids(ws, bad):
     with pytest.raises(NotFound):
         get_dataset(ws, bad)
+
+
+def test_rows_page_and_insight_of_a_dataset(ws, tmp_path):
+    from core.data import dataset_rows, insight_dataset
+    ds = import_file(ws, write_jsonl(tmp_path / "d.jsonl", [chat(f"q{i}") for i in range(30)]), "d.jsonl")["id"]
+    page = dataset_rows(ws, ds, start=11, count=5)
+    assert [r["row"] for r in page] == [11, 12, 13, 14, 15] and page[0]["record"] == chat("q10")
+    apply_op(ws, ds, "edit", row=11, record=chat("edited"))
+    assert dataset_rows(ws, ds, 11, 1)[0]["record"] == chat("edited")
+    info = insight_dataset(ws, ds, preview=10)
+    assert info["rows"] == 30 and info["file"] == "d.jsonl" and "edited" in info["preview"]["segments"][0]["text"]
