@@ -132,7 +132,6 @@ class _Checker:
     def __init__(self, rep: Report, fmt: str, column_map: dict | None):
         self.rep = rep
         self.fmt = None if fmt == "auto" else fmt
-        self.asked = fmt
         self.column_map = dict(column_map or {})
         self.schema: Schema | None = None  # chosen at the first record (see _choose)
         self.hashes: set = set()
@@ -152,10 +151,7 @@ class _Checker:
                 key = digest(raw.strip() if raw is not None else _canonical(value), digest_size=8).digest()
                 if key in hashes:
                     rep.duplicates += 1
-                    if rep.duplicates <= col.keep:
-                        col.report("duplicates", DUP_MESSAGE, DUP_HINT, line=line, record=record)
-                    else:
-                        col.count("duplicates")
+                    col.report("duplicates", DUP_MESSAGE, DUP_HINT, line=line, record=record)
                 else:
                     hashes.add(key)
                     track = len(hashes) < self.track_limit

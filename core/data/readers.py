@@ -120,7 +120,7 @@ def read_records(path: str | Path, sn: Sniffed, col: Collector, stats: ReadStats
             return _jsonl_bytes(path, sn, col, stats, max_record_bytes)
         return _jsonl_text(path, sn, col, stats, max_record_bytes)
     if sn.kind == "json":
-        return _json(path, sn, col, stats, max_record_bytes)
+        return _json(path, sn, col, stats, max_record_bytes, column_map)
     if sn.kind in ("csv", "tsv"):
         return _csv(path, sn, col, stats, max_record_bytes, column_map)
     if sn.kind == "parquet":
@@ -338,17 +338,17 @@ class _Text:
         return 0
 
 
-def _json(path, sn, col, st, cap):
+def _json(path, sn, col, st, cap, column_map=None):
     f = _open_text(path, sn.encoding, newline="")
     try:
-        yield from _json_stream(path, sn, _Text(f), col, st, cap)
+        yield from _json_stream(path, sn, _Text(f), col, st, cap, column_map or {})
     except UnicodeDecodeError:
         _decode_stop(col, st, path, sn)
     finally:
         f.close()
 
 
-def _json_stream(path, sn, t: _Text, col, st, cap):
+def _json_stream(path, sn, t: _Text, col, st, cap, column_map: dict):
     seen: list = []
     dec = make_decoder(seen)
     pos = t.skip_ws(0)
@@ -373,7 +373,7 @@ def _json_stream(path, sn, t: _Text, col, st, cap):
         col.report("bad_json", "there is more data after the end of the JSON object", "a JSON file must hold one object or array; "
                    "for one record per line, save it as JSON Lines (.jsonl)", line=t.line_at(t.skip_ws(end)))
     from core.data.formats import FIELDS
-    known = {n for names in FIELDS.values() for n in names}
+    known = {n for names in FIELDS.values() for n in names} | set(column_map.values())
     lists = [k for k, v in top.items() if isinstance(v, list)]
     if known & set(top) or not top:
         st.rows += 1
@@ -438,6 +438,8 @@ def _array(t: _Text, pos: int, dec, seen, col, st, cap, top: bool):
                 obj, end = dec.raw_decode(t.buf, pos)
                 if end < len(t.buf) or t.eof or not t.more():
                     break
+                seen.clear()  # decoded up to the buffer's end: decode again with more text
+                continue
             except json.JSONDecodeError as e:
                 if len(t.buf) - pos < cap and t.more(len(t.buf) - pos):
                     seen.clear()
@@ -514,8 +516,11 @@ def _header(row: list[str], line: int, col: Collector, st: ReadStats) -> list[st
 
 def _csv_rows(f, sn, col, st, column_map):
     reader = csv.reader(f, delimiter=sn.delimiter)
+    from core.data.formats import SYNONYMS
     cmap = column_map or {}
-    json_cols = {cmap.get(c, c) for c in JSON_CELL_COLUMNS}
+    # Cells of conversation columns hold JSON lists; no other cell is ever parsed (an answer may
+    # itself be JSON text and must stay text).
+    json_cols = {cmap.get(c, c) for c in JSON_CELL_COLUMNS} | {s for c in JSON_CELL_COLUMNS for s in SYNONYMS[c]}
     seen: list = []
     dec = make_decoder(seen)
     names = None
@@ -563,7 +568,7 @@ def _csv_rows(f, sn, col, st, column_map):
         for name, cell in zip(names, row):
             if name is None:
                 continue
-            if name in json_cols and cell.lstrip().startswith("["):
+            if (name in json_cols or name.lower() in json_cols) and cell.lstrip().startswith("["):
                 try:
                     cell = dec.decode(cell)
                 except json.JSONDecodeError as e:

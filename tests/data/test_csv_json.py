@@ -122,9 +122,12 @@ def test_json_array_streams_across_chunks(tmp_path, monkeypatch):
     recs = [chat(f"question {i} " * 5, "answer " * (i % 7 + 1)) for i in range(40)]
     recs[33]["messages"][1]["content"] = ""
     p = tmp_path / "d.json"
-    p.write_text(json.dumps(recs, indent=1))
+    text = json.dumps(recs, indent=1)
+    text = text[:-2] + ',\n {"text": "a", "text": "b"}\n]'  # a duplicate key straddling refills: reported once
+    p.write_text(text)
     rep = check_file(p)
-    assert rep.rows == 40 and first(rep, "empty_text").record == 34
+    assert rep.rows == 41 and first(rep, "empty_text").record == 34
+    assert codes(rep)["duplicate_key"] == 1 and first(rep, "duplicate_key").record == 41
 
 
 def test_parquet_nested_messages_and_bad_parquet(tmp_path):
@@ -170,3 +173,12 @@ def test_xlsx_cells_read_as_text_with_a_count(tmp_path):
     assert "10 spreadsheet cell(s)" in first(rep, "coerced").message
     assert any("only the first sheet" in i.message for i in rep.collector.kept["ignored_columns"])
     assert load_examples(p).examples[3]["messages"][1]["content"] == "3"
+
+
+def test_json_cells_only_in_conversation_columns(tmp_path):
+    turns = json.dumps(chat()["messages"]).replace('"', '""')
+    p = csv_file(tmp_path, "Conversation\n" + "".join(f'"{turns}"\n' for _ in range(10)))
+    rep = check_file(p)
+    assert rep.ok and rep.format == "messages" and rep.column_map == {"messages": "Conversation"}
+    p = csv_file(tmp_path, "prompt,completion\n" + "".join('q,"[{""a"": 1}]"\n' for _ in range(10)))
+    assert load_examples(p).examples[0]["messages"][1]["content"] == '[{"a": 1}]'
