@@ -207,9 +207,13 @@ def _skip_rest(f) -> int:
 
 
 def _bytes_issue(col: Collector, data: bytes, e: UnicodeDecodeError, line: int, record: int, legacy: str) -> None:
+    if col.counts.get("encoding", 0) >= col.keep:  # only counted from here: skip the guessing
+        col.count("encoding")
+        return
     column = len(data[:e.start].decode("utf-8", "replace")) + 1
     bad = data[e.start:e.start + 4]
-    seems = f"; the file seems to be {legacy}" if legacy else ""
+    from core.data.sniff import guess_legacy
+    seems = f"; the file seems to be {legacy or guess_legacy(data)}"
     col.report("encoding", f"is not UTF-8 text at column {column} (bytes {bad.hex(' ')}){seems}", SAVE_UTF8,
                line=line, record=record, value=data[max(0, e.start - 20):e.start + 20].decode("utf-8", "replace"))
 
@@ -245,11 +249,22 @@ def locate_decode_error(path: Path, encoding: str) -> tuple[int, int, bytes]:
 
 
 def _decode_stop(col: Collector, st: ReadStats, path: Path, sn: Sniffed) -> None:
+    from core.data.sniff import guess_legacy
     line, column, bad = locate_decode_error(path, sn.encoding)
-    seems = f"; the file seems to be {sn.legacy}" if sn.legacy else ""
+    legacy = sn.legacy or (guess_legacy(bad + _line_bytes(path, line)) if sn.encoding.startswith("utf-8") else "")
+    seems = f"; the file seems to be {legacy}" if legacy else ""
     col.report("encoding", f"is not {sn.encoding.upper().replace('-SIG', '')} text at column {column} (bytes {bad.hex(' ')}){seems}",
                SAVE_UTF8, line=line)
     st.stopped = f"reading stopped at line {line}: the text encoding is wrong"
+
+
+def _line_bytes(path: Path, line: int, limit: int = 8192) -> bytes:
+    """The bytes of one physical line (cut at `limit`), to guess the encoding it is written in."""
+    with open(path, "rb") as f:
+        for n, data in enumerate(iter(lambda: f.readline(limit), b""), 1):
+            if n == line:
+                return data
+    return b""
 
 
 def _jsonl_text(path, sn, col, st, cap):

@@ -166,3 +166,11 @@ def test_too_few_rows_is_a_warning(tmp_path):
     p.write_text("".join(json.dumps(chat(f"q{i}")) + "\n" for i in range(3)))
     rep = check_file(p)
     assert rep.ok and "only 3 usable row(s)" in first(rep, "few_rows").message
+
+
+def test_wrong_encoding_after_a_clean_start_is_still_named(tmp_path):
+    p = tmp_path / "late.csv"
+    head = "prompt,completion\n" + "".join(f"question {i},answer {i}\n" for i in range(4000))  # > 64 KB of clean text
+    p.write_bytes(head.encode() + "Où est le café?,À côté.\n".encode("cp1252"))
+    issue = first(check_file(p), "encoding")
+    assert issue.line == 4002 and "Windows-1252" in issue.message
