@@ -22,6 +22,7 @@ Checking a file (no workspace needed)
          lengths: {min, max, mean, median, p95}, histogram: {edges: [...], counts: [...]}, max_seq_length,
          over_max (rows training would cut), no_target (rows with nothing left to learn), text_chunks,
          preview: {index, line, segments: [{text, trained, truncated}], tokens, trained_tokens, truncated},
+         template_error: None or {line, record, message, hint, count} (rows the model's template refuses),
          download: path}
         With a model the tokenizer and chat template are the ones training uses (core.data.render);
         without, lengths are estimates (exact=False) and the preview is ChatML.

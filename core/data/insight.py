@@ -55,19 +55,28 @@ def insight(path: str | Path, fmt: str = "auto", column_map: dict | None = None,
            "column_map": rep.column_map, "rows": rep.rows, "usable_rows": rep.usable, "problem_count": rep.collector.errors(),
            "summary": rep.summary(), "max_seq_length": max_seq_length, "tokenizer": model, "exact": bool(model),
            "measured_rows": 0, "sampled": False, "lengths": None, "histogram": None, "over_max": 0, "over_max_measured": 0,
-           "no_target": 0, "text_chunks": 0, "preview": None}
+           "no_target": 0, "text_chunks": 0, "preview": None, "template_error": None}
     if not rep.format or not rep.usable:
         return out
     tok = load_tokenizer(model, ws, chat_template) if model else None
     stride = max(1, math.ceil(rep.usable / max(1, sample)))
     lengths: list[int] = []
     over = no_target = chunks = 0
+    failed = 0
     for i, (line, record, ex) in enumerate(iter_examples(path, rep.format, rep.column_map)):
-        if i == preview:
-            out["preview"] = _preview(tok, ex, train_on_inputs, max_seq_length, i, line, record)
-        if i % stride:
+        try:
+            if i == preview:
+                out["preview"] = _preview(tok, ex, train_on_inputs, max_seq_length, i, line, record)
+            if i % stride:
+                continue
+            n, learned, exact = _length(tok, ex, train_on_inputs, max_seq_length)
+        except Exception as e:  # the model's template refuses the row (e.g. "System role not supported")
+            failed += 1
+            if failed == 1:
+                out["template_error"] = {"line": line, "record": record, "message": str(e)[:300],
+                                         "hint": "this model's chat template cannot render this row; e.g. merge the "
+                                                 "system message into the first user message, or choose chat_template: chatml"}
             continue
-        n, learned, exact = _length(tok, ex, train_on_inputs, max_seq_length)
         lengths.append(n)
         if "text" in ex:
             chunks += n > max_seq_length
@@ -75,9 +84,13 @@ def insight(path: str | Path, fmt: str = "auto", column_map: dict | None = None,
             over += n > max_seq_length
             no_target += learned == 0
     if not lengths:
+        if failed:
+            out["template_error"]["count"] = failed
         return out
     ordered = sorted(lengths)
     scale = rep.usable / len(lengths)
+    if failed:
+        out["template_error"]["count"] = failed
     out.update(measured_rows=len(lengths), sampled=stride > 1, over_max_measured=over, over_max=round(over * scale),
                no_target=round(no_target * scale), text_chunks=round(chunks * scale),
                lengths={"min": ordered[0], "max": ordered[-1], "mean": round(sum(ordered) / len(ordered), 1),

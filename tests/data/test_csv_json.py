@@ -182,3 +182,16 @@ def test_json_cells_only_in_conversation_columns(tmp_path):
     assert rep.ok and rep.format == "messages" and rep.column_map == {"messages": "Conversation"}
     p = csv_file(tmp_path, "prompt,completion\n" + "".join('q,"[{""a"": 1}]"\n' for _ in range(10)))
     assert load_examples(p).examples[0]["messages"][1]["content"] == '[{"a": 1}]'
+
+
+def test_u2028_in_csv_cells_does_not_split(tmp_path):
+    p = csv_file(tmp_path, "prompt,completion\n" + "".join(f"q{i}\u2028more,a\u2029b\u0085c\n" for i in range(10)))
+    rep = check_file(p)
+    assert rep.ok and rep.rows == 10
+
+
+def test_compat_iter_records_and_sniff_kind(tmp_path):
+    from core.data.loader import iter_records, sniff_kind
+    p = csv_file(tmp_path, 'prompt,completion\n"a\nb",c\nd,e\n')
+    assert sniff_kind(p) == "csv"
+    assert [w for w, _ in iter_records(p)] == ["record 1 (line 2)", "record 2 (line 4)"]

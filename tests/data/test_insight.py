@@ -69,3 +69,21 @@ def test_insight_of_an_unusable_file(tmp_path):
     p.write_text("{bad\n")
     info = insight(p)
     assert not info["ok"] and info["histogram"] is None and info["preview"] is None and info["problem_count"] == 1
+
+
+def test_template_that_refuses_a_role_is_reported(home, tmp_path):
+    ws = Workspace.open(home)
+    tok = load_tokenizer("builtin:danlu-tiny", ws)
+    # a template like Gemma's, which raises on a system message
+    strict = ("{% for m in messages %}{% if m['role'] == 'system' %}{{ raise_exception('System role not supported') }}"
+              "{% endif %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
+              "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
+    folder = tmp_path / "strict-model"
+    import shutil
+    shutil.copytree(home / "models" / "danlu-tiny", folder)
+    tok.chat_template = strict
+    tok.save_pretrained(folder)
+    p = write_jsonl(tmp_path / "d.jsonl", [chat("q", "a", system="sys"), chat("q2", "a2")])
+    info = insight(p, model=str(folder), ws=ws, preview=1)
+    assert info["template_error"]["count"] == 1 and "System role not supported" in info["template_error"]["message"]
+    assert info["template_error"]["line"] == 1 and info["measured_rows"] == 1 and info["preview"]["index"] == 1
