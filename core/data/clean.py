@@ -17,7 +17,7 @@ The operations (OPS) and their parameters:
     filter-long     max_seq_length      drop rows longer than max_seq_length tokens (needs a model)
     truncate-long   max_seq_length      shorten the last answer so the row fits (needs a model);
                                         rows whose question alone is too long are dropped and counted
-    replace         find, with, regex=false, ignore_case=false, role=all
+    replace         find, with (or replacement), regex=false, ignore_case=false, role=all
                                         find and replace in every text (role: only turns of that role)
     edit            row, record         replace row number `row` (1-based) with `record` (JSON object)
     delete          rows                delete rows by number, e.g. rows=3,17
@@ -345,14 +345,14 @@ class TruncateLong(_Long):
 
 
 class Replace(Op):
-    name, PARAMS = "replace", ("find", "with", "regex", "ignore_case", "role")
+    name, PARAMS = "replace", ("find", "with", "replacement", "regex", "ignore_case", "role")
 
     def validate(self):
         super().validate()
         find = self.params.get("find")
         if not isinstance(find, str) or not find:
             raise InputError(problems=[Problem("replace find", "nothing to find", "give the text to find, e.g. find=colour")])
-        self.repl = str(self.params.get("with", ""))
+        self.repl = str(self.params.get("with", self.params.get("replacement", "")))  # `with` is a Python keyword
         self.role = self.params.get("role", "all")
         if self.role not in ("all", "system", "user", "assistant"):
             raise InputError(problems=[Problem("replace role", f"unknown role {self.role!r}", "use all, system, user or assistant")])

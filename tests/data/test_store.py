@@ -118,7 +118,7 @@ def test_format_settings_feed_checks_and_training(ws, tmp_path):
     cfg = training_settings(ws, ds)
     assert cfg["dataset_format"] == "prompt_completion" and cfg["column_map"]["prompt"] == "frage"
     assert load_examples(cfg["dataset"], cfg["dataset_format"], cfg["column_map"]).rows == 12
-    r = apply_op(ws, ds, "replace", find="q1", **{"with": "Q1"})
+    r = apply_op(ws, ds, "replace", find="q1", replacement="Q1")
     assert r["changed"] and json.loads(open(current_version_path(ws, ds)).readline())["frage"] == "q0"
     with pytest.raises(InputError, match="column_map.question"):
         set_format(ws, ds, "auto", {"question": "frage"})
