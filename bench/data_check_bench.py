@@ -63,15 +63,24 @@ def generate(path: Path, rows: int, seed: int = 0) -> None:
             prev = line
 
 
+def _cpu() -> float:
+    """CPU seconds of this process and its finished workers: the speed the machine gives when
+    other work competes for the cores, which wall time alone hides."""
+    a, b = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return a.ru_utime + a.ru_stime + b.ru_utime + b.ru_stime
+
+
 def child(path: str, workers: int) -> None:
     sys.path.insert(0, str(REPO))
     from core.data.check import check_file
     t = time.perf_counter()
+    c0 = _cpu()
     rep = check_file(path, workers=workers)
     dt = time.perf_counter() - t
+    cpu = _cpu() - c0
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    print(json.dumps({"seconds": dt, "rows": rep.rows, "problems": rep.collector.errors(), "ok": rep.ok,
+    print(json.dumps({"seconds": dt, "cpu_seconds": cpu, "rows": rep.rows, "problems": rep.collector.errors(), "ok": rep.ok,
                       "duplicates": rep.duplicates, "rss_main_mb": own, "rss_worker_max_mb": kids,
                       "summary": rep.summary()}))
 
@@ -95,16 +104,18 @@ def main() -> int:
     size = path.stat().st_size
     print(f"file: {size / 2**20:.1f} MB, {size / max(1, args.rows):.0f} bytes/row; CPUs: {os.cpu_count()}; "
           f"load average before: {os.getloadavg()[0]:.2f}")
-    print(f"{'mode':<12}{'rows':>11}{'seconds':>9}{'rows/s':>10}{'MB/s':>7}{'problems':>10}{'dups':>7}"
-          f"{'RSS main':>10}{'RSS worker':>11}")
+    print(f"{'mode':<12}{'rows':>11}{'seconds':>9}{'rows/s':>10}{'MB/s':>7}{'CPU s':>7}{'rows/CPU-s':>11}{'problems':>10}"
+          f"{'dups':>7}{'RSS main':>10}{'RSS worker':>11}")
     for mode, workers in (("serial", 1), ("parallel", os.cpu_count() or 1)):
         out = subprocess.run([sys.executable, __file__, "--child", str(path), str(workers)], capture_output=True, text=True,
                              check=True)
         r = json.loads(out.stdout.strip().splitlines()[-1])
         print(f"{mode + ' x' + str(workers):<12}{r['rows']:>11,}{r['seconds']:>9.2f}{r['rows'] / r['seconds']:>10,.0f}"
-              f"{size / 2**20 / r['seconds']:>7.0f}{r['problems']:>10,}{r['duplicates']:>7,}"
+              f"{size / 2**20 / r['seconds']:>7.0f}{r['cpu_seconds']:>7.1f}{r['rows'] / r['cpu_seconds']:>11,.0f}"
+              f"{r['problems']:>10,}{r['duplicates']:>7,}"
               f"{r['rss_main_mb']:>8.0f}MB{r['rss_worker_max_mb']:>9.0f}MB")
     print(f"report: {r['summary']}")
+    print(f"load average after: {os.getloadavg()[0]:.2f} (wall-clock rates are only meaningful on a quiet machine)")
     if not args.keep and not args.file:
         path.unlink()
         tmp.rmdir()
