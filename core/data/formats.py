@@ -141,8 +141,8 @@ class Schema:
                                    "write the text, or remove the row (cleaning: drop empty rows)", value))
                     return False
                 return True
-            if not value.isprintable() or "<" in value or "[" in value:
-                self._scan(value, field, issues)
+            if (not value.isprintable() or "<" in value or "[" in value) and self._scan(value, field, issues):
+                return False
             return True
         if value is None and not required:
             return True
@@ -155,8 +155,10 @@ class Schema:
         return False
 
     @staticmethod
-    def _scan(value: str, field: str, issues: list) -> None:
-        """Characters that break training (NUL, lone surrogates: errors) or may surprise (warnings)."""
+    def _scan(value: str, field: str, issues: list) -> bool:
+        """Characters that break training (NUL, lone surrogates: errors, returns True) or may
+        surprise (control characters, special tokens: warnings)."""
+        hard = None
         m = CONTROL.search(value)
         if m is not None:
             hard = _HARD_BAD.search(value)
@@ -174,6 +176,7 @@ class Schema:
         if m is not None:
             issues.append(("special_tokens", field, f"contains {m.group()!r}, which chat templates use as a control token",
                            "remove it, or make sure it is meant as text; it may end turns early", m.group()))
+        return hard is not None
 
     # --- formats --------------------------------------------------------------------------
     def _check_text(self, rec: dict, build: bool = True):
@@ -303,8 +306,8 @@ class Schema:
                     self._text(content, f"{key}[{i}].{ckey}", issues)
                 ok = False
                 continue
-            if not content.isprintable() or "<" in content or "[" in content:
-                self._scan(content, f"{key}[{i}].{ckey}", issues)
+            if (not content.isprintable() or "<" in content or "[" in content) and self._scan(content, f"{key}[{i}].{ckey}", issues):
+                ok = False
             roles.append(role)
             if build and role in _ROLESET:
                 msgs.append({"role": role, "content": content})

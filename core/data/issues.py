@@ -8,11 +8,13 @@ names the 1-based line (JSONL) or record and starting line (CSV, JSON), the fiel
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import asdict, dataclass
 
 from core.errors import Problem
 
 KEEP_PER_CODE = 20
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
 VALUE_CHARS = 80
 
 # code -> short title, used for the "counts per type" summary. Error codes make a file unusable;
@@ -50,7 +52,13 @@ def short(value, limit: int = VALUE_CHARS) -> str:
                "\u2066", "\u2067", "\u2068", "\u2069", "\u200b", "\ufeff"):
         if ch in text:
             text = text.replace(ch, f"\\u{ord(ch):04x}")
+    text = _SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)  # unprintable: UTF-8 cannot encode them
     return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+def _printable(text: str) -> str:
+    """Keys and messages can carry lone surrogates from the data; they cannot be printed as UTF-8."""
+    return _SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text) if _SURROGATE.search(text) else text
 
 
 @dataclass
@@ -107,7 +115,8 @@ class Collector:
         self.counts[code] = n + 1
         if n < self.keep:
             self.kept.setdefault(code, []).append(
-                Issue(code, message, hint, field, line, record, short(value) if has_value and value is not None else None))
+                Issue(code, _printable(message), hint, _printable(field), line, record,
+                      short(value) if has_value and value is not None else None))
 
     def count(self, code: str, n: int = 1) -> None:
         """Count without an example (for issues summarised elsewhere)."""

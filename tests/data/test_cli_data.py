@@ -61,3 +61,11 @@ def test_clean_command(home, tmp_path):
     assert r.returncode == 2 and "is the input file" in r.stderr
     r = run_app("clean", src, "sparkle", "--out", tmp_path / "o2.jsonl", home=home)
     assert r.returncode == 2 and "is not a cleaning operation" in r.stderr
+
+
+def test_broken_characters_in_keys_still_print(home, tmp_path):
+    p = write_jsonl(tmp_path / "d.jsonl", [], raw_lines=['{"\\ud800key": "x"}', '{"text": "\\ud83d"}'])
+    for extra in ((), ("--json",)):
+        r = run_app("check-data", p, *extra, home=home)
+        assert r.returncode == 2 and "Traceback" not in r.stderr and "unexpected" not in r.stderr, r.stderr
+        assert "\\ud800" in r.stdout

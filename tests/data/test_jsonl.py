@@ -123,6 +123,8 @@ def test_nul_and_lone_surrogate_are_errors_control_chars_warn(tmp_path):
     assert [i.line for i in bad] == [1, 4] and "NUL" in bad[0].message and "surrogate" in bad[1].message
     warn = first(rep, "control_chars")
     assert warn.line == 2 and "U+0007" in warn.message and warn.field == "messages[1].content"
+    assert rep.usable == 2  # rows with NUL or a lone surrogate cannot train
+    json.dumps(rep.to_dict(), ensure_ascii=False).encode("utf-8")  # printable: the surrogate is escaped
 
 
 def test_special_tokens_in_text_warn_with_counts(tmp_path):
