@@ -16,6 +16,7 @@ Checking a file (no workspace needed)
                        problems: [{line, record, field, message, hint, code, value}], warnings: [same],
                        problem_count, counts: {code: {count, title, warning}}, stopped}
         Only the first 20 problems of each type are listed; `counts` has them all.
+    check_report(path, fmt="auto", column_map=None, display_name=None) -> the same dict (check_file(...).to_dict())
     insight(path, fmt="auto", column_map=None, model=None, max_seq_length=1024, train_on_inputs=False, ws=None,
             preview=0) -> dict
         {ok, format, rows, usable_rows, summary, tokenizer, exact, measured_rows, sampled,
@@ -53,7 +54,7 @@ The dataset store (in the workspace, ws.datasets)
     export_path(ws, id) -> Path                            the file to offer for download
 Errors are core.errors.InputError (bad input, with problems) or NotFound (unknown id).
 """
-from core.data.check import Report, check_file, iter_examples, peek_rows, resolve_format  # noqa: F401
+from core.data.check import Report, check_file, check_report, iter_examples, peek_rows, resolve_format  # noqa: F401
 from core.data.clean import op_names, run_ops  # noqa: F401
 from core.data.formats import FORMAT_NAMES, detect_format, to_example  # noqa: F401
 from core.data.insight import insight  # noqa: F401
