@@ -26,7 +26,7 @@ from core import procs
 from core.config import TrainConfig, save_config
 from core.errors import InputError, JobError, NotFound, Problem
 from core.gpus import detect_gpus
-from core.workspace import REPO_ROOT, Workspace, atomic_write_text
+from core.workspace import REPO_ROOT, Workspace, atomic_write_text, python_path
 
 TRAIN_MODULE = "core.recipes.train"
 # files of one attempt in a run dir; a resume moves them to attempts/<old job id>/
@@ -128,7 +128,9 @@ def pin_dataset(ws: Workspace, path: str) -> tuple[Path, str]:
     pinned_dir.mkdir(parents=True, exist_ok=True)
     dest = pinned_dir / f"{digest[:16]}{src.suffix.lower()[:8]}"
     if not dest.exists():
-        tmp = pinned_dir / f".{dest.name}.tmp"
+        import tempfile
+        fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", dir=pinned_dir)  # unique: two jobs may pin at once
+        os.close(fd)
         shutil.copyfile(src, tmp)
         os.replace(tmp, dest)
     return dest, digest
@@ -206,7 +208,7 @@ def schedule(ws: Workspace) -> list[str]:
 def spawn_supervisor(ws: Workspace, job: J.Job) -> tuple[int, float | None]:
     run_dir = Path(job.run_dir)
     log = open(run_dir / "supervisor.log", "ab")
-    env = dict(os.environ, PYTHONPATH=str(REPO_ROOT), DANLU_HOME=str(ws.root), PYTHONUNBUFFERED="1")
+    env = dict(os.environ, PYTHONPATH=python_path(), DANLU_HOME=str(ws.root), PYTHONUNBUFFERED="1")
     env[procs.MARKER] = job.id
     # start_new_session: closing the GUI or the terminal never signals the job
     p = subprocess.Popen([sys.executable, "-m", "core.supervise", "--workspace", str(ws.root), "--job", job.id],

@@ -24,7 +24,7 @@ import psutil
 
 from core import jobs as J
 from core import procs
-from core.workspace import REPO_ROOT, Workspace, atomic_write_text
+from core.workspace import REPO_ROOT, Workspace, atomic_write_text, python_path
 
 POLL_S = 0.25
 HEARTBEAT_S = 2.0
@@ -72,7 +72,7 @@ class Supervisor:
         self.finish(agent.returncode)
 
     def start(self) -> subprocess.Popen:
-        env = dict(os.environ, PYTHONUNBUFFERED="1", PYTHONPATH=str(REPO_ROOT), DANLU_HOME=str(self.ws.root),
+        env = dict(os.environ, PYTHONUNBUFFERED="1", PYTHONPATH=python_path(), DANLU_HOME=str(self.ws.root),
                    HF_HUB_DISABLE_PROGRESS_BARS="1", TOKENIZERS_PARALLELISM="false",
                    # NVLink multicast off: it can take a shared host's GPUs out of service
                    NCCL_NVLS_ENABLE="0", TORCH_SYMM_MEM_DISABLE_MULTICAST="1", NVSHMEM_DISABLE_NVLS="1")

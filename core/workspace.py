@@ -21,6 +21,12 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 PRESETS_DIR = REPO_ROOT / "presets"
 
 
+def python_path() -> str:
+    """PYTHONPATH for child processes: this repository first, then whatever the user had."""
+    extra = os.environ.get("PYTHONPATH", "")
+    return str(REPO_ROOT) + (os.pathsep + extra if extra else "")
+
+
 def default_home() -> Path:
     env = os.environ.get("DANLU_HOME")
     return Path(env).expanduser() if env else Path.home() / ".danlu"
@@ -61,12 +67,13 @@ class Workspace:
         return self.runs / job_id
 
 
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write-then-rename in the same folder, with fsync, so readers never see half a file."""
-    atomic_write_bytes(path, text.encode("utf-8"))
+def atomic_write_text(path: Path, text: str, durable: bool = True) -> None:
+    """Write-then-rename in the same folder, so readers never see half a file. `durable` adds the
+    fsyncs that make it survive a power cut (skipped for files rewritten every training step)."""
+    atomic_write_bytes(path, text.encode("utf-8"), durable)
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
+def atomic_write_bytes(path: Path, data: bytes, durable: bool = True) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -74,7 +81,8 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
-            os.fsync(f.fileno())
+            if durable:
+                os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -82,7 +90,8 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         except FileNotFoundError:
             pass
         raise
-    fsync_dir(path.parent)
+    if durable:
+        fsync_dir(path.parent)
 
 
 def fsync_dir(path: Path) -> None:

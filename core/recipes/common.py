@@ -119,8 +119,8 @@ def load_base_model(source: str, cfg: TrainConfig, d: Dist, local: bool, *, quan
     return AutoModelForCausalLM.from_pretrained(source, **kw)
 
 
-def write_json(path: Path, data: dict) -> None:
-    atomic_write_text(Path(path), json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")
+def write_json(path: Path, data: dict, durable: bool = True) -> None:
+    atomic_write_text(Path(path), json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n", durable)
 
 
 def append_jsonl(path: Path, record: dict) -> None:

@@ -202,6 +202,9 @@ def train(cfg, run_dir: Path, d, resume: bool) -> int:
     opt = build_optimizer(cfg, trainable, d)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(cfg, total_steps))
     autocast = torch.autocast("cuda", dtype=speed.autocast_dtype(cfg, d)) if d.cuda else nullcontext()
+    offload = speed.activation_offload(cfg, d, model.config.hidden_size)
+    if cfg.offload_activations and d.cuda:
+        feats.append("offload_activations")
 
     step = 0
     if resume:
@@ -236,7 +239,7 @@ def train(cfg, run_dir: Path, d, resume: bool) -> int:
                 window["tokens"] += b.pop("n_tokens")
                 b.pop("n_targets")
                 sync = nullcontext() if (d.world == 1 or i == len(group) - 1) else ddp.no_sync()
-                with sync:
+                with sync, offload():
                     with autocast:
                         out = ddp(**{k: v.to(d.device, non_blocking=True) for k, v in b.items()}, num_items_in_batch=n_global)
                     loss = out.loss
@@ -331,7 +334,8 @@ def log_step(cfg, d, step, epoch, steps_per_epoch, total_steps, window, grad_nor
         if d.cuda:
             rec["gpu_mem_gib"] = round(torch.cuda.max_memory_allocated(d.device) / 2**30, 2)
         append_jsonl(metrics_path, rec)
-        write_json(progress_path, dict(phase="training", step=step, total_steps=total_steps, epoch=rec["epoch"], time=now))
+        write_json(progress_path, dict(phase="training", step=step, total_steps=total_steps, epoch=rec["epoch"], time=now),
+                   durable=False)  # rewritten every log; the metrics line above is the durable record
         eta = (now - t_start) / max(1, step) * (total_steps - step)
         print(f"step {step}/{total_steps} | epoch {rec['epoch']:.2f} | loss {loss:.4f} | lr {rec['lr']:.2e} | "
               f"grad norm {gn:.3f} | {tps:,.0f} tok/s | eta {eta:.0f}s", flush=True)

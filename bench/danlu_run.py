@@ -1,0 +1,131 @@
+"""Run Danlu's training recipe exactly as the GUI launches it, on synthetic data, and measure it.
+
+    python bench/danlu_run.py --model /tmp/llama-8b --mb 4 --nproc 1 --out $OUT/danlu.jsonl [--set key=value ...]
+
+It writes a config (the defaults of TrainConfig plus the benchmark's fixed settings below), runs
+`python app.py train CONFIG --nproc N` (launcher -> supervisor -> torchrun -> core/recipes/train.py),
+and reads the run's metrics.jsonl: steady-state tokens/s over the timed steps (the warm-up steps,
+which include torch.compile, are excluded, as in the peer baseline harness), peak GPU memory
+(torch.cuda.max_memory_allocated, weights included) and the loss curve.
+
+Synthetic data matches the baseline harness: every sequence is 2048 real tokens (no padding),
+labels on every token. The rows are random words of the model's word-level tokenizer.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+H100_BF16_DENSE = 989e12
+
+
+def param_count(cfg: dict) -> int:
+    h, L, i = cfg["hidden_size"], cfg["num_hidden_layers"], cfg["intermediate_size"]
+    hd = h // cfg["num_attention_heads"]
+    kv = cfg["num_key_value_heads"] * hd
+    per_layer = h * h * 2 + h * kv * 2 + 3 * h * i + 2 * h
+    emb = cfg["vocab_size"] * h
+    return emb * (1 if cfg.get("tie_word_embeddings") else 2) + L * per_layer + h
+
+
+def make_data(path: Path, rows: int, seq: int, seed: int = 0) -> None:
+    rng = random.Random(seed)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # several benchmark lanes may race here
+    with open(tmp, "w") as f:
+        for _ in range(rows):
+            words = " ".join(f"w{rng.randrange(4, 1000)}" for _ in range(seq - 1))  # + </s> = seq tokens
+            f.write(json.dumps({"text": words}) + "\n")
+    os.replace(tmp, path)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--model", required=True)
+    ap.add_argument("--mb", type=int, required=True)
+    ap.add_argument("--nproc", type=int, default=1)
+    ap.add_argument("--seq", type=int, default=2048)
+    ap.add_argument("--warmup", type=int, default=3)
+    ap.add_argument("--steps", type=int, default=20)
+    ap.add_argument("--tag", default="danlu")
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--home", default="/tmp/danlu-bench")
+    ap.add_argument("--timeout", type=int, default=400)
+    ap.add_argument("--set", dest="sets", action="append", default=[])
+    ap.add_argument("--gpus", help="GPU indices, e.g. 2,3 (default: the first --nproc GPUs)")
+    args = ap.parse_args()
+
+    work = Path(args.home) / "bench-inputs"
+    work.mkdir(parents=True, exist_ok=True)
+    total = args.warmup + args.steps
+    data = work / f"synthetic-{args.seq}-{total * args.mb * args.nproc}.jsonl"
+    if not data.exists():
+        make_data(data, total * args.mb * args.nproc, args.seq)
+    cfg = {"base_model": args.model, "dataset": str(data), "dataset_format": "text", "quantization": "4bit",
+           "lora_rank": 16, "lora_alpha": 32, "lora_dropout": 0.0, "target_modules": "all-linear",
+           "learning_rate": 2e-4, "lr_scheduler": "constant", "warmup_ratio": 0.0, "max_steps": total,
+           "micro_batch_size": args.mb, "gradient_accumulation_steps": 1, "max_seq_length": args.seq,
+           "packing": True, "val_fraction": 0.0, "eval_steps": 0, "save_steps": 0, "logging_steps": 1,
+           "seed": 0, "run_name": f"{args.tag}-mb{args.mb}-x{args.nproc}-g{(args.gpus or 'first').replace(',', '')}"}
+    cfg_path = work / f"{cfg['run_name']}.yaml"
+    import yaml
+    cfg_path.write_text(yaml.safe_dump(cfg))
+    env = dict(os.environ, DANLU_HOME=args.home, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
+    argv = [sys.executable, str(REPO / "app.py"), "train", str(cfg_path), "--nproc", str(args.nproc)]
+    if shutil.which("nvidia-smi"):
+        argv += ["--gpus", args.gpus or ",".join(str(i) for i in range(args.nproc))]
+    for s in args.sets:
+        argv += ["--set", s]
+    t0 = time.time()
+    log = work / f"{cfg['run_name']}.log"
+    with open(log, "w") as f:
+        try:
+            rc = subprocess.run(argv, cwd=str(REPO), env=env, stdout=f, stderr=subprocess.STDOUT,
+                                timeout=args.timeout).returncode
+        except subprocess.TimeoutExpired:
+            rc = "timeout"
+    wall = time.time() - t0
+    jobs = json.loads(subprocess.run([sys.executable, str(REPO / "app.py"), "jobs", "list", "--json"], cwd=str(REPO),
+                                     env=env, capture_output=True, text=True).stdout or "[]")
+    job = next((j for j in jobs if j["name"] == cfg["run_name"]), None)
+    rec = dict(stack="danlu", tag=args.tag, micro_batch=args.mb, gpus=args.nproc, gpu_ids=args.gpus, seq=args.seq, rc=rc,
+               warmup=args.warmup, steps=args.steps,
+               wall_s=round(wall, 1), sets=args.sets)
+    if job is None:
+        rec.update(status="error", error=log.read_text()[-2000:])
+    else:
+        run = Path(job["run_dir"])
+        metrics = [json.loads(l) for l in (run / "metrics.jsonl").read_text().splitlines()] if (run / "metrics.jsonl").exists() else []
+        steps = {m["step"]: m for m in metrics if "loss" in m or m.get("nonfinite")}
+        info = json.loads((run / "run_info.json").read_text()) if (run / "run_info.json").exists() else {}
+        model_cfg = json.loads((Path(args.model) / "config.json").read_text())
+        if job["state"] == "succeeded" and args.warmup in steps and total in steps:
+            span = steps[total]["time"] - steps[args.warmup]["time"]
+            tokens = args.steps * args.mb * args.seq * args.nproc
+            tps = tokens / span
+            n = param_count(model_cfg)
+            rec.update(status="ok", tokens_per_s=round(tps, 1), tokens_per_s_per_gpu=round(tps / args.nproc, 1),
+                       step_s_mean=round(span / args.steps, 4),
+                       peak_gib=max(m.get("gpu_mem_gib", 0) for m in steps.values()),
+                       mfu=round(6 * n * tps / args.nproc / H100_BF16_DENSE, 4),
+                       warmup_s=round(steps[args.warmup]["time"] - 0, 1),
+                       losses=[round(steps[s]["loss"], 4) for s in sorted(steps) if steps[s].get("loss") is not None],
+                       speed=info.get("speed"), n_params=n)
+        else:
+            rec.update(status=job["state"], error=(job.get("message") or "") + "\n" + log.read_text()[-3000:])
+    with open(args.out, "a") as f:
+        f.write(json.dumps(rec) + "\n")
+    print("RESULT " + json.dumps({k: v for k, v in rec.items() if k not in ("losses", "error")}), flush=True)
+    if rec.get("status") != "ok":
+        print(rec.get("error", "")[-3000:])
+
+
+if __name__ == "__main__":
+    main()
