@@ -117,8 +117,8 @@ def test_json_array_errors_name_the_line(tmp_path, text, words, line):
 
 
 def test_json_array_streams_across_chunks(tmp_path, monkeypatch):
-    from core.data import readers
-    monkeypatch.setattr(readers, "CHUNK", 64)  # force many refills, records straddling them
+    from core.data import read_json
+    monkeypatch.setattr(read_json, "CHUNK", 64)  # force many refills, records straddling them
     recs = [chat(f"question {i} " * 5, "answer " * (i % 7 + 1)) for i in range(40)]
     recs[33]["messages"][1]["content"] = ""
     p = tmp_path / "d.json"
