@@ -9,6 +9,7 @@ import json
 import re
 import unicodedata
 
+
 def text_slots(rec, fmt: str, column_map: dict, role: str = "all"):
     """(container, key, role) for every text value of a record, in its own column names."""
     if type(rec) is not dict:
