@@ -29,22 +29,22 @@ def _cut_points(path: Path, size: int, parts: int) -> list[int]:
 
 def _part(path: str, sn, fmt: str, column_map: dict, cap: int, start: int, end: int, track: int):
     from core.data import check as C
-    from core.data.readers import ReadStats, _jsonl_bytes
+    from core.data.readers import ReadStats, jsonl_bytes
     rep = C.Report("", path, sn.kind)
     checker = C._Checker(rep, fmt, column_map)
     checker.track_limit = track
     st = ReadStats()
-    checker.run(Path(path), sn, cap, stream=_jsonl_bytes(Path(path), sn, rep.collector, st, cap, start, end), stats=st)
+    checker.run(Path(path), sn, cap, stream=jsonl_bytes(Path(path), sn, rep.collector, st, cap, start, end), stats=st)
     return rep.collector, st, rep.usable, rep.duplicates, checker.hashes
 
 
 def _first_format(path: Path, sn, fmt: str, column_map: dict | None, cap: int, rep) -> tuple[str, dict] | None:
     """Decide the format (and any synonym mapping) from the first records, as the serial check does."""
     from core.data import check as C
-    from core.data.readers import ReadStats, _jsonl_bytes
+    from core.data.readers import ReadStats, jsonl_bytes
     probe = C.Report("", str(path), sn.kind)
     checker = C._Checker(probe, fmt, column_map)
-    for n, (line, record, value, _) in enumerate(_jsonl_bytes(path, sn, Collector(), ReadStats(), cap)):
+    for n, (line, record, value, _) in enumerate(jsonl_bytes(path, sn, Collector(), ReadStats(), cap)):
         if type(value) is dict:
             if checker._choose(value, line, record) is None:
                 return None
@@ -104,9 +104,9 @@ def _find_rows(path: Path, sn, cap: int, span: tuple[int, int], wanted: set, lim
     """Lines of the first rows of one part that repeat a row of an earlier part (reread, rare)."""
     import hashlib
     from core.data.issues import Issue
-    from core.data.readers import ReadStats, _jsonl_bytes
+    from core.data.readers import ReadStats, jsonl_bytes
     out, seen = [], set()
-    for line, record, _, raw in _jsonl_bytes(path, sn, Collector(keep=0), ReadStats(), cap, span[0], span[1]):
+    for line, record, _, raw in jsonl_bytes(path, sn, Collector(keep=0), ReadStats(), cap, span[0], span[1]):
         key = hashlib.blake2b(raw.strip(), digest_size=8).digest()
         if key in wanted and key not in seen:
             seen.add(key)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 
-from core.data.readers import _decode_stop, _open_text, _report_seen, make_decoder, plain_json_error
+from core.data.readers import decode_stop, open_text, report_seen, make_decoder, plain_json_error
 
 CHUNK = 1 << 20
 
@@ -59,11 +59,11 @@ class _Text:
 
 
 def read_json(path, sn, col, st, cap, column_map=None):
-    f = _open_text(path, sn.encoding, newline="")
+    f = open_text(path, sn.encoding, newline="")
     try:
         yield from _json_stream(path, sn, _Text(f), col, st, cap, column_map or {})
     except UnicodeDecodeError:
-        _decode_stop(col, st, path, sn)
+        decode_stop(col, st, path, sn)
     finally:
         f.close()
 
@@ -98,7 +98,7 @@ def _json_stream(path, sn, t: _Text, col, st, cap, column_map: dict):
     if known & set(top) or not top:
         st.rows += 1
         had = bool(seen_top)
-        if not _report_seen(col, seen_top, 1, 1):
+        if not report_seen(col, seen_top, 1, 1):
             st.flag = had
             yield t.line_at(pos), 1, top, None
     elif len(lists) == 1:
@@ -184,7 +184,7 @@ def _array(t: _Text, pos: int, dec, seen, col, st, cap, top: bool):
         st.rows += 1
         line = t.line_at(pos)
         if seen:
-            if _report_seen(col, seen, line, st.rows):
+            if report_seen(col, seen, line, st.rows):
                 pos = end
                 continue
             st.flag = True

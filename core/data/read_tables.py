@@ -8,15 +8,15 @@ import csv
 import json
 
 from core.data.issues import Collector, short
-from core.data.readers import JSON_CELL_COLUMNS, ReadStats, _decode_stop, _open_text, make_decoder, plain_json_error
+from core.data.readers import JSON_CELL_COLUMNS, ReadStats, decode_stop, open_text, make_decoder, plain_json_error
 
 def read_csv(path, sn, col, st, cap, column_map):
     csv.field_size_limit(max(cap, 131072))
-    f = _open_text(path, sn.encoding, newline="")
+    f = open_text(path, sn.encoding, newline="")
     try:
         yield from _csv_rows(f, sn, col, st, column_map)
     except UnicodeDecodeError:
-        _decode_stop(col, st, path, sn)
+        decode_stop(col, st, path, sn)
     finally:
         f.close()
 

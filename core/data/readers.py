@@ -94,7 +94,7 @@ def _json_issue(col: Collector, e: json.JSONDecodeError, text: str, line: int, r
                    line=line, record=record, value=near)
 
 
-def _report_seen(col: Collector, seen: list, line, record) -> bool:
+def report_seen(col: Collector, seen: list, line, record) -> bool:
     """Report duplicate keys / NaN found while parsing; True when the record must not be used.
     Sets st.flag via the caller for records that are yielded with a problem."""
     bad = False
@@ -115,7 +115,7 @@ def read_records(path: str | Path, sn: Sniffed, col: Collector, stats: ReadStats
     path = Path(path)
     if sn.kind == "jsonl":
         if sn.encoding.startswith("utf-8") and not _cr_only(path):
-            return _jsonl_bytes(path, sn, col, stats, max_record_bytes)
+            return jsonl_bytes(path, sn, col, stats, max_record_bytes)
         return _jsonl_text(path, sn, col, stats, max_record_bytes)
     from core.data import read_json, read_tables  # they use the helpers above
     if sn.kind == "json":
@@ -137,7 +137,7 @@ def _cr_only(path: Path) -> bool:
 
 
 # --- JSONL ---------------------------------------------------------------------------------------
-def _jsonl_bytes(path, sn, col, st, cap, start: int = 0, end: int | None = None, first_line: int = 1):
+def jsonl_bytes(path, sn, col, st, cap, start: int = 0, end: int | None = None, first_line: int = 1):
     """The fast path: binary lines, strict UTF-8 decoding per line. `start`/`end` (byte offsets at
     line starts) let several processes check parts of one file."""
     seen: list = []
@@ -188,7 +188,7 @@ def _jsonl_bytes(path, sn, col, st, cap, start: int = 0, end: int | None = None,
                     _json_issue(col, e, s, n, st.rows, last=line[-1:] != b"\n")
                     continue
             if seen:
-                if _report_seen(col, seen, n, st.rows):
+                if report_seen(col, seen, n, st.rows):
                     continue
                 st.flag = True
             yield n, st.rows, obj, line
@@ -217,7 +217,7 @@ def _bytes_issue(col: Collector, data: bytes, e: UnicodeDecodeError, line: int, 
                line=line, record=record, value=data[max(0, e.start - 20):e.start + 20].decode("utf-8", "replace"))
 
 
-def _open_text(path: Path, encoding: str, newline=None):
+def open_text(path: Path, encoding: str, newline=None):
     enc = encoding or "utf-8"
     return io.TextIOWrapper(open(path, "rb"), encoding=enc, errors="strict", newline=newline)
 
@@ -247,7 +247,7 @@ def locate_decode_error(path: Path, encoding: str) -> tuple[int, int, bytes]:
     return line, 1, b""
 
 
-def _decode_stop(col: Collector, st: ReadStats, path: Path, sn: Sniffed) -> None:
+def decode_stop(col: Collector, st: ReadStats, path: Path, sn: Sniffed) -> None:
     from core.data.sniff import guess_legacy
     line, column, bad = locate_decode_error(path, sn.encoding)
     legacy = sn.legacy or (guess_legacy(bad + _line_bytes(path, line)) if sn.encoding.startswith("utf-8") else "")
@@ -271,12 +271,12 @@ def _jsonl_text(path, sn, col, st, cap):
     seen: list = []
     loads = make_decoder(seen).decode
     n = 0
-    with _open_text(path, sn.encoding) as f:
+    with open_text(path, sn.encoding) as f:
         while True:
             try:
                 line = f.readline(cap)
             except UnicodeDecodeError:
-                _decode_stop(col, st, path, sn)
+                decode_stop(col, st, path, sn)
                 return
             if not line:
                 return
@@ -299,7 +299,7 @@ def _jsonl_text(path, sn, col, st, cap):
                 _json_issue(col, e, s, n, st.rows, last=not line.endswith("\n"))
                 continue
             if seen:
-                if _report_seen(col, seen, n, st.rows):
+                if report_seen(col, seen, n, st.rows):
                     continue
                 st.flag = True
             yield n, st.rows, obj, None
