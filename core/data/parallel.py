@@ -3,8 +3,8 @@
 The file is cut at line starts; each part is checked with local line numbers, then the parts'
 collectors are merged in file order with the line and record offsets of the parts before them,
 so the report reads exactly as a serial check would (same problems shown, same counts). Cross-part
-duplicates are found by comparing the parts' row hashes. "spawn" workers: safe inside a threaded
-server, and they import only core.data.
+duplicates are found by comparing the parts' row hashes. "forkserver" workers: safe inside a
+threaded server, and they share one hash secret.
 """
 from __future__ import annotations
 
@@ -66,9 +66,18 @@ def check_parallel(path: Path, sn, rep, fmt: str, column_map: dict | None, cap: 
     points = _cut_points(path, sn.size, workers)
     ranges = list(zip(points, points[1:]))
     track = C.DUP_TRACK_LIMIT // len(ranges)
-    with ProcessPoolExecutor(len(ranges), mp_context=multiprocessing.get_context("spawn")) as pool:
+    # forkserver: fresh workers (safe in a threaded server) that all share one hash secret, so
+    # their row hashes can be compared; every hash is computed in a worker, never here.
+    with ProcessPoolExecutor(len(ranges), mp_context=multiprocessing.get_context("forkserver")) as pool:
         futures = [pool.submit(_part, str(path), sn, fmt, cmap, cap, a, b, track) for a, b in ranges]
         results = [f.result() for f in futures]
+        _merge(rep, results, pool, path, sn, cap, ranges)
+    rep.format, rep.column_map = fmt, cmap
+    return True
+
+
+def _merge(rep, results, pool, path, sn, cap, ranges) -> None:
+    from core.data import check as C
     lines = rows = blank = 0
     earlier: set = set()
     dup_shown: list = []   # duplicates are merged by hand: a row can repeat one from an earlier part
@@ -80,7 +89,7 @@ def check_parallel(path: Path, sn, rep, fmt: str, column_map: dict | None, cap: 
         cross = hashes & earlier
         found = []
         if cross and len(dup_shown) < rep.collector.keep:
-            found = _find_rows(path, sn, cap, ranges[k], cross, rep.collector.keep, lines, rows)
+            found = pool.submit(_find_rows, path, sn, cap, ranges[k], cross, rep.collector.keep, lines, rows).result()
         dup_shown = sorted(dup_shown + within + found, key=lambda i: i.line)[:rep.collector.keep]
         rep.collector.merge(collector, line_offset=lines, record_offset=rows)
         if cross:
@@ -95,19 +104,17 @@ def check_parallel(path: Path, sn, rep, fmt: str, column_map: dict | None, cap: 
     if dup_shown:
         rep.collector.kept["duplicates"] = dup_shown
     rep.rows = rows
-    rep.format, rep.column_map = fmt, cmap
     C.file_notes(rep.collector, C.ReadStats(blank=blank))
-    return True
 
 
 def _find_rows(path: Path, sn, cap: int, span: tuple[int, int], wanted: set, limit: int, line0: int, row0: int) -> list:
-    """Lines of the first rows of one part that repeat a row of an earlier part (reread, rare)."""
-    import hashlib
+    """Lines of the first rows of one part that repeat a row of an earlier part (reread, rare).
+    Runs in a worker: the hashes must come from the same hash secret as the parts'."""
     from core.data.issues import Issue
     from core.data.readers import ReadStats, jsonl_bytes
     out, seen = [], set()
     for line, record, _, raw in jsonl_bytes(path, sn, Collector(keep=0), ReadStats(), cap, span[0], span[1]):
-        key = hashlib.blake2b(raw.strip(), digest_size=8).digest()
+        key = hash(raw.strip())
         if key in wanted and key not in seen:
             seen.add(key)
             out.append(Issue("duplicates", DUP_MESSAGE, DUP_HINT, "", line + line0, record + row0))

@@ -50,7 +50,7 @@ class _NonFinite(float):
 def make_decoder(seen: list) -> json.JSONDecoder:
     """A strict decoder: duplicate keys and NaN/Infinity are noted in `seen` (Python would keep the
     last duplicate silently, and accepts NaN by default)."""
-    def pairs(p):
+    def pairs(p, dict=dict, len=len):  # called for every object of every row: locals are faster
         d = dict(p)
         if len(d) != len(p):
             keys = [k for k, _ in p]
@@ -148,13 +148,15 @@ def jsonl_bytes(path, sn, col, st, cap, start: int = 0, end: int | None = None, 
         f.seek(start)
         readline = f.readline
         pos = start
-        while end is None or pos < end:
+        stop_at = end if end is not None else float("inf")
+        while pos < stop_at:
             line = readline(cap)
-            if not line:
+            size = len(line)
+            if not size:
                 break
-            pos += len(line)
+            pos += size
             n += 1
-            if len(line) == cap and line[-1:] != b"\n":
+            if size == cap and line[-1:] != b"\n":
                 extra = _skip_rest(f)
                 pos += extra
                 st.rows += 1

@@ -2,11 +2,13 @@
 import json
 
 from core.data import check as C
+from core.data import parallel as P
 from core.data import check_file
 from tests.data.helpers import chat
 
 
 def test_parallel_check_equals_serial(tmp_path, monkeypatch):
+    real = P.check_parallel
     lines = []
     for i in range(3000):
         if i % 397 == 5:
@@ -23,6 +25,9 @@ def test_parallel_check_equals_serial(tmp_path, monkeypatch):
     p.write_text("\n".join(lines) + "\n")
     serial = check_file(p, workers=1).to_dict()
     monkeypatch.setattr(C, "PARALLEL_MIN_BYTES", 0)
+    used = []
+    monkeypatch.setattr(P, "check_parallel", lambda *a: used.append(real(*a)) or used[-1])
     parallel = check_file(p, workers=2).to_dict()
+    assert used == [True]  # the file really was checked in parts
     assert serial["problem_count"] > 20 and serial["duplicates"] > 0
     assert parallel == serial
