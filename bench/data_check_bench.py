@@ -77,9 +77,10 @@ def child(path: str, workers: int) -> None:
     c0 = _cpu()
     rep = check_file(path, workers=workers)
     dt = time.perf_counter() - t
-    cpu = _cpu() - c0
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    # parallel workers are forked by a forkserver, not by us: they report their own usage
+    cpu = _cpu() - c0 + sum(w["cpu_s"] for w in rep.workers)
+    kids = max([w["max_rss_mb"] for w in rep.workers], default=0)
     print(json.dumps({"seconds": dt, "cpu_seconds": cpu, "rows": rep.rows, "problems": rep.collector.errors(), "ok": rep.ok,
                       "duplicates": rep.duplicates, "rss_main_mb": own, "rss_worker_max_mb": kids,
                       "summary": rep.summary()}))

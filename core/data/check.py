@@ -43,6 +43,7 @@ class Report:
     collector: Collector = field(default_factory=Collector)
     stopped: str = ""
     examples: list | None = None  # filled when asked (load_examples)
+    workers: list = field(default_factory=list)  # parallel checks: each worker's {cpu_s, max_rss_mb}
 
     @property
     def ok(self) -> bool:

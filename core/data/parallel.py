@@ -35,7 +35,15 @@ def _part(path: str, sn, fmt: str, column_map: dict, cap: int, start: int, end: 
     checker.track_limit = track
     st = ReadStats()
     checker.run(Path(path), sn, cap, stream=jsonl_bytes(Path(path), sn, rep.collector, st, cap, start, end), stats=st)
-    return rep.collector, st, rep.usable, rep.duplicates, checker.hashes
+    return rep.collector, st, rep.usable, rep.duplicates, checker.hashes, _usage()
+
+
+def _usage() -> dict:
+    """This worker's CPU seconds and peak RSS (forkserver workers are not our children, so the
+    parent's RUSAGE_CHILDREN does not see them; the benchmark reports these)."""
+    import resource
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    return {"cpu_s": ru.ru_utime + ru.ru_stime, "max_rss_mb": ru.ru_maxrss / 1024}
 
 
 def _first_format(path: Path, sn, fmt: str, column_map: dict | None, cap: int, rep) -> tuple[str, dict] | None:
@@ -81,7 +89,8 @@ def _merge(rep, results, pool, path, sn, cap, ranges) -> None:
     lines = rows = blank = 0
     earlier: set = set()
     dup_shown: list = []   # duplicates are merged by hand: a row can repeat one from an earlier part
-    for k, (collector, st, usable, dups, hashes) in enumerate(results):
+    rep.workers = [r[-1] for r in results]
+    for k, (collector, st, usable, dups, hashes, _) in enumerate(results):
         within = collector.kept.pop("duplicates", [])
         for issue in within:
             issue.line += lines
