@@ -71,7 +71,7 @@ def build_ui(services, gui: Gui | None = None) -> gr.Blocks:
             with gr.Tab(L("tab.dataset"), id="dataset", elem_id="tab-dataset") as t_ds:
                 ds = dataset_tab.build(gui)
             with gr.Tab(L("tab.hyperparams"), id="hyperparams", elem_id="tab-hyperparams") as t_hp:
-                hp = hyperparams_tab.build(gui)
+                hp = hyperparams_tab.build(gui, elsewhere=("base_model", *ds.widgets))
             with gr.Tab(L("tab.train"), id="train", elem_id="tab-train") as t_tr:
                 tr = train_tab.build(gui)
             with gr.Tab(L("tab.evaluate"), id="evaluate", elem_id="tab-evaluate") as t_ev:
@@ -80,20 +80,23 @@ def build_ui(services, gui: Gui | None = None) -> gr.Blocks:
                 ex = export_tab.build(gui)
             with gr.Tab(L("tab.chat"), id="chat", elem_id="tab-chat") as t_ch:
                 ch = chat_tab.build(gui)
-        widgets = {"base_model": tpl.base_model, **hp.widgets}
+        widgets = {"base_model": tpl.base_model, **ds.widgets, **hp.widgets}
         settings = [widgets[n] for n in fields.NAMES]
         tabs = [t_tpl, t_ds, t_hp, t_tr, t_ev, t_ex, t_ch]
 
         demo.load(None, outputs=[lang], js=LOAD_LANGUAGE_JS, api_visibility="private")
-        _wire_templates(tpl, hp, settings, lang)
-        _wire_dataset(ds, widgets, lang)
+        _wire_templates(tpl, ds, hp, settings, lang)
+        dataset_tab.wire(ds, gui, lang, *(widgets[n] for n in ("base_model", "max_seq_length", "train_on_inputs",
+                                                               "chat_template")))
+        widgets["dataset"].change(hyperparams_tab.validate_settings, inputs=[lang] + settings, outputs=[hp.problems],
+                                  api_visibility="private")
         _wire_settings(gui, hp, tr, settings, widgets, lang)
         _wire_train(gui, demo, tr, settings, lang)
         evaluate_tab.wire(ev, gui, lang)
         export_tab.wire(ex, gui, lang)
         chat_tab.wire(ch, gui, lang)
         _wire_tab_switches(gui, tabs, tr, ev, ex, ch, lang)
-        _wire_language(gui, lang, tabs, tpl, hp, tr, ev, ex, ch, widgets)
+        _wire_language(gui, lang, tabs, tpl, ds, hp, tr, ev, ex, ch, widgets)
         demo.load(hyperparams_tab.validate_settings, inputs=[lang] + settings, outputs=[hp.problems],
                   api_visibility="private")
         demo.load(partial(_memory_fit, gui), inputs=[lang, tr.gpus] + [widgets[n] for n in hyperparams_tab.MEMORY_INPUTS],
@@ -131,7 +134,7 @@ def _validated(event, hp, settings, lang):
                       api_visibility="private")
 
 
-def _wire_language(gui, lang, tabs, tpl, hp, tr, ev, ex, ch, widgets):
+def _wire_language(gui, lang, tabs, tpl, ds, hp, tr, ev, ex, ch, widgets):
     """The page translates labels itself; what handlers composed is rendered again in the new language."""
     # js runs first (switches the page's locale) and hands its return value, the language, to the handler
     first = lang.change(templates_tab.render_cards, inputs=[lang], outputs=tpl.cards, js=SET_LANGUAGE_JS,
@@ -147,9 +150,16 @@ def _wire_language(gui, lang, tabs, tpl, hp, tr, ev, ex, ch, widgets):
         (partial(export_tab.exports_frame, gui), [lang], [ex.exports]),
         (partial(chat_tab.refresh_choices, gui), [lang, ch.model, ch.adapter], [ch.model, ch.adapter]),
         (partial(chat_tab.demo_table, gui), [lang], [ch.demos, ch.demo_pick]),
+        (partial(dataset_tab.check, gui), [ds.ds_id, ds.widgets["dataset_format"], ds.widgets["column_map"], lang],
+         [ds.summary, ds.problems, ds.counts, ds.widgets["dataset"]]),
+        (partial(dataset_tab.grid, gui), [ds.ds_id, ds.grid_start, lang], [ds.grid]),
     ]
     for fn, inputs, outputs in steps:
         first.then(fn, inputs=inputs, outputs=outputs, api_visibility="private")
+
+
+def _no_dataset():
+    return ""
 
 
 def _forget():
@@ -157,20 +167,14 @@ def _forget():
     return "", ""
 
 
-def _wire_templates(tpl, hp, settings, lang):
+def _wire_templates(tpl, ds, hp, settings, lang):
     for name, button in tpl.buttons.items():
         ev = button.click(partial(templates_tab.apply_template, name), inputs=[lang],
                           outputs=settings + [hp.recipe, tpl.chosen], api_name=f"use_template_{name.replace('-', '_')}")
         _validated(ev, hp, settings, lang)
+        ev.then(_no_dataset, outputs=[ds.ds_id], api_visibility="private")  # the template's sample file is used
     tpl.base_model.change(templates_tab.describe_model, inputs=[tpl.base_model, lang], outputs=[tpl.model_info],
                           api_visibility="private")
-
-
-def _wire_dataset(ds, widgets, lang):
-    inputs = [ds.upload, widgets["dataset_format"], lang]
-    outputs = [ds.summary, ds.problems, widgets["dataset"]]
-    ds.check.click(dataset_tab.check_dataset, inputs=inputs, outputs=outputs, api_name="check_dataset")
-    ds.upload.upload(dataset_tab.check_dataset, inputs=inputs, outputs=outputs, api_visibility="private")
 
 
 def _wire_settings(gui, hp, tr, settings, widgets, lang):

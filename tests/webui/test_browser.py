@@ -180,12 +180,19 @@ def test_the_newcomer_journey_on_the_demo_model(server, page, tmp_path):
 
     tab(page, "Dataset")
     upload(page, good)
-    expect(page.locator("#ds-summary")).to_contain_text("124", timeout=60_000)  # its row count
+    expect(page.locator("#ds-summary")).to_contain_text("rows: 124", timeout=60_000)  # its row count
+    expect(page.locator("#ds-rendered")).to_contain_text("furnace", timeout=120_000)  # the example as trained
     upload(page, broken)
-    expect(page.locator("#ds-problems")).to_contain_text("7", timeout=60_000)  # the broken line
+    problems = page.locator("#ds-problems")
+    expect(problems).to_contain_text("malformed JSON", timeout=60_000)
+    expect(problems.get_by_role("gridcell", name="7", exact=True)).to_be_visible()  # the broken line
+    page.get_by_role("button", name="Drop rows with problems").click()
+    expect(page.locator("#ds-clean-message")).to_contain_text("✓", timeout=60_000)
+    expect(page.locator("#ds-summary")).to_contain_text("cleaned ×1")
     shot(page, "tab-dataset-problems")
-    upload(page, good)
-    expect(page.locator("#ds-summary")).to_contain_text("124", timeout=60_000)
+    upload(page, good)  # the same bytes again: the same dataset, as it was
+    expect(page.locator("#ds-summary")).to_contain_text("rows: 124", timeout=60_000)
+    expect(page.locator("#ds-summary")).to_contain_text("furnaces.jsonl")
     shot(page, "tab-dataset")
 
     tab(page, "Hyperparameters")

@@ -182,19 +182,16 @@ def launch_spec(chosen_gpus: list, nproc) -> LaunchSpec:
     return LaunchSpec(nproc=max(1, int(nproc or 1)))
 
 
-def build(gui) -> HyperparamsTab:
+def build(gui, elsewhere: tuple[str, ...] = ()) -> HyperparamsTab:
+    """`elsewhere`: settings whose widgets other tabs show (the model on Templates, the data file on Dataset)."""
     with gr.Row():
         recipe = gr.Dropdown(choices=recipe_choices(), value=None, label=L("hp.recipe"), info=L("hp.recipe_help"),
                              elem_id="hp-recipe", scale=1)
         recipe_info = gr.Markdown(elem_id="hp-recipe-info")
     widgets: dict[str, gr.components.Component] = {}
-    for group, names in fields.grouped(advanced=False).items():
-        names = [n for n in names if n != "base_model"]
-        if names:
-            _field_group(group, names, widgets)
+    _field_groups(fields.grouped(advanced=False), elsewhere, widgets)
     with gr.Accordion(L("hp.advanced"), open=False, elem_id="hp-advanced"):
-        for group, names in fields.grouped(advanced=True).items():
-            _field_group(group, names, widgets)
+        _field_groups(fields.grouped(advanced=True), elsewhere, widgets)
     problems = gr.Markdown(elem_id="hp-problems")
     memory = gr.Markdown(elem_id="hp-memory")
     with gr.Row():
@@ -206,6 +203,13 @@ def build(gui) -> HyperparamsTab:
                          elem_id="hp-command", elem_classes=["log"])
     return HyperparamsTab(widgets=widgets, recipe=recipe, recipe_info=recipe_info, problems=problems, memory=memory, save=save,
                           saved_file=saved_file, load=load, show_command=show, command=command)
+
+
+def _field_groups(groups: dict[str, list[str]], elsewhere: tuple[str, ...], widgets: dict) -> None:
+    for group, names in groups.items():
+        names = [n for n in names if n not in elsewhere]
+        if names:
+            _field_group(group, names, widgets)
 
 
 def _field_group(group: str, names: list[str], widgets: dict) -> None:
