@@ -59,13 +59,14 @@ MEASURE_JS = """async ([click, target, text, tabName]) => {
 }"""
 
 TABS = [("Templates", "#tpl-demo"), ("Dataset", "#ds-check"), ("Hyperparameters", "#hp-recipe"),
-        ("Train", "#train-start"), ("Evaluate", "#tab-evaluate"), ("Export", "#tab-export"), ("Chat", "#tab-chat")]
+        ("Train", "#train-start"), ("Evaluate", "#ev-start"), ("Export", "#ex-start"), ("Chat", "#chat-send")]
 # (name, tab to be on, element to click in round r, element whose answer to wait for). Each press
 # must change what is on screen, so the rounds alternate between two templates / languages.
 BUTTONS = [
     ("Use this template", "Templates", lambda r: "#tpl-demo" if r % 2 == 0 else "#tpl-support-bot", "#tpl-chosen"),
     ("Show command", "Hyperparameters", lambda r: "#hp-show-command", "#hp-command"),
     ("Save config", "Hyperparameters", lambda r: "#hp-save", "#hp-saved-file"),
+    ("Check dataset", "Dataset", lambda r: "#ds-check", "#ds-summary"),
     ("Language switch", None, lambda r: "label:简体中文" if r % 2 == 0 else "label:English", "#tabs button[role=tab]"),
 ]
 

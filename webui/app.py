@@ -53,7 +53,7 @@ LOAD_LANGUAGE_JS = """() => {
 TAB_KEYS = ["tab.templates", "tab.dataset", "tab.hyperparams", "tab.train", "tab.evaluate", "tab.export", "tab.chat"]
 
 
-def _tab_labels(keys):
+def _tab_labels(keys, lang=None):
     """The tab bar translates a label only when that tab updates, so every tab is sent its label again."""
     return [gr.Tab(label=L(k)) for k in keys]
 
@@ -137,10 +137,11 @@ def _validated(event, hp, settings, lang):
 def _wire_language(gui, lang, tabs, tpl, ds, hp, tr, ev, ex, ch, widgets):
     """The page translates labels itself; what handlers composed is rendered again in the new language."""
     # js runs first (switches the page's locale) and hands its return value, the language, to the handler
-    first = lang.change(templates_tab.render_cards, inputs=[lang], outputs=tpl.cards, js=SET_LANGUAGE_JS,
-                        api_visibility="private")
+    lang.change(partial(_tab_labels, TAB_KEYS), inputs=[lang], outputs=tabs, js=SET_LANGUAGE_JS,
+                api_visibility="private")
+    # the rest are separate events, so they run side by side rather than one after another
     steps = [
-        (partial(_tab_labels, TAB_KEYS), [], tabs),
+        (templates_tab.render_cards, [lang], tpl.cards),
         (templates_tab.describe_model, [tpl.base_model, lang], [tpl.model_info]),
         (hyperparams_tab.describe_recipe, [hp.recipe, lang], [hp.recipe_info]),
         (partial(train_tab.refresh_gpus, gui), [lang, tr.gpus], [tr.gpus]),
@@ -155,7 +156,7 @@ def _wire_language(gui, lang, tabs, tpl, ds, hp, tr, ev, ex, ch, widgets):
         (partial(dataset_tab.grid, gui), [ds.ds_id, ds.grid_start, lang], [ds.grid]),
     ]
     for fn, inputs, outputs in steps:
-        first.then(fn, inputs=inputs, outputs=outputs, api_visibility="private")
+        lang.change(fn, inputs=inputs, outputs=outputs, api_visibility="private")
 
 
 def _no_dataset():

@@ -103,3 +103,28 @@ def test_without_a_dataset_the_tab_says_what_to_do(gui):
     assert "Upload a file first" in dt.check(gui, "", "auto", "", "en")[0]
     assert "Upload a file first" in list(dt.clean(gui, "dedupe", "", "", 128, "auto", "en"))[-1]
     assert isinstance(dt.import_upload(gui, None)[0], type(gr.skip()))
+
+
+def test_offloaded_work_runs_in_a_helper_that_ends_with_the_gui(tmp_path):
+    """Tokenizer work runs outside the GUI process, and the helper does not outlive a killed GUI."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import psutil
+    code = ("import os, sys, time; from core.services import Services; from webui.context import Gui; "
+            f"g = Gui(services=Services.create({str(tmp_path)!r})); print(g.offload(os.getpid), flush=True); "
+            "time.sleep(60)")
+    p = subprocess.Popen([sys.executable, "-c", code], cwd=str(REPO), stdout=subprocess.PIPE, text=True)
+    try:
+        helper = int(p.stdout.readline())
+        assert helper != p.pid and psutil.pid_exists(helper)
+    finally:
+        p.send_signal(signal.SIGTERM)  # no clean-up code runs
+        p.wait(timeout=30)
+    deadline = time.time() + 15
+    while psutil.pid_exists(helper) and psutil.Process(helper).status() != psutil.STATUS_ZOMBIE:
+        assert time.time() < deadline, "the helper process outlived the GUI"
+        time.sleep(0.2)

@@ -149,8 +149,8 @@ def clean(gui, op: str, ds_id: str, base_model: str, max_seq_length, chat_templa
         return
     yield tr("ds.working", lang)
     try:
-        res = D.apply_op(gui.ws, ds_id, op, model=base_model or None, max_seq_length=int(max_seq_length or 1024),
-                         chat_template=chat_template or "auto")
+        res = gui.offload(D.apply_op, gui.ws, ds_id, op, model=base_model or None,
+                          max_seq_length=int(max_seq_length or 1024), chat_template=chat_template or "auto")
     except DanluError as e:
         yield f"⚠ {e}"
         return
@@ -211,9 +211,9 @@ def insight(gui, ds_id: str, base_model: str, max_seq_length, train_on_inputs: b
         return
     yield gr.skip(), tr("ds.measuring", lang), gr.skip()
     try:
-        ins = D.insight_dataset(gui.ws, ds_id, model=base_model or None, max_seq_length=int(max_seq_length or 1024),
-                                train_on_inputs=bool(train_on_inputs), preview=max(0, int(example or 1) - 1),
-                                chat_template=chat_template or "auto")
+        ins = gui.offload(D.insight_dataset, gui.ws, ds_id, model=base_model or None,
+                          max_seq_length=int(max_seq_length or 1024), train_on_inputs=bool(train_on_inputs),
+                          preview=max(0, int(example or 1) - 1), chat_template=chat_template or "auto")
     except DanluError as e:
         yield gr.skip(), f"⚠ {e}", gr.skip()
         return
