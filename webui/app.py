@@ -32,13 +32,15 @@ CSS = """
 
 # The language switch: gr.I18n translates on the page, so switching is a front-end locale change
 # (svelte-i18n's changeLocale, taken from Gradio's own module) remembered in localStorage.
-SET_LANGUAGE_JS = """(lang) => {
+# The event's inputs arrive as arguments, language first; they are handed on to the Python handler.
+SET_LANGUAGE_JS = """(...inputs) => {
+  const lang = inputs[0];
   try { localStorage.setItem('danlu-lang', lang); } catch (e) {}
   const url = performance.getEntriesByType('resource').map(e => e.name)
       .find(n => /\\/assets\\/core-[^/]+\\.js$/.test(n));
   if (url) import(url).then(m => m.changeLocale(lang));
   document.documentElement.lang = lang;
-  return lang;
+  return inputs.length === 1 ? lang : inputs;
 }"""
 SCROLL_LOG_JS = """() => { const t = document.querySelector('#train-log textarea');
   if (t) requestAnimationFrame(() => { t.scrollTop = t.scrollHeight; }); }"""
@@ -136,11 +138,8 @@ def _validated(event, hp, settings, lang):
 
 def _wire_language(gui, lang, tabs, tpl, ds, hp, tr, ev, ex, ch, widgets):
     """The page translates labels itself; what handlers composed is rendered again in the new language."""
-    # js runs first (switches the page's locale) and hands its return value, the language, to the handler
-    lang.change(partial(_tab_labels, TAB_KEYS), inputs=[lang], outputs=tabs, js=SET_LANGUAGE_JS,
-                api_visibility="private")
-    # the rest are separate events, so they run side by side rather than one after another
     steps = [
+        (partial(_tab_labels, TAB_KEYS), [], tabs),
         (templates_tab.render_cards, [lang], tpl.cards),
         (templates_tab.describe_model, [tpl.base_model, lang], [tpl.model_info]),
         (hyperparams_tab.describe_recipe, [hp.recipe, lang], [hp.recipe_info]),
@@ -155,8 +154,27 @@ def _wire_language(gui, lang, tabs, tpl, ds, hp, tr, ev, ex, ch, widgets):
          [ds.summary, ds.problems, ds.counts, ds.widgets["dataset"]]),
         (partial(dataset_tab.grid, gui), [ds.ds_id, ds.grid_start, lang], [ds.grid]),
     ]
-    for fn, inputs, outputs in steps:
-        lang.change(fn, inputs=inputs, outputs=outputs, api_visibility="private")
+    # one event, one round trip: the js switches the page's locale, then one handler renders everything
+    fn, inputs, outputs = combined(steps, first=lang)
+    lang.change(fn, inputs=inputs, outputs=outputs, js=SET_LANGUAGE_JS, api_visibility="private")
+
+
+def combined(steps, first):
+    """Several (fn, inputs, outputs) as one handler: inputs are the union (`first` leading), outputs
+    the concatenation. A fn with one output returns its value; with several, a sequence of them."""
+    inputs = [first]
+    for _, ins, _ in steps:
+        inputs += [c for c in ins if all(c is not i for i in inputs)]
+    outputs = [o for _, _, outs in steps for o in outs]
+
+    def run(*values):
+        value_of = {id(c): v for c, v in zip(inputs, values)}
+        out = []
+        for fn, ins, outs in steps:
+            result = fn(*(value_of[id(c)] for c in ins))
+            out += [result] if len(outs) == 1 else list(result)
+        return out
+    return run, inputs, outputs
 
 
 def _no_dataset():

@@ -128,3 +128,13 @@ def test_offloaded_work_runs_in_a_helper_that_ends_with_the_gui(tmp_path):
     while psutil.pid_exists(helper) and psutil.Process(helper).status() != psutil.STATUS_ZOMBIE:
         assert time.time() < deadline, "the helper process outlived the GUI"
         time.sleep(0.2)
+
+
+def test_upload_and_check_answer_together(gui, tmp_path):
+    src = tmp_path / "furnaces.jsonl"
+    src.write_bytes(DEMO.read_bytes())
+    ds_id, picker, summary, problems, counts, dataset = dt.upload_and_check(gui, str(src), "auto", "", "en")
+    assert ds_id.startswith("ds-") and "**124**" in summary and problems.empty
+    again = dt.check_current(gui, "", str(DEMO), "auto", "", "en")  # a template's sample file, no upload
+    assert again[0].startswith("ds-") and "**124**" in again[1]
+    assert again[0] == ds_id  # the same bytes are the same dataset

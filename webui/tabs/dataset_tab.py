@@ -88,6 +88,25 @@ def import_current(gui, ds_id: str, dataset: str):
     return D.import_file(gui.ws, dataset, display_name=_name(dataset))["id"]
 
 
+def upload_and_check(gui, path, fmt: str, column_map: str, lang: str):
+    """Inputs: the dropped file, format settings, language. Outputs: id, picker, summary, problems table,
+    counts, `dataset` setting: the upload and its check in one answer."""
+    ds_id, picker = import_upload(gui, path)
+    if not path:
+        return (gr.skip(),) * 6
+    return (ds_id, picker, *check(gui, ds_id, fmt, column_map, lang))
+
+
+def check_current(gui, ds_id: str, dataset: str, fmt: str, column_map: str, lang: str):
+    """Inputs: selected id, `dataset` setting, format settings, language. Outputs: id, summary, problems
+    table, counts, `dataset` setting (see import_current)."""
+    try:
+        ds_id = import_current(gui, ds_id, dataset)
+    except DanluError as e:
+        return gr.skip(), f"⚠ {e}", _problem_frame([], lang), "", gr.skip()
+    return (ds_id, *check(gui, ds_id, fmt, column_map, lang))
+
+
 # ---- checking ----------------------------------------------------------------------------------
 def check(gui, ds_id: str, fmt: str, column_map: str, lang: str):
     """Inputs: dataset id, format and column map settings, language. Outputs: summary, problems table,
@@ -322,24 +341,25 @@ def refresh_picker(gui, ds_id: str):
 
 def wire(t: DatasetTab, gui, lang, base_model, max_seq_length, train_on_inputs, chat_template) -> None:
     """This tab's own events; the model and length settings come from the other tabs (webui/app.py)."""
-    check_io = dict(inputs=[t.ds_id, t.widgets["dataset_format"], t.widgets["column_map"], lang],
-                    outputs=[t.summary, t.problems, t.counts, t.widgets["dataset"]], api_visibility="private")
+    shown = [t.summary, t.problems, t.counts, t.widgets["dataset"]]
+    settings = [t.widgets["dataset_format"], t.widgets["column_map"], lang]
+    check_io = dict(inputs=[t.ds_id] + settings, outputs=shown, api_visibility="private")
     grid_io = dict(inputs=[t.ds_id, t.grid_start, lang], outputs=[t.grid], api_visibility="private")
     insight_io = dict(inputs=[t.ds_id, base_model, max_seq_length, train_on_inputs, chat_template, t.example, lang],
                       outputs=[t.histogram, t.lengths, t.rendered], api_visibility="private")
 
-    def then_show(event):
-        """After anything that changes the dataset: its check, its rows, its lengths, the picker."""
-        ev = event.then(partial(check, gui), **check_io)
+    def then_show(event, checked: bool = False):
+        """After anything that changes the dataset: its check (unless done), rows, lengths, the picker."""
+        ev = event if checked else event.then(partial(check, gui), **check_io)
         ev.then(partial(grid, gui), **grid_io)
         ev.then(partial(insight, gui), **insight_io)
         ev.then(partial(refresh_picker, gui), inputs=[t.ds_id], outputs=[t.picker], api_visibility="private")
 
-    then_show(t.upload.upload(partial(import_upload, gui), inputs=[t.upload], outputs=[t.ds_id, t.picker],
-                              api_name="upload_dataset"))
+    then_show(t.upload.upload(partial(upload_and_check, gui), inputs=[t.upload] + settings,
+                              outputs=[t.ds_id, t.picker] + shown, api_name="upload_dataset"), checked=True)
     then_show(t.picker.input(pick, inputs=[t.picker], outputs=[t.ds_id], api_visibility="private"))
-    then_show(t.check.click(partial(import_current, gui), inputs=[t.ds_id, t.widgets["dataset"]], outputs=[t.ds_id],
-                            api_name="check_dataset"))
+    then_show(t.check.click(partial(check_current, gui), inputs=[t.ds_id, t.widgets["dataset"]] + settings,
+                            outputs=[t.ds_id] + shown, api_name="check_dataset"), checked=True)
     for op, button in t.clean.items():
         then_show(button.click(partial(clean, gui, op), inputs=[t.ds_id, base_model, max_seq_length, chat_template, lang],
                                outputs=[t.clean_message], api_name=f"clean_{op.replace('-', '_')}"))
