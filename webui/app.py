@@ -138,9 +138,9 @@ def _validated(event, hp, settings, lang):
 
 def _wire_language(gui, lang, tabs, tpl, ds, hp, tr, ev, ex, ch, widgets):
     """The page translates labels itself; what handlers composed is rendered again in the new language."""
+    # what shows at once (tab names, the cards) comes back in one light answer; the rest in a second one
+    light = [(partial(_tab_labels, TAB_KEYS), [], tabs), (templates_tab.render_cards, [lang], tpl.cards)]
     steps = [
-        (partial(_tab_labels, TAB_KEYS), [], tabs),
-        (templates_tab.render_cards, [lang], tpl.cards),
         (templates_tab.describe_model, [tpl.base_model, lang], [tpl.model_info]),
         (hyperparams_tab.describe_recipe, [hp.recipe, lang], [hp.recipe_info]),
         (partial(train_tab.refresh_gpus, gui), [lang, tr.gpus], [tr.gpus]),
@@ -154,9 +154,10 @@ def _wire_language(gui, lang, tabs, tpl, ds, hp, tr, ev, ex, ch, widgets):
          [ds.summary, ds.problems, ds.counts, ds.widgets["dataset"]]),
         (partial(dataset_tab.grid, gui), [ds.ds_id, ds.grid_start, lang], [ds.grid]),
     ]
-    # one event, one round trip: the js switches the page's locale, then one handler renders everything
-    fn, inputs, outputs = combined(steps, first=lang)
+    fn, inputs, outputs = combined(light, first=lang)
     lang.change(fn, inputs=inputs, outputs=outputs, js=SET_LANGUAGE_JS, api_visibility="private")
+    fn, inputs, outputs = combined(steps, first=lang)
+    lang.change(fn, inputs=inputs, outputs=outputs, api_visibility="private")
 
 
 def combined(steps, first):
