@@ -196,3 +196,13 @@ def test_long_runs_are_thinned_for_the_plot_but_keep_the_newest_point():
     assert len(train) <= tt.MAX_PLOT_POINTS + 1 and train["step"].iloc[-1] == 5000 and train["step"].iloc[0] == 1
     assert tt.plot_frames(recs[:10], "en")[0]["loss"].notna().sum() == 10
     assert tt.plot_frames([], "en") == (None, None)  # never an empty frame (see typed_frame)
+
+
+def test_jobs_are_named_after_the_uploaded_file_not_its_stored_copy(gui, tmp_path):
+    from core.data import import_file
+    src = tmp_path / "my furnaces.jsonl"
+    src.write_bytes((Path(__file__).resolve().parents[2] / "presets/templates/data/demo.jsonl").read_bytes())
+    info = import_file(gui.ws, src, "my furnaces.jsonl")
+    assert Path(info["current_path"]).stem != "my furnaces"
+    assert tt.job_name(gui, info["current_path"]) == "my furnaces"
+    assert tt.job_name(gui, "/elsewhere/support.jsonl") == "support"

@@ -75,12 +75,24 @@ def start_training(gui, lang: str, chosen_gpus: list, nproc, *values):
     if cfg is None:
         return gr.skip(), problems_markdown(problems, lang), gr.skip()
     try:
-        job = launcher.submit_train(gui.ws, cfg, launch_spec(chosen_gpus, nproc), module=gui.train_module)
+        job = launcher.submit_train(gui.ws, cfg, launch_spec(chosen_gpus, nproc), module=gui.train_module,
+                                    name=cfg.run_name or job_name(gui, cfg.dataset))
     except InputError as e:
         return gr.skip(), problems_markdown(e.problems, lang), gr.skip()
     except DanluError as e:
         return gr.skip(), f"⚠ {e}", gr.skip()
     return job.id, f"▶ {tr('train.started', lang)} `{job.id}`", gr.Timer(active=True)
+
+
+def job_name(gui, dataset: str) -> str:
+    """A name for the job table: the uploaded file's own name (the workspace keeps it under a generated
+    one), else the file's name."""
+    from core.data import list_datasets
+    for info in list_datasets(gui.ws):
+        paths = {info["original_path"], info["current_path"], *(v["path"] for v in info.get("versions", []))}
+        if dataset in paths:
+            return Path(info["display_name"]).stem
+    return Path(dataset).stem
 
 
 def stop_job(gui, lang: str, job_id: str | None) -> str:
