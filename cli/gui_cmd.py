@@ -85,7 +85,14 @@ def gui_cmd(args, services) -> int:
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     from core.launcher import reconcile
     reconcile(services.workspace)  # reattach to jobs that ran while the GUI was down
+    # answer the browser at once: importing Gradio and building the app takes seconds
+    from webui.starting import StartingPage
+    page = StartingPage(args.host, args.port)
     prepare_demo_model(services)
-    from webui.app import launch
-    launch(services, host=args.host, port=args.port, share=args.share, auth=auth, max_file_size=args.max_file_size)
+    try:
+        from webui.app import launch
+        launch(services, host=args.host, port=args.port, share=args.share, auth=auth, max_file_size=args.max_file_size,
+               before_serving=page.close)
+    finally:
+        page.close()
     return 0

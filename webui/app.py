@@ -1,19 +1,270 @@
-"""The browser app. Placeholder until the GUI lands: it proves `make run` serves a page."""
+"""The browser app: build_ui(services) -> gr.Blocks, with all cross-tab wiring in this one file.
+
+Each tab module builds its layout and owns its handlers (small named functions over plain
+values); this file connects one tab's widgets to another's events. Long work is always a job
+(core.launcher); the page only keeps ids and polls files with gr.Timer.
+"""
 from __future__ import annotations
+
+from functools import partial
 
 import gradio as gr
 
+from webui import fields, jobview
+from webui.context import Gui
+from webui.i18n import I18N, L, LANGUAGES
+from webui.tabs import chat_tab, dataset_tab, evaluate_tab, export_tab, hyperparams_tab, templates_tab, train_tab
 
-def build_ui(services) -> gr.Blocks:
-    with gr.Blocks(title="Danlu") as demo:
-        gr.Markdown("# Danlu 丹炉\nFine-tune a language model. The full interface is being built; "
-                    "meanwhile use the command line: `python app.py --help`.")
+CSS = """
+.gradio-container {max-width: 1180px !important; margin: 0 auto !important;}
+#header h1 {margin-bottom: 0;}
+#header p {margin-top: 2px; color: var(--body-text-color-subdued);}
+.muted {color: var(--body-text-color-subdued); font-size: 0.9em;}
+.card {border-radius: 10px; justify-content: space-between;}
+.card button {flex-grow: 0 !important;}
+#language {flex-grow: 0;}
+#language .wrap {flex-wrap: nowrap;}
+.card h3 {margin-top: 0;}
+.group-title h4 {margin: 12px 0 4px 0;}
+.failure {border-left: 4px solid #dc2626; padding: 6px 12px; background: #fef2f2; border-radius: 6px;}
+.log textarea {font-family: ui-monospace, SFMono-Regular, Menlo, monospace; font-size: 12px;}
+"""
+
+# The language switch: gr.I18n translates on the page, so switching is a front-end locale change
+# (svelte-i18n's changeLocale, taken from Gradio's own module) remembered in localStorage.
+# The event's inputs arrive as arguments, language first; they are handed on to the Python handler.
+SET_LANGUAGE_JS = """(...inputs) => {
+  const lang = inputs[0];
+  try { localStorage.setItem('danlu-lang', lang); } catch (e) {}
+  const url = performance.getEntriesByType('resource').map(e => e.name)
+      .find(n => /\\/assets\\/core-[^/]+\\.js$/.test(n));
+  if (url) import(url).then(m => m.changeLocale(lang));
+  document.documentElement.lang = lang;
+  return inputs.length === 1 ? lang : inputs;
+}"""
+SCROLL_LOG_JS = """() => { const t = document.querySelector('#train-log textarea');
+  if (t) requestAnimationFrame(() => { t.scrollTop = t.scrollHeight; }); }"""
+LOAD_LANGUAGE_JS = """() => {
+  let lang = null;
+  try { lang = localStorage.getItem('danlu-lang'); } catch (e) {}
+  if (!lang) lang = (navigator.language || 'en').toLowerCase().startsWith('zh') ? 'zh-CN' : 'en';
+  return (%s)(lang);
+}""" % SET_LANGUAGE_JS
+
+
+TAB_KEYS = ["tab.templates", "tab.dataset", "tab.hyperparams", "tab.train", "tab.evaluate", "tab.export", "tab.chat"]
+
+
+def _tab_labels(keys, lang=None):
+    """The tab bar translates a label only when that tab updates, so every tab is sent its label again."""
+    return [gr.Tab(label=L(k)) for k in keys]
+
+
+def build_ui(services, gui: Gui | None = None) -> gr.Blocks:
+    gui = gui or Gui.create(services)
+    with gr.Blocks(title="Danlu 丹炉", analytics_enabled=False) as demo:
+        with gr.Row(elem_id="header", equal_height=True):
+            gr.Markdown("# Danlu 丹炉\n" + L("app.tagline"), elem_id="title")
+            lang = gr.Radio(choices=LANGUAGES, value="en", label=L("app.language"), elem_id="language",
+                            scale=0, min_width=300)
+        with gr.Tabs(elem_id="tabs"):
+            with gr.Tab(L("tab.templates"), id="templates", elem_id="tab-templates") as t_tpl:
+                tpl = templates_tab.build(gui)
+            with gr.Tab(L("tab.dataset"), id="dataset", elem_id="tab-dataset") as t_ds:
+                ds = dataset_tab.build(gui)
+            with gr.Tab(L("tab.hyperparams"), id="hyperparams", elem_id="tab-hyperparams") as t_hp:
+                hp = hyperparams_tab.build(gui, elsewhere=("base_model", *ds.widgets))
+            with gr.Tab(L("tab.train"), id="train", elem_id="tab-train") as t_tr:
+                tr = train_tab.build(gui)
+            with gr.Tab(L("tab.evaluate"), id="evaluate", elem_id="tab-evaluate") as t_ev:
+                ev = evaluate_tab.build(gui)
+            with gr.Tab(L("tab.export"), id="export", elem_id="tab-export") as t_ex:
+                ex = export_tab.build(gui)
+            with gr.Tab(L("tab.chat"), id="chat", elem_id="tab-chat") as t_ch:
+                ch = chat_tab.build(gui)
+        widgets = {"base_model": tpl.base_model, **ds.widgets, **hp.widgets}
+        settings = [widgets[n] for n in fields.NAMES]
+        tabs = [t_tpl, t_ds, t_hp, t_tr, t_ev, t_ex, t_ch]
+
+        demo.load(None, outputs=[lang], js=LOAD_LANGUAGE_JS, api_visibility="private")
+        _wire_templates(tpl, ds, hp, settings, lang)
+        dataset_tab.wire(ds, gui, lang, *(widgets[n] for n in ("base_model", "max_seq_length", "train_on_inputs",
+                                                               "chat_template")))
+        widgets["dataset"].change(hyperparams_tab.validate_settings, inputs=[lang] + settings, outputs=[hp.problems],
+                                  api_visibility="private")
+        _wire_settings(gui, hp, tr, settings, widgets, lang)
+        _wire_train(gui, demo, tr, settings, lang)
+        evaluate_tab.wire(ev, gui, lang)
+        export_tab.wire(ex, gui, lang)
+        chat_tab.wire(ch, gui, lang)
+        _wire_tab_switches(gui, tabs, tr, ev, ex, ch, lang)
+        _wire_language(gui, lang, tabs, tpl, ds, hp, tr, ev, ex, ch, widgets)
+        demo.load(hyperparams_tab.validate_settings, inputs=[lang] + settings, outputs=[hp.problems],
+                  api_visibility="private")
+        demo.load(partial(_memory_fit, gui), inputs=[lang, tr.gpus] + [widgets[n] for n in hyperparams_tab.MEMORY_INPUTS],
+                  outputs=[hp.memory], api_visibility="private")
     return demo
 
 
-def launch(services, host="127.0.0.1", port=7860, share=False, auth=None, max_file_size="2gb", block=True):
-    demo = build_ui(services)
-    demo.queue(default_concurrency_limit=4)
+def _wire_tab_switches(gui, tabs, tr, ev, ex, ch, lang):
+    """Only the visible tab polls: its timer runs, the others stop. A tab that lists runs or exports
+    reads them again when it is opened (a job may have finished meanwhile)."""
+    timers = [tr.timer, ev.timer, ex.timer]
+    owner = {3: tr.timer, 4: ev.timer, 5: ex.timer}
+    for i, tab in enumerate(tabs):
+        mine = owner.get(i)
+        tab.select(partial(_timers, [t is mine for t in timers]), outputs=timers, api_visibility="private", queue=False)
+    t_ev, t_ex, t_ch = tabs[4], tabs[5], tabs[6]
+    t_ev.select(partial(jobview.refresh_runs, gui), inputs=[ev.run], outputs=[ev.run], api_visibility="private")
+    t_ex.select(partial(jobview.refresh_runs, gui), inputs=[ex.run], outputs=[ex.run], api_visibility="private").then(
+        partial(_name_if_empty, gui), inputs=[ex.run, ex.name], outputs=[ex.name], api_visibility="private")
+    t_ex.select(partial(export_tab.exports_frame, gui), inputs=[lang], outputs=[ex.exports], api_visibility="private")
+    t_ch.select(partial(chat_tab.refresh_choices, gui), inputs=[lang, ch.model, ch.adapter],
+                outputs=[ch.model, ch.adapter], api_visibility="private")
+
+
+def _name_if_empty(gui, run, name):
+    return gr.skip() if (name or "").strip() else export_tab.suggest_name(gui, run)
+
+
+def _timers(active: list[bool]):
+    return [gr.Timer(active=a) for a in active]
+
+
+def _validated(event, hp, settings, lang):
+    return event.then(hyperparams_tab.validate_settings, inputs=[lang] + settings, outputs=[hp.problems],
+                      api_visibility="private")
+
+
+def _wire_language(gui, lang, tabs, tpl, ds, hp, tr, ev, ex, ch, widgets):
+    """The page translates labels itself; what handlers composed is rendered again in the new language."""
+    # what shows at once (tab names, the cards) comes back in one light answer; the rest in a second one
+    light = [(partial(_tab_labels, TAB_KEYS), [], tabs), (templates_tab.render_cards, [lang], tpl.cards)]
+    steps = [
+        (templates_tab.describe_model, [tpl.base_model, lang], [tpl.model_info]),
+        (hyperparams_tab.describe_recipe, [hp.recipe, lang], [hp.recipe_info]),
+        (partial(train_tab.refresh_gpus, gui), [lang, tr.gpus], [tr.gpus]),
+        (partial(_memory_fit, gui), [lang, tr.gpus] + [widgets[n] for n in hyperparams_tab.MEMORY_INPUTS], [hp.memory]),
+        (_forget, [], [tr.seen, tr.table_seen]),
+        (partial(evaluate_tab.show_results, gui), [lang, ev.run], [ev.summary, ev.table, ev.csv, ev.probes]),
+        (partial(export_tab.exports_frame, gui), [lang], [ex.exports]),
+        (partial(chat_tab.refresh_choices, gui), [lang, ch.model, ch.adapter], [ch.model, ch.adapter]),
+        (partial(chat_tab.demo_table, gui), [lang], [ch.demos, ch.demo_pick]),
+        (partial(dataset_tab.check, gui), [ds.ds_id, ds.widgets["dataset_format"], ds.widgets["column_map"], lang],
+         [ds.summary, ds.problems, ds.counts, ds.widgets["dataset"]]),
+        (partial(dataset_tab.grid, gui), [ds.ds_id, ds.grid_start, lang], [ds.grid]),
+    ]
+    fn, inputs, outputs = combined(light, first=lang)
+    lang.change(fn, inputs=inputs, outputs=outputs, js=SET_LANGUAGE_JS, api_visibility="private")
+    fn, inputs, outputs = combined(steps, first=lang)
+    lang.change(fn, inputs=inputs, outputs=outputs, api_visibility="private")
+
+
+def combined(steps, first):
+    """Several (fn, inputs, outputs) as one handler: inputs are the union (`first` leading), outputs
+    the concatenation. A fn with one output returns its value; with several, a sequence of them."""
+    inputs = [first]
+    for _, ins, _ in steps:
+        inputs += [c for c in ins if all(c is not i for i in inputs)]
+    outputs = [o for _, _, outs in steps for o in outs]
+
+    def run(*values):
+        value_of = {id(c): v for c, v in zip(inputs, values)}
+        out = []
+        for fn, ins, outs in steps:
+            result = fn(*(value_of[id(c)] for c in ins))
+            out += [result] if len(outs) == 1 else list(result)
+        return out
+    return run, inputs, outputs
+
+
+def _no_dataset():
+    return ""
+
+
+def _forget():
+    """Make the next refresh send everything again (it then renders in the new language)."""
+    return "", ""
+
+
+def _wire_templates(tpl, ds, hp, settings, lang):
+    for name, button in tpl.buttons.items():
+        ev = button.click(partial(templates_tab.apply_template, name), inputs=[lang],
+                          outputs=settings + [hp.recipe, tpl.chosen], api_name=f"use_template_{name.replace('-', '_')}")
+        _validated(ev, hp, settings, lang)
+        ev.then(_no_dataset, outputs=[ds.ds_id], api_visibility="private")  # the template's sample file is used
+    tpl.base_model.change(templates_tab.describe_model, inputs=[tpl.base_model, lang], outputs=[tpl.model_info],
+                          api_visibility="private")
+
+
+def _wire_settings(gui, hp, tr, settings, widgets, lang):
+    memory_inputs = [lang, tr.gpus] + [widgets[n] for n in hyperparams_tab.MEMORY_INPUTS]
+    memory = partial(_memory_fit, gui)
+    for w in settings:
+        w.input(hyperparams_tab.validate_settings, inputs=[lang] + settings, outputs=[hp.problems],
+                api_visibility="private", trigger_mode="always_last")
+    for n in hyperparams_tab.MEMORY_INPUTS:
+        widgets[n].change(memory, inputs=memory_inputs, outputs=[hp.memory], api_visibility="private",
+                          trigger_mode="always_last")
+    tr.gpus.input(memory, inputs=memory_inputs, outputs=[hp.memory], api_visibility="private")
+    hp.recipe.change(hyperparams_tab.describe_recipe, inputs=[hp.recipe, lang], outputs=[hp.recipe_info],
+                     api_visibility="private")
+    _validated(hp.recipe.input(hyperparams_tab.apply_recipe, inputs=[hp.recipe], outputs=settings,
+                               api_name="apply_recipe"), hp, settings, lang)
+    hp.save.click(partial(hyperparams_tab.save_settings, gui), inputs=[lang] + settings,
+                  outputs=[hp.saved_file, hp.problems], api_name="save_config")
+    hp.load.upload(hyperparams_tab.load_settings, inputs=[hp.load, lang], outputs=settings + [hp.problems],
+                   api_name="load_config")
+    hp.show_command.click(partial(hyperparams_tab.show_command, gui), inputs=[lang, tr.gpus, tr.nproc] + settings,
+                          outputs=[hp.command], api_name="show_command")
+
+
+def _memory_fit(gui, lang, chosen, *values):
+    return hyperparams_tab.memory_fit(gui.gpus(), lang, chosen, *values)
+
+
+def _wire_train(gui, demo, tr, settings, lang):
+    refresh_outputs = [tr.status, tr.failure, tr.log, tr.loss_plot, tr.lr_plot, tr.seen, tr.stop, tr.resume]
+    refresh = partial(train_tab.refresh_job, gui)
+    refresh_jobs = partial(train_tab.refresh_jobs, gui)
+    tr.start.click(partial(train_tab.start_training, gui), inputs=[lang, tr.gpus, tr.nproc] + settings,
+                   outputs=[tr.job, tr.message, tr.timer], api_name="start_training")
+    tr.stop.click(partial(train_tab.stop_job, gui), inputs=[lang, tr.job], outputs=[tr.message], api_name="stop_job")
+    tr.resume.click(partial(train_tab.resume_job, gui), inputs=[lang, tr.job], outputs=[tr.job, tr.message],
+                    api_name="resume_job")
+    tr.table.select(train_tab.select_row, outputs=[tr.job], api_visibility="private")
+    ev = tr.job.change(train_tab.remember, inputs=[tr.job], outputs=[tr.remembered], api_visibility="private")
+    ev.then(refresh, inputs=[tr.job, tr.seen, lang], outputs=refresh_outputs, api_visibility="private")
+    # queue=False: a tick is a few file reads; a plain request costs less than a queued event stream
+    tr.timer.tick(partial(train_tab.refresh, gui), inputs=[lang, tr.job, tr.seen, tr.table_seen],
+                  outputs=refresh_outputs + [tr.table, tr.job, tr.table_seen], api_name="refresh_job", queue=False)
+    tr.log.change(None, js=SCROLL_LOG_JS, api_visibility="private")  # in the page only: newest line in view
+    load = demo.load(partial(train_tab.initial_job, gui), inputs=[tr.remembered], outputs=[tr.job, tr.remembered],
+                     api_visibility="private")
+    load.then(refresh_jobs, inputs=[lang, tr.job, tr.table_seen], outputs=[tr.table, tr.job, tr.table_seen],
+              api_visibility="private")
+
+
+def launch(services, host="127.0.0.1", port=7860, share=False, auth=None, max_file_size="2gb", block=True,
+           before_serving=None):
+    """Build and serve the app. `before_serving` runs right before the port is bound (the CLI closes its
+    "starting" page there)."""
+    gui = Gui.create(services)
+    demo = build_ui(services, gui)
+    demo.queue(default_concurrency_limit=8)
+    downloads = gui.ws.root / "gui-downloads"
+    downloads.mkdir(parents=True, exist_ok=True)
+    if before_serving is not None:
+        before_serving()
     demo.launch(server_name=host, server_port=port, share=share, auth=auth, max_file_size=max_file_size,
-                prevent_thread_lock=not block, footer_links=[])
+                prevent_thread_lock=not block, footer_links=[], i18n=I18N, css=CSS, theme=_theme(),
+                allowed_paths=[str(downloads)])
+    if share and demo.share_url is None:
+        print("Danlu: the share link could not be created (no internet?); the app still runs locally.", flush=True)
     return demo
+
+
+def _theme():
+    return gr.themes.Default(primary_hue="orange", secondary_hue="stone", neutral_hue="stone",
+                          font=["system-ui", "-apple-system", "Segoe UI", "Noto Sans", "sans-serif"],
+                          font_mono=["ui-monospace", "SFMono-Regular", "Menlo", "monospace"])

@@ -1,0 +1,195 @@
+"""How fast the GUI answers, measured in Debian's chromium (Playwright) against `python app.py`.
+
+    python bench/gui_latency.py [--rounds 3] [--json results.json]
+
+1. Start `python app.py --port P` on a fresh workspace (the demo model copied in): seconds until the
+   page answers HTTP 200, and until the app is usable in the browser.
+2. Pick the demo template, press Start training (the real recipe on the demo model): milliseconds
+   until the button's answer shows, and seconds until the first loss point is on the plot.
+3. While that job trains: every tab switch and button press, timed inside the page from the click
+   until its answer is on screen (a requestAnimationFrame loop, so Playwright adds nothing).
+Prints a table; not a test (timings on a shared machine vary), but the numbers in the README come
+from here.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync", "--no-first-run", "--disable-quic"]
+LOSS_POINTS = '#train-loss-plot [aria-roledescription="point"]'
+
+# click `click`, then wait (one animation frame at a time) until `target` is visible and, if given,
+# its text differs from what it was before the click / contains `text`
+MEASURE_JS = """async ([click, target, text, tabName]) => {
+  const visible = el => el && el.offsetParent !== null && el.getBoundingClientRect().height > 0;
+  const find = () => document.querySelector(target);
+  const before = find() ? find().innerText : null;
+  const byText = (sel, txt) => [...document.querySelectorAll(sel)].find(b => b.innerText.trim() === txt);
+  const btn = tabName ? byText('button[role=tab]', tabName)
+            : click.startsWith('label:') ? byText('#language label', click.slice(6)) : document.querySelector(click);
+  if (!btn) return -2;
+  const t0 = performance.now();
+  btn.click();
+  while (performance.now() - t0 < 30000) {
+    const el = find();
+    if (visible(el)) {
+      const now = el.innerText;
+      if (text === null ? (tabName || now !== before) : now.includes(text)) return performance.now() - t0;
+    }
+    await new Promise(r => requestAnimationFrame(r));
+  }
+  return -1;
+}"""
+
+TABS = [("Templates", "#tpl-demo"), ("Dataset", "#ds-check"), ("Hyperparameters", "#hp-recipe"),
+        ("Train", "#train-start"), ("Evaluate", "#ev-start"), ("Export", "#ex-start"), ("Chat", "#chat-send")]
+# (name, tab to be on, element to click in round r, element whose answer to wait for). Each press
+# must change what is on screen, so the rounds alternate between two templates / languages.
+BUTTONS = [
+    ("Use this template", "Templates", lambda r: "#tpl-demo" if r % 2 == 0 else "#tpl-support-bot", "#tpl-chosen"),
+    ("Show command", "Hyperparameters", lambda r: "#hp-show-command", "#hp-command"),
+    ("Save config", "Hyperparameters", lambda r: "#hp-save", "#hp-saved-file"),
+    ("Check dataset", "Dataset", lambda r: "#ds-check", "#ds-summary"),
+    ("Language switch", None, lambda r: "label:简体中文" if r % 2 == 0 else "label:English", "#tabs button[role=tab]"),
+]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(home: Path, port: int) -> tuple[subprocess.Popen, float, float]:
+    """(process, seconds to the first HTTP 200 (the "starting" page), seconds until the app itself answers)."""
+    env = dict(os.environ, DANLU_HOME=str(home), HF_HUB_OFFLINE="1", GRADIO_ANALYTICS_ENABLED="False")
+    t0 = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, str(REPO / "app.py"), "--port", str(port)], cwd=str(REPO), env=env,
+                            stdin=subprocess.DEVNULL, stdout=open(home / "server.log", "wb"),
+                            stderr=subprocess.STDOUT, start_new_session=True)
+    first = None
+    while True:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2) as r:
+                body = r.read()
+                if r.status == 200:
+                    first = first or time.perf_counter() - t0
+                    if b"danlu-starting-page" not in body:
+                        return proc, first, time.perf_counter() - t0
+        except OSError:
+            if proc.poll() is not None or time.perf_counter() - t0 > 120:
+                raise SystemExit(f"the server did not start:\n{(home / 'server.log').read_text()[-2000:]}")
+        time.sleep(0.02)
+
+
+def measure(page, click, target, text=None, tab_name=None) -> float:
+    return page.evaluate(MEASURE_JS, [click, target, text, tab_name])
+
+
+def summary(values: list[float]) -> str:
+    ok = [v for v in values if v >= 0]
+    if not ok:
+        return "failed"
+    return f"{statistics.median(ok):7.0f} {max(ok):7.0f}"
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--json", help="also write the figures here")
+    args = ap.parse_args()
+    from core.demo_model import ensure_demo_model
+    from core.workspace import Workspace
+    home = Path(tempfile.mkdtemp(prefix="danlu-bench-"))
+    (home / "models").mkdir()
+    shutil.copytree(ensure_demo_model(Workspace.open(home / "cache")), home / "models" / "danlu-tiny")
+    port = free_port()
+    proc, http_s, app_s = start_server(home, port)
+    results: dict = {"http_200_s": round(http_s, 2), "app_http_200_s": round(app_s, 2)}
+    from playwright.sync_api import sync_playwright
+    try:
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            t0 = time.perf_counter()
+            page.goto(f"http://127.0.0.1:{port}/", wait_until="load")
+            page.locator("#tpl-demo").wait_for(state="visible", timeout=60_000)
+            results["page_usable_after_start_s"] = round(app_s + time.perf_counter() - t0, 2)
+            results["page_usable_after_goto_s"] = round(time.perf_counter() - t0, 2)
+            page.locator("#tpl-demo").click()
+            page.locator("#tpl-chosen").get_by_text("demo").first.wait_for()
+            page.get_by_role("tab", name="Train", exact=True).click()
+            page.locator("#train-start").wait_for(state="visible")
+            t_start = time.perf_counter()
+            results["start_button_ms"] = round(measure(page, "#train-start", "#train-message", "Started job"), 1)
+            page.locator(LOSS_POINTS).first.wait_for(state="attached", timeout=180_000)
+            results["start_to_first_loss_point_s"] = round(time.perf_counter() - t_start, 2)
+            tabs = {name: [] for name, _ in TABS}
+            buttons = {b[0]: [] for b in BUTTONS}
+            for r in range(2 * args.rounds):
+                if r % 2 == 0:  # the page is in English: tabs are found by their English names
+                    for name, target in TABS:
+                        tabs[name].append(measure(page, None, target, None, name))
+                    for label, tab_name, click, target in BUTTONS:
+                        if tab_name:
+                            measure(page, None, click(r // 2), None, tab_name)
+                            buttons[label].append(measure(page, click(r // 2), target))
+                    time.sleep(1.1)  # the saved config's name has the time in seconds
+                label, _, click, target = BUTTONS[-1]
+                buttons[label].append(measure(page, click(r), target))
+            state = page.locator("#train-status").inner_text()
+            results["job_state_during_measurements"] = state.split("·")[0].strip()
+            results["tab_switch_ms"] = {k: v for k, v in tabs.items()}
+            results["button_ms"] = {k: v for k, v in buttons.items()}
+            browser.close()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+        from core.services import Services
+        from core import jobs as J, launcher
+        services = Services.create(home)
+        for job in services.store.list(states=[J.QUEUED, *J.ACTIVE]):
+            launcher.cancel(services.workspace, job.id, grace=5)
+            launcher.wait(services.workspace, job.id, timeout=60)
+    print_table(results)
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2))
+    shutil.rmtree(home, ignore_errors=True)
+    return 0
+
+
+def print_table(r: dict) -> None:
+    load = os.getloadavg()
+    print(f"\nDanlu GUI latency ({os.cpu_count()} CPU cores, load average {load[0]:.1f} / {load[1]:.1f})")
+    print(f"  first HTTP 200 after `python app.py`:        {r['http_200_s']:.2f} s  (the 'starting' page)")
+    print(f"  the app itself answers HTTP 200 after:       {r['app_http_200_s']:.2f} s")
+    print(f"  app usable in the browser after start:       {r['page_usable_after_start_s']:.2f} s")
+    print(f"  Start training -> its answer on the page:    {r['start_button_ms']:.0f} ms")
+    print(f"  Start training -> first loss point on plot:  {r['start_to_first_loss_point_s']:.2f} s")
+    print(f"  (measured while the demo job was: {r['job_state_during_measurements']})")
+    print(f"\n  {'while training':34s} {'median':>7s} {'max':>7s}  ms (from click to answer on screen)")
+    for name, values in r["tab_switch_ms"].items():
+        print(f"  tab {name:30s} {summary(values)}")
+    for name, values in r["button_ms"].items():
+        print(f"  button {name:27s} {summary(values)}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,241 @@
+"""The GUI in a real browser (Debian's chromium via Playwright) against `python app.py --port P`.
+
+The fake-recipe tests run tests/webui/fake_recipe.py under the real launcher, supervisor and
+torchrun (DANLU_GUI_TEST_TRAIN_MODULE), so they check the GUI and the job system, not training.
+"""
+from __future__ import annotations
+
+import json
+import re
+import time
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import expect
+
+from core import jobs as J
+from core.services import Services
+from tests.conftest import REPO
+from tests.webui.conftest import FAKE_RECIPE, live_server, open_app, shot, tab
+
+pytestmark = pytest.mark.browser
+
+LOSS_POINTS = '#train-loss-plot [aria-roledescription="point"]'
+
+
+def upload(page, path) -> None:
+    """Drop a file on the Dataset tab's upload box (clearing the file shown there first)."""
+    clear = page.locator("#ds-upload button[aria-label='Clear']")
+    if clear.count():
+        clear.first.click()
+    page.locator("#ds-upload input[type=file]").set_input_files(str(path))
+
+
+def start_demo_training(page) -> str:
+    """Templates -> demo -> Train -> Start training; returns the new job id."""
+    page.locator("#tpl-demo").click()
+    expect(page.locator("#tpl-chosen")).to_contain_text("demo")
+    tab(page, "Train")
+    page.get_by_role("button", name="Start training").click()
+    expect(page.locator("#train-message")).to_contain_text("Started job", timeout=30_000)
+    return re.search(r"\d{8}-\d{6}-[0-9a-f]{4}", page.locator("#train-message").inner_text()).group(0)
+
+
+def metrics(home: Path, job_id: str) -> list[dict]:
+    path = home / "runs" / job_id / "metrics.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def test_switching_to_chinese_changes_tabs_and_buttons_and_survives_a_reload(server, page):
+    open_app(page, server.url)
+    expect(page.get_by_role("tab", name="Templates")).to_be_visible()
+    page.get_by_label("简体中文").check()
+    for name in ("模板", "数据集", "超参数", "训练", "评估", "导出", "对话"):
+        expect(page.get_by_role("tab", name=name, exact=True)).to_be_visible()
+    expect(page.locator("#tpl-demo")).to_have_text("使用此模板")
+    expect(page.locator("#tpl-card-demo")).to_contain_text("耗时")
+    tab(page, "训练")
+    expect(page.get_by_role("button", name="开始训练")).to_be_visible()
+    expect(page.get_by_role("button", name="停止")).to_be_visible()
+    shot(page, "zh-train")
+    tab(page, "超参数")
+    expect(page.get_by_text("LoRA 秩", exact=True)).to_be_visible()
+    shot(page, "zh-hyperparameters")
+    page.reload()
+    expect(page.get_by_role("tab", name="训练", exact=True)).to_be_visible(timeout=60_000)
+    page.get_by_label("English").check()
+    expect(page.get_by_role("tab", name="Train", exact=True)).to_be_visible()
+    expect(page.locator("#tpl-demo")).to_have_text("Use this template")
+
+
+def test_a_job_survives_page_reload_and_server_restart(home, browser):
+    env = {"DANLU_GUI_TEST_TRAIN_MODULE": FAKE_RECIPE, "DANLU_FAKE_STEPS": "150", "DANLU_FAKE_STEP_S": "0.1"}
+    ctx = browser.new_context(viewport={"width": 1280, "height": 900})
+    ctx.set_default_timeout(30_000)
+    page = ctx.new_page()
+    try:
+        with live_server(home, env=env, keep_jobs=True) as server:
+            open_app(page, server.url)
+            job_id = start_demo_training(page)
+            expect(page.locator(LOSS_POINTS).first).to_be_attached(timeout=120_000)
+            page.reload()
+            open_app(page, server.url)
+            tab(page, "Train")
+            expect(page.locator("#train-status")).to_contain_text(job_id)
+            expect(page.locator(LOSS_POINTS).first).to_be_attached()
+        # the server is gone; the job is not
+        assert Services.create(home).store.get(job_id).state in J.ACTIVE | {J.SUCCEEDED}
+        with live_server(home, env=env) as server:
+            open_app(page, server.url)
+            tab(page, "Train")
+            expect(page.locator("#train-status")).to_contain_text("Succeeded", timeout=90_000)
+            expect(page.locator("#train-status")).to_contain_text(job_id)
+            expect(page.locator("#train-jobs")).to_contain_text(job_id)
+            n = page.locator(LOSS_POINTS).count()
+            assert n >= 100, f"only {n} loss points after the run"
+            shot(page, "reattach-after-restart")
+    finally:
+        ctx.close()
+    assert len(metrics(home, job_id)) == 150
+
+
+def test_a_failed_job_says_why_and_what_to_do_above_the_log(home, browser):
+    env = {"DANLU_GUI_TEST_TRAIN_MODULE": FAKE_RECIPE, "DANLU_FAKE_STEPS": "50", "DANLU_FAKE_FAIL_AT": "12"}
+    ctx = browser.new_context(viewport={"width": 1280, "height": 900})
+    ctx.set_default_timeout(60_000)
+    try:
+        with live_server(home, env=env) as server:
+            page = ctx.new_page()
+            open_app(page, server.url)
+            start_demo_training(page)
+            expect(page.locator("#train-status")).to_contain_text("Failed", timeout=120_000)
+            failure = page.locator("#train-failure")
+            expect(failure).to_contain_text("diverged")
+            expect(failure).to_contain_text("NaN")
+            expect(failure).to_contain_text("What to do: Lower the learning rate")
+            # above the log and the plots, where it is read first
+            assert failure.bounding_box()["y"] < page.locator("#train-log").bounding_box()["y"]
+            expect(page.get_by_role("button", name="Resume")).to_be_enabled()
+            shot(page, "failed-job")
+    finally:
+        ctx.close()
+
+
+def test_twenty_browser_tabs_opening_and_closing_do_not_slow_or_stop_a_job(home, browser):
+    """20 tabs open at once (five of them on the Train tab, polling the job), then all closed: the job
+    keeps its pace throughout; afterwards Stop ends it as Cancelled (not Failed)."""
+    env = {"DANLU_GUI_TEST_TRAIN_MODULE": FAKE_RECIPE, "DANLU_FAKE_STEPS": "100000", "DANLU_FAKE_STEP_S": "0.1"}
+    ctx = browser.new_context(viewport={"width": 1100, "height": 800})
+    ctx.set_default_timeout(120_000)
+    try:
+        with live_server(home, env=env) as server:
+            main = ctx.new_page()
+            open_app(main, server.url)
+            job_id = start_demo_training(main)
+            expect(main.locator(LOSS_POINTS).first).to_be_attached(timeout=120_000)
+            pages = [ctx.new_page() for _ in range(20)]
+            for p in pages:
+                p.goto(server.url, wait_until="commit")
+            for p in pages:
+                p.locator("#tpl-demo").wait_for(state="visible")
+            for p in pages[:5]:  # five of them watch the job (the others' polling is off on other tabs)
+                tab(p, "Train")
+            for p in pages[:5]:
+                expect(p.locator("#train-status")).to_contain_text(job_id)
+            shot(pages[0], "twenty-tabs-train")
+            for p in pages:
+                p.close()
+            before = len(metrics(home, job_id))
+            time.sleep(3)
+            assert len(metrics(home, job_id)) > before, "the job stopped when the tabs closed"
+            main.get_by_role("button", name="Stop").click()
+            expect(main.locator("#train-status")).to_contain_text("Cancelled", timeout=60_000)
+            expect(main.locator("#train-failure")).to_contain_text("Cancelled")
+            expect(main.get_by_role("button", name="Resume")).to_be_enabled()
+            shot(main, "stopped-job")
+    finally:
+        ctx.close()
+    recs = metrics(home, job_id)
+    assert [r["step"] for r in recs] == list(range(1, len(recs) + 1))
+    gaps = [b["wall"] - a["wall"] for a, b in zip(recs, recs[1:])]
+    # a step takes 0.1 s; a job held back by the server (a full pipe, a blocked write) would stall for
+    # much longer. 5 s leaves room for other tests sharing the two cores.
+    assert max(gaps) < 5.0, f"the job stalled for {max(gaps):.1f} s while tabs opened and closed"
+    assert Services.create(home).store.get(job_id).state == J.CANCELLED
+
+
+@pytest.mark.slow
+def test_the_newcomer_journey_on_the_demo_model(server, page, tmp_path):
+    """Template -> data (good file, then a broken one) -> train -> reload -> evaluate -> export -> chat."""
+    good = tmp_path / "furnaces.jsonl"
+    good.write_bytes((REPO / "presets/templates/data/demo.jsonl").read_bytes())
+    broken = tmp_path / "broken.jsonl"
+    lines = good.read_text().splitlines()
+    broken.write_text("\n".join(lines[:6] + ['{"messages": [{"role": "user", "content": "half a line'] + lines[6:10]) + "\n")
+
+    open_app(page, server.url)
+    shot(page, "tab-templates")
+    page.locator("#tpl-demo").click()
+    expect(page.locator("#tpl-chosen")).to_contain_text("demo")
+
+    tab(page, "Dataset")
+    upload(page, good)
+    expect(page.locator("#ds-summary")).to_contain_text("rows: 124", timeout=60_000)  # its row count
+    expect(page.locator("#ds-rendered")).to_contain_text("furnace", timeout=120_000)  # the example as trained
+    upload(page, broken)
+    problems = page.locator("#ds-problems")
+    expect(problems).to_contain_text("malformed JSON", timeout=60_000)
+    expect(problems.get_by_role("gridcell", name="7", exact=True)).to_be_visible()  # the broken line
+    page.get_by_role("button", name="Drop rows with problems").click()
+    expect(page.locator("#ds-clean-message")).to_contain_text("✓", timeout=60_000)
+    expect(page.locator("#ds-summary")).to_contain_text("cleaned ×1")
+    shot(page, "tab-dataset-problems")
+    upload(page, good)  # the same bytes again: the same dataset, as it was
+    expect(page.locator("#ds-summary")).to_contain_text("rows: 124", timeout=60_000)
+    expect(page.locator("#ds-summary")).to_contain_text("furnaces.jsonl")
+    shot(page, "tab-dataset")
+
+    tab(page, "Hyperparameters")
+    expect(page.locator("#hp-problems")).to_contain_text("valid")
+    page.locator("#hp-show-command").click()
+    expect(page.locator("#hp-command textarea")).to_have_value(re.compile(r"^python app\.py train .+\.yaml"))
+    shot(page, "tab-hyperparameters")
+
+    tab(page, "Train")
+    page.get_by_role("button", name="Start training").click()
+    expect(page.locator("#train-message")).to_contain_text("Started job", timeout=30_000)
+    job_id = re.search(r"\d{8}-\d{6}-[0-9a-f]{4}", page.locator("#train-message").inner_text()).group(0)
+    expect(page.locator(LOSS_POINTS).first).to_be_attached(timeout=300_000)
+    expect(page.locator("#train-status")).to_contain_text("Succeeded", timeout=600_000)
+    shot(page, "tab-train")
+    page.reload()
+    open_app(page, server.url)
+    tab(page, "Train")
+    expect(page.locator("#train-status")).to_contain_text(job_id)
+    expect(page.locator(LOSS_POINTS).first).to_be_attached()
+
+    tab(page, "Evaluate")
+    expect(page.locator("#ev-run input")).to_have_value(re.compile(job_id))
+    page.locator("#ev-max-samples input").fill("8")
+    page.get_by_role("button", name="Run evaluation").click()
+    expect(page.locator("#ev-status")).to_contain_text("Succeeded", timeout=600_000)
+    expect(page.locator("#ev-summary")).to_contain_text("ROUGE-L")
+    expect(page.locator("#ev-table")).to_contain_text("Fine-tuned")
+    expect(page.locator("#ev-csv")).to_be_visible()
+    shot(page, "tab-evaluate")
+
+    tab(page, "Export")
+    page.get_by_role("button", name="Merge & export").click()
+    expect(page.locator("#ex-status")).to_contain_text("Succeeded", timeout=600_000)
+    expect(page.locator("#ex-result")).to_contain_text("exports")
+    shot(page, "tab-export")
+
+    tab(page, "Chat")
+    expect(page.locator("#chat-adapter input")).to_have_value(re.compile(job_id))
+    page.locator("#chat-input textarea").fill("What fire does the copper furnace use?")
+    page.locator("#chat-input textarea").press("Enter")
+    bot = page.locator("#chat-bot [data-testid='bot']").last
+    expect(bot).to_contain_text(re.compile(r"\w{3,}"), timeout=60_000)
+    expect(bot).not_to_contain_text("Loading the model", timeout=300_000)
+    expect(bot).to_contain_text(re.compile(r"\w{3,}"))
+    shot(page, "tab-chat")

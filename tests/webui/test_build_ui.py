@@ -1,0 +1,41 @@
+"""The whole Blocks app builds, with stable API names and without anything that limits open tabs."""
+import gradio as gr
+
+from webui.app import build_ui
+
+NO_LABEL_NEEDED = (gr.Markdown, gr.HTML, gr.Button, gr.UploadButton, gr.DownloadButton, gr.Timer, gr.BrowserState)
+
+
+def config(services):
+    demo = build_ui(services)
+    return demo, demo.get_config_file()
+
+
+def test_no_page_needs_a_heartbeat_stream(services):
+    """A heartbeat (opened for any gr.State) holds one of the browser's six connections per host for
+    as long as the page is open: with it, the seventh tab of the app never loads."""
+    _, cfg = config(services)
+    assert cfg["connect_heartbeat"] is False
+
+
+def test_every_component_has_a_label(services):
+    demo, _ = config(services)
+    unlabeled = [(type(b).__name__, getattr(b, "elem_id", None)) for b in demo.blocks.values()
+                 if isinstance(b, gr.components.Component) and not isinstance(b, NO_LABEL_NEEDED)
+                 and not getattr(b, "label", None)]
+    assert not unlabeled, unlabeled
+
+
+def test_main_actions_have_stable_api_names(services):
+    _, cfg = config(services)
+    names = {d.get("api_name") for d in cfg["dependencies"]}
+    assert {"start_training", "stop_job", "resume_job", "check_dataset", "show_command", "save_config",
+            "load_config", "apply_recipe", "use_template_demo", "refresh_job"} <= names
+
+
+def test_tabs_are_the_seven_named_in_the_brief(services):
+    from webui.i18n import tr
+    demo, _ = config(services)
+    labels = [tr(str(b.label).split('"key": "')[1].split('"')[0], "en") for b in demo.blocks.values()
+              if isinstance(b, gr.Tab)]
+    assert labels == ["Templates", "Dataset", "Hyperparameters", "Train", "Evaluate", "Export", "Chat"]

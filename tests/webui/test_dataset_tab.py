@@ -1,0 +1,140 @@
+"""The Dataset tab's handlers against the data studio (core.data), with plain values."""
+import json
+from pathlib import Path
+
+import gradio as gr
+import pytest
+
+from tests.conftest import REPO
+from webui.context import Gui
+from webui.tabs import dataset_tab as dt
+
+DEMO = REPO / "presets/templates/data/demo.jsonl"
+
+
+@pytest.fixture
+def gui(services):
+    return Gui(services=services)
+
+
+@pytest.fixture
+def broken(tmp_path) -> Path:
+    lines = DEMO.read_text().splitlines()
+    path = tmp_path / "broken.jsonl"
+    path.write_text("\n".join(lines[:6] + ['{"messages": [{"role": "user", "content": "half a line'] + lines[6:10]
+                              + [lines[0]]) + "\n")
+    return path
+
+
+def test_upload_copies_the_file_in_and_checks_it(gui, tmp_path):
+    src = tmp_path / "furnaces.jsonl"
+    src.write_bytes(DEMO.read_bytes())
+    ds_id, picker = dt.import_upload(gui, str(src))
+    assert ds_id.startswith("ds-") and picker["value"] == ds_id
+    summary, problems, counts, dataset = dt.check(gui, ds_id, "auto", "", "en")
+    assert "furnaces.jsonl" in summary and "**124**" in summary and "messages" in summary
+    assert problems.empty and Path(dataset).is_relative_to(gui.ws.datasets)
+    assert src.read_bytes() == DEMO.read_bytes()  # the original is never touched
+
+
+def test_problems_table_names_the_line_and_the_fix(gui, broken):
+    ds_id, _ = dt.import_upload(gui, str(broken))
+    summary, problems, counts, _ = dt.check(gui, ds_id, "auto", "", "en")
+    assert summary.startswith("⚠")
+    assert list(problems.columns) == ["line", "field", "message", "fix"]
+    row = problems[problems["line"] == "7"]
+    assert len(row) == 1 and row["fix"].iloc[0]
+    assert "×" in counts
+    zh = dt.check(gui, ds_id, "auto", "", "zh-CN")[1]
+    assert list(zh.columns) == ["行", "字段", "说明", "修改方法"]
+
+
+def test_cleaning_makes_a_version_and_undo_goes_back(gui, broken):
+    ds_id, _ = dt.import_upload(gui, str(broken))
+    steps = list(dt.clean(gui, "drop-invalid", ds_id, "builtin:danlu-tiny", 128, "auto", "en"))
+    assert steps[0] == "Working on it…"
+    message = steps[-1]
+    assert message.startswith("✓") and "1" in message
+    assert "cleaned ×1" in dt.check(gui, ds_id, "auto", "", "en")[0]
+    message = list(dt.clean(gui, "dedupe", ds_id, "builtin:danlu-tiny", 128, "auto", "en"))[-1]
+    assert "duplicate" in message
+    assert "cleaned ×2" in dt.check(gui, ds_id, "auto", "", "en")[0]
+    assert dt.undo(gui, ds_id, "en").startswith("↶")
+    assert "cleaned ×1" in dt.check(gui, ds_id, "auto", "", "en")[0]
+
+
+def test_grid_edits_become_a_version(gui, tmp_path):
+    src = tmp_path / "furnaces.jsonl"
+    src.write_bytes(DEMO.read_bytes())
+    ds_id, _ = dt.import_upload(gui, str(src))
+    grid = dt.grid(gui, ds_id, 1, "en")
+    assert len(grid) == dt.PAGE and list(grid.iloc[:, 0][:2]) == [1, 2]
+    record = json.loads(grid.iloc[1, 2])
+    record["messages"][1]["content"] = "Edited answer."
+    grid.iloc[1, 2] = json.dumps(record)
+    grid.iloc[2, 2] = "{not json"
+    message = dt.save_edits(gui, ds_id, 1, grid, "en")
+    assert "Saved rows: 2" in message and "row 3: not valid JSON" in message
+    assert "Edited answer." in dt.grid(gui, ds_id, 1, "en").iloc[1, 2]
+
+
+def test_insight_answers_at_once_then_gives_lengths_and_the_rendered_example(gui, tmp_path):
+    src = tmp_path / "furnaces.jsonl"
+    src.write_bytes(DEMO.read_bytes())
+    ds_id, _ = dt.import_upload(gui, str(src))
+    steps = list(dt.insight(gui, ds_id, "builtin:danlu-tiny", 128, False, "auto", 2, "en"))
+    assert len(steps) == 2 and "Measuring" in steps[0][1]
+    hist, lengths, rendered = steps[-1]
+    assert hist["rows"].sum() == 124 and "longer than the maximum length (128): **0**" in lengths
+    learned = [text for text, label in rendered if label == "learned"]
+    assert learned and "furnace" in "".join(learned)
+    assert any(label is None for _, label in rendered)  # the question is shown but not learned
+
+
+def test_download_offers_the_current_version(gui, tmp_path):
+    src = tmp_path / "furnaces.jsonl"
+    src.write_bytes(DEMO.read_bytes())
+    ds_id, _ = dt.import_upload(gui, str(src))
+    update = dt.download(gui, ds_id)
+    assert update["visible"] and Path(update["value"]).read_bytes() == src.read_bytes()
+
+
+def test_without_a_dataset_the_tab_says_what_to_do(gui):
+    assert "Upload a file first" in dt.check(gui, "", "auto", "", "en")[0]
+    assert "Upload a file first" in list(dt.clean(gui, "dedupe", "", "", 128, "auto", "en"))[-1]
+    assert isinstance(dt.import_upload(gui, None)[0], type(gr.skip()))
+
+
+def test_offloaded_work_runs_in_a_helper_that_ends_with_the_gui(tmp_path):
+    """Tokenizer work runs outside the GUI process, and the helper does not outlive a killed GUI."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import psutil
+    code = ("import os, sys, time; from core.services import Services; from webui.context import Gui; "
+            f"g = Gui(services=Services.create({str(tmp_path)!r})); print(g.offload(os.getpid), flush=True); "
+            "time.sleep(60)")
+    p = subprocess.Popen([sys.executable, "-c", code], cwd=str(REPO), stdout=subprocess.PIPE, text=True)
+    try:
+        helper = int(p.stdout.readline())
+        assert helper != p.pid and psutil.pid_exists(helper)
+    finally:
+        p.send_signal(signal.SIGTERM)  # no clean-up code runs
+        p.wait(timeout=30)
+    deadline = time.time() + 15
+    while psutil.pid_exists(helper) and psutil.Process(helper).status() != psutil.STATUS_ZOMBIE:
+        assert time.time() < deadline, "the helper process outlived the GUI"
+        time.sleep(0.2)
+
+
+def test_upload_and_check_answer_together(gui, tmp_path):
+    src = tmp_path / "furnaces.jsonl"
+    src.write_bytes(DEMO.read_bytes())
+    ds_id, picker, summary, problems, counts, dataset = dt.upload_and_check(gui, str(src), "auto", "", "en")
+    assert ds_id.startswith("ds-") and "**124**" in summary and problems.empty
+    again = dt.check_current(gui, "", str(DEMO), "auto", "", "en")  # a template's sample file, no upload
+    assert again[0].startswith("ds-") and "**124**" in again[1]
+    assert again[0] == ds_id  # the same bytes are the same dataset

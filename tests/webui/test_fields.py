@@ -1,0 +1,82 @@
+"""Widgets come from TrainConfig metadata; widget values turn back into a TrainConfig or into problems."""
+import gradio as gr
+import pytest
+
+from core.config import FIELDS, TrainConfig, to_dict
+from core.presets import compose
+from webui import fields
+
+
+@pytest.mark.parametrize("name", list(FIELDS))
+def test_every_setting_gets_a_labelled_widget_keyed_by_its_name(name):
+    with gr.Blocks():
+        w = fields.widget_for(name)
+    assert w.elem_id == f"cfg-{name}"
+    assert "__i18n__" in str(w.label) and f"field.{name}" in str(w.label)
+    assert f"help.{name}" in str(w.info)
+
+
+def test_widget_kinds_follow_the_metadata():
+    with gr.Blocks():
+        assert isinstance(fields.widget_for("quantization"), gr.Dropdown)
+        assert isinstance(fields.widget_for("packing"), gr.Checkbox)
+        assert isinstance(fields.widget_for("lora_rank"), gr.Number)
+        assert isinstance(fields.widget_for("val_fraction"), gr.Slider)
+        assert isinstance(fields.widget_for("learning_rate"), gr.Number)  # not a 0..1 slider: it needs 1e-4
+        assert isinstance(fields.widget_for("column_map"), gr.Textbox)
+        assert fields.widget_for("probe_prompts").lines == 3
+
+
+def test_probe_prompts_are_one_per_line():
+    values = values_of(compose("demo"))
+    values["probe_prompts"] = "What fire does the copper furnace use?\n\n  Where is the pine pill made?  "
+    cfg, problems = fields.build_config(values)
+    assert problems == [] and cfg.probe_prompts == ["What fire does the copper furnace use?", "Where is the pine pill made?"]
+    assert fields.to_widget_value("probe_prompts", cfg.probe_prompts).count("\n") == 1
+
+
+def test_grouping_covers_every_field_once():
+    seen = [n for adv in (False, True) for names in fields.grouped(adv).values() for n in names]
+    assert sorted(seen) == sorted(FIELDS)
+
+
+def values_of(cfg: dict) -> dict:
+    return dict(zip(fields.NAMES, fields.config_values(cfg, fields.NAMES)))
+
+
+def test_a_template_round_trips_through_the_widgets():
+    cfg = compose("demo")
+    built, problems = fields.build_config(values_of(cfg))
+    assert problems == []
+    assert to_dict(built) == to_dict(TrainConfig(**cfg))
+
+
+def test_defaults_are_refused_until_a_dataset_is_chosen():
+    cfg, problems = fields.build_config(values_of({}))
+    assert cfg is None
+    assert [p.where for p in problems] == ["dataset"]
+
+
+def test_every_bad_value_is_named_at_once():
+    values = values_of(compose("demo"))
+    values.update(lora_rank=0, learning_rate=None, column_map="prompt question")
+    cfg, problems = fields.build_config(values)
+    assert cfg is None
+    assert {p.where for p in problems} >= {"lora_rank", "learning_rate", "column_map"}
+
+
+def test_numbers_from_the_page_become_the_right_type():
+    values = values_of(compose("demo"))
+    values.update(lora_rank=32.0, max_steps=7.0)  # gr.Number sends floats
+    cfg, problems = fields.build_config(values)
+    assert problems == []
+    assert cfg.lora_rank == 32 and isinstance(cfg.lora_rank, int) and cfg.max_steps == 7
+
+
+def test_column_map_is_written_and_read_as_lines():
+    assert fields.to_widget_value("column_map", {"prompt": "question", "completion": "answer"}) == \
+        "prompt: question\ncompletion: answer"
+    values = values_of(compose("demo"))
+    values["column_map"] = "prompt: question\ncompletion: answer"
+    cfg, problems = fields.build_config(values)
+    assert problems == [] and cfg.column_map == {"prompt": "question", "completion": "answer"}

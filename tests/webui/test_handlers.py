@@ -1,0 +1,208 @@
+"""The tabs' handlers, called directly with plain values (no browser, no server)."""
+import time
+from pathlib import Path
+
+import gradio as gr
+import pytest
+
+from core import jobs as J
+from core.config import load_config
+from core.memory import Shape
+from core.presets import compose
+from webui import fields
+from webui.context import Gui
+from webui.tabs import hyperparams_tab as hp
+from webui.tabs import templates_tab as tpl
+from webui.tabs import train_tab as tt
+
+FAKE = "tests.webui.fake_recipe"
+
+
+@pytest.fixture
+def gui(services):
+    return Gui(services=services, train_module=FAKE)
+
+
+def demo_values() -> list:
+    return fields.config_values(compose("demo"), fields.NAMES)
+
+
+# ---- templates -------------------------------------------------------------------------------
+def test_choosing_a_template_fills_model_recipe_format_and_sample_data():
+    out = tpl.apply_template("support-bot", "en")
+    values, recipe, note = dict(zip(fields.NAMES, out[:-2])), out[-2], out[-1]
+    assert values["base_model"] == "Qwen/Qwen2.5-1.5B-Instruct"
+    assert values["dataset_format"] == "messages" and Path(values["dataset"]).is_file()
+    assert recipe == "balanced" and "support-bot" in note
+
+
+def test_cards_say_what_a_template_needs_in_either_language():
+    en = tpl.render_cards("en")
+    zh = tpl.render_cards("zh-CN")
+    assert len(en) == len(tpl.templates()) and tpl.templates()[0].name == "demo"
+    assert "Time:" in en[0] and "Memory:" in en[0] and "danlu-tiny" in en[0]
+    assert "耗时" in zh[0] and "__i18n__" not in zh[0]
+
+
+def test_model_picker_lists_presets_and_describes_free_input(tmp_path):
+    values = [v for _, v in tpl.model_choices()]
+    assert "builtin:danlu-tiny" in values and "Qwen/Qwen2.5-7B-Instruct" in values
+    assert "danlu-tiny" in tpl.describe_model("builtin:danlu-tiny", "en")
+    assert "hub" in tpl.describe_model("someone/some-model", "en")
+    assert "not found" in tpl.describe_model(str(tmp_path / "nothing"), "en")
+    assert tpl.use_custom_model("  ") is not None and tpl.use_custom_model("a/b")["value"] == "a/b"
+
+
+# ---- hyperparameters -------------------------------------------------------------------------
+def test_validation_names_the_setting_in_the_page_language():
+    values = dict(zip(fields.NAMES, demo_values()), lora_rank=0)
+    en = hp.validate_settings("en", *[values[n] for n in fields.NAMES])
+    zh = hp.validate_settings("zh-CN", *[values[n] for n in fields.NAMES])
+    assert "LoRA rank" in en and "lora_rank" in en and "at least" in en
+    assert "LoRA 秩" in zh
+    assert "valid" in hp.validate_settings("en", *demo_values())
+
+
+def test_recipe_changes_only_its_own_settings():
+    out = hp.apply_recipe("quick")
+    by_name = dict(zip(fields.NAMES, out))
+    assert by_name["lora_rank"] == 8
+    assert by_name["base_model"] is not None and not isinstance(by_name["base_model"], int)
+    assert isinstance(by_name["base_model"], type(gr.skip()))
+
+
+def test_memory_fit_warns_and_suggests_a_change_when_it_will_not_fit():
+    gpu = [dict(index=0, name="Small GPU", memory_total_mib=8192, memory_free_mib=8000)]
+    fits = hp.memory_fit(gpu, "en", [0], "Qwen/Qwen2.5-0.5B-Instruct", "4bit", 1024, 4, 16, True, True)
+    big = hp.memory_fit(gpu, "en", [0], "Qwen/Qwen2.5-7B-Instruct", "none", 8192, 16, 16, False, False)
+    assert fits.startswith("✓") and "Fits" in fits
+    assert big.startswith("⚠") and "NOT fit" in big and "Try:" in big
+
+
+def test_memory_fit_on_cpu_and_for_unknown_models():
+    out = hp.memory_fit([], "en", ["cpu"], "builtin:danlu-tiny", "4bit", 128, 8, 16, True, True)
+    assert "CPU" in out and "Fits" in out
+    assert "unknown" in hp.memory_fit([], "en", ["cpu"], "someone/unknown-model", "4bit", 128, 8, 16, True, True)
+
+
+def test_model_shape_reads_a_local_folder(tmp_path):
+    (tmp_path / "config.json").write_text('{"hidden_size": 64, "num_hidden_layers": 2, "intermediate_size": 128, '
+                                          '"vocab_size": 400, "num_attention_heads": 4, "num_key_value_heads": 2}')
+    shape, _ = hp.model_shape(str(tmp_path))
+    assert shape == Shape(hidden=64, layers=2, intermediate=128, vocab=400, heads=4, kv_heads=2)
+
+
+def test_show_command_is_the_real_cli_line(gui):
+    line = hp.show_command(gui, "en", ["cpu"], 2, *demo_values())
+    assert line.startswith("python app.py train ") and line.endswith("--nproc 2")
+    cfg = load_config(line.split()[3])  # the file it names exists and loads
+    assert cfg.base_model == "builtin:danlu-tiny"
+
+
+def test_save_and_load_config_round_trip(gui):
+    values = dict(zip(fields.NAMES, demo_values()), lora_rank=24, lora_alpha=48)
+    file_update, message = hp.save_settings(gui, "en", *[values[n] for n in fields.NAMES])
+    path = file_update["value"]
+    assert Path(path).is_file() and "valid" in message
+    loaded = hp.load_settings(path, "en")
+    assert dict(zip(fields.NAMES, loaded))["lora_rank"] == 24 and "valid" in loaded[-1]
+
+
+def test_loading_a_broken_yaml_names_the_line(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("lora_rank: 8\n  learning_rate: [\n")
+    out = hp.load_settings(str(bad), "en")
+    assert "bad.yaml:" in out[-1] and "YAML" in out[-1]
+    typo = tmp_path / "typo.yaml"
+    typo.write_text("lora_rnk: 8\n")
+    assert "lora_rnk" in hp.load_settings(str(typo), "en")[-1]
+
+
+def test_launch_spec_from_the_gpu_picker():
+    assert hp.launch_spec(["cpu"], 2).nproc == 2 and hp.launch_spec(["cpu"], 2).gpus is None
+    assert hp.launch_spec([0, 1], 1).gpus == [0, 1]
+
+
+# ---- train -----------------------------------------------------------------------------------
+def test_gpu_picker_offers_the_cpu_when_there_is_no_gpu():
+    choices, value = tt.gpu_choices([], "en")
+    assert value == ["cpu"] and "CPU" in choices[0][0]
+    choices, value = tt.gpu_choices([dict(index=0, name="H100", memory_total_mib=81559, memory_free_mib=80000)], "en")
+    assert value == [0] and "78.1 / 79.6 GiB free" in choices[0][0]
+
+
+def test_start_refuses_bad_settings_in_words_and_starts_nothing(gui):
+    values = dict(zip(fields.NAMES, demo_values()), lora_rank=0, dataset="")
+    job_id, message, _ = tt.start_training(gui, "en", ["cpu"], 1, *[values[n] for n in fields.NAMES])
+    assert isinstance(job_id, type(gr.skip()))
+    assert "LoRA rank" in message and "Dataset file" in message
+    assert gui.store.list() == []
+
+
+def test_start_then_watch_a_job_to_the_end(gui, monkeypatch):
+    monkeypatch.setenv("DANLU_FAKE_STEPS", "20")
+    monkeypatch.setenv("DANLU_FAKE_STEP_S", "0.05")
+    job_id, message, _ = tt.start_training(gui, "en", ["cpu"], 1, *demo_values())
+    assert gui.store.get(job_id) is not None and job_id in message
+    deadline, seen, out = time.time() + 120, "", None
+    while time.time() < deadline:
+        out = tt.refresh_job(gui, job_id, seen, "en")
+        seen = out[5]
+        if gui.store.get(job_id).state in J.TERMINAL:
+            out = tt.refresh_job(gui, job_id, "", "en")
+            break
+        time.sleep(0.5)
+    status, failure, log, loss, lr = out[:5]
+    assert gui.store.get(job_id).state == J.SUCCEEDED, log
+    assert status.startswith("**Succeeded**") and "20/20" in status
+    assert list(loss.columns) == ["step", "loss", "series"] and len(lr) == 20
+    assert loss["loss"].notna().sum() == 20 and set(loss["series"]) == {"train", "validation"}
+    assert "step 20/20" in log
+    unchanged = tt.refresh_job(gui, job_id, out[5], "en")
+    assert all(isinstance(v, type(gr.skip())) for v in unchanged[:5])  # nothing new: nothing sent
+
+
+def test_job_table_and_reattach_pick_the_newest_training_job(gui):
+    a = gui.store.create(kind="train", name="first", run_dir=str(gui.ws.runs / "a"))
+    time.sleep(0.01)
+    b = gui.store.create(kind="train", name="second", run_dir=str(gui.ws.runs / "b"))
+    assert tt.initial_job(gui, None) == (b.id, b.id)
+    assert tt.initial_job(gui, a.id) == (a.id, a.id)
+    assert tt.initial_job(gui, "gone") == (b.id, b.id)
+    table, picker, sig = tt.refresh_jobs(gui, "en", b.id, "")
+    assert list(table.iloc[:, 0]) == [b.id, a.id] and list(table.iloc[:, 3]) == ["Queued", "Queued"]
+    assert tt.refresh_jobs(gui, "en", b.id, sig)[2] == sig
+    table_zh = tt.refresh_jobs(gui, "zh-CN", b.id, sig)[0]
+    assert list(table_zh.iloc[:, 3]) == ["排队中", "排队中"] and table_zh.columns[0] == "任务"
+
+
+def test_failed_job_shows_reason_and_hint_above_the_log():
+    st = dict(state="failed", id="x", reason="cuda_oom", message="The GPU ran out of memory.",
+              hint="Lower 'Batch size per device'.", error={})
+    update = tt.failure_update(st, "en")
+    assert update["visible"] and "cuda_oom" in update["value"] and "What to do:" in update["value"]
+    assert not tt.failure_update(dict(state="running"), "en")["visible"]
+
+
+def test_stop_and_resume_need_a_job(gui):
+    assert "Choose a job" in tt.stop_job(gui, "en", None)
+    assert "Choose a job" in tt.resume_job(gui, "en", None)[1]
+
+
+def test_long_runs_are_thinned_for_the_plot_but_keep_the_newest_point():
+    recs = [dict(step=i, loss=1.0 / i, lr=0.1) for i in range(1, 5001)]
+    loss, lr = tt.plot_frames(recs, "en")
+    train = loss[loss["series"] == "train"]
+    assert len(train) <= tt.MAX_PLOT_POINTS + 1 and train["step"].iloc[-1] == 5000 and train["step"].iloc[0] == 1
+    assert tt.plot_frames(recs[:10], "en")[0]["loss"].notna().sum() == 10
+    assert tt.plot_frames([], "en") == (None, None)  # never an empty frame (see typed_frame)
+
+
+def test_jobs_are_named_after_the_uploaded_file_not_its_stored_copy(gui, tmp_path):
+    from core.data import import_file
+    src = tmp_path / "my furnaces.jsonl"
+    src.write_bytes((Path(__file__).resolve().parents[2] / "presets/templates/data/demo.jsonl").read_bytes())
+    info = import_file(gui.ws, src, "my furnaces.jsonl")
+    assert Path(info["current_path"]).stem != "my furnaces"
+    assert tt.job_name(gui, info["current_path"]) == "my furnaces"
+    assert tt.job_name(gui, "/elsewhere/support.jsonl") == "support"

@@ -1,0 +1,75 @@
+"""How a job is shown in words, shared by the Train, Evaluate and Export tabs: the status line with
+progress and time left, and the reason and what to do when it ended badly. Reads only what
+core.progress.status(job) returns."""
+from __future__ import annotations
+
+import gradio as gr
+
+from core import jobs as J
+from core import progress
+from webui.i18n import tr
+
+
+def finished_runs(gui) -> list[tuple[str, str]]:
+    """(label, job id) of every training job that succeeded, newest first: what can be evaluated,
+    exported or chatted with."""
+    return [(f"{j.name} · {j.id}", j.id) for j in gui.store.list(states=[J.SUCCEEDED], kind="train")]
+
+
+def refresh_runs(gui, run: str | None):
+    """Inputs: the chosen run. Outputs: a run picker with every finished training run (the chosen one
+    kept, else the newest)."""
+    choices = finished_runs(gui)
+    ids = [v for _, v in choices]
+    return gr.update(choices=choices, value=run if run in ids else (ids[0] if ids else None))
+
+
+def job_status(gui, job_id: str | None, lang: str) -> tuple[str, object, J.Job | None]:
+    """(status line, failure box update, job) for any job id; empty when there is none."""
+    job = gui.store.get(job_id) if job_id else None
+    if job is None:
+        return "", gr.update(value="", visible=False), None
+    st = progress.status(job)
+    return status_markdown(st, lang), failure_update(st, lang), job
+
+
+def status_markdown(st: dict, lang: str) -> str:
+    """'Running · step 40/140 (29%) · loss 1.2345 · validation loss 1.3 · time left: about 20 s'."""
+    parts = [f"**{tr('state.' + st['state'].upper(), lang)}**", f"`{st['id']}`"]
+    if st.get("step") and st.get("total_steps"):
+        pct = 100 * st["step"] / st["total_steps"]
+        parts.append(f"{tr('st.step', lang)} {st['step']}/{st['total_steps']} ({pct:.0f}%)")
+    elif st["state"] in ("running", "starting") and st.get("phase") in (None, "loading"):
+        parts.append(tr("st.loading", lang))
+    elif st["state"] == "queued":
+        parts.append(tr("st.queued", lang))
+    if st.get("kind") != "train" and st.get("phase") and st["state"] == "running":
+        parts.append(str(st["phase"]))  # eval and merge name their phase (generating, saving, ...)
+    lm, le = st.get("last_metrics"), st.get("last_eval")
+    if lm and lm.get("loss") is not None:
+        parts.append(f"{tr('st.loss', lang)} {lm['loss']:.4f}")
+    if le:
+        parts.append(f"{tr('st.eval_loss', lang)} {le['eval_loss']:.4f}")
+    if st.get("eta_s") is not None:
+        parts.append(f"{tr('st.eta', lang)} {progress.fmt_duration(st['eta_s'])}")
+    runtime = (st.get("result") or {}).get("runtime_s")
+    if st["state"] == "succeeded" and runtime is not None:
+        parts.append(f"{tr('st.took', lang)} {progress.fmt_duration(runtime)}")
+    return " · ".join(parts)
+
+
+def failure_update(st: dict, lang: str):
+    """The reason and what to do, in words, above the log; hidden unless the job ended badly."""
+    if st["state"] not in ("failed", "interrupted", "cancelled"):
+        return gr.update(value="", visible=False)
+    err = st.get("error") or {}
+    reason = err.get("reason") or st.get("reason") or ""
+    message = err.get("message") or st.get("message") or ""
+    hint = err.get("hint") or st.get("hint") or ""
+    icon = "✕" if st["state"] == "failed" else "‖"
+    text = f"{icon} **{tr('state.' + st['state'].upper(), lang)}**" + (f" — {reason}" if reason else "")
+    if message:
+        text += f"\n\n{message}"
+    if hint:
+        text += f"\n\n**{tr('train.what_to_do', lang)}** {hint}"
+    return gr.update(value=text, visible=True)

@@ -1,0 +1,319 @@
+"""Chat tab: talk to a base model with an optional adapter (or a merged export), with a system prompt
+and sampling settings; streaming answers; a compare mode (base and fine-tuned side by side); and
+"Share a demo", the separate chat-only app of core.demos.
+
+The models live in core.chat's worker process, loaded on the first message and kept per
+(model, adapter) for every browser; a page holds only its conversation.
+"""
+from __future__ import annotations
+
+import threading
+from functools import partial
+from dataclasses import dataclass
+
+import gradio as gr
+import pandas as pd
+
+from core import demos
+from core import presets
+from core.errors import DanluError, InputError
+from core.export import list_exports
+from core.runs import resolve_trained_run
+from webui.i18n import L, tr
+from webui.jobview import finished_runs
+from webui.tabs.hyperparams_tab import problems_markdown
+
+DEMO_COLUMNS = ["id", "url", "model", "login"]
+
+
+@dataclass(frozen=True)
+class ChatTab:
+    model: gr.Dropdown
+    adapter: gr.Dropdown
+    compare: gr.Checkbox
+    system: gr.Textbox
+    sampling: list                 # temperature, top_p, max_new_tokens, repetition_penalty
+    tuned: gr.Chatbot
+    base: gr.Chatbot
+    message: gr.Textbox
+    send: gr.Button
+    clear: gr.Button
+    unload: gr.Button
+    note: gr.Markdown
+    demo_host: gr.Textbox
+    demo_port: gr.Number
+    demo_user: gr.Textbox
+    demo_password: gr.Textbox
+    demo_share: gr.Checkbox
+    demo_start: gr.Button
+    demo_message: gr.Markdown
+    demos: gr.Dataframe
+    demo_pick: gr.Dropdown
+    demo_stop: gr.Button
+
+
+class Sessions:
+    """Loaded chat models of this GUI process, keyed by (model, adapter): two pages chatting with the
+    same model share it. Loading happens once per key, under that key's lock."""
+
+    def __init__(self, gui):
+        self.gui = gui
+        self._ids: dict[tuple, str] = {}
+        self._locks: dict[tuple, threading.Lock] = {}
+        self._lock = threading.Lock()
+
+    def get(self, model: str, adapter: str | None) -> str:
+        key = (model, adapter or None)
+        with self._lock:
+            lock = self._locks.setdefault(key, threading.Lock())
+        with lock:
+            if key not in self._ids:
+                self._ids[key] = self.gui.chat_engine().load(model or None, adapter=adapter or None)
+            return self._ids[key]
+
+    def loaded(self, model: str, adapter: str | None) -> bool:
+        return (model, adapter or None) in self._ids
+
+    def unload_all(self) -> int:
+        with self._lock:
+            ids, self._ids = list(self._ids.values()), {}
+        for sid in ids:
+            self.gui.chat_engine().unload(sid)
+        return len(ids)
+
+
+# ---- choosing a model --------------------------------------------------------------------------
+def model_choices(gui) -> list[tuple[str, str]]:
+    """Merged exports first (ready to use), then the model presets."""
+    out = [(f"{e['name']} · export", e["name"]) for e in list_exports(gui.ws) if e.get("complete")]
+    out += [(f"{p.name} · {p.data.get('family', '')}", p.data["base_model"])
+            for p in presets.all_presets() if p.kind == "model"]
+    return out
+
+
+def adapter_choices(gui, lang: str) -> list[tuple[str, str]]:
+    return [(tr("chat.no_adapter", lang), "")] + finished_runs(gui)
+
+
+def pick_adapter(gui, adapter: str | None):
+    """Inputs: the chosen training run. Outputs: the base model it was trained from."""
+    if not adapter:
+        return gr.skip()
+    try:
+        base = resolve_trained_run(gui.ws, adapter).base_model
+    except DanluError:
+        return gr.skip()
+    return base or gr.skip()
+
+
+def refresh_choices(gui, lang: str, model: str | None, adapter: str | None):
+    """Inputs: language, current choices. Outputs: both pickers with the newest runs and exports. With no
+    run chosen yet, the newest finished one is offered: after training, Chat talks to its result."""
+    adapters = adapter_choices(gui, lang)
+    if not adapter and len(adapters) > 1:
+        adapter = adapters[1][1]
+    return gr.update(choices=model_choices(gui), value=model), gr.update(choices=adapters, value=adapter or "")
+
+
+# ---- talking -----------------------------------------------------------------------------------
+def user_turn(message: str, tuned: list, base: list, compare: bool):
+    """Inputs: the typed message, both conversations, compare mode. Outputs: the conversations with the
+    message added, and an empty message box. Runs at once; the answer streams in the next step."""
+    message = (message or "").strip()
+    if not message:
+        return gr.skip(), gr.skip(), gr.skip()
+    turn = {"role": "user", "content": message}
+    return list(tuned or []) + [turn], (list(base or []) + [turn]) if compare else gr.skip(), ""
+
+
+def answer(gui, sessions: Sessions, lang: str, model: str, adapter: str | None, compare: bool, system: str,
+           temperature, top_p, max_new_tokens, repetition_penalty, tuned: list, base: list):
+    """Inputs: language, model, adapter, compare mode, system prompt, sampling, both conversations.
+    Outputs (streamed): both conversations and a note. The fine-tuned answer comes first, then the
+    base model's (one worker serves both, one answer at a time)."""
+    tuned, base = list(tuned or []), list(base or [])
+    if not tuned or tuned[-1]["role"] != "user":
+        yield gr.skip(), gr.skip(), gr.skip()
+        return
+    settings = dict(system=system or "", temperature=float(temperature), top_p=float(top_p),
+                    max_new_tokens=int(max_new_tokens), repetition_penalty=float(repetition_penalty))
+    targets = [("tuned", model, adapter)] + ([("base", model, None)] if compare and adapter else [])
+    convs = {"tuned": tuned, "base": base}
+    note = tr("chat.compare_needs_adapter", lang) if compare and not adapter else ""
+    for which, m, a in targets:
+        conv = convs[which]
+        conv.append({"role": "assistant", "content": ""})
+        if not sessions.loaded(m, a):
+            conv[-1]["content"] = tr("chat.loading", lang)
+            yield convs["tuned"], convs["base"] if compare else gr.skip(), note
+        try:
+            sid = sessions.get(m, a)
+            conv[-1]["content"] = ""
+            history = [{"role": t["role"], "content": t["content"]} for t in conv[:-1]]
+            for delta in gui.chat_engine().stream(sid, history, **settings):
+                conv[-1]["content"] += delta
+                yield convs["tuned"], convs["base"] if compare else gr.skip(), note
+        except InputError as e:
+            conv[-1]["content"] = "⚠ " + "; ".join(str(p) for p in e.problems)
+        except DanluError as e:
+            conv[-1]["content"] = f"⚠ {e}"
+        yield convs["tuned"], convs["base"] if compare else gr.skip(), note
+
+
+def clear():
+    """Outputs: both conversations emptied."""
+    return [], []
+
+
+def unload(sessions: Sessions, lang: str) -> str:
+    """Outputs: how many models were unloaded (their memory is freed)."""
+    return f"{tr('chat.unloaded', lang)}: {sessions.unload_all()}"
+
+
+# ---- the chat-only demo ------------------------------------------------------------------------
+def start_demo(gui, lang: str, model: str, adapter: str | None, system: str, host: str, port, user: str,
+               password: str, share: bool):
+    """Inputs: language, model, adapter, system prompt, address, port, login, share link. Outputs
+    (streamed): message, the demos table, the demo picker. Starting takes a while (the demo loads
+    its own model), so the first answer says so at once."""
+    auth = (user.strip(), password) if (user or "").strip() and password else None
+    try:
+        demos.check_exposure((host or "127.0.0.1").strip(), bool(share), auth)
+    except InputError as e:
+        yield problems_markdown(e.problems, lang, "chat.cannot_start"), gr.skip(), gr.skip()
+        return
+    yield tr("chat.demo_starting", lang), gr.skip(), gr.skip()
+    try:
+        rec = demos.start_demo(gui.ws, model, adapter or None, host=(host or "127.0.0.1").strip(),
+                               port=int(port) if port else None, auth=auth, share=bool(share), system=system or "")
+    except InputError as e:
+        yield problems_markdown(e.problems, lang, "chat.cannot_start"), gr.skip(), gr.skip()
+        return
+    except DanluError as e:
+        yield f"⚠ {e}", gr.skip(), gr.skip()
+        return
+    url = rec.get("share_url") or rec.get("url")
+    text = f"✓ {tr('chat.demo_running', lang)} {url}"
+    if share and not rec.get("share_url"):
+        text += f"\n\n⚠ {tr('chat.no_share_link', lang)} {rec.get('share_error') or ''}"
+    yield (text, *demo_table(gui, lang))
+
+
+def demo_table(gui, lang: str):
+    """Outputs: the running demos as a table, and the picker for Stop."""
+    recs = demos.list_demos(gui.ws)
+    rows = [[r["id"], r.get("share_url") or r.get("url"), r.get("model"), tr("chat.yes" if r.get("login") else "chat.no", lang)]
+            for r in recs]
+    frame = pd.DataFrame(rows, columns=[tr("chat.col." + c, lang) for c in DEMO_COLUMNS])
+    return frame, gr.update(choices=[r["id"] for r in recs], value=recs[0]["id"] if recs else None)
+
+
+def stop_demo(gui, lang: str, demo_id: str | None):
+    """Inputs: language, demo. Outputs: message, demos table, picker."""
+    if not demo_id:
+        return tr("chat.no_demo", lang), gr.skip(), gr.skip()
+    try:
+        demos.stop_demo(gui.ws, demo_id)
+    except DanluError as e:
+        return f"⚠ {e}", gr.skip(), gr.skip()
+    return (f"■ {tr('chat.demo_stopped', lang)} {demo_id}", *demo_table(gui, lang))
+
+
+# ---- layout ------------------------------------------------------------------------------------
+def build(gui) -> ChatTab:
+    runs = finished_runs(gui)
+    choices = model_choices(gui)
+    with gr.Row(equal_height=True):
+        adapter = gr.Dropdown(choices=adapter_choices(gui, "en"), value=runs[0][1] if runs else "",
+                              label=L("chat.adapter"), info=L("chat.adapter_help"), elem_id="chat-adapter", scale=2)
+        model = gr.Dropdown(choices=choices, value=_default_model(gui, runs, choices), allow_custom_value=True,
+                            label=L("chat.model"), info=L("chat.model_help"), elem_id="chat-model", scale=2)
+        compare = gr.Checkbox(False, label=L("chat.compare"), info=L("chat.compare_help"), elem_id="chat-compare",
+                              scale=1)
+    system = gr.Textbox(label=L("chat.system"), placeholder=L("chat.system_placeholder"), lines=1, max_lines=4,
+                        elem_id="chat-system")
+    with gr.Accordion(L("chat.sampling"), open=False):
+        with gr.Row():
+            sampling = [
+                gr.Slider(0.0, 2.0, value=0.7, step=0.05, label=L("chat.temperature"), info=L("chat.temperature_help"),
+                          elem_id="chat-temperature"),
+                gr.Slider(0.05, 1.0, value=0.9, step=0.05, label=L("chat.top_p"), info=L("chat.top_p_help"),
+                          elem_id="chat-top-p"),
+                gr.Slider(1, 2048, value=256, step=1, label=L("chat.max_new_tokens"), info=L("chat.max_new_tokens_help"),
+                          elem_id="chat-max-new-tokens"),
+                gr.Slider(1.0, 2.0, value=1.1, step=0.05, label=L("chat.repetition_penalty"),
+                          info=L("chat.repetition_penalty_help"), elem_id="chat-repetition-penalty"),
+            ]
+    with gr.Row(equal_height=True):
+        tuned = gr.Chatbot(label=L("chat.answers"), height=420, elem_id="chat-bot", buttons=["copy"], scale=1)
+        base = gr.Chatbot(label=L("chat.base_answers"), height=420, elem_id="chat-bot-base", buttons=["copy"],
+                          visible=False, scale=1)
+    with gr.Row(equal_height=True):
+        message = gr.Textbox(label=L("chat.message"), placeholder=L("chat.message_placeholder"), lines=1, max_lines=6,
+                             elem_id="chat-input", scale=5)
+        send = gr.Button(L("chat.send"), variant="primary", elem_id="chat-send", scale=1, min_width=100)
+    with gr.Row():
+        clear_btn = gr.Button(L("chat.clear"), size="sm", elem_id="chat-clear")
+        unload_btn = gr.Button(L("chat.unload"), size="sm", elem_id="chat-unload")
+    note = gr.Markdown(elem_id="chat-note")
+    d = _demo_panel(gui)
+    return ChatTab(model=model, adapter=adapter, compare=compare, system=system, sampling=sampling, tuned=tuned,
+                   base=base, message=message, send=send, clear=clear_btn, unload=unload_btn, note=note, **d)
+
+
+def _default_model(gui, runs, choices):
+    if runs:
+        try:
+            return resolve_trained_run(gui.ws, runs[0][1]).base_model or choices[0][1]
+        except DanluError:
+            pass
+    return "builtin:danlu-tiny"
+
+
+def _demo_panel(gui) -> dict:
+    with gr.Accordion(L("chat.share_title"), open=False, elem_id="chat-share"):
+        gr.Markdown(L("chat.share_intro"), elem_classes=["muted"])
+        with gr.Row():
+            host = gr.Textbox("127.0.0.1", label=L("chat.demo_host"), info=L("chat.demo_host_help"), elem_id="demo-host")
+            port = gr.Number(None, precision=0, label=L("chat.demo_port"), info=L("chat.demo_port_help"),
+                             elem_id="demo-port")
+            share = gr.Checkbox(False, label=L("chat.demo_share"), info=L("chat.demo_share_help"), elem_id="demo-share")
+        with gr.Row():
+            user = gr.Textbox(label=L("chat.demo_user"), elem_id="demo-user")
+            password = gr.Textbox(label=L("chat.demo_password"), type="password", elem_id="demo-password")
+        start = gr.Button(L("chat.share"), elem_id="demo-start")
+        message = gr.Markdown(elem_id="demo-message")
+        frame, picker = demo_table(gui, "en")
+        table = gr.Dataframe(value=frame, label=L("chat.demos"), interactive=False, elem_id="demo-list")
+        with gr.Row():
+            pick = gr.Dropdown(choices=picker["choices"], value=picker["value"], label=L("chat.demo_pick"),
+                               elem_id="demo-pick")
+            stop = gr.Button(L("chat.demo_stop"), variant="stop", size="sm", elem_id="demo-stop")
+    return dict(demo_host=host, demo_port=port, demo_user=user, demo_password=password, demo_share=share,
+                demo_start=start, demo_message=message, demos=table, demo_pick=pick, demo_stop=stop)
+
+
+def show_base(compare: bool):
+    """Inputs: compare mode. Outputs: the base model's conversation shown or hidden."""
+    return gr.update(visible=bool(compare))
+
+
+def wire(t: ChatTab, gui, lang) -> None:
+    """This tab's own events (the language and tab-switch wiring is in webui/app.py)."""
+    sessions = Sessions(gui)
+    t.adapter.change(partial(pick_adapter, gui), inputs=[t.adapter], outputs=[t.model], api_visibility="private")
+    t.compare.change(show_base, inputs=[t.compare], outputs=[t.base], api_visibility="private")
+    answer_inputs = [lang, t.model, t.adapter, t.compare, t.system, *t.sampling, t.tuned, t.base]
+    for trigger, name in ((t.send.click, "chat_send"), (t.message.submit, None)):
+        ev = trigger(user_turn, inputs=[t.message, t.tuned, t.base, t.compare], outputs=[t.tuned, t.base, t.message],
+                     api_visibility="private", queue=False)
+        ev.then(partial(answer, gui, sessions), inputs=answer_inputs, outputs=[t.tuned, t.base, t.note],
+                **({"api_name": name} if name else {"api_visibility": "private"}))
+    t.clear.click(clear, outputs=[t.tuned, t.base], api_visibility="private", queue=False)
+    t.unload.click(partial(unload, sessions), inputs=[lang], outputs=[t.note], api_name="chat_unload")
+    t.demo_start.click(partial(start_demo, gui),
+                       inputs=[lang, t.model, t.adapter, t.system, t.demo_host, t.demo_port, t.demo_user,
+                               t.demo_password, t.demo_share],
+                       outputs=[t.demo_message, t.demos, t.demo_pick], api_name="share_demo")
+    t.demo_stop.click(partial(stop_demo, gui), inputs=[lang, t.demo_pick], outputs=[t.demo_message, t.demos, t.demo_pick],
+                      api_name="stop_demo")

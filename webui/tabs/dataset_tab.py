@@ -1,0 +1,371 @@
+"""Dataset tab: upload (drag and drop), detected format and row count, the problems table, cleaning
+with undo, an editable preview grid, the token-length histogram, the rendered example with the
+trained-on tokens highlighted, and the cleaned file to download.
+
+Every action calls the data studio (core.data: import_file, check_dataset, apply_op, undo,
+dataset_rows, insight_dataset, export_path); this file only lays out and formats. The selected
+dataset is an id in a hidden textbox; its current version is what the `dataset` setting points at.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+from functools import partial
+from dataclasses import dataclass
+
+import gradio as gr
+import pandas as pd
+
+from core import data as D
+from core.errors import DanluError, InputError
+from webui import fields
+from webui.i18n import L, tr
+
+PROBLEM_COLUMNS = ("line", "field", "message", "fix")
+GRID_COLUMNS = ("row", "line", "record")
+PAGE = 50
+# cleaning buttons: (i18n key, core operation, needs the model's tokenizer)
+CLEAN_OPS = [("ds.op.dedupe", "dedupe", False), ("ds.op.drop_empty", "drop-empty", False),
+             ("ds.op.drop_invalid", "drop-invalid", False), ("ds.op.trim", "trim", False),
+             ("ds.op.merge_turns", "merge-turns", False), ("ds.op.filter_long", "filter-long", True),
+             ("ds.op.truncate_long", "truncate-long", True)]
+
+
+@dataclass(frozen=True)
+class DatasetTab:
+    widgets: dict[str, gr.components.Component]   # TrainConfig fields shown here: dataset, dataset_format, column_map
+    ds_id: gr.Textbox                              # the selected dataset's id (hidden)
+    upload: gr.File
+    picker: gr.Dropdown
+    check: gr.Button
+    summary: gr.Markdown
+    problems: gr.Dataframe
+    counts: gr.Markdown
+    clean: dict[str, gr.Button]                    # core operation -> button
+    undo: gr.Button
+    clean_message: gr.Markdown
+    grid: gr.Dataframe
+    grid_start: gr.Number
+    save_edits: gr.Button
+    histogram: gr.BarPlot
+    lengths: gr.Markdown
+    example: gr.Number
+    rendered: gr.HighlightedText
+    download: gr.Button
+    download_file: gr.File
+
+
+# ---- choosing a dataset ------------------------------------------------------------------------
+def dataset_choices(gui) -> list[tuple[str, str]]:
+    return [(f"{d['display_name']} · {version_text(d, 'en')} · {d['id']}", d["id"]) for d in D.list_datasets(gui.ws)]
+
+
+def version_text(info: dict, lang: str) -> str:
+    """'original', or 'cleaned 2x' after two cleaning steps (core counts them in `version`)."""
+    n = info.get("version", 0)
+    return tr("ds.original", lang) if not n else f"{tr('ds.cleaned', lang)} ×{n}"
+
+
+def import_upload(gui, path):
+    """Inputs: the dropped file. Outputs: dataset id, the picker. The bytes are copied into the
+    workspace first (the original is never changed); the same file twice is the same dataset."""
+    if not path:
+        return gr.skip(), gr.skip()
+    info = D.import_file(gui.ws, path, display_name=_name(path))
+    return info["id"], gr.update(choices=dataset_choices(gui), value=info["id"])
+
+
+def _name(path) -> str:
+    from pathlib import Path
+    return Path(str(path)).name
+
+
+def import_current(gui, ds_id: str, dataset: str):
+    """Inputs: selected id, the `dataset` setting. Outputs: the id to check. When nothing was uploaded
+    (e.g. a template's sample file), that file is imported so it can be checked and cleaned too."""
+    if ds_id or not dataset:
+        return ds_id
+    return D.import_file(gui.ws, dataset, display_name=_name(dataset))["id"]
+
+
+def upload_and_check(gui, path, fmt: str, column_map: str, lang: str):
+    """Inputs: the dropped file, format settings, language. Outputs: id, picker, summary, problems table,
+    counts, `dataset` setting: the upload and its check in one answer."""
+    ds_id, picker = import_upload(gui, path)
+    if not path:
+        return (gr.skip(),) * 6
+    return (ds_id, picker, *check(gui, ds_id, fmt, column_map, lang))
+
+
+def check_current(gui, ds_id: str, dataset: str, fmt: str, column_map: str, lang: str):
+    """Inputs: selected id, `dataset` setting, format settings, language. Outputs: id, summary, problems
+    table, counts, `dataset` setting (see import_current)."""
+    try:
+        ds_id = import_current(gui, ds_id, dataset)
+    except DanluError as e:
+        return gr.skip(), f"⚠ {e}", _problem_frame([], lang), "", gr.skip()
+    return (ds_id, *check(gui, ds_id, fmt, column_map, lang))
+
+
+# ---- checking ----------------------------------------------------------------------------------
+def check(gui, ds_id: str, fmt: str, column_map: str, lang: str):
+    """Inputs: dataset id, format and column map settings, language. Outputs: summary, problems table,
+    problem counts, the `dataset` setting (the current version's file)."""
+    if not ds_id:
+        return tr("ds.none", lang), _problem_frame([], lang), "", gr.skip()
+    mapping, p = fields._parse_mapping(column_map)
+    try:
+        if p:
+            raise InputError(problems=[p])
+        D.set_format(gui.ws, ds_id, fmt or "auto", mapping or None)
+        report = D.check_dataset(gui.ws, ds_id)
+    except DanluError as e:
+        return f"⚠ {e}", _problem_frame([], lang), "", gr.skip()
+    info = D.get_dataset(gui.ws, ds_id)
+    return (summary_markdown(report, info, lang), problem_frame(report, lang), counts_markdown(report, lang),
+            str(D.current_version_path(gui.ws, ds_id)))
+
+
+def summary_markdown(report: dict, info: dict, lang: str) -> str:
+    icon = "✓" if report.get("ok") else "⚠"
+    parts = [f"{icon} **{info['display_name']}**", f"{tr('ds.format', lang)}: `{report.get('format')}`",
+             f"{tr('ds.rows', lang)}: **{report.get('rows', 0)}**", f"{tr('ds.usable', lang)}: {report.get('usable_rows', 0)}",
+             version_text(info, lang)]
+    if report.get("problem_count"):
+        parts.append(f"{tr('ds.problem_count', lang)}: **{report['problem_count']}**")
+    return " · ".join(parts)
+
+
+def problem_frame(report: dict, lang: str) -> pd.DataFrame:
+    rows = [[p.get("line") or p.get("record") or "", p.get("field") or "", p.get("message", ""), p.get("hint", "")]
+            for p in report.get("problems", [])]
+    rows += [[w.get("line") or "", w.get("field") or "", f"({tr('ds.warning', lang)}) {w.get('message', '')}",
+              w.get("hint", "")] for w in report.get("warnings", [])]
+    return _problem_frame(rows, lang)
+
+
+def _problem_frame(rows: list, lang: str) -> pd.DataFrame:
+    return pd.DataFrame(rows, columns=[tr("ds.col." + c, lang) for c in PROBLEM_COLUMNS]).astype(str)
+
+
+def counts_markdown(report: dict, lang: str) -> str:
+    counts = report.get("counts") or {}
+    if not counts:
+        return ""
+    items = [f"{c['count']} × {c['title']}" + (f" ({tr('ds.warning', lang)})" if c.get("warning") else "")
+             for c in counts.values()]
+    note = f" — {tr('ds.first_20', lang)}" if any(c["count"] > 20 for c in counts.values()) else ""
+    return "**" + tr("ds.by_type", lang) + ":** " + "; ".join(items) + note
+
+
+# ---- cleaning ----------------------------------------------------------------------------------
+def clean(gui, op: str, ds_id: str, base_model: str, max_seq_length, chat_template: str, lang: str):
+    """Inputs: operation, dataset id, model, maximum length and chat template (for the length operations),
+    language. Outputs (a generator: "working" at once, a big file takes a while): what the operation
+    changed, in words (core's summary)."""
+    if not ds_id:
+        yield tr("ds.none", lang)
+        return
+    yield tr("ds.working", lang)
+    try:
+        res = gui.offload(D.apply_op, gui.ws, ds_id, op, model=base_model or None,
+                          max_seq_length=int(max_seq_length or 1024), chat_template=chat_template or "auto")
+    except DanluError as e:
+        yield f"⚠ {e}"
+        return
+    yield ("✓ " if res["changed"] else "") + res["summary"]
+
+
+def undo(gui, ds_id: str, lang: str) -> str:
+    """Inputs: dataset id, language. Outputs: what was undone."""
+    if not ds_id:
+        return tr("ds.none", lang)
+    try:
+        return "↶ " + D.undo(gui.ws, ds_id)["summary"]
+    except DanluError as e:
+        return f"⚠ {e}"
+
+
+# ---- the editable grid -------------------------------------------------------------------------
+def grid(gui, ds_id: str, start, lang: str) -> pd.DataFrame:
+    """Inputs: dataset id, first row, language. Outputs: a page of rows, each record as JSON text."""
+    cols = [tr("ds.col." + c, lang) for c in GRID_COLUMNS]
+    if not ds_id:
+        return pd.DataFrame(columns=cols)
+    rows = D.dataset_rows(gui.ws, ds_id, start=max(1, int(start or 1)), count=PAGE)
+    return pd.DataFrame([[r["row"], r["line"], json.dumps(r["record"], ensure_ascii=False)] for r in rows], columns=cols)
+
+
+def save_edits(gui, ds_id: str, start, edited: pd.DataFrame, lang: str) -> str:
+    """Inputs: dataset id, first row, the grid as edited, language. Outputs: what was saved. Each changed
+    row becomes an `edit` operation (a new version; Undo takes it back)."""
+    if not ds_id or edited is None or edited.empty:
+        return tr("ds.none", lang)
+    before = {r["row"]: r["record"] for r in D.dataset_rows(gui.ws, ds_id, start=max(1, int(start or 1)), count=PAGE)}
+    done, problems = [], []
+    for row_no, text in zip(edited.iloc[:, 0], edited.iloc[:, 2]):
+        try:
+            record = json.loads(text)
+        except (TypeError, json.JSONDecodeError) as e:
+            problems.append(f"{tr('ds.col.row', lang)} {row_no}: {tr('ds.bad_json', lang)} ({e})")
+            continue
+        if int(row_no) in before and record != before[int(row_no)]:
+            try:
+                D.apply_op(gui.ws, ds_id, "edit", row=int(row_no), record=record)
+                done.append(str(row_no))
+            except DanluError as e:
+                problems.append(str(e))
+    text = f"✓ {tr('ds.saved_rows', lang)}: {', '.join(done)}" if done else tr("ds.no_edits", lang)
+    return "\n\n".join([text] + [f"⚠ {p}" for p in problems])
+
+
+# ---- lengths and the rendered example -----------------------------------------------------------
+def insight(gui, ds_id: str, base_model: str, max_seq_length, train_on_inputs: bool, chat_template: str, example,
+            lang: str):
+    """Inputs: dataset id, model, maximum length, train-on-inputs, chat template, example row, language. Outputs:
+    histogram, length summary, rendered example. A generator: the first answer comes at once,
+    the measurement (which may load the model's tokenizer) follows."""
+    if not ds_id:
+        yield _histogram_frame({}), tr("ds.none", lang), []
+        return
+    yield gr.skip(), tr("ds.measuring", lang), gr.skip()
+    try:
+        ins = gui.offload(D.insight_dataset, gui.ws, ds_id, model=base_model or None,
+                          max_seq_length=int(max_seq_length or 1024), train_on_inputs=bool(train_on_inputs),
+                          preview=max(0, int(example or 1) - 1), chat_template=chat_template or "auto")
+    except DanluError as e:
+        yield gr.skip(), f"⚠ {e}", gr.skip()
+        return
+    yield _histogram_frame(ins.get("histogram") or {}), lengths_markdown(ins, lang), rendered(ins, lang)
+
+
+def _histogram_frame(h: dict) -> pd.DataFrame:
+    edges, counts = h.get("edges") or [], h.get("counts") or []
+    rows = [(int(edges[i]), int(c)) for i, c in enumerate(counts)]
+    return pd.DataFrame(rows, columns=["tokens", "rows"]).astype({"tokens": "int64", "rows": "int64"})
+
+
+def lengths_markdown(ins: dict, lang: str) -> str:
+    ln = ins.get("lengths") or {}
+    parts = [f"{tr('ds.tokens', lang)}: min {ln.get('min')}, {tr('ds.median', lang)} {ln.get('median')}, "
+             f"p95 {ln.get('p95')}, max {ln.get('max')}",
+             f"{tr('ds.over_max', lang)} ({ins.get('max_seq_length')}): **{ins.get('over_max', 0)}**"]
+    if ins.get("no_target"):
+        parts.append(f"{tr('ds.no_target', lang)}: **{ins['no_target']}**")
+    if not ins.get("exact"):
+        parts.append(tr("ds.estimated", lang))
+    te = ins.get("template_error")
+    text = " · ".join(parts)
+    if te:
+        text += f"\n\n⚠ {te.get('message', '')} — {te.get('hint', '')}"
+    return text
+
+
+def rendered(ins: dict, lang: str) -> list[tuple[str, str | None]]:
+    """The example as the model sees it: (text, label); labelled text is what training learns."""
+    trained, cut = tr("ds.trained", lang), tr("ds.truncated", lang)
+    out = []
+    for seg in (ins.get("preview") or {}).get("segments", []):
+        out.append((seg["text"], cut if seg.get("truncated") else trained if seg.get("trained") else None))
+    return out
+
+
+def download(gui, ds_id: str):
+    """Inputs: dataset id. Outputs: the current (cleaned) version as a file to download."""
+    if not ds_id:
+        return gr.update(value=None, visible=False)
+    src = D.export_path(gui.ws, ds_id)
+    name = D.get_dataset(gui.ws, ds_id)["display_name"].rsplit(".", 1)[0]
+    dest = gui.ws.root / "gui-downloads" / f"{name}-v{D.get_dataset(gui.ws, ds_id).get('version', 0)}{src.suffix}"
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(src, dest)
+    return gr.update(value=str(dest), visible=True)
+
+
+# ---- layout ------------------------------------------------------------------------------------
+def build(gui) -> DatasetTab:
+    gr.Markdown("## " + L("ds.title"))
+    gr.Markdown(L("ds.intro"), elem_classes=["muted"])
+    with gr.Row():
+        upload = gr.File(label=L("ds.upload"), file_types=[".jsonl", ".json", ".csv", ".tsv", ".parquet", ".xlsx"],
+                         elem_id="ds-upload", scale=3, height=150)
+        with gr.Column(scale=2):
+            picker = gr.Dropdown(choices=dataset_choices(gui), value=None, label=L("ds.picker"), elem_id="ds-picker")
+            widgets = {"dataset_format": fields.widget_for("dataset_format")}
+    widgets["column_map"] = fields.widget_for("column_map")
+    widgets["dataset"] = fields.widget_for("dataset")
+    ds_id = gr.Textbox("", visible=False, label="dataset id", elem_id="ds-id")
+    check_btn = gr.Button(L("ds.check"), variant="primary", elem_id="ds-check")
+    summary = gr.Markdown(elem_id="ds-summary")
+    problems = gr.Dataframe(value=_problem_frame([], "en"), label=L("ds.problems"), interactive=False, wrap=True,
+                            elem_id="ds-problems", max_height=360)
+    counts = gr.Markdown(elem_id="ds-counts")
+    gr.Markdown("### " + L("ds.clean_title"))
+    with gr.Row(elem_id="ds-clean"):
+        clean_btns = {op: gr.Button(L(key), size="sm", elem_id=f"ds-op-{op}") for key, op, _ in CLEAN_OPS}
+        undo_btn = gr.Button(L("ds.undo"), size="sm", elem_id="ds-undo")
+    clean_message = gr.Markdown(elem_id="ds-clean-message")
+    with gr.Accordion(L("ds.grid_title"), open=False, elem_id="ds-grid-box"):
+        grid_start = gr.Number(1, precision=0, label=L("ds.grid_start"), elem_id="ds-grid-start")
+        grid_df = gr.Dataframe(label=L("ds.grid"), interactive=True, wrap=True, elem_id="ds-grid", max_height=420,
+                               static_columns=[0, 1])
+        save_btn = gr.Button(L("ds.save_edits"), size="sm", elem_id="ds-save-edits")
+    gr.Markdown("### " + L("ds.lengths_title"))
+    with gr.Row(equal_height=True):
+        histogram = gr.BarPlot(_histogram_frame({}), x="tokens", y="rows", label=L("ds.histogram"), height=260,
+                               elem_id="ds-histogram", scale=3)
+        with gr.Column(scale=2):
+            lengths = gr.Markdown(elem_id="ds-lengths")
+            example = gr.Number(1, precision=0, label=L("ds.example"), elem_id="ds-example")
+    colors = {tr(k, lang): c for k, c in (("ds.trained", "#16a34a"), ("ds.truncated", "#dc2626")) for lang in ("en", "zh-CN")}
+    rendered_box = gr.HighlightedText(label=L("ds.rendered"), combine_adjacent=False, show_legend=False, color_map=colors,
+                                      elem_id="ds-rendered")
+    with gr.Row():
+        download_btn = gr.Button(L("ds.download"), size="sm", elem_id="ds-download", scale=0, min_width=220)
+        download_file = gr.File(label=L("ds.download_file"), visible=False, interactive=False, elem_id="ds-download-file")
+    return DatasetTab(widgets=widgets, ds_id=ds_id, upload=upload, picker=picker, check=check_btn, summary=summary,
+                      problems=problems, counts=counts, clean=clean_btns, undo=undo_btn, clean_message=clean_message,
+                      grid=grid_df, grid_start=grid_start, save_edits=save_btn, histogram=histogram, lengths=lengths,
+                      example=example, rendered=rendered_box, download=download_btn, download_file=download_file)
+
+
+def pick(ds_id: str | None) -> str:
+    """Inputs: the dataset chosen in the picker. Outputs: the selected id."""
+    return ds_id or ""
+
+
+def refresh_picker(gui, ds_id: str):
+    """Outputs: the picker with every dataset (versions change when cleaning)."""
+    return gr.update(choices=dataset_choices(gui), value=ds_id or None)
+
+
+def wire(t: DatasetTab, gui, lang, base_model, max_seq_length, train_on_inputs, chat_template) -> None:
+    """This tab's own events; the model and length settings come from the other tabs (webui/app.py)."""
+    shown = [t.summary, t.problems, t.counts, t.widgets["dataset"]]
+    settings = [t.widgets["dataset_format"], t.widgets["column_map"], lang]
+    check_io = dict(inputs=[t.ds_id] + settings, outputs=shown, api_visibility="private")
+    grid_io = dict(inputs=[t.ds_id, t.grid_start, lang], outputs=[t.grid], api_visibility="private")
+    insight_io = dict(inputs=[t.ds_id, base_model, max_seq_length, train_on_inputs, chat_template, t.example, lang],
+                      outputs=[t.histogram, t.lengths, t.rendered], api_visibility="private")
+
+    def then_show(event, checked: bool = False):
+        """After anything that changes the dataset: its check (unless done), rows, lengths, the picker."""
+        ev = event if checked else event.then(partial(check, gui), **check_io)
+        ev.then(partial(grid, gui), **grid_io)
+        ev.then(partial(insight, gui), **insight_io)
+        ev.then(partial(refresh_picker, gui), inputs=[t.ds_id], outputs=[t.picker], api_visibility="private")
+
+    then_show(t.upload.upload(partial(upload_and_check, gui), inputs=[t.upload] + settings,
+                              outputs=[t.ds_id, t.picker] + shown, api_name="upload_dataset"), checked=True)
+    then_show(t.picker.input(pick, inputs=[t.picker], outputs=[t.ds_id], api_visibility="private"))
+    then_show(t.check.click(partial(check_current, gui), inputs=[t.ds_id, t.widgets["dataset"]] + settings,
+                            outputs=[t.ds_id] + shown, api_name="check_dataset"), checked=True)
+    for op, button in t.clean.items():
+        then_show(button.click(partial(clean, gui, op), inputs=[t.ds_id, base_model, max_seq_length, chat_template, lang],
+                               outputs=[t.clean_message], api_name=f"clean_{op.replace('-', '_')}"))
+    then_show(t.undo.click(partial(undo, gui), inputs=[t.ds_id, lang], outputs=[t.clean_message], api_name="undo_clean"))
+    then_show(t.save_edits.click(partial(save_edits, gui), inputs=[t.ds_id, t.grid_start, t.grid, lang],
+                                 outputs=[t.clean_message], api_name="save_dataset_edits"))
+    t.grid_start.submit(partial(grid, gui), **grid_io)
+    t.example.submit(partial(insight, gui), **insight_io)
+    t.download.click(partial(download, gui), inputs=[t.ds_id], outputs=[t.download_file], api_name="download_dataset")

@@ -1,0 +1,156 @@
+"""Evaluate tab: run an evaluation of a finished training run (a job, never in this process) and show
+the results: loss and scores, and every held-out prompt with the base model's and the fine-tuned
+model's answers side by side, with the CSV to download. All of it comes from core.evaluation."""
+from __future__ import annotations
+
+import shutil
+from functools import partial
+from dataclasses import dataclass
+from pathlib import Path
+
+import gradio as gr
+import pandas as pd
+
+from core import evaluation as E
+from core import jobs as J
+from core.errors import DanluError, InputError
+from webui.i18n import L, tr
+from webui.jobview import finished_runs, job_status
+from webui.tabs.hyperparams_tab import problems_markdown
+
+# core's TABLE_HEADERS, in the same order, as UI text keys
+TABLE_KEYS = ["ev.col.prompt", "ev.col.reference", "ev.col.base", "ev.col.tuned", "ev.col.base_rouge",
+              "ev.col.tuned_rouge", "ev.col.base_bleu", "ev.col.tuned_bleu", "ev.col.base_exact", "ev.col.tuned_exact"]
+POLL_S = 1.5
+
+
+@dataclass(frozen=True)
+class EvaluateTab:
+    run: gr.Dropdown
+    max_samples: gr.Number
+    max_new_tokens: gr.Number
+    start: gr.Button
+    job: gr.Textbox          # the evaluation job in flight (hidden)
+    status: gr.Markdown
+    failure: gr.Markdown
+    summary: gr.Markdown
+    table: gr.Dataframe
+    csv: gr.File
+    probes: gr.Dataframe
+    timer: gr.Timer
+
+
+def start_eval(gui, lang: str, run: str | None, max_samples, max_new_tokens):
+    """Inputs: language, training job, sample count, answer length. Outputs: eval job id, message, timer."""
+    if not run:
+        return gr.skip(), tr("ev.no_run", lang), gr.skip()
+    try:
+        job = E.submit_eval(gui.ws, run, max_samples=int(max_samples or 200), max_new_tokens=int(max_new_tokens or 128))
+    except InputError as e:
+        return gr.skip(), problems_markdown(e.problems, lang, "ev.cannot_start"), gr.skip()
+    except DanluError as e:
+        return gr.skip(), f"⚠ {e}", gr.skip()
+    return job.id, f"▶ {tr('ev.started', lang)} `{job.id}`", gr.Timer(active=True)
+
+
+def show_results(gui, lang: str, run: str | None):
+    """Inputs: language, training job. Outputs: summary, results table, CSV file, probe answers."""
+    job = gui.store.get(run) if run else None
+    report = E.read_eval(job.run_dir) if job else None
+    probes = probe_frame(E.read_probes(job.run_dir) if job else [], lang)
+    if not report:
+        return tr("ev.none_yet", lang), results_frame([], lang), gr.update(value=None, visible=False), probes
+    return (summary_markdown(report, lang), results_frame(E.table_rows(report), lang), csv_update(gui, job), probes)
+
+
+def summary_markdown(report: dict, lang: str) -> str:
+    m = report.get("metrics", {})
+    b, t = m.get("base", {}), m.get("tuned", {})
+    rows = [f"| | {tr('ev.col.base', lang)} | {tr('ev.col.tuned', lang)} |", "|---|---|---|"]
+    if report.get("eval_loss") is not None:
+        rows.append(f"| {tr('ev.loss', lang)} | {_num(report.get('base_eval_loss'))} | {_num(report.get('eval_loss'))} |")
+        rows.append(f"| {tr('ev.perplexity', lang)} | {_num(report.get('base_perplexity'))} | "
+                    f"{_num(report.get('perplexity'))} |")
+    for key, name in (("rouge_l", "ROUGE-L"), ("bleu", "BLEU")):
+        rows.append(f"| {name} | {_num(b.get(key))} | {_num(t.get(key))} |")
+    rows.append(f"| {tr('ev.exact', lang)} | {_pct(b.get('exact_match'))} | {_pct(t.get('exact_match'))} |")
+    head = f"**{tr('ev.summary', lang)}** ({report.get('n_samples', 0)} {tr('ev.prompts', lang)})"
+    notes = "".join(f"\n\n<span class='muted'>{n}</span>" for n in report.get("notes", []) or [])
+    return head + "\n\n" + "\n".join(rows) + notes
+
+
+def _num(x) -> str:
+    return "-" if x is None else f"{x:.3f}"
+
+
+def _pct(x) -> str:
+    return "-" if x is None else f"{100 * x:.0f}%"
+
+
+def results_frame(rows: list[list], lang: str) -> pd.DataFrame:
+    return pd.DataFrame(rows, columns=[tr(k, lang) for k in TABLE_KEYS])
+
+
+def probe_frame(probes: list[dict], lang: str) -> pd.DataFrame:
+    cols = [tr("ev.col.step", lang), tr("ev.col.prompt", lang), tr("ev.col.answer", lang)]
+    return pd.DataFrame([[p.get("step"), p.get("prompt"), p.get("answer")] for p in probes], columns=cols)
+
+
+def csv_update(gui, job: J.Job):
+    """eval.csv of the run, copied where the page may offer it for download."""
+    src = Path(job.run_dir) / "eval.csv"
+    if not src.is_file():
+        return gr.update(value=None, visible=False)
+    dest = gui.ws.root / "gui-downloads" / f"eval-{job.id}.csv"
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(src, dest)
+    return gr.update(value=str(dest), visible=True)
+
+
+def poll(gui, lang: str, eval_job: str | None, run: str | None):
+    """The Timer: the evaluation job's status; when it ends, its results. Outputs: status, failure box,
+    summary, table, CSV, probes, timer."""
+    status, failure, job = job_status(gui, eval_job, lang)
+    if job is None:
+        return (gr.skip(),) * 6 + (gr.Timer(active=False),)
+    if not job.terminal:
+        return (status, failure) + (gr.skip(),) * 4 + (gr.skip(),)
+    return (status, failure, *show_results(gui, lang, run), gr.Timer(active=False))
+
+
+def build(gui) -> EvaluateTab:
+    gr.Markdown("## " + L("ev.title"))
+    gr.Markdown(L("ev.intro"), elem_classes=["muted"])
+    runs = finished_runs(gui)
+    with gr.Row(equal_height=True):
+        run = gr.Dropdown(choices=runs, value=runs[0][1] if runs else None, label=L("ev.run"), info=L("ev.run_help"),
+                          elem_id="ev-run", scale=3)
+        max_samples = gr.Number(200, precision=0, label=L("ev.max_samples"), info=L("ev.max_samples_help"),
+                                elem_id="ev-max-samples", scale=1)
+        max_new_tokens = gr.Number(128, precision=0, label=L("ev.max_new_tokens"), info=L("ev.max_new_tokens_help"),
+                                   elem_id="ev-max-new-tokens", scale=1)
+    start = gr.Button(L("ev.start"), variant="primary", elem_id="ev-start")
+    job = gr.Textbox("", visible=False, label="evaluation job", elem_id="ev-job")
+    status = gr.Markdown(elem_id="ev-status")
+    failure = gr.Markdown(visible=False, elem_id="ev-failure", elem_classes=["failure"])
+    summary = gr.Markdown(elem_id="ev-summary")
+    table = gr.Dataframe(value=results_frame([], "en"), label=L("ev.table"), interactive=False, wrap=True,
+                         elem_id="ev-table", max_height=480)
+    csv = gr.File(label=L("ev.csv"), visible=False, interactive=False, elem_id="ev-csv")
+    with gr.Accordion(L("ev.probes"), open=False):
+        probes = gr.Dataframe(value=probe_frame([], "en"), label=L("ev.probes_table"), interactive=False, wrap=True,
+                              elem_id="ev-probes", max_height=360)
+    timer = gr.Timer(POLL_S, active=False)
+    return EvaluateTab(run=run, max_samples=max_samples, max_new_tokens=max_new_tokens, start=start, job=job,
+                       status=status, failure=failure, summary=summary, table=table, csv=csv, probes=probes, timer=timer)
+
+
+def wire(t: EvaluateTab, gui, lang) -> None:
+    """This tab's own events (the language and tab-switch wiring is in webui/app.py)."""
+    t.start.click(partial(start_eval, gui), inputs=[lang, t.run, t.max_samples, t.max_new_tokens],
+                  outputs=[t.job, t.status, t.timer], api_name="run_evaluation")
+    t.run.change(partial(show_results, gui), inputs=[lang, t.run], outputs=[t.summary, t.table, t.csv, t.probes],
+                 api_name="show_evaluation")
+    t.timer.tick(partial(poll, gui), inputs=[lang, t.job, t.run],
+                 outputs=[t.status, t.failure, t.summary, t.table, t.csv, t.probes, t.timer],
+                 api_visibility="private", queue=False)

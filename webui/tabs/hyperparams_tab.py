@@ -1,0 +1,225 @@
+"""Hyperparameters tab: every TrainConfig setting as a widget, recipe presets, validation as you
+type, save/load YAML, the exact CLI line, and a memory-fit estimate for the chosen hardware."""
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import gradio as gr
+
+from core import presets
+from core.config import FIELDS, read_yaml, save_config, to_yaml
+from core.errors import InputError, Problem
+from core.launcher import LaunchSpec, cli_command
+from core.memory import Shape, estimate, fit_advice
+from webui import fields
+from webui.i18n import L, preset_text, tr
+
+GROUP_KEYS = {"model": "grp.model", "data": "grp.data", "lora": "grp.lora", "training": "grp.training",
+              "logging": "grp.logging", "speed": "grp.speed"}
+MEMORY_INPUTS = ("base_model", "quantization", "max_seq_length", "micro_batch_size", "lora_rank",
+                 "gradient_checkpointing", "fused_loss")
+
+
+@dataclass(frozen=True)
+class HyperparamsTab:
+    widgets: dict[str, gr.components.Component]  # every field built here (all but base_model)
+    recipe: gr.Dropdown
+    recipe_info: gr.Markdown
+    problems: gr.Markdown
+    memory: gr.Markdown
+    save: gr.Button
+    saved_file: gr.File
+    load: gr.UploadButton
+    show_command: gr.Button
+    command: gr.Textbox
+
+
+def recipe_choices() -> list[tuple[str, str]]:
+    return [(p.name, p.name) for p in presets.all_presets() if p.kind == "recipe"]
+
+
+def problems_markdown(problems: list[Problem], lang: str, title_key: str = "hp.problems") -> str:
+    """Every problem in words, naming the setting by its (translated) label; core's message as it is."""
+    if not problems:
+        return f"✓ {tr('hp.valid', lang)}"
+    lines = [f"⚠ **{tr(title_key, lang)} ({len(problems)})**"]
+    for p in problems:
+        name = p.where.split(".")[0]
+        where = f"**{tr('field.' + name, lang)}** (`{p.where}`)" if name in FIELDS else f"**{p.where}**"
+        lines.append(f"- {where}: {p.message}" + (f" — {p.hint}" if p.hint else ""))
+    return "\n".join(lines)
+
+
+def validate_settings(lang: str, *values) -> str:
+    """Inputs: language, every setting (fields.NAMES order). Outputs: the problems, in words."""
+    _, problems = fields.build_config(dict(zip(fields.NAMES, values)))
+    return problems_markdown(problems, lang)
+
+
+def apply_recipe(name: str) -> list:
+    """Inputs: recipe preset. Outputs: every setting; those the recipe does not set stay as they are."""
+    if not name:
+        return [gr.skip()] * len(fields.NAMES)
+    settings = presets.get(name, "recipe").data.get("settings") or {}
+    return [fields.to_widget_value(n, settings[n]) if n in settings else gr.skip() for n in fields.NAMES]
+
+
+def describe_recipe(name: str, lang: str) -> str:
+    """Inputs: recipe preset, language. Outputs: what the recipe is for."""
+    if not name:
+        return ""
+    p = presets.get(name, "recipe")
+    return preset_text(p.name, "description", p.description, lang)
+
+
+def model_shape(base_model: str) -> tuple[Shape | None, str]:
+    """The model's shape from its preset or its local config.json; (None, why) when unknown."""
+    p = presets.model_for((base_model or "").strip())
+    if p is not None and p.data.get("shape"):
+        return Shape.from_dict(p.data["shape"]), p.name
+    path = Path(base_model or "").expanduser()
+    if path.is_absolute() and (path / "config.json").is_file():
+        try:
+            shape = Shape.from_hf_config(json.loads((path / "config.json").read_text()))
+        except (OSError, ValueError):
+            shape = None
+        if shape:
+            return shape, path.name
+    return None, base_model
+
+
+def free_memory(gpus: list[dict], chosen: list) -> tuple[float, str]:
+    """(free GiB per process, device words): the tightest chosen GPU, or this computer's RAM."""
+    picked = [g for g in gpus if g["index"] in [c for c in chosen or [] if c != "cpu"]] or gpus
+    if picked:
+        g = min(picked, key=lambda g: g["memory_free_mib"])
+        return g["memory_free_mib"] / 1024, f"GPU {g['index']} ({g['name']})"
+    import psutil
+    return psutil.virtual_memory().available / 2**30, "CPU"
+
+
+def memory_fit(gpus: list[dict], lang: str, chosen: list, base_model, quantization, max_seq_length,
+               micro_batch_size, lora_rank, gradient_checkpointing, fused_loss) -> str:
+    """Outputs: the estimate for one process of this run and whether it fits, in words."""
+    shape, name = model_shape(base_model)
+    if shape is None:
+        return f"ℹ {tr('mem.unknown', lang)} (`{name}`)"
+    try:
+        on_cpu = not gpus
+        est = estimate(shape, quantization=quantization, lora_rank=int(lora_rank or 16),
+                       micro_batch_size=int(micro_batch_size or 1), max_seq_length=int(max_seq_length or 16),
+                       gradient_checkpointing=bool(gradient_checkpointing), fused_loss=bool(fused_loss) and not on_cpu,
+                       act_bytes=4 if on_cpu else 2)
+    except (KeyError, TypeError, ValueError):
+        return f"ℹ {tr('mem.cannot', lang)}"
+    free, device = free_memory(gpus, chosen)
+    d = est.to_dict()
+    fits = est.total_gib <= free * 0.9
+    head = f"{'✓' if fits else '⚠'} **{tr('mem.title', lang)}** — {name} · {device}"
+    parts = " · ".join(f"{tr('mem.' + k, lang)} {d[k + '_gib']}" for k in ("weights", "lora", "activations", "loss",
+                                                                         "context")) + " GiB"
+    return f"{head}\n\n{fit_advice(est, free)}\n\n<span class='muted'>{parts}</span>"
+
+
+def downloads_dir(gui) -> Path:
+    d = gui.ws.root / "gui-downloads"
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+def save_settings(gui, lang: str, *values):
+    """Inputs: language, every setting. Outputs: a YAML file to download, and the problems."""
+    cfg, problems = fields.build_config(dict(zip(fields.NAMES, values)), check_files=False)
+    if cfg is None:
+        return gr.update(value=None, visible=False), problems_markdown(problems, lang)
+    path = downloads_dir(gui) / f"danlu-config-{time.strftime('%Y%m%d-%H%M%S')}.yaml"
+    # a plain write: this is a copy to download, not a record that must survive a power cut
+    path.write_text(to_yaml(cfg, "Danlu training config, saved from the GUI.\nRun it:  python app.py train " + path.name),
+                    encoding="utf-8")
+    return gr.update(value=str(path), visible=True), problems_markdown(problems, lang)
+
+
+def load_settings(path, lang: str) -> list:
+    """Inputs: an uploaded YAML, language. Outputs: every setting, then the problems (unknown keys,
+    wrong types) in words."""
+    problems: list[Problem] = []
+    try:
+        data = read_yaml(path)
+        if not isinstance(data, dict):
+            raise InputError(problems=[Problem(Path(path).name, "is not a mapping of settings")])
+    except InputError as e:
+        return [gr.skip()] * len(fields.NAMES) + [problems_markdown(e.problems, lang)]
+    known = {k: v for k, v in data.items() if k in FIELDS}
+    problems += [Problem(str(k), "unknown setting; ignored") for k in data if k not in FIELDS]
+    values = fields.config_values(known, fields.NAMES)
+    _, more = fields.build_config(dict(zip(fields.NAMES, values)))
+    return values + [problems_markdown(problems + more, lang)]
+
+
+def show_command(gui, lang: str, chosen_gpus: list, nproc, *values) -> str:
+    """Inputs: language, GPU choice, process count, every setting. Outputs: the exact command Start would
+    run, with its config written to a file so the line runs as shown."""
+    cfg, problems = fields.build_config(dict(zip(fields.NAMES, values)), check_files=False)
+    if cfg is None:
+        return "# " + tr("hp.fix_first", lang) + "\n" + "\n".join(f"# {p}" for p in problems)
+    digest = hashlib.sha256(to_yaml(cfg).encode()).hexdigest()[:10]
+    path = downloads_dir(gui) / f"danlu-config-{digest}.yaml"
+    save_config(cfg, path, header="Danlu training config, written by the GUI's Show command.")
+    spec = launch_spec(chosen_gpus, nproc)
+    n = spec.nproc or (len(spec.gpus) if spec.gpus else 1)
+    return cli_command(path, n, spec)
+
+
+def launch_spec(chosen_gpus: list, nproc) -> LaunchSpec:
+    """GPU picker + process count -> LaunchSpec. On the CPU the count is the number of workers."""
+    gpus = [int(g) for g in chosen_gpus or [] if g != "cpu"]
+    if gpus:
+        return LaunchSpec(gpus=gpus)
+    return LaunchSpec(nproc=max(1, int(nproc or 1)))
+
+
+def build(gui, elsewhere: tuple[str, ...] = ()) -> HyperparamsTab:
+    """`elsewhere`: settings whose widgets other tabs show (the model on Templates, the data file on Dataset)."""
+    with gr.Row():
+        recipe = gr.Dropdown(choices=recipe_choices(), value=None, label=L("hp.recipe"), info=L("hp.recipe_help"),
+                             elem_id="hp-recipe", scale=1)
+        recipe_info = gr.Markdown(elem_id="hp-recipe-info")
+    widgets: dict[str, gr.components.Component] = {}
+    _field_groups(fields.grouped(advanced=False), elsewhere, widgets)
+    with gr.Accordion(L("hp.advanced"), open=False, elem_id="hp-advanced"):
+        _field_groups(fields.grouped(advanced=True), elsewhere, widgets)
+    problems = gr.Markdown(elem_id="hp-problems")
+    memory = gr.Markdown(elem_id="hp-memory")
+    with gr.Row():
+        save = gr.Button(L("hp.save"), elem_id="hp-save", size="md")
+        load = gr.UploadButton(L("hp.load"), file_types=[".yaml", ".yml"], elem_id="hp-load", size="md")
+        show = gr.Button(L("hp.show_command"), elem_id="hp-show-command", size="md")
+    saved_file = gr.File(label=L("hp.saved_file"), visible=False, interactive=False, elem_id="hp-saved-file")
+    command = gr.Textbox(label=L("hp.command"), interactive=False, lines=1, max_lines=4, buttons=["copy"],
+                         elem_id="hp-command", elem_classes=["log"])
+    return HyperparamsTab(widgets=widgets, recipe=recipe, recipe_info=recipe_info, problems=problems, memory=memory, save=save,
+                          saved_file=saved_file, load=load, show_command=show, command=command)
+
+
+def _field_groups(groups: dict[str, list[str]], elsewhere: tuple[str, ...], widgets: dict) -> None:
+    for group, names in groups.items():
+        names = [n for n in names if n not in elsewhere]
+        if names:
+            _field_group(group, names, widgets)
+
+
+def _field_group(group: str, names: list[str], widgets: dict) -> None:
+    gr.Markdown("#### " + L(GROUP_KEYS[group]), elem_classes=["group-title"])
+    with gr.Group():
+        for row in _pairs(names):
+            with gr.Row():
+                for name in row:
+                    widgets[name] = fields.widget_for(name)
+
+
+def _pairs(names: list[str]) -> list[list[str]]:
+    return [names[i:i + 2] for i in range(0, len(names), 2)]

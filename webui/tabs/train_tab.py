@@ -1,0 +1,315 @@
+"""Train tab: GPU picker, Start / Stop / Resume, the job table, status with ETA, log tail and live
+loss and learning-rate plots.
+
+Nothing here keeps a process: Start asks core.launcher for a job and keeps its id; a gr.Timer
+re-reads the job table and the run directory (core.progress). So a page reload or a server restart
+finds every job again, and closing the browser never touches a running job.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import gradio as gr
+import pandas as pd
+
+from core import jobs as J
+from core import launcher, progress
+from core.errors import DanluError, InputError
+from webui import fields
+from webui.i18n import L, tr
+from webui.jobview import failure_update, status_markdown
+from webui.tabs.hyperparams_tab import launch_spec, problems_markdown
+
+POLL_S = 1.0
+LOG_LINES = 200
+TABLE_LIMIT = 200
+MAX_PLOT_POINTS = 300
+PLOT_EVERY_S = 2.0  # redrawing plots in every open page each second costs more than it shows
+
+
+@dataclass(frozen=True)
+class TrainTab:
+    gpus: gr.CheckboxGroup
+    nproc: gr.Number
+    start: gr.Button
+    stop: gr.Button
+    resume: gr.Button
+    message: gr.Markdown
+    job: gr.Dropdown               # the selected job (also restores it after a reload)
+    remembered: gr.BrowserState     # the selected job id in this browser's localStorage
+    table: gr.Dataframe
+    status: gr.Markdown
+    failure: gr.Markdown
+    loss_plot: gr.LinePlot
+    lr_plot: gr.LinePlot
+    log: gr.Textbox
+    timer: gr.Timer
+    seen: gr.Textbox               # what the last refresh showed, so an unchanged job sends nothing
+    table_seen: gr.Textbox
+
+
+# ---- devices ---------------------------------------------------------------------------------
+def gpu_choices(gpus: list[dict], lang: str) -> tuple[list[tuple[str, object]], list]:
+    """Choices and default value of the GPU picker: every detected GPU with its free memory, or the CPU."""
+    if not gpus:
+        return [(tr("train.cpu_only", lang), "cpu")], ["cpu"]
+    choices = [(f"GPU {g['index']} · {g['name']} · {g['memory_free_mib'] / 1024:.1f} / "
+                f"{g['memory_total_mib'] / 1024:.1f} GiB {tr('train.free', lang)}", g["index"]) for g in gpus]
+    return choices, [g["index"] for g in gpus]
+
+
+def refresh_gpus(gui, lang: str, chosen: list):
+    """Inputs: language, current choice. Outputs: the GPU picker with fresh free-memory figures."""
+    choices, default = gpu_choices(gui.gpus(), lang)
+    keep = [c for c in chosen or [] if c in [v for _, v in choices]]
+    return gr.update(choices=choices, value=keep or default)
+
+
+# ---- actions ---------------------------------------------------------------------------------
+def start_training(gui, lang: str, chosen_gpus: list, nproc, *values):
+    """Inputs: language, GPU choice, process count, every setting. Outputs: selected job id, message, timer.
+    Problems are shown in words (naming the settings) instead of starting."""
+    cfg, problems = fields.build_config(dict(zip(fields.NAMES, values)))
+    if cfg is None:
+        return gr.skip(), problems_markdown(problems, lang), gr.skip()
+    try:
+        job = launcher.submit_train(gui.ws, cfg, launch_spec(chosen_gpus, nproc), module=gui.train_module,
+                                    name=cfg.run_name or job_name(gui, cfg.dataset))
+    except InputError as e:
+        return gr.skip(), problems_markdown(e.problems, lang), gr.skip()
+    except DanluError as e:
+        return gr.skip(), f"⚠ {e}", gr.skip()
+    return job.id, f"▶ {tr('train.started', lang)} `{job.id}`", gr.Timer(active=True)
+
+
+def job_name(gui, dataset: str) -> str:
+    """A name for the job table: the uploaded file's own name (the workspace keeps it under a generated
+    one), else the file's name."""
+    from core.data import list_datasets
+    for info in list_datasets(gui.ws):
+        paths = {info["original_path"], info["current_path"], *(v["path"] for v in info.get("versions", []))}
+        if dataset in paths:
+            return Path(info["display_name"]).stem
+    return Path(dataset).stem
+
+
+def stop_job(gui, lang: str, job_id: str | None) -> str:
+    """Inputs: language, selected job. Outputs: message. The job saves a checkpoint, then ends as Cancelled."""
+    if not job_id:
+        return tr("train.no_job", lang)
+    try:
+        job = launcher.cancel(gui.ws, job_id)
+    except DanluError as e:
+        return f"⚠ {e}"
+    return f"■ {tr('train.stopping', lang)} `{job.id}`"
+
+
+def resume_job(gui, lang: str, job_id: str | None):
+    """Inputs: language, selected job. Outputs: the new job's id, message. Continues from the newest checkpoint."""
+    if not job_id:
+        return gr.skip(), tr("train.no_job", lang)
+    try:
+        job = launcher.resume(gui.ws, job_id)
+    except InputError as e:
+        return gr.skip(), problems_markdown(e.problems, lang)
+    except DanluError as e:
+        return gr.skip(), f"⚠ {e}"
+    return job.id, f"▶ {tr('train.resumed', lang)} `{job.id}`"
+
+
+# ---- the job table ---------------------------------------------------------------------------
+def job_rows(gui, lang: str) -> list[list]:
+    rows = []
+    for job in gui.store.list()[:TABLE_LIMIT]:
+        step = ""
+        if job.state in J.ACTIVE:
+            p = progress.read_json(Path(job.run_dir) / "progress.json")
+            if p.get("step") and p.get("total_steps"):
+                step = f"{p['step']}/{p['total_steps']}"
+        created = time.strftime("%Y-%m-%d %H:%M", time.localtime(job.created_at))
+        rows.append([job.id, job.name, job.kind, tr("state." + job.state, lang), step, created])
+    return rows
+
+
+def job_choices(rows: list[list]) -> list[tuple[str, str]]:
+    return [(f"{r[0]} · {r[1]} · {r[2]}", r[0]) for r in rows]
+
+
+def refresh_jobs(gui, lang: str, job_id: str | None, sig: str):
+    """Inputs: language, selected job, last table signature. Outputs: table, job picker, signature.
+    Sends nothing when no job changed."""
+    rows = job_rows(gui, lang)
+    new_sig = repr([lang] + rows)
+    if new_sig == sig:
+        return gr.skip(), gr.skip(), sig
+    table = pd.DataFrame(rows, columns=[tr("jobs." + c, lang) for c in TABLE_COLUMNS])
+    return table, gr.update(choices=job_choices(rows), value=job_id), new_sig
+
+
+def initial_job(gui, remembered: str | None):
+    """Inputs: the job this browser looked at last. Outputs: job picker value and the remembered id.
+    Falls back to the newest training job, so a fresh page re-attaches to the run in progress."""
+    if remembered and gui.store.get(remembered):
+        return remembered, remembered
+    jobs = gui.store.list(kind="train")
+    newest = jobs[0].id if jobs else None
+    return newest, newest
+
+
+def remember(job_id: str | None) -> str | None:
+    """Inputs: the selected job. Outputs: the same id, kept in this browser's localStorage."""
+    return job_id
+
+
+def select_row(evt: gr.SelectData):
+    """Inputs: a click in the job table. Outputs: the job picker value."""
+    row = evt.row_value or []
+    return row[0] if row else gr.skip()
+
+
+def refresh(gui, lang: str, job_id: str | None, seen: str, table_seen: str):
+    """The Timer's one call: the job table, then the selected job's live view (see refresh_job)."""
+    table, picker, table_sig = refresh_jobs(gui, lang, job_id, table_seen)
+    return refresh_job(gui, job_id, seen, lang) + (table, picker, table_sig)
+
+
+# ---- one job's live view -----------------------------------------------------------------------
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return -1
+
+
+def refresh_job(gui, job_id: str | None, seen: str, lang: str):
+    """Inputs: selected job, what was shown last, language. Outputs: status, failure box, log, loss plot,
+    learning-rate plot, seen, Stop button, Resume button. Sends nothing when nothing changed, and
+    redraws the plots at most every PLOT_EVERY_S (the first points and the end at once)."""
+    job = gui.store.get(job_id) if job_id else None
+    if job is None:
+        empty = (tr("train.no_job_yet", lang), gr.update(value="", visible=False), "", *plot_frames([], lang), "none",
+                 gr.update(interactive=False), gr.update(interactive=False))
+        return empty if seen != "none" else (gr.skip(),) * 5 + ("none", gr.skip(), gr.skip())
+    if job.state in J.ACTIVE:
+        launcher.reconcile(gui.ws, [job])  # the supervisor may have died; settle the state now
+        job = gui.store.get(job.id)
+    run_dir = Path(job.run_dir)
+    metrics_size = _size(run_dir / "metrics.jsonl")
+    sig = f"{job.id}|{job.state}|{metrics_size}|{_size(run_dir / 'stdout.log')}|{_size(run_dir / 'progress.json')}|{lang}"
+    last_sig, plotted_size, plotted_at = _parse_seen(seen)
+    if sig == last_sig and plotted_size == metrics_size:
+        return (gr.skip(),) * 5 + (seen, gr.skip(), gr.skip())
+    st = progress.status(job)
+    now = time.time()
+    plot_due = plotted_size != metrics_size and (
+        last_sig.split("|")[0] != job.id or plotted_size <= 0 or job.terminal or now - plotted_at >= PLOT_EVERY_S)
+    if plot_due:
+        loss_df, lr_df = plot_frames(progress.read_metrics(run_dir), lang)
+        plotted_size, plotted_at = metrics_size, now
+    else:
+        loss_df = lr_df = gr.skip()
+    return (status_markdown(st, lang), failure_update(st, lang), log_text(job), loss_df, lr_df,
+            f"{sig}#{plotted_size}#{plotted_at:.3f}",
+            gr.update(interactive=job.state in (J.QUEUED, *J.ACTIVE)),
+            gr.update(interactive=job.kind == "train" and job.state in (J.FAILED, J.CANCELLED, J.INTERRUPTED)))
+
+
+def _parse_seen(seen: str) -> tuple[str, int, float]:
+    """'signature#plotted metrics size#plotted time' -> parts; anything else means nothing was shown."""
+    parts = (seen or "").rsplit("#", 2)
+    if len(parts) != 3:
+        return "", -2, 0.0
+    try:
+        return parts[0], int(parts[1]), float(parts[2])
+    except ValueError:
+        return "", -2, 0.0
+
+
+def log_text(job: J.Job) -> str:
+    text = progress.log_tail(job.run_dir, max_bytes=40_000)
+    if job.nproc == 1:
+        text = text.replace("[default0]:", "")  # one process: the rank prefix is noise
+    return "\n".join(text.splitlines()[-LOG_LINES:])
+
+
+def plot_frames(records: list[dict], lang: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Loss (train and validation, one colour each) and learning rate against the step."""
+    train, evals = progress.split_metrics(records)
+    train = thin([r for r in train if r.get("loss") is not None])
+    rows = [(r["step"], r["loss"], tr("plot.train", lang)) for r in train]
+    rows += [(r["step"], r["eval_loss"], tr("plot.eval", lang)) for r in thin(evals)]
+    if rows and not evals:
+        # The plot fixes its colours from the series of its first data and never revisits them, so the
+        # validation series is there from the start, as one empty (NaN) point that is not drawn.
+        rows.append((rows[0][0], float("nan"), tr("plot.eval", lang)))
+    lrs = [(r["step"], r["lr"]) for r in train if r.get("lr") is not None]
+    return typed_frame(rows, LOSS_COLUMNS), typed_frame(lrs, LR_COLUMNS)
+
+
+def thin(records: list[dict], limit: int = MAX_PLOT_POINTS) -> list[dict]:
+    """At most `limit` evenly spaced points, always with the newest: a long run would otherwise send
+    thousands of points to every open page on every tick, and the pages would spend their time drawing."""
+    if len(records) <= limit:
+        return records
+    every = -(-len(records) // limit)
+    kept = records[::every]
+    return kept if kept[-1] is records[-1] else kept + [records[-1]]
+
+
+LOSS_COLUMNS = {"step": "int64", "loss": "float64", "series": "str"}
+LR_COLUMNS = {"step": "int64", "learning_rate": "float64"}
+
+
+def typed_frame(rows: list[tuple], columns: dict[str, str]) -> pd.DataFrame | None:
+    """A plot's data, or None (an empty plot) while there are no points. An empty frame must never be
+    sent: the plot then keeps the axes and colours it worked out for no data (categories, no line
+    colour) after the points arrive."""
+    if not rows:
+        return None
+    return pd.DataFrame(rows, columns=list(columns)).astype(columns)
+
+
+TABLE_COLUMNS = ["job", "name", "kind", "state", "step", "created"]
+
+
+# ---- layout ----------------------------------------------------------------------------------
+def build(gui) -> TrainTab:
+    choices, value = gpu_choices(gui.gpus(), "en")
+    with gr.Row():
+        gpus = gr.CheckboxGroup(choices=choices, value=value, label=L("train.gpus"), info=L("train.gpus_help"),
+                                interactive=bool(gui.gpus()), elem_id="train-gpus", scale=3)
+        nproc = gr.Number(value=1, precision=0, label=L("train.nproc"), info=L("train.nproc_help"),
+                          minimum=1, maximum=64, elem_id="train-nproc", scale=1, visible=not gui.gpus())
+    with gr.Row():
+        start = gr.Button(L("train.start"), variant="primary", elem_id="train-start", scale=2)
+        stop = gr.Button(L("train.stop"), variant="stop", elem_id="train-stop", interactive=False, scale=1)
+        resume = gr.Button(L("train.resume"), elem_id="train-resume", interactive=False, scale=1)
+    message = gr.Markdown(elem_id="train-message")
+    with gr.Row():
+        job = gr.Dropdown(choices=[], value=None, label=L("train.job"), info=L("train.job_help"),
+                          allow_custom_value=True, elem_id="train-job", scale=3)
+    status = gr.Markdown(L("train.no_job_yet"), elem_id="train-status")
+    failure = gr.Markdown(visible=False, elem_id="train-failure", elem_classes=["failure"])
+    with gr.Row(equal_height=True):
+        colors = {tr(k, lang): c for k, c in (("plot.train", "#ea580c"), ("plot.eval", "#2563eb")) for lang in ("en", "zh-CN")}
+        # the legend would be cut off below the plot; the label names the colours instead
+        loss_plot = gr.LinePlot(x="step", y="loss", color="series", color_map=colors, colors_in_legend=[],
+                                label=L("train.loss_plot"), x_title="step",
+                                y_title="loss", height=320, elem_id="train-loss-plot", scale=3)
+        lr_plot = gr.LinePlot(x="step", y="learning_rate", label=L("train.lr_plot"), x_title="step",
+                              y_title="learning rate", height=320, elem_id="train-lr-plot", scale=2)
+    log = gr.Textbox(label=L("train.log"), lines=12, max_lines=12, autoscroll=True, interactive=False,
+                     elem_id="train-log", elem_classes=["log"])
+    table = gr.Dataframe(value=pd.DataFrame(columns=[tr("jobs." + c, "en") for c in TABLE_COLUMNS]), label=L("train.jobs"),
+                         interactive=False, wrap=False, elem_id="train-jobs", max_height=320)
+    remembered = gr.BrowserState(None, storage_key="danlu-train-job", secret="danlu-job-ids-are-not-secret")
+    timer = gr.Timer(POLL_S, active=False)
+    # Hidden textboxes, not gr.State: any gr.State makes every page hold a heartbeat stream open, and a
+    # browser allows only six connections per host, so a seventh tab of the app would never load.
+    seen = gr.Textbox("", visible=False, label="shown", elem_id="train-seen")
+    table_seen = gr.Textbox("", visible=False, label="table shown", elem_id="train-table-seen")
+    return TrainTab(table_seen=table_seen, gpus=gpus, nproc=nproc, start=start, stop=stop, resume=resume, message=message, job=job,
+                    remembered=remembered, table=table, status=status, failure=failure, loss_plot=loss_plot,
+                    lr_plot=lr_plot, log=log, timer=timer, seen=seen)
