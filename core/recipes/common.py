@@ -91,6 +91,7 @@ def compute_dtype(cfg: TrainConfig, d: Dist) -> torch.dtype:
 
 def load_tokenizer(source: str, cfg: TrainConfig, local: bool):
     from transformers import AutoTokenizer
+    warn_remote_code(cfg.trust_remote_code, source)
     tok = AutoTokenizer.from_pretrained(source, trust_remote_code=cfg.trust_remote_code, local_files_only=local)
     if cfg.chat_template == "chatml" or not getattr(tok, "chat_template", None):
         # Named fallback for base models without a template; written into the adapter so chat uses it too.
@@ -98,6 +99,13 @@ def load_tokenizer(source: str, cfg: TrainConfig, local: bool):
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
     return tok
+
+
+def warn_remote_code(trust: bool, source: str) -> None:
+    """Every loader that may pass trust_remote_code=True says so in the log first."""
+    if trust:
+        from core.config import REMOTE_CODE_WARNING
+        print(f"[danlu] WARNING: {REMOTE_CODE_WARNING.format(model=source)}", file=sys.stderr, flush=True)
 
 
 def quantization_config(cfg: TrainConfig, dtype: torch.dtype):
