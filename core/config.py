@@ -455,7 +455,8 @@ def load_config(path: str | Path, overrides: list[str] | None = None, *, check_f
             k, v = parse_override(item)
             data[k] = v
     cfg = from_dict(data, source=str(path))
-    if cfg.dataset and not Path(cfg.dataset).expanduser().is_absolute():
+    if cfg.dataset and "\x00" not in cfg.dataset and not looks_like_url(cfg.dataset) \
+            and not Path(cfg.dataset).expanduser().is_absolute():  # validate() reports NUL and URLs in words
         cfg.dataset = str(resolve_path(cfg.dataset, path.parent))
     problems = validate(cfg, check_files=check_files)
     if problems:
