@@ -98,7 +98,27 @@ def load_tokenizer(source: str, cfg: TrainConfig, local: bool):
         tok.chat_template = CHATML_TEMPLATE
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
+    check_chat_template(tok, source)
     return tok
+
+
+class ChatTemplateError(DanluError):
+    pass
+
+
+PROBE_CONVERSATION = [{"role": "user", "content": "Hello"}, {"role": "assistant", "content": "Hi."}]
+
+
+def check_chat_template(tok, source: str) -> None:
+    """Render one plain conversation before any data: a broken or hostile template (one that tries
+    to reach Python internals or read files) fails here with a clear reason, not deep in a row.
+    transformers renders in jinja2's ImmutableSandboxedEnvironment, which refuses such access."""
+    try:
+        tok.apply_chat_template(PROBE_CONVERSATION, tokenize=False)
+    except Exception as e:
+        raise ChatTemplateError(f"The chat template of {source} does not work: {type(e).__name__}: {str(e)[:300]}",
+                                hint="The template comes with the model (chat_template.jinja or tokenizer_config.json). "
+                                     "Set chat_template: chatml to use Danlu's template instead, or fix the model's.") from e
 
 
 def warn_remote_code(trust: bool, source: str) -> None:
@@ -173,13 +193,31 @@ def classify(exc: BaseException, cfg: TrainConfig | None = None) -> dict:
     if isinstance(exc, DiskFull) or (isinstance(exc, OSError) and exc.errno == 28):
         return dict(reason="disk_full", message="The disk is full, so progress could not be saved.",
                     hint="Free some disk space (old runs in the Train tab, exports), then press Resume.")
+    if isinstance(exc, ChatTemplateError):
+        return dict(reason="chat_template", message=exc.message, hint=exc.hint)
+    if _is_template_error(exc):
+        return dict(reason="chat_template", message=f"The model's chat template could not render an example: {text[:400]}",
+                    hint="Some templates refuse some conversations (e.g. a system message). Fix those rows, or set "
+                         "chat_template: chatml to use Danlu's template.")
     if isinstance(exc, DanluError):
         return dict(reason="error", message=exc.message, hint=exc.hint)
+    if "trust_remote_code" in text and "custom code" in text:
+        return dict(reason="remote_code", message="This model needs its own Python code to load, and running a model's code is off.",
+                    hint="Pick a model that transformers supports without extra code, or - only if you trust its "
+                         "authors - turn on 'Run the model's own code' (trust_remote_code) for this model.")
     if "nccl" in text.lower() and ("timeout" in text.lower() or "watchdog" in text.lower()):
         return dict(reason="nccl_timeout", message="The GPUs stopped hearing from each other (a collective timed out).",
                     hint="One GPU process hung or died. Check the other ranks' logs; retry, and if it repeats try fewer GPUs.")
     return dict(reason="crashed", message=f"The training process stopped with an error: {text[:500]}",
                 hint="The log below shows where. If it mentions your data or settings, fix them and press Retry.")
+
+
+def _is_template_error(exc: BaseException) -> bool:
+    try:
+        from jinja2.exceptions import TemplateError
+    except ImportError:  # pragma: no cover - jinja2 comes with transformers
+        return False
+    return isinstance(exc, TemplateError)
 
 
 def record_failure(run_dir: Path, rank: int, exc: BaseException, cfg: TrainConfig | None = None) -> dict:
