@@ -20,7 +20,8 @@ API (for the GUI and anything else handling user text):
         absolute paths outside the roots, symlinks whose target leaves the roots.
     safe_join(root, *parts, field=...) -> Path         root/parts, refusing absolute parts, `..`,
                                                         NUL and anything that resolves outside root
-    allowed_roots(ws) -> list[Path]                     the workspace, then the settings.yaml folders
+    allowed_roots(ws) -> list[Path]                     the workspace, the templates' sample data, then
+                                                        the settings.yaml folders
     validate_paths(cfg, ws) -> TrainConfig              the GUI's TrainConfig with `dataset` and a
                                                         local `base_model` folder checked and made
                                                         absolute (launcher.submit_train(from_gui=True))
@@ -96,9 +97,17 @@ def _settings(ws) -> dict:
     return data
 
 
+def builtin_roots() -> list[Path]:
+    """Read-only data shipped with Danlu: the templates' sample datasets (the Templates tab fills
+    the dataset field with one of these)."""
+    from core.workspace import PRESETS_DIR
+    return [(PRESETS_DIR / "templates" / "data").resolve()]
+
+
 def allowed_roots(ws) -> list[Path]:
-    """The workspace first, then every absolute folder under `allowed_roots:` in settings.yaml."""
-    roots = [Path(ws.root).resolve()]
+    """The workspace first, then the template sample data, then every absolute folder under
+    `allowed_roots:` in settings.yaml."""
+    roots = [Path(ws.root).resolve(), *builtin_roots()]
     extra = _settings(ws).get("allowed_roots") or []
     if isinstance(extra, str):
         extra = [extra]

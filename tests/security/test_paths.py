@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from core.errors import InputError
-from core.paths import allowed_roots, clean_label, resolve_user_path, safe_join, safe_name, validate_paths
+from core.paths import allowed_roots, builtin_roots, clean_label, resolve_user_path, safe_join, safe_name, validate_paths
 from core.workspace import Workspace
 
 
@@ -148,7 +148,7 @@ def test_allowed_roots_from_settings(ws, tmp_path):
     (shared / "d.csv").write_text("a,b\n")
     refused(resolve_user_path, str(shared / "d.csv"), ws)
     (ws.root / "settings.yaml").write_text(f"allowed_roots:\n  - {shared}\n")
-    assert allowed_roots(ws) == [ws.root, shared.resolve()]
+    assert allowed_roots(ws) == [ws.root, *builtin_roots(), shared.resolve()]
     assert resolve_user_path(str(shared / "d.csv"), ws, must_exist=True) == shared / "d.csv"
     # a sibling with the same prefix is not inside (the LLaMA-Factory check_lfi_path weakness)
     evil = tmp_path / "shared-data-evil"
@@ -182,6 +182,15 @@ def test_validate_paths_makes_gui_paths_absolute(ws):
     assert cfg.base_model == "builtin:danlu-tiny"  # builtin, preset and hub ids are not paths
     for hub in ("qwen2.5-0.5b-instruct", "Qwen/Qwen2.5-0.5B-Instruct"):
         assert validate_paths(TrainConfig(dataset="datasets/d.jsonl", base_model=hub), ws).base_model == hub
+
+
+def test_template_sample_data_is_allowed(ws):
+    """The Templates tab fills in a shipped sample file; it is read-only data, not the user's disk."""
+    from core.config import TrainConfig
+    from core.workspace import PRESETS_DIR
+    sample = PRESETS_DIR / "templates" / "data" / "demo.jsonl"
+    assert validate_paths(TrainConfig(dataset=str(sample)), ws).dataset == str(sample.resolve())
+    refused(resolve_user_path, str(PRESETS_DIR / "models" / "danlu-tiny.yaml"), ws)  # only the data folder
 
 
 def test_validate_paths_reports_every_bad_field(ws):
