@@ -45,9 +45,27 @@ def launch_options(ws) -> dict:
     # Read by Gradio when components are built and when the server starts: set before both.
     os.environ["GRADIO_TEMP_DIR"] = str(uploads)
     os.environ["GRADIO_EXAMPLES_CACHE"] = str(Path(ws.root) / "gradio" / "examples")
+    quiet_per_event_overheads()
     return dict(allowed_paths=[str(downloads)], blocked_paths=[str(Path(ws.root) / p) for p in PRIVATE],
                 strict_cors=True, ssr_mode=False, mcp_server=False,
                 app_kwargs={"middleware": [Middleware(OriginGuard)]})
+
+
+def quiet_per_event_overheads() -> None:
+    """Two costs Gradio pays on every event, measured with bench/load_gui.py (50 polling tabs):
+    * after each event its queue rebuilds a pandas summary of up to 10,000 past events for the
+      monitoring page, which Danlu does not use: the largest single cost under load. Summarise
+      at most every 10,000 events over the last 1,000.
+    * each event tries `import matplotlib` twice (to switch its backend); matplotlib is not
+      installed, so each try searches sys.path on disk. Mark it absent once, so the try fails at
+      once - only when it really is not installed.
+    Must run before the queue is created (demo.queue())."""
+    import importlib.util
+    import sys
+    os.environ.setdefault("GRADIO_ANALYTICS_CACHE_FREQUENCY", "10000")
+    os.environ.setdefault("GRADIO_ANALYTICS_MAX_EVENTS", "1000")
+    if "matplotlib" not in sys.modules and importlib.util.find_spec("matplotlib") is None:
+        sys.modules["matplotlib"] = None  # `import matplotlib` now raises ImportError without a disk search
 
 
 def _split_host(netloc: str) -> tuple[str, str | None]:
