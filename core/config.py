@@ -208,6 +208,11 @@ class TrainConfig:
     run_name: str = setting(
         "", "Run name", "A name to recognise this run by in the job table (optional).",
         group="logging", advanced=True)
+    probe_prompts: list = setting(
+        [], "Probe prompts",
+        "Questions the model answers at every checkpoint and at the end, so you can watch its answers "
+        "change while it trains (one per line; up to 10). Leave empty to skip.",
+        group="logging", advanced=True, kind="lines")
 
     # --- speed (each has a CPU fallback; see docs/performance.md) --------------------------
     attn_implementation: str = setting(
@@ -242,12 +247,12 @@ def field_meta(name: str) -> dict:
 
 def _type_name(t) -> str:
     return {int: "a whole number", float: "a number", bool: "true or false", str: "text",
-            dict: "a mapping (key: value)"}.get(t, str(t))
+            dict: "a mapping (key: value)", list: "a list of text lines"}.get(t, str(t))
 
 
 def _field_type(name: str):
     t = FIELDS[name].type
-    return {"str": str, "int": int, "float": float, "bool": bool, "dict": dict}[t] \
+    return {"str": str, "int": int, "float": float, "bool": bool, "dict": dict, "list": list}[t] \
         if isinstance(t, str) else t
 
 
@@ -288,6 +293,13 @@ def coerce(name: str, value: Any) -> tuple[Any, Problem | None]:
             return "", None
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return str(value), None
+    elif t is list:  # a list of text lines (probe_prompts); one string is read as one item per line
+        if isinstance(value, str):
+            return [line.strip() for line in value.splitlines() if line.strip()], None
+        if value is None:
+            return [], None
+        if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
+            return [v for v in value], None
     elif t is dict:
         if isinstance(value, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
             return dict(value), None
@@ -301,7 +313,7 @@ def coerce(name: str, value: Any) -> tuple[Any, Problem | None]:
 def _example(name: str):
     default = FIELDS[name].default
     if default is dataclasses.MISSING:
-        return "{}"
+        return "[first question, second question]" if _field_type(name) is list else "{}"
     if isinstance(default, bool):
         return str(default).lower()
     return default if default != "" else "..."
@@ -380,6 +392,12 @@ def validate(cfg: TrainConfig, *, check_files: bool = True, base_dir: Path | Non
     elif tm != "all-linear" and not all(part.strip().replace("_", "").replace(".", "").isalnum() for part in tm.split(",")):
         problems.append(Problem("target_modules", f"{tm!r} is not a comma-separated list of layer names",
                                 "use all-linear, or e.g. q_proj,v_proj"))
+    if len(cfg.probe_prompts) > 10:
+        problems.append(Problem("probe_prompts", f"{len(cfg.probe_prompts)} probe prompts; at most 10",
+                                "keep a few questions that show what the model should learn"))
+    for i, prompt in enumerate(cfg.probe_prompts, 1):
+        if not prompt.strip() or len(prompt) > 2000 or "\x00" in prompt:
+            problems.append(Problem(f"probe_prompts[{i}]", "must be a non-empty question of at most 2000 characters"))
     for key in cfg.column_map:
         if key not in ("messages", "conversations", "instruction", "input", "output", "prompt", "completion", "text", "system"):
             problems.append(Problem(f"column_map.{key}", "is not a field Danlu expects",

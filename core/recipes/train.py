@@ -16,6 +16,7 @@ The run directory is the config file's folder. The recipe writes there:
     progress.json   phase, step / total steps (what the supervisor's stall watchdog reads)
     checkpoints/    step-NNNNNNN/ (adapter, optimizer, trainer state, manifest written last)
     adapter/        the final LoRA adapter + tokenizer and chat template
+    probes.jsonl    answers to cfg.probe_prompts at each checkpoint and at the end (when any are set)
     result.json     on success;  error.json (+ errors/rank<R>.json) with reason and hint on failure
 
 What happens, top to bottom: set up the process group (NCCL on GPUs, gloo on CPU), read the data
@@ -46,6 +47,7 @@ from core.recipes import checkpoint as ckpt
 from core.recipes import speed
 from core.recipes.common import (Diverged, DiskFull, StopFlag, all_reduce_sum, barrier, fault, load_base_model,
                                  load_tokenizer, log, record_failure, setup_dist, write_json, append_jsonl)
+from core.recipes.probes import answer_probes
 from core.recipes.sft_data import collate, encode_all, epoch_batches, pack, split, unpacked
 
 
@@ -275,6 +277,8 @@ def train(cfg, run_dir: Path, d, resume: bool) -> int:
                 if bad_logs == 0:  # never checkpoint weights that produced NaN
                     save_checkpoint(ckpt_root, step, model, opt, sched, cfg, d, epoch, dataset_sha, data_info, run_dir)
                     last_saved = step
+                    if not stop_now:  # a Stop should not wait for answers
+                        answer_probes(model, tok, cfg, d, step, run_dir, autocast)
             if stop_now:
                 log(d, f"[danlu] stopped on request at step {step}; the newest checkpoint is step {last_saved}")
                 if d.main:
@@ -291,6 +295,7 @@ def train(cfg, run_dir: Path, d, resume: bool) -> int:
     if d.main:
         write_json(progress_path, dict(phase="saving", step=step, total_steps=total_steps, time=time.time()))
         save_adapter(model, tok, cfg, run_dir)
+        answer_probes(model, tok, cfg, d, step, run_dir, autocast)
     barrier(d)
     if d.main:
         peak = torch.cuda.max_memory_allocated(d.device) / 2**30 if d.cuda else None

@@ -1,0 +1,260 @@
+"""`eval`, `merge`, `chat`, `demo`, `demos`: use a trained model (XTuner's test / convert merge / chat).
+
+    python app.py eval JOB_OR_RUN [--json] [--max-samples N] [--max-new-tokens N]
+    python app.py merge JOB_OR_RUN NAME [--dtype bf16|fp16] [--max-shard-size 5GB]   (-> exports/NAME/)
+    python app.py merge --list
+    python app.py chat MODEL [--adapter DIR] [--prompt TEXT] [--system TEXT] [--temperature T] ...
+    python app.py demo MODEL [--adapter DIR] [--host H] [--port P] [--auth USER:PASS] [--share]
+    python app.py demos [--stop ID]
+
+eval and merge run as jobs (the same ones the GUI starts), in the foreground: the log streams here
+and Ctrl-C cancels. MODEL for chat/demo is a training job id (base + its adapter), a merged
+export's name, a model preset, a hub id or a model folder.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+from core.errors import InputError, Problem
+
+
+def register(sub):
+    e = sub.add_parser("eval", help="evaluate a trained run: loss, perplexity, base vs fine-tuned answers")
+    e.add_argument("run", metavar="RUN_OR_JOB", help="training job id or run folder")
+    e.add_argument("--json", action="store_true", help="print the full result as JSON (the log goes to stderr)")
+    e.add_argument("--max-samples", type=int, default=200, help="answer at most this many held-out prompts")
+    e.add_argument("--max-new-tokens", type=int, default=128, help="longest answer, in tokens")
+    e.add_argument("--dataset", help="evaluate on all of this file instead of the run's validation split")
+    e.set_defaults(func=eval_cmd)
+
+    m = sub.add_parser("merge", help="export: merge the adapter into the base model (a Hugging Face folder)")
+    m.add_argument("run", metavar="RUN_OR_JOB", nargs="?", help="training job id or run folder")
+    m.add_argument("name", metavar="OUT", nargs="?", help="export name: the folder exports/OUT/ in the workspace")
+    m.add_argument("--dtype", default="bf16", choices=("bf16", "fp16"))
+    m.add_argument("--max-shard-size", default="5GB", help="largest weight file, e.g. 2GB")
+    m.add_argument("--list", action="store_true", help="list the exports instead")
+    m.add_argument("--json", action="store_true")
+    m.set_defaults(func=merge_cmd)
+
+    c = sub.add_parser("chat", help="chat with a model (add --prompt for one answer)")
+    _model_args(c)
+    c.add_argument("--prompt", help="print one reply to this message and exit")
+    c.add_argument("--system", default="", help="system prompt")
+    c.add_argument("--temperature", type=float, default=0.7)
+    c.add_argument("--top-p", type=float, default=0.9)
+    c.add_argument("--max-new-tokens", type=int, default=256)
+    c.add_argument("--repetition-penalty", type=float, default=1.1)
+    c.add_argument("--device", default="auto", help="auto, cpu or cuda:N")
+    c.add_argument("--template", default="auto", choices=("auto", "chatml"),
+                   help="chat template: the model's own (auto), or ChatML for base models without one")
+    c.set_defaults(func=chat_cmd)
+
+    d = sub.add_parser("demo", help="serve a chat-only web demo (its own process; login needed beyond this computer)")
+    _model_args(d)
+    d.add_argument("--host", default="127.0.0.1", help="address to bind (default: this computer only)")
+    d.add_argument("--port", type=int, help="port (default: the first free one from 7860)")
+    d.add_argument("--auth", help="require this login: USER:PASS (or set $DANLU_DEMO_AUTH)")
+    d.add_argument("--auth-file", help="file with one USER:PASS line")
+    d.add_argument("--share", action="store_true", help="also ask for a public gradio.live link (needs --auth)")
+    d.add_argument("--title", default="", help="heading shown above the chat")
+    d.add_argument("--system", default="", help="system prompt for every conversation")
+    d.add_argument("--device", default="auto", help="auto, cpu or cuda:N")
+    d.set_defaults(func=demo_cmd)
+
+    ds = sub.add_parser("demos", help="list running chat demos, or stop one")
+    ds.add_argument("--stop", metavar="ID", help="stop this demo")
+    ds.add_argument("--json", action="store_true")
+    ds.set_defaults(func=demos_cmd)
+
+
+def _model_args(p):
+    p.add_argument("model", metavar="MODEL", help="training job id, export name, model preset, hub id or folder")
+    p.add_argument("--adapter", help="LoRA adapter: a job id, a run folder or an adapter folder")
+
+
+# ---- eval ---------------------------------------------------------------------------------------
+def eval_cmd(args, services) -> int:
+    from cli.train_cmd import follow
+    from core import evaluation
+    job = evaluation.submit_eval(services.workspace, args.run, max_samples=args.max_samples,
+                                 max_new_tokens=args.max_new_tokens, dataset=args.dataset)
+    log = sys.stderr if args.json else sys.stdout
+    print(f"[danlu] evaluation job {job.id}", file=log, flush=True)
+    rc = follow(services, job.id, cancel_on_interrupt=True, out=log)
+    if rc != 0:
+        return rc
+    from core.runs import resolve_trained_run
+    run = resolve_trained_run(services.workspace, args.run)
+    report = evaluation.read_eval(run.run_dir)
+    if report is None:
+        print(f"error: the evaluation finished but {run.run_dir / 'eval.json'} is missing", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(report, indent=2, ensure_ascii=False))
+        return 0
+    print_table(report)
+    return 0
+
+
+def _clip(text: str, n: int) -> str:
+    text = " ".join(str(text).split())
+    text = "".join(ch if ch.isprintable() else "?" for ch in text)
+    return text if len(text) <= n else text[:n - 1] + "…"
+
+
+def print_table(report: dict, out=sys.stdout) -> None:
+    from core.evaluation import summary_line
+    print(file=out)
+    print(f"{'#':>3}  {'prompt':<30}  {'reference':<30}  {'base answer':<24}  {'fine-tuned answer':<30}  "
+          f"{'ROUGE-L b->t':<13}  {'BLEU b->t':<11}", file=out)
+    for i, s in enumerate(report.get("samples", []), 1):
+        print(f"{i:>3}  {_clip(s['prompt'], 30):<30}  {_clip(s['reference'], 30):<30}  {_clip(s['base'], 24):<24}  "
+              f"{_clip(s['tuned'], 30):<30}  {s['base_rouge_l']:.2f}->{s['tuned_rouge_l']:.2f}    "
+              f"{s['base_bleu']:.2f}->{s['tuned_bleu']:.2f}", file=out)
+    print(file=out)
+    print(summary_line(report), file=out)
+    for note in report.get("notes", []):
+        print(f"note: {note}", file=out)
+    print(f"full table: {os.path.join(report['run_dir'], 'eval.csv')}", file=out)
+
+
+# ---- merge --------------------------------------------------------------------------------------
+def merge_cmd(args, services) -> int:
+    from core import export
+    ws = services.workspace
+    if args.list:
+        rows = export.list_exports(ws)
+        if args.json:
+            print(json.dumps(rows, indent=2, default=str))
+        elif not rows:
+            print("no exports yet; make one with: python app.py merge JOB_ID NAME")
+        for r in rows:
+            print(f"{r['name']:<30}  {r['size_bytes'] / 2**20:>9.1f} MiB  {r.get('dtype') or '':<5}  "
+                  f"smoke test {r.get('smoke_test') or '-':<7}  {r['path']}")
+        return 0
+    if not args.run or not args.name:
+        raise InputError(problems=[Problem("merge", "needs a training job id (or run folder) and a name for the export",
+                                           "e.g. python app.py merge 20261127-1942 my-bot")])
+    from cli.train_cmd import follow
+    job = export.submit_merge(ws, args.run, args.name, dtype=args.dtype, max_shard_size=args.max_shard_size)
+    log = sys.stderr if args.json else sys.stdout
+    print(f"[danlu] export job {job.id}", file=log, flush=True)
+    rc = follow(services, job.id, cancel_on_interrupt=True, out=log)
+    result = export.read_merge_result(services.store.get(job.id))
+    if args.json:
+        print(json.dumps(result, indent=2, ensure_ascii=False))
+    elif result:
+        smoke = result.get("smoke_test", {})
+        print(f"export: {result['export_dir']} ({result['total_bytes'] / 2**20:.1f} MiB, {result['dtype']})")
+        if smoke.get("status") == "passed":
+            print(f"smoke test passed: it loaded with transformers and replied {smoke.get('reply', '')!r}")
+        else:
+            print(f"smoke test {smoke.get('status')}: {smoke.get('error', '')}")
+    return rc
+
+
+# ---- chat ---------------------------------------------------------------------------------------
+def chat_cmd(args, services) -> int:
+    from core.chat import ChatEngine
+    engine = ChatEngine(services.workspace)
+    try:
+        sid = engine.load(args.model, args.adapter, device=args.device, template=args.template)
+        info = engine.info(sid)
+        for note in info.get("notes", []):
+            print(f"[danlu] {note}", file=sys.stderr)
+        settings = dict(system=args.system, temperature=args.temperature, top_p=args.top_p,
+                        max_new_tokens=args.max_new_tokens, repetition_penalty=args.repetition_penalty)
+        if args.prompt is not None:
+            if not args.prompt.strip():
+                raise InputError(problems=[Problem("--prompt", "is empty", "type a message")])
+            _say(engine, sid, [{"role": "user", "content": args.prompt}], settings)
+            return 0
+        return interactive(engine, sid, info, settings)
+    finally:
+        engine.close()
+
+
+def _say(engine, sid, messages, settings) -> str:
+    stream = engine.stream(sid, messages, **settings)
+    for delta in stream:
+        sys.stdout.write(delta)
+        sys.stdout.flush()
+    sys.stdout.write("\n")
+    sys.stdout.flush()
+    return stream.text
+
+
+def interactive(engine, sid, info, settings) -> int:
+    print(f"chatting with {info['label']}" + (f" + adapter {info['adapter']}" if info.get("adapter") else "") +
+          f" on {info['device']} ({info['quantization']}, template: {info['template']}).\n"
+          "Type a message; /reset starts over, /exit (or Ctrl-D) quits.", file=sys.stderr)
+    history: list[dict] = []
+    while True:
+        try:
+            line = input("you> ")
+        except EOFError:
+            print(file=sys.stderr)
+            return 0
+        text = line.strip()
+        if not text:
+            continue
+        if text in ("/exit", "/quit"):
+            return 0
+        if text == "/reset":
+            history = []
+            print("(conversation cleared)", file=sys.stderr)
+            continue
+        history.append({"role": "user", "content": text})
+        sys.stdout.write("bot> ")
+        try:
+            answer = _say(engine, sid, history, settings)
+        except KeyboardInterrupt:
+            print("\n(stopped)", file=sys.stderr)
+            history.pop()
+            continue
+        history.append({"role": "assistant", "content": answer})
+
+
+# ---- demo ---------------------------------------------------------------------------------------
+def demo_cmd(args, services) -> int:
+    from cli.gui_cmd import parse_auth
+    from core import demos
+    auth_text = args.auth if args.auth is not None else (None if args.auth_file else os.environ.get(demos.AUTH_ENV))
+    auth = parse_auth(auth_text, args.auth_file)
+    demos.check_exposure(args.host, args.share, auth)  # before loading anything: refuse at once
+    if args.port is not None and not (1 <= args.port <= 65535):
+        raise InputError(problems=[Problem("--port", f"must be between 1 and 65535, got {args.port}")])
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    from core.chat import ChatEngine
+    engine = ChatEngine(services.workspace)
+    try:
+        sid = engine.load(args.model, args.adapter, device=args.device)
+        info = engine.info(sid)
+        for note in info.get("notes", []):
+            print(f"[demo] {note}", flush=True)
+        from webui.demo_app import serve
+        return serve(services.workspace, engine, sid, label=info["label"], adapter=info.get("adapter"), host=args.host,
+                     port=args.port, auth=auth, share=args.share, title=args.title, system=args.system)
+    finally:
+        engine.close()
+
+
+def demos_cmd(args, services) -> int:
+    from core import demos
+    ws = services.workspace
+    if args.stop:
+        rec = demos.stop_demo(ws, args.stop)
+        print(f"stopped demo {rec['id']} ({rec['url']})")
+        return 0
+    rows = demos.list_demos(ws)
+    if args.json:
+        print(json.dumps(rows, indent=2, default=str))
+        return 0
+    if not rows:
+        print("no chat demo is running; start one with: python app.py demo MODEL")
+    for r in rows:
+        share = f"  public: {r['share_url']}" if r.get("share_url") else ""
+        print(f"{r['id']}  {r['url']}{share}  {r['model']}  {'login' if r.get('login') else 'no login'}  pid {r['pid']}")
+    return 0

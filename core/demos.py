@@ -1,0 +1,182 @@
+"""Chat-only demos: separate, inference-only web apps (their own processes) that colleagues can use.
+
+    check_exposure(host, share, auth)      # InputError unless a login protects a non-loopback bind or a share link
+    demo = start_demo(ws, "JOB_ID", host="127.0.0.1", port=None, auth=("ann", "long-pass"), share=False)
+    list_demos(ws)     # [{id, pid, url, share_url, share_error, model, adapter, host, port, login, started}]
+    stop_demo(ws, demo["id"])
+
+A demo is `python app.py demo MODEL [--adapter DIR] [--host H] [--port P] [--auth USER:PASS] [--share]`
+(webui/demo_app.py): it shows a chat box and nothing else; the training console is never exposed.
+While it runs it keeps a record in <workspace>/demos/<id>.json; a record whose process is gone (pid
+and start time no longer match) is removed on the next listing. The GUI starts a demo with
+start_demo, which passes the login in the environment (DANLU_DEMO_AUTH), never on the command line
+where other users of the machine could read it with `ps`.
+
+Pure Python (no torch, no gradio).
+"""
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+
+from core import procs
+from core.errors import InputError, NotFound, Problem
+from core.workspace import REPO_ROOT, Workspace, atomic_write_text
+
+AUTH_ENV = "DANLU_DEMO_AUTH"
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_exposure(host: str, share: bool, auth) -> None:
+    """A demo reachable from other computers, or through a public share link, needs a login."""
+    problems = []
+    if not is_loopback(host) and not auth:
+        problems.append(Problem("--host", f"binding {host} lets anyone who can reach this computer use the chat "
+                                "(and its GPU)", "add --auth USER:PASS, or keep the default 127.0.0.1"))
+    if share and not auth:
+        problems.append(Problem("--share", "a share link is public: anyone who has the link could use the chat",
+                                "add --auth USER:PASS"))
+    if problems:
+        raise InputError(problems=problems, title="Refusing to start the demo without a login")
+
+
+def parse_auth(text: str | None) -> tuple[str, str] | None:
+    if not text:
+        return None
+    user, sep, pw = text.strip().partition(":")
+    if not sep or not user or not pw:
+        raise InputError(problems=[Problem("--auth", "must look like USER:PASS", "e.g. --auth ann:a-long-password")])
+    return user, pw
+
+
+def demos_dir(ws: Workspace) -> Path:
+    d = ws.root / "demos"
+    d.mkdir(exist_ok=True)
+    return d
+
+
+def register(ws: Workspace, record: dict) -> dict:
+    """Called by the demo process once it serves; returns the record with its id."""
+    record = dict(record, id=record.get("id") or secrets.token_hex(4), pid=os.getpid(),
+                  ctime=procs.create_time(os.getpid()), started=time.time())
+    atomic_write_text(demos_dir(ws) / f"{record['id']}.json", json.dumps(record, indent=2))
+    return record
+
+
+def update(ws: Workspace, demo_id: str, **fields) -> None:
+    path = demos_dir(ws) / f"{demo_id}.json"
+    try:
+        rec = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return
+    rec.update(fields)
+    atomic_write_text(path, json.dumps(rec, indent=2))
+
+
+def unregister(ws: Workspace, demo_id: str) -> None:
+    try:
+        (demos_dir(ws) / f"{demo_id}.json").unlink()
+    except FileNotFoundError:
+        pass
+
+
+def list_demos(ws: Workspace) -> list[dict]:
+    """Running demos, newest first; records of demos that are gone are cleaned up."""
+    out = []
+    for p in demos_dir(ws).glob("*.json"):
+        try:
+            rec = json.loads(p.read_text())
+        except (OSError, json.JSONDecodeError):
+            continue
+        if procs.alive(rec.get("pid"), rec.get("ctime")):
+            out.append(rec)
+        else:
+            p.unlink(missing_ok=True)
+    return sorted(out, key=lambda r: r.get("started", 0), reverse=True)
+
+
+def stop_demo(ws: Workspace, demo_id: str, timeout: float = 15.0) -> dict:
+    """SIGTERM (the demo closes its server and its chat worker), then SIGKILL if it does not end."""
+    rec = next((r for r in list_demos(ws) if r["id"] == demo_id), None)
+    if rec is None:
+        raise NotFound(f"no running demo {demo_id!r}", "it may have stopped already; refresh the list")
+    try:
+        p = psutil.Process(rec["pid"])
+        p.send_signal(signal.SIGTERM)
+        try:
+            p.wait(timeout)
+        except psutil.TimeoutExpired:
+            p.kill()
+            p.wait(5)
+    except psutil.NoSuchProcess:
+        pass
+    unregister(ws, demo_id)
+    return rec
+
+
+def demo_command(model: str, adapter: str | None, host: str, port: int | None, share: bool,
+                 title: str = "", system: str = "") -> list[str]:
+    argv = [sys.executable, str(REPO_ROOT / "app.py"), "demo", model, "--host", host]
+    if adapter:
+        argv += ["--adapter", adapter]
+    if port:
+        argv += ["--port", str(int(port))]
+    if share:
+        argv.append("--share")
+    if title:
+        argv += ["--title", title]
+    if system:
+        argv += ["--system", system]
+    return argv
+
+
+def start_demo(ws: Workspace, model: str, adapter: str | None = None, *, host: str = "127.0.0.1",
+               port: int | None = None, auth: tuple[str, str] | None = None, share: bool = False,
+               title: str = "", system: str = "", timeout: float = 300.0) -> dict:
+    """Start a demo process (detached: it outlives the GUI until stopped) and wait until it serves."""
+    check_exposure(host, share, auth)
+    if port is not None and not (1024 <= int(port) <= 65535):
+        raise InputError(problems=[Problem("port", f"must be between 1024 and 65535, got {port}")])
+    env = dict(os.environ, DANLU_HOME=str(ws.root), PYTHONUNBUFFERED="1", GRADIO_ANALYTICS_ENABLED="False")
+    env.pop(AUTH_ENV, None)
+    if auth:
+        env[AUTH_ENV] = f"{auth[0]}:{auth[1]}"
+    logs = ws.root / "logs"
+    logs.mkdir(exist_ok=True)
+    log_path = logs / f"demo-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}.log"
+    with open(log_path, "ab") as log:
+        proc = subprocess.Popen(demo_command(model, adapter, host, port, share, title, system), cwd=str(REPO_ROOT),
+                                env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True, close_fds=True)
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        rec = next((r for r in list_demos(ws) if r.get("pid") == proc.pid), None)
+        if rec is not None:
+            return dict(rec, log=str(log_path))
+        if proc.poll() is not None:
+            tail = log_path.read_text(errors="replace")[-1500:]
+            at = tail.rfind("error: ")
+            msg = tail[at + len("error: "):].strip() if at >= 0 else ""
+            raise InputError(problems=[Problem("demo", msg or f"the demo stopped while starting (exit code {proc.returncode})",
+                                               f"see {log_path}")], title="The demo could not start")
+        time.sleep(0.25)
+    proc.terminate()
+    raise InputError(problems=[Problem("demo", f"the demo did not start within {timeout:.0f} s", f"see {log_path}")],
+                     title="The demo could not start")

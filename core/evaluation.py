@@ -1,0 +1,128 @@
+"""Evaluation jobs, for the CLI (`python app.py eval`) and the Evaluate tab. Pure Python (no torch).
+
+    job = submit_eval(ws, "JOB_ID or run dir", max_samples=200, max_new_tokens=128)  # an "eval" job
+    report = read_eval(run_dir)       # eval.json as a dict, or None before the first evaluation
+    rows = table_rows(report)         # [[prompt, reference, base, tuned, base ROUGE-L, tuned ROUGE-L, ...]]
+    probes = read_probes(run_dir)     # answers to the probe prompts at each checkpoint (probes.jsonl)
+
+The eval job gets its own run dir (runs/<eval job id>/: stdout.log, progress.json, result.json and a
+copy of the outputs) and writes eval.json / eval.csv into the TRAINED run's directory, so the
+Evaluate tab finds the newest evaluation of a run next to its adapter. It runs on the training
+job's GPUs (one process per GPU, like training; one process on a CPU machine) and waits in the
+queue while those GPUs are busy.
+
+eval.json: {eval_loss, perplexity, base_eval_loss, base_perplexity,
+            metrics: {base: {n, rouge_l, bleu, corpus_bleu, exact_match}, tuned: {...}},
+            samples: [{prompt, reference, base, tuned, base_rouge_l, tuned_rouge_l, base_bleu, tuned_bleu,
+                       base_exact, tuned_exact}], source, n_samples, settings, notes, runtime_s, ...}
+"""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from core import jobs as J
+from core import launcher
+from core.errors import InputError, Problem
+from core.runs import resolve_trained_run
+from core.workspace import Workspace
+
+EVAL_MODULE = "core.recipes.evaluate"
+TABLE_HEADERS = ["Prompt", "Reference", "Base model", "Fine-tuned", "ROUGE-L base", "ROUGE-L tuned",
+                 "BLEU base", "BLEU tuned", "Exact base", "Exact tuned"]
+
+
+def eval_command(run_dir: Path, out_dir: Path, nproc: int, *, max_samples: int, max_new_tokens: int,
+                 dataset: str | None = None) -> list[str]:
+    argv = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", str(nproc), "--max-restarts", "0",
+            "--standalone", "--log-dir", str(out_dir / "ranks"), "--redirects", "3", "--tee", "3",
+            "-m", EVAL_MODULE, "--trained-run", str(run_dir), "--eval-dir", str(out_dir),
+            "--max-samples", str(max_samples), "--max-new-tokens", str(max_new_tokens)]
+    if dataset:
+        argv += ["--dataset", dataset]
+    return argv
+
+
+def submit_eval(ws: Workspace, job_or_run: str, *, max_samples: int = 200, max_new_tokens: int = 128,
+                dataset: str | None = None, gpus: list | None = None) -> J.Job:
+    """Queue an evaluation of a finished training run; returns the QUEUED/STARTING eval job."""
+    problems = []
+    if not (1 <= int(max_samples) <= 100_000):
+        problems.append(Problem("max_samples", f"must be between 1 and 100000, got {max_samples}"))
+    if not (1 <= int(max_new_tokens) <= 8192):
+        problems.append(Problem("max_new_tokens", f"must be between 1 and 8192, got {max_new_tokens}"))
+    if dataset is not None and not Path(dataset).is_file():
+        problems.append(Problem("dataset", f"file not found: {dataset}"))
+    if problems:
+        raise InputError(problems=problems, title="The evaluation cannot start")
+    run = resolve_trained_run(ws, job_or_run)
+    train_job = run.job
+    if gpus is None:
+        gpus = train_job.gpu_list if train_job and train_job.gpu_list else None
+    if gpus is None or gpus == ["cpu"]:
+        gpus, nproc = launcher.resolve_devices(launcher.LaunchSpec(nproc=1))
+    else:
+        nproc = len(gpus)
+    job_id = J.new_id()
+    out_dir = ws.run_dir(job_id)
+    argv = eval_command(run.run_dir, out_dir, nproc, max_samples=int(max_samples), max_new_tokens=int(max_new_tokens),
+                        dataset=str(Path(dataset).resolve()) if dataset else None)
+    return launcher.submit_command(ws, "eval", out_dir, argv, gpus=gpus, nproc=nproc,
+                                   name=f"eval {train_job.name if train_job else run.run_dir.name}",
+                                   parent_id=train_job.id if train_job else "")
+
+
+def read_eval(run_dir: str | Path) -> dict | None:
+    """The newest evaluation of a run (eval.json in the training run's directory, or an eval job's)."""
+    try:
+        return json.loads((Path(run_dir) / "eval.json").read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+
+
+def table_rows(report: dict | None) -> list[list]:
+    """The per-sample table for display, in TABLE_HEADERS order (scores rounded to 3 places)."""
+    if not report:
+        return []
+    rows = []
+    for s in report.get("samples", []):
+        rows.append([s["prompt"], s["reference"], s["base"], s["tuned"], round(s["base_rouge_l"], 3),
+                     round(s["tuned_rouge_l"], 3), round(s["base_bleu"], 3), round(s["tuned_bleu"], 3),
+                     "yes" if s["base_exact"] else "no", "yes" if s["tuned_exact"] else "no"])
+    return rows
+
+
+def summary_line(report: dict) -> str:
+    """'Validation loss 0.81 (perplexity 2.24); ROUGE-L 0.02 -> 0.77, BLEU 0.01 -> 0.49, exact 0% -> 25%'."""
+    m = report.get("metrics", {})
+    b, t = m.get("base", {}), m.get("tuned", {})
+
+    def f(x, pct=False):
+        if x is None:
+            return "-"
+        return f"{100 * x:.0f}%" if pct else f"{x:.3f}"
+    parts = []
+    if report.get("eval_loss") is not None:
+        parts.append(f"validation loss {report['eval_loss']:.4f} (perplexity {report['perplexity']:.2f}; "
+                     f"base model {report.get('base_eval_loss', float('nan')):.4f})")
+    parts.append(f"base -> fine-tuned on {report.get('n_samples', 0)} held-out prompts: ROUGE-L {f(b.get('rouge_l'))} -> "
+                 f"{f(t.get('rouge_l'))}, BLEU {f(b.get('bleu'))} -> {f(t.get('bleu'))}, "
+                 f"exact match {f(b.get('exact_match'), True)} -> {f(t.get('exact_match'), True)}")
+    return "; ".join(parts)
+
+
+def read_probes(run_dir: str | Path) -> list[dict]:
+    """probes.jsonl of a training run: [{step, prompt, answer}, ...] (empty when none were asked)."""
+    out = []
+    try:
+        with open(Path(run_dir) / "probes.jsonl", encoding="utf-8") as f:
+            for line in f:
+                if line.endswith("\n"):
+                    try:
+                        out.append(json.loads(line))
+                    except json.JSONDecodeError:
+                        continue
+    except OSError:
+        pass
+    return out

@@ -1,0 +1,190 @@
+"""The chat worker: a process that holds chat models and generates, so the GUI process never loads torch.
+
+    python -m core.recipes.chat_worker --socket /tmp/danlu-chat-XXXX/sock --parent-pid PID
+        (started by core.chat.ChatEngine; the shared secret comes in $DANLU_CHAT_AUTHKEY)
+
+Protocol: multiprocessing.connection over a Unix socket in a private (0700) folder, with an
+authkey handshake. Each request is one connection; every message is JSON sent with send_bytes (no
+pickle crosses the socket). Requests and replies:
+
+    {"op": "ping"}                              -> {"ok": true, "pid", "device", "sessions"}
+    {"op": "load", "model", "adapter", "quantization", "template", "trust_remote_code"}
+                                                -> {"ok": true, "session", "info"}
+    {"op": "stream", "session", "messages", "system", "settings": {...}}
+                                                -> {"delta": "..."} ... then {"done": true, "stats": {...}}
+    {"op": "unload", "session"}                 -> {"ok": true, "sessions"}
+    {"op": "shutdown"}                          -> {"ok": true}, then the process exits
+Errors: {"ok": false, "error": {"message", "hint", "where"}}. When the reader closes the
+connection mid-answer (Stop button, closed tab) generation stops at the next token. The worker
+exits by itself when the process that started it is gone.
+"""
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import secrets
+import sys
+import threading
+import time
+import traceback
+from multiprocessing.connection import Listener
+
+import psutil
+
+_SESSIONS: dict[str, dict] = {}
+_LOCK = threading.Lock()
+
+
+def send(conn, obj) -> None:
+    conn.send_bytes(json.dumps(obj, ensure_ascii=False).encode("utf-8"))
+
+
+def error_reply(exc: BaseException) -> dict:
+    from core.errors import DanluError, InputError
+    if isinstance(exc, InputError):
+        return dict(ok=False, error=dict(message=str(exc), hint="", where=""))
+    if isinstance(exc, DanluError):
+        return dict(ok=False, error=dict(message=exc.message, hint=exc.hint, where=exc.where))
+    text = f"{type(exc).__name__}: {exc}"
+    if "out of memory" in text.lower():
+        return dict(ok=False, error=dict(message="The GPU ran out of memory while loading or answering.",
+                                         hint="Unload other chat models, lower 'Max new tokens', or use a smaller model.",
+                                         where=""))
+    return dict(ok=False, error=dict(message=f"The chat model failed: {text[:800]}",
+                                     hint="See the chat worker log for details.", where=""))
+
+
+def op_load(req: dict) -> dict:
+    from core.recipes.inference import load_for_chat
+    model, tok, info = load_for_chat(req["model"], req.get("adapter"), device=req.get("device", "auto"),
+                                     quantization=req.get("quantization", "auto"), template=req.get("template", "auto"),
+                                     trust_remote_code=bool(req.get("trust_remote_code")), local=req.get("local", True))
+    sid = secrets.token_hex(6)
+    with _LOCK:
+        _SESSIONS[sid] = dict(model=model, tok=tok, info=info, lock=threading.Lock(), label=req.get("label", ""))
+    print(f"[chat] loaded session {sid}: {info.to_dict()}", flush=True)
+    return dict(ok=True, session=sid, info=info.to_dict())
+
+
+def op_stream(conn, req: dict) -> None:
+    from core.errors import InputError, Problem
+    from core.recipes.inference import GenSettings, prompt_ids, stream_generate
+    sess = _SESSIONS.get(req.get("session", ""))
+    if sess is None:
+        raise InputError(problems=[Problem("session", "this chat model is not loaded (it was unloaded or the worker restarted)",
+                                           "load the model again")])
+    s = GenSettings(**{k: v for k, v in (req.get("settings") or {}).items() if k in GenSettings.__dataclass_fields__})
+    if s.problems():
+        raise InputError(problems=s.problems(), title="The generation settings cannot be used")
+    ids = prompt_ids(sess["tok"], req.get("messages") or [], req.get("system") or "",
+                     max_prompt_tokens=req.get("max_prompt_tokens"))
+    stop = threading.Event()
+    # one answer at a time per model: two threads in one model's generate() would interleave on the GPU
+    with sess["lock"]:
+        gen = stream_generate(sess["model"], sess["tok"], ids, s, stop)
+        it = iter(gen)
+        try:
+            for delta in it:
+                send(conn, {"delta": delta})
+        except (BrokenPipeError, ConnectionResetError, EOFError, OSError):
+            stop.set()
+            it.close()
+            return
+    send(conn, {"done": True, "stats": gen.stats})
+
+
+def op_unload(req: dict) -> dict:
+    with _LOCK:
+        sess = _SESSIONS.pop(req.get("session", ""), None)
+    if sess is not None:
+        with sess["lock"]:
+            sess.clear()
+        del sess
+        free_memory()
+    return dict(ok=True, sessions=list(_SESSIONS))
+
+
+def free_memory() -> dict:
+    gc.collect()
+    out = dict(rss_mib=round(psutil.Process().memory_info().rss / 2**20, 1))
+    if "torch" in sys.modules:
+        import torch
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+            out["cuda_allocated_mib"] = round(torch.cuda.memory_allocated() / 2**20, 1)
+    return out
+
+
+def handle(conn) -> None:
+    try:
+        req = json.loads(conn.recv_bytes().decode("utf-8"))
+        op = req.get("op")
+        if op == "ping":
+            send(conn, dict(ok=True, pid=os.getpid(), sessions=list(_SESSIONS),
+                            device=os.environ.get("CUDA_VISIBLE_DEVICES", "")))
+        elif op == "load":
+            send(conn, op_load(req))
+        elif op == "stream":
+            op_stream(conn, req)
+        elif op == "unload":
+            reply = op_unload(req)
+            reply.update(memory=free_memory())
+            send(conn, reply)
+        elif op == "shutdown":
+            send(conn, dict(ok=True))
+            conn.close()
+            print("[chat] shutting down on request", flush=True)
+            os._exit(0)  # the accept() loop is blocked; exiting is also the surest way to free GPU memory
+        else:
+            send(conn, dict(ok=False, error=dict(message=f"unknown request {op!r}", hint="", where="")))
+    except (EOFError, BrokenPipeError, ConnectionResetError):
+        pass
+    except BaseException as e:  # one bad request must not take down the models of everyone else
+        traceback.print_exc()
+        try:
+            send(conn, error_reply(e))
+        except OSError:
+            pass
+    finally:
+        conn.close()
+
+
+def watch_parent(pid: int, ctime: float | None) -> None:
+    """Exit when the GUI/CLI process that started us is gone, so no model stays in memory orphaned."""
+    while True:
+        time.sleep(2.0)
+        try:
+            p = psutil.Process(pid)
+            gone = p.status() == psutil.STATUS_ZOMBIE or (ctime is not None and abs(p.create_time() - ctime) > 0.05)
+        except psutil.NoSuchProcess:
+            gone = True
+        if gone:
+            print("[chat] the parent process is gone: exiting", flush=True)
+            os._exit(0)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--socket", required=True)
+    ap.add_argument("--parent-pid", type=int, required=True)
+    ap.add_argument("--parent-ctime", type=float)
+    args = ap.parse_args(argv)
+    key = bytes.fromhex(os.environ.pop("DANLU_CHAT_AUTHKEY"))
+    threading.Thread(target=watch_parent, args=(args.parent_pid, args.parent_ctime), daemon=True).start()
+    listener = Listener(args.socket, family="AF_UNIX", authkey=key)
+    os.chmod(args.socket, 0o600)
+    print(f"[chat] worker {os.getpid()} listening on {args.socket} (CUDA_VISIBLE_DEVICES="
+          f"{os.environ.get('CUDA_VISIBLE_DEVICES', '')!r})", flush=True)
+    while True:
+        try:
+            conn = listener.accept()
+        except Exception as e:  # a client that failed the authkey handshake, or a dropped connection
+            print(f"[chat] refused a connection: {type(e).__name__}: {e}", flush=True)
+            continue
+        threading.Thread(target=handle, args=(conn,), daemon=True).start()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

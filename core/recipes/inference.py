@@ -1,0 +1,288 @@
+"""Loading a model for answering questions, rendering a chat, and generating: shared by the chat
+worker, evaluation, the merge smoke test and the GPU benchmark, so all of them answer the same way.
+
+    model, tok, info = load_for_chat("/path/base", adapter_dir="/run/adapter")   # 4-bit on CUDA, fp32 on CPU
+    ids = prompt_ids(tok, [{"role": "user", "content": "Hi"}], system="Be brief.")
+    for delta in stream_generate(model, tok, ids, GenSettings(max_new_tokens=64)):
+        print(delta, end="")
+
+Imports torch; only worker processes import this module (never the GUI process).
+"""
+from __future__ import annotations
+
+import json
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+
+from core.demo_model import CHATML_TEMPLATE
+from core.errors import Problem
+from core.runs import check_adapter_dir  # noqa: F401  (re-exported for the recipes)
+
+TEMPLATE_FALLBACK = "chatml"  # the named fallback for base models that ship no chat template
+# end-of-turn markers of common templates: generation stops at any of them, not only at eos
+STOP_TOKENS = ("<|im_end|>", "<|eot_id|>", "<|end|>", "<end_of_turn>", "<|endoftext|>", "</s>")
+
+
+@dataclass
+class GenSettings:
+    temperature: float = 0.7
+    top_p: float = 0.9
+    max_new_tokens: int = 256
+    repetition_penalty: float = 1.1
+    min_new_tokens: int = 0  # benchmarks only: force a fixed length
+
+    @property
+    def greedy(self) -> bool:
+        return self.temperature <= 1e-5
+
+    def problems(self) -> list[Problem]:
+        out = []
+        if not (0.0 <= self.temperature <= 5.0):
+            out.append(Problem("temperature", f"must be between 0 and 5, got {self.temperature}", "0 = always the most likely word; 0.7 is usual"))
+        if not (0.0 < self.top_p <= 1.0):
+            out.append(Problem("top_p", f"must be above 0 and at most 1, got {self.top_p}", "0.9 is usual"))
+        if not (1 <= self.max_new_tokens <= 32768):
+            out.append(Problem("max_new_tokens", f"must be between 1 and 32768, got {self.max_new_tokens}"))
+        if not (0.5 <= self.repetition_penalty <= 3.0):
+            out.append(Problem("repetition_penalty", f"must be between 0.5 and 3, got {self.repetition_penalty}", "1.0 = off; 1.1 is usual"))
+        return out
+
+
+@dataclass
+class LoadInfo:
+    model: str
+    adapter: str | None
+    device: str
+    quantization: str
+    dtype: str
+    template: str  # "model" (the tokenizer's own) or "chatml" (the named fallback)
+    load_s: float
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def read_adapter_info(adapter_dir: Path) -> dict:
+    """danlu.json written by the training recipe next to the adapter ({} for foreign adapters)."""
+    p = Path(adapter_dir) / "danlu.json"
+    try:
+        return json.loads(p.read_text())
+    except (OSError, json.JSONDecodeError):
+        return {}
+
+
+def apply_template_choice(tok, template: str = "auto") -> str:
+    """Use the tokenizer's chat template, or ChatML when it has none or when asked; say which."""
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    if template == TEMPLATE_FALLBACK or not getattr(tok, "chat_template", None):
+        tok.chat_template = CHATML_TEMPLATE
+        return TEMPLATE_FALLBACK
+    return "model"
+
+
+def stop_token_ids(tok, model=None) -> list[int]:
+    ids = set()
+    if tok.eos_token_id is not None:
+        ids.add(int(tok.eos_token_id))
+    gen_eos = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
+    for t in ([gen_eos] if isinstance(gen_eos, int) else gen_eos or []):
+        ids.add(int(t))
+    vocab = tok.get_vocab()
+    for s in STOP_TOKENS:
+        if s in vocab:
+            ids.add(int(vocab[s]))
+    return sorted(ids)
+
+
+def pick_device(device: str = "auto") -> torch.device:
+    if device == "auto":
+        return torch.device("cuda", 0) if torch.cuda.is_available() else torch.device("cpu")
+    return torch.device(device)
+
+
+def load_for_chat(model_dir: str, adapter_dir: str | None = None, *, device: str = "auto", quantization: str = "auto",
+                  template: str = "auto", trust_remote_code: bool = False, local: bool = True):
+    """(model, tokenizer, LoadInfo). 4-bit nf4 (bf16 compute) on CUDA, full fp32 on CPU, unless told otherwise.
+    With an adapter on CPU the LoRA weights are merged in (exact in fp32, and faster); on a 4-bit base
+    they stay separate (merging into 4-bit weights would round them)."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    t0 = time.time()
+    dev = pick_device(device)
+    quant = quantization if quantization != "auto" else ("4bit" if dev.type == "cuda" else "none")
+    if dev.type == "cuda":
+        dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    else:
+        dtype = torch.float32
+    tok_source = adapter_dir if adapter_dir and (Path(adapter_dir) / "tokenizer_config.json").exists() else model_dir
+    tok = AutoTokenizer.from_pretrained(tok_source, trust_remote_code=trust_remote_code, local_files_only=local)
+    used_template = apply_template_choice(tok, template)
+    kw = dict(dtype=dtype, device_map={"": dev}, use_safetensors=True, trust_remote_code=trust_remote_code,
+              local_files_only=local)
+    if quant in ("4bit", "8bit"):
+        from transformers import BitsAndBytesConfig
+        kw["quantization_config"] = (BitsAndBytesConfig(load_in_8bit=True) if quant == "8bit" else
+                                     BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4",
+                                                        bnb_4bit_use_double_quant=True, bnb_4bit_compute_dtype=dtype))
+    model = AutoModelForCausalLM.from_pretrained(model_dir, **kw)
+    notes = []
+    if used_template == TEMPLATE_FALLBACK and template != TEMPLATE_FALLBACK:
+        notes.append("the model has no chat template of its own: using ChatML")
+    if adapter_dir:
+        from peft import PeftModel
+        model = PeftModel.from_pretrained(model, str(adapter_dir), is_trainable=False)
+        if quant == "none":
+            model = model.merge_and_unload()
+            notes.append("adapter merged into the full-precision weights")
+    model.eval()
+    model.generation_config.pad_token_id = tok.pad_token_id
+    info = LoadInfo(model=str(model_dir), adapter=str(adapter_dir) if adapter_dir else None, device=str(dev),
+                    quantization=quant, dtype=str(dtype).replace("torch.", ""), template=used_template,
+                    load_s=round(time.time() - t0, 2), notes=notes)
+    return model, tok, info
+
+
+def render(tok, messages: list[dict], system: str = "") -> str:
+    msgs = [{"role": "system", "content": system}] if system else []
+    msgs += [{"role": m["role"], "content": m["content"]} for m in messages]
+    try:
+        return tok.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True)
+    except Exception as e:  # some templates refuse a system turn: fold it into the first user message
+        if system and "system" in str(e).lower():
+            first = dict(msgs[1]) if len(msgs) > 1 else {"role": "user", "content": ""}
+            first["content"] = f"{system}\n\n{first['content']}"
+            return tok.apply_chat_template([first] + msgs[2:], tokenize=False, add_generation_prompt=True)
+        raise
+
+
+def prompt_ids(tok, messages: list[dict], system: str = "", max_prompt_tokens: int | None = None) -> list[int]:
+    """Token ids of the conversation, ready for the assistant's turn. Too long: the oldest tokens go."""
+    ids = tok(render(tok, messages, system), add_special_tokens=False)["input_ids"]
+    if max_prompt_tokens and len(ids) > max_prompt_tokens:
+        ids = ids[-max_prompt_tokens:]
+    return ids
+
+
+def gen_kwargs(tok, model, s: GenSettings) -> dict:
+    kw = dict(max_new_tokens=s.max_new_tokens, eos_token_id=stop_token_ids(tok, model), pad_token_id=tok.pad_token_id,
+              repetition_penalty=s.repetition_penalty)
+    if s.min_new_tokens:
+        kw["min_new_tokens"] = s.min_new_tokens
+    if s.greedy:
+        kw.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+    else:
+        kw.update(do_sample=True, temperature=s.temperature, top_p=s.top_p, top_k=None)
+    return kw
+
+
+def model_device(model) -> torch.device:
+    return next(model.parameters()).device
+
+
+class _Stop:
+    """A StoppingCriteria that ends generation when the reader goes away (Stop button, closed tab)."""
+
+    def __init__(self, event: threading.Event):
+        self.event = event
+
+    def __call__(self, input_ids, scores, **kw):
+        return torch.full((input_ids.shape[0],), self.event.is_set(), dtype=torch.bool, device=input_ids.device)
+
+
+def make_streamer(tok):
+    from transformers import TextIteratorStreamer
+
+    class TimedStreamer(TextIteratorStreamer):
+        """TextIteratorStreamer that also notes when the first new token arrived and how many came."""
+
+        def __init__(self, *a, **k):
+            super().__init__(*a, **k)
+            self.first_token_at: float | None = None
+            self.n_tokens = 0
+            self._prompt_seen = False
+
+        def put(self, value):
+            if self._prompt_seen:
+                if self.first_token_at is None:
+                    self.first_token_at = time.perf_counter()
+                self.n_tokens += int(value.numel())
+            self._prompt_seen = True
+            super().put(value)
+
+    return TimedStreamer(tok, skip_prompt=True, skip_special_tokens=True, timeout=None)
+
+
+class Generation:
+    """Iterate for text deltas; afterwards `.stats` holds time to first token and tokens per second."""
+
+    def __init__(self, model, tok, ids: list[int], s: GenSettings, stop: threading.Event | None = None):
+        from transformers import StoppingCriteriaList
+        self.stop = stop or threading.Event()
+        self.streamer = make_streamer(tok)
+        self.error: BaseException | None = None
+        self.stats: dict = {}
+        dev = model_device(model)
+        input_ids = torch.tensor([ids], dtype=torch.long, device=dev)
+        kw = gen_kwargs(tok, model, s)
+        kw.update(input_ids=input_ids, attention_mask=torch.ones_like(input_ids), streamer=self.streamer,
+                  stopping_criteria=StoppingCriteriaList([_Stop(self.stop)]))
+        self.n_prompt = len(ids)
+        self.t0 = time.perf_counter()
+        self.thread = threading.Thread(target=self._run, args=(model, kw), daemon=True)
+        self.thread.start()
+
+    def _run(self, model, kw):
+        try:
+            with torch.inference_mode():
+                model.generate(**kw)
+        except BaseException as e:  # surfaced to the reader after the stream ends
+            self.error = e
+            self.streamer.end()
+
+    def __iter__(self):
+        try:
+            for text in self.streamer:
+                if text:
+                    yield text
+        finally:
+            self.stop.set()
+            self.thread.join()
+            self._finish()
+        if self.error is not None:
+            raise self.error
+
+    def _finish(self):
+        t_end = time.perf_counter()
+        st = self.streamer
+        ttft = (st.first_token_at - self.t0) if st.first_token_at else None
+        decode_s = (t_end - st.first_token_at) if st.first_token_at else None
+        self.stats = dict(prompt_tokens=self.n_prompt, new_tokens=st.n_tokens, total_s=round(t_end - self.t0, 4),
+                          ttft_s=round(ttft, 4) if ttft is not None else None,
+                          tokens_per_s=round(st.n_tokens / (t_end - self.t0), 2) if t_end > self.t0 else None,
+                          decode_tokens_per_s=round((st.n_tokens - 1) / decode_s, 2) if decode_s and st.n_tokens > 1 else None)
+
+
+def stream_generate(model, tok, ids: list[int], s: GenSettings, stop: threading.Event | None = None) -> Generation:
+    return Generation(model, tok, ids, s, stop)
+
+
+@torch.inference_mode()
+def generate_batch(model, tok, prompts: list[list[int]], max_new_tokens: int) -> list[str]:
+    """Greedy answers for several prompts at once (left-padded), as evaluation needs them."""
+    dev = model_device(model)
+    width = max(len(p) for p in prompts)
+    pad = tok.pad_token_id
+    ids = torch.full((len(prompts), width), pad, dtype=torch.long)
+    mask = torch.zeros((len(prompts), width), dtype=torch.long)
+    for i, p in enumerate(prompts):
+        ids[i, width - len(p):] = torch.tensor(p)
+        mask[i, width - len(p):] = 1
+    out = model.generate(input_ids=ids.to(dev), attention_mask=mask.to(dev), max_new_tokens=max_new_tokens,
+                         do_sample=False, temperature=None, top_p=None, top_k=None,
+                         eos_token_id=stop_token_ids(tok, model), pad_token_id=pad)
+    return [tok.decode(row[width:], skip_special_tokens=True).strip() for row in out]

@@ -1,0 +1,166 @@
+"""Fast checks of the guards around evaluation, export and chat: names, pickles, GPUs held by jobs."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from core import jobs as J
+from core.errors import InputError
+
+
+@pytest.mark.parametrize("name", ["", "   ", "..", ".", "../x", "a/../../b", "/etc/passwd", "C:\\x", "a\\b", "a\x00b",
+                                  ".hidden", "-rf", "x" * 101, "name.partial", "a b", "x;touch pwned", "$(id)"])
+def test_export_names_that_are_paths_or_odd_are_refused(name, home):
+    from core.export import check_export_name, export_path
+    from core.workspace import Workspace
+    with pytest.raises(InputError):
+        check_export_name(name)
+    with pytest.raises(InputError):
+        export_path(Workspace.open(home), name)
+
+
+@pytest.mark.parametrize("name", ["support-bot", "bot_v1.2", "丹炉-1", "A"])
+def test_plain_export_names_stay_inside_exports(name, home):
+    from core.export import export_path
+    from core.workspace import Workspace
+    ws = Workspace.open(home)
+    assert export_path(ws, name).parent == ws.exports.resolve()
+
+
+def test_submit_merge_lists_every_problem_at_once(services):
+    from core.export import submit_merge
+    with pytest.raises(InputError) as e:
+        submit_merge(services.workspace, "whatever", "../up", dtype="int3", max_shard_size="lots")
+    wheres = [p.where for p in e.value.problems]
+    assert wheres == ["name", "dtype", "max_shard_size"]
+
+
+def test_pickle_only_adapters_are_refused(tmp_path):
+    from core.runs import check_adapter_dir
+    d = tmp_path / "adapter"
+    d.mkdir()
+    (d / "adapter_config.json").write_text("{}")
+    (d / "adapter_model.bin").write_bytes(b"\x80\x04not really")
+    with pytest.raises(InputError, match="pickle files can run code"):
+        check_adapter_dir(d)
+    (d / "adapter_model.safetensors").write_bytes(b"")
+    assert check_adapter_dir(d) == d.resolve()
+
+
+def fake_job(services, state, gpus, kind="train"):
+    store = services.store
+    job = store.create(kind=kind, name="x", run_dir=str(services.workspace.runs / "x"), gpus=gpus)
+    if state != J.QUEUED:
+        store.transition(job.id, J.STARTING)
+    if state == J.RUNNING:
+        store.transition(job.id, J.RUNNING)
+    return store.get(job.id)
+
+
+def test_chat_refuses_a_gpu_that_a_running_training_job_holds(services, monkeypatch):
+    import core.chat as chat
+    monkeypatch.setattr(chat, "detect_gpus", lambda: [{"index": 0}, {"index": 1}])
+    ws = services.workspace
+    assert chat.choose_device(ws) == ("cuda:0", [])
+    job = fake_job(services, J.RUNNING, [0])
+    assert chat.choose_device(ws) == ("cuda:1", [])  # the free GPU
+    with pytest.raises(InputError) as e:
+        chat.choose_device(ws, "cuda:0")
+    assert job.id in str(e.value) and "GPU 0" in str(e.value) and "chat on the CPU" in str(e.value)
+    fake_job(services, J.RUNNING, [1])
+    with pytest.raises(InputError, match="every GPU"):
+        chat.choose_device(ws)
+    assert chat.choose_device(ws, "cpu") == ("cpu", [])
+    fake_job(services, J.QUEUED, [0, 1])  # a queued job holds nothing yet
+    with pytest.raises(InputError):
+        chat.choose_device(ws)
+
+
+def test_chat_on_a_cpu_machine_loads_while_training_but_says_it_is_slower(services, monkeypatch):
+    import core.chat as chat
+    monkeypatch.setattr(chat, "detect_gpus", lambda: [])
+    assert chat.choose_device(services.workspace) == ("cpu", [])
+    fake_job(services, J.RUNNING, ["cpu"])
+    dev, notes = chat.choose_device(services.workspace)
+    assert dev == "cpu" and "more slowly" in notes[0]
+    with pytest.raises(InputError, match="no NVIDIA GPU"):
+        chat.choose_device(services.workspace, "cuda:0")
+
+
+def test_chat_target_resolution(services, tmp_path):
+    from core.chat import resolve_target
+    ws = services.workspace
+    t = resolve_target(ws, "builtin:danlu-tiny")
+    assert t.adapter is None and Path(t.model).name == "danlu-tiny" and t.local
+    export = ws.exports / "my-bot"
+    export.mkdir()
+    (export / "config.json").write_text("{}")
+    (export / "danlu_export.json").write_text(json.dumps({"trust_remote_code": False}))
+    assert resolve_target(ws, "my-bot").model == str(export.resolve())
+    adapter = tmp_path / "ad"
+    adapter.mkdir()
+    (adapter / "adapter_config.json").write_text("{}")
+    (adapter / "adapter_model.safetensors").write_bytes(b"")
+    (adapter / "danlu.json").write_text(json.dumps({"base_model": "builtin:danlu-tiny", "chat_template": "chatml"}))
+    t = resolve_target(ws, None, str(adapter))  # the base comes from the adapter's danlu.json
+    assert t.adapter == str(adapter.resolve()) and Path(t.model).name == "danlu-tiny" and t.template == "chatml"
+    with pytest.raises(InputError, match="template"):
+        resolve_target(ws, "builtin:danlu-tiny", template="llama9")
+    running = fake_job(services, J.RUNNING, ["cpu"])
+    with pytest.raises(InputError, match="no finished adapter"):
+        resolve_target(ws, running.id)
+
+
+def test_demo_exposure_rules():
+    from core.demos import check_exposure, parse_auth
+    check_exposure("127.0.0.1", False, None)
+    check_exposure("localhost", False, None)
+    check_exposure("::1", False, None)
+    check_exposure("0.0.0.0", True, ("a", "b"))
+    for host, share in [("0.0.0.0", False), ("10.0.0.5", False), ("127.0.0.1", True), ("::", False)]:
+        with pytest.raises(InputError):
+            check_exposure(host, share, None)
+    assert parse_auth("ann:pa:ss") == ("ann", "pa:ss")
+    with pytest.raises(InputError):
+        parse_auth("ann")
+
+
+def test_eval_csv_keeps_answers_as_text_in_spreadsheets():
+    pytest.importorskip("torch")
+    from core.recipes.evaluate import CSV_COLUMNS, csv_cell, to_csv
+    assert csv_cell("=HYPERLINK(\"http://x\")") == "'=HYPERLINK(\"http://x\")"
+    assert csv_cell("-1+2") == "'-1+2" and csv_cell("fine") == "fine" and csv_cell(0.1234567891) == 0.123457
+    row = {c: "x" for c in CSV_COLUMNS}
+    row.update(tuned="@SUM(A1)", base_rouge_l=0.5)
+    text = to_csv([row])
+    assert text.startswith("\ufeff" + ",".join(CSV_COLUMNS)) and "'@SUM(A1)" in text
+
+
+def test_eval_samples_come_from_the_last_assistant_turn():
+    pytest.importorskip("torch")
+    from core.recipes.evaluate import to_sample
+    s = to_sample({"messages": [{"role": "system", "content": "Be kind."}, {"role": "user", "content": "Hi"},
+                                {"role": "assistant", "content": "Hello"}, {"role": "user", "content": "Bye?"},
+                                {"role": "assistant", "content": "Goodbye."}]})
+    assert s["reference"] == "Goodbye." and len(s["messages"]) == 4 and s["prompt"].endswith("user: Bye?")
+    assert to_sample({"text": "a document"}) is None
+    assert to_sample({"messages": [{"role": "assistant", "content": "x"}]}) is None
+
+
+def test_read_eval_and_table(tmp_path):
+    from core.evaluation import TABLE_HEADERS, read_eval, read_probes, summary_line, table_rows
+    assert read_eval(tmp_path) is None and table_rows(None) == [] and read_probes(tmp_path) == []
+    report = dict(eval_loss=0.5, perplexity=1.65, base_eval_loss=7.0, n_samples=1,
+                  metrics=dict(base=dict(rouge_l=0.0, bleu=0.0, exact_match=0.0),
+                               tuned=dict(rouge_l=1.0, bleu=1.0, exact_match=1.0)),
+                  samples=[dict(prompt="p", reference="r", base="b", tuned="r", base_rouge_l=0.0, tuned_rouge_l=1.0,
+                                base_bleu=0.0, tuned_bleu=1.0, base_exact=False, tuned_exact=True)])
+    (tmp_path / "eval.json").write_text(json.dumps(report))
+    assert read_eval(tmp_path) == report
+    [row] = table_rows(report)
+    assert len(row) == len(TABLE_HEADERS) and row[-1] == "yes" and row[-2] == "no"
+    assert "0.000 -> 1.000" in summary_line(report) and "0% -> 100%" in summary_line(report)
+    (tmp_path / "probes.jsonl").write_text('{"step": 5, "prompt": "p", "answer": "a"}\n{"step": 10, "prom')
+    assert read_probes(tmp_path) == [{"step": 5, "prompt": "p", "answer": "a"}]

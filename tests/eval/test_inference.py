@@ -1,0 +1,75 @@
+"""The shared inference path in-process: template fallback, streaming stats, stopping early."""
+from __future__ import annotations
+
+import json
+import shutil
+import threading
+
+import pytest
+
+
+@pytest.fixture
+def no_template_model(demo_model_dir, tmp_path):
+    """The demo model as a 'base model without a chat template'."""
+    d = tmp_path / "plain-base"
+    shutil.copytree(demo_model_dir, d)
+    (d / "chat_template.jinja").unlink(missing_ok=True)
+    cfg = json.loads((d / "tokenizer_config.json").read_text())
+    cfg.pop("chat_template", None)
+    (d / "tokenizer_config.json").write_text(json.dumps(cfg))
+    return d
+
+
+def test_a_base_model_without_template_gets_the_named_chatml_fallback(no_template_model):
+    from transformers import AutoTokenizer
+
+    from core.recipes.inference import load_for_chat, render
+    assert not AutoTokenizer.from_pretrained(no_template_model).chat_template
+    model, tok, info = load_for_chat(str(no_template_model))
+    assert info.template == "chatml" and any("ChatML" in n for n in info.notes)
+    assert info.device == "cpu" and info.quantization == "none" and info.dtype == "float32"
+    text = render(tok, [{"role": "user", "content": "Hi"}], system="Be brief.")
+    assert text == "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n"
+
+
+def test_stream_generate_reports_stats_and_stops_when_asked(demo_model_dir):
+    from core.recipes.inference import GenSettings, load_for_chat, prompt_ids, stream_generate
+    model, tok, _ = load_for_chat(str(demo_model_dir))
+    ids = prompt_ids(tok, [{"role": "user", "content": "Hello"}])
+    full = stream_generate(model, tok, ids, GenSettings(temperature=0.0, max_new_tokens=20, min_new_tokens=20))
+    text = "".join(full)
+    assert full.stats["new_tokens"] == 20 and full.stats["ttft_s"] > 0 and full.stats["tokens_per_s"] > 0 and text
+    stop = threading.Event()
+    gen = stream_generate(model, tok, ids, GenSettings(temperature=0.0, max_new_tokens=500, min_new_tokens=500), stop)
+    it = iter(gen)
+    next(it)
+    stop.set()
+    rest = list(it)  # ends at the next token instead of running to 500
+    assert gen.stats["new_tokens"] < 500 and len(rest) < 499
+    assert GenSettings(temperature=-1, top_p=0, max_new_tokens=0, repetition_penalty=9).problems()[0].where == "temperature"
+    assert len(GenSettings(temperature=-1, top_p=0, max_new_tokens=0, repetition_penalty=9).problems()) == 4
+
+
+def test_probe_answers_are_recorded_and_a_failure_never_stops_training(demo_model_dir, tmp_path, capsys):
+    import torch
+
+    from core.config import TrainConfig
+    from core.evaluation import read_probes
+    from core.recipes.common import Dist
+    from core.recipes.inference import load_for_chat
+    from core.recipes.probes import answer_probes
+    model, tok, _ = load_for_chat(str(demo_model_dir))
+    model.train()
+    d = Dist(0, 1, 0, torch.device("cpu"), None)
+    cfg = TrainConfig(dataset="x", probe_prompts=["Hi there", "What is the tin furnace?"])
+    assert len(answer_probes(model, tok, cfg, d, 7, tmp_path)) == 2
+    assert model.training  # put back in training mode
+    assert [(p["step"], p["prompt"]) for p in read_probes(tmp_path)] == [(7, "Hi there"), (7, "What is the tin furnace?")]
+    assert answer_probes(model, tok, cfg, Dist(1, 2, 1, torch.device("cpu"), None), 8, tmp_path) == []  # rank 1: nothing
+
+    def broken(*a, **k):
+        raise RuntimeError("CUDA out of memory (simulated)")
+    model.generate = broken
+    assert answer_probes(model, tok, cfg, d, 9, tmp_path) == []
+    assert "training goes on" in capsys.readouterr().out
+    assert model.training and len(read_probes(tmp_path)) == 2

@@ -1,0 +1,144 @@
+"""The shareable chat-only demo: a separate, inference-only Gradio app in its own process.
+
+    python app.py demo MODEL [--adapter DIR] [--host H] [--port P] [--auth USER:PASS] [--share]
+
+It has a chat box, a message field and a few answer settings, and nothing else: no file
+components, no training controls, no paths. A share link exposes every route of the app it
+belongs to (reliability.md, finding 5), which is why this is its own app and process rather than
+a tab of the training console. With a login, Gradio answers 401 to every API route (/config,
+/gradio_api/info, /gradio_api/queue/join, ...) until the login cookie is presented.
+
+The model lives in a chat worker process (core.chat), not in this one.
+"""
+from __future__ import annotations
+
+import signal
+import threading
+import time
+
+import gradio as gr
+
+from core import demos
+from core.chat import ChatEngine, ChatError
+from core.errors import DanluError
+
+SHARE_WAIT_S = 8.0  # how long to wait for a share link before saying it is not coming
+UPLOAD_LIMIT = "1kb"  # the demo takes no files; keep Gradio's upload route from accepting big bodies
+
+
+def build_demo(engine: ChatEngine, session_id: str, title: str, system: str = "", description: str = "") -> gr.Blocks:
+    def respond(message: str, history: list, temperature: float, max_new_tokens: int):
+        message = (message or "").strip()
+        history = list(history or [])
+        if not message:
+            yield history, ""
+            return
+        msgs = [{"role": m["role"], "content": m["content"]} for m in history] + [{"role": "user", "content": message}]
+        history = history + [{"role": "user", "content": message}, {"role": "assistant", "content": ""}]
+        yield history, ""
+        answer = ""
+        try:
+            for delta in engine.stream(session_id, msgs, system=system, temperature=temperature,
+                                       max_new_tokens=int(max_new_tokens)):
+                answer += delta
+                history[-1] = {"role": "assistant", "content": answer}
+                yield history, ""
+        except DanluError as e:
+            raise gr.Error(str(e))
+        if not answer:
+            history[-1] = {"role": "assistant", "content": "(no answer)"}
+            yield history, ""
+
+    with gr.Blocks(title=title, analytics_enabled=False) as app:
+        gr.Markdown(f"## {title}" + (f"\n{description}" if description else ""))
+        chatbot = gr.Chatbot(label="Chat", height=480, allow_file_downloads=False, feedback_options=None,
+                             allow_tags=False, buttons=["copy"])
+        message = gr.Textbox(label="Message", placeholder="Type a message and press Enter", lines=1, max_length=8000)
+        with gr.Row():
+            send = gr.Button("Send", variant="primary")
+            clear = gr.Button("Clear")
+        with gr.Accordion("Answer settings", open=False):
+            temperature = gr.Slider(0.0, 1.5, value=0.7, step=0.05, label="Temperature",
+                                    info="0 = always the most likely words; higher = more varied")
+            max_new = gr.Slider(16, 1024, value=256, step=16, label="Longest answer (tokens)")
+        inputs = [message, chatbot, temperature, max_new]
+        message.submit(respond, inputs, [chatbot, message], api_name="chat", concurrency_limit=4)
+        send.click(respond, inputs, [chatbot, message], api_name="send", concurrency_limit=4)
+        clear.click(lambda: ([], ""), None, [chatbot, message], api_name="clear")
+    return app
+
+
+def start_share_link(app: gr.Blocks, on_done) -> threading.Thread:
+    """Ask Gradio's tunnel service for a public link in the background: offline it fails at once, but on a
+    network that silently drops packets it can take a minute, and the local server must not wait for it."""
+    from gradio import networking
+
+    def run():
+        try:
+            url = networking.setup_tunnel(local_host=app.server_name, local_port=app.server_port,
+                                          share_token=app.share_token, share_server_address=None,
+                                          share_server_tls_certificate=None)
+            on_done(url.replace("http://", "https://", 1), None)
+        except Exception as e:
+            on_done(None, f"{type(e).__name__}: {e}")
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    return t
+
+
+def serve(ws, engine: ChatEngine, session_id: str, *, label: str, adapter: str | None, host: str, port: int | None,
+          auth: tuple[str, str] | None, share: bool, title: str = "", system: str = "", out=print) -> int:
+    """Run the demo until SIGTERM / Ctrl-C. Prints where it serves, and what became of the share link."""
+    title = title or f"Chat with {label}"
+    app = build_demo(engine, session_id, title, system)
+    app.queue(default_concurrency_limit=4)
+    app.launch(server_name=host, server_port=port, auth=auth, share=False, prevent_thread_lock=True, quiet=True,
+               footer_links=[], max_file_size=UPLOAD_LIMIT, show_error=True,
+               # FastAPI's own schema pages are not behind the login: switch them off
+               app_kwargs=dict(openapi_url=None, docs_url=None, redoc_url=None))
+    local = app.local_url
+    rec = demos.register(ws, dict(url=local, host=host, port=app.server_port, model=label, adapter=adapter,
+                                  login=bool(auth), share=share, share_url=None, share_error=None))
+    out(f"[demo] chat demo {rec['id']} for {label} at {local}" + (" (login required)" if auth else "") +
+        "; stop it with Ctrl-C or from the GUI", flush=True)
+
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda s, f: stop.set())
+    if share:
+        result: dict = {}
+        done = threading.Event()
+
+        def on_done(url, err):
+            result.update(url=url, err=err)
+            done.set()
+            demos.update(ws, rec["id"], share_url=url, share_error=err)
+            if url and late.is_set():
+                out(f"[demo] the public link is ready after all: {url}", flush=True)
+        late = threading.Event()
+        start_share_link(app, on_done)
+        t0 = time.time()
+        if done.wait(SHARE_WAIT_S) and result.get("url"):
+            out(f"[demo] public link: {result['url']} (login required; it expires within a week)", flush=True)
+        elif done.is_set():
+            out(f"[demo] the public share link could not be created ({result.get('err')}); this machine may be offline. "
+                f"Still serving locally at {local}", flush=True)
+        else:
+            late.set()
+            out(f"[demo] no public share link after {time.time() - t0:.0f} s (no internet connection?). "
+                f"Still serving locally at {local}; the link is printed here if it arrives later", flush=True)
+            demos.update(ws, rec["id"], share_error=f"no answer from the share service within {SHARE_WAIT_S:.0f} s")
+    try:
+        while not stop.wait(0.5):
+            pass
+    finally:
+        out("[demo] stopping", flush=True)
+        demos.unregister(ws, rec["id"])
+        try:
+            app.close()
+        finally:
+            engine.close()
+    return 0
+
+
+__all__ = ["build_demo", "serve", "ChatError"]
