@@ -235,6 +235,8 @@ class JobStore:
         job = self.get(prefix)
         if job:
             return job
+        if not prefix or any(ch in prefix for ch in "%_\\"):
+            return None  # LIKE wildcards: '%' alone must not pick "the only job" (ids never contain them)
         with self._conn() as c:
             rows = c.execute("SELECT id FROM jobs WHERE id LIKE ?", (prefix + "%",)).fetchall()
         return self.get(rows[0]["id"]) if len(rows) == 1 else None

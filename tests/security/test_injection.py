@@ -169,3 +169,30 @@ def test_hostile_values_through_the_real_supervisor_and_torchrun(home, marker_di
     assert seen["config"]["dataset"] == str(ws.datasets / name)
     assert seen["argv"][1:] == ["--config", job.config_path]
     assert_no_marker(marker_dir)
+
+
+@pytest.mark.parametrize("text", INJECTIONS + ["%", "_"])
+def test_store_find_treats_wildcards_as_text(home, text):
+    """Every caller of JobStore.find (chat, merge, eval take job ids too), not only the CLI's jobs verbs."""
+    ws = Workspace.open(home)
+    J.JobStore(ws.db_path).create(kind="train", name="only", run_dir=str(ws.runs / "x"), state=J.SUCCEEDED)
+    assert J.JobStore(ws.db_path).find(text) is None
+
+
+@pytest.mark.parametrize("text", INJECTIONS)
+def test_export_names_are_refused_or_stay_plain(home, marker_dir, popen_calls, text):
+    from core.export import export_path, submit_merge
+    ws = Workspace.open(home)
+    with pytest.raises(InputError) as e:
+        submit_merge(ws, "no-such-job", text)
+    assert "name" in [p.where for p in e.value.problems]
+    assert not popen_calls and not list(ws.exports.iterdir())
+    assert_no_marker(marker_dir)
+    with pytest.raises(InputError):
+        export_path(ws, text)
+
+
+def test_a_plain_export_name_is_one_folder_in_exports(home):
+    from core.export import export_path
+    ws = Workspace.open(home)
+    assert export_path(ws, "support-bot_v1.2").parent == ws.exports.resolve()

@@ -150,17 +150,20 @@ def _name(func) -> str:
     return ".".join(reversed(parts))
 
 
-def source_files():
-    for d in ("core", "cli", "webui", "bench"):
+def source_files(dirs=("core", "cli", "webui", "bench")):
+    for d in dirs:
         if (REPO / d).exists():
             yield from (REPO / d).rglob("*.py")
+
+
+PRODUCT = ("core", "cli", "webui")  # what loads users' models (bench/ loads models it generated itself)
 
 
 def test_every_loader_passes_trust_remote_code_and_safetensors():
     """Static: each from_pretrained names trust_remote_code (never a literal True); model loads
     pass use_safetensors=True, so a .bin next to the weights is never unpickled."""
     seen = 0
-    for path in source_files():
+    for path in source_files(PRODUCT):
         for call in _calls(path):
             name = _name(call.func)
             if not name.endswith("from_pretrained"):
@@ -182,7 +185,7 @@ def test_every_loader_passes_trust_remote_code_and_safetensors():
 
 def test_kwargs_dicts_for_model_loads_pin_safetensors_and_trust():
     """Loads that pass **kw build it from a dict(...) that names both settings."""
-    for path in source_files():
+    for path in source_files(PRODUCT):
         text = path.read_text()
         if "from_pretrained(source, **kw)" in text or "from_pretrained(model_dir, **kw)" in text:
             assert "use_safetensors=True" in text and "trust_remote_code=" in text, path
@@ -300,3 +303,50 @@ def test_load_tokenizer_refuses_a_hostile_template_before_any_data(tmp_path, dem
     assert not marker.exists()
     tok = load_tokenizer(str(m), TrainConfig(chat_template="chatml"), local=True)  # the named way out works
     assert "<|im_start|>" in tok.apply_chat_template([{"role": "user", "content": "x"}], tokenize=False)
+
+
+def pickle_adapter(dest: Path, marker: Path) -> Path:
+    """An adapter folder with a valid config and only pickle weights (the CVE-2025-53002 shape)."""
+    dest.mkdir(parents=True)
+    (dest / "adapter_config.json").write_text(json.dumps({"peft_type": "LORA", "r": 8, "lora_alpha": 16,
+                                                          "target_modules": ["q_proj"], "base_model_name_or_path": "x"}))
+    (dest / "danlu.json").write_text(json.dumps({"base_model": "builtin:danlu-tiny"}))
+    write_pickle(dest / "adapter_model.bin", marker)
+    return dest
+
+
+def test_pickle_adapter_is_refused_for_chat(home, marker):
+    from core.chat import resolve_target
+    from core.workspace import Workspace
+    ws = Workspace.open(home)
+    adapter = pickle_adapter(ws.runs / "forged" / "adapter", marker)
+    with pytest.raises(InputError) as e:
+        resolve_target(ws, "builtin:danlu-tiny", adapter=str(adapter))
+    assert "safetensors" in str(e.value)
+    assert not marker.exists()
+
+
+def test_pickle_adapter_run_is_refused_for_export_and_eval(home, marker):
+    """A run folder whose adapter/ holds only pickles: merge and evaluation refuse it before any load."""
+    from core.export import submit_merge
+    from core.runs import resolve_trained_run
+    from core.workspace import Workspace
+    ws = Workspace.open(home)
+    run = ws.runs / "forged"
+    pickle_adapter(run / "adapter", marker)
+    (run / "config.yaml").write_text("dataset: x.jsonl\n")
+    with pytest.raises(InputError):
+        resolve_trained_run(ws, str(run))
+    with pytest.raises(InputError):
+        submit_merge(ws, str(run), "forged-export")
+    assert not marker.exists() and not list(ws.exports.iterdir())
+
+
+def test_cli_chat_with_a_pickle_adapter_exits_2(home, marker):
+    from tests.conftest import run_app
+    from core.workspace import Workspace
+    ws = Workspace.open(home)
+    adapter = pickle_adapter(ws.runs / "forged" / "adapter", marker)
+    r = run_app("chat", "builtin:danlu-tiny", "--adapter", adapter, "--prompt", "hi", home=home, timeout=300)
+    assert r.returncode == 2 and "safetensors" in r.stderr, r.stderr
+    assert not marker.exists()
