@@ -22,6 +22,8 @@ API (for the GUI and anything else handling user text):
                                                         NUL and anything that resolves outside root
     allowed_roots(ws) -> list[Path]                     the workspace, the templates' sample data, then
                                                         the settings.yaml folders
+    check_model_field(text, ws, field="model") -> str   a model box (Chat tab): names pass, paths are
+                                                        checked like resolve_user_path(kind="dir")
     validate_paths(cfg, ws) -> TrainConfig              the GUI's TrainConfig with `dataset` and a
                                                         local `base_model` folder checked and made
                                                         absolute (launcher.submit_train(from_gui=True))
@@ -230,6 +232,25 @@ def _is_local_model_text(text: str, ws) -> bool:
     return True
 
 
+def check_model_field(text, ws, *, field: str = "model", roots: list[Path] | None = None) -> str:
+    """A model typed in the browser (the Chat tab's model box, a base model): names pass unchanged
+    (presets, builtin:..., hub ids owner/name, export names, job ids: the loaders look those up
+    themselves); anything path-like must be a folder inside the allowed roots and comes back
+    absolute; URLs, NUL and UNC paths are refused."""
+    t = (text or "").strip() if isinstance(text, str) else text
+    if not isinstance(t, str) or not t:
+        return t or ""
+    if "\x00" in t or looks_like_url(t) or t.startswith(("\\\\", "//")):
+        _check_syntax(t, field)  # raises: never looked up, never fetched
+    if not _looks_like_path(t) or not _is_local_model_text(t, ws):
+        return t
+    return str(resolve_user_path(t, ws, field=field, roots=roots, must_exist=True, kind="dir"))
+
+
+def _looks_like_path(text: str) -> bool:
+    return "/" in text or "\\" in text or text.startswith((".", "~")) or bool(DRIVE_RE.match(text))
+
+
 def validate_paths(cfg, ws):
     """Check the path-valued settings of a config that came from the browser. Returns a copy with
     them made absolute; raises InputError naming every bad field at once."""
@@ -243,7 +264,7 @@ def validate_paths(cfg, ws):
         problems += e.problems
     text = (cfg.base_model or "").strip()
     if text and (looks_like_url(text) or "\x00" in text or _is_local_model_text(text, ws)):
-        try:
+        try:  # training takes no export names or job ids: anything that is not a known name is a folder
             changes["base_model"] = str(resolve_user_path(text, ws, field="base_model", roots=roots,
                                                           must_exist=True, kind="dir"))
         except InputError as e:

@@ -207,3 +207,20 @@ def test_validate_paths_takes_a_local_model_folder_in_the_workspace(ws):
     (ws.models / "mine").mkdir()
     cfg = validate_paths(TrainConfig(dataset="datasets/d.jsonl", base_model="models/mine"), ws)
     assert cfg.base_model == str(ws.models / "mine")
+
+
+def test_check_model_field(ws, tmp_path):
+    from core.paths import check_model_field
+    for name in ("builtin:danlu-tiny", "qwen2.5-0.5b-instruct", "Qwen/Qwen2.5-0.5B-Instruct", "my-export",
+                 "20261127-193012-a1b2", ""):
+        assert check_model_field(name, ws) == name  # names are looked up by the loaders
+    (ws.models / "mine").mkdir()
+    assert check_model_field("models/mine", ws) == str(ws.models / "mine")
+    assert check_model_field(str(ws.models / "mine"), ws) == str(ws.models / "mine")
+    outside = tmp_path / "outside-model"
+    outside.mkdir()
+    for bad, words in ((str(outside), "outside the workspace"), ("/etc", "outside the workspace"),
+                       ("../x", "'..'"), ("~/models/x", "outside the workspace"), ("http://evil.example/m", "web address"),
+                       ("file:///etc", "web address"), ("\\\\host\\share\\m", "network share"), ("a\x00b", "NUL"),
+                       ("./nothing-here", "not found")):
+        assert words in refused(check_model_field, bad, ws, field="model"), bad
