@@ -190,7 +190,8 @@ def classify(exc: BaseException, cfg: TrainConfig | None = None) -> dict:
         return dict(reason="data_error", message=str(exc), hint="Fix the listed rows in the Dataset tab or with `python app.py check-data`.")
     if isinstance(exc, Diverged):
         return dict(reason="diverged", message=exc.message, hint=exc.hint)
-    if isinstance(exc, DiskFull) or (isinstance(exc, OSError) and exc.errno == 28):
+    if isinstance(exc, DiskFull) or (isinstance(exc, OSError) and exc.errno == 28) \
+            or "no space left on device" in text.lower():  # safetensors raises its own error type for ENOSPC
         return dict(reason="disk_full", message="The disk is full, so progress could not be saved.",
                     hint="Free some disk space (old runs in the Train tab, exports), then press Resume.")
     if isinstance(exc, ChatTemplateError):
