@@ -142,13 +142,17 @@ class Endpoints:
     def __init__(self, config: dict):
         comps = {c["id"]: c for c in config["components"]}
         deps = config["dependencies"]
-        self.ticks = [d for d in deps if any(comps.get(t[0], {}).get("type") == "timer" and t[1] == "tick"
-                                             for t in d["targets"])]
         by_api = {d.get("api_name"): d for d in deps}
         self.refresh = by_api.get("refresh_job")
+        if not self.refresh:
+            raise SystemExit("the GUI has no Train tab refresh_job endpoint")
+        # the Train tab's timer: the one refresh_job hangs on (other tabs' timers only run while
+        # those tabs have a job in flight)
+        timers = {t[0] for t in self.refresh["targets"] if comps.get(t[0], {}).get("type") == "timer"}
+        self.ticks = [d for d in deps if any(t[0] in timers and t[1] == "tick" for t in d["targets"])]
         self.check = by_api.get("check_dataset") or by_api.get("import_dataset") or by_api.get("upload_dataset")
-        if not self.refresh or not self.ticks:
-            raise SystemExit("the GUI has no Train tab timer / refresh_job endpoint")
+        if not self.ticks:
+            raise SystemExit("refresh_job is not fired by a timer")
         if not self.check:
             raise SystemExit("the GUI has no dataset check endpoint (check_dataset)")
         self.comps = comps
@@ -362,6 +366,7 @@ def measure(home: Path, cfg: Path, label: str, server_pid: int, load=None) -> di
     """One training run (optionally under load): its throughput, and the CPU seconds the GUI server
     and this load generator used meanwhile (the machine's cores are shared by all three)."""
     server0, own0, t0 = cpu_seconds(server_pid), own_cpu_seconds(), time.time()
+    load_before = os.getloadavg()[0]
     job_id = start_job(home, cfg, label)
     from core import jobs as J
     store = J.JobStore(home / "jobs.sqlite")
@@ -373,7 +378,10 @@ def measure(home: Path, cfg: Path, label: str, server_pid: int, load=None) -> di
         raise SystemExit(f"job {job_id} ended {job['state']}: {job.get('message')}")
     out = {"job": job_id, "label": label, **throughput(Path(job["run_dir"])), "wall_s": round(time.time() - t0, 1),
            "server_cpu_s": round(cpu_seconds(server_pid) - server0, 1),
-           "load_generator_cpu_s": round(own_cpu_seconds() - own0, 1)}
+           "load_generator_cpu_s": round(own_cpu_seconds() - own0, 1),
+           # the machine's 1-minute load average before and after: other work on a shared machine
+           # moves throughput as much as this benchmark's load does
+           "loadavg_before_after": [round(load_before, 2), round(os.getloadavg()[0], 2)]}
     if stats is not None:
         out["load"] = stats.summary()
     return out
