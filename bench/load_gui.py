@@ -384,6 +384,10 @@ def measure(home: Path, cfg: Path, label: str, server_pid: int, load=None) -> di
            "loadavg_before_after": [round(load_before, 2), round(os.getloadavg()[0], 2)]}
     if stats is not None:
         out["load"] = stats.summary()
+        requests = sum(v["n"] for v in out["load"].values() if isinstance(v, dict))
+        out["requests"] = requests
+        out["server_cpu_ms_per_request"] = round(1000 * out["server_cpu_s"] / max(1, requests), 2)
+        out["requests_per_s"] = round(requests / max(1e-9, out["wall_s"]), 1)
     return out
 
 
