@@ -3,9 +3,12 @@
 States and the only moves between them (one function, `transition`, makes every move):
 
     QUEUED -> STARTING -> RUNNING -> SUCCEEDED | FAILED | CANCELLED | INTERRUPTED
-                 \\           \\-> CANCELLING -> CANCELLED | SUCCEEDED | FAILED
+                 \\           \\-> CANCELLING -> CANCELLED | SUCCEEDED | FAILED | INTERRUPTED
                   \\-> (any terminal state)
     QUEUED -> CANCELLED  (cancelled before it started)
+
+A cancel that arrives as the run completes ends SUCCEEDED (its result is complete). CANCELLED is
+recorded only once no process of the job is left.
 
 Terminal states never change: `transition` is a single UPDATE ... WHERE state IN (allowed
 sources), so when a cancel races a natural exit exactly one of them wins. Every process (GUI, CLI,
@@ -41,34 +44,35 @@ ALLOWED_FROM = {
 STATE_WORDS = {QUEUED: "Queued", STARTING: "Starting", RUNNING: "Running", CANCELLING: "Stopping",
                SUCCEEDED: "Succeeded", FAILED: "Failed", CANCELLED: "Cancelled", INTERRUPTED: "Interrupted"}
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS jobs (
-    id TEXT PRIMARY KEY,
-    kind TEXT NOT NULL,             -- train | eval | merge
-    name TEXT NOT NULL DEFAULT '',
-    state TEXT NOT NULL,
-    run_dir TEXT NOT NULL,
-    config_path TEXT NOT NULL DEFAULT '',
-    config_sha256 TEXT NOT NULL DEFAULT '',
-    dataset_sha256 TEXT NOT NULL DEFAULT '',
-    argv TEXT NOT NULL DEFAULT '[]',  -- JSON list: the exact command the supervisor runs
-    gpus TEXT NOT NULL DEFAULT '[]',  -- JSON list of GPU indices, or ["cpu"]
-    nproc INTEGER NOT NULL DEFAULT 1,
-    parent_id TEXT NOT NULL DEFAULT '',  -- resumed/retried/evaluated job
-    created_at REAL NOT NULL,
-    started_at REAL,
-    ended_at REAL,
-    supervisor_pid INTEGER,
-    supervisor_ctime REAL,
-    agent_pid INTEGER,
-    agent_ctime REAL,
-    exit_code INTEGER,
-    reason TEXT NOT NULL DEFAULT '',
-    message TEXT NOT NULL DEFAULT '',
-    hint TEXT NOT NULL DEFAULT ''
-);
-CREATE INDEX IF NOT EXISTS jobs_state ON jobs(state);
-"""
+# (column, SQL type and default). Columns are only ever added, so an older table is upgraded in place.
+COLUMN_DEFS = [
+    ("id", "TEXT PRIMARY KEY"),
+    ("kind", "TEXT NOT NULL"),                     # train | eval | merge
+    ("name", "TEXT NOT NULL DEFAULT ''"),
+    ("state", "TEXT NOT NULL"),
+    ("run_dir", "TEXT NOT NULL"),
+    ("config_path", "TEXT NOT NULL DEFAULT ''"),
+    ("config_sha256", "TEXT NOT NULL DEFAULT ''"),
+    ("dataset_sha256", "TEXT NOT NULL DEFAULT ''"),
+    ("argv", "TEXT NOT NULL DEFAULT '[]'"),        # JSON list: the exact command the supervisor runs
+    ("gpus", "TEXT NOT NULL DEFAULT '[]'"),        # JSON list of GPU indices, or ["cpu"]
+    ("nproc", "INTEGER NOT NULL DEFAULT 1"),
+    ("parent_id", "TEXT NOT NULL DEFAULT ''"),     # resumed/retried/evaluated job
+    ("created_at", "REAL NOT NULL DEFAULT 0"),
+    ("started_at", "REAL"),
+    ("ended_at", "REAL"),
+    ("supervisor_pid", "INTEGER"),
+    ("supervisor_ctime", "REAL"),
+    ("agent_pid", "INTEGER"),
+    ("agent_ctime", "REAL"),
+    ("worker_pids", "TEXT NOT NULL DEFAULT '[]'"),  # JSON [[pid, start time], ...] of every process under the agent
+    ("exit_code", "INTEGER"),
+    ("reason", "TEXT NOT NULL DEFAULT ''"),
+    ("message", "TEXT NOT NULL DEFAULT ''"),
+    ("hint", "TEXT NOT NULL DEFAULT ''"),
+]
+SCHEMA = ("CREATE TABLE IF NOT EXISTS jobs (\n    " + ",\n    ".join(f"{n} {t}" for n, t in COLUMN_DEFS) + "\n);\n"
+          "CREATE INDEX IF NOT EXISTS jobs_state ON jobs(state);\n")
 
 
 @dataclass
@@ -92,6 +96,7 @@ class Job:
     supervisor_ctime: float | None
     agent_pid: int | None
     agent_ctime: float | None
+    worker_pids: str
     exit_code: int | None
     reason: str
     message: str
@@ -109,11 +114,16 @@ class Job:
     def argv_list(self) -> list[str]:
         return json.loads(self.argv or "[]")
 
+    @property
+    def worker_list(self) -> list[tuple[int, float | None]]:
+        return [tuple(p) for p in json.loads(self.worker_pids or "[]")]
+
     def to_dict(self) -> dict:
         d = asdict(self)
         d["state"] = self.state.lower()
         d["gpus"] = self.gpu_list
         d["argv"] = self.argv_list
+        d["worker_pids"] = [list(p) for p in self.worker_list]
         return d
 
 
@@ -130,6 +140,14 @@ class JobStore:
         self.db_path = Path(db_path)
         with self._conn() as c:
             c.executescript(SCHEMA)
+            have = {r[1] for r in c.execute("PRAGMA table_info(jobs)")}
+            for name, sqltype in COLUMN_DEFS:
+                if name not in have:  # a table from an older Danlu: add what is new
+                    try:
+                        c.execute(f"ALTER TABLE jobs ADD COLUMN {name} {sqltype}")
+                    except sqlite3.OperationalError as e:  # another process added it a moment ago
+                        if "duplicate column" not in str(e):
+                            raise
 
     @contextmanager
     def _conn(self):
@@ -159,7 +177,7 @@ class JobStore:
         values.setdefault("id", new_id())
         values.setdefault("state", QUEUED)
         values.setdefault("created_at", time.time())
-        for k in ("argv", "gpus"):
+        for k in ("argv", "gpus", "worker_pids"):
             if not isinstance(values.get(k, "[]"), str):
                 values[k] = json.dumps(values[k])
         cols = ", ".join(values)

@@ -18,6 +18,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,7 +34,7 @@ from core.workspace import REPO_ROOT, Workspace, atomic_write_text, python_path
 TRAIN_MODULE = "core.recipes.train"
 # files of one attempt in a run dir; a resume moves them to attempts/<old job id>/
 ATTEMPT_FILES = ("exit.json", "error.json", "errors", "stopped.json", "result.json", "heartbeat.json",
-                 "cancel.request", "pids.json")
+                 "cancel.request", "launch_env.json")
 
 
 @dataclass
@@ -64,8 +65,12 @@ class LaunchSpec:
         return out
 
 
-def resolve_devices(spec: LaunchSpec) -> tuple[list, int]:
-    """(gpu lease, process count). On a machine without GPUs the lease is ["cpu"]."""
+def resolve_devices(spec: LaunchSpec, busy=()) -> tuple[list, int]:
+    """(gpu lease, process count). On a machine without GPUs the lease is ["cpu"] (one job at a time).
+
+    Named GPUs are leased as named. Without names a job takes all visible GPUs, or, when it needs
+    fewer, the first ones that no other job holds or waits for (`busy`), so that two 2-GPU jobs on a
+    4-GPU machine run side by side instead of queueing behind each other."""
     visible = [g["index"] for g in detect_gpus()]
     if not visible:
         if spec.gpus:
@@ -79,7 +84,17 @@ def resolve_devices(spec: LaunchSpec) -> tuple[list, int]:
     if nproc > len(gpus):
         raise InputError(problems=[Problem("--nproc", f"{nproc} processes but only {len(gpus)} GPUs chosen",
                                            "one process per GPU: lower --nproc or choose more GPUs")])
+    if spec.gpus is None and nproc < len(gpus):
+        taken = {str(g) for g in busy}
+        free = [g for g in gpus if str(g) not in taken]
+        if len(free) >= nproc:
+            gpus = free
     return gpus[:nproc], nproc
+
+
+def leased_gpus(store: J.JobStore) -> list:
+    """GPUs held by running jobs or claimed by queued ones."""
+    return [g for j in store.list(states=[J.QUEUED, *J.ACTIVE]) for g in j.gpu_list]
 
 
 def build_command(config_path: Path, nproc: int, spec: LaunchSpec, *, module: str = TRAIN_MODULE,
@@ -130,8 +145,8 @@ def pin_dataset(ws: Workspace, path: str) -> tuple[Path, str]:
     pinned_dir.mkdir(parents=True, exist_ok=True)
     dest = pinned_dir / f"{digest[:16]}{src.suffix.lower()[:8]}"
     if not dest.exists():
-        import tempfile
-        fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", dir=pinned_dir)  # unique: two jobs may pin at once
+        # a temp name of its own: two jobs may pin the same file at the same moment
+        fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=pinned_dir)
         os.close(fd)
         shutil.copyfile(src, tmp)
         os.replace(tmp, dest)
@@ -153,8 +168,8 @@ def submit_train(ws: Workspace, cfg: TrainConfig, spec: LaunchSpec | None = None
     problems = validate(cfg)
     if problems:
         raise InputError(problems=problems, title="The config cannot be used")
-    gpus, nproc = resolve_devices(spec)
     store = J.JobStore(ws.db_path)
+    gpus, nproc = resolve_devices(spec, busy=leased_gpus(store))
     job_id = J.new_id()
     run_dir = ws.run_dir(job_id)
     run_dir.mkdir(parents=True)
@@ -170,8 +185,11 @@ def submit_train(ws: Workspace, cfg: TrainConfig, spec: LaunchSpec | None = None
             f.writelines(f"[danlu] WARNING: {w}\n" for w in warnings)
     save_config(run_cfg, cfg_path, header=header)
     argv = build_command(cfg_path, nproc, spec, module=module)
-    if spec.env:
-        atomic_write_text(run_dir / "launch_env.json", json.dumps(spec.env))
+    env = dict(spec.env)
+    if os.environ.get("DANLU_FAULT") and "DANLU_FAULT" not in env:
+        env["DANLU_FAULT"] = os.environ["DANLU_FAULT"]  # tests inject faults through the CLI's environment
+    if env:
+        atomic_write_text(run_dir / "launch_env.json", json.dumps(env))
     job = store.create(id=job_id, kind="train", name=clean_label(name or cfg.run_name or Path(cfg.dataset).stem),
                        run_dir=str(run_dir), config_path=str(cfg_path), config_sha256=sha256_file(cfg_path),
                        dataset_sha256=digest, argv=argv, gpus=gpus, nproc=nproc, parent_id=parent_id)
@@ -185,7 +203,7 @@ def submit_command(ws: Workspace, kind: str, run_dir: Path, argv: list[str], *, 
     store = J.JobStore(ws.db_path)
     run_dir.mkdir(parents=True, exist_ok=True)
     if gpus is None:
-        gpus, _ = resolve_devices(LaunchSpec(nproc=nproc))
+        gpus, _ = resolve_devices(LaunchSpec(nproc=nproc), busy=leased_gpus(store))
     if env:
         atomic_write_text(run_dir / "launch_env.json", json.dumps(env))
     job = store.create(id=run_dir.name if not store.get(run_dir.name) else J.new_id(), kind=kind, name=name,
@@ -245,30 +263,38 @@ def get_job(ws: Workspace, job_id: str) -> J.Job:
 
 
 def cancel(ws: Workspace, job_id: str, grace: float = 30.0) -> J.Job:
-    """Ask a job to stop. The supervisor does SIGTERM -> grace -> SIGKILL; without a live supervisor we sweep here."""
+    """Ask a job to stop and return at once (the GUI must not block). The supervisor does
+    SIGTERM -> grace -> SIGKILL and records CANCELLED once no process is left; a job whose supervisor
+    is gone is swept here."""
     store = J.JobStore(ws.db_path)
     job = get_job(ws, job_id)
     if job.terminal:
         return job
-    if job.state == J.QUEUED and store.transition(job.id, J.CANCELLED, reason="cancelled", message="Cancelled before it started."):
+    if job.state == J.QUEUED and store.transition(job.id, J.CANCELLED, reason="cancelled",
+                                                  message="Cancelled before it started."):
+        schedule(ws)  # jobs queued behind it may start now
         return store.get(job.id)
     store.transition(job.id, J.CANCELLING)
     atomic_write_text(Path(job.run_dir) / "cancel.request", json.dumps({"time": time.time(), "grace": grace}))
     job = store.get(job.id)
-    if not procs.alive(job.supervisor_pid, job.supervisor_ctime):
-        _sweep_and_finish(ws, job, J.CANCELLED, reason="cancelled", message="Cancelled by the user.")
+    if not procs.alive(job.supervisor_pid, job.supervisor_ctime) and job.state == J.CANCELLING:
+        _sweep_and_finish(ws, job, J.CANCELLED, reason="cancelled", message="Cancelled by the user.",
+                          hint="Press Resume to continue from the last checkpoint.")
     schedule(ws)
     return store.get(job.id)
 
 
-def _sweep_and_finish(ws: Workspace, job: J.Job, state: str, **fields) -> None:
-    """No supervisor is left to do it: stop every process of the job, then record the end."""
-    leftovers = procs.marked(job.id)
-    procs.signal_all(leftovers, signal.SIGTERM)
+def _sweep_and_finish(ws: Workspace, job: J.Job, state: str, **fields) -> bool:
+    """No supervisor is left to do it: stop every process of the job, then record the end.
+    The state changes only when no process of the job is left (else it stays as it is, honestly)."""
     import psutil
-    psutil.wait_procs(leftovers, timeout=5)
-    procs.kill_job_processes(job.id)
-    J.JobStore(ws.db_path).transition(job.id, state, **fields)
+    left = procs.job_processes(job.id, job.worker_list)
+    if left:
+        procs.signal_all(left, signal.SIGTERM)  # the ranks save a checkpoint on SIGTERM
+        psutil.wait_procs(left, timeout=5)
+    if procs.kill_job_processes(job.id, recorded=job.worker_list):
+        return False
+    return J.JobStore(ws.db_path).transition(job.id, state, **fields)
 
 
 def wait(ws: Workspace, job_id: str, timeout: float = 3600, poll: float = 0.5) -> J.Job:
@@ -283,82 +309,101 @@ def wait(ws: Workspace, job_id: str, timeout: float = 3600, poll: float = 0.5) -
 
 
 def reconcile(ws: Workspace, only: list[J.Job] | None = None) -> list[J.Job]:
-    """Bring the table in line with reality (at start-up and on every listing):
-    exit.json present -> its final state; the job's processes alive -> leave it; neither -> INTERRUPTED."""
+    """Bring the table in line with reality (at start-up, on every listing, while following a job):
+    exit.json present -> its final state; the supervisor alive (pid + start time) -> leave it;
+    the supervisor gone but training processes alive -> leave them to finish (a cancel sweeps them);
+    nothing left -> SUCCEEDED only if the run recorded its success, else INTERRUPTED. Never a false success."""
     store = J.JobStore(ws.db_path)
     changed = []
     for job in only or store.list(states=J.ACTIVE):
-        if job.state not in J.ACTIVE:
+        job = store.get(job.id)
+        if job is None or job.state not in J.ACTIVE:
             continue
         run_dir = Path(job.run_dir)
         exit_info = _read_json(run_dir / "exit.json")
-        if exit_info and exit_info.get("job_id") == job.id:
-            store.transition(job.id, exit_info["state"], exit_code=exit_info.get("returncode"),
-                             reason=exit_info.get("reason", ""), message=exit_info.get("message", ""),
-                             hint=exit_info.get("hint", ""))
-            changed.append(job.id)
+        if exit_info.get("job_id") == job.id and exit_info.get("state") in J.TERMINAL:
+            if store.transition(job.id, exit_info["state"], exit_code=exit_info.get("returncode"),
+                                reason=exit_info.get("reason", ""), message=exit_info.get("message", ""),
+                                hint=exit_info.get("hint", "")):
+                changed.append(job.id)
             continue
         if procs.alive(job.supervisor_pid, job.supervisor_ctime):
             continue
-        if job.state == J.STARTING and job.supervisor_pid is None and time.time() - job.created_at < 10:
-            continue  # the scheduler is between marking STARTING and recording the supervisor pid
-        workers = procs.marked(job.id)
-        if workers:
-            continue  # the supervisor died but training runs on; it is finalised once its processes end
-        result = _read_json(run_dir / "result.json")
-        if result.get("status") == "succeeded" and job.kind == "train" and not (run_dir / "stopped.json").exists():
-            store.transition(job.id, J.SUCCEEDED, reason="", message="Finished (its supervisor had gone, the run completed).")
-        elif job.state == J.CANCELLING:
-            store.transition(job.id, J.CANCELLED, reason="cancelled", message="Cancelled by the user.")
-        else:
-            store.transition(job.id, J.INTERRUPTED, reason="interrupted",
-                             message="The job's processes disappeared without recording how they ended "
-                                     "(a power cut, a reboot, or the processes were killed).",
-                             hint="Press Resume to continue from the last checkpoint.")
-        changed.append(job.id)
+        if job.supervisor_pid is None and job.state != J.CANCELLING:
+            continue  # schedule() records the pid in the same transaction that marks STARTING; not yet visible
+        if procs.job_processes(job.id, job.worker_list):
+            if job.state == J.CANCELLING:  # a cancel with no supervisor left to carry it out
+                _sweep_and_finish(ws, job, J.CANCELLED, reason="cancelled", message="Cancelled by the user.",
+                                  hint="Press Resume to continue from the last checkpoint.")
+                changed.append(job.id)
+            continue  # its supervisor died but training runs on; finalised here once its processes end
+        if _finalise_orphan(store, job, run_dir):
+            changed.append(job.id)
     if changed or only is None:
         schedule(ws)
     return [store.get(j) for j in changed]
 
 
+def _finalise_orphan(store: J.JobStore, job: J.Job, run_dir: Path) -> bool:
+    """A job with no supervisor, no exit.json and no process left: record what the files prove."""
+    result = _read_json(run_dir / "result.json")
+    stopped = (run_dir / "stopped.json").exists()
+    if result.get("status") == "succeeded" and not stopped:
+        return store.transition(job.id, J.SUCCEEDED, reason="",
+                                message="Finished (its supervisor had gone, but the run recorded its success).")
+    if job.state == J.CANCELLING:
+        return store.transition(job.id, J.CANCELLED, reason="cancelled", message="Cancelled by the user.",
+                                hint="Press Resume to continue from the last checkpoint.")
+    return store.transition(job.id, J.INTERRUPTED, reason="interrupted",
+                            message="The job's processes disappeared without recording how they ended "
+                                    "(a power cut, a reboot, or the processes were killed).",
+                            hint="Press Resume to continue from the last checkpoint.")
+
+
 def _read_json(path: Path) -> dict:
     try:
-        return json.loads(path.read_text())
+        data = json.loads(path.read_text())
+        return data if isinstance(data, dict) else {}
     except (OSError, json.JSONDecodeError):
         return {}
 
 
-def resume(ws: Workspace, job_id: str) -> J.Job:
-    """A new job that continues a stopped run in the same run directory from its newest complete checkpoint."""
+def resume(ws: Workspace, job_id: str, *, env: dict | None = None) -> J.Job:
+    """A new job that continues a stopped run in the same run directory from its newest complete
+    checkpoint (the recipe skips torn or corrupted ones). Refuses, with the reason, when the config
+    or the dataset changed since the run started. The previous attempt's files move to
+    attempts/<its job id>/. `env`: the launch environment of the new attempt (default: the
+    previous one's, without test fault injection)."""
     store = J.JobStore(ws.db_path)
     old = get_job(ws, job_id)
+    reconcile(ws, [old])
+    old = store.get(old.id)
     if old.kind != "train":
         raise JobError(f"job {old.id} is a {old.kind} job; only training jobs resume")
     if old.state not in (J.FAILED, J.CANCELLED, J.INTERRUPTED):
-        raise JobError(f"job {old.id} is {J.STATE_WORDS[old.state].lower()}; only failed, cancelled or interrupted jobs resume")
+        raise JobError(f"job {old.id} is {J.STATE_WORDS[old.state].lower()}; only failed, cancelled or interrupted jobs resume",
+                       "wait for it to end, or stop it first (jobs cancel)" if not old.terminal else
+                       "it finished; start a new run with Retry to train more")
     run_dir = Path(old.run_dir)
-    active = [j for j in store.list(states=[J.QUEUED, *J.ACTIVE]) if j.run_dir == old.run_dir]
-    if active:
-        raise JobError(f"job {active[0].id} is already continuing this run")
-    cfg_path = Path(old.config_path)
-    problems = []
-    if not cfg_path.exists() or sha256_file(cfg_path) != old.config_sha256:
-        problems.append(Problem("config.yaml", "the run's config changed since it started",
-                                "resume needs the same settings; use Retry to start a new run with the edits"))
-    from core.config import load_config
-    try:
-        cfg = load_config(cfg_path)
-        if sha256_file(Path(cfg.dataset)) != old.dataset_sha256:
-            problems.append(Problem("dataset", "the dataset changed since the run started", "use Retry to train on the new data"))
-    except (InputError, OSError) as e:
-        problems.append(Problem("config.yaml", f"cannot be read: {e}"))
+    later = [j for j in store.list() if j.run_dir == old.run_dir and j.id != old.id and j.created_at >= old.created_at]
+    if later:
+        newest = later[0]
+        raise JobError(f"job {newest.id} already continued this run ({J.STATE_WORDS[newest.state].lower()})",
+                       f"resume that one instead: jobs resume {newest.id}" if newest.state in (J.FAILED, J.CANCELLED, J.INTERRUPTED)
+                       else "see jobs show " + newest.id)
+    problems = resume_problems(old)
     if problems:
         raise InputError(problems=problems, title=f"Job {old.id} cannot resume")
     archive = run_dir / "attempts" / old.id
     archive.mkdir(parents=True, exist_ok=True)
+    previous_env = _read_json(run_dir / "launch_env.json")
     for name in ATTEMPT_FILES:
         if (run_dir / name).exists():
             shutil.move(str(run_dir / name), str(archive / name))
+    if env is None:
+        env = {k: v for k, v in previous_env.items() if k != "DANLU_FAULT"}
+    if env:
+        atomic_write_text(run_dir / "launch_env.json", json.dumps(env))
     argv = old.argv_list
     if "--resume" not in argv:
         argv = argv + ["--resume"]
@@ -369,8 +414,30 @@ def resume(ws: Workspace, job_id: str) -> J.Job:
     return store.get(job.id)
 
 
+def resume_problems(old: J.Job) -> list[Problem]:
+    """Resume needs the very config and dataset the run started with."""
+    cfg_path = Path(old.config_path)
+    if not cfg_path.exists():
+        return [Problem("config.yaml", f"{cfg_path} is missing", "use Retry to start a new run")]
+    problems = []
+    if sha256_file(cfg_path) != old.config_sha256:
+        problems.append(Problem("config.yaml", "the run's config changed since it started",
+                                "resume needs the same settings; use Retry to start a new run with the edits"))
+    from core.config import read_yaml
+    try:
+        dataset = Path(str(read_yaml(cfg_path).get("dataset", "")))
+        if not dataset.is_file():
+            problems.append(Problem("dataset", f"{dataset} is missing", "use Retry with a dataset that exists"))
+        elif sha256_file(dataset) != old.dataset_sha256:
+            problems.append(Problem("dataset", f"{dataset} changed since the run started",
+                                    "use Retry to train on the new data"))
+    except (InputError, OSError) as e:
+        problems.append(Problem("config.yaml", f"cannot be read: {e}"))
+    return problems
+
+
 def retry(ws: Workspace, job_id: str, edits: dict | None = None, spec: LaunchSpec | None = None) -> J.Job:
-    """A fresh run from the same config, with edits (e.g. a lower learning rate)."""
+    """A fresh run (new job, new run directory) from the same config, with edits (e.g. a lower learning rate)."""
     from core.config import from_dict, read_yaml
     old = get_job(ws, job_id)
     if old.kind != "train":
@@ -384,7 +451,8 @@ def retry(ws: Workspace, job_id: str, edits: dict | None = None, spec: LaunchSpe
 
 
 def delete(ws: Workspace, job_id: str) -> None:
-    """Forget a finished job and remove its run directory (unless another job still uses it)."""
+    """Forget a finished job and remove its run directory (unless another job still uses it).
+    Refuses while the job is queued or running."""
     store = J.JobStore(ws.db_path)
     job = get_job(ws, job_id)
     reconcile(ws, [job])

@@ -45,6 +45,39 @@ def descendants(pid: int) -> list[psutil.Process]:
         return []
 
 
+def children(pid: int) -> list[psutil.Process]:
+    try:
+        return psutil.Process(pid).children(recursive=False)
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        return []
+
+
+def env_value(pid: int, name: str) -> str | None:
+    """One variable of a process's start-up environment, or None."""
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as f:
+            env = f.read()
+    except OSError:
+        return None
+    key = name.encode() + b"="
+    for item in env.split(b"\0"):
+        if item.startswith(key):
+            return item[len(key):].decode(errors="replace")
+    return None
+
+
+def recorded_alive(recorded) -> list[psutil.Process]:
+    """The processes of [(pid, start time), ...] that still run and are the very ones recorded."""
+    out = []
+    for pid, ctime in recorded:
+        if ctime is not None and alive(pid, ctime):  # no start time: it was gone when recorded
+            try:
+                out.append(psutil.Process(pid))
+            except psutil.NoSuchProcess:
+                pass
+    return out
+
+
 def marked(job_id: str) -> list[psutil.Process]:
     """Every live process whose environment says it belongs to job_id."""
     needle = f"{MARKER}={job_id}".encode()
@@ -76,12 +109,19 @@ def signal_all(procs: list[psutil.Process], sig: int) -> None:
             pass
 
 
-def kill_job_processes(job_id: str, timeout: float = 10.0, exclude: set[int] | None = None) -> list[int]:
-    """SIGKILL every process marked with job_id until none is left; return pids still alive (should be [])."""
-    exclude = exclude or set()
+def job_processes(job_id: str, recorded=(), exclude: set[int] | None = None) -> list[psutil.Process]:
+    """Every live process of a job: marked with its id, or recorded (pid + start time) by its supervisor."""
+    exclude = (exclude or set()) | {os.getpid()}
+    found = {p.pid: p for p in marked(job_id) + recorded_alive(recorded) if p.pid not in exclude}
+    return list(found.values())
+
+
+def kill_job_processes(job_id: str, timeout: float = 10.0, exclude: set[int] | None = None, recorded=()) -> list[int]:
+    """SIGKILL every process of the job until none is left; return pids still alive (should be [])."""
+    recorded = list(recorded)
     deadline = time.time() + timeout
     while True:
-        procs = [p for p in marked(job_id) if p.pid not in exclude]
+        procs = job_processes(job_id, recorded, exclude)
         if not procs:
             return []
         signal_all(procs, signal.SIGKILL)

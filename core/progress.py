@@ -63,6 +63,9 @@ def log_tail(run_dir: str | Path, max_bytes: int = 20_000, name: str = "stdout.l
 def status(job: J.Job) -> dict:
     """State, progress, ETA and the last metrics of a job, in one dict (jobs show --json, GUI status line)."""
     run_dir = Path(job.run_dir)
+    # a resumed job's own files moved to attempts/<its id>/ when the next attempt started
+    own = run_dir / "attempts" / job.id
+    files = own if own.is_dir() else run_dir
     records = read_metrics(run_dir)
     train, evals = split_metrics(records)
     prog = read_json(run_dir / "progress.json")
@@ -83,10 +86,10 @@ def status(job: J.Job) -> dict:
         nproc=job.nproc, parent_id=job.parent_id, phase=prog.get("phase"), step=step, total_steps=total,
         eta_s=round(eta, 1) if eta is not None else None,
         last_metrics=train[-1] if train else None, last_eval=evals[-1] if evals else None,
-        result=read_json(run_dir / "result.json") or None,
+        result=read_json(files / "result.json") or None,
     )
     if job.state == J.FAILED:
-        err = read_json(run_dir / "error.json")
+        err = read_json(files / "error.json")
         out["error"] = {k: err.get(k) for k in ("reason", "message", "hint", "rank", "log_tail") if err.get(k) is not None}
     return out
 

@@ -3,25 +3,27 @@
     python -m core.supervise --workspace WS --job ID     (started by core.launcher, never by hand)
 
 It starts the job's argv with all output going to <run>/stdout.log (a file, never a pipe that
-only a reader drains), writes heartbeat.json every few seconds, watches for a cancel request and
-for stalls, and when the agent exits it makes sure no process of the job is left, works out what
-happened in words, writes exit.json atomically and records the final state. Then it starts any
-queued job that was waiting for these GPUs.
+only a reader drains), writes heartbeat.json every few seconds, records every process of the job
+(pid + start time) in the job table, watches for a cancel request and for stalls, and when the
+agent exits it makes sure no process of the job is left, works out what happened in words,
+writes exit.json atomically and records the final state. Then it starts any queued job that was
+waiting for these GPUs.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
-import re
 import signal
 import subprocess
 import sys
 import time
+import traceback
 from pathlib import Path
 
 import psutil
 
+from core import diagnose
 from core import jobs as J
 from core import procs
 from core.workspace import REPO_ROOT, Workspace, atomic_write_text, python_path
@@ -29,6 +31,9 @@ from core.workspace import REPO_ROOT, Workspace, atomic_write_text, python_path
 POLL_S = 0.25
 HEARTBEAT_S = 2.0
 LOADING_GRACE_MIN = 30.0  # model download/load may take long before the first step
+DEFAULT_GRACE_S = 30.0    # SIGTERM -> SIGKILL: long enough for the ranks to save a checkpoint
+MIN_FREE_MB = 200         # below this the run could not even write its logs and first checkpoint
+UNKILLABLE_S = 120.0      # give up sweeping after this (a process stuck in the kernel, e.g. a dead GPU)
 
 
 def main(argv=None) -> int:
@@ -46,48 +51,99 @@ class Supervisor:
         self.ws, self.store = ws, J.JobStore(ws.db_path)
         self.job = self.store.get(job_id)
         self.run_dir = Path(self.job.run_dir)
+        self.launch_env = _read_json(self.run_dir / "launch_env.json")
+        self.log_path = self.run_dir / "stdout.log"
+        self.log_offset = 0               # where this attempt's output starts in the (appended) stdout.log
         self.cancel_at: float | None = None
+        self.termed = False
         self.killed_at: float | None = None
+        self.grace = DEFAULT_GRACE_S
         self.stalled: str | None = None
         self.terminated_by_signal: int | None = None
-        self.known_pids: set[int] = set()
+        self.recorded: dict[int, float | None] = {}   # pid -> start time of every process seen under the agent
+        self.saved_count = 0                          # how many of them the job table knows
+        self.ranks: dict[int, int] = {}               # pid -> global rank
+        self.gone: dict[int, float] = {}              # rank -> when the supervisor saw it vanish
 
     # ---- life cycle -----------------------------------------------------------------------
     def run(self) -> None:
         signal.signal(signal.SIGTERM, self._on_signal)
         signal.signal(signal.SIGINT, self._on_signal)
         signal.signal(signal.SIGHUP, signal.SIG_IGN)
+        try:
+            self._run()
+        except BaseException:  # a bug here must still leave an honest record and no stray process
+            traceback.print_exc()
+            sys.stderr.flush()
+            self.finish(None, failure=dict(
+                reason="supervisor_error", message="Danlu's job supervisor failed: " + traceback.format_exc()[-1500:],
+                hint="This is a bug in Danlu; please report it with supervisor.log from the run folder."))
+
+    def claimed(self, timeout: float = 60.0) -> bool:
+        """Run only once the table names this process as the job's supervisor. schedule() records the
+        pid in the transaction that marks the job STARTING; if that transaction never commits, nobody
+        else believes this process owns the job, so it must not start training."""
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            job = self.store.get(self.job.id)
+            if job is None or job.terminal:
+                return False
+            if job.supervisor_pid == os.getpid():
+                return True
+            if job.supervisor_pid is not None:
+                return False  # another supervisor owns it
+            time.sleep(0.05)
+        return False
+
+    def _run(self) -> None:
+        if not self.claimed():
+            print(f"[danlu] job {self.job.id} is not assigned to supervisor {os.getpid()}; leaving it alone", flush=True)
+            return
         job = self.store.get(self.job.id)
         if job.state == J.CANCELLING or (self.run_dir / "cancel.request").exists():
             self.finish(None, cancelled=True)
             return
+        free_mb = _free_mb(self.run_dir)
+        min_free = float(self.knob("DANLU_MIN_FREE_MB", MIN_FREE_MB))
+        if free_mb < min_free:
+            self.finish(None, failure=dict(
+                reason="disk_full", message=f"Only {free_mb:.0f} MB are free on the disk of {self.run_dir}; a run "
+                                            f"needs at least {min_free:.0f} MB for its logs and checkpoints.",
+                hint="Free some disk space (delete old runs with `jobs delete`), then press Resume."))
+            return
         try:
             agent = self.start()
         except OSError as e:
-            self.finish(None, start_error=str(e))
+            self.finish(None, failure=dict(reason="start_failed", message=f"The job could not start: {e}",
+                                           hint="Check that the Python environment is complete (make run sets it up)."))
             return
-        self.store.update(self.job.id, agent_pid=agent.pid, agent_ctime=procs.create_time(agent.pid))
+        self.remember(agent.pid)
+        self.store.update(self.job.id, agent_pid=agent.pid, agent_ctime=self.recorded.get(agent.pid))
         self.store.transition(self.job.id, J.RUNNING)  # no-op when a cancel already moved it to CANCELLING
         self.watch(agent)
         self.finish(agent.returncode)
+
+    def knob(self, name: str, default):
+        """A setting from the job's launch environment, else the supervisor's own, else default."""
+        return self.launch_env.get(name) or os.environ.get(name) or default
 
     def start(self) -> subprocess.Popen:
         env = dict(os.environ, PYTHONUNBUFFERED="1", PYTHONPATH=python_path(), DANLU_HOME=str(self.ws.root),
                    HF_HUB_DISABLE_PROGRESS_BARS="1", TOKENIZERS_PARALLELISM="false",
                    # NVLink multicast off: it can take a shared host's GPUs out of service
                    NCCL_NVLS_ENABLE="0", TORCH_SYMM_MEM_DISABLE_MULTICAST="1", NVSHMEM_DISABLE_NVLS="1")
+        env.pop("DANLU_FAULT", None)  # fault injection comes only from this attempt's launch_env.json
         env[procs.MARKER] = self.job.id
         gpus = self.job.gpu_list
         env["CUDA_VISIBLE_DEVICES"] = "" if gpus == ["cpu"] else ",".join(str(g) for g in gpus)
-        launch_env = self.run_dir / "launch_env.json"
-        if launch_env.exists():
-            env.update({k: str(v) for k, v in json.loads(launch_env.read_text()).items()})
-        out = open(self.run_dir / "stdout.log", "ab")
-        try:
+        env.update({k: str(v) for k, v in self.launch_env.items()})
+        with open(self.log_path, "ab") as out:
+            self.log_offset = out.tell()
+            out.write(f"[danlu] job {self.job.id} started {time.strftime('%Y-%m-%d %H:%M:%S')}: "
+                      f"{' '.join(self.job.argv_list[1:])}\n".encode())
+            out.flush()
             return subprocess.Popen(self.job.argv_list, cwd=str(REPO_ROOT), env=env, stdin=subprocess.DEVNULL,
                                     stdout=out, stderr=subprocess.STDOUT, close_fds=True)
-        finally:
-            out.close()
 
     def _on_signal(self, signum, frame):
         # The supervisor itself is being stopped (shutdown): stop the job the same way a cancel does.
@@ -98,7 +154,6 @@ class Supervisor:
     # ---- watching ---------------------------------------------------------------------------
     def watch(self, agent: subprocess.Popen) -> None:
         last_beat, last_step, last_change = 0.0, None, time.time()
-        grace = 30.0
         while agent.poll() is None:
             now = time.time()
             if now - last_beat >= HEARTBEAT_S:
@@ -109,52 +164,89 @@ class Supervisor:
                     last_step, last_change = step, now
                 limit = self.stall_limit_s(phase)
                 if self.cancel_at is None and now - last_change > limit:
-                    self.stalled = f"No training step finished for {limit / 60:.0f} minutes (last step: {last_step or 0})."
+                    self.stalled = f"No training step finished for {limit / 60:.1f} minutes (last step: {last_step or 0})."
                     self.cancel_at = now
+            if len(self.ranks) < self.job.nproc:
+                self.discover_ranks(agent)
+            self.note_gone_ranks(now)
             if self.cancel_at is None:
-                req = self.run_dir / "cancel.request"
-                if req.exists():
-                    self.cancel_at = now
-                    try:
-                        grace = float(json.loads(req.read_text()).get("grace", grace))
-                    except (json.JSONDecodeError, OSError, ValueError):
-                        pass
+                self.check_cancel_request(now)
             if self.cancel_at is not None and self.killed_at is None:
-                if not getattr(self, "_termed", False):
-                    self._termed = True
+                if not self.termed:
+                    self.termed = True
                     # SIGTERM, not SIGKILL: torchrun forwards it to the ranks, which save a checkpoint and stop
-                    try:
-                        agent.send_signal(signal.SIGTERM)
-                    except ProcessLookupError:
-                        pass
-                elif now - self.cancel_at > grace:
+                    _signal(agent.pid, signal.SIGTERM)
+                elif now - self.cancel_at > self.grace:
                     self.killed_at = now
                     procs.signal_all(self.tree(agent), signal.SIGKILL)
             time.sleep(POLL_S)
+        self.note_gone_ranks(time.time())
+
+    def check_cancel_request(self, now: float) -> None:
+        req = self.run_dir / "cancel.request"
+        if not req.exists():
+            return
+        self.cancel_at = now
+        try:
+            self.grace = float(json.loads(req.read_text()).get("grace", self.grace))
+        except (json.JSONDecodeError, OSError, ValueError, AttributeError):
+            pass
 
     def tree(self, agent: subprocess.Popen) -> list[psutil.Process]:
-        kids = procs.descendants(agent.pid)
+        out = procs.descendants(agent.pid)
         try:
-            return [psutil.Process(agent.pid)] + kids
+            out.insert(0, psutil.Process(agent.pid))
         except psutil.NoSuchProcess:
-            return kids
+            pass
+        return out
+
+    def remember(self, pid: int) -> None:
+        if pid not in self.recorded:
+            self.recorded[pid] = procs.create_time(pid)
+
+    def discover_ranks(self, agent: subprocess.Popen) -> None:
+        """The agent's direct children are the ranks (their own subprocesses are not)."""
+        for p in procs.children(agent.pid):
+            if p.pid not in self.ranks:
+                rank = procs.env_value(p.pid, "RANK")
+                if rank is not None and rank.isdigit():
+                    self.remember(p.pid)
+                    self.ranks[p.pid] = int(rank)
+        self.save_recorded()
 
     def heartbeat(self, agent: subprocess.Popen) -> None:
-        pids = sorted({p.pid for p in procs.descendants(agent.pid)} | {agent.pid})
-        self.known_pids.update(pids)
+        """Record every process under the agent (pid + start time) in the job table and heartbeat.json."""
+        for p in procs.descendants(agent.pid):
+            self.remember(p.pid)
+        self.save_recorded()
         atomic_write_text(self.run_dir / "heartbeat.json",
                           json.dumps({"job_id": self.job.id, "time": time.time(), "supervisor_pid": os.getpid(),
-                                      "agent_pid": agent.pid, "pids": pids}))
+                                      "agent_pid": agent.pid, "pids": sorted(self.recorded), "ranks": self.ranks}))
+
+    def save_recorded(self) -> None:
+        """The job table keeps every pid + start time, so a cancel can find them even without this supervisor."""
+        if len(self.recorded) != self.saved_count:
+            self.saved_count = len(self.recorded)
+            self.store.update(self.job.id, worker_pids=json.dumps([[p, t] for p, t in self.recorded.items()]))
+
+    def note_gone_ranks(self, now: float) -> None:
+        """The rank that disappears first is the one that failed first (torchrun only knows whole seconds)."""
+        for pid, rank in self.ranks.items():
+            if rank not in self.gone and not procs.alive(pid, self.recorded.get(pid)):
+                self.gone[rank] = now
+
+    def first_gone(self) -> list[int]:
+        if not self.gone:
+            return []
+        first = min(self.gone.values())
+        return sorted(r for r, t in self.gone.items() if t == first)
 
     def progress(self) -> tuple[int | None, str]:
-        try:
-            p = json.loads((self.run_dir / "progress.json").read_text())
-            return p.get("step"), p.get("phase", "")
-        except (OSError, json.JSONDecodeError):
-            return None, "loading"
+        p = _read_json(self.run_dir / "progress.json")
+        return (p.get("step"), p.get("phase", "")) if p else (None, "loading")
 
     def stall_limit_s(self, phase: str) -> float:
-        minutes = float(os.environ.get("DANLU_STALL_MINUTES", 0)) or self.config_stall_minutes()
+        minutes = float(self.knob("DANLU_STALL_MINUTES", 0)) or self.config_stall_minutes()
         if phase in ("", "loading"):
             minutes = max(minutes, LOADING_GRACE_MIN)
         return minutes * 60
@@ -167,15 +259,29 @@ class Supervisor:
             return 20.0
 
     # ---- the end --------------------------------------------------------------------------
-    def finish(self, returncode: int | None, cancelled: bool = False, start_error: str | None = None) -> None:
-        leftovers = procs.kill_job_processes(self.job.id, exclude={os.getpid()})
+    def sweep(self) -> list[int]:
+        """SIGKILL every process of the job (marked or recorded) until none is left; [] when clean."""
+        deadline = time.time() + UNKILLABLE_S
+        while True:
+            left = procs.kill_job_processes(self.job.id, exclude={os.getpid()}, recorded=self.recorded.items())
+            if not left or time.time() > deadline:
+                return left
+            print(f"[danlu] processes {left} of job {self.job.id} are still alive; trying again", flush=True)
+
+    def finish(self, returncode: int | None, cancelled: bool = False, failure: dict | None = None) -> None:
+        leftovers = self.sweep()
         cancelled = cancelled or (self.cancel_at is not None and self.stalled is None)
-        state, info = self.outcome(returncode, cancelled, start_error)
+        state, info = (J.FAILED, failure) if failure else self.outcome(returncode, cancelled)
         if leftovers:
-            info["message"] += f" (processes {leftovers} could not be stopped)"
+            # Not CANCELLED/SUCCEEDED while a process still holds memory or a GPU: say so.
+            state = J.FAILED
+            info = dict(reason="unkillable", rank=None,
+                        message=f"Processes {leftovers} of this job could not be stopped; they may still hold a GPU "
+                                f"or memory. ({info.get('message', '')})",
+                        hint="Check them with `ps` / `nvidia-smi`; if they stay, restart the machine.")
         exit_info = dict(job_id=self.job.id, returncode=returncode, state=state, ended_at=time.time(),
                          signal=-returncode if returncode is not None and returncode < 0 else None, **info)
-        atomic_write_text(self.run_dir / "exit.json", json.dumps(exit_info, indent=2))
+        atomic_write_text(self.run_dir / "exit.json", json.dumps(exit_info, indent=2, default=str))
         if state == J.FAILED:
             self.write_error_json(info)
         self.store.transition(self.job.id, state, exit_code=returncode, reason=info.get("reason", ""),
@@ -183,12 +289,19 @@ class Supervisor:
         from core.launcher import schedule
         schedule(self.ws)
 
-    def outcome(self, rc: int | None, cancelled: bool, start_error: str | None) -> tuple[str, dict]:
+    def outcome(self, rc: int | None, cancelled: bool) -> tuple[str, dict]:
         result = _read_json(self.run_dir / "result.json")
-        if start_error:
-            return J.FAILED, dict(reason="start_failed", message=f"The job could not start: {start_error}",
-                                  hint="Check that the Python environment is complete (make run sets it up).")
-        if rc == 0 and result.get("status") == "succeeded":
+        if result.get("status") == "succeeded":
+            # result.json is written last, after the adapter is complete: the work is done whatever
+            # happened next (a stop request that arrived just then, a process that failed while closing)
+            if rc == 0 and not cancelled:
+                note = ""
+            elif cancelled:
+                note = " It had completed before the stop request took effect."
+            else:
+                note = f" (The launcher exited with code {rc} while closing down; the result is complete.)"
+            return J.SUCCEEDED, dict(reason="", message="Finished." + note, hint="")
+        if rc == 0 and self.job.kind != "train" and not cancelled:
             return J.SUCCEEDED, dict(reason="", message="Finished.", hint="")
         if cancelled and self.terminated_by_signal is None:
             return J.CANCELLED, dict(reason="cancelled", message="Cancelled by the user.",
@@ -201,9 +314,12 @@ class Supervisor:
             return J.FAILED, dict(reason="stalled", message=self.stalled,
                                   hint="A GPU or process hung. Resume to continue from the last checkpoint; "
                                        "if it repeats, try fewer GPUs or check the machine.")
-        if rc == 0 and self.job.kind != "train":
-            return J.SUCCEEDED, dict(reason="", message="Finished.", hint="")
-        return J.FAILED, diagnose(self.run_dir, rc)
+        if rc == 0 and (self.run_dir / "stopped.json").exists():
+            return J.INTERRUPTED, dict(reason="interrupted", message="The run was stopped by a signal from outside "
+                                       "Danlu; it saved a checkpoint first.",
+                                       hint="Press Resume to continue from the last checkpoint.")
+        log_text = diagnose.read_from(self.log_path, self.log_offset)
+        return J.FAILED, diagnose.explain(self.run_dir, rc, log_text, first_gone=self.first_gone(), nproc=self.job.nproc)
 
     def write_error_json(self, info: dict) -> None:
         existing = _read_json(self.run_dir / "error.json")
@@ -211,83 +327,24 @@ class Supervisor:
         atomic_write_text(self.run_dir / "error.json", json.dumps(merged, indent=2, default=str))
 
 
+def _signal(pid: int, sig: int) -> None:
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        pass
+
+
+def _free_mb(path: Path) -> float:
+    st = os.statvfs(path)
+    return st.f_bavail * st.f_frsize / 2**20
+
+
 def _read_json(path: Path) -> dict:
     try:
-        return json.loads(path.read_text())
+        data = json.loads(path.read_text())
+        return data if isinstance(data, dict) else {}
     except (OSError, json.JSONDecodeError):
         return {}
-
-
-ROOT_CAUSE = re.compile(r"Root Cause.*?rank\s*:\s*(\d+)\s*\(local_rank:\s*(\d+)\).*?exitcode\s*:\s*(-?\d+)", re.S)
-SIGNAMES = {9: "SIGKILL", 15: "SIGTERM", 6: "SIGABRT", 11: "SIGSEGV", 7: "SIGBUS"}
-
-
-def diagnose(run_dir: Path, rc: int | None) -> dict:
-    """Why a job failed, in words, with the failing rank and the end of its log."""
-    log_text = tail_text(run_dir / "stdout.log", 64_000)
-    rank, local_rank, exitcode = None, None, None
-    m = None
-    for m in ROOT_CAUSE.finditer(log_text):
-        pass
-    if m:
-        rank, local_rank, exitcode = int(m.group(1)), int(m.group(2)), int(m.group(3))
-    rank_errors = sorted((_read_json(p) for p in (run_dir / "errors").glob("rank*.json")), key=lambda e: e.get("time", 0))
-    if rank_errors:
-        first = rank_errors[0]
-        info = dict(reason=first.get("reason", "crashed"), message=first.get("message", ""), hint=first.get("hint", ""),
-                    rank=first.get("rank"))
-        if info["reason"] == "crashed" and info["rank"] is not None:
-            info["message"] = f"Rank {info['rank']} crashed. " + info["message"]
-    elif exitcode is not None and exitcode < 0:
-        sig = -exitcode
-        if sig == 9:
-            info = dict(reason="killed", rank=rank,
-                        message=f"Rank {rank} was killed by the system (SIGKILL), usually because the machine ran out of memory (RAM).",
-                        hint="Use fewer processes or a smaller batch, close other programs, or check `dmesg` for the out-of-memory killer.")
-        else:
-            info = dict(reason="crashed", rank=rank,
-                        message=f"Rank {rank} stopped with signal {SIGNAMES.get(sig, sig)}.",
-                        hint="See the log below; a SIGSEGV/SIGBUS usually means a broken driver or library install.")
-    elif rc is not None and rc < 0:
-        info = dict(reason="killed", rank=None, message=f"The training launcher was killed (signal {-rc}).",
-                    hint="Something outside Danlu stopped it; press Resume to continue from the last checkpoint.")
-    else:
-        low = log_text.lower()
-        if "cuda out of memory" in low or "outofmemoryerror" in low:
-            info = dict(reason="cuda_oom", rank=rank, message="The GPU ran out of memory.",
-                        hint="Lower 'Batch size per device' or 'Maximum length', or turn on gradient checkpointing.")
-        elif "no space left on device" in low:
-            info = dict(reason="disk_full", rank=rank, message="The disk is full.", hint="Free some disk space, then press Resume.")
-        elif "nccl" in low and "timeout" in low:
-            info = dict(reason="nccl_timeout", rank=rank, message="The GPUs stopped hearing from each other (NCCL timeout).",
-                        hint="One process hung or died; retry, and if it repeats try fewer GPUs.")
-        else:
-            who = f"Rank {rank}" if rank is not None else "The training process"
-            info = dict(reason="crashed", rank=rank, message=f"{who} exited with code {exitcode if exitcode is not None else rc}.",
-                        hint="The log below shows what happened.")
-    failing = info.get("rank") if info.get("rank") is not None else rank
-    info["log_tail"] = rank_log_tail(run_dir, local_rank if local_rank is not None else failing) or log_text[-6000:]
-    return info
-
-
-def tail_text(path: Path, n: int) -> str:
-    try:
-        with open(path, "rb") as f:
-            f.seek(0, os.SEEK_END)
-            size = f.tell()
-            f.seek(max(0, size - n))
-            return f.read().decode("utf-8", errors="replace")
-    except OSError:
-        return ""
-
-
-def rank_log_tail(run_dir: Path, local_rank: int | None, n: int = 6000) -> str:
-    """The end of one rank's own output (torchrun --log-dir keeps one folder per rank)."""
-    if local_rank is None:
-        return ""
-    files = sorted((run_dir / "ranks").glob(f"*/attempt_*/{local_rank}/std*.log"), key=lambda p: p.stat().st_mtime)
-    text = "".join(tail_text(p, n) for p in files[-2:])
-    return text[-n:]
 
 
 if __name__ == "__main__":

@@ -29,6 +29,7 @@ import torch.distributed as dist  # noqa: E402
 from core.config import TrainConfig  # noqa: E402
 from core.demo_model import CHATML_TEMPLATE  # noqa: E402
 from core.errors import DanluError, InputError  # noqa: E402
+from core.recipes.faults import fault  # noqa: E402,F401  (re-exported for the recipes)
 from core.workspace import atomic_write_text  # noqa: E402
 
 
@@ -171,6 +172,10 @@ class DiskFull(DanluError):
     pass
 
 
+PEER_LOST_WORDS = ("connection closed by peer", "connection reset by peer", "broken pipe", "communicator was aborted",
+                   "remote process exited")
+
+
 def classify(exc: BaseException, cfg: TrainConfig | None = None) -> dict:
     """reason + message + hint for error.json, from an exception raised inside a rank."""
     text = f"{type(exc).__name__}: {exc}"
@@ -192,7 +197,8 @@ def classify(exc: BaseException, cfg: TrainConfig | None = None) -> dict:
         return dict(reason="diverged", message=exc.message, hint=exc.hint)
     if isinstance(exc, DiskFull) or (isinstance(exc, OSError) and exc.errno == 28) \
             or "no space left on device" in text.lower():  # safetensors raises its own error type for ENOSPC
-        return dict(reason="disk_full", message="The disk is full, so progress could not be saved.",
+        detail = f" {exc.message}" if isinstance(exc, DiskFull) else ""
+        return dict(reason="disk_full", message="The disk is full, so progress could not be saved." + detail,
                     hint="Free some disk space (old runs in the Train tab, exports), then press Resume.")
     if isinstance(exc, ChatTemplateError):
         return dict(reason="chat_template", message=exc.message, hint=exc.hint)
@@ -206,9 +212,15 @@ def classify(exc: BaseException, cfg: TrainConfig | None = None) -> dict:
         return dict(reason="remote_code", message="This model needs its own Python code to load, and running a model's code is off.",
                     hint="Pick a model that transformers supports without extra code, or - only if you trust its "
                          "authors - turn on 'Run the model's own code' (trust_remote_code) for this model.")
-    if "nccl" in text.lower() and ("timeout" in text.lower() or "watchdog" in text.lower()):
+    low = text.lower()
+    if any(w in low for w in ("nccl", "gloo", "collective", "process group")) and any(
+            w in low for w in ("timeout", "timed out", "watchdog")):
         return dict(reason="nccl_timeout", message="The GPUs stopped hearing from each other (a collective timed out).",
                     hint="One GPU process hung or died. Check the other ranks' logs; retry, and if it repeats try fewer GPUs.")
+    if any(w in low for w in PEER_LOST_WORDS):
+        # a consequence, not a cause: the job's diagnosis names the rank that went first
+        return dict(reason="peer_lost", message="Another training process stopped, so this one could not go on.",
+                    hint="See the first process that failed.")
     return dict(reason="crashed", message=f"The training process stopped with an error: {text[:500]}",
                 hint="The log below shows where. If it mentions your data or settings, fix them and press Retry.")
 
@@ -250,22 +262,6 @@ class StopFlag:
         signal.signal(signal.SIGTERM, handler)
         signal.signal(signal.SIGINT, handler)
         return self
-
-
-def fault(name: str, step: int | None = None, rank: int | None = None) -> bool:
-    """Test-only fault injection: DANLU_FAULT="name[@step][:rank],..." (e.g. crash@3:1, nan@5)."""
-    spec = os.environ.get("DANLU_FAULT", "")
-    for item in filter(None, (s.strip() for s in spec.split(","))):
-        fname, _, rest = item.partition("@")
-        fstep, _, frank = rest.partition(":")
-        if fname != name:
-            continue
-        if fstep and step is not None and step < int(fstep):
-            continue
-        if frank and rank is not None and int(frank) != rank:
-            continue
-        return True
-    return False
 
 
 def log(d: Dist, *args) -> None:

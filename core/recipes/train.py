@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import math
 import os
 import sys
@@ -49,6 +50,7 @@ from core.recipes.common import (Diverged, DiskFull, StopFlag, all_reduce_sum, b
                                  load_tokenizer, log, record_failure, setup_dist, write_json, append_jsonl)
 from core.recipes.probes import answer_probes
 from core.recipes.sft_data import collate, encode_all, epoch_batches, pack, split, unpacked
+from core.workspace import atomic_write_text
 
 
 def parse_args(argv=None):
@@ -180,6 +182,9 @@ def train(cfg, run_dir: Path, d, resume: bool) -> int:
     train_seqs, val_seqs, data_info = prepare_data(cfg, tok, d, run_dir)
 
     model = load_base_model(ref.source, cfg, d, ref.local)
+    # The same seed on every rank: the LoRA weights start identical (DDP needs that) and the run
+    # can be repeated exactly ("same seed + same data + same settings = the same run").
+    torch.manual_seed(cfg.seed)
     model = add_lora(model, cfg, d)
     feats = speed.apply(model, cfg, d)  # fused loss, compiled layers: GPU only, each with a CPU fallback
     trainable = [p for p in model.parameters() if p.requires_grad]
@@ -213,6 +218,10 @@ def train(cfg, run_dir: Path, d, resume: bool) -> int:
         step = restore(run_dir, model, opt, sched, cfg, d, dataset_sha)
     ckpt_root = run_dir / "checkpoints"
     metrics_path = run_dir / "metrics.jsonl"
+    if d.main:
+        for log_file in (metrics_path, run_dir / "probes.jsonl"):
+            rewind_jsonl(log_file, step)
+        check_disk(run_dir, model, step)  # fail now, not after an hour of training
     stop = StopFlag().install()
     if d.main:
         write_json(run_dir / "run_info.json", dict(data_info, steps_per_epoch=steps_per_epoch, total_steps=total_steps,
@@ -369,9 +378,7 @@ def adapter_state(model) -> dict:
 def save_checkpoint(root, step, model, opt, sched, cfg, d, epoch, dataset_sha, data_info, run_dir):
     barrier(d)
     if d.main:
-        need = sum(p.numel() * 4 * 3 for p in model.parameters() if p.requires_grad) + 50 * 2**20
-        if fault("enospc", step) or ckpt.free_bytes(run_dir) < need:
-            raise DiskFull(f"Only {ckpt.free_bytes(run_dir) // 2**20} MB free; a checkpoint needs about {need // 2**20} MB.")
+        check_disk(run_dir, model, step)
         peft_cfg = model.peft_config["default"].to_dict()
         state = dict(step=step, epoch=epoch, world_size=d.world, micro_batch_size=cfg.micro_batch_size,
                      gradient_accumulation_steps=cfg.gradient_accumulation_steps, dataset_sha256=dataset_sha,
@@ -380,6 +387,36 @@ def save_checkpoint(root, step, model, opt, sched, cfg, d, epoch, dataset_sha, d
         ckpt.prune(root, cfg.save_total_limit)
         print(f"[danlu] checkpoint saved: {path.name}", flush=True)
     barrier(d)
+
+
+def check_disk(run_dir: Path, model, step: int) -> None:
+    """Before the run and before each save: room for a checkpoint (adapter + optimizer) and the logs?"""
+    need = sum(p.numel() * 4 * 3 for p in model.parameters() if p.requires_grad) + 50 * 2**20
+    free = ckpt.free_bytes(run_dir)
+    if fault("enospc", step) or free < need:
+        raise DiskFull(f"Only {free // 2**20} MB are free in {run_dir}; the next checkpoint needs about "
+                       f"{need // 2**20} MB.", hint="Free some disk space, then press Resume.")
+
+
+def rewind_jsonl(path: Path, step: int) -> None:
+    """A resumed run continues the loss curve (and the probe answers) from its checkpoint: lines that
+    the attempt that stopped logged after that step move to <name>.after-checkpoint.jsonl, so no
+    step appears twice."""
+    if not path.exists():
+        return
+    keep, drop, torn = [], [], False
+    for line in path.read_text(encoding="utf-8").splitlines(keepends=True):
+        try:
+            rec_step = json.loads(line).get("step", 0)
+        except ValueError:
+            torn = True  # a half-written last line from a killed attempt
+            continue
+        (keep if rec_step <= step else drop).append(line if line.endswith("\n") else line + "\n")
+    if drop:
+        with open(path.with_name(f"{path.stem}.after-checkpoint.jsonl"), "a", encoding="utf-8") as f:
+            f.writelines(drop)
+    if drop or torn:
+        atomic_write_text(path, "".join(keep))
 
 
 def restore(run_dir, model, opt, sched, cfg, d, dataset_sha) -> int:

@@ -96,3 +96,15 @@ def test_plain_lora_without_quantization(home, tmp_path):
     r = run_app("train", cfg, home=home, timeout=180)
     assert r.returncode == 0, r.stdout[-2000:]
     assert "step 4/4" in r.stdout
+
+
+def test_same_seed_same_run(home, tmp_path):
+    """Two runs of one config give the same loss curve (the LoRA initialisation follows the seed)."""
+    cfg = short_config(tmp_path, home, max_steps=3, eval_steps=0, save_steps=0, logging_steps=1, val_fraction=0)
+    curves = []
+    for _ in range(2):
+        r = run_app("train", cfg, home=home, timeout=180)
+        assert r.returncode == 0, r.stdout[-2000:]
+        run = Path(job_of(home)["run_dir"])
+        curves.append([m["loss"] for m in map(json.loads, (run / "metrics.jsonl").read_text().splitlines()) if "loss" in m])
+    assert len(curves[0]) == 3 and curves[0] == curves[1]

@@ -1,0 +1,143 @@
+"""Why a job failed, in words, with the rank that caused it and the end of that rank's log.
+
+The evidence, from strongest to weakest:
+  1. the rank the supervisor saw vanish first (it polls the ranks a few times a second);
+  2. errors/rank<R>.json, which a rank writes when it fails with a Python exception (core.recipes.common);
+     a rank that only lost contact with a dead peer writes reason "peer_lost": a consequence, never the cause;
+  3. torchrun's failure summary in the log (exit code per rank; a negative code is a signal);
+  4. words in the log (CUDA out of memory, No space left on device, NCCL timeout).
+torchrun's own "Root Cause" is only a tie-breaker: it orders failures by whole seconds, so when a
+killed rank takes its peers down within the same second it often names the wrong one.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+ENTRY = re.compile(r"rank\s*:\s*(\d+)\s*\(local_rank:\s*(\d+)\)\s*\n\s*exitcode\s*:\s*(-?\d+)")
+SIGNAMES = {9: "SIGKILL", 15: "SIGTERM", 6: "SIGABRT", 11: "SIGSEGV", 7: "SIGBUS", 2: "SIGINT", 1: "SIGHUP"}
+TAIL_LINES = 60
+TAIL_CHARS = 6000
+
+HOST_OOM_HINT = ("Use fewer processes or a smaller 'Batch size per device' or 'Maximum length', close other "
+                 "programs, or check `dmesg` for the out-of-memory killer. Then press Resume.")
+
+
+@dataclass(frozen=True)
+class RankExit:
+    rank: int
+    local_rank: int
+    exitcode: int
+    root: bool  # torchrun listed it as the root cause
+
+
+def torchrun_failures(log_text: str) -> list[RankExit]:
+    """Every rank in the last failure summary torchrun printed."""
+    start = log_text.rfind("Failures:")
+    if start < 0:
+        return []
+    text = log_text[start:]
+    root_at = text.find("Root Cause")
+    out = {}
+    for m in ENTRY.finditer(text):
+        r = RankExit(int(m.group(1)), int(m.group(2)), int(m.group(3)), root_at >= 0 and m.start() > root_at)
+        out[r.rank] = r
+    return list(out.values())
+
+
+def read_rank_errors(run_dir: Path) -> dict[int, dict]:
+    out = {}
+    for p in (Path(run_dir) / "errors").glob("rank*.json"):
+        try:
+            e = json.loads(p.read_text())
+            out[int(e.get("rank", p.stem[4:]))] = e
+        except (OSError, ValueError):
+            continue
+    return out
+
+
+def find_cause(failures: list[RankExit], rank_errors: dict[int, dict], first_gone: list[int]) -> int | None:
+    """The rank whose failure took the job down, or None when no rank can be named."""
+    failed = {f.rank for f in failures if f.exitcode != 0}
+    if len(first_gone) == 1 and (not failures or first_gone[0] in failed):
+        return first_gone[0]
+    own = sorted((e for e in rank_errors.values() if e.get("reason") != "peer_lost"), key=lambda e: e.get("time", 0))
+    if own:
+        return int(own[0]["rank"])
+    # A signal the launcher did not send (it sends SIGTERM to the survivors) came from outside: the OOM killer, a user
+    killed = [f for f in failures if f.exitcode < 0 and f.exitcode != -15 and f.rank not in rank_errors]
+    if killed:
+        return sorted(killed, key=lambda f: (not f.root, f.rank))[0].rank
+    roots = [f for f in failures if f.root]
+    if roots:
+        return roots[0].rank
+    if rank_errors:
+        return min(rank_errors.values(), key=lambda e: e.get("time", 0))["rank"]
+    return None
+
+
+def explain(run_dir: Path, rc: int | None, log_text: str, *, first_gone: list[int] | None = None,
+            nproc: int = 1) -> dict:
+    """reason, message, hint, rank and log_tail for a failed attempt. log_text: this attempt's stdout.log."""
+    failures = torchrun_failures(log_text)
+    rank_errors = read_rank_errors(run_dir)
+    cause = find_cause(failures, rank_errors, first_gone or [])
+    exit_of = {f.rank: f for f in failures}
+    who = f"Rank {cause}" if cause is not None else "The process"
+    err = rank_errors.get(cause) if cause is not None else None
+    low = log_text.lower()
+    if err and err.get("reason") != "peer_lost":
+        info = dict(reason=err.get("reason", "crashed"), message=err.get("message", ""), hint=err.get("hint", ""))
+        if cause is not None and (nproc > 1 or cause > 0):
+            prefix = f"{who} crashed. " if info["reason"] == "crashed" else f"{who}: "
+            info["message"] = prefix + info["message"]
+    elif cause in exit_of and exit_of[cause].exitcode < 0:
+        sig = -exit_of[cause].exitcode
+        if sig == 9:
+            info = dict(reason="killed", message=f"{who} was killed by the system (SIGKILL), most often because the "
+                                                 "machine ran out of memory (RAM).", hint=HOST_OOM_HINT)
+        else:
+            info = dict(reason="crashed", message=f"{who} stopped with signal {SIGNAMES.get(sig, sig)}.",
+                        hint="A SIGSEGV or SIGBUS usually means a broken driver or library install; see the log below.")
+    elif "cuda out of memory" in low or "outofmemoryerror" in low:
+        info = dict(reason="cuda_oom", message="The GPU ran out of memory.",
+                    hint="Lower 'Batch size per device' (micro_batch_size) or 'Maximum length' (max_seq_length), "
+                         "or turn on gradient checkpointing.")
+    elif "no space left on device" in low:
+        info = dict(reason="disk_full", message="The disk is full.", hint="Free some disk space, then press Resume.")
+    elif ("nccl" in low or "gloo" in low) and ("timeout" in low or "timed out" in low):
+        info = dict(reason="nccl_timeout", message="The processes stopped hearing from each other (a collective timed out).",
+                    hint="One process hung or died; press Resume, and if it repeats try fewer GPUs.")
+    elif not failures and rc is not None and rc < 0:
+        info = dict(reason="killed", message=f"The training launcher was killed (signal {SIGNAMES.get(-rc, -rc)}).",
+                    hint="Something outside Danlu stopped it; press Resume to continue from the last checkpoint.")
+    else:
+        code = exit_of[cause].exitcode if cause in exit_of else rc
+        info = dict(reason="crashed", message=f"{who} exited with code {code}.", hint="The log below shows what happened.")
+    info["rank"] = cause
+    info["log_tail"] = rank_tail(log_text, exit_of[cause].local_rank if cause in exit_of else cause) or log_text[-TAIL_CHARS:]
+    return info
+
+
+def rank_tail(log_text: str, local_rank: int | None) -> str:
+    """The last lines one rank printed (torchrun --tee prefixes each with [default<local rank>]:)."""
+    if local_rank is None:
+        return ""
+    prefix = f"[default{local_rank}]:"
+    lines = [line[len(prefix):] for line in log_text.splitlines() if line.startswith(prefix)]
+    return "\n".join(lines[-TAIL_LINES:])[-TAIL_CHARS:]
+
+
+def read_from(path: Path, offset: int, max_bytes: int = 256_000) -> str:
+    """The text of `path` after `offset` (this attempt's part of an appended log), at most its last max_bytes."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            size = f.tell()
+            f.seek(max(offset, size - max_bytes))
+            return f.read().decode("utf-8", errors="replace")
+    except OSError:
+        return ""

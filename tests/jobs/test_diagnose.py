@@ -1,0 +1,148 @@
+"""Failure reasons in words: which rank, what happened, what to do, and the end of that rank's log."""
+import json
+import time
+
+import pytest
+
+from core import diagnose
+
+SUMMARY = """\
+[default0]:step 3/10 | loss 2.1
+[default1]:step 3/10 | loss 2.1
+[default1]:about to die
+[default0]:RuntimeError: [gloo/transport/tcp/pair.cc:534] Connection closed by peer [127.0.0.1]:4242
+torch.distributed.elastic.multiprocessing.errors.ChildFailedError:
+=======================================================
+core.recipes.train FAILED
+-------------------------------------------------------
+Failures:
+[1]:
+  time      : 2026-11-27_19:49:49
+  host      : localhost
+  rank      : 1 (local_rank: 1)
+  exitcode  : -9 (pid: 13335)  (SIGKILL)
+  error_file: <N/A>
+  traceback : Signal 9 (SIGKILL) received by PID 13335
+-------------------------------------------------------
+Root Cause (first observed failure):
+[0]:
+  time      : 2026-11-27_19:49:49
+  host      : localhost
+  rank      : 0 (local_rank: 0)
+  exitcode  : 1 (pid: 13334)
+  error_file: <N/A>
+  traceback : To enable traceback see: https://pytorch.org/docs/stable/elastic/errors.html
+=======================================================
+"""
+
+
+def write_rank_error(run_dir, rank, reason, message="m", hint="h", t=None):
+    (run_dir / "errors").mkdir(exist_ok=True)
+    (run_dir / "errors" / f"rank{rank}.json").write_text(json.dumps(
+        dict(rank=rank, reason=reason, message=message, hint=hint, time=t or time.time())))
+
+
+def test_torchrun_summary_is_parsed():
+    fails = {f.rank: f for f in diagnose.torchrun_failures(SUMMARY)}
+    assert fails[1].exitcode == -9 and not fails[1].root
+    assert fails[0].exitcode == 1 and fails[0].root
+
+
+def test_a_rank_killed_from_outside_is_named_even_when_torchrun_blames_its_peer(tmp_path):
+    """torchrun orders failures by whole seconds and named rank 0 here; rank 0 only lost its peer."""
+    write_rank_error(tmp_path, 0, "peer_lost", "Another training process stopped")
+    info = diagnose.explain(tmp_path, 1, SUMMARY, nproc=2)
+    assert info["reason"] == "killed" and info["rank"] == 1
+    assert "Rank 1" in info["message"] and "memory" in info["message"]
+    assert "about to die" in info["log_tail"] and "Connection closed" not in info["log_tail"]
+
+
+def test_the_rank_seen_vanishing_first_wins(tmp_path):
+    info = diagnose.explain(tmp_path, 1, SUMMARY, first_gone=[1], nproc=2)
+    assert info["rank"] == 1 and info["reason"] == "killed"
+
+
+def test_a_ranks_own_error_beats_a_peers_consequence(tmp_path):
+    write_rank_error(tmp_path, 0, "peer_lost", t=100.0)
+    write_rank_error(tmp_path, 1, "cuda_oom", "The GPU ran out of memory.", "Lower 'Batch size per device' from 8 to 4.", t=101.0)
+    text = SUMMARY.replace("exitcode  : -9 (pid: 13335)  (SIGKILL)", "exitcode  : 1 (pid: 13335)")
+    info = diagnose.explain(tmp_path, 1, text, first_gone=[0, 1], nproc=2)
+    assert info["reason"] == "cuda_oom" and info["rank"] == 1
+    assert info["message"].startswith("Rank 1: The GPU ran out of memory")
+    assert "from 8 to 4" in info["hint"]
+
+
+def test_crashed_rank_message_names_it(tmp_path):
+    write_rank_error(tmp_path, 1, "crashed", "The training process stopped with an error: RuntimeError: boom")
+    info = diagnose.explain(tmp_path, 1, SUMMARY, nproc=2)
+    assert info["reason"] == "crashed" and info["message"].startswith("Rank 1 crashed.")
+
+
+@pytest.mark.parametrize("line, reason", [
+    ("torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB", "cuda_oom"),
+    ("OSError: [Errno 28] No space left on device", "disk_full"),
+    ("[rank0]:[E] Watchdog caught collective operation timeout: WorkNCCL(SeqNum=9) ran for 600000 ms", "nccl_timeout"),
+])
+def test_reasons_found_in_the_log_when_no_rank_wrote_one(tmp_path, line, reason):
+    text = f"[default0]:{line}\n" + SUMMARY.replace("exitcode  : -9 (pid: 13335)  (SIGKILL)", "exitcode  : 1 (pid: 13335)")
+    info = diagnose.explain(tmp_path, 1, text, nproc=2)
+    assert info["reason"] == reason
+    assert info["hint"]
+
+
+def test_the_launcher_killed_before_any_summary(tmp_path):
+    info = diagnose.explain(tmp_path, -9, "[default0]:step 1\n")
+    assert info["reason"] == "killed" and "launcher was killed" in info["message"]
+
+
+def test_rank_tail_keeps_only_that_ranks_lines():
+    text = "".join(f"[default{r}]:line {i} of rank {r}\n" for i in range(100) for r in (0, 1))
+    tail = diagnose.rank_tail(text, 1)
+    assert "rank 0" not in tail and tail.endswith("line 99 of rank 1")
+    assert len(tail.splitlines()) == diagnose.TAIL_LINES
+
+
+def test_read_from_reads_only_this_attempt(tmp_path):
+    log = tmp_path / "stdout.log"
+    log.write_text("Failures:\n  rank      : 1 (local_rank: 1)\n  exitcode  : -9\nold attempt\n")
+    offset = log.stat().st_size
+    with open(log, "a") as f:
+        f.write("new attempt\n")
+    assert diagnose.read_from(log, offset) == "new attempt\n"
+    assert diagnose.torchrun_failures(diagnose.read_from(log, offset)) == []
+
+
+@pytest.fixture(scope="module")
+def common():
+    from core.recipes import common
+    return common
+
+
+class TestClassifyInsideARank:
+    """core.recipes.common.classify turns a rank's exception into reason + words + hint."""
+
+    def test_peer_lost_is_a_consequence(self, common):
+        info = common.classify(RuntimeError("[../third_party/gloo/gloo/transport/tcp/pair.cc:534] Connection closed by peer"))
+        assert info["reason"] == "peer_lost"
+
+    def test_collective_timeout(self, common):
+        info = common.classify(RuntimeError("[gloo] Timed out waiting 600000ms for recv operation to complete"))
+        assert info["reason"] == "nccl_timeout"
+
+    def test_cuda_oom_gives_a_concrete_fix(self, common):
+        import torch
+
+        from core.config import TrainConfig
+        cfg = TrainConfig(dataset="x", micro_batch_size=8, max_seq_length=2048, gradient_checkpointing=False)
+        info = common.classify(torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 1 GiB"), cfg)
+        assert info["reason"] == "cuda_oom"
+        assert "from 8 to 4" in info["hint"] and "from 2048 to 1024" in info["hint"] and "checkpointing" in info["hint"]
+
+    def test_diverged_disk_full_and_data_error(self, common):
+        from core.errors import InputError, Problem
+        assert common.classify(common.Diverged("NaN", hint="lower lr"))["reason"] == "diverged"
+        disk = common.classify(common.DiskFull("Only 3 MB are free"))
+        assert disk["reason"] == "disk_full" and "Only 3 MB" in disk["message"]
+        assert common.classify(OSError(28, "No space left on device"))["reason"] == "disk_full"
+        data = common.classify(InputError(problems=[Problem("dataset", "no rows")]))
+        assert data["reason"] == "data_error"

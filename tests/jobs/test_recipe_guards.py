@@ -1,0 +1,68 @@
+"""The recipe's own guards for the job system: free space before the run and before each save, and
+a loss curve that continues cleanly after a resume."""
+import json
+
+import pytest
+
+torch = pytest.importorskip("torch")
+from core.recipes import checkpoint as ckpt  # noqa: E402
+from core.recipes import train  # noqa: E402
+from core.recipes.common import DiskFull  # noqa: E402
+
+
+@pytest.fixture
+def model():
+    return torch.nn.Linear(256, 256)  # 65 792 trainable numbers: a checkpoint of ~0.8 MB + 50 MB margin
+
+
+def test_enough_space_passes(tmp_path, model, monkeypatch):
+    monkeypatch.delenv("DANLU_FAULT", raising=False)
+    monkeypatch.setattr(ckpt, "free_bytes", lambda path: 10 * 2**30)
+    train.check_disk(tmp_path, model, 0)
+
+
+def test_too_little_space_stops_before_training_or_saving(tmp_path, model, monkeypatch):
+    monkeypatch.delenv("DANLU_FAULT", raising=False)
+    monkeypatch.setattr(ckpt, "free_bytes", lambda path: 20 * 2**20)
+    with pytest.raises(DiskFull) as e:
+        train.check_disk(tmp_path, model, 0)
+    assert "Only 20 MB are free" in e.value.message and "Resume" in e.value.hint
+
+
+def test_injected_disk_full_fires_from_its_step_on(tmp_path, model, monkeypatch):
+    monkeypatch.setattr(ckpt, "free_bytes", lambda path: 10 * 2**30)
+    monkeypatch.setenv("DANLU_FAULT", "enospc@4")
+    train.check_disk(tmp_path, model, 0)
+    train.check_disk(tmp_path, model, 2)
+    with pytest.raises(DiskFull):
+        train.check_disk(tmp_path, model, 4)
+    monkeypatch.setenv("DANLU_FAULT", "enospc@0")  # "before start"
+    with pytest.raises(DiskFull):
+        train.check_disk(tmp_path, model, 0)
+
+
+def test_rewind_keeps_the_curve_up_to_the_checkpoint(tmp_path):
+    path = tmp_path / "metrics.jsonl"
+    lines = [json.dumps({"step": s, "loss": 1.0 / s}) for s in range(1, 8)] + [json.dumps({"step": 4, "eval_loss": 0.5})]
+    path.write_text("\n".join(lines) + "\n" + '{"step": 8, "lo')  # a torn last line from a killed attempt
+    train.rewind_jsonl(path, 4)
+    kept = [json.loads(x) for x in path.read_text().splitlines()]
+    assert [(m["step"], "eval_loss" in m) for m in kept] == [(1, False), (2, False), (3, False), (4, False), (4, True)]
+    aside = [json.loads(x)["step"] for x in (tmp_path / "metrics.after-checkpoint.jsonl").read_text().splitlines()]
+    assert aside == [5, 6, 7]
+
+
+def test_rewind_without_a_checkpoint_starts_the_curve_again(tmp_path):
+    path = tmp_path / "metrics.jsonl"
+    path.write_text('{"step": 1, "loss": 2.0}\n')
+    train.rewind_jsonl(path, 0)
+    assert path.read_text() == ""
+    train.rewind_jsonl(tmp_path / "absent.jsonl", 0)  # nothing to do, no error
+
+
+def test_rewind_applies_to_the_probe_answers_too(tmp_path):
+    path = tmp_path / "probes.jsonl"
+    path.write_text("".join(json.dumps({"step": s, "prompt": "p", "answer": "a"}) + "\n" for s in (2, 4, 6)))
+    train.rewind_jsonl(path, 4)
+    assert [json.loads(x)["step"] for x in path.read_text().splitlines()] == [2, 4]
+    assert json.loads((tmp_path / "probes.after-checkpoint.jsonl").read_text())["step"] == 6

@@ -1,0 +1,151 @@
+"""GPU leases and the queue, with injected GPU lists (no process is started here)."""
+import os
+import threading
+
+import pytest
+
+from core import jobs as J
+from core import launcher, procs
+from core.errors import InputError
+from tests.jobs.util import demo_config
+
+
+@pytest.fixture
+def no_spawn(monkeypatch):
+    """schedule() records a 'supervisor' (this test process) instead of starting one."""
+    started = []
+
+    def fake_spawn(ws, job):
+        started.append(job.id)
+        return os.getpid(), procs.create_time(os.getpid())
+    monkeypatch.setattr(launcher, "spawn_supervisor", fake_spawn)
+    return started
+
+
+def gpus(monkeypatch, n):
+    monkeypatch.setattr(launcher, "detect_gpus", lambda: [dict(index=i) for i in range(n)])
+
+
+def submit(services, **spec):
+    return launcher.submit_train(services.workspace, demo_config(), launcher.LaunchSpec(**spec))
+
+
+def finish(services, job, state=J.SUCCEEDED):
+    s = services.store
+    s.transition(job.id, J.RUNNING)
+    assert s.transition(job.id, state)
+    launcher.schedule(services.workspace)
+
+
+def states(services, *jobs):
+    return [services.store.get(j.id).state for j in jobs]
+
+
+def test_overlapping_gpus_wait_and_start_by_themselves_in_order(services, monkeypatch, no_spawn):
+    gpus(monkeypatch, 4)
+    a = submit(services, gpus=[0, 1])
+    b = submit(services, gpus=[1, 2])
+    c = submit(services, gpus=[3])
+    d = submit(services, gpus=[2])  # GPU 2 is free, but b waits for it first: no jumping the queue
+    assert states(services, a, b, c, d) == [J.STARTING, J.QUEUED, J.STARTING, J.QUEUED]
+    assert services.store.get(b.id).gpu_list == [1, 2]
+    finish(services, a)
+    assert states(services, b, d) == [J.STARTING, J.QUEUED]
+    finish(services, b, J.FAILED)
+    assert states(services, d) == [J.STARTING]
+    assert no_spawn == [a.id, c.id, b.id, d.id]
+
+
+def test_a_job_without_named_gpus_takes_free_ones(services, monkeypatch, no_spawn):
+    gpus(monkeypatch, 4)
+    a = submit(services, nproc=2)
+    b = submit(services, nproc=2)
+    c = submit(services, nproc=2)
+    assert [services.store.get(j.id).gpu_list for j in (a, b, c)] == [[0, 1], [2, 3], [0, 1]]
+    assert states(services, a, b, c) == [J.STARTING, J.STARTING, J.QUEUED]
+    everything = submit(services)
+    assert services.store.get(everything.id).gpu_list == [0, 1, 2, 3]
+
+
+def test_on_the_cpu_one_job_runs_at_a_time(services, monkeypatch, no_spawn):
+    gpus(monkeypatch, 0)
+    a, b = submit(services), submit(services, nproc=2)
+    assert services.store.get(a.id).gpu_list == ["cpu"] and services.store.get(b.id).nproc == 2
+    assert states(services, a, b) == [J.STARTING, J.QUEUED]
+    finish(services, a, J.CANCELLED)
+    assert states(services, b) == [J.STARTING]
+
+
+def test_cancelling_a_queued_job_lets_the_ones_behind_it_start(services, monkeypatch, no_spawn):
+    gpus(monkeypatch, 2)
+    a = submit(services, gpus=[0])
+    b = submit(services, gpus=[0, 1])
+    c = submit(services, gpus=[1])
+    assert states(services, a, b, c) == [J.STARTING, J.QUEUED, J.QUEUED]
+    launcher.cancel(services.workspace, b.id)
+    assert states(services, a, b, c) == [J.STARTING, J.CANCELLED, J.STARTING]
+    assert services.store.get(b.id).message == "Cancelled before it started."
+
+
+def test_ten_concurrent_submits_one_starts_nine_queue(services, monkeypatch, no_spawn):
+    gpus(monkeypatch, 1)
+    out, errors = [], []
+
+    def go():
+        try:
+            out.append(submit(services))
+        except Exception as e:  # pragma: no cover - reported below
+            errors.append(e)
+    threads = [threading.Thread(target=go) for _ in range(10)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    got = sorted(services.store.get(j.id).state for j in out)
+    assert got == [J.QUEUED] * 9 + [J.STARTING]
+    assert len(no_spawn) == 1
+
+
+@pytest.mark.parametrize("n_gpus, spec, words", [
+    (0, dict(gpus=[0]), "no NVIDIA GPU"),
+    (2, dict(gpus=[5]), "GPU [5] not found"),
+    (2, dict(gpus=[0], nproc=2), "only 1 GPUs chosen"),
+    (2, dict(nproc=0), "between 1 and 64"),
+])
+def test_impossible_device_requests_are_refused_in_words(services, monkeypatch, no_spawn, n_gpus, spec, words):
+    gpus(monkeypatch, n_gpus)
+    with pytest.raises(InputError) as e:
+        submit(services, **spec)
+    assert words in str(e.value)
+    assert services.store.list() == [] and no_spawn == []
+
+
+def test_fake_gpus_from_the_environment(monkeypatch):
+    from core.gpus import detect_gpus
+    monkeypatch.setenv("DANLU_FAKE_GPUS", "3")
+    assert [g["index"] for g in detect_gpus()] == [0, 1, 2]
+    monkeypatch.setenv("DANLU_FAKE_GPUS", "2,5")
+    assert [g["index"] for g in detect_gpus()] == [2, 5]
+
+
+def test_multi_node_passes_torchrun_rendezvous_through(tmp_path):
+    spec = launcher.LaunchSpec(nproc=8, nnodes=2, node_rank=1, master="10.0.0.1:29500")
+    assert spec.problems() == []
+    argv = launcher.build_command(tmp_path / "config.yaml", 8, spec)
+    joined = " ".join(argv)
+    assert "--nnodes 2 --node-rank 1 --master-addr 10.0.0.1 --master-port 29500" in joined
+    assert "--standalone" not in argv and "--nproc-per-node 8" in joined
+    assert "--nnodes 2 --node-rank 1 --master 10.0.0.1:29500" in launcher.cli_command(tmp_path / "c.yaml", 8, spec)
+    single = launcher.build_command(tmp_path / "config.yaml", 1, launcher.LaunchSpec())
+    assert "--standalone" in single and "--nnodes" not in single
+
+
+@pytest.mark.parametrize("spec, field", [
+    (dict(nnodes=2), "--master"),
+    (dict(nnodes=2, master="10.0.0.1"), "--master"),
+    (dict(nnodes=2, master="10.0.0.1:99999"), "--master"),
+    (dict(nnodes=2, node_rank=2, master="h:1"), "--node-rank"),
+])
+def test_multi_node_mistakes_name_the_option(spec, field):
+    assert [p.where for p in launcher.LaunchSpec(**spec).problems()] == [field]
