@@ -71,7 +71,8 @@ def wait_for(url: str, proc: subprocess.Popen, timeout: float = 180) -> None:
         if proc.poll() is not None:
             raise SystemExit(f"the GUI server exited with {proc.returncode}")
         try:
-            if httpx.get(url, timeout=5).status_code == 200:
+            r = httpx.get(url, timeout=5)
+            if r.status_code == 200 and "danlu-starting-page" not in r.text:  # the app, not the CLI's starting page
                 return
         except httpx.HTTPError:
             pass
