@@ -27,7 +27,7 @@ import torch  # noqa: E402
 import torch.distributed as dist  # noqa: E402
 
 from core.config import TrainConfig  # noqa: E402
-from core.demo_model import CHATML_TEMPLATE  # noqa: E402
+from core.data.render import apply_template_choice  # noqa: E402
 from core.errors import DanluError, InputError  # noqa: E402
 from core.recipes.faults import fault  # noqa: E402,F401  (re-exported for the recipes)
 from core.workspace import atomic_write_text  # noqa: E402
@@ -94,11 +94,9 @@ def load_tokenizer(source: str, cfg: TrainConfig, local: bool):
     from transformers import AutoTokenizer
     warn_remote_code(cfg.trust_remote_code, source)
     tok = AutoTokenizer.from_pretrained(source, trust_remote_code=cfg.trust_remote_code, local_files_only=local)
-    if cfg.chat_template == "chatml" or not getattr(tok, "chat_template", None):
-        # Named fallback for base models without a template; written into the adapter so chat uses it too.
-        tok.chat_template = CHATML_TEMPLATE
-    if tok.pad_token is None:
-        tok.pad_token = tok.eos_token
+    # Named ChatML fallback for base models without a template (written into the adapter so chat
+    # uses it too); the same rule as the Dataset tab's preview.
+    tok = apply_template_choice(tok, cfg.chat_template)
     check_chat_template(tok, source)
     return tok
 

@@ -1,8 +1,9 @@
 """Turn examples into token ids with a loss mask, split train/validation, pack, and batch.
 
-The loss mask comes from the model's own chat template: each assistant turn's characters are
-found by rendering the conversation up to that turn, so only the assistant's words (and the
-template's end-of-turn token after them) are learned. Packed sequences carry per-document
+The loss mask comes from the model's own chat template (core/data/render.py, shared with the
+Dataset tab's preview so the two cannot drift): each assistant turn's characters are found by
+rendering the conversation up to that turn, so only the assistant's words (and the template's
+end-of-turn token after them) are learned. Packed sequences carry per-document
 position ids; transformers then builds a block-diagonal causal mask, so documents never attend
 to each other.
 """
@@ -14,7 +15,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-IGNORE = -100
+from core.data.render import IGNORE, assistant_spans, has_target, render  # noqa: F401  (shared with the Dataset preview)
 
 
 @dataclass
@@ -32,46 +33,21 @@ class EncodeStats:
     notes: list[str] = field(default_factory=list)
 
 
-def assistant_spans(tok, messages: list[dict]) -> tuple[str, list[tuple[int, int]]]:
-    """The rendered conversation and the character spans of each assistant turn."""
-    full = tok.apply_chat_template(messages, tokenize=False)
-    spans = []
-    for i, m in enumerate(messages):
-        if m["role"] != "assistant" or i == 0:
-            continue
-        prefix = tok.apply_chat_template(messages[:i], tokenize=False, add_generation_prompt=True)
-        upto = tok.apply_chat_template(messages[:i + 1], tokenize=False)
-        if full.startswith(upto) and upto.startswith(prefix):
-            spans.append((len(prefix), len(upto)))
-        else:  # template not prefix-stable (e.g. it rewrites earlier turns): find the answer text itself
-            start = full.find(m["content"], spans[-1][1] if spans else 0)
-            if start >= 0:
-                spans.append((start, start + len(m["content"])))
-    return full, spans
-
-
 def encode_example(tok, example: dict, max_len: int, train_on_inputs: bool, stats: EncodeStats) -> list[Encoded]:
     stats.examples += 1
-    if "text" in example:
-        ids = tok(example["text"], add_special_tokens=True)["input_ids"]
-        if tok.eos_token_id is not None and (not ids or ids[-1] != tok.eos_token_id):
-            ids = ids + [tok.eos_token_id]
+    r = render(tok, example, train_on_inputs)
+    if r.is_text:
         # a long document becomes several training sequences, not a truncated one
+        ids = r.ids
         chunks = [ids[i:i + max_len] for i in range(0, len(ids), max_len)] or [[]]
         out = [Encoded(c, list(c)) for c in chunks if len(c) > 1]
         stats.tokens += sum(len(c.input_ids) for c in out)
         return out
-    text, spans = assistant_spans(tok, example["messages"])
-    enc = tok(text, add_special_tokens=False, return_offsets_mapping=True)
-    ids, offsets = enc["input_ids"], enc["offset_mapping"]
-    labels = []
-    for tid, (s, e) in zip(ids, offsets):
-        inside = train_on_inputs or any(a <= s and e <= b and e > s for a, b in spans)
-        labels.append(tid if inside else IGNORE)
+    ids, labels = r.ids, r.labels
     if len(ids) > max_len:
         stats.truncated += 1
         ids, labels = ids[:max_len], labels[:max_len]
-    if all(l == IGNORE for l in labels[1:]):
+    if not has_target(labels):
         stats.dropped_no_target += 1
         return []
     stats.tokens += len(ids)

@@ -1,0 +1,133 @@
+"""`check-data` (XTuner's check-custom-dataset, for people) and `clean`.
+
+    python app.py check-data FILE [--format F] [--map prompt=question] [--model M] [--json]
+        exit 0 when training can use the file, 2 when not; problems print as
+        FILE:LINE field: message — fix
+    python app.py clean FILE OPS... --out OUT
+        OPS are operation names, each followed by its key=value parameters, e.g.
+        python app.py clean data.csv dedupe near=true trim replace find=colour with=color split val_fraction=0.1 --out clean.jsonl
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from core.config import FORMATS
+from core.data import check_file, insight, run_ops
+from core.data.clean import OPS
+from core.data.issues import Issue
+from core.errors import InputError, Problem
+
+
+def register(sub):
+    c = sub.add_parser("check-data", help="check a dataset file: every problem with its line and a fix")
+    c.add_argument("file", help="CSV, TSV, JSON, JSONL, Parquet or XLSX")
+    _common(c)
+    c.add_argument("--json", action="store_true",
+                   help="print {ok, format, rows, problems: [{line, field, message, hint}], warnings: [...]}")
+    c.set_defaults(func=check_cmd)
+    k = sub.add_parser("clean", help="clean a dataset file into a new JSONL file",
+                       description="Operations: " + ", ".join(OPS) + ". Give parameters as key=value after an operation.")
+    k.add_argument("file")
+    k.add_argument("ops", nargs="+", metavar="OP", help="operation names, each followed by key=value parameters")
+    k.add_argument("--out", required=True, help="the cleaned JSONL file to write (the input is never changed)")
+    k.add_argument("--val-out", help="where split writes the validation rows (default OUT.validation.jsonl)")
+    k.add_argument("--force", action="store_true", help="overwrite OUT if it exists")
+    _common(k)
+    k.set_defaults(func=clean_cmd)
+
+
+def _common(p):
+    p.add_argument("--format", default="auto", choices=FORMATS, help="dataset format (default: detect)")
+    p.add_argument("--map", action="append", default=[], metavar="EXPECTED=YOURS",
+                   help="column mapping, e.g. --map prompt=question --map completion=answer")
+    p.add_argument("--model", help="count tokens with this model's tokenizer (preset, builtin:danlu-tiny, folder or hub id)")
+    p.add_argument("--max-seq-length", type=int, default=1024, help="token limit to compare rows with (default 1024)")
+
+
+def parse_map(items: list[str]) -> dict:
+    out, problems = {}, []
+    for item in items:
+        key, eq, val = item.partition("=")
+        if not eq or not key.strip() or not val.strip():
+            problems.append(Problem("--map", f"{item!r} is not EXPECTED=YOURS", "e.g. --map prompt=question"))
+        else:
+            out[key.strip()] = val.strip()
+    if problems:
+        raise InputError(problems=problems)
+    return out
+
+
+def _input(path: str) -> Path:
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(problems=[Problem(path, "file not found" if not p.exists() else "is a folder, not a file",
+                                           "check the path")])
+    return p
+
+
+def check_cmd(args, services) -> int:
+    path = _input(args.file)
+    rep = check_file(path, args.format, parse_map(args.map) or None, display_name=args.file)
+    tokens = None
+    if args.model and rep.format and rep.usable:
+        tokens = insight(path, rep.format, rep.column_map, model=args.model, max_seq_length=args.max_seq_length,
+                         ws=services.workspace, report=rep)
+        _token_warnings(rep, tokens)
+    if args.json:
+        out = rep.to_dict()
+        if tokens is not None:
+            out["tokens"] = {k: tokens[k] for k in ("tokenizer", "max_seq_length", "measured_rows", "sampled", "lengths",
+                                                     "histogram", "over_max", "no_target", "text_chunks")}
+        print(json.dumps(out, ensure_ascii=False, indent=1))
+    else:
+        for line in rep.human():
+            print(line)
+        if tokens is not None and tokens["lengths"]:
+            ln = tokens["lengths"]
+            print(f"tokens ({args.model}): median {ln['median']}, p95 {ln['p95']}, longest {ln['max']}; "
+                  f"{tokens['over_max']:,} row(s) over max_seq_length {args.max_seq_length}")
+        print(("OK: " if rep.ok else "NOT USABLE: ") + rep.summary())
+    return 0 if rep.ok else 2
+
+
+def _token_warnings(rep, tokens: dict) -> None:
+    if tokens.get("over_max"):
+        rep.collector.add(Issue("too_long", f"{tokens['over_max']:,} row(s) are longer than max_seq_length "
+                                f"({tokens['max_seq_length']} tokens); training cuts them at the limit",
+                                "raise max_seq_length, or clean with filter-long / truncate-long"))
+    if tokens.get("no_target"):
+        rep.collector.add(Issue("no_target", f"{tokens['no_target']:,} row(s) have no answer left within max_seq_length; "
+                                "training skips them", "raise max_seq_length or shorten the questions"))
+
+
+def parse_ops(tokens: list[str]) -> list[tuple[str, dict]]:
+    """`dedupe near=true trim` -> [("dedupe", {"near": "true"}), ("trim", {})]."""
+    ops: list[tuple[str, dict]] = []
+    for tok in tokens:
+        key, eq, val = tok.partition("=")
+        if eq and key and not key.startswith("-"):
+            if not ops:
+                raise InputError(problems=[Problem(tok, "a parameter before any operation", "write the operation name first")])
+            ops[-1][1][key] = val
+        else:
+            ops.append((tok, {}))
+    return ops
+
+
+def clean_cmd(args, services) -> int:
+    src = _input(args.file)
+    out = Path(args.out)
+    if out.resolve() == src.resolve():
+        raise InputError(problems=[Problem("--out", "is the input file", "write the result to a new file; the input is never changed")])
+    if out.exists() and not args.force:
+        raise InputError(problems=[Problem("--out", f"{out} already exists", "choose another name or add --force")])
+    results = run_ops(src, parse_ops(args.ops), out, args.format, parse_map(args.map) or None,
+                      val_out=args.val_out, model=args.model, max_seq_length=args.max_seq_length, ws=services.workspace)
+    for r in results:
+        print(f"{r['op']}: {r['summary']}")
+    rep = check_file(out)
+    print(f"wrote {out}: {rep.summary()}")
+    if any(r["op"] == "split" for r in results):
+        print(f"validation rows: {args.val_out or out.with_suffix('.validation.jsonl')}")
+    return 0

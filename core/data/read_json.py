@@ -1,0 +1,198 @@
+"""JSON files (an array of records, or an object holding them), read element by element.
+
+An array is streamed: the text is read in chunks and each record decoded with raw_decode, so a
+2 GB array needs no more memory than its largest record; each record gets the line it starts on.
+An object is read whole (sniff caps its size) and its records found inside it.
+"""
+from __future__ import annotations
+
+import json
+
+from core.data.readers import decode_stop, open_text, report_seen, make_decoder, plain_json_error
+
+CHUNK = 1 << 20
+
+class _Text:
+    """A growing window on a text stream, with an incremental line counter."""
+
+    def __init__(self, f=None, text: str = ""):
+        self.f, self.buf, self.eof = f, text, f is None
+        self.line_pos, self.line = 0, 1  # newlines counted up to line_pos
+
+    def more(self, want: int = 0) -> bool:
+        if self.eof:
+            return False
+        data = self.f.read(max(CHUNK, want))
+        if not data:
+            self.eof = True
+            return False
+        self.buf += data
+        return True
+
+    def skip_ws(self, pos: int) -> int:
+        while True:
+            n = len(self.buf)
+            while pos < n and self.buf[pos] in " \t\r\n\ufeff":
+                pos += 1
+            if pos < n or not self.more():
+                return pos
+
+    def line_at(self, pos: int) -> int:
+        if pos >= self.line_pos:
+            self.line += self.buf.count("\n", self.line_pos, pos)
+        else:
+            self.line -= self.buf.count("\n", pos, self.line_pos)
+        self.line_pos = pos
+        return self.line
+
+    def col_at(self, pos: int) -> int:
+        return pos - self.buf.rfind("\n", 0, pos)
+
+    def drop_before(self, pos: int) -> int:
+        """Forget consumed text; returns the new position of `pos`."""
+        if pos < CHUNK:
+            return pos
+        self.line_at(pos)
+        self.buf = self.buf[pos:]
+        self.line_pos = 0
+        return 0
+
+
+def read_json(path, sn, col, st, cap, column_map=None):
+    f = open_text(path, sn.encoding, newline="")
+    try:
+        yield from _json_stream(path, sn, _Text(f), col, st, cap, column_map or {})
+    except UnicodeDecodeError:
+        decode_stop(col, st, path, sn)
+    finally:
+        f.close()
+
+
+def _json_stream(path, sn, t: _Text, col, st, cap, column_map: dict):
+    seen: list = []
+    dec = make_decoder(seen)
+    pos = t.skip_ws(0)
+    if t.buf[pos:pos + 1] == "[":
+        yield from _array(t, pos + 1, dec, seen, col, st, cap, top=True)
+        return
+    # An object: read it whole (sniff capped the size), then find the records inside.
+    while t.more():
+        pass
+    try:
+        top, end = dec.raw_decode(t.buf, pos)
+    except json.JSONDecodeError as e:
+        seen.clear()
+        col.report("bad_json", f"malformed JSON at column {t.col_at(e.pos)}: {plain_json_error(e.msg)}",
+                   "fix the file; a JSON file must be one complete array [...] or object {...}",
+                   line=t.line_at(e.pos), value=t.buf[max(0, e.pos - 30):e.pos + 30])
+        st.stopped = "the rest of the file could not be read after this error"
+        return
+    seen_top = list(seen)
+    seen.clear()
+    if t.skip_ws(end) < len(t.buf):
+        col.report("bad_json", "there is more data after the end of the JSON object", "a JSON file must hold one object or array; "
+                   "for one record per line, save it as JSON Lines (.jsonl)", line=t.line_at(t.skip_ws(end)))
+    from core.data.formats import FIELDS
+    known = {n for names in FIELDS.values() for n in names} | set(column_map.values())
+    lists = [k for k, v in top.items() if isinstance(v, list)]
+    if known & set(top) or not top:
+        st.rows += 1
+        had = bool(seen_top)
+        if not report_seen(col, seen_top, 1, 1):
+            st.flag = had
+            yield t.line_at(pos), 1, top, None
+    elif len(lists) == 1:
+        # Re-walk the one list from where it starts, to give each record its line.
+        start = _value_start(t, pos, lists[0], dec)
+        seen_top.clear()
+        yield from _array(t, start + 1, dec, seen, col, st, cap, top=False)
+    elif all(isinstance(v, dict) for v in top.values()):
+        for key in top:  # {"id1": {...record...}, "id2": {...}}
+            st.rows += 1
+            yield None, st.rows, top[key], None
+    else:
+        col.report("unknown_format", f"the JSON object has the keys {', '.join(map(str, list(top)[:8]))} but no list of records",
+                   "put the records in a JSON array [...], or save one record per line as JSONL", line=t.line_at(pos))
+
+
+def _value_start(t: _Text, pos: int, wanted: str, dec) -> int:
+    """Offset of the value of key `wanted` in the top-level object starting at `pos`."""
+    pos = t.skip_ws(pos + 1)
+    while pos < len(t.buf):
+        key, pos = json.decoder.scanstring(t.buf, pos + 1)
+        pos = t.skip_ws(pos)
+        pos = t.skip_ws(pos + 1)  # past ':'
+        if key == wanted:
+            return pos
+        _, pos = dec.raw_decode(t.buf, pos)
+        pos = t.skip_ws(t.skip_ws(pos) + 1)  # past ','
+    raise ValueError(wanted)
+
+
+def _array(t: _Text, pos: int, dec, seen, col, st, cap, top: bool):
+    first = True
+    while True:
+        pos = t.skip_ws(pos)
+        c = t.buf[pos:pos + 1]
+        if c == "]":
+            if top and t.skip_ws(pos + 1) < len(t.buf):
+                col.report("bad_json", "there is more data after the closing ]", "a JSON file must hold one array",
+                           line=t.line_at(t.skip_ws(pos + 1)))
+            return
+        if not first:
+            if c != ",":
+                _array_stop(t, pos, col, st, "expected a comma or ] between records" if c else "the file ends before the closing ]",
+                            cut=not c)
+                return
+            pos = t.skip_ws(pos + 1)
+            if t.buf[pos:pos + 1] == "]":
+                col.report("bad_json", "a trailing comma before ]", "remove the comma after the last record",
+                           line=t.line_at(pos))
+                continue
+        first = False
+        if not t.buf[pos:pos + 1]:
+            _array_stop(t, pos, col, st, "the file ends before the closing ]", cut=True)
+            return
+        while True:
+            try:
+                obj, end = dec.raw_decode(t.buf, pos)
+                if end < len(t.buf) or t.eof or not t.more():
+                    break
+                seen.clear()  # decoded up to the buffer's end: decode again with more text
+                continue
+            except json.JSONDecodeError as e:
+                if len(t.buf) - pos < cap and t.more(len(t.buf) - pos):
+                    seen.clear()
+                    continue
+                seen.clear()
+                st.rows += 1
+                line = t.line_at(pos)
+                err_line = t.line_at(e.pos)
+                where = f" (line {err_line}, column {t.col_at(e.pos)})" if err_line != line else f" at column {t.col_at(e.pos)}"
+                if len(t.buf) - pos >= cap:
+                    col.report("line_too_long", f"a record is longer than {cap / 2**20:.0f} MB or never ends",
+                               "split it, or check for a missing closing bracket", line=line, record=st.rows)
+                elif t.eof and e.pos >= len(t.buf.rstrip()) - 1:
+                    col.report("bad_json", "the file ends in the middle of this record",
+                               "the file was not saved or uploaded completely; export it again", line=line, record=st.rows,
+                               value=t.buf[pos:pos + 60])
+                else:
+                    col.report("bad_json", f"malformed JSON{where}: {plain_json_error(e.msg)}", "fix the record",
+                               line=line, record=st.rows, value=t.buf[max(0, e.pos - 30):e.pos + 30])
+                st.stopped = "the rest of the file could not be read after this error"
+                return
+        st.rows += 1
+        line = t.line_at(pos)
+        if seen:
+            if report_seen(col, seen, line, st.rows):
+                pos = end
+                continue
+            st.flag = True
+        yield line, st.rows, obj, None
+        pos = t.drop_before(end)
+
+
+def _array_stop(t, pos, col, st, message, cut=False):
+    col.report("bad_json", message, "the file was not saved or uploaded completely; export it again" if cut
+               else "fix the file near this line", line=t.line_at(pos), value=t.buf[pos:pos + 40] or None)
+    st.stopped = "the rest of the file could not be read after this error"

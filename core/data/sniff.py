@@ -1,0 +1,214 @@
+"""What a file really is, from its first bytes: never from the extension alone.
+
+    s = sniff(path)   # Sniffed(kind="jsonl"|"json"|"csv"|"tsv"|"parquet"|"xlsx"|None, encoding, delimiter, refusal, notes)
+
+Refused outright, each with a message for people: empty files, archives and compressed files
+(no decompression, so no decompression bombs), old Excel .xls, PDF, HTML pages (a failed
+download saved as .json), XML and other binary files. Text must be UTF-8 (with or without BOM)
+or UTF-16 with a BOM (accepted with a note); other encodings are named with "save as UTF-8".
+"""
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import json
+import re
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from core.data.issues import Issue
+
+HEAD_BYTES = 65536
+MAX_WHOLE_JSON_BYTES = 200 << 20   # a JSON object (not array, not JSONL) is parsed in one piece: memory
+XLSX_MAX_RATIO = 200               # uncompressed/compressed for one workbook part: more is a zip bomb
+XLSX_MAX_UNCOMPRESSED = 2 << 30
+
+ARCHIVES = [(b"\x1f\x8b", "gzip (.gz)"), (b"BZh", "bzip2 (.bz2)"), (b"\xfd7zXZ\x00", "xz (.xz)"),
+            (b"\x28\xb5\x2f\xfd", "zstd (.zst)"), (b"7z\xbc\xaf\x27\x1c", "7-Zip (.7z)"), (b"Rar!\x1a\x07", "RAR (.rar)"),
+            (b"\x04\x22\x4d\x18", "lz4 (.lz4)")]
+UNPACK_HINT = "Danlu does not unpack archives or compressed files; extract the data file yourself and upload that"
+
+
+@dataclass
+class Sniffed:
+    kind: str | None               # jsonl json csv tsv parquet xlsx; None when refused
+    encoding: str = ""             # utf-8 | utf-8-sig | utf-16-le | utf-16-be ("" for binary kinds)
+    delimiter: str = ","
+    refusal: Issue | None = None   # why the file cannot be read at all
+    notes: list[Issue] = field(default_factory=list)  # warnings about the file as a whole
+    size: int = 0
+    legacy: str = ""               # the encoding the bytes probably are in, when not UTF-8
+
+
+def _refuse(message: str, hint: str, size: int = 0, code: str = "refused") -> Sniffed:
+    return Sniffed(kind=None, refusal=Issue(code, message, hint), size=size)
+
+
+def sniff(path: str | Path) -> Sniffed:
+    path = Path(path)
+    size = path.stat().st_size
+    with open(path, "rb") as f:
+        head = f.read(HEAD_BYTES)
+    whole = len(head) == size
+    if not head.strip(b" \t\r\n\x00") or head in (codecs.BOM_UTF8, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE):
+        return _refuse("the file is empty", "choose the file that holds your examples", size, "empty")
+    binary = _binary_kind(path, head, size)
+    if binary is not None:
+        return binary
+    encoding, notes = _encoding(head)
+    if encoding is None:
+        return _refuse("this is a binary file, not text data",
+                       "upload a CSV, TSV, JSON, JSONL, Parquet or Excel (.xlsx) file", size)
+    text, legacy = _decode_head(head, encoding, whole)
+    s = text.lstrip("\ufeff \t\r\n")
+    low = s[:200].lower()
+    if low.startswith(("<!doctype html", "<html", "<head", "<body")) or (low.startswith("<") and "<html" in low):
+        return _refuse("this is a web page (HTML), not data — the download probably saved an error or login page",
+                       "open the link in a browser and download the data file itself", size)
+    if low.startswith("<?xml") or low.startswith("<"):
+        return _refuse("this is an XML/markup file, not data", "export your data as CSV UTF-8, JSONL or Excel", size)
+    if low.startswith("%pdf"):
+        return _refuse("this is a PDF document, not data", "export your data as CSV UTF-8, JSONL or Excel", size)
+    if s.startswith("["):
+        kind = "json"
+    elif s.startswith("{"):
+        kind = _json_or_jsonl(s)
+    else:
+        kind = "csv"
+    if kind == "json" and s.startswith("{") and size > MAX_WHOLE_JSON_BYTES:
+        return _refuse(f"the JSON file is {size / 2**20:.0f} MB; a single JSON object can be read up to "
+                       f"{MAX_WHOLE_JSON_BYTES >> 20} MB", "save it as JSON Lines (one record per line) or as a JSON array", size,
+                       "too_big")
+    out = Sniffed(kind=kind, encoding=encoding, notes=notes, size=size, legacy=legacy)
+    if kind == "csv":
+        out.delimiter = sniff_delimiter(s)
+        out.kind = "tsv" if out.delimiter == "\t" else "csv"
+    return out
+
+
+def _binary_kind(path: Path, head: bytes, size: int) -> Sniffed | None:
+    """Parquet and XLSX by their magic bytes; every archive and office format refused by name."""
+    if head.startswith(b"PAR1"):
+        return Sniffed(kind="parquet", size=size)
+    if head.startswith((b"PK\x03\x04", b"PK\x05\x06", b"PK\x07\x08")):
+        return _zip_kind(path, size)
+    if head.startswith(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"):
+        return _refuse("this is an old-style Office file (Excel .xls or Word .doc)",
+                       "open it in Excel and save as \"Excel Workbook (.xlsx)\" or \"CSV UTF-8\"", size)
+    for magic, name in ARCHIVES:
+        if head.startswith(magic):
+            return _refuse(f"this is a compressed file ({name})", UNPACK_HINT, size)
+    if len(head) > 262 and head[257:262] == b"ustar":
+        return _refuse("this is a tar archive", UNPACK_HINT, size)
+    return None
+
+
+def _zip_kind(path: Path, size: int) -> Sniffed:
+    """An .xlsx is a zip; any other zip is an archive. Only the directory is read, nothing unpacked."""
+    try:
+        with zipfile.ZipFile(path) as z:
+            infos = z.infolist()
+    except (zipfile.BadZipFile, OSError, ValueError):
+        return _refuse("this looks like a zip file or Excel workbook, but it is damaged",
+                       "save it again from Excel (\"Excel Workbook (.xlsx)\" or \"CSV UTF-8\")", size)
+    names = {i.filename for i in infos}
+    if "xl/workbook.xml" in names:
+        total = sum(i.file_size for i in infos)
+        worst = max((i.file_size / max(1, i.compress_size) for i in infos), default=0)
+        if total > XLSX_MAX_UNCOMPRESSED or (worst > XLSX_MAX_RATIO and total > (64 << 20)):
+            return _refuse(f"this workbook unpacks to {total / 2**30:.1f} GB (compressed {worst:.0f}x); it is refused as unsafe",
+                           "export the sheet as CSV UTF-8 instead", size)
+        return Sniffed(kind="xlsx", size=size)
+    if "word/document.xml" in names:
+        return _refuse("this is a Word document, not data", "put the examples in a spreadsheet and export CSV UTF-8", size)
+    if "content.xml" in names and "mimetype" in names:
+        return _refuse("this is an OpenDocument file (LibreOffice)", "save it as .xlsx or CSV UTF-8", size)
+    return _refuse(f"this is a zip archive ({len(infos)} files inside)", UNPACK_HINT, size)
+
+
+def _encoding(head: bytes) -> tuple[str | None, list[Issue]]:
+    if head.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig", []
+    if head.startswith((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)):
+        return None, []
+    note = Issue("utf16", "the file is UTF-16 text (Excel's \"Unicode Text\"); it was read correctly",
+                 "nothing to do; UTF-8 files are smaller and work everywhere")
+    if head.startswith(codecs.BOM_UTF16_LE):
+        return "utf-16-le", [note]
+    if head.startswith(codecs.BOM_UTF16_BE):
+        return "utf-16-be", [note]
+    sample = head[:4096]
+    if b"\x00" in sample:
+        even, odd = sample[0::2].count(0), sample[1::2].count(0)
+        if odd > len(sample) / 4 and even < len(sample) / 50:
+            return "utf-16-le", [note]
+        if even > len(sample) / 4 and odd < len(sample) / 50:
+            return "utf-16-be", [note]
+        return None, []
+    return "utf-8", []
+
+
+def _decode_head(head: bytes, encoding: str, whole: bool) -> tuple[str, str]:
+    """The head as text, and the name of the legacy encoding it is probably in (when not UTF-8)."""
+    codec = "utf-16" if encoding.startswith("utf-16") else encoding
+    if codec == "utf-16":
+        return head.decode(encoding, errors="replace"), ""
+    dec = codecs.getincrementaldecoder(codec)("strict")
+    try:
+        return dec.decode(head, final=whole), ""
+    except UnicodeDecodeError:
+        return head.decode("latin-1"), guess_legacy(head)
+
+
+def guess_legacy(data: bytes) -> str:
+    """A best guess at the encoding of text that is not UTF-8, to name it to the user."""
+    for codec, name, test in (("shift_jis", "Shift-JIS (Japanese)", lambda t: sum("\u3040" <= c <= "\u30ff" for c in t) > 2),
+                              ("gb18030", "GBK/GB18030 (Chinese)", lambda t: sum("\u4e00" <= c <= "\u9fff" for c in t) > 2),
+                              ("big5", "Big5 (Traditional Chinese)", lambda t: sum("\u4e00" <= c <= "\u9fff" for c in t) > 2),
+                              ("cp1251", "Windows-1251 (Cyrillic)", lambda t: sum("\u0410" <= c <= "\u044f" for c in t) > 10
+                               and sum(c in "\u00e0\u00e9\u00e8" for c in data.decode("cp1252", "replace")) < 3)):
+        try:
+            if test(data[:8192].decode(codec, errors="strict")):
+                return name
+        except UnicodeDecodeError:
+            continue
+    return "Windows-1252 / Latin-1 (Western European)"
+
+
+def _json_or_jsonl(text: str) -> str:
+    """JSON Lines when the first line is a complete object (or the next line starts another one)."""
+    # \r\n, \r or \n only: never splitlines(), which also splits on U+2028 inside strings
+    lines = [ln.strip() for ln in re.split(r"\r\n|\r|\n", text[:HEAD_BYTES], maxsplit=50)[:50]]
+    lines = [ln for ln in lines if ln] or [""]
+    first = lines[0]
+    try:
+        if isinstance(json.loads(first), dict):
+            # one object alone is read as JSON, so {"id1": {...}, "id2": {...}} finds its records
+            return "jsonl" if len(lines) > 1 else "json"
+    except ValueError:
+        pass
+    if first.endswith("}") and len(lines) > 1 and lines[1].startswith("{"):
+        return "jsonl"
+    return "json"
+
+
+def sniff_delimiter(text: str) -> str:
+    """The delimiter that gives the most rows with the header's column count (2 or more)."""
+    sample = text[:HEAD_BYTES]
+    if "\n" in sample and len(sample) == HEAD_BYTES:
+        sample = sample[:sample.rfind("\n")]
+    best, best_score = ",", -1
+    for d in (",", "\t", ";", "|"):
+        try:
+            rows = [r for r, _ in zip(csv.reader(io.StringIO(sample), delimiter=d), range(50)) if r]
+        except csv.Error:
+            continue
+        if not rows or len(rows[0]) < 2:
+            continue
+        width = len(rows[0])
+        score = sum(len(r) == width for r in rows) * 1000 + width
+        if score > best_score:
+            best, best_score = d, score
+    return best

@@ -1,0 +1,312 @@
+"""The dataset store in the workspace: uploads kept byte for byte, cleaned versions immutable.
+
+    <workspace>/datasets/<id>/
+        dataset.json                 the manifest (display name, format, column map, version history)
+        original/<uuid>.<kind>       the upload's bytes, copied before parsing, read-only, never changed
+        versions/<sha256[:16]>.jsonl every cleaned version: content-addressed, never changed
+        checks/<sha256[:16]>.json    cached check reports, one per version
+
+A version is a file; training pins one by pointing `dataset:` at it (launcher.pin_dataset uses
+files inside the workspace as they are). Undo moves the current version back one step; the files
+stay, because a job may be pinned to them. The display name is sanitised text for people and
+never becomes part of a path.
+"""
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import re
+import time
+import unicodedata
+import uuid
+from contextlib import contextmanager
+from pathlib import Path
+
+from core.data.check import check_file
+from core.data.clean import OPS, run_ops
+from core.data.sniff import sniff
+from core.errors import InputError, NotFound, Problem
+from core.workspace import atomic_write_text
+
+MAX_UPLOAD_BYTES = 2 << 30
+ID_RE = re.compile(r"^ds-[0-9a-f]{12}$")
+NAME_MAX = 120
+
+
+def sanitize_name(name: str | None) -> str:
+    """A display name: the last path component, no control or direction-changing characters,
+    no leading dots, at most NAME_MAX characters. Only ever shown, never used as a path."""
+    text = str(name or "")
+    text = re.split(r"[\\/]", text)[-1]
+    text = "".join(ch for ch in text if unicodedata.category(ch) not in ("Cc", "Cf", "Cs", "Co", "Zl", "Zp"))
+    text = " ".join(text.split()).lstrip(". ").strip()
+    if len(text) > NAME_MAX:
+        stem, dot, ext = text.rpartition(".")
+        text = (stem[:NAME_MAX - len(ext) - 2] + "…." + ext) if dot and len(ext) <= 8 else text[:NAME_MAX - 1] + "…"
+    return text or "dataset"
+
+
+def _dir(ws, ds_id: str) -> Path:
+    if not isinstance(ds_id, str) or not ID_RE.match(ds_id):
+        raise NotFound(f"no dataset {ds_id!r}", "pick a dataset from the list")
+    d = ws.datasets / ds_id
+    if not (d / "dataset.json").is_file():
+        raise NotFound(f"no dataset {ds_id!r}", "pick a dataset from the list")
+    return d
+
+
+@contextmanager
+def _locked(d: Path):
+    """One writer per dataset at a time (two browser tabs cleaning the same data)."""
+    with open(d / ".lock", "a+") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def _read(d: Path) -> dict:
+    return json.loads((d / "dataset.json").read_text(encoding="utf-8"))
+
+
+def _write(d: Path, manifest: dict) -> None:
+    atomic_write_text(d / "dataset.json", json.dumps(manifest, ensure_ascii=False, indent=1))
+
+
+def _info(ws, d: Path, m: dict) -> dict:
+    cur = m["versions"][-1]
+    return {"id": m["id"], "display_name": m["display_name"], "kind": m["kind"], "size": m["size"], "created": m["created"],
+            "format": m.get("format", "auto"), "column_map": m.get("column_map", {}),
+            "original_path": str(d / m["original"]), "original_sha256": m["original_sha256"],
+            "current_path": str(d / cur["path"]), "current_sha256": cur["sha256"], "version": len(m["versions"]) - 1,
+            "versions": [{**v, "path": str(d / v["path"]), **({"validation": str(d / v["validation"])} if v.get("validation") else {})}
+                         for v in m["versions"]],
+            "can_undo": len(m["versions"]) > 1}
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def import_file(ws, src_path: str | os.PathLike, display_name: str | None = None, *, expected_size: int | None = None,
+                expected_sha256: str | None = None, max_bytes: int = MAX_UPLOAD_BYTES) -> dict:
+    """Copy an upload into the store (before any parsing) and return its info. The same bytes
+    uploaded again return the existing dataset (`existing: True`). Refused files leave nothing
+    behind. `expected_size`/`expected_sha256` catch a truncated upload."""
+    src = Path(src_path)
+    name = sanitize_name(display_name if display_name is not None else src.name)
+    if not src.is_file():
+        raise InputError(problems=[Problem(name, "the uploaded file is missing", "upload it again")])
+    size = src.stat().st_size
+    if size > max_bytes:
+        raise InputError(problems=[Problem(name, f"the file is {size / 2**30:.1f} GB; the limit is {max_bytes / 2**30:.1f} GB",
+                                           "split it into smaller files or remove rows")], title=f"{name} is too big")
+    ds_id = f"ds-{uuid.uuid4().hex[:12]}"
+    d = ws.datasets / ds_id
+    (d / "original").mkdir(parents=True)
+    tmp = d / "original" / ".upload.tmp"
+    try:
+        h, copied = hashlib.sha256(), 0
+        with open(src, "rb") as fi, open(tmp, "wb") as fo:
+            for chunk in iter(lambda: fi.read(1 << 20), b""):
+                h.update(chunk)
+                fo.write(chunk)
+                copied += len(chunk)
+                if copied > max_bytes:
+                    raise InputError(problems=[Problem(name, f"the file is larger than the limit of {max_bytes / 2**30:.1f} GB",
+                                                       "split it into smaller files")])
+            fo.flush()
+            os.fsync(fo.fileno())
+        digest = h.hexdigest()
+        if (expected_size is not None and copied != expected_size) or (expected_sha256 and expected_sha256 != digest):
+            raise InputError(problems=[Problem(name, f"the upload is incomplete ({copied:,} of {expected_size or '?'} bytes arrived)",
+                                               "upload the file again")], title=f"{name} did not arrive completely")
+        existing = _find_by_sha(ws, digest)
+        if existing is not None:
+            _remove(d)
+            return {**existing, "existing": True}
+        sn = sniff(tmp)
+        if sn.refusal is not None:
+            raise InputError(problems=[sn.refusal.to_problem(name)], title=f"{name} cannot be used")
+        rel = f"original/{uuid.uuid4().hex}.{sn.kind}"
+        os.replace(tmp, d / rel)
+        os.chmod(d / rel, 0o444)
+        manifest = {"id": ds_id, "display_name": name, "kind": sn.kind, "size": copied, "created": time.time(),
+                    "original": rel, "original_sha256": digest, "format": "auto", "column_map": {},
+                    "versions": [{"sha256": digest, "path": rel, "op": "import", "params": {}, "summary": f"uploaded {name}",
+                                  "created": time.time()}]}
+        _write(d, manifest)
+        return {**_info(ws, d, manifest), "existing": False}
+    except BaseException:
+        _remove(d)
+        raise
+
+
+def _remove(d: Path) -> None:
+    for p in sorted(d.rglob("*"), reverse=True):
+        if p.is_dir():
+            p.rmdir()
+        else:
+            os.chmod(p, 0o644)
+            p.unlink()
+    d.rmdir()
+
+
+def _find_by_sha(ws, digest: str) -> dict | None:
+    for info in list_datasets(ws):
+        if info["original_sha256"] == digest:
+            return info
+    return None
+
+
+def list_datasets(ws) -> list[dict]:
+    """Every dataset's info, newest first."""
+    out = []
+    for d in ws.datasets.iterdir() if ws.datasets.is_dir() else []:
+        if ID_RE.match(d.name) and (d / "dataset.json").is_file():
+            try:
+                out.append(_info(ws, d, _read(d)))
+            except (OSError, ValueError, KeyError):
+                continue  # a half-written or damaged manifest: skip it rather than break the list
+    return sorted(out, key=lambda i: -i["created"])
+
+
+def get_dataset(ws, ds_id: str) -> dict:
+    d = _dir(ws, ds_id)
+    return _info(ws, d, _read(d))
+
+
+def current_version_path(ws, ds_id: str) -> Path:
+    d = _dir(ws, ds_id)
+    return d / _read(d)["versions"][-1]["path"]
+
+
+def set_format(ws, ds_id: str, fmt: str = "auto", column_map: dict | None = None) -> dict:
+    """Remember the format and column mapping chosen for this dataset (used by checks, ops, training)."""
+    from core.data.formats import FIELDS, FORMAT_NAMES
+    problems = []
+    if fmt not in ("auto", *FORMAT_NAMES):
+        problems.append(Problem("dataset_format", f"unknown format {fmt!r}", f"use auto or one of {', '.join(FORMAT_NAMES)}"))
+    known = {n for names in FIELDS.values() for n in names}
+    for k, v in (column_map or {}).items():
+        if k not in known:
+            problems.append(Problem(f"column_map.{k}", "is not a field Danlu expects", f"use one of {', '.join(sorted(known))}"))
+        if not isinstance(v, str) or not v.strip():
+            problems.append(Problem(f"column_map.{k}", "needs a column name", "write the name of your column"))
+    if problems:
+        raise InputError(problems=problems, title="The format settings cannot be used")
+    d = _dir(ws, ds_id)
+    with _locked(d):
+        m = _read(d)
+        m["format"], m["column_map"] = fmt, {k: v.strip() for k, v in (column_map or {}).items()}
+        _write(d, m)
+    return _info(ws, d, m)
+
+
+def training_settings(ws, ds_id: str) -> dict:
+    """The TrainConfig fields that make a job train on the current version."""
+    info = get_dataset(ws, ds_id)
+    return {"dataset": info["current_path"], "dataset_format": info["format"], "column_map": info["column_map"]}
+
+
+def check_dataset(ws, ds_id: str, *, refresh: bool = False) -> dict:
+    """The check report (to_dict) of the current version, cached per version and format settings."""
+    d = _dir(ws, ds_id)
+    m = _read(d)
+    cur = m["versions"][-1]
+    key = hashlib.sha256(json.dumps([cur["sha256"], m.get("format"), m.get("column_map")], sort_keys=True).encode()).hexdigest()[:16]
+    cache = d / "checks" / f"{key}.json"
+    if cache.is_file() and not refresh:
+        return json.loads(cache.read_text(encoding="utf-8"))
+    rep = check_file(d / cur["path"], m.get("format", "auto"), m.get("column_map") or None, display_name=m["display_name"])
+    out = rep.to_dict()
+    atomic_write_text(cache, json.dumps(out, ensure_ascii=False))
+    return out
+
+
+def apply_op(ws, ds_id: str, op: str, *, model: str | None = None, max_seq_length: int = 1024, chat_template: str = "auto",
+             **params) -> dict:
+    """Run one cleaning operation on the current version. A new immutable version is made when
+    something changed; returns {"summary", "changed": bool, "result", "dataset": info}."""
+    if op.replace("_", "-") not in OPS:
+        raise InputError(problems=[Problem(op, "is not a cleaning operation", f"use one of {', '.join(OPS)}")])
+    d = _dir(ws, ds_id)
+    with _locked(d):
+        m = _read(d)
+        src = d / m["versions"][-1]["path"]
+        (d / "versions").mkdir(exist_ok=True)
+        tmp_out = d / "versions" / f".op-{uuid.uuid4().hex}.jsonl"
+        tmp_val = d / "versions" / f".op-{uuid.uuid4().hex}.val.jsonl"
+        try:
+            results = run_ops(src, [(op, params)], tmp_out, m.get("format", "auto"), m.get("column_map") or None,
+                              val_out=tmp_val, model=model, max_seq_length=max_seq_length, ws=ws, chat_template=chat_template)
+            result = results[0]
+            if not result["touched"]:
+                return {"summary": result["summary"] + "; nothing changed, no new version", "changed": False, "result": result,
+                        "dataset": _info(ws, d, m)}
+            entry = {"op": op, "params": _jsonable(params), "summary": result["summary"], "created": time.time(),
+                     **_store_version(d, tmp_out)}
+            if tmp_val.exists():
+                val = _store_version(d, tmp_val)
+                entry["validation"], entry["validation_sha256"] = val["path"], val["sha256"]
+            m["versions"].append(entry)
+            _write(d, m)
+            return {"summary": result["summary"], "changed": True, "result": result, "dataset": _info(ws, d, m)}
+        finally:
+            for p in (tmp_out, tmp_val):
+                if p.exists():
+                    p.unlink()
+
+
+def _store_version(d: Path, tmp: Path) -> dict:
+    digest = _sha256(tmp)
+    rel = f"versions/{digest[:16]}.jsonl"
+    if not (d / rel).exists():
+        os.replace(tmp, d / rel)
+        os.chmod(d / rel, 0o444)
+    return {"sha256": digest, "path": rel}
+
+
+def _jsonable(params: dict) -> dict:
+    return json.loads(json.dumps(params, default=str))
+
+
+def undo(ws, ds_id: str) -> dict:
+    """Go back one version (the undone file stays on disk: a job may be pinned to it)."""
+    d = _dir(ws, ds_id)
+    with _locked(d):
+        m = _read(d)
+        if len(m["versions"]) < 2:
+            raise InputError(problems=[Problem(m["display_name"], "nothing to undo", "this is the uploaded file as it was")])
+        gone = m["versions"].pop()
+        _write(d, m)
+    return {"summary": f"undid: {gone['summary']}", "dataset": _info(ws, d, m)}
+
+
+def export_path(ws, ds_id: str) -> Path:
+    """The file to offer for download: the current version."""
+    return current_version_path(ws, ds_id)
+
+
+def insight_dataset(ws, ds_id: str, *, model: str | None = None, max_seq_length: int = 1024, train_on_inputs: bool = False,
+                    preview: int = 0, chat_template: str = "auto") -> dict:
+    """insight() of the current version with the dataset's format settings."""
+    from core.data.insight import insight
+    d = _dir(ws, ds_id)
+    m = _read(d)
+    return insight(d / m["versions"][-1]["path"], m.get("format", "auto"), m.get("column_map") or None, model=model,
+                   max_seq_length=max_seq_length, train_on_inputs=train_on_inputs, ws=ws, preview=preview,
+                   chat_template=chat_template, display_name=m["display_name"])
+
+
+def dataset_rows(ws, ds_id: str, start: int = 1, count: int = 50) -> list[dict]:
+    """Rows of the current version for a table: [{"row", "line", "record"}] (row numbers are what edit/delete take)."""
+    from core.data.check import peek_rows
+    return peek_rows(current_version_path(ws, ds_id), start, count)

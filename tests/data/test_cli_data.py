@@ -1,0 +1,71 @@
+"""`check-data` (exit 0 usable / 2 not, FILE:LINE lines, --json) and `clean`, run as a user would."""
+import json
+
+from tests.conftest import run_app
+from tests.data.helpers import chat, write_jsonl
+
+
+def test_check_data_ok_and_not_ok(home, tmp_path):
+    good = write_jsonl(tmp_path / "good.jsonl", [chat(f"q{i}") for i in range(12)])
+    r = run_app("check-data", good, home=home)
+    assert r.returncode == 0 and "OK: " in r.stdout and "12 rows (messages), all usable" in r.stdout
+    bad = write_jsonl(tmp_path / "bad.jsonl", [chat(), {"messages": [{"role": "user", "content": "q"}]}], raw_lines=["{oops"])
+    r = run_app("check-data", bad, home=home)
+    assert r.returncode == 2, r.stdout + r.stderr
+    lines = r.stdout.splitlines()
+    assert f"{bad}:2 messages[0].role: the conversation ends with a user message — end each conversation" in lines[0]
+    assert lines[1].startswith(f"{bad}:3: malformed JSON at column 2") and " — " in lines[1]
+    assert "NOT USABLE" in r.stdout and "Traceback" not in r.stdout + r.stderr
+
+
+def test_check_data_json_shape(home, tmp_path):
+    p = tmp_path / "qa.csv"
+    p.write_text("question,answer\n" + "".join(f"q{i},a{i}\n" for i in range(11)) + "q,\n")
+    r = run_app("check-data", p, "--json", home=home)
+    assert r.returncode == 2
+    out = json.loads(r.stdout)
+    assert out["ok"] is False and out["format"] == "prompt_completion" and out["rows"] == 12
+    prob = out["problems"][0]
+    assert {"line", "field", "message", "hint"} <= set(prob) and prob["line"] == 13 and prob["field"] == "answer"
+    assert any("column 'question' as prompt" in w["message"] for w in out["warnings"])
+    r = run_app("check-data", p, "--json", "--format", "prompt_completion", "--map", "prompt=answer",
+                "--map", "completion=question", home=home)
+    assert json.loads(r.stdout)["ok"] is False  # the empty answer is now the prompt: still a problem
+
+
+def test_check_data_with_model_counts_tokens(home, tmp_path):
+    p = write_jsonl(tmp_path / "d.jsonl", [chat(f"q{i}", "word " * (5 + 40 * (i % 2))) for i in range(12)])
+    r = run_app("check-data", p, "--model", "builtin:danlu-tiny", "--max-seq-length", "64", "--json", home=home)
+    out = json.loads(r.stdout)
+    assert r.returncode == 0 and out["tokens"]["over_max"] == 6 and sum(out["tokens"]["histogram"]["counts"]) == 12
+    assert any(w["code"] == "too_long" for w in out["warnings"])
+
+
+def test_check_data_bad_arguments(home, tmp_path):
+    r = run_app("check-data", tmp_path / "missing.jsonl", home=home)
+    assert r.returncode == 2 and "file not found" in r.stderr
+    r = run_app("check-data", tmp_path, "--map", "nonsense", home=home)
+    assert r.returncode == 2
+
+
+def test_clean_command(home, tmp_path):
+    rows = [chat(f" q{i} ") for i in range(10)]
+    src = write_jsonl(tmp_path / "in.jsonl", rows + rows[:2])
+    out = tmp_path / "out.jsonl"
+    r = run_app("clean", src, "dedupe", "trim", "split", "val_fraction=0.2", "--out", out, home=home)
+    assert r.returncode == 0, r.stderr
+    assert "dedupe: removed 2 duplicate rows (of 12)" in r.stdout and "trim: trimmed spaces in 10 texts" in r.stdout
+    assert "8 for training and 2 for validation" in r.stdout
+    assert len(out.read_text().splitlines()) == 8 and (tmp_path / "out.validation.jsonl").exists()
+    r = run_app("clean", src, "trim", "--out", src, home=home)
+    assert r.returncode == 2 and "is the input file" in r.stderr
+    r = run_app("clean", src, "sparkle", "--out", tmp_path / "o2.jsonl", home=home)
+    assert r.returncode == 2 and "is not a cleaning operation" in r.stderr
+
+
+def test_broken_characters_in_keys_still_print(home, tmp_path):
+    p = write_jsonl(tmp_path / "d.jsonl", [], raw_lines=['{"\\ud800key": "x"}', '{"text": "\\ud83d"}'])
+    for extra in ((), ("--json",)):
+        r = run_app("check-data", p, *extra, home=home)
+        assert r.returncode == 2 and "Traceback" not in r.stderr and "unexpected" not in r.stderr, r.stderr
+        assert "\\ud800" in r.stdout
