@@ -8,7 +8,7 @@ from pathlib import Path
 
 from core import jobs as J
 from core import launcher, progress
-from core.config import load_config
+from core.config import config_warnings, load_config
 from core.errors import InputError, Problem
 
 
@@ -38,6 +38,8 @@ def parse_gpus(text: str | None) -> list[int] | None:
 
 def train_cmd(args, services) -> int:
     cfg = load_config(args.config, args.sets)
+    for warning in config_warnings(cfg):
+        print(f"warning: {warning}", file=sys.stderr, flush=True)
     spec = launcher.LaunchSpec(nproc=args.nproc, gpus=parse_gpus(args.gpus), nnodes=args.nnodes,
                                node_rank=args.node_rank, master=args.master)
     job = launcher.submit_train(services.workspace, cfg, spec, name=args.name)

@@ -23,6 +23,7 @@ from typing import Any
 import yaml
 
 from core.errors import ConfigError, Problem
+from core.paths import looks_like_url
 
 FORMATS = ("auto", "messages", "sharegpt", "alpaca", "prompt_completion", "text")
 
@@ -372,6 +373,9 @@ def validate(cfg: TrainConfig, *, check_files: bool = True, base_dir: Path | Non
                                 "contains a NUL character", "type the name again"))
     if not cfg.dataset.strip():
         problems.append(Problem("dataset", "no dataset chosen", "upload a file in the Dataset tab or set dataset: path/to/file.jsonl"))
+    elif looks_like_url(cfg.dataset):
+        problems.append(Problem("dataset", f"{cfg.dataset[:80]!r} is a web address, not a file",
+                                "download it first, then point to the downloaded file (Danlu never fetches data URLs)"))
     elif check_files and "\x00" not in cfg.dataset:
         path = resolve_path(cfg.dataset, base_dir)
         if not path.exists():
@@ -399,6 +403,18 @@ def validate(cfg: TrainConfig, *, check_files: bool = True, base_dir: Path | Non
             problems.append(Problem(f"column_map.{key}", "is not a field Danlu expects",
                                     "keys are the expected names (prompt, completion, instruction, input, output, messages, conversations, text, system)"))
     return problems
+
+
+REMOTE_CODE_WARNING = ("trust_remote_code is on: loading {model} runs Python code shipped with the model, with "
+                       "your account's rights. Keep it on only for models whose authors you trust.")
+
+
+def config_warnings(cfg: TrainConfig) -> list[str]:
+    """Settings that are allowed but risky; shown before a run starts and written into its log."""
+    out = []
+    if cfg.trust_remote_code:
+        out.append(REMOTE_CODE_WARNING.format(model=cfg.base_model))
+    return out
 
 
 def _bound_hint(name: str, minimum) -> str:
@@ -457,7 +473,8 @@ def load_config(path: str | Path, overrides: list[str] | None = None, *, check_f
             k, v = parse_override(item)
             data[k] = v
     cfg = from_dict(data, source=str(path))
-    if cfg.dataset and not Path(cfg.dataset).expanduser().is_absolute():
+    if cfg.dataset and "\x00" not in cfg.dataset and not looks_like_url(cfg.dataset) \
+            and not Path(cfg.dataset).expanduser().is_absolute():  # validate() reports NUL and URLs in words
         cfg.dataset = str(resolve_path(cfg.dataset, path.parent))
     problems = validate(cfg, check_files=check_files)
     if problems:

@@ -20,6 +20,8 @@ import json
 import os
 import secrets
 import sqlite3
+import threading
+from collections import OrderedDict
 import time
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, fields
@@ -135,6 +137,32 @@ def new_id() -> str:
     return time.strftime("%Y%m%d-%H%M%S", time.localtime()) + "-" + secrets.token_hex(2)
 
 
+_IDLE: "OrderedDict[str, sqlite3.Connection]" = OrderedDict()
+_IDLE_LOCK = threading.Lock()
+IDLE_MAX = 4
+
+
+def _keep_one_open(db_path: Path) -> None:
+    """Hold one idle connection per database (the last few used) for the life of the process.
+    Each query below opens and closes its own connection; when that close is the process's last,
+    SQLite checkpoints and truncates the WAL every time. Measured with bench/load_gui.py (50 tabs
+    polling the Train tab), those closes were the biggest cost of a poll. The idle connection is
+    never queried and holds no lock."""
+    key = str(db_path)
+    with _IDLE_LOCK:
+        if key in _IDLE:
+            _IDLE.move_to_end(key)
+            return
+        try:
+            c = sqlite3.connect(key, check_same_thread=False, isolation_level=None)
+            c.execute("PRAGMA schema_version").fetchone()  # SQLite opens the files on first use
+        except sqlite3.Error:
+            return
+        _IDLE[key] = c
+        while len(_IDLE) > IDLE_MAX:  # tests open many workspaces: keep the file descriptors bounded
+            _IDLE.popitem(last=False)[1].close()
+
+
 class JobStore:
     def __init__(self, db_path: str | os.PathLike):
         self.db_path = Path(db_path)
@@ -148,13 +176,17 @@ class JobStore:
                     except sqlite3.OperationalError as e:  # another process added it a moment ago
                         if "duplicate column" not in str(e):
                             raise
+        _keep_one_open(self.db_path)
 
     @contextmanager
     def _conn(self):
         c = sqlite3.connect(self.db_path, timeout=30, isolation_level=None)
         try:
             c.execute("PRAGMA journal_mode=WAL")
-            c.execute("PRAGMA synchronous=NORMAL")
+            # FULL: each commit is on disk when it returns. The job table is written a few times
+            # per job, and with the WAL kept (see _keep_one_open) NORMAL could lose the last
+            # commits - a job's own row - in a power cut.
+            c.execute("PRAGMA synchronous=FULL")
             c.execute("PRAGMA busy_timeout=30000")
             c.row_factory = sqlite3.Row
             yield c
@@ -253,6 +285,8 @@ class JobStore:
         job = self.get(prefix)
         if job:
             return job
+        if not prefix or any(ch in prefix for ch in "%_\\"):
+            return None  # LIKE wildcards: '%' alone must not pick "the only job" (ids never contain them)
         with self._conn() as c:
             rows = c.execute("SELECT id FROM jobs WHERE id LIKE ?", (prefix + "%",)).fetchall()
         return self.get(rows[0]["id"]) if len(rows) == 1 else None

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -24,9 +25,10 @@ from pathlib import Path
 
 from core import jobs as J
 from core import procs
-from core.config import TrainConfig, save_config
+from core.config import TrainConfig, config_warnings, save_config
 from core.errors import InputError, JobError, NotFound, Problem
 from core.gpus import detect_gpus
+from core.paths import clean_label
 from core.workspace import REPO_ROOT, Workspace, atomic_write_text, python_path
 
 TRAIN_MODULE = "core.recipes.train"
@@ -152,11 +154,16 @@ def pin_dataset(ws: Workspace, path: str) -> tuple[Path, str]:
 
 
 def submit_train(ws: Workspace, cfg: TrainConfig, spec: LaunchSpec | None = None, *, name: str = "",
-                 parent_id: str = "", module: str = TRAIN_MODULE) -> J.Job:
-    """Create the run directory and a QUEUED job, then let the scheduler start it when it can."""
+                 parent_id: str = "", module: str = TRAIN_MODULE, from_gui: bool = False) -> J.Job:
+    """Create the run directory and a QUEUED job, then let the scheduler start it when it can.
+    from_gui: the config's path values were typed in a browser, so they must lie inside the
+    workspace or the allowed folders (core.paths); the CLI's local user is trusted."""
     spec = spec or LaunchSpec()
     if spec.problems():
         raise InputError(problems=spec.problems(), title="The launch options cannot be used")
+    if from_gui:
+        from core.paths import validate_paths
+        cfg = validate_paths(cfg, ws)
     from core.config import validate
     problems = validate(cfg)
     if problems:
@@ -171,6 +178,11 @@ def submit_train(ws: Workspace, cfg: TrainConfig, spec: LaunchSpec | None = None
     cfg_path = run_dir / "config.yaml"
     header = (f"Danlu run {job_id}. Re-run it from a shell with:\n  {cli_command(cfg_path, nproc, spec)}\n"
               f"or directly:\n  torchrun --standalone --nproc-per-node {nproc} -m {module} --config {cfg_path}")
+    warnings = config_warnings(cfg)
+    if warnings:  # recorded where people look: the config header and the top of the run's log
+        header += "".join(f"\nWARNING: {w}" for w in warnings)
+        with open(run_dir / "stdout.log", "a", encoding="utf-8") as f:
+            f.writelines(f"[danlu] WARNING: {w}\n" for w in warnings)
     save_config(run_cfg, cfg_path, header=header)
     argv = build_command(cfg_path, nproc, spec, module=module)
     env = dict(spec.env)
@@ -178,7 +190,7 @@ def submit_train(ws: Workspace, cfg: TrainConfig, spec: LaunchSpec | None = None
         env["DANLU_FAULT"] = os.environ["DANLU_FAULT"]  # tests inject faults through the CLI's environment
     if env:
         atomic_write_text(run_dir / "launch_env.json", json.dumps(env))
-    job = store.create(id=job_id, kind="train", name=name or cfg.run_name or Path(cfg.dataset).stem,
+    job = store.create(id=job_id, kind="train", name=clean_label(name or cfg.run_name or Path(cfg.dataset).stem),
                        run_dir=str(run_dir), config_path=str(cfg_path), config_sha256=sha256_file(cfg_path),
                        dataset_sha256=digest, argv=argv, gpus=gpus, nproc=nproc, parent_id=parent_id)
     schedule(ws)
@@ -236,7 +248,14 @@ def spawn_supervisor(ws: Workspace, job: J.Job) -> tuple[int, float | None]:
     return p.pid, procs.create_time(p.pid)
 
 
+JOB_ID_RE = re.compile(r"^[0-9A-Za-z][0-9A-Za-z-]{0,63}$")
+
+
 def get_job(ws: Workspace, job_id: str) -> J.Job:
+    # Ids are typed by people (short prefixes); anything else - '%' or '_' (SQL LIKE wildcards), a
+    # path, NUL - names no job rather than matching one by accident.
+    if not isinstance(job_id, str) or not JOB_ID_RE.match(job_id):
+        raise NotFound(f"no job {clean_label(repr(job_id), 80)}", "see `python app.py jobs list`")
     job = J.JobStore(ws.db_path).find(job_id)
     if job is None:
         raise NotFound(f"no job {job_id!r}", "see `python app.py jobs list`")

@@ -92,10 +92,39 @@ def compute_dtype(cfg: TrainConfig, d: Dist) -> torch.dtype:
 
 def load_tokenizer(source: str, cfg: TrainConfig, local: bool):
     from transformers import AutoTokenizer
+    warn_remote_code(cfg.trust_remote_code, source)
     tok = AutoTokenizer.from_pretrained(source, trust_remote_code=cfg.trust_remote_code, local_files_only=local)
     # Named ChatML fallback for base models without a template (written into the adapter so chat
     # uses it too); the same rule as the Dataset tab's preview.
-    return apply_template_choice(tok, cfg.chat_template)
+    tok = apply_template_choice(tok, cfg.chat_template)
+    check_chat_template(tok, source)
+    return tok
+
+
+class ChatTemplateError(DanluError):
+    pass
+
+
+PROBE_CONVERSATION = [{"role": "user", "content": "Hello"}, {"role": "assistant", "content": "Hi."}]
+
+
+def check_chat_template(tok, source: str) -> None:
+    """Render one plain conversation before any data: a broken or hostile template (one that tries
+    to reach Python internals or read files) fails here with a clear reason, not deep in a row.
+    transformers renders in jinja2's ImmutableSandboxedEnvironment, which refuses such access."""
+    try:
+        tok.apply_chat_template(PROBE_CONVERSATION, tokenize=False)
+    except Exception as e:
+        raise ChatTemplateError(f"The chat template of {source} does not work: {type(e).__name__}: {str(e)[:300]}",
+                                hint="The template comes with the model (chat_template.jinja or tokenizer_config.json). "
+                                     "Set chat_template: chatml to use Danlu's template instead, or fix the model's.") from e
+
+
+def warn_remote_code(trust: bool, source: str) -> None:
+    """Every loader that may pass trust_remote_code=True says so in the log first."""
+    if trust:
+        from core.config import REMOTE_CODE_WARNING
+        print(f"[danlu] WARNING: {REMOTE_CODE_WARNING.format(model=source)}", file=sys.stderr, flush=True)
 
 
 def quantization_config(cfg: TrainConfig, dtype: torch.dtype):
@@ -164,12 +193,23 @@ def classify(exc: BaseException, cfg: TrainConfig | None = None) -> dict:
         return dict(reason="data_error", message=str(exc), hint="Fix the listed rows in the Dataset tab or with `python app.py check-data`.")
     if isinstance(exc, Diverged):
         return dict(reason="diverged", message=exc.message, hint=exc.hint)
-    if isinstance(exc, DiskFull) or (isinstance(exc, OSError) and exc.errno == 28):
+    if isinstance(exc, DiskFull) or (isinstance(exc, OSError) and exc.errno == 28) \
+            or "no space left on device" in text.lower():  # safetensors raises its own error type for ENOSPC
         detail = f" {exc.message}" if isinstance(exc, DiskFull) else ""
         return dict(reason="disk_full", message="The disk is full, so progress could not be saved." + detail,
                     hint="Free some disk space (old runs in the Train tab, exports), then press Resume.")
+    if isinstance(exc, ChatTemplateError):
+        return dict(reason="chat_template", message=exc.message, hint=exc.hint)
+    if _is_template_error(exc):
+        return dict(reason="chat_template", message=f"The model's chat template could not render an example: {text[:400]}",
+                    hint="Some templates refuse some conversations (e.g. a system message). Fix those rows, or set "
+                         "chat_template: chatml to use Danlu's template.")
     if isinstance(exc, DanluError):
         return dict(reason="error", message=exc.message, hint=exc.hint)
+    if "trust_remote_code" in text and "custom code" in text:
+        return dict(reason="remote_code", message="This model needs its own Python code to load, and running a model's code is off.",
+                    hint="Pick a model that transformers supports without extra code, or - only if you trust its "
+                         "authors - turn on 'Run the model's own code' (trust_remote_code) for this model.")
     low = text.lower()
     if any(w in low for w in ("nccl", "gloo", "collective", "process group")) and any(
             w in low for w in ("timeout", "timed out", "watchdog")):
@@ -181,6 +221,14 @@ def classify(exc: BaseException, cfg: TrainConfig | None = None) -> dict:
                     hint="See the first process that failed.")
     return dict(reason="crashed", message=f"The training process stopped with an error: {text[:500]}",
                 hint="The log below shows where. If it mentions your data or settings, fix them and press Retry.")
+
+
+def _is_template_error(exc: BaseException) -> bool:
+    try:
+        from jinja2.exceptions import TemplateError
+    except ImportError:  # pragma: no cover - jinja2 comes with transformers
+        return False
+    return isinstance(exc, TemplateError)
 
 
 def record_failure(run_dir: Path, rank: int, exc: BaseException, cfg: TrainConfig | None = None) -> dict:

@@ -1,0 +1,274 @@
+"""The one audited door for every path or name a person types into the GUI.
+
+Danlu runs on a GPU box whose browser form may be reachable by others (with a login), so any text
+field that turns into a file path is an attack surface: `../../.ssh/id_rsa` as a dataset,
+`/etc/passwd` as a base-model folder, a symlink planted in the workspace that points out of it,
+`http://169.254.169.254/` as a "file". Every such value goes through one of these functions, which
+either return a path inside the allowed roots or raise `core.errors.InputError` naming the field.
+
+API (for the GUI and anything else handling user text):
+
+    safe_name("..\\\\evil\u202e.csv")  -> "evil.csv"     a display/folder name: last component only,
+                                                        no control/bidi chars, no leading dots,
+                                                        not a Windows device name, at most 100 chars
+    clean_label("run\\n1\\x1b[31m")  -> "run 1[31m"      display text only (job names): no control chars
+    resolve_user_path(text, ws, field="dataset", must_exist=True, kind="file") -> Path
+        relative text counts from the workspace folder; the result (symlinks followed) must lie in
+        the workspace or a folder listed under `allowed_roots:` in <workspace>/settings.yaml.
+        Refused: empty, NUL, URLs (http://, file://, s3://, hf:// ...: "download it first"), UNC
+        (\\\\\\\\host\\\\share, //host/share), Windows drive paths, backslashes, any `..` component,
+        absolute paths outside the roots, symlinks whose target leaves the roots.
+    safe_join(root, *parts, field=...) -> Path         root/parts, refusing absolute parts, `..`,
+                                                        NUL and anything that resolves outside root
+    allowed_roots(ws) -> list[Path]                     the workspace, the templates' sample data, then
+                                                        the settings.yaml folders
+    check_model_field(text, ws, field="model") -> str   a model box (Chat tab): names pass, paths are
+                                                        checked like resolve_user_path(kind="dir")
+    validate_paths(cfg, ws) -> TrainConfig              the GUI's TrainConfig with `dataset` and a
+                                                        local `base_model` folder checked and made
+                                                        absolute (launcher.submit_train(from_gui=True))
+
+The CLI is a trusted local user: a config file path on its command line is taken as typed. Config
+values that came from the browser are not. Pure Python: imports neither torch nor gradio.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import unicodedata
+from pathlib import Path, PurePosixPath
+
+from core.errors import InputError, Problem
+
+NAME_MAX = 100
+# Windows device names: a file called con.csv or nul cannot be opened on Windows and breaks copies.
+RESERVED = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(10)), *(f"lpt{i}" for i in range(10))}
+URL_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+DRIVE_RE = re.compile(r"^[A-Za-z]:([\\/]|$)")
+# Unicode categories never wanted in a name: controls, format (bidi overrides, zero-width),
+# surrogates, private use, line/paragraph separators.
+_BAD_CATEGORIES = ("Cc", "Cf", "Cs", "Co", "Zl", "Zp")
+SETTINGS_FILE = "settings.yaml"
+
+
+def _strip_invisible(text: str) -> str:
+    return "".join(" " if ch in "\t\n\r\v\f" else ch for ch in text
+                   if ch in "\t\n\r\v\f" or unicodedata.category(ch) not in _BAD_CATEGORIES)
+
+
+def clean_label(text, max_len: int = 200) -> str:
+    """Display text (a job's name): no control or direction-changing characters, one line, capped.
+    Not a path: use safe_name for anything that becomes a file or folder name."""
+    out = " ".join(_strip_invisible(str(text or "")).split())
+    return out if len(out) <= max_len else out[:max_len - 1] + "…"
+
+
+def safe_name(display_name, max_len: int = NAME_MAX, default: str = "unnamed") -> str:
+    """A name that is safe both to show and to use as one file or folder name inside a folder we own."""
+    text = _strip_invisible(str(display_name or ""))
+    text = re.split(r"[\\/]", text)[-1]          # last component only: "../../x" -> "x", "C:\\a\\b" -> "b"
+    text = " ".join(text.split()).strip(" .")     # no leading dots (hidden files, "..") or trailing dots (Windows)
+    if text.split(".")[0].strip().lower() in RESERVED:
+        text = "_" + text
+    if len(text) > max_len:
+        stem, dot, ext = text.rpartition(".")
+        keep_ext = dot and 0 < len(ext) <= 8 and stem
+        text = (stem[:max_len - len(ext) - 2].rstrip(" .") + "…." + ext) if keep_ext else text[:max_len - 1] + "…"
+    return text or default
+
+
+def looks_like_url(text: str) -> bool:
+    t = text.strip()
+    return bool(URL_RE.match(t)) or t.lower().startswith(("file:", "http:", "https:"))
+
+
+def _settings(ws) -> dict:
+    path = Path(ws.root) / SETTINGS_FILE
+    if not path.is_file():
+        return {}
+    import yaml
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError, UnicodeDecodeError) as e:
+        raise InputError(problems=[Problem(str(path), f"cannot be read: {e}", "fix the YAML or delete the file")],
+                         title="The workspace settings cannot be used")
+    if not isinstance(data, dict):
+        raise InputError(problems=[Problem(str(path), "must be a mapping, e.g. `allowed_roots: [/data/datasets]`")],
+                         title="The workspace settings cannot be used")
+    return data
+
+
+def builtin_roots() -> list[Path]:
+    """Read-only data shipped with Danlu: the templates' sample datasets (the Templates tab fills
+    the dataset field with one of these)."""
+    from core.workspace import PRESETS_DIR
+    return [(PRESETS_DIR / "templates" / "data").resolve()]
+
+
+def allowed_roots(ws) -> list[Path]:
+    """The workspace first, then the template sample data, then every absolute folder under
+    `allowed_roots:` in settings.yaml."""
+    roots = [Path(ws.root).resolve(), *builtin_roots()]
+    extra = _settings(ws).get("allowed_roots") or []
+    if isinstance(extra, str):
+        extra = [extra]
+    problems = []
+    for item in extra if isinstance(extra, list) else [extra]:
+        p = Path(str(item)).expanduser()
+        if not isinstance(item, str) or "\x00" in item or not p.is_absolute():
+            problems.append(Problem(f"{SETTINGS_FILE}: allowed_roots", f"{item!r} is not an absolute folder path",
+                                    "write each allowed folder as a full path, e.g. /data/datasets"))
+            continue
+        if p.resolve() == Path(p.resolve().anchor):
+            problems.append(Problem(f"{SETTINGS_FILE}: allowed_roots", f"{item!r} would allow every file on the machine",
+                                    "list the folders that hold your data or models, not /"))
+            continue
+        roots.append(p.resolve())
+    if problems:
+        raise InputError(problems=problems, title="The workspace settings cannot be used")
+    return roots
+
+
+def _problem(field: str, message: str, hint: str = "") -> InputError:
+    return InputError(problems=[Problem(field, message, hint)], title=f"The {field.replace('_', ' ')} path cannot be used")
+
+
+def _shown(text: str) -> str:
+    """The typed value in a message: escaped (no control characters reach a terminal) and short."""
+    r = repr(text)
+    return r if len(r) <= 80 else r[:77] + "...'"
+
+
+def _check_syntax(text: str, field: str) -> None:
+    """Refusals that need no file system access (UNC paths must never reach stat(): CVE-2024-34510)."""
+    if "\x00" in text:
+        raise _problem(field, "contains a NUL character", "type the path again")
+    if looks_like_url(text):
+        raise _problem(field, f"{_shown(text)} is a web address, not a file on this computer",
+                       "download it first, then upload the file (Danlu never fetches URLs typed into a path field)")
+    if text.startswith(("\\\\", "//")):
+        raise _problem(field, f"{_shown(text)} is a network share path", "copy the file into the workspace and use that")
+    if DRIVE_RE.match(text):
+        raise _problem(field, f"{_shown(text)} is a Windows path", "use a path on this machine, e.g. datasets/my.jsonl")
+    if "\\" in text:
+        raise _problem(field, f"{_shown(text)} contains a backslash", "separate folders with /")
+    if ".." in PurePosixPath(text).parts:
+        raise _problem(field, f"{_shown(text)} contains '..'",
+                       "give the path from the workspace folder without '..', or upload the file")
+
+
+def _inside(path: Path, roots: list[Path]) -> bool:
+    return any(path == r or path.is_relative_to(r) for r in roots)
+
+
+def resolve_user_path(text, ws, *, field: str = "path", roots: list[Path] | None = None,
+                      must_exist: bool = False, kind: str | None = None) -> Path:
+    """A path typed by a browser user -> the real path, inside the workspace or an allowed root.
+    kind: None (anything), "file" or "dir" (checked when the path exists or must_exist)."""
+    if not isinstance(text, (str, os.PathLike)):
+        raise _problem(field, f"expected a path, got {type(text).__name__}")
+    text = os.fspath(text).strip()
+    if not text:
+        raise _problem(field, "no path given")
+    _check_syntax(text, field)
+    roots = roots if roots is not None else allowed_roots(ws)
+    p = Path(text).expanduser()
+    if not p.is_absolute():
+        p = Path(ws.root) / p
+    lexical = Path(os.path.normpath(p))
+    real = p.resolve()
+    # Compare both the resolved path and the one written, each against the resolved roots (a
+    # workspace that is itself a symlink is fine; a link inside it that points out is not).
+    raw_roots = roots + [Path(os.path.normpath(Path(ws.root)))]
+    if not _inside(real, roots):
+        if _inside(lexical, raw_roots):
+            raise _problem(field, f"{_shown(text)} is a link that points outside the workspace ({real})",
+                           "copy the file into the workspace instead of linking to it")
+        raise _problem(field, f"{_shown(text)} is outside the workspace ({Path(ws.root)}) and the allowed folders",
+                       f"upload the file, or add its folder to allowed_roots in {Path(ws.root) / SETTINGS_FILE}")
+    if must_exist and not real.exists():
+        raise _problem(field, f"not found: {_shown(text)}", "check the spelling; relative paths count from the workspace folder")
+    if real.exists():
+        if kind == "file" and not real.is_file():
+            raise _problem(field, f"{_shown(text)} is not a file", "point to one file")
+        if kind == "dir" and not real.is_dir():
+            raise _problem(field, f"{_shown(text)} is not a folder", "point to a folder")
+    return real
+
+
+def safe_join(root, *parts, field: str = "path") -> Path:
+    """root/part/... for parts that come from outside (ids, names): never absolute, never `..`,
+    never NUL, and the result (symlinks followed) stays inside root."""
+    root = Path(root).resolve()
+    out = root
+    for part in parts:
+        part = os.fspath(part)
+        if not isinstance(part, str) or not part or "\x00" in part:
+            raise _problem(field, f"{_shown(str(part))} is not a usable name")
+        if "\\" in part or DRIVE_RE.match(part):
+            raise _problem(field, f"{_shown(part)} contains a backslash or drive letter")
+        pp = PurePosixPath(part)
+        if pp.is_absolute() or ".." in pp.parts:
+            raise _problem(field, f"{_shown(part)} would leave {root.name}/", "use a plain name")
+        out = out / pp
+    real = out.resolve()
+    if not (real == root or real.is_relative_to(root)):
+        raise _problem(field, f"{_shown('/'.join(map(str, parts)))} leads outside {root.name}/ (through a link)")
+    return real
+
+
+def _is_local_model_text(text: str, ws) -> bool:
+    """Does this base_model value name a folder (rather than a preset, builtin or hub id)?"""
+    from core import demo_model, presets
+    from core.models import HUB_ID
+    t = text.strip()
+    if demo_model.is_builtin(t) or presets.model_for(t) is not None:
+        return False
+    if HUB_ID.match(t) and ".." not in t:
+        # owner/name on huggingface.co (loaded with safetensors only and without remote code),
+        # unless the workspace has a folder of that name
+        return (Path(ws.root) / t).is_dir()
+    return True
+
+
+def check_model_field(text, ws, *, field: str = "model", roots: list[Path] | None = None) -> str:
+    """A model typed in the browser (the Chat tab's model box, a base model): names pass unchanged
+    (presets, builtin:..., hub ids owner/name, export names, job ids: the loaders look those up
+    themselves); anything path-like must be a folder inside the allowed roots and comes back
+    absolute; URLs, NUL and UNC paths are refused."""
+    t = (text or "").strip() if isinstance(text, str) else text
+    if not isinstance(t, str) or not t:
+        return t or ""
+    if "\x00" in t or looks_like_url(t) or t.startswith(("\\\\", "//")):
+        _check_syntax(t, field)  # raises: never looked up, never fetched
+    if not _looks_like_path(t) or not _is_local_model_text(t, ws):
+        return t
+    return str(resolve_user_path(t, ws, field=field, roots=roots, must_exist=True, kind="dir"))
+
+
+def _looks_like_path(text: str) -> bool:
+    return "/" in text or "\\" in text or text.startswith((".", "~")) or bool(DRIVE_RE.match(text))
+
+
+def validate_paths(cfg, ws):
+    """Check the path-valued settings of a config that came from the browser. Returns a copy with
+    them made absolute; raises InputError naming every bad field at once."""
+    problems: list[Problem] = []
+    changes = {}
+    roots = allowed_roots(ws)
+    try:
+        changes["dataset"] = str(resolve_user_path(cfg.dataset, ws, field="dataset", roots=roots,
+                                                   must_exist=True, kind="file"))
+    except InputError as e:
+        problems += e.problems
+    text = (cfg.base_model or "").strip()
+    if text and (looks_like_url(text) or "\x00" in text or _is_local_model_text(text, ws)):
+        try:  # training takes no export names or job ids: anything that is not a known name is a folder
+            changes["base_model"] = str(resolve_user_path(text, ws, field="base_model", roots=roots,
+                                                          must_exist=True, kind="dir"))
+        except InputError as e:
+            problems += e.problems
+    if problems:
+        raise InputError(problems=problems, title="The paths in these settings cannot be used")
+    return dataclasses.replace(cfg, **changes)

@@ -1,0 +1,124 @@
+"""What the GUI's web server may serve, and to whom. Used by webui.app.launch; no gradio import here.
+
+    kwargs = serving.launch_options(ws)     # call BEFORE building the Blocks (it sets Gradio's cache dir)
+    demo.launch(..., **kwargs)
+
+* Gradio's upload/output cache moves into the workspace (<ws>/gradio/uploads): uploads land on the
+  workspace's disk, and the only files Gradio serves are that cache plus the GUI's own download
+  folder (<ws>/gui-downloads). The job table, settings, runs, datasets, models and exports are
+  blocked outright, so even a later allowed_paths mistake cannot expose them.
+* Cross-site requests are refused (OriginGuard). CORS only hides the reply from another site's
+  script; a "simple" cross-site POST (a multipart upload to http://127.0.0.1:7860, CVE-2024-1727)
+  still reaches the server. A browser always sends Origin on such requests, so a request whose
+  Origin names another site - or is "null" - gets 403 before Gradio sees it.
+* No SSR node server, no MCP server, strict CORS: nothing listens or answers that we did not ask for.
+
+Behind a reverse proxy that rewrites the Host header, list the public origin in
+DANLU_ALLOWED_ORIGINS (comma-separated, e.g. https://danlu.example.com); proxies that keep Host
+(`proxy_set_header Host $host`) or send X-Forwarded-Host need nothing.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from urllib.parse import urlsplit
+
+PRIVATE = ("jobs.sqlite", "jobs.sqlite-wal", "jobs.sqlite-shm", "settings.yaml", "runs", "datasets", "models",
+           "exports")
+ALLOWED_ORIGINS_ENV = "DANLU_ALLOWED_ORIGINS"
+
+
+def upload_dir(ws) -> Path:
+    return Path(ws.root) / "gradio" / "uploads"
+
+
+def downloads_dir(ws) -> Path:
+    return Path(ws.root) / "gui-downloads"
+
+
+def launch_options(ws) -> dict:
+    """Set Gradio's cache folders into the workspace and return the launch() keyword arguments."""
+    from starlette.middleware import Middleware
+    uploads, downloads = upload_dir(ws), downloads_dir(ws)
+    for d in (uploads, downloads, Path(ws.root) / "gradio" / "examples"):
+        d.mkdir(parents=True, exist_ok=True)
+    # Read by Gradio when components are built and when the server starts: set before both.
+    os.environ["GRADIO_TEMP_DIR"] = str(uploads)
+    os.environ["GRADIO_EXAMPLES_CACHE"] = str(Path(ws.root) / "gradio" / "examples")
+    quiet_per_event_overheads()
+    return dict(allowed_paths=[str(downloads)], blocked_paths=[str(Path(ws.root) / p) for p in PRIVATE],
+                strict_cors=True, ssr_mode=False, mcp_server=False,
+                app_kwargs={"middleware": [Middleware(OriginGuard)]})
+
+
+def quiet_per_event_overheads() -> None:
+    """Two costs Gradio pays on every event, measured with bench/load_gui.py (50 polling tabs):
+    * after each event its queue rebuilds a pandas summary of up to 10,000 past events for the
+      monitoring page, which Danlu does not use: the largest single cost under load. Summarise
+      at most every 10,000 events over the last 1,000.
+    * each event tries `import matplotlib` twice (to switch its backend); matplotlib is not
+      installed, so each try searches sys.path on disk. Mark it absent once, so the try fails at
+      once - only when it really is not installed.
+    Must run before the queue is created (demo.queue())."""
+    import importlib.util
+    import sys
+    os.environ.setdefault("GRADIO_ANALYTICS_CACHE_FREQUENCY", "10000")
+    os.environ.setdefault("GRADIO_ANALYTICS_MAX_EVENTS", "1000")
+    if "matplotlib" not in sys.modules and importlib.util.find_spec("matplotlib") is None:
+        sys.modules["matplotlib"] = None  # `import matplotlib` now raises ImportError without a disk search
+
+
+def _split_host(netloc: str) -> tuple[str, str | None]:
+    """("host", "port" or None) from "host:port", "[::1]:7860" or "host"."""
+    parts = urlsplit("//" + netloc.strip().lower())
+    try:
+        port = str(parts.port) if parts.port is not None else None
+    except ValueError:
+        port = "invalid"
+    return parts.hostname or "", port
+
+
+def origin_allowed(origin: str, host: str, forwarded_host: str | None = None, extra: tuple[str, ...] = ()) -> bool:
+    """Is a request from page `origin` to this server (reached as `host`) same-site?"""
+    origin = origin.strip().lower().rstrip("/")
+    if origin in extra:
+        return True
+    parts = urlsplit(origin)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        return False  # "null" (sandboxed iframes, file:// pages) and anything odd
+    o_host, o_port = _split_host(parts.netloc)
+    for candidate in filter(None, (host, forwarded_host)):
+        h_host, h_port = _split_host(candidate.split(",")[0])
+        if o_host != h_host:
+            continue
+        if o_port is None or h_port is None or o_port == h_port:
+            # A port is compared only when both name one: behind a TLS proxy the page says
+            # https://name while the proxy may forward Host "name".
+            return True
+    return False
+
+
+class OriginGuard:
+    """ASGI middleware: 403 for any HTTP or websocket request that carries a cross-site Origin."""
+
+    def __init__(self, app):
+        self.app = app
+        self.extra = tuple(o.strip().lower().rstrip("/") for o in os.environ.get(ALLOWED_ORIGINS_ENV, "").split(",")
+                           if o.strip())
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] in ("http", "websocket"):
+            headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+            origin = headers.get("origin")
+            if origin is not None and not origin_allowed(origin, headers.get("host", ""),
+                                                         headers.get("x-forwarded-host"), self.extra):
+                if scope["type"] == "websocket":
+                    await send({"type": "websocket.close", "code": 1008})
+                    return
+                body = b"Cross-site request refused: Danlu answers only pages it served itself."
+                await send({"type": "http.response.start", "status": 403,
+                            "headers": [(b"content-type", b"text/plain; charset=utf-8"),
+                                        (b"content-length", str(len(body)).encode())]})
+                await send({"type": "http.response.body", "body": body})
+                return
+        await self.app(scope, receive, send)
