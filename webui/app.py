@@ -10,7 +10,7 @@ from functools import partial
 
 import gradio as gr
 
-from webui import fields, jobview
+from webui import fields, jobview, serving
 from webui.context import Gui
 from webui.i18n import I18N, L, LANGUAGES
 from webui.tabs import chat_tab, dataset_tab, evaluate_tab, export_tab, hyperparams_tab, templates_tab, train_tab
@@ -250,15 +250,14 @@ def launch(services, host="127.0.0.1", port=7860, share=False, auth=None, max_fi
     """Build and serve the app. `before_serving` runs right before the port is bound (the CLI closes its
     "starting" page there)."""
     gui = Gui.create(services)
+    # before build_ui: it moves Gradio's upload cache into the workspace and quiets per-event costs
+    serve = serving.launch_options(gui.ws)
     demo = build_ui(services, gui)
     demo.queue(default_concurrency_limit=8)
-    downloads = gui.ws.root / "gui-downloads"
-    downloads.mkdir(parents=True, exist_ok=True)
     if before_serving is not None:
         before_serving()
     demo.launch(server_name=host, server_port=port, share=share, auth=auth, max_file_size=max_file_size,
-                prevent_thread_lock=not block, footer_links=[], i18n=I18N, css=CSS, theme=_theme(),
-                allowed_paths=[str(downloads)])
+                prevent_thread_lock=not block, footer_links=[], i18n=I18N, css=CSS, theme=_theme(), **serve)
     if share and demo.share_url is None:
         print("Danlu: the share link could not be created (no internet?); the app still runs locally.", flush=True)
     return demo

@@ -17,10 +17,12 @@ import threading
 import time
 
 import gradio as gr
+from starlette.middleware import Middleware
 
 from core import demos
 from core.chat import ChatEngine, ChatError
 from core.errors import DanluError
+from webui.serving import OriginGuard
 
 SHARE_WAIT_S = 8.0  # how long to wait for a share link before saying it is not coming
 UPLOAD_LIMIT = "1kb"  # the demo takes no files; keep Gradio's upload route from accepting big bodies
@@ -94,8 +96,11 @@ def serve(ws, engine: ChatEngine, session_id: str, *, label: str, adapter: str |
     app.queue(default_concurrency_limit=4)
     app.launch(server_name=host, server_port=port, auth=auth, share=False, prevent_thread_lock=True, quiet=True,
                footer_links=[], max_file_size=UPLOAD_LIMIT, show_error=True,
-               # FastAPI's own schema pages are not behind the login: switch them off
-               app_kwargs=dict(openapi_url=None, docs_url=None, redoc_url=None))
+               strict_cors=True, ssr_mode=False, mcp_server=False,
+               # FastAPI's own schema pages are not behind the login: switch them off; other sites' pages
+               # may not post to the demo (same guard as the GUI)
+               app_kwargs=dict(openapi_url=None, docs_url=None, redoc_url=None,
+                               middleware=[Middleware(OriginGuard)]))
     local = app.local_url
     rec = demos.register(ws, dict(url=local, host=host, port=app.server_port, model=label, adapter=adapter,
                                   login=bool(auth), share=share, share_url=None, share_error=None))

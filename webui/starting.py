@@ -34,13 +34,19 @@ setTimeout(poll, 400);
 
 
 class _Handler(BaseHTTPRequestHandler):
-    def do_GET(self):  # every path: the app's own routes do not exist yet
-        self.send_response(200)
-        self.send_header("Content-Type", "text/html; charset=utf-8")
+    def do_GET(self):
+        # The page itself at "/" only; the app's routes (files, API) answer 503 "not yet", so no client
+        # mistakes this page for a reply from the app.
+        page = self.path.split("?", 1)[0] == "/"
+        body = PAGE if page else b"Danlu is starting; try again in a few seconds.\n"
+        self.send_response(200 if page else 503)
+        self.send_header("Content-Type", "text/html; charset=utf-8" if page else "text/plain; charset=utf-8")
         self.send_header("Cache-Control", "no-store")
-        self.send_header("Content-Length", str(len(PAGE)))
+        if not page:
+            self.send_header("Retry-After", "2")
+        self.send_header("Content-Length", str(len(body)))
         self.end_headers()
-        self.wfile.write(PAGE)
+        self.wfile.write(body)
 
     def log_message(self, *args):  # quiet: the terminal shows Gradio's own line when the app is up
         pass

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ENV_DEFAULTS, REPO
+from webui.starting import MARKER
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -42,15 +43,15 @@ class Server:
 
 
 def wait_http(url: str, proc: subprocess.Popen, log: Path, timeout: float = 90) -> float:
-    """Seconds until `url` answers 200; fails with the server's log if it dies or never answers."""
+    """Seconds until the app (not the starting page) answers 200 at `url`; fails with the server's log if it dies or never answers."""
     t0 = time.time()
     while time.time() - t0 < timeout:
         if proc.poll() is not None:
             pytest.fail(f"the server exited with {proc.returncode}:\n{log.read_text(errors='replace')[-3000:]}")
         try:
             with urllib.request.urlopen(url, timeout=5) as r:
-                if r.status == 200:
-                    return time.time() - t0
+                if r.status == 200 and MARKER not in r.read().decode(errors="replace"):
+                    return time.time() - t0  # the app itself, not the CLI's "starting" page
         except OSError:
             time.sleep(0.1)
     pytest.fail(f"the server did not answer within {timeout} s:\n{log.read_text(errors='replace')[-3000:]}")
