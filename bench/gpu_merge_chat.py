@@ -259,8 +259,7 @@ def run_chat(base: Path, adapter: Path, workdir: Path, args) -> dict:
     import torch
     from core.recipes.inference import GenSettings, load_for_chat, prompt_ids
     cuda = torch.cuda.is_available()
-    if cuda:
-        torch.cuda.reset_peak_memory_stats()
+    # this process has not used CUDA before (merge ran in a subprocess): the peak counter starts at zero
     model, tok, info = load_for_chat(str(base), str(adapter))
     mem_loaded = torch.cuda.max_memory_allocated() / 2**30 if cuda else None
     prompt = prompt_text(args.prompt_words)

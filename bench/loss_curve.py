@@ -173,11 +173,13 @@ def write_config(cfg: dict, path: Path) -> Path:
     return path
 
 
-def child_env(work: Path) -> dict:
+def child_env(work: Path, gpu: int = 0) -> dict:
     env = dict(os.environ, DANLU_HOME=str(work / "home"), HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1",
                PYTHONUNBUFFERED="1", GRADIO_ANALYTICS_ENABLED="False")
-    if cuda_available() and "CUDA_VISIBLE_DEVICES" not in env:
-        env["CUDA_VISIBLE_DEVICES"] = "0"  # one GPU: Trainer would otherwise wrap the model in DataParallel
+    if cuda_available():
+        # one GPU, by its physical index: Trainer would otherwise wrap the model in DataParallel; Danlu's
+        # launcher sets the same variable from its own --gpus lease
+        env["CUDA_VISIBLE_DEVICES"] = str(gpu)
     return env
 
 
@@ -223,10 +225,10 @@ def echo_new(tag: str, log: Path, pos: int) -> int:
 def run_danlu(args, inputs: dict, stack: str, work: Path) -> dict:
     cfg = train_config(args, inputs, stack)
     cfg_path = write_config(cfg, work / f"{stack}.yaml")
-    env = child_env(work)
+    env = child_env(work, args.gpu)
     argv = [sys.executable, str(REPO / "app.py"), "train", str(cfg_path), "--nproc", "1"]
     if cuda_available():
-        argv += ["--gpus", "0"]
+        argv += ["--gpus", str(args.gpu)]
     rc = run_logged(stack, argv, work / f"{stack}.log", env, args.timeout)
     run = find_run(cfg["run_name"], env)
     losses = read_metrics(run / "metrics.jsonl") if run else {}
@@ -364,7 +366,7 @@ def run_baseline(args, inputs: dict, work: Path) -> dict:
     out = work / "baseline-result.json"
     out.unlink(missing_ok=True)
     argv = [sys.executable, str(Path(__file__).resolve()), "--baseline-worker", str(cfg_path), str(out)]
-    rc = run_logged("baseline", argv, work / "baseline.log", child_env(work), args.timeout)
+    rc = run_logged("baseline", argv, work / "baseline.log", child_env(work, args.gpu), args.timeout)
     res = json.loads(out.read_text()) if out.exists() else {}
     res = dict(res, rc=rc, losses={int(k): v for k, v in res.get("losses", {}).items()})
     if rc != 0 or not out.exists():
@@ -468,6 +470,7 @@ def parse_args(argv=None):
     ap.add_argument("--out", required=True, help="JSON result file")
     ap.add_argument("--work", default="/tmp/danlu-loss-curve", help="work folder (workspace, data, logs)")
     ap.add_argument("--stacks", default=",".join(STACKS))
+    ap.add_argument("--gpu", type=int, default=0, help="physical GPU index that every stack runs on")
     ap.add_argument("--timeout", type=float, default=1800, help="seconds per stack")
     return ap.parse_args(argv)
 

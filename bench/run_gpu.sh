@@ -6,6 +6,7 @@
 #   bash bench/prepare.sh                      # on the CPU machine first (copies harness, builds .site*)
 #   bash bench/run_gpu.sh single               # 1 GPU: baseline, unsloth, danlu at micro-batch 1, 4, 8
 #   bash bench/run_gpu.sh multi                # all GPUs: danlu (and baseline) on 1, 2, 4 GPUs at mb 4
+#   bash bench/run_gpu.sh offload              # activation offload: GPU correctness test, speed/memory vs default
 #   bash bench/run_gpu.sh smoke                # danlu only, mb 1 and 4: a quick check of the CUDA path
 #
 # Results: $OUT/results.jsonl (baseline/unsloth rows from the harness), $OUT/danlu.jsonl, and
@@ -87,6 +88,15 @@ case "$MODE" in
     fi
     wait $A
     wait
+    ;;
+  offload)
+    # activation offload on a side stream: correctness test, then speed and memory against the default
+    STEPS="--warmup 3 --steps ${STEPS:-10}"
+    el "offload test"; python3 -m pytest -q -p no:cacheprovider -m gpu tests/recipes/test_offload_gpu.py 2>&1 | tail -4
+    danlu 4 1 100 --tag danlu-offload --set offload_activations=true $STEPS
+    danlu 4 1 100 --tag danlu $STEPS
+    danlu 1 1 100 --tag danlu-offload --set offload_activations=true $STEPS
+    danlu 8 1 110 --tag danlu-offload --set offload_activations=true $STEPS
     ;;
   scale4)
     STEPS="--warmup 3 --steps ${STEPS:-10}"

@@ -133,8 +133,8 @@ COLUMNS = [f.name for f in fields(Job)]
 
 
 def new_id() -> str:
-    """Sortable and unique: 20261127-193012-a1b2."""
-    return time.strftime("%Y%m%d-%H%M%S", time.localtime()) + "-" + secrets.token_hex(2)
+    """Sortable and unique: 20261127-193012-a1b2c3 (create() draws again on the rare clash)."""
+    return time.strftime("%Y%m%d-%H%M%S", time.localtime()) + "-" + secrets.token_hex(3)
 
 
 _IDLE: "OrderedDict[str, sqlite3.Connection]" = OrderedDict()
@@ -206,7 +206,9 @@ class JobStore:
                 raise
 
     def create(self, **values) -> Job:
-        values.setdefault("id", new_id())
+        chosen = "id" in values
+        if not chosen:
+            values["id"] = new_id()
         values.setdefault("state", QUEUED)
         values.setdefault("created_at", time.time())
         for k in ("argv", "gpus", "worker_pids"):
@@ -214,8 +216,16 @@ class JobStore:
                 values[k] = json.dumps(values[k])
         cols = ", ".join(values)
         marks = ", ".join("?" for _ in values)
-        with self._conn() as c:
-            c.execute(f"INSERT INTO jobs ({cols}) VALUES ({marks})", list(values.values()))
+        for attempt in range(8):
+            try:
+                with self._conn() as c:
+                    c.execute(f"INSERT INTO jobs ({cols}) VALUES ({marks})", list(values.values()))
+                break
+            except sqlite3.IntegrityError:
+                # two jobs made in the same second may draw the same random suffix: draw again
+                if chosen or attempt == 7:
+                    raise
+                values["id"] = new_id()
         return self.get(values["id"])
 
     def get(self, job_id: str, conn=None) -> Job | None:

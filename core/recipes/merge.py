@@ -137,8 +137,8 @@ def merge(adapter: Path, out: Path, args, progress=lambda phase: None) -> dict:
     device = torch.device("cuda", 0) if args.device == "auto" and torch.cuda.is_available() else \
         torch.device("cpu" if args.device == "auto" else args.device)
     dtype = torch.bfloat16 if args.dtype == "bf16" else torch.float16
-    if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(device)
+    # a fresh process: the peak-memory counter starts at zero (resetting it before CUDA is initialised
+    # raises "Invalid device argument")
     rss = PeakRSS()
     print(f"[danlu] merging {adapter} into {info.get('base_model')} ({args.dtype}, unquantized, on {device})", flush=True)
 

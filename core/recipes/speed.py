@@ -97,30 +97,92 @@ def _recompute_everything(ctx, op, *args, **kwargs):
 
 
 def activation_offload(cfg, d, hidden_size: int):
-    """A context that moves large saved activations (the layer inputs kept by checkpointing) to
-    pinned CPU memory during forward and back for backward; a no-op context when off or on CPU."""
-    from contextlib import nullcontext
+    """A context factory: within one micro-batch's forward and backward, the large saved activations
+    (the layer inputs kept by gradient checkpointing: 64 MiB per layer for an 8B model at 4 x 2048
+    tokens) live in pinned CPU memory instead of on the GPU. A no-op context when off or on CPU.
+
+    The copies run on a side stream so they overlap compute: forward copies each layer input out as
+    soon as it is produced; backward, when it asks for layer i's input, also starts bringing back
+    layer i-1's, which the next backward step needs. The first version copied on the compute stream
+    and cost 8% of the step at micro-batch 4 on an H100."""
+    from contextlib import contextmanager, nullcontext
     if not (cfg.offload_activations and d.cuda and cfg.gradient_checkpointing):
         return nullcontext
-    pool: dict = {}
+    side = torch.cuda.Stream()
+    pool: dict = {}  # (shape, dtype) -> free pinned host buffers, reused across micro-batches
 
-    def pack(t):
+    def offloadable(t) -> bool:
         # only activation-sized tensors: (..., hidden) in the compute dtype, never parameters
-        if isinstance(t, torch.nn.Parameter) or t.device.type != "cuda" or t.dim() < 2 \
-                or t.shape[-1] != hidden_size or t.numel() < (1 << 20):
-            return t
-        key = (tuple(t.shape), t.dtype)
-        free = pool.setdefault(key, [])
-        host = free.pop() if free else torch.empty(t.shape, dtype=t.dtype, pin_memory=True)
-        host.copy_(t, non_blocking=True)
-        return (host, t.device)
+        return not (isinstance(t, torch.nn.Parameter) or t.device.type != "cuda" or t.dim() < 2
+                    or t.shape[-1] != hidden_size or t.numel() < (1 << 20))
 
-    def unpack(packed):
-        if not isinstance(packed, tuple):
-            return packed
-        host, device = packed
-        out = host.to(device, non_blocking=True)
-        pool.setdefault((tuple(host.shape), host.dtype), []).append(host)  # reuse pinned buffers
+    @contextmanager
+    def offload():
+        saved: list[_Offloaded] = []
+
+        def pack(t):
+            if not offloadable(t):
+                return t
+            entry = _Offloaded(t, pool, side, len(saved))
+            saved.append(entry)
+            return entry
+
+        def unpack(packed):
+            if not isinstance(packed, _Offloaded):
+                return packed
+            out = packed.take()
+            if packed.index > 0:  # backward runs layers in reverse: fetch the one it needs next
+                saved[packed.index - 1].prefetch()
+            return out
+
+        try:
+            with torch.autograd.graph.saved_tensors_hooks(pack, unpack):
+                yield
+        finally:
+            for entry in saved:  # a tensor never unpacked (e.g. no backward) returns its buffer too
+                entry.release()
+
+    return offload
+
+
+class _Offloaded:
+    """One saved activation in pinned host memory, with events ordering its two copies."""
+
+    def __init__(self, t: torch.Tensor, pool: dict, side, index: int):
+        self.index, self.side, self.pool = index, side, pool
+        self.key, self.device, self.gpu = (tuple(t.shape), t.dtype), t.device, None
+        free = pool.setdefault(self.key, [])
+        self.host = free.pop() if free else torch.empty(t.shape, dtype=t.dtype, pin_memory=True)
+        side.wait_stream(torch.cuda.current_stream())  # t is complete before the copy reads it
+        with torch.cuda.stream(side):
+            self.host.copy_(t, non_blocking=True)
+        t.record_stream(side)  # the allocator keeps t's memory until the side stream is done with it
+        self.fetched = None
+
+    def prefetch(self) -> None:
+        if self.fetched is not None or self.host is None:
+            return
+        with torch.cuda.stream(self.side):  # the side stream already finished the copy out (stream order)
+            self.gpu = torch.empty(self.key[0], dtype=self.key[1], device=self.device)
+            self.gpu.copy_(self.host, non_blocking=True)
+            self.fetched = torch.cuda.Event()
+            self.fetched.record(self.side)
+
+    def take(self) -> torch.Tensor:
+        if self.host is None and self.gpu is None:
+            raise RuntimeError("an offloaded activation was used twice in one backward (retain_graph is not supported "
+                               "with offload_activations)")
+        self.prefetch()
+        compute = torch.cuda.current_stream()
+        compute.wait_event(self.fetched)
+        out, self.gpu = self.gpu, None
+        out.record_stream(compute)  # made on the side stream, used on the compute stream
+        self.release()
         return out
 
-    return lambda: torch.autograd.graph.saved_tensors_hooks(pack, unpack)
+    def release(self) -> None:
+        # The host buffer is written next by a later copy out on the same side stream, which runs
+        # after this entry's copy back: stream order keeps it safe to hand back now.
+        if self.host is not None:
+            self.pool.setdefault(self.key, []).append(self.host)
+            self.host = None

@@ -136,3 +136,13 @@ def test_an_old_database_gains_the_new_columns(tmp_path):
     store = J.JobStore(db)
     job = store.get("x")
     assert job.state == J.SUCCEEDED and job.worker_pids == "[]" and job.reason == ""
+
+
+def test_a_clashing_generated_id_is_drawn_again_but_a_chosen_one_is_refused(store, monkeypatch):
+    first = store.create(kind="train", run_dir="/r")
+    drawn = iter([first.id, first.id, "20261127-000000-abcdef"])
+    monkeypatch.setattr(J, "new_id", lambda: next(drawn))
+    second = store.create(kind="train", run_dir="/r")  # the same second, the same suffix twice: drawn again
+    assert second.id == "20261127-000000-abcdef" and store.get(first.id) is not None
+    with pytest.raises(sqlite3.IntegrityError):
+        store.create(id=first.id, kind="train", run_dir="/r")

@@ -38,7 +38,7 @@ def start_demo_training(page) -> str:
     tab(page, "Train")
     page.get_by_role("button", name="Start training").click()
     expect(page.locator("#train-message")).to_contain_text("Started job", timeout=30_000)
-    return re.search(r"\d{8}-\d{6}-[0-9a-f]{4}", page.locator("#train-message").inner_text()).group(0)
+    return re.search(r"\d{8}-\d{6}-[0-9a-f]{4,6}", page.locator("#train-message").inner_text()).group(0)
 
 
 def metrics(home: Path, job_id: str) -> list[dict]:
@@ -204,7 +204,7 @@ def test_the_newcomer_journey_on_the_demo_model(server, page, tmp_path):
     tab(page, "Train")
     page.get_by_role("button", name="Start training").click()
     expect(page.locator("#train-message")).to_contain_text("Started job", timeout=30_000)
-    job_id = re.search(r"\d{8}-\d{6}-[0-9a-f]{4}", page.locator("#train-message").inner_text()).group(0)
+    job_id = re.search(r"\d{8}-\d{6}-[0-9a-f]{4,6}", page.locator("#train-message").inner_text()).group(0)
     expect(page.locator(LOSS_POINTS).first).to_be_attached(timeout=300_000)
     expect(page.locator("#train-status")).to_contain_text("Succeeded", timeout=600_000)
     shot(page, "tab-train")
