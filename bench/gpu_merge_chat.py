@@ -18,7 +18,7 @@ generation through Danlu's chat path with plain `model.generate` on the same mod
 (d) loads base + adapter the way the chat worker does (nf4 4-bit on CUDA; fp32 on CPU) and times,
     on one prompt with a fixed answer length (greedy, min_new_tokens = max_new_tokens):
       plain    - `model.generate` directly (TTFT = a 1-token generate; tokens/s over the full answer)
-      worker   - core.recipes.inference.stream_generate, the chat worker's code path (thread + streamer)
+      worker   - core.recipes.inference.stream_generate, the chat worker's own decode loop (no thread)
       engine   - core.chat.ChatEngine: a real worker process over its socket (loads its own copy)
     Medians over --repeats runs after one warm-up each, interleaved so drift hits all alike.
 Prints a table and writes everything to --out as JSON.
@@ -286,7 +286,10 @@ def run_chat(base: Path, adapter: Path, workdir: Path, args) -> dict:
         engine = ChatEngine(Workspace.open(workdir / "ws"))
         try:
             t0 = time.time()
-            sid = engine.load(str(base), adapter=str(adapter))
+            # the engine names GPUs by their physical index: the one this process was given, if any
+            visible = os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",")[0].strip()
+            device = f"cuda:{visible}" if cuda and visible.isdigit() else "auto"
+            sid = engine.load(str(base), adapter=str(adapter), device=device)
             load_s = time.time() - t0
             time_engine(engine, sid, prompt, s)  # warm-up
             runs = [time_engine(engine, sid, prompt, s) for _ in range(args.repeats)]

@@ -73,3 +73,32 @@ def test_probe_answers_are_recorded_and_a_failure_never_stops_training(demo_mode
     assert answer_probes(model, tok, cfg, d, 9, tmp_path) == []
     assert "training goes on" in capsys.readouterr().out
     assert model.training and len(read_probes(tmp_path)) == 2
+
+
+@pytest.mark.parametrize("penalty", [1.0, 1.3])
+def test_the_chat_decode_loop_gives_generates_greedy_answer_token_for_token(demo_model_dir, penalty):
+    import torch
+
+    from core.recipes.inference import GenSettings, gen_kwargs, load_for_chat, prompt_ids, stream_generate
+    model, tok, _ = load_for_chat(str(demo_model_dir))
+    ids = prompt_ids(tok, [{"role": "user", "content": "How hot is the furnace? " * 4}])
+    s = GenSettings(temperature=0.0, max_new_tokens=48, repetition_penalty=penalty)
+    gen = stream_generate(model, tok, ids, s)
+    text = "".join(gen)
+    x = torch.tensor([ids])
+    ref = model.generate(input_ids=x, attention_mask=torch.ones_like(x), **gen_kwargs(tok, model, s))[0, len(ids):]
+    ref = [t for t in ref.tolist() if t != tok.pad_token_id]
+    assert gen.tokens == ref[:len(gen.tokens)] and len(gen.tokens) == len([t for t in ref if t not in
+                                                                           set(gen_kwargs(tok, model, s)["eos_token_id"])])
+    assert text == tok.decode(gen.tokens, skip_special_tokens=True)
+
+
+def test_sampling_stays_inside_the_nucleus(demo_model_dir):
+    import torch
+
+    from core.recipes.inference import GenSettings, _choose
+    scores = torch.tensor([[5.0, 4.0, 0.0, -1.0]])
+    torch.manual_seed(0)
+    picks = {int(_choose(scores, GenSettings(temperature=1.0, top_p=0.9))) for _ in range(200)}
+    assert picks == {0, 1}  # p(0)+p(1) = 0.98 > 0.9 > p(0) = 0.72: the nucleus is tokens 0 and 1
+    assert {int(_choose(scores, GenSettings(temperature=0.0))) for _ in range(5)} == {0}

@@ -1,5 +1,8 @@
 """Activation offload (core/recipes/speed.py) moves only where tensors live, never their values: the
-gradients with offload are bit-identical to those without, and less GPU memory is held. CUDA only
+gradients with offload equal those without within the run-to-run noise of the GPU's own kernels
+(attention and embedding backward use atomics, so two plain runs differ in the last bits too; a
+race in the offload copies would give wrong activations, errors of the gradients' own size), and
+less GPU memory is held. CUDA only
 (on CPU the feature is off by design); run on a GPU machine with `pytest -m gpu tests/recipes`."""
 from __future__ import annotations
 
@@ -47,10 +50,14 @@ def grads_and_peak(offload_on: bool, compiled: bool):
 @pytest.mark.parametrize("compiled", [False, True])
 def test_offload_changes_nothing_but_memory(compiled):
     plain, plain_peak = grads_and_peak(False, compiled)
+    again, _ = grads_and_peak(False, compiled)
     off, off_peak = grads_and_peak(True, compiled)
-    assert len(plain) == len(off) > 0
-    for a, b in zip(plain, off):
-        assert (a == b).all()
+    assert len(plain) == len(off) == len(again) > 0
+    for a, b, c in zip(plain, off, again):
+        scale = a.abs().max().item() + 1e-12
+        noise = (a - c).abs().max().item()
+        err = (a - b).abs().max().item()
+        assert err <= max(4 * noise, 2e-2 * scale), (err, noise, scale)
     if compiled:
         # compiled layers save their checkpointed input through autograd, where offload takes it;
         # eager non-reentrant checkpointing keeps inputs by reference, so only the head's input moves
