@@ -6,7 +6,7 @@
 #   bash bench/prepare.sh                      # on the CPU machine first (copies harness, builds .site*)
 #   bash bench/run_gpu.sh single               # 1 GPU: baseline, unsloth, danlu at micro-batch 1, 4, 8
 #   bash bench/run_gpu.sh multi                # all GPUs: danlu (and baseline) on 1, 2, 4 GPUs at mb 4
-#   bash bench/run_gpu.sh final4               # 4 GPUs in one call: the comparison, scaling 1/2/4, loss curve, chat
+#   bash bench/run_gpu.sh final4               # 2 or 4 GPUs in one call: the comparison, scaling 1/2/4, loss curve, chat
 #   bash bench/run_gpu.sh offload              # activation offload: GPU correctness test, speed/memory vs default
 #   bash bench/run_gpu.sh smoke                # danlu only, mb 1 and 4: a quick check of the CUDA path
 #
@@ -94,7 +94,7 @@ case "$MODE" in
     # One call on a 4-GPU machine. GPU 0: the side-by-side comparison (baseline, Unsloth, Danlu at
     # micro-batch 1, 4, 8). Meanwhile GPU 1: Danlu's 1-GPU reference at mb 4 for scaling, the offload
     # GPU test, the 50-step loss-curve check; GPUs 2+3: Danlu on 2 GPUs, then the chat benchmark on
-    # GPU 2. Last, Danlu on all 4 GPUs.
+    # GPU 2 (these two only with 4 GPUs). Last, Danlu on all GPUs of the machine.
     STEPS="--warmup 3 --steps ${STEPS:-10}"
     (
       CUDA_VISIBLE_DEVICES=0 base baseline 150 --bs 1,4,8 ${STEPS}
@@ -109,15 +109,15 @@ case "$MODE" in
       CUDA_VISIBLE_DEVICES=1 timeout 150 python3 -m pytest -q -p no:cacheprovider -m gpu tests/recipes/test_offload_gpu.py 2>&1 | tail -3
       el "loss curve (GPU 1)"
       timeout $(( $(left) - 90 )) python3 bench/loss_curve.py --model /tmp/llama-8b --steps 50 --mb 2 --seq 1024 --lr 1e-3 \
-        --gpu 1 --timeout 200 --out "$OUT/loss_curve.json" --work /tmp/lc > "$OUT/loss_curve.txt" 2>&1
+        --gpu 1 --timeout 200 --stacks baseline,danlu,danlu-plain --out "$OUT/loss_curve.json" --work /tmp/lc > "$OUT/loss_curve.txt" 2>&1
       grep -v "^  \[" "$OUT/loss_curve.txt" | tail -70 ) > "$OUT/laneB.txt" 2>&1 &
-    ( danlu 4 2 140 --gpus 2,3 --tag danlu-ref1 $STEPS
+    [ "$NGPU" -ge 4 ] && ( danlu 4 2 140 --gpus 2,3 --tag danlu-ref1 $STEPS
       el "chat benchmark (GPU 2)"
       CUDA_VISIBLE_DEVICES=2 timeout $(( $(left) - 100 )) python3 bench/gpu_merge_chat.py --phase chat --repeats 2 \
         --workdir /tmp/mc8b --out "$OUT/chat.json" 2>&1 | grep -v -i "warn\|Writing\|Loading" | tail -14 ) > "$OUT/laneC.txt" 2>&1 &
     wait $A
     wait
-    danlu 4 4 150 --gpus 0,1,2,3 --tag danlu-ref1 $STEPS
+    danlu 4 "$NGPU" 150 --gpus "$(seq -s, 0 $(( NGPU - 1 )))" --tag danlu-ref1 $STEPS
     ;;
   offload)
     # activation offload on a side stream: correctness test, then speed and memory against the default
