@@ -475,6 +475,20 @@ def parse_args(argv=None):
     return ap.parse_args(argv)
 
 
+def report(args, model_dir, inputs: dict, runs: dict, final: bool) -> None:
+    base = runs.get("baseline", {}).get("losses", {})
+    res = dict(model=args.model, model_dir=str(model_dir), steps=args.steps, mb=args.mb, seq=args.seq, lr=args.lr,
+               device=device_name(), versions=versions(), inputs=inputs, runs=runs,
+               curves={s: curve_stats(r["losses"]) for s, r in runs.items()},
+               comparisons={s: compare(base, runs[s]["losses"], args.steps) for s in runs if s != "baseline"},
+               criterion=f"match: mean |diff| <= {TOLERANCE:.0%} of mean baseline loss and last-{LAST_N} means within {TOLERANCE:.0%}",
+               complete=final)
+    if final or len(runs) > 1:
+        print_report(res, args.steps)
+    Path(args.out).write_text(json.dumps(res, indent=2, default=str))
+    print(f"[loss_curve] wrote {args.out}", flush=True)
+
+
 def main(argv=None) -> int:
     if argv is None and len(sys.argv) == 4 and sys.argv[1] == "--baseline-worker":
         return baseline_worker(sys.argv[2], sys.argv[3])
@@ -501,15 +515,8 @@ def main(argv=None) -> int:
             runs[s] = dict(rc="exception", losses={}, error=f"{type(e).__name__}: {e}")
         runs[s]["wall_s"] = round(time.time() - t0, 1)
         print(f"[loss_curve] {s}: rc {runs[s]['rc']}, {len(runs[s]['losses'])} steps, {runs[s]['wall_s']} s", flush=True)
-    base = runs.get("baseline", {}).get("losses", {})
-    res = dict(model=args.model, model_dir=str(model_dir), steps=args.steps, mb=args.mb, seq=args.seq, lr=args.lr,
-               device=device_name(), versions=versions(), inputs=inputs, runs=runs,
-               curves={s: curve_stats(r["losses"]) for s, r in runs.items()},
-               comparisons={s: compare(base, runs[s]["losses"], args.steps) for s in runs if s != "baseline"},
-               criterion=f"match: mean |diff| <= {TOLERANCE:.0%} of mean baseline loss and last-{LAST_N} means within {TOLERANCE:.0%}")
-    print_report(res, args.steps)
-    Path(args.out).write_text(json.dumps(res, indent=2, default=str))
-    print(f"[loss_curve] wrote {args.out}", flush=True)
+        # written after every stack: a run cut short by an outer time limit keeps what it measured
+        report(args, model_dir, inputs, runs, final=s == stacks[-1])
     return 0
 
 
