@@ -37,7 +37,8 @@ def collect(out_dir: Path) -> dict:
             row["error"] = (r.get("error") or "")[:300]
         rows.append(row)
     for r in load_jsonl(out_dir / "danlu.jsonl"):
-        row = dict(stack="danlu" if r.get("tag", "danlu") == "danlu" else f"danlu:{r['tag']}", micro_batch=r["micro_batch"],
+        # stack is always "danlu"; tag names the lane (danlu-ref1: the scaling lane, danlu-offload: a variant)
+        row = dict(stack="danlu", tag=r.get("tag", "danlu"), micro_batch=r["micro_batch"],
                    gpus=r["gpus"], status=r.get("status"), settings=r.get("sets") or [])
         if r.get("status") == "ok":
             row.update(tokens_per_s=r["tokens_per_s"], peak_gib=r["peak_gib"], mfu=r["mfu"],
@@ -48,14 +49,14 @@ def collect(out_dir: Path) -> dict:
     base = {(r["micro_batch"], r["gpus"]): r["tokens_per_s"] for r in rows
             if r["stack"] == "baseline" and r.get("tokens_per_s")}
     # scaling is judged against the 1-GPU run of the same lane (same tag), measured alongside
-    one_gpu = {(r["stack"], r["micro_batch"]): r["tokens_per_s"] for r in rows
-               if r["stack"].startswith("danlu") and r["gpus"] == 1 and r.get("tokens_per_s")}
+    one_gpu = {(r.get("tag"), r["micro_batch"]): r["tokens_per_s"] for r in rows
+               if r["stack"] == "danlu" and r["gpus"] == 1 and r.get("tokens_per_s")}
     for r in rows:
         b = base.get((r["micro_batch"], r["gpus"])) or base.get((r["micro_batch"], 1))
         r["ratio_vs_baseline"] = round(r["tokens_per_s"] / (b * (r["gpus"] if (r["micro_batch"], r["gpus"]) not in base else 1)), 3) \
             if b and r.get("tokens_per_s") else None
-        ref = one_gpu.get((r["stack"], r["micro_batch"]))
-        if r["stack"].startswith("danlu") and r["gpus"] > 1 and r.get("tokens_per_s") and ref:
+        ref = one_gpu.get((r.get("tag"), r["micro_batch"]))
+        if r["stack"] == "danlu" and r["gpus"] > 1 and r.get("tokens_per_s") and ref:
             r["scaling_efficiency"] = round(r["tokens_per_s"] / (r["gpus"] * ref), 3)
     gpu = (out_dir / "gpu.txt").read_text().strip().splitlines() if (out_dir / "gpu.txt").exists() else []
     return dict(card=gpu[0] if gpu else "unknown", gpus_on_machine=len(gpu),
@@ -65,12 +66,13 @@ def collect(out_dir: Path) -> dict:
 def table(res: dict) -> str:
     lines = [f"card: {res['card']}  model: {res['model']}  seq {res['seq']}",
              f"{'stack':<22}{'mb':>4}{'gpus':>5}{'tokens/s':>11}{'peak GiB':>10}{'MFU':>7}{'vs base':>9}{'scaling':>9}"]
-    for r in sorted(res["rows"], key=lambda r: (r["gpus"], r["micro_batch"] or 0, r["stack"])):
+    for r in sorted(res["rows"], key=lambda r: (r["gpus"], r["micro_batch"] or 0, r["stack"], r.get("tag") or "")):
+        name = r["stack"] if r.get("tag") in (None, r["stack"]) else f"{r['stack']}:{r['tag']}"
         if r.get("tokens_per_s"):
-            lines.append(f"{r['stack']:<22}{r['micro_batch']:>4}{r['gpus']:>5}{r['tokens_per_s']:>11,.0f}{r['peak_gib']:>10.1f}"
+            lines.append(f"{name:<22}{r['micro_batch']:>4}{r['gpus']:>5}{r['tokens_per_s']:>11,.0f}{r['peak_gib']:>10.1f}"
                          f"{100 * r['mfu']:>6.1f}%{(r['ratio_vs_baseline'] or 0):>9.2f}{r.get('scaling_efficiency') or '':>9}")
         else:
-            lines.append(f"{r['stack']:<22}{r['micro_batch'] or '':>4}{r['gpus']:>5}   {r.get('status')}: {str(r.get('error', ''))[-120:]}")
+            lines.append(f"{name:<22}{r['micro_batch'] or '':>4}{r['gpus']:>5}   {r.get('status')}: {str(r.get('error', ''))[-120:]}")
     return "\n".join(lines)
 
 

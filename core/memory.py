@@ -95,15 +95,18 @@ class Estimate:
 
 def estimate(shape: Shape, *, quantization: str = "4bit", lora_rank: int = 16, micro_batch_size: int = 4,
              max_seq_length: int = 1024, gradient_checkpointing: bool = True, fused_loss: bool = True,
-             act_bytes: int = 2) -> Estimate:
+             act_bytes: int = 2, offload_activations: bool = False) -> Estimate:
     tokens = micro_batch_size * max_seq_length
     weights = shape.linear_params_per_layer * shape.layers * BYTES_PER_PARAM[quantization] \
         + shape.embedding_params * 2
     lora = shape.lora_params_per_rank * lora_rank * 16  # fp32 weight + grad + two AdamW moments
     # one layer's working set while it runs forward/backward (attention via SDPA, no n^2 scores)
     layer_live = tokens * (shape.hidden * 8 + shape.intermediate * 3) * act_bytes
-    if gradient_checkpointing:
-        acts = tokens * shape.hidden * act_bytes * shape.layers + layer_live
+    layer_input = tokens * shape.hidden * act_bytes  # what checkpointing keeps per layer
+    if gradient_checkpointing and offload_activations:
+        acts = 2 * layer_input + layer_live  # the rest waits in host memory; one in use, one prefetched
+    elif gradient_checkpointing:
+        acts = layer_input * shape.layers + layer_live
     else:
         acts = layer_live * shape.layers
     if fused_loss:

@@ -21,7 +21,7 @@ from webui.i18n import L, preset_text, tr
 GROUP_KEYS = {"model": "grp.model", "data": "grp.data", "lora": "grp.lora", "training": "grp.training",
               "logging": "grp.logging", "speed": "grp.speed"}
 MEMORY_INPUTS = ("base_model", "quantization", "max_seq_length", "micro_batch_size", "lora_rank",
-                 "gradient_checkpointing", "fused_loss")
+                 "gradient_checkpointing", "fused_loss", "offload_activations")
 
 
 @dataclass(frozen=True)
@@ -103,7 +103,7 @@ def free_memory(gpus: list[dict], chosen: list) -> tuple[float, str]:
 
 
 def memory_fit(gpus: list[dict], lang: str, chosen: list, base_model, quantization, max_seq_length,
-               micro_batch_size, lora_rank, gradient_checkpointing, fused_loss) -> str:
+               micro_batch_size, lora_rank, gradient_checkpointing, fused_loss, offload_activations=False) -> str:
     """Outputs: the estimate for one process of this run and whether it fits, in words."""
     shape, name = model_shape(base_model)
     if shape is None:
@@ -113,7 +113,7 @@ def memory_fit(gpus: list[dict], lang: str, chosen: list, base_model, quantizati
         est = estimate(shape, quantization=quantization, lora_rank=int(lora_rank or 16),
                        micro_batch_size=int(micro_batch_size or 1), max_seq_length=int(max_seq_length or 16),
                        gradient_checkpointing=bool(gradient_checkpointing), fused_loss=bool(fused_loss) and not on_cpu,
-                       act_bytes=4 if on_cpu else 2)
+                       act_bytes=4 if on_cpu else 2, offload_activations=bool(offload_activations) and not on_cpu)
     except (KeyError, TypeError, ValueError):
         return f"ℹ {tr('mem.cannot', lang)}"
     free, device = free_memory(gpus, chosen)
