@@ -6,7 +6,9 @@ torchrun (DANLU_GUI_TEST_TRAIN_MODULE), so they check the GUI and the job system
 from __future__ import annotations
 
 import json
+import os
 import re
+import signal
 import time
 from pathlib import Path
 
@@ -68,7 +70,7 @@ def test_switching_to_chinese_changes_tabs_and_buttons_and_survives_a_reload(ser
     expect(page.locator("#tpl-demo")).to_have_text("Use this template")
 
 
-def test_a_job_survives_page_reload_and_server_restart(home, browser):
+def test_a_job_survives_page_reload_and_a_killed_server(home, browser):
     env = {"DANLU_GUI_TEST_TRAIN_MODULE": FAKE_RECIPE, "DANLU_FAKE_STEPS": "150", "DANLU_FAKE_STEP_S": "0.1"}
     ctx = browser.new_context(viewport={"width": 1280, "height": 900})
     ctx.set_default_timeout(30_000)
@@ -83,6 +85,10 @@ def test_a_job_survives_page_reload_and_server_restart(home, browser):
             tab(page, "Train")
             expect(page.locator("#train-status")).to_contain_text(job_id)
             expect(page.locator(LOSS_POINTS).first).to_be_attached()
+            # the GUI dies mid-training without a chance to clean up (SIGKILL to its process group,
+            # as a crash or the out-of-memory killer would); the job runs in its own session
+            os.killpg(server.proc.pid, signal.SIGKILL)
+            server.proc.wait(timeout=30)
         # the server is gone; the job is not
         assert Services.create(home).store.get(job_id).state in J.ACTIVE | {J.SUCCEEDED}
         with live_server(home, env=env) as server:
