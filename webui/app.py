@@ -145,7 +145,8 @@ def _wire_language(gui, lang, tabs, tpl, ds, hp, tr, ev, ex, ch, widgets):
         (hyperparams_tab.describe_recipe, [hp.recipe, lang], [hp.recipe_info]),
         (partial(train_tab.refresh_gpus, gui), [lang, tr.gpus], [tr.gpus]),
         (partial(_memory_fit, gui), [lang, tr.gpus] + [widgets[n] for n in hyperparams_tab.MEMORY_INPUTS], [hp.memory]),
-        (_forget, [], [tr.seen, tr.table_seen]),
+        (partial(_train_view, gui), [lang, tr.job],
+         [tr.status, tr.failure, tr.log, tr.loss_plot, tr.lr_plot, tr.seen, tr.stop, tr.resume, tr.table, tr.table_seen]),
         (partial(evaluate_tab.show_results, gui), [lang, ev.run], [ev.summary, ev.table, ev.csv, ev.probes]),
         (partial(export_tab.exports_frame, gui), [lang], [ex.exports]),
         (partial(chat_tab.refresh_choices, gui), [lang, ch.model, ch.adapter], [ch.model, ch.adapter]),
@@ -155,9 +156,11 @@ def _wire_language(gui, lang, tabs, tpl, ds, hp, tr, ev, ex, ch, widgets):
         (partial(dataset_tab.grid, gui), [ds.ds_id, ds.grid_start, lang], [ds.grid]),
     ]
     fn, inputs, outputs = combined(light, first=lang)
-    lang.change(fn, inputs=inputs, outputs=outputs, js=SET_LANGUAGE_JS, api_visibility="private")
+    first = lang.change(fn, inputs=inputs, outputs=outputs, js=SET_LANGUAGE_JS, api_visibility="private")
+    # after the light answer, not beside it, so the tab names never wait behind the heavier re-render
+    # (measured: no change in the switch's time; it is the page's own re-translation, see the README)
     fn, inputs, outputs = combined(steps, first=lang)
-    lang.change(fn, inputs=inputs, outputs=outputs, api_visibility="private")
+    first.then(fn, inputs=inputs, outputs=outputs, api_visibility="private")
 
 
 def combined(steps, first):
@@ -182,9 +185,12 @@ def _no_dataset():
     return ""
 
 
-def _forget():
-    """Make the next refresh send everything again (it then renders in the new language)."""
-    return "", ""
+def _train_view(gui, lang, job_id):
+    """The Train tab's status, plots and job table rendered again in the new language (also when the
+    tab's timer is off: no job yet, or another tab open)."""
+    view = train_tab.refresh_job(gui, job_id, "", lang)
+    table, _picker, table_sig = train_tab.refresh_jobs(gui, lang, job_id, "")
+    return (*view, table, table_sig)
 
 
 def _wire_templates(tpl, ds, hp, settings, lang):
