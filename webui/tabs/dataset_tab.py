@@ -90,11 +90,30 @@ def import_current(gui, ds_id: str, dataset: str):
 
 def upload_and_check(gui, path, fmt: str, column_map: str, lang: str):
     """Inputs: the dropped file, format settings, language. Outputs: id, picker, summary, problems table,
-    counts, `dataset` setting: the upload and its check in one answer."""
+    counts, `dataset` setting, format setting: the upload and its check in one answer.
+
+    The format set before the upload usually comes from a template (its sample data). When that
+    format leaves none of the new file's rows usable but detection reads them, the file's own
+    format wins and the format box says "auto" (e.g. question/answer columns after the demo
+    template chose `messages`)."""
     ds_id, picker = import_upload(gui, path)
     if not path:
-        return (gr.skip(),) * 6
-    return (ds_id, picker, *check(gui, ds_id, fmt, column_map, lang))
+        return (gr.skip(),) * 7
+    shown = check(gui, ds_id, fmt, column_map, lang)
+    if (fmt or "auto") != "auto" and not column_map and _usable(gui, ds_id) == 0:
+        detected = check(gui, ds_id, "auto", "", lang)
+        if _usable(gui, ds_id) > 0:
+            return (ds_id, picker, *detected, "auto")
+        shown = check(gui, ds_id, fmt, column_map, lang)  # neither reads it: show the chosen format's problems
+    return (ds_id, picker, *shown, gr.skip())
+
+
+def _usable(gui, ds_id: str) -> int:
+    """Usable rows under the format last set by check() (its report is cached, so this reads a file)."""
+    try:
+        return int(D.check_dataset(gui.ws, ds_id).get("usable_rows") or 0)
+    except DanluError:
+        return 0
 
 
 def check_current(gui, ds_id: str, dataset: str, fmt: str, column_map: str, lang: str):
@@ -246,9 +265,9 @@ def _histogram_frame(h: dict) -> pd.DataFrame:
 
 
 def lengths_markdown(ins: dict, lang: str) -> str:
-    ln = ins.get("lengths") or {}
-    parts = [f"{tr('ds.tokens', lang)}: min {ln.get('min')}, {tr('ds.median', lang)} {ln.get('median')}, "
-             f"p95 {ln.get('p95')}, max {ln.get('max')}",
+    ln = {k: ("—" if v is None else v) for k, v in (ins.get("lengths") or {}).items()}  # no usable row: no lengths
+    parts = [f"{tr('ds.tokens', lang)}: min {ln.get('min', '—')}, {tr('ds.median', lang)} {ln.get('median', '—')}, "
+             f"p95 {ln.get('p95', '—')}, max {ln.get('max', '—')}",
              f"{tr('ds.over_max', lang)} ({ins.get('max_seq_length')}): **{ins.get('over_max', 0)}**"]
     if ins.get("no_target"):
         parts.append(f"{tr('ds.no_target', lang)}: **{ins['no_target']}**")
@@ -356,7 +375,8 @@ def wire(t: DatasetTab, gui, lang, base_model, max_seq_length, train_on_inputs, 
         ev.then(partial(refresh_picker, gui), inputs=[t.ds_id], outputs=[t.picker], api_visibility="private")
 
     then_show(t.upload.upload(partial(upload_and_check, gui), inputs=[t.upload] + settings,
-                              outputs=[t.ds_id, t.picker] + shown, api_name="upload_dataset"), checked=True)
+                              outputs=[t.ds_id, t.picker] + shown + [t.widgets["dataset_format"]],
+                              api_name="upload_dataset"), checked=True)
     then_show(t.picker.input(pick, inputs=[t.picker], outputs=[t.ds_id], api_visibility="private"))
     then_show(t.check.click(partial(check_current, gui), inputs=[t.ds_id, t.widgets["dataset"]] + settings,
                             outputs=[t.ds_id] + shown, api_name="check_dataset"), checked=True)
