@@ -263,9 +263,17 @@ def launch(services, host="127.0.0.1", port=7860, share=False, auth=None, max_fi
     if before_serving is not None:
         before_serving()
     demo.launch(server_name=host, server_port=port, share=share, auth=auth, max_file_size=max_file_size,
-                prevent_thread_lock=not block, footer_links=[], i18n=I18N, css=CSS, theme=_theme(), **serve)
-    if share and demo.share_url is None:
-        print("Danlu: the share link could not be created (no internet?); the app still runs locally.", flush=True)
+                prevent_thread_lock=True, footer_links=[], i18n=I18N, css=CSS, theme=_theme(), quiet=True, **serve)
+    # Gradio's own banner suggests `share=True` in code; Danlu's way to share needs a login (SECURITY.md)
+    local = host in ("127.0.0.1", "localhost", "::1")
+    print(f"Danlu is running at {demo.local_url} " + ("(this computer only)" if local else f"(bound to {host}; login required)")
+          + ". Ctrl-C stops the app; training jobs keep running."
+          + (" To reach it from elsewhere: python app.py --host 0.0.0.0 --auth USER:PASS" if local else ""), flush=True)
+    if share:
+        print(f"Share link: {demo.share_url}" if demo.share_url else
+              "Danlu: the share link could not be created (no internet?); the app still runs locally.", flush=True)
+    if block:
+        demo.block_thread()
     return demo
 
 

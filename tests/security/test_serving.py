@@ -3,6 +3,7 @@ tests/security/test_http.py drives a live one)."""
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 
 import pytest
 
@@ -54,7 +55,9 @@ def call_guard(headers: dict, scope_type="http", env_origins=""):
             os.environ["DANLU_ALLOWED_ORIGINS"] = old
     scope = {"type": scope_type, "path": "/gradio_api/upload",
              "headers": [(k.encode(), v.encode()) for k, v in headers.items()]}
-    asyncio.run(guard(scope, None, send))
+    # in a thread of its own: Playwright's sync API (the browser tests) keeps a loop running in this one
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, guard(scope, None, send)).result()
     return sent, reached
 
 
