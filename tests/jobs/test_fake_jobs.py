@@ -170,7 +170,11 @@ def test_cancel_without_a_supervisor_sweeps_the_job(services):
     job = submit(services, env={"FAKE_STEP_S": "0.5"}, cfg=demo_config(max_steps=200, logging_steps=1), nproc=2)
     wait_for(lambda: services.store.get(job.id).state == J.RUNNING and len(services.store.get(job.id).worker_list) >= 3,
              60, what="RUNNING with the agent and two ranks recorded")
-    os.kill(services.store.get(job.id).supervisor_pid, signal.SIGKILL)
+    sup = services.store.get(job.id)
+    os.kill(sup.supervisor_pid, signal.SIGKILL)
+    # SIGKILL is delivered asynchronously: a cancel in the same instant still sees the supervisor and
+    # leaves the ending to it (or to the next reconcile); this test is about the cancel that finds it gone
+    wait_for(lambda: not procs.alive(sup.supervisor_pid, sup.supervisor_ctime), 10, what="the supervisor gone")
     recorded = services.store.get(job.id).worker_list
     assert len(recorded) >= 3  # the agent and two ranks
     job = launcher.cancel(services.workspace, job.id)
