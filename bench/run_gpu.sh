@@ -59,37 +59,6 @@ case "$MODE" in
     danlu 8 1 110 --tag danlu
     DANLU_CKPT_POLICY=prefer danlu 1 1 110 --tag danlu-prefer
     ;;
-  final)
-    # GPU 0: the side-by-side comparison on one card. GPUs 1-3 meanwhile: Danlu scaling (1 and 2 GPUs)
-    # and the offload variant; the export/chat benchmark when its code is carried (.evalwt).
-    STEPS="--warmup 3 --steps ${STEPS:-10}"
-    [ "$NGPU" -eq 2 ] && danlu 4 2 120 --gpus 0,1 --tag danlu-ref1 $STEPS
-    (
-      CUDA_VISIBLE_DEVICES=0 base baseline 150 --bs 1,4,8 ${STEPS}
-      [ -d "$ROOT/.site_uns" ] && CUDA_VISIBLE_DEVICES=0 PYTHONPATH=$ROOT/.site:$ROOT/.site_uns base unsloth 190 --bs 1,4,8 --impl unsloth ${STEPS}
-      danlu 1 1 100 --gpus 0 --tag danlu $STEPS
-      danlu 4 1 100 --gpus 0 --tag danlu $STEPS
-      danlu 8 1 110 --gpus 0 --tag danlu $STEPS
-    ) > "$OUT/laneA.txt" 2>&1 &
-    A=$!
-    if [ "$NGPU" -ge 4 ]; then
-      ( danlu 4 1 110 --gpus 1 --tag danlu-ref1 $STEPS
-        danlu 4 1 110 --gpus 1 --tag danlu-offload --set offload_activations=true $STEPS ) > "$OUT/laneB.txt" 2>&1 &
-      ( danlu 4 2 140 --gpus 2,3 --tag danlu-ref1 $STEPS
-        if [ -d "$ROOT/.evalwt" ]; then
-          el "export/chat benchmark on GPU 2"
-          (cd "$ROOT/.evalwt" && CUDA_VISIBLE_DEVICES=2 PYTHONPATH=$ROOT/.evalwt:$ROOT/.site timeout $(( $(left) - 10 )) python3 bench/gpu_merge_chat.py --out "$OUT/merge_chat.json" --repeats 2 --no-engine) 2>&1 | grep -v -i warn | tail -25
-        fi ) > "$OUT/laneC.txt" 2>&1 &
-    elif [ "$NGPU" -ge 2 ]; then
-      ( danlu 4 1 110 --gpus 1 --tag danlu-ref1 $STEPS
-        if [ -d "$ROOT/.evalwt" ]; then
-          el "export/chat benchmark on GPU 1"
-          (cd "$ROOT/.evalwt" && CUDA_VISIBLE_DEVICES=1 PYTHONPATH=$ROOT/.evalwt:$ROOT/.site timeout $(( $(left) - 5 )) python3 bench/gpu_merge_chat.py --out "$OUT/merge_chat.json" --repeats 2 --no-engine) 2>&1 | grep -v -i warn | tail -25
-        fi ) > "$OUT/laneB.txt" 2>&1 &
-    fi
-    wait $A
-    wait
-    ;;
   final4)
     # One call on a 4-GPU machine. GPU 0: the side-by-side comparison (baseline, Unsloth, Danlu at
     # micro-batch 1, 4, 8). Meanwhile GPU 1: Danlu's 1-GPU reference at mb 4 for scaling, the offload

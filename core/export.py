@@ -14,7 +14,6 @@ job uses that GPU), else the CPU.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 import shutil
@@ -26,7 +25,7 @@ from core import jobs as J
 from core import launcher
 from core.errors import InputError, NotFound, Problem
 from core.runs import resolve_trained_run
-from core.workspace import Workspace
+from core.workspace import Workspace, sha256_file
 
 MERGE_MODULE = "core.recipes.merge"
 NAME_RE = re.compile(r"^[^\W_][\w.-]{0,99}$", re.UNICODE)  # letters/digits first; then letters, digits, _ . -
@@ -95,13 +94,6 @@ def submit_merge(ws: Workspace, job_or_run: str, name: str, *, dtype: str = "bf1
                                    parent_id=run.job.id if run.job else "")
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
 
 def verify_export(path: Path) -> str | None:
     """None when manifest.json lists every file with the right size and checksum, else the reason."""
@@ -115,7 +107,7 @@ def verify_export(path: Path) -> str | None:
             return f"{name} is missing"
         if p.stat().st_size != info["size"]:
             return f"{name} has the wrong size"
-        if _sha256(p) != info["sha256"]:
+        if sha256_file(p) != info["sha256"]:
             return f"{name} is corrupted (checksum differs)"
     return None
 

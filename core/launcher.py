@@ -10,7 +10,6 @@ the run directory, so any process can pick up where another left off.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -29,7 +28,7 @@ from core.config import TrainConfig, config_warnings, save_config
 from core.errors import InputError, JobError, NotFound, Problem
 from core.gpus import detect_gpus
 from core.paths import clean_label
-from core.workspace import REPO_ROOT, Workspace, atomic_write_text, python_path
+from core.workspace import REPO_ROOT, Workspace, atomic_write_text, python_path, sha256_file
 
 TRAIN_MODULE = "core.recipes.train"
 # files of one attempt in a run dir; a resume moves them to attempts/<old job id>/
@@ -126,13 +125,6 @@ def cli_command(config_path: Path, nproc: int, spec: LaunchSpec) -> str:
         parts += ["--nnodes", str(spec.nnodes), "--node-rank", str(spec.node_rank), "--master", spec.master]
     return " ".join(parts)
 
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def pin_dataset(ws: Workspace, path: str) -> tuple[Path, str]:

@@ -28,7 +28,7 @@ from core.data.check import check_file
 from core.data.clean import OPS, run_ops
 from core.data.sniff import sniff
 from core.errors import InputError, NotFound, Problem
-from core.workspace import atomic_write_text
+from core.workspace import atomic_write_text, sha256_file
 
 MAX_UPLOAD_BYTES = 2 << 30
 ID_RE = re.compile(r"^ds-[0-9a-f]{12}$")
@@ -86,13 +86,6 @@ def _info(ws, d: Path, m: dict) -> dict:
                          for v in m["versions"]],
             "can_undo": len(m["versions"]) > 1}
 
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def import_file(ws, src_path: str | os.PathLike, display_name: str | None = None, *, expected_size: int | None = None,
@@ -266,7 +259,7 @@ def apply_op(ws, ds_id: str, op: str, *, model: str | None = None, max_seq_lengt
 
 
 def _store_version(d: Path, tmp: Path) -> dict:
-    digest = _sha256(tmp)
+    digest = sha256_file(tmp)
     rel = f"versions/{digest[:16]}.jsonl"
     if not (d / rel).exists():
         os.replace(tmp, d / rel)

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import hashlib
 import json
 import os
 import shutil
@@ -34,7 +33,7 @@ from core.models import resolve_model
 from core.recipes.common import record_failure, write_json
 from core.recipes.inference import (GenSettings, apply_template_choice, check_adapter_dir, prompt_ids,
                                     read_adapter_info, stop_token_ids)
-from core.workspace import fsync_dir
+from core.workspace import fsync_dir, sha256_file
 
 SMOKE_PROMPT = "Hello! Please introduce yourself in one sentence."
 
@@ -51,13 +50,6 @@ def parse_args(argv=None):
     ap.add_argument("--no-smoke-test", action="store_true", help="skip reloading the export")
     return ap.parse_args(argv)
 
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 class PeakRSS:

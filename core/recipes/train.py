@@ -29,7 +29,6 @@ atomic checkpoints. SIGTERM (the Stop button) saves a checkpoint and ends the lo
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import math
 import os
@@ -50,7 +49,7 @@ from core.recipes.common import (Diverged, DiskFull, StopFlag, all_reduce_sum, b
                                  load_tokenizer, log, record_failure, setup_dist, write_json, append_jsonl)
 from core.recipes.probes import answer_probes
 from core.recipes.sft_data import collate, encode_all, epoch_batches, pack, split, unpacked
-from core.workspace import atomic_write_text
+from core.workspace import atomic_write_text, sha256_file
 
 
 def parse_args(argv=None):
@@ -59,13 +58,6 @@ def parse_args(argv=None):
     ap.add_argument("--resume", action="store_true", help="continue from the newest complete checkpoint")
     return ap.parse_args(argv)
 
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def lr_lambda(cfg, total_steps: int):
@@ -177,7 +169,7 @@ def train(cfg, run_dir: Path, d, resume: bool) -> int:
     if d.main:
         write_json(progress_path, dict(phase="loading", step=0, total_steps=None, time=t_start))
     ref = resolve_model(cfg.base_model)
-    dataset_sha = file_sha256(Path(cfg.dataset))
+    dataset_sha = sha256_file(Path(cfg.dataset))
     tok = load_tokenizer(ref.source, cfg, ref.local)
     train_seqs, val_seqs, data_info = prepare_data(cfg, tok, d, run_dir)
 
