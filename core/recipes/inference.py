@@ -237,7 +237,8 @@ class Generation:
     def _decode_loop(self):
         model, s = self.model, self.s
         dev = model_device(model)
-        eos = torch.tensor(stop_token_ids(self.tok, model), device=dev, dtype=torch.long)
+        eos_ids = stop_token_ids(self.tok, model)
+        eos = torch.tensor(eos_ids, device=dev, dtype=torch.long)
         seen = torch.tensor([self.ids], device=dev, dtype=torch.long)  # for the repetition penalty
         cache = _new_cache(model)
         logits = model(input_ids=seen, past_key_values=cache, use_cache=True, logits_to_keep=1).logits[:, -1, :]
@@ -251,18 +252,13 @@ class Generation:
                 scores[:, eos] = float("-inf")
             nxt = _choose(scores, s)  # shape (1, 1)
             token = int(nxt)  # the one host sync per token: the reader needs the token now
-            if token in self._eos_set(eos):
+            if token in eos_ids:
                 return
             yield token
             if self.stop.is_set() or i + 1 == s.max_new_tokens:
                 return
             seen = torch.cat([seen, nxt], dim=1)
             logits = model(input_ids=nxt, past_key_values=cache, use_cache=True).logits[:, -1, :]
-
-    def _eos_set(self, eos) -> set[int]:
-        if not hasattr(self, "_eos"):
-            self._eos = set(eos.tolist())
-        return self._eos
 
     def _finish(self, t0: float, first_at: float | None, n: int) -> None:
         t_end = time.perf_counter()
@@ -276,10 +272,7 @@ class Generation:
 
 def _new_cache(model):
     from transformers import DynamicCache
-    try:
-        return DynamicCache(config=model.config)
-    except TypeError:  # older signature
-        return DynamicCache()
+    return DynamicCache(config=model.config)
 
 
 def _choose(scores: torch.Tensor, s: GenSettings) -> torch.Tensor:
