@@ -86,15 +86,20 @@ def app(home: Path, *args, timeout: float = 600) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=timeout)
 
 
-def write_config(home: Path, steps: int) -> Path:
-    cfg = home / "load-demo.yaml"
-    r = app(home, "copy-preset", "demo", cfg)
-    if r.returncode != 0:
-        raise SystemExit(f"copy-preset failed: {r.stderr}")
+def write_config(home: Path, steps: int, source: str | None = None, logging_steps: int = 5) -> Path:
+    """The job's config: the demo preset, or `source` (e.g. an 8B QLoRA config on a GPU machine)."""
+    cfg = home / "load-job.yaml"
+    if source:
+        shutil.copyfile(source, cfg)
+    else:
+        r = app(home, "copy-preset", "demo", cfg)
+        if r.returncode != 0:
+            raise SystemExit(f"copy-preset failed: {r.stderr}")
     import yaml
     data = yaml.safe_load(cfg.read_text())
     # A fixed number of steps, no mid-run checkpoints or evaluations: the run is pure training steps.
-    data.update(max_steps=steps, num_epochs=1000, save_steps=0, eval_steps=0, logging_steps=5, val_fraction=0.0)
+    data.update(max_steps=steps, num_epochs=1000, save_steps=0, eval_steps=0, logging_steps=logging_steps,
+                val_fraction=0.0)
     cfg.write_text(yaml.safe_dump(data, sort_keys=False))
     return cfg
 
@@ -357,6 +362,11 @@ def cpu_seconds(pid: int) -> float:
         return 0.0
 
 
+def gpu_names() -> list[str]:
+    from core.gpus import detect_gpus
+    return [g["name"] for g in detect_gpus()]
+
+
 def own_cpu_seconds() -> float:
     import resource
     r = resource.getrusage(resource.RUSAGE_SELF)
@@ -399,6 +409,9 @@ def main(argv=None) -> int:
     ap.add_argument("--poll-interval", type=float, default=1.0, help="seconds between a tab's timer ticks (the Train tab's)")
     ap.add_argument("--steps", type=int, default=600, help="optimizer steps per training run")
     ap.add_argument("--reps", type=int, default=2, help="unloaded/loaded pairs")
+    ap.add_argument("--config", help="train this config instead of the demo preset (its steps, checkpoints and "
+                    "evaluations are overridden as for the demo); e.g. bench/load_gpu.sh's 8B QLoRA job")
+    ap.add_argument("--logging-steps", type=int, default=5, help="the job's logging_steps (throughput windows)")
     ap.add_argument("--upload", help="dataset file to upload (default: the demo template's data)")
     ap.add_argument("--home", help="workspace to use (default: a temporary one, removed afterwards)")
     ap.add_argument("--out", help="also write the JSON report here")
@@ -412,13 +425,13 @@ def main(argv=None) -> int:
     port = free_port()
     base = f"http://{LOOPBACK}:{port}"
     server = start_server(home, port)
-    report: dict = {"pollers": args.pollers, "uploaders": args.uploaders, "poll_interval_s": args.poll_interval,
-                    "steps": args.steps, "cpu_count": os.cpu_count(), "runs": []}
+    report: dict = {"config": args.config or "demo preset", "pollers": args.pollers, "uploaders": args.uploaders, "poll_interval_s": args.poll_interval,
+                    "steps": args.steps, "cpu_count": os.cpu_count(), "gpus": gpu_names(), "runs": []}
     try:
         wait_for(base + "/config", server)
         import httpx
         ep = Endpoints(httpx.get(base + "/config", timeout=30).json())
-        cfg = write_config(home, args.steps)
+        cfg = write_config(home, args.steps, args.config, args.logging_steps)
 
         def load(job_id, done):
             return asyncio.run(run_load(base, ep, job_id, args.pollers, args.uploaders, args.poll_interval,

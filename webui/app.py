@@ -103,6 +103,7 @@ def build_ui(services, gui: Gui | None = None) -> gr.Blocks:
                   api_visibility="private")
         demo.load(partial(_memory_fit, gui), inputs=[lang, tr.gpus] + [widgets[n] for n in hyperparams_tab.MEMORY_INPUTS],
                   outputs=[hp.memory], api_visibility="private")
+    serving.cheap_skips(demo)  # the timers' many skipped outputs cost next to nothing (see there)
     return demo
 
 

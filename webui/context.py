@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from core.launcher import TRAIN_MODULE
 from core.services import Services
+from webui.live import LiveJobs
 
 # Hidden switch for the browser tests only: run a fake fast recipe instead of the real one, so a
 # test can open and close 20 tabs around a job that writes a metric every tenth of a second.
@@ -38,6 +39,7 @@ class Gui:
     _gpu_cache: tuple[float, list] = (0.0, [])
     _chat: object | None = None
     _worker: ProcessPoolExecutor | None = None
+    _live: LiveJobs | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @classmethod
@@ -52,6 +54,14 @@ class Gui:
     @property
     def store(self):
         return self.services.store
+
+    @property
+    def live(self) -> LiveJobs:
+        """The jobs as every open page sees them, read once for all (webui.live)."""
+        with self._lock:
+            if self._live is None:
+                self._live = LiveJobs(self.ws, self.store)
+            return self._live
 
     def gpus(self, max_age: float = 10.0) -> list[dict]:
         """Detected GPUs, asked of nvidia-smi at most every `max_age` seconds (it takes ~50 ms)."""

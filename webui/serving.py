@@ -19,6 +19,7 @@ DANLU_ALLOWED_ORIGINS (comma-separated, e.g. https://danlu.example.com); proxies
 """
 from __future__ import annotations
 
+import copy
 import os
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -66,6 +67,43 @@ def quiet_per_event_overheads() -> None:
     os.environ.setdefault("GRADIO_ANALYTICS_MAX_EVENTS", "1000")
     if "matplotlib" not in sys.modules and importlib.util.find_spec("matplotlib") is None:
         sys.modules["matplotlib"] = None  # `import matplotlib` now raises ImportError without a disk search
+
+
+SKIP = {"__type__": "update"}  # what gr.skip() returns
+
+
+def cheap_skips(blocks) -> None:
+    """Send gr.skip() outputs without Gradio's per-output rebuild.
+
+    Gradio 6 treats a skipped output like any property update: it builds a new copy of the component
+    and regenerates that component's config (its API schema included) in the session, then sends
+    {"__type__": "update"}, which changes nothing in the page. The Train tab's timer returns mostly
+    skips (nothing new since the last tick), so under 50 polling tabs these rebuilds were most of the
+    server's work (py-spy on bench/load_gui.py). Here, bare skips of ordinary components are answered
+    with that same {"__type__": "update"} directly, and Gradio's own postprocessing runs for the other
+    outputs only. Stateful outputs (gr.State) keep Gradio's path: a skipped State sends None there."""
+    original = blocks.postprocess_data
+
+    async def postprocess_data(block_fn, predictions, state):
+        outputs = block_fn.outputs
+        if (getattr(block_fn, "batch", False) or getattr(block_fn, "is_validator_function", False)
+                or not isinstance(predictions, (list, tuple)) or len(predictions) != len(outputs) or len(outputs) < 2):
+            return await original(block_fn, predictions, state)
+        keep = [i for i, (block, value) in enumerate(zip(outputs, predictions))
+                if getattr(block, "stateful", True) or not (isinstance(value, dict) and value == SKIP)]
+        if len(keep) == len(outputs):
+            return await original(block_fn, predictions, state)
+        out = [dict(SKIP) for _ in outputs]
+        if keep:
+            part = copy.copy(block_fn)
+            part.outputs = [outputs[i] for i in keep]
+            values = [predictions[i] for i in keep]
+            done = await original(part, values if len(keep) > 1 else values[0], state)
+            for i, value in zip(keep, done):
+                out[i] = value
+        return out
+
+    blocks.postprocess_data = postprocess_data
 
 
 def _split_host(netloc: str) -> tuple[str, str | None]:

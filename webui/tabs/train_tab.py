@@ -7,6 +7,7 @@ finds every job again, and closing the browser never touches a running job.
 """
 from __future__ import annotations
 
+import hashlib
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,12 +21,14 @@ from core.errors import DanluError, InputError
 from webui import fields
 from webui.i18n import L, tr
 from webui.jobview import failure_update, status_markdown
+from webui.live import file_stamp
 from webui.tabs.hyperparams_tab import launch_spec, problems_markdown
 
 POLL_S = 1.0
 LOG_LINES = 200
 TABLE_LIMIT = 200
 MAX_PLOT_POINTS = 300
+TABLE_STEP_S = 5.0
 PLOT_EVERY_S = 2.0  # redrawing plots in every open page each second costs more than it shows
 
 
@@ -121,16 +124,35 @@ def resume_job(gui, lang: str, job_id: str | None):
 
 # ---- the job table ---------------------------------------------------------------------------
 def job_rows(gui, lang: str) -> list[list]:
-    rows = []
-    for job in gui.store.list()[:TABLE_LIMIT]:
-        step = ""
-        if job.state in J.ACTIVE:
-            p = progress.read_json(Path(job.run_dir) / "progress.json")
-            if p.get("step") and p.get("total_steps"):
-                step = f"{p['step']}/{p['total_steps']}"
-        created = time.strftime("%Y-%m-%d %H:%M", time.localtime(job.created_at))
-        rows.append([job.id, job.name, job.kind, tr("state." + job.state, lang), step, created])
-    return rows
+    return _table(gui, lang)[0]
+
+
+def _table(gui, lang: str) -> tuple[list[list], str]:
+    """The table's rows and their signature, computed once per change for every open page (webui.live).
+    A running job's step is refreshed every TABLE_STEP_S: the status line above counts every step, and
+    sending the whole table to every page each second would cost more than it shows."""
+    jobs = gui.live.jobs()[:TABLE_LIMIT]
+    tick = int(time.monotonic() // TABLE_STEP_S)
+    key = tuple((j.id, j.state, tick if j.state in J.ACTIVE else None) for j in jobs)
+
+    def compute():
+        rows = [_row(gui, j, lang) for j in jobs]
+        return rows, hashlib.blake2b(repr([lang] + rows).encode(), digest_size=12).hexdigest()
+    return gui.live.memo(("table", lang, key), compute)
+
+
+def _row(gui, job: J.Job, lang: str) -> list:
+    if job.state in J.ACTIVE:
+        step = _step_text(job)
+    else:
+        step = gui.live.memo(("step", job.id, job.state), lambda: "" if job.state == J.QUEUED else _step_text(job))
+    created = time.strftime("%Y-%m-%d %H:%M", time.localtime(job.created_at))
+    return [job.id, job.name, job.kind, tr("state." + job.state, lang), step, created]
+
+
+def _step_text(job: J.Job) -> str:
+    p = progress.read_json(Path(job.run_dir) / "progress.json")
+    return f"{p['step']}/{p['total_steps']}" if p.get("step") and p.get("total_steps") else ""
 
 
 def job_choices(rows: list[list]) -> list[tuple[str, str]]:
@@ -140,10 +162,9 @@ def job_choices(rows: list[list]) -> list[tuple[str, str]]:
 def refresh_jobs(gui, lang: str, job_id: str | None, sig: str):
     """Inputs: language, selected job, last table signature. Outputs: table, job picker, signature.
     Sends nothing when no job changed."""
-    rows = job_rows(gui, lang)
-    new_sig = repr([lang] + rows)
+    rows, new_sig = _table(gui, lang)
     if new_sig == sig:
-        return gr.skip(), gr.skip(), sig
+        return gr.skip(), gr.skip(), gr.skip()
     table = pd.DataFrame(rows, columns=[tr("jobs." + c, lang) for c in TABLE_COLUMNS])
     return table, gr.update(choices=job_choices(rows), value=job_id), new_sig
 
@@ -176,44 +197,51 @@ def refresh(gui, lang: str, job_id: str | None, seen: str, table_seen: str):
 
 
 # ---- one job's live view -----------------------------------------------------------------------
-def _size(path: Path) -> int:
-    try:
-        return path.stat().st_size
-    except OSError:
-        return -1
-
-
 def refresh_job(gui, job_id: str | None, seen: str, lang: str):
     """Inputs: selected job, what was shown last, language. Outputs: status, failure box, log, loss plot,
-    learning-rate plot, seen, Stop button, Resume button. Sends nothing when nothing changed, and
-    redraws the plots at most every PLOT_EVERY_S (the first points and the end at once)."""
-    job = gui.store.get(job_id) if job_id else None
+    learning-rate plot, seen, Stop button, Resume button. Sends only what changed since `seen`, and
+    redraws the plots at most every PLOT_EVERY_S (the first points and the end at once). What is sent is
+    read once per change for every open page (webui.live)."""
+    job = gui.live.job(job_id)
     if job is None:
         empty = (tr("train.no_job_yet", lang), gr.update(value="", visible=False), "", *plot_frames([], lang), "none",
                  gr.update(interactive=False), gr.update(interactive=False))
-        return empty if seen != "none" else (gr.skip(),) * 5 + ("none", gr.skip(), gr.skip())
-    if job.state in J.ACTIVE:
-        launcher.reconcile(gui.ws, [job])  # the supervisor may have died; settle the state now
-        job = gui.store.get(job.id)
+        return empty if seen != "none" else (gr.skip(),) * 8
     run_dir = Path(job.run_dir)
-    metrics_size = _size(run_dir / "metrics.jsonl")
-    sig = f"{job.id}|{job.state}|{metrics_size}|{_size(run_dir / 'stdout.log')}|{_size(run_dir / 'progress.json')}|{lang}"
+    metrics, log = file_stamp(run_dir / "metrics.jsonl"), file_stamp(run_dir / "stdout.log")
+    ident = f"{job.id}|{job.state}|{lang}"
+    sig = f"{ident}|{metrics}|{log}|{file_stamp(run_dir / 'progress.json')}"
     last_sig, plotted_size, plotted_at = _parse_seen(seen)
-    if sig == last_sig and plotted_size == metrics_size:
-        return (gr.skip(),) * 5 + (seen, gr.skip(), gr.skip())
-    st = progress.status(job)
+    if sig == last_sig and plotted_size == metrics[0]:
+        return (gr.skip(),) * 8  # nothing new: the page keeps what it shows, `seen` included
+    same_job = last_sig.startswith(f"{job.id}|")
+    same_state = last_sig.startswith(ident + "|")
+    status, failure = gui.live.memo(("status", sig), lambda: _status_texts(job, lang))
+    log_out = gr.skip() if same_state and last_sig.split("|")[4] == str(log) else \
+        gui.live.memo(("log", job.id, job.nproc, log), lambda: log_text(job))
     now = time.time()
-    plot_due = plotted_size != metrics_size and (
-        last_sig.split("|")[0] != job.id or plotted_size <= 0 or job.terminal or now - plotted_at >= PLOT_EVERY_S)
+    plot_due = plotted_size != metrics[0] and (
+        not same_job or plotted_size <= 0 or job.terminal or now - plotted_at >= PLOT_EVERY_S)
     if plot_due:
-        loss_df, lr_df = plot_frames(progress.read_metrics(run_dir), lang)
-        plotted_size, plotted_at = metrics_size, now
+        loss_df, lr_df = gui.live.memo(("plots", job.id, metrics, lang),
+                                       lambda: plot_frames(progress.read_metrics(run_dir), lang))
+        plotted_size, plotted_at = metrics[0], now
     else:
         loss_df = lr_df = gr.skip()
-    return (status_markdown(st, lang), failure_update(st, lang), log_text(job), loss_df, lr_df,
-            f"{sig}#{plotted_size}#{plotted_at:.3f}",
-            gr.update(interactive=job.state in (J.QUEUED, *J.ACTIVE)),
-            gr.update(interactive=job.kind == "train" and job.state in (J.FAILED, J.CANCELLED, J.INTERRUPTED)))
+    if same_state:  # the failure box and the buttons follow the state alone
+        failure_out = stop_out = resume_out = gr.skip()
+    else:
+        failure_out = gr.update(value=failure or "", visible=failure is not None)
+        stop_out = gr.update(interactive=job.state in (J.QUEUED, *J.ACTIVE))
+        resume_out = gr.update(interactive=job.kind == "train" and job.state in (J.FAILED, J.CANCELLED, J.INTERRUPTED))
+    return (status, failure_out, log_out, loss_df, lr_df, f"{sig}#{plotted_size}#{plotted_at:.3f}", stop_out, resume_out)
+
+
+def _status_texts(job: J.Job, lang: str) -> tuple[str, str | None]:
+    """The status line and the failure box's text (None: hidden)."""
+    st = progress.status(job)
+    box = failure_update(st, lang)
+    return status_markdown(st, lang), (box["value"] if box.get("visible") else None)
 
 
 def _parse_seen(seen: str) -> tuple[str, int, float]:
