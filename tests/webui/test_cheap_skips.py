@@ -1,6 +1,7 @@
 """webui.serving.cheap_skips: skipped outputs are answered without Gradio's per-output rebuild, and
 every answer is the one Gradio itself gives."""
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 
 import gradio as gr
 import pandas as pd
@@ -30,7 +31,9 @@ def _run(demo, fn, predictions, cheap):
     if cheap:
         serving.cheap_skips(demo)
     state = SessionState(demo)
-    out = asyncio.run(demo.postprocess_data(fn, list(predictions), state))
+    # in a thread of its own: an earlier test (Playwright) may leave an event loop running in this one
+    with ThreadPoolExecutor(1) as pool:
+        out = pool.submit(asyncio.run, demo.postprocess_data(fn, list(predictions), state)).result()
     return out, state
 
 
