@@ -2,7 +2,8 @@
 uploading datasets, against a real `python app.py` server on 127.0.0.1 (never another address).
 
     python bench/load_gui.py                          # 50 pollers, 5 uploaders, 2 unloaded + 2 loaded runs
-    python bench/load_gui.py --pollers 5 --uploaders 1 --steps 60 --reps 1 --no-check   # smoke (make test)
+    python bench/load_gui.py --pollers 4 --uploaders 1 --steps 60 --reps 1 --no-check   # smoke (tests/bench/test_load_gui_smoke.py)
+    bash bench/load_gpu.sh                            # on a GPU machine: an 8B QLoRA job instead of the demo
 
 What it does:
 1. Starts the GUI in a fresh workspace and builds the demo model there.
