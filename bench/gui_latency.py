@@ -35,24 +35,26 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--d
         "--disable-sync", "--no-first-run", "--disable-quic"]
 LOSS_POINTS = '#train-loss-plot [aria-roledescription="point"]'
 
-# click `click`, then wait (one animation frame at a time) until `target` is visible and, if given,
-# its text differs from what it was before the click / contains `text`
+# click `click`, then wait (one animation frame at a time) until every `target` (selectors joined by
+# " && ") is visible and, if given, its text differs from what it was before the click / contains `text`
 MEASURE_JS = """async ([click, target, text, tabName]) => {
   const visible = el => el && el.offsetParent !== null && el.getBoundingClientRect().height > 0;
-  const find = () => document.querySelector(target);
-  const before = find() ? find().innerText : null;
+  const targets = target.split(' && ');
+  const before = targets.map(t => document.querySelector(t) ? document.querySelector(t).innerText : null);
   const byText = (sel, txt) => [...document.querySelectorAll(sel)].find(b => b.innerText.trim() === txt);
   const btn = tabName ? byText('button[role=tab]', tabName)
             : click.startsWith('label:') ? byText('#language label', click.slice(6)) : document.querySelector(click);
   if (!btn) return -2;
+  const done = (t, i) => {
+    const el = document.querySelector(t);
+    if (!visible(el)) return false;
+    const now = el.innerText;
+    return text === null ? (tabName || now !== before[i]) : now.includes(text);
+  };
   const t0 = performance.now();
   btn.click();
   while (performance.now() - t0 < 30000) {
-    const el = find();
-    if (visible(el)) {
-      const now = el.innerText;
-      if (text === null ? (tabName || now !== before) : now.includes(text)) return performance.now() - t0;
-    }
+    if (targets.every(done)) return performance.now() - t0;
     await new Promise(r => requestAnimationFrame(r));
   }
   return -1;
@@ -67,7 +69,9 @@ BUTTONS = [
     ("Show command", "Hyperparameters", lambda r: "#hp-show-command", "#hp-command"),
     ("Save config", "Hyperparameters", lambda r: "#hp-save", "#hp-saved-file"),
     ("Check dataset", "Dataset", lambda r: "#ds-check", "#ds-summary"),
-    ("Language switch", None, lambda r: "label:简体中文" if r % 2 == 0 else "label:English", "#tabs button[role=tab]"),
+    # the tab names and the labels the page translates itself (here the language picker's own)
+    ("Language switch", None, lambda r: "label:简体中文" if r % 2 == 0 else "label:English",
+     "#tabs button[role=tab] && #language"),
 ]
 
 

@@ -6,11 +6,12 @@ values); this file connects one tab's widgets to another's events. Long work is 
 """
 from __future__ import annotations
 
+import json
 from functools import partial
 
 import gradio as gr
 
-from webui import fields, jobview, serving
+from webui import fields, i18n, jobview, serving
 from webui.context import Gui
 from webui.i18n import I18N, L, LANGUAGES
 from webui.tabs import chat_tab, dataset_tab, evaluate_tab, export_tab, hyperparams_tab, templates_tab, train_tab
@@ -30,9 +31,19 @@ CSS = """
 .log textarea {font-family: ui-monospace, SFMono-Regular, Menlo, monospace; font-size: 12px;}
 """
 
+TAB_KEYS = ["tab.templates", "tab.dataset", "tab.hyperparams", "tab.train", "tab.evaluate", "tab.export", "tab.chat"]
+
 # The language switch: gr.I18n translates on the page, so switching is a front-end locale change
 # (svelte-i18n's changeLocale, taken from Gradio's own module) remembered in localStorage.
 # The event's inputs arrive as arguments, language first; they are handed on to the Python handler.
+#
+# The tab bar is the exception: Gradio's frontend translates a tab's name only when the server
+# updates that tab. A tab sent from the server stays on the page's list of components to refresh
+# on every later event, and refreshing a tab copies the data of everything inside it: after one
+# language switch, each timer tick of the Train tab made the page copy the whole app twice
+# (Chrome profile, bench/gui_latency.py). So the page renames the tab bar's own buttons (the visible
+# ones, the hidden copies Gradio measures widths with and the overflow menu's), and keeps them
+# renamed if Gradio redraws them.
 SET_LANGUAGE_JS = """(...inputs) => {
   const lang = inputs[0];
   try { localStorage.setItem('danlu-lang', lang); } catch (e) {}
@@ -40,8 +51,27 @@ SET_LANGUAGE_JS = """(...inputs) => {
       .find(n => /\\/assets\\/core-[^/]+\\.js$/.test(n));
   if (url) import(url).then(m => m.changeLocale(lang));
   document.documentElement.lang = lang;
+  window.danluTabNames = %s;
+  window.danluLang = lang;
+  const rename = () => {
+    const bar = document.querySelector('#tabs > .tab-wrapper');
+    if (!bar) return;
+    const want = window.danluLang.toLowerCase().startsWith('zh') ? 1 : 0;
+    for (const button of bar.querySelectorAll('button')) {
+      const text = [...button.childNodes].find(n => n.nodeType === Node.TEXT_NODE && n.nodeValue.trim());
+      if (!text) continue;
+      const names = window.danluTabNames.find(pair => pair.includes(text.nodeValue.trim()));
+      if (names && text.nodeValue !== names[want]) text.nodeValue = names[want];
+    }
+  };
+  rename();
+  const bar = document.querySelector('#tabs > .tab-wrapper');
+  if (bar && !window.danluTabWatch) {
+    window.danluTabWatch = new MutationObserver(rename);
+    window.danluTabWatch.observe(bar, {subtree: true, childList: true, characterData: true});
+  }
   return inputs.length === 1 ? lang : inputs;
-}"""
+}""" % json.dumps([[i18n.tr(k, "en"), i18n.tr(k, "zh-CN")] for k in TAB_KEYS], ensure_ascii=False)
 SCROLL_LOG_JS = """() => { const t = document.querySelector('#train-log textarea');
   if (t) requestAnimationFrame(() => { t.scrollTop = t.scrollHeight; }); }"""
 LOAD_LANGUAGE_JS = """() => {
@@ -51,13 +81,6 @@ LOAD_LANGUAGE_JS = """() => {
   return (%s)(lang);
 }""" % SET_LANGUAGE_JS
 
-
-TAB_KEYS = ["tab.templates", "tab.dataset", "tab.hyperparams", "tab.train", "tab.evaluate", "tab.export", "tab.chat"]
-
-
-def _tab_labels(keys, lang=None):
-    """The tab bar translates a label only when that tab updates, so every tab is sent its label again."""
-    return [gr.Tab(label=L(k)) for k in keys]
 
 
 def build_ui(services, gui: Gui | None = None) -> gr.Blocks:
@@ -98,7 +121,7 @@ def build_ui(services, gui: Gui | None = None) -> gr.Blocks:
         export_tab.wire(ex, gui, lang)
         chat_tab.wire(ch, gui, lang)
         _wire_tab_switches(gui, tabs, tr, ev, ex, ch, lang)
-        _wire_language(gui, lang, tabs, tpl, ds, hp, tr, ev, ex, ch, widgets)
+        _wire_language(gui, lang, tpl, ds, hp, tr, ev, ex, ch, widgets)
         demo.load(hyperparams_tab.validate_settings, inputs=[lang] + settings, outputs=[hp.problems],
                   api_visibility="private")
         demo.load(partial(_memory_fit, gui), inputs=[lang, tr.gpus] + [widgets[n] for n in hyperparams_tab.MEMORY_INPUTS],
@@ -137,10 +160,11 @@ def _validated(event, hp, settings, lang):
                       api_visibility="private")
 
 
-def _wire_language(gui, lang, tabs, tpl, ds, hp, tr, ev, ex, ch, widgets):
+def _wire_language(gui, lang, tpl, ds, hp, tr, ev, ex, ch, widgets):
     """The page translates labels itself; what handlers composed is rendered again in the new language."""
-    # what shows at once (tab names, the cards) comes back in one light answer; the rest in a second one
-    light = [(partial(_tab_labels, TAB_KEYS), [], tabs), (templates_tab.render_cards, [lang], tpl.cards)]
+    # the tab names are renamed in the page (SET_LANGUAGE_JS); what shows at once (the cards) comes
+    # back in one light answer, the rest in a second one
+    light = [(templates_tab.render_cards, [lang], tpl.cards)]
     steps = [
         (templates_tab.describe_model, [tpl.base_model, lang], [tpl.model_info]),
         (hyperparams_tab.describe_recipe, [hp.recipe, lang], [hp.recipe_info]),

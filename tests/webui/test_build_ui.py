@@ -39,3 +39,16 @@ def test_tabs_are_the_seven_named_in_the_brief(services):
     labels = [tr(str(b.label).split('"key": "')[1].split('"')[0], "en") for b in demo.blocks.values()
               if isinstance(b, gr.Tab)]
     assert labels == ["Templates", "Dataset", "Hyperparameters", "Train", "Evaluate", "Export", "Chat"]
+
+
+def test_no_event_reads_or_writes_a_layout_block(services):
+    """Gradio's page refreshes, on every later event, each component an event has ever touched, and
+    refreshing a tab or a column copies the data of everything inside it: one tab sent from the
+    server made each timer tick copy the whole app (see SET_LANGUAGE_JS in webui/app.py)."""
+    _, cfg = config(services)
+    kinds = {c["id"]: c["type"] for c in cfg["components"]}
+    layout = {"tabitem", "tabs", "column", "row", "group", "accordion", "form", "sidebar"}
+    assert layout & set(kinds.values()), "the app has layout blocks (else this test proves nothing)"
+    touching = [(d.get("api_name") or d["id"], kinds[i]) for d in cfg["dependencies"]
+                for i in d["inputs"] + d["outputs"] if kinds.get(i) in layout]
+    assert not touching, touching
