@@ -101,8 +101,7 @@ def test_show_command_is_the_real_cli_line(gui):
 
 def test_save_and_load_config_round_trip(gui):
     values = dict(zip(fields.NAMES, demo_values()), lora_rank=24, lora_alpha=48)
-    file_update, message = hp.save_settings(gui, "en", *[values[n] for n in fields.NAMES])
-    path = file_update["value"]
+    path, message = hp.save_settings(gui, "en", *[values[n] for n in fields.NAMES])
     assert Path(path).is_file() and "valid" in message
     loaded = hp.load_settings(path, "en")
     assert dict(zip(fields.NAMES, loaded))["lora_rank"] == 24 and "valid" in loaded[-1]

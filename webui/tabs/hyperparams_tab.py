@@ -135,12 +135,12 @@ def save_settings(gui, lang: str, *values):
     """Inputs: language, every setting. Outputs: a YAML file to download, and the problems."""
     cfg, problems = fields.build_config(dict(zip(fields.NAMES, values)), check_files=False)
     if cfg is None:
-        return gr.update(value=None, visible=False), problems_markdown(problems, lang)
+        return None, problems_markdown(problems, lang)
     path = downloads_dir(gui) / f"danlu-config-{time.strftime('%Y%m%d-%H%M%S')}.yaml"
     # a plain write: this is a copy to download, not a record that must survive a power cut
     path.write_text(to_yaml(cfg, "Danlu training config, saved from the GUI.\nRun it:  python app.py train " + path.name),
                     encoding="utf-8")
-    return gr.update(value=str(path), visible=True), problems_markdown(problems, lang)
+    return str(path), problems_markdown(problems, lang)
 
 
 def load_settings(path, lang: str) -> list:
@@ -198,7 +198,9 @@ def build(gui, elsewhere: tuple[str, ...] = ()) -> HyperparamsTab:
         save = gr.Button(L("hp.save"), elem_id="hp-save", size="md")
         load = gr.UploadButton(L("hp.load"), file_types=[".yaml", ".yml"], elem_id="hp-load", size="md")
         show = gr.Button(L("hp.show_command"), elem_id="hp-show-command", size="md")
-    saved_file = gr.File(label=L("hp.saved_file"), visible=False, interactive=False, elem_id="hp-saved-file")
+    # always shown (empty until a save): a File that first appears on a click is drawn from scratch
+    # then, which took up to a second in the page while a job trained (bench/gui_latency.py)
+    saved_file = gr.File(label=L("hp.saved_file"), interactive=False, elem_id="hp-saved-file")  # empty: one line (CSS)
     command = gr.Textbox(label=L("hp.command"), interactive=False, lines=1, max_lines=4, buttons=["copy"],
                          elem_id="hp-command", elem_classes=["log"])
     return HyperparamsTab(widgets=widgets, recipe=recipe, recipe_info=recipe_info, problems=problems, memory=memory, save=save,
