@@ -7,7 +7,9 @@
 2. Pick the demo template, press Start training (the real recipe on the demo model): milliseconds
    until the button's answer shows, and seconds until the first loss point is on the plot.
 3. While that job trains: every tab switch and button press, timed inside the page from the click
-   until its answer is on screen (a requestAnimationFrame loop, so Playwright adds nothing).
+   until its answer is on screen (a requestAnimationFrame loop, so Playwright adds nothing). The
+   language switch counts until both the tab names and the page's own labels changed; the next
+   press waits a second after it.
 Prints a table; not a test (timings on a shared machine vary), but the numbers in the README come
 from here.
 """
@@ -158,6 +160,9 @@ def main() -> int:
                     time.sleep(1.1)  # the saved config's name has the time in seconds
                 label, _, click, target = BUTTONS[-1]
                 buttons[label].append(measure(page, click(r), target))
+                # the switch answers before its second half (the server re-renders what it composed)
+                # is done: let that finish, as a person reading the new labels would, before the next press
+                time.sleep(1.0)
             state = page.locator("#train-status").inner_text()
             results["job_state_during_measurements"] = state.split("·")[0].strip()
             results["tab_switch_ms"] = {k: v for k, v in tabs.items()}
