@@ -205,3 +205,13 @@ def test_jobs_are_named_after_the_uploaded_file_not_its_stored_copy(gui, tmp_pat
     assert Path(info["current_path"]).stem != "my furnaces"
     assert tt.job_name(gui, info["current_path"]) == "my furnaces"
     assert tt.job_name(gui, "/elsewhere/support.jsonl") == "support"
+
+
+def test_job_table_shows_the_step_a_finished_job_ended_at(gui):
+    run_dir = gui.ws.runs / "done"
+    run_dir.mkdir(parents=True)
+    (run_dir / "progress.json").write_text('{"step": 37, "total_steps": 40}')
+    job = gui.store.create(kind="train", name="done", run_dir=str(run_dir))
+    gui.store.transition(job.id, J.CANCELLED)
+    table, _, _ = tt.refresh_jobs(gui, "en", job.id, "")
+    assert list(table.iloc[0])[3:5] == ["Cancelled", "37/40"]
