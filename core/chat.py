@@ -180,7 +180,8 @@ class _Worker:
         self.log_path = logs / f"chat-worker-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}-{secrets.token_hex(2)}.log"
         env = dict(os.environ, PYTHONPATH=python_path(), PYTHONUNBUFFERED="1", DANLU_HOME=str(ws.root),
                    DANLU_CHAT_AUTHKEY=self.key.hex(), HF_HUB_DISABLE_PROGRESS_BARS="1", TOKENIZERS_PARALLELISM="false",
-                   CUDA_VISIBLE_DEVICES="" if device == "cpu" else device.split(":")[1])
+                   CUDA_VISIBLE_DEVICES="" if device == "cpu" else device.split(":")[1],
+                   CUDA_DEVICE_ORDER="PCI_BUS_ID")  # the index is nvidia-smi's (core.gpus)
         me = os.getpid()
         with open(self.log_path, "ab") as log:  # a file, never a pipe that nobody drains
             self.proc = subprocess.Popen(

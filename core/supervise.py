@@ -136,6 +136,7 @@ class Supervisor:
         env[procs.MARKER] = self.job.id
         gpus = self.job.gpu_list
         env["CUDA_VISIBLE_DEVICES"] = "" if gpus == ["cpu"] else ",".join(str(g) for g in gpus)
+        env["CUDA_DEVICE_ORDER"] = "PCI_BUS_ID"  # the indices are nvidia-smi's (core.gpus)
         env.update({k: str(v) for k, v in self.launch_env.items()})
         with open(self.log_path, "ab") as out:
             self.log_offset = out.tell()
