@@ -138,7 +138,9 @@ def _wire_tab_switches(gui, tabs, tr, ev, ex, ch, lang):
     owner = {3: tr.timer, 4: ev.timer, 5: ex.timer}
     for i, tab in enumerate(tabs):
         mine = owner.get(i)
-        tab.select(partial(_timers, [t is mine for t in timers]), outputs=timers, api_visibility="private", queue=False)
+        # in the page alone: a server event costs the page a pass over every component any event has
+        # touched, twice (see SET_LANGUAGE_JS), and a tab switch needs none
+        tab.select(None, outputs=timers, js=_timers_js([t is mine for t in timers]), api_visibility="private")
     t_ev, t_ex, t_ch = tabs[4], tabs[5], tabs[6]
     t_ev.select(partial(jobview.refresh_runs, gui), inputs=[ev.run], outputs=[ev.run], api_visibility="private")
     t_ex.select(partial(jobview.refresh_runs, gui), inputs=[ex.run], outputs=[ex.run], api_visibility="private").then(
@@ -152,8 +154,9 @@ def _name_if_empty(gui, run, name):
     return gr.skip() if (name or "").strip() else export_tab.suggest_name(gui, run)
 
 
-def _timers(active: list[bool]):
-    return [gr.Timer(active=a) for a in active]
+def _timers_js(active: list[bool]) -> str:
+    """The page switches its timers on and off itself (the same property update the server would send)."""
+    return "() => " + json.dumps([{"__type__": "update", "active": a} for a in active])
 
 
 def _validated(event, hp, settings, lang):

@@ -250,3 +250,30 @@ def test_the_newcomer_journey_on_the_demo_model(server, page, tmp_path):
     expect(bot).not_to_contain_text("Loading the model", timeout=300_000)
     expect(bot).to_contain_text(re.compile(r"\w{3,}"))
     shot(page, "tab-chat")
+
+
+def test_the_train_tab_polls_only_while_it_is_open(home, browser):
+    """Opening the Train tab starts its timer in the page (no server event), leaving it stops it."""
+    env = {"DANLU_GUI_TEST_TRAIN_MODULE": FAKE_RECIPE, "DANLU_FAKE_STEPS": "400", "DANLU_FAKE_STEP_S": "0.1"}
+    ctx = browser.new_context(viewport={"width": 1280, "height": 900})
+    ctx.set_default_timeout(60_000)
+    try:
+        with live_server(home, env=env) as server:
+            page = ctx.new_page()
+            polls = []
+            page.on("request", lambda r: "run/predict" in r.url and polls.append(time.time()))
+            open_app(page, server.url)
+            start_demo_training(page)  # Start also switches the timer on; leave and come back below
+            expect(page.locator("#train-status")).to_contain_text("Running", timeout=120_000)
+            tab(page, "Templates")
+            page.wait_for_timeout(1500)  # a tick already on its way may still land (waiting in Playwright
+            polls.clear()                # lets it record requests; time.sleep would not)
+            page.wait_for_timeout(3000)
+            assert polls == [], "the Train tab's timer kept polling from another tab"
+            tab(page, "Train")
+            first = page.locator("#train-status").inner_text()
+            page.wait_for_timeout(3000)
+            assert len(polls) >= 2, "opening the Train tab did not start its timer"
+            expect(page.locator("#train-status")).not_to_have_text(first)  # and what it shows moves on
+    finally:
+        ctx.close()
