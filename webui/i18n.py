@@ -179,14 +179,12 @@ UI: dict[str, tuple[str, str]] = {
     "st.took": ("took", "用时"),
     "st.loading": ("loading the model and data", "正在加载模型和数据"),
     "st.queued": ("waiting for its GPUs to be free", "等待 GPU 空闲"),
-    "plot.train": ("train", "训练"),
     "jobs.job": ("job", "任务"),
     "jobs.name": ("name", "名称"),
     "jobs.kind": ("kind", "类型"),
     "jobs.state": ("state", "状态"),
     "jobs.step": ("step", "步"),
     "jobs.created": ("created", "创建于"),
-    "plot.eval": ("validation", "验证"),
     # evaluate
     "ev.title": ("Evaluate", "评估"),
     "ev.intro": ("Ask the base model and your fine-tuned model the held-out questions of your data and compare: "

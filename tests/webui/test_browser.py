@@ -277,3 +277,38 @@ def test_the_train_tab_polls_only_while_it_is_open(home, browser):
             expect(page.locator("#train-status")).not_to_have_text(first)  # and what it shows moves on
     finally:
         ctx.close()
+
+
+def orange_pixels(page) -> int:
+    """Pixels of the training-loss colour (#ea580c) drawn in the loss plot."""
+    import io
+
+    from PIL import Image
+    img = Image.open(io.BytesIO(page.locator("#train-loss-plot").screenshot())).convert("RGB")
+    return sum(1 for r, g, b in img.getdata() if abs(r - 0xEA) < 40 and abs(g - 0x58) < 40 and b < 60)
+
+
+def test_the_loss_plot_keeps_its_lines_across_a_language_switch(home, browser):
+    """The plot fixes its colours from the series names it first gets; the names must not change
+    with the language, or the lines vanish (their points stay in the page, undrawn)."""
+    env = {"DANLU_GUI_TEST_TRAIN_MODULE": FAKE_RECIPE, "DANLU_FAKE_STEPS": "40", "DANLU_FAKE_STEP_S": "0.05"}
+    ctx = browser.new_context(viewport={"width": 1280, "height": 900})
+    ctx.set_default_timeout(60_000)
+    try:
+        with live_server(home, env=env) as server:
+            page = ctx.new_page()
+            open_app(page, server.url)
+            start_demo_training(page)
+            expect(page.locator("#train-status")).to_contain_text("Succeeded", timeout=120_000)
+            expect(page.locator(LOSS_POINTS).first).to_be_attached()
+            page.wait_for_timeout(1000)
+            drawn = orange_pixels(page)
+            assert drawn > 100, f"the training line is not drawn before the switch ({drawn} pixels)"
+            page.get_by_label("简体中文").check()
+            expect(page.locator("#train-status")).to_contain_text("已成功")
+            page.wait_for_timeout(2000)  # the re-rendered plot has arrived by now
+            after = orange_pixels(page)
+            shot(page, "zh-train-after-a-run")
+            assert after > drawn // 2, f"the training line vanished after the switch ({drawn} -> {after} pixels)"
+    finally:
+        ctx.close()

@@ -190,11 +190,11 @@ def test_stop_and_resume_need_a_job(gui):
 
 def test_long_runs_are_thinned_for_the_plot_but_keep_the_newest_point():
     recs = [dict(step=i, loss=1.0 / i, lr=0.1) for i in range(1, 5001)]
-    loss, lr = tt.plot_frames(recs, "en")
+    loss, lr = tt.plot_frames(recs)
     train = loss[loss["series"] == "train"]
     assert len(train) <= tt.MAX_PLOT_POINTS + 1 and train["step"].iloc[-1] == 5000 and train["step"].iloc[0] == 1
-    assert tt.plot_frames(recs[:10], "en")[0]["loss"].notna().sum() == 10
-    assert tt.plot_frames([], "en") == (None, None)  # never an empty frame (see typed_frame)
+    assert tt.plot_frames(recs[:10])[0]["loss"].notna().sum() == 10
+    assert tt.plot_frames([]) == (None, None)  # never an empty frame (see typed_frame)
 
 
 def test_jobs_are_named_after_the_uploaded_file_not_its_stored_copy(gui, tmp_path):

@@ -204,7 +204,7 @@ def refresh_job(gui, job_id: str | None, seen: str, lang: str):
     read once per change for every open page (webui.live)."""
     job = gui.live.job(job_id)
     if job is None:
-        empty = (tr("train.no_job_yet", lang), gr.update(value="", visible=False), "", *plot_frames([], lang), "none",
+        empty = (tr("train.no_job_yet", lang), gr.update(value="", visible=False), "", *plot_frames([]), "none",
                  gr.update(interactive=False), gr.update(interactive=False))
         return empty if seen != "none" else (gr.skip(),) * 8
     run_dir = Path(job.run_dir)
@@ -223,8 +223,7 @@ def refresh_job(gui, job_id: str | None, seen: str, lang: str):
     plot_due = plotted_size != metrics[0] and (
         not same_job or plotted_size <= 0 or job.terminal or now - plotted_at >= PLOT_EVERY_S)
     if plot_due:
-        loss_df, lr_df = gui.live.memo(("plots", job.id, metrics, lang),
-                                       lambda: plot_frames(progress.read_metrics(run_dir), lang))
+        loss_df, lr_df = gui.live.memo(("plots", job.id, metrics), lambda: plot_frames(progress.read_metrics(run_dir)))
         plotted_size, plotted_at = metrics[0], now
     else:
         loss_df = lr_df = gr.skip()
@@ -262,16 +261,18 @@ def log_text(job: J.Job) -> str:
     return "\n".join(text.splitlines()[-LOG_LINES:])
 
 
-def plot_frames(records: list[dict], lang: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+def plot_frames(records: list[dict]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Loss (train and validation, one colour each) and learning rate against the step."""
     train, evals = progress.split_metrics(records)
     train = thin([r for r in train if r.get("loss") is not None])
-    rows = [(r["step"], r["loss"], tr("plot.train", lang)) for r in train]
-    rows += [(r["step"], r["eval_loss"], tr("plot.eval", lang)) for r in thin(evals)]
+    # The plot fixes its colours from the series of its first data and never revisits them: the
+    # series names stay the same in every language (a switch would leave the lines undrawn), and the
+    # plot's translated label names the colours.
+    rows = [(r["step"], r["loss"], SERIES_TRAIN) for r in train]
+    rows += [(r["step"], r["eval_loss"], SERIES_EVAL) for r in thin(evals)]
     if rows and not evals:
-        # The plot fixes its colours from the series of its first data and never revisits them, so the
-        # validation series is there from the start, as one empty (NaN) point that is not drawn.
-        rows.append((rows[0][0], float("nan"), tr("plot.eval", lang)))
+        # for the same reason the validation series is there from the start, as one empty (NaN) point
+        rows.append((rows[0][0], float("nan"), SERIES_EVAL))
     lrs = [(r["step"], r["lr"]) for r in train if r.get("lr") is not None]
     return typed_frame(rows, LOSS_COLUMNS), typed_frame(lrs, LR_COLUMNS)
 
@@ -286,6 +287,7 @@ def thin(records: list[dict], limit: int = MAX_PLOT_POINTS) -> list[dict]:
     return kept if kept[-1] is records[-1] else kept + [records[-1]]
 
 
+SERIES_TRAIN, SERIES_EVAL = "train", "validation"
 LOSS_COLUMNS = {"step": "int64", "loss": "float64", "series": "str"}
 LR_COLUMNS = {"step": "int64", "learning_rate": "float64"}
 
@@ -321,7 +323,7 @@ def build(gui) -> TrainTab:
     status = gr.Markdown(L("train.no_job_yet"), elem_id="train-status")
     failure = gr.Markdown(visible=False, elem_id="train-failure", elem_classes=["failure"])
     with gr.Row(equal_height=True):
-        colors = {tr(k, lang): c for k, c in (("plot.train", "#ea580c"), ("plot.eval", "#2563eb")) for lang in ("en", "zh-CN")}
+        colors = {SERIES_TRAIN: "#ea580c", SERIES_EVAL: "#2563eb"}
         # the legend would be cut off below the plot; the label names the colours instead
         loss_plot = gr.LinePlot(x="step", y="loss", color="series", color_map=colors, colors_in_legend=[],
                                 label=L("train.loss_plot"), x_title="step",
