@@ -5,14 +5,17 @@ torchrun (DANLU_GUI_TEST_TRAIN_MODULE), so they check the GUI and the job system
 """
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
 import signal
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from PIL import Image
 from playwright.sync_api import expect
 
 from core import jobs as J
@@ -41,6 +44,21 @@ def start_demo_training(page) -> str:
     page.get_by_role("button", name="Start training").click()
     expect(page.locator("#train-message")).to_contain_text("Started job", timeout=30_000)
     return re.search(r"\d{8}-\d{6}-[0-9a-f]{4,6}", page.locator("#train-message").inner_text()).group(0)
+
+
+@contextmanager
+def fake_job_page(home: Path, browser, **fake):
+    """A page on the app, served with the fake recipe (DANLU_FAKE_<KEY>=value for each keyword)."""
+    env = {"DANLU_GUI_TEST_TRAIN_MODULE": FAKE_RECIPE, **{f"DANLU_FAKE_{k.upper()}": str(v) for k, v in fake.items()}}
+    ctx = browser.new_context(viewport={"width": 1280, "height": 900})
+    ctx.set_default_timeout(60_000)
+    try:
+        with live_server(home, env=env) as server:
+            page = ctx.new_page()
+            open_app(page, server.url)
+            yield page
+    finally:
+        ctx.close()
 
 
 def metrics(home: Path, job_id: str) -> list[dict]:
@@ -111,25 +129,17 @@ def test_a_job_survives_page_reload_and_a_killed_server(home, browser):
 
 
 def test_a_failed_job_says_why_and_what_to_do_above_the_log(home, browser):
-    env = {"DANLU_GUI_TEST_TRAIN_MODULE": FAKE_RECIPE, "DANLU_FAKE_STEPS": "50", "DANLU_FAKE_FAIL_AT": "12"}
-    ctx = browser.new_context(viewport={"width": 1280, "height": 900})
-    ctx.set_default_timeout(60_000)
-    try:
-        with live_server(home, env=env) as server:
-            page = ctx.new_page()
-            open_app(page, server.url)
-            start_demo_training(page)
-            expect(page.locator("#train-status")).to_contain_text("Failed", timeout=120_000)
-            failure = page.locator("#train-failure")
-            expect(failure).to_contain_text("diverged")
-            expect(failure).to_contain_text("NaN")
-            expect(failure).to_contain_text("What to do: Lower the learning rate")
-            # above the log and the plots, where it is read first
-            assert failure.bounding_box()["y"] < page.locator("#train-log").bounding_box()["y"]
-            expect(page.get_by_role("button", name="Resume")).to_be_enabled()
-            shot(page, "failed-job")
-    finally:
-        ctx.close()
+    with fake_job_page(home, browser, steps=50, fail_at=12) as page:
+        start_demo_training(page)
+        expect(page.locator("#train-status")).to_contain_text("Failed", timeout=120_000)
+        failure = page.locator("#train-failure")
+        expect(failure).to_contain_text("diverged")
+        expect(failure).to_contain_text("NaN")
+        expect(failure).to_contain_text("What to do: Lower the learning rate")
+        # above the log and the plots, where it is read first
+        assert failure.bounding_box()["y"] < page.locator("#train-log").bounding_box()["y"]
+        expect(page.get_by_role("button", name="Resume")).to_be_enabled()
+        shot(page, "failed-job")
 
 
 def test_twenty_browser_tabs_opening_and_closing_do_not_slow_or_stop_a_job(home, browser):
@@ -254,36 +264,25 @@ def test_the_newcomer_journey_on_the_demo_model(server, page, tmp_path):
 
 def test_the_train_tab_polls_only_while_it_is_open(home, browser):
     """Opening the Train tab starts its timer in the page (no server event), leaving it stops it."""
-    env = {"DANLU_GUI_TEST_TRAIN_MODULE": FAKE_RECIPE, "DANLU_FAKE_STEPS": "400", "DANLU_FAKE_STEP_S": "0.1"}
-    ctx = browser.new_context(viewport={"width": 1280, "height": 900})
-    ctx.set_default_timeout(60_000)
-    try:
-        with live_server(home, env=env) as server:
-            page = ctx.new_page()
-            polls = []
-            page.on("request", lambda r: "run/predict" in r.url and polls.append(time.time()))
-            open_app(page, server.url)
-            start_demo_training(page)  # Start also switches the timer on; leave and come back below
-            expect(page.locator("#train-status")).to_contain_text("Running", timeout=120_000)
-            tab(page, "Templates")
-            page.wait_for_timeout(1500)  # a tick already on its way may still land (waiting in Playwright
-            polls.clear()                # lets it record requests; time.sleep would not)
-            page.wait_for_timeout(3000)
-            assert polls == [], "the Train tab's timer kept polling from another tab"
-            tab(page, "Train")
-            first = page.locator("#train-status").inner_text()
-            page.wait_for_timeout(3000)
-            assert len(polls) >= 2, "opening the Train tab did not start its timer"
-            expect(page.locator("#train-status")).not_to_have_text(first)  # and what it shows moves on
-    finally:
-        ctx.close()
+    with fake_job_page(home, browser, steps=400, step_s=0.1) as page:
+        polls = []
+        page.on("request", lambda r: "run/predict" in r.url and polls.append(time.time()))
+        start_demo_training(page)  # Start also switches the timer on; leave and come back below
+        expect(page.locator("#train-status")).to_contain_text("Running", timeout=120_000)
+        tab(page, "Templates")
+        page.wait_for_timeout(1500)  # a tick already on its way may still land (waiting in Playwright
+        polls.clear()                # lets it record requests; time.sleep would not)
+        page.wait_for_timeout(3000)
+        assert polls == [], "the Train tab's timer kept polling from another tab"
+        tab(page, "Train")
+        first = page.locator("#train-status").inner_text()
+        page.wait_for_timeout(3000)
+        assert len(polls) >= 2, "opening the Train tab did not start its timer"
+        expect(page.locator("#train-status")).not_to_have_text(first)  # and what it shows moves on
 
 
 def orange_pixels(page) -> int:
     """Pixels of the training-loss colour (#ea580c) drawn in the loss plot."""
-    import io
-
-    from PIL import Image
     img = Image.open(io.BytesIO(page.locator("#train-loss-plot").screenshot())).convert("RGB")
     return sum(1 for r, g, b in img.getdata() if abs(r - 0xEA) < 40 and abs(g - 0x58) < 40 and b < 60)
 
@@ -291,24 +290,16 @@ def orange_pixels(page) -> int:
 def test_the_loss_plot_keeps_its_lines_across_a_language_switch(home, browser):
     """The plot fixes its colours from the series names it first gets; the names must not change
     with the language, or the lines vanish (their points stay in the page, undrawn)."""
-    env = {"DANLU_GUI_TEST_TRAIN_MODULE": FAKE_RECIPE, "DANLU_FAKE_STEPS": "40", "DANLU_FAKE_STEP_S": "0.05"}
-    ctx = browser.new_context(viewport={"width": 1280, "height": 900})
-    ctx.set_default_timeout(60_000)
-    try:
-        with live_server(home, env=env) as server:
-            page = ctx.new_page()
-            open_app(page, server.url)
-            start_demo_training(page)
-            expect(page.locator("#train-status")).to_contain_text("Succeeded", timeout=120_000)
-            expect(page.locator(LOSS_POINTS).first).to_be_attached()
-            page.wait_for_timeout(1000)
-            drawn = orange_pixels(page)
-            assert drawn > 100, f"the training line is not drawn before the switch ({drawn} pixels)"
-            page.get_by_label("简体中文").check()
-            expect(page.locator("#train-status")).to_contain_text("已成功")
-            page.wait_for_timeout(2000)  # the re-rendered plot has arrived by now
-            after = orange_pixels(page)
-            shot(page, "zh-train-after-a-run")
-            assert after > drawn // 2, f"the training line vanished after the switch ({drawn} -> {after} pixels)"
-    finally:
-        ctx.close()
+    with fake_job_page(home, browser, steps=40, step_s=0.05) as page:
+        start_demo_training(page)
+        expect(page.locator("#train-status")).to_contain_text("Succeeded", timeout=120_000)
+        expect(page.locator(LOSS_POINTS).first).to_be_attached()
+        page.wait_for_timeout(1000)
+        drawn = orange_pixels(page)
+        assert drawn > 100, f"the training line is not drawn before the switch ({drawn} pixels)"
+        page.get_by_label("简体中文").check()
+        expect(page.locator("#train-status")).to_contain_text("已成功")
+        page.wait_for_timeout(2000)  # the re-rendered plot has arrived by now
+        after = orange_pixels(page)
+        shot(page, "zh-train-after-a-run")
+        assert after > drawn // 2, f"the training line vanished after the switch ({drawn} -> {after} pixels)"
