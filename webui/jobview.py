@@ -60,8 +60,14 @@ def status_markdown(st: dict, lang: str) -> str:
 
 def failure_update(st: dict, lang: str):
     """The reason and what to do, in words, above the log; hidden unless the job ended badly."""
+    text = failure_text(st, lang)
+    return gr.update(value=text or "", visible=text is not None)
+
+
+def failure_text(st: dict, lang: str) -> str | None:
+    """failure_update's text, or None when the job did not end badly."""
     if st["state"] not in ("failed", "interrupted", "cancelled"):
-        return gr.update(value="", visible=False)
+        return None
     err = st.get("error") or {}
     reason = err.get("reason") or st.get("reason") or ""
     message = err.get("message") or st.get("message") or ""
@@ -72,4 +78,4 @@ def failure_update(st: dict, lang: str):
         text += f"\n\n{message}"
     if hint:
         text += f"\n\n**{tr('train.what_to_do', lang)}** {hint}"
-    return gr.update(value=text, visible=True)
+    return text

@@ -9,7 +9,7 @@ from core import jobs as J
 from core.config import load_config
 from core.memory import Shape
 from core.presets import compose
-from webui import fields
+from webui import fields, jobview
 from webui.context import Gui
 from webui.tabs import hyperparams_tab as hp
 from webui.tabs import templates_tab as tpl
@@ -178,9 +178,9 @@ def test_job_table_and_reattach_pick_the_newest_training_job(gui):
 def test_failed_job_shows_reason_and_hint_above_the_log():
     st = dict(state="failed", id="x", reason="cuda_oom", message="The GPU ran out of memory.",
               hint="Lower 'Batch size per device'.", error={})
-    update = tt.failure_update(st, "en")
+    update = jobview.failure_update(st, "en")
     assert update["visible"] and "cuda_oom" in update["value"] and "What to do:" in update["value"]
-    assert not tt.failure_update(dict(state="running"), "en")["visible"]
+    assert not jobview.failure_update(dict(state="running"), "en")["visible"]
 
 
 def test_stop_and_resume_need_a_job(gui):

@@ -20,7 +20,7 @@ from core import launcher, progress
 from core.errors import DanluError, InputError
 from webui import fields
 from webui.i18n import L, tr
-from webui.jobview import failure_update, status_markdown
+from webui.jobview import failure_text, status_markdown
 from webui.live import file_stamp
 from webui.tabs.hyperparams_tab import launch_spec, problems_markdown
 
@@ -123,10 +123,6 @@ def resume_job(gui, lang: str, job_id: str | None):
 
 
 # ---- the job table ---------------------------------------------------------------------------
-def job_rows(gui, lang: str) -> list[list]:
-    return _table(gui, lang)[0]
-
-
 def _table(gui, lang: str) -> tuple[list[list], str]:
     """The table's rows and their signature, computed once per change for every open page (webui.live).
     A running job's step is refreshed every TABLE_STEP_S: the status line above counts every step, and
@@ -239,8 +235,7 @@ def refresh_job(gui, job_id: str | None, seen: str, lang: str):
 def _status_texts(job: J.Job, lang: str) -> tuple[str, str | None]:
     """The status line and the failure box's text (None: hidden)."""
     st = progress.status(job)
-    box = failure_update(st, lang)
-    return status_markdown(st, lang), (box["value"] if box.get("visible") else None)
+    return status_markdown(st, lang), failure_text(st, lang)
 
 
 def _parse_seen(seen: str) -> tuple[str, int, float]:
