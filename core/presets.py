@@ -9,6 +9,7 @@ defaults < recipe < model < template settings. Names are unique across the three
 """
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,8 +44,18 @@ class Preset:
         return {"name": self.name, "kind": self.kind, "description": self.description}
 
 
+# parsed files by path, kept while the file's size and time stay the same: the GUI reads presets on
+# every template click and settings change, and parsing all of them took ~70 ms each time
+_parsed: dict[Path, tuple[tuple[int, int], dict]] = {}
+
+
 def _load_file(path: Path, kind: str) -> Preset:
-    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    st = path.stat()
+    stamp = (st.st_mtime_ns, st.st_size)
+    cached = _parsed.get(path)
+    if cached is None or cached[0] != stamp:
+        cached = _parsed[path] = (stamp, yaml.safe_load(path.read_text(encoding="utf-8")) or {})
+    data = copy.deepcopy(cached[1])  # callers may change what they get; the cache stays as read
     return Preset(name=data.get("name", path.stem), kind=kind, path=path, data=data)
 
 

@@ -65,3 +65,18 @@ def test_the_estimate_tracks_the_measured_8b_peaks_with_and_without_offload():
     without_context = lambda e: e.total_gib - e.context_gib  # noqa: E731
     assert abs(without_context(kept) - 10.8) < 1.5 and abs(without_context(moved) - 9.1) < 1.5
     assert 1.7 < kept.total_gib - moved.total_gib < 2.0
+
+
+def test_parsed_presets_are_reused_until_the_file_changes(tmp_path):
+    """Presets are parsed once (the GUI reads them on every click), yet an edited file is read again and
+    a caller changing what it got does not change what the next caller gets."""
+    for sub in presets.KINDS.values():
+        (tmp_path / sub).mkdir()
+    path = tmp_path / "recipes" / "mine.yaml"
+    path.write_text("name: mine\ndescription: first\nsettings: {learning_rate: 0.001}\n")
+    first = presets.get("mine", root=tmp_path)
+    first.data["settings"]["learning_rate"] = 5
+    assert presets.get("mine", root=tmp_path).data["settings"]["learning_rate"] == 0.001
+    path.write_text("name: mine\ndescription: second, longer\nsettings: {learning_rate: 0.002}\n")
+    again = presets.get("mine", root=tmp_path)
+    assert again.description == "second, longer" and again.data["settings"]["learning_rate"] == 0.002
