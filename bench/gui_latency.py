@@ -42,7 +42,16 @@ LOSS_POINTS = '#train-loss-plot [aria-roledescription="point"]'
 MEASURE_JS = """async ([click, target, text, tabName]) => {
   const visible = el => el && el.offsetParent !== null && el.getBoundingClientRect().height > 0;
   const targets = target.split(' && ');
-  const before = targets.map(t => document.querySelector(t) ? document.querySelector(t).innerText : null);
+  // what the element shows, without Gradio's progress overlay (its timer text changes at once) and
+  // with a text box's value (innerText leaves it out)
+  const shown = el => {
+    if (!el) return null;
+    let t = el.innerText;
+    for (const s of el.querySelectorAll('[data-testid="status-tracker"]')) t = t.replace(s.innerText, '');
+    for (const a of el.querySelectorAll('textarea, input[type=text]')) t += ' ' + a.value;
+    return t;
+  };
+  const before = targets.map(t => shown(document.querySelector(t)));
   const byText = (sel, txt) => [...document.querySelectorAll(sel)].find(b => b.innerText.trim() === txt);
   const btn = tabName ? byText('button[role=tab]', tabName)
             : click.startsWith('label:') ? byText('#language label', click.slice(6)) : document.querySelector(click);
@@ -50,8 +59,8 @@ MEASURE_JS = """async ([click, target, text, tabName]) => {
   const done = (t, i) => {
     const el = document.querySelector(t);
     if (!visible(el)) return false;
-    const now = el.innerText;
-    return text === null ? (tabName || now !== before[i]) : now.includes(text);
+    const now = shown(el);
+    return (tabName || now !== before[i]) && (text === null || now.includes(text));
   };
   const t0 = performance.now();
   btn.click();
@@ -64,16 +73,19 @@ MEASURE_JS = """async ([click, target, text, tabName]) => {
 
 TABS = [("Templates", "#tpl-demo"), ("Dataset", "#ds-check"), ("Hyperparameters", "#hp-recipe"),
         ("Train", "#train-start"), ("Evaluate", "#ev-start"), ("Export", "#ex-start"), ("Chat", "#chat-send")]
-# (name, tab to be on, element to click in round r, element whose answer to wait for). Each press
-# must change what is on screen, so the rounds alternate between two templates / languages.
+# (name, tab to be on, element to click in round r, element whose answer to wait for, text that answer
+# must contain in round r). Each press must change what is on screen, so the rounds alternate between
+# two templates / languages; the expected text makes sure the answer itself is there, not a progress
+# overlay or a half-drawn box.
+TEMPLATES = ("support-bot", "demo")  # the journey chose "demo" already
 BUTTONS = [
-    ("Use this template", "Templates", lambda r: "#tpl-demo" if r % 2 == 0 else "#tpl-support-bot", "#tpl-chosen"),
-    ("Show command", "Hyperparameters", lambda r: "#hp-show-command", "#hp-command"),
-    ("Save config", "Hyperparameters", lambda r: "#hp-save", "#hp-saved-file"),
-    ("Check dataset", "Dataset", lambda r: "#ds-check", "#ds-summary"),
+    ("Use this template", "Templates", lambda r: f"#tpl-{TEMPLATES[r % 2]}", "#tpl-chosen", lambda r: TEMPLATES[r % 2]),
+    ("Show command", "Hyperparameters", lambda r: "#hp-show-command", "#hp-command", lambda r: "python app.py train"),
+    ("Save config", "Hyperparameters", lambda r: "#hp-save", "#hp-saved-file", lambda r: ".yaml"),
+    ("Check dataset", "Dataset", lambda r: "#ds-check", "#ds-summary", lambda r: " · "),
     # the tab names and the labels the page translates itself (here the language picker's own)
     ("Language switch", None, lambda r: "label:简体中文" if r % 2 == 0 else "label:English",
-     "#tabs button[role=tab] && #language"),
+     "#tabs button[role=tab] && #language", lambda r: None),
 ]
 
 
@@ -153,13 +165,13 @@ def main() -> int:
                 if r % 2 == 0:  # the page is in English: tabs are found by their English names
                     for name, target in TABS:
                         tabs[name].append(measure(page, None, target, None, name))
-                    for label, tab_name, click, target in BUTTONS:
+                    for label, tab_name, click, target, expect in BUTTONS:
                         if tab_name:
                             measure(page, None, click(r // 2), None, tab_name)
-                            buttons[label].append(measure(page, click(r // 2), target))
+                            buttons[label].append(measure(page, click(r // 2), target, expect(r // 2)))
                     time.sleep(1.1)  # the saved config's name has the time in seconds
-                label, _, click, target = BUTTONS[-1]
-                buttons[label].append(measure(page, click(r), target))
+                label, _, click, target, expect = BUTTONS[-1]
+                buttons[label].append(measure(page, click(r), target, expect(r)))
                 # the switch answers before its second half (the server re-renders what it composed)
                 # is done: let that finish, as a person reading the new labels would, before the next press
                 time.sleep(1.0)
