@@ -87,6 +87,7 @@ LOAD_LANGUAGE_JS = """() => {
 def build_ui(services, gui: Gui | None = None) -> gr.Blocks:
     gui = gui or Gui.create(services)
     with gr.Blocks(title="Danlu 丹炉", analytics_enabled=False) as demo:
+        box = fields.snapshot_box()  # what events read the settings from (see there)
         with gr.Row(elem_id="header", equal_height=True):
             gr.Markdown("# Danlu 丹炉\n" + L("app.tagline"), elem_id="title")
             lang = gr.Radio(choices=LANGUAGES, value="en", label=L("app.language"), elem_id="language",
@@ -108,25 +109,21 @@ def build_ui(services, gui: Gui | None = None) -> gr.Blocks:
                 ch = chat_tab.build(gui)
         widgets = {"base_model": tpl.base_model, **ds.widgets, **hp.widgets}
         settings = [widgets[n] for n in fields.NAMES]
+        fields.wire_snapshot(box, widgets)
         tabs = [t_tpl, t_ds, t_hp, t_tr, t_ev, t_ex, t_ch]
 
         demo.load(None, outputs=[lang], js=LOAD_LANGUAGE_JS, api_visibility="private")
-        _wire_templates(tpl, ds, hp, settings, lang)
+        _wire_templates(tpl, ds, settings, hp, lang)
         dataset_tab.wire(ds, gui, lang, *(widgets[n] for n in ("base_model", "max_seq_length", "train_on_inputs",
                                                                "chat_template")))
-        widgets["dataset"].change(hyperparams_tab.validate_settings, inputs=[lang] + settings, outputs=[hp.problems],
-                                  api_visibility="private")
-        _wire_settings(gui, hp, tr, settings, widgets, lang)
-        _wire_train(gui, demo, tr, settings, lang)
+        _wire_settings(gui, demo, hp, tr, settings, box, lang)
+        _wire_train(gui, demo, tr, box, lang)
         evaluate_tab.wire(ev, gui, lang)
         export_tab.wire(ex, gui, lang)
         chat_tab.wire(ch, gui, lang)
         _wire_tab_switches(gui, tabs, tr, ev, ex, ch, lang)
-        _wire_language(gui, lang, tpl, ds, hp, tr, ev, ex, ch, widgets)
-        demo.load(hyperparams_tab.validate_settings, inputs=[lang] + settings, outputs=[hp.problems],
-                  api_visibility="private")
-        demo.load(partial(_memory_fit, gui), inputs=[lang, tr.gpus] + [widgets[n] for n in hyperparams_tab.MEMORY_INPUTS],
-                  outputs=[hp.memory], api_visibility="private")
+        _wire_language(gui, lang, tpl, ds, hp, tr, ev, ex, ch, box)
+    serving.progress_only_where_asked(demo)  # the page's per-event cost stays small (see there)
     serving.cheap_skips(demo)  # the timers' many skipped outputs cost next to nothing (see there)
     return demo
 
@@ -159,12 +156,7 @@ def _timers_js(active: list[bool]) -> str:
     return "() => " + json.dumps([{"__type__": "update", "active": a} for a in active])
 
 
-def _validated(event, hp, settings, lang):
-    return event.then(hyperparams_tab.validate_settings, inputs=[lang] + settings, outputs=[hp.problems],
-                      api_visibility="private")
-
-
-def _wire_language(gui, lang, tpl, ds, hp, tr, ev, ex, ch, widgets):
+def _wire_language(gui, lang, tpl, ds, hp, tr, ev, ex, ch, box):
     """The page translates labels itself; what handlers composed is rendered again in the new language."""
     # the tab names are renamed in the page (SET_LANGUAGE_JS); what shows at once (the cards) comes
     # back in one light answer, the rest in a second one
@@ -173,7 +165,7 @@ def _wire_language(gui, lang, tpl, ds, hp, tr, ev, ex, ch, widgets):
         (templates_tab.describe_model, [tpl.base_model, lang], [tpl.model_info]),
         (hyperparams_tab.describe_recipe, [hp.recipe, lang], [hp.recipe_info]),
         (partial(train_tab.refresh_gpus, gui), [lang, tr.gpus], [tr.gpus]),
-        (partial(_memory_fit, gui), [lang, tr.gpus] + [widgets[n] for n in hyperparams_tab.MEMORY_INPUTS], [hp.memory]),
+        (fields.with_settings(partial(_check_settings, gui)), [lang, tr.gpus, box], [hp.problems, hp.memory]),
         (partial(_train_view, gui), [lang, tr.job],
          [tr.status, tr.failure, tr.log, tr.loss_plot, tr.lr_plot, tr.seen, tr.stop, tr.resume, tr.table, tr.table_seen]),
         (partial(evaluate_tab.show_results, gui), [lang, ev.run], [ev.summary, ev.table, ev.csv, ev.probes]),
@@ -222,48 +214,50 @@ def _train_view(gui, lang, job_id):
     return (*view, table, table_sig)
 
 
-def _wire_templates(tpl, ds, hp, settings, lang):
+def _wire_templates(tpl, ds, settings, hp, lang):
+    """A template fills the settings (their check and memory estimate follow from the box's change)."""
     for name, button in tpl.buttons.items():
         ev = button.click(partial(templates_tab.apply_template, name), inputs=[lang],
                           outputs=settings + [hp.recipe, tpl.chosen], api_name=f"use_template_{name.replace('-', '_')}")
-        _validated(ev, hp, settings, lang)
         ev.then(_no_dataset, outputs=[ds.ds_id], api_visibility="private")  # the template's sample file is used
     tpl.base_model.change(templates_tab.describe_model, inputs=[tpl.base_model, lang], outputs=[tpl.model_info],
                           api_visibility="private")
 
 
-def _wire_settings(gui, hp, tr, settings, widgets, lang):
-    memory_inputs = [lang, tr.gpus] + [widgets[n] for n in hyperparams_tab.MEMORY_INPUTS]
-    memory = partial(_memory_fit, gui)
-    for w in settings:
-        w.input(hyperparams_tab.validate_settings, inputs=[lang] + settings, outputs=[hp.problems],
-                api_visibility="private", trigger_mode="always_last")
-    for n in hyperparams_tab.MEMORY_INPUTS:
-        widgets[n].change(memory, inputs=memory_inputs, outputs=[hp.memory], api_visibility="private",
-                          trigger_mode="always_last")
-    tr.gpus.input(memory, inputs=memory_inputs, outputs=[hp.memory], api_visibility="private")
+def _wire_settings(gui, demo, hp, tr, settings, box, lang):
+    """Any change of a setting (typed, or filled by a template, recipe or loaded file) changes the box,
+    which re-checks the settings and the memory estimate in one event."""
+    checked = dict(inputs=[lang, tr.gpus, box], outputs=[hp.problems, hp.memory], api_visibility="private")
+    recheck = fields.with_settings(partial(_check_settings, gui))
+    box.change(recheck, trigger_mode="always_last", **checked)
+    tr.gpus.input(recheck, **checked)
+    demo.load(recheck, **checked)
     hp.recipe.change(hyperparams_tab.describe_recipe, inputs=[hp.recipe, lang], outputs=[hp.recipe_info],
                      api_visibility="private")
-    _validated(hp.recipe.input(hyperparams_tab.apply_recipe, inputs=[hp.recipe], outputs=settings,
-                               api_name="apply_recipe"), hp, settings, lang)
-    hp.save.click(partial(hyperparams_tab.save_settings, gui), inputs=[lang] + settings,
-                  outputs=[hp.saved_file, hp.problems], api_name="save_config")
+    hp.recipe.input(hyperparams_tab.apply_recipe, inputs=[hp.recipe], outputs=settings, api_name="apply_recipe")
+    hp.save.click(fields.with_settings(partial(hyperparams_tab.save_settings, gui)), inputs=[lang, box],
+                  outputs=[hp.saved_file, hp.problems], js=fields.CURRENT_JS, api_name="save_config")
     hp.load.upload(hyperparams_tab.load_settings, inputs=[hp.load, lang], outputs=settings + [hp.problems],
                    api_name="load_config")
-    hp.show_command.click(partial(hyperparams_tab.show_command, gui), inputs=[lang, tr.gpus, tr.nproc] + settings,
-                          outputs=[hp.command], api_name="show_command")
+    hp.show_command.click(fields.with_settings(partial(hyperparams_tab.show_command, gui)),
+                          inputs=[lang, tr.gpus, tr.nproc, box], outputs=[hp.command], js=fields.CURRENT_JS,
+                          api_name="show_command")
 
 
-def _memory_fit(gui, lang, chosen, *values):
-    return hyperparams_tab.memory_fit(gui.gpus(), lang, chosen, *values)
+def _check_settings(gui, lang, chosen, *values) -> tuple[str, str]:
+    """Inputs: language, GPU choice, every setting. Outputs: the problems in words, the memory estimate."""
+    by_name = dict(zip(fields.NAMES, values))
+    memory = [by_name[n] for n in hyperparams_tab.MEMORY_INPUTS]
+    return (hyperparams_tab.validate_settings(lang, *values),
+            hyperparams_tab.memory_fit(gui.gpus(), lang, chosen, *memory))
 
 
-def _wire_train(gui, demo, tr, settings, lang):
+def _wire_train(gui, demo, tr, box, lang):
     refresh_outputs = [tr.status, tr.failure, tr.log, tr.loss_plot, tr.lr_plot, tr.seen, tr.stop, tr.resume]
     refresh = partial(train_tab.refresh_job, gui)
     refresh_jobs = partial(train_tab.refresh_jobs, gui)
-    tr.start.click(partial(train_tab.start_training, gui), inputs=[lang, tr.gpus, tr.nproc] + settings,
-                   outputs=[tr.job, tr.message, tr.timer], api_name="start_training")
+    tr.start.click(fields.with_settings(partial(train_tab.start_training, gui)), inputs=[lang, tr.gpus, tr.nproc, box],
+                   outputs=[tr.job, tr.message, tr.timer], js=fields.CURRENT_JS, api_name="start_training")
     tr.stop.click(partial(train_tab.stop_job, gui), inputs=[lang, tr.job], outputs=[tr.message], api_name="stop_job")
     tr.resume.click(partial(train_tab.resume_job, gui), inputs=[lang, tr.job], outputs=[tr.job, tr.message],
                     api_name="resume_job")

@@ -7,6 +7,8 @@ and the Hyperparameters tab shows its problems in words as you type.
 """
 from __future__ import annotations
 
+import json
+
 import gradio as gr
 import yaml
 
@@ -134,3 +136,76 @@ def config_values(cfg: dict, names: list[str]) -> list:
     """Widget values for `names` from a config mapping (missing keys keep their defaults)."""
     full = {**to_dict(TrainConfig()), **cfg}
     return [to_widget_value(n, full[n]) for n in names]
+
+
+# ---- the settings as one value ------------------------------------------------------------------
+# Events read the settings from one hidden box holding them as JSON, kept current by the page itself,
+# instead of from the ~40 widgets. Why: Gradio 6's page keeps every input of every finished event in
+# its loading-status list and, on each status change of any event, looks every entry up in the whole
+# component tree and copies its props. With the widgets as inputs that list held all of them after
+# the first validation, and a template click (a dozen events) took 0.4-0.8 s to show on a 2-core
+# machine while a job trained (bench/gui_latency.py). The box is the only input now.
+
+# each widget's change, in the page alone: note the new value in the page's copy at once; send the
+# whole copy to the box once per burst (a template changes ~40 widgets in one go: one check, not 40).
+# Returning undefined leaves the box as it is.
+_SNAPSHOT_JS = """async (value, box) => {
+  const s = (window.danluSettings ??= JSON.parse(box || '{}'));
+  s[%s] = value;
+  const mine = (window.danluSettingsBurst = (window.danluSettingsBurst || 0) + 1);
+  await new Promise(r => setTimeout(r, 0));
+  return mine === window.danluSettingsBurst ? JSON.stringify(s) : undefined;
+}"""
+# actions (Start, Save, Show command) send the page's copy itself, so a value typed a moment before
+# the click is never missed while its burst is still waiting
+CURRENT_JS = """(...args) => {
+  if (window.danluSettings) args[args.length - 1] = JSON.stringify(window.danluSettings);
+  return args;
+}"""
+
+
+def snapshot_box() -> gr.Textbox:
+    """The hidden box, built first in the page: the page finds a component by walking its tree from the
+    top, and this one is looked up on every change of any setting."""
+    return gr.Textbox("{}", visible=False, label="settings", elem_id="settings-json")
+
+
+def wire_snapshot(box: gr.Textbox, widgets: dict) -> None:
+    """Start the box from the widgets' first values; any widget's change updates it (no server call)."""
+    box.value = json.dumps({n: widgets[n].value for n in NAMES})
+    for name in NAMES:
+        widgets[name].change(None, inputs=[widgets[name], box], outputs=[box], js=_SNAPSHOT_JS % json.dumps(name),
+                             api_visibility="private")
+
+
+def snapshot_values(text: str | None) -> list:
+    """The settings from the box's JSON, in NAMES order; a setting left out keeps its default (API
+    callers may send only what they change). Unknown names and broken JSON are refused in words."""
+    try:
+        data = json.loads(text or "{}")
+    except ValueError as e:
+        raise InputError(problems=[Problem("settings", f"the settings are not valid JSON ({e})",
+                                           'send one object, e.g. {"lora_rank": 16}')]) from None
+    if not isinstance(data, dict):
+        raise InputError(problems=[Problem("settings", "the settings must be one JSON object", 'e.g. {"lora_rank": 16}')])
+    unknown = sorted(set(data) - set(NAMES))
+    if unknown:
+        raise InputError(problems=[Problem(k, "unknown setting", "use the names of a config YAML (python app.py copy-preset demo c.yaml)")
+                                   for k in unknown])
+    return [data[n] if n in data else default_value(n) for n in NAMES]
+
+
+def with_settings(fn):
+    """`fn(*head, *settings)` as an event taking `(*head, box)`: the box's JSON spread into the settings.
+    A refused box becomes a message in the page (gr.Error), like any other problem."""
+    def run(*args):
+        try:
+            values = snapshot_values(args[-1])
+        except InputError as e:
+            raise gr.Error("; ".join(f"{p.where}: {p.message}" for p in e.problems)) from None
+        return fn(*args[:-1], *values)
+    # the name and docs of the handler (API pages, logs); not functools.wraps: its __wrapped__ would
+    # make Gradio read the handler's own parameters as this event's
+    inner = getattr(fn, "func", fn)
+    run.__name__, run.__doc__ = inner.__name__, inner.__doc__
+    return run

@@ -303,3 +303,26 @@ def test_the_loss_plot_keeps_its_lines_across_a_language_switch(home, browser):
         after = orange_pixels(page)
         shot(page, "zh-train-after-a-run")
         assert after > drawn // 2, f"the training line vanished after the switch ({drawn} -> {after} pixels)"
+
+
+def test_settings_typed_just_before_start_are_checked_as_typed_and_used(home, browser):
+    """The events read the settings from one box the page keeps current (webui/fields.py): a value
+    typed and at once followed by Start is the one the job runs with, and a bad value is explained
+    while typing."""
+    with fake_job_page(home, browser, steps=5, step_s=0.05) as page:
+        page.locator("#tpl-demo").click()
+        expect(page.locator("#tpl-chosen")).to_contain_text("demo")
+        tab(page, "Hyperparameters")
+        rank = page.locator("#cfg-lora_rank input")
+        rank.fill("0")
+        expect(page.locator("#hp-problems")).to_contain_text("lora_rank")
+        rank.fill("24")
+        expect(page.locator("#hp-problems")).to_contain_text("valid")
+        rank.fill("12")
+        tab(page, "Train")
+        page.get_by_role("button", name="Start training").click()
+        expect(page.locator("#train-message")).to_contain_text("Started job", timeout=30_000)
+        job_id = re.search(r"\d{8}-\d{6}-[0-9a-f]{4,6}", page.locator("#train-message").inner_text()).group(0)
+        saved = (home / "runs" / job_id / "config.yaml").read_text()
+        assert re.search(r"^lora_rank: 12$", saved, re.M), saved
+        assert "danlu-tiny" in saved  # and what the template filled in

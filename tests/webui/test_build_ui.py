@@ -52,3 +52,29 @@ def test_no_event_reads_or_writes_a_layout_block(services):
     touching = [(d.get("api_name") or d["id"], kinds[i]) for d in cfg["dependencies"]
                 for i in d["inputs"] + d["outputs"] if kinds.get(i) in layout]
     assert not touching, touching
+
+
+def test_events_read_the_settings_from_the_one_box(services):
+    """Every input of a finished event stays in the page's loading-status list, walked on every
+    status change (webui/fields.py): the ~40 setting widgets must reach events as the one JSON box."""
+    demo, cfg = config(services)
+    by_elem = {c["props"].get("elem_id"): c["id"] for c in cfg["components"]}
+    box = by_elem["settings-json"]
+    api = {d.get("api_name"): d for d in cfg["dependencies"]}
+    for name in ("start_training", "save_config", "show_command"):
+        assert api[name]["inputs"][-1] == box, name
+    widest = max(cfg["dependencies"], key=lambda d: len(d["inputs"]))
+    assert len(widest["inputs"]) <= 13, (widest.get("api_name"), len(widest["inputs"]))
+    first = cfg["layout"]["children"][0]  # first in the page's tree (in Gradio's automatic form): found at once
+    assert box in (first["id"], *(c["id"] for c in first.get("children", [])[:1]))
+
+
+def test_progress_overlays_only_where_an_event_names_them(services):
+    """Gradio's default puts every output of every event in that list for good (webui/serving.py)."""
+    _, cfg = config(services)
+    deps = cfg["dependencies"]
+    assert all(d["show_progress_on"] is not None for d in deps)
+    named = {i for d in deps for i in d["show_progress_on"]}
+    elem = {c["id"]: c["props"].get("elem_id") for c in cfg["components"]}
+    assert {elem[i] for i in named} == {"ds-summary", "ds-lengths", "ds-clean-message", "chat-bot", "chat-bot-base",
+                                        "demo-message"}

@@ -1,4 +1,6 @@
 """Widgets come from TrainConfig metadata; widget values turn back into a TrainConfig or into problems."""
+import json
+
 import gradio as gr
 import pytest
 
@@ -80,3 +82,22 @@ def test_column_map_is_written_and_read_as_lines():
     values["column_map"] = "prompt: question\ncompletion: answer"
     cfg, problems = fields.build_config(values)
     assert problems == [] and cfg.column_map == {"prompt": "question", "completion": "answer"}
+
+
+def test_the_settings_box_round_trips_and_fills_what_is_left_out():
+    demo = values_of(compose("demo"))
+    assert fields.snapshot_values(json.dumps(demo)) == [demo[n] for n in fields.NAMES]
+    partial_box = fields.snapshot_values('{"lora_rank": 24}')  # an API caller sends what it changes
+    assert dict(zip(fields.NAMES, partial_box)) == {**values_of({}), "lora_rank": 24}
+
+
+def test_a_broken_settings_box_is_refused_in_words():
+    from core.errors import InputError
+    for text, where in [("{not json", "settings"), ("[1, 2]", "settings"), ('{"lora_rnak": 8, "x": 1}', "lora_rnak")]:
+        with pytest.raises(InputError) as e:
+            fields.snapshot_values(text)
+        assert e.value.problems[0].where == where
+    run = fields.with_settings(lambda lang, *values: (lang, dict(zip(fields.NAMES, values))["lora_rank"]))
+    assert run("en", '{"lora_rank": 8}') == ("en", 8)
+    with pytest.raises(gr.Error, match="lora_rnak: unknown setting"):
+        run("en", '{"lora_rnak": 8}')

@@ -308,12 +308,14 @@ def wire(t: ChatTab, gui, lang) -> None:
         ev = trigger(user_turn, inputs=[t.message, t.tuned, t.base, t.compare], outputs=[t.tuned, t.base, t.message],
                      api_visibility="private", queue=False)
         ev.then(partial(answer, gui, sessions), inputs=answer_inputs, outputs=[t.tuned, t.base, t.note],
+                show_progress_on=[t.tuned, t.base],  # the conversations show a reply is on its way
                 **({"api_name": name} if name else {"api_visibility": "private"}))
     t.clear.click(clear, outputs=[t.tuned, t.base], api_visibility="private", queue=False)
     t.unload.click(partial(unload, sessions), inputs=[lang], outputs=[t.note], api_name="chat_unload")
     t.demo_start.click(partial(start_demo, gui),
                        inputs=[lang, t.model, t.adapter, t.system, t.demo_host, t.demo_port, t.demo_user,
                                t.demo_password, t.demo_share],
-                       outputs=[t.demo_message, t.demos, t.demo_pick], api_name="share_demo")
+                       outputs=[t.demo_message, t.demos, t.demo_pick], show_progress_on=[t.demo_message],
+                       api_name="share_demo")
     t.demo_stop.click(partial(stop_demo, gui), inputs=[lang, t.demo_pick], outputs=[t.demo_message, t.demos, t.demo_pick],
                       api_name="stop_demo")

@@ -362,10 +362,11 @@ def wire(t: DatasetTab, gui, lang, base_model, max_seq_length, train_on_inputs, 
     """This tab's own events; the model and length settings come from the other tabs (webui/app.py)."""
     shown = [t.summary, t.problems, t.counts, t.widgets["dataset"]]
     settings = [t.widgets["dataset_format"], t.widgets["column_map"], lang]
-    check_io = dict(inputs=[t.ds_id] + settings, outputs=shown, api_visibility="private")
+    # a big file's check or a real model's tokenizer takes a while: the progress shows on one small box
+    check_io = dict(inputs=[t.ds_id] + settings, outputs=shown, api_visibility="private", show_progress_on=[t.summary])
     grid_io = dict(inputs=[t.ds_id, t.grid_start, lang], outputs=[t.grid], api_visibility="private")
     insight_io = dict(inputs=[t.ds_id, base_model, max_seq_length, train_on_inputs, chat_template, t.example, lang],
-                      outputs=[t.histogram, t.lengths, t.rendered], api_visibility="private")
+                      outputs=[t.histogram, t.lengths, t.rendered], api_visibility="private", show_progress_on=[t.lengths])
 
     def then_show(event, checked: bool = False):
         """After anything that changes the dataset: its check (unless done), rows, lengths, the picker."""
@@ -376,13 +377,14 @@ def wire(t: DatasetTab, gui, lang, base_model, max_seq_length, train_on_inputs, 
 
     then_show(t.upload.upload(partial(upload_and_check, gui), inputs=[t.upload] + settings,
                               outputs=[t.ds_id, t.picker] + shown + [t.widgets["dataset_format"]],
-                              api_name="upload_dataset"), checked=True)
+                              show_progress_on=[t.summary], api_name="upload_dataset"), checked=True)
     then_show(t.picker.input(pick, inputs=[t.picker], outputs=[t.ds_id], api_visibility="private"))
     then_show(t.check.click(partial(check_current, gui), inputs=[t.ds_id, t.widgets["dataset"]] + settings,
-                            outputs=[t.ds_id] + shown, api_name="check_dataset"), checked=True)
+                            outputs=[t.ds_id] + shown, show_progress_on=[t.summary], api_name="check_dataset"), checked=True)
     for op, button in t.clean.items():
         then_show(button.click(partial(clean, gui, op), inputs=[t.ds_id, base_model, max_seq_length, chat_template, lang],
-                               outputs=[t.clean_message], api_name=f"clean_{op.replace('-', '_')}"))
+                               outputs=[t.clean_message], show_progress_on=[t.clean_message],
+                               api_name=f"clean_{op.replace('-', '_')}"))
     then_show(t.undo.click(partial(undo, gui), inputs=[t.ds_id, lang], outputs=[t.clean_message], api_name="undo_clean"))
     then_show(t.save_edits.click(partial(save_edits, gui), inputs=[t.ds_id, t.grid_start, t.grid, lang],
                                  outputs=[t.clean_message], api_name="save_dataset_edits"))
