@@ -9,6 +9,7 @@ import ipaddress
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 from core.errors import InputError, Problem
@@ -73,10 +74,11 @@ def prepare_demo_model(services) -> None:
         return
     env = dict(os.environ, DANLU_HOME=str(services.workspace.root), PYTHONPATH=str(REPO_ROOT))
     log = open(services.workspace.root / "demo-model.log", "ab")
-    subprocess.Popen([sys.executable, "-c", "from core.demo_model import ensure_demo_model; ensure_demo_model()"],
-                     cwd=str(REPO_ROOT), env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                     start_new_session=True)
+    proc = subprocess.Popen([sys.executable, "-c", "from core.demo_model import ensure_demo_model; ensure_demo_model()"],
+                            cwd=str(REPO_ROOT), env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                            start_new_session=True)
     log.close()
+    threading.Thread(target=proc.wait, daemon=True).start()  # reaped when done (no zombie left in the process table)
 
 
 def gui_cmd(args, services) -> int:
