@@ -7,6 +7,7 @@ values); this file connects one tab's widgets to another's events. Long work is 
 from __future__ import annotations
 
 import json
+import threading
 from functools import partial
 
 import gradio as gr
@@ -292,6 +293,10 @@ def launch(services, host="127.0.0.1", port=7860, share=False, auth=None, max_fi
     print(f"Danlu is running at {demo.local_url} " + ("(this computer only)" if local else f"(bound to {host}; login required)")
           + ". Ctrl-C stops the app; training jobs keep running."
           + (" To reach it from elsewhere: python app.py --host 0.0.0.0 --auth USER:PASS" if local else ""), flush=True)
+    # the cleaning helper starts once the page had time to load (both need the CPU at first)
+    warm = threading.Timer(10.0, gui.warm_helper)
+    warm.daemon = True
+    warm.start()
     if share:
         print(f"Share link: {demo.share_url}" if demo.share_url else
               "Danlu: the share link could not be created (no internet?); the app still runs locally.", flush=True)

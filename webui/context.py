@@ -73,6 +73,14 @@ class Gui:
                 self._gpu_cache = (time.time(), cached)
             return cached
 
+    def warm_helper(self) -> None:
+        """Start the helper process and its data imports ahead of the first cleaning click, which
+        otherwise waits ~2 s for them (bench/gui_latency.py). Errors are left for that click to report."""
+        try:
+            self.offload(_import_data_studio)
+        except Exception:  # noqa: BLE001 - a warm-up only; the real call starts the helper again
+            pass
+
     def offload(self, fn, *args, **kwargs):
         """Run fn(*args, **kwargs) in this GUI's helper process and return its result.
 
@@ -101,3 +109,7 @@ class Gui:
                 from core.chat import ChatEngine
                 self._chat = ChatEngine(self.ws)
             return self._chat
+
+
+def _import_data_studio() -> None:
+    import core.data  # noqa: F401 - what the helper's calls need first

@@ -29,6 +29,7 @@ CLEAN_OPS = [("ds.op.dedupe", "dedupe", False), ("ds.op.drop_empty", "drop-empty
              ("ds.op.drop_invalid", "drop-invalid", False), ("ds.op.trim", "trim", False),
              ("ds.op.merge_turns", "merge-turns", False), ("ds.op.filter_long", "filter-long", True),
              ("ds.op.truncate_long", "truncate-long", True)]
+TOKENIZER_OPS = {op for _, op, tokenizer in CLEAN_OPS if tokenizer}
 
 
 @dataclass(frozen=True)
@@ -186,9 +187,12 @@ def clean(gui, op: str, ds_id: str, base_model: str, max_seq_length, chat_templa
         yield tr("ds.none", lang)
         return
     yield tr("ds.working", lang)
+    # only the length operations load a tokenizer (seconds of CPU and interpreter lock): they go to the
+    # helper process; the others run here at once instead of queueing behind a tokenizer load there
+    run = gui.offload if op in TOKENIZER_OPS else (lambda fn, *a, **k: fn(*a, **k))
     try:
-        res = gui.offload(D.apply_op, gui.ws, ds_id, op, model=base_model or None,
-                          max_seq_length=int(max_seq_length or 1024), chat_template=chat_template or "auto")
+        res = run(D.apply_op, gui.ws, ds_id, op, model=base_model or None,
+                  max_seq_length=int(max_seq_length or 1024), chat_template=chat_template or "auto")
     except DanluError as e:
         yield f"⚠ {e}"
         return
