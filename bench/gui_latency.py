@@ -49,7 +49,7 @@ MEASURE_JS = """async ([click, target, text, tabName]) => {
     let t = el.innerText;
     for (const s of el.querySelectorAll('[data-testid="status-tracker"]')) t = t.replace(s.innerText, '');
     for (const a of el.querySelectorAll('textarea, input[type=text]')) t += ' ' + a.value;
-    return t;
+    return t.replace(/\s+/g, ' ').trim();
   };
   const before = targets.map(t => shown(document.querySelector(t)));
   const byText = (sel, txt) => [...document.querySelectorAll(sel)].find(b => b.innerText.trim() === txt);
@@ -83,6 +83,9 @@ BUTTONS = [
     ("Show command", "Hyperparameters", lambda r: "#hp-show-command", "#hp-command", lambda r: "python app.py train"),
     ("Save config", "Hyperparameters", lambda r: "#hp-save", "#hp-saved-file", lambda r: ".yaml"),
     ("Check dataset", "Dataset", lambda r: "#ds-check", "#ds-summary", lambda r: " · "),
+    ("Remove duplicates", "Dataset", lambda r: "#ds-op-dedupe", "#ds-clean-message", lambda r: "duplicate"),
+    ("Undo", "Dataset", lambda r: "#ds-undo", "#ds-clean-message", lambda r: None),
+    ("Download cleaned", "Dataset", lambda r: "#ds-download", "#ds-download-file", lambda r: ".jsonl"),
     # the tab names and the labels the page translates itself (here the language picker's own)
     ("Language switch", None, lambda r: "label:简体中文" if r % 2 == 0 else "label:English",
      "#tabs button[role=tab] && #language", lambda r: None),
@@ -177,6 +180,7 @@ def main() -> int:
                 time.sleep(1.0)
             state = page.locator("#train-status").inner_text()
             results["job_state_during_measurements"] = state.split("·")[0].strip()
+            results["once_ms"] = once_each(page)
             results["tab_switch_ms"] = {k: v for k, v in tabs.items()}
             results["button_ms"] = {k: v for k, v in buttons.items()}
             browser.close()
@@ -196,6 +200,44 @@ def main() -> int:
     return 0
 
 
+# pressed once each, when the first job has finished and a second one trains: (name, tab, element to
+# click, element whose answer to wait for, text it must contain); Stop and Resume last, on that job
+ONCE = [
+    ("Start evaluation", "Evaluate", "#ev-start", "#ev-status", "▶"),
+    ("Merge & export", "Export", "#ex-start", "#ex-status", "▶"),
+    ("Send (the message shows)", "Chat", "#chat-send", "#chat-bot", "Which furnace"),
+    ("Clear", "Chat", "#chat-clear", "#chat-bot", None),
+    ("Stop", "Train", "#train-stop", "#train-message", "■"),
+    ("Resume", "Train", "#train-resume", "#train-message", "Resuming"),
+]
+
+
+def once_each(page) -> dict:
+    """The buttons that need a finished run (or act on the job): after the first job succeeded, start a
+    second one and, while it trains, press each once."""
+    page.get_by_role("tab", name="Train", exact=True).click()
+    page.locator("#train-status").get_by_text("Succeeded").wait_for(timeout=600_000)
+    page.locator("#train-start").click()
+    page.locator("#train-status").get_by_text("Running").wait_for(timeout=120_000)
+    out = {}
+    for name, tab_name, click, target, expect in ONCE:
+        measure(page, None, click, None, tab_name)
+        if click == "#chat-send":
+            page.locator("#chat-input textarea").fill("Which furnace burns hottest?")
+        if click in ("#ev-start", "#ex-start"):  # opening the tab lists the finished runs and picks one
+            run = click.replace("-start", "-run")
+            page.wait_for_function(f"() => document.querySelector('{run} input').value.length > 0", timeout=30_000)
+        if click in ("#train-stop", "#train-resume"):  # each is enabled once the job is in a state for it
+            page.wait_for_function(f"() => !document.querySelector('{click} button, {click}').disabled", timeout=120_000)
+        out[name] = measure(page, click, target, expect)
+        if click == "#chat-send":  # let the reply finish (the model loads first) before Clear
+            page.wait_for_function("""() => { const b = [...document.querySelectorAll("#chat-bot [data-testid='bot']")].pop();
+                return b && /\\w{3,}/.test(b.innerText) && !b.innerText.includes('Loading the model'); }""", timeout=300_000)
+            time.sleep(3.0)
+        time.sleep(1.0)
+    return out
+
+
 def print_table(r: dict) -> None:
     load = os.getloadavg()
     print(f"\nDanlu GUI latency ({os.cpu_count()} CPU cores, load average {load[0]:.1f} / {load[1]:.1f})")
@@ -210,6 +252,9 @@ def print_table(r: dict) -> None:
         print(f"  tab {name:30s} {summary(values)}")
     for name, values in r["button_ms"].items():
         print(f"  button {name:27s} {summary(values)}")
+    print("\n  pressed once, while a second job trains (the first one finished)")
+    for name, value in r["once_ms"].items():
+        print(f"  button {name:27s} {summary([value])}")
 
 
 if __name__ == "__main__":
