@@ -114,7 +114,7 @@ def build_ui(services, gui: Gui | None = None) -> gr.Blocks:
         tabs = [t_tpl, t_ds, t_hp, t_tr, t_ev, t_ex, t_ch]
 
         demo.load(None, outputs=[lang], js=LOAD_LANGUAGE_JS, api_visibility="private")
-        _wire_templates(tpl, ds, settings, hp, lang)
+        _wire_templates(tpl, ds, settings, box, hp, lang)
         dataset_tab.wire(ds, gui, lang, *(widgets[n] for n in ("base_model", "max_seq_length", "train_on_inputs",
                                                                "chat_template")))
         _wire_settings(gui, demo, hp, tr, settings, box, lang)
@@ -215,11 +215,12 @@ def _train_view(gui, lang, job_id):
     return (*view, table, table_sig)
 
 
-def _wire_templates(tpl, ds, settings, hp, lang):
+def _wire_templates(tpl, ds, settings, box, hp, lang):
     """A template fills the settings (their check and memory estimate follow from the box's change)."""
     for name, button in tpl.buttons.items():
-        ev = button.click(partial(templates_tab.apply_template, name), inputs=[lang],
-                          outputs=settings + [hp.recipe, tpl.chosen], api_name=f"use_template_{name.replace('-', '_')}")
+        ev = button.click(fields.with_settings(partial(templates_tab.apply_template, name)), inputs=[lang, box],
+                          outputs=settings + [hp.recipe, tpl.chosen], js=fields.CURRENT_JS,
+                          api_name=f"use_template_{name.replace('-', '_')}")
         ev.then(_no_dataset, outputs=[ds.ds_id], api_visibility="private")  # the template's sample file is used
     tpl.base_model.change(templates_tab.describe_model, inputs=[tpl.base_model, lang], outputs=[tpl.model_info],
                           api_visibility="private")

@@ -36,6 +36,16 @@ def test_choosing_a_template_fills_model_recipe_format_and_sample_data():
     assert recipe == "balanced" and "support-bot" in note
 
 
+def test_a_template_sends_only_the_settings_that_change():
+    demo = demo_values()
+    out = tpl.apply_template("support-bot", "en", *demo)[:-2]
+    sent = {n: v for n, v in zip(fields.NAMES, out) if v != gr.skip()}
+    full = dict(zip(fields.NAMES, tpl.apply_template("support-bot", "en")[:-2]))
+    assert sent == {n: v for n, v in full.items() if v != dict(zip(fields.NAMES, demo))[n]}
+    assert "base_model" in sent and 0 < len(sent) < len(fields.NAMES)
+    assert all(v == gr.skip() for v in tpl.apply_template("demo", "en", *demo)[:-2])  # nothing to change
+
+
 def test_cards_say_what_a_template_needs_in_either_language():
     en = tpl.render_cards("en")
     zh = tpl.render_cards("zh-CN")

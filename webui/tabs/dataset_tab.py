@@ -362,22 +362,37 @@ def refresh_picker(gui, ds_id: str):
     return gr.update(choices=dataset_choices(gui), value=ds_id or None)
 
 
+def rows_and_picker(gui, ds_id: str, start, lang: str):
+    """Inputs: dataset id, first grid row, language. Outputs: the grid's page of rows, the picker."""
+    return grid(gui, ds_id, start, lang), refresh_picker(gui, ds_id)
+
+
+def check_rows_and_picker(gui, ds_id: str, fmt: str, column_map: str, start, lang: str):
+    """Inputs: dataset id, format settings, first grid row, language. Outputs: the check (summary,
+    problems, counts, `dataset` setting), the grid's rows, the picker."""
+    return (*check(gui, ds_id, fmt, column_map, lang), *rows_and_picker(gui, ds_id, start, lang))
+
+
 def wire(t: DatasetTab, gui, lang, base_model, max_seq_length, train_on_inputs, chat_template) -> None:
     """This tab's own events; the model and length settings come from the other tabs (webui/app.py)."""
     shown = [t.summary, t.problems, t.counts, t.widgets["dataset"]]
     settings = [t.widgets["dataset_format"], t.widgets["column_map"], lang]
     # a big file's check or a real model's tokenizer takes a while: the progress shows on one small box
-    check_io = dict(inputs=[t.ds_id] + settings, outputs=shown, api_visibility="private", show_progress_on=[t.summary])
     grid_io = dict(inputs=[t.ds_id, t.grid_start, lang], outputs=[t.grid], api_visibility="private")
     insight_io = dict(inputs=[t.ds_id, base_model, max_seq_length, train_on_inputs, chat_template, t.example, lang],
                       outputs=[t.histogram, t.lengths, t.rendered], api_visibility="private", show_progress_on=[t.lengths])
 
     def then_show(event, checked: bool = False):
-        """After anything that changes the dataset: its check (unless done), rows, lengths, the picker."""
-        ev = event if checked else event.then(partial(check, gui), **check_io)
-        ev.then(partial(grid, gui), **grid_io)
+        """After anything that changes the dataset: its check (unless done), rows and the picker in one
+        answer, then the lengths (a tokenizer may load). Few events: each costs the page a pass over
+        what every event has touched (webui/serving.py)."""
+        if checked:
+            ev = event.then(partial(rows_and_picker, gui), inputs=[t.ds_id, t.grid_start, lang],
+                            outputs=[t.grid, t.picker], api_visibility="private")
+        else:
+            ev = event.then(partial(check_rows_and_picker, gui), inputs=[t.ds_id] + settings[:2] + [t.grid_start, lang],
+                            outputs=shown + [t.grid, t.picker], api_visibility="private", show_progress_on=[t.summary])
         ev.then(partial(insight, gui), **insight_io)
-        ev.then(partial(refresh_picker, gui), inputs=[t.ds_id], outputs=[t.picker], api_visibility="private")
 
     then_show(t.upload.upload(partial(upload_and_check, gui), inputs=[t.upload] + settings,
                               outputs=[t.ds_id, t.picker] + shown + [t.widgets["dataset_format"]],

@@ -63,14 +63,19 @@ def render_cards(lang: str) -> list[str]:
     return [template_card(p, lang) for p in templates()]
 
 
-def apply_template(name: str, lang: str) -> list:
-    """Inputs: template name, language. Outputs: every setting (fields.NAMES order), recipe name, note."""
+def apply_template(name: str, lang: str, *current) -> list:
+    """Inputs: template name, language, and optionally the settings now shown (fields.NAMES order).
+    Outputs: every setting, recipe name, note. A setting that already has the template's value is
+    skipped: each changed widget costs the page a round of change events."""
     cfg = presets.compose(name)
     recipe = presets.get(name, "template").data["recipe"]
     note = (f"✓ {tr('tpl.chosen', lang)} **{name}**: {tr('tpl.filled', lang)} (`{cfg['base_model']}`, "
             f"{tr('tpl.recipe', lang)} `{recipe}`, {tr('tpl.format', lang)} `{cfg['dataset_format']}`).\n\n"
             f"{tr('tpl.next', lang)}")
-    return fields.config_values(cfg, fields.NAMES) + [recipe, note]
+    values = fields.config_values(cfg, fields.NAMES)
+    if current:
+        values = [gr.skip() if new == now else new for new, now in zip(values, current)]
+    return values + [recipe, note]
 
 
 def describe_model(base_model: str, lang: str) -> str:
