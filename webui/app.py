@@ -12,6 +12,7 @@ from functools import partial
 
 import gradio as gr
 
+from core import presets
 from webui import fields, i18n, jobview, serving
 from webui.context import Gui
 from webui.i18n import I18N, L, LANGUAGES
@@ -29,7 +30,7 @@ CSS = """
 .card h3 {margin-top: 0;}
 .group-title h4 {margin: 12px 0 4px 0;}
 .failure {border-left: 4px solid #dc2626; padding: 6px 12px; background: #fef2f2; border-radius: 6px;}
-#hp-saved-file .empty {min-height: 0 !important; height: 44px !important;}
+#hp-saved-file .empty, #ds-download-file .empty {min-height: 0 !important; height: 44px !important;}
 .log textarea {font-family: ui-monospace, SFMono-Regular, Menlo, monospace; font-size: 12px;}
 """
 
@@ -117,7 +118,7 @@ def build_ui(services, gui: Gui | None = None) -> gr.Blocks:
         _wire_templates(tpl, ds, settings, box, hp, lang)
         dataset_tab.wire(ds, gui, lang, *(widgets[n] for n in ("base_model", "max_seq_length", "train_on_inputs",
                                                                "chat_template")))
-        _wire_settings(gui, demo, hp, tr, settings, box, lang)
+        _wire_settings(gui, demo, hp, tr, settings, box, tpl.model_info, lang)
         _wire_train(gui, demo, tr, box, lang)
         evaluate_tab.wire(ev, gui, lang)
         export_tab.wire(ex, gui, lang)
@@ -203,10 +204,6 @@ def combined(steps, first):
     return run, inputs, outputs
 
 
-def _no_dataset():
-    return ""
-
-
 def _train_view(gui, lang, job_id):
     """The Train tab's status, plots and job table rendered again in the new language (also when the
     tab's timer is off: no job yet, or another tab open)."""
@@ -218,15 +215,24 @@ def _train_view(gui, lang, job_id):
 def _wire_templates(tpl, ds, settings, box, hp, lang):
     """A template fills the settings (their check and memory estimate follow from the box's change)."""
     for name, button in tpl.buttons.items():
-        ev = button.click(fields.with_settings(partial(templates_tab.apply_template, name)), inputs=[lang, box],
-                          outputs=settings + [hp.recipe, tpl.chosen], js=fields.CURRENT_JS,
-                          api_name=f"use_template_{name.replace('-', '_')}")
-        ev.then(_no_dataset, outputs=[ds.ds_id], api_visibility="private")  # the template's sample file is used
-    tpl.base_model.change(templates_tab.describe_model, inputs=[tpl.base_model, lang], outputs=[tpl.model_info],
-                          api_visibility="private")
+        button.click(fields.with_settings(partial(_use_template, name)), inputs=[lang, box],
+                     outputs=settings + [hp.recipe, tpl.chosen, tpl.model_info, hp.recipe_info, ds.ds_id],
+                     js=fields.CURRENT_JS, api_name=f"use_template_{name.replace('-', '_')}")
+    # typed or picked by the user; a template or a loaded config describes the model in its own answer
+    tpl.base_model.input(templates_tab.describe_model, inputs=[tpl.base_model, lang], outputs=[tpl.model_info],
+                         api_visibility="private")
 
 
-def _wire_settings(gui, demo, hp, tr, settings, box, lang):
+def _use_template(name, lang, *current):
+    """Outputs: the template's settings (those that change), recipe, note, what the model and recipe
+    are, and no selected dataset (the template's sample file is used). One answer: each separate
+    event costs the page a round of its own."""
+    out = templates_tab.apply_template(name, lang, *current)
+    cfg_model = presets.compose(name)["base_model"]
+    return (*out, templates_tab.describe_model(cfg_model, lang), hyperparams_tab.describe_recipe(out[-2], lang), "")
+
+
+def _wire_settings(gui, demo, hp, tr, settings, box, model_info, lang):
     """Any change of a setting (typed, or filled by a template, recipe or loaded file) changes the box,
     which re-checks the settings and the memory estimate in one event."""
     checked = dict(inputs=[lang, tr.gpus, box], outputs=[hp.problems, hp.memory], api_visibility="private")
@@ -234,13 +240,14 @@ def _wire_settings(gui, demo, hp, tr, settings, box, lang):
     box.change(recheck, trigger_mode="always_last", **checked)
     tr.gpus.input(recheck, **checked)
     demo.load(recheck, **checked)
-    hp.recipe.change(hyperparams_tab.describe_recipe, inputs=[hp.recipe, lang], outputs=[hp.recipe_info],
-                     api_visibility="private")
+    hp.recipe.input(hyperparams_tab.describe_recipe, inputs=[hp.recipe, lang], outputs=[hp.recipe_info],
+                    api_visibility="private")  # a template describes its recipe in its own answer
     hp.recipe.input(hyperparams_tab.apply_recipe, inputs=[hp.recipe], outputs=settings, api_name="apply_recipe")
     hp.save.click(fields.with_settings(partial(hyperparams_tab.save_settings, gui)), inputs=[lang, box],
                   outputs=[hp.saved_file, hp.problems], js=fields.CURRENT_JS, api_name="save_config")
     hp.load.upload(hyperparams_tab.load_settings, inputs=[hp.load, lang], outputs=settings + [hp.problems],
-                   api_name="load_config")
+                   api_name="load_config").then(templates_tab.describe_model, inputs=[settings[fields.NAMES.index("base_model")], lang],
+                                                outputs=[model_info], api_visibility="private")
     hp.show_command.click(fields.with_settings(partial(hyperparams_tab.show_command, gui)),
                           inputs=[lang, tr.gpus, tr.nproc, box], outputs=[hp.command], js=fields.CURRENT_JS,
                           api_name="show_command")

@@ -95,8 +95,8 @@ def test_download_offers_the_current_version(gui, tmp_path):
     src = tmp_path / "furnaces.jsonl"
     src.write_bytes(DEMO.read_bytes())
     ds_id, _ = dt.import_upload(gui, str(src))
-    update = dt.download(gui, ds_id)
-    assert update["visible"] and Path(update["value"]).read_bytes() == src.read_bytes()
+    assert Path(dt.download(gui, ds_id)).read_bytes() == src.read_bytes()
+    assert dt.download(gui, "") is None
 
 
 def test_without_a_dataset_the_tab_says_what_to_do(gui):

@@ -225,3 +225,12 @@ def test_job_table_shows_the_step_a_finished_job_ended_at(gui):
     gui.store.transition(job.id, J.CANCELLED)
     table, _, _ = tt.refresh_jobs(gui, "en", job.id, "")
     assert list(table.iloc[0])[3:5] == ["Cancelled", "37/40"]
+
+
+def test_a_template_click_answers_everything_in_one_go():
+    """Settings, recipe, note, what the model and the recipe are, and no selected dataset: one event."""
+    from webui.app import _use_template
+    out = _use_template("support-bot", "en", *demo_values())
+    assert len(out) == len(fields.NAMES) + 5
+    note, model_info, recipe_info, ds_id = out[-4:]
+    assert "support-bot" in note and "qwen2.5-1.5b" in model_info and recipe_info and ds_id == ""

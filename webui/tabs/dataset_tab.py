@@ -296,13 +296,13 @@ def rendered(ins: dict, lang: str) -> list[tuple[str, str | None]]:
 def download(gui, ds_id: str):
     """Inputs: dataset id. Outputs: the current (cleaned) version as a file to download."""
     if not ds_id:
-        return gr.update(value=None, visible=False)
+        return None
     src = D.export_path(gui.ws, ds_id)
     name = D.get_dataset(gui.ws, ds_id)["display_name"].rsplit(".", 1)[0]
     dest = gui.ws.root / "gui-downloads" / f"{name}-v{D.get_dataset(gui.ws, ds_id).get('version', 0)}{src.suffix}"
     dest.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(src, dest)
-    return gr.update(value=str(dest), visible=True)
+    return str(dest)
 
 
 # ---- layout ------------------------------------------------------------------------------------
@@ -345,7 +345,8 @@ def build(gui) -> DatasetTab:
                                       elem_id="ds-rendered")
     with gr.Row():
         download_btn = gr.Button(L("ds.download"), size="sm", elem_id="ds-download", scale=0, min_width=220)
-        download_file = gr.File(label=L("ds.download_file"), visible=False, interactive=False, elem_id="ds-download-file")
+        # always there (one line while empty): a File first shown by a click is drawn from scratch then
+        download_file = gr.File(label=L("ds.download_file"), interactive=False, elem_id="ds-download-file")
     return DatasetTab(widgets=widgets, ds_id=ds_id, upload=upload, picker=picker, check=check_btn, summary=summary,
                       problems=problems, counts=counts, clean=clean_btns, undo=undo_btn, clean_message=clean_message,
                       grid=grid_df, grid_start=grid_start, save_edits=save_btn, histogram=histogram, lengths=lengths,
