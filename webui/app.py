@@ -218,7 +218,10 @@ def _wire_templates(tpl, ds, settings, box, hp, lang):
         button.click(fields.with_settings(partial(_use_template, name)), inputs=[lang, box],
                      outputs=settings + [hp.recipe, tpl.chosen, tpl.model_info, hp.recipe_info, ds.ds_id],
                      js=fields.CURRENT_JS, api_name=f"use_template_{name.replace('-', '_')}")
-    # typed or picked by the user; a template or a loaded config describes the model in its own answer
+    tpl.custom_model.submit(templates_tab.use_custom_model, inputs=[tpl.custom_model, lang],
+                            outputs=[tpl.base_model, tpl.model_info], api_name="use_custom_model")
+    # typed or picked by the user; a template, the free field or a loaded config describes the model in
+    # its own answer
     tpl.base_model.input(templates_tab.describe_model, inputs=[tpl.base_model, lang], outputs=[tpl.model_info],
                          api_visibility="private")
 

@@ -310,8 +310,12 @@ def test_settings_typed_just_before_start_are_checked_as_typed_and_used(home, br
     typed and at once followed by Start is the one the job runs with, and a bad value is explained
     while typing."""
     with fake_job_page(home, browser, steps=5, step_s=0.05) as page:
+        page.locator("#tpl-custom-model textarea").fill("someone/some-model")  # the free model field
+        page.locator("#tpl-custom-model textarea").press("Enter")
+        expect(page.locator("#tpl-model-info")).to_contain_text("someone/some-model")
         page.locator("#tpl-demo").click()
         expect(page.locator("#tpl-chosen")).to_contain_text("demo")
+        expect(page.locator("#tpl-model-info")).to_contain_text("danlu-tiny")  # said by the template's answer
         tab(page, "Hyperparameters")
         rank = page.locator("#cfg-lora_rank input")
         rank.fill("0")

@@ -60,7 +60,9 @@ def test_model_picker_lists_presets_and_describes_free_input(tmp_path):
     assert "danlu-tiny" in tpl.describe_model("builtin:danlu-tiny", "en")
     assert "hub" in tpl.describe_model("someone/some-model", "en")
     assert "not found" in tpl.describe_model(str(tmp_path / "nothing"), "en")
-    assert tpl.use_custom_model("  ") is not None and tpl.use_custom_model("a/b")["value"] == "a/b"
+    assert all(v == gr.skip() for v in tpl.use_custom_model("  "))
+    model, info = tpl.use_custom_model("a/b", "en")
+    assert model["value"] == "a/b" and "a/b" in info
 
 
 # ---- hyperparameters -------------------------------------------------------------------------

@@ -95,10 +95,11 @@ def describe_model(base_model: str, lang: str) -> str:
     return f"**{base_model}** — {tr('tpl.local_folder' if ref.local else 'tpl.hub_model', lang)}"
 
 
-def use_custom_model(text: str):
-    """Inputs: the free model field. Outputs: the base_model widget (unchanged when empty)."""
+def use_custom_model(text: str, lang: str = "en"):
+    """Inputs: the free model field, language. Outputs: the base_model widget and what that model is
+    (both unchanged when the field is empty)."""
     text = (text or "").strip()
-    return gr.update(value=text) if text else gr.skip()
+    return (gr.update(value=text), describe_model(text, lang)) if text else (gr.skip(), gr.skip())
 
 
 def build(gui) -> TemplatesTab:
@@ -119,6 +120,5 @@ def build(gui) -> TemplatesTab:
         custom_model = gr.Textbox(label=L("tpl.custom_model"), info=L("tpl.custom_model_help"),
                                   placeholder="Qwen/Qwen2.5-0.5B-Instruct", elem_id="tpl-custom-model", scale=2)
     model_info = gr.Markdown(describe_model(fields.default_value("base_model"), "en"), elem_id="tpl-model-info")
-    custom_model.submit(use_custom_model, inputs=[custom_model], outputs=[base_model], api_name="use_custom_model")
     return TemplatesTab(names=[p.name for p in items], cards=cards, buttons=buttons, base_model=base_model,
                         custom_model=custom_model, model_info=model_info, chosen=chosen)
