@@ -248,7 +248,7 @@ def _wire_settings(gui, demo, hp, tr, settings, box, model_info, lang):
     hp.recipe.input(hyperparams_tab.apply_recipe, inputs=[hp.recipe], outputs=settings, api_name="apply_recipe")
     hp.save.click(fields.with_settings(partial(hyperparams_tab.save_settings, gui)), inputs=[lang, box],
                   outputs=[hp.saved_file, hp.problems], js=fields.CURRENT_JS, api_name="save_config")
-    hp.load.upload(hyperparams_tab.load_settings, inputs=[hp.load, lang], outputs=settings + [hp.problems],
+    hp.load.upload(hyperparams_tab.load_settings, inputs=[hp.load, lang], outputs=settings + [hp.loaded],
                    api_name="load_config").then(templates_tab.describe_model, inputs=[settings[fields.NAMES.index("base_model")], lang],
                                                 outputs=[model_info], api_visibility="private")
     hp.show_command.click(fields.with_settings(partial(hyperparams_tab.show_command, gui)),

@@ -126,6 +126,8 @@ UI: dict[str, tuple[str, str]] = {
     "hp.advanced": ("Advanced settings", "高级设置"),
     "hp.valid": ("All settings are valid.", "所有设置都有效。"),
     "hp.problems": ("Problems to fix before training", "训练前需要修改的问题"),
+    "hp.load_notes": ("The loaded file", "载入的文件"),
+    "hp.loaded": ("Loaded", "已载入"),
     "hp.save": ("Save config", "保存配置"),
     "hp.load": ("Load config", "加载配置"),
     "hp.saved_file": ("Config file", "配置文件"),

@@ -330,3 +330,16 @@ def test_settings_typed_just_before_start_are_checked_as_typed_and_used(home, br
         saved = (home / "runs" / job_id / "config.yaml").read_text()
         assert re.search(r"^lora_rank: 12$", saved, re.M), saved
         assert "danlu-tiny" in saved  # and what the template filled in
+
+        # Load config: the file's own notes stay beside the button; the values go through the check
+        loaded = home / "loaded.yaml"
+        loaded.write_text(saved.replace("lora_rank: 12", "lora_rank: 0") + "lora_rnak: 8\n")
+        tab(page, "Hyperparameters")
+        with page.expect_file_chooser() as chooser:
+            page.locator("#hp-load").click()
+        chooser.value.set_files(str(loaded))
+        expect(page.locator("#cfg-lora_rank input")).to_have_value("0")
+        expect(page.locator("#hp-loaded")).to_contain_text("lora_rnak")
+        expect(page.locator("#hp-problems")).to_contain_text("lora_rank")
+        page.wait_for_timeout(1000)
+        expect(page.locator("#hp-loaded")).to_contain_text("lora_rnak")  # not overwritten by the check

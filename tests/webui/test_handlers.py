@@ -116,7 +116,10 @@ def test_save_and_load_config_round_trip(gui):
     path, message = hp.save_settings(gui, "en", *[values[n] for n in fields.NAMES])
     assert Path(path).is_file() and "valid" in message
     loaded = hp.load_settings(path, "en")
-    assert dict(zip(fields.NAMES, loaded))["lora_rank"] == 24 and "valid" in loaded[-1]
+    assert dict(zip(fields.NAMES, loaded))["lora_rank"] == 24 and loaded[-1] == f"✓ Loaded `{Path(path).name}`"
+    extra = Path(path).with_name("extra.yaml")
+    extra.write_text(Path(path).read_text() + "lora_rnak: 8\n")
+    assert "lora_rnak" in hp.load_settings(str(extra), "en")[-1]  # an unknown key is named, not dropped silently
 
 
 def test_loading_a_broken_yaml_names_the_line(tmp_path):

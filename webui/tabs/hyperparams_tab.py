@@ -34,6 +34,7 @@ class HyperparamsTab:
     save: gr.Button
     saved_file: gr.File
     load: gr.UploadButton
+    loaded: gr.Markdown
     show_command: gr.Button
     command: gr.Textbox
 
@@ -144,20 +145,21 @@ def save_settings(gui, lang: str, *values):
 
 
 def load_settings(path, lang: str) -> list:
-    """Inputs: an uploaded YAML, language. Outputs: every setting, then the problems (unknown keys,
-    wrong types) in words."""
+    """Inputs: an uploaded YAML, language. Outputs: every setting, then what happened to the file in
+    words (loaded, or its unreadable lines and unknown keys)."""
     problems: list[Problem] = []
     try:
         data = read_yaml(path)
         if not isinstance(data, dict):
             raise InputError(problems=[Problem(Path(path).name, "is not a mapping of settings")])
     except InputError as e:
-        return [gr.skip()] * len(fields.NAMES) + [problems_markdown(e.problems, lang)]
+        return [gr.skip()] * len(fields.NAMES) + [problems_markdown(e.problems, lang, "hp.load_notes")]
     known = {k: v for k, v in data.items() if k in FIELDS}
     problems += [Problem(str(k), "unknown setting; ignored") for k in data if k not in FIELDS]
     values = fields.config_values(known, fields.NAMES)
-    _, more = fields.build_config(dict(zip(fields.NAMES, values)))
-    return values + [problems_markdown(problems + more, lang)]
+    # what is wrong with the values themselves shows in the settings check, which follows every change
+    loaded = f"✓ {tr('hp.loaded', lang)} `{Path(path).name}`"
+    return values + [problems_markdown(problems, lang, "hp.load_notes") if problems else loaded]
 
 
 def show_command(gui, lang: str, chosen_gpus: list, nproc, *values) -> str:
@@ -198,13 +200,14 @@ def build(gui, elsewhere: tuple[str, ...] = ()) -> HyperparamsTab:
         save = gr.Button(L("hp.save"), elem_id="hp-save", size="md")
         load = gr.UploadButton(L("hp.load"), file_types=[".yaml", ".yml"], elem_id="hp-load", size="md")
         show = gr.Button(L("hp.show_command"), elem_id="hp-show-command", size="md")
+    loaded = gr.Markdown(elem_id="hp-loaded")  # what Load config made of the file
     # always shown (empty until a save): a File that first appears on a click is drawn from scratch
     # then, which took up to a second in the page while a job trained (bench/gui_latency.py)
     saved_file = gr.File(label=L("hp.saved_file"), interactive=False, elem_id="hp-saved-file")  # empty: one line (CSS)
     command = gr.Textbox(label=L("hp.command"), interactive=False, lines=1, max_lines=4, buttons=["copy"],
                          elem_id="hp-command", elem_classes=["log"])
     return HyperparamsTab(widgets=widgets, recipe=recipe, recipe_info=recipe_info, problems=problems, memory=memory, save=save,
-                          saved_file=saved_file, load=load, show_command=show, command=command)
+                          saved_file=saved_file, load=load, loaded=loaded, show_command=show, command=command)
 
 
 def _field_groups(groups: dict[str, list[str]], elsewhere: tuple[str, ...], widgets: dict) -> None:
