@@ -12,7 +12,6 @@ from functools import partial
 
 import gradio as gr
 
-from core import presets
 from webui import fields, i18n, jobview, serving
 from webui.context import Gui
 from webui.i18n import I18N, L, LANGUAGES
@@ -215,7 +214,7 @@ def _train_view(gui, lang, job_id):
 def _wire_templates(tpl, ds, settings, box, hp, lang):
     """A template fills the settings (their check and memory estimate follow from the box's change)."""
     for name, button in tpl.buttons.items():
-        button.click(fields.with_settings(partial(_use_template, name)), inputs=[lang, box],
+        button.click(fields.with_settings(partial(templates_tab.apply_template, name)), inputs=[lang, box],
                      outputs=settings + [hp.recipe, tpl.chosen, tpl.model_info, hp.recipe_info, ds.ds_id],
                      js=fields.CURRENT_JS, api_name=f"use_template_{name.replace('-', '_')}")
     tpl.custom_model.submit(templates_tab.use_custom_model, inputs=[tpl.custom_model, lang],
@@ -224,15 +223,6 @@ def _wire_templates(tpl, ds, settings, box, hp, lang):
     # its own answer
     tpl.base_model.input(templates_tab.describe_model, inputs=[tpl.base_model, lang], outputs=[tpl.model_info],
                          api_visibility="private")
-
-
-def _use_template(name, lang, *current):
-    """Outputs: the template's settings (those that change), recipe, note, what the model and recipe
-    are, and no selected dataset (the template's sample file is used). One answer: each separate
-    event costs the page a round of its own."""
-    out = templates_tab.apply_template(name, lang, *current)
-    cfg_model = presets.compose(name)["base_model"]
-    return (*out, templates_tab.describe_model(cfg_model, lang), hyperparams_tab.describe_recipe(out[-2], lang), "")
 
 
 def _wire_settings(gui, demo, hp, tr, settings, box, model_info, lang):

@@ -30,7 +30,7 @@ def demo_values() -> list:
 # ---- templates -------------------------------------------------------------------------------
 def test_choosing_a_template_fills_model_recipe_format_and_sample_data():
     out = tpl.apply_template("support-bot", "en")
-    values, recipe, note = dict(zip(fields.NAMES, out[:-2])), out[-2], out[-1]
+    values, (recipe, note) = dict(zip(fields.NAMES, out)), out[len(fields.NAMES):len(fields.NAMES) + 2]
     assert values["base_model"] == "Qwen/Qwen2.5-1.5B-Instruct"
     assert values["dataset_format"] == "messages" and Path(values["dataset"]).is_file()
     assert recipe == "balanced" and "support-bot" in note
@@ -38,12 +38,12 @@ def test_choosing_a_template_fills_model_recipe_format_and_sample_data():
 
 def test_a_template_sends_only_the_settings_that_change():
     demo = demo_values()
-    out = tpl.apply_template("support-bot", "en", *demo)[:-2]
+    out = tpl.apply_template("support-bot", "en", *demo)[:len(fields.NAMES)]
     sent = {n: v for n, v in zip(fields.NAMES, out) if v != gr.skip()}
-    full = dict(zip(fields.NAMES, tpl.apply_template("support-bot", "en")[:-2]))
+    full = dict(zip(fields.NAMES, tpl.apply_template("support-bot", "en")))
     assert sent == {n: v for n, v in full.items() if v != dict(zip(fields.NAMES, demo))[n]}
     assert "base_model" in sent and 0 < len(sent) < len(fields.NAMES)
-    assert all(v == gr.skip() for v in tpl.apply_template("demo", "en", *demo)[:-2])  # nothing to change
+    assert all(v == gr.skip() for v in tpl.apply_template("demo", "en", *demo)[:len(fields.NAMES)])  # nothing to change
 
 
 def test_cards_say_what_a_template_needs_in_either_language():
@@ -234,8 +234,7 @@ def test_job_table_shows_the_step_a_finished_job_ended_at(gui):
 
 def test_a_template_click_answers_everything_in_one_go():
     """Settings, recipe, note, what the model and the recipe are, and no selected dataset: one event."""
-    from webui.app import _use_template
-    out = _use_template("support-bot", "en", *demo_values())
+    out = tpl.apply_template("support-bot", "en", *demo_values())
     assert len(out) == len(fields.NAMES) + 5
     note, model_info, recipe_info, ds_id = out[-4:]
     assert "support-bot" in note and "qwen2.5-1.5b" in model_info and recipe_info and ds_id == ""

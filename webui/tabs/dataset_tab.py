@@ -378,8 +378,8 @@ def wire(t: DatasetTab, gui, lang, base_model, max_seq_length, train_on_inputs, 
     """This tab's own events; the model and length settings come from the other tabs (webui/app.py)."""
     shown = [t.summary, t.problems, t.counts, t.widgets["dataset"]]
     settings = [t.widgets["dataset_format"], t.widgets["column_map"], lang]
-    # a big file's check or a real model's tokenizer takes a while: the progress shows on one small box
     grid_io = dict(inputs=[t.ds_id, t.grid_start, lang], outputs=[t.grid], api_visibility="private")
+    # a big file's check or a real model's tokenizer takes a while: the progress shows on one small box
     insight_io = dict(inputs=[t.ds_id, base_model, max_seq_length, train_on_inputs, chat_template, t.example, lang],
                       outputs=[t.histogram, t.lengths, t.rendered], api_visibility="private", show_progress_on=[t.lengths])
 

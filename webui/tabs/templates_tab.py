@@ -14,6 +14,7 @@ from core.errors import InputError
 from core.models import resolve_model
 from webui import fields
 from webui.i18n import L, preset_text, tr
+from webui.tabs.hyperparams_tab import describe_recipe
 
 
 @dataclass(frozen=True)
@@ -65,8 +66,10 @@ def render_cards(lang: str) -> list[str]:
 
 def apply_template(name: str, lang: str, *current) -> list:
     """Inputs: template name, language, and optionally the settings now shown (fields.NAMES order).
-    Outputs: every setting, recipe name, note. A setting that already has the template's value is
-    skipped: each changed widget costs the page a round of change events."""
+    Outputs: every setting, recipe name, note, what the model and the recipe are, and no selected
+    dataset (the template's sample file is used). All in one answer: each separate event, and each
+    changed widget, costs the page a round of its own, so a setting that already has the template's
+    value is skipped."""
     cfg = presets.compose(name)
     recipe = presets.get(name, "template").data["recipe"]
     note = (f"✓ {tr('tpl.chosen', lang)} **{name}**: {tr('tpl.filled', lang)} (`{cfg['base_model']}`, "
@@ -75,7 +78,7 @@ def apply_template(name: str, lang: str, *current) -> list:
     values = fields.config_values(cfg, fields.NAMES)
     if current:
         values = [gr.skip() if new == now else new for new, now in zip(values, current)]
-    return values + [recipe, note]
+    return values + [recipe, note, describe_model(cfg["base_model"], lang), describe_recipe(recipe, lang), ""]
 
 
 def describe_model(base_model: str, lang: str) -> str:
