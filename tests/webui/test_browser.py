@@ -47,18 +47,26 @@ def start_demo_training(page) -> str:
 
 
 @contextmanager
-def fake_job_page(home: Path, browser, **fake):
-    """A page on the app, served with the fake recipe (DANLU_FAKE_<KEY>=value for each keyword)."""
+def fake_job_server(home: Path, browser, size=(1280, 900), timeout_ms=60_000, **fake):
+    """(browser context, server): the app served with the fake recipe (DANLU_FAKE_<KEY>=value for each
+    keyword); the context is closed afterwards."""
     env = {"DANLU_GUI_TEST_TRAIN_MODULE": FAKE_RECIPE, **{f"DANLU_FAKE_{k.upper()}": str(v) for k, v in fake.items()}}
-    ctx = browser.new_context(viewport={"width": 1280, "height": 900})
-    ctx.set_default_timeout(60_000)
+    ctx = browser.new_context(viewport={"width": size[0], "height": size[1]})
+    ctx.set_default_timeout(timeout_ms)
     try:
         with live_server(home, env=env) as server:
-            page = ctx.new_page()
-            open_app(page, server.url)
-            yield page
+            yield ctx, server
     finally:
         ctx.close()
+
+
+@contextmanager
+def fake_job_page(home: Path, browser, **fake):
+    """A page on the app, served with the fake recipe (see fake_job_server)."""
+    with fake_job_server(home, browser, **fake) as (ctx, server):
+        page = ctx.new_page()
+        open_app(page, server.url)
+        yield page
 
 
 def metrics(home: Path, job_id: str) -> list[dict]:
@@ -145,37 +153,31 @@ def test_a_failed_job_says_why_and_what_to_do_above_the_log(home, browser):
 def test_twenty_browser_tabs_opening_and_closing_do_not_slow_or_stop_a_job(home, browser):
     """20 tabs open at once (five of them on the Train tab, polling the job), then all closed: the job
     keeps its pace throughout; afterwards Stop ends it as Cancelled (not Failed)."""
-    env = {"DANLU_GUI_TEST_TRAIN_MODULE": FAKE_RECIPE, "DANLU_FAKE_STEPS": "100000", "DANLU_FAKE_STEP_S": "0.1"}
-    ctx = browser.new_context(viewport={"width": 1100, "height": 800})
-    ctx.set_default_timeout(120_000)
-    try:
-        with live_server(home, env=env) as server:
-            main = ctx.new_page()
-            open_app(main, server.url)
-            job_id = start_demo_training(main)
-            expect(main.locator(LOSS_POINTS).first).to_be_attached(timeout=120_000)
-            pages = [ctx.new_page() for _ in range(20)]
-            for p in pages:
-                p.goto(server.url, wait_until="commit")
-            for p in pages:
-                p.locator("#tpl-demo").wait_for(state="visible")
-            for p in pages[:5]:  # five of them watch the job (the others' polling is off on other tabs)
-                tab(p, "Train")
-            for p in pages[:5]:
-                expect(p.locator("#train-status")).to_contain_text(job_id)
-            shot(pages[0], "twenty-tabs-train")
-            for p in pages:
-                p.close()
-            before = len(metrics(home, job_id))
-            time.sleep(3)
-            assert len(metrics(home, job_id)) > before, "the job stopped when the tabs closed"
-            main.get_by_role("button", name="Stop").click()
-            expect(main.locator("#train-status")).to_contain_text("Cancelled", timeout=60_000)
-            expect(main.locator("#train-failure")).to_contain_text("Cancelled")
-            expect(main.get_by_role("button", name="Resume")).to_be_enabled()
-            shot(main, "stopped-job")
-    finally:
-        ctx.close()
+    with fake_job_server(home, browser, size=(1100, 800), timeout_ms=120_000, steps=100000, step_s=0.1) as (ctx, server):
+        main = ctx.new_page()
+        open_app(main, server.url)
+        job_id = start_demo_training(main)
+        expect(main.locator(LOSS_POINTS).first).to_be_attached(timeout=120_000)
+        pages = [ctx.new_page() for _ in range(20)]
+        for p in pages:
+            p.goto(server.url, wait_until="commit")
+        for p in pages:
+            p.locator("#tpl-demo").wait_for(state="visible")
+        for p in pages[:5]:  # five of them watch the job (the others' polling is off on other tabs)
+            tab(p, "Train")
+        for p in pages[:5]:
+            expect(p.locator("#train-status")).to_contain_text(job_id)
+        shot(pages[0], "twenty-tabs-train")
+        for p in pages:
+            p.close()
+        before = len(metrics(home, job_id))
+        time.sleep(3)
+        assert len(metrics(home, job_id)) > before, "the job stopped when the tabs closed"
+        main.get_by_role("button", name="Stop").click()
+        expect(main.locator("#train-status")).to_contain_text("Cancelled", timeout=60_000)
+        expect(main.locator("#train-failure")).to_contain_text("Cancelled")
+        expect(main.get_by_role("button", name="Resume")).to_be_enabled()
+        shot(main, "stopped-job")
     recs = metrics(home, job_id)
     assert [r["step"] for r in recs] == list(range(1, len(recs) + 1))
     gaps = [b["wall"] - a["wall"] for a, b in zip(recs, recs[1:])]
