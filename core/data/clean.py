@@ -89,17 +89,19 @@ def build_ops(specs: list[tuple[str, dict]], ctx: Ctx) -> list[Op]:
 
 def run_ops(src: str | Path, specs: list[tuple[str, dict]], out: str | Path, fmt: str = "auto", column_map: dict | None = None,
             *, val_out: str | Path | None = None, model: str | None = None, max_seq_length: int = 1024, ws=None,
-            chat_template: str = "auto") -> list[dict]:
+            chat_template: str = "auto", display_name: str | None = None) -> list[dict]:
     """Apply the operations in order, streaming `src` into `out` (JSONL). Returns one
     {op, summary, removed, changed} per operation. A file with unreadable rows is refused unless
-    the first operation is drop-invalid."""
+    the first operation is drop-invalid. `display_name`: the name the user knows the file by
+    (messages name it; a stored version's file name is a random id)."""
     src, out = Path(src), Path(out)
+    name = display_name or src.name
     sn = sniff(src)
     if sn.refusal is not None:
-        raise InputError(problems=[sn.refusal.to_problem(src.name)], title=f"{src.name} cannot be read")
+        raise InputError(problems=[sn.refusal.to_problem(name)], title=f"{name} cannot be read")
     fmt, cmap = resolve_format(src, fmt, column_map)
     if fmt not in FORMAT_NAMES:
-        raise InputError(problems=[Problem(src.name, "cannot tell the dataset format", "choose the format or map the columns")])
+        raise InputError(problems=[Problem(name, "cannot tell the dataset format", "choose the format or map the columns")])
     ctx = Ctx(fmt, cmap, max_seq_length, model, ws, chat_template)
     ops = build_ops(specs, ctx)
     split = ops.pop() if ops and isinstance(ops[-1], Split) else None
@@ -111,8 +113,8 @@ def run_ops(src: str | Path, specs: list[tuple[str, dict]], out: str | Path, fmt
     try:
         unreadable = sum(n for code, n in col.counts.items() if code in READ_CODES)
         if unreadable and not (ops and isinstance(ops[0], DropInvalid)):
-            problems = [i.to_problem(src.name) for code in READ_CODES for i in col.kept.get(code, [])]
-            raise InputError(problems=problems[:20], title=f"{src.name} has {unreadable:,} unreadable row(s); fix them, "
+            problems = [i.to_problem(name) for code in READ_CODES for i in col.kept.get(code, [])]
+            raise InputError(problems=problems[:20], title=f"{name} has {unreadable:,} unreadable row(s); fix them, "
                                                           "or run drop-invalid first to remove them")
         ctx.unreadable = unreadable
         if split is not None:

@@ -239,7 +239,8 @@ def apply_op(ws, ds_id: str, op: str, *, model: str | None = None, max_seq_lengt
         tmp_val = d / "versions" / f".op-{uuid.uuid4().hex}.val.jsonl"
         try:
             results = run_ops(src, [(op, params)], tmp_out, m.get("format", "auto"), m.get("column_map") or None,
-                              val_out=tmp_val, model=model, max_seq_length=max_seq_length, ws=ws, chat_template=chat_template)
+                              val_out=tmp_val, model=model, max_seq_length=max_seq_length, ws=ws, chat_template=chat_template,
+                              display_name=m["display_name"])
             result = results[0]
             if not result["touched"]:
                 return {"summary": result["summary"] + "; nothing changed, no new version", "changed": False, "result": result,
