@@ -126,6 +126,9 @@ def build_ui(services, gui: Gui | None = None) -> gr.Blocks:
         _wire_language(gui, lang, tpl, ds, hp, tr, ev, ex, ch, box)
     serving.progress_only_where_asked(demo)  # the page's per-event cost stays small (see there)
     serving.cheap_skips(demo)  # the timers' many skipped outputs cost next to nothing (see there)
+    # quick answers skip the queue's event stream; what can take long keeps it (see there)
+    serving.quick_without_queue(demo, keep_queued=(dataset_tab.upload_and_check, dataset_tab.check_current,
+                                                   dataset_tab.check_rows_and_picker, chat_tab.stop_demo))
     return demo
 
 

@@ -112,4 +112,11 @@ class Gui:
 
 
 def _import_data_studio() -> None:
-    import core.data  # noqa: F401 - what the helper's calls need first
+    """What the helper's calls need first. transformers (and the torch it brings) is the big part:
+    2 s on an idle 2-core machine, 10-25 s while a job trains there, and the dataset's token
+    lengths waited for it behind the first check (bench/gui_latency.py)."""
+    import core.data  # noqa: F401
+    try:
+        from transformers import AutoTokenizer  # noqa: F401
+    except ImportError:  # the first real call reports it in words
+        pass

@@ -78,3 +78,15 @@ def test_progress_overlays_only_where_an_event_names_them(services):
     elem = {c["id"]: c["props"].get("elem_id") for c in cfg["components"]}
     assert {elem[i] for i in named} == {"ds-summary", "ds-lengths", "ds-clean-message", "chat-bot", "chat-bot-base",
                                         "demo-message"}
+
+
+def test_quick_answers_skip_the_queue_and_slow_ones_keep_it(services):
+    """An unqueued event is one request and its reply; a queued one is an event stream whose every
+    step costs the page a pass over its status list (webui/serving.quick_without_queue)."""
+    _, cfg = config(services)
+    queued = {d.get("api_name"): d["queue"] for d in cfg["dependencies"] if d.get("api_name")}
+    quick = ["start_training", "stop_job", "resume_job", "use_template_demo", "show_command", "save_config",
+             "load_config", "undo_clean", "download_dataset", "clean_dedupe", "refresh_job"]
+    slow = ["upload_dataset", "check_dataset", "clean_filter_long", "chat_send", "share_demo", "stop_demo"]
+    assert [n for n in quick if queued[n]] == []
+    assert [n for n in slow if not queued[n]] == []

@@ -51,16 +51,28 @@ def test_problems_table_names_the_line_and_the_fix(gui, broken):
 
 def test_cleaning_makes_a_version_and_undo_goes_back(gui, broken):
     ds_id, _ = dt.import_upload(gui, str(broken))
-    steps = list(dt.clean(gui, "drop-invalid", ds_id, "builtin:danlu-tiny", 128, "auto", "en"))
-    assert steps[0] == "Working on it…"
-    message = steps[-1]
+    message = dt.clean_now(gui, "drop-invalid", ds_id, "builtin:danlu-tiny", 128, "auto", "en")
     assert message.startswith("✓") and "1" in message
     assert "cleaned ×1" in dt.check(gui, ds_id, "auto", "", "en")[0]
-    message = list(dt.clean(gui, "dedupe", ds_id, "builtin:danlu-tiny", 128, "auto", "en"))[-1]
+    message = dt.clean_now(gui, "dedupe", ds_id, "builtin:danlu-tiny", 128, "auto", "en")
     assert "duplicate" in message
     assert "cleaned ×2" in dt.check(gui, ds_id, "auto", "", "en")[0]
     assert dt.undo(gui, ds_id, "en").startswith("↶")
     assert "cleaned ×1" in dt.check(gui, ds_id, "auto", "", "en")[0]
+
+
+def test_length_cleaning_says_it_is_working_then_uses_the_models_tokenizer(gui, broken):
+    """The operations that load a tokenizer stream: "working" at once, then what changed."""
+    ds_id, _ = dt.import_upload(gui, str(broken))
+    refused = list(dt.clean(gui, "filter-long", ds_id, "builtin:danlu-tiny", 16, "auto", "en"))
+    # the unreadable line 7 must go first; the message names the file as uploaded, not as stored
+    assert refused[0] == "Working on it…" and refused[1].startswith("⚠") and "broken.jsonl:7" in refused[1]
+    dt.clean_now(gui, "drop-invalid", ds_id, "", 16, "auto", "en")
+    bad = list(dt.clean(gui, "filter-long", ds_id, "no/such-model-anywhere", 16, "auto", "en"))[-1]
+    assert bad.startswith("⚠") and "tokenizer" in bad
+    steps = list(dt.clean(gui, "filter-long", ds_id, "builtin:danlu-tiny", 16, "auto", "en"))
+    assert steps[0] == "Working on it…" and len(steps) == 2
+    assert steps[1].startswith("✓") and "cleaned ×2" in dt.check(gui, ds_id, "auto", "", "en")[0]
 
 
 def test_grid_edits_become_a_version(gui, tmp_path):
@@ -101,7 +113,8 @@ def test_download_offers_the_current_version(gui, tmp_path):
 
 def test_without_a_dataset_the_tab_says_what_to_do(gui):
     assert "Upload a file first" in dt.check(gui, "", "auto", "", "en")[0]
-    assert "Upload a file first" in list(dt.clean(gui, "dedupe", "", "", 128, "auto", "en"))[-1]
+    assert "Upload a file first" in list(dt.clean(gui, "filter-long", "", "", 128, "auto", "en"))[-1]
+    assert "Upload a file first" in dt.clean_now(gui, "dedupe", "", "", 128, "auto", "en")
     assert isinstance(dt.import_upload(gui, None)[0], type(gr.skip()))
 
 

@@ -181,22 +181,30 @@ def counts_markdown(report: dict, lang: str) -> str:
 # ---- cleaning ----------------------------------------------------------------------------------
 def clean(gui, op: str, ds_id: str, base_model: str, max_seq_length, chat_template: str, lang: str):
     """Inputs: operation, dataset id, model, maximum length and chat template (for the length operations),
-    language. Outputs (a generator: "working" at once, a big file takes a while): what the operation
-    changed, in words (core's summary)."""
+    language. Outputs (a generator: "working" at once, a tokenizer load takes a while): what the
+    operation changed, in words (core's summary). The length operations load a tokenizer (seconds of
+    CPU and interpreter lock): they run in the helper process (clean_now runs the others)."""
     if not ds_id:
         yield tr("ds.none", lang)
         return
     yield tr("ds.working", lang)
-    # only the length operations load a tokenizer (seconds of CPU and interpreter lock): they go to the
-    # helper process; the others run here at once instead of queueing behind a tokenizer load there
-    run = gui.offload if op in TOKENIZER_OPS else (lambda fn, *a, **k: fn(*a, **k))
+    yield _clean(gui.offload, gui, op, ds_id, base_model, max_seq_length, chat_template)
+
+
+def clean_now(gui, op: str, ds_id: str, base_model: str, max_seq_length, chat_template: str, lang: str) -> str:
+    """clean() for the operations that need no tokenizer: milliseconds, one answer."""
+    if not ds_id:
+        return tr("ds.none", lang)
+    return _clean(lambda fn, *a, **k: fn(*a, **k), gui, op, ds_id, base_model, max_seq_length, chat_template)
+
+
+def _clean(run, gui, op: str, ds_id: str, base_model: str, max_seq_length, chat_template: str) -> str:
     try:
         res = run(D.apply_op, gui.ws, ds_id, op, model=base_model or None,
                   max_seq_length=int(max_seq_length or 1024), chat_template=chat_template or "auto")
     except DanluError as e:
-        yield f"⚠ {e}"
-        return
-    yield ("✓ " if res["changed"] else "") + res["summary"]
+        return f"⚠ {e}"
+    return ("✓ " if res["changed"] else "") + res["summary"]
 
 
 def undo(gui, ds_id: str, lang: str) -> str:
@@ -402,12 +410,16 @@ def wire(t: DatasetTab, gui, lang, base_model, max_seq_length, train_on_inputs, 
     then_show(t.check.click(partial(check_current, gui), inputs=[t.ds_id, t.widgets["dataset"]] + settings,
                             outputs=[t.ds_id] + shown, show_progress_on=[t.summary], api_name="check_dataset"), checked=True)
     for op, button in t.clean.items():
-        then_show(button.click(partial(clean, gui, op), inputs=[t.ds_id, base_model, max_seq_length, chat_template, lang],
-                               outputs=[t.clean_message], show_progress_on=[t.clean_message],
+        slow = op in TOKENIZER_OPS
+        then_show(button.click(partial(clean if slow else clean_now, gui, op),
+                               inputs=[t.ds_id, base_model, max_seq_length, chat_template, lang],
+                               outputs=[t.clean_message], show_progress_on=[t.clean_message] if slow else [],
                                api_name=f"clean_{op.replace('-', '_')}"))
-    then_show(t.undo.click(partial(undo, gui), inputs=[t.ds_id, lang], outputs=[t.clean_message], api_name="undo_clean"))
+    then_show(t.undo.click(partial(undo, gui), inputs=[t.ds_id, lang], outputs=[t.clean_message],
+                           api_name="undo_clean"))
     then_show(t.save_edits.click(partial(save_edits, gui), inputs=[t.ds_id, t.grid_start, t.grid, lang],
                                  outputs=[t.clean_message], api_name="save_dataset_edits"))
     t.grid_start.submit(partial(grid, gui), **grid_io)
     t.example.submit(partial(insight, gui), **insight_io)
-    t.download.click(partial(download, gui), inputs=[t.ds_id], outputs=[t.download_file], api_name="download_dataset")
+    t.download.click(partial(download, gui), inputs=[t.ds_id], outputs=[t.download_file],
+                     api_name="download_dataset")
