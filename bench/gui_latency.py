@@ -10,8 +10,9 @@
 3. While that job trains: every tab switch and the buttons in BUTTONS, `--rounds` times, timed inside
    the page from the click until its answer is on screen (a requestAnimationFrame loop, so
    Playwright adds nothing). The answer is the text the press brings (a progress overlay does not
-   count). The language switch counts until both the tab names and the page's own labels changed;
-   the next press waits a second after it.
+   count). A recipe is picked from its dropdown (from the option's click) and Load config is given a
+   complete config (from the file input's change). The language switch counts until both the tab
+   names and the page's own labels changed; the next press waits a second after it.
 4. When that job has finished, start a second one and, while it trains, press the buttons that need
    a finished run or a running job once each (ONCE).
 Prints a table; not a test (timings on a shared machine vary), but the numbers in the README come
@@ -44,7 +45,9 @@ EPOCHS = 40  # the demo template's 20, doubled: its job must outlast the measure
 
 # click `click`, then wait (one animation frame at a time) until every `target` (selectors joined by
 # " && ") is visible and, if given, its text differs from what it was before the click / contains `text`
-MEASURE_JS = """async ([click, target, text, tabName]) => {
+# `click` may also be "label:TEXT" (the language radio), "option:DROPDOWN|VALUE" (a dropdown's option,
+# the list already open) or "file:BUTTON" (an upload button, given `payload` as the file's text)
+MEASURE_JS = """async ([click, target, text, tabName, payload]) => {
   const visible = el => el && el.offsetParent !== null && el.getBoundingClientRect().height > 0;
   const targets = target.split(' && ');
   // what the element shows, without Gradio's progress overlay (its timer text changes at once) and
@@ -58,8 +61,22 @@ MEASURE_JS = """async ([click, target, text, tabName]) => {
   };
   const before = targets.map(t => shown(document.querySelector(t)));
   const byText = (sel, txt) => [...document.querySelectorAll(sel)].find(b => b.innerText.trim() === txt);
-  const btn = tabName ? byText('button[role=tab]', tabName)
-            : click.startsWith('label:') ? byText('#language label', click.slice(6)) : document.querySelector(click);
+  let btn = null, press = el => el.click();
+  if (tabName) btn = byText('button[role=tab]', tabName);
+  else if (click.startsWith('label:')) btn = byText('#language label', click.slice(6));
+  else if (click.startsWith('option:')) {
+    const [sel, value] = click.slice(7).split('|');
+    btn = document.querySelector(`${sel} li[aria-label="${value}"]`);
+    press = el => { for (const e of ['mousedown', 'mouseup', 'click']) el.dispatchEvent(new MouseEvent(e, {bubbles: true})); };
+  } else if (click.startsWith('file:')) {
+    btn = document.querySelector(click.slice(5))?.parentElement.querySelector('input[type=file]');
+    press = el => {
+      const dt = new DataTransfer();
+      dt.items.add(new File([payload], 'settings.yaml', {type: 'application/x-yaml'}));
+      el.files = dt.files;
+      el.dispatchEvent(new Event('change', {bubbles: true}));
+    };
+  } else btn = document.querySelector(click);
   if (!btn) return -2;
   const done = (t, i) => {
     const el = document.querySelector(t);
@@ -68,7 +85,7 @@ MEASURE_JS = """async ([click, target, text, tabName]) => {
     return (tabName || now !== before[i]) && (text === null || now.includes(text));
   };
   const t0 = performance.now();
-  btn.click();
+  press(btn);
   while (performance.now() - t0 < 30000) {
     if (targets.every(done)) return performance.now() - t0;
     await new Promise(r => requestAnimationFrame(r));
@@ -83,6 +100,7 @@ TABS = [("Templates", "#tpl-demo"), ("Dataset", "#ds-check"), ("Hyperparameters"
 # two templates / languages; the expected text makes sure the answer itself is there, not a progress
 # overlay or a half-drawn box.
 TEMPLATES = ("support-bot", "demo")  # the journey chose "demo" already
+RECIPES = ("quick", "balanced")
 BUTTONS = [
     ("Use this template", "Templates", lambda r: f"#tpl-{TEMPLATES[r % 2]}", "#tpl-chosen", lambda r: TEMPLATES[r % 2]),
     ("Show command", "Hyperparameters", lambda r: "#hp-show-command", "#hp-command", lambda r: "python app.py train"),
@@ -91,6 +109,10 @@ BUTTONS = [
     ("Remove duplicates", "Dataset", lambda r: "#ds-op-dedupe", "#ds-clean-message", lambda r: "duplicate"),
     ("Undo", "Dataset", lambda r: "#ds-undo", "#ds-clean-message", lambda r: None),
     ("Download cleaned", "Dataset", lambda r: "#ds-download", "#ds-download-file", lambda r: ".jsonl"),
+    # the next round's template sets every setting again
+    ("Recipe preset (dropdown)", "Hyperparameters", lambda r: f"option:#hp-recipe|{RECIPES[r % 2]}", "#hp-recipe-info",
+     lambda r: None),
+    ("Load config", "Hyperparameters", lambda r: "file:#hp-load", "#hp-loaded", lambda r: f"bench_round_{r}"),
     # the tab names and the labels the page translates itself (here the language picker's own)
     ("Language switch", None, lambda r: "label:简体中文" if r % 2 == 0 else "label:English",
      "#tabs button[role=tab] && #language", lambda r: None),
@@ -125,8 +147,26 @@ def start_server(home: Path, port: int) -> tuple[subprocess.Popen, float, float]
         time.sleep(0.02)
 
 
-def measure(page, click, target, text=None, tab_name=None) -> float:
-    return page.evaluate(MEASURE_JS, [click, target, text, tab_name])
+def measure(page, click, target, text=None, tab_name=None, payload=None) -> float:
+    return page.evaluate(MEASURE_JS, [click, target, text, tab_name, payload])
+
+
+def element_of(click: str) -> str:
+    """The element a BUTTONS press acts on ("option:#hp-recipe|quick" -> "#hp-recipe")."""
+    return click.split(":", 1)[1].split("|")[0] if click.startswith(("option:", "file:")) else click
+
+
+def press(page, click: str, target: str, text, r: int, config_text: str) -> float:
+    """measure() for a button of BUTTONS in round r, opening a dropdown first, and giving Load config a
+    complete config (the demo template's) with one unknown key, so each round's answer differs."""
+    payload = None
+    if click.startswith("option:"):
+        sel, value = click[7:].split("|")
+        page.locator(f"{sel} input").click()
+        page.locator(f'{sel} li[aria-label="{value}"]').wait_for()
+    if click.startswith("file:"):
+        payload = config_text + f"\nbench_round_{r}: 1\n"
+    return measure(page, click, target, text, None, payload)
 
 
 def summary(values: list[float]) -> str:
@@ -144,6 +184,9 @@ def main() -> int:
     from core.demo_model import ensure_demo_model
     from core.workspace import Workspace
     home = Path(tempfile.mkdtemp(prefix="danlu-bench-"))
+    from core import presets
+    presets.copy_preset("demo", home / "load-config.yaml")
+    config_text = (home / "load-config.yaml").read_text()
     (home / "models").mkdir()
     shutil.copytree(ensure_demo_model(Workspace.open(home / "cache")), home / "models" / "danlu-tiny")
     port = free_port()
@@ -172,8 +215,9 @@ def main() -> int:
                         tabs[name].append(measure(page, None, target, None, name))
                     for label, tab_name, click, target, expect in BUTTONS:
                         if tab_name:
-                            measure(page, None, click(r // 2), None, tab_name)
-                            buttons[label].append(measure(page, click(r // 2), target, expect(r // 2)))
+                            measure(page, None, element_of(click(r // 2)), None, tab_name)
+                            buttons[label].append(press(page, click(r // 2), target, expect(r // 2), r // 2,
+                                                            config_text))
                     time.sleep(1.1)  # the saved config's name has the time in seconds
                 label, _, click, target, expect = BUTTONS[-1]
                 buttons[label].append(measure(page, click(r), target, expect(r)))
@@ -195,6 +239,9 @@ def main() -> int:
         for job in services.store.list(states=[J.QUEUED, *J.ACTIVE]):
             launcher.cancel(services.workspace, job.id, grace=5)
             launcher.wait(services.workspace, job.id, timeout=60)
+        from core import demos
+        for d in demos.list_demos(services.workspace):
+            demos.stop_demo(services.workspace, d["id"])
     print_table(results)
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2))
@@ -203,7 +250,8 @@ def main() -> int:
 
 
 # pressed once each, when the first job has finished and a second one trains: (name, tab, element to
-# click, element whose answer to wait for, text it must contain); Stop and Resume last, on that job
+# click, element whose answer to wait for, text it must contain); Stop and Resume on that job, then
+# Share a demo (its process loads a model for seconds, while the job may end)
 ONCE = [
     ("Start evaluation", "Evaluate", "#ev-start", "#ev-status", "▶"),
     ("Merge & export", "Export", "#ex-start", "#ex-status", "▶"),
@@ -211,6 +259,7 @@ ONCE = [
     ("Clear", "Chat", "#chat-clear", "#chat-bot", None),
     ("Stop", "Train", "#train-stop", "#train-message", "■"),
     ("Resume", "Train", "#train-resume", "#train-message", "Resuming"),
+    ("Share a demo (it says it starts)", "Chat", "#demo-start", "#demo-message", "Starting the demo"),
 ]
 
 
@@ -241,6 +290,9 @@ def once_each(page) -> dict:
         if click in ("#ev-start", "#ex-start"):  # opening the tab lists the finished runs and picks one
             run = click.replace("-start", "-run")
             page.wait_for_function(f"() => document.querySelector('{run} input').value.length > 0", timeout=30_000)
+        if click == "#demo-start":  # in a closed accordion
+            page.locator("#chat-share").get_by_text("Share a demo").first.click()
+            page.locator("#demo-start").wait_for(state="visible")
         if click in ("#train-stop", "#train-resume"):  # each is enabled once the job is in a state for it
             page.wait_for_function(f"() => !document.querySelector('{click} button, {click}').disabled", timeout=120_000)
         out[name] = measure(page, click, target, expect)
@@ -248,6 +300,8 @@ def once_each(page) -> dict:
             page.wait_for_function("""() => { const b = [...document.querySelectorAll("#chat-bot [data-testid='bot']")].pop();
                 return b && /\\w{3,}/.test(b.innerText) && !b.innerText.includes('Loading the model'); }""", timeout=300_000)
             time.sleep(3.0)
+        if click == "#demo-start":  # its own process loads the model: let it finish before the next press
+            page.locator("#demo-message").get_by_text("The demo runs at").wait_for(timeout=300_000)
         time.sleep(1.0)
     return out
 

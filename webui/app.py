@@ -128,7 +128,8 @@ def build_ui(services, gui: Gui | None = None) -> gr.Blocks:
     serving.cheap_skips(demo)  # the timers' many skipped outputs cost next to nothing (see there)
     # quick answers skip the queue's event stream; what can take long keeps it (see there)
     serving.quick_without_queue(demo, keep_queued=(dataset_tab.upload_and_check, dataset_tab.check_current,
-                                                   dataset_tab.check_rows_and_picker, chat_tab.stop_demo))
+                                                   dataset_tab.check_rows_and_picker, chat_tab.start_demo,
+                                                   chat_tab.stop_demo))
     return demo
 
 
@@ -241,8 +242,8 @@ def _wire_settings(gui, demo, hp, tr, settings, box, model_info, lang):
     hp.recipe.input(hyperparams_tab.apply_recipe, inputs=[hp.recipe], outputs=settings, api_name="apply_recipe")
     hp.save.click(fields.with_settings(partial(hyperparams_tab.save_settings, gui)), inputs=[lang, box],
                   outputs=[hp.saved_file, hp.problems], js=fields.CURRENT_JS, api_name="save_config")
-    hp.load.upload(hyperparams_tab.load_settings, inputs=[hp.load, lang], outputs=settings + [hp.loaded],
-                   api_name="load_config").then(templates_tab.describe_model, inputs=[settings[fields.NAMES.index("base_model")], lang],
+    hp.load.upload(fields.with_settings(hyperparams_tab.load_settings), inputs=[hp.load, lang, box],
+                   outputs=settings + [hp.loaded], js=fields.CURRENT_JS, api_name="load_config").then(templates_tab.describe_model, inputs=[settings[fields.NAMES.index("base_model")], lang],
                                                 outputs=[model_info], api_visibility="private")
     hp.show_command.click(fields.with_settings(partial(hyperparams_tab.show_command, gui)),
                           inputs=[lang, tr.gpus, tr.nproc, box], outputs=[hp.command], js=fields.CURRENT_JS,

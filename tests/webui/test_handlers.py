@@ -120,6 +120,10 @@ def test_save_and_load_config_round_trip(gui):
     extra = Path(path).with_name("extra.yaml")
     extra.write_text(Path(path).read_text() + "lora_rnak: 8\n")
     assert "lora_rnak" in hp.load_settings(str(extra), "en")[-1]  # an unknown key is named, not dropped silently
+    # given what the page shows, only what the file changes is sent
+    shown = dict(values, lora_rank=8)
+    partly = dict(zip(fields.NAMES, hp.load_settings(path, "en", *[shown[n] for n in fields.NAMES])))
+    assert partly["lora_rank"] == 24 and partly["lora_alpha"] == gr.skip() and partly["base_model"] == gr.skip()
 
 
 def test_loading_a_broken_yaml_names_the_line(tmp_path):
@@ -238,3 +242,16 @@ def test_a_template_click_answers_everything_in_one_go():
     assert len(out) == len(fields.NAMES) + 5
     note, model_info, recipe_info, ds_id = out[-4:]
     assert "support-bot" in note and "qwen2.5-1.5b" in model_info and recipe_info and ds_id == ""
+
+
+# ---- chat: sharing a demo ----------------------------------------------------------------------
+def test_share_a_demo_answers_at_once_and_refuses_an_open_address_without_login(gui):
+    from core import demos
+    from webui.tabs import chat_tab as ct
+    assert ct.demo_starting("en", "127.0.0.1", "", "", False).startswith("Starting the demo")
+    refused = ct.demo_starting("en", "0.0.0.0", "", "", False)
+    assert "0.0.0.0" in refused and "Starting" not in refused
+    # the slow half says the same and starts nothing
+    message, table, pick = ct.start_demo(gui, "en", "builtin:danlu-tiny", None, "", "0.0.0.0", None, "", "", False)
+    assert message == refused and table == gr.skip() and demos.list_demos(gui.ws) == []
+    assert "share link is public" in ct.demo_starting("en", "127.0.0.1", "", "", True)  # it needs a login too

@@ -171,32 +171,39 @@ def unload(sessions: Sessions, lang: str) -> str:
 
 
 # ---- the chat-only demo ------------------------------------------------------------------------
+def demo_starting(lang: str, host: str, user: str, password: str, share: bool) -> str:
+    """Inputs: language, address, login, share link. Outputs: the message at once: starting, or why it
+    cannot (start_demo follows and says the same)."""
+    try:
+        demos.check_exposure((host or "127.0.0.1").strip(), bool(share), _auth(user, password))
+    except InputError as e:
+        return problems_markdown(e.problems, lang, "chat.cannot_start")
+    return tr("chat.demo_starting", lang)
+
+
 def start_demo(gui, lang: str, model: str, adapter: str | None, system: str, host: str, port, user: str,
                password: str, share: bool):
-    """Inputs: language, model, adapter, system prompt, address, port, login, share link. Outputs
-    (streamed): message, the demos table, the demo picker. Starting takes a while (the demo loads
-    its own model), so the first answer says so at once."""
-    auth = (user.strip(), password) if (user or "").strip() and password else None
+    """Inputs: language, model, adapter, system prompt, address, port, login, share link. Outputs:
+    message, the demos table, the demo picker. Takes a while (the demo loads its own model), so
+    demo_starting has answered before."""
+    auth = _auth(user, password)
     try:
         demos.check_exposure((host or "127.0.0.1").strip(), bool(share), auth)
-    except InputError as e:
-        yield problems_markdown(e.problems, lang, "chat.cannot_start"), gr.skip(), gr.skip()
-        return
-    yield tr("chat.demo_starting", lang), gr.skip(), gr.skip()
-    try:
         rec = demos.start_demo(gui.ws, model, adapter or None, host=(host or "127.0.0.1").strip(),
                                port=int(port) if port else None, auth=auth, share=bool(share), system=system or "")
     except InputError as e:
-        yield problems_markdown(e.problems, lang, "chat.cannot_start"), gr.skip(), gr.skip()
-        return
+        return problems_markdown(e.problems, lang, "chat.cannot_start"), gr.skip(), gr.skip()
     except DanluError as e:
-        yield f"⚠ {e}", gr.skip(), gr.skip()
-        return
+        return f"⚠ {e}", gr.skip(), gr.skip()
     url = rec.get("share_url") or rec.get("url")
     text = f"✓ {tr('chat.demo_running', lang)} {url}"
     if share and not rec.get("share_url"):
         text += f"\n\n⚠ {tr('chat.no_share_link', lang)} {rec.get('share_error') or ''}"
-    yield (text, *demo_table(gui, lang))
+    return (text, *demo_table(gui, lang))
+
+
+def _auth(user: str, password: str) -> tuple[str, str] | None:
+    return (user.strip(), password) if (user or "").strip() and password else None
 
 
 def demo_table(gui, lang: str):
@@ -312,10 +319,12 @@ def wire(t: ChatTab, gui, lang) -> None:
                 **({"api_name": name} if name else {"api_visibility": "private"}))
     t.clear.click(clear, outputs=[t.tuned, t.base], api_visibility="private", queue=False)
     t.unload.click(partial(unload, sessions), inputs=[lang], outputs=[t.note], api_name="chat_unload")
-    t.demo_start.click(partial(start_demo, gui),
-                       inputs=[lang, t.model, t.adapter, t.system, t.demo_host, t.demo_port, t.demo_user,
-                               t.demo_password, t.demo_share],
-                       outputs=[t.demo_message, t.demos, t.demo_pick], show_progress_on=[t.demo_message],
-                       api_name="share_demo")
+    starting = t.demo_start.click(demo_starting, inputs=[lang, t.demo_host, t.demo_user, t.demo_password, t.demo_share],
+                                  outputs=[t.demo_message], api_visibility="private")
+    starting.then(partial(start_demo, gui),
+                  inputs=[lang, t.model, t.adapter, t.system, t.demo_host, t.demo_port, t.demo_user, t.demo_password,
+                          t.demo_share],
+                  outputs=[t.demo_message, t.demos, t.demo_pick], show_progress_on=[t.demo_message],
+                  api_name="share_demo")
     t.demo_stop.click(partial(stop_demo, gui), inputs=[lang, t.demo_pick], outputs=[t.demo_message, t.demos, t.demo_pick],
                       api_name="stop_demo")
