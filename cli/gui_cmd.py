@@ -9,9 +9,9 @@ import ipaddress
 import os
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
+from core import procs
 from core.errors import InputError, Problem
 from core.workspace import REPO_ROOT
 
@@ -78,7 +78,7 @@ def prepare_demo_model(services) -> None:
                             cwd=str(REPO_ROOT), env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                             start_new_session=True)
     log.close()
-    threading.Thread(target=proc.wait, daemon=True).start()  # reaped when done (no zombie left in the process table)
+    procs.reap_when_done(proc)
 
 
 def gui_cmd(args, services) -> int:

@@ -165,6 +165,7 @@ def start_demo(ws: Workspace, model: str, adapter: str | None = None, *, host: s
         proc = subprocess.Popen(demo_command(model, adapter, host, port, share, title, system), cwd=str(REPO_ROOT),
                                 env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                                 start_new_session=True, close_fds=True)
+    procs.reap_when_done(proc)
     deadline = time.time() + timeout
     while time.time() < deadline:
         rec = next((r for r in list_demos(ws) if r.get("pid") == proc.pid), None)

@@ -237,6 +237,7 @@ def spawn_supervisor(ws: Workspace, job: J.Job) -> tuple[int, float | None]:
                          cwd=str(REPO_ROOT), env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                          start_new_session=True, close_fds=True)
     log.close()
+    procs.reap_when_done(p)
     return p.pid, procs.create_time(p.pid)
 
 

@@ -9,11 +9,19 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import threading
 import time
 
 import psutil
 
 MARKER = "DANLU_JOB_ID"
+
+
+def reap_when_done(proc: subprocess.Popen) -> None:
+    """Wait for a child we started and do not otherwise wait for (a job's supervisor, a demo, the demo
+    model's builder) in a daemon thread, so a long-lived GUI leaves no zombie in the process table."""
+    threading.Thread(target=proc.wait, daemon=True, name=f"reap-{proc.pid}").start()
 
 
 def create_time(pid: int | None) -> float | None:

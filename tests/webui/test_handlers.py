@@ -251,6 +251,9 @@ def test_share_a_demo_answers_at_once_and_refuses_an_open_address_without_login(
     assert ct.demo_starting("en", "127.0.0.1", "", "", False).startswith("Starting the demo")
     refused = ct.demo_starting("en", "0.0.0.0", "", "", False)
     assert "0.0.0.0" in refused and "Starting" not in refused
+    # in the page's words (its fields), not the command line's (--host, --auth)
+    assert "**Address**" in refused and "Login name and Password" in refused and "--" not in refused
+    assert "**地址**" in ct.demo_starting("zh-CN", "0.0.0.0", "", "", False)
     # the slow half says the same and starts nothing
     message, table, pick = ct.start_demo(gui, "en", "builtin:danlu-tiny", None, "", "0.0.0.0", None, "", "", False)
     assert message == refused and table == gr.skip() and demos.list_demos(gui.ws) == []

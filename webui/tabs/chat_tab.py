@@ -16,7 +16,7 @@ import pandas as pd
 
 from core import demos
 from core import presets
-from core.errors import DanluError, InputError
+from core.errors import DanluError, InputError, Problem
 from core.export import list_exports
 from core.runs import resolve_trained_run
 from webui.i18n import L, tr
@@ -171,13 +171,24 @@ def unload(sessions: Sessions, lang: str) -> str:
 
 
 # ---- the chat-only demo ------------------------------------------------------------------------
+# core names the command line's options (--host, --share, --auth); the page names its own fields
+EXPOSURE_WORDS = {"--host": ("chat.demo_host", "chat.login_or_local"), "--share": ("chat.demo_share", "chat.login_for_link")}
+
+
+def exposure_markdown(problems: list[Problem], lang: str) -> str:
+    """Why a demo may not start, in the words of this page's fields."""
+    shown = [Problem(tr(EXPOSURE_WORDS[p.where][0], lang), p.message, tr(EXPOSURE_WORDS[p.where][1], lang))
+             if p.where in EXPOSURE_WORDS else p for p in problems]
+    return problems_markdown(shown, lang, "chat.cannot_start")
+
+
 def demo_starting(lang: str, host: str, user: str, password: str, share: bool) -> str:
     """Inputs: language, address, login, share link. Outputs: the message at once: starting, or why it
     cannot (start_demo follows and says the same)."""
     try:
         demos.check_exposure((host or "127.0.0.1").strip(), bool(share), _auth(user, password))
     except InputError as e:
-        return problems_markdown(e.problems, lang, "chat.cannot_start")
+        return exposure_markdown(e.problems, lang)
     return tr("chat.demo_starting", lang)
 
 
@@ -189,6 +200,9 @@ def start_demo(gui, lang: str, model: str, adapter: str | None, system: str, hos
     auth = _auth(user, password)
     try:
         demos.check_exposure((host or "127.0.0.1").strip(), bool(share), auth)
+    except InputError as e:
+        return exposure_markdown(e.problems, lang), gr.skip(), gr.skip()
+    try:
         rec = demos.start_demo(gui.ws, model, adapter or None, host=(host or "127.0.0.1").strip(),
                                port=int(port) if port else None, auth=auth, share=bool(share), system=system or "")
     except InputError as e:
