@@ -83,3 +83,77 @@ def test_no_component_text_holds_two_markers(services):
             if isinstance(v, str) and v.count("__i18n__") > 1:
                 bad.append((type(block).__name__, getattr(block, "elem_id", None), attr))
     assert not bad, bad
+
+
+# ---- core's own sentences (webui/i18n_core.py) ---------------------------------------------------
+def _settings_problems():
+    """Problems of the settings check for configs built to trip each of its rules."""
+    from core.config import ConfigError, TrainConfig, from_dict, validate
+    bad = TrainConfig(base_model="", dataset="", lora_rank=0, learning_rate=float("nan"), lora_alpha=9999,
+                      target_modules="q proj!", probe_prompts=["?"] * 11 + [""], column_map={"question": "q"},
+                      max_seq_length=10**9, chat_template="nonsense")
+    problems = validate(bad)
+    problems += validate(TrainConfig(base_model="m\x00", dataset="https://example.com/d.jsonl", target_modules=""))
+    problems += validate(TrainConfig(base_model="m", dataset="/no/such/file.jsonl"))
+    problems += validate(TrainConfig(base_model="m", dataset="/"))
+    for data in ({"lora_rnak": 8, "lora_rank": "eight"}, {"zzz": 1, "load_in_4bit": "maybe", "num_epochs": "x"}):
+        with pytest.raises(ConfigError) as e:
+            from_dict(data)
+        problems += e.value.problems
+    return problems
+
+
+def test_every_sentence_of_the_settings_check_has_a_chinese_pattern():
+    from webui.i18n_core import knows
+    problems = _settings_problems()
+    assert len({p.where for p in problems}) >= 12, [p.where for p in problems]  # the configs really trip the rules
+    unknown = [s for p in problems for s in (p.message, p.hint) if s and not knows(s)]
+    assert not unknown, unknown
+
+
+def test_settings_problems_and_memory_advice_read_in_chinese():
+    from webui.tabs import hyperparams_tab as hp
+    text = hp.problems_markdown(_settings_problems(), "zh-CN")
+    assert "至少为 1，现在是 0" in text and "没有选择数据集" in text and "是不是想写 'lora_rank'" in text
+    assert not re.search(r"must be|no dataset|did you mean|use all-linear\b(?!，)", text), text
+    assert f"**{hp.tr('field.lora_rank', 'zh-CN')}**" in text  # the setting's own label, translated
+    assert "must be at least 1" in hp.problems_markdown(_settings_problems(), "en")
+    from webui.i18n_core import core_text
+    assert core_text("Fits: about 0.8 GiB needed of 22.2 GiB free.", "zh-CN") == "放得下：大约需要 0.8 GiB，可用 22.2 GiB。"
+    advice = core_text("Will probably NOT fit: about 30.0 GiB needed but only 8.0 GiB free. Try: lower the batch size per "
+                       "device or the maximum length, or turn on gradient checkpointing; use 4bit quantization or a "
+                       "smaller model.", "zh-CN")
+    assert advice.startswith("很可能放不下") and "梯度检查点；使用 4bit 量化" in advice
+
+
+def test_every_kind_of_dataset_problem_has_a_chinese_title():
+    from core.data.issues import TITLES
+    from webui.i18n_core import TITLES as ZH
+    assert set(ZH) == set(TITLES)
+    from webui.tabs.dataset_tab import counts_markdown
+    report = {"counts": {"bad_json": {"count": 2, "title": "malformed JSON"},
+                         "duplicates": {"count": 1, "title": "duplicate rows", "warning": True}}}
+    assert "2 × JSON 格式错误" in counts_markdown(report, "zh-CN") and "2 × malformed JSON" in counts_markdown(report, "en")
+
+
+def test_what_cleaning_did_reads_in_chinese(services, tmp_path):
+    """Each of the Dataset tab's cleaning buttons and Undo, on a file that gives each something to do."""
+    import json
+    from webui.context import Gui
+    from webui.tabs import dataset_tab as dt
+    gui = Gui(services=services)
+    row = lambda q, a: json.dumps({"messages": [{"role": "user", "content": q}, {"role": "assistant", "content": a}]})
+    lines = [row("What burns?", "Coal."), row("What burns?", "Coal."), row("  Hot? ", "Yes."), row("", "Empty."),
+             '{"messages": [{"role": "user", "content": "half', row("Long? " * 300, "Yes.")]
+    src = tmp_path / "mixed.jsonl"
+    src.write_text("\n".join(lines) + "\n")
+    ds_id, _ = dt.import_upload(gui, str(src))
+    said = [dt.clean_now(gui, op, ds_id, "builtin:danlu-tiny", 64, "auto", "zh-CN")
+            for op in ("drop-invalid", "dedupe", "drop-empty", "trim", "merge-turns")]
+    said += list(dt.clean(gui, "filter-long", ds_id, "builtin:danlu-tiny", 64, "auto", "zh-CN"))[1:]
+    said.append(dt.undo(gui, ds_id, "zh-CN"))
+    said.append(dt.clean_now(gui, "dedupe", ds_id, "builtin:danlu-tiny", 64, "auto", "zh-CN"))  # nothing left to do
+    english = [s for s in said if re.search(r"[a-z]{4,}", re.sub(r"`[^`]*`|JSON|token|messages", "", s))]
+    assert not english, said
+    assert said[0] == "✓ 删除了 2 行有问题的行（1 无法读取的行；1 文本为空；共 6 行）" and said[-2].startswith("↶ 已撤销：删除了 1 行超过 64 个 token")
+    assert said[-1].endswith("；没有变化，未生成新版本")

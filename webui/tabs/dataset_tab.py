@@ -20,6 +20,7 @@ from core import data as D
 from core.errors import DanluError, InputError
 from webui import fields
 from webui.i18n import L, tr
+from webui.i18n_core import clean_summary, title
 
 PROBLEM_COLUMNS = ("line", "field", "message", "fix")
 GRID_COLUMNS = ("row", "line", "record")
@@ -172,8 +173,8 @@ def counts_markdown(report: dict, lang: str) -> str:
     counts = report.get("counts") or {}
     if not counts:
         return ""
-    items = [f"{c['count']} × {c['title']}" + (f" ({tr('ds.warning', lang)})" if c.get("warning") else "")
-             for c in counts.values()]
+    items = [f"{c['count']} × {title(code, c['title'], lang)}" + (f" ({tr('ds.warning', lang)})" if c.get("warning") else "")
+             for code, c in counts.items()]
     note = f" — {tr('ds.first_20', lang)}" if any(c["count"] > 20 for c in counts.values()) else ""
     return "**" + tr("ds.by_type", lang) + ":** " + "; ".join(items) + note
 
@@ -188,23 +189,23 @@ def clean(gui, op: str, ds_id: str, base_model: str, max_seq_length, chat_templa
         yield tr("ds.none", lang)
         return
     yield tr("ds.working", lang)
-    yield _clean(gui.offload, gui, op, ds_id, base_model, max_seq_length, chat_template)
+    yield _clean(gui.offload, gui, op, ds_id, base_model, max_seq_length, chat_template, lang)
 
 
 def clean_now(gui, op: str, ds_id: str, base_model: str, max_seq_length, chat_template: str, lang: str) -> str:
     """clean() for the operations that need no tokenizer: milliseconds, one answer."""
     if not ds_id:
         return tr("ds.none", lang)
-    return _clean(lambda fn, *a, **k: fn(*a, **k), gui, op, ds_id, base_model, max_seq_length, chat_template)
+    return _clean(lambda fn, *a, **k: fn(*a, **k), gui, op, ds_id, base_model, max_seq_length, chat_template, lang)
 
 
-def _clean(run, gui, op: str, ds_id: str, base_model: str, max_seq_length, chat_template: str) -> str:
+def _clean(run, gui, op: str, ds_id: str, base_model: str, max_seq_length, chat_template: str, lang: str) -> str:
     try:
         res = run(D.apply_op, gui.ws, ds_id, op, model=base_model or None,
                   max_seq_length=int(max_seq_length or 1024), chat_template=chat_template or "auto")
     except DanluError as e:
         return f"⚠ {e}"
-    return ("✓ " if res["changed"] else "") + res["summary"]
+    return ("✓ " if res["changed"] else "") + clean_summary(res["summary"], lang)
 
 
 def undo(gui, ds_id: str, lang: str) -> str:
@@ -212,7 +213,7 @@ def undo(gui, ds_id: str, lang: str) -> str:
     if not ds_id:
         return tr("ds.none", lang)
     try:
-        return "↶ " + D.undo(gui.ws, ds_id)["summary"]
+        return "↶ " + clean_summary(D.undo(gui.ws, ds_id)["summary"], lang)
     except DanluError as e:
         return f"⚠ {e}"
 

@@ -17,6 +17,7 @@ from core.launcher import LaunchSpec, cli_command
 from core.memory import Shape, estimate, fit_advice
 from webui import fields
 from webui.i18n import L, preset_text, tr
+from webui.i18n_core import core_text
 
 GROUP_KEYS = {"model": "grp.model", "data": "grp.data", "lora": "grp.lora", "training": "grp.training",
               "logging": "grp.logging", "speed": "grp.speed"}
@@ -48,11 +49,18 @@ def problems_markdown(problems: list[Problem], lang: str, title_key: str = "hp.p
     if not problems:
         return f"✓ {tr('hp.valid', lang)}"
     lines = [f"⚠ **{tr(title_key, lang)} ({len(problems)})**"]
+    labels = setting_labels(lang)
     for p in problems:
         name = p.where.split(".")[0]
         where = f"**{tr('field.' + name, lang)}** (`{p.where}`)" if name in FIELDS else f"**{p.where}**"
-        lines.append(f"- {where}: {p.message}" + (f" — {p.hint}" if p.hint else ""))
+        hint = core_text(p.hint, lang)
+        lines.append(f"- {where}: {core_text(p.message, lang, labels)}" + (f" — {hint}" if hint else ""))
     return "\n".join(lines)
+
+
+def setting_labels(lang: str) -> dict[str, str]:
+    """Each setting's English label (core's messages name it) -> its label in `lang`."""
+    return {f.metadata["label"]: tr("field." + name, lang) for name, f in FIELDS.items()}
 
 
 def validate_settings(lang: str, *values) -> str:
@@ -123,7 +131,7 @@ def memory_fit(gpus: list[dict], lang: str, chosen: list, base_model, quantizati
     head = f"{'✓' if fits else '⚠'} **{tr('mem.title', lang)}** — {name} · {device}"
     parts = " · ".join(f"{tr('mem.' + k, lang)} {d[k + '_gib']}" for k in ("weights", "lora", "activations", "loss",
                                                                          "context")) + " GiB"
-    return f"{head}\n\n{fit_advice(est, free)}\n\n<span class='muted'>{parts}</span>"
+    return f"{head}\n\n{core_text(fit_advice(est, free), lang)}\n\n<span class='muted'>{parts}</span>"
 
 
 def downloads_dir(gui) -> Path:
