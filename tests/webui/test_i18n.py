@@ -134,6 +134,12 @@ def test_every_kind_of_dataset_problem_has_a_chinese_title():
     report = {"counts": {"bad_json": {"count": 2, "title": "malformed JSON"},
                          "duplicates": {"count": 1, "title": "duplicate rows", "warning": True}}}
     assert "2 × JSON 格式错误" in counts_markdown(report, "zh-CN") and "2 × malformed JSON" in counts_markdown(report, "en")
+    from webui.tabs.dataset_tab import problem_frame
+    report = {"problems": [{"line": 7, "message": "malformed JSON at column 5", "hint": "fix this line", "code": "bad_json"}],
+              "warnings": [{"line": 9, "message": "the same row appears earlier", "code": "duplicates"}]}
+    zh = problem_frame(report, "zh-CN").iloc[:, 2].tolist()
+    assert zh == ["JSON 格式错误：malformed JSON at column 5", "(提醒) 重复的行：the same row appears earlier"], zh
+    assert problem_frame(report, "en").iloc[0, 2] == "malformed JSON at column 5"
 
 
 def test_what_cleaning_did_reads_in_chinese(services, tmp_path):

@@ -158,11 +158,19 @@ def summary_markdown(report: dict, info: dict, lang: str) -> str:
 
 
 def problem_frame(report: dict, lang: str) -> pd.DataFrame:
-    rows = [[p.get("line") or p.get("record") or "", p.get("field") or "", p.get("message", ""), p.get("hint", "")]
+    rows = [[p.get("line") or p.get("record") or "", p.get("field") or "", _message(p, lang), p.get("hint", "")]
             for p in report.get("problems", [])]
-    rows += [[w.get("line") or "", w.get("field") or "", f"({tr('ds.warning', lang)}) {w.get('message', '')}",
+    rows += [[w.get("line") or "", w.get("field") or "", f"({tr('ds.warning', lang)}) {_message(w, lang)}",
               w.get("hint", "")] for w in report.get("warnings", [])]
     return _problem_frame(rows, lang)
+
+
+def _message(issue: dict, lang: str) -> str:
+    """core's message; in 简体中文 led by the kind of problem in Chinese (core's detail stays English)."""
+    message = issue.get("message", "")
+    if lang.startswith("zh") and issue.get("code"):
+        return f"{title(issue['code'], '', lang)}：{message}"
+    return message
 
 
 def _problem_frame(rows: list, lang: str) -> pd.DataFrame:
