@@ -7,7 +7,7 @@ import gradio as gr
 
 from core import jobs as J
 from core import progress
-from webui.i18n import tr
+from webui.i18n import STRINGS, tr
 
 
 def finished_runs(gui) -> list[tuple[str, str]]:
@@ -64,6 +64,11 @@ def failure_update(st: dict, lang: str):
     return gr.update(value=text or "", visible=text is not None)
 
 
+def reason_words(reason: str, lang: str) -> str:
+    """A failure's reason code in words; a code without words is shown as it is."""
+    return tr("reason." + reason, lang) if "reason." + reason in STRINGS else reason
+
+
 def failure_text(st: dict, lang: str) -> str | None:
     """failure_update's text, or None when the job did not end badly."""
     if st["state"] not in ("failed", "interrupted", "cancelled"):
@@ -73,7 +78,7 @@ def failure_text(st: dict, lang: str) -> str | None:
     message = err.get("message") or st.get("message") or ""
     hint = err.get("hint") or st.get("hint") or ""
     icon = "✕" if st["state"] == "failed" else "‖"
-    text = f"{icon} **{tr('state.' + st['state'].upper(), lang)}**" + (f" — {reason}" if reason else "")
+    text = f"{icon} **{tr('state.' + st['state'].upper(), lang)}**" + (f" — {reason_words(reason, lang)}" if reason else "")
     if message:
         text += f"\n\n{message}"
     if hint:

@@ -198,7 +198,9 @@ def test_failed_job_shows_reason_and_hint_above_the_log():
     st = dict(state="failed", id="x", reason="cuda_oom", message="The GPU ran out of memory.",
               hint="Lower 'Batch size per device'.", error={})
     update = jobview.failure_update(st, "en")
-    assert update["visible"] and "cuda_oom" in update["value"] and "What to do:" in update["value"]
+    assert update["visible"] and "out of GPU memory" in update["value"] and "What to do:" in update["value"]
+    assert "GPU 显存不足" in jobview.failure_update(st, "zh-CN")["value"]
+    assert "— odd_new_code" in jobview.failure_update(dict(st, reason="odd_new_code"), "en")["value"]
     assert not jobview.failure_update(dict(state="running"), "en")["visible"]
 
 

@@ -163,3 +163,13 @@ def test_what_cleaning_did_reads_in_chinese(services, tmp_path):
     assert not english, said
     assert said[0] == "✓ 删除了 2 行有问题的行（1 无法读取的行；1 文本为空；共 6 行）" and said[-2].startswith("↶ 已撤销：删除了 1 行超过 64 个 token")
     assert said[-1].endswith("；没有变化，未生成新版本")
+
+
+def test_every_failure_reason_core_writes_has_words_in_both_languages():
+    from webui.i18n import STRINGS
+    core = Path(__file__).resolve().parents[2] / "core"
+    codes = set()
+    for path in core.rglob("*.py"):
+        codes |= set(re.findall(r"""reason\s*[=:]\s*["']([a-z_]+)["']""", path.read_text(encoding="utf-8")))
+    assert {"cuda_oom", "disk_full", "crashed"} <= codes  # the scan finds them
+    assert not sorted(c for c in codes if f"reason.{c}" not in STRINGS)
