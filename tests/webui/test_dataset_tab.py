@@ -146,7 +146,8 @@ def test_offloaded_work_runs_in_a_helper_that_ends_with_the_gui(tmp_path):
 def test_upload_and_check_answer_together(gui, tmp_path):
     src = tmp_path / "furnaces.jsonl"
     src.write_bytes(DEMO.read_bytes())
-    ds_id, picker, summary, problems, counts, dataset, fmt = dt.upload_and_check(gui, str(src), "auto", "", "en")
+    ds_id, picker, summary, problems, counts, dataset, fmt, cleaned = dt.upload_and_check(gui, str(src), "auto", "", "en")
+    assert cleaned == "" and dt.pick(ds_id) == (ds_id, "")  # a message about the dataset before goes
     assert ds_id.startswith("ds-") and "**124**" in summary and problems.empty and fmt == gr.skip()
     again = dt.check_current(gui, "", str(DEMO), "auto", "", "en")  # a template's sample file, no upload
     assert again[0].startswith("ds-") and "**124**" in again[1]
@@ -157,10 +158,10 @@ def test_an_upload_the_templates_format_cannot_read_is_read_by_detection(gui, tm
     """The demo template sets `messages`; a newcomer then drops a question/answer spreadsheet."""
     src = tmp_path / "mine.csv"
     src.write_text("question,answer\nWhat fire does the copper furnace use?,Green fire.\nWhat is the pine pill for?,Courage.\n")
-    ds_id, _, summary, problems, _, _, fmt = dt.upload_and_check(gui, str(src), "messages", "", "en")
+    ds_id, _, summary, problems, _, _, fmt, _ = dt.upload_and_check(gui, str(src), "messages", "", "en")
     assert fmt == "auto" and "prompt_completion" in summary and "usable: 2" in summary
     # a file that no format reads keeps the chosen format and shows its problems
     bad = tmp_path / "notes.csv"
     bad.write_text("colour,size\nred,3\n")
-    _, _, summary, problems, _, _, fmt = dt.upload_and_check(gui, str(bad), "messages", "", "en")
+    _, _, summary, problems, _, _, fmt, _ = dt.upload_and_check(gui, str(bad), "messages", "", "en")
     assert fmt == gr.skip() and "`messages`" in summary and not problems.empty

@@ -92,7 +92,8 @@ def import_current(gui, ds_id: str, dataset: str):
 
 def upload_and_check(gui, path, fmt: str, column_map: str, lang: str):
     """Inputs: the dropped file, format settings, language. Outputs: id, picker, summary, problems table,
-    counts, `dataset` setting, format setting: the upload and its check in one answer.
+    counts, `dataset` setting, format setting, cleaning message (emptied: it spoke of the dataset
+    before): the upload and its check in one answer.
 
     The format set before the upload usually comes from a template (its sample data). When that
     format leaves none of the new file's rows usable but detection reads them, the file's own
@@ -100,14 +101,14 @@ def upload_and_check(gui, path, fmt: str, column_map: str, lang: str):
     template chose `messages`)."""
     ds_id, picker = import_upload(gui, path)
     if not path:
-        return (gr.skip(),) * 7
+        return (gr.skip(),) * 8
     shown = check(gui, ds_id, fmt, column_map, lang)
     if (fmt or "auto") != "auto" and not column_map and _usable(gui, ds_id) == 0:
         detected = check(gui, ds_id, "auto", "", lang)
         if _usable(gui, ds_id) > 0:
-            return (ds_id, picker, *detected, "auto")
+            return (ds_id, picker, *detected, "auto", "")
         shown = check(gui, ds_id, fmt, column_map, lang)  # neither reads it: show the chosen format's problems
-    return (ds_id, picker, *shown, gr.skip())
+    return (ds_id, picker, *shown, gr.skip(), "")
 
 
 def _usable(gui, ds_id: str) -> int:
@@ -370,9 +371,10 @@ def build(gui) -> DatasetTab:
                       example=example, rendered=rendered_box, download=download_btn, download_file=download_file)
 
 
-def pick(ds_id: str | None) -> str:
-    """Inputs: the dataset chosen in the picker. Outputs: the selected id."""
-    return ds_id or ""
+def pick(ds_id: str | None) -> tuple[str, str]:
+    """Inputs: the dataset chosen in the picker. Outputs: the selected id, the cleaning message emptied
+    (it spoke of the dataset before)."""
+    return ds_id or "", ""
 
 
 def refresh_picker(gui, ds_id: str):
@@ -413,9 +415,9 @@ def wire(t: DatasetTab, gui, lang, base_model, max_seq_length, train_on_inputs, 
         ev.then(partial(insight, gui), **insight_io)
 
     then_show(t.upload.upload(partial(upload_and_check, gui), inputs=[t.upload] + settings,
-                              outputs=[t.ds_id, t.picker] + shown + [t.widgets["dataset_format"]],
+                              outputs=[t.ds_id, t.picker] + shown + [t.widgets["dataset_format"], t.clean_message],
                               show_progress_on=[t.summary], api_name="upload_dataset"), checked=True)
-    then_show(t.picker.input(pick, inputs=[t.picker], outputs=[t.ds_id], api_visibility="private"))
+    then_show(t.picker.input(pick, inputs=[t.picker], outputs=[t.ds_id, t.clean_message], api_visibility="private"))
     then_show(t.check.click(partial(check_current, gui), inputs=[t.ds_id, t.widgets["dataset"]] + settings,
                             outputs=[t.ds_id] + shown, show_progress_on=[t.summary], api_name="check_dataset"), checked=True)
     for op, button in t.clean.items():
