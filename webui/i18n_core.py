@@ -1,5 +1,5 @@
-"""Core's own sentences in 简体中文: the settings check, the memory estimate and the dataset's problem
-kinds.
+"""Core's own sentences in 简体中文: the settings check, the memory estimate, the dataset's problem
+kinds and their fixes, and what cleaning did.
 
 core/ speaks English (the CLI, logs and error files stay in one language); the page translates what
 core says here, at the last moment. A sentence is matched as a whole against the patterns below and
@@ -100,6 +100,94 @@ TITLES = {
     "column_guess": "自动对应的列", "coerced": "按文本读取的值", "few_rows": "行数很少",
     "too_long": "超过最大长度", "no_target": "没有可学习的内容", "header_spaces": "表头有空格",
 }
+# the dataset checker's fixes (the problems table's last column; core.data), sentence by sentence
+FIXES = {
+    "the file was not saved or uploaded completely; export it again": "文件没有完整保存或上传；请重新导出",
+    "fix the file near this line": "修改这一行附近的内容",
+    "a JSON file must hold one object or array; for one record per line, save it as JSON Lines (.jsonl)":
+        "JSON 文件只能包含一个对象或数组；若每行一条记录，请另存为 JSON Lines（.jsonl）",
+    "fix the file; a JSON file must be one complete array [...] or object {...}":
+        "请修改文件；JSON 文件必须是一个完整的数组 [...] 或对象 {...}",
+    "put the records in a JSON array [...], or save one record per line as JSONL":
+        "把记录放进 JSON 数组 [...]，或每行一条记录另存为 JSONL",
+    "a JSON file must hold one array": "JSON 文件只能包含一个数组",
+    "remove the comma after the last record": "删除最后一条记录后面的逗号",
+    "split it, or check for a missing closing bracket": "把它拆开，或检查是否缺少右括号",
+    "fix the record": "修改这条记录",
+    "nothing to do": "无需处理",
+    "check they look right in the preview (e.g. 1.5 not 1.4999999)": "在预览中确认它们看起来正确（例如 1.5 而不是 1.4999999）",
+    "add examples below the header": "在表头下面添加示例",
+    "add examples to the file": "在文件中添加示例",
+    "see the warnings above": "见上方的提醒",
+    "nothing to do if they are notes or ids; otherwise map them (column_map)":
+        "如果它们只是备注或编号则无需处理；否则请设置列对应（column_map）",
+    "each record must be an object with named fields": "每条记录必须是带字段名的对象",
+    "if that is wrong, set the column mapping (column_map)": "如果不对，请设置列对应（column_map）",
+    "add more examples": "添加更多示例",
+    "remove duplicates (cleaning: remove duplicates) so the model does not over-learn them":
+        "删除重复行（清洗：删除重复行），以免模型过度学习它们",
+    "nothing to do; UTF-8 files are smaller and work everywhere": "无需处理；UTF-8 文件更小，到处都能用",
+    "use another model": "换一个模型",
+    "check the model name, or download the model first": "检查模型名称，或先下载模型",
+    "nothing to do, unless the spaces matter": "无需处理，除非这些空格有意义",
+    "give the column a name in the first row": "在第一行给这一列起个名字",
+    "rename one of them so each column has its own name": "重命名其中一个，让每一列都有自己的名字",
+    "export it again, or save the data as CSV UTF-8 or JSONL": "重新导出，或把数据另存为 CSV UTF-8 或 JSONL",
+    "export it again": "重新导出",
+    "save it again from Excel, or as CSV UTF-8": "用 Excel 重新保存，或另存为 CSV UTF-8",
+    "put all examples on the first sheet": "把所有示例放在第一个工作表",
+    'check for a missing closing quote (") in this record': "检查这条记录是否缺少右引号（\"）",
+    "check for a missing closing quote around this line": "检查这一行附近是否缺少右引号",
+    "check quotes and special characters on this line": "检查这一行的引号和特殊字符",
+    "write the turns as a JSON list, or use one row per question and answer": "把对话轮次写成 JSON 列表，或每行一问一答",
+    'open it in your editor or Excel and save it as UTF-8 (in Excel: "CSV UTF-8")':
+        "用编辑器或 Excel 打开并另存为 UTF-8（在 Excel 中选“CSV UTF-8”）",
+    "the file was not saved or uploaded completely; export it again (or remove this last line)":
+        "文件没有完整保存或上传；请重新导出（或删除最后这一行）",
+    "fix this line (every line must be one complete {...} object) or remove it":
+        "修改这一行（每行必须是一个完整的 {...} 对象）或删除它",
+    "write a number, or the value as text in quotes": "写成数字，或把值写成带引号的文本",
+    "remove or rename one of them": "删除或重命名其中一个",
+    "a record this long cannot be trained; split it into smaller examples or remove it":
+        "这么长的记录无法训练；把它拆成更小的示例或删除",
+    "split it or remove it": "拆开或删除",
+    "choose the format or map the columns": "选择格式或设置列对应",
+    "each record must be a {...} object": "每条记录必须是一个 {...} 对象",
+    "upload it again": "重新上传",
+    "upload the file again": "重新上传文件",
+    "this is the uploaded file as it was": "这已是上传时的原始文件",
+    "split it into smaller files": "拆成更小的文件",
+    "split it into smaller files or remove rows": "拆成更小的文件或删除一些行",
+    "name the columns messages, conversations, instruction/output, prompt/completion or text, or map your column "
+    "names (column_map, e.g. prompt: question, completion: answer)":
+        "把列命名为 messages、conversations、instruction/output、prompt/completion 或 text，或设置列对应"
+        "（column_map，例如 prompt: question, completion: answer）",
+    "write the name of your column": "写上你的列名",
+    "use true or false": "使用 true 或 false",
+    "write the row as a JSON object": "把这一行写成 JSON 对象",
+    "write the row as a JSON object {...}": "把这一行写成 JSON 对象 {...}",
+    "fix them, or run drop-invalid first to remove them": "修改它们，或先运行“删除有问题的行”来移除",
+}
+# why a job ended: the fixed sentences of core.launcher, core.diagnose and core.recipes.common
+FIXES.update({
+    "Cancelled by the user.": "已由你停止。",
+    "Cancelled before it started.": "开始之前已停止。",
+    "The GPU ran out of memory.": "GPU 显存不足。",
+    "The disk is full.": "磁盘已满。",
+    "Free some disk space, then press Resume.": "腾出一些磁盘空间，然后按“继续”。",
+    "Free some disk space (old runs in the Train tab, exports), then press Resume.":
+        "腾出一些磁盘空间（训练页中的旧运行、导出），然后按“继续”。",
+    "The log below shows what happened.": "下方日志显示了发生的情况。",
+    "See the first process that failed.": "请看第一个出错的进程。",
+    "Something outside Danlu stopped it; press Resume to continue from the last checkpoint.":
+        "Danlu 之外的原因停止了它；按“继续”可从最近的检查点接着训练。",
+    "One process hung or died; press Resume, and if it repeats try fewer GPUs.":
+        "有一个进程卡住或退出了；按“继续”，如果再次发生，请用更少的 GPU。",
+    "Fix the listed rows in the Dataset tab or with `python app.py check-data`.":
+        "在“数据集”页或用 `python app.py check-data` 修改列出的行。",
+    "The log below shows where. If it mentions your data or settings, fix them and press Retry.":
+        "下方日志显示了出错位置。如果提到你的数据或设置，请修改后按“重试”。",
+})
 _COMPILED = [(re.compile(rf"^{pattern}$", re.DOTALL), zh) for pattern, zh in MESSAGES]
 _SUMMARIES = [(re.compile(rf"^{pattern}$", re.DOTALL), zh) for pattern, zh in SUMMARIES]
 _BY_TITLE = {}  # English kind title -> code, filled on first use (core.data.issues.TITLES)
@@ -110,6 +198,8 @@ def core_text(text: str, lang: str, labels: dict[str, str] | None = None) -> str
     translated ones. Unknown sentences and English come back as they are."""
     if not text or not lang.startswith("zh"):
         return text
+    if text.strip() in FIXES:
+        return FIXES[text.strip()]
     for rx, zh in _COMPILED:
         m = rx.match(text.strip())
         if m:
@@ -123,8 +213,8 @@ def core_text(text: str, lang: str, labels: dict[str, str] | None = None) -> str
 
 
 def knows(text: str) -> bool:
-    """Does a pattern cover this English sentence?"""
-    return any(rx.match(text.strip()) for rx, _ in _COMPILED)
+    """Does a pattern or the table of fixes cover this English sentence?"""
+    return text.strip() in FIXES or any(rx.match(text.strip()) for rx, _ in _COMPILED)
 
 
 def title(code: str, english: str, lang: str) -> str:

@@ -8,6 +8,7 @@ import gradio as gr
 from core import jobs as J
 from core import progress
 from webui.i18n import STRINGS, tr
+from webui.i18n_core import core_text
 
 
 def finished_runs(gui) -> list[tuple[str, str]]:
@@ -80,7 +81,7 @@ def failure_text(st: dict, lang: str) -> str | None:
     icon = "✕" if st["state"] == "failed" else "‖"
     text = f"{icon} **{tr('state.' + st['state'].upper(), lang)}**" + (f" — {reason_words(reason, lang)}" if reason else "")
     if message:
-        text += f"\n\n{message}"
+        text += f"\n\n{core_text(message, lang)}"
     if hint:
-        text += f"\n\n**{tr('train.what_to_do', lang)}** {hint}"
+        text += f"\n\n**{tr('train.what_to_do', lang)}** {core_text(hint, lang)}"
     return text

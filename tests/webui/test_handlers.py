@@ -200,6 +200,9 @@ def test_failed_job_shows_reason_and_hint_above_the_log():
     update = jobview.failure_update(st, "en")
     assert update["visible"] and "out of GPU memory" in update["value"] and "What to do:" in update["value"]
     assert "GPU 显存不足" in jobview.failure_update(st, "zh-CN")["value"]
+    cancelled = jobview.failure_update(dict(st, state="cancelled", reason="cancelled", message="Cancelled by the user.",
+                                            hint=""), "zh-CN")["value"]
+    assert "已由你停止。" in cancelled and "Cancelled" not in cancelled
     assert "— odd_new_code" in jobview.failure_update(dict(st, reason="odd_new_code"), "en")["value"]
     assert not jobview.failure_update(dict(state="running"), "en")["visible"]
 

@@ -173,3 +173,39 @@ def test_every_failure_reason_core_writes_has_words_in_both_languages():
         codes |= set(re.findall(r"""reason\s*[=:]\s*["']([a-z_]+)["']""", path.read_text(encoding="utf-8")))
     assert {"cuda_oom", "disk_full", "crashed"} <= codes  # the scan finds them
     assert not sorted(c for c in codes if f"reason.{c}" not in STRINGS)
+
+
+def test_every_fixed_fix_of_the_dataset_checker_has_chinese():
+    """The fixes core.data writes as plain sentences (the problems table's last column) are all in the
+    table of webui/i18n_core.py; sentences built from values are matched by patterns or stay English."""
+    import ast
+    from core.data.check import DUP_HINT
+    from core.data.readers import SAVE_UTF8
+    from webui.i18n_core import knows
+    core = Path(__file__).resolve().parents[2] / "core" / "data"
+    fixes = {DUP_HINT, SAVE_UTF8}
+    for path in core.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Call) and getattr(node.func, "attr", getattr(node.func, "id", "")) in (
+                    "report", "Issue", "Problem") and len(node.args) >= 3:
+                arg = node.args[2]
+                for value in (arg.body, arg.orelse) if isinstance(arg, ast.IfExp) else (arg,):
+                    if isinstance(value, ast.Constant) and isinstance(value.value, str):
+                        fixes.add(value.value)
+    assert len(fixes) > 40  # the scan finds them
+    # the cleaning operations' own parameters, given on the command line only (python app.py clean)
+    cli_only = {"e.g. rows=3,17", "fix it, or use regex=false", "give the model (--model, e.g. builtin:danlu-tiny)",
+                "give the text to find, e.g. find=colour", "move split to the end", "use all, system, user or assistant"}
+    assert not sorted(f for f in fixes - cli_only if not knows(f))
+
+
+def test_the_problems_table_reads_in_chinese(services, tmp_path):
+    from webui.context import Gui
+    from webui.tabs import dataset_tab as dt
+    demo = (Path(__file__).resolve().parents[2] / "presets/templates/data/demo.jsonl").read_text().splitlines()
+    src = tmp_path / "broken.jsonl"
+    src.write_text("\n".join(demo[:3] + ['{"messages": [{"role": "user", "content": "half'] + [demo[0]]) + "\n")
+    ds_id, _ = dt.import_upload(Gui(services=services), str(src))
+    table = dt.check(Gui(services=services), ds_id, "auto", "", "zh-CN")[1]
+    assert table.iloc[0, 2].startswith("JSON 格式错误：") and table.iloc[0, 3].startswith("修改这一行")
+    assert any(fix.startswith("删除重复行") for fix in table.iloc[:, 3]), table.values.tolist()

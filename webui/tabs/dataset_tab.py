@@ -20,7 +20,7 @@ from core import data as D
 from core.errors import DanluError, InputError
 from webui import fields
 from webui.i18n import L, tr
-from webui.i18n_core import clean_summary, title
+from webui.i18n_core import clean_summary, core_text, title
 
 PROBLEM_COLUMNS = ("line", "field", "message", "fix")
 GRID_COLUMNS = ("row", "line", "record")
@@ -159,10 +159,10 @@ def summary_markdown(report: dict, info: dict, lang: str) -> str:
 
 
 def problem_frame(report: dict, lang: str) -> pd.DataFrame:
-    rows = [[p.get("line") or p.get("record") or "", p.get("field") or "", _message(p, lang), p.get("hint", "")]
-            for p in report.get("problems", [])]
+    rows = [[p.get("line") or p.get("record") or "", p.get("field") or "", _message(p, lang),
+             core_text(p.get("hint", ""), lang)] for p in report.get("problems", [])]
     rows += [[w.get("line") or "", w.get("field") or "", f"({tr('ds.warning', lang)}) {_message(w, lang)}",
-              w.get("hint", "")] for w in report.get("warnings", [])]
+              core_text(w.get("hint", ""), lang)] for w in report.get("warnings", [])]
     return _problem_frame(rows, lang)
 
 
