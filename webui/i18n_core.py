@@ -33,6 +33,10 @@ MESSAGES = [
     (r"is not a field Danlu expects", "不是 Danlu 使用的字段"),
     (r"unknown setting", "未知设置"),
     (r"unknown setting; ignored", "未知设置；已忽略"),
+    # a cleaning operation refused (core.data.clean)
+    (r"(?P<f>.+) has (?P<n>[\d,]+) unreadable row\(s\); fix them, or run drop-invalid first to remove them",
+     "{f} 有 {n} 行无法读取；请修改，或先运行“删除有问题的行”把它们移除"),
+    (r"(?P<f>.+) cannot be read", "{f} 无法读取"),
     # hints
     (r"rank 8-16 suits most uses", "秩取 8-16 适合大多数用途"),
     (r"use (?P<n>\S+) or more", "使用 {n} 或更大的值"),

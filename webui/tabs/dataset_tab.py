@@ -212,9 +212,21 @@ def _clean(run, gui, op: str, ds_id: str, base_model: str, max_seq_length, chat_
     try:
         res = run(D.apply_op, gui.ws, ds_id, op, model=base_model or None,
                   max_seq_length=int(max_seq_length or 1024), chat_template=chat_template or "auto")
+    except InputError as e:
+        return refusal_markdown(e, lang)
     except DanluError as e:
         return f"⚠ {e}"
     return ("✓ " if res["changed"] else "") + clean_summary(res["summary"], lang)
+
+
+def refusal_markdown(e: InputError, lang: str) -> str:
+    """Why an operation was refused: core's title and each problem with its place and fix, in `lang`
+    where webui/i18n_core.py knows the sentence."""
+    lines = [f"⚠ {core_text(e.title, lang)} ({len(e.problems)})"]
+    for p in e.problems:
+        hint = core_text(p.hint, lang)
+        lines.append(f"- {p.where}: {core_text(p.message, lang)}" + (f" — {hint}" if hint else ""))
+    return "\n".join(lines)
 
 
 def undo(gui, ds_id: str, lang: str) -> str:
@@ -338,8 +350,10 @@ def build(gui) -> DatasetTab:
     ds_id = gr.Textbox("", visible=False, label="dataset id", elem_id="ds-id")
     check_btn = gr.Button(L("ds.check"), variant="primary", elem_id="ds-check")
     summary = gr.Markdown(elem_id="ds-summary")
+    # fixed widths: left to the content, the long message pushed the field to one letter per line and
+    # the fix out of sight
     problems = gr.Dataframe(value=_problem_frame([], "en"), label=L("ds.problems"), interactive=False, wrap=True,
-                            elem_id="ds-problems", max_height=360)
+                            column_widths=["7%", "15%", "43%", "35%"], elem_id="ds-problems", max_height=360)
     counts = gr.Markdown(elem_id="ds-counts")
     gr.Markdown("### " + L("ds.clean_title"))
     with gr.Row(elem_id="ds-clean"):
