@@ -61,6 +61,9 @@ def popen_calls(monkeypatch) -> list:
         def poll(self):
             return None
 
+        def wait(self, timeout=None):  # core.procs.reap_when_done waits for what Danlu does not
+            return 0
+
     monkeypatch.setattr(subprocess, "Popen", FakePopen)
     monkeypatch.setattr(os, "system", lambda *a: pytest.fail(f"os.system called with {a}"))
     return calls

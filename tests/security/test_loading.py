@@ -123,7 +123,7 @@ def test_trust_remote_code_warning_is_recorded_with_the_run(home, monkeypatch):
     import subprocess
     from core import launcher
     from core.workspace import Workspace
-    monkeypatch.setattr(subprocess, "Popen", lambda *a, **k: type("P", (), {"pid": 1})())
+    monkeypatch.setattr(subprocess, "Popen", lambda *a, **k: type("P", (), {"pid": 1, "wait": lambda self: 0})())
     data = REPO / "presets" / "templates" / "data" / "demo.jsonl"
     ws = Workspace.open(home)
     job = launcher.submit_train(ws, TrainConfig(dataset=str(data), trust_remote_code=True))
