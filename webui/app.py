@@ -270,9 +270,9 @@ def _wire_train(gui, demo, tr, box, lang):
     tr.table.select(train_tab.select_row, outputs=[tr.job], api_visibility="private")
     ev = tr.job.change(train_tab.remember, inputs=[tr.job], outputs=[tr.remembered], api_visibility="private")
     ev.then(refresh, inputs=[tr.job, tr.seen, lang], outputs=refresh_outputs, api_visibility="private")
-    # queue=False: a tick is a few file reads; a plain request costs less than a queued event stream
+    # a tick is a few file reads: unqueued, as every quick answer (serving.quick_without_queue)
     tr.timer.tick(partial(train_tab.refresh, gui), inputs=[lang, tr.job, tr.seen, tr.table_seen],
-                  outputs=refresh_outputs + [tr.table, tr.job, tr.table_seen], api_name="refresh_job", queue=False)
+                  outputs=refresh_outputs + [tr.table, tr.job, tr.table_seen], api_name="refresh_job")
     tr.log.change(None, js=SCROLL_LOG_JS, api_visibility="private")  # in the page only: newest line in view
     load = demo.load(partial(train_tab.initial_job, gui), inputs=[tr.remembered], outputs=[tr.job, tr.remembered],
                      api_visibility="private")

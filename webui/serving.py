@@ -96,9 +96,10 @@ def quick_without_queue(blocks, keep_queued=()) -> None:
     answered in 31-41 ms where queued presses took 100-200 ms.
 
     Kept on the queue: generators (Gradio streams them only there: cleaning that loads a tokenizer,
-    the token lengths, chat replies, starting a demo) and the handlers in `keep_queued`, which can
-    take seconds (checking a big file, stopping a demo): the queue limits how many run at once, and
-    their reply does not ride on one long HTTP request."""
+    the token lengths, chat replies) and the handlers in `keep_queued`, which can take seconds
+    (checking a big file, starting or stopping a demo): the queue limits how many run at once, and
+    their reply does not ride on one long HTTP request. The one place that decides: no event sets
+    queue= itself."""
     keep = {_inner(f) for f in keep_queued}
     for fn in blocks.fns.values():
         if fn.fn is None or fn.types_generator or _inner(fn.fn) in keep:

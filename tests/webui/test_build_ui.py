@@ -86,7 +86,17 @@ def test_quick_answers_skip_the_queue_and_slow_ones_keep_it(services):
     _, cfg = config(services)
     queued = {d.get("api_name"): d["queue"] for d in cfg["dependencies"] if d.get("api_name")}
     quick = ["start_training", "stop_job", "resume_job", "use_template_demo", "show_command", "save_config",
-             "load_config", "undo_clean", "download_dataset", "clean_dedupe", "refresh_job"]
+             "load_config", "undo_clean", "download_dataset", "clean_dedupe", "refresh_job", "run_evaluation",
+             "merge_export", "chat_unload"]
     slow = ["upload_dataset", "check_dataset", "clean_filter_long", "chat_send", "share_demo", "stop_demo"]
     assert [n for n in quick if queued[n]] == []
     assert [n for n in slow if not queued[n]] == []
+
+
+def test_only_the_post_pass_decides_the_queue():
+    """serving.quick_without_queue is the one place: a `queue=` in an event would be a second rule."""
+    from pathlib import Path
+    webui = Path(__file__).resolve().parents[2] / "webui"
+    setters = [f"{p.name}:{n}" for p in webui.rglob("*.py") for n, line in enumerate(p.read_text().splitlines(), 1)
+               if "queue=False" in line or "queue=True" in line]
+    assert not setters, setters

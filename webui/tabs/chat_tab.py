@@ -327,11 +327,11 @@ def wire(t: ChatTab, gui, lang) -> None:
     answer_inputs = [lang, t.model, t.adapter, t.compare, t.system, *t.sampling, t.tuned, t.base]
     for trigger, name in ((t.send.click, "chat_send"), (t.message.submit, None)):
         ev = trigger(user_turn, inputs=[t.message, t.tuned, t.base, t.compare], outputs=[t.tuned, t.base, t.message],
-                     api_visibility="private", queue=False)
+                     api_visibility="private")
         ev.then(partial(answer, gui, sessions), inputs=answer_inputs, outputs=[t.tuned, t.base, t.note],
                 show_progress_on=[t.tuned, t.base],  # the conversations show a reply is on its way
                 **({"api_name": name} if name else {"api_visibility": "private"}))
-    t.clear.click(clear, outputs=[t.tuned, t.base], api_visibility="private", queue=False)
+    t.clear.click(clear, outputs=[t.tuned, t.base], api_visibility="private")
     t.unload.click(partial(unload, sessions), inputs=[lang], outputs=[t.note], api_name="chat_unload")
     starting = t.demo_start.click(demo_starting, inputs=[lang, t.demo_host, t.demo_user, t.demo_password, t.demo_share],
                                   outputs=[t.demo_message], api_visibility="private")

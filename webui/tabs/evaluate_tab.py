@@ -153,4 +153,4 @@ def wire(t: EvaluateTab, gui, lang) -> None:
                  api_name="show_evaluation")
     t.timer.tick(partial(poll, gui), inputs=[lang, t.job, t.run],
                  outputs=[t.status, t.failure, t.summary, t.table, t.csv, t.probes, t.timer],
-                 api_visibility="private", queue=False)
+                 api_visibility="private")

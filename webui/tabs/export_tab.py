@@ -128,4 +128,4 @@ def wire(t: ExportTab, gui, lang) -> None:
                   api_name="merge_export")
     t.run.change(partial(suggest_name, gui), inputs=[t.run], outputs=[t.name], api_visibility="private")
     t.timer.tick(partial(poll, gui), inputs=[lang, t.job], outputs=[t.status, t.failure, t.result, t.exports, t.timer],
-                 api_visibility="private", queue=False)
+                 api_visibility="private")
