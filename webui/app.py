@@ -242,12 +242,19 @@ def _wire_settings(gui, demo, hp, tr, settings, box, model_info, lang):
     hp.recipe.input(hyperparams_tab.apply_recipe, inputs=[hp.recipe], outputs=settings, api_name="apply_recipe")
     hp.save.click(fields.with_settings(partial(hyperparams_tab.save_settings, gui)), inputs=[lang, box],
                   outputs=[hp.saved_file, hp.problems], js=fields.CURRENT_JS, api_name="save_config")
-    hp.load.upload(fields.with_settings(hyperparams_tab.load_settings), inputs=[hp.load, lang, box],
-                   outputs=settings + [hp.loaded], js=fields.CURRENT_JS, api_name="load_config").then(templates_tab.describe_model, inputs=[settings[fields.NAMES.index("base_model")], lang],
-                                                outputs=[model_info], api_visibility="private")
+    hp.load.upload(fields.with_settings(_load_config), inputs=[hp.load, lang, box],
+                   outputs=settings + [hp.loaded, model_info], js=fields.CURRENT_JS, api_name="load_config")
     hp.show_command.click(fields.with_settings(partial(hyperparams_tab.show_command, gui)),
                           inputs=[lang, tr.gpus, tr.nproc, box], outputs=[hp.command], js=fields.CURRENT_JS,
                           api_name="show_command")
+
+
+def _load_config(path, lang: str, *current) -> list:
+    """Load config's answer: the settings the file changes, its notes, and what the loaded model is
+    (one answer, as a template's; an unchanged model keeps its description)."""
+    out = hyperparams_tab.load_settings(path, lang, *current)
+    model = out[fields.NAMES.index("base_model")]
+    return out + [gr.skip() if model == gr.skip() else templates_tab.describe_model(model, lang)]
 
 
 def _check_settings(gui, lang, chosen, *values) -> tuple[str, str]:

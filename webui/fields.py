@@ -138,6 +138,14 @@ def config_values(cfg: dict, names: list[str]) -> list:
     return [to_widget_value(n, full[n]) for n in names]
 
 
+def changed_only(values: list, current: tuple) -> list:
+    """`values` with gr.skip() where the page already shows that value (`current`, NAMES order; none
+    given: every value is sent). Each changed widget costs the page a round of its own."""
+    if not current:
+        return list(values)
+    return [gr.skip() if new == now else new for new, now in zip(values, current)]
+
+
 # ---- the settings as one value ------------------------------------------------------------------
 # Events read the settings from one hidden box holding them as JSON, kept current by the page itself,
 # instead of from the ~40 widgets. Why: Gradio 6's page keeps every input of every finished event in

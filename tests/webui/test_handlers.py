@@ -263,3 +263,15 @@ def test_share_a_demo_answers_at_once_and_refuses_an_open_address_without_login(
     message, table, pick = ct.start_demo(gui, "en", "builtin:danlu-tiny", None, "", "0.0.0.0", None, "", "", False)
     assert message == refused and table == gr.skip() and demos.list_demos(gui.ws) == []
     assert "share link is public" in ct.demo_starting("en", "127.0.0.1", "", "", True)  # it needs a login too
+
+
+def test_load_config_describes_the_loaded_model_in_its_own_answer(gui, tmp_path):
+    from webui.app import _load_config
+    shown = demo_values()
+    other = tmp_path / "other.yaml"
+    other.write_text("base_model: qwen2.5-0.5b-instruct\nlora_rank: 16\n")
+    out = _load_config(str(other), "en", *shown)
+    assert out[fields.NAMES.index("base_model")] == "qwen2.5-0.5b-instruct" and "qwen2.5-0.5b" in out[-1]
+    same = tmp_path / "same.yaml"
+    same.write_text(f"base_model: {dict(zip(fields.NAMES, shown))['base_model']}\n")
+    assert _load_config(str(same), "en", *shown)[-1] == gr.skip()  # the description shown still holds

@@ -154,8 +154,7 @@ def save_settings(gui, lang: str, *values):
 
 def load_settings(path, lang: str, *current) -> list:
     """Inputs: an uploaded YAML, language, and optionally the settings now shown (fields.NAMES order).
-    Outputs: every setting (one that already has the file's value is skipped: each changed widget costs
-    the page a round), then what happened to the file in words (loaded, or its unreadable lines and
+    Outputs: every setting (one that already has the file's value is skipped), then what happened to the file in words (loaded, or its unreadable lines and
     unknown keys)."""
     problems: list[Problem] = []
     try:
@@ -166,9 +165,7 @@ def load_settings(path, lang: str, *current) -> list:
         return [gr.skip()] * len(fields.NAMES) + [problems_markdown(e.problems, lang, "hp.load_notes")]
     known = {k: v for k, v in data.items() if k in FIELDS}
     problems += [Problem(str(k), "unknown setting; ignored") for k in data if k not in FIELDS]
-    values = fields.config_values(known, fields.NAMES)
-    if current:
-        values = [gr.skip() if new == now else new for new, now in zip(values, current)]
+    values = fields.changed_only(fields.config_values(known, fields.NAMES), current)
     # what is wrong with the values themselves shows in the settings check, which follows every change
     loaded = f"✓ {tr('hp.loaded', lang)} `{Path(path).name}`"
     return values + [problems_markdown(problems, lang, "hp.load_notes") if problems else loaded]

@@ -67,17 +67,14 @@ def render_cards(lang: str) -> list[str]:
 def apply_template(name: str, lang: str, *current) -> list:
     """Inputs: template name, language, and optionally the settings now shown (fields.NAMES order).
     Outputs: every setting, recipe name, note, what the model and the recipe are, and no selected
-    dataset (the template's sample file is used). All in one answer: each separate event, and each
-    changed widget, costs the page a round of its own, so a setting that already has the template's
-    value is skipped."""
+    dataset (the template's sample file is used). All in one answer (each separate event costs the
+    page a round of its own); a setting that already has the template's value is skipped."""
     cfg = presets.compose(name)
     recipe = presets.get(name, "template").data["recipe"]
     note = (f"✓ {tr('tpl.chosen', lang)} **{name}**: {tr('tpl.filled', lang)} (`{cfg['base_model']}`, "
             f"{tr('tpl.recipe', lang)} `{recipe}`, {tr('tpl.format', lang)} `{cfg['dataset_format']}`).\n\n"
             f"{tr('tpl.next', lang)}")
-    values = fields.config_values(cfg, fields.NAMES)
-    if current:
-        values = [gr.skip() if new == now else new for new, now in zip(values, current)]
+    values = fields.changed_only(fields.config_values(cfg, fields.NAMES), current)
     return values + [recipe, note, describe_model(cfg["base_model"], lang), describe_recipe(recipe, lang), ""]
 
 
