@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import re
 
+from core.data.issues import TITLES as EN_TITLES
+
 # (English sentence as a regular expression with named parts, 中文 with the same parts)
 MESSAGES = [
     (r"(?P<label>.+) must be at least (?P<n>\S+), got (?P<v>.+)", "{label}至少为 {n}，现在是 {v}"),
@@ -104,8 +106,9 @@ TITLES = {
     "column_guess": "自动对应的列", "coerced": "按文本读取的值", "few_rows": "行数很少",
     "too_long": "超过最大长度", "no_target": "没有可学习的内容", "header_spaces": "表头有空格",
 }
-# the dataset checker's fixes (the problems table's last column; core.data), sentence by sentence
-FIXES = {
+# core's fixed sentences, whole: the dataset checker's fixes (the problems table's last column;
+# core.data), then why a job ended
+SENTENCES = {
     "the file was not saved or uploaded completely; export it again": "文件没有完整保存或上传；请重新导出",
     "fix the file near this line": "修改这一行附近的内容",
     "a JSON file must hold one object or array; for one record per line, save it as JSON Lines (.jsonl)":
@@ -173,7 +176,7 @@ FIXES = {
     "fix them, or run drop-invalid first to remove them": "修改它们，或先运行“删除有问题的行”来移除",
 }
 # why a job ended: the fixed sentences of core.launcher, core.diagnose and core.recipes.common
-FIXES.update({
+SENTENCES.update({
     "Cancelled by the user.": "已由你停止。",
     "Cancelled before it started.": "开始之前已停止。",
     "The GPU ran out of memory.": "GPU 显存不足。",
@@ -194,7 +197,7 @@ FIXES.update({
 })
 _COMPILED = [(re.compile(rf"^{pattern}$", re.DOTALL), zh) for pattern, zh in MESSAGES]
 _SUMMARIES = [(re.compile(rf"^{pattern}$", re.DOTALL), zh) for pattern, zh in SUMMARIES]
-_BY_TITLE = {}  # English kind title -> code, filled on first use (core.data.issues.TITLES)
+_BY_TITLE = {english: code for code, english in EN_TITLES.items()}
 
 
 def core_text(text: str, lang: str, labels: dict[str, str] | None = None) -> str:
@@ -202,8 +205,8 @@ def core_text(text: str, lang: str, labels: dict[str, str] | None = None) -> str
     translated ones. Unknown sentences and English come back as they are."""
     if not text or not lang.startswith("zh"):
         return text
-    if text.strip() in FIXES:
-        return FIXES[text.strip()]
+    if text.strip() in SENTENCES:
+        return SENTENCES[text.strip()]
     for rx, zh in _COMPILED:
         m = rx.match(text.strip())
         if m:
@@ -217,8 +220,8 @@ def core_text(text: str, lang: str, labels: dict[str, str] | None = None) -> str
 
 
 def knows(text: str) -> bool:
-    """Does a pattern or the table of fixes cover this English sentence?"""
-    return text.strip() in FIXES or any(rx.match(text.strip()) for rx, _ in _COMPILED)
+    """Does a pattern or the table of fixed sentences cover this English sentence?"""
+    return text.strip() in SENTENCES or any(rx.match(text.strip()) for rx, _ in _COMPILED)
 
 
 def title(code: str, english: str, lang: str) -> str:
@@ -249,9 +252,6 @@ def clean_summary(text: str, lang: str) -> str:
 
 def _kind_count(part: str, lang: str) -> str:
     """"3 malformed JSON" -> "3 JSON 格式错误"; "1 unreadable" -> "1 无法读取的行"."""
-    if not _BY_TITLE:
-        from core.data.issues import TITLES as EN
-        _BY_TITLE.update({v: k for k, v in EN.items()})
     n, _, kind = part.partition(" ")
     if kind == "unreadable":
         return f"{n} 无法读取的行"

@@ -68,7 +68,7 @@ def test_length_cleaning_says_it_is_working_then_uses_the_models_tokenizer(gui, 
     # the unreadable line 7 must go first; the message names the file as uploaded, not as stored
     assert refused[0] == "Working on it…" and refused[1].startswith("⚠") and "broken.jsonl:7" in refused[1]
     zh = dt.clean_now(gui, "dedupe", ds_id, "", 16, "auto", "zh-CN")
-    assert zh.startswith("⚠ broken.jsonl 有 1 行无法读取") and "修改这一行" in zh, zh
+    assert zh.startswith("⚠ **broken.jsonl 有 1 行无法读取") and "修改这一行" in zh, zh
     dt.clean_now(gui, "drop-invalid", ds_id, "", 16, "auto", "en")
     bad = list(dt.clean(gui, "filter-long", ds_id, "no/such-model-anywhere", 16, "auto", "en"))[-1]
     assert bad.startswith("⚠") and "tokenizer" in bad

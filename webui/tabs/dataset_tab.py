@@ -21,6 +21,7 @@ from core.errors import DanluError, InputError
 from webui import fields
 from webui.i18n import L, tr
 from webui.i18n_core import clean_summary, core_text, title
+from webui.tabs.hyperparams_tab import problems_markdown
 
 PROBLEM_COLUMNS = ("line", "field", "message", "fix")
 GRID_COLUMNS = ("row", "line", "record")
@@ -212,21 +213,11 @@ def _clean(run, gui, op: str, ds_id: str, base_model: str, max_seq_length, chat_
     try:
         res = run(D.apply_op, gui.ws, ds_id, op, model=base_model or None,
                   max_seq_length=int(max_seq_length or 1024), chat_template=chat_template or "auto")
-    except InputError as e:
-        return refusal_markdown(e, lang)
+    except InputError as e:  # each problem with its place and fix
+        return problems_markdown(e.problems, lang, title=core_text(e.title, lang))
     except DanluError as e:
         return f"⚠ {e}"
     return ("✓ " if res["changed"] else "") + clean_summary(res["summary"], lang)
-
-
-def refusal_markdown(e: InputError, lang: str) -> str:
-    """Why an operation was refused: core's title and each problem with its place and fix, in `lang`
-    where webui/i18n_core.py knows the sentence."""
-    lines = [f"⚠ {core_text(e.title, lang)} ({len(e.problems)})"]
-    for p in e.problems:
-        hint = core_text(p.hint, lang)
-        lines.append(f"- {p.where}: {core_text(p.message, lang)}" + (f" — {hint}" if hint else ""))
-    return "\n".join(lines)
 
 
 def undo(gui, ds_id: str, lang: str) -> str:

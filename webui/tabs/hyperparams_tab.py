@@ -44,11 +44,12 @@ def recipe_choices() -> list[tuple[str, str]]:
     return [(p.name, p.name) for p in presets.all_presets() if p.kind == "recipe"]
 
 
-def problems_markdown(problems: list[Problem], lang: str, title_key: str = "hp.problems") -> str:
-    """Every problem in words, naming the setting by its (translated) label; core's message as it is."""
+def problems_markdown(problems: list[Problem], lang: str, title_key: str = "hp.problems", title: str | None = None) -> str:
+    """Every problem in words, naming the setting by its (translated) label, under the heading
+    `title_key` (or the text `title`); core's sentences in `lang` where webui/i18n_core.py knows them."""
     if not problems:
         return f"✓ {tr('hp.valid', lang)}"
-    lines = [f"⚠ **{tr(title_key, lang)} ({len(problems)})**"]
+    lines = [f"⚠ **{title or tr(title_key, lang)} ({len(problems)})**"]
     labels = setting_labels(lang)
     for p in problems:
         name = p.where.split(".")[0]
