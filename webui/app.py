@@ -114,7 +114,7 @@ def build_ui(services, gui: Gui | None = None) -> gr.Blocks:
         tabs = [t_tpl, t_ds, t_hp, t_tr, t_ev, t_ex, t_ch]
 
         demo.load(None, outputs=[lang], js=LOAD_LANGUAGE_JS, api_visibility="private")
-        _wire_templates(tpl, ds, settings, box, hp, lang)
+        _wire_templates(gui, tpl, ds, settings, box, hp, lang)
         dataset_tab.wire(ds, gui, lang, *(widgets[n] for n in ("base_model", "max_seq_length", "train_on_inputs",
                                                                "chat_template")))
         _wire_settings(gui, demo, hp, tr, settings, box, tpl.model_info, lang)
@@ -167,7 +167,7 @@ def _wire_language(gui, lang, tpl, ds, hp, tr, ev, ex, ch, box):
     # back in one light answer, the rest in a second one
     light = [(templates_tab.render_cards, [lang], tpl.cards)]
     steps = [
-        (templates_tab.describe_model, [tpl.base_model, lang], [tpl.model_info]),
+        (partial(templates_tab.describe_model, gui), [tpl.base_model, lang], [tpl.model_info]),
         (hyperparams_tab.describe_recipe, [hp.recipe, lang], [hp.recipe_info]),
         (partial(train_tab.refresh_gpus, gui), [lang, tr.gpus], [tr.gpus]),
         (fields.with_settings(partial(_check_settings, gui)), [lang, tr.gpus, box], [hp.problems, hp.memory]),
@@ -215,17 +215,17 @@ def _train_view(gui, lang, job_id):
     return (*view, table, table_sig)
 
 
-def _wire_templates(tpl, ds, settings, box, hp, lang):
+def _wire_templates(gui, tpl, ds, settings, box, hp, lang):
     """A template fills the settings (their check and memory estimate follow from the box's change)."""
     for name, button in tpl.buttons.items():
-        button.click(fields.with_settings(partial(templates_tab.apply_template, name)), inputs=[lang, box],
+        button.click(fields.with_settings(partial(templates_tab.apply_template, gui, name)), inputs=[lang, box],
                      outputs=settings + [hp.recipe, tpl.chosen, tpl.model_info, hp.recipe_info, ds.ds_id],
                      js=fields.CURRENT_JS, api_name=f"use_template_{name.replace('-', '_')}")
-    tpl.custom_model.submit(templates_tab.use_custom_model, inputs=[tpl.custom_model, lang],
+    tpl.custom_model.submit(partial(templates_tab.use_custom_model, gui), inputs=[tpl.custom_model, lang],
                             outputs=[tpl.base_model, tpl.model_info], api_name="use_custom_model")
     # typed or picked by the user; a template, the free field or a loaded config describes the model in
     # its own answer
-    tpl.base_model.input(templates_tab.describe_model, inputs=[tpl.base_model, lang], outputs=[tpl.model_info],
+    tpl.base_model.input(partial(templates_tab.describe_model, gui), inputs=[tpl.base_model, lang], outputs=[tpl.model_info],
                          api_visibility="private")
 
 
@@ -242,27 +242,27 @@ def _wire_settings(gui, demo, hp, tr, settings, box, model_info, lang):
     hp.recipe.input(hyperparams_tab.apply_recipe, inputs=[hp.recipe], outputs=settings, api_name="apply_recipe")
     hp.save.click(fields.with_settings(partial(hyperparams_tab.save_settings, gui)), inputs=[lang, box],
                   outputs=[hp.saved_file, hp.problems], js=fields.CURRENT_JS, api_name="save_config")
-    hp.load.upload(fields.with_settings(_load_config), inputs=[hp.load, lang, box],
+    hp.load.upload(fields.with_settings(partial(_load_config, gui)), inputs=[hp.load, lang, box],
                    outputs=settings + [hp.loaded, model_info], js=fields.CURRENT_JS, api_name="load_config")
     hp.show_command.click(fields.with_settings(partial(hyperparams_tab.show_command, gui)),
                           inputs=[lang, tr.gpus, tr.nproc, box], outputs=[hp.command], js=fields.CURRENT_JS,
                           api_name="show_command")
 
 
-def _load_config(path, lang: str, *current) -> list:
+def _load_config(gui, path, lang: str, *current) -> list:
     """Load config's answer: the settings the file changes, its notes, and what the loaded model is
     (one answer, as a template's; an unchanged model keeps its description)."""
-    out = hyperparams_tab.load_settings(path, lang, *current)
+    out = hyperparams_tab.load_settings(gui, path, lang, *current)
     model = out[fields.NAMES.index("base_model")]
-    return out + [gr.skip() if model == gr.skip() else templates_tab.describe_model(model, lang)]
+    return out + [gr.skip() if model == gr.skip() else templates_tab.describe_model(gui, model, lang)]
 
 
 def _check_settings(gui, lang, chosen, *values) -> tuple[str, str]:
     """Inputs: language, GPU choice, every setting. Outputs: the problems in words, the memory estimate."""
     by_name = dict(zip(fields.NAMES, values))
     memory = [by_name[n] for n in hyperparams_tab.MEMORY_INPUTS]
-    return (hyperparams_tab.validate_settings(lang, *values),
-            hyperparams_tab.memory_fit(gui.gpus(), lang, chosen, *memory))
+    return (hyperparams_tab.validate_settings(gui, lang, *values),
+            hyperparams_tab.memory_fit(gui, lang, chosen, *memory))
 
 
 def _wire_train(gui, demo, tr, box, lang):

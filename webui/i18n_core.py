@@ -35,6 +35,36 @@ MESSAGES = [
     (r"is not a field Danlu expects", "不是 Danlu 使用的字段"),
     (r"unknown setting", "未知设置"),
     (r"unknown setting; ignored", "未知设置；已忽略"),
+    # a path refused at the page's trust boundary (core.paths, core.trust)
+    (r"(?P<v>.+) is outside the workspace \((?P<ws>.+)\) and the allowed folders", "{v} 不在工作区（{ws}）和允许的文件夹之内"),
+    (r"(?P<v>.+) is a link that points outside the workspace \((?P<t>.+)\)", "{v} 是指向工作区之外（{t}）的链接"),
+    (r"(?P<v>.+) contains '\.\.'", "{v} 含有 '..'"),
+    (r"(?P<v>.+) is a network share path", "{v} 是网络共享路径"),
+    (r"(?P<v>.+) is a Windows path", "{v} 是 Windows 路径"),
+    (r"(?P<v>.+) contains a backslash", "{v} 含有反斜杠"),
+    (r"(?P<v>.+) is a web address, not a file on this computer", "{v} 是网址，不是这台电脑上的文件"),
+    (r"not found: (?P<v>.+)", "找不到：{v}"),
+    (r"(?P<v>.+) is not a file", "{v} 不是文件"),
+    (r"(?P<v>.+) is not a folder", "{v} 不是文件夹"),
+    (r"no path given", "没有给出路径"),
+    (r"expected a path, got (?P<t>.+)", "应为路径，现在是 {t}"),
+    (r"the page may use files in these folders only: (?P<roots>.+)\. Upload the file in the Dataset tab, or add its "
+     r"folder to allowed_roots in (?P<f>\S+)",
+     "网页只能使用这些文件夹中的文件：{roots}。请在“数据集”页上传文件，或把它所在的文件夹加入 {f} 的 allowed_roots"),
+    (r"(?P<sub>.+); the page may use files in these folders only: (?P<roots>.+)\. Upload the file in the Dataset tab, "
+     r"or add its folder to allowed_roots in (?P<f>\S+)",
+     "{sub}；网页只能使用这些文件夹中的文件：{roots}。请在“数据集”页上传文件，或把它所在的文件夹加入 {f} 的 allowed_roots"),
+    (r"download it first, then upload the file \(Danlu never fetches URLs typed into a path field\)",
+     "先下载，再上传文件（Danlu 从不抓取路径栏里填写的网址）"),
+    (r"copy the file into the workspace and use that", "把文件复制到工作区再使用"),
+    (r"copy the file into the workspace instead of linking to it", "把文件复制到工作区，不要用链接"),
+    (r"use a path on this machine, e\.g\. (?P<v>\S+)", "使用这台机器上的路径，例如 {v}"),
+    (r"separate folders with /", "用 / 分隔文件夹"),
+    (r"give the path from the workspace folder without '\.\.', or upload the file", "从工作区文件夹写起、不要用 '..'，或上传文件"),
+    (r"type the path again", "请重新输入路径"),
+    (r"check the spelling; relative paths count from the workspace folder", "检查拼写；相对路径从工作区文件夹算起"),
+    (r"point to one file", "指向一个文件"),
+    (r"point to a folder", "指向一个文件夹"),
     # a cleaning operation refused (core.data.clean)
     (r"(?P<f>.+) has (?P<n>[\d,]+) unreadable row\(s\); fix them, or run drop-invalid first to remove them",
      "{f} 有 {n} 行无法读取；请修改，或先运行“删除有问题的行”把它们移除"),
@@ -213,6 +243,8 @@ def core_text(text: str, lang: str, labels: dict[str, str] | None = None) -> str
             parts = m.groupdict()
             if "label" in parts and labels:
                 parts["label"] = labels.get(parts["label"], parts["label"])
+            if "sub" in parts:  # a sentence of its own inside this one
+                parts["sub"] = core_text(parts["sub"], lang, labels)
             if "steps" in parts:
                 parts["steps"] = "；".join(STEPS.get(s, s) for s in parts["steps"].split("; "))
             return zh.format(**parts)

@@ -24,6 +24,7 @@ import uuid
 from contextlib import contextmanager
 from pathlib import Path
 
+from core import trust
 from core.data.check import check_file
 from core.data.clean import OPS, run_ops
 from core.data.sniff import sniff
@@ -88,13 +89,15 @@ def _info(ws, d: Path, m: dict) -> dict:
 
 
 
-def import_file(ws, src_path: str | os.PathLike, display_name: str | None = None, *, expected_size: int | None = None,
-                expected_sha256: str | None = None, max_bytes: int = MAX_UPLOAD_BYTES) -> dict:
+def import_file(ws, src_path: str | os.PathLike, display_name: str | None = None, *, origin: str,
+                expected_size: int | None = None, expected_sha256: str | None = None,
+                max_bytes: int = MAX_UPLOAD_BYTES) -> dict:
     """Copy an upload into the store (before any parsing) and return its info. The same bytes
     uploaded again return the existing dataset (`existing: True`). Refused files leave nothing
-    behind. `expected_size`/`expected_sha256` catch a truncated upload."""
-    src = Path(src_path)
-    name = sanitize_name(display_name if display_name is not None else src.name)
+    behind. `expected_size`/`expected_sha256` catch a truncated upload. origin (core.trust): a
+    path from the page must lie inside the workspace or the allowed folders."""
+    name = sanitize_name(display_name if display_name is not None else Path(src_path).name)
+    src = Path(trust.check_file(src_path, ws, origin, field="dataset", must_exist=False))
     if not src.is_file():
         raise InputError(problems=[Problem(name, "the uploaded file is missing", "upload it again")])
     size = src.stat().st_size
@@ -224,12 +227,15 @@ def check_dataset(ws, ds_id: str, *, refresh: bool = False) -> dict:
     return out
 
 
-def apply_op(ws, ds_id: str, op: str, *, model: str | None = None, max_seq_length: int = 1024, chat_template: str = "auto",
-             **params) -> dict:
+def apply_op(ws, ds_id: str, op: str, *, origin: str, model: str | None = None, max_seq_length: int = 1024,
+             chat_template: str = "auto", **params) -> dict:
     """Run one cleaning operation on the current version. A new immutable version is made when
-    something changed; returns {"summary", "changed": bool, "result", "dataset": info}."""
+    something changed; returns {"summary", "changed": bool, "result", "dataset": info}. origin
+    (core.trust): where `model` came from (its tokenizer is loaded by the length operations)."""
     if op.replace("_", "-") not in OPS:
         raise InputError(problems=[Problem(op, "is not a cleaning operation", f"use one of {', '.join(OPS)}")])
+    if model:
+        model = trust.check_base_model(model, ws, origin)
     d = _dir(ws, ds_id)
     with _locked(d):
         m = _read(d)
@@ -289,10 +295,12 @@ def export_path(ws, ds_id: str) -> Path:
     return current_version_path(ws, ds_id)
 
 
-def insight_dataset(ws, ds_id: str, *, model: str | None = None, max_seq_length: int = 1024, train_on_inputs: bool = False,
-                    preview: int = 0, chat_template: str = "auto") -> dict:
-    """insight() of the current version with the dataset's format settings."""
+def insight_dataset(ws, ds_id: str, *, origin: str, model: str | None = None, max_seq_length: int = 1024,
+                    train_on_inputs: bool = False, preview: int = 0, chat_template: str = "auto") -> dict:
+    """insight() of the current version with the dataset's format settings; origin: where `model` came from."""
     from core.data.insight import insight
+    if model:
+        model = trust.check_base_model(model, ws, origin)
     d = _dir(ws, ds_id)
     m = _read(d)
     return insight(d / m["versions"][-1]["path"], m.get("format", "auto"), m.get("column_map") or None, model=model,

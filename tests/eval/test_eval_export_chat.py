@@ -117,8 +117,8 @@ def test_chat_engine_streams_compares_and_frees(trained):
     from core.workspace import Workspace
     engine = ChatEngine(Workspace.open(trained["home"]))
     try:
-        tuned = engine.load(trained["job_id"])
-        base = engine.load("builtin:danlu-tiny")  # compare mode: two sessions
+        tuned = engine.load(trained["job_id"], origin="shell")
+        base = engine.load("builtin:danlu-tiny", origin="shell")  # compare mode: two sessions
         assert engine.info(tuned)["adapter"] and not engine.info(base)["adapter"]
         q = [{"role": "user", "content": [{"type": "text", "text": "Where is the pine pill made?"}]}]  # Gradio 6 shape
         stream = engine.stream(tuned, q, temperature=0, max_new_tokens=16)

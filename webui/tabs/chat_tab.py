@@ -15,7 +15,7 @@ import gradio as gr
 import pandas as pd
 
 from core import demos
-from core import presets
+from core import presets, trust
 from core.errors import DanluError, InputError, Problem
 from core.export import list_exports
 from core.runs import resolve_trained_run
@@ -68,7 +68,8 @@ class Sessions:
             lock = self._locks.setdefault(key, threading.Lock())
         with lock:
             if key not in self._ids:
-                self._ids[key] = self.gui.chat_engine().load(model or None, adapter=adapter or None)
+                self._ids[key] = self.gui.chat_engine().load(model or None, adapter=adapter or None,
+                                                                      origin=trust.BROWSER)
             return self._ids[key]
 
     def loaded(self, model: str, adapter: str | None) -> bool:
@@ -203,7 +204,7 @@ def start_demo(gui, lang: str, model: str, adapter: str | None, system: str, hos
     except InputError as e:
         return exposure_markdown(e.problems, lang), gr.skip(), gr.skip()
     try:
-        rec = demos.start_demo(gui.ws, model, adapter or None, host=(host or "127.0.0.1").strip(),
+        rec = demos.start_demo(gui.ws, model, adapter or None, origin=trust.BROWSER, host=(host or "127.0.0.1").strip(),
                                port=int(port) if port else None, auth=auth, share=bool(share), system=system or "")
     except InputError as e:
         return problems_markdown(e.problems, lang, "chat.cannot_start"), gr.skip(), gr.skip()
