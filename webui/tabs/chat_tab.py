@@ -20,6 +20,7 @@ from core.errors import DanluError, InputError, Problem
 from core.export import list_exports
 from core.runs import resolve_trained_run
 from webui.i18n import L, tr
+from webui.i18n_core import core_text
 from webui.jobview import finished_runs
 from webui.tabs.hyperparams_tab import problems_markdown
 
@@ -154,8 +155,10 @@ def answer(gui, sessions: Sessions, lang: str, model: str, adapter: str | None, 
             for delta in gui.chat_engine().stream(sid, history, **settings):
                 conv[-1]["content"] += delta
                 yield convs["tuned"], convs["base"] if compare else gr.skip(), note
-        except InputError as e:
-            conv[-1]["content"] = "⚠ " + "; ".join(str(p) for p in e.problems)
+        except InputError as e:  # each problem and its fix, in the page's language
+            conv[-1]["content"] = "⚠ " + "; ".join(
+                f"{p.where}: {core_text(p.message, lang)}" + (f" — {core_text(p.hint, lang)}" if p.hint else "")
+                for p in e.problems)
         except DanluError as e:
             conv[-1]["content"] = f"⚠ {e}"
         yield convs["tuned"], convs["base"] if compare else gr.skip(), note
