@@ -17,6 +17,7 @@ from core.data import check_file, insight, run_ops
 from core.data.clean import OPS
 from core.data.issues import Issue
 from core.errors import InputError, Problem
+from core.messages import Msg
 
 
 def register(sub):
@@ -50,7 +51,7 @@ def parse_map(items: list[str]) -> dict:
     for item in items:
         key, eq, val = item.partition("=")
         if not eq or not key.strip() or not val.strip():
-            problems.append(Problem("--map", f"{item!r} is not EXPECTED=YOURS", "e.g. --map prompt=question"))
+            problems.append(Problem("--map", Msg("cli.bad_map", item=repr(item)), Msg("cli.bad_map.hint")))
         else:
             out[key.strip()] = val.strip()
     if problems:
@@ -61,8 +62,8 @@ def parse_map(items: list[str]) -> dict:
 def _input(path: str) -> Path:
     p = Path(path)
     if not p.is_file():
-        raise InputError(problems=[Problem(path, "file not found" if not p.exists() else "is a folder, not a file",
-                                           "check the path")])
+        raise InputError(problems=[Problem(path, Msg("any.file_not_found") if not p.exists() else Msg("cli.is_folder"),
+                                           Msg("any.check_path"))])
     return p
 
 
@@ -87,18 +88,16 @@ def check_cmd(args, services) -> int:
             ln = tokens["lengths"]
             print(f"tokens ({args.model}): median {ln['median']}, p95 {ln['p95']}, longest {ln['max']}; "
                   f"{tokens['over_max']:,} row(s) over max_seq_length {args.max_seq_length}")
-        print(("OK: " if rep.ok else "NOT USABLE: ") + rep.summary())
+        print(("OK: " if rep.ok else "NOT USABLE: ") + str(rep.summary()))
     return 0 if rep.ok else 2
 
 
 def _token_warnings(rep, tokens: dict) -> None:
     if tokens.get("over_max"):
-        rep.collector.add(Issue("too_long", f"{tokens['over_max']:,} row(s) are longer than max_seq_length "
-                                f"({tokens['max_seq_length']} tokens); training cuts them at the limit",
-                                "raise max_seq_length, or clean with filter-long / truncate-long"))
+        rep.collector.add(Issue("too_long", Msg("cli.too_long", n=tokens["over_max"], limit=tokens["max_seq_length"]),
+                                Msg("cli.too_long.hint")))
     if tokens.get("no_target"):
-        rep.collector.add(Issue("no_target", f"{tokens['no_target']:,} row(s) have no answer left within max_seq_length; "
-                                "training skips them", "raise max_seq_length or shorten the questions"))
+        rep.collector.add(Issue("no_target", Msg("cli.no_target", n=tokens["no_target"]), Msg("cli.no_target.hint")))
 
 
 def parse_ops(tokens: list[str]) -> list[tuple[str, dict]]:
@@ -108,7 +107,7 @@ def parse_ops(tokens: list[str]) -> list[tuple[str, dict]]:
         key, eq, val = tok.partition("=")
         if eq and key and not key.startswith("-"):
             if not ops:
-                raise InputError(problems=[Problem(tok, "a parameter before any operation", "write the operation name first")])
+                raise InputError(problems=[Problem(tok, Msg("cli.param_first"), Msg("cli.param_first.hint"))])
             ops[-1][1][key] = val
         else:
             ops.append((tok, {}))
@@ -119,9 +118,9 @@ def clean_cmd(args, services) -> int:
     src = _input(args.file)
     out = Path(args.out)
     if out.resolve() == src.resolve():
-        raise InputError(problems=[Problem("--out", "is the input file", "write the result to a new file; the input is never changed")])
+        raise InputError(problems=[Problem("--out", Msg("cli.out_is_input"), Msg("cli.out_is_input.hint"))])
     if out.exists() and not args.force:
-        raise InputError(problems=[Problem("--out", f"{out} already exists", "choose another name or add --force")])
+        raise InputError(problems=[Problem("--out", Msg("cli.out_exists", path=str(out)), Msg("cli.other_name_or_force.hint"))])
     results = run_ops(src, parse_ops(args.ops), out, args.format, parse_map(args.map) or None,
                       val_out=args.val_out, model=args.model, max_seq_length=args.max_seq_length, ws=services.workspace)
     for r in results:

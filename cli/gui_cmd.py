@@ -13,6 +13,7 @@ from pathlib import Path
 
 from core import procs
 from core.errors import InputError, Problem
+from core.messages import Msg
 from core.workspace import REPO_ROOT
 
 DEFAULT_MAX_FILE_SIZE = "2gb"
@@ -45,12 +46,12 @@ def parse_auth(auth: str | None, auth_file: str | None) -> tuple[str, str] | Non
         try:
             text = Path(auth_file).read_text(encoding="utf-8").strip().splitlines()[0]
         except (OSError, IndexError):
-            raise InputError(problems=[Problem("--auth-file", f"cannot read a USER:PASS line from {auth_file}")])
+            raise InputError(problems=[Problem("--auth-file", Msg("cli.auth_file", path=str(auth_file)))])
     if text is None:
         return None
     user, sep, pw = text.partition(":")
     if not sep or not user or not pw:
-        raise InputError(problems=[Problem("--auth", "must look like USER:PASS", "e.g. --auth alice:a-long-password")])
+        raise InputError(problems=[Problem("--auth", Msg("cli.auth_form"), Msg("cli.auth_form.hint"))])
     return user, pw
 
 
@@ -58,13 +59,11 @@ def check_exposure(host: str, share: bool, auth) -> None:
     """Refuse to expose the control panel without a login."""
     problems = []
     if not is_loopback(host) and auth is None:
-        problems.append(Problem("--host", f"binding {host} makes Danlu reachable from other computers, and anyone "
-                                "reaching it could run commands as you", "add --auth USER:PASS (or --auth-file), "
-                                "or keep the default 127.0.0.1"))
+        problems.append(Problem("--host", Msg("cli.host_open", host=host), Msg("cli.host_open.hint")))
     if share and auth is None:
-        problems.append(Problem("--share", "a share link is public", "add --auth USER:PASS"))
+        problems.append(Problem("--share", Msg("cli.share_public"), Msg("cli.add_auth.hint")))
     if problems:
-        raise InputError(problems=problems, title="Refusing to start without a login")
+        raise InputError(problems=problems, title=Msg("cli.no_login_title"))
 
 
 def prepare_demo_model(services) -> None:

@@ -19,6 +19,7 @@ import sys
 
 from core import trust
 from core.errors import InputError, Problem
+from core.messages import Msg
 
 
 def register(sub):
@@ -136,8 +137,7 @@ def merge_cmd(args, services) -> int:
                   f"smoke test {r.get('smoke_test') or '-':<7}  {r['path']}")
         return 0
     if not args.run or not args.name:
-        raise InputError(problems=[Problem("merge", "needs a training job id (or run folder) and a name for the export",
-                                           "e.g. python app.py merge 20261127-1942 my-bot")])
+        raise InputError(problems=[Problem("merge", Msg("cli.merge_args"), Msg("cli.merge_args.hint"))])
     from cli.train_cmd import follow
     job = export.submit_merge(ws, args.run, args.name, dtype=args.dtype, max_shard_size=args.max_shard_size)
     log = sys.stderr if args.json else sys.stdout
@@ -169,7 +169,7 @@ def chat_cmd(args, services) -> int:
                         max_new_tokens=args.max_new_tokens, repetition_penalty=args.repetition_penalty)
         if args.prompt is not None:
             if not args.prompt.strip():
-                raise InputError(problems=[Problem("--prompt", "is empty", "type a message")])
+                raise InputError(problems=[Problem("--prompt", Msg("cli.empty_prompt"), Msg("cli.empty_prompt.hint"))])
             _say(engine, sid, [{"role": "user", "content": args.prompt}], settings)
             return 0
         return interactive(engine, sid, info, settings)
@@ -226,7 +226,7 @@ def demo_cmd(args, services) -> int:
     auth = parse_auth(auth_text, args.auth_file)
     demos.check_exposure(args.host, args.share, auth)  # before loading anything: refuse at once
     if args.port is not None and not (1 <= args.port <= 65535):
-        raise InputError(problems=[Problem("--port", f"must be between 1 and 65535, got {args.port}")])
+        raise InputError(problems=[Problem("--port", Msg("cli.port", port=args.port))])
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     from core.chat import ChatEngine
     engine = ChatEngine(services.workspace)

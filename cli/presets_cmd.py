@@ -6,6 +6,7 @@ from pathlib import Path
 
 from core import presets
 from core.errors import InputError, Problem
+from core.messages import Msg
 
 
 def register(sub):
@@ -40,7 +41,7 @@ def list_cmd(args, services) -> int:
 def copy_cmd(args, services) -> int:
     dest = Path(args.path)
     if dest.exists() and not args.force:
-        raise InputError(problems=[Problem(str(dest), "already exists", "choose another name or add --force")])
+        raise InputError(problems=[Problem(str(dest), Msg("cli.exists"), Msg("cli.other_name_or_force.hint"))])
     presets.copy_preset(args.name, dest)
     print(f"wrote {dest}  (edit it, then: python app.py train {dest})")
     return 0

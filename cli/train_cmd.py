@@ -10,6 +10,7 @@ from core import jobs as J
 from core import launcher, progress, trust
 from core.config import config_warnings, load_config
 from core.errors import InputError, Problem
+from core.messages import Msg
 
 
 def register(sub):
@@ -33,7 +34,7 @@ def parse_gpus(text: str | None) -> list[int] | None:
     try:
         return [int(x) for x in text.split(",") if x.strip()]
     except ValueError:
-        raise InputError(problems=[Problem("--gpus", f"{text!r} is not a list of GPU numbers", "e.g. --gpus 0,1")])
+        raise InputError(problems=[Problem("--gpus", Msg("cli.gpus", value=repr(text)), Msg("cli.gpus.hint"))])
 
 
 def train_cmd(args, services) -> int:

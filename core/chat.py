@@ -38,6 +38,7 @@ from pathlib import Path
 from core import jobs as J
 from core import procs, trust
 from core.errors import DanluError, InputError, Problem
+from core.messages import Msg, recorded
 from core.gpus import detect_gpus
 from core.runs import check_adapter_dir, resolve_trained_run
 from core.workspace import REPO_ROOT, Workspace, python_path
@@ -67,7 +68,7 @@ def resolve_target(ws: Workspace, model: str | None, adapter: str | None = None,
     (core.trust): from the page, a folder must lie inside the workspace or the allowed folders."""
     from core.models import resolve_model
     if template not in TEMPLATES:
-        raise InputError(problems=[Problem("template", f"must be one of {', '.join(TEMPLATES)}, got {template!r}")])
+        raise InputError(problems=[Problem("template", Msg("chat.template", choices=", ".join(TEMPLATES), value=repr(template)))])
     model, adapter = trust.check_chat(model, adapter, ws, origin)
     remote_code, local = False, True
     adapter_dir = None
@@ -79,8 +80,7 @@ def resolve_target(ws: Workspace, model: str | None, adapter: str | None = None,
             template = "chatml"
     if not model:
         if not adapter_info.get("base_model"):
-            raise InputError(problems=[Problem("model", "no model given",
-                                               "name a model, a merged export, or a training job id")])
+            raise InputError(problems=[Problem("model", Msg("chat.no_model"), Msg("chat.no_model.hint"))])
         model = adapter_info["base_model"]
     export = _export_dir(ws, model)
     if export is not None:
@@ -139,8 +139,7 @@ def choose_device(ws: Workspace, device: str = "auto") -> tuple[str, list[str]]:
     active = J.JobStore(ws.db_path).list(states=J.ACTIVE)
     if device == "cpu" or not gpus:
         if device not in ("auto", "cpu"):
-            raise InputError(problems=[Problem("device", f"{device} was asked for, but this machine has no NVIDIA GPU",
-                                               "leave the device on auto (the CPU)")])
+            raise InputError(problems=[Problem("device", Msg("chat.no_gpu", device=device), Msg("chat.no_gpu.hint"))])
         notes = []
         busy = [j for j in active if j.gpu_list == ["cpu"]]
         if busy:
@@ -153,19 +152,18 @@ def choose_device(ws: Workspace, device: str = "auto") -> tuple[str, list[str]]:
         try:
             wanted = [int(device.split(":")[-1])]
         except ValueError:
-            raise InputError(problems=[Problem("device", f"{device!r} is not a device", "use auto, cpu or cuda:N")])
+            raise InputError(problems=[Problem("device", Msg("chat.bad_device", value=repr(device)), Msg("chat.bad_device.hint"))])
         if wanted[0] not in gpus:
-            raise InputError(problems=[Problem("device", f"GPU {wanted[0]} not found; this machine has {gpus}")])
+            raise InputError(problems=[Problem("device", Msg("chat.gpu_missing", n=wanted[0], gpus=str(gpus)))])
     held = {str(g): j for j in active for g in j.gpu_list}
     free = [g for g in wanted if str(g) not in held]
     if not free:
         job = held[str(wanted[0])]
-        which = "every GPU of this machine" if len(wanted) > 1 else f"GPU {wanted[0]}"
+        which = Msg("chat.every_gpu") if len(wanted) > 1 else Msg("chat.gpu_n", n=wanted[0])
         raise InputError(problems=[Problem(
-            "device", f"{J.STATE_WORDS[job.state].lower()} {job.kind} job {job.id} ({job.name or 'unnamed'}) is using {which}. "
-                      "Loading a chat model there could make it run out of memory and fail.",
-            "wait until it finishes, stop it in the Train tab, or chat on the CPU (device: cpu; much slower)")],
-            title="The GPU is busy")
+            "device", Msg("chat.gpu_busy", state=J.state_word(job.state), kind=job.kind, id=job.id,
+                          name=job.name or Msg("chat.unnamed"), which=which), Msg("chat.gpu_busy.hint"))],
+            title=Msg("chat.gpu_busy_title"))
     return f"cuda:{free[0]}", []
 
 
@@ -196,8 +194,8 @@ class _Worker:
         deadline = time.time() + timeout
         while time.time() < deadline:
             if self.proc.poll() is not None:
-                raise ChatError(f"The chat worker stopped while starting (exit code {self.proc.returncode}).",
-                                hint=f"See its log: {self.log_path}\n{_tail(self.log_path)}")
+                raise ChatError(Msg("chat.worker_died", rc=self.proc.returncode),
+                                hint=Msg("chat.see_log_tail.hint", path=str(self.log_path), tail=_tail(self.log_path)))
             if os.path.exists(self.socket):
                 try:
                     if self.request({"op": "ping"}, timeout=10).get("ok"):
@@ -206,7 +204,7 @@ class _Worker:
                     pass
             time.sleep(0.1)
         self.stop()
-        raise ChatError(f"The chat worker did not start within {timeout:.0f} s.", hint=f"See its log: {self.log_path}")
+        raise ChatError(Msg("chat.worker_slow", seconds=f"{timeout:.0f}"), hint=Msg("chat.see_log.hint", path=str(self.log_path)))
 
     def connect(self):
         return Client(self.socket, family="AF_UNIX", authkey=self.key)
@@ -216,7 +214,7 @@ class _Worker:
         try:
             conn.send_bytes(json.dumps(obj).encode("utf-8"))
             if timeout is not None and not conn.poll(timeout):
-                raise ChatError(f"The chat worker did not answer within {timeout:.0f} s.", hint=f"See {self.log_path}")
+                raise ChatError(Msg("chat.no_answer", seconds=f"{timeout:.0f}"), hint=Msg("chat.see.hint", path=str(self.log_path)))
             return json.loads(conn.recv_bytes().decode("utf-8"))
         finally:
             conn.close()
@@ -249,7 +247,7 @@ def _tail(path: Path, n: int = 2000) -> str:
 def _raise_for(reply: dict) -> dict:
     if reply.get("ok") is False or "error" in reply:
         err = reply.get("error") or {}
-        raise ChatError(err.get("message", "the chat worker failed"), hint=err.get("hint", ""), where=err.get("where", ""))
+        raise ChatError(recorded(err, "message") or Msg("chat.worker_failed"), hint=recorded(err, "hint"), where=err.get("where", ""))
     return reply
 
 
@@ -284,7 +282,7 @@ class ChatEngine:
         """Load a model (+ adapter) and return its session id. Raises InputError / ChatError in words.
         origin: where model and adapter came from (core.trust)."""
         if quantization not in ("auto", "4bit", "8bit", "none"):
-            raise InputError(problems=[Problem("quantization", f"must be auto, 4bit, 8bit or none, got {quantization!r}")])
+            raise InputError(problems=[Problem("quantization", Msg("chat.quantization", value=repr(quantization)))])
         target = resolve_target(self.ws, model, adapter, template, origin=origin)
         dev, notes = choose_device(self.ws, device)
         worker = self._worker(dev)
@@ -335,12 +333,11 @@ class ChatEngine:
         sess = self._session(session_id)
         worker = self._workers.get(sess["worker"])
         if worker is None or not worker.alive:
-            raise ChatError("The chat model is no longer loaded (its worker stopped).", hint="Load the model again.")
+            raise ChatError(Msg("chat.unloaded"), hint=Msg("chat.unloaded.hint"))
         msgs = [{"role": m["role"], "content": _text(m["content"])} for m in messages]
         bad = [i for i, m in enumerate(msgs) if m["role"] not in ("user", "assistant", "system")]
         if bad or not msgs or msgs[-1]["role"] != "user":
-            raise InputError(problems=[Problem("messages", "the conversation must end with a user message, and roles "
-                                               "must be user, assistant or system")])
+            raise InputError(problems=[Problem("messages", Msg("chat.bad_roles"))])
         req = dict(op="stream", session=session_id, messages=msgs, system=system or "", max_prompt_tokens=max_prompt_tokens,
                    settings=dict(temperature=float(temperature), top_p=float(top_p), max_new_tokens=int(max_new_tokens),
                                  repetition_penalty=float(repetition_penalty), min_new_tokens=int(min_new_tokens)))
@@ -363,7 +360,7 @@ class ChatEngine:
                     _raise_for(msg)
                     return
         except EOFError:
-            raise ChatError("The chat worker stopped while answering.", hint=f"See its log: {worker.log_path}")
+            raise ChatError(Msg("chat.died_answering"), hint=Msg("chat.see_log.hint", path=str(worker.log_path)))
         finally:
             conn.close()  # closing early tells the worker to stop generating
 
@@ -376,7 +373,7 @@ class ChatEngine:
         with self._lock:
             sess = self._sessions.get(session_id)
         if sess is None:
-            raise InputError(problems=[Problem("session", "this chat model is not loaded", "load it again")])
+            raise InputError(problems=[Problem("session", Msg("chat.not_loaded"), Msg("chat.not_loaded.hint"))])
         return sess
 
     def _worker(self, device: str) -> _Worker:
@@ -388,7 +385,7 @@ class ChatEngine:
                 self._workers[device] = w
         if not starting:  # another thread may still be starting it: wait for that, not for a socket
             if not w.ready.wait(self.start_timeout) or not w.alive:
-                raise ChatError("The chat worker did not start.", hint=f"See its log: {w.log_path}")
+                raise ChatError(Msg("chat.worker_no_start"), hint=Msg("chat.see_log.hint", path=str(w.log_path)))
             return w
         try:
             w.wait_ready(self.start_timeout)

@@ -23,6 +23,7 @@ from typing import Any
 import yaml
 
 from core.errors import ConfigError, Problem
+from core.messages import Msg, label
 from core.paths import looks_like_url
 
 FORMATS = ("auto", "messages", "sharegpt", "alpaca", "prompt_completion", "text")
@@ -246,9 +247,8 @@ def field_meta(name: str) -> dict:
     return dict(FIELDS[name].metadata)
 
 
-def _type_name(t) -> str:
-    return {int: "a whole number", float: "a number", bool: "true or false", str: "text",
-            dict: "a mapping (key: value)", list: "a list of text lines"}.get(t, str(t))
+def _type_name(t) -> Msg:
+    return Msg("type." + t.__name__)
 
 
 def _field_type(name: str):
@@ -306,9 +306,8 @@ def coerce(name: str, value: Any) -> tuple[Any, Problem | None]:
             return dict(value), None
         if value is None:
             return {}, None
-    label = FIELDS[name].metadata["label"]
-    return None, Problem(name, f"{label} must be {_type_name(t)}, got {value!r}",
-                         f"write it like: {name}: {_example(name)}")
+    return None, Problem(name, Msg("config.type", label=label(name), type=_type_name(t), value=repr(value)),
+                         Msg("config.write_like", name=name, example=str(_example(name))))
 
 
 def _example(name: str):
@@ -320,20 +319,20 @@ def _example(name: str):
     return default if default != "" else "..."
 
 
-def from_dict(data: Any, source: str = "the config") -> TrainConfig:
+def from_dict(data: Any, source: str | Msg | None = None) -> TrainConfig:
     """Build a TrainConfig from a mapping; raise ConfigError listing every problem."""
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise ConfigError([Problem("", f"expected a mapping of settings, got {type(data).__name__}",
-                                   "start from `python app.py copy-preset demo my.yaml`")], source)
+        raise ConfigError([Problem("", Msg("config.not_mapping", type=type(data).__name__),
+                                   Msg("config.start_from_copy"))], source)
     problems: list[Problem] = []
     values: dict[str, Any] = {}
     for key, value in data.items():
         if key not in FIELDS:
             close = difflib.get_close_matches(str(key), FIELDS.keys(), n=1)
-            hint = f"did you mean '{close[0]}'?" if close else "see `python app.py copy-preset demo x.yaml` for every setting"
-            problems.append(Problem(str(key), "unknown setting", hint))
+            hint = Msg("config.did_you_mean", name=close[0]) if close else Msg("config.see_copy")
+            problems.append(Problem(str(key), Msg("config.unknown"), hint))
             continue
         v, p = coerce(key, value)
         if p:
@@ -354,74 +353,67 @@ def validate(cfg: TrainConfig, *, check_files: bool = True, base_dir: Path | Non
     """Every problem at once, each naming its field, in words a non-programmer can act on."""
     problems: list[Problem] = []
     for f in fields(cfg):
-        meta, value = f.metadata, getattr(cfg, f.name)
-        label = meta["label"]
+        meta, value, name = f.metadata, getattr(cfg, f.name), label(f.name)
         if isinstance(value, float) and not math.isfinite(value):
-            problems.append(Problem(f.name, f"{label} must be a finite number, got {value}"))
+            problems.append(Problem(f.name, Msg("config.not_finite", label=name, value=str(value))))
             continue
         if meta["choices"] and value not in meta["choices"]:
-            problems.append(Problem(f.name, f"{label} must be one of {', '.join(meta['choices'])}; got {value!r}"))
+            problems.append(Problem(f.name, Msg("config.choice", label=name, choices=", ".join(meta["choices"]),
+                                                value=repr(value))))
         if meta["min"] is not None and isinstance(value, (int, float)) and value < meta["min"]:
-            problems.append(Problem(f.name, f"{label} must be at least {meta['min']}, got {value}",
+            problems.append(Problem(f.name, Msg("config.min", label=name, n=str(meta["min"]), value=str(value)),
                                     _bound_hint(f.name, meta["min"])))
         if meta["max"] is not None and isinstance(value, (int, float)) and value > meta["max"]:
-            problems.append(Problem(f.name, f"{label} must be at most {meta['max']}, got {value}"))
+            problems.append(Problem(f.name, Msg("config.max", label=name, n=str(meta["max"]), value=str(value))))
     if not cfg.base_model.strip():
-        problems.append(Problem("base_model", "no base model chosen",
-                                "pick a model preset, a hub id like Qwen/Qwen2.5-0.5B-Instruct, or a local folder"))
+        problems.append(Problem("base_model", Msg("config.no_model"), Msg("config.no_model.hint")))
     if "\x00" in cfg.base_model or "\x00" in cfg.dataset:
         problems.append(Problem("dataset" if "\x00" in cfg.dataset else "base_model",
-                                "contains a NUL character", "type the name again"))
+                                Msg("any.nul"), Msg("any.type_name_again")))
     if not cfg.dataset.strip():
-        problems.append(Problem("dataset", "no dataset chosen", "upload a file in the Dataset tab or set dataset: path/to/file.jsonl"))
+        problems.append(Problem("dataset", Msg("config.no_dataset"), Msg("config.no_dataset.hint")))
     elif looks_like_url(cfg.dataset):
-        problems.append(Problem("dataset", f"{cfg.dataset[:80]!r} is a web address, not a file",
-                                "download it first, then point to the downloaded file (Danlu never fetches data URLs)"))
+        problems.append(Problem("dataset", Msg("config.dataset_url", value=repr(cfg.dataset[:80])),
+                                Msg("config.dataset_url.hint")))
     elif check_files and "\x00" not in cfg.dataset:
         path = resolve_path(cfg.dataset, base_dir)
         if not path.exists():
-            problems.append(Problem("dataset", f"file not found: {cfg.dataset}",
-                                    "check the path; relative paths count from the config file's folder"))
+            problems.append(Problem("dataset", Msg("any.file_not_found_at", path=cfg.dataset),
+                                    Msg("config.dataset_missing.hint")))
         elif path.is_dir():
-            problems.append(Problem("dataset", f"{cfg.dataset} is a folder, not a file", "point to one data file"))
+            problems.append(Problem("dataset", Msg("config.dataset_folder", path=cfg.dataset), Msg("config.dataset_folder.hint")))
     if cfg.lora_alpha and cfg.lora_rank and cfg.lora_alpha > 16 * cfg.lora_rank:
-        problems.append(Problem("lora_alpha", f"alpha {cfg.lora_alpha} is over 16x the rank {cfg.lora_rank}; updates will be huge",
-                                "use about twice the rank"))
+        problems.append(Problem("lora_alpha", Msg("config.alpha_huge", alpha=cfg.lora_alpha, rank=cfg.lora_rank),
+                                Msg("config.alpha_huge.hint")))
     tm = cfg.target_modules.strip()
     if not tm:
-        problems.append(Problem("target_modules", "no layers chosen", "use all-linear"))
+        problems.append(Problem("target_modules", Msg("config.no_layers"), Msg("config.no_layers.hint")))
     elif tm != "all-linear" and not all(part.strip().replace("_", "").replace(".", "").isalnum() for part in tm.split(",")):
-        problems.append(Problem("target_modules", f"{tm!r} is not a comma-separated list of layer names",
-                                "use all-linear, or e.g. q_proj,v_proj"))
+        problems.append(Problem("target_modules", Msg("config.bad_layers", value=repr(tm)), Msg("config.bad_layers.hint")))
     if len(cfg.probe_prompts) > 10:
-        problems.append(Problem("probe_prompts", f"{len(cfg.probe_prompts)} probe prompts; at most 10",
-                                "keep a few questions that show what the model should learn"))
+        problems.append(Problem("probe_prompts", Msg("config.too_many_probes", n=len(cfg.probe_prompts)),
+                                Msg("config.too_many_probes.hint")))
     for i, prompt in enumerate(cfg.probe_prompts, 1):
         if not prompt.strip() or len(prompt) > 2000 or "\x00" in prompt:
-            problems.append(Problem(f"probe_prompts[{i}]", "must be a non-empty question of at most 2000 characters"))
+            problems.append(Problem(f"probe_prompts[{i}]", Msg("config.bad_probe")))
     for key in cfg.column_map:
         if key not in ("messages", "conversations", "instruction", "input", "output", "prompt", "completion", "text", "system"):
-            problems.append(Problem(f"column_map.{key}", "is not a field Danlu expects",
-                                    "keys are the expected names (prompt, completion, instruction, input, output, messages, conversations, text, system)"))
+            problems.append(Problem(f"column_map.{key}", Msg("any.not_a_field"), Msg("config.column_map_key.hint")))
     return problems
 
 
-REMOTE_CODE_WARNING = ("trust_remote_code is on: loading {model} runs Python code shipped with the model, with "
-                       "your account's rights. Keep it on only for models whose authors you trust.")
-
-
-def config_warnings(cfg: TrainConfig) -> list[str]:
+def config_warnings(cfg: TrainConfig) -> list[Msg]:
     """Settings that are allowed but risky; shown before a run starts and written into its log."""
     out = []
     if cfg.trust_remote_code:
-        out.append(REMOTE_CODE_WARNING.format(model=cfg.base_model))
+        out.append(Msg("config.remote_code", model=cfg.base_model))
     return out
 
 
-def _bound_hint(name: str, minimum) -> str:
+def _bound_hint(name: str, minimum) -> Msg:
     if name == "lora_rank":
-        return "rank 8-16 suits most uses"
-    return f"use {minimum} or more"
+        return Msg("config.rank_hint")
+    return Msg("config.use_at_least", n=str(minimum))
 
 
 def resolve_path(value: str, base_dir: Path | None = None) -> Path:
@@ -434,7 +426,7 @@ def resolve_path(value: str, base_dir: Path | None = None) -> Path:
 def parse_override(item: str) -> tuple[str, Any]:
     """`key=value` from the command line; the value is read as YAML (so 2e-4, true, [a, b] work)."""
     if "=" not in item:
-        raise ConfigError([Problem(item, "an override must look like key=value", "e.g. --set lora_rank=32")], "--set")
+        raise ConfigError([Problem(item, Msg("config.override"), Msg("config.override.hint"))], "--set")
     key, raw = item.split("=", 1)
     key = key.strip()
     try:
@@ -450,18 +442,18 @@ def read_yaml(path: str | Path) -> dict:
     """Read a YAML mapping; syntax errors name the line."""
     path = Path(path)
     if not path.exists():
-        raise ConfigError([Problem(str(path), "file not found", "check the path")], str(path))
+        raise ConfigError([Problem(str(path), Msg("any.file_not_found"), Msg("any.check_path"))], str(path))
     try:
         text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as e:
-        raise ConfigError([Problem(str(path), f"is not UTF-8 text (byte {e.start})", "save it as UTF-8")], str(path))
+        raise ConfigError([Problem(str(path), Msg("config.not_utf8", byte=e.start), Msg("config.save_utf8"))], str(path))
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark else str(path)
-        raise ConfigError([Problem(where, f"not valid YAML ({getattr(e, 'problem', None) or e})",
-                                   "check indentation and that each line is `key: value`")], str(path))
+        raise ConfigError([Problem(where, Msg("config.bad_yaml", detail=str(getattr(e, "problem", None) or e)),
+                                   Msg("config.bad_yaml.hint"))], str(path))
     return data if data is not None else {}
 
 

@@ -28,6 +28,7 @@ import sys
 from pathlib import Path
 
 from core.errors import NotFound
+from core.messages import Msg
 from core.workspace import PRESETS_DIR, Workspace
 
 DEMO_NAME = "danlu-tiny"
@@ -132,9 +133,7 @@ def require(name: str, ws: Workspace | None = None) -> Path:
     ws = ws or Workspace.open()
     target = _target(name, ws)
     if not is_complete(target):
-        raise NotFound(f"the built-in model {name} is not prepared in {target}",
-                       "start the job through Danlu (python app.py train ...), which prepares it before training; "
-                       "or prepare it once with: python -m core.demo_model")
+        raise NotFound(Msg("model.builtin_missing", name=name, path=str(target)), Msg("model.builtin_missing.hint"))
     return target
 
 
@@ -151,7 +150,7 @@ def is_complete(folder: Path) -> bool:
 
 def _target(name: str, ws: Workspace) -> Path:
     if name != BUILTIN_PREFIX + DEMO_NAME:
-        raise NotFound(f"unknown built-in model {name!r}", f"the only built-in model is {BUILTIN_PREFIX}{DEMO_NAME}")
+        raise NotFound(Msg("model.builtin_unknown", name=repr(name)), Msg("model.builtin_unknown.hint", builtin=BUILTIN_PREFIX + DEMO_NAME))
     return builtin_path(name, ws)
 
 

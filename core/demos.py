@@ -30,6 +30,7 @@ import psutil
 
 from core import procs, trust
 from core.errors import InputError, NotFound, Problem
+from core.messages import Msg, verbatim
 from core.workspace import REPO_ROOT, Workspace, atomic_write_text
 
 AUTH_ENV = "DANLU_DEMO_AUTH"
@@ -48,13 +49,11 @@ def check_exposure(host: str, share: bool, auth) -> None:
     """A demo reachable from other computers, or through a public share link, needs a login."""
     problems = []
     if not is_loopback(host) and not auth:
-        problems.append(Problem("--host", f"binding {host} lets anyone who can reach this computer use the chat "
-                                "(and its GPU)", "add --auth USER:PASS, or keep the default 127.0.0.1"))
+        problems.append(Problem("--host", Msg("demo.host_open", host=host), Msg("demo.host_open.hint")))
     if share and not auth:
-        problems.append(Problem("--share", "a share link is public: anyone who has the link could use the chat",
-                                "add --auth USER:PASS"))
+        problems.append(Problem("--share", Msg("demo.share_public"), Msg("cli.add_auth.hint")))
     if problems:
-        raise InputError(problems=problems, title="Refusing to start the demo without a login")
+        raise InputError(problems=problems, title=Msg("demo.no_login_title"))
 
 
 def parse_auth(text: str | None) -> tuple[str, str] | None:
@@ -62,7 +61,7 @@ def parse_auth(text: str | None) -> tuple[str, str] | None:
         return None
     user, sep, pw = text.strip().partition(":")
     if not sep or not user or not pw:
-        raise InputError(problems=[Problem("--auth", "must look like USER:PASS", "e.g. --auth ann:a-long-password")])
+        raise InputError(problems=[Problem("--auth", Msg("cli.auth_form"), Msg("demo.auth.hint"))])
     return user, pw
 
 
@@ -116,7 +115,7 @@ def stop_demo(ws: Workspace, demo_id: str, timeout: float = 15.0) -> dict:
     """SIGTERM (the demo closes its server and its chat worker), then SIGKILL if it does not end."""
     rec = next((r for r in list_demos(ws) if r["id"] == demo_id), None)
     if rec is None:
-        raise NotFound(f"no running demo {demo_id!r}", "it may have stopped already; refresh the list")
+        raise NotFound(Msg("demo.none", id=repr(demo_id)), Msg("demo.none.hint"))
     try:
         p = psutil.Process(rec["pid"])
         p.send_signal(signal.SIGTERM)
@@ -155,7 +154,7 @@ def start_demo(ws: Workspace, model: str, adapter: str | None = None, *, origin:
     check_exposure(host, share, auth)
     model, adapter = trust.check_chat(model, adapter, ws, origin)
     if port is not None and not (1024 <= int(port) <= 65535):
-        raise InputError(problems=[Problem("port", f"must be between 1024 and 65535, got {port}")])
+        raise InputError(problems=[Problem("port", Msg("demo.port", port=port))])
     env = dict(os.environ, DANLU_HOME=str(ws.root), PYTHONUNBUFFERED="1", GRADIO_ANALYTICS_ENABLED="False")
     env.pop(AUTH_ENV, None)
     if auth:
@@ -177,9 +176,9 @@ def start_demo(ws: Workspace, model: str, adapter: str | None = None, *, origin:
             tail = log_path.read_text(errors="replace")[-1500:]
             at = tail.rfind("error: ")
             msg = tail[at + len("error: "):].strip() if at >= 0 else ""
-            raise InputError(problems=[Problem("demo", msg or f"the demo stopped while starting (exit code {proc.returncode})",
-                                               f"see {log_path}")], title="The demo could not start")
+            said = verbatim(msg) if msg else Msg("demo.died", rc=proc.returncode)  # the demo's own words (its log)
+            raise InputError(problems=[Problem("demo", said, Msg("demo.see.hint", path=str(log_path)))], title=Msg("demo.title"))
         time.sleep(0.25)
     proc.terminate()
-    raise InputError(problems=[Problem("demo", f"the demo did not start within {timeout:.0f} s", f"see {log_path}")],
-                     title="The demo could not start")
+    raise InputError(problems=[Problem("demo", Msg("demo.slow", seconds=f"{timeout:.0f}"), Msg("demo.see.hint", path=str(log_path)))],
+                     title=Msg("demo.title"))

@@ -17,13 +17,14 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from core.messages import Msg, recorded, said, verbatim
+
 ENTRY = re.compile(r"rank\s*:\s*(\d+)\s*\(local_rank:\s*(\d+)\)\s*\n\s*exitcode\s*:\s*(-?\d+)")
 SIGNAMES = {9: "SIGKILL", 15: "SIGTERM", 6: "SIGABRT", 11: "SIGSEGV", 7: "SIGBUS", 2: "SIGINT", 1: "SIGHUP"}
 TAIL_LINES = 60
 TAIL_CHARS = 6000
 
-HOST_OOM_HINT = ("Use fewer processes or a smaller 'Batch size per device' or 'Maximum length', close other "
-                 "programs, or check `dmesg` for the out-of-memory killer. Then press Resume.")
+HOST_OOM_HINT = Msg("fail.host_oom.hint")
 
 
 @dataclass(frozen=True)
@@ -81,42 +82,39 @@ def find_cause(failures: list[RankExit], rank_errors: dict[int, dict], first_gon
 
 def explain(run_dir: Path, rc: int | None, log_text: str, *, first_gone: list[int] | None = None,
             nproc: int = 1) -> dict:
-    """reason, message, hint, rank and log_tail for a failed attempt. log_text: this attempt's stdout.log."""
+    """reason, message, hint (English and codes, core.messages.said), rank and log_tail for a failed
+    attempt. log_text: this attempt's stdout.log."""
     failures = torchrun_failures(log_text)
     rank_errors = read_rank_errors(run_dir)
     cause = find_cause(failures, rank_errors, first_gone or [])
     exit_of = {f.rank: f for f in failures}
-    who = f"Rank {cause}" if cause is not None else "The process"
+    who = Msg("fail.who_rank", rank=cause) if cause is not None else Msg("fail.who_process")
     err = rank_errors.get(cause) if cause is not None else None
     low = log_text.lower()
     if err and err.get("reason") != "peer_lost":
-        info = dict(reason=err.get("reason", "crashed"), message=err.get("message", ""), hint=err.get("hint", ""))
+        reason, message = err.get("reason", "crashed"), recorded(err, "message") or ""
         if cause is not None and (nproc > 1 or cause > 0):
-            prefix = f"{who} crashed. " if info["reason"] == "crashed" else f"{who}: "
-            info["message"] = prefix + info["message"]
+            message = Msg("fail.rank_crashed" if reason == "crashed" else "fail.rank", rank=cause, message=message)
+        info = dict(reason=reason, **said(message if isinstance(message, Msg) else verbatim(message), recorded(err, "hint")))
     elif cause in exit_of and exit_of[cause].exitcode < 0:
         sig = -exit_of[cause].exitcode
         if sig == 9:
-            info = dict(reason="killed", message=f"{who} was killed by the system (SIGKILL), most often because the "
-                                                 "machine ran out of memory (RAM).", hint=HOST_OOM_HINT)
+            info = dict(reason="killed", **said(Msg("fail.sigkill", who=who), HOST_OOM_HINT))
         else:
-            info = dict(reason="crashed", message=f"{who} stopped with signal {SIGNAMES.get(sig, sig)}.",
-                        hint="A SIGSEGV or SIGBUS usually means a broken driver or library install; see the log below.")
+            info = dict(reason="crashed", **said(Msg("fail.signal", who=who, signal=str(SIGNAMES.get(sig, sig))),
+                                                 Msg("fail.signal.hint")))
     elif "cuda out of memory" in low or "outofmemoryerror" in low:
-        info = dict(reason="cuda_oom", message="The GPU ran out of memory.",
-                    hint="Lower 'Batch size per device' (micro_batch_size) or 'Maximum length' (max_seq_length), "
-                         "or turn on gradient checkpointing.")
+        info = dict(reason="cuda_oom", **said(Msg("fail.cuda_oom"), Msg("fail.cuda_oom.hint")))
     elif "no space left on device" in low:
-        info = dict(reason="disk_full", message="The disk is full.", hint="Free some disk space, then press Resume.")
+        info = dict(reason="disk_full", **said(Msg("fail.disk_full"), Msg("fail.free_disk.hint")))
     elif ("nccl" in low or "gloo" in low) and ("timeout" in low or "timed out" in low):
-        info = dict(reason="nccl_timeout", message="The processes stopped hearing from each other (a collective timed out).",
-                    hint="One process hung or died; press Resume, and if it repeats try fewer GPUs.")
+        info = dict(reason="nccl_timeout", **said(Msg("fail.processes_lost"), Msg("fail.processes_lost.hint")))
     elif not failures and rc is not None and rc < 0:
-        info = dict(reason="killed", message=f"The training launcher was killed (signal {SIGNAMES.get(-rc, -rc)}).",
-                    hint="Something outside Danlu stopped it; press Resume to continue from the last checkpoint.")
+        info = dict(reason="killed", **said(Msg("fail.launcher_killed", signal=str(SIGNAMES.get(-rc, -rc))),
+                                            Msg("fail.launcher_killed.hint")))
     else:
         code = exit_of[cause].exitcode if cause in exit_of else rc
-        info = dict(reason="crashed", message=f"{who} exited with code {code}.", hint="The log below shows what happened.")
+        info = dict(reason="crashed", **said(Msg("fail.exit_code", who=who, code=str(code)), Msg("fail.see_log.hint")))
     info["rank"] = cause
     info["log_tail"] = rank_tail(log_text, exit_of[cause].local_rank if cause in exit_of else cause) or log_text[-TAIL_CHARS:]
     return info

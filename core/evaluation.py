@@ -25,6 +25,7 @@ from pathlib import Path
 from core import jobs as J
 from core import launcher, trust
 from core.errors import InputError, Problem
+from core.messages import Msg
 from core.runs import resolve_trained_run
 from core.workspace import Workspace
 
@@ -52,13 +53,13 @@ def submit_eval(ws: Workspace, job_or_run: str, *, origin: str, max_samples: int
     if dataset is not None:
         dataset = trust.check_file(dataset, ws, origin, field="dataset")
     if not (1 <= int(max_samples) <= 100_000):
-        problems.append(Problem("max_samples", f"must be between 1 and 100000, got {max_samples}"))
+        problems.append(Problem("max_samples", Msg("eval.max_samples", n=str(max_samples))))
     if not (1 <= int(max_new_tokens) <= 8192):
-        problems.append(Problem("max_new_tokens", f"must be between 1 and 8192, got {max_new_tokens}"))
+        problems.append(Problem("max_new_tokens", Msg("eval.max_new_tokens", n=str(max_new_tokens))))
     if dataset is not None and not Path(dataset).is_file():
-        problems.append(Problem("dataset", f"file not found: {dataset}"))
+        problems.append(Problem("dataset", Msg("any.file_not_found_at", path=str(dataset))))
     if problems:
-        raise InputError(problems=problems, title="The evaluation cannot start")
+        raise InputError(problems=problems, title=Msg("eval.title"))
     run = resolve_trained_run(ws, job_or_run)
     train_job = run.job
     if gpus is None:

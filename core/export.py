@@ -24,6 +24,7 @@ from pathlib import Path
 from core import jobs as J
 from core import launcher
 from core.errors import InputError, NotFound, Problem
+from core.messages import Msg
 from core.runs import resolve_trained_run
 from core.workspace import Workspace, sha256_file
 
@@ -38,17 +39,15 @@ def check_export_name(name: str) -> str:
     name = raw.strip()
     problems = []
     if not name:
-        problems.append(Problem("name", "no export name given", "e.g. support-bot-v1"))
+        problems.append(Problem("name", Msg("export.no_name"), Msg("export.no_name.hint")))
     elif "\x00" in name:
-        problems.append(Problem("name", "contains a NUL character", "type the name again"))
+        problems.append(Problem("name", Msg("any.nul"), Msg("any.type_name_again")))
     elif "/" in name or "\\" in name or name in (".", "..") or ".." in name:
-        problems.append(Problem("name", f"{name!r} is a path, not a name",
-                                "use only letters, digits, '-', '_' and '.', e.g. support-bot-v1"))
+        problems.append(Problem("name", Msg("export.is_path", name=repr(name)), Msg("export.is_path.hint")))
     elif name.endswith(".partial") or not NAME_RE.match(name):
-        problems.append(Problem("name", f"{name!r} is not a usable folder name",
-                                "start with a letter or digit; then letters, digits, '-', '_' or '.'; at most 100 characters"))
+        problems.append(Problem("name", Msg("export.bad_name", name=repr(name)), Msg("export.bad_name.hint")))
     if problems:
-        raise InputError(problems=problems, title="The export name cannot be used")
+        raise InputError(problems=problems, title=Msg("export.name_title"))
     return name
 
 
@@ -57,7 +56,7 @@ def export_path(ws: Workspace, name: str) -> Path:
     root = ws.exports.resolve()
     path = (root / name).resolve()
     if path.parent != root:  # belt and braces: the name check already rules this out
-        raise InputError(problems=[Problem("name", f"{name!r} would leave the exports folder")])
+        raise InputError(problems=[Problem("name", Msg("export.leaves", name=repr(name)))])
     return path
 
 
@@ -71,18 +70,18 @@ def submit_merge(ws: Workspace, job_or_run: str, name: str, *, dtype: str = "bf1
         problems += e.problems
         out = None
     if dtype not in ("bf16", "fp16"):
-        problems.append(Problem("dtype", f"must be bf16 or fp16, got {dtype!r}", "bf16 suits recent GPUs; fp16 older ones"))
+        problems.append(Problem("dtype", Msg("export.dtype", value=repr(dtype)), Msg("export.dtype.hint")))
     if not SHARD_RE.match(str(max_shard_size)):
-        problems.append(Problem("max_shard_size", f"{max_shard_size!r} is not a size", "e.g. 5GB or 500MB"))
+        problems.append(Problem("max_shard_size", Msg("export.shard", value=repr(max_shard_size)), Msg("export.shard.hint")))
     if out is not None:
         if out.exists():
-            problems.append(Problem("name", f"an export called {out.name!r} already exists", "choose another name or delete it first"))
+            problems.append(Problem("name", Msg("export.exists", name=repr(out.name)), Msg("export.exists.hint")))
         busy = [j for j in J.JobStore(ws.db_path).list(states=[J.QUEUED, *J.ACTIVE], kind="merge")
                 if str(out) in j.argv_list]
         if busy:
-            problems.append(Problem("name", f"job {busy[0].id} is already writing {out.name!r}", "wait for it or pick another name"))
+            problems.append(Problem("name", Msg("export.busy", id=busy[0].id, name=repr(out.name)), Msg("export.busy.hint")))
     if problems:
-        raise InputError(problems=problems, title="The export cannot start")
+        raise InputError(problems=problems, title=Msg("export.title"))
     run = resolve_trained_run(ws, job_or_run)
     if gpus is None:
         gpus, _ = launcher.resolve_devices(launcher.LaunchSpec(nproc=1))
@@ -137,10 +136,10 @@ def list_exports(ws: Workspace, verify: bool = False) -> list[dict]:
 def delete_export(ws: Workspace, name: str) -> None:
     path = export_path(ws, name)
     if not path.is_dir():
-        raise NotFound(f"no export called {name!r}", "see the Export tab or `python app.py merge --list`")
+        raise NotFound(Msg("export.none", name=repr(name)), Msg("export.none.hint"))
     busy = [j for j in J.JobStore(ws.db_path).list(states=[J.QUEUED, *J.ACTIVE], kind="merge") if str(path) in j.argv_list]
     if busy:
-        raise InputError(problems=[Problem("name", f"job {busy[0].id} is writing this export", "wait for it to finish")])
+        raise InputError(problems=[Problem("name", Msg("export.writing", id=busy[0].id), Msg("export.writing.hint"))])
     trash = path.parent / f".{path.name}.deleting-{int(time.time())}"
     path.rename(trash)  # disappears from the list at once, even if removing the files takes a while
     shutil.rmtree(trash, ignore_errors=True)

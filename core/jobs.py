@@ -27,6 +27,8 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
+from core.messages import Msg
+
 QUEUED, STARTING, RUNNING, CANCELLING = "QUEUED", "STARTING", "RUNNING", "CANCELLING"
 SUCCEEDED, FAILED, CANCELLED, INTERRUPTED = "SUCCEEDED", "FAILED", "CANCELLED", "INTERRUPTED"
 STATES = (QUEUED, STARTING, RUNNING, CANCELLING, SUCCEEDED, FAILED, CANCELLED, INTERRUPTED)
@@ -45,6 +47,11 @@ ALLOWED_FROM = {
 # Words the GUI shows (the issue text names these).
 STATE_WORDS = {QUEUED: "Queued", STARTING: "Starting", RUNNING: "Running", CANCELLING: "Stopping",
                SUCCEEDED: "Succeeded", FAILED: "Failed", CANCELLED: "Cancelled", INTERRUPTED: "Interrupted"}
+
+
+def state_word(state: str) -> Msg:
+    """A state inside a sentence ("job 1 is running"), in lower case."""
+    return Msg("jobstate." + state.lower())
 
 # (column, SQL type and default). Columns are only ever added, so an older table is upgraded in place.
 COLUMN_DEFS = [
@@ -72,6 +79,8 @@ COLUMN_DEFS = [
     ("reason", "TEXT NOT NULL DEFAULT ''"),
     ("message", "TEXT NOT NULL DEFAULT ''"),
     ("hint", "TEXT NOT NULL DEFAULT ''"),
+    ("message_msg", "TEXT NOT NULL DEFAULT ''"),    # JSON {code, params} of `message` (core.messages), for the page
+    ("hint_msg", "TEXT NOT NULL DEFAULT ''"),
 ]
 SCHEMA = ("CREATE TABLE IF NOT EXISTS jobs (\n    " + ",\n    ".join(f"{n} {t}" for n, t in COLUMN_DEFS) + "\n);\n"
           "CREATE INDEX IF NOT EXISTS jobs_state ON jobs(state);\n")
@@ -103,6 +112,8 @@ class Job:
     reason: str
     message: str
     hint: str
+    message_msg: str
+    hint_msg: str
 
     @property
     def terminal(self) -> bool:
@@ -130,6 +141,20 @@ class Job:
 
 
 COLUMNS = [f.name for f in fields(Job)]
+
+
+def _coded(updates: dict) -> dict:
+    """`message` and `hint` arrive as Msg (core.messages): the table keeps their English words and,
+    beside them, their codes as JSON, so the page can say them in its own language."""
+    out = dict(updates)
+    for key in ("message", "hint"):
+        if key in out:
+            m = out[key]
+            if m is not None and not isinstance(m, Msg):
+                raise TypeError(f"a job's {key} must be a Msg (a code from core/catalog_en.py), got {type(m).__name__}")
+            out[key] = str(m) if m is not None else ""
+            out[key + "_msg"] = json.dumps(m.to_dict(), ensure_ascii=False) if m is not None else ""
+    return out
 
 
 def new_id() -> str:
@@ -266,6 +291,7 @@ class JobStore:
             updates.setdefault("ended_at", time.time())
         if to == RUNNING:
             updates.setdefault("started_at", time.time())
+        updates = _coded(updates)
         sets = ", ".join(["state = ?"] + [f"{k} = ?" for k in updates])
         q = f"UPDATE jobs SET {sets} WHERE id = ? AND state IN ({', '.join('?' for _ in sources)})"
         args = [to, *updates.values(), job_id, *sources]
@@ -278,6 +304,7 @@ class JobStore:
         """Non-state fields only (pids, messages)."""
         if "state" in updates:
             raise ValueError("use transition() to change state")
+        updates = _coded(updates)
         sets = ", ".join(f"{k} = ?" for k in updates)
         args = [*updates.values(), job_id]
         if conn is not None:

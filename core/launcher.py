@@ -27,6 +27,7 @@ from core import procs
 from core.config import TrainConfig, config_warnings, save_config
 from core.errors import InputError, JobError, NotFound, Problem
 from core.gpus import detect_gpus
+from core.messages import Msg, recorded
 from core.paths import clean_label
 from core.workspace import REPO_ROOT, Workspace, atomic_write_text, python_path, sha256_file
 
@@ -48,19 +49,18 @@ class LaunchSpec:
     def problems(self) -> list[Problem]:
         out = []
         if self.nproc is not None and not (1 <= self.nproc <= 64):
-            out.append(Problem("--nproc", f"must be between 1 and 64, got {self.nproc}"))
+            out.append(Problem("--nproc", Msg("launch.nproc", n=self.nproc)))
         if self.nnodes < 1:
-            out.append(Problem("--nnodes", "must be at least 1"))
+            out.append(Problem("--nnodes", Msg("launch.nnodes")))
         if self.nnodes > 1:
             if not self.master or ":" not in self.master:
-                out.append(Problem("--master", "several machines need --master ADDR:PORT (machine 0's address)",
-                                   "e.g. --master 10.0.0.1:29500"))
+                out.append(Problem("--master", Msg("launch.master"), Msg("launch.master.hint")))
             else:
                 host, _, port = self.master.rpartition(":")
                 if not host or not port.isdigit() or not (1 <= int(port) <= 65535):
-                    out.append(Problem("--master", f"{self.master!r} is not ADDR:PORT"))
+                    out.append(Problem("--master", Msg("launch.bad_master", value=repr(self.master))))
             if not (0 <= self.node_rank < self.nnodes):
-                out.append(Problem("--node-rank", f"must be between 0 and {self.nnodes - 1}"))
+                out.append(Problem("--node-rank", Msg("launch.node_rank", max=self.nnodes - 1)))
         return out
 
 
@@ -73,16 +73,16 @@ def resolve_devices(spec: LaunchSpec, busy=()) -> tuple[list, int]:
     visible = [g["index"] for g in detect_gpus()]
     if not visible:
         if spec.gpus:
-            raise InputError(problems=[Problem("--gpus", "this machine has no NVIDIA GPU", "leave --gpus out to train on the CPU")])
+            raise InputError(problems=[Problem("--gpus", Msg("launch.no_gpu"), Msg("launch.no_gpu.hint"))])
         return ["cpu"], spec.nproc or 1
     gpus = spec.gpus if spec.gpus is not None else visible
     missing = [g for g in gpus if g not in visible]
     if missing:
-        raise InputError(problems=[Problem("--gpus", f"GPU {missing} not found; this machine has {visible}")])
+        raise InputError(problems=[Problem("--gpus", Msg("launch.gpu_missing", missing=str(missing), visible=str(visible)))])
     nproc = spec.nproc or len(gpus)
     if nproc > len(gpus):
-        raise InputError(problems=[Problem("--nproc", f"{nproc} processes but only {len(gpus)} GPUs chosen",
-                                           "one process per GPU: lower --nproc or choose more GPUs")])
+        raise InputError(problems=[Problem("--nproc", Msg("launch.too_many_procs", n=nproc, gpus=len(gpus)),
+                                           Msg("launch.too_many_procs.hint"))])
     if spec.gpus is None and nproc < len(gpus):
         taken = {str(g) for g in busy}
         free = [g for g in gpus if str(g) not in taken]
@@ -152,13 +152,13 @@ def submit_train(ws: Workspace, cfg: TrainConfig, spec: LaunchSpec | None = None
     workspace or the allowed folders; the shell's local user may name any readable file."""
     spec = spec or LaunchSpec()
     if spec.problems():
-        raise InputError(problems=spec.problems(), title="The launch options cannot be used")
+        raise InputError(problems=spec.problems(), title=Msg("launch.options_title"))
     from core import trust
     cfg = trust.check_config(cfg, ws, origin)
     from core.config import validate
     problems = validate(cfg)
     if problems:
-        raise InputError(problems=problems, title="The config cannot be used")
+        raise InputError(problems=problems, title=Msg("launch.config_title"))
     store = J.JobStore(ws.db_path)
     gpus, nproc = resolve_devices(spec, busy=leased_gpus(store))
     job_id = J.new_id()
@@ -171,7 +171,7 @@ def submit_train(ws: Workspace, cfg: TrainConfig, spec: LaunchSpec | None = None
               f"or directly:\n  torchrun --standalone --nproc-per-node {nproc} -m {module} --config {cfg_path}")
     warnings = config_warnings(cfg)
     if warnings:  # recorded where people look: the config header and the top of the run's log
-        header += "".join(f"\nWARNING: {w}" for w in warnings)
+        header += "".join(f"\nWARNING: {w}" for w in warnings)  # English: the file is for a shell
         with open(run_dir / "stdout.log", "a", encoding="utf-8") as f:
             f.writelines(f"[danlu] WARNING: {w}\n" for w in warnings)
     save_config(run_cfg, cfg_path, header=header)
@@ -263,10 +263,10 @@ def get_job(ws: Workspace, job_id: str) -> J.Job:
     # Ids are typed by people (short prefixes); anything else - '%' or '_' (SQL LIKE wildcards), a
     # path, NUL - names no job rather than matching one by accident.
     if not isinstance(job_id, str) or not JOB_ID_RE.match(job_id):
-        raise NotFound(f"no job {clean_label(repr(job_id), 80)}", "see `python app.py jobs list`")
+        raise NotFound(Msg("job.none", id=clean_label(repr(job_id), 80)), Msg("job.none.hint"))
     job = J.JobStore(ws.db_path).find(job_id)
     if job is None:
-        raise NotFound(f"no job {job_id!r}", "see `python app.py jobs list`")
+        raise NotFound(Msg("job.none", id=repr(job_id)), Msg("job.none.hint"))
     return job
 
 
@@ -279,15 +279,15 @@ def cancel(ws: Workspace, job_id: str, grace: float = 30.0) -> J.Job:
     if job.terminal:
         return job
     if job.state == J.QUEUED and store.transition(job.id, J.CANCELLED, reason="cancelled",
-                                                  message="Cancelled before it started."):
+                                                  message=Msg("end.cancelled_before")):
         schedule(ws)  # jobs queued behind it may start now
         return store.get(job.id)
     store.transition(job.id, J.CANCELLING)
     atomic_write_text(Path(job.run_dir) / "cancel.request", json.dumps({"time": time.time(), "grace": grace}))
     job = store.get(job.id)
     if not procs.alive(job.supervisor_pid, job.supervisor_ctime) and job.state == J.CANCELLING:
-        _sweep_and_finish(ws, job, J.CANCELLED, reason="cancelled", message="Cancelled by the user.",
-                          hint="Press Resume to continue from the last checkpoint.")
+        _sweep_and_finish(ws, job, J.CANCELLED, reason="cancelled", message=Msg("end.cancelled"),
+                          hint=Msg("end.press_resume.hint"))
     schedule(ws)
     return store.get(job.id)
 
@@ -331,8 +331,8 @@ def reconcile(ws: Workspace, only: list[J.Job] | None = None) -> list[J.Job]:
         exit_info = _read_json(run_dir / "exit.json")
         if exit_info.get("job_id") == job.id and exit_info.get("state") in J.TERMINAL:
             if store.transition(job.id, exit_info["state"], exit_code=exit_info.get("returncode"),
-                                reason=exit_info.get("reason", ""), message=exit_info.get("message", ""),
-                                hint=exit_info.get("hint", "")):
+                                reason=exit_info.get("reason", ""), message=recorded(exit_info, "message"),
+                                hint=recorded(exit_info, "hint")):
                 changed.append(job.id)
             continue
         if procs.alive(job.supervisor_pid, job.supervisor_ctime):
@@ -341,8 +341,8 @@ def reconcile(ws: Workspace, only: list[J.Job] | None = None) -> list[J.Job]:
             continue  # schedule() records the pid in the same transaction that marks STARTING; not yet visible
         if procs.job_processes(job.id, job.worker_list):
             if job.state == J.CANCELLING:  # a cancel with no supervisor left to carry it out
-                _sweep_and_finish(ws, job, J.CANCELLED, reason="cancelled", message="Cancelled by the user.",
-                                  hint="Press Resume to continue from the last checkpoint.")
+                _sweep_and_finish(ws, job, J.CANCELLED, reason="cancelled", message=Msg("end.cancelled"),
+                                  hint=Msg("end.press_resume.hint"))
                 changed.append(job.id)
             continue  # its supervisor died but training runs on; finalised here once its processes end
         if _finalise_orphan(store, job, run_dir):
@@ -357,15 +357,12 @@ def _finalise_orphan(store: J.JobStore, job: J.Job, run_dir: Path) -> bool:
     result = _read_json(run_dir / "result.json")
     stopped = (run_dir / "stopped.json").exists()
     if result.get("status") == "succeeded" and not stopped:
-        return store.transition(job.id, J.SUCCEEDED, reason="",
-                                message="Finished (its supervisor had gone, but the run recorded its success).")
+        return store.transition(job.id, J.SUCCEEDED, reason="", message=Msg("end.finished_orphan"))
     if job.state == J.CANCELLING:
-        return store.transition(job.id, J.CANCELLED, reason="cancelled", message="Cancelled by the user.",
-                                hint="Press Resume to continue from the last checkpoint.")
-    return store.transition(job.id, J.INTERRUPTED, reason="interrupted",
-                            message="The job's processes disappeared without recording how they ended "
-                                    "(a power cut, a reboot, or the processes were killed).",
-                            hint="Press Resume to continue from the last checkpoint.")
+        return store.transition(job.id, J.CANCELLED, reason="cancelled", message=Msg("end.cancelled"),
+                                hint=Msg("end.press_resume.hint"))
+    return store.transition(job.id, J.INTERRUPTED, reason="interrupted", message=Msg("end.vanished"),
+                            hint=Msg("end.press_resume.hint"))
 
 
 def _read_json(path: Path) -> dict:
@@ -387,21 +384,20 @@ def resume(ws: Workspace, job_id: str, *, env: dict | None = None) -> J.Job:
     reconcile(ws, [old])
     old = store.get(old.id)
     if old.kind != "train":
-        raise JobError(f"job {old.id} is a {old.kind} job; only training jobs resume")
+        raise JobError(Msg("job.not_train_resume", id=old.id, kind=old.kind))
     if old.state not in (J.FAILED, J.CANCELLED, J.INTERRUPTED):
-        raise JobError(f"job {old.id} is {J.STATE_WORDS[old.state].lower()}; only failed, cancelled or interrupted jobs resume",
-                       "wait for it to end, or stop it first (jobs cancel)" if not old.terminal else
-                       "it finished; start a new run with Retry to train more")
+        raise JobError(Msg("job.cannot_resume_state", id=old.id, state=J.state_word(old.state)),
+                       Msg("job.wait_or_stop.hint") if not old.terminal else Msg("job.finished_retry.hint"))
     run_dir = Path(old.run_dir)
     later = [j for j in store.list() if j.run_dir == old.run_dir and j.id != old.id and j.created_at >= old.created_at]
     if later:
         newest = later[0]
-        raise JobError(f"job {newest.id} already continued this run ({J.STATE_WORDS[newest.state].lower()})",
-                       f"resume that one instead: jobs resume {newest.id}" if newest.state in (J.FAILED, J.CANCELLED, J.INTERRUPTED)
-                       else "see jobs show " + newest.id)
+        raise JobError(Msg("job.continued", id=newest.id, state=J.state_word(newest.state)),
+                       Msg("job.resume_that.hint", id=newest.id) if newest.state in (J.FAILED, J.CANCELLED, J.INTERRUPTED)
+                       else Msg("job.see.hint", id=newest.id))
     problems = resume_problems(old)
     if problems:
-        raise InputError(problems=problems, title=f"Job {old.id} cannot resume")
+        raise InputError(problems=problems, title=Msg("job.resume_title", id=old.id))
     archive = run_dir / "attempts" / old.id
     archive.mkdir(parents=True, exist_ok=True)
     previous_env = _read_json(run_dir / "launch_env.json")
@@ -426,21 +422,19 @@ def resume_problems(old: J.Job) -> list[Problem]:
     """Resume needs the very config and dataset the run started with."""
     cfg_path = Path(old.config_path)
     if not cfg_path.exists():
-        return [Problem("config.yaml", f"{cfg_path} is missing", "use Retry to start a new run")]
+        return [Problem("config.yaml", Msg("job.config_missing", path=str(cfg_path)), Msg("job.use_retry.hint"))]
     problems = []
     if sha256_file(cfg_path) != old.config_sha256:
-        problems.append(Problem("config.yaml", "the run's config changed since it started",
-                                "resume needs the same settings; use Retry to start a new run with the edits"))
+        problems.append(Problem("config.yaml", Msg("job.config_changed"), Msg("job.config_changed.hint")))
     from core.config import read_yaml
     try:
         dataset = Path(str(read_yaml(cfg_path).get("dataset", "")))
         if not dataset.is_file():
-            problems.append(Problem("dataset", f"{dataset} is missing", "use Retry with a dataset that exists"))
+            problems.append(Problem("dataset", Msg("job.config_missing", path=str(dataset)), Msg("job.dataset_missing.hint")))
         elif sha256_file(dataset) != old.dataset_sha256:
-            problems.append(Problem("dataset", f"{dataset} changed since the run started",
-                                    "use Retry to train on the new data"))
+            problems.append(Problem("dataset", Msg("job.dataset_changed", path=str(dataset)), Msg("job.dataset_changed.hint")))
     except (InputError, OSError) as e:
-        problems.append(Problem("config.yaml", f"cannot be read: {e}"))
+        problems.append(Problem("config.yaml", Msg("any.cannot_read", error=str(e))))
     return problems
 
 
@@ -450,10 +444,10 @@ def retry(ws: Workspace, job_id: str, edits: dict | None = None, spec: LaunchSpe
     from core.config import from_dict, read_yaml
     old = get_job(ws, job_id)
     if old.kind != "train":
-        raise JobError(f"job {old.id} is a {old.kind} job; only training jobs can be retried")
+        raise JobError(Msg("job.not_train_retry", id=old.id, kind=old.kind))
     data = read_yaml(old.config_path)
     data.update(edits or {})
-    cfg = from_dict(data, source=f"job {old.id}'s config")
+    cfg = from_dict(data, source=Msg("job.config_of", id=old.id))
     if spec is None:
         spec = LaunchSpec(nproc=old.nproc, gpus=None if old.gpu_list == ["cpu"] else old.gpu_list)
     return submit_train(ws, cfg, spec, origin=origin, name=old.name, parent_id=old.id)
@@ -467,7 +461,7 @@ def delete(ws: Workspace, job_id: str) -> None:
     reconcile(ws, [job])
     job = store.get(job.id)
     if not job.terminal:
-        raise JobError(f"job {job.id} is {J.STATE_WORDS[job.state].lower()}", "stop it first (jobs cancel), then delete it")
+        raise JobError(Msg("job.is_state", id=job.id, state=J.state_word(job.state)), Msg("job.stop_first.hint"))
     store.delete(job.id)
     if not [j for j in store.list() if j.run_dir == job.run_dir]:
         run_dir = Path(job.run_dir).resolve()

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from core.messages import Msg
+
 GIB = 2 ** 30
 # bytes per frozen parameter: nf4 packs 2 per byte plus a double-quantised scale per 64 values
 BYTES_PER_PARAM = {"4bit": 0.52, "8bit": 1.02, "none": 2.0}
@@ -116,14 +118,13 @@ def estimate(shape: Shape, *, quantization: str = "4bit", lora_rank: int = 16, m
     return Estimate(weights / GIB, lora / GIB, acts / GIB, loss / GIB, CONTEXT_GIB)
 
 
-def fit_advice(est: Estimate, free_gib: float) -> str:
+def fit_advice(est: Estimate, free_gib: float) -> Msg:
     """Plain words: will it fit, and if not what to change first."""
     need = est.total_gib
     if need <= free_gib * 0.9:
-        return f"Fits: about {need:.1f} GiB needed of {free_gib:.1f} GiB free."
+        return Msg("memory.fits", need=f"{need:.1f}", free=f"{free_gib:.1f}")
     steps = []
     if est.activations_gib + est.loss_gib > est.weights_gib * 0.5:
-        steps.append("lower the batch size per device or the maximum length, or turn on gradient checkpointing")
-    steps.append("use 4bit quantization or a smaller model")
-    return (f"Will probably NOT fit: about {need:.1f} GiB needed but only {free_gib:.1f} GiB free. "
-            f"Try: {'; '.join(steps)}.")
+        steps.append(Msg("memory.smaller_batch"))
+    steps.append(Msg("memory.4bit"))
+    return Msg("memory.no_fit", need=f"{need:.1f}", free=f"{free_gib:.1f}", steps=steps)

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core.errors import InputError, Problem
+from core.messages import Msg
 
 HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,95}/[A-Za-z0-9][A-Za-z0-9_.-]{0,95}$")
 
@@ -45,15 +46,13 @@ def resolve_model(base_model: str, ws=None, *, builtin: str = "build") -> ModelR
     if preset is not None and preset.data["base_model"] != name:
         return resolve_model(preset.data["base_model"], ws, builtin=builtin)
     if "://" in name or name.startswith(("http:", "https:", "file:")):
-        raise InputError(problems=[Problem("base_model", f"{name!r} is a URL",
-                                           "give a hub id like Qwen/Qwen2.5-0.5B-Instruct or a local folder")])
+        raise InputError(problems=[Problem("base_model", Msg("model.url", name=repr(name)), Msg("model.url.hint"))])
     path = Path(name).expanduser()
     if path.is_absolute() or name.startswith((".", "~")) or path.exists():
         return ModelRef("local", str(check_local_model(path)))
     if HUB_ID.match(name) and ".." not in name:
         return ModelRef("hub", name)
-    raise InputError(problems=[Problem("base_model", f"{name!r} is neither a model preset, a hub id nor an existing folder",
-                                       "pick a preset, type owner/name from huggingface.co, or a folder path")])
+    raise InputError(problems=[Problem("base_model", Msg("model.unknown", name=repr(name)), Msg("model.unknown.hint"))])
 
 
 def model_shape(base_model: str, ws, *, origin: str):
@@ -83,17 +82,17 @@ def check_local_model(path: Path) -> Path:
     path = path.resolve()
     problems = []
     if not path.is_dir():
-        problems.append(Problem("base_model", f"folder not found: {path}", "check the path"))
+        problems.append(Problem("base_model", Msg("any.folder_not_found_at", path=str(path)), Msg("any.check_path")))
     else:
         if not (path / "config.json").is_file():
-            problems.append(Problem("base_model", f"{path} has no config.json", "point to a Hugging Face model folder"))
+            problems.append(Problem("base_model", Msg("model.no_config", path=str(path)), Msg("model.no_config.hint")))
         has_st = any(path.glob("*.safetensors"))
         pickles = [p.name for p in path.iterdir() if p.suffix in (".bin", ".pt", ".pth", ".pkl", ".ckpt")]
         if not has_st and pickles:
-            problems.append(Problem("base_model", f"{path} has only pickle weights ({', '.join(pickles[:3])})",
-                                    "Danlu loads safetensors only, because pickle files can run code; convert the model to safetensors"))
+            problems.append(Problem("base_model", Msg("model.only_pickles", path=str(path), files=", ".join(pickles[:3])),
+                                    Msg("model.only_pickles.hint")))
         elif not has_st:
-            problems.append(Problem("base_model", f"{path} has no *.safetensors weights", "point to a folder with model weights"))
+            problems.append(Problem("base_model", Msg("model.no_weights", path=str(path)), Msg("model.no_weights.hint")))
     if problems:
-        raise InputError(problems=problems, title="The base model cannot be used")
+        raise InputError(problems=problems, title=Msg("model.title"))
     return path

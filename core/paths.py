@@ -38,6 +38,7 @@ import unicodedata
 from pathlib import Path, PurePosixPath
 
 from core.errors import InputError, Problem
+from core.messages import Msg, english
 
 NAME_MAX = 100
 # Windows device names: a file called con.csv or nul cannot be opened on Windows and breaks copies.
@@ -89,11 +90,10 @@ def _settings(ws) -> dict:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except (OSError, yaml.YAMLError, UnicodeDecodeError) as e:
-        raise InputError(problems=[Problem(str(path), f"cannot be read: {e}", "fix the YAML or delete the file")],
-                         title="The workspace settings cannot be used")
+        raise InputError(problems=[Problem(str(path), Msg("any.cannot_read", error=str(e)), Msg("path.settings_fix"))],
+                         title=Msg("path.settings_title"))
     if not isinstance(data, dict):
-        raise InputError(problems=[Problem(str(path), "must be a mapping, e.g. `allowed_roots: [/data/datasets]`")],
-                         title="The workspace settings cannot be used")
+        raise InputError(problems=[Problem(str(path), Msg("path.settings_not_mapping"))], title=Msg("path.settings_title"))
     return data
 
 
@@ -115,21 +115,24 @@ def allowed_roots(ws) -> list[Path]:
     for item in extra if isinstance(extra, list) else [extra]:
         p = Path(str(item)).expanduser()
         if not isinstance(item, str) or "\x00" in item or not p.is_absolute():
-            problems.append(Problem(f"{SETTINGS_FILE}: allowed_roots", f"{item!r} is not an absolute folder path",
-                                    "write each allowed folder as a full path, e.g. /data/datasets"))
+            problems.append(Problem(f"{SETTINGS_FILE}: allowed_roots", Msg("path.root_not_absolute", value=repr(item)),
+                                    Msg("path.root_not_absolute.hint")))
             continue
         if p.resolve() == Path(p.resolve().anchor):
-            problems.append(Problem(f"{SETTINGS_FILE}: allowed_roots", f"{item!r} would allow every file on the machine",
-                                    "list the folders that hold your data or models, not /"))
+            problems.append(Problem(f"{SETTINGS_FILE}: allowed_roots", Msg("path.root_everything", value=repr(item)),
+                                    Msg("path.root_everything.hint")))
             continue
         roots.append(p.resolve())
     if problems:
-        raise InputError(problems=problems, title="The workspace settings cannot be used")
+        raise InputError(problems=problems, title=Msg("path.settings_title"))
     return roots
 
 
-def _problem(field: str, message: str, hint: str = "") -> InputError:
-    return InputError(problems=[Problem(field, message, hint)], title=f"The {field.replace('_', ' ')} path cannot be used")
+def _problem(field: str, code: str, hint: str | None = None, **params) -> InputError:
+    """A refused path: the message `code` (with its `.hint`, or the code `hint`), naming `field`."""
+    fix = Msg(hint) if hint else (Msg(code + ".hint") if english(code + ".hint") else None)
+    return InputError(problems=[Problem(field, Msg(code, **params), fix)],
+                      title=Msg("path.title", field=field.replace("_", " ")))
 
 
 def _shown(text: str) -> str:
@@ -141,19 +144,17 @@ def _shown(text: str) -> str:
 def _check_syntax(text: str, field: str) -> None:
     """Refusals that need no file system access (UNC paths must never reach stat(): CVE-2024-34510)."""
     if "\x00" in text:
-        raise _problem(field, "contains a NUL character", "type the path again")
+        raise _problem(field, "any.nul", "path.retype")
     if looks_like_url(text):
-        raise _problem(field, f"{_shown(text)} is a web address, not a file on this computer",
-                       "download it first, then upload the file (Danlu never fetches URLs typed into a path field)")
+        raise _problem(field, "path.url", value=_shown(text))
     if text.startswith(("\\\\", "//")):
-        raise _problem(field, f"{_shown(text)} is a network share path", "copy the file into the workspace and use that")
+        raise _problem(field, "path.unc", value=_shown(text))
     if DRIVE_RE.match(text):
-        raise _problem(field, f"{_shown(text)} is a Windows path", "use a path on this machine, e.g. datasets/my.jsonl")
+        raise _problem(field, "path.windows", value=_shown(text))
     if "\\" in text:
-        raise _problem(field, f"{_shown(text)} contains a backslash", "separate folders with /")
+        raise _problem(field, "path.backslash", value=_shown(text))
     if ".." in PurePosixPath(text).parts:
-        raise _problem(field, f"{_shown(text)} contains '..'",
-                       "give the path from the workspace folder without '..', or upload the file")
+        raise _problem(field, "path.dotdot", value=_shown(text))
 
 
 def _inside(path: Path, roots: list[Path]) -> bool:
@@ -165,10 +166,10 @@ def resolve_user_path(text, ws, *, field: str = "path", roots: list[Path] | None
     """A path typed by a browser user -> the real path, inside the workspace or an allowed root.
     kind: None (anything), "file" or "dir" (checked when the path exists or must_exist)."""
     if not isinstance(text, (str, os.PathLike)):
-        raise _problem(field, f"expected a path, got {type(text).__name__}")
+        raise _problem(field, "path.not_text", type=type(text).__name__)
     text = os.fspath(text).strip()
     if not text:
-        raise _problem(field, "no path given")
+        raise _problem(field, "path.empty")
     _check_syntax(text, field)
     roots = roots if roots is not None else allowed_roots(ws)
     p = Path(text).expanduser()
@@ -181,17 +182,17 @@ def resolve_user_path(text, ws, *, field: str = "path", roots: list[Path] | None
     raw_roots = roots + [Path(os.path.normpath(Path(ws.root)))]
     if not _inside(real, roots):
         if _inside(lexical, raw_roots):
-            raise _problem(field, f"{_shown(text)} is a link that points outside the workspace ({real})",
-                           "copy the file into the workspace instead of linking to it")
-        raise _problem(field, f"{_shown(text)} is outside the workspace ({Path(ws.root)}) and the allowed folders",
-                       f"upload the file, or add its folder to allowed_roots in {Path(ws.root) / SETTINGS_FILE}")
+            raise _problem(field, "path.link_out", value=_shown(text), target=str(real))
+        raise InputError(problems=[Problem(field, Msg("path.outside", value=_shown(text), workspace=str(Path(ws.root))),
+                                           Msg("path.outside.hint", settings=str(Path(ws.root) / SETTINGS_FILE)))],
+                         title=Msg("path.title", field=field.replace("_", " ")))
     if must_exist and not real.exists():
-        raise _problem(field, f"not found: {_shown(text)}", "check the spelling; relative paths count from the workspace folder")
+        raise _problem(field, "path.not_found", value=_shown(text))
     if real.exists():
         if kind == "file" and not real.is_file():
-            raise _problem(field, f"{_shown(text)} is not a file", "point to one file")
+            raise _problem(field, "path.not_file", value=_shown(text))
         if kind == "dir" and not real.is_dir():
-            raise _problem(field, f"{_shown(text)} is not a folder", "point to a folder")
+            raise _problem(field, "path.not_folder", value=_shown(text))
     return real
 
 
@@ -203,16 +204,16 @@ def safe_join(root, *parts, field: str = "path") -> Path:
     for part in parts:
         part = os.fspath(part)
         if not isinstance(part, str) or not part or "\x00" in part:
-            raise _problem(field, f"{_shown(str(part))} is not a usable name")
+            raise _problem(field, "path.bad_name", value=_shown(str(part)))
         if "\\" in part or DRIVE_RE.match(part):
-            raise _problem(field, f"{_shown(part)} contains a backslash or drive letter")
+            raise _problem(field, "path.backslash_or_drive", value=_shown(part))
         pp = PurePosixPath(part)
         if pp.is_absolute() or ".." in pp.parts:
-            raise _problem(field, f"{_shown(part)} would leave {root.name}/", "use a plain name")
+            raise _problem(field, "path.leaves", value=_shown(part), root=root.name)
         out = out / pp
     real = out.resolve()
     if not (real == root or real.is_relative_to(root)):
-        raise _problem(field, f"{_shown('/'.join(map(str, parts)))} leads outside {root.name}/ (through a link)")
+        raise _problem(field, "path.leads_out", value=_shown("/".join(map(str, parts))), root=root.name)
     return real
 
 

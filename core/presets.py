@@ -17,6 +17,7 @@ import yaml
 
 from core.config import TrainConfig, from_dict, save_config, to_dict
 from core.errors import InputError, NotFound, Problem
+from core.messages import Msg
 from core.workspace import PRESETS_DIR
 
 KINDS = {"model": "models", "recipe": "recipes", "template": "templates"}
@@ -75,7 +76,8 @@ def get(name: str, kind: str | None = None, root: Path = PRESETS_DIR) -> Preset:
     matches = [p for p in all_presets(root) if p.name == name and (kind is None or p.kind == kind)]
     if not matches:
         names = ", ".join(p.name for p in all_presets(root) if kind is None or p.kind == kind)
-        raise NotFound(f"no {kind or 'preset'} named {name!r}", f"choose one of: {names}")
+        raise NotFound(Msg("presets.none", kind=Msg("presets.kind." + kind) if kind else Msg("presets.preset"), name=repr(name)),
+                       Msg("presets.choose.hint", names=names))
     return matches[0]
 
 
@@ -114,7 +116,7 @@ def compose(name: str, root: Path = PRESETS_DIR) -> dict:
 def copy_preset(name: str, dest: str | Path, root: Path = PRESETS_DIR) -> Path:
     """Write a complete, valid config YAML for preset `name` (xtuner copy-cfg)."""
     preset = get(name, root=root)
-    cfg = from_dict(compose(name, root), source=f"preset {name}")
+    cfg = from_dict(compose(name, root), source=Msg("presets.source", name=name))
     note = {"template": "", "recipe": "\nThe dataset is the demo's: point `dataset` at your own file.",
             "model": "\nThe dataset is the demo's: point `dataset` at your own file."}[preset.kind]
     header = (f"Danlu training config, from the {preset.kind} preset '{name}'.{note}\n"
@@ -128,12 +130,12 @@ def validate_preset_file(path: Path, kind: str, root: Path = PRESETS_DIR) -> lis
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as e:
-        return [Problem(where, f"not valid YAML: {e}")]
+        return [Problem(where, Msg("presets.bad_yaml", error=str(e)))]
     if not isinstance(data, dict):
-        return [Problem(where, "must be a mapping")]
-    problems = [Problem(where, f"missing key {k!r}") for k in REQUIRED[kind] if k not in data]
+        return [Problem(where, Msg("presets.not_mapping"))]
+    problems = [Problem(where, Msg("presets.missing_key", key=repr(k))) for k in REQUIRED[kind] if k not in data]
     if data.get("name") != path.stem:
-        problems.append(Problem(where, f"name {data.get('name')!r} must equal the file name {path.stem!r}"))
+        problems.append(Problem(where, Msg("presets.name", name=repr(data.get("name")), stem=repr(path.stem))))
     settings = data.get("settings") or {}
     try:
         from_dict(settings, source=where)
@@ -144,8 +146,8 @@ def validate_preset_file(path: Path, kind: str, root: Path = PRESETS_DIR) -> lis
             try:
                 get(data.get(ref, ""), k, root)
             except NotFound as e:
-                problems.append(Problem(f"{where} {ref}", str(e)))
+                problems.append(Problem(f"{where} {ref}", e.as_msg()))
         ds = path.parent / str(data.get("dataset", ""))
         if not ds.is_file():
-            problems.append(Problem(f"{where} dataset", f"sample dataset {data.get('dataset')!r} not found"))
+            problems.append(Problem(f"{where} dataset", Msg("presets.no_sample", name=repr(data.get("dataset")))))
     return problems

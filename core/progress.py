@@ -82,6 +82,7 @@ def status(job: J.Job) -> dict:
     out = dict(
         id=job.id, kind=job.kind, name=job.name, state=job.state.lower(), state_word=J.STATE_WORDS[job.state],
         run_dir=str(run_dir), reason=job.reason, message=job.message, hint=job.hint, exit_code=job.exit_code,
+        message_msg=_json_or_none(job.message_msg), hint_msg=_json_or_none(job.hint_msg),
         created_at=job.created_at, started_at=job.started_at, ended_at=job.ended_at, gpus=job.gpu_list,
         nproc=job.nproc, parent_id=job.parent_id, phase=prog.get("phase"), step=step, total_steps=total,
         eta_s=round(eta, 1) if eta is not None else None,
@@ -90,8 +91,17 @@ def status(job: J.Job) -> dict:
     )
     if job.state == J.FAILED:
         err = read_json(files / "error.json")
-        out["error"] = {k: err.get(k) for k in ("reason", "message", "hint", "rank", "log_tail") if err.get(k) is not None}
+        out["error"] = {k: err.get(k) for k in ("reason", "message", "hint", "message_msg", "hint_msg", "rank", "log_tail")
+                        if err.get(k) is not None}
     return out
+
+
+def _json_or_none(text: str):
+    """A message's code as the job table keeps it (JSON), or None (a row of an older Danlu)."""
+    try:
+        return json.loads(text) if text else None
+    except ValueError:
+        return None
 
 
 def status_line(st: dict) -> str:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from core import jobs as J
 from core.errors import InputError, NotFound, Problem
+from core.messages import Msg
 from core.workspace import Workspace
 
 
@@ -42,7 +43,7 @@ def resolve_trained_run(ws: Workspace, ref: str) -> TrainedRun:
     An eval or merge job id stands for the training run it came from."""
     ref = (ref or "").strip()
     if not ref or "\x00" in ref:
-        raise InputError(problems=[Problem("run", "no run given", "give a training job id (python app.py jobs list) or its run folder")])
+        raise InputError(problems=[Problem("run", Msg("run.none"), Msg("run.none.hint"))])
     store = J.JobStore(ws.db_path)
     job = store.find(ref) if "/" not in ref else None
     if job is not None:
@@ -50,26 +51,24 @@ def resolve_trained_run(ws: Workspace, ref: str) -> TrainedRun:
             parent = store.get(job.parent_id)
             job = parent if parent is not None else job
         if job.kind != "train":
-            raise InputError(problems=[Problem("run", f"job {job.id} is a {job.kind} job, not a training job",
-                                               "give the id of a training job")])
+            raise InputError(problems=[Problem("run", Msg("run.not_train", id=job.id, kind=job.kind), Msg("run.not_train.hint"))])
         run_dir = Path(job.run_dir).resolve()
     else:
         path = Path(ref).expanduser()
         run_dir = (path if path.is_absolute() else Path.cwd() / path).resolve()
         if not run_dir.is_relative_to(ws.root.resolve()) and "/" not in ref:  # a mistyped job id
-            raise NotFound(f"no training job or run folder called {ref!r}", "see `python app.py jobs list` for job ids")
+            raise NotFound(Msg("run.unknown", ref=repr(ref)), Msg("run.unknown.hint"))
         if not run_dir.is_relative_to(ws.root.resolve()):  # before any look at it: no probing outside
-            raise InputError(problems=[Problem("run", f"{run_dir} is outside the workspace {ws.root}",
-                                               "give a job id, or a run folder under the workspace's runs/")])
+            raise InputError(problems=[Problem("run", Msg("run.outside", path=str(run_dir), workspace=str(ws.root)),
+                                               Msg("run.outside.hint"))])
         if not run_dir.is_dir():
-            raise NotFound(f"no training job or run folder called {ref!r}", "see `python app.py jobs list` for job ids")
+            raise NotFound(Msg("run.unknown", ref=repr(ref)), Msg("run.unknown.hint"))
         job = _job_for_dir(ws, run_dir)
     adapter = run_dir / "adapter"
     if not (adapter / "adapter_model.safetensors").is_file():
-        state = f" (job {job.id} is {J.STATE_WORDS[job.state].lower()})" if job else ""
-        raise InputError(problems=[Problem("run", f"{run_dir.name} has no finished adapter{state}",
-                                           "wait for training to finish, or resume it; a stopped run keeps only checkpoints")],
-                         title="This run cannot be used yet")
+        missing = Msg("run.no_adapter_state", name=run_dir.name, id=job.id, state=J.state_word(job.state)) if job \
+            else Msg("run.no_adapter", name=run_dir.name)
+        raise InputError(problems=[Problem("run", missing, Msg("run.no_adapter.hint"))], title=Msg("run.not_ready_title"))
     try:
         info = json.loads((adapter / "danlu.json").read_text())
     except (OSError, json.JSONDecodeError):
@@ -85,14 +84,14 @@ def check_adapter_dir(adapter_dir: str | Path) -> Path:
     adapter_dir = Path(adapter_dir).expanduser().resolve()
     problems = []
     if not adapter_dir.is_dir():
-        problems.append(Problem("adapter", f"folder not found: {adapter_dir}", "give a training job id, its run folder, or an adapter folder"))
+        problems.append(Problem("adapter", Msg("any.folder_not_found_at", path=str(adapter_dir)), Msg("run.adapter_missing.hint")))
     elif not (adapter_dir / "adapter_config.json").is_file():
-        problems.append(Problem("adapter", f"{adapter_dir} has no adapter_config.json", "point to a LoRA adapter folder"))
+        problems.append(Problem("adapter", Msg("run.no_adapter_config", path=str(adapter_dir)), Msg("run.no_adapter_config.hint")))
     elif not (adapter_dir / "adapter_model.safetensors").is_file():
         pickles = [p.name for p in adapter_dir.iterdir() if p.suffix in PICKLE_SUFFIXES]
-        problems.append(Problem("adapter", f"{adapter_dir} has no adapter_model.safetensors"
-                                + (f" (only pickle files: {', '.join(pickles)})" if pickles else ""),
-                                "Danlu loads safetensors only, because pickle files can run code"))
+        missing = Msg("run.only_pickles", path=str(adapter_dir), files=", ".join(pickles)) if pickles \
+            else Msg("run.no_safetensors", path=str(adapter_dir))
+        problems.append(Problem("adapter", missing, Msg("run.safetensors_only.hint")))
     if problems:
-        raise InputError(problems=problems, title="The adapter cannot be used")
+        raise InputError(problems=problems, title=Msg("run.adapter_title"))
     return adapter_dir

@@ -5,6 +5,7 @@ import sqlite3
 from dataclasses import dataclass
 
 from core.errors import DanluError
+from core.messages import Msg
 from core.jobs import JobStore
 from core.workspace import Workspace
 
@@ -26,7 +27,5 @@ def open_store(ws: Workspace) -> JobStore:
     try:
         return JobStore(ws.db_path)
     except sqlite3.DatabaseError as e:
-        raise DanluError(f"The job table {ws.db_path} is damaged and cannot be opened ({e}).",
-                         hint=f"Stop Danlu, move the file aside (e.g. rename it to {ws.db_path.name}.broken) and "
-                              "start again with an empty job list. Runs, adapters and exports in "
-                              f"{ws.runs} and {ws.exports} are untouched.") from e
+        raise DanluError(Msg("db.damaged", path=str(ws.db_path), error=str(e)),
+                         hint=Msg("db.damaged.hint", name=ws.db_path.name, runs=str(ws.runs), exports=str(ws.exports))) from e

@@ -26,6 +26,7 @@ import psutil
 from core import diagnose
 from core import jobs as J
 from core import procs
+from core.messages import Msg, recorded, said
 from core.workspace import REPO_ROOT, Workspace, atomic_write_text, python_path
 
 POLL_S = 0.25
@@ -58,7 +59,7 @@ class Supervisor:
         self.termed = False
         self.killed_at: float | None = None
         self.grace = DEFAULT_GRACE_S
-        self.stalled: str | None = None
+        self.stalled: Msg | None = None
         self.terminated_by_signal: int | None = None
         self.recorded: dict[int, float | None] = {}   # pid -> start time of every process seen under the agent
         self.saved_count = 0                          # how many of them the job table knows
@@ -75,9 +76,8 @@ class Supervisor:
         except BaseException:  # a bug here must still leave an honest record and no stray process
             traceback.print_exc()
             sys.stderr.flush()
-            self.finish(None, failure=dict(
-                reason="supervisor_error", message="Danlu's job supervisor failed: " + traceback.format_exc()[-1500:],
-                hint="This is a bug in Danlu; please report it with supervisor.log from the run folder."))
+            self.finish(None, failure=dict(reason="supervisor_error", **said(
+                Msg("end.supervisor_error", error=traceback.format_exc()[-1500:]), Msg("end.supervisor_error.hint"))))
 
     def claimed(self, timeout: float = 60.0) -> bool:
         """Run only once the table names this process as the job's supervisor. schedule() records the
@@ -106,10 +106,9 @@ class Supervisor:
         free_mb = _free_mb(self.run_dir)
         min_free = float(self.knob("DANLU_MIN_FREE_MB", MIN_FREE_MB))
         if free_mb < min_free:
-            self.finish(None, failure=dict(
-                reason="disk_full", message=f"Only {free_mb:.0f} MB are free on the disk of {self.run_dir}; a run "
-                                            f"needs at least {min_free:.0f} MB for its logs and checkpoints.",
-                hint="Free some disk space (delete old runs with `jobs delete`), then press Resume."))
+            self.finish(None, failure=dict(reason="disk_full", **said(
+                Msg("end.low_disk", free=f"{free_mb:.0f}", path=str(self.run_dir), need=f"{min_free:.0f}"),
+                Msg("end.low_disk.hint"))))
             return
         prepared = self.prepare()
         if prepared is not None:
@@ -118,8 +117,8 @@ class Supervisor:
         try:
             agent = self.start()
         except OSError as e:
-            self.finish(None, failure=dict(reason="start_failed", message=f"The job could not start: {e}",
-                                           hint="Check that the Python environment is complete (make run sets it up)."))
+            self.finish(None, failure=dict(reason="start_failed", **said(Msg("end.start_failed", error=str(e)),
+                                                                          Msg("end.start_failed.hint"))))
             return
         self.remember(agent.pid)
         self.store.update(self.job.id, agent_pid=agent.pid, agent_ctime=self.recorded.get(agent.pid))
@@ -154,10 +153,8 @@ class Supervisor:
                 return dict(cancelled=True)
             time.sleep(POLL_S)
         if child.returncode != 0:
-            return dict(failure=dict(reason="start_failed", message="The built-in demo model could not be prepared "
-                                     f"(exit code {child.returncode}); the log shows why.",
-                                     hint="Check the disk space and the Python environment (make run sets it up), "
-                                          "then press Retry."))
+            return dict(failure=dict(reason="start_failed", **said(Msg("end.demo_model_failed", rc=child.returncode),
+                                                                    Msg("end.demo_model_failed.hint"))))
         return None
 
     def start(self) -> subprocess.Popen:
@@ -198,7 +195,7 @@ class Supervisor:
                     last_step, last_change = step, now
                 limit = self.stall_limit_s(phase)
                 if self.cancel_at is None and now - last_change > limit:
-                    self.stalled = f"No training step finished for {limit / 60:.1f} minutes (last step: {last_step or 0})."
+                    self.stalled = Msg("end.stalled", minutes=f"{limit / 60:.1f}", step=last_step or 0)
                     self.cancel_at = now
             if len(self.ranks) < self.job.nproc:
                 self.discover_ranks(agent)
@@ -309,17 +306,16 @@ class Supervisor:
         if leftovers:
             # Not CANCELLED/SUCCEEDED while a process still holds memory or a GPU: say so.
             state = J.FAILED
-            info = dict(reason="unkillable", rank=None,
-                        message=f"Processes {leftovers} of this job could not be stopped; they may still hold a GPU "
-                                f"or memory. ({info.get('message', '')})",
-                        hint="Check them with `ps` / `nvidia-smi`; if they stay, restart the machine.")
+            info = dict(reason="unkillable", rank=None, **said(
+                Msg("end.unkillable", pids=str(leftovers), message=recorded(info, "message") or ""),
+                Msg("end.unkillable.hint")))
         exit_info = dict(job_id=self.job.id, returncode=returncode, state=state, ended_at=time.time(),
                          signal=-returncode if returncode is not None and returncode < 0 else None, **info)
         atomic_write_text(self.run_dir / "exit.json", json.dumps(exit_info, indent=2, default=str))
         if state == J.FAILED:
             self.write_error_json(info)
         self.store.transition(self.job.id, state, exit_code=returncode, reason=info.get("reason", ""),
-                              message=info.get("message", ""), hint=info.get("hint", ""))
+                              message=recorded(info, "message"), hint=recorded(info, "hint"))
         from core.launcher import schedule
         schedule(self.ws)
 
@@ -329,29 +325,23 @@ class Supervisor:
             # result.json is written last, after the adapter is complete: the work is done whatever
             # happened next (a stop request that arrived just then, a process that failed while closing)
             if rc == 0 and not cancelled:
-                note = ""
+                done = Msg("end.finished")
             elif cancelled:
-                note = " It had completed before the stop request took effect."
+                done = Msg("end.finished_after_stop")
             else:
-                note = f" (The launcher exited with code {rc} while closing down; the result is complete.)"
-            return J.SUCCEEDED, dict(reason="", message="Finished." + note, hint="")
+                done = Msg("end.finished_rc", rc=rc)
+            return J.SUCCEEDED, dict(reason="", **said(done))
         if rc == 0 and self.job.kind != "train" and not cancelled:
-            return J.SUCCEEDED, dict(reason="", message="Finished.", hint="")
+            return J.SUCCEEDED, dict(reason="", **said(Msg("end.finished")))
         if cancelled and self.terminated_by_signal is None:
-            return J.CANCELLED, dict(reason="cancelled", message="Cancelled by the user.",
-                                     hint="Press Resume to continue from the last checkpoint.")
+            return J.CANCELLED, dict(reason="cancelled", **said(Msg("end.cancelled"), Msg("end.press_resume.hint")))
         if self.terminated_by_signal is not None:
-            return J.INTERRUPTED, dict(reason="interrupted", message="The job was stopped because its supervisor was "
-                                       f"told to stop (signal {self.terminated_by_signal}, e.g. a shutdown).",
-                                       hint="Press Resume to continue from the last checkpoint.")
+            return J.INTERRUPTED, dict(reason="interrupted", **said(Msg("end.supervisor_signal", signal=self.terminated_by_signal),
+                                                                   Msg("end.press_resume.hint")))
         if self.stalled:
-            return J.FAILED, dict(reason="stalled", message=self.stalled,
-                                  hint="A GPU or process hung. Resume to continue from the last checkpoint; "
-                                       "if it repeats, try fewer GPUs or check the machine.")
+            return J.FAILED, dict(reason="stalled", **said(self.stalled, Msg("end.stalled.hint")))
         if rc == 0 and (self.run_dir / "stopped.json").exists():
-            return J.INTERRUPTED, dict(reason="interrupted", message="The run was stopped by a signal from outside "
-                                       "Danlu; it saved a checkpoint first.",
-                                       hint="Press Resume to continue from the last checkpoint.")
+            return J.INTERRUPTED, dict(reason="interrupted", **said(Msg("end.outside_signal"), Msg("end.press_resume.hint")))
         log_text = diagnose.read_from(self.log_path, self.log_offset)
         return J.FAILED, diagnose.explain(self.run_dir, rc, log_text, first_gone=self.first_gone(), nproc=self.job.nproc)
 

@@ -24,6 +24,7 @@ import dataclasses
 from pathlib import Path
 
 from core.errors import InputError, Problem
+from core.messages import Msg
 from core.paths import (SETTINGS_FILE, allowed_roots, check_model_field, is_local_model_text, looks_like_url,
                         resolve_user_path)
 
@@ -44,21 +45,21 @@ def path_fields() -> dict[str, str]:
     return {name: f.metadata["path"] for name, f in FIELDS.items() if f.metadata.get("path")}
 
 
-def roots_hint(ws) -> str:
+def roots_hint(ws) -> Msg:
     """What to do about a refused path, naming every allowed folder and the settings file."""
     try:
         roots = ", ".join(str(r) for r in allowed_roots(ws))
     except InputError:
         roots = str(Path(ws.root))
-    return (f"the page may use files in these folders only: {roots}. Upload the file in the Dataset tab, "
-            f"or add its folder to allowed_roots in {Path(ws.root) / SETTINGS_FILE}")
+    return Msg("trust.roots", roots=roots, settings=str(Path(ws.root) / SETTINGS_FILE))
 
 
 def _with_roots(e: InputError, ws) -> InputError:
     """The same problems, each fix followed by the allowed folders (a refusal must say how to allow one)."""
     roots = roots_hint(ws)
-    return InputError(problems=[dataclasses.replace(p, hint=roots if not p.hint or "allowed_roots" in p.hint
-                                                    else f"{p.hint}; {roots}") for p in e.problems], title=e.title)
+    return InputError(problems=[dataclasses.replace(p, hint_msg=roots if p.hint_msg is None or p.hint_msg.code == "path.outside.hint"
+                                                    else Msg("trust.hint_and_roots", hint=p.hint_msg, roots=roots))
+                                for p in e.problems], title=e.title)
 
 
 def check_file(text, ws, origin: str, *, field: str, must_exist: bool = True) -> str:
@@ -132,7 +133,7 @@ def check_values(values: dict, ws, origin: str) -> None:
         except InputError as e:
             problems += e.problems
     if problems:
-        raise InputError(problems=problems, title="This config names files Danlu may not use from the page")
+        raise InputError(problems=problems, title=Msg("trust.config_file_title"))
 
 
 def check_config(cfg, ws, origin: str, *, must_exist: bool = True):
@@ -152,5 +153,5 @@ def check_config(cfg, ws, origin: str, *, must_exist: bool = True):
         except InputError as e:
             problems += e.problems
     if problems:
-        raise InputError(problems=problems, title="These settings name files Danlu may not use from the page")
+        raise InputError(problems=problems, title=Msg("trust.settings_title"))
     return dataclasses.replace(cfg, **changes)

@@ -11,7 +11,7 @@ Training (the recipe's contract)
 
 Checking a file (no workspace needed)
     check_file(path, fmt="auto", column_map=None, display_name=None) -> Report
-        .ok, .format, .rows, .usable, .summary() -> str, .human() -> ["FILE:LINE field: message — fix", ...]
+        .ok, .format, .rows, .usable, .summary() -> Msg, .human() -> ["FILE:LINE field: message — fix", ...]
         .to_dict() -> {ok, file, format, rows, usable_rows, kind, encoding, delimiter, columns, column_map, duplicates,
                        problems: [{line, record, field, message, hint, code, value}], warnings: [same],
                        problem_count, counts: {code: {count, title, warning}}, stopped}

@@ -19,11 +19,12 @@ from core.data.formats import FORMAT_NAMES, REQUIRED, Schema, detect_format, gue
 from core.data.issues import TITLES, WARNING_CODES, Collector, Issue
 from core.data.readers import MAX_RECORD_BYTES, ReadStats, read_records
 from core.data.sniff import Sniffed, sniff
+from core.messages import Msg, keep, said
 
 DUP_TRACK_LIMIT = 2_000_000   # rows whose hashes are kept for the duplicate count (bounded memory)
 FEW_ROWS = 10
-DUP_MESSAGE = "the same row appears earlier in the file"
-DUP_HINT = "remove duplicates (cleaning: remove duplicates) so the model does not over-learn them"
+DUP_MESSAGE = Msg("check.duplicate")
+DUP_HINT = Msg("check.duplicate.hint")
 PARALLEL_MIN_BYTES = 64 << 20
 
 
@@ -41,7 +42,7 @@ class Report:
     duplicates: int = 0
     columns: list = field(default_factory=list)
     collector: Collector = field(default_factory=Collector)
-    stopped: str = ""
+    stopped: Msg | str = ""       # why reading stopped early
     examples: list | None = None  # filled when asked (load_examples)
     workers: list = field(default_factory=list)  # parallel checks: each worker's {cpu_s, max_rss_mb}
 
@@ -61,25 +62,24 @@ class Report:
 
     def to_dict(self) -> dict:
         def one(i: Issue) -> dict:
-            return {"line": i.line, "record": i.record, "field": i.field, "message": i.message, "hint": i.hint,
+            return {"line": i.line, "record": i.record, "field": i.field, **said(i.msg, i.hint_msg),
                     "code": i.code, "value": i.value}
         errors = self.collector.errors()
         return {"ok": self.ok, "file": self.file, "format": self.format, "rows": self.rows, "usable_rows": self.usable,
                 "kind": self.kind, "encoding": self.encoding, "delimiter": self.delimiter, "columns": self.columns,
                 "column_map": self.column_map, "duplicates": self.duplicates,
                 "problems": [one(i) for i in self.problems()], "warnings": [one(i) for i in self.warnings()],
-                "problem_count": errors, "counts": self.counts(), "stopped": self.stopped}
+                "problem_count": errors, "counts": self.counts(), **keep("stopped", self.stopped or None)}
 
-    def summary(self) -> str:
-        """One line: "1,000 rows (messages): 12 problems in 9 rows" or "... usable"."""
+    def summary(self) -> Msg:
+        """One line: "data.jsonl: 1,000 rows (messages): 12 problems, 991 usable" or "..., all usable"."""
         fmt = f" ({self.format})" if self.format else ""
         errors = self.collector.errors()
-        rows = f"{self.rows:,} row{'s' * (self.rows != 1)}{fmt}"
         if errors:
-            return f"{self.file}: {rows}: {errors:,} problem{'s' * (errors != 1)}, {self.usable:,} usable"
+            return Msg("check.summary_problems", file=self.file, rows=self.rows, fmt=fmt, errors=errors, usable=self.usable)
         if not self.ok:
-            return f"{self.file}: no usable rows"
-        return f"{self.file}: {rows}, all usable"
+            return Msg("check.summary_none", file=self.file)
+        return Msg("check.summary_ok", file=self.file, rows=self.rows, fmt=fmt)
 
     def human(self) -> list[str]:
         """`FILE:LINE field: message — fix` per problem, then per-type counts, then warnings."""
@@ -105,8 +105,8 @@ def check_file(path: str | Path, fmt: str = "auto", column_map: dict | None = No
     name = display_name or path.name
     if fmt not in ("auto", *FORMAT_NAMES):
         rep = Report(name, str(path), None)
-        rep.collector.add(Issue("unknown_format", f"unknown format {fmt!r}", f"use one of auto, {', '.join(FORMAT_NAMES)}",
-                                field="dataset_format"))
+        rep.collector.add(Issue("unknown_format", Msg("data.unknown_format", value=repr(fmt)),
+                                Msg("data.use_formats.hint", formats="auto, " + ", ".join(FORMAT_NAMES)), field="dataset_format"))
         return rep
     sn = sniff(path)
     rep = Report(name, str(path), sn.kind, sn.encoding, sn.delimiter if sn.kind in ("csv", "tsv") else "",
@@ -158,8 +158,8 @@ class _Checker:
                     hashes.add(key)
                     track = len(hashes) < self.track_limit
             if type(value) is not dict:
-                col.report("not_object", f"expected an object {{...}}, got {_kind(value)}",
-                           "each record must be an object with named fields", line=line, record=record, value=value)
+                col.report("not_object", Msg("check.not_object", kind=_kind(value)), Msg("check.not_object.hint"),
+                           line=line, record=record, value=value)
                 continue
             schema = self.schema
             if schema is None:
@@ -189,14 +189,13 @@ class _Checker:
             if guessed is not None and mapping:
                 fmt = guessed
                 self.column_map = {**mapping, **self.column_map}
-                col.report("column_guess", "used " + ", ".join(f"column {v!r} as {k}" for k, v in mapping.items()),
-                           "if that is wrong, set the column mapping (column_map)", line=line, record=record)
+                col.report("column_guess", Msg("check.used_columns", mapping=[Msg("check.column_as", column=repr(v), name=k)
+                                                                             for k, v in mapping.items()]),
+                           Msg("check.used_columns.hint"), line=line, record=record)
         if fmt is None:
             self.gave_up = True
-            col.report("unknown_format", f"cannot tell the format from the fields {', '.join(map(repr, list(rec)[:8]))}",
-                       "name the columns messages, conversations, instruction/output, prompt/completion or text, "
-                       "or map your column names (column_map, e.g. prompt: question, completion: answer)",
-                       line=line, record=record)
+            col.report("unknown_format", Msg("check.unknown_format", fields=", ".join(map(repr, list(rec)[:8]))),
+                       Msg("check.unknown_format.hint"), line=line, record=record)
             return None
         self.fmt = fmt
         self.schema = Schema(fmt, self.column_map)
@@ -215,30 +214,28 @@ class _Checker:
 
 def file_notes(col: Collector, st: ReadStats) -> None:
     if st.blank:
-        col.report("blank_lines", f"{st.blank:,} blank line(s) or empty rows were skipped", "nothing to do")
+        col.report("blank_lines", Msg("check.blank", n=st.blank), Msg("check.nothing_to_do.hint"))
     if st.coerced:
-        col.report("coerced", f"{st.coerced:,} spreadsheet cell(s) held numbers, dates or true/false and were read as text",
-                   "check they look right in the preview (e.g. 1.5 not 1.4999999)")
+        col.report("coerced", Msg("check.coerced", n=st.coerced), Msg("check.coerced.hint"))
 
 
 def finalize(rep: Report) -> Report:
     """File-level conclusions once every record has been seen."""
     col = rep.collector
     if rep.rows == 0 and not col.errors():
-        col.report("empty", "the file has no data rows" + (" (only a header)" if rep.columns else ""),
-                   "add examples below the header" if rep.columns else "add examples to the file")
+        col.report("empty", Msg("check.only_header") if rep.columns else Msg("check.no_rows"),
+                   Msg("check.add_below_header.hint") if rep.columns else Msg("check.add_examples.hint"))
     elif rep.rows and rep.usable == 0 and not col.errors():
-        col.report("empty", "no row can be used", "see the warnings above")
+        col.report("empty", Msg("check.none_usable"), Msg("check.see_warnings.hint"))
     elif 0 < rep.usable < FEW_ROWS:
-        col.report("few_rows", f"only {rep.usable} usable row(s); fine-tuning needs at least dozens of examples, ideally hundreds",
-                   "add more examples")
+        col.report("few_rows", Msg("check.few_rows", n=rep.usable), Msg("check.few_rows.hint"))
     if rep.format and rep.columns:
         from core.data.formats import FIELDS
         used = {rep.column_map.get(n, n) for n in FIELDS[rep.format]}
         unused = [c for c in rep.columns if c not in used]
         if unused:
-            col.report("ignored_columns", f"these columns are not used for training: {', '.join(map(repr, unused[:10]))}",
-                       "nothing to do if they are notes or ids; otherwise map them (column_map)")
+            col.report("ignored_columns", Msg("check.unused_columns", columns=", ".join(map(repr, unused[:10]))),
+                       Msg("check.unused_columns.hint"))
     return rep
 
 
@@ -250,7 +247,7 @@ def _canonical(value) -> bytes:
         return repr(value).encode("utf-8", "surrogatepass")
 
 
-def _kind(value) -> str:
+def _kind(value) -> Msg:
     from core.data.formats import kind_of
     return kind_of(value)
 

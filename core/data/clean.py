@@ -40,6 +40,7 @@ from core.data.readers import ReadStats, read_records
 from core.data.sniff import sniff
 from core.data.textfields import normalised
 from core.errors import InputError, Problem
+from core.messages import Msg, keep
 
 # Reader problems that make a row unreadable: other operations refuse to run past them.
 READ_CODES = ("bad_json", "nan", "encoding", "line_too_long", "ragged", "read_error", "duplicate_key", "header")
@@ -72,18 +73,18 @@ def build_ops(specs: list[tuple[str, dict]], ctx: Ctx) -> list[Op]:
     for i, (name, params) in enumerate(specs):
         cls = OPS.get(name.replace("_", "-"))
         if cls is None:
-            problems.append(Problem(name, "is not a cleaning operation", f"use one of {', '.join(OPS)}"))
+            problems.append(Problem(name, Msg("clean.not_an_op"), Msg("clean.use_ops.hint", ops=", ".join(OPS))))
             continue
         if cls is Split and i != len(specs) - 1:
-            problems.append(Problem(name, "must be the last operation", "move split to the end"))
+            problems.append(Problem(name, Msg("clean.split_last"), Msg("clean.split_last.hint")))
         if cls.needs_tokenizer and not ctx.model:
-            problems.append(Problem(name, "needs a model to count tokens", "give the model (--model, e.g. builtin:danlu-tiny)"))
+            problems.append(Problem(name, Msg("clean.needs_model"), Msg("clean.needs_model.hint")))
         try:
             ops.append(cls(ctx, **params))
         except InputError as e:
             problems += e.problems
     if problems:
-        raise InputError(problems=problems, title="The cleaning operations cannot be run")
+        raise InputError(problems=problems, title=Msg("clean.ops_title"))
     return ops
 
 
@@ -91,17 +92,17 @@ def run_ops(src: str | Path, specs: list[tuple[str, dict]], out: str | Path, fmt
             *, val_out: str | Path | None = None, model: str | None = None, max_seq_length: int = 1024, ws=None,
             chat_template: str = "auto", display_name: str | None = None) -> list[dict]:
     """Apply the operations in order, streaming `src` into `out` (JSONL). Returns one
-    {op, summary, removed, changed} per operation. A file with unreadable rows is refused unless
+    {op, summary, summary_msg, removed, changed} per operation (summary in English, summary_msg its code). A file with unreadable rows is refused unless
     the first operation is drop-invalid. `display_name`: the name the user knows the file by
     (messages name it; a stored version's file name is a random id)."""
     src, out = Path(src), Path(out)
     name = display_name or src.name
     sn = sniff(src)
     if sn.refusal is not None:
-        raise InputError(problems=[sn.refusal.to_problem(name)], title=f"{name} cannot be read")
+        raise InputError(problems=[sn.refusal.to_problem(name)], title=Msg("clean.cannot_read_title", file=name))
     fmt, cmap = resolve_format(src, fmt, column_map)
     if fmt not in FORMAT_NAMES:
-        raise InputError(problems=[Problem(name, "cannot tell the dataset format", "choose the format or map the columns")])
+        raise InputError(problems=[Problem(name, Msg("clean.unknown_format"), Msg("clean.unknown_format.hint"))])
     ctx = Ctx(fmt, cmap, max_seq_length, model, ws, chat_template)
     ops = build_ops(specs, ctx)
     split = ops.pop() if ops and isinstance(ops[-1], Split) else None
@@ -114,8 +115,7 @@ def run_ops(src: str | Path, specs: list[tuple[str, dict]], out: str | Path, fmt
         unreadable = sum(n for code, n in col.counts.items() if code in READ_CODES)
         if unreadable and not (ops and isinstance(ops[0], DropInvalid)):
             problems = [i.to_problem(name) for code in READ_CODES for i in col.kept.get(code, [])]
-            raise InputError(problems=problems[:20], title=f"{name} has {unreadable:,} unreadable row(s); fix them, "
-                                                          "or run drop-invalid first to remove them")
+            raise InputError(problems=problems[:20], title=Msg("clean.unreadable_title", file=name, n=unreadable))
         ctx.unreadable = unreadable
         if split is not None:
             _split(tmp, out, Path(val_out) if val_out else out.with_suffix(".validation.jsonl"), split, ctx)
@@ -125,7 +125,7 @@ def run_ops(src: str | Path, specs: list[tuple[str, dict]], out: str | Path, fmt
     finally:
         if tmp.exists():
             tmp.unlink()
-    return [{"op": op.name, "summary": op.summary(), "removed": op.removed if not isinstance(op, DropInvalid) else op.touched(),
+    return [{"op": op.name, **keep("summary", op.summary()), "removed": op.removed if not isinstance(op, DropInvalid) else op.touched(),
              "changed": op.changed, "touched": op.touched()} for op in ops]
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import re
 
 from core.errors import Problem
+from core.messages import Msg, verbatim
 
 FORMAT_NAMES = ("messages", "sharegpt", "alpaca", "prompt_completion", "text")
 SHAREGPT_ROLES = {"human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant",
@@ -48,23 +49,23 @@ SPECIAL = re.compile(r"<\|[A-Za-z0-9_]{1,40}\|>|</s>|<s>|\[/?INST\]|<(?:start|en
 _HARD_BAD = re.compile(r"[\x00\ud800-\udfff]")
 
 
-def kind_of(value) -> str:
+def kind_of(value) -> Msg:
     """A type name a non-programmer recognises."""
     if value is None:
-        return "null (empty)"
+        return Msg("value.null")
     if isinstance(value, bool):
-        return "true/false"
+        return Msg("value.bool")
     if isinstance(value, (int, float)):
-        return "a number"
+        return Msg("value.number")
     if isinstance(value, str):
-        return "text"
+        return Msg("value.text")
     if isinstance(value, list):
-        return "a list"
+        return Msg("value.list")
     if isinstance(value, dict):
-        return "an object"
+        return Msg("value.object")
     if isinstance(value, (bytes, bytearray)):
-        return "binary data"
-    return type(value).__name__
+        return Msg("value.binary")
+    return verbatim(type(value).__name__)
 
 
 def _col(column_map: dict | None, name: str) -> str:
@@ -110,7 +111,7 @@ def guess_column_map(columns, fmt: str | None = None) -> tuple[str | None, dict]
 
 class Schema:
     """The checks of one format with one column mapping. `check(record)` -> (example, issues)
-    where each issue is a tuple (code, field, message, hint, value)."""
+    where each issue is a tuple (code, field, message, hint, value); message and hint are Msg."""
 
     def __init__(self, fmt: str, column_map: dict | None = None):
         if fmt not in FORMAT_NAMES:
@@ -125,20 +126,19 @@ class Schema:
         key = self.key[name]
         other = detect_format(rec)
         if other and other != self.fmt:
-            hint = (f"this record looks like {other}; a file must use one format — fix this row, or choose "
-                    f"the {other} format if most rows look like this")
+            hint = Msg("data.other_format.hint", other=other)
         else:
-            hint = f"add a \"{key}\" field" + (f" or map your column to it (column_map {name}: YOUR_COLUMN)" if key == name else "")
-        issues.append(("missing_field", key, f"no \"{key}\" field (found: {', '.join(map(str, list(rec)[:8])) or 'nothing'})",
-                       hint, None))
+            hint = Msg("data.add_or_map_field.hint", key=key, name=name) if key == name else Msg("data.add_field.hint", key=key)
+        found = ", ".join(map(str, list(rec)[:8]))
+        issues.append(("missing_field", key, Msg("data.no_field", key=key, found=found or Msg("data.nothing")), hint, None))
 
     def _text(self, value, field: str, issues: list, required: bool = True) -> bool:
         """Check one text value; True when it is usable text."""
         if type(value) is str:
             if not value or value.isspace():
                 if required:
-                    issues.append(("empty_text", field, "is empty" if not value else "is only whitespace",
-                                   "write the text, or remove the row (cleaning: drop empty rows)", value))
+                    issues.append(("empty_text", field, Msg("data.empty") if not value else Msg("data.whitespace"),
+                                   Msg("data.write_or_drop.hint"), value))
                     return False
                 return True
             if (not value.isprintable() or "<" in value or "[" in value) and self._scan(value, field, issues):
@@ -147,11 +147,11 @@ class Schema:
         if value is None and not required:
             return True
         if value is None:
-            issues.append(("empty_text", field, "is null (empty)", "write the text, or remove the row", None))
+            issues.append(("empty_text", field, Msg("data.null"), Msg("data.write_or_remove.hint"), None))
         else:
-            hint = f"write it as text in quotes, e.g. \"{value}\"" if isinstance(value, (int, float)) and not isinstance(value, bool) \
-                else "this field must hold text"
-            issues.append(("wrong_type", field, f"must be text, got {kind_of(value)}", hint, value))
+            hint = Msg("data.quote_number.hint", value=str(value)) if isinstance(value, (int, float)) and not isinstance(value, bool) \
+                else Msg("data.must_hold_text.hint")
+            issues.append(("wrong_type", field, Msg("data.not_text", kind=kind_of(value)), hint, value))
         return False
 
     @staticmethod
@@ -163,19 +163,16 @@ class Schema:
         if m is not None:
             hard = _HARD_BAD.search(value)
             if hard is not None:
-                what = "a NUL character" if hard.group() == "\x00" else "a broken character (lone surrogate)"
-                issues.append(("bad_chars", field, f"contains {what} at position {hard.start() + 1}",
-                               "remove it; the text cannot be encoded for training",
-                               value[max(0, hard.start() - 20):hard.start() + 20]))
+                what = Msg("data.nul_char") if hard.group() == "\x00" else Msg("data.surrogate")
+                issues.append(("bad_chars", field, Msg("data.bad_char", what=what, pos=hard.start() + 1),
+                               Msg("data.bad_char.hint"), value[max(0, hard.start() - 20):hard.start() + 20]))
             else:
-                issues.append(("control_chars", field, f"contains the invisible control character U+{ord(m.group()):04X} "
-                               f"at position {m.start() + 1}",
-                               "remove it unless it is intended (often left by copy-paste or a wrong encoding)",
-                               value[max(0, m.start() - 20):m.start() + 20]))
+                issues.append(("control_chars", field, Msg("data.control_char", code=f"{ord(m.group()):04X}", pos=m.start() + 1),
+                               Msg("data.control_char.hint"), value[max(0, m.start() - 20):m.start() + 20]))
         m = SPECIAL.search(value) if "<" in value or "[" in value else None
         if m is not None:
-            issues.append(("special_tokens", field, f"contains {m.group()!r}, which chat templates use as a control token",
-                           "remove it, or make sure it is meant as text; it may end turns early", m.group()))
+            issues.append(("special_tokens", field, Msg("data.special_token", token=repr(m.group())),
+                           Msg("data.special_token.hint"), m.group()))
         return hard is not None
 
     # --- formats --------------------------------------------------------------------------
@@ -261,11 +258,11 @@ class Schema:
             if key not in rec:
                 self._missing(rec, name, issues)
             else:
-                issues.append(("wrong_type", key, f"must be a list of turns, got {kind_of(turns)}",
-                               "write it as [{\"role\": \"user\", \"content\": \"...\"}, ...]", turns))
+                issues.append(("wrong_type", key, Msg("data.not_turn_list", kind=kind_of(turns)), Msg("data.not_turn_list.hint"),
+                               turns))
             return None, issues
         if not turns:
-            issues.append(("empty_text", key, "has no turns", "add a user message and the assistant's answer", turns))
+            issues.append(("empty_text", key, Msg("data.no_turns"), Msg("data.no_turns.hint"), turns))
             return None, issues
         sharegpt = name == "conversations"
         roles: list = []
@@ -273,8 +270,8 @@ class Schema:
         ok = True
         for i, t in enumerate(turns):
             if type(t) is not dict:
-                issues.append(("wrong_type", f"{key}[{i}]", f"a turn must be an object, got {kind_of(t)}",
-                               "write each turn as {\"role\": \"user\", \"content\": \"...\"}", t))
+                issues.append(("wrong_type", f"{key}[{i}]", Msg("data.turn_not_object", kind=kind_of(t)),
+                               Msg("data.turn_not_object.hint"), t))
                 ok = False
                 continue
             if sharegpt and "from" in t:
@@ -286,13 +283,12 @@ class Schema:
             if role not in _ROLESET:
                 ok = False
                 if raw is None:
-                    issues.append(("missing_field", f"{key}[{i}].{rkey}", "the turn has no role",
-                                   "add \"role\": \"user\" or \"assistant\"" if rkey == "role" else "add \"from\": \"human\" or \"gpt\"",
-                                   t))
+                    issues.append(("missing_field", f"{key}[{i}].{rkey}", Msg("data.no_role"),
+                                   Msg("data.add_role.hint") if rkey == "role" else Msg("data.add_from.hint"), t))
                 else:
-                    issues.append(("unknown_role", f"{key}[{i}].{rkey}", f"unknown role {raw!r}" if isinstance(raw, str) else
-                                   f"the role must be text, got {kind_of(raw)}",
-                                   "use human, gpt or system" if rkey == "from" else "use system, user or assistant", raw))
+                    issues.append(("unknown_role", f"{key}[{i}].{rkey}", Msg("data.unknown_role", role=repr(raw))
+                                   if isinstance(raw, str) else Msg("data.role_not_text", kind=kind_of(raw)),
+                                   Msg("data.use_sharegpt_roles.hint") if rkey == "from" else Msg("data.use_roles.hint"), raw))
             if type(content) is list:  # OpenAI content parts: text parts only
                 content = self._parts_text(content, f"{key}[{i}].{ckey}", issues)
                 if content is None:
@@ -300,8 +296,7 @@ class Schema:
                     continue
             if type(content) is not str or not content or content.isspace():
                 if content is None and ckey not in t:
-                    issues.append(("missing_field", f"{key}[{i}].{ckey}", "the turn has no text",
-                                   f"add \"{ckey}\": \"...\"", t))
+                    issues.append(("missing_field", f"{key}[{i}].{ckey}", Msg("data.no_text"), Msg("data.add_text.hint", key=ckey), t))
                 else:
                     self._text(content, f"{key}[{i}].{ckey}", issues)
                 ok = False
@@ -328,9 +323,9 @@ class Schema:
             if type(p) is dict and p.get("type") == "text" and type(p.get("text")) is str:
                 texts.append(p["text"])
             else:
-                kind = p.get("type") if type(p) is dict else kind_of(p)
-                issues.append(("wrong_type", f"{field}[{j}]", f"only text parts can be trained, got {kind!r}",
-                               "remove images/audio parts or write the content as plain text", p))
+                kind = repr(p.get("type")) if type(p) is dict else repr(str(kind_of(p)))
+                issues.append(("wrong_type", f"{field}[{j}]", Msg("data.only_text_parts", kind=kind),
+                               Msg("data.only_text_parts.hint"), p))
                 return None
         return "".join(texts)
 
@@ -339,7 +334,7 @@ def _needs_scan(text: str) -> bool:
     return CONTROL.search(text) is not None or ("<" in text or "[" in text) and SPECIAL.search(text) is not None
 
 
-def turn_order_issue(roles: list[str]) -> tuple[int, str, str] | None:
+def turn_order_issue(roles: list[str]) -> tuple[int, Msg, Msg] | None:
     """(turn index, message, hint) for the first order problem, or None.
     After an optional system message, user and assistant alternate; the last turn is the assistant's."""
     start = 1 if roles and roles[0] == "system" else 0
@@ -350,16 +345,14 @@ def turn_order_issue(roles: list[str]) -> tuple[int, str, str] | None:
         if r == expected:
             continue
         if r == "system":
-            return i, "a system message may only come first", "move it to the start or merge it into the user message"
+            return i, Msg("data.system_not_first"), Msg("data.system_not_first.hint")
         if i > start and roles[i - 1] == r:
-            return i, f"two {r} messages in a row (turns {i} and {i + 1})", \
-                "add the missing reply between them, or merge them (cleaning: merge same-role turns)"
-        return i, f"expected a {expected} message here, got {r}", "the conversation must start with the user; user and assistant take turns"
+            return i, Msg("data.same_role_twice", role=r, a=i, b=i + 1), Msg("data.same_role_twice.hint")
+        return i, Msg("data.expected_role", expected=expected, role=r), Msg("data.expected_role.hint")
     if n == start:
-        return max(0, n - 1), "no user or assistant messages", "add a user question and an assistant answer"
+        return max(0, n - 1), Msg("data.no_user_or_assistant"), Msg("data.no_user_or_assistant.hint")
     if roles[-1] != "assistant":
-        return n - 1, "the conversation ends with a user message", \
-            "end each conversation with the assistant's answer, which is what the model learns"
+        return n - 1, Msg("data.ends_with_user"), Msg("data.ends_with_user.hint")
     return None
 
 
@@ -376,9 +369,10 @@ def to_example(record: dict, fmt: str, column_map: dict | None = None, where: st
     """Convert one record; return (example, problems). example is None when the record is unusable.
     Warnings (special tokens, control characters) are not problems here."""
     if fmt not in FORMAT_NAMES:
-        return None, [Problem(where, f"unknown format {fmt!r}", f"use one of {', '.join(FORMAT_NAMES)}")]
+        return None, [Problem(where, Msg("data.unknown_format", value=repr(fmt)),
+                              Msg("data.use_formats.hint", formats=", ".join(FORMAT_NAMES)))]
     if not isinstance(record, dict):
-        return None, [Problem(where, f"expected an object, got {kind_of(record)}", "each record must be a {...} object")]
+        return None, [Problem(where, Msg("data.expected_object", kind=kind_of(record)), Msg("data.each_record_object.hint"))]
     ex, issues = Schema(fmt, column_map).check(record, True)
     from core.data.issues import WARNING_CODES
     return ex, [Problem(f"{where} {field}".strip(), msg, hint) for code, field, msg, hint, _ in issues

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from core.data.check import check_file, iter_examples
 from core.data.render import ChatMLText, estimate_tokens, has_target, load_tokenizer, render, segments, text_segments
+from core.messages import Msg, said, verbatim
 
 SAMPLE_ROWS = 20000
 
@@ -53,7 +54,7 @@ def insight(path: str | Path, fmt: str = "auto", column_map: dict | None = None,
     rep = report if report is not None else check_file(path, fmt, column_map, display_name=display_name)
     out = {"file": rep.file, "path": str(path), "download": str(path), "ok": rep.ok, "format": rep.format,
            "column_map": rep.column_map, "rows": rep.rows, "usable_rows": rep.usable, "problem_count": rep.collector.errors(),
-           "summary": rep.summary(), "max_seq_length": max_seq_length, "tokenizer": model, "exact": bool(model),
+           "summary": str(rep.summary()), "max_seq_length": max_seq_length, "tokenizer": model, "exact": bool(model),
            "measured_rows": 0, "sampled": False, "lengths": None, "histogram": None, "over_max": 0, "over_max_measured": 0,
            "no_target": 0, "text_chunks": 0, "preview": None, "template_error": None}
     if not rep.format or not rep.usable:
@@ -73,9 +74,8 @@ def insight(path: str | Path, fmt: str = "auto", column_map: dict | None = None,
         except Exception as e:  # the model's template refuses the row (e.g. "System role not supported")
             failed += 1
             if failed == 1:
-                out["template_error"] = {"line": line, "record": record, "message": str(e)[:300],
-                                         "hint": "this model's chat template cannot render this row; e.g. merge the "
-                                                 "system message into the first user message, or choose chat_template: chatml"}
+                out["template_error"] = {"line": line, "record": record,
+                                         **said(verbatim(str(e)[:300]), Msg("insight.template_row.hint"))}
             continue
         lengths.append(n)
         if "text" in ex:

@@ -9,31 +9,35 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
+from core.catalog_en import EN
 from core.errors import Problem
+from core.messages import Msg, said
 
 KEEP_PER_CODE = 20
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
 VALUE_CHARS = 80
 
-# code -> short title, used for the "counts per type" summary. Error codes make a file unusable;
-# warning codes never do (they are shown, counted, and left to the user).
-TITLES = {
+# The kinds of problems, each with a short title (message code "kind.<kind>") for the "counts per
+# type" summary. Error kinds make a file unusable; warning kinds never do (they are shown, counted,
+# and left to the user).
+KINDS = (
     # file level
-    "empty": "no data", "refused": "not a data file", "encoding": "not UTF-8 text", "too_big": "file too big",
-    "unknown_format": "format not recognised", "header": "bad header row", "read_error": "could not be read",
+    "empty", "refused", "encoding", "too_big", "unknown_format", "header", "read_error",
     # record level
-    "bad_json": "malformed JSON", "nan": "NaN or Infinity", "duplicate_key": "duplicate keys",
-    "not_object": "record is not an object", "wrong_type": "wrong type", "missing_field": "missing field",
-    "empty_text": "empty text", "unknown_role": "unknown role", "turn_order": "roles do not alternate",
-    "bad_chars": "forbidden characters", "line_too_long": "record too long", "ragged": "wrong number of columns",
+    "bad_json", "nan", "duplicate_key", "not_object", "wrong_type", "missing_field", "empty_text", "unknown_role",
+    "turn_order", "bad_chars", "line_too_long", "ragged",
     # warnings
-    "duplicates": "duplicate rows", "special_tokens": "special tokens in text", "control_chars": "control characters",
-    "blank_lines": "blank lines", "utf16": "UTF-16 text", "ignored_columns": "unused columns",
-    "column_guess": "columns mapped automatically", "coerced": "values read as text", "few_rows": "very few rows",
-    "too_long": "longer than max_seq_length", "no_target": "nothing to learn", "header_spaces": "header spaces",
-}
+    "duplicates", "special_tokens", "control_chars", "blank_lines", "utf16", "ignored_columns", "column_guess", "coerced",
+    "few_rows", "too_long", "no_target", "header_spaces",
+)
+TITLES = {kind: EN["kind." + kind] for kind in KINDS}  # in English, for the CLI and the report's JSON
+
+
+def title(kind: str) -> Msg:
+    """A kind of problem's short title ("malformed JSON")."""
+    return Msg("kind." + kind)
 WARNING_CODES = frozenset({"duplicates", "special_tokens", "control_chars", "blank_lines", "utf16", "ignored_columns",
                            "column_guess", "coerced", "few_rows", "too_long", "no_target", "header_spaces"})
 
@@ -61,15 +65,30 @@ def _printable(text: str) -> str:
     return _SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text) if _SURROGATE.search(text) else text
 
 
+def _printable_msg(m: Msg) -> Msg:
+    """A message whose text parameters (values quoted from the data) carry no lone surrogates."""
+    if not any(isinstance(v, str) and _SURROGATE.search(v) for v in m.params.values()):
+        return m
+    return Msg(m.code, **{k: _printable(v) if isinstance(v, str) else v for k, v in m.params.items()})
+
+
 @dataclass
 class Issue:
-    code: str
-    message: str
-    hint: str = ""
+    code: str                   # the kind of problem (KINDS)
+    msg: Msg                    # what is wrong
+    hint_msg: Msg | None = None  # what to do
     field: str = ""
     line: int | None = None     # 1-based physical line where the record starts (None for Parquet)
     record: int | None = None   # 1-based record number (differs from line in CSV and JSON arrays)
     value: str | None = None    # short escaped value, already cut
+
+    @property
+    def message(self) -> str:
+        return str(self.msg)
+
+    @property
+    def hint(self) -> str:
+        return str(self.hint_msg) if self.hint_msg is not None else ""
 
     def where(self, file: str = "") -> str:
         """`file:12`, `file:9 (record 5)`, `file record 5` — then the field."""
@@ -88,10 +107,11 @@ class Issue:
         return f"{text} — {self.hint}" if self.hint else text
 
     def to_problem(self, file: str = "") -> Problem:
-        return Problem(self.where(file), self.message, self.hint)
+        return Problem(self.where(file), self.msg, self.hint_msg)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        return {"line": self.line, "record": self.record, "field": self.field, **said(self.msg, self.hint_msg),
+                "code": self.code, "value": self.value}
 
 
 class Collector:
@@ -108,14 +128,14 @@ class Collector:
         if n < self.keep:
             self.kept.setdefault(issue.code, []).append(issue)
 
-    def report(self, code: str, message: str, hint: str = "", field: str = "", line: int | None = None,
+    def report(self, code: str, message: Msg, hint: Msg | None = None, field: str = "", line: int | None = None,
                record: int | None = None, value=None, has_value: bool = True) -> None:
         """Like add(), but builds the Issue (and escapes the value) only when it is kept."""
         n = self.counts.get(code, 0)
         self.counts[code] = n + 1
         if n < self.keep:
             self.kept.setdefault(code, []).append(
-                Issue(code, _printable(message), hint, _printable(field), line, record,
+                Issue(code, _printable_msg(message), hint, _printable(field), line, record,
                       short(value) if has_value and value is not None else None))
 
     def count(self, code: str, n: int = 1) -> None:

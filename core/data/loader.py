@@ -13,10 +13,11 @@ from pathlib import Path
 from typing import Iterator
 
 from core.data.check import check_file
-from core.data.issues import Collector, TITLES
+from core.data.issues import Collector, title
 from core.data.readers import ReadStats, read_records
 from core.data.sniff import sniff
 from core.errors import InputError, Problem
+from core.messages import Msg
 
 
 @dataclass
@@ -57,10 +58,10 @@ def load_examples(path: str | Path, fmt: str = "auto", column_map: dict | None =
         for code, c in rep.counts().items():
             kept = len(rep.collector.kept.get(code, []))
             if not c["warning"] and c["count"] > kept:
-                problems.append(Problem(path.name, f"... and {c['count'] - kept:,} more: {TITLES.get(code, code)}"))
+                problems.append(Problem(path.name, Msg("load.more", n=c["count"] - kept, kind=title(code))))
         if not problems:
-            problems.append(Problem(path.name, "the file has no usable records", "add examples to the file"))
-        raise InputError(problems=problems, title=f"{path.name} cannot be used for training ({rep.summary()})")
+            problems.append(Problem(path.name, Msg("load.no_usable"), Msg("check.add_examples.hint")))
+        raise InputError(problems=problems, title=Msg("load.title", file=path.name, summary=rep.summary()))
     examples = rep.examples or []
     return LoadedData(format=rep.format, examples=examples, rows=rep.rows,
                       warnings=[i.to_problem(path.name) for i in rep.warnings()])

@@ -7,9 +7,10 @@ from __future__ import annotations
 import json
 import re
 
-from core.data.issues import TITLES, WARNING_CODES
+from core.data.issues import WARNING_CODES, title
 from core.data.textfields import answer_slot, canonical, normalised, text_slots, turn_role
 from core.errors import InputError, Problem
+from core.messages import Msg
 
 
 class Op:
@@ -27,8 +28,9 @@ class Op:
     def validate(self) -> None:
         unknown = set(self.params) - set(self.PARAMS)
         if unknown:
-            raise InputError(problems=[Problem(f"{self.name} {k}", "is not a parameter of this operation",
-                                               f"parameters: {', '.join(self.PARAMS) or 'none'}") for k in sorted(unknown)])
+            raise InputError(problems=[Problem(f"{self.name} {k}", Msg("clean.not_a_param"),
+                                               Msg("clean.params.hint", params=", ".join(self.PARAMS) or Msg("clean.none")))
+                                       for k in sorted(unknown)])
 
     PARAMS: tuple = ()
     name = ""
@@ -48,8 +50,8 @@ class Op:
     def touched(self) -> int:
         return self.removed + self.changed
 
-    def summary(self) -> str:
-        return f"{self.name}: {self.removed:,} removed, {self.changed:,} changed (of {self.rows_in:,})"
+    def summary(self) -> Msg:
+        return Msg("clean.generic", name=self.name, removed=self.removed, changed=self.changed, total=self.rows_in)
 
 
 class Dedupe(Op):
@@ -68,8 +70,7 @@ class Dedupe(Op):
         return rec
 
     def summary(self):
-        kind = "near-duplicate" if self.near else "duplicate"
-        return f"removed {self.removed:,} {kind} row{'s' * (self.removed != 1)} (of {self.rows_in:,})"
+        return Msg("clean.dedupe_near" if self.near else "clean.dedupe", n=self.removed, total=self.rows_in)
 
 
 class DropEmpty(Op):
@@ -84,7 +85,7 @@ class DropEmpty(Op):
         return rec
 
     def summary(self):
-        return f"dropped {self.removed:,} row{'s' * (self.removed != 1)} with missing or empty text (of {self.rows_in:,})"
+        return Msg("clean.drop_empty", n=self.removed, total=self.rows_in)
 
 
 class DropInvalid(Op):
@@ -109,11 +110,12 @@ class DropInvalid(Op):
     def summary(self):
         unreadable = self.ctx.unreadable
         total = self.removed + unreadable
-        parts = [f"{n:,} {TITLES.get(c, c)}" for c, n in sorted(self.by_code.items(), key=lambda kv: -kv[1])]
+        parts = [Msg("clean.kind_count", n=n, kind=title(c)) for c, n in sorted(self.by_code.items(), key=lambda kv: -kv[1])]
         if unreadable:
-            parts.insert(0, f"{unreadable:,} unreadable")
-        return f"dropped {total:,} row{'s' * (total != 1)} with problems" + (f" ({'; '.join(parts)})" if parts else "") + \
-            f" (of {self.rows_in + unreadable:,})"
+            parts.insert(0, Msg("clean.unreadable_count", n=unreadable))
+        if parts:
+            return Msg("clean.drop_invalid_kinds", n=total, parts=parts, total=self.rows_in + unreadable)
+        return Msg("clean.drop_invalid", n=total, total=self.rows_in + unreadable)
 
     def touched(self):
         return self.removed + self.ctx.unreadable
@@ -139,8 +141,7 @@ class Trim(Op):
         return rec
 
     def summary(self):
-        return f"trimmed spaces in {self.fields:,} text{'s' * (self.fields != 1)} in {self.changed:,} row{'s' * (self.changed != 1)} " \
-               f"(of {self.rows_in:,})"
+        return Msg("clean.trim", fields=self.fields, n=self.changed, total=self.rows_in)
 
 
 class MergeTurns(Op):
@@ -177,9 +178,8 @@ class MergeTurns(Op):
 
     def summary(self):
         if self.ctx.fmt not in ("messages", "sharegpt"):
-            return f"nothing to merge: {self.ctx.fmt} rows have no turns"
-        return f"merged {self.merged:,} same-role turn{'s' * (self.merged != 1)} in {self.changed:,} row{'s' * (self.changed != 1)} " \
-               f"(of {self.rows_in:,})"
+            return Msg("clean.no_turns", format=self.ctx.fmt)
+        return Msg("clean.merge", merged=self.merged, n=self.changed, total=self.rows_in)
 
 
 class _Long(Op):
@@ -210,16 +210,15 @@ class _Long(Op):
     def too_long(self, rec, n):
         return None
 
-    def note(self) -> str:
-        return f"; {self.unmeasured:,} row(s) with problems were kept unmeasured" if self.unmeasured else ""
+    def note(self) -> Msg | str:
+        return Msg("clean.unmeasured", n=self.unmeasured) if self.unmeasured else ""
 
 
 class FilterLong(_Long):
     name = "filter-long"
 
     def summary(self):
-        return f"dropped {self.removed:,} row{'s' * (self.removed != 1)} longer than {self.max_len:,} tokens " \
-               f"(of {self.rows_in:,}){self.note()}"
+        return Msg("clean.filter_long", n=self.removed, limit=self.max_len, total=self.rows_in, note=self.note())
 
 
 class TruncateLong(_Long):
@@ -248,8 +247,8 @@ class TruncateLong(_Long):
         return None
 
     def summary(self):
-        return f"shortened the answer of {self.changed:,} row{'s' * (self.changed != 1)} to fit {self.max_len:,} tokens; " \
-               f"dropped {self.removed:,} whose question alone is too long (of {self.rows_in:,}){self.note()}"
+        return Msg("clean.truncate_long", n=self.changed, limit=self.max_len, dropped=self.removed, total=self.rows_in,
+                   note=self.note())
 
 
 class Replace(Op):
@@ -259,16 +258,17 @@ class Replace(Op):
         super().validate()
         find = self.params.get("find")
         if not isinstance(find, str) or not find:
-            raise InputError(problems=[Problem("replace find", "nothing to find", "give the text to find, e.g. find=colour")])
+            raise InputError(problems=[Problem("replace find", Msg("clean.nothing_to_find"), Msg("clean.nothing_to_find.hint"))])
         self.repl = str(self.params.get("with", self.params.get("replacement", "")))  # `with` is a Python keyword
         self.role = self.params.get("role", "all")
         if self.role not in ("all", "system", "user", "assistant"):
-            raise InputError(problems=[Problem("replace role", f"unknown role {self.role!r}", "use all, system, user or assistant")])
+            raise InputError(problems=[Problem("replace role", Msg("clean.unknown_role", role=repr(self.role)),
+                                               Msg("clean.unknown_role.hint"))])
         flags = re.IGNORECASE if _bool(self.params.get("ignore_case", False), "ignore_case") else 0
         try:
             self.pattern = re.compile(find if _bool(self.params.get("regex", False), "regex") else re.escape(find), flags)
         except re.error as e:
-            raise InputError(problems=[Problem("replace find", f"not a valid pattern: {e}", "fix it, or use regex=false")])
+            raise InputError(problems=[Problem("replace find", Msg("clean.bad_pattern", error=str(e)), Msg("clean.bad_pattern.hint"))])
         if not _bool(self.params.get("regex", False), "regex"):
             self.repl = self.repl.replace("\\", "\\\\")  # literal replacement text
         self.count = 0
@@ -285,8 +285,7 @@ class Replace(Op):
         return rec
 
     def summary(self):
-        return f"replaced {self.count:,} occurrence{'s' * (self.count != 1)} in {self.changed:,} row{'s' * (self.changed != 1)} " \
-               f"(of {self.rows_in:,})"
+        return Msg("clean.replace", count=self.count, n=self.changed, total=self.rows_in)
 
 
 class Edit(Op):
@@ -300,10 +299,10 @@ class Edit(Op):
             try:
                 rec = json.loads(rec)
             except json.JSONDecodeError as e:
-                raise InputError(problems=[Problem("edit record", f"not valid JSON: {e.msg} at column {e.colno}",
-                                                   "write the row as a JSON object {...}")])
+                raise InputError(problems=[Problem("edit record", Msg("clean.edit_json", error=e.msg, column=e.colno),
+                                                   Msg("clean.edit_json.hint"))])
         if type(rec) is not dict:
-            raise InputError(problems=[Problem("edit record", "must be an object {...}", "write the row as a JSON object")])
+            raise InputError(problems=[Problem("edit record", Msg("clean.edit_not_object"), Msg("clean.edit_not_object.hint"))])
         self.record = rec
         self.found = False
 
@@ -316,8 +315,8 @@ class Edit(Op):
 
     def summary(self):
         if not self.found:
-            return f"row {self.row} not found (the file has {self.rows_in:,} rows); nothing changed"
-        return f"row {self.row} " + ("changed" if self.changed else "unchanged")
+            return Msg("clean.row_missing", row=self.row, total=self.rows_in)
+        return Msg("clean.row_changed" if self.changed else "clean.row_unchanged", row=self.row)
 
 
 class Delete(Op):
@@ -331,15 +330,16 @@ class Delete(Op):
         if isinstance(rows, int):
             rows = [rows]
         if not rows:
-            raise InputError(problems=[Problem("delete rows", "no rows given", "e.g. rows=3,17")])
+            raise InputError(problems=[Problem("delete rows", Msg("clean.no_rows"), Msg("clean.no_rows.hint"))])
         self.rows = {_int(r, "rows", 1) for r in rows}
 
     def apply(self, no, rec):
         return None if no in self.rows else rec
 
     def summary(self):
-        return f"deleted {self.removed:,} row{'s' * (self.removed != 1)}" + \
-            (f"; {len(self.rows) - self.removed} row number(s) not found" if len(self.rows) > self.removed else "")
+        if len(self.rows) > self.removed:
+            return Msg("clean.deleted_missing", n=self.removed, missing=len(self.rows) - self.removed)
+        return Msg("clean.deleted", n=self.removed)
 
 
 class Split(Op):
@@ -353,10 +353,8 @@ class Split(Op):
         self.n_train = self.n_val = self.leaks = 0
 
     def summary(self):
-        text = f"split {self.n_train + self.n_val:,} rows into {self.n_train:,} for training and {self.n_val:,} for validation"
-        if self.leaks:
-            text += f"; {self.leaks:,} validation row(s) also appear in training (run dedupe near=true first to avoid a leaky split)"
-        return text
+        counts = dict(total=self.n_train + self.n_val, train=self.n_train, val=self.n_val)
+        return Msg("clean.split_leaks", leaks=self.leaks, **counts) if self.leaks else Msg("clean.split", **counts)
 
     def touched(self):
         return self.n_val
@@ -373,16 +371,16 @@ def _bool(v, name: str) -> bool:
         return True
     if str(v).strip().lower() in ("0", "false", "no", "off", ""):
         return False
-    raise InputError(problems=[Problem(name, f"{v!r} is not true or false", "use true or false")])
+    raise InputError(problems=[Problem(name, Msg("clean.not_bool", value=repr(v)), Msg("clean.not_bool.hint"))])
 
 
 def _int(v, name: str, minimum: int) -> int:
     try:
         n = int(str(v).strip())
     except (TypeError, ValueError):
-        raise InputError(problems=[Problem(name, f"{v!r} is not a whole number", f"give a number of {minimum} or more")]) from None
+        raise InputError(problems=[Problem(name, Msg("clean.not_int", value=repr(v)), Msg("clean.at_least.hint", n=minimum))]) from None
     if n < minimum:
-        raise InputError(problems=[Problem(name, f"{n} is too small", f"give a number of {minimum} or more")])
+        raise InputError(problems=[Problem(name, Msg("clean.too_small", value=n), Msg("clean.at_least.hint", n=minimum))])
     return n
 
 
@@ -390,7 +388,7 @@ def _float(v, name: str, lo: float, hi: float) -> float:
     try:
         x = float(str(v).strip())
     except (TypeError, ValueError):
-        raise InputError(problems=[Problem(name, f"{v!r} is not a number", f"give a number between {lo} and {hi}")]) from None
+        raise InputError(problems=[Problem(name, Msg("clean.not_float", value=repr(v)), Msg("clean.between.hint", lo=lo, hi=hi))]) from None
     if not lo < x < hi:
-        raise InputError(problems=[Problem(name, f"{x} is out of range", f"give a number between {lo} and {hi}")])
+        raise InputError(problems=[Problem(name, Msg("clean.out_of_range", value=x), Msg("clean.between.hint", lo=lo, hi=hi))])
     return x

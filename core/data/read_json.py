@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 
 from core.data.readers import decode_stop, open_text, report_seen, make_decoder, plain_json_error
+from core.messages import Msg
 
 CHUNK = 1 << 20
 
@@ -82,16 +83,14 @@ def _json_stream(path, sn, t: _Text, col, st, cap, column_map: dict):
         top, end = dec.raw_decode(t.buf, pos)
     except json.JSONDecodeError as e:
         seen.clear()
-        col.report("bad_json", f"malformed JSON at column {t.col_at(e.pos)}: {plain_json_error(e.msg)}",
-                   "fix the file; a JSON file must be one complete array [...] or object {...}",
-                   line=t.line_at(e.pos), value=t.buf[max(0, e.pos - 30):e.pos + 30])
-        st.stopped = "the rest of the file could not be read after this error"
+        col.report("bad_json", Msg("read.bad_json", column=t.col_at(e.pos), error=plain_json_error(e.msg)),
+                   Msg("read.json_object_bad.hint"), line=t.line_at(e.pos), value=t.buf[max(0, e.pos - 30):e.pos + 30])
+        st.stopped = Msg("read.stopped_after_error")
         return
     seen_top = list(seen)
     seen.clear()
     if t.skip_ws(end) < len(t.buf):
-        col.report("bad_json", "there is more data after the end of the JSON object", "a JSON file must hold one object or array; "
-                   "for one record per line, save it as JSON Lines (.jsonl)", line=t.line_at(t.skip_ws(end)))
+        col.report("bad_json", Msg("read.after_object"), Msg("read.after_object.hint"), line=t.line_at(t.skip_ws(end)))
     from core.data.formats import FIELDS
     known = {n for names in FIELDS.values() for n in names} | set(column_map.values())
     lists = [k for k, v in top.items() if isinstance(v, list)]
@@ -111,8 +110,8 @@ def _json_stream(path, sn, t: _Text, col, st, cap, column_map: dict):
             st.rows += 1
             yield None, st.rows, top[key], None
     else:
-        col.report("unknown_format", f"the JSON object has the keys {', '.join(map(str, list(top)[:8]))} but no list of records",
-                   "put the records in a JSON array [...], or save one record per line as JSONL", line=t.line_at(pos))
+        col.report("unknown_format", Msg("read.no_record_list", keys=", ".join(map(str, list(top)[:8]))),
+                   Msg("read.no_record_list.hint"), line=t.line_at(pos))
 
 
 def _value_start(t: _Text, pos: int, wanted: str, dec) -> int:
@@ -136,22 +135,19 @@ def _array(t: _Text, pos: int, dec, seen, col, st, cap, top: bool):
         c = t.buf[pos:pos + 1]
         if c == "]":
             if top and t.skip_ws(pos + 1) < len(t.buf):
-                col.report("bad_json", "there is more data after the closing ]", "a JSON file must hold one array",
-                           line=t.line_at(t.skip_ws(pos + 1)))
+                col.report("bad_json", Msg("read.after_array"), Msg("read.after_array.hint"), line=t.line_at(t.skip_ws(pos + 1)))
             return
         if not first:
             if c != ",":
-                _array_stop(t, pos, col, st, "expected a comma or ] between records" if c else "the file ends before the closing ]",
-                            cut=not c)
+                _array_stop(t, pos, col, st, Msg("read.comma_or_bracket") if c else Msg("read.ends_before_bracket"), cut=not c)
                 return
             pos = t.skip_ws(pos + 1)
             if t.buf[pos:pos + 1] == "]":
-                col.report("bad_json", "a trailing comma before ]", "remove the comma after the last record",
-                           line=t.line_at(pos))
+                col.report("bad_json", Msg("read.trailing_comma"), Msg("read.trailing_comma.hint"), line=t.line_at(pos))
                 continue
         first = False
         if not t.buf[pos:pos + 1]:
-            _array_stop(t, pos, col, st, "the file ends before the closing ]", cut=True)
+            _array_stop(t, pos, col, st, Msg("read.ends_before_bracket"), cut=True)
             return
         while True:
             try:
@@ -168,18 +164,19 @@ def _array(t: _Text, pos: int, dec, seen, col, st, cap, top: bool):
                 st.rows += 1
                 line = t.line_at(pos)
                 err_line = t.line_at(e.pos)
-                where = f" (line {err_line}, column {t.col_at(e.pos)})" if err_line != line else f" at column {t.col_at(e.pos)}"
+                error = plain_json_error(e.msg)
+                bad = Msg("read.bad_json_line", line=err_line, column=t.col_at(e.pos), error=error) if err_line != line \
+                    else Msg("read.bad_json_at", column=t.col_at(e.pos), error=error)
                 if len(t.buf) - pos >= cap:
-                    col.report("line_too_long", f"a record is longer than {cap / 2**20:.0f} MB or never ends",
-                               "split it, or check for a missing closing bracket", line=line, record=st.rows)
+                    col.report("line_too_long", Msg("read.record_mb", limit=f"{cap / 2**20:.0f}"), Msg("read.record_mb.hint"),
+                               line=line, record=st.rows)
                 elif t.eof and e.pos >= len(t.buf.rstrip()) - 1:
-                    col.report("bad_json", "the file ends in the middle of this record",
-                               "the file was not saved or uploaded completely; export it again", line=line, record=st.rows,
+                    col.report("bad_json", Msg("read.ends_in_record"), Msg("read.incomplete.hint"), line=line, record=st.rows,
                                value=t.buf[pos:pos + 60])
                 else:
-                    col.report("bad_json", f"malformed JSON{where}: {plain_json_error(e.msg)}", "fix the record",
+                    col.report("bad_json", bad, Msg("read.fix_record.hint"),
                                line=line, record=st.rows, value=t.buf[max(0, e.pos - 30):e.pos + 30])
-                st.stopped = "the rest of the file could not be read after this error"
+                st.stopped = Msg("read.stopped_after_error")
                 return
         st.rows += 1
         line = t.line_at(pos)
@@ -193,6 +190,6 @@ def _array(t: _Text, pos: int, dec, seen, col, st, cap, top: bool):
 
 
 def _array_stop(t, pos, col, st, message, cut=False):
-    col.report("bad_json", message, "the file was not saved or uploaded completely; export it again" if cut
-               else "fix the file near this line", line=t.line_at(pos), value=t.buf[pos:pos + 40] or None)
-    st.stopped = "the rest of the file could not be read after this error"
+    col.report("bad_json", message, Msg("read.incomplete.hint") if cut else Msg("read.fix_near.hint"), line=t.line_at(pos),
+               value=t.buf[pos:pos + 40] or None)
+    st.stopped = Msg("read.stopped_after_error")

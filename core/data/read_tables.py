@@ -9,6 +9,7 @@ import json
 
 from core.data.issues import Collector, short
 from core.data.readers import JSON_CELL_COLUMNS, ReadStats, decode_stop, open_text, make_decoder, plain_json_error
+from core.messages import Msg
 
 def read_csv(path, sn, col, st, cap, column_map):
     csv.field_size_limit(max(cap, 131072))
@@ -27,16 +28,15 @@ def _header(row: list[str], line: int, col: Collector, st: ReadStats) -> list[st
     for i, raw in enumerate(row):
         name = raw.strip().lstrip("\ufeff")
         if name != raw:
-            col.report("header_spaces", f"column {i + 1} is named {short(raw)} with spaces around it; it is read as {short(name)}",
-                       "nothing to do, unless the spaces matter", line=line)
+            col.report("header_spaces", Msg("read.header_spaces", n=i + 1, raw=short(raw), name=short(name)),
+                       Msg("read.header_spaces.hint"), line=line)
         if not name:
-            col.report("ignored_columns", f"column {i + 1} has no name in the header; its values are not used",
-                       "give the column a name in the first row", line=line)
+            col.report("ignored_columns", Msg("read.no_name", n=i + 1), Msg("read.name_column.hint"), line=line)
             names.append(None)
             continue
         if name in seen:
-            col.report("header", f"the column name {short(name)} appears twice (columns {seen[name] + 1} and {i + 1})",
-                       "rename one of them so each column has its own name", line=line)
+            col.report("header", Msg("read.name_twice", name=short(name), a=seen[name] + 1, b=i + 1),
+                       Msg("read.name_twice.hint"), line=line)
             names.append(None)
             continue
         seen[name] = i
@@ -66,12 +66,10 @@ def _csv_rows(f, sn, col, st, column_map):
             line = reader.line_num
             msg = str(e)
             if "field larger than field limit" in msg:
-                col.report("line_too_long", "a cell is too long, or a quote (\") is never closed",
-                           "check for a missing closing quote around this line", line=line)
+                col.report("line_too_long", Msg("read.cell_too_long"), Msg("read.cell_too_long.hint"), line=line)
             else:
-                col.report("read_error", f"the CSV cannot be read here: {msg}", "check quotes and special characters on this line",
-                           line=line)
-            st.stopped = f"reading stopped at line {line}"
+                col.report("read_error", Msg("read.csv_error", error=msg), Msg("read.csv_error.hint"), line=line)
+            st.stopped = Msg("read.stopped_at", line=line)
             return
         start, prev = prev + 1, reader.line_num
         if not row or not any(c.strip() for c in row):
@@ -89,9 +87,9 @@ def _csv_rows(f, sn, col, st, column_map):
                 row = row[:width]  # trailing empty cells (a spreadsheet's extra commas) hold nothing
             else:
                 newline_inside = any("\n" in c for c in row)
-                col.report("ragged", f"the record has {len(row)} fields, the header has {width}",
-                           "check for a missing closing quote (\") in this record" if newline_inside or len(row) < width
-                           else f"put quotes around cells that contain the delimiter {sn.delimiter!r}",
+                col.report("ragged", Msg("read.ragged", n=len(row), width=width),
+                           Msg("read.ragged_quote.hint") if newline_inside or len(row) < width
+                           else Msg("read.ragged_delimiter.hint", delimiter=repr(sn.delimiter)),
                            line=start, record=record, value=sn.delimiter.join(row))
                 continue
         rec = {}
@@ -103,8 +101,7 @@ def _csv_rows(f, sn, col, st, column_map):
                 try:
                     cell = dec.decode(cell)
                 except json.JSONDecodeError as e:
-                    col.report("bad_json", f"the cell is not valid JSON: {plain_json_error(e.msg)}",
-                               "write the turns as a JSON list, or use one row per question and answer",
+                    col.report("bad_json", Msg("read.cell_json", error=plain_json_error(e.msg)), Msg("read.cell_json.hint"),
                                field=name, line=start, record=record, value=cell)
                     bad = True
                 seen.clear()
@@ -120,9 +117,8 @@ def read_parquet(path, col, st):
         pf = pq.ParquetFile(path)
         st.columns = list(pf.schema_arrow.names)
     except Exception as e:  # pyarrow raises several types for damaged files
-        col.report("read_error", f"the file is not a valid Parquet file (footer unreadable: {str(e)[:120]})",
-                   "export it again, or save the data as CSV UTF-8 or JSONL")
-        st.stopped = "the file could not be read"
+        col.report("read_error", Msg("read.bad_parquet", error=str(e)[:120]), Msg("read.bad_parquet.hint"))
+        st.stopped = Msg("read.file_unreadable")
         return
     try:
         for batch in pf.iter_batches(batch_size=2048):
@@ -130,9 +126,9 @@ def read_parquet(path, col, st):
                 st.rows += 1
                 yield None, st.rows, row, None
     except Exception as e:
-        col.report("read_error", f"the Parquet data is damaged after record {st.rows}: {str(e)[:120]}", "export it again",
+        col.report("read_error", Msg("read.parquet_damaged", n=st.rows, error=str(e)[:120]), Msg("read.export_again.hint"),
                    record=st.rows + 1)
-        st.stopped = "the rest of the file could not be read"
+        st.stopped = Msg("read.rest_unreadable")
 
 
 def _cell(v, st: ReadStats) -> str:
@@ -157,14 +153,14 @@ def read_xlsx(path, col, st):
         wb = openpyxl.load_workbook(fh, read_only=True, data_only=True)
     except Exception as e:  # openpyxl raises many types for damaged workbooks
         fh.close()
-        col.report("read_error", f"the Excel workbook cannot be opened ({type(e).__name__})", "save it again from Excel, or as CSV UTF-8")
-        st.stopped = "the file could not be read"
+        col.report("read_error", Msg("read.bad_excel", error=type(e).__name__), Msg("read.bad_excel.hint"))
+        st.stopped = Msg("read.file_unreadable")
         return
     try:
         sheets = wb.worksheets
         if len(sheets) > 1:
-            col.report("ignored_columns", f"only the first sheet ({sheets[0].title!r}) is read; {len(sheets) - 1} other sheet(s) are ignored",
-                       "put all examples on the first sheet")
+            col.report("ignored_columns", Msg("read.first_sheet", name=repr(sheets[0].title), n=len(sheets) - 1),
+                       Msg("read.first_sheet.hint"))
         names = None
         record = 0
         for r, values in enumerate(sheets[0].iter_rows(values_only=True), 1):
@@ -181,9 +177,8 @@ def read_xlsx(path, col, st):
             st.rows += 1
             stray = [i + 1 for i in range(len(names), len(cells)) if cells[i].strip()]
             if stray:
-                col.report("ignored_columns", f"column(s) {', '.join(map(str, stray))} hold values but have no name in the "
-                           "header row; those values are not used", "give the column a name in the first row",
-                           line=r, record=record)
+                col.report("ignored_columns", Msg("read.stray_cells", columns=", ".join(map(str, stray))),
+                           Msg("read.name_column.hint"), line=r, record=record)
             yield r, record, {n: c for n, c in zip(names, cells + [""] * (len(names) - len(cells))) if n}, None
     finally:
         wb.close()

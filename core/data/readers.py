@@ -25,10 +25,11 @@ from typing import Iterator
 
 from core.data.issues import Collector
 from core.data.sniff import Sniffed
+from core.messages import Msg, verbatim
 
 MAX_RECORD_BYTES = 8 << 20
 CHUNK = 1 << 20
-SAVE_UTF8 = "open it in your editor or Excel and save it as UTF-8 (in Excel: \"CSV UTF-8\")"
+SAVE_UTF8 = "read.save_utf8"
 JSON_CELL_COLUMNS = ("messages", "conversations")
 
 
@@ -38,7 +39,7 @@ class ReadStats:
     blank: int = 0               # blank lines / empty spreadsheet rows skipped
     coerced: int = 0             # spreadsheet cells that were numbers or dates, read as text
     columns: list = field(default_factory=list)
-    stopped: str = ""            # why reading stopped early (an error the reader cannot get past)
+    stopped: Msg | str = ""      # why reading stopped early (an error the reader cannot get past)
     lines: int = 0               # physical lines read (JSONL), for stitching parts of a file together
     flag: bool = False           # the record being yielded already has a reported problem (duplicate key)
 
@@ -63,35 +64,29 @@ def make_decoder(seen: list) -> json.JSONDecoder:
     return json.JSONDecoder(object_pairs_hook=pairs, parse_constant=constant)
 
 
-_PLAIN = [("Expecting property name enclosed in double quotes", "a key is not in double quotes, or there is a trailing comma"),
-          ("Expecting ',' delimiter", "a comma is missing, or a quote inside text is not written as \\\""),
-          ("Expecting ':' delimiter", "a colon is missing after a key"),
-          ("Expecting value", "a value is missing or not valid JSON (trailing comma, single quotes, a // comment or unquoted text?)"),
-          ("Unterminated string", "a text value is never closed with a double quote"),
-          ("Invalid control character", "a raw line break or tab inside text; write it as \\n or \\t"),
-          ("Extra data", "more than one JSON value; put exactly one record per line"),
-          ("Invalid \\escape", "an invalid backslash escape; write a backslash as \\\\"),
-          ("Invalid \\uXXXX escape", "an invalid \\u escape")]
+_PLAIN = [("Expecting property name enclosed in double quotes", "json.key_quotes"), ("Expecting ',' delimiter", "json.comma"),
+          ("Expecting ':' delimiter", "json.colon"), ("Expecting value", "json.value"),
+          ("Unterminated string", "json.unterminated"), ("Invalid control character", "json.control"),
+          ("Extra data", "json.extra"), ("Invalid \\escape", "json.escape"), ("Invalid \\uXXXX escape", "json.u_escape")]
 
 
-def plain_json_error(msg: str) -> str:
-    for prefix, words in _PLAIN:
+def plain_json_error(msg: str) -> Msg:
+    """Python's JSON error in plain words (its own words when it says something else)."""
+    for prefix, code in _PLAIN:
         if msg.startswith(prefix):
-            return words
-    return msg
+            return Msg(code)
+    return verbatim(msg)
 
 
 def _json_issue(col: Collector, e: json.JSONDecodeError, text: str, line: int, record: int, last: bool) -> None:
     near = text[max(0, e.pos - 30):e.pos + 30]
     cut = last and (e.msg.startswith("Unterminated string") or e.pos >= len(text.rstrip()) - 1)
     if cut:
-        col.report("bad_json", f"the record is cut off at column {e.colno}: the file ends in the middle of it",
-                   "the file was not saved or uploaded completely; export it again (or remove this last line)",
+        col.report("bad_json", Msg("read.cut_off", column=e.colno), Msg("read.cut_off.hint"),
                    line=line, record=record, value=near)
     else:
-        col.report("bad_json", f"malformed JSON at column {e.colno}: {plain_json_error(e.msg)}",
-                   "fix this line (every line must be one complete {...} object) or remove it",
-                   line=line, record=record, value=near)
+        col.report("bad_json", Msg("read.bad_json", column=e.colno, error=plain_json_error(e.msg)),
+                   Msg("read.bad_json.hint"), line=line, record=record, value=near)
 
 
 def report_seen(col: Collector, seen: list, line, record) -> bool:
@@ -101,11 +96,10 @@ def report_seen(col: Collector, seen: list, line, record) -> bool:
     for code, what in seen:
         if code == "nan":
             bad = True
-            col.report("nan", f"contains {what}, which is not valid JSON", "write a number, or the value as text in quotes",
-                       line=line, record=record, value=what)
+            col.report("nan", Msg("read.nan", what=what), Msg("read.nan.hint"), line=line, record=record, value=what)
         else:
-            col.report("duplicate_key", f"the key \"{what}\" appears twice in one object; only one value can be kept",
-                       "remove or rename one of them", field=what, line=line, record=record, value=what)
+            col.report("duplicate_key", Msg("read.duplicate_key", key=what), Msg("read.duplicate_key.hint"), field=what,
+                       line=line, record=record, value=what)
     seen.clear()
     return bad
 
@@ -160,9 +154,8 @@ def jsonl_bytes(path, sn, col, st, cap, start: int = 0, end: int | None = None, 
                 extra = _skip_rest(f)
                 pos += extra
                 st.rows += 1
-                col.report("line_too_long", f"the line is {(len(line) + extra) / 2**20:.1f} MB; the limit is {cap / 2**20:.0f} MB",
-                           "a record this long cannot be trained; split it into smaller examples or remove it",
-                           line=n, record=st.rows)
+                col.report("line_too_long", Msg("read.line_mb", mb=f"{(len(line) + extra) / 2**20:.1f}", limit=f"{cap / 2**20:.0f}"),
+                           Msg("read.line_mb.hint"), line=n, record=st.rows)
                 continue
             if line.isspace():
                 st.blank += 1
@@ -207,16 +200,15 @@ def _skip_rest(f) -> int:
             return skipped
 
 
-def _bytes_issue(col: Collector, data: bytes, e: UnicodeDecodeError, line: int, record: int, legacy: str) -> None:
+def _bytes_issue(col: Collector, data: bytes, e: UnicodeDecodeError, line: int, record: int, legacy: Msg | None) -> None:
     if col.counts.get("encoding", 0) >= col.keep:  # only counted from here: skip the guessing
         col.count("encoding")
         return
     column = len(data[:e.start].decode("utf-8", "replace")) + 1
     bad = data[e.start:e.start + 4]
     from core.data.sniff import guess_legacy
-    seems = f"; the file seems to be {legacy or guess_legacy(data)}"
-    col.report("encoding", f"is not UTF-8 text at column {column} (bytes {bad.hex(' ')}){seems}", SAVE_UTF8,
-               line=line, record=record, value=data[max(0, e.start - 20):e.start + 20].decode("utf-8", "replace"))
+    col.report("encoding", Msg("read.not_utf8", column=column, bytes=bad.hex(" "), legacy=legacy or guess_legacy(data)),
+               Msg(SAVE_UTF8), line=line, record=record, value=data[max(0, e.start - 20):e.start + 20].decode("utf-8", "replace"))
 
 
 def open_text(path: Path, encoding: str, newline=None):
@@ -252,11 +244,11 @@ def locate_decode_error(path: Path, encoding: str) -> tuple[int, int, bytes]:
 def decode_stop(col: Collector, st: ReadStats, path: Path, sn: Sniffed) -> None:
     from core.data.sniff import guess_legacy
     line, column, bad = locate_decode_error(path, sn.encoding)
-    legacy = sn.legacy or (guess_legacy(bad + _line_bytes(path, line)) if sn.encoding.startswith("utf-8") else "")
-    seems = f"; the file seems to be {legacy}" if legacy else ""
-    col.report("encoding", f"is not {sn.encoding.upper().replace('-SIG', '')} text at column {column} (bytes {bad.hex(' ')}){seems}",
-               SAVE_UTF8, line=line)
-    st.stopped = f"reading stopped at line {line}: the text encoding is wrong"
+    legacy = sn.legacy or (guess_legacy(bad + _line_bytes(path, line)) if sn.encoding.startswith("utf-8") else None)
+    params = dict(encoding=sn.encoding.upper().replace("-SIG", ""), column=column, bytes=bad.hex(" "))
+    col.report("encoding", Msg("read.not_encoding_seems", legacy=legacy, **params) if legacy else Msg("read.not_encoding", **params),
+               Msg(SAVE_UTF8), line=line)
+    st.stopped = Msg("read.stopped_encoding", line=line)
 
 
 def _line_bytes(path: Path, line: int, limit: int = 8192) -> bytes:
@@ -287,7 +279,8 @@ def _jsonl_text(path, sn, col, st, cap):
                 while (rest := f.readline(CHUNK)) and not rest.endswith("\n"):
                     pass
                 st.rows += 1
-                col.report("line_too_long", f"the line is longer than {cap / 2**20:.0f} MB", "split it or remove it", line=n, record=st.rows)
+                col.report("line_too_long", Msg("read.line_longer", limit=f"{cap / 2**20:.0f}"), Msg("read.split_or_remove.hint"),
+                           line=n, record=st.rows)
                 continue
             if line.isspace():
                 st.blank += 1

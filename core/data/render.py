@@ -112,17 +112,18 @@ def apply_template_choice(tok, chat_template: str = "auto"):
 def load_tokenizer(model: str, ws=None, chat_template: str = "auto", trust_remote_code: bool = False):
     """The tokenizer of a model setting (preset name, builtin:..., folder or hub id), ready to render."""
     from core.errors import InputError, Problem
+    from core.messages import Msg
     from core.models import resolve_model
     ref = resolve_model(model, ws)
     try:
         from transformers import AutoTokenizer
         tok = AutoTokenizer.from_pretrained(ref.source, trust_remote_code=trust_remote_code, local_files_only=ref.local)
     except Exception as e:  # transformers raises OSError/ValueError/HF errors for missing or offline models
-        raise InputError(problems=[Problem("model", f"the tokenizer of {model!r} could not be loaded: {str(e)[:200]}",
-                                           "check the model name, or download the model first")]) from e
+        raise InputError(problems=[Problem("model", Msg("render.no_tokenizer", model=repr(model), error=str(e)[:200]),
+                                           Msg("render.no_tokenizer.hint"))]) from e
     if not getattr(tok, "is_fast", False):
-        raise InputError(problems=[Problem("model", f"{model!r} has only a slow tokenizer; Danlu needs a fast one "
-                                           "(tokenizer.json) to find which tokens are learned", "use another model")])
+        raise InputError(problems=[Problem("model", Msg("render.slow_tokenizer", model=repr(model)),
+                                           Msg("render.slow_tokenizer.hint"))])
     return apply_template_choice(tok, chat_template)
 
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from core.data.issues import Issue
+from core.messages import Msg
 
 HEAD_BYTES = 65536
 MAX_WHOLE_JSON_BYTES = 200 << 20   # a JSON object (not array, not JSONL) is parsed in one piece: memory
@@ -28,7 +29,7 @@ XLSX_MAX_UNCOMPRESSED = 2 << 30
 ARCHIVES = [(b"\x1f\x8b", "gzip (.gz)"), (b"BZh", "bzip2 (.bz2)"), (b"\xfd7zXZ\x00", "xz (.xz)"),
             (b"\x28\xb5\x2f\xfd", "zstd (.zst)"), (b"7z\xbc\xaf\x27\x1c", "7-Zip (.7z)"), (b"Rar!\x1a\x07", "RAR (.rar)"),
             (b"\x04\x22\x4d\x18", "lz4 (.lz4)")]
-UNPACK_HINT = "Danlu does not unpack archives or compressed files; extract the data file yourself and upload that"
+UNPACK_HINT = "sniff.unpack.hint"
 
 
 @dataclass
@@ -39,11 +40,12 @@ class Sniffed:
     refusal: Issue | None = None   # why the file cannot be read at all
     notes: list[Issue] = field(default_factory=list)  # warnings about the file as a whole
     size: int = 0
-    legacy: str = ""               # the encoding the bytes probably are in, when not UTF-8
+    legacy: Msg | None = None      # the encoding the bytes probably are in, when not UTF-8
 
 
-def _refuse(message: str, hint: str, size: int = 0, code: str = "refused") -> Sniffed:
-    return Sniffed(kind=None, refusal=Issue(code, message, hint), size=size)
+def _refuse(message: Msg, hint: str | None = None, size: int = 0, code: str = "refused") -> Sniffed:
+    """A refusal: `message`, and the fix coded `hint` (default: the message's code + ".hint")."""
+    return Sniffed(kind=None, refusal=Issue(code, message, Msg(hint or message.code + ".hint")), size=size)
 
 
 def sniff(path: str | Path) -> Sniffed:
@@ -53,24 +55,22 @@ def sniff(path: str | Path) -> Sniffed:
         head = f.read(HEAD_BYTES)
     whole = len(head) == size
     if not head.strip(b" \t\r\n\x00") or head in (codecs.BOM_UTF8, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE):
-        return _refuse("the file is empty", "choose the file that holds your examples", size, "empty")
+        return _refuse(Msg("sniff.empty"), size=size, code="empty")
     binary = _binary_kind(path, head, size)
     if binary is not None:
         return binary
     encoding, notes = _encoding(head)
     if encoding is None:
-        return _refuse("this is a binary file, not text data",
-                       "upload a CSV, TSV, JSON, JSONL, Parquet or Excel (.xlsx) file", size)
+        return _refuse(Msg("sniff.binary"), size=size)
     text, legacy = _decode_head(head, encoding, whole)
     s = text.lstrip("\ufeff \t\r\n")
     low = s[:200].lower()
     if low.startswith(("<!doctype html", "<html", "<head", "<body")) or (low.startswith("<") and "<html" in low):
-        return _refuse("this is a web page (HTML), not data — the download probably saved an error or login page",
-                       "open the link in a browser and download the data file itself", size)
+        return _refuse(Msg("sniff.html"), size=size)
     if low.startswith("<?xml") or low.startswith("<"):
-        return _refuse("this is an XML/markup file, not data", "export your data as CSV UTF-8, JSONL or Excel", size)
+        return _refuse(Msg("sniff.xml"), "sniff.export_data.hint", size)
     if low.startswith("%pdf"):
-        return _refuse("this is a PDF document, not data", "export your data as CSV UTF-8, JSONL or Excel", size)
+        return _refuse(Msg("sniff.pdf"), "sniff.export_data.hint", size)
     if s.startswith("["):
         kind = "json"
     elif s.startswith("{"):
@@ -78,9 +78,8 @@ def sniff(path: str | Path) -> Sniffed:
     else:
         kind = "csv"
     if kind == "json" and s.startswith("{") and size > MAX_WHOLE_JSON_BYTES:
-        return _refuse(f"the JSON file is {size / 2**20:.0f} MB; a single JSON object can be read up to "
-                       f"{MAX_WHOLE_JSON_BYTES >> 20} MB", "save it as JSON Lines (one record per line) or as a JSON array", size,
-                       "too_big")
+        return _refuse(Msg("sniff.json_too_big", mb=f"{size / 2**20:.0f}", limit=MAX_WHOLE_JSON_BYTES >> 20), size=size,
+                       code="too_big")
     out = Sniffed(kind=kind, encoding=encoding, notes=notes, size=size, legacy=legacy)
     if kind == "csv":
         out.delimiter = sniff_delimiter(s)
@@ -95,13 +94,12 @@ def _binary_kind(path: Path, head: bytes, size: int) -> Sniffed | None:
     if head.startswith((b"PK\x03\x04", b"PK\x05\x06", b"PK\x07\x08")):
         return _zip_kind(path, size)
     if head.startswith(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"):
-        return _refuse("this is an old-style Office file (Excel .xls or Word .doc)",
-                       "open it in Excel and save as \"Excel Workbook (.xlsx)\" or \"CSV UTF-8\"", size)
+        return _refuse(Msg("sniff.old_office"), size=size)
     for magic, name in ARCHIVES:
         if head.startswith(magic):
-            return _refuse(f"this is a compressed file ({name})", UNPACK_HINT, size)
+            return _refuse(Msg("sniff.compressed", name=name), UNPACK_HINT, size)
     if len(head) > 262 and head[257:262] == b"ustar":
-        return _refuse("this is a tar archive", UNPACK_HINT, size)
+        return _refuse(Msg("sniff.tar"), UNPACK_HINT, size)
     return None
 
 
@@ -111,21 +109,19 @@ def _zip_kind(path: Path, size: int) -> Sniffed:
         with zipfile.ZipFile(path) as z:
             infos = z.infolist()
     except (zipfile.BadZipFile, OSError, ValueError):
-        return _refuse("this looks like a zip file or Excel workbook, but it is damaged",
-                       "save it again from Excel (\"Excel Workbook (.xlsx)\" or \"CSV UTF-8\")", size)
+        return _refuse(Msg("sniff.bad_zip"), size=size)
     names = {i.filename for i in infos}
     if "xl/workbook.xml" in names:
         total = sum(i.file_size for i in infos)
         worst = max((i.file_size / max(1, i.compress_size) for i in infos), default=0)
         if total > XLSX_MAX_UNCOMPRESSED or (worst > XLSX_MAX_RATIO and total > (64 << 20)):
-            return _refuse(f"this workbook unpacks to {total / 2**30:.1f} GB (compressed {worst:.0f}x); it is refused as unsafe",
-                           "export the sheet as CSV UTF-8 instead", size)
+            return _refuse(Msg("sniff.zip_bomb", gb=f"{total / 2**30:.1f}", ratio=f"{worst:.0f}"), size=size)
         return Sniffed(kind="xlsx", size=size)
     if "word/document.xml" in names:
-        return _refuse("this is a Word document, not data", "put the examples in a spreadsheet and export CSV UTF-8", size)
+        return _refuse(Msg("sniff.word"), size=size)
     if "content.xml" in names and "mimetype" in names:
-        return _refuse("this is an OpenDocument file (LibreOffice)", "save it as .xlsx or CSV UTF-8", size)
-    return _refuse(f"this is a zip archive ({len(infos)} files inside)", UNPACK_HINT, size)
+        return _refuse(Msg("sniff.opendocument"), size=size)
+    return _refuse(Msg("sniff.zip", n=len(infos)), UNPACK_HINT, size)
 
 
 def _encoding(head: bytes) -> tuple[str | None, list[Issue]]:
@@ -133,8 +129,7 @@ def _encoding(head: bytes) -> tuple[str | None, list[Issue]]:
         return "utf-8-sig", []
     if head.startswith((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)):
         return None, []
-    note = Issue("utf16", "the file is UTF-16 text (Excel's \"Unicode Text\"); it was read correctly",
-                 "nothing to do; UTF-8 files are smaller and work everywhere")
+    note = Issue("utf16", Msg("sniff.utf16"), Msg("sniff.utf16.hint"))
     if head.startswith(codecs.BOM_UTF16_LE):
         return "utf-16-le", [note]
     if head.startswith(codecs.BOM_UTF16_BE):
@@ -150,31 +145,31 @@ def _encoding(head: bytes) -> tuple[str | None, list[Issue]]:
     return "utf-8", []
 
 
-def _decode_head(head: bytes, encoding: str, whole: bool) -> tuple[str, str]:
+def _decode_head(head: bytes, encoding: str, whole: bool) -> tuple[str, Msg | None]:
     """The head as text, and the name of the legacy encoding it is probably in (when not UTF-8)."""
     codec = "utf-16" if encoding.startswith("utf-16") else encoding
     if codec == "utf-16":
-        return head.decode(encoding, errors="replace"), ""
+        return head.decode(encoding, errors="replace"), None
     dec = codecs.getincrementaldecoder(codec)("strict")
     try:
-        return dec.decode(head, final=whole), ""
+        return dec.decode(head, final=whole), None
     except UnicodeDecodeError:
         return head.decode("latin-1"), guess_legacy(head)
 
 
-def guess_legacy(data: bytes) -> str:
+def guess_legacy(data: bytes) -> Msg:
     """A best guess at the encoding of text that is not UTF-8, to name it to the user."""
-    for codec, name, test in (("shift_jis", "Shift-JIS (Japanese)", lambda t: sum("\u3040" <= c <= "\u30ff" for c in t) > 2),
-                              ("gb18030", "GBK/GB18030 (Chinese)", lambda t: sum("\u4e00" <= c <= "\u9fff" for c in t) > 2),
-                              ("big5", "Big5 (Traditional Chinese)", lambda t: sum("\u4e00" <= c <= "\u9fff" for c in t) > 2),
-                              ("cp1251", "Windows-1251 (Cyrillic)", lambda t: sum("\u0410" <= c <= "\u044f" for c in t) > 10
-                               and sum(c in "\u00e0\u00e9\u00e8" for c in data.decode("cp1252", "replace")) < 3)):
+    for codec, test in (("shift_jis", lambda t: sum("\u3040" <= c <= "\u30ff" for c in t) > 2),
+                        ("gb18030", lambda t: sum("\u4e00" <= c <= "\u9fff" for c in t) > 2),
+                        ("big5", lambda t: sum("\u4e00" <= c <= "\u9fff" for c in t) > 2),
+                        ("cp1251", lambda t: sum("\u0410" <= c <= "\u044f" for c in t) > 10
+                         and sum(c in "\u00e0\u00e9\u00e8" for c in data.decode("cp1252", "replace")) < 3)):
         try:
             if test(data[:8192].decode(codec, errors="strict")):
-                return name
+                return Msg("enc." + codec)
         except UnicodeDecodeError:
             continue
-    return "Windows-1252 / Latin-1 (Western European)"
+    return Msg("enc.cp1252")
 
 
 def _json_or_jsonl(text: str) -> str:

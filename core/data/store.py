@@ -29,9 +29,11 @@ from core.data.check import check_file
 from core.data.clean import OPS, run_ops
 from core.data.sniff import sniff
 from core.errors import InputError, NotFound, Problem
+from core.messages import Msg, keep, recorded
 from core.workspace import atomic_write_text, sha256_file
 
 MAX_UPLOAD_BYTES = 2 << 30
+REPORT_VERSION = 2  # check reports with message codes (core.messages)
 ID_RE = re.compile(r"^ds-[0-9a-f]{12}$")
 NAME_MAX = 120
 
@@ -51,10 +53,10 @@ def sanitize_name(name: str | None) -> str:
 
 def _dir(ws, ds_id: str) -> Path:
     if not isinstance(ds_id, str) or not ID_RE.match(ds_id):
-        raise NotFound(f"no dataset {ds_id!r}", "pick a dataset from the list")
+        raise NotFound(Msg("store.no_dataset", id=repr(ds_id)), Msg("store.no_dataset.hint"))
     d = ws.datasets / ds_id
     if not (d / "dataset.json").is_file():
-        raise NotFound(f"no dataset {ds_id!r}", "pick a dataset from the list")
+        raise NotFound(Msg("store.no_dataset", id=repr(ds_id)), Msg("store.no_dataset.hint"))
     return d
 
 
@@ -99,11 +101,11 @@ def import_file(ws, src_path: str | os.PathLike, display_name: str | None = None
     name = sanitize_name(display_name if display_name is not None else Path(src_path).name)
     src = Path(trust.check_file(src_path, ws, origin, field="dataset", must_exist=False))
     if not src.is_file():
-        raise InputError(problems=[Problem(name, "the uploaded file is missing", "upload it again")])
+        raise InputError(problems=[Problem(name, Msg("store.missing"), Msg("any.upload_again"))])
     size = src.stat().st_size
     if size > max_bytes:
-        raise InputError(problems=[Problem(name, f"the file is {size / 2**30:.1f} GB; the limit is {max_bytes / 2**30:.1f} GB",
-                                           "split it into smaller files or remove rows")], title=f"{name} is too big")
+        raise InputError(problems=[Problem(name, Msg("store.too_big", gb=f"{size / 2**30:.1f}", limit=f"{max_bytes / 2**30:.1f}"),
+                                           Msg("store.too_big.hint"))], title=Msg("store.too_big_title", file=name))
     ds_id = f"ds-{uuid.uuid4().hex[:12]}"
     d = ws.datasets / ds_id
     (d / "original").mkdir(parents=True)
@@ -116,28 +118,28 @@ def import_file(ws, src_path: str | os.PathLike, display_name: str | None = None
                 fo.write(chunk)
                 copied += len(chunk)
                 if copied > max_bytes:
-                    raise InputError(problems=[Problem(name, f"the file is larger than the limit of {max_bytes / 2**30:.1f} GB",
-                                                       "split it into smaller files")])
+                    raise InputError(problems=[Problem(name, Msg("store.over_limit", limit=f"{max_bytes / 2**30:.1f}"),
+                                                       Msg("store.over_limit.hint"))])
             fo.flush()
             os.fsync(fo.fileno())
         digest = h.hexdigest()
         if (expected_size is not None and copied != expected_size) or (expected_sha256 and expected_sha256 != digest):
-            raise InputError(problems=[Problem(name, f"the upload is incomplete ({copied:,} of {expected_size or '?'} bytes arrived)",
-                                               "upload the file again")], title=f"{name} did not arrive completely")
+            raise InputError(problems=[Problem(name, Msg("store.incomplete", got=copied, expected=str(expected_size or "?")),
+                                               Msg("any.upload_file_again"))], title=Msg("store.incomplete_title", file=name))
         existing = _find_by_sha(ws, digest)
         if existing is not None:
             _remove(d)
             return {**existing, "existing": True}
         sn = sniff(tmp)
         if sn.refusal is not None:
-            raise InputError(problems=[sn.refusal.to_problem(name)], title=f"{name} cannot be used")
+            raise InputError(problems=[sn.refusal.to_problem(name)], title=Msg("error.source", source=name))
         rel = f"original/{uuid.uuid4().hex}.{sn.kind}"
         os.replace(tmp, d / rel)
         os.chmod(d / rel, 0o444)
         manifest = {"id": ds_id, "display_name": name, "kind": sn.kind, "size": copied, "created": time.time(),
                     "original": rel, "original_sha256": digest, "format": "auto", "column_map": {},
-                    "versions": [{"sha256": digest, "path": rel, "op": "import", "params": {}, "summary": f"uploaded {name}",
-                                  "created": time.time()}]}
+                    "versions": [{"sha256": digest, "path": rel, "op": "import", "params": {},
+                                  **keep("summary", Msg("store.uploaded", file=name)), "created": time.time()}]}
         _write(d, manifest)
         return {**_info(ws, d, manifest), "existing": False}
     except BaseException:
@@ -189,15 +191,16 @@ def set_format(ws, ds_id: str, fmt: str = "auto", column_map: dict | None = None
     from core.data.formats import FIELDS, FORMAT_NAMES
     problems = []
     if fmt not in ("auto", *FORMAT_NAMES):
-        problems.append(Problem("dataset_format", f"unknown format {fmt!r}", f"use auto or one of {', '.join(FORMAT_NAMES)}"))
+        problems.append(Problem("dataset_format", Msg("data.unknown_format", value=repr(fmt)),
+                                Msg("data.use_auto_or_formats.hint", formats=", ".join(FORMAT_NAMES))))
     known = {n for names in FIELDS.values() for n in names}
     for k, v in (column_map or {}).items():
         if k not in known:
-            problems.append(Problem(f"column_map.{k}", "is not a field Danlu expects", f"use one of {', '.join(sorted(known))}"))
+            problems.append(Problem(f"column_map.{k}", Msg("any.not_a_field"), Msg("store.use_fields.hint", fields=", ".join(sorted(known)))))
         if not isinstance(v, str) or not v.strip():
-            problems.append(Problem(f"column_map.{k}", "needs a column name", "write the name of your column"))
+            problems.append(Problem(f"column_map.{k}", Msg("store.needs_column"), Msg("store.needs_column.hint")))
     if problems:
-        raise InputError(problems=problems, title="The format settings cannot be used")
+        raise InputError(problems=problems, title=Msg("store.format_title"))
     d = _dir(ws, ds_id)
     with _locked(d):
         m = _read(d)
@@ -213,11 +216,13 @@ def training_settings(ws, ds_id: str) -> dict:
 
 
 def check_dataset(ws, ds_id: str, *, refresh: bool = False) -> dict:
-    """The check report (to_dict) of the current version, cached per version and format settings."""
+    """The check report (to_dict) of the current version, cached per version and format settings (and
+    REPORT_VERSION: a report of an older Danlu lacks the message codes the page renders)."""
     d = _dir(ws, ds_id)
     m = _read(d)
     cur = m["versions"][-1]
-    key = hashlib.sha256(json.dumps([cur["sha256"], m.get("format"), m.get("column_map")], sort_keys=True).encode()).hexdigest()[:16]
+    key = hashlib.sha256(json.dumps([cur["sha256"], m.get("format"), m.get("column_map"), REPORT_VERSION],
+                                    sort_keys=True).encode()).hexdigest()[:16]
     cache = d / "checks" / f"{key}.json"
     if cache.is_file() and not refresh:
         return json.loads(cache.read_text(encoding="utf-8"))
@@ -230,10 +235,11 @@ def check_dataset(ws, ds_id: str, *, refresh: bool = False) -> dict:
 def apply_op(ws, ds_id: str, op: str, *, origin: str, model: str | None = None, max_seq_length: int = 1024,
              chat_template: str = "auto", **params) -> dict:
     """Run one cleaning operation on the current version. A new immutable version is made when
-    something changed; returns {"summary", "changed": bool, "result", "dataset": info}. origin
+    something changed; returns {"summary", "summary_msg" (core.messages.keep), "changed": bool, "result",
+    "dataset": info}. origin
     (core.trust): where `model` came from (its tokenizer is loaded by the length operations)."""
     if op.replace("_", "-") not in OPS:
-        raise InputError(problems=[Problem(op, "is not a cleaning operation", f"use one of {', '.join(OPS)}")])
+        raise InputError(problems=[Problem(op, Msg("clean.not_an_op"), Msg("clean.use_ops.hint", ops=", ".join(OPS)))])
     if model:
         model = trust.check_base_model(model, ws, origin)
     d = _dir(ws, ds_id)
@@ -249,16 +255,16 @@ def apply_op(ws, ds_id: str, op: str, *, origin: str, model: str | None = None, 
                               display_name=m["display_name"])
             result = results[0]
             if not result["touched"]:
-                return {"summary": result["summary"] + "; nothing changed, no new version", "changed": False, "result": result,
-                        "dataset": _info(ws, d, m)}
-            entry = {"op": op, "params": _jsonable(params), "summary": result["summary"], "created": time.time(),
+                return {**keep("summary", Msg("clean.unchanged", summary=recorded(result, "summary"))), "changed": False,
+                        "result": result, "dataset": _info(ws, d, m)}
+            entry = {"op": op, "params": _jsonable(params), **keep("summary", recorded(result, "summary")), "created": time.time(),
                      **_store_version(d, tmp_out)}
             if tmp_val.exists():
                 val = _store_version(d, tmp_val)
                 entry["validation"], entry["validation_sha256"] = val["path"], val["sha256"]
             m["versions"].append(entry)
             _write(d, m)
-            return {"summary": result["summary"], "changed": True, "result": result, "dataset": _info(ws, d, m)}
+            return {**keep("summary", recorded(result, "summary")), "changed": True, "result": result, "dataset": _info(ws, d, m)}
         finally:
             for p in (tmp_out, tmp_val):
                 if p.exists():
@@ -284,10 +290,10 @@ def undo(ws, ds_id: str) -> dict:
     with _locked(d):
         m = _read(d)
         if len(m["versions"]) < 2:
-            raise InputError(problems=[Problem(m["display_name"], "nothing to undo", "this is the uploaded file as it was")])
+            raise InputError(problems=[Problem(m["display_name"], Msg("store.nothing_to_undo"), Msg("store.nothing_to_undo.hint"))])
         gone = m["versions"].pop()
         _write(d, m)
-    return {"summary": f"undid: {gone['summary']}", "dataset": _info(ws, d, m)}
+    return {**keep("summary", Msg("clean.undid", summary=recorded(gone, "summary"))), "dataset": _info(ws, d, m)}
 
 
 def export_path(ws, ds_id: str) -> Path:

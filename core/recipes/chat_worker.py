@@ -44,17 +44,15 @@ def send(conn, obj) -> None:
 
 def error_reply(exc: BaseException) -> dict:
     from core.errors import DanluError, InputError
+    from core.messages import Msg, said
     if isinstance(exc, InputError):
-        return dict(ok=False, error=dict(message=str(exc), hint="", where=""))
+        return dict(ok=False, error=dict(**said(exc.as_msg()), where=""))
     if isinstance(exc, DanluError):
-        return dict(ok=False, error=dict(message=exc.message, hint=exc.hint, where=exc.where))
+        return dict(ok=False, error=dict(**said(exc.msg, exc.hint_msg), where=exc.where))
     text = f"{type(exc).__name__}: {exc}"
     if "out of memory" in text.lower():
-        return dict(ok=False, error=dict(message="The GPU ran out of memory while loading or answering.",
-                                         hint="Unload other chat models, lower 'Max new tokens', or use a smaller model.",
-                                         where=""))
-    return dict(ok=False, error=dict(message=f"The chat model failed: {text[:800]}",
-                                     hint="See the chat worker log for details.", where=""))
+        return dict(ok=False, error=dict(**said(Msg("chat.oom"), Msg("chat.oom.hint")), where=""))
+    return dict(ok=False, error=dict(**said(Msg("chat.failed", error=text[:800]), Msg("chat.failed.hint")), where=""))
 
 
 def op_load(req: dict) -> dict:
@@ -71,14 +69,14 @@ def op_load(req: dict) -> dict:
 
 def op_stream(conn, req: dict) -> None:
     from core.errors import InputError, Problem
+    from core.messages import Msg
     from core.recipes.inference import GenSettings, prompt_ids, stream_generate
     sess = _SESSIONS.get(req.get("session", ""))
     if sess is None:
-        raise InputError(problems=[Problem("session", "this chat model is not loaded (it was unloaded or the worker restarted)",
-                                           "load the model again")])
+        raise InputError(problems=[Problem("session", Msg("chat.session_gone"), Msg("chat.session_gone.hint"))])
     s = GenSettings(**{k: v for k, v in (req.get("settings") or {}).items() if k in GenSettings.__dataclass_fields__})
     if s.problems():
-        raise InputError(problems=s.problems(), title="The generation settings cannot be used")
+        raise InputError(problems=s.problems(), title=Msg("chat.settings_title"))
     ids = prompt_ids(sess["tok"], req.get("messages") or [], req.get("system") or "",
                      max_prompt_tokens=req.get("max_prompt_tokens"))
     stop = threading.Event()
@@ -163,7 +161,8 @@ def serve(conn, req: dict) -> None:
             print("[chat] shutting down on request", flush=True)
             os._exit(0)  # the main thread waits for answers; exiting is also the surest way to free GPU memory
         else:
-            send(conn, dict(ok=False, error=dict(message=f"unknown request {op!r}", hint="", where="")))
+            from core.messages import Msg, said
+            send(conn, dict(ok=False, error=dict(**said(Msg("chat.unknown_request", op=repr(op))), where="")))
     except (EOFError, BrokenPipeError, ConnectionResetError):
         pass
     except BaseException as e:  # one bad request must not take down the models of everyone else

@@ -29,6 +29,7 @@ import torch.distributed as dist  # noqa: E402
 from core.config import TrainConfig  # noqa: E402
 from core.data.render import apply_template_choice  # noqa: E402
 from core.errors import DanluError, InputError  # noqa: E402
+from core.messages import Msg, said  # noqa: E402
 from core.recipes.faults import fault  # noqa: E402,F401  (re-exported for the recipes)
 from core.workspace import atomic_write_text  # noqa: E402
 
@@ -115,16 +116,14 @@ def check_chat_template(tok, source: str) -> None:
     try:
         tok.apply_chat_template(PROBE_CONVERSATION, tokenize=False)
     except Exception as e:
-        raise ChatTemplateError(f"The chat template of {source} does not work: {type(e).__name__}: {str(e)[:300]}",
-                                hint="The template comes with the model (chat_template.jinja or tokenizer_config.json). "
-                                     "Set chat_template: chatml to use Danlu's template instead, or fix the model's.") from e
+        raise ChatTemplateError(Msg("fail.template_broken", model=source, error=f"{type(e).__name__}: {str(e)[:300]}"),
+                                hint=Msg("fail.template_broken.hint")) from e
 
 
 def warn_remote_code(trust: bool, source: str) -> None:
     """Every loader that may pass trust_remote_code=True says so in the log first."""
     if trust:
-        from core.config import REMOTE_CODE_WARNING
-        print(f"[danlu] WARNING: {REMOTE_CODE_WARNING.format(model=source)}", file=sys.stderr, flush=True)
+        print(f"[danlu] WARNING: {Msg('config.remote_code', model=source)}", file=sys.stderr, flush=True)
 
 
 def quantization_config(cfg: TrainConfig, dtype: torch.dtype):
@@ -175,52 +174,49 @@ PEER_LOST_WORDS = ("connection closed by peer", "connection reset by peer", "bro
 
 
 def classify(exc: BaseException, cfg: TrainConfig | None = None) -> dict:
-    """reason + message + hint for error.json, from an exception raised inside a rank."""
+    """reason + message + hint for error.json (English and codes, core.messages.said), from an
+    exception raised inside a rank."""
     text = f"{type(exc).__name__}: {exc}"
     if isinstance(exc, torch.OutOfMemoryError) or "CUDA out of memory" in text:
-        hint = "Lower 'Batch size per device'"
-        if cfg is not None:
-            hint = (f"Lower 'Batch size per device' (micro_batch_size) from {cfg.micro_batch_size} to "
-                    f"{max(1, cfg.micro_batch_size // 2)}")
-            if cfg.max_seq_length > 512:
-                hint += f", or 'Maximum length' (max_seq_length) from {cfg.max_seq_length} to {cfg.max_seq_length // 2}"
-            if not cfg.gradient_checkpointing:
-                hint += ", or turn on gradient checkpointing"
-            if cfg.quantization != "4bit":
-                hint += ", or use 4bit quantization"
-        return dict(reason="cuda_oom", message="The GPU ran out of memory.", hint=hint + ".")
+        return dict(reason="cuda_oom", **said(Msg("fail.cuda_oom"), _oom_hint(cfg)))
     if isinstance(exc, InputError):
-        return dict(reason="data_error", message=str(exc), hint="Fix the listed rows in the Dataset tab or with `python app.py check-data`.")
+        return dict(reason="data_error", **said(exc.as_msg(), Msg("fail.data_error.hint")))
     if isinstance(exc, Diverged):
-        return dict(reason="diverged", message=exc.message, hint=exc.hint)
+        return dict(reason="diverged", **said(exc.msg, exc.hint_msg))
     if isinstance(exc, DiskFull) or (isinstance(exc, OSError) and exc.errno == 28) \
             or "no space left on device" in text.lower():  # safetensors raises its own error type for ENOSPC
-        detail = f" {exc.message}" if isinstance(exc, DiskFull) else ""
-        return dict(reason="disk_full", message="The disk is full, so progress could not be saved." + detail,
-                    hint="Free some disk space (old runs in the Train tab, exports), then press Resume.")
+        full = Msg("fail.disk_full_saving_detail", detail=exc.msg) if isinstance(exc, DiskFull) else Msg("fail.disk_full_saving")
+        return dict(reason="disk_full", **said(full, Msg("fail.free_disk_runs.hint")))
     if isinstance(exc, ChatTemplateError):
-        return dict(reason="chat_template", message=exc.message, hint=exc.hint)
+        return dict(reason="chat_template", **said(exc.msg, exc.hint_msg))
     if _is_template_error(exc):
-        return dict(reason="chat_template", message=f"The model's chat template could not render an example: {text[:400]}",
-                    hint="Some templates refuse some conversations (e.g. a system message). Fix those rows, or set "
-                         "chat_template: chatml to use Danlu's template.")
+        return dict(reason="chat_template", **said(Msg("fail.template_row", error=text[:400]), Msg("fail.template_row.hint")))
     if isinstance(exc, DanluError):
-        return dict(reason="error", message=exc.message, hint=exc.hint)
+        return dict(reason="error", **said(exc.msg, exc.hint_msg))
     if "trust_remote_code" in text and "custom code" in text:
-        return dict(reason="remote_code", message="This model needs its own Python code to load, and running a model's code is off.",
-                    hint="Pick a model that transformers supports without extra code, or - only if you trust its "
-                         "authors - turn on 'Run the model's own code' (trust_remote_code) for this model.")
+        return dict(reason="remote_code", **said(Msg("fail.remote_code"), Msg("fail.remote_code.hint")))
     low = text.lower()
     if any(w in low for w in ("nccl", "gloo", "collective", "process group")) and any(
             w in low for w in ("timeout", "timed out", "watchdog")):
-        return dict(reason="nccl_timeout", message="The GPUs stopped hearing from each other (a collective timed out).",
-                    hint="One GPU process hung or died. Check the other ranks' logs; retry, and if it repeats try fewer GPUs.")
+        return dict(reason="nccl_timeout", **said(Msg("fail.gpus_lost"), Msg("fail.gpus_lost.hint")))
     if any(w in low for w in PEER_LOST_WORDS):
         # a consequence, not a cause: the job's diagnosis names the rank that went first
-        return dict(reason="peer_lost", message="Another training process stopped, so this one could not go on.",
-                    hint="See the first process that failed.")
-    return dict(reason="crashed", message=f"The training process stopped with an error: {text[:500]}",
-                hint="The log below shows where. If it mentions your data or settings, fix them and press Retry.")
+        return dict(reason="peer_lost", **said(Msg("fail.peer_lost"), Msg("fail.peer_lost.hint")))
+    return dict(reason="crashed", **said(Msg("fail.crashed", error=text[:500]), Msg("fail.crashed.hint")))
+
+
+def _oom_hint(cfg: TrainConfig | None) -> Msg:
+    """What to lower first, with this run's own numbers."""
+    if cfg is None:
+        return Msg("fail.oom_lower")
+    more = []
+    if cfg.max_seq_length > 512:
+        more.append(Msg("fail.oom_or_length", length=cfg.max_seq_length, half=cfg.max_seq_length // 2))
+    if not cfg.gradient_checkpointing:
+        more.append(Msg("fail.oom_or_checkpointing"))
+    if cfg.quantization != "4bit":
+        more.append(Msg("fail.oom_or_4bit"))
+    return Msg("fail.oom_lower_from", mb=cfg.micro_batch_size, half=max(1, cfg.micro_batch_size // 2), more=more)
 
 
 def _is_template_error(exc: BaseException) -> bool:

@@ -35,6 +35,7 @@ from core import metrics
 from core.config import load_config
 from core.data import load_examples
 from core.errors import InputError, Problem
+from core.messages import Msg
 from core.models import resolve_model
 from core.recipes.common import (all_reduce_sum, barrier, load_base_model, log, record_failure, setup_dist,
                                  write_json)
@@ -79,15 +80,13 @@ def held_out(cfg, dataset: str | None) -> tuple[list[dict], str]:
     if dataset:
         return load_examples(dataset, "auto", cfg.column_map).examples, f"all of {Path(dataset).name}"
     if not Path(cfg.dataset).exists():
-        raise InputError(problems=[Problem("dataset", f"the run's dataset {cfg.dataset} is gone",
-                                           "evaluate on another file with --dataset FILE")], title="Cannot evaluate")
+        raise InputError(problems=[Problem("dataset", Msg("eval.dataset_gone", path=cfg.dataset), Msg("eval.dataset_gone.hint"))],
+                         title=Msg("eval.cannot_title"))
     loaded = load_examples(cfg.dataset, cfg.dataset_format, cfg.column_map)
     _, val = split(loaded.examples, cfg.val_fraction, cfg.seed)
     if not val:
-        raise InputError(problems=[Problem("val_fraction", "this run held no examples back (validation share 0), so "
-                                           "there is nothing the model has not already seen",
-                                           "train with a validation share above 0, or evaluate on another file (--dataset)")],
-                         title="Nothing to evaluate on")
+        raise InputError(problems=[Problem("val_fraction", Msg("eval.no_validation"), Msg("eval.no_validation.hint"))],
+                         title=Msg("eval.nothing_title"))
     return val, "the validation split"
 
 
@@ -159,10 +158,10 @@ def answer_all(model, tok, samples: list[dict], cfg, d, args, progress) -> list[
 def evaluate_run(run: Path, out: Path, d, args) -> int:
     t0 = time.time()
     if args.max_samples < 1 or args.max_new_tokens < 1 or args.batch_size < 1:
-        raise InputError(problems=[Problem("--max-samples/--max-new-tokens/--batch-size", "must be at least 1")])
+        raise InputError(problems=[Problem("--max-samples/--max-new-tokens/--batch-size", Msg("eval.at_least_one"))])
     cfg_path = run / "config.yaml"
     if not cfg_path.is_file():
-        raise InputError(problems=[Problem("run", f"{run} has no config.yaml", "give a training job id or its run folder")])
+        raise InputError(problems=[Problem("run", Msg("eval.no_config", path=str(run)), Msg("eval.no_config.hint"))])
     cfg = load_config(cfg_path, check_files=False)
     adapter = check_adapter_dir(run / "adapter")
     ainfo = read_adapter_info(adapter)

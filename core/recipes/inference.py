@@ -20,6 +20,7 @@ import torch
 
 from core.demo_model import CHATML_TEMPLATE
 from core.errors import Problem
+from core.messages import Msg
 from core.runs import check_adapter_dir  # noqa: F401  (re-exported for the recipes)
 
 TEMPLATE_FALLBACK = "chatml"  # the named fallback for base models that ship no chat template
@@ -42,13 +43,14 @@ class GenSettings:
     def problems(self) -> list[Problem]:
         out = []
         if not (0.0 <= self.temperature <= 5.0):
-            out.append(Problem("temperature", f"must be between 0 and 5, got {self.temperature}", "0 = always the most likely word; 0.7 is usual"))
+            out.append(Problem("temperature", Msg("gen.temperature", value=str(self.temperature)), Msg("gen.temperature.hint")))
         if not (0.0 < self.top_p <= 1.0):
-            out.append(Problem("top_p", f"must be above 0 and at most 1, got {self.top_p}", "0.9 is usual"))
+            out.append(Problem("top_p", Msg("gen.top_p", value=str(self.top_p)), Msg("gen.top_p.hint")))
         if not (1 <= self.max_new_tokens <= 32768):
-            out.append(Problem("max_new_tokens", f"must be between 1 and 32768, got {self.max_new_tokens}"))
+            out.append(Problem("max_new_tokens", Msg("gen.max_new_tokens", value=str(self.max_new_tokens))))
         if not (0.5 <= self.repetition_penalty <= 3.0):
-            out.append(Problem("repetition_penalty", f"must be between 0.5 and 3, got {self.repetition_penalty}", "1.0 = off; 1.1 is usual"))
+            out.append(Problem("repetition_penalty", Msg("gen.repetition_penalty", value=str(self.repetition_penalty)),
+                               Msg("gen.repetition_penalty.hint")))
         return out
 
 

@@ -122,7 +122,8 @@ def merge(adapter: Path, out: Path, args, progress=lambda phase: None) -> dict:
     adapter = check_adapter_dir(adapter)
     if out.exists():
         from core.errors import InputError, Problem
-        raise InputError(problems=[Problem("name", f"{out} already exists", "choose another name or delete the old export")])
+        from core.messages import Msg
+        raise InputError(problems=[Problem("name", Msg("export.out_exists", path=str(out)), Msg("export.out_exists.hint"))])
     info = read_adapter_info(adapter)
     trust = bool(info.get("trust_remote_code", False))
     ref = resolve_model(info.get("base_model", ""), builtin="require")

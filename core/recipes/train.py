@@ -42,6 +42,7 @@ import torch
 from core.config import load_config, to_dict
 from core.data import load_examples
 from core.errors import InputError, Problem
+from core.messages import Msg
 from core.models import resolve_model
 from core.recipes import checkpoint as ckpt
 from core.recipes import speed
@@ -88,9 +89,8 @@ def prepare_data(cfg, tok, d, run_dir: Path):
     train_enc, stats = encode_all(tok, train_ex, cfg.max_seq_length, cfg.train_on_inputs)
     val_enc, _ = encode_all(tok, val_ex, cfg.max_seq_length, cfg.train_on_inputs)
     if not train_enc:
-        raise InputError(problems=[Problem("dataset", "no example has any answer tokens left to learn",
-                                           "check that assistant answers are present and max_seq_length is large enough")],
-                         title="Nothing to train on")
+        raise InputError(problems=[Problem("dataset", Msg("train.nothing_to_learn"), Msg("train.nothing_to_learn.hint"))],
+                         title=Msg("train.nothing_title"))
     train = pack(train_enc, cfg.max_seq_length, cfg.seed) if cfg.packing else unpacked(train_enc)
     val = pack(val_enc, cfg.max_seq_length, cfg.seed) if cfg.packing else unpacked(val_enc)
     info = dict(format=loaded.format, rows=loaded.rows, train_examples=len(train_ex), val_examples=len(val_ex),
@@ -187,10 +187,10 @@ def train(cfg, run_dir: Path, d, resume: bool) -> int:
     batches0 = epoch_batches(train_seqs, cfg.micro_batch_size, d.world, d.rank, cfg.seed, 0)
     steps_per_epoch = len(batches0) // cfg.gradient_accumulation_steps
     if steps_per_epoch < 1:
-        raise InputError(problems=[Problem("dataset", f"only {len(train_seqs)} training sequences: not enough for one step of "
-                                                      f"{cfg.micro_batch_size} x {cfg.gradient_accumulation_steps} x {d.world} GPUs",
-                                           "add examples, or lower micro_batch_size / gradient_accumulation_steps")],
-                         title="The dataset is too small for these settings")
+        raise InputError(problems=[Problem("dataset", Msg("train.too_few", n=len(train_seqs), batch=cfg.micro_batch_size,
+                                                          accum=cfg.gradient_accumulation_steps, world=d.world),
+                                           Msg("train.too_few.hint"))],
+                         title=Msg("train.too_few_title"))
     total_steps = cfg.max_steps or max(1, math.ceil(cfg.num_epochs * steps_per_epoch))
 
     ddp = model
@@ -346,8 +346,7 @@ def log_step(cfg, d, step, epoch, steps_per_epoch, total_steps, window, grad_nor
         print(f"step {step}/{total_steps} | epoch {rec['epoch']:.2f} | loss {loss:.4f} | lr {rec['lr']:.2e} | "
               f"grad norm {gn:.3f} | {tps:,.0f} tok/s | eta {eta:.0f}s", flush=True)
     if bad_logs >= cfg.nan_patience:
-        raise Diverged(f"The loss was not a number (NaN or infinite) in {bad_logs} logged steps in a row, up to step {step}.",
-                       hint="Lower the learning rate (e.g. halve it) and resume or retry; the last good checkpoint is kept.")
+        raise Diverged(Msg("fail.diverged", n=bad_logs, step=step), hint=Msg("fail.diverged.hint"))
     return bad_logs
 
 
@@ -386,8 +385,8 @@ def check_disk(run_dir: Path, model, step: int) -> None:
     need = sum(p.numel() * 4 * 3 for p in model.parameters() if p.requires_grad) + 50 * 2**20
     free = ckpt.free_bytes(run_dir)
     if fault("enospc", step) or free < need:
-        raise DiskFull(f"Only {free // 2**20} MB are free in {run_dir}; the next checkpoint needs about "
-                       f"{need // 2**20} MB.", hint="Free some disk space, then press Resume.")
+        raise DiskFull(Msg("fail.low_disk", free=free // 2**20, path=str(run_dir), need=need // 2**20),
+                       hint=Msg("fail.free_disk.hint"))
 
 
 def rewind_jsonl(path: Path, step: int) -> None:
@@ -419,9 +418,8 @@ def restore(run_dir, model, opt, sched, cfg, d, dataset_sha) -> int:
         return 0
     adapter, opt_state, state = ckpt.load(path)
     if state.get("dataset_sha256") != dataset_sha:
-        raise InputError(problems=[Problem("dataset", "the dataset file changed since this run started",
-                                           "resume needs the same data; start a new run (Retry) to use the new file")],
-                         title="Cannot resume")
+        raise InputError(problems=[Problem("dataset", Msg("train.dataset_changed"), Msg("train.dataset_changed.hint"))],
+                         title=Msg("train.cannot_resume_title"))
     set_peft_model_state_dict(model, adapter)
     opt.load_state_dict(opt_state)
     sched.load_state_dict(state["scheduler"])

@@ -80,7 +80,7 @@ def test_all_problems_of_a_record_at_once():
 def test_roles_must_alternate(roles, message):
     rec = {"messages": [{"role": r, "content": f"t{i}"} for i, r in enumerate(roles)]}
     _, issues = Schema("messages").check(rec)
-    assert issues[0][0] == "turn_order" and message in issues[0][2], issues
+    assert issues[0][0] == "turn_order" and message in str(issues[0][2]), issues
 
 
 def test_good_orders():

@@ -140,9 +140,11 @@ class TestClassifyInsideARank:
 
     def test_diverged_disk_full_and_data_error(self, common):
         from core.errors import InputError, Problem
-        assert common.classify(common.Diverged("NaN", hint="lower lr"))["reason"] == "diverged"
-        disk = common.classify(common.DiskFull("Only 3 MB are free"))
+        from core.messages import Msg
+        assert common.classify(common.Diverged(Msg("fail.diverged", n=3, step=9), hint=Msg("fail.diverged.hint")))["reason"] == "diverged"
+        disk = common.classify(common.DiskFull(Msg("fail.low_disk", free=3, path="/runs/x", need=9)))
         assert disk["reason"] == "disk_full" and "Only 3 MB" in disk["message"]
+        assert disk["message_msg"]["code"] == "fail.disk_full_saving_detail"  # the page renders the code
         assert common.classify(OSError(28, "No space left on device"))["reason"] == "disk_full"
-        data = common.classify(InputError(problems=[Problem("dataset", "no rows")]))
-        assert data["reason"] == "data_error"
+        data = common.classify(InputError(problems=[Problem("dataset", Msg("load.no_usable"))]))
+        assert data["reason"] == "data_error" and "the file has no usable records" in data["message"]

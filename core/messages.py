@@ -1,0 +1,169 @@
+"""What core says to a person: a code from the catalog and its parameters, never a bare sentence.
+
+    m = Msg("config.min", label=label("lora_rank"), n=1, v=0)
+    str(m)                   'LoRA rank must be at least 1, got 0'   (English: the CLI, logs, error files)
+    m.to_dict()              {"code": "config.min", "params": {...}}  (what JSON records keep)
+    Msg.from_dict(d)         the same message back from a record
+    render(m, words)         the sentence in another language; `words(code)` looks a code up in
+                             that language's catalog (webui/locales/<lang>.yaml), English fills gaps
+
+English is core/catalog_en.py (the CLI's words); every other language is one catalog file of the
+page, keyed by the same codes, with the same {placeholders}. A parameter may itself be a Msg (a
+setting's label, a kind of value, a sentence inside a sentence): it is rendered in the same
+language. Values that come from outside (file names, numbers, a library's error text) are plain
+parameters and shown as they are. Two small additions to Python's format syntax:
+    {n|row|rows}    the first form when the parameter n is 1, else the second (English and Spanish
+                    need it; a language without plural forms writes the word once)
+    {steps|; }      a list parameter, its items joined with what follows the bar (each language
+                    writes its own separator: "; " in English, "；" in Chinese)
+
+JSON records keep a message's English under its key ("message", "hint", "summary") and its code
+beside it under the key + "_msg" (said(), recorded()).
+
+Nothing parses sentences back: the page renders the codes core recorded. Pure Python.
+"""
+from __future__ import annotations
+
+import re
+import string
+from typing import Any, Callable
+
+from core.catalog_en import EN
+
+_FORMATTER = string.Formatter()
+_PLURAL = re.compile(r"\{(\w+)\|([^|{}]*)\|([^|{}]*)\}")
+_JOIN = re.compile(r"\{(\w+)\|([^|{}]*)\}")
+
+
+def english(code: str) -> str | None:
+    """The English template of a code; `field.<name>` is a setting's label (core/config.py)."""
+    text = EN.get(code)
+    if text is None and code.startswith("field."):
+        from core.config import FIELDS  # late: config itself builds messages
+        f = FIELDS.get(code[len("field."):])
+        text = f.metadata["label"] if f is not None else None
+    return text
+
+
+class Msg:
+    """One sentence (or phrase) for a person: `code` in the catalog, `params` to fill it."""
+
+    __slots__ = ("code", "params")
+
+    def __init__(self, code: str, /, **params: Any):
+        if english(code) is None:
+            raise KeyError(f"no message {code!r} in core/catalog_en.py")
+        self.code = code
+        self.params = params
+
+    def __str__(self) -> str:
+        return render(self, EN.get)
+
+    def __repr__(self) -> str:
+        return f"Msg({self.code!r}, **{self.params!r})"
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, Msg) and other.code == self.code and other.params == self.params
+
+    def __hash__(self) -> int:
+        return hash((self.code, str(self)))
+
+    def to_dict(self) -> dict:
+        return {"code": self.code, "params": {k: _to_json(v) for k, v in self.params.items()}}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Msg":
+        """A message from a record; an unknown code (a record of a newer Danlu) keeps its words."""
+        params = {k: _from_json(v) for k, v in (d.get("params") or {}).items()}
+        try:
+            return cls(d["code"], **params)
+        except KeyError:
+            return verbatim(d.get("text") or d.get("code", ""))
+
+    @classmethod
+    def of(cls, value) -> "Msg | None":
+        """A Msg, a record's dict of one, or None: what readers of JSON records get back."""
+        if value is None or isinstance(value, Msg):
+            return value
+        if isinstance(value, dict) and "code" in value:
+            return cls.from_dict(value)
+        raise TypeError(f"expected a Msg or its dict, got {type(value).__name__}")
+
+
+def label(name: str) -> Msg:
+    """A setting's label (TrainConfig field `name`) inside a message, translated with it."""
+    return Msg("field." + name)
+
+
+def verbatim(text: str) -> Msg:
+    """Words from outside the catalog, shown as they are in every language: a record written by an
+    older Danlu, a library's own error text. Never for sentences Danlu writes itself (a test scans)."""
+    return Msg("verbatim", text=str(text))
+
+
+def _to_json(v):
+    if isinstance(v, Msg):
+        return v.to_dict()
+    if isinstance(v, (list, tuple)):
+        return [_to_json(x) for x in v]
+    return v
+
+
+def _from_json(v):
+    if isinstance(v, dict) and "code" in v:
+        return Msg.from_dict(v)
+    if isinstance(v, list):
+        return [_from_json(x) for x in v]
+    return v
+
+
+def render(m: Msg, words: Callable[[str], str | None]) -> str:
+    """`m` in the language `words` looks codes up in; a code it lacks (or a broken translation)
+    falls back to English, so a page never fails over a message."""
+    for template in (words(m.code), english(m.code)):
+        if template is None:
+            continue
+        try:
+            return _fill(template, m.params, words)
+        except (KeyError, IndexError, ValueError, TypeError):
+            continue
+    return m.code
+
+
+def _fill(template: str, raw: dict, words) -> str:
+    params = {k: render(v, words) if isinstance(v, Msg) else v for k, v in raw.items()}
+
+    def join(g):
+        params[g[1]] = g[2].join(render(x, words) if isinstance(x, Msg) else str(x) for x in raw[g[1]])
+        return "{" + g[1] + "}"
+    template = _PLURAL.sub(lambda g: g[2] if raw[g[1]] == 1 else g[3], template)
+    return _JOIN.sub(join, template).format(**params)
+
+
+def placeholders(template: str) -> set[str]:
+    """The {names} a template uses (a translation must use the same ones)."""
+    plain = _JOIN.sub(lambda g: "{" + g[1] + "}", _PLURAL.sub(lambda g: "{" + g[1] + "}", template))
+    return {name.split(".")[0].split("[")[0] for _, name, _, _ in _FORMATTER.parse(plain) if name}
+
+
+def said(message: Msg, hint: Msg | None = None) -> dict:
+    """What a JSON record keeps of a message and its fix: the English words ("message", "hint", for
+    the CLI and people reading the file) and their codes ("message_msg", "hint_msg", for the page)."""
+    return {**keep("message", message), **keep("hint", hint)}
+
+
+def keep(key: str, m: Msg | None) -> dict:
+    """{key: English, key + "_msg": code and params} for a JSON record ("" and None when m is None)."""
+    if not (m is None or isinstance(m, Msg)):
+        raise TypeError(f"{key} must be a Msg: every sentence Danlu writes has a code")
+    return {key: str(m) if m is not None else "", key + "_msg": m.to_dict() if m is not None else None}
+
+
+def recorded(record: dict, key: str = "message") -> Msg | None:
+    """The message a record keeps under `key`: its code when the record has one, else its English
+    words as they are (a record from an older Danlu)."""
+    coded = record.get(key + "_msg")
+    if coded:
+        return Msg.of(coded)
+    text = record.get(key)
+    return verbatim(text) if text else None
