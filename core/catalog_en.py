@@ -724,8 +724,8 @@ EN.update({
     "chat.no_answer": "The chat worker did not answer within {seconds} s.",
     "chat.worker_failed": "the chat worker failed",
     "chat.quantization": "must be auto, 4bit, 8bit or none, got {value}",
-    "chat.unloaded": "The chat model is no longer loaded (its worker stopped).",
-    "chat.unloaded.hint": "Load the model again.",
+    "chat.model_gone": "The chat model is no longer loaded (its worker stopped).",
+    "chat.model_gone.hint": "Load the model again.",
     "chat.bad_roles": "the conversation must end with a user message, and roles must be user, assistant or system",
     "chat.died_answering": "The chat worker stopped while answering.",
     "chat.not_loaded": "this chat model is not loaded",
@@ -763,4 +763,16 @@ EN.update({
     "memory.no_fit": "Will probably NOT fit: about {need} GiB needed but only {free} GiB free. Try: {steps|; }.",
     "memory.smaller_batch": "lower the batch size per device or the maximum length, or turn on gradient checkpointing",
     "memory.4bit": "use 4bit quantization or a smaller model",
+})
+EN.update({
+    # ---- the page's own refusals (webui/): the page shows them in its language ------------------
+    "page.column_map": "write one `expected: yours` pair per line",
+    "page.column_map.hint": "e.g. prompt: question",
+    "page.empty_number": "{label} is empty",
+    "page.empty_number.hint": "type a number",
+    "page.bad_json": "the settings are not valid JSON ({error})",
+    "page.bad_json.hint": "send one object, e.g. {{\"lora_rank\": 16}}",
+    "page.not_object": "the settings must be one JSON object",
+    "page.not_object.hint": "e.g. {{\"lora_rank\": 16}}",
+    "page.unknown.hint": "use the names of a config YAML (python app.py copy-preset demo c.yaml)",
 })

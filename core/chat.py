@@ -333,7 +333,7 @@ class ChatEngine:
         sess = self._session(session_id)
         worker = self._workers.get(sess["worker"])
         if worker is None or not worker.alive:
-            raise ChatError(Msg("chat.unloaded"), hint=Msg("chat.unloaded.hint"))
+            raise ChatError(Msg("chat.model_gone"), hint=Msg("chat.model_gone.hint"))
         msgs = [{"role": m["role"], "content": _text(m["content"])} for m in messages]
         bad = [i for i, m in enumerate(msgs) if m["role"] not in ("user", "assistant", "system")]
         if bad or not msgs or msgs[-1]["role"] != "user":

@@ -6,6 +6,10 @@
 
 `compose(name)` turns any preset into a complete TrainConfig mapping; the layers stack as
 defaults < recipe < model < template settings. Names are unique across the three kinds.
+
+A preset carries its own translations: `translations: {zh-CN: {description: ..., ...}, ja: ...}`,
+one entry per language of the page for each of its TRANSLATED texts (the page shows them;
+tests/webui/test_i18n.py checks every language is there).
 """
 from __future__ import annotations
 
@@ -28,6 +32,11 @@ REQUIRED = {
     "template": ("name", "description", "use_case", "model", "recipe", "dataset_format", "dataset",
                  "time_needed", "memory_needed"),
 }
+
+
+# the texts of a preset that the page shows, by kind: each has a translation per language
+TRANSLATED = {"model": ("description", "vram_basis"), "recipe": ("description",),
+              "template": ("use_case", "description", "time_needed", "memory_needed")}
 
 
 @dataclass(frozen=True)
@@ -150,4 +159,19 @@ def validate_preset_file(path: Path, kind: str, root: Path = PRESETS_DIR) -> lis
         ds = path.parent / str(data.get("dataset", ""))
         if not ds.is_file():
             problems.append(Problem(f"{where} dataset", Msg("presets.no_sample", name=repr(data.get("dataset")))))
+    return problems + translation_problems(where, kind, data.get("translations", {}))
+
+
+def translation_problems(where: str, kind: str, translations) -> list[Problem]:
+    """`translations:` maps each language to texts of this preset, each one of TRANSLATED[kind], none empty."""
+    keys = TRANSLATED[kind]
+    if not isinstance(translations, dict) or not all(isinstance(t, dict) for t in translations.values()):
+        return [Problem(f"{where} translations", Msg("presets.translations", keys=", ".join(keys)))]
+    problems = []
+    for lang, texts in translations.items():
+        for key, text in texts.items():
+            if key not in keys:
+                problems.append(Problem(f"{where} translations", Msg("presets.translation_key", key=key, lang=lang)))
+            elif not isinstance(text, str) or not text.strip():
+                problems.append(Problem(f"{where} translations", Msg("presets.translation_empty", key=key, lang=lang)))
     return problems

@@ -14,7 +14,7 @@ import gradio as gr
 
 from webui import fields, i18n, jobview, serving
 from webui.context import Gui
-from webui.i18n import I18N, L, LANGUAGES
+from webui.i18n import CODES, I18N, L, LANGUAGES
 from webui.tabs import chat_tab, dataset_tab, evaluate_tab, export_tab, hyperparams_tab, templates_tab, train_tab
 
 CSS = """
@@ -58,11 +58,11 @@ SET_LANGUAGE_JS = """(...inputs) => {
   const rename = () => {
     const bar = document.querySelector('#tabs > .tab-wrapper');
     if (!bar) return;
-    const want = window.danluLang.toLowerCase().startsWith('zh') ? 1 : 0;
+    const want = Math.max(0, window.danluTabNames.languages.indexOf(window.danluLang));
     for (const button of bar.querySelectorAll('button')) {
       const text = [...button.childNodes].find(n => n.nodeType === Node.TEXT_NODE && n.nodeValue.trim());
       if (!text) continue;
-      const names = window.danluTabNames.find(pair => pair.includes(text.nodeValue.trim()));
+      const names = window.danluTabNames.names.find(all => all.includes(text.nodeValue.trim()));
       if (names && text.nodeValue !== names[want]) text.nodeValue = names[want];
     }
   };
@@ -73,15 +73,21 @@ SET_LANGUAGE_JS = """(...inputs) => {
     window.danluTabWatch.observe(bar, {subtree: true, childList: true, characterData: true});
   }
   return inputs.length === 1 ? lang : inputs;
-}""" % json.dumps([[i18n.tr(k, "en"), i18n.tr(k, "zh-CN")] for k in TAB_KEYS], ensure_ascii=False)
+}""" % json.dumps({"languages": CODES, "names": [[i18n.tr(k, code) for code in CODES] for k in TAB_KEYS]},
+                   ensure_ascii=False)
 SCROLL_LOG_JS = """() => { const t = document.querySelector('#train-log textarea');
   if (t) requestAnimationFrame(() => { t.scrollTop = t.scrollHeight; }); }"""
+# the language remembered in this browser, else the browser's own when the page speaks it, else English
 LOAD_LANGUAGE_JS = """() => {
+  const codes = %s;
   let lang = null;
   try { lang = localStorage.getItem('danlu-lang'); } catch (e) {}
-  if (!lang) lang = (navigator.language || 'en').toLowerCase().startsWith('zh') ? 'zh-CN' : 'en';
+  if (!codes.includes(lang)) {
+    const wanted = (navigator.language || 'en').toLowerCase().split('-')[0];
+    lang = codes.find(c => c.toLowerCase().split('-')[0] === wanted) || 'en';
+  }
   return (%s)(lang);
-}""" % SET_LANGUAGE_JS
+}""" % (json.dumps(CODES), SET_LANGUAGE_JS)
 
 
 

@@ -15,6 +15,7 @@ import yaml
 from core import trust
 from core.config import FIELDS, GROUPS, TrainConfig, coerce, from_dict, to_dict, validate
 from core.errors import InputError, Problem
+from core.messages import Msg, label
 from webui.i18n import L
 
 NAMES: list[str] = list(FIELDS)
@@ -96,7 +97,7 @@ def _parse_mapping(text: str) -> tuple[dict | None, Problem | None]:
         data = None
     if isinstance(data, dict) and all(isinstance(v, (str, int, float)) for v in data.values()):
         return {str(k): str(v) for k, v in data.items()}, None
-    return None, Problem("column_map", "write one `expected: yours` pair per line", "e.g. prompt: question")
+    return None, Problem("column_map", Msg("page.column_map"), Msg("page.column_map.hint"))
 
 
 def values_to_dict(values: dict) -> tuple[dict, list[Problem]]:
@@ -112,7 +113,7 @@ def values_to_dict(values: dict) -> tuple[dict, list[Problem]]:
         elif isinstance(value, float) and _kind(name) == "int" and value.is_integer():
             value = int(value)
         if value is None and _kind(name) in ("int", "float", "fraction"):
-            problems.append(Problem(name, f"{FIELDS[name].metadata['label']} is empty", "type a number"))
+            problems.append(Problem(name, Msg("page.empty_number", label=label(name)), Msg("page.empty_number.hint")))
             continue
         v, p = coerce(name, value)
         if p:
@@ -127,7 +128,7 @@ def build_config(values: dict, ws, *, check_files: bool = True) -> tuple[TrainCo
     paths are checked against the page's trust boundary (core.trust) before any file is looked at."""
     data, problems = values_to_dict(values)
     try:
-        cfg = from_dict(data, source="the settings")
+        cfg = from_dict(data, source=Msg("config.settings"))
     except InputError as e:
         return None, problems + e.problems
     try:
@@ -198,14 +199,12 @@ def snapshot_values(text: str | None) -> list:
     try:
         data = json.loads(text or "{}")
     except ValueError as e:
-        raise InputError(problems=[Problem("settings", f"the settings are not valid JSON ({e})",
-                                           'send one object, e.g. {"lora_rank": 16}')]) from None
+        raise InputError(problems=[Problem("settings", Msg("page.bad_json", error=str(e)), Msg("page.bad_json.hint"))]) from None
     if not isinstance(data, dict):
-        raise InputError(problems=[Problem("settings", "the settings must be one JSON object", 'e.g. {"lora_rank": 16}')])
+        raise InputError(problems=[Problem("settings", Msg("page.not_object"), Msg("page.not_object.hint"))])
     unknown = sorted(set(data) - set(NAMES))
     if unknown:
-        raise InputError(problems=[Problem(k, "unknown setting", "use the names of a config YAML (python app.py copy-preset demo c.yaml)")
-                                   for k in unknown])
+        raise InputError(problems=[Problem(k, Msg("config.unknown"), Msg("page.unknown.hint")) for k in unknown])
     return [data[n] if n in data else default_value(n) for n in NAMES]
 
 

@@ -7,8 +7,7 @@ import gradio as gr
 
 from core import jobs as J
 from core import progress
-from webui.i18n import STRINGS, tr
-from webui.i18n_core import core_text
+from webui.i18n import has, recorded_text, tr
 
 
 def finished_runs(gui) -> list[tuple[str, str]]:
@@ -45,7 +44,8 @@ def status_markdown(st: dict, lang: str) -> str:
     elif st["state"] == "queued":
         parts.append(tr("st.queued", lang))
     if st.get("kind") != "train" and st.get("phase") and st["state"] == "running":
-        parts.append(str(st["phase"]))  # eval and merge name their phase (generating, saving, ...)
+        phase = str(st["phase"])  # eval and merge name their phase (generating, saving, ...)
+        parts.append(tr("phase." + phase, lang) if has("phase." + phase) else phase)
     lm, le = st.get("last_metrics"), st.get("last_eval")
     if lm and lm.get("loss") is not None:
         parts.append(f"{tr('st.loss', lang)} {lm['loss']:.4f}")
@@ -67,7 +67,7 @@ def failure_update(st: dict, lang: str):
 
 def reason_words(reason: str, lang: str) -> str:
     """A failure's reason code in words; a code without words is shown as it is."""
-    return tr("reason." + reason, lang) if "reason." + reason in STRINGS else reason
+    return tr("reason." + reason, lang) if has("reason." + reason) else reason
 
 
 def failure_text(st: dict, lang: str) -> str | None:
@@ -76,12 +76,12 @@ def failure_text(st: dict, lang: str) -> str | None:
         return None
     err = st.get("error") or {}
     reason = err.get("reason") or st.get("reason") or ""
-    message = err.get("message") or st.get("message") or ""
-    hint = err.get("hint") or st.get("hint") or ""
+    message = recorded_text(err, "message", lang) or recorded_text(st, "message", lang)  # error.json's words, else the job table's
+    hint = recorded_text(err, "hint", lang) or recorded_text(st, "hint", lang)
     icon = "✕" if st["state"] == "failed" else "‖"
     text = f"{icon} **{tr('state.' + st['state'].upper(), lang)}**" + (f" — {reason_words(reason, lang)}" if reason else "")
     if message:
-        text += f"\n\n{core_text(message, lang)}"
+        text += f"\n\n{message}"
     if hint:
-        text += f"\n\n**{tr('train.what_to_do', lang)}** {core_text(hint, lang)}"
+        text += f"\n\n**{tr('train.what_to_do', lang)}** {hint}"
     return text

@@ -29,7 +29,7 @@ XLSX_MAX_UNCOMPRESSED = 2 << 30
 ARCHIVES = [(b"\x1f\x8b", "gzip (.gz)"), (b"BZh", "bzip2 (.bz2)"), (b"\xfd7zXZ\x00", "xz (.xz)"),
             (b"\x28\xb5\x2f\xfd", "zstd (.zst)"), (b"7z\xbc\xaf\x27\x1c", "7-Zip (.7z)"), (b"Rar!\x1a\x07", "RAR (.rar)"),
             (b"\x04\x22\x4d\x18", "lz4 (.lz4)")]
-UNPACK_HINT = "sniff.unpack.hint"
+UNPACK_HINT = Msg("sniff.unpack.hint")
 
 
 @dataclass
@@ -43,9 +43,9 @@ class Sniffed:
     legacy: Msg | None = None      # the encoding the bytes probably are in, when not UTF-8
 
 
-def _refuse(message: Msg, hint: str | None = None, size: int = 0, code: str = "refused") -> Sniffed:
-    """A refusal: `message`, and the fix coded `hint` (default: the message's code + ".hint")."""
-    return Sniffed(kind=None, refusal=Issue(code, message, Msg(hint or message.code + ".hint")), size=size)
+def _refuse(message: Msg, hint: Msg | None = None, size: int = 0, code: str = "refused") -> Sniffed:
+    """A refusal: `message`, and the fix `hint` (default: the message's code + ".hint")."""
+    return Sniffed(kind=None, refusal=Issue(code, message, hint or Msg(message.code + ".hint")), size=size)
 
 
 def sniff(path: str | Path) -> Sniffed:
@@ -68,9 +68,9 @@ def sniff(path: str | Path) -> Sniffed:
     if low.startswith(("<!doctype html", "<html", "<head", "<body")) or (low.startswith("<") and "<html" in low):
         return _refuse(Msg("sniff.html"), size=size)
     if low.startswith("<?xml") or low.startswith("<"):
-        return _refuse(Msg("sniff.xml"), "sniff.export_data.hint", size)
+        return _refuse(Msg("sniff.xml"), Msg("sniff.export_data.hint"), size)
     if low.startswith("%pdf"):
-        return _refuse(Msg("sniff.pdf"), "sniff.export_data.hint", size)
+        return _refuse(Msg("sniff.pdf"), Msg("sniff.export_data.hint"), size)
     if s.startswith("["):
         kind = "json"
     elif s.startswith("{"):

@@ -80,3 +80,22 @@ def test_parsed_presets_are_reused_until_the_file_changes(tmp_path):
     path.write_text("name: mine\ndescription: second, longer\nsettings: {learning_rate: 0.002}\n")
     again = presets.get("mine", root=tmp_path)
     assert again.description == "second, longer" and again.data["settings"]["learning_rate"] == 0.002
+
+
+def test_every_preset_carries_the_same_languages_with_every_text():
+    """Presets carry their own translations: each translated text of each preset in every language any
+    preset has (tests/webui/test_i18n.py checks those are the page's languages)."""
+    langs = {lang for p in presets.all_presets() for lang in (p.data.get("translations") or {})}
+    assert {"zh-CN", "ja", "ko", "es"} <= langs
+    missing = [(p.name, lang, key) for p in presets.all_presets() for lang in langs for key in presets.TRANSLATED[p.kind]
+               if p.data.get(key) and not ((p.data.get("translations") or {}).get(lang) or {}).get(key)]
+    assert not missing, missing
+
+
+def test_a_broken_translation_is_named(tmp_path):
+    path = PRESETS_DIR / "recipes" / "quick.yaml"
+    bad = tmp_path / "quick.yaml"
+    bad.write_text(path.read_text().split("\ntranslations:")[0] + "\ntranslations:\n  ja:\n    use_case: x\n    description: ''\n")
+    found = [str(p) for p in presets.validate_preset_file(bad, "recipe")]
+    assert any("use_case in ja is not a text this preset has" in f for f in found), found
+    assert any("description in ja is empty" in f for f in found), found

@@ -215,14 +215,18 @@ def test_job_table_and_reattach_pick_the_newest_training_job(gui):
 
 
 def test_failed_job_shows_reason_and_hint_above_the_log():
-    st = dict(state="failed", id="x", reason="cuda_oom", message="The GPU ran out of memory.",
-              hint="Lower 'Batch size per device'.", error={})
+    from core.messages import Msg, said
+    st = dict(state="failed", id="x", reason="cuda_oom", error={}, **said(Msg("fail.cuda_oom"), Msg("fail.oom_lower")))
     update = jobview.failure_update(st, "en")
     assert update["visible"] and "out of GPU memory" in update["value"] and "What to do:" in update["value"]
-    assert "GPU 显存不足" in jobview.failure_update(st, "zh-CN")["value"]
-    cancelled = jobview.failure_update(dict(st, state="cancelled", reason="cancelled", message="Cancelled by the user.",
-                                            hint=""), "zh-CN")["value"]
+    assert "Lower 'Batch size per device'." in update["value"]
+    zh = jobview.failure_update(st, "zh-CN")["value"]
+    assert "GPU 显存不足" in zh and "调小“每个设备的批大小”。" in zh
+    cancelled = jobview.failure_update(dict(st, state="cancelled", reason="cancelled", **said(Msg("end.cancelled"))),
+                                       "zh-CN")["value"]
     assert "已由你停止。" in cancelled and "Cancelled" not in cancelled
+    older = jobview.failure_update(dict(st, message="Written by an older Danlu.", message_msg=None), "zh-CN")["value"]
+    assert "Written by an older Danlu." in older  # a record without codes shows its English as it is
     assert "— odd_new_code" in jobview.failure_update(dict(st, reason="odd_new_code"), "en")["value"]
     assert not jobview.failure_update(dict(state="running"), "en")["visible"]
 

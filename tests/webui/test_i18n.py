@@ -1,14 +1,22 @@
-"""Every UI string exists in English and 简体中文, and the page can translate every one of them."""
+"""The page's languages are complete: every key of the page and every code of core's catalog has its
+words in every language (webui/locales/<lang>.yaml), with the same {placeholders}; what core says
+reaches the page as codes, rendered in the page's language."""
 import re
+import string
 from pathlib import Path
 
 import pytest
 
+from core.catalog_en import EN
 from core.config import FIELDS
 from core.jobs import STATES
+from core.messages import Msg, _fill, label, placeholders
 
 WEBUI = Path(__file__).resolve().parents[2] / "webui"
 KEY_USE = re.compile(r"""\b(?:L|tr)\(\s*["']([a-z_]+\.[A-Za-z0-9_.-]+)["']""")
+OTHERS = ["zh-CN", "ja", "ko", "es"]  # every language of the page but English
+CJK = {"zh-CN": re.compile(r"[\u4e00-\u9fff]"), "ja": re.compile(r"[\u3040-\u30ff\u4e00-\u9fff]"),
+       "ko": re.compile(r"[\uac00-\ud7af]")}
 
 
 def used_keys() -> set[str]:
@@ -18,46 +26,121 @@ def used_keys() -> set[str]:
     return keys
 
 
+def catalogs():
+    from webui.i18n import CATALOGS
+    return CATALOGS
+
+
+def test_the_page_offers_every_language():
+    from webui.i18n import CODES
+    assert CODES == ["en", *OTHERS]
+
+
 def test_the_scan_finds_the_keys_the_tabs_use():
     keys = used_keys()
     assert {"train.start", "tab.templates", "ds.check", "hp.show_command"} <= keys
 
 
-def test_every_key_used_in_webui_has_both_languages():
+def test_every_key_used_in_webui_exists():
     """Keys ending in '.' are prefixes completed in code ("jobs." + column): some key must start with them."""
     from webui.i18n import STRINGS
     missing = sorted(k for k in used_keys() if k not in STRINGS and not (k.endswith(".") and any(
         s.startswith(k) for s in STRINGS)))
-    assert not missing, f"UI text keys without a translation entry: {missing}"
+    assert not missing, f"UI text keys without an entry in webui/locales/en.yaml: {missing}"
 
 
-def test_every_string_is_non_empty_in_both_languages():
+def test_page_keys_and_core_codes_never_share_a_name():
     from webui.i18n import STRINGS
-    empty = [k for k, (en, zh) in STRINGS.items() if not en.strip() or not zh.strip()]
-    assert not empty
+    assert not set(STRINGS) & set(EN)
 
 
-def test_chinese_is_really_chinese_for_sentences():
-    """A copy of the English in the Chinese slot is a missing translation (short names like 'LoRA alpha' aside)."""
+@pytest.mark.parametrize("lang", OTHERS)
+def test_every_language_has_every_key_and_every_code(lang):
     from webui.i18n import STRINGS
-    cjk = re.compile(r"[\u4e00-\u9fff]")
-    untranslated = [k for k, (en, zh) in STRINGS.items() if len(en.split()) > 2 and not cjk.search(zh)]
-    assert not untranslated, untranslated
+    have = catalogs()[lang]
+    missing = [k for k in [*STRINGS, *EN] if not (isinstance(have.get(k), str) and have[k].strip())]
+    assert not missing, f"{len(missing)} keys without words in {lang}: {missing[:20]}"
+    stale = [k for k in have if k not in STRINGS and k not in EN]
+    assert not stale, f"keys in webui/locales/{lang}.yaml that nothing uses: {stale}"
 
 
-@pytest.mark.parametrize("name", list(FIELDS))
-def test_every_setting_has_a_chinese_label_and_help(name):
-    from webui.i18n_fields import FIELD_ZH
-    assert name in FIELD_ZH, f"add {name} to webui/i18n_fields.py"
-    label, help_text = FIELD_ZH[name]
-    assert label.strip() and help_text.strip()
-
-
-def test_every_job_state_has_words_in_both_languages():
+@pytest.mark.parametrize("lang", OTHERS)
+def test_translations_keep_the_placeholders(lang):
     from webui.i18n import STRINGS
+    english = {**STRINGS, **EN}
+    have = catalogs()[lang]
+    differ = [k for k, en in english.items() if placeholders(en) != placeholders(have.get(k, en))]
+    assert not differ, [(k, english[k], have[k]) for k in differ[:10]]
+
+
+def _sample_params(template: str) -> dict:
+    """A value for each placeholder of an English template: numbers where it counts or formats them,
+    lists where it joins them."""
+    out = {}
+    for _, name, spec, _ in string.Formatter().parse(re.sub(r"\{(\w+)\|[^{}]*\}", r"{\1}", template)):
+        if name:
+            out[name] = 2 if spec else "x"
+    out.update({g: 2 for g in re.findall(r"\{(\w+)\|[^|{}]*\|[^|{}]*\}", template)})
+    out.update({g: ["a", "b"] for g in re.findall(r"\{(\w+)\|[^|{}]*\}(?!\|)", template) if
+                not re.search(r"\{" + g + r"\|[^|{}]*\|", template)})
+    return out
+
+
+@pytest.mark.parametrize("lang", OTHERS)
+def test_every_core_message_renders_in_every_language(lang):
+    """Each translation fills with the parameters its English takes (no broken braces or specs)."""
+    have = catalogs()[lang]
+    broken = []
+    for code, en in EN.items():
+        params = _sample_params(en)
+        _fill(en, params, EN.get)  # the sample fits the English
+        try:
+            _fill(have[code], params, have.get)
+        except (KeyError, IndexError, ValueError, TypeError) as e:
+            broken.append((code, have[code], repr(e)))
+    assert not broken, broken[:10]
+
+
+@pytest.mark.parametrize("lang", OTHERS)
+def test_other_languages_are_really_translated(lang):
+    """A copy of the English is a missing translation (short technical names like 'LoRA alpha' aside)."""
+    from webui.i18n import STRINGS
+    english = {**STRINGS, **EN}
+    have = catalogs()[lang]
+    prose = [k for k, en in english.items() if len(re.sub(r"\{[^}]*\}", "", en).split()) > 2]
+    if lang in CJK:
+        same = [k for k in prose if not CJK[lang].search(have[k])]
+    else:
+        same = [k for k in prose if have[k] == english[k]]
+    assert not same, [(k, have[k]) for k in same[:20]]
+
+
+@pytest.mark.parametrize("lang", OTHERS)
+def test_every_setting_and_job_state_has_words(lang):
+    have = catalogs()[lang]
+    for name in FIELDS:
+        assert have[f"field.{name}"].strip() and have[f"help.{name}"].strip(), name
     for state in STATES:
-        en, zh = STRINGS[f"state.{state}"]
-        assert en and zh and en != zh
+        assert have[f"state.{state}"].strip() and have[f"state.{state}"] != catalogs()["en"][f"state.{state}"]
+
+
+@pytest.mark.parametrize("lang", OTHERS)
+def test_every_preset_text_is_translated(lang):
+    """Presets carry their own translations (presets/*.yaml, `translations:`), one per page language."""
+    from core.presets import TRANSLATED, all_presets
+    missing = [(p.name, key) for p in all_presets() for key in TRANSLATED[p.kind]
+               if p.data.get(key) and not ((p.data.get("translations") or {}).get(lang) or {}).get(key)]
+    assert not missing, missing
+
+
+def test_every_failure_reason_core_writes_has_words_in_every_language():
+    core = Path(__file__).resolve().parents[2] / "core"
+    codes = set()
+    for path in core.rglob("*.py"):
+        codes |= set(re.findall(r"""reason\s*[=:]\s*["']([a-z_]+)["']""", path.read_text(encoding="utf-8")))
+    assert {"cuda_oom", "disk_full", "crashed"} <= codes  # the scan finds them
+    for lang in ["en", *OTHERS]:
+        assert not sorted(c for c in codes if f"reason.{c}" not in catalogs()[lang]), lang
 
 
 def test_unknown_keys_fail_loudly():
@@ -67,9 +150,10 @@ def test_unknown_keys_fail_loudly():
 
 
 def test_tr_picks_the_language():
-    from webui.i18n import tr
+    from webui.i18n import lang_code, tr
     assert tr("train.start", "en") == "Start training"
     assert tr("train.start", "zh-CN") == "开始训练"
+    assert lang_code("zh-cn") == "zh-CN" and lang_code("es-ES") == "es" and lang_code("fr") == "en"
 
 
 def test_no_component_text_holds_two_markers(services):
@@ -85,7 +169,7 @@ def test_no_component_text_holds_two_markers(services):
     assert not bad, bad
 
 
-# ---- core's own sentences (webui/i18n_core.py) ---------------------------------------------------
+# ---- what core says, on the page ---------------------------------------------------------------
 def _settings_problems():
     """Problems of the settings check for configs built to trip each of its rules."""
     from core.config import ConfigError, TrainConfig, from_dict, validate
@@ -103,43 +187,49 @@ def _settings_problems():
     return problems
 
 
-def test_every_sentence_of_the_settings_check_has_a_chinese_pattern():
-    from webui.i18n_core import knows
-    problems = _settings_problems()
-    assert len({p.where for p in problems}) >= 12, [p.where for p in problems]  # the configs really trip the rules
-    unknown = [s for p in problems for s in (p.message, p.hint) if s and not knows(s)]
-    assert not unknown, unknown
-
-
 def test_settings_problems_and_memory_advice_read_in_chinese():
     from webui.tabs import hyperparams_tab as hp
-    text = hp.problems_markdown(_settings_problems(), "zh-CN")
+    from webui.i18n import say
+    problems = _settings_problems()
+    assert len({p.where for p in problems}) >= 12, [p.where for p in problems]  # the configs really trip the rules
+    text = hp.problems_markdown(problems, "zh-CN")
     assert "至少为 1，现在是 0" in text and "没有选择数据集" in text and "是不是想写 'lora_rank'" in text
-    assert not re.search(r"must be|no dataset|did you mean|use all-linear\b(?!，)", text), text
+    assert "LoRA 秩必须是整数，现在是 'eight'" in text  # the kind of value too: it was English before
+    assert not re.search(r"must be|no dataset|did you mean|use all-linear\b(?!，)|a whole number", text), text
     assert f"**{hp.tr('field.lora_rank', 'zh-CN')}**" in text  # the setting's own label, translated
-    assert "must be at least 1" in hp.problems_markdown(_settings_problems(), "en")
-    from webui.i18n_core import core_text
-    assert core_text("Fits: about 0.8 GiB needed of 22.2 GiB free.", "zh-CN") == "放得下：大约需要 0.8 GiB，可用 22.2 GiB。"
-    advice = core_text("Will probably NOT fit: about 30.0 GiB needed but only 8.0 GiB free. Try: lower the batch size per "
-                       "device or the maximum length, or turn on gradient checkpointing; use 4bit quantization or a "
-                       "smaller model.", "zh-CN")
+    assert "must be at least 1" in hp.problems_markdown(problems, "en")
+    from core.memory import Estimate, fit_advice
+    assert say(fit_advice(Estimate(0.1, 0.1, 0.1, 0.1, 0.4), 22.2), "zh-CN") == "放得下：大约需要 0.8 GiB，可用 22.2 GiB。"
+    advice = say(fit_advice(Estimate(10.0, 1.0, 15.0, 3.0, 1.0), 8.0), "zh-CN")
     assert advice.startswith("很可能放不下") and "梯度检查点；使用 4bit 量化" in advice
 
 
-def test_every_kind_of_dataset_problem_has_a_chinese_title():
-    from core.data.issues import TITLES
-    from webui.i18n_core import TITLES as ZH
-    assert set(ZH) == set(TITLES)
-    from webui.tabs.dataset_tab import counts_markdown
+@pytest.mark.parametrize("lang", OTHERS)
+def test_settings_problems_have_no_english_left(lang):
+    """Every sentence of the settings check in each language: only tokens (setting keys, values) stay."""
+    from webui.tabs import hyperparams_tab as hp
+    text = hp.problems_markdown(_settings_problems(), lang)
+    words = re.sub(r"`[^`]*`|'[^']*'|\"[^\"]*\"|\*\*[^*]*\*\*|https?://\S+|\S*[/_.:=]\S*|\b[A-Z][A-Za-z0-9-]+\b", " ", text)
+    english = {"must", "chosen", "least", "most", "got", "setting", "layers", "mean", "file", "number", "whole"}
+    assert not english & set(re.findall(r"[a-z]+", words)), text
+
+
+def test_every_kind_of_dataset_problem_has_a_title_in_every_language():
+    from core.data.issues import KINDS
+    from webui.tabs.dataset_tab import counts_markdown, problem_frame
+    for lang in OTHERS:
+        assert all(catalogs()[lang][f"kind.{k}"] != EN[f"kind.{k}"] or k == "utf16" for k in KINDS), lang
     report = {"counts": {"bad_json": {"count": 2, "title": "malformed JSON"},
                          "duplicates": {"count": 1, "title": "duplicate rows", "warning": True}}}
     assert "2 × JSON 格式错误" in counts_markdown(report, "zh-CN") and "2 × malformed JSON" in counts_markdown(report, "en")
-    from webui.tabs.dataset_tab import problem_frame
-    report = {"problems": [{"line": 7, "message": "malformed JSON at column 5", "hint": "fix this line", "code": "bad_json"}],
+    msg, hint = Msg("read.bad_json", column=5, error=Msg("json.value")), Msg("read.bad_json.hint")
+    report = {"problems": [{"line": 7, "message": str(msg), "message_msg": msg.to_dict(), "hint": str(hint),
+                            "hint_msg": hint.to_dict(), "code": "bad_json"}],
               "warnings": [{"line": 9, "message": "the same row appears earlier", "code": "duplicates"}]}
-    zh = problem_frame(report, "zh-CN").iloc[:, 2].tolist()
-    assert zh == ["JSON 格式错误：malformed JSON at column 5", "(提醒) 重复的行：the same row appears earlier"], zh
-    assert problem_frame(report, "en").iloc[0, 2] == "malformed JSON at column 5"
+    zh = problem_frame(report, "zh-CN")
+    assert zh.iloc[0, 2].startswith("第 5 列的 JSON 格式错误：缺少值") and zh.iloc[0, 3].startswith("修改这一行")
+    assert zh.iloc[1, 2] == "(提醒) the same row appears earlier"  # a report of an older Danlu: its English as it is
+    assert problem_frame(report, "en").iloc[0, 2].startswith("malformed JSON at column 5: a value is missing")
 
 
 def test_what_cleaning_did_reads_in_chinese(services, uploads):
@@ -163,43 +253,11 @@ def test_what_cleaning_did_reads_in_chinese(services, uploads):
     assert not english, said
     assert said[0] == "✓ 删除了 2 行有问题的行（1 无法读取的行；1 文本为空；共 6 行）" and said[-2].startswith("↶ 已撤销：删除了 1 行超过 64 个 token")
     assert said[-1].endswith("；没有变化，未生成新版本")
+    es = dt.clean_now(gui, "dedupe", ds_id, "builtin:danlu-tiny", 64, "auto", "es")
+    assert es.startswith("se eliminaron 0 filas duplicadas") and es.endswith("no hay versión nueva"), es
 
 
-def test_every_failure_reason_core_writes_has_words_in_both_languages():
-    from webui.i18n import STRINGS
-    core = Path(__file__).resolve().parents[2] / "core"
-    codes = set()
-    for path in core.rglob("*.py"):
-        codes |= set(re.findall(r"""reason\s*[=:]\s*["']([a-z_]+)["']""", path.read_text(encoding="utf-8")))
-    assert {"cuda_oom", "disk_full", "crashed"} <= codes  # the scan finds them
-    assert not sorted(c for c in codes if f"reason.{c}" not in STRINGS)
-
-
-def test_every_fixed_fix_of_the_dataset_checker_has_chinese():
-    """The fixes core.data writes as plain sentences (the problems table's last column) are all in the
-    table of webui/i18n_core.py; sentences built from values are matched by patterns or stay English."""
-    import ast
-    from core.data.check import DUP_HINT
-    from core.data.readers import SAVE_UTF8
-    from webui.i18n_core import knows
-    core = Path(__file__).resolve().parents[2] / "core" / "data"
-    fixes = {DUP_HINT, SAVE_UTF8}
-    for path in core.glob("*.py"):
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if isinstance(node, ast.Call) and getattr(node.func, "attr", getattr(node.func, "id", "")) in (
-                    "report", "Issue", "Problem") and len(node.args) >= 3:
-                arg = node.args[2]
-                for value in (arg.body, arg.orelse) if isinstance(arg, ast.IfExp) else (arg,):
-                    if isinstance(value, ast.Constant) and isinstance(value.value, str):
-                        fixes.add(value.value)
-    assert len(fixes) > 40  # the scan finds them
-    # the cleaning operations' own parameters, given on the command line only (python app.py clean)
-    cli_only = {"e.g. rows=3,17", "fix it, or use regex=false", "give the model (--model, e.g. builtin:danlu-tiny)",
-                "give the text to find, e.g. find=colour", "move split to the end", "use all, system, user or assistant"}
-    assert not sorted(f for f in fixes - cli_only if not knows(f))
-
-
-def test_the_problems_table_reads_in_chinese(services, uploads):
+def test_the_problems_table_reads_in_each_language(services, uploads):
     from webui.context import Gui
     from webui.tabs import dataset_tab as dt
     demo = (Path(__file__).resolve().parents[2] / "presets/templates/data/demo.jsonl").read_text().splitlines()
@@ -207,5 +265,8 @@ def test_the_problems_table_reads_in_chinese(services, uploads):
     src.write_text("\n".join(demo[:3] + ['{"messages": [{"role": "user", "content": "half'] + [demo[0]]) + "\n")
     ds_id, _ = dt.import_upload(Gui(services=services), str(src))
     table = dt.check(Gui(services=services), ds_id, "auto", "", "zh-CN")[1]
-    assert table.iloc[0, 2].startswith("JSON 格式错误：") and table.iloc[0, 3].startswith("修改这一行")
+    assert table.iloc[0, 2] == "第 48 列的 JSON 格式错误：文本中有原始的换行或制表符；请写成 \\n 或 \\t" and table.iloc[0, 3].startswith("修改这一行")
     assert any(fix.startswith("删除重复行") for fix in table.iloc[:, 3]), table.values.tolist()
+    for lang in ("ja", "ko"):
+        cells = dt.check(Gui(services=services), ds_id, "auto", "", lang)[1].iloc[:, 2:].values.ravel()
+        assert all(CJK[lang].search(c) for c in cells), cells

@@ -19,8 +19,7 @@ from core import presets, trust
 from core.errors import DanluError, InputError, Problem
 from core.export import list_exports
 from core.runs import resolve_trained_run
-from webui.i18n import L, tr
-from webui.i18n_core import core_text
+from webui.i18n import L, error_text, say, tr
 from webui.jobview import finished_runs
 from webui.tabs.hyperparams_tab import problems_markdown
 
@@ -156,11 +155,9 @@ def answer(gui, sessions: Sessions, lang: str, model: str, adapter: str | None, 
                 conv[-1]["content"] += delta
                 yield convs["tuned"], convs["base"] if compare else gr.skip(), note
         except InputError as e:  # each problem and its fix, in the page's language
-            conv[-1]["content"] = "⚠ " + "; ".join(
-                f"{p.where}: {core_text(p.message, lang)}" + (f" — {core_text(p.hint, lang)}" if p.hint else "")
-                for p in e.problems)
+            conv[-1]["content"] = "⚠ " + "; ".join(say(p.as_msg(), lang) for p in e.problems)
         except DanluError as e:
-            conv[-1]["content"] = f"⚠ {e}"
+            conv[-1]["content"] = f"⚠ {error_text(e, lang)}"
         yield convs["tuned"], convs["base"] if compare else gr.skip(), note
 
 
@@ -180,10 +177,14 @@ EXPOSURE_WORDS = {"--host": ("chat.demo_host", "chat.login_or_local"), "--share"
 
 
 def exposure_markdown(problems: list[Problem], lang: str) -> str:
-    """Why a demo may not start, in the words of this page's fields."""
-    shown = [Problem(tr(EXPOSURE_WORDS[p.where][0], lang), p.message, tr(EXPOSURE_WORDS[p.where][1], lang))
-             if p.where in EXPOSURE_WORDS else p for p in problems]
-    return problems_markdown(shown, lang, "chat.cannot_start")
+    """Why a demo may not start, in the words of this page's fields (not the command line's options)."""
+    lines = [f"⚠ **{tr('chat.cannot_start', lang)} ({len(problems)})**"]
+    for p in problems:
+        field, fix = EXPOSURE_WORDS.get(p.where, (None, None))
+        where = tr(field, lang) if field else p.where
+        hint = tr(fix, lang) if fix else say(p.hint_msg, lang)
+        lines.append(f"- **{where}**: {say(p.msg, lang)}" + (f" — {hint}" if hint else ""))
+    return "\n".join(lines)
 
 
 def demo_starting(lang: str, host: str, user: str, password: str, share: bool) -> str:
@@ -212,7 +213,7 @@ def start_demo(gui, lang: str, model: str, adapter: str | None, system: str, hos
     except InputError as e:
         return problems_markdown(e.problems, lang, "chat.cannot_start"), gr.skip(), gr.skip()
     except DanluError as e:
-        return f"⚠ {e}", gr.skip(), gr.skip()
+        return f"⚠ {error_text(e, lang)}", gr.skip(), gr.skip()
     url = rec.get("share_url") or rec.get("url")
     text = f"✓ {tr('chat.demo_running', lang)} {url}"
     if share and not rec.get("share_url"):
@@ -240,7 +241,7 @@ def stop_demo(gui, lang: str, demo_id: str | None):
     try:
         demos.stop_demo(gui.ws, demo_id)
     except DanluError as e:
-        return f"⚠ {e}", gr.skip(), gr.skip()
+        return f"⚠ {error_text(e, lang)}", gr.skip(), gr.skip()
     return (f"■ {tr('chat.demo_stopped', lang)} {demo_id}", *demo_table(gui, lang))
 
 

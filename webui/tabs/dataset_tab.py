@@ -19,9 +19,9 @@ import pandas as pd
 from core import data as D
 from core import trust
 from core.errors import DanluError, InputError
+from core.messages import Msg
 from webui import fields
-from webui.i18n import L, tr
-from webui.i18n_core import clean_summary, core_text, title
+from webui.i18n import CODES, L, error_text, recorded_text, say, tr
 from webui.tabs.hyperparams_tab import problems_markdown
 
 PROBLEM_COLUMNS = ("line", "field", "message", "fix")
@@ -132,7 +132,7 @@ def check_current(gui, ds_id: str, dataset: str, fmt: str, column_map: str, lang
     except InputError as e:
         return gr.skip(), refusal(e, lang), _problem_frame([], lang), "", gr.skip()
     except DanluError as e:
-        return gr.skip(), f"⚠ {e}", _problem_frame([], lang), "", gr.skip()
+        return gr.skip(), f"⚠ {error_text(e, lang)}", _problem_frame([], lang), "", gr.skip()
     return (ds_id, *check(gui, ds_id, fmt, column_map, lang))
 
 
@@ -149,7 +149,7 @@ def check(gui, ds_id: str, fmt: str, column_map: str, lang: str):
         D.set_format(gui.ws, ds_id, fmt or "auto", mapping or None)
         report = D.check_dataset(gui.ws, ds_id)
     except DanluError as e:
-        return f"⚠ {e}", _problem_frame([], lang), "", gr.skip()
+        return f"⚠ {error_text(e, lang)}", _problem_frame([], lang), "", gr.skip()
     info = D.get_dataset(gui.ws, ds_id)
     return (summary_markdown(report, info, lang), problem_frame(report, lang), counts_markdown(report, lang),
             str(D.current_version_path(gui.ws, ds_id)))
@@ -166,19 +166,20 @@ def summary_markdown(report: dict, info: dict, lang: str) -> str:
 
 
 def problem_frame(report: dict, lang: str) -> pd.DataFrame:
-    rows = [[p.get("line") or p.get("record") or "", p.get("field") or "", _message(p, lang),
-             core_text(p.get("hint", ""), lang)] for p in report.get("problems", [])]
-    rows += [[w.get("line") or "", w.get("field") or "", f"({tr('ds.warning', lang)}) {_message(w, lang)}",
-              core_text(w.get("hint", ""), lang)] for w in report.get("warnings", [])]
+    """The report's problems, then its warnings: line, field, what is wrong and the fix, in `lang`."""
+    rows = [[p.get("line") or p.get("record") or "", p.get("field") or "", recorded_text(p, "message", lang),
+             recorded_text(p, "hint", lang)] for p in report.get("problems", [])]
+    rows += [[w.get("line") or "", w.get("field") or "", f"({tr('ds.warning', lang)}) {recorded_text(w, 'message', lang)}",
+              recorded_text(w, "hint", lang)] for w in report.get("warnings", [])]
     return _problem_frame(rows, lang)
 
 
-def _message(issue: dict, lang: str) -> str:
-    """core's message; in 简体中文 led by the kind of problem in Chinese (core's detail stays English)."""
-    message = issue.get("message", "")
-    if lang.startswith("zh") and issue.get("code"):
-        return f"{title(issue['code'], '', lang)}：{message}"
-    return message
+def kind_title(code: str, english: str, lang: str) -> str:
+    """A kind of dataset problem ("malformed JSON") in `lang`; a kind core does not know keeps its title."""
+    try:
+        return say(Msg("kind." + code), lang)
+    except KeyError:
+        return english
 
 
 def _problem_frame(rows: list, lang: str) -> pd.DataFrame:
@@ -189,7 +190,7 @@ def counts_markdown(report: dict, lang: str) -> str:
     counts = report.get("counts") or {}
     if not counts:
         return ""
-    items = [f"{c['count']} × {title(code, c['title'], lang)}" + (f" ({tr('ds.warning', lang)})" if c.get("warning") else "")
+    items = [f"{c['count']} × {kind_title(code, c['title'], lang)}" + (f" ({tr('ds.warning', lang)})" if c.get("warning") else "")
              for code, c in counts.items()]
     note = f" — {tr('ds.first_20', lang)}" if any(c["count"] > 20 for c in counts.values()) else ""
     return "**" + tr("ds.by_type", lang) + ":** " + "; ".join(items) + note
@@ -217,7 +218,7 @@ def clean_now(gui, op: str, ds_id: str, base_model: str, max_seq_length, chat_te
 
 def refusal(e: InputError, lang: str) -> str:
     """An InputError as the page shows it: each problem with its place and fix, in the page's language."""
-    return problems_markdown(e.problems, lang, title=core_text(e.title, lang))
+    return problems_markdown(e.problems, lang, title=e.title)
 
 
 def _clean(run, gui, op: str, ds_id: str, base_model: str, max_seq_length, chat_template: str, lang: str) -> str:
@@ -227,8 +228,8 @@ def _clean(run, gui, op: str, ds_id: str, base_model: str, max_seq_length, chat_
     except InputError as e:
         return refusal(e, lang)
     except DanluError as e:
-        return f"⚠ {e}"
-    return ("✓ " if res["changed"] else "") + clean_summary(res["summary"], lang)
+        return f"⚠ {error_text(e, lang)}"
+    return ("✓ " if res["changed"] else "") + recorded_text(res, "summary", lang)
 
 
 def undo(gui, ds_id: str, lang: str) -> str:
@@ -236,9 +237,9 @@ def undo(gui, ds_id: str, lang: str) -> str:
     if not ds_id:
         return tr("ds.none", lang)
     try:
-        return "↶ " + clean_summary(D.undo(gui.ws, ds_id)["summary"], lang)
+        return "↶ " + recorded_text(D.undo(gui.ws, ds_id), "summary", lang)
     except DanluError as e:
-        return f"⚠ {e}"
+        return f"⚠ {error_text(e, lang)}"
 
 
 # ---- the editable grid -------------------------------------------------------------------------
@@ -269,7 +270,7 @@ def save_edits(gui, ds_id: str, start, edited: pd.DataFrame, lang: str) -> str:
                 D.apply_op(gui.ws, ds_id, "edit", origin=trust.BROWSER, row=int(row_no), record=record)
                 done.append(str(row_no))
             except DanluError as e:
-                problems.append(str(e))
+                problems.append(error_text(e, lang))
     text = f"✓ {tr('ds.saved_rows', lang)}: {', '.join(done)}" if done else tr("ds.no_edits", lang)
     return "\n\n".join([text] + [f"⚠ {p}" for p in problems])
 
@@ -292,7 +293,7 @@ def insight(gui, ds_id: str, base_model: str, max_seq_length, train_on_inputs: b
         yield gr.skip(), refusal(e, lang), gr.skip()
         return
     except DanluError as e:
-        yield gr.skip(), f"⚠ {e}", gr.skip()
+        yield gr.skip(), f"⚠ {error_text(e, lang)}", gr.skip()
         return
     yield _histogram_frame(ins.get("histogram") or {}), lengths_markdown(ins, lang), rendered(ins, lang)
 
@@ -315,7 +316,7 @@ def lengths_markdown(ins: dict, lang: str) -> str:
     te = ins.get("template_error")
     text = " · ".join(parts)
     if te:
-        text += f"\n\n⚠ {te.get('message', '')} — {te.get('hint', '')}"
+        text += f"\n\n⚠ {recorded_text(te, 'message', lang)} — {recorded_text(te, 'hint', lang)}"
     return text
 
 
@@ -377,7 +378,7 @@ def build(gui) -> DatasetTab:
         with gr.Column(scale=2):
             lengths = gr.Markdown(elem_id="ds-lengths")
             example = gr.Number(1, precision=0, label=L("ds.example"), elem_id="ds-example")
-    colors = {tr(k, lang): c for k, c in (("ds.trained", "#16a34a"), ("ds.truncated", "#dc2626")) for lang in ("en", "zh-CN")}
+    colors = {tr(k, lang): c for k, c in (("ds.trained", "#16a34a"), ("ds.truncated", "#dc2626")) for lang in CODES}
     rendered_box = gr.HighlightedText(label=L("ds.rendered"), combine_adjacent=False, show_legend=False, color_map=colors,
                                       elem_id="ds-rendered")
     with gr.Row():

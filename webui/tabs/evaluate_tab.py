@@ -15,7 +15,7 @@ from core import evaluation as E
 from core import jobs as J
 from core import trust
 from core.errors import DanluError, InputError
-from webui.i18n import L, tr
+from webui.i18n import L, error_text, tr
 from webui.jobview import finished_runs, job_status
 from webui.tabs.hyperparams_tab import problems_markdown
 
@@ -51,7 +51,7 @@ def start_eval(gui, lang: str, run: str | None, max_samples, max_new_tokens):
     except InputError as e:
         return gr.skip(), problems_markdown(e.problems, lang, "ev.cannot_start"), gr.skip()
     except DanluError as e:
-        return gr.skip(), f"⚠ {e}", gr.skip()
+        return gr.skip(), f"⚠ {error_text(e, lang)}", gr.skip()
     return job.id, f"▶ {tr('ev.started', lang)} `{job.id}`", gr.Timer(active=True)
 
 

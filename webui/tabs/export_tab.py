@@ -12,7 +12,7 @@ import pandas as pd
 
 from core import export as X
 from core.errors import DanluError, InputError
-from webui.i18n import L, tr
+from webui.i18n import L, error_text, has, tr
 from webui.jobview import finished_runs, job_status
 from webui.tabs.hyperparams_tab import problems_markdown
 
@@ -56,7 +56,7 @@ def start_merge(gui, lang: str, run: str | None, name: str, dtype: str):
     except InputError as e:
         return gr.skip(), problems_markdown(e.problems, lang, "ex.cannot_start"), gr.skip()
     except DanluError as e:
-        return gr.skip(), f"⚠ {e}", gr.skip()
+        return gr.skip(), f"⚠ {error_text(e, lang)}", gr.skip()
     return job.id, f"▶ {tr('ex.started', lang)} `{job.id}`", gr.Timer(active=True)
 
 
@@ -70,8 +70,13 @@ def size_text(n: int) -> str:
 
 def exports_frame(gui, lang: str) -> pd.DataFrame:
     rows = [[e["name"], size_text(e["size_bytes"]), time.strftime("%Y-%m-%d %H:%M", time.localtime(e["created"])),
-             e.get("base_model") or "", e.get("smoke_test") or "", e["path"]] for e in X.list_exports(gui.ws)]
+             e.get("base_model") or "", smoke_word(e.get("smoke_test"), lang), e["path"]] for e in X.list_exports(gui.ws)]
     return pd.DataFrame(rows, columns=[tr("ex.col." + c, lang) for c in EXPORT_COLUMNS])
+
+
+def smoke_word(status: str | None, lang: str) -> str:
+    """The smoke test's outcome (passed, failed, skipped) in `lang`."""
+    return tr("smoke." + status, lang) if status and has("smoke." + status) else (status or "")
 
 
 def result_markdown(gui, job, lang: str) -> str:
@@ -84,7 +89,7 @@ def result_markdown(gui, job, lang: str) -> str:
     smoke = res.get("smoke_test") or {}
     text = f"**{tr('ex.done', lang)}** `{path}` · {tr('ex.col.size', lang)} {size}"
     if smoke.get("reply") is not None:
-        text += f"\n\n{tr('ex.smoke', lang)} ({smoke.get('status', '')}): “{smoke['reply']}”"
+        text += f"\n\n{tr('ex.smoke', lang)} ({smoke_word(smoke.get('status'), lang)}): “{smoke['reply']}”"
     return text
 
 

@@ -14,10 +14,10 @@ from core.config import FIELDS, read_yaml, save_config, to_yaml
 from core.errors import InputError, Problem
 from core.launcher import LaunchSpec, cli_command
 from core.memory import estimate, fit_advice
+from core.messages import Msg
 from core.models import model_shape
 from webui import fields
-from webui.i18n import L, preset_text, tr
-from webui.i18n_core import core_text
+from webui.i18n import L, preset_text, say, tr
 
 GROUP_KEYS = {"model": "grp.model", "data": "grp.data", "lora": "grp.lora", "training": "grp.training",
               "logging": "grp.logging", "speed": "grp.speed"}
@@ -44,24 +44,18 @@ def recipe_choices() -> list[tuple[str, str]]:
     return [(p.name, p.name) for p in presets.all_presets() if p.kind == "recipe"]
 
 
-def problems_markdown(problems: list[Problem], lang: str, title_key: str = "hp.problems", title: str | None = None) -> str:
+def problems_markdown(problems: list[Problem], lang: str, title_key: str = "hp.problems", title: Msg | None = None) -> str:
     """Every problem in words, naming the setting by its (translated) label, under the heading
-    `title_key` (or the text `title`); core's sentences in `lang` where webui/i18n_core.py knows them."""
+    `title_key` (or core's `title`); core's messages in `lang` (their codes, webui/locales)."""
     if not problems:
         return f"✓ {tr('hp.valid', lang)}"
-    lines = [f"⚠ **{title or tr(title_key, lang)} ({len(problems)})**"]
-    labels = setting_labels(lang)
+    lines = [f"⚠ **{say(title, lang) if title is not None else tr(title_key, lang)} ({len(problems)})**"]
     for p in problems:
         name = p.where.split(".")[0]
         where = f"**{tr('field.' + name, lang)}** (`{p.where}`)" if name in FIELDS else f"**{p.where}**"
-        hint = core_text(p.hint, lang)
-        lines.append(f"- {where}: {core_text(p.message, lang, labels)}" + (f" — {hint}" if hint else ""))
+        hint = say(p.hint_msg, lang)
+        lines.append(f"- {where}: {say(p.msg, lang)}" + (f" — {hint}" if hint else ""))
     return "\n".join(lines)
-
-
-def setting_labels(lang: str) -> dict[str, str]:
-    """Each setting's English label (core's messages name it) -> its label in `lang`."""
-    return {f.metadata["label"]: tr("field." + name, lang) for name, f in FIELDS.items()}
 
 
 def validate_settings(gui, lang: str, *values) -> str:
@@ -120,7 +114,7 @@ def memory_fit(gui, lang: str, chosen: list, base_model, quantization, max_seq_l
     head = f"{'✓' if fits else '⚠'} **{tr('mem.title', lang)}** — {name} · {device}"
     parts = " · ".join(f"{tr('mem.' + k, lang)} {d[k + '_gib']}" for k in ("weights", "lora", "activations", "loss",
                                                                          "context")) + " GiB"
-    return f"{head}\n\n{core_text(fit_advice(est, free), lang)}\n\n<span class='muted'>{parts}</span>"
+    return f"{head}\n\n{say(fit_advice(est, free), lang)}\n\n<span class='muted'>{parts}</span>"
 
 
 def downloads_dir(gui) -> Path:
@@ -151,12 +145,12 @@ def load_settings(gui, path, lang: str, *current) -> list:
         path = trust.check_file(path, gui.ws, trust.BROWSER, field="config file")  # an upload, not any file
         data = read_yaml(path)
         if not isinstance(data, dict):
-            raise InputError(problems=[Problem(Path(path).name, "is not a mapping of settings")])
+            raise InputError(problems=[Problem(Path(path).name, Msg("config.not_settings"))])
         trust.check_values({k: v for k, v in data.items() if k in FIELDS}, gui.ws, trust.BROWSER)
     except InputError as e:
         return [gr.skip()] * len(fields.NAMES) + [problems_markdown(e.problems, lang, "hp.load_notes")]
     known = {k: v for k, v in data.items() if k in FIELDS}
-    problems += [Problem(str(k), "unknown setting; ignored") for k in data if k not in FIELDS]
+    problems += [Problem(str(k), Msg("config.unknown_ignored")) for k in data if k not in FIELDS]
     values = fields.changed_only(fields.config_values(known, fields.NAMES), current)
     # what is wrong with the values themselves shows in the settings check, which follows every change
     loaded = f"✓ {tr('hp.loaded', lang)} `{Path(path).name}`"
@@ -168,7 +162,7 @@ def show_command(gui, lang: str, chosen_gpus: list, nproc, *values) -> str:
     run, with its config written to a file so the line runs as shown."""
     cfg, problems = fields.build_config(dict(zip(fields.NAMES, values)), gui.ws, check_files=False)
     if cfg is None:
-        return "# " + tr("hp.fix_first", lang) + "\n" + "\n".join(f"# {p}" for p in problems)
+        return "# " + tr("hp.fix_first", lang) + "\n" + "\n".join(f"# {say(p.as_msg(), lang)}" for p in problems)
     digest = hashlib.sha256(to_yaml(cfg).encode()).hexdigest()[:10]
     path = downloads_dir(gui) / f"danlu-config-{digest}.yaml"
     save_config(cfg, path, header="Danlu training config, written by the GUI's Show command.")

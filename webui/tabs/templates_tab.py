@@ -87,8 +87,9 @@ def describe_model(gui, base_model: str, lang: str) -> str:
     p = presets.model_for(base_model)
     if p is not None:
         d = p.data
-        return (f"**{p.name}** — {d.get('description', '')}\n\n<span class='muted'>{tr('tpl.license', lang)}: "
-                f"{d.get('license', '?')} · {tr('tpl.gpu_memory', lang)}: {d.get('vram_basis', '')}</span>")
+        return (f"**{p.name}** — {preset_text(p.name, 'description', d.get('description', ''), lang)}\n\n"
+                f"<span class='muted'>{tr('tpl.license', lang)}: {d.get('license', '?')} · {tr('tpl.gpu_memory', lang)}: "
+                f"{preset_text(p.name, 'vram_basis', d.get('vram_basis', ''), lang)}</span>")
     try:
         ref = resolve_model(trust.check_base_model(base_model, gui.ws, trust.BROWSER), gui.ws, builtin="path")
     except InputError as e:

@@ -19,7 +19,7 @@ from core import jobs as J
 from core import launcher, progress, trust
 from core.errors import DanluError, InputError
 from webui import fields
-from webui.i18n import L, tr
+from webui.i18n import L, error_text, tr
 from webui.jobview import failure_text, status_markdown
 from webui.live import file_stamp
 from webui.tabs.hyperparams_tab import launch_spec, problems_markdown
@@ -83,7 +83,7 @@ def start_training(gui, lang: str, chosen_gpus: list, nproc, *values):
     except InputError as e:
         return gr.skip(), problems_markdown(e.problems, lang), gr.skip()
     except DanluError as e:
-        return gr.skip(), f"⚠ {e}", gr.skip()
+        return gr.skip(), f"⚠ {error_text(e, lang)}", gr.skip()
     return job.id, f"▶ {tr('train.started', lang)} `{job.id}`", gr.Timer(active=True)
 
 
@@ -105,7 +105,7 @@ def stop_job(gui, lang: str, job_id: str | None) -> str:
     try:
         job = launcher.cancel(gui.ws, job_id)
     except DanluError as e:
-        return f"⚠ {e}"
+        return f"⚠ {error_text(e, lang)}"
     return f"■ {tr('train.stopping', lang)} `{job.id}`"
 
 
@@ -118,7 +118,7 @@ def resume_job(gui, lang: str, job_id: str | None):
     except InputError as e:
         return gr.skip(), problems_markdown(e.problems, lang)
     except DanluError as e:
-        return gr.skip(), f"⚠ {e}"
+        return gr.skip(), f"⚠ {error_text(e, lang)}"
     return job.id, f"▶ {tr('train.resumed', lang)} `{job.id}`"
 
 
