@@ -28,7 +28,7 @@ from core.config import FIELDS
 from core.jobs import STATE_WORDS
 from core.messages import Msg, recorded, render
 
-LANGUAGES = [("English", "en"), ("简体中文", "zh-CN")]
+LANGUAGES = [("English", "en"), ("简体中文", "zh-CN"), ("日本語", "ja"), ("한국어", "ko"), ("Español", "es")]
 CODES = [code for _, code in LANGUAGES]
 LOCALES = Path(__file__).resolve().parent / "locales"
 PRESET_KEYS = ("use_case", "description", "time_needed", "memory_needed", "vram_basis")
