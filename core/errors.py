@@ -16,7 +16,7 @@ from core.messages import Msg, said
 def _need_msg(value, what: str, optional: bool = False) -> None:
     if isinstance(value, Msg) or (optional and value is None):
         return
-    raise TypeError(f"{what} must be a core.messages.Msg (a code from core/catalog_en.py), got {type(value).__name__}")
+    raise TypeError(f"{what} must be a core.messages.Msg (a code from core/catalog_en.yaml), got {type(value).__name__}")
 
 
 @dataclass(frozen=True)

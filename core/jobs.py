@@ -151,7 +151,7 @@ def _coded(updates: dict) -> dict:
         if key in out:
             m = out[key]
             if m is not None and not isinstance(m, Msg):
-                raise TypeError(f"a job's {key} must be a Msg (a code from core/catalog_en.py), got {type(m).__name__}")
+                raise TypeError(f"a job's {key} must be a Msg (a code from core/catalog_en.yaml), got {type(m).__name__}")
             out[key] = str(m) if m is not None else ""
             out[key + "_msg"] = json.dumps(m.to_dict(), ensure_ascii=False) if m is not None else ""
     return out

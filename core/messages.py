@@ -7,7 +7,7 @@
     render(m, words)         the sentence in another language; `words(code)` looks a code up in
                              that language's catalog (webui/locales/<lang>.yaml), English fills gaps
 
-English is core/catalog_en.py (the CLI's words); every other language is one catalog file of the
+English is core/catalog_en.yaml (the CLI's words); every other language is one catalog file of the
 page, keyed by the same codes, with the same {placeholders}. A parameter may itself be a Msg (a
 setting's label, a kind of value, a sentence inside a sentence): it is rendered in the same
 language. Values that come from outside (file names, numbers, a library's error text) are plain
@@ -52,7 +52,7 @@ class Msg:
 
     def __init__(self, code: str, /, **params: Any):
         if english(code) is None:
-            raise KeyError(f"no message {code!r} in core/catalog_en.py")
+            raise KeyError(f"no message {code!r} in core/catalog_en.yaml")
         self.code = code
         self.params = params
 

@@ -26,6 +26,7 @@ CSS = """
 .card button {flex-grow: 0 !important;}
 #language {flex-grow: 0;}
 #language .wrap {flex-wrap: nowrap;}
+#language label {white-space: nowrap;}
 .card h3 {margin-top: 0;}
 .group-title h4 {margin: 12px 0 4px 0;}
 .failure {border-left: 4px solid #dc2626; padding: 6px 12px; background: #fef2f2; border-radius: 6px;}
@@ -98,7 +99,7 @@ def build_ui(services, gui: Gui | None = None) -> gr.Blocks:
         with gr.Row(elem_id="header", equal_height=True):
             gr.Markdown("# Danlu 丹炉\n" + L("app.tagline"), elem_id="title")
             lang = gr.Radio(choices=LANGUAGES, value="en", label=L("app.language"), elem_id="language",
-                            scale=0, min_width=300)
+                            scale=0, min_width=540)  # five languages side by side, none cut off
         with gr.Tabs(elem_id="tabs"):
             with gr.Tab(L("tab.templates"), id="templates", elem_id="tab-templates") as t_tpl:
                 tpl = templates_tab.build(gui)

@@ -12,7 +12,7 @@
                               (`translations:` in presets/*.yaml, checked by core.presets).
 
 English is three sources, each the single one for its words: webui/locales/en.yaml (the page's own),
-core/config.py (the settings' labels and help) and core/catalog_en.py (core's messages). Every other
+core/config.py (the settings' labels and help) and core/catalog_en.yaml (core's messages). Every other
 language is one file holding all of them by the same keys. tests/webui/test_i18n.py fails when a
 key or code lacks an entry in any language, or when a translation's {placeholders} differ.
 """
@@ -21,9 +21,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import gradio as gr
-import yaml
 
-from core.catalog_en import EN
+from core.catalog_en import EN, load_catalog
 from core.config import FIELDS
 from core.jobs import STATE_WORDS
 from core.messages import Msg, recorded, render
@@ -35,8 +34,7 @@ PRESET_KEYS = ("use_case", "description", "time_needed", "memory_needed", "vram_
 
 
 def _read(code: str) -> dict[str, str]:
-    data = yaml.safe_load((LOCALES / f"{code}.yaml").read_text(encoding="utf-8")) or {}
-    return {str(k): v for k, v in data.items()}
+    return load_catalog(LOCALES / f"{code}.yaml")
 
 
 def _presets() -> dict[str, dict[str, str]]:

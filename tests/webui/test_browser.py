@@ -374,3 +374,58 @@ def test_load_config_naming_a_file_outside_the_allowed_folders_is_refused_in_bot
     expect(page.locator("#train-message")).to_contain_text("开始", timeout=30_000)  # the template's own data trains
     job = Services.create(server.home).store.list()[0]
     assert "/etc/passwd" not in Path(job.config_path).read_text()
+
+
+# what each new language must show: (radio label, tab names, "Use this template", Start, a settings
+# check message for lora_rank 0, a dataset problem for a cut-off JSON line, its kind in "By type")
+NEW_LANGUAGES = [
+    ("日本語", ("テンプレート", "データセット", "ハイパーパラメータ", "学習", "評価", "エクスポート", "チャット"),
+     "このテンプレートを使う", "学習を開始", "LoRA ランクは 1 以上でなければなりません", "列目の JSON が誤っています",
+     "JSON の誤り", "ja"),
+    ("Español", ("Plantillas", "Datos", "Hiperparámetros", "Entrenar", "Evaluar", "Exportar", "Chat"),
+     "Usar esta plantilla", "Iniciar entrenamiento", "Rango de LoRA debe ser al menos 1", "JSON mal formado en la columna",
+     "JSON mal formado", "es"),
+    ("한국어", ("템플릿", "데이터셋", "하이퍼파라미터", "학습", "평가", "내보내기", "채팅"),
+     "이 템플릿 사용", "학습 시작", "LoRA 랭크은(는) 1 이상이어야 합니다", "번째 열의 JSON이 잘못되었습니다",
+     "잘못된 JSON", "ko"),
+]
+
+
+def test_the_page_speaks_japanese_spanish_and_korean(server, page, tmp_path):
+    """Each new language through the page: tabs, buttons, the settings check and a dataset problem
+    (both core messages, rendered from their codes), with screenshots to look at (CJK glyphs, widths)."""
+    demo = (REPO / "presets/templates/data/demo.jsonl").read_text().splitlines()
+    broken = tmp_path / "broken.jsonl"
+    broken.write_text("\n".join(demo[:3] + ['{"messages": [{"role": "user", "content": "half'] + demo[3:6]) + "\n")
+    open_app(page, server.url)
+    page.locator("#tpl-demo").click()
+    expect(page.locator("#tpl-chosen")).to_contain_text("demo")
+    tab(page, "Dataset")
+    upload(page, broken)  # checked once; a language switch renders the same report again in the new language
+    expect(page.locator("#ds-problems")).to_contain_text("malformed JSON at column", timeout=60_000)
+    for label, tabs, use, start, rank_problem, data_problem, kind, code in NEW_LANGUAGES:
+        page.get_by_label(label).check()
+        for name in tabs:
+            expect(page.get_by_role("tab", name=name, exact=True)).to_be_visible()
+        expect(page.locator("#tpl-demo")).to_have_text(use)
+        tab(page, tabs[0])
+        shot(page, f"{code}-templates")
+        tab(page, tabs[2])
+        rank = page.locator("#cfg-lora_rank input")
+        rank.fill("0")
+        rank.press("Tab")
+        expect(page.locator("#hp-problems")).to_contain_text(rank_problem, timeout=30_000)
+        shot(page, f"{code}-hyperparameters")
+        rank.fill("16")
+        rank.press("Tab")
+        expect(page.locator("#hp-problems")).not_to_contain_text(rank_problem, timeout=30_000)
+        tab(page, tabs[1])
+        expect(page.locator("#ds-problems")).to_contain_text(data_problem, timeout=60_000)
+        expect(page.locator("#ds-counts")).to_contain_text(kind)
+        shot(page, f"{code}-dataset")
+        tab(page, tabs[3])
+        expect(page.get_by_role("button", name=start)).to_be_visible()
+        shot(page, f"{code}-train")
+        tab(page, tabs[0])
+    page.get_by_label("English").check()
+    expect(page.get_by_role("tab", name="Hyperparameters", exact=True)).to_be_visible()
