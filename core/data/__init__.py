@@ -13,8 +13,9 @@ Checking a file (no workspace needed)
     check_file(path, fmt="auto", column_map=None, display_name=None) -> Report
         .ok, .format, .rows, .usable, .summary() -> Msg, .human() -> ["FILE:LINE field: message — fix", ...]
         .to_dict() -> {ok, file, format, rows, usable_rows, kind, encoding, delimiter, columns, column_map, duplicates,
-                       problems: [{line, record, field, message, hint, code, value}], warnings: [same],
-                       problem_count, counts: {code: {count, title, warning}}, stopped}
+                       problems: [{line, record, field, message, hint, message_msg, hint_msg, code, value}],
+                       warnings: [same], problem_count, counts: {code: {count, title, warning}}, stopped, stopped_msg}
+        (message/hint in English; *_msg their codes for the page, core.messages)
         Only the first 20 problems of each type are listed; `counts` has them all.
     check_report(path, fmt="auto", column_map=None, display_name=None) -> the same dict (check_file(...).to_dict())
     insight(path, fmt="auto", column_map=None, model=None, max_seq_length=1024, train_on_inputs=False, ws=None,
@@ -44,9 +45,9 @@ The dataset store (in the workspace, ws.datasets)
                 validation?}], can_undo}
     set_format(ws, id, fmt="auto", column_map=None) -> info
     check_dataset(ws, id) -> report dict (as Report.to_dict(), cached per version and format settings)
-    apply_op(ws, id, op, model=None, max_seq_length=1024, **params) -> {summary, changed, result, dataset: info}
+    apply_op(ws, id, op, model=None, max_seq_length=1024, **params) -> {summary, summary_msg, changed, result, dataset: info}
         e.g. apply_op(ws, id, "dedupe") -> {"summary": "removed 12 duplicate rows (of 1,000)", ...}
-    undo(ws, id) -> {summary, dataset: info}
+    undo(ws, id) -> {summary, summary_msg, dataset: info}
     insight_dataset(ws, id, model=None, max_seq_length=1024, preview=0) -> insight dict of the current version
     dataset_rows(ws, id, start=1, count=50) -> [{row, line, record}]   a page of rows (row = what edit/delete take)
     current_version_path(ws, id) -> Path                   immutable file: point TrainConfig.dataset at it

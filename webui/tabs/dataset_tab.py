@@ -19,7 +19,7 @@ import pandas as pd
 from core import data as D
 from core import trust
 from core.errors import DanluError, InputError
-from core.messages import Msg
+from core.messages import Msg, english as english_of
 from webui import fields
 from webui.i18n import CODES, L, error_text, recorded_text, say, tr
 from webui.tabs.hyperparams_tab import problems_markdown
@@ -176,10 +176,7 @@ def problem_frame(report: dict, lang: str) -> pd.DataFrame:
 
 def kind_title(code: str, english: str, lang: str) -> str:
     """A kind of dataset problem ("malformed JSON") in `lang`; a kind core does not know keeps its title."""
-    try:
-        return say(Msg("kind." + code), lang)
-    except KeyError:
-        return english
+    return say(Msg("kind." + code), lang) if english_of("kind." + code) else english
 
 
 def _problem_frame(rows: list, lang: str) -> pd.DataFrame:
