@@ -95,7 +95,8 @@ def _json_stream(path, sn, t: _Text, col, st, cap, column_map: dict):
     from core.data.formats import FIELDS
     known = {n for names in FIELDS.values() for n in names} | set(column_map.values())
     lists = [k for k, v in top.items() if isinstance(v, list)]
-    if known & set(top) or not top:
+    flat = not any(isinstance(v, (list, dict)) for v in top.values())
+    if known & set(top) or not top or flat:  # a flat object is one record (a one-row JSONL with other names)
         st.rows += 1
         had = bool(seen_top)
         if not report_seen(col, seen_top, 1, 1):

@@ -152,3 +152,12 @@ def test_csv_with_a_header_longer_than_the_window(tmp_path):
     p.write_text(",".join(names) + "\n" + "".join(",".join(["x"] * (len(names) - 2) + [f"q{i}", f"a{i}"]) + "\n" for i in range(3)))
     rep = check_file(p, column_map={})
     assert rep.kind == "csv" and rep.rows == 3 and len(rep.columns) == len(names)
+
+
+def test_one_long_row_with_other_column_names(tmp_path):
+    """One flat record alone (a one-row JSONL) is a record whose columns are guessed, not a JSON
+    object "with no list of records"."""
+    p = tmp_path / "one.jsonl"
+    p.write_text(json.dumps({"question": "What is tea?", "answer": "word " * (LONG // 5)}) + "\n")
+    rep = check_file(p)
+    assert rep.rows == 1 and rep.usable == 1 and rep.format == "prompt_completion", rep.human()
