@@ -3,12 +3,19 @@
 The loss mask comes from the model's own chat template (core/data/render.py, shared with the
 Dataset tab's preview so the two cannot drift): each assistant turn's characters are found by
 rendering the conversation up to that turn, so only the assistant's words (and the template's
-end-of-turn token after them) are learned. Packed sequences carry per-document
-position ids; transformers then builds a block-diagonal causal mask, so documents never attend
-to each other.
+end-of-turn token after them) are learned.
+
+Packing: documents of any length are packed into sequences of at most max_seq_length tokens, and
+every packed batch is padded to one width for the whole run (one static shape for the compiled
+layers). Each document restarts its position ids at 0 and there is no attention mask, so
+transformers (masking_utils.find_packed_sequence_indices, 5.x) derives a block-diagonal causal
+mask from the position ids for sdpa and eager attention, and flash_attention_2 runs its varlen
+kernel on the same position ids: documents never attend to each other. The padding forms a
+"document" of its own that no label reads. Only real tokens are counted (n_tokens).
 """
 from __future__ import annotations
 
+import bisect
 import hashlib
 import random
 from dataclasses import dataclass, field
@@ -84,28 +91,35 @@ class Sequence:
 
 
 def pack(items: list[Encoded], max_len: int, seed: int) -> list[Sequence]:
-    """First-fit-decreasing into bins of max_len tokens. Each document restarts its positions at 0
-    and its first label is masked, so nothing is learned across a document boundary."""
+    """Best-fit-decreasing into bins of max_len tokens: each document, longest first, goes into the
+    fullest bin it still fits (a sorted list of free space, so n log n, not n x bins). Each document
+    restarts its positions at 0 and its first label is masked, so nothing is learned across a
+    document boundary: the loss equals the unpacked loss on the same rows."""
     order = sorted(range(len(items)), key=lambda i: -len(items[i].input_ids))
     bins: list[Sequence] = []
-    space: list[int] = []
+    free: list[tuple[int, int]] = []  # (tokens still free, bin index), sorted
     for i in order:
         it = items[i]
         n = len(it.input_ids)
-        for b, free in enumerate(space):
-            if free >= n:
-                break
+        k = bisect.bisect_left(free, (n, -1))
+        if k < len(free):
+            space, b = free.pop(k)
         else:
             bins.append(Sequence([], [], []))
-            space.append(max_len)
-            b = len(bins) - 1
+            space, b = max_len, len(bins) - 1
         seq = bins[b]
         seq.input_ids += it.input_ids
         seq.labels += [IGNORE] + it.labels[1:]
         seq.position_ids += list(range(n))
-        space[b] -= n
+        if space > n:
+            bisect.insort(free, (space - n, b))
     random.Random(seed).shuffle(bins)
     return bins
+
+
+def batch_width(seqs: list[Sequence]) -> int | None:
+    """The one width every packed batch of a run is padded to (None when there are none)."""
+    return max((len(s.input_ids) for s in seqs), default=None)
 
 
 def unpacked(items: list[Encoded]) -> list[Sequence]:
