@@ -145,23 +145,24 @@ class Sharding:
     why: str
 
 
-def choose_sharding(shape: Shape, *, mode: str, gpus: int, free_gib: float, **kw) -> Sharding:
+def choose_sharding(shape: Shape, *, mode: str, gpus: int, free_gib: float, unit: str = "GPU", **kw) -> Sharding:
     """FSDP when asked, or ("auto") when the run does not fit one GPU at its lowest memory but
-    does with the weights split over `gpus`. `kw`: parts()'s arguments."""
+    does with the weights split over `gpus`. `unit`: what a process runs on (GPU, or CPU process
+    in tests). `kw`: parts()'s arguments."""
     if gpus < 2:
         return Sharding(False, "" if mode != "fsdp" else
-                        "Sharding: one GPU, so the model is not split (FSDP needs two GPUs or more).")
+                        f"Sharding: one {unit}, so the model is not split (FSDP needs two or more).")
     if mode == "off":
         return Sharding(False, "")
     budget = max(0.0, free_gib * SAFETY - HEADROOM_GIB) * GIB
     whole = need_bytes(parts(shape, **kw), shape.layers, 0, True)
     split = need_bytes(parts(shape, shards=gpus, **kw), shape.layers, 0, True)
     if mode == "fsdp":
-        return Sharding(True, f"Sharding: the model's weights are split over {gpus} GPUs (FSDP), as set: "
-                              f"about {split / GIB:.1f} GiB per GPU.")
+        return Sharding(True, f"Sharding: the model's weights are split over {gpus} {unit}s (FSDP), as set: "
+                              f"about {split / GIB:.1f} GiB per {unit}.")
     if whole <= budget or split > budget:
         return Sharding(False, "" if whole <= budget else
-                        f"Sharding: even split over {gpus} GPUs the model needs about {split / GIB:.1f} GiB per GPU; "
-                        f"{free_gib:.1f} GiB are free.")
-    return Sharding(True, f"Sharding: the model does not fit one GPU (about {whole / GIB:.1f} GiB of {free_gib:.1f} GiB free), "
-                          f"so its weights are split over {gpus} GPUs (FSDP): about {split / GIB:.1f} GiB per GPU.")
+                        f"Sharding: even split over {gpus} {unit}s the model needs about {split / GIB:.1f} GiB per "
+                        f"{unit}, more than fits safely in {free_gib:.1f} GiB free.")
+    return Sharding(True, f"Sharding: the model does not fit one {unit} (about {whole / GIB:.1f} GiB of {free_gib:.1f} GiB "
+                          f"free), so its weights are split over {gpus} {unit}s (FSDP): about {split / GIB:.1f} GiB per {unit}.")
