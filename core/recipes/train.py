@@ -236,7 +236,9 @@ def build_model(cfg, d, ref, seq: int, saved):
     """The model as this run trains it: loaded (split over the GPUs when it must be), the memory plan
     applied per layer, LoRA, the speed features, then wrapped. Returns (model, net, fsdp, info)."""
     shard = sharded.decide(cfg, d, ref.source, ref.local, seq)
+    t0 = time.time()
     model = load_base_model(ref.source, cfg, d, ref.local, sharded=shard.fsdp)
+    load_s = round(time.time() - t0, 1)
     # The same seed on every rank: the LoRA weights start identical (DDP needs that) and the run
     # can be repeated exactly ("same seed + same data + same settings = the same run").
     torch.manual_seed(cfg.seed)
@@ -255,10 +257,11 @@ def build_model(cfg, d, ref, seq: int, saved):
         from torch.nn.parallel import DistributedDataParallel
         net = DistributedDataParallel(model, device_ids=[d.local_rank] if d.cuda else None, find_unused_parameters=False)
     n_trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    log(d, f"[danlu] model {cfg.base_model} on {d.device} x{d.world}{' (FSDP)' if shard.fsdp else ''}, quantization "
-           f"{cfg.quantization}, LoRA r={cfg.lora_rank}: {n_trainable / 1e6:.2f}M trainable parameters; speed: {feats or 'none'}")
+    log(d, f"[danlu] model {cfg.base_model} on {d.device} x{d.world}{' (FSDP)' if shard.fsdp else ''} (loaded in {load_s} s), "
+           f"quantization {cfg.quantization}, LoRA r={cfg.lora_rank}: {n_trainable / 1e6:.2f}M trainable parameters; "
+           f"speed: {feats or 'none'}")
     log(d, f"[danlu] {plan.why}" + (f"\n[danlu] {shard.why}" if shard.why else ""))
-    return model, net, shard.fsdp, dict(speed=feats, memory_plan=plan.to_dict(),
+    return model, net, shard.fsdp, dict(speed=feats, memory_plan=plan.to_dict(), load_s=load_s,
                                         sharding=dict(fsdp=shard.fsdp, why=shard.why))
 
 
