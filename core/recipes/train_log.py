@@ -2,7 +2,8 @@
 the loss curve rewound on resume, and the agreement of all ranks on stopping.
 
     metrics.jsonl   one line per log: step, epoch, loss, lr, grad_norm, tokens (real tokens in the
-                    window, all ranks), tokens_per_s (of those), time, gpu_mem_gib; or an eval line
+                    window, all ranks), tokens_per_s (of those), time (since the recipe started),
+                    wall (the clock: Start to first loss, measured from outside), gpu_mem_gib; or an eval line
 
 Imported by core/recipes/train.py (which re-exports rewind_jsonl and read_losses).
 """
@@ -66,7 +67,7 @@ def log_step(cfg, d, step, epoch, steps_per_epoch, total_steps, window, grad_nor
     if d.main:
         rec = dict(step=step, epoch=round(step / steps_per_epoch, 4), loss=loss if finite or math.isfinite(loss) else None,
                    lr=sched.get_last_lr()[0], grad_norm=gn if math.isfinite(gn) else None,
-                   tokens=int(stats[1]), tokens_per_s=round(tps, 1), time=round(now - t_start, 2))
+                   tokens=int(stats[1]), tokens_per_s=round(tps, 1), time=round(now - t_start, 2), wall=round(now, 3))
         if not finite:
             rec["nonfinite"] = True
         if d.cuda:
