@@ -140,6 +140,11 @@ def main(argv=None):
     jobs = json.loads(subprocess.run([sys.executable, str(REPO / "app.py"), "jobs", "list", "--json"], cwd=str(REPO),
                                      env=env, capture_output=True, text=True).stdout or "[]")
     job = next((j for j in jobs if j["name"] == run_name), None)
+    if rc == "timeout" and job is not None:
+        # the job outlives the CLI that started it (jobs are detached): stop it, or it would share
+        # the GPU with the next benchmark run
+        subprocess.run([sys.executable, str(REPO / "app.py"), "jobs", "cancel", job["id"], "--wait", "60"], cwd=str(REPO),
+                       env=env, capture_output=True, text=True, timeout=90)
     rec = dict(stack="danlu", tag=args.tag, micro_batch=args.mb, gpus=args.nproc, gpu_ids=args.gpus, seq=args.seq, rc=rc,
                warmup=args.warmup, steps=args.steps, wall_s=round(wall, 1), sets=args.sets, data=args.data)
     if job is None:
@@ -149,7 +154,8 @@ def main(argv=None):
         if job["state"] == "succeeded" and "tokens_per_s" in rec:
             rec["status"] = "ok"
         else:
-            rec.update(status=job["state"], error=(job.get("message") or "") + "\n" + log.read_text()[-3000:])
+            rec.update(status="timeout" if rc == "timeout" else job["state"],
+                       error=(job.get("message") or "") + "\n" + log.read_text()[-3000:])
     with open(args.out, "a") as f:
         f.write(json.dumps(rec) + "\n")
     print("RESULT " + json.dumps({k: v for k, v in rec.items() if k not in ("losses", "error")}), flush=True)
