@@ -9,9 +9,11 @@ Packing: documents of any length are packed into sequences of at most max_seq_le
 every packed batch is padded to one width for the whole run (one static shape for the compiled
 layers). Each document restarts its position ids at 0 and there is no attention mask, so
 transformers (masking_utils.find_packed_sequence_indices, 5.x) derives a block-diagonal causal
-mask from the position ids for sdpa and eager attention, and flash_attention_2 runs its varlen
-kernel on the same position ids: documents never attend to each other. The padding forms a
-"document" of its own that no label reads. Only real tokens are counted (n_tokens).
+mask from the position ids for sdpa and eager attention (only without a KV cache: add_lora turns
+use_cache off); flash_attention_2 gets each micro-batch joined into one row (collate's `flat`), the
+only shape in which its varlen kernel reads boundaries from position ids. Documents never attend to
+each other. The padding forms a "document" of its own that no label reads. Only real tokens are
+counted (n_tokens).
 """
 from __future__ import annotations
 
@@ -126,9 +128,12 @@ def unpacked(items: list[Encoded]) -> list[Sequence]:
     return [Sequence(it.input_ids, it.labels, list(range(len(it.input_ids)))) for it in items]
 
 
-def collate(rows: list[Sequence], pad_id: int, packed: bool, pad_to: int | None = None) -> dict:
+def collate(rows: list[Sequence], pad_id: int, packed: bool, pad_to: int | None = None, flat: bool = False) -> dict:
     """Pad a list of sequences to one tensor batch. Packed batches carry position ids and no
-    attention mask (transformers derives the per-document mask from the position ids)."""
+    attention mask (transformers derives the per-document mask from the position ids). `flat`:
+    the batch's rows joined into one row, for flash_attention_2, whose varlen path reads document
+    boundaries from position ids only in a batch of one (transformers' _is_packed_sequence); every
+    row starts with a masked label, so joining them learns exactly the same."""
     width = pad_to or max(len(r.input_ids) for r in rows)
     ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
     labels = torch.full((len(rows), width), IGNORE, dtype=torch.long)
@@ -146,7 +151,15 @@ def collate(rows: list[Sequence], pad_id: int, packed: bool, pad_to: int | None 
         batch["attention_mask"] = mask
     batch["n_tokens"] = int(mask.sum())
     batch["n_targets"] = int((labels[:, 1:] != IGNORE).sum())
+    if flat and packed:
+        for k in ("input_ids", "labels", "position_ids"):
+            batch[k] = batch[k].reshape(1, -1)
     return batch
+
+
+def flat_batches(cfg) -> bool:
+    """Packed micro-batches go to flash_attention_2 as one joined row (see collate)."""
+    return bool(cfg.packing) and cfg.attn_implementation == "flash_attention_2"
 
 
 def epoch_batches(seqs: list[Sequence], micro_batch: int, world: int, rank: int, seed: int, epoch: int) -> list[list[Sequence]]:

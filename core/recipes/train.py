@@ -49,7 +49,7 @@ from core.recipes import sharded, speed, train_state
 from core.recipes.common import (StopFlag, all_reduce_sum, barrier, fault, load_base_model, load_tokenizer, log,
                                  record_failure, setup_dist, write_json)
 from core.recipes.probes import answer_probes
-from core.recipes.sft_data import batch_width, collate, encode_all, epoch_batches, pack, split, unpacked
+from core.recipes.sft_data import batch_width, collate, encode_all, epoch_batches, flat_batches, pack, split, unpacked
 from core.recipes.train_log import log_eval, log_step, read_losses, rewind_jsonl, stop_requested  # noqa: F401
 from core.recipes.train_state import check_disk  # noqa: F401  (tests call train.check_disk)
 from core.workspace import sha256_file
@@ -299,7 +299,7 @@ def loop(r: Run) -> bool:
 def one_step(r: Run, micro_batches: list) -> None:
     """One optimizer step over the micro-batches of one gradient-accumulation group."""
     d = r.d
-    group = [collate(b, r.tok.pad_token_id, r.cfg.packing, r.width) for b in micro_batches]
+    group = [collate(b, r.tok.pad_token_id, r.cfg.packing, r.width, flat_batches(r.cfg)) for b in micro_batches]
     n_targets = torch.tensor([sum(b["n_targets"] for b in group)], dtype=torch.float64, device=d.device)
     all_reduce_sum(n_targets, d)
     n_global = max(1.0, float(n_targets))

@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 
 from core.recipes.common import Diverged, StopFlag, all_reduce_sum, append_jsonl, write_json
-from core.recipes.sft_data import collate
+from core.recipes.sft_data import collate, flat_batches
 from core.workspace import atomic_write_text
 
 
@@ -30,7 +30,7 @@ def evaluate(model, val, cfg, d, pad_id, autocast, width: int | None = None):
     total = torch.zeros(2, dtype=torch.float64, device=d.device)
     mine = val[d.rank::d.world]
     for i in range(0, len(mine), cfg.micro_batch_size):
-        b = collate(mine[i:i + cfg.micro_batch_size], pad_id, cfg.packing, width)
+        b = collate(mine[i:i + cfg.micro_batch_size], pad_id, cfg.packing, width, flat_batches(cfg))
         n = b.pop("n_targets")
         b.pop("n_tokens")
         if n == 0:

@@ -75,6 +75,21 @@ def test_a_packed_batch_has_the_unpacked_loss_and_gradients(tiny, impl):
         assert float((x - y).norm()) <= 1e-5 * float(x.norm()), float((x - y).norm() / x.norm())
 
 
+def test_a_flattened_batch_learns_the_same(tiny):
+    """flash_attention_2 gets packed micro-batches as one joined row (its varlen path needs a batch
+    of one); joined, the rows give the same loss (checked here with sdpa's block mask)."""
+    items = rows([37, 5, 120, 64, 18, 90, 2, 33])
+    seqs = pack(items, 160, seed=3)
+    model = tiny["sdpa"]
+    with torch.no_grad():
+        two_d = collate(seqs, pad_id=0, packed=True, pad_to=batch_width(seqs))
+        flat = collate(seqs, pad_id=0, packed=True, pad_to=batch_width(seqs), flat=True)
+        assert flat["input_ids"].shape == (1, len(seqs) * batch_width(seqs)) and flat["n_targets"] == two_d["n_targets"]
+        a = model(**{k: v for k, v in two_d.items() if not k.startswith("n_")}, num_items_in_batch=1, use_cache=False).loss
+        b = model(**{k: v for k, v in flat.items() if not k.startswith("n_")}, num_items_in_batch=1, use_cache=False).loss
+    assert float(b) == pytest.approx(float(a), rel=1e-5)
+
+
 def test_packing_fills_bins_and_resets_positions():
     items = rows([300, 250, 200, 120, 90, 60, 40, 30, 10, 5])
     seqs = pack(items, 512, seed=0)
