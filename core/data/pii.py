@@ -266,3 +266,24 @@ def redact_record(record, kinds=KINDS, names=None, only: set | None = None) -> i
             obj[key] = redact_text(obj[key], hits)
             n += len(hits)
     return n
+
+
+def hit_id(row: int, path: str, hit: Hit) -> str:
+    """One finding's name, "ROW:FIELD:START:KIND": what the redact operation's `hits` takes."""
+    return f"{row}:{path}:{hit.start}:{hit.kind}"
+
+
+def hit_keys(hits) -> dict | None:
+    """{row: {(field, start, kind)}} from "ROW:FIELD:START:KIND" items (a list, or one string split at ';')."""
+    if hits in (None, "", []):
+        return None
+    items = hits.split(";") if isinstance(hits, str) else list(hits)
+    out: dict = {}
+    for item in items:
+        parts = str(item).strip().split(":")
+        if len(parts) < 4 or not parts[0].isdigit() or not parts[-2].isdigit():
+            from core.errors import InputError, Problem
+            raise InputError(problems=[Problem("redact hits", f"{item!r} is not ROW:FIELD:START:KIND",
+                                               "take the finding from the scan's list")])
+        out.setdefault(int(parts[0]), set()).add((":".join(parts[1:-2]), int(parts[-2]), parts[-1]))
+    return out
