@@ -60,16 +60,11 @@ def training_fields(d: Path, data_rel: str, marks: dict[int, dict]) -> dict:
     src = d / data_rel
     (d / "versions").mkdir(exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".train-", suffix=".jsonl.tmp", dir=d / "versions")
-    kept = left_out = 0
-    st = ReadStats()
     with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-        for _, rec_no, value, _ in read_records(src, sniff(src), Collector(keep=0), st):
-            if rec_no in drop:
-                left_out += 1
-                continue
-            f.write(json.dumps(value, ensure_ascii=False, default=str))
-            f.write("\n")
-            kept += 1
+        if data_rel.startswith("versions/"):
+            kept, left_out, unreadable = _copy_lines(src, f, drop)
+        else:
+            kept, left_out, unreadable = _copy_records(src, f, drop)
     h = hashlib.sha256(Path(tmp).read_bytes()).hexdigest()
     rel = f"versions/{h[:16]}.jsonl"
     if (d / rel).exists():
@@ -77,8 +72,35 @@ def training_fields(d: Path, data_rel: str, marks: dict[int, dict]) -> dict:
     else:
         os.replace(tmp, d / rel)
         os.chmod(d / rel, 0o444)
-    return {"train": rel, "train_sha256": h, "train_rows": kept, "dropped": left_out,
-            "unreadable_left_out": st.rows - kept - left_out}
+    return {"train": rel, "train_sha256": h, "train_rows": kept, "dropped": left_out, "unreadable_left_out": unreadable}
+
+
+def _copy_lines(src: Path, f, drop: set) -> tuple[int, int, int]:
+    """A version Danlu wrote: one record per line, row N on line N; lines are copied as they are
+    (a tenth of a second for 100,000 rows, so marking a row stays quick)."""
+    kept = left_out = 0
+    with open(src, encoding="utf-8", newline="") as fi:
+        for n, line in enumerate(fi, 1):
+            if n in drop:
+                left_out += 1
+            else:
+                f.write(line)
+                kept += 1
+    return kept, left_out, 0
+
+
+def _copy_records(src: Path, f, drop: set) -> tuple[int, int, int]:
+    """An upload as it came (CSV, JSON, ...): read record by record, written as JSONL."""
+    kept = left_out = 0
+    st = ReadStats()
+    for _, rec_no, value, _ in read_records(src, sniff(src), Collector(keep=0), st):
+        if rec_no in drop:
+            left_out += 1
+            continue
+        f.write(json.dumps(value, ensure_ascii=False, default=str))
+        f.write("\n")
+        kept += 1
+    return kept, left_out, st.rows - kept - left_out
 
 
 def version_fields(d: Path, data_rel: str, marks: dict[int, dict]) -> dict:

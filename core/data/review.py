@@ -97,13 +97,7 @@ def search_mask(idx: Index, text: str, regex: bool = False) -> np.ndarray | None
     if hit is not None:
         return hit
     if regex:
-        try:
-            pattern = re.compile(text, re.IGNORECASE | re.MULTILINE)
-        except re.error as e:
-            raise InputError(problems=[Problem("search", f"not a valid regular expression: {e}",
-                                               "fix it, or untick “regular expression” to search for the words")]) from None
-        search = pattern.search
-        mask = np.fromiter((search(t) is not None for t in idx.texts), dtype=bool, count=idx.n)
+        mask = _regex_mask(idx, text)
     else:
         mask = np.ones(idx.n, dtype=bool)
         for phrase, word in TERMS.findall(text):
@@ -114,6 +108,49 @@ def search_mask(idx: Index, text: str, regex: bool = False) -> np.ndarray | None
         while len(_SEARCH_CACHE) > 16:
             _SEARCH_CACHE.popitem(last=False)
     return mask
+
+
+def _regex_mask(idx: Index, text: str) -> np.ndarray:
+    """Case-insensitive regular expression search. A lower-case pattern runs on the case-folded text
+    (5x faster than IGNORECASE); only rows holding the pattern's required literal text (if it has
+    one: "dose" in \\bdose\\b) are tried at all, which keeps patterns without a fixed start fast."""
+    plain = re.sub(r"\\.", "", text)   # escapes such as \\D or \\S are not capital letters
+    folded = plain.lower() == plain
+    try:
+        pattern = re.compile(text, re.MULTILINE | (0 if folded else re.IGNORECASE))
+    except re.error as e:
+        raise InputError(problems=[Problem("search", f"not a valid regular expression: {e}",
+                                           "fix it, or untick “regular expression” to search for the words")]) from None
+    search, texts = pattern.search, idx.folded if folded else idx.texts
+    literal = required_literal(text).casefold()
+    if not literal:
+        return np.fromiter((search(t) is not None for t in texts), dtype=bool, count=idx.n)
+    mask = np.zeros(idx.n, dtype=bool)
+    for i in np.flatnonzero(np.fromiter((literal in t for t in idx.folded), dtype=bool, count=idx.n)):
+        mask[i] = search(texts[i]) is not None
+    return mask
+
+
+def required_literal(text: str) -> str:
+    """The longest run of plain characters every match of the pattern contains ("" when unsure)."""
+    try:
+        import re._parser as sre  # the standard library's own regex parser
+        parsed = sre.parse(text)
+    except Exception:  # noqa: BLE001 - an odd pattern: no shortcut, the plain search still runs
+        return ""
+    if parsed.state.flags & (re.IGNORECASE | re.VERBOSE):
+        return ""
+    best, run = "", []
+    for op, arg in list(parsed) + [(None, None)]:
+        if op is sre.LITERAL:
+            run.append(chr(arg))
+            continue
+        if op is sre.AT:  # word boundary, ^, $: zero width, the characters on both sides are still next to each other
+            continue
+        if len(run) > len(best):
+            best = "".join(run)
+        run = []
+    return best
 
 
 def select(desk_or_index, f: Filters, codes: np.ndarray | None = None) -> np.ndarray:
