@@ -373,7 +373,7 @@ UI.update({
     "rv.dup.any": ("in a duplicate group", "属于重复组"),
     "rv.dup.group": ("group", "组"),
     "rv.min_tokens": ("Tokens from", "token 数最少"),
-    "rv.max_tokens": ("Tokens up to", "token 数最多"),
+    "rv.max_tokens": ("Tokens up to (0: any)", "token 数最多（0 为不限）"),
     "rv.matched": ("**{m:,}** of {n:,} rows match", "{n:,} 行中有 **{m:,}** 行符合"),
     "rv.progress": ("reviewed **{share:.0%}** ({r:,} rows: {keep:,} Keep, {drop:,} Drop, {fix:,} Needs fix)",
                     "已审阅 **{share:.0%}**（{r:,} 行：保留 {keep:,}，删除 {drop:,}，需修改 {fix:,}）"),

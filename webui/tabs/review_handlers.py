@@ -28,11 +28,12 @@ from webui.tabs.review_render import chat_html, counts_markdown, diff_html, hits
 
 ALL = "all"
 SORTS = ("position", "longest", "shortest", "duplicates")
+MARK_FILTERS = ("unreviewed", "reviewed", "keep", "drop", "fix")
 N_VIEW = 8   # counts, position, chat, note, turn, edit text, row, query
 
 
 def filters(search, regex, problem, mark, langf, dup, mn, mx, sort) -> Filters:
-    num = lambda v: None if v in (None, "") else int(v)  # noqa: E731
+    num = lambda v: None if v in (None, "", 0) else int(v)  # noqa: E731  (an empty number box reads 0: no limit)
     pick = lambda v: "" if v in (None, ALL) else str(v)  # noqa: E731
     return Filters(search=search or "", regex=bool(regex), problem=pick(problem), mark=pick(mark), lang=pick(langf),
                    dup=pick(dup), min_tokens=num(mn), max_tokens=num(mx), sort=sort or "position")
@@ -105,8 +106,9 @@ def show_row(gui, ds_id, q, row, lang):
     return view(gui, ds_id, query(q), row, lang, prefer=int(row) if row else None)
 
 
-def filter_choices(gui, ds_id, lang: str) -> tuple:
-    """Outputs: the problem, language and duplicate dropdowns, offering what this version has."""
+def filter_choices(gui, ds_id, lang: str, current=(ALL, ALL, ALL)) -> tuple:
+    """Outputs: the problem, language and duplicate dropdowns, offering what this version has (a
+    value this version does not have goes back to "all": another dataset may have been chosen)."""
     if not ds_id:
         return (gr.skip(),) * 3
     try:
@@ -119,13 +121,29 @@ def filter_choices(gui, ds_id, lang: str) -> tuple:
     langs = [(tr("rv.all", lang), ALL)] + [(f"{lang_name(c, lang)} ({n:,})", c) for c, n in ch["langs"].items()]
     dups = [(tr("rv.all", lang), ALL), (f"{tr('rv.dup.any', lang)} ({ch['dup_rows']:,})", "any")] + \
         [(f"{tr('rv.dup.group', lang)} {g}", str(g)) for g in range(1, min(ch["dup_groups"], 200) + 1)]
-    return gr.update(choices=problems), gr.update(choices=langs), gr.update(choices=dups)
+    out = []
+    for options, value in zip((problems, langs, dups), current):
+        keep = value in {v for _, v in options}
+        out.append(gr.update(choices=options, value=value if keep else ALL))
+    return tuple(out)
+
+
+def fixed_choices(lang: str) -> tuple:
+    """Outputs: the order, review-mark, bulk-mark and kind choices in `lang` (their values stay)."""
+    return (gr.update(choices=[(tr(f"rv.sort.{s}", lang), s) for s in SORTS]),
+            gr.update(choices=[(tr("rv.all", lang), ALL)] + [(tr(f"rv.mark.{m}", lang), m) for m in MARK_FILTERS]),
+            gr.update(choices=[(tr(f"rv.mark.{m}", lang), m) for m in ("keep", "drop", "fix", "clear")]),
+            gr.update(choices=[(tr(f"rv.kind.{k}", lang), k) for k in pii.KINDS]))
 
 
 def open_tab(gui, ds_id, *args):
-    """The tab opened (or the dataset changed): the filter choices, the view, the version lists."""
+    """The tab opened or the language changed: every choice in the page's language, the view, the version lists."""
     *fs, row, lang = args
-    return (*filter_choices(gui, ds_id, lang), *view(gui, ds_id, filters(*fs), row, lang), *versions(gui, ds_id, lang))
+    ch = filter_choices(gui, ds_id, lang, (fs[2], fs[4], fs[5]))   # problem, language, duplicates
+    for i, c in zip((2, 4, 5), ch):
+        if isinstance(c, dict) and "value" in c:
+            fs[i] = c["value"]
+    return (*ch, *fixed_choices(lang), *view(gui, ds_id, filters(*fs), row, lang), *versions(gui, ds_id, lang))
 
 
 def versions(gui, ds_id, lang: str) -> tuple:
@@ -214,17 +232,31 @@ def undo(gui, ds_id, q, row, lang):
 
 
 # ---- sensitive data ------------------------------------------------------------------------------
+_SCANS: dict = {}   # the last scan per dataset version and question: the language switch redraws it
+
+
 def scan(gui, ds_id, kinds, names, lang):
     """Outputs: the summary, the findings table, the findings' ids (hidden, one per table row)."""
     if not ds_id:
         return tr("rv.none", lang), hits_frame(None, lang), ""
     try:
-        found = scan_dataset(gui.ws, ds_id, tuple(kinds or pii.KINDS) + (("name",) if _names(names) else ()), _names(names))
+        chosen = tuple(kinds or pii.KINDS) + (("name",) if _names(names) else ())
+        key = (ds_id, D.get_dataset(gui.ws, ds_id)["current_sha256"], chosen, tuple(_names(names)))
+        found = _SCANS.get(key) or scan_dataset(gui.ws, ds_id, chosen, _names(names))
+        _SCANS.clear()
+        _SCANS[key] = found
     except DanluError as e:
         return f"⚠ {e}", hits_frame(None, lang), ""
     per = ", ".join(f"{tr('rv.kind.' + k, lang)} {n:,}" for k, n in sorted(found["counts"].items(), key=lambda kv: -kv[1]))
     head = tr("rv.scan_summary", lang).format(n=len(found["hits"]), r=found["rows"]) + (f": {per}" if per else "")
     return head, hits_frame(found, lang), "\n".join(h["id"] for h in found["hits"][:500])
+
+
+def redraw_scan(gui, ds_id, kinds, names, ids, lang):
+    """The language changed: the findings again, in the new language (only if a scan is shown)."""
+    if not ids:
+        return gr.skip(), gr.skip(), gr.skip()
+    return scan(gui, ds_id, kinds, names, lang)
 
 
 def _names(text) -> list[str]:

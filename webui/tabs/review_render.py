@@ -131,9 +131,8 @@ def counts_markdown(c: dict, info: dict, lang: str) -> str:
 
 
 def hits_frame(found: dict | None, lang: str, limit: int = 500) -> pd.DataFrame:
-    cols = [tr(f"rv.col.{c}", lang) for c in ("row", "line", "field", "kind", "text")]
-    rows = [[h["row"], h["line"] if h["line"] is not None else "", h["field"], tr(f"rv.kind.{h['kind']}", lang), h["text"]]
-            for h in (found or {}).get("hits", [])[:limit]]
+    cols = [tr(f"rv.col.{c}", lang) for c in ("row", "kind", "text", "field")]
+    rows = [[h["row"], tr(f"rv.kind.{h['kind']}", lang), h["text"], h["field"]] for h in (found or {}).get("hits", [])[:limit]]
     return pd.DataFrame(rows, columns=cols).astype(str)
 
 

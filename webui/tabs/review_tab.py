@@ -102,11 +102,11 @@ def build(gui) -> ReviewTab:
             position = gr.Markdown(elem_id="rv-position")
             chat = gr.HTML(elem_id="rv-chat", min_height=120)
             with gr.Row():
-                b["prev"] = gr.Button(L("rv.prev"), size="sm", elem_id="rv-prev")
-                b["next"] = gr.Button(L("rv.next"), size="sm", elem_id="rv-next")
-                b["keep"] = gr.Button(L("rv.keep"), size="sm", variant="primary", elem_id="rv-keep")
-                b["drop"] = gr.Button(L("rv.drop"), size="sm", variant="stop", elem_id="rv-drop")
-                b["fix"] = gr.Button(L("rv.fix"), size="sm", elem_id="rv-fix")
+                b["prev"] = gr.Button(L("rv.prev"), size="sm", elem_id="rv-prev", min_width=90)
+                b["next"] = gr.Button(L("rv.next"), size="sm", elem_id="rv-next", min_width=90)
+                b["keep"] = gr.Button(L("rv.keep"), size="sm", variant="primary", elem_id="rv-keep", min_width=90)
+                b["drop"] = gr.Button(L("rv.drop"), size="sm", variant="stop", elem_id="rv-drop", min_width=90)
+                b["fix"] = gr.Button(L("rv.fix"), size="sm", elem_id="rv-fix", min_width=90)
             note = gr.Textbox(label=L("rv.note"), elem_id="rv-note", max_lines=2)
             gr.Markdown(L("rv.keys"), elem_classes=["muted"])
             gr.Markdown("#### " + L("rv.edit_title"), elem_classes=["group-title"])
@@ -127,7 +127,7 @@ def build(gui) -> ReviewTab:
                 b["scan"] = gr.Button(L("rv.scan"), size="sm", variant="primary", elem_id="rv-scan")
                 scan_summary = gr.Markdown(elem_id="rv-scan-summary")
                 hits = gr.Dataframe(hits_frame(None, "en"), label=L("rv.hits"), interactive=False, wrap=True, max_height=260,
-                                    elem_id="rv-hits")
+                                    column_widths=["12%", "26%", "34%", "28%"], elem_id="rv-hits")
                 with gr.Row():
                     b["redact_one"] = gr.Button(L("rv.redact_one"), size="sm", elem_id="rv-redact-one")
                     b["redact_kinds"] = gr.Button(L("rv.redact_kinds"), size="sm", elem_id="rv-redact-kinds")
@@ -163,10 +163,12 @@ def wire(t: ReviewTab, gui, lang, ds_id, dataset_setting, tab) -> None:
     widgets = [ds_id] + t.filters + [t.row]   # a filter change reads the widgets ...
     base = [ds_id, t.query, t.row]            # ... everything else the filters the view used
     private = dict(api_visibility="private")
-    opened = dict(inputs=widgets + [lang], outputs=t.filters[2:3] + t.filters[4:6] + view + [t.diff_a, t.diff_b],
-                  show_progress_on=[t.counts])
+    choices = t.filters[2:3] + t.filters[4:6] + [t.filters[8], t.filters[3], t.bulk_mark, t.kinds]
+    opened = dict(inputs=widgets + [lang], outputs=choices + view + [t.diff_a, t.diff_b], show_progress_on=[t.counts])
     tab.select(partial(H.open_tab, gui), js=KEYS_JS, api_name="review_open", **opened)
     lang.change(partial(H.open_tab, gui), **opened, **private)
+    lang.change(partial(H.redraw_scan, gui), inputs=[ds_id, t.kinds, t.names, t.hit_ids, lang],
+                outputs=[t.scan_summary, t.hits, t.hit_ids], **private)
     show = dict(inputs=widgets + [lang], outputs=view)
     t.filters[0].submit(partial(H.show, gui), api_name="review_filter", **show)
     for w in t.filters[1:]:
