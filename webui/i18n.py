@@ -444,7 +444,7 @@ UI.update({
     "rv.redact_all": ("Replace all findings", "全部替换"),
     "rv.scan_summary": ("{n:,} findings in {r:,} rows", "在 {r:,} 行中发现 {n:,} 处"),
     "rv.scan_first": ("Press Scan first, then click a finding in the list.", "请先点“扫描”，再点击列表中的一项。"),
-    "rv.redacted": ("Replaced with placeholders such as [EMAIL] in {c:,} rows.", "已在 {c:,} 行中替换为 [EMAIL] 等占位符。"),
+    "rv.redacted": ("Replaced with placeholders such as [EMAIL]; rows changed: {c:,}.", "已替换为 [EMAIL] 等占位符；改动的行数：{c:,}。"),
     "rv.split_title": ("Share the work: marks as CSV", "分工审阅：标记导出为 CSV"),
     "rv.split_intro": ("Export your marks, let a colleague review other rows and export theirs, then import their file "
                        "here: rows marked differently by the two of you are listed, not overwritten.",

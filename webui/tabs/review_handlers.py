@@ -115,9 +115,10 @@ def filter_choices(gui, ds_id, lang: str, current=(ALL, ALL, ALL)) -> tuple:
         ch = choices(open_desk(gui.ws, ds_id))
     except DanluError:
         return (gr.skip(),) * 3
+    from core.data.issues import TITLES
     from webui.i18n_core import title
     problems = [(tr("rv.all", lang), ALL), (tr("rv.problem.none", lang), "none"), (tr("rv.problem.any", lang), "any")] + \
-        [(f"{title(c, c, lang)} ({n:,})", c) for c, n in ch["problems"].items()]
+        [(f"{title(c, TITLES.get(c, c), lang)} ({n:,})", c) for c, n in ch["problems"].items()]
     langs = [(tr("rv.all", lang), ALL)] + [(f"{lang_name(c, lang)} ({n:,})", c) for c, n in ch["langs"].items()]
     dups = [(tr("rv.all", lang), ALL), (f"{tr('rv.dup.any', lang)} ({ch['dup_rows']:,})", "any")] + \
         [(f"{tr('rv.dup.group', lang)} {g}", str(g)) for g in range(1, min(ch["dup_groups"], 200) + 1)]

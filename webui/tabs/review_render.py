@@ -113,8 +113,9 @@ def position_markdown(view: dict | None, k: int, m: int, lang: str) -> str:
     if view["dup"]:
         text += " · " + tr("rv.dup_of", lang).format(g=view["dup"])
     if view["problems"]:
+        from core.data.issues import TITLES
         from webui.i18n_core import title
-        text += f" · ⚠ {tr('rv.problems_of', lang)}: " + ", ".join(title(c, c, lang) for c in view["problems"])
+        text += f" · ⚠ {tr('rv.problems_of', lang)}: " + ", ".join(title(c, TITLES.get(c, c), lang) for c in view["problems"])
     return text
 
 
