@@ -31,6 +31,7 @@ CSS = """
 #rv-chat mark.rv-find {background: #bfdbfe; padding: 0 1px; border-radius: 2px;}
 #rv-chat .rv-empty {color: var(--body-text-color-subdued); font-style: italic;}
 #rv-mark-line {font-size: 0.95em;}
+.rv-diff {max-height: 640px; overflow-y: auto;}
 .rv-diff table {width: 100%; border-collapse: collapse; table-layout: fixed; font-size: 0.88em;}
 .rv-diff td, .rv-diff th {border: 1px solid var(--border-color-primary); padding: 4px 6px; vertical-align: top;
   white-space: pre-wrap; word-break: break-word;}
