@@ -106,7 +106,16 @@ def edit_turn(ws, ds_id: str, row: int, path: str, text: str) -> dict:
         set_path(rec, path, text)
     except (KeyError, IndexError, TypeError):
         raise InputError(problems=[Problem(f"row {row} {path}", "is not a text of this row", "choose a turn to edit")]) from None
-    return apply_op(ws, ds_id, "edit", row=int(row), record=rec)
+    res = apply_op(ws, ds_id, "edit", row=int(row), record=rec)
+    info = res["dataset"]
+    if res["changed"] and Path(desk.info["current_path"]).parent.name == "versions" and \
+            (desk.index.lines == desk.index.rows).all():
+        # a version Danlu wrote (row N on line N): the new version's index is the old one with this row
+        # replaced, not a re-read of every row
+        from core.data.review_index import remember, with_row
+        remember(info["current_sha256"], info["format"], info["column_map"] or None,
+                 with_row(desk.index, i, rec, info["current_path"]))
+    return res
 
 
 def scan_file(path, kinds=pii.KINDS, names=None, column_map: dict | None = None) -> dict:

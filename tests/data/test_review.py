@@ -191,3 +191,23 @@ def test_rows_of_other_formats_are_found_by_their_record_number(ws, tmp_path):
     assert view["line"] == 4 and view["hits"][0]["kind"] == "email"
     assert [t["role"] for t in view["conversation"]["turns"]] == ["user", "assistant"]
     write_jsonl(tmp_path / "x.jsonl", [chat()])
+
+
+def test_the_index_after_an_edit_is_what_a_rebuild_gives(ws, ds, monkeypatch):
+    """edit_turn derives the new version's index from the old one (fast); it must equal a re-read."""
+    from core.data import review_index
+    build_index = review_index.build_index
+    apply_op(ws, ds, "delete", rows="400")                          # a version Danlu wrote: row N on line N
+    open_desk(ws, ds)
+    monkeypatch.setattr(review_index, "build_index", lambda *a, **k: pytest.fail("the whole file was read again"))
+    edit_turn(ws, ds, 21, "messages[1].content", "")                  # row 21: near duplicate of 22, now empty
+    edit_turn(ws, ds, 3, "messages[1].content", "请问这个怎么用？")
+    derived = open_desk(ws, ds).index
+    monkeypatch.undo()
+    fresh = build_index(get_dataset(ws, ds)["current_path"])
+    assert derived.raw == fresh.raw and derived.texts == fresh.texts and derived.langs == fresh.langs
+    for name in ("tokens", "dup", "rows", "lines"):
+        assert (getattr(derived, name) == getattr(fresh, name)).all(), name
+    assert [derived.langs[c] for c in derived.lang] == [fresh.langs[c] for c in fresh.lang]
+    bits = lambda idx: [{c for b, c in enumerate(idx.codes) if (int(m) >> b) & 1} for m in idx.problems]  # noqa: E731
+    assert bits(derived) == bits(fresh)
