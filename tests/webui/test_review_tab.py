@@ -44,3 +44,11 @@ def test_a_bad_regex_is_said_in_words_not_a_traceback(desk):
     gui, ds = desk
     out = H.show(gui, ds, "case (", True, *FILTERS[2:], "", "en")
     assert "not a valid regular expression" in out[0]
+
+
+def test_a_language_switch_reads_no_dataset_before_the_desk_was_shown(desk, monkeypatch):
+    gui, ds = desk
+    from core.data import review_index
+    monkeypatch.setattr(review_index, "build_index", lambda *a, **k: pytest.fail("read the dataset"))
+    out = H.relabel(gui, ds, *FILTERS, "", "", "zh-CN")
+    assert out[3]["choices"][0] == ("按位置", "position") and out[7] == {"__type__": "update"}

@@ -147,6 +147,15 @@ def open_tab(gui, ds_id, *args):
     return (*ch, *fixed_choices(lang), *view(gui, ds_id, filters(*fs), row, lang), *versions(gui, ds_id, lang))
 
 
+def relabel(gui, ds_id, *args):
+    """The language changed: the fixed choices in the new language; the rest again only if the desk has
+    been shown (the query box is filled), so a language switch never reads a dataset nobody reviews."""
+    *fs, row, q, lang = args
+    if not q:
+        return (gr.skip(),) * 3 + fixed_choices(lang) + (gr.skip(),) * (N_VIEW + 2)
+    return open_tab(gui, ds_id, *fs, row, lang)
+
+
 def versions(gui, ds_id, lang: str) -> tuple:
     """Outputs: the two version pickers of the diff (previous and current chosen)."""
     if not ds_id:

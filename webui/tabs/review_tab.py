@@ -166,7 +166,7 @@ def wire(t: ReviewTab, gui, lang, ds_id, dataset_setting, tab) -> None:
     choices = t.filters[2:3] + t.filters[4:6] + [t.filters[8], t.filters[3], t.bulk_mark, t.kinds]
     opened = dict(inputs=widgets + [lang], outputs=choices + view + [t.diff_a, t.diff_b], show_progress_on=[t.counts])
     tab.select(partial(H.open_tab, gui), js=KEYS_JS, api_name="review_open", **opened)
-    lang.change(partial(H.open_tab, gui), **opened, **private)
+    lang.change(partial(H.relabel, gui), inputs=widgets + [t.query, lang], outputs=opened["outputs"], **private)
     lang.change(partial(H.redraw_scan, gui), inputs=[ds_id, t.kinds, t.names, t.hit_ids, lang],
                 outputs=[t.scan_summary, t.hits, t.hit_ids], **private)
     show = dict(inputs=widgets + [lang], outputs=view)
