@@ -196,6 +196,7 @@ SENTENCES.update({
         "下方日志显示了出错位置。如果提到你的数据或设置，请修改后按“重试”。",
 })
 # ---- the review desk (core.data.review*, marks*, diff, the redact operation) ---------------------
+MARK_ZH = {"Keep": "保留", "Drop": "删除", "Needs fix": "需修改"}
 SENTENCES.update({
     "a marks file has one short line per row": "标记文件每行一条简短记录",
     "a marks file has the columns row, mark (and line, note, fingerprint)": "标记文件的列为 row、mark（以及 line、note、fingerprint）",
@@ -228,14 +229,15 @@ MESSAGES += [
     (r"is not a text of this row", "不是这一行中的文本"),
     (r"no rows to mark", "没有要标记的行"),
 ]
+SUMMARIES += [(rf"marked row {N.format('r')} {en}", f"已把第 {{r}} 行标记为“{zh}”") for en, zh in MARK_ZH.items()]
+SUMMARIES += [(rf"marked {N.format('n')} rows {en}", f"已把 {{n}} 行标记为“{zh}”") for en, zh in MARK_ZH.items()]
 SUMMARIES += [
-    (rf"marked row {N.format('r')} (?P<w>Keep|Drop|Needs fix)", "已标记第 {r} 行：{w}"),
-    (rf"marked {N.format('n')} rows (?P<w>Keep|Drop|Needs fix)", "已标记 {n} 行：{w}"),
     (r"cleared the mark of (?P<w>.+)", "已清除标记：{w}"),
     (rf"replaced {N.format('n')} findings?(?P<kinds> \(.+\))? in {N.format('r')} rows? \(of {N.format('m')}\)",
      "替换了 {r} 行中的 {n} 处敏感信息{kinds}（共 {m} 行）"),
     (rf"imported {N.format('n')} mark\(s\) from (?P<f>.+)", "从 {f} 导入了 {n} 个标记"),
     (r"row (?P<r>\d+) changed", "第 {r} 行已修改"),
+    (r"uploaded (?P<f>.+)", "上传了 {f}"),
 ]
 _COMPILED = [(re.compile(rf"^{pattern}$", re.DOTALL), zh) for pattern, zh in MESSAGES]
 _SUMMARIES = [(re.compile(rf"^{pattern}$", re.DOTALL), zh) for pattern, zh in SUMMARIES]

@@ -23,6 +23,7 @@ from core.data.review import Filters, choices, counts, open_desk, select
 from core.data.review_actions import edit_turn, export_marks, mark_rows, redact, row_view, scan_dataset
 from core.errors import DanluError, InputError
 from webui.i18n import tr
+from webui.i18n_core import clean_summary
 from webui.tabs.hyperparams_tab import problems_markdown
 from webui.tabs.review_render import chat_html, counts_markdown, diff_html, hits_frame, lang_name, position_markdown
 
@@ -165,7 +166,7 @@ def versions(gui, ds_id, lang: str) -> tuple:
     except DanluError:
         return gr.skip(), gr.skip()
     vs = info["versions"]
-    ch = [(f"{tr('rv.version', lang)} {i}: {v.get('summary', '')[:70]}", str(i)) for i, v in enumerate(vs)]
+    ch = [(f"{tr('rv.version', lang)} {i}: {clean_summary(v.get('summary', ''), lang)[:70]}", str(i)) for i, v in enumerate(vs)]
     return gr.update(choices=ch, value=str(max(0, len(vs) - 2))), gr.update(choices=ch, value=str(len(vs) - 1))
 
 

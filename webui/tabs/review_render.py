@@ -163,8 +163,9 @@ def diff_html(d: dict, fmt, cmap, lang: str) -> str:
     if total > d["shown"]:
         head += f" ({tr('rv.diff.first', lang).format(n=d['shown'])})"
     v = tr("rv.version", lang)
-    rows = [f"<tr><th style='width:14%'></th><th>{v} {d['a']}: {html.escape(d.get('summary_a', ''))}</th>"
-            f"<th>{v} {d['b']}: {html.escape(d.get('summary_b', ''))}</th></tr>"]
+    from webui.i18n_core import clean_summary
+    rows = [f"<tr><th style='width:14%'></th><th>{v} {d['a']}: {html.escape(clean_summary(d.get('summary_a', ''), lang))}</th>"
+            f"<th>{v} {d['b']}: {html.escape(clean_summary(d.get('summary_b', ''), lang))}</th></tr>"]
     for it in d["items"]:
         a, b = _plain(it["before"], fmt, cmap), _plain(it["after"], fmt, cmap)
         left, right = _word_diff(a, b) if it["status"] == "changed" else (html.escape(a), html.escape(b))

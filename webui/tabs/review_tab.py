@@ -133,9 +133,8 @@ def build(gui) -> ReviewTab:
                     b["redact_kinds"] = gr.Button(L("rv.redact_kinds"), size="sm", elem_id="rv-redact-kinds")
                     b["redact_all"] = gr.Button(L("rv.redact_all"), size="sm", variant="stop", elem_id="rv-redact-all")
             with gr.Accordion(L("rv.versions_title"), open=False, elem_id="rv-versions-box"):
-                with gr.Row():
-                    diff_a = gr.Dropdown([], label=L("rv.version_a"), elem_id="rv-diff-a")
-                    diff_b = gr.Dropdown([], label=L("rv.version_b"), elem_id="rv-diff-b")
+                diff_a = gr.Dropdown([], label=L("rv.version_a"), elem_id="rv-diff-a")
+                diff_b = gr.Dropdown([], label=L("rv.version_b"), elem_id="rv-diff-b")
                 b["compare"] = gr.Button(L("rv.compare"), size="sm", elem_id="rv-compare")
             with gr.Accordion(L("rv.split_title"), open=False, elem_id="rv-split-box"):
                 gr.Markdown(L("rv.split_intro"), elem_classes=["muted"])
