@@ -207,6 +207,7 @@ SENTENCES.update({
     "give a whole number": "请填写整数",
     "look again and mark again": "请重新查看后再标记",
     "reload the review desk": "请重新打开审阅页",
+    "import the file again": "请重新导入该文件",
     "review it again here": "请在这里重新审阅",
     "save it as CSV UTF-8": "请另存为 CSV UTF-8",
     "take the finding from the scan's list": "请从扫描结果列表中选择",

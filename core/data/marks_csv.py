@@ -97,7 +97,10 @@ def import_marks(ws, ds_id: str, path, prefer: str = "mine") -> dict:
 
     def make(d, m):
         cur = m["versions"][-1]
-        if not p["updates"] or cur["sha256"] != desk.info["current_sha256"]:
+        if cur["sha256"] != desk.info["current_sha256"]:
+            raise InputError(problems=[Problem(m["display_name"], "changed while the marks were imported",
+                                               "import the file again")])
+        if not p["updates"]:
             return None
         marks = {**read_marks(d, cur), **p["updates"]}
         return {"op": "import-marks", "params": {"file": Path(path).name, "prefer": prefer},
