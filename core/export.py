@@ -91,7 +91,7 @@ def submit_merge(ws: Workspace, job_or_run: str, name: str, *, dtype: str = "bf1
     argv = [sys.executable, "-m", MERGE_MODULE, "--adapter", str(run.adapter_dir), "--out", str(out),
             "--dtype", dtype, "--max-shard-size", max_shard_size, "--result", str(job_dir / "result.json")]
     return launcher.submit_command(ws, "merge", job_dir, argv, gpus=gpus[:1], nproc=1, name=f"export {out.name}",
-                                   parent_id=run.job.id if run.job else "")
+                                   parent_id=run.job.id if run.job else "", base_model=run.base_model)
 
 
 

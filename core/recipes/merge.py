@@ -125,7 +125,7 @@ def merge(adapter: Path, out: Path, args, progress=lambda phase: None) -> dict:
         raise InputError(problems=[Problem("name", f"{out} already exists", "choose another name or delete the old export")])
     info = read_adapter_info(adapter)
     trust = bool(info.get("trust_remote_code", False))
-    ref = resolve_model(info.get("base_model", ""))
+    ref = resolve_model(info.get("base_model", ""), builtin="require")
     device = torch.device("cuda", 0) if args.device == "auto" and torch.cuda.is_available() else \
         torch.device("cpu" if args.device == "auto" else args.device)
     dtype = torch.bfloat16 if args.dtype == "bf16" else torch.float16

@@ -201,7 +201,7 @@ def start_run(cfg, run_dir: Path, d, resume: bool) -> Run:
     if d.main:
         write_json(run_dir / "progress.json", dict(phase="loading", step=0, total_steps=None, time=t_start))
     speed.keep_compile_caches(run_dir)
-    ref = resolve_model(cfg.base_model)
+    ref = resolve_model(cfg.base_model, builtin="require")  # prepared by the supervisor
     dataset_sha = sha256_file(Path(cfg.dataset))
     tok = load_tokenizer(ref.source, cfg, ref.local)
     train_seqs, val_seqs, data_info = prepare_data(cfg, tok, d, run_dir)

@@ -19,7 +19,7 @@ def losses(run_dir) -> dict[int, float]:
 
 def run(services, sharding: str, env=None, **edits):
     cfg = demo_config(max_steps=8, logging_steps=1, eval_steps=0, save_steps=2, sharding=sharding, **edits)
-    job = launcher.submit_train(services.workspace, cfg, launcher.LaunchSpec(nproc=2, env=env or {}))
+    job = launcher.submit_train(services.workspace, cfg, launcher.LaunchSpec(nproc=2, env=env or {}), origin="shell")
     return launcher.wait(services.workspace, job.id, timeout=300)
 
 
