@@ -85,12 +85,17 @@ def ollama_target(formats: list[str]) -> str | None:
     return next((t for t in OLLAMA_PREFERENCE if t in formats), None)
 
 
-# Throughput used for the time estimates, measured on this project's machines (docs/export.md says
-# where): merging (load, fold, save) and converting are bound by reading and writing the weights;
-# quantising by the CPU (llama.cpp's quantiser runs on CPU cores even on a GPU machine).
+# Throughput behind the time estimates, measured (a rough guide: a shared or slower disk changes them):
+# - CPU rows: `python bench/export_rates_cpu.py` on this project's 2-core machine, a 75M-parameter
+#   Llama with 768-wide rows (bench/results/export-rates-cpu.json): merge (load, fold a rank-16 LoRA,
+#   save) 12M params/s; llama.cpp's converter 21M params/s (Python start-up included); quantising 73M
+#   params/s per core to Q8_0 and 14.5M to Q4_K_M (the K-quants search their scales); loading a GGUF
+#   and answering 16 tokens 214M params/s.
+# - GPU merge: an 8B Llama on one H100, 87 s for load, merge, save, checksums and a test answer
+#   (bench/results/merge-8b-h100.json). Quantising always runs on CPU cores.
 RATES = dict(
-    merge_params_per_s_cpu=60e6, merge_params_per_s_gpu=400e6,
-    convert_params_per_s=80e6, quantize_params_per_s_per_core=12e6, verify_s=10.0,
+    merge_params_per_s_cpu=12e6, merge_params_per_s_gpu=92e6, convert_params_per_s=21e6,
+    quantize_params_per_s_per_core={"q8_0": 73e6, "k": 14.5e6}, verify_params_per_s=214e6,
 )
 
 
@@ -104,9 +109,11 @@ def estimates(formats: list[str], params: float, *, gpu: bool, cores: int = 2, m
             size, secs = params * merge_dtype_bytes, merge_s
         elif fmt.kind == "gguf":
             size = params * fmt.bits / 8
-            secs = params / RATES["convert_params_per_s"] / max(1, len(ggufs)) + RATES["verify_s"]
+            # the one conversion is shared among the GGUF types; f16/bf16 come from it almost as they are
+            secs = params / RATES["convert_params_per_s"] / max(1, len(ggufs)) + params / RATES["verify_params_per_s"]
             if f not in ("f16", "bf16"):
-                secs += params / (RATES["quantize_params_per_s_per_core"] * max(1, cores))
+                rate = RATES["quantize_params_per_s_per_core"]["q8_0" if f == "q8_0" else "k"]
+                secs += params / (rate * max(1, cores))
         else:
             size, secs = 0, 1.0  # a few small files (the adapter is sized separately; a Modelfile is text)
         rows.append(dict(format=f, label=fmt.label, bytes=int(size), seconds=round(secs, 1)))

@@ -148,6 +148,8 @@ def _wire_tab_switches(gui, tabs, tr, ev, ex, ch, lang):
     t_ex.select(partial(jobview.refresh_runs, gui), inputs=[ex.run], outputs=[ex.run], api_visibility="private").then(
         partial(_name_if_empty, gui), inputs=[ex.run, ex.name], outputs=[ex.name], api_visibility="private")
     t_ex.select(partial(export_tab.exports_frame, gui), inputs=[lang], outputs=[ex.exports], api_visibility="private")
+    t_ex.select(partial(export_tab.plan_markdown, gui), inputs=[lang, ex.run, ex.formats], outputs=[ex.plan],
+                api_visibility="private")  # the free disk space is read again each time the tab opens
     t_ch.select(partial(chat_tab.refresh_choices, gui), inputs=[lang, ch.model, ch.adapter],
                 outputs=[ch.model, ch.adapter], api_visibility="private")
 
@@ -175,6 +177,7 @@ def _wire_language(gui, lang, tpl, ds, hp, tr, ev, ex, ch, box):
          [tr.status, tr.failure, tr.log, tr.loss_plot, tr.lr_plot, tr.seen, tr.stop, tr.resume, tr.table, tr.table_seen]),
         (partial(evaluate_tab.show_results, gui), [lang, ev.run], [ev.summary, ev.table, ev.csv, ev.probes]),
         (partial(export_tab.exports_frame, gui), [lang], [ex.exports]),
+        (partial(export_tab.plan_markdown, gui), [lang, ex.run, ex.formats], [ex.plan]),
         (partial(chat_tab.refresh_choices, gui), [lang, ch.model, ch.adapter], [ch.model, ch.adapter]),
         (partial(chat_tab.demo_table, gui), [lang], [ch.demos, ch.demo_pick]),
         (partial(dataset_tab.check, gui), [ds.ds_id, ds.widgets["dataset_format"], ds.widgets["column_map"], lang],
