@@ -103,9 +103,30 @@ def submit_merge(ws: Workspace, job_or_run: str, name: str, *, dtype: str = "bf1
             "--result", str(job_dir / "result.json")]
     if system:
         argv += ["--system", system]
+    prompt = check_prompt(run.run_dir)
+    if prompt:
+        argv += ["--smoke-prompt", prompt]
     return launcher.submit_command(ws, "merge", job_dir, argv, gpus=gpus[:1], nproc=1, name=f"export {out.name}",
                                    parent_id=run.job.id if run.job else "")
 
+
+
+def check_prompt(run_dir: Path) -> str | None:
+    """The question every exported file is asked: the first user message of the run's own data, so the
+    answers are in the model's field (a greeting is answered with far less confidence). None: the default."""
+    try:
+        import yaml
+
+        from core.data import load_examples
+        cfg = yaml.safe_load((Path(run_dir) / "config.yaml").read_text())
+        data = load_examples(cfg["dataset"], cfg.get("dataset_format") or "auto", cfg.get("column_map") or None)
+        for ex in data.examples[:50]:
+            for m in ex.get("messages", []):
+                if m.get("role") == "user" and isinstance(m.get("content"), str) and 0 < len(m["content"]) <= 500:
+                    return m["content"]
+    except Exception:  # any problem reading the data: the recipe's default greeting
+        return None
+    return None
 
 
 def verify_export(path: Path) -> str | None:
@@ -232,6 +253,9 @@ def export_plan(ws: Workspace, job_or_run: str, formats, *, gpu: bool | None = N
     if params:
         import os
         out["rows"] = estimates(chosen, params, gpu=gpu, cores=os.cpu_count() or 2)
+        for row in out["rows"]:
+            if row["format"] == "lora":  # the adapter is already on disk: its real size
+                row["bytes"] = sum(p.stat().st_size for p in run.adapter_dir.iterdir() if p.is_file())
         out["need_bytes"] = scratch_bytes(chosen, params)
         out["enough_disk"] = free > out["need_bytes"]
     else:

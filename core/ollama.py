@@ -281,8 +281,8 @@ def _exec(items, dot, root, out):
             out.append(it[1])
         elif it[0] == "expr":
             out.append(str(_eval(it[1], dot, root)))
-        elif it[0] == "range":
-            for element in _eval(it[1], dot, root) or []:
+        elif it[0] == "range":  # `range .Messages` or `range $i, $m := .Messages` (the loop variables unused)
+            for element in _eval(it[1].split(":=")[-1], dot, root) or []:
                 _exec(it[2], element, root, out)
         elif it[0] == "if":
             for cond, body in it[1]:

@@ -111,8 +111,9 @@ def gguf_formats(merged_dir: Path, partial: Path, name: str, formats: list[str],
 def _gguf_summary(c: dict) -> str:
     if c.get("status") == "failed" and "tokens" not in c:
         return c.get("error", "")
-    text = (f"llama.cpp answered {c.get('reply', '')[:50]!r}; first {c['agreeing_tokens']} of {c['compared_tokens']} "
-            f"greedy tokens as in transformers; tensor types {c.get('tensor_types')}")
+    text = (f"llama.cpp answered {c.get('reply', '')[:50]!r}; {c['agreeing_tokens']} of the answer's {c['compared_tokens']} "
+            f"greedy tokens as in transformers ({c['forced_agreeing_tokens']} of {c['forced_tokens']} when generation "
+            f"goes on past the answer); tensor types {c.get('tensor_types')}")
     return text + (f" ({c['note']})" if c.get("note") else "")
 
 

@@ -85,14 +85,14 @@ def verify(gguf: Path, fmt: str, prompt_ids: list[int], prompt_text: str, refere
         got = json.loads(res.read_text())
     except DanluError as e:
         return dict(status="failed", error=e.message)
+    # the answer: the first CHECK_TOKENS tokens, or up to and including the end-of-turn token when the
+    # answer is shorter (what a model emits after its answer has ended is not compared, only reported)
     ref = reference[:CHECK_TOKENS]
-    agree = 0
-    for a, b in zip(got["tokens"], ref):
-        if a != b:
-            break
-        agree += 1
-    same = got["tokens"][:len(ref)] == ref and len(got["tokens"]) >= len(ref)
-    out = dict(got, compared_tokens=len(ref), agreeing_tokens=agree, same_as_transformers=same)
+    end = next((i + 1 for i, t in enumerate(ref) if t in set(stop_ids)), len(ref))
+    agree = _agreeing(got["tokens"], ref)
+    same = got["tokens"][:end] == ref[:end]
+    out = dict(got, compared_tokens=end, agreeing_tokens=min(agree, end), same_as_transformers=same,
+               forced_tokens=len(ref), forced_agreeing_tokens=agree)
     kquant_fallback = fmt.startswith("q") and "_k" in fmt and not any("_K" in k for k in got.get("tensor_types", {}))
     if kquant_fallback:  # every row narrower than a K-quant block (256): llama.cpp used Q5_0/Q8_0 instead
         out["note"] = (f"no tensor of this model has rows divisible by 256, so llama.cpp stored them as "
@@ -100,11 +100,20 @@ def verify(gguf: Path, fmt: str, prompt_ids: list[int], prompt_text: str, refere
     if not got["reply"].strip() and not got["tokens"]:
         out.update(status="failed", error="the GGUF loaded but generated no token")
     elif fmt in STRICT_TYPES and not same:
-        out.update(status="failed", error=f"its greedy answer left transformers' after {agree} of {len(ref)} tokens "
+        out.update(status="failed", error=f"its greedy answer left transformers' after {agree} of {end} tokens "
                                           f"(a {fmt.upper()} file should repeat them exactly)")
     else:
         out["status"] = "passed"
     return out
+
+
+def _agreeing(a: list[int], b: list[int]) -> int:
+    n = 0
+    for x, y in zip(a, b):
+        if x != y:
+            break
+        n += 1
+    return n
 
 
 # ---- the children -------------------------------------------------------------------------------

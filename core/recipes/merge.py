@@ -43,6 +43,7 @@ from core.export_formats import FORMATS, gguf_types, parse_formats
 from core.models import resolve_model
 from core.recipes import export_steps as steps
 from core.recipes.common import record_failure, write_json
+from core.recipes.faults import fault
 from core.recipes.gguf import CHECK_TOKENS, stop_children
 from core.recipes.inference import (GenSettings, apply_template_choice, check_adapter_dir, prompt_ids,
                                     read_adapter_info, render, stop_token_ids)
@@ -133,6 +134,10 @@ class Progress:
         print(f"[danlu] step {self.step}/{self.total}: {phase}", flush=True)
         if self.path:
             write_json(self.path, dict(phase=phase, step=self.step, total_steps=self.total, time=time.time()))
+        if fault("export_hang", self.step):  # tests: DANLU_FAULT=export_hang@STEP stops here until Stop
+            print(f"[danlu] fault injection: hanging at step {self.step} ({phase})", flush=True)
+            while True:
+                time.sleep(0.2)
 
 
 def plan(formats: list[str], tools_ready: bool) -> list[str]:
