@@ -3,6 +3,7 @@ converter of its own. Pure Python (no torch).
 
     python -m core.gguf_tools            # what is installed, what is missing
     python -m core.gguf_tools install    # the one-time set-up (`make gguf` runs this; so does the first GGUF export)
+    python -m core.gguf_tools unpack ARCHIVE.tar.gz   # the converter from a carried source archive (no network)
 
 Both tools come from ONE pinned release, `llama-cpp-python` (requirements-gguf.txt), a source archive
 that carries llama.cpp itself:
@@ -113,15 +114,17 @@ def _pip(args: list[str], env: dict, say) -> None:
         raise RuntimeError(f"pip {' '.join(args[:1])} failed (exit {rc}): " + " | ".join(tail[-5:]))
 
 
-def unpack_converter(say=print) -> Path:
-    """Fetch the pinned source archive (pip's cache serves it after the install) and keep only the converter."""
+def unpack_converter(say=print, archive: Path | None = None) -> Path:
+    """Fetch the pinned source archive (pip's cache serves it after the install), or take `archive` (a machine
+    without network: bench/prepare_gguf.sh carries one), and keep only the converter."""
     version = pinned("llama-cpp-python")
     target = tools_dir()
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
-        _pip(["download", "--disable-pip-version-check", "--no-deps", "--no-binary", ":all:",
-              f"llama-cpp-python=={version}", "-d", tmp], dict(os.environ), say)
-        archive = next(Path(tmp).glob("llama_cpp_python-*.tar.gz"))
+        if archive is None:
+            _pip(["download", "--disable-pip-version-check", "--no-deps", "--no-binary", ":all:",
+                  f"llama-cpp-python=={version}", "-d", tmp], dict(os.environ), say)
+            archive = next(Path(tmp).glob("llama_cpp_python-*.tar.gz"))
         stage = Path(tmp) / "stage"
         prefix = f"llama_cpp_python-{version}/vendor/llama.cpp/"
         with tarfile.open(archive) as tar:
@@ -141,6 +144,9 @@ def unpack_converter(say=print) -> Path:
 
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["unpack"] and len(argv) == 2:  # python -m core.gguf_tools unpack llama_cpp_python-X.tar.gz
+        unpack_converter(lambda line: print(line, flush=True), Path(argv[1]))
+        return 0
     if argv[:1] == ["install"]:
         try:
             install(lambda line: print(line, flush=True))

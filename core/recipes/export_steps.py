@@ -102,7 +102,8 @@ def gguf_formats(merged_dir: Path, partial: Path, name: str, formats: list[str],
             continue
         c = G.verify(path, t, smoke["prompt_ids"], smoke["prompt_text"], smoke["tokens"], merged["stop_ids"], work, threads)
         c.update(kind="gguf", files=[path.name], size=path.stat().st_size, seconds_to_make=timings.get(t, timings["convert"]),
-                 summary=_gguf_summary(c))
+                 summary=_gguf_summary(c), peak_child_rss_gib={k: round(v / 2**30, 3) for k, v in G.CHILD_PEAK_RSS.items()
+                                                                if t.upper() in k or k == "llama.cpp's converter"})
         print(f"[danlu] {t.upper()}: {c['status']}: {c['summary']}", flush=True)
         checks[t] = c
     return checks

@@ -38,13 +38,27 @@ def stop_children() -> None:
         _children.discard(p)
 
 
+CHILD_PEAK_RSS: dict[str, int] = {}  # what -> the child's highest resident memory (bytes), for result.json
+
+
 def _run(argv: list[str], what: str, env: dict | None = None) -> float:
     """Run a child with this process's stdout/stderr (the job log); raise DanluError when it fails."""
+    import psutil
     t0 = time.time()
     proc = subprocess.Popen(argv, env=env)
     _children.add(proc)
+    peak = 0
     try:
-        rc = proc.wait()
+        while True:
+            try:
+                rc = proc.wait(timeout=0.25)
+                break
+            except subprocess.TimeoutExpired:
+                try:  # sampled while it runs: the converter and the quantiser hold weights in host memory
+                    peak = max(peak, psutil.Process(proc.pid).memory_info().rss)
+                except psutil.Error:
+                    pass
+        CHILD_PEAK_RSS[what] = peak
     finally:
         if proc.poll() is None:
             proc.kill()

@@ -44,7 +44,7 @@ from core.models import resolve_model
 from core.recipes import export_steps as steps
 from core.recipes.common import record_failure, write_json
 from core.recipes.faults import fault
-from core.recipes.gguf import CHECK_TOKENS, stop_children
+from core.recipes.gguf import CHECK_TOKENS, CHILD_PEAK_RSS, stop_children
 from core.recipes.inference import (GenSettings, apply_template_choice, check_adapter_dir, prompt_ids,
                                     read_adapter_info, render, stop_token_ids)
 from core.workspace import fsync_dir, sha256_file
@@ -227,7 +227,8 @@ def _export_into(partial: Path, adapter: Path, name: str, formats: list[str], in
     return dict(status="succeeded" if all(c.get("status") == "passed" for c in checks.values()) else "failed",
                 base_model=info.get("base_model"), adapter=str(adapter), dtype=args.dtype, device=str(merged["device"]),
                 smoke_test=smoke, formats={f: checks[f] for f in formats if f in checks}, timings_s=timings,
-                peak_gpu_mem_gib=merged["peak_gpu_gib"], peak_host_rss_gib=round(peak_rss / 2**30, 3))
+                peak_gpu_mem_gib=merged["peak_gpu_gib"], peak_host_rss_gib=round(peak_rss / 2**30, 3),
+                peak_child_rss_gib={k: round(v / 2**30, 3) for k, v in CHILD_PEAK_RSS.items()})
 
 
 def merge_model(adapter: Path, merged_dir: Path, info: dict, args, progress) -> dict:
@@ -291,6 +292,16 @@ def write_manifest(folder: Path, formats: dict) -> dict:
     return manifest
 
 
+def _check_dtype(folder: Path, device, dtype):
+    """float32 for the check (llama.cpp computes in float32 too, so the comparison is of the weights): always on
+    a CPU; on a GPU when its free memory holds the weights at 4 bytes each with room to spare."""
+    if device.type != "cuda":
+        return torch.float32
+    weights = sum(p.stat().st_size for p in Path(folder).glob("*.safetensors"))  # 2 bytes per weight (bf16/fp16)
+    free, _ = torch.cuda.mem_get_info(device)
+    return torch.float32 if free > weights * 2 * 1.3 else dtype
+
+
 def greedy_tokens(model, ids: list[int], n: int, device) -> list[int]:
     """The n highest-logit next tokens, one at a time, never stopping early (plain argmax: nothing of
     generate()'s stopping or processing rules in the way)."""
@@ -311,7 +322,7 @@ def smoke_test(out: Path, device, dtype, trust: bool, prompt: str) -> dict:
     try:
         from transformers import AutoModelForCausalLM, AutoTokenizer
         tok = AutoTokenizer.from_pretrained(str(out), trust_remote_code=trust, local_files_only=True)
-        model = AutoModelForCausalLM.from_pretrained(str(out), dtype=dtype if device.type == "cuda" else torch.float32,
+        model = AutoModelForCausalLM.from_pretrained(str(out), dtype=_check_dtype(out, device, dtype),
                                                      device_map={"": device}, use_safetensors=True,
                                                      trust_remote_code=trust, local_files_only=True)
         messages = [{"role": "user", "content": prompt}]
