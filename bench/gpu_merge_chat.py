@@ -291,7 +291,7 @@ def run_chat(base: Path, adapter: Path, workdir: Path, args) -> dict:
             # the engine names GPUs by their physical index: the one this process was given, if any
             visible = os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",")[0].strip()
             device = f"cuda:{visible}" if cuda and visible.isdigit() else "auto"
-            sid = engine.load(str(base), adapter=str(adapter), device=device)
+            sid = engine.load(str(base), adapter=str(adapter), origin="shell", device=device)
             load_s = time.time() - t0
             time_engine(engine, sid, prompt, s)  # warm-up
             runs = [time_engine(engine, sid, prompt, s) for _ in range(args.repeats)]

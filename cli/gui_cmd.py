@@ -69,12 +69,13 @@ def check_exposure(host: str, share: bool, auth) -> None:
 
 def prepare_demo_model(services) -> None:
     """Build the demo model in the background so the page answers at once."""
-    target = services.workspace.models / "danlu-tiny" / "config.json"
-    if target.exists():
+    from core import demo_model
+    if demo_model.is_complete(services.workspace.models / demo_model.DEMO_NAME):
         return
     env = dict(os.environ, DANLU_HOME=str(services.workspace.root), PYTHONPATH=str(REPO_ROOT))
     log = open(services.workspace.root / "demo-model.log", "ab")
-    proc = subprocess.Popen([sys.executable, "-c", "from core.demo_model import ensure_demo_model; ensure_demo_model()"],
+    # the same builder a job's supervisor runs; a file lock lets them race safely
+    proc = subprocess.Popen([sys.executable, "-m", "core.demo_model", "--workspace", str(services.workspace.root)],
                             cwd=str(REPO_ROOT), env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                             start_new_session=True)
     log.close()

@@ -5,7 +5,7 @@ import json
 import time
 
 from core import jobs as J
-from core import launcher, progress
+from core import launcher, progress, trust
 from core.config import parse_override
 
 
@@ -88,7 +88,7 @@ def resume_cmd(args, services) -> int:
 
 def retry_cmd(args, services) -> int:
     edits = dict(parse_override(s) for s in args.sets)
-    job = launcher.retry(services.workspace, args.id, edits)
+    job = launcher.retry(services.workspace, args.id, edits, origin=trust.SHELL)
     print(f"retrying {args.id} as job {job.id}")
     print(job.id)
     return 0

@@ -19,6 +19,7 @@ import json
 import os
 import sys
 
+from core import trust
 from core.errors import InputError, Problem
 
 
@@ -86,7 +87,7 @@ def _model_args(p):
 def eval_cmd(args, services) -> int:
     from cli.train_cmd import follow
     from core import evaluation
-    job = evaluation.submit_eval(services.workspace, args.run, max_samples=args.max_samples,
+    job = evaluation.submit_eval(services.workspace, args.run, origin=trust.SHELL, max_samples=args.max_samples,
                                  max_new_tokens=args.max_new_tokens, dataset=args.dataset)
     log = sys.stderr if args.json else sys.stdout
     print(f"[danlu] evaluation job {job.id}", file=log, flush=True)
@@ -196,7 +197,7 @@ def chat_cmd(args, services) -> int:
     from core.chat import ChatEngine
     engine = ChatEngine(services.workspace)
     try:
-        sid = engine.load(args.model, args.adapter, device=args.device, template=args.template)
+        sid = engine.load(args.model, args.adapter, origin=trust.SHELL, device=args.device, template=args.template)
         info = engine.info(sid)
         for note in info.get("notes", []):
             print(f"[danlu] {note}", file=sys.stderr)
@@ -266,7 +267,7 @@ def demo_cmd(args, services) -> int:
     from core.chat import ChatEngine
     engine = ChatEngine(services.workspace)
     try:
-        sid = engine.load(args.model, args.adapter, device=args.device)
+        sid = engine.load(args.model, args.adapter, origin=trust.SHELL, device=args.device)
         info = engine.info(sid)
         for note in info.get("notes", []):
             print(f"[demo] {note}", flush=True)

@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 from core import jobs as J
-from core import launcher, progress
+from core import launcher, progress, trust
 from core.config import config_warnings, load_config
 from core.errors import InputError, Problem
 
@@ -42,7 +42,7 @@ def train_cmd(args, services) -> int:
         print(f"warning: {warning}", file=sys.stderr, flush=True)
     spec = launcher.LaunchSpec(nproc=args.nproc, gpus=parse_gpus(args.gpus), nnodes=args.nnodes,
                                node_rank=args.node_rank, master=args.master)
-    job = launcher.submit_train(services.workspace, cfg, spec, name=args.name)
+    job = launcher.submit_train(services.workspace, cfg, spec, origin=trust.SHELL, name=args.name)
     if args.detach:
         print(f"started job {job.id} ({J.STATE_WORDS[job.state].lower()}); follow it with: python app.py jobs logs {job.id} --follow")
         print(job.id)

@@ -1,7 +1,7 @@
 """Chat with a model, from the GUI, the CLI or the demo app, without loading torch in that process.
 
     engine = ChatEngine(ws)
-    sid = engine.load("builtin:danlu-tiny", adapter="JOB_ID")   # or a merged export's name, a model folder,
+    sid = engine.load("builtin:danlu-tiny", adapter="JOB_ID", origin=trust.SHELL)   # or a merged export's name, a model folder,
                                                                  # a preset, a hub id, or a training job id alone
     for delta in engine.stream(sid, [{"role": "user", "content": "Hi"}], system="Be brief.",
                                temperature=0.7, top_p=0.9, max_new_tokens=256, repetition_penalty=1.1):
@@ -36,7 +36,7 @@ from multiprocessing.connection import Client
 from pathlib import Path
 
 from core import jobs as J
-from core import procs
+from core import procs, trust
 from core.errors import DanluError, InputError, Problem
 from core.gpus import detect_gpus
 from core.runs import check_adapter_dir, resolve_trained_run
@@ -60,19 +60,21 @@ class ChatTarget:
     label: str               # what the person typed, for display
 
 
-def resolve_target(ws: Workspace, model: str | None, adapter: str | None = None, template: str = "auto") -> ChatTarget:
+def resolve_target(ws: Workspace, model: str | None, adapter: str | None = None, template: str = "auto", *,
+                   origin: str) -> ChatTarget:
     """What to load for `model` (+ `adapter`). Order: a merged export's name, a training job id or run
-    folder (= its base + adapter), then anything `core.models.resolve_model` accepts."""
+    folder (= its base + adapter), then anything `core.models.resolve_model` accepts. origin
+    (core.trust): from the page, a folder must lie inside the workspace or the allowed folders."""
     from core.models import resolve_model
     if template not in TEMPLATES:
         raise InputError(problems=[Problem("template", f"must be one of {', '.join(TEMPLATES)}, got {template!r}")])
-    model = (model or "").strip()
-    trust, local = False, True
+    model, adapter = trust.check_chat(model, adapter, ws, origin)
+    remote_code, local = False, True
     adapter_dir = None
     adapter_info: dict = {}
     if adapter:
         adapter_dir, adapter_info = _resolve_adapter(ws, adapter)
-        trust = bool(adapter_info.get("trust_remote_code"))
+        remote_code = bool(adapter_info.get("trust_remote_code"))
         if adapter_info.get("chat_template") == "chatml" and template == "auto":
             template = "chatml"
     if not model:
@@ -84,7 +86,7 @@ def resolve_target(ws: Workspace, model: str | None, adapter: str | None = None,
     if export is not None:
         meta = _read_json(export / "danlu_export.json")
         return ChatTarget(str(export), str(adapter_dir) if adapter_dir else None,
-                          trust or bool(meta.get("trust_remote_code")), True, template, model)
+                          remote_code or bool(meta.get("trust_remote_code")), True, template, model)
     if adapter_dir is None and "\x00" not in model and _is_run_ref(ws, model):
         run = resolve_trained_run(ws, model)  # a job without a finished adapter says so here
         if run is not None:
@@ -93,7 +95,7 @@ def resolve_target(ws: Workspace, model: str | None, adapter: str | None = None,
             return ChatTarget(ref.source, str(run.adapter_dir), bool(run.info.get("trust_remote_code")), ref.local,
                               tmpl, model)
     ref = resolve_model(model, ws)
-    return ChatTarget(ref.source, str(adapter_dir) if adapter_dir else None, trust, ref.local, template, model)
+    return ChatTarget(ref.source, str(adapter_dir) if adapter_dir else None, remote_code, ref.local, template, model)
 
 
 def _is_run_ref(ws: Workspace, name: str) -> bool:
@@ -277,12 +279,13 @@ class ChatEngine:
         atexit.register(self.close)
 
     # -- models --
-    def load(self, model: str | None, adapter: str | None = None, *, device: str = "auto", quantization: str = "auto",
-             template: str = "auto") -> str:
-        """Load a model (+ adapter) and return its session id. Raises InputError / ChatError in words."""
+    def load(self, model: str | None, adapter: str | None = None, *, origin: str, device: str = "auto",
+             quantization: str = "auto", template: str = "auto") -> str:
+        """Load a model (+ adapter) and return its session id. Raises InputError / ChatError in words.
+        origin: where model and adapter came from (core.trust)."""
         if quantization not in ("auto", "4bit", "8bit", "none"):
             raise InputError(problems=[Problem("quantization", f"must be auto, 4bit, 8bit or none, got {quantization!r}")])
-        target = resolve_target(self.ws, model, adapter, template)
+        target = resolve_target(self.ws, model, adapter, template, origin=origin)
         dev, notes = choose_device(self.ws, device)
         worker = self._worker(dev)
         reply = _raise_for(worker.request(dict(op="load", model=target.model, adapter=target.adapter, quantization=quantization,

@@ -29,10 +29,11 @@ FORMATS = ("auto", "messages", "sharegpt", "alpaca", "prompt_completion", "text"
 
 
 def setting(default, label: str, help: str, *, group: str, advanced: bool = False,
-            min=None, max=None, choices=None, kind: str | None = None):
-    """A TrainConfig field with its user-facing metadata."""
+            min=None, max=None, choices=None, kind: str | None = None, path: str | None = None):
+    """A TrainConfig field with its user-facing metadata. path: "file" or "model" when the value
+    names something on disk; core.trust checks every such field when a config comes from the page."""
     meta = dict(label=label, help=help, group=group, advanced=advanced,
-                min=min, max=max, choices=tuple(choices) if choices else None, kind=kind)
+                min=min, max=max, choices=tuple(choices) if choices else None, kind=kind, path=path)
     if isinstance(default, (list, dict)):
         return field(default_factory=lambda d=default: type(d)(d), metadata=meta)
     return field(default=default, metadata=meta)
@@ -46,7 +47,7 @@ class TrainConfig:
         "The model to fine-tune: a model preset name (e.g. qwen2.5-0.5b-instruct), a Hugging Face "
         "hub id (e.g. Qwen/Qwen2.5-0.5B-Instruct) or a local folder. 'builtin:danlu-tiny' is the "
         "tiny demo model Danlu builds on this machine; it trains in seconds but knows nothing.",
-        group="model")
+        group="model", path="model")
     quantization: str = setting(
         "4bit", "Quantization",
         "How the frozen base model is stored while training. 4bit (QLoRA) uses about a quarter of "
@@ -72,7 +73,7 @@ class TrainConfig:
     dataset: str = setting(
         "", "Dataset file",
         "The training data: a JSONL, JSON, CSV, TSV, Parquet or Excel file of examples.",
-        group="data", kind="path")
+        group="data", kind="path", path="file")
     dataset_format: str = setting(
         "auto", "Dataset format",
         "How examples are laid out. 'auto' detects it: messages (OpenAI chat), sharegpt "

@@ -11,24 +11,36 @@ GGUF export of the demo would be impossible. No space is put in front of the tex
 (`add_prefix_space: false`): llama.cpp would otherwise add one after every special token and split
 "<|im_start|>user" differently from transformers.
 
+Who builds: the job's supervisor, before any rank starts (a build inside a running
+torch.distributed group writes only the tokenizer: transformers saves weights on rank 0 alone),
+the GUI at launch, and single-process users (chat, a shared demo). Ranks only load (`require`).
+A folder counts as built only with the stamp a finished build writes last (`danlu-build.json`,
+file -> sha256); anything else in its place (half-built, foreign, edited) is rebuilt.
+
 `initializer_range=0.2` (not the usual 0.02) matters: with tiny random weights the frozen output
 layer gives near-uniform logits and LoRA cannot move the loss much; with 0.2 the demo visibly
 learns (loss 5.9 -> under 1 in a few epochs).
 
-    python -c "from core.demo_model import ensure_demo_model; print(ensure_demo_model())"
+    python -m core.demo_model [--workspace WS]      # prepare it once (what the supervisor runs)
 """
 from __future__ import annotations
 
+import contextlib
 import fcntl
+import hashlib
 import json
+import os
 import shutil
+import sys
 from pathlib import Path
 
+from core.errors import NotFound
 from core.workspace import PRESETS_DIR, Workspace
 
 DEMO_NAME = "danlu-tiny"
 BUILTIN_PREFIX = "builtin:"
 DEMO_DATA = PRESETS_DIR / "templates" / "data" / "demo.jsonl"
+STAMP = "danlu-build.json"  # written last by a finished build (file -> sha256)
 SPECIAL_TOKENS = ["<unk>", "<|bos|>", "<|eos|>", "<|pad|>", "<|im_start|>", "<|im_end|>"]  # ids 0..5
 VOCAB_SIZE = 512  # 256 byte-fallback pieces, the 6 specials, the rest learned from the demo text
 
@@ -122,6 +134,9 @@ def record_special_token_behaviour(tok, folder: Path) -> None:
 def build(out_dir: Path, seed: int = 0) -> Path:
     """Write the tiny model and tokenizer to `out_dir` (which must not exist)."""
     import torch
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        # transformers saves weights and config on rank 0 only: a build here left tokenizer files alone
+        raise RuntimeError("the demo model must be built before the ranks start (core.demo_model.ensure_demo_model)")
     from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
     sp_model = _train_sentencepiece()
@@ -150,21 +165,103 @@ def build(out_dir: Path, seed: int = 0) -> Path:
 
 
 def ensure_demo_model(ws: Workspace | None = None, name: str = BUILTIN_PREFIX + DEMO_NAME) -> Path:
-    """Return the demo model folder, building it once (safe when several processes race)."""
+    """Return the demo model folder, building it when it is missing, half-built or not ours.
+
+    Safe when several processes race (one builds under a file lock, the others wait and reuse it)
+    and when a builder was killed half-way (its `.partial` folder is thrown away, never trusted).
+    Call it only where no torch.distributed group is running: the launcher's supervisor does,
+    before any rank starts (`prepare_step`); ranks call `require()` and only load."""
     ws = ws or Workspace.open()
-    target = builtin_path(name, ws)
-    if name != BUILTIN_PREFIX + DEMO_NAME:
-        from core.errors import NotFound
-        raise NotFound(f"unknown built-in model {name!r}", f"the only built-in model is {BUILTIN_PREFIX}{DEMO_NAME}")
-    if (target / "config.json").exists():
+    target = _target(name, ws)
+    if is_complete(target):
         return target
-    lock_path = ws.models / f".{DEMO_NAME}.lock"
-    with open(lock_path, "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if (target / "config.json").exists():
+    with _locked(ws):
+        if is_complete(target):  # built by whoever held the lock before us
             return target
         tmp = ws.models / f".{DEMO_NAME}.partial"
-        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(tmp, ignore_errors=True)  # a killed builder's leftovers
         build(tmp)
-        tmp.rename(target)
+        _write_stamp(tmp)
+        _install(tmp, target)
     return target
+
+
+def require(name: str, ws: Workspace | None = None) -> Path:
+    """The demo model folder for a process that only loads it (a training rank): never builds,
+    because a build inside a running torch.distributed group writes only part of the files."""
+    ws = ws or Workspace.open()
+    target = _target(name, ws)
+    if not is_complete(target):
+        raise NotFound(f"the built-in model {name} is not prepared in {target}",
+                       "start the job through Danlu (python app.py train ...), which prepares it before training; "
+                       "or prepare it once with: python -m core.demo_model")
+    return target
+
+
+def is_complete(folder: Path) -> bool:
+    """True only for a folder that a finished build stamped, with every stamped file unchanged."""
+    try:
+        stamp = json.loads((folder / STAMP).read_text())
+        files = stamp["files"]
+        return stamp.get("name") == DEMO_NAME and bool(files) and all(
+            _digest(folder / f) == h for f, h in files.items())
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return False
+
+
+def _target(name: str, ws: Workspace) -> Path:
+    if name != BUILTIN_PREFIX + DEMO_NAME:
+        raise NotFound(f"unknown built-in model {name!r}", f"the only built-in model is {BUILTIN_PREFIX}{DEMO_NAME}")
+    return builtin_path(name, ws)
+
+
+@contextlib.contextmanager
+def _locked(ws: Workspace):
+    ws.models.mkdir(parents=True, exist_ok=True)
+    with open(ws.models / f".{DEMO_NAME}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released by the kernel if the holder dies
+        yield
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _write_stamp(folder: Path) -> None:
+    """Written last: its presence (with matching digests) is what makes a folder complete."""
+    files = {p.name: _digest(p) for p in sorted(folder.iterdir()) if p.is_file()}
+    (folder / STAMP).write_text(json.dumps({"name": DEMO_NAME, "files": files}, indent=1))
+    (folder / STAMP).chmod(0o644)
+
+
+def _install(tmp: Path, target: Path) -> None:
+    """Move the finished build into place. Whatever stood there (a half-built or foreign folder,
+    e.g. tokenizer files alone) is moved aside first and then deleted: never trusted, never in the way."""
+    old = None
+    if target.exists() or target.is_symlink():
+        old = target.with_name(f".{DEMO_NAME}.replaced-{os.getpid()}")
+        shutil.rmtree(old, ignore_errors=True)
+        os.replace(target, old)
+    os.replace(tmp, target)
+    if old is not None:
+        if old.is_dir() and not old.is_symlink():
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            old.unlink(missing_ok=True)
+
+
+def main(argv=None) -> int:
+    """`python -m core.demo_model [--workspace WS]`: prepare the demo model (the launcher's step
+    before a job's ranks start, and the GUI's build at launch)."""
+    import argparse
+    ap = argparse.ArgumentParser(description=main.__doc__)
+    ap.add_argument("--workspace", default=None)
+    args = ap.parse_args(argv)
+    ws = Workspace.open(args.workspace) if args.workspace else Workspace.open()
+    print(f"[danlu] preparing the built-in demo model in {ws.models / DEMO_NAME}", flush=True)
+    print(f"[danlu] demo model ready: {ensure_demo_model(ws)}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,7 +1,7 @@
 """Chat-only demos: separate, inference-only web apps (their own processes) that colleagues can use.
 
     check_exposure(host, share, auth)      # InputError unless a login protects a non-loopback bind or a share link
-    demo = start_demo(ws, "JOB_ID", host="127.0.0.1", port=None, auth=("ann", "long-pass"), share=False)
+    demo = start_demo(ws, "JOB_ID", origin=trust.SHELL, host="127.0.0.1", port=None, auth=("ann", "long-pass"), share=False)
     list_demos(ws)     # [{id, pid, url, share_url, share_error, model, adapter, host, port, login, started}]
     stop_demo(ws, demo["id"])
 
@@ -28,7 +28,7 @@ from pathlib import Path
 
 import psutil
 
-from core import procs
+from core import procs, trust
 from core.errors import InputError, NotFound, Problem
 from core.workspace import REPO_ROOT, Workspace, atomic_write_text
 
@@ -147,11 +147,13 @@ def demo_command(model: str, adapter: str | None, host: str, port: int | None, s
     return argv
 
 
-def start_demo(ws: Workspace, model: str, adapter: str | None = None, *, host: str = "127.0.0.1",
+def start_demo(ws: Workspace, model: str, adapter: str | None = None, *, origin: str, host: str = "127.0.0.1",
                port: int | None = None, auth: tuple[str, str] | None = None, share: bool = False,
                title: str = "", system: str = "", timeout: float = 300.0) -> dict:
-    """Start a demo process (detached: it outlives the GUI until stopped) and wait until it serves."""
+    """Start a demo process (detached: it outlives the GUI until stopped) and wait until it serves.
+    origin (core.trust): from the page, model and adapter folders must lie inside the allowed folders."""
     check_exposure(host, share, auth)
+    model, adapter = trust.check_chat(model, adapter, ws, origin)
     if port is not None and not (1024 <= int(port) <= 65535):
         raise InputError(problems=[Problem("port", f"must be between 1024 and 65535, got {port}")])
     env = dict(os.environ, DANLU_HOME=str(ws.root), PYTHONUNBUFFERED="1", GRADIO_ANALYTICS_ENABLED="False")

@@ -1,6 +1,6 @@
 """Evaluation jobs, for the CLI (`python app.py eval`) and the Evaluate tab. Pure Python (no torch).
 
-    job = submit_eval(ws, "JOB_ID or run dir", max_samples=200, max_new_tokens=128)  # an "eval" job
+    job = submit_eval(ws, "JOB_ID or run dir", origin=trust.SHELL, max_samples=200)  # an "eval" job
     report = read_eval(run_dir)       # eval.json as a dict, or None before the first evaluation
     rows = table_rows(report)         # [[prompt, reference, base, tuned, base ROUGE-L, tuned ROUGE-L, ...]]
     probes = read_probes(run_dir)     # answers to the probe prompts at each checkpoint (probes.jsonl)
@@ -23,7 +23,7 @@ import sys
 from pathlib import Path
 
 from core import jobs as J
-from core import launcher
+from core import launcher, trust
 from core.errors import InputError, Problem
 from core.runs import resolve_trained_run
 from core.workspace import Workspace
@@ -44,10 +44,13 @@ def eval_command(run_dir: Path, out_dir: Path, nproc: int, *, max_samples: int, 
     return argv
 
 
-def submit_eval(ws: Workspace, job_or_run: str, *, max_samples: int = 200, max_new_tokens: int = 128,
+def submit_eval(ws: Workspace, job_or_run: str, *, origin: str, max_samples: int = 200, max_new_tokens: int = 128,
                 dataset: str | None = None, gpus: list | None = None) -> J.Job:
-    """Queue an evaluation of a finished training run; returns the QUEUED/STARTING eval job."""
+    """Queue an evaluation of a finished training run; returns the QUEUED/STARTING eval job.
+    origin (core.trust): where `dataset` came from."""
     problems = []
+    if dataset is not None:
+        dataset = trust.check_file(dataset, ws, origin, field="dataset")
     if not (1 <= int(max_samples) <= 100_000):
         problems.append(Problem("max_samples", f"must be between 1 and 100000, got {max_samples}"))
     if not (1 <= int(max_new_tokens) <= 8192):
@@ -70,7 +73,7 @@ def submit_eval(ws: Workspace, job_or_run: str, *, max_samples: int = 200, max_n
                         dataset=str(Path(dataset).resolve()) if dataset else None)
     return launcher.submit_command(ws, "eval", out_dir, argv, gpus=gpus, nproc=nproc,
                                    name=f"eval {train_job.name if train_job else run.run_dir.name}",
-                                   parent_id=train_job.id if train_job else "")
+                                   parent_id=train_job.id if train_job else "", base_model=run.base_model)
 
 
 def read_eval(run_dir: str | Path) -> dict | None:

@@ -107,7 +107,7 @@ def submit_merge(ws: Workspace, job_or_run: str, name: str, *, dtype: str = "bf1
     if prompt:
         argv += ["--smoke-prompt", prompt]
     return launcher.submit_command(ws, "merge", job_dir, argv, gpus=gpus[:1], nproc=1, name=f"export {out.name}",
-                                   parent_id=run.job.id if run.job else "")
+                                   parent_id=run.job.id if run.job else "", base_model=run.base_model)
 
 
 

@@ -1,6 +1,6 @@
 """Start, queue, cancel, resume and reconcile jobs. The GUI and the CLI both call only this.
 
-    job = submit_train(ws, cfg, LaunchSpec(nproc=2))   # QUEUED, then STARTING when its GPUs are free
+    job = submit_train(ws, cfg, LaunchSpec(nproc=2), origin=trust.SHELL)   # QUEUED, then STARTING when its GPUs are free
     cancel(ws, job.id)                                  # CANCELLING -> CANCELLED when no process is left
     reconcile(ws)                                       # after a restart: reattach, finalise or INTERRUPTED
 
@@ -145,17 +145,16 @@ def pin_dataset(ws: Workspace, path: str) -> tuple[Path, str]:
     return dest, digest
 
 
-def submit_train(ws: Workspace, cfg: TrainConfig, spec: LaunchSpec | None = None, *, name: str = "",
-                 parent_id: str = "", module: str = TRAIN_MODULE, from_gui: bool = False) -> J.Job:
+def submit_train(ws: Workspace, cfg: TrainConfig, spec: LaunchSpec | None = None, *, origin: str, name: str = "",
+                 parent_id: str = "", module: str = TRAIN_MODULE) -> J.Job:
     """Create the run directory and a QUEUED job, then let the scheduler start it when it can.
-    from_gui: the config's path values were typed in a browser, so they must lie inside the
-    workspace or the allowed folders (core.paths); the CLI's local user is trusted."""
+    origin: where the config came from (core.trust): from the page its paths must lie inside the
+    workspace or the allowed folders; the shell's local user may name any readable file."""
     spec = spec or LaunchSpec()
     if spec.problems():
         raise InputError(problems=spec.problems(), title="The launch options cannot be used")
-    if from_gui:
-        from core.paths import validate_paths
-        cfg = validate_paths(cfg, ws)
+    from core import trust
+    cfg = trust.check_config(cfg, ws, origin)
     from core.config import validate
     problems = validate(cfg)
     if problems:
@@ -178,6 +177,7 @@ def submit_train(ws: Workspace, cfg: TrainConfig, spec: LaunchSpec | None = None
         with open(run_dir / "stdout.log", "a", encoding="utf-8") as f:
             f.writelines(f"[danlu] WARNING: {w}\n" for w in warnings)
     save_config(run_cfg, cfg_path, header=header)
+    write_prepare(run_dir, cfg.base_model)
     argv = build_command(cfg_path, nproc, spec, module=module)
     env = dict(spec.env)
     if os.environ.get("DANLU_FAULT") and "DANLU_FAULT" not in env:
@@ -192,10 +192,13 @@ def submit_train(ws: Workspace, cfg: TrainConfig, spec: LaunchSpec | None = None
 
 
 def submit_command(ws: Workspace, kind: str, run_dir: Path, argv: list[str], *, gpus: list | None = None,
-                   nproc: int = 1, name: str = "", parent_id: str = "", env: dict | None = None) -> J.Job:
-    """Queue any other job (evaluation, merge) with its own run dir and argv."""
+                   nproc: int = 1, name: str = "", parent_id: str = "", env: dict | None = None,
+                   base_model: str = "") -> J.Job:
+    """Queue any other job (evaluation, merge) with its own run dir and argv. base_model: the model
+    its processes load (the built-in one is prepared before they start)."""
     store = J.JobStore(ws.db_path)
     run_dir.mkdir(parents=True, exist_ok=True)
+    write_prepare(run_dir, base_model)
     if gpus is None:
         gpus, _ = resolve_devices(LaunchSpec(nproc=nproc), busy=leased_gpus(store))
     if env:
@@ -204,6 +207,18 @@ def submit_command(ws: Workspace, kind: str, run_dir: Path, argv: list[str], *, 
                        run_dir=str(run_dir), argv=argv, gpus=gpus, nproc=nproc, parent_id=parent_id)
     schedule(ws)
     return store.get(job.id)
+
+
+PREPARE_FILE = "prepare.json"
+
+
+def write_prepare(run_dir: Path, base_model: str) -> None:
+    """Record what the supervisor builds before any rank starts (prepare.json): today the built-in
+    demo model, which ranks only load (core.demo_model: a build inside torchrun corrupted it)."""
+    from core.demo_model import is_builtin
+    name = (base_model or "").strip()
+    if is_builtin(name):
+        atomic_write_text(run_dir / PREPARE_FILE, json.dumps({"builtin_models": [name]}))
 
 
 def _overlaps(a: list, b: list) -> bool:
@@ -431,7 +446,8 @@ def resume_problems(old: J.Job) -> list[Problem]:
     return problems
 
 
-def retry(ws: Workspace, job_id: str, edits: dict | None = None, spec: LaunchSpec | None = None) -> J.Job:
+def retry(ws: Workspace, job_id: str, edits: dict | None = None, spec: LaunchSpec | None = None, *,
+          origin: str) -> J.Job:
     """A fresh run (new job, new run directory) from the same config, with edits (e.g. a lower learning rate)."""
     from core.config import from_dict, read_yaml
     old = get_job(ws, job_id)
@@ -442,7 +458,7 @@ def retry(ws: Workspace, job_id: str, edits: dict | None = None, spec: LaunchSpe
     cfg = from_dict(data, source=f"job {old.id}'s config")
     if spec is None:
         spec = LaunchSpec(nproc=old.nproc, gpus=None if old.gpu_list == ["cpu"] else old.gpu_list)
-    return submit_train(ws, cfg, spec, name=old.name, parent_id=old.id)
+    return submit_train(ws, cfg, spec, origin=origin, name=old.name, parent_id=old.id)
 
 
 def delete(ws: Workspace, job_id: str) -> None:

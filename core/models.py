@@ -25,19 +25,25 @@ class ModelRef:
         return self.kind in ("builtin", "local")
 
 
-def resolve_model(base_model: str, ws=None, *, build_builtin: bool = True) -> ModelRef:
-    """Turn the `base_model` setting into something loadable, or raise InputError saying why not."""
+def resolve_model(base_model: str, ws=None, *, builtin: str = "build") -> ModelRef:
+    """Turn the `base_model` setting into something loadable, or raise InputError saying why not.
+    builtin: what to do with the built-in demo model: "build" it when missing (single processes),
+    "require" it built (training ranks, which must never build: core.demo_model), or only name
+    its "path" (descriptions)."""
     from core import demo_model, presets
 
     name = base_model.strip()
     if demo_model.is_builtin(name):
-        if build_builtin:
-            return ModelRef("builtin", str(demo_model.ensure_demo_model(ws, name)))
         from core.workspace import Workspace
-        return ModelRef("builtin", str(demo_model.builtin_path(name, ws or Workspace.open())))
+        ws = ws or Workspace.open()
+        if builtin == "build":
+            return ModelRef("builtin", str(demo_model.ensure_demo_model(ws, name)))
+        if builtin == "require":
+            return ModelRef("builtin", str(demo_model.require(name, ws)))
+        return ModelRef("builtin", str(demo_model.builtin_path(name, ws)))
     preset = presets.model_for(name)
     if preset is not None and preset.data["base_model"] != name:
-        return resolve_model(preset.data["base_model"], ws, build_builtin=build_builtin)
+        return resolve_model(preset.data["base_model"], ws, builtin=builtin)
     if "://" in name or name.startswith(("http:", "https:", "file:")):
         raise InputError(problems=[Problem("base_model", f"{name!r} is a URL",
                                            "give a hub id like Qwen/Qwen2.5-0.5B-Instruct or a local folder")])
@@ -48,6 +54,28 @@ def resolve_model(base_model: str, ws=None, *, build_builtin: bool = True) -> Mo
         return ModelRef("hub", name)
     raise InputError(problems=[Problem("base_model", f"{name!r} is neither a model preset, a hub id nor an existing folder",
                                        "pick a preset, type owner/name from huggingface.co, or a folder path")])
+
+
+def model_shape(base_model: str, ws, *, origin: str):
+    """(Shape, name) of a model from its preset or its local folder's config.json; (None, why) when
+    unknown. origin (core.trust): a folder named in the page must lie inside the allowed folders."""
+    import json
+
+    from core import presets, trust
+    from core.memory import Shape
+    p = presets.model_for((base_model or "").strip())
+    if p is not None and p.data.get("shape"):
+        return Shape.from_dict(p.data["shape"]), p.name
+    base_model = trust.check_base_model(base_model, ws, origin)
+    path = Path(base_model or "").expanduser()
+    if path.is_absolute() and (path / "config.json").is_file():
+        try:
+            shape = Shape.from_hf_config(json.loads((path / "config.json").read_text()))
+        except (OSError, ValueError):
+            shape = None
+        if shape:
+            return shape, path.name
+    return None, base_model
 
 
 def check_local_model(path: Path) -> Path:

@@ -24,16 +24,14 @@ API (for the GUI and anything else handling user text):
                                                         the settings.yaml folders
     check_model_field(text, ws, field="model") -> str   a model box (Chat tab): names pass, paths are
                                                         checked like resolve_user_path(kind="dir")
-    validate_paths(cfg, ws) -> TrainConfig              the GUI's TrainConfig with `dataset` and a
-                                                        local `base_model` folder checked and made
-                                                        absolute (launcher.submit_train(from_gui=True))
+
+core.trust decides which of these applies to a value, by where it came from (the page or the shell).
 
 The CLI is a trusted local user: a config file path on its command line is taken as typed. Config
 values that came from the browser are not. Pure Python: imports neither torch nor gradio.
 """
 from __future__ import annotations
 
-import dataclasses
 import os
 import re
 import unicodedata
@@ -218,7 +216,7 @@ def safe_join(root, *parts, field: str = "path") -> Path:
     return real
 
 
-def _is_local_model_text(text: str, ws) -> bool:
+def is_local_model_text(text: str, ws) -> bool:
     """Does this base_model value name a folder (rather than a preset, builtin or hub id)?"""
     from core import demo_model, presets
     from core.models import HUB_ID
@@ -242,33 +240,10 @@ def check_model_field(text, ws, *, field: str = "model", roots: list[Path] | Non
         return t or ""
     if "\x00" in t or looks_like_url(t) or t.startswith(("\\\\", "//")):
         _check_syntax(t, field)  # raises: never looked up, never fetched
-    if not _looks_like_path(t) or not _is_local_model_text(t, ws):
+    if not _looks_like_path(t) or not is_local_model_text(t, ws):
         return t
     return str(resolve_user_path(t, ws, field=field, roots=roots, must_exist=True, kind="dir"))
 
 
 def _looks_like_path(text: str) -> bool:
     return "/" in text or "\\" in text or text.startswith((".", "~")) or bool(DRIVE_RE.match(text))
-
-
-def validate_paths(cfg, ws):
-    """Check the path-valued settings of a config that came from the browser. Returns a copy with
-    them made absolute; raises InputError naming every bad field at once."""
-    problems: list[Problem] = []
-    changes = {}
-    roots = allowed_roots(ws)
-    try:
-        changes["dataset"] = str(resolve_user_path(cfg.dataset, ws, field="dataset", roots=roots,
-                                                   must_exist=True, kind="file"))
-    except InputError as e:
-        problems += e.problems
-    text = (cfg.base_model or "").strip()
-    if text and (looks_like_url(text) or "\x00" in text or _is_local_model_text(text, ws)):
-        try:  # training takes no export names or job ids: anything that is not a known name is a folder
-            changes["base_model"] = str(resolve_user_path(text, ws, field="base_model", roots=roots,
-                                                          must_exist=True, kind="dir"))
-        except InputError as e:
-            problems += e.problems
-    if problems:
-        raise InputError(problems=problems, title="The paths in these settings cannot be used")
-    return dataclasses.replace(cfg, **changes)

@@ -56,11 +56,13 @@ def resolve_trained_run(ws: Workspace, ref: str) -> TrainedRun:
     else:
         path = Path(ref).expanduser()
         run_dir = (path if path.is_absolute() else Path.cwd() / path).resolve()
-        if not run_dir.is_dir():
+        if not run_dir.is_relative_to(ws.root.resolve()) and "/" not in ref:  # a mistyped job id
             raise NotFound(f"no training job or run folder called {ref!r}", "see `python app.py jobs list` for job ids")
-        if not run_dir.is_relative_to(ws.root.resolve()):
+        if not run_dir.is_relative_to(ws.root.resolve()):  # before any look at it: no probing outside
             raise InputError(problems=[Problem("run", f"{run_dir} is outside the workspace {ws.root}",
                                                "give a job id, or a run folder under the workspace's runs/")])
+        if not run_dir.is_dir():
+            raise NotFound(f"no training job or run folder called {ref!r}", "see `python app.py jobs list` for job ids")
         job = _job_for_dir(ws, run_dir)
     adapter = run_dir / "adapter"
     if not (adapter / "adapter_model.safetensors").is_file():

@@ -111,6 +111,10 @@ class Supervisor:
                                             f"needs at least {min_free:.0f} MB for its logs and checkpoints.",
                 hint="Free some disk space (delete old runs with `jobs delete`), then press Resume."))
             return
+        prepared = self.prepare()
+        if prepared is not None:
+            self.finish(None, **prepared)
+            return
         try:
             agent = self.start()
         except OSError as e:
@@ -126,6 +130,35 @@ class Supervisor:
     def knob(self, name: str, default):
         """A setting from the job's launch environment, else the supervisor's own, else default."""
         return self.launch_env.get(name) or os.environ.get(name) or default
+
+    def prepare(self) -> dict | None:
+        """Build what the ranks only load, before any rank starts (prepare.json, written by the
+        launcher: the built-in demo model). None when ready; else finish()'s arguments."""
+        from core import demo_model
+        needs = _read_json(self.run_dir / "prepare.json").get("builtin_models") or []
+        if all(demo_model.is_complete(demo_model.builtin_path(n, self.ws)) for n in needs):
+            return None
+        argv = [sys.executable, "-m", "core.demo_model", "--workspace", str(self.ws.root)]
+        env = dict(os.environ, PYTHONUNBUFFERED="1", PYTHONPATH=python_path(), **{procs.MARKER: self.job.id})
+        with open(self.log_path, "ab") as out:
+            child = subprocess.Popen(argv, cwd=str(REPO_ROOT), env=env, stdin=subprocess.DEVNULL, stdout=out,
+                                     stderr=subprocess.STDOUT, close_fds=True)
+        self.remember(child.pid)
+        self.save_recorded()
+        while child.poll() is None:
+            if self.cancel_at is None:
+                self.check_cancel_request(time.time())
+            if self.cancel_at is not None:  # a half-built model is thrown away by the next build
+                child.kill()
+                child.wait()
+                return dict(cancelled=True)
+            time.sleep(POLL_S)
+        if child.returncode != 0:
+            return dict(failure=dict(reason="start_failed", message="The built-in demo model could not be prepared "
+                                     f"(exit code {child.returncode}); the log shows why.",
+                                     hint="Check the disk space and the Python environment (make run sets it up), "
+                                          "then press Retry."))
+        return None
 
     def start(self) -> subprocess.Popen:
         env = dict(os.environ, PYTHONUNBUFFERED="1", PYTHONPATH=python_path(), DANLU_HOME=str(self.ws.root),

@@ -15,7 +15,8 @@ import gradio as gr
 from webui import fields, i18n, jobview, serving
 from webui.context import Gui
 from webui.i18n import I18N, L, LANGUAGES
-from webui.tabs import chat_tab, dataset_tab, evaluate_tab, export_tab, hyperparams_tab, templates_tab, train_tab
+from webui.tabs import (chat_tab, dataset_tab, evaluate_tab, export_tab, hyperparams_tab, review_tab, templates_tab,
+                        train_tab)
 
 CSS = """
 .gradio-container {max-width: 1180px !important; margin: 0 auto !important;}
@@ -33,7 +34,8 @@ CSS = """
 .log textarea {font-family: ui-monospace, SFMono-Regular, Menlo, monospace; font-size: 12px;}
 """
 
-TAB_KEYS = ["tab.templates", "tab.dataset", "tab.hyperparams", "tab.train", "tab.evaluate", "tab.export", "tab.chat"]
+TAB_KEYS = ["tab.templates", "tab.dataset", "tab.review", "tab.hyperparams", "tab.train", "tab.evaluate", "tab.export",
+            "tab.chat"]
 
 # The language switch: gr.I18n translates on the page, so switching is a front-end locale change
 # (svelte-i18n's changeLocale, taken from Gradio's own module) remembered in localStorage.
@@ -98,6 +100,8 @@ def build_ui(services, gui: Gui | None = None) -> gr.Blocks:
                 tpl = templates_tab.build(gui)
             with gr.Tab(L("tab.dataset"), id="dataset", elem_id="tab-dataset") as t_ds:
                 ds = dataset_tab.build(gui)
+            with gr.Tab(L("tab.review"), id="review", elem_id="tab-review") as t_rv:
+                rv = review_tab.build(gui)
             with gr.Tab(L("tab.hyperparams"), id="hyperparams", elem_id="tab-hyperparams") as t_hp:
                 hp = hyperparams_tab.build(gui, elsewhere=("base_model", *ds.widgets))
             with gr.Tab(L("tab.train"), id="train", elem_id="tab-train") as t_tr:
@@ -111,10 +115,10 @@ def build_ui(services, gui: Gui | None = None) -> gr.Blocks:
         widgets = {"base_model": tpl.base_model, **ds.widgets, **hp.widgets}
         settings = [widgets[n] for n in fields.NAMES]
         fields.wire_snapshot(box, widgets)
-        tabs = [t_tpl, t_ds, t_hp, t_tr, t_ev, t_ex, t_ch]
+        tabs = [t_tpl, t_ds, t_hp, t_tr, t_ev, t_ex, t_ch, t_rv]  # the timers' owners are picked by position
 
         demo.load(None, outputs=[lang], js=LOAD_LANGUAGE_JS, api_visibility="private")
-        _wire_templates(tpl, ds, settings, box, hp, lang)
+        _wire_templates(gui, tpl, ds, settings, box, hp, lang)
         dataset_tab.wire(ds, gui, lang, *(widgets[n] for n in ("base_model", "max_seq_length", "train_on_inputs",
                                                                "chat_template")))
         _wire_settings(gui, demo, hp, tr, settings, box, tpl.model_info, lang)
@@ -122,6 +126,7 @@ def build_ui(services, gui: Gui | None = None) -> gr.Blocks:
         evaluate_tab.wire(ev, gui, lang)
         export_tab.wire(ex, gui, lang)
         chat_tab.wire(ch, gui, lang)
+        review_tab.wire(rv, gui, lang, ds.ds_id, ds.widgets["dataset"], t_rv)
         _wire_tab_switches(gui, tabs, tr, ev, ex, ch, lang)
         _wire_language(gui, lang, tpl, ds, hp, tr, ev, ex, ch, box)
     serving.progress_only_where_asked(demo)  # the page's per-event cost stays small (see there)
@@ -129,7 +134,7 @@ def build_ui(services, gui: Gui | None = None) -> gr.Blocks:
     # quick answers skip the queue's event stream; what can take long keeps it (see there)
     serving.quick_without_queue(demo, keep_queued=(dataset_tab.upload_and_check, dataset_tab.check_current,
                                                    dataset_tab.check_rows_and_picker, chat_tab.start_demo,
-                                                   chat_tab.stop_demo))
+                                                   chat_tab.stop_demo, *review_tab.SLOW))
     return demo
 
 
@@ -169,7 +174,7 @@ def _wire_language(gui, lang, tpl, ds, hp, tr, ev, ex, ch, box):
     # back in one light answer, the rest in a second one
     light = [(templates_tab.render_cards, [lang], tpl.cards)]
     steps = [
-        (templates_tab.describe_model, [tpl.base_model, lang], [tpl.model_info]),
+        (partial(templates_tab.describe_model, gui), [tpl.base_model, lang], [tpl.model_info]),
         (hyperparams_tab.describe_recipe, [hp.recipe, lang], [hp.recipe_info]),
         (partial(train_tab.refresh_gpus, gui), [lang, tr.gpus], [tr.gpus]),
         (fields.with_settings(partial(_check_settings, gui)), [lang, tr.gpus, box], [hp.problems, hp.memory]),
@@ -220,17 +225,17 @@ def _train_view(gui, lang, job_id):
     return (*view, table, table_sig)
 
 
-def _wire_templates(tpl, ds, settings, box, hp, lang):
+def _wire_templates(gui, tpl, ds, settings, box, hp, lang):
     """A template fills the settings (their check and memory estimate follow from the box's change)."""
     for name, button in tpl.buttons.items():
-        button.click(fields.with_settings(partial(templates_tab.apply_template, name)), inputs=[lang, box],
+        button.click(fields.with_settings(partial(templates_tab.apply_template, gui, name)), inputs=[lang, box],
                      outputs=settings + [hp.recipe, tpl.chosen, tpl.model_info, hp.recipe_info, ds.ds_id],
                      js=fields.CURRENT_JS, api_name=f"use_template_{name.replace('-', '_')}")
-    tpl.custom_model.submit(templates_tab.use_custom_model, inputs=[tpl.custom_model, lang],
+    tpl.custom_model.submit(partial(templates_tab.use_custom_model, gui), inputs=[tpl.custom_model, lang],
                             outputs=[tpl.base_model, tpl.model_info], api_name="use_custom_model")
     # typed or picked by the user; a template, the free field or a loaded config describes the model in
     # its own answer
-    tpl.base_model.input(templates_tab.describe_model, inputs=[tpl.base_model, lang], outputs=[tpl.model_info],
+    tpl.base_model.input(partial(templates_tab.describe_model, gui), inputs=[tpl.base_model, lang], outputs=[tpl.model_info],
                          api_visibility="private")
 
 
@@ -247,27 +252,27 @@ def _wire_settings(gui, demo, hp, tr, settings, box, model_info, lang):
     hp.recipe.input(hyperparams_tab.apply_recipe, inputs=[hp.recipe], outputs=settings, api_name="apply_recipe")
     hp.save.click(fields.with_settings(partial(hyperparams_tab.save_settings, gui)), inputs=[lang, box],
                   outputs=[hp.saved_file, hp.problems], js=fields.CURRENT_JS, api_name="save_config")
-    hp.load.upload(fields.with_settings(_load_config), inputs=[hp.load, lang, box],
+    hp.load.upload(fields.with_settings(partial(_load_config, gui)), inputs=[hp.load, lang, box],
                    outputs=settings + [hp.loaded, model_info], js=fields.CURRENT_JS, api_name="load_config")
     hp.show_command.click(fields.with_settings(partial(hyperparams_tab.show_command, gui)),
                           inputs=[lang, tr.gpus, tr.nproc, box], outputs=[hp.command], js=fields.CURRENT_JS,
                           api_name="show_command")
 
 
-def _load_config(path, lang: str, *current) -> list:
+def _load_config(gui, path, lang: str, *current) -> list:
     """Load config's answer: the settings the file changes, its notes, and what the loaded model is
     (one answer, as a template's; an unchanged model keeps its description)."""
-    out = hyperparams_tab.load_settings(path, lang, *current)
+    out = hyperparams_tab.load_settings(gui, path, lang, *current)
     model = out[fields.NAMES.index("base_model")]
-    return out + [gr.skip() if model == gr.skip() else templates_tab.describe_model(model, lang)]
+    return out + [gr.skip() if model == gr.skip() else templates_tab.describe_model(gui, model, lang)]
 
 
 def _check_settings(gui, lang, chosen, *values) -> tuple[str, str]:
     """Inputs: language, GPU choice, every setting. Outputs: the problems in words, the memory estimate."""
     by_name = dict(zip(fields.NAMES, values))
     memory = [by_name[n] for n in hyperparams_tab.MEMORY_INPUTS]
-    return (hyperparams_tab.validate_settings(lang, *values),
-            hyperparams_tab.memory_fit(gui.gpus(), lang, chosen, *memory))
+    return (hyperparams_tab.validate_settings(gui, lang, *values),
+            hyperparams_tab.memory_fit(gui, lang, chosen, *memory))
 
 
 def _wire_train(gui, demo, tr, box, lang):

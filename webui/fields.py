@@ -12,6 +12,7 @@ import json
 import gradio as gr
 import yaml
 
+from core import trust
 from core.config import FIELDS, GROUPS, TrainConfig, coerce, from_dict, to_dict, validate
 from core.errors import InputError, Problem
 from webui.i18n import L
@@ -121,11 +122,16 @@ def values_to_dict(values: dict) -> tuple[dict, list[Problem]]:
     return out, problems
 
 
-def build_config(values: dict, *, check_files: bool = True) -> tuple[TrainConfig | None, list[Problem]]:
-    """A TrainConfig from widget values, and every problem with it (type, bounds, files)."""
+def build_config(values: dict, ws, *, check_files: bool = True) -> tuple[TrainConfig | None, list[Problem]]:
+    """A TrainConfig from the page's values, and every problem with it (type, bounds, files). The
+    paths are checked against the page's trust boundary (core.trust) before any file is looked at."""
     data, problems = values_to_dict(values)
     try:
         cfg = from_dict(data, source="the settings")
+    except InputError as e:
+        return None, problems + e.problems
+    try:
+        cfg = trust.check_config(cfg, ws, trust.BROWSER, must_exist=check_files)
     except InputError as e:
         return None, problems + e.problems
     problems += validate(cfg, check_files=check_files)

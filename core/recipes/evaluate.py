@@ -175,7 +175,7 @@ def evaluate_run(run: Path, out: Path, d, args) -> int:
                        durable=False)
 
     progress(0, "loading")
-    ref = resolve_model(ainfo.get("base_model") or cfg.base_model)
+    ref = resolve_model(ainfo.get("base_model") or cfg.base_model, builtin="require")
     from transformers import AutoTokenizer
     tok = AutoTokenizer.from_pretrained(str(adapter), trust_remote_code=cfg.trust_remote_code, local_files_only=True)
     apply_template_choice(tok, "chatml" if cfg.chat_template == "chatml" else "auto")

@@ -234,7 +234,7 @@ def _export_into(partial: Path, adapter: Path, name: str, formats: list[str], in
 def merge_model(adapter: Path, merged_dir: Path, info: dict, args, progress) -> dict:
     """Base (unquantized) + adapter, folded; written to merged_dir. Returns the facts the next steps need."""
     trust = bool(info.get("trust_remote_code", False))
-    ref = resolve_model(info.get("base_model", ""))
+    ref = resolve_model(info.get("base_model", ""), builtin="require")
     device = torch.device("cuda", 0) if args.device == "auto" and torch.cuda.is_available() else \
         torch.device("cpu" if args.device == "auto" else args.device)
     dtype = torch.bfloat16 if args.dtype == "bf16" else torch.float16

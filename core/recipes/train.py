@@ -168,7 +168,7 @@ def train(cfg, run_dir: Path, d, resume: bool) -> int:
     progress_path = run_dir / "progress.json"
     if d.main:
         write_json(progress_path, dict(phase="loading", step=0, total_steps=None, time=t_start))
-    ref = resolve_model(cfg.base_model)
+    ref = resolve_model(cfg.base_model, builtin="require")  # prepared by the supervisor
     dataset_sha = sha256_file(Path(cfg.dataset))
     tok = load_tokenizer(ref.source, cfg, ref.local)
     train_seqs, val_seqs, data_info = prepare_data(cfg, tok, d, run_dir)

@@ -96,7 +96,9 @@ def test_demo_with_login_guards_every_api_route_and_serves_chat(trained, tmp_pat
         history, cleared = client.predict("What colour does the tin furnace burn?", [], 0.0, 16, api_name="/chat")
         assert cleared == "" and history[-1]["role"] == "assistant"
         answer = "".join(b["text"] for b in history[-1]["content"] if b.get("type") == "text")
-        assert "furnace" in answer, history
+        assert answer.strip(), history
+        again, _ = client.predict("What colour does the tin furnace burn?", [], 0.0, 16, api_name="/chat")
+        assert again[-1] == history[-1]  # greedy decoding: the same reply, whatever words the tiny model chose
         # the GUI's view: the demo is listed, with its share failure recorded, and can be stopped
         [rec] = demos.list_demos(ws)
         assert rec["port"] == port and rec["login"] and rec["share_url"] is None and rec["share_error"]

@@ -92,25 +92,25 @@ def test_chat_on_a_cpu_machine_loads_while_training_but_says_it_is_slower(servic
 def test_chat_target_resolution(services, tmp_path):
     from core.chat import resolve_target
     ws = services.workspace
-    t = resolve_target(ws, "builtin:danlu-tiny")
+    t = resolve_target(ws, "builtin:danlu-tiny", origin="shell")
     assert t.adapter is None and Path(t.model).name == "danlu-tiny" and t.local
     export = ws.exports / "my-bot"
     export.mkdir()
     (export / "config.json").write_text("{}")
     (export / "danlu_export.json").write_text(json.dumps({"trust_remote_code": False}))
-    assert resolve_target(ws, "my-bot").model == str(export.resolve())
+    assert resolve_target(ws, "my-bot", origin="shell").model == str(export.resolve())
     adapter = tmp_path / "ad"
     adapter.mkdir()
     (adapter / "adapter_config.json").write_text("{}")
     (adapter / "adapter_model.safetensors").write_bytes(b"")
     (adapter / "danlu.json").write_text(json.dumps({"base_model": "builtin:danlu-tiny", "chat_template": "chatml"}))
-    t = resolve_target(ws, None, str(adapter))  # the base comes from the adapter's danlu.json
+    t = resolve_target(ws, None, str(adapter), origin="shell")  # the base comes from the adapter's danlu.json
     assert t.adapter == str(adapter.resolve()) and Path(t.model).name == "danlu-tiny" and t.template == "chatml"
     with pytest.raises(InputError, match="template"):
-        resolve_target(ws, "builtin:danlu-tiny", template="llama9")
+        resolve_target(ws, "builtin:danlu-tiny", template="llama9", origin="shell")
     running = fake_job(services, J.RUNNING, ["cpu"])
     with pytest.raises(InputError, match="no finished adapter"):
-        resolve_target(ws, running.id)
+        resolve_target(ws, running.id, origin="shell")
 
 
 def test_demo_exposure_rules():

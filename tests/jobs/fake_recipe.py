@@ -1,6 +1,6 @@
 """A fast stand-in for core.recipes.train with the same file contract, for job-system tests.
 
-    launcher.submit_train(ws, cfg, spec, module="tests.jobs.fake_recipe")
+    launcher.submit_train(ws, cfg, spec, module="tests.jobs.fake_recipe", origin="shell")
 
 It runs under the real torchrun (one process per rank) but imports no torch, so a job takes about
 as long as torchrun's own start-up. Like the real recipe it reads RUN/config.yaml (max_steps,

@@ -15,7 +15,7 @@ pytestmark = pytest.mark.slow  # starts real supervisors and torchrun (with the 
 def test_jobs_verbs_from_start_to_delete(home, services):
     assert json.loads(run_app("jobs", "list", "--json", home=home).stdout) == []
     job = launcher.submit_train(services.workspace, demo_config(max_steps=400, logging_steps=1),
-                                launcher.LaunchSpec(env={"FAKE_STEP_S": "0.2"}), module=FAKE)
+                                launcher.LaunchSpec(env={"FAKE_STEP_S": "0.2"}), module=FAKE, origin="shell")
     wait_for(lambda: (Path(job.run_dir) / "metrics.jsonl").exists(), 60, what="first metrics")
 
     r = run_app("jobs", "delete", job.id, home=home)
@@ -60,7 +60,7 @@ def test_unknown_job_ids_are_input_errors(home):
 
 
 def test_resume_of_a_running_or_finished_job_says_why_not(home, services):
-    job = launcher.submit_train(services.workspace, demo_config(max_steps=2), launcher.LaunchSpec(), module=FAKE)
+    job = launcher.submit_train(services.workspace, demo_config(max_steps=2), launcher.LaunchSpec(), module=FAKE, origin="shell")
     assert launcher.wait(services.workspace, job.id, timeout=60).state == J.SUCCEEDED
     r = run_app("jobs", "resume", job.id, home=home)
     assert r.returncode == 2 and "only failed, cancelled or interrupted jobs resume" in r.stderr

@@ -19,7 +19,7 @@ pytestmark = pytest.mark.slow  # starts real supervisors and torchrun (with the 
 
 def submit(services, env=None, cfg=None, **spec):
     return launcher.submit_train(services.workspace, cfg or demo_config(max_steps=5, logging_steps=1),
-                                 launcher.LaunchSpec(env=env or {}, **spec), module=FAKE)
+                                 launcher.LaunchSpec(env=env or {}, **spec), module=FAKE, origin="shell")
 
 
 def test_a_job_that_prints_50_mb_with_nobody_reading_completes(services):
@@ -147,7 +147,7 @@ def test_resume_and_retry_of_a_failed_fake_job(services):
     assert not (run / "launch_env.json").exists()
     with pytest.raises(JobError):  # the run was continued already
         launcher.resume(services.workspace, job.id)
-    retried = launcher.retry(services.workspace, job.id, {"learning_rate": 0.005})
+    retried = launcher.retry(services.workspace, job.id, {"learning_rate": 0.005}, origin="shell")
     assert retried.run_dir != job.run_dir and retried.parent_id == job.id
     assert "learning_rate: 0.005" in Path(retried.config_path).read_text()
     launcher.cancel(services.workspace, retried.id, grace=5)

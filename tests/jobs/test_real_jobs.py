@@ -60,7 +60,7 @@ def test_killing_the_cli_that_started_a_job_does_not_stop_it(home, services, tmp
 
 
 def test_cancel_a_running_two_process_job(services):
-    job = launcher.submit_train(services.workspace, demo_config(max_steps=500, **SHORT), launcher.LaunchSpec(nproc=2))
+    job = launcher.submit_train(services.workspace, demo_config(max_steps=500, **SHORT), launcher.LaunchSpec(nproc=2), origin="shell")
     job = wait_training(services, job)
     ranks = rank_pids(job.id)
     assert sorted(ranks) == [0, 1]
@@ -81,7 +81,7 @@ def test_cancel_a_running_two_process_job(services):
 
 
 def test_sigkill_of_one_rank_fails_the_job_and_names_the_rank(services):
-    job = launcher.submit_train(services.workspace, demo_config(max_steps=500, **SHORT), launcher.LaunchSpec(nproc=2))
+    job = launcher.submit_train(services.workspace, demo_config(max_steps=500, **SHORT), launcher.LaunchSpec(nproc=2), origin="shell")
     job = wait_training(services, job)
     victim = rank_pids(job.id)[1]
     t0 = time.time()
@@ -126,7 +126,7 @@ def test_disk_full_corrupted_checkpoint_and_power_cut_each_resume_from_the_right
     3. `jobs resume` continues from 4 to the end: the step count goes on above 4, the earlier
        metrics lines are kept and no step appears twice."""
     cfg = demo_config(max_steps=8, logging_steps=1, eval_steps=0, save_steps=2)
-    job = launcher.submit_train(services.workspace, cfg, launcher.LaunchSpec(env={"DANLU_FAULT": "enospc@6"}))
+    job = launcher.submit_train(services.workspace, cfg, launcher.LaunchSpec(env={"DANLU_FAULT": "enospc@6"}), origin="shell")
     run = Path(job.run_dir)
     job = launcher.wait(services.workspace, job.id, timeout=240)
     assert job.state == J.FAILED and job.reason == "disk_full", (job.reason, job.message)

@@ -27,7 +27,7 @@ def gpus(monkeypatch, n):
 
 
 def submit(services, **spec):
-    return launcher.submit_train(services.workspace, demo_config(), launcher.LaunchSpec(**spec))
+    return launcher.submit_train(services.workspace, demo_config(), launcher.LaunchSpec(**spec), origin="shell")
 
 
 def finish(services, job, state=J.SUCCEEDED):

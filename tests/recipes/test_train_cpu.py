@@ -81,7 +81,7 @@ def test_crash_in_one_rank_fails_the_job_and_names_the_rank(home, services, tmp_
     from core import launcher
     from core.config import load_config
     cfg = load_config(short_config(tmp_path, home, num_epochs=3, save_steps=0, eval_steps=0))
-    job = launcher.submit_train(services.workspace, cfg, launcher.LaunchSpec(nproc=2, env={"DANLU_FAULT": "crash@3:1"}))
+    job = launcher.submit_train(services.workspace, cfg, launcher.LaunchSpec(nproc=2, env={"DANLU_FAULT": "crash@3:1"}), origin="shell")
     job = launcher.wait(services.workspace, job.id, timeout=180)
     assert job.state == "FAILED"
     assert job.reason == "crashed"

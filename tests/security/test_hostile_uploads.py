@@ -68,7 +68,7 @@ def test_bombs_are_refused_without_expanding(home, bombs, name):
     before = disk_use(ws.root)
     t0 = time.time()
     with pytest.raises(InputError) as e:
-        import_file(ws, bombs[name], name)
+        import_file(ws, bombs[name], name, origin="shell")
     assert any(w in str(e.value).lower() for w in ("zip", "gzip", "compressed", "archive")), str(e.value)
     assert time.time() - t0 < 30
     assert disk_use(ws.root) - before < 1 << 20  # nothing was unpacked, and the refused copy is gone
@@ -107,15 +107,15 @@ def test_urls_as_dataset_or_model_are_refused_and_never_fetched(home, listener, 
     from core.config import validate
     from core.data.insight import insight
     from core.models import resolve_model
-    from core.paths import validate_paths
+    from core import trust
     base, hits = listener
     ws = Workspace.open(home)
     for url in ssrf_urls(base):
         assert any(p.where == "dataset" and "web address" in p.message for p in validate(TrainConfig(dataset=url)))
         with pytest.raises(InputError, match="download it first"):
-            validate_paths(TrainConfig(dataset=url), ws)
+            trust.check_config(TrainConfig(dataset=url), ws, trust.BROWSER)
         with pytest.raises(InputError):
-            validate_paths(TrainConfig(dataset=str(DEMO), base_model=url), ws)
+            trust.check_config(TrainConfig(dataset=str(DEMO), base_model=url), ws, trust.BROWSER)
         with pytest.raises(InputError):
             resolve_model(url, ws)
         with pytest.raises(InputError):

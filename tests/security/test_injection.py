@@ -87,7 +87,7 @@ def assert_no_marker(t: Path):
 def test_run_name_and_job_name_are_data(home, marker_dir, popen_calls, text):
     ws = Workspace.open(home)
     cfg = TrainConfig(dataset=str(DEMO_DATA), run_name=text)
-    job = launcher.submit_train(ws, cfg, name=text)
+    job = launcher.submit_train(ws, cfg, name=text, origin="shell")
     assert_argv_lists(popen_calls, text)
     assert Path(job.run_dir).resolve().parent == ws.runs.resolve()
     assert load_config(job.config_path).run_name == text  # round-trips through YAML unchanged
@@ -103,7 +103,7 @@ def test_gui_path_fields_refuse_hostile_values(home, marker_dir, popen_calls, fi
     shutil.copy(DEMO_DATA, ws.datasets / "d.jsonl")
     before = set(ws.runs.iterdir())
     with pytest.raises(InputError) as e:
-        launcher.submit_train(ws, TrainConfig(**values), from_gui=True)
+        launcher.submit_train(ws, TrainConfig(**values), origin="browser")
     assert field in str(e.value)
     assert not popen_calls and set(ws.runs.iterdir()) == before  # refused before anything was made
     assert_no_marker(marker_dir)
@@ -114,7 +114,7 @@ def test_metacharacters_in_a_real_file_name_stay_literal(home, marker_dir, popen
     ws = Workspace.open(home)
     name = "my data; touch pwned $(id) `id`.jsonl"
     shutil.copy(DEMO_DATA, ws.datasets / name)
-    job = launcher.submit_train(ws, TrainConfig(dataset=f"datasets/{name}"), from_gui=True)
+    job = launcher.submit_train(ws, TrainConfig(dataset=f"datasets/{name}"), origin="browser")
     assert_argv_lists(popen_calls, name)
     assert load_config(job.config_path).dataset == str(ws.datasets / name)
     assert_no_marker(marker_dir)
@@ -164,7 +164,7 @@ def test_hostile_values_through_the_real_supervisor_and_torchrun(home, marker_di
     shutil.copy(DEMO_DATA, ws.datasets / name)
     run_name = "$(touch $T/pwned); `touch $T/pwned` | touch $T/pwned\nnext line"
     cfg = TrainConfig(dataset=f"datasets/{name}", run_name=run_name)
-    job = launcher.submit_train(ws, cfg, name=run_name, module="tests.security.echo_recipe", from_gui=True)
+    job = launcher.submit_train(ws, cfg, name=run_name, module="tests.security.echo_recipe", origin="browser")
     job = launcher.wait(ws, job.id, timeout=180)
     assert job.state == J.SUCCEEDED, (job.message, (Path(job.run_dir) / "stdout.log").read_text()[-3000:])
     seen = json.loads((Path(job.run_dir) / "seen.json").read_text())

@@ -126,11 +126,11 @@ def test_trust_remote_code_warning_is_recorded_with_the_run(home, monkeypatch):
     monkeypatch.setattr(subprocess, "Popen", lambda *a, **k: type("P", (), {"pid": 1, "wait": lambda self: 0})())
     data = REPO / "presets" / "templates" / "data" / "demo.jsonl"
     ws = Workspace.open(home)
-    job = launcher.submit_train(ws, TrainConfig(dataset=str(data), trust_remote_code=True))
+    job = launcher.submit_train(ws, TrainConfig(dataset=str(data), trust_remote_code=True), origin="shell")
     run = Path(job.run_dir)
     assert "WARNING: trust_remote_code is on" in (run / "config.yaml").read_text()
     assert "WARNING: trust_remote_code is on" in (run / "stdout.log").read_text()
-    job = launcher.submit_train(ws, TrainConfig(dataset=str(data)))
+    job = launcher.submit_train(ws, TrainConfig(dataset=str(data)), origin="shell")
     assert "WARNING" not in (Path(job.run_dir) / "config.yaml").read_text()
 
 
@@ -321,7 +321,7 @@ def test_pickle_adapter_is_refused_for_chat(home, marker):
     ws = Workspace.open(home)
     adapter = pickle_adapter(ws.runs / "forged" / "adapter", marker)
     with pytest.raises(InputError) as e:
-        resolve_target(ws, "builtin:danlu-tiny", adapter=str(adapter))
+        resolve_target(ws, "builtin:danlu-tiny", adapter=str(adapter), origin="shell")
     assert "safetensors" in str(e.value)
     assert not marker.exists()
 

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from core.errors import InputError
-from core.paths import allowed_roots, builtin_roots, clean_label, resolve_user_path, safe_join, safe_name, validate_paths
+from core import trust
+from core.paths import allowed_roots, builtin_roots, clean_label, resolve_user_path, safe_join, safe_name
 from core.workspace import Workspace
 
 
@@ -173,7 +174,12 @@ def test_must_exist_and_kind(ws):
     assert "not a folder" in refused(resolve_user_path, "datasets/f.jsonl", ws, kind="dir")
 
 
-# ---- validate_paths: the GUI's config ------------------------------------------------------------
+# ---- trust.check_config: a config from the page ---------------------------------------------------
+
+
+def validate_paths(cfg, ws):
+    return trust.check_config(cfg, ws, trust.BROWSER)
+
 def test_validate_paths_makes_gui_paths_absolute(ws):
     from core.config import TrainConfig
     (ws.datasets / "d.jsonl").write_text("{}\n")

@@ -148,3 +148,12 @@ def open_app(page, url: str) -> None:
 
 def tab(page, name: str) -> None:
     page.get_by_role("tab", name=name, exact=True).click()
+
+
+@pytest.fixture
+def uploads(home) -> Path:
+    """Where the page's uploads land (webui.serving sets GRADIO_TEMP_DIR there): a handler test
+    hands its files over from here, as Gradio would; a path from anywhere else is refused (core.trust)."""
+    d = home / "gradio" / "uploads"
+    d.mkdir(parents=True, exist_ok=True)
+    return d

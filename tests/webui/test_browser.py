@@ -78,7 +78,7 @@ def test_switching_to_chinese_changes_tabs_and_buttons_and_survives_a_reload(ser
     open_app(page, server.url)
     expect(page.get_by_role("tab", name="Templates")).to_be_visible()
     page.get_by_label("简体中文").check()
-    for name in ("模板", "数据集", "超参数", "训练", "评估", "导出", "对话"):
+    for name in ("模板", "数据集", "审阅", "超参数", "训练", "评估", "导出", "对话"):
         expect(page.get_by_role("tab", name=name, exact=True)).to_be_visible()
     expect(page.locator("#tpl-demo")).to_have_text("使用此模板")
     expect(page.locator("#tpl-card-demo")).to_contain_text("耗时")
@@ -351,3 +351,32 @@ def test_settings_typed_just_before_start_are_checked_as_typed_and_used(home, br
         expect(page.locator("#hp-problems")).to_contain_text("lora_rank")
         page.wait_for_timeout(1000)
         expect(page.locator("#hp-loaded")).to_contain_text("lora_rnak")  # not overwritten by the check
+
+
+def test_load_config_naming_a_file_outside_the_allowed_folders_is_refused_in_both_languages(server, page, tmp_path):
+    """Hyperparameters -> Load config with `dataset: /etc/passwd` (issue 15): nothing is loaded, the note
+    says which folders the page may use and how to allow one, and Start creates no job."""
+    hostile = tmp_path / "hostile.yaml"
+    hostile.write_text("dataset: /etc/passwd\nbase_model: builtin:danlu-tiny\nlora_rank: 7\n")
+    open_app(page, server.url)
+    page.locator("#tpl-demo").click()
+    expect(page.locator("#tpl-chosen")).to_contain_text("demo")
+    tab(page, "Hyperparameters")
+    for lang, words in (("en", ["outside the workspace", "settings.yaml", "allowed_roots"]),
+                        ("zh-CN", ["不在工作区", "网页只能使用这些文件夹中的文件", "settings.yaml", "allowed_roots"])):
+        if lang == "zh-CN":
+            page.get_by_label("简体中文").check()
+            tab(page, "超参数")
+        with page.expect_file_chooser() as chooser:
+            page.locator("#hp-load").click()
+        chooser.value.set_files(str(hostile))
+        for w in words:
+            expect(page.locator("#hp-loaded")).to_contain_text(w)
+        expect(page.locator("#cfg-lora_rank input")).not_to_have_value("7")  # nothing of the file was taken
+        assert "root:x" not in page.content()
+        shot(page, f"load-config-refused-{lang}")
+    tab(page, "训练")
+    page.get_by_role("button", name="开始训练").click()
+    expect(page.locator("#train-message")).to_contain_text("开始", timeout=30_000)  # the template's own data trains
+    job = Services.create(server.home).store.list()[0]
+    assert "/etc/passwd" not in Path(job.config_path).read_text()

@@ -18,16 +18,16 @@ def gui(services):
 
 
 @pytest.fixture
-def broken(tmp_path) -> Path:
+def broken(uploads) -> Path:
     lines = DEMO.read_text().splitlines()
-    path = tmp_path / "broken.jsonl"
+    path = uploads / "broken.jsonl"
     path.write_text("\n".join(lines[:6] + ['{"messages": [{"role": "user", "content": "half a line'] + lines[6:10]
                               + [lines[0]]) + "\n")
     return path
 
 
-def test_upload_copies_the_file_in_and_checks_it(gui, tmp_path):
-    src = tmp_path / "furnaces.jsonl"
+def test_upload_copies_the_file_in_and_checks_it(gui, uploads):
+    src = uploads / "furnaces.jsonl"
     src.write_bytes(DEMO.read_bytes())
     ds_id, picker = dt.import_upload(gui, str(src))
     assert ds_id.startswith("ds-") and picker["value"] == ds_id
@@ -77,8 +77,8 @@ def test_length_cleaning_says_it_is_working_then_uses_the_models_tokenizer(gui, 
     assert steps[1].startswith("✓") and "cleaned ×2" in dt.check(gui, ds_id, "auto", "", "en")[0]
 
 
-def test_grid_edits_become_a_version(gui, tmp_path):
-    src = tmp_path / "furnaces.jsonl"
+def test_grid_edits_become_a_version(gui, uploads):
+    src = uploads / "furnaces.jsonl"
     src.write_bytes(DEMO.read_bytes())
     ds_id, _ = dt.import_upload(gui, str(src))
     grid = dt.grid(gui, ds_id, 1, "en")
@@ -92,8 +92,8 @@ def test_grid_edits_become_a_version(gui, tmp_path):
     assert "Edited answer." in dt.grid(gui, ds_id, 1, "en").iloc[1, 2]
 
 
-def test_insight_answers_at_once_then_gives_lengths_and_the_rendered_example(gui, tmp_path):
-    src = tmp_path / "furnaces.jsonl"
+def test_insight_answers_at_once_then_gives_lengths_and_the_rendered_example(gui, uploads):
+    src = uploads / "furnaces.jsonl"
     src.write_bytes(DEMO.read_bytes())
     ds_id, _ = dt.import_upload(gui, str(src))
     steps = list(dt.insight(gui, ds_id, "builtin:danlu-tiny", 128, False, "auto", 2, "en"))
@@ -105,8 +105,8 @@ def test_insight_answers_at_once_then_gives_lengths_and_the_rendered_example(gui
     assert any(label is None for _, label in rendered)  # the question is shown but not learned
 
 
-def test_download_offers_the_current_version(gui, tmp_path):
-    src = tmp_path / "furnaces.jsonl"
+def test_download_offers_the_current_version(gui, uploads):
+    src = uploads / "furnaces.jsonl"
     src.write_bytes(DEMO.read_bytes())
     ds_id, _ = dt.import_upload(gui, str(src))
     assert Path(dt.download(gui, ds_id)).read_bytes() == src.read_bytes()
@@ -120,7 +120,7 @@ def test_without_a_dataset_the_tab_says_what_to_do(gui):
     assert isinstance(dt.import_upload(gui, None)[0], type(gr.skip()))
 
 
-def test_offloaded_work_runs_in_a_helper_that_ends_with_the_gui(tmp_path):
+def test_offloaded_work_runs_in_a_helper_that_ends_with_the_gui(uploads):
     """Tokenizer work runs outside the GUI process, and the helper does not outlive a killed GUI."""
     import os
     import signal
@@ -130,7 +130,7 @@ def test_offloaded_work_runs_in_a_helper_that_ends_with_the_gui(tmp_path):
 
     import psutil
     code = ("import os, sys, time; from core.services import Services; from webui.context import Gui; "
-            f"g = Gui(services=Services.create({str(tmp_path)!r})); print(g.offload(os.getpid), flush=True); "
+            f"g = Gui(services=Services.create({str(uploads)!r})); print(g.offload(os.getpid), flush=True); "
             "time.sleep(60)")
     p = subprocess.Popen([sys.executable, "-c", code], cwd=str(REPO), stdout=subprocess.PIPE, text=True)
     try:
@@ -145,8 +145,8 @@ def test_offloaded_work_runs_in_a_helper_that_ends_with_the_gui(tmp_path):
         time.sleep(0.2)
 
 
-def test_upload_and_check_answer_together(gui, tmp_path):
-    src = tmp_path / "furnaces.jsonl"
+def test_upload_and_check_answer_together(gui, uploads):
+    src = uploads / "furnaces.jsonl"
     src.write_bytes(DEMO.read_bytes())
     ds_id, picker, summary, problems, counts, dataset, fmt, cleaned = dt.upload_and_check(gui, str(src), "auto", "", "en")
     assert cleaned == "" and dt.pick(ds_id) == (ds_id, "")  # a message about the dataset before goes
@@ -156,14 +156,14 @@ def test_upload_and_check_answer_together(gui, tmp_path):
     assert again[0] == ds_id  # the same bytes are the same dataset
 
 
-def test_an_upload_the_templates_format_cannot_read_is_read_by_detection(gui, tmp_path):
+def test_an_upload_the_templates_format_cannot_read_is_read_by_detection(gui, uploads):
     """The demo template sets `messages`; a newcomer then drops a question/answer spreadsheet."""
-    src = tmp_path / "mine.csv"
+    src = uploads / "mine.csv"
     src.write_text("question,answer\nWhat fire does the copper furnace use?,Green fire.\nWhat is the pine pill for?,Courage.\n")
     ds_id, _, summary, problems, _, _, fmt, _ = dt.upload_and_check(gui, str(src), "messages", "", "en")
     assert fmt == "auto" and "prompt_completion" in summary and "usable: 2" in summary
     # a file that no format reads keeps the chosen format and shows its problems
-    bad = tmp_path / "notes.csv"
+    bad = uploads / "notes.csv"
     bad.write_text("colour,size\nred,3\n")
     _, _, summary, problems, _, _, fmt, _ = dt.upload_and_check(gui, str(bad), "messages", "", "en")
     assert fmt == gr.skip() and "`messages`" in summary and not problems.empty

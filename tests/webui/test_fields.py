@@ -18,6 +18,12 @@ def test_every_setting_gets_a_labelled_widget_keyed_by_its_name(name):
     assert f"help.{name}" in str(w.info)
 
 
+@pytest.fixture
+def ws(tmp_path):
+    from core.workspace import Workspace
+    return Workspace.open(tmp_path / "ws")
+
+
 def test_widget_kinds_follow_the_metadata():
     with gr.Blocks():
         assert isinstance(fields.widget_for("quantization"), gr.Dropdown)
@@ -29,10 +35,10 @@ def test_widget_kinds_follow_the_metadata():
         assert fields.widget_for("probe_prompts").lines == 3
 
 
-def test_probe_prompts_are_one_per_line():
+def test_probe_prompts_are_one_per_line(ws):
     values = values_of(compose("demo"))
     values["probe_prompts"] = "What fire does the copper furnace use?\n\n  Where is the pine pill made?  "
-    cfg, problems = fields.build_config(values)
+    cfg, problems = fields.build_config(values, ws)
     assert problems == [] and cfg.probe_prompts == ["What fire does the copper furnace use?", "Where is the pine pill made?"]
     assert fields.to_widget_value("probe_prompts", cfg.probe_prompts).count("\n") == 1
 
@@ -46,41 +52,41 @@ def values_of(cfg: dict) -> dict:
     return dict(zip(fields.NAMES, fields.config_values(cfg, fields.NAMES)))
 
 
-def test_a_template_round_trips_through_the_widgets():
+def test_a_template_round_trips_through_the_widgets(ws):
     cfg = compose("demo")
-    built, problems = fields.build_config(values_of(cfg))
+    built, problems = fields.build_config(values_of(cfg), ws)
     assert problems == []
     assert to_dict(built) == to_dict(TrainConfig(**cfg))
 
 
-def test_defaults_are_refused_until_a_dataset_is_chosen():
-    cfg, problems = fields.build_config(values_of({}))
+def test_defaults_are_refused_until_a_dataset_is_chosen(ws):
+    cfg, problems = fields.build_config(values_of({}), ws)
     assert cfg is None
     assert [p.where for p in problems] == ["dataset"]
 
 
-def test_every_bad_value_is_named_at_once():
+def test_every_bad_value_is_named_at_once(ws):
     values = values_of(compose("demo"))
     values.update(lora_rank=0, learning_rate=None, column_map="prompt question")
-    cfg, problems = fields.build_config(values)
+    cfg, problems = fields.build_config(values, ws)
     assert cfg is None
     assert {p.where for p in problems} >= {"lora_rank", "learning_rate", "column_map"}
 
 
-def test_numbers_from_the_page_become_the_right_type():
+def test_numbers_from_the_page_become_the_right_type(ws):
     values = values_of(compose("demo"))
     values.update(lora_rank=32.0, max_steps=7.0)  # gr.Number sends floats
-    cfg, problems = fields.build_config(values)
+    cfg, problems = fields.build_config(values, ws)
     assert problems == []
     assert cfg.lora_rank == 32 and isinstance(cfg.lora_rank, int) and cfg.max_steps == 7
 
 
-def test_column_map_is_written_and_read_as_lines():
+def test_column_map_is_written_and_read_as_lines(ws):
     assert fields.to_widget_value("column_map", {"prompt": "question", "completion": "answer"}) == \
         "prompt: question\ncompletion: answer"
     values = values_of(compose("demo"))
     values["column_map"] = "prompt: question\ncompletion: answer"
-    cfg, problems = fields.build_config(values)
+    cfg, problems = fields.build_config(values, ws)
     assert problems == [] and cfg.column_map == {"prompt": "question", "completion": "answer"}
 
 

@@ -7,7 +7,9 @@ import pytest
 
 from core import jobs as J
 from core.config import load_config
+from core.errors import InputError
 from core.memory import Shape
+from core.models import model_shape
 from core.presets import compose
 from webui import fields, jobview
 from webui.context import Gui
@@ -23,27 +25,37 @@ def gui(services):
     return Gui(services=services, train_module=FAKE)
 
 
+class FakeGui:
+    """The page's context with the GPUs a test chooses."""
+
+    def __init__(self, gui, gpus):
+        self.ws, self._gpus = gui.ws, gpus
+
+    def gpus(self):
+        return self._gpus
+
+
 def demo_values() -> list:
     return fields.config_values(compose("demo"), fields.NAMES)
 
 
 # ---- templates -------------------------------------------------------------------------------
-def test_choosing_a_template_fills_model_recipe_format_and_sample_data():
-    out = tpl.apply_template("support-bot", "en")
+def test_choosing_a_template_fills_model_recipe_format_and_sample_data(gui):
+    out = tpl.apply_template(gui, "support-bot", "en")
     values, (recipe, note) = dict(zip(fields.NAMES, out)), out[len(fields.NAMES):len(fields.NAMES) + 2]
     assert values["base_model"] == "Qwen/Qwen2.5-1.5B-Instruct"
     assert values["dataset_format"] == "messages" and Path(values["dataset"]).is_file()
     assert recipe == "balanced" and "support-bot" in note
 
 
-def test_a_template_sends_only_the_settings_that_change():
+def test_a_template_sends_only_the_settings_that_change(gui):
     demo = demo_values()
-    out = tpl.apply_template("support-bot", "en", *demo)[:len(fields.NAMES)]
+    out = tpl.apply_template(gui, "support-bot", "en", *demo)[:len(fields.NAMES)]
     sent = {n: v for n, v in zip(fields.NAMES, out) if v != gr.skip()}
-    full = dict(zip(fields.NAMES, tpl.apply_template("support-bot", "en")))
+    full = dict(zip(fields.NAMES, tpl.apply_template(gui, "support-bot", "en")))
     assert sent == {n: v for n, v in full.items() if v != dict(zip(fields.NAMES, demo))[n]}
     assert "base_model" in sent and 0 < len(sent) < len(fields.NAMES)
-    assert all(v == gr.skip() for v in tpl.apply_template("demo", "en", *demo)[:len(fields.NAMES)])  # nothing to change
+    assert all(v == gr.skip() for v in tpl.apply_template(gui, "demo", "en", *demo)[:len(fields.NAMES)])  # nothing to change
 
 
 def test_cards_say_what_a_template_needs_in_either_language():
@@ -54,25 +66,27 @@ def test_cards_say_what_a_template_needs_in_either_language():
     assert "耗时" in zh[0] and "__i18n__" not in zh[0]
 
 
-def test_model_picker_lists_presets_and_describes_free_input(tmp_path):
+def test_model_picker_lists_presets_and_describes_free_input(gui, tmp_path):
     values = [v for _, v in tpl.model_choices()]
     assert "builtin:danlu-tiny" in values and "Qwen/Qwen2.5-7B-Instruct" in values
-    assert "danlu-tiny" in tpl.describe_model("builtin:danlu-tiny", "en")
-    assert "hub" in tpl.describe_model("someone/some-model", "en")
-    assert "not found" in tpl.describe_model(str(tmp_path / "nothing"), "en")
-    assert all(v == gr.skip() for v in tpl.use_custom_model("  "))
-    model, info = tpl.use_custom_model("a/b", "en")
+    assert "danlu-tiny" in tpl.describe_model(gui, "builtin:danlu-tiny", "en")
+    assert "hub" in tpl.describe_model(gui, "someone/some-model", "en")
+    assert "not found" in tpl.describe_model(gui, str(gui.ws.root / "nothing"), "en")
+    outside = tpl.describe_model(gui, str(tmp_path / "nothing"), "en")  # never looked at: outside the workspace
+    assert "outside the workspace" in outside and "settings.yaml" in outside
+    assert all(v == gr.skip() for v in tpl.use_custom_model(gui, "  "))
+    model, info = tpl.use_custom_model(gui, "a/b", "en")
     assert model["value"] == "a/b" and "a/b" in info
 
 
 # ---- hyperparameters -------------------------------------------------------------------------
-def test_validation_names_the_setting_in_the_page_language():
+def test_validation_names_the_setting_in_the_page_language(gui):
     values = dict(zip(fields.NAMES, demo_values()), lora_rank=0)
-    en = hp.validate_settings("en", *[values[n] for n in fields.NAMES])
-    zh = hp.validate_settings("zh-CN", *[values[n] for n in fields.NAMES])
+    en = hp.validate_settings(gui, "en", *[values[n] for n in fields.NAMES])
+    zh = hp.validate_settings(gui, "zh-CN", *[values[n] for n in fields.NAMES])
     assert "LoRA rank" in en and "lora_rank" in en and "at least" in en
     assert "LoRA 秩" in zh
-    assert "valid" in hp.validate_settings("en", *demo_values())
+    assert "valid" in hp.validate_settings(gui, "en", *demo_values())
 
 
 def test_recipe_changes_only_its_own_settings():
@@ -83,25 +97,31 @@ def test_recipe_changes_only_its_own_settings():
     assert isinstance(by_name["base_model"], type(gr.skip()))
 
 
-def test_memory_fit_warns_and_suggests_a_change_when_it_will_not_fit():
+def test_memory_fit_warns_and_suggests_a_change_when_it_will_not_fit(gui):
     gpu = [dict(index=0, name="Small GPU", memory_total_mib=8192, memory_free_mib=8000)]
-    fits = hp.memory_fit(gpu, "en", [0], "Qwen/Qwen2.5-0.5B-Instruct", "4bit", 1024, 4, 16, True, True)
-    big = hp.memory_fit(gpu, "en", [0], "Qwen/Qwen2.5-7B-Instruct", "none", 8192, 16, 16, False, False)
+    fits = hp.memory_fit(FakeGui(gui, gpu), "en", [0], "Qwen/Qwen2.5-0.5B-Instruct", "4bit", 1024, 4, 16, True, True)
+    big = hp.memory_fit(FakeGui(gui, gpu), "en", [0], "Qwen/Qwen2.5-7B-Instruct", "none", 8192, 16, 16, False, False)
     assert fits.startswith("✓") and "Fits" in fits
     assert big.startswith("⚠") and "NOT fit" in big and "Try:" in big
 
 
-def test_memory_fit_on_cpu_and_for_unknown_models():
-    out = hp.memory_fit([], "en", ["cpu"], "builtin:danlu-tiny", "4bit", 128, 8, 16, True, True)
+def test_memory_fit_on_cpu_and_for_unknown_models(gui):
+    out = hp.memory_fit(FakeGui(gui, []), "en", ["cpu"], "builtin:danlu-tiny", "4bit", 128, 8, 16, True, True)
     assert "CPU" in out and "Fits" in out
-    assert "unknown" in hp.memory_fit([], "en", ["cpu"], "someone/unknown-model", "4bit", 128, 8, 16, True, True)
+    assert "unknown" in hp.memory_fit(FakeGui(gui, []), "en", ["cpu"], "someone/unknown-model", "4bit", 128, 8, 16, True, True)
 
 
-def test_model_shape_reads_a_local_folder(tmp_path):
-    (tmp_path / "config.json").write_text('{"hidden_size": 64, "num_hidden_layers": 2, "intermediate_size": 128, '
+def test_model_shape_reads_a_local_folder(gui, tmp_path):
+    folder = gui.ws.models / "mine"
+    folder.mkdir()
+    (folder / "config.json").write_text('{"hidden_size": 64, "num_hidden_layers": 2, "intermediate_size": 128, '
                                           '"vocab_size": 400, "num_attention_heads": 4, "num_key_value_heads": 2}')
-    shape, _ = hp.model_shape(str(tmp_path))
+    shape, _ = model_shape(str(folder), gui.ws, origin="browser")
     assert shape == Shape(hidden=64, layers=2, intermediate=128, vocab=400, heads=4, kv_heads=2)
+    (tmp_path / "config.json").write_text((folder / "config.json").read_text())
+    assert model_shape(str(tmp_path), gui.ws, origin="shell")[0] == shape  # the command line reads any folder
+    with pytest.raises(InputError, match="outside the workspace"):  # the page does not
+        model_shape(str(tmp_path), gui.ws, origin="browser")
 
 
 def test_show_command_is_the_real_cli_line(gui):
@@ -115,25 +135,25 @@ def test_save_and_load_config_round_trip(gui):
     values = dict(zip(fields.NAMES, demo_values()), lora_rank=24, lora_alpha=48)
     path, message = hp.save_settings(gui, "en", *[values[n] for n in fields.NAMES])
     assert Path(path).is_file() and "valid" in message
-    loaded = hp.load_settings(path, "en")
+    loaded = hp.load_settings(gui, path, "en")
     assert dict(zip(fields.NAMES, loaded))["lora_rank"] == 24 and loaded[-1] == f"✓ Loaded `{Path(path).name}`"
     extra = Path(path).with_name("extra.yaml")
     extra.write_text(Path(path).read_text() + "lora_rnak: 8\n")
-    assert "lora_rnak" in hp.load_settings(str(extra), "en")[-1]  # an unknown key is named, not dropped silently
+    assert "lora_rnak" in hp.load_settings(gui, str(extra), "en")[-1]  # an unknown key is named, not dropped silently
     # given what the page shows, only what the file changes is sent
     shown = dict(values, lora_rank=8)
-    partly = dict(zip(fields.NAMES, hp.load_settings(path, "en", *[shown[n] for n in fields.NAMES])))
+    partly = dict(zip(fields.NAMES, hp.load_settings(gui, path, "en", *[shown[n] for n in fields.NAMES])))
     assert partly["lora_rank"] == 24 and partly["lora_alpha"] == gr.skip() and partly["base_model"] == gr.skip()
 
 
-def test_loading_a_broken_yaml_names_the_line(tmp_path):
-    bad = tmp_path / "bad.yaml"
+def test_loading_a_broken_yaml_names_the_line(gui, uploads):
+    bad = uploads / "bad.yaml"
     bad.write_text("lora_rank: 8\n  learning_rate: [\n")
-    out = hp.load_settings(str(bad), "en")
+    out = hp.load_settings(gui, str(bad), "en")
     assert "bad.yaml:" in out[-1] and "YAML" in out[-1]
-    typo = tmp_path / "typo.yaml"
+    typo = uploads / "typo.yaml"
     typo.write_text("lora_rnk: 8\n")
-    assert "lora_rnk" in hp.load_settings(str(typo), "en")[-1]
+    assert "lora_rnk" in hp.load_settings(gui, str(typo), "en")[-1]
 
 
 def test_launch_spec_from_the_gpu_picker():
@@ -225,7 +245,7 @@ def test_jobs_are_named_after_the_uploaded_file_not_its_stored_copy(gui, tmp_pat
     from core.data import import_file
     src = tmp_path / "my furnaces.jsonl"
     src.write_bytes((Path(__file__).resolve().parents[2] / "presets/templates/data/demo.jsonl").read_bytes())
-    info = import_file(gui.ws, src, "my furnaces.jsonl")
+    info = import_file(gui.ws, src, "my furnaces.jsonl", origin="shell")
     assert Path(info["current_path"]).stem != "my furnaces"
     assert tt.job_name(gui, info["current_path"]) == "my furnaces"
     assert tt.job_name(gui, "/elsewhere/support.jsonl") == "support"
@@ -241,9 +261,9 @@ def test_job_table_shows_the_step_a_finished_job_ended_at(gui):
     assert list(table.iloc[0])[3:5] == ["Cancelled", "37/40"]
 
 
-def test_a_template_click_answers_everything_in_one_go():
+def test_a_template_click_answers_everything_in_one_go(gui):
     """Settings, recipe, note, what the model and the recipe are, and no selected dataset: one event."""
-    out = tpl.apply_template("support-bot", "en", *demo_values())
+    out = tpl.apply_template(gui, "support-bot", "en", *demo_values())
     assert len(out) == len(fields.NAMES) + 5
     note, model_info, recipe_info, ds_id = out[-4:]
     assert "support-bot" in note and "qwen2.5-1.5b" in model_info and recipe_info and ds_id == ""
@@ -265,13 +285,13 @@ def test_share_a_demo_answers_at_once_and_refuses_an_open_address_without_login(
     assert "share link is public" in ct.demo_starting("en", "127.0.0.1", "", "", True)  # it needs a login too
 
 
-def test_load_config_describes_the_loaded_model_in_its_own_answer(gui, tmp_path):
+def test_load_config_describes_the_loaded_model_in_its_own_answer(gui, uploads):
     from webui.app import _load_config
     shown = demo_values()
-    other = tmp_path / "other.yaml"
+    other = uploads / "other.yaml"
     other.write_text("base_model: qwen2.5-0.5b-instruct\nlora_rank: 16\n")
-    out = _load_config(str(other), "en", *shown)
+    out = _load_config(gui, str(other), "en", *shown)
     assert out[fields.NAMES.index("base_model")] == "qwen2.5-0.5b-instruct" and "qwen2.5-0.5b" in out[-1]
-    same = tmp_path / "same.yaml"
+    same = uploads / "same.yaml"
     same.write_text(f"base_model: {dict(zip(fields.NAMES, shown))['base_model']}\n")
-    assert _load_config(str(same), "en", *shown)[-1] == gr.skip()  # the description shown still holds
+    assert _load_config(gui, str(same), "en", *shown)[-1] == gr.skip()  # the description shown still holds

@@ -142,7 +142,7 @@ def test_every_kind_of_dataset_problem_has_a_chinese_title():
     assert problem_frame(report, "en").iloc[0, 2] == "malformed JSON at column 5"
 
 
-def test_what_cleaning_did_reads_in_chinese(services, tmp_path):
+def test_what_cleaning_did_reads_in_chinese(services, uploads):
     """Each of the Dataset tab's cleaning buttons and Undo, on a file that gives each something to do."""
     import json
     from webui.context import Gui
@@ -151,7 +151,7 @@ def test_what_cleaning_did_reads_in_chinese(services, tmp_path):
     row = lambda q, a: json.dumps({"messages": [{"role": "user", "content": q}, {"role": "assistant", "content": a}]})
     lines = [row("What burns?", "Coal."), row("What burns?", "Coal."), row("  Hot? ", "Yes."), row("", "Empty."),
              '{"messages": [{"role": "user", "content": "half', row("Long? " * 300, "Yes.")]
-    src = tmp_path / "mixed.jsonl"
+    src = uploads / "mixed.jsonl"
     src.write_text("\n".join(lines) + "\n")
     ds_id, _ = dt.import_upload(gui, str(src))
     said = [dt.clean_now(gui, op, ds_id, "builtin:danlu-tiny", 64, "auto", "zh-CN")
@@ -199,11 +199,11 @@ def test_every_fixed_fix_of_the_dataset_checker_has_chinese():
     assert not sorted(f for f in fixes - cli_only if not knows(f))
 
 
-def test_the_problems_table_reads_in_chinese(services, tmp_path):
+def test_the_problems_table_reads_in_chinese(services, uploads):
     from webui.context import Gui
     from webui.tabs import dataset_tab as dt
     demo = (Path(__file__).resolve().parents[2] / "presets/templates/data/demo.jsonl").read_text().splitlines()
-    src = tmp_path / "broken.jsonl"
+    src = uploads / "broken.jsonl"
     src.write_text("\n".join(demo[:3] + ['{"messages": [{"role": "user", "content": "half'] + [demo[0]]) + "\n")
     ds_id, _ = dt.import_upload(Gui(services=services), str(src))
     table = dt.check(Gui(services=services), ds_id, "auto", "", "zh-CN")[1]

@@ -15,11 +15,12 @@ import gradio as gr
 import pandas as pd
 
 from core import demos
-from core import presets
+from core import presets, trust
 from core.errors import DanluError, InputError, Problem
 from core.export import list_exports
 from core.runs import resolve_trained_run
 from webui.i18n import L, tr
+from webui.i18n_core import core_text
 from webui.jobview import finished_runs
 from webui.tabs.hyperparams_tab import problems_markdown
 
@@ -68,7 +69,8 @@ class Sessions:
             lock = self._locks.setdefault(key, threading.Lock())
         with lock:
             if key not in self._ids:
-                self._ids[key] = self.gui.chat_engine().load(model or None, adapter=adapter or None)
+                self._ids[key] = self.gui.chat_engine().load(model or None, adapter=adapter or None,
+                                                                      origin=trust.BROWSER)
             return self._ids[key]
 
     def loaded(self, model: str, adapter: str | None) -> bool:
@@ -153,8 +155,10 @@ def answer(gui, sessions: Sessions, lang: str, model: str, adapter: str | None, 
             for delta in gui.chat_engine().stream(sid, history, **settings):
                 conv[-1]["content"] += delta
                 yield convs["tuned"], convs["base"] if compare else gr.skip(), note
-        except InputError as e:
-            conv[-1]["content"] = "⚠ " + "; ".join(str(p) for p in e.problems)
+        except InputError as e:  # each problem and its fix, in the page's language
+            conv[-1]["content"] = "⚠ " + "; ".join(
+                f"{p.where}: {core_text(p.message, lang)}" + (f" — {core_text(p.hint, lang)}" if p.hint else "")
+                for p in e.problems)
         except DanluError as e:
             conv[-1]["content"] = f"⚠ {e}"
         yield convs["tuned"], convs["base"] if compare else gr.skip(), note
@@ -203,7 +207,7 @@ def start_demo(gui, lang: str, model: str, adapter: str | None, system: str, hos
     except InputError as e:
         return exposure_markdown(e.problems, lang), gr.skip(), gr.skip()
     try:
-        rec = demos.start_demo(gui.ws, model, adapter or None, host=(host or "127.0.0.1").strip(),
+        rec = demos.start_demo(gui.ws, model, adapter or None, origin=trust.BROWSER, host=(host or "127.0.0.1").strip(),
                                port=int(port) if port else None, auth=auth, share=bool(share), system=system or "")
     except InputError as e:
         return problems_markdown(e.problems, lang, "chat.cannot_start"), gr.skip(), gr.skip()

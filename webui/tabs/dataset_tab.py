@@ -17,6 +17,7 @@ import gradio as gr
 import pandas as pd
 
 from core import data as D
+from core import trust
 from core.errors import DanluError, InputError
 from webui import fields
 from webui.i18n import L, tr
@@ -74,7 +75,7 @@ def import_upload(gui, path):
     workspace first (the original is never changed); the same file twice is the same dataset."""
     if not path:
         return gr.skip(), gr.skip()
-    info = D.import_file(gui.ws, path, display_name=_name(path))
+    info = D.import_file(gui.ws, path, display_name=_name(path), origin=trust.BROWSER)
     return info["id"], gr.update(choices=dataset_choices(gui), value=info["id"])
 
 
@@ -88,7 +89,7 @@ def import_current(gui, ds_id: str, dataset: str):
     (e.g. a template's sample file), that file is imported so it can be checked and cleaned too."""
     if ds_id or not dataset:
         return ds_id
-    return D.import_file(gui.ws, dataset, display_name=_name(dataset))["id"]
+    return D.import_file(gui.ws, dataset, display_name=_name(dataset), origin=trust.BROWSER)["id"]
 
 
 def upload_and_check(gui, path, fmt: str, column_map: str, lang: str):
@@ -100,9 +101,12 @@ def upload_and_check(gui, path, fmt: str, column_map: str, lang: str):
     format leaves none of the new file's rows usable but detection reads them, the file's own
     format wins and the format box says "auto" (e.g. question/answer columns after the demo
     template chose `messages`)."""
-    ds_id, picker = import_upload(gui, path)
     if not path:
         return (gr.skip(),) * 8
+    try:
+        ds_id, picker = import_upload(gui, path)
+    except InputError as e:  # too big, not a data file, or a path from outside (a direct API call)
+        return (gr.skip(), gr.skip(), refusal(e, lang), _problem_frame([], lang), "", gr.skip(), gr.skip(), "")
     shown = check(gui, ds_id, fmt, column_map, lang)
     if (fmt or "auto") != "auto" and not column_map and _usable(gui, ds_id) == 0:
         detected = check(gui, ds_id, "auto", "", lang)
@@ -125,6 +129,8 @@ def check_current(gui, ds_id: str, dataset: str, fmt: str, column_map: str, lang
     table, counts, `dataset` setting (see import_current)."""
     try:
         ds_id = import_current(gui, ds_id, dataset)
+    except InputError as e:
+        return gr.skip(), refusal(e, lang), _problem_frame([], lang), "", gr.skip()
     except DanluError as e:
         return gr.skip(), f"⚠ {e}", _problem_frame([], lang), "", gr.skip()
     return (ds_id, *check(gui, ds_id, fmt, column_map, lang))
@@ -133,7 +139,7 @@ def check_current(gui, ds_id: str, dataset: str, fmt: str, column_map: str, lang
 # ---- checking ----------------------------------------------------------------------------------
 def check(gui, ds_id: str, fmt: str, column_map: str, lang: str):
     """Inputs: dataset id, format and column map settings, language. Outputs: summary, problems table,
-    problem counts, the `dataset` setting (the current version's file)."""
+    problem counts, the `dataset` setting (the current version's training file)."""
     if not ds_id:
         return tr("ds.none", lang), _problem_frame([], lang), "", gr.skip()
     mapping, p = fields._parse_mapping(column_map)
@@ -146,7 +152,7 @@ def check(gui, ds_id: str, fmt: str, column_map: str, lang: str):
         return f"⚠ {e}", _problem_frame([], lang), "", gr.skip()
     info = D.get_dataset(gui.ws, ds_id)
     return (summary_markdown(report, info, lang), problem_frame(report, lang), counts_markdown(report, lang),
-            str(D.current_version_path(gui.ws, ds_id)))
+            str(D.training_path(gui.ws, ds_id)))  # the current version less the rows a review marked Drop
 
 
 def summary_markdown(report: dict, info: dict, lang: str) -> str:
@@ -209,12 +215,17 @@ def clean_now(gui, op: str, ds_id: str, base_model: str, max_seq_length, chat_te
     return _clean(lambda fn, *a, **k: fn(*a, **k), gui, op, ds_id, base_model, max_seq_length, chat_template, lang)
 
 
+def refusal(e: InputError, lang: str) -> str:
+    """An InputError as the page shows it: each problem with its place and fix, in the page's language."""
+    return problems_markdown(e.problems, lang, title=core_text(e.title, lang))
+
+
 def _clean(run, gui, op: str, ds_id: str, base_model: str, max_seq_length, chat_template: str, lang: str) -> str:
     try:
-        res = run(D.apply_op, gui.ws, ds_id, op, model=base_model or None,
+        res = run(D.apply_op, gui.ws, ds_id, op, origin=trust.BROWSER, model=base_model or None,
                   max_seq_length=int(max_seq_length or 1024), chat_template=chat_template or "auto")
-    except InputError as e:  # each problem with its place and fix
-        return problems_markdown(e.problems, lang, title=core_text(e.title, lang))
+    except InputError as e:
+        return refusal(e, lang)
     except DanluError as e:
         return f"⚠ {e}"
     return ("✓ " if res["changed"] else "") + clean_summary(res["summary"], lang)
@@ -255,7 +266,7 @@ def save_edits(gui, ds_id: str, start, edited: pd.DataFrame, lang: str) -> str:
             continue
         if int(row_no) in before and record != before[int(row_no)]:
             try:
-                D.apply_op(gui.ws, ds_id, "edit", row=int(row_no), record=record)
+                D.apply_op(gui.ws, ds_id, "edit", origin=trust.BROWSER, row=int(row_no), record=record)
                 done.append(str(row_no))
             except DanluError as e:
                 problems.append(str(e))
@@ -274,9 +285,12 @@ def insight(gui, ds_id: str, base_model: str, max_seq_length, train_on_inputs: b
         return
     yield gr.skip(), tr("ds.measuring", lang), gr.skip()
     try:
-        ins = gui.offload(D.insight_dataset, gui.ws, ds_id, model=base_model or None,
+        ins = gui.offload(D.insight_dataset, gui.ws, ds_id, origin=trust.BROWSER, model=base_model or None,
                           max_seq_length=int(max_seq_length or 1024), train_on_inputs=bool(train_on_inputs),
                           preview=max(0, int(example or 1) - 1), chat_template=chat_template or "auto")
+    except InputError as e:
+        yield gr.skip(), refusal(e, lang), gr.skip()
+        return
     except DanluError as e:
         yield gr.skip(), f"⚠ {e}", gr.skip()
         return

@@ -13,6 +13,7 @@ import pandas as pd
 
 from core import evaluation as E
 from core import jobs as J
+from core import trust
 from core.errors import DanluError, InputError
 from webui.i18n import L, tr
 from webui.jobview import finished_runs, job_status
@@ -45,7 +46,8 @@ def start_eval(gui, lang: str, run: str | None, max_samples, max_new_tokens):
     if not run:
         return gr.skip(), tr("ev.no_run", lang), gr.skip()
     try:
-        job = E.submit_eval(gui.ws, run, max_samples=int(max_samples or 200), max_new_tokens=int(max_new_tokens or 128))
+        job = E.submit_eval(gui.ws, run, origin=trust.BROWSER, max_samples=int(max_samples or 200),
+                            max_new_tokens=int(max_new_tokens or 128))
     except InputError as e:
         return gr.skip(), problems_markdown(e.problems, lang, "ev.cannot_start"), gr.skip()
     except DanluError as e:

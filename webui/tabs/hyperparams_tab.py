@@ -3,18 +3,18 @@ type, save/load YAML, the exact CLI line, and a memory-fit estimate for the chos
 from __future__ import annotations
 
 import hashlib
-import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import gradio as gr
 
-from core import presets
+from core import presets, trust
 from core.config import FIELDS, read_yaml, save_config, to_yaml
 from core.errors import InputError, Problem
 from core.launcher import LaunchSpec, cli_command
-from core.memory import Shape, estimate, fit_advice
+from core.memory import estimate, fit_advice
+from core.models import model_shape
 from webui import fields
 from webui.i18n import L, preset_text, tr
 from webui.i18n_core import core_text
@@ -64,9 +64,9 @@ def setting_labels(lang: str) -> dict[str, str]:
     return {f.metadata["label"]: tr("field." + name, lang) for name, f in FIELDS.items()}
 
 
-def validate_settings(lang: str, *values) -> str:
+def validate_settings(gui, lang: str, *values) -> str:
     """Inputs: language, every setting (fields.NAMES order). Outputs: the problems, in words."""
-    _, problems = fields.build_config(dict(zip(fields.NAMES, values)))
+    _, problems = fields.build_config(dict(zip(fields.NAMES, values)), gui.ws)
     return problems_markdown(problems, lang)
 
 
@@ -86,22 +86,6 @@ def describe_recipe(name: str, lang: str) -> str:
     return preset_text(p.name, "description", p.description, lang)
 
 
-def model_shape(base_model: str) -> tuple[Shape | None, str]:
-    """The model's shape from its preset or its local config.json; (None, why) when unknown."""
-    p = presets.model_for((base_model or "").strip())
-    if p is not None and p.data.get("shape"):
-        return Shape.from_dict(p.data["shape"]), p.name
-    path = Path(base_model or "").expanduser()
-    if path.is_absolute() and (path / "config.json").is_file():
-        try:
-            shape = Shape.from_hf_config(json.loads((path / "config.json").read_text()))
-        except (OSError, ValueError):
-            shape = None
-        if shape:
-            return shape, path.name
-    return None, base_model
-
-
 def free_memory(gpus: list[dict], chosen: list) -> tuple[float, str]:
     """(free GiB per process, device words): the tightest chosen GPU, or this computer's RAM."""
     picked = [g for g in gpus if g["index"] in [c for c in chosen or [] if c != "cpu"]] or gpus
@@ -112,10 +96,14 @@ def free_memory(gpus: list[dict], chosen: list) -> tuple[float, str]:
     return psutil.virtual_memory().available / 2**30, "CPU"
 
 
-def memory_fit(gpus: list[dict], lang: str, chosen: list, base_model, quantization, max_seq_length,
+def memory_fit(gui, lang: str, chosen: list, base_model, quantization, max_seq_length,
                micro_batch_size, lora_rank, gradient_checkpointing, fused_loss, offload_activations=False) -> str:
     """Outputs: the estimate for one process of this run and whether it fits, in words."""
-    shape, name = model_shape(base_model)
+    gpus = gui.gpus()
+    try:
+        shape, name = model_shape(base_model, gui.ws, origin=trust.BROWSER)
+    except InputError as e:
+        return problems_markdown(e.problems, lang)
     if shape is None:
         return f"ℹ {tr('mem.unknown', lang)} (`{name}`)"
     try:
@@ -143,7 +131,7 @@ def downloads_dir(gui) -> Path:
 
 def save_settings(gui, lang: str, *values):
     """Inputs: language, every setting. Outputs: a YAML file to download, and the problems."""
-    cfg, problems = fields.build_config(dict(zip(fields.NAMES, values)), check_files=False)
+    cfg, problems = fields.build_config(dict(zip(fields.NAMES, values)), gui.ws, check_files=False)
     if cfg is None:
         return None, problems_markdown(problems, lang)
     path = downloads_dir(gui) / f"danlu-config-{time.strftime('%Y%m%d-%H%M%S')}.yaml"
@@ -153,15 +141,18 @@ def save_settings(gui, lang: str, *values):
     return str(path), problems_markdown(problems, lang)
 
 
-def load_settings(path, lang: str, *current) -> list:
+def load_settings(gui, path, lang: str, *current) -> list:
     """Inputs: an uploaded YAML, language, and optionally the settings now shown (fields.NAMES order).
-    Outputs: every setting (one that already has the file's value is skipped), then what happened to the file in words (loaded, or its unreadable lines and
-    unknown keys)."""
+    Outputs: every setting (one that already has the file's value is skipped), then what happened to
+    the file in words (loaded, or its unreadable lines and unknown keys). A file naming a path
+    outside the allowed folders changes nothing (core.trust), whatever else it holds."""
     problems: list[Problem] = []
     try:
+        path = trust.check_file(path, gui.ws, trust.BROWSER, field="config file")  # an upload, not any file
         data = read_yaml(path)
         if not isinstance(data, dict):
             raise InputError(problems=[Problem(Path(path).name, "is not a mapping of settings")])
+        trust.check_values({k: v for k, v in data.items() if k in FIELDS}, gui.ws, trust.BROWSER)
     except InputError as e:
         return [gr.skip()] * len(fields.NAMES) + [problems_markdown(e.problems, lang, "hp.load_notes")]
     known = {k: v for k, v in data.items() if k in FIELDS}
@@ -175,7 +166,7 @@ def load_settings(path, lang: str, *current) -> list:
 def show_command(gui, lang: str, chosen_gpus: list, nproc, *values) -> str:
     """Inputs: language, GPU choice, process count, every setting. Outputs: the exact command Start would
     run, with its config written to a file so the line runs as shown."""
-    cfg, problems = fields.build_config(dict(zip(fields.NAMES, values)), check_files=False)
+    cfg, problems = fields.build_config(dict(zip(fields.NAMES, values)), gui.ws, check_files=False)
     if cfg is None:
         return "# " + tr("hp.fix_first", lang) + "\n" + "\n".join(f"# {p}" for p in problems)
     digest = hashlib.sha256(to_yaml(cfg).encode()).hexdigest()[:10]

@@ -9,12 +9,12 @@ from dataclasses import dataclass
 
 import gradio as gr
 
-from core import presets
+from core import presets, trust
 from core.errors import InputError
 from core.models import resolve_model
 from webui import fields
 from webui.i18n import L, preset_text, tr
-from webui.tabs.hyperparams_tab import describe_recipe
+from webui.tabs.hyperparams_tab import describe_recipe, problems_markdown
 
 
 @dataclass(frozen=True)
@@ -64,7 +64,7 @@ def render_cards(lang: str) -> list[str]:
     return [template_card(p, lang) for p in templates()]
 
 
-def apply_template(name: str, lang: str, *current) -> list:
+def apply_template(gui, name: str, lang: str, *current) -> list:
     """Inputs: template name, language, and optionally the settings now shown (fields.NAMES order).
     Outputs: every setting, recipe name, note, what the model and the recipe are, and no selected
     dataset (the template's sample file is used). All in one answer (each separate event costs the
@@ -75,11 +75,12 @@ def apply_template(name: str, lang: str, *current) -> list:
             f"{tr('tpl.recipe', lang)} `{recipe}`, {tr('tpl.format', lang)} `{cfg['dataset_format']}`).\n\n"
             f"{tr('tpl.next', lang)}")
     values = fields.changed_only(fields.config_values(cfg, fields.NAMES), current)
-    return values + [recipe, note, describe_model(cfg["base_model"], lang), describe_recipe(recipe, lang), ""]
+    return values + [recipe, note, describe_model(gui, cfg["base_model"], lang), describe_recipe(recipe, lang), ""]
 
 
-def describe_model(base_model: str, lang: str) -> str:
-    """Inputs: base_model, language. Outputs: a short description (preset facts, or where it comes from)."""
+def describe_model(gui, base_model: str, lang: str) -> str:
+    """Inputs: base_model, language. Outputs: a short description (preset facts, or where it comes from).
+    A folder is looked at only inside the allowed folders (core.trust)."""
     base_model = (base_model or "").strip()
     if not base_model:
         return tr("tpl.no_model", lang)
@@ -89,17 +90,17 @@ def describe_model(base_model: str, lang: str) -> str:
         return (f"**{p.name}** — {d.get('description', '')}\n\n<span class='muted'>{tr('tpl.license', lang)}: "
                 f"{d.get('license', '?')} · {tr('tpl.gpu_memory', lang)}: {d.get('vram_basis', '')}</span>")
     try:
-        ref = resolve_model(base_model, build_builtin=False)
+        ref = resolve_model(trust.check_base_model(base_model, gui.ws, trust.BROWSER), gui.ws, builtin="path")
     except InputError as e:
-        return "⚠ " + "; ".join(str(p) for p in e.problems)
+        return problems_markdown(e.problems, lang)
     return f"**{base_model}** — {tr('tpl.local_folder' if ref.local else 'tpl.hub_model', lang)}"
 
 
-def use_custom_model(text: str, lang: str = "en"):
+def use_custom_model(gui, text: str, lang: str = "en"):
     """Inputs: the free model field, language. Outputs: the base_model widget and what that model is
     (both unchanged when the field is empty)."""
     text = (text or "").strip()
-    return (gr.update(value=text), describe_model(text, lang)) if text else (gr.skip(), gr.skip())
+    return (gr.update(value=text), describe_model(gui, text, lang)) if text else (gr.skip(), gr.skip())
 
 
 def build(gui) -> TemplatesTab:
@@ -119,6 +120,6 @@ def build(gui) -> TemplatesTab:
         base_model = fields.widget_for("base_model", model_choices=model_choices(), scale=3)
         custom_model = gr.Textbox(label=L("tpl.custom_model"), info=L("tpl.custom_model_help"),
                                   placeholder="Qwen/Qwen2.5-0.5B-Instruct", elem_id="tpl-custom-model", scale=2)
-    model_info = gr.Markdown(describe_model(fields.default_value("base_model"), "en"), elem_id="tpl-model-info")
+    model_info = gr.Markdown(describe_model(gui, fields.default_value("base_model"), "en"), elem_id="tpl-model-info")
     return TemplatesTab(names=[p.name for p in items], cards=cards, buttons=buttons, base_model=base_model,
                         custom_model=custom_model, model_info=model_info, chosen=chosen)

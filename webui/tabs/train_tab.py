@@ -16,7 +16,7 @@ import gradio as gr
 import pandas as pd
 
 from core import jobs as J
-from core import launcher, progress
+from core import launcher, progress, trust
 from core.errors import DanluError, InputError
 from webui import fields
 from webui.i18n import L, tr
@@ -74,12 +74,12 @@ def refresh_gpus(gui, lang: str, chosen: list):
 def start_training(gui, lang: str, chosen_gpus: list, nproc, *values):
     """Inputs: language, GPU choice, process count, every setting. Outputs: selected job id, message, timer.
     Problems are shown in words (naming the settings) instead of starting."""
-    cfg, problems = fields.build_config(dict(zip(fields.NAMES, values)))
+    cfg, problems = fields.build_config(dict(zip(fields.NAMES, values)), gui.ws)
     if cfg is None:
         return gr.skip(), problems_markdown(problems, lang), gr.skip()
     try:
-        job = launcher.submit_train(gui.ws, cfg, launch_spec(chosen_gpus, nproc), module=gui.train_module,
-                                    name=cfg.run_name or job_name(gui, cfg.dataset))
+        job = launcher.submit_train(gui.ws, cfg, launch_spec(chosen_gpus, nproc), origin=trust.BROWSER,
+                                    module=gui.train_module, name=cfg.run_name or job_name(gui, cfg.dataset))
     except InputError as e:
         return gr.skip(), problems_markdown(e.problems, lang), gr.skip()
     except DanluError as e:
@@ -92,7 +92,8 @@ def job_name(gui, dataset: str) -> str:
     one), else the file's name."""
     from core.data import list_datasets
     for info in list_datasets(gui.ws):
-        paths = {info["original_path"], info["current_path"], *(v["path"] for v in info.get("versions", []))}
+        paths = {info["original_path"], info["current_path"], info.get("training_path"),
+                 *(p for v in info.get("versions", []) for p in (v["path"], v.get("train")))}
         if dataset in paths:
             return Path(info["display_name"]).stem
     return Path(dataset).stem
