@@ -150,15 +150,18 @@ def test_the_export_tab_shows_the_plan_and_exports_the_other_types(trained):
 
 
 def test_a_stopped_export_leaves_no_final_named_file(trained, monkeypatch):
-    from core import export as X
+    """Started and stopped from the Export tab's handlers."""
     from core import jobs as J
-    from core import launcher
-    from core.workspace import Workspace
-    ws = Workspace.open(trained["home"])
+    from core.services import Services
+    from webui.context import Gui
+    from webui.tabs import export_tab as ext
+    gui = Gui(services=Services.create(trained["home"]))
+    ws = gui.ws
     # hang at step 5 ("quantising to F16"): the merge, the transformers check and the conversion are done,
     # so the partial folder holds real weights and a GGUF
     monkeypatch.setenv("DANLU_FAULT", "export_hang@5")
-    job = X.submit_merge(ws, trained["job_id"], "stopped", formats="f16,q8_0,ollama")
+    job_id, message, _ = ext.start_merge(gui, "en", trained["job_id"], "stopped", "bf16", ["f16", "q8_0", "ollama"], "")
+    job = gui.store.get(job_id)
     progress = Path(job.run_dir) / "progress.json"
     partial = ws.exports / "stopped.partial"
     deadline = time.time() + 300
@@ -166,7 +169,7 @@ def test_a_stopped_export_leaves_no_final_named_file(trained, monkeypatch):
         assert time.time() < deadline and not J.JobStore(ws.db_path).get(job.id).terminal, "never reached step 5"
         time.sleep(0.2)
     assert list(partial.rglob("*.gguf")), "the conversion had written a GGUF inside the partial folder"
-    launcher.cancel(ws, job.id, grace=20)
+    assert "Stopping" in ext.stop_export(gui, "en", job.id)
     while not J.JobStore(ws.db_path).get(job.id).terminal:
         assert time.time() < deadline + 60, "the stopped export did not end"
         time.sleep(0.2)

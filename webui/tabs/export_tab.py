@@ -31,6 +31,7 @@ class ExportTab:
     system: gr.Textbox
     plan: gr.Markdown
     start: gr.Button
+    stop: gr.Button
     job: gr.Textbox          # the merge job in flight (hidden)
     status: gr.Markdown
     failure: gr.Markdown
@@ -67,6 +68,19 @@ def start_merge(gui, lang: str, run: str | None, name: str, dtype: str, formats:
     except DanluError as e:
         return gr.skip(), f"⚠ {e}", gr.skip()
     return job.id, f"▶ {tr('ex.started', lang)} `{job.id}`", gr.Timer(active=True)
+
+
+def stop_export(gui, lang: str, job_id: str | None) -> str:
+    """Inputs: language, the export job. Outputs: message. The job removes its partial folder and ends Cancelled."""
+    job = gui.store.get(job_id) if job_id else None
+    if job is None or job.terminal:
+        return tr("ex.no_job", lang)
+    from core import launcher
+    try:
+        job = launcher.cancel(gui.ws, job.id)
+    except DanluError as e:
+        return f"⚠ {e}"
+    return f"■ {tr('ex.stopping', lang)} `{job.id}`"
 
 
 def format_choices() -> list[tuple]:
@@ -163,7 +177,9 @@ def build(gui) -> ExportTab:
                                elem_id="ex-formats")
     system = gr.Textbox("", label=L("ex.system"), info=L("ex.system_help"), elem_id="ex-system", lines=1, max_lines=6)
     plan = gr.Markdown(plan_markdown(gui, "en", first, ["safetensors"]), elem_id="ex-plan")
-    start = gr.Button(L("ex.start"), variant="primary", elem_id="ex-start")
+    with gr.Row():
+        start = gr.Button(L("ex.start"), variant="primary", elem_id="ex-start", scale=4)
+        stop = gr.Button(L("ex.stop"), variant="stop", elem_id="ex-stop", scale=1)
     job = gr.Textbox("", visible=False, label="merge job", elem_id="ex-job")
     status = gr.Markdown(elem_id="ex-status")
     failure = gr.Markdown(visible=False, elem_id="ex-failure", elem_classes=["failure"])
@@ -171,7 +187,7 @@ def build(gui) -> ExportTab:
     exports = gr.Dataframe(value=exports_frame(gui, "en"), label=L("ex.exports"), interactive=False, wrap=True,
                            elem_id="ex-exports", max_height=360)
     timer = gr.Timer(POLL_S, active=False)
-    return ExportTab(run=run, name=name, dtype=dtype, formats=formats, system=system, plan=plan, start=start, job=job,
+    return ExportTab(run=run, name=name, dtype=dtype, formats=formats, system=system, plan=plan, start=start, stop=stop, job=job,
                      status=status, failure=failure, result=result, exports=exports, timer=timer)
 
 
@@ -179,6 +195,7 @@ def wire(t: ExportTab, gui, lang) -> None:
     """This tab's own events (the language and tab-switch wiring is in webui/app.py)."""
     t.start.click(partial(start_merge, gui), inputs=[lang, t.run, t.name, t.dtype, t.formats, t.system],
                   outputs=[t.job, t.status, t.timer], api_name="merge_export")
+    t.stop.click(partial(stop_export, gui), inputs=[lang, t.job], outputs=[t.status], api_name="stop_export")
     t.run.change(partial(suggest_name, gui), inputs=[t.run], outputs=[t.name], api_visibility="private")
     for trigger in (t.run.change, t.formats.change):
         trigger(partial(plan_markdown, gui), inputs=[lang, t.run, t.formats], outputs=[t.plan], api_visibility="private")
