@@ -67,7 +67,10 @@ def _run(argv: list[str], what: str, env: dict | None = None) -> float:
     if rc != 0:
         raise DanluError(f"{what} failed (exit code {rc}); its messages are in the log above",
                          "If the log says the model's architecture or tokenizer is not supported, llama.cpp "
-                         "cannot convert this model yet: export the merged safetensors or the LoRA adapter instead.")
+                         "cannot convert this model yet: export the merged safetensors or the LoRA adapter instead. "
+                         "'BPE pre-tokenizer was not recognized' for builtin:danlu-tiny means the demo model was built "
+                         "by an older Danlu (a byte-level tokenizer): delete models/danlu-tiny in the workspace and "
+                         "train the demo again.")
     return time.time() - t0
 
 
