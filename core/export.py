@@ -201,7 +201,7 @@ def model_params(ws: Workspace, base_model: str) -> int | None:
     if preset is not None and preset.data.get("shape"):
         return Shape.from_dict(preset.data["shape"]).total_params
     try:
-        ref = resolve_model(base_model, ws, build_builtin=False)
+        ref = resolve_model(base_model, ws, builtin="path")
     except Exception:  # an unknown or offline hub id: no estimate, the page says so
         return None
     folder = Path(ref.source)
