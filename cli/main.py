@@ -13,13 +13,14 @@ import sys
 
 from core.errors import DanluError
 
-VERB_MODULES = ["cli.presets_cmd", "cli.train_cmd", "cli.jobs_cmd", "cli.data_cmd", "cli.model_cmd", "cli.gui_cmd"]
+VERB_MODULES = ["cli.presets_cmd", "cli.train_cmd", "cli.jobs_cmd", "cli.data_cmd", "cli.review_cmd", "cli.model_cmd", "cli.gui_cmd"]
 
 EPILOG = """\
 typical use:
   python app.py presets                          list models, recipes and templates
   python app.py copy-preset demo my.yaml         write a complete config to edit
   python app.py check-data my.jsonl              check a dataset file
+  python app.py review my.jsonl --scan           find e-mail addresses, phone numbers, keys, ...
   python app.py train my.yaml --nproc 2          train (2 processes / GPUs)
   python app.py jobs list                        see all jobs
 The workspace is $DANLU_HOME (default ~/.danlu)."""

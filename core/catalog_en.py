@@ -13,7 +13,11 @@ LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 def load_catalog(path: Path) -> dict[str, str]:
     """One catalog file: code -> words."""
-    data = yaml.load(Path(path).read_text(encoding="utf-8"), Loader=LOADER) or {}
+    loader = LOADER(Path(path).read_text(encoding="utf-8"))  # what yaml.safe_load does, with the C loader
+    try:
+        data = loader.get_single_data() or {}
+    finally:
+        loader.dispose()
     return {str(k): v for k, v in data.items()}
 
 

@@ -15,7 +15,8 @@ import gradio as gr
 from webui import fields, i18n, jobview, serving
 from webui.context import Gui
 from webui.i18n import CODES, I18N, L, LANGUAGES
-from webui.tabs import chat_tab, dataset_tab, evaluate_tab, export_tab, hyperparams_tab, templates_tab, train_tab
+from webui.tabs import (chat_tab, dataset_tab, evaluate_tab, export_tab, hyperparams_tab, review_tab, templates_tab,
+                        train_tab)
 
 CSS = """
 .gradio-container {max-width: 1180px !important; margin: 0 auto !important;}
@@ -34,7 +35,8 @@ CSS = """
 .log textarea {font-family: ui-monospace, SFMono-Regular, Menlo, monospace; font-size: 12px;}
 """
 
-TAB_KEYS = ["tab.templates", "tab.dataset", "tab.hyperparams", "tab.train", "tab.evaluate", "tab.export", "tab.chat"]
+TAB_KEYS = ["tab.templates", "tab.dataset", "tab.review", "tab.hyperparams", "tab.train", "tab.evaluate", "tab.export",
+            "tab.chat"]
 
 # The language switch: gr.I18n translates on the page, so switching is a front-end locale change
 # (svelte-i18n's changeLocale, taken from Gradio's own module) remembered in localStorage.
@@ -105,6 +107,8 @@ def build_ui(services, gui: Gui | None = None) -> gr.Blocks:
                 tpl = templates_tab.build(gui)
             with gr.Tab(L("tab.dataset"), id="dataset", elem_id="tab-dataset") as t_ds:
                 ds = dataset_tab.build(gui)
+            with gr.Tab(L("tab.review"), id="review", elem_id="tab-review") as t_rv:
+                rv = review_tab.build(gui)
             with gr.Tab(L("tab.hyperparams"), id="hyperparams", elem_id="tab-hyperparams") as t_hp:
                 hp = hyperparams_tab.build(gui, elsewhere=("base_model", *ds.widgets))
             with gr.Tab(L("tab.train"), id="train", elem_id="tab-train") as t_tr:
@@ -118,7 +122,7 @@ def build_ui(services, gui: Gui | None = None) -> gr.Blocks:
         widgets = {"base_model": tpl.base_model, **ds.widgets, **hp.widgets}
         settings = [widgets[n] for n in fields.NAMES]
         fields.wire_snapshot(box, widgets)
-        tabs = [t_tpl, t_ds, t_hp, t_tr, t_ev, t_ex, t_ch]
+        tabs = [t_tpl, t_ds, t_hp, t_tr, t_ev, t_ex, t_ch, t_rv]  # the timers' owners are picked by position
 
         demo.load(None, outputs=[lang], js=LOAD_LANGUAGE_JS, api_visibility="private")
         _wire_templates(gui, tpl, ds, settings, box, hp, lang)
@@ -129,6 +133,7 @@ def build_ui(services, gui: Gui | None = None) -> gr.Blocks:
         evaluate_tab.wire(ev, gui, lang)
         export_tab.wire(ex, gui, lang)
         chat_tab.wire(ch, gui, lang)
+        review_tab.wire(rv, gui, lang, ds.ds_id, ds.widgets["dataset"], t_rv)
         _wire_tab_switches(gui, tabs, tr, ev, ex, ch, lang)
         _wire_language(gui, lang, tpl, ds, hp, tr, ev, ex, ch, box)
     serving.progress_only_where_asked(demo)  # the page's per-event cost stays small (see there)
@@ -136,7 +141,7 @@ def build_ui(services, gui: Gui | None = None) -> gr.Blocks:
     # quick answers skip the queue's event stream; what can take long keeps it (see there)
     serving.quick_without_queue(demo, keep_queued=(dataset_tab.upload_and_check, dataset_tab.check_current,
                                                    dataset_tab.check_rows_and_picker, chat_tab.start_demo,
-                                                   chat_tab.stop_demo))
+                                                   chat_tab.stop_demo, *review_tab.SLOW))
     return demo
 
 
@@ -155,6 +160,8 @@ def _wire_tab_switches(gui, tabs, tr, ev, ex, ch, lang):
     t_ex.select(partial(jobview.refresh_runs, gui), inputs=[ex.run], outputs=[ex.run], api_visibility="private").then(
         partial(_name_if_empty, gui), inputs=[ex.run, ex.name], outputs=[ex.name], api_visibility="private")
     t_ex.select(partial(export_tab.exports_frame, gui), inputs=[lang], outputs=[ex.exports], api_visibility="private")
+    t_ex.select(partial(export_tab.plan_markdown, gui), inputs=[lang, ex.run, ex.formats], outputs=[ex.plan],
+                api_visibility="private")  # the free disk space is read again each time the tab opens
     t_ch.select(partial(chat_tab.refresh_choices, gui), inputs=[lang, ch.model, ch.adapter],
                 outputs=[ch.model, ch.adapter], api_visibility="private")
 
@@ -193,7 +200,10 @@ def _wire_language(gui, lang, tpl, ds, hp, tr, ev, ex, ch, box):
     # after the light answer, not beside it, so the tab names never wait behind the heavier re-render
     # (measured: no change in the switch's time; it is the page's own re-translation, see the README)
     fn, inputs, outputs = combined(steps, first=lang)
-    first.then(fn, inputs=inputs, outputs=outputs, api_visibility="private")
+    # the export plan on its own (its run and formats would widen the combined event past the page's budget)
+    first.then(fn, inputs=inputs, outputs=outputs, api_visibility="private").then(
+        partial(export_tab.plan_markdown, gui), inputs=[lang, ex.run, ex.formats], outputs=[ex.plan],
+        api_visibility="private")
 
 
 def combined(steps, first):

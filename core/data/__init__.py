@@ -50,9 +50,15 @@ The dataset store (in the workspace, ws.datasets)
     undo(ws, id) -> {summary, summary_msg, dataset: info}
     insight_dataset(ws, id, model=None, max_seq_length=1024, preview=0) -> insight dict of the current version
     dataset_rows(ws, id, start=1, count=50) -> [{row, line, record}]   a page of rows (row = what edit/delete take)
-    current_version_path(ws, id) -> Path                   immutable file: point TrainConfig.dataset at it
+    current_version_path(ws, id) -> Path                   immutable file: the current version's rows
+    training_path(ws, id) -> Path                          what TrainConfig.dataset points at: the current version
+                                                           less the rows a review marked Drop
     training_settings(ws, id) -> {dataset, dataset_format, column_map}
     export_path(ws, id) -> Path                            the file to offer for download
+Reviewing (the Review tab and `python app.py review`): core/data/review.py (find rows), review_actions.py
+(marks, edits, sensitive-data scan and redaction), marks.py / marks_csv.py (marks as versions, CSV),
+diff.py (what changed between two versions), pii.py (the scanner), conversation.py (a row as turns).
+
 Errors are core.errors.InputError (bad input, with problems) or NotFound (unknown id).
 """
 from core.data.check import Report, check_file, check_report, iter_examples, peek_rows, resolve_format  # noqa: F401
@@ -61,4 +67,5 @@ from core.data.formats import FORMAT_NAMES, detect_format, to_example  # noqa: F
 from core.data.insight import insight  # noqa: F401
 from core.data.loader import LoadedData, load_examples  # noqa: F401
 from core.data.store import (apply_op, check_dataset, current_version_path, dataset_rows, export_path,  # noqa: F401
-                             get_dataset, import_file, insight_dataset, list_datasets, set_format, training_settings, undo)
+                             get_dataset, import_file, insight_dataset, list_datasets, set_format, training_path,
+                             training_settings, undo)

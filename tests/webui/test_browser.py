@@ -22,6 +22,7 @@ from core import jobs as J
 from core.services import Services
 from tests.conftest import REPO
 from tests.webui.conftest import FAKE_RECIPE, live_server, open_app, shot, tab
+from webui.i18n import tr
 
 pytestmark = pytest.mark.browser
 
@@ -78,7 +79,7 @@ def test_switching_to_chinese_changes_tabs_and_buttons_and_survives_a_reload(ser
     open_app(page, server.url)
     expect(page.get_by_role("tab", name="Templates")).to_be_visible()
     page.get_by_label("简体中文").check()
-    for name in ("模板", "数据集", "超参数", "训练", "评估", "导出", "对话"):
+    for name in ("模板", "数据集", "审阅", "超参数", "训练", "评估", "导出", "对话"):
         expect(page.get_by_role("tab", name=name, exact=True)).to_be_visible()
     expect(page.locator("#tpl-demo")).to_have_text("使用此模板")
     expect(page.locator("#tpl-card-demo")).to_contain_text("耗时")
@@ -248,9 +249,15 @@ def test_the_newcomer_journey_on_the_demo_model(server, page, tmp_path):
     shot(page, "tab-evaluate")
 
     tab(page, "Export")
+    expect(page.locator("#ex-plan")).to_contain_text("free")  # expected size and time, and the free disk space
+    page.locator("#ex-formats").get_by_label("GGUF Q4_K_M (suggested: small, good quality)").check()
+    page.locator("#ex-formats").get_by_label("Ollama Modelfile").check()
+    expect(page.locator("#ex-plan")).to_contain_text("GGUF Q4_K_M")
     page.get_by_role("button", name="Merge & export").click()
     expect(page.locator("#ex-status")).to_contain_text("Succeeded", timeout=600_000)
     expect(page.locator("#ex-result")).to_contain_text("exports")
+    expect(page.locator("#ex-result")).to_contain_text("✓ q4_k_m")
+    expect(page.locator("#ex-result")).to_contain_text("✓ ollama")
     shot(page, "tab-export")
 
     tab(page, "Chat")
@@ -376,18 +383,19 @@ def test_load_config_naming_a_file_outside_the_allowed_folders_is_refused_in_bot
     assert "/etc/passwd" not in Path(job.config_path).read_text()
 
 
-# what each new language must show: (radio label, tab names, "Use this template", Start, a settings
-# check message for lora_rank 0, a dataset problem for a cut-off JSON line, its kind in "By type")
+# what each new language must show: (radio label, tab names in the page's order, "Use this template", Start,
+# a settings check message for lora_rank 0, a dataset problem for a cut-off JSON line, its kind in "By type",
+# the Review tab's title and a kind of sensitive data, the suggested GGUF format on the Export tab)
 NEW_LANGUAGES = [
-    ("日本語", ("テンプレート", "データセット", "ハイパーパラメータ", "学習", "評価", "エクスポート", "チャット"),
+    ("日本語", ("テンプレート", "データセット", "レビュー", "ハイパーパラメータ", "学習", "評価", "エクスポート", "チャット"),
      "このテンプレートを使う", "学習を開始", "LoRA ランクは 1 以上でなければなりません", "列目の JSON が誤っています",
-     "JSON の誤り", "ja"),
-    ("Español", ("Plantillas", "Datos", "Hiperparámetros", "Entrenar", "Evaluar", "Exportar", "Chat"),
+     "JSON の誤り", ("行をレビュー", "メールアドレス"), "GGUF Q4_K_M（おすすめ", "ja"),
+    ("Español", ("Plantillas", "Datos", "Revisar", "Hiperparámetros", "Entrenar", "Evaluar", "Exportar", "Chat"),
      "Usar esta plantilla", "Iniciar entrenamiento", "Rango de LoRA debe ser al menos 1", "JSON mal formado en la columna",
-     "JSON mal formado", "es"),
-    ("한국어", ("템플릿", "데이터셋", "하이퍼파라미터", "학습", "평가", "내보내기", "채팅"),
+     "JSON mal formado", ("Revisa las filas", "direcciones de correo"), "GGUF Q4_K_M (recomendado", "es"),
+    ("한국어", ("템플릿", "데이터셋", "검토", "하이퍼파라미터", "학습", "평가", "내보내기", "채팅"),
      "이 템플릿 사용", "학습 시작", "LoRA 랭크은(는) 1 이상이어야 합니다", "번째 열의 JSON이 잘못되었습니다",
-     "잘못된 JSON", "ko"),
+     "잘못된 JSON", ("행 검토", "이메일 주소"), "GGUF Q4_K_M(추천", "ko"),
 ]
 
 
@@ -403,14 +411,14 @@ def test_the_page_speaks_japanese_spanish_and_korean(server, page, tmp_path):
     tab(page, "Dataset")
     upload(page, broken)  # checked once; a language switch renders the same report again in the new language
     expect(page.locator("#ds-problems")).to_contain_text("malformed JSON at column", timeout=60_000)
-    for label, tabs, use, start, rank_problem, data_problem, kind, code in NEW_LANGUAGES:
+    for label, tabs, use, start, rank_problem, data_problem, kind, review, gguf, code in NEW_LANGUAGES:
         page.get_by_label(label).check()
         for name in tabs:
             expect(page.get_by_role("tab", name=name, exact=True)).to_be_visible()
         expect(page.locator("#tpl-demo")).to_have_text(use)
         tab(page, tabs[0])
         shot(page, f"{code}-templates")
-        tab(page, tabs[2])
+        tab(page, tabs[3])
         rank = page.locator("#cfg-lora_rank input")
         rank.fill("0")
         rank.press("Tab")
@@ -423,9 +431,17 @@ def test_the_page_speaks_japanese_spanish_and_korean(server, page, tmp_path):
         expect(page.locator("#ds-problems")).to_contain_text(data_problem, timeout=60_000)
         expect(page.locator("#ds-counts")).to_contain_text(kind)
         shot(page, f"{code}-dataset")
-        tab(page, tabs[3])
+        tab(page, tabs[2])
+        for words in review:  # the title (the page's words), the kinds (the tab's own handlers)
+            expect(page.locator("#tab-review")).to_contain_text(words, timeout=30_000)
+        expect(page.locator("#rv-hits")).to_contain_text(tr("rv.col.kind", code))  # the empty table's headers
+        shot(page, f"{code}-review")
+        tab(page, tabs[4])
         expect(page.get_by_role("button", name=start)).to_be_visible()
         shot(page, f"{code}-train")
+        tab(page, tabs[6])
+        expect(page.locator("#tab-export")).to_contain_text(gguf)
+        shot(page, f"{code}-export")
         tab(page, tabs[0])
     page.get_by_label("English").check()
     expect(page.get_by_role("tab", name="Hyperparameters", exact=True)).to_be_visible()

@@ -73,6 +73,22 @@ def test_translations_keep_the_placeholders(lang):
     assert not differ, [(k, english[k], have[k]) for k in differ[:10]]
 
 
+@pytest.mark.parametrize("lang", ["en", *OTHERS])
+def test_the_pages_own_words_fill_with_str_format(lang):
+    """The page fills its own words with str.format: core's {n|one|many} plurals and {list|sep} joins
+    are for core's codes only, so a page key using one would raise in a handler (an Error toast)."""
+    from webui.i18n import STRINGS
+    have = catalogs()[lang]
+    broken = []
+    for key in STRINGS:
+        text = have.get(key, "")
+        try:
+            text.format(**{name: 1 for name in placeholders(text)})
+        except (KeyError, ValueError, IndexError) as e:
+            broken.append((key, text, repr(e)))
+    assert not broken, broken[:10]
+
+
 def _sample_params(template: str) -> dict:
     """A value for each placeholder of an English template: numbers where it counts or formats them,
     lists where it joins them."""

@@ -92,7 +92,8 @@ def job_name(gui, dataset: str) -> str:
     one), else the file's name."""
     from core.data import list_datasets
     for info in list_datasets(gui.ws):
-        paths = {info["original_path"], info["current_path"], *(v["path"] for v in info.get("versions", []))}
+        paths = {info["original_path"], info["current_path"], info.get("training_path"),
+                 *(p for v in info.get("versions", []) for p in (v["path"], v.get("train")))}
         if dataset in paths:
             return Path(info["display_name"]).stem
     return Path(dataset).stem

@@ -1,0 +1,269 @@
+"""Reading, checking and writing TrainConfig: values from YAML, the page or `--set` coerced to
+each field's type, every problem at once, YAML with a comment per field.
+
+Imported through core.config as before (`from core.config import load_config` works): core.config
+holds the settings themselves and hands these names out on first use, so the two files stay small.
+Pure Python: imports neither torch nor gradio.
+"""
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import math
+from dataclasses import fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from core.config import FIELDS, GROUPS, TrainConfig
+from core.errors import ConfigError, Problem
+from core.messages import Msg, label
+from core.paths import looks_like_url
+
+def _type_name(t) -> Msg:
+    return Msg("type." + t.__name__)
+
+
+def _field_type(name: str):
+    t = FIELDS[name].type
+    return {"str": str, "int": int, "float": float, "bool": bool, "dict": dict, "list": list}[t] \
+        if isinstance(t, str) else t
+
+
+def coerce(name: str, value: Any) -> tuple[Any, Problem | None]:
+    """Convert a YAML/GUI value to the field's type, or say in words why it can't be."""
+    t = _field_type(name)
+    if name == "target_modules" and isinstance(value, (list, tuple)):
+        value = ",".join(str(v).strip() for v in value)
+    if t is bool:
+        if isinstance(value, bool):
+            return value, None
+        if isinstance(value, str) and value.strip().lower() in ("true", "yes", "on", "1", "false", "no", "off", "0"):
+            return value.strip().lower() in ("true", "yes", "on", "1"), None
+    elif t is int:
+        if isinstance(value, bool):
+            pass
+        elif isinstance(value, int):
+            return value, None
+        elif isinstance(value, float) and value.is_integer():
+            return int(value), None
+        elif isinstance(value, str):
+            try:
+                return int(value.strip()), None
+            except ValueError:
+                pass
+    elif t is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value), None
+        if isinstance(value, str):
+            try:
+                return float(value.strip()), None
+            except ValueError:
+                pass
+    elif t is str:
+        if isinstance(value, str):
+            return value, None
+        if value is None:
+            return "", None
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return str(value), None
+    elif t is list:  # a list of text lines (probe_prompts); one string is read as one item per line
+        if isinstance(value, str):
+            return [line.strip() for line in value.splitlines() if line.strip()], None
+        if value is None:
+            return [], None
+        if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
+            return [v for v in value], None
+    elif t is dict:
+        if isinstance(value, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+            return dict(value), None
+        if value is None:
+            return {}, None
+    return None, Problem(name, Msg("config.type", label=label(name), type=_type_name(t), value=repr(value)),
+                         Msg("config.write_like", name=name, example=str(_example(name))))
+
+
+def _example(name: str):
+    default = FIELDS[name].default
+    if default is dataclasses.MISSING:
+        return "[first question, second question]" if _field_type(name) is list else "{}"
+    if isinstance(default, bool):
+        return str(default).lower()
+    return default if default != "" else "..."
+
+
+def from_dict(data: Any, source: str | Msg | None = None) -> TrainConfig:
+    """Build a TrainConfig from a mapping; raise ConfigError listing every problem."""
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError([Problem("", Msg("config.not_mapping", type=type(data).__name__),
+                                   Msg("config.start_from_copy"))], source)
+    problems: list[Problem] = []
+    values: dict[str, Any] = {}
+    for key, value in data.items():
+        if key not in FIELDS:
+            close = difflib.get_close_matches(str(key), FIELDS.keys(), n=1)
+            hint = Msg("config.did_you_mean", name=close[0]) if close else Msg("config.see_copy")
+            problems.append(Problem(str(key), Msg("config.unknown"), hint))
+            continue
+        v, p = coerce(key, value)
+        if p:
+            problems.append(p)
+        else:
+            values[key] = v
+    cfg = TrainConfig(**values)
+    if problems:
+        raise ConfigError(problems, source)
+    return cfg
+
+
+def validate(cfg: TrainConfig, *, check_files: bool = True, base_dir: Path | None = None) -> list[Problem]:
+    """Every problem at once, each naming its field, in words a non-programmer can act on."""
+    problems: list[Problem] = []
+    for f in fields(cfg):
+        meta, value, name = f.metadata, getattr(cfg, f.name), label(f.name)
+        if isinstance(value, float) and not math.isfinite(value):
+            problems.append(Problem(f.name, Msg("config.not_finite", label=name, value=str(value))))
+            continue
+        if meta["choices"] and value not in meta["choices"]:
+            problems.append(Problem(f.name, Msg("config.choice", label=name, choices=", ".join(meta["choices"]),
+                                                value=repr(value))))
+        if meta["min"] is not None and isinstance(value, (int, float)) and value < meta["min"]:
+            problems.append(Problem(f.name, Msg("config.min", label=name, n=str(meta["min"]), value=str(value)),
+                                    _bound_hint(f.name, meta["min"])))
+        if meta["max"] is not None and isinstance(value, (int, float)) and value > meta["max"]:
+            problems.append(Problem(f.name, Msg("config.max", label=name, n=str(meta["max"]), value=str(value))))
+    if not cfg.base_model.strip():
+        problems.append(Problem("base_model", Msg("config.no_model"), Msg("config.no_model.hint")))
+    if "\x00" in cfg.base_model or "\x00" in cfg.dataset:
+        problems.append(Problem("dataset" if "\x00" in cfg.dataset else "base_model",
+                                Msg("any.nul"), Msg("any.type_name_again")))
+    if not cfg.dataset.strip():
+        problems.append(Problem("dataset", Msg("config.no_dataset"), Msg("config.no_dataset.hint")))
+    elif looks_like_url(cfg.dataset):
+        problems.append(Problem("dataset", Msg("config.dataset_url", value=repr(cfg.dataset[:80])),
+                                Msg("config.dataset_url.hint")))
+    elif check_files and "\x00" not in cfg.dataset:
+        path = resolve_path(cfg.dataset, base_dir)
+        if not path.exists():
+            problems.append(Problem("dataset", Msg("any.file_not_found_at", path=cfg.dataset),
+                                    Msg("config.dataset_missing.hint")))
+        elif path.is_dir():
+            problems.append(Problem("dataset", Msg("config.dataset_folder", path=cfg.dataset), Msg("config.dataset_folder.hint")))
+    if cfg.lora_alpha and cfg.lora_rank and cfg.lora_alpha > 16 * cfg.lora_rank:
+        problems.append(Problem("lora_alpha", Msg("config.alpha_huge", alpha=cfg.lora_alpha, rank=cfg.lora_rank),
+                                Msg("config.alpha_huge.hint")))
+    tm = cfg.target_modules.strip()
+    if not tm:
+        problems.append(Problem("target_modules", Msg("config.no_layers"), Msg("config.no_layers.hint")))
+    elif tm != "all-linear" and not all(part.strip().replace("_", "").replace(".", "").isalnum() for part in tm.split(",")):
+        problems.append(Problem("target_modules", Msg("config.bad_layers", value=repr(tm)), Msg("config.bad_layers.hint")))
+    if len(cfg.probe_prompts) > 10:
+        problems.append(Problem("probe_prompts", Msg("config.too_many_probes", n=len(cfg.probe_prompts)),
+                                Msg("config.too_many_probes.hint")))
+    for i, prompt in enumerate(cfg.probe_prompts, 1):
+        if not prompt.strip() or len(prompt) > 2000 or "\x00" in prompt:
+            problems.append(Problem(f"probe_prompts[{i}]", Msg("config.bad_probe")))
+    for key in cfg.column_map:
+        if key not in ("messages", "conversations", "instruction", "input", "output", "prompt", "completion", "text", "system"):
+            problems.append(Problem(f"column_map.{key}", Msg("any.not_a_field"), Msg("config.column_map_key.hint")))
+    return problems
+
+
+def _bound_hint(name: str, minimum) -> Msg:
+    if name == "lora_rank":
+        return Msg("config.rank_hint")
+    return Msg("config.use_at_least", n=str(minimum))
+
+
+def resolve_path(value: str, base_dir: Path | None = None) -> Path:
+    p = Path(value).expanduser()
+    if not p.is_absolute() and base_dir is not None:
+        p = Path(base_dir) / p
+    return p.resolve()
+
+
+def parse_override(item: str) -> tuple[str, Any]:
+    """`key=value` from the command line; the value is read as YAML (so 2e-4, true, [a, b] work)."""
+    if "=" not in item:
+        raise ConfigError([Problem(item, Msg("config.override"), Msg("config.override.hint"))], "--set")
+    key, raw = item.split("=", 1)
+    key = key.strip()
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        value = raw
+    if FIELDS.get(key) is not None and _field_type(key) is str and not isinstance(value, str):
+        value = raw  # "run_name=2024" stays text
+    return key, value
+
+
+def read_yaml(path: str | Path) -> dict:
+    """Read a YAML mapping; syntax errors name the line."""
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError([Problem(str(path), Msg("any.file_not_found"), Msg("any.check_path"))], str(path))
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise ConfigError([Problem(str(path), Msg("config.not_utf8", byte=e.start), Msg("config.save_utf8"))], str(path))
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark else str(path)
+        raise ConfigError([Problem(where, Msg("config.bad_yaml", detail=str(getattr(e, "problem", None) or e)),
+                                   Msg("config.bad_yaml.hint"))], str(path))
+    return data if data is not None else {}
+
+
+def load_config(path: str | Path, overrides: list[str] | None = None, *, check_files: bool = True) -> TrainConfig:
+    """Read, override, coerce and validate. Relative dataset paths count from the file's folder."""
+    path = Path(path)
+    data = read_yaml(path)
+    if isinstance(data, dict):
+        for item in overrides or []:
+            k, v = parse_override(item)
+            data[k] = v
+    cfg = from_dict(data, source=str(path))
+    if cfg.dataset and "\x00" not in cfg.dataset and not looks_like_url(cfg.dataset) \
+            and not Path(cfg.dataset).expanduser().is_absolute():  # validate() reports NUL and URLs in words
+        cfg.dataset = str(resolve_path(cfg.dataset, path.parent))
+    problems = validate(cfg, check_files=check_files)
+    if problems:
+        raise ConfigError(problems, str(path))
+    return cfg
+
+
+def to_yaml(cfg: TrainConfig, header: str = "") -> str:
+    """YAML with each setting's label as a comment; reads back to the same TrainConfig."""
+    lines = [f"# {line}".rstrip() for line in header.strip().splitlines()] if header else []
+    for group in GROUPS:
+        lines.append("")
+        lines.append(f"# --- {group} ---")
+        for f in fields(cfg):
+            if f.metadata["group"] != group:
+                continue
+            value = getattr(cfg, f.name)
+            dumped = yaml.safe_dump({f.name: value}, allow_unicode=True, default_flow_style=False,
+                                    sort_keys=False, width=1000).rstrip()
+            lines.append(f"# {f.metadata['label']}")
+            lines.append(dumped)
+    return "\n".join(lines).lstrip("\n") + "\n"
+
+
+def save_config(cfg: TrainConfig, path: str | Path, header: str = "") -> Path:
+    from core.workspace import atomic_write_text
+    path = Path(path)
+    atomic_write_text(path, to_yaml(cfg, header))
+    return path
+
+
+def merged(*layers: dict) -> dict:
+    """Later layers win; used to stack defaults < recipe preset < template < user file < --set."""
+    out: dict = {}
+    for layer in layers:
+        out.update({k: v for k, v in (layer or {}).items()})
+    return out
