@@ -155,7 +155,7 @@ def merge_cmd(args, services) -> int:
                                            f"peak, {plan['free_bytes'] / 2**30:.1f} GiB are free", "free some space or choose fewer formats")])
     if plan["tools_note"]:
         print(f"[danlu] {plan['tools_note']}", file=sys.stderr if args.json else sys.stdout, flush=True)
-    job = export.submit_merge(ws, args.run, args.name, dtype=args.dtype, max_shard_size=args.max_shard_size,
+    job = export.submit_merge(ws, args.run, args.name, origin=trust.SHELL, dtype=args.dtype, max_shard_size=args.max_shard_size,
                               formats=args.format, system=args.system)
     log = sys.stderr if args.json else sys.stdout
     print(f"[danlu] export job {job.id}", file=log, flush=True)

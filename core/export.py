@@ -2,7 +2,7 @@
 Pure Python (no torch).
 
     name = check_export_name("my-bot")                      # InputError for "../x", "/abs", "a\\0b", ...
-    job = submit_merge(ws, "JOB_ID or run dir", "my-bot", dtype="bf16", max_shard_size="5GB",
+    job = submit_merge(ws, "JOB_ID or run dir", "my-bot", origin=trust.SHELL, dtype="bf16", max_shard_size="5GB",
                        formats="q4_k_m,q8_0,lora,ollama", system="")   # formats: core.export_formats
     plan = export_plan(ws, "JOB_ID", "q4_k_m,ollama")  # {params, rows: [{format, bytes, seconds}], free_bytes, ...}
     exports = list_exports(ws)   # [{name, path, complete, size_bytes, created, base_model, dtype, smoke_test, formats, ...}]
@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 from core import jobs as J
-from core import launcher
+from core import launcher, trust
 from core.errors import InputError, NotFound, Problem
 from core.export_formats import estimates, gguf_types, parse_formats, scratch_bytes
 from core.runs import resolve_trained_run
@@ -55,6 +55,27 @@ def check_export_name(name: str) -> str:
     return name
 
 
+def export_target(ws: Workspace, name: str, origin: str) -> Path:
+    """Where an export goes. From the page: a name, as exports/<name>/. From the command line a folder
+    path is taken too (XTuner's `convert merge ... SAVE_DIR`): any folder that does not exist yet, whose
+    parent does; it is written as <folder>.partial/ beside it and renamed when complete, like a named one."""
+    text = name.strip() if isinstance(name, str) else ""
+    if trust._origin(origin) == trust.BROWSER or not ("/" in text or text.startswith((".", "~"))):
+        return export_path(ws, name)
+    if "\x00" in text:
+        raise InputError(problems=[Problem("out", "contains a NUL character", "type the folder again")],
+                         title="The export folder cannot be used")
+    out = Path(text).expanduser().resolve()
+    problems = []
+    if out.name.endswith(".partial") or out == Path(out.anchor):
+        problems.append(Problem("out", f"{text!r} is not a usable export folder", "name a new folder, e.g. ./my-bot"))
+    elif not out.parent.is_dir():
+        problems.append(Problem("out", f"the folder {out.parent} does not exist", "create it first, or name another place"))
+    if problems:
+        raise InputError(problems=problems, title="The export folder cannot be used")
+    return out
+
+
 def export_path(ws: Workspace, name: str) -> Path:
     name = check_export_name(name)
     root = ws.exports.resolve()
@@ -64,9 +85,10 @@ def export_path(ws: Workspace, name: str) -> Path:
     return path
 
 
-def submit_merge(ws: Workspace, job_or_run: str, name: str, *, dtype: str = "bf16", max_shard_size: str = "5GB",
-                 formats=None, system: str = "", gpus: list | None = None) -> J.Job:
-    """Queue adapter + base -> exports/<name>/ in the requested formats; returns the merge job."""
+def submit_merge(ws: Workspace, job_or_run: str, name: str, *, origin: str, dtype: str = "bf16",
+                 max_shard_size: str = "5GB", formats=None, system: str = "", gpus: list | None = None) -> J.Job:
+    """Queue adapter + base -> exports/<name>/ (or, from the shell, a folder path: export_target) in the
+    requested formats; returns the merge job."""
     problems = []
     try:
         chosen = parse_formats(formats)
@@ -76,7 +98,7 @@ def submit_merge(ws: Workspace, job_or_run: str, name: str, *, dtype: str = "bf1
     if not isinstance(system, str) or "\x00" in system or len(system) > 20000:
         problems.append(Problem("system", "is not a usable system prompt", "plain text, at most 20,000 characters"))
     try:
-        out = export_path(ws, name)
+        out = export_target(ws, name, origin)
     except InputError as e:
         problems += e.problems
         out = None
@@ -86,7 +108,8 @@ def submit_merge(ws: Workspace, job_or_run: str, name: str, *, dtype: str = "bf1
         problems.append(Problem("max_shard_size", f"{max_shard_size!r} is not a size", "e.g. 5GB or 500MB"))
     if out is not None:
         if out.exists():
-            problems.append(Problem("name", f"an export called {out.name!r} already exists", "choose another name or delete it first"))
+            problems.append(Problem("name", f"an export called {out.name!r} already exists" if out.parent == ws.exports.resolve()
+                                    else f"{out} already exists", "choose another name or delete it first"))
         busy = [j for j in J.JobStore(ws.db_path).list(states=[J.QUEUED, *J.ACTIVE], kind="merge")
                 if str(out) in j.argv_list]
         if busy:
