@@ -263,6 +263,8 @@ def train(cfg, run_dir: Path, d, resume: bool) -> int:
                 raise RuntimeError(f"injected crash at step {step} on rank {d.rank}")
             if fault("hang", step, d.rank):
                 time.sleep(10_000)
+            if fault("slow", step, d.rank):
+                time.sleep(1.0)  # a step that takes a second longer (time-limit tests); a signal still stops it
             if fault("spam", step, d.rank):
                 spam(int(os.environ.get("DANLU_SPAM_MB", "50")))
 
