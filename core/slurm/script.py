@@ -25,7 +25,7 @@ from pathlib import Path
 from core.slurm.spec import SlurmSpec, format_time, warn_seconds
 
 # a requeued attempt moves these (the recipe's per-attempt files) aside before it starts
-ATTEMPT_FILES = ("error.json", "errors", "stopped.json", "result.json", "cancel.request")
+ATTEMPT_FILES = ("exit.json", "error.json", "errors", "stopped.json", "result.json", "cancel.request")
 # NVLink multicast off: it can take a shared host's GPUs out of service (as for local jobs)
 FIXED_ENV = {"PYTHONUNBUFFERED": "1", "HF_HUB_DISABLE_PROGRESS_BARS": "1", "TOKENIZERS_PARALLELISM": "false",
              "NCCL_NVLS_ENABLE": "0", "TORCH_SYMM_MEM_DISABLE_MULTICAST": "1", "NVSHMEM_DISABLE_NVLS": "1"}
@@ -50,8 +50,8 @@ class ScriptJob:
 
 def attempt_job_id(first_id: str, attempt: int) -> str:
     """The Danlu job id of a requeued attempt: the first attempt keeps the job's id, attempt N is
-    <id>-aN, so the script and Danlu agree on where each attempt's files go without talking."""
-    return first_id if attempt == 0 else f"{first_id}-a{attempt}"
+    <id>-rN, so the script and Danlu agree on where each attempt's files go without talking."""
+    return first_id if attempt == 0 else f"{first_id}-r{attempt}"
 
 
 def q(value) -> str:
@@ -152,7 +152,7 @@ def _attempt_start(job: ScriptJob) -> str:
 record "attempt-$ATTEMPT.json" "{{\\"slurm_job_id\\": \\"$SLURM_JOB_ID\\", \\"attempt\\": $ATTEMPT, \\"nodes\\": \\"$SLURM_JOB_NODELIST\\", \\"started\\": $(date +%s)}}"
 RESUME={q(resume) if resume else '""'}
 if [ "$ATTEMPT" -gt 0 ]; then  # requeued: keep the previous attempt's files apart, continue from its checkpoint
-  PREV=$FIRST_ID; [ "$ATTEMPT" -gt 1 ] && PREV="$FIRST_ID-a$((ATTEMPT - 1))"
+  PREV=$FIRST_ID; [ "$ATTEMPT" -gt 1 ] && PREV="$FIRST_ID-r$((ATTEMPT - 1))"
   mkdir -p "$RUN/attempts/$PREV"
   for f in {moved}; do [ -e "$RUN/$f" ] && mv -f "$RUN/$f" "$RUN/attempts/$PREV/"; done
   RESUME=--resume

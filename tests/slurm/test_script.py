@@ -157,7 +157,7 @@ def test_a_requeued_attempt_resumes_without_fault_injection_and_keeps_the_last_a
     r = subprocess.run(["bash", str(script)], env=env, capture_output=True, text=True, timeout=60)
     assert r.returncode == 1
     previous = job.run_dir / "attempts" / attempt_job_id(JOB, 1)
-    assert previous.name == f"{JOB}-a1" and (previous / "stopped.json").exists() and (previous / "errors").is_dir()
+    assert previous.name == f"{JOB}-r1" and (previous / "stopped.json").exists() and (previous / "errors").is_dir()
     runs = [c for c in calls(tmp_path, "py") if c["argv"][:2] == ["-m", "torch.distributed.run"]]
     assert all(c["argv"][-1] == "--resume" and c["env"]["DANLU_FAULT"] is None for c in runs)
     end = json.loads((job.run_dir / "slurm" / "attempt-2.end.json").read_text())
