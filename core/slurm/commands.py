@@ -102,9 +102,10 @@ class QueueEntry:
     restarts: int       # how often it was requeued (SLURM_RESTART_COUNT of the running attempt)
     nodes: str          # the node list, e.g. "gpu[01-02]"; empty while pending
     reason: str         # why it waits (PENDING) or why it ended
+    time_limit: str = ""  # e.g. 04:00:00
 
 
-QUEUE_FIELDS = "JobID:|,State:|,RestartCnt:|,NodeList:|,Reason:|"
+QUEUE_FIELDS = "JobID:|,State:|,RestartCnt:|,NodeList:|,TimeLimit:|,Reason:|"
 
 
 def queue(job_ids: list[str]) -> dict[str, QueueEntry]:
@@ -126,13 +127,13 @@ def parse_queue(text: str) -> dict[str, QueueEntry]:
     out = {}
     for line in text.splitlines():
         parts = line.split("|")
-        if len(parts) < 5 or not parts[0].strip():
+        if len(parts) < 6 or not parts[0].strip():
             continue
-        job_id, state, restarts, nodes, reason = (p.strip() for p in parts[:5])
+        job_id, state, restarts, nodes, limit, reason = (p.strip() for p in parts[:6])
         job_id = job_id.split("_")[0]  # an array task id would read 12_3
         nodes = "" if nodes in ("(null)", "None assigned") else nodes
         out[job_id] = QueueEntry(job_id, state.split()[0].rstrip("+") if state else "", _int(restarts), nodes,
-                                 "" if reason in ("None", "(null)") else reason)
+                                 "" if reason in ("None", "(null)") else reason, limit)
     return out
 
 
@@ -174,6 +175,15 @@ def hostnames(nodelist: str) -> list[str]:
     if not nodelist:
         return []
     return run(["scontrol", "show", "hostnames", nodelist]).stdout.split()
+
+
+def partition_nodes(partition: str = "") -> list[str]:
+    """The host names of a partition's nodes (the default partition's when none is named)."""
+    lines = run(["sinfo", "--noheader", "--format=%P|%N"]).stdout.splitlines()
+    wanted = set(partition.split(",")) if partition else None
+    lists = [nodes for name, _, nodes in (ln.partition("|") for ln in lines)
+             if (name.rstrip("*") in wanted if wanted else name.endswith("*")) and nodes.strip()]
+    return [h for nodelist in lists for h in hostnames(nodelist.strip())]
 
 
 def _int(text: str) -> int:

@@ -119,8 +119,9 @@ def _environment(job: ScriptJob) -> str:
              "ATTEMPT=${SLURM_RESTART_COUNT:-0}   # 0 the first time; Slurm counts each requeue",
              f"FIRST_ID={q(job.job_id)}",
              f"REQUEUE={1 if job.spec.requeue else 0}   # after a time limit: resubmit and resume (settings: requeue)"]
+    # sbatch passes the submitting shell's environment on; of Danlu's own variables only these reach the job
+    lines.append('for v in $(compgen -e); do case $v in DANLU_*) unset "$v";; esac; done')
     lines += [f"export {k}={q(v)}" for k, v in {**env, **extra}.items()]
-    lines.append("unset " + " ".join(FIRST_ATTEMPT_ONLY))
     for key in FIRST_ATTEMPT_ONLY:
         if key in job.env:
             lines.append(f'if [ "$ATTEMPT" = 0 ]; then export {key}={q(job.env[key])}; fi   # tests only')

@@ -4,11 +4,11 @@ import pytest
 
 from core.slurm import commands as C
 
-SQUEUE = """4242|RUNNING|0|gpu[01-02]|None|
-4243|PENDING|0||Resources|
-4244|PENDING|1||BeginTime|
-4245|COMPLETED|0|gpu03|None|
-4246|PENDING|0||ReqNodeNotAvail, UnavailableNodes:gpu04|
+SQUEUE = """4242|RUNNING|0|gpu[01-02]|04:00:00|None|
+4243|PENDING|0||04:00:00|Resources|
+4244|PENDING|1||1:00|BeginTime|
+4245|COMPLETED|0|gpu03|04:00:00|None|
+4246|PENDING|0||UNLIMITED|ReqNodeNotAvail, UnavailableNodes:gpu04|
 """
 
 SINFO_NODES = """gpu01|gpu*|mixed|gpu:h100:8(S:0-1)|gpu:h100:3(IDX:0-2)|48/80/0/128|
@@ -21,7 +21,7 @@ cpu01|cpu|idle|(null)|(null)|0/64/0/64|
 
 def test_squeue_lines_become_entries():
     q = C.parse_queue(SQUEUE)
-    assert q["4242"] == C.QueueEntry("4242", "RUNNING", 0, "gpu[01-02]", "")
+    assert q["4242"] == C.QueueEntry("4242", "RUNNING", 0, "gpu[01-02]", "", "04:00:00")
     assert q["4244"].restarts == 1 and q["4244"].reason == "BeginTime"
     assert q["4246"].reason == "ReqNodeNotAvail, UnavailableNodes:gpu04"
     assert C.parse_queue("") == {}
