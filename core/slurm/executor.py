@@ -47,6 +47,11 @@ def attempt_of(job_id: str) -> tuple[str, int]:
     return (m.group("first"), int(m.group("n"))) if m else (job_id, 0)
 
 
+def next_attempt_id(job_id: str) -> str:
+    first, n = attempt_of(job_id)
+    return f"{first}-r{n + 1}"
+
+
 def read_json(path: Path) -> dict:
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
@@ -201,8 +206,7 @@ class SlurmExecutor:
 
     def next_attempt(self, store: J.JobStore, job: J.Job) -> J.Job:
         """The job row of the attempt Slurm runs next (it resumes from the checkpoint by itself)."""
-        first, n = attempt_of(job.id)
-        new_id = f"{first}-r{n + 1}"
+        new_id = next_attempt_id(job.id)
         if store.get(new_id) is None:
             argv = job.argv_list + ([] if "--resume" in job.argv_list else ["--resume"])
             store.create(id=new_id, kind=job.kind, name=job.name, run_dir=job.run_dir, config_path=job.config_path,
@@ -243,6 +247,32 @@ class SlurmExecutor:
 
     def logs(self, job: J.Job) -> Path:
         return Path(job.run_dir) / "stdout.log"
+
+
+def spec_for(ws: Workspace, **overrides) -> SlurmSpec:
+    """settings.yaml's `slurm:` defaults with the CLI's or the page's values on top (None: keep the default)."""
+    from core.paths import _settings
+    from core.slurm.spec import settings_spec, with_overrides
+    return with_overrides(settings_spec(_settings(ws)), **overrides)
+
+
+def attempt_nodes(job: J.Job) -> str:
+    """The node list this attempt ran on (from its start record), or ''."""
+    return read_json(Path(job.run_dir) / SLURM_DIR / f"attempt-{attempt_of(job.id)[1]}.json").get("nodes", "")
+
+
+def attempts(run_dir: Path) -> list[dict]:
+    """Every attempt the batch script recorded in this run folder, oldest first (`jobs show`)."""
+    out = []
+    folder = Path(run_dir) / SLURM_DIR
+    for path in sorted(folder.glob("attempt-*.json"), key=lambda p: p.name):
+        if path.name.endswith(".end.json"):
+            continue
+        rec = read_json(path)
+        end = read_json(path.with_name(path.name[:-len(".json")] + ".end.json"))
+        rec.update({k: end[k] for k in ("returncode", "stop", "requeue", "ended") if k in end})
+        out.append(rec)
+    return sorted(out, key=lambda r: (str(r.get("slurm_job_id", "")), int(r.get("attempt", 0))))
 
 
 def check_submit(ws: Workspace, spec: SlurmSpec) -> None:
