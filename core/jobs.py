@@ -72,6 +72,8 @@ COLUMN_DEFS = [
     ("reason", "TEXT NOT NULL DEFAULT ''"),
     ("message", "TEXT NOT NULL DEFAULT ''"),
     ("hint", "TEXT NOT NULL DEFAULT ''"),
+    ("executor", "TEXT NOT NULL DEFAULT 'local'"),   # where its processes run: local | slurm (core.slurm)
+    ("slurm_job_id", "TEXT NOT NULL DEFAULT ''"),   # Slurm's own id of the job (executor slurm)
 ]
 SCHEMA = ("CREATE TABLE IF NOT EXISTS jobs (\n    " + ",\n    ".join(f"{n} {t}" for n, t in COLUMN_DEFS) + "\n);\n"
           "CREATE INDEX IF NOT EXISTS jobs_state ON jobs(state);\n")
@@ -103,6 +105,8 @@ class Job:
     reason: str
     message: str
     hint: str
+    executor: str
+    slurm_job_id: str
 
     @property
     def terminal(self) -> bool:

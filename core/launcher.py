@@ -21,6 +21,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from core import jobs as J
 from core import procs
@@ -30,7 +31,11 @@ from core.gpus import detect_gpus
 from core.paths import clean_label
 from core.workspace import REPO_ROOT, Workspace, atomic_write_text, python_path, sha256_file
 
+if TYPE_CHECKING:
+    from core.slurm.spec import SlurmSpec
+
 TRAIN_MODULE = "core.recipes.train"
+LOCAL, SLURM = "local", "slurm"  # executors: this machine (a supervisor per job) or a Slurm cluster (core.slurm)
 # files of one attempt in a run dir; a resume moves them to attempts/<old job id>/
 ATTEMPT_FILES = ("exit.json", "error.json", "errors", "stopped.json", "result.json", "heartbeat.json",
                  "cancel.request", "launch_env.json")
@@ -44,9 +49,15 @@ class LaunchSpec:
     node_rank: int = 0
     master: str | None = None        # "ADDR:PORT" of node 0, for several machines
     env: dict = field(default_factory=dict)  # extra environment (tests: fault injection)
+    executor: str = LOCAL            # where the processes run: this machine, or a Slurm cluster
+    slurm: "SlurmSpec | None" = None  # what the Slurm job asks for (executor "slurm")
 
     def problems(self) -> list[Problem]:
         out = []
+        if self.executor not in (LOCAL, SLURM):
+            out.append(Problem("executor", f"{self.executor!r} is not a place to run", "local or slurm"))
+        if self.executor == SLURM and self.slurm is None:
+            out.append(Problem("--slurm", "no Slurm settings were given"))
         if self.nproc is not None and not (1 <= self.nproc <= 64):
             out.append(Problem("--nproc", f"must be between 1 and 64, got {self.nproc}"))
         if self.nnodes < 1:
@@ -117,6 +128,8 @@ def build_command(config_path: Path, nproc: int, spec: LaunchSpec, *, module: st
 def cli_command(config_path: Path, nproc: int, spec: LaunchSpec) -> str:
     """What the user would type; shown by the GUI's Show command and written into config.yaml."""
     parts = ["python", "app.py", "train", str(config_path)]
+    if spec.executor == SLURM:
+        return " ".join(parts + spec.slurm.cli_flags())
     if nproc > 1:
         parts += ["--nproc", str(nproc)]
     if spec.gpus is not None:
@@ -160,7 +173,12 @@ def submit_train(ws: Workspace, cfg: TrainConfig, spec: LaunchSpec | None = None
     if problems:
         raise InputError(problems=problems, title="The config cannot be used")
     store = J.JobStore(ws.db_path)
-    gpus, nproc = resolve_devices(spec, busy=leased_gpus(store))
+    if spec.executor == SLURM:
+        from core.slurm.executor import check_submit
+        check_submit(ws, spec.slurm)  # its settings, and a workspace the nodes can see
+        gpus, nproc = [], spec.slurm.world_size  # Slurm allocates the GPUs: no lease here
+    else:
+        gpus, nproc = resolve_devices(spec, busy=leased_gpus(store))
     job_id = J.new_id()
     run_dir = ws.run_dir(job_id)
     run_dir.mkdir(parents=True)
@@ -169,6 +187,9 @@ def submit_train(ws: Workspace, cfg: TrainConfig, spec: LaunchSpec | None = None
     cfg_path = run_dir / "config.yaml"
     header = (f"Danlu run {job_id}. Re-run it from a shell with:\n  {cli_command(cfg_path, nproc, spec)}\n"
               f"or directly:\n  torchrun --standalone --nproc-per-node {nproc} -m {module} --config {cfg_path}")
+    if spec.executor == SLURM:
+        header = (f"Danlu run {job_id} on a Slurm cluster. Submit a new run like it with:\n  "
+                  f"{cli_command(cfg_path, nproc, spec)}\nThe job itself: {run_dir / 'job.sbatch'}")
     warnings = config_warnings(cfg)
     if warnings:  # recorded where people look: the config header and the top of the run's log
         header += "".join(f"\nWARNING: {w}" for w in warnings)
@@ -177,6 +198,10 @@ def submit_train(ws: Workspace, cfg: TrainConfig, spec: LaunchSpec | None = None
     save_config(run_cfg, cfg_path, header=header)
     write_prepare(run_dir, cfg.base_model)
     argv = build_command(cfg_path, nproc, spec, module=module)
+    if spec.executor == SLURM:  # what each node runs (the batch script adds the rendezvous)
+        argv = build_command(cfg_path, spec.slurm.procs_per_node, LaunchSpec(), module=module)
+        from core.slurm.executor import write_spec
+        write_spec(run_dir, spec.slurm)
     env = dict(spec.env)
     if os.environ.get("DANLU_FAULT") and "DANLU_FAULT" not in env:
         env["DANLU_FAULT"] = os.environ["DANLU_FAULT"]  # tests inject faults through the CLI's environment
@@ -184,7 +209,11 @@ def submit_train(ws: Workspace, cfg: TrainConfig, spec: LaunchSpec | None = None
         atomic_write_text(run_dir / "launch_env.json", json.dumps(env))
     job = store.create(id=job_id, kind="train", name=clean_label(name or cfg.run_name or Path(cfg.dataset).stem),
                        run_dir=str(run_dir), config_path=str(cfg_path), config_sha256=sha256_file(cfg_path),
-                       dataset_sha256=digest, argv=argv, gpus=gpus, nproc=nproc, parent_id=parent_id)
+                       dataset_sha256=digest, argv=argv, gpus=gpus, nproc=nproc, parent_id=parent_id,
+                       executor=spec.executor)
+    if spec.executor == SLURM:
+        from core.slurm.executor import submit
+        return submit(ws, job)  # Slurm queues it
     schedule(ws)
     return store.get(job.id)
 
@@ -231,6 +260,8 @@ def schedule(ws: Workspace) -> list[str]:
         active = store.list(states=J.ACTIVE, conn=c)
         busy = [g for j in active for g in j.gpu_list]
         for job in sorted(store.list(states=[J.QUEUED], conn=c), key=lambda j: (j.created_at, j.id)):
+            if job.executor != LOCAL:
+                continue  # Slurm queues its jobs itself
             if _overlaps(job.gpu_list, busy):
                 busy += job.gpu_list  # keep FIFO order per GPU: a later job may not jump the queue
                 continue
@@ -278,6 +309,9 @@ def cancel(ws: Workspace, job_id: str, grace: float = 30.0) -> J.Job:
     job = get_job(ws, job_id)
     if job.terminal:
         return job
+    if job.executor == SLURM:
+        from core.slurm.executor import cancel_job
+        return cancel_job(ws, job, grace)
     if job.state == J.QUEUED and store.transition(job.id, J.CANCELLED, reason="cancelled",
                                                   message="Cancelled before it started."):
         schedule(ws)  # jobs queued behind it may start now
@@ -323,8 +357,14 @@ def reconcile(ws: Workspace, only: list[J.Job] | None = None) -> list[J.Job]:
     nothing left -> SUCCEEDED only if the run recorded its success, else INTERRUPTED. Never a false success."""
     store = J.JobStore(ws.db_path)
     changed = []
-    for job in only or store.list(states=J.ACTIVE):
+    jobs = only or store.list(states=[*J.ACTIVE, J.QUEUED])
+    for job in jobs:
         job = store.get(job.id)
+        if job is not None and job.executor == SLURM and not job.terminal:
+            from core.slurm.executor import track_safely  # Slurm and the run folder say where it is
+            if track_safely(ws, job, jobs):
+                changed.append(job.id)
+            continue
         if job is None or job.state not in J.ACTIVE:
             continue
         run_dir = Path(job.run_dir)
@@ -417,7 +457,10 @@ def resume(ws: Workspace, job_id: str, *, env: dict | None = None) -> J.Job:
         argv = argv + ["--resume"]
     job = store.create(kind="train", name=old.name, run_dir=old.run_dir, config_path=old.config_path,
                        config_sha256=old.config_sha256, dataset_sha256=old.dataset_sha256, argv=argv,
-                       gpus=old.gpu_list, nproc=old.nproc, parent_id=old.id)
+                       gpus=old.gpu_list, nproc=old.nproc, parent_id=old.id, executor=old.executor)
+    if old.executor == SLURM:
+        from core.slurm.executor import submit
+        return submit(ws, job)  # a new Slurm job that continues from the checkpoint
     schedule(ws)
     return store.get(job.id)
 
@@ -454,6 +497,9 @@ def retry(ws: Workspace, job_id: str, edits: dict | None = None, spec: LaunchSpe
     data = read_yaml(old.config_path)
     data.update(edits or {})
     cfg = from_dict(data, source=f"job {old.id}'s config")
+    if spec is None and old.executor == SLURM:
+        from core.slurm.executor import read_spec
+        spec = LaunchSpec(executor=SLURM, slurm=read_spec(old.run_dir))
     if spec is None:
         spec = LaunchSpec(nproc=old.nproc, gpus=None if old.gpu_list == ["cpu"] else old.gpu_list)
     return submit_train(ws, cfg, spec, origin=origin, name=old.name, parent_id=old.id)

@@ -86,8 +86,11 @@ def status(job: J.Job) -> dict:
         nproc=job.nproc, parent_id=job.parent_id, phase=prog.get("phase"), step=step, total_steps=total,
         eta_s=round(eta, 1) if eta is not None else None,
         last_metrics=train[-1] if train else None, last_eval=evals[-1] if evals else None,
-        result=read_json(files / "result.json") or None,
+        result=read_json(files / "result.json") or None, executor=job.executor,
     )
+    if job.executor == "slurm":
+        from core.slurm.executor import attempt_nodes, attempts
+        out.update(slurm_job_id=job.slurm_job_id, slurm_nodes=attempt_nodes(job), attempts=attempts(run_dir))
     if job.state == J.FAILED:
         err = read_json(files / "error.json")
         out["error"] = {k: err.get(k) for k in ("reason", "message", "hint", "rank", "log_tail") if err.get(k) is not None}
@@ -113,6 +116,11 @@ def status_line(st: dict) -> str:
         parts.append(f"about {fmt_duration(st['eta_s'])} left")
     if st["state"] in ("failed", "interrupted", "cancelled") and st.get("message"):
         parts.append(st["message"])
+    if st.get("executor") == "slurm":
+        where = f"Slurm job {st.get('slurm_job_id') or '(not submitted)'}"
+        if st["state"] == "queued" and st.get("message"):
+            where += f": {st['message']}"
+        parts.append(where + (f" on {st['slurm_nodes']}" if st.get("slurm_nodes") and st["state"] != "queued" else ""))
     return ", ".join(parts)
 
 

@@ -15,7 +15,8 @@ import gradio as gr
 from webui import fields, i18n, jobview, serving
 from webui.context import Gui
 from webui.i18n import I18N, L, LANGUAGES
-from webui.tabs import chat_tab, dataset_tab, evaluate_tab, export_tab, hyperparams_tab, templates_tab, train_tab
+from webui.tabs import (chat_tab, dataset_tab, evaluate_tab, export_tab, hyperparams_tab, templates_tab, train_tab,
+                        train_where)
 
 CSS = """
 .gradio-container {max-width: 1180px !important; margin: 0 auto !important;}
@@ -129,7 +130,9 @@ def build_ui(services, gui: Gui | None = None) -> gr.Blocks:
     # quick answers skip the queue's event stream; what can take long keeps it (see there)
     serving.quick_without_queue(demo, keep_queued=(dataset_tab.upload_and_check, dataset_tab.check_current,
                                                    dataset_tab.check_rows_and_picker, chat_tab.start_demo,
-                                                   chat_tab.stop_demo))
+                                                   chat_tab.stop_demo,
+                                                   # they wait on the cluster's controller (up to 30 s)
+                                                   train_tab.start_on_cluster, train_where.partitions_if_slurm))
     return demo
 
 
@@ -271,6 +274,10 @@ def _wire_train(gui, demo, tr, box, lang):
     refresh_jobs = partial(train_tab.refresh_jobs, gui)
     tr.start.click(fields.with_settings(partial(train_tab.start_training, gui)), inputs=[lang, tr.gpus, tr.nproc, box],
                    outputs=[tr.job, tr.message, tr.timer], js=fields.CURRENT_JS, api_name="start_training")
+    tr.where.start.click(fields.with_settings(partial(train_tab.start_on_cluster, gui)),
+                         inputs=[lang, tr.nproc, *tr.where.inputs, box], outputs=[tr.job, tr.message, tr.timer],
+                         js=fields.CURRENT_JS, api_name="start_training_slurm")
+    train_where.wire(tr.where, lang, tr.gpus, tr.start)
     tr.stop.click(partial(train_tab.stop_job, gui), inputs=[lang, tr.job], outputs=[tr.message], api_name="stop_job")
     tr.resume.click(partial(train_tab.resume_job, gui), inputs=[lang, tr.job], outputs=[tr.job, tr.message],
                     api_name="resume_job")

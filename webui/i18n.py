@@ -346,6 +346,7 @@ SLURM_UI: dict[str, tuple[str, str]] = {
                    "这台电脑，或这台电脑能提交作业的 Slurm 集群（sbatch）。"),
     "where.local": ("This computer", "这台电脑"),
     "where.slurm": ("Slurm cluster", "Slurm 集群"),
+    "slurm.start": ("Start on the cluster", "在集群上开始训练"),
     "slurm.partition": ("Partition", "分区"),
     "slurm.partition_help": ("The cluster's partitions with their free GPUs, as sinfo reports them.",
                              "集群的分区及其空闲 GPU（来自 sinfo）。"),

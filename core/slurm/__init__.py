@@ -12,9 +12,10 @@ Nothing here imports torch or gradio. The cluster is whatever the `sbatch`, `squ
 What lives where, for one Slurm job (the run folder is shared with the nodes):
     job.sbatch                  the whole job, as submitted (`sbatch job.sbatch` re-runs it by hand)
     slurm/submitted.json        Slurm's job id and the sbatch command (written by Danlu at submit)
-    slurm/attempt-N.json        written by the batch script when attempt N starts (nodes, time)
-    slurm/attempt-N.end.json    written by the batch script when attempt N ends (srun's exit code,
-                                why it stopped, whether it asked Slurm to requeue it)
+    slurm/ID.attempt-N.json     written by the batch script when attempt N of Slurm job ID starts
+                                (its nodes, the time)
+    slurm/ID.attempt-N.end.json written by the batch script when that attempt ends (srun's exit
+                                code, why it stopped, whether it asked Slurm to requeue it)
     stdout.log                  Slurm's --output, appended by every attempt
 The recipe's own files (progress.json, metrics.jsonl, checkpoints/, result.json, error.json,
 stopped.json) are the same as for a local job and stay the truth for progress, loss and result.

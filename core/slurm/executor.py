@@ -28,6 +28,7 @@ import time
 from pathlib import Path
 
 from core import jobs as J
+from core.errors import DanluError, JobError
 from core.slurm import commands, outcome
 from core.slurm.commands import QueueEntry, SlurmError
 from core.slurm.script import ScriptJob, render
@@ -101,6 +102,11 @@ def read_spec(run_dir: Path) -> SlurmSpec:
     return SlurmSpec(**{k: v for k, v in data.items() if k in names})
 
 
+def record(run_dir: Path, slurm_job_id: str, attempt: int, end: bool = False) -> Path:
+    """slurm/<Slurm id>.attempt-N.json (.end.json): what the batch script recorded of an attempt."""
+    return Path(run_dir) / SLURM_DIR / f"{slurm_job_id}.attempt-{attempt}{'.end' if end else ''}.json"
+
+
 def attempt_files(job: J.Job) -> Path:
     """Where this attempt's own files are: attempts/<id>/ once a later attempt moved them, else the run folder."""
     own = Path(job.run_dir) / "attempts" / job.id
@@ -114,8 +120,8 @@ def gather(job: J.Job, entry: QueueEntry | None) -> outcome.AttemptFacts:
     if entry and restarts < n:
         state = "PENDING"  # Slurm still runs (or closes) the attempt before this one
     log = ""
-    ended = read_json(run / SLURM_DIR / f"attempt-{n}.end.json")
-    started = read_json(run / SLURM_DIR / f"attempt-{n}.json")
+    ended = read_json(record(run, job.slurm_job_id, n, end=True))
+    started = read_json(record(run, job.slurm_job_id, n))
     if ended or (entry is None or state in outcome.ENDED or restarts > n):
         from core.diagnose import read_from
         log = outcome.attempt_log(read_from(run / "stdout.log", 0, max_bytes=4_000_000), job.slurm_job_id, n)
@@ -159,10 +165,10 @@ class SlurmExecutor:
         return queue_now([job.slurm_job_id, *active_ids]).get(job.slurm_job_id)
 
     def poll(self, job: J.Job) -> str:
-        from core.executors import GONE, OWNED
+        """"owned" while Slurm holds the job (queued or running), "gone" once this attempt is over."""
         if not job.slurm_job_id:
-            return GONE
-        return GONE if gather(job, self.entry(job)).over else OWNED
+            return "gone"
+        return "gone" if gather(job, self.entry(job)).over else "owned"
 
     def track(self, ws: Workspace, job: J.Job, active_ids: list[str] = ()) -> bool:
         """Bring one Slurm job's row in line with Slurm and its run folder; True when its state changed."""
@@ -177,13 +183,15 @@ class SlurmExecutor:
             self.enforce_grace(job)
             return False
         if facts.slurm_state in outcome.WAITING:
+            # Slurm's reason code (Resources, Priority, ...) and its words: the page shows them translated
+            key = (facts.slurm_reason or "None").split(",")[0].strip()
             words = commands.pending_words(facts.slurm_reason)
-            if job.state == J.QUEUED and job.message != words:
-                store.update(job.id, message=words)
+            if job.state == J.QUEUED and (job.message, job.reason) != (words, key):
+                store.update(job.id, message=words, reason=key)
             return False
         changed = False
         if job.state == J.QUEUED and facts.slurm_state in outcome.STARTING | outcome.RUNNING:
-            changed = store.transition(job.id, J.STARTING, message="")
+            changed = store.transition(job.id, J.STARTING, message="", reason="")
         if facts.slurm_state in outcome.RUNNING and store.get(job.id).state == J.STARTING:
             changed = store.transition(job.id, J.RUNNING) or changed
         return changed
@@ -216,20 +224,22 @@ class SlurmExecutor:
         return store.get(new_id)
 
     # ---- stopping ---------------------------------------------------------------------------------
-    def cancel(self, ws: Workspace, job: J.Job, grace: float) -> None:
-        """Ask the ranks to save and stop (through the batch shell); a job that has not started is cancelled."""
+    def cancel(self, ws: Workspace, job: J.Job, grace: float) -> str:
+        """Ask the ranks to save and stop (through the batch shell): "signalled". A job that has not
+        started is cancelled in Slurm's queue: "dequeued". "" when Slurm has nothing of it to stop."""
         files = attempt_files(job)
         write_json(files / "cancel.request", {"time": time.time(), "grace": grace})
         if not job.slurm_job_id:
-            return
+            return ""
         entry = queue_now([job.slurm_job_id], fresh=True).get(job.slurm_job_id)
+        forget_cache()
         if entry is None or entry.state in outcome.ENDED:
-            return
+            return ""
         if entry.state in outcome.WAITING and entry.restarts <= attempt_of(job.id)[1]:
             commands.kill_job(job.slurm_job_id)  # nothing has started: nothing to save
-        else:
-            commands.signal_job(job.slurm_job_id, batch=True)
-        forget_cache()
+            return "dequeued"
+        commands.signal_job(job.slurm_job_id, batch=True)
+        return "signalled"
 
     def enforce_grace(self, job: J.Job) -> None:
         """Stop was pressed `grace` seconds ago and the job still runs: Slurm's own cancel (SIGTERM, SIGKILL)."""
@@ -249,6 +259,44 @@ class SlurmExecutor:
         return Path(job.run_dir) / "stdout.log"
 
 
+# ---- what core.launcher calls for a Slurm job ------------------------------------------------------
+class SubmitRefused(JobError):
+    """sbatch refused the job (a partition, account or limit the cluster does not accept): exit code 2."""
+
+
+def submit(ws: Workspace, job: J.Job) -> J.Job:
+    """sbatch the job now: Slurm queues it (it stays Queued, with Slurm's reason, until it runs). A
+    refusal ends the job as Failed (submit_failed) and is raised with Slurm's words."""
+    store = J.JobStore(ws.db_path)
+    try:
+        store.update(job.id, **SlurmExecutor().start(ws, job))
+    except DanluError as e:
+        store.transition(job.id, J.FAILED, reason="submit_failed", message=f"Slurm did not take the job: {e.message}",
+                         hint=e.hint)
+        raise SubmitRefused(f"Slurm did not take job {job.id}: {e.message}", e.hint) from None
+    return store.get(job.id)
+
+
+def cancel_job(ws: Workspace, job: J.Job, grace: float) -> J.Job:
+    """Stop: a pending job is simply cancelled (nothing ran); a running one saves and stops, and its end
+    is recorded by reconcile once Slurm has let go of it."""
+    store = J.JobStore(ws.db_path)
+    was_queued = job.state == J.QUEUED
+    store.transition(job.id, J.CANCELLING)
+    if SlurmExecutor().cancel(ws, store.get(job.id), grace) == "dequeued" and was_queued:
+        store.transition(job.id, J.CANCELLED, reason="cancelled", message="Cancelled before it started.")
+    return store.get(job.id)
+
+
+def track_safely(ws: Workspace, job: J.Job, jobs: list[J.Job]) -> bool:
+    """track(), for reconcile: a cluster that does not answer leaves the job as it is (asked again next time)."""
+    try:
+        return SlurmExecutor().track(ws, job, [j.slurm_job_id for j in jobs if j.executor == SlurmExecutor.name])
+    except DanluError as e:
+        print(f"[danlu] job {job.id}: Slurm could not be asked about it: {e}", file=sys.stderr)
+        return False
+
+
 def spec_for(ws: Workspace, **overrides) -> SlurmSpec:
     """settings.yaml's `slurm:` defaults with the CLI's or the page's values on top (None: keep the default)."""
     from core.paths import _settings
@@ -258,21 +306,21 @@ def spec_for(ws: Workspace, **overrides) -> SlurmSpec:
 
 def attempt_nodes(job: J.Job) -> str:
     """The node list this attempt ran on (from its start record), or ''."""
-    return read_json(Path(job.run_dir) / SLURM_DIR / f"attempt-{attempt_of(job.id)[1]}.json").get("nodes", "")
+    return read_json(record(Path(job.run_dir), job.slurm_job_id, attempt_of(job.id)[1])).get("nodes", "")
 
 
 def attempts(run_dir: Path) -> list[dict]:
     """Every attempt the batch script recorded in this run folder, oldest first (`jobs show`)."""
     out = []
     folder = Path(run_dir) / SLURM_DIR
-    for path in sorted(folder.glob("attempt-*.json"), key=lambda p: p.name):
+    for path in folder.glob("*.attempt-*.json"):
         if path.name.endswith(".end.json"):
             continue
         rec = read_json(path)
         end = read_json(path.with_name(path.name[:-len(".json")] + ".end.json"))
         rec.update({k: end[k] for k in ("returncode", "stop", "requeue", "ended") if k in end})
         out.append(rec)
-    return sorted(out, key=lambda r: (str(r.get("slurm_job_id", "")), int(r.get("attempt", 0))))
+    return sorted(out, key=lambda r: (r.get("started") or 0, int(r.get("attempt", 0))))
 
 
 def check_submit(ws: Workspace, spec: SlurmSpec) -> None:

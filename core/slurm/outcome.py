@@ -2,7 +2,7 @@
 the attempt left in the run folder. Pure: the facts are gathered by core.slurm.executor.
 
 The run's own files come first (they are the truth for the result): result.json -> Succeeded. Then
-what Danlu asked for (Stop -> Cancelled), then what the batch script recorded (slurm/attempt-N.end.json:
+what Danlu asked for (Stop -> Cancelled), then what the batch script recorded (slurm/ID.attempt-N.end.json:
 the time limit, a folder the nodes could not see), then Slurm's own word for the job (TIMEOUT,
 PREEMPTED, NODE_FAIL, OUT_OF_MEMORY, CANCELLED by someone else), and last the log, read by
 core.diagnose like a local job's, which names the rank that failed first.

@@ -4,8 +4,8 @@ It is the whole job, meant to be read by the user's cluster admin: every resourc
 line at the top, every command is spelled out, and `sbatch RUN/job.sbatch` runs it again by hand.
 What it does, attempt by attempt (Slurm counts requeues in SLURM_RESTART_COUNT):
 
-  1. records the attempt (slurm/attempt-N.json); a requeued attempt first moves the previous one's
-     own files (error.json, stopped.json, ...) to attempts/<previous Danlu job id>/ and resumes;
+  1. records the attempt (slurm/SLURMID.attempt-N.json); a requeued attempt first moves the
+     previous one's own files (error.json, stopped.json, ...) to attempts/<previous Danlu job id>/ and resumes;
   2. with several nodes, checks that every node sees the run folder (a shared filesystem);
   3. builds the built-in demo model once, on the first node, before any training process starts
      (the ranks only load it; a build inside the process group would be corrupt);
@@ -14,7 +14,7 @@ What it does, attempt by attempt (Slurm counts requeues in SLURM_RESTART_COUNT):
   5. Stop (scancel --batch --signal=TERM) and the time limit (--signal=B:TERM@N) reach only this
      shell: it passes SIGTERM to the job steps (`scancel --signal=TERM`), every rank finishes its
      step and saves a checkpoint; after a time limit, with requeue on, it asks Slurm to requeue;
-  6. records how the attempt ended (slurm/attempt-N.end.json) and exits.
+  6. records how the attempt ended (slurm/SLURMID.attempt-N.end.json) and exits.
 """
 from __future__ import annotations
 
@@ -150,7 +150,7 @@ def _attempt_start(job: ScriptJob) -> str:
     moved = " ".join(ATTEMPT_FILES)
     resume = "--resume" if job.resume else ""
     return f"""note "Slurm job $SLURM_JOB_ID, attempt $ATTEMPT, on $SLURM_JOB_NODELIST, started $(date '+%F %T')"
-record "attempt-$ATTEMPT.json" "{{\\"slurm_job_id\\": \\"$SLURM_JOB_ID\\", \\"attempt\\": $ATTEMPT, \\"nodes\\": \\"$SLURM_JOB_NODELIST\\", \\"started\\": $(date +%s)}}"
+record "$SLURM_JOB_ID.attempt-$ATTEMPT.json" "{{\\"slurm_job_id\\": \\"$SLURM_JOB_ID\\", \\"attempt\\": $ATTEMPT, \\"nodes\\": \\"$SLURM_JOB_NODELIST\\", \\"started\\": $(date +%s)}}"
 RESUME={q(resume) if resume else '""'}
 if [ "$ATTEMPT" -gt 0 ]; then  # requeued: keep the previous attempt's files apart, continue from its checkpoint
   PREV=$FIRST_ID; [ "$ATTEMPT" -gt 1 ] && PREV="$FIRST_ID-r$((ATTEMPT - 1))"
@@ -159,7 +159,7 @@ if [ "$ATTEMPT" -gt 0 ]; then  # requeued: keep the previous attempt's files apa
   RESUME=--resume
 fi
 ended() {{  # ended EXIT_CODE STOP [REQUEUE]: record how this attempt ended
-  record "attempt-$ATTEMPT.end.json" "{{\\"slurm_job_id\\": \\"$SLURM_JOB_ID\\", \\"attempt\\": $ATTEMPT, \\"returncode\\": $1, \\"stop\\": \\"$2\\", \\"requeue\\": ${{3:-0}}, \\"ended\\": $(date +%s)}}"
+  record "$SLURM_JOB_ID.attempt-$ATTEMPT.end.json" "{{\\"slurm_job_id\\": \\"$SLURM_JOB_ID\\", \\"attempt\\": $ATTEMPT, \\"returncode\\": $1, \\"stop\\": \\"$2\\", \\"requeue\\": ${{3:-0}}, \\"ended\\": $(date +%s)}}"
 }}
 finish() {{ ended "$@"; exit "$1"; }}
 """

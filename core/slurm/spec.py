@@ -97,6 +97,15 @@ class SlurmSpec:
         out += _line_problems(self.setup, where("setup"), sbatch=False)
         return out
 
+    def cli_flags(self) -> list[str]:
+        """The `train` flags that ask for this (Show command, config.yaml's header)."""
+        out = ["--slurm", "--nodes", str(self.nodes), "--gpus-per-node", str(self.gpus_per_node)]
+        out += ["--nproc", str(self.procs_per_node)] if not self.gpus_per_node else []
+        for name in ("partition", "time", "account", "qos", "mem"):
+            out += [f"--{name}", getattr(self, name)] if getattr(self, name) else []
+        out += ["--cpus-per-node", str(self.cpus_per_node)] if self.cpus_per_node else []
+        return out + (["--requeue"] if self.requeue else [])
+
     def sbatch_lines(self) -> list[str]:
         """The extra options, each as an `#SBATCH --option` line."""
         return ["#SBATCH " + _strip_sbatch(line) for line in self.extra_sbatch]

@@ -142,8 +142,8 @@ def test_each_node_starts_one_torchrun_that_meets_at_the_first_node(tmp_path):
     srun_opts = calls(tmp_path, "srun")
     assert {"--ntasks-per-node=1", "--cpus-per-task=64", "--kill-on-bad-exit=1"} <= set(srun_opts)
     assert "show hostnames gpu[01-02]" in calls(tmp_path, "scontrol")
-    start = json.loads((job.run_dir / "slurm" / "attempt-0.json").read_text())
-    end = json.loads((job.run_dir / "slurm" / "attempt-0.end.json").read_text())
+    start = json.loads((job.run_dir / "slurm" / "4242.attempt-0.json").read_text())
+    end = json.loads((job.run_dir / "slurm" / "4242.attempt-0.end.json").read_text())
     assert (start["slurm_job_id"], start["attempt"], start["nodes"]) == ("4242", 0, "gpu[01-02]")
     assert (end["returncode"], end["stop"], end["requeue"]) == (0, "", 0)
 
@@ -160,7 +160,7 @@ def test_a_requeued_attempt_resumes_without_fault_injection_and_keeps_the_last_a
     assert previous.name == f"{JOB}-r1" and (previous / "stopped.json").exists() and (previous / "errors").is_dir()
     runs = [c for c in calls(tmp_path, "py") if c["argv"][:2] == ["-m", "torch.distributed.run"]]
     assert all(c["argv"][-1] == "--resume" and c["env"]["DANLU_FAULT"] is None for c in runs)
-    end = json.loads((job.run_dir / "slurm" / "attempt-2.end.json").read_text())
+    end = json.loads((job.run_dir / "slurm" / "4242.attempt-2.end.json").read_text())
     assert (end["attempt"], end["returncode"], end["stop"]) == (2, 1, "")
 
 
@@ -179,7 +179,7 @@ def test_the_time_limit_signal_saves_and_requeues_and_stop_does_not(tmp_path, ca
     out, _ = shell.communicate(timeout=30)
     assert shell.returncode == 0, out
     assert calls(tmp_path, "scancel") == ["--signal=TERM 4242"]  # passed on to the job steps
-    end = json.loads((job.run_dir / "slurm" / "attempt-0.end.json").read_text())
+    end = json.loads((job.run_dir / "slurm" / "4242.attempt-0.end.json").read_text())
     assert (job.run_dir / "stopped.json").exists()
     if cancel:
         assert (end["stop"], end["requeue"]) == ("cancel", 0)

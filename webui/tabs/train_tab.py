@@ -22,6 +22,7 @@ from webui import fields
 from webui.i18n import L, tr
 from webui.jobview import failure_text, status_markdown
 from webui.live import file_stamp
+from webui.tabs import train_where
 from webui.tabs.hyperparams_tab import launch_spec, problems_markdown
 
 POLL_S = 1.0
@@ -36,6 +37,7 @@ PLOT_EVERY_S = 2.0  # redrawing plots in every open page each second costs more 
 class TrainTab:
     gpus: gr.CheckboxGroup
     nproc: gr.Number
+    where: train_where.WherePanel  # this computer or a Slurm cluster
     start: gr.Button
     stop: gr.Button
     resume: gr.Button
@@ -71,20 +73,32 @@ def refresh_gpus(gui, lang: str, chosen: list):
 
 
 # ---- actions ---------------------------------------------------------------------------------
-def start_training(gui, lang: str, chosen_gpus: list, nproc, *values):
-    """Inputs: language, GPU choice, process count, every setting. Outputs: selected job id, message, timer.
-    Problems are shown in words (naming the settings) instead of starting."""
+def start_training(gui, lang: str, chosen_gpus: list, nproc, *values, where: str = train_where.LOCAL, **slurm):
+    """Inputs: language, GPU choice, process count, every setting (where: this computer, or the Slurm
+    cluster with `slurm` = partition, nodes, gpus_per_node, time_limit, requeue). Outputs: selected job
+    id, message, timer. Problems are shown in words (naming the settings) instead of starting."""
     cfg, problems = fields.build_config(dict(zip(fields.NAMES, values)), gui.ws)
     if cfg is None:
         return gr.skip(), problems_markdown(problems, lang), gr.skip()
     try:
-        job = launcher.submit_train(gui.ws, cfg, launch_spec(chosen_gpus, nproc), origin=trust.BROWSER,
+        if where == train_where.SLURM:
+            spec = launcher.LaunchSpec(executor="slurm", slurm=train_where.spec_from_page(gui, nproc, **slurm))
+        else:
+            spec = launch_spec(chosen_gpus, nproc)
+        job = launcher.submit_train(gui.ws, cfg, spec, origin=trust.BROWSER,
                                     module=gui.train_module, name=cfg.run_name or job_name(gui, cfg.dataset))
     except InputError as e:
         return gr.skip(), problems_markdown(e.problems, lang), gr.skip()
     except DanluError as e:
         return gr.skip(), f"⚠ {e}", gr.skip()
     return job.id, f"▶ {tr('train.started', lang)} `{job.id}`", gr.Timer(active=True)
+
+
+def start_on_cluster(gui, lang: str, nproc, partition, nodes, gpus_per_node, time_limit, requeue, *values):
+    """Inputs: language, processes per node (CPU nodes), the Slurm settings, every setting. Outputs: as
+    Start training. The job is submitted to the Slurm cluster (webui/tabs/train_where.py)."""
+    return start_training(gui, lang, [], nproc, *values, where=train_where.SLURM, partition=partition, nodes=nodes,
+                          gpus_per_node=gpus_per_node, time_limit=time_limit, requeue=bool(requeue))
 
 
 def job_name(gui, dataset: str) -> str:
@@ -143,7 +157,8 @@ def _row(gui, job: J.Job, lang: str) -> list:
     else:
         step = gui.live.memo(("step", job.id, job.state), lambda: "" if job.state == J.QUEUED else _step_text(job))
     created = time.strftime("%Y-%m-%d %H:%M", time.localtime(job.created_at))
-    return [job.id, job.name, job.kind, tr("state." + job.state, lang), step, created]
+    return [job.id, job.name, job.kind, tr("state." + job.state, lang), step, created,
+            train_where.where_text(job, lang)]
 
 
 def _step_text(job: J.Job) -> str:
@@ -296,7 +311,7 @@ def typed_frame(rows: list[tuple], columns: dict[str, str]) -> pd.DataFrame | No
     return pd.DataFrame(rows, columns=list(columns)).astype(columns)
 
 
-TABLE_COLUMNS = ["job", "name", "kind", "state", "step", "created"]
+TABLE_COLUMNS = ["job", "name", "kind", "state", "step", "created", "where"]
 
 
 # ---- layout ----------------------------------------------------------------------------------
@@ -307,8 +322,10 @@ def build(gui) -> TrainTab:
                                 interactive=bool(gui.gpus()), elem_id="train-gpus", scale=3)
         nproc = gr.Number(value=1, precision=0, label=L("train.nproc"), info=L("train.nproc_help"),
                           minimum=1, maximum=64, elem_id="train-nproc", scale=1, visible=not gui.gpus())
+    where = train_where.build(gui)
     with gr.Row():
         start = gr.Button(L("train.start"), variant="primary", elem_id="train-start", scale=2)
+        where.start = gr.Button(L("slurm.start"), variant="primary", elem_id="train-slurm-start", scale=2, visible=False)
         stop = gr.Button(L("train.stop"), variant="stop", elem_id="train-stop", interactive=False, scale=1)
         resume = gr.Button(L("train.resume"), elem_id="train-resume", interactive=False, scale=1)
     message = gr.Markdown(elem_id="train-message")
@@ -335,6 +352,6 @@ def build(gui) -> TrainTab:
     # browser allows only six connections per host, so a seventh tab of the app would never load.
     seen = gr.Textbox("", visible=False, label="shown", elem_id="train-seen")
     table_seen = gr.Textbox("", visible=False, label="table shown", elem_id="train-table-seen")
-    return TrainTab(table_seen=table_seen, gpus=gpus, nproc=nproc, start=start, stop=stop, resume=resume, message=message, job=job,
+    return TrainTab(table_seen=table_seen, gpus=gpus, nproc=nproc, where=where, start=start, stop=stop, resume=resume, message=message, job=job,
                     remembered=remembered, table=table, status=status, failure=failure, loss_plot=loss_plot,
                     lr_plot=lr_plot, log=log, timer=timer, seen=seen)

@@ -1,0 +1,140 @@
+"""The Train tab's "Where to run": this computer, or a Slurm cluster (partitions with their free GPUs
+from sinfo, nodes x GPUs per node, time limit, requeue). Shown only where Slurm's `sbatch` is on PATH;
+elsewhere the tab looks as it always did. The values become a core.slurm.spec.SlurmSpec, on top of
+the `slurm:` defaults in settings.yaml, and are checked there like any other value from the page.
+"""
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+import gradio as gr
+
+from core import jobs as J
+from core.errors import DanluError
+from webui.i18n import L, tr
+
+LOCAL, SLURM = "local", "slurm"
+
+
+@dataclass
+class WherePanel:
+    where: gr.Radio
+    partition: gr.Dropdown
+    refresh: gr.Button
+    nodes: gr.Number
+    gpus_per_node: gr.Number
+    time: gr.Textbox
+    requeue: gr.Checkbox
+    cluster: gr.Markdown
+    start: gr.Button | None = None  # "Start on the cluster", beside Start training (train_tab.build places it)
+
+    @property
+    def slurm_widgets(self) -> list:
+        """Shown only for a cluster (each one itself: no event may touch a layout block, see test_build_ui)."""
+        return [self.partition, self.refresh, self.nodes, self.gpus_per_node, self.time, self.requeue, self.cluster]
+
+    @property
+    def inputs(self) -> list:
+        """What "Start on the cluster" takes from here (before the settings box, which comes last)."""
+        return [self.partition, self.nodes, self.gpus_per_node, self.time, self.requeue]
+
+
+def slurm_here() -> bool:
+    return shutil.which("sbatch") is not None
+
+
+def defaults(gui):
+    """settings.yaml's Slurm defaults (a broken file shows its problems on Start, not here)."""
+    from core.slurm.executor import spec_for
+    from core.slurm.spec import SlurmSpec
+    try:
+        return spec_for(gui.ws)
+    except DanluError:
+        return SlurmSpec()
+
+
+def partitions(lang: str, chosen: str | None):
+    """Inputs: language, chosen partition. Outputs: the partition picker (free GPUs from sinfo), the
+    cluster line. A cluster that does not answer says so in the line; the picker keeps its value."""
+    from core.slurm import commands
+    try:
+        found = commands.partitions()
+    except DanluError as e:
+        return gr.update(), f"⚠ {tr('slurm.unreachable', lang)} {e}"
+    choices = [(p.label(), p.name) for p in found]
+    names = [p.name for p in found]
+    value = chosen if chosen in names else next((p.name for p in found if p.default), names[0] if names else None)
+    free = sum(p.gpus_free for p in found)
+    return gr.update(choices=choices, value=value), f"{tr('slurm.cluster', lang)}: {len(found)} " \
+        f"{tr('slurm.partitions', lang)}, {free} {tr('slurm.gpus_free', lang)}"
+
+
+def show(where: str):
+    """Inputs: where to run. Outputs: the seven Slurm widgets and "Start on the cluster" (shown for a
+    cluster), the GPU picker and Start training (for this computer)."""
+    cluster, here = gr.update(visible=where == SLURM), gr.update(visible=where != SLURM)
+    return (*[cluster] * 7, cluster, here, here)
+
+
+def spec_from_page(gui, nproc, partition, nodes, gpus_per_node, time_limit, requeue):
+    """The page's values on top of settings.yaml's defaults (checked in core: core.slurm.spec)."""
+    from core.slurm.executor import spec_for
+    gpn = _int(gpus_per_node)
+    return spec_for(gui.ws, partition=(partition or None), nodes=_int(nodes), gpus_per_node=gpn,
+                    nproc=_int(nproc) if gpn == 0 else None, time=(time_limit or "").strip() or None,
+                    requeue=bool(requeue))
+
+
+def _int(value):
+    try:
+        return int(value) if value not in (None, "") else None
+    except (TypeError, ValueError):
+        return value  # the spec names it as not a whole number
+
+
+def where_text(job: J.Job, lang: str) -> str:
+    """The job table's "where" column: 'this computer' or 'Slurm 4242 · gpu[01-02]'."""
+    if getattr(job, "executor", "local") != SLURM:
+        return tr("slurm.this_computer", lang)
+    from core.slurm.executor import attempt_nodes
+    nodes = attempt_nodes(job)
+    return f"Slurm {job.slurm_job_id}" + (f" · {nodes}" if nodes else "")
+
+
+def build(gui) -> WherePanel:
+    here = slurm_here()
+    spec = defaults(gui) if here else None
+    where = gr.Radio(choices=[(L("where.local"), LOCAL), (L("where.slurm"), SLURM)], value=LOCAL,
+                     label=L("where.label"), info=L("where.help"), elem_id="train-where", visible=here)
+    with gr.Row(elem_id="train-slurm"):
+        partition = gr.Dropdown(choices=[(spec.partition, spec.partition)] if spec and spec.partition else [],
+                                value=spec.partition if spec and spec.partition else None, allow_custom_value=True,
+                                label=L("slurm.partition"), info=L("slurm.partition_help"),
+                                elem_id="train-slurm-partition", scale=3, visible=False)
+        refresh = gr.Button(L("slurm.refresh"), elem_id="train-slurm-refresh", scale=0, min_width=100, visible=False)
+    with gr.Row():
+        nodes = gr.Number(value=spec.nodes if spec else 1, precision=0, minimum=1, label=L("slurm.nodes"),
+                          elem_id="train-slurm-nodes", visible=False)
+        gpus_per_node = gr.Number(value=spec.gpus_per_node if spec else 1, precision=0, minimum=0,
+                                  label=L("slurm.gpus_per_node"), info=L("slurm.gpus_per_node_help"),
+                                  elem_id="train-slurm-gpus", visible=False)
+        time_limit = gr.Textbox(value=spec.time if spec else "", label=L("slurm.time"), info=L("slurm.time_help"),
+                                placeholder="04:00:00", elem_id="train-slurm-time", visible=False)
+    requeue = gr.Checkbox(value=bool(spec and spec.requeue), label=L("slurm.requeue"), elem_id="train-slurm-requeue",
+                          visible=False)
+    cluster = gr.Markdown(L("slurm.script_note"), elem_id="train-slurm-cluster", visible=False)
+    return WherePanel(where=where, partition=partition, refresh=refresh, nodes=nodes,
+                      gpus_per_node=gpus_per_node, time=time_limit, requeue=requeue, cluster=cluster)
+
+
+def partitions_if_slurm(lang: str, where: str, chosen: str | None):
+    """Inputs: language, where to run, chosen partition. Outputs: as partitions(); nothing for this computer."""
+    return partitions(lang, chosen) if where == SLURM else (gr.skip(), gr.skip())
+
+
+def wire(panel: WherePanel, lang, gpus, start) -> None:
+    panel.where.change(show, inputs=[panel.where], outputs=[*panel.slurm_widgets, panel.start, gpus, start],
+                       api_visibility="private")
+    for event in (panel.where.change, panel.refresh.click):
+        event(partitions_if_slurm, inputs=[lang, panel.where, panel.partition], outputs=[panel.partition, panel.cluster],
+              api_visibility="private")
