@@ -65,8 +65,7 @@ def partitions(lang: str, chosen: str | None):
     names = [p.name for p in found]
     value = chosen if chosen in names else next((p.name for p in found if p.default), names[0] if names else None)
     free = sum(p.gpus_free for p in found)
-    return gr.update(choices=choices, value=value), f"{tr('slurm.cluster', lang)}: {len(found)} " \
-        f"{tr('slurm.partitions', lang)}, {free} {tr('slurm.gpus_free', lang)}"
+    return gr.update(choices=choices, value=value), tr("slurm.cluster_line", lang).format(n=len(found), free=free)
 
 
 def show(where: str):
