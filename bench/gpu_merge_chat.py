@@ -127,8 +127,9 @@ def build_adapter(base: Path, adapter: Path) -> dict:
     shutil.rmtree(partial, ignore_errors=True)
     model.save_pretrained(partial, safe_serialization=True)
     AutoTokenizer.from_pretrained(base).save_pretrained(partial)
-    (partial / "danlu.json").write_text(json.dumps(dict(base_model=str(base), quantization="4bit",
-                                                        chat_template="auto", trust_remote_code=False)))
+    from core.rundir import adapter_info_path
+    adapter_info_path(partial).write_text(json.dumps(dict(base_model=str(base), quantization="4bit",
+                                                          chat_template="auto", trust_remote_code=False)))
     n_lora = sum(p.numel() for n, p in model.named_parameters() if "lora_" in n)
     del model
     if dev == "cuda":
@@ -333,7 +334,8 @@ def main(argv=None) -> int:
     shape = "tiny" if args.tiny else "8b"
     workdir = Path(args.workdir or f"/tmp/danlu-bench-{shape}").resolve()
     workdir.mkdir(parents=True, exist_ok=True)
-    base, adapter, export = workdir / "base", workdir / "adapter", workdir / "export"
+    from core.rundir import RunDir
+    base, adapter, export = workdir / "base", RunDir(workdir).adapter, workdir / "export"
     res: dict = dict(shape=shape, workdir=str(workdir), started=time.time(),
                      device=torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu",
                      torch=torch.__version__)

@@ -11,7 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from core import procs
+from core import knobs, procs
 from core.errors import InputError, Problem
 from core.workspace import REPO_ROOT
 
@@ -21,11 +21,11 @@ DEFAULT_MAX_FILE_SIZE = "2gb"
 def register(sub):
     p = sub.add_parser("gui", help="start the browser app (default)")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this computer only)")
-    p.add_argument("--port", type=int, default=int(os.environ.get("DANLU_PORT", 7860)))
+    p.add_argument("--port", type=int, default=int(knobs.get(knobs.PORT, "7860")))
     p.add_argument("--share", action="store_true", help="also create a public gradio.live link (needs --auth)")
     p.add_argument("--auth", help="require this login: USER:PASS")
     p.add_argument("--auth-file", help="file with one USER:PASS line")
-    p.add_argument("--max-file-size", default=os.environ.get("DANLU_MAX_UPLOAD", DEFAULT_MAX_FILE_SIZE),
+    p.add_argument("--max-file-size", default=knobs.get(knobs.MAX_UPLOAD, DEFAULT_MAX_FILE_SIZE),
                    help="largest upload accepted, e.g. 2gb or 500mb")
     p.set_defaults(func=gui_cmd)
 
@@ -72,7 +72,8 @@ def prepare_demo_model(services) -> None:
     from core import demo_model
     if demo_model.is_complete(services.workspace.models / demo_model.DEMO_NAME):
         return
-    env = dict(os.environ, DANLU_HOME=str(services.workspace.root), PYTHONPATH=str(REPO_ROOT))
+    env = dict(os.environ, PYTHONPATH=str(REPO_ROOT))
+    env[knobs.HOME] = str(services.workspace.root)
     log = open(services.workspace.root / "demo-model.log", "ab")
     # the same builder a job's supervisor runs; a file lock lets them race safely
     proc = subprocess.Popen([sys.executable, "-m", "core.demo_model", "--workspace", str(services.workspace.root)],

@@ -10,6 +10,7 @@ from core import jobs as J
 from core import launcher, progress, trust
 from core.config import config_warnings, load_config
 from core.errors import InputError, Problem
+from core.executors import executor_for
 
 
 def register(sub):
@@ -55,7 +56,7 @@ def follow(services, job_id: str, cancel_on_interrupt: bool = False, out=sys.std
     """Print the job's log as it grows until it ends; exit code 0 only when it succeeded."""
     ws, store = services.workspace, services.store
     job = store.get(job_id)
-    log_path = Path(job.run_dir) / "stdout.log"
+    log_path = executor_for(job).logs(job)
     pos, announced = 0, None
     strip = job.nproc == 1
     while True:

@@ -28,11 +28,11 @@ from pathlib import Path
 
 import psutil
 
-from core import procs, trust
+from core import knobs, procs, trust
 from core.errors import InputError, NotFound, Problem
 from core.workspace import REPO_ROOT, Workspace, atomic_write_text
 
-AUTH_ENV = "DANLU_DEMO_AUTH"
+AUTH_ENV = knobs.DEMO_AUTH
 
 
 def is_loopback(host: str) -> bool:
@@ -156,7 +156,8 @@ def start_demo(ws: Workspace, model: str, adapter: str | None = None, *, origin:
     model, adapter = trust.check_chat(model, adapter, ws, origin)
     if port is not None and not (1024 <= int(port) <= 65535):
         raise InputError(problems=[Problem("port", f"must be between 1024 and 65535, got {port}")])
-    env = dict(os.environ, DANLU_HOME=str(ws.root), PYTHONUNBUFFERED="1", GRADIO_ANALYTICS_ENABLED="False")
+    env = dict(os.environ, PYTHONUNBUFFERED="1", GRADIO_ANALYTICS_ENABLED="False")
+    env[knobs.HOME] = str(ws.root)
     env.pop(AUTH_ENV, None)
     if auth:
         env[AUTH_ENV] = f"{auth[0]}:{auth[1]}"

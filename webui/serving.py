@@ -24,9 +24,11 @@ import os
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from core import knobs
+
 PRIVATE = ("jobs.sqlite", "jobs.sqlite-wal", "jobs.sqlite-shm", "settings.yaml", "runs", "datasets", "models",
            "exports")
-ALLOWED_ORIGINS_ENV = "DANLU_ALLOWED_ORIGINS"
+ALLOWED_ORIGINS_ENV = knobs.ALLOWED_ORIGINS
 
 
 def upload_dir(ws) -> Path:
@@ -183,7 +185,7 @@ class OriginGuard:
 
     def __init__(self, app):
         self.app = app
-        self.extra = tuple(o.strip().lower().rstrip("/") for o in os.environ.get(ALLOWED_ORIGINS_ENV, "").split(",")
+        self.extra = tuple(o.strip().lower().rstrip("/") for o in knobs.get(ALLOWED_ORIGINS_ENV, "").split(",")
                            if o.strip())
 
     async def __call__(self, scope, receive, send):

@@ -10,7 +10,6 @@ Imports torch; only worker processes import this module (never the GUI process).
 """
 from __future__ import annotations
 
-import json
 import threading
 import time
 from dataclasses import asdict, dataclass, field
@@ -20,6 +19,7 @@ import torch
 
 from core.demo_model import CHATML_TEMPLATE
 from core.errors import Problem
+from core.rundir import adapter_info_path, read_json
 from core.runs import check_adapter_dir  # noqa: F401  (re-exported for the recipes)
 
 TEMPLATE_FALLBACK = "chatml"  # the named fallback for base models that ship no chat template
@@ -69,11 +69,7 @@ class LoadInfo:
 
 def read_adapter_info(adapter_dir: Path) -> dict:
     """danlu.json written by the training recipe next to the adapter ({} for foreign adapters)."""
-    p = Path(adapter_dir) / "danlu.json"
-    try:
-        return json.loads(p.read_text())
-    except (OSError, json.JSONDecodeError):
-        return {}
+    return read_json(adapter_info_path(adapter_dir))
 
 
 def apply_template_choice(tok, template: str = "auto") -> str:
