@@ -5,14 +5,12 @@ refused unless a login is set (--auth USER:PASS or --auth-file FILE with one USE
 """
 from __future__ import annotations
 
-import ipaddress
 import os
 import subprocess
 import sys
-from pathlib import Path
 
-from core import knobs, procs
-from core.errors import InputError, Problem
+from core import exposure, knobs, procs
+from core.errors import Problem
 from core.workspace import REPO_ROOT
 
 DEFAULT_MAX_FILE_SIZE = "2gb"
@@ -30,41 +28,15 @@ def register(sub):
     p.set_defaults(func=gui_cmd)
 
 
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def parse_auth(auth: str | None, auth_file: str | None) -> tuple[str, str] | None:
-    text = auth
-    if auth_file:
-        try:
-            text = Path(auth_file).read_text(encoding="utf-8").strip().splitlines()[0]
-        except (OSError, IndexError):
-            raise InputError(problems=[Problem("--auth-file", f"cannot read a USER:PASS line from {auth_file}")])
-    if text is None:
-        return None
-    user, sep, pw = text.partition(":")
-    if not sep or not user or not pw:
-        raise InputError(problems=[Problem("--auth", "must look like USER:PASS", "e.g. --auth alice:a-long-password")])
-    return user, pw
-
-
 def check_exposure(host: str, share: bool, auth) -> None:
     """Refuse to expose the control panel without a login."""
-    problems = []
-    if not is_loopback(host) and auth is None:
-        problems.append(Problem("--host", f"binding {host} makes Danlu reachable from other computers, and anyone "
-                                "reaching it could run commands as you", "add --auth USER:PASS (or --auth-file), "
-                                "or keep the default 127.0.0.1"))
-    if share and auth is None:
-        problems.append(Problem("--share", "a share link is public", "add --auth USER:PASS"))
-    if problems:
-        raise InputError(problems=problems, title="Refusing to start without a login")
+    exposure.check_exposure(
+        host, share, auth,
+        bind=Problem("--host", f"binding {host} makes Danlu reachable from other computers, and anyone "
+                     "reaching it could run commands as you", "add --auth USER:PASS (or --auth-file), "
+                     "or keep the default 127.0.0.1"),
+        share_link=Problem("--share", "a share link is public", "add --auth USER:PASS"),
+        title="Refusing to start without a login")
 
 
 def prepare_demo_model(services) -> None:
@@ -84,7 +56,7 @@ def prepare_demo_model(services) -> None:
 
 
 def gui_cmd(args, services) -> int:
-    auth = parse_auth(args.auth, args.auth_file)
+    auth = exposure.parse_auth(args.auth, args.auth_file)
     check_exposure(args.host, args.share, auth)
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     from core.launcher import reconcile

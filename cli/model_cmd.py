@@ -221,8 +221,8 @@ def interactive(engine, sid, info, settings) -> int:
 
 # ---- demo ---------------------------------------------------------------------------------------
 def demo_cmd(args, services) -> int:
-    from cli.gui_cmd import parse_auth
     from core import demos
+    from core.exposure import parse_auth
     auth_text = args.auth if args.auth is not None else (None if args.auth_file else knobs.get(knobs.DEMO_AUTH))
     auth = parse_auth(auth_text, args.auth_file)
     demos.check_exposure(args.host, args.share, auth)  # before loading anything: refuse at once

@@ -21,7 +21,6 @@ import json
 import os
 import re
 import time
-import unicodedata
 import uuid
 from contextlib import contextmanager
 from pathlib import Path
@@ -32,6 +31,7 @@ from core.data.check import check_file
 from core.data.clean import OPS, run_ops
 from core.data.sniff import sniff
 from core.errors import InputError, NotFound, Problem
+from core.paths import safe_name
 from core.workspace import atomic_write_text, sha256_file
 
 MAX_UPLOAD_BYTES = 2 << 30
@@ -40,16 +40,9 @@ NAME_MAX = 120
 
 
 def sanitize_name(name: str | None) -> str:
-    """A display name: the last path component, no control or direction-changing characters,
-    no leading dots, at most NAME_MAX characters. Only ever shown, never used as a path."""
-    text = str(name or "")
-    text = re.split(r"[\\/]", text)[-1]
-    text = "".join(ch for ch in text if unicodedata.category(ch) not in ("Cc", "Cf", "Cs", "Co", "Zl", "Zp"))
-    text = " ".join(text.split()).lstrip(". ").strip()
-    if len(text) > NAME_MAX:
-        stem, dot, ext = text.rpartition(".")
-        text = (stem[:NAME_MAX - len(ext) - 2] + "…." + ext) if dot and len(ext) <= 8 else text[:NAME_MAX - 1] + "…"
-    return text or "dataset"
+    """A dataset's display name (core.paths.safe_name, up to NAME_MAX characters). Only ever shown,
+    never used as a path: the stored file gets a generated name."""
+    return safe_name(name, max_len=NAME_MAX, default="dataset")
 
 
 def _dir(ws, ds_id: str) -> Path:

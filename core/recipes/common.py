@@ -27,7 +27,7 @@ import torch.distributed as dist  # noqa: E402
 
 from core import knobs  # noqa: E402
 from core.config import TrainConfig  # noqa: E402
-from core.data.render import apply_template_choice  # noqa: E402
+from core.data.render import open_tokenizer  # noqa: E402
 from core.errors import DanluError, InputError  # noqa: E402
 from core.recipes.faults import fault  # noqa: E402,F401  (re-exported for the recipes)
 from core.rundir import RunDir, append_jsonl, claim_json, write_json  # noqa: E402,F401  (re-exported for the recipes)
@@ -91,12 +91,11 @@ def compute_dtype(cfg: TrainConfig, d: Dist) -> torch.dtype:
 
 
 def load_tokenizer(source: str, cfg: TrainConfig, local: bool):
-    from transformers import AutoTokenizer
+    """The training tokenizer: the Dataset preview's loader (core.data.render), whose named ChatML
+    fallback for base models without a template is written into the adapter so chat uses it too;
+    then the template is tried once before any data."""
     warn_remote_code(cfg.trust_remote_code, source)
-    tok = AutoTokenizer.from_pretrained(source, trust_remote_code=cfg.trust_remote_code, local_files_only=local)
-    # Named ChatML fallback for base models without a template (written into the adapter so chat
-    # uses it too); the same rule as the Dataset tab's preview.
-    tok = apply_template_choice(tok, cfg.chat_template)
+    tok = open_tokenizer(source, local=local, trust_remote_code=cfg.trust_remote_code, chat_template=cfg.chat_template)
     check_chat_template(tok, source)
     return tok
 
@@ -128,10 +127,15 @@ def warn_remote_code(trust: bool, source: str) -> None:
 
 
 def quantization_config(cfg: TrainConfig, dtype: torch.dtype):
-    if cfg.quantization == "none":
+    return bnb_config(cfg.quantization, dtype)
+
+
+def bnb_config(quantization: str, dtype: torch.dtype):
+    """bitsandbytes settings for "4bit" (nf4, double quantisation, `dtype` compute) or "8bit"; None for "none"."""
+    if quantization not in ("4bit", "8bit"):
         return None
     from transformers import BitsAndBytesConfig
-    if cfg.quantization == "8bit":
+    if quantization == "8bit":
         return BitsAndBytesConfig(load_in_8bit=True)
     return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
                               bnb_4bit_compute_dtype=dtype)

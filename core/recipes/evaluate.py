@@ -38,7 +38,7 @@ from core.errors import InputError, Problem
 from core.models import resolve_model
 from core.recipes.common import (all_reduce_sum, barrier, load_base_model, log, record_failure, setup_dist,
                                  write_json)
-from core.recipes.inference import (apply_template_choice, check_adapter_dir, generate_batch, prompt_ids,
+from core.recipes.inference import (apply_chat_template_choice, check_adapter_dir, generate_batch, prompt_ids,
                                     read_adapter_info)
 from core.recipes.sft_data import collate, encode_all, split, unpacked
 from core.rundir import RunDir
@@ -180,7 +180,7 @@ def evaluate_run(run: Path, out: Path, d, args) -> int:
     ref = resolve_model(ainfo.get("base_model") or cfg.base_model, builtin="require")
     from transformers import AutoTokenizer
     tok = AutoTokenizer.from_pretrained(str(adapter), trust_remote_code=cfg.trust_remote_code, local_files_only=True)
-    apply_template_choice(tok, "chatml" if cfg.chat_template == "chatml" else "auto")
+    apply_chat_template_choice(tok, "chatml" if cfg.chat_template == "chatml" else "auto")
     examples, source = held_out(cfg, args.dataset)
     samples = [s for s in map(to_sample, examples) if s is not None][:args.max_samples]
     state["total"] = len(samples)

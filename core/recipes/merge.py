@@ -31,7 +31,7 @@ import torch
 
 from core.models import resolve_model
 from core.recipes.common import record_failure, write_json
-from core.recipes.inference import (GenSettings, apply_template_choice, check_adapter_dir, prompt_ids,
+from core.recipes.inference import (GenSettings, apply_chat_template_choice, check_adapter_dir, prompt_ids,
                                     read_adapter_info, stop_token_ids)
 from core.rundir import RunDir
 from core.workspace import fsync_dir, write_manifest
@@ -145,7 +145,7 @@ def merge(adapter: Path, out: Path, args, progress=lambda phase: None) -> dict:
     model = model.merge_and_unload()
     t_merged = time.time()
     tok = AutoTokenizer.from_pretrained(str(adapter), trust_remote_code=trust, local_files_only=True)
-    template = apply_template_choice(tok, "chatml" if info.get("chat_template") == "chatml" else "auto")
+    template = apply_chat_template_choice(tok, "chatml" if info.get("chat_template") == "chatml" else "auto")
 
     partial = out.parent / f"{out.name}.partial"
     shutil.rmtree(partial, ignore_errors=True)
