@@ -72,13 +72,13 @@ def parse_args(argv=None):
 def build_base(base: Path, shape: str) -> dict:
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
-    from core.demo_model import build as build_demo
+    from core.demo_model import build as build_demo_model
     if (base / "config.json").exists() and any(base.glob("*.safetensors")):
         return dict(built=False, seconds=0.0)
     t0 = time.time()
     tmp_tok = base.parent / ".tok"
     shutil.rmtree(tmp_tok, ignore_errors=True)
-    build_demo(tmp_tok)  # its tokenizer: byte-level BPE with ChatML; ids stay far below the 8B vocab
+    build_demo_model(tmp_tok)  # its tokenizer: byte-level BPE with ChatML; ids stay far below the 8B vocab
     from transformers import AutoTokenizer
     tok = AutoTokenizer.from_pretrained(tmp_tok)
     cfg = LlamaConfig(**SHAPES[shape], bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,

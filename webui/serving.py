@@ -1,7 +1,7 @@
 """What the GUI's web server may serve, and to whom. Used by webui.app.launch; no gradio import here.
 
     kwargs = serving.launch_options(ws)     # call BEFORE building the Blocks (it sets Gradio's cache dir)
-    demo.launch(..., **kwargs)
+    blocks.launch(..., **kwargs)
 
 * Gradio's upload/output cache moves into the workspace (<ws>/gradio/uploads): uploads land on the
   workspace's disk, and the only files Gradio serves are that cache plus the GUI's own download
@@ -62,7 +62,7 @@ def quiet_per_event_overheads() -> None:
     * each event tries `import matplotlib` twice (to switch its backend); matplotlib is not
       installed, so each try searches sys.path on disk. Mark it absent once, so the try fails at
       once - only when it really is not installed.
-    Must run before the queue is created (demo.queue())."""
+    Must run before the queue is created (blocks.queue())."""
     import importlib.util
     import sys
     os.environ.setdefault("GRADIO_ANALYTICS_CACHE_FREQUENCY", "10000")
