@@ -101,10 +101,12 @@ def main():
     if job is None:
         rec.update(status="error", error=log.read_text()[-2000:])
     else:
-        run = Path(job["run_dir"])
-        metrics = [json.loads(l) for l in (run / "metrics.jsonl").read_text().splitlines()] if (run / "metrics.jsonl").exists() else []
+        sys.path.insert(0, str(REPO))
+        from core.rundir import RunDir, read_json, read_jsonl
+        run = RunDir(job["run_dir"])
+        metrics = read_jsonl(run.metrics)
         steps = {m["step"]: m for m in metrics if "loss" in m or m.get("nonfinite")}
-        info = json.loads((run / "run_info.json").read_text()) if (run / "run_info.json").exists() else {}
+        info = read_json(run.run_info)
         model_cfg = json.loads((Path(args.model) / "config.json").read_text())
         if job["state"] == "succeeded" and args.warmup in steps and total in steps:
             span = steps[total]["time"] - steps[args.warmup]["time"]

@@ -11,6 +11,7 @@ from core import jobs as J
 from core import launcher, progress, trust
 from core.config import config_warnings, load_config
 from core.errors import InputError, Problem
+from core.executors import executor_for
 
 
 def register(sub):
@@ -87,7 +88,8 @@ def train_cmd(args, services) -> int:
         print(job.id)
         return 0
     if job.executor == "slurm":
-        print(f"job {job.id}: submitted to Slurm as job {job.slurm_job_id} ({Path(job.run_dir) / 'job.sbatch'})", flush=True)
+        print(f"job {job.id}: submitted to Slurm as job {job.slurm_job_id} ({executor_for(job).job_file(job.run_dir)})",
+              flush=True)
     else:
         print(f"job {job.id}: {' '.join(job.argv_list[1:])}", flush=True)
     return follow(services, job.id, cancel_on_interrupt=True)
@@ -97,7 +99,7 @@ def follow(services, job_id: str, cancel_on_interrupt: bool = False, out=sys.std
     """Print the job's log as it grows until it ends; exit code 0 only when it succeeded."""
     ws, store = services.workspace, services.store
     job = store.get(job_id)
-    log_path = Path(job.run_dir) / "stdout.log"
+    log_path = executor_for(job).logs(job)
     pos, announced = 0, None
     strip = job.nproc == 1
     while True:

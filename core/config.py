@@ -242,10 +242,6 @@ FIELDS: dict[str, dataclasses.Field] = {f.name: f for f in fields(TrainConfig)}
 GROUPS = ("model", "data", "lora", "training", "logging", "speed")
 
 
-def field_meta(name: str) -> dict:
-    return dict(FIELDS[name].metadata)
-
-
 def _type_name(t) -> str:
     return {int: "a whole number", float: "a number", bool: "true or false", str: "text",
             dict: "a mapping (key: value)", list: "a list of text lines"}.get(t, str(t))

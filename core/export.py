@@ -24,8 +24,9 @@ from pathlib import Path
 from core import jobs as J
 from core import launcher
 from core.errors import InputError, NotFound, Problem
+from core.rundir import RunDir, read_json
 from core.runs import resolve_trained_run
-from core.workspace import Workspace, sha256_file
+from core.workspace import MANIFEST, Workspace, manifest_problem, read_manifest
 
 MERGE_MODULE = "core.recipes.merge"
 NAME_RE = re.compile(r"^[^\W_][\w.-]{0,99}$", re.UNICODE)  # letters/digits first; then letters, digits, _ . -
@@ -89,7 +90,7 @@ def submit_merge(ws: Workspace, job_or_run: str, name: str, *, dtype: str = "bf1
     job_id = J.new_id()
     job_dir = ws.run_dir(job_id)
     argv = [sys.executable, "-m", MERGE_MODULE, "--adapter", str(run.adapter_dir), "--out", str(out),
-            "--dtype", dtype, "--max-shard-size", max_shard_size, "--result", str(job_dir / "result.json")]
+            "--dtype", dtype, "--max-shard-size", max_shard_size, "--result", str(RunDir(job_dir).result)]
     return launcher.submit_command(ws, "merge", job_dir, argv, gpus=gpus[:1], nproc=1, name=f"export {out.name}",
                                    parent_id=run.job.id if run.job else "", base_model=run.base_model)
 
@@ -98,18 +99,10 @@ def submit_merge(ws: Workspace, job_or_run: str, name: str, *, dtype: str = "bf1
 def verify_export(path: Path) -> str | None:
     """None when manifest.json lists every file with the right size and checksum, else the reason."""
     try:
-        files = json.loads((Path(path) / "manifest.json").read_text())["files"]
-    except (OSError, json.JSONDecodeError, KeyError):
+        files = read_manifest(path)
+    except (OSError, ValueError, KeyError):
         return "no readable manifest.json (the export did not finish)"
-    for name, info in files.items():
-        p = Path(path) / name
-        if not p.is_file():
-            return f"{name} is missing"
-        if p.stat().st_size != info["size"]:
-            return f"{name} has the wrong size"
-        if sha256_file(p) != info["sha256"]:
-            return f"{name} is corrupted (checksum differs)"
-    return None
+    return manifest_problem(path, files)
 
 
 def list_exports(ws: Workspace, verify: bool = False) -> list[dict]:
@@ -122,7 +115,7 @@ def list_exports(ws: Workspace, verify: bool = False) -> list[dict]:
             meta = json.loads((p / "danlu_export.json").read_text())
         except (OSError, json.JSONDecodeError):
             meta = {}
-        manifest_ok = (p / "manifest.json").is_file()
+        manifest_ok = (p / MANIFEST).is_file()
         size = sum(f.stat().st_size for f in p.iterdir() if f.is_file())
         row = dict(name=p.name, path=str(p), complete=manifest_ok, size_bytes=size,
                    created=meta.get("created", p.stat().st_mtime), base_model=meta.get("base_model"),
@@ -147,7 +140,4 @@ def delete_export(ws: Workspace, name: str) -> None:
 
 
 def read_merge_result(job: J.Job) -> dict:
-    try:
-        return json.loads((Path(job.run_dir) / "result.json").read_text())
-    except (OSError, json.JSONDecodeError):
-        return {}
+    return read_json(RunDir(job.run_dir).result)

@@ -12,10 +12,13 @@ Everything the GUI shows can be rebuilt from these files after a restart.
 """
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+
+from core import knobs
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PRESETS_DIR = REPO_ROOT / "presets"
@@ -28,7 +31,7 @@ def python_path() -> str:
 
 
 def default_home() -> Path:
-    env = os.environ.get("DANLU_HOME")
+    env = knobs.get(knobs.HOME)
     return Path(env).expanduser() if env else Path.home() / ".danlu"
 
 
@@ -105,6 +108,41 @@ def fsync_dir(path: Path) -> None:
         pass
     finally:
         os.close(fd)
+
+
+MANIFEST = "manifest.json"  # written last into a checkpoint or an export folder: the folder is complete when it is there
+
+
+def write_manifest(folder: Path, files: list[Path], **extra) -> dict:
+    """fsync every file, then write manifest.json with each one's size and sha256 (and `extra`)."""
+    for p in files:
+        with open(p, "rb") as f:
+            os.fsync(f.fileno())
+    manifest = dict(files={p.name: dict(size=p.stat().st_size, sha256=sha256_file(p)) for p in files}, **extra)
+    (Path(folder) / MANIFEST).write_text(json.dumps(manifest, indent=2))
+    fsync_dir(Path(folder))
+    return manifest
+
+
+def read_manifest(folder: Path) -> dict:
+    """The files listed in a folder's manifest.json; OSError, ValueError or KeyError when there is none."""
+    files = json.loads((Path(folder) / MANIFEST).read_text())["files"]
+    if not isinstance(files, dict):
+        raise ValueError("the manifest lists no files")
+    return files
+
+
+def manifest_problem(folder: Path, files: dict) -> str | None:
+    """None when every listed file is there with its size and sha256, else the first that is not."""
+    for name, info in files.items():
+        p = Path(folder) / name
+        if not p.is_file():
+            return f"{name} is missing"
+        if p.stat().st_size != info["size"]:
+            return f"{name} has the wrong size"
+        if sha256_file(p) != info["sha256"]:
+            return f"{name} is corrupted (checksum differs)"
+    return None
 
 
 def sha256_file(path: Path) -> str:

@@ -225,6 +225,51 @@ SENTENCES.update({
     "The log below shows where. If it mentions your data or settings, fix them and press Retry.":
         "下方日志显示了出错位置。如果提到你的数据或设置，请修改后按“重试”。",
 })
+# ---- the review desk (core.data.review*, marks*, diff, the redact operation) ---------------------
+MARK_ZH = {"Keep": "保留", "Drop": "删除", "Needs fix": "需修改"}
+SENTENCES.update({
+    "a marks file has one short line per row": "标记文件每行一条简短记录",
+    "a marks file has the columns row, mark (and line, note, fingerprint)": "标记文件的列为 row、mark（以及 line、note、fingerprint）",
+    "choose a row, or filters that match some rows": "请选择一行，或使用能筛选出数据行的条件",
+    "choose a turn to edit": "请选择要编辑的发言",
+    "choose one of them": "请选择其中之一",
+    "fix it, or untick “regular expression” to search for the words": "请修改，或取消勾选“正则表达式”按词语搜索",
+    "give a whole number": "请填写整数",
+    "look again and mark again": "请重新查看后再标记",
+    "reload the review desk": "请重新打开审阅页",
+    "import the file again": "请重新导入该文件",
+    "review it again here": "请在这里重新审阅",
+    "save it as CSV UTF-8": "请另存为 CSV UTF-8",
+    "take the finding from the scan's list": "请从扫描结果列表中选择",
+    "use keep, drop or fix (Needs fix)": "请使用 keep（保留）、drop（删除）或 fix（需修改）",
+    "use mine or theirs": "请使用 mine 或 theirs",
+    "e.g. rows=3,17": "例如 rows=3,17",
+    "fix it, or use regex=false": "请修改，或使用 regex=false",
+    "give the model (--model, e.g. builtin:danlu-tiny)": "请指定模型（--model，例如 builtin:danlu-tiny）",
+    "give the text to find, e.g. find=colour": "请给出要查找的文本，例如 find=colour",
+    "move split to the end": "把 split 放到最后",
+    "use all, system, user or assistant": "请使用 all、system、user 或 assistant",
+})
+MESSAGES += [
+    (r"row (?P<n>\d+) is not in the current version", "第 {n} 行不在当前版本中"),
+    (r"not a valid regular expression: (?P<v>.+)", "不是有效的正则表达式：{v}"),
+    (r"changed while you were marking", "在你标记时数据已被修改"),
+    (r"unknown mark (?P<v>.+)", "未知的标记 {v}"),
+    (r"this row is not in the current version \(changed or removed since the marks were exported\)",
+     "此行不在当前版本中（导出标记后已被修改或删除）"),
+    (r"is not a text of this row", "不是这一行中的文本"),
+    (r"no rows to mark", "没有要标记的行"),
+]
+SUMMARIES += [(rf"marked row {N.format('r')} {en}", f"已把第 {{r}} 行标记为“{zh}”") for en, zh in MARK_ZH.items()]
+SUMMARIES += [(rf"marked {N.format('n')} rows {en}", f"已把 {{n}} 行标记为“{zh}”") for en, zh in MARK_ZH.items()]
+SUMMARIES += [
+    (r"cleared the mark of (?P<w>.+)", "已清除标记：{w}"),
+    (rf"replaced {N.format('n')} findings?(?P<kinds> \(.+\))? in {N.format('r')} rows? \(of {N.format('m')}\)",
+     "替换了 {r} 行中的 {n} 处敏感信息{kinds}（共 {m} 行）"),
+    (rf"imported {N.format('n')} mark\(s\) from (?P<f>.+)", "从 {f} 导入了 {n} 个标记"),
+    (r"row (?P<r>\d+) changed", "第 {r} 行已修改"),
+    (r"uploaded (?P<f>.+)", "上传了 {f}"),
+]
 _COMPILED = [(re.compile(rf"^{pattern}$", re.DOTALL), zh) for pattern, zh in MESSAGES]
 _SUMMARIES = [(re.compile(rf"^{pattern}$", re.DOTALL), zh) for pattern, zh in SUMMARIES]
 _BY_TITLE = {english: code for code, english in EN_TITLES.items()}

@@ -16,7 +16,6 @@ Checking a file (no workspace needed)
                        problems: [{line, record, field, message, hint, code, value}], warnings: [same],
                        problem_count, counts: {code: {count, title, warning}}, stopped}
         Only the first 20 problems of each type are listed; `counts` has them all.
-    check_report(path, fmt="auto", column_map=None, display_name=None) -> the same dict (check_file(...).to_dict())
     insight(path, fmt="auto", column_map=None, model=None, max_seq_length=1024, train_on_inputs=False, ws=None,
             preview=0) -> dict
         {ok, format, rows, usable_rows, summary, tokenizer, exact, measured_rows, sampled,
@@ -32,8 +31,8 @@ Checking a file (no workspace needed)
 Cleaning a file (no workspace needed)
     run_ops(src, [(op, params), ...], out, fmt="auto", column_map=None, val_out=None, model=None,
             max_seq_length=1024, ws=None) -> [{op, summary, removed, changed, touched}]
-    op_names() -> ["dedupe", "drop-empty", "drop-invalid", "trim", "merge-turns", "filter-long", "truncate-long",
-                   "replace", "edit", "delete", "split"]       (parameters: see core/data/clean.py)
+    operations: dedupe, drop-empty, drop-invalid, trim, merge-turns, filter-long, truncate-long, replace, edit,
+                delete, redact, split                      (parameters: see core/data/clean.py, OPS)
 
 The dataset store (in the workspace, ws.datasets)
     import_file(ws, src_path, display_name) -> info        copies the bytes first; the same bytes again -> existing
@@ -49,15 +48,22 @@ The dataset store (in the workspace, ws.datasets)
     undo(ws, id) -> {summary, dataset: info}
     insight_dataset(ws, id, model=None, max_seq_length=1024, preview=0) -> insight dict of the current version
     dataset_rows(ws, id, start=1, count=50) -> [{row, line, record}]   a page of rows (row = what edit/delete take)
-    current_version_path(ws, id) -> Path                   immutable file: point TrainConfig.dataset at it
+    current_version_path(ws, id) -> Path                   immutable file: the current version's rows
+    training_path(ws, id) -> Path                          what TrainConfig.dataset points at: the current version
+                                                           less the rows a review marked Drop
     training_settings(ws, id) -> {dataset, dataset_format, column_map}
     export_path(ws, id) -> Path                            the file to offer for download
+Reviewing (the Review tab and `python app.py review`): core/data/review.py (find rows), review_actions.py
+(marks, edits, sensitive-data scan and redaction), marks.py / marks_csv.py (marks as versions, CSV),
+diff.py (what changed between two versions), pii.py (the scanner), conversation.py (a row as turns).
+
 Errors are core.errors.InputError (bad input, with problems) or NotFound (unknown id).
 """
-from core.data.check import Report, check_file, check_report, iter_examples, peek_rows, resolve_format  # noqa: F401
-from core.data.clean import op_names, run_ops  # noqa: F401
+from core.data.check import Report, check_file, iter_examples, peek_rows, resolve_format  # noqa: F401
+from core.data.clean import run_ops  # noqa: F401
 from core.data.formats import FORMAT_NAMES, detect_format, to_example  # noqa: F401
 from core.data.insight import insight  # noqa: F401
 from core.data.loader import LoadedData, load_examples  # noqa: F401
 from core.data.store import (apply_op, check_dataset, current_version_path, dataset_rows, export_path,  # noqa: F401
-                             get_dataset, import_file, insight_dataset, list_datasets, set_format, training_settings, undo)
+                             get_dataset, import_file, insight_dataset, list_datasets, set_format, training_path,
+                             training_settings, undo)

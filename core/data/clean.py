@@ -21,6 +21,9 @@ The operations (OPS) and their parameters:
                                         find and replace in every text (role: only turns of that role)
     edit            row, record         replace row number `row` (1-based) with `record` (JSON object)
     delete          rows                delete rows by number, e.g. rows=3,17
+    redact          kinds=all, names=, hits=
+                                        replace sensitive data with placeholders ([EMAIL]); kinds from
+                                        core/data/pii.py, names: words of your choice, hits: only these findings
     split           val_fraction=0.1, seed=42
                                         hold out a validation file (last operation only)
 """
@@ -43,10 +46,6 @@ from core.errors import InputError, Problem
 
 # Reader problems that make a row unreadable: other operations refuse to run past them.
 READ_CODES = ("bad_json", "nan", "encoding", "line_too_long", "ragged", "read_error", "duplicate_key", "header")
-
-
-def op_names() -> list[str]:
-    return list(OPS)
 
 
 class Ctx:
@@ -89,11 +88,12 @@ def build_ops(specs: list[tuple[str, dict]], ctx: Ctx) -> list[Op]:
 
 def run_ops(src: str | Path, specs: list[tuple[str, dict]], out: str | Path, fmt: str = "auto", column_map: dict | None = None,
             *, val_out: str | Path | None = None, model: str | None = None, max_seq_length: int = 1024, ws=None,
-            chat_template: str = "auto", display_name: str | None = None) -> list[dict]:
+            chat_template: str = "auto", display_name: str | None = None, kept: list | None = None) -> list[dict]:
     """Apply the operations in order, streaming `src` into `out` (JSONL). Returns one
     {op, summary, removed, changed} per operation. A file with unreadable rows is refused unless
     the first operation is drop-invalid. `display_name`: the name the user knows the file by
-    (messages name it; a stored version's file name is a random id)."""
+    (messages name it; a stored version's file name is a random id). `kept`, a list, receives the
+    input record number of each output row in order (review marks follow their rows with it)."""
     src, out = Path(src), Path(out)
     name = display_name or src.name
     sn = sniff(src)
@@ -109,6 +109,8 @@ def run_ops(src: str | Path, specs: list[tuple[str, dict]], out: str | Path, fmt
     rows = ((rec_no, value) for _, rec_no, value, _ in read_records(src, sn, col, st, column_map=cmap))
     for op in ops:
         rows = op(rows)
+    if kept is not None:
+        rows = _noting(rows, kept)
     tmp = _write_jsonl(out.parent, (rec for _, rec in rows))
     try:
         unreadable = sum(n for code, n in col.counts.items() if code in READ_CODES)
@@ -120,6 +122,8 @@ def run_ops(src: str | Path, specs: list[tuple[str, dict]], out: str | Path, fmt
         if split is not None:
             _split(tmp, out, Path(val_out) if val_out else out.with_suffix(".validation.jsonl"), split, ctx)
             ops.append(split)
+            if kept is not None:
+                kept[:] = [no for i, no in enumerate(kept) if i not in split.val_idx]
         else:
             os.replace(tmp, out)
     finally:
@@ -127,6 +131,12 @@ def run_ops(src: str | Path, specs: list[tuple[str, dict]], out: str | Path, fmt
             tmp.unlink()
     return [{"op": op.name, "summary": op.summary(), "removed": op.removed if not isinstance(op, DropInvalid) else op.touched(),
              "changed": op.changed, "touched": op.touched()} for op in ops]
+
+
+def _noting(rows, kept: list):
+    for no, rec in rows:
+        kept.append(no)
+        yield no, rec
 
 
 def _write_jsonl(folder: Path, records) -> Path:
@@ -146,6 +156,7 @@ def _split(tmp: Path, train_out: Path, val_out: Path, op: Split, ctx: Ctx) -> No
     n_val = min(max(1, int(round(n * op.fraction))), n - 1) if n >= 2 else 0
     order = sorted(range(n), key=lambda i: hashlib.sha256(f"{op.seed}:{i}".encode()).digest())
     val_idx = set(order[:n_val])
+    op.val_idx = val_idx
     train_keys: set = set()
     with open(tmp, encoding="utf-8") as f:
         for i, line in enumerate(f):

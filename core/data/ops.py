@@ -342,6 +342,48 @@ class Delete(Op):
             (f"; {len(self.rows) - self.removed} row number(s) not found" if len(self.rows) > self.removed else "")
 
 
+class Redact(Op):
+    """Sensitive data (core/data/pii.py) replaced by placeholders: every finding of `kinds`, or only
+    the findings listed in `hits` ("ROW:FIELD:START:KIND", as review's scan names them)."""
+    name, PARAMS = "redact", ("kinds", "names", "hits")
+
+    def validate(self):
+        super().validate()
+        from core.data import pii
+        kinds = self.params.get("kinds") or ",".join(pii.KINDS)
+        kinds = [k.strip() for k in kinds.split(",")] if isinstance(kinds, str) else list(kinds)
+        unknown = [k for k in kinds if k and k not in pii.ALL_KINDS]
+        if unknown:
+            raise InputError(problems=[Problem("redact kinds", f"unknown kind {k!r}", f"use {', '.join(pii.ALL_KINDS)}")
+                                       for k in unknown])
+        names = self.params.get("names") or []
+        names = [n for n in names.split(",")] if isinstance(names, str) else list(names)
+        self.kinds = tuple(k for k in kinds if k) + (("name",) if any(n.strip() for n in names) else ())
+        self.names = pii.names_pattern(names)
+        self.only = pii.hit_keys(self.params.get("hits"))
+        self.by_kind: dict[str, int] = {}
+
+    def apply(self, no, rec):
+        from core.data import pii
+        only = None if self.only is None else self.only.get(no, set())
+        if only is not None and not only:
+            return rec
+        hits = [(p, h) for p, h in pii.scan_record(rec, self.kinds, self.names)
+                if only is None or (p, h.start, h.kind) in only]
+        if hits:
+            pii.redact_record(rec, self.kinds, self.names, only={(p, h.start, h.kind) for p, h in hits})
+            for _, h in hits:
+                self.by_kind[h.kind] = self.by_kind.get(h.kind, 0) + 1
+            self.changed += 1
+        return rec
+
+    def summary(self):
+        n = sum(self.by_kind.values())
+        kinds = ", ".join(f"{c:,} {k}" for k, c in sorted(self.by_kind.items(), key=lambda kv: -kv[1]))
+        return f"replaced {n:,} finding{'s' * (n != 1)}" + (f" ({kinds})" if kinds else "") + \
+            f" in {self.changed:,} row{'s' * (self.changed != 1)} (of {self.rows_in:,})"
+
+
 class Split(Op):
     """Runs after the others, on their finished output (it needs the row count)."""
     name, PARAMS = "split", ("val_fraction", "seed")
@@ -363,7 +405,7 @@ class Split(Op):
 
 
 OPS = {cls.name: cls for cls in (Dedupe, DropEmpty, DropInvalid, Trim, MergeTurns, FilterLong, TruncateLong, Replace, Edit,
-                                 Delete, Split)}
+                                 Delete, Redact, Split)}
 
 
 def _bool(v, name: str) -> bool:

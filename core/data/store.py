@@ -5,11 +5,13 @@
         original/<uuid>.<kind>       the upload's bytes, copied before parsing, read-only, never changed
         versions/<sha256[:16]>.jsonl every cleaned version: content-addressed, never changed
         checks/<sha256[:16]>.json    cached check reports, one per version
+        marks/<sha256[:16]>.json     review marks of a version (core/data/marks.py)
 
 A version is a file; training pins one by pointing `dataset:` at it (launcher.pin_dataset uses
-files inside the workspace as they are). Undo moves the current version back one step; the files
-stay, because a job may be pinned to them. The display name is sanitised text for people and
-never becomes part of a path.
+files inside the workspace as they are). A reviewed version also has marks, and when rows are
+marked Drop a training file without them: training_path() is the file training reads. Undo moves
+the current version back one step; the files stay, because a job may be pinned to them. The
+display name is sanitised text for people and never becomes part of a path.
 """
 from __future__ import annotations
 
@@ -19,16 +21,17 @@ import json
 import os
 import re
 import time
-import unicodedata
 import uuid
 from contextlib import contextmanager
 from pathlib import Path
 
 from core import trust
+from core.data import marks as marks_mod
 from core.data.check import check_file
 from core.data.clean import OPS, run_ops
 from core.data.sniff import sniff
 from core.errors import InputError, NotFound, Problem
+from core.paths import safe_name
 from core.workspace import atomic_write_text, sha256_file
 
 MAX_UPLOAD_BYTES = 2 << 30
@@ -37,16 +40,9 @@ NAME_MAX = 120
 
 
 def sanitize_name(name: str | None) -> str:
-    """A display name: the last path component, no control or direction-changing characters,
-    no leading dots, at most NAME_MAX characters. Only ever shown, never used as a path."""
-    text = str(name or "")
-    text = re.split(r"[\\/]", text)[-1]
-    text = "".join(ch for ch in text if unicodedata.category(ch) not in ("Cc", "Cf", "Cs", "Co", "Zl", "Zp"))
-    text = " ".join(text.split()).lstrip(". ").strip()
-    if len(text) > NAME_MAX:
-        stem, dot, ext = text.rpartition(".")
-        text = (stem[:NAME_MAX - len(ext) - 2] + "…." + ext) if dot and len(ext) <= 8 else text[:NAME_MAX - 1] + "…"
-    return text or "dataset"
+    """A dataset's display name (core.paths.safe_name, up to NAME_MAX characters). Only ever shown,
+    never used as a path: the stored file gets a generated name."""
+    return safe_name(name, max_len=NAME_MAX, default="dataset")
 
 
 def _dir(ws, ds_id: str) -> Path:
@@ -77,14 +73,18 @@ def _write(d: Path, manifest: dict) -> None:
     atomic_write_text(d / "dataset.json", json.dumps(manifest, ensure_ascii=False, indent=1))
 
 
+def _abs(d: Path, v: dict) -> dict:
+    return {**v, "path": str(d / v["path"]), **{k: str(d / v[k]) for k in ("validation", "marks", "train") if v.get(k)}}
+
+
 def _info(ws, d: Path, m: dict) -> dict:
     cur = m["versions"][-1]
     return {"id": m["id"], "display_name": m["display_name"], "kind": m["kind"], "size": m["size"], "created": m["created"],
             "format": m.get("format", "auto"), "column_map": m.get("column_map", {}),
             "original_path": str(d / m["original"]), "original_sha256": m["original_sha256"],
             "current_path": str(d / cur["path"]), "current_sha256": cur["sha256"], "version": len(m["versions"]) - 1,
-            "versions": [{**v, "path": str(d / v["path"]), **({"validation": str(d / v["validation"])} if v.get("validation") else {})}
-                         for v in m["versions"]],
+            "training_path": str(d / cur.get("train", cur["path"])),
+            "versions": [_abs(d, v) for v in m["versions"]],
             "can_undo": len(m["versions"]) > 1}
 
 
@@ -184,6 +184,26 @@ def current_version_path(ws, ds_id: str) -> Path:
     return d / _read(d)["versions"][-1]["path"]
 
 
+def training_path(ws, ds_id: str) -> Path:
+    """The file training reads: the current version without the rows marked Drop."""
+    d = _dir(ws, ds_id)
+    cur = _read(d)["versions"][-1]
+    return d / cur.get("train", cur["path"])
+
+
+def add_version(ws, ds_id: str, make) -> dict:
+    """Append the version `make(d, manifest)` returns (a dict of version fields; None: nothing
+    changed), under the dataset's lock. Returns {"changed", "entry", "dataset": info}."""
+    d = _dir(ws, ds_id)
+    with _locked(d):
+        m = _read(d)
+        entry = make(d, m)
+        if entry is not None:
+            m["versions"].append({"created": time.time(), **entry})
+            _write(d, m)
+    return {"changed": entry is not None, "entry": entry, "dataset": _info(ws, d, m)}
+
+
 def set_format(ws, ds_id: str, fmt: str = "auto", column_map: dict | None = None) -> dict:
     """Remember the format and column mapping chosen for this dataset (used by checks, ops, training)."""
     from core.data.formats import FIELDS, FORMAT_NAMES
@@ -209,7 +229,7 @@ def set_format(ws, ds_id: str, fmt: str = "auto", column_map: dict | None = None
 def training_settings(ws, ds_id: str) -> dict:
     """The TrainConfig fields that make a job train on the current version."""
     info = get_dataset(ws, ds_id)
-    return {"dataset": info["current_path"], "dataset_format": info["format"], "column_map": info["column_map"]}
+    return {"dataset": info["training_path"], "dataset_format": info["format"], "column_map": info["column_map"]}
 
 
 def check_dataset(ws, ds_id: str, *, refresh: bool = False) -> dict:
@@ -227,11 +247,12 @@ def check_dataset(ws, ds_id: str, *, refresh: bool = False) -> dict:
     return out
 
 
-def apply_op(ws, ds_id: str, op: str, *, origin: str, model: str | None = None, max_seq_length: int = 1024,
-             chat_template: str = "auto", **params) -> dict:
+def apply_op(ws, ds_id: str, op: str, *, origin: str | None = None, model: str | None = None,
+             max_seq_length: int = 1024, chat_template: str = "auto", **params) -> dict:
     """Run one cleaning operation on the current version. A new immutable version is made when
     something changed; returns {"summary", "changed": bool, "result", "dataset": info}. origin
-    (core.trust): where `model` came from (its tokenizer is loaded by the length operations)."""
+    (core.trust): where `model` came from (its tokenizer is loaded by the length operations); an
+    operation that names a model must say it."""
     if op.replace("_", "-") not in OPS:
         raise InputError(problems=[Problem(op, "is not a cleaning operation", f"use one of {', '.join(OPS)}")])
     if model:
@@ -243,16 +264,20 @@ def apply_op(ws, ds_id: str, op: str, *, origin: str, model: str | None = None, 
         (d / "versions").mkdir(exist_ok=True)
         tmp_out = d / "versions" / f".op-{uuid.uuid4().hex}.jsonl"
         tmp_val = d / "versions" / f".op-{uuid.uuid4().hex}.val.jsonl"
+        kept: list = []
         try:
             results = run_ops(src, [(op, params)], tmp_out, m.get("format", "auto"), m.get("column_map") or None,
                               val_out=tmp_val, model=model, max_seq_length=max_seq_length, ws=ws, chat_template=chat_template,
-                              display_name=m["display_name"])
+                              display_name=m["display_name"], kept=kept)
             result = results[0]
             if not result["touched"]:
                 return {"summary": result["summary"] + "; nothing changed, no new version", "changed": False, "result": result,
                         "dataset": _info(ws, d, m)}
             entry = {"op": op, "params": _jsonable(params), "summary": result["summary"], "created": time.time(),
                      **_store_version(d, tmp_out)}
+            # the review's marks follow their rows to their new numbers (core/data/marks.py)
+            carried = marks_mod.remap(marks_mod.read_marks(d, m["versions"][-1]), kept)
+            entry.update(marks_mod.version_fields(d, entry["path"], carried))
             if tmp_val.exists():
                 val = _store_version(d, tmp_val)
                 entry["validation"], entry["validation_sha256"] = val["path"], val["sha256"]

@@ -8,11 +8,11 @@ is named. The launcher hands DANLU_FAULT to a single attempt only: a resumed job
 """
 from __future__ import annotations
 
-import os
+from core import knobs
 
 
 def fault(name: str, step: int | None = None, rank: int | None = None) -> bool:
-    spec = os.environ.get("DANLU_FAULT", "")
+    spec = knobs.get(knobs.FAULT, "")
     for item in filter(None, (s.strip() for s in spec.split(","))):
         fname, _, rest = item.partition("@")
         fstep, _, frank = rest.partition(":")

@@ -31,9 +31,10 @@ import torch
 
 from core.models import resolve_model
 from core.recipes.common import record_failure, write_json
-from core.recipes.inference import (GenSettings, apply_template_choice, check_adapter_dir, prompt_ids,
+from core.recipes.inference import (GenSettings, apply_chat_template_choice, check_adapter_dir, prompt_ids,
                                     read_adapter_info, stop_token_ids)
-from core.workspace import fsync_dir, sha256_file
+from core.rundir import RunDir
+from core.workspace import fsync_dir, write_manifest
 
 SMOKE_PROMPT = "Hello! Please introduce yourself in one sentence."
 
@@ -110,7 +111,7 @@ class Progress:
     """progress.json for the supervisor's stall watchdog: the step moves at each phase of the merge."""
 
     def __init__(self, job_dir: Path):
-        self.path, self.step = job_dir / "progress.json", 0
+        self.path, self.step = RunDir(job_dir).progress, 0
 
     def __call__(self, phase: str) -> None:
         self.step += 1
@@ -144,7 +145,7 @@ def merge(adapter: Path, out: Path, args, progress=lambda phase: None) -> dict:
     model = model.merge_and_unload()
     t_merged = time.time()
     tok = AutoTokenizer.from_pretrained(str(adapter), trust_remote_code=trust, local_files_only=True)
-    template = apply_template_choice(tok, "chatml" if info.get("chat_template") == "chatml" else "auto")
+    template = apply_chat_template_choice(tok, "chatml" if info.get("chat_template") == "chatml" else "auto")
 
     partial = out.parent / f"{out.name}.partial"
     shutil.rmtree(partial, ignore_errors=True)
@@ -164,7 +165,7 @@ def merge(adapter: Path, out: Path, args, progress=lambda phase: None) -> dict:
         if device.type == "cuda":
             torch.cuda.empty_cache()
         progress("checksums")
-        manifest = write_manifest(partial)
+        manifest = manifest_export(partial)
         os.replace(partial, out)
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)  # a half-written export is of no use to anyone
@@ -195,17 +196,11 @@ def merge(adapter: Path, out: Path, args, progress=lambda phase: None) -> dict:
     return result
 
 
-def write_manifest(folder: Path) -> dict:
+def manifest_export(folder: Path) -> dict:
     files = sorted(p for p in folder.iterdir() if p.is_file() and p.name != "danlu_export.json")
     for p in files:
         p.chmod(0o644)  # safetensors are written owner-only; an export is meant to be copied and shared
-        with open(p, "rb") as f:
-            os.fsync(f.fileno())
-    manifest = dict(files={p.name: dict(size=p.stat().st_size, sha256=sha256_file(p)) for p in files})
-    manifest["total_bytes"] = sum(v["size"] for v in manifest["files"].values())
-    (folder / "manifest.json").write_text(json.dumps(manifest, indent=2))
-    fsync_dir(folder)
-    return manifest
+    return write_manifest(folder, files, total_bytes=sum(p.stat().st_size for p in files))
 
 
 def smoke_test(out: Path, device, dtype, trust: bool, prompt: str) -> dict:

@@ -15,10 +15,11 @@ Measured effects are in docs/performance.md.
 from __future__ import annotations
 
 import functools
-import os
 
 import torch
 from torch.utils.checkpoint import CheckpointPolicy, checkpoint, create_selective_checkpoint_contexts
+
+from core import knobs
 
 
 def autocast_dtype(cfg, d) -> torch.dtype:
@@ -48,7 +49,7 @@ def apply(model, cfg, d) -> list[str]:
         except Exception as e:  # missing package or an unsupported architecture: plain loss
             print(f"[danlu] fused loss unavailable ({type(e).__name__}: {e}); using the standard loss", flush=True)
     if cfg.compile and layers is not None:
-        in_graph = cfg.gradient_checkpointing and os.environ.get("DANLU_CKPT_IN_GRAPH", "1") != "0"
+        in_graph = cfg.gradient_checkpointing and knobs.get(knobs.CKPT_IN_GRAPH, "1") != "0"
         # packed batches have a fixed length: one static graph; padded batches vary in length
         compile_layers(layers, in_graph, dynamic=None if not cfg.packing else False)
         feats += ["compile"] + (["checkpoint_in_graph"] if in_graph else [])
@@ -78,7 +79,7 @@ def checkpoint_inside(layer) -> None:
     layer.gradient_checkpointing = False
     inner = layer.forward
     kw = {}
-    if os.environ.get("DANLU_CKPT_POLICY", "all") == "all":
+    if knobs.get(knobs.CKPT_POLICY, "all") == "all":
         # Without a policy the compiler's partitioner keeps the outputs of some ops (here the nf4
         # matmuls) instead of recomputing them, which saves less memory; MUST_RECOMPUTE everything
         # gives true checkpointing (only the layer input is kept).

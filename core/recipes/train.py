@@ -39,6 +39,7 @@ from pathlib import Path
 
 import torch
 
+from core import knobs
 from core.config import load_config, to_dict
 from core.data import load_examples
 from core.errors import InputError, Problem
@@ -49,6 +50,7 @@ from core.recipes.common import (Diverged, DiskFull, StopFlag, all_reduce_sum, b
                                  load_tokenizer, log, record_failure, setup_dist, write_json, append_jsonl)
 from core.recipes.probes import answer_probes
 from core.recipes.sft_data import collate, encode_all, epoch_batches, pack, split, unpacked
+from core.rundir import RunDir, adapter_info_path, after_checkpoint, read_jsonl
 from core.workspace import atomic_write_text, sha256_file
 
 
@@ -165,7 +167,8 @@ def main(argv=None) -> int:
 
 def train(cfg, run_dir: Path, d, resume: bool) -> int:
     t_start = time.time()
-    progress_path = run_dir / "progress.json"
+    run = RunDir(run_dir)
+    progress_path = run.progress
     if d.main:
         write_json(progress_path, dict(phase="loading", step=0, total_steps=None, time=t_start))
     ref = resolve_model(cfg.base_model, builtin="require")  # prepared by the supervisor
@@ -208,15 +211,15 @@ def train(cfg, run_dir: Path, d, resume: bool) -> int:
     step = 0
     if resume:
         step = restore(run_dir, model, opt, sched, cfg, d, dataset_sha)
-    ckpt_root = run_dir / "checkpoints"
-    metrics_path = run_dir / "metrics.jsonl"
+    ckpt_root = run.checkpoints
+    metrics_path = run.metrics
     if d.main:
-        for log_file in (metrics_path, run_dir / "probes.jsonl"):
+        for log_file in (metrics_path, run.probes):
             rewind_jsonl(log_file, step)
         check_disk(run_dir, model, step)  # fail now, not after an hour of training
     stop = StopFlag().install()
     if d.main:
-        write_json(run_dir / "run_info.json", dict(data_info, steps_per_epoch=steps_per_epoch, total_steps=total_steps,
+        write_json(run.run_info, dict(data_info, steps_per_epoch=steps_per_epoch, total_steps=total_steps,
                                                    world_size=d.world, device=str(d.device), trainable_params=n_trainable,
                                                    dataset_sha256=dataset_sha, resumed_from_step=step, speed=feats))
     log(d, f"[danlu] training {total_steps} steps ({steps_per_epoch} per epoch), starting at step {step}")
@@ -266,7 +269,7 @@ def train(cfg, run_dir: Path, d, resume: bool) -> int:
             if fault("slow", step, d.rank):
                 time.sleep(1.0)  # a step that takes a second longer (time-limit tests); a signal still stops it
             if fault("spam", step, d.rank):
-                spam(int(os.environ.get("DANLU_SPAM_MB", "50")))
+                spam(int(knobs.get(knobs.SPAM_MB, "50")))
 
             done_epoch = (w + cfg.gradient_accumulation_steps) >= len(batches)
             if step % cfg.logging_steps == 0 or step == total_steps:
@@ -285,7 +288,7 @@ def train(cfg, run_dir: Path, d, resume: bool) -> int:
             if stop_now:
                 log(d, f"[danlu] stopped on request at step {step}; the newest checkpoint is step {last_saved}")
                 if d.main:
-                    write_json(run_dir / "stopped.json", dict(step=step, checkpoint_step=last_saved, time=time.time()))
+                    write_json(run.stopped, dict(step=step, checkpoint_step=last_saved, time=time.time()))
                 barrier(d)
                 return 0
             if step >= total_steps:
@@ -303,13 +306,13 @@ def train(cfg, run_dir: Path, d, resume: bool) -> int:
     if d.main:
         peak = torch.cuda.max_memory_allocated(d.device) / 2**30 if d.cuda else None
         losses = read_losses(metrics_path)
-        write_json(run_dir / "result.json", dict(
+        write_json(run.result, dict(
             status="succeeded", steps=step, total_steps=total_steps, epochs=round(step / steps_per_epoch, 3),
             first_loss=losses[0] if losses else None, final_loss=losses[-1] if losses else None, eval_loss=eval_loss,
             runtime_s=round(time.time() - t_start, 1), peak_gpu_mem_gib=round(peak, 2) if peak else None,
-            adapter_dir=str(run_dir / "adapter"), world_size=d.world))
+            adapter_dir=str(run.adapter), world_size=d.world))
         write_json(progress_path, dict(phase="done", step=step, total_steps=total_steps, time=time.time()))
-        log(d, f"[danlu] done: {step} steps, final loss {losses[-1] if losses else float('nan'):.4f}, adapter in {run_dir / 'adapter'}")
+        log(d, f"[danlu] done: {step} steps, final loss {losses[-1] if losses else float('nan'):.4f}, adapter in {run.adapter}")
     return 0
 
 
@@ -407,7 +410,7 @@ def rewind_jsonl(path: Path, step: int) -> None:
             continue
         (keep if rec_step <= step else drop).append(line if line.endswith("\n") else line + "\n")
     if drop:
-        with open(path.with_name(f"{path.stem}.after-checkpoint.jsonl"), "a", encoding="utf-8") as f:
+        with open(after_checkpoint(path), "a", encoding="utf-8") as f:
             f.writelines(drop)
     if drop or torn:
         atomic_write_text(path, "".join(keep))
@@ -415,7 +418,7 @@ def rewind_jsonl(path: Path, step: int) -> None:
 
 def restore(run_dir, model, opt, sched, cfg, d, dataset_sha) -> int:
     from peft import set_peft_model_state_dict
-    path = ckpt.newest_valid(run_dir / "checkpoints", log=lambda m: log(d, m))
+    path = ckpt.newest_valid(RunDir(run_dir).checkpoints, log=lambda m: log(d, m))
     if path is None:
         log(d, "[danlu] no complete checkpoint found: starting from step 0")
         return 0
@@ -436,25 +439,18 @@ def restore(run_dir, model, opt, sched, cfg, d, dataset_sha) -> int:
 def save_adapter(model, tok, cfg, run_dir: Path):
     """adapter/ is written to a temporary folder and renamed, so it exists only when complete."""
     import shutil
-    final, tmp = run_dir / "adapter", run_dir / ".adapter.partial"
+    final, tmp = RunDir(run_dir).adapter, RunDir(run_dir).adapter_partial
     shutil.rmtree(tmp, ignore_errors=True)
     model.save_pretrained(tmp, safe_serialization=True)
     tok.save_pretrained(tmp)  # carries the chat template that training used
-    write_json(tmp / "danlu.json", dict(base_model=cfg.base_model, quantization=cfg.quantization,
+    write_json(adapter_info_path(tmp), dict(base_model=cfg.base_model, quantization=cfg.quantization,
                                         chat_template=cfg.chat_template, trust_remote_code=cfg.trust_remote_code))
     shutil.rmtree(final, ignore_errors=True)
     os.replace(tmp, final)
 
 
 def read_losses(path: Path) -> list[float]:
-    import json
-    out = []
-    if path.exists():
-        for line in path.read_text().splitlines():
-            rec = json.loads(line)
-            if rec.get("loss") is not None:
-                out.append(rec["loss"])
-    return out
+    return [rec["loss"] for rec in read_jsonl(path) if rec.get("loss") is not None]
 
 
 def spam(megabytes: int):

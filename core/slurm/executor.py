@@ -1,18 +1,19 @@
-"""SlurmExecutor: a job's processes on a Slurm cluster. The same job as a local one (config, dataset,
-run folder, states, reasons, resume); Slurm schedules it instead of Danlu's GPU leases.
+"""SlurmExecutor: a job's processes on a Slurm cluster, behind the executor seam (core.executors). The
+same job as a local one (config, dataset, run folder, states, reasons, resume); Slurm schedules it
+instead of Danlu's GPU leases, so `schedules_itself` is true and the launcher calls:
 
-    start   render job.sbatch into the run folder (core.slurm.script) and `sbatch` it; the job's
-            Slurm id goes into the job table (slurm_job_id). The job stays Queued while Slurm says
-            PENDING, with Slurm's reason in words as its message.
-    track   what reconcile asks of a Slurm job: squeue (at most every QUEUE_TTL_S, one call for all of
-            them) moves it Queued -> Starting -> Running; when its attempt is over, core.slurm.outcome
-            turns Slurm's word and the run's files into the final state, written to exit.json; a
-            requeued attempt gets a job row of its own (<id>-rN, parent: the attempt before).
-    cancel  cancel.request, then `scancel --batch --signal=TERM` (the batch shell passes it to every
-            rank, which saves a checkpoint); a job still pending is simply cancelled; after the grace
-            period a job still running is cancelled by Slurm (SIGTERM, then SIGKILL).
-    sweep   `scancel`; done when Slurm no longer runs it.
-    logs    stdout.log, which Slurm appends to (--output, --open-mode=append).
+    allocate    check what the job asks for and that the nodes can see the workspace; no GPU lease
+    submit      write job.sbatch into the run folder (core.slurm.script) and `sbatch` it; Slurm's id goes
+                into the job table (slurm_job_id). The job stays Queued while Slurm says PENDING, with
+                Slurm's reason as its reason and, in words, its message.
+    track       what reconcile asks: squeue (at most every QUEUE_TTL_S, one call for all the jobs)
+                moves it Queued -> Starting -> Running; once an attempt is over, core.slurm.outcome turns
+                Slurm's word and the run's files into the final state, recorded in exit.json; a
+                requeued attempt gets a job row of its own (<id>-rN, parent: the attempt before)
+    stop        Stop: cancel.request, then `scancel --batch --signal=TERM` (the batch shell passes it to
+                every rank, which saves a checkpoint); a job still pending is simply cancelled; after
+                the grace period a job still running is cancelled by Slurm itself (SIGTERM, SIGKILL)
+    poll, cancel, sweep, logs   as the seam names them; logs: stdout.log, which Slurm appends to
 
 Nothing here keeps a handle: the job table, the run folder and Slurm hold every fact, so the GUI can
 restart (or the CLI that submitted exit) and the next reconcile picks the job up again.
@@ -20,7 +21,6 @@ restart (or the CLI that submitted exit) and the next reconcile picks the job up
 from __future__ import annotations
 
 import dataclasses
-import json
 import re
 import sys
 import threading
@@ -29,17 +29,17 @@ from pathlib import Path
 
 from core import jobs as J
 from core.errors import DanluError, JobError
+from core.rundir import RunDir, read_json, write_json
 from core.slurm import commands, outcome
-from core.slurm.commands import QueueEntry, SlurmError
+from core.slurm.commands import QueueEntry
 from core.slurm.script import ScriptJob, render
 from core.slurm.spec import SlurmSpec
 from core.workspace import REPO_ROOT, Workspace, atomic_write_text
 
 QUEUE_TTL_S = 3.0     # squeue at most this often per process (clusters dislike being polled every second)
 KILL_AFTER_S = 30.0   # after Stop's grace, give the batch shell this long before Slurm's own cancel
-SCRIPT = "job.sbatch"
-SLURM_DIR = "slurm"
 ATTEMPT_RE = re.compile(r"^(?P<first>.+)-r(?P<n>\d+)$")
+OWNED, GONE = "owned", "gone"  # poll()'s answers, as core.executors names them (it imports this module)
 
 
 def attempt_of(job_id: str) -> tuple[str, int]:
@@ -53,25 +53,13 @@ def next_attempt_id(job_id: str) -> str:
     return f"{first}-r{n + 1}"
 
 
-def read_json(path: Path) -> dict:
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
-def write_json(path: Path, data: dict) -> None:
-    atomic_write_text(Path(path), json.dumps(data, indent=2, default=str) + "\n")
-
-
 # ---- one squeue for every Slurm job this process tracks ---------------------------------------------
 _cache_lock = threading.Lock()
 _cache: dict = {"at": 0.0, "ids": frozenset(), "entries": {}}
 
 
 def queue_now(ids: list[str], fresh: bool = False) -> dict[str, QueueEntry]:
-    """Slurm's view of these jobs, read at most every QUEUE_TTL_S (the ids asked for before are read too)."""
+    """Slurm's view of these jobs, read at most every QUEUE_TTL_S (the ids asked for lately are read too)."""
     want = frozenset(i for i in ids if i)
     with _cache_lock:
         if not fresh and want <= _cache["ids"] and time.monotonic() - _cache["at"] < QUEUE_TTL_S:
@@ -88,97 +76,144 @@ def forget_cache() -> None:
 
 
 # ---- the run folder's Slurm files --------------------------------------------------------------------
-def spec_path(run_dir: Path) -> Path:
-    return Path(run_dir) / SLURM_DIR / "spec.json"
-
-
 def write_spec(run_dir: Path, spec: SlurmSpec) -> None:
-    write_json(spec_path(run_dir), dataclasses.asdict(spec))
+    write_json(RunDir(run_dir).slurm / "spec.json", dataclasses.asdict(spec))
 
 
 def read_spec(run_dir: Path) -> SlurmSpec:
-    data = read_json(spec_path(run_dir))
+    data = read_json(RunDir(run_dir).slurm / "spec.json")
     names = {f.name for f in dataclasses.fields(SlurmSpec)}
     return SlurmSpec(**{k: v for k, v in data.items() if k in names})
 
 
-def record(run_dir: Path, slurm_job_id: str, attempt: int, end: bool = False) -> Path:
-    """slurm/<Slurm id>.attempt-N.json (.end.json): what the batch script recorded of an attempt."""
-    return Path(run_dir) / SLURM_DIR / f"{slurm_job_id}.attempt-{attempt}{'.end' if end else ''}.json"
-
-
-def attempt_files(job: J.Job) -> Path:
+def attempt_files(job: J.Job) -> RunDir:
     """Where this attempt's own files are: attempts/<id>/ once a later attempt moved them, else the run folder."""
-    own = Path(job.run_dir) / "attempts" / job.id
-    return own if own.is_dir() else Path(job.run_dir)
+    own = RunDir(job.run_dir).attempt(job.id)
+    return RunDir(own if own.is_dir() else job.run_dir)
+
+
+def attempt_nodes(job: J.Job) -> str:
+    """The node list this attempt ran on (from its start record), or ''."""
+    return read_json(RunDir(job.run_dir).slurm_attempt(job.slurm_job_id, attempt_of(job.id)[1])).get("nodes", "")
+
+
+def attempts(run_dir: Path) -> list[dict]:
+    """Every attempt the batch script recorded in this run folder, oldest first (`jobs show`)."""
+    out = []
+    for path in RunDir(run_dir).slurm.glob("*.attempt-*.json"):
+        if path.name.endswith(".end.json"):
+            continue
+        rec = read_json(path)
+        end = read_json(path.with_name(path.name[:-len(".json")] + ".end.json"))
+        rec.update({k: end[k] for k in ("returncode", "stop", "requeue", "ended") if k in end})
+        out.append(rec)
+    return sorted(out, key=lambda r: (r.get("started") or 0, int(r.get("attempt", 0))))
 
 
 def gather(job: J.Job, entry: QueueEntry | None) -> outcome.AttemptFacts:
-    run, files = Path(job.run_dir), attempt_files(job)
+    """Everything known now about this job's attempt: Slurm's view and the attempt's own files."""
+    run, files = RunDir(job.run_dir), attempt_files(job)
     _, n = attempt_of(job.id)
     state, restarts, reason = (entry.state, entry.restarts, entry.reason) if entry else ("", -1, "")
     if entry and restarts < n:
         state = "PENDING"  # Slurm still runs (or closes) the attempt before this one
+    ended = read_json(run.slurm_attempt(job.slurm_job_id, n, end=True))
     log = ""
-    ended = read_json(record(run, job.slurm_job_id, n, end=True))
-    started = read_json(record(run, job.slurm_job_id, n))
-    if ended or (entry is None or state in outcome.ENDED or restarts > n):
+    if ended or entry is None or state in outcome.ENDED or restarts > n:
         from core.diagnose import read_from
-        log = outcome.attempt_log(read_from(run / "stdout.log", 0, max_bytes=4_000_000), job.slurm_job_id, n)
+        log = outcome.attempt_log(read_from(run.stdout_log, 0, max_bytes=4_000_000), job.slurm_job_id, n)
     return outcome.AttemptFacts(
         attempt=n, slurm_job_id=job.slurm_job_id, slurm_state=state, slurm_restarts=restarts, slurm_reason=reason,
-        time_limit=entry.time_limit if entry else "", started=started, ended=ended,
-        result=read_json(files / "result.json"), stopped=read_json(files / "stopped.json"),
-        cancel_requested=job.state == J.CANCELLING or (files / "cancel.request").exists(),
-        log_text=log, nproc=job.nproc, run_dir=files)
+        time_limit=entry.time_limit if entry else "", started=read_json(run.slurm_attempt(job.slurm_job_id, n)),
+        ended=ended, result=read_json(files.result), stopped=read_json(files.stopped),
+        cancel_requested=job.state == J.CANCELLING or files.cancel_request.exists(),
+        log_text=log, nproc=job.nproc, run_dir=files.path)
+
+
+class SubmitRefused(JobError):
+    """sbatch refused the job (a partition, account or limit the cluster does not accept): exit code 2."""
 
 
 class SlurmExecutor:
     name = "slurm"
     schedules_itself = True  # Slurm queues it: the launcher's GPU leases and queue do not apply
 
-    # ---- start ------------------------------------------------------------------------------------
+    # ---- before the job exists -------------------------------------------------------------------------
+    def allocate(self, ws: Workspace, spec) -> tuple[list, int]:
+        """No GPU lease here (Slurm allocates them): checks the Slurm spec and the shared workspace."""
+        check_submit(ws, spec.slurm)
+        return [], spec.slurm.world_size
+
+    def prepare_run(self, run_dir: Path, spec, argv: list[str]) -> list[str]:
+        write_spec(run_dir, spec.slurm)
+        return argv
+
+    def read_spec(self, run_dir) -> SlurmSpec:
+        return read_spec(Path(run_dir))
+
+    def job_file(self, run_dir) -> str:
+        return str(RunDir(run_dir).sbatch)
+
+    # ---- start ----------------------------------------------------------------------------------------
     def script_job(self, ws: Workspace, job: J.Job) -> ScriptJob:
         from core.demo_model import is_builtin
-        run = Path(job.run_dir)
-        needs = read_json(run / "prepare.json").get("builtin_models") or []
-        env = read_json(run / "launch_env.json")
+        run = RunDir(job.run_dir)
+        needs = read_json(run.prepare).get("builtin_models") or []
         argv = job.argv_list  # the torchrun command each node runs: python -m torch.distributed.run ... -m MODULE
-        module = argv[len(argv) - 1 - argv[::-1].index("-m") + 1] if argv.count("-m") > 1 else "core.recipes.train"
-        return ScriptJob(job_id=job.id, run_dir=run, workspace=ws.root, repo=REPO_ROOT, python=sys.executable,
-                         spec=read_spec(run), module=module, resume="--resume" in job.argv_list,
-                         prepare_demo_model=any(is_builtin(n) for n in needs), env=env, name=job.name)
+        module = argv[len(argv) - argv[::-1].index("-m")] if argv.count("-m") > 1 else "core.recipes.train"
+        return ScriptJob(job_id=job.id, run_dir=run.path, workspace=ws.root, repo=REPO_ROOT, python=sys.executable,
+                         spec=read_spec(run.path), module=module, resume="--resume" in argv,
+                         prepare_demo_model=any(is_builtin(n) for n in needs), env=read_json(run.launch_env),
+                         name=job.name)
 
     def start(self, ws: Workspace, job: J.Job) -> dict:
         """Write job.sbatch and submit it; the job-table fields that identify it on the cluster."""
-        run = Path(job.run_dir)
-        script = run / SCRIPT
-        atomic_write_text(script, render(self.script_job(ws, job)))
-        slurm_id = commands.submit(script)
-        write_json(run / SLURM_DIR / "submitted.json", dict(slurm_job_id=slurm_id, job_id=job.id, time=time.time(),
-                                                            command=["sbatch", "--parsable", str(script)]))
+        run = RunDir(job.run_dir)
+        atomic_write_text(run.sbatch, render(self.script_job(ws, job)))
+        slurm_id = commands.submit(run.sbatch)
+        write_json(run.slurm / "submitted.json", dict(slurm_job_id=slurm_id, job_id=job.id, time=time.time(),
+                                                      command=["sbatch", "--parsable", str(run.sbatch)]))
         forget_cache()
         return dict(slurm_job_id=slurm_id)
 
-    # ---- watching ---------------------------------------------------------------------------------
+    def submit(self, ws: Workspace, job: J.Job) -> J.Job:
+        """sbatch the job now: Slurm queues it. A refusal ends the job as Failed (submit_failed) and is
+        raised with Slurm's words."""
+        store = J.JobStore(ws.db_path)
+        try:
+            store.update(job.id, **self.start(ws, job))
+        except DanluError as e:
+            store.transition(job.id, J.FAILED, reason="submit_failed",
+                             message=f"Slurm did not take the job: {e.message}", hint=e.hint)
+            raise SubmitRefused(f"Slurm did not take job {job.id}: {e.message}", e.hint) from None
+        return store.get(job.id)
+
+    # ---- watching -------------------------------------------------------------------------------------
     def entry(self, job: J.Job, active_ids: list[str] = ()) -> QueueEntry | None:
         return queue_now([job.slurm_job_id, *active_ids]).get(job.slurm_job_id)
 
     def poll(self, job: J.Job) -> str:
-        """"owned" while Slurm holds the job (queued or running), "gone" once this attempt is over."""
+        """core.executors' OWNED while Slurm holds this attempt (queued or running), GONE once it is over."""
         if not job.slurm_job_id:
-            return "gone"
-        return "gone" if gather(job, self.entry(job)).over else "owned"
+            return GONE
+        return GONE if gather(job, self.entry(job)).over else OWNED
 
-    def track(self, ws: Workspace, job: J.Job, active_ids: list[str] = ()) -> bool:
-        """Bring one Slurm job's row in line with Slurm and its run folder; True when its state changed."""
-        store = J.JobStore(ws.db_path)
+    def track(self, ws: Workspace, job: J.Job, jobs: list[J.Job] = ()) -> bool:
+        """Bring one Slurm job's row in line with Slurm and its run folder; True when its state changed.
+        A cluster that does not answer leaves the job as it is (the next reconcile asks again)."""
         if not job.slurm_job_id:
             return False
-        entry = self.entry(job, active_ids)
-        facts = gather(job, entry)
+        try:
+            return self._track(ws, job, [j.slurm_job_id for j in jobs if j.executor == self.name])
+        except DanluError as e:
+            print(f"[danlu] job {job.id}: Slurm could not be asked about it: {e}", file=sys.stderr)
+            return False
+
+    def _track(self, ws: Workspace, job: J.Job, active_ids: list[str]) -> bool:
+        store = J.JobStore(ws.db_path)
+        facts = gather(job, self.entry(job, active_ids))
         if facts.over:
-            return self.finish(ws, store, job, facts)
+            return self.finish(store, job, facts)
         if job.state == J.CANCELLING:
             self.enforce_grace(job)
             return False
@@ -196,16 +231,16 @@ class SlurmExecutor:
             changed = store.transition(job.id, J.RUNNING) or changed
         return changed
 
-    def finish(self, ws: Workspace, store: J.JobStore, job: J.Job, facts: outcome.AttemptFacts) -> bool:
+    def finish(self, store: J.JobStore, job: J.Job, facts: outcome.AttemptFacts) -> bool:
+        """Record how the attempt ended (exit.json, error.json) and its state; list a requeued attempt."""
         state, info = outcome.outcome(facts)
         rc = facts.ended.get("returncode") if facts.ended else None
         files = attempt_files(job)
-        write_json(files / "exit.json", dict(job_id=job.id, returncode=rc, state=state, ended_at=time.time(),
-                                             slurm_job_id=job.slurm_job_id, slurm_state=facts.slurm_state,
-                                             attempt=facts.attempt, **info))
+        write_json(files.exit, dict(job_id=job.id, returncode=rc, state=state, ended_at=time.time(),
+                                    slurm_job_id=job.slurm_job_id, slurm_state=facts.slurm_state,
+                                    attempt=facts.attempt, **info))
         if state == J.FAILED:
-            merged = dict(read_json(files / "error.json"), **{k: v for k, v in info.items() if v not in (None, "")})
-            write_json(files / "error.json", merged)
+            write_json(files.error, dict(read_json(files.error), **{k: v for k, v in info.items() if v not in (None, "")}))
         moved = store.transition(job.id, state, exit_code=rc, reason=info.get("reason", ""),
                                  message=info.get("message", ""), hint=info.get("hint", ""))
         if facts.requeued and state == J.INTERRUPTED:
@@ -223,12 +258,21 @@ class SlurmExecutor:
                          message="requeued by Slurm: waiting to start again")
         return store.get(new_id)
 
-    # ---- stopping ---------------------------------------------------------------------------------
+    # ---- stopping ---------------------------------------------------------------------------------------
+    def stop(self, ws: Workspace, job: J.Job, grace: float) -> J.Job:
+        """Stop: a pending job is simply cancelled (nothing ran); a running one saves and stops, and its
+        end is recorded by track() once Slurm has let go of it."""
+        store = J.JobStore(ws.db_path)
+        was_queued = job.state == J.QUEUED
+        store.transition(job.id, J.CANCELLING)
+        if self.cancel(ws, store.get(job.id), grace) == "dequeued" and was_queued:
+            store.transition(job.id, J.CANCELLED, reason="cancelled", message="Cancelled before it started.")
+        return store.get(job.id)
+
     def cancel(self, ws: Workspace, job: J.Job, grace: float) -> str:
         """Ask the ranks to save and stop (through the batch shell): "signalled". A job that has not
         started is cancelled in Slurm's queue: "dequeued". "" when Slurm has nothing of it to stop."""
-        files = attempt_files(job)
-        write_json(files / "cancel.request", {"time": time.time(), "grace": grace})
+        write_json(attempt_files(job).cancel_request, {"time": time.time(), "grace": grace})
         if not job.slurm_job_id:
             return ""
         entry = queue_now([job.slurm_job_id], fresh=True).get(job.slurm_job_id)
@@ -243,58 +287,19 @@ class SlurmExecutor:
 
     def enforce_grace(self, job: J.Job) -> None:
         """Stop was pressed `grace` seconds ago and the job still runs: Slurm's own cancel (SIGTERM, SIGKILL)."""
-        req = read_json(attempt_files(job) / "cancel.request")
+        req = read_json(attempt_files(job).cancel_request)
         if req and time.time() - float(req.get("time", 0)) > float(req.get("grace", 30)) + KILL_AFTER_S:
             commands.kill_job(job.slurm_job_id)
 
     def sweep(self, job: J.Job) -> bool:
-        if job.slurm_job_id:
-            commands.kill_job(job.slurm_job_id)
-            forget_cache()
-            entry = queue_now([job.slurm_job_id], fresh=True).get(job.slurm_job_id)
-            return entry is None or entry.state in outcome.ENDED
-        return True
+        if not job.slurm_job_id:
+            return True
+        commands.kill_job(job.slurm_job_id)
+        entry = queue_now([job.slurm_job_id], fresh=True).get(job.slurm_job_id)
+        return entry is None or entry.state in outcome.ENDED
 
     def logs(self, job: J.Job) -> Path:
-        return Path(job.run_dir) / "stdout.log"
-
-
-# ---- what core.launcher calls for a Slurm job ------------------------------------------------------
-class SubmitRefused(JobError):
-    """sbatch refused the job (a partition, account or limit the cluster does not accept): exit code 2."""
-
-
-def submit(ws: Workspace, job: J.Job) -> J.Job:
-    """sbatch the job now: Slurm queues it (it stays Queued, with Slurm's reason, until it runs). A
-    refusal ends the job as Failed (submit_failed) and is raised with Slurm's words."""
-    store = J.JobStore(ws.db_path)
-    try:
-        store.update(job.id, **SlurmExecutor().start(ws, job))
-    except DanluError as e:
-        store.transition(job.id, J.FAILED, reason="submit_failed", message=f"Slurm did not take the job: {e.message}",
-                         hint=e.hint)
-        raise SubmitRefused(f"Slurm did not take job {job.id}: {e.message}", e.hint) from None
-    return store.get(job.id)
-
-
-def cancel_job(ws: Workspace, job: J.Job, grace: float) -> J.Job:
-    """Stop: a pending job is simply cancelled (nothing ran); a running one saves and stops, and its end
-    is recorded by reconcile once Slurm has let go of it."""
-    store = J.JobStore(ws.db_path)
-    was_queued = job.state == J.QUEUED
-    store.transition(job.id, J.CANCELLING)
-    if SlurmExecutor().cancel(ws, store.get(job.id), grace) == "dequeued" and was_queued:
-        store.transition(job.id, J.CANCELLED, reason="cancelled", message="Cancelled before it started.")
-    return store.get(job.id)
-
-
-def track_safely(ws: Workspace, job: J.Job, jobs: list[J.Job]) -> bool:
-    """track(), for reconcile: a cluster that does not answer leaves the job as it is (asked again next time)."""
-    try:
-        return SlurmExecutor().track(ws, job, [j.slurm_job_id for j in jobs if j.executor == SlurmExecutor.name])
-    except DanluError as e:
-        print(f"[danlu] job {job.id}: Slurm could not be asked about it: {e}", file=sys.stderr)
-        return False
+        return RunDir(job.run_dir).stdout_log
 
 
 def spec_for(ws: Workspace, **overrides) -> SlurmSpec:
@@ -304,40 +309,17 @@ def spec_for(ws: Workspace, **overrides) -> SlurmSpec:
     return with_overrides(settings_spec(_settings(ws)), **overrides)
 
 
-def attempt_nodes(job: J.Job) -> str:
-    """The node list this attempt ran on (from its start record), or ''."""
-    return read_json(record(Path(job.run_dir), job.slurm_job_id, attempt_of(job.id)[1])).get("nodes", "")
-
-
-def attempts(run_dir: Path) -> list[dict]:
-    """Every attempt the batch script recorded in this run folder, oldest first (`jobs show`)."""
-    out = []
-    folder = Path(run_dir) / SLURM_DIR
-    for path in folder.glob("*.attempt-*.json"):
-        if path.name.endswith(".end.json"):
-            continue
-        rec = read_json(path)
-        end = read_json(path.with_name(path.name[:-len(".json")] + ".end.json"))
-        rec.update({k: end[k] for k in ("returncode", "stop", "requeue", "ended") if k in end})
-        out.append(rec)
-    return sorted(out, key=lambda r: (r.get("started") or 0, int(r.get("attempt", 0))))
-
-
 def check_submit(ws: Workspace, spec: SlurmSpec) -> None:
     """Before a job is created: the spec's problems and a workspace the nodes cannot see, all at once."""
-    from core.errors import InputError
+    from core.errors import InputError, Problem
     from core.slurm import shared
     problems = spec.problems()
     if not problems:
         try:
             nodes = commands.partition_nodes(spec.partition)
-        except SlurmError as e:
-            raise InputError(problems=[shared_problem(e)], title="The Slurm cluster cannot be reached") from None
+        except DanluError as e:
+            raise InputError(problems=[Problem("--slurm", e.message, e.hint)],
+                             title="The Slurm cluster cannot be reached") from None
         problems = shared.problems({"workspace": ws.root, "Danlu": REPO_ROOT}, nodes)
     if problems:
         raise InputError(problems=problems, title="The job cannot be sent to the Slurm cluster")
-
-
-def shared_problem(e: SlurmError):
-    from core.errors import Problem
-    return Problem("--slurm", e.message, e.hint)

@@ -22,14 +22,14 @@ import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from core import knobs
+from core.rundir import ATTEMPT_FILES, RunDir  # a requeued attempt moves ATTEMPT_FILES aside first
 from core.slurm.spec import SlurmSpec, format_time, warn_seconds
 
-# a requeued attempt moves these (the recipe's per-attempt files) aside before it starts
-ATTEMPT_FILES = ("exit.json", "error.json", "errors", "stopped.json", "result.json", "cancel.request")
 # NVLink multicast off: it can take a shared host's GPUs out of service (as for local jobs)
 FIXED_ENV = {"PYTHONUNBUFFERED": "1", "HF_HUB_DISABLE_PROGRESS_BARS": "1", "TOKENIZERS_PARALLELISM": "false",
              "NCCL_NVLS_ENABLE": "0", "TORCH_SYMM_MEM_DISABLE_MULTICAST": "1", "NVSHMEM_DISABLE_NVLS": "1"}
-FIRST_ATTEMPT_ONLY = ("DANLU_FAULT",)  # test-only fault injection: a resumed attempt runs without it
+FIRST_ATTEMPT_ONLY = (knobs.FAULT,)  # test-only fault injection: a resumed attempt runs without it
 
 
 @dataclass
@@ -77,7 +77,7 @@ def _header(job: ScriptJob) -> str:
     return (f"#!/bin/bash\n"
             f"# Danlu job {job.job_id}{': ' + job.name if job.name else ''}\n"
             f"# Written by Danlu into the job's run folder; this file is the whole job. Run it again by hand with\n"
-            f"#   sbatch {q(job.run_dir / 'job.sbatch')}\n"
+            f"#   sbatch {q(RunDir(job.run_dir).sbatch)}\n"
             f"# {spec.nodes} node{'s' if spec.nodes != 1 else ''} x {per_node} ({devices}), "
             f"{spec.world_size} in all: srun starts one torchrun per node, torchrun starts the processes.\n"
             f"# They read and write only {job.run_dir} and the workspace {job.workspace},\n"
@@ -100,7 +100,7 @@ def _sbatch_lines(job: ScriptJob) -> str:
             lines.append(f"--{name}={getattr(spec, name)}")
     lines.append(f"--signal=B:TERM@{warn_seconds(spec)}" + _why("before the time limit: save a checkpoint"))
     lines.append("--requeue" if spec.requeue else "--no-requeue")
-    lines += [f"--output={job.run_dir / 'stdout.log'}", "--open-mode=append", f"--chdir={job.repo}"]
+    lines += [f"--output={RunDir(job.run_dir).stdout_log}", "--open-mode=append", f"--chdir={job.repo}"]
     text = "\n".join(f"#SBATCH {line}" for line in lines)
     if spec.extra_sbatch:
         text += "\n# from settings.yaml (slurm.extra_sbatch):\n" + "\n".join(spec.sbatch_lines())
@@ -113,7 +113,7 @@ def _why(comment: str) -> str:
 
 
 def _environment(job: ScriptJob) -> str:
-    env = {"DANLU_HOME": job.workspace, "DANLU_JOB_ID": job.job_id, "PYTHONPATH": job.repo, **FIXED_ENV}
+    env = {knobs.HOME: job.workspace, knobs.JOB_ID: job.job_id, "PYTHONPATH": job.repo, **FIXED_ENV}
     extra = {k: v for k, v in job.env.items() if k not in FIRST_ATTEMPT_ONLY}
     lines = ["set -u", f"RUN={q(job.run_dir)}", f"PY={q(job.python)}",
              "ATTEMPT=${SLURM_RESTART_COUNT:-0}   # 0 the first time; Slurm counts each requeue",

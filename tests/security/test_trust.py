@@ -83,7 +83,7 @@ def test_allowed_roots_in_settings_yaml_open_a_folder(ws, tmp_path):
 
 def test_core_operations_refuse_the_page_s_outside_paths(services, tmp_path):
     """Each core entry point that takes a path or a model from the page checks it itself."""
-    from core import chat, data, demos, evaluation, launcher, models
+    from core import chat, data, demos, evaluation, launcher, memory
     ws = services.workspace
     outside = tmp_path / "outside.jsonl"
     outside.write_text('{"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "ok"}]}\n')
@@ -98,7 +98,7 @@ def test_core_operations_refuse_the_page_s_outside_paths(services, tmp_path):
         "chat adapter": lambda: chat.resolve_target(ws, "builtin:danlu-tiny", str(folder), origin=trust.BROWSER),
         "start_demo": lambda: demos.start_demo(ws, str(folder), origin=trust.BROWSER),
         "submit_eval": lambda: evaluation.submit_eval(ws, "x", origin=trust.BROWSER, dataset=str(outside)),
-        "model_shape": lambda: models.model_shape(str(folder), ws, origin=trust.BROWSER),
+        "model_shape": lambda: memory.model_shape(str(folder), ws, origin=trust.BROWSER),
     }
     for name, call in calls.items():
         e = refusal(call)

@@ -78,7 +78,7 @@ def test_switching_to_chinese_changes_tabs_and_buttons_and_survives_a_reload(ser
     open_app(page, server.url)
     expect(page.get_by_role("tab", name="Templates")).to_be_visible()
     page.get_by_label("简体中文").check()
-    for name in ("模板", "数据集", "超参数", "训练", "评估", "导出", "对话"):
+    for name in ("模板", "数据集", "审阅", "超参数", "训练", "评估", "导出", "对话"):
         expect(page.get_by_role("tab", name=name, exact=True)).to_be_visible()
     expect(page.locator("#tpl-demo")).to_have_text("使用此模板")
     expect(page.locator("#tpl-card-demo")).to_contain_text("耗时")

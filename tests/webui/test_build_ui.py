@@ -7,8 +7,8 @@ NO_LABEL_NEEDED = (gr.Markdown, gr.HTML, gr.Button, gr.UploadButton, gr.Download
 
 
 def config(services):
-    demo = build_ui(services)
-    return demo, demo.get_config_file()
+    blocks = build_ui(services)
+    return blocks, blocks.get_config_file()
 
 
 def test_no_page_needs_a_heartbeat_stream(services):
@@ -19,8 +19,8 @@ def test_no_page_needs_a_heartbeat_stream(services):
 
 
 def test_every_component_has_a_label(services):
-    demo, _ = config(services)
-    unlabeled = [(type(b).__name__, getattr(b, "elem_id", None)) for b in demo.blocks.values()
+    blocks, _ = config(services)
+    unlabeled = [(type(b).__name__, getattr(b, "elem_id", None)) for b in blocks.blocks.values()
                  if isinstance(b, gr.components.Component) and not isinstance(b, NO_LABEL_NEEDED)
                  and not getattr(b, "label", None)]
     assert not unlabeled, unlabeled
@@ -33,12 +33,13 @@ def test_main_actions_have_stable_api_names(services):
             "load_config", "apply_recipe", "use_template_demo", "refresh_job"} <= names
 
 
-def test_tabs_are_the_seven_named_in_the_brief(services):
+def test_tabs_are_the_seven_named_in_the_brief_and_review(services):
+    """Review (issue 21) sits next to the Dataset tab whose datasets it reviews."""
     from webui.i18n import tr
-    demo, _ = config(services)
-    labels = [tr(str(b.label).split('"key": "')[1].split('"')[0], "en") for b in demo.blocks.values()
+    blocks, _ = config(services)
+    labels = [tr(str(b.label).split('"key": "')[1].split('"')[0], "en") for b in blocks.blocks.values()
               if isinstance(b, gr.Tab)]
-    assert labels == ["Templates", "Dataset", "Hyperparameters", "Train", "Evaluate", "Export", "Chat"]
+    assert labels == ["Templates", "Dataset", "Review", "Hyperparameters", "Train", "Evaluate", "Export", "Chat"]
 
 
 def test_no_event_reads_or_writes_a_layout_block(services):
@@ -57,7 +58,7 @@ def test_no_event_reads_or_writes_a_layout_block(services):
 def test_events_read_the_settings_from_the_one_box(services):
     """Every input of a finished event stays in the page's loading-status list, walked on every
     status change (webui/fields.py): the ~40 setting widgets must reach events as the one JSON box."""
-    demo, cfg = config(services)
+    blocks, cfg = config(services)
     by_elem = {c["props"].get("elem_id"): c["id"] for c in cfg["components"]}
     box = by_elem["settings-json"]
     api = {d.get("api_name"): d for d in cfg["dependencies"]}
@@ -77,7 +78,7 @@ def test_progress_overlays_only_where_an_event_names_them(services):
     named = {i for d in deps for i in d["show_progress_on"]}
     elem = {c["id"]: c["props"].get("elem_id") for c in cfg["components"]}
     assert {elem[i] for i in named} == {"ds-summary", "ds-lengths", "ds-clean-message", "chat-bot", "chat-bot-base",
-                                        "demo-message"}
+                                        "demo-message", "rv-counts", "rv-scan-summary"}
 
 
 def test_quick_answers_skip_the_queue_and_slow_ones_keep_it(services):
@@ -87,8 +88,11 @@ def test_quick_answers_skip_the_queue_and_slow_ones_keep_it(services):
     queued = {d.get("api_name"): d["queue"] for d in cfg["dependencies"] if d.get("api_name")}
     quick = ["start_training", "stop_job", "resume_job", "use_template_demo", "show_command", "save_config",
              "load_config", "undo_clean", "download_dataset", "clean_dedupe", "refresh_job", "run_evaluation",
-             "merge_export", "chat_unload"]
-    slow = ["upload_dataset", "check_dataset", "clean_filter_long", "chat_send", "share_demo", "stop_demo"]
+             "merge_export", "chat_unload", "review_filter", "review_next", "review_previous", "review_keep", "review_drop",
+             "review_fix", "review_export_marks"]
+    slow = ["upload_dataset", "check_dataset", "clean_filter_long", "chat_send", "share_demo", "stop_demo", "review_open",
+            "review_scan", "review_mark_all", "review_redact_one", "review_redact_kinds", "review_redact_all", "review_diff",
+            "review_import_marks", "review_save_edit", "review_undo"]
     assert [n for n in quick if queued[n]] == []
     assert [n for n in slow if not queued[n]] == []
 

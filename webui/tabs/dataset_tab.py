@@ -139,7 +139,7 @@ def check_current(gui, ds_id: str, dataset: str, fmt: str, column_map: str, lang
 # ---- checking ----------------------------------------------------------------------------------
 def check(gui, ds_id: str, fmt: str, column_map: str, lang: str):
     """Inputs: dataset id, format and column map settings, language. Outputs: summary, problems table,
-    problem counts, the `dataset` setting (the current version's file)."""
+    problem counts, the `dataset` setting (the current version's training file)."""
     if not ds_id:
         return tr("ds.none", lang), _problem_frame([], lang), "", gr.skip()
     mapping, p = fields._parse_mapping(column_map)
@@ -152,7 +152,7 @@ def check(gui, ds_id: str, fmt: str, column_map: str, lang: str):
         return f"⚠ {e}", _problem_frame([], lang), "", gr.skip()
     info = D.get_dataset(gui.ws, ds_id)
     return (summary_markdown(report, info, lang), problem_frame(report, lang), counts_markdown(report, lang),
-            str(D.current_version_path(gui.ws, ds_id)))
+            str(D.training_path(gui.ws, ds_id)))  # the current version less the rows a review marked Drop
 
 
 def summary_markdown(report: dict, info: dict, lang: str) -> str:

@@ -18,6 +18,7 @@ import pandas as pd
 from core import jobs as J
 from core import launcher, progress, trust
 from core.errors import DanluError, InputError
+from core.rundir import RunDir, read_json
 from webui import fields
 from webui.i18n import L, tr
 from webui.jobview import failure_text, status_markdown
@@ -106,7 +107,8 @@ def job_name(gui, dataset: str) -> str:
     one), else the file's name."""
     from core.data import list_datasets
     for info in list_datasets(gui.ws):
-        paths = {info["original_path"], info["current_path"], *(v["path"] for v in info.get("versions", []))}
+        paths = {info["original_path"], info["current_path"], info.get("training_path"),
+                 *(p for v in info.get("versions", []) for p in (v["path"], v.get("train")))}
         if dataset in paths:
             return Path(info["display_name"]).stem
     return Path(dataset).stem
@@ -162,7 +164,7 @@ def _row(gui, job: J.Job, lang: str) -> list:
 
 
 def _step_text(job: J.Job) -> str:
-    p = progress.read_json(Path(job.run_dir) / "progress.json")
+    p = read_json(RunDir(job.run_dir).progress)
     return f"{p['step']}/{p['total_steps']}" if p.get("step") and p.get("total_steps") else ""
 
 
@@ -218,10 +220,10 @@ def refresh_job(gui, job_id: str | None, seen: str, lang: str):
         empty = (tr("train.no_job_yet", lang), gr.update(value="", visible=False), "", *plot_frames([]), "none",
                  gr.update(interactive=False), gr.update(interactive=False))
         return empty if seen != "none" else (gr.skip(),) * 8
-    run_dir = Path(job.run_dir)
-    metrics, log = file_stamp(run_dir / "metrics.jsonl"), file_stamp(run_dir / "stdout.log")
+    run = RunDir(job.run_dir)
+    metrics, log = file_stamp(run.metrics), file_stamp(run.stdout_log)
     ident = f"{job.id}|{job.state}|{lang}"
-    sig = f"{ident}|{metrics}|{log}|{file_stamp(run_dir / 'progress.json')}"
+    sig = f"{ident}|{metrics}|{log}|{file_stamp(run.progress)}"
     last_sig, plotted_size, plotted_at = _parse_seen(seen)
     if sig == last_sig and plotted_size == metrics[0]:
         return (gr.skip(),) * 8  # nothing new: the page keeps what it shows, `seen` included
@@ -234,7 +236,7 @@ def refresh_job(gui, job_id: str | None, seen: str, lang: str):
     plot_due = plotted_size != metrics[0] and (
         not same_job or plotted_size <= 0 or job.terminal or now - plotted_at >= PLOT_EVERY_S)
     if plot_due:
-        loss_df, lr_df = gui.live.memo(("plots", job.id, metrics), lambda: plot_frames(progress.read_metrics(run_dir)))
+        loss_df, lr_df = gui.live.memo(("plots", job.id, metrics), lambda: plot_frames(progress.read_metrics(run.path)))
         plotted_size, plotted_at = metrics[0], now
     else:
         loss_df = lr_df = gr.skip()
@@ -265,7 +267,7 @@ def _parse_seen(seen: str) -> tuple[str, int, float]:
 
 
 def log_text(job: J.Job) -> str:
-    text = progress.log_tail(job.run_dir, max_bytes=40_000)
+    text = progress.log_tail(job, max_bytes=40_000)
     if job.nproc == 1:
         text = text.replace("[default0]:", "")  # one process: the rank prefix is noise
     return "\n".join(text.splitlines()[-LOG_LINES:])

@@ -1,0 +1,123 @@
+"""Bring another reviewer's marks (a CSV from export_marks) into a dataset: split the work, merge the marks.
+
+    import_marks(ws, ds_id, "anna.csv", origin=trust.SHELL)  -> {summary, applied, same, conflicts, problems, changed, dataset}
+    import_marks(ws, ds_id, "anna.csv", prefer="theirs")  conflicts take the file's mark (said in the summary)
+
+A row is found by its number when its fingerprint (its content) still matches, else by the
+fingerprint alone (it moved, e.g. after removing duplicates). A row marked differently here and in
+the file is a conflict: listed, and left as it is here unless prefer="theirs" is asked for. Rows the
+file names that are gone or changed are listed as problems. Everything else is applied as one new
+version.
+"""
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+from core.data.marks import MARK_WORDS, NOTE_MAX, read_marks, version_fields
+from core.data.review_actions import _mark, fingerprint
+from core.errors import InputError, Problem
+
+MAX_CSV_BYTES = 32 << 20
+
+
+def read_csv(path) -> list[dict]:
+    path = Path(path)
+    if path.stat().st_size > MAX_CSV_BYTES:
+        raise InputError(problems=[Problem(path.name, "is larger than 32 MB", "a marks file has one short line per row")])
+    try:
+        text = path.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise InputError(problems=[Problem(path.name, "is not UTF-8 text", "save it as CSV UTF-8")]) from None
+    rows = list(csv.DictReader(io.StringIO(text)))
+    cols = {c.strip().lower() for c in (rows[0].keys() if rows else [])}
+    if rows and not {"row", "mark"} <= cols:
+        raise InputError(problems=[Problem(path.name, f"has the columns {', '.join(sorted(cols))}",
+                                           "a marks file has the columns row, mark (and line, note, fingerprint)")])
+    return [{(k or "").strip().lower(): (v or "").strip() for k, v in r.items()} for r in rows]
+
+
+def _locate(desk, item: dict, by_print: dict) -> int | None:
+    """The row number in this version that the file's row means, or None."""
+    row = item.get("row", "")
+    fp = item.get("fingerprint", "")
+    i = desk.index.position(int(row)) if row.isdigit() else None
+    if i is not None and (not fp or fingerprint(desk.index.raw[i]) == fp):
+        return int(row)
+    if fp and fp in by_print:
+        return by_print[fp]
+    return None
+
+
+def plan(desk, items: list[dict], prefer: str = "mine") -> dict:
+    """What an import would do: {updates: {row: mark}, same, conflicts, problems}."""
+    by_print = {}
+    if any(it.get("fingerprint") for it in items):
+        for i, raw in enumerate(desk.index.raw):
+            by_print.setdefault(fingerprint(raw), int(desk.index.rows[i]))
+    updates, conflicts, problems, same = {}, [], [], 0
+    for n, it in enumerate(items, 2):   # line 1 is the header
+        try:
+            mark = _mark(it.get("mark"))
+        except InputError as e:
+            problems.append(Problem(f"line {n}", e.problems[0].message, e.problems[0].hint))
+            continue
+        if not mark:
+            continue
+        row = _locate(desk, it, by_print)
+        if row is None:
+            problems.append(Problem(f"line {n} (row {it.get('row') or '?'})", "this row is not in the current version "
+                                    "(changed or removed since the marks were exported)", "review it again here"))
+            continue
+        theirs = {"mark": mark, "note": it.get("note", "")[:NOTE_MAX]}
+        mine = desk.marks.get(row) or updates.get(row)
+        if mine and mine.get("mark") == mark:
+            same += 1
+            if theirs["note"] and not mine.get("note"):
+                updates[row] = theirs
+            continue
+        if mine and mine.get("mark") != mark:
+            conflicts.append({"row": row, "mine": mine.get("mark"), "mine_note": mine.get("note", ""), "theirs": mark,
+                              "theirs_note": theirs["note"]})
+            if prefer != "theirs":
+                continue
+        updates[row] = theirs
+    return {"updates": updates, "same": same, "conflicts": conflicts, "problems": problems}
+
+
+def import_marks(ws, ds_id: str, path, prefer: str = "mine", *, origin: str) -> dict:
+    """origin (core.trust): a CSV named by the page must be an upload inside the allowed folders."""
+    from core import trust
+    from core.data.review import open_desk
+    from core.data.store import add_version
+    path = trust.check_file(path, ws, origin, field="marks file")
+    if prefer not in ("mine", "theirs"):
+        raise InputError(problems=[Problem("prefer", f"unknown choice {prefer!r}", "use mine or theirs")])
+    desk = open_desk(ws, ds_id)
+    p = plan(desk, read_csv(path), prefer)
+    applied = len(p["updates"])
+
+    def make(d, m):
+        cur = m["versions"][-1]
+        if cur["sha256"] != desk.info["current_sha256"]:
+            raise InputError(problems=[Problem(m["display_name"], "changed while the marks were imported",
+                                               "import the file again")])
+        if not p["updates"]:
+            return None
+        marks = {**read_marks(d, cur), **p["updates"]}
+        return {"op": "import-marks", "params": {"file": Path(path).name, "prefer": prefer},
+                "summary": f"imported {applied:,} mark(s) from {Path(path).name}", "sha256": cur["sha256"], "path": cur["path"],
+                **version_fields(d, cur["path"], marks)}
+    res = add_version(ws, ds_id, make)
+    n_conf = len(p["conflicts"])
+    summary = f"imported {applied:,} mark(s)" if res["changed"] else "no new marks"
+    if p["same"]:
+        summary += f"; {p['same']:,} already the same"
+    if n_conf:
+        summary += f"; {n_conf:,} conflict(s) " + ("resolved with the file's mark" if prefer == "theirs" else "left as they are here")
+    if p["problems"]:
+        summary += f"; {len(p['problems']):,} row(s) not found"
+    return {"summary": summary, "applied": applied if res["changed"] else 0, "same": p["same"], "conflicts": p["conflicts"],
+            "problems": p["problems"], "changed": res["changed"], "dataset": res["dataset"],
+            "words": MARK_WORDS}

@@ -1,0 +1,213 @@
+"""The review desk's core: find rows, mark them (a version each, Undo works, training reads the
+reviewed rows), edit a turn, redact, diff two versions, split the work over a CSV of marks."""
+import json
+
+import pytest
+
+from core.data import apply_op, get_dataset, import_file, training_settings, undo
+from core.data.conversation import conversation, set_path
+from core.data.diff import diff_versions
+from core.data.marks_csv import import_marks
+from core.data.review import Filters, choices, counts, open_desk, select
+from core.data.review_actions import edit_turn, export_marks, mark_rows, redact, row_view, scan_dataset
+from core.data.review_index import guess_language
+from core.errors import InputError
+from core.workspace import Workspace
+from tests.data.helpers import chat, write_jsonl
+from tests.data.review_data import make_rows, write_rows
+
+
+@pytest.fixture
+def ws(tmp_path):
+    return Workspace.open(tmp_path / "ws")
+
+
+@pytest.fixture
+def ds(ws, tmp_path):
+    """400 generated conversations: five languages, near duplicates, empty answers, sensitive data."""
+    return import_file(ws, write_rows(tmp_path / "conv.jsonl", make_rows(400)), "conv.jsonl", origin="shell")["id"]
+
+
+def rows_of(desk, sel):
+    return [int(desk.index.rows[i]) for i in sel]
+
+
+def test_search_words_phrases_and_regex_in_any_case(ws, ds):
+    desk = open_desk(ws, ds)
+    assert rows_of(desk, select(desk, Filters(search='"(CASE 12)"'))) == [12]         # a phrase, any case
+    assert rows_of(desk, select(desk, Filters(search="12) CASE"))) == [12, 112, 212, 312]   # words: all, anywhere
+    assert rows_of(desk, select(desk, Filters(search=r"case 1[0-2]\)", regex=True))) == [10, 11, 12]
+    text = [" ".join(m["content"] for m in r["messages"]).casefold() for r in make_rows(400)]
+    assert rows_of(desk, select(desk, Filters(search="Insulin"))) == [i + 1 for i, t in enumerate(text) if "insulin" in t]
+    with pytest.raises(InputError, match="regular expression"):
+        select(desk, Filters(search="case (", regex=True))
+
+
+def test_filters_combine_and_counts_follow(ws, ds):
+    desk = open_desk(ws, ds)
+    empty = rows_of(desk, select(desk, Filters(problem="empty_text")))
+    assert empty == [i + 1 for i in range(400) if i % 97 == 5]
+    assert select(desk, Filters(problem="none")).size == 400 - len(empty)
+    zh = select(desk, Filters(lang="zh"))
+    assert len(zh) == 40 and all("关于" in desk.index.texts[i] or "请用" in desk.index.texts[i] for i in zh)
+    dups = select(desk, Filters(dup="any", sort="duplicates"))
+    assert len(dups) == 20 and [int(desk.index.dup[i]) for i in dups[:2]] == [1, 1]   # a group's rows side by side
+    assert rows_of(desk, select(desk, Filters(dup="1"))) == [21, 22]
+    longest = select(desk, Filters(sort="longest", min_tokens=10, max_tokens=60))
+    toks = desk.index.tokens[longest]
+    assert list(toks) == sorted(toks, reverse=True) and toks.min() >= 10 and toks.max() <= 60
+    c = choices(desk)
+    assert c["problems"] == {"empty_text": len(empty)} and c["langs"]["zh"] == 40 and c["dup_groups"] == 10
+    assert counts(desk, zh)["matched"] == 40
+
+
+def test_marks_are_versions_and_training_reads_the_reviewed_rows(ws, ds):
+    before = get_dataset(ws, ds)
+    res = mark_rows(ws, ds, [3, 5], "drop", note="wrong answer")
+    info = res["dataset"]
+    assert res["changed"] and info["version"] == before["version"] + 1
+    assert info["current_sha256"] == before["current_sha256"]          # the data is the same, the marks are new
+    train = training_settings(ws, ds)["dataset"]
+    kept = [json.loads(line) for line in open(train, encoding="utf-8")]
+    assert len(kept) == 398 and make_rows(400)[2] not in kept         # rows 3 and 5 are left out of training
+    mark_rows(ws, ds, [7], "keep")
+    mark_rows(ws, ds, [8], "fix", note="dose is wrong")
+    desk = open_desk(ws, ds)
+    assert rows_of(desk, select(desk, Filters(mark="drop"))) == [3, 5]
+    assert rows_of(desk, select(desk, Filters(mark="unreviewed"))).__len__() == 396
+    c = counts(desk, select(desk, Filters()))
+    assert (c["keep"], c["drop"], c["fix"], c["reviewed"], c["share"]) == (1, 2, 1, 4, 0.01)
+    assert row_view(desk, 8)["note"] == "dose is wrong"
+    assert mark_rows(ws, ds, [7], "keep")["changed"] is False         # nothing new: no version
+    undo(ws, ds)
+    undo(ws, ds)
+    desk = open_desk(ws, ds)
+    assert desk.marks == {3: {"mark": "drop", "note": "wrong answer"}, 5: {"mark": "drop", "note": "wrong answer"}}
+    undo(ws, ds)
+    assert training_settings(ws, ds)["dataset"] == get_dataset(ws, ds)["current_path"]   # no marks: the data itself
+
+
+def test_marks_follow_their_rows_through_cleaning(ws, ds):
+    mark_rows(ws, ds, [22, 30], "drop")                               # row 22 is the near duplicate of row 21
+    mark_rows(ws, ds, [40], "keep")
+    apply_op(ws, ds, "delete", rows="1,2")
+    desk = open_desk(ws, ds)
+    assert {r: v["mark"] for r, v in desk.marks.items()} == {20: "drop", 28: "drop", 38: "keep"}
+    assert row_view(desk, 38)["record"] == make_rows(400)[39]
+
+
+def test_edit_a_turn_in_place_keeps_the_mark(ws, ds):
+    mark_rows(ws, ds, [9], "fix")
+    desk = open_desk(ws, ds)
+    path = row_view(desk, 9)["conversation"]["turns"][-1]["path"]
+    res = edit_turn(ws, ds, 9, path, "The corrected answer.")
+    assert res["changed"] and res["summary"] == "row 9 changed"
+    desk = open_desk(ws, ds)
+    view = row_view(desk, 9)
+    assert view["conversation"]["turns"][-1]["text"] == "The corrected answer." and view["mark"] == "fix"
+    with pytest.raises(InputError, match="not a text of this row"):
+        edit_turn(ws, ds, 9, "messages[9].content", "x")
+
+
+def test_scan_and_redact_one_finding_one_kind_or_all(ws, ds):
+    found = scan_dataset(ws, ds)
+    assert found["rows"] == 400 and {h["row"] for h in found["hits"]} == {i + 1 for i in range(400) if i % 50 == 7}
+    first_email = next(h for h in found["hits"] if h["kind"] == "email")
+    redact(ws, ds, hits=[first_email["id"]])
+    after = scan_dataset(ws, ds)
+    assert len(after["hits"]) == len(found["hits"]) - 1 and first_email["id"] not in {h["id"] for h in after["hits"]}
+    assert "[EMAIL]" in json.dumps(row_view(open_desk(ws, ds), first_email["row"])["record"])
+    redact(ws, ds, kinds=["card"])
+    assert "card" not in scan_dataset(ws, ds)["counts"]
+    redact(ws, ds)
+    assert scan_dataset(ws, ds)["hits"] == []
+    undo(ws, ds)
+    assert scan_dataset(ws, ds)["counts"].get("card") is None and scan_dataset(ws, ds)["hits"]
+
+
+def test_diff_shows_added_removed_changed_and_marks(ws, ds):
+    apply_op(ws, ds, "delete", rows="4")
+    edit_turn(ws, ds, 9, "messages[1].content", "changed")
+    mark_rows(ws, ds, [1], "drop")
+    d = diff_versions(ws, ds, 0, 3)
+    assert (d["removed"], d["changed"], d["added"], d["marks_changed"]) == (1, 1, 0, 1)
+    changed = next(i for i in d["items"] if i["status"] == "changed")
+    assert changed["row_a"] == 10 and changed["row_b"] == 9 and changed["after"]["messages"][1]["content"] == "changed"
+    assert d["marks"] == [{"row": 1, "before": "", "after": "drop", "note_before": "", "note_after": ""}]
+    assert diff_versions(ws, ds)["marks_changed"] == 1 and diff_versions(ws, ds)["items"] == []
+
+
+def test_two_reviewers_split_the_work_and_conflicts_are_listed(ws, ds, tmp_path):
+    mark_rows(ws, ds, [1, 2], "keep")
+    mark_rows(ws, ds, [3], "drop")
+    theirs = export_marks(ws, ds, tmp_path / "anna.csv")
+    undo(ws, ds)
+    undo(ws, ds)                                                      # "me": a fresh start on the same data
+    mark_rows(ws, ds, [2], "drop", note="off topic")                  # a conflict with Anna's Keep
+    apply_op(ws, ds, "delete", rows="1")                              # rows move up by one; Anna's row 1 is gone
+    res = import_marks(ws, ds, theirs, origin="shell")
+    assert res["conflicts"] == [{"row": 1, "mine": "drop", "mine_note": "off topic", "theirs": "keep", "theirs_note": ""}]
+    assert [p.where for p in res["problems"]] == ["line 2 (row 1)"]
+    marks = open_desk(ws, ds).marks
+    assert marks == {1: {"mark": "drop", "note": "off topic"}, 2: {"mark": "drop", "note": ""}}   # Anna's row 3, moved
+    res = import_marks(ws, ds, theirs, prefer="theirs", origin="shell")
+    assert "resolved with the file's mark" in res["summary"] and open_desk(ws, ds).marks[1]["mark"] == "keep"
+
+
+def test_a_broken_marks_file_is_refused_in_words(ws, ds, tmp_path):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("line,verdict\n1,keep\n", encoding="utf-8")
+    with pytest.raises(InputError, match="row, mark"):
+        import_marks(ws, ds, bad, origin="shell")
+    bad.write_text("row,mark\n1,maybe\n", encoding="utf-8")
+    assert "unknown mark" in import_marks(ws, ds, bad, origin="shell")["problems"][0].message
+
+
+def test_preference_pairs_show_both_answers_and_paths_edit_the_users_columns():
+    conv = conversation({"prompt": "Q?", "chosen": "Good.", "rejected": "Bad."}, "prompt_completion", {"completion": "chosen"})
+    assert [t["text"] for t in conv["turns"]] == ["Q?"]
+    assert [(a["label"], a["turns"][0]["text"]) for a in conv["answers"]] == [("chosen", "Good."), ("rejected", "Bad.")]
+    rec = {"conversations": [{"from": "human", "value": "hi"}, {"from": "gpt", "value": "hello"}]}
+    turns = conversation(rec, "sharegpt")["turns"]
+    assert [(t["role"], t["path"]) for t in turns] == [("user", "conversations[0].value"), ("assistant", "conversations[1].value")]
+    set_path(rec, turns[1]["path"], "hey")
+    assert rec["conversations"][1]["value"] == "hey"
+    alp = conversation({"instruction": "Sum", "input": "", "output": "4"}, "alpaca")["turns"]
+    assert [(t["role"], t["text"]) for t in alp] == [("user", "Sum"), ("assistant", "4")]
+
+
+def test_language_guesses():
+    assert guess_language("What is the best way to store tea?") == "en"
+    assert guess_language("请问这个怎么用？") == "zh" and guess_language("これは何ですか") == "ja"
+    assert guess_language("Wie ist das Wetter, und ist es nicht kalt?") == "de" and guess_language("12345") == ""
+
+
+def test_rows_of_other_formats_are_found_by_their_record_number(ws, tmp_path):
+    src = tmp_path / "qa.csv"
+    src.write_text('question,answer\nQ1,"two\nlines"\nQ2,mail ann@example.com\n', encoding="utf-8")
+    ds = import_file(ws, src, "qa.csv", origin="shell")["id"]
+    desk = open_desk(ws, ds)
+    view = row_view(desk, 2)
+    assert view["line"] == 4 and view["hits"][0]["kind"] == "email"
+    assert [t["role"] for t in view["conversation"]["turns"]] == ["user", "assistant"]
+    write_jsonl(tmp_path / "x.jsonl", [chat()])
+
+
+def test_the_index_after_an_edit_is_what_a_rebuild_gives(ws, ds, monkeypatch):
+    """edit_turn derives the new version's index from the old one (fast); it must equal a re-read."""
+    from core.data import review_index
+    build_index = review_index.build_index
+    apply_op(ws, ds, "delete", rows="400")                          # a version Danlu wrote: row N on line N
+    open_desk(ws, ds)
+    monkeypatch.setattr(review_index, "build_index", lambda *a, **k: pytest.fail("the whole file was read again"))
+    edit_turn(ws, ds, 21, "messages[1].content", "")                  # row 21: near duplicate of 22, now empty
+    edit_turn(ws, ds, 3, "messages[1].content", "请问这个怎么用？")
+    derived = open_desk(ws, ds).index
+    monkeypatch.undo()
+    fresh = build_index(get_dataset(ws, ds)["current_path"])
+    assert derived.raw == fresh.raw and derived.texts == fresh.texts and derived.langs == fresh.langs
+    for name in ("tokens", "dup", "rows", "lines"):
+        assert (getattr(derived, name) == getattr(fresh, name)).all(), name
+    assert [derived.langs[c] for c in derived.lang] == [fresh.langs[c] for c in fresh.lang]
+    bits = lambda idx: [{c for b, c in enumerate(idx.codes) if (int(m) >> b) & 1} for m in idx.problems]  # noqa: E731
+    assert bits(derived) == bits(fresh)

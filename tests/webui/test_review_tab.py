@@ -1,0 +1,54 @@
+"""The Review tab's handlers without a browser: what they answer in each language, and that every
+change answers the `dataset` setting with the reviewed version (core's training file)."""
+import pytest
+
+from core import data as D
+from tests.data.review_data import make_rows, write_rows
+from webui.context import Gui
+from webui.tabs import review_handlers as H
+
+FILTERS = ["", False, H.ALL, H.ALL, H.ALL, H.ALL, 0, 0, "position"]
+
+
+@pytest.fixture
+def desk(services, tmp_path):
+    gui = Gui(services=services)
+    ds = D.import_file(gui.ws, write_rows(tmp_path / "d.jsonl", make_rows(120)), "d.jsonl", origin="shell")["id"]
+    return gui, ds
+
+
+def test_the_desk_opens_in_chinese_with_chinese_choices(desk):
+    gui, ds = desk
+    out = H.open_tab(gui, ds, *FILTERS, "", "zh-CN")
+    problems, langs, _dups, sort, marks, bulk, kinds = out[:7]
+    counts, position, chat = out[7:10]
+    assert ("文本为空 (2)", "empty_text") in problems["choices"] and ("中文 (12)", "zh") in langs["choices"]
+    assert sort["choices"][0] == ("按位置", "position") and ("未审阅", "unreviewed") in marks["choices"]
+    assert ("删除", "drop") in bulk["choices"] and ("电子邮箱", "email") in kinds["choices"]
+    assert "120 行中有 **120** 行符合" in counts and position.startswith("第 **1** 行") and "用户" in chat
+
+
+def test_a_mark_answers_the_training_file_and_moves_on(desk):
+    gui, ds = desk
+    view = H.view(gui, ds, H.filters(*FILTERS), "", "en")
+    query, row = view[7], view[6]
+    out = H.mark_one(gui, "drop", ds, query, row, "off topic", "en")
+    assert out[0] == "✓ Marked row 1: Drop" and out[7] == "2"          # the next row is shown
+    assert out[9] == D.get_dataset(gui.ws, ds)["training_path"] != D.get_dataset(gui.ws, ds)["current_path"]
+    assert "Training uses 119 rows" in out[1]
+    out = H.undo(gui, ds, query, "2", "en")
+    assert out[9] == D.get_dataset(gui.ws, ds)["current_path"]        # nothing marked: the data itself
+
+
+def test_a_bad_regex_is_said_in_words_not_a_traceback(desk):
+    gui, ds = desk
+    out = H.show(gui, ds, "case (", True, *FILTERS[2:], "", "en")
+    assert "not a valid regular expression" in out[0]
+
+
+def test_a_language_switch_reads_no_dataset_before_the_desk_was_shown(desk, monkeypatch):
+    gui, ds = desk
+    from core.data import review_index
+    monkeypatch.setattr(review_index, "build_index", lambda *a, **k: pytest.fail("read the dataset"))
+    out = H.relabel(gui, ds, *FILTERS, "", "", "zh-CN")
+    assert out[3]["choices"][0] == ("按位置", "position") and out[7] == {"__type__": "update"}

@@ -1,0 +1,346 @@
+"""The Review tab's handlers: small functions over plain values that call core.data.review* and
+return what the page shows. The filters arrive as widget values (FILTER_INPUTS order in review_tab.py);
+the current row is a record number in a hidden textbox. Each view also writes the filters it used to a
+hidden box as JSON (`query`): the actions read that one box instead of nine widgets, because every input
+of an event stays in the page's loading-status list (tests/webui/test_build_ui.py keeps events narrow).
+
+Every change to the data (a mark, an edit, a replacement, an import, Undo) is a new version made by
+core; the handlers then also answer the `dataset` setting with core's training file, so the Train
+tab trains on the reviewed version.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import gradio as gr
+
+from core import data as D
+from core import trust
+from core.data import pii
+from core.data.diff import diff_versions
+from core.data.marks_csv import import_marks
+from core.data.review import Filters, choices, counts, open_desk, select
+from core.data.review_actions import edit_turn, export_marks, mark_rows, redact, row_view, scan_dataset
+from core.errors import DanluError, InputError
+from webui.i18n import tr
+from webui.i18n_core import clean_summary
+from webui.tabs.hyperparams_tab import problems_markdown
+from webui.tabs.review_render import chat_html, counts_markdown, diff_html, hits_frame, lang_name, position_markdown
+
+ALL = "all"
+SORTS = ("position", "longest", "shortest", "duplicates")
+MARK_FILTERS = ("unreviewed", "reviewed", "keep", "drop", "fix")
+N_VIEW = 8   # counts, position, chat, note, turn, edit text, row, query
+
+
+def filters(search, regex, problem, mark, langf, dup, mn, mx, sort) -> Filters:
+    num = lambda v: None if v in (None, "", 0) else int(v)  # noqa: E731  (an empty number box reads 0: no limit)
+    pick = lambda v: "" if v in (None, ALL) else str(v)  # noqa: E731
+    return Filters(search=search or "", regex=bool(regex), problem=pick(problem), mark=pick(mark), lang=pick(langf),
+                   dup=pick(dup), min_tokens=num(mn), max_tokens=num(mx), sort=sort or "position")
+
+
+def query(text: str) -> Filters:
+    """The filters a view wrote to the hidden query box."""
+    try:
+        return Filters(**json.loads(text)) if text else Filters()
+    except (TypeError, ValueError):
+        return Filters()
+
+
+def _empty(lang: str, text: str, f: Filters | None = None) -> tuple:
+    return (text, "", "", "", gr.update(choices=[], value=None), "", "", json.dumps(dataclasses.asdict(f or Filters())))
+
+
+def view(gui, ds_id, f: Filters, row, lang: str, step: int = 0, prefer: int | None = None) -> tuple:
+    """The N_VIEW outputs for the row `row` moved by `step` within the matching rows (the first match
+    when `row` no longer matches); `prefer`: show this row if it matches."""
+    q = json.dumps(dataclasses.asdict(f))
+    if not ds_id:
+        return _empty(lang, tr("rv.none", lang), f)
+    try:
+        desk = open_desk(gui.ws, ds_id)
+        sel = select(desk, f)
+    except InputError as e:
+        return _empty(lang, problems_markdown(e.problems, lang))
+    except DanluError as e:
+        return _empty(lang, f"⚠ {e}")
+    c = counts_markdown(counts(desk, sel), desk.info, lang)
+    if not len(sel):
+        return (c, "", chat_html(None, "", False, lang), "", gr.update(choices=[], value=None), "", "", q)
+    rows = desk.index.rows[sel]
+    k = _index_of(rows, prefer)
+    if k is None:
+        k = _index_of(rows, row)
+        k = 0 if k is None else min(max(k + step, 0), len(rows) - 1)
+    v = row_view(desk, int(rows[k]))
+    turns = [t for t in v["conversation"]["turns"] + [t for a in v["conversation"]["answers"] for t in a["turns"]]
+             if t["editable"] and t["path"]]
+    turn_choices = [(f"{i + 1}. {tr('rv.role.' + t['role'], lang) if t['role'] in ('system', 'user', 'assistant') else t['role']}",
+                     t["path"]) for i, t in enumerate(turns)]
+    last = next((t for t in reversed(turns) if t["role"] == "assistant"), turns[-1] if turns else None)
+    return (c, position_markdown(v, k, len(rows), lang), chat_html(v, f.search, f.regex, lang), v["note"],
+            gr.update(choices=turn_choices, value=last["path"] if last else None), last["text"] if last else "", str(v["row"]), q)
+
+
+def _index_of(rows, row) -> int | None:
+    if row in (None, ""):
+        return None
+    hit = (rows == int(row)).nonzero()[0]
+    return int(hit[0]) if len(hit) else None
+
+
+def show(gui, ds_id, *args):
+    """Inputs: dataset id, the filters, current row, language. Outputs: the view (a filter changed: the
+    current row stays if it still matches)."""
+    *fs, row, lang = args
+    return view(gui, ds_id, filters(*fs), row, lang)
+
+
+def step(gui, by: int, ds_id, q, row, lang):
+    """Inputs: dataset, the query box, current row, language. Previous (-1) / next (+1) among the matching rows."""
+    return view(gui, ds_id, query(q), row, lang, step=by)
+
+
+def show_row(gui, ds_id, q, row, lang):
+    """The row just chosen (a finding clicked), if it matches the filters."""
+    return view(gui, ds_id, query(q), row, lang, prefer=int(row) if row else None)
+
+
+def filter_choices(gui, ds_id, lang: str, current=(ALL, ALL, ALL)) -> tuple:
+    """Outputs: the problem, language and duplicate dropdowns, offering what this version has (a
+    value this version does not have goes back to "all": another dataset may have been chosen)."""
+    if not ds_id:
+        return (gr.skip(),) * 3
+    try:
+        ch = choices(open_desk(gui.ws, ds_id))
+    except DanluError:
+        return (gr.skip(),) * 3
+    from core.data.issues import TITLES
+    from webui.i18n_core import title
+    problems = [(tr("rv.all", lang), ALL), (tr("rv.problem.none", lang), "none"), (tr("rv.problem.any", lang), "any")] + \
+        [(f"{title(c, TITLES.get(c, c), lang)} ({n:,})", c) for c, n in ch["problems"].items()]
+    langs = [(tr("rv.all", lang), ALL)] + [(f"{lang_name(c, lang)} ({n:,})", c) for c, n in ch["langs"].items()]
+    dups = [(tr("rv.all", lang), ALL), (f"{tr('rv.dup.any', lang)} ({ch['dup_rows']:,})", "any")] + \
+        [(f"{tr('rv.dup.group', lang)} {g}", str(g)) for g in range(1, min(ch["dup_groups"], 200) + 1)]
+    out = []
+    for options, value in zip((problems, langs, dups), current):
+        keep = value in {v for _, v in options}
+        out.append(gr.update(choices=options, value=value if keep else ALL))
+    return tuple(out)
+
+
+def fixed_choices(lang: str) -> tuple:
+    """Outputs: the order, review-mark, bulk-mark and kind choices in `lang` (their values stay)."""
+    return (gr.update(choices=[(tr(f"rv.sort.{s}", lang), s) for s in SORTS]),
+            gr.update(choices=[(tr("rv.all", lang), ALL)] + [(tr(f"rv.mark.{m}", lang), m) for m in MARK_FILTERS]),
+            gr.update(choices=[(tr(f"rv.mark.{m}", lang), m) for m in ("keep", "drop", "fix", "clear")]),
+            gr.update(choices=[(tr(f"rv.kind.{k}", lang), k) for k in pii.KINDS]))
+
+
+def open_tab(gui, ds_id, *args):
+    """The tab opened or the language changed: every choice in the page's language, the view, the version lists."""
+    *fs, row, lang = args
+    ch = filter_choices(gui, ds_id, lang, (fs[2], fs[4], fs[5]))   # problem, language, duplicates
+    for i, c in zip((2, 4, 5), ch):
+        if isinstance(c, dict) and "value" in c:
+            fs[i] = c["value"]
+    return (*ch, *fixed_choices(lang), *view(gui, ds_id, filters(*fs), row, lang), *versions(gui, ds_id, lang))
+
+
+def relabel(gui, ds_id, *args):
+    """The language changed: the fixed choices in the new language; the rest again only if the desk has
+    been shown (the query box is filled), so a language switch never reads a dataset nobody reviews."""
+    *fs, row, q, lang = args
+    if not q:
+        return (gr.skip(),) * 3 + fixed_choices(lang) + (gr.skip(),) * (N_VIEW + 2)
+    return open_tab(gui, ds_id, *fs, row, lang)
+
+
+def versions(gui, ds_id, lang: str) -> tuple:
+    """Outputs: the two version pickers of the diff (previous and current chosen)."""
+    if not ds_id:
+        return gr.skip(), gr.skip()
+    try:
+        info = D.get_dataset(gui.ws, ds_id)
+    except DanluError:
+        return gr.skip(), gr.skip()
+    vs = info["versions"]
+    ch = [(f"{tr('rv.version', lang)} {i}: {clean_summary(v.get('summary', ''), lang)[:70]}", str(i)) for i, v in enumerate(vs)]
+    return gr.update(choices=ch, value=str(max(0, len(vs) - 2))), gr.update(choices=ch, value=str(len(vs) - 1))
+
+
+def _after_change(gui, ds_id, q, row, lang, message: str, prefer=None) -> tuple:
+    """Outputs after a new version: message, view, the `dataset` setting (training's file), version lists."""
+    setting = str(D.training_path(gui.ws, ds_id))
+    return (message, *view(gui, ds_id, query(q), row, lang, prefer=prefer), setting, *versions(gui, ds_id, lang))
+
+
+def _fail(e: DanluError, lang: str) -> tuple:
+    text = problems_markdown(e.problems, lang) if isinstance(e, InputError) else f"⚠ {e}"
+    return (text,) + (gr.skip(),) * (N_VIEW + 3)
+
+
+def mark_one(gui, mark: str, ds_id, q, row, note, lang):
+    """Keep / Drop / Needs fix for the row shown, with the note; then the next matching row."""
+    if not ds_id or not row:
+        return (tr("rv.none", lang),) + (gr.skip(),) * (N_VIEW + 3)
+    try:
+        desk = open_desk(gui.ws, ds_id)
+        rows = desk.index.rows[select(desk, query(q))]
+        k = _index_of(rows, row)
+        nxt = int(rows[k + 1]) if k is not None and k + 1 < len(rows) else None
+        res = mark_rows(gui.ws, ds_id, [int(row)], mark, note=note or "")
+    except DanluError as e:
+        return _fail(e, lang)
+    msg = tr("rv.marked", lang).format(row=row, mark=tr("rv.mark." + mark, lang)) if res["changed"] else tr("rv.unchanged", lang)
+    return _after_change(gui, ds_id, q, row, lang, "✓ " + msg, prefer=nxt if nxt is not None else int(row))
+
+
+def mark_all(gui, ds_id, q, row, mark, lang):
+    """Mark every row that matches the filters (notes stay as they are)."""
+    if not ds_id:
+        return (tr("rv.none", lang),) + (gr.skip(),) * (N_VIEW + 3)
+    try:
+        desk = open_desk(gui.ws, ds_id)
+        rows = [int(r) for r in desk.index.rows[select(desk, query(q))]]
+        res = mark_rows(gui.ws, ds_id, rows, "" if mark == "clear" else mark, note=None)
+    except DanluError as e:
+        return _fail(e, lang)
+    word = tr("rv.mark." + (mark or "clear"), lang)
+    msg = tr("rv.bulk_done", lang).format(n=len(rows), mark=word) if res["changed"] else tr("rv.unchanged", lang)
+    return _after_change(gui, ds_id, q, row, lang, "✓ " + msg)
+
+
+def turn_text(gui, ds_id, row, path) -> str:
+    """Inputs: dataset, row, the chosen turn. Outputs: its text, to edit."""
+    if not (ds_id and row and path):
+        return ""
+    v = row_view(open_desk(gui.ws, ds_id), int(row))
+    turns = (v or {}).get("conversation", {"turns": [], "answers": []})
+    return next((t["text"] for t in turns["turns"] + [t for a in turns["answers"] for t in a["turns"]] if t["path"] == path), "")
+
+
+def save_edit(gui, ds_id, q, row, path, text, lang):
+    if not (ds_id and row and path):
+        return (tr("rv.none", lang),) + (gr.skip(),) * (N_VIEW + 3)
+    try:
+        res = edit_turn(gui.ws, ds_id, int(row), path, text or "")
+    except DanluError as e:
+        return _fail(e, lang)
+    msg = "✓ " + tr("rv.saved", lang).format(row=row) if res["changed"] else tr("rv.unchanged", lang)
+    return _after_change(gui, ds_id, q, row, lang, msg, prefer=int(row))
+
+
+def undo(gui, ds_id, q, row, lang):
+    if not ds_id:
+        return (tr("rv.none", lang),) + (gr.skip(),) * (N_VIEW + 3)
+    try:
+        D.undo(gui.ws, ds_id)
+    except DanluError as e:
+        return _fail(e, lang)
+    return _after_change(gui, ds_id, q, row, lang, "↶ " + tr("rv.undone", lang), prefer=row or None)
+
+
+# ---- sensitive data ------------------------------------------------------------------------------
+_SCANS: dict = {}   # the last scan per dataset version and question: the language switch redraws it
+
+
+def scan(gui, ds_id, kinds, names, lang):
+    """Outputs: the summary, the findings table, the findings' ids (hidden, one per table row)."""
+    if not ds_id:
+        return tr("rv.none", lang), hits_frame(None, lang), ""
+    try:
+        chosen = tuple(kinds or pii.KINDS) + (("name",) if _names(names) else ())
+        key = (ds_id, D.get_dataset(gui.ws, ds_id)["current_sha256"], chosen, tuple(_names(names)))
+        found = _SCANS.get(key) or scan_dataset(gui.ws, ds_id, chosen, _names(names))
+        _SCANS.clear()
+        _SCANS[key] = found
+    except DanluError as e:
+        return f"⚠ {e}", hits_frame(None, lang), ""
+    per = ", ".join(f"{tr('rv.kind.' + k, lang)} {n:,}" for k, n in sorted(found["counts"].items(), key=lambda kv: -kv[1]))
+    head = tr("rv.scan_summary", lang).format(n=len(found["hits"]), r=found["rows"]) + (f": {per}" if per else "")
+    return head, hits_frame(found, lang), "\n".join(h["id"] for h in found["hits"][:500])
+
+
+def redraw_scan(gui, ds_id, kinds, names, ids, lang):
+    """The language changed: the findings again, in the new language (only if a scan is shown)."""
+    if not ids:
+        return gr.skip(), gr.skip(), gr.skip()
+    return scan(gui, ds_id, kinds, names, lang)
+
+
+def _names(text) -> list[str]:
+    return [n.strip() for n in (text or "").split(",") if n.strip()]
+
+
+def pick_hit(ids: str, evt: gr.SelectData):
+    """A click in the findings table: that finding's id and its row (shown next)."""
+    idx = evt.index[0] if isinstance(evt.index, (list, tuple)) else evt.index
+    lines = (ids or "").splitlines()
+    if idx is None or idx >= len(lines):
+        return gr.skip(), gr.skip()
+    hit = lines[idx]
+    return hit, hit.split(":", 1)[0]
+
+
+def redact_some(gui, how: str, ds_id, q, row, hit, kinds, names, lang):
+    """Replace the chosen finding ("one"), every finding of the ticked kinds ("kinds"), or all."""
+    if not ds_id:
+        return (tr("rv.none", lang),) + (gr.skip(),) * (N_VIEW + 3)
+    if how == "one" and not hit:
+        return (tr("rv.scan_first", lang),) + (gr.skip(),) * (N_VIEW + 3)
+    try:
+        chosen = tuple(kinds or pii.KINDS) if how == "kinds" else pii.KINDS
+        res = redact(gui.ws, ds_id, kinds=chosen + (("name",) if _names(names) else ()), names=_names(names),
+                     hits=[hit] if how == "one" else None)
+    except DanluError as e:
+        return _fail(e, lang)
+    msg = "✓ " + tr("rv.redacted", lang).format(c=res["result"]["changed"]) if res["changed"] else tr("rv.unchanged", lang)
+    return _after_change(gui, ds_id, q, row, lang, msg, prefer=int(hit.split(":", 1)[0]) if how == "one" else row or None)
+
+
+# ---- versions and shared work -------------------------------------------------------------------
+def compare(gui, ds_id, a, b, lang: str) -> str:
+    if not ds_id:
+        return tr("rv.none", lang)
+    try:
+        info = D.get_dataset(gui.ws, ds_id)
+        d = diff_versions(gui.ws, ds_id, int(a) if a not in (None, "") else None, int(b) if b not in (None, "") else None)
+    except (DanluError, ValueError) as e:
+        return f"⚠ {e}"
+    fmt = open_desk(gui.ws, ds_id).index.fmt
+    return diff_html(d, fmt, info["column_map"], lang)
+
+
+def export(gui, ds_id):
+    if not ds_id:
+        return None
+    info = D.get_dataset(gui.ws, ds_id)
+    name = info["display_name"].rsplit(".", 1)[0]
+    return str(export_marks(gui.ws, ds_id, gui.ws.root / "gui-downloads" / f"{name}-v{info['version']}-marks.csv"))
+
+
+def import_csv(gui, ds_id, q, row, path, theirs, lang):
+    """Inputs: the query box, row, the uploaded CSV, take-theirs, language. Outputs: what happened (conflicts
+    and rows not found listed), the view, the `dataset` setting, the version lists."""
+    if not ds_id or not path:
+        return (tr("rv.none", lang),) + (gr.skip(),) * (N_VIEW + 3)
+    try:
+        res = import_marks(gui.ws, ds_id, path, prefer="theirs" if theirs else "mine", origin=trust.BROWSER)
+    except DanluError as e:
+        return _fail(e, lang)
+    lines = ["✓ " + tr("rv.imported", lang).format(a=res["applied"], s=res["same"])]
+    if res["conflicts"]:
+        how = tr("rv.took_theirs" if theirs else "rv.kept_mine", lang)
+        lines.append(f"\n**{tr('rv.conflicts', lang).format(n=len(res['conflicts']))}** ({how})\n")
+        lines.append(f"| {tr('rv.col.row', lang)} | {tr('rv.here', lang)} | {tr('rv.in_file', lang)} |\n|---|---|---|")
+        for c in res["conflicts"][:50]:
+            lines.append(f"| {c['row']} | {tr('rv.mark.' + c['mine'], lang)} {c['mine_note']} | "
+                         f"{tr('rv.mark.' + c['theirs'], lang)} {c['theirs_note']} |")
+    if res["problems"]:
+        lines.append(f"\n**{tr('rv.not_found', lang).format(n=len(res['problems']))}**: " +
+                     ", ".join(p.where for p in res["problems"][:30]))
+    return _after_change(gui, ds_id, q, row, lang, "\n".join(lines))
+
