@@ -60,7 +60,8 @@ CKPT_IN_GRAPH = _declare("DANLU_CKPT_IN_GRAPH", BENCHMARK, "0: checkpoint compil
 CKPT_POLICY = _declare("DANLU_CKPT_POLICY", BENCHMARK, "prefer: let the compiler keep some activations instead of "
                        "recomputing all (default all)", "core.recipes.speed")
 FAULT = _declare("DANLU_FAULT", TEST_HOOK, "inject faults into one attempt: crash@STEP:RANK, nan@STEP, hang@STEP:RANK, "
-                 "spam@STEP:RANK, enospc@STEP, deaf (core.recipes.faults)", "the recipes, tests/jobs/fake_recipe.py")
+                 "spam@STEP:RANK, enospc@STEP, slow@STEP, deaf (core.recipes.faults); a Slurm job's first attempt only",
+                 "the recipes, tests/jobs/fake_recipe.py")
 SPAM_MB = _declare("DANLU_SPAM_MB", TEST_HOOK, "megabytes the spam fault prints (default 50)",
                    "core.recipes.train, tests/jobs/fake_recipe.py")
 STALL_MINUTES = _declare("DANLU_STALL_MINUTES", TEST_HOOK, "a stall limit below stall_minutes' minimum of 0.5, from "

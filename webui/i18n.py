@@ -529,6 +529,8 @@ SLURM_PENDING: dict[str, tuple[str, str]] = {
                                       "所需节点不可用（宕机、排空或被预留）"),
     "slurm.pending.PartitionTimeLimit": ("its time limit is longer than the partition allows: ask for less time",
                                          "时间限制超过分区允许的上限：请缩短时间"),
+    "slurm.pending.PartitionConfig": ("it asks for more than the partition's nodes have (CPUs, memory, GPUs or nodes): "
+                                      "ask for less", "所需资源超过该分区节点的配置（CPU、内存、GPU 或节点数）：请减少申请"),
     "slurm.pending.None": ("waiting to be scheduled", "等待调度"),
 }
 

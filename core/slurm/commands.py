@@ -137,6 +137,25 @@ def parse_queue(text: str) -> dict[str, QueueEntry]:
     return out
 
 
+def accounting(job_id: str) -> str:
+    """The state sacct recorded for a job (COMPLETED, TIMEOUT, NODE_FAIL, ...), for a job squeue has
+    forgotten (it keeps ended jobs for MinJobAge, 300 s by default). "" where the cluster keeps no
+    accounting (no slurmdbd: sacct then refuses) or sacct is missing."""
+    if shutil.which("sacct") is None:
+        return ""
+    proc = run(["sacct", "--noheader", "--parsable2", f"--jobs={job_id}", "--format=JobID,State"], check=False)
+    return parse_accounting(proc.stdout, str(job_id)) if proc.returncode == 0 else ""
+
+
+def parse_accounting(text: str, job_id: str) -> str:
+    """The whole job's line (not its .batch or .0 steps): '4242|CANCELLED by 1000' -> 'CANCELLED'."""
+    for line in text.splitlines():
+        jid, _, state = line.partition("|")
+        if jid.strip() == job_id and state.strip():
+            return state.split()[0].rstrip("+")
+    return ""
+
+
 def show_job(job_id: str) -> dict | None:
     """`scontrol show job -o ID` as a dict (JobState, Reason, ExitCode, Restarts, NodeList, TimeLimit...)."""
     proc = run(["scontrol", "show", "job", "--oneliner", str(job_id)], check=False)
@@ -177,13 +196,24 @@ def hostnames(nodelist: str) -> list[str]:
     return run(["scontrol", "show", "hostnames", nodelist]).stdout.split()
 
 
-def partition_nodes(partition: str = "") -> list[str]:
-    """The host names of a partition's nodes (the default partition's when none is named)."""
-    lines = run(["sinfo", "--noheader", "--format=%P|%N"]).stdout.splitlines()
-    wanted = set(partition.split(",")) if partition else None
-    lists = [nodes for name, _, nodes in (ln.partition("|") for ln in lines)
-             if (name.rstrip("*") in wanted if wanted else name.endswith("*")) and nodes.strip()]
-    return [h for nodelist in lists for h in hostnames(nodelist.strip())]
+def partition_nodes(partition: str = "") -> list[str] | None:
+    """The host names of a partition's nodes (of a list of partitions, or of the default one when none
+    is named); None when the cluster has no partition of that name."""
+    table = {}
+    for line in run(["sinfo", "--noheader", "--format=%P|%N"]).stdout.splitlines():
+        name, _, nodes = line.partition("|")
+        if name.strip():
+            table.setdefault(name.strip(), []).append(nodes.strip())
+    names = partition.split(",") if partition else [n.rstrip("*") for n in table if n.endswith("*")]
+    known = {n.rstrip("*"): lists for n, lists in table.items()}
+    if any(n not in known for n in names):
+        return None
+    return [h for n in names for nodelist in known[n] if nodelist and nodelist != "n/a" for h in hostnames(nodelist)]
+
+
+def partition_names() -> list[str]:
+    return [line.strip().rstrip("*") for line in run(["sinfo", "--noheader", "--format=%P"]).stdout.splitlines()
+            if line.strip()]
 
 
 def _int(text: str) -> int:
@@ -293,6 +323,7 @@ PENDING_WORDS = {
     "ReqNodeNotAvail": "the nodes it needs are not available (down, drained or reserved)",
     "PartitionTimeLimit": "its time limit is longer than the partition allows: ask for less time",
     "PartitionNodeLimit": "it asks for more nodes than the partition allows",
+    "PartitionConfig": "it asks for more than the partition's nodes have (CPUs, memory, GPUs or nodes): ask for less",
     "PartitionDown": "the partition is down",
     "PartitionInactive": "the partition is not accepting jobs",
     "NodeDown": "a node it needs is down",

@@ -115,6 +115,9 @@ def gather(job: J.Job, entry: QueueEntry | None) -> outcome.AttemptFacts:
     run, files = RunDir(job.run_dir), attempt_files(job)
     _, n = attempt_of(job.id)
     state, restarts, reason = (entry.state, entry.restarts, entry.reason) if entry else ("", -1, "")
+    if entry is None and job.state != J.QUEUED:
+        state = commands.accounting(job.slurm_job_id)  # squeue forgot it; sacct may remember (else "")
+        state = state if state in outcome.ENDED else ""
     if entry and restarts < n:
         state = "PENDING"  # Slurm still runs (or closes) the attempt before this one
     ended = read_json(run.slurm_attempt(job.slurm_job_id, n, end=True))
@@ -317,9 +320,12 @@ def check_submit(ws: Workspace, spec: SlurmSpec) -> None:
     if not problems:
         try:
             nodes = commands.partition_nodes(spec.partition)
+            if nodes is None:
+                problems = [Problem("--partition", f"the cluster has no partition {spec.partition!r}",
+                                    f"its partitions: {', '.join(commands.partition_names()) or 'none'}")]
         except DanluError as e:
             raise InputError(problems=[Problem("--slurm", e.message, e.hint)],
                              title="The Slurm cluster cannot be reached") from None
-        problems = shared.problems({"workspace": ws.root, "Danlu": REPO_ROOT}, nodes)
+        problems = problems or shared.problems({"workspace": ws.root, "Danlu": REPO_ROOT}, nodes)
     if problems:
         raise InputError(problems=problems, title="The job cannot be sent to the Slurm cluster")

@@ -132,6 +132,20 @@ def test_a_killed_rank_fails_the_job_naming_it(services, slurm):
     assert_nothing_left(slurm, job)
 
 
+def test_what_the_cluster_cannot_run_is_refused_in_words(home, services, slurm, tmp_path):
+    """A partition it does not have: refused before a job is made. GPUs its nodes do not have: sbatch
+    refuses, the job is recorded as Failed (submit_failed) with Slurm's words and a hint. Both exit 2."""
+    cfg = demo_yaml(tmp_path / "c.yaml", max_steps=2, **SHORT)
+    r = run_app("train", cfg, *TWO_ON_CPU, "--partition", "gpu", "--detach", home=home)
+    assert r.returncode == 2 and "no partition 'gpu'" in r.stderr and "its partitions: debug" in r.stderr, r.stderr
+    assert services.store.list() == []
+    r = run_app("train", cfg, "--slurm", "--detach", home=home)  # one GPU per node by default
+    assert r.returncode == 2 and "Slurm did not take job" in r.stderr and "0 GPUs per node" in r.stderr, r.stderr
+    [job] = services.store.list()
+    assert (job.state, job.reason) == (J.FAILED, "submit_failed") and "generic resource" in job.message
+    assert not slurm.squeue()
+
+
 @pytest.mark.browser
 def test_the_gui_starts_a_slurm_job_and_a_restarted_gui_reattaches(home, slurm, browser):
     from playwright.sync_api import expect

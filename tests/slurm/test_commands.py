@@ -80,3 +80,9 @@ def test_an_allocation_danlu_runs_in_does_not_leak_into_its_jobs(monkeypatch):
     monkeypatch.setenv("SLURM_CONF", "/etc/x/slurm.conf")
     env = C.env()
     assert "SLURM_JOB_ID" not in env and env["SLURM_CONF"] == "/etc/x/slurm.conf" and env["SLURM_TIME_FORMAT"] == "standard"
+
+
+def test_sacct_gives_the_whole_jobs_state():
+    text = "4242|CANCELLED by 1000\n4242.batch|CANCELLED\n4242.0|FAILED\n"
+    assert C.parse_accounting(text, "4242") == "CANCELLED"
+    assert C.parse_accounting("4243|TIMEOUT\n", "4242") == ""

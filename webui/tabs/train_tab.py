@@ -83,7 +83,7 @@ def start_training(gui, lang: str, chosen_gpus: list, nproc, *values, where: str
         return gr.skip(), problems_markdown(problems, lang), gr.skip()
     try:
         if where == train_where.SLURM:
-            spec = launcher.LaunchSpec(executor="slurm", slurm=train_where.spec_from_page(gui, nproc, **slurm))
+            spec = launcher.LaunchSpec(executor="slurm", slurm=train_where.spec_from_page(gui, lang, nproc, **slurm))
         else:
             spec = launch_spec(chosen_gpus, nproc)
         job = launcher.submit_train(gui.ws, cfg, spec, origin=trust.BROWSER,
@@ -205,6 +205,7 @@ def select_row(evt: gr.SelectData):
 
 def refresh(gui, lang: str, job_id: str | None, seen: str, table_seen: str):
     """The Timer's one call: the job table, then the selected job's live view (see refresh_job)."""
+    job_id = train_where.requeued_as(gui, job_id, seen)  # a Slurm job that requeued itself: show its next attempt
     table, picker, table_sig = refresh_jobs(gui, lang, job_id, table_seen)
     return refresh_job(gui, job_id, seen, lang) + (table, picker, table_sig)
 

@@ -75,13 +75,24 @@ def show(where: str):
     return (*[cluster] * 7, cluster, here, here)
 
 
-def spec_from_page(gui, nproc, partition, nodes, gpus_per_node, time_limit, requeue):
-    """The page's values on top of settings.yaml's defaults (checked in core: core.slurm.spec)."""
+# the widget that holds each setting, to name it in a problem (the rest come from settings.yaml)
+WIDGETS = {"partition": "slurm.partition", "nodes": "slurm.nodes", "gpus_per_node": "slurm.gpus_per_node",
+           "nproc": "train.nproc", "time": "slurm.time"}
+
+
+def spec_from_page(gui, lang, nproc, partition, nodes, gpus_per_node, time_limit, requeue):
+    """The page's values on top of settings.yaml's defaults, checked in core (core.slurm.spec); a
+    problem names the widget it came from."""
+    from core.errors import InputError
     from core.slurm.executor import spec_for
     gpn = _int(gpus_per_node)
-    return spec_for(gui.ws, partition=(partition or None), nodes=_int(nodes), gpus_per_node=gpn,
+    spec = spec_for(gui.ws, partition=(partition or None), nodes=_int(nodes), gpus_per_node=gpn,
                     nproc=_int(nproc) if gpn == 0 else None, time=(time_limit or "").strip() or None,
                     requeue=bool(requeue))
+    problems = spec.problems(lambda n: tr(WIDGETS[n], lang) if n in WIDGETS else f"settings.yaml: slurm.{n}")
+    if problems:
+        raise InputError(problems=problems, title="The Slurm settings cannot be used")
+    return spec
 
 
 def _int(value):
@@ -98,6 +109,19 @@ def where_text(job: J.Job, lang: str) -> str:
     from core.slurm.executor import attempt_nodes
     nodes = attempt_nodes(job)
     return f"Slurm {job.slurm_job_id}" + (f" · {nodes}" if nodes else "")
+
+
+def requeued_as(gui, job_id: str | None, seen: str = "") -> str | None:
+    """The attempt that continues a Slurm job (<id>-rN) when the page watched it run and it was then
+    interrupted and requeued itself, as `train --slurm` follows it; else job_id (an interrupted
+    attempt picked from the table stays picked)."""
+    from core.slurm.executor import next_attempt_id
+    job = gui.live.job(job_id)
+    watched_running = bool(job_id) and seen.startswith(f"{job_id}|") and not seen.startswith(f"{job_id}|{J.INTERRUPTED}|")
+    if job is None or job.executor != SLURM or job.state != J.INTERRUPTED or not watched_running:
+        return job_id
+    later = gui.live.job(next_attempt_id(job.id))
+    return later.id if later is not None else job_id
 
 
 def build(gui) -> WherePanel:
