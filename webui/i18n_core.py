@@ -91,7 +91,37 @@ MESSAGES = [
     (r"Fits: about (?P<n>\S+) GiB needed of (?P<f>\S+) GiB free\.", "放得下：大约需要 {n} GiB，可用 {f} GiB。"),
     (r"Will probably NOT fit: about (?P<n>\S+) GiB needed but only (?P<f>\S+) GiB free\. Try: (?P<steps>.+)\.",
      "很可能放不下：大约需要 {n} GiB，但只有 {f} GiB 可用。可以试试：{steps}。"),
+    # the memory plan and the sharding choice (core.memory_plan), on the page and in the training log
+    (r"Memory plan: as set, every layer keeps its activations \(about (?P<n>\S+) GiB\)\.",
+     "显存方案：按设置，每一层都保留激活（约 {n} GiB）。"),
+    (r"Memory plan: lowest memory, as set: every layer is recomputed in the backward pass (?P<where>.+) "
+     r"\(about (?P<n>\S+) GiB\)\.", "显存方案：按设置使用最低显存：每一层在反向传播时重新计算，{where}（约 {n} GiB）。"),
+    (r"Memory plan: every layer keeps its activations, nothing is recomputed \(the fastest plan\): about (?P<n>\S+) GiB "
+     r"of (?P<f>\S+) GiB free\.", "显存方案：每一层都保留激活，不重新计算（最快的方案）：约需 {n} GiB，可用 {f} GiB。"),
+    (r"Memory plan: the last (?P<k>\d+) of (?P<L>\d+) layers keep their activations and the other (?P<r>\d+) are "
+     r"recomputed in the backward pass, as much as (?P<f>\S+) GiB free allows \(about (?P<n>\S+) GiB\)\.",
+     "显存方案：最后 {k} 层（共 {L} 层）保留激活，其余 {r} 层在反向传播时重新计算，这是 {f} GiB 可用显存所能容纳的最多层数（约 {n} GiB）。"),
+    (r"Memory plan: every layer is recomputed and its saved input waits in the computer's memory \(the lowest GPU "
+     r"memory\): about (?P<n>\S+) GiB of (?P<f>\S+) GiB free\.",
+     "显存方案：每一层都重新计算，保存的输入放在电脑内存中（GPU 显存最低）：约需 {n} GiB，可用 {f} GiB。"),
+    (r"Memory plan: every layer is recomputed in the backward pass \(only its input is kept\); keeping activations does "
+     r"not fit in (?P<f>\S+) GiB free \(about (?P<n>\S+) GiB\)\.",
+     "显存方案：每一层都在反向传播时重新计算（只保留输入）；保留激活放不进 {f} GiB 可用显存（约 {n} GiB）。"),
+    (r"Sharding: one (?P<unit>GPU|CPU process), so the model is not split \(FSDP needs two or more\)\.",
+     "模型拆分：只有一个{unit}，模型不拆分（FSDP 需要两个或更多）。"),
+    (r"Sharding: the model's weights are split over (?P<g>\d+) (?P<unit>GPU|CPU process)s \(FSDP\), as set: about "
+     r"(?P<x>\S+) GiB per (?P<unit2>GPU|CPU process)\.", "模型拆分：按设置，模型权重分到 {g} 个{unit}上（FSDP）：每个{unit}约 {x} GiB。"),
+    (r"Sharding: even split over (?P<g>\d+) (?P<unit>GPU|CPU process)s the model needs about (?P<x>\S+) GiB per "
+     r"(?P<unit2>GPU|CPU process), more than fits safely in (?P<f>\S+) GiB free\.",
+     "模型拆分：即使分到 {g} 个{unit}上，每个{unit}仍需约 {x} GiB，超过可用的 {f} GiB 所能安全容纳的量。"),
+    (r"Sharding: the model does not fit one (?P<unit>GPU|CPU process) \(about (?P<w>\S+) GiB of (?P<f>\S+) GiB free\), "
+     r"so its weights are split over (?P<g>\d+) (?P<unit2>GPU|CPU process)s \(FSDP\): about (?P<x>\S+) GiB per "
+     r"(?P<unit3>GPU|CPU process)\.",
+     "模型拆分：模型放不进一个{unit}（约需 {w} GiB，可用 {f} GiB），因此把权重分到 {g} 个{unit}上（FSDP）：每个{unit}约 {x} GiB。"),
 ]
+# fixed phrases inside the sentences above, translated wherever they appear as a part
+PHRASES = {"GPU": "GPU", "CPU process": "CPU 进程", "and its saved input waits in the computer's memory": "保存的输入放在电脑内存中",
+           "and only its input is kept": "只保留它的输入"}
 # what a cleaning operation did (core.data.ops summaries); "; nothing changed, no new version" and
 # "undid: " are added around them (core.data.store)
 N = r"(?P<{}>[\d,]+)"
@@ -285,7 +315,7 @@ def core_text(text: str, lang: str, labels: dict[str, str] | None = None) -> str
     for rx, zh in _COMPILED:
         m = rx.match(text.strip())
         if m:
-            parts = m.groupdict()
+            parts = {k: PHRASES.get(v, v) for k, v in m.groupdict().items()}
             if "label" in parts and labels:
                 parts["label"] = labels.get(parts["label"], parts["label"])
             if "sub" in parts:  # a sentence of its own inside this one

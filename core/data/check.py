@@ -118,7 +118,7 @@ def check_file(path: str | Path, fmt: str = "auto", column_map: dict | None = No
         return rep
     n_workers = workers if workers is not None else (os.cpu_count() or 1)
     if (sn.kind == "jsonl" and not collect and n_workers > 1 and sn.size >= PARALLEL_MIN_BYTES
-            and sn.encoding.startswith("utf-8")):
+            and sn.encoding.startswith("utf-8") and not sn.cr_only):
         from core.data.parallel import check_parallel
         if check_parallel(path, sn, rep, fmt, column_map, max_record_bytes, min(n_workers, 8)):
             return finalize(rep)

@@ -95,7 +95,8 @@ def _json_stream(path, sn, t: _Text, col, st, cap, column_map: dict):
     from core.data.formats import FIELDS
     known = {n for names in FIELDS.values() for n in names} | set(column_map.values())
     lists = [k for k, v in top.items() if isinstance(v, list)]
-    if known & set(top) or not top:
+    flat = not any(isinstance(v, (list, dict)) for v in top.values())
+    if known & set(top) or not top or flat:  # a flat object is one record (a one-row JSONL with other names)
         st.rows += 1
         had = bool(seen_top)
         if not report_seen(col, seen_top, 1, 1):
@@ -165,21 +166,7 @@ def _array(t: _Text, pos: int, dec, seen, col, st, cap, top: bool):
                     seen.clear()
                     continue
                 seen.clear()
-                st.rows += 1
-                line = t.line_at(pos)
-                err_line = t.line_at(e.pos)
-                where = f" (line {err_line}, column {t.col_at(e.pos)})" if err_line != line else f" at column {t.col_at(e.pos)}"
-                if len(t.buf) - pos >= cap:
-                    col.report("line_too_long", f"a record is longer than {cap / 2**20:.0f} MB or never ends",
-                               "split it, or check for a missing closing bracket", line=line, record=st.rows)
-                elif t.eof and e.pos >= len(t.buf.rstrip()) - 1:
-                    col.report("bad_json", "the file ends in the middle of this record",
-                               "the file was not saved or uploaded completely; export it again", line=line, record=st.rows,
-                               value=t.buf[pos:pos + 60])
-                else:
-                    col.report("bad_json", f"malformed JSON{where}: {plain_json_error(e.msg)}", "fix the record",
-                               line=line, record=st.rows, value=t.buf[max(0, e.pos - 30):e.pos + 30])
-                st.stopped = "the rest of the file could not be read after this error"
+                _record_error(t, pos, e, col, st, cap)
                 return
         st.rows += 1
         line = t.line_at(pos)
@@ -190,6 +177,25 @@ def _array(t: _Text, pos: int, dec, seen, col, st, cap, top: bool):
             st.flag = True
         yield line, st.rows, obj, None
         pos = t.drop_before(end)
+
+
+def _record_error(t, pos, e, col, st, cap) -> None:
+    """A record of an array that cannot be decoded: named by its line; reading stops there."""
+    st.rows += 1
+    line = t.line_at(pos)
+    err_line = t.line_at(e.pos)
+    where = f" (line {err_line}, column {t.col_at(e.pos)})" if err_line != line else f" at column {t.col_at(e.pos)}"
+    if len(t.buf) - pos >= cap:
+        col.report("line_too_long", f"a record is longer than {cap / 2**20:.0f} MB or never ends",
+                   "split it, or check for a missing closing bracket", line=line, record=st.rows)
+    elif t.eof and e.pos >= len(t.buf.rstrip()) - 1:
+        col.report("bad_json", "the file ends in the middle of this record",
+                   "the file was not saved or uploaded completely; export it again", line=line, record=st.rows,
+                   value=t.buf[pos:pos + 60])
+    else:
+        col.report("bad_json", f"malformed JSON{where}: {plain_json_error(e.msg)}", "fix the record",
+                   line=line, record=st.rows, value=t.buf[max(0, e.pos - 30):e.pos + 30])
+    st.stopped = "the rest of the file could not be read after this error"
 
 
 def _array_stop(t, pos, col, st, message, cut=False):

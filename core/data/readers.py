@@ -114,7 +114,7 @@ def read_records(path: str | Path, sn: Sniffed, col: Collector, stats: ReadStats
                  max_record_bytes: int = MAX_RECORD_BYTES, column_map: dict | None = None) -> Iterator[tuple]:
     path = Path(path)
     if sn.kind == "jsonl":
-        if sn.encoding.startswith("utf-8") and not _cr_only(path):
+        if sn.encoding.startswith("utf-8") and not sn.cr_only:
             return jsonl_bytes(path, sn, col, stats, max_record_bytes)
         return _jsonl_text(path, sn, col, stats, max_record_bytes)
     from core.data import read_json, read_tables  # they use the helpers above
@@ -127,13 +127,6 @@ def read_records(path: str | Path, sn: Sniffed, col: Collector, stats: ReadStats
     if sn.kind == "xlsx":
         return read_tables.read_xlsx(path, col, stats)
     raise ValueError(f"cannot read kind {sn.kind!r}")
-
-
-def _cr_only(path: Path) -> bool:
-    """Old Mac files end lines with a lone CR; those are read in text mode (universal newlines)."""
-    with open(path, "rb") as f:
-        head = f.read(65536)
-    return b"\r" in head and b"\n" not in head
 
 
 # --- JSONL ---------------------------------------------------------------------------------------

@@ -6,6 +6,10 @@ Refused outright, each with a message for people: empty files, archives and comp
 (no decompression, so no decompression bombs), old Excel .xls, PDF, HTML pages (a failed
 download saved as .json), XML and other binary files. Text must be UTF-8 (with or without BOM)
 or UTF-16 with a BOM (accepted with a note); other encodings are named with "save as UTF-8".
+
+The first 64 KB decide the encoding and whether the file is binary, markup, JSON or a table. JSON
+versus JSON Lines, and lone-CR line ends, are decided from whole lines read on from there: a first
+row may be longer than any window (long-context data holds 100 KB documents per row).
 """
 from __future__ import annotations
 
@@ -13,7 +17,6 @@ import codecs
 import csv
 import io
 import json
-import re
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +24,7 @@ from pathlib import Path
 from core.data.issues import Issue
 
 HEAD_BYTES = 65536
+LINE_CAP = 8 << 20                 # characters of a first line read to tell JSON from JSON Lines
 MAX_WHOLE_JSON_BYTES = 200 << 20   # a JSON object (not array, not JSONL) is parsed in one piece: memory
 XLSX_MAX_RATIO = 200               # uncompressed/compressed for one workbook part: more is a zip bomb
 XLSX_MAX_UNCOMPRESSED = 2 << 30
@@ -40,6 +44,7 @@ class Sniffed:
     notes: list[Issue] = field(default_factory=list)  # warnings about the file as a whole
     size: int = 0
     legacy: str = ""               # the encoding the bytes probably are in, when not UTF-8
+    cr_only: bool = False          # lines end with a lone CR (old Mac files): read in text mode
 
 
 def _refuse(message: str, hint: str, size: int = 0, code: str = "refused") -> Sniffed:
@@ -74,14 +79,15 @@ def sniff(path: str | Path) -> Sniffed:
     if s.startswith("["):
         kind = "json"
     elif s.startswith("{"):
-        kind = _json_or_jsonl(s)
+        kind = json_or_jsonl(path, encoding)
     else:
         kind = "csv"
     if kind == "json" and s.startswith("{") and size > MAX_WHOLE_JSON_BYTES:
         return _refuse(f"the JSON file is {size / 2**20:.0f} MB; a single JSON object can be read up to "
                        f"{MAX_WHOLE_JSON_BYTES >> 20} MB", "save it as JSON Lines (one record per line) or as a JSON array", size,
                        "too_big")
-    out = Sniffed(kind=kind, encoding=encoding, notes=notes, size=size, legacy=legacy)
+    out = Sniffed(kind=kind, encoding=encoding, notes=notes, size=size, legacy=legacy,
+                  cr_only=not encoding.startswith("utf-16") and lone_cr(path))
     if kind == "csv":
         out.delimiter = sniff_delimiter(s)
         out.kind = "tsv" if out.delimiter == "\t" else "csv"
@@ -177,21 +183,63 @@ def guess_legacy(data: bytes) -> str:
     return "Windows-1252 / Latin-1 (Western European)"
 
 
-def _json_or_jsonl(text: str) -> str:
-    """JSON Lines when the first line is a complete object (or the next line starts another one)."""
-    # \r\n, \r or \n only: never splitlines(), which also splits on U+2028 inside strings
-    lines = [ln.strip() for ln in re.split(r"\r\n|\r|\n", text[:HEAD_BYTES], maxsplit=50)[:50]]
-    lines = [ln for ln in lines if ln] or [""]
-    first = lines[0]
-    try:
-        if isinstance(json.loads(first), dict):
-            # one object alone is read as JSON, so {"id1": {...}, "id2": {...}} finds its records
-            return "jsonl" if len(lines) > 1 else "json"
-    except ValueError:
-        pass
-    if first.endswith("}") and len(lines) > 1 and lines[1].startswith("{"):
-        return "jsonl"
-    return "json"
+def json_or_jsonl(path: Path, encoding: str) -> str:
+    """JSON Lines when the first line is a complete object and more lines follow, or when a broken
+    first line ends with } and the next line starts another {; else one JSON document.
+
+    Whole lines are read, not a window of the head: a window cuts a long first row (a 100 KB
+    document for long-context training), and the file was taken for one JSON object. Lines longer
+    than LINE_CAP are skipped in chunks, so memory stays bounded whatever the row length."""
+    with open_lines(path, encoding) as f:
+        first = ""
+        while not first.strip(" \t\r\n\ufeff"):
+            first = f.readline(LINE_CAP)
+            if not first:
+                return "json"
+        cut = len(first) == LINE_CAP and not first.endswith("\n")
+        while cut and (rest := f.readline(1 << 20)) and not rest.endswith("\n"):
+            pass  # the rest of a first line longer than LINE_CAP (the reader names it too long)
+        after = _next_char(f)
+    first = first.strip(" \t\r\n\ufeff")
+    if not cut:
+        try:
+            if isinstance(json.loads(first), dict):
+                # one object alone is read as JSON, so {"id1": {...}, "id2": {...}} finds its records
+                return "jsonl" if after else "json"
+        except ValueError:
+            pass
+    return "jsonl" if (cut or first.endswith("}")) and after == "{" else "json"
+
+
+def open_lines(path: Path, encoding: str):
+    """The file as text with universal newlines (LF, CRLF or a lone CR end a line; U+2028 inside
+    a string does not), undecodable bytes replaced: the readers report them with their line."""
+    return io.TextIOWrapper(open(path, "rb"), encoding=encoding or "utf-8", errors="replace", newline=None)
+
+
+def _next_char(f) -> str:
+    """The next character that is not white space ("" at the end of the file)."""
+    while chunk := f.read(8192):
+        chunk = chunk.lstrip(" \t\r\n\ufeff")
+        if chunk:
+            return chunk[0]
+    return ""
+
+
+def lone_cr(path: Path, limit: int = 64 << 20) -> bool:
+    """Lines end with a lone CR (old Mac files). Looks for the first line break wherever it is,
+    not only in the head: a first row may be longer than any window."""
+    with open(path, "rb") as f:
+        seen = 0
+        while seen < limit and (chunk := f.read(1 << 20)):
+            seen += len(chunk)
+            cr, lf = chunk.find(b"\r"), chunk.find(b"\n")
+            if lf >= 0 and (cr < 0 or lf < cr):
+                return False
+            if cr >= 0:
+                nxt = chunk[cr + 1:cr + 2] or f.read(1)
+                return nxt != b"\n"
+    return False
 
 
 def sniff_delimiter(text: str) -> str:

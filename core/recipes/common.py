@@ -126,28 +126,34 @@ def warn_remote_code(trust: bool, source: str) -> None:
         print(f"[danlu] WARNING: {REMOTE_CODE_WARNING.format(model=source)}", file=sys.stderr, flush=True)
 
 
-def quantization_config(cfg: TrainConfig, dtype: torch.dtype):
-    return bnb_config(cfg.quantization, dtype)
+def quantization_config(cfg: TrainConfig, dtype: torch.dtype, sharded: bool = False):
+    return bnb_config(cfg.quantization, dtype, sharded)
 
 
-def bnb_config(quantization: str, dtype: torch.dtype):
+def bnb_config(quantization: str, dtype: torch.dtype, sharded: bool = False):
     """bitsandbytes settings for "4bit" (nf4, double quantisation, `dtype` compute) or "8bit"; None for "none"."""
     if quantization not in ("4bit", "8bit"):
         return None
     from transformers import BitsAndBytesConfig
     if quantization == "8bit":
         return BitsAndBytesConfig(load_in_8bit=True)
+    # FSDP flattens each layer's weights into one tensor of one dtype: the packed 4-bit bytes are
+    # then stored as (viewed as) the compute dtype, like the norms next to them
+    storage = {"bnb_4bit_quant_storage": dtype} if sharded else {}
     return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
-                              bnb_4bit_compute_dtype=dtype)
+                              bnb_4bit_compute_dtype=dtype, **storage)
 
 
-def load_base_model(source: str, cfg: TrainConfig, d: Dist, local: bool, *, quantize: bool = True, dtype=None):
-    """Each rank holds its own full copy on its own GPU (DDP), 4-bit when asked."""
+def load_base_model(source: str, cfg: TrainConfig, d: Dist, local: bool, *, quantize: bool = True, dtype=None,
+                    sharded: bool = False):
+    """Each rank holds its own full copy on its own GPU (DDP), 4-bit when asked. `sharded`: the
+    model is read into host memory, and FSDP then moves each rank's share to its GPU (a model that
+    does not fit one GPU is never whole on one)."""
     from transformers import AutoModelForCausalLM
     dtype = dtype or compute_dtype(cfg, d)
-    kw = dict(dtype=dtype, device_map={"": d.device}, attn_implementation=cfg.attn_implementation,
+    kw = dict(dtype=dtype, device_map={"": "cpu" if sharded else d.device}, attn_implementation=cfg.attn_implementation,
               use_safetensors=True, trust_remote_code=cfg.trust_remote_code, local_files_only=local)
-    qc = quantization_config(cfg, dtype) if quantize else None
+    qc = quantization_config(cfg, dtype, sharded) if quantize else None
     if qc is not None:
         kw["quantization_config"] = qc
     return AutoModelForCausalLM.from_pretrained(source, **kw)

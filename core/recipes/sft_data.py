@@ -3,12 +3,21 @@
 The loss mask comes from the model's own chat template (core/data/render.py, shared with the
 Dataset tab's preview so the two cannot drift): each assistant turn's characters are found by
 rendering the conversation up to that turn, so only the assistant's words (and the template's
-end-of-turn token after them) are learned. Packed sequences carry per-document
-position ids; transformers then builds a block-diagonal causal mask, so documents never attend
-to each other.
+end-of-turn token after them) are learned.
+
+Packing: documents of any length are packed into sequences of at most max_seq_length tokens, and
+every packed batch is padded to one width for the whole run (one static shape for the compiled
+layers). Each document restarts its position ids at 0 and there is no attention mask, so
+transformers (masking_utils.find_packed_sequence_indices, 5.x) derives a block-diagonal causal
+mask from the position ids for sdpa and eager attention (only without a KV cache: add_lora turns
+use_cache off); flash_attention_2 gets each micro-batch joined into one row (collate's `flat`), the
+only shape in which its varlen kernel reads boundaries from position ids. Documents never attend to
+each other. The padding forms a "document" of its own that no label reads. Only real tokens are
+counted (n_tokens).
 """
 from __future__ import annotations
 
+import bisect
 import hashlib
 import random
 from dataclasses import dataclass, field
@@ -84,37 +93,47 @@ class Sequence:
 
 
 def pack(items: list[Encoded], max_len: int, seed: int) -> list[Sequence]:
-    """First-fit-decreasing into bins of max_len tokens. Each document restarts its positions at 0
-    and its first label is masked, so nothing is learned across a document boundary."""
+    """Best-fit-decreasing into bins of max_len tokens: each document, longest first, goes into the
+    fullest bin it still fits (a sorted list of free space, so n log n, not n x bins). Each document
+    restarts its positions at 0 and its first label is masked, so nothing is learned across a
+    document boundary: the loss equals the unpacked loss on the same rows."""
     order = sorted(range(len(items)), key=lambda i: -len(items[i].input_ids))
     bins: list[Sequence] = []
-    space: list[int] = []
+    free: list[tuple[int, int]] = []  # (tokens still free, bin index), sorted
     for i in order:
         it = items[i]
         n = len(it.input_ids)
-        for b, free in enumerate(space):
-            if free >= n:
-                break
+        k = bisect.bisect_left(free, (n, -1))
+        if k < len(free):
+            space, b = free.pop(k)
         else:
             bins.append(Sequence([], [], []))
-            space.append(max_len)
-            b = len(bins) - 1
+            space, b = max_len, len(bins) - 1
         seq = bins[b]
         seq.input_ids += it.input_ids
         seq.labels += [IGNORE] + it.labels[1:]
         seq.position_ids += list(range(n))
-        space[b] -= n
+        if space > n:
+            bisect.insort(free, (space - n, b))
     random.Random(seed).shuffle(bins)
     return bins
+
+
+def batch_width(seqs: list[Sequence]) -> int | None:
+    """The one width every packed batch of a run is padded to (None when there are none)."""
+    return max((len(s.input_ids) for s in seqs), default=None)
 
 
 def unpacked(items: list[Encoded]) -> list[Sequence]:
     return [Sequence(it.input_ids, it.labels, list(range(len(it.input_ids)))) for it in items]
 
 
-def collate(rows: list[Sequence], pad_id: int, packed: bool, pad_to: int | None = None) -> dict:
+def collate(rows: list[Sequence], pad_id: int, packed: bool, pad_to: int | None = None, flat: bool = False) -> dict:
     """Pad a list of sequences to one tensor batch. Packed batches carry position ids and no
-    attention mask (transformers derives the per-document mask from the position ids)."""
+    attention mask (transformers derives the per-document mask from the position ids). `flat`:
+    the batch's rows joined into one row, for flash_attention_2, whose varlen path reads document
+    boundaries from position ids only in a batch of one (transformers' _is_packed_sequence); every
+    row starts with a masked label, so joining them learns exactly the same."""
     width = pad_to or max(len(r.input_ids) for r in rows)
     ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
     labels = torch.full((len(rows), width), IGNORE, dtype=torch.long)
@@ -132,7 +151,15 @@ def collate(rows: list[Sequence], pad_id: int, packed: bool, pad_to: int | None 
         batch["attention_mask"] = mask
     batch["n_tokens"] = int(mask.sum())
     batch["n_targets"] = int((labels[:, 1:] != IGNORE).sum())
+    if flat and packed:
+        for k in ("input_ids", "labels", "position_ids"):
+            batch[k] = batch[k].reshape(1, -1)
     return batch
+
+
+def flat_batches(cfg) -> bool:
+    """Packed micro-batches go to flash_attention_2 as one joined row (see collate)."""
+    return bool(cfg.packing) and cfg.attn_implementation == "flash_attention_2"
 
 
 def epoch_batches(seqs: list[Sequence], micro_batch: int, world: int, rank: int, seed: int, epoch: int) -> list[list[Sequence]]:

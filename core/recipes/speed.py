@@ -15,6 +15,7 @@ Measured effects are in docs/performance.md.
 from __future__ import annotations
 
 import functools
+import os
 
 import torch
 from torch.utils.checkpoint import CheckpointPolicy, checkpoint, create_selective_checkpoint_contexts
@@ -34,7 +35,53 @@ def decoder_layers(model):
     return base, layers
 
 
-def apply(model, cfg, d) -> list[str]:
+def plan_for(model, cfg, d, seq: int, shards: int = 1):
+    """The memory plan for this run (core/memory_plan.py), against this rank's free memory (the
+    tightest rank's, so every rank plans the same): on a GPU after the weights are on it, on the
+    CPU the RAM the workers share. `shards` > 1: the weights are still in host memory, FSDP will
+    put 1/shards of them on the GPU."""
+    from core.memory import Shape
+    from core.memory_plan import plan_memory
+    from core.recipes.sharded import free_gib, min_over_ranks
+    shape = Shape.from_hf_config(model.config.to_dict())
+    free = min_over_ranks(free_gib(d), d)
+    act_bytes = torch.finfo(autocast_dtype(cfg, d)).bits // 8
+    mode = cfg.memory_plan if shape is not None else "lowest"
+    shape = shape or Shape(hidden=model.config.hidden_size, layers=len(decoder_layers(model)[1] or []) or 1,
+                           intermediate=4 * model.config.hidden_size, vocab=1, heads=1, kv_heads=1)
+    return plan_memory(shape, mode=mode, free_gib=free, gradient_checkpointing=cfg.gradient_checkpointing,
+                       offload_activations=cfg.offload_activations, can_offload=d.cuda, micro_batch_size=cfg.micro_batch_size,
+                       seq=seq, quantization=cfg.quantization, lora_rank=cfg.lora_rank, fused_loss=cfg.fused_loss and d.cuda,
+                       act_bytes=act_bytes, loaded=shards == 1, shards=shards)
+
+
+def apply_plan(model, plan) -> None:
+    """Per decoder layer: the kept ones are not checkpointed (add_lora switched checkpointing on for
+    all when any layer is recomputed); transformers reads each layer's own flag."""
+    _, layers = decoder_layers(model)
+    if layers is None:
+        return
+    for layer, mode in zip(layers, plan.layer_modes()):
+        if hasattr(layer, "gradient_checkpointing"):
+            layer.gradient_checkpointing = mode != "keep"
+
+
+def keep_compile_caches(run_dir) -> None:
+    """torch.compile's caches (Inductor's graphs and kernels, Triton's binaries) in the workspace
+    (WORKSPACE/cache/compile), not in /tmp: a second run of the same shape, even after a reboot,
+    skips most of the compile time. A value the user set is kept."""
+    from pathlib import Path
+    from core.workspace import default_home
+    run_dir = Path(run_dir)
+    ws = run_dir.parent.parent if run_dir.parent.name == "runs" else default_home()
+    root = ws / "cache" / "compile"
+    for var, sub in (("TORCHINDUCTOR_CACHE_DIR", "inductor"), ("TRITON_CACHE_DIR", "triton")):
+        if not os.environ.get(var):
+            os.environ[var] = str(root / sub)
+            (root / sub).mkdir(parents=True, exist_ok=True)
+
+
+def apply(model, cfg, d, allow_compile: bool = True) -> list[str]:
     """Apply what helps on this device; return the names of the features in effect."""
     feats = []
     if not d.cuda:
@@ -48,24 +95,27 @@ def apply(model, cfg, d) -> list[str]:
             feats.append("fused_loss")
         except Exception as e:  # missing package or an unsupported architecture: plain loss
             print(f"[danlu] fused loss unavailable ({type(e).__name__}: {e}); using the standard loss", flush=True)
-    if cfg.compile and layers is not None:
-        in_graph = cfg.gradient_checkpointing and knobs.get(knobs.CKPT_IN_GRAPH, "1") != "0"
-        # packed batches have a fixed length: one static graph; padded batches vary in length
+    if cfg.compile and layers is not None and allow_compile:
+        in_graph = knobs.get(knobs.CKPT_IN_GRAPH, "1") != "0"
+        # packed batches have one width for the whole run (sft_data.batch_width): one static graph
         compile_layers(layers, in_graph, dynamic=None if not cfg.packing else False)
-        feats += ["compile"] + (["checkpoint_in_graph"] if in_graph else [])
+        ckpt = any(getattr(layer, "_danlu_ckpt_in_graph", False) for layer in layers)
+        feats += ["compile"] + (["checkpoint_in_graph"] if ckpt else [])
     return feats
 
 
 def compile_layers(layers, in_graph: bool, dynamic=None, backend: str | None = None) -> None:
-    """Regional compilation: every decoder layer gets Module.compile(); all layers share one graph."""
+    """Regional compilation: every decoder layer gets Module.compile(); the layers that the memory
+    plan checkpoints share one graph (with the checkpoint inside when `in_graph`), the kept ones another."""
     import torch._dynamo
     for k in ("recompile_limit", "cache_size_limit"):
         if hasattr(torch._dynamo.config, k):
             setattr(torch._dynamo.config, k, 32)
     kw = {"dynamic": dynamic} | ({"backend": backend} if backend else {})
     for layer in layers:
-        if in_graph:
+        if in_graph and getattr(layer, "gradient_checkpointing", False):
             checkpoint_inside(layer)
+            layer._danlu_ckpt_in_graph = True
         layer.compile(**kw)
 
 
@@ -97,7 +147,7 @@ def _recompute_everything(ctx, op, *args, **kwargs):
     return CheckpointPolicy.MUST_RECOMPUTE
 
 
-def activation_offload(cfg, d, hidden_size: int):
+def activation_offload(cfg, d, hidden_size: int, enabled: bool | None = None):
     """A context factory: within one micro-batch's forward and backward, the large saved activations
     (the layer inputs kept by gradient checkpointing: 64 MiB per layer for an 8B model at 4 x 2048
     tokens) live in pinned CPU memory instead of on the GPU. A no-op context when off or on CPU.
@@ -107,7 +157,8 @@ def activation_offload(cfg, d, hidden_size: int):
     layer i-1's, which the next backward step needs. The first version copied on the compute stream
     and cost 8% of the step at micro-batch 4 on an H100."""
     from contextlib import contextmanager, nullcontext
-    if not (cfg.offload_activations and d.cuda and cfg.gradient_checkpointing):
+    wanted = (cfg.offload_activations and cfg.gradient_checkpointing) if enabled is None else enabled
+    if not (wanted and d.cuda):  # `enabled`: the memory plan's choice
         return nullcontext
     side = torch.cuda.Stream()
     pool: dict = {}  # (shape, dtype) -> free pinned host buffers, reused across micro-batches

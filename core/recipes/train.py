@@ -22,36 +22,38 @@ The run directory is the config file's folder. The recipe writes there:
 What happens, top to bottom: set up the process group (NCCL on GPUs, gloo on CPU), read the data
 and render it through the model's chat template (loss only on assistant tokens), split off the
 validation examples, pack, load the base model on this rank's device (nf4 4-bit with double
-quantisation and bf16 compute on CUDA), add LoRA, wrap in DDP, then loop: micro-batches with
+quantisation and bf16 compute on CUDA; into host memory first when FSDP will split it), plan the
+memory (core/memory_plan.py: which layers keep their activations, which are recomputed or
+offloaded), add LoRA, wrap in DDP (or FSDP: core/recipes/sharded.py), then loop: micro-batches with
 gradient accumulation, clipping, AdamW, the learning-rate schedule, logging, validation and
 atomic checkpoints. SIGTERM (the Stop button) saves a checkpoint and ends the loop.
 """
 from __future__ import annotations
 
 import argparse
-import json
 import math
-import os
 import sys
 import time
 from contextlib import nullcontext
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
 from core import knobs
-from core.config import load_config, to_dict
+from core.config import load_config
 from core.data import load_examples
 from core.errors import InputError, Problem
 from core.models import resolve_model
-from core.recipes import checkpoint as ckpt
-from core.recipes import speed
-from core.recipes.common import (Diverged, DiskFull, StopFlag, all_reduce_sum, barrier, fault, load_base_model,
-                                 load_tokenizer, log, record_failure, setup_dist, write_json, append_jsonl)
+from core.recipes import sharded, speed, train_state
+from core.recipes.common import (StopFlag, all_reduce_sum, barrier, fault, load_base_model, load_tokenizer, log,
+                                 record_failure, setup_dist, write_json)
 from core.recipes.probes import answer_probes
-from core.recipes.sft_data import collate, encode_all, epoch_batches, pack, split, unpacked
-from core.rundir import RunDir, adapter_info_path, after_checkpoint, read_jsonl
-from core.workspace import atomic_write_text, sha256_file
+from core.recipes.sft_data import batch_width, collate, encode_all, epoch_batches, flat_batches, pack, split, unpacked
+from core.recipes.train_log import log_eval, log_step, read_losses, rewind_jsonl, stop_requested  # noqa: F401
+from core.recipes.train_state import check_disk  # noqa: F401  (tests call train.check_disk)
+from core.rundir import RunDir
+from core.workspace import sha256_file
 
 
 def parse_args(argv=None):
@@ -104,11 +106,13 @@ def prepare_data(cfg, tok, d, run_dir: Path):
     return train, val, info
 
 
-def add_lora(model, cfg, d):
+def add_lora(model, cfg, d, checkpointing: bool | None = None):
+    """LoRA on the frozen model. `checkpointing`: the memory plan's choice (speed.apply_plan then
+    switches it off for the layers that keep their activations); None: cfg.gradient_checkpointing."""
     from peft import LoraConfig, get_peft_model
     for p in model.parameters():
         p.requires_grad_(False)
-    if cfg.gradient_checkpointing:
+    if cfg.gradient_checkpointing if checkpointing is None else checkpointing:
         # Non-reentrant checkpointing works with DDP and torch.compile. We do not call
         # prepare_model_for_kbit_training: its fp32 upcast of embeddings/norms/lm_head costs ~28%
         # speed and ~5 GiB on an 8B model for no gain with bf16 compute.
@@ -123,28 +127,6 @@ def add_lora(model, cfg, d):
                       task_type="CAUSAL_LM",
                       target_modules="all-linear" if targets == "all-linear" else [t.strip() for t in targets.split(",")])
     return get_peft_model(model, lcfg)
-
-
-@torch.no_grad()
-def evaluate(model, val, cfg, d, pad_id, autocast):
-    """Mean loss per answer token over this rank's share of the validation sequences."""
-    if not val:
-        return None
-    model.eval()
-    total = torch.zeros(2, dtype=torch.float64, device=d.device)
-    mine = val[d.rank::d.world]
-    for i in range(0, len(mine), cfg.micro_batch_size):
-        b = collate(mine[i:i + cfg.micro_batch_size], pad_id, cfg.packing)
-        n = b.pop("n_targets")
-        b.pop("n_tokens")
-        if n == 0:
-            continue
-        with autocast:
-            out = model(**{k: v.to(d.device) for k, v in b.items()}, num_items_in_batch=n)
-        total += torch.tensor([float(out.loss) * n, n], dtype=torch.float64, device=d.device)
-    all_reduce_sum(total, d)
-    model.train()
-    return float(total[0] / total[1]) if total[1] > 0 else None
 
 
 def main(argv=None) -> int:
@@ -165,28 +147,130 @@ def main(argv=None) -> int:
         raise
 
 
+@dataclass
+class Run:
+    """Everything one training run holds between its steps."""
+    cfg: object
+    d: object
+    run_dir: Path
+    tok: object
+    model: object                 # the PEFT model
+    net: object                   # what the batches go through: the model, DDP or FSDP around it
+    fsdp: bool
+    trainable: list
+    train_seqs: list
+    val_seqs: list
+    width: int | None             # packed batches: the one width of the run (sft_data.batch_width)
+    data_info: dict
+    dataset_sha: str
+    steps_per_epoch: int
+    total_steps: int
+    info: dict                    # run_info.json: speed features, memory plan, sharding
+    t_start: float
+    opt: object = None
+    sched: object = None
+    autocast: object = None
+    offload: object = None
+    step: int = 0
+    last_saved: int = 0
+    bad_logs: int = 0
+    epoch: int = 0
+    grad_norm: object = None
+    stop: object = None
+    window: dict = field(default_factory=lambda: dict(loss=0.0, targets=0, tokens=0, t=time.time()))
+
+    @property
+    def files(self) -> RunDir:
+        return RunDir(self.run_dir)
+
+    @property
+    def metrics_path(self) -> Path:
+        return self.files.metrics
+
+    @property
+    def progress_path(self) -> Path:
+        return self.files.progress
+
+
 def train(cfg, run_dir: Path, d, resume: bool) -> int:
+    r = start_run(cfg, run_dir, d, resume)
+    if loop(r):
+        return 0  # stopped on request: saved and said so
+    finish(r)
+    return 0
+
+
+def start_run(cfg, run_dir: Path, d, resume: bool) -> Run:
+    """Data, model, memory plan, wrapping, optimizer, resume: everything before the first step."""
     t_start = time.time()
-    run = RunDir(run_dir)
-    progress_path = run.progress
     if d.main:
-        write_json(progress_path, dict(phase="loading", step=0, total_steps=None, time=t_start))
+        write_json(RunDir(run_dir).progress, dict(phase="loading", step=0, total_steps=None, time=t_start))
+    speed.keep_compile_caches(run_dir)
     ref = resolve_model(cfg.base_model, builtin="require")  # prepared by the supervisor
     dataset_sha = sha256_file(Path(cfg.dataset))
     tok = load_tokenizer(ref.source, cfg, ref.local)
     train_seqs, val_seqs, data_info = prepare_data(cfg, tok, d, run_dir)
+    width = batch_width(train_seqs + val_seqs) if cfg.packing else None
+    saved = train_state.read_checkpoint(run_dir, d, dataset_sha) if resume else None
+    model, net, fsdp, info = build_model(cfg, d, ref, width or batch_width(train_seqs), saved)
+    steps_per_epoch, total_steps = count_steps(cfg, d, train_seqs)
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    r = Run(cfg, d, run_dir, tok, model, net, fsdp, trainable, train_seqs, val_seqs, width, data_info, dataset_sha,
+            steps_per_epoch, total_steps, info, t_start)
+    r.opt = build_optimizer(cfg, trainable, d)
+    r.sched = torch.optim.lr_scheduler.LambdaLR(r.opt, lr_lambda(cfg, total_steps))
+    r.autocast = torch.autocast("cuda", dtype=speed.autocast_dtype(cfg, d)) if d.cuda else nullcontext()
+    r.offload = speed.activation_offload(cfg, d, model.config.hidden_size, enabled=info["memory_plan"]["offload"])
+    r.step = r.last_saved = train_state.restore_optimizer(r.opt, r.sched, saved, d)
+    r.epoch = r.step // steps_per_epoch
+    r.grad_norm = torch.zeros(())
+    if d.main:
+        for log_file in (r.metrics_path, r.files.probes):
+            rewind_jsonl(log_file, r.step)
+        train_state.check_disk(run_dir, model, r.step)  # fail now, not after an hour of training
+        write_json(r.files.run_info, dict(data_info, steps_per_epoch=steps_per_epoch, total_steps=total_steps,
+                                          world_size=d.world, device=str(d.device), trainable_params=sum(
+                                              p.numel() for p in trainable), dataset_sha256=dataset_sha,
+                                          resumed_from_step=r.step, **info))
+    r.stop = StopFlag().install()
+    log(d, f"[danlu] training {total_steps} steps ({steps_per_epoch} per epoch), starting at step {r.step}")
+    return r
 
-    model = load_base_model(ref.source, cfg, d, ref.local)
+
+def build_model(cfg, d, ref, seq: int, saved):
+    """The model as this run trains it: loaded (split over the GPUs when it must be), the memory plan
+    applied per layer, LoRA, the speed features, then wrapped. Returns (model, net, fsdp, info)."""
+    shard = sharded.decide(cfg, d, ref.source, ref.local, seq)
+    t0 = time.time()
+    model = load_base_model(ref.source, cfg, d, ref.local, sharded=shard.fsdp)
+    load_s = round(time.time() - t0, 1)
     # The same seed on every rank: the LoRA weights start identical (DDP needs that) and the run
     # can be repeated exactly ("same seed + same data + same settings = the same run").
     torch.manual_seed(cfg.seed)
-    model = add_lora(model, cfg, d)
-    feats = speed.apply(model, cfg, d)  # fused loss, compiled layers: GPU only, each with a CPU fallback
-    trainable = [p for p in model.parameters() if p.requires_grad]
-    n_trainable = sum(p.numel() for p in trainable)
-    log(d, f"[danlu] model {cfg.base_model} on {d.device} x{d.world}, quantization {cfg.quantization}, "
-           f"LoRA r={cfg.lora_rank}: {n_trainable / 1e6:.2f}M trainable parameters; speed: {feats or 'none'}")
+    plan = speed.plan_for(model, cfg, d, seq, shards=d.world if shard.fsdp else 1)
+    model = add_lora(model, cfg, d, checkpointing=plan.checkpointing)
+    speed.apply_plan(model, plan)
+    feats = speed.apply(model, cfg, d, allow_compile=not shard.fsdp)  # fused loss, compiled layers: GPU only
+    if plan.offload and d.cuda:
+        feats.append("offload_activations")
+    sharded.remember_adapter_keys(model)
+    train_state.restore_adapter(model, saved)  # before wrapping: DDP broadcasts it, FSDP leaves it whole
+    net = model
+    if shard.fsdp:
+        net = sharded.wrap(model, d)
+    elif d.world > 1:
+        from torch.nn.parallel import DistributedDataParallel
+        net = DistributedDataParallel(model, device_ids=[d.local_rank] if d.cuda else None, find_unused_parameters=False)
+    n_trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    log(d, f"[danlu] model {cfg.base_model} on {d.device} x{d.world}{' (FSDP)' if shard.fsdp else ''} (loaded in {load_s} s), "
+           f"quantization {cfg.quantization}, LoRA r={cfg.lora_rank}: {n_trainable / 1e6:.2f}M trainable parameters; "
+           f"speed: {feats or 'none'}")
+    log(d, f"[danlu] {plan.why}" + (f"\n[danlu] {shard.why}" if shard.why else ""))
+    return model, net, shard.fsdp, dict(speed=feats, memory_plan=plan.to_dict(), load_s=load_s,
+                                        sharding=dict(fsdp=shard.fsdp, why=shard.why))
 
+
+def count_steps(cfg, d, train_seqs) -> tuple[int, int]:
     batches0 = epoch_batches(train_seqs, cfg.micro_batch_size, d.world, d.rank, cfg.seed, 0)
     steps_per_epoch = len(batches0) // cfg.gradient_accumulation_steps
     if steps_per_epoch < 1:
@@ -194,263 +278,137 @@ def train(cfg, run_dir: Path, d, resume: bool) -> int:
                                                       f"{cfg.micro_batch_size} x {cfg.gradient_accumulation_steps} x {d.world} GPUs",
                                            "add examples, or lower micro_batch_size / gradient_accumulation_steps")],
                          title="The dataset is too small for these settings")
-    total_steps = cfg.max_steps or max(1, math.ceil(cfg.num_epochs * steps_per_epoch))
+    return steps_per_epoch, cfg.max_steps or max(1, math.ceil(cfg.num_epochs * steps_per_epoch))
 
-    ddp = model
-    if d.world > 1:
-        from torch.nn.parallel import DistributedDataParallel
-        ddp = DistributedDataParallel(model, device_ids=[d.local_rank] if d.cuda else None,
-                                      find_unused_parameters=False)
-    opt = build_optimizer(cfg, trainable, d)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(cfg, total_steps))
-    autocast = torch.autocast("cuda", dtype=speed.autocast_dtype(cfg, d)) if d.cuda else nullcontext()
-    offload = speed.activation_offload(cfg, d, model.config.hidden_size)
-    if cfg.offload_activations and d.cuda:
-        feats.append("offload_activations")
 
-    step = 0
-    if resume:
-        step = restore(run_dir, model, opt, sched, cfg, d, dataset_sha)
-    ckpt_root = run.checkpoints
-    metrics_path = run.metrics
-    if d.main:
-        for log_file in (metrics_path, run.probes):
-            rewind_jsonl(log_file, step)
-        check_disk(run_dir, model, step)  # fail now, not after an hour of training
-    stop = StopFlag().install()
-    if d.main:
-        write_json(run.run_info, dict(data_info, steps_per_epoch=steps_per_epoch, total_steps=total_steps,
-                                                   world_size=d.world, device=str(d.device), trainable_params=n_trainable,
-                                                   dataset_sha256=dataset_sha, resumed_from_step=step, speed=feats))
-    log(d, f"[danlu] training {total_steps} steps ({steps_per_epoch} per epoch), starting at step {step}")
-
-    pad_id = tok.pad_token_id
-    bad_logs, last_saved = 0, step
-    window = dict(loss=0.0, targets=0, tokens=0, t=time.time())
-    grad_norm = torch.zeros(())
-    model.train()
-    epoch = step // steps_per_epoch
-    skip = (step % steps_per_epoch) * cfg.gradient_accumulation_steps
-    while step < total_steps:
-        batches = epoch_batches(train_seqs, cfg.micro_batch_size, d.world, d.rank, cfg.seed, epoch)
-        batches = batches[: steps_per_epoch * cfg.gradient_accumulation_steps][skip:]
+def loop(r: Run) -> bool:
+    """Train to the last step; True when a Stop ended it early (saved already)."""
+    cfg, ga = r.cfg, r.cfg.gradient_accumulation_steps
+    skip = (r.step % r.steps_per_epoch) * ga
+    r.model.train()
+    while r.step < r.total_steps:
+        batches = epoch_batches(r.train_seqs, cfg.micro_batch_size, r.d.world, r.d.rank, cfg.seed, r.epoch)
+        batches = batches[: r.steps_per_epoch * ga][skip:]
         skip = 0
-        for w in range(0, len(batches), cfg.gradient_accumulation_steps):
-            group = [collate(b, pad_id, cfg.packing) for b in batches[w:w + cfg.gradient_accumulation_steps]]
-            n_targets = torch.tensor([sum(b["n_targets"] for b in group)], dtype=torch.float64, device=d.device)
-            all_reduce_sum(n_targets, d)
-            n_global = max(1.0, float(n_targets))
-            step_loss = 0.0
-            for i, b in enumerate(group):
-                window["tokens"] += b.pop("n_tokens")
-                b.pop("n_targets")
-                sync = nullcontext() if (d.world == 1 or i == len(group) - 1) else ddp.no_sync()
-                with sync, offload():
-                    with autocast:
-                        out = ddp(**{k: v.to(d.device, non_blocking=True) for k, v in b.items()}, num_items_in_batch=n_global)
-                    loss = out.loss
-                    if fault("nan", step + 1):
-                        loss = loss * float("nan")
-                    # loss is sum/global-count on this rank; DDP averages over ranks, so scale back up
-                    (loss * d.world).backward()
-                step_loss += loss.detach().float()
-            if cfg.max_grad_norm > 0:
-                grad_norm = torch.nn.utils.clip_grad_norm_(trainable, cfg.max_grad_norm)
-            opt.step()
-            sched.step()
-            opt.zero_grad(set_to_none=True)
-            step += 1
-            window["loss"] += step_loss * n_global if isinstance(step_loss, torch.Tensor) else step_loss
-            window["targets"] += n_global
-            if fault("crash", step, d.rank):
-                raise RuntimeError(f"injected crash at step {step} on rank {d.rank}")
-            if fault("hang", step, d.rank):
-                time.sleep(10_000)
-            if fault("slow", step, d.rank):
-                time.sleep(1.0)  # a step that takes a second longer (time-limit tests); a signal still stops it
-            if fault("spam", step, d.rank):
-                spam(int(knobs.get(knobs.SPAM_MB, "50")))
-
-            done_epoch = (w + cfg.gradient_accumulation_steps) >= len(batches)
-            if step % cfg.logging_steps == 0 or step == total_steps:
-                bad_logs = log_step(cfg, d, step, epoch, steps_per_epoch, total_steps, window, grad_norm, sched,
-                                    metrics_path, progress_path, t_start, bad_logs)
-            evaluated = cfg.eval_steps and step % cfg.eval_steps == 0 and step < total_steps
-            if evaluated:
-                log_eval(model, val_seqs, cfg, d, pad_id, autocast, step, epoch, steps_per_epoch, metrics_path, t_start)
-            stop_now = stop_requested(stop, d)
-            if (cfg.save_steps and step % cfg.save_steps == 0 and step < total_steps) or (stop_now and step > last_saved):
-                if bad_logs == 0:  # never checkpoint weights that produced NaN
-                    save_checkpoint(ckpt_root, step, model, opt, sched, cfg, d, epoch, dataset_sha, data_info, run_dir)
-                    last_saved = step
-                    if not stop_now:  # a Stop should not wait for answers
-                        answer_probes(model, tok, cfg, d, step, run_dir, autocast)
-            if stop_now:
-                log(d, f"[danlu] stopped on request at step {step}; the newest checkpoint is step {last_saved}")
-                if d.main:
-                    write_json(run.stopped, dict(step=step, checkpoint_step=last_saved, time=time.time()))
-                barrier(d)
-                return 0
-            if step >= total_steps:
+        for w in range(0, len(batches), ga):
+            one_step(r, batches[w:w + ga])
+            if after_step(r):
+                return True
+            if r.step >= r.total_steps or w + ga >= len(batches):
                 break
-            if done_epoch:
-                break
-        epoch += 1
+        if r.step < r.total_steps:
+            r.epoch += 1
+    return False
 
-    eval_loss = log_eval(model, val_seqs, cfg, d, pad_id, autocast, step, epoch, steps_per_epoch, metrics_path, t_start)
+
+def one_step(r: Run, micro_batches: list) -> None:
+    """One optimizer step over the micro-batches of one gradient-accumulation group."""
+    d = r.d
+    group = [collate(b, r.tok.pad_token_id, r.cfg.packing, r.width, flat_batches(r.cfg)) for b in micro_batches]
+    n_targets = torch.tensor([sum(b["n_targets"] for b in group)], dtype=torch.float64, device=d.device)
+    all_reduce_sum(n_targets, d)
+    n_global = max(1.0, float(n_targets))
+    # DDP averages the ranks' gradients, so each rank's loss (sum / global count) is scaled back up;
+    # FSDP here sums the adapter's gradients itself (sharded.sync_grads)
+    scale = d.world if d.world > 1 and not r.fsdp else 1
+    step_loss = 0.0
+    for i, b in enumerate(group):
+        r.window["tokens"] += b.pop("n_tokens")
+        b.pop("n_targets")
+        last = i == len(group) - 1
+        sync = r.net.no_sync() if (d.world > 1 and not r.fsdp and not last) else nullcontext()
+        with sync, r.offload():
+            with r.autocast:
+                out = r.net(**{k: v.to(d.device, non_blocking=True) for k, v in b.items()}, num_items_in_batch=n_global)
+            loss = out.loss
+            if fault("nan", r.step + 1):
+                loss = loss * float("nan")
+            (loss * scale).backward()
+        step_loss += loss.detach().float()
+    if r.fsdp:
+        sharded.sync_grads(r.trainable, d)
+    if r.cfg.max_grad_norm > 0:
+        r.grad_norm = torch.nn.utils.clip_grad_norm_(r.trainable, r.cfg.max_grad_norm)
+    r.opt.step()
+    r.sched.step()
+    r.opt.zero_grad(set_to_none=True)
+    r.step += 1
+    r.window["loss"] += step_loss * n_global if isinstance(step_loss, torch.Tensor) else step_loss
+    r.window["targets"] += n_global
+    inject_faults(r.step, d.rank)
+
+
+def inject_faults(step: int, rank: int) -> None:
+    """Test-only faults (core/recipes/faults.py), at the end of a step."""
+    if fault("crash", step, rank):
+        raise RuntimeError(f"injected crash at step {step} on rank {rank}")
+    if fault("hang", step, rank):
+        time.sleep(10_000)
+    if fault("spam", step, rank):
+        spam(int(knobs.get(knobs.SPAM_MB, "50")))
+    if fault("slow", step, rank):
+        time.sleep(1.0)  # a step that takes a second longer (time-limit tests); a signal still stops the run
+
+
+def after_step(r: Run) -> bool:
+    """Logging, validation, checkpoints and Stop after a step; True when the run must end now."""
+    cfg, d, step = r.cfg, r.d, r.step
+    if step % cfg.logging_steps == 0 or step == r.total_steps:
+        r.bad_logs = log_step(cfg, d, step, r.epoch, r.steps_per_epoch, r.total_steps, r.window, r.grad_norm, r.sched,
+                              r.metrics_path, r.progress_path, r.t_start, r.bad_logs)
+    if cfg.eval_steps and step % cfg.eval_steps == 0 and step < r.total_steps:
+        log_eval(eval_net(r), r.val_seqs, cfg, d, r.tok.pad_token_id, r.autocast, step, r.steps_per_epoch,
+                 r.metrics_path, r.t_start, r.width)
+    stop_now = stop_requested(r.stop, d)
+    if (cfg.save_steps and step % cfg.save_steps == 0 and step < r.total_steps) or (stop_now and step > r.last_saved):
+        if r.bad_logs == 0:  # never checkpoint weights that produced NaN
+            train_state.save_checkpoint(r.files.checkpoints, step, r.model, r.opt, r.sched, cfg, d, r.epoch,
+                                        r.dataset_sha, r.data_info, r.run_dir)
+            r.last_saved = step
+            if not stop_now:  # a Stop should not wait for answers
+                probes(r)
+    if stop_now:
+        log(d, f"[danlu] stopped on request at step {step}; the newest checkpoint is step {r.last_saved}")
+        if d.main:
+            write_json(r.files.stopped, dict(step=step, checkpoint_step=r.last_saved, time=time.time()))
+        barrier(d)
+    return stop_now
+
+
+def eval_net(r: Run):
+    """Validation runs through FSDP's root (it gathers the weights); with DDP, through the model itself."""
+    return r.net if r.fsdp else r.model
+
+
+def probes(r: Run) -> None:
+    if r.fsdp:  # rank 0 alone cannot run a model whose weights are split over all ranks
+        if r.cfg.probe_prompts:
+            log(r.d, "[danlu] probe prompts are not answered while the model is split over the GPUs (FSDP)")
+        return
+    answer_probes(r.model, r.tok, r.cfg, r.d, r.step, r.run_dir, r.autocast)
+
+
+def finish(r: Run) -> None:
+    """Final validation, the adapter, result.json."""
+    d, step = r.d, r.step
+    eval_loss = log_eval(eval_net(r), r.val_seqs, r.cfg, d, r.tok.pad_token_id, r.autocast, step, r.steps_per_epoch,
+                         r.metrics_path, r.t_start, r.width)
     if d.main:
-        write_json(progress_path, dict(phase="saving", step=step, total_steps=total_steps, time=time.time()))
-        save_adapter(model, tok, cfg, run_dir)
-        answer_probes(model, tok, cfg, d, step, run_dir, autocast)
+        write_json(r.progress_path, dict(phase="saving", step=step, total_steps=r.total_steps, time=time.time()))
+        train_state.save_adapter(r.model, r.tok, r.cfg, r.run_dir, r.fsdp)
+    probes(r)
     barrier(d)
     if d.main:
         peak = torch.cuda.max_memory_allocated(d.device) / 2**30 if d.cuda else None
-        losses = read_losses(metrics_path)
-        write_json(run.result, dict(
-            status="succeeded", steps=step, total_steps=total_steps, epochs=round(step / steps_per_epoch, 3),
+        losses = read_losses(r.metrics_path)
+        write_json(r.files.result, dict(
+            status="succeeded", steps=step, total_steps=r.total_steps, epochs=round(step / r.steps_per_epoch, 3),
             first_loss=losses[0] if losses else None, final_loss=losses[-1] if losses else None, eval_loss=eval_loss,
-            runtime_s=round(time.time() - t_start, 1), peak_gpu_mem_gib=round(peak, 2) if peak else None,
-            adapter_dir=str(run.adapter), world_size=d.world))
-        write_json(progress_path, dict(phase="done", step=step, total_steps=total_steps, time=time.time()))
-        log(d, f"[danlu] done: {step} steps, final loss {losses[-1] if losses else float('nan'):.4f}, adapter in {run.adapter}")
-    return 0
-
-
-def stop_requested(stop: StopFlag, d) -> bool:
-    """All ranks agree on stopping at the same step, otherwise the next all-reduce would hang."""
-    flag = torch.tensor([1.0 if stop.requested else 0.0], device=d.device)
-    if d.world > 1:
-        all_reduce_sum(flag, d)
-    return bool(flag.item() > 0)
-
-
-def log_step(cfg, d, step, epoch, steps_per_epoch, total_steps, window, grad_norm, sched, metrics_path,
-             progress_path, t_start, bad_logs) -> int:
-    stats = torch.tensor([float(window["loss"]), float(window["tokens"])], dtype=torch.float64, device=d.device)
-    all_reduce_sum(stats, d)
-    targets = window["targets"]
-    loss = float(stats[0]) / targets if targets else float("nan")
-    now = time.time()
-    tps = float(stats[1]) / max(1e-9, now - window["t"])
-    gn = float(grad_norm) if isinstance(grad_norm, torch.Tensor) else float(grad_norm)
-    window.update(loss=0.0, targets=0, tokens=0, t=now)
-    finite = math.isfinite(loss) and math.isfinite(gn)
-    bad_logs = 0 if finite else bad_logs + 1
-    if d.main:
-        rec = dict(step=step, epoch=round(step / steps_per_epoch, 4), loss=loss if finite or math.isfinite(loss) else None,
-                   lr=sched.get_last_lr()[0], grad_norm=gn if math.isfinite(gn) else None,
-                   tokens_per_s=round(tps, 1), time=round(now - t_start, 2))
-        if not finite:
-            rec["nonfinite"] = True
-        if d.cuda:
-            rec["gpu_mem_gib"] = round(torch.cuda.max_memory_allocated(d.device) / 2**30, 2)
-        append_jsonl(metrics_path, rec)
-        write_json(progress_path, dict(phase="training", step=step, total_steps=total_steps, epoch=rec["epoch"], time=now),
-                   durable=False)  # rewritten every log; the metrics line above is the durable record
-        eta = (now - t_start) / max(1, step) * (total_steps - step)
-        print(f"step {step}/{total_steps} | epoch {rec['epoch']:.2f} | loss {loss:.4f} | lr {rec['lr']:.2e} | "
-              f"grad norm {gn:.3f} | {tps:,.0f} tok/s | eta {eta:.0f}s", flush=True)
-    if bad_logs >= cfg.nan_patience:
-        raise Diverged(f"The loss was not a number (NaN or infinite) in {bad_logs} logged steps in a row, up to step {step}.",
-                       hint="Lower the learning rate (e.g. halve it) and resume or retry; the last good checkpoint is kept.")
-    return bad_logs
-
-
-def log_eval(model, val, cfg, d, pad_id, autocast, step, epoch, steps_per_epoch, metrics_path, t_start):
-    if not val:
-        return None
-    eval_loss = evaluate(model, val, cfg, d, pad_id, autocast)
-    if d.main and eval_loss is not None:
-        append_jsonl(metrics_path, dict(step=step, epoch=round(step / steps_per_epoch, 4), eval_loss=eval_loss,
-                                        time=round(time.time() - t_start, 2)))
-        print(f"step {step} | eval loss {eval_loss:.4f}", flush=True)
-    return eval_loss
-
-
-def adapter_state(model) -> dict:
-    from peft import get_peft_model_state_dict
-    return get_peft_model_state_dict(model)
-
-
-def save_checkpoint(root, step, model, opt, sched, cfg, d, epoch, dataset_sha, data_info, run_dir):
-    barrier(d)
-    if d.main:
-        check_disk(run_dir, model, step)
-        peft_cfg = model.peft_config["default"].to_dict()
-        state = dict(step=step, epoch=epoch, world_size=d.world, micro_batch_size=cfg.micro_batch_size,
-                     gradient_accumulation_steps=cfg.gradient_accumulation_steps, dataset_sha256=dataset_sha,
-                     config=to_dict(cfg), scheduler=sched.state_dict(), time=time.time(), data=data_info)
-        path = ckpt.save(root, step, adapter_state(model), peft_cfg, opt.state_dict(), state)
-        ckpt.prune(root, cfg.save_total_limit)
-        print(f"[danlu] checkpoint saved: {path.name}", flush=True)
-    barrier(d)
-
-
-def check_disk(run_dir: Path, model, step: int) -> None:
-    """Before the run and before each save: room for a checkpoint (adapter + optimizer) and the logs?"""
-    need = sum(p.numel() * 4 * 3 for p in model.parameters() if p.requires_grad) + 50 * 2**20
-    free = ckpt.free_bytes(run_dir)
-    if fault("enospc", step) or free < need:
-        raise DiskFull(f"Only {free // 2**20} MB are free in {run_dir}; the next checkpoint needs about "
-                       f"{need // 2**20} MB.", hint="Free some disk space, then press Resume.")
-
-
-def rewind_jsonl(path: Path, step: int) -> None:
-    """A resumed run continues the loss curve (and the probe answers) from its checkpoint: lines that
-    the attempt that stopped logged after that step move to <name>.after-checkpoint.jsonl, so no
-    step appears twice."""
-    if not path.exists():
-        return
-    keep, drop, torn = [], [], False
-    for line in path.read_text(encoding="utf-8").splitlines(keepends=True):
-        try:
-            rec_step = json.loads(line).get("step", 0)
-        except ValueError:
-            torn = True  # a half-written last line from a killed attempt
-            continue
-        (keep if rec_step <= step else drop).append(line if line.endswith("\n") else line + "\n")
-    if drop:
-        with open(after_checkpoint(path), "a", encoding="utf-8") as f:
-            f.writelines(drop)
-    if drop or torn:
-        atomic_write_text(path, "".join(keep))
-
-
-def restore(run_dir, model, opt, sched, cfg, d, dataset_sha) -> int:
-    from peft import set_peft_model_state_dict
-    path = ckpt.newest_valid(RunDir(run_dir).checkpoints, log=lambda m: log(d, m))
-    if path is None:
-        log(d, "[danlu] no complete checkpoint found: starting from step 0")
-        return 0
-    adapter, opt_state, state = ckpt.load(path)
-    if state.get("dataset_sha256") != dataset_sha:
-        raise InputError(problems=[Problem("dataset", "the dataset file changed since this run started",
-                                           "resume needs the same data; start a new run (Retry) to use the new file")],
-                         title="Cannot resume")
-    set_peft_model_state_dict(model, adapter)
-    opt.load_state_dict(opt_state)
-    sched.load_state_dict(state["scheduler"])
-    if state.get("world_size") != d.world:
-        log(d, f"[danlu] note: resuming with {d.world} processes instead of {state.get('world_size')}; data order differs")
-    log(d, f"[danlu] resumed from {path.name}")
-    return int(state["step"])
-
-
-def save_adapter(model, tok, cfg, run_dir: Path):
-    """adapter/ is written to a temporary folder and renamed, so it exists only when complete."""
-    import shutil
-    final, tmp = RunDir(run_dir).adapter, RunDir(run_dir).adapter_partial
-    shutil.rmtree(tmp, ignore_errors=True)
-    model.save_pretrained(tmp, safe_serialization=True)
-    tok.save_pretrained(tmp)  # carries the chat template that training used
-    write_json(adapter_info_path(tmp), dict(base_model=cfg.base_model, quantization=cfg.quantization,
-                                        chat_template=cfg.chat_template, trust_remote_code=cfg.trust_remote_code))
-    shutil.rmtree(final, ignore_errors=True)
-    os.replace(tmp, final)
-
-
-def read_losses(path: Path) -> list[float]:
-    return [rec["loss"] for rec in read_jsonl(path) if rec.get("loss") is not None]
+            runtime_s=round(time.time() - r.t_start, 1), peak_gpu_mem_gib=round(peak, 2) if peak else None,
+            adapter_dir=str(r.files.adapter), world_size=d.world))
+        write_json(r.progress_path, dict(phase="done", step=step, total_steps=r.total_steps, time=time.time()))
+        log(d, f"[danlu] done: {step} steps, final loss {losses[-1] if losses else float('nan'):.4f}, "
+               f"adapter in {r.files.adapter}")
 
 
 def spam(megabytes: int):

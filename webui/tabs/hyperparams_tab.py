@@ -15,6 +15,7 @@ from core.errors import InputError, Problem
 from core.launcher import LaunchSpec, cli_command
 from core.memory import estimate, fit_advice
 from core.memory import model_shape
+from core.memory_plan import MODES, SHARDING, choose_sharding, plan_memory
 from webui import fields
 from webui.i18n import L, preset_text, tr
 from webui.i18n_core import core_text
@@ -22,7 +23,7 @@ from webui.i18n_core import core_text
 GROUP_KEYS = {"model": "grp.model", "data": "grp.data", "lora": "grp.lora", "training": "grp.training",
               "logging": "grp.logging", "speed": "grp.speed"}
 MEMORY_INPUTS = ("base_model", "quantization", "max_seq_length", "micro_batch_size", "lora_rank",
-                 "gradient_checkpointing", "fused_loss", "offload_activations")
+                 "gradient_checkpointing", "fused_loss", "offload_activations", "memory_plan", "sharding")
 
 
 @dataclass(frozen=True)
@@ -86,19 +87,22 @@ def describe_recipe(name: str, lang: str) -> str:
     return preset_text(p.name, "description", p.description, lang)
 
 
-def free_memory(gpus: list[dict], chosen: list) -> tuple[float, str]:
-    """(free GiB per process, device words): the tightest chosen GPU, or this computer's RAM."""
+def free_memory(gpus: list[dict], chosen: list) -> tuple[float, str, int]:
+    """(free GiB per process, device words, GPUs the run will use): the tightest chosen GPU, or this
+    computer's RAM."""
     picked = [g for g in gpus if g["index"] in [c for c in chosen or [] if c != "cpu"]] or gpus
     if picked:
         g = min(picked, key=lambda g: g["memory_free_mib"])
-        return g["memory_free_mib"] / 1024, f"GPU {g['index']} ({g['name']})"
+        return g["memory_free_mib"] / 1024, f"GPU {g['index']} ({g['name']})", len(picked)
     import psutil
-    return psutil.virtual_memory().available / 2**30, "CPU"
+    return psutil.virtual_memory().available / 2**30, "CPU", 0
 
 
 def memory_fit(gui, lang: str, chosen: list, base_model, quantization, max_seq_length,
-               micro_batch_size, lora_rank, gradient_checkpointing, fused_loss, offload_activations=False) -> str:
-    """Outputs: the estimate for one process of this run and whether it fits, in words."""
+               micro_batch_size, lora_rank, gradient_checkpointing, fused_loss, offload_activations=False,
+               memory_plan="lowest", sharding="off") -> str:
+    """Outputs: the estimate for one process of this run, whether it fits, and the memory plan and
+    the sharding the recipe will choose (core/memory_plan.py), in words."""
     gpus = gui.gpus()
     try:
         shape, name = model_shape(base_model, gui.ws, origin=trust.BROWSER)
@@ -106,21 +110,36 @@ def memory_fit(gui, lang: str, chosen: list, base_model, quantization, max_seq_l
         return problems_markdown(e.problems, lang)
     if shape is None:
         return f"ℹ {tr('mem.unknown', lang)} (`{name}`)"
+    on_cpu, auto = not gpus, memory_plan == "auto"
+    free, device, n_gpus = free_memory(gpus, chosen)
     try:
-        on_cpu = not gpus
-        est = estimate(shape, quantization=quantization, lora_rank=int(lora_rank or 16),
-                       micro_batch_size=int(micro_batch_size or 1), max_seq_length=int(max_seq_length or 16),
-                       gradient_checkpointing=bool(gradient_checkpointing), fused_loss=bool(fused_loss) and not on_cpu,
-                       act_bytes=4 if on_cpu else 2, offload_activations=bool(offload_activations) and not on_cpu)
+        common = dict(micro_batch_size=int(micro_batch_size or 1), quantization=quantization, lora_rank=int(lora_rank or 16),
+                      fused_loss=bool(fused_loss) and not on_cpu, act_bytes=4 if on_cpu else 2)
+        # "auto" can always fall back to recomputing and offloading: whether the run fits at all is
+        # judged at that floor; the plan then says what the rest of the memory buys
+        est = estimate(shape, max_seq_length=int(max_seq_length or 16), offload_activations=(bool(offload_activations) or auto)
+                       and not on_cpu, gradient_checkpointing=bool(gradient_checkpointing) or auto, **common)
+        plan = plan_memory(shape, mode=memory_plan if memory_plan in MODES else "lowest", free_gib=free,
+                           gradient_checkpointing=bool(gradient_checkpointing), offload_activations=bool(offload_activations),
+                           can_offload=not on_cpu, seq=int(max_seq_length or 16), **common)
+        split = choose_sharding(shape, mode=sharding if sharding in SHARDING else "off", gpus=n_gpus, free_gib=free,
+                                seq=int(max_seq_length or 16), **common) if not on_cpu else None
     except (KeyError, TypeError, ValueError):
         return f"ℹ {tr('mem.cannot', lang)}"
-    free, device = free_memory(gpus, chosen)
+    return _memory_words(est, plan, split, free, name, device, lang)
+
+
+def _memory_words(est, plan, split, free: float, name: str, device: str, lang: str) -> str:
     d = est.to_dict()
-    fits = est.total_gib <= free * 0.9
+    fits = est.total_gib <= free * 0.9 or bool(split and split.fsdp)
     head = f"{'✓' if fits else '⚠'} **{tr('mem.title', lang)}** — {name} · {device}"
+    advice = core_text(split.why, lang) if split and split.fsdp else core_text(fit_advice(est, free), lang)
+    lines = [head, advice, core_text(plan.why, lang)]
+    if split and split.why and not split.fsdp:
+        lines.append(core_text(split.why, lang))
     parts = " · ".join(f"{tr('mem.' + k, lang)} {d[k + '_gib']}" for k in ("weights", "lora", "activations", "loss",
                                                                          "context")) + " GiB"
-    return f"{head}\n\n{core_text(fit_advice(est, free), lang)}\n\n<span class='muted'>{parts}</span>"
+    return "\n\n".join(lines) + f"\n\n<span class='muted'>{parts}</span>"
 
 
 def downloads_dir(gui) -> Path:

@@ -1,0 +1,251 @@
+"""Issue 20 on one GPU in one call: memory plan, lowest memory, long context, real data, restarts.
+
+    python3 bench/bigger.py --model /tmp/llama-8b --work $OUT/bigger --out $OUT/bigger.json --deadline 520
+    (bench/run_bigger.sh builds the model and sets the environment; bash bench/prepare.sh first)
+
+Rows, in this order (the most telling first; a row is skipped, and said so, when the deadline
+would cut it; every row is in its own try/except and the files are rewritten after each):
+  restart 1   Danlu, memory plan "auto", mb 4 x 2048, compile caches emptied first: seconds from
+              `python app.py train` (what Start runs) to the first loss point; the same run, 3
+              warm-up + 10 timed steps, is the "memory-plan" row
+  restart 2   the same config again (caches now warm), 3 steps: seconds to the first loss point
+  lowest-memory  Danlu, memory_plan=lowest (every layer recomputed, inputs offloaded: today's behaviour)
+  unsloth mb 4 x 2048 (the peer harness): the reference of both mb-4 rows (one run, two rows)
+  long-16k    Danlu lowest and Unsloth, mb 1 x 16,384
+  real-data   Danlu (auto plan, packing) and Unsloth on the same rows and steps (bench/peer_packed.py):
+              log-normal lengths, median 300 tokens (bench/bigger_data.py)
+  long-32k    Danlu lowest and Unsloth, mb 1 x 32,768
+  baseline    HF Trainer + PEFT + bnb mb 4 (the peer harness), only if time is left
+70B and FSDP rows are not run here: building a 70B nf4 checkpoint and two GPUs do not fit one call.
+
+Output: --out (bench/results/bigger.json's pinned format: {"card", "rows": [{"mode", "stack",
+"micro_batch", "seq", "gpus", "tokens_per_s", "peak_gib"}]}, restart rows with "run" and
+"seconds_to_first_loss" instead of tokens_per_s) and beside it bigger-details.json (every run's
+record: settings, memory plan, losses, errors, the data's lengths).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+REPO = BENCH.parent
+sys.path.insert(0, str(BENCH))
+MODES = ("restart", "lowest-memory", "unsloth-mb4", "long-16k", "real-data", "long-32k", "baseline")
+COST_S = {"restart": 150, "lowest-memory": 75, "unsloth-mb4": 90, "long-16k": 170, "real-data": 160,
+          "long-32k": 220, "baseline": 80}  # a guess of each group's wall time, to skip what cannot finish
+
+
+class Bench:
+    def __init__(self, args):
+        self.args, self.t0 = args, time.time()
+        self.work = Path(args.work)
+        self.work.mkdir(parents=True, exist_ok=True)
+        self.rows: list[dict] = []
+        self.details: dict = dict(runs=[], skipped=[], errors=[], started=time.strftime("%Y-%m-%d %H:%M:%S"))
+        self.card = card()
+        self.earlier = earlier_rows(args.merge, self.card)
+
+    def left(self) -> float:
+        return self.args.deadline - (time.time() - self.t0)
+
+    def row(self, mode: str, stack: str, rec: dict, **extra) -> None:
+        """One pinned row from a run's record (only when it measured what the row needs)."""
+        if rec.get("status") != "ok" and "seconds_to_first_loss" not in extra:
+            return
+        r = dict(mode=mode, stack=stack, micro_batch=rec["micro_batch"], seq=rec["seq"], gpus=rec.get("gpus", 1))
+        if "seconds_to_first_loss" in extra:
+            r.update(run=extra["run"], seconds_to_first_loss=extra["seconds_to_first_loss"])
+        else:
+            r["tokens_per_s"] = rec["tokens_per_s"]
+        r["peak_gib"] = rec.get("peak_gib")
+        self.rows.append(r)
+        self.save()
+
+    def save(self) -> None:
+        out = Path(self.args.out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        mine = {(r["mode"], r["stack"], r.get("run")) for r in self.rows}
+        kept = [r for r in self.earlier if (r["mode"], r["stack"], r.get("run")) not in mine]
+        out.write_text(json.dumps(dict(card=self.card, rows=kept + self.rows), indent=2) + "\n")
+        self.details.update(card=self.card, elapsed_s=round(time.time() - self.t0, 1))
+        out.with_name("bigger-details.json").write_text(json.dumps(self.details, indent=2, default=str) + "\n")
+
+    def log(self, *words) -> None:
+        print(f"[+{time.time() - self.t0:5.0f}s]", *words, flush=True)
+
+
+def card() -> str:
+    try:
+        out = subprocess.run(["nvidia-smi", "--query-gpu=name,memory.total,driver_version", "--format=csv,noheader"],
+                             capture_output=True, text=True, timeout=30).stdout.strip().splitlines()
+        return out[0] if out else "unknown"
+    except (OSError, subprocess.TimeoutExpired):
+        return "unknown"
+
+
+def earlier_rows(path: str | None, card_now: str) -> list[dict]:
+    """Rows of an earlier call on the same kind of card, kept unless this call measures them again
+    (each comparison's rows always come from one call: a group runs both stacks)."""
+    if not path or not Path(path).is_file():
+        return []
+    try:
+        old = json.loads(Path(path).read_text())
+    except ValueError:
+        return []
+    return list(old.get("rows", [])) if old.get("card") == card_now else []
+
+
+def last_record(path: Path) -> dict:
+    lines = path.read_text().splitlines() if path.exists() else []
+    return json.loads(lines[-1]) if lines else dict(status="error", error="no record written")
+
+
+def run_logged(b: Bench, name: str, argv: list[str], timeout: float, env: dict | None = None) -> None:
+    log = b.work / f"log_{name}.txt"
+    b.log(f"{name} (timeout {timeout:.0f}s)")
+    with open(log, "w") as f:
+        try:
+            subprocess.run(argv, cwd=str(REPO), stdout=f, stderr=subprocess.STDOUT, timeout=timeout,
+                           env=dict(os.environ, **(env or {})))
+        except subprocess.TimeoutExpired:
+            f.write(f"\n[bigger] killed after {timeout:.0f} s\n")
+    tail = [ln for ln in log.read_text(errors="replace").splitlines() if "RESULT" in ln][-1:]
+    b.log("  " + (tail[0][:300] if tail else "no result; log tail: " + " | ".join(log.read_text(errors="replace")
+                                                                                    .splitlines()[-4:])[:400]))
+
+
+def danlu(b: Bench, name: str, mb: int, seq: int, sets=(), data=None, warmup=3, steps=10, cap=240) -> dict:
+    """One run of Danlu's recipe through `app.py train` (bench/danlu_run.py); its record."""
+    if b.args.smoke:  # CPU check of the script itself (tests/bench/test_bigger_cpu.py): tiny shapes
+        seq, warmup, steps = max(64, seq // 32), 1, 2
+    out = b.work / f"danlu-{name}.jsonl"
+    argv = [sys.executable, str(BENCH / "danlu_run.py"), "--model", b.args.model, "--mb", str(mb), "--seq", str(seq),
+            "--warmup", str(warmup), "--steps", str(steps), "--tag", name, "--out", str(out), "--home", str(b.work / "home"),
+            "--timeout", str(int(max(30, min(cap, b.left() - 15))))]
+    for s in sets:
+        argv += ["--set", s]
+    if data:
+        argv += ["--data", str(data)]
+    run_logged(b, f"danlu-{name}", argv, timeout=max(40, min(cap, b.left() - 10) + 30))
+    rec = last_record(out)
+    b.details["runs"].append(dict(rec, name=f"danlu-{name}"))
+    return rec
+
+
+def harness(b: Bench, name: str, mb: int, seq: int, impl: str, warmup=3, steps=10, cap=200) -> dict:
+    """The peer harness (baseline or Unsloth), one process, one micro-batch size; its record."""
+    qb = REPO / ".bench-baseline" / "qlora_bench.py"
+    if not qb.exists():
+        return dict(status="skipped", error="no .bench-baseline (run bash bench/prepare.sh)")
+    env = dict(OUT=str(b.work / name))
+    if impl == "unsloth":
+        if not (REPO / ".site_uns").is_dir():
+            return dict(status="skipped", error="no .site_uns (run bash bench/prepare.sh)")
+        env["PYTHONPATH"] = f"{REPO / '.site'}:{REPO / '.site_uns'}"
+    (b.work / name).mkdir(exist_ok=True)
+    argv = [sys.executable, str(qb), "--tag", name, "--model", b.args.model, "--size", "8b", "--bs", str(mb),
+            "--seq", str(seq), "--warmup", str(warmup), "--steps", str(steps)] + (["--impl", impl] if impl != "trainer" else [])
+    run_logged(b, name, argv, timeout=max(40, min(cap, b.left() - 10)), env=env)
+    rec = last_record(b.work / name / "results.jsonl")
+    rec.update(micro_batch=mb, seq=seq, gpus=rec.get("world", 1), peak_gib=rec.get("peak_alloc_gib"))
+    b.details["runs"].append(dict(rec, name=name))
+    return rec
+
+
+# --- the groups of rows ---------------------------------------------------------------------
+def restart_and_plan(b: Bench) -> None:
+    shutil.rmtree(b.work / "home" / "cache" / "compile", ignore_errors=True)  # run 1 starts cold
+    first = danlu(b, "plan", 4, 2048, warmup=3, steps=10, cap=300)
+    b.row("memory-plan", "danlu", first)
+    if first.get("seconds_to_first_loss") is not None:
+        b.row("restart", "danlu", first, run=1, seconds_to_first_loss=first["seconds_to_first_loss"])
+    second = danlu(b, "plan-again", 4, 2048, warmup=1, steps=2, cap=150)
+    if second.get("seconds_to_first_loss") is not None:
+        b.row("restart", "danlu", second, run=2, seconds_to_first_loss=second["seconds_to_first_loss"])
+
+
+def lowest(b: Bench) -> None:
+    b.row("lowest-memory", "danlu", danlu(b, "lowest", 4, 2048, sets=["memory_plan=lowest"]))
+
+
+def unsloth_mb4(b: Bench) -> None:
+    rec = harness(b, "unsloth-mb4", 4, 2048, "unsloth")
+    b.row("memory-plan", "unsloth", rec)   # Unsloth has one way to spend memory: its one run is the
+    b.row("lowest-memory", "unsloth", rec)  # reference of both Danlu rows (bigger-details.json says so)
+
+
+def long_context(b: Bench, seq: int) -> None:
+    mode = f"long-{seq // 1024}k"
+    b.row(mode, "danlu", danlu(b, mode, 1, seq, sets=["memory_plan=lowest"], warmup=2, steps=5, cap=200))
+    b.row(mode, "unsloth", harness(b, f"unsloth-{mode}", 1, seq, "unsloth", warmup=2, steps=5, cap=200))
+
+
+def real_data(b: Bench) -> None:
+    from bigger_data import make_rows
+    data = b.work / "real-data.jsonl"
+    b.details["real_data"] = make_rows(data, tokens=int(1.2 * 13 * 4 * 2048 / (32 if b.args.smoke else 1)))
+    b.row("real-data", "danlu", danlu(b, "real-data", 4, 2048, data=data))
+    out = b.work / "unsloth-real-data.jsonl"
+    env = dict(PYTHONPATH=f"{REPO / '.site'}:{REPO / '.site_uns'}")
+    argv = [sys.executable, str(BENCH / "peer_packed.py"), "--model", b.args.model, "--data", str(data), "--mb", "4",
+            "--seq", "2048", "--warmup", "3", "--steps", "10", "--out", str(out)]
+    if (REPO / ".site_uns").is_dir():
+        run_logged(b, "unsloth-real-data", argv, timeout=max(40, min(200, b.left() - 10)), env=env)
+        rec = last_record(out)
+        b.details["runs"].append(dict(rec, name="unsloth-real-data"))
+        b.row("real-data", "unsloth", rec)
+
+
+def baseline(b: Bench) -> None:
+    rec = harness(b, "baseline-mb4", 4, 2048, "trainer")
+    b.row("memory-plan", "baseline", rec)
+    b.row("lowest-memory", "baseline", rec)
+
+
+GROUPS = {"restart": restart_and_plan, "lowest-memory": lowest, "unsloth-mb4": unsloth_mb4,
+          "long-16k": lambda b: long_context(b, 16384), "real-data": real_data,
+          "long-32k": lambda b: long_context(b, 32768), "baseline": baseline}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--model", default="/tmp/llama-8b")
+    ap.add_argument("--work", required=True, help="logs, data and Danlu's workspace for this call")
+    ap.add_argument("--out", required=True, help="the pinned results file (bigger-details.json goes beside it)")
+    ap.add_argument("--deadline", type=float, default=520, help="seconds this script may take")
+    ap.add_argument("--modes", default=",".join(MODES), help=f"groups to run, in order: {','.join(MODES)}")
+    ap.add_argument("--smoke", action="store_true", help="tiny shapes, to check this script on a CPU")
+    ap.add_argument("--merge", help="an earlier call's bigger.json: its rows of other groups are kept (same card only)")
+    args = ap.parse_args(argv)
+    b = Bench(args)
+    b.log(f"card: {b.card}; deadline {args.deadline:.0f}s")
+    for name in [m.strip() for m in args.modes.split(",") if m.strip()]:
+        if name not in GROUPS:
+            b.details["errors"].append(f"unknown group {name}")
+            continue
+        if b.left() < COST_S[name] * 0.6:
+            b.details["skipped"].append(dict(group=name, left_s=round(b.left()), needs_s=COST_S[name]))
+            b.log(f"SKIP {name}: {b.left():.0f}s left, it needs about {COST_S[name]}s")
+            continue
+        try:
+            GROUPS[name](b)
+        except Exception as e:  # one group's failure never costs the others
+            import traceback
+            b.details["errors"].append(dict(group=name, error=f"{type(e).__name__}: {e}", trace=traceback.format_exc()[-2000:]))
+            b.log(f"ERROR in {name}: {type(e).__name__}: {e}")
+        b.save()
+    b.save()
+    for r in b.rows:
+        b.log(json.dumps(r))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

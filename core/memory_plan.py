@@ -1,0 +1,168 @@
+"""The memory plan: per layer, keep the activations, recompute them, or recompute and offload.
+
+    p = plan_memory(shape, mode="auto", micro_batch_size=4, seq=2048, free_gib=139.0)
+    p.keep, p.recompute, p.offload   # 32, 0, False on an H200: every layer keeps its activations
+    p.layer_modes()                  # ["keep", ...] in layer order (the LAST `keep` layers keep theirs)
+    p.why                            # the choice in words (core's English; the page translates it)
+
+Speed against memory, per decoder layer (measured on the 8B shape at micro-batch 4 x 2048, H200):
+keeping a layer's activations costs about 1.1 GiB and is the fastest (every layer kept: 15,704
+tokens/s at 41 GiB); recomputing it in the backward pass keeps only its input (64 MiB) and costs a
+second forward of the layer (all recomputed: 11,873 tokens/s); offloading that input to host memory
+as well saves the 64 MiB for about 1% more time (9.1 GiB in all). "auto" keeps as many layers as
+the free memory allows, recomputes the rest, and offloads only when even that does not fit;
+"lowest" is the plan of the two settings gradient_checkpointing and offload_activations (by
+default: every layer recomputed and offloaded, the least GPU memory).
+
+The kept layers are the last ones: their backward runs first, so their memory is free again before
+the recomputed layers need a working set of their own.
+
+Sharding (FSDP, 4-bit weights split across the GPUs) is chosen when the weights do not fit one GPU
+but fit when split (`choose_sharding`). Pure Python: the page and the recipe share these numbers.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from core.memory import BYTES_PER_PARAM, CONTEXT_GIB, GIB, Shape
+
+SAFETY = 0.9          # of the free memory: allocator fragmentation, kernels' workspaces
+HEADROOM_GIB = 1.0    # and a little more, for what the model here does not count
+MODES = ("auto", "lowest")
+
+
+@dataclass(frozen=True)
+class Parts:
+    """Bytes of one process's run, by part (see core.memory.estimate, which this refines)."""
+    weights: float      # frozen base weights (0 once loaded: they are already out of the free memory)
+    fixed: float        # LoRA weights + gradients + AdamW state, the loss, the CUDA context
+    keep: float         # one layer's saved activations when it is not recomputed
+    input: float        # one layer's input, all that recomputation keeps
+    live: float         # the working set of the layer being recomputed in the backward pass
+
+
+def parts(shape: Shape, *, micro_batch_size: int, seq: int, quantization: str = "4bit", lora_rank: int = 16,
+          fused_loss: bool = True, act_bytes: int = 2, loaded: bool = False, shards: int = 1) -> Parts:
+    tokens = micro_batch_size * seq
+    weights = shape.linear_params_per_layer * shape.layers * BYTES_PER_PARAM[quantization] + shape.embedding_params * 2
+    if shards > 1:  # FSDP: this GPU's share, plus two layers gathered whole (the one in use, the next)
+        weights = weights / shards + 2 * shape.linear_params_per_layer * BYTES_PER_PARAM[quantization]
+    lora = shape.lora_params_per_rank * lora_rank * 16 / shards  # FSDP splits the adapter and its AdamW state too
+    loss = tokens * shape.hidden * 4 + 1024 * shape.vocab * 4 if fused_loss else tokens * shape.vocab * 8
+    per_layer = tokens * (shape.hidden * 8 + shape.intermediate * 3) * act_bytes
+    context = 0.0 if loaded else CONTEXT_GIB * GIB
+    return Parts(weights=0.0 if loaded else weights, fixed=lora + loss + context, keep=per_layer,
+                 input=tokens * shape.hidden * act_bytes, live=per_layer)
+
+
+@dataclass(frozen=True)
+class Plan:
+    mode: str             # auto | lowest
+    layers: int
+    keep: int             # the last `keep` layers keep their activations
+    offload: bool         # the recomputed layers' inputs wait in host memory
+    need_gib: float       # the estimated peak of this plan
+    free_gib: float       # what it was planned against
+    why: str = ""
+
+    @property
+    def recompute(self) -> int:
+        return self.layers - self.keep
+
+    @property
+    def checkpointing(self) -> bool:
+        return self.recompute > 0
+
+    def layer_modes(self) -> list[str]:
+        rest = "offload" if self.offload else "recompute"
+        return [rest] * self.recompute + ["keep"] * self.keep
+
+    def to_dict(self) -> dict:
+        return dict(mode=self.mode, layers=self.layers, keep=self.keep, recompute=self.recompute, offload=self.offload,
+                    need_gib=round(self.need_gib, 1), free_gib=round(self.free_gib, 1), why=self.why)
+
+
+def need_bytes(p: Parts, layers: int, keep: int, offload: bool) -> float:
+    recompute = layers - keep
+    saved = keep * p.keep + (2 * p.input if offload and recompute else recompute * p.input)
+    return p.weights + p.fixed + saved + (p.live if recompute else 0.0)
+
+
+def plan_memory(shape: Shape, *, mode: str = "auto", free_gib: float, gradient_checkpointing: bool = True,
+                offload_activations: bool = True, can_offload: bool = True, **kw) -> Plan:
+    """The plan for `mode`; `kw` are parts()'s (micro_batch_size, seq, quantization, lora_rank, ...)."""
+    p = parts(shape, **kw)
+    L = shape.layers
+    if mode == "lowest":
+        keep = 0 if gradient_checkpointing else L
+        offload = gradient_checkpointing and offload_activations and can_offload
+    else:
+        keep, offload = _auto(p, L, max(0.0, free_gib * SAFETY - HEADROOM_GIB) * GIB, can_offload)
+    need = need_bytes(p, L, keep, offload) / GIB
+    return Plan(mode, L, keep, offload, need, free_gib, _why(mode, L, keep, offload, need, free_gib))
+
+
+def _auto(p: Parts, L: int, budget: float, can_offload: bool) -> tuple[int, bool]:
+    """The most layers kept that fit the budget; then recompute; offload only when nothing else fits."""
+    if need_bytes(p, L, L, False) <= budget:
+        return L, False
+    if need_bytes(p, L, 0, False) > budget:
+        return 0, can_offload
+    # need grows by (keep - input) per kept layer; solve for the largest count that fits
+    room = budget - need_bytes(p, L, 0, False)
+    k = int(room // max(1.0, p.keep - p.input))
+    return max(0, min(L - 1, k)), False
+
+
+def _why(mode: str, L: int, keep: int, offload: bool, need: float, free: float) -> str:
+    """The plan in words (webui/i18n_core.py has the same sentences in Chinese)."""
+    n, f = f"{need:.1f}", f"{free:.1f}"
+    if mode == "lowest":
+        if keep == L:
+            return f"Memory plan: as set, every layer keeps its activations (about {n} GiB)."
+        where = "and its saved input waits in the computer's memory" if offload else "and only its input is kept"
+        return f"Memory plan: lowest memory, as set: every layer is recomputed in the backward pass {where} (about {n} GiB)."
+    if keep == L:
+        return (f"Memory plan: every layer keeps its activations, nothing is recomputed (the fastest plan): "
+                f"about {n} GiB of {f} GiB free.")
+    if keep > 0:
+        return (f"Memory plan: the last {keep} of {L} layers keep their activations and the other {L - keep} are "
+                f"recomputed in the backward pass, as much as {f} GiB free allows (about {n} GiB).")
+    if offload:
+        return (f"Memory plan: every layer is recomputed and its saved input waits in the computer's memory "
+                f"(the lowest GPU memory): about {n} GiB of {f} GiB free.")
+    return (f"Memory plan: every layer is recomputed in the backward pass (only its input is kept); keeping "
+            f"activations does not fit in {f} GiB free (about {n} GiB).")
+
+
+# --- several GPUs: each holds the whole model (DDP), or a share of it (FSDP) -----------------------
+SHARDING = ("auto", "off", "fsdp")
+
+
+@dataclass(frozen=True)
+class Sharding:
+    fsdp: bool
+    why: str
+
+
+def choose_sharding(shape: Shape, *, mode: str, gpus: int, free_gib: float, unit: str = "GPU", **kw) -> Sharding:
+    """FSDP when asked, or ("auto") when the run does not fit one GPU at its lowest memory but
+    does with the weights split over `gpus`. `unit`: what a process runs on (GPU, or CPU process
+    in tests). `kw`: parts()'s arguments."""
+    if gpus < 2:
+        return Sharding(False, "" if mode != "fsdp" else
+                        f"Sharding: one {unit}, so the model is not split (FSDP needs two or more).")
+    if mode == "off":
+        return Sharding(False, "")
+    budget = max(0.0, free_gib * SAFETY - HEADROOM_GIB) * GIB
+    whole = need_bytes(parts(shape, **kw), shape.layers, 0, True)
+    split = need_bytes(parts(shape, shards=gpus, **kw), shape.layers, 0, True)
+    if mode == "fsdp":
+        return Sharding(True, f"Sharding: the model's weights are split over {gpus} {unit}s (FSDP), as set: "
+                              f"about {split / GIB:.1f} GiB per {unit}.")
+    if whole <= budget or split > budget:
+        return Sharding(False, "" if whole <= budget else
+                        f"Sharding: even split over {gpus} {unit}s the model needs about {split / GIB:.1f} GiB per "
+                        f"{unit}, more than fits safely in {free_gib:.1f} GiB free.")
+    return Sharding(True, f"Sharding: the model does not fit one {unit} (about {whole / GIB:.1f} GiB of {free_gib:.1f} GiB "
+                          f"free), so its weights are split over {gpus} {unit}s (FSDP): about {split / GIB:.1f} GiB per {unit}.")

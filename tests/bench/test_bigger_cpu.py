@@ -1,0 +1,46 @@
+"""bench/bigger.py (issue 20's GPU rows) checked on a CPU with the demo model and tiny shapes: it
+runs Danlu's recipe as Start does, writes the pinned format as it goes, and keeps an earlier call's
+rows; bench/bigger_data.py's rows have the stated length distribution and its steps are the recipe's."""
+import json
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import REPO
+
+sys.path.insert(0, str(REPO / "bench"))
+PINNED = {"mode", "stack", "micro_batch", "seq", "gpus", "tokens_per_s", "peak_gib"}
+
+
+@pytest.mark.slow
+def test_restart_rows_and_the_pinned_format(home, tmp_path):
+    earlier = tmp_path / "earlier.json"
+    old_row = dict(mode="long-16k", stack="danlu", micro_batch=1, seq=16384, gpus=1, tokens_per_s=1.0, peak_gib=1.0)
+    earlier.write_text(json.dumps(dict(card="unknown", rows=[old_row])))
+    out = tmp_path / "bigger.json"
+    r = subprocess.run([sys.executable, str(REPO / "bench" / "bigger.py"), "--model", str(home / "models" / "danlu-tiny"),
+                        "--work", str(tmp_path / "work"), "--out", str(out), "--smoke", "--modes", "restart",
+                        "--merge", str(earlier)], cwd=str(REPO), capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    res = json.loads(out.read_text())
+    assert set(res) == {"card", "rows"}
+    rows = {(x["mode"], x.get("run")): x for x in res["rows"]}
+    assert set(rows) == {("long-16k", None), ("memory-plan", None), ("restart", 1), ("restart", 2)}
+    assert set(rows[("memory-plan", None)]) == PINNED and rows[("memory-plan", None)]["tokens_per_s"] > 0
+    for run in (1, 2):
+        row = rows[("restart", run)]
+        assert set(row) == PINNED - {"tokens_per_s"} | {"run", "seconds_to_first_loss"} and row["seconds_to_first_loss"] > 0
+    details = json.loads((tmp_path / "bigger-details.json").read_text())
+    assert details["runs"][0]["memory_plan"]["mode"] == "auto"
+
+
+def test_real_data_lengths_and_the_recipes_steps(home, tmp_path):
+    from bigger_data import danlu_steps, make_rows
+    stats = make_rows(tmp_path / "rows.jsonl", tokens=60_000)
+    assert 200 <= stats["median"] <= 450 and stats["p90"] > 2 * stats["median"] and stats["tokens"] >= 60_000
+    steps = danlu_steps(str(home / "models" / "danlu-tiny"), tmp_path / "rows.jsonl", mb=2, seq=512, n=4)
+    assert len(steps) == 4
+    for st in steps:
+        assert st["tokens"] <= 2 * 512 and len(st["ids"]) == len(st["labels"]) == len(st["pos"])
+        assert st["pos"].count(0) >= 2  # several documents per row, each from position 0

@@ -1,0 +1,85 @@
+"""The memory plan and the sharding choice: what is kept, recomputed, offloaded or split, for
+several model shapes and amounts of free memory (issue 20)."""
+import pytest
+
+from core.memory import Shape, estimate
+from core.memory_plan import SAFETY, HEADROOM_GIB, choose_sharding, plan_memory
+
+LLAMA_8B = Shape(hidden=4096, layers=32, intermediate=14336, vocab=128256, heads=32, kv_heads=8)
+LLAMA_70B = Shape(hidden=8192, layers=80, intermediate=28672, vocab=128256, heads=64, kv_heads=8)
+QWEN_05B = Shape(hidden=896, layers=24, intermediate=4864, vocab=151936, heads=14, kv_heads=2, tied_embeddings=True)
+
+
+def plan(shape=LLAMA_8B, free=139.0, mb=4, seq=2048, **kw):
+    return plan_memory(shape, free_gib=free, micro_batch_size=mb, seq=seq, **kw)
+
+
+def test_a_big_card_keeps_every_layer():
+    p = plan()  # H200, 8B, mb 4 x 2048: measured 41 GiB without checkpointing
+    assert (p.keep, p.recompute, p.offload) == (32, 0, False) and not p.checkpointing
+    assert 38 < p.need_gib < 50
+    assert "fastest" in p.why and "139.0 GiB free" in p.why
+
+
+def test_lowest_is_todays_behaviour():
+    p = plan(mode="lowest")  # measured 9.1 GiB at mb 4 with checkpointing and offload
+    assert (p.keep, p.offload) == (0, True) and p.layer_modes() == ["offload"] * 32
+    assert 7.5 < p.need_gib < 10.0
+    assert plan(mode="lowest", offload_activations=False).layer_modes() == ["recompute"] * 32
+    assert plan(mode="lowest", gradient_checkpointing=False).keep == 32
+    assert plan(mode="lowest", can_offload=False).offload is False  # CPU: nothing to offload to
+
+
+@pytest.mark.parametrize("free", [16.0, 24.0, 40.0])
+def test_a_smaller_card_keeps_the_last_layers_that_fit(free):
+    p = plan(free=free)
+    assert 0 < p.keep < 32 and not p.offload
+    assert p.layer_modes() == ["recompute"] * p.recompute + ["keep"] * p.keep  # the last layers keep theirs
+    assert p.need_gib <= free * SAFETY - HEADROOM_GIB
+    one_more = plan_memory(LLAMA_8B, free_gib=free + 2.0, micro_batch_size=4, seq=2048)
+    assert one_more.keep >= p.keep
+
+
+def test_recompute_then_offload_when_memory_is_short():
+    assert (plan(free=13.0).keep, plan(free=13.0).offload) == (0, False)
+    tight = plan(free=10.0)
+    assert (tight.keep, tight.offload) == (0, True) and "computer's memory" in tight.why
+    assert plan(free=10.0, can_offload=False).offload is False
+
+
+def test_more_free_memory_never_keeps_fewer_layers():
+    keeps = [plan(free=f, mb=1, seq=32768).keep for f in range(10, 200, 5)]
+    assert keeps == sorted(keeps) and keeps[0] == 0 and keeps[-1] == 32
+
+
+@pytest.mark.parametrize("shape,mb,seq", [(LLAMA_8B, 1, 16384), (LLAMA_8B, 1, 32768), (QWEN_05B, 8, 4096),
+                                          (LLAMA_70B, 1, 2048)])
+def test_plans_fit_what_they_were_given(shape, mb, seq):
+    for free in (12.0, 24.0, 48.0, 80.0, 139.0):
+        p = plan(shape, free, mb, seq)
+        if p.keep > 0 or not p.offload:
+            assert p.need_gib <= free * SAFETY - HEADROOM_GIB, (free, p)
+
+
+def test_the_lowest_plan_agrees_with_the_estimate():
+    est = estimate(LLAMA_8B, micro_batch_size=4, max_seq_length=2048, offload_activations=True)
+    assert plan(mode="lowest").need_gib == pytest.approx(est.total_gib, rel=0.02)
+    est = estimate(LLAMA_8B, micro_batch_size=4, max_seq_length=2048, gradient_checkpointing=False)
+    assert plan(mode="lowest", gradient_checkpointing=False).need_gib == pytest.approx(est.total_gib, rel=0.02)
+
+
+def test_a_loaded_model_is_not_counted_twice():
+    before, after = plan(free=24.0), plan(free=24.0 - 6.0, loaded=True)  # ~6 GiB of weights now on the card
+    assert abs(after.keep - before.keep) <= 1
+
+
+def test_sharding_only_when_one_gpu_is_not_enough():
+    kw = dict(micro_batch_size=1, seq=2048)
+    assert choose_sharding(LLAMA_70B, mode="auto", gpus=2, free_gib=40.0, **kw).fsdp
+    assert "does not fit one GPU" in choose_sharding(LLAMA_70B, mode="auto", gpus=4, free_gib=24.0, **kw).why
+    assert not choose_sharding(LLAMA_8B, mode="auto", gpus=2, free_gib=80.0, **kw).fsdp
+    assert not choose_sharding(LLAMA_70B, mode="auto", gpus=1, free_gib=40.0, **kw).fsdp
+    assert not choose_sharding(LLAMA_70B, mode="off", gpus=2, free_gib=40.0, **kw).fsdp
+    assert choose_sharding(LLAMA_8B, mode="fsdp", gpus=2, free_gib=80.0, **kw).fsdp
+    short = choose_sharding(LLAMA_70B, mode="auto", gpus=2, free_gib=16.0, **kw)
+    assert not short.fsdp and "even split" in short.why

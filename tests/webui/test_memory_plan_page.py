@@ -1,0 +1,80 @@
+"""The Hyperparameters tab's memory estimate shows the memory plan the recipe will choose, and the
+sharding over several GPUs, in words, in English and 简体中文 (issue 20)."""
+import json
+
+import pytest
+
+from core.memory import Shape
+from core.memory_plan import choose_sharding, plan_memory
+from webui.context import Gui
+from webui.i18n_core import knows
+from webui.tabs import hyperparams_tab as hp
+
+H200 = [dict(index=0, name="NVIDIA H200", memory_total_mib=143771, memory_free_mib=142000)]
+ARGS = ("llama-3.1-8b-instruct", "4bit", 2048, 4, 16, True, True, True)
+
+
+class Page:
+    """The page's context (its workspace) with the GPUs a test chooses."""
+
+    def __init__(self, ws, gpus):
+        self.ws, self._gpus = ws, gpus
+
+    def gpus(self):
+        return self._gpus
+
+
+@pytest.fixture
+def ws(services):
+    return Gui(services=services, train_module="tests.webui.fake_recipe").ws
+
+
+def test_auto_shows_the_plan_and_why(ws):
+    out = hp.memory_fit(Page(ws, H200), "en", [0], *ARGS, "auto", "auto")
+    assert out.startswith("✓") and "Memory plan: every layer keeps its activations" in out and "fastest" in out
+    zh = hp.memory_fit(Page(ws, H200), "zh-CN", [0], *ARGS, "auto", "auto")
+    assert "显存方案：每一层都保留激活" in zh and "Memory plan" not in zh
+
+
+def test_lowest_and_a_small_card(ws):
+    lowest = hp.memory_fit(Page(ws, H200), "en", [0], *ARGS, "lowest", "auto")
+    assert "lowest memory, as set" in lowest and "computer's memory" in lowest
+    small = [dict(index=0, name="RTX 4090", memory_total_mib=24564, memory_free_mib=23000)]
+    mixed = hp.memory_fit(Page(ws, small), "en", [0], *ARGS, "auto", "auto")
+    assert "layers keep their activations and the other" in mixed
+    assert "显存方案：最后" in hp.memory_fit(Page(ws, small), "zh-CN", [0], *ARGS, "auto", "auto")
+
+
+def test_a_model_too_big_for_one_gpu_is_shown_split(ws):
+    folder = ws.models / "llama-70b-shape"
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps(dict(
+        hidden_size=8192, num_hidden_layers=80, intermediate_size=28672, vocab_size=128256, num_attention_heads=64,
+        num_key_value_heads=8)))
+    gpus = [dict(index=i, name="A100 40GB", memory_total_mib=40960, memory_free_mib=40000) for i in range(2)]
+    out = hp.memory_fit(Page(ws, gpus), "en", [0, 1], str(folder), "4bit", 2048, 1, 16, True, True, True, "auto", "auto")
+    assert out.startswith("✓") and "split over 2 GPUs (FSDP)" in out
+    one = hp.memory_fit(Page(ws, gpus), "en", [0], str(folder), "4bit", 2048, 1, 16, True, True, True, "auto", "auto")
+    assert one.startswith("⚠") and "FSDP" not in one
+    assert "模型拆分" in hp.memory_fit(Page(ws, gpus), "zh-CN", [0, 1], str(folder), "4bit", 2048, 1, 16, True, True,
+                                      True, "auto", "auto")
+
+
+def test_every_plan_and_sharding_sentence_has_chinese():
+    shapes = [Shape(4096, 32, 14336, 128256, 32, 8), Shape(8192, 80, 28672, 128256, 64, 8)]
+    said = set()
+    for shape in shapes:
+        for mode in ("auto", "lowest"):
+            for flags in ((True, True), (True, False), (False, False)):
+                for free in (6.0, 10.0, 13.0, 24.0, 80.0, 139.0):
+                    said.add(plan_memory(shape, mode=mode, free_gib=free, gradient_checkpointing=flags[0],
+                                         offload_activations=flags[1], micro_batch_size=4, seq=2048).why)
+        for mode in ("auto", "fsdp"):
+            for gpus in (1, 2, 4):
+                for free in (16.0, 24.0, 40.0, 80.0):
+                    for unit in ("GPU", "CPU process"):
+                        said.add(choose_sharding(shape, mode=mode, gpus=gpus, free_gib=free, unit=unit,
+                                                 micro_batch_size=1, seq=2048).why)
+    said.discard("")
+    assert len(said) > 10
+    assert not [s for s in said if not knows(s)]
