@@ -55,6 +55,20 @@ def run(argv: list[str], timeout: float = TIMEOUT_S, check: bool = True) -> subp
     return proc
 
 
+def configured(timeout: float = 3.0) -> bool:
+    """Does this computer submit to a Slurm cluster? sbatch is on PATH and Slurm's configuration names
+    a controller (up or not: `scontrol ping` says which). False fast where the tools are installed
+    but no cluster is set up."""
+    if shutil.which("sbatch") is None or shutil.which("scontrol") is None:
+        return False
+    try:
+        proc = subprocess.run([shutil.which("scontrol"), "ping"], capture_output=True, text=True, timeout=timeout,
+                              env=env(), stdin=subprocess.DEVNULL)
+    except (subprocess.TimeoutExpired, OSError):
+        return False
+    return "Slurmctld" in proc.stdout
+
+
 def slurm_words(text: str) -> str:
     """Slurm's own error line, without its prefixes ("sbatch: error: Batch job submission failed: ")."""
     lines = [ln.strip() for ln in (text or "").splitlines() if ln.strip()]

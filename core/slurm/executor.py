@@ -316,7 +316,10 @@ def check_submit(ws: Workspace, spec: SlurmSpec) -> None:
     """Before a job is created: the spec's problems and a workspace the nodes cannot see, all at once."""
     from core.errors import InputError, Problem
     from core.slurm import shared
-    problems = spec.problems()
+    problems = [Problem(label, f"{path} has a character a batch script cannot carry in a path (a quote or a "
+                               "line break)", "move it to a folder whose path has none")
+                for label, path in (("workspace", ws.root), ("Danlu", REPO_ROOT)) if set(str(path)) & set('"\n\r')]
+    problems += spec.problems()
     if not problems:
         try:
             nodes = commands.partition_nodes(spec.partition)

@@ -100,7 +100,8 @@ def _sbatch_lines(job: ScriptJob) -> str:
             lines.append(f"--{name}={getattr(spec, name)}")
     lines.append(f"--signal=B:TERM@{warn_seconds(spec)}" + _why("before the time limit: save a checkpoint"))
     lines.append("--requeue" if spec.requeue else "--no-requeue")
-    lines += [f"--output={RunDir(job.run_dir).stdout_log}", "--open-mode=append", f"--chdir={job.repo}"]
+    # in double quotes: sbatch splits an #SBATCH line at spaces, and a workspace path may have them
+    lines += [f'--output="{RunDir(job.run_dir).stdout_log}"', "--open-mode=append", f'--chdir="{job.repo}"']
     text = "\n".join(f"#SBATCH {line}" for line in lines)
     if spec.extra_sbatch:
         text += "\n# from settings.yaml (slurm.extra_sbatch):\n" + "\n".join(spec.sbatch_lines())

@@ -166,6 +166,8 @@ def test_the_http_api_refuses_hostile_paths_on_every_endpoint_and_creates_nothin
         for i, cfg in enumerate(hostile_settings):
             box = json.dumps({k: v for k, v in cfg.items()})
             answers[f"start_training {i}"] = call(client, "/start_training", "en", ["cpu"], 2, box)
+            answers[f"start_training_slurm {i}"] = call(client, "/start_training_slurm", "en", 2, "debug", 1, 0,
+                                                         "00:10:00", False, box)
             answers[f"show_command {i}"] = call(client, "/show_command", "en", ["cpu"], 1, box)
             answers[f"save_config {i}"] = call(client, "/save_config", "en", box)
         answers["load_config"] = call(client, "/load_config", handle_file(str(hostile_config)), "en",

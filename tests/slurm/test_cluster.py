@@ -103,7 +103,20 @@ def test_the_cli_trains_through_a_time_limit_requeued_and_resumed(home, services
     assert_nothing_left(slurm, first, second)
 
 
-def test_stop_saves_a_checkpoint_and_cancels(services, slurm):
+@pytest.fixture
+def spaced(tmp_path, demo_model_dir, monkeypatch):
+    """A workspace whose path has a space in it (~/My Danlu): sbatch splits #SBATCH lines at spaces."""
+    import shutil
+
+    from core.services import Services
+    home = tmp_path / "My Danlu"
+    shutil.copytree(demo_model_dir, home / "models" / "danlu-tiny")
+    monkeypatch.setenv("DANLU_HOME", str(home))
+    return Services.create(home)
+
+
+def test_stop_saves_a_checkpoint_and_cancels(spaced, slurm):
+    services = spaced
     job = submit(services, 300, DANLU_FAULT="slow@2")
     training(job, 2)
     launcher.cancel(services.workspace, job.id)

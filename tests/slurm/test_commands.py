@@ -86,3 +86,11 @@ def test_sacct_gives_the_whole_jobs_state():
     text = "4242|CANCELLED by 1000\n4242.batch|CANCELLED\n4242.0|FAILED\n"
     assert C.parse_accounting(text, "4242") == "CANCELLED"
     assert C.parse_accounting("4243|TIMEOUT\n", "4242") == ""
+
+
+def test_tools_without_a_cluster_are_not_a_cluster(monkeypatch, tmp_path):
+    """Where slurm-wlm is installed but nothing is set up (CI before its cluster starts), the page
+    offers no cluster; a missing sbatch says no at once."""
+    monkeypatch.delenv("SLURM_CONF", raising=False)
+    monkeypatch.setenv("PATH", "/nonexistent")
+    assert C.configured() is False

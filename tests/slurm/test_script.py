@@ -80,7 +80,7 @@ def test_the_sbatch_lines_of_two_nodes_with_eight_gpus(tmp_path):
     assert opts == {"--job-name": f"danlu-{JOB}", "--nodes": "2", "--ntasks-per-node": "1", "--gpus-per-node": "8",
                     "--cpus-per-task": "64", "--mem": "480G", "--time": "04:00:00", "--partition": "gpu",
                     "--account": "lab", "--signal": "B:TERM@300", "--requeue": "",
-                    "--output": f"{job.run_dir}/stdout.log", "--open-mode": "append", "--chdir": str(job.repo),
+                    "--output": f'"{job.run_dir}/stdout.log"', "--open-mode": "append", "--chdir": f'"{job.repo}"',
                     "--constraint": "h100"}
 
 

@@ -1,11 +1,10 @@
 """The Train tab's "Where to run": this computer, or a Slurm cluster (partitions with their free GPUs
-from sinfo, nodes x GPUs per node, time limit, requeue). Shown only where Slurm's `sbatch` is on PATH;
-elsewhere the tab looks as it always did. The values become a core.slurm.spec.SlurmSpec, on top of
+from sinfo, nodes x GPUs per node, time limit, requeue). Shown only where Slurm's `sbatch` is on PATH
+and configured for a cluster; elsewhere the tab looks as it always did. The values become a core.slurm.spec.SlurmSpec, on top of
 the `slurm:` defaults in settings.yaml, and are checked there like any other value from the page.
 """
 from __future__ import annotations
 
-import shutil
 from dataclasses import dataclass
 import gradio as gr
 
@@ -40,7 +39,9 @@ class WherePanel:
 
 
 def slurm_here() -> bool:
-    return shutil.which("sbatch") is not None
+    """Slurm's tools are here and configured for a cluster (asked once, when the page is built)."""
+    from core.slurm.commands import configured
+    return configured()
 
 
 def defaults(gui):
