@@ -13,7 +13,8 @@ import sys
 from core import knobs
 from core.errors import DanluError
 
-VERB_MODULES = ["cli.presets_cmd", "cli.train_cmd", "cli.jobs_cmd", "cli.data_cmd", "cli.review_cmd", "cli.model_cmd", "cli.gui_cmd"]
+VERB_MODULES = ["cli.presets_cmd", "cli.train_cmd", "cli.jobs_cmd", "cli.data_cmd", "cli.review_cmd", "cli.model_cmd", "cli.gui_cmd",
+                "cli.cluster_cmd"]
 
 EPILOG = """\
 typical use:
@@ -22,6 +23,7 @@ typical use:
   python app.py check-data my.jsonl              check a dataset file
   python app.py review my.jsonl --scan           find e-mail addresses, phone numbers, keys, ...
   python app.py train my.yaml --nproc 2          train (2 processes / GPUs)
+  python app.py train my.yaml --slurm --nodes 2  train on a Slurm cluster (see: python app.py cluster)
   python app.py jobs list                        see all jobs
 The workspace is $DANLU_HOME (default ~/.danlu)."""
 

@@ -157,6 +157,9 @@ def test_what_the_cluster_cannot_run_is_refused_in_words(home, services, slurm, 
     [job] = services.store.list()
     assert (job.state, job.reason) == (J.FAILED, "submit_failed") and "generic resource" in job.message
     assert not slurm.squeue()
+    r = run_app("cluster", "--json", home=home)  # what the page lists, for the shell
+    parts = json.loads(r.stdout)["partitions"]
+    assert [(p["name"], p["default"], p["nodes"], p["gpus"]) for p in parts] == [("debug", True, 1, 0)]
 
 
 @pytest.mark.browser

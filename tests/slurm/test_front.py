@@ -93,3 +93,11 @@ def test_the_page_follows_a_requeued_attempt_it_watched(services, tmp_path):
     assert train_where.requeued_as(gui, first.id, f"{first.id}|RUNNING|en|x") == first.id + "-r1"
     assert train_where.requeued_as(gui, first.id, f"{first.id}|INTERRUPTED|en|x") == first.id  # picked on purpose
     assert train_where.requeued_as(gui, first.id, "") == first.id
+
+
+def test_partitions_read_in_both_languages():
+    from core.slurm.commands import Partition
+    p = Partition(name="gpu", default=True, nodes=3, usable_nodes=2, gpus=24, gpus_free=13, max_gpus_free_per_node=8,
+                  cpus_idle=100, time_limit="2-00:00:00")
+    assert train_where.partition_label(p, "en") == "gpu (default) · 13 of 24 GPUs free · 2 node(s) · up to 2-00:00:00"
+    assert train_where.partition_label(p, "zh-CN") == "gpu（默认） · 24 块 GPU 中 13 块空闲 · 2 个节点 · 最长 2-00:00:00"

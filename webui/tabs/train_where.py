@@ -62,11 +62,23 @@ def partitions(lang: str, chosen: str | None):
         found = commands.partitions()
     except DanluError as e:
         return gr.update(), f"⚠ {tr('slurm.unreachable', lang)} {e}"
-    choices = [(p.label(), p.name) for p in found]
+    choices = [(partition_label(p, lang), p.name) for p in found]
     names = [p.name for p in found]
     value = chosen if chosen in names else next((p.name for p in found if p.default), names[0] if names else None)
     free = sum(p.gpus_free for p in found)
-    return gr.update(choices=choices, value=value), tr("slurm.cluster_line", lang).format(n=len(found), free=free)
+    line = tr("slurm.cluster_line", lang).format(n=len(found), free=free)
+    return gr.update(choices=choices, value=value), f"{line}  \n{tr('slurm.script_note', lang)}"
+
+
+def partition_label(p, lang: str) -> str:
+    """'gpu (default) · 13 of 24 GPUs free · 2 nodes · up to 2-00:00:00', in the page's language."""
+    gpus = tr("slurm.gpus_line", lang).format(free=p.gpus_free, total=p.gpus) if p.gpus else \
+        tr("slurm.cpus_line", lang).format(cpus=p.cpus_idle)
+    text = f"{p.name}{tr('slurm.default', lang) if p.default else ''} · {gpus} · " \
+        f"{tr('slurm.nodes_line', lang).format(n=p.usable_nodes)}"
+    if p.time_limit not in ("", "infinite", "UNLIMITED"):
+        text += " · " + tr("slurm.limit_line", lang).format(limit=p.time_limit)
+    return text
 
 
 def show(where: str):
@@ -159,6 +171,7 @@ def partitions_if_slurm(lang: str, where: str, chosen: str | None):
 def wire(panel: WherePanel, lang, gpus, start) -> None:
     panel.where.change(show, inputs=[panel.where], outputs=[*panel.slurm_widgets, panel.start, gpus, start],
                        api_visibility="private")
-    for event in (panel.where.change, panel.refresh.click):
+    # the partitions' words come from here, not from the page's translations: re-read in a new language too
+    for event in (panel.where.change, panel.refresh.click, lang.change):
         event(partitions_if_slurm, inputs=[lang, panel.where, panel.partition], outputs=[panel.partition, panel.cluster],
               api_visibility="private")
