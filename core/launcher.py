@@ -127,7 +127,6 @@ def cli_command(config_path: Path, nproc: int, spec: LaunchSpec) -> str:
     return " ".join(parts)
 
 
-
 def pin_dataset(ws: Workspace, path: str) -> tuple[Path, str]:
     """Training reads an immutable, content-addressed copy inside the workspace."""
     src = Path(path).resolve()

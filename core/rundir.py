@@ -29,7 +29,7 @@ Written while it runs, by rank 0 of the recipe (core.recipes.*):
     progress.json     phase, step, total_steps at every log (the stall watchdog reads it)   atomic, not fsynced
     metrics.jsonl     a line per logged step {step, epoch, loss, lr, grad_norm, tokens_per_s, time}
                       or evaluation {step, eval_loss, time}                            appended, fsynced
-    run_info.json     data counts, steps per epoch, total steps, speed features       atomic, at set-up
+    run_info.json     data counts, total steps, speed features, memory plan, load time   atomic, at set-up
     probes.jsonl      {step, prompt, answer} at each checkpoint and at the end         appended, fsynced
     checkpoints/      step-NNNNNNN/: written as .step-NNNNNNN.partial/, manifest.json last, renamed
 Written at the end:
