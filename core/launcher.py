@@ -167,6 +167,8 @@ def submit_train(ws: Workspace, cfg: TrainConfig, spec: LaunchSpec | None = None
     run = RunDir(run_dir)
     pinned, digest = pin_dataset(ws, cfg.dataset)
     run_cfg = TrainConfig(**{**cfg.__dict__, "dataset": str(pinned)})
+    # the name people gave their data (the config holds the pinned copy): an export's model card shows it
+    write_json(run.dataset_info, dict(source=str(cfg.dataset), pinned=str(pinned), sha256=digest))
     cfg_path = run.config
     header = (f"Danlu run {job_id}. Re-run it from a shell with:\n  {cli_command(cfg_path, nproc, spec)}\n"
               f"or directly:\n  torchrun --standalone --nproc-per-node {nproc} -m {module} --config {cfg_path}")

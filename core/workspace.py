@@ -132,10 +132,14 @@ def read_manifest(folder: Path) -> dict:
     return files
 
 
-def manifest_problem(folder: Path, files: dict) -> str | None:
-    """None when every listed file is there with its size and sha256, else the first that is not."""
+def manifest_problem(folder: Path, files: dict, what: str = "folder") -> str | None:
+    """None when every listed file is inside the folder (`what` names it) with its size and sha256,
+    else the first that is not."""
+    root = Path(folder).resolve()
     for name, info in files.items():
-        p = Path(folder) / name
+        p = (root / name).resolve()
+        if root not in p.parents:
+            return f"{MANIFEST} names {name!r}, outside the {what}"
         if not p.is_file():
             return f"{name} is missing"
         if p.stat().st_size != info["size"]:
