@@ -12,11 +12,9 @@ process can pick up where another left off.
 """
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,7 +27,7 @@ from core.executors import ORPHANED, OWNED, UNCLAIMED, executor_for
 from core.gpus import detect_gpus
 from core.paths import clean_label
 from core.rundir import ATTEMPT_FILES, CONFIG, RunDir, read_json, write_json
-from core.workspace import Workspace, sha256_file
+from core.workspace import Workspace, pin_dataset, sha256_file
 
 TRAIN_MODULE = "core.recipes.train"
 
@@ -125,24 +123,6 @@ def cli_command(config_path: Path, nproc: int, spec: LaunchSpec) -> str:
     if spec.nnodes > 1:
         parts += ["--nnodes", str(spec.nnodes), "--node-rank", str(spec.node_rank), "--master", spec.master]
     return " ".join(parts)
-
-
-def pin_dataset(ws: Workspace, path: str) -> tuple[Path, str]:
-    """Training reads an immutable, content-addressed copy inside the workspace."""
-    src = Path(path).resolve()
-    digest = sha256_file(src)
-    if src.is_relative_to(ws.datasets.resolve()):
-        return src, digest
-    pinned_dir = ws.datasets / "pinned"
-    pinned_dir.mkdir(parents=True, exist_ok=True)
-    dest = pinned_dir / f"{digest[:16]}{src.suffix.lower()[:8]}"
-    if not dest.exists():
-        # a temp name of its own: two jobs may pin the same file at the same moment
-        fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=pinned_dir)
-        os.close(fd)
-        shutil.copyfile(src, tmp)
-        os.replace(tmp, dest)
-    return dest, digest
 
 
 def submit_train(ws: Workspace, cfg: TrainConfig, spec: LaunchSpec | None = None, *, origin: str, name: str = "",

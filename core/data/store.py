@@ -7,7 +7,7 @@
         checks/<sha256[:16]>.json    cached check reports, one per version
         marks/<sha256[:16]>.json     review marks of a version (core/data/marks.py)
 
-A version is a file; training pins one by pointing `dataset:` at it (launcher.pin_dataset uses
+A version is a file; training pins one by pointing `dataset:` at it (workspace.pin_dataset uses
 files inside the workspace as they are). A reviewed version also has marks, and when rows are
 marked Drop a training file without them: training_path() is the file training reads. Undo moves
 the current version back one step; the files stay, because a job may be pinned to them. The
