@@ -78,7 +78,7 @@ def build_base(base: Path, shape: str) -> dict:
     t0 = time.time()
     tmp_tok = base.parent / ".tok"
     shutil.rmtree(tmp_tok, ignore_errors=True)
-    build_demo_model(tmp_tok)  # its tokenizer: byte-level BPE with ChatML; ids stay far below the 8B vocab
+    build_demo_model(tmp_tok)  # its tokenizer: SentencePiece BPE with ChatML; ids stay far below the 8B vocab
     from transformers import AutoTokenizer
     tok = AutoTokenizer.from_pretrained(tmp_tok)
     cfg = LlamaConfig(**SHAPES[shape], bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
@@ -97,6 +97,8 @@ def build_base(base: Path, shape: str) -> dict:
     shutil.rmtree(partial, ignore_errors=True)
     model.save_pretrained(partial, safe_serialization=True, max_shard_size="5GB")
     tok.save_pretrained(partial)
+    for name in ("tokenizer.model", "tokenizer_config.json"):  # what llama.cpp's converter reads (GGUF bench)
+        shutil.copy2(tmp_tok / name, partial / name)
     shutil.rmtree(tmp_tok, ignore_errors=True)
     n_params = sum(p.numel() for p in model.parameters())
     del model

@@ -1,7 +1,9 @@
 """`eval`, `merge`, `chat`, `demo`, `demos`: use a trained model (XTuner's test / convert merge / chat).
 
     python app.py eval JOB_OR_RUN [--json] [--max-samples N] [--max-new-tokens N]
-    python app.py merge JOB_OR_RUN NAME [--dtype bf16|fp16] [--max-shard-size 5GB]   (-> exports/NAME/)
+    python app.py merge JOB_OR_RUN NAME [--format q4_k_m,q8_0,f16,lora,ollama] [--system TEXT]
+                        [--dtype bf16|fp16] [--max-shard-size 5GB]   (-> exports/NAME/)
+    python app.py merge JOB_OR_RUN --plan [--format ...]   (expected sizes and times, free disk; starts nothing)
     python app.py merge --list
     python app.py chat MODEL [--adapter DIR] [--prompt TEXT] [--system TEXT] [--temperature T] ...
     python app.py demo MODEL [--adapter DIR] [--host H] [--port P] [--auth USER:PASS] [--share]
@@ -36,6 +38,12 @@ def register(sub):
     m.add_argument("name", metavar="OUT", nargs="?", help="export name: the folder exports/OUT/ in the workspace")
     m.add_argument("--dtype", default="bf16", choices=("bf16", "fp16"))
     m.add_argument("--max-shard-size", default="5GB", help="largest weight file, e.g. 2GB")
+    m.add_argument("--format", default="safetensors",
+                   help="comma list (lower case) of: safetensors (the merged folder; the default), f16, bf16, q8_0, "
+                        "q6_k, q5_k_m, q4_k_m, q3_k_m (GGUF for llama.cpp / LM Studio / Ollama), lora (the adapter "
+                        "alone), ollama (a Modelfile next to a GGUF)")
+    m.add_argument("--system", default="", help="system prompt written into the Ollama Modelfile and the model card")
+    m.add_argument("--plan", action="store_true", help="show each format's expected size and time and the free disk space")
     m.add_argument("--list", action="store_true", help="list the exports instead")
     m.add_argument("--json", action="store_true")
     m.set_defaults(func=merge_cmd)
@@ -134,27 +142,55 @@ def merge_cmd(args, services) -> int:
             print("no exports yet; make one with: python app.py merge JOB_ID NAME")
         for r in rows:
             print(f"{r['name']:<30}  {r['size_bytes'] / 2**20:>9.1f} MiB  {r.get('dtype') or '':<5}  "
-                  f"smoke test {r.get('smoke_test') or '-':<7}  {r['path']}")
+                  f"smoke test {r.get('smoke_test') or '-':<7}  {','.join(r.get('formats') or [])}  {r['path']}")
         return 0
+    if args.plan and args.run:
+        return print_plan(export.export_plan(ws, args.run, args.format), args.json)
     if not args.run or not args.name:
         raise InputError(problems=[Problem("merge", "needs a training job id (or run folder) and a name for the export",
-                                           "e.g. python app.py merge 20261127-1942 my-bot")])
+                                           "e.g. python app.py merge 20261127-1942 my-bot --format q4_k_m,ollama")])
     from cli.train_cmd import follow
-    job = export.submit_merge(ws, args.run, args.name, dtype=args.dtype, max_shard_size=args.max_shard_size)
+    plan = export.export_plan(ws, args.run, args.format)
+    if plan.get("enough_disk") is False:
+        raise InputError(problems=[Problem("format", f"needs about {plan['need_bytes'] / 2**30:.1f} GiB of disk at its "
+                                           f"peak, {plan['free_bytes'] / 2**30:.1f} GiB are free", "free some space or choose fewer formats")])
+    if plan["tools_note"]:
+        print(f"[danlu] {plan['tools_note']}", file=sys.stderr if args.json else sys.stdout, flush=True)
+    job = export.submit_merge(ws, args.run, args.name, origin=trust.SHELL, dtype=args.dtype, max_shard_size=args.max_shard_size,
+                              formats=args.format, system=args.system)
     log = sys.stderr if args.json else sys.stdout
     print(f"[danlu] export job {job.id}", file=log, flush=True)
     rc = follow(services, job.id, cancel_on_interrupt=True, out=log)
     result = export.read_merge_result(services.store.get(job.id))
     if args.json:
         print(json.dumps(result, indent=2, ensure_ascii=False))
-    elif result:
+    elif result.get("export_dir"):
         smoke = result.get("smoke_test", {})
         print(f"export: {result['export_dir']} ({result['total_bytes'] / 2**20:.1f} MiB, {result['dtype']})")
         if smoke.get("status") == "passed":
             print(f"smoke test passed: it loaded with transformers and replied {smoke.get('reply', '')!r}")
         else:
             print(f"smoke test {smoke.get('status')}: {smoke.get('error', '')}")
+        for fmt, check in result.get("formats", {}).items():
+            files = ", ".join(check.get("files", [])[:3]) + (" ..." if len(check.get("files", [])) > 3 else "")
+            detail = check.get("summary") if check.get("status") == "passed" else check.get("error")
+            print(f"{fmt:<12} {check.get('status', '?'):<7} {files}: {detail or ''}")
     return rc
+
+
+def print_plan(plan: dict, as_json: bool) -> int:
+    if as_json:
+        print(json.dumps(plan, indent=2))
+        return 0
+    params = plan.get("params")
+    print(f"base model {plan['base_model']}: " + (f"{params / 1e9:.3f} billion parameters" if params else "size unknown"))
+    for r in plan["rows"]:
+        print(f"  {r['format']:<12} about {r['bytes'] / 2**20:>10.1f} MiB, about {r['seconds']:>7.0f} s   {r['label']}")
+    if plan.get("need_bytes"):
+        print(f"disk: needs about {plan['need_bytes'] / 2**30:.2f} GiB at the peak; {plan['free_bytes'] / 2**30:.1f} GiB free")
+    if plan["tools_note"]:
+        print(plan["tools_note"])
+    return 0
 
 
 # ---- chat ---------------------------------------------------------------------------------------

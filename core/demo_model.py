@@ -1,8 +1,15 @@
-"""The built-in demo model: a tiny Llama with its own byte-level BPE tokenizer and chat template.
+"""The built-in demo model: a tiny Llama with its own SentencePiece tokenizer and chat template.
 
 Generated deterministically on first use into `<workspace>/models/danlu-tiny/` (no weights are
 committed, nothing is downloaded): the tokenizer is trained on the demo dataset's text, the weights
 come from a fixed seed. Two builds give byte-identical files.
+
+The tokenizer is a Llama-style SentencePiece BPE with byte fallback (`tokenizer.model`, plus the same
+vocabulary and merges as a fast `tokenizer.json`), the family llama.cpp's GGUF converter knows: a
+byte-level BPE trained from scratch is refused there ("BPE pre-tokenizer was not recognized"), so a
+GGUF export of the demo would be impossible. No space is put in front of the text
+(`add_prefix_space: false`): llama.cpp would otherwise add one after every special token and split
+"<|im_start|>user" differently from transformers.
 
 Who builds: the job's supervisor, before any rank starts (a build inside a running
 torch.distributed group writes only the tokenizer: transformers saves weights on rank 0 alone),
@@ -34,7 +41,8 @@ DEMO_NAME = "danlu-tiny"
 BUILTIN_PREFIX = "builtin:"
 DEMO_DATA = PRESETS_DIR / "templates" / "data" / "demo.jsonl"
 STAMP = "danlu-build.json"  # written last by a finished build (file -> sha256)
-SPECIAL_TOKENS = ["<|pad|>", "<|bos|>", "<|eos|>", "<|im_start|>", "<|im_end|>"]
+SPECIAL_TOKENS = ["<unk>", "<|bos|>", "<|eos|>", "<|pad|>", "<|im_start|>", "<|im_end|>"]  # ids 0..5
+VOCAB_SIZE = 512  # 256 byte-fallback pieces, the 6 specials, the rest learned from the demo text
 
 # ChatML; also Danlu's named fallback for base models that ship no chat template.
 CHATML_TEMPLATE = (
@@ -48,6 +56,7 @@ _EXTRA_TEXT = [
     "The furnace keeper answers questions about fire, pills and furnaces.",
     "Hello, how are you? I am fine, thank you. What is your question?",
     "One two three four five six seven eight nine ten hours.",
+    "system",
 ]
 
 
@@ -64,8 +73,62 @@ def _corpus() -> list[str]:
     with open(DEMO_DATA, encoding="utf-8") as f:
         for line in f:
             for m in json.loads(line)["messages"]:
-                lines.append(m["content"])
+                lines += [m["role"], m["content"]]  # ChatML puts the role right after <|im_start|>: learn it whole
     return lines
+
+
+def _train_sentencepiece() -> bytes:
+    """A SentencePiece BPE model (the bytes of tokenizer.model) learned from the demo text, deterministically."""
+    import io
+
+    import sentencepiece as spm
+    buf = io.BytesIO()
+    spm.SentencePieceTrainer.train(
+        sentence_iterator=iter(_corpus()), model_writer=buf, model_type="bpe", vocab_size=VOCAB_SIZE,
+        byte_fallback=True, character_coverage=1.0, split_digits=True, allow_whitespace_only_pieces=True,
+        # text stays as typed: no Unicode normalisation, no squeezed spaces, no space put in front
+        normalization_rule_name="identity", remove_extra_whitespaces=False, add_dummy_prefix=False,
+        unk_id=0, bos_id=1, eos_id=2, pad_id=3, unk_piece=SPECIAL_TOKENS[0], bos_piece=SPECIAL_TOKENS[1],
+        eos_piece=SPECIAL_TOKENS[2], pad_piece=SPECIAL_TOKENS[3],
+        control_symbols=SPECIAL_TOKENS[4:],  # control: never produced from plain text, typed CONTROL in a GGUF
+        num_threads=1, minloglevel=2)
+    return buf.getvalue()
+
+
+def _fast_tokenizer(sp_model: bytes):
+    """The same tokenizer as a `tokenizers` BPE (what transformers loads), built from the SentencePiece
+    vocabulary: the merges are the pieces' splits into two pieces, ordered by the piece's score (the
+    way transformers converts Llama's tokenizer.model)."""
+    import sentencepiece as spm
+    from tokenizers import AddedToken, Tokenizer, decoders, models, normalizers
+    sp = spm.SentencePieceProcessor(model_proto=sp_model)
+    vocab = {sp.id_to_piece(i): i for i in range(sp.get_piece_size())}
+    merges = []
+    for piece, pid in vocab.items():
+        if sp.is_control(pid) or sp.is_byte(pid) or sp.is_unknown(pid):
+            continue
+        splits = [(piece[:k], piece[k:]) for k in range(1, len(piece)) if piece[:k] in vocab and piece[k:] in vocab]
+        merges += [(left, right, sp.get_score(pid)) for left, right in sorted(splits, key=lambda m: (vocab[m[0]], vocab[m[1]]))]
+    merges.sort(key=lambda m: -m[2])  # stable: equal scores keep the vocabulary's order
+    tok = Tokenizer(models.BPE(vocab=vocab, merges=[(a, b) for a, b, _ in merges], unk_token=SPECIAL_TOKENS[0],
+                               fuse_unk=True, byte_fallback=True))
+    tok.normalizer = normalizers.Replace(" ", "\u2581")
+    tok.decoder = decoders.Sequence([decoders.Replace("\u2581", " "), decoders.ByteFallback(), decoders.Fuse()])
+    tok.add_special_tokens([AddedToken(t, special=True, normalized=False) for t in SPECIAL_TOKENS])
+    return tok
+
+
+def record_special_token_behaviour(tok, folder: Path) -> None:
+    """Write `add_bos_token` / `add_eos_token` into the folder's tokenizer_config.json as the tokenizer really
+    behaves. transformers 5 keeps them only inside tokenizer.json's post-processor, which llama.cpp's converter
+    cannot read when it adds nothing; without the keys a SentencePiece GGUF defaults to putting a BOS token in
+    front of every prompt, which this model never saw in training. transformers ignores the keys on loading."""
+    ids = tok("a", add_special_tokens=True)["input_ids"]
+    path = folder / "tokenizer_config.json"
+    cfg = json.loads(path.read_text(encoding="utf-8"))
+    cfg["add_bos_token"] = bool(tok.bos_token_id is not None and ids[:1] == [tok.bos_token_id])
+    cfg["add_eos_token"] = bool(tok.eos_token_id is not None and ids[-1:] == [tok.eos_token_id])
+    path.write_text(json.dumps(cfg, indent=2, ensure_ascii=False, sort_keys=True) + "\n", encoding="utf-8")
 
 
 def build(out_dir: Path, seed: int = 0) -> Path:
@@ -74,17 +137,12 @@ def build(out_dir: Path, seed: int = 0) -> Path:
     if torch.distributed.is_available() and torch.distributed.is_initialized():
         # transformers saves weights and config on rank 0 only: a build here left tokenizer files alone
         raise RuntimeError("the demo model must be built before the ranks start (core.demo_model.ensure_demo_model)")
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
-    tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=400, special_tokens=SPECIAL_TOKENS,
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
-    tok.train_from_iterator(_corpus(), trainer=trainer)
-    hf_tok = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<|bos|>", eos_token="<|im_end|>",
-                                     pad_token="<|pad|>")
+    sp_model = _train_sentencepiece()
+    hf_tok = PreTrainedTokenizerFast(tokenizer_object=_fast_tokenizer(sp_model), bos_token="<|bos|>",
+                                     eos_token="<|im_end|>", pad_token="<|pad|>", unk_token="<unk>",
+                                     add_bos_token=False, add_eos_token=False, add_prefix_space=False)
     hf_tok.chat_template = CHATML_TEMPLATE
 
     torch.manual_seed(seed)
@@ -99,6 +157,8 @@ def build(out_dir: Path, seed: int = 0) -> Path:
     out_dir.mkdir(parents=True)
     model.save_pretrained(out_dir, safe_serialization=True)
     hf_tok.save_pretrained(out_dir)
+    record_special_token_behaviour(hf_tok, out_dir)
+    (out_dir / "tokenizer.model").write_bytes(sp_model)  # llama.cpp's converter reads the vocabulary from here
     for p in out_dir.iterdir():  # safetensors are written 0600; let other local users read the demo
         p.chmod(0o644)
     return out_dir

@@ -28,7 +28,7 @@ An executor whose `schedules_itself` is true queues and records its jobs itself:
 (core.slurm.executor), a Slurm cluster. The launcher then leaves the queue to it and calls instead:
 
     gpus, nproc = ex.allocate(ws, spec)     # check the LaunchSpec (and that the cluster can run it); no GPU lease
-    argv = ex.prepare_run(run_dir, spec, argv)   # record what the job asks for; the command each node runs
+    header, n = ex.prepare_run(run_dir, spec, cli)  # record what it asks for; config.yaml's header, processes per node
     job = ex.submit(ws, job)                # hand it over at once (sbatch): it stays QUEUED while the cluster holds it
     ex.track(ws, job, jobs)                 # reconcile: the cluster's word and the run's files -> its state
                                             #   (queued ones too); True when the state changed

@@ -2,8 +2,10 @@
 Pure Python (no torch).
 
     name = check_export_name("my-bot")                      # InputError for "../x", "/abs", "a\\0b", ...
-    job = submit_merge(ws, "JOB_ID or run dir", "my-bot", dtype="bf16", max_shard_size="5GB")
-    exports = list_exports(ws)   # [{name, path, complete, size_bytes, created, base_model, dtype, smoke_test, ...}]
+    job = submit_merge(ws, "JOB_ID or run dir", "my-bot", origin=trust.SHELL, dtype="bf16", max_shard_size="5GB",
+                       formats="q4_k_m,q8_0,lora,ollama", system="")   # formats: core.export_formats
+    plan = export_plan(ws, "JOB_ID", "q4_k_m,ollama")  # {params, rows: [{format, bytes, seconds}], free_bytes, ...}
+    exports = list_exports(ws)   # [{name, path, complete, size_bytes, created, base_model, dtype, smoke_test, formats, ...}]
     problem = verify_export(path)  # None when every file matches manifest.json, else the reason
     delete_export(ws, "my-bot")
 
@@ -22,8 +24,9 @@ import time
 from pathlib import Path
 
 from core import jobs as J
-from core import launcher
+from core import launcher, trust
 from core.errors import InputError, NotFound, Problem
+from core.export_formats import estimates, gguf_types, parse_formats, scratch_bytes
 from core.rundir import RunDir, read_json
 from core.runs import resolve_trained_run
 from core.workspace import MANIFEST, Workspace, manifest_problem, read_manifest
@@ -53,6 +56,27 @@ def check_export_name(name: str) -> str:
     return name
 
 
+def export_target(ws: Workspace, name: str, origin: str) -> Path:
+    """Where an export goes. From the page: a name, as exports/<name>/. From the command line a folder
+    path is taken too (XTuner's `convert merge ... SAVE_DIR`): any folder that does not exist yet, whose
+    parent does; it is written as <folder>.partial/ beside it and renamed when complete, like a named one."""
+    text = name.strip() if isinstance(name, str) else ""
+    if trust._origin(origin) == trust.BROWSER or not ("/" in text or text.startswith((".", "~"))):
+        return export_path(ws, name)
+    if "\x00" in text:
+        raise InputError(problems=[Problem("out", "contains a NUL character", "type the folder again")],
+                         title="The export folder cannot be used")
+    out = Path(text).expanduser().resolve()
+    problems = []
+    if out.name.endswith(".partial") or out == Path(out.anchor):
+        problems.append(Problem("out", f"{text!r} is not a usable export folder", "name a new folder, e.g. ./my-bot"))
+    elif not out.parent.is_dir():
+        problems.append(Problem("out", f"the folder {out.parent} does not exist", "create it first, or name another place"))
+    if problems:
+        raise InputError(problems=problems, title="The export folder cannot be used")
+    return out
+
+
 def export_path(ws: Workspace, name: str) -> Path:
     name = check_export_name(name)
     root = ws.exports.resolve()
@@ -62,12 +86,20 @@ def export_path(ws: Workspace, name: str) -> Path:
     return path
 
 
-def submit_merge(ws: Workspace, job_or_run: str, name: str, *, dtype: str = "bf16", max_shard_size: str = "5GB",
-                 gpus: list | None = None) -> J.Job:
-    """Queue adapter + base -> exports/<name>/; returns the merge job."""
+def submit_merge(ws: Workspace, job_or_run: str, name: str, *, origin: str, dtype: str = "bf16",
+                 max_shard_size: str = "5GB", formats=None, system: str = "", gpus: list | None = None) -> J.Job:
+    """Queue adapter + base -> exports/<name>/ (or, from the shell, a folder path: export_target) in the
+    requested formats; returns the merge job."""
     problems = []
     try:
-        out = export_path(ws, name)
+        chosen = parse_formats(formats)
+    except InputError as e:
+        problems += e.problems
+        chosen = []
+    if not isinstance(system, str) or "\x00" in system or len(system) > 20000:
+        problems.append(Problem("system", "is not a usable system prompt", "plain text, at most 20,000 characters"))
+    try:
+        out = export_target(ws, name, origin)
     except InputError as e:
         problems += e.problems
         out = None
@@ -77,7 +109,8 @@ def submit_merge(ws: Workspace, job_or_run: str, name: str, *, dtype: str = "bf1
         problems.append(Problem("max_shard_size", f"{max_shard_size!r} is not a size", "e.g. 5GB or 500MB"))
     if out is not None:
         if out.exists():
-            problems.append(Problem("name", f"an export called {out.name!r} already exists", "choose another name or delete it first"))
+            problems.append(Problem("name", f"an export called {out.name!r} already exists" if out.parent == ws.exports.resolve()
+                                    else f"{out} already exists", "choose another name or delete it first"))
         busy = [j for j in J.JobStore(ws.db_path).list(states=[J.QUEUED, *J.ACTIVE], kind="merge")
                 if str(out) in j.argv_list]
         if busy:
@@ -90,10 +123,34 @@ def submit_merge(ws: Workspace, job_or_run: str, name: str, *, dtype: str = "bf1
     job_id = J.new_id()
     job_dir = ws.run_dir(job_id)
     argv = [sys.executable, "-m", MERGE_MODULE, "--adapter", str(run.adapter_dir), "--out", str(out),
-            "--dtype", dtype, "--max-shard-size", max_shard_size, "--result", str(RunDir(job_dir).result)]
+            "--dtype", dtype, "--max-shard-size", max_shard_size, "--formats", ",".join(chosen),
+            "--result", str(RunDir(job_dir).result)]
+    if system:
+        argv += ["--system", system]
+    prompt = check_prompt(run.run_dir)
+    if prompt:
+        argv += ["--smoke-prompt", prompt]
     return launcher.submit_command(ws, "merge", job_dir, argv, gpus=gpus[:1], nproc=1, name=f"export {out.name}",
                                    parent_id=run.job.id if run.job else "", base_model=run.base_model)
 
+
+
+def check_prompt(run_dir: Path) -> str | None:
+    """The question every exported file is asked: the first user message of the run's own data, so the
+    answers are in the model's field (a greeting is answered with far less confidence). None: the default."""
+    try:
+        import yaml
+
+        from core.data import load_examples
+        cfg = yaml.safe_load(RunDir(run_dir).config.read_text())
+        data = load_examples(cfg["dataset"], cfg.get("dataset_format") or "auto", cfg.get("column_map") or None)
+        for ex in data.examples[:50]:
+            for m in ex.get("messages", []):
+                if m.get("role") == "user" and isinstance(m.get("content"), str) and 0 < len(m["content"]) <= 500:
+                    return m["content"]
+    except Exception:  # any problem reading the data: the recipe's default greeting
+        return None
+    return None
 
 
 def verify_export(path: Path) -> str | None:
@@ -102,7 +159,7 @@ def verify_export(path: Path) -> str | None:
         files = read_manifest(path)
     except (OSError, ValueError, KeyError):
         return "no readable manifest.json (the export did not finish)"
-    return manifest_problem(path, files)
+    return manifest_problem(path, files, what="export")
 
 
 def list_exports(ws: Workspace, verify: bool = False) -> list[dict]:
@@ -116,11 +173,12 @@ def list_exports(ws: Workspace, verify: bool = False) -> list[dict]:
         except (OSError, json.JSONDecodeError):
             meta = {}
         manifest_ok = (p / MANIFEST).is_file()
-        size = sum(f.stat().st_size for f in p.iterdir() if f.is_file())
+        size = sum(f.stat().st_size for f in p.rglob("*") if f.is_file())
         row = dict(name=p.name, path=str(p), complete=manifest_ok, size_bytes=size,
                    created=meta.get("created", p.stat().st_mtime), base_model=meta.get("base_model"),
                    dtype=meta.get("dtype"), chat_template=meta.get("chat_template"),
-                   smoke_test=meta.get("smoke_test", {}).get("status"), smoke_reply=meta.get("smoke_test", {}).get("reply"))
+                   smoke_test=meta.get("smoke_test", {}).get("status"), smoke_reply=meta.get("smoke_test", {}).get("reply"),
+                   formats=meta.get("formats") or ["safetensors"], checks=meta.get("checks") or {})
         if verify:
             row["problem"] = verify_export(p)
         out.append(row)
@@ -141,3 +199,75 @@ def delete_export(ws: Workspace, name: str) -> None:
 
 def read_merge_result(job: J.Job) -> dict:
     return read_json(RunDir(job.run_dir).result)
+
+
+def model_params(ws: Workspace, base_model: str) -> int | None:
+    """Parameter count of a base model without loading it: a preset's shape, else the safetensors headers of a
+    local folder (exact), else its config.json."""
+    from core.memory import Shape
+    from core.models import resolve_model
+    from core.presets import model_for
+    preset = model_for(base_model)
+    if preset is not None and preset.data.get("shape"):
+        return Shape.from_dict(preset.data["shape"]).total_params
+    try:
+        ref = resolve_model(base_model, ws, builtin="path")
+    except Exception:  # an unknown or offline hub id: no estimate, the page says so
+        return None
+    folder = Path(ref.source)
+    if folder.is_dir():
+        total = _safetensors_params(folder)
+        if total:
+            return total
+        try:
+            shape = Shape.from_hf_config(json.loads((folder / "config.json").read_text()))
+            return shape.total_params if shape else None
+        except (OSError, json.JSONDecodeError):
+            return None
+    return None
+
+
+def _safetensors_params(folder: Path) -> int:
+    import struct
+    total = 0
+    for f in folder.glob("*.safetensors"):
+        try:
+            with open(f, "rb") as fh:
+                n = struct.unpack("<Q", fh.read(8))[0]
+                header = json.loads(fh.read(min(n, 100_000_000)))
+        except (OSError, ValueError, struct.error):
+            continue
+        for k, v in header.items():
+            if k != "__metadata__":
+                count = 1
+                for d in v.get("shape", []):
+                    count *= d
+                total += count
+    return total
+
+
+def export_plan(ws: Workspace, job_or_run: str, formats, *, gpu: bool | None = None) -> dict:
+    """What an export will cost before it starts: per format the expected size and time for this model
+    (from its parameter count), the disk it needs at the peak, and the free disk space."""
+    chosen = parse_formats(formats)
+    run = resolve_trained_run(ws, job_or_run)
+    params = model_params(ws, run.base_model)
+    if gpu is None:
+        from core.gpus import detect_gpus
+        gpu = bool(detect_gpus())
+    free = shutil.disk_usage(ws.exports if ws.exports.exists() else ws.root).free
+    from core import gguf_tools
+    tools = gguf_tools.status()
+    out = dict(base_model=run.base_model, params=params, formats=chosen, free_bytes=free, gpu=gpu,
+               tools_ready=tools["ready"], tools_note="" if tools["ready"] or not gguf_types(chosen) else gguf_tools.ONE_TIME_NOTE)
+    if params:
+        import os
+        out["rows"] = estimates(chosen, params, gpu=gpu, cores=os.cpu_count() or 2)
+        for row in out["rows"]:
+            if row["format"] == "lora":  # the adapter is already on disk: its real size
+                row["bytes"] = sum(p.stat().st_size for p in run.adapter_dir.iterdir() if p.is_file())
+        out["need_bytes"] = scratch_bytes(chosen, params)
+        out["enough_disk"] = free > out["need_bytes"]
+    else:
+        out.update(rows=[], need_bytes=None, enough_disk=None)
+    return out

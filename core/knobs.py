@@ -48,6 +48,8 @@ ALLOWED_ORIGINS = _declare("DANLU_ALLOWED_ORIGINS", SETTING, "comma-separated or
                            "GUI from (https://danlu.example.com), besides the address it binds", "webui.serving")
 DEMO_AUTH = _declare("DANLU_DEMO_AUTH", SETTING, "a shared chat demo's login USER:PASS, instead of --auth (the GUI "
                      "hands it to the demo process this way, so it never shows in `ps`)", "cli.model_cmd")
+TOOLS_DIR = _declare("DANLU_TOOLS_DIR", SETTING, "where llama.cpp's GGUF converter is unpacked (default "
+                      "$XDG_CACHE_HOME/danlu or ~/.cache/danlu)", "core.gguf_tools")
 DIST_TIMEOUT_MIN = _declare("DANLU_DIST_TIMEOUT_MIN", SETTING, "minutes a rank waits for the others in a collective "
                             "before the job fails (default 10)", "core.recipes.common")
 DEBUG = _declare("DANLU_DEBUG", SETTING, "1: the CLI prints the traceback of an unexpected error", "cli.main")
@@ -60,8 +62,8 @@ CKPT_IN_GRAPH = _declare("DANLU_CKPT_IN_GRAPH", BENCHMARK, "0: checkpoint compil
 CKPT_POLICY = _declare("DANLU_CKPT_POLICY", BENCHMARK, "prefer: let the compiler keep some activations instead of "
                        "recomputing all (default all)", "core.recipes.speed")
 FAULT = _declare("DANLU_FAULT", TEST_HOOK, "inject faults into one attempt: crash@STEP:RANK, nan@STEP, hang@STEP:RANK, "
-                 "spam@STEP:RANK, enospc@STEP, slow@STEP, deaf (core.recipes.faults); a Slurm job's first attempt only",
-                 "the recipes, tests/jobs/fake_recipe.py")
+                 "spam@STEP:RANK, enospc@STEP, slow@STEP, deaf, export_hang@STEP (core.recipes.faults); a Slurm "
+                 "job's first attempt only", "the recipes, tests/jobs/fake_recipe.py")
 SPAM_MB = _declare("DANLU_SPAM_MB", TEST_HOOK, "megabytes the spam fault prints (default 50)",
                    "core.recipes.train, tests/jobs/fake_recipe.py")
 STALL_MINUTES = _declare("DANLU_STALL_MINUTES", TEST_HOOK, "a stall limit below stall_minutes' minimum of 0.5, from "

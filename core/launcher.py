@@ -12,15 +12,12 @@ process can pick up where another left off.
 """
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from core import jobs as J
 from core import knobs
@@ -30,10 +27,7 @@ from core.executors import ORPHANED, OWNED, UNCLAIMED, executor_for
 from core.gpus import detect_gpus
 from core.paths import clean_label
 from core.rundir import ATTEMPT_FILES, CONFIG, RunDir, read_json, write_json
-from core.workspace import Workspace, sha256_file
-
-if TYPE_CHECKING:
-    from core.slurm.spec import SlurmSpec
+from core.workspace import Workspace, pin_dataset, sha256_file
 
 TRAIN_MODULE = "core.recipes.train"
 
@@ -47,12 +41,10 @@ class LaunchSpec:
     master: str | None = None        # "ADDR:PORT" of node 0, for several machines
     env: dict = field(default_factory=dict)  # extra environment (tests: fault injection)
     executor: str = "local"          # where the processes run (core.executors): "local" or "slurm"
-    slurm: "SlurmSpec | None" = None  # what a Slurm job asks the cluster for (core.slurm.spec)
+    slurm: object = None             # a core.slurm.spec.SlurmSpec: what a Slurm job asks the cluster for
 
     def problems(self) -> list[Problem]:
         out = []
-        if self.executor == "slurm" and self.slurm is None:
-            out.append(Problem("--slurm", "no Slurm settings were given"))
         if self.nproc is not None and not (1 <= self.nproc <= 64):
             out.append(Problem("--nproc", f"must be between 1 and 64, got {self.nproc}"))
         if self.nnodes < 1:
@@ -136,25 +128,6 @@ def cli_command(config_path: Path, nproc: int, spec: LaunchSpec) -> str:
     return " ".join(parts)
 
 
-
-def pin_dataset(ws: Workspace, path: str) -> tuple[Path, str]:
-    """Training reads an immutable, content-addressed copy inside the workspace."""
-    src = Path(path).resolve()
-    digest = sha256_file(src)
-    if src.is_relative_to(ws.datasets.resolve()):
-        return src, digest
-    pinned_dir = ws.datasets / "pinned"
-    pinned_dir.mkdir(parents=True, exist_ok=True)
-    dest = pinned_dir / f"{digest[:16]}{src.suffix.lower()[:8]}"
-    if not dest.exists():
-        # a temp name of its own: two jobs may pin the same file at the same moment
-        fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=pinned_dir)
-        os.close(fd)
-        shutil.copyfile(src, tmp)
-        os.replace(tmp, dest)
-    return dest, digest
-
-
 def submit_train(ws: Workspace, cfg: TrainConfig, spec: LaunchSpec | None = None, *, origin: str, name: str = "",
                  parent_id: str = "", module: str = TRAIN_MODULE) -> J.Job:
     """Create the run directory and a QUEUED job, then let the scheduler start it when it can.
@@ -181,12 +154,15 @@ def submit_train(ws: Workspace, cfg: TrainConfig, spec: LaunchSpec | None = None
     run = RunDir(run_dir)
     pinned, digest = pin_dataset(ws, cfg.dataset)
     run_cfg = TrainConfig(**{**cfg.__dict__, "dataset": str(pinned)})
+    # the name people gave their data (the config holds the pinned copy): an export's model card shows it
+    write_json(run.dataset_info, dict(source=str(cfg.dataset), pinned=str(pinned), sha256=digest))
     cfg_path = run.config
     header = (f"Danlu run {job_id}. Re-run it from a shell with:\n  {cli_command(cfg_path, nproc, spec)}\n"
               f"or directly:\n  torchrun --standalone --nproc-per-node {nproc} -m {module} --config {cfg_path}")
-    if executor.schedules_itself:
-        header = (f"Danlu run {job_id} ({executor.name}). Submit a new run like it with:\n  "
-                  f"{cli_command(cfg_path, nproc, spec)}\nThe job as submitted: {executor.job_file(run_dir)}")
+    argv = build_command(cfg_path, nproc, spec, module=module)
+    if executor.schedules_itself:  # it records what the job asks for; argv: the torchrun each node runs
+        header, per_node = executor.prepare_run(run_dir, spec, cli_command(cfg_path, nproc, spec))
+        argv = build_command(cfg_path, per_node, LaunchSpec(), module=module)
     warnings = config_warnings(cfg)
     if warnings:  # recorded where people look: the config header and the top of the run's log
         header += "".join(f"\nWARNING: {w}" for w in warnings)
@@ -194,10 +170,6 @@ def submit_train(ws: Workspace, cfg: TrainConfig, spec: LaunchSpec | None = None
             f.writelines(f"[danlu] WARNING: {w}\n" for w in warnings)
     save_config(run_cfg, cfg_path, header=header)
     write_prepare(run_dir, cfg.base_model)
-    argv = build_command(cfg_path, nproc, spec, module=module)
-    if executor.schedules_itself:  # what each node runs (the executor adds the rendezvous) and what it asked for
-        argv = executor.prepare_run(run_dir, spec, build_command(cfg_path, spec.slurm.procs_per_node, LaunchSpec(),
-                                                                 module=module))
     env = dict(spec.env)
     if knobs.get(knobs.FAULT) and knobs.FAULT not in env:
         env[knobs.FAULT] = knobs.get(knobs.FAULT)  # tests inject faults through the CLI's environment

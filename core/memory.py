@@ -71,6 +71,10 @@ class Shape:
     def embedding_params(self) -> int:
         return self.vocab * self.hidden * (1 if self.tied_embeddings else 2)
 
+    @property
+    def total_params(self) -> int:
+        return self.linear_params_per_layer * self.layers + self.embedding_params
+
 
 @dataclass(frozen=True)
 class Estimate:

@@ -18,6 +18,8 @@ Written before the job starts (by the launcher, core.launcher):
     prepare.json      what the supervisor builds before any rank starts                atomic, once
                       ({"builtin_models": [...]}: the demo model, which ranks only load)
     launch_env.json   extra environment of this attempt (tests: DANLU_FAULT)           atomic, once
+    dataset.json      the dataset as the person named it: {source, pinned, sha256}
+                      (config.yaml holds the pinned copy; an export's model card shows the name)   atomic, once
     stdout.log        config warnings, before the first attempt's output               appended
 Written while it runs, by its supervisor (core.supervise) and torchrun:
     supervisor.log    the supervisor's own output (a bug in it lands here)             appended
@@ -29,7 +31,7 @@ Written while it runs, by rank 0 of the recipe (core.recipes.*):
     progress.json     phase, step, total_steps at every log (the stall watchdog reads it)   atomic, not fsynced
     metrics.jsonl     a line per logged step {step, epoch, loss, lr, grad_norm, tokens_per_s, time}
                       or evaluation {step, eval_loss, time}                            appended, fsynced
-    run_info.json     data counts, steps per epoch, total steps, speed features       atomic, at set-up
+    run_info.json     data counts, total steps, speed features, memory plan, load time   atomic, at set-up
     probes.jsonl      {step, prompt, answer} at each checkpoint and at the end         appended, fsynced
     checkpoints/      step-NNNNNNN/: written as .step-NNNNNNN.partial/, manifest.json last, renamed
 Written at the end:
@@ -64,7 +66,9 @@ progress.json (stall), result.json and stopped.json (how it ended), errors/ and 
 (core.diagnose: why it failed). The launcher's reconcile reads exit.json, result.json and
 stopped.json when a supervisor is gone. core.progress, the GUI and the CLI read progress.json,
 metrics.jsonl, run_info.json, result.json, error.json and stdout.log; the Evaluate tab reads
-eval.json, eval.csv and probes.jsonl; chat, evaluation and export read adapter/.
+eval.json, eval.csv and probes.jsonl; chat, evaluation and export read adapter/; an export's model
+card (core.model_card) reads config.yaml, dataset.json, run_info.json, metrics.jsonl, result.json
+and eval.json.
 
 An evaluation or export job has a run directory of its own with the same supervisor files
 (stdout.log, progress.json, result.json, error.json, exit.json). Pure Python: recipes import it.
@@ -82,6 +86,7 @@ from core.workspace import atomic_write_text, fsync_dir
 CONFIG = "config.yaml"
 PREPARE = "prepare.json"
 LAUNCH_ENV = "launch_env.json"
+DATASET_INFO = "dataset.json"
 STDOUT_LOG = "stdout.log"
 SUPERVISOR_LOG = "supervisor.log"
 RANKS = "ranks"
@@ -109,7 +114,7 @@ AFTER_CHECKPOINT = ".after-checkpoint.jsonl"
 
 # The files of one attempt: a resume moves them to attempts/<the stopped job's id>/.
 ATTEMPT_FILES = (EXIT, ERROR, ERRORS, STOPPED, RESULT, HEARTBEAT, CANCEL_REQUEST, LAUNCH_ENV)
-NAMES = (CONFIG, PREPARE, LAUNCH_ENV, STDOUT_LOG, SUPERVISOR_LOG, RANKS, HEARTBEAT, CANCEL_REQUEST, PROGRESS,
+NAMES = (CONFIG, PREPARE, LAUNCH_ENV, DATASET_INFO, STDOUT_LOG, SUPERVISOR_LOG, RANKS, HEARTBEAT, CANCEL_REQUEST, PROGRESS,
          METRICS, RUN_INFO, PROBES, CHECKPOINTS, ADAPTER, ADAPTER_INFO, RESULT, STOPPED, ERRORS, ERROR, EXIT,
          EVAL_JSON, EVAL_CSV, ATTEMPTS, SBATCH, SLURM)
 
@@ -126,7 +131,7 @@ class _File:
 
 class RunDir:
     """Paths of one run directory (nothing is read or created by making one)."""
-    config, prepare, launch_env = _File(CONFIG), _File(PREPARE), _File(LAUNCH_ENV)
+    config, prepare, launch_env, dataset_info = _File(CONFIG), _File(PREPARE), _File(LAUNCH_ENV), _File(DATASET_INFO)
     stdout_log, supervisor_log, ranks = _File(STDOUT_LOG), _File(SUPERVISOR_LOG), _File(RANKS)
     heartbeat, cancel_request = _File(HEARTBEAT), _File(CANCEL_REQUEST)
     progress, metrics, run_info, probes = _File(PROGRESS), _File(METRICS), _File(RUN_INFO), _File(PROBES)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -68,6 +69,24 @@ class Workspace:
 
     def run_dir(self, job_id: str) -> Path:
         return self.runs / job_id
+
+
+def pin_dataset(ws: Workspace, path: str) -> tuple[Path, str]:
+    """Training reads an immutable, content-addressed copy inside the workspace."""
+    src = Path(path).resolve()
+    digest = sha256_file(src)
+    if src.is_relative_to(ws.datasets.resolve()):
+        return src, digest
+    pinned_dir = ws.datasets / "pinned"
+    pinned_dir.mkdir(parents=True, exist_ok=True)
+    dest = pinned_dir / f"{digest[:16]}{src.suffix.lower()[:8]}"
+    if not dest.exists():
+        # a temp name of its own: two jobs may pin the same file at the same moment
+        fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=pinned_dir)
+        os.close(fd)
+        shutil.copyfile(src, tmp)
+        os.replace(tmp, dest)
+    return dest, digest
 
 
 def atomic_write_text(path: Path, text: str, durable: bool = True) -> None:
@@ -132,10 +151,14 @@ def read_manifest(folder: Path) -> dict:
     return files
 
 
-def manifest_problem(folder: Path, files: dict) -> str | None:
-    """None when every listed file is there with its size and sha256, else the first that is not."""
+def manifest_problem(folder: Path, files: dict, what: str = "folder") -> str | None:
+    """None when every listed file is inside the folder (`what` names it) with its size and sha256,
+    else the first that is not."""
+    root = Path(folder).resolve()
     for name, info in files.items():
-        p = Path(folder) / name
+        p = (root / name).resolve()
+        if root not in p.parents:
+            return f"{MANIFEST} names {name!r}, outside the {what}"
         if not p.is_file():
             return f"{name} is missing"
         if p.stat().st_size != info["size"]:

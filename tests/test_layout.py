@@ -8,7 +8,8 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 PURE_CORE = ["core.config", "core.presets", "core.jobs", "core.launcher", "core.progress", "core.errors",
-             "core.workspace", "core.data", "core.models", "core.memory", "core.procs", "core.supervise"]
+             "core.workspace", "core.data", "core.models", "core.memory", "core.procs", "core.supervise",
+             "core.export", "core.export_formats", "core.ollama", "core.model_card", "core.gguf_tools"]
 
 
 @pytest.mark.parametrize("module", PURE_CORE)

@@ -155,6 +155,8 @@ def _wire_tab_switches(gui, tabs, tr, ev, ex, ch, lang):
     t_ex.select(partial(jobview.refresh_runs, gui), inputs=[ex.run], outputs=[ex.run], api_visibility="private").then(
         partial(_name_if_empty, gui), inputs=[ex.run, ex.name], outputs=[ex.name], api_visibility="private")
     t_ex.select(partial(export_tab.exports_frame, gui), inputs=[lang], outputs=[ex.exports], api_visibility="private")
+    t_ex.select(partial(export_tab.plan_markdown, gui), inputs=[lang, ex.run, ex.formats], outputs=[ex.plan],
+                api_visibility="private")  # the free disk space is read again each time the tab opens
     t_ch.select(partial(chat_tab.refresh_choices, gui), inputs=[lang, ch.model, ch.adapter],
                 outputs=[ch.model, ch.adapter], api_visibility="private")
 
@@ -193,7 +195,10 @@ def _wire_language(gui, lang, tpl, ds, hp, tr, ev, ex, ch, box):
     # after the light answer, not beside it, so the tab names never wait behind the heavier re-render
     # (measured: no change in the switch's time; it is the page's own re-translation, see the README)
     fn, inputs, outputs = combined(steps, first=lang)
-    first.then(fn, inputs=inputs, outputs=outputs, api_visibility="private")
+    # the export plan on its own (its run and formats would widen the combined event past the page's budget)
+    first.then(fn, inputs=inputs, outputs=outputs, api_visibility="private").then(
+        partial(export_tab.plan_markdown, gui), inputs=[lang, ex.run, ex.formats], outputs=[ex.plan],
+        api_visibility="private")
 
 
 def combined(steps, first):

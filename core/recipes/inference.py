@@ -168,6 +168,11 @@ def model_device(model) -> torch.device:
     return next(model.parameters()).device
 
 
+def _is_byte_token(tok, token: int) -> bool:
+    piece = tok.convert_ids_to_tokens(int(token))
+    return isinstance(piece, str) and len(piece) == 6 and piece.startswith("<0x") and piece.endswith(">")
+
+
 class Generation:
     """Iterate for text deltas; afterwards `.stats` holds time to first token and tokens per second.
 
@@ -207,6 +212,11 @@ class Generation:
         for token in self._decode_loop():
             out.append(token)
             self.tokens = out
+            # a run of byte-fallback tokens (<0xE5>, ...: Llama/Mistral-style SentencePiece) is decoded as one
+            # piece: a byte shown alone could turn into \ufffd once later bytes join it, so wait for its end
+            if _is_byte_token(self.tok, token):
+                yield ""
+                continue
             text = self.tok.decode(out, skip_special_tokens=True)
             if text.endswith("\ufffd"):  # half of a multi-byte character: wait for the rest
                 yield ""

@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 
 from core import jobs as J
-from core.errors import DanluError, JobError
+from core.errors import DanluError, InputError, JobError, Problem
 from core.rundir import RunDir, read_json, write_json
 from core.slurm import commands, outcome
 from core.slurm.commands import QueueEntry
@@ -144,12 +144,20 @@ class SlurmExecutor:
     # ---- before the job exists -------------------------------------------------------------------------
     def allocate(self, ws: Workspace, spec) -> tuple[list, int]:
         """No GPU lease here (Slurm allocates them): checks the Slurm spec and the shared workspace."""
+        if not isinstance(spec.slurm, SlurmSpec):
+            raise InputError(problems=[Problem("--slurm", "no Slurm settings were given")],
+                             title="The launch options cannot be used")
         check_submit(ws, spec.slurm)
         return [], spec.slurm.world_size
 
-    def prepare_run(self, run_dir: Path, spec, argv: list[str]) -> list[str]:
+    def prepare_run(self, run_dir: Path, spec, command: str) -> tuple[str, int]:
+        """Record what the job asks for (slurm/spec.json); the config's header, and the processes each
+        node's torchrun starts (the batch script adds the rendezvous)."""
         write_spec(run_dir, spec.slurm)
-        return argv
+        run = RunDir(run_dir)
+        header = (f"Danlu run {run.path.name} on a Slurm cluster. Submit a new run like it with:\n  {command}\n"
+                  f"The job as submitted: {run.sbatch}")
+        return header, spec.slurm.procs_per_node
 
     def read_spec(self, run_dir) -> SlurmSpec:
         return read_spec(Path(run_dir))
@@ -314,7 +322,6 @@ def spec_for(ws: Workspace, **overrides) -> SlurmSpec:
 
 def check_submit(ws: Workspace, spec: SlurmSpec) -> None:
     """Before a job is created: the spec's problems and a workspace the nodes cannot see, all at once."""
-    from core.errors import InputError, Problem
     from core.slurm import shared
     problems = [Problem(label, f"{path} has a character a batch script cannot carry in a path (a quote or a "
                                "line break)", "move it to a folder whose path has none")

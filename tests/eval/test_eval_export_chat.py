@@ -78,8 +78,10 @@ def test_merge_writes_a_sharded_export_that_transformers_loads_and_generates(tra
     from core.export import list_exports, verify_export
     from core.workspace import Workspace
     assert verify_export(out) is None
-    [row] = list_exports(Workspace.open(home))
-    assert row["name"] == "demo-export" and row["smoke_test"] == "passed" and row["dtype"] == "bf16"
+    [row] = [r for r in list_exports(Workspace.open(home)) if r["name"] == "demo-export"]  # the GGUF tests share the home
+    assert row["smoke_test"] == "passed" and row["dtype"] == "bf16" and row["formats"] == ["safetensors"]
+    card = (out / "README.md").read_text()  # every export has a model card, in the Hugging Face layout
+    assert card.startswith("---\nbase_model: builtin:danlu-tiny\n") and manifest["files"]["README.md"]["format"] == "model card"
 
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer

@@ -32,7 +32,7 @@ def test_plain_export_names_stay_inside_exports(name, home):
 def test_submit_merge_lists_every_problem_at_once(services):
     from core.export import submit_merge
     with pytest.raises(InputError) as e:
-        submit_merge(services.workspace, "whatever", "../up", dtype="int3", max_shard_size="lots")
+        submit_merge(services.workspace, "whatever", "../up", origin="browser", dtype="int3", max_shard_size="lots")
     wheres = [p.where for p in e.value.problems]
     assert wheres == ["name", "dtype", "max_shard_size"]
 

@@ -339,7 +339,7 @@ def test_pickle_adapter_run_is_refused_for_export_and_eval(home, marker):
     with pytest.raises(InputError):
         resolve_trained_run(ws, str(run))
     with pytest.raises(InputError):
-        submit_merge(ws, str(run), "forged-export")
+        submit_merge(ws, str(run), "forged-export", origin="shell")
     assert not marker.exists() and not list(ws.exports.iterdir())
 
 

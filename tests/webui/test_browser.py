@@ -248,9 +248,15 @@ def test_the_newcomer_journey_on_the_demo_model(server, page, tmp_path):
     shot(page, "tab-evaluate")
 
     tab(page, "Export")
+    expect(page.locator("#ex-plan")).to_contain_text("free")  # expected size and time, and the free disk space
+    page.locator("#ex-formats").get_by_label("GGUF Q4_K_M (suggested: small, good quality)").check()
+    page.locator("#ex-formats").get_by_label("Ollama Modelfile").check()
+    expect(page.locator("#ex-plan")).to_contain_text("GGUF Q4_K_M")
     page.get_by_role("button", name="Merge & export").click()
     expect(page.locator("#ex-status")).to_contain_text("Succeeded", timeout=600_000)
     expect(page.locator("#ex-result")).to_contain_text("exports")
+    expect(page.locator("#ex-result")).to_contain_text("✓ q4_k_m")
+    expect(page.locator("#ex-result")).to_contain_text("✓ ollama")
     shot(page, "tab-export")
 
     tab(page, "Chat")

@@ -1,6 +1,7 @@
-"""Export tab: merge a training run's adapter into its base model as one ordinary Hugging Face model
-folder (a merge job, never in this process), with its progress, size and path, and the list of
-exports. Everything comes from core.export."""
+"""Export tab: merge a training run's adapter into its base model and write the chosen formats (merged
+safetensors, GGUF types, the LoRA adapter alone, an Ollama Modelfile) as one export job, never in this
+process; before it starts, each format's expected size and time and the free disk space; while it runs,
+its step; afterwards each format's check, and the list of exports. Everything comes from core.export."""
 from __future__ import annotations
 
 import time
@@ -11,13 +12,15 @@ import gradio as gr
 import pandas as pd
 
 from core import export as X
+from core import trust
 from core.errors import DanluError, InputError
+from core.export_formats import FORMATS
 from webui.i18n import L, tr
 from webui.jobview import finished_runs, job_status
 from webui.tabs.hyperparams_tab import problems_markdown
 
 POLL_S = 1.5
-EXPORT_COLUMNS = ["name", "size", "created", "base_model", "smoke_test", "path"]
+EXPORT_COLUMNS = ["name", "size", "created", "base_model", "formats", "smoke_test", "path"]
 
 
 @dataclass(frozen=True)
@@ -25,7 +28,11 @@ class ExportTab:
     run: gr.Dropdown
     name: gr.Textbox
     dtype: gr.Dropdown
+    formats: gr.CheckboxGroup
+    system: gr.Textbox
+    plan: gr.Markdown
     start: gr.Button
+    stop: gr.Button
     job: gr.Textbox          # the merge job in flight (hidden)
     status: gr.Markdown
     failure: gr.Markdown
@@ -46,18 +53,70 @@ def suggest_name(gui, run: str | None) -> str:
     return name
 
 
-def start_merge(gui, lang: str, run: str | None, name: str, dtype: str):
-    """Inputs: language, training job, export name, number format. Outputs: merge job id, message, timer."""
+def start_merge(gui, lang: str, run: str | None, name: str, dtype: str, formats: list | None = None, system: str = ""):
+    """Inputs: language, training job, export name, number format, formats, system prompt. Outputs: merge job
+    id, message, timer."""
     if not run:
         return gr.skip(), tr("ex.no_run", lang), gr.skip()
     name = (name or "").strip() or suggest_name(gui, run)  # no name typed: the suggested one
     try:
-        job = X.submit_merge(gui.ws, run, name, dtype=dtype or "bf16")
+        plan = X.export_plan(gui.ws, run, formats or None)
+        if plan.get("enough_disk") is False:
+            return gr.skip(), f"⚠ {tr('ex.plan.short', lang)}", gr.skip()
+        job = X.submit_merge(gui.ws, run, name, origin=trust.BROWSER, dtype=dtype or "bf16", formats=formats or None,
+                             system=system or "")
     except InputError as e:
         return gr.skip(), problems_markdown(e.problems, lang, "ex.cannot_start"), gr.skip()
     except DanluError as e:
         return gr.skip(), f"⚠ {e}", gr.skip()
     return job.id, f"▶ {tr('ex.started', lang)} `{job.id}`", gr.Timer(active=True)
+
+
+def stop_export(gui, lang: str, job_id: str | None) -> str:
+    """Inputs: language, the export job. Outputs: message. The job removes its partial folder and ends Cancelled."""
+    job = gui.store.get(job_id) if job_id else None
+    if job is None or job.terminal:
+        return tr("ex.no_job", lang)
+    from core import launcher
+    try:
+        job = launcher.cancel(gui.ws, job.id)
+    except DanluError as e:
+        return f"⚠ {e}"
+    return f"■ {tr('ex.stopping', lang)} `{job.id}`"
+
+
+def format_choices() -> list[tuple]:
+    return [(L("ex.fmt." + name), name) for name in FORMATS]
+
+
+def duration_text(seconds: float) -> str:
+    from core.progress import fmt_duration
+    return "< 1 s" if seconds < 1 else fmt_duration(seconds)
+
+
+def plan_markdown(gui, lang: str, run: str | None, formats: list | None) -> str:
+    """Inputs: language, training run, chosen formats. Outputs: each format's expected size and time for this
+    model, the disk needed and free, and the one-time llama.cpp note."""
+    if not run:
+        return ""
+    try:
+        plan = X.export_plan(gui.ws, run, formats or None)
+    except DanluError as e:
+        return f"⚠ {e}"
+    lines = [f"**{tr('ex.plan', lang)}** · {tr('ex.plan.params', lang)} `{plan['base_model']}`: " +
+             (f"{plan['params'] / 1e9:.3g} {tr('ex.plan.billion', lang)}" if plan["params"] else tr("ex.plan.unknown", lang))]
+    if plan["rows"]:
+        lines += ["", f"| {tr('ex.plan.format', lang)} | {tr('ex.plan.size', lang)} | {tr('ex.plan.time', lang)} |",
+                  "| --- | ---: | ---: |"]
+        lines += [f"| {tr('ex.fmt.' + r['format'], lang)} | {size_text(r['bytes'])} | {duration_text(r['seconds'])} |"
+                  for r in plan["rows"]]
+        lines += ["", f"{tr('ex.plan.disk', lang)} {size_text(plan['need_bytes'])} · {size_text(plan['free_bytes'])} "
+                      f"{tr('ex.plan.free', lang)}. {tr('ex.plan.approx', lang)}"]
+        if plan["enough_disk"] is False:
+            lines.append(f"\n⚠ {tr('ex.plan.short', lang)}")
+    if plan["tools_note"]:
+        lines += ["", f"ℹ {tr('ex.plan.tools', lang)}"]
+    return "\n".join(lines)
 
 
 def size_text(n: int) -> str:
@@ -70,7 +129,8 @@ def size_text(n: int) -> str:
 
 def exports_frame(gui, lang: str) -> pd.DataFrame:
     rows = [[e["name"], size_text(e["size_bytes"]), time.strftime("%Y-%m-%d %H:%M", time.localtime(e["created"])),
-             e.get("base_model") or "", e.get("smoke_test") or "", e["path"]] for e in X.list_exports(gui.ws)]
+             e.get("base_model") or "", ", ".join(e.get("formats") or []), e.get("smoke_test") or "", e["path"]]
+            for e in X.list_exports(gui.ws)]
     return pd.DataFrame(rows, columns=[tr("ex.col." + c, lang) for c in EXPORT_COLUMNS])
 
 
@@ -85,6 +145,11 @@ def result_markdown(gui, job, lang: str) -> str:
     text = f"**{tr('ex.done', lang)}** `{path}` · {tr('ex.col.size', lang)} {size}"
     if smoke.get("reply") is not None:
         text += f"\n\n{tr('ex.smoke', lang)} ({smoke.get('status', '')}): “{smoke['reply']}”"
+    checks = res.get("formats") or {}
+    if checks:
+        text += f"\n\n**{tr('ex.checks', lang)}**\n\n" + "\n".join(
+            f"- {'✓' if c.get('status') == 'passed' else '✗'} `{f}` {', '.join(f'`{x}`' for x in c.get('files', [])[:2])}: "
+            f"{c.get('summary') if c.get('status') == 'passed' else c.get('error')}" for f, c in checks.items())
     return text
 
 
@@ -110,7 +175,13 @@ def build(gui) -> ExportTab:
                           scale=2)
         dtype = gr.Dropdown(["bf16", "fp16"], value="bf16", label=L("ex.dtype"), info=L("ex.dtype_help"),
                             elem_id="ex-dtype", scale=1)
-    start = gr.Button(L("ex.start"), variant="primary", elem_id="ex-start")
+    formats = gr.CheckboxGroup(format_choices(), value=["safetensors"], label=L("ex.formats"), info=L("ex.formats_help"),
+                               elem_id="ex-formats")
+    system = gr.Textbox("", label=L("ex.system"), info=L("ex.system_help"), elem_id="ex-system", lines=1, max_lines=6)
+    plan = gr.Markdown(plan_markdown(gui, "en", first, ["safetensors"]), elem_id="ex-plan")
+    with gr.Row():
+        start = gr.Button(L("ex.start"), variant="primary", elem_id="ex-start", scale=4)
+        stop = gr.Button(L("ex.stop"), variant="stop", elem_id="ex-stop", scale=1)
     job = gr.Textbox("", visible=False, label="merge job", elem_id="ex-job")
     status = gr.Markdown(elem_id="ex-status")
     failure = gr.Markdown(visible=False, elem_id="ex-failure", elem_classes=["failure"])
@@ -118,14 +189,17 @@ def build(gui) -> ExportTab:
     exports = gr.Dataframe(value=exports_frame(gui, "en"), label=L("ex.exports"), interactive=False, wrap=True,
                            elem_id="ex-exports", max_height=360)
     timer = gr.Timer(POLL_S, active=False)
-    return ExportTab(run=run, name=name, dtype=dtype, start=start, job=job, status=status, failure=failure,
-                     result=result, exports=exports, timer=timer)
+    return ExportTab(run=run, name=name, dtype=dtype, formats=formats, system=system, plan=plan, start=start, stop=stop, job=job,
+                     status=status, failure=failure, result=result, exports=exports, timer=timer)
 
 
 def wire(t: ExportTab, gui, lang) -> None:
     """This tab's own events (the language and tab-switch wiring is in webui/app.py)."""
-    t.start.click(partial(start_merge, gui), inputs=[lang, t.run, t.name, t.dtype], outputs=[t.job, t.status, t.timer],
-                  api_name="merge_export")
+    t.start.click(partial(start_merge, gui), inputs=[lang, t.run, t.name, t.dtype, t.formats, t.system],
+                  outputs=[t.job, t.status, t.timer], api_name="merge_export")
+    t.stop.click(partial(stop_export, gui), inputs=[lang, t.job], outputs=[t.status], api_name="stop_export")
     t.run.change(partial(suggest_name, gui), inputs=[t.run], outputs=[t.name], api_visibility="private")
+    for trigger in (t.run.change, t.formats.change):
+        trigger(partial(plan_markdown, gui), inputs=[lang, t.run, t.formats], outputs=[t.plan], api_visibility="private")
     t.timer.tick(partial(poll, gui), inputs=[lang, t.job], outputs=[t.status, t.failure, t.result, t.exports, t.timer],
                  api_visibility="private")
