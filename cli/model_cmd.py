@@ -19,8 +19,9 @@ import json
 import os
 import sys
 
-from core import trust
+from core import knobs, trust
 from core.errors import InputError, Problem
+from core.rundir import RunDir
 
 
 def register(sub):
@@ -98,7 +99,7 @@ def eval_cmd(args, services) -> int:
     run = resolve_trained_run(services.workspace, args.run)
     report = evaluation.read_eval(run.run_dir)
     if report is None:
-        print(f"error: the evaluation finished but {run.run_dir / 'eval.json'} is missing", file=sys.stderr)
+        print(f"error: the evaluation finished but {RunDir(run.run_dir).eval_json} is missing", file=sys.stderr)
         return 1
     if args.json:
         print(json.dumps(report, indent=2, ensure_ascii=False))
@@ -126,7 +127,7 @@ def print_table(report: dict, out=sys.stdout) -> None:
     print(summary_line(report), file=out)
     for note in report.get("notes", []):
         print(f"note: {note}", file=out)
-    print(f"full table: {os.path.join(report['run_dir'], 'eval.csv')}", file=out)
+    print(f"full table: {RunDir(report['run_dir']).eval_csv}", file=out)
 
 
 # ---- merge --------------------------------------------------------------------------------------
@@ -256,9 +257,9 @@ def interactive(engine, sid, info, settings) -> int:
 
 # ---- demo ---------------------------------------------------------------------------------------
 def demo_cmd(args, services) -> int:
-    from cli.gui_cmd import parse_auth
     from core import demos
-    auth_text = args.auth if args.auth is not None else (None if args.auth_file else os.environ.get(demos.AUTH_ENV))
+    from core.exposure import parse_auth
+    auth_text = args.auth if args.auth is not None else (None if args.auth_file else knobs.get(knobs.DEMO_AUTH))
     auth = parse_auth(auth_text, args.auth_file)
     demos.check_exposure(args.host, args.share, auth)  # before loading anything: refuse at once
     if args.port is not None and not (1 <= args.port <= 65535):

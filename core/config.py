@@ -248,10 +248,6 @@ FIELDS: dict[str, dataclasses.Field] = {f.name: f for f in fields(TrainConfig)}
 GROUPS = ("model", "data", "lora", "training", "logging", "speed")
 
 
-def field_meta(name: str) -> dict:
-    return dict(FIELDS[name].metadata)
-
-
 def to_dict(cfg: TrainConfig) -> dict:
     return {f.name: getattr(cfg, f.name) for f in fields(cfg)}
 

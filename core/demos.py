@@ -16,7 +16,6 @@ Pure Python (no torch, no gradio).
 """
 from __future__ import annotations
 
-import ipaddress
 import json
 import os
 import secrets
@@ -28,42 +27,22 @@ from pathlib import Path
 
 import psutil
 
-from core import procs, trust
+from core import exposure, knobs, procs, trust
 from core.errors import InputError, NotFound, Problem
 from core.workspace import REPO_ROOT, Workspace, atomic_write_text
 
-AUTH_ENV = "DANLU_DEMO_AUTH"
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+AUTH_ENV = knobs.DEMO_AUTH
 
 
 def check_exposure(host: str, share: bool, auth) -> None:
     """A demo reachable from other computers, or through a public share link, needs a login."""
-    problems = []
-    if not is_loopback(host) and not auth:
-        problems.append(Problem("--host", f"binding {host} lets anyone who can reach this computer use the chat "
-                                "(and its GPU)", "add --auth USER:PASS, or keep the default 127.0.0.1"))
-    if share and not auth:
-        problems.append(Problem("--share", "a share link is public: anyone who has the link could use the chat",
-                                "add --auth USER:PASS"))
-    if problems:
-        raise InputError(problems=problems, title="Refusing to start the demo without a login")
-
-
-def parse_auth(text: str | None) -> tuple[str, str] | None:
-    if not text:
-        return None
-    user, sep, pw = text.strip().partition(":")
-    if not sep or not user or not pw:
-        raise InputError(problems=[Problem("--auth", "must look like USER:PASS", "e.g. --auth ann:a-long-password")])
-    return user, pw
+    exposure.check_exposure(
+        host, share, auth,
+        bind=Problem("--host", f"binding {host} lets anyone who can reach this computer use the chat "
+                     "(and its GPU)", "add --auth USER:PASS, or keep the default 127.0.0.1"),
+        share_link=Problem("--share", "a share link is public: anyone who has the link could use the chat",
+                           "add --auth USER:PASS"),
+        title="Refusing to start the demo without a login")
 
 
 def demos_dir(ws: Workspace) -> Path:
@@ -156,7 +135,8 @@ def start_demo(ws: Workspace, model: str, adapter: str | None = None, *, origin:
     model, adapter = trust.check_chat(model, adapter, ws, origin)
     if port is not None and not (1024 <= int(port) <= 65535):
         raise InputError(problems=[Problem("port", f"must be between 1024 and 65535, got {port}")])
-    env = dict(os.environ, DANLU_HOME=str(ws.root), PYTHONUNBUFFERED="1", GRADIO_ANALYTICS_ENABLED="False")
+    env = dict(os.environ, PYTHONUNBUFFERED="1", GRADIO_ANALYTICS_ENABLED="False")
+    env[knobs.HOME] = str(ws.root)
     env.pop(AUTH_ENV, None)
     if auth:
         env[AUTH_ENV] = f"{auth[0]}:{auth[1]}"

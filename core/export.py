@@ -27,8 +27,9 @@ from core import jobs as J
 from core import launcher, trust
 from core.errors import InputError, NotFound, Problem
 from core.export_formats import estimates, gguf_types, parse_formats, scratch_bytes
+from core.rundir import RunDir, read_json
 from core.runs import resolve_trained_run
-from core.workspace import Workspace, sha256_file
+from core.workspace import MANIFEST, Workspace, manifest_problem, read_manifest
 
 MERGE_MODULE = "core.recipes.merge"
 NAME_RE = re.compile(r"^[^\W_][\w.-]{0,99}$", re.UNICODE)  # letters/digits first; then letters, digits, _ . -
@@ -123,7 +124,7 @@ def submit_merge(ws: Workspace, job_or_run: str, name: str, *, origin: str, dtyp
     job_dir = ws.run_dir(job_id)
     argv = [sys.executable, "-m", MERGE_MODULE, "--adapter", str(run.adapter_dir), "--out", str(out),
             "--dtype", dtype, "--max-shard-size", max_shard_size, "--formats", ",".join(chosen),
-            "--result", str(job_dir / "result.json")]
+            "--result", str(RunDir(job_dir).result)]
     if system:
         argv += ["--system", system]
     prompt = check_prompt(run.run_dir)
@@ -141,7 +142,7 @@ def check_prompt(run_dir: Path) -> str | None:
         import yaml
 
         from core.data import load_examples
-        cfg = yaml.safe_load((Path(run_dir) / "config.yaml").read_text())
+        cfg = yaml.safe_load(RunDir(run_dir).config.read_text())
         data = load_examples(cfg["dataset"], cfg.get("dataset_format") or "auto", cfg.get("column_map") or None)
         for ex in data.examples[:50]:
             for m in ex.get("messages", []):
@@ -155,21 +156,10 @@ def check_prompt(run_dir: Path) -> str | None:
 def verify_export(path: Path) -> str | None:
     """None when manifest.json lists every file with the right size and checksum, else the reason."""
     try:
-        files = json.loads((Path(path) / "manifest.json").read_text())["files"]
-    except (OSError, json.JSONDecodeError, KeyError):
+        files = read_manifest(path)
+    except (OSError, ValueError, KeyError):
         return "no readable manifest.json (the export did not finish)"
-    root = Path(path).resolve()
-    for name, info in files.items():
-        p = (root / name).resolve()
-        if root not in p.parents:
-            return f"manifest.json names {name!r}, outside the export"
-        if not p.is_file():
-            return f"{name} is missing"
-        if p.stat().st_size != info["size"]:
-            return f"{name} has the wrong size"
-        if sha256_file(p) != info["sha256"]:
-            return f"{name} is corrupted (checksum differs)"
-    return None
+    return manifest_problem(path, files, what="export")
 
 
 def list_exports(ws: Workspace, verify: bool = False) -> list[dict]:
@@ -182,7 +172,7 @@ def list_exports(ws: Workspace, verify: bool = False) -> list[dict]:
             meta = json.loads((p / "danlu_export.json").read_text())
         except (OSError, json.JSONDecodeError):
             meta = {}
-        manifest_ok = (p / "manifest.json").is_file()
+        manifest_ok = (p / MANIFEST).is_file()
         size = sum(f.stat().st_size for f in p.rglob("*") if f.is_file())
         row = dict(name=p.name, path=str(p), complete=manifest_ok, size_bytes=size,
                    created=meta.get("created", p.stat().st_mtime), base_model=meta.get("base_model"),
@@ -208,10 +198,7 @@ def delete_export(ws: Workspace, name: str) -> None:
 
 
 def read_merge_result(job: J.Job) -> dict:
-    try:
-        return json.loads((Path(job.run_dir) / "result.json").read_text())
-    except (OSError, json.JSONDecodeError):
-        return {}
+    return read_json(RunDir(job.run_dir).result)
 
 
 def model_params(ws: Workspace, base_model: str) -> int | None:

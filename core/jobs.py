@@ -12,7 +12,8 @@ recorded only once no process of the job is left.
 
 Terminal states never change: `transition` is a single UPDATE ... WHERE state IN (allowed
 sources), so when a cancel races a natural exit exactly one of them wins. Every process (GUI, CLI,
-supervisors) opens its own short-lived connection; nothing is cached in memory.
+supervisors) opens its own short-lived connection; nothing is cached in memory. A row names the
+executor that runs the job (core.executors); nothing here depends on which one it is.
 """
 from __future__ import annotations
 
@@ -72,6 +73,8 @@ COLUMN_DEFS = [
     ("reason", "TEXT NOT NULL DEFAULT ''"),
     ("message", "TEXT NOT NULL DEFAULT ''"),
     ("hint", "TEXT NOT NULL DEFAULT ''"),
+    ("executor", "TEXT NOT NULL DEFAULT 'local'"),  # where its processes run (core.executors); states do not depend on it
+    ("slurm_job_id", "TEXT NOT NULL DEFAULT ''"),   # Slurm's own id of the job (executor "slurm", core.slurm)
 ]
 SCHEMA = ("CREATE TABLE IF NOT EXISTS jobs (\n    " + ",\n    ".join(f"{n} {t}" for n, t in COLUMN_DEFS) + "\n);\n"
           "CREATE INDEX IF NOT EXISTS jobs_state ON jobs(state);\n")
@@ -103,6 +106,8 @@ class Job:
     reason: str
     message: str
     hint: str
+    executor: str
+    slurm_job_id: str
 
     @property
     def terminal(self) -> bool:
@@ -278,6 +283,8 @@ class JobStore:
         """Non-state fields only (pids, messages)."""
         if "state" in updates:
             raise ValueError("use transition() to change state")
+        if not updates:
+            return
         sets = ", ".join(f"{k} = ?" for k in updates)
         args = [*updates.values(), job_id]
         if conn is not None:

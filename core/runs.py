@@ -7,12 +7,12 @@ Pure Python (no torch).
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 from core import jobs as J
 from core.errors import InputError, NotFound, Problem
+from core.rundir import RunDir, adapter_info_path, read_json
 from core.workspace import Workspace
 
 
@@ -64,16 +64,13 @@ def resolve_trained_run(ws: Workspace, ref: str) -> TrainedRun:
         if not run_dir.is_dir():
             raise NotFound(f"no training job or run folder called {ref!r}", "see `python app.py jobs list` for job ids")
         job = _job_for_dir(ws, run_dir)
-    adapter = run_dir / "adapter"
+    adapter = RunDir(run_dir).adapter
     if not (adapter / "adapter_model.safetensors").is_file():
         state = f" (job {job.id} is {J.STATE_WORDS[job.state].lower()})" if job else ""
         raise InputError(problems=[Problem("run", f"{run_dir.name} has no finished adapter{state}",
                                            "wait for training to finish, or resume it; a stopped run keeps only checkpoints")],
                          title="This run cannot be used yet")
-    try:
-        info = json.loads((adapter / "danlu.json").read_text())
-    except (OSError, json.JSONDecodeError):
-        info = {}
+    info = read_json(adapter_info_path(adapter))
     return TrainedRun(run_dir=run_dir, adapter_dir=adapter, job=job, info=info)
 
 

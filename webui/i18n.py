@@ -516,6 +516,70 @@ UI.update({
     "rv.lang.hi": ("Devanagari script", "天城文"), "rv.lang.latin": ("other Latin script", "其他拉丁字母语言"),
 })
 
+# ---- Slurm: "Where to run" on the Train tab (webui/tabs/train_where.py) and Slurm's words for a job.
+# Kept as one block so it moves as a whole into the per-language catalogs.
+SLURM_UI: dict[str, tuple[str, str]] = {
+    "where.label": ("Where to run", "在哪里运行"),
+    "where.help": ("This computer, or the Slurm cluster this computer submits to (sbatch).",
+                   "这台电脑，或这台电脑能提交作业的 Slurm 集群（sbatch）。"),
+    "where.local": ("This computer", "这台电脑"),
+    "where.slurm": ("Slurm cluster", "Slurm 集群"),
+    "slurm.start": ("Start on the cluster", "在集群上开始训练"),
+    "slurm.partition": ("Partition", "分区"),
+    "slurm.partition_help": ("The cluster's partitions with their free GPUs, as sinfo reports them.",
+                             "集群的分区及其空闲 GPU（来自 sinfo）。"),
+    "slurm.refresh": ("Refresh", "刷新"),
+    "slurm.nodes": ("Nodes", "节点数"),
+    "slurm.gpus_per_node": ("GPUs per node", "每节点 GPU 数"),
+    "slurm.gpus_per_node_help": ("One training process per GPU. 0 trains on the nodes' CPUs (the demo model), "
+                                 "with Processes workers per node.",
+                                 "每块 GPU 一个训练进程。0 表示用节点的 CPU 训练（演示模型），每节点的进程数取“进程数”。"),
+    "slurm.time": ("Time limit (HH:MM:SS)", "时间限制（时:分:秒）"),
+    "slurm.time_help": ("Slurm stops the job at this limit; shortly before, every process saves a checkpoint. "
+                        "Empty: the partition's own limit.",
+                        "到达此时限时 Slurm 会停止作业；在此之前每个进程都会先保存检查点。留空：使用分区自己的时限。"),
+    "slurm.requeue": ("Requeue: after a time limit or preemption, continue from the checkpoint by itself",
+                      "重新排队：遇到时间限制或被抢占后，自动从检查点继续"),
+    "slurm.script_note": ("Danlu writes the batch script into the job's run folder (job.sbatch) for you or your "
+                          "admin to read. The workspace must be on a filesystem every node shares.",
+                          "丹炉会把批处理脚本写进任务的运行文件夹（job.sbatch），供你或管理员查看。工作区必须放在所有节点共享的文件系统上。"),
+    "slurm.unreachable": ("The Slurm cluster does not answer:", "Slurm 集群没有响应："),
+    "slurm.cluster_line": ("Cluster: {n} partition(s), {free} GPUs free", "集群：{n} 个分区，{free} 块 GPU 空闲"),
+    "slurm.gpus_line": ("{free} of {total} GPUs free", "{total} 块 GPU 中 {free} 块空闲"),
+    "slurm.cpus_line": ("no GPUs, {cpus} CPUs free", "无 GPU，{cpus} 个 CPU 空闲"),
+    "slurm.default": (" (default)", "（默认）"),
+    "slurm.nodes_line": ("{n} node(s)", "{n} 个节点"),
+    "slurm.limit_line": ("up to {limit}", "最长 {limit}"),
+    "slurm.this_computer": ("this computer", "这台电脑"),
+    "slurm.waiting": ("waiting in Slurm's queue", "正在 Slurm 队列中等待"),
+    "slurm.attempt": ("attempt", "第几次尝试"),
+    "jobs.where": ("where", "运行位置"),
+    "reason.time_limit": ("the time limit was reached", "到达时间限制"),
+    "reason.preempted": ("preempted by the cluster", "被集群抢占"),
+    "reason.node_fail": ("a node failed", "节点故障"),
+    "reason.not_shared": ("the nodes cannot see the workspace", "节点看不到工作区"),
+    "reason.submit_failed": ("Slurm refused the job", "Slurm 拒绝了作业"),
+}
+# Slurm's reasons for a pending job (squeue %r), in words; others are shown as Slurm writes them
+SLURM_PENDING: dict[str, tuple[str, str]] = {
+    "slurm.pending.Resources": ("waiting for resources: the nodes or GPUs it asks for are busy",
+                                "等待资源：所需的节点或 GPU 正忙"),
+    "slurm.pending.Priority": ("waiting for jobs with a higher priority to start first", "等待优先级更高的作业先开始"),
+    "slurm.pending.BeginTime": ("waiting for its start time (a requeued job waits a moment before it starts again)",
+                                "等待开始时间（重新排队的作业要稍等片刻才会再次开始）"),
+    "slurm.pending.Dependency": ("waiting for another job it depends on", "等待它所依赖的另一个作业"),
+    "slurm.pending.JobHeldUser": ("held by you: release it with `scontrol release ID`",
+                                  "被你挂起：用 `scontrol release ID` 释放"),
+    "slurm.pending.JobHeldAdmin": ("held by the cluster's admin", "被集群管理员挂起"),
+    "slurm.pending.ReqNodeNotAvail": ("the nodes it needs are not available (down, drained or reserved)",
+                                      "所需节点不可用（宕机、排空或被预留）"),
+    "slurm.pending.PartitionTimeLimit": ("its time limit is longer than the partition allows: ask for less time",
+                                         "时间限制超过分区允许的上限：请缩短时间"),
+    "slurm.pending.PartitionConfig": ("it asks for more than the partition's nodes have (CPUs, memory, GPUs or nodes): "
+                                      "ask for less", "所需资源超过该分区节点的配置（CPU、内存、GPU 或节点数）：请减少申请"),
+    "slurm.pending.None": ("waiting to be scheduled", "等待调度"),
+}
+
 STATE_ZH = {"QUEUED": "排队中", "STARTING": "启动中", "RUNNING": "运行中", "CANCELLING": "正在停止",
             "SUCCEEDED": "已成功", "FAILED": "已失败", "CANCELLED": "已取消", "INTERRUPTED": "已中断"}
 
@@ -564,6 +628,8 @@ def _preset_strings() -> dict[str, tuple[str, str]]:
 
 def _all_strings() -> dict[str, tuple[str, str]]:
     out = dict(UI)
+    out.update(SLURM_UI)
+    out.update(SLURM_PENDING)
     for name, f in FIELDS.items():
         zh_label, zh_help = FIELD_ZH.get(name, (f.metadata["label"], f.metadata["help"]))
         out[f"field.{name}"] = (f.metadata["label"], zh_label)

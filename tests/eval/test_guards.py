@@ -114,7 +114,8 @@ def test_chat_target_resolution(services, tmp_path):
 
 
 def test_demo_exposure_rules():
-    from core.demos import check_exposure, parse_auth
+    from core.demos import check_exposure
+    from core.exposure import parse_auth
     check_exposure("127.0.0.1", False, None)
     check_exposure("localhost", False, None)
     check_exposure("::1", False, None)
