@@ -1,6 +1,8 @@
 # Danlu: two commands set everything up on a fresh machine.
 #   make run    create .venv, install, start the GUI on http://127.0.0.1:7860 with the demo model
-#   make test   the same set-up, the GGUF tools, Debian's chromium for the browser tests, then every test
+#   make test   the same set-up, the GGUF tools, Debian's chromium for the browser tests and slurm-wlm +
+#               munge for the Slurm tests (a one-node cluster the tests start and stop themselves), then
+#               every test
 #   make gguf   (optional for `make run`) build llama.cpp once for GGUF export: about 4 minutes on 2 cores,
 #               then pip's wheel cache makes it seconds; the first GGUF export does this itself otherwise
 PYTHON ?= python3
@@ -11,7 +13,7 @@ GGUF_STAMP := $(VENV)/.gguf-installed
 export HF_HUB_OFFLINE ?= 1
 export GRADIO_ANALYTICS_ENABLED ?= False
 
-.PHONY: run test venv gguf chromium clean
+.PHONY: run test venv gguf chromium slurm clean
 
 $(STAMP): requirements.txt requirements-test.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -45,7 +47,15 @@ chromium:
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
 
-test: $(STAMP) $(GGUF_STAMP) chromium
+# the Slurm tests start a real one-node cluster (tests/slurm/cluster.py) from Debian's packages
+slurm:
+	@{ command -v sbatch >/dev/null 2>&1 && test -x /usr/sbin/slurmctld && test -x /usr/sbin/slurmd \
+	   && test -x /usr/sbin/munged; } || { \
+	  echo "installing Debian's slurm-wlm and munge for the Slurm tests"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq slurm-wlm munge >/dev/null; }
+
+test: $(STAMP) $(GGUF_STAMP) chromium slurm
 	@$(PY) -m pytest -q tests; rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing" >&2; exit 1; fi; exit $$rc
 

@@ -104,10 +104,12 @@ def run_app(args, cfg_path: Path, env: dict) -> tuple[object, float, Path]:
 
 def measure(args, run: Path, t0: float) -> dict:
     """tokens/s of the timed steps, peak memory, losses and Start-to-first-loss from the run's files."""
-    metrics = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()] \
-        if (run / "metrics.jsonl").exists() else []
+    if str(REPO) not in sys.path:
+        sys.path.insert(0, str(REPO))
+    from core.rundir import RunDir, read_json, read_jsonl
+    metrics = read_jsonl(RunDir(run).metrics)
     steps = {m["step"]: m for m in metrics if "loss" in m or m.get("nonfinite")}
-    info = json.loads((run / "run_info.json").read_text()) if (run / "run_info.json").exists() else {}
+    info = read_json(RunDir(run).run_info)
     out = dict(peak_gib=max((m["gpu_mem_gib"] for m in steps.values() if "gpu_mem_gib" in m), default=None),
                memory_plan=info.get("memory_plan"), speed=info.get("speed"), load_s=info.get("load_s"),
                losses=[round(steps[s]["loss"], 4) for s in sorted(steps) if steps[s].get("loss") is not None])

@@ -89,8 +89,9 @@ def main(argv=None) -> int:
     shape = "tiny" if args.tiny else "8b"
     workdir = Path(args.workdir or REPO / ".bench-gguf" / shape)
     workdir.mkdir(parents=True, exist_ok=True)
-    base, adapter, export = workdir / "base", workdir / "adapter", workdir / "export"
     from core import gguf_tools
+    from core.rundir import RunDir
+    base, adapter, export = workdir / "base", RunDir(workdir).adapter, workdir / "export"
     report = dict(shape=shape, workdir=str(workdir), started=time.time(), tools=gguf_tools.status())
     try:
         import torch

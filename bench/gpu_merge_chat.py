@@ -72,13 +72,13 @@ def parse_args(argv=None):
 def build_base(base: Path, shape: str) -> dict:
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
-    from core.demo_model import build as build_demo
+    from core.demo_model import build as build_demo_model
     if (base / "config.json").exists() and any(base.glob("*.safetensors")):
         return dict(built=False, seconds=0.0)
     t0 = time.time()
     tmp_tok = base.parent / ".tok"
     shutil.rmtree(tmp_tok, ignore_errors=True)
-    build_demo(tmp_tok)  # its tokenizer: SentencePiece BPE with ChatML; ids stay far below the 8B vocab
+    build_demo_model(tmp_tok)  # its tokenizer: SentencePiece BPE with ChatML; ids stay far below the 8B vocab
     from transformers import AutoTokenizer
     tok = AutoTokenizer.from_pretrained(tmp_tok)
     cfg = LlamaConfig(**SHAPES[shape], bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
@@ -129,8 +129,9 @@ def build_adapter(base: Path, adapter: Path) -> dict:
     shutil.rmtree(partial, ignore_errors=True)
     model.save_pretrained(partial, safe_serialization=True)
     AutoTokenizer.from_pretrained(base).save_pretrained(partial)
-    (partial / "danlu.json").write_text(json.dumps(dict(base_model=str(base), quantization="4bit",
-                                                        chat_template="auto", trust_remote_code=False)))
+    from core.rundir import adapter_info_path
+    adapter_info_path(partial).write_text(json.dumps(dict(base_model=str(base), quantization="4bit",
+                                                          chat_template="auto", trust_remote_code=False)))
     n_lora = sum(p.numel() for n, p in model.named_parameters() if "lora_" in n)
     del model
     if dev == "cuda":
@@ -335,7 +336,8 @@ def main(argv=None) -> int:
     shape = "tiny" if args.tiny else "8b"
     workdir = Path(args.workdir or f"/tmp/danlu-bench-{shape}").resolve()
     workdir.mkdir(parents=True, exist_ok=True)
-    base, adapter, export = workdir / "base", workdir / "adapter", workdir / "export"
+    from core.rundir import RunDir
+    base, adapter, export = workdir / "base", RunDir(workdir).adapter, workdir / "export"
     res: dict = dict(shape=shape, workdir=str(workdir), started=time.time(),
                      device=torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu",
                      torch=torch.__version__)

@@ -131,8 +131,8 @@ def wait_job(home: Path, job_id: str, timeout: float = 1800) -> dict:
 
 def throughput(run_dir: Path) -> dict:
     """Time-weighted tokens/s over the logged windows after the first (which includes warm-up)."""
-    recs = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines() if line.strip()]
-    recs = [r for r in recs if r.get("tokens_per_s") is not None]
+    from core.rundir import RunDir, read_jsonl
+    recs = [r for r in read_jsonl(RunDir(run_dir).metrics) if r.get("tokens_per_s") is not None]
     tokens = seconds = 0.0
     for prev, cur in zip(recs, recs[1:]):
         dt = cur["time"] - prev["time"]

@@ -231,8 +231,9 @@ def run_danlu(args, inputs: dict, stack: str, work: Path) -> dict:
         argv += ["--gpus", str(args.gpu)]
     rc = run_logged(stack, argv, work / f"{stack}.log", env, args.timeout)
     run = find_run(cfg["run_name"], env)
-    losses = read_metrics(run / "metrics.jsonl") if run else {}
-    info = json.loads((run / "run_info.json").read_text()) if run and (run / "run_info.json").exists() else {}
+    from core.rundir import RunDir, read_json
+    losses = read_metrics(RunDir(run).metrics) if run else {}
+    info = read_json(RunDir(run).run_info) if run else {}
     out = dict(rc=rc, losses=losses, run_dir=str(run) if run else None, speed=info.get("speed"),
                train_sequences=info.get("train_sequences"), train_tokens=info.get("train_tokens"))
     if rc != 0:

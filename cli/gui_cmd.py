@@ -5,14 +5,12 @@ refused unless a login is set (--auth USER:PASS or --auth-file FILE with one USE
 """
 from __future__ import annotations
 
-import ipaddress
 import os
 import subprocess
 import sys
-from pathlib import Path
 
-from core import procs
-from core.errors import InputError, Problem
+from core import exposure, knobs, procs
+from core.errors import Problem
 from core.messages import Msg
 from core.workspace import REPO_ROOT
 
@@ -22,48 +20,22 @@ DEFAULT_MAX_FILE_SIZE = "2gb"
 def register(sub):
     p = sub.add_parser("gui", help="start the browser app (default)")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this computer only)")
-    p.add_argument("--port", type=int, default=int(os.environ.get("DANLU_PORT", 7860)))
+    p.add_argument("--port", type=int, default=int(knobs.get(knobs.PORT, "7860")))
     p.add_argument("--share", action="store_true", help="also create a public gradio.live link (needs --auth)")
     p.add_argument("--auth", help="require this login: USER:PASS")
     p.add_argument("--auth-file", help="file with one USER:PASS line")
-    p.add_argument("--max-file-size", default=os.environ.get("DANLU_MAX_UPLOAD", DEFAULT_MAX_FILE_SIZE),
+    p.add_argument("--max-file-size", default=knobs.get(knobs.MAX_UPLOAD, DEFAULT_MAX_FILE_SIZE),
                    help="largest upload accepted, e.g. 2gb or 500mb")
     p.set_defaults(func=gui_cmd)
 
 
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def parse_auth(auth: str | None, auth_file: str | None) -> tuple[str, str] | None:
-    text = auth
-    if auth_file:
-        try:
-            text = Path(auth_file).read_text(encoding="utf-8").strip().splitlines()[0]
-        except (OSError, IndexError):
-            raise InputError(problems=[Problem("--auth-file", Msg("cli.auth_file", path=str(auth_file)))])
-    if text is None:
-        return None
-    user, sep, pw = text.partition(":")
-    if not sep or not user or not pw:
-        raise InputError(problems=[Problem("--auth", Msg("cli.auth_form"), Msg("cli.auth_form.hint"))])
-    return user, pw
-
-
 def check_exposure(host: str, share: bool, auth) -> None:
     """Refuse to expose the control panel without a login."""
-    problems = []
-    if not is_loopback(host) and auth is None:
-        problems.append(Problem("--host", Msg("cli.host_open", host=host), Msg("cli.host_open.hint")))
-    if share and auth is None:
-        problems.append(Problem("--share", Msg("cli.share_public"), Msg("cli.add_auth.hint")))
-    if problems:
-        raise InputError(problems=problems, title=Msg("cli.no_login_title"))
+    exposure.check_exposure(
+        host, share, auth,
+        bind=Problem("--host", Msg("cli.host_open", host=host), Msg("cli.host_open.hint")),
+        share_link=Problem("--share", Msg("cli.share_public"), Msg("cli.add_auth.hint")),
+        title=Msg("cli.no_login_title"))
 
 
 def prepare_demo_model(services) -> None:
@@ -71,7 +43,8 @@ def prepare_demo_model(services) -> None:
     from core import demo_model
     if demo_model.is_complete(services.workspace.models / demo_model.DEMO_NAME):
         return
-    env = dict(os.environ, DANLU_HOME=str(services.workspace.root), PYTHONPATH=str(REPO_ROOT))
+    env = dict(os.environ, PYTHONPATH=str(REPO_ROOT))
+    env[knobs.HOME] = str(services.workspace.root)
     log = open(services.workspace.root / "demo-model.log", "ab")
     # the same builder a job's supervisor runs; a file lock lets them race safely
     proc = subprocess.Popen([sys.executable, "-m", "core.demo_model", "--workspace", str(services.workspace.root)],
@@ -82,7 +55,7 @@ def prepare_demo_model(services) -> None:
 
 
 def gui_cmd(args, services) -> int:
-    auth = parse_auth(args.auth, args.auth_file)
+    auth = exposure.parse_auth(args.auth, args.auth_file)
     check_exposure(args.host, args.share, auth)
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     from core.launcher import reconcile

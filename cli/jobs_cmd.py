@@ -99,7 +99,7 @@ def logs_cmd(args, services) -> int:
     if args.follow:
         from cli.train_cmd import follow
         return follow(services, job.id)
-    print(progress.log_tail(job.run_dir, max_bytes=10_000_000), end="")
+    print(progress.log_tail(job, max_bytes=10_000_000), end="")
     return 0
 
 

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import os
 import sys
 
+from core import knobs
 from core.errors import DanluError
 
-VERB_MODULES = ["cli.presets_cmd", "cli.train_cmd", "cli.jobs_cmd", "cli.data_cmd", "cli.review_cmd", "cli.model_cmd", "cli.gui_cmd"]
+VERB_MODULES = ["cli.presets_cmd", "cli.train_cmd", "cli.jobs_cmd", "cli.data_cmd", "cli.review_cmd", "cli.model_cmd", "cli.gui_cmd",
+                "cli.cluster_cmd"]
 
 EPILOG = """\
 typical use:
@@ -22,6 +23,7 @@ typical use:
   python app.py check-data my.jsonl              check a dataset file
   python app.py review my.jsonl --scan           find e-mail addresses, phone numbers, keys, ...
   python app.py train my.yaml --nproc 2          train (2 processes / GPUs)
+  python app.py train my.yaml --slurm --nodes 2  train on a Slurm cluster (see: python app.py cluster)
   python app.py jobs list                        see all jobs
 The workspace is $DANLU_HOME (default ~/.danlu)."""
 
@@ -59,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
         print("interrupted", file=sys.stderr)
         return 130
     except Exception as e:  # a bug in Danlu: one line, and the traceback on request
-        if os.environ.get("DANLU_DEBUG"):
+        if knobs.get(knobs.DEBUG):
             raise
         print(f"error: unexpected {type(e).__name__}: {e}\n(set DANLU_DEBUG=1 to see the traceback)", file=sys.stderr)
         return 1

@@ -19,9 +19,10 @@ import json
 import os
 import sys
 
-from core import trust
+from core import knobs, trust
 from core.errors import InputError, Problem
 from core.messages import Msg
+from core.rundir import RunDir
 
 
 def register(sub):
@@ -99,7 +100,7 @@ def eval_cmd(args, services) -> int:
     run = resolve_trained_run(services.workspace, args.run)
     report = evaluation.read_eval(run.run_dir)
     if report is None:
-        print(f"error: the evaluation finished but {run.run_dir / 'eval.json'} is missing", file=sys.stderr)
+        print(f"error: the evaluation finished but {RunDir(run.run_dir).eval_json} is missing", file=sys.stderr)
         return 1
     if args.json:
         print(json.dumps(report, indent=2, ensure_ascii=False))
@@ -127,7 +128,7 @@ def print_table(report: dict, out=sys.stdout) -> None:
     print(summary_line(report), file=out)
     for note in report.get("notes", []):
         print(f"note: {note}", file=out)
-    print(f"full table: {os.path.join(report['run_dir'], 'eval.csv')}", file=out)
+    print(f"full table: {RunDir(report['run_dir']).eval_csv}", file=out)
 
 
 # ---- merge --------------------------------------------------------------------------------------
@@ -155,7 +156,7 @@ def merge_cmd(args, services) -> int:
                                                          free=f"{plan['free_bytes'] / 2**30:.1f}"), Msg("export.disk.hint"))])
     if plan["tools_note"]:
         print(f"[danlu] {plan['tools_note']}", file=sys.stderr if args.json else sys.stdout, flush=True)
-    job = export.submit_merge(ws, args.run, args.name, dtype=args.dtype, max_shard_size=args.max_shard_size,
+    job = export.submit_merge(ws, args.run, args.name, origin=trust.SHELL, dtype=args.dtype, max_shard_size=args.max_shard_size,
                               formats=args.format, system=args.system)
     log = sys.stderr if args.json else sys.stdout
     print(f"[danlu] export job {job.id}", file=log, flush=True)
@@ -256,9 +257,9 @@ def interactive(engine, sid, info, settings) -> int:
 
 # ---- demo ---------------------------------------------------------------------------------------
 def demo_cmd(args, services) -> int:
-    from cli.gui_cmd import parse_auth
     from core import demos
-    auth_text = args.auth if args.auth is not None else (None if args.auth_file else os.environ.get(demos.AUTH_ENV))
+    from core.exposure import parse_auth
+    auth_text = args.auth if args.auth is not None else (None if args.auth_file else knobs.get(knobs.DEMO_AUTH))
     auth = parse_auth(auth_text, args.auth_file)
     demos.check_exposure(args.host, args.share, auth)  # before loading anything: refuse at once
     if args.port is not None and not (1 <= args.port <= 65535):

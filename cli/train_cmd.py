@@ -2,6 +2,7 @@
 code 0 on success); `--detach` prints the job id as its last line and returns at once."""
 from __future__ import annotations
 
+import argparse
 import sys
 import time
 from pathlib import Path
@@ -11,6 +12,7 @@ from core import launcher, progress, trust
 from core.config import config_warnings, load_config
 from core.errors import InputError, Problem
 from core.messages import Msg
+from core.executors import executor_for
 
 
 def register(sub):
@@ -25,7 +27,43 @@ def register(sub):
     p.add_argument("--master", help="ADDR:PORT of machine 0 (multi-node)")
     p.add_argument("--detach", action="store_true", help="start and return; print the job id")
     p.add_argument("--name", default="", help="a name for the job table")
+    g = p.add_argument_group("on a Slurm cluster (defaults: `slurm:` in the workspace's settings.yaml)")
+    g.add_argument("--slurm", action="store_true", help="submit to the Slurm cluster that sbatch on PATH reaches")
+    g.add_argument("--nodes", type=int, help="nodes (default 1)")
+    g.add_argument("--gpus-per-node", type=int, help="GPUs per node, one process each (0: CPUs, with --nproc workers)")
+    g.add_argument("--partition", help="Slurm partition (default: the cluster's default)")
+    g.add_argument("--time", help="time limit HH:MM:SS or D-HH:MM:SS (default: the partition's)")
+    g.add_argument("--account", help="Slurm account")
+    g.add_argument("--qos", help="Slurm QoS")
+    g.add_argument("--mem", help="memory per node, e.g. 64G")
+    g.add_argument("--cpus-per-node", type=int, help="CPUs per node (default: one per process)")
+    g.add_argument("--requeue", action=argparse.BooleanOptionalAction, default=None,
+                   help="after a time limit or preemption, requeue and resume from the checkpoint by itself")
     p.set_defaults(func=train_cmd)
+
+
+SLURM_FLAGS = ("nodes", "gpus_per_node", "partition", "time", "account", "qos", "mem", "cpus_per_node", "requeue")
+LOCAL_FLAGS = (("gpus", None), ("nnodes", 1), ("node_rank", 0), ("master", None))
+
+
+def launch_spec(args, ws) -> launcher.LaunchSpec:
+    """The CLI's options as a LaunchSpec: this computer, or the Slurm cluster (--slurm). A flag of the
+    other place is refused, naming it."""
+    flag = lambda name: "--" + name.replace("_", "-")  # noqa: E731
+    if not args.slurm:
+        stray = [flag(n) for n in SLURM_FLAGS if getattr(args, n) is not None]
+        if stray:
+            raise InputError(problems=[Problem(f, Msg("cli.slurm_only"), Msg("cli.slurm_only.hint"))
+                                       for f in stray], title=Msg("cli.launch_title"))
+        return launcher.LaunchSpec(nproc=args.nproc, gpus=parse_gpus(args.gpus), nnodes=args.nnodes,
+                                   node_rank=args.node_rank, master=args.master)
+    stray = [flag(n) for n, default in LOCAL_FLAGS if getattr(args, n) != default]
+    if stray:
+        raise InputError(problems=[Problem(f, Msg("cli.not_with_slurm"), Msg("cli.not_with_slurm.hint")) for f in stray],
+                         title=Msg("cli.launch_title"))
+    from core.slurm.executor import spec_for
+    slurm = spec_for(ws, **{n: getattr(args, n) for n in SLURM_FLAGS}, nproc=args.nproc)
+    return launcher.LaunchSpec(executor="slurm", slurm=slurm)
 
 
 def parse_gpus(text: str | None) -> list[int] | None:
@@ -41,14 +79,19 @@ def train_cmd(args, services) -> int:
     cfg = load_config(args.config, args.sets)
     for warning in config_warnings(cfg):
         print(f"warning: {warning}", file=sys.stderr, flush=True)
-    spec = launcher.LaunchSpec(nproc=args.nproc, gpus=parse_gpus(args.gpus), nnodes=args.nnodes,
-                               node_rank=args.node_rank, master=args.master)
+    spec = launch_spec(args, services.workspace)
     job = launcher.submit_train(services.workspace, cfg, spec, origin=trust.SHELL, name=args.name)
     if args.detach:
-        print(f"started job {job.id} ({J.STATE_WORDS[job.state].lower()}); follow it with: python app.py jobs logs {job.id} --follow")
+        where = f", Slurm job {job.slurm_job_id}" if job.executor == "slurm" else ""
+        print(f"started job {job.id} ({J.STATE_WORDS[job.state].lower()}{where}); follow it with: "
+              f"python app.py jobs logs {job.id} --follow")
         print(job.id)
         return 0
-    print(f"job {job.id}: {' '.join(job.argv_list[1:])}", flush=True)
+    if job.executor == "slurm":
+        print(f"job {job.id}: submitted to Slurm as job {job.slurm_job_id} ({executor_for(job).job_file(job.run_dir)})",
+              flush=True)
+    else:
+        print(f"job {job.id}: {' '.join(job.argv_list[1:])}", flush=True)
     return follow(services, job.id, cancel_on_interrupt=True)
 
 
@@ -56,18 +99,25 @@ def follow(services, job_id: str, cancel_on_interrupt: bool = False, out=sys.std
     """Print the job's log as it grows until it ends; exit code 0 only when it succeeded."""
     ws, store = services.workspace, services.store
     job = store.get(job_id)
-    log_path = Path(job.run_dir) / "stdout.log"
+    log_path = executor_for(job).logs(job)
     pos, announced = 0, None
     strip = job.nproc == 1
     while True:
         try:
             job = store.get(job_id)
-            if job.state != announced and job.state in (J.QUEUED,):
-                print(f"[danlu] job {job.id} is queued: waiting for its GPUs to be free", file=out, flush=True)
-            announced = job.state
+            said = queued_words(job) if job.state == J.QUEUED else job.state
+            if said != announced and job.state == J.QUEUED:
+                print(f"[danlu] job {job.id} is queued: {said}", file=out, flush=True)
+            announced = said
             pos = _print_new(log_path, pos, strip, out)
             if job.terminal:
-                break
+                later = requeued_as(store, job)
+                if later is None:
+                    break
+                print(f"[danlu] job {job.id}: {progress.status_line(progress.status(job))}\n"
+                      f"[danlu] following the next attempt, job {later.id}", file=out, flush=True)
+                job_id = later.id
+                continue
             launcher.reconcile(ws, [job])
             time.sleep(0.5)
         except KeyboardInterrupt:
@@ -84,6 +134,20 @@ def follow(services, job_id: str, cancel_on_interrupt: bool = False, out=sys.std
             print(f"[danlu] what to do: {job.hint}", file=out)
         return 1
     return 0 if job.state == J.SUCCEEDED else 1
+
+
+def queued_words(job: J.Job) -> str:
+    if getattr(job, "executor", "local") == "slurm":
+        return f"Slurm job {job.slurm_job_id or '(not submitted yet)'}, {job.message or 'waiting to be scheduled'}"
+    return "waiting for its GPUs to be free"
+
+
+def requeued_as(store: J.JobStore, job: J.Job) -> J.Job | None:
+    """The attempt that continues an interrupted Slurm job by itself (requeued), if any."""
+    if getattr(job, "executor", "local") != "slurm" or job.state != J.INTERRUPTED:
+        return None
+    from core.slurm.executor import next_attempt_id
+    return store.get(next_attempt_id(job.id))
 
 
 def _print_new(path: Path, pos: int, strip: bool, out) -> int:

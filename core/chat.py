@@ -36,10 +36,11 @@ from multiprocessing.connection import Client
 from pathlib import Path
 
 from core import jobs as J
-from core import procs, trust
+from core import knobs, procs, trust
 from core.errors import DanluError, InputError, Problem
 from core.messages import Msg, recorded
 from core.gpus import detect_gpus
+from core.rundir import RunDir, adapter_info_path, read_json
 from core.runs import check_adapter_dir, resolve_trained_run
 from core.workspace import REPO_ROOT, Workspace, python_path
 
@@ -84,7 +85,7 @@ def resolve_target(ws: Workspace, model: str | None, adapter: str | None = None,
         model = adapter_info["base_model"]
     export = _export_dir(ws, model)
     if export is not None:
-        meta = _read_json(export / "danlu_export.json")
+        meta = read_json(export / "danlu_export.json")
         return ChatTarget(str(export), str(adapter_dir) if adapter_dir else None,
                           remote_code or bool(meta.get("trust_remote_code")), True, template, model)
     if adapter_dir is None and "\x00" not in model and _is_run_ref(ws, model):
@@ -103,7 +104,8 @@ def _is_run_ref(ws: Workspace, name: str) -> bool:
     if "/" not in name and J.JobStore(ws.db_path).find(name) is not None:
         return True
     p = Path(name).expanduser()
-    return p.is_dir() and (p / "config.yaml").is_file() and (p / "adapter").is_dir()
+    run = RunDir(p)
+    return p.is_dir() and run.config.is_file() and run.adapter.is_dir()
 
 
 def _export_dir(ws: Workspace, name: str) -> Path | None:
@@ -117,18 +119,11 @@ def _resolve_adapter(ws: Workspace, adapter: str) -> tuple[Path, dict]:
     p = Path(adapter).expanduser()
     if p.is_dir() and (p / "adapter_config.json").exists():
         d = check_adapter_dir(p)
-    elif p.is_dir() and (p / "adapter").is_dir():
-        d = check_adapter_dir(p / "adapter")
+    elif p.is_dir() and RunDir(p).adapter.is_dir():
+        d = check_adapter_dir(RunDir(p).adapter)
     else:
         d = resolve_trained_run(ws, adapter).adapter_dir
-    return d, _read_json(d / "danlu.json")
-
-
-def _read_json(path: Path) -> dict:
-    try:
-        return json.loads(Path(path).read_text())
-    except (OSError, json.JSONDecodeError):
-        return {}
+    return d, read_json(adapter_info_path(d))
 
 
 # ---- where the model may run --------------------------------------------------------------------
@@ -178,10 +173,11 @@ class _Worker:
         logs = ws.root / "logs"
         logs.mkdir(exist_ok=True)
         self.log_path = logs / f"chat-worker-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}-{secrets.token_hex(2)}.log"
-        env = dict(os.environ, PYTHONPATH=python_path(), PYTHONUNBUFFERED="1", DANLU_HOME=str(ws.root),
-                   DANLU_CHAT_AUTHKEY=self.key.hex(), HF_HUB_DISABLE_PROGRESS_BARS="1", TOKENIZERS_PARALLELISM="false",
+        env = dict(os.environ, PYTHONPATH=python_path(), PYTHONUNBUFFERED="1",
+                   HF_HUB_DISABLE_PROGRESS_BARS="1", TOKENIZERS_PARALLELISM="false",
                    CUDA_VISIBLE_DEVICES="" if device == "cpu" else device.split(":")[1],
                    CUDA_DEVICE_ORDER="PCI_BUS_ID")  # the index is nvidia-smi's (core.gpus)
+        env.update({knobs.HOME: str(ws.root), knobs.CHAT_AUTHKEY: self.key.hex()})
         me = os.getpid()
         with open(self.log_path, "ab") as log:  # a file, never a pipe that nobody drains
             self.proc = subprocess.Popen(

@@ -18,7 +18,7 @@ import dataclasses
 from dataclasses import dataclass, field, fields
 
 from core.errors import ConfigError  # noqa: F401  (re-exported: callers catch it from here)
-from core.messages import Msg
+from core.messages import Msg, register_field_labels
 
 FORMATS = ("auto", "messages", "sharegpt", "alpaca", "prompt_completion", "text")
 
@@ -246,11 +246,8 @@ class TrainConfig:
 
 
 FIELDS: dict[str, dataclasses.Field] = {f.name: f for f in fields(TrainConfig)}
+register_field_labels(lambda name: FIELDS[name].metadata["label"] if name in FIELDS else None)  # Msg("field.x")
 GROUPS = ("model", "data", "lora", "training", "logging", "speed")
-
-
-def field_meta(name: str) -> dict:
-    return dict(FIELDS[name].metadata)
 
 
 def to_dict(cfg: TrainConfig) -> dict:

@@ -16,7 +16,6 @@ Pure Python (no torch, no gradio).
 """
 from __future__ import annotations
 
-import ipaddress
 import json
 import os
 import secrets
@@ -28,41 +27,21 @@ from pathlib import Path
 
 import psutil
 
-from core import procs, trust
+from core import exposure, knobs, procs, trust
 from core.errors import InputError, NotFound, Problem
 from core.messages import Msg, verbatim
 from core.workspace import REPO_ROOT, Workspace, atomic_write_text
 
-AUTH_ENV = "DANLU_DEMO_AUTH"
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+AUTH_ENV = knobs.DEMO_AUTH
 
 
 def check_exposure(host: str, share: bool, auth) -> None:
     """A demo reachable from other computers, or through a public share link, needs a login."""
-    problems = []
-    if not is_loopback(host) and not auth:
-        problems.append(Problem("--host", Msg("demo.host_open", host=host), Msg("demo.host_open.hint")))
-    if share and not auth:
-        problems.append(Problem("--share", Msg("demo.share_public"), Msg("cli.add_auth.hint")))
-    if problems:
-        raise InputError(problems=problems, title=Msg("demo.no_login_title"))
-
-
-def parse_auth(text: str | None) -> tuple[str, str] | None:
-    if not text:
-        return None
-    user, sep, pw = text.strip().partition(":")
-    if not sep or not user or not pw:
-        raise InputError(problems=[Problem("--auth", Msg("cli.auth_form"), Msg("demo.auth.hint"))])
-    return user, pw
+    exposure.check_exposure(
+        host, share, auth,
+        bind=Problem("--host", Msg("demo.host_open", host=host), Msg("demo.host_open.hint")),
+        share_link=Problem("--share", Msg("demo.share_public"), Msg("cli.add_auth.hint")),
+        title=Msg("demo.no_login_title"))
 
 
 def demos_dir(ws: Workspace) -> Path:
@@ -155,7 +134,8 @@ def start_demo(ws: Workspace, model: str, adapter: str | None = None, *, origin:
     model, adapter = trust.check_chat(model, adapter, ws, origin)
     if port is not None and not (1024 <= int(port) <= 65535):
         raise InputError(problems=[Problem("port", Msg("demo.port", port=port))])
-    env = dict(os.environ, DANLU_HOME=str(ws.root), PYTHONUNBUFFERED="1", GRADIO_ANALYTICS_ENABLED="False")
+    env = dict(os.environ, PYTHONUNBUFFERED="1", GRADIO_ANALYTICS_ENABLED="False")
+    env[knobs.HOME] = str(ws.root)
     env.pop(AUTH_ENV, None)
     if auth:
         env[AUTH_ENV] = f"{auth[0]}:{auth[1]}"

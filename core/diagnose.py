@@ -11,13 +11,13 @@ killed rank takes its peers down within the same second it often names the wrong
 """
 from __future__ import annotations
 
-import json
 import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from core.messages import Msg, recorded, said, verbatim
+from core.rundir import RunDir, read_json
 
 ENTRY = re.compile(r"rank\s*:\s*(\d+)\s*\(local_rank:\s*(\d+)\)\s*\n\s*exitcode\s*:\s*(-?\d+)")
 SIGNAMES = {9: "SIGKILL", 15: "SIGTERM", 6: "SIGABRT", 11: "SIGSEGV", 7: "SIGBUS", 2: "SIGINT", 1: "SIGHUP"}
@@ -51,11 +51,13 @@ def torchrun_failures(log_text: str) -> list[RankExit]:
 
 def read_rank_errors(run_dir: Path) -> dict[int, dict]:
     out = {}
-    for p in (Path(run_dir) / "errors").glob("rank*.json"):
+    for p in RunDir(run_dir).rank_errors():
+        e = read_json(p)
+        if not e:  # torn or unreadable: no evidence
+            continue
         try:
-            e = json.loads(p.read_text())
             out[int(e.get("rank", p.stem[4:]))] = e
-        except (OSError, ValueError):
+        except (TypeError, ValueError):
             continue
     return out
 

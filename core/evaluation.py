@@ -18,14 +18,13 @@ eval.json: {eval_loss, perplexity, base_eval_loss, base_perplexity,
 """
 from __future__ import annotations
 
-import json
-import sys
 from pathlib import Path
 
 from core import jobs as J
 from core import launcher, trust
 from core.errors import InputError, Problem
 from core.messages import Msg
+from core.rundir import RunDir, read_json, read_jsonl
 from core.runs import resolve_trained_run
 from core.workspace import Workspace
 
@@ -36,13 +35,9 @@ TABLE_HEADERS = ["Prompt", "Reference", "Base model", "Fine-tuned", "ROUGE-L bas
 
 def eval_command(run_dir: Path, out_dir: Path, nproc: int, *, max_samples: int, max_new_tokens: int,
                  dataset: str | None = None) -> list[str]:
-    argv = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", str(nproc), "--max-restarts", "0",
-            "--standalone", "--log-dir", str(out_dir / "ranks"), "--redirects", "3", "--tee", "3",
-            "-m", EVAL_MODULE, "--trained-run", str(run_dir), "--eval-dir", str(out_dir),
-            "--max-samples", str(max_samples), "--max-new-tokens", str(max_new_tokens)]
-    if dataset:
-        argv += ["--dataset", dataset]
-    return argv
+    args = ["--trained-run", str(run_dir), "--eval-dir", str(out_dir), "--max-samples", str(max_samples),
+            "--max-new-tokens", str(max_new_tokens)] + (["--dataset", dataset] if dataset else [])
+    return launcher.torchrun_command(out_dir, nproc, launcher.LaunchSpec(), EVAL_MODULE, args)
 
 
 def submit_eval(ws: Workspace, job_or_run: str, *, origin: str, max_samples: int = 200, max_new_tokens: int = 128,
@@ -79,10 +74,7 @@ def submit_eval(ws: Workspace, job_or_run: str, *, origin: str, max_samples: int
 
 def read_eval(run_dir: str | Path) -> dict | None:
     """The newest evaluation of a run (eval.json in the training run's directory, or an eval job's)."""
-    try:
-        return json.loads((Path(run_dir) / "eval.json").read_text())
-    except (OSError, json.JSONDecodeError):
-        return None
+    return read_json(RunDir(run_dir).eval_json) or None
 
 
 def table_rows(report: dict | None) -> list[list]:
@@ -118,15 +110,4 @@ def summary_line(report: dict) -> str:
 
 def read_probes(run_dir: str | Path) -> list[dict]:
     """probes.jsonl of a training run: [{step, prompt, answer}, ...] (empty when none were asked)."""
-    out = []
-    try:
-        with open(Path(run_dir) / "probes.jsonl", encoding="utf-8") as f:
-            for line in f:
-                if line.endswith("\n"):
-                    try:
-                        out.append(json.loads(line))
-                    except json.JSONDecodeError:
-                        continue
-    except OSError:
-        pass
-    return out
+    return read_jsonl(RunDir(run_dir).probes)

@@ -2,7 +2,7 @@
 Pure Python (no torch).
 
     name = check_export_name("my-bot")                      # InputError for "../x", "/abs", "a\\0b", ...
-    job = submit_merge(ws, "JOB_ID or run dir", "my-bot", dtype="bf16", max_shard_size="5GB",
+    job = submit_merge(ws, "JOB_ID or run dir", "my-bot", origin=trust.SHELL, dtype="bf16", max_shard_size="5GB",
                        formats="q4_k_m,q8_0,lora,ollama", system="")   # formats: core.export_formats
     plan = export_plan(ws, "JOB_ID", "q4_k_m,ollama")  # {params, rows: [{format, bytes, seconds}], free_bytes, ...}
     exports = list_exports(ws)   # [{name, path, complete, size_bytes, created, base_model, dtype, smoke_test, formats, ...}]
@@ -24,12 +24,13 @@ import time
 from pathlib import Path
 
 from core import jobs as J
-from core import launcher
+from core import launcher, trust
 from core.errors import InputError, NotFound, Problem
 from core.export_formats import estimates, gguf_types, parse_formats, scratch_bytes
 from core.messages import Msg
+from core.rundir import RunDir, read_json
 from core.runs import resolve_trained_run
-from core.workspace import Workspace, sha256_file
+from core.workspace import MANIFEST, Workspace, manifest_problem, read_manifest
 
 MERGE_MODULE = "core.recipes.merge"
 NAME_RE = re.compile(r"^[^\W_][\w.-]{0,99}$", re.UNICODE)  # letters/digits first; then letters, digits, _ . -
@@ -54,6 +55,27 @@ def check_export_name(name: str) -> str:
     return name
 
 
+def export_target(ws: Workspace, name: str, origin: str) -> Path:
+    """Where an export goes. From the page: a name, as exports/<name>/. From the command line a folder
+    path is taken too (XTuner's `convert merge ... SAVE_DIR`): any folder that does not exist yet, whose
+    parent does; it is written as <folder>.partial/ beside it and renamed when complete, like a named one."""
+    text = name.strip() if isinstance(name, str) else ""
+    if trust._origin(origin) == trust.BROWSER or not ("/" in text or text.startswith((".", "~"))):
+        return export_path(ws, name)
+    if "\x00" in text:
+        raise InputError(problems=[Problem("out", Msg("any.nul"), Msg("export.out_again.hint"))],
+                         title=Msg("export.out_title"))
+    out = Path(text).expanduser().resolve()
+    problems = []
+    if out.name.endswith(".partial") or out == Path(out.anchor):
+        problems.append(Problem("out", Msg("export.out_unusable", text=repr(text)), Msg("export.out_unusable.hint")))
+    elif not out.parent.is_dir():
+        problems.append(Problem("out", Msg("export.out_no_parent", path=str(out.parent)), Msg("export.out_no_parent.hint")))
+    if problems:
+        raise InputError(problems=problems, title=Msg("export.out_title"))
+    return out
+
+
 def export_path(ws: Workspace, name: str) -> Path:
     name = check_export_name(name)
     root = ws.exports.resolve()
@@ -63,9 +85,10 @@ def export_path(ws: Workspace, name: str) -> Path:
     return path
 
 
-def submit_merge(ws: Workspace, job_or_run: str, name: str, *, dtype: str = "bf16", max_shard_size: str = "5GB",
-                 formats=None, system: str = "", gpus: list | None = None) -> J.Job:
-    """Queue adapter + base -> exports/<name>/ in the requested formats; returns the merge job."""
+def submit_merge(ws: Workspace, job_or_run: str, name: str, *, origin: str, dtype: str = "bf16",
+                 max_shard_size: str = "5GB", formats=None, system: str = "", gpus: list | None = None) -> J.Job:
+    """Queue adapter + base -> exports/<name>/ (or, from the shell, a folder path: export_target) in the
+    requested formats; returns the merge job."""
     problems = []
     try:
         chosen = parse_formats(formats)
@@ -75,7 +98,7 @@ def submit_merge(ws: Workspace, job_or_run: str, name: str, *, dtype: str = "bf1
     if not isinstance(system, str) or "\x00" in system or len(system) > 20000:
         problems.append(Problem("system", Msg("export.bad_system"), Msg("export.bad_system.hint")))
     try:
-        out = export_path(ws, name)
+        out = export_target(ws, name, origin)
     except InputError as e:
         problems += e.problems
         out = None
@@ -85,7 +108,8 @@ def submit_merge(ws: Workspace, job_or_run: str, name: str, *, dtype: str = "bf1
         problems.append(Problem("max_shard_size", Msg("export.shard", value=repr(max_shard_size)), Msg("export.shard.hint")))
     if out is not None:
         if out.exists():
-            problems.append(Problem("name", Msg("export.exists", name=repr(out.name)), Msg("export.exists.hint")))
+            problems.append(Problem("name", Msg("export.exists", name=repr(out.name)) if out.parent == ws.exports.resolve()
+                                    else Msg("export.exists_path", path=str(out)), Msg("export.exists.hint")))
         busy = [j for j in J.JobStore(ws.db_path).list(states=[J.QUEUED, *J.ACTIVE], kind="merge")
                 if str(out) in j.argv_list]
         if busy:
@@ -99,7 +123,7 @@ def submit_merge(ws: Workspace, job_or_run: str, name: str, *, dtype: str = "bf1
     job_dir = ws.run_dir(job_id)
     argv = [sys.executable, "-m", MERGE_MODULE, "--adapter", str(run.adapter_dir), "--out", str(out),
             "--dtype", dtype, "--max-shard-size", max_shard_size, "--formats", ",".join(chosen),
-            "--result", str(job_dir / "result.json")]
+            "--result", str(RunDir(job_dir).result)]
     if system:
         argv += ["--system", system]
     prompt = check_prompt(run.run_dir)
@@ -117,7 +141,7 @@ def check_prompt(run_dir: Path) -> str | None:
         import yaml
 
         from core.data import load_examples
-        cfg = yaml.safe_load((Path(run_dir) / "config.yaml").read_text())
+        cfg = yaml.safe_load(RunDir(run_dir).config.read_text())
         data = load_examples(cfg["dataset"], cfg.get("dataset_format") or "auto", cfg.get("column_map") or None)
         for ex in data.examples[:50]:
             for m in ex.get("messages", []):
@@ -131,21 +155,10 @@ def check_prompt(run_dir: Path) -> str | None:
 def verify_export(path: Path) -> str | None:
     """None when manifest.json lists every file with the right size and checksum, else the reason."""
     try:
-        files = json.loads((Path(path) / "manifest.json").read_text())["files"]
-    except (OSError, json.JSONDecodeError, KeyError):
+        files = read_manifest(path)
+    except (OSError, ValueError, KeyError):
         return "no readable manifest.json (the export did not finish)"
-    root = Path(path).resolve()
-    for name, info in files.items():
-        p = (root / name).resolve()
-        if root not in p.parents:
-            return f"manifest.json names {name!r}, outside the export"
-        if not p.is_file():
-            return f"{name} is missing"
-        if p.stat().st_size != info["size"]:
-            return f"{name} has the wrong size"
-        if sha256_file(p) != info["sha256"]:
-            return f"{name} is corrupted (checksum differs)"
-    return None
+    return manifest_problem(path, files, what="export")
 
 
 def list_exports(ws: Workspace, verify: bool = False) -> list[dict]:
@@ -158,7 +171,7 @@ def list_exports(ws: Workspace, verify: bool = False) -> list[dict]:
             meta = json.loads((p / "danlu_export.json").read_text())
         except (OSError, json.JSONDecodeError):
             meta = {}
-        manifest_ok = (p / "manifest.json").is_file()
+        manifest_ok = (p / MANIFEST).is_file()
         size = sum(f.stat().st_size for f in p.rglob("*") if f.is_file())
         row = dict(name=p.name, path=str(p), complete=manifest_ok, size_bytes=size,
                    created=meta.get("created", p.stat().st_mtime), base_model=meta.get("base_model"),
@@ -184,10 +197,7 @@ def delete_export(ws: Workspace, name: str) -> None:
 
 
 def read_merge_result(job: J.Job) -> dict:
-    try:
-        return json.loads((Path(job.run_dir) / "result.json").read_text())
-    except (OSError, json.JSONDecodeError):
-        return {}
+    return read_json(RunDir(job.run_dir).result)
 
 
 def model_params(ws: Workspace, base_model: str) -> int | None:

@@ -27,6 +27,8 @@ import tarfile
 import tempfile
 from pathlib import Path
 
+from core import knobs
+
 REPO = Path(__file__).resolve().parent.parent
 REQUIREMENTS = REPO / "requirements-gguf.txt"
 # CPU only, portable (AVX2-class x86 without -march=native: a wheel cached here must run on CI's and
@@ -48,7 +50,7 @@ def pinned(package: str) -> str:
 
 
 def tools_dir() -> Path:
-    root = os.environ.get("DANLU_TOOLS_DIR") or os.path.join(os.environ.get("XDG_CACHE_HOME") or
+    root = knobs.get(knobs.TOOLS_DIR) or os.path.join(os.environ.get("XDG_CACHE_HOME") or
                                                               os.path.expanduser("~/.cache"), "danlu")
     return Path(root) / f"llama.cpp-{pinned('llama-cpp-python')}"
 

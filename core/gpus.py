@@ -5,9 +5,11 @@ import os
 import shutil
 import subprocess
 
+from core import knobs
+
 # Tests only: DANLU_FAKE_GPUS=4 (or "0,1,2,3") makes the launcher believe in that many GPUs, so the
 # lease and queue logic runs for real (also in spawned CLI processes) on a machine without any.
-FAKE_ENV = "DANLU_FAKE_GPUS"
+FAKE_ENV = knobs.FAKE_GPUS
 
 
 def detect_gpus() -> list[dict]:
@@ -15,7 +17,7 @@ def detect_gpus() -> list[dict]:
     machine without NVIDIA GPUs. Indices are nvidia-smi's (PCI bus order); jobs get them with
     CUDA_DEVICE_ORDER=PCI_BUS_ID, so an index means the same card to CUDA. A CUDA_VISIBLE_DEVICES set
     for Danlu itself (indices or UUIDs) limits the list: Danlu then never starts work on other cards."""
-    fake = os.environ.get(FAKE_ENV, "").strip()
+    fake = knobs.get(FAKE_ENV, "").strip()
     if fake:
         idx = [int(x) for x in fake.split(",")] if "," in fake else list(range(int(fake)))
         return [dict(index=i, name="fake GPU (tests)", memory_total_mib=0, memory_free_mib=0) for i in idx]

@@ -12,7 +12,8 @@ recorded only once no process of the job is left.
 
 Terminal states never change: `transition` is a single UPDATE ... WHERE state IN (allowed
 sources), so when a cancel races a natural exit exactly one of them wins. Every process (GUI, CLI,
-supervisors) opens its own short-lived connection; nothing is cached in memory.
+supervisors) opens its own short-lived connection; nothing is cached in memory. A row names the
+executor that runs the job (core.executors); nothing here depends on which one it is.
 """
 from __future__ import annotations
 
@@ -81,6 +82,8 @@ COLUMN_DEFS = [
     ("hint", "TEXT NOT NULL DEFAULT ''"),
     ("message_msg", "TEXT NOT NULL DEFAULT ''"),    # JSON {code, params} of `message` (core.messages), for the page
     ("hint_msg", "TEXT NOT NULL DEFAULT ''"),
+    ("executor", "TEXT NOT NULL DEFAULT 'local'"),  # where its processes run (core.executors); states do not depend on it
+    ("slurm_job_id", "TEXT NOT NULL DEFAULT ''"),   # Slurm's own id of the job (executor "slurm", core.slurm)
 ]
 SCHEMA = ("CREATE TABLE IF NOT EXISTS jobs (\n    " + ",\n    ".join(f"{n} {t}" for n, t in COLUMN_DEFS) + "\n);\n"
           "CREATE INDEX IF NOT EXISTS jobs_state ON jobs(state);\n")
@@ -114,6 +117,8 @@ class Job:
     hint: str
     message_msg: str
     hint_msg: str
+    executor: str
+    slurm_job_id: str
 
     @property
     def terminal(self) -> bool:
@@ -236,6 +241,7 @@ class JobStore:
             values["id"] = new_id()
         values.setdefault("state", QUEUED)
         values.setdefault("created_at", time.time())
+        values = _coded(values)
         for k in ("argv", "gpus", "worker_pids"):
             if not isinstance(values.get(k, "[]"), str):
                 values[k] = json.dumps(values[k])
@@ -304,6 +310,8 @@ class JobStore:
         """Non-state fields only (pids, messages)."""
         if "state" in updates:
             raise ValueError("use transition() to change state")
+        if not updates:
+            return
         updates = _coded(updates)
         sets = ", ".join(f"{k} = ?" for k in updates)
         args = [*updates.values(), job_id]

@@ -4,37 +4,33 @@
     cancel(ws, job.id)                                  # CANCELLING -> CANCELLED when no process is left
     reconcile(ws)                                       # after a restart: reattach, finalise or INTERRUPTED
 
-Each job runs under a detached supervisor (`python -m core.supervise`, its own session), which
-owns the torchrun agent. Nothing here keeps a process handle: every fact lives in the job table or
-the run directory, so any process can pick up where another left off.
+The launcher decides when a job starts (its GPU leases, the queue) and records how it ended
+(states and reasons in the job table); the job's executor (core.executors: today a detached
+supervisor on this machine that owns the torchrun agent) runs its processes. Nothing here keeps a
+process handle: every fact lives in the job table or the run directory (core.rundir), so any
+process can pick up where another left off.
 """
 from __future__ import annotations
 
-import json
-import os
 import re
 import shutil
-import signal
-import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from core import jobs as J
-from core import procs
+from core import knobs
 from core.config import TrainConfig, config_warnings, save_config
 from core.errors import InputError, JobError, NotFound, Problem
+from core.executors import ORPHANED, OWNED, UNCLAIMED, executor_for
 from core.gpus import detect_gpus
 from core.messages import Msg, recorded
 from core.paths import clean_label
-from core.workspace import REPO_ROOT, Workspace, atomic_write_text, python_path, sha256_file
+from core.rundir import ATTEMPT_FILES, CONFIG, RunDir, read_json, write_json
+from core.workspace import Workspace, pin_dataset, sha256_file
 
 TRAIN_MODULE = "core.recipes.train"
-# files of one attempt in a run dir; a resume moves them to attempts/<old job id>/
-ATTEMPT_FILES = ("exit.json", "error.json", "errors", "stopped.json", "result.json", "heartbeat.json",
-                 "cancel.request", "launch_env.json")
 
 
 @dataclass
@@ -45,6 +41,8 @@ class LaunchSpec:
     node_rank: int = 0
     master: str | None = None        # "ADDR:PORT" of node 0, for several machines
     env: dict = field(default_factory=dict)  # extra environment (tests: fault injection)
+    executor: str = "local"          # where the processes run (core.executors): "local" or "slurm"
+    slurm: object = None             # a core.slurm.spec.SlurmSpec: what a Slurm job asks the cluster for
 
     def problems(self) -> list[Problem]:
         out = []
@@ -96,27 +94,31 @@ def leased_gpus(store: J.JobStore) -> list:
     return [g for j in store.list(states=[J.QUEUED, *J.ACTIVE]) for g in j.gpu_list]
 
 
-def build_command(config_path: Path, nproc: int, spec: LaunchSpec, *, module: str = TRAIN_MODULE,
-                  resume: bool = False, extra: list[str] | None = None) -> list[str]:
-    """The exact torchrun argv. Each rank's output also lands in <run>/ranks/ (--log-dir)."""
-    run_dir = Path(config_path).parent
+def torchrun_command(run_dir: Path, nproc: int, spec: LaunchSpec, module: str, args: list[str]) -> list[str]:
+    """The exact torchrun argv of any recipe. Each rank's output also lands in <run>/ranks/ (--log-dir)."""
     argv = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", str(nproc), "--max-restarts", "0",
-            "--log-dir", str(run_dir / "ranks"), "--redirects", "3", "--tee", "3"]
+            "--log-dir", str(RunDir(run_dir).ranks), "--redirects", "3", "--tee", "3"]
     if spec.nnodes > 1:
         host, _, port = spec.master.rpartition(":")
         argv += ["--nnodes", str(spec.nnodes), "--node-rank", str(spec.node_rank), "--master-addr", host,
                  "--master-port", port]
     else:
         argv += ["--standalone"]  # a free rendezvous port of its own, so jobs never collide
-    argv += ["-m", module, "--config", str(config_path)]
-    if resume:
-        argv.append("--resume")
-    return argv + list(extra or [])
+    return argv + ["-m", module, *args]
+
+
+def build_command(config_path: Path, nproc: int, spec: LaunchSpec, *, module: str = TRAIN_MODULE,
+                  resume: bool = False, extra: list[str] | None = None) -> list[str]:
+    """The training recipe's torchrun argv; its run directory is the config file's folder."""
+    args = ["--config", str(config_path)] + (["--resume"] if resume else []) + list(extra or [])
+    return torchrun_command(Path(config_path).parent, nproc, spec, module, args)
 
 
 def cli_command(config_path: Path, nproc: int, spec: LaunchSpec) -> str:
     """What the user would type; shown by the GUI's Show command and written into config.yaml."""
     parts = ["python", "app.py", "train", str(config_path)]
+    if spec.slurm is not None:
+        return " ".join(parts + spec.slurm.cli_flags())
     if nproc > 1:
         parts += ["--nproc", str(nproc)]
     if spec.gpus is not None:
@@ -124,25 +126,6 @@ def cli_command(config_path: Path, nproc: int, spec: LaunchSpec) -> str:
     if spec.nnodes > 1:
         parts += ["--nnodes", str(spec.nnodes), "--node-rank", str(spec.node_rank), "--master", spec.master]
     return " ".join(parts)
-
-
-
-def pin_dataset(ws: Workspace, path: str) -> tuple[Path, str]:
-    """Training reads an immutable, content-addressed copy inside the workspace."""
-    src = Path(path).resolve()
-    digest = sha256_file(src)
-    if src.is_relative_to(ws.datasets.resolve()):
-        return src, digest
-    pinned_dir = ws.datasets / "pinned"
-    pinned_dir.mkdir(parents=True, exist_ok=True)
-    dest = pinned_dir / f"{digest[:16]}{src.suffix.lower()[:8]}"
-    if not dest.exists():
-        # a temp name of its own: two jobs may pin the same file at the same moment
-        fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=pinned_dir)
-        os.close(fd)
-        shutil.copyfile(src, tmp)
-        os.replace(tmp, dest)
-    return dest, digest
 
 
 def submit_train(ws: Workspace, cfg: TrainConfig, spec: LaunchSpec | None = None, *, origin: str, name: str = "",
@@ -160,33 +143,44 @@ def submit_train(ws: Workspace, cfg: TrainConfig, spec: LaunchSpec | None = None
     if problems:
         raise InputError(problems=problems, title=Msg("launch.config_title"))
     store = J.JobStore(ws.db_path)
-    gpus, nproc = resolve_devices(spec, busy=leased_gpus(store))
+    executor = executor_for(spec.executor)
+    if executor.schedules_itself:  # a cluster allocates the GPUs: no lease here; its spec is checked first
+        gpus, nproc = executor.allocate(ws, spec)
+    else:
+        gpus, nproc = resolve_devices(spec, busy=leased_gpus(store))
     job_id = J.new_id()
     run_dir = ws.run_dir(job_id)
     run_dir.mkdir(parents=True)
+    run = RunDir(run_dir)
     pinned, digest = pin_dataset(ws, cfg.dataset)
     run_cfg = TrainConfig(**{**cfg.__dict__, "dataset": str(pinned)})
     # the name people gave their data (the config holds the pinned copy): an export's model card shows it
-    atomic_write_text(run_dir / "dataset.json", json.dumps(dict(source=str(cfg.dataset), pinned=str(pinned), sha256=digest)))
-    cfg_path = run_dir / "config.yaml"
+    write_json(run.dataset_info, dict(source=str(cfg.dataset), pinned=str(pinned), sha256=digest))
+    cfg_path = run.config
     header = (f"Danlu run {job_id}. Re-run it from a shell with:\n  {cli_command(cfg_path, nproc, spec)}\n"
               f"or directly:\n  torchrun --standalone --nproc-per-node {nproc} -m {module} --config {cfg_path}")
+    argv = build_command(cfg_path, nproc, spec, module=module)
+    if executor.schedules_itself:  # it records what the job asks for; argv: the torchrun each node runs
+        header, per_node = executor.prepare_run(run_dir, spec, cli_command(cfg_path, nproc, spec))
+        argv = build_command(cfg_path, per_node, LaunchSpec(), module=module)
     warnings = config_warnings(cfg)
     if warnings:  # recorded where people look: the config header and the top of the run's log
         header += "".join(f"\nWARNING: {w}" for w in warnings)  # English: the file is for a shell
-        with open(run_dir / "stdout.log", "a", encoding="utf-8") as f:
+        with open(run.stdout_log, "a", encoding="utf-8") as f:
             f.writelines(f"[danlu] WARNING: {w}\n" for w in warnings)
     save_config(run_cfg, cfg_path, header=header)
     write_prepare(run_dir, cfg.base_model)
-    argv = build_command(cfg_path, nproc, spec, module=module)
     env = dict(spec.env)
-    if os.environ.get("DANLU_FAULT") and "DANLU_FAULT" not in env:
-        env["DANLU_FAULT"] = os.environ["DANLU_FAULT"]  # tests inject faults through the CLI's environment
+    if knobs.get(knobs.FAULT) and knobs.FAULT not in env:
+        env[knobs.FAULT] = knobs.get(knobs.FAULT)  # tests inject faults through the CLI's environment
     if env:
-        atomic_write_text(run_dir / "launch_env.json", json.dumps(env))
+        write_json(run.launch_env, env)
     job = store.create(id=job_id, kind="train", name=clean_label(name or cfg.run_name or Path(cfg.dataset).stem),
                        run_dir=str(run_dir), config_path=str(cfg_path), config_sha256=sha256_file(cfg_path),
-                       dataset_sha256=digest, argv=argv, gpus=gpus, nproc=nproc, parent_id=parent_id)
+                       dataset_sha256=digest, argv=argv, gpus=gpus, nproc=nproc, parent_id=parent_id,
+                       executor=executor.name)
+    if executor.schedules_itself:
+        return executor.submit(ws, job)  # the cluster queues it
     schedule(ws)
     return store.get(job.id)
 
@@ -202,14 +196,11 @@ def submit_command(ws: Workspace, kind: str, run_dir: Path, argv: list[str], *, 
     if gpus is None:
         gpus, _ = resolve_devices(LaunchSpec(nproc=nproc), busy=leased_gpus(store))
     if env:
-        atomic_write_text(run_dir / "launch_env.json", json.dumps(env))
+        write_json(RunDir(run_dir).launch_env, env)
     job = store.create(id=run_dir.name if not store.get(run_dir.name) else J.new_id(), kind=kind, name=name,
                        run_dir=str(run_dir), argv=argv, gpus=gpus, nproc=nproc, parent_id=parent_id)
     schedule(ws)
     return store.get(job.id)
-
-
-PREPARE_FILE = "prepare.json"
 
 
 def write_prepare(run_dir: Path, base_model: str) -> None:
@@ -218,7 +209,7 @@ def write_prepare(run_dir: Path, base_model: str) -> None:
     from core.demo_model import is_builtin
     name = (base_model or "").strip()
     if is_builtin(name):
-        atomic_write_text(run_dir / PREPARE_FILE, json.dumps({"builtin_models": [name]}))
+        write_json(RunDir(run_dir).prepare, {"builtin_models": [name]})
 
 
 def _overlaps(a: list, b: list) -> bool:
@@ -233,29 +224,16 @@ def schedule(ws: Workspace) -> list[str]:
         active = store.list(states=J.ACTIVE, conn=c)
         busy = [g for j in active for g in j.gpu_list]
         for job in sorted(store.list(states=[J.QUEUED], conn=c), key=lambda j: (j.created_at, j.id)):
+            if executor_for(job).schedules_itself:
+                continue  # a cluster queues its jobs itself
             if _overlaps(job.gpu_list, busy):
                 busy += job.gpu_list  # keep FIFO order per GPU: a later job may not jump the queue
                 continue
             if store.transition(job.id, J.STARTING, conn=c):
-                pid, ctime = spawn_supervisor(ws, job)
-                store.update(job.id, conn=c, supervisor_pid=pid, supervisor_ctime=ctime)
+                store.update(job.id, conn=c, **executor_for(job).start(ws, job))
                 busy += job.gpu_list
                 started.append(job.id)
     return started
-
-
-def spawn_supervisor(ws: Workspace, job: J.Job) -> tuple[int, float | None]:
-    run_dir = Path(job.run_dir)
-    log = open(run_dir / "supervisor.log", "ab")
-    env = dict(os.environ, PYTHONPATH=python_path(), DANLU_HOME=str(ws.root), PYTHONUNBUFFERED="1")
-    env[procs.MARKER] = job.id
-    # start_new_session: closing the GUI or the terminal never signals the job
-    p = subprocess.Popen([sys.executable, "-m", "core.supervise", "--workspace", str(ws.root), "--job", job.id],
-                         cwd=str(REPO_ROOT), env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                         start_new_session=True, close_fds=True)
-    log.close()
-    procs.reap_when_done(p)
-    return p.pid, procs.create_time(p.pid)
 
 
 JOB_ID_RE = re.compile(r"^[0-9A-Za-z][0-9A-Za-z-]{0,63}$")
@@ -273,21 +251,24 @@ def get_job(ws: Workspace, job_id: str) -> J.Job:
 
 
 def cancel(ws: Workspace, job_id: str, grace: float = 30.0) -> J.Job:
-    """Ask a job to stop and return at once (the GUI must not block). The supervisor does
-    SIGTERM -> grace -> SIGKILL and records CANCELLED once no process is left; a job whose supervisor
-    is gone is swept here."""
+    """Ask a job to stop and return at once (the GUI must not block). Its executor does
+    SIGTERM -> grace -> SIGKILL and its owner records CANCELLED once no process is left; a job whose
+    owner is gone is swept here."""
     store = J.JobStore(ws.db_path)
     job = get_job(ws, job_id)
     if job.terminal:
         return job
+    if executor_for(job).schedules_itself:
+        return executor_for(job).stop(ws, job, grace)  # a cluster's queue: the executor records the end
     if job.state == J.QUEUED and store.transition(job.id, J.CANCELLED, reason="cancelled",
                                                   message=Msg("end.cancelled_before")):
         schedule(ws)  # jobs queued behind it may start now
         return store.get(job.id)
     store.transition(job.id, J.CANCELLING)
-    atomic_write_text(Path(job.run_dir) / "cancel.request", json.dumps({"time": time.time(), "grace": grace}))
+    executor = executor_for(job)
+    executor.cancel(ws, job, grace)
     job = store.get(job.id)
-    if not procs.alive(job.supervisor_pid, job.supervisor_ctime) and job.state == J.CANCELLING:
+    if job.state == J.CANCELLING and executor.poll(job) != OWNED:
         _sweep_and_finish(ws, job, J.CANCELLED, reason="cancelled", message=Msg("end.cancelled"),
                           hint=Msg("end.press_resume.hint"))
     schedule(ws)
@@ -295,14 +276,9 @@ def cancel(ws: Workspace, job_id: str, grace: float = 30.0) -> J.Job:
 
 
 def _sweep_and_finish(ws: Workspace, job: J.Job, state: str, **fields) -> bool:
-    """No supervisor is left to do it: stop every process of the job, then record the end.
+    """No owner is left to do it: stop every process of the job, then record the end.
     The state changes only when no process of the job is left (else it stays as it is, honestly)."""
-    import psutil
-    left = procs.job_processes(job.id, job.worker_list)
-    if left:
-        procs.signal_all(left, signal.SIGTERM)  # the ranks save a checkpoint on SIGTERM
-        psutil.wait_procs(left, timeout=5)
-    if procs.kill_job_processes(job.id, recorded=job.worker_list):
+    if not executor_for(job).sweep(job):
         return False
     return J.JobStore(ws.db_path).transition(job.id, state, **fields)
 
@@ -320,28 +296,36 @@ def wait(ws: Workspace, job_id: str, timeout: float = 3600, poll: float = 0.5) -
 
 def reconcile(ws: Workspace, only: list[J.Job] | None = None) -> list[J.Job]:
     """Bring the table in line with reality (at start-up, on every listing, while following a job):
-    exit.json present -> its final state; the supervisor alive (pid + start time) -> leave it;
-    the supervisor gone but training processes alive -> leave them to finish (a cancel sweeps them);
-    nothing left -> SUCCEEDED only if the run recorded its success, else INTERRUPTED. Never a false success."""
+    exit.json present -> its final state; its owner alive (the executor's poll: for a local job, the
+    supervisor's pid + start time) -> leave it; the owner gone but training processes alive -> leave
+    them to finish (a cancel sweeps them); nothing left -> SUCCEEDED only if the run recorded its
+    success, else INTERRUPTED. Never a false success. A job of an executor that queues and records
+    its jobs itself (a Slurm cluster) is brought up to date by that executor, queued ones too."""
     store = J.JobStore(ws.db_path)
     changed = []
-    for job in only or store.list(states=J.ACTIVE):
+    jobs = only or store.list(states=[J.QUEUED, *J.ACTIVE])
+    for job in jobs:
         job = store.get(job.id)
+        if job is not None and not job.terminal and executor_for(job).schedules_itself:
+            if executor_for(job).track(ws, job, jobs):
+                changed.append(job.id)
+            continue
         if job is None or job.state not in J.ACTIVE:
             continue
         run_dir = Path(job.run_dir)
-        exit_info = _read_json(run_dir / "exit.json")
+        exit_info = read_json(RunDir(run_dir).exit)
         if exit_info.get("job_id") == job.id and exit_info.get("state") in J.TERMINAL:
             if store.transition(job.id, exit_info["state"], exit_code=exit_info.get("returncode"),
                                 reason=exit_info.get("reason", ""), message=recorded(exit_info, "message"),
                                 hint=recorded(exit_info, "hint")):
                 changed.append(job.id)
             continue
-        if procs.alive(job.supervisor_pid, job.supervisor_ctime):
+        seen = executor_for(job).poll(job)
+        if seen == OWNED:
             continue
-        if job.supervisor_pid is None and job.state != J.CANCELLING:
-            continue  # schedule() records the pid in the same transaction that marks STARTING; not yet visible
-        if procs.job_processes(job.id, job.worker_list):
+        if seen == UNCLAIMED and job.state != J.CANCELLING:
+            continue  # schedule() records the owner in the same transaction that marks STARTING; not yet visible
+        if seen == ORPHANED:
             if job.state == J.CANCELLING:  # a cancel with no supervisor left to carry it out
                 _sweep_and_finish(ws, job, J.CANCELLED, reason="cancelled", message=Msg("end.cancelled"),
                                   hint=Msg("end.press_resume.hint"))
@@ -356,8 +340,9 @@ def reconcile(ws: Workspace, only: list[J.Job] | None = None) -> list[J.Job]:
 
 def _finalise_orphan(store: J.JobStore, job: J.Job, run_dir: Path) -> bool:
     """A job with no supervisor, no exit.json and no process left: record what the files prove."""
-    result = _read_json(run_dir / "result.json")
-    stopped = (run_dir / "stopped.json").exists()
+    run = RunDir(run_dir)
+    result = read_json(run.result)
+    stopped = run.stopped.exists()
     if result.get("status") == "succeeded" and not stopped:
         return store.transition(job.id, J.SUCCEEDED, reason="", message=Msg("end.finished_orphan"))
     if job.state == J.CANCELLING:
@@ -365,14 +350,6 @@ def _finalise_orphan(store: J.JobStore, job: J.Job, run_dir: Path) -> bool:
                                 hint=Msg("end.press_resume.hint"))
     return store.transition(job.id, J.INTERRUPTED, reason="interrupted", message=Msg("end.vanished"),
                             hint=Msg("end.press_resume.hint"))
-
-
-def _read_json(path: Path) -> dict:
-    try:
-        data = json.loads(path.read_text())
-        return data if isinstance(data, dict) else {}
-    except (OSError, json.JSONDecodeError):
-        return {}
 
 
 def resume(ws: Workspace, job_id: str, *, env: dict | None = None) -> J.Job:
@@ -390,7 +367,7 @@ def resume(ws: Workspace, job_id: str, *, env: dict | None = None) -> J.Job:
     if old.state not in (J.FAILED, J.CANCELLED, J.INTERRUPTED):
         raise JobError(Msg("job.cannot_resume_state", id=old.id, state=J.state_word(old.state)),
                        Msg("job.wait_or_stop.hint") if not old.terminal else Msg("job.finished_retry.hint"))
-    run_dir = Path(old.run_dir)
+    run = RunDir(old.run_dir)
     later = [j for j in store.list() if j.run_dir == old.run_dir and j.id != old.id and j.created_at >= old.created_at]
     if later:
         newest = later[0]
@@ -400,22 +377,24 @@ def resume(ws: Workspace, job_id: str, *, env: dict | None = None) -> J.Job:
     problems = resume_problems(old)
     if problems:
         raise InputError(problems=problems, title=Msg("job.resume_title", id=old.id))
-    archive = run_dir / "attempts" / old.id
+    archive = run.attempt(old.id)
     archive.mkdir(parents=True, exist_ok=True)
-    previous_env = _read_json(run_dir / "launch_env.json")
+    previous_env = read_json(run.launch_env)
     for name in ATTEMPT_FILES:
-        if (run_dir / name).exists():
-            shutil.move(str(run_dir / name), str(archive / name))
+        if (run.path / name).exists():
+            shutil.move(str(run.path / name), str(archive / name))
     if env is None:
-        env = {k: v for k, v in previous_env.items() if k != "DANLU_FAULT"}
+        env = {k: v for k, v in previous_env.items() if k != knobs.FAULT}
     if env:
-        atomic_write_text(run_dir / "launch_env.json", json.dumps(env))
+        write_json(run.launch_env, env)
     argv = old.argv_list
     if "--resume" not in argv:
         argv = argv + ["--resume"]
     job = store.create(kind="train", name=old.name, run_dir=old.run_dir, config_path=old.config_path,
                        config_sha256=old.config_sha256, dataset_sha256=old.dataset_sha256, argv=argv,
-                       gpus=old.gpu_list, nproc=old.nproc, parent_id=old.id)
+                       gpus=old.gpu_list, nproc=old.nproc, parent_id=old.id, executor=old.executor)
+    if executor_for(job).schedules_itself:
+        return executor_for(job).submit(ws, job)  # a new cluster job that continues from the checkpoint
     schedule(ws)
     return store.get(job.id)
 
@@ -424,10 +403,10 @@ def resume_problems(old: J.Job) -> list[Problem]:
     """Resume needs the very config and dataset the run started with."""
     cfg_path = Path(old.config_path)
     if not cfg_path.exists():
-        return [Problem("config.yaml", Msg("job.config_missing", path=str(cfg_path)), Msg("job.use_retry.hint"))]
+        return [Problem(CONFIG, Msg("job.config_missing", path=str(cfg_path)), Msg("job.use_retry.hint"))]
     problems = []
     if sha256_file(cfg_path) != old.config_sha256:
-        problems.append(Problem("config.yaml", Msg("job.config_changed"), Msg("job.config_changed.hint")))
+        problems.append(Problem(CONFIG, Msg("job.config_changed"), Msg("job.config_changed.hint")))
     from core.config import read_yaml
     try:
         dataset = Path(str(read_yaml(cfg_path).get("dataset", "")))
@@ -436,7 +415,7 @@ def resume_problems(old: J.Job) -> list[Problem]:
         elif sha256_file(dataset) != old.dataset_sha256:
             problems.append(Problem("dataset", Msg("job.dataset_changed", path=str(dataset)), Msg("job.dataset_changed.hint")))
     except (InputError, OSError) as e:
-        problems.append(Problem("config.yaml", Msg("any.cannot_read", error=str(e))))
+        problems.append(Problem(CONFIG, Msg("any.cannot_read", error=str(e))))
     return problems
 
 
@@ -450,8 +429,10 @@ def retry(ws: Workspace, job_id: str, edits: dict | None = None, spec: LaunchSpe
     data = read_yaml(old.config_path)
     data.update(edits or {})
     cfg = from_dict(data, source=Msg("job.config_of", id=old.id))
+    if spec is None and executor_for(old).schedules_itself:
+        spec = LaunchSpec(executor=old.executor, slurm=executor_for(old).read_spec(old.run_dir))
     if spec is None:
-        spec = LaunchSpec(nproc=old.nproc, gpus=None if old.gpu_list == ["cpu"] else old.gpu_list)
+        spec = LaunchSpec(nproc=old.nproc, gpus=None if old.gpu_list == ["cpu"] else old.gpu_list, executor=old.executor)
     return submit_train(ws, cfg, spec, origin=origin, name=old.name, parent_id=old.id)
 
 

@@ -10,6 +10,7 @@ estimate gives 7.3 / 9.7 / 13.0 before the CUDA context (about 0.5-1 GiB per pro
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from core.messages import Msg
 
@@ -128,3 +129,24 @@ def fit_advice(est: Estimate, free_gib: float) -> Msg:
         steps.append(Msg("memory.smaller_batch"))
     steps.append(Msg("memory.4bit"))
     return Msg("memory.no_fit", need=f"{need:.1f}", free=f"{free_gib:.1f}", steps=steps)
+
+
+def model_shape(base_model: str, ws, *, origin: str):
+    """(Shape, name) of a model from its preset or its local folder's config.json; (None, why) when
+    unknown. origin (core.trust): a folder named in the page must lie inside the allowed folders."""
+    import json
+
+    from core import presets, trust
+    p = presets.model_for((base_model or "").strip())
+    if p is not None and p.data.get("shape"):
+        return Shape.from_dict(p.data["shape"]), p.name
+    base_model = trust.check_base_model(base_model, ws, origin)
+    path = Path(base_model or "").expanduser()
+    if path.is_absolute() and (path / "config.json").is_file():
+        try:
+            shape = Shape.from_hf_config(json.loads((path / "config.json").read_text()))
+        except (OSError, ValueError):
+            shape = None
+        if shape:
+            return shape, path.name
+    return None, base_model

@@ -35,13 +35,19 @@ _PLURAL = re.compile(r"\{(\w+)\|([^|{}]*)\|([^|{}]*)\}")
 _JOIN = re.compile(r"\{(\w+)\|([^|{}]*)\}")
 
 
+_FIELD_LABELS: list[Callable[[str], str | None]] = []  # core/config.py registers its settings' labels
+
+
+def register_field_labels(lookup: Callable[[str], str | None]) -> None:
+    """core.config hands over its labels here (it imports this module, so this one cannot import it)."""
+    _FIELD_LABELS[:] = [lookup]
+
+
 def english(code: str) -> str | None:
     """The English template of a code; `field.<name>` is a setting's label (core/config.py)."""
     text = EN.get(code)
-    if text is None and code.startswith("field."):
-        from core.config import FIELDS  # late: config itself builds messages
-        f = FIELDS.get(code[len("field."):])
-        text = f.metadata["label"] if f is not None else None
+    if text is None and code.startswith("field.") and _FIELD_LABELS:
+        text = _FIELD_LABELS[0](code[len("field."):])
     return text
 
 

@@ -7,12 +7,12 @@ Pure Python (no torch); reads only the training run's own files.
 """
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
 import yaml
 
+from core.rundir import RunDir, read_json, read_jsonl
 from core.version import describe
 
 SETTINGS = ("quantization", "lora_rank", "lora_alpha", "lora_dropout", "target_modules", "learning_rate", "lr_scheduler",
@@ -28,44 +28,29 @@ USAGE = {
 }
 
 
-def _json(path: Path) -> dict:
+def _config(run: RunDir) -> dict:
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
-        return {}
-
-
-def _config(run_dir: Path) -> dict:
-    try:
-        return yaml.safe_load((run_dir / "config.yaml").read_text(encoding="utf-8")) or {}
+        return yaml.safe_load(run.config.read_text(encoding="utf-8")) or {}
     except (OSError, yaml.YAMLError):
         return {}
 
 
-def _last_losses(run_dir: Path) -> tuple[float | None, float | None]:
+def _last_losses(run: RunDir) -> tuple[float | None, float | None]:
     train = val = None
-    try:
-        with open(run_dir / "metrics.jsonl", encoding="utf-8") as f:
-            for line in f:
-                try:
-                    rec = json.loads(line)
-                except json.JSONDecodeError:
-                    continue
-                if rec.get("loss") is not None:
-                    train = rec["loss"]
-                if rec.get("eval_loss") is not None:
-                    val = rec["eval_loss"]
-    except OSError:
-        pass
+    for rec in read_jsonl(run.metrics):
+        if rec.get("loss") is not None:
+            train = rec["loss"]
+        if rec.get("eval_loss") is not None:
+            val = rec["eval_loss"]
     return train, val
 
 
 def card_facts(run_dir: Path) -> dict:
     """What the card says about training: method, dataset, settings, losses, evaluation."""
-    run_dir = Path(run_dir)
-    cfg, info, result = _config(run_dir), _json(run_dir / "run_info.json"), _json(run_dir / "result.json")
-    dataset = _json(run_dir / "dataset.json")
-    train_loss, val_loss = _last_losses(run_dir)
+    run = RunDir(run_dir)
+    cfg, info, result = _config(run), read_json(run.run_info), read_json(run.result)
+    dataset = read_json(run.dataset_info)
+    train_loss, val_loss = _last_losses(run)
     quant = cfg.get("quantization", "")
     return dict(
         method=("QLoRA (4-bit base)" if quant == "4bit" else "QLoRA (8-bit base)" if quant == "8bit" else "LoRA"),
@@ -74,7 +59,7 @@ def card_facts(run_dir: Path) -> dict:
         rows=info.get("rows"), train_examples=info.get("train_examples"), val_examples=info.get("val_examples"),
         settings={k: cfg[k] for k in SETTINGS if k in cfg},
         train_loss=result.get("final_loss", train_loss), val_loss=result.get("eval_loss", val_loss),
-        steps=result.get("steps"), evaluation=_json(run_dir / "eval.json") or None,
+        steps=result.get("steps"), evaluation=read_json(run.eval_json) or None,
     )
 
 

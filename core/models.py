@@ -12,6 +12,7 @@ from pathlib import Path
 
 from core.errors import InputError, Problem
 from core.messages import Msg
+from core.paths import DRIVE_RE, looks_like_url, resolve_user_path
 
 HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,95}/[A-Za-z0-9][A-Za-z0-9_.-]{0,95}$")
 
@@ -55,26 +56,36 @@ def resolve_model(base_model: str, ws=None, *, builtin: str = "build") -> ModelR
     raise InputError(problems=[Problem("base_model", Msg("model.unknown", name=repr(name)), Msg("model.unknown.hint"))])
 
 
-def model_shape(base_model: str, ws, *, origin: str):
-    """(Shape, name) of a model from its preset or its local folder's config.json; (None, why) when
-    unknown. origin (core.trust): a folder named in the page must lie inside the allowed folders."""
-    import json
+def is_local_model_text(text: str, ws) -> bool:
+    """Does this base_model value name a folder (rather than a preset, builtin or hub id)?"""
+    from core import demo_model, presets
+    t = text.strip()
+    if demo_model.is_builtin(t) or presets.model_for(t) is not None:
+        return False
+    if HUB_ID.match(t) and ".." not in t:
+        # owner/name on huggingface.co (loaded with safetensors only and without remote code),
+        # unless the workspace has a folder of that name
+        return (Path(ws.root) / t).is_dir()
+    return True
 
-    from core import presets, trust
-    from core.memory import Shape
-    p = presets.model_for((base_model or "").strip())
-    if p is not None and p.data.get("shape"):
-        return Shape.from_dict(p.data["shape"]), p.name
-    base_model = trust.check_base_model(base_model, ws, origin)
-    path = Path(base_model or "").expanduser()
-    if path.is_absolute() and (path / "config.json").is_file():
-        try:
-            shape = Shape.from_hf_config(json.loads((path / "config.json").read_text()))
-        except (OSError, ValueError):
-            shape = None
-        if shape:
-            return shape, path.name
-    return None, base_model
+
+def check_model_field(text, ws, *, field: str = "model", roots: list[Path] | None = None) -> str:
+    """A model typed in the browser (the Chat tab's model box, a base model): names pass unchanged
+    (presets, builtin:..., hub ids owner/name, export names, job ids: the loaders look those up
+    themselves); anything path-like must be a folder inside the allowed roots (core.paths) and comes
+    back absolute; URLs, NUL and UNC paths are refused before any file system access."""
+    t = (text or "").strip() if isinstance(text, str) else text
+    if not isinstance(t, str) or not t:
+        return t or ""
+    if "\x00" in t or looks_like_url(t) or t.startswith(("\\\\", "//")):
+        resolve_user_path(t, ws, field=field, roots=roots)  # raises on the text alone: never looked up, never fetched
+    if not _looks_like_path(t) or not is_local_model_text(t, ws):
+        return t
+    return str(resolve_user_path(t, ws, field=field, roots=roots, must_exist=True, kind="dir"))
+
+
+def _looks_like_path(text: str) -> bool:
+    return "/" in text or "\\" in text or text.startswith((".", "~")) or bool(DRIVE_RE.match(text))
 
 
 def check_local_model(path: Path) -> Path:

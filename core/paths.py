@@ -22,8 +22,7 @@ API (for the GUI and anything else handling user text):
                                                         NUL and anything that resolves outside root
     allowed_roots(ws) -> list[Path]                     the workspace, the templates' sample data, then
                                                         the settings.yaml folders
-    check_model_field(text, ws, field="model") -> str   a model box (Chat tab): names pass, paths are
-                                                        checked like resolve_user_path(kind="dir")
+    core.models.check_model_field(text, ws)            a model box: names pass, folders are checked as here
 
 core.trust decides which of these applies to a value, by where it came from (the page or the shell).
 
@@ -215,36 +214,3 @@ def safe_join(root, *parts, field: str = "path") -> Path:
     if not (real == root or real.is_relative_to(root)):
         raise _problem(field, "path.leads_out", value=_shown("/".join(map(str, parts))), root=root.name)
     return real
-
-
-def is_local_model_text(text: str, ws) -> bool:
-    """Does this base_model value name a folder (rather than a preset, builtin or hub id)?"""
-    from core import demo_model, presets
-    from core.models import HUB_ID
-    t = text.strip()
-    if demo_model.is_builtin(t) or presets.model_for(t) is not None:
-        return False
-    if HUB_ID.match(t) and ".." not in t:
-        # owner/name on huggingface.co (loaded with safetensors only and without remote code),
-        # unless the workspace has a folder of that name
-        return (Path(ws.root) / t).is_dir()
-    return True
-
-
-def check_model_field(text, ws, *, field: str = "model", roots: list[Path] | None = None) -> str:
-    """A model typed in the browser (the Chat tab's model box, a base model): names pass unchanged
-    (presets, builtin:..., hub ids owner/name, export names, job ids: the loaders look those up
-    themselves); anything path-like must be a folder inside the allowed roots and comes back
-    absolute; URLs, NUL and UNC paths are refused."""
-    t = (text or "").strip() if isinstance(text, str) else text
-    if not isinstance(t, str) or not t:
-        return t or ""
-    if "\x00" in t or looks_like_url(t) or t.startswith(("\\\\", "//")):
-        _check_syntax(t, field)  # raises: never looked up, never fetched
-    if not _looks_like_path(t) or not is_local_model_text(t, ws):
-        return t
-    return str(resolve_user_path(t, ws, field=field, roots=roots, must_exist=True, kind="dir"))
-
-
-def _looks_like_path(text: str) -> bool:
-    return "/" in text or "\\" in text or text.startswith((".", "~")) or bool(DRIVE_RE.match(text))

@@ -15,7 +15,9 @@ import time
 
 import psutil
 
-MARKER = "DANLU_JOB_ID"
+from core import knobs
+
+MARKER = knobs.JOB_ID
 
 
 def reap_when_done(proc: subprocess.Popen) -> None:

@@ -7,28 +7,16 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from pathlib import Path
 
 from core import jobs as J
+from core.executors import executor_for
+from core.rundir import RunDir, read_json, read_jsonl
 
 
 def read_metrics(run_dir: str | Path) -> list[dict]:
     """Every complete line of metrics.jsonl (a line being written right now is skipped)."""
-    path = Path(run_dir) / "metrics.jsonl"
-    out = []
-    try:
-        with open(path, encoding="utf-8") as f:
-            for line in f:
-                if not line.endswith("\n"):
-                    break
-                try:
-                    out.append(json.loads(line))
-                except json.JSONDecodeError:
-                    continue
-    except OSError:
-        pass
-    return out
+    return read_jsonl(RunDir(run_dir).metrics)
 
 
 def split_metrics(records: list[dict]) -> tuple[list[dict], list[dict]]:
@@ -37,15 +25,9 @@ def split_metrics(records: list[dict]) -> tuple[list[dict], list[dict]]:
     return train, evals
 
 
-def read_json(path: Path) -> dict:
-    try:
-        return json.loads(Path(path).read_text())
-    except (OSError, json.JSONDecodeError):
-        return {}
-
-
-def log_tail(run_dir: str | Path, max_bytes: int = 20_000, name: str = "stdout.log") -> str:
-    path = Path(run_dir) / name
+def log_tail(job: J.Job, max_bytes: int = 20_000) -> str:
+    """The end of the job's log (its executor's: stdout.log for a local job), whole lines only."""
+    path = executor_for(job).logs(job)
     try:
         with open(path, "rb") as f:
             f.seek(0, os.SEEK_END)
@@ -62,14 +44,14 @@ def log_tail(run_dir: str | Path, max_bytes: int = 20_000, name: str = "stdout.l
 
 def status(job: J.Job) -> dict:
     """State, progress, ETA and the last metrics of a job, in one dict (jobs show --json, GUI status line)."""
-    run_dir = Path(job.run_dir)
+    run = RunDir(job.run_dir)
     # a resumed job's own files moved to attempts/<its id>/ when the next attempt started
-    own = run_dir / "attempts" / job.id
-    files = own if own.is_dir() else run_dir
-    records = read_metrics(run_dir)
+    own = run.attempt(job.id)
+    files = RunDir(own if own.is_dir() else run.path)
+    records = read_metrics(run.path)
     train, evals = split_metrics(records)
-    prog = read_json(run_dir / "progress.json")
-    info = read_json(run_dir / "run_info.json")
+    prog = read_json(run.progress)
+    info = read_json(run.run_info)
     total = prog.get("total_steps") or info.get("total_steps")
     step = prog.get("step") or (train[-1]["step"] if train else 0)
     eta = None
@@ -81,16 +63,20 @@ def status(job: J.Job) -> dict:
             eta = span_time / span_steps * (total - step)
     out = dict(
         id=job.id, kind=job.kind, name=job.name, state=job.state.lower(), state_word=J.STATE_WORDS[job.state],
-        run_dir=str(run_dir), reason=job.reason, message=job.message, hint=job.hint, exit_code=job.exit_code,
+        run_dir=str(run.path), reason=job.reason, message=job.message, hint=job.hint, exit_code=job.exit_code,
         message_msg=_json_or_none(job.message_msg), hint_msg=_json_or_none(job.hint_msg),
         created_at=job.created_at, started_at=job.started_at, ended_at=job.ended_at, gpus=job.gpu_list,
-        nproc=job.nproc, parent_id=job.parent_id, phase=prog.get("phase"), step=step, total_steps=total,
+        nproc=job.nproc, parent_id=job.parent_id, executor=job.executor, phase=prog.get("phase"), step=step,
+        total_steps=total,
         eta_s=round(eta, 1) if eta is not None else None,
         last_metrics=train[-1] if train else None, last_eval=evals[-1] if evals else None,
-        result=read_json(files / "result.json") or None,
+        result=read_json(files.result) or None,
     )
+    if job.executor == "slurm":
+        from core.slurm.executor import attempt_nodes, attempts
+        out.update(slurm_job_id=job.slurm_job_id, slurm_nodes=attempt_nodes(job), attempts=attempts(run.path))
     if job.state == J.FAILED:
-        err = read_json(files / "error.json")
+        err = read_json(files.error)
         out["error"] = {k: err.get(k) for k in ("reason", "message", "hint", "message_msg", "hint_msg", "rank", "log_tail")
                         if err.get(k) is not None}
     return out
@@ -123,6 +109,11 @@ def status_line(st: dict) -> str:
         parts.append(f"about {fmt_duration(st['eta_s'])} left")
     if st["state"] in ("failed", "interrupted", "cancelled") and st.get("message"):
         parts.append(st["message"])
+    if st.get("executor") == "slurm":
+        where = f"Slurm job {st.get('slurm_job_id') or '(not submitted)'}"
+        if st["state"] == "queued" and st.get("message"):
+            where += f": {st['message']}"
+        parts.append(where + (f" on {st['slurm_nodes']}" if st.get("slurm_nodes") and st["state"] != "queued" else ""))
     return ", ".join(parts)
 
 
@@ -133,7 +124,3 @@ def fmt_duration(seconds: float) -> str:
     if seconds < 5400:
         return f"{seconds // 60} min"
     return f"{seconds // 3600} h {seconds % 3600 // 60} min"
-
-
-def age(ts: float | None) -> str:
-    return "" if ts is None else fmt_duration(time.time() - ts) + " ago"

@@ -7,13 +7,13 @@ Pure Python (no torch).
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 from core import jobs as J
 from core.errors import InputError, NotFound, Problem
 from core.messages import Msg
+from core.rundir import RunDir, adapter_info_path, read_json
 from core.workspace import Workspace
 
 
@@ -64,15 +64,12 @@ def resolve_trained_run(ws: Workspace, ref: str) -> TrainedRun:
         if not run_dir.is_dir():
             raise NotFound(Msg("run.unknown", ref=repr(ref)), Msg("run.unknown.hint"))
         job = _job_for_dir(ws, run_dir)
-    adapter = run_dir / "adapter"
+    adapter = RunDir(run_dir).adapter
     if not (adapter / "adapter_model.safetensors").is_file():
         missing = Msg("run.no_adapter_state", name=run_dir.name, id=job.id, state=J.state_word(job.state)) if job \
             else Msg("run.no_adapter", name=run_dir.name)
         raise InputError(problems=[Problem("run", missing, Msg("run.no_adapter.hint"))], title=Msg("run.not_ready_title"))
-    try:
-        info = json.loads((adapter / "danlu.json").read_text())
-    except (OSError, json.JSONDecodeError):
-        info = {}
+    info = read_json(adapter_info_path(adapter))
     return TrainedRun(run_dir=run_dir, adapter_dir=adapter, job=job, info=info)
 
 

@@ -25,9 +25,10 @@ import psutil
 
 from core import diagnose
 from core import jobs as J
-from core import procs
+from core import knobs, procs
 from core.messages import Msg, recorded, said
-from core.workspace import REPO_ROOT, Workspace, atomic_write_text, python_path
+from core.rundir import RunDir, read_json, write_json
+from core.workspace import REPO_ROOT, Workspace, python_path
 
 POLL_S = 0.25
 HEARTBEAT_S = 2.0
@@ -52,8 +53,9 @@ class Supervisor:
         self.ws, self.store = ws, J.JobStore(ws.db_path)
         self.job = self.store.get(job_id)
         self.run_dir = Path(self.job.run_dir)
-        self.launch_env = _read_json(self.run_dir / "launch_env.json")
-        self.log_path = self.run_dir / "stdout.log"
+        self.rundir = RunDir(self.run_dir)
+        self.launch_env = read_json(self.rundir.launch_env)
+        self.log_path = self.rundir.stdout_log
         self.log_offset = 0               # where this attempt's output starts in the (appended) stdout.log
         self.cancel_at: float | None = None
         self.termed = False
@@ -100,11 +102,11 @@ class Supervisor:
             print(f"[danlu] job {self.job.id} is not assigned to supervisor {os.getpid()}; leaving it alone", flush=True)
             return
         job = self.store.get(self.job.id)
-        if job.state == J.CANCELLING or (self.run_dir / "cancel.request").exists():
+        if job.state == J.CANCELLING or self.rundir.cancel_request.exists():
             self.finish(None, cancelled=True)
             return
         free_mb = _free_mb(self.run_dir)
-        min_free = float(self.knob("DANLU_MIN_FREE_MB", MIN_FREE_MB))
+        min_free = float(self.knob(knobs.MIN_FREE_MB, MIN_FREE_MB))
         if free_mb < min_free:
             self.finish(None, failure=dict(reason="disk_full", **said(
                 Msg("end.low_disk", free=f"{free_mb:.0f}", path=str(self.run_dir), need=f"{min_free:.0f}"),
@@ -127,14 +129,15 @@ class Supervisor:
         self.finish(agent.returncode)
 
     def knob(self, name: str, default):
-        """A setting from the job's launch environment, else the supervisor's own, else default."""
-        return self.launch_env.get(name) or os.environ.get(name) or default
+        """A test hook (core.knobs) from this attempt's launch_env.json, else default: the environment
+        of whatever started the supervisor (the GUI, a shell) never changes how a job is watched."""
+        return self.launch_env.get(name) or default
 
     def prepare(self) -> dict | None:
         """Build what the ranks only load, before any rank starts (prepare.json, written by the
         launcher: the built-in demo model). None when ready; else finish()'s arguments."""
         from core import demo_model
-        needs = _read_json(self.run_dir / "prepare.json").get("builtin_models") or []
+        needs = read_json(self.rundir.prepare).get("builtin_models") or []
         if all(demo_model.is_complete(demo_model.builtin_path(n, self.ws)) for n in needs):
             return None
         argv = [sys.executable, "-m", "core.demo_model", "--workspace", str(self.ws.root)]
@@ -158,11 +161,12 @@ class Supervisor:
         return None
 
     def start(self) -> subprocess.Popen:
-        env = dict(os.environ, PYTHONUNBUFFERED="1", PYTHONPATH=python_path(), DANLU_HOME=str(self.ws.root),
+        env = dict(os.environ, PYTHONUNBUFFERED="1", PYTHONPATH=python_path(),
                    HF_HUB_DISABLE_PROGRESS_BARS="1", TOKENIZERS_PARALLELISM="false",
                    # NVLink multicast off: it can take a shared host's GPUs out of service
                    NCCL_NVLS_ENABLE="0", TORCH_SYMM_MEM_DISABLE_MULTICAST="1", NVSHMEM_DISABLE_NVLS="1")
-        env.pop("DANLU_FAULT", None)  # fault injection comes only from this attempt's launch_env.json
+        env[knobs.HOME] = str(self.ws.root)
+        env.pop(knobs.FAULT, None)  # fault injection comes only from this attempt's launch_env.json
         env[procs.MARKER] = self.job.id
         gpus = self.job.gpu_list
         env["CUDA_VISIBLE_DEVICES"] = "" if gpus == ["cpu"] else ",".join(str(g) for g in gpus)
@@ -172,6 +176,9 @@ class Supervisor:
             self.log_offset = out.tell()
             out.write(f"[danlu] job {self.job.id} started {time.strftime('%Y-%m-%d %H:%M:%S')}: "
                       f"{' '.join(self.job.argv_list[1:])}\n".encode())
+            if self.knob(knobs.STALL_MINUTES, None):  # a test hook is never silent
+                out.write(f"[danlu] test hook {knobs.STALL_MINUTES}={self.knob(knobs.STALL_MINUTES, None)}: it replaces "
+                          "stall_minutes for this attempt\n".encode())
             out.flush()
             return subprocess.Popen(self.job.argv_list, cwd=str(REPO_ROOT), env=env, stdin=subprocess.DEVNULL,
                                     stdout=out, stderr=subprocess.STDOUT, close_fds=True)
@@ -214,13 +221,13 @@ class Supervisor:
         self.note_gone_ranks(time.time())
 
     def check_cancel_request(self, now: float) -> None:
-        req = self.run_dir / "cancel.request"
+        req = self.rundir.cancel_request
         if not req.exists():
             return
         self.cancel_at = now
         try:
-            self.grace = float(json.loads(req.read_text()).get("grace", self.grace))
-        except (json.JSONDecodeError, OSError, ValueError, AttributeError):
+            self.grace = float(read_json(req).get("grace", self.grace))
+        except (TypeError, ValueError):
             pass
 
     def tree(self, agent: subprocess.Popen) -> list[psutil.Process]:
@@ -250,9 +257,8 @@ class Supervisor:
         for p in procs.descendants(agent.pid):
             self.remember(p.pid)
         self.save_recorded()
-        atomic_write_text(self.run_dir / "heartbeat.json",
-                          json.dumps({"job_id": self.job.id, "time": time.time(), "supervisor_pid": os.getpid(),
-                                      "agent_pid": agent.pid, "pids": sorted(self.recorded), "ranks": self.ranks}))
+        write_json(self.rundir.heartbeat, {"job_id": self.job.id, "time": time.time(), "supervisor_pid": os.getpid(),
+                                        "agent_pid": agent.pid, "pids": sorted(self.recorded), "ranks": self.ranks})
 
     def save_recorded(self) -> None:
         """The job table keeps every pid + start time, so a cancel can find them even without this supervisor."""
@@ -273,11 +279,11 @@ class Supervisor:
         return sorted(r for r, t in self.gone.items() if t == first)
 
     def progress(self) -> tuple[int | None, str]:
-        p = _read_json(self.run_dir / "progress.json")
+        p = read_json(self.rundir.progress)
         return (p.get("step"), p.get("phase", "")) if p else (None, "loading")
 
     def stall_limit_s(self, phase: str) -> float:
-        minutes = float(self.knob("DANLU_STALL_MINUTES", 0)) or self.config_stall_minutes()
+        minutes = float(self.knob(knobs.STALL_MINUTES, 0)) or self.config_stall_minutes()
         if phase in ("", "loading"):
             minutes = max(minutes, LOADING_GRACE_MIN)
         return minutes * 60
@@ -311,7 +317,7 @@ class Supervisor:
                 Msg("end.unkillable.hint")))
         exit_info = dict(job_id=self.job.id, returncode=returncode, state=state, ended_at=time.time(),
                          signal=-returncode if returncode is not None and returncode < 0 else None, **info)
-        atomic_write_text(self.run_dir / "exit.json", json.dumps(exit_info, indent=2, default=str))
+        write_json(self.rundir.exit, exit_info)
         if state == J.FAILED:
             self.write_error_json(info)
         self.store.transition(self.job.id, state, exit_code=returncode, reason=info.get("reason", ""),
@@ -320,7 +326,7 @@ class Supervisor:
         schedule(self.ws)
 
     def outcome(self, rc: int | None, cancelled: bool) -> tuple[str, dict]:
-        result = _read_json(self.run_dir / "result.json")
+        result = read_json(self.rundir.result)
         if result.get("status") == "succeeded":
             # result.json is written last, after the adapter is complete: the work is done whatever
             # happened next (a stop request that arrived just then, a process that failed while closing)
@@ -340,15 +346,15 @@ class Supervisor:
                                                                    Msg("end.press_resume.hint")))
         if self.stalled:
             return J.FAILED, dict(reason="stalled", **said(self.stalled, Msg("end.stalled.hint")))
-        if rc == 0 and (self.run_dir / "stopped.json").exists():
+        if rc == 0 and self.rundir.stopped.exists():
             return J.INTERRUPTED, dict(reason="interrupted", **said(Msg("end.outside_signal"), Msg("end.press_resume.hint")))
         log_text = diagnose.read_from(self.log_path, self.log_offset)
         return J.FAILED, diagnose.explain(self.run_dir, rc, log_text, first_gone=self.first_gone(), nproc=self.job.nproc)
 
     def write_error_json(self, info: dict) -> None:
-        existing = _read_json(self.run_dir / "error.json")
+        existing = read_json(self.rundir.error)
         merged = dict(existing, **{k: v for k, v in info.items() if v not in (None, "")})
-        atomic_write_text(self.run_dir / "error.json", json.dumps(merged, indent=2, default=str))
+        write_json(self.rundir.error, merged)
 
 
 def _signal(pid: int, sig: int) -> None:
@@ -361,14 +367,6 @@ def _signal(pid: int, sig: int) -> None:
 def _free_mb(path: Path) -> float:
     st = os.statvfs(path)
     return st.f_bavail * st.f_frsize / 2**20
-
-
-def _read_json(path: Path) -> dict:
-    try:
-        data = json.loads(path.read_text())
-        return data if isinstance(data, dict) else {}
-    except (OSError, json.JSONDecodeError):
-        return {}
 
 
 if __name__ == "__main__":

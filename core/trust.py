@@ -25,8 +25,8 @@ from pathlib import Path
 
 from core.errors import InputError, Problem
 from core.messages import Msg
-from core.paths import (SETTINGS_FILE, allowed_roots, check_model_field, is_local_model_text, looks_like_url,
-                        resolve_user_path)
+from core.models import check_model_field, is_local_model_text
+from core.paths import SETTINGS_FILE, allowed_roots, looks_like_url, resolve_user_path
 
 BROWSER = "browser"
 SHELL = "shell"

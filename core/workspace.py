@@ -12,10 +12,14 @@ Everything the GUI shows can be rebuilt from these files after a restart.
 """
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+
+from core import knobs
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PRESETS_DIR = REPO_ROOT / "presets"
@@ -28,7 +32,7 @@ def python_path() -> str:
 
 
 def default_home() -> Path:
-    env = os.environ.get("DANLU_HOME")
+    env = knobs.get(knobs.HOME)
     return Path(env).expanduser() if env else Path.home() / ".danlu"
 
 
@@ -65,6 +69,24 @@ class Workspace:
 
     def run_dir(self, job_id: str) -> Path:
         return self.runs / job_id
+
+
+def pin_dataset(ws: Workspace, path: str) -> tuple[Path, str]:
+    """Training reads an immutable, content-addressed copy inside the workspace."""
+    src = Path(path).resolve()
+    digest = sha256_file(src)
+    if src.is_relative_to(ws.datasets.resolve()):
+        return src, digest
+    pinned_dir = ws.datasets / "pinned"
+    pinned_dir.mkdir(parents=True, exist_ok=True)
+    dest = pinned_dir / f"{digest[:16]}{src.suffix.lower()[:8]}"
+    if not dest.exists():
+        # a temp name of its own: two jobs may pin the same file at the same moment
+        fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=pinned_dir)
+        os.close(fd)
+        shutil.copyfile(src, tmp)
+        os.replace(tmp, dest)
+    return dest, digest
 
 
 def atomic_write_text(path: Path, text: str, durable: bool = True) -> None:
@@ -105,6 +127,45 @@ def fsync_dir(path: Path) -> None:
         pass
     finally:
         os.close(fd)
+
+
+MANIFEST = "manifest.json"  # written last into a checkpoint or an export folder: the folder is complete when it is there
+
+
+def write_manifest(folder: Path, files: list[Path], **extra) -> dict:
+    """fsync every file, then write manifest.json with each one's size and sha256 (and `extra`)."""
+    for p in files:
+        with open(p, "rb") as f:
+            os.fsync(f.fileno())
+    manifest = dict(files={p.name: dict(size=p.stat().st_size, sha256=sha256_file(p)) for p in files}, **extra)
+    (Path(folder) / MANIFEST).write_text(json.dumps(manifest, indent=2))
+    fsync_dir(Path(folder))
+    return manifest
+
+
+def read_manifest(folder: Path) -> dict:
+    """The files listed in a folder's manifest.json; OSError, ValueError or KeyError when there is none."""
+    files = json.loads((Path(folder) / MANIFEST).read_text())["files"]
+    if not isinstance(files, dict):
+        raise ValueError("the manifest lists no files")
+    return files
+
+
+def manifest_problem(folder: Path, files: dict, what: str = "folder") -> str | None:
+    """None when every listed file is inside the folder (`what` names it) with its size and sha256,
+    else the first that is not."""
+    root = Path(folder).resolve()
+    for name, info in files.items():
+        p = (root / name).resolve()
+        if root not in p.parents:
+            return f"{MANIFEST} names {name!r}, outside the {what}"
+        if not p.is_file():
+            return f"{name} is missing"
+        if p.stat().st_size != info["size"]:
+            return f"{name} has the wrong size"
+        if sha256_file(p) != info["sha256"]:
+            return f"{name} is corrupted (checksum differs)"
+    return None
 
 
 def sha256_file(path: Path) -> str:

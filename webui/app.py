@@ -16,7 +16,7 @@ from webui import fields, i18n, jobview, serving
 from webui.context import Gui
 from webui.i18n import CODES, I18N, L, LANGUAGES
 from webui.tabs import (chat_tab, dataset_tab, evaluate_tab, export_tab, hyperparams_tab, review_tab, templates_tab,
-                        train_tab)
+                        train_tab, train_where)
 
 CSS = """
 .gradio-container {max-width: 1180px !important; margin: 0 auto !important;}
@@ -96,7 +96,7 @@ LOAD_LANGUAGE_JS = """() => {
 
 def build_ui(services, gui: Gui | None = None) -> gr.Blocks:
     gui = gui or Gui.create(services)
-    with gr.Blocks(title="Danlu 丹炉", analytics_enabled=False) as demo:
+    with gr.Blocks(title="Danlu 丹炉", analytics_enabled=False) as blocks:
         box = fields.snapshot_box()  # what events read the settings from (see there)
         with gr.Row(elem_id="header", equal_height=True):
             gr.Markdown("# Danlu 丹炉\n" + L("app.tagline"), elem_id="title")
@@ -124,25 +124,27 @@ def build_ui(services, gui: Gui | None = None) -> gr.Blocks:
         fields.wire_snapshot(box, widgets)
         tabs = [t_tpl, t_ds, t_hp, t_tr, t_ev, t_ex, t_ch, t_rv]  # the timers' owners are picked by position
 
-        demo.load(None, outputs=[lang], js=LOAD_LANGUAGE_JS, api_visibility="private")
+        blocks.load(None, outputs=[lang], js=LOAD_LANGUAGE_JS, api_visibility="private")
         _wire_templates(gui, tpl, ds, settings, box, hp, lang)
         dataset_tab.wire(ds, gui, lang, *(widgets[n] for n in ("base_model", "max_seq_length", "train_on_inputs",
                                                                "chat_template")))
-        _wire_settings(gui, demo, hp, tr, settings, box, tpl.model_info, lang)
-        _wire_train(gui, demo, tr, box, lang)
+        _wire_settings(gui, blocks, hp, tr, settings, box, tpl.model_info, lang)
+        _wire_train(gui, blocks, tr, box, lang)
         evaluate_tab.wire(ev, gui, lang)
         export_tab.wire(ex, gui, lang)
         chat_tab.wire(ch, gui, lang)
         review_tab.wire(rv, gui, lang, ds.ds_id, ds.widgets["dataset"], t_rv)
         _wire_tab_switches(gui, tabs, tr, ev, ex, ch, lang)
         _wire_language(gui, lang, tpl, ds, hp, tr, ev, ex, ch, box)
-    serving.progress_only_where_asked(demo)  # the page's per-event cost stays small (see there)
-    serving.cheap_skips(demo)  # the timers' many skipped outputs cost next to nothing (see there)
+    serving.progress_only_where_asked(blocks)  # the page's per-event cost stays small (see there)
+    serving.cheap_skips(blocks)  # the timers' many skipped outputs cost next to nothing (see there)
     # quick answers skip the queue's event stream; what can take long keeps it (see there)
-    serving.quick_without_queue(demo, keep_queued=(dataset_tab.upload_and_check, dataset_tab.check_current,
+    serving.quick_without_queue(blocks, keep_queued=(dataset_tab.upload_and_check, dataset_tab.check_current,
                                                    dataset_tab.check_rows_and_picker, chat_tab.start_demo,
-                                                   chat_tab.stop_demo, *review_tab.SLOW))
-    return demo
+                                                   chat_tab.stop_demo, *review_tab.SLOW,
+                                                   # they wait on the cluster's controller (up to 30 s)
+                                                   train_tab.start_on_cluster, train_where.partitions_if_slurm))
+    return blocks
 
 
 def _wire_tab_switches(gui, tabs, tr, ev, ex, ch, lang):
@@ -246,14 +248,14 @@ def _wire_templates(gui, tpl, ds, settings, box, hp, lang):
                          api_visibility="private")
 
 
-def _wire_settings(gui, demo, hp, tr, settings, box, model_info, lang):
+def _wire_settings(gui, blocks, hp, tr, settings, box, model_info, lang):
     """Any change of a setting (typed, or filled by a template, recipe or loaded file) changes the box,
     which re-checks the settings and the memory estimate in one event."""
     checked = dict(inputs=[lang, tr.gpus, box], outputs=[hp.problems, hp.memory], api_visibility="private")
     recheck = fields.with_settings(partial(_check_settings, gui))
     box.change(recheck, trigger_mode="always_last", **checked)
     tr.gpus.input(recheck, **checked)
-    demo.load(recheck, **checked)
+    blocks.load(recheck, **checked)
     hp.recipe.input(hyperparams_tab.describe_recipe, inputs=[hp.recipe, lang], outputs=[hp.recipe_info],
                     api_visibility="private")  # a template describes its recipe in its own answer
     hp.recipe.input(hyperparams_tab.apply_recipe, inputs=[hp.recipe], outputs=settings, api_name="apply_recipe")
@@ -282,12 +284,16 @@ def _check_settings(gui, lang, chosen, *values) -> tuple[str, str]:
             hyperparams_tab.memory_fit(gui, lang, chosen, *memory))
 
 
-def _wire_train(gui, demo, tr, box, lang):
+def _wire_train(gui, blocks, tr, box, lang):
     refresh_outputs = [tr.status, tr.failure, tr.log, tr.loss_plot, tr.lr_plot, tr.seen, tr.stop, tr.resume]
     refresh = partial(train_tab.refresh_job, gui)
     refresh_jobs = partial(train_tab.refresh_jobs, gui)
     tr.start.click(fields.with_settings(partial(train_tab.start_training, gui)), inputs=[lang, tr.gpus, tr.nproc, box],
                    outputs=[tr.job, tr.message, tr.timer], js=fields.CURRENT_JS, api_name="start_training")
+    tr.where.start.click(fields.with_settings(partial(train_tab.start_on_cluster, gui)),
+                         inputs=[lang, tr.nproc, *tr.where.inputs, box], outputs=[tr.job, tr.message, tr.timer],
+                         js=fields.CURRENT_JS, api_name="start_training_slurm")
+    train_where.wire(tr.where, lang, tr.gpus, tr.start)
     tr.stop.click(partial(train_tab.stop_job, gui), inputs=[lang, tr.job], outputs=[tr.message], api_name="stop_job")
     tr.resume.click(partial(train_tab.resume_job, gui), inputs=[lang, tr.job], outputs=[tr.job, tr.message],
                     api_name="resume_job")
@@ -298,7 +304,7 @@ def _wire_train(gui, demo, tr, box, lang):
     tr.timer.tick(partial(train_tab.refresh, gui), inputs=[lang, tr.job, tr.seen, tr.table_seen],
                   outputs=refresh_outputs + [tr.table, tr.job, tr.table_seen], api_name="refresh_job")
     tr.log.change(None, js=SCROLL_LOG_JS, api_visibility="private")  # in the page only: newest line in view
-    load = demo.load(partial(train_tab.initial_job, gui), inputs=[tr.remembered], outputs=[tr.job, tr.remembered],
+    load = blocks.load(partial(train_tab.initial_job, gui), inputs=[tr.remembered], outputs=[tr.job, tr.remembered],
                      api_visibility="private")
     load.then(refresh_jobs, inputs=[lang, tr.job, tr.table_seen], outputs=[tr.table, tr.job, tr.table_seen],
               api_visibility="private")
@@ -311,15 +317,15 @@ def launch(services, host="127.0.0.1", port=7860, share=False, auth=None, max_fi
     gui = Gui.create(services)
     # before build_ui: it moves Gradio's upload cache into the workspace and quiets per-event costs
     serve = serving.launch_options(gui.ws)
-    demo = build_ui(services, gui)
-    demo.queue(default_concurrency_limit=8)
+    blocks = build_ui(services, gui)
+    blocks.queue(default_concurrency_limit=8)
     if before_serving is not None:
         before_serving()
-    demo.launch(server_name=host, server_port=port, share=share, auth=auth, max_file_size=max_file_size,
+    blocks.launch(server_name=host, server_port=port, share=share, auth=auth, max_file_size=max_file_size,
                 prevent_thread_lock=True, footer_links=[], i18n=I18N, css=CSS, theme=_theme(), quiet=True, **serve)
     # Gradio's own banner suggests `share=True` in code; Danlu's way to share needs a login (SECURITY.md)
     local = host in ("127.0.0.1", "localhost", "::1")
-    print(f"Danlu is running at {demo.local_url} " + ("(this computer only)" if local else f"(bound to {host}; login required)")
+    print(f"Danlu is running at {blocks.local_url} " + ("(this computer only)" if local else f"(bound to {host}; login required)")
           + ". Ctrl-C stops the app; training jobs keep running."
           + (" To reach it from elsewhere: python app.py --host 0.0.0.0 --auth USER:PASS" if local else ""), flush=True)
     # the cleaning helper starts once the page had time to load (both need the CPU at first)
@@ -327,11 +333,11 @@ def launch(services, host="127.0.0.1", port=7860, share=False, auth=None, max_fi
     warm.daemon = True
     warm.start()
     if share:
-        print(f"Share link: {demo.share_url}" if demo.share_url else
+        print(f"Share link: {blocks.share_url}" if blocks.share_url else
               "Danlu: the share link could not be created (no internet?); the app still runs locally.", flush=True)
     if block:
-        demo.block_thread()
-    return demo
+        blocks.block_thread()
+    return blocks
 
 
 def _theme():

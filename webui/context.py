@@ -13,13 +13,14 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 
+from core import knobs
 from core.launcher import TRAIN_MODULE
 from core.services import Services
 from webui.live import LiveJobs
 
 # Hidden switch for the browser tests only: run a fake fast recipe instead of the real one, so a
 # test can open and close 20 tabs around a job that writes a metric every tenth of a second.
-TEST_TRAIN_MODULE_ENV = "DANLU_GUI_TEST_TRAIN_MODULE"
+TEST_TRAIN_MODULE_ENV = knobs.GUI_TEST_TRAIN_MODULE
 
 
 def exit_with_parent(parent_pid: int, poll_s: float = 1.0) -> None:
@@ -44,7 +45,7 @@ class Gui:
 
     @classmethod
     def create(cls, services: Services) -> "Gui":
-        module = os.environ.get(TEST_TRAIN_MODULE_ENV) or TRAIN_MODULE
+        module = knobs.get(TEST_TRAIN_MODULE_ENV) or TRAIN_MODULE
         return cls(services=services, train_module=module)
 
     @property

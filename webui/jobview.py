@@ -41,6 +41,8 @@ def status_markdown(st: dict, lang: str) -> str:
         parts.append(f"{tr('st.step', lang)} {st['step']}/{st['total_steps']} ({pct:.0f}%)")
     elif st["state"] in ("running", "starting") and st.get("phase") in (None, "loading"):
         parts.append(tr("st.loading", lang))
+    elif st["state"] == "queued" and st.get("executor") == "slurm":
+        parts.append(recorded_text(st, "message", lang) or tr("slurm.waiting", lang))  # Slurm's reason, in words
     elif st["state"] == "queued":
         parts.append(tr("st.queued", lang))
     if st.get("kind") != "train" and st.get("phase") and st["state"] == "running":
@@ -53,6 +55,8 @@ def status_markdown(st: dict, lang: str) -> str:
         parts.append(f"{tr('st.eval_loss', lang)} {le['eval_loss']:.4f}")
     if st.get("eta_s") is not None:
         parts.append(f"{tr('st.eta', lang)} {progress.fmt_duration(st['eta_s'])}")
+    if st.get("executor") == "slurm" and st.get("slurm_job_id"):
+        parts.append(f"Slurm {st['slurm_job_id']}" + (f" · {st['slurm_nodes']}" if st.get("slurm_nodes") else ""))
     runtime = (st.get("result") or {}).get("runtime_s")
     if st["state"] == "succeeded" and runtime is not None:
         parts.append(f"{tr('st.took', lang)} {progress.fmt_duration(runtime)}")

@@ -57,7 +57,8 @@ class LiveJobs:
         """Every job, newest first, as the table holds it now."""
         with self._lock:
             now = time.monotonic()
-            active = [j for j in self._jobs if j.state in J.ACTIVE]
+            # a Slurm job waits in Slurm's queue, not Danlu's: it is reconciled while queued too
+            active = [j for j in self._jobs if j.state in J.ACTIVE or (j.state == J.QUEUED and j.executor == "slurm")]
             if active and now - self._reconciled_at >= RECONCILE_S:
                 self._reconciled_at = now
                 launcher.reconcile(self.ws, active)  # a dead supervisor is settled here; it writes the table

@@ -1,7 +1,7 @@
 """What the GUI's web server may serve, and to whom. Used by webui.app.launch; no gradio import here.
 
     kwargs = serving.launch_options(ws)     # call BEFORE building the Blocks (it sets Gradio's cache dir)
-    demo.launch(..., **kwargs)
+    blocks.launch(..., **kwargs)
 
 * Gradio's upload/output cache moves into the workspace (<ws>/gradio/uploads): uploads land on the
   workspace's disk, and the only files Gradio serves are that cache plus the GUI's own download
@@ -24,9 +24,11 @@ import os
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from core import knobs
+
 PRIVATE = ("jobs.sqlite", "jobs.sqlite-wal", "jobs.sqlite-shm", "settings.yaml", "runs", "datasets", "models",
            "exports")
-ALLOWED_ORIGINS_ENV = "DANLU_ALLOWED_ORIGINS"
+ALLOWED_ORIGINS_ENV = knobs.ALLOWED_ORIGINS
 
 
 def upload_dir(ws) -> Path:
@@ -60,7 +62,7 @@ def quiet_per_event_overheads() -> None:
     * each event tries `import matplotlib` twice (to switch its backend); matplotlib is not
       installed, so each try searches sys.path on disk. Mark it absent once, so the try fails at
       once - only when it really is not installed.
-    Must run before the queue is created (demo.queue())."""
+    Must run before the queue is created (blocks.queue())."""
     import importlib.util
     import sys
     os.environ.setdefault("GRADIO_ANALYTICS_CACHE_FREQUENCY", "10000")
@@ -183,7 +185,7 @@ class OriginGuard:
 
     def __init__(self, app):
         self.app = app
-        self.extra = tuple(o.strip().lower().rstrip("/") for o in os.environ.get(ALLOWED_ORIGINS_ENV, "").split(",")
+        self.extra = tuple(o.strip().lower().rstrip("/") for o in knobs.get(ALLOWED_ORIGINS_ENV, "").split(",")
                            if o.strip())
 
     async def __call__(self, scope, receive, send):

@@ -17,7 +17,6 @@ Checking a file (no workspace needed)
                        warnings: [same], problem_count, counts: {code: {count, title, warning}}, stopped, stopped_msg}
         (message/hint in English; *_msg their codes for the page, core.messages)
         Only the first 20 problems of each type are listed; `counts` has them all.
-    check_report(path, fmt="auto", column_map=None, display_name=None) -> the same dict (check_file(...).to_dict())
     insight(path, fmt="auto", column_map=None, model=None, max_seq_length=1024, train_on_inputs=False, ws=None,
             preview=0) -> dict
         {ok, format, rows, usable_rows, summary, tokenizer, exact, measured_rows, sampled,
@@ -33,8 +32,8 @@ Checking a file (no workspace needed)
 Cleaning a file (no workspace needed)
     run_ops(src, [(op, params), ...], out, fmt="auto", column_map=None, val_out=None, model=None,
             max_seq_length=1024, ws=None) -> [{op, summary, removed, changed, touched}]
-    op_names() -> ["dedupe", "drop-empty", "drop-invalid", "trim", "merge-turns", "filter-long", "truncate-long",
-                   "replace", "edit", "delete", "split"]       (parameters: see core/data/clean.py)
+    operations: dedupe, drop-empty, drop-invalid, trim, merge-turns, filter-long, truncate-long, replace, edit,
+                delete, redact, split                      (parameters: see core/data/clean.py, OPS)
 
 The dataset store (in the workspace, ws.datasets)
     import_file(ws, src_path, display_name) -> info        copies the bytes first; the same bytes again -> existing
@@ -61,8 +60,8 @@ diff.py (what changed between two versions), pii.py (the scanner), conversation.
 
 Errors are core.errors.InputError (bad input, with problems) or NotFound (unknown id).
 """
-from core.data.check import Report, check_file, check_report, iter_examples, peek_rows, resolve_format  # noqa: F401
-from core.data.clean import op_names, run_ops  # noqa: F401
+from core.data.check import Report, check_file, iter_examples, peek_rows, resolve_format  # noqa: F401
+from core.data.clean import run_ops  # noqa: F401
 from core.data.formats import FORMAT_NAMES, detect_format, to_example  # noqa: F401
 from core.data.insight import insight  # noqa: F401
 from core.data.loader import LoadedData, load_examples  # noqa: F401

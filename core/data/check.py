@@ -293,7 +293,3 @@ def peek_rows(path: str | Path, start: int = 1, count: int = 50) -> list[dict]:
                 break
     return out
 
-
-def check_report(path: str | Path, fmt: str = "auto", column_map: dict | None = None, display_name: str | None = None) -> dict:
-    """check_file(...).to_dict(): the plain-dict form for the GUI."""
-    return check_file(path, fmt, column_map, display_name=display_name).to_dict()

@@ -49,10 +49,6 @@ from core.messages import Msg, keep
 READ_CODES = ("bad_json", "nan", "encoding", "line_too_long", "ragged", "read_error", "duplicate_key", "header")
 
 
-def op_names() -> list[str]:
-    return list(OPS)
-
-
 class Ctx:
     """What every operation may need: the format, mapping, schema, and a tokenizer loaded on first use."""
 

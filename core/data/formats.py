@@ -356,15 +356,6 @@ def turn_order_issue(roles: list[str]) -> tuple[int, Msg, Msg] | None:
     return None
 
 
-def check_turn_order(msgs: list[dict], where: str = "") -> list[Problem]:
-    """Problems with the order of turns of one conversation (roles already valid)."""
-    found = turn_order_issue([m["role"] for m in msgs])
-    if found is None:
-        return []
-    idx, message, hint = found
-    return [Problem(f"{where} turn {idx + 1}".strip(), message, hint)]
-
-
 def to_example(record: dict, fmt: str, column_map: dict | None = None, where: str = "") -> tuple[dict | None, list[Problem]]:
     """Convert one record; return (example, problems). example is None when the record is unusable.
     Warnings (special tokens, control characters) are not problems here."""

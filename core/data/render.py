@@ -98,14 +98,24 @@ def _append(out: list[dict], text: str, trained: bool, cut: bool) -> None:
 CHATML_FALLBACK = "chatml"
 
 
-def apply_template_choice(tok, chat_template: str = "auto"):
-    """Danlu's rule (training, evaluation, chat and preview alike): the model's own template, or
-    ChatML when the model has none or the user chose it."""
+def apply_chat_template_choice(tok, chat_template: str = "auto") -> str:
+    """Danlu's rule (training, evaluation, chat, export and preview alike): the model's own chat
+    template, or ChatML when the model has none or the user chose it. Returns which: "model" or "chatml"."""
     from core.demo_model import CHATML_TEMPLATE
-    if chat_template == CHATML_FALLBACK or not getattr(tok, "chat_template", None):
-        tok.chat_template = CHATML_TEMPLATE
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
+    if chat_template == CHATML_FALLBACK or not getattr(tok, "chat_template", None):
+        tok.chat_template = CHATML_TEMPLATE
+        return CHATML_FALLBACK
+    return "model"
+
+
+def open_tokenizer(source: str, *, local: bool, trust_remote_code: bool = False, chat_template: str = "auto"):
+    """A tokenizer from a model folder or hub id, with the chat template chosen (the one loader of
+    the Dataset preview and of training)."""
+    from transformers import AutoTokenizer
+    tok = AutoTokenizer.from_pretrained(source, trust_remote_code=trust_remote_code, local_files_only=local)
+    apply_chat_template_choice(tok, chat_template)
     return tok
 
 
@@ -116,15 +126,14 @@ def load_tokenizer(model: str, ws=None, chat_template: str = "auto", trust_remot
     from core.models import resolve_model
     ref = resolve_model(model, ws)
     try:
-        from transformers import AutoTokenizer
-        tok = AutoTokenizer.from_pretrained(ref.source, trust_remote_code=trust_remote_code, local_files_only=ref.local)
+        tok = open_tokenizer(ref.source, local=ref.local, trust_remote_code=trust_remote_code, chat_template=chat_template)
     except Exception as e:  # transformers raises OSError/ValueError/HF errors for missing or offline models
         raise InputError(problems=[Problem("model", Msg("render.no_tokenizer", model=repr(model), error=str(e)[:200]),
                                            Msg("render.no_tokenizer.hint"))]) from e
     if not getattr(tok, "is_fast", False):
         raise InputError(problems=[Problem("model", Msg("render.slow_tokenizer", model=repr(model)),
                                            Msg("render.slow_tokenizer.hint"))])
-    return apply_template_choice(tok, chat_template)
+    return tok
 
 
 class ChatMLText:

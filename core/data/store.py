@@ -7,7 +7,7 @@
         checks/<sha256[:16]>.json    cached check reports, one per version
         marks/<sha256[:16]>.json     review marks of a version (core/data/marks.py)
 
-A version is a file; training pins one by pointing `dataset:` at it (launcher.pin_dataset uses
+A version is a file; training pins one by pointing `dataset:` at it (workspace.pin_dataset uses
 files inside the workspace as they are). A reviewed version also has marks, and when rows are
 marked Drop a training file without them: training_path() is the file training reads. Undo moves
 the current version back one step; the files stay, because a job may be pinned to them. The
@@ -21,7 +21,6 @@ import json
 import os
 import re
 import time
-import unicodedata
 import uuid
 from contextlib import contextmanager
 from pathlib import Path
@@ -33,32 +32,27 @@ from core.data.clean import OPS, run_ops
 from core.data.sniff import sniff
 from core.errors import InputError, NotFound, Problem
 from core.messages import Msg, keep, recorded
+from core.paths import safe_name
 from core.workspace import atomic_write_text, sha256_file
 
 MAX_UPLOAD_BYTES = 2 << 30
 REPORT_VERSION = 2  # check reports with message codes (core.messages)
 ID_RE = re.compile(r"^ds-[0-9a-f]{12}$")
 NAME_MAX = 120
+STORE_MANIFEST = "dataset.json"  # datasets/<id>/dataset.json: the versions of one upload (not a run's dataset.json)
 
 
 def sanitize_name(name: str | None) -> str:
-    """A display name: the last path component, no control or direction-changing characters,
-    no leading dots, at most NAME_MAX characters. Only ever shown, never used as a path."""
-    text = str(name or "")
-    text = re.split(r"[\\/]", text)[-1]
-    text = "".join(ch for ch in text if unicodedata.category(ch) not in ("Cc", "Cf", "Cs", "Co", "Zl", "Zp"))
-    text = " ".join(text.split()).lstrip(". ").strip()
-    if len(text) > NAME_MAX:
-        stem, dot, ext = text.rpartition(".")
-        text = (stem[:NAME_MAX - len(ext) - 2] + "…." + ext) if dot and len(ext) <= 8 else text[:NAME_MAX - 1] + "…"
-    return text or "dataset"
+    """A dataset's display name (core.paths.safe_name, up to NAME_MAX characters). Only ever shown,
+    never used as a path: the stored file gets a generated name."""
+    return safe_name(name, max_len=NAME_MAX, default="dataset")
 
 
 def _dir(ws, ds_id: str) -> Path:
     if not isinstance(ds_id, str) or not ID_RE.match(ds_id):
         raise NotFound(Msg("store.no_dataset", id=repr(ds_id)), Msg("store.no_dataset.hint"))
     d = ws.datasets / ds_id
-    if not (d / "dataset.json").is_file():
+    if not (d / STORE_MANIFEST).is_file():
         raise NotFound(Msg("store.no_dataset", id=repr(ds_id)), Msg("store.no_dataset.hint"))
     return d
 
@@ -75,11 +69,11 @@ def _locked(d: Path):
 
 
 def _read(d: Path) -> dict:
-    return json.loads((d / "dataset.json").read_text(encoding="utf-8"))
+    return json.loads((d / STORE_MANIFEST).read_text(encoding="utf-8"))
 
 
 def _write(d: Path, manifest: dict) -> None:
-    atomic_write_text(d / "dataset.json", json.dumps(manifest, ensure_ascii=False, indent=1))
+    atomic_write_text(d / STORE_MANIFEST, json.dumps(manifest, ensure_ascii=False, indent=1))
 
 
 def _abs(d: Path, v: dict) -> dict:
@@ -175,7 +169,7 @@ def list_datasets(ws) -> list[dict]:
     """Every dataset's info, newest first."""
     out = []
     for d in ws.datasets.iterdir() if ws.datasets.is_dir() else []:
-        if ID_RE.match(d.name) and (d / "dataset.json").is_file():
+        if ID_RE.match(d.name) and (d / STORE_MANIFEST).is_file():
             try:
                 out.append(_info(ws, d, _read(d)))
             except (OSError, ValueError, KeyError):

@@ -34,6 +34,8 @@ from multiprocessing.connection import Listener
 
 import psutil
 
+from core import knobs
+
 _SESSIONS: dict[str, dict] = {}
 _LOCK = threading.Lock()
 
@@ -195,7 +197,7 @@ def main(argv=None) -> int:
     ap.add_argument("--parent-pid", type=int, required=True)
     ap.add_argument("--parent-ctime", type=float)
     args = ap.parse_args(argv)
-    key = bytes.fromhex(os.environ.pop("DANLU_CHAT_AUTHKEY"))
+    key = bytes.fromhex(knobs.take(knobs.CHAT_AUTHKEY))
     threading.Thread(target=watch_parent, args=(args.parent_pid, args.parent_ctime), daemon=True).start()
     listener = Listener(args.socket, family="AF_UNIX", authkey=key)
     os.chmod(args.socket, 0o600)

@@ -16,9 +16,8 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
-from core.workspace import fsync_dir, sha256_file
-
-PREFIX = "step-"
+from core.rundir import CHECKPOINT_PREFIX as PREFIX, checkpoint_name
+from core.workspace import MANIFEST, fsync_dir, manifest_problem, read_manifest, write_manifest
 
 
 
@@ -52,7 +51,7 @@ def save(ckpt_root: Path, step: int, adapter_state: dict[str, torch.Tensor], ada
          optimizer_state: dict, trainer_state: dict) -> Path:
     """Write one checkpoint atomically; return its final folder."""
     ckpt_root.mkdir(parents=True, exist_ok=True)
-    final = ckpt_root / f"{PREFIX}{step:07d}"
+    final = ckpt_root / checkpoint_name(step)
     tmp = ckpt_root / f".{final.name}.partial"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
@@ -62,13 +61,7 @@ def save(ckpt_root: Path, step: int, adapter_state: dict[str, torch.Tensor], ada
     save_file(opt_tensors, tmp / "optimizer.safetensors")
     (tmp / "optimizer.json").write_text(json.dumps(opt_meta, default=float))
     (tmp / "trainer_state.json").write_text(json.dumps(trainer_state, indent=2, default=float))
-    files = sorted(p for p in tmp.iterdir() if p.is_file())
-    for p in files:
-        with open(p, "rb") as f:
-            os.fsync(f.fileno())
-    manifest = {"step": step, "files": {p.name: {"size": p.stat().st_size, "sha256": sha256_file(p)} for p in files}}
-    (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2))
-    fsync_dir(tmp)
+    write_manifest(tmp, sorted(p for p in tmp.iterdir() if p.is_file()), step=step)
     if final.exists():  # a re-save of the same step (resume then stop at once): replace it
         shutil.rmtree(final)
     os.replace(tmp, final)
@@ -78,22 +71,13 @@ def save(ckpt_root: Path, step: int, adapter_state: dict[str, torch.Tensor], ada
 
 def verify(path: Path) -> str | None:
     """None when the checkpoint is complete and intact, else the reason it is not."""
-    manifest = path / "manifest.json"
-    if not manifest.is_file():
+    if not (path / MANIFEST).is_file():
         return "no manifest (the save did not finish)"
     try:
-        files = json.loads(manifest.read_text())["files"]
-    except (json.JSONDecodeError, KeyError, OSError) as e:
+        files = read_manifest(path)
+    except (ValueError, KeyError, OSError) as e:
         return f"unreadable manifest ({e})"
-    for name, info in files.items():
-        p = path / name
-        if not p.is_file():
-            return f"{name} is missing"
-        if p.stat().st_size != info["size"]:
-            return f"{name} has the wrong size"
-        if sha256_file(p) != info["sha256"]:
-            return f"{name} is corrupted (checksum differs)"
-    return None
+    return manifest_problem(path, files)
 
 
 def list_checkpoints(ckpt_root: Path) -> list[Path]:

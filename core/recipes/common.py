@@ -5,7 +5,6 @@ Imported only by scripts running under torchrun (or plain python for merge); may
 """
 from __future__ import annotations
 
-import json
 import logging
 import os
 import signal
@@ -26,12 +25,13 @@ warnings.filterwarnings("ignore", message=".*an autograd kernel was not register
 import torch  # noqa: E402
 import torch.distributed as dist  # noqa: E402
 
+from core import knobs  # noqa: E402
 from core.config import TrainConfig  # noqa: E402
-from core.data.render import apply_template_choice  # noqa: E402
+from core.data.render import open_tokenizer  # noqa: E402
 from core.errors import DanluError, InputError  # noqa: E402
 from core.messages import Msg, said  # noqa: E402
 from core.recipes.faults import fault  # noqa: E402,F401  (re-exported for the recipes)
-from core.workspace import atomic_write_text  # noqa: E402
+from core.rundir import RunDir, append_jsonl, claim_json, write_json  # noqa: E402,F401  (re-exported for the recipes)
 
 
 @dataclass(frozen=True)
@@ -65,7 +65,7 @@ def setup_dist() -> Dist:
         from datetime import timedelta
         # A hung peer should fail the job in minutes, not the default 30 min; the supervisor's
         # stall watchdog covers hangs outside collectives.
-        dist.init_process_group(backend, timeout=timedelta(minutes=int(os.environ.get("DANLU_DIST_TIMEOUT_MIN", 10))),
+        dist.init_process_group(backend, timeout=timedelta(minutes=int(knobs.get(knobs.DIST_TIMEOUT_MIN, "10"))),
                                 device_id=device if device.type == "cuda" else None)
     return Dist(rank, world, local_rank, device, backend if world > 1 else None)
 
@@ -92,12 +92,11 @@ def compute_dtype(cfg: TrainConfig, d: Dist) -> torch.dtype:
 
 
 def load_tokenizer(source: str, cfg: TrainConfig, local: bool):
-    from transformers import AutoTokenizer
+    """The training tokenizer: the Dataset preview's loader (core.data.render), whose named ChatML
+    fallback for base models without a template is written into the adapter so chat uses it too;
+    then the template is tried once before any data."""
     warn_remote_code(cfg.trust_remote_code, source)
-    tok = AutoTokenizer.from_pretrained(source, trust_remote_code=cfg.trust_remote_code, local_files_only=local)
-    # Named ChatML fallback for base models without a template (written into the adapter so chat
-    # uses it too); the same rule as the Dataset tab's preview.
-    tok = apply_template_choice(tok, cfg.chat_template)
+    tok = open_tokenizer(source, local=local, trust_remote_code=cfg.trust_remote_code, chat_template=cfg.chat_template)
     check_chat_template(tok, source)
     return tok
 
@@ -127,10 +126,15 @@ def warn_remote_code(trust: bool, source: str) -> None:
 
 
 def quantization_config(cfg: TrainConfig, dtype: torch.dtype, sharded: bool = False):
-    if cfg.quantization == "none":
+    return bnb_config(cfg.quantization, dtype, sharded)
+
+
+def bnb_config(quantization: str, dtype: torch.dtype, sharded: bool = False):
+    """bitsandbytes settings for "4bit" (nf4, double quantisation, `dtype` compute) or "8bit"; None for "none"."""
+    if quantization not in ("4bit", "8bit"):
         return None
     from transformers import BitsAndBytesConfig
-    if cfg.quantization == "8bit":
+    if quantization == "8bit":
         return BitsAndBytesConfig(load_in_8bit=True)
     # FSDP flattens each layer's weights into one tensor of one dtype: the packed 4-bit bytes are
     # then stored as (viewed as) the compute dtype, like the norms next to them
@@ -152,19 +156,6 @@ def load_base_model(source: str, cfg: TrainConfig, d: Dist, local: bool, *, quan
     if qc is not None:
         kw["quantization_config"] = qc
     return AutoModelForCausalLM.from_pretrained(source, **kw)
-
-
-def write_json(path: Path, data: dict, durable: bool = True) -> None:
-    atomic_write_text(Path(path), json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n", durable)
-
-
-def append_jsonl(path: Path, record: dict) -> None:
-    """One line per record, flushed and fsynced, so a reader never sees a torn line."""
-    line = json.dumps(record, ensure_ascii=False, default=float) + "\n"
-    with open(path, "a", encoding="utf-8") as f:
-        f.write(line)
-        f.flush()
-        os.fsync(f.fileno())
 
 
 class Diverged(DanluError):
@@ -237,15 +228,9 @@ def record_failure(run_dir: Path, rank: int, exc: BaseException, cfg: TrainConfi
     """Each failing rank writes errors/rank<R>.json; the first one also claims error.json."""
     info = classify(exc, cfg)
     info.update(rank=rank, time=time.time(), traceback="".join(traceback.format_exception(exc))[-6000:])
-    errors = run_dir / "errors"
-    errors.mkdir(exist_ok=True)
-    write_json(errors / f"rank{rank}.json", info)
-    try:
-        fd = os.open(run_dir / "error.json", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-        with os.fdopen(fd, "w") as f:
-            json.dump(info, f, indent=2, default=str)
-    except FileExistsError:
-        pass
+    run = RunDir(run_dir)
+    write_json(run.rank_error(rank), info)
+    claim_json(run.error, info)
     return info
 
 

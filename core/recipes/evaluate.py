@@ -39,9 +39,10 @@ from core.messages import Msg
 from core.models import resolve_model
 from core.recipes.common import (all_reduce_sum, barrier, load_base_model, log, record_failure, setup_dist,
                                  write_json)
-from core.recipes.inference import (apply_template_choice, check_adapter_dir, generate_batch, prompt_ids,
+from core.recipes.inference import (apply_chat_template_choice, check_adapter_dir, generate_batch, prompt_ids,
                                     read_adapter_info)
 from core.recipes.sft_data import collate, encode_all, split, unpacked
+from core.rundir import RunDir
 from core.workspace import atomic_write_text
 
 CSV_COLUMNS = ["prompt", "reference", "base", "tuned", "base_rouge_l", "tuned_rouge_l", "base_bleu", "tuned_bleu",
@@ -159,25 +160,26 @@ def evaluate_run(run: Path, out: Path, d, args) -> int:
     t0 = time.time()
     if args.max_samples < 1 or args.max_new_tokens < 1 or args.batch_size < 1:
         raise InputError(problems=[Problem("--max-samples/--max-new-tokens/--batch-size", Msg("eval.at_least_one"))])
-    cfg_path = run / "config.yaml"
+    trained, own = RunDir(run), RunDir(out)
+    cfg_path = trained.config
     if not cfg_path.is_file():
         raise InputError(problems=[Problem("run", Msg("eval.no_config", path=str(run)), Msg("eval.no_config.hint"))])
     cfg = load_config(cfg_path, check_files=False)
-    adapter = check_adapter_dir(run / "adapter")
+    adapter = check_adapter_dir(trained.adapter)
     ainfo = read_adapter_info(adapter)
     state = dict(total=0)
 
     def progress(done: int, phase: str = "generating"):
         # the supervisor's stall watchdog reads `step`: it must move while answers are being written
         if d.main:
-            write_json(out / "progress.json", dict(phase=phase, step=done, total_steps=state["total"], time=time.time()),
+            write_json(own.progress, dict(phase=phase, step=done, total_steps=state["total"], time=time.time()),
                        durable=False)
 
     progress(0, "loading")
     ref = resolve_model(ainfo.get("base_model") or cfg.base_model, builtin="require")
     from transformers import AutoTokenizer
     tok = AutoTokenizer.from_pretrained(str(adapter), trust_remote_code=cfg.trust_remote_code, local_files_only=True)
-    apply_template_choice(tok, "chatml" if cfg.chat_template == "chatml" else "auto")
+    apply_chat_template_choice(tok, "chatml" if cfg.chat_template == "chatml" else "auto")
     examples, source = held_out(cfg, args.dataset)
     samples = [s for s in map(to_sample, examples) if s is not None][:args.max_samples]
     state["total"] = len(samples)
@@ -217,13 +219,13 @@ def evaluate_run(run: Path, out: Path, d, args) -> int:
         notes=notes(examples, samples, args.max_samples),
         runtime_s=round(time.time() - t0, 1), time=time.time())
     write_outputs(report, run, out)
-    write_json(out / "result.json", dict(status="succeeded", run_dir=str(run), eval_json=str(run / "eval.json"),
+    write_json(own.result, dict(status="succeeded", run_dir=str(run), eval_json=str(trained.eval_json),
                                          eval_loss=eval_loss, perplexity=report["perplexity"],
                                          metrics=report["metrics"], runtime_s=report["runtime_s"]))
     progress(len(rows), "done")
     m = report["metrics"]
     log(d, f"[danlu] done: ROUGE-L base {fmt(m['base']['rouge_l'])} -> fine-tuned {fmt(m['tuned']['rouge_l'])}, "
-           f"BLEU {fmt(m['base']['bleu'])} -> {fmt(m['tuned']['bleu'])}; table in {run / 'eval.csv'}")
+           f"BLEU {fmt(m['base']['bleu'])} -> {fmt(m['tuned']['bleu'])}; table in {trained.eval_csv}")
     return 0
 
 
@@ -268,10 +270,12 @@ def to_csv(rows: list[dict]) -> str:
 
 
 def write_outputs(report: dict, run: Path, out: Path) -> None:
-    write_json(run / "eval.json", report)
-    atomic_write_text(run / "eval.csv", to_csv(report["samples"]))
-    for name in ("eval.json", "eval.csv"):
-        shutil.copyfile(run / name, out / name)
+    """Into the trained run's directory (where the Evaluate tab looks), and a copy into the job's own."""
+    trained, own = RunDir(run), RunDir(out)
+    write_json(trained.eval_json, report)
+    atomic_write_text(trained.eval_csv, to_csv(report["samples"]))
+    shutil.copyfile(trained.eval_json, own.eval_json)
+    shutil.copyfile(trained.eval_csv, own.eval_csv)
 
 
 if __name__ == "__main__":

@@ -10,7 +10,6 @@ Imports torch; only worker processes import this module (never the GUI process).
 """
 from __future__ import annotations
 
-import json
 import threading
 import time
 from dataclasses import asdict, dataclass, field
@@ -18,12 +17,14 @@ from pathlib import Path
 
 import torch
 
-from core.demo_model import CHATML_TEMPLATE
+from core.data.render import CHATML_FALLBACK, apply_chat_template_choice  # noqa: F401  (re-exported for the recipes)
 from core.errors import Problem
 from core.messages import Msg
+from core.recipes.common import bnb_config
+from core.rundir import adapter_info_path, read_json
 from core.runs import check_adapter_dir  # noqa: F401  (re-exported for the recipes)
 
-TEMPLATE_FALLBACK = "chatml"  # the named fallback for base models that ship no chat template
+TEMPLATE_FALLBACK = CHATML_FALLBACK  # the named fallback for base models that ship no chat template
 # end-of-turn markers of common templates: generation stops at any of them, not only at eos
 STOP_TOKENS = ("<|im_end|>", "<|eot_id|>", "<|end|>", "<end_of_turn>", "<|endoftext|>", "</s>")
 
@@ -71,21 +72,7 @@ class LoadInfo:
 
 def read_adapter_info(adapter_dir: Path) -> dict:
     """danlu.json written by the training recipe next to the adapter ({} for foreign adapters)."""
-    p = Path(adapter_dir) / "danlu.json"
-    try:
-        return json.loads(p.read_text())
-    except (OSError, json.JSONDecodeError):
-        return {}
-
-
-def apply_template_choice(tok, template: str = "auto") -> str:
-    """Use the tokenizer's chat template, or ChatML when it has none or when asked; say which."""
-    if tok.pad_token is None:
-        tok.pad_token = tok.eos_token
-    if template == TEMPLATE_FALLBACK or not getattr(tok, "chat_template", None):
-        tok.chat_template = CHATML_TEMPLATE
-        return TEMPLATE_FALLBACK
-    return "model"
+    return read_json(adapter_info_path(adapter_dir))
 
 
 def stop_token_ids(tok, model=None) -> list[int]:
@@ -123,14 +110,11 @@ def load_for_chat(model_dir: str, adapter_dir: str | None = None, *, device: str
         dtype = torch.float32
     tok_source = adapter_dir if adapter_dir and (Path(adapter_dir) / "tokenizer_config.json").exists() else model_dir
     tok = AutoTokenizer.from_pretrained(tok_source, trust_remote_code=trust_remote_code, local_files_only=local)
-    used_template = apply_template_choice(tok, template)
+    used_template = apply_chat_template_choice(tok, template)
     kw = dict(dtype=dtype, device_map={"": dev}, use_safetensors=True, trust_remote_code=trust_remote_code,
               local_files_only=local)
     if quant in ("4bit", "8bit"):
-        from transformers import BitsAndBytesConfig
-        kw["quantization_config"] = (BitsAndBytesConfig(load_in_8bit=True) if quant == "8bit" else
-                                     BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4",
-                                                        bnb_4bit_use_double_quant=True, bnb_4bit_compute_dtype=dtype))
+        kw["quantization_config"] = bnb_config(quant, dtype)
     model = AutoModelForCausalLM.from_pretrained(model_dir, **kw)
     notes = []
     if used_template == TEMPLATE_FALLBACK and template != TEMPLATE_FALLBACK:

@@ -46,9 +46,10 @@ from core.recipes import export_steps as steps
 from core.recipes.common import record_failure, write_json
 from core.recipes.faults import fault
 from core.recipes.gguf import CHECK_TOKENS, CHILD_PEAK_RSS, stop_children
-from core.recipes.inference import (GenSettings, apply_template_choice, check_adapter_dir, prompt_ids,
+from core.recipes.inference import (GenSettings, apply_chat_template_choice, check_adapter_dir, prompt_ids,
                                     read_adapter_info, render, stop_token_ids)
-from core.workspace import fsync_dir, sha256_file
+from core.rundir import RunDir
+from core.workspace import MANIFEST, fsync_dir, sha256_file
 
 SMOKE_PROMPT = "Hello! Please introduce yourself in one sentence."
 SCRATCH = (".merged", ".work")  # inside <name>.partial/, removed before the rename
@@ -127,7 +128,7 @@ class Progress:
     """progress.json for the GUI and the supervisor's stall watchdog: the step moves at each phase."""
 
     def __init__(self, job_dir: Path | None):
-        self.path, self.step, self.total = (job_dir / "progress.json" if job_dir else None), 0, 5
+        self.path, self.step, self.total = (RunDir(job_dir).progress if job_dir else None), 0, 5
 
     def __call__(self, phase: str) -> None:
         self.step += 1
@@ -252,7 +253,7 @@ def merge_model(adapter: Path, merged_dir: Path, info: dict, args, progress) -> 
     model = PeftModel.from_pretrained(base, str(adapter), is_trainable=False).merge_and_unload()
     t_merged = time.time()
     tok = AutoTokenizer.from_pretrained(str(adapter), trust_remote_code=trust, local_files_only=True)
-    template = apply_template_choice(tok, "chatml" if info.get("chat_template") == "chatml" else "auto")
+    template = apply_chat_template_choice(tok, "chatml" if info.get("chat_template") == "chatml" else "auto")
     progress("saving")
     merged_dir.mkdir(parents=True, exist_ok=True)
     model.generation_config.pad_token_id = tok.pad_token_id
@@ -276,7 +277,7 @@ def merge_model(adapter: Path, merged_dir: Path, info: dict, args, progress) -> 
 def write_manifest(folder: Path, formats: dict) -> dict:
     """manifest.json: size, sha256 and format of every file (sub-folders included), and each format's check."""
     owner = {rel: f for f, c in formats.items() for rel in c.get("files", [])}
-    files = sorted(p for p in folder.rglob("*") if p.is_file() and p.name not in ("danlu_export.json", "manifest.json"))
+    files = sorted(p for p in folder.rglob("*") if p.is_file() and p.name not in ("danlu_export.json", MANIFEST))
     for p in files:
         p.chmod(0o644)  # safetensors are written owner-only; an export is meant to be copied and shared
         with open(p, "rb") as f:
@@ -288,7 +289,7 @@ def write_manifest(folder: Path, formats: dict) -> dict:
         entries[rel] = dict(size=p.stat().st_size, sha256=sha256_file(p), format=fmt)
     manifest = dict(files=entries, total_bytes=sum(v["size"] for v in entries.values()),
                     formats={f: {k: v for k, v in c.items() if k not in ("tok",)} for f, c in formats.items()})
-    (folder / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False))
+    (folder / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False))
     for d in {p.parent for p in files} | {folder}:
         fsync_dir(d)
     return manifest

@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 
 from core.recipes.common import append_jsonl
+from core.rundir import RunDir
 from core.recipes.inference import generate_batch, prompt_ids
 
 MAX_NEW_TOKENS = 64
@@ -55,6 +56,6 @@ def _answer(model, tok, cfg, step, run_dir, autocast, prompts) -> list[dict]:
     now = time.time()
     records = [dict(step=step, prompt=p, answer=a, time=now) for p, a in zip(prompts, answers)]
     for rec in records:
-        append_jsonl(Path(run_dir) / "probes.jsonl", rec)
+        append_jsonl(RunDir(run_dir).probes, rec)
     print(f"[danlu] probe answers at step {step}: " + " | ".join(repr(a[:60]) for a in answers), flush=True)
     return records

@@ -20,6 +20,8 @@ import os
 import torch
 from torch.utils.checkpoint import CheckpointPolicy, checkpoint, create_selective_checkpoint_contexts
 
+from core import knobs
+
 
 def autocast_dtype(cfg, d) -> torch.dtype:
     from core.recipes.common import compute_dtype
@@ -94,7 +96,7 @@ def apply(model, cfg, d, allow_compile: bool = True) -> list[str]:
         except Exception as e:  # missing package or an unsupported architecture: plain loss
             print(f"[danlu] fused loss unavailable ({type(e).__name__}: {e}); using the standard loss", flush=True)
     if cfg.compile and layers is not None and allow_compile:
-        in_graph = os.environ.get("DANLU_CKPT_IN_GRAPH", "1") != "0"
+        in_graph = knobs.get(knobs.CKPT_IN_GRAPH, "1") != "0"
         # packed batches have one width for the whole run (sft_data.batch_width): one static graph
         compile_layers(layers, in_graph, dynamic=None if not cfg.packing else False)
         ckpt = any(getattr(layer, "_danlu_ckpt_in_graph", False) for layer in layers)
@@ -127,7 +129,7 @@ def checkpoint_inside(layer) -> None:
     layer.gradient_checkpointing = False
     inner = layer.forward
     kw = {}
-    if os.environ.get("DANLU_CKPT_POLICY", "all") == "all":
+    if knobs.get(knobs.CKPT_POLICY, "all") == "all":
         # Without a policy the compiler's partitioner keeps the outputs of some ops (here the nf4
         # matmuls) instead of recomputing them, which saves less memory; MUST_RECOMPUTE everything
         # gives true checkpointing (only the layer input is kept).

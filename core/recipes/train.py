@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 import sys
 import time
 from contextlib import nullcontext
@@ -41,6 +40,7 @@ from pathlib import Path
 
 import torch
 
+from core import knobs
 from core.config import load_config
 from core.data import load_examples
 from core.errors import InputError, Problem
@@ -53,6 +53,7 @@ from core.recipes.probes import answer_probes
 from core.recipes.sft_data import batch_width, collate, encode_all, epoch_batches, flat_batches, pack, split, unpacked
 from core.recipes.train_log import log_eval, log_step, read_losses, rewind_jsonl, stop_requested  # noqa: F401
 from core.recipes.train_state import check_disk  # noqa: F401  (tests call train.check_disk)
+from core.rundir import RunDir
 from core.workspace import sha256_file
 
 
@@ -179,12 +180,16 @@ class Run:
     window: dict = field(default_factory=lambda: dict(loss=0.0, targets=0, tokens=0, t=time.time()))
 
     @property
+    def files(self) -> RunDir:
+        return RunDir(self.run_dir)
+
+    @property
     def metrics_path(self) -> Path:
-        return self.run_dir / "metrics.jsonl"
+        return self.files.metrics
 
     @property
     def progress_path(self) -> Path:
-        return self.run_dir / "progress.json"
+        return self.files.progress
 
 
 def train(cfg, run_dir: Path, d, resume: bool) -> int:
@@ -199,7 +204,7 @@ def start_run(cfg, run_dir: Path, d, resume: bool) -> Run:
     """Data, model, memory plan, wrapping, optimizer, resume: everything before the first step."""
     t_start = time.time()
     if d.main:
-        write_json(run_dir / "progress.json", dict(phase="loading", step=0, total_steps=None, time=t_start))
+        write_json(RunDir(run_dir).progress, dict(phase="loading", step=0, total_steps=None, time=t_start))
     speed.keep_compile_caches(run_dir)
     ref = resolve_model(cfg.base_model, builtin="require")  # prepared by the supervisor
     dataset_sha = sha256_file(Path(cfg.dataset))
@@ -220,13 +225,13 @@ def start_run(cfg, run_dir: Path, d, resume: bool) -> Run:
     r.epoch = r.step // steps_per_epoch
     r.grad_norm = torch.zeros(())
     if d.main:
-        for log_file in (r.metrics_path, run_dir / "probes.jsonl"):
+        for log_file in (r.metrics_path, r.files.probes):
             rewind_jsonl(log_file, r.step)
         train_state.check_disk(run_dir, model, r.step)  # fail now, not after an hour of training
-        write_json(run_dir / "run_info.json", dict(data_info, steps_per_epoch=steps_per_epoch, total_steps=total_steps,
-                                                   world_size=d.world, device=str(d.device), trainable_params=sum(
-                                                       p.numel() for p in trainable), dataset_sha256=dataset_sha,
-                                                   resumed_from_step=r.step, **info))
+        write_json(r.files.run_info, dict(data_info, steps_per_epoch=steps_per_epoch, total_steps=total_steps,
+                                          world_size=d.world, device=str(d.device), trainable_params=sum(
+                                              p.numel() for p in trainable), dataset_sha256=dataset_sha,
+                                          resumed_from_step=r.step, **info))
     r.stop = StopFlag().install()
     log(d, f"[danlu] training {total_steps} steps ({steps_per_epoch} per epoch), starting at step {r.step}")
     return r
@@ -340,7 +345,9 @@ def inject_faults(step: int, rank: int) -> None:
     if fault("hang", step, rank):
         time.sleep(10_000)
     if fault("spam", step, rank):
-        spam(int(os.environ.get("DANLU_SPAM_MB", "50")))
+        spam(int(knobs.get(knobs.SPAM_MB, "50")))
+    if fault("slow", step, rank):
+        time.sleep(1.0)  # a step that takes a second longer (time-limit tests); a signal still stops the run
 
 
 def after_step(r: Run) -> bool:
@@ -355,7 +362,7 @@ def after_step(r: Run) -> bool:
     stop_now = stop_requested(r.stop, d)
     if (cfg.save_steps and step % cfg.save_steps == 0 and step < r.total_steps) or (stop_now and step > r.last_saved):
         if r.bad_logs == 0:  # never checkpoint weights that produced NaN
-            train_state.save_checkpoint(r.run_dir / "checkpoints", step, r.model, r.opt, r.sched, cfg, d, r.epoch,
+            train_state.save_checkpoint(r.files.checkpoints, step, r.model, r.opt, r.sched, cfg, d, r.epoch,
                                         r.dataset_sha, r.data_info, r.run_dir)
             r.last_saved = step
             if not stop_now:  # a Stop should not wait for answers
@@ -363,7 +370,7 @@ def after_step(r: Run) -> bool:
     if stop_now:
         log(d, f"[danlu] stopped on request at step {step}; the newest checkpoint is step {r.last_saved}")
         if d.main:
-            write_json(r.run_dir / "stopped.json", dict(step=step, checkpoint_step=r.last_saved, time=time.time()))
+            write_json(r.files.stopped, dict(step=step, checkpoint_step=r.last_saved, time=time.time()))
         barrier(d)
     return stop_now
 
@@ -394,14 +401,14 @@ def finish(r: Run) -> None:
     if d.main:
         peak = torch.cuda.max_memory_allocated(d.device) / 2**30 if d.cuda else None
         losses = read_losses(r.metrics_path)
-        write_json(r.run_dir / "result.json", dict(
+        write_json(r.files.result, dict(
             status="succeeded", steps=step, total_steps=r.total_steps, epochs=round(step / r.steps_per_epoch, 3),
             first_loss=losses[0] if losses else None, final_loss=losses[-1] if losses else None, eval_loss=eval_loss,
             runtime_s=round(time.time() - r.t_start, 1), peak_gpu_mem_gib=round(peak, 2) if peak else None,
-            adapter_dir=str(r.run_dir / "adapter"), world_size=d.world))
+            adapter_dir=str(r.files.adapter), world_size=d.world))
         write_json(r.progress_path, dict(phase="done", step=step, total_steps=r.total_steps, time=time.time()))
         log(d, f"[danlu] done: {step} steps, final loss {losses[-1] if losses else float('nan'):.4f}, "
-               f"adapter in {r.run_dir / 'adapter'}")
+               f"adapter in {r.files.adapter}")
 
 
 def spam(megabytes: int):

@@ -19,6 +19,7 @@ import torch
 from core.messages import Msg
 from core.recipes.common import Diverged, StopFlag, all_reduce_sum, append_jsonl, write_json
 from core.recipes.sft_data import collate, flat_batches
+from core.rundir import after_checkpoint, read_jsonl
 from core.workspace import atomic_write_text
 
 
@@ -110,17 +111,11 @@ def rewind_jsonl(path: Path, step: int) -> None:
             continue
         (keep if rec_step <= step else drop).append(line if line.endswith("\n") else line + "\n")
     if drop:
-        with open(path.with_name(f"{path.stem}.after-checkpoint.jsonl"), "a", encoding="utf-8") as f:
+        with open(after_checkpoint(path), "a", encoding="utf-8") as f:
             f.writelines(drop)
     if drop or torn:
         atomic_write_text(path, "".join(keep))
 
 
 def read_losses(path: Path) -> list[float]:
-    out = []
-    if path.exists():
-        for line in path.read_text().splitlines():
-            rec = json.loads(line)
-            if rec.get("loss") is not None:
-                out.append(rec["loss"])
-    return out
+    return [rec["loss"] for rec in read_jsonl(path) if rec.get("loss") is not None]

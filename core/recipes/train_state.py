@@ -20,6 +20,7 @@ from core.messages import Msg
 from core.recipes import checkpoint as ckpt
 from core.recipes.common import DiskFull, barrier, fault, log, write_json
 from core.recipes.sharded import adapter_state_dict
+from core.rundir import RunDir, adapter_info_path
 
 
 def adapter_state(model) -> dict:
@@ -51,7 +52,7 @@ def check_disk(run_dir: Path, model, step: int) -> None:
 
 def read_checkpoint(run_dir: Path, d, dataset_sha: str):
     """(folder, adapter, optimizer state, trainer state) of the newest valid checkpoint, or None."""
-    path = ckpt.newest_valid(run_dir / "checkpoints", log=lambda m: log(d, m))
+    path = ckpt.newest_valid(RunDir(run_dir).checkpoints, log=lambda m: log(d, m))
     if path is None:
         log(d, "[danlu] no complete checkpoint found: starting from step 0")
         return None
@@ -90,14 +91,14 @@ def restore_optimizer(opt, sched, saved, d) -> int:
 
 def save_adapter(model, tok, cfg, run_dir: Path, fsdp: bool = False):
     """adapter/ is written to a temporary folder and renamed, so it exists only when complete."""
-    final, tmp = run_dir / "adapter", run_dir / ".adapter.partial"
+    final, tmp = RunDir(run_dir).adapter, RunDir(run_dir).adapter_partial
     shutil.rmtree(tmp, ignore_errors=True)
     if fsdp:  # PEFT's save_pretrained would call model.state_dict(): the same two files, written here
         write_peft_adapter(model, tmp)
     else:
         model.save_pretrained(tmp, safe_serialization=True)
     tok.save_pretrained(tmp)  # carries the chat template that training used
-    write_json(tmp / "danlu.json", dict(base_model=cfg.base_model, quantization=cfg.quantization,
+    write_json(adapter_info_path(tmp), dict(base_model=cfg.base_model, quantization=cfg.quantization,
                                         chat_template=cfg.chat_template, trust_remote_code=cfg.trust_remote_code))
     shutil.rmtree(final, ignore_errors=True)
     os.replace(tmp, final)

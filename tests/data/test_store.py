@@ -81,7 +81,7 @@ def test_refused_and_incomplete_uploads_leave_nothing(ws, tmp_path):
 
 
 def test_ops_make_versions_with_undo_and_training_pins_one(ws, tmp_path):
-    from core.launcher import pin_dataset
+    from core.workspace import pin_dataset
     rows = [chat(f"q{i}") for i in range(12)]
     info = import_file(ws, write_jsonl(tmp_path / "d.jsonl", rows + rows[:3]), "d.jsonl", origin="shell")
     ds = info["id"]

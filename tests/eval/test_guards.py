@@ -32,7 +32,7 @@ def test_plain_export_names_stay_inside_exports(name, home):
 def test_submit_merge_lists_every_problem_at_once(services):
     from core.export import submit_merge
     with pytest.raises(InputError) as e:
-        submit_merge(services.workspace, "whatever", "../up", dtype="int3", max_shard_size="lots")
+        submit_merge(services.workspace, "whatever", "../up", origin="browser", dtype="int3", max_shard_size="lots")
     wheres = [p.where for p in e.value.problems]
     assert wheres == ["name", "dtype", "max_shard_size"]
 
@@ -114,7 +114,8 @@ def test_chat_target_resolution(services, tmp_path):
 
 
 def test_demo_exposure_rules():
-    from core.demos import check_exposure, parse_auth
+    from core.demos import check_exposure
+    from core.exposure import parse_auth
     check_exposure("127.0.0.1", False, None)
     check_exposure("localhost", False, None)
     check_exposure("::1", False, None)

@@ -15,7 +15,7 @@ pytestmark = pytest.mark.slow  # starts real supervisors and torchrun (with the 
 def test_jobs_verbs_from_start_to_delete(home, services):
     assert json.loads(run_app("jobs", "list", "--json", home=home).stdout) == []
     job = launcher.submit_train(services.workspace, demo_config(max_steps=400, logging_steps=1),
-                                launcher.LaunchSpec(env={"FAKE_STEP_S": "0.2"}), module=FAKE, origin="shell")
+                                launcher.LaunchSpec(env={"DANLU_FAKE_STEP_S": "0.2"}), module=FAKE, origin="shell")
     wait_for(lambda: (Path(job.run_dir) / "metrics.jsonl").exists(), 60, what="first metrics")
 
     r = run_app("jobs", "delete", job.id, home=home)

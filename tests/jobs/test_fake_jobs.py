@@ -64,7 +64,7 @@ def test_ten_concurrent_starts_on_one_device_set_run_one_at_a_time(services, hom
 
 def test_fake_gpu_leases_reach_the_jobs_and_free_gpus_run_in_parallel(services, monkeypatch):
     monkeypatch.setenv("DANLU_FAKE_GPUS", "2")
-    slow = {"FAKE_STEP_S": "0.3"}
+    slow = {"DANLU_FAKE_STEP_S": "0.3"}
     a = submit(services, env=slow, gpus=[0])
     b = submit(services, env=slow, gpus=[1])
     c = submit(services, gpus=[0, 1])
@@ -83,6 +83,7 @@ def test_no_progress_for_n_minutes_fails_as_stalled(services):
     job = launcher.wait(services.workspace, job.id, timeout=120)
     assert job.state == J.FAILED and job.reason == "stalled", (job.reason, job.message)
     assert "No training step finished" in job.message
+    assert "test hook DANLU_STALL_MINUTES=0.05" in (Path(job.run_dir) / "stdout.log").read_text()  # never silent
     assert_no_process_left(services, job)
 
 
@@ -95,7 +96,7 @@ def test_too_little_disk_before_start_fails_without_starting(services):
 
 
 def test_delete_refuses_while_running_then_removes_the_run(services):
-    job = submit(services, env={"FAKE_STEP_S": "0.5"}, cfg=demo_config(max_steps=200, logging_steps=1))
+    job = submit(services, env={"DANLU_FAKE_STEP_S": "0.5"}, cfg=demo_config(max_steps=200, logging_steps=1))
     wait_for(lambda: services.store.get(job.id).state == J.RUNNING, 60, what="RUNNING")
     with pytest.raises(JobError) as e:
         launcher.delete(services.workspace, job.id)
@@ -156,7 +157,7 @@ def test_resume_and_retry_of_a_failed_fake_job(services):
 
 def test_a_killed_supervisor_leaves_training_running_and_reconcile_records_the_end(services):
     """Only the supervisor dies (not its job): training goes on, and reconcile records the truth."""
-    job = submit(services, env={"FAKE_STEP_S": "0.2"}, cfg=demo_config(max_steps=20, logging_steps=1))
+    job = submit(services, env={"DANLU_FAKE_STEP_S": "0.2"}, cfg=demo_config(max_steps=20, logging_steps=1))
     wait_for(lambda: services.store.get(job.id).state == J.RUNNING, 60, what="RUNNING")
     os.kill(services.store.get(job.id).supervisor_pid, signal.SIGKILL)
     time.sleep(0.5)
@@ -167,7 +168,7 @@ def test_a_killed_supervisor_leaves_training_running_and_reconcile_records_the_e
 
 
 def test_cancel_without_a_supervisor_sweeps_the_job(services):
-    job = submit(services, env={"FAKE_STEP_S": "0.5"}, cfg=demo_config(max_steps=200, logging_steps=1), nproc=2)
+    job = submit(services, env={"DANLU_FAKE_STEP_S": "0.5"}, cfg=demo_config(max_steps=200, logging_steps=1), nproc=2)
     wait_for(lambda: services.store.get(job.id).state == J.RUNNING and len(services.store.get(job.id).worker_list) >= 3,
              60, what="RUNNING with the agent and two ranks recorded")
     sup = services.store.get(job.id)
@@ -184,7 +185,7 @@ def test_cancel_without_a_supervisor_sweeps_the_job(services):
 
 
 def test_a_shutdown_signal_to_the_supervisor_stops_the_job_as_interrupted(services):
-    job = submit(services, env={"FAKE_STEP_S": "0.2"}, cfg=demo_config(max_steps=300, logging_steps=1, save_steps=5))
+    job = submit(services, env={"DANLU_FAKE_STEP_S": "0.2"}, cfg=demo_config(max_steps=300, logging_steps=1, save_steps=5))
     wait_for(lambda: services.store.get(job.id).state == J.RUNNING and (Path(job.run_dir) / "metrics.jsonl").exists(),
              60, what="RUNNING")
     os.kill(services.store.get(job.id).supervisor_pid, signal.SIGTERM)  # what a system shutdown sends
@@ -195,7 +196,7 @@ def test_a_shutdown_signal_to_the_supervisor_stops_the_job_as_interrupted(servic
 
 
 def test_a_job_that_ignores_sigterm_is_killed_after_the_grace_period(services):
-    job = submit(services, env={"DANLU_FAULT": "deaf", "FAKE_STEP_S": "0.2"},
+    job = submit(services, env={"DANLU_FAULT": "deaf", "DANLU_FAKE_STEP_S": "0.2"},
                  cfg=demo_config(max_steps=300, logging_steps=1), nproc=2)
     wait_for(lambda: len(services.store.get(job.id).worker_list) >= 3 and (Path(job.run_dir) / "metrics.jsonl").exists(),
              60, what="two ranks training")
@@ -210,7 +211,7 @@ def test_a_job_that_ignores_sigterm_is_killed_after_the_grace_period(services):
 
 @pytest.mark.parametrize("delay", [0.0, 0.15, 0.3])
 def test_a_cancel_racing_the_natural_end_records_one_consistent_end(services, delay):
-    job = submit(services, env={"FAKE_STEP_S": "0.1"}, cfg=demo_config(max_steps=4, logging_steps=1))
+    job = submit(services, env={"DANLU_FAKE_STEP_S": "0.1"}, cfg=demo_config(max_steps=4, logging_steps=1))
     wait_for(lambda: progress_step(job.run_dir) >= 3, 60, what="the last steps")
     time.sleep(delay)
     launcher.cancel(services.workspace, job.id, grace=5)

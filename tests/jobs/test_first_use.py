@@ -78,6 +78,14 @@ def test_eval_merge_chat_and_demo_each_prepare_a_missing_model(tmp_path, demo_mo
     r = run_app("merge", job["id"], "first-export", home=home, timeout=400)
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
     assert (home / "exports" / "first-export" / "manifest.json").is_file()
+    # the command line may also name a folder (XTuner's SAVE_DIR): same .partial, manifest and smoke test
+    folder = tmp_path / "shared-models" / "bot"
+    folder.parent.mkdir()
+    r = run_app("merge", job["id"], folder, home=home, timeout=400)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    assert (folder / "manifest.json").is_file() and sorted(p.name for p in folder.parent.iterdir()) == ["bot"]
+    again = run_app("merge", job["id"], folder, home=home)
+    assert again.returncode == 2 and "already exists" in again.stderr
 
     shutil.rmtree(model_folder(home))
     r = run_app("chat", job["id"], "--prompt", "Hello", "--max-new-tokens", 4, "--temperature", 0, home=home, timeout=300)

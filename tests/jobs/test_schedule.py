@@ -7,6 +7,7 @@ import pytest
 from core import jobs as J
 from core import launcher, procs
 from core.errors import InputError
+from core.executors import LocalExecutor
 from tests.jobs.util import demo_config
 
 
@@ -15,10 +16,10 @@ def no_spawn(monkeypatch):
     """schedule() records a 'supervisor' (this test process) instead of starting one."""
     started = []
 
-    def fake_spawn(ws, job):
+    def fake_start(self, ws, job):
         started.append(job.id)
-        return os.getpid(), procs.create_time(os.getpid())
-    monkeypatch.setattr(launcher, "spawn_supervisor", fake_spawn)
+        return dict(supervisor_pid=os.getpid(), supervisor_ctime=procs.create_time(os.getpid()))
+    monkeypatch.setattr(LocalExecutor, "start", fake_start)
     return started
 
 

@@ -187,7 +187,7 @@ def test_export_names_are_refused_or_stay_plain(home, marker_dir, popen_calls, t
     from core.export import export_path, submit_merge
     ws = Workspace.open(home)
     with pytest.raises(InputError) as e:
-        submit_merge(ws, "no-such-job", text)
+        submit_merge(ws, "no-such-job", text, origin="browser")
     assert "name" in [p.where for p in e.value.problems]
     assert not popen_calls and not list(ws.exports.iterdir())
     assert_no_marker(marker_dir)

@@ -17,6 +17,7 @@ import pytest
 
 from core.config import TrainConfig
 from core.errors import InputError
+from core.workspace import sha256_file
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -222,7 +223,7 @@ def test_pickle_in_a_checkpoint_is_never_loaded(tmp_path, marker):
     forged.mkdir(parents=True)
     for name in ("adapter_model.bin", "optimizer.pt", "trainer_state.pkl", "rng_state.pth"):
         write_pickle(forged / name, marker)
-    files = {p.name: {"size": p.stat().st_size, "sha256": ckpt.sha256_file(p)} for p in forged.iterdir()}
+    files = {p.name: {"size": p.stat().st_size, "sha256": sha256_file(p)} for p in forged.iterdir()}
     (forged / "manifest.json").write_text(json.dumps({"step": 99, "files": files}))
     (forged / "trainer_state.json").write_text("{}")
     (forged / "optimizer.json").write_text('{"param_groups": [], "scalars": {}}')
@@ -338,7 +339,7 @@ def test_pickle_adapter_run_is_refused_for_export_and_eval(home, marker):
     with pytest.raises(InputError):
         resolve_trained_run(ws, str(run))
     with pytest.raises(InputError):
-        submit_merge(ws, str(run), "forged-export")
+        submit_merge(ws, str(run), "forged-export", origin="shell")
     assert not marker.exists() and not list(ws.exports.iterdir())
 
 

@@ -216,7 +216,7 @@ def test_validate_paths_takes_a_local_model_folder_in_the_workspace(ws):
 
 
 def test_check_model_field(ws, tmp_path):
-    from core.paths import check_model_field
+    from core.models import check_model_field
     for name in ("builtin:danlu-tiny", "qwen2.5-0.5b-instruct", "Qwen/Qwen2.5-0.5B-Instruct", "my-export",
                  "20261127-193012-a1b2", ""):
         assert check_model_field(name, ws) == name  # names are looked up by the loaders

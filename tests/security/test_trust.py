@@ -83,7 +83,7 @@ def test_allowed_roots_in_settings_yaml_open_a_folder(ws, tmp_path):
 
 def test_core_operations_refuse_the_page_s_outside_paths(services, tmp_path):
     """Each core entry point that takes a path or a model from the page checks it itself."""
-    from core import chat, data, demos, evaluation, launcher, models
+    from core import chat, data, demos, evaluation, launcher, memory
     ws = services.workspace
     outside = tmp_path / "outside.jsonl"
     outside.write_text('{"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "ok"}]}\n')
@@ -98,7 +98,7 @@ def test_core_operations_refuse_the_page_s_outside_paths(services, tmp_path):
         "chat adapter": lambda: chat.resolve_target(ws, "builtin:danlu-tiny", str(folder), origin=trust.BROWSER),
         "start_demo": lambda: demos.start_demo(ws, str(folder), origin=trust.BROWSER),
         "submit_eval": lambda: evaluation.submit_eval(ws, "x", origin=trust.BROWSER, dataset=str(outside)),
-        "model_shape": lambda: models.model_shape(str(folder), ws, origin=trust.BROWSER),
+        "model_shape": lambda: memory.model_shape(str(folder), ws, origin=trust.BROWSER),
     }
     for name, call in calls.items():
         e = refusal(call)
@@ -166,6 +166,8 @@ def test_the_http_api_refuses_hostile_paths_on_every_endpoint_and_creates_nothin
         for i, cfg in enumerate(hostile_settings):
             box = json.dumps({k: v for k, v in cfg.items()})
             answers[f"start_training {i}"] = call(client, "/start_training", "en", ["cpu"], 2, box)
+            answers[f"start_training_slurm {i}"] = call(client, "/start_training_slurm", "en", 2, "debug", 1, 0,
+                                                         "00:10:00", False, box)
             answers[f"show_command {i}"] = call(client, "/show_command", "en", ["cpu"], 1, box)
             answers[f"save_config {i}"] = call(client, "/save_config", "en", box)
         answers["load_config"] = call(client, "/load_config", handle_file(str(hostile_config)), "en",

@@ -7,8 +7,8 @@ NO_LABEL_NEEDED = (gr.Markdown, gr.HTML, gr.Button, gr.UploadButton, gr.Download
 
 
 def config(services):
-    demo = build_ui(services)
-    return demo, demo.get_config_file()
+    blocks = build_ui(services)
+    return blocks, blocks.get_config_file()
 
 
 def test_no_page_needs_a_heartbeat_stream(services):
@@ -19,8 +19,8 @@ def test_no_page_needs_a_heartbeat_stream(services):
 
 
 def test_every_component_has_a_label(services):
-    demo, _ = config(services)
-    unlabeled = [(type(b).__name__, getattr(b, "elem_id", None)) for b in demo.blocks.values()
+    blocks, _ = config(services)
+    unlabeled = [(type(b).__name__, getattr(b, "elem_id", None)) for b in blocks.blocks.values()
                  if isinstance(b, gr.components.Component) and not isinstance(b, NO_LABEL_NEEDED)
                  and not getattr(b, "label", None)]
     assert not unlabeled, unlabeled
@@ -36,8 +36,8 @@ def test_main_actions_have_stable_api_names(services):
 def test_tabs_are_the_seven_named_in_the_brief_and_review(services):
     """Review (issue 21) sits next to the Dataset tab whose datasets it reviews."""
     from webui.i18n import tr
-    demo, _ = config(services)
-    labels = [tr(str(b.label).split('"key": "')[1].split('"')[0], "en") for b in demo.blocks.values()
+    blocks, _ = config(services)
+    labels = [tr(str(b.label).split('"key": "')[1].split('"')[0], "en") for b in blocks.blocks.values()
               if isinstance(b, gr.Tab)]
     assert labels == ["Templates", "Dataset", "Review", "Hyperparameters", "Train", "Evaluate", "Export", "Chat"]
 
@@ -58,7 +58,7 @@ def test_no_event_reads_or_writes_a_layout_block(services):
 def test_events_read_the_settings_from_the_one_box(services):
     """Every input of a finished event stays in the page's loading-status list, walked on every
     status change (webui/fields.py): the ~40 setting widgets must reach events as the one JSON box."""
-    demo, cfg = config(services)
+    blocks, cfg = config(services)
     by_elem = {c["props"].get("elem_id"): c["id"] for c in cfg["components"]}
     box = by_elem["settings-json"]
     api = {d.get("api_name"): d for d in cfg["dependencies"]}

@@ -9,7 +9,7 @@ from core import jobs as J
 from core.config import load_config
 from core.errors import InputError
 from core.memory import Shape
-from core.models import model_shape
+from core.memory import model_shape
 from core.presets import compose
 from webui import fields, jobview
 from webui.context import Gui

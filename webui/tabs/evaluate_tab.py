@@ -6,7 +6,6 @@ from __future__ import annotations
 import shutil
 from functools import partial
 from dataclasses import dataclass
-from pathlib import Path
 
 import gradio as gr
 import pandas as pd
@@ -15,6 +14,7 @@ from core import evaluation as E
 from core import jobs as J
 from core import trust
 from core.errors import DanluError, InputError
+from core.rundir import RunDir
 from webui.i18n import L, error_text, tr
 from webui.jobview import finished_runs, job_status
 from webui.tabs.hyperparams_tab import problems_markdown
@@ -100,7 +100,7 @@ def probe_frame(probes: list[dict], lang: str) -> pd.DataFrame:
 
 def csv_update(gui, job: J.Job):
     """eval.csv of the run, copied where the page may offer it for download."""
-    src = Path(job.run_dir) / "eval.csv"
+    src = RunDir(job.run_dir).eval_csv
     if not src.is_file():
         return gr.update(value=None, visible=False)
     dest = gui.ws.root / "gui-downloads" / f"eval-{job.id}.csv"

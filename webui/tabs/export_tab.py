@@ -12,6 +12,7 @@ import gradio as gr
 import pandas as pd
 
 from core import export as X
+from core import trust
 from core.errors import DanluError, InputError
 from core.export_formats import FORMATS
 from webui.i18n import L, error_text, has, recorded_text, tr
@@ -62,7 +63,8 @@ def start_merge(gui, lang: str, run: str | None, name: str, dtype: str, formats:
         plan = X.export_plan(gui.ws, run, formats or None)
         if plan.get("enough_disk") is False:
             return gr.skip(), f"⚠ {tr('ex.plan.short', lang)}", gr.skip()
-        job = X.submit_merge(gui.ws, run, name, dtype=dtype or "bf16", formats=formats or None, system=system or "")
+        job = X.submit_merge(gui.ws, run, name, origin=trust.BROWSER, dtype=dtype or "bf16", formats=formats or None,
+                             system=system or "")
     except InputError as e:
         return gr.skip(), problems_markdown(e.problems, lang, "ex.cannot_start"), gr.skip()
     except DanluError as e:

@@ -14,9 +14,9 @@ from core.config import FIELDS, read_yaml, save_config, to_yaml
 from core.errors import InputError, Problem
 from core.launcher import LaunchSpec, cli_command
 from core.memory import estimate, fit_advice
+from core.memory import model_shape
 from core.memory_plan import MODES, SHARDING, choose_sharding, plan_memory
 from core.messages import Msg
-from core.models import model_shape
 from webui import fields
 from webui.i18n import L, preset_text, say, tr
 

@@ -18,10 +18,12 @@ import pandas as pd
 from core import jobs as J
 from core import launcher, progress, trust
 from core.errors import DanluError, InputError
+from core.rundir import RunDir, read_json
 from webui import fields
 from webui.i18n import L, error_text, tr
 from webui.jobview import failure_text, status_markdown
 from webui.live import file_stamp
+from webui.tabs import train_where
 from webui.tabs.hyperparams_tab import launch_spec, problems_markdown
 
 POLL_S = 1.0
@@ -36,6 +38,7 @@ PLOT_EVERY_S = 2.0  # redrawing plots in every open page each second costs more 
 class TrainTab:
     gpus: gr.CheckboxGroup
     nproc: gr.Number
+    where: train_where.WherePanel  # this computer or a Slurm cluster
     start: gr.Button
     stop: gr.Button
     resume: gr.Button
@@ -71,20 +74,32 @@ def refresh_gpus(gui, lang: str, chosen: list):
 
 
 # ---- actions ---------------------------------------------------------------------------------
-def start_training(gui, lang: str, chosen_gpus: list, nproc, *values):
-    """Inputs: language, GPU choice, process count, every setting. Outputs: selected job id, message, timer.
-    Problems are shown in words (naming the settings) instead of starting."""
+def start_training(gui, lang: str, chosen_gpus: list, nproc, *values, where: str = train_where.LOCAL, **slurm):
+    """Inputs: language, GPU choice, process count, every setting (where: this computer, or the Slurm
+    cluster with `slurm` = partition, nodes, gpus_per_node, time_limit, requeue). Outputs: selected job
+    id, message, timer. Problems are shown in words (naming the settings) instead of starting."""
     cfg, problems = fields.build_config(dict(zip(fields.NAMES, values)), gui.ws)
     if cfg is None:
         return gr.skip(), problems_markdown(problems, lang), gr.skip()
     try:
-        job = launcher.submit_train(gui.ws, cfg, launch_spec(chosen_gpus, nproc), origin=trust.BROWSER,
+        if where == train_where.SLURM:
+            spec = launcher.LaunchSpec(executor="slurm", slurm=train_where.spec_from_page(gui, lang, nproc, **slurm))
+        else:
+            spec = launch_spec(chosen_gpus, nproc)
+        job = launcher.submit_train(gui.ws, cfg, spec, origin=trust.BROWSER,
                                     module=gui.train_module, name=cfg.run_name or job_name(gui, cfg.dataset))
     except InputError as e:
         return gr.skip(), problems_markdown(e.problems, lang), gr.skip()
     except DanluError as e:
         return gr.skip(), f"⚠ {error_text(e, lang)}", gr.skip()
     return job.id, f"▶ {tr('train.started', lang)} `{job.id}`", gr.Timer(active=True)
+
+
+def start_on_cluster(gui, lang: str, nproc, partition, nodes, gpus_per_node, time_limit, requeue, *values):
+    """Inputs: language, processes per node (CPU nodes), the Slurm settings, every setting. Outputs: as
+    Start training. The job is submitted to the Slurm cluster (webui/tabs/train_where.py)."""
+    return start_training(gui, lang, [], nproc, *values, where=train_where.SLURM, partition=partition, nodes=nodes,
+                          gpus_per_node=gpus_per_node, time_limit=time_limit, requeue=bool(requeue))
 
 
 def job_name(gui, dataset: str) -> str:
@@ -144,11 +159,12 @@ def _row(gui, job: J.Job, lang: str) -> list:
     else:
         step = gui.live.memo(("step", job.id, job.state), lambda: "" if job.state == J.QUEUED else _step_text(job))
     created = time.strftime("%Y-%m-%d %H:%M", time.localtime(job.created_at))
-    return [job.id, job.name, job.kind, tr("state." + job.state, lang), step, created]
+    return [job.id, job.name, job.kind, tr("state." + job.state, lang), step, created,
+            train_where.where_text(job, lang)]
 
 
 def _step_text(job: J.Job) -> str:
-    p = progress.read_json(Path(job.run_dir) / "progress.json")
+    p = read_json(RunDir(job.run_dir).progress)
     return f"{p['step']}/{p['total_steps']}" if p.get("step") and p.get("total_steps") else ""
 
 
@@ -189,6 +205,7 @@ def select_row(evt: gr.SelectData):
 
 def refresh(gui, lang: str, job_id: str | None, seen: str, table_seen: str):
     """The Timer's one call: the job table, then the selected job's live view (see refresh_job)."""
+    job_id = train_where.requeued_as(gui, job_id, seen)  # a Slurm job that requeued itself: show its next attempt
     table, picker, table_sig = refresh_jobs(gui, lang, job_id, table_seen)
     return refresh_job(gui, job_id, seen, lang) + (table, picker, table_sig)
 
@@ -204,10 +221,10 @@ def refresh_job(gui, job_id: str | None, seen: str, lang: str):
         empty = (tr("train.no_job_yet", lang), gr.update(value="", visible=False), "", *plot_frames([]), "none",
                  gr.update(interactive=False), gr.update(interactive=False))
         return empty if seen != "none" else (gr.skip(),) * 8
-    run_dir = Path(job.run_dir)
-    metrics, log = file_stamp(run_dir / "metrics.jsonl"), file_stamp(run_dir / "stdout.log")
+    run = RunDir(job.run_dir)
+    metrics, log = file_stamp(run.metrics), file_stamp(run.stdout_log)
     ident = f"{job.id}|{job.state}|{lang}"
-    sig = f"{ident}|{metrics}|{log}|{file_stamp(run_dir / 'progress.json')}"
+    sig = f"{ident}|{metrics}|{log}|{file_stamp(run.progress)}"
     last_sig, plotted_size, plotted_at = _parse_seen(seen)
     if sig == last_sig and plotted_size == metrics[0]:
         return (gr.skip(),) * 8  # nothing new: the page keeps what it shows, `seen` included
@@ -220,7 +237,7 @@ def refresh_job(gui, job_id: str | None, seen: str, lang: str):
     plot_due = plotted_size != metrics[0] and (
         not same_job or plotted_size <= 0 or job.terminal or now - plotted_at >= PLOT_EVERY_S)
     if plot_due:
-        loss_df, lr_df = gui.live.memo(("plots", job.id, metrics), lambda: plot_frames(progress.read_metrics(run_dir)))
+        loss_df, lr_df = gui.live.memo(("plots", job.id, metrics), lambda: plot_frames(progress.read_metrics(run.path)))
         plotted_size, plotted_at = metrics[0], now
     else:
         loss_df = lr_df = gr.skip()
@@ -251,7 +268,7 @@ def _parse_seen(seen: str) -> tuple[str, int, float]:
 
 
 def log_text(job: J.Job) -> str:
-    text = progress.log_tail(job.run_dir, max_bytes=40_000)
+    text = progress.log_tail(job, max_bytes=40_000)
     if job.nproc == 1:
         text = text.replace("[default0]:", "")  # one process: the rank prefix is noise
     return "\n".join(text.splitlines()[-LOG_LINES:])
@@ -297,7 +314,7 @@ def typed_frame(rows: list[tuple], columns: dict[str, str]) -> pd.DataFrame | No
     return pd.DataFrame(rows, columns=list(columns)).astype(columns)
 
 
-TABLE_COLUMNS = ["job", "name", "kind", "state", "step", "created"]
+TABLE_COLUMNS = ["job", "name", "kind", "state", "step", "created", "where"]
 
 
 # ---- layout ----------------------------------------------------------------------------------
@@ -308,8 +325,10 @@ def build(gui) -> TrainTab:
                                 interactive=bool(gui.gpus()), elem_id="train-gpus", scale=3)
         nproc = gr.Number(value=1, precision=0, label=L("train.nproc"), info=L("train.nproc_help"),
                           minimum=1, maximum=64, elem_id="train-nproc", scale=1, visible=not gui.gpus())
+    where = train_where.build(gui)
     with gr.Row():
         start = gr.Button(L("train.start"), variant="primary", elem_id="train-start", scale=2)
+        where.start = gr.Button(L("slurm.start"), variant="primary", elem_id="train-slurm-start", scale=2, visible=False)
         stop = gr.Button(L("train.stop"), variant="stop", elem_id="train-stop", interactive=False, scale=1)
         resume = gr.Button(L("train.resume"), elem_id="train-resume", interactive=False, scale=1)
     message = gr.Markdown(elem_id="train-message")
@@ -336,6 +355,6 @@ def build(gui) -> TrainTab:
     # browser allows only six connections per host, so a seventh tab of the app would never load.
     seen = gr.Textbox("", visible=False, label="shown", elem_id="train-seen")
     table_seen = gr.Textbox("", visible=False, label="table shown", elem_id="train-table-seen")
-    return TrainTab(table_seen=table_seen, gpus=gpus, nproc=nproc, start=start, stop=stop, resume=resume, message=message, job=job,
+    return TrainTab(table_seen=table_seen, gpus=gpus, nproc=nproc, where=where, start=start, stop=stop, resume=resume, message=message, job=job,
                     remembered=remembered, table=table, status=status, failure=failure, loss_plot=loss_plot,
                     lr_plot=lr_plot, log=log, timer=timer, seen=seen)

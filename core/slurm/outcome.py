@@ -1,0 +1,121 @@
+"""How an attempt of a Slurm job ended, in Danlu's states and words, from what Slurm says and what
+the attempt left in the run folder. Pure: the facts are gathered by core.slurm.executor.
+
+The run's own files come first (they are the truth for the result): result.json -> Succeeded. Then
+what Danlu asked for (Stop -> Cancelled), then what the batch script recorded (slurm/ID.attempt-N.end.json:
+the time limit, a folder the nodes could not see), then Slurm's own word for the job (TIMEOUT,
+PREEMPTED, NODE_FAIL, OUT_OF_MEMORY, CANCELLED by someone else), and last the log, read by
+core.diagnose like a local job's, which names the rank that failed first.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from core import diagnose
+from core import jobs as J
+from core.messages import Msg, recorded, said
+
+# Slurm job states in which the job still holds (or waits for) its nodes
+WAITING = {"PENDING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED", "RESV_DEL_HOLD", "SPECIAL_EXIT"}
+STARTING = {"CONFIGURING"}
+RUNNING = {"RUNNING", "COMPLETING", "STAGE_OUT", "SIGNALING", "RESIZING", "SUSPENDED", "STOPPED"}
+ENDED = {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "PREEMPTED", "NODE_FAIL", "BOOT_FAIL", "DEADLINE",
+         "OUT_OF_MEMORY", "REVOKED"}
+RESUME_HINT = Msg("end.press_resume.hint")
+
+
+@dataclass
+class AttemptFacts:
+    """Everything known about attempt `attempt` of a Slurm job (files of that attempt, Slurm's view now)."""
+    attempt: int
+    slurm_job_id: str
+    slurm_state: str = ""          # "" when Slurm no longer knows the job (it forgets ended jobs after MinJobAge)
+    slurm_restarts: int = -1       # how often Slurm has requeued it; -1 unknown
+    slurm_reason: str = ""
+    time_limit: str = ""
+    started: dict = field(default_factory=dict)   # slurm/attempt-N.json
+    ended: dict = field(default_factory=dict)     # slurm/attempt-N.end.json
+    result: dict = field(default_factory=dict)
+    stopped: dict = field(default_factory=dict)
+    cancel_requested: bool = False
+    log_text: str = ""
+    nproc: int = 1
+    run_dir: Path | None = None    # this attempt's files (errors/), for core.diagnose
+
+    @property
+    def requeued(self) -> bool:
+        """A later attempt follows: the script asked for it, or Slurm requeued the job itself."""
+        return self.ended.get("requeue") == 1 or self.slurm_restarts > self.attempt
+
+    @property
+    def over(self) -> bool:
+        """Nothing of this attempt runs any more (a recorded end alone is not enough: srun may be closing)."""
+        if self.slurm_restarts > self.attempt:
+            return True
+        return self.slurm_state == "" or self.slurm_state in ENDED or (
+            bool(self.ended) and self.slurm_state in WAITING)
+
+
+def saved_words(f: AttemptFacts) -> Msg | str:
+    step = f.stopped.get("checkpoint_step")
+    return Msg("cluster.saved", step=step) if step else ""
+
+
+def outcome(f: AttemptFacts) -> tuple[str, dict]:
+    """(final state, {reason, message, hint (English and codes, core.messages.said)[, rank, log_tail]})
+    of an attempt that is over."""
+    if f.result.get("status") == "succeeded":
+        return J.SUCCEEDED, dict(reason="", **said(Msg("end.finished_after_stop" if f.cancel_requested else "end.finished")))
+    if f.cancel_requested:
+        return J.CANCELLED, dict(reason="cancelled", **said(Msg("cluster.cancelled", saved=saved_words(f)), RESUME_HINT))
+    stop = f.ended.get("stop", "")
+    then = Msg("cluster.requeued_then") if f.requeued else ""
+    if stop == "time_limit" or f.slurm_state == "TIMEOUT" or f.slurm_state == "DEADLINE":
+        limit = f" ({f.time_limit})" if f.time_limit else ""
+        return J.INTERRUPTED, dict(reason="time_limit", **said(Msg("cluster.time_limit", limit=limit, saved=saved_words(f),
+                                                                   then=then),
+                                                               None if f.requeued else Msg("cluster.time_limit.hint")))
+    if stop == "not_shared":
+        return J.FAILED, dict(reason="not_shared", **said(Msg("cluster.not_shared"), Msg("cluster.not_shared.hint")))
+    if stop == "prepare_failed":
+        return J.FAILED, dict(reason="start_failed", **said(Msg("cluster.prepare_failed"), Msg("cluster.prepare_failed.hint")))
+    if f.slurm_state == "PREEMPTED" or (f.requeued and not f.ended) or (f.stopped and f.requeued):
+        return J.INTERRUPTED, dict(reason="preempted", **said(Msg("cluster.preempted", saved=saved_words(f), then=then),
+                                                              None if f.requeued else RESUME_HINT))
+    if f.slurm_state in ("NODE_FAIL", "BOOT_FAIL"):
+        return J.INTERRUPTED, dict(reason="node_fail", **said(Msg("cluster.node_fail", state=f.slurm_state, then=then),
+                                                              None if f.requeued else RESUME_HINT))
+    if f.slurm_state == "OUT_OF_MEMORY":
+        return J.FAILED, dict(reason="killed", **said(Msg("cluster.oom"), Msg("cluster.oom.hint")))
+    if f.stopped:
+        return J.INTERRUPTED, dict(reason="interrupted", **said(Msg("cluster.outside_signal", saved=saved_words(f)),
+                                                                RESUME_HINT))
+    if f.slurm_state == "CANCELLED" and not f.ended:
+        return J.CANCELLED, dict(reason="cancelled", **said(Msg("cluster.cancelled_elsewhere"), RESUME_HINT))
+    return J.FAILED, failure(f)
+
+
+def failure(f: AttemptFacts) -> dict:
+    if not f.started:
+        state = f.slurm_state or Msg("cluster.state_forgotten")
+        return dict(reason="start_failed", **said(Msg("cluster.start_failed", id=f.slurm_job_id, state=state),
+                                                  Msg("cluster.start_failed.hint", id=f.slurm_job_id)))
+    rc = f.ended.get("returncode")
+    if not f.ended:
+        rc = None
+    info = diagnose.explain(f.run_dir or Path("."), rc, f.log_text, nproc=f.nproc)
+    if not f.ended and f.slurm_state:
+        slurm = f.slurm_state + (", " + f.slurm_reason if f.slurm_reason else "")
+        info.update(said(Msg("cluster.with_state", message=recorded(info, "message"), slurm=slurm), recorded(info, "hint")))
+    return info
+
+
+def attempt_log(text: str, slurm_job_id: str, attempt: int) -> str:
+    """This attempt's part of the appended stdout.log: from its own start line to the next attempt's."""
+    mark = f"[danlu] Slurm job {slurm_job_id}, attempt {attempt},"
+    start = text.rfind(mark)
+    if start < 0:
+        return text
+    nxt = text.find(f"[danlu] Slurm job {slurm_job_id}, attempt {attempt + 1},", start)
+    return text[start:nxt if nxt >= 0 else len(text)]

@@ -1,0 +1,95 @@
+"""The executor seam: the launcher, the job table and its states work with any executor that answers
+start/poll/cancel/sweep/logs. A scripted executor (no process at all: the test plays the machine
+that runs the job, writing its run record) stands in for a second one, such as a cluster."""
+import pytest
+
+from core import jobs as J
+from core import launcher, progress
+from core.executors import EXECUTORS, GONE, ORPHANED, OWNED, LocalExecutor, executor_for
+from core.rundir import RunDir, write_json
+from tests.jobs.util import demo_config
+
+
+class ScriptedExecutor:
+    name = "scripted"
+
+    def __init__(self):
+        self.where: dict[str, str] = {}   # job id -> what poll() answers
+        self.calls: list[tuple] = []
+
+    def start(self, ws, job):
+        self.calls.append(("start", job.id))
+        self.where[job.id] = OWNED
+        return {}
+
+    def poll(self, job):
+        return self.where[job.id]
+
+    def cancel(self, ws, job, grace):
+        self.calls.append(("cancel", job.id, grace))
+
+    def sweep(self, job):
+        self.calls.append(("sweep", job.id))
+        self.where[job.id] = GONE
+        return True
+
+    def logs(self, job):
+        return RunDir(job.run_dir).path / "scripted.log"
+
+
+@pytest.fixture
+def scripted(monkeypatch):
+    ex = ScriptedExecutor()
+    monkeypatch.setitem(EXECUTORS, ex.name, ex)
+    return ex
+
+
+def submit(services):
+    return launcher.submit_train(services.workspace, demo_config(max_steps=2), launcher.LaunchSpec(executor="scripted"),
+                                 origin="shell")
+
+
+def test_a_job_names_its_executor_and_ends_from_its_own_record(services, scripted):
+    job = submit(services)
+    assert job.executor == "scripted" and job.state == J.STARTING and scripted.calls == [("start", job.id)]
+    assert services.store.transition(job.id, J.RUNNING)
+    launcher.reconcile(services.workspace)                       # owned there: left alone
+    assert services.store.get(job.id).state == J.RUNNING
+    run = RunDir(job.run_dir)
+    write_json(run.exit, dict(job_id=job.id, state=J.SUCCEEDED, returncode=0, reason="", message="Finished.", hint=""))
+    launcher.reconcile(services.workspace)
+    job = services.store.get(job.id)
+    assert job.state == J.SUCCEEDED and job.message == "Finished."
+    assert progress.status(job)["executor"] == "scripted"
+    run.path.joinpath("scripted.log").write_text("hello from the cluster\n")
+    assert progress.log_tail(job) == "hello from the cluster\n"
+
+
+def test_cancel_goes_through_the_executor_and_a_gone_job_is_finalised(services, scripted):
+    job = submit(services)
+    services.store.transition(job.id, J.RUNNING)
+    launcher.cancel(services.workspace, job.id, grace=7)
+    assert ("cancel", job.id, 7) in scripted.calls
+    assert services.store.get(job.id).state == J.CANCELLING      # its owner records the end
+    scripted.where[job.id] = ORPHANED                            # the owner died; processes are left
+    launcher.reconcile(services.workspace)
+    assert ("sweep", job.id) in scripted.calls
+    assert services.store.get(job.id).state == J.CANCELLED
+
+
+def test_a_resumed_job_keeps_its_executor(services, scripted):
+    job = submit(services)
+    services.store.transition(job.id, J.RUNNING)
+    scripted.where[job.id] = GONE                                # vanished without a record
+    launcher.reconcile(services.workspace)
+    assert services.store.get(job.id).state == J.INTERRUPTED
+    resumed = launcher.resume(services.workspace, job.id)
+    assert resumed.executor == "scripted" and ("start", resumed.id) in scripted.calls
+
+
+def test_local_is_the_default_and_unknown_names_are_refused(services):
+    assert isinstance(executor_for("local"), LocalExecutor)
+    job = services.store.create(kind="train", run_dir="/r")
+    assert job.executor == "local"
+    with pytest.raises(ValueError, match="no executor called 'nowhere'"):
+        launcher.submit_train(services.workspace, demo_config(), launcher.LaunchSpec(executor="nowhere"), origin="shell")

@@ -1,0 +1,96 @@
+"""Reading Slurm's output (squeue, scontrol, sinfo) and saying what it means in words. The texts are
+Slurm 22.05's formats; tests/slurm/test_cluster.py reads the same commands from a real cluster."""
+import pytest
+
+from core.slurm import commands as C
+
+SQUEUE = """4242|RUNNING|0|gpu[01-02]|04:00:00|None|
+4243|PENDING|0||04:00:00|Resources|
+4244|PENDING|1||1:00|BeginTime|
+4245|COMPLETED|0|gpu03|04:00:00|None|
+4246|PENDING|0||UNLIMITED|ReqNodeNotAvail, UnavailableNodes:gpu04|
+"""
+
+SINFO_NODES = """gpu01|gpu*|mixed|gpu:h100:8(S:0-1)|gpu:h100:3(IDX:0-2)|48/80/0/128|
+gpu02|gpu*|idle|gpu:h100:8(S:0-1)|gpu:h100:0(IDX:N/A)|0/128/0/128|
+gpu03|gpu*|drained|gpu:h100:8(S:0-1)|gpu:h100:0(IDX:N/A)|0/0/128/128|
+gpu03|long|drained|gpu:h100:8(S:0-1)|gpu:h100:0(IDX:N/A)|0/0/128/128|
+cpu01|cpu|idle|(null)|(null)|0/64/0/64|
+"""
+
+
+def test_squeue_lines_become_entries():
+    q = C.parse_queue(SQUEUE)
+    assert q["4242"] == C.QueueEntry("4242", "RUNNING", 0, "gpu[01-02]", "", "04:00:00")
+    assert q["4244"].restarts == 1 and q["4244"].reason == "BeginTime"
+    assert q["4246"].reason == "ReqNodeNotAvail, UnavailableNodes:gpu04"
+    assert C.parse_queue("") == {}
+
+
+def test_scontrol_values_keep_their_spaces():
+    line = ("JobId=7 JobName=danlu-x UserId=ann(1000) JobState=TIMEOUT Reason=TimeLimit Requeue=1 Restarts=2 "
+            "ExitCode=0:15 TimeLimit=00:01:00 NodeList=gpu01 Command=/shared/my runs/x/job.sbatch WorkDir=/opt/danlu")
+    d = C.parse_scontrol(line)
+    assert d["JobState"] == "TIMEOUT" and d["Restarts"] == "2" and d["ExitCode"] == "0:15"
+    assert d["Command"] == "/shared/my runs/x/job.sbatch" and d["WorkDir"] == "/opt/danlu"
+    assert C.parse_scontrol("") == {}
+
+
+@pytest.mark.parametrize("gres,n", [("gpu:h100:8(S:0-1)", 8), ("gpu:4,gpu:v100:2", 6), ("(null)", 0), ("", 0),
+                                    ("gpu:a100:3(IDX:0-2)", 3), ("gpu:h100:0(IDX:N/A)", 0), ("mps:100,gpu:2", 2)])
+def test_gpus_in_a_gres_string(gres, n):
+    assert C.count_gpus(gres) == n
+
+
+def test_partitions_count_free_gpus_on_usable_nodes_only():
+    parts = {p.name: p for p in C.summarize(C.parse_nodes(SINFO_NODES),
+                                            {"gpu*": "2-00:00:00", "long": "7-00:00:00", "cpu": "infinite", "empty": "1:00:00"})}
+    gpu = parts["gpu"]
+    assert gpu.default and (gpu.nodes, gpu.usable_nodes, gpu.gpus, gpu.gpus_free, gpu.max_gpus_free_per_node) == (3, 2, 24, 13, 8)
+    assert gpu.label() == "gpu (default) · 13 of 24 GPUs free · 2 nodes · up to 2-00:00:00"
+    assert (parts["long"].gpus_free, parts["long"].usable_nodes) == (0, 0)  # its only node is drained
+    assert parts["cpu"].label() == "cpu · no GPUs, 64 CPUs free · 1 node"
+    assert parts["empty"].nodes == 0  # a partition without nodes is still listed
+
+
+@pytest.mark.parametrize("reason,words", [
+    ("Resources", "waiting for resources"), ("Priority", "higher priority"), ("BeginTime", "requeued job waits"),
+    ("ReqNodeNotAvail, UnavailableNodes:gpu04", "not available"), ("QOSMaxGRESPerUser", "limit of your account or QoS"),
+    ("AssocGrpGRES", "limit of your account or QoS"), ("Cleaning", "waiting (Slurm's reason: Cleaning)"), ("None", "waiting to be scheduled")])
+def test_why_a_job_waits_in_words(reason, words):
+    assert words in str(C.pending_words(reason))
+
+
+def test_slurm_errors_in_words_with_a_hint():
+    text = "sbatch: error: Batch job submission failed: Invalid partition name specified\n"
+    assert C.slurm_words(text) == "Invalid partition name specified"
+    assert "sinfo" in str(C.hint_for(text))
+    assert "no GPUs" in str(C.hint_for("sbatch: error: Invalid generic resource (gres) specification"))
+
+
+def test_a_missing_command_says_what_to_do(monkeypatch):
+    monkeypatch.setenv("PATH", "/nonexistent")
+    with pytest.raises(C.SlurmError) as e:
+        C.submit("/x/job.sbatch")
+    assert "sbatch" in str(e.value) and "login node" in e.value.hint
+
+
+def test_an_allocation_danlu_runs_in_does_not_leak_into_its_jobs(monkeypatch):
+    monkeypatch.setenv("SLURM_JOB_ID", "99")
+    monkeypatch.setenv("SLURM_CONF", "/etc/x/slurm.conf")
+    env = C.env()
+    assert "SLURM_JOB_ID" not in env and env["SLURM_CONF"] == "/etc/x/slurm.conf" and env["SLURM_TIME_FORMAT"] == "standard"
+
+
+def test_sacct_gives_the_whole_jobs_state():
+    text = "4242|CANCELLED by 1000\n4242.batch|CANCELLED\n4242.0|FAILED\n"
+    assert C.parse_accounting(text, "4242") == "CANCELLED"
+    assert C.parse_accounting("4243|TIMEOUT\n", "4242") == ""
+
+
+def test_tools_without_a_cluster_are_not_a_cluster(monkeypatch, tmp_path):
+    """Where slurm-wlm is installed but nothing is set up (CI before its cluster starts), the page
+    offers no cluster; a missing sbatch says no at once."""
+    monkeypatch.delenv("SLURM_CONF", raising=False)
+    monkeypatch.setenv("PATH", "/nonexistent")
+    assert C.configured() is False

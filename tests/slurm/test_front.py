@@ -1,0 +1,108 @@
+"""The CLI's and the page's side of Slurm, without a cluster: flags, settings.yaml defaults, refusals
+before anything is submitted, and how a Slurm job is shown (where it runs, why it waits)."""
+import argparse
+import json
+from pathlib import Path
+
+import pytest
+
+from cli import train_cmd
+from core import jobs as J
+from core import launcher
+from core.errors import InputError
+from core.messages import keep
+from core.presets import compose
+from core.slurm.commands import pending_words
+from core.slurm.spec import SlurmSpec
+from tests.jobs.util import demo_config
+from webui import fields, jobview
+from webui.context import Gui
+from webui.tabs import train_tab, train_where
+
+
+def args(**kw) -> argparse.Namespace:
+    base = dict(nproc=None, gpus=None, nnodes=1, node_rank=0, master=None, slurm=False, **{n: None for n in train_cmd.SLURM_FLAGS})
+    return argparse.Namespace(**{**base, **kw})
+
+
+def test_slurm_flags_take_settings_yaml_defaults(services):
+    (services.workspace.root / "settings.yaml").write_text(
+        'slurm:\n  partition: gpu\n  time: "02:00:00"\n  gpus_per_node: 8\n  requeue: true\n')
+    spec = train_cmd.launch_spec(args(slurm=True, nodes=2, time="00:30:00"), services.workspace)
+    assert spec.executor == "slurm"
+    assert (spec.slurm.partition, spec.slurm.nodes, spec.slurm.gpus_per_node, spec.slurm.time, spec.slurm.requeue) == \
+        ("gpu", 2, 8, "00:30:00", True)
+    assert spec.slurm.cli_flags() == ["--slurm", "--nodes", "2", "--gpus-per-node", "8", "--partition", "gpu",
+                                      "--time", "00:30:00", "--requeue"]
+
+
+def test_flags_of_the_other_place_are_refused_by_name(services):
+    with pytest.raises(InputError) as e:
+        train_cmd.launch_spec(args(nodes=2, partition="gpu"), services.workspace)
+    assert [p.where for p in e.value.problems] == ["--nodes", "--partition"]
+    with pytest.raises(InputError) as e:
+        train_cmd.launch_spec(args(slurm=True, gpus="0,1", master="10.0.0.1:29500"), services.workspace)
+    assert [p.where for p in e.value.problems] == ["--gpus", "--master"]
+
+
+def test_bad_slurm_settings_are_refused_before_anything_is_created(services):
+    spec = launcher.LaunchSpec(executor="slurm", slurm=SlurmSpec(gpus_per_node=0, nproc=2, time="4 hours",
+                                                                 partition="gpu;rm"))
+    with pytest.raises(InputError) as e:
+        launcher.submit_train(services.workspace, demo_config(max_steps=2), spec, origin="shell")
+    assert {p.where for p in e.value.problems} == {"--time", "--partition"}
+    assert services.store.list() == [] and list(services.workspace.runs.iterdir()) == []
+
+
+def test_the_page_refuses_a_bad_time_limit_in_words(services):
+    gui = Gui(services=services)
+    values = fields.config_values(compose("demo"), fields.NAMES)
+    job_id, message, _ = train_tab.start_on_cluster(gui, "en", 2, "debug", 1, 0, "soon", False, *values)
+    assert "Time limit (HH:MM:SS)" in message and "D-HH:MM:SS" in message  # the widget, and how to write it
+    assert services.store.list() == []
+
+
+def slurm_job(store: J.JobStore, job_id: str, state: str, run_dir: Path, **kw) -> J.Job:
+    store.create(id=job_id, kind="train", name="demo", run_dir=str(run_dir), executor="slurm", slurm_job_id="7",
+                 **kw)
+    if state != J.QUEUED:
+        for step in {J.RUNNING: [J.STARTING, J.RUNNING],
+                     J.INTERRUPTED: [J.STARTING, J.RUNNING, J.INTERRUPTED]}[state]:
+            store.transition(job_id, step)
+    return store.get(job_id)
+
+
+def test_the_job_table_and_status_say_where_a_job_runs_and_why_it_waits(services, tmp_path):
+    store = services.store
+    (tmp_path / "slurm").mkdir()
+    (tmp_path / "slurm" / "7.attempt-0.json").write_text(json.dumps({"slurm_job_id": "7", "attempt": 0, "nodes": "gpu[01-02]"}))
+    running = slurm_job(store, "20261202-000000-aaaaaa", J.RUNNING, tmp_path)
+    assert train_where.where_text(running, "en") == "Slurm 7 · gpu[01-02]"
+    local = store.create(kind="train", name="x", run_dir=str(tmp_path / "l"))
+    assert train_where.where_text(local, "zh-CN") == "这台电脑"
+    waiting = dict(id="j", state="queued", executor="slurm", slurm_job_id="8", reason="Priority",
+                   **keep("message", pending_words("Priority")))  # as core.progress.status gives it
+    assert "等待优先级更高的作业先开始" in jobview.status_markdown(waiting, "zh-CN")
+    odd = dict(waiting, reason="AssocGrpGRES", **keep("message", pending_words("AssocGrpGRES")))
+    assert "AssocGrpGRES" in jobview.status_markdown(odd, "en")  # a reason Danlu has no words for: Slurm's own
+    assert "QoS の制限待ち（AssocGrpGRES）" in jobview.status_markdown(odd, "ja")
+    old = dict(waiting, message="waiting for jobs with a higher priority to start first", message_msg=None)
+    assert "higher priority" in jobview.status_markdown(old, "zh-CN")  # a row of an older Danlu: its words as they are
+
+
+def test_the_page_follows_a_requeued_attempt_it_watched(services, tmp_path):
+    gui = Gui(services=services)
+    first = slurm_job(services.store, "20261202-000000-bbbbbb", J.INTERRUPTED, tmp_path)
+    assert train_where.requeued_as(gui, first.id, f"{first.id}|RUNNING|en|x") == first.id  # no next attempt yet
+    slurm_job(services.store, first.id + "-r1", J.QUEUED, tmp_path, parent_id=first.id)
+    assert train_where.requeued_as(gui, first.id, f"{first.id}|RUNNING|en|x") == first.id + "-r1"
+    assert train_where.requeued_as(gui, first.id, f"{first.id}|INTERRUPTED|en|x") == first.id  # picked on purpose
+    assert train_where.requeued_as(gui, first.id, "") == first.id
+
+
+def test_partitions_read_in_both_languages():
+    from core.slurm.commands import Partition
+    p = Partition(name="gpu", default=True, nodes=3, usable_nodes=2, gpus=24, gpus_free=13, max_gpus_free_per_node=8,
+                  cpus_idle=100, time_limit="2-00:00:00")
+    assert train_where.partition_label(p, "en") == "gpu (default) · 13 of 24 GPUs free · 2 node(s) · up to 2-00:00:00"
+    assert train_where.partition_label(p, "zh-CN") == "gpu（默认） · 24 块 GPU 中 13 块空闲 · 2 个节点 · 最长 2-00:00:00"

@@ -1,0 +1,77 @@
+"""How an attempt of a Slurm job ended: the run's files first, then Stop, the script's record,
+Slurm's word, and last the log (which names the failing rank)."""
+import pytest
+
+from core import jobs as J
+from core.slurm.outcome import AttemptFacts, attempt_log, outcome
+
+STARTED = {"slurm_job_id": "7", "attempt": 0, "nodes": "vm", "started": 1}
+TORCHRUN_FAILURE = """[default0]:step 3/40
+Failures:
+[1]:
+  time      : 2026-12-02_10:00:01
+  host      : vm
+  rank      : 1 (local_rank: 1)
+  exitcode  : -9 (pid: 4242)
+  error_file: <N/A>
+  traceback : Signal 9 (SIGKILL) received by PID 4242
+Root Cause (first observed failure):
+[0]:
+  rank      : 0 (local_rank: 0)
+  exitcode  : 1
+"""
+
+
+def facts(**kw):
+    return AttemptFacts(**{**dict(attempt=0, slurm_job_id="7", slurm_state="COMPLETED", slurm_restarts=0,
+                                  started=STARTED, ended={"returncode": 0, "stop": "", "requeue": 0}), **kw})
+
+
+@pytest.mark.parametrize("kw,state,reason", [
+    (dict(result={"status": "succeeded"}), J.SUCCEEDED, ""),
+    (dict(result={"status": "succeeded"}, cancel_requested=True), J.SUCCEEDED, ""),
+    (dict(cancel_requested=True, stopped={"checkpoint_step": 5}, ended={"returncode": 0, "stop": "cancel"}), J.CANCELLED, "cancelled"),
+    (dict(ended={"returncode": 1, "stop": "time_limit", "requeue": 0}, stopped={"checkpoint_step": 6}), J.INTERRUPTED, "time_limit"),
+    (dict(slurm_state="TIMEOUT", ended={}), J.INTERRUPTED, "time_limit"),
+    (dict(slurm_state="PREEMPTED", ended={}), J.INTERRUPTED, "preempted"),
+    (dict(slurm_state="PENDING", slurm_restarts=1, ended={}), J.INTERRUPTED, "preempted"),
+    (dict(slurm_state="NODE_FAIL", ended={}), J.INTERRUPTED, "node_fail"),
+    (dict(slurm_state="OUT_OF_MEMORY", ended={}), J.FAILED, "killed"),
+    (dict(ended={"returncode": 3, "stop": "not_shared"}), J.FAILED, "not_shared"),
+    (dict(slurm_state="CANCELLED", ended={}), J.CANCELLED, "cancelled"),
+    (dict(stopped={"checkpoint_step": 2}, ended={"returncode": 1, "stop": ""}), J.INTERRUPTED, "interrupted"),
+    (dict(slurm_state="FAILED", started={}, ended={}), J.FAILED, "start_failed"),
+])
+def test_outcomes(kw, state, reason):
+    got_state, info = outcome(facts(**kw))
+    assert (got_state, info["reason"]) == (state, reason), info
+
+
+def test_a_requeued_time_limit_says_it_continues_by_itself():
+    f = facts(ended={"returncode": 1, "stop": "time_limit", "requeue": 1}, stopped={"checkpoint_step": 6},
+              slurm_state="PENDING", slurm_restarts=1, time_limit="00:01:00")
+    assert f.over and f.requeued
+    state, info = outcome(f)
+    assert state == J.INTERRUPTED and "00:01:00" in info["message"] and "step 6" in info["message"]
+    assert "requeued" in info["message"] and info["hint"] == ""
+
+
+def test_a_killed_rank_is_named_from_torchruns_summary():
+    state, info = outcome(facts(ended={"returncode": 1, "stop": ""}, slurm_state="FAILED", log_text=TORCHRUN_FAILURE,
+                                nproc=2))
+    assert (state, info["reason"], info["rank"]) == (J.FAILED, "killed", 1)
+    assert info["message"].startswith("Rank 1 was killed")
+
+
+def test_an_attempt_is_over_only_when_slurm_lets_go_of_it():
+    assert not facts(slurm_state="RUNNING").over          # the end is recorded, srun is closing
+    assert not facts(slurm_state="PENDING", ended={}).over  # not started yet
+    assert facts(slurm_state="").over                       # Slurm forgot it
+    assert facts(slurm_state="RUNNING", slurm_restarts=1).over  # the next attempt runs
+
+
+def test_each_attempt_reads_its_own_part_of_the_log():
+    log = ("[danlu] Slurm job 7, attempt 0, on vm\nA\n[danlu] Slurm job 7, attempt 1, on vm\nB\n"
+           "[danlu] Slurm job 7, attempt 2, on vm\nC\n")
+    assert attempt_log(log, "7", 1) == "[danlu] Slurm job 7, attempt 1, on vm\nB\n"
+    assert attempt_log(log, "7", 2).endswith("C\n")
