@@ -12,6 +12,7 @@ from tests.jobs.util import demo_config
 
 class ScriptedExecutor:
     name = "scripted"
+    schedules_itself = False
 
     def __init__(self):
         self.where: dict[str, str] = {}   # job id -> what poll() answers
