@@ -24,6 +24,7 @@ Nothing parses sentences back: the page renders the codes core recorded. Pure Py
 """
 from __future__ import annotations
 
+import importlib
 import re
 import string
 from typing import Any, Callable
@@ -46,7 +47,9 @@ def register_field_labels(lookup: Callable[[str], str | None]) -> None:
 def english(code: str) -> str | None:
     """The English template of a code; `field.<name>` is a setting's label (core/config.py)."""
     text = EN.get(code)
-    if text is None and code.startswith("field.") and _FIELD_LABELS:
+    if text is None and code.startswith("field."):
+        if not _FIELD_LABELS:  # a process that has not imported core.config yet reads a record naming a setting
+            importlib.import_module("core.config")  # registers its labels; by name, as config imports this module
         text = _FIELD_LABELS[0](code[len("field."):])
     return text
 

@@ -144,3 +144,15 @@ def test_rendering_in_another_language_and_its_fallbacks():
 
 def test_placeholders_of_templates():
     assert placeholders("{n:,} {n|row|rows} in {steps|; } ({label})") == {"n", "steps", "label"}
+
+
+def test_a_setting_named_in_a_record_reads_in_a_process_without_core_config():
+    """core.config registers its labels with core.messages (it imports messages, so not the other way
+    round); a process that reads a record naming a setting before importing config still words it."""
+    import subprocess
+    import sys
+    code = ("import sys; from core.messages import Msg; "
+            "m = Msg.of({'code': 'config.type', 'params': {'label': {'code': 'field.lora_rank', 'params': {}}, "
+            "'type': {'code': 'type.int', 'params': {}}, 'value': \"'x'\"}}); print(m)")
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "LoRA rank must be a whole number, got 'x'"
