@@ -62,3 +62,17 @@ def run_app(*args, home: Path, env: dict | None = None, timeout: float = 300, cw
     e.update(env or {})
     return subprocess.run([sys.executable, str(REPO / "app.py"), *map(str, args)], cwd=str(cwd or REPO), env=e,
                           capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """One Chromium for the whole session, shared by every folder's browser tests: Playwright's sync
+    API runs one event loop per thread, so a second sync_playwright() beside a live one fails."""
+    from tests.webui.conftest import CHROMIUM, CHROMIUM_ARGS
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"the browser tests need Debian's chromium at {CHROMIUM}: run `make chromium`")
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield b
+        b.close()

@@ -37,6 +37,3 @@ def slurm(slurm_cluster):
     jobs = slurm_cluster.squeue()
     slurm_cluster.cancel_all()
     assert not jobs, f"jobs left in the Slurm queue after the test: {jobs}"
-
-
-from tests.webui.conftest import browser  # noqa: E402,F401  (Chromium, for the GUI case)
