@@ -20,7 +20,8 @@ from dataclasses import dataclass, field, fields
 from core.errors import ConfigError  # noqa: F401  (re-exported: callers catch it from here)
 from core.messages import Msg, register_field_labels
 
-FORMATS = ("auto", "messages", "sharegpt", "alpaca", "prompt_completion", "text")
+FORMATS = ("auto", "messages", "sharegpt", "alpaca", "prompt_completion", "text", "preference")
+METHODS = ("sft", "dpo", "orpo")
 
 
 def setting(default, label: str, help: str, *, group: str, advanced: bool = False,
@@ -63,6 +64,12 @@ class TrainConfig:
         "auto", "Compute precision",
         "Number format for the math. 'auto' picks bf16 on GPUs that support it and fp32 on CPU.",
         group="model", advanced=True, choices=("auto", "bf16", "fp16", "fp32"))
+    start_adapter: str = setting(
+        "", "Continue from a finished run",
+        "Start from the adapter a finished run produced instead of a fresh one: its job id (e.g. "
+        "j-20261202-...) or its run folder. The usual order is supervised training first, then "
+        "preference tuning from its adapter. Leave empty to start from the base model.",
+        group="model", advanced=True, path="adapter")
 
     # --- data ------------------------------------------------------------------------------
     dataset: str = setting(
@@ -123,6 +130,19 @@ class TrainConfig:
         group="lora", advanced=True)
 
     # --- training --------------------------------------------------------------------------
+    method: str = setting(
+        "sft", "Method",
+        "What the model learns from. sft: write answers like the examples (each row has one good "
+        "answer). dpo: teach from pairs of a better and a worse answer, staying close to the starting "
+        "model. orpo: learn from pairs in one step from the base model, without a second pass through "
+        "the starting model (faster, less memory). dpo and orpo need a dataset of pairs.",
+        group="training", choices=METHODS)
+    pref_beta: float = setting(
+        0.1, "Preference strength",
+        "For dpo and orpo. How strongly the better answer is pushed above the worse one. dpo: higher "
+        "keeps the model closer to where it started (0.1 is usual). orpo: the weight of the pair term "
+        "beside learning the better answer (0.1 is usual).",
+        group="training", advanced=True, min=0.001, max=10.0)
     learning_rate: float = setting(
         2e-4, "Learning rate",
         "How big each update is. 1e-4 to 3e-4 suits QLoRA. Too high and the loss jumps or "

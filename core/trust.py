@@ -115,7 +115,19 @@ def check_chat(model, adapter, ws, origin: str) -> tuple[str, str | None]:
     return model, adapter
 
 
-CHECKS = {"file": check_file, "model": check_base_model}
+def check_adapter(text, ws, origin: str, *, field: str = "start_adapter", must_exist: bool = True) -> str:
+    """An adapter to start from: a job id passes (it is looked up in the workspace's job table); a
+    folder from the browser must lie inside the allowed roots."""
+    t = (text or "").strip()
+    if _origin(origin) == SHELL or not t or not ("/" in t or "\\" in t or t.startswith((".", "~")) or "\x00" in t):
+        return text
+    try:
+        return str(resolve_user_path(t, ws, field=field, must_exist=must_exist, kind="dir"))
+    except InputError as e:
+        raise _with_roots(e, ws) from None
+
+
+CHECKS = {"file": check_file, "model": check_base_model, "adapter": check_adapter}
 
 
 def check_values(values: dict, ws, origin: str) -> None:

@@ -16,7 +16,8 @@ from core.errors import InputError
 from core.workspace import Workspace
 
 HOSTILE = {"file": ["/etc/passwd", "../../../../etc/passwd", "/etc/shadow", "~/.ssh/id_rsa", "datasets/../../x.jsonl"],
-           "model": ["/etc", "../../../../etc", "~/.ssh", "/root"]}
+           "model": ["/etc", "../../../../etc", "~/.ssh", "/root"],
+           "adapter": ["/etc", "../../../../etc", "~/.ssh", "/root", "runs/../../x"]}
 
 
 @pytest.fixture
@@ -37,7 +38,7 @@ def says_how_to_allow(text: str, ws: Workspace) -> bool:
 def test_every_setting_that_names_a_file_or_model_is_checked(ws):
     """Adding a path-valued setting without marking it (path=... in its metadata) fails here."""
     marked = trust.path_fields()
-    assert marked == {"dataset": "file", "base_model": "model"}
+    assert marked == {"dataset": "file", "base_model": "model", "start_adapter": "adapter"}
     looks_like_a_path = {n for n in FIELDS if re.search(r"(path|file|dir|folder|dataset|model|adapter)s?$", n)}
     assert looks_like_a_path <= set(marked), f"mark these in core/config.py with path=...: {looks_like_a_path - set(marked)}"
     ok = TrainConfig(dataset=str(ws.datasets / "d.jsonl"))
