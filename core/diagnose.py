@@ -2,7 +2,7 @@
 
 The evidence, from strongest to weakest:
   1. the rank the supervisor saw vanish first (it polls the ranks a few times a second);
-  2. errors/rank<R>.json, which a rank writes when it fails with a Python exception (core.recipes.common);
+  2. errors/rank<R>.json, which a rank writes when it fails with a Python exception (core.engine.common);
      a rank that only lost contact with a dead peer writes reason "peer_lost": a consequence, never the cause;
   3. torchrun's failure summary in the log (exit code per rank; a negative code is a signal);
   4. words in the log (CUDA out of memory, No space left on device, NCCL timeout).

@@ -1,5 +1,5 @@
 """One example through the chat template, with the tokens training learns: shared by the training
-recipe (core/recipes/sft_data.py) and the Dataset tab's preview, so the preview cannot drift from
+recipe (core/engine/sft_data.py) and the Dataset tab's preview, so the preview cannot drift from
 what is trained.
 
     tok = load_tokenizer("builtin:danlu-tiny", ws)       # transformers is imported here, lazily

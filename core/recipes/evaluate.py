@@ -37,11 +37,11 @@ from core.data import load_examples
 from core.errors import InputError, Problem
 from core.messages import Msg
 from core.models import resolve_model
-from core.recipes.common import (all_reduce_sum, barrier, load_base_model, log, record_failure, setup_dist,
+from core.engine.common import (all_reduce_sum, barrier, load_base_model, log, record_failure, setup_dist,
                                  write_json)
-from core.recipes.inference import (apply_chat_template_choice, check_adapter_dir, generate_batch, prompt_ids,
+from core.engine.inference import (apply_chat_template_choice, check_adapter_dir, generate_batch, prompt_ids,
                                     read_adapter_info)
-from core.recipes.sft_data import collate, encode_all, split, unpacked
+from core.engine.sft_data import collate, encode_all, split, unpacked
 from core.rundir import RunDir
 from core.workspace import atomic_write_text
 

@@ -24,7 +24,7 @@ and render it through the model's chat template (loss only on assistant tokens),
 validation examples, pack, load the base model on this rank's device (nf4 4-bit with double
 quantisation and bf16 compute on CUDA; into host memory first when FSDP will split it), plan the
 memory (core/memory_plan.py: which layers keep their activations, which are recomputed or
-offloaded), add LoRA, wrap in DDP (or FSDP: core/recipes/sharded.py), then loop: micro-batches with
+offloaded), add LoRA, wrap in DDP (or FSDP: core/engine/sharded.py), then loop: micro-batches with
 gradient accumulation, clipping, AdamW, the learning-rate schedule, logging, validation and
 atomic checkpoints. SIGTERM (the Stop button) saves a checkpoint and ends the loop.
 """
@@ -46,13 +46,13 @@ from core.data import load_examples
 from core.errors import InputError, Problem
 from core.messages import Msg
 from core.models import resolve_model
-from core.recipes import sharded, speed, train_state
-from core.recipes.common import (StopFlag, all_reduce_sum, barrier, fault, load_base_model, load_tokenizer, log,
+from core.engine import sharded, speed, train_state
+from core.engine.common import (StopFlag, all_reduce_sum, barrier, fault, load_base_model, load_tokenizer, log,
                                  record_failure, setup_dist, write_json)
-from core.recipes.probes import answer_probes
-from core.recipes.sft_data import batch_width, collate, encode_all, epoch_batches, flat_batches, pack, split, unpacked
-from core.recipes.train_log import log_eval, log_step, read_losses, rewind_jsonl, stop_requested  # noqa: F401
-from core.recipes.train_state import check_disk  # noqa: F401  (tests call train.check_disk)
+from core.engine.probes import answer_probes
+from core.engine.sft_data import batch_width, collate, encode_all, epoch_batches, flat_batches, pack, split, unpacked
+from core.engine.train_log import log_eval, log_step, read_losses, rewind_jsonl, stop_requested  # noqa: F401
+from core.engine.train_state import check_disk  # noqa: F401  (tests call train.check_disk)
 from core.rundir import RunDir
 from core.workspace import sha256_file
 
@@ -339,7 +339,7 @@ def one_step(r: Run, micro_batches: list) -> None:
 
 
 def inject_faults(step: int, rank: int) -> None:
-    """Test-only faults (core/recipes/faults.py), at the end of a step."""
+    """Test-only faults (core/engine/faults.py), at the end of a step."""
     if fault("crash", step, rank):
         raise RuntimeError(f"injected crash at step {step} on rank {rank}")
     if fault("hang", step, rank):

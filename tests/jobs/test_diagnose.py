@@ -114,12 +114,12 @@ def test_read_from_reads_only_this_attempt(tmp_path):
 
 @pytest.fixture(scope="module")
 def common():
-    from core.recipes import common
+    from core.engine import common
     return common
 
 
 class TestClassifyInsideARank:
-    """core.recipes.common.classify turns a rank's exception into reason + words + hint."""
+    """core.engine.common.classify turns a rank's exception into reason + words + hint."""
 
     def test_peer_lost_is_a_consequence(self, common):
         info = common.classify(RuntimeError("[../third_party/gloo/gloo/transport/tcp/pair.cc:534] Connection closed by peer"))

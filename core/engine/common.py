@@ -30,7 +30,7 @@ from core.config import TrainConfig  # noqa: E402
 from core.data.render import open_tokenizer  # noqa: E402
 from core.errors import DanluError, InputError  # noqa: E402
 from core.messages import Msg, said  # noqa: E402
-from core.recipes.faults import fault  # noqa: E402,F401  (re-exported for the recipes)
+from core.engine.faults import fault  # noqa: E402,F401  (re-exported for the recipes)
 from core.rundir import RunDir, append_jsonl, claim_json, write_json  # noqa: E402,F401  (re-exported for the recipes)
 
 

@@ -1,5 +1,5 @@
 """What a training run saves and restores: checkpoints (adapter, optimizer, scheduler, trainer
-state; core/recipes/checkpoint.py writes them atomically), the final adapter folder, and the disk
+state; core/engine/checkpoint.py writes them atomically), the final adapter folder, and the disk
 check before each save.
 
 The adapter is read from the trainable parameters themselves (sharded.adapter_state_dict), never
@@ -17,9 +17,9 @@ from pathlib import Path
 from core.config import to_dict
 from core.errors import InputError, Problem
 from core.messages import Msg
-from core.recipes import checkpoint as ckpt
-from core.recipes.common import DiskFull, barrier, fault, log, write_json
-from core.recipes.sharded import adapter_state_dict
+from core.engine import checkpoint as ckpt
+from core.engine.common import DiskFull, barrier, fault, log, write_json
+from core.engine.sharded import adapter_state_dict
 from core.rundir import RunDir, adapter_info_path
 
 

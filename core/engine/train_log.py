@@ -17,8 +17,8 @@ from pathlib import Path
 import torch
 
 from core.messages import Msg
-from core.recipes.common import Diverged, StopFlag, all_reduce_sum, append_jsonl, write_json
-from core.recipes.sft_data import collate, flat_batches
+from core.engine.common import Diverged, StopFlag, all_reduce_sum, append_jsonl, write_json
+from core.engine.sft_data import collate, flat_batches
 from core.rundir import after_checkpoint, read_jsonl
 from core.workspace import atomic_write_text
 
