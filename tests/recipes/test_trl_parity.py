@@ -15,7 +15,9 @@ LoraConfig) whose weights are perturbed, so the policy (adapter on) differs from
   on purpose in one place: its NLL term is the chosen ANSWER's mean token loss (as supervised
   training learns answers only), while TRL's experimental trainer averages the NLL over the prompt's
   tokens as well (concatenated_forward: labels = input_ids where attention_mask is 1). So the
-  odds-ratio term is compared, and the NLL term is pinned by the chosen log-prob comparison.
+  odds-ratio term is compared, and the NLL term is pinned by the chosen log-prob comparison. The
+  tiny model's answers are improbable, where log(1 - p) is nearly 0, so TRL's odds_ratio_loss is
+  also compared directly on mean log-probs of a trained model's range (both branches of log1mexp).
 
 The deliberate-failure check (a wrong beta on one side) is in the last test: parity is not vacuous.
 """
@@ -192,6 +194,17 @@ def test_orpo_matches_trl(orpo, tok):
     assert close(odds_term_ours, -BETA * m["log_odds_ratio"])
 
 
+def test_orpo_odds_ratio_matches_trl_near_certain_answers(orpo):
+    """The tiny model's answers are improbable (mean log-prob about -7), where log(1 - p) is almost 0;
+    TRL's odds_ratio_loss itself on mean log-probs of trained models (both branches of log1mexp)."""
+    mc = torch.tensor([-0.01, -0.3, -0.69, -0.8, -2.0, -0.05])
+    mr = torch.tensor([-0.5, -0.02, -1.5, -0.7, -0.9, -6.0])
+    n_c, n_r = torch.tensor([3, 7, 1, 20, 5, 2]), torch.tensor([4, 1, 9, 2, 5, 3])
+    loss, rc, rr = P.orpo_loss(mc * n_c, mr * n_r, n_c, n_r, BETA)
+    terms, trl_rc, trl_rr, _, _ = orpo.odds_ratio_loss(mc, mr)   # terms = beta * log sigmoid(log odds ratio)
+    assert close(loss + mc, -terms) and close(rc, trl_rc) and close(rr, trl_rr)
+
+
 def test_parity_can_fail(dpo, orpo, tok):
     """A wrong beta on Danlu's side is caught: the comparisons above are not vacuous."""
     pairs = [P.encode_pair(tok, ex, max_len=4096) for ex in EXAMPLES]
@@ -205,6 +218,9 @@ def test_parity_can_fail(dpo, orpo, tok):
         trl_loss, m = orpo.get_batch_loss_metrics(orpo.model, trl_orpo_batch(pairs, tok.pad_token_id))
     wrong_loss, _, _ = P.orpo_loss(logp[:b], logp[b:], n[:b], n[b:], BETA * 1.01)
     assert not close((wrong_loss + logp[:b] / n[:b]).mean(), float(trl_loss) - m["nll_loss"])
+    mc, mr = torch.tensor([-0.3, -0.8]), torch.tensor([-0.02, -0.7])
+    wrong_odds = (mc - mr) - (P.log1mexp(mc) - P.log1mexp(mr)) * 0.99   # a slip in the odds, not in beta
+    assert not close(-BETA * torch.nn.functional.logsigmoid(wrong_odds), -orpo.odds_ratio_loss(mc, mr)[0])
 
 
 def test_trl_is_a_test_dependency_only():
