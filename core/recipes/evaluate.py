@@ -374,7 +374,7 @@ def pair_notes(examples: list[dict], preference: dict | None) -> list[str]:
 
 def notes(examples: list[dict], samples: list[dict], max_samples: int) -> list[str]:
     out = []
-    n_text = sum(1 for e in examples if "messages" not in e)
+    n_text = sum(1 for e in examples if "messages" not in e and "chosen" not in e)  # a pair has a prompt
     if n_text:
         out.append(f"{n_text} plain-text examples have no prompt/answer pair: they count in the loss only")
     if len(examples) - n_text > max_samples:
