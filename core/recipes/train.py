@@ -47,8 +47,8 @@ from core.errors import InputError, Problem
 from core.messages import Msg
 from core.models import resolve_model
 from core.engine import sharded, speed, train_state
-from core.engine.common import (StopFlag, all_reduce_sum, barrier, fault, load_base_model, load_tokenizer, log,
-                                 record_failure, setup_dist, write_json)
+from core.engine.common import StopFlag, all_reduce_sum, barrier, fault, load_base_model, load_tokenizer, log, write_json
+from core.engine.recipe import run_recipe
 from core.engine.probes import answer_probes
 from core.engine.sft_data import batch_width, collate, encode_all, epoch_batches, flat_batches, pack, split, unpacked
 from core.engine.train_log import log_eval, log_step, read_losses, rewind_jsonl, stop_requested  # noqa: F401
@@ -132,19 +132,11 @@ def add_lora(model, cfg, d, checkpointing: bool | None = None):
 def main(argv=None) -> int:
     args = parse_args(argv)
     cfg_path = Path(args.config).resolve()
-    run_dir = cfg_path.parent
-    d = setup_dist()
-    cfg = None
-    try:
-        cfg = load_config(cfg_path)
-        return train(cfg, run_dir, d, resume=args.resume)
-    except BaseException as exc:  # every failure leaves error.json with a reason, then re-raises
-        if isinstance(exc, SystemExit) and exc.code in (0, None):
-            raise
-        info = record_failure(run_dir, d.rank, exc, cfg)
-        print(f"[danlu] rank {d.rank} failed: {info['reason']}: {info['message']}\n[danlu] hint: {info['hint']}",
-              file=sys.stderr, flush=True)
-        raise
+
+    def body(ctx) -> int:
+        ctx.cfg = load_config(cfg_path)
+        return train(ctx.cfg, cfg_path.parent, ctx.d, resume=args.resume)
+    return run_recipe(body, cfg_path.parent)
 
 
 @dataclass
