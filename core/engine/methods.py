@@ -85,7 +85,7 @@ class Preference:
     name = "pref"
     metrics = ("reward_margin", "pref_accuracy")
     needs_reference = False
-    note = " (pairs)"
+    note = ""
 
     def encode(self, cfg, tok, train_ex: list[dict], val_ex: list[dict]) -> Encoded:
         counts = dict(truncated=0, dropped_no_target=0, train_tokens=0)
