@@ -27,18 +27,20 @@ def adapter_state(model) -> dict:
     return adapter_state_dict(model)
 
 
-def save_checkpoint(root, step, model, opt, sched, cfg, d, epoch, dataset_sha, data_info, run_dir):
-    barrier(d)
-    if d.main:
-        check_disk(run_dir, model, step)
-        peft_cfg = model.peft_config["default"].to_dict()
-        state = dict(step=step, epoch=epoch, world_size=d.world, micro_batch_size=cfg.micro_batch_size,
-                     gradient_accumulation_steps=cfg.gradient_accumulation_steps, dataset_sha256=dataset_sha,
-                     config=to_dict(cfg), scheduler=sched.state_dict(), time=time.time(), data=data_info)
-        path = ckpt.save(root, step, adapter_state(model), peft_cfg, opt.state_dict(), state)
-        ckpt.prune(root, cfg.save_total_limit)
+def save_checkpoint(r) -> None:
+    """A checkpoint of the run's state (core.engine.state.Run) at its current step; all ranks call it."""
+    barrier(r.d)
+    if r.d.main:
+        cfg = r.cfg
+        check_disk(r.run_dir, r.model, r.step)
+        peft_cfg = r.model.peft_config["default"].to_dict()
+        state = dict(step=r.step, epoch=r.epoch, world_size=r.d.world, micro_batch_size=cfg.micro_batch_size,
+                     gradient_accumulation_steps=cfg.gradient_accumulation_steps, dataset_sha256=r.dataset_sha,
+                     config=to_dict(cfg), scheduler=r.sched.state_dict(), time=time.time(), data=r.data_info)
+        path = ckpt.save(r.files.checkpoints, r.step, adapter_state(r.model), peft_cfg, r.opt.state_dict(), state)
+        ckpt.prune(r.files.checkpoints, cfg.save_total_limit)
         print(f"[danlu] checkpoint saved: {path.name}", flush=True)
-    barrier(d)
+    barrier(r.d)
 
 
 def check_disk(run_dir: Path, model, step: int) -> None:

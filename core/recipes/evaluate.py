@@ -46,10 +46,10 @@ from core.data import load_examples
 from core.errors import InputError, Problem
 from core.messages import Msg
 from core.models import resolve_model
-from core.engine.common import (all_reduce_sum, barrier, load_base_model, log, record_failure, setup_dist,
-                                 write_json)
+from core.engine.common import all_reduce_sum, barrier, load_base_model, log, write_json
 from core.engine.inference import (apply_chat_template_choice, check_adapter_dir, generate_batch, prompt_ids,
                                     read_adapter_info)
+from core.engine.recipe import run_recipe
 from core.engine.sft_data import collate, encode_all, split, unpacked
 from core.rundir import RunDir
 from core.workspace import atomic_write_text
@@ -74,16 +74,7 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     out = Path(args.eval_dir).resolve()
     out.mkdir(parents=True, exist_ok=True)
-    d = setup_dist()
-    try:
-        return evaluate_run(Path(args.trained_run).resolve(), out, d, args)
-    except BaseException as exc:
-        if isinstance(exc, SystemExit) and exc.code in (0, None):
-            raise
-        info = record_failure(out, d.rank, exc)
-        print(f"[danlu] rank {d.rank} failed: {info['reason']}: {info['message']}\n[danlu] hint: {info['hint']}",
-              file=sys.stderr, flush=True)
-        raise
+    return run_recipe(lambda ctx: evaluate_run(Path(args.trained_run).resolve(), out, ctx.d, args), out)
 
 
 def held_out(cfg, dataset: str | None) -> tuple[list[dict], str]:
