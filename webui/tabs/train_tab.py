@@ -380,11 +380,11 @@ def build(gui) -> TrainTab:
                               y_title="learning rate", height=320, elem_id="train-lr-plot", scale=2)
     with gr.Row(equal_height=True):  # preference runs (dpo, orpo) only: refresh_job shows them
         margin_plot = gr.LinePlot(x="step", y="reward_margin", color="series", color_map=colors, colors_in_legend=[],
-                                  label=L("train.margin_plot"), x_title="step", y_title="reward margin", height=280,
+                                  label=L("train.margin_plot"), x_title="step", y_title="reward margin", height=320,
                                   elem_id="train-margin-plot", visible=False)
         accuracy_plot = gr.LinePlot(x="step", y="pref_accuracy", color="series", color_map=colors, colors_in_legend=[],
                                     label=L("train.accuracy_plot"), x_title="step", y_title="preference accuracy",
-                                    y_lim=[0, 1], height=280, elem_id="train-accuracy-plot", visible=False)
+                                    y_lim=[0, 1], height=320, elem_id="train-accuracy-plot", visible=False)
     log = gr.Textbox(label=L("train.log"), lines=12, max_lines=12, autoscroll=True, interactive=False,
                      elem_id="train-log", elem_classes=["log"])
     table = gr.Dataframe(value=pd.DataFrame(columns=[tr("jobs." + c, "en") for c in TABLE_COLUMNS]), label=L("train.jobs"),
