@@ -283,24 +283,10 @@ def evaluate_run(run: Path, out: Path, d, args) -> int:
     log(d, f"[danlu] evaluating {run.name}: {len(examples)} held-out {'pairs' if pairs else 'examples'} ({source}), "
            f"{len(samples)} prompts to answer")
 
-    base = load_base_model(ref.source, cfg, d, ref.local)
-    from peft import PeftModel
-    model = PeftModel.from_pretrained(base, str(adapter), is_trainable=False)
-    start = None
-    if start_dir is not None:  # "base" means where the run started: that adapter, loaded beside the tuned one
-        model.load_adapter(str(start_dir), adapter_name="start", is_trainable=False)
-        start = "start"
-    model.eval()
+    model, start = load_model(ref, adapter, start_dir, cfg, d)
 
-    enc, _ = encode_all(tok, [as_sft(e) for e in examples] if pairs else examples, cfg.max_seq_length,
-                        cfg.train_on_inputs)
-    seqs = unpacked(enc)
     progress(0, "loss")
-    eval_loss = loss_on(model, seqs, d, tok.pad_token_id, args.batch_size)
-    with starting_weights(model, start):
-        base_loss = loss_on(model, seqs, d, tok.pad_token_id, args.batch_size)
-    log(d, f"[danlu] validation loss {eval_loss:.4f} (base model {base_loss:.4f})" if eval_loss is not None
-        else "[danlu] no answer tokens to measure a loss on")
+    eval_loss, base_loss = losses(model, tok, [as_sft(e) for e in examples] if pairs else examples, cfg, d, args, start)
     preference = None
     if pairs:
         progress(0, "scoring pairs")
@@ -330,12 +316,32 @@ def evaluate_run(run: Path, out: Path, d, args) -> int:
         settings=dict(max_new_tokens=args.max_new_tokens, decoding="greedy", quantization=cfg.quantization,
                       processes=d.world, device=str(d.device)),
         notes=notes(examples, samples, args.max_samples) + pair_notes(examples, preference),
-        runtime_s=round(time.time() - t0, 1), time=time.time())
-    if preference is not None:
-        report["preference"] = preference
+        runtime_s=round(time.time() - t0, 1), time=time.time(), **({"preference": preference} if pairs else {}))
     finish(report, run, out, d)
     progress(len(rows), "done")
     return 0
+
+
+def load_model(ref, adapter: Path, start_dir: Path | None, cfg, d):
+    """(the base model with the tuned adapter, the name of the start adapter loaded beside it or None)."""
+    from peft import PeftModel
+    model = PeftModel.from_pretrained(load_base_model(ref.source, cfg, d, ref.local), str(adapter), is_trainable=False)
+    start = None
+    if start_dir is not None:  # "base" means where the run started: that adapter, loaded beside the tuned one
+        model.load_adapter(str(start_dir), adapter_name="start", is_trainable=False)
+        start = "start"
+    return model.eval(), start
+
+
+def losses(model, tok, examples: list[dict], cfg, d, args, start: str | None) -> tuple[float | None, float | None]:
+    """Validation loss with the tuned adapter and with the starting weights (logged)."""
+    seqs = unpacked(encode_all(tok, examples, cfg.max_seq_length, cfg.train_on_inputs)[0])
+    tuned = loss_on(model, seqs, d, tok.pad_token_id, args.batch_size)
+    with starting_weights(model, start):
+        base = loss_on(model, seqs, d, tok.pad_token_id, args.batch_size)
+    log(d, f"[danlu] validation loss {tuned:.4f} (base model {base:.4f})" if tuned is not None
+        else "[danlu] no answer tokens to measure a loss on")
+    return tuned, base
 
 
 def finish(report: dict, run: Path, out: Path, d) -> None:
