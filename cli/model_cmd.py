@@ -26,7 +26,8 @@ from core.rundir import RunDir
 
 
 def register(sub):
-    e = sub.add_parser("eval", help="evaluate a trained run: loss, perplexity, base vs fine-tuned answers")
+    e = sub.add_parser("eval", help="evaluate a trained run: loss, perplexity, base vs fine-tuned answers "
+                                      "(preference runs: accuracy and margin on the held-out pairs)")
     e.add_argument("run", metavar="RUN_OR_JOB", help="training job id or run folder")
     e.add_argument("--json", action="store_true", help="print the full result as JSON (the log goes to stderr)")
     e.add_argument("--max-samples", type=int, default=200, help="answer at most this many held-out prompts")

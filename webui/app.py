@@ -260,6 +260,7 @@ def _wire_settings(gui, blocks, hp, tr, settings, box, model_info, lang):
     box.change(recheck, trigger_mode="always_last", **checked)
     tr.gpus.input(recheck, **checked)
     blocks.load(recheck, **checked)
+    hyperparams_tab.wire_method(hp)
     hp.recipe.input(hyperparams_tab.describe_recipe, inputs=[hp.recipe, lang], outputs=[hp.recipe_info],
                     api_visibility="private")  # a template describes its recipe in its own answer
     hp.recipe.input(hyperparams_tab.apply_recipe, inputs=[hp.recipe], outputs=settings, api_name="apply_recipe")

@@ -52,8 +52,13 @@ def test_a_preference_run_shows_its_plots_and_its_evaluation(home, browser):
                 expect(page.locator("#ev-table")).to_contain_text(head)
             page.get_by_label("简体中文").check()
             tab(page, "超参数")
+            page.locator("#hp-advanced").get_by_text("高级设置").first.click()
+            expect(page.locator("#cfg-pref_beta")).to_be_hidden()  # sft: the pair strength does not apply
             page.locator("#cfg-method input").click()
+            dpo = page.get_by_role("option", name="用较好/较差的回答对来教（dpo）")
+            expect(dpo).to_be_visible()
             shot(page, "zh-method-choices")
-            expect(page.get_by_role("option", name="用较好/较差的回答对来教（dpo）")).to_be_visible()
+            dpo.click()
+            expect(page.locator("#cfg-pref_beta")).to_be_visible()
     finally:
         ctx.close()

@@ -241,7 +241,22 @@ def _field_group(group: str, names: list[str], widgets: dict, runs: list) -> Non
         for row in _pairs(names):
             with gr.Row():
                 for name in row:
-                    widgets[name] = fields.widget_for(name, run_choices=runs if name == "start_adapter" else None)
+                    widgets[name] = fields.widget_for(name, run_choices=runs if name == "start_adapter" else None,
+                                                      **({"visible": False} if name in PAIRS_ONLY else {}))
+
+
+# settings that only matter for the pair methods: shown while Method is dpo or orpo (the default is sft)
+PAIRS_ONLY = ("pref_beta",)
+PAIRS_ONLY_JS = "(m) => ({__type__: 'update', visible: m === 'dpo' || m === 'orpo'})"
+
+
+def wire_method(t: HyperparamsTab) -> None:
+    """Method shows or hides the pair-only settings, in the page alone (no server round trip); a
+    template or a loaded file that sets the method changes it, which fires this too."""
+    for name in PAIRS_ONLY:
+        if "method" in t.widgets and name in t.widgets:
+            t.widgets["method"].change(None, inputs=[t.widgets["method"]], outputs=[t.widgets[name]], js=PAIRS_ONLY_JS,
+                                       api_visibility="private")
 
 
 def start_adapter_choices(gui, lang: str, current: str | None):
