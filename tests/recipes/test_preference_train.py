@@ -3,9 +3,9 @@ tiny demo model on CPU: the held-out preference accuracy rises above the startin
 reference is computed once and read back on resume; Stop, two processes, the NaN guard, and a run
 that continues from a finished supervised run's adapter.
 
-The pairs: each demo question with its answer followed by " Glad to help." (chosen) and the bare
-answer (rejected). A consistent difference the starting model does not prefer (the extra words cost
-log-probability), so the accuracy has room to rise on pairs it never trained on."""
+The pairs: each demo question with its answer ending in "!" (chosen) and in "." (rejected): one
+token apart, a consistent difference the starting (random) weights prefer for about half of the
+pairs, so the accuracy has room to rise on pairs the run never trained on."""
 import json
 from pathlib import Path
 
@@ -25,8 +25,8 @@ QUICK = dict(logging_steps=1, eval_steps=0, save_steps=0, learning_rate=0.01, pr
 @pytest.fixture(scope="module")
 def pairs_path(tmp_path_factory) -> Path:
     rows = [json.loads(line) for line in (PRESETS_DIR / "templates" / "data" / "demo.jsonl").read_text().splitlines() if line.strip()]
-    pairs = [{"prompt": r["messages"][0]["content"], "chosen": r["messages"][-1]["content"] + " Glad to help.",
-              "rejected": r["messages"][-1]["content"]} for r in rows]
+    answers = [(r["messages"][0]["content"], r["messages"][-1]["content"]) for r in rows]
+    pairs = [{"prompt": q, "chosen": a[:-1] + "!", "rejected": a} for q, a in answers if a.endswith(".")]
     path = tmp_path_factory.mktemp("pairs") / "pairs.jsonl"
     path.write_text("".join(json.dumps(p) + "\n" for p in pairs))
     return path
@@ -102,11 +102,14 @@ def test_dpo_stops_and_resumes_on_two_processes_with_the_reference_it_computed(s
     done = launcher.wait(services.workspace, second.id, timeout=240)
     assert done.state == J.SUCCEEDED, done.message
     log = (run / "stdout.log").read_text()
-    assert "reference log-probabilities of 124 pairs read from reference_logps.json" in log
+    info = json.loads((run / "run_info.json").read_text())
+    pairs = info["train_pairs"] + info["val_pairs"]
+    assert f"reference log-probabilities of {pairs} pairs computed" in log
+    assert f"reference log-probabilities of {pairs} pairs read from reference_logps.json" in log
     assert (run / "reference_logps.json").read_bytes() == ref_before  # not computed again from trained weights
     steps = [m["step"] for m in read_jsonl(run / "metrics.jsonl") if "loss" in m]
     assert steps == list(range(1, 9))
-    assert json.loads((run / "run_info.json").read_text())["world_size"] == 2
+    assert info["world_size"] == 2
 
 
 def test_orpo_nan_guard_keeps_the_last_good_checkpoint(services, pairs_path):
