@@ -141,3 +141,12 @@ def test_pair_batches_carry_units_tokens_and_the_reference():
     b = DPO().collate(r, items)
     assert b["input_ids"].shape == (4, 3) and b["n_units"] == 2 and b["n_tokens"] == 10
     assert b["ref"].tolist() == [-1.0, -3.0, -2.0, -4.0]  # chosen rows first, like the batch
+
+
+def test_pairs_read_as_another_format_name_the_format_setting(tmp_path):
+    """The demo template says dataset_format: messages; switching its method to dpo with a file of
+    pairs must point at the format setting, not ask for another file."""
+    from core.method_check import method_problems
+    data = write_jsonl(tmp_path / "pairs.jsonl", [PAIR] * 3)
+    problems = method_problems(TrainConfig(dataset=str(data), method="dpo", dataset_format="messages"))
+    assert [p.where for p in problems] == ["dataset_format"] and "preference" in problems[0].hint
