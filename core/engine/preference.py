@@ -28,10 +28,14 @@ norm, output layer) correct. Two chunked paths:
     forward over each chunk under activation checkpointing (the chunk's logits are recomputed in
     the backward, one chunk at a time).
 Supported wrappers: none, PEFT, DistributedDataParallel, FSDP1 (core/engine/sharded.wrap) and any
-mix of them whose innermost model has get_output_embeddings(). Models whose logits are post-processed
-after the output layer: logit_scale / logits_scaling (Cohere, Granite) and final_logit_softcapping
-(Gemma 2/3) are applied here; other post-processing is not. Tested on CPU with plain and PEFT
-models; DDP/FSDP are supported by construction (the wrapper's forward runs) and not tested here.
+mix of them whose innermost model has get_output_embeddings(). The frozen-head path needs nothing of
+the output layer in the backward, so FSDP may free the root unit after the forward; the checkpointed
+path re-reads the layer in the backward (fine for DDP and unsharded heads; not tried with a LoRA
+output layer under FSDP over several GPUs). Models whose logits are post-processed after the output
+layer: logit_scale / logits_scaling (Cohere, Granite) and final_logit_softcapping (Gemma 2/3) are
+applied here; other post-processing is not. Tested on CPU (tests/recipes/test_preference.py):
+plain PEFT with a frozen head, LoRA on the head, DDP and FSDP1 in one gloo process, values and
+gradients against the full-logits computation; not yet run on a GPU.
 """
 from __future__ import annotations
 
