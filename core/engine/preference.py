@@ -163,7 +163,7 @@ def _logit_transform(config) -> tuple[float, float | None]:
 
 def _token_logp(z: torch.Tensor, tgt: torch.Tensor, scale: float, cap: float | None):
     """log p(tgt) from raw output-layer values z [n, V] (float32), and the logits used."""
-    z = z.float() * scale
+    z = z.float() if scale == 1.0 else z.float() * scale
     if cap:
         z = torch.tanh(z / cap) * cap
     return z.gather(1, tgt[:, None]).squeeze(1) - torch.logsumexp(z, dim=1), z
@@ -181,15 +181,17 @@ class _FrozenHeadLogp(torch.autograd.Function):
         with torch.autocast(h.device.type, enabled=False):
             for s in range(0, h.shape[0], chunk):
                 hc, tc = h[s:s + chunk].to(weight.dtype), tgt[s:s + chunk]
-                z0 = F.linear(hc, weight, bias)
-                lp, z = _token_logp(z0, tc, scale, cap)
+                lp, z = _token_logp(F.linear(hc, weight, bias), tc, scale, cap)
                 out[s:s + chunk] = lp
-                if grad is not None:
-                    dz = -torch.softmax(z, dim=1)
+                if grad is not None:  # in place where it can be: [chunk x vocabulary] float32 is the big buffer
+                    dz = torch.softmax(z, dim=1).neg_()
                     dz.scatter_add_(1, tc[:, None], torch.ones_like(dz[:, :1]))
                     if cap:
-                        dz = dz * (1 - (z / cap) ** 2)
-                    grad[s:s + chunk] = ((dz * scale).to(weight.dtype) @ weight).to(h.dtype)
+                        dz.mul_(1 - (z / cap) ** 2)
+                    if scale != 1.0:
+                        dz.mul_(scale)
+                    del z
+                    grad[s:s + chunk] = (dz.to(weight.dtype) @ weight).to(h.dtype)
         ctx.save_for_backward(grad)
         return out
 
