@@ -23,7 +23,9 @@ norm, output layer) correct. Two chunked paths:
   - a frozen plain nn.Linear output layer (the QLoRA case: PEFT's "all-linear" leaves lm_head out,
     bitsandbytes never quantises it): a custom autograd function that, like Liger's fused linear
     cross-entropy, computes the hidden states' gradient chunk by chunk during the forward, so the
-    backward costs one multiply and nothing vocabulary-sized is kept;
+    backward costs one multiply and nothing vocabulary-sized is kept (Liger's kernel, which the
+    supervised recipe uses, is not: liger-kernel 0.8.5 scales its precomputed gradient by ONE
+    number in the backward, and DPO weighs every sequence differently);
   - anything else (LoRA on lm_head, a quantised or tied head under a wrapper): the layer's own
     forward over each chunk under activation checkpointing (the chunk's logits are recomputed in
     the backward, one chunk at a time).
