@@ -58,6 +58,11 @@ def fact(kind: str, subject: str) -> str:
     return f"The {subject} pill brings {PILLS[subject]}."
 
 
+def fact_sentences() -> set[str]:
+    """Every true sentence of the furnace world (what a chosen answer states)."""
+    return {fact(k, s) for k in QUESTIONS for s in (PILLS if k in ("furnace_of", "good_for") else FURNACES)}
+
+
 def pairs(rng: random.Random) -> list[dict]:
     out = []
     for kind, templates in QUESTIONS.items():
