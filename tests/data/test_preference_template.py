@@ -13,7 +13,7 @@ DATA = REPO / "presets/templates/data/preference-keeper.jsonl"
 
 
 def _generator():
-    spec = importlib.util.spec_from_file_location("make_preference", REPO / "presets/templates/data/make_preference.py")
+    spec = importlib.util.spec_from_file_location("make_preference_data", REPO / "tools/make_preference_data.py")
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod
