@@ -215,3 +215,14 @@ def test_pair_cleaning_dedupes_by_prompt_swaps_a_row_and_undoes(gui, uploads):
     supervised.write_bytes(DEMO.read_bytes())
     other, _ = dt.import_upload(gui, str(supervised))
     assert "preference pairs only" in dpairs.clean_pairs(gui, "dedupe-prompt", other, "en")
+
+
+def test_the_preference_template_fills_dpo_and_its_pairs_check_clean(gui):
+    from webui import fields
+    from webui.tabs import templates_tab as tpl
+    values = dict(zip(fields.NAMES, tpl.apply_template(gui, "preference-keeper", "en")))
+    assert values["method"] == "dpo" and values["dataset_format"] == "preference"
+    assert values["base_model"] == "builtin:danlu-tiny" and Path(values["dataset"]).is_file()
+    ds_id, _ = dt.import_upload(gui, values["dataset"])
+    summary = dt.check(gui, ds_id, "auto", "", "en")[0]
+    assert "preference" in summary and "**384**" in summary and not summary.startswith("⚠")
