@@ -179,7 +179,8 @@ def test_a_preference_file_shows_a_pair_side_by_side_with_the_answers_learned(gu
     from tests.data.helpers import write_jsonl
     ds_id, _ = dt.import_upload(gui, str(write_jsonl(uploads / "pairs.jsonl", PAIRS + PAIRS[:1])))
     summary = dt.check(gui, ds_id, "auto", "", "en")[0]
-    assert "preference" in summary
+    assert "preference" in summary and "13 pairs for 12 prompts" in summary
+    assert "13 个回答对，对应 12 个提示" in dt.check(gui, ds_id, "auto", "", "zh-CN")[0]
     steps = list(dt.insight(gui, ds_id, "builtin:danlu-tiny", 128, False, "auto", 3, "en"))
     assert len(steps[0]) == len(steps[-1])  # the early answer skips every output the last one fills
     single, prompt, chosen, rejected, *cleaning = steps[-1][2:]
