@@ -67,8 +67,12 @@ def held_out_scores(home: Path, run_dir: Path):
     return out, len(val)
 
 
-def test_dpo_raises_the_held_out_preference_accuracy(home, services, pairs_path):
-    job = submit(services, pairs_path, method="dpo", max_steps=12, eval_steps=6)
+def test_dpo_raises_the_held_out_preference_accuracy(home, services):
+    """On the preference template's pairs (polite and correct against curt and wrong), a short run."""
+    from core.config import from_dict
+    from core.presets import compose
+    cfg = from_dict({**compose("preference-keeper"), **QUICK, "max_steps": 20, "eval_steps": 10}, source="test")
+    job = launcher.submit_train(services.workspace, cfg, origin="shell")
     job = launcher.wait(services.workspace, job.id, timeout=240)
     assert job.state == J.SUCCEEDED, job.message
     run = Path(job.run_dir)
