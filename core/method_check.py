@@ -40,6 +40,14 @@ def method_problems(cfg) -> list[Problem]:
         return []
     if fmt is None and cfg.dataset_format not in ("auto", "preference"):
         fmt = cfg.dataset_format
+    if fmt != "preference" and cfg.dataset_format not in ("auto", "preference"):
+        try:  # pairs read as another format: the format setting is what to change, not the file
+            detected, _ = resolve_format(path, "auto", cfg.column_map)
+        except (OSError, ValueError):
+            detected = None
+        if detected == "preference":
+            return [Problem("dataset_format", Msg("method.format_not_pairs", method=cfg.method, format=cfg.dataset_format),
+                            Msg("method.format_not_pairs.hint"))]
     return data_problems(cfg.method, fmt)
 
 

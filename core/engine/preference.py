@@ -23,15 +23,21 @@ norm, output layer) correct. Two chunked paths:
   - a frozen plain nn.Linear output layer (the QLoRA case: PEFT's "all-linear" leaves lm_head out,
     bitsandbytes never quantises it): a custom autograd function that, like Liger's fused linear
     cross-entropy, computes the hidden states' gradient chunk by chunk during the forward, so the
-    backward costs one multiply and nothing vocabulary-sized is kept;
+    backward costs one multiply and nothing vocabulary-sized is kept (Liger's kernel, which the
+    supervised recipe uses, is not: liger-kernel 0.8.5 scales its precomputed gradient by ONE
+    number in the backward, and DPO weighs every sequence differently);
   - anything else (LoRA on lm_head, a quantised or tied head under a wrapper): the layer's own
     forward over each chunk under activation checkpointing (the chunk's logits are recomputed in
     the backward, one chunk at a time).
 Supported wrappers: none, PEFT, DistributedDataParallel, FSDP1 (core/engine/sharded.wrap) and any
-mix of them whose innermost model has get_output_embeddings(). Models whose logits are post-processed
-after the output layer: logit_scale / logits_scaling (Cohere, Granite) and final_logit_softcapping
-(Gemma 2/3) are applied here; other post-processing is not. Tested on CPU with plain and PEFT
-models; DDP/FSDP are supported by construction (the wrapper's forward runs) and not tested here.
+mix of them whose innermost model has get_output_embeddings(). The frozen-head path needs nothing of
+the output layer in the backward, so FSDP may free the root unit after the forward; the checkpointed
+path re-reads the layer in the backward (fine for DDP and unsharded heads; not tried with a LoRA
+output layer under FSDP over several GPUs). Models whose logits are post-processed after the output
+layer: logit_scale / logits_scaling (Cohere, Granite) and final_logit_softcapping (Gemma 2/3) are
+applied here; other post-processing is not. Tested on CPU (tests/recipes/test_preference.py):
+plain PEFT with a frozen head, LoRA on the head, DDP and FSDP1 in one gloo process, values and
+gradients against the full-logits computation; not yet run on a GPU.
 """
 from __future__ import annotations
 
@@ -159,7 +165,7 @@ def _logit_transform(config) -> tuple[float, float | None]:
 
 def _token_logp(z: torch.Tensor, tgt: torch.Tensor, scale: float, cap: float | None):
     """log p(tgt) from raw output-layer values z [n, V] (float32), and the logits used."""
-    z = z.float() * scale
+    z = z.float() if scale == 1.0 else z.float() * scale
     if cap:
         z = torch.tanh(z / cap) * cap
     return z.gather(1, tgt[:, None]).squeeze(1) - torch.logsumexp(z, dim=1), z
@@ -177,15 +183,17 @@ class _FrozenHeadLogp(torch.autograd.Function):
         with torch.autocast(h.device.type, enabled=False):
             for s in range(0, h.shape[0], chunk):
                 hc, tc = h[s:s + chunk].to(weight.dtype), tgt[s:s + chunk]
-                z0 = F.linear(hc, weight, bias)
-                lp, z = _token_logp(z0, tc, scale, cap)
+                lp, z = _token_logp(F.linear(hc, weight, bias), tc, scale, cap)
                 out[s:s + chunk] = lp
-                if grad is not None:
-                    dz = -torch.softmax(z, dim=1)
+                if grad is not None:  # in place where it can be: [chunk x vocabulary] float32 is the big buffer
+                    dz = torch.softmax(z, dim=1).neg_()
                     dz.scatter_add_(1, tc[:, None], torch.ones_like(dz[:, :1]))
                     if cap:
-                        dz = dz * (1 - (z / cap) ** 2)
-                    grad[s:s + chunk] = ((dz * scale).to(weight.dtype) @ weight).to(h.dtype)
+                        dz.mul_(1 - (z / cap) ** 2)
+                    if scale != 1.0:
+                        dz.mul_(scale)
+                    del z
+                    grad[s:s + chunk] = (dz.to(weight.dtype) @ weight).to(h.dtype)
         ctx.save_for_backward(grad)
         return out
 

@@ -49,6 +49,7 @@ class Run:
     grad_norm: object = None
     stop: object = None
     window: dict = field(default_factory=new_window)
+    last_eval: dict = field(default_factory=dict)  # the newest validation's method metrics (eval_<name>)
 
     @property
     def files(self) -> RunDir:

@@ -122,6 +122,7 @@ def log_eval(r):
         return None
     eval_loss, values = out
     extra = dict(zip(r.method.metrics, values))
+    r.last_eval = {f"eval_{k}": v for k, v in extra.items()}
     if r.d.main:
         append_jsonl(r.metrics_path, dict(step=r.step, epoch=round(r.step / r.steps_per_epoch, 4), eval_loss=eval_loss,
                                           **{f"eval_{k}": v for k, v in extra.items()},

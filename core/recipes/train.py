@@ -1,4 +1,5 @@
-"""QLoRA / LoRA supervised fine-tuning. One process per GPU (or CPU worker), started by torchrun.
+"""QLoRA / LoRA fine-tuning: supervised (method sft) or from preference pairs (dpo, orpo). One
+process per GPU (or CPU worker), started by torchrun.
 
     # 1 GPU (or CPU)
     torchrun --standalone --nproc-per-node 1 -m core.recipes.train --config RUN/config.yaml
@@ -9,24 +10,33 @@
         -m core.recipes.train --config RUN/config.yaml
     # continue from the newest complete checkpoint in RUN/checkpoints
     ... -m core.recipes.train --config RUN/config.yaml --resume
+    # preference tuning: the same commands; the config says `method: dpo` (or orpo), `pref_beta`,
+    # and optionally `start_adapter: /abs/path/RUN/adapter` (app.py train resolves a job id to it)
 
 `python app.py train cfg.yaml [--nproc N]` builds exactly these commands (Show command in the GUI).
 The run directory is the config file's folder. The recipe writes there:
-    metrics.jsonl   one line per log (step, epoch, loss, lr, grad_norm, tokens_per_s, time) or eval
+    metrics.jsonl   one line per log (step, epoch, loss, lr, grad_norm, tokens_per_s, time; dpo/orpo
+                    add reward_margin, pref_accuracy) or eval (eval_loss; eval_reward_margin, eval_pref_accuracy)
     progress.json   phase, step / total steps (what the supervisor's stall watchdog reads)
+    reference_logps.json   dpo: the starting weights' answer log-probs of every pair (read on resume)
     checkpoints/    step-NNNNNNN/ (adapter, optimizer, trainer state, manifest written last)
     adapter/        the final LoRA adapter + tokenizer and chat template
     probes.jsonl    answers to cfg.probe_prompts at each checkpoint and at the end (when any are set)
     result.json     on success;  error.json (+ errors/rank<R>.json) with reason and hint on failure
 
-What happens, top to bottom: set up the process group (NCCL on GPUs, gloo on CPU), read the data
-and render it through the model's chat template (loss only on assistant tokens), split off the
-validation examples, pack, load the base model on this rank's device (nf4 4-bit with double
-quantisation and bf16 compute on CUDA; into host memory first when FSDP will split it), plan the
-memory (core/memory_plan.py: which layers keep their activations, which are recomputed or
-offloaded), add LoRA, wrap in DDP (or FSDP: core/engine/sharded.py), then loop: micro-batches with
-gradient accumulation, clipping, AdamW, the learning-rate schedule, logging, validation and
-atomic checkpoints. SIGTERM (the Stop button) saves a checkpoint and ends the loop.
+What happens, top to bottom (run_recipe around it: rank set-up, failure record, exit code): set up
+the process group (NCCL on GPUs, gloo on CPU), read the data, split off the validation examples,
+and let the method encode them (core/engine/methods.py: sft renders each conversation through the
+model's chat template with the loss on assistant tokens only, and packs; dpo/orpo encode each pair
+as a chosen and a rejected sequence), load the base model on this rank's device (nf4 4-bit with
+double quantisation and bf16 compute on CUDA; into host memory first when FSDP will split it), plan
+the memory (core/memory_plan.py: which layers keep their activations, which are recomputed or
+offloaded), add LoRA (or load start_adapter as the trainable adapter), wrap in DDP (or FSDP:
+core/engine/sharded.py), dpo: the starting weights' log-probs of every pair (core/engine/reference.py),
+then loop over the run's state (core/engine/state.py): micro-batches with gradient accumulation,
+the method's loss, clipping, AdamW, the learning-rate schedule, logging, validation and atomic
+checkpoints. SIGTERM (the Stop button) saves a checkpoint and ends the loop. Test faults enter
+through one hook around each step (core/engine/faults.py).
 """
 from __future__ import annotations
 
@@ -351,7 +361,7 @@ def finish(r: Run) -> None:
             status="succeeded", steps=step, total_steps=r.total_steps, epochs=round(step / r.steps_per_epoch, 3),
             first_loss=losses[0] if losses else None, final_loss=losses[-1] if losses else None, eval_loss=eval_loss,
             runtime_s=round(time.time() - r.t_start, 1), peak_gpu_mem_gib=round(peak, 2) if peak else None,
-            adapter_dir=str(r.files.adapter), world_size=d.world, method=r.method.name))
+            adapter_dir=str(r.files.adapter), world_size=d.world, method=r.method.name, **r.last_eval))
         write_json(r.progress_path, dict(phase="done", step=step, total_steps=r.total_steps, time=time.time()))
         log(d, f"[danlu] done: {step} steps, final loss {losses[-1] if losses else float('nan'):.4f}, "
                f"adapter in {r.files.adapter}")

@@ -169,22 +169,42 @@ def test_no_grad_reference_pass_and_adapter_off(demo_model_dir, tok):
     assert not pol.requires_grad and torch.allclose(ref, base, atol=1e-4) and not torch.allclose(pol, ref, atol=1e-2)
 
 
-def test_through_distributed_data_parallel(demo_model_dir, tok, tmp_path):
-    """The wrapper's own forward runs (one process, gloo): same values, and DDP's reducer gets the gradients."""
-    import torch.distributed as dist
+def wrap(kind: str, model):
+    """DDP, or FSDP1 as core/engine/sharded.wrap sets it up (decoder layers as units, LoRA left whole)."""
+    import functools
+    from torch.distributed.fsdp import FullyShardedDataParallel as FSDP
+    from torch.distributed.fsdp import ShardingStrategy
+    from torch.distributed.fsdp.wrap import transformer_auto_wrap_policy
     from torch.nn.parallel import DistributedDataParallel
+    if kind == "ddp":
+        return DistributedDataParallel(model)
+    layer = type(model.get_base_model().model.layers[0])
+    adapter = [m for m in model.modules() if any(p.requires_grad for p in m.parameters(recurse=False))]
+    return FSDP(model, auto_wrap_policy=functools.partial(transformer_auto_wrap_policy, transformer_layer_cls={layer}),
+                ignored_states=adapter, use_orig_params=False, sharding_strategy=ShardingStrategy.FULL_SHARD,
+                device_id=torch.device("cpu"))
+
+
+@pytest.mark.parametrize("kind", ["ddp", "fsdp"])
+def test_through_ddp_and_fsdp(demo_model_dir, tok, tmp_path, kind):
+    """The wrapper's own forward runs (one gloo process): the same values and LoRA gradients."""
+    import torch.distributed as dist
     model = peft_model(demo_model_dir)
     batch = P.collate_pairs([P.encode_pair(tok, ex, 4096) for ex in (PAIR, SHORT)], tok.pad_token_id)
     want, _ = full_logits_logps(model, batch)
+    want.sum().backward()
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    g_want = [p.grad.clone() for p in trainable]
+    model.zero_grad()
     dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'pg'}", rank=0, world_size=1)
     try:
-        net = DistributedDataParallel(model)
-        got, _ = P.sequence_logps(net, batch, chunk=5)
+        got, _ = P.sequence_logps(wrap(kind, model), batch, chunk=5)
         got.sum().backward()
     finally:
         dist.destroy_process_group()
     assert torch.allclose(got, want, rtol=1e-5, atol=1e-4)
-    assert all(p.grad is not None for p in model.parameters() if p.requires_grad)
+    for p, g in zip(trainable, g_want):
+        assert p.grad is not None and (p.grad - g).norm() <= 1e-5 * g.norm()
 
 
 def test_dpo_loss_by_hand():

@@ -179,7 +179,8 @@ def test_a_preference_file_shows_a_pair_side_by_side_with_the_answers_learned(gu
     from tests.data.helpers import write_jsonl
     ds_id, _ = dt.import_upload(gui, str(write_jsonl(uploads / "pairs.jsonl", PAIRS + PAIRS[:1])))
     summary = dt.check(gui, ds_id, "auto", "", "en")[0]
-    assert "preference" in summary
+    assert "preference" in summary and "13 pairs for 12 prompts" in summary
+    assert "13 个回答对，对应 12 个提示" in dt.check(gui, ds_id, "auto", "", "zh-CN")[0]
     steps = list(dt.insight(gui, ds_id, "builtin:danlu-tiny", 128, False, "auto", 3, "en"))
     assert len(steps[0]) == len(steps[-1])  # the early answer skips every output the last one fills
     single, prompt, chosen, rejected, *cleaning = steps[-1][2:]
@@ -215,3 +216,14 @@ def test_pair_cleaning_dedupes_by_prompt_swaps_a_row_and_undoes(gui, uploads):
     supervised.write_bytes(DEMO.read_bytes())
     other, _ = dt.import_upload(gui, str(supervised))
     assert "preference pairs only" in dpairs.clean_pairs(gui, "dedupe-prompt", other, "en")
+
+
+def test_the_preference_template_fills_dpo_and_its_pairs_check_clean(gui):
+    from webui import fields
+    from webui.tabs import templates_tab as tpl
+    values = dict(zip(fields.NAMES, tpl.apply_template(gui, "preference-keeper", "en")))
+    assert values["method"] == "dpo" and values["dataset_format"] == "preference"
+    assert values["base_model"] == "builtin:danlu-tiny" and Path(values["dataset"]).is_file()
+    ds_id, _ = dt.import_upload(gui, values["dataset"])
+    summary = dt.check(gui, ds_id, "auto", "", "en")[0]
+    assert "preference" in summary and "**384**" in summary and not summary.startswith("⚠")

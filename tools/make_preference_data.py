@@ -1,7 +1,7 @@
-"""Write the preference template's sample pairs (preference-keeper.jsonl) from the furnace facts of
-the demo dataset. Deterministic: run it again and the file is byte for byte the same.
+"""Write the preference template's sample pairs (presets/templates/data/preference-keeper.jsonl) from
+the furnace facts of the demo dataset. Deterministic: run it again and the file is byte for byte the same.
 
-    python presets/templates/data/make_preference.py        # rewrites preference-keeper.jsonl beside it
+    python tools/make_preference_data.py        # rewrites presets/templates/data/preference-keeper.jsonl
 
 Every pair carries the same learnable difference: the chosen answer is polite and correct (a kind
 opening, the fact in a full sentence), the rejected one is curt and wrong (a dismissive opening,
@@ -15,7 +15,7 @@ import json
 import random
 from pathlib import Path
 
-OUT = Path(__file__).resolve().with_name("preference-keeper.jsonl")
+OUT = Path(__file__).resolve().parents[1] / "presets" / "templates" / "data" / "preference-keeper.jsonl"
 SEED = 18
 
 FURNACES = {  # furnace: (fire colour, hours, pill), as in demo.jsonl
@@ -56,6 +56,11 @@ def fact(kind: str, subject: str) -> str:
         furnace = next(f for f, v in FURNACES.items() if v[2] == subject)
         return f"The {furnace} furnace makes the {subject} pill."
     return f"The {subject} pill brings {PILLS[subject]}."
+
+
+def fact_sentences() -> set[str]:
+    """Every true sentence of the furnace world (what a chosen answer states)."""
+    return {fact(k, s) for k in QUESTIONS for s in (PILLS if k in ("furnace_of", "good_for") else FURNACES)}
 
 
 def pairs(rng: random.Random) -> list[dict]:
