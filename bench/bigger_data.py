@@ -55,8 +55,8 @@ def danlu_steps(model_dir: str, data: str, mb: int, seq: int, n: int, seed: int 
     """The recipe's first `n` optimizer steps (one micro-batch each), each joined into one row."""
     from core.config import TrainConfig
     from core.data import load_examples
-    from core.recipes.common import load_tokenizer
-    from core.recipes.sft_data import IGNORE, encode_all, epoch_batches, pack, split
+    from core.engine.common import load_tokenizer
+    from core.engine.sft_data import IGNORE, encode_all, epoch_batches, pack, split
     tok = load_tokenizer(model_dir, TrainConfig(base_model=model_dir, dataset=str(data)), local=True)
     train_ex, _ = split(load_examples(data, "text").examples, 0.0, seed)
     enc, _ = encode_all(tok, train_ex, seq, False)

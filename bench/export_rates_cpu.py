@@ -29,7 +29,7 @@ def main() -> int:
     from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
     from core.demo_model import build
-    from core.recipes import gguf as G
+    from core.engine import gguf as G
     tmp = Path(tempfile.mkdtemp(prefix="danlu-rates-"))
     try:
         demo = build(tmp / "demo")

@@ -18,7 +18,7 @@ generation through Danlu's chat path with plain `model.generate` on the same mod
 (d) loads base + adapter the way the chat worker does (nf4 4-bit on CUDA; fp32 on CPU) and times,
     on one prompt with a fixed answer length (greedy, min_new_tokens = max_new_tokens):
       plain    - `model.generate` directly (TTFT = a 1-token generate; tokens/s over the full answer)
-      worker   - core.recipes.inference.stream_generate, the chat worker's own decode loop (no thread)
+      worker   - core.engine.inference.stream_generate, the chat worker's own decode loop (no thread)
       engine   - core.chat.ChatEngine: a real worker process over its socket (loads its own copy)
     Medians over --repeats runs after one warm-up each, interleaved so drift hits all alike.
 Prints a table and writes everything to --out as JSON.
@@ -202,7 +202,7 @@ def sync():
 
 def time_plain(model, tok, ids, s) -> dict:
     import torch
-    from core.recipes.inference import gen_kwargs, model_device
+    from core.engine.inference import gen_kwargs, model_device
     dev = model_device(model)
     x = torch.tensor([ids], device=dev)
     mask = torch.ones_like(x)
@@ -224,7 +224,7 @@ def time_plain(model, tok, ids, s) -> dict:
 
 
 def time_worker(model, tok, ids, s) -> dict:
-    from core.recipes.inference import stream_generate
+    from core.engine.inference import stream_generate
     sync()
     gen = stream_generate(model, tok, ids, s)
     t0 = time.perf_counter()
@@ -260,7 +260,7 @@ def median_of(runs: list[dict]) -> dict:
 
 def run_chat(base: Path, adapter: Path, workdir: Path, args) -> dict:
     import torch
-    from core.recipes.inference import GenSettings, load_for_chat, prompt_ids
+    from core.engine.inference import GenSettings, load_for_chat, prompt_ids
     cuda = torch.cuda.is_available()
     # this process has not used CUDA before (merge ran in a subprocess): the peak counter starts at zero
     model, tok, info = load_for_chat(str(base), str(adapter))

@@ -267,10 +267,12 @@ def tail(path: Path, n: int = 3000) -> str:
 
 def planned_batches(cfg, tok, steps: int) -> tuple[list, dict]:
     """Danlu's own micro-batches for the first `steps` steps, in Danlu's order (world 1, GA 1)."""
-    from core.recipes.common import setup_dist
+    from core.engine.common import setup_dist
+    from core.engine.methods import SFT
     from core.recipes.train import epoch_batches, prepare_data
     d = setup_dist()
-    train, _, info = prepare_data(cfg, tok, d, Path("."))
+    data = prepare_data(cfg, tok, d, SFT())
+    train, info = data.train, data.info
     out, epoch = [], 0
     while len(out) < steps:
         out += epoch_batches(train, cfg.micro_batch_size, 1, 0, cfg.seed, epoch)
@@ -308,8 +310,8 @@ def baseline_worker(cfg_path: str, out_path: str) -> int:
     from transformers import Trainer, TrainingArguments
     from core.config import load_config
     from core.models import resolve_model
-    from core.recipes.common import load_tokenizer
-    from core.recipes.sft_data import collate
+    from core.engine.common import load_tokenizer
+    from core.engine.sft_data import collate
     from core.recipes.train import lr_lambda
 
     cfg = load_config(cfg_path)

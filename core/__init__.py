@@ -5,7 +5,8 @@ core.trust (values from the page).
 Words, as the code uses them (the page may say them more plainly):
     job, run      a job is one row of the job table: one attempt. Its run directory (core.rundir) may
                   hold several attempts of one training run (each resume is a new job).
-    recipe        a script under core/recipes/ that torchrun starts (train, evaluate, merge). A recipe
+    recipe        a script under core/recipes/ that torchrun starts (train, evaluate, merge); what the
+                  recipes share lives in core/engine/ (engine.run.run_recipe, data, checkpoints). A recipe
                   *preset* (presets/recipes/*.yaml, the Recipe box, preset kind "recipe") is a named set
                   of training settings.
     template      a starter preset (presets/templates/: a model, a recipe preset, sample data; the

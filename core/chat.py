@@ -12,7 +12,7 @@
 
 Compare mode (base versus fine-tuned) is two sessions: load(base_model) and load(base_model, adapter=...).
 
-The models live in a worker process (`python -m core.recipes.chat_worker`), one per device, reached
+The models live in a worker process (`python -m core.engine.chat_worker`), one per device, reached
 over a private Unix socket with a shared secret (see that module for the protocol). On CUDA a
 model loads in 4-bit; on a CPU machine in full precision. `load` refuses, in words, when a running
 job holds the GPU it would need; on a CPU-only machine it loads anyway and says answers will be slower.
@@ -44,7 +44,7 @@ from core.rundir import RunDir, adapter_info_path, read_json
 from core.runs import check_adapter_dir, resolve_trained_run
 from core.workspace import REPO_ROOT, Workspace, python_path
 
-WORKER_MODULE = "core.recipes.chat_worker"
+WORKER_MODULE = "core.engine.chat_worker"
 TEMPLATES = ("auto", "chatml")
 
 

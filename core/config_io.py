@@ -167,7 +167,8 @@ def validate(cfg: TrainConfig, *, check_files: bool = True, base_dir: Path | Non
         if not prompt.strip() or len(prompt) > 2000 or "\x00" in prompt:
             problems.append(Problem(f"probe_prompts[{i}]", Msg("config.bad_probe")))
     for key in cfg.column_map:
-        if key not in ("messages", "conversations", "instruction", "input", "output", "prompt", "completion", "text", "system"):
+        if key not in ("messages", "conversations", "instruction", "input", "output", "prompt", "completion", "text", "system",
+                       "chosen", "rejected"):
             problems.append(Problem(f"column_map.{key}", Msg("any.not_a_field"), Msg("config.column_map_key.hint")))
     return problems
 

@@ -2,10 +2,11 @@
 
 The evidence, from strongest to weakest:
   1. the rank the supervisor saw vanish first (it polls the ranks a few times a second);
-  2. errors/rank<R>.json, which a rank writes when it fails with a Python exception (core.recipes.common);
+  2. errors/rank<R>.json, which a rank writes when it fails with a Python exception (core.engine.common);
      a rank that only lost contact with a dead peer writes reason "peer_lost": a consequence, never the cause;
   3. torchrun's failure summary in the log (exit code per rank; a negative code is a signal);
-  4. words in the log (CUDA out of memory, No space left on device, NCCL timeout).
+  4. words in the log (CUDA out of memory, No space left on device, NCCL timeout): core.failures' signs,
+     the same table of reasons and words that a rank's own record uses.
 torchrun's own "Root Cause" is only a tie-breaker: it orders failures by whole seconds, so when a
 killed rank takes its peers down within the same second it often names the wrong one.
 """
@@ -16,6 +17,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from core.failures import described, sign_in
 from core.messages import Msg, recorded, said, verbatim
 from core.rundir import RunDir, read_json
 
@@ -92,7 +94,7 @@ def explain(run_dir: Path, rc: int | None, log_text: str, *, first_gone: list[in
     exit_of = {f.rank: f for f in failures}
     who = Msg("fail.who_rank", rank=cause) if cause is not None else Msg("fail.who_process")
     err = rank_errors.get(cause) if cause is not None else None
-    low = log_text.lower()
+    sign = sign_in(log_text)
     if err and err.get("reason") != "peer_lost":
         reason, message = err.get("reason", "crashed"), recorded(err, "message") or ""
         if cause is not None and (nproc > 1 or cause > 0):
@@ -105,12 +107,8 @@ def explain(run_dir: Path, rc: int | None, log_text: str, *, first_gone: list[in
         else:
             info = dict(reason="crashed", **said(Msg("fail.signal", who=who, signal=str(SIGNAMES.get(sig, sig))),
                                                  Msg("fail.signal.hint")))
-    elif "cuda out of memory" in low or "outofmemoryerror" in low:
-        info = dict(reason="cuda_oom", **said(Msg("fail.cuda_oom"), Msg("fail.cuda_oom.hint")))
-    elif "no space left on device" in low:
-        info = dict(reason="disk_full", **said(Msg("fail.disk_full"), Msg("fail.free_disk.hint")))
-    elif ("nccl" in low or "gloo" in low) and ("timeout" in low or "timed out" in low):
-        info = dict(reason="nccl_timeout", **said(Msg("fail.processes_lost"), Msg("fail.processes_lost.hint")))
+    elif sign not in (None, "peer_lost"):  # a lost peer in the log is a consequence, never the cause
+        info = described(sign)
     elif not failures and rc is not None and rc < 0:
         info = dict(reason="killed", **said(Msg("fail.launcher_killed", signal=str(SIGNAMES.get(-rc, -rc))),
                                             Msg("fail.launcher_killed.hint")))

@@ -15,6 +15,9 @@ eval.json: {eval_loss, perplexity, base_eval_loss, base_perplexity,
             metrics: {base: {n, rouge_l, bleu, corpus_bleu, exact_match}, tuned: {...}},
             samples: [{prompt, reference, base, tuned, base_rouge_l, tuned_rouge_l, base_bleu, tuned_bleu,
                        base_exact, tuned_exact}], source, n_samples, settings, notes, runtime_s, ...}
+Preference runs (pairs) add "preference": {base_accuracy, tuned_accuracy, base_margin, tuned_margin, pairs,
+score}, leave metrics empty, and their samples are {prompt, chosen, rejected, reference, tuned,
+base_margin, tuned_margin} (table_rows then follows PAIR_TABLE_HEADERS).
 """
 from __future__ import annotations
 
@@ -31,6 +34,7 @@ from core.workspace import Workspace
 EVAL_MODULE = "core.recipes.evaluate"
 TABLE_HEADERS = ["Prompt", "Reference", "Base model", "Fine-tuned", "ROUGE-L base", "ROUGE-L tuned",
                  "BLEU base", "BLEU tuned", "Exact base", "Exact tuned"]
+PAIR_TABLE_HEADERS = ["Prompt", "Chosen", "Rejected", "Fine-tuned", "Margin base", "Margin tuned"]
 
 
 def eval_command(run_dir: Path, out_dir: Path, nproc: int, *, max_samples: int, max_new_tokens: int,
@@ -77,16 +81,43 @@ def read_eval(run_dir: str | Path) -> dict | None:
     return read_json(RunDir(run_dir).eval_json) or None
 
 
+def is_preference(report: dict | None) -> bool:
+    """An evaluation of a preference run (pairs scored before and after)."""
+    return bool(report) and report.get("preference") is not None
+
+
+def table_headers(report: dict | None) -> list[str]:
+    return PAIR_TABLE_HEADERS if is_preference(report) else TABLE_HEADERS
+
+
 def table_rows(report: dict | None) -> list[list]:
-    """The per-sample table for display, in TABLE_HEADERS order (scores rounded to 3 places)."""
+    """The per-sample table for display, in table_headers(report) order (scores rounded to 3 places)."""
     if not report:
         return []
+    if is_preference(report):
+        return [[s["prompt"], s["chosen"], s["rejected"], s["tuned"], _round(s.get("base_margin")),
+                 _round(s.get("tuned_margin"))] for s in report.get("samples", [])]
     rows = []
     for s in report.get("samples", []):
         rows.append([s["prompt"], s["reference"], s["base"], s["tuned"], round(s["base_rouge_l"], 3),
                      round(s["tuned_rouge_l"], 3), round(s["base_bleu"], 3), round(s["tuned_bleu"], 3),
                      "yes" if s["base_exact"] else "no", "yes" if s["tuned_exact"] else "no"])
     return rows
+
+
+def _round(x):
+    return None if x is None else round(x, 3)
+
+
+def preference_line(p: dict) -> str:
+    """'preference accuracy 40% -> 90%, mean margin -0.12 -> 2.31 nats on 10 held-out pairs'."""
+    def f(x, pct=False):
+        if x is None:
+            return "-"
+        return f"{100 * x:.0f}%" if pct else f"{x:.3f}"
+    return (f"base -> fine-tuned on {p.get('pairs', 0)} held-out pairs: preference accuracy "
+            f"{f(p.get('base_accuracy'), True)} -> {f(p.get('tuned_accuracy'), True)}, mean margin "
+            f"{f(p.get('base_margin'))} -> {f(p.get('tuned_margin'))} nats")
 
 
 def summary_line(report: dict) -> str:
@@ -102,6 +133,8 @@ def summary_line(report: dict) -> str:
     if report.get("eval_loss") is not None:
         parts.append(f"validation loss {report['eval_loss']:.4f} (perplexity {report['perplexity']:.2f}; "
                      f"base model {report.get('base_eval_loss', float('nan')):.4f})")
+    if is_preference(report):
+        return "; ".join(parts + [preference_line(report["preference"])])
     parts.append(f"base -> fine-tuned on {report.get('n_samples', 0)} held-out prompts: ROUGE-L {f(b.get('rouge_l'))} -> "
                  f"{f(t.get('rouge_l'))}, BLEU {f(b.get('bleu'))} -> {f(t.get('bleu'))}, "
                  f"exact match {f(b.get('exact_match'), True)} -> {f(t.get('exact_match'), True)}")

@@ -51,18 +51,18 @@ DEMO_AUTH = _declare("DANLU_DEMO_AUTH", SETTING, "a shared chat demo's login USE
 TOOLS_DIR = _declare("DANLU_TOOLS_DIR", SETTING, "where llama.cpp's GGUF converter is unpacked (default "
                       "$XDG_CACHE_HOME/danlu or ~/.cache/danlu)", "core.gguf_tools")
 DIST_TIMEOUT_MIN = _declare("DANLU_DIST_TIMEOUT_MIN", SETTING, "minutes a rank waits for the others in a collective "
-                            "before the job fails (default 10)", "core.recipes.common")
+                            "before the job fails (default 10)", "core.engine.common")
 DEBUG = _declare("DANLU_DEBUG", SETTING, "1: the CLI prints the traceback of an unexpected error", "cli.main")
 JOB_ID = _declare("DANLU_JOB_ID", INTERNAL, "marks every process of a job with its id, so a sweep finds them all",
                   "core.procs (in /proc/PID/environ)")
 CHAT_AUTHKEY = _declare("DANLU_CHAT_AUTHKEY", INTERNAL, "the secret between the GUI and its chat worker process",
-                        "core.recipes.chat_worker (removed from its environment at once)")
+                        "core.engine.chat_worker (removed from its environment at once)")
 CKPT_IN_GRAPH = _declare("DANLU_CKPT_IN_GRAPH", BENCHMARK, "0: checkpoint compiled layers around the compiled call "
-                         "instead of inside it (default 1)", "core.recipes.speed")
+                         "instead of inside it (default 1)", "core.engine.speed")
 CKPT_POLICY = _declare("DANLU_CKPT_POLICY", BENCHMARK, "prefer: let the compiler keep some activations instead of "
-                       "recomputing all (default all)", "core.recipes.speed")
+                       "recomputing all (default all)", "core.engine.speed")
 FAULT = _declare("DANLU_FAULT", TEST_HOOK, "inject faults into one attempt: crash@STEP:RANK, nan@STEP, hang@STEP:RANK, "
-                 "spam@STEP:RANK, enospc@STEP, slow@STEP, deaf, export_hang@STEP (core.recipes.faults); a Slurm "
+                 "spam@STEP:RANK, enospc@STEP, slow@STEP, deaf, export_hang@STEP (core.engine.faults); a Slurm "
                  "job's first attempt only", "the recipes, tests/jobs/fake_recipe.py")
 SPAM_MB = _declare("DANLU_SPAM_MB", TEST_HOOK, "megabytes the spam fault prints (default 50)",
                    "core.recipes.train, tests/jobs/fake_recipe.py")

@@ -139,9 +139,11 @@ def submit_train(ws: Workspace, cfg: TrainConfig, spec: LaunchSpec | None = None
     from core import trust
     cfg = trust.check_config(cfg, ws, origin)
     from core.config import validate
-    problems = validate(cfg)
+    from core.method_check import method_problems, resolve_start_adapter
+    problems = validate(cfg) + method_problems(cfg)
     if problems:
         raise InputError(problems=problems, title=Msg("launch.config_title"))
+    start_adapter = resolve_start_adapter(ws, cfg)  # a job id or folder -> the adapter's absolute path
     store = J.JobStore(ws.db_path)
     executor = executor_for(spec.executor)
     if executor.schedules_itself:  # a cluster allocates the GPUs: no lease here; its spec is checked first
@@ -153,7 +155,7 @@ def submit_train(ws: Workspace, cfg: TrainConfig, spec: LaunchSpec | None = None
     run_dir.mkdir(parents=True)
     run = RunDir(run_dir)
     pinned, digest = pin_dataset(ws, cfg.dataset)
-    run_cfg = TrainConfig(**{**cfg.__dict__, "dataset": str(pinned)})
+    run_cfg = TrainConfig(**{**cfg.__dict__, "dataset": str(pinned), "start_adapter": start_adapter})
     # the name people gave their data (the config holds the pinned copy): an export's model card shows it
     write_json(run.dataset_info, dict(source=str(cfg.dataset), pinned=str(pinned), sha256=digest))
     cfg_path = run.config

@@ -119,6 +119,14 @@ def estimate(shape: Shape, *, quantization: str = "4bit", lora_rank: int = 16, m
     return Estimate(weights / GIB, lora / GIB, acts / GIB, loss / GIB, CONTEXT_GIB)
 
 
+def sequences_per_example(method: str) -> int:
+    """Sequences one example puts through the model in a training step: a preference step (dpo, orpo)
+    runs the chosen and the rejected answer of each pair in one forward (core/engine/preference.py),
+    twice a supervised step's rows at the same micro-batch. DPO's reference log-probabilities are
+    computed once before the first step, so they add nothing here."""
+    return 2 if method in ("dpo", "orpo") else 1
+
+
 def fit_advice(est: Estimate, free_gib: float) -> Msg:
     """Plain words: will it fit, and if not what to change first."""
     need = est.total_gib

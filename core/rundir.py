@@ -30,8 +30,11 @@ Written while it runs, by its supervisor (core.supervise) and torchrun:
 Written while it runs, by rank 0 of the recipe (core.recipes.*):
     progress.json     phase, step, total_steps at every log (the stall watchdog reads it)   atomic, not fsynced
     metrics.jsonl     a line per logged step {step, epoch, loss, lr, grad_norm, tokens_per_s, time}
-                      or evaluation {step, eval_loss, time}                            appended, fsynced
+                      (+ reward_margin, pref_accuracy for dpo/orpo) or evaluation {step, eval_loss,
+                      time} (+ eval_reward_margin, eval_pref_accuracy)                 appended, fsynced
     run_info.json     data counts, total steps, speed features, memory plan, load time   atomic, at set-up
+    reference_logps.json   dpo: the starting weights' answer log-probs of every pair {train, val: [[chosen,
+                      rejected], ...]}, computed before step 1; a resumed attempt reads them   atomic, once
     probes.jsonl      {step, prompt, answer} at each checkpoint and at the end         appended, fsynced
     checkpoints/      step-NNNNNNN/: written as .step-NNNNNNN.partial/, manifest.json last, renamed
 Written at the end:
@@ -95,6 +98,7 @@ CANCEL_REQUEST = "cancel.request"
 PROGRESS = "progress.json"
 METRICS = "metrics.jsonl"
 RUN_INFO = "run_info.json"
+REFERENCE = "reference_logps.json"
 PROBES = "probes.jsonl"
 CHECKPOINTS = "checkpoints"
 CHECKPOINT_PREFIX = "step-"
@@ -115,7 +119,7 @@ AFTER_CHECKPOINT = ".after-checkpoint.jsonl"
 # The files of one attempt: a resume moves them to attempts/<the stopped job's id>/.
 ATTEMPT_FILES = (EXIT, ERROR, ERRORS, STOPPED, RESULT, HEARTBEAT, CANCEL_REQUEST, LAUNCH_ENV)
 NAMES = (CONFIG, PREPARE, LAUNCH_ENV, DATASET_INFO, STDOUT_LOG, SUPERVISOR_LOG, RANKS, HEARTBEAT, CANCEL_REQUEST, PROGRESS,
-         METRICS, RUN_INFO, PROBES, CHECKPOINTS, ADAPTER, ADAPTER_INFO, RESULT, STOPPED, ERRORS, ERROR, EXIT,
+         METRICS, RUN_INFO, REFERENCE, PROBES, CHECKPOINTS, ADAPTER, ADAPTER_INFO, RESULT, STOPPED, ERRORS, ERROR, EXIT,
          EVAL_JSON, EVAL_CSV, ATTEMPTS, SBATCH, SLURM)
 
 
@@ -135,6 +139,7 @@ class RunDir:
     stdout_log, supervisor_log, ranks = _File(STDOUT_LOG), _File(SUPERVISOR_LOG), _File(RANKS)
     heartbeat, cancel_request = _File(HEARTBEAT), _File(CANCEL_REQUEST)
     progress, metrics, run_info, probes = _File(PROGRESS), _File(METRICS), _File(RUN_INFO), _File(PROBES)
+    reference = _File(REFERENCE)
     checkpoints, adapter, adapter_partial = _File(CHECKPOINTS), _File(ADAPTER), _File(f".{ADAPTER}.partial")
     result, stopped, errors, error, exit = _File(RESULT), _File(STOPPED), _File(ERRORS), _File(ERROR), _File(EXIT)
     eval_json, eval_csv, attempts = _File(EVAL_JSON), _File(EVAL_CSV), _File(ATTEMPTS)

@@ -43,7 +43,7 @@ def test_only_webui_imports_gradio():
 
 
 def test_recipes_never_import_jobs_launcher_or_webui():
-    for path in python_files("core/recipes"):
+    for path in python_files("core/recipes", "core/engine"):
         bad = {m for m in imports_of(path) if m.startswith(("core.jobs", "core.launcher", "core.supervise", "webui", "gradio"))}
         assert not bad, f"{path} imports {bad}"
 
@@ -53,6 +53,21 @@ def test_nothing_imports_the_recipes_except_recipes():
         if "recipes" in path.parts:
             continue
         assert not any(m.startswith("core.recipes") for m in imports_of(path)), path
+
+
+def test_only_the_recipes_and_the_engine_import_the_engine():
+    """core/engine may import torch at import time: plain core, the CLI and the page start its
+    modules as processes (`python -m core.engine.chat_worker`), never import them."""
+    for path in python_files("core", "cli", "webui"):
+        if {"recipes", "engine"} & set(path.parts):
+            continue
+        assert not any(m.startswith("core.engine") for m in imports_of(path)), path
+
+
+def test_recipes_folder_holds_entry_points_only():
+    """Library code lives in core/engine; core/recipes keeps the scripts started by module name."""
+    names = {p.name for p in (REPO / "core" / "recipes").glob("*.py")}
+    assert names <= {"__init__.py", "train.py", "evaluate.py", "merge.py"}, names
 
 
 def test_no_shell_true_or_os_system():
@@ -113,9 +128,9 @@ def cycles(graph: dict[str, set[str]]) -> list[set[str]]:
 def test_no_import_cycle_between_core_modules():
     """config -> paths -> models -> presets -> config was one. Not counted: a module's __getattr__
     that re-exports a module split off it (core.config -> core.config_io), and lazy call-backs that
-    stay inside one package (core.data's readers and its process pool; core.recipes' speed and
-    sharded, until the recipe skeleton moves the library modules out of core/recipes)."""
+    stay inside one package (core.data's readers and its process pool; core.engine's speed and
+    sharded)."""
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [{"a", "b", "c"}]
-    inside = ("core.data.", "core.recipes.")
+    inside = ("core.data.", "core.engine.")
     crossing = [c for c in cycles(core_import_graph()) if not any(all(m.startswith(p) for m in c) for p in inside)]
     assert not crossing, crossing

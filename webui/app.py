@@ -135,6 +135,9 @@ def build_ui(services, gui: Gui | None = None) -> gr.Blocks:
         chat_tab.wire(ch, gui, lang)
         review_tab.wire(rv, gui, lang, ds.ds_id, ds.widgets["dataset"], t_rv)
         _wire_tab_switches(gui, tabs, tr, ev, ex, ch, lang)
+        if "start_adapter" in hp.widgets:  # the finished runs a preference run may start from
+            t_hp.select(partial(hyperparams_tab.start_adapter_choices, gui), inputs=[lang, hp.widgets["start_adapter"]],
+                        outputs=[hp.widgets["start_adapter"]], api_visibility="private")
         _wire_language(gui, lang, tpl, ds, hp, tr, ev, ex, ch, box)
     serving.progress_only_where_asked(blocks)  # the page's per-event cost stays small (see there)
     serving.cheap_skips(blocks)  # the timers' many skipped outputs cost next to nothing (see there)
@@ -188,7 +191,8 @@ def _wire_language(gui, lang, tpl, ds, hp, tr, ev, ex, ch, box):
         (partial(train_tab.refresh_gpus, gui), [lang, tr.gpus], [tr.gpus]),
         (fields.with_settings(partial(_check_settings, gui)), [lang, tr.gpus, box], [hp.problems, hp.memory]),
         (partial(_train_view, gui), [lang, tr.job],
-         [tr.status, tr.failure, tr.log, tr.loss_plot, tr.lr_plot, tr.seen, tr.stop, tr.resume, tr.table, tr.table_seen]),
+         [tr.status, tr.failure, tr.log, tr.loss_plot, tr.lr_plot, tr.seen, tr.stop, tr.resume, tr.margin_plot,
+          tr.accuracy_plot, tr.table, tr.table_seen]),
         (partial(evaluate_tab.show_results, gui), [lang, ev.run], [ev.summary, ev.table, ev.csv, ev.probes]),
         (partial(export_tab.exports_frame, gui), [lang], [ex.exports]),
         (partial(chat_tab.refresh_choices, gui), [lang, ch.model, ch.adapter], [ch.model, ch.adapter]),
@@ -256,6 +260,7 @@ def _wire_settings(gui, blocks, hp, tr, settings, box, model_info, lang):
     box.change(recheck, trigger_mode="always_last", **checked)
     tr.gpus.input(recheck, **checked)
     blocks.load(recheck, **checked)
+    hyperparams_tab.wire_method(hp)
     hp.recipe.input(hyperparams_tab.describe_recipe, inputs=[hp.recipe, lang], outputs=[hp.recipe_info],
                     api_visibility="private")  # a template describes its recipe in its own answer
     hp.recipe.input(hyperparams_tab.apply_recipe, inputs=[hp.recipe], outputs=settings, api_name="apply_recipe")
@@ -285,7 +290,8 @@ def _check_settings(gui, lang, chosen, *values) -> tuple[str, str]:
 
 
 def _wire_train(gui, blocks, tr, box, lang):
-    refresh_outputs = [tr.status, tr.failure, tr.log, tr.loss_plot, tr.lr_plot, tr.seen, tr.stop, tr.resume]
+    refresh_outputs = [tr.status, tr.failure, tr.log, tr.loss_plot, tr.lr_plot, tr.seen, tr.stop, tr.resume,
+                       tr.margin_plot, tr.accuracy_plot]
     refresh = partial(train_tab.refresh_job, gui)
     refresh_jobs = partial(train_tab.refresh_jobs, gui)
     tr.start.click(fields.with_settings(partial(train_tab.start_training, gui)), inputs=[lang, tr.gpus, tr.nproc, box],

@@ -16,7 +16,7 @@ from core import trust
 from core.config import FIELDS, GROUPS, TrainConfig, coerce, from_dict, to_dict, validate
 from core.errors import InputError, Problem
 from core.messages import Msg, label
-from webui.i18n import L
+from webui.i18n import L, has
 
 NAMES: list[str] = list(FIELDS)
 
@@ -50,8 +50,16 @@ def to_widget_value(name: str, value):
     return value
 
 
-def widget_for(name: str, *, model_choices: list[tuple[str, str]] | None = None, **overrides) -> gr.components.Component:
-    """The one widget for TrainConfig field `name`, labelled and explained in both languages."""
+def choice_list(name: str) -> list:
+    """A choice field's choices: (plain words, value) where the page has words for the value
+    (`choice.<field>.<value>`, e.g. method's "Teach from better/worse pairs (dpo)"), else the value."""
+    return [(L(f"choice.{name}.{c}"), c) if has(f"choice.{name}.{c}") else c for c in FIELDS[name].metadata["choices"]]
+
+
+def widget_for(name: str, *, model_choices: list[tuple[str, str]] | None = None,
+               run_choices: list[tuple[str, str]] | None = None, **overrides) -> gr.components.Component:
+    """The one widget for TrainConfig field `name`, labelled and explained in both languages.
+    run_choices: (label, job id) of the finished training runs, for start_adapter's picker."""
     meta = FIELDS[name].metadata
     kind = _kind(name)
     common = dict(label=L(f"field.{name}"), info=L(f"help.{name}"), elem_id=f"cfg-{name}",
@@ -60,7 +68,10 @@ def widget_for(name: str, *, model_choices: list[tuple[str, str]] | None = None,
     if name == "base_model":
         return gr.Dropdown(choices=model_choices or [], allow_custom_value=True, filterable=True, **common)
     if kind == "choice":
-        return gr.Dropdown(choices=list(meta["choices"]), **common)
+        return gr.Dropdown(choices=choice_list(name), **common)
+    if name == "start_adapter":  # a finished run by its job id (or a typed folder, checked by core.trust)
+        return gr.Dropdown(choices=[(L("hp.start_from_base"), "")] + list(run_choices or []), allow_custom_value=True,
+                           filterable=True, **common)
     if kind == "bool":
         return gr.Checkbox(**common)
     if kind == "int":

@@ -6,7 +6,9 @@ need a tokenizer (insight with a model, filter-long/truncate-long).
 
 Training (the recipe's contract)
     load_examples(path, fmt="auto", column_map=None) -> LoadedData(format, examples, rows, problems=[], warnings)
-        examples are {"messages": [{"role", "content"}, ...]} or {"text": "..."}; any problem raises
+        examples are {"messages": [{"role", "content"}, ...]} or {"text": "..."}, or for format "preference"
+        {"prompt": [turns ending with a user turn], "chosen": [assistant turns], "rejected": [assistant turns]}
+        (core/data/pairs.py; pairs.to_messages(ex) is prompt + chosen, what a supervised run learns); any problem raises
         core.errors.InputError listing them (file:line field: message — fix).
 
 Checking a file (no workspace needed)
@@ -33,7 +35,8 @@ Cleaning a file (no workspace needed)
     run_ops(src, [(op, params), ...], out, fmt="auto", column_map=None, val_out=None, model=None,
             max_seq_length=1024, ws=None) -> [{op, summary, removed, changed, touched}]
     operations: dedupe, drop-empty, drop-invalid, trim, merge-turns, filter-long, truncate-long, replace, edit,
-                delete, redact, split                      (parameters: see core/data/clean.py, OPS)
+                delete, redact, split; for pairs dedupe-prompt, drop-identical, swap
+                                                           (parameters: see core/data/clean.py, OPS)
 
 The dataset store (in the workspace, ws.datasets)
     import_file(ws, src_path, display_name) -> info        copies the bytes first; the same bytes again -> existing

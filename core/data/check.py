@@ -45,6 +45,7 @@ class Report:
     stopped: Msg | str = ""       # why reading stopped early
     examples: list | None = None  # filled when asked (load_examples)
     workers: list = field(default_factory=list)  # parallel checks: each worker's {cpu_s, max_rss_mb}
+    prompts: int = 0              # preference: distinct prompts among the usable pairs
 
     @property
     def ok(self) -> bool:
@@ -69,12 +70,17 @@ class Report:
                 "kind": self.kind, "encoding": self.encoding, "delimiter": self.delimiter, "columns": self.columns,
                 "column_map": self.column_map, "duplicates": self.duplicates,
                 "problems": [one(i) for i in self.problems()], "warnings": [one(i) for i in self.warnings()],
-                "problem_count": errors, "counts": self.counts(), **keep("stopped", self.stopped or None)}
+                "problem_count": errors, "counts": self.counts(), **keep("stopped", self.stopped or None),
+                **({"pairs": {"pairs": self.usable, "prompts": self.prompts}} if self.format == "preference" else {})}
 
     def summary(self) -> Msg:
         """One line: "data.jsonl: 1,000 rows (messages): 12 problems, 991 usable" or "..., all usable"."""
         fmt = f" ({self.format})" if self.format else ""
         errors = self.collector.errors()
+        if self.format == "preference" and (errors or self.ok):
+            if errors:
+                return Msg("check.summary_pairs_problems", file=self.file, rows=self.rows, errors=errors, usable=self.usable)
+            return Msg("check.summary_pairs_ok", file=self.file, rows=self.rows, prompts=self.prompts)
         if errors:
             return Msg("check.summary_problems", file=self.file, rows=self.rows, fmt=fmt, errors=errors, usable=self.usable)
         if not self.ok:
@@ -137,6 +143,7 @@ class _Checker:
         self.hashes: set = set()
         self.track_limit = DUP_TRACK_LIMIT
         self.gave_up = False
+        self.prompts: dict = {}  # preference: prompt hash -> line of its first pair (duplicate prompts)
 
     def run(self, path: Path, sn: Sniffed, cap: int, stream=None, stats: ReadStats | None = None) -> None:
         rep, col = self.rep, self.rep.collector
@@ -174,11 +181,24 @@ class _Checker:
                     col.report(code, msg, hint, fld, line, record, val)
             if flagged:  # the reader already reported a problem in this record (duplicate key)
                 ex = None
+            if schema.last_prompt is not None and ex is not None:
+                self._prompt_seen(schema.last_prompt, line, record)
             if ex is not None:
                 rep.usable += 1
                 if collect:
                     rep.examples.append(ex)
         self.finish(st, file_level=stream is None)
+
+    def _prompt_seen(self, key: tuple, line, record) -> None:
+        """Pairs sharing a prompt are fine for training (several pairs per question) but are often
+        a copy-paste slip: a warning naming the first row with that prompt."""
+        h = hash(key)
+        first = self.prompts.get(h)
+        if first is not None:
+            self.rep.collector.report("duplicate_prompt", Msg("pref.duplicate_prompt", first=first),
+                                      Msg("pref.duplicate_prompt.hint"), line=line, record=record)
+        elif len(self.prompts) < self.track_limit:
+            self.prompts[h] = line if line is not None else record
 
     def _choose(self, rec: dict, line, record) -> Schema | None:
         """Detect the format from the first record; map synonym columns (question/answer) when needed."""
@@ -205,6 +225,7 @@ class _Checker:
         rep, col = self.rep, self.rep.collector
         rep.rows += st.rows
         rep.format = self.fmt
+        rep.prompts += len(self.prompts)
         rep.column_map = dict(self.column_map)
         rep.columns = rep.columns or st.columns
         rep.stopped = rep.stopped or st.stopped

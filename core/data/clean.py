@@ -26,6 +26,10 @@ The operations (OPS) and their parameters:
                                         core/data/pii.py, names: words of your choice, hits: only these findings
     split           val_fraction=0.1, seed=42
                                         hold out a validation file (last operation only)
+    dedupe-prompt                       preference pairs: keep the first pair of each prompt
+    drop-identical                      preference pairs: drop pairs whose two answers are the same
+    swap            row                 preference pairs: exchange chosen and rejected of one row
+                                        (core/data/pair_ops.py)
 """
 from __future__ import annotations
 
@@ -38,13 +42,15 @@ from pathlib import Path
 from core.data.check import resolve_format
 from core.data.formats import FORMAT_NAMES, Schema
 from core.data.issues import Collector
-from core.data.ops import OPS, DropInvalid, Op, Split
+from core.data.ops import OPS as BASE_OPS, DropInvalid, Op, Split
+from core.data.pair_ops import PAIR_OPS
 from core.data.readers import ReadStats, read_records
 from core.data.sniff import sniff
 from core.data.textfields import normalised
 from core.errors import InputError, Problem
 from core.messages import Msg, keep
 
+OPS = {**BASE_OPS, **PAIR_OPS}
 # Reader problems that make a row unreadable: other operations refuse to run past them.
 READ_CODES = ("bad_json", "nan", "encoding", "line_too_long", "ragged", "read_error", "duplicate_key", "header")
 

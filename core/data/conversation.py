@@ -31,6 +31,11 @@ def _turns_of(value, path: str, default_role: str) -> list[dict]:
     """A string (one turn) or a list of {"role", "content"} / {"from", "value"} turns."""
     if type(value) is str or value is None:
         return [_turn(default_role, value, path)]
+    if type(value) is dict and ("from" in value or "value" in value):  # one ShareGPT turn (a pair's answer)
+        role = SHAREGPT_ROLES.get(str(value.get("from", "")).lower(), str(value.get("from", "?")))
+        return [_turn(role, value.get("value"), f"{path}.value")]
+    if type(value) is dict and ("role" in value or "content" in value):
+        return [_turn(str(value.get("role", "?")), value.get("content"), f"{path}.content")]
     if type(value) is not list:
         return [_turn(default_role, str(value), path)]
     out = []
@@ -51,10 +56,13 @@ def conversation(rec, fmt: str | None, column_map: dict | None = None) -> dict:
     c = lambda n: cmap.get(n, n)  # noqa: E731
     if type(rec) is not dict:
         return {"turns": [{"role": "?", "text": str(rec), "path": "", "editable": False}], "answers": []}
-    if "chosen" in rec and "rejected" in rec:
-        prompt_key = next((k for k in (c("prompt"), "prompt", "messages", "conversations", "question") if k in rec), None)
+    if c("chosen") in rec and c("rejected") in rec:
+        prompt_key = next((k for k in (c("prompt"), "prompt", c("conversations"), c("messages"), "messages", "conversations",
+                                       "question") if k in rec), None)
         turns = _turns_of(rec[prompt_key], prompt_key, "user") if prompt_key else []
-        answers = [{"label": k, "turns": _turns_of(rec[k], k, "assistant")} for k in ("chosen", "rejected")]
+        if type(rec.get(c("system"))) is str and rec[c("system")]:
+            turns.insert(0, _turn("system", rec[c("system")], c("system")))
+        answers = [{"label": k, "turns": _turns_of(rec[c(k)], c(k), "assistant")} for k in ("chosen", "rejected")]
         return {"turns": turns, "answers": answers}
     if fmt in ("messages", "sharegpt"):
         key = c("messages" if fmt == "messages" else "conversations")

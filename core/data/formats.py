@@ -1,13 +1,15 @@
-"""The five dataset formats, how each record is checked, and how it becomes one training example.
+"""The six dataset formats, how each record is checked, and how it becomes one training example.
 
     messages           {"messages": [{"role": "user", "content": "..."}, {"role": "assistant", ...}]}
     sharegpt           {"conversations": [{"from": "human", "value": "..."}, {"from": "gpt", ...}]}
     alpaca             {"instruction": "...", "input": "...", "output": "..."}   (+ optional "system")
     prompt_completion  {"prompt": "...", "completion": "..."}
     text               {"text": "..."}
+    preference         {"prompt": "...", "chosen": "...", "rejected": "..."}  (and ShareGPT / shared-history pairs:
+                       core/data/pairs.py) -> {"prompt": [turns], "chosen": [turns], "rejected": [turns]}
 
 Every format except `text` becomes {"messages": [...]}: the training recipe renders it with the
-model's chat template and learns only the assistant turns. `Schema(fmt, column_map).check(record)`
+model's chat template and learns only the assistant turns (`preference` keeps its two answers apart). `Schema(fmt, column_map).check(record)`
 returns the example and every problem of the record at once, each with its field path
 (`messages[2].content`). It runs once per row of files with millions of rows, so the happy path
 builds no strings.
@@ -19,7 +21,7 @@ import re
 from core.errors import Problem
 from core.messages import Msg, verbatim
 
-FORMAT_NAMES = ("messages", "sharegpt", "alpaca", "prompt_completion", "text")
+FORMAT_NAMES = ("messages", "sharegpt", "alpaca", "prompt_completion", "text", "preference")
 SHAREGPT_ROLES = {"human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant",
                   "model": "assistant", "chatgpt": "assistant", "bing": "assistant", "bard": "assistant",
                   "system": "system"}
@@ -27,9 +29,10 @@ ROLES = ("system", "user", "assistant")
 _ROLESET = frozenset(ROLES)
 # The fields each format reads, by their expected names (column_map maps them to the user's names).
 FIELDS = {"messages": ("messages",), "sharegpt": ("conversations",), "alpaca": ("instruction", "input", "output", "system"),
-          "prompt_completion": ("prompt", "completion"), "text": ("text",)}
+          "prompt_completion": ("prompt", "completion"), "text": ("text",),
+          "preference": ("prompt", "chosen", "rejected", "conversations", "messages", "system")}
 REQUIRED = {"messages": ("messages",), "sharegpt": ("conversations",), "alpaca": ("instruction", "output"),
-            "prompt_completion": ("prompt", "completion"), "text": ("text",)}
+            "prompt_completion": ("prompt", "completion"), "text": ("text",), "preference": ("chosen", "rejected")}
 # Column names people use for the same thing; used to suggest (and, in auto mode, apply) a mapping.
 SYNONYMS = {
     "prompt": ("question", "query", "q", "user", "human", "ask", "problem", "input_text", "source", "request"),
@@ -40,6 +43,8 @@ SYNONYMS = {
     "instruction": ("question", "prompt", "task", "query", "instructions"),
     "output": ("answer", "response", "completion", "output_text", "target", "reply"),
     "text": ("content", "document", "body", "passage", "article", "sentence"),
+    "chosen": ("better", "preferred", "winner", "good_answer", "accepted"),
+    "rejected": ("worse", "dispreferred", "loser", "bad_answer"),
 }
 # Found in text values: C0/C1 controls and lone surrogates, and the special tokens of common chat
 # templates, which the tokenizer would read as control tokens. Two patterns, each behind a cheap
@@ -77,6 +82,8 @@ def detect_format(record: dict, column_map: dict | None = None) -> str | None:
     if not isinstance(record, dict):
         return None
     has = lambda k: _col(column_map, k) in record  # noqa: E731
+    if has("chosen") and has("rejected"):  # before messages/conversations: pairs may carry a history
+        return "preference"
     if has("messages"):
         return "messages"
     if has("conversations"):
@@ -100,8 +107,8 @@ def guess_column_map(columns, fmt: str | None = None) -> tuple[str | None, dict]
             if alias in lower:
                 return lower[alias]
         return None
-    candidates = [(fmt, REQUIRED[fmt])] if fmt else [("messages", ("messages",)), ("prompt_completion", ("prompt", "completion")),
-                                                     ("text", ("text",))]
+    candidates = [(fmt, REQUIRED[fmt])] if fmt else [("preference", ("chosen", "rejected")), ("messages", ("messages",)),
+                                                     ("prompt_completion", ("prompt", "completion")), ("text", ("text",))]
     for name, needs in candidates:
         found = {n: find(n) for n in needs}
         if all(found.values()):
@@ -120,6 +127,7 @@ class Schema:
         self.column_map = dict(column_map or {})
         self.key = {name: _col(self.column_map, name) for name in FIELDS[fmt]}
         self.check = getattr(self, f"_check_{fmt}")
+        self.last_prompt = None  # preference: the prompt of the last usable pair (duplicate prompts)
 
     # --- shared pieces --------------------------------------------------------------------
     def _missing(self, rec: dict, name: str, issues: list) -> None:
@@ -247,6 +255,10 @@ class Schema:
                     return {"messages": [{"role": t["role"], "content": t["content"]} for t in turns]}, []
         return self._check_turns(rec, "messages", build)
 
+    def _check_preference(self, rec: dict, build: bool = True):
+        from core.data.pairs import check_pair
+        return check_pair(self, rec, build)
+
     def _check_sharegpt(self, rec: dict, build: bool = True):
         return self._check_turns(rec, "conversations", build)
 
@@ -265,6 +277,21 @@ class Schema:
             issues.append(("empty_text", key, Msg("data.no_turns"), Msg("data.no_turns.hint"), turns))
             return None, issues
         sharegpt = name == "conversations"
+        msgs, roles, ok = self.turn_list(turns, key, sharegpt, build, issues)
+        if ok:
+            order = turn_order_issue(roles)
+            if order is not None:
+                idx, message, hint = order
+                issues.append(("turn_order", f"{key}[{idx}].{'from' if sharegpt and 'from' in turns[idx] else 'role'}",
+                               message, hint, None))
+                ok = False
+        if not ok:
+            return None, issues
+        return ({"messages": msgs} if build else True), issues
+
+    def turn_list(self, turns: list, key: str, sharegpt: bool, build: bool, issues: list):
+        """Every turn of a list checked: (messages or None, roles, ok). ShareGPT's from/value turns
+        are read when `sharegpt`; role/content turns always."""
         roles: list = []
         msgs = [] if build else None
         ok = True
@@ -306,16 +333,7 @@ class Schema:
             roles.append(role)
             if build and role in _ROLESET:
                 msgs.append({"role": role, "content": content})
-        if ok:
-            order = turn_order_issue(roles)
-            if order is not None:
-                idx, message, hint = order
-                issues.append(("turn_order", f"{key}[{idx}].{'from' if sharegpt and 'from' in turns[idx] else 'role'}",
-                               message, hint, None))
-                ok = False
-        if not ok:
-            return None, issues
-        return ({"messages": msgs} if build else True), issues
+        return msgs, roles, ok
 
     def _parts_text(self, parts: list, field: str, issues: list) -> str | None:
         texts = []

@@ -17,7 +17,8 @@ import math
 from pathlib import Path
 
 from core.data.check import check_file, iter_examples
-from core.data.render import ChatMLText, estimate_tokens, has_target, load_tokenizer, render, segments, text_segments
+from core.data.render import (ChatMLText, estimate_tokens, has_target, load_tokenizer, pair_segments, render, segments,
+                               text_segments)
 from core.messages import Msg, said, verbatim
 
 SAMPLE_ROWS = 20000
@@ -25,6 +26,11 @@ SAMPLE_ROWS = 20000
 
 def _length(tok, ex: dict, train_on_inputs: bool, max_len: int):
     """(tokens, learned tokens within max_len, exact?) for one example."""
+    if "chosen" in ex:  # a pair: each side is the prompt plus one answer; the longer side counts
+        from core.data.pairs import to_messages
+        sides = [_length(tok, {"messages": to_messages(ex, side)}, False, max_len) for side in ("chosen", "rejected")]
+        learned = None if tok is None else min(s[1] for s in sides)
+        return max(s[0] for s in sides), learned, sides[0][2]
     if tok is None:
         text = ex["text"] if "text" in ex else ChatMLText().apply_chat_template(ex["messages"])
         return estimate_tokens(text), None, False
@@ -100,6 +106,8 @@ def insight(path: str | Path, fmt: str = "auto", column_map: dict | None = None,
 
 
 def _preview(tok, ex: dict, train_on_inputs: bool, max_len: int, index: int, line, record) -> dict:
+    if "chosen" in ex:
+        return _pair_preview(tok, ex, max_len, index, line, record)
     if tok is None:
         segs = text_segments(ex)
         return {"index": index, "line": line, "record": record, "segments": segs, "exact": False,
@@ -111,3 +119,17 @@ def _preview(tok, ex: dict, train_on_inputs: bool, max_len: int, index: int, lin
     return {"index": index, "line": line, "record": record, "segments": segments(r, max_len), "exact": True,
             "tokens": len(r.ids), "trained_tokens": sum(1 for lab in labels if lab != -100), "truncated": cut,
             "learns_something": has_target(labels)}
+
+
+def _pair_preview(tok, ex: dict, max_len: int, index: int, line, record) -> dict:
+    """A pair: `pair` holds the prompt and each answer's segments for the side-by-side view;
+    `segments` the prompt with the chosen answer (what a supervised run would learn)."""
+    pair = pair_segments(tok, ex, max_len)
+    sides = ("chosen", "rejected")
+    if tok is not None:
+        longest = max(pair["tokens"].values())
+    else:
+        longest = max(estimate_tokens("".join(s["text"] for s in pair["prompt"] + pair[side])) for side in sides)
+    return {"index": index, "line": line, "record": record, "segments": pair["prompt"] + pair["chosen"], "pair": pair,
+            "exact": tok is not None, "tokens": longest, "trained_tokens": None, "truncated": tok is not None and longest > max_len,
+            "learns_something": all(any(s["trained"] for s in pair[side]) for side in sides)}

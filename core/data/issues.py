@@ -27,10 +27,10 @@ KINDS = (
     "empty", "refused", "encoding", "too_big", "unknown_format", "header", "read_error",
     # record level
     "bad_json", "nan", "duplicate_key", "not_object", "wrong_type", "missing_field", "empty_text", "unknown_role",
-    "turn_order", "bad_chars", "line_too_long", "ragged",
+    "turn_order", "bad_chars", "line_too_long", "ragged", "same_answers", "prompt_mismatch",
     # warnings
     "duplicates", "special_tokens", "control_chars", "blank_lines", "utf16", "ignored_columns", "column_guess", "coerced",
-    "few_rows", "too_long", "no_target", "header_spaces",
+    "few_rows", "too_long", "no_target", "header_spaces", "duplicate_prompt",
 )
 TITLES = {kind: EN["kind." + kind] for kind in KINDS}  # in English, for the CLI and the report's JSON
 
@@ -39,7 +39,8 @@ def title(kind: str) -> Msg:
     """A kind of problem's short title ("malformed JSON")."""
     return Msg("kind." + kind)
 WARNING_CODES = frozenset({"duplicates", "special_tokens", "control_chars", "blank_lines", "utf16", "ignored_columns",
-                           "column_guess", "coerced", "few_rows", "too_long", "no_target", "header_spaces"})
+                           "column_guess", "coerced", "few_rows", "too_long", "no_target", "header_spaces",
+                           "duplicate_prompt"})
 
 
 def short(value, limit: int = VALUE_CHARS) -> str:

@@ -198,7 +198,13 @@ class _Long(Op):
         if ex is None:
             return None
         from core.data.render import render
+        if "chosen" in ex:  # a preference pair: each answer is trained with the prompt; the longer one counts
+            return max(self.side_length(ex, side) for side in ("chosen", "rejected"))
         return len(render(self.ctx.tokenizer(), ex, False).ids)
+
+    def side_length(self, ex: dict, side: str) -> int:
+        from core.data.pair_ops import side_tokens
+        return side_tokens(self.ctx.tokenizer(), ex, side)
 
     def apply(self, no, rec):
         n = self.length(rec)
@@ -225,9 +231,17 @@ class TruncateLong(_Long):
     name = "truncate-long"
 
     def too_long(self, rec, n):
+        if self.ctx.fmt == "preference":
+            from core.data.pair_ops import truncate_pair
+            return truncate_pair(self, rec)
         slot = answer_slot(rec, self.ctx.fmt, self.ctx.column_map)
-        if slot is None:
+        if slot is None or not self.cut(rec, slot, n, self.length):
             return None
+        self.changed += 1
+        return rec
+
+    def cut(self, rec, slot, n: int, measure) -> bool:
+        """Shorten the text at `slot` until `measure(rec)` fits; False when nothing would be left."""
         obj, key, _ = slot
         answer = obj[key]
         tok = self.ctx.tokenizer()
@@ -235,16 +249,15 @@ class TruncateLong(_Long):
         keep = len(offsets) - (n - self.max_len)
         for _ in range(12):  # templates add a token or two around the answer: converge in a few steps
             if keep <= 0:
-                return None
+                return False
             obj[key] = answer[:offsets[keep - 1][1]]
             if not obj[key].strip():
-                return None
-            n2 = self.length(rec)
+                return False
+            n2 = measure(rec)
             if n2 is not None and n2 <= self.max_len:
-                self.changed += 1
-                return rec
+                return True
             keep -= max(1, (n2 or n) - self.max_len)
-        return None
+        return False
 
     def summary(self):
         return Msg("clean.truncate_long", n=self.changed, limit=self.max_len, dropped=self.removed, total=self.rows_in,

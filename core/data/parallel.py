@@ -35,7 +35,7 @@ def _part(path: str, sn, fmt: str, column_map: dict, cap: int, start: int, end: 
     checker.track_limit = track
     st = ReadStats()
     checker.run(Path(path), sn, cap, stream=jsonl_bytes(Path(path), sn, rep.collector, st, cap, start, end), stats=st)
-    return rep.collector, st, rep.usable, rep.duplicates, checker.hashes, _usage()
+    return rep.collector, st, rep.usable, rep.duplicates, checker.hashes, set(checker.prompts), _usage()
 
 
 def _usage() -> dict:
@@ -88,9 +88,10 @@ def _merge(rep, results, pool, path, sn, cap, ranges) -> None:
     from core.data import check as C
     lines = rows = blank = 0
     earlier: set = set()
+    prompts: set = set()   # preference: prompt hashes of every part (distinct prompts, repeats across parts)
     dup_shown: list = []   # duplicates are merged by hand: a row can repeat one from an earlier part
     rep.workers = [r[-1] for r in results]
-    for k, (collector, st, usable, dups, hashes, _) in enumerate(results):
+    for k, (collector, st, usable, dups, hashes, part_prompts, _) in enumerate(results):
         within = collector.kept.pop("duplicates", [])
         for issue in within:
             issue.line += lines
@@ -105,6 +106,10 @@ def _merge(rep, results, pool, path, sn, cap, ranges) -> None:
             rep.collector.count("duplicates", len(cross))
         rep.duplicates += dups + len(cross)
         earlier |= hashes
+        again = len(part_prompts & prompts)
+        if again:  # counted, not listed: the part's own check could not see the earlier part
+            rep.collector.count("duplicate_prompt", again)
+        prompts |= part_prompts
         lines += st.lines
         rows += st.rows
         blank += st.blank
@@ -113,6 +118,7 @@ def _merge(rep, results, pool, path, sn, cap, ranges) -> None:
     if dup_shown:
         rep.collector.kept["duplicates"] = dup_shown
     rep.rows = rows
+    rep.prompts = len(prompts)
     C.file_notes(rep.collector, C.ReadStats(blank=blank))
 
 

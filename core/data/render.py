@@ -1,11 +1,12 @@
 """One example through the chat template, with the tokens training learns: shared by the training
-recipe (core/recipes/sft_data.py) and the Dataset tab's preview, so the preview cannot drift from
+recipe (core/engine/sft_data.py) and the Dataset tab's preview, so the preview cannot drift from
 what is trained.
 
     tok = load_tokenizer("builtin:danlu-tiny", ws)       # transformers is imported here, lazily
     r = render(tok, {"messages": [...]}, train_on_inputs=False)
     r.ids, r.labels                                       # labels == IGNORE where nothing is learned
     segments(r, max_len=1024)   # [{"text": "<|im_start|>user\\nHi", "trained": False, "truncated": False}, ...]
+    pair_segments(tok, pair)    # a preference pair: {"prompt": segments, "chosen": segments, "rejected": segments}
 
 The loss mask comes from the model's own chat template: each assistant turn's characters are found
 by rendering the conversation up to that turn, so only the assistant's words (and the template's
@@ -54,6 +55,8 @@ def render(tok, example: dict, train_on_inputs: bool = False) -> Rendered:
             ids.append(tok.eos_token_id)
             offsets.append((len(example["text"]), len(example["text"])))
         return Rendered(example["text"], ids, list(ids), offsets, True)
+    if "chosen" in example:  # a preference pair read as supervised data: the prompt and the chosen answer
+        example = {"messages": list(example["prompt"]) + list(example["chosen"])}
     text, spans = assistant_spans(tok, example["messages"])
     enc = tok(text, add_special_tokens=False, return_offsets_mapping=True)
     ids, offsets = list(enc["input_ids"]), [tuple(o) for o in enc["offset_mapping"]]
@@ -149,6 +152,8 @@ class ChatMLText:
 
 def text_segments(example: dict) -> list[dict]:
     """Character-level preview without a tokenizer: ChatML, assistant spans trained."""
+    if "chosen" in example:
+        example = {"messages": list(example["prompt"]) + list(example["chosen"])}
     if "text" in example:
         return [{"text": example["text"], "trained": True, "truncated": False}]
     text, spans = assistant_spans(ChatMLText(), example["messages"])
@@ -162,6 +167,45 @@ def text_segments(example: dict) -> list[dict]:
     if pos < len(text):
         _append(out, text[pos:], False, False)
     return out
+
+
+def pair_segments(tok, example: dict, max_len: int | None = None) -> dict:
+    """A preference pair as the model sees it, for the side-by-side preview: {"prompt": segments,
+    "chosen": segments, "rejected": segments, "tokens": {side: n} (None without a tokenizer)}.
+    Each side is the prompt followed by that answer; both answers are what preference training
+    learns from, the prompt never is. `tok` None: ChatML text, as text_segments."""
+    prompt = list(example["prompt"])
+    head = (tok or ChatMLText()).apply_chat_template(prompt, tokenize=False, add_generation_prompt=True)
+    out: dict = {"prompt": [], "tokens": {}}
+    for side in ("chosen", "rejected"):
+        conv = {"messages": prompt + list(example[side])}
+        if tok is None:
+            segs, n = text_segments(conv), None
+        else:
+            r = render(tok, conv, False)
+            segs, n = segments(r, max_len), len(r.ids)
+        before, after = _cut_at(segs, len(head))
+        out["prompt"] = out["prompt"] or before
+        out[side], out["tokens"][side] = after, n
+    return out
+
+
+def _cut_at(segs: list[dict], pos: int) -> tuple[list[dict], list[dict]]:
+    """Segments split at character `pos` of their joined text."""
+    before: list[dict] = []
+    after: list[dict] = []
+    at = 0
+    for seg in segs:
+        text, end = seg["text"], at + len(seg["text"])
+        if end <= pos:
+            before.append(dict(seg))
+        elif at >= pos:
+            after.append(dict(seg))
+        else:
+            before.append({**seg, "text": text[:pos - at]})
+            after.append({**seg, "text": text[pos - at:]})
+        at = end
+    return before, after
 
 
 def estimate_tokens(text: str) -> int:

@@ -27,6 +27,9 @@ def text_slots(rec, fmt: str, column_map: dict, role: str = "all"):
             if type(t.get(key)) is str and role in ("all", r):
                 yield t, key, r
         return
+    if fmt == "preference":
+        yield from _pair_slots(rec, c, role)
+        return
     names = {"alpaca": ("system", "instruction", "input", "output"), "prompt_completion": ("prompt", "completion"),
              "text": ("text",)}[fmt]
     roles = {"system": "system", "instruction": "user", "input": "user", "output": "assistant", "prompt": "user",
@@ -34,6 +37,42 @@ def text_slots(rec, fmt: str, column_map: dict, role: str = "all"):
     for n in names:
         if type(rec.get(c(n))) is str and role in ("all", roles[n]):
             yield rec, c(n), roles[n]
+
+
+def _pair_slots(rec: dict, c, role: str):
+    """A preference pair: the system field, the prompt (text, one turn or turns), then each answer."""
+    from core.data.pairs import PROMPT_KEYS, SIDES
+    if type(rec.get(c("system"))) is str and role in ("all", "system"):
+        yield rec, c("system"), "system"
+    for name, default in [(n, "user") for n in PROMPT_KEYS] + [(n, "assistant") for n in SIDES]:
+        value = rec.get(c(name))
+        if type(value) is str:
+            if role in ("all", default):
+                yield rec, c(name), default
+            continue
+        for t in [value] if type(value) is dict else value if type(value) is list else []:
+            if type(t) is not dict:
+                continue
+            key = "value" if "value" in t or "from" in t else "content"
+            r = turn_role(t)
+            if type(t.get(key)) is str and role in ("all", r):
+                yield t, key, r
+
+
+def side_slots(rec, column_map: dict, side: str) -> list:
+    """(container, key, role) of one answer of a pair, in the user's column names (its assistant turns)."""
+    c = lambda n: column_map.get(n, n)  # noqa: E731
+    value = rec.get(c(side)) if type(rec) is dict else None
+    if type(value) is str:
+        return [(rec, c(side), "assistant")]
+    slots = []
+    for t in [value] if type(value) is dict else value if type(value) is list else []:
+        if type(t) is not dict:
+            continue
+        key = "value" if "value" in t or "from" in t else "content"
+        if turn_role(t) == "assistant" and type(t.get(key)) is str:
+            slots.append((t, key, "assistant"))
+    return slots
 
 
 def turn_role(turn: dict) -> str | None:

@@ -15,12 +15,21 @@ training, so the model never trained on them. The base model is loaded as traini
 (4-bit on GPUs when the run used 4-bit) and the base answers come from the same weights with the
 adapter switched off, so the comparison isolates what the fine-tuning changed.
 
+Preference runs (method dpo/orpo, or a dataset of pairs): the held-out pairs are scored with the
+starting weights (the base with the adapter off, or the run's start_adapter) and with the tuned
+adapter; score = the answer's summed log-probability (mean per token for orpo, as it trains);
+eval.json gains "preference": {base_accuracy, tuned_accuracy, base_margin, tuned_margin, pairs}
+(accuracy: the share of pairs whose chosen answer scores higher; margin: the mean of score(chosen) -
+score(rejected), in nats), the validation loss is measured on prompt + chosen answer, and the table
+shows prompt, chosen, rejected and the tuned model's answer.
+
 Writes eval.json and eval.csv into RUN (and copies into EVAL_DIR), plus EVAL_DIR/result.json.
 Answers are greedy (temperature 0), so the same run evaluates to the same table.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import io
 import math
@@ -37,16 +46,17 @@ from core.data import load_examples
 from core.errors import InputError, Problem
 from core.messages import Msg
 from core.models import resolve_model
-from core.recipes.common import (all_reduce_sum, barrier, load_base_model, log, record_failure, setup_dist,
-                                 write_json)
-from core.recipes.inference import (apply_chat_template_choice, check_adapter_dir, generate_batch, prompt_ids,
+from core.engine.common import all_reduce_sum, barrier, load_base_model, log, write_json
+from core.engine.inference import (apply_chat_template_choice, check_adapter_dir, generate_batch, prompt_ids,
                                     read_adapter_info)
-from core.recipes.sft_data import collate, encode_all, split, unpacked
+from core.engine.recipe import run_recipe
+from core.engine.sft_data import collate, encode_all, split, unpacked
 from core.rundir import RunDir
 from core.workspace import atomic_write_text
 
 CSV_COLUMNS = ["prompt", "reference", "base", "tuned", "base_rouge_l", "tuned_rouge_l", "base_bleu", "tuned_bleu",
                "base_exact", "tuned_exact"]
+PAIR_CSV_COLUMNS = ["prompt", "chosen", "rejected", "tuned", "base_margin", "tuned_margin"]
 
 
 def parse_args(argv=None):
@@ -64,16 +74,7 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     out = Path(args.eval_dir).resolve()
     out.mkdir(parents=True, exist_ok=True)
-    d = setup_dist()
-    try:
-        return evaluate_run(Path(args.trained_run).resolve(), out, d, args)
-    except BaseException as exc:
-        if isinstance(exc, SystemExit) and exc.code in (0, None):
-            raise
-        info = record_failure(out, d.rank, exc)
-        print(f"[danlu] rank {d.rank} failed: {info['reason']}: {info['message']}\n[danlu] hint: {info['hint']}",
-              file=sys.stderr, flush=True)
-        raise
+    return run_recipe(lambda ctx: evaluate_run(Path(args.trained_run).resolve(), out, ctx.d, args), out)
 
 
 def held_out(cfg, dataset: str | None) -> tuple[list[dict], str]:
@@ -100,12 +101,103 @@ def to_sample(example: dict) -> dict | None:
     if not last:
         return None
     context = msgs[:last]
+    return dict(messages=context, prompt=prompt_text(context), reference=msgs[last]["content"])
+
+
+def prompt_text(context: list[dict]) -> str:
+    """The conversation before the answer, as the table shows it (the system prompt left out)."""
     shown = [m for m in context if m["role"] != "system"]
     if len(shown) == 1:
-        prompt = shown[0]["content"]
-    else:
-        prompt = "\n".join(f"{m['role']}: {m['content']}" for m in shown)
-    return dict(messages=context, prompt=prompt, reference=msgs[last]["content"])
+        return shown[0]["content"]
+    return "\n".join(f"{m['role']}: {m['content']}" for m in shown)
+
+
+# ---- preference pairs ---------------------------------------------------------------------------
+def is_pairs(examples: list[dict]) -> bool:
+    """A preference dataset (core/data's normalised pairs: prompt, chosen, rejected message lists)."""
+    return bool(examples) and all("chosen" in e and "rejected" in e for e in examples)
+
+
+def as_sft(example: dict) -> dict:
+    """A pair as the conversation prompt + chosen answer: what the validation loss is measured on."""
+    return {"messages": example["prompt"] + example["chosen"]}
+
+
+def to_pair_sample(example: dict) -> dict:
+    def text(msgs):
+        return "\n".join(m["content"] for m in msgs)
+    return dict(messages=example["prompt"], prompt=prompt_text(example["prompt"]), reference=text(example["chosen"]),
+                chosen=text(example["chosen"]), rejected=text(example["rejected"]))
+
+
+def start_adapter_dir(cfg, run: Path) -> Path | None:
+    """The adapter the run started from (config start_adapter: a run or adapter folder, or a job id,
+    whose run folder sits beside this run's), or None when it started from the base model."""
+    ref = (cfg.start_adapter or "").strip()
+    if not ref:
+        return None
+    path = Path(ref).expanduser()
+    if not path.is_absolute():
+        path = run.parent / ref
+    return check_adapter_dir(path if (path / "adapter_config.json").is_file() else RunDir(path).adapter)
+
+
+@contextlib.contextmanager
+def starting_weights(model, start: str | None):
+    """The weights the run started from: the base (adapter off), or the start adapter loaded beside
+    the trained one under the name `start`. Neither needs a second copy of the base model."""
+    if start is None:
+        with model.disable_adapter():
+            yield
+        return
+    model.set_adapter(start)
+    try:
+        yield
+    finally:
+        model.set_adapter("default")
+
+
+@torch.no_grad()
+def pair_margins(model, pairs: list[tuple[int, object]], d, pad_id, batch: int, per_token: bool) -> dict[int, float]:
+    """{example index: score(chosen) - score(rejected)} for this process's encoded pairs; the score is
+    the answer's summed log-probability, or its mean per token (orpo trains on that)."""
+    from core.engine.preference import collate_pairs, sequence_logps  # pair runs only
+    out = {}
+    for j in range(0, len(pairs), batch):
+        chunk = pairs[j:j + batch]
+        b = collate_pairs([p for _, p in chunk], pad_id)
+        logp, n = sequence_logps(model, {k: v.to(d.device) for k, v in b.items()})
+        score = logp.double() / n.double().clamp(min=1) if per_token else logp.double()
+        k = len(chunk)
+        out.update({i: float(m) for (i, _), m in zip(chunk, (score[:k] - score[k:]).tolist())})
+    return out
+
+
+def score_pairs(model, tok, examples: list[dict], cfg, d, batch: int, start: str | None) -> tuple[dict, dict]:
+    """({index: base margin}, {index: tuned margin}) over every held-out pair, all processes together.
+    A pair with no answer token left after truncation is left out (counted in the notes)."""
+    from core.engine.preference import encode_pair  # pair runs only
+    mine = [(i, encode_pair(tok, e, cfg.max_seq_length)) for i, e in list(enumerate(examples))[d.rank::d.world]]
+    mine = [(i, p) for i, p in mine if p is not None]
+    per_token = cfg.method == "orpo"
+    tuned = pair_margins(model, mine, d, tok.pad_token_id, batch, per_token)
+    with starting_weights(model, start):
+        base = pair_margins(model, mine, d, tok.pad_token_id, batch, per_token)
+    base, tuned = gather([base], d), gather([tuned], d)
+    return {k: v for part in base for k, v in part.items()}, {k: v for part in tuned for k, v in part.items()}
+
+
+def preference_summary(base: dict[int, float], tuned: dict[int, float], per_token: bool) -> dict:
+    """eval.json's "preference" block (see the module docstring)."""
+    b, t = [base[i] for i in sorted(tuned)], [tuned[i] for i in sorted(tuned)]
+
+    def acc(xs):
+        return sum(1 for x in xs if x > 0) / len(xs) if xs else None
+
+    def mean(xs):
+        return sum(xs) / len(xs) if xs else None
+    return dict(base_accuracy=acc(b), tuned_accuracy=acc(t), base_margin=mean(b), tuned_margin=mean(t), pairs=len(t),
+                score="mean log-probability per answer token" if per_token else "summed answer log-probability")
 
 
 @torch.no_grad()
@@ -139,8 +231,9 @@ def gather(items: list, d) -> list:
     return [x for p in parts for x in p]
 
 
-def answer_all(model, tok, samples: list[dict], cfg, d, args, progress) -> list[dict]:
-    """Base and fine-tuned answers for this process's share of the samples."""
+def answer_all(model, tok, samples: list[dict], cfg, d, args, progress, start: str | None = None,
+               with_base: bool = True) -> list[dict]:
+    """Base (the starting weights) and fine-tuned answers for this process's share of the samples."""
     mine = [(i, s) for i, s in enumerate(samples)][d.rank::d.world]
     max_prompt = max(16, cfg.max_seq_length)
     out = []
@@ -148,8 +241,10 @@ def answer_all(model, tok, samples: list[dict], cfg, d, args, progress) -> list[
         chunk = mine[j:j + args.batch_size]
         ids = [prompt_ids(tok, s["messages"], max_prompt_tokens=max_prompt) for _, s in chunk]
         tuned = generate_batch(model, tok, ids, args.max_new_tokens)
-        with model.disable_adapter():
-            base = generate_batch(model, tok, ids, args.max_new_tokens)
+        base = [""] * len(ids)
+        if with_base:  # a pair's table compares with the two reference answers instead
+            with starting_weights(model, start):
+                base = generate_batch(model, tok, ids, args.max_new_tokens)
         for (i, s), b, t in zip(chunk, base, tuned):
             out.append(dict(index=i, base=b, tuned=t))
         progress(min(len(samples), (j + len(chunk)) * d.world))
@@ -166,6 +261,7 @@ def evaluate_run(run: Path, out: Path, d, args) -> int:
         raise InputError(problems=[Problem("run", Msg("eval.no_config", path=str(run)), Msg("eval.no_config.hint"))])
     cfg = load_config(cfg_path, check_files=False)
     adapter = check_adapter_dir(trained.adapter)
+    start_dir = start_adapter_dir(cfg, run)
     ainfo = read_adapter_info(adapter)
     state = dict(total=0)
 
@@ -181,57 +277,101 @@ def evaluate_run(run: Path, out: Path, d, args) -> int:
     tok = AutoTokenizer.from_pretrained(str(adapter), trust_remote_code=cfg.trust_remote_code, local_files_only=True)
     apply_chat_template_choice(tok, "chatml" if cfg.chat_template == "chatml" else "auto")
     examples, source = held_out(cfg, args.dataset)
-    samples = [s for s in map(to_sample, examples) if s is not None][:args.max_samples]
+    pairs = is_pairs(examples)
+    samples = [s for s in map(to_pair_sample if pairs else to_sample, examples) if s is not None][:args.max_samples]
     state["total"] = len(samples)
-    log(d, f"[danlu] evaluating {run.name}: {len(examples)} held-out examples ({source}), {len(samples)} prompts to answer")
+    log(d, f"[danlu] evaluating {run.name}: {len(examples)} held-out {'pairs' if pairs else 'examples'} ({source}), "
+           f"{len(samples)} prompts to answer")
 
-    base = load_base_model(ref.source, cfg, d, ref.local)
-    from peft import PeftModel
-    model = PeftModel.from_pretrained(base, str(adapter), is_trainable=False)
-    model.eval()
+    model, start = load_model(ref, adapter, start_dir, cfg, d)
 
-    enc, _ = encode_all(tok, examples, cfg.max_seq_length, cfg.train_on_inputs)
-    seqs = unpacked(enc)
     progress(0, "loss")
-    eval_loss = loss_on(model, seqs, d, tok.pad_token_id, args.batch_size)
-    with model.disable_adapter():
-        base_loss = loss_on(model, seqs, d, tok.pad_token_id, args.batch_size)
-    log(d, f"[danlu] validation loss {eval_loss:.4f} (base model {base_loss:.4f})" if eval_loss is not None
-        else "[danlu] no answer tokens to measure a loss on")
+    eval_loss, base_loss = losses(model, tok, [as_sft(e) for e in examples] if pairs else examples, cfg, d, args, start)
+    preference = None
+    if pairs:
+        progress(0, "scoring pairs")
+        margins = score_pairs(model, tok, examples, cfg, d, args.batch_size, start)
+        preference = preference_summary(*margins, per_token=cfg.method == "orpo")
 
-    answers = gather(answer_all(model, tok, samples, cfg, d, args, progress), d)
+    answers = gather(answer_all(model, tok, samples, cfg, d, args, progress, start, with_base=not pairs), d)
     barrier(d)
     if not d.main:
         return 0
     answers = sorted(answers, key=lambda a: a["index"])
-    rows = [sample_row(samples[a["index"]], a["base"], a["tuned"]) for a in answers]
+    if pairs:
+        rows = [pair_row(samples[a["index"]], a["tuned"], *(m.get(a["index"]) for m in margins)) for a in answers]
+    else:
+        rows = [sample_row(samples[a["index"]], a["base"], a["tuned"]) for a in answers]
     refs = [r["reference"] for r in rows]
     report = dict(
         run_dir=str(run), adapter=str(adapter), base_model=ainfo.get("base_model") or cfg.base_model,
+        start_adapter=str(start_dir) if start_dir else None,
         source=source, held_out_examples=len(examples), n_samples=len(rows),
         eval_loss=eval_loss, perplexity=perplexity(eval_loss), base_eval_loss=base_loss,
         base_perplexity=perplexity(base_loss),
-        metrics=dict(base=metrics.summarize([r["base"] for r in rows], refs),
-                     tuned=metrics.summarize([r["tuned"] for r in rows], refs)),
+        # pairs: no ROUGE/BLEU (the answer is judged by the pair scores, not by words shared with one side)
+        metrics={} if pairs else dict(base=metrics.summarize([r["base"] for r in rows], refs),
+                                      tuned=metrics.summarize([r["tuned"] for r in rows], refs)),
         samples=rows,
         settings=dict(max_new_tokens=args.max_new_tokens, decoding="greedy", quantization=cfg.quantization,
                       processes=d.world, device=str(d.device)),
-        notes=notes(examples, samples, args.max_samples),
-        runtime_s=round(time.time() - t0, 1), time=time.time())
+        notes=notes(examples, samples, args.max_samples) + pair_notes(examples, preference),
+        runtime_s=round(time.time() - t0, 1), time=time.time(), **({"preference": preference} if pairs else {}))
+    finish(report, run, out, d)
+    progress(len(rows), "done")
+    return 0
+
+
+def load_model(ref, adapter: Path, start_dir: Path | None, cfg, d):
+    """(the base model with the tuned adapter, the name of the start adapter loaded beside it or None)."""
+    from peft import PeftModel
+    model = PeftModel.from_pretrained(load_base_model(ref.source, cfg, d, ref.local), str(adapter), is_trainable=False)
+    start = None
+    if start_dir is not None:  # "base" means where the run started: that adapter, loaded beside the tuned one
+        model.load_adapter(str(start_dir), adapter_name="start", is_trainable=False)
+        start = "start"
+    return model.eval(), start
+
+
+def losses(model, tok, examples: list[dict], cfg, d, args, start: str | None) -> tuple[float | None, float | None]:
+    """Validation loss with the tuned adapter and with the starting weights (logged)."""
+    seqs = unpacked(encode_all(tok, examples, cfg.max_seq_length, cfg.train_on_inputs)[0])
+    tuned = loss_on(model, seqs, d, tok.pad_token_id, args.batch_size)
+    with starting_weights(model, start):
+        base = loss_on(model, seqs, d, tok.pad_token_id, args.batch_size)
+    log(d, f"[danlu] validation loss {tuned:.4f} (base model {base:.4f})" if tuned is not None
+        else "[danlu] no answer tokens to measure a loss on")
+    return tuned, base
+
+
+def finish(report: dict, run: Path, out: Path, d) -> None:
+    """eval.json / eval.csv / result.json, and the last log line."""
+    trained, own = RunDir(run), RunDir(out)
     write_outputs(report, run, out)
     write_json(own.result, dict(status="succeeded", run_dir=str(run), eval_json=str(trained.eval_json),
-                                         eval_loss=eval_loss, perplexity=report["perplexity"],
-                                         metrics=report["metrics"], runtime_s=report["runtime_s"]))
-    progress(len(rows), "done")
-    m = report["metrics"]
-    log(d, f"[danlu] done: ROUGE-L base {fmt(m['base']['rouge_l'])} -> fine-tuned {fmt(m['tuned']['rouge_l'])}, "
-           f"BLEU {fmt(m['base']['bleu'])} -> {fmt(m['tuned']['bleu'])}; table in {trained.eval_csv}")
-    return 0
+                                eval_loss=report["eval_loss"], perplexity=report["perplexity"],
+                                metrics=report["metrics"], preference=report.get("preference"),
+                                runtime_s=report["runtime_s"]))
+    m, p = report["metrics"], report.get("preference")
+    if p is not None:
+        log(d, f"[danlu] done: preference accuracy {fmt(p['base_accuracy'])} -> {fmt(p['tuned_accuracy'])}, "
+               f"margin {fmt(p['base_margin'])} -> {fmt(p['tuned_margin'])} on {p['pairs']} pairs; "
+               f"table in {trained.eval_csv}")
+    else:
+        log(d, f"[danlu] done: ROUGE-L base {fmt(m['base']['rouge_l'])} -> fine-tuned {fmt(m['tuned']['rouge_l'])}, "
+               f"BLEU {fmt(m['base']['bleu'])} -> {fmt(m['tuned']['bleu'])}; table in {trained.eval_csv}")
+
+
+def pair_notes(examples: list[dict], preference: dict | None) -> list[str]:
+    if preference is None or preference["pairs"] == len(examples):
+        return []
+    return [f"{len(examples) - preference['pairs']} held-out pairs have no answer token left within "
+            f"max_seq_length: they are not scored"]
 
 
 def notes(examples: list[dict], samples: list[dict], max_samples: int) -> list[str]:
     out = []
-    n_text = sum(1 for e in examples if "messages" not in e)
+    n_text = sum(1 for e in examples if "messages" not in e and "chosen" not in e)  # a pair has a prompt
     if n_text:
         out.append(f"{n_text} plain-text examples have no prompt/answer pair: they count in the loss only")
     if len(examples) - n_text > max_samples:
@@ -251,6 +391,11 @@ def sample_row(sample: dict, base: str, tuned: str) -> dict:
                 base_exact=b["exact"], tuned_exact=t["exact"])
 
 
+def pair_row(sample: dict, tuned: str, base_margin: float | None, tuned_margin: float | None) -> dict:
+    return dict(prompt=sample["prompt"], chosen=sample["chosen"], rejected=sample["rejected"], reference=sample["reference"],
+                tuned=tuned, base_margin=base_margin, tuned_margin=tuned_margin)
+
+
 def csv_cell(v):
     """Spreadsheets run cells that start with = + - @ as formulas: a model's answer must stay text."""
     if isinstance(v, str) and v[:1] in ("=", "+", "-", "@", "\t", "\r"):
@@ -260,12 +405,12 @@ def csv_cell(v):
     return v
 
 
-def to_csv(rows: list[dict]) -> str:
+def to_csv(rows: list[dict], columns: list[str] = CSV_COLUMNS) -> str:
     buf = io.StringIO()
     w = csv.writer(buf)
-    w.writerow(CSV_COLUMNS)
+    w.writerow(columns)
     for r in rows:
-        w.writerow([csv_cell(r[c]) for c in CSV_COLUMNS])
+        w.writerow([csv_cell(r[c]) for c in columns])
     return "\ufeff" + buf.getvalue()  # BOM: spreadsheet programs then read Chinese text correctly
 
 
@@ -273,7 +418,8 @@ def write_outputs(report: dict, run: Path, out: Path) -> None:
     """Into the trained run's directory (where the Evaluate tab looks), and a copy into the job's own."""
     trained, own = RunDir(run), RunDir(out)
     write_json(trained.eval_json, report)
-    atomic_write_text(trained.eval_csv, to_csv(report["samples"]))
+    columns = PAIR_CSV_COLUMNS if "preference" in report else CSV_COLUMNS
+    atomic_write_text(trained.eval_csv, to_csv(report["samples"], columns))
     shutil.copyfile(trained.eval_json, own.eval_json)
     shutil.copyfile(trained.eval_csv, own.eval_csv)
 

@@ -15,7 +15,7 @@ folder without `.partial` is always complete; Stop or a failure removes the part
    folder itself for `safetensors`, else into a scratch `.merged/` used by the next steps.
 4. Check with transformers: load the merged folder the way any user would and answer a question
    greedily; those tokens are the reference for the GGUF checks.
-5. GGUF types (core/recipes/gguf.py): llama.cpp's converter writes one full-precision GGUF, llama.cpp's
+5. GGUF types (core/engine/gguf.py): llama.cpp's converter writes one full-precision GGUF, llama.cpp's
    quantiser makes each requested type from it; each file is loaded with llama.cpp and asked the same
    question (F16/BF16/Q8_0 must repeat transformers' first 16 tokens).
 6. `ollama`: a Modelfile (FROM the GGUF, the chat template in Ollama's syntax, stop tokens, system
@@ -42,11 +42,12 @@ import torch
 from core.export_formats import FORMATS, gguf_types, parse_formats
 from core.messages import Msg, keep, recorded, verbatim
 from core.models import resolve_model
-from core.recipes import export_steps as steps
-from core.recipes.common import record_failure, write_json
-from core.recipes.faults import fault
-from core.recipes.gguf import CHECK_TOKENS, CHILD_PEAK_RSS, stop_children
-from core.recipes.inference import (GenSettings, apply_chat_template_choice, check_adapter_dir, prompt_ids,
+from core.engine import export_steps as steps
+from core.engine.common import write_json
+from core.engine.faults import fault
+from core.engine.gguf import CHECK_TOKENS, CHILD_PEAK_RSS, stop_children
+from core.engine.recipe import run_recipe
+from core.engine.inference import (GenSettings, apply_chat_template_choice, check_adapter_dir, prompt_ids,
                                     read_adapter_info, render, stop_token_ids)
 from core.rundir import RunDir
 from core.workspace import MANIFEST, fsync_dir, sha256_file
@@ -107,16 +108,9 @@ def main(argv=None) -> int:
     out = Path(args.out).resolve()
     result_path = Path(args.result).resolve() if args.result else out.parent / f".{out.name}.result.json"
     progress = Progress(result_path.parent) if args.result else Progress(None)
-    try:
-        result = export(Path(args.adapter), out, args, progress)
-    except BaseException as exc:
-        stop_children()  # a converter or quantiser still running must not outlive the export
-        if isinstance(exc, Cancelled) or (isinstance(exc, SystemExit) and exc.code in (0, None)):
-            raise
-        info = record_failure(result_path.parent, 0, exc)
-        print(f"[danlu] export failed: {info['reason']}: {info['message']}\n[danlu] hint: {info['hint']}",
-              file=sys.stderr, flush=True)
-        raise
+    # stop_children: a converter or quantiser still running must not outlive the export
+    result = run_recipe(lambda ctx: export(Path(args.adapter), out, args, progress), result_path.parent,
+                        distributed=False, who="export", cleanup=stop_children, passthrough=(Cancelled,))
     write_json(result_path, result)
     bad = {f: c for f, c in result["formats"].items() if c.get("status") != "passed"}
     for f, c in bad.items():

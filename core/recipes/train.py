@@ -1,4 +1,5 @@
-"""QLoRA / LoRA supervised fine-tuning. One process per GPU (or CPU worker), started by torchrun.
+"""QLoRA / LoRA fine-tuning: supervised (method sft) or from preference pairs (dpo, orpo). One
+process per GPU (or CPU worker), started by torchrun.
 
     # 1 GPU (or CPU)
     torchrun --standalone --nproc-per-node 1 -m core.recipes.train --config RUN/config.yaml
@@ -9,24 +10,33 @@
         -m core.recipes.train --config RUN/config.yaml
     # continue from the newest complete checkpoint in RUN/checkpoints
     ... -m core.recipes.train --config RUN/config.yaml --resume
+    # preference tuning: the same commands; the config says `method: dpo` (or orpo), `pref_beta`,
+    # and optionally `start_adapter: /abs/path/RUN/adapter` (app.py train resolves a job id to it)
 
 `python app.py train cfg.yaml [--nproc N]` builds exactly these commands (Show command in the GUI).
 The run directory is the config file's folder. The recipe writes there:
-    metrics.jsonl   one line per log (step, epoch, loss, lr, grad_norm, tokens_per_s, time) or eval
+    metrics.jsonl   one line per log (step, epoch, loss, lr, grad_norm, tokens_per_s, time; dpo/orpo
+                    add reward_margin, pref_accuracy) or eval (eval_loss; eval_reward_margin, eval_pref_accuracy)
     progress.json   phase, step / total steps (what the supervisor's stall watchdog reads)
+    reference_logps.json   dpo: the starting weights' answer log-probs of every pair (read on resume)
     checkpoints/    step-NNNNNNN/ (adapter, optimizer, trainer state, manifest written last)
     adapter/        the final LoRA adapter + tokenizer and chat template
     probes.jsonl    answers to cfg.probe_prompts at each checkpoint and at the end (when any are set)
     result.json     on success;  error.json (+ errors/rank<R>.json) with reason and hint on failure
 
-What happens, top to bottom: set up the process group (NCCL on GPUs, gloo on CPU), read the data
-and render it through the model's chat template (loss only on assistant tokens), split off the
-validation examples, pack, load the base model on this rank's device (nf4 4-bit with double
-quantisation and bf16 compute on CUDA; into host memory first when FSDP will split it), plan the
-memory (core/memory_plan.py: which layers keep their activations, which are recomputed or
-offloaded), add LoRA, wrap in DDP (or FSDP: core/recipes/sharded.py), then loop: micro-batches with
-gradient accumulation, clipping, AdamW, the learning-rate schedule, logging, validation and
-atomic checkpoints. SIGTERM (the Stop button) saves a checkpoint and ends the loop.
+What happens, top to bottom (run_recipe around it: rank set-up, failure record, exit code): set up
+the process group (NCCL on GPUs, gloo on CPU), read the data, split off the validation examples,
+and let the method encode them (core/engine/methods.py: sft renders each conversation through the
+model's chat template with the loss on assistant tokens only, and packs; dpo/orpo encode each pair
+as a chosen and a rejected sequence), load the base model on this rank's device (nf4 4-bit with
+double quantisation and bf16 compute on CUDA; into host memory first when FSDP will split it), plan
+the memory (core/memory_plan.py: which layers keep their activations, which are recomputed or
+offloaded), add LoRA (or load start_adapter as the trainable adapter), wrap in DDP (or FSDP:
+core/engine/sharded.py), dpo: the starting weights' log-probs of every pair (core/engine/reference.py),
+then loop over the run's state (core/engine/state.py): micro-batches with gradient accumulation,
+the method's loss, clipping, AdamW, the learning-rate schedule, logging, validation and atomic
+checkpoints. SIGTERM (the Stop button) saves a checkpoint and ends the loop. Test faults enter
+through one hook around each step (core/engine/faults.py).
 """
 from __future__ import annotations
 
@@ -35,24 +45,27 @@ import math
 import sys
 import time
 from contextlib import nullcontext
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
-from core import knobs
 from core.config import load_config
 from core.data import load_examples
+from core.engine import sharded, speed, train_state
+from core.engine.common import StopFlag, all_reduce_sum, barrier, load_base_model, load_tokenizer, log, write_json
+from core.engine.faults import step_hook
+from core.engine.inference import check_adapter_dir
+from core.engine.methods import Preference, method_for
+from core.engine.probes import answer_probes
+from core.engine.recipe import run_recipe
+from core.engine.sft_data import epoch_batches, split
+from core.engine.state import Run
+from core.engine.train_log import log_eval, log_step, read_losses, rewind_jsonl, stop_requested  # noqa: F401
+from core.engine.train_state import check_disk  # noqa: F401  (tests call train.check_disk)
 from core.errors import InputError, Problem
 from core.messages import Msg
+from core.method_check import data_problems
 from core.models import resolve_model
-from core.recipes import sharded, speed, train_state
-from core.recipes.common import (StopFlag, all_reduce_sum, barrier, fault, load_base_model, load_tokenizer, log,
-                                 record_failure, setup_dist, write_json)
-from core.recipes.probes import answer_probes
-from core.recipes.sft_data import batch_width, collate, encode_all, epoch_batches, flat_batches, pack, split, unpacked
-from core.recipes.train_log import log_eval, log_step, read_losses, rewind_jsonl, stop_requested  # noqa: F401
-from core.recipes.train_state import check_disk  # noqa: F401  (tests call train.check_disk)
 from core.rundir import RunDir
 from core.workspace import sha256_file
 
@@ -87,23 +100,24 @@ def build_optimizer(cfg, params, d):
     return torch.optim.AdamW(params, lr=cfg.learning_rate, weight_decay=cfg.weight_decay, fused=d.cuda)
 
 
-def prepare_data(cfg, tok, d, run_dir: Path):
+def prepare_data(cfg, tok, d, method):
+    """The dataset read, split (the same split evaluation uses) and encoded by the method."""
     loaded = load_examples(cfg.dataset, cfg.dataset_format, cfg.column_map)
+    problems = data_problems(cfg.method, loaded.format)
+    if problems:  # the launcher refuses this before a job starts; a hand-started recipe says it too
+        raise InputError(problems=problems, title=Msg("train.method_data_title"))
     train_ex, val_ex = split(loaded.examples, cfg.val_fraction, cfg.seed)
-    train_enc, stats = encode_all(tok, train_ex, cfg.max_seq_length, cfg.train_on_inputs)
-    val_enc, _ = encode_all(tok, val_ex, cfg.max_seq_length, cfg.train_on_inputs)
-    if not train_enc:
+    enc = method.encode(cfg, tok, train_ex, val_ex)
+    if not enc.train:
         raise InputError(problems=[Problem("dataset", Msg("train.nothing_to_learn"), Msg("train.nothing_to_learn.hint"))],
                          title=Msg("train.nothing_title"))
-    train = pack(train_enc, cfg.max_seq_length, cfg.seed) if cfg.packing else unpacked(train_enc)
-    val = pack(val_enc, cfg.max_seq_length, cfg.seed) if cfg.packing else unpacked(val_enc)
-    info = dict(format=loaded.format, rows=loaded.rows, train_examples=len(train_ex), val_examples=len(val_ex),
-                train_sequences=len(train), val_sequences=len(val), truncated=stats.truncated,
-                dropped_no_target=stats.dropped_no_target, train_tokens=stats.tokens)
+    enc.info = dict(format=loaded.format, rows=loaded.rows, train_examples=len(train_ex), val_examples=len(val_ex),
+                    method=method.name, **enc.info)
+    what = "pairs" if isinstance(method, Preference) else "sequences"
     log(d, f"[danlu] data: {loaded.rows} rows ({loaded.format}) -> {len(train_ex)} train / {len(val_ex)} validation; "
-           f"{stats.truncated} cut to {cfg.max_seq_length} tokens; {stats.dropped_no_target} without answer tokens dropped; "
-           f"{len(train)} training sequences{' (packed)' if cfg.packing else ''}")
-    return train, val, info
+           f"{enc.info['truncated']} cut to {cfg.max_seq_length} tokens; {enc.info['dropped_no_target']} without answer "
+           f"tokens dropped; {len(enc.train)} training {what}{method.note}")
+    return enc
 
 
 def add_lora(model, cfg, d, checkpointing: bool | None = None):
@@ -122,6 +136,9 @@ def add_lora(model, cfg, d, checkpointing: bool | None = None):
             model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         model.enable_input_require_grads()
     model.config.use_cache = False
+    if cfg.start_adapter:  # a finished run's adapter, trained on (its own rank and layers)
+        from peft import PeftModel
+        return PeftModel.from_pretrained(model, str(start_adapter_dir(cfg)), is_trainable=True)
     targets = cfg.target_modules.strip()
     lcfg = LoraConfig(r=cfg.lora_rank, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout, bias="none",
                       task_type="CAUSAL_LM",
@@ -129,67 +146,25 @@ def add_lora(model, cfg, d, checkpointing: bool | None = None):
     return get_peft_model(model, lcfg)
 
 
+def start_adapter_dir(cfg) -> Path:
+    """The launcher writes the adapter folder's absolute path (a job id is resolved when the job is
+    submitted, core.method_check); a relative name here was never resolved and is refused."""
+    path = Path(cfg.start_adapter).expanduser()
+    if not path.is_absolute():
+        raise InputError(problems=[Problem("start_adapter", Msg("train.start_adapter_relative", value=cfg.start_adapter),
+                                           Msg("train.start_adapter_relative.hint"))],
+                         title=Msg("train.start_adapter_title"))
+    return check_adapter_dir(path)
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     cfg_path = Path(args.config).resolve()
-    run_dir = cfg_path.parent
-    d = setup_dist()
-    cfg = None
-    try:
-        cfg = load_config(cfg_path)
-        return train(cfg, run_dir, d, resume=args.resume)
-    except BaseException as exc:  # every failure leaves error.json with a reason, then re-raises
-        if isinstance(exc, SystemExit) and exc.code in (0, None):
-            raise
-        info = record_failure(run_dir, d.rank, exc, cfg)
-        print(f"[danlu] rank {d.rank} failed: {info['reason']}: {info['message']}\n[danlu] hint: {info['hint']}",
-              file=sys.stderr, flush=True)
-        raise
 
-
-@dataclass
-class Run:
-    """Everything one training run holds between its steps."""
-    cfg: object
-    d: object
-    run_dir: Path
-    tok: object
-    model: object                 # the PEFT model
-    net: object                   # what the batches go through: the model, DDP or FSDP around it
-    fsdp: bool
-    trainable: list
-    train_seqs: list
-    val_seqs: list
-    width: int | None             # packed batches: the one width of the run (sft_data.batch_width)
-    data_info: dict
-    dataset_sha: str
-    steps_per_epoch: int
-    total_steps: int
-    info: dict                    # run_info.json: speed features, memory plan, sharding
-    t_start: float
-    opt: object = None
-    sched: object = None
-    autocast: object = None
-    offload: object = None
-    step: int = 0
-    last_saved: int = 0
-    bad_logs: int = 0
-    epoch: int = 0
-    grad_norm: object = None
-    stop: object = None
-    window: dict = field(default_factory=lambda: dict(loss=0.0, targets=0, tokens=0, t=time.time()))
-
-    @property
-    def files(self) -> RunDir:
-        return RunDir(self.run_dir)
-
-    @property
-    def metrics_path(self) -> Path:
-        return self.files.metrics
-
-    @property
-    def progress_path(self) -> Path:
-        return self.files.progress
+    def body(ctx) -> int:
+        ctx.cfg = load_config(cfg_path)
+        return train(ctx.cfg, cfg_path.parent, ctx.d, resume=args.resume)
+    return run_recipe(body, cfg_path.parent)
 
 
 def train(cfg, run_dir: Path, d, resume: bool) -> int:
@@ -209,14 +184,14 @@ def start_run(cfg, run_dir: Path, d, resume: bool) -> Run:
     ref = resolve_model(cfg.base_model, builtin="require")  # prepared by the supervisor
     dataset_sha = sha256_file(Path(cfg.dataset))
     tok = load_tokenizer(ref.source, cfg, ref.local)
-    train_seqs, val_seqs, data_info = prepare_data(cfg, tok, d, run_dir)
-    width = batch_width(train_seqs + val_seqs) if cfg.packing else None
+    method = method_for(cfg)
+    data = prepare_data(cfg, tok, d, method)
     saved = train_state.read_checkpoint(run_dir, d, dataset_sha) if resume else None
-    model, net, fsdp, info = build_model(cfg, d, ref, width or batch_width(train_seqs), saved)
-    steps_per_epoch, total_steps = count_steps(cfg, d, train_seqs)
+    model, net, fsdp, info = build_model(cfg, d, ref, data.plan_seq, saved)
+    steps_per_epoch, total_steps = count_steps(cfg, d, data.train)
     trainable = [p for p in model.parameters() if p.requires_grad]
-    r = Run(cfg, d, run_dir, tok, model, net, fsdp, trainable, train_seqs, val_seqs, width, data_info, dataset_sha,
-            steps_per_epoch, total_steps, info, t_start)
+    r = Run(cfg, d, run_dir, tok, method, model, net, fsdp, trainable, data.train, data.val, data.width, data.info,
+            dataset_sha, steps_per_epoch, total_steps, info, t_start)
     r.opt = build_optimizer(cfg, trainable, d)
     r.sched = torch.optim.lr_scheduler.LambdaLR(r.opt, lr_lambda(cfg, total_steps))
     r.autocast = torch.autocast("cuda", dtype=speed.autocast_dtype(cfg, d)) if d.cuda else nullcontext()
@@ -228,12 +203,13 @@ def start_run(cfg, run_dir: Path, d, resume: bool) -> Run:
         for log_file in (r.metrics_path, r.files.probes):
             rewind_jsonl(log_file, r.step)
         train_state.check_disk(run_dir, model, r.step)  # fail now, not after an hour of training
-        write_json(r.files.run_info, dict(data_info, steps_per_epoch=steps_per_epoch, total_steps=total_steps,
+        write_json(r.files.run_info, dict(data.info, steps_per_epoch=steps_per_epoch, total_steps=total_steps,
                                           world_size=d.world, device=str(d.device), trainable_params=sum(
                                               p.numel() for p in trainable), dataset_sha256=dataset_sha,
-                                          resumed_from_step=r.step, **info))
+                                          resumed_from_step=r.step, start_adapter=cfg.start_adapter, **info))
+    method.before_training(r)  # dpo: the starting weights' log-probs (before Stop is armed: it is set-up)
     r.stop = StopFlag().install()
-    log(d, f"[danlu] training {total_steps} steps ({steps_per_epoch} per epoch), starting at step {r.step}")
+    log(d, f"[danlu] training {total_steps} steps ({steps_per_epoch} per epoch) with {method.name}, starting at step {r.step}")
     return r
 
 
@@ -282,7 +258,8 @@ def count_steps(cfg, d, train_seqs) -> tuple[int, int]:
 
 
 def loop(r: Run) -> bool:
-    """Train to the last step; True when a Stop ended it early (saved already)."""
+    """Train to the last step; True when a Stop ended it early (saved already). Test faults enter
+    only through step_hook, around a step (core/engine/faults.py)."""
     cfg, ga = r.cfg, r.cfg.gradient_accumulation_steps
     skip = (r.step % r.steps_per_epoch) * ga
     r.model.train()
@@ -291,7 +268,9 @@ def loop(r: Run) -> bool:
         batches = batches[: r.steps_per_epoch * ga][skip:]
         skip = 0
         for w in range(0, len(batches), ga):
+            step_hook(r, "before")
             one_step(r, batches[w:w + ga])
+            step_hook(r, "after")
             if after_step(r):
                 return True
             if r.step >= r.total_steps or w + ga >= len(batches):
@@ -302,29 +281,28 @@ def loop(r: Run) -> bool:
 
 
 def one_step(r: Run, micro_batches: list) -> None:
-    """One optimizer step over the micro-batches of one gradient-accumulation group."""
-    d = r.d
-    group = [collate(b, r.tok.pad_token_id, r.cfg.packing, r.width, flat_batches(r.cfg)) for b in micro_batches]
-    n_targets = torch.tensor([sum(b["n_targets"] for b in group)], dtype=torch.float64, device=d.device)
-    all_reduce_sum(n_targets, d)
-    n_global = max(1.0, float(n_targets))
+    """One optimizer step over the micro-batches of one gradient-accumulation group; the method
+    makes each batch and its loss (core/engine/methods.py)."""
+    d, method = r.d, r.method
+    group = [method.collate(r, b) for b in micro_batches]
+    n_units = torch.tensor([sum(b["n_units"] for b in group)], dtype=torch.float64, device=d.device)
+    all_reduce_sum(n_units, d)
+    n_global = max(1.0, float(n_units))
     # DDP averages the ranks' gradients, so each rank's loss (sum / global count) is scaled back up;
     # FSDP here sums the adapter's gradients itself (sharded.sync_grads)
     scale = d.world if d.world > 1 and not r.fsdp else 1
     step_loss = 0.0
     for i, b in enumerate(group):
-        r.window["tokens"] += b.pop("n_tokens")
-        b.pop("n_targets")
+        r.window["tokens"] += b["n_tokens"]
         last = i == len(group) - 1
         sync = r.net.no_sync() if (d.world > 1 and not r.fsdp and not last) else nullcontext()
         with sync, r.offload():
             with r.autocast:
-                out = r.net(**{k: v.to(d.device, non_blocking=True) for k, v in b.items()}, num_items_in_batch=n_global)
-            loss = out.loss
-            if fault("nan", r.step + 1):
-                loss = loss * float("nan")
+                loss, sums = method.loss(r, r.net, b, n_global)
             (loss * scale).backward()
         step_loss += loss.detach().float()
+        if sums is not None:
+            r.window["sums"] = sums if r.window["sums"] is None else r.window["sums"] + sums
     if r.fsdp:
         sharded.sync_grads(r.trainable, d)
     if r.cfg.max_grad_norm > 0:
@@ -334,36 +312,20 @@ def one_step(r: Run, micro_batches: list) -> None:
     r.opt.zero_grad(set_to_none=True)
     r.step += 1
     r.window["loss"] += step_loss * n_global if isinstance(step_loss, torch.Tensor) else step_loss
-    r.window["targets"] += n_global
-    inject_faults(r.step, d.rank)
-
-
-def inject_faults(step: int, rank: int) -> None:
-    """Test-only faults (core/recipes/faults.py), at the end of a step."""
-    if fault("crash", step, rank):
-        raise RuntimeError(f"injected crash at step {step} on rank {rank}")
-    if fault("hang", step, rank):
-        time.sleep(10_000)
-    if fault("spam", step, rank):
-        spam(int(knobs.get(knobs.SPAM_MB, "50")))
-    if fault("slow", step, rank):
-        time.sleep(1.0)  # a step that takes a second longer (time-limit tests); a signal still stops the run
+    r.window["units"] += n_global
 
 
 def after_step(r: Run) -> bool:
     """Logging, validation, checkpoints and Stop after a step; True when the run must end now."""
     cfg, d, step = r.cfg, r.d, r.step
     if step % cfg.logging_steps == 0 or step == r.total_steps:
-        r.bad_logs = log_step(cfg, d, step, r.epoch, r.steps_per_epoch, r.total_steps, r.window, r.grad_norm, r.sched,
-                              r.metrics_path, r.progress_path, r.t_start, r.bad_logs)
+        log_step(r)
     if cfg.eval_steps and step % cfg.eval_steps == 0 and step < r.total_steps:
-        log_eval(eval_net(r), r.val_seqs, cfg, d, r.tok.pad_token_id, r.autocast, step, r.steps_per_epoch,
-                 r.metrics_path, r.t_start, r.width)
+        log_eval(r)
     stop_now = stop_requested(r.stop, d)
     if (cfg.save_steps and step % cfg.save_steps == 0 and step < r.total_steps) or (stop_now and step > r.last_saved):
         if r.bad_logs == 0:  # never checkpoint weights that produced NaN
-            train_state.save_checkpoint(r.files.checkpoints, step, r.model, r.opt, r.sched, cfg, d, r.epoch,
-                                        r.dataset_sha, r.data_info, r.run_dir)
+            train_state.save_checkpoint(r)
             r.last_saved = step
             if not stop_now:  # a Stop should not wait for answers
                 probes(r)
@@ -373,11 +335,6 @@ def after_step(r: Run) -> bool:
             write_json(r.files.stopped, dict(step=step, checkpoint_step=r.last_saved, time=time.time()))
         barrier(d)
     return stop_now
-
-
-def eval_net(r: Run):
-    """Validation runs through FSDP's root (it gathers the weights); with DDP, through the model itself."""
-    return r.net if r.fsdp else r.model
 
 
 def probes(r: Run) -> None:
@@ -391,8 +348,7 @@ def probes(r: Run) -> None:
 def finish(r: Run) -> None:
     """Final validation, the adapter, result.json."""
     d, step = r.d, r.step
-    eval_loss = log_eval(eval_net(r), r.val_seqs, r.cfg, d, r.tok.pad_token_id, r.autocast, step, r.steps_per_epoch,
-                         r.metrics_path, r.t_start, r.width)
+    eval_loss = log_eval(r)
     if d.main:
         write_json(r.progress_path, dict(phase="saving", step=step, total_steps=r.total_steps, time=time.time()))
         train_state.save_adapter(r.model, r.tok, r.cfg, r.run_dir, r.fsdp)
@@ -405,18 +361,10 @@ def finish(r: Run) -> None:
             status="succeeded", steps=step, total_steps=r.total_steps, epochs=round(step / r.steps_per_epoch, 3),
             first_loss=losses[0] if losses else None, final_loss=losses[-1] if losses else None, eval_loss=eval_loss,
             runtime_s=round(time.time() - r.t_start, 1), peak_gpu_mem_gib=round(peak, 2) if peak else None,
-            adapter_dir=str(r.files.adapter), world_size=d.world))
+            adapter_dir=str(r.files.adapter), world_size=d.world, method=r.method.name, **r.last_eval))
         write_json(r.progress_path, dict(phase="done", step=step, total_steps=r.total_steps, time=time.time()))
         log(d, f"[danlu] done: {step} steps, final loss {losses[-1] if losses else float('nan'):.4f}, "
                f"adapter in {r.files.adapter}")
-
-
-def spam(megabytes: int):
-    """Test-only: write lots of output (the supervisor must drain it to a file without stalling)."""
-    line = "x" * 1023 + "\n"
-    for _ in range(megabytes * 1024):
-        sys.stdout.write(line)
-    sys.stdout.flush()
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ def tok(home):
 
 
 def test_preview_marks_exactly_the_trained_tokens(tok):
-    from core.recipes.sft_data import EncodeStats, encode_example
+    from core.engine.sft_data import EncodeStats, encode_example
     ex = chat("What is tea?", "Leaves in hot water.", system="Be brief.")
     ex["messages"] += [{"role": "user", "content": "And coffee?"}, {"role": "assistant", "content": "Roasted beans."}]
     trained_ids = [lab for lab in encode_example(tok, ex, 512, False, EncodeStats())[0].labels if lab != IGNORE]

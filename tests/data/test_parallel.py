@@ -31,3 +31,18 @@ def test_parallel_check_equals_serial(tmp_path, monkeypatch):
     assert used == [True]  # the file really was checked in parts
     assert serial["problem_count"] > 20 and serial["duplicates"] > 0
     assert parallel == serial
+
+
+def test_parallel_check_of_pairs_counts_prompts_and_their_repeats_like_serial(tmp_path, monkeypatch):
+    rows = [{"prompt": f"q{i % 1500}", "chosen": f"good {i}", "rejected": f"bad {i}"} for i in range(3000)]
+    p = tmp_path / "d.jsonl"
+    p.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    serial = check_file(p, workers=1)
+    monkeypatch.setattr(C, "PARALLEL_MIN_BYTES", 0)
+    real, used = P.check_parallel, []
+    monkeypatch.setattr(P, "check_parallel", lambda *a: used.append(real(*a)) or used[-1])
+    parallel = check_file(p, workers=2)
+    assert used == [True]
+    assert serial.to_dict()["pairs"] == parallel.to_dict()["pairs"] == {"pairs": 3000, "prompts": 1500}
+    assert serial.counts()["duplicate_prompt"]["count"] == parallel.counts()["duplicate_prompt"]["count"] == 1500
+    assert str(parallel.summary()) == str(serial.summary())

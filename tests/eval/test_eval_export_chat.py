@@ -36,7 +36,7 @@ def test_eval_json_shows_the_fine_tuned_answers_closer_to_the_references(trained
     assert report["eval_loss"] < report["base_eval_loss"]
     # the held-out prompts are the validation examples, never the training ones
     from core.data import load_examples
-    from core.recipes.sft_data import split
+    from core.engine.sft_data import split
     cfg_dataset = next(line.split(": ", 1)[1] for line in (run_dir / "config.yaml").read_text().splitlines()
                        if line.startswith("dataset: "))
     train_ex, val_ex = split(load_examples(cfg_dataset).examples, 0.1, 42)
@@ -195,7 +195,7 @@ def test_probe_prompts_are_answered_at_each_checkpoint_and_at_the_end(trained):
         assert [p["prompt"] for p in probes if p["step"] == step] == PROBES
     # what a half-trained tiny model writes is not asserted (its words, even valid UTF-8, are luck): each
     # answer is recorded as text, non-empty, within the probe's token budget
-    from core.recipes.probes import MAX_NEW_TOKENS
+    from core.engine.probes import MAX_NEW_TOKENS
     from transformers import AutoTokenizer
     tok = AutoTokenizer.from_pretrained(trained["run_dir"] / "adapter")
     for p in probes:

@@ -23,7 +23,7 @@ def no_template_model(demo_model_dir, tmp_path):
 def test_a_base_model_without_template_gets_the_named_chatml_fallback(no_template_model):
     from transformers import AutoTokenizer
 
-    from core.recipes.inference import load_for_chat, render
+    from core.engine.inference import load_for_chat, render
     assert not AutoTokenizer.from_pretrained(no_template_model).chat_template
     model, tok, info = load_for_chat(str(no_template_model))
     assert info.template == "chatml" and any("ChatML" in n for n in info.notes)
@@ -33,7 +33,7 @@ def test_a_base_model_without_template_gets_the_named_chatml_fallback(no_templat
 
 
 def test_stream_generate_reports_stats_and_stops_when_asked(demo_model_dir):
-    from core.recipes.inference import GenSettings, load_for_chat, prompt_ids, stream_generate
+    from core.engine.inference import GenSettings, load_for_chat, prompt_ids, stream_generate
     model, tok, _ = load_for_chat(str(demo_model_dir))
     ids = prompt_ids(tok, [{"role": "user", "content": "Hello"}])
     full = stream_generate(model, tok, ids, GenSettings(temperature=0.0, max_new_tokens=20, min_new_tokens=20))
@@ -55,9 +55,9 @@ def test_probe_answers_are_recorded_and_a_failure_never_stops_training(demo_mode
 
     from core.config import TrainConfig
     from core.evaluation import read_probes
-    from core.recipes.common import Dist
-    from core.recipes.inference import load_for_chat
-    from core.recipes.probes import answer_probes
+    from core.engine.common import Dist
+    from core.engine.inference import load_for_chat
+    from core.engine.probes import answer_probes
     model, tok, _ = load_for_chat(str(demo_model_dir))
     model.train()
     d = Dist(0, 1, 0, torch.device("cpu"), None)
@@ -79,7 +79,7 @@ def test_probe_answers_are_recorded_and_a_failure_never_stops_training(demo_mode
 def test_the_chat_decode_loop_gives_generates_greedy_answer_token_for_token(demo_model_dir, penalty):
     import torch
 
-    from core.recipes.inference import GenSettings, gen_kwargs, load_for_chat, prompt_ids, stream_generate
+    from core.engine.inference import GenSettings, gen_kwargs, load_for_chat, prompt_ids, stream_generate
     model, tok, _ = load_for_chat(str(demo_model_dir))
     ids = prompt_ids(tok, [{"role": "user", "content": "How hot is the furnace? " * 4}])
     s = GenSettings(temperature=0.0, max_new_tokens=48, repetition_penalty=penalty)
@@ -96,7 +96,7 @@ def test_the_chat_decode_loop_gives_generates_greedy_answer_token_for_token(demo
 def test_sampling_stays_inside_the_nucleus(demo_model_dir):
     import torch
 
-    from core.recipes.inference import GenSettings, _choose
+    from core.engine.inference import GenSettings, _choose
     scores = torch.tensor([[5.0, 4.0, 0.0, -1.0]])
     torch.manual_seed(0)
     picks = {int(_choose(scores, GenSettings(temperature=1.0, top_p=0.9))) for _ in range(200)}

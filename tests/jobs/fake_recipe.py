@@ -7,7 +7,7 @@ as long as torchrun's own start-up. Like the real recipe it reads RUN/config.yam
 logging_steps, save_steps) and writes the run record through core.rundir: progress.json,
 metrics.jsonl, checkpoints/step-NNNNNNN (manifest last, renamed into place), result.json on success
 and stopped.json when SIGTERM asks it to stop. It honours DANLU_FAULT (crash, hang, spam, nan, and
-deaf: ignore SIGTERM) from core.recipes.faults, and DANLU_FAKE_STEP_S, seconds per step (default 0.05).
+deaf: ignore SIGTERM) from core.engine.faults, and DANLU_FAKE_STEP_S, seconds per step (default 0.05).
 """
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from pathlib import Path
 import yaml
 
 from core import knobs
-from core.recipes.faults import fault
+from core.engine.faults import fault
 from core.rundir import CHECKPOINT_PREFIX, RunDir, append_jsonl, checkpoint_name, write_json
 from core.workspace import MANIFEST
 

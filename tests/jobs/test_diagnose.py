@@ -114,12 +114,12 @@ def test_read_from_reads_only_this_attempt(tmp_path):
 
 @pytest.fixture(scope="module")
 def common():
-    from core.recipes import common
+    from core.engine import common
     return common
 
 
 class TestClassifyInsideARank:
-    """core.recipes.common.classify turns a rank's exception into reason + words + hint."""
+    """core.engine.common.classify turns a rank's exception into reason + words + hint."""
 
     def test_peer_lost_is_a_consequence(self, common):
         info = common.classify(RuntimeError("[../third_party/gloo/gloo/transport/tcp/pair.cc:534] Connection closed by peer"))
@@ -148,3 +148,13 @@ class TestClassifyInsideARank:
         assert common.classify(OSError(28, "No space left on device"))["reason"] == "disk_full"
         data = common.classify(InputError(problems=[Problem("dataset", Msg("load.no_usable"))]))
         assert data["reason"] == "data_error" and "the file has no usable records" in data["message"]
+
+
+def test_a_rank_and_the_supervisor_say_the_same_words_for_the_same_failure(tmp_path, common):
+    """One table (core.failures): a collective timeout raised in a rank and the same words found in a
+    log without any rank record are one reason with one message and hint."""
+    text = "RuntimeError: [gloo] Timed out waiting 600000ms for recv operation to complete"
+    in_rank = common.classify(RuntimeError(text))
+    from_log = diagnose.explain(tmp_path, 1, f"[default0]:{text}\n")
+    assert in_rank["reason"] == from_log["reason"] == "nccl_timeout"
+    assert in_rank["message"] == from_log["message"] and in_rank["hint"] == from_log["hint"]

@@ -14,7 +14,7 @@ import pytest
 
 from core import jobs as J
 from core import launcher, procs
-from core.recipes import checkpoint as ckpt
+from core.engine import checkpoint as ckpt
 from tests.conftest import ENV_DEFAULTS, REPO, run_app
 from tests.jobs.util import assert_no_process_left, demo_config, demo_yaml, rank_pids, read_jsonl, wait_for
 

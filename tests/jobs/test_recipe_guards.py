@@ -5,9 +5,9 @@ import json
 import pytest
 
 torch = pytest.importorskip("torch")
-from core.recipes import checkpoint as ckpt  # noqa: E402
+from core.engine import checkpoint as ckpt  # noqa: E402
 from core.recipes import train  # noqa: E402
-from core.recipes.common import DiskFull  # noqa: E402
+from core.engine.common import DiskFull  # noqa: E402
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""Activation offload (core/recipes/speed.py) moves only where tensors live, never their values: the
+"""Activation offload (core/engine/speed.py) moves only where tensors live, never their values: the
 gradients with offload equal those without within the run-to-run noise of the GPU's own kernels
 (attention and embedding backward use atomics, so two plain runs differ in the last bits too; a
 race in the offload copies would give wrong activations, errors of the gradients' own size), and
@@ -17,7 +17,7 @@ def grads_and_peak(offload_on: bool, compiled: bool):
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    from core.recipes import speed
+    from core.engine import speed
     torch.manual_seed(0)
     cfg = LlamaConfig(hidden_size=512, intermediate_size=1408, num_hidden_layers=6, num_attention_heads=8,
                       num_key_value_heads=4, vocab_size=1000, max_position_embeddings=2048)

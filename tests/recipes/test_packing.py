@@ -10,9 +10,9 @@ import torch
 
 from core.config import TrainConfig
 from core.memory_plan import Plan
-from core.recipes.common import Dist
-from core.recipes.sft_data import IGNORE, Encoded, batch_width, collate, pack
-from core.recipes.speed import apply_plan, decoder_layers
+from core.engine.common import Dist
+from core.engine.sft_data import IGNORE, Encoded, batch_width, collate, pack
+from core.engine.speed import apply_plan, decoder_layers
 from core.recipes.train import add_lora
 
 CPU = Dist(0, 1, 0, torch.device("cpu"), None)

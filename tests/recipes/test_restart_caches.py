@@ -2,7 +2,7 @@
 the same shape (even after a reboot) finds its compiled kernels (issue 20)."""
 import os
 
-from core.recipes.speed import keep_compile_caches
+from core.engine.speed import keep_compile_caches
 
 
 def test_compile_caches_go_to_the_workspace(tmp_path, monkeypatch):

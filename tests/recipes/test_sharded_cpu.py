@@ -1,5 +1,5 @@
 """FSDP + QLoRA on the real path, as far as a CPU allows: two gloo processes, the demo model's 4-bit
-weights split between them (core/recipes/sharded.py), the adapter whole on each. The losses follow
+weights split between them (core/engine/sharded.py), the adapter whole on each. The losses follow
 the DDP run's, a crash is resumed from its checkpoint, and the adapter loads with PEFT."""
 import json
 from pathlib import Path

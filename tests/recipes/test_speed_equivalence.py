@@ -11,8 +11,8 @@ import pytest
 import torch
 
 from core.config import TrainConfig
-from core.recipes.common import Dist
-from core.recipes.speed import compile_layers, decoder_layers
+from core.engine.common import Dist
+from core.engine.speed import compile_layers, decoder_layers
 from core.recipes.train import add_lora
 
 

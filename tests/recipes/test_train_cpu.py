@@ -48,7 +48,7 @@ def test_qlora_nf4_layers_train_on_cpu(home):
     from bitsandbytes.nn import Linear4bit
 
     from core.config import TrainConfig
-    from core.recipes.common import Dist, load_base_model
+    from core.engine.common import Dist, load_base_model
     from core.recipes.train import add_lora
     d = Dist(0, 1, 0, torch.device("cpu"), None)
     cfg = TrainConfig(quantization="4bit", dataset="x")

@@ -8,8 +8,8 @@ import tempfile
 
 import torch
 
-from core.recipes import checkpoint as ckpt
-from core.recipes.common import classify
+from core.engine import checkpoint as ckpt
+from core.engine.common import classify
 
 mnt = tempfile.mkdtemp(prefix="danlu-tmpfs-")
 subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", mnt], check=True)

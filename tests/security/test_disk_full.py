@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from core.recipes import checkpoint as ckpt
-from core.recipes.common import classify
+from core.engine import checkpoint as ckpt
+from core.engine.common import classify
 
 REPO = Path(__file__).resolve().parents[2]
 OPT = {"state": {}, "param_groups": [{"lr": 0.1, "params": []}]}

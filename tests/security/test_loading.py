@@ -43,7 +43,7 @@ def marker(tmp_path) -> Path:
 
 
 def _dist():
-    from core.recipes.common import Dist
+    from core.engine.common import Dist
     import torch
     return Dist(0, 1, 0, torch.device("cpu"), None)
 
@@ -71,7 +71,7 @@ def test_pickle_only_model_folder_is_refused(tmp_path, marker, demo_model_dir):
 
 
 def test_pickle_next_to_safetensors_is_never_read(tmp_path, marker, demo_model_dir):
-    from core.recipes.common import load_base_model
+    from core.engine.common import load_base_model
     m = tmp_path / "model"
     shutil.copytree(demo_model_dir, m)
     write_pickle(m / "pytorch_model.bin", marker)
@@ -99,7 +99,7 @@ def remote_code_model(src: Path, dest: Path, marker: Path) -> Path:
 
 
 def test_model_code_does_not_run_by_default(tmp_path, marker, demo_model_dir):
-    from core.recipes.common import classify, load_base_model
+    from core.engine.common import classify, load_base_model
     m = remote_code_model(demo_model_dir, tmp_path / "evil", marker)
     assert TrainConfig().trust_remote_code is False
     with pytest.raises(Exception) as e:
@@ -110,7 +110,7 @@ def test_model_code_does_not_run_by_default(tmp_path, marker, demo_model_dir):
 
 
 def test_model_code_runs_only_when_ticked_and_warns(tmp_path, marker, demo_model_dir, capfd):
-    from core.recipes.common import load_base_model, load_tokenizer
+    from core.engine.common import load_base_model, load_tokenizer
     m = remote_code_model(demo_model_dir, tmp_path / "evil", marker)
     cfg = TrainConfig(quantization="none", trust_remote_code=True, base_model=str(m))
     load_tokenizer(str(m), cfg, local=True)
@@ -217,7 +217,7 @@ def test_no_unpickling_eval_or_shell_anywhere():
 # ---- checkpoints and adapters -------------------------------------------------------------------
 def test_pickle_in_a_checkpoint_is_never_loaded(tmp_path, marker):
     """Resume reads safetensors + JSON only: a forged checkpoint holding pickles fails, and runs nothing."""
-    from core.recipes import checkpoint as ckpt
+    from core.engine import checkpoint as ckpt
     root = tmp_path / "checkpoints"
     forged = root / "step-0000099"
     forged.mkdir(parents=True)
@@ -267,8 +267,8 @@ def hostile_tokenizer(demo_model_dir, template: str, marker: Path, secret: Path)
 def test_hostile_chat_template_cannot_run_code_or_read_files(name, demo_model_dir, marker, secret):
     """Danlu's training path checks the template first; the sandbox refuses, and the failure is a
     named reason with a hint (chat_template), not a crash."""
-    from core.recipes.common import check_chat_template, classify
-    from core.recipes.sft_data import encode_all
+    from core.engine.common import check_chat_template, classify
+    from core.engine.sft_data import encode_all
     tok = hostile_tokenizer(demo_model_dir, HOSTILE_TEMPLATES[name], marker, secret)
     with pytest.raises(Exception) as e:
         check_chat_template(tok, "the model")
@@ -288,13 +288,13 @@ def test_hostile_chat_template_cannot_run_code_or_read_files(name, demo_model_di
 def test_chat_template_failure_in_a_row_has_a_reason():
     """A template that refuses some rows (raise_exception, as Gemma's does for system messages)."""
     from jinja2.exceptions import TemplateError
-    from core.recipes.common import classify
+    from core.engine.common import classify
     info = classify(TemplateError("System role not supported"))
     assert info["reason"] == "chat_template" and "System role not supported" in info["message"]
 
 
 def test_load_tokenizer_refuses_a_hostile_template_before_any_data(tmp_path, demo_model_dir, marker, secret):
-    from core.recipes.common import ChatTemplateError, load_tokenizer
+    from core.engine.common import ChatTemplateError, load_tokenizer
     m = tmp_path / "model"
     shutil.copytree(demo_model_dir, m)
     (m / "chat_template.jinja").write_text(HOSTILE_TEMPLATES["globals"].replace("MARKER", str(marker)))

@@ -22,7 +22,7 @@ import pytest
 
 from core import jobs as J
 from core import launcher, procs
-from core.recipes import checkpoint as ckpt
+from core.engine import checkpoint as ckpt
 from core.slurm.spec import SlurmSpec
 from tests.conftest import ENV_DEFAULTS, REPO, run_app
 from tests.jobs.util import demo_config, demo_yaml, rank_pids, read_jsonl, wait_for

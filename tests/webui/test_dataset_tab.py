@@ -7,6 +7,7 @@ import pytest
 
 from tests.conftest import REPO
 from webui.context import Gui
+from webui.tabs import dataset_pairs as dpairs
 from webui.tabs import dataset_tab as dt
 
 DEMO = REPO / "presets/templates/data/demo.jsonl"
@@ -98,7 +99,8 @@ def test_insight_answers_at_once_then_gives_lengths_and_the_rendered_example(gui
     ds_id, _ = dt.import_upload(gui, str(src))
     steps = list(dt.insight(gui, ds_id, "builtin:danlu-tiny", 128, False, "auto", 2, "en"))
     assert len(steps) == 2 and "Measuring" in steps[0][1]
-    hist, lengths, rendered = steps[-1]
+    hist, lengths, rendered, *_ = steps[-1]
+    rendered = rendered["value"]
     assert hist["rows"].sum() == 124 and "longer than the maximum length (128): **0**" in lengths
     learned = [text for text, label in rendered if label == "learned"]
     assert learned and "furnace" in "".join(learned)
@@ -167,3 +169,61 @@ def test_an_upload_the_templates_format_cannot_read_is_read_by_detection(gui, up
     bad.write_text("colour,size\nred,3\n")
     _, _, summary, problems, _, _, fmt, _ = dt.upload_and_check(gui, str(bad), "messages", "", "en")
     assert fmt == gr.skip() and "`messages`" in summary and not problems.empty
+
+
+PAIRS = [{"prompt": f"How do I reset router {i}?", "chosen": f"Hold the reset button of router {i} for ten seconds.",
+          "rejected": "Figure it out."} for i in range(12)]
+
+
+def test_a_preference_file_shows_a_pair_side_by_side_with_the_answers_learned(gui, uploads):
+    from tests.data.helpers import write_jsonl
+    ds_id, _ = dt.import_upload(gui, str(write_jsonl(uploads / "pairs.jsonl", PAIRS + PAIRS[:1])))
+    summary = dt.check(gui, ds_id, "auto", "", "en")[0]
+    assert "preference" in summary and "13 pairs for 12 prompts" in summary
+    assert "13 个回答对，对应 12 个提示" in dt.check(gui, ds_id, "auto", "", "zh-CN")[0]
+    steps = list(dt.insight(gui, ds_id, "builtin:danlu-tiny", 128, False, "auto", 3, "en"))
+    assert len(steps[0]) == len(steps[-1])  # the early answer skips every output the last one fills
+    single, prompt, chosen, rejected, *cleaning = steps[-1][2:]
+    assert single["visible"] is False and all(u["visible"] for u in (prompt, chosen, rejected, *cleaning))
+    assert "router 2?" in "".join(text for text, _ in prompt["value"])
+    assert all(label is None for _, label in prompt["value"])  # the prompt is shown, never learned
+    assert "ten seconds" in "".join(text for text, label in chosen["value"] if label == "learned")
+    assert "Figure it out." in "".join(text for text, label in rejected["value"] if label == "learned")
+    zh = list(dt.insight(gui, ds_id, "builtin:danlu-tiny", 128, False, "auto", 3, "zh-CN"))[-1][4]  # chosen
+    assert any(label == "学习" for _, label in zh["value"]), zh["value"]
+
+
+def test_supervised_files_keep_the_single_example_and_hide_the_pair_parts(gui, uploads):
+    src = uploads / "furnaces.jsonl"
+    src.write_bytes(DEMO.read_bytes())
+    ds_id, _ = dt.import_upload(gui, str(src))
+    single, prompt, *rest = list(dt.insight(gui, ds_id, "", 128, False, "auto", 1, "en"))[-1][2:]
+    assert single["visible"] and single["value"] and not prompt["visible"] and not any(u["visible"] for u in rest)
+
+
+def test_pair_cleaning_dedupes_by_prompt_swaps_a_row_and_undoes(gui, uploads):
+    from core.data import current_version_path
+    from tests.data.helpers import write_jsonl
+    ds_id, _ = dt.import_upload(gui, str(write_jsonl(uploads / "pairs.jsonl", PAIRS + PAIRS[:2])))
+    assert dpairs.clean_pairs(gui, "dedupe-prompt", ds_id, "en").startswith("✓ removed 2 pairs")
+    assert "nothing changed" in dpairs.clean_pairs(gui, "drop-identical", ds_id, "en")
+    assert dpairs.swap(gui, ds_id, None, "en").startswith("⚠")
+    assert dpairs.swap(gui, ds_id, 3, "zh-CN") == "✓ 第 3 行：已交换 chosen 和 rejected"
+    third = json.loads(current_version_path(gui.ws, ds_id).read_text().splitlines()[2])
+    assert third["chosen"] == "Figure it out."
+    assert dt.undo(gui, ds_id, "en").startswith("↶")
+    supervised = uploads / "furnaces.jsonl"
+    supervised.write_bytes(DEMO.read_bytes())
+    other, _ = dt.import_upload(gui, str(supervised))
+    assert "preference pairs only" in dpairs.clean_pairs(gui, "dedupe-prompt", other, "en")
+
+
+def test_the_preference_template_fills_dpo_and_its_pairs_check_clean(gui):
+    from webui import fields
+    from webui.tabs import templates_tab as tpl
+    values = dict(zip(fields.NAMES, tpl.apply_template(gui, "preference-keeper", "en")))
+    assert values["method"] == "dpo" and values["dataset_format"] == "preference"
+    assert values["base_model"] == "builtin:danlu-tiny" and Path(values["dataset"]).is_file()
+    ds_id, _ = dt.import_upload(gui, values["dataset"])
+    summary = dt.check(gui, ds_id, "auto", "", "en")[0]
+    assert "preference" in summary and "**384**" in summary and not summary.startswith("⚠")

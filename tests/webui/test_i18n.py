@@ -154,6 +154,8 @@ def test_every_failure_reason_core_writes_has_words_in_every_language():
     codes = set()
     for path in core.rglob("*.py"):
         codes |= set(re.findall(r"""reason\s*[=:]\s*["']([a-z_]+)["']""", path.read_text(encoding="utf-8")))
+    from core.failures import REASONS  # the table both a rank and the supervisor name failures from
+    codes |= set(REASONS)
     assert {"cuda_oom", "disk_full", "crashed"} <= codes  # the scan finds them
     for lang in ["en", *OTHERS]:
         assert not sorted(c for c in codes if f"reason.{c}" not in catalogs()[lang]), lang

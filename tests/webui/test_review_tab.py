@@ -52,3 +52,23 @@ def test_a_language_switch_reads_no_dataset_before_the_desk_was_shown(desk, monk
     monkeypatch.setattr(review_index, "build_index", lambda *a, **k: pytest.fail("read the dataset"))
     out = H.relabel(gui, ds, *FILTERS, "", "", "zh-CN")
     assert out[3]["choices"][0] == ("按位置", "position") and out[7] == {"__type__": "update"}
+
+
+def test_a_sharegpt_pair_reads_with_both_answers_and_search_finds_the_rejected_one(services, tmp_path):
+    import json
+    from core.data import import_file
+    from core.data.review import Filters, open_desk, select
+    from core.data.review_actions import row_view
+    from webui.tabs.review_render import chat_html
+    rows = [{"conversations": [{"from": "human", "value": f"How do I light furnace {i}?"}],
+             "chosen": {"from": "gpt", "value": f"Open the vent of furnace {i}, then light it."},
+             "rejected": {"from": "gpt", "value": "Use petrol." if i == 7 else "No idea."}} for i in range(12)]
+    src = tmp_path / "pairs.jsonl"
+    src.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    ds = import_file(services.workspace, src, "pairs.jsonl", origin="shell")["id"]
+    desk = open_desk(services.workspace, ds)
+    found = select(desk, Filters(search="petrol"))
+    assert [int(desk.index.rows[i]) for i in found] == [8]
+    page = chat_html(row_view(desk, 8), "petrol", False, "en")
+    assert "rv-pair" in page and "Open the vent of furnace 7" in page and "<mark" in page and "petrol" in page
+    assert "{" not in page.split("rv-pair", 1)[1]  # the answers read as text, not as JSON

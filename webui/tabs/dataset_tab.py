@@ -22,6 +22,7 @@ from core.errors import DanluError, InputError
 from core.messages import Msg, english as english_of
 from webui import fields
 from webui.i18n import CODES, L, error_text, recorded_text, say, tr
+from webui.tabs import dataset_pairs
 from webui.tabs.hyperparams_tab import problems_markdown
 
 PROBLEM_COLUMNS = ("line", "field", "message", "fix")
@@ -57,6 +58,8 @@ class DatasetTab:
     rendered: gr.HighlightedText
     download: gr.Button
     download_file: gr.File
+    pair_view: dataset_pairs.PairView             # a preference pair side by side (dataset_pairs.py)
+    pair_cleaning: dataset_pairs.PairCleaning
 
 
 # ---- choosing a dataset ------------------------------------------------------------------------
@@ -160,6 +163,8 @@ def summary_markdown(report: dict, info: dict, lang: str) -> str:
     parts = [f"{icon} **{info['display_name']}**", f"{tr('ds.format', lang)}: `{report.get('format')}`",
              f"{tr('ds.rows', lang)}: **{report.get('rows', 0)}**", f"{tr('ds.usable', lang)}: {report.get('usable_rows', 0)}",
              version_text(info, lang)]
+    if report.get("pairs"):  # preference: usable pairs and how many distinct prompts they answer
+        parts.insert(4, tr("ds.pairs", lang).format(pairs=report["pairs"]["pairs"], prompts=report["pairs"]["prompts"]))
     if report.get("problem_count"):
         parts.append(f"{tr('ds.problem_count', lang)}: **{report['problem_count']}**")
     return " · ".join(parts)
@@ -279,20 +284,21 @@ def insight(gui, ds_id: str, base_model: str, max_seq_length, train_on_inputs: b
     histogram, length summary, rendered example. A generator: the first answer comes at once,
     the measurement (which may load the model's tokenizer) follows."""
     if not ds_id:
-        yield _histogram_frame({}), tr("ds.none", lang), []
+        yield _histogram_frame({}), tr("ds.none", lang), *dataset_pairs.view_updates({}, [], lang)
         return
-    yield gr.skip(), tr("ds.measuring", lang), gr.skip()
+    yield gr.skip(), tr("ds.measuring", lang), *dataset_pairs.skips()
     try:
         ins = gui.offload(D.insight_dataset, gui.ws, ds_id, origin=trust.BROWSER, model=base_model or None,
                           max_seq_length=int(max_seq_length or 1024), train_on_inputs=bool(train_on_inputs),
                           preview=max(0, int(example or 1) - 1), chat_template=chat_template or "auto")
     except InputError as e:
-        yield gr.skip(), refusal(e, lang), gr.skip()
+        yield gr.skip(), refusal(e, lang), *dataset_pairs.skips()
         return
     except DanluError as e:
-        yield gr.skip(), f"⚠ {error_text(e, lang)}", gr.skip()
+        yield gr.skip(), f"⚠ {error_text(e, lang)}", *dataset_pairs.skips()
         return
-    yield _histogram_frame(ins.get("histogram") or {}), lengths_markdown(ins, lang), rendered(ins, lang)
+    yield (_histogram_frame(ins.get("histogram") or {}), lengths_markdown(ins, lang),
+           *dataset_pairs.view_updates(ins, rendered(ins, lang), lang))
 
 
 def _histogram_frame(h: dict) -> pd.DataFrame:
@@ -362,6 +368,7 @@ def build(gui) -> DatasetTab:
     with gr.Row(elem_id="ds-clean"):
         clean_btns = {op: gr.Button(L(key), size="sm", elem_id=f"ds-op-{op}") for key, op, _ in CLEAN_OPS}
         undo_btn = gr.Button(L("ds.undo"), size="sm", elem_id="ds-undo")
+    pair_cleaning = dataset_pairs.build_cleaning()
     clean_message = gr.Markdown(elem_id="ds-clean-message")
     with gr.Accordion(L("ds.grid_title"), open=False, elem_id="ds-grid-box"):
         grid_start = gr.Number(1, precision=0, label=L("ds.grid_start"), elem_id="ds-grid-start")
@@ -378,6 +385,7 @@ def build(gui) -> DatasetTab:
     colors = {tr(k, lang): c for k, c in (("ds.trained", "#16a34a"), ("ds.truncated", "#dc2626")) for lang in CODES}
     rendered_box = gr.HighlightedText(label=L("ds.rendered"), combine_adjacent=False, show_legend=False, color_map=colors,
                                       elem_id="ds-rendered")
+    pair_view = dataset_pairs.build_view(colors)
     with gr.Row():
         download_btn = gr.Button(L("ds.download"), size="sm", elem_id="ds-download", scale=0, min_width=220)
         # always there (one line while empty): a File first shown by a click is drawn from scratch then
@@ -385,7 +393,8 @@ def build(gui) -> DatasetTab:
     return DatasetTab(widgets=widgets, ds_id=ds_id, upload=upload, picker=picker, check=check_btn, summary=summary,
                       problems=problems, counts=counts, clean=clean_btns, undo=undo_btn, clean_message=clean_message,
                       grid=grid_df, grid_start=grid_start, save_edits=save_btn, histogram=histogram, lengths=lengths,
-                      example=example, rendered=rendered_box, download=download_btn, download_file=download_file)
+                      example=example, rendered=rendered_box, download=download_btn, download_file=download_file,
+                      pair_view=pair_view, pair_cleaning=pair_cleaning)
 
 
 def pick(ds_id: str | None) -> tuple[str, str]:
@@ -417,7 +426,8 @@ def wire(t: DatasetTab, gui, lang, base_model, max_seq_length, train_on_inputs, 
     grid_io = dict(inputs=[t.ds_id, t.grid_start, lang], outputs=[t.grid], api_visibility="private")
     # a big file's check or a real model's tokenizer takes a while: the progress shows on one small box
     insight_io = dict(inputs=[t.ds_id, base_model, max_seq_length, train_on_inputs, chat_template, t.example, lang],
-                      outputs=[t.histogram, t.lengths, t.rendered], api_visibility="private", show_progress_on=[t.lengths])
+                      outputs=[t.histogram, t.lengths, t.rendered, *dataset_pairs.outputs(t)], api_visibility="private",
+                      show_progress_on=[t.lengths])
 
     def then_show(event, checked: bool = False):
         """After anything that changes the dataset: its check (unless done), rows and the picker in one
@@ -437,6 +447,7 @@ def wire(t: DatasetTab, gui, lang, base_model, max_seq_length, train_on_inputs, 
     then_show(t.picker.input(pick, inputs=[t.picker], outputs=[t.ds_id, t.clean_message], api_visibility="private"))
     then_show(t.check.click(partial(check_current, gui), inputs=[t.ds_id, t.widgets["dataset"]] + settings,
                             outputs=[t.ds_id] + shown, show_progress_on=[t.summary], api_name="check_dataset"), checked=True)
+    dataset_pairs.wire(t, gui, then_show, lang)
     for op, button in t.clean.items():
         slow = op in TOKENIZER_OPS
         then_show(button.click(partial(clean if slow else clean_now, gui, op),

@@ -22,6 +22,9 @@ from webui.tabs.hyperparams_tab import problems_markdown
 # core's TABLE_HEADERS, in the same order, as UI text keys
 TABLE_KEYS = ["ev.col.prompt", "ev.col.reference", "ev.col.base", "ev.col.tuned", "ev.col.base_rouge",
               "ev.col.tuned_rouge", "ev.col.base_bleu", "ev.col.tuned_bleu", "ev.col.base_exact", "ev.col.tuned_exact"]
+# a preference run's table (core's PAIR_TABLE_HEADERS): both reference answers and the tuned one
+PAIR_TABLE_KEYS = ["ev.col.prompt", "ev.col.chosen", "ev.col.rejected", "ev.col.tuned", "ev.col.base_margin",
+                   "ev.col.tuned_margin"]
 POLL_S = 1.5
 
 
@@ -62,10 +65,14 @@ def show_results(gui, lang: str, run: str | None):
     probes = probe_frame(E.read_probes(job.run_dir) if job else [], lang)
     if not report:
         return tr("ev.none_yet", lang), results_frame([], lang), gr.update(value=None, visible=False), probes
-    return (summary_markdown(report, lang), results_frame(E.table_rows(report), lang), csv_update(gui, job), probes)
+    keys = PAIR_TABLE_KEYS if E.is_preference(report) else TABLE_KEYS
+    return (summary_markdown(report, lang), results_frame(E.table_rows(report), lang, keys), csv_update(gui, job),
+            probes)
 
 
 def summary_markdown(report: dict, lang: str) -> str:
+    if E.is_preference(report):
+        return preference_markdown(report, lang)
     m = report.get("metrics", {})
     b, t = m.get("base", {}), m.get("tuned", {})
     rows = [f"| | {tr('ev.col.base', lang)} | {tr('ev.col.tuned', lang)} |", "|---|---|---|"]
@@ -81,6 +88,20 @@ def summary_markdown(report: dict, lang: str) -> str:
     return head + "\n\n" + "\n".join(rows) + notes
 
 
+def preference_markdown(report: dict, lang: str) -> str:
+    """A preference run: how often, and by how much, the chosen answer scores above the rejected one,
+    with the starting weights and after tuning (and the loss on the chosen answers)."""
+    p = report["preference"]
+    rows = [f"| | {tr('ev.col.base', lang)} | {tr('ev.col.tuned', lang)} |", "|---|---|---|",
+            f"| {tr('ev.pref_accuracy', lang)} | {_pct(p.get('base_accuracy'))} | {_pct(p.get('tuned_accuracy'))} |",
+            f"| {tr('ev.pref_margin', lang)} | {_num(p.get('base_margin'))} | {_num(p.get('tuned_margin'))} |"]
+    if report.get("eval_loss") is not None:
+        rows.append(f"| {tr('ev.loss', lang)} | {_num(report.get('base_eval_loss'))} | {_num(report.get('eval_loss'))} |")
+    head = f"**{tr('ev.summary', lang)}** ({p.get('pairs', 0)} {tr('ev.pairs', lang)})"
+    notes = "".join(f"\n\n<span class='muted'>{n}</span>" for n in report.get("notes", []) or [])
+    return head + "\n\n" + "\n".join(rows) + f"\n\n<span class='muted'>{tr('ev.pref_explain', lang)}</span>" + notes
+
+
 def _num(x) -> str:
     return "-" if x is None else f"{x:.3f}"
 
@@ -89,8 +110,8 @@ def _pct(x) -> str:
     return "-" if x is None else f"{100 * x:.0f}%"
 
 
-def results_frame(rows: list[list], lang: str) -> pd.DataFrame:
-    return pd.DataFrame(rows, columns=[tr(k, lang) for k in TABLE_KEYS])
+def results_frame(rows: list[list], lang: str, keys: list[str] = TABLE_KEYS) -> pd.DataFrame:
+    return pd.DataFrame(rows, columns=[tr(k, lang) for k in keys])
 
 
 def probe_frame(probes: list[dict], lang: str) -> pd.DataFrame:

@@ -13,17 +13,18 @@ from core import presets, trust
 from core.config import FIELDS, read_yaml, save_config, to_yaml
 from core.errors import InputError, Problem
 from core.launcher import LaunchSpec, cli_command
-from core.memory import estimate, fit_advice
+from core.memory import estimate, fit_advice, sequences_per_example
 from core.memory import model_shape
 from core.memory_plan import MODES, SHARDING, choose_sharding, plan_memory
 from core.messages import Msg
 from webui import fields
 from webui.i18n import L, preset_text, say, tr
+from webui.jobview import finished_runs
 
 GROUP_KEYS = {"model": "grp.model", "data": "grp.data", "lora": "grp.lora", "training": "grp.training",
               "logging": "grp.logging", "speed": "grp.speed"}
 MEMORY_INPUTS = ("base_model", "quantization", "max_seq_length", "micro_batch_size", "lora_rank",
-                 "gradient_checkpointing", "fused_loss", "offload_activations", "memory_plan", "sharding")
+                 "gradient_checkpointing", "fused_loss", "offload_activations", "memory_plan", "sharding", "method")
 
 
 @dataclass(frozen=True)
@@ -94,7 +95,7 @@ def free_memory(gpus: list[dict], chosen: list) -> tuple[float, str, int]:
 
 def memory_fit(gui, lang: str, chosen: list, base_model, quantization, max_seq_length,
                micro_batch_size, lora_rank, gradient_checkpointing, fused_loss, offload_activations=False,
-               memory_plan="lowest", sharding="off") -> str:
+               memory_plan="lowest", sharding="off", method="sft") -> str:
     """Outputs: the estimate for one process of this run, whether it fits, and the memory plan and
     the sharding the recipe will choose (core/memory_plan.py), in words."""
     gpus = gui.gpus()
@@ -107,7 +108,9 @@ def memory_fit(gui, lang: str, chosen: list, base_model, quantization, max_seq_l
     on_cpu, auto = not gpus, memory_plan == "auto"
     free, device, n_gpus = free_memory(gpus, chosen)
     try:
-        common = dict(micro_batch_size=int(micro_batch_size or 1), quantization=quantization, lora_rank=int(lora_rank or 16),
+        # a preference step runs chosen + rejected: the model sees twice the rows of the micro-batch
+        rows = int(micro_batch_size or 1) * sequences_per_example(method)
+        common = dict(micro_batch_size=rows, quantization=quantization, lora_rank=int(lora_rank or 16),
                       fused_loss=bool(fused_loss) and not on_cpu, act_bytes=4 if on_cpu else 2)
         # "auto" can always fall back to recomputing and offloading: whether the run fits at all is
         # judged at that floor; the plan then says what the rest of the memory buys
@@ -205,9 +208,10 @@ def build(gui, elsewhere: tuple[str, ...] = ()) -> HyperparamsTab:
                              elem_id="hp-recipe", scale=1)
         recipe_info = gr.Markdown(elem_id="hp-recipe-info")
     widgets: dict[str, gr.components.Component] = {}
-    _field_groups(fields.grouped(advanced=False), elsewhere, widgets)
+    runs = finished_runs(gui)
+    _field_groups(fields.grouped(advanced=False), elsewhere, widgets, runs)
     with gr.Accordion(L("hp.advanced"), open=False, elem_id="hp-advanced"):
-        _field_groups(fields.grouped(advanced=True), elsewhere, widgets)
+        _field_groups(fields.grouped(advanced=True), elsewhere, widgets, runs)
     problems = gr.Markdown(elem_id="hp-problems")
     memory = gr.Markdown(elem_id="hp-memory")
     with gr.Row():
@@ -224,20 +228,42 @@ def build(gui, elsewhere: tuple[str, ...] = ()) -> HyperparamsTab:
                           saved_file=saved_file, load=load, loaded=loaded, show_command=show, command=command)
 
 
-def _field_groups(groups: dict[str, list[str]], elsewhere: tuple[str, ...], widgets: dict) -> None:
+def _field_groups(groups: dict[str, list[str]], elsewhere: tuple[str, ...], widgets: dict, runs: list) -> None:
     for group, names in groups.items():
         names = [n for n in names if n not in elsewhere]
         if names:
-            _field_group(group, names, widgets)
+            _field_group(group, names, widgets, runs)
 
 
-def _field_group(group: str, names: list[str], widgets: dict) -> None:
+def _field_group(group: str, names: list[str], widgets: dict, runs: list) -> None:
     gr.Markdown("#### " + L(GROUP_KEYS[group]), elem_classes=["group-title"])
     with gr.Group():
         for row in _pairs(names):
             with gr.Row():
                 for name in row:
-                    widgets[name] = fields.widget_for(name)
+                    widgets[name] = fields.widget_for(name, run_choices=runs if name == "start_adapter" else None,
+                                                      **({"visible": False} if name in PAIRS_ONLY else {}))
+
+
+# settings that only matter for the pair methods: shown while Method is dpo or orpo (the default is sft)
+PAIRS_ONLY = ("pref_beta",)
+PAIRS_ONLY_JS = "(m) => ({__type__: 'update', visible: m === 'dpo' || m === 'orpo'})"
+
+
+def wire_method(t: HyperparamsTab) -> None:
+    """Method shows or hides the pair-only settings, in the page alone (no server round trip); a
+    template or a loaded file that sets the method changes it, which fires this too."""
+    for name in PAIRS_ONLY:
+        if "method" in t.widgets and name in t.widgets:
+            t.widgets["method"].change(None, inputs=[t.widgets["method"]], outputs=[t.widgets[name]], js=PAIRS_ONLY_JS,
+                                       api_visibility="private")
+
+
+def start_adapter_choices(gui, lang: str, current: str | None):
+    """Inputs: language, the chosen start. Outputs: the start_adapter picker with every finished
+    training run (read again when the tab opens: a run may have finished meanwhile); a typed folder
+    or an id not in the list is kept."""
+    return gr.update(choices=[(tr("hp.start_from_base", lang), "")] + finished_runs(gui), value=current or "")
 
 
 def _pairs(names: list[str]) -> list[list[str]]:

@@ -1,5 +1,5 @@
 """Train tab: GPU picker, Start / Stop / Resume, the job table, status with ETA, log tail and live
-loss and learning-rate plots.
+loss and learning-rate plots (and, for preference runs, reward margin and preference accuracy).
 
 Nothing here keeps a process: Start asks core.launcher for a job and keeps its id; a gr.Timer
 re-reads the job table and the run directory (core.progress). So a page reload or a server restart
@@ -50,6 +50,8 @@ class TrainTab:
     failure: gr.Markdown
     loss_plot: gr.LinePlot
     lr_plot: gr.LinePlot
+    margin_plot: gr.LinePlot       # preference runs only (hidden for sft)
+    accuracy_plot: gr.LinePlot
     log: gr.Textbox
     timer: gr.Timer
     seen: gr.Textbox               # what the last refresh showed, so an unchanged job sends nothing
@@ -213,21 +215,21 @@ def refresh(gui, lang: str, job_id: str | None, seen: str, table_seen: str):
 # ---- one job's live view -----------------------------------------------------------------------
 def refresh_job(gui, job_id: str | None, seen: str, lang: str):
     """Inputs: selected job, what was shown last, language. Outputs: status, failure box, log, loss plot,
-    learning-rate plot, seen, Stop button, Resume button. Sends only what changed since `seen`, and
+    learning-rate plot, seen, Stop button, Resume button, reward-margin plot, preference-accuracy plot. Sends only what changed since `seen`, and
     redraws the plots at most every PLOT_EVERY_S (the first points and the end at once). What is sent is
     read once per change for every open page (webui.live)."""
     job = gui.live.job(job_id)
     if job is None:
         empty = (tr("train.no_job_yet", lang), gr.update(value="", visible=False), "", *plot_frames([]), "none",
-                 gr.update(interactive=False), gr.update(interactive=False))
-        return empty if seen != "none" else (gr.skip(),) * 8
+                 gr.update(interactive=False), gr.update(interactive=False), *pref_updates(None, None))
+        return empty if seen != "none" else (gr.skip(),) * 10
     run = RunDir(job.run_dir)
     metrics, log = file_stamp(run.metrics), file_stamp(run.stdout_log)
     ident = f"{job.id}|{job.state}|{lang}"
     sig = f"{ident}|{metrics}|{log}|{file_stamp(run.progress)}"
     last_sig, plotted_size, plotted_at = _parse_seen(seen)
     if sig == last_sig and plotted_size == metrics[0]:
-        return (gr.skip(),) * 8  # nothing new: the page keeps what it shows, `seen` included
+        return (gr.skip(),) * 10  # nothing new: the page keeps what it shows, `seen` included
     same_job = last_sig.startswith(f"{job.id}|")
     same_state = last_sig.startswith(ident + "|")
     status, failure = gui.live.memo(("status", sig), lambda: _status_texts(job, lang))
@@ -237,17 +239,19 @@ def refresh_job(gui, job_id: str | None, seen: str, lang: str):
     plot_due = plotted_size != metrics[0] and (
         not same_job or plotted_size <= 0 or job.terminal or now - plotted_at >= PLOT_EVERY_S)
     if plot_due:
-        loss_df, lr_df = gui.live.memo(("plots", job.id, metrics), lambda: plot_frames(progress.read_metrics(run.path)))
+        loss_df, lr_df, margin_df, acc_df = gui.live.memo(("plots", job.id, metrics), lambda: all_frames(run.path))
+        margin_out, acc_out = pref_updates(margin_df, acc_df)
         plotted_size, plotted_at = metrics[0], now
     else:
-        loss_df = lr_df = gr.skip()
+        loss_df = lr_df = margin_out = acc_out = gr.skip()
     if same_state:  # the failure box and the buttons follow the state alone
         failure_out = stop_out = resume_out = gr.skip()
     else:
         failure_out = gr.update(value=failure or "", visible=failure is not None)
         stop_out = gr.update(interactive=job.state in (J.QUEUED, *J.ACTIVE))
         resume_out = gr.update(interactive=job.kind == "train" and job.state in (J.FAILED, J.CANCELLED, J.INTERRUPTED))
-    return (status, failure_out, log_out, loss_df, lr_df, f"{sig}#{plotted_size}#{plotted_at:.3f}", stop_out, resume_out)
+    return (status, failure_out, log_out, loss_df, lr_df, f"{sig}#{plotted_size}#{plotted_at:.3f}", stop_out, resume_out,
+            margin_out, acc_out)
 
 
 def _status_texts(job: J.Job, lang: str) -> tuple[str, str | None]:
@@ -290,6 +294,33 @@ def plot_frames(records: list[dict]) -> tuple[pd.DataFrame, pd.DataFrame]:
     return typed_frame(rows, LOSS_COLUMNS), typed_frame(lrs, LR_COLUMNS)
 
 
+def all_frames(run_dir) -> tuple:
+    """The loss, learning-rate, reward-margin and preference-accuracy frames of a run, from one read."""
+    records = progress.read_metrics(run_dir)
+    return (*plot_frames(records), *pref_frames(records))
+
+
+def pref_frames(records: list[dict]) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:
+    """Reward margin and preference accuracy (train and validation) of a preference run; (None, None)
+    for a supervised run, whose metrics have neither."""
+    out = []
+    for key, columns in (("reward_margin", MARGIN_COLUMNS), ("pref_accuracy", ACCURACY_COLUMNS)):
+        train = thin([r for r in records if r.get(key) is not None])
+        evals = thin([r for r in records if r.get("eval_" + key) is not None])
+        rows = [(r["step"], r[key], SERIES_TRAIN) for r in train]
+        rows += [(r["step"], r["eval_" + key], SERIES_EVAL) for r in evals]
+        if rows and not evals:  # the validation colour is fixed from the start (see plot_frames)
+            rows.append((rows[0][0], float("nan"), SERIES_EVAL))
+        out.append(typed_frame(rows, columns))
+    return out[0], out[1]
+
+
+def pref_updates(margin: pd.DataFrame | None, accuracy: pd.DataFrame | None) -> tuple:
+    """The two preference plots: shown with their data for a preference run, hidden otherwise."""
+    shown = margin is not None or accuracy is not None
+    return gr.update(value=margin, visible=shown), gr.update(value=accuracy, visible=shown)
+
+
 def thin(records: list[dict], limit: int = MAX_PLOT_POINTS) -> list[dict]:
     """At most `limit` evenly spaced points, always with the newest: a long run would otherwise send
     thousands of points to every open page on every tick, and the pages would spend their time drawing."""
@@ -303,6 +334,8 @@ def thin(records: list[dict], limit: int = MAX_PLOT_POINTS) -> list[dict]:
 SERIES_TRAIN, SERIES_EVAL = "train", "validation"
 LOSS_COLUMNS = {"step": "int64", "loss": "float64", "series": "str"}
 LR_COLUMNS = {"step": "int64", "learning_rate": "float64"}
+MARGIN_COLUMNS = {"step": "int64", "reward_margin": "float64", "series": "str"}
+ACCURACY_COLUMNS = {"step": "int64", "pref_accuracy": "float64", "series": "str"}
 
 
 def typed_frame(rows: list[tuple], columns: dict[str, str]) -> pd.DataFrame | None:
@@ -345,6 +378,13 @@ def build(gui) -> TrainTab:
                                 y_title="loss", height=320, elem_id="train-loss-plot", scale=3)
         lr_plot = gr.LinePlot(x="step", y="learning_rate", label=L("train.lr_plot"), x_title="step",
                               y_title="learning rate", height=320, elem_id="train-lr-plot", scale=2)
+    with gr.Row(equal_height=True):  # preference runs (dpo, orpo) only: refresh_job shows them
+        margin_plot = gr.LinePlot(x="step", y="reward_margin", color="series", color_map=colors, colors_in_legend=[],
+                                  label=L("train.margin_plot"), x_title="step", y_title="reward margin", height=320,
+                                  elem_id="train-margin-plot", visible=False)
+        accuracy_plot = gr.LinePlot(x="step", y="pref_accuracy", color="series", color_map=colors, colors_in_legend=[],
+                                    label=L("train.accuracy_plot"), x_title="step", y_title="preference accuracy",
+                                    y_lim=[0, 1], height=320, elem_id="train-accuracy-plot", visible=False)
     log = gr.Textbox(label=L("train.log"), lines=12, max_lines=12, autoscroll=True, interactive=False,
                      elem_id="train-log", elem_classes=["log"])
     table = gr.Dataframe(value=pd.DataFrame(columns=[tr("jobs." + c, "en") for c in TABLE_COLUMNS]), label=L("train.jobs"),
@@ -357,4 +397,5 @@ def build(gui) -> TrainTab:
     table_seen = gr.Textbox("", visible=False, label="table shown", elem_id="train-table-seen")
     return TrainTab(table_seen=table_seen, gpus=gpus, nproc=nproc, where=where, start=start, stop=stop, resume=resume, message=message, job=job,
                     remembered=remembered, table=table, status=status, failure=failure, loss_plot=loss_plot,
-                    lr_plot=lr_plot, log=log, timer=timer, seen=seen)
+                    lr_plot=lr_plot, margin_plot=margin_plot, accuracy_plot=accuracy_plot, log=log, timer=timer,
+                    seen=seen)

@@ -17,7 +17,7 @@ from core.errors import DanluError
 from core.messages import Msg, keep, recorded
 from core.export_formats import gguf_file, gguf_types, ollama_target
 from core.model_card import model_card
-from core.recipes import gguf as G
+from core.engine import gguf as G
 
 LORA_FILES = ("adapter_config.json", "adapter_model.safetensors", "tokenizer.json", "tokenizer_config.json",
               "chat_template.jinja", "special_tokens_map.json", "tokenizer.model")
@@ -147,7 +147,7 @@ def ollama_format(partial: Path, name: str, formats: list[str], tok, system: str
 
 
 def _stop_ids(tok) -> list[int]:
-    from core.recipes.inference import stop_token_ids
+    from core.engine.inference import stop_token_ids
     return [i for i in stop_token_ids(tok) if i != tok.pad_token_id or tok.pad_token_id == tok.eos_token_id]
 
 

@@ -29,8 +29,9 @@ from core import knobs  # noqa: E402
 from core.config import TrainConfig  # noqa: E402
 from core.data.render import open_tokenizer  # noqa: E402
 from core.errors import DanluError, InputError  # noqa: E402
+from core.failures import described, sign_in  # noqa: E402
 from core.messages import Msg, said  # noqa: E402
-from core.recipes.faults import fault  # noqa: E402,F401  (re-exported for the recipes)
+from core.engine.faults import fault  # noqa: E402,F401  (re-exported for the recipes)
 from core.rundir import RunDir, append_jsonl, claim_json, write_json  # noqa: E402,F401  (re-exported for the recipes)
 
 
@@ -166,39 +167,30 @@ class DiskFull(DanluError):
     pass
 
 
-PEER_LOST_WORDS = ("connection closed by peer", "connection reset by peer", "broken pipe", "communicator was aborted",
-                   "remote process exited")
-
-
 def classify(exc: BaseException, cfg: TrainConfig | None = None) -> dict:
     """reason + message + hint for error.json (English and codes, core.messages.said), from an
-    exception raised inside a rank."""
+    exception raised inside a rank. The reasons and their words are core.failures' table (the
+    supervisor's diagnosis says the same); a rank adds what only it knows."""
     text = f"{type(exc).__name__}: {exc}"
-    if isinstance(exc, torch.OutOfMemoryError) or "CUDA out of memory" in text:
-        return dict(reason="cuda_oom", **said(Msg("fail.cuda_oom"), _oom_hint(cfg)))
+    sign = sign_in(text)
+    if isinstance(exc, torch.OutOfMemoryError) or sign == "cuda_oom":
+        return described("cuda_oom", hint=_oom_hint(cfg))
     if isinstance(exc, InputError):
         return dict(reason="data_error", **said(exc.as_msg(), Msg("fail.data_error.hint")))
     if isinstance(exc, Diverged):
         return dict(reason="diverged", **said(exc.msg, exc.hint_msg))
-    if isinstance(exc, DiskFull) or (isinstance(exc, OSError) and exc.errno == 28) \
-            or "no space left on device" in text.lower():  # safetensors raises its own error type for ENOSPC
+    if isinstance(exc, DiskFull) or (isinstance(exc, OSError) and exc.errno == 28) or sign == "disk_full":
+        # safetensors raises its own error type for ENOSPC, hence the sign in the text too
         full = Msg("fail.disk_full_saving_detail", detail=exc.msg) if isinstance(exc, DiskFull) else Msg("fail.disk_full_saving")
-        return dict(reason="disk_full", **said(full, Msg("fail.free_disk_runs.hint")))
+        return described("disk_full", full, Msg("fail.free_disk_runs.hint"))
     if isinstance(exc, ChatTemplateError):
         return dict(reason="chat_template", **said(exc.msg, exc.hint_msg))
     if _is_template_error(exc):
         return dict(reason="chat_template", **said(Msg("fail.template_row", error=text[:400]), Msg("fail.template_row.hint")))
     if isinstance(exc, DanluError):
         return dict(reason="error", **said(exc.msg, exc.hint_msg))
-    if "trust_remote_code" in text and "custom code" in text:
-        return dict(reason="remote_code", **said(Msg("fail.remote_code"), Msg("fail.remote_code.hint")))
-    low = text.lower()
-    if any(w in low for w in ("nccl", "gloo", "collective", "process group")) and any(
-            w in low for w in ("timeout", "timed out", "watchdog")):
-        return dict(reason="nccl_timeout", **said(Msg("fail.gpus_lost"), Msg("fail.gpus_lost.hint")))
-    if any(w in low for w in PEER_LOST_WORDS):
-        # a consequence, not a cause: the job's diagnosis names the rank that went first
-        return dict(reason="peer_lost", **said(Msg("fail.peer_lost"), Msg("fail.peer_lost.hint")))
+    if sign is not None:  # remote_code, nccl_timeout, peer_lost
+        return described(sign)
     return dict(reason="crashed", **said(Msg("fail.crashed", error=text[:500]), Msg("fail.crashed.hint")))
 
 

@@ -75,7 +75,7 @@ def adapter_modules(model) -> list[torch.nn.Module]:
 
 
 def layer_class(model) -> type:
-    from core.recipes.speed import decoder_layers
+    from core.engine.speed import decoder_layers
     _, layers = decoder_layers(model)
     if layers is None or not len(layers):
         raise RuntimeError("this model has no list of decoder layers that FSDP could split")

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import torch
 
-from core.recipes.common import append_jsonl
+from core.engine.common import append_jsonl
 from core.rundir import RunDir
-from core.recipes.inference import generate_batch, prompt_ids
+from core.engine.inference import generate_batch, prompt_ids
 
 MAX_NEW_TOKENS = 64
 

@@ -1,5 +1,5 @@
 """What a training run saves and restores: checkpoints (adapter, optimizer, scheduler, trainer
-state; core/recipes/checkpoint.py writes them atomically), the final adapter folder, and the disk
+state; core/engine/checkpoint.py writes them atomically), the final adapter folder, and the disk
 check before each save.
 
 The adapter is read from the trainable parameters themselves (sharded.adapter_state_dict), never
@@ -17,9 +17,9 @@ from pathlib import Path
 from core.config import to_dict
 from core.errors import InputError, Problem
 from core.messages import Msg
-from core.recipes import checkpoint as ckpt
-from core.recipes.common import DiskFull, barrier, fault, log, write_json
-from core.recipes.sharded import adapter_state_dict
+from core.engine import checkpoint as ckpt
+from core.engine.common import DiskFull, barrier, fault, log, write_json
+from core.engine.sharded import adapter_state_dict
 from core.rundir import RunDir, adapter_info_path
 
 
@@ -27,18 +27,20 @@ def adapter_state(model) -> dict:
     return adapter_state_dict(model)
 
 
-def save_checkpoint(root, step, model, opt, sched, cfg, d, epoch, dataset_sha, data_info, run_dir):
-    barrier(d)
-    if d.main:
-        check_disk(run_dir, model, step)
-        peft_cfg = model.peft_config["default"].to_dict()
-        state = dict(step=step, epoch=epoch, world_size=d.world, micro_batch_size=cfg.micro_batch_size,
-                     gradient_accumulation_steps=cfg.gradient_accumulation_steps, dataset_sha256=dataset_sha,
-                     config=to_dict(cfg), scheduler=sched.state_dict(), time=time.time(), data=data_info)
-        path = ckpt.save(root, step, adapter_state(model), peft_cfg, opt.state_dict(), state)
-        ckpt.prune(root, cfg.save_total_limit)
+def save_checkpoint(r) -> None:
+    """A checkpoint of the run's state (core.engine.state.Run) at its current step; all ranks call it."""
+    barrier(r.d)
+    if r.d.main:
+        cfg = r.cfg
+        check_disk(r.run_dir, r.model, r.step)
+        peft_cfg = r.model.peft_config["default"].to_dict()
+        state = dict(step=r.step, epoch=r.epoch, world_size=r.d.world, micro_batch_size=cfg.micro_batch_size,
+                     gradient_accumulation_steps=cfg.gradient_accumulation_steps, dataset_sha256=r.dataset_sha,
+                     config=to_dict(cfg), scheduler=r.sched.state_dict(), time=time.time(), data=r.data_info)
+        path = ckpt.save(r.files.checkpoints, r.step, adapter_state(r.model), peft_cfg, r.opt.state_dict(), state)
+        ckpt.prune(r.files.checkpoints, cfg.save_total_limit)
         print(f"[danlu] checkpoint saved: {path.name}", flush=True)
-    barrier(d)
+    barrier(r.d)
 
 
 def check_disk(run_dir: Path, model, step: int) -> None:

@@ -1,6 +1,6 @@
 """The chat worker: a process that holds chat models and generates, so the GUI process never loads torch.
 
-    python -m core.recipes.chat_worker --socket /tmp/danlu-chat-XXXX/sock --parent-pid PID
+    python -m core.engine.chat_worker --socket /tmp/danlu-chat-XXXX/sock --parent-pid PID
         (started by core.chat.ChatEngine; the shared secret comes in $DANLU_CHAT_AUTHKEY)
 
 Protocol: multiprocessing.connection over a Unix socket in a private (0700) folder, with an
@@ -58,7 +58,7 @@ def error_reply(exc: BaseException) -> dict:
 
 
 def op_load(req: dict) -> dict:
-    from core.recipes.inference import load_for_chat
+    from core.engine.inference import load_for_chat
     model, tok, info = load_for_chat(req["model"], req.get("adapter"), device=req.get("device", "auto"),
                                      quantization=req.get("quantization", "auto"), template=req.get("template", "auto"),
                                      trust_remote_code=bool(req.get("trust_remote_code")), local=req.get("local", True))
@@ -72,7 +72,7 @@ def op_load(req: dict) -> dict:
 def op_stream(conn, req: dict) -> None:
     from core.errors import InputError, Problem
     from core.messages import Msg
-    from core.recipes.inference import GenSettings, prompt_ids, stream_generate
+    from core.engine.inference import GenSettings, prompt_ids, stream_generate
     sess = _SESSIONS.get(req.get("session", ""))
     if sess is None:
         raise InputError(problems=[Problem("session", Msg("chat.session_gone"), Msg("chat.session_gone.hint"))])

@@ -6,8 +6,8 @@ inside llama.cpp cannot take the export job down with it:
     check = verify(gguf, prompt_ids, prompt_text, reference, stop_ids)   # load it, answer greedily, compare
 
 The children are this module again:
-    python -m core.recipes.gguf quantize SRC DST q4_k_m THREADS
-    python -m core.recipes.gguf verify REQUEST.json RESULT.json
+    python -m core.engine.gguf quantize SRC DST q4_k_m THREADS
+    python -m core.engine.gguf verify REQUEST.json RESULT.json
 """
 from __future__ import annotations
 
@@ -84,7 +84,7 @@ def convert(merged_dir: Path, out_file: Path, outtype: str) -> float:
 
 
 def quantize(src: Path, dst: Path, fmt: str, threads: int) -> float:
-    return _run([sys.executable, "-m", "core.recipes.gguf", "quantize", str(src), str(dst), fmt, str(threads)],
+    return _run([sys.executable, "-m", "core.engine.gguf", "quantize", str(src), str(dst), fmt, str(threads)],
                 f"quantising to {fmt.upper()}", said=Msg("export.quantising", type=fmt.upper()))
 
 
@@ -95,7 +95,7 @@ def verify(gguf: Path, fmt: str, prompt_ids: list[int], prompt_text: str, refere
     req.write_text(json.dumps(dict(gguf=str(gguf), prompt_ids=prompt_ids, prompt_text=prompt_text,
                                    n=CHECK_TOKENS, stop_ids=stop_ids, threads=threads)))
     try:
-        _run([sys.executable, "-m", "core.recipes.gguf", "verify", str(req), str(res)], f"loading the {fmt.upper()} GGUF",
+        _run([sys.executable, "-m", "core.engine.gguf", "verify", str(req), str(res)], f"loading the {fmt.upper()} GGUF",
              said=Msg("export.loading_gguf", type=fmt.upper()))
         got = json.loads(res.read_text())
     except DanluError as e:
@@ -181,4 +181,4 @@ if __name__ == "__main__":
         sys.exit(_quantize_main(*sys.argv[2:6]))
     if sys.argv[1:2] == ["verify"]:
         sys.exit(_verify_main(*sys.argv[2:4]))
-    sys.exit(f"usage: python -m core.recipes.gguf quantize SRC DST TYPE THREADS | verify REQUEST.json RESULT.json")
+    sys.exit(f"usage: python -m core.engine.gguf quantize SRC DST TYPE THREADS | verify REQUEST.json RESULT.json")

@@ -24,7 +24,7 @@ from core import knobs
 
 
 def autocast_dtype(cfg, d) -> torch.dtype:
-    from core.recipes.common import compute_dtype
+    from core.engine.common import compute_dtype
     return compute_dtype(cfg, d)
 
 
@@ -42,7 +42,7 @@ def plan_for(model, cfg, d, seq: int, shards: int = 1):
     put 1/shards of them on the GPU."""
     from core.memory import Shape
     from core.memory_plan import plan_memory
-    from core.recipes.sharded import free_gib, min_over_ranks
+    from core.engine.sharded import free_gib, min_over_ranks
     shape = Shape.from_hf_config(model.config.to_dict())
     free = min_over_ranks(free_gib(d), d)
     act_bytes = torch.finfo(autocast_dtype(cfg, d)).bits // 8

@@ -20,7 +20,7 @@ import torch
 from core.data.render import CHATML_FALLBACK, apply_chat_template_choice  # noqa: F401  (re-exported for the recipes)
 from core.errors import Problem
 from core.messages import Msg
-from core.recipes.common import bnb_config
+from core.engine.common import bnb_config
 from core.rundir import adapter_info_path, read_json
 from core.runs import check_adapter_dir  # noqa: F401  (re-exported for the recipes)
 

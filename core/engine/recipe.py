@@ -1,0 +1,54 @@
+"""run_recipe(): what every recipe's main() does around its work, written once.
+
+    rank set-up        setup_dist() (NCCL on GPUs, gloo on CPU; plain python is world 1), or none
+                       for a single-process recipe (merge)
+    failure record     any exception: errors/rank<R>.json and, for the first rank, error.json with
+                       a reason, words and a hint (common.record_failure, core.failures' table),
+                       one line on stderr, then the exception goes on
+    exit codes         0: done (or stopped on request, which is not a failure); what the body
+                       returns otherwise (merge: 1 when a written format failed its check); 1 with
+                       the traceback in the log when it raised (torchrun and the supervisor see a
+                       failed rank; the diagnosis reads error.json)
+
+    def main(argv=None) -> int:
+        args = parse_args(argv)
+        return run_recipe(lambda ctx: work(args, ctx), failure_dir=RUN)
+"""
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from core.engine.common import Dist, record_failure, setup_dist
+
+
+@dataclass
+class RecipeContext:
+    """What the body gets: its process (None for single-process recipes) and a place to put the
+    settings once read, so a failure's hint can use them (an out-of-memory hint names the batch size)."""
+    d: Dist | None
+    cfg: object = None
+
+
+def run_recipe(body: Callable[[RecipeContext], int], failure_dir: Path, *, distributed: bool = True,
+               who: str | None = None, cleanup: Callable[[], None] | None = None,
+               passthrough: tuple[type[BaseException], ...] = ()) -> int:
+    """Run `body` in this process's rank; record every failure before it ends the process.
+    who: how the stderr line names the process ("export"; default "rank R"). cleanup: runs on any
+    failure first (children that must not outlive it). passthrough: exceptions that are an
+    ending, not a failure (a cancelled export)."""
+    ctx = RecipeContext(setup_dist() if distributed else None)
+    rank = ctx.d.rank if ctx.d is not None else 0
+    try:
+        return body(ctx)
+    except BaseException as exc:
+        if cleanup is not None:
+            cleanup()
+        if isinstance(exc, passthrough) or (isinstance(exc, SystemExit) and exc.code in (0, None)):
+            raise
+        info = record_failure(failure_dir, rank, exc, ctx.cfg)
+        print(f"[danlu] {who or f'rank {rank}'} failed: {info['reason']}: {info['message']}\n[danlu] hint: {info['hint']}",
+              file=sys.stderr, flush=True)
+        raise

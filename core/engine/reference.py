@@ -1,0 +1,68 @@
+"""DPO's reference: the answer log-probabilities of the STARTING weights (the base model, or the base
+with the start adapter), for every training and validation pair, computed once before step 1 with
+the very model that then trains (no second copy in memory: before the first update the policy is
+the reference), in eval mode and without gradients.
+
+They are kept in the run folder (RUN/reference_logps.json, core.rundir): a resumed attempt starts
+from a checkpoint's weights, which are no longer the starting ones, so it reads them back instead.
+JSON keeps every float exactly (Python writes the shortest repr that reads back the same).
+"""
+from __future__ import annotations
+
+import torch
+
+from core.engine import preference as P
+from core.engine.common import all_reduce_sum, barrier, log, write_json
+from core.engine.train_log import rank_batches
+from core.errors import InputError, Problem
+from core.messages import Msg
+from core.rundir import read_json
+
+
+@torch.no_grad()
+def reference_logps(r, items: list) -> list[tuple[float, float]]:
+    """(chosen, rejected) summed answer log-probs of each item under the model as it is now; the
+    ranks share the pairs out and add their parts up."""
+    out = torch.zeros(len(items), 2, dtype=torch.float64, device=r.d.device)
+    net = r.eval_net
+    net.eval()
+    for group, counts in rank_batches(list(range(len(items))), r.cfg.micro_batch_size, r.d, r.fsdp):
+        batch = P.collate_pairs([items[i].pair for i in group], r.tok.pad_token_id)
+        with r.autocast:
+            logp, _n = P.sequence_logps(net, batch)
+        if counts:
+            half = len(group)
+            out[group, 0] = logp[:half].double().to(out.device)
+            out[group, 1] = logp[half:].double().to(out.device)
+    all_reduce_sum(out, r.d)
+    net.train()
+    return [(float(c), float(w)) for c, w in out.tolist()]
+
+
+def attach_reference(r, method) -> None:
+    """Give every pair its reference log-probs: computed now on a fresh start, read back on a resume."""
+    path = r.files.reference
+    if r.step > 0:
+        saved = read_json(path)
+        if len(saved.get("train", [])) != len(r.train_seqs) or len(saved.get("val", [])) != len(r.val_seqs):
+            raise InputError(problems=[Problem("method", Msg("train.reference_missing", path=str(path)),
+                                               Msg("train.reference_missing.hint"))],
+                             title=Msg("train.cannot_resume_title"))
+        for items, values in ((r.train_seqs, saved["train"]), (r.val_seqs, saved["val"])):
+            for item, (c, w) in zip(items, values):
+                item.ref = (float(c), float(w))
+        log(r.d, f"[danlu] reference log-probabilities of {len(r.train_seqs) + len(r.val_seqs)} pairs read from {path.name}")
+        return
+    if r.d.main:  # still set-up for the stall watchdog and the page (its loading allowance applies)
+        write_json(r.progress_path, dict(phase="loading", step=0, total_steps=None, detail="reference"), durable=False)
+    values = {}
+    for name, items in (("train", r.train_seqs), ("val", r.val_seqs)):
+        values[name] = reference_logps(r, items)
+        for item, ref in zip(items, values[name]):
+            item.ref = ref
+    if r.d.main:
+        write_json(path, dict(method=method.name, start_adapter=r.cfg.start_adapter, dataset_sha256=r.dataset_sha,
+                              **values))
+    barrier(r.d)
+    log(r.d, f"[danlu] reference log-probabilities of {len(r.train_seqs) + len(r.val_seqs)} pairs computed "
+             f"with the starting weights (kept in {path.name} for resume)")
