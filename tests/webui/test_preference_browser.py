@@ -62,3 +62,58 @@ def test_a_preference_run_shows_its_plots_and_its_evaluation(home, browser):
             expect(page.locator("#cfg-pref_beta")).to_be_visible()
     finally:
         ctx.close()
+
+
+def test_the_preference_journey_trains_evaluates_and_chats(server, page, tmp_path):
+    """Template preference-keeper -> its pairs side by side -> Method dpo -> train (the margin and
+    accuracy plots fill) -> evaluate (preference accuracy before and after) -> chat with the result.
+    Real training on the tiny model; nothing asserts the model's words."""
+    from tests.conftest import REPO
+    from tests.webui.test_browser import LOSS_POINTS, upload
+
+    pairs = tmp_path / "keeper-pairs.jsonl"
+    pairs.write_bytes((REPO / "presets/templates/data/preference-keeper.jsonl").read_bytes())
+    open_app(page, server.url)
+    page.locator("#tpl-preference-keeper").click()
+    expect(page.locator("#tpl-chosen")).to_contain_text("preference-keeper")
+
+    tab(page, "Dataset")
+    upload(page, pairs)
+    expect(page.locator("#ds-summary")).to_contain_text("preference", timeout=60_000)
+    expect(page.locator("#ds-pair-chosen").get_by_text("learned").first).to_be_visible(timeout=120_000)
+    expect(page.locator("#ds-pair-rejected")).not_to_be_empty()
+    shot(page, "journey-preference-dataset")
+
+    tab(page, "Hyperparameters")
+    expect(page.locator("#cfg-method input")).to_have_value(re.compile("dpo"))
+    expect(page.locator("#hp-problems")).to_contain_text("valid")
+
+    tab(page, "Train")
+    page.get_by_role("button", name="Start training").click()
+    expect(page.locator("#train-message")).to_contain_text("Started job", timeout=30_000)
+    job_id = re.search(r"\d{8}-\d{6}-[0-9a-f]{4,6}", page.locator("#train-message").inner_text()).group(0)
+    expect(page.locator("#train-status")).to_contain_text("Succeeded", timeout=600_000)
+    expect(page.locator(LOSS_POINTS).first).to_be_attached()
+    for plot in ("#train-margin-plot", "#train-accuracy-plot"):
+        expect(page.locator(f'{plot} [aria-roledescription="point"]').first).to_be_attached(timeout=60_000)
+    shot(page, "journey-preference-train")
+
+    tab(page, "Evaluate")
+    expect(page.locator("#ev-run input")).to_have_value(re.compile(job_id))
+    page.locator("#ev-max-samples input").fill("6")
+    page.get_by_role("button", name="Run evaluation").click()
+    expect(page.locator("#ev-status")).to_contain_text("Succeeded", timeout=600_000)
+    expect(page.locator("#ev-summary")).to_contain_text("Preference accuracy")
+    expect(page.locator("#ev-table")).to_contain_text("Rejected answer")
+    shot(page, "journey-preference-evaluate")
+    pref = json.loads((server.home / "runs" / job_id / "eval.json").read_text())["preference"]
+    assert pref["pairs"] > 0 and pref["tuned_accuracy"] > pref["base_accuracy"], pref
+
+    tab(page, "Chat")
+    expect(page.locator("#chat-adapter input")).to_have_value(re.compile(job_id))
+    page.locator("#chat-input textarea").fill("How do I light the copper furnace?")
+    page.locator("#chat-input textarea").press("Enter")
+    bot = page.locator("#chat-bot [data-testid='bot']").last
+    expect(bot).not_to_contain_text("Loading the model", timeout=300_000)
+    expect(bot).to_contain_text(re.compile(r"\S"), timeout=60_000)
+    shot(page, "journey-preference-chat")
