@@ -35,28 +35,38 @@ PATTERNS = [r"\d{4} \d{4}", r"[a-z]+ing\b", r"^line two$", r"\bsep\sfield", r"[^
 
 
 @pytest.mark.parametrize("pattern", PATTERNS)
-def test_the_prefilter_finds_exactly_what_re_finds(pattern):
+def test_hyperscan_finds_exactly_what_re_finds(pattern):
     texts = rows()
     compiled = re.compile(pattern, re.MULTILINE)
     want = np.fromiter((compiled.search(t) is not None for t in texts), dtype=bool, count=len(texts))
-    got = regex_scan.regex_rows(pattern, compiled, texts, ("test", pattern))
+    got = regex_scan.regex_rows(pattern, compiled, texts, ("test", pattern), quick_s=0)  # Hyperscan whenever it can
     if got is not None:
         assert (got == want).all(), np.flatnonzero(got != want)[:5]
 
 
-def test_a_rare_pattern_takes_the_fast_path_and_a_common_one_does_not():
+def test_hyperscan_is_used_when_re_would_be_slow_and_not_when_it_is_quick():
     texts = rows()
     rare = re.compile(r"\d{4} \d{4}", re.MULTILINE)
-    got = regex_scan.regex_rows(rare.pattern, rare, texts, "rare")
+    got = regex_scan.regex_rows(rare.pattern, rare, texts, "rare", quick_s=0)
     assert got is not None and got.sum() == sum(rare.search(t) is not None for t in texts) > 0
-    common = re.compile(r"\w+", re.MULTILINE)
-    assert regex_scan.regex_rows(common.pattern, common, texts, "common") is None
+    # 3,000 short rows: re over all of them is projected well under the default 0.1 s
+    assert regex_scan.regex_rows(rare.pattern, rare, texts, "rare") is None
+    # far more matches than MAX_EVENTS: reporting them all would be slower than re
+    many = re.compile(r"\w", re.MULTILINE)
+    assert regex_scan.regex_rows(many.pattern, many, texts * 20, "many", quick_s=0) is None
+
+
+def test_exact_and_prefilter_modes_are_both_exercised():
+    import hyperscan
+    flags = hyperscan.HS_FLAG_UTF8 | hyperscan.HS_FLAG_UCP | hyperscan.HS_FLAG_MULTILINE
+    assert regex_scan._compile(hyperscan, r"\d{4} \d{4}", flags)[1] is True
+    assert regex_scan._compile(hyperscan, r"(\w)\1", flags)[1] is False  # a backreference: prefilter + re
 
 
 def test_whole_text_anchors_and_unencodable_rows_fall_back_to_re():
     texts = rows(500)
     start = re.compile(r"\Adose \d", re.MULTILINE)
-    assert regex_scan.regex_rows(start.pattern, start, texts, "anchor") is None
+    assert regex_scan.regex_rows(start.pattern, start, texts, "anchor", quick_s=0) is None
     bad = texts[:-1] + ["lone \ud800 surrogate 1234 5678"]
     digits = re.compile(r"\d{4} \d{4}", re.MULTILINE)
-    assert regex_scan.regex_rows(digits.pattern, digits, bad, "surrogate") is None
+    assert regex_scan.regex_rows(digits.pattern, digits, bad, "surrogate", quick_s=0) is None
