@@ -18,7 +18,8 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 # Known-harmless noise on CPU: bnb's optional "kernels" package (never install it: it fetches from
-# the hub) and a PyTorch note about bnb's 4-bit op, which PEFT differentiates through correctly.
+# the hub) and a PyTorch note about bnb's 4-bit op. The note is harmless only while the weights keep
+# their usual layout: keep_4bit_differentiable() below sees to that in training.
 logging.getLogger("bitsandbytes").setLevel(logging.ERROR)
 warnings.filterwarnings("ignore", message=".*an autograd kernel was not registered.*")
 
@@ -165,6 +166,25 @@ class Diverged(DanluError):
 
 class DiskFull(DanluError):
     pass
+
+
+def keep_4bit_differentiable(model) -> int:
+    """Training on CPU: stop bitsandbytes from repacking 4-bit weights for fast CPU inference.
+    bitsandbytes 0.50 repacks a Linear4bit's weights, for good, at its first eval-mode forward
+    without gradients on a CPU with AVX512-BF16 (a validation pass, DPO's reference pass); its matmul
+    on the repacked weights has no backward, so from then on no gradient flowed through the frozen
+    layers to the LoRA weights below them (tests/recipes/test_cpu_4bit_grad.py). Returns the
+    number of layers kept."""
+    try:
+        from bitsandbytes.nn import Linear4bit
+    except ImportError:
+        return 0
+    kept = 0
+    for m in model.modules():
+        if isinstance(m, Linear4bit) and getattr(m, "support_avx512bf16_for_cpu", False):
+            m.support_avx512bf16_for_cpu = False
+            kept += 1
+    return kept
 
 
 def classify(exc: BaseException, cfg: TrainConfig | None = None) -> dict:

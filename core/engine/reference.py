@@ -19,23 +19,32 @@ from core.messages import Msg
 from core.rundir import read_json
 
 
-@torch.no_grad()
 def reference_logps(r, items: list) -> list[tuple[float, float]]:
     """(chosen, rejected) summed answer log-probs of each item under the model as it is now; the
-    ranks share the pairs out and add their parts up."""
+    ranks share the pairs out and add their parts up.
+
+    Computed as the training step computes the policy's: training mode (dropout modules off) with
+    gradients recorded and dropped. On a GPU torch.compile builds other kernels for eval mode or
+    no_grad, and their bf16 rounding, summed over 1,536 answer tokens, moved the first DPO loss off
+    log 2 (0.60-0.82 instead of 0.6931 on the 8B shape: docs/performance.md)."""
     out = torch.zeros(len(items), 2, dtype=torch.float64, device=r.d.device)
     net = r.eval_net
-    net.eval()
+    net.train()
+    dropouts = [m for m in net.modules() if isinstance(m, torch.nn.Dropout)]
+    for m in dropouts:
+        m.eval()
     for group, counts in rank_batches(list(range(len(items))), r.cfg.micro_batch_size, r.d, r.fsdp):
         batch = P.collate_pairs([items[i].pair for i in group], r.tok.pad_token_id)
-        with r.autocast:
+        with r.autocast, r.offload():
             logp, _n = P.sequence_logps(net, batch)
+        logp = logp.detach()
         if counts:
             half = len(group)
             out[group, 0] = logp[:half].double().to(out.device)
             out[group, 1] = logp[half:].double().to(out.device)
+    for m in dropouts:
+        m.train()
     all_reduce_sum(out, r.d)
-    net.train()
     return [(float(c), float(w)) for c, w in out.tolist()]
 
 

@@ -52,7 +52,8 @@ import torch
 from core.config import load_config
 from core.data import load_examples
 from core.engine import sharded, speed, train_state
-from core.engine.common import StopFlag, all_reduce_sum, barrier, load_base_model, load_tokenizer, log, write_json
+from core.engine.common import (StopFlag, all_reduce_sum, barrier, keep_4bit_differentiable, load_base_model,
+                                load_tokenizer, log, write_json)
 from core.engine.faults import step_hook
 from core.engine.inference import check_adapter_dir
 from core.engine.methods import Preference, method_for
@@ -219,6 +220,8 @@ def build_model(cfg, d, ref, seq: int, saved):
     shard = sharded.decide(cfg, d, ref.source, ref.local, seq)
     t0 = time.time()
     model = load_base_model(ref.source, cfg, d, ref.local, sharded=shard.fsdp)
+    if not d.cuda:
+        keep_4bit_differentiable(model)  # validation and DPO's reference pass must not cut the gradient
     load_s = round(time.time() - t0, 1)
     # The same seed on every rank: the LoRA weights start identical (DDP needs that) and the run
     # can be repeated exactly ("same seed + same data + same settings = the same run").

@@ -68,10 +68,10 @@ def held_out_scores(home: Path, run_dir: Path):
 
 
 def test_dpo_raises_the_held_out_preference_accuracy(home, services):
-    """On the preference template's pairs (polite and correct against curt and wrong), a short run."""
+    """On the preference template's pairs (polite and correct against curt and wrong), its own run (one pass)."""
     from core.config import from_dict
     from core.presets import compose
-    cfg = from_dict({**compose("preference-keeper"), **QUICK, "max_steps": 20, "eval_steps": 10}, source="test")
+    cfg = from_dict({**compose("preference-keeper"), "logging_steps": 1, "eval_steps": 10, "save_steps": 0}, source="test")
     job = launcher.submit_train(services.workspace, cfg, origin="shell")
     job = launcher.wait(services.workspace, job.id, timeout=240)
     assert job.state == J.SUCCEEDED, job.message
