@@ -116,8 +116,11 @@ def measure(args, run: Path, t0: float) -> dict:
     if steps and "wall" in steps[min(steps)]:
         out["seconds_to_first_loss"] = round(steps[min(steps)]["wall"] - t0, 1)
     total = args.warmup + args.steps
+    span = 0.0
     if args.warmup in steps and total in steps:
-        span = steps[total]["time"] - steps[args.warmup]["time"]
+        key = "wall" if "wall" in steps[total] and "wall" in steps[args.warmup] else "time"  # wall: 1 ms, time: 10 ms
+        span = steps[total][key] - steps[args.warmup][key]
+    if span > 0:  # a span below the clock's tick gives no rate rather than a division by zero
         timed = [steps[s] for s in range(args.warmup + 1, total + 1) if s in steps]
         tokens = sum(m["tokens"] for m in timed) if all("tokens" in m for m in timed) \
             else args.steps * args.mb * args.seq * args.nproc  # older recipes: full rows assumed

@@ -176,9 +176,15 @@ def danlu_measure(run: Path, warmup: int, total: int) -> dict:
     out = dict(peak_gib=max((m["gpu_mem_gib"] for m in steps.values() if "gpu_mem_gib" in m), default=None),
                speed=info.get("speed"), losses=[round(steps[s]["loss"], 4) for s in sorted(steps)])
     if warmup in steps and total in steps:
-        span = steps[total]["time"] - steps[warmup]["time"]
+        # "wall" has millisecond resolution, "time" (since start) only 10 ms: a demo-model step on a
+        # quick CPU fits inside one 10 ms tick, which once made the span 0.
+        key = "wall" if "wall" in steps[total] and "wall" in steps[warmup] else "time"
+        span = steps[total][key] - steps[warmup][key]
         tokens = sum(steps[s].get("tokens", 0) for s in range(warmup + 1, total + 1))
-        out.update(seconds=round(span, 3), timed_tokens=tokens, tokens_per_s=round(tokens / span, 1), status="ok")
+        if span > 0:
+            out.update(seconds=round(span, 3), timed_tokens=tokens, tokens_per_s=round(tokens / span, 1), status="ok")
+        else:  # below the clock's resolution: say so rather than divide by zero or invent a rate
+            out.update(seconds=0.0, timed_tokens=tokens, status="error", error="timed span below 1 ms")
     return out
 
 

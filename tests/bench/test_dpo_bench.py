@@ -88,3 +88,20 @@ def test_dry_run_on_cpu(tmp_path):
     for row in res["rows"]:
         assert row["status"] == "ok" and row["tokens_per_s"] > 0 and row["timed_tokens"] == 64  # 1 step x 1 pair x 2 x 32
     assert "| trl | 1 |" in r.stdout
+
+
+def test_the_timed_span_uses_the_millisecond_clock_and_never_divides_by_zero(db, tmp_path):
+    """CI once saw two demo-model steps inside one 10 ms tick of "time": the rate came from a zero span."""
+    from core.rundir import RunDir, append_jsonl
+    run = tmp_path / "run"
+    run.mkdir()
+    for step, wall in ((1, 100.000), (2, 100.004)):
+        append_jsonl(RunDir(run).metrics, dict(step=step, loss=0.69, tokens=64, time=0.5, wall=wall))
+    row = db.danlu_measure(run, 1, 2)
+    assert row["status"] == "ok" and row["seconds"] == 0.004 and row["tokens_per_s"] == 16000.0
+    same = tmp_path / "same"
+    same.mkdir()
+    for step in (1, 2):
+        append_jsonl(RunDir(same).metrics, dict(step=step, loss=0.69, tokens=64, time=0.5, wall=100.0))
+    row = db.danlu_measure(same, 1, 2)
+    assert row["status"] == "error" and "tokens_per_s" not in row
