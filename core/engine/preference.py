@@ -224,7 +224,8 @@ def _head_logps(head, call, h: torch.Tensor, tgt: torch.Tensor, chunk: int, scal
 
 
 @contextlib.contextmanager
-def _answer_head(head, labels: torch.Tensor, chunk: int, scale: float, cap: float | None, sink: dict):
+def _answer_head(head, labels: torch.Tensor, chunk: int, scale: float, cap: float | None, sink: dict,
+                 grad: bool = True):
     """Within the block, the output layer returns a [B, T, 1] placeholder and leaves the answer
     tokens' log-probabilities [B, T-1] (0 elsewhere) in sink["logp"]."""
     shifted = labels[:, 1:]
@@ -234,7 +235,8 @@ def _answer_head(head, labels: torch.Tensor, chunk: int, scale: float, cap: floa
 
     def forward(hidden, *args, **kwargs):
         h = hidden[:, :-1][mask]
-        tok = _head_logps(head, call, h, shifted[mask], chunk, scale, cap)
+        with torch.set_grad_enabled(grad and torch.is_grad_enabled()):  # the head runs eagerly: same numbers either way
+            tok = _head_logps(head, call, h, shifted[mask], chunk, scale, cap)
         # masked_scatter keeps the result connected to the model even when no label is valid
         sink["logp"] = tok.new_zeros(mask.shape).masked_scatter(mask, tok)
         return hidden[..., :1]
@@ -249,12 +251,16 @@ def _answer_head(head, labels: torch.Tensor, chunk: int, scale: float, cap: floa
             head.forward = patched
 
 
-def sequence_logps(model, batch: dict, *, chunk: int = DEFAULT_CHUNK) -> tuple[torch.Tensor, torch.Tensor]:
+def sequence_logps(model, batch: dict, *, chunk: int = DEFAULT_CHUNK,
+                   head_grad: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
     """(sum of log p(label) over each row's answer tokens [2B] float32, answer tokens per row [2B]).
 
     `model`: the model as training calls it (plain, PEFT, DDP or FSDP around it); one forward of
     it runs, under whatever autocast / no_grad / adapter state the caller set. The batch's tensors
-    are moved to the device of the model's input embeddings."""
+    are moved to the device of the model's input embeddings. head_grad=False: the output layer's
+    part runs without gradients even where the model's are recorded (DPO's reference pass, which
+    runs the decoder as training does only to get the same kernels): no gradient buffer for the
+    hidden states, and the decoder's graph is freed as soon as the forward returns."""
     inner = _inner(model)
     head = inner.get_output_embeddings()
     device = inner.get_input_embeddings().weight.device
@@ -265,7 +271,7 @@ def sequence_logps(model, batch: dict, *, chunk: int = DEFAULT_CHUNK) -> tuple[t
     labels = batch["labels"].to(device, non_blocking=True)
     scale, cap = _logit_transform(inner.config)
     sink: dict = {}
-    with _answer_head(head, labels, chunk, scale, cap, sink):
+    with _answer_head(head, labels, chunk, scale, cap, sink, head_grad):
         model(input_ids=ids, attention_mask=mask, use_cache=False)
     per_token = sink["logp"]
     return per_token.sum(dim=1), (labels[:, 1:] != IGNORE).sum(dim=1)

@@ -1,7 +1,7 @@
 """DPO's reference: the answer log-probabilities of the STARTING weights (the base model, or the base
 with the start adapter), for every training and validation pair, computed once before step 1 with
 the very model that then trains (no second copy in memory: before the first update the policy is
-the reference), in eval mode and without gradients.
+the reference), its decoder run exactly as the training step runs it (reference_logps says why).
 
 They are kept in the run folder (RUN/reference_logps.json, core.rundir): a resumed attempt starts
 from a checkpoint's weights, which are no longer the starting ones, so it reads them back instead.
@@ -24,9 +24,11 @@ def reference_logps(r, items: list) -> list[tuple[float, float]]:
     ranks share the pairs out and add their parts up.
 
     Computed as the training step computes the policy's: training mode (dropout modules off) with
-    gradients recorded and dropped. On a GPU torch.compile builds other kernels for eval mode or
-    no_grad, and their bf16 rounding, summed over 1,536 answer tokens, moved the first DPO loss off
-    log 2 (0.60-0.82 instead of 0.6931 on the 8B shape: docs/performance.md)."""
+    the decoder's gradients recorded and dropped. On a GPU torch.compile builds other kernels for
+    eval mode or no_grad, and their bf16 rounding, summed over 1,536 answer tokens, moved the first
+    DPO loss off log 2 (0.60-0.82 instead of 0.6931 on the 8B shape: docs/performance.md). The
+    output layer runs eagerly, so it runs without gradients (head_grad=False): its gradient buffer,
+    [answer tokens x hidden], was the pass's extra memory over the training step's."""
     out = torch.zeros(len(items), 2, dtype=torch.float64, device=r.d.device)
     net = r.eval_net
     net.train()
@@ -36,8 +38,7 @@ def reference_logps(r, items: list) -> list[tuple[float, float]]:
     for group, counts in rank_batches(list(range(len(items))), r.cfg.micro_batch_size, r.d, r.fsdp):
         batch = P.collate_pairs([items[i].pair for i in group], r.tok.pad_token_id)
         with r.autocast, r.offload():
-            logp, _n = P.sequence_logps(net, batch)
-        logp = logp.detach()
+            logp, _n = P.sequence_logps(net, batch, head_grad=False)
         if counts:
             half = len(group)
             out[group, 0] = logp[:half].double().to(out.device)

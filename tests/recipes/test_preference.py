@@ -169,6 +169,35 @@ def test_no_grad_reference_pass_and_adapter_off(demo_model_dir, tok):
     assert not pol.requires_grad and torch.allclose(ref, base, atol=1e-4) and not torch.allclose(pol, ref, atol=1e-2)
 
 
+@pytest.mark.parametrize("targets", ["all-linear", ["q_proj", "v_proj", "lm_head"]],
+                         ids=["frozen-head", "lora-on-head"])
+def test_the_reference_pass_records_the_decoder_but_not_the_head(demo_model_dir, tok, targets, monkeypatch):
+    """DPO's reference pass (head_grad=False): the decoder layers run with gradients recorded, as in
+    the training step (on a GPU, torch.compile runs the same kernels only then), the output layer
+    without: the same log-probs to the last bit, nothing left to backpropagate and no [tokens x
+    hidden] gradient buffer made by the frozen head."""
+    model = peft_model(demo_model_dir, targets)
+    batch = P.collate_pairs([P.encode_pair(tok, ex, 4096) for ex in (PAIR, SHORT)], tok.pad_token_id)
+    layer = model.get_base_model().model.layers[-1]
+    recorded = []
+    hook = layer.register_forward_hook(lambda mod, args, out: recorded.append(
+        (out[0] if isinstance(out, tuple) else out).requires_grad))
+    buffers = []
+    real = P._FrozenHeadLogp.forward
+
+    def spy(ctx, h, weight, bias, tgt, chunk, scale, cap, want_grad):
+        buffers.append(want_grad)
+        return real(ctx, h, weight, bias, tgt, chunk, scale, cap, want_grad)
+    monkeypatch.setattr(P._FrozenHeadLogp, "forward", staticmethod(spy))
+    with torch.enable_grad():
+        train, _ = P.sequence_logps(model, batch, chunk=3)
+        ref, _ = P.sequence_logps(model, batch, chunk=3, head_grad=False)
+    hook.remove()
+    assert recorded == [True, True]
+    assert train.requires_grad and not ref.requires_grad and torch.equal(train.detach(), ref)
+    assert buffers == ([True, False] if targets == "all-linear" else [])
+
+
 def wrap(kind: str, model):
     """DDP, or FSDP1 as core/engine/sharded.wrap sets it up (decoder layers as units, LoRA left whole)."""
     import functools

@@ -85,6 +85,8 @@ def test_dpo_raises_the_held_out_preference_accuracy(home, services):
     assert all({"reward_margin", "pref_accuracy"} <= set(m) for m in train)
     assert evals and all({"eval_reward_margin", "eval_pref_accuracy"} <= set(m) for m in evals)
     assert train[-1]["reward_margin"] > train[0]["reward_margin"]
+    # step 1: the policy is the reference (same weights, the same decoder kernels in the same mode)
+    assert train[0]["loss"] == pytest.approx(0.693147, abs=1e-4) and abs(train[0]["reward_margin"]) < 1e-3
     ref = json.loads((run / "reference_logps.json").read_text())
     info = json.loads((run / "run_info.json").read_text())
     assert len(ref["train"]) == info["train_pairs"] and len(ref["val"]) == info["val_pairs"] > 0
@@ -151,7 +153,7 @@ def test_dpo_with_the_model_split_over_two_processes_starts_at_its_reference(ser
     run = Path(job.run_dir)
     assert json.loads((run / "run_info.json").read_text())["sharding"]["fsdp"] is True
     first = next(m for m in read_jsonl(run / "metrics.jsonl") if "loss" in m)
-    # Not exactly log 2 (DDP's first step is, to 4 digits): under FSDP on CPU the no-grad reference
+    # Not exactly log 2 (DDP's first step is, to 4 digits): under FSDP on CPU the reference
     # pass and the training pass differ by ~0.01 nats per answer, the size of the FSDP-versus-DDP
     # difference test_sharded_cpu allows for bnb's CPU kernels (rel 2e-3 of a per-token loss)
     assert first["loss"] == pytest.approx(0.693147, abs=1e-2) and abs(first["reward_margin"]) < 2e-2
