@@ -9,6 +9,8 @@ JSON keeps every float exactly (Python writes the shortest repr that reads back 
 """
 from __future__ import annotations
 
+import contextlib
+
 import torch
 
 from core.engine import preference as P
@@ -19,6 +21,16 @@ from core.messages import Msg
 from core.rundir import read_json
 
 
+@contextlib.contextmanager
+def nothing_saved():
+    """Gradients recorded, never used: every tensor the forward saves for a backward is dropped as it
+    is saved (no copy on the GPU, none offloaded to the host). A backward inside raises."""
+    def unpack(_):
+        raise RuntimeError("the reference pass keeps nothing for a backward")
+    with torch.autograd.graph.saved_tensors_hooks(lambda t: None, unpack):
+        yield
+
+
 def reference_logps(r, items: list) -> list[tuple[float, float]]:
     """(chosen, rejected) summed answer log-probs of each item under the model as it is now; the
     ranks share the pairs out and add their parts up.
@@ -26,9 +38,10 @@ def reference_logps(r, items: list) -> list[tuple[float, float]]:
     Computed as the training step computes the policy's: training mode (dropout modules off) with
     the decoder's gradients recorded and dropped. On a GPU torch.compile builds other kernels for
     eval mode or no_grad, and their bf16 rounding, summed over 1,536 answer tokens, moved the first
-    DPO loss off log 2 (0.60-0.82 instead of 0.6931 on the 8B shape: docs/performance.md). The
-    output layer runs eagerly, so it runs without gradients (head_grad=False): its gradient buffer,
-    [answer tokens x hidden], was the pass's extra memory over the training step's."""
+    DPO loss off log 2 (0.60-0.82 instead of 0.6931 on the 8B shape: docs/performance.md). Nothing
+    the forward saves for a backward is kept (nothing_saved), and the output layer, which runs
+    eagerly, runs without gradients (head_grad=False): recording and keeping a micro-batch's graph
+    made this pass the run's memory peak on the H200 (7.63-7.79 GiB at mb 1 against 7.56)."""
     out = torch.zeros(len(items), 2, dtype=torch.float64, device=r.d.device)
     net = r.eval_net
     net.train()
@@ -37,7 +50,7 @@ def reference_logps(r, items: list) -> list[tuple[float, float]]:
         m.eval()
     for group, counts in rank_batches(list(range(len(items))), r.cfg.micro_batch_size, r.d, r.fsdp):
         batch = P.collate_pairs([items[i].pair for i in group], r.tok.pad_token_id)
-        with r.autocast, r.offload():
+        with r.autocast, nothing_saved():
             logp, _n = P.sequence_logps(net, batch, head_grad=False)
         if counts:
             half = len(group)

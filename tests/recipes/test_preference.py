@@ -172,10 +172,10 @@ def test_no_grad_reference_pass_and_adapter_off(demo_model_dir, tok):
 @pytest.mark.parametrize("targets", ["all-linear", ["q_proj", "v_proj", "lm_head"]],
                          ids=["frozen-head", "lora-on-head"])
 def test_the_reference_pass_records_the_decoder_but_not_the_head(demo_model_dir, tok, targets, monkeypatch):
-    """DPO's reference pass (head_grad=False): the decoder layers run with gradients recorded, as in
-    the training step (on a GPU, torch.compile runs the same kernels only then), the output layer
-    without: the same log-probs to the last bit, nothing left to backpropagate and no [tokens x
-    hidden] gradient buffer made by the frozen head."""
+    """DPO's reference pass (nothing_saved, head_grad=False): the decoder layers run with gradients
+    recorded, as in the training step (on a GPU, torch.compile runs the same kernels only then), but
+    what they save for a backward is dropped, and the output layer runs without: the same log-probs
+    to the last bit, and no [tokens x hidden] gradient buffer made by the frozen head."""
     model = peft_model(demo_model_dir, targets)
     batch = P.collate_pairs([P.encode_pair(tok, ex, 4096) for ex in (PAIR, SHORT)], tok.pad_token_id)
     layer = model.get_base_model().model.layers[-1]
@@ -189,13 +189,18 @@ def test_the_reference_pass_records_the_decoder_but_not_the_head(demo_model_dir,
         buffers.append(want_grad)
         return real(ctx, h, weight, bias, tgt, chunk, scale, cap, want_grad)
     monkeypatch.setattr(P._FrozenHeadLogp, "forward", staticmethod(spy))
+    from core.engine.reference import nothing_saved
     with torch.enable_grad():
         train, _ = P.sequence_logps(model, batch, chunk=3)
-        ref, _ = P.sequence_logps(model, batch, chunk=3, head_grad=False)
+        with nothing_saved():
+            ref, _ = P.sequence_logps(model, batch, chunk=3, head_grad=False)
+            kept_nothing, _ = P.sequence_logps(model, batch, chunk=3)  # the head recorded too: nothing to go back through
     hook.remove()
-    assert recorded == [True, True]
+    assert recorded == [True, True, True]
     assert train.requires_grad and not ref.requires_grad and torch.equal(train.detach(), ref)
-    assert buffers == ([True, False] if targets == "all-linear" else [])
+    assert buffers == ([True, False, True] if targets == "all-linear" else [])
+    with pytest.raises(RuntimeError, match="keeps nothing"):
+        kept_nothing.sum().backward()
 
 
 def wrap(kind: str, model):
