@@ -47,7 +47,7 @@ EPOCHS = 40  # the demo template's 20, doubled: its job must outlast the measure
 # " && ") is visible and, if given, its text differs from what it was before the click / contains `text`
 # `click` may also be "label:TEXT" (the language radio), "option:DROPDOWN|VALUE" (a dropdown's option,
 # the list already open) or "file:BUTTON" (an upload button, given `payload` as the file's text)
-MEASURE_JS = """async ([click, target, text, tabName, payload]) => {
+MEASURE_JS = r"""async ([click, target, text, tabName, payload]) => {
   const visible = el => el && el.offsetParent !== null && el.getBoundingClientRect().height > 0;
   const targets = target.split(' && ');
   // what the element shows, without Gradio's progress overlay (its timer text changes at once) and
@@ -176,19 +176,60 @@ def summary(values: list[float]) -> str:
     return f"{statistics.median(ok):7.0f} {max(ok):7.0f}"
 
 
+def prepare_home() -> tuple[Path, str]:
+    """A fresh workspace with the demo model in place, and the demo preset's config text (for Load config)."""
+    from core import presets
+    from core.demo_model import ensure_demo_model
+    from core.workspace import Workspace
+    home = Path(tempfile.mkdtemp(prefix="danlu-bench-"))
+    presets.copy_preset("demo", home / "load-config.yaml")
+    config_text = (home / "load-config.yaml").read_text()
+    (home / "models").mkdir()
+    shutil.copytree(ensure_demo_model(Workspace.open(home / "cache")), home / "models" / "danlu-tiny")
+    return home, config_text
+
+
+def repeated_presses(page, rounds: int, config_text: str) -> tuple[dict, dict]:
+    """Each tab switch and button of TABS and BUTTONS, `rounds` times in English (the language switch,
+    BUTTONS' last, alternates the page between English and back): their milliseconds."""
+    tabs = {name: [] for name, _ in TABS}
+    buttons = {b[0]: [] for b in BUTTONS}
+    for r in range(2 * rounds):
+        if r % 2 == 0:  # the page is in English: tabs are found by their English names
+            for name, target in TABS:
+                tabs[name].append(measure(page, None, target, None, name))
+            for label, tab_name, click, target, expect in BUTTONS:
+                if tab_name:
+                    measure(page, None, element_of(click(r // 2)), None, tab_name)
+                    buttons[label].append(press(page, click(r // 2), target, expect(r // 2), r // 2, config_text))
+            time.sleep(1.1)  # the saved config's name has the time in seconds
+        label, _, click, target, expect = BUTTONS[-1]
+        buttons[label].append(measure(page, click(r), target, expect(r)))
+        # the switch answers before its second half (the server re-renders what it composed)
+        # is done: let that finish, as a person reading the new labels would, before the next press
+        time.sleep(1.0)
+    return tabs, buttons
+
+
+def stop_leftovers(home: Path) -> None:
+    """Cancel the jobs and stop the demos the measurements left running in the workspace."""
+    from core import demos
+    from core import jobs as J, launcher
+    from core.services import Services
+    services = Services.create(home)
+    for job in services.store.list(states=[J.QUEUED, *J.ACTIVE]):
+        launcher.cancel(services.workspace, job.id, grace=5)
+        launcher.wait(services.workspace, job.id, timeout=60)
+    for d in demos.list_demos(services.workspace):
+        demos.stop_demo(services.workspace, d["id"])
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--json", help="also write the figures here")
     args = ap.parse_args()
-    from core.demo_model import ensure_demo_model
-    from core.workspace import Workspace
-    home = Path(tempfile.mkdtemp(prefix="danlu-bench-"))
-    from core import presets
-    presets.copy_preset("demo", home / "load-config.yaml")
-    config_text = (home / "load-config.yaml").read_text()
-    (home / "models").mkdir()
-    shutil.copytree(ensure_demo_model(Workspace.open(home / "cache")), home / "models" / "danlu-tiny")
+    home, config_text = prepare_home()
     port = free_port()
     proc, http_s, app_s = start_server(home, port)
     results: dict = {"http_200_s": round(http_s, 2), "app_http_200_s": round(app_s, 2)}
@@ -207,23 +248,7 @@ def main() -> int:
             results["start_button_ms"] = round(measure(page, "#train-start", "#train-message", "Started job"), 1)
             page.locator(LOSS_POINTS).first.wait_for(state="attached", timeout=180_000)
             results["start_to_first_loss_point_s"] = round(time.perf_counter() - t_start, 2)
-            tabs = {name: [] for name, _ in TABS}
-            buttons = {b[0]: [] for b in BUTTONS}
-            for r in range(2 * args.rounds):
-                if r % 2 == 0:  # the page is in English: tabs are found by their English names
-                    for name, target in TABS:
-                        tabs[name].append(measure(page, None, target, None, name))
-                    for label, tab_name, click, target, expect in BUTTONS:
-                        if tab_name:
-                            measure(page, None, element_of(click(r // 2)), None, tab_name)
-                            buttons[label].append(press(page, click(r // 2), target, expect(r // 2), r // 2,
-                                                            config_text))
-                    time.sleep(1.1)  # the saved config's name has the time in seconds
-                label, _, click, target, expect = BUTTONS[-1]
-                buttons[label].append(measure(page, click(r), target, expect(r)))
-                # the switch answers before its second half (the server re-renders what it composed)
-                # is done: let that finish, as a person reading the new labels would, before the next press
-                time.sleep(1.0)
+            tabs, buttons = repeated_presses(page, args.rounds, config_text)
             state = page.locator("#train-status").inner_text()
             results["job_state_during_measurements"] = state.split("·")[0].strip()
             results["once_ms"] = once_each(page)
@@ -233,15 +258,7 @@ def main() -> int:
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=30)
-        from core.services import Services
-        from core import jobs as J, launcher
-        services = Services.create(home)
-        for job in services.store.list(states=[J.QUEUED, *J.ACTIVE]):
-            launcher.cancel(services.workspace, job.id, grace=5)
-            launcher.wait(services.workspace, job.id, timeout=60)
-        from core import demos
-        for d in demos.list_demos(services.workspace):
-            demos.stop_demo(services.workspace, d["id"])
+        stop_leftovers(home)
     print_table(results)
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2))

@@ -8,13 +8,12 @@ The launcher decides when a job starts (its GPU leases, the queue) and records h
 (states and reasons in the job table); the job's executor (core.executors: today a detached
 supervisor on this machine that owns the torchrun agent) runs its processes. Nothing here keeps a
 process handle: every fact lives in the job table or the run directory (core.rundir), so any
-process can pick up where another left off.
+process can pick up where another left off. The command lines themselves are core.launch_commands.
 """
 from __future__ import annotations
 
 import re
 import shutil
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,13 +24,11 @@ from core.config import TrainConfig, config_warnings, save_config
 from core.errors import InputError, JobError, NotFound, Problem
 from core.executors import ORPHANED, OWNED, UNCLAIMED, executor_for
 from core.gpus import detect_gpus
+from core.launch_commands import TRAIN_MODULE, build_command, cli_command
 from core.messages import Msg, recorded
 from core.paths import clean_label
 from core.rundir import ATTEMPT_FILES, CONFIG, RunDir, read_json, write_json
 from core.workspace import Workspace, pin_dataset, sha256_file
-
-TRAIN_MODULE = "core.recipes.train"
-
 
 @dataclass
 class LaunchSpec:
@@ -92,40 +89,6 @@ def resolve_devices(spec: LaunchSpec, busy=()) -> tuple[list, int]:
 def leased_gpus(store: J.JobStore) -> list:
     """GPUs held by running jobs or claimed by queued ones."""
     return [g for j in store.list(states=[J.QUEUED, *J.ACTIVE]) for g in j.gpu_list]
-
-
-def torchrun_command(run_dir: Path, nproc: int, spec: LaunchSpec, module: str, args: list[str]) -> list[str]:
-    """The exact torchrun argv of any recipe. Each rank's output also lands in <run>/ranks/ (--log-dir)."""
-    argv = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", str(nproc), "--max-restarts", "0",
-            "--log-dir", str(RunDir(run_dir).ranks), "--redirects", "3", "--tee", "3"]
-    if spec.nnodes > 1:
-        host, _, port = spec.master.rpartition(":")
-        argv += ["--nnodes", str(spec.nnodes), "--node-rank", str(spec.node_rank), "--master-addr", host,
-                 "--master-port", port]
-    else:
-        argv += ["--standalone"]  # a free rendezvous port of its own, so jobs never collide
-    return argv + ["-m", module, *args]
-
-
-def build_command(config_path: Path, nproc: int, spec: LaunchSpec, *, module: str = TRAIN_MODULE,
-                  resume: bool = False, extra: list[str] | None = None) -> list[str]:
-    """The training recipe's torchrun argv; its run directory is the config file's folder."""
-    args = ["--config", str(config_path)] + (["--resume"] if resume else []) + list(extra or [])
-    return torchrun_command(Path(config_path).parent, nproc, spec, module, args)
-
-
-def cli_command(config_path: Path, nproc: int, spec: LaunchSpec) -> str:
-    """What the user would type; shown by the GUI's Show command and written into config.yaml."""
-    parts = ["python", "app.py", "train", str(config_path)]
-    if spec.slurm is not None:
-        return " ".join(parts + spec.slurm.cli_flags())
-    if nproc > 1:
-        parts += ["--nproc", str(nproc)]
-    if spec.gpus is not None:
-        parts += ["--gpus", ",".join(str(g) for g in spec.gpus)]
-    if spec.nnodes > 1:
-        parts += ["--nnodes", str(spec.nnodes), "--node-rank", str(spec.node_rank), "--master", spec.master]
-    return " ".join(parts)
 
 
 def submit_train(ws: Workspace, cfg: TrainConfig, spec: LaunchSpec | None = None, *, origin: str, name: str = "",

@@ -134,3 +134,26 @@ def test_no_import_cycle_between_core_modules():
     inside = ("core.data.", "core.engine.")
     crossing = [c for c in cycles(core_import_graph()) if not any(all(m.startswith(p) for m in c) for p in inside)]
     assert not crossing, crossing
+
+
+def project_python_files() -> list[Path]:
+    """Every Python file of the project (app.py, core, webui, cli, bench, tests): not the virtual
+    environment or packages carried for the GPU machine."""
+    out = [REPO / "app.py"]
+    for d in ("core", "webui", "cli", "bench", "tests"):
+        out += [p for p in (REPO / d).rglob("*.py") if "__pycache__" not in p.parts]
+    return out
+
+
+def test_no_file_over_450_lines_and_no_function_over_60():
+    """The size rules of the house (issue 16): small files by concept, small functions."""
+    long_files, long_functions = [], []
+    for path in project_python_files():
+        text = path.read_text(encoding="utf-8")
+        rel = path.relative_to(REPO).as_posix()
+        if text.count("\n") > 450:
+            long_files.append(f"{rel}: {text.count(chr(10))} lines")
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.end_lineno - node.lineno + 1 > 60:
+                long_functions.append(f"{rel}:{node.lineno} {node.name}: {node.end_lineno - node.lineno + 1} lines")
+    assert not long_files and not long_functions, "\n".join(long_files + long_functions)

@@ -14,7 +14,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 
 from core import knobs
-from core.launcher import TRAIN_MODULE
+from core.launch_commands import TRAIN_MODULE
 from core.services import Services
 from webui.live import LiveJobs
 

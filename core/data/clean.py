@@ -42,15 +42,18 @@ from pathlib import Path
 from core.data.check import resolve_format
 from core.data.formats import FORMAT_NAMES, Schema
 from core.data.issues import Collector
-from core.data.ops import OPS as BASE_OPS, DropInvalid, Op, Split
+from core.data.ops import (Dedupe, DropEmpty, DropInvalid, FilterLong, MergeTurns, Op, Replace, Split, Trim,
+                           TruncateLong)
 from core.data.pair_ops import PAIR_OPS
+from core.data.row_ops import Delete, Edit, Redact
 from core.data.readers import ReadStats, read_records
 from core.data.sniff import sniff
 from core.data.textfields import normalised
 from core.errors import InputError, Problem
 from core.messages import Msg, keep
 
-OPS = {**BASE_OPS, **PAIR_OPS}
+OPS = {**{cls.name: cls for cls in (Dedupe, DropEmpty, DropInvalid, Trim, MergeTurns, FilterLong, TruncateLong, Replace,
+                                    Edit, Delete, Redact, Split)}, **PAIR_OPS}
 # Reader problems that make a row unreadable: other operations refuse to run past them.
 READ_CODES = ("bad_json", "nan", "encoding", "line_too_long", "ragged", "read_error", "duplicate_key", "header")
 

@@ -1,10 +1,11 @@
 """The cleaning operations, one class each. Rows flow through as (row number, record); each
 operation counts what it removed or changed and says it in `summary()` ("removed 12 duplicate
-rows (of 1,000)"). The list and parameters are in core/data/clean.py.
+rows (of 1,000)"). The list and parameters are in core/data/clean.py; the operations on rows the
+user picked (edit, delete, redact) are in core/data/row_ops.py, those on preference pairs in
+core/data/pair_ops.py.
 """
 from __future__ import annotations
 
-import json
 import re
 
 from core.data.issues import WARNING_CODES, title
@@ -301,104 +302,6 @@ class Replace(Op):
         return Msg("clean.replace", count=self.count, n=self.changed, total=self.rows_in)
 
 
-class Edit(Op):
-    name, PARAMS = "edit", ("row", "record")
-
-    def validate(self):
-        super().validate()
-        self.row = _int(self.params.get("row"), "row", 1)
-        rec = self.params.get("record")
-        if isinstance(rec, str):
-            try:
-                rec = json.loads(rec)
-            except json.JSONDecodeError as e:
-                raise InputError(problems=[Problem("edit record", Msg("clean.edit_json", error=e.msg, column=e.colno),
-                                                   Msg("clean.edit_json.hint"))])
-        if type(rec) is not dict:
-            raise InputError(problems=[Problem("edit record", Msg("clean.edit_not_object"), Msg("clean.edit_not_object.hint"))])
-        self.record = rec
-        self.found = False
-
-    def apply(self, no, rec):
-        if no == self.row:
-            self.found = True
-            self.changed += rec != self.record
-            return self.record
-        return rec
-
-    def summary(self):
-        if not self.found:
-            return Msg("clean.row_missing", row=self.row, total=self.rows_in)
-        return Msg("clean.row_changed" if self.changed else "clean.row_unchanged", row=self.row)
-
-
-class Delete(Op):
-    name, PARAMS = "delete", ("rows",)
-
-    def validate(self):
-        super().validate()
-        rows = self.params.get("rows")
-        if isinstance(rows, str):
-            rows = [r for r in rows.replace(";", ",").split(",") if r.strip()]
-        if isinstance(rows, int):
-            rows = [rows]
-        if not rows:
-            raise InputError(problems=[Problem("delete rows", Msg("clean.no_rows"), Msg("clean.no_rows.hint"))])
-        self.rows = {_int(r, "rows", 1) for r in rows}
-
-    def apply(self, no, rec):
-        return None if no in self.rows else rec
-
-    def summary(self):
-        if len(self.rows) > self.removed:
-            return Msg("clean.deleted_missing", n=self.removed, missing=len(self.rows) - self.removed)
-        return Msg("clean.deleted", n=self.removed)
-
-
-class Redact(Op):
-    """Sensitive data (core/data/pii.py) replaced by placeholders: every finding of `kinds`, or only
-    the findings listed in `hits` ("ROW:FIELD:START:KIND", as review's scan names them)."""
-    name, PARAMS = "redact", ("kinds", "names", "hits")
-
-    def validate(self):
-        super().validate()
-        from core.data import pii
-        kinds = self.params.get("kinds") or ",".join(pii.KINDS)
-        kinds = [k.strip() for k in kinds.split(",")] if isinstance(kinds, str) else list(kinds)
-        unknown = [k for k in kinds if k and k not in pii.ALL_KINDS]
-        if unknown:
-            raise InputError(problems=[Problem("redact kinds", Msg("pii.unknown_kind", value=repr(k)),
-                                               Msg("pii.use_kinds.hint", kinds=", ".join(pii.ALL_KINDS))) for k in unknown])
-        names = self.params.get("names") or []
-        names = [n for n in names.split(",")] if isinstance(names, str) else list(names)
-        self.kinds = tuple(k for k in kinds if k) + (("name",) if any(n.strip() for n in names) else ())
-        self.names = pii.names_pattern(names)
-        self.only = pii.hit_keys(self.params.get("hits"))
-        self.by_kind: dict[str, int] = {}
-
-    def apply(self, no, rec):
-        from core.data import pii
-        only = None if self.only is None else self.only.get(no, set())
-        if only is not None and not only:
-            return rec
-        hits = [(p, h) for p, h in pii.scan_record(rec, self.kinds, self.names)
-                if only is None or (p, h.start, h.kind) in only]
-        if hits:
-            pii.redact_record(rec, self.kinds, self.names, only={(p, h.start, h.kind) for p, h in hits})
-            for _, h in hits:
-                self.by_kind[h.kind] = self.by_kind.get(h.kind, 0) + 1
-            self.changed += 1
-        return rec
-
-    def summary(self):
-        n = sum(self.by_kind.values())
-        kinds = [Msg("clean.redact_kind", n=c, kind=Msg("pii.kind." + k))
-                 for k, c in sorted(self.by_kind.items(), key=lambda kv: -kv[1])]
-        if kinds:
-            return Msg("clean.redact_kinds", n=n, kinds=kinds, rows=self.changed, total=self.rows_in)
-        return Msg("clean.redact", n=n, rows=self.changed, total=self.rows_in)
-
-
 class Split(Op):
     """Runs after the others, on their finished output (it needs the row count)."""
     name, PARAMS = "split", ("val_fraction", "seed")
@@ -415,10 +318,6 @@ class Split(Op):
 
     def touched(self):
         return self.n_val
-
-
-OPS = {cls.name: cls for cls in (Dedupe, DropEmpty, DropInvalid, Trim, MergeTurns, FilterLong, TruncateLong, Replace, Edit,
-                                 Delete, Redact, Split)}
 
 
 def _bool(v, name: str) -> bool:

@@ -45,6 +45,20 @@ def _header(row: list[str], line: int, col: Collector, st: ReadStats) -> list[st
     return names
 
 
+def _fit_width(row: list, width: int, delimiter: str, col, start: int, record: int):
+    """The row with the header's number of cells, or None (reported) when it has another number."""
+    if len(row) == width:
+        return row
+    if len(row) > width and not any(c.strip() for c in row[width:]):
+        return row[:width]  # trailing empty cells (a spreadsheet's extra commas) hold nothing
+    newline_inside = any("\n" in c for c in row)
+    col.report("ragged", Msg("read.ragged", n=len(row), width=width),
+               Msg("read.ragged_quote.hint") if newline_inside or len(row) < width
+               else Msg("read.ragged_delimiter.hint", delimiter=repr(delimiter)),
+               line=start, record=record, value=delimiter.join(row))
+    return None
+
+
 def _csv_rows(f, sn, col, st, column_map):
     reader = csv.reader(f, delimiter=sn.delimiter)
     from core.data.formats import SYNONYMS
@@ -81,17 +95,9 @@ def _csv_rows(f, sn, col, st, column_map):
             continue
         record += 1
         st.rows += 1
-        width = len(names)
-        if len(row) != width:
-            if len(row) > width and not any(c.strip() for c in row[width:]):
-                row = row[:width]  # trailing empty cells (a spreadsheet's extra commas) hold nothing
-            else:
-                newline_inside = any("\n" in c for c in row)
-                col.report("ragged", Msg("read.ragged", n=len(row), width=width),
-                           Msg("read.ragged_quote.hint") if newline_inside or len(row) < width
-                           else Msg("read.ragged_delimiter.hint", delimiter=repr(sn.delimiter)),
-                           line=start, record=record, value=sn.delimiter.join(row))
-                continue
+        row = _fit_width(row, len(names), sn.delimiter, col, start, record)
+        if row is None:
+            continue
         rec = {}
         bad = False
         for name, cell in zip(names, row):

@@ -251,18 +251,30 @@ def answer_all(model, tok, samples: list[dict], cfg, d, args, progress, start: s
     return out
 
 
-def evaluate_run(run: Path, out: Path, d, args) -> int:
-    t0 = time.time()
+def trained_run(run: Path, args):
+    """(config, adapter folder, start adapter folder or None, adapter info) of the run to evaluate, checked."""
     if args.max_samples < 1 or args.max_new_tokens < 1 or args.batch_size < 1:
         raise InputError(problems=[Problem("--max-samples/--max-new-tokens/--batch-size", Msg("eval.at_least_one"))])
-    trained, own = RunDir(run), RunDir(out)
-    cfg_path = trained.config
+    cfg_path = RunDir(run).config
     if not cfg_path.is_file():
         raise InputError(problems=[Problem("run", Msg("eval.no_config", path=str(run)), Msg("eval.no_config.hint"))])
     cfg = load_config(cfg_path, check_files=False)
-    adapter = check_adapter_dir(trained.adapter)
-    start_dir = start_adapter_dir(cfg, run)
-    ainfo = read_adapter_info(adapter)
+    adapter = check_adapter_dir(RunDir(run).adapter)
+    return cfg, adapter, start_adapter_dir(cfg, run), read_adapter_info(adapter)
+
+
+def result_rows(samples: list, answers: list, margins, pairs: bool) -> list[dict]:
+    """The side-by-side table in prompt order: base and tuned answers, or for pairs the tuned answer and its scores."""
+    answers = sorted(answers, key=lambda a: a["index"])
+    if pairs:
+        return [pair_row(samples[a["index"]], a["tuned"], *(m.get(a["index"]) for m in margins)) for a in answers]
+    return [sample_row(samples[a["index"]], a["base"], a["tuned"]) for a in answers]
+
+
+def evaluate_run(run: Path, out: Path, d, args) -> int:
+    t0 = time.time()
+    own = RunDir(out)
+    cfg, adapter, start_dir, ainfo = trained_run(run, args)
     state = dict(total=0)
 
     def progress(done: int, phase: str = "generating"):
@@ -287,7 +299,7 @@ def evaluate_run(run: Path, out: Path, d, args) -> int:
 
     progress(0, "loss")
     eval_loss, base_loss = losses(model, tok, [as_sft(e) for e in examples] if pairs else examples, cfg, d, args, start)
-    preference = None
+    preference = margins = None
     if pairs:
         progress(0, "scoring pairs")
         margins = score_pairs(model, tok, examples, cfg, d, args.batch_size, start)
@@ -297,11 +309,7 @@ def evaluate_run(run: Path, out: Path, d, args) -> int:
     barrier(d)
     if not d.main:
         return 0
-    answers = sorted(answers, key=lambda a: a["index"])
-    if pairs:
-        rows = [pair_row(samples[a["index"]], a["tuned"], *(m.get(a["index"]) for m in margins)) for a in answers]
-    else:
-        rows = [sample_row(samples[a["index"]], a["base"], a["tuned"]) for a in answers]
+    rows = result_rows(samples, answers, margins, pairs)
     refs = [r["reference"] for r in rows]
     report = dict(
         run_dir=str(run), adapter=str(adapter), base_model=ainfo.get("base_model") or cfg.base_model,

@@ -53,21 +53,8 @@ def gguf_greedy(path: Path, prompt_ids: list[int], n: int = 16) -> list[int]:
     return out
 
 
-def test_cli_writes_verified_gguf_ollama_lora_and_a_model_card(trained):
-    home, job_id = trained["home"], trained["job_id"]
-    r = run_app("merge", job_id, "gguf-cli", "--format", "q4_k_m,q8_0,f16,lora,ollama", "--system", "Answer briefly.",
-                home=home, timeout=600)
-    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
-    out = home / "exports" / "gguf-cli"
-    names = {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()}
-    assert {"gguf-cli-Q4_K_M.gguf", "gguf-cli-Q8_0.gguf", "gguf-cli-F16.gguf", "Modelfile", "README.md", "manifest.json",
-            "lora/adapter_config.json", "lora/adapter_model.safetensors"} <= names
-    assert "model.safetensors" not in names and not any(n.startswith((".merged", ".work")) for n in names)
-    assert not (home / "exports" / "gguf-cli.partial").exists()
-    for fmt in ("f16", "q8_0", "q4_k_m", "lora", "ollama"):
-        assert f"{fmt:<12} passed" in r.stdout, r.stdout
-
-    # manifest.json: every file with size, sha256 and format; every format with its check
+def check_manifest(out, names: set) -> None:
+    """manifest.json: every file with size, sha256 and format; every format with its check."""
     from core.export import verify_export
     manifest = json.loads((out / "manifest.json").read_text())
     assert verify_export(out) is None
@@ -86,21 +73,9 @@ def test_cli_writes_verified_gguf_ollama_lora_and_a_model_card(trained):
     # the demo's rows are 64 wide; K-quant blocks are 256: llama.cpp fell back, and the manifest says so
     assert "divisible by 256" in checks["q4_k_m"]["note"]
 
-    # independently of the export's own check: base + the exported LoRA in PEFT vs the GGUFs in llama.cpp
-    from peft import PeftConfig
-    from transformers import AutoTokenizer
-    assert PeftConfig.from_pretrained(out / "lora").r == 16
-    tok = AutoTokenizer.from_pretrained(out / "lora")
-    text = tok.apply_chat_template([{"role": "user", "content": QUESTION}], tokenize=False, add_generation_prompt=True)
-    ids = tok(text, add_special_tokens=False)["input_ids"]
-    reference = greedy_reference(home, out / "lora", ids)
-    assert gguf_greedy(out / "gguf-cli-F16.gguf", ids) == reference
-    end = reference.index(tok.eos_token_id) + 1 if tok.eos_token_id in reference else 16
-    assert gguf_greedy(out / "gguf-cli-Q8_0.gguf", ids)[:end] == reference[:end]
-    answer = tok.decode(reference[:end], skip_special_tokens=True)
-    assert "furnace" in answer, answer
 
-    # the Modelfile: FROM the Q4_K_M, the template renders the prompt the tokenizer's template renders
+def check_modelfile_and_card(out, tok) -> None:
+    """The Modelfile (FROM the Q4_K_M; its template renders what the tokenizer's renders) and the model card."""
     from core import ollama
     mf = ollama.read_modelfile((out / "Modelfile").read_text())
     assert mf["from"] == "./gguf-cli-Q4_K_M.gguf" and mf["stops"] == ["<|im_end|>"] and mf["system"] == "Answer briefly."
@@ -117,6 +92,38 @@ def test_cli_writes_verified_gguf_ollama_lora_and_a_model_card(trained):
     for fact in ("demo.jsonl", "124 rows", "final training loss", "final validation loss", "lora_rank: 16", "Answer briefly.",
                  "ollama create gguf-cli", "llama-cli -m"):
         assert fact in body, fact
+
+
+def test_cli_writes_verified_gguf_ollama_lora_and_a_model_card(trained):
+    home, job_id = trained["home"], trained["job_id"]
+    r = run_app("merge", job_id, "gguf-cli", "--format", "q4_k_m,q8_0,f16,lora,ollama", "--system", "Answer briefly.",
+                home=home, timeout=600)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    out = home / "exports" / "gguf-cli"
+    names = {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()}
+    assert {"gguf-cli-Q4_K_M.gguf", "gguf-cli-Q8_0.gguf", "gguf-cli-F16.gguf", "Modelfile", "README.md", "manifest.json",
+            "lora/adapter_config.json", "lora/adapter_model.safetensors"} <= names
+    assert "model.safetensors" not in names and not any(n.startswith((".merged", ".work")) for n in names)
+    assert not (home / "exports" / "gguf-cli.partial").exists()
+    for fmt in ("f16", "q8_0", "q4_k_m", "lora", "ollama"):
+        assert f"{fmt:<12} passed" in r.stdout, r.stdout
+
+    check_manifest(out, names)
+
+    # independently of the export's own check: base + the exported LoRA in PEFT vs the GGUFs in llama.cpp
+    from peft import PeftConfig
+    from transformers import AutoTokenizer
+    assert PeftConfig.from_pretrained(out / "lora").r == 16
+    tok = AutoTokenizer.from_pretrained(out / "lora")
+    text = tok.apply_chat_template([{"role": "user", "content": QUESTION}], tokenize=False, add_generation_prompt=True)
+    ids = tok(text, add_special_tokens=False)["input_ids"]
+    reference = greedy_reference(home, out / "lora", ids)
+    assert gguf_greedy(out / "gguf-cli-F16.gguf", ids) == reference
+    end = reference.index(tok.eos_token_id) + 1 if tok.eos_token_id in reference else 16
+    assert gguf_greedy(out / "gguf-cli-Q8_0.gguf", ids)[:end] == reference[:end]
+    assert tok.decode(reference[:end], skip_special_tokens=True).strip()  # an answer (its words are the model's)
+
+    check_modelfile_and_card(out, tok)
 
 
 def test_the_export_tab_shows_the_plan_and_exports_the_other_types(trained):

@@ -40,6 +40,22 @@ def training_file(page, home) -> list[str]:
     return open(path, encoding="utf-8").read().splitlines()
 
 
+def compare_then_undo(page, server, empty: int) -> None:
+    """Versions: what "replace all" changed, then Undo brings the rows before it back."""
+    page.locator("#rv-versions-box").click()                            # what the last step changed
+    page.locator("#rv-compare").click()
+    expect(page.locator("#rv-diff")).to_contain_text("98 changed", timeout=60_000)
+    expect(page.locator("#rv-diff ins").first).to_contain_text("[")
+    shot(page, "review-desk")
+
+    page.locator("#rv-undo").click()                                    # undo "replace all"
+    expect(page.locator("#rv-message")).to_contain_text("Undid the last change")
+    rows = training_file(page, server.home)
+    assert len(rows) == 5000 - empty and sum("[EMAIL]" in r for r in rows) == 1
+    assert any("a reviewer rewrote this answer" in r for r in rows) and sum("[CARD]" in r for r in rows) == 0
+    assert all(json.loads(r)["messages"][-1]["content"] for r in rows)  # the dropped empty answers are not trained on
+
+
 def test_review_a_5000_row_dataset_in_the_browser(server, page, tmp_path):
     data = write_rows(tmp_path / "support.jsonl", make_rows(5000))
     idx = build_index(data)
@@ -92,15 +108,4 @@ def test_review_a_5000_row_dataset_in_the_browser(server, page, tmp_path):
     rows = training_file(page, server.home)
     assert not [r for r in rows if "@example.com" in r] and sum("[CARD]" in r for r in rows) == 20
 
-    page.locator("#rv-versions-box").click()                            # what the last step changed
-    page.locator("#rv-compare").click()
-    expect(page.locator("#rv-diff")).to_contain_text("98 changed", timeout=60_000)
-    expect(page.locator("#rv-diff ins").first).to_contain_text("[")
-    shot(page, "review-desk")
-
-    page.locator("#rv-undo").click()                                    # undo "replace all"
-    expect(page.locator("#rv-message")).to_contain_text("Undid the last change")
-    rows = training_file(page, server.home)
-    assert len(rows) == 5000 - empty and sum("[EMAIL]" in r for r in rows) == 1
-    assert any("a reviewer rewrote this answer" in r for r in rows) and sum("[CARD]" in r for r in rows) == 0
-    assert all(json.loads(r)["messages"][-1]["content"] for r in rows)  # the dropped empty answers are not trained on
+    compare_then_undo(page, server, empty)

@@ -1,6 +1,6 @@
 """Dataset tab: upload (drag and drop), detected format and row count, the problems table, cleaning
 with undo, an editable preview grid, the token-length histogram, the rendered example with the
-trained-on tokens highlighted, and the cleaned file to download.
+trained-on tokens highlighted (webui/tabs/dataset_lengths.py), and the cleaned file to download.
 
 Every action calls the data studio (core.data: import_file, check_dataset, apply_op, undo,
 dataset_rows, insight_dataset, export_path); this file only lays out and formats. The selected
@@ -23,6 +23,7 @@ from core.messages import Msg, english as english_of
 from webui import fields
 from webui.i18n import CODES, L, error_text, recorded_text, say, tr
 from webui.tabs import dataset_pairs
+from webui.tabs.dataset_lengths import histogram_frame, insight
 from webui.tabs.hyperparams_tab import problems_markdown
 
 PROBLEM_COLUMNS = ("line", "field", "message", "fix")
@@ -278,60 +279,6 @@ def save_edits(gui, ds_id: str, start, edited: pd.DataFrame, lang: str) -> str:
 
 
 # ---- lengths and the rendered example -----------------------------------------------------------
-def insight(gui, ds_id: str, base_model: str, max_seq_length, train_on_inputs: bool, chat_template: str, example,
-            lang: str):
-    """Inputs: dataset id, model, maximum length, train-on-inputs, chat template, example row, language. Outputs:
-    histogram, length summary, rendered example. A generator: the first answer comes at once,
-    the measurement (which may load the model's tokenizer) follows."""
-    if not ds_id:
-        yield _histogram_frame({}), tr("ds.none", lang), *dataset_pairs.view_updates({}, [], lang)
-        return
-    yield gr.skip(), tr("ds.measuring", lang), *dataset_pairs.skips()
-    try:
-        ins = gui.offload(D.insight_dataset, gui.ws, ds_id, origin=trust.BROWSER, model=base_model or None,
-                          max_seq_length=int(max_seq_length or 1024), train_on_inputs=bool(train_on_inputs),
-                          preview=max(0, int(example or 1) - 1), chat_template=chat_template or "auto")
-    except InputError as e:
-        yield gr.skip(), refusal(e, lang), *dataset_pairs.skips()
-        return
-    except DanluError as e:
-        yield gr.skip(), f"⚠ {error_text(e, lang)}", *dataset_pairs.skips()
-        return
-    yield (_histogram_frame(ins.get("histogram") or {}), lengths_markdown(ins, lang),
-           *dataset_pairs.view_updates(ins, rendered(ins, lang), lang))
-
-
-def _histogram_frame(h: dict) -> pd.DataFrame:
-    edges, counts = h.get("edges") or [], h.get("counts") or []
-    rows = [(int(edges[i]), int(c)) for i, c in enumerate(counts)]
-    return pd.DataFrame(rows, columns=["tokens", "rows"]).astype({"tokens": "int64", "rows": "int64"})
-
-
-def lengths_markdown(ins: dict, lang: str) -> str:
-    ln = {k: ("—" if v is None else v) for k, v in (ins.get("lengths") or {}).items()}  # no usable row: no lengths
-    parts = [f"{tr('ds.tokens', lang)}: min {ln.get('min', '—')}, {tr('ds.median', lang)} {ln.get('median', '—')}, "
-             f"p95 {ln.get('p95', '—')}, max {ln.get('max', '—')}",
-             f"{tr('ds.over_max', lang)} ({ins.get('max_seq_length')}): **{ins.get('over_max', 0)}**"]
-    if ins.get("no_target"):
-        parts.append(f"{tr('ds.no_target', lang)}: **{ins['no_target']}**")
-    if not ins.get("exact"):
-        parts.append(tr("ds.estimated", lang))
-    te = ins.get("template_error")
-    text = " · ".join(parts)
-    if te:
-        text += f"\n\n⚠ {recorded_text(te, 'message', lang)} — {recorded_text(te, 'hint', lang)}"
-    return text
-
-
-def rendered(ins: dict, lang: str) -> list[tuple[str, str | None]]:
-    """The example as the model sees it: (text, label); labelled text is what training learns."""
-    trained, cut = tr("ds.trained", lang), tr("ds.truncated", lang)
-    out = []
-    for seg in (ins.get("preview") or {}).get("segments", []):
-        out.append((seg["text"], cut if seg.get("truncated") else trained if seg.get("trained") else None))
-    return out
-
-
 def download(gui, ds_id: str):
     """Inputs: dataset id. Outputs: the current (cleaned) version as a file to download."""
     if not ds_id:
@@ -377,7 +324,7 @@ def build(gui) -> DatasetTab:
         save_btn = gr.Button(L("ds.save_edits"), size="sm", elem_id="ds-save-edits")
     gr.Markdown("### " + L("ds.lengths_title"))
     with gr.Row(equal_height=True):
-        histogram = gr.BarPlot(_histogram_frame({}), x="tokens", y="rows", label=L("ds.histogram"), height=260,
+        histogram = gr.BarPlot(histogram_frame({}), x="tokens", y="rows", label=L("ds.histogram"), height=260,
                                elem_id="ds-histogram", scale=3)
         with gr.Column(scale=2):
             lengths = gr.Markdown(elem_id="ds-lengths")

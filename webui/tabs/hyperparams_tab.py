@@ -12,7 +12,8 @@ import gradio as gr
 from core import presets, trust
 from core.config import FIELDS, read_yaml, save_config, to_yaml
 from core.errors import InputError, Problem
-from core.launcher import LaunchSpec, cli_command
+from core.launch_commands import cli_command
+from core.launcher import LaunchSpec
 from core.memory import estimate, fit_advice, sequences_per_example
 from core.memory import model_shape
 from core.memory_plan import MODES, SHARDING, choose_sharding, plan_memory

@@ -90,6 +90,23 @@ def _filters_ui() -> list:
     return [search, regex, problem, mark, lang, dup, mn, mx, sort]
 
 
+def _pii_ui(b: dict):
+    """The personal-data box: kinds, names, scan, findings and the redact buttons (added to b)."""
+    with gr.Accordion(L("rv.pii_title"), open=True, elem_id="rv-pii-box"):
+        kinds = gr.CheckboxGroup([(tr(f"rv.kind.{k}", "en"), k) for k in pii.KINDS], value=list(pii.KINDS),
+                                 label=L("rv.kinds"), elem_id="rv-kinds")
+        names = gr.Textbox(label=L("rv.names"), elem_id="rv-names")
+        b["scan"] = gr.Button(L("rv.scan"), size="sm", variant="primary", elem_id="rv-scan")
+        scan_summary = gr.Markdown(elem_id="rv-scan-summary")
+        hits = gr.Dataframe(hits_frame(None, "en"), label=L("rv.hits"), interactive=False, wrap=True, max_height=260,
+                            column_widths=["12%", "26%", "34%", "28%"], elem_id="rv-hits")
+        with gr.Row():
+            b["redact_one"] = gr.Button(L("rv.redact_one"), size="sm", elem_id="rv-redact-one")
+            b["redact_kinds"] = gr.Button(L("rv.redact_kinds"), size="sm", elem_id="rv-redact-kinds")
+            b["redact_all"] = gr.Button(L("rv.redact_all"), size="sm", variant="stop", elem_id="rv-redact-all")
+    return kinds, names, scan_summary, hits
+
+
 def build(gui) -> ReviewTab:
     gr.HTML(f"<style>{CSS}</style>", padding=False)
     gr.Markdown("## " + L("rv.title"))
@@ -120,18 +137,7 @@ def build(gui) -> ReviewTab:
                 bulk_mark = gr.Dropdown([(tr(f"rv.mark.{m}", "en"), m) for m in ("keep", "drop", "fix", "clear")], value="drop",
                                         label=L("rv.bulk_mark"), elem_id="rv-bulk-mark")
                 b["bulk"] = gr.Button(L("rv.bulk"), size="sm", elem_id="rv-bulk")
-            with gr.Accordion(L("rv.pii_title"), open=True, elem_id="rv-pii-box"):
-                kinds = gr.CheckboxGroup([(tr(f"rv.kind.{k}", "en"), k) for k in pii.KINDS], value=list(pii.KINDS),
-                                         label=L("rv.kinds"), elem_id="rv-kinds")
-                names = gr.Textbox(label=L("rv.names"), elem_id="rv-names")
-                b["scan"] = gr.Button(L("rv.scan"), size="sm", variant="primary", elem_id="rv-scan")
-                scan_summary = gr.Markdown(elem_id="rv-scan-summary")
-                hits = gr.Dataframe(hits_frame(None, "en"), label=L("rv.hits"), interactive=False, wrap=True, max_height=260,
-                                    column_widths=["12%", "26%", "34%", "28%"], elem_id="rv-hits")
-                with gr.Row():
-                    b["redact_one"] = gr.Button(L("rv.redact_one"), size="sm", elem_id="rv-redact-one")
-                    b["redact_kinds"] = gr.Button(L("rv.redact_kinds"), size="sm", elem_id="rv-redact-kinds")
-                    b["redact_all"] = gr.Button(L("rv.redact_all"), size="sm", variant="stop", elem_id="rv-redact-all")
+            kinds, names, scan_summary, hits = _pii_ui(b)
             with gr.Accordion(L("rv.versions_title"), open=False, elem_id="rv-versions-box"):
                 diff_a = gr.Dropdown([], label=L("rv.version_a"), elem_id="rv-diff-a")
                 diff_b = gr.Dropdown([], label=L("rv.version_b"), elem_id="rv-diff-b")

@@ -1,0 +1,113 @@
+"""Operations on rows the user picked, one by one or by their findings, as the review desk sends them:
+
+    edit    row record      replace row number `row` (1-based) with `record` (a JSON object)
+    delete  rows            drop the listed row numbers ("3, 7; 12")
+    redact  kinds names hits   replace sensitive data (core/data/pii.py) by placeholders
+
+Like every operation they stream (row number, record) and count what they did (core/data/ops.py).
+"""
+from __future__ import annotations
+
+import json
+
+from core.data.ops import Op, _int
+from core.errors import InputError, Problem
+from core.messages import Msg
+
+
+class Edit(Op):
+    name, PARAMS = "edit", ("row", "record")
+
+    def validate(self):
+        super().validate()
+        self.row = _int(self.params.get("row"), "row", 1)
+        rec = self.params.get("record")
+        if isinstance(rec, str):
+            try:
+                rec = json.loads(rec)
+            except json.JSONDecodeError as e:
+                raise InputError(problems=[Problem("edit record", Msg("clean.edit_json", error=e.msg, column=e.colno),
+                                                   Msg("clean.edit_json.hint"))])
+        if type(rec) is not dict:
+            raise InputError(problems=[Problem("edit record", Msg("clean.edit_not_object"), Msg("clean.edit_not_object.hint"))])
+        self.record = rec
+        self.found = False
+
+    def apply(self, no, rec):
+        if no == self.row:
+            self.found = True
+            self.changed += rec != self.record
+            return self.record
+        return rec
+
+    def summary(self):
+        if not self.found:
+            return Msg("clean.row_missing", row=self.row, total=self.rows_in)
+        return Msg("clean.row_changed" if self.changed else "clean.row_unchanged", row=self.row)
+
+
+class Delete(Op):
+    name, PARAMS = "delete", ("rows",)
+
+    def validate(self):
+        super().validate()
+        rows = self.params.get("rows")
+        if isinstance(rows, str):
+            rows = [r for r in rows.replace(";", ",").split(",") if r.strip()]
+        if isinstance(rows, int):
+            rows = [rows]
+        if not rows:
+            raise InputError(problems=[Problem("delete rows", Msg("clean.no_rows"), Msg("clean.no_rows.hint"))])
+        self.rows = {_int(r, "rows", 1) for r in rows}
+
+    def apply(self, no, rec):
+        return None if no in self.rows else rec
+
+    def summary(self):
+        if len(self.rows) > self.removed:
+            return Msg("clean.deleted_missing", n=self.removed, missing=len(self.rows) - self.removed)
+        return Msg("clean.deleted", n=self.removed)
+
+
+class Redact(Op):
+    """Sensitive data (core/data/pii.py) replaced by placeholders: every finding of `kinds`, or only
+    the findings listed in `hits` ("ROW:FIELD:START:KIND", as review's scan names them)."""
+    name, PARAMS = "redact", ("kinds", "names", "hits")
+
+    def validate(self):
+        super().validate()
+        from core.data import pii
+        kinds = self.params.get("kinds") or ",".join(pii.KINDS)
+        kinds = [k.strip() for k in kinds.split(",")] if isinstance(kinds, str) else list(kinds)
+        unknown = [k for k in kinds if k and k not in pii.ALL_KINDS]
+        if unknown:
+            raise InputError(problems=[Problem("redact kinds", Msg("pii.unknown_kind", value=repr(k)),
+                                               Msg("pii.use_kinds.hint", kinds=", ".join(pii.ALL_KINDS))) for k in unknown])
+        names = self.params.get("names") or []
+        names = [n for n in names.split(",")] if isinstance(names, str) else list(names)
+        self.kinds = tuple(k for k in kinds if k) + (("name",) if any(n.strip() for n in names) else ())
+        self.names = pii.names_pattern(names)
+        self.only = pii.hit_keys(self.params.get("hits"))
+        self.by_kind: dict[str, int] = {}
+
+    def apply(self, no, rec):
+        from core.data import pii
+        only = None if self.only is None else self.only.get(no, set())
+        if only is not None and not only:
+            return rec
+        hits = [(p, h) for p, h in pii.scan_record(rec, self.kinds, self.names)
+                if only is None or (p, h.start, h.kind) in only]
+        if hits:
+            pii.redact_record(rec, self.kinds, self.names, only={(p, h.start, h.kind) for p, h in hits})
+            for _, h in hits:
+                self.by_kind[h.kind] = self.by_kind.get(h.kind, 0) + 1
+            self.changed += 1
+        return rec
+
+    def summary(self):
+        n = sum(self.by_kind.values())
+        kinds = [Msg("clean.redact_kind", n=c, kind=Msg("pii.kind." + k))
+                 for k, c in sorted(self.by_kind.items(), key=lambda kv: -kv[1])]
+        if kinds:
+            return Msg("clean.redact_kinds", n=n, kinds=kinds, rows=self.changed, total=self.rows_in)
+        return Msg("clean.redact", n=n, rows=self.changed, total=self.rows_in)

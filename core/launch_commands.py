@@ -1,0 +1,47 @@
+"""The command lines that start a job: the exact torchrun argv of any recipe (what the executor
+runs), and the `python app.py train ...` line a user would type to run the same job from a shell
+(shown by the GUI's Show command and written at the top of the run's config.yaml). `spec` is a
+core.launcher.LaunchSpec (not imported: the launcher imports this module).
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from core.rundir import RunDir
+
+TRAIN_MODULE = "core.recipes.train"
+
+
+def torchrun_command(run_dir: Path, nproc: int, spec, module: str, args: list[str]) -> list[str]:
+    """The exact torchrun argv of any recipe. Each rank's output also lands in <run>/ranks/ (--log-dir)."""
+    argv = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", str(nproc), "--max-restarts", "0",
+            "--log-dir", str(RunDir(run_dir).ranks), "--redirects", "3", "--tee", "3"]
+    if spec.nnodes > 1:
+        host, _, port = spec.master.rpartition(":")
+        argv += ["--nnodes", str(spec.nnodes), "--node-rank", str(spec.node_rank), "--master-addr", host,
+                 "--master-port", port]
+    else:
+        argv += ["--standalone"]  # a free rendezvous port of its own, so jobs never collide
+    return argv + ["-m", module, *args]
+
+
+def build_command(config_path: Path, nproc: int, spec, *, module: str = TRAIN_MODULE,
+                  resume: bool = False, extra: list[str] | None = None) -> list[str]:
+    """The training recipe's torchrun argv; its run directory is the config file's folder."""
+    args = ["--config", str(config_path)] + (["--resume"] if resume else []) + list(extra or [])
+    return torchrun_command(Path(config_path).parent, nproc, spec, module, args)
+
+
+def cli_command(config_path: Path, nproc: int, spec) -> str:
+    """What the user would type; shown by the GUI's Show command and written into config.yaml."""
+    parts = ["python", "app.py", "train", str(config_path)]
+    if spec.slurm is not None:
+        return " ".join(parts + spec.slurm.cli_flags())
+    if nproc > 1:
+        parts += ["--nproc", str(nproc)]
+    if spec.gpus is not None:
+        parts += ["--gpus", ",".join(str(g) for g in spec.gpus)]
+    if spec.nnodes > 1:
+        parts += ["--nnodes", str(spec.nnodes), "--node-rank", str(spec.node_rank), "--master", spec.master]
+    return " ".join(parts)

@@ -1,0 +1,69 @@
+"""The Dataset tab's length view: the token-length histogram and summary for the chosen model and
+maximum length, and one example rendered as the model sees it (trained-on and cut-off text
+labelled). Measured by core.data.insight_dataset off the event thread.
+"""
+from __future__ import annotations
+
+import gradio as gr
+import pandas as pd
+
+from core import data as D
+from core import trust
+from core.errors import DanluError, InputError
+from webui.i18n import error_text, recorded_text, tr
+from webui.tabs import dataset_pairs
+from webui.tabs.hyperparams_tab import problems_markdown
+
+
+def insight(gui, ds_id: str, base_model: str, max_seq_length, train_on_inputs: bool, chat_template: str, example,
+            lang: str):
+    """Inputs: dataset id, model, maximum length, train-on-inputs, chat template, example row, language. Outputs:
+    histogram, length summary, rendered example. A generator: the first answer comes at once,
+    the measurement (which may load the model's tokenizer) follows."""
+    if not ds_id:
+        yield histogram_frame({}), tr("ds.none", lang), *dataset_pairs.view_updates({}, [], lang)
+        return
+    yield gr.skip(), tr("ds.measuring", lang), *dataset_pairs.skips()
+    try:
+        ins = gui.offload(D.insight_dataset, gui.ws, ds_id, origin=trust.BROWSER, model=base_model or None,
+                          max_seq_length=int(max_seq_length or 1024), train_on_inputs=bool(train_on_inputs),
+                          preview=max(0, int(example or 1) - 1), chat_template=chat_template or "auto")
+    except InputError as e:
+        yield gr.skip(), problems_markdown(e.problems, lang, title=e.title), *dataset_pairs.skips()
+        return
+    except DanluError as e:
+        yield gr.skip(), f"⚠ {error_text(e, lang)}", *dataset_pairs.skips()
+        return
+    yield (histogram_frame(ins.get("histogram") or {}), lengths_markdown(ins, lang),
+           *dataset_pairs.view_updates(ins, rendered(ins, lang), lang))
+
+
+def histogram_frame(h: dict) -> pd.DataFrame:
+    edges, counts = h.get("edges") or [], h.get("counts") or []
+    rows = [(int(edges[i]), int(c)) for i, c in enumerate(counts)]
+    return pd.DataFrame(rows, columns=["tokens", "rows"]).astype({"tokens": "int64", "rows": "int64"})
+
+
+def lengths_markdown(ins: dict, lang: str) -> str:
+    ln = {k: ("—" if v is None else v) for k, v in (ins.get("lengths") or {}).items()}  # no usable row: no lengths
+    parts = [f"{tr('ds.tokens', lang)}: min {ln.get('min', '—')}, {tr('ds.median', lang)} {ln.get('median', '—')}, "
+             f"p95 {ln.get('p95', '—')}, max {ln.get('max', '—')}",
+             f"{tr('ds.over_max', lang)} ({ins.get('max_seq_length')}): **{ins.get('over_max', 0)}**"]
+    if ins.get("no_target"):
+        parts.append(f"{tr('ds.no_target', lang)}: **{ins['no_target']}**")
+    if not ins.get("exact"):
+        parts.append(tr("ds.estimated", lang))
+    te = ins.get("template_error")
+    text = " · ".join(parts)
+    if te:
+        text += f"\n\n⚠ {recorded_text(te, 'message', lang)} — {recorded_text(te, 'hint', lang)}"
+    return text
+
+
+def rendered(ins: dict, lang: str) -> list[tuple[str, str | None]]:
+    """The example as the model sees it: (text, label); labelled text is what training learns."""
+    trained, cut = tr("ds.trained", lang), tr("ds.truncated", lang)
+    out = []
+    for seg in (ins.get("preview") or {}).get("segments", []):
+        out.append((seg["text"], cut if seg.get("truncated") else trained if seg.get("trained") else None))
+    return out
