@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import run_app
+from tests.conftest import REPO, run_app
 
 pytestmark = pytest.mark.slow
 
@@ -38,9 +38,22 @@ def test_demo_trains_with_two_processes_and_the_adapter_generates(home, tmp_path
     model = PeftModel.from_pretrained(base, run / "adapter")
     ids = tok.apply_chat_template([{"role": "user", "content": "What does the mint pill do?"}],
                                   add_generation_prompt=True, return_tensors="pt", return_dict=True)
-    out = model.generate(**ids, max_new_tokens=12, do_sample=False)
-    answer = tok.decode(out[0][ids["input_ids"].shape[1]:], skip_special_tokens=True)
-    assert "pill" in answer, answer
+    outs = [model.generate(**ids, max_new_tokens=12, do_sample=False)[0] for _ in range(2)]
+    assert outs[0].equal(outs[1]) and len(outs[0]) > ids["input_ids"].shape[1]  # greedy: the same new tokens twice
+    # what it learned, as a number with a margin (not the words a tiny model happens to write): a
+    # training answer is at least twice as likely per token with the adapter as without it
+    import torch
+    row = json.loads((REPO / "presets/templates/data/demo.jsonl").read_text().splitlines()[0])
+    full = tok.apply_chat_template(row["messages"], return_tensors="pt", return_dict=True)
+    prompt = tok.apply_chat_template(row["messages"][:1], add_generation_prompt=True, return_tensors="pt", return_dict=True)
+    labels = full["input_ids"].clone()
+    labels[:, :prompt["input_ids"].shape[1]] = -100
+    with torch.no_grad():
+        tuned = model(**full, labels=labels).loss
+        with model.disable_adapter():
+            untuned = model(**full, labels=labels).loss
+    print(f"\n[answer nll] tuned {float(tuned):.3f}, without the adapter {float(untuned):.3f}")
+    assert tuned < untuned - 0.69, (float(tuned), float(untuned))
 
 
 def test_qlora_nf4_layers_train_on_cpu(home):
