@@ -314,13 +314,27 @@ def once_each(page) -> dict:
             page.wait_for_function(f"() => !document.querySelector('{click} button, {click}').disabled", timeout=120_000)
         out[name] = measure(page, click, target, expect)
         if click == "#chat-send":  # let the reply finish (the model loads first) before Clear
-            page.wait_for_function("""() => { const b = [...document.querySelectorAll("#chat-bot [data-testid='bot']")].pop();
-                return b && /\\w{3,}/.test(b.innerText) && !b.innerText.includes('Loading the model'); }""", timeout=300_000)
-            time.sleep(3.0)
+            wait_for_reply(page)
         if click == "#demo-start":  # its own process loads the model: let it finish before the next press
             page.locator("#demo-message").get_by_text("The demo runs at").wait_for(timeout=300_000)
         time.sleep(1.0)
     return out
+
+
+def wait_for_reply(page, timeout: float = 300, still: float = 3.0) -> str:
+    """The chat's last answer once the model has loaded and the text has stopped changing for `still`
+    seconds (whatever words a tiny model writes, or none)."""
+    js = """() => { const b = [...document.querySelectorAll("#chat-bot [data-testid='bot']")].pop();
+                    return b ? b.innerText : null; }"""
+    end, last, since = time.time() + timeout, None, time.time()
+    while time.time() < end:
+        text = page.evaluate(js)
+        if text != last:
+            last, since = text, time.time()
+        elif text is not None and "Loading the model" not in text and time.time() - since >= still:
+            return text
+        time.sleep(0.5)
+    raise TimeoutError(f"the chat answer did not settle in {timeout:.0f} s; it shows {last!r}")
 
 
 def print_table(r: dict) -> None:
