@@ -106,6 +106,7 @@ def measure(args, run: Path, t0: float) -> dict:
     """tokens/s of the timed steps, peak memory, losses and Start-to-first-loss from the run's files."""
     if str(REPO) not in sys.path:
         sys.path.insert(0, str(REPO))
+    from core.progress import seconds_between
     from core.rundir import RunDir, read_json, read_jsonl
     metrics = read_jsonl(RunDir(run).metrics)
     steps = {m["step"]: m for m in metrics if "loss" in m or m.get("nonfinite")}
@@ -118,8 +119,7 @@ def measure(args, run: Path, t0: float) -> dict:
     total = args.warmup + args.steps
     span = 0.0
     if args.warmup in steps and total in steps:
-        key = "wall" if "wall" in steps[total] and "wall" in steps[args.warmup] else "time"  # wall: 1 ms, time: 10 ms
-        span = steps[total][key] - steps[args.warmup][key]
+        span = seconds_between(steps[args.warmup], steps[total])
     if span > 0:  # a span below the clock's tick gives no rate rather than a division by zero
         timed = [steps[s] for s in range(args.warmup + 1, total + 1) if s in steps]
         tokens = sum(m["tokens"] for m in timed) if all("tokens" in m for m in timed) \

@@ -170,16 +170,14 @@ def run_danlu(args, view: Path, data: Path, mb: int, work: Path, timeout: float,
 
 def danlu_measure(run: Path, warmup: int, total: int) -> dict:
     """From the run's metrics.jsonl: the timed steps' real tokens over their seconds, and the peak."""
+    from core.progress import seconds_between
     from core.rundir import RunDir, read_json, read_jsonl
     steps = {m["step"]: m for m in read_jsonl(RunDir(run).metrics) if "loss" in m}
     info = read_json(RunDir(run).run_info) or {}
     out = dict(peak_gib=max((m["gpu_mem_gib"] for m in steps.values() if "gpu_mem_gib" in m), default=None),
                speed=info.get("speed"), losses=[round(steps[s]["loss"], 4) for s in sorted(steps)])
     if warmup in steps and total in steps:
-        # "wall" has millisecond resolution, "time" (since start) only 10 ms: a demo-model step on a
-        # quick CPU fits inside one 10 ms tick, which once made the span 0.
-        key = "wall" if "wall" in steps[total] and "wall" in steps[warmup] else "time"
-        span = steps[total][key] - steps[warmup][key]
+        span = seconds_between(steps[warmup], steps[total])  # a demo-model step on a quick CPU can be under 10 ms
         tokens = sum(steps[s].get("tokens", 0) for s in range(warmup + 1, total + 1))
         if span > 0:
             out.update(seconds=round(span, 3), timed_tokens=tokens, tokens_per_s=round(tokens / span, 1), status="ok")

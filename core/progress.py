@@ -25,6 +25,13 @@ def split_metrics(records: list[dict]) -> tuple[list[dict], list[dict]]:
     return train, evals
 
 
+def seconds_between(first: dict, last: dict) -> float:
+    """Seconds between two metrics lines: on their wall clocks (1 ms) when both have one, else on
+    "time" since the start (10 ms, older runs). Two quick steps can fall inside one tick: 0."""
+    key = "wall" if "wall" in first and "wall" in last else "time"
+    return last[key] - first[key]
+
+
 def log_tail(job: J.Job, max_bytes: int = 20_000) -> str:
     """The end of the job's log (its executor's: stdout.log for a local job), whole lines only."""
     path = executor_for(job).logs(job)
@@ -58,7 +65,7 @@ def status(job: J.Job) -> dict:
     if job.state == J.RUNNING and train and total and step:
         first = train[0]
         span_steps = step - first["step"]
-        span_time = train[-1]["time"] - first["time"]
+        span_time = seconds_between(first, train[-1])
         if span_steps > 0 and span_time > 0:
             eta = span_time / span_steps * (total - step)
     out = dict(
