@@ -3,6 +3,7 @@ chromium through Playwright, and screenshots saved to test-artifacts/screenshots
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -137,6 +138,16 @@ def open_app(page, url: str) -> None:
 
 def tab(page, name: str) -> None:
     page.get_by_role("tab", name=name, exact=True).click()
+
+
+def run_evaluation(page, job_id: str, samples: int) -> None:
+    """The Evaluate tab on the job just trained (it is preselected): `samples` prompts, to Succeeded."""
+    from playwright.sync_api import expect
+    tab(page, "Evaluate")
+    expect(page.locator("#ev-run input")).to_have_value(re.compile(job_id))
+    page.locator("#ev-max-samples input").fill(str(samples))
+    page.get_by_role("button", name="Run evaluation").click()
+    expect(page.locator("#ev-status")).to_contain_text("Succeeded", timeout=600_000)
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.conftest import REPO
-from tests.webui.conftest import open_app, shot, tab
+from tests.webui.conftest import open_app, run_evaluation, shot, tab
 from tests.webui.test_browser import LOSS_POINTS, upload
 
 
@@ -63,11 +63,7 @@ def journey_train(page, server) -> str:
 
 def journey_after_training(page, job_id: str) -> None:
     """Evaluate, Export (merge, GGUF and Ollama) and Chat on the job just trained."""
-    tab(page, "Evaluate")
-    expect(page.locator("#ev-run input")).to_have_value(re.compile(job_id))
-    page.locator("#ev-max-samples input").fill("8")
-    page.get_by_role("button", name="Run evaluation").click()
-    expect(page.locator("#ev-status")).to_contain_text("Succeeded", timeout=600_000)
+    run_evaluation(page, job_id, 8)
     expect(page.locator("#ev-summary")).to_contain_text("ROUGE-L")
     expect(page.locator("#ev-table")).to_contain_text("Fine-tuned")
     expect(page.locator("#ev-csv")).to_be_visible()

@@ -12,7 +12,7 @@ from playwright.sync_api import expect
 
 from core import jobs as J
 from core.services import Services
-from tests.webui.conftest import live_server, open_app, shot, tab
+from tests.webui.conftest import live_server, open_app, run_evaluation, shot, tab
 from tests.webui.test_preference_page import PREF_LINES, PREF_REPORT
 
 pytestmark = pytest.mark.browser
@@ -98,11 +98,7 @@ def test_the_preference_journey_trains_evaluates_and_chats(server, page, tmp_pat
         expect(page.locator(f'{plot} [aria-roledescription="point"]').first).to_be_attached(timeout=60_000)
     shot(page, "journey-preference-train")
 
-    tab(page, "Evaluate")
-    expect(page.locator("#ev-run input")).to_have_value(re.compile(job_id))
-    page.locator("#ev-max-samples input").fill("6")
-    page.get_by_role("button", name="Run evaluation").click()
-    expect(page.locator("#ev-status")).to_contain_text("Succeeded", timeout=600_000)
+    run_evaluation(page, job_id, 6)
     expect(page.locator("#ev-summary")).to_contain_text("Preference accuracy")
     expect(page.locator("#ev-table")).to_contain_text("Rejected answer")
     shot(page, "journey-preference-evaluate")

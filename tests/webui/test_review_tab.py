@@ -72,3 +72,16 @@ def test_a_sharegpt_pair_reads_with_both_answers_and_search_finds_the_rejected_o
     page = chat_html(row_view(desk, 8), "petrol", False, "en")
     assert "rv-pair" in page and "Open the vent of furnace 7" in page and "<mark" in page and "petrol" in page
     assert "{" not in page.split("rv-pair", 1)[1]  # the answers read as text, not as JSON
+
+
+@pytest.mark.parametrize("row", ["1; rm -rf /", "-1", "0", "99999999999999999999", "../../etc", "1.5"])
+def test_a_row_no_page_would_send_is_no_row_not_a_crash(desk, row):
+    """The row box is hidden and set by the page; a direct HTTP call can send anything in it."""
+    gui, ds = desk
+    q = H.view(gui, ds, H.filters(*FILTERS), "", "en")[7]
+    for out in (H.mark_one(gui, "drop", ds, q, row, "", "en"), H.save_edit(gui, ds, q, row, "messages[0].content", "x", "en")):
+        assert out[0] == "Choose or upload a dataset in the Dataset tab first."
+    assert H.turn_text(gui, ds, row, "messages[0].content") == ""
+    for out in (H.show_row(gui, ds, q, row, "en"), H.step(gui, 1, ds, q, row, "en")):
+        assert out[6] in ("1", "2")  # the first matching row (or the next one), as with no row at all
+    assert D.get_dataset(gui.ws, ds)["version"] == 0  # nothing was marked or edited

@@ -83,10 +83,21 @@ def view(gui, ds_id, f: Filters, row, lang: str, step: int = 0, prefer: int | No
             gr.update(choices=turn_choices, value=last["path"] if last else None), last["text"] if last else "", str(v["row"]), q)
 
 
-def _index_of(rows, row) -> int | None:
-    if row in (None, ""):
+def row_number(row) -> int | None:
+    """The hidden row box's value as a row number (1-based). Anything else, which only a direct HTTP
+    call can send, is no row: the handlers then answer as they do before a row is shown."""
+    try:
+        n = int(str(row).strip())
+    except ValueError:
         return None
-    hit = (rows == int(row)).nonzero()[0]
+    return n if 1 <= n < 2**62 else None
+
+
+def _index_of(rows, row) -> int | None:
+    n = row_number(row)
+    if n is None:
+        return None
+    hit = (rows == n).nonzero()[0]
     return int(hit[0]) if len(hit) else None
 
 
@@ -104,7 +115,7 @@ def step(gui, by: int, ds_id, q, row, lang):
 
 def show_row(gui, ds_id, q, row, lang):
     """The row just chosen (a finding clicked), if it matches the filters."""
-    return view(gui, ds_id, query(q), row, lang, prefer=int(row) if row else None)
+    return view(gui, ds_id, query(q), row, lang, prefer=row_number(row))
 
 
 def filter_choices(gui, ds_id, lang: str, current=(ALL, ALL, ALL)) -> tuple:
@@ -183,6 +194,7 @@ def _fail(e: DanluError, lang: str) -> tuple:
 
 def mark_one(gui, mark: str, ds_id, q, row, note, lang):
     """Keep / Drop / Needs fix for the row shown, with the note; then the next matching row."""
+    row = row_number(row)
     if not ds_id or not row:
         return (tr("rv.none", lang),) + (gr.skip(),) * (N_VIEW + 3)
     try:
@@ -190,11 +202,11 @@ def mark_one(gui, mark: str, ds_id, q, row, note, lang):
         rows = desk.index.rows[select(desk, query(q))]
         k = _index_of(rows, row)
         nxt = int(rows[k + 1]) if k is not None and k + 1 < len(rows) else None
-        res = mark_rows(gui.ws, ds_id, [int(row)], mark, note=note or "")
+        res = mark_rows(gui.ws, ds_id, [row], mark, note=note or "")
     except DanluError as e:
         return _fail(e, lang)
     msg = tr("rv.marked", lang).format(row=row, mark=tr("rv.mark." + mark, lang)) if res["changed"] else tr("rv.unchanged", lang)
-    return _after_change(gui, ds_id, q, row, lang, "✓ " + msg, prefer=nxt if nxt is not None else int(row))
+    return _after_change(gui, ds_id, q, row, lang, "✓ " + msg, prefer=nxt if nxt is not None else row)
 
 
 def mark_all(gui, ds_id, q, row, mark, lang):
@@ -214,22 +226,24 @@ def mark_all(gui, ds_id, q, row, mark, lang):
 
 def turn_text(gui, ds_id, row, path) -> str:
     """Inputs: dataset, row, the chosen turn. Outputs: its text, to edit."""
+    row = row_number(row)
     if not (ds_id and row and path):
         return ""
-    v = row_view(open_desk(gui.ws, ds_id), int(row))
+    v = row_view(open_desk(gui.ws, ds_id), row)
     turns = (v or {}).get("conversation", {"turns": [], "answers": []})
     return next((t["text"] for t in turns["turns"] + [t for a in turns["answers"] for t in a["turns"]] if t["path"] == path), "")
 
 
 def save_edit(gui, ds_id, q, row, path, text, lang):
+    row = row_number(row)
     if not (ds_id and row and path):
         return (tr("rv.none", lang),) + (gr.skip(),) * (N_VIEW + 3)
     try:
-        res = edit_turn(gui.ws, ds_id, int(row), path, text or "")
+        res = edit_turn(gui.ws, ds_id, row, path, text or "")
     except DanluError as e:
         return _fail(e, lang)
     msg = "✓ " + tr("rv.saved", lang).format(row=row) if res["changed"] else tr("rv.unchanged", lang)
-    return _after_change(gui, ds_id, q, row, lang, msg, prefer=int(row))
+    return _after_change(gui, ds_id, q, row, lang, msg, prefer=row)
 
 
 def undo(gui, ds_id, q, row, lang):
@@ -239,7 +253,7 @@ def undo(gui, ds_id, q, row, lang):
         D.undo(gui.ws, ds_id)
     except DanluError as e:
         return _fail(e, lang)
-    return _after_change(gui, ds_id, q, row, lang, "↶ " + tr("rv.undone", lang), prefer=row or None)
+    return _after_change(gui, ds_id, q, row, lang, "↶ " + tr("rv.undone", lang), prefer=row_number(row))
 
 
 # ---- sensitive data ------------------------------------------------------------------------------
@@ -298,7 +312,7 @@ def redact_some(gui, how: str, ds_id, q, row, hit, kinds, names, lang):
     except DanluError as e:
         return _fail(e, lang)
     msg = "✓ " + tr("rv.redacted", lang).format(c=res["result"]["changed"]) if res["changed"] else tr("rv.unchanged", lang)
-    return _after_change(gui, ds_id, q, row, lang, msg, prefer=int(hit.split(":", 1)[0]) if how == "one" else row or None)
+    return _after_change(gui, ds_id, q, row, lang, msg, prefer=row_number(hit.split(":", 1)[0] if how == "one" else row))
 
 
 # ---- versions and shared work -------------------------------------------------------------------
