@@ -288,13 +288,15 @@ def device_name() -> str:
 
 
 def versions() -> dict:
-    from importlib.metadata import PackageNotFoundError, version
+    """The packages' versions; TRL's and datasets' from .site_trl, which only the TRL worker imports."""
+    from importlib.metadata import PackageNotFoundError, distributions, version
+    extra = {d.metadata["Name"].lower(): d.version for d in distributions(path=[str(REPO / ".site_trl")])}
     out = {}
     for name in ("torch", "transformers", "peft", "bitsandbytes", "trl", "datasets", "liger-kernel"):
         try:
             out[name] = version(name)
         except PackageNotFoundError:
-            out[name] = None
+            out[name] = extra.get(name)
     return out
 
 
