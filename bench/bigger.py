@@ -16,7 +16,10 @@ would cut it; every row is in its own try/except and the files are rewritten aft
               log-normal lengths, median 300 tokens (bench/bigger_data.py)
   long-32k    Danlu lowest and Unsloth, mb 1 x 32,768
   baseline    HF Trainer + PEFT + bnb mb 4 (the peer harness), only if time is left
-70B and FSDP rows are not run here: building a 70B nf4 checkpoint and two GPUs do not fit one call.
+  70b         (only when asked: --modes 70b --model-70b DIR) the 70B shape from a pre-quantized nf4
+              checkpoint (bench/make_nf4_model.py): Danlu (memory plan auto) at mb 1 and 2, Unsloth
+              at mb 1 and 2 (one load), 2 warm-up + 4 timed steps each
+FSDP rows are not run here: they need two GPUs.
 
 Output: --out (bench/results/bigger.json's pinned format: {"card", "rows": [{"mode", "stack",
 "micro_batch", "seq", "gpus", "tokens_per_s", "peak_gib"}]}, restart rows with "run" and
@@ -39,7 +42,7 @@ REPO = BENCH.parent
 sys.path.insert(0, str(BENCH))
 MODES = ("restart", "lowest-memory", "unsloth-mb4", "long-16k", "real-data", "long-32k", "baseline")
 COST_S = {"restart": 150, "lowest-memory": 75, "unsloth-mb4": 90, "long-16k": 170, "real-data": 160,
-          "long-32k": 220, "baseline": 80}  # a guess of each group's wall time, to skip what cannot finish
+          "long-32k": 220, "baseline": 80, "70b": 300}  # a guess of each group's wall time, to skip what cannot finish
 
 
 class Bench:
@@ -121,12 +124,13 @@ def run_logged(b: Bench, name: str, argv: list[str], timeout: float, env: dict |
                                                                                     .splitlines()[-4:])[:400]))
 
 
-def danlu(b: Bench, name: str, mb: int, seq: int, sets=(), data=None, warmup=3, steps=10, cap=240) -> dict:
+def danlu(b: Bench, name: str, mb: int, seq: int, sets=(), data=None, warmup=3, steps=10, cap=240,
+          model: str | None = None) -> dict:
     """One run of Danlu's recipe through `app.py train` (bench/danlu_run.py); its record."""
     if b.args.smoke:  # CPU check of the script itself (tests/bench/test_bigger_cpu.py): tiny shapes
         seq, warmup, steps = max(64, seq // 32), 1, 2
     out = b.work / f"danlu-{name}.jsonl"
-    argv = [sys.executable, str(BENCH / "danlu_run.py"), "--model", b.args.model, "--mb", str(mb), "--seq", str(seq),
+    argv = [sys.executable, str(BENCH / "danlu_run.py"), "--model", model or b.args.model, "--mb", str(mb), "--seq", str(seq),
             "--warmup", str(warmup), "--steps", str(steps), "--tag", name, "--out", str(out), "--home", str(b.work / "home"),
             "--timeout", str(int(max(30, min(cap, b.left() - 15))))]
     for s in sets:
@@ -141,22 +145,53 @@ def danlu(b: Bench, name: str, mb: int, seq: int, sets=(), data=None, warmup=3, 
 
 def harness(b: Bench, name: str, mb: int, seq: int, impl: str, warmup=3, steps=10, cap=200) -> dict:
     """The peer harness (baseline or Unsloth), one process, one micro-batch size; its record."""
-    qb = REPO / ".bench-baseline" / "qlora_bench.py"
-    if not qb.exists():
-        return dict(status="skipped", error="no .bench-baseline (run bash bench/prepare.sh)")
+    return harness_runs(b, name, [mb], seq, impl, warmup, steps, cap)[0]
+
+
+def harness_runs(b: Bench, name: str, mbs: list[int], seq: int, impl: str, warmup=3, steps=10, cap=200,
+                 model: str | None = None) -> list[dict]:
+    """The peer harness, one process (one model load), one run per micro-batch size; their records
+    (the harness stops at the first that fails, so a missing one is reported as not run)."""
+    why = peer_missing(b, impl)
+    recs = {} if why else run_harness(b, name, mbs, seq, impl, warmup, steps, cap, model)
+    out = []
+    for mb in mbs:
+        rec = recs.get(mb) or dict(status="skipped" if why else "error",
+                                   error=why or "not run (killed, or an earlier micro-batch failed)")
+        rec.update(micro_batch=mb, seq=seq, gpus=rec.get("world", 1), peak_gib=rec.get("peak_alloc_gib"))
+        if model:  # the 8b parameter count and MFU are wrong for another shape: not reported
+            for k in ("n_params", "mfu_6N", "size"):
+                rec.pop(k, None)
+        b.details["runs"].append(dict(rec, name=name if len(mbs) == 1 else f"{name}-mb{mb}"))
+        out.append(rec)
+    return out
+
+
+def peer_missing(b: Bench, impl: str) -> str:
+    """Why the peer harness cannot run here ('' when it can)."""
+    if b.args.smoke:
+        return "smoke run on a CPU: the peer harness needs a GPU"
+    if not (REPO / ".bench-baseline" / "qlora_bench.py").exists():
+        return "no .bench-baseline (run bash bench/prepare.sh)"
+    if impl == "unsloth" and not (REPO / ".site_uns").is_dir():
+        return "no .site_uns (run bash bench/prepare.sh)"
+    return ""
+
+
+def run_harness(b: Bench, name: str, mbs: list[int], seq: int, impl: str, warmup: int, steps: int, cap: float,
+                model: str | None) -> dict:
+    """{micro-batch: record} of one harness process."""
     env = dict(OUT=str(b.work / name))
     if impl == "unsloth":
-        if not (REPO / ".site_uns").is_dir():
-            return dict(status="skipped", error="no .site_uns (run bash bench/prepare.sh)")
         env["PYTHONPATH"] = f"{REPO / '.site'}:{REPO / '.site_uns'}"
     (b.work / name).mkdir(exist_ok=True)
-    argv = [sys.executable, str(qb), "--tag", name, "--model", b.args.model, "--size", "8b", "--bs", str(mb),
-            "--seq", str(seq), "--warmup", str(warmup), "--steps", str(steps)] + (["--impl", impl] if impl != "trainer" else [])
+    # --size only feeds the harness's parameter count and MFU, which it knows for 8b and 1b alone
+    argv = [sys.executable, str(REPO / ".bench-baseline" / "qlora_bench.py"), "--tag", name, "--model",
+            model or b.args.model, "--size", "8b", "--bs", ",".join(map(str, mbs)), "--seq", str(seq),
+            "--warmup", str(warmup), "--steps", str(steps)] + (["--impl", impl] if impl != "trainer" else [])
     run_logged(b, name, argv, timeout=max(40, min(cap, b.left() - 10)), env=env)
-    rec = last_record(b.work / name / "results.jsonl")
-    rec.update(micro_batch=mb, seq=seq, gpus=rec.get("world", 1), peak_gib=rec.get("peak_alloc_gib"))
-    b.details["runs"].append(dict(rec, name=name))
-    return rec
+    res = b.work / name / "results.jsonl"
+    return {r.get("bs"): r for r in map(json.loads, res.read_text().splitlines() if res.exists() else [])}
 
 
 # --- the groups of rows ---------------------------------------------------------------------
@@ -209,9 +244,21 @@ def baseline(b: Bench) -> None:
     b.row("lowest-memory", "baseline", rec)
 
 
+def big70(b: Bench) -> None:
+    """70B on one card: Danlu at mb 1, Unsloth at mb 1 and 2 (one load of 40 GB), Danlu at mb 2."""
+    model = b.args.model_70b
+    if not model or not (Path(model) / "config.json").is_file():
+        b.details["errors"].append(dict(group="70b", error=f"no checkpoint at --model-70b {model!r} (bench/make_nf4_model.py)"))
+        return
+    b.row("70b", "danlu", danlu(b, "70b-mb1", 1, 2048, warmup=2, steps=4, cap=200, model=model))
+    for rec in harness_runs(b, "unsloth-70b", [1, 2], 2048, "unsloth", warmup=2, steps=4, cap=220, model=model):
+        b.row("70b", "unsloth", rec)
+    b.row("70b", "danlu", danlu(b, "70b-mb2", 2, 2048, warmup=2, steps=4, cap=200, model=model))
+
+
 GROUPS = {"restart": restart_and_plan, "lowest-memory": lowest, "unsloth-mb4": unsloth_mb4,
           "long-16k": lambda b: long_context(b, 16384), "real-data": real_data,
-          "long-32k": lambda b: long_context(b, 32768), "baseline": baseline}
+          "long-32k": lambda b: long_context(b, 32768), "baseline": baseline, "70b": big70}
 
 
 def main(argv=None) -> int:
@@ -221,6 +268,7 @@ def main(argv=None) -> int:
     ap.add_argument("--out", required=True, help="the pinned results file (bigger-details.json goes beside it)")
     ap.add_argument("--deadline", type=float, default=520, help="seconds this script may take")
     ap.add_argument("--modes", default=",".join(MODES), help=f"groups to run, in order: {','.join(MODES)}")
+    ap.add_argument("--model-70b", help="the 70B pre-quantized checkpoint for the 70b group (bench/make_nf4_model.py)")
     ap.add_argument("--smoke", action="store_true", help="tiny shapes, to check this script on a CPU")
     ap.add_argument("--merge", help="an earlier call's bigger.json: its rows of other groups are kept (same card only)")
     args = ap.parse_args(argv)

@@ -44,3 +44,25 @@ def test_real_data_lengths_and_the_recipes_steps(home, tmp_path):
     for st in steps:
         assert st["tokens"] <= 2 * 512 and len(st["ids"]) == len(st["labels"]) == len(st["pos"])
         assert st["pos"].count(0) >= 2  # several documents per row, each from position 0
+
+
+@pytest.mark.slow
+def test_the_70b_group_runs_danlu_at_two_micro_batches_on_the_given_checkpoint(home, tmp_path):
+    """The 70b group trains the checkpoint given as --model-70b (here the demo model), not --model,
+    at mb 1 and 2; a missing checkpoint is an error in the details, not a crash."""
+    out = tmp_path / "bigger.json"
+    argv = [sys.executable, str(REPO / "bench" / "bigger.py"), "--model", str(tmp_path / "no-such-8b"),
+            "--work", str(tmp_path / "work"), "--out", str(out), "--smoke", "--modes", "70b"]
+    r = subprocess.run(argv + ["--model-70b", str(home / "models" / "danlu-tiny")], cwd=str(REPO),
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    rows = json.loads(out.read_text())["rows"]
+    assert sorted((x["stack"], x["micro_batch"]) for x in rows) == [("danlu", 1), ("danlu", 2)]
+    assert all(set(x) == PINNED and x["mode"] == "70b" and x["tokens_per_s"] > 0 for x in rows)
+    details = json.loads((tmp_path / "bigger-details.json").read_text())
+    assert {d["name"] for d in details["runs"]} == {"danlu-70b-mb1", "danlu-70b-mb2", "unsloth-70b-mb1", "unsloth-70b-mb2"}
+    missing = subprocess.run(argv + ["--model-70b", str(tmp_path / "nothing")], cwd=str(REPO),
+                             capture_output=True, text=True, timeout=120)
+    assert missing.returncode == 0
+    errors = json.loads((tmp_path / "bigger-details.json").read_text())["errors"]
+    assert any(e["group"] == "70b" and "no checkpoint" in e["error"] for e in errors)
