@@ -115,7 +115,12 @@ def measure(args, run: Path, t0: float) -> dict:
                memory_plan=info.get("memory_plan"), speed=info.get("speed"), load_s=info.get("load_s"),
                losses=[round(steps[s]["loss"], 4) for s in sorted(steps) if steps[s].get("loss") is not None])
     if steps and "wall" in steps[min(steps)]:
-        out["seconds_to_first_loss"] = round(steps[min(steps)]["wall"] - t0, 1)
+        first = steps[min(steps)]
+        out["seconds_to_first_loss"] = round(first["wall"] - t0, 1)
+        # where those seconds went: app.py, the launcher and torchrun up to the recipe's clock start
+        # (imports included), then the recipe's data and model (run_info), then set-up and step 1
+        out["startup_s"] = dict(before_recipe=round(first["wall"] - first["time"] - t0, 1), **(info.get("startup_s") or {}),
+                                to_first_loss_in_recipe=first["time"])
     total = args.warmup + args.steps
     span = 0.0
     if args.warmup in steps and total in steps:

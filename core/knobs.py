@@ -61,6 +61,9 @@ CKPT_IN_GRAPH = _declare("DANLU_CKPT_IN_GRAPH", BENCHMARK, "0: checkpoint compil
                          "instead of inside it (default 1)", "core.engine.speed")
 CKPT_POLICY = _declare("DANLU_CKPT_POLICY", BENCHMARK, "prefer: let the compiler keep some activations instead of "
                        "recomputing all (default all)", "core.engine.speed")
+MEMORY_SNAPSHOT = _declare("DANLU_MEMORY_SNAPSHOT", BENCHMARK, "a file path: rank 0 of a CUDA run records every GPU "
+                           "allocation of its first two steps and writes torch's memory snapshot there "
+                           "(bench/memory_peak.py reads it)", "core.engine.memory_trace")
 FAULT = _declare("DANLU_FAULT", TEST_HOOK, "inject faults into one attempt: crash@STEP:RANK, nan@STEP, hang@STEP:RANK, "
                  "spam@STEP:RANK, enospc@STEP, slow@STEP, deaf, export_hang@STEP (core.engine.faults); a Slurm "
                  "job's first attempt only", "the recipes, tests/jobs/fake_recipe.py")

@@ -51,7 +51,7 @@ import torch
 
 from core.config import load_config
 from core.data import load_examples
-from core.engine import sharded, speed, train_state
+from core.engine import memory_trace, sharded, speed, train_state
 from core.engine.common import (StopFlag, all_reduce_sum, barrier, keep_4bit_differentiable, load_base_model,
                                 load_tokenizer, log, write_json)
 from core.engine.faults import step_hook
@@ -187,8 +187,11 @@ def start_run(cfg, run_dir: Path, d, resume: bool) -> Run:
     tok = load_tokenizer(ref.source, cfg, ref.local)
     method = method_for(cfg)
     data = prepare_data(cfg, tok, d, method)
+    t_data = time.time()
     saved = train_state.read_checkpoint(run_dir, d, dataset_sha) if resume else None
     model, net, fsdp, info = build_model(cfg, d, ref, data.plan_seq, saved)
+    # where a start's seconds go (the time to the first loss point is what a restart costs)
+    info["startup_s"] = dict(data=round(t_data - t_start, 1), model=round(time.time() - t_data, 1))
     steps_per_epoch, total_steps = count_steps(cfg, d, data.train)
     trainable = [p for p in model.parameters() if p.requires_grad]
     r = Run(cfg, d, run_dir, tok, method, model, net, fsdp, trainable, data.train, data.val, data.width, data.info,
@@ -266,6 +269,7 @@ def loop(r: Run) -> bool:
     cfg, ga = r.cfg, r.cfg.gradient_accumulation_steps
     skip = (r.step % r.steps_per_epoch) * ga
     r.model.train()
+    memory_trace.start(r.d)  # a benchmark knob; off unless DANLU_MEMORY_SNAPSHOT is set
     while r.step < r.total_steps:
         batches = epoch_batches(r.train_seqs, cfg.micro_batch_size, r.d.world, r.d.rank, cfg.seed, r.epoch)
         batches = batches[: r.steps_per_epoch * ga][skip:]
@@ -274,6 +278,7 @@ def loop(r: Run) -> bool:
             step_hook(r, "before")
             one_step(r, batches[w:w + ga])
             step_hook(r, "after")
+            memory_trace.after_step(r.d, r.step)
             if after_step(r):
                 return True
             if r.step >= r.total_steps or w + ga >= len(batches):
