@@ -1,9 +1,10 @@
 """bench/make_nf4_model.py (issue 20's 70B checkpoint, written layer by layer in the saved 4-bit
 format) checked on CPU with the tiny shape: the files are what transformers itself saves for the same
-weights loaded in 4-bit (bit for bit), transformers loads them as saved, and Danlu trains on them
-through the CLI as the bench runs it."""
+weights loaded in 4-bit (bit for bit), transformers and Danlu's loader load them as saved, and Danlu
+trains on them through the CLI as the bench runs it."""
 import json
 import sys
+import warnings
 
 import pytest
 
@@ -88,6 +89,47 @@ def test_transformers_loads_it_and_each_layer_dequantizes_to_the_drawn_weights(b
     assert model.model.norm.weight.equal(torch.ones_like(model.model.norm.weight))
 
 
+def _danlu_load(path, **kw):
+    from core.engine.common import Dist, load_base_model
+    from tests.jobs.util import demo_config
+    import torch
+    d = Dist(0, 1, 0, torch.device("cpu"), None)
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        model = load_base_model(str(path), demo_config(base_model=str(path)), d, True, **kw)
+    return model, [str(w.message) for w in seen]
+
+
+def test_danlus_loader_loads_it_as_saved_with_its_own_compute_dtype(built):
+    import torch
+    from bitsandbytes.nn import Linear4bit
+    model, said = _danlu_load(built)
+    # transformers would ignore Danlu's BitsAndBytesConfig beside the saved one, with a warning
+    assert not [s for s in said if "quantization_config" in s], said
+    saved = read_all(built)
+    linears = {n: m for n, m in model.named_modules() if isinstance(m, Linear4bit)}
+    assert len(linears) == 21
+    for name, m in linears.items():
+        assert m.weight.data.equal(saved[name + ".weight"]), name  # not quantized again
+        assert m.compute_dtype == torch.float32  # Danlu's precision on CPU (auto: fp32), not the file's bf16
+
+
+def test_fsdp_needs_the_packed_bytes_stored_as_the_compute_dtype(built, tmp_path):
+    import torch
+    from core.errors import DanluError
+    with pytest.raises(DanluError) as e:
+        _danlu_load(built, sharded=True, dtype=torch.bfloat16)
+    assert e.value.msg.code == "fail.saved_4bit_storage" and e.value.msg.params["storage"] == "uint8"
+    path = tmp_path / "tiny-nf4-bf16"
+    M.write_checkpoint("tiny", path, seed=SEED, device="cpu", storage="bfloat16")
+    assert json.loads((path / "config.json").read_text())["quantization_config"]["bnb_4bit_quant_storage"] == "bfloat16"
+    ours, plain = read_all(path), read_all(built)
+    w = "model.layers.0.mlp.up_proj.weight"
+    assert ours[w].dtype == torch.bfloat16 and ours[w].view(torch.uint8).flatten().equal(plain[w].flatten())
+    model, _ = _danlu_load(path, sharded=True, dtype=torch.bfloat16)
+    assert {p.dtype for p in model.model.layers[0].parameters()} == {torch.bfloat16}  # one dtype per FSDP unit
+
+
 @pytest.mark.slow
 def test_danlu_trains_on_it_through_the_cli(built, tmp_path):
     import math
@@ -100,3 +142,5 @@ def test_danlu_trains_on_it_through_the_cli(built, tmp_path):
     rec = json.loads(out.read_text().splitlines()[-1])
     assert rec["status"] == "ok", rec.get("error")
     assert len(rec["losses"]) == 2 and all(math.isfinite(x) for x in rec["losses"]), rec["losses"]
+    logs = [p.read_text() for p in (tmp_path / "home").rglob("stdout.log")]
+    assert any("is already quantized (bitsandbytes 4-bit nf4)" in log for log in logs)
