@@ -154,10 +154,60 @@ def load_base_model(source: str, cfg: TrainConfig, d: Dist, local: bool, *, quan
     dtype = dtype or compute_dtype(cfg, d)
     kw = dict(dtype=dtype, device_map={"": "cpu" if sharded else d.device}, attn_implementation=cfg.attn_implementation,
               use_safetensors=True, trust_remote_code=cfg.trust_remote_code, local_files_only=local)
-    qc = quantization_config(cfg, dtype, sharded) if quantize else None
-    if qc is not None:
+    saved = saved_quantization(source, local)
+    if saved is not None:  # a pre-quantized checkpoint: loaded as saved, whatever `quantization` says
+        check_saved_quantization(saved, source, dtype, sharded)
+        log(d, f"[danlu] {source} is already quantized ({describe_quantization(saved)}): loaded as it is saved")
+    elif quantize and (qc := quantization_config(cfg, dtype, sharded)) is not None:
         kw["quantization_config"] = qc
-    return AutoModelForCausalLM.from_pretrained(source, **kw)
+    model = AutoModelForCausalLM.from_pretrained(source, **kw)
+    if saved is not None:
+        set_4bit_compute_dtype(model, dtype)
+    return model
+
+
+def saved_quantization(source: str, local: bool) -> dict | None:
+    """The bitsandbytes `quantization_config` a pre-quantized checkpoint's config.json carries, or None.
+    transformers loads such weights as saved (it does not quantize again) and ignores a config passed
+    beside it (with a warning), so Danlu passes none and checks the one that will be used."""
+    import json
+
+    from transformers.utils import cached_file
+    try:
+        path = cached_file(source, "config.json", local_files_only=local, _raise_exceptions_for_missing_entries=False,
+                           _raise_exceptions_for_connection_errors=False)
+        saved = json.loads(Path(path).read_text()).get("quantization_config") if path else None
+    except (OSError, ValueError):
+        return None
+    return saved if isinstance(saved, dict) and saved.get("quant_method") == "bitsandbytes" else None
+
+
+def describe_quantization(saved: dict) -> str:
+    if saved.get("load_in_4bit"):
+        return f"bitsandbytes 4-bit {saved.get('bnb_4bit_quant_type', 'fp4')}"
+    return "bitsandbytes 8-bit"
+
+
+def check_saved_quantization(saved: dict, source: str, dtype: torch.dtype, sharded: bool) -> None:
+    """FSDP flattens each layer into one tensor of one dtype: the packed 4-bit bytes must be stored
+    as the compute dtype, like the norms beside them (bnb_config asks for that when Danlu quantizes)."""
+    storage = saved.get("bnb_4bit_quant_storage") or "uint8"
+    need = str(dtype).removeprefix("torch.")
+    if sharded and saved.get("load_in_4bit") and storage != need:
+        raise DanluError(Msg("fail.saved_4bit_storage", model=source, storage=storage, need=need),
+                         hint=Msg("fail.saved_4bit_storage.hint", need=need))
+
+
+def set_4bit_compute_dtype(model, dtype: torch.dtype) -> None:
+    """A pre-quantized checkpoint names its own compute dtype; Danlu's precision setting decides, as
+    it does when Danlu quantizes (bnb_config)."""
+    try:
+        from bitsandbytes.nn import Linear4bit
+    except ImportError:
+        return
+    for m in model.modules():
+        if isinstance(m, Linear4bit):
+            m.compute_dtype = dtype
 
 
 class Diverged(DanluError):
