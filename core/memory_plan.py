@@ -17,6 +17,13 @@ default: every layer recomputed and offloaded, the least GPU memory).
 The kept layers are the last ones: their backward runs first, so their memory is free again before
 the recomputed layers need a working set of their own.
 
+Long rows: a recomputed layer's working set is mostly its MLP's [tokens x intermediate] buffers
+(nine of them at the backward's peak, 3.9 GiB at 16k tokens on the 8B shape, measured on an H200).
+The MLP treats every token alone, so from MLP_TILE_TOKENS tokens per row on (and when the layers
+are compiled, whose backward then recomputes and differentiates one piece at a time) it runs in
+`mlp_tiles` pieces of the row (core.engine.speed.tile_mlp): the same numbers, a working set about
+1/mlp_tiles the size.
+
 Sharding (FSDP, 4-bit weights split across the GPUs) is chosen when the weights do not fit one GPU
 but fit when split (`choose_sharding`). Pure Python: the page and the recipe share these numbers.
 """
@@ -28,6 +35,7 @@ from core.memory import BYTES_PER_PARAM, CONTEXT_GIB, GIB, Shape
 from core.messages import Msg
 
 SAFETY = 0.9          # of the free memory: allocator fragmentation, kernels' workspaces
+MLP_TILE_TOKENS = 4096  # rows longer than this run a recomputed layer's MLP in pieces of about this size
 HEADROOM_GIB = 1.0    # and a little more, for what the model here does not count
 MODES = ("auto", "lowest")
 
@@ -43,7 +51,7 @@ class Parts:
 
 
 def parts(shape: Shape, *, micro_batch_size: int, seq: int, quantization: str = "4bit", lora_rank: int = 16,
-          fused_loss: bool = True, act_bytes: int = 2, loaded: bool = False, shards: int = 1) -> Parts:
+          fused_loss: bool = True, act_bytes: int = 2, loaded: bool = False, shards: int = 1, mlp_tiles: int = 1) -> Parts:
     tokens = micro_batch_size * seq
     weights = shape.linear_params_per_layer * shape.layers * BYTES_PER_PARAM[quantization] + shape.embedding_params * 2
     if shards > 1:  # FSDP: this GPU's share, plus two layers gathered whole (the one in use, the next)
@@ -52,8 +60,16 @@ def parts(shape: Shape, *, micro_batch_size: int, seq: int, quantization: str = 
     loss = tokens * shape.hidden * 4 + 1024 * shape.vocab * 4 if fused_loss else tokens * shape.vocab * 8
     per_layer = tokens * (shape.hidden * 8 + shape.intermediate * 3) * act_bytes
     context = 0.0 if loaded else CONTEXT_GIB * GIB
+    live = tokens * (shape.hidden * 8 + shape.intermediate * 3 / max(1, mlp_tiles)) * act_bytes
     return Parts(weights=0.0 if loaded else weights, fixed=lora + loss + context, keep=per_layer,
-                 input=tokens * shape.hidden * act_bytes, live=per_layer)
+                 input=tokens * shape.hidden * act_bytes, live=live)
+
+
+def mlp_tiles(seq: int, tiled: bool) -> int:
+    """Pieces a recomputed layer's MLP runs in for rows of `seq` tokens (1: whole); `tiled`: the
+    layers are compiled, the only place where pieces lower the peak (an eager recomputation makes
+    every piece's buffers before the first is differentiated)."""
+    return max(1, -(-seq // MLP_TILE_TOKENS)) if tiled and seq > MLP_TILE_TOKENS else 1
 
 
 @dataclass(frozen=True)
@@ -65,6 +81,7 @@ class Plan:
     need_gib: float       # the estimated peak of this plan
     free_gib: float       # what it was planned against
     why: Msg | str = ""
+    mlp_tiles: int = 1    # a recomputed layer's MLP runs in this many pieces of the row
 
     @property
     def recompute(self) -> int:
@@ -80,7 +97,8 @@ class Plan:
 
     def to_dict(self) -> dict:
         return dict(mode=self.mode, layers=self.layers, keep=self.keep, recompute=self.recompute, offload=self.offload,
-                    need_gib=round(self.need_gib, 1), free_gib=round(self.free_gib, 1), why=str(self.why))
+                    need_gib=round(self.need_gib, 1), free_gib=round(self.free_gib, 1), why=str(self.why),
+                    mlp_tiles=self.mlp_tiles if self.checkpointing else 1)
 
 
 def need_bytes(p: Parts, layers: int, keep: int, offload: bool) -> float:
@@ -90,9 +108,11 @@ def need_bytes(p: Parts, layers: int, keep: int, offload: bool) -> float:
 
 
 def plan_memory(shape: Shape, *, mode: str = "auto", free_gib: float, gradient_checkpointing: bool = True,
-                offload_activations: bool = True, can_offload: bool = True, **kw) -> Plan:
-    """The plan for `mode`; `kw` are parts()'s (micro_batch_size, seq, quantization, lora_rank, ...)."""
-    p = parts(shape, **kw)
+                offload_activations: bool = True, can_offload: bool = True, tiled: bool = False, **kw) -> Plan:
+    """The plan for `mode`; `kw` are parts()'s (micro_batch_size, seq, quantization, lora_rank, ...);
+    `tiled`: long rows may run a recomputed layer's MLP in pieces (compiled layers only)."""
+    tiles = mlp_tiles(kw.get("seq", 0), tiled)
+    p = parts(shape, mlp_tiles=tiles, **kw)
     L = shape.layers
     if mode == "lowest":
         keep = 0 if gradient_checkpointing else L
@@ -100,7 +120,10 @@ def plan_memory(shape: Shape, *, mode: str = "auto", free_gib: float, gradient_c
     else:
         keep, offload = _auto(p, L, max(0.0, free_gib * SAFETY - HEADROOM_GIB) * GIB, can_offload)
     need = need_bytes(p, L, keep, offload) / GIB
-    return Plan(mode, L, keep, offload, need, free_gib, _why(mode, L, keep, offload, need, free_gib))
+    why = _why(mode, L, keep, offload, need, free_gib)
+    if tiles > 1 and keep < L:
+        why = Msg("plan.with_tiles", plan=why, tiles=tiles)
+    return Plan(mode, L, keep, offload, need, free_gib, why, tiles if keep < L else 1)
 
 
 def _auto(p: Parts, L: int, budget: float, can_offload: bool) -> tuple[int, bool]:

@@ -50,20 +50,50 @@ def plan_for(model, cfg, d, seq: int, shards: int = 1):
     shape = shape or Shape(hidden=model.config.hidden_size, layers=len(decoder_layers(model)[1] or []) or 1,
                            intermediate=4 * model.config.hidden_size, vocab=1, heads=1, kv_heads=1)
     return plan_memory(shape, mode=mode, free_gib=free, gradient_checkpointing=cfg.gradient_checkpointing,
-                       offload_activations=cfg.offload_activations, can_offload=d.cuda, micro_batch_size=cfg.micro_batch_size,
+                       offload_activations=cfg.offload_activations, can_offload=d.cuda, tiled=will_compile(cfg, d, shards),
+                       micro_batch_size=cfg.micro_batch_size,
                        seq=seq, quantization=cfg.quantization, lora_rank=cfg.lora_rank, fused_loss=cfg.fused_loss and d.cuda,
                        act_bytes=act_bytes, loaded=shards == 1, shards=shards)
 
 
+def will_compile(cfg, d, shards: int = 1) -> bool:
+    """speed.apply compiles the decoder layers (the recipe passes allow_compile=False under FSDP)."""
+    return bool(cfg.compile and d.cuda and shards == 1)
+
+
 def apply_plan(model, plan) -> None:
     """Per decoder layer: the kept ones are not checkpointed (add_lora switched checkpointing on for
-    all when any layer is recomputed); transformers reads each layer's own flag."""
+    all when any layer is recomputed); transformers reads each layer's own flag. The recomputed
+    layers' MLPs run in the plan's pieces of the row."""
     _, layers = decoder_layers(model)
     if layers is None:
         return
     for layer, mode in zip(layers, plan.layer_modes()):
         if hasattr(layer, "gradient_checkpointing"):
             layer.gradient_checkpointing = mode != "keep"
+        if mode != "keep":
+            tile_mlp(layer, plan.mlp_tiles)
+
+
+def tile_mlp(layer, tiles: int) -> bool:
+    """Run the layer's MLP on `tiles` pieces of the row, one after the other. The MLP treats each
+    token alone, so the result is the same; inside a compiled, checkpointed layer the backward then
+    recomputes and differentiates one piece at a time, and its [tokens x intermediate] buffers are
+    one piece's (core/memory_plan.py). The number of pieces is fixed, not their size, so rows of
+    another width do not make another graph."""
+    mlp = getattr(layer, "mlp", None)
+    if mlp is None or tiles <= 1 or getattr(mlp, "_danlu_tiles", 1) > 1:
+        return False
+    whole = mlp.forward
+
+    def forward(x, *args, **kwargs):
+        if x.dim() < 2 or x.shape[-2] < 2 * tiles:
+            return whole(x, *args, **kwargs)
+        return torch.cat([whole(part, *args, **kwargs) for part in x.tensor_split(tiles, dim=-2)], dim=-2)
+
+    mlp.forward = forward
+    mlp._danlu_tiles = tiles
+    return True
 
 
 def keep_compile_caches(run_dir) -> None:

@@ -83,3 +83,18 @@ def test_sharding_only_when_one_gpu_is_not_enough():
     assert choose_sharding(LLAMA_8B, mode="fsdp", gpus=2, free_gib=80.0, **kw).fsdp
     short = choose_sharding(LLAMA_70B, mode="auto", gpus=2, free_gib=16.0, **kw)
     assert not short.fsdp and "even split" in str(short.why)
+
+
+def test_long_rows_tile_the_recomputed_mlp_only_when_the_layers_are_compiled():
+    from core.memory_plan import MLP_TILE_TOKENS, mlp_tiles
+    assert mlp_tiles(MLP_TILE_TOKENS, True) == 1 and mlp_tiles(2048, True) == 1
+    assert mlp_tiles(16384, True) == 4 and mlp_tiles(32768, True) == 8 and mlp_tiles(16385, True) == 5
+    assert mlp_tiles(32768, False) == 1  # eager recomputation makes every piece before the first backward
+    kw = dict(mode="lowest", free_gib=139.0, micro_batch_size=1, seq=16384)
+    plain, tiled = plan_memory(LLAMA_8B, **kw), plan_memory(LLAMA_8B, tiled=True, **kw)
+    assert (plain.mlp_tiles, tiled.mlp_tiles) == (1, 4) and tiled.to_dict()["mlp_tiles"] == 4
+    # the working set's [tokens x intermediate] part shrinks to a quarter: 16384 x 14336 x 3 x 2 bytes x 3/4
+    assert plain.need_gib - tiled.need_gib == pytest.approx(16384 * 14336 * 6 * 0.75 / 2**30, abs=0.05)
+    assert "4 pieces" in str(tiled.why) and "pieces" not in str(plain.why)
+    kept = plan_memory(LLAMA_8B, mode="auto", free_gib=139.0, micro_batch_size=1, seq=8192, tiled=True)
+    assert kept.keep == kept.layers and kept.mlp_tiles == 1  # nothing recomputed: nothing to tile

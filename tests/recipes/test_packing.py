@@ -132,3 +132,33 @@ def test_the_plan_checkpoints_only_the_layers_it_does_not_keep(tiny):
     assert out[0][0] == pytest.approx(out[1][0], rel=1e-6)
     for g1, g2 in zip(out[0][1], out[1][1]):
         assert torch.allclose(g1, g2, rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("compiled", [False, True])
+def test_a_tiled_mlp_learns_the_same(tiny, compiled):
+    """The plan's MLP pieces (long rows, recomputed layers) give the loss and LoRA gradients of the
+    whole MLP, eager and inside the compiled checkpointed layer (Inductor on the CPU here); kept
+    layers are not tiled."""
+    from core.engine.speed import compile_layers
+    cfg = TrainConfig(quantization="none", dataset="x", lora_dropout=0.0)
+    torch.manual_seed(0)
+    whole = add_lora(copy.deepcopy(tiny["sdpa"]), cfg, CPU, checkpointing=True)
+    tiled = add_lora(copy.deepcopy(tiny["sdpa"]), cfg, CPU, checkpointing=True)
+    tiled.load_state_dict(whole.state_dict())
+    apply_plan(whole, Plan("lowest", 2, keep=0, offload=False, need_gib=0.0, free_gib=1.0))
+    apply_plan(tiled, Plan("auto", 2, keep=1, offload=False, need_gib=0.0, free_gib=1.0, mlp_tiles=3))
+    _, layers = decoder_layers(tiled)
+    assert [getattr(layer.mlp, "_danlu_tiles", 1) for layer in layers] == [3, 1]
+    if compiled:
+        for m in (whole, tiled):
+            compile_layers(decoder_layers(m)[1], in_graph=True, dynamic=False)
+    x = torch.randint(5, 390, (2, 64), generator=torch.Generator().manual_seed(3))
+    out = []
+    for m in (whole, tiled):
+        m.train()
+        loss = m(input_ids=x, labels=x, use_cache=False).loss
+        loss.backward()
+        out.append((float(loss), [p.grad.clone() for p in m.parameters() if p.requires_grad]))
+    assert out[0][0] == pytest.approx(out[1][0], rel=1e-6)
+    for g1, g2 in zip(out[0][1], out[1][1]):
+        assert torch.allclose(g1, g2, rtol=1e-4, atol=1e-6)

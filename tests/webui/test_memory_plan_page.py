@@ -88,3 +88,14 @@ def test_every_plan_and_sharding_sentence_is_translated():
             continue
         assert not codes - set(catalog), lang
         assert not [m for m in said if say(m, lang) == str(m)], lang
+
+
+def test_long_rows_show_the_mlp_in_pieces_when_the_layers_are_compiled(ws):
+    """The page says what the recipe will do (speed.will_compile): pieces for 16k-token rows on a
+    GPU with compile on, none with compile off."""
+    long_rows = list(ARGS)
+    long_rows[2] = 16384
+    on = hp.memory_fit(Page(ws, H200), "en", [0], *long_rows, "lowest", "auto", "sft", True)
+    off = hp.memory_fit(Page(ws, H200), "en", [0], *long_rows, "lowest", "auto", "sft", False)
+    assert "in 4 pieces" in on and "pieces" not in off
+    assert "4 段" in hp.memory_fit(Page(ws, H200), "zh-CN", [0], *long_rows, "lowest", "auto", "sft", True)

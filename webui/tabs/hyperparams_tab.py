@@ -25,7 +25,8 @@ from webui.jobview import finished_runs
 GROUP_KEYS = {"model": "grp.model", "data": "grp.data", "lora": "grp.lora", "training": "grp.training",
               "logging": "grp.logging", "speed": "grp.speed"}
 MEMORY_INPUTS = ("base_model", "quantization", "max_seq_length", "micro_batch_size", "lora_rank",
-                 "gradient_checkpointing", "fused_loss", "offload_activations", "memory_plan", "sharding", "method")
+                 "gradient_checkpointing", "fused_loss", "offload_activations", "memory_plan", "sharding", "method",
+                 "compile")
 
 
 @dataclass(frozen=True)
@@ -96,7 +97,7 @@ def free_memory(gpus: list[dict], chosen: list) -> tuple[float, str, int]:
 
 def memory_fit(gui, lang: str, chosen: list, base_model, quantization, max_seq_length,
                micro_batch_size, lora_rank, gradient_checkpointing, fused_loss, offload_activations=False,
-               memory_plan="lowest", sharding="off", method="sft") -> str:
+               memory_plan="lowest", sharding="off", method="sft", compile=True) -> str:
     """Outputs: the estimate for one process of this run, whether it fits, and the memory plan and
     the sharding the recipe will choose (core/memory_plan.py), in words."""
     gpus = gui.gpus()
@@ -117,11 +118,13 @@ def memory_fit(gui, lang: str, chosen: list, base_model, quantization, max_seq_l
         # judged at that floor; the plan then says what the rest of the memory buys
         est = estimate(shape, max_seq_length=int(max_seq_length or 16), offload_activations=(bool(offload_activations) or auto)
                        and not on_cpu, gradient_checkpointing=bool(gradient_checkpointing) or auto, **common)
-        plan = plan_memory(shape, mode=memory_plan if memory_plan in MODES else "lowest", free_gib=free,
-                           gradient_checkpointing=bool(gradient_checkpointing), offload_activations=bool(offload_activations),
-                           can_offload=not on_cpu, seq=int(max_seq_length or 16), **common)
         split = choose_sharding(shape, mode=sharding if sharding in SHARDING else "off", gpus=n_gpus, free_gib=free,
                                 seq=int(max_seq_length or 16), **common) if not on_cpu else None
+        # the recipe compiles the layers on a GPU unless the model is split (speed.will_compile)
+        tiled = bool(compile) and not on_cpu and not (split and split.fsdp)
+        plan = plan_memory(shape, mode=memory_plan if memory_plan in MODES else "lowest", free_gib=free,
+                           gradient_checkpointing=bool(gradient_checkpointing), offload_activations=bool(offload_activations),
+                           can_offload=not on_cpu, seq=int(max_seq_length or 16), tiled=tiled, **common)
     except (KeyError, TypeError, ValueError):
         return f"ℹ {tr('mem.cannot', lang)}"
     return _memory_words(est, plan, split, free, name, device, lang)
