@@ -1,9 +1,9 @@
 """What was alive on the GPU at the peak of a recorded training step, grouped by where it was made.
 
-    DANLU_MEMORY_SNAPSHOT=/tmp/snap.pickle python bench/danlu_run.py ...   # or python app.py train cfg.yaml
-    python bench/memory_peak.py /tmp/snap.pickle [--top 25]
+    DANLU_MEMORY_SNAPSHOT=/tmp/snap.json python bench/danlu_run.py ...   # or python app.py train cfg.yaml
+    python bench/memory_peak.py /tmp/snap.json [--top 25]
 
-The snapshot (torch.cuda.memory._dump_snapshot) holds the allocator's history since recording began
+The snapshot (torch.cuda.memory._snapshot(), written as JSON by core/engine/memory_trace.py) holds the allocator's history since recording began
 (core/engine/memory_trace.py starts it before the first step) and the blocks alive when it was
 written. Replaying the history gives the allocated bytes at every event; what was allocated before
 recording began (the weights, mostly) is the blocks alive at the end minus what the history added.
@@ -14,7 +14,7 @@ file and its caller.
 from __future__ import annotations
 
 import argparse
-import pickle
+import json
 import sys
 from collections import defaultdict
 
@@ -79,8 +79,8 @@ def main(argv=None) -> int:
     ap.add_argument("snapshot")
     ap.add_argument("--top", type=int, default=25)
     args = ap.parse_args(argv)
-    with open(args.snapshot, "rb") as f:
-        sys.stdout.write(report(pickle.load(f), args.top))
+    with open(args.snapshot) as f:
+        sys.stdout.write(report(json.load(f), args.top))
     return 0
 
 

@@ -1,12 +1,15 @@
 """Where the GPU memory of a training step goes: torch's allocator history for the first steps.
 
-    DANLU_MEMORY_SNAPSHOT=/tmp/snap.pickle python app.py train cfg.yaml    # a benchmark knob
-    python bench/memory_peak.py /tmp/snap.pickle                          # what was alive at the peak
+    DANLU_MEMORY_SNAPSHOT=/tmp/snap.json python app.py train cfg.yaml    # a benchmark knob
+    python bench/memory_peak.py /tmp/snap.json                           # what was alive at the peak
 
 Only rank 0 of a CUDA run records (the history slows every allocation, so it stops after STEPS steps
-and the file is written then); nothing happens on a CPU or when the knob is unset.
+and the file is written then); nothing happens on a CPU or when the knob is unset. The snapshot is
+written as JSON, not as torch's pickle: Danlu never unpickles (tests/security/test_loading.py).
 """
 from __future__ import annotations
+
+import json
 
 import torch
 
@@ -28,5 +31,7 @@ def after_step(d, step: int) -> None:
     path = knobs.get(knobs.MEMORY_SNAPSHOT)
     if not (path and d.cuda and d.main) or step != STEPS:
         return
-    torch.cuda.memory._dump_snapshot(path)
+    snapshot = torch.cuda.memory._snapshot()  # plain dicts, lists, numbers and strings
+    with open(path, "w") as f:
+        json.dump(snapshot, f, default=str)
     torch.cuda.memory._record_memory_history(enabled=None)

@@ -1,6 +1,6 @@
 """bench/memory_peak.py on a hand-made allocator history: the peak, what existed before recording,
 and the grouping of what was alive at the peak by the frame that made it."""
-import pickle
+import json
 import subprocess
 import sys
 
@@ -42,9 +42,9 @@ def test_peak_and_what_was_alive_then():
     assert lines[3].split()[:2] == ["0.068", "2"] and "torchinductor" in lines[3]
 
 
-def test_the_command_line_reads_a_pickle(tmp_path):
-    path = tmp_path / "snap.pickle"
-    path.write_bytes(pickle.dumps(snapshot()))
+def test_the_command_line_reads_the_json_snapshot(tmp_path):
+    path = tmp_path / "snap.json"
+    path.write_text(json.dumps(snapshot()))
     r = subprocess.run([sys.executable, str(REPO / "bench" / "memory_peak.py"), str(path), "--top", "1"],
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
@@ -55,8 +55,8 @@ def test_no_recording_without_a_gpu_even_when_asked(monkeypatch, tmp_path):
     from types import SimpleNamespace
 
     from core.engine import memory_trace
-    monkeypatch.setenv("DANLU_MEMORY_SNAPSHOT", str(tmp_path / "snap.pickle"))
+    monkeypatch.setenv("DANLU_MEMORY_SNAPSHOT", str(tmp_path / "snap.json"))
     cpu = SimpleNamespace(cuda=False, main=True)
     assert memory_trace.start(cpu) is False
     memory_trace.after_step(cpu, memory_trace.STEPS)
-    assert not (tmp_path / "snap.pickle").exists()
+    assert not (tmp_path / "snap.json").exists()
