@@ -26,10 +26,11 @@ def start(d) -> bool:
     return True
 
 
-def after_step(d, step: int) -> None:
-    """Write the snapshot and stop recording after the STEPS-th step of the run."""
+def after_step(d, steps_done: int) -> None:
+    """Write the snapshot and stop recording after this process's STEPS-th step (a resumed run
+    counts from where it resumed)."""
     path = knobs.get(knobs.MEMORY_SNAPSHOT)
-    if not (path and d.cuda and d.main) or step != STEPS:
+    if not (path and d.cuda and d.main) or steps_done != STEPS:
         return
     snapshot = torch.cuda.memory._snapshot()  # plain dicts, lists, numbers and strings
     with open(path, "w") as f:

@@ -270,6 +270,7 @@ def loop(r: Run) -> bool:
     skip = (r.step % r.steps_per_epoch) * ga
     r.model.train()
     memory_trace.start(r.d)  # a benchmark knob; off unless DANLU_MEMORY_SNAPSHOT is set
+    first_step = r.step
     while r.step < r.total_steps:
         batches = epoch_batches(r.train_seqs, cfg.micro_batch_size, r.d.world, r.d.rank, cfg.seed, r.epoch)
         batches = batches[: r.steps_per_epoch * ga][skip:]
@@ -278,7 +279,7 @@ def loop(r: Run) -> bool:
             step_hook(r, "before")
             one_step(r, batches[w:w + ga])
             step_hook(r, "after")
-            memory_trace.after_step(r.d, r.step)
+            memory_trace.after_step(r.d, r.step - first_step)
             if after_step(r):
                 return True
             if r.step >= r.total_steps or w + ga >= len(batches):
