@@ -99,3 +99,13 @@ def test_long_rows_show_the_mlp_in_pieces_when_the_layers_are_compiled(ws):
     off = hp.memory_fit(Page(ws, H200), "en", [0], *long_rows, "lowest", "auto", "sft", False)
     assert "in 4 pieces" in on and "pieces" not in off
     assert "4 段" in hp.memory_fit(Page(ws, H200), "zh-CN", [0], *long_rows, "lowest", "auto", "sft", True)
+
+
+@pytest.mark.parametrize("seq, mb", [(10**12, 4), (16384, -3), ("1e999", 4), (2048, "4; rm -rf /"), (None, 4)])
+def test_no_estimate_for_a_length_or_batch_the_run_would_refuse(ws, seq, mb):
+    """A Load config or a direct call can send any value; the estimate is not made of numbers the
+    settings check refuses (it said 'Fits: about -6437300.8 GiB' and '244140625 pieces')."""
+    args = list(ARGS)
+    args[2], args[3] = seq, mb
+    out = hp.memory_fit(Page(ws, H200), "en", [0], *args, "lowest", "auto", "sft", True)
+    assert out.startswith("ℹ") and "GiB" not in out and "pieces" not in out

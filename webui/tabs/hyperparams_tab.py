@@ -109,6 +109,8 @@ def memory_fit(gui, lang: str, chosen: list, base_model, quantization, max_seq_l
         return f"ℹ {tr('mem.unknown', lang)} (`{name}`)"
     on_cpu, auto = not gpus, memory_plan == "auto"
     free, device, n_gpus = free_memory(gpus, chosen)
+    if not within_bounds(max_seq_length=max_seq_length, micro_batch_size=micro_batch_size, lora_rank=lora_rank):
+        return f"ℹ {tr('mem.cannot', lang)}"  # the settings check beside it names the value and its bounds
     try:
         # a preference step runs chosen + rejected: the model sees twice the rows of the micro-batch
         rows = int(micro_batch_size or 1) * sequences_per_example(method)
@@ -128,6 +130,20 @@ def memory_fit(gui, lang: str, chosen: list, base_model, quantization, max_seq_l
     except (KeyError, TypeError, ValueError):
         return f"ℹ {tr('mem.cannot', lang)}"
     return _memory_words(est, plan, split, free, name, device, lang)
+
+
+def within_bounds(**values) -> bool:
+    """Each value a whole number inside its TrainConfig field's bounds: no estimate is made of a
+    length or a batch the run would refuse (a Load config or a direct call can send any)."""
+    for name, value in values.items():
+        try:
+            n = int(value)
+        except (TypeError, ValueError, OverflowError):
+            return False
+        low, high = FIELDS[name].metadata["min"], FIELDS[name].metadata["max"]
+        if (low is not None and n < low) or (high is not None and n > high):
+            return False
+    return True
 
 
 def _memory_words(est, plan, split, free: float, name: str, device: str, lang: str) -> str:
