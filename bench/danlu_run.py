@@ -119,8 +119,11 @@ def measure(args, run: Path, t0: float) -> dict:
         out["seconds_to_first_loss"] = round(first["wall"] - t0, 1)
         # where those seconds went: app.py, the launcher and torchrun up to the recipe's clock start
         # (imports included), then the recipe's data and model (run_info), then set-up and step 1
-        out["startup_s"] = dict(before_recipe=round(first["wall"] - first["time"] - t0, 1), **(info.get("startup_s") or {}),
-                                to_first_loss_in_recipe=first["time"])
+        parts = info.get("startup_s") or {}
+        before = round(first["wall"] - first["time"] - t0, 1)
+        out["startup_s"] = dict(before_recipe=before, **parts, to_first_loss_in_recipe=first["time"])
+        if "imports" in parts:  # the recipe's own Python start and imports are inside before_recipe
+            out["startup_s"]["launch"] = round(before - parts["imports"], 1)
     total = args.warmup + args.steps
     span = 0.0
     if args.warmup in steps and total in steps:

@@ -4,7 +4,8 @@ The evidence, from strongest to weakest:
   1. the rank the supervisor saw vanish first (it polls the ranks a few times a second);
   2. errors/rank<R>.json, which a rank writes when it fails with a Python exception (core.engine.common);
      a rank that only lost contact with a dead peer writes reason "peer_lost": a consequence, never the cause;
-  3. torchrun's failure summary in the log (exit code per rank; a negative code is a signal);
+  3. torchrun's failure summary in the log (exit code per rank; a negative code is a signal), or
+     the exit code of a job's one process started without torchrun;
   4. words in the log (CUDA out of memory, No space left on device, NCCL timeout): core.failures' signs,
      the same table of reasons and words that a rank's own record uses.
 torchrun's own "Root Cause" is only a tie-breaker: it orders failures by whole seconds, so when a
@@ -85,10 +86,13 @@ def find_cause(failures: list[RankExit], rank_errors: dict[int, dict], first_gon
 
 
 def explain(run_dir: Path, rc: int | None, log_text: str, *, first_gone: list[int] | None = None,
-            nproc: int = 1) -> dict:
+            nproc: int = 1, direct: bool = False) -> dict:
     """reason, message, hint (English and codes, core.messages.said), rank and log_tail for a failed
-    attempt. log_text: this attempt's stdout.log."""
+    attempt. log_text: this attempt's stdout.log. direct: the job's one process was its rank 0
+    (no torchrun), so its exit code is the rank's."""
     failures = torchrun_failures(log_text)
+    if direct and not failures and rc not in (None, 0):
+        failures = [RankExit(0, 0, rc, True)]
     rank_errors = read_rank_errors(run_dir)
     cause = find_cause(failures, rank_errors, first_gone or [])
     exit_of = {f.rank: f for f in failures}

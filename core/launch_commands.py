@@ -1,5 +1,5 @@
-"""The command lines that start a job: the exact torchrun argv of any recipe (what the executor
-runs), and the `python app.py train ...` line a user would type to run the same job from a shell
+"""The command lines that start a job: the exact argv of any recipe (what the executor runs:
+torchrun, or plain python for one local process), and the `python app.py train ...` line a user would type to run the same job from a shell
 (shown by the GUI's Show command and written at the top of the run's config.yaml). `spec` is a
 core.launcher.LaunchSpec (not imported: the launcher imports this module).
 """
@@ -13,8 +13,16 @@ from core.rundir import RunDir
 TRAIN_MODULE = "core.recipes.train"
 
 
-def torchrun_command(run_dir: Path, nproc: int, spec, module: str, args: list[str]) -> list[str]:
-    """The exact torchrun argv of any recipe. Each rank's output also lands in <run>/ranks/ (--log-dir)."""
+def torchrun_command(run_dir: Path, nproc: int, spec, module: str, args: list[str], *,
+                     single_direct: bool = True) -> list[str]:
+    """The exact argv of any recipe: torchrun, whose ranks' output also lands in <run>/ranks/
+    (--log-dir). One process on this machine (single_direct) starts as plain `python -m` instead:
+    a recipe of world size 1 needs no rendezvous, and torchrun's own start (a Python process that
+    imports torch before it starts the rank: 1 s here, 4 s on the GPU machine) is the one part of a
+    start that gives nothing. A Slurm node's command stays torchrun (single_direct=False): its
+    rendezvous spans the nodes."""
+    if single_direct and nproc == 1 and spec.nnodes == 1:
+        return [sys.executable, "-m", module, *args]
     argv = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", str(nproc), "--max-restarts", "0",
             "--log-dir", str(RunDir(run_dir).ranks), "--redirects", "3", "--tee", "3"]
     if spec.nnodes > 1:
@@ -27,10 +35,15 @@ def torchrun_command(run_dir: Path, nproc: int, spec, module: str, args: list[st
 
 
 def build_command(config_path: Path, nproc: int, spec, *, module: str = TRAIN_MODULE,
-                  resume: bool = False, extra: list[str] | None = None) -> list[str]:
-    """The training recipe's torchrun argv; its run directory is the config file's folder."""
+                  resume: bool = False, extra: list[str] | None = None, single_direct: bool = True) -> list[str]:
+    """The training recipe's argv (torchrun_command); its run directory is the config file's folder."""
     args = ["--config", str(config_path)] + (["--resume"] if resume else []) + list(extra or [])
-    return torchrun_command(Path(config_path).parent, nproc, spec, module, args)
+    return torchrun_command(Path(config_path).parent, nproc, spec, module, args, single_direct=single_direct)
+
+
+def is_direct(argv: list[str]) -> bool:
+    """The job's process is its only rank (no torchrun agent between)."""
+    return "torch.distributed.run" not in argv
 
 
 def cli_command(config_path: Path, nproc: int, spec) -> str:

@@ -127,7 +127,7 @@ def submit_train(ws: Workspace, cfg: TrainConfig, spec: LaunchSpec | None = None
     argv = build_command(cfg_path, nproc, spec, module=module)
     if executor.schedules_itself:  # it records what the job asks for; argv: the torchrun each node runs
         header, per_node = executor.prepare_run(run_dir, spec, cli_command(cfg_path, nproc, spec))
-        argv = build_command(cfg_path, per_node, LaunchSpec(), module=module)
+        argv = build_command(cfg_path, per_node, LaunchSpec(), module=module, single_direct=False)
     warnings = config_warnings(cfg)
     if warnings:  # recorded where people look: the config header and the top of the run's log
         header += "".join(f"\nWARNING: {w}" for w in warnings)  # English: the file is for a shell

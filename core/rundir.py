@@ -24,7 +24,8 @@ Written before the job starts (by the launcher, core.launcher):
 Written while it runs, by its supervisor (core.supervise) and torchrun:
     supervisor.log    the supervisor's own output (a bug in it lands here)             appended
     stdout.log        every process's output (torchrun --tee), a header per attempt    appended
-    ranks/            torchrun's per-rank logs (--log-dir)                             torchrun's
+                      (a job of one process on this machine runs without torchrun)
+    ranks/            torchrun's per-rank logs (--log-dir); a one-process job has none  torchrun's
     heartbeat.json    pids and ranks of every process, every 2 s                       atomic
     cancel.request    {"time", "grace"}: Stop was pressed (written by the executor)    atomic
 Written while it runs, by rank 0 of the recipe (core.recipes.*):

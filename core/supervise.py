@@ -23,9 +23,10 @@ from pathlib import Path
 
 import psutil
 
-from core import diagnose
+from core import bytecode, diagnose
 from core import jobs as J
 from core import knobs, procs
+from core.launch_commands import is_direct
 from core.messages import Msg, recorded, said
 from core.rundir import RunDir, read_json, write_json
 from core.workspace import REPO_ROOT, Workspace, python_path
@@ -67,6 +68,7 @@ class Supervisor:
         self.saved_count = 0                          # how many of them the job table knows
         self.ranks: dict[int, int] = {}               # pid -> global rank
         self.gone: dict[int, float] = {}              # rank -> when the supervisor saw it vanish
+        self.direct = is_direct(self.job.argv_list)   # the agent is the job's one rank (no torchrun)
 
     # ---- life cycle -----------------------------------------------------------------------
     def run(self) -> None:
@@ -171,11 +173,16 @@ class Supervisor:
         gpus = self.job.gpu_list
         env["CUDA_VISIBLE_DEVICES"] = "" if gpus == ["cpu"] else ",".join(str(g) for g in gpus)
         env["CUDA_DEVICE_ORDER"] = "PCI_BUS_ID"  # the indices are nvidia-smi's (core.gpus)
+        if self.direct:  # the one rank, started without torchrun: what torchrun would have told it
+            env.update(RANK="0", LOCAL_RANK="0", WORLD_SIZE="1", LOCAL_WORLD_SIZE="1")
         env.update({k: str(v) for k, v in self.launch_env.items()})
+        env, bytecode_note = bytecode.job_env(env, self.ws.root / "cache")
         with open(self.log_path, "ab") as out:
             self.log_offset = out.tell()
             out.write(f"[danlu] job {self.job.id} started {time.strftime('%Y-%m-%d %H:%M:%S')}: "
                       f"{' '.join(self.job.argv_list[1:])}\n".encode())
+            if bytecode_note:
+                out.write(f"{bytecode_note}\n".encode())
             if self.knob(knobs.STALL_MINUTES, None):  # a test hook is never silent
                 out.write(f"[danlu] test hook {knobs.STALL_MINUTES}={self.knob(knobs.STALL_MINUTES, None)}: it replaces "
                           "stall_minutes for this attempt\n".encode())
@@ -243,8 +250,12 @@ class Supervisor:
             self.recorded[pid] = procs.create_time(pid)
 
     def discover_ranks(self, agent: subprocess.Popen) -> None:
-        """The agent's direct children are the ranks (their own subprocesses are not)."""
-        for p in procs.children(agent.pid):
+        """The agent's direct children are the ranks (their own subprocesses are not); a job started
+        without torchrun is its own rank 0."""
+        if self.direct:
+            self.remember(agent.pid)
+            self.ranks[agent.pid] = 0
+        for p in procs.children(agent.pid) if not self.direct else []:
             if p.pid not in self.ranks:
                 rank = procs.env_value(p.pid, "RANK")
                 if rank is not None and rank.isdigit():
@@ -349,7 +360,8 @@ class Supervisor:
         if rc == 0 and self.rundir.stopped.exists():
             return J.INTERRUPTED, dict(reason="interrupted", **said(Msg("end.outside_signal"), Msg("end.press_resume.hint")))
         log_text = diagnose.read_from(self.log_path, self.log_offset)
-        return J.FAILED, diagnose.explain(self.run_dir, rc, log_text, first_gone=self.first_gone(), nproc=self.job.nproc)
+        return J.FAILED, diagnose.explain(self.run_dir, rc, log_text, first_gone=self.first_gone(), nproc=self.job.nproc,
+                                       direct=self.direct)
 
     def write_error_json(self, info: dict) -> None:
         existing = read_json(self.rundir.error)

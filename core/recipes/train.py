@@ -1,7 +1,9 @@
 """QLoRA / LoRA fine-tuning: supervised (method sft) or from preference pairs (dpo, orpo). One
-process per GPU (or CPU worker), started by torchrun.
+process per GPU (or CPU worker), started by torchrun (the launcher starts a job of one process on
+one machine as plain python: world size 1 needs no rendezvous).
 
-    # 1 GPU (or CPU)
+    # 1 GPU (or CPU): what the launcher runs, or the same under torchrun
+    python -m core.recipes.train --config RUN/config.yaml
     torchrun --standalone --nproc-per-node 1 -m core.recipes.train --config RUN/config.yaml
     # N GPUs on this machine
     torchrun --standalone --nproc-per-node N -m core.recipes.train --config RUN/config.yaml
@@ -185,13 +187,15 @@ def start_run(cfg, run_dir: Path, d, resume: bool) -> Run:
     ref = resolve_model(cfg.base_model, builtin="require")  # prepared by the supervisor
     dataset_sha = sha256_file(Path(cfg.dataset))
     tok = load_tokenizer(ref.source, cfg, ref.local)
+    t_tok = time.time()
     method = method_for(cfg)
     data = prepare_data(cfg, tok, d, method)
     t_data = time.time()
     saved = train_state.read_checkpoint(run_dir, d, dataset_sha) if resume else None
     model, net, fsdp, info = build_model(cfg, d, ref, data.plan_seq, saved)
     # where a start's seconds go (the time to the first loss point is what a restart costs)
-    info["startup_s"] = dict(data=round(t_data - t_start, 1), model=round(time.time() - t_data, 1))
+    info["startup_s"] = dict(imports=round(t_start - process_start(), 1), tokenizer=round(t_tok - t_start, 1),
+                             data=round(t_data - t_tok, 1), model=round(time.time() - t_data, 1))
     steps_per_epoch, total_steps = count_steps(cfg, d, data.train)
     trainable = [p for p in model.parameters() if p.requires_grad]
     r = Run(cfg, d, run_dir, tok, method, model, net, fsdp, trainable, data.train, data.val, data.width, data.info,
@@ -215,6 +219,12 @@ def start_run(cfg, run_dir: Path, d, resume: bool) -> Run:
     r.stop = StopFlag().install()
     log(d, f"[danlu] training {total_steps} steps ({steps_per_epoch} per epoch) with {method.name}, starting at step {r.step}")
     return r
+
+
+def process_start() -> float:
+    """When this process began: the seconds before start_run are Python's start and the imports."""
+    import psutil
+    return psutil.Process().create_time()
 
 
 def build_model(cfg, d, ref, seq: int, saved):

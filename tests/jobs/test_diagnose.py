@@ -95,6 +95,22 @@ def test_the_launcher_killed_before_any_summary(tmp_path):
     assert info["reason"] == "killed" and "launcher was killed" in info["message"]
 
 
+@pytest.mark.parametrize("rc, reason, words", [(-9, "killed", "killed"), (-11, "crashed", "SIGSEGV"),
+                                               (3, "crashed", "3")])
+def test_a_one_process_job_without_torchrun_is_its_own_rank(tmp_path, rc, reason, words):
+    """No torchrun summary: the process's own exit code is rank 0's, never "the launcher was killed"."""
+    info = diagnose.explain(tmp_path, rc, "step 1/10 | loss 2.0\n", direct=True)
+    assert info["reason"] == reason and info["rank"] == 0
+    assert words in info["message"] and "launcher" not in info["message"]
+    assert "step 1/10" in info["log_tail"]
+
+
+def test_a_one_process_job_that_wrote_its_error_says_that(tmp_path):
+    write_rank_error(tmp_path, 0, "out_of_memory", message="CUDA ran out of memory")
+    info = diagnose.explain(tmp_path, 1, "Traceback ...\n", direct=True)
+    assert info["reason"] == "out_of_memory" and info["message"] == "CUDA ran out of memory"
+
+
 def test_rank_tail_keeps_only_that_ranks_lines():
     text = "".join(f"[default{r}]:line {i} of rank {r}\n" for i in range(100) for r in (0, 1))
     tail = diagnose.rank_tail(text, 1)

@@ -151,7 +151,7 @@ def test_disk_full_corrupted_checkpoint_and_power_cut_each_resume_from_the_right
     assert [m["step"] for m in read_jsonl(run / "metrics.after-checkpoint.jsonl")] == [3, 4, 5, 6]
     time.sleep(1.0)
     victims = procs.job_processes(second.id, services.store.get(second.id).worker_list)
-    assert len(victims) >= 3  # supervisor, agent, rank
+    assert len(victims) >= 2  # the supervisor and the rank (one process: no torchrun agent between)
     for p in victims:  # the power cut: every process of the job at once, no chance to write anything
         p.kill()
     psutil.wait_procs(victims, timeout=10)

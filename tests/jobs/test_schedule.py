@@ -138,8 +138,18 @@ def test_multi_node_passes_torchrun_rendezvous_through(tmp_path):
     assert "--nnodes 2 --node-rank 1 --master-addr 10.0.0.1 --master-port 29500" in joined
     assert "--standalone" not in argv and "--nproc-per-node 8" in joined
     assert "--nnodes 2 --node-rank 1 --master 10.0.0.1:29500" in launcher.cli_command(tmp_path / "c.yaml", 8, spec)
-    single = launcher.build_command(tmp_path / "config.yaml", 1, launcher.LaunchSpec())
+    single = launcher.build_command(tmp_path / "config.yaml", 1, launcher.LaunchSpec(), single_direct=False)
     assert "--standalone" in single and "--nnodes" not in single
+
+
+def test_one_local_process_starts_without_torchrun(tmp_path):
+    """World size 1 needs no rendezvous: the recipe is the job's process (no agent that imports torch first)."""
+    argv = launcher.build_command(tmp_path / "config.yaml", 1, launcher.LaunchSpec())
+    assert argv[1:4] == ["-m", "core.recipes.train", "--config"] and "torch.distributed.run" not in argv
+    two = launcher.build_command(tmp_path / "config.yaml", 2, launcher.LaunchSpec())
+    assert "torch.distributed.run" in two and "--standalone" in two
+    nodes = launcher.build_command(tmp_path / "config.yaml", 1, launcher.LaunchSpec(nnodes=2, master="h:1"))
+    assert "torch.distributed.run" in nodes  # a node of several: torchrun's rendezvous
 
 
 @pytest.mark.parametrize("spec, field", [
