@@ -5,9 +5,9 @@
 
 Rows, in this order (the most telling first; a row is skipped, and said so, when the deadline
 would cut it; every row is in its own try/except and the files are rewritten after each):
-  restart 1   Danlu, memory plan "auto", mb 4 x 2048, compile caches emptied first: seconds from
-              `python app.py train` (what Start runs) to the first loss point; the same run, 3
-              warm-up + 10 timed steps, is the "memory-plan" row
+  restart 1   Danlu, memory plan "auto", mb 4 x 2048, compile caches and kept bytecode emptied first:
+              seconds from `python app.py train` (what Start runs) to the first loss point; the same
+              run, 3 warm-up + 10 timed steps, is the "memory-plan" row when unsloth-mb4 runs too
   restart 2   the same config again (caches now warm), 3 steps: seconds to the first loss point
   lowest-memory  Danlu, memory_plan=lowest (every layer recomputed, inputs offloaded: today's behaviour)
   unsloth mb 4 x 2048 (the peer harness): the reference of both mb-4 rows (one run, two rows)
@@ -19,6 +19,9 @@ would cut it; every row is in its own try/except and the files are rewritten aft
   70b         (only when asked: --modes 70b --model-70b DIR) the 70B shape from a pre-quantized nf4
               checkpoint (bench/make_nf4_model.py): Danlu (memory plan auto) at mb 1 and 2, Unsloth
               at mb 1 and 2 (one load), 2 warm-up + 4 timed steps each
+  fit-24      (only when asked) what fits in 24 GiB: Danlu (lowest) and Unsloth at 64k tokens per row,
+              mb 1, each process capped at 24 GiB of the card (DANLU_GPU_MEMORY_CAP_GIB; the peer
+              through bench/gpu_cap/), 1 warm-up + 1 timed step; bigger-details.json's "fit_24gib"
 FSDP rows are not run here: they need two GPUs.
 
 Output: --out (bench/results/bigger.json's pinned format: {"card", "rows": [{"mode", "stack",
@@ -42,7 +45,7 @@ REPO = BENCH.parent
 sys.path.insert(0, str(BENCH))
 MODES = ("restart", "lowest-memory", "unsloth-mb4", "long-16k", "real-data", "long-32k", "baseline")
 COST_S = {"restart": 150, "lowest-memory": 75, "unsloth-mb4": 90, "long-16k": 170, "real-data": 160,
-          "long-32k": 220, "baseline": 80, "70b": 300}  # a guess of each group's wall time, to skip what cannot finish
+          "long-32k": 220, "baseline": 80, "70b": 300, "fit-24": 220}  # a guess of each group's wall time, to skip what cannot finish
 
 
 class Bench:
@@ -125,7 +128,7 @@ def run_logged(b: Bench, name: str, argv: list[str], timeout: float, env: dict |
 
 
 def danlu(b: Bench, name: str, mb: int, seq: int, sets=(), data=None, warmup=3, steps=10, cap=240,
-          model: str | None = None) -> dict:
+          model: str | None = None, env: dict | None = None) -> dict:
     """One run of Danlu's recipe through `app.py train` (bench/danlu_run.py); its record."""
     if b.args.smoke:  # CPU check of the script itself (tests/bench/test_bigger_cpu.py): tiny shapes
         seq, warmup, steps = max(64, seq // 32), 1, 2
@@ -137,7 +140,7 @@ def danlu(b: Bench, name: str, mb: int, seq: int, sets=(), data=None, warmup=3, 
         argv += ["--set", s]
     if data:
         argv += ["--data", str(data)]
-    run_logged(b, f"danlu-{name}", argv, timeout=max(40, min(cap, b.left() - 10) + 30))
+    run_logged(b, f"danlu-{name}", argv, timeout=max(40, min(cap, b.left() - 10) + 30), env=env)
     rec = last_record(out)
     b.details["runs"].append(dict(rec, name=f"danlu-{name}"))
     return rec
@@ -149,11 +152,11 @@ def harness(b: Bench, name: str, mb: int, seq: int, impl: str, warmup=3, steps=1
 
 
 def harness_runs(b: Bench, name: str, mbs: list[int], seq: int, impl: str, warmup=3, steps=10, cap=200,
-                 model: str | None = None) -> list[dict]:
+                 model: str | None = None, env: dict | None = None) -> list[dict]:
     """The peer harness, one process (one model load), one run per micro-batch size; their records
     (the harness stops at the first that fails, so a missing one is reported as not run)."""
     why = peer_missing(b, impl)
-    recs = {} if why else run_harness(b, name, mbs, seq, impl, warmup, steps, cap, model)
+    recs = {} if why else run_harness(b, name, mbs, seq, impl, warmup, steps, cap, model, env)
     out = []
     for mb in mbs:
         rec = recs.get(mb) or dict(status="skipped" if why else "error",
@@ -179,11 +182,13 @@ def peer_missing(b: Bench, impl: str) -> str:
 
 
 def run_harness(b: Bench, name: str, mbs: list[int], seq: int, impl: str, warmup: int, steps: int, cap: float,
-                model: str | None) -> dict:
+                model: str | None, extra_env: dict | None = None) -> dict:
     """{micro-batch: record} of one harness process."""
-    env = dict(OUT=str(b.work / name))
+    env = dict(extra_env or {}, OUT=str(b.work / name))
     if impl == "unsloth":
         env["PYTHONPATH"] = f"{REPO / '.site'}:{REPO / '.site_uns'}"
+    if env.get("DANLU_GPU_MEMORY_CAP_GIB"):  # the same cap as Danlu's ranks get (bench/gpu_cap/sitecustomize.py)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(BENCH / "gpu_cap"), env.get("PYTHONPATH")) if p)
     (b.work / name).mkdir(exist_ok=True)
     # --size only feeds the harness's parameter count and MFU, which it knows for 8b and 1b alone
     argv = [sys.executable, str(REPO / ".bench-baseline" / "qlora_bench.py"), "--tag", name, "--model",
@@ -196,9 +201,11 @@ def run_harness(b: Bench, name: str, mbs: list[int], seq: int, impl: str, warmup
 
 # --- the groups of rows ---------------------------------------------------------------------
 def restart_and_plan(b: Bench) -> None:
-    shutil.rmtree(b.work / "home" / "cache" / "compile", ignore_errors=True)  # run 1 starts cold
+    for cache in ("compile", "bytecode"):  # run 1 starts cold: no compiled graphs, no kept bytecode
+        shutil.rmtree(b.work / "home" / "cache" / cache, ignore_errors=True)
     first = danlu(b, "plan", 4, 2048, warmup=3, steps=10, cap=300)
-    b.row("memory-plan", "danlu", first)
+    if "unsloth-mb4" in b.args.modes.split(","):  # its comparison row comes from this call too
+        b.row("memory-plan", "danlu", first)
     if first.get("seconds_to_first_loss") is not None:
         b.row("restart", "danlu", first, run=1, seconds_to_first_loss=first["seconds_to_first_loss"])
     second = danlu(b, "plan-again", 4, 2048, warmup=1, steps=2, cap=150)
@@ -256,9 +263,28 @@ def big70(b: Bench) -> None:
     b.row("70b", "danlu", danlu(b, "70b-mb2", 2, 2048, warmup=2, steps=4, cap=200, model=model))
 
 
+def fit_24(b: Bench, seq: int = 65536) -> None:
+    """What fits in 24 GiB: each stack at `seq` tokens per row, mb 1, 1 warm-up + 1 timed step, each
+    process capped at 24 GiB of the card (Danlu at lowest memory). Details only: not a pinned row."""
+    cap = dict(DANLU_GPU_MEMORY_CAP_GIB="24")
+    fits = b.details.setdefault("fit_24gib", [])
+    rec = danlu(b, f"fit24-{seq // 1024}k", 1, seq, sets=["memory_plan=lowest"], warmup=1, steps=1, cap=240, env=cap)
+    fits.append(fit_record("danlu", seq, rec))
+    rec = harness_runs(b, f"unsloth-fit24-{seq // 1024}k", [1], seq, "unsloth", warmup=1, steps=1, cap=200, env=cap)[0]
+    fits.append(fit_record("unsloth", seq, rec))
+
+
+def fit_record(stack: str, seq: int, rec: dict) -> dict:
+    """fits: True (it trained), False (out of memory), None (not known: cut by the deadline, skipped)."""
+    oom = rec.get("status") in ("OOM", "cuda_oom") or "out of memory" in str(rec.get("error", "")).lower()
+    fits = True if rec.get("tokens_per_s") is not None else (False if oom else None)
+    return dict(stack=stack, seq=seq, cap_gib=24, fits=fits, peak_gib=rec.get("peak_gib"),
+                tokens_per_s=rec.get("tokens_per_s"), error=rec.get("error"))
+
+
 GROUPS = {"restart": restart_and_plan, "lowest-memory": lowest, "unsloth-mb4": unsloth_mb4,
           "long-16k": lambda b: long_context(b, 16384), "real-data": real_data,
-          "long-32k": lambda b: long_context(b, 32768), "baseline": baseline, "70b": big70}
+          "long-32k": lambda b: long_context(b, 32768), "baseline": baseline, "70b": big70, "fit-24": fit_24}
 
 
 def main(argv=None) -> int:

@@ -6,6 +6,7 @@
 #   DEADLINE=570 bash bench/run_bigger.sh                    # restart 1+2, memory-plan, lowest-memory, long-16k, ...
 #   MODES=real-data,long-32k,baseline DEADLINE=570 bash bench/run_bigger.sh   # a second call: the rest
 #   MODES=70b DEADLINE=570 bash bench/run_bigger.sh          # a third: 70B (writes its nf4 checkpoint first)
+#   MODES=fit-24 DEADLINE=235 bash bench/run_bigger.sh       # what fits in 24 GiB (64k tokens per row, capped)
 #
 # Writes $OUT/bigger.json (the pinned format; copy it to bench/results/bigger.json) and
 # $OUT/bigger-details.json (every run's record), and $OUT/bigger/log_*.txt. Rows that an earlier

@@ -64,6 +64,10 @@ CKPT_POLICY = _declare("DANLU_CKPT_POLICY", BENCHMARK, "prefer: let the compiler
 MEMORY_SNAPSHOT = _declare("DANLU_MEMORY_SNAPSHOT", BENCHMARK, "a file path: rank 0 of a CUDA run records every GPU "
                            "allocation of its first two steps and writes torch's memory snapshot there "
                            "(bench/memory_peak.py reads it)", "core.engine.memory_trace")
+GPU_MEMORY_CAP_GIB = _declare("DANLU_GPU_MEMORY_CAP_GIB", BENCHMARK, "a number of GiB: each rank may use at most that "
+                               "much of its GPU (torch.cuda.set_per_process_memory_fraction), as a smaller card "
+                               "would, and the memory plan plans against it (bench/bigger.py's fit-24 group; "
+                               "bench/gpu_cap/ puts the same cap on a peer's process)", "core.engine.common")
 FAULT = _declare("DANLU_FAULT", TEST_HOOK, "inject faults into one attempt: crash@STEP:RANK, nan@STEP, hang@STEP:RANK, "
                  "spam@STEP:RANK, enospc@STEP, slow@STEP, deaf, export_hang@STEP (core.engine.faults); a Slurm "
                  "job's first attempt only", "the recipes, tests/jobs/fake_recipe.py")

@@ -61,6 +61,7 @@ def setup_dist() -> Dist:
     if torch.cuda.is_available():
         torch.cuda.set_device(local_rank)
         device, backend = torch.device("cuda", local_rank), "nccl"
+        cap_gpu_memory(device)
     else:
         device, backend = torch.device("cpu"), "gloo"
     if world > 1 and not dist.is_initialized():
@@ -70,6 +71,21 @@ def setup_dist() -> Dist:
         dist.init_process_group(backend, timeout=timedelta(minutes=int(knobs.get(knobs.DIST_TIMEOUT_MIN, "10"))),
                                 device_id=device if device.type == "cuda" else None)
     return Dist(rank, world, local_rank, device, backend if world > 1 else None)
+
+
+def gpu_memory_cap_gib() -> float | None:
+    """The benchmark knob DANLU_GPU_MEMORY_CAP_GIB (core.knobs), or None."""
+    value = knobs.get(knobs.GPU_MEMORY_CAP_GIB)
+    return float(value) if value else None
+
+
+def cap_gpu_memory(device) -> None:
+    """Let this process use at most the knob's GiB of its GPU, as a smaller card would (benchmarks:
+    what fits in 24 GiB, measured on a bigger card)."""
+    cap = gpu_memory_cap_gib()
+    if cap:
+        total = torch.cuda.get_device_properties(device).total_memory / 2**30
+        torch.cuda.set_per_process_memory_fraction(min(1.0, cap / total), device)
 
 
 def barrier(d: Dist) -> None:

@@ -25,6 +25,7 @@ import os
 import torch
 import torch.distributed as dist
 
+from core.engine.common import gpu_memory_cap_gib
 from core.memory import GIB, Shape
 from core.memory_plan import Sharding, choose_sharding
 
@@ -32,7 +33,9 @@ from core.memory_plan import Sharding, choose_sharding
 def free_gib(d) -> float:
     """Free memory for one process: this GPU's, or this machine's RAM shared by its processes."""
     if d.cuda:
-        return torch.cuda.mem_get_info(d.device)[0] / GIB
+        free = torch.cuda.mem_get_info(d.device)[0] / GIB
+        cap = gpu_memory_cap_gib()  # a benchmark's smaller card: what is left of the cap
+        return free if cap is None else min(free, cap - torch.cuda.memory_reserved(d.device) / GIB)
     import psutil
     return psutil.virtual_memory().available / GIB / max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
 

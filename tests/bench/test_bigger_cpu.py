@@ -14,25 +14,34 @@ PINNED = {"mode", "stack", "micro_batch", "seq", "gpus", "tokens_per_s", "peak_g
 
 
 @pytest.mark.slow
-def test_restart_rows_and_the_pinned_format(home, tmp_path):
+def test_restart_rows_the_pinned_format_and_what_fits(home, tmp_path):
+    """Restart rows; the earlier call's rows kept, its memory-plan pair untouched (a comparison's two
+    rows come from one call, and the peer is not in this one); the capped fit-24 runs recorded."""
     earlier = tmp_path / "earlier.json"
     old_row = dict(mode="long-16k", stack="danlu", micro_batch=1, seq=16384, gpus=1, tokens_per_s=1.0, peak_gib=1.0)
-    earlier.write_text(json.dumps(dict(card="unknown", rows=[old_row])))
+    pair = [dict(mode="memory-plan", stack=s, micro_batch=4, seq=2048, gpus=1, tokens_per_s=t, peak_gib=1.0)
+            for s, t in (("danlu", 2.0), ("unsloth", 1.0))]
+    earlier.write_text(json.dumps(dict(card="unknown", rows=[old_row, *pair])))
     out = tmp_path / "bigger.json"
     r = subprocess.run([sys.executable, str(REPO / "bench" / "bigger.py"), "--model", str(home / "models" / "danlu-tiny"),
-                        "--work", str(tmp_path / "work"), "--out", str(out), "--smoke", "--modes", "restart",
+                        "--work", str(tmp_path / "work"), "--out", str(out), "--smoke", "--modes", "restart,fit-24",
                         "--merge", str(earlier)], cwd=str(REPO), capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
     res = json.loads(out.read_text())
     assert set(res) == {"card", "rows"}
-    rows = {(x["mode"], x.get("run")): x for x in res["rows"]}
-    assert set(rows) == {("long-16k", None), ("memory-plan", None), ("restart", 1), ("restart", 2)}
-    assert set(rows[("memory-plan", None)]) == PINNED and rows[("memory-plan", None)]["tokens_per_s"] > 0
+    rows = {(x["mode"], x["stack"], x.get("run")): x for x in res["rows"]}
+    assert set(rows) == {("long-16k", "danlu", None), ("memory-plan", "danlu", None), ("memory-plan", "unsloth", None),
+                         ("restart", "danlu", 1), ("restart", "danlu", 2)}
+    assert [x for x in res["rows"] if x["mode"] == "memory-plan"] == pair
     for run in (1, 2):
-        row = rows[("restart", run)]
+        row = rows[("restart", "danlu", run)]
         assert set(row) == PINNED - {"tokens_per_s"} | {"run", "seconds_to_first_loss"} and row["seconds_to_first_loss"] > 0
     details = json.loads((tmp_path / "bigger-details.json").read_text())
     assert details["runs"][0]["memory_plan"]["mode"] == "auto"
+    # the peer is skipped on a CPU (said so); Danlu's capped run still ran, the cap a no-op without a GPU
+    fits = {f["stack"]: f for f in details["fit_24gib"]}
+    assert fits["danlu"]["fits"] is True and fits["danlu"]["cap_gib"] == 24
+    assert fits["unsloth"]["fits"] is None and "smoke" in fits["unsloth"]["error"]  # not known, not "no"
 
 
 def test_real_data_lengths_and_the_recipes_steps(home, tmp_path):
