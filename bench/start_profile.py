@@ -47,17 +47,20 @@ def torchrun_overhead() -> float:
         return round(starts[0] - t0, 2) if starts else -1.0
 
 
-def import_profile(top: int) -> list[dict]:
-    p = subprocess.run([sys.executable, "-X", "importtime", "-c", RECIPE_IMPORTS], cwd=str(REPO), capture_output=True,
-                       text=True)
+def import_profile(top: int, code: str = RECIPE_IMPORTS) -> list[dict]:
+    p = subprocess.run([sys.executable, "-X", "importtime", "-c", code], cwd=str(REPO), capture_output=True, text=True)
+    return parse_importtime(p.stderr, top)
+
+
+def parse_importtime(stderr: str, top: int) -> list[dict]:
+    """The `top` modules of nesting depth 0-2 with the largest cumulative import time."""
     rows = []
-    for line in p.stderr.splitlines():
+    for line in stderr.splitlines():
         if not line.startswith("import time:") or "cumulative" in line:
             continue
         head, cum_us, name = line.split("|", 2)
-        self_us = head.split(":")[-1]
         rows.append(dict(module=name.strip(), depth=(len(name) - len(name.lstrip())) // 2,
-                         self_s=int(self_us) / 1e6, cumulative_s=int(cum_us) / 1e6))
+                         self_s=int(head.split(":")[-1]) / 1e6, cumulative_s=int(cum_us) / 1e6))
     top_level = [r for r in rows if r["depth"] <= 2]
     return sorted(top_level, key=lambda r: -r["cumulative_s"])[:top]
 
