@@ -19,9 +19,10 @@ would cut it; every row is in its own try/except and the files are rewritten aft
   70b         (only when asked: --modes 70b --model-70b DIR) the 70B shape from a pre-quantized nf4
               checkpoint (bench/make_nf4_model.py): Danlu (memory plan auto) at mb 1 and 2, Unsloth
               at mb 1 and 2 (one load), 2 warm-up + 4 timed steps each
-  fit-24      (only when asked) what fits in 24 GiB: Danlu (lowest) and Unsloth at 64k tokens per row,
-              mb 1, each process capped at 24 GiB of the card (DANLU_GPU_MEMORY_CAP_GIB; the peer
-              through bench/gpu_cap/), 1 warm-up + 1 timed step; bigger-details.json's "fit_24gib"
+  fit         (only when asked; fit-24 is the same) what fits in --fit-cap GiB (24): the --fit-runs
+              (Danlu lowest and Unsloth at 64k tokens per row), mb 1, each process capped at that
+              much of the card (DANLU_GPU_MEMORY_CAP_GIB; the peer through bench/gpu_cap/), 1 warm-up
+              + 1 timed step; bigger-details.json's "fit_24gib"
 FSDP rows are not run here: they need two GPUs.
 
 Output: --out (bench/results/bigger.json's pinned format: {"card", "rows": [{"mode", "stack",
@@ -45,7 +46,7 @@ REPO = BENCH.parent
 sys.path.insert(0, str(BENCH))
 MODES = ("restart", "lowest-memory", "unsloth-mb4", "long-16k", "real-data", "long-32k", "baseline")
 COST_S = {"restart": 150, "lowest-memory": 75, "unsloth-mb4": 90, "long-16k": 170, "real-data": 160,
-          "long-32k": 220, "baseline": 80, "70b": 300, "fit-24": 220}  # a guess of each group's wall time, to skip what cannot finish
+          "long-32k": 220, "baseline": 80, "70b": 300, "fit": 220, "fit-24": 220}  # a guess of each group's wall time, to skip what cannot finish
 
 
 class Bench:
@@ -263,28 +264,35 @@ def big70(b: Bench) -> None:
     b.row("70b", "danlu", danlu(b, "70b-mb2", 2, 2048, warmup=2, steps=4, cap=200, model=model))
 
 
-def fit_24(b: Bench, seq: int = 65536) -> None:
-    """What fits in 24 GiB: each stack at `seq` tokens per row, mb 1, 1 warm-up + 1 timed step, each
-    process capped at 24 GiB of the card (Danlu at lowest memory). Details only: not a pinned row."""
-    cap = dict(DANLU_GPU_MEMORY_CAP_GIB="24")
-    fits = b.details.setdefault("fit_24gib", [])
-    rec = danlu(b, f"fit24-{seq // 1024}k", 1, seq, sets=["memory_plan=lowest"], warmup=1, steps=1, cap=240, env=cap)
-    fits.append(fit_record("danlu", seq, rec))
-    rec = harness_runs(b, f"unsloth-fit24-{seq // 1024}k", [1], seq, "unsloth", warmup=1, steps=1, cap=200, env=cap)[0]
-    fits.append(fit_record("unsloth", seq, rec))
+def fit(b: Bench) -> None:
+    """What fits in --fit-cap GiB (default 24): each of --fit-runs (stack@tokens per row, in order), mb 1,
+    1 warm-up + 1 timed step, each process capped at that much of the card (Danlu at lowest memory).
+    Details only (bigger-details.json's "fit_<cap>gib"): not a pinned row."""
+    cap_gib = b.args.fit_cap
+    cap = dict(DANLU_GPU_MEMORY_CAP_GIB=f"{cap_gib:g}")
+    fits = b.details.setdefault(f"fit_{cap_gib:g}gib", [])
+    for item in b.args.fit_runs.split(","):
+        stack, _, seq = item.strip().partition("@")
+        seq = int(seq)
+        name = f"fit{cap_gib:g}-{seq // 1024}k"
+        if stack == "danlu":
+            rec = danlu(b, name, 1, seq, sets=["memory_plan=lowest"], warmup=1, steps=1, cap=240, env=cap)
+        else:
+            rec = harness_runs(b, f"{stack}-{name}", [1], seq, stack, warmup=1, steps=1, cap=240, env=cap)[0]
+        fits.append(fit_record(stack, seq, cap_gib, rec))
 
 
-def fit_record(stack: str, seq: int, rec: dict) -> dict:
+def fit_record(stack: str, seq: int, cap_gib: float, rec: dict) -> dict:
     """fits: True (it trained), False (out of memory), None (not known: cut by the deadline, skipped)."""
     oom = rec.get("status") in ("OOM", "cuda_oom") or "out of memory" in str(rec.get("error", "")).lower()
     fits = True if rec.get("tokens_per_s") is not None else (False if oom else None)
-    return dict(stack=stack, seq=seq, cap_gib=24, fits=fits, peak_gib=rec.get("peak_gib"),
+    return dict(stack=stack, seq=seq, cap_gib=cap_gib, fits=fits, peak_gib=rec.get("peak_gib"),
                 tokens_per_s=rec.get("tokens_per_s"), error=rec.get("error"))
 
 
 GROUPS = {"restart": restart_and_plan, "lowest-memory": lowest, "unsloth-mb4": unsloth_mb4,
           "long-16k": lambda b: long_context(b, 16384), "real-data": real_data,
-          "long-32k": lambda b: long_context(b, 32768), "baseline": baseline, "70b": big70, "fit-24": fit_24}
+          "long-32k": lambda b: long_context(b, 32768), "baseline": baseline, "70b": big70, "fit": fit, "fit-24": fit}
 
 
 def main(argv=None) -> int:
@@ -295,6 +303,9 @@ def main(argv=None) -> int:
     ap.add_argument("--deadline", type=float, default=520, help="seconds this script may take")
     ap.add_argument("--modes", default=",".join(MODES), help=f"groups to run, in order: {','.join(MODES)}")
     ap.add_argument("--model-70b", help="the 70B pre-quantized checkpoint for the 70b group (bench/make_nf4_model.py)")
+    ap.add_argument("--fit-cap", type=float, default=24, help="the fit group's GiB per process")
+    ap.add_argument("--fit-runs", default="danlu@65536,unsloth@65536",
+                    help="the fit group's runs, in order: stack@tokens per row (stack: danlu, unsloth)")
     ap.add_argument("--smoke", action="store_true", help="tiny shapes, to check this script on a CPU")
     ap.add_argument("--merge", help="an earlier call's bigger.json: its rows of other groups are kept (same card only)")
     args = ap.parse_args(argv)

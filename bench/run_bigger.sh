@@ -7,6 +7,7 @@
 #   MODES=real-data,long-32k,baseline DEADLINE=570 bash bench/run_bigger.sh   # a second call: the rest
 #   MODES=70b DEADLINE=570 bash bench/run_bigger.sh          # a third: 70B (writes its nf4 checkpoint first)
 #   MODES=fit-24 DEADLINE=235 bash bench/run_bigger.sh       # what fits in 24 GiB (64k tokens per row, capped)
+#   MODES=fit FIT_CAP=80 FIT_RUNS=unsloth@131072,danlu@131072 DEADLINE=570 bash bench/run_bigger.sh   # any cap, any rows
 #
 # Writes $OUT/bigger.json (the pinned format; copy it to bench/results/bigger.json) and
 # $OUT/bigger-details.json (every run's record), and $OUT/bigger/log_*.txt. Rows that an earlier
@@ -36,7 +37,8 @@ if [[ ",${MODES:-}," == *",70b,"* ]]; then
 fi
 LEFT=$(( DEADLINE - ($(date +%s) - T0) - 10 ))
 python3 bench/bigger.py --model /tmp/llama-8b --work "$OUT/bigger" --out "$OUT/bigger.json" --deadline "$LEFT" \
-  --merge bench/results/bigger.json ${MODES:+--modes "$MODES"} ${M70:+--model-70b "$M70"}
+  --merge bench/results/bigger.json ${MODES:+--modes "$MODES"} ${M70:+--model-70b "$M70"} \
+  ${FIT_CAP:+--fit-cap "$FIT_CAP"} ${FIT_RUNS:+--fit-runs "$FIT_RUNS"}
 # keep what comes back small: logs' tails only, no datasets or workspaces
 rm -rf "$OUT/bigger/home" "$OUT/bigger"/*.jsonl.tmp "$OUT/bigger/real-data.jsonl"
 for f in "$OUT"/bigger/log_*.txt; do [ -f "$f" ] && tail -c 20000 "$f" > "$f.tail" && mv "$f.tail" "$f"; done
