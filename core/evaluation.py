@@ -26,7 +26,7 @@ from pathlib import Path
 from core import jobs as J
 from core import launcher, trust
 from core.errors import InputError, Problem
-from core.launch_commands import torchrun_command
+from core.launch_commands import recipe_command
 from core.messages import Msg
 from core.rundir import RunDir, read_json, read_jsonl
 from core.runs import resolve_trained_run
@@ -42,7 +42,7 @@ def eval_command(run_dir: Path, out_dir: Path, nproc: int, *, max_samples: int, 
                  dataset: str | None = None) -> list[str]:
     args = ["--trained-run", str(run_dir), "--eval-dir", str(out_dir), "--max-samples", str(max_samples),
             "--max-new-tokens", str(max_new_tokens)] + (["--dataset", dataset] if dataset else [])
-    return torchrun_command(out_dir, nproc, launcher.LaunchSpec(), EVAL_MODULE, args)
+    return recipe_command(out_dir, nproc, launcher.LaunchSpec(), EVAL_MODULE, args)
 
 
 def submit_eval(ws: Workspace, job_or_run: str, *, origin: str, max_samples: int = 200, max_new_tokens: int = 128,

@@ -13,7 +13,7 @@ from core.rundir import RunDir
 TRAIN_MODULE = "core.recipes.train"
 
 
-def torchrun_command(run_dir: Path, nproc: int, spec, module: str, args: list[str], *,
+def recipe_command(run_dir: Path, nproc: int, spec, module: str, args: list[str], *,
                      single_direct: bool = True) -> list[str]:
     """The exact argv of any recipe: torchrun, whose ranks' output also lands in <run>/ranks/
     (--log-dir). One process on this machine (single_direct) starts as plain `python -m` instead:
@@ -36,9 +36,9 @@ def torchrun_command(run_dir: Path, nproc: int, spec, module: str, args: list[st
 
 def build_command(config_path: Path, nproc: int, spec, *, module: str = TRAIN_MODULE,
                   resume: bool = False, extra: list[str] | None = None, single_direct: bool = True) -> list[str]:
-    """The training recipe's argv (torchrun_command); its run directory is the config file's folder."""
+    """The training recipe's argv (recipe_command); its run directory is the config file's folder."""
     args = ["--config", str(config_path)] + (["--resume"] if resume else []) + list(extra or [])
-    return torchrun_command(Path(config_path).parent, nproc, spec, module, args, single_direct=single_direct)
+    return recipe_command(Path(config_path).parent, nproc, spec, module, args, single_direct=single_direct)
 
 
 def is_direct(argv: list[str]) -> bool:

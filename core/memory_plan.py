@@ -65,6 +65,12 @@ def parts(shape: Shape, *, micro_batch_size: int, seq: int, quantization: str = 
                  input=tokens * shape.hidden * act_bytes, live=live)
 
 
+def layers_compiled(compile: bool, on_gpu: bool, sharded: bool) -> bool:
+    """Whether the recipe compiles the decoder layers (core.engine.speed.apply): on a GPU, unless FSDP
+    splits the model. The page's estimate and the recipe's plan both ask here."""
+    return bool(compile) and on_gpu and not sharded
+
+
 def mlp_tiles(seq: int, tiled: bool) -> int:
     """Pieces a recomputed layer's MLP runs in for rows of `seq` tokens (1: whole); `tiled`: the
     layers are compiled, the only place where pieces lower the peak (an eager recomputation makes

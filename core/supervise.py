@@ -255,7 +255,9 @@ class Supervisor:
         if self.direct:
             self.remember(agent.pid)
             self.ranks[agent.pid] = 0
-        for p in procs.children(agent.pid) if not self.direct else []:
+            self.save_recorded()
+            return
+        for p in procs.children(agent.pid):
             if p.pid not in self.ranks:
                 rank = procs.env_value(p.pid, "RANK")
                 if rank is not None and rank.isdigit():

@@ -21,6 +21,7 @@ import torch
 from torch.utils.checkpoint import CheckpointPolicy, checkpoint, create_selective_checkpoint_contexts
 
 from core import knobs
+from core.memory_plan import layers_compiled
 
 
 def autocast_dtype(cfg, d) -> torch.dtype:
@@ -58,7 +59,7 @@ def plan_for(model, cfg, d, seq: int, shards: int = 1):
 
 def will_compile(cfg, d, shards: int = 1) -> bool:
     """speed.apply compiles the decoder layers (the recipe passes allow_compile=False under FSDP)."""
-    return bool(cfg.compile and d.cuda and shards == 1)
+    return layers_compiled(cfg.compile, d.cuda, sharded=shards > 1)
 
 
 def apply_plan(model, plan) -> None:

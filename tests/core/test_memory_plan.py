@@ -98,3 +98,13 @@ def test_long_rows_tile_the_recomputed_mlp_only_when_the_layers_are_compiled():
     assert "4 pieces" in str(tiled.why) and "pieces" not in str(plain.why)
     kept = plan_memory(LLAMA_8B, mode="auto", free_gib=139.0, micro_batch_size=1, seq=8192, tiled=True)
     assert kept.keep == kept.layers and kept.mlp_tiles == 1  # nothing recomputed: nothing to tile
+
+
+def test_the_layers_are_compiled_on_a_gpu_unless_the_model_is_split():
+    """One rule for the recipe (speed.will_compile) and the page's estimate: only compiled layers
+    run their MLP in pieces."""
+    from core.memory_plan import layers_compiled
+    assert layers_compiled(True, on_gpu=True, sharded=False)
+    assert not layers_compiled(False, on_gpu=True, sharded=False)
+    assert not layers_compiled(True, on_gpu=False, sharded=False)
+    assert not layers_compiled(True, on_gpu=True, sharded=True)

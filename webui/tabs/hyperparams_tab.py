@@ -16,7 +16,7 @@ from core.launch_commands import cli_command
 from core.launcher import LaunchSpec
 from core.memory import estimate, fit_advice, sequences_per_example
 from core.memory import model_shape
-from core.memory_plan import MODES, SHARDING, choose_sharding, plan_memory
+from core.memory_plan import MODES, SHARDING, choose_sharding, layers_compiled, plan_memory
 from core.messages import Msg
 from webui import fields
 from webui.i18n import L, preset_text, say, tr
@@ -122,8 +122,7 @@ def memory_fit(gui, lang: str, chosen: list, base_model, quantization, max_seq_l
                        and not on_cpu, gradient_checkpointing=bool(gradient_checkpointing) or auto, **common)
         split = choose_sharding(shape, mode=sharding if sharding in SHARDING else "off", gpus=n_gpus, free_gib=free,
                                 seq=int(max_seq_length or 16), **common) if not on_cpu else None
-        # the recipe compiles the layers on a GPU unless the model is split (speed.will_compile)
-        tiled = bool(compile) and not on_cpu and not (split and split.fsdp)
+        tiled = layers_compiled(compile, on_gpu=not on_cpu, sharded=bool(split and split.fsdp))
         plan = plan_memory(shape, mode=memory_plan if memory_plan in MODES else "lowest", free_gib=free,
                            gradient_checkpointing=bool(gradient_checkpointing), offload_activations=bool(offload_activations),
                            can_offload=not on_cpu, seq=int(max_seq_length or 16), tiled=tiled, **common)
