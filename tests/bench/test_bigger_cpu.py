@@ -4,6 +4,7 @@ rows; bench/bigger_data.py's rows have the stated length distribution and its st
 import json
 import subprocess
 import sys
+from types import SimpleNamespace
 
 import pytest
 
@@ -75,3 +76,29 @@ def test_the_70b_group_runs_danlu_at_two_micro_batches_on_the_given_checkpoint(h
     assert missing.returncode == 0
     errors = json.loads((tmp_path / "bigger-details.json").read_text())["errors"]
     assert any(e["group"] == "70b" and "no checkpoint" in e["error"] for e in errors)
+
+
+def test_a_longer_row_is_not_tried_where_a_shorter_one_ran_out_of_memory(monkeypatch, tmp_path):
+    """The fit group spends no GPU time on a length that cannot fit: after an out-of-memory at 80k,
+    that stack's 96k is written down as not fitting without a run; the other stack still runs."""
+    import bigger
+    ran = []
+
+    def fake_danlu(b, name, mb, seq, **kw):
+        ran.append(("danlu", seq, kw["cap"]))
+        return dict(status="OOM", error="CUDA out of memory") if seq > 65536 else dict(status="ok", tokens_per_s=1.0, peak_gib=2.0)
+
+    def fake_harness(b, name, mbs, seq, impl, **kw):
+        ran.append((impl, seq, kw["cap"]))
+        return [dict(status="ok", tokens_per_s=1.0, peak_gib=3.0)]
+
+    monkeypatch.setattr(bigger, "danlu", fake_danlu)
+    monkeypatch.setattr(bigger, "harness_runs", fake_harness)
+    b = SimpleNamespace(args=SimpleNamespace(fit_cap=24.0, fit_runs="danlu@65536,danlu@81920,danlu@98304,unsloth@98304"),
+                        details={})
+    bigger.fit(b)
+    assert [r[:2] for r in ran] == [("danlu", 65536), ("danlu", 81920), ("unsloth", 98304)]
+    assert ran[0][2] == 240 and ran[2][2] > ran[1][2] > 240  # longer rows get more time
+    fits = [(f["stack"], f["seq"], f["fits"]) for f in b.details["fit_24gib"]]
+    assert fits == [("danlu", 65536, True), ("danlu", 81920, False), ("danlu", 98304, False), ("unsloth", 98304, True)]
+    assert "81920 tokens per row did not fit" in b.details["fit_24gib"][2]["error"]
