@@ -20,9 +20,10 @@ would cut it; every row is in its own try/except and the files are rewritten aft
               checkpoint (bench/make_nf4_model.py): Danlu (memory plan auto) at mb 1 and 2, Unsloth
               at mb 1 and 2 (one load), 2 warm-up + 4 timed steps each
   fit         (only when asked; fit-24 is the same) what fits in --fit-cap GiB (24): the --fit-runs
-              (Danlu lowest and Unsloth at 64k tokens per row), mb 1, each process capped at that
-              much of the card (DANLU_GPU_MEMORY_CAP_GIB; the peer through bench/gpu_cap/), 1 warm-up
-              + 1 timed step; bigger-details.json's "fit_24gib"
+              (default Danlu lowest and Unsloth at 64k tokens per row; stack@tokens@GiB sets a run's
+              own cap), mb 1, each process capped at that much of the card (DANLU_GPU_MEMORY_CAP_GIB;
+              the peer through bench/gpu_cap/), 1 warm-up + 1 timed step; bigger-details.json's
+              "fit_<GiB>gib"; a longer row is not tried where a shorter one did not fit
 FSDP rows are not run here: they need two GPUs.
 
 Output: --out (bench/results/bigger.json's pinned format: {"card", "rows": [{"mode", "stack",
@@ -265,21 +266,20 @@ def big70(b: Bench) -> None:
 
 
 def fit(b: Bench) -> None:
-    """What fits in --fit-cap GiB (default 24): each of --fit-runs (stack@tokens per row, in order), mb 1,
-    1 warm-up + 1 timed step, each process capped at that much of the card (Danlu at lowest memory).
-    Details only (bigger-details.json's "fit_<cap>gib"): not a pinned row."""
-    cap_gib = b.args.fit_cap
-    cap = dict(DANLU_GPU_MEMORY_CAP_GIB=f"{cap_gib:g}")
-    fits = b.details.setdefault(f"fit_{cap_gib:g}gib", [])
+    """What fits in a capped GPU: each of --fit-runs (stack@tokens per row[@GiB], in order; the cap
+    --fit-cap, 24, unless the run names its own), mb 1, 1 warm-up + 1 timed step, the process capped
+    at that much of the card (Danlu at lowest memory). Details only (bigger-details.json's
+    "fit_<cap>gib"): not a pinned row."""
     for item in b.args.fit_runs.split(","):
-        stack, _, seq = item.strip().partition("@")
-        seq = int(seq)
+        stack, seq, cap_gib = (item.strip().split("@") + [""])[:3]
+        seq, cap_gib = int(seq), float(cap_gib or b.args.fit_cap)
+        fits = b.details.setdefault(f"fit_{cap_gib:g}gib", [])
         shorter_failed = [f["seq"] for f in fits if f["stack"] == stack and f["fits"] is False and f["seq"] <= seq]
         if shorter_failed:  # a longer row cannot fit where a shorter one did not: the time goes to the next run
             fits.append(dict(stack=stack, seq=seq, cap_gib=cap_gib, fits=False, peak_gib=None, tokens_per_s=None,
                              error=f"not run: {min(shorter_failed)} tokens per row did not fit"))
             continue
-        name = f"fit{cap_gib:g}-{seq // 1024}k"
+        name, cap = f"fit{cap_gib:g}-{seq // 1024}k", dict(DANLU_GPU_MEMORY_CAP_GIB=f"{cap_gib:g}")
         limit = int(240 * max(1.0, seq / 65536) ** 1.5)  # a step's attention grows with the square of the row
         if stack == "danlu":
             rec = danlu(b, name, 1, seq, sets=["memory_plan=lowest"], warmup=1, steps=1, cap=limit, env=cap)
@@ -311,7 +311,7 @@ def main(argv=None) -> int:
     ap.add_argument("--model-70b", help="the 70B pre-quantized checkpoint for the 70b group (bench/make_nf4_model.py)")
     ap.add_argument("--fit-cap", type=float, default=24, help="the fit group's GiB per process")
     ap.add_argument("--fit-runs", default="danlu@65536,unsloth@65536",
-                    help="the fit group's runs, in order: stack@tokens per row (stack: danlu, unsloth)")
+                    help="the fit group's runs, in order: stack@tokens per row[@GiB] (stack: danlu, unsloth; GiB: --fit-cap)")
     ap.add_argument("--smoke", action="store_true", help="tiny shapes, to check this script on a CPU")
     ap.add_argument("--merge", help="an earlier call's bigger.json: its rows of other groups are kept (same card only)")
     args = ap.parse_args(argv)

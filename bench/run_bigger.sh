@@ -7,7 +7,7 @@
 #   MODES=real-data,long-32k,baseline DEADLINE=570 bash bench/run_bigger.sh   # a second call: the rest
 #   MODES=70b DEADLINE=570 bash bench/run_bigger.sh          # a third: 70B (writes its nf4 checkpoint first)
 #   MODES=fit-24 DEADLINE=235 bash bench/run_bigger.sh       # what fits in 24 GiB (64k tokens per row, capped)
-#   MODES=fit FIT_CAP=80 FIT_RUNS=unsloth@131072,danlu@131072 DEADLINE=570 bash bench/run_bigger.sh   # any cap, any rows
+#   MODES=fit FIT_RUNS=unsloth@49152,danlu@131072@80,unsloth@131072@80 DEADLINE=570 bash bench/run_bigger.sh   # any rows; @GiB: its own cap
 #
 # Writes $OUT/bigger.json (the pinned format; copy it to bench/results/bigger.json) and
 # $OUT/bigger-details.json (every run's record), and $OUT/bigger/log_*.txt. Rows that an earlier

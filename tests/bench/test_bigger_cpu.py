@@ -94,11 +94,13 @@ def test_a_longer_row_is_not_tried_where_a_shorter_one_ran_out_of_memory(monkeyp
 
     monkeypatch.setattr(bigger, "danlu", fake_danlu)
     monkeypatch.setattr(bigger, "harness_runs", fake_harness)
-    b = SimpleNamespace(args=SimpleNamespace(fit_cap=24.0, fit_runs="danlu@65536,danlu@81920,danlu@98304,unsloth@98304"),
+    b = SimpleNamespace(args=SimpleNamespace(fit_cap=24.0, fit_runs="danlu@65536,danlu@81920,danlu@98304,unsloth@98304,danlu@98304@80"),
                         details={})
     bigger.fit(b)
-    assert [r[:2] for r in ran] == [("danlu", 65536), ("danlu", 81920), ("unsloth", 98304)]
+    assert [r[:2] for r in ran] == [("danlu", 65536), ("danlu", 81920), ("unsloth", 98304), ("danlu", 98304)]
     assert ran[0][2] == 240 and ran[2][2] > ran[1][2] > 240  # longer rows get more time
     fits = [(f["stack"], f["seq"], f["fits"]) for f in b.details["fit_24gib"]]
     assert fits == [("danlu", 65536, True), ("danlu", 81920, False), ("danlu", 98304, False), ("unsloth", 98304, True)]
     assert "81920 tokens per row did not fit" in b.details["fit_24gib"][2]["error"]
+    # a run that names its own cap is tried under it (another card), whatever failed under 24 GiB
+    assert [(f["seq"], f["cap_gib"]) for f in b.details["fit_80gib"]] == [(98304, 80.0)]
