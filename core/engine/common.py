@@ -281,17 +281,24 @@ def classify(exc: BaseException, cfg: TrainConfig | None = None) -> dict:
 
 
 def _oom_hint(cfg: TrainConfig | None) -> Msg:
-    """What to lower first, with this run's own numbers."""
+    """What to lower first, with this run's own numbers; nothing already at its floor (a batch of 1
+    cannot be lowered to 1)."""
     if cfg is None:
         return Msg("fail.oom_lower")
     more = []
-    if cfg.max_seq_length > 512:
+    if cfg.max_seq_length > 512 and cfg.micro_batch_size > 1:
         more.append(Msg("fail.oom_or_length", length=cfg.max_seq_length, half=cfg.max_seq_length // 2))
     if not cfg.gradient_checkpointing:
         more.append(Msg("fail.oom_or_checkpointing"))
+    if cfg.memory_plan != "lowest":
+        more.append(Msg("fail.oom_or_lowest_plan"))
     if cfg.quantization != "4bit":
         more.append(Msg("fail.oom_or_4bit"))
-    return Msg("fail.oom_lower_from", mb=cfg.micro_batch_size, half=max(1, cfg.micro_batch_size // 2), more=more)
+    if cfg.micro_batch_size > 1:
+        return Msg("fail.oom_lower_from", mb=cfg.micro_batch_size, half=cfg.micro_batch_size // 2, more=more)
+    if cfg.max_seq_length > 512:
+        return Msg("fail.oom_length_from", length=cfg.max_seq_length, half=cfg.max_seq_length // 2, more=more)
+    return Msg("fail.oom_smallest", length=cfg.max_seq_length, more=more)
 
 
 def _is_template_error(exc: BaseException) -> bool:

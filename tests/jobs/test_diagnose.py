@@ -154,6 +154,23 @@ class TestClassifyInsideARank:
         assert info["reason"] == "cuda_oom"
         assert "from 8 to 4" in info["hint"] and "from 2048 to 1024" in info["hint"] and "checkpointing" in info["hint"]
 
+    def test_cuda_oom_never_asks_for_what_is_already_at_its_floor(self, common):
+        """A batch of 1 is not lowered 'from 1 to 1' (measured on an H200: an 8B run at 96k tokens per
+        row in 24 GiB said so): the length comes first, then what is still on; at 1 × 512 the words
+        say that even that does not fit."""
+        import torch
+
+        from core.config import TrainConfig
+        oom = torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 112 MiB")
+        long = common.classify(oom, TrainConfig(dataset="x", micro_batch_size=1, max_seq_length=98304, memory_plan="lowest"))
+        assert "from 1 to 1" not in long["hint"] and "Batch size" not in long["hint"]
+        assert long["hint"].startswith("Lower 'Maximum length' (max_seq_length) from 98304 to 49152")
+        assert "Memory plan" not in long["hint"]  # already lowest
+        auto = common.classify(oom, TrainConfig(dataset="x", micro_batch_size=1, max_seq_length=98304))
+        assert "'Memory plan' to lowest" in auto["hint"]
+        short = common.classify(oom, TrainConfig(dataset="x", micro_batch_size=1, max_seq_length=256, memory_plan="lowest"))
+        assert "256 tokens" in short["hint"] and "smaller model" in short["hint"] and "Lower" not in short["hint"]
+
     def test_diverged_disk_full_and_data_error(self, common):
         from core.errors import InputError, Problem
         from core.messages import Msg
