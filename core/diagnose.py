@@ -143,3 +143,9 @@ def read_from(path: Path, offset: int, max_bytes: int = 256_000) -> str:
             return f.read().decode("utf-8", errors="replace")
     except OSError:
         return ""
+
+
+def resume_hint(run_dir: Path) -> Msg:
+    """Resume continues from the newest complete checkpoint; a run stopped before its first one
+    starts again from step 0, and the hint says that instead of promising 'the last checkpoint'."""
+    return Msg("end.press_resume.hint") if RunDir(run_dir).has_checkpoint() else Msg("end.resume_from_start.hint")

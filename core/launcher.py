@@ -18,6 +18,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from core import diagnose
 from core import jobs as J
 from core import knobs
 from core.config import TrainConfig, config_warnings, save_config
@@ -235,7 +236,7 @@ def cancel(ws: Workspace, job_id: str, grace: float = 30.0) -> J.Job:
     job = store.get(job.id)
     if job.state == J.CANCELLING and executor.poll(job) != OWNED:
         _sweep_and_finish(ws, job, J.CANCELLED, reason="cancelled", message=Msg("end.cancelled"),
-                          hint=Msg("end.press_resume.hint"))
+                          hint=diagnose.resume_hint(job.run_dir))
     schedule(ws)
     return store.get(job.id)
 
@@ -293,7 +294,7 @@ def reconcile(ws: Workspace, only: list[J.Job] | None = None) -> list[J.Job]:
         if seen == ORPHANED:
             if job.state == J.CANCELLING:  # a cancel with no supervisor left to carry it out
                 _sweep_and_finish(ws, job, J.CANCELLED, reason="cancelled", message=Msg("end.cancelled"),
-                                  hint=Msg("end.press_resume.hint"))
+                                  hint=diagnose.resume_hint(job.run_dir))
                 changed.append(job.id)
             continue  # its supervisor died but training runs on; finalised here once its processes end
         if _finalise_orphan(store, job, run_dir):
@@ -312,9 +313,9 @@ def _finalise_orphan(store: J.JobStore, job: J.Job, run_dir: Path) -> bool:
         return store.transition(job.id, J.SUCCEEDED, reason="", message=Msg("end.finished_orphan"))
     if job.state == J.CANCELLING:
         return store.transition(job.id, J.CANCELLED, reason="cancelled", message=Msg("end.cancelled"),
-                                hint=Msg("end.press_resume.hint"))
+                                hint=diagnose.resume_hint(job.run_dir))
     return store.transition(job.id, J.INTERRUPTED, reason="interrupted", message=Msg("end.vanished"),
-                            hint=Msg("end.press_resume.hint"))
+                            hint=diagnose.resume_hint(job.run_dir))
 
 
 def resume(ws: Workspace, job_id: str, *, env: dict | None = None) -> J.Job:

@@ -173,6 +173,10 @@ class RunDir:
     def checkpoint(self, step: int) -> Path:
         return self.checkpoints / checkpoint_name(step)
 
+    def has_checkpoint(self) -> bool:
+        """A complete checkpoint exists (its manifest is written last; a torn one does not count)."""
+        return any(self.checkpoints.glob(f"{CHECKPOINT_PREFIX}*/manifest.json"))
+
     def slurm_attempt(self, slurm_job_id: str, attempt: int, end: bool = False) -> Path:
         """slurm/<Slurm id>.attempt-N.json (.end.json): what the batch script recorded of an attempt."""
         return self.slurm / f"{slurm_job_id}.attempt-{attempt}{'.end' if end else ''}.json"

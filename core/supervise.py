@@ -353,14 +353,14 @@ class Supervisor:
         if rc == 0 and self.job.kind != "train" and not cancelled:
             return J.SUCCEEDED, dict(reason="", **said(Msg("end.finished")))
         if cancelled and self.terminated_by_signal is None:
-            return J.CANCELLED, dict(reason="cancelled", **said(Msg("end.cancelled"), resume_hint(self.run_dir)))
+            return J.CANCELLED, dict(reason="cancelled", **said(Msg("end.cancelled"), diagnose.resume_hint(self.run_dir)))
         if self.terminated_by_signal is not None:
             return J.INTERRUPTED, dict(reason="interrupted", **said(Msg("end.supervisor_signal", signal=self.terminated_by_signal),
-                                                                   resume_hint(self.run_dir)))
+                                                                   diagnose.resume_hint(self.run_dir)))
         if self.stalled:
             return J.FAILED, dict(reason="stalled", **said(self.stalled, Msg("end.stalled.hint")))
         if rc == 0 and self.rundir.stopped.exists():
-            return J.INTERRUPTED, dict(reason="interrupted", **said(Msg("end.outside_signal"), resume_hint(self.run_dir)))
+            return J.INTERRUPTED, dict(reason="interrupted", **said(Msg("end.outside_signal"), diagnose.resume_hint(self.run_dir)))
         log_text = diagnose.read_from(self.log_path, self.log_offset)
         return J.FAILED, diagnose.explain(self.run_dir, rc, log_text, first_gone=self.first_gone(), nproc=self.job.nproc,
                                        direct=self.direct)
@@ -369,13 +369,6 @@ class Supervisor:
         existing = read_json(self.rundir.error)
         merged = dict(existing, **{k: v for k, v in info.items() if v not in (None, "")})
         write_json(self.rundir.error, merged)
-
-
-def resume_hint(run_dir: Path) -> Msg:
-    """Resume continues from the newest complete checkpoint (manifest written last); a run stopped
-    before its first one starts again from step 0, and the hint says that instead."""
-    saved = any(RunDir(run_dir).checkpoints.glob("step-*/manifest.json"))
-    return Msg("end.press_resume.hint") if saved else Msg("end.resume_from_start.hint")
 
 
 def _signal(pid: int, sig: int) -> None:

@@ -131,7 +131,7 @@ def gather(job: J.Job, entry: QueueEntry | None) -> outcome.AttemptFacts:
         time_limit=entry.time_limit if entry else "", started=read_json(run.slurm_attempt(job.slurm_job_id, n)),
         ended=ended, result=read_json(files.result), stopped=read_json(files.stopped),
         cancel_requested=job.state == J.CANCELLING or files.cancel_request.exists(),
-        log_text=log, nproc=job.nproc, run_dir=files.path)
+        log_text=log, nproc=job.nproc, run_dir=files.path, checkpoint_saved=run.has_checkpoint())
 
 
 class SubmitRefused(JobError):

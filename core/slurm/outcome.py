@@ -22,7 +22,6 @@ STARTING = {"CONFIGURING"}
 RUNNING = {"RUNNING", "COMPLETING", "STAGE_OUT", "SIGNALING", "RESIZING", "SUSPENDED", "STOPPED"}
 ENDED = {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "PREEMPTED", "NODE_FAIL", "BOOT_FAIL", "DEADLINE",
          "OUT_OF_MEMORY", "REVOKED"}
-RESUME_HINT = Msg("end.press_resume.hint")
 
 
 @dataclass
@@ -42,6 +41,7 @@ class AttemptFacts:
     log_text: str = ""
     nproc: int = 1
     run_dir: Path | None = None    # this attempt's files (errors/), for core.diagnose
+    checkpoint_saved: bool = False  # the run folder holds a complete checkpoint (Resume continues from it)
 
     @property
     def requeued(self) -> bool:
@@ -57,6 +57,12 @@ class AttemptFacts:
             bool(self.ended) and self.slurm_state in WAITING)
 
 
+def resume_hint(f: AttemptFacts) -> Msg:
+    """Resume continues from the newest complete checkpoint, or starts over when there is none."""
+    saved = f.checkpoint_saved or f.stopped.get("checkpoint_step")
+    return Msg("end.press_resume.hint") if saved else Msg("end.resume_from_start.hint")
+
+
 def saved_words(f: AttemptFacts) -> Msg | str:
     step = f.stopped.get("checkpoint_step")
     return Msg("cluster.saved", step=step) if step else ""
@@ -68,7 +74,7 @@ def outcome(f: AttemptFacts) -> tuple[str, dict]:
     if f.result.get("status") == "succeeded":
         return J.SUCCEEDED, dict(reason="", **said(Msg("end.finished_after_stop" if f.cancel_requested else "end.finished")))
     if f.cancel_requested:
-        return J.CANCELLED, dict(reason="cancelled", **said(Msg("cluster.cancelled", saved=saved_words(f)), RESUME_HINT))
+        return J.CANCELLED, dict(reason="cancelled", **said(Msg("cluster.cancelled", saved=saved_words(f)), resume_hint(f)))
     stop = f.ended.get("stop", "")
     then = Msg("cluster.requeued_then") if f.requeued else ""
     if stop == "time_limit" or f.slurm_state == "TIMEOUT" or f.slurm_state == "DEADLINE":
@@ -82,17 +88,17 @@ def outcome(f: AttemptFacts) -> tuple[str, dict]:
         return J.FAILED, dict(reason="start_failed", **said(Msg("cluster.prepare_failed"), Msg("cluster.prepare_failed.hint")))
     if f.slurm_state == "PREEMPTED" or (f.requeued and not f.ended) or (f.stopped and f.requeued):
         return J.INTERRUPTED, dict(reason="preempted", **said(Msg("cluster.preempted", saved=saved_words(f), then=then),
-                                                              None if f.requeued else RESUME_HINT))
+                                                              None if f.requeued else resume_hint(f)))
     if f.slurm_state in ("NODE_FAIL", "BOOT_FAIL"):
         return J.INTERRUPTED, dict(reason="node_fail", **said(Msg("cluster.node_fail", state=f.slurm_state, then=then),
-                                                              None if f.requeued else RESUME_HINT))
+                                                              None if f.requeued else resume_hint(f)))
     if f.slurm_state == "OUT_OF_MEMORY":
         return J.FAILED, dict(reason="killed", **said(Msg("cluster.oom"), Msg("cluster.oom.hint")))
     if f.stopped:
         return J.INTERRUPTED, dict(reason="interrupted", **said(Msg("cluster.outside_signal", saved=saved_words(f)),
-                                                                RESUME_HINT))
+                                                                resume_hint(f)))
     if f.slurm_state == "CANCELLED" and not f.ended:
-        return J.CANCELLED, dict(reason="cancelled", **said(Msg("cluster.cancelled_elsewhere"), RESUME_HINT))
+        return J.CANCELLED, dict(reason="cancelled", **said(Msg("cluster.cancelled_elsewhere"), resume_hint(f)))
     return J.FAILED, failure(f)
 
 

@@ -196,7 +196,7 @@ def test_a_rank_and_the_supervisor_say_the_same_words_for_the_same_failure(tmp_p
 def test_the_resume_hint_says_whether_a_checkpoint_was_saved(tmp_path):
     """A run stopped before its first complete checkpoint starts over on Resume: the hint must not
     promise "the last checkpoint"."""
-    from core.supervise import resume_hint
+    from core.diagnose import resume_hint
     assert resume_hint(tmp_path).code == "end.resume_from_start.hint"
     (tmp_path / "checkpoints" / ".step-0000002.partial").mkdir(parents=True)  # torn: it does not count
     assert resume_hint(tmp_path).code == "end.resume_from_start.hint"

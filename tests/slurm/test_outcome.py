@@ -75,3 +75,15 @@ def test_each_attempt_reads_its_own_part_of_the_log():
            "[danlu] Slurm job 7, attempt 2, on vm\nC\n")
     assert attempt_log(log, "7", 1) == "[danlu] Slurm job 7, attempt 1, on vm\nB\n"
     assert attempt_log(log, "7", 2).endswith("C\n")
+
+
+@pytest.mark.parametrize("kw", [dict(cancel_requested=True, ended={"returncode": 0, "stop": "cancel"}),
+                                dict(slurm_state="PREEMPTED", ended={}), dict(slurm_state="NODE_FAIL", ended={}),
+                                dict(ended={"returncode": 1, "stop": ""}, stopped={"at": 1}),
+                                dict(slurm_state="CANCELLED", ended={})])
+def test_the_resume_hint_says_whether_a_checkpoint_was_saved(kw):
+    """As on one machine: before the first complete checkpoint, Resume starts over, and says so."""
+    none = outcome(facts(**kw))[1]
+    assert none["hint_msg"]["code"] == "end.resume_from_start.hint", none
+    saved = outcome(facts(checkpoint_saved=True, **kw))[1]
+    assert saved["hint_msg"]["code"] == "end.press_resume.hint"
