@@ -236,6 +236,19 @@ def test_stop_and_resume_need_a_job(gui):
     assert "Choose a job" in tt.resume_job(gui, "en", None)[1]
 
 
+def test_stop_promises_a_checkpoint_only_once_the_job_has_trained(gui, monkeypatch):
+    """Stopped while it still loads, a job has no checkpoint to save: the answer must not promise one."""
+    from core.rundir import RunDir, write_json
+    job = gui.store.create(kind="train", name="x", run_dir=str(gui.ws.runs / "x"))
+    monkeypatch.setattr(tt.launcher, "cancel", lambda ws, job_id: gui.store.get(job_id))
+    RunDir(job.run_dir).path.mkdir(parents=True)
+    write_json(RunDir(job.run_dir).progress, dict(phase="loading", step=0, total_steps=None))
+    loading = tt.stop_job(gui, "ja", job.id)
+    assert loading == f"■ 停止しています： `{job.id}`"
+    write_json(RunDir(job.run_dir).progress, dict(phase="training", step=3, total_steps=40))
+    assert tt.stop_job(gui, "en", job.id) == f"■ Stopping (a checkpoint is saved first): `{job.id}`"
+
+
 def test_long_runs_are_thinned_for_the_plot_but_keep_the_newest_point():
     recs = [dict(step=i, loss=1.0 / i, lr=0.1) for i in range(1, 5001)]
     loss, lr = tt.plot_frames(recs)

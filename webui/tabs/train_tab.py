@@ -117,14 +117,16 @@ def job_name(gui, dataset: str) -> str:
 
 
 def stop_job(gui, lang: str, job_id: str | None) -> str:
-    """Inputs: language, selected job. Outputs: message. The job saves a checkpoint, then ends as Cancelled."""
+    """Inputs: language, selected job. Outputs: message. A job that has logged a step saves a checkpoint,
+    then ends as Cancelled; one still loading promises no checkpoint (it usually has none to save)."""
     if not job_id:
         return tr("train.no_job", lang)
     try:
         job = launcher.cancel(gui.ws, job_id)
     except DanluError as e:
         return f"⚠ {error_text(e, lang)}"
-    return f"■ {tr('train.stopping', lang)} `{job.id}`"
+    trained = (read_json(RunDir(job.run_dir).progress).get("step") or 0) > 0
+    return f"■ {tr('train.stopping' if trained else 'train.stopping_plain', lang)} `{job.id}`"
 
 
 def resume_job(gui, lang: str, job_id: str | None):
