@@ -95,6 +95,23 @@ def get(name: str, default: str | None = None) -> str | None:
     return os.environ.get(name, default)
 
 
+def number(name: str, default: float | None = None) -> float | None:
+    """A numeric knob as a positive number (default when unset or empty). Any other value stops
+    with words naming the variable, not a ValueError from deep inside a rank's set-up."""
+    value = (get(name) or "").strip()
+    if not value:
+        return default
+    try:
+        n = float(value)
+    except ValueError:
+        n = float("nan")
+    if not (0 < n < float("inf")):
+        from core.errors import DanluError
+        from core.messages import Msg
+        raise DanluError(Msg("knob.bad_number", name=name, value=value[:40]), Msg("knob.bad_number.hint", name=name))
+    return n
+
+
 def take(name: str) -> str | None:
     """Read and remove (a secret that the process's own children must not inherit)."""
     get(name)

@@ -68,15 +68,14 @@ def setup_dist() -> Dist:
         from datetime import timedelta
         # A hung peer should fail the job in minutes, not the default 30 min; the supervisor's
         # stall watchdog covers hangs outside collectives.
-        dist.init_process_group(backend, timeout=timedelta(minutes=int(knobs.get(knobs.DIST_TIMEOUT_MIN, "10"))),
+        dist.init_process_group(backend, timeout=timedelta(minutes=knobs.number(knobs.DIST_TIMEOUT_MIN, 10)),
                                 device_id=device if device.type == "cuda" else None)
     return Dist(rank, world, local_rank, device, backend if world > 1 else None)
 
 
 def gpu_memory_cap_gib() -> float | None:
     """The benchmark knob DANLU_GPU_MEMORY_CAP_GIB (core.knobs), or None."""
-    value = knobs.get(knobs.GPU_MEMORY_CAP_GIB)
-    return float(value) if value else None
+    return knobs.number(knobs.GPU_MEMORY_CAP_GIB)
 
 
 def cap_gpu_memory(device) -> None:

@@ -101,3 +101,24 @@ def test_the_supervisors_environment_does_not_override_stall_minutes(services, m
     assert Supervisor(services.workspace, job.id).stall_limit_s("training") == 7 * 60
     write_json(run.launch_env, {"DANLU_STALL_MINUTES": "0.05"})
     assert Supervisor(services.workspace, job.id).stall_limit_s("training") == pytest.approx(3.0)
+
+
+@pytest.mark.parametrize("value", ["abc", "0", "-3", "nan", "inf", "1e999", "10 minutes"])
+def test_a_numeric_knob_with_a_bad_value_is_named_in_words(monkeypatch, value):
+    """DANLU_DIST_TIMEOUT_MIN=abc stopped a rank's set-up with a bare ValueError; now the error names
+    the variable and its value, in the job's reason and hint."""
+    from core.errors import DanluError
+    monkeypatch.setenv(knobs.DIST_TIMEOUT_MIN, value)
+    with pytest.raises(DanluError) as e:
+        knobs.number(knobs.DIST_TIMEOUT_MIN, 10)
+    assert "DANLU_DIST_TIMEOUT_MIN" in e.value.message and "not a positive number" in e.value.message
+    assert "Unset DANLU_DIST_TIMEOUT_MIN" in e.value.hint
+
+
+def test_a_numeric_knob_reads_numbers_and_falls_back_when_unset(monkeypatch):
+    monkeypatch.delenv(knobs.DIST_TIMEOUT_MIN, raising=False)
+    assert knobs.number(knobs.DIST_TIMEOUT_MIN, 10) == 10
+    monkeypatch.setenv(knobs.DIST_TIMEOUT_MIN, " 2.5 ")
+    assert knobs.number(knobs.DIST_TIMEOUT_MIN, 10) == 2.5
+    monkeypatch.setenv(knobs.DIST_TIMEOUT_MIN, "")
+    assert knobs.number(knobs.DIST_TIMEOUT_MIN) is None
