@@ -1,7 +1,7 @@
 """run_recipe(): what every recipe's main() does around its work, written once.
 
     rank set-up        setup_dist() (NCCL on GPUs, gloo on CPU; plain python is world 1), or none
-                       for a single-process recipe (merge)
+                       for a single-process recipe (merge); a set-up failure is recorded like any other
     failure record     any exception: errors/rank<R>.json and, for the first rank, error.json with
                        a reason, words and a hint (common.record_failure, core.failures' table),
                        one line on stderr, then the exception goes on
@@ -16,6 +16,7 @@
 """
 from __future__ import annotations
 
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,9 +40,12 @@ def run_recipe(body: Callable[[RecipeContext], int], failure_dir: Path, *, distr
     who: how the stderr line names the process ("export"; default "rank R"). cleanup: runs on any
     failure first (children that must not outlive it). passthrough: exceptions that are an
     ending, not a failure (a cancelled export)."""
-    ctx = RecipeContext(setup_dist() if distributed else None)
-    rank = ctx.d.rank if ctx.d is not None else 0
+    ctx = RecipeContext(None)
+    rank = int(os.environ.get("RANK", "0")) if distributed else 0  # known before set-up, which can fail too
     try:
+        if distributed:
+            ctx.d = setup_dist()  # inside: a bad DANLU_DIST_TIMEOUT_MIN or a dead peer is a recorded failure
+            rank = ctx.d.rank
         return body(ctx)
     except BaseException as exc:
         if cleanup is not None:
