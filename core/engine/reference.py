@@ -1,7 +1,8 @@
 """DPO's reference: the answer log-probabilities of the STARTING weights (the base model, or the base
 with the start adapter), for every training and validation pair, computed once before step 1 with
 the very model that then trains (no second copy in memory: before the first update the policy is
-the reference), its decoder run exactly as the training step runs it (reference_logps says why).
+the reference), its decoder run exactly as the pass that scores the policy against it runs
+(reference_logps says why).
 
 They are kept in the run folder (RUN/reference_logps.json, core.rundir): a resumed attempt starts
 from a checkpoint's weights, which are no longer the starting ones, so it reads them back instead.
@@ -31,9 +32,12 @@ def nothing_saved():
         yield
 
 
-def reference_logps(r, items: list) -> list[tuple[float, float]]:
+def reference_logps(r, items: list, *, validation: bool = False) -> list[tuple[float, float]]:
     """(chosen, rejected) summed answer log-probs of each item under the model as it is now; the
-    ranks share the pairs out and add their parts up.
+    ranks share the pairs out and add their parts up. Each pair's reference is computed as the
+    policy it will be compared with is: training pairs as the training step runs, validation pairs
+    (validation=True) as the validation pass runs (train_log.evaluate: eval mode, no gradients), so
+    a held-out pair's margin starts at 0 too and its accuracy is not moved by kernel rounding.
 
     Computed as the training step computes the policy's: training mode (dropout modules off) with
     the decoder's gradients recorded and dropped. On a GPU torch.compile builds other kernels for
@@ -44,22 +48,38 @@ def reference_logps(r, items: list) -> list[tuple[float, float]]:
     made this pass the run's memory peak on the H200 (7.63-7.79 GiB at mb 1 against 7.56)."""
     out = torch.zeros(len(items), 2, dtype=torch.float64, device=r.d.device)
     net = r.eval_net
+    with _run_as(net, validation):
+        for group, counts in rank_batches(list(range(len(items))), r.cfg.micro_batch_size, r.d, r.fsdp):
+            batch = P.collate_pairs([items[i].pair for i in group], r.tok.pad_token_id)
+            with r.autocast:
+                logp, _n = P.sequence_logps(net, batch, head_grad=False)
+            if counts:
+                half = len(group)
+                out[group, 0] = logp[:half].double().to(out.device)
+                out[group, 1] = logp[half:].double().to(out.device)
+    all_reduce_sum(out, r.d)
+    return [(float(c), float(w)) for c, w in out.tolist()]
+
+
+@contextlib.contextmanager
+def _run_as(net, validation: bool):
+    """The mode of the pass the reference will be compared with: the validation pass's (eval mode,
+    no gradients), or the training step's (training mode with dropout off, gradients recorded and
+    dropped). Training mode again afterwards."""
+    if validation:
+        net.eval()
+        with torch.no_grad():
+            yield
+        net.train()
+        return
     net.train()
     dropouts = [m for m in net.modules() if isinstance(m, torch.nn.Dropout)]
     for m in dropouts:
         m.eval()
-    for group, counts in rank_batches(list(range(len(items))), r.cfg.micro_batch_size, r.d, r.fsdp):
-        batch = P.collate_pairs([items[i].pair for i in group], r.tok.pad_token_id)
-        with r.autocast, nothing_saved():
-            logp, _n = P.sequence_logps(net, batch, head_grad=False)
-        if counts:
-            half = len(group)
-            out[group, 0] = logp[:half].double().to(out.device)
-            out[group, 1] = logp[half:].double().to(out.device)
+    with nothing_saved():
+        yield
     for m in dropouts:
         m.train()
-    all_reduce_sum(out, r.d)
-    return [(float(c), float(w)) for c, w in out.tolist()]
 
 
 def attach_reference(r, method) -> None:
@@ -80,7 +100,7 @@ def attach_reference(r, method) -> None:
         write_json(r.progress_path, dict(phase="loading", step=0, total_steps=None, detail="reference"), durable=False)
     values = {}
     for name, items in (("train", r.train_seqs), ("val", r.val_seqs)):
-        values[name] = reference_logps(r, items)
+        values[name] = reference_logps(r, items, validation=name == "val")
         for item, ref in zip(items, values[name]):
             item.ref = ref
     if r.d.main:

@@ -263,3 +263,34 @@ def test_orpo_loss_by_hand():
     assert rc.item() == pytest.approx(0.2 * mc) and rr.item() == pytest.approx(0.2 * mr)
     # log(1 - e^m) stays finite next to 0 and far below it
     assert torch.isfinite(P.log1mexp(torch.tensor([-1e-7, -0.5, -50.0]))).all()
+
+
+def test_each_reference_is_computed_as_the_pass_it_is_compared_with(demo_model_dir, tok, tmp_path, monkeypatch):
+    """DPO's reference of a training pair runs as the training step (training mode, gradients
+    recorded); of a validation pair as the validation pass (eval mode, no gradients). On a GPU the
+    compiled kernels differ between the two and their rounding moves a summed log-prob by nats, so a
+    validation reference taken the training way starts held-out margins off 0."""
+    import contextlib
+    from types import SimpleNamespace
+    from core.engine.common import Dist
+    from core.engine.methods import DPO
+    from core.engine.reference import attach_reference
+    from core.engine.train_log import evaluate
+    model = peft_model(demo_model_dir)
+    train, val = ([SimpleNamespace(pair=P.encode_pair(tok, ex, 4096), ref=None) for ex in (PAIR, SHORT)]
+                  for _ in range(2))
+    r = SimpleNamespace(eval_net=model, d=Dist(0, 1, 0, torch.device("cpu"), None), fsdp=False, tok=tok,
+                        cfg=SimpleNamespace(micro_batch_size=2, pref_beta=0.1, start_adapter=None),
+                        autocast=contextlib.nullcontext(), method=DPO(), step=0, train_seqs=train, val_seqs=val,
+                        files=SimpleNamespace(reference=tmp_path / "reference_logps.json"),
+                        progress_path=tmp_path / "progress.json", dataset_sha="x")
+    modes = []
+    real = P.sequence_logps
+    monkeypatch.setattr(P, "sequence_logps", lambda net, batch, **kw: (
+        modes.append((net.training, torch.is_grad_enabled())), real(net, batch, **kw))[1])
+    with torch.enable_grad():
+        attach_reference(r, r.method)
+        loss, (margin, accuracy) = evaluate(r)
+    assert modes == [(True, True), (False, False), (False, False)]  # training pairs, validation pairs, validation pass
+    assert model.training  # left ready to train
+    assert loss == pytest.approx(math.log(2), abs=1e-6) and margin == pytest.approx(0, abs=1e-6)
