@@ -103,8 +103,12 @@ def test_review_a_5000_row_dataset_in_the_browser(server, page, tmp_path):
     page.locator("#rv-redact-one").click()
     expect(page.locator("#rv-message")).to_contain_text("Replaced with placeholders", timeout=60_000)
     expect(page.locator("#rv-chat")).to_contain_text("[EMAIL]")
+    hits = page.locator("#rv-hits")                                     # the table lists what is left
+    expect(hits.get_by_role("gridcell", name="user7@example.com")).to_have_count(0, timeout=60_000)
+    expect(hits.get_by_role("gridcell", name="[EMAIL]")).to_have_count(0)
     page.locator("#rv-redact-all").click()
     expect(page.locator("#rv-message")).to_contain_text("rows changed: 98", timeout=60_000)
+    expect(page.locator("#rv-scan-summary")).to_contain_text("0 findings in 5,000 rows", timeout=60_000)
     rows = training_file(page, server.home)
     assert not [r for r in rows if "@example.com" in r] and sum("[CARD]" in r for r in rows) == 20
 

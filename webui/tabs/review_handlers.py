@@ -285,6 +285,15 @@ def redraw_scan(gui, ds_id, kinds, names, ids, lang):
     return scan(gui, ds_id, kinds, names, lang)
 
 
+def rescan(gui, ds_id, kinds, names, ids, lang):
+    """The text changed (a redaction, an edit, an undo): a findings table on show is scanned again,
+    so it lists what is left, not what was replaced; the chosen finding is let go (its place moved).
+    Outputs: the summary, the table, the findings' ids, the chosen finding."""
+    if not ids:
+        return gr.skip(), gr.skip(), gr.skip(), gr.skip()
+    return scan(gui, ds_id, kinds, names, lang) + ("",)
+
+
 def _names(text) -> list[str]:
     return [n.strip() for n in (text or "").split(",") if n.strip()]
 

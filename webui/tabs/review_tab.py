@@ -185,16 +185,18 @@ def wire(t: ReviewTab, gui, lang, ds_id, dataset_setting, tab) -> None:
         b[m].click(partial(H.mark_one, gui, m), inputs=base + [t.note, lang], outputs=changed, api_name=f"review_{m}")
     b["bulk"].click(partial(H.mark_all, gui), inputs=base + [t.bulk_mark, lang], outputs=changed, api_name="review_mark_all")
     t.turn.input(partial(H.turn_text, gui), inputs=[ds_id, t.row, t.turn], outputs=[t.edit_text], **private)
+    rescan = dict(fn=partial(H.rescan, gui), inputs=[ds_id, t.kinds, t.names, t.hit_ids, lang],
+                  outputs=[t.scan_summary, t.hits, t.hit_ids, t.hit], **private)
     b["save_edit"].click(partial(H.save_edit, gui), inputs=base + [t.turn, t.edit_text, lang], outputs=changed,
-                         api_name="review_save_edit")
-    b["undo"].click(partial(H.undo, gui), inputs=base + [lang], outputs=changed, api_name="review_undo")
+                         api_name="review_save_edit").then(**rescan)
+    b["undo"].click(partial(H.undo, gui), inputs=base + [lang], outputs=changed, api_name="review_undo").then(**rescan)
     b["scan"].click(partial(H.scan, gui), inputs=[ds_id, t.kinds, t.names, lang], outputs=[t.scan_summary, t.hits, t.hit_ids],
                     show_progress_on=[t.scan_summary], api_name="review_scan")
     t.hits.select(H.pick_hit, inputs=[t.hit_ids], outputs=[t.hit, t.row], **private).then(
         partial(H.show_row, gui), **move, **private)
     for how in ("one", "kinds", "all"):
         b[f"redact_{how}"].click(partial(H.redact_some, gui, how), inputs=base + [t.hit, t.kinds, t.names, lang], outputs=changed,
-                                 api_name=f"review_redact_{how}")
+                                 api_name=f"review_redact_{how}").then(**rescan)
     b["compare"].click(partial(H.compare, gui), inputs=[ds_id, t.diff_a, t.diff_b, lang], outputs=[t.diff], api_name="review_diff")
     b["export"].click(partial(H.export, gui), inputs=[ds_id], outputs=[t.export_file], api_name="review_export_marks")
     t.import_file.upload(partial(H.import_csv, gui), inputs=base + [t.import_file, t.prefer_theirs, lang], outputs=changed,
@@ -202,4 +204,4 @@ def wire(t: ReviewTab, gui, lang, ds_id, dataset_setting, tab) -> None:
 
 
 # can take seconds on a large file (reading it, a scan, a rewrite): they keep Gradio's queue
-SLOW = (H.open_tab, H.mark_all, H.scan, H.redact_some, H.compare, H.import_csv, H.save_edit, H.undo)
+SLOW = (H.open_tab, H.mark_all, H.scan, H.rescan, H.redact_some, H.compare, H.import_csv, H.save_edit, H.undo)
