@@ -276,9 +276,13 @@ def to_dict(cfg: TrainConfig) -> dict:
 
 def config_warnings(cfg: TrainConfig) -> list[Msg]:
     """Settings that are allowed but risky; shown before a run starts and written into its log."""
+    from core.models import saved_quantization
     out = []
     if cfg.trust_remote_code:
         out.append(Msg("config.remote_code", model=cfg.base_model))
+    saved = saved_quantization(cfg.base_model)
+    if saved and saved != cfg.quantization:
+        out.append(Msg("config.saved_quantization", model=cfg.base_model, saved=saved, setting=cfg.quantization))
     return out
 
 

@@ -33,6 +33,7 @@ from core.errors import DanluError, InputError  # noqa: E402
 from core.failures import described, sign_in  # noqa: E402
 from core.messages import Msg, said  # noqa: E402
 from core.engine.faults import fault  # noqa: E402,F401  (re-exported for the recipes)
+from core.models import bnb_bits  # noqa: E402
 from core.rundir import RunDir, append_jsonl, claim_json, write_json  # noqa: E402,F401  (re-exported for the recipes)
 
 
@@ -194,11 +195,11 @@ def saved_quantization(source: str, local: bool) -> dict | None:
         saved = json.loads(Path(path).read_text()).get("quantization_config") if path else None
     except (OSError, ValueError):
         return None
-    return saved if isinstance(saved, dict) and saved.get("quant_method") == "bitsandbytes" else None
+    return saved if bnb_bits(saved) else None
 
 
 def describe_quantization(saved: dict) -> str:
-    if saved.get("load_in_4bit"):
+    if bnb_bits(saved) == "4bit":
         return f"bitsandbytes 4-bit {saved.get('bnb_4bit_quant_type', 'fp4')}"
     return "bitsandbytes 8-bit"
 

@@ -109,3 +109,34 @@ def test_no_estimate_for_a_length_or_batch_the_run_would_refuse(ws, seq, mb):
     args[2], args[3] = seq, mb
     out = hp.memory_fit(Page(ws, H200), "en", [0], *args, "lowest", "auto", "sft", True)
     assert out.startswith("ℹ") and "GiB" not in out and "pieces" not in out
+
+
+def test_a_checkpoint_saved_in_4bit_is_counted_as_4bit_whatever_the_setting(ws):
+    """A pre-quantized folder loads as saved (core.engine.common.load_base_model): with Quantization
+    'none' the estimate counted bf16 weights and said nothing; now it counts the saved 4-bit weights
+    and says why, in the page's language; the run's log and the CLI get the same warning."""
+    from core.config import config_warnings
+    from core.presets import compose
+    from core.config import TrainConfig
+    shape = dict(hidden_size=4096, num_hidden_layers=32, intermediate_size=14336, vocab_size=128256,
+                 num_attention_heads=32, num_key_value_heads=8)
+    plain, saved = ws.models / "llama-8b-bf16", ws.models / "llama-8b-bnb-4bit"
+    for folder, extra in ((plain, {}), (saved, dict(quantization_config=dict(
+            quant_method="bitsandbytes", load_in_4bit=True, bnb_4bit_quant_type="nf4")))):
+        folder.mkdir()
+        (folder / "config.json").write_text(json.dumps(dict(shape, **extra)))
+    args = (2048, 1, 16, True, True, True, "lowest", "auto")
+
+    def weights(text):
+        return float(text.split("weights ")[1].split(" ")[0])
+    as_none = hp.memory_fit(Page(ws, H200), "en", [0], str(saved), "none", *args)
+    as_4bit = hp.memory_fit(Page(ws, H200), "en", [0], str(saved), "4bit", *args)
+    bf16 = hp.memory_fit(Page(ws, H200), "en", [0], str(plain), "none", *args)
+    assert "is saved already quantized (4bit)" in as_none and "(none) does not apply" in as_none
+    assert "saved already quantized" not in as_4bit + bf16
+    assert weights(as_none) == weights(as_4bit) < weights(bf16) / 2
+    assert "量化后保存" in hp.memory_fit(Page(ws, H200), "zh-CN", [0], str(saved), "none", *args)
+    cfg = TrainConfig(**dict(compose("demo"), base_model=str(saved), quantization="8bit"))
+    assert [w.code for w in config_warnings(cfg)] == ["config.saved_quantization"]
+    assert "(4bit)" in str(config_warnings(cfg)[0]) and "(8bit)" in str(config_warnings(cfg)[0])
+    assert config_warnings(TrainConfig(**dict(compose("demo"), base_model=str(saved), quantization="4bit"))) == []

@@ -16,6 +16,7 @@ from core.launch_commands import cli_command
 from core.launcher import LaunchSpec
 from core.memory import estimate, fit_advice, sequences_per_example
 from core.memory import model_shape
+from core.models import saved_quantization
 from core.memory_plan import MODES, SHARDING, choose_sharding, layers_compiled, plan_memory
 from core.messages import Msg
 from webui import fields
@@ -103,10 +104,14 @@ def memory_fit(gui, lang: str, chosen: list, base_model, quantization, max_seq_l
     gpus = gui.gpus()
     try:
         shape, name = model_shape(base_model, gui.ws, origin=trust.BROWSER)
+        saved = saved_quantization(trust.check_base_model(base_model, gui.ws, trust.BROWSER)) if shape else None
     except InputError as e:
         return problems_markdown(e.problems, lang)
     if shape is None:
         return f"ℹ {tr('mem.unknown', lang)} (`{name}`)"
+    # a checkpoint saved quantized loads as saved: its weights are what the estimate counts
+    note = Msg("config.saved_quantization", model=name, saved=saved, setting=quantization) if saved and saved != quantization else None
+    quantization = saved or quantization
     on_cpu, auto = not gpus, memory_plan == "auto"
     free, device, n_gpus = free_memory(gpus, chosen)
     if not within_bounds(max_seq_length=max_seq_length, micro_batch_size=micro_batch_size, lora_rank=lora_rank):
@@ -128,7 +133,7 @@ def memory_fit(gui, lang: str, chosen: list, base_model, quantization, max_seq_l
                            can_offload=not on_cpu, seq=int(max_seq_length or 16), tiled=tiled, **common)
     except (KeyError, TypeError, ValueError):
         return f"ℹ {tr('mem.cannot', lang)}"
-    return _memory_words(est, plan, split, free, name, device, lang)
+    return _memory_words(est, plan, split, free, name, device, lang, note)
 
 
 def within_bounds(**values) -> bool:
@@ -145,12 +150,12 @@ def within_bounds(**values) -> bool:
     return True
 
 
-def _memory_words(est, plan, split, free: float, name: str, device: str, lang: str) -> str:
+def _memory_words(est, plan, split, free: float, name: str, device: str, lang: str, note: Msg | None = None) -> str:
     d = est.to_dict()
     fits = est.total_gib <= free * 0.9 or bool(split and split.fsdp)
     head = f"{'✓' if fits else '⚠'} **{tr('mem.title', lang)}** — {name} · {device}"
     advice = say(split.why, lang) if split and split.fsdp else say(fit_advice(est, free), lang)
-    lines = [head, advice, say(plan.why, lang)]
+    lines = [head] + ([f"ℹ {say(note, lang)}"] if note else []) + [advice, say(plan.why, lang)]
     if split and split.why and not split.fsdp:
         lines.append(say(split.why, lang))
     parts = " · ".join(f"{tr('mem.' + k, lang)} {d[k + '_gib']}" for k in ("weights", "lora", "activations", "loss",
