@@ -10,7 +10,8 @@ folder without `.partial` is always complete; Stop or a failure removes the part
 1. `lora`: copy the adapter into `lora/` (the merge below loads it from there: proof that
    `PeftModel.from_pretrained` reads the exported copy).
 2. Reload the base model UNQUANTIZED in bf16 (or fp16), on the GPU when there is one (merging into
-   4-bit weights would round the adapter away), add the adapter and fold it in (merge_and_unload).
+   4-bit weights would round the adapter away; a base saved in 4 or 8 bits is dequantized, to the
+   values training used), add the adapter and fold it in (merge_and_unload).
 3. Write sharded safetensors, config and the tokenizer with the chat template training used: into the
    folder itself for `safetensors`, else into a scratch `.merged/` used by the next steps.
 4. Check with transformers: load the merged folder the way any user would and answer a question
@@ -43,7 +44,7 @@ from core.export_formats import FORMATS, gguf_types, parse_formats
 from core.messages import Msg, keep, recorded, verbatim
 from core.models import resolve_model
 from core.engine import export_steps as steps
-from core.engine.common import write_json
+from core.engine.common import describe_quantization, saved_quantization, write_json
 from core.engine.faults import fault
 from core.engine.gguf import CHECK_TOKENS, CHILD_PEAK_RSS, stop_children
 from core.engine.recipe import run_recipe
@@ -242,8 +243,16 @@ def merge_model(adapter: Path, merged_dir: Path, info: dict, args, progress) -> 
     from transformers import AutoModelForCausalLM, AutoTokenizer
     progress("loading and merging")
     t_load = time.time()
+    saved = saved_quantization(ref.source, ref.local)
     base = AutoModelForCausalLM.from_pretrained(ref.source, dtype=dtype, device_map={"": device}, use_safetensors=True,
                                                 trust_remote_code=trust, local_files_only=ref.local)
+    if saved is not None:
+        # a checkpoint saved quantized loads quantized whatever `dtype` asks; its 4-bit layers can take
+        # no adapter exactly and cannot be written as a plain model (transformers raised
+        # NotImplementedError): dequantized first, to the very values training computed with
+        print(f"[danlu] {ref.source} is saved quantized ({describe_quantization(saved)}): dequantized to "
+              f"{args.dtype} before the merge", flush=True)
+        base = base.dequantize()
     model = PeftModel.from_pretrained(base, str(adapter), is_trainable=False).merge_and_unload()
     t_merged = time.time()
     tok = AutoTokenizer.from_pretrained(str(adapter), trust_remote_code=trust, local_files_only=True)
@@ -256,7 +265,8 @@ def merge_model(adapter: Path, merged_dir: Path, info: dict, args, progress) -> 
     steps.complete_tokenizer_files(tok, merged_dir, ref)
     write_json(merged_dir / "danlu_export.json", dict(
         base_model=info.get("base_model"), adapter=str(adapter), dtype=args.dtype, chat_template=template,
-        trust_remote_code=trust, quantization_in_training=info.get("quantization"), created=time.time()))
+        trust_remote_code=trust, quantization_in_training=info.get("quantization"),
+        base_saved_quantized=describe_quantization(saved) if saved else None, created=time.time()))
     stops = stop_token_ids(tok, model)
     peak_gpu = torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else None
     del model, base
