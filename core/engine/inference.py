@@ -20,7 +20,7 @@ import torch
 from core.data.render import CHATML_FALLBACK, apply_chat_template_choice  # noqa: F401  (re-exported for the recipes)
 from core.errors import Problem
 from core.messages import Msg
-from core.engine.common import bnb_config
+from core.engine.common import bnb_config, bnb_bits, describe_quantization, saved_quantization, set_4bit_compute_dtype
 from core.rundir import adapter_info_path, read_json
 from core.runs import check_adapter_dir  # noqa: F401  (re-exported for the recipes)
 
@@ -99,7 +99,8 @@ def load_for_chat(model_dir: str, adapter_dir: str | None = None, *, device: str
                   template: str = "auto", trust_remote_code: bool = False, local: bool = True):
     """(model, tokenizer, LoadInfo). 4-bit nf4 (bf16 compute) on CUDA, full fp32 on CPU, unless told otherwise.
     With an adapter on CPU the LoRA weights are merged in (exact in fp32, and faster); on a 4-bit base
-    they stay separate (merging into 4-bit weights would round them)."""
+    they stay separate (merging into 4-bit weights would round them). A model saved quantized loads as
+    saved (core.engine.common.saved_quantization), on a CPU too."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
     t0 = time.time()
     dev = pick_device(device)
@@ -113,10 +114,16 @@ def load_for_chat(model_dir: str, adapter_dir: str | None = None, *, device: str
     used_template = apply_chat_template_choice(tok, template)
     kw = dict(dtype=dtype, device_map={"": dev}, use_safetensors=True, trust_remote_code=trust_remote_code,
               local_files_only=local)
-    if quant in ("4bit", "8bit"):
+    notes = []
+    saved = saved_quantization(model_dir, local)
+    if saved is not None:  # loaded as saved, whatever was asked: say so, and never merge into it
+        quant = bnb_bits(saved)
+        notes.append(f"the model is saved quantized ({describe_quantization(saved)}): loaded as saved")
+    elif quant in ("4bit", "8bit"):
         kw["quantization_config"] = bnb_config(quant, dtype)
     model = AutoModelForCausalLM.from_pretrained(model_dir, **kw)
-    notes = []
+    if saved is not None:
+        set_4bit_compute_dtype(model, dtype)
     if used_template == TEMPLATE_FALLBACK and template != TEMPLATE_FALLBACK:
         notes.append("the model has no chat template of its own: using ChatML")
     if adapter_dir:

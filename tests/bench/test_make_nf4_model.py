@@ -175,3 +175,12 @@ def _export_computes_what_the_trained_model_computed(built, home):
         exported = AutoModelForCausalLM.from_pretrained(str(out), dtype=torch.float32)(ids).logits
     effect, error = (trained - plain).abs().max().item(), (exported - trained).abs().max().item()
     assert error < effect / 20, (error, effect)  # bf16 rounding of the folded weights, nothing more
+    # Chat (CPU) loads it as saved, 4-bit, with the adapter beside it: it merged the adapter into the
+    # 4-bit weights, rounding it, and said 'merged into the full-precision weights'
+    from core.engine.inference import load_for_chat
+    model, _tok, info = load_for_chat(str(built), str(run / "adapter"), device="cpu")
+    assert info.quantization == "4bit" and any("saved quantized" in n for n in info.notes), info
+    assert not any("merged" in n for n in info.notes), info.notes
+    with torch.no_grad():
+        chatted = model(ids).logits.float()
+    assert (chatted - trained).abs().max().item() < effect / 20
