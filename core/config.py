@@ -19,6 +19,7 @@ from dataclasses import dataclass, field, fields
 
 from core.errors import ConfigError  # noqa: F401  (re-exported: callers catch it from here)
 from core.messages import Msg, register_field_labels
+from core.quantized import saved_quantization
 
 FORMATS = ("auto", "messages", "sharegpt", "alpaca", "prompt_completion", "text", "preference")
 METHODS = ("sft", "dpo", "orpo")
@@ -276,7 +277,6 @@ def to_dict(cfg: TrainConfig) -> dict:
 
 def config_warnings(cfg: TrainConfig) -> list[Msg]:
     """Settings that are allowed but risky; shown before a run starts and written into its log."""
-    from core.models import saved_quantization
     out = []
     if cfg.trust_remote_code:
         out.append(Msg("config.remote_code", model=cfg.base_model))

@@ -108,23 +108,3 @@ def check_local_model(path: Path) -> Path:
         raise InputError(problems=problems, title=Msg("model.title"))
     return path
 
-
-def bnb_bits(quantization_config) -> str | None:
-    """'4bit' or '8bit' for a config.json's bitsandbytes `quantization_config`; None for anything else."""
-    if not isinstance(quantization_config, dict) or quantization_config.get("quant_method") != "bitsandbytes":
-        return None
-    return "4bit" if quantization_config.get("load_in_4bit") else "8bit"
-
-
-def saved_quantization(base_model: str) -> str | None:
-    """'4bit' / '8bit' when `base_model` is a local folder whose weights are saved quantized by
-    bitsandbytes: such a checkpoint loads as saved whatever the `quantization` setting asks
-    (core.engine.common.load_base_model). None for anything else (a hub id is read once downloaded)."""
-    import json
-    path = Path(str(base_model or "")).expanduser()
-    try:
-        if not (path.is_absolute() and (path / "config.json").is_file()):
-            return None
-        return bnb_bits(json.loads((path / "config.json").read_text(encoding="utf-8")).get("quantization_config"))
-    except (OSError, ValueError, AttributeError):
-        return None

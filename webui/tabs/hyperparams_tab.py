@@ -16,7 +16,7 @@ from core.launch_commands import cli_command
 from core.launcher import LaunchSpec
 from core.memory import estimate, fit_advice, sequences_per_example
 from core.memory import model_shape
-from core.models import saved_quantization
+from core.quantized import saved_quantization
 from core.memory_plan import MODES, SHARDING, choose_sharding, layers_compiled, plan_memory
 from core.messages import Msg
 from webui import fields
