@@ -253,6 +253,11 @@ def merge_model(adapter: Path, merged_dir: Path, info: dict, args, progress) -> 
         print(f"[danlu] {ref.source} is saved quantized ({describe_quantization(saved)}): dequantized to "
               f"{args.dtype} before the merge", flush=True)
         base = base.dequantize()
+        # transformers before 5.24 (5.17 on the GPU machines) keeps the load's 4-bit weight conversions
+        # after dequantize(), and save_pretrained then fails reverting them (NotImplementedError);
+        # newer versions drop them here themselves
+        if hasattr(base, "_weight_conversions"):
+            del base._weight_conversions
     model = PeftModel.from_pretrained(base, str(adapter), is_trainable=False).merge_and_unload()
     t_merged = time.time()
     tok = AutoTokenizer.from_pretrained(str(adapter), trust_remote_code=trust, local_files_only=True)
