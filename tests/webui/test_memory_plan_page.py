@@ -1,6 +1,7 @@
 """The Hyperparameters tab's memory estimate shows the memory plan the recipe will choose, and the
 sharding over several GPUs, in words, in English and in every page language (issue 20; issue 16: codes)."""
 import json
+import shutil
 
 import pytest
 
@@ -111,7 +112,7 @@ def test_no_estimate_for_a_length_or_batch_the_run_would_refuse(ws, seq, mb):
     assert out.startswith("ℹ") and "GiB" not in out and "pieces" not in out
 
 
-def test_a_checkpoint_saved_in_4bit_is_counted_as_4bit_whatever_the_setting(ws):
+def test_a_checkpoint_saved_in_4bit_is_counted_as_4bit_whatever_the_setting(ws, tmp_path):
     """A pre-quantized folder loads as saved (core.engine.common.load_base_model): with Quantization
     'none' the estimate counted bf16 weights and said nothing; now it counts the saved 4-bit weights
     and says why, in the page's language; the run's log and the CLI get the same warning."""
@@ -136,6 +137,10 @@ def test_a_checkpoint_saved_in_4bit_is_counted_as_4bit_whatever_the_setting(ws):
     assert "saved already quantized" not in as_4bit + bf16
     assert weights(as_none) == weights(as_4bit) < weights(bf16) / 2
     assert "量化后保存" in hp.memory_fit(Page(ws, H200), "zh-CN", [0], str(saved), "none", *args)
+    outside = tmp_path / "outside-4bit"  # the same folder outside the allowed ones: refused, not read
+    shutil.copytree(saved, outside)
+    refused = hp.memory_fit(Page(ws, H200), "en", [0], str(outside), "none", *args)
+    assert "outside the workspace" in refused and "quantized" not in refused
     cfg = TrainConfig(**dict(compose("demo"), base_model=str(saved), quantization="8bit"))
     assert [w.code for w in config_warnings(cfg)] == ["config.saved_quantization"]
     assert "(4bit)" in str(config_warnings(cfg)[0]) and "(8bit)" in str(config_warnings(cfg)[0])
