@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, fields
 
 from core.errors import ConfigError  # noqa: F401  (re-exported: callers catch it from here)
 from core.messages import Msg, register_field_labels
-from core.quantized import saved_quantization
+from core.quantized import folder_saved_bits
 
 FORMATS = ("auto", "messages", "sharegpt", "alpaca", "prompt_completion", "text", "preference")
 METHODS = ("sft", "dpo", "orpo")
@@ -280,7 +280,7 @@ def config_warnings(cfg: TrainConfig) -> list[Msg]:
     out = []
     if cfg.trust_remote_code:
         out.append(Msg("config.remote_code", model=cfg.base_model))
-    saved = saved_quantization(cfg.base_model)
+    saved = folder_saved_bits(cfg.base_model)
     if saved and saved != cfg.quantization:
         out.append(Msg("config.saved_quantization", model=cfg.base_model, saved=saved, setting=cfg.quantization))
     return out

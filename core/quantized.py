@@ -15,10 +15,11 @@ def bnb_bits(quantization_config) -> str | None:
     return "4bit" if quantization_config.get("load_in_4bit") else "8bit"
 
 
-def saved_quantization(base_model: str) -> str | None:
+def folder_saved_bits(base_model: str) -> str | None:
     """'4bit' / '8bit' when `base_model` is a local folder whose weights are saved quantized by
     bitsandbytes: such a checkpoint loads as saved whatever the `quantization` setting asks
-    (core.engine.common.load_base_model). None for anything else (a hub id is read once downloaded)."""
+    (core.engine.common.load_base_model). None for anything else (a hub id is read once downloaded,
+    by core.engine.common.saved_quantization, which returns the whole config)."""
     path = Path(str(base_model or "")).expanduser()
     try:
         if not (path.is_absolute() and (path / "config.json").is_file()):

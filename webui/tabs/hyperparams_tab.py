@@ -16,7 +16,7 @@ from core.launch_commands import cli_command
 from core.launcher import LaunchSpec
 from core.memory import estimate, fit_advice, sequences_per_example
 from core.memory import model_shape
-from core.quantized import saved_quantization
+from core.quantized import folder_saved_bits
 from core.memory_plan import MODES, SHARDING, choose_sharding, layers_compiled, plan_memory
 from core.messages import Msg
 from webui import fields
@@ -104,7 +104,7 @@ def memory_fit(gui, lang: str, chosen: list, base_model, quantization, max_seq_l
     gpus = gui.gpus()
     try:
         shape, name = model_shape(base_model, gui.ws, origin=trust.BROWSER)
-        saved = saved_quantization(trust.check_base_model(base_model, gui.ws, trust.BROWSER)) if shape else None
+        saved = folder_saved_bits(trust.check_base_model(base_model, gui.ws, trust.BROWSER)) if shape else None
     except InputError as e:
         return problems_markdown(e.problems, lang)
     if shape is None:
