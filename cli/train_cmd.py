@@ -9,7 +9,8 @@ from pathlib import Path
 
 from core import jobs as J
 from core import launcher, progress, trust
-from core.config import config_warnings, load_config
+from core.config import load_config
+from core.risks import config_warnings
 from core.errors import InputError, Problem
 from core.messages import Msg
 from core.executors import executor_for

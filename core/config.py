@@ -19,7 +19,6 @@ from dataclasses import dataclass, field, fields
 
 from core.errors import ConfigError  # noqa: F401  (re-exported: callers catch it from here)
 from core.messages import Msg, register_field_labels
-from core.quantized import folder_saved_bits
 
 FORMATS = ("auto", "messages", "sharegpt", "alpaca", "prompt_completion", "text", "preference")
 METHODS = ("sft", "dpo", "orpo")
@@ -92,7 +91,7 @@ class TrainConfig:
         1024, "Maximum length (tokens)",
         "Examples longer than this are cut. Longer allows longer answers but needs more memory. "
         "512-2048 suits most chat data.",
-        group="data", min=16, max=131072)
+        group="data", min=16, max=1048576)
     packing: bool = setting(
         True, "Pack short examples together",
         "Joins several short examples into one sequence (each still sees only itself), so no "
@@ -273,17 +272,6 @@ GROUPS = ("model", "data", "lora", "training", "logging", "speed")
 
 def to_dict(cfg: TrainConfig) -> dict:
     return {f.name: getattr(cfg, f.name) for f in fields(cfg)}
-
-
-def config_warnings(cfg: TrainConfig) -> list[Msg]:
-    """Settings that are allowed but risky; shown before a run starts and written into its log."""
-    out = []
-    if cfg.trust_remote_code:
-        out.append(Msg("config.remote_code", model=cfg.base_model))
-    saved = folder_saved_bits(cfg.base_model)
-    if saved and saved != cfg.quantization:
-        out.append(Msg("config.saved_quantization", model=cfg.base_model, saved=saved, setting=cfg.quantization))
-    return out
 
 
 # Reading, checking and writing configs live in core/config_io.py; they are importable from here

@@ -21,7 +21,8 @@ from pathlib import Path
 from core import diagnose
 from core import jobs as J
 from core import knobs
-from core.config import TrainConfig, config_warnings, save_config
+from core.config import TrainConfig, save_config
+from core.risks import config_warnings
 from core.errors import InputError, JobError, NotFound, Problem
 from core.executors import ORPHANED, OWNED, UNCLAIMED, executor_for
 from core.gpus import detect_gpus

@@ -26,8 +26,8 @@ from core.workspace import PRESETS_DIR
 
 KINDS = {"model": "models", "recipe": "recipes", "template": "templates"}
 REQUIRED = {
-    "model": ("name", "description", "base_model", "family", "params_billion", "license", "shape",
-              "vram_qlora_gib", "vram_basis"),
+    "model": ("name", "description", "base_model", "family", "params_billion", "license", "context_window",
+              "shape", "vram_qlora_gib", "vram_basis"),
     "recipe": ("name", "description", "settings"),
     "template": ("name", "description", "use_case", "model", "recipe", "dataset_format", "dataset",
                  "time_needed", "memory_needed"),
@@ -150,6 +150,9 @@ def validate_preset_file(path: Path, kind: str, root: Path = PRESETS_DIR) -> lis
         from_dict(settings, source=where)
     except InputError as e:
         problems += e.problems
+    window = data.get("context_window", 1)
+    if kind == "model" and (isinstance(window, bool) or not isinstance(window, int) or window < 1):
+        problems.append(Problem(f"{where} context_window", Msg("presets.context_window", value=repr(window))))
     if kind == "template":
         for ref, k in (("model", "model"), ("recipe", "recipe")):
             try:

@@ -33,7 +33,7 @@ from core.errors import DanluError, InputError  # noqa: E402
 from core.failures import described, sign_in  # noqa: E402
 from core.messages import Msg, said  # noqa: E402
 from core.engine.faults import fault  # noqa: E402,F401  (re-exported for the recipes)
-from core.quantized import bnb_bits  # noqa: E402
+from core.model_folder import bnb_bits  # noqa: E402
 from core.rundir import RunDir, append_jsonl, claim_json, write_json  # noqa: E402,F401  (re-exported for the recipes)
 
 

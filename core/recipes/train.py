@@ -68,7 +68,9 @@ from core.engine.train_state import check_disk  # noqa: F401  (tests call train.
 from core.errors import InputError, Problem
 from core.messages import Msg
 from core.method_check import data_problems
+from core.model_folder import context_window
 from core.models import resolve_model
+from core.risks import model_context_window
 from core.rundir import RunDir
 from core.workspace import sha256_file
 
@@ -258,8 +260,17 @@ def build_model(cfg, d, ref, seq: int, saved):
            f"quantization {cfg.quantization}, LoRA r={cfg.lora_rank}: {n_trainable / 1e6:.2f}M trainable parameters; "
            f"speed: {feats or 'none'}")
     log(d, f"[danlu] {plan.why}" + (f"\n[danlu] {shard.why}" if shard.why else ""))
+    warn_beyond_window(d, cfg, model.config.to_dict())
     return model, net, shard.fsdp, dict(speed=feats, memory_plan=plan.to_dict(), load_s=load_s,
                                         sharding=dict(fsdp=shard.fsdp, why=str(shard.why)))
+
+
+def warn_beyond_window(d, cfg, model_config: dict) -> None:
+    """Rows longer than the model's context window: the launcher warned already when the window was
+    known before loading (a preset, a local folder); a hub model outside the presets says it only now."""
+    window = context_window(model_config)
+    if model_context_window(cfg.base_model) is None and window and cfg.max_seq_length > window:
+        log(d, f"[danlu] WARNING: {Msg('config.beyond_context', model=cfg.base_model, length=cfg.max_seq_length, window=window)}")
 
 
 def count_steps(cfg, d, train_seqs) -> tuple[int, int]:

@@ -99,3 +99,17 @@ def test_a_broken_translation_is_named(tmp_path):
     found = [str(p) for p in presets.validate_preset_file(bad, "recipe")]
     assert any("use_case in ja is not a text this preset has" in f for f in found), found
     assert any("description in ja is empty" in f for f in found), found
+
+
+@pytest.mark.parametrize("value", ["'32k'", "0", "true", "-5"])
+def test_a_model_preset_without_a_usable_context_window_is_named(tmp_path, value):
+    """Each model preset says its context window (the settings check warns past it, core.risks)."""
+    path = PRESETS_DIR / "models" / "qwen2.5-0.5b-instruct.yaml"
+    bad = tmp_path / path.name
+    bad.write_text(path.read_text().replace("context_window: 32768", f"context_window: {value}"))
+    found = [str(p) for p in presets.validate_preset_file(bad, "model")]
+    assert any("context_window must be a whole number" in f for f in found), found
+    missing = tmp_path / "missing" / path.name
+    missing.parent.mkdir()
+    missing.write_text("\n".join(ln for ln in path.read_text().splitlines() if not ln.startswith("context_window")))
+    assert any("missing key 'context_window'" in str(p) for p in presets.validate_preset_file(missing, "model"))

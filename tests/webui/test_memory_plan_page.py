@@ -116,7 +116,7 @@ def test_a_checkpoint_saved_in_4bit_is_counted_as_4bit_whatever_the_setting(ws, 
     """A pre-quantized folder loads as saved (core.engine.common.load_base_model): with Quantization
     'none' the estimate counted bf16 weights and said nothing; now it counts the saved 4-bit weights
     and says why, in the page's language; the run's log and the CLI get the same warning."""
-    from core.config import config_warnings
+    from core.risks import config_warnings
     from core.presets import compose
     from core.config import TrainConfig
     shape = dict(hidden_size=4096, num_hidden_layers=32, intermediate_size=14336, vocab_size=128256,
@@ -145,3 +145,31 @@ def test_a_checkpoint_saved_in_4bit_is_counted_as_4bit_whatever_the_setting(ws, 
     assert [w.code for w in config_warnings(cfg)] == ["config.saved_quantization"]
     assert "(4bit)" in str(config_warnings(cfg)[0]) and "(8bit)" in str(config_warnings(cfg)[0])
     assert config_warnings(TrainConfig(**dict(compose("demo"), base_model=str(saved), quantization="4bit"))) == []
+
+
+def test_rows_longer_than_the_models_context_window_are_warned_about(ws):
+    """Maximum length past the model's context window (its preset's context_window, or a local
+    folder's config.json) is allowed (a window can be extended on purpose) but said: in the page's
+    estimate in its language, and by config_warnings (the CLI and the run's log). The length's own
+    bound was 131,072, which refused models built for longer rows; it is 1,048,576 now."""
+    from core.config import TrainConfig, validate
+    from core.presets import compose
+    from core.risks import config_warnings
+    args = lambda seq: ("meta-llama/Llama-3.1-8B-Instruct", "4bit", seq, 1, 16, True, True, True, "lowest", "auto")
+    over = hp.memory_fit(Page(ws, H200), "en", [0], *args(262144))
+    assert "longer than the context window of meta-llama/Llama-3.1-8B-Instruct (131072 tokens)" in over
+    assert "context window" not in hp.memory_fit(Page(ws, H200), "en", [0], *args(131072))
+    assert "コンテキストウィンドウ（131072 トークン）" in hp.memory_fit(Page(ws, H200), "ja", [0], *args(262144))
+    folder = ws.models / "short-window"
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps(dict(
+        hidden_size=64, num_hidden_layers=2, intermediate_size=128, vocab_size=512, num_attention_heads=4,
+        n_positions=1024)))  # GPT-2's name for it
+    page = hp.memory_fit(Page(ws, H200), "es", [0], str(folder), "4bit", 2048, 1, 16, True, True, True, "lowest", "auto")
+    assert "ventana de contexto" in page and "(1024 tokens)" in page
+    demo = dict(compose("demo"))
+    assert config_warnings(TrainConfig(**demo)) == []
+    codes = [w.code for w in config_warnings(TrainConfig(**dict(demo, max_seq_length=8192)))]
+    assert codes == ["config.beyond_context"]  # the demo model's window is 4096
+    assert validate(TrainConfig(**dict(demo, max_seq_length=262144)), check_files=False) == []
+    assert "at most 1048576" in " ".join(map(str, (p.msg for p in validate(TrainConfig(**dict(demo, max_seq_length=2_000_000)), check_files=False))))

@@ -16,7 +16,8 @@ from core.launch_commands import cli_command
 from core.launcher import LaunchSpec
 from core.memory import estimate, fit_advice, sequences_per_example
 from core.memory import model_shape
-from core.quantized import folder_saved_bits
+from core.model_folder import folder_saved_bits
+from core.risks import beyond_context
 from core.memory_plan import MODES, SHARDING, choose_sharding, layers_compiled, plan_memory
 from core.messages import Msg
 from webui import fields
@@ -104,18 +105,20 @@ def memory_fit(gui, lang: str, chosen: list, base_model, quantization, max_seq_l
     gpus = gui.gpus()
     try:
         shape, name = model_shape(base_model, gui.ws, origin=trust.BROWSER)
-        saved = folder_saved_bits(trust.check_base_model(base_model, gui.ws, trust.BROWSER)) if shape else None
+        checked = trust.check_base_model(base_model, gui.ws, trust.BROWSER) if shape else None
     except InputError as e:
         return problems_markdown(e.problems, lang)
     if shape is None:
         return f"ℹ {tr('mem.unknown', lang)} (`{name}`)"
+    if not within_bounds(max_seq_length=max_seq_length, micro_batch_size=micro_batch_size, lora_rank=lora_rank):
+        return f"ℹ {tr('mem.cannot', lang)}"  # the settings check beside it names the value and its bounds
     # a checkpoint saved quantized loads as saved: its weights are what the estimate counts
-    note = Msg("config.saved_quantization", model=name, saved=saved, setting=quantization) if saved and saved != quantization else None
+    saved = folder_saved_bits(checked)
+    notes = [Msg("config.saved_quantization", model=name, saved=saved, setting=quantization)] if saved and saved != quantization else []
+    notes += [m for m in [beyond_context(checked, int(max_seq_length))] if m]
     quantization = saved or quantization
     on_cpu, auto = not gpus, memory_plan == "auto"
     free, device, n_gpus = free_memory(gpus, chosen)
-    if not within_bounds(max_seq_length=max_seq_length, micro_batch_size=micro_batch_size, lora_rank=lora_rank):
-        return f"ℹ {tr('mem.cannot', lang)}"  # the settings check beside it names the value and its bounds
     try:
         # a preference step runs chosen + rejected: the model sees twice the rows of the micro-batch
         rows = int(micro_batch_size or 1) * sequences_per_example(method)
@@ -133,7 +136,7 @@ def memory_fit(gui, lang: str, chosen: list, base_model, quantization, max_seq_l
                            can_offload=not on_cpu, seq=int(max_seq_length or 16), tiled=tiled, **common)
     except (KeyError, TypeError, ValueError):
         return f"ℹ {tr('mem.cannot', lang)}"
-    return _memory_words(est, plan, split, free, name, device, lang, note)
+    return _memory_words(est, plan, split, free, name, device, lang, notes)
 
 
 def within_bounds(**values) -> bool:
@@ -150,12 +153,12 @@ def within_bounds(**values) -> bool:
     return True
 
 
-def _memory_words(est, plan, split, free: float, name: str, device: str, lang: str, note: Msg | None = None) -> str:
+def _memory_words(est, plan, split, free: float, name: str, device: str, lang: str, notes: list[Msg] = ()) -> str:
     d = est.to_dict()
     fits = est.total_gib <= free * 0.9 or bool(split and split.fsdp)
     head = f"{'✓' if fits else '⚠'} **{tr('mem.title', lang)}** — {name} · {device}"
     advice = say(split.why, lang) if split and split.fsdp else say(fit_advice(est, free), lang)
-    lines = [head] + ([f"ℹ {say(note, lang)}"] if note else []) + [advice, say(plan.why, lang)]
+    lines = [head] + [f"ℹ {say(note, lang)}" for note in notes] + [advice, say(plan.why, lang)]
     if split and split.why and not split.fsdp:
         lines.append(say(split.why, lang))
     parts = " · ".join(f"{tr('mem.' + k, lang)} {d[k + '_gib']}" for k in ("weights", "lora", "activations", "loss",
