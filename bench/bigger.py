@@ -135,14 +135,17 @@ def danlu(b: Bench, name: str, mb: int, seq: int, sets=(), data=None, warmup=3, 
     if b.args.smoke:  # CPU check of the script itself (tests/bench/test_bigger_cpu.py): tiny shapes
         seq, warmup, steps = max(64, seq // 32), 1, 2
     out = b.work / f"danlu-{name}.jsonl"
+    # the run's own limit leaves danlu_run the time to cancel the job (up to 60 s) and write its record
+    # (steps done, peak), which the outer kill below would lose
+    inner = int(max(30, min(cap, b.left() - 100)))
     argv = [sys.executable, str(BENCH / "danlu_run.py"), "--model", model or b.args.model, "--mb", str(mb), "--seq", str(seq),
             "--warmup", str(warmup), "--steps", str(steps), "--tag", name, "--out", str(out), "--home", str(b.work / "home"),
-            "--timeout", str(int(max(30, min(cap, b.left() - 15))))]
+            "--timeout", str(inner)]
     for s in sets:
         argv += ["--set", s]
     if data:
         argv += ["--data", str(data)]
-    run_logged(b, f"danlu-{name}", argv, timeout=max(40, min(cap, b.left() - 10) + 30), env=env)
+    run_logged(b, f"danlu-{name}", argv, timeout=inner + 90, env=env)
     rec = last_record(out)
     b.details["runs"].append(dict(rec, name=f"danlu-{name}"))
     return rec
@@ -289,10 +292,13 @@ def fit(b: Bench) -> None:
 
 
 def fit_record(stack: str, seq: int, cap_gib: float, rec: dict) -> dict:
-    """fits: True (it trained), False (out of memory), None (not known: cut by the deadline, skipped)."""
+    """fits: True (it trained: the timed step, or, cut by the deadline, at least its first step within
+    the cap, `steps_done` says), False (out of memory, at any step), None (not known: cut before a
+    step ended, skipped)."""
     oom = rec.get("status") in ("OOM", "cuda_oom") or "out of memory" in str(rec.get("error", "")).lower()
-    fits = True if rec.get("tokens_per_s") is not None else (False if oom else None)
-    return dict(stack=stack, seq=seq, cap_gib=cap_gib, fits=fits, peak_gib=rec.get("peak_gib"),
+    done = len(rec.get("losses") or [])
+    fits = True if rec.get("tokens_per_s") is not None else (False if oom else (True if done else None))
+    return dict(stack=stack, seq=seq, cap_gib=cap_gib, fits=fits, steps_done=done, peak_gib=rec.get("peak_gib"),
                 tokens_per_s=rec.get("tokens_per_s"), error=rec.get("error"))
 
 

@@ -104,3 +104,15 @@ def test_a_longer_row_is_not_tried_where_a_shorter_one_ran_out_of_memory(monkeyp
     assert "81920 tokens per row did not fit" in b.details["fit_24gib"][2]["error"]
     # a run that names its own cap is tried under it (another card), whatever failed under 24 GiB
     assert [(f["seq"], f["cap_gib"]) for f in b.details["fit_80gib"]] == [(98304, 80.0)]
+
+
+def test_a_fit_run_cut_by_the_deadline_after_its_first_step_fits_that_step():
+    """A 256k Danlu run on the H200 was cut after 579 s and its record was lost: whether even one step
+    fitted was not known. A record cut after a step says so; an out-of-memory at any step does not fit."""
+    import bigger
+    cut = dict(status="timeout", losses=[12.58], peak_gib=61.2, error="cut by the deadline")
+    assert {k: bigger.fit_record("danlu", 262144, 80, cut)[k] for k in ("fits", "steps_done", "peak_gib")} == \
+        dict(fits=True, steps_done=1, peak_gib=61.2)
+    late_oom = dict(status="failed", losses=[12.58], error="CUDA out of memory. Tried to allocate 7.00 GiB")
+    assert bigger.fit_record("danlu", 262144, 80, late_oom)["fits"] is False
+    assert bigger.fit_record("danlu", 262144, 80, dict(status="timeout", losses=[]))["fits"] is None
