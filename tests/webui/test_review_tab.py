@@ -80,7 +80,8 @@ def test_a_row_no_page_would_send_is_no_row_not_a_crash(desk, row):
     gui, ds = desk
     q = H.view(gui, ds, H.filters(*FILTERS), "", "en")[7]
     for out in (H.mark_one(gui, "drop", ds, q, row, "", "en"), H.save_edit(gui, ds, q, row, "messages[0].content", "x", "en")):
-        assert out[0] == "Choose or upload a dataset in the Dataset tab first."
+        assert out[0] == "No row is shown, so nothing was changed: show a row first (Next, or a filter)."
+    assert H.mark_one(gui, "drop", "", q, "1", "", "ja")[0] == "まず「データセット」タブでデータセットを選ぶかアップロードしてください。"
     assert H.turn_text(gui, ds, row, "messages[0].content") == ""
     for out in (H.show_row(gui, ds, q, row, "en"), H.step(gui, 1, ds, q, row, "en")):
         assert out[6] in ("1", "2")  # the first matching row (or the next one), as with no row at all

@@ -196,7 +196,7 @@ def mark_one(gui, mark: str, ds_id, q, row, note, lang):
     """Keep / Drop / Needs fix for the row shown, with the note; then the next matching row."""
     row = row_number(row)
     if not ds_id or not row:
-        return (tr("rv.none", lang),) + (gr.skip(),) * (N_VIEW + 3)
+        return (tr("rv.no_row" if ds_id else "rv.none", lang),) + (gr.skip(),) * (N_VIEW + 3)
     try:
         desk = open_desk(gui.ws, ds_id)
         rows = desk.index.rows[select(desk, query(q))]
@@ -237,7 +237,7 @@ def turn_text(gui, ds_id, row, path) -> str:
 def save_edit(gui, ds_id, q, row, path, text, lang):
     row = row_number(row)
     if not (ds_id and row and path):
-        return (tr("rv.none", lang),) + (gr.skip(),) * (N_VIEW + 3)
+        return (tr("rv.no_row" if ds_id else "rv.none", lang),) + (gr.skip(),) * (N_VIEW + 3)
     try:
         res = edit_turn(gui.ws, ds_id, row, path, text or "")
     except DanluError as e:
