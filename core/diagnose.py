@@ -146,6 +146,11 @@ def read_from(path: Path, offset: int, max_bytes: int = 256_000) -> str:
 
 
 def resume_hint(run_dir: Path) -> Msg:
+    """The hint for a run whose folder is at hand (the supervisor, the launcher)."""
+    return resume_hint_for(RunDir(run_dir).has_checkpoint())
+
+
+def resume_hint_for(saved: bool) -> Msg:
     """Resume continues from the newest complete checkpoint; a run stopped before its first one
     starts again from step 0, and the hint says that instead of promising 'the last checkpoint'."""
-    return Msg("end.press_resume.hint") if RunDir(run_dir).has_checkpoint() else Msg("end.resume_from_start.hint")
+    return Msg("end.press_resume.hint") if saved else Msg("end.resume_from_start.hint")

@@ -58,9 +58,9 @@ class AttemptFacts:
 
 
 def resume_hint(f: AttemptFacts) -> Msg:
-    """Resume continues from the newest complete checkpoint, or starts over when there is none."""
-    saved = f.checkpoint_saved or f.stopped.get("checkpoint_step")
-    return Msg("end.press_resume.hint") if saved else Msg("end.resume_from_start.hint")
+    """As a local run's (core.diagnose), from what the attempt left: a complete checkpoint in the run
+    folder, or the step the stop said it saved."""
+    return diagnose.resume_hint_for(bool(f.checkpoint_saved or f.stopped.get("checkpoint_step")))
 
 
 def saved_words(f: AttemptFacts) -> Msg | str:
