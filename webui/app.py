@@ -183,8 +183,8 @@ def _timers_js(active: list[bool]) -> str:
 def _wire_language(gui, lang, tpl, ds, hp, tr, ev, ex, ch, box):
     """The page translates labels itself; what handlers composed is rendered again in the new language."""
     # the tab names are renamed in the page (SET_LANGUAGE_JS); what shows at once (the cards) comes
-    # back in one light answer, the rest in a second one
-    light = [(templates_tab.render_cards, [lang], tpl.cards)]
+    # back in one light answer (with the Train tab's action line, said again), the rest in a second one
+    light = [(templates_tab.render_cards, [lang], tpl.cards), (say_again, [lang, tr.said], [tr.message])]
     steps = [
         (partial(templates_tab.describe_model, gui), [tpl.base_model, lang], [tpl.model_info]),
         (hyperparams_tab.describe_recipe, [hp.recipe, lang], [hp.recipe_info]),
@@ -210,6 +210,22 @@ def _wire_language(gui, lang, tpl, ds, hp, tr, ev, ex, ch, box):
     first.then(fn, inputs=inputs, outputs=outputs, api_visibility="private").then(
         partial(export_tab.plan_markdown, gui), inputs=[lang, ex.run, ex.formats], outputs=[ex.plan],
         api_visibility="private")
+
+
+def keep_said(fn, index: int):
+    """fn's outputs, then the words of its output `index` (an i18n.Said) in every language, as JSON
+    for a hidden box: a language switch shows that line again in the new language (say_again)."""
+    def run(*args):
+        out = fn(*args)
+        out = list(out) if isinstance(out, tuple) else [out]
+        texts = getattr(out[index], "texts", None)
+        return (*out, json.dumps(texts, ensure_ascii=False) if texts else gr.skip())
+    return run
+
+
+def say_again(lang: str, kept: str):
+    text = i18n.said_again(lang, kept)
+    return gr.skip() if text is None else text
 
 
 def combined(steps, first):
@@ -294,15 +310,17 @@ def _wire_train(gui, blocks, tr, box, lang):
                        tr.margin_plot, tr.accuracy_plot]
     refresh = partial(train_tab.refresh_job, gui)
     refresh_jobs = partial(train_tab.refresh_jobs, gui)
-    tr.start.click(fields.with_settings(partial(train_tab.start_training, gui)), inputs=[lang, tr.gpus, tr.nproc, box],
-                   outputs=[tr.job, tr.message, tr.timer], js=fields.CURRENT_JS, api_name="start_training")
-    tr.where.start.click(fields.with_settings(partial(train_tab.start_on_cluster, gui)),
-                         inputs=[lang, tr.nproc, *tr.where.inputs, box], outputs=[tr.job, tr.message, tr.timer],
+    tr.start.click(keep_said(fields.with_settings(partial(train_tab.start_training, gui)), 1),
+                   inputs=[lang, tr.gpus, tr.nproc, box], outputs=[tr.job, tr.message, tr.timer, tr.said],
+                   js=fields.CURRENT_JS, api_name="start_training")
+    tr.where.start.click(keep_said(fields.with_settings(partial(train_tab.start_on_cluster, gui)), 1),
+                         inputs=[lang, tr.nproc, *tr.where.inputs, box], outputs=[tr.job, tr.message, tr.timer, tr.said],
                          js=fields.CURRENT_JS, api_name="start_training_slurm")
     train_where.wire(tr.where, lang, tr.gpus, tr.start)
-    tr.stop.click(partial(train_tab.stop_job, gui), inputs=[lang, tr.job], outputs=[tr.message], api_name="stop_job")
-    tr.resume.click(partial(train_tab.resume_job, gui), inputs=[lang, tr.job], outputs=[tr.job, tr.message],
-                    api_name="resume_job")
+    tr.stop.click(keep_said(partial(train_tab.stop_job, gui), 0), inputs=[lang, tr.job], outputs=[tr.message, tr.said],
+                  api_name="stop_job")
+    tr.resume.click(keep_said(partial(train_tab.resume_job, gui), 1), inputs=[lang, tr.job],
+                    outputs=[tr.job, tr.message, tr.said], api_name="resume_job")
     tr.table.select(train_tab.select_row, outputs=[tr.job], api_visibility="private")
     ev = tr.job.change(train_tab.remember, inputs=[tr.job], outputs=[tr.remembered], api_visibility="private")
     ev.then(refresh, inputs=[tr.job, tr.seen, lang], outputs=refresh_outputs, api_visibility="private")

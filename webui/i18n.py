@@ -18,6 +18,8 @@ key or code lacks an entry in any language, or when a translation's {placeholder
 """
 from __future__ import annotations
 
+import json
+
 from pathlib import Path
 
 import gradio as gr
@@ -131,3 +133,28 @@ def preset_text(name: str, key: str, english: str, lang: str | None) -> str:
     """A preset's text in `lang` (its English when the preset has no translation for it)."""
     k = f"preset.{name}.{key}"
     return tr(k, lang) if k in STRINGS else english
+
+
+class Said(str):
+    """A line a handler composed, carrying its words in every page language (`texts`): a language
+    switch shows it again in the new one (webui.app) instead of leaving the old words on the page."""
+    texts: dict
+
+
+def said_in_all(render, lang: str) -> Said:
+    """render(code) -> the line in that language; the line in `lang`, with the others kept."""
+    texts = {code: render(code) for code in CODES}
+    out = Said(texts[lang])
+    out.texts = texts
+    return out
+
+
+def said_again(lang: str, kept: str):
+    """The kept line (`Said.texts` as JSON, from a hidden box: anything may arrive) in `lang`; None
+    when there is none."""
+    try:
+        texts = json.loads(kept or "{}")
+    except (TypeError, ValueError, RecursionError):  # RecursionError: "[[[[..." nested past Python's limit
+        return None
+    text = texts.get(lang) if isinstance(texts, dict) else None
+    return text if isinstance(text, str) else None

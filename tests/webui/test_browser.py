@@ -225,6 +225,9 @@ def test_the_loss_plot_keeps_its_lines_across_a_language_switch(home, browser):
         assert drawn > 100, f"the training line is not drawn before the switch ({drawn} pixels)"
         page.get_by_label("简体中文").check()
         expect(page.locator("#train-status")).to_contain_text("已成功")
+        # the line Start wrote is said again in the new language, not left in English
+        expect(page.locator("#train-message")).to_contain_text("已开始任务")
+        expect(page.locator("#train-message")).not_to_contain_text("Started job")
         page.wait_for_timeout(2000)  # the re-rendered plot has arrived by now
         after = orange_pixels(page)
         shot(page, "zh-train-after-a-run")

@@ -312,3 +312,24 @@ def test_load_config_describes_the_loaded_model_in_its_own_answer(gui, uploads):
     same = uploads / "same.yaml"
     same.write_text(f"base_model: {dict(zip(fields.NAMES, shown))['base_model']}\n")
     assert _load_config(gui, str(same), "en", *shown)[-1] == gr.skip()  # the description shown still holds
+
+
+def test_the_train_tabs_line_is_kept_in_every_language_for_a_switch(gui, monkeypatch):
+    """Start, Stop and Resume compose their line in the page's language; a switch said it again only
+    when the hidden box kept it in every language (webui.app.keep_said / say_again). Anything a
+    direct call puts in that box is no line: the switch leaves the message as it is."""
+    import json as _json
+    from webui import app as A
+    from core.rundir import RunDir, write_json
+    job = gui.store.create(kind="train", name="x", run_dir=str(gui.ws.runs / "x"))
+    monkeypatch.setattr(tt.launcher, "cancel", lambda ws, job_id: gui.store.get(job_id))
+    RunDir(job.run_dir).path.mkdir(parents=True)
+    write_json(RunDir(job.run_dir).progress, dict(phase="training", step=3, total_steps=40))
+    message, kept = A.keep_said(lambda lang, job_id: tt.stop_job(gui, lang, job_id), 0)("en", job.id)
+    assert message == f"■ Stopping (a checkpoint is saved first): `{job.id}`"
+    assert A.say_again("zh-CN", kept) == f"■ 正在停止（先保存检查点）： `{job.id}`"
+    assert A.say_again("es", kept).startswith("■ ") and "Stopping" not in A.say_again("es", kept)
+    no_job = A.keep_said(lambda lang: tt.resume_job(gui, lang, None), 1)("ko")
+    assert set(_json.loads(no_job[2])) == {"en", "zh-CN", "ja", "ko", "es"} and "Choose a job" in A.say_again("en", no_job[2])
+    for hostile in ("", None, "not json", "[1, 2]", '{"en": 5}', '{"ja": "x"}', "{" * 10000, "[" * 100000):
+        assert A.say_again("en", hostile) == gr.skip()

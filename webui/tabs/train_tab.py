@@ -20,7 +20,7 @@ from core import launcher, progress, trust
 from core.errors import DanluError, InputError
 from core.rundir import RunDir, read_json
 from webui import fields
-from webui.i18n import L, error_text, tr
+from webui.i18n import L, error_text, said_in_all, tr
 from webui.jobview import failure_text, status_markdown
 from webui.live import file_stamp
 from webui.tabs import train_where
@@ -43,6 +43,7 @@ class TrainTab:
     stop: gr.Button
     resume: gr.Button
     message: gr.Markdown
+    said: gr.Textbox               # the message in every language (JSON), for a language switch
     job: gr.Dropdown               # the selected job (also restores it after a reload)
     remembered: gr.BrowserState     # the selected job id in this browser's localStorage
     table: gr.Dataframe
@@ -82,7 +83,7 @@ def start_training(gui, lang: str, chosen_gpus: list, nproc, *values, where: str
     id, message, timer. Problems are shown in words (naming the settings) instead of starting."""
     cfg, problems = fields.build_config(dict(zip(fields.NAMES, values)), gui.ws)
     if cfg is None:
-        return gr.skip(), problems_markdown(problems, lang), gr.skip()
+        return gr.skip(), said_in_all(lambda code: problems_markdown(problems, code), lang), gr.skip()
     try:
         if where == train_where.SLURM:
             spec = launcher.LaunchSpec(executor="slurm", slurm=train_where.spec_from_page(gui, lang, nproc, **slurm))
@@ -91,10 +92,10 @@ def start_training(gui, lang: str, chosen_gpus: list, nproc, *values, where: str
         job = launcher.submit_train(gui.ws, cfg, spec, origin=trust.BROWSER,
                                     module=gui.train_module, name=cfg.run_name or job_name(gui, cfg.dataset))
     except InputError as e:
-        return gr.skip(), problems_markdown(e.problems, lang), gr.skip()
+        return gr.skip(), said_in_all(lambda code: problems_markdown(e.problems, code), lang), gr.skip()
     except DanluError as e:
-        return gr.skip(), f"⚠ {error_text(e, lang)}", gr.skip()
-    return job.id, f"▶ {tr('train.started', lang)} `{job.id}`", gr.Timer(active=True)
+        return gr.skip(), said_in_all(lambda code: f"⚠ {error_text(e, code)}", lang), gr.skip()
+    return job.id, said_in_all(lambda code: f"▶ {tr('train.started', code)} `{job.id}`", lang), gr.Timer(active=True)
 
 
 def start_on_cluster(gui, lang: str, nproc, partition, nodes, gpus_per_node, time_limit, requeue, *values):
@@ -120,26 +121,26 @@ def stop_job(gui, lang: str, job_id: str | None) -> str:
     """Inputs: language, selected job. Outputs: message. A job that has logged a step saves a checkpoint,
     then ends as Cancelled; one still loading promises no checkpoint (it usually has none to save)."""
     if not job_id:
-        return tr("train.no_job", lang)
+        return said_in_all(lambda code: tr("train.no_job", code), lang)
     try:
         job = launcher.cancel(gui.ws, job_id)
     except DanluError as e:
-        return f"⚠ {error_text(e, lang)}"
-    trained = (read_json(RunDir(job.run_dir).progress).get("step") or 0) > 0
-    return f"■ {tr('train.stopping' if trained else 'train.stopping_plain', lang)} `{job.id}`"
+        return said_in_all(lambda code: f"⚠ {error_text(e, code)}", lang)
+    key = "train.stopping" if (read_json(RunDir(job.run_dir).progress).get("step") or 0) > 0 else "train.stopping_plain"
+    return said_in_all(lambda code: f"■ {tr(key, code)} `{job.id}`", lang)
 
 
 def resume_job(gui, lang: str, job_id: str | None):
     """Inputs: language, selected job. Outputs: the new job's id, message. Continues from the newest checkpoint."""
     if not job_id:
-        return gr.skip(), tr("train.no_job", lang)
+        return gr.skip(), said_in_all(lambda code: tr("train.no_job", code), lang)
     try:
         job = launcher.resume(gui.ws, job_id)
     except InputError as e:
-        return gr.skip(), problems_markdown(e.problems, lang)
+        return gr.skip(), said_in_all(lambda code: problems_markdown(e.problems, code), lang)
     except DanluError as e:
-        return gr.skip(), f"⚠ {error_text(e, lang)}"
-    return job.id, f"▶ {tr('train.resumed', lang)} `{job.id}`"
+        return gr.skip(), said_in_all(lambda code: f"⚠ {error_text(e, code)}", lang)
+    return job.id, said_in_all(lambda code: f"▶ {tr('train.resumed', code)} `{job.id}`", lang)
 
 
 # ---- the job table ---------------------------------------------------------------------------
@@ -367,6 +368,7 @@ def build(gui) -> TrainTab:
         stop = gr.Button(L("train.stop"), variant="stop", elem_id="train-stop", interactive=False, scale=1)
         resume = gr.Button(L("train.resume"), elem_id="train-resume", interactive=False, scale=1)
     message = gr.Markdown(elem_id="train-message")
+    said = gr.Textbox("", visible=False, label="said", elem_id="train-said")  # hidden: see `seen` below
     with gr.Row():
         job = gr.Dropdown(choices=[], value=None, label=L("train.job"), info=L("train.job_help"),
                           allow_custom_value=True, elem_id="train-job", scale=3)
@@ -397,7 +399,7 @@ def build(gui) -> TrainTab:
     # browser allows only six connections per host, so a seventh tab of the app would never load.
     seen = gr.Textbox("", visible=False, label="shown", elem_id="train-seen")
     table_seen = gr.Textbox("", visible=False, label="table shown", elem_id="train-table-seen")
-    return TrainTab(table_seen=table_seen, gpus=gpus, nproc=nproc, where=where, start=start, stop=stop, resume=resume, message=message, job=job,
+    return TrainTab(table_seen=table_seen, gpus=gpus, nproc=nproc, where=where, start=start, stop=stop, resume=resume, message=message, said=said, job=job,
                     remembered=remembered, table=table, status=status, failure=failure, loss_plot=loss_plot,
                     lr_plot=lr_plot, margin_plot=margin_plot, accuracy_plot=accuracy_plot, log=log, timer=timer,
                     seen=seen)
