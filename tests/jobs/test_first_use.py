@@ -117,7 +117,8 @@ def test_the_gui_on_an_empty_workspace_builds_the_model_while_a_two_process_job_
     home.mkdir()  # empty: the server log goes here
     with live_server(home) as s:
         box = json.dumps(to_dict(from_dict({**compose("demo"), **QUICK}, source="test")))
-        job_id, message, _ = Client(s.url, verbose=False).predict("en", ["cpu"], 2, box, api_name="/start_training")
+        # the last answer is the line in every language (webui.app.keep_said), for a language switch
+        job_id, message, _, _ = Client(s.url, verbose=False).predict("en", ["cpu"], 2, box, api_name="/start_training")
         assert job_id, message
         store = J.JobStore(Workspace.open(home).db_path)
         job = wait_until(lambda: (j := store.get(job_id)).terminal and j, 400, what="the job to end")
