@@ -156,6 +156,24 @@ def test_loading_a_broken_yaml_names_the_line(gui, uploads):
     assert "lora_rnk" in hp.load_settings(gui, str(typo), "en")[-1]
 
 
+def test_a_loaded_value_no_widget_can_show_is_named_not_sent(gui, uploads):
+    """Load config with a list for a number (found by a browser probe): the value was sent to its
+    widget as it was, Gradio refused the whole answer and the page kept the previous file's settings
+    and note, saying nothing. Now such a value is named in the note and not loaded; the others are,
+    converted to their settings' types; a bound is still the settings check's to say."""
+    odd = uploads / "odd.yaml"
+    odd.write_text("max_seq_length: [1, 2]\nlearning_rate: .inf\nwarmup_ratio: abc\nlora_rank: '24'\n"
+                   "micro_batch_size: 3000000\n")
+    out = dict(zip(fields.NAMES + ["note"], hp.load_settings(gui, str(odd), "en")))
+    assert out["lora_rank"] == 24 and out["micro_batch_size"] == 3000000
+    assert out["max_seq_length"] == 1024 and isinstance(out["learning_rate"], float) and out["learning_rate"] < 1
+    note = out["note"]
+    for words in ("Maximum length (tokens) must be a whole number, got [1, 2]", "must be a finite number, got inf",
+                  "got 'abc'"):
+        assert words in note, note
+    assert "✓ Loaded" not in note
+
+
 def test_launch_spec_from_the_gpu_picker():
     assert hp.launch_spec(["cpu"], 2).nproc == 2 and hp.launch_spec(["cpu"], 2).gpus is None
     assert hp.launch_spec([0, 1], 1).gpus == [0, 1]

@@ -3,6 +3,7 @@ type, save/load YAML, the exact CLI line, and a memory-fit estimate for the chos
 from __future__ import annotations
 
 import hashlib
+import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,7 +11,7 @@ from pathlib import Path
 import gradio as gr
 
 from core import presets, trust
-from core.config import FIELDS, read_yaml, save_config, to_yaml
+from core.config import FIELDS, coerce, read_yaml, save_config, to_yaml
 from core.errors import InputError, Problem
 from core.launch_commands import cli_command
 from core.launcher import LaunchSpec
@@ -19,7 +20,7 @@ from core.memory import model_shape
 from core.model_folder import folder_saved_bits
 from core.risks import beyond_context
 from core.memory_plan import MODES, SHARDING, choose_sharding, layers_compiled, plan_memory
-from core.messages import Msg
+from core.messages import Msg, label
 from webui import fields
 from webui.i18n import L, preset_text, say, tr
 from webui.jobview import finished_runs
@@ -189,7 +190,6 @@ def load_settings(gui, path, lang: str, *current) -> list:
     Outputs: every setting (one that already has the file's value is skipped), then what happened to
     the file in words (loaded, or its unreadable lines and unknown keys). A file naming a path
     outside the allowed folders changes nothing (core.trust), whatever else it holds."""
-    problems: list[Problem] = []
     try:
         path = trust.check_file(path, gui.ws, trust.BROWSER, field="config file")  # an upload, not any file
         data = read_yaml(path)
@@ -198,12 +198,28 @@ def load_settings(gui, path, lang: str, *current) -> list:
         trust.check_values({k: v for k, v in data.items() if k in FIELDS}, gui.ws, trust.BROWSER)
     except InputError as e:
         return [gr.skip()] * len(fields.NAMES) + [problems_markdown(e.problems, lang, "hp.load_notes")]
-    known = {k: v for k, v in data.items() if k in FIELDS}
+    known, problems = loadable({k: v for k, v in data.items() if k in FIELDS})
     problems += [Problem(str(k), Msg("config.unknown_ignored")) for k in data if k not in FIELDS]
     values = fields.changed_only(fields.config_values(known, fields.NAMES), current)
     # what is wrong with the values themselves shows in the settings check, which follows every change
     loaded = f"✓ {tr('hp.loaded', lang)} `{Path(path).name}`"
     return values + [problems_markdown(problems, lang, "hp.load_notes") if problems else loaded]
+
+
+def loadable(values: dict) -> tuple[dict, list[Problem]]:
+    """The file's values as their settings' types, and a problem for each that is none (a list for a
+    number, a text that is no number, infinity): such a value cannot be shown in its widget, and
+    sending it failed the whole Load with no word of why. Bounds are the settings check's to say."""
+    out, problems = {}, []
+    for name, value in values.items():
+        v, problem = coerce(name, value)
+        if problem is None and isinstance(v, float) and not math.isfinite(v):
+            problem = Problem(name, Msg("config.not_finite", label=label(name), value=str(v)))
+        if problem is None:
+            out[name] = v
+        else:
+            problems.append(problem)
+    return out, problems
 
 
 def show_command(gui, lang: str, chosen_gpus: list, nproc, *values) -> str:
