@@ -1,6 +1,6 @@
 """What a local model folder's config.json says, read before the model loads: the settings check,
-the memory estimate, Chat and Export use it. A leaf module: it imports nothing from core (core.config
-uses it).
+the memory estimate, Chat and Export use it. A leaf module: it imports nothing from core, so any
+layer may use it (core.risks, core.engine, the page).
 
 - Weights saved already quantized by bitsandbytes (a "bnb-4bit" checkpoint) load as saved whatever
   the `quantization` setting asks (core.engine.common.load_base_model).
