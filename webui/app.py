@@ -14,7 +14,7 @@ import gradio as gr
 
 from webui import fields, i18n, jobview, serving
 from webui.context import Gui
-from webui.i18n import CODES, I18N, L, LANGUAGES
+from webui.i18n import CODES, I18N, L, LANGUAGES, keep_said, say_again
 from webui.tabs import (chat_tab, dataset_tab, evaluate_tab, export_tab, hyperparams_tab, review_tab, templates_tab,
                         train_tab, train_where)
 
@@ -138,7 +138,11 @@ def build_ui(services, gui: Gui | None = None) -> gr.Blocks:
         if "start_adapter" in hp.widgets:  # the finished runs a preference run may start from
             t_hp.select(partial(hyperparams_tab.start_adapter_choices, gui), inputs=[lang, hp.widgets["start_adapter"]],
                         outputs=[hp.widgets["start_adapter"]], api_visibility="private")
-        _wire_language(gui, lang, tpl, ds, hp, tr, ev, ex, ch, box)
+        # each line a handler wrote (a Said) and the hidden box keeping its words in every language
+        said = [(tr.message, tr.said), (tpl.chosen, tpl.said), (hp.loaded, hp.said), (ds.clean_message, ds.said),
+                (rv.message, rv.said), (ev.status, ev.said), (ex.status, ex.said), (ch.note, ch.said),
+                (ch.demo_message, ch.demo_said)]
+        _wire_language(gui, lang, tpl, ds, hp, tr, ev, ex, ch, box, said)
     serving.progress_only_where_asked(blocks)  # the page's per-event cost stays small (see there)
     serving.cheap_skips(blocks)  # the timers' many skipped outputs cost next to nothing (see there)
     # quick answers skip the queue's event stream; what can take long keeps it (see there)
@@ -180,11 +184,12 @@ def _timers_js(active: list[bool]) -> str:
     return "() => " + json.dumps([{"__type__": "update", "active": a} for a in active])
 
 
-def _wire_language(gui, lang, tpl, ds, hp, tr, ev, ex, ch, box):
-    """The page translates labels itself; what handlers composed is rendered again in the new language."""
+def _wire_language(gui, lang, tpl, ds, hp, tr, ev, ex, ch, box, said):
+    """The page translates labels itself; what handlers composed is rendered again in the new language.
+    `said`: (line, box) pairs: each tab's action line, said again from its words kept in every language."""
     # the tab names are renamed in the page (SET_LANGUAGE_JS); what shows at once (the cards) comes
-    # back in one light answer (with the Train tab's action line, said again), the rest in a second one
-    light = [(templates_tab.render_cards, [lang], tpl.cards), (say_again, [lang, tr.said], [tr.message])]
+    # back in one light answer (with every tab's action line, said again), the rest in a second one
+    light = [(templates_tab.render_cards, [lang], tpl.cards)] + [(say_again, [lang, kept], [line]) for line, kept in said]
     steps = [
         (partial(templates_tab.describe_model, gui), [tpl.base_model, lang], [tpl.model_info]),
         (hyperparams_tab.describe_recipe, [hp.recipe, lang], [hp.recipe_info]),
@@ -210,22 +215,6 @@ def _wire_language(gui, lang, tpl, ds, hp, tr, ev, ex, ch, box):
     first.then(fn, inputs=inputs, outputs=outputs, api_visibility="private").then(
         partial(export_tab.plan_markdown, gui), inputs=[lang, ex.run, ex.formats], outputs=[ex.plan],
         api_visibility="private")
-
-
-def keep_said(fn, index: int):
-    """fn's outputs, then the words of its output `index` (an i18n.Said) in every language, as JSON
-    for a hidden box: a language switch shows that line again in the new language (say_again)."""
-    def run(*args):
-        out = fn(*args)
-        out = list(out) if isinstance(out, tuple) else [out]
-        texts = getattr(out[index], "texts", None)
-        return (*out, json.dumps(texts, ensure_ascii=False) if texts else gr.skip())
-    return run
-
-
-def say_again(lang: str, kept: str):
-    text = i18n.said_again(lang, kept)
-    return gr.skip() if text is None else text
 
 
 def combined(steps, first):
@@ -257,8 +246,9 @@ def _train_view(gui, lang, job_id):
 def _wire_templates(gui, tpl, ds, settings, box, hp, lang):
     """A template fills the settings (their check and memory estimate follow from the box's change)."""
     for name, button in tpl.buttons.items():
-        button.click(fields.with_settings(partial(templates_tab.apply_template, gui, name)), inputs=[lang, box],
-                     outputs=settings + [hp.recipe, tpl.chosen, tpl.model_info, hp.recipe_info, ds.ds_id],
+        apply = fields.with_settings(partial(templates_tab.apply_template, gui, name))
+        button.click(keep_said(apply, len(settings) + 1), inputs=[lang, box],  # the note: said again after a switch
+                     outputs=settings + [hp.recipe, tpl.chosen, tpl.model_info, hp.recipe_info, ds.ds_id, tpl.said],
                      js=fields.CURRENT_JS, api_name=f"use_template_{name.replace('-', '_')}")
     tpl.custom_model.submit(partial(templates_tab.use_custom_model, gui), inputs=[tpl.custom_model, lang],
                             outputs=[tpl.base_model, tpl.model_info], api_name="use_custom_model")
@@ -282,8 +272,8 @@ def _wire_settings(gui, blocks, hp, tr, settings, box, model_info, lang):
     hp.recipe.input(hyperparams_tab.apply_recipe, inputs=[hp.recipe], outputs=settings, api_name="apply_recipe")
     hp.save.click(fields.with_settings(partial(hyperparams_tab.save_settings, gui)), inputs=[lang, box],
                   outputs=[hp.saved_file, hp.problems], js=fields.CURRENT_JS, api_name="save_config")
-    hp.load.upload(fields.with_settings(partial(_load_config, gui)), inputs=[hp.load, lang, box],
-                   outputs=settings + [hp.loaded, model_info], js=fields.CURRENT_JS, api_name="load_config")
+    hp.load.upload(keep_said(fields.with_settings(partial(_load_config, gui)), len(settings)), inputs=[hp.load, lang, box],
+                   outputs=settings + [hp.loaded, model_info, hp.said], js=fields.CURRENT_JS, api_name="load_config")
     hp.show_command.click(fields.with_settings(partial(hyperparams_tab.show_command, gui)),
                           inputs=[lang, tr.gpus, tr.nproc, box], outputs=[hp.command], js=fields.CURRENT_JS,
                           api_name="show_command")

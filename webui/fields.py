@@ -229,7 +229,8 @@ def with_settings(fn):
             raise gr.Error("; ".join(f"{p.where}: {p.message}" for p in e.problems)) from None
         return fn(*args[:-1], *values)
     # the name and docs of the handler (API pages, logs); not functools.wraps: its __wrapped__ would
-    # make Gradio read the handler's own parameters as this event's
+    # make Gradio read the handler's own parameters as this event's; `.func`: webui.serving finds the
+    # handler under this wrapper (Start on a cluster keeps the queue)
     inner = getattr(fn, "func", fn)
-    run.__name__, run.__doc__ = inner.__name__, inner.__doc__
+    run.func, run.__name__, run.__doc__ = fn, inner.__name__, inner.__doc__
     return run

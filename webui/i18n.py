@@ -10,6 +10,10 @@
                               one language; a record of an older Danlu without codes shows its English.
     preset_text(name, key, english, lang)   a preset's text: presets carry their translations
                               (`translations:` in presets/*.yaml, checked by core.presets).
+    said_in_all(render, lang) a line a handler writes (an action's message), in every language (a
+                              Said); keep_said(fn, i) puts those words in a hidden box of the tab and
+                              say_again(lang, box) is the language switch's answer for that line
+                              (webui.app._wire_language): no line stays in the old language.
 
 English is three sources, each the single one for its words: webui/locales/en.yaml (the page's own),
 core/config.py (the settings' labels and help) and core/catalog_en.yaml (core's messages). Every other
@@ -18,6 +22,7 @@ key or code lacks an entry in any language, or when a translation's {placeholder
 """
 from __future__ import annotations
 
+import inspect
 import json
 
 from pathlib import Path
@@ -158,3 +163,36 @@ def said_again(lang: str, kept: str):
         return None
     text = texts.get(lang) if isinstance(texts, dict) else None
     return text if isinstance(text, str) else None
+
+
+def keep_said(fn, index: int):
+    """fn's outputs, then the words of its output `index` (a Said) in every language, as JSON for a
+    hidden box: a language switch shows that line again in the new language (say_again). A line in one
+    language only (a plain text) empties the box, so no older line comes back; no change (gr.skip())
+    leaves it. fn answers one output, or several as a tuple or list; a generator function stays one.
+    `.func` is fn, so webui.serving still finds the handler under this wrapper."""
+    def with_box(out):
+        out = list(out) if isinstance(out, (tuple, list)) else [out]
+        line = out[index]
+        texts = getattr(line, "texts", None)
+        box = json.dumps(texts, ensure_ascii=False) if texts else "" if isinstance(line, str) else gr.skip()
+        return (*out, box)
+
+    if inspect.isgeneratorfunction(fn):  # a functools.partial of one too; Gradio streams only generators
+        def run(*args):
+            for out in fn(*args):
+                yield with_box(out)
+    else:
+        def run(*args):
+            return with_box(fn(*args))
+    inner = fn
+    while hasattr(inner, "func"):
+        inner = inner.func
+    run.func, run.__name__, run.__doc__ = fn, inner.__name__, inner.__doc__
+    return run
+
+
+def say_again(lang: str, kept: str):
+    """The language switch's answer for a line kept by keep_said: it in `lang`, or no change."""
+    text = said_again(lang, kept)
+    return gr.skip() if text is None else text

@@ -7,7 +7,7 @@ import gradio as gr
 
 from core import jobs as J
 from core import progress
-from webui.i18n import has, recorded_text, tr
+from webui.i18n import has, recorded_text, said_in_all, tr
 
 
 def finished_runs(gui) -> list[tuple[str, str]]:
@@ -25,12 +25,13 @@ def refresh_runs(gui, run: str | None):
 
 
 def job_status(gui, job_id: str | None, lang: str) -> tuple[str, object, J.Job | None]:
-    """(status line, failure box update, job) for any job id; empty when there is none."""
+    """(status line, failure box update, job) for any job id; empty when there is none. The status line
+    is said in every language (i18n.Said): after a language switch it is shown again in the new one."""
     job = gui.store.get(job_id) if job_id else None
     if job is None:
         return "", gr.update(value="", visible=False), None
     st = progress.status(job)
-    return status_markdown(st, lang), failure_update(st, lang), job
+    return said_in_all(lambda code: status_markdown(st, code), lang), failure_update(st, lang), job
 
 
 def status_markdown(st: dict, lang: str) -> str:

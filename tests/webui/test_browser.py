@@ -228,6 +228,9 @@ def test_the_loss_plot_keeps_its_lines_across_a_language_switch(home, browser):
         # the line Start wrote is said again in the new language, not left in English
         expect(page.locator("#train-message")).to_contain_text("已开始任务")
         expect(page.locator("#train-message")).not_to_contain_text("Started job")
+        # and so is another tab's: the note the template's button wrote (the Templates tab, not shown now)
+        expect(page.locator("#tpl-chosen")).to_contain_text("已选择模板")
+        expect(page.locator("#tpl-chosen")).not_to_contain_text("Next: upload")
         page.wait_for_timeout(2000)  # the re-rendered plot has arrived by now
         after = orange_pixels(page)
         shot(page, "zh-train-after-a-run")

@@ -19,7 +19,7 @@ from core import presets, trust
 from core.errors import DanluError, InputError, Problem
 from core.export import list_exports
 from core.runs import resolve_trained_run
-from webui.i18n import L, error_text, say, tr
+from webui.i18n import L, error_text, keep_said, said_in_all, say, tr
 from webui.jobview import finished_runs
 from webui.tabs.hyperparams_tab import problems_markdown
 
@@ -40,6 +40,7 @@ class ChatTab:
     clear: gr.Button
     unload: gr.Button
     note: gr.Markdown
+    said: gr.Textbox               # the note in every language (JSON, hidden), for a language switch
     demo_host: gr.Textbox
     demo_port: gr.Number
     demo_user: gr.Textbox
@@ -47,6 +48,7 @@ class ChatTab:
     demo_share: gr.Checkbox
     demo_start: gr.Button
     demo_message: gr.Markdown
+    demo_said: gr.Textbox          # the demo message in every language (JSON, hidden)
     demos: gr.Dataframe
     demo_pick: gr.Dropdown
     demo_stop: gr.Button
@@ -140,7 +142,7 @@ def answer(gui, sessions: Sessions, lang: str, model: str, adapter: str | None, 
                     max_new_tokens=int(max_new_tokens), repetition_penalty=float(repetition_penalty))
     targets = [("tuned", model, adapter)] + ([("base", model, None)] if compare and adapter else [])
     convs = {"tuned": tuned, "base": base}
-    note = tr("chat.compare_needs_adapter", lang) if compare and not adapter else ""
+    note = said_in_all(lambda code: tr("chat.compare_needs_adapter", code), lang) if compare and not adapter else ""
     for which, m, a in targets:
         conv = convs[which]
         conv.append({"role": "assistant", "content": ""})
@@ -167,8 +169,9 @@ def clear():
 
 
 def unload(sessions: Sessions, lang: str) -> str:
-    """Outputs: how many models were unloaded (their memory is freed)."""
-    return f"{tr('chat.unloaded', lang)}: {sessions.unload_all()}"
+    """Outputs: how many models were unloaded (their memory is freed), in every language (i18n.Said)."""
+    n = sessions.unload_all()
+    return said_in_all(lambda code: f"{tr('chat.unloaded', code)}: {n}", lang)
 
 
 # ---- the chat-only demo ------------------------------------------------------------------------
@@ -189,12 +192,13 @@ def exposure_markdown(problems: list[Problem], lang: str) -> str:
 
 def demo_starting(lang: str, host: str, user: str, password: str, share: bool) -> str:
     """Inputs: language, address, login, share link. Outputs: the message at once: starting, or why it
-    cannot (start_demo follows and says the same)."""
+    cannot (start_demo follows and says the same). Each message of the demo is said in every language
+    (i18n.Said): a language switch shows it again."""
     try:
         demos.check_exposure((host or "127.0.0.1").strip(), bool(share), _auth(user, password))
     except InputError as e:
-        return exposure_markdown(e.problems, lang)
-    return tr("chat.demo_starting", lang)
+        return said_in_all(lambda code: exposure_markdown(e.problems, code), lang)
+    return said_in_all(lambda code: tr("chat.demo_starting", code), lang)
 
 
 def start_demo(gui, lang: str, model: str, adapter: str | None, system: str, host: str, port, user: str,
@@ -206,19 +210,19 @@ def start_demo(gui, lang: str, model: str, adapter: str | None, system: str, hos
     try:
         demos.check_exposure((host or "127.0.0.1").strip(), bool(share), auth)
     except InputError as e:
-        return exposure_markdown(e.problems, lang), gr.skip(), gr.skip()
+        return said_in_all(lambda code: exposure_markdown(e.problems, code), lang), gr.skip(), gr.skip()
     try:
         rec = demos.start_demo(gui.ws, model, adapter or None, origin=trust.BROWSER, host=(host or "127.0.0.1").strip(),
                                port=int(port) if port else None, auth=auth, share=bool(share), system=system or "")
     except InputError as e:
-        return problems_markdown(e.problems, lang, "chat.cannot_start"), gr.skip(), gr.skip()
+        return said_in_all(lambda code: problems_markdown(e.problems, code, "chat.cannot_start"), lang), gr.skip(), gr.skip()
     except DanluError as e:
-        return f"⚠ {error_text(e, lang)}", gr.skip(), gr.skip()
+        return said_in_all(lambda code: f"⚠ {error_text(e, code)}", lang), gr.skip(), gr.skip()
     url = rec.get("share_url") or rec.get("url")
-    text = f"✓ {tr('chat.demo_running', lang)} {url}"
-    if share and not rec.get("share_url"):
-        text += f"\n\n⚠ {tr('chat.no_share_link', lang)} {rec.get('share_error') or ''}"
-    return (text, *demo_table(gui, lang))
+    no_link = share and not rec.get("share_url")
+    return (said_in_all(lambda code: f"✓ {tr('chat.demo_running', code)} {url}" + (
+        f"\n\n⚠ {tr('chat.no_share_link', code)} {rec.get('share_error') or ''}" if no_link else ""), lang),
+            *demo_table(gui, lang))
 
 
 def _auth(user: str, password: str) -> tuple[str, str] | None:
@@ -237,12 +241,12 @@ def demo_table(gui, lang: str):
 def stop_demo(gui, lang: str, demo_id: str | None):
     """Inputs: language, demo. Outputs: message, demos table, picker."""
     if not demo_id:
-        return tr("chat.no_demo", lang), gr.skip(), gr.skip()
+        return said_in_all(lambda code: tr("chat.no_demo", code), lang), gr.skip(), gr.skip()
     try:
         demos.stop_demo(gui.ws, demo_id)
     except DanluError as e:
-        return f"⚠ {error_text(e, lang)}", gr.skip(), gr.skip()
-    return (f"■ {tr('chat.demo_stopped', lang)} {demo_id}", *demo_table(gui, lang))
+        return said_in_all(lambda code: f"⚠ {error_text(e, code)}", lang), gr.skip(), gr.skip()
+    return (said_in_all(lambda code: f"■ {tr('chat.demo_stopped', code)} {demo_id}", lang), *demo_table(gui, lang))
 
 
 # ---- layout ------------------------------------------------------------------------------------
@@ -282,9 +286,10 @@ def build(gui) -> ChatTab:
         clear_btn = gr.Button(L("chat.clear"), size="sm", elem_id="chat-clear")
         unload_btn = gr.Button(L("chat.unload"), size="sm", elem_id="chat-unload")
     note = gr.Markdown(elem_id="chat-note")
+    said = gr.Textbox("", visible=False, label="said", elem_id="chat-said")
     d = _demo_panel(gui)
     return ChatTab(model=model, adapter=adapter, compare=compare, system=system, sampling=sampling, tuned=tuned,
-                   base=base, message=message, send=send, clear=clear_btn, unload=unload_btn, note=note, **d)
+                   base=base, message=message, send=send, clear=clear_btn, unload=unload_btn, note=note, said=said, **d)
 
 
 def _default_model(gui, runs, choices):
@@ -309,6 +314,7 @@ def _demo_panel(gui) -> dict:
             password = gr.Textbox(label=L("chat.demo_password"), type="password", elem_id="demo-password")
         start = gr.Button(L("chat.share"), elem_id="demo-start")
         message = gr.Markdown(elem_id="demo-message")
+        said = gr.Textbox("", visible=False, label="said", elem_id="demo-said")
         frame, picker = demo_table(gui, "en")
         table = gr.Dataframe(value=frame, label=L("chat.demos"), interactive=False, elem_id="demo-list")
         with gr.Row():
@@ -316,7 +322,7 @@ def _demo_panel(gui) -> dict:
                                elem_id="demo-pick")
             stop = gr.Button(L("chat.demo_stop"), variant="stop", size="sm", elem_id="demo-stop")
     return dict(demo_host=host, demo_port=port, demo_user=user, demo_password=password, demo_share=share,
-                demo_start=start, demo_message=message, demos=table, demo_pick=pick, demo_stop=stop)
+                demo_start=start, demo_message=message, demo_said=said, demos=table, demo_pick=pick, demo_stop=stop)
 
 
 def show_base(compare: bool):
@@ -333,17 +339,20 @@ def wire(t: ChatTab, gui, lang) -> None:
     for trigger, name in ((t.send.click, "chat_send"), (t.message.submit, None)):
         ev = trigger(user_turn, inputs=[t.message, t.tuned, t.base, t.compare], outputs=[t.tuned, t.base, t.message],
                      api_visibility="private")
-        ev.then(partial(answer, gui, sessions), inputs=answer_inputs, outputs=[t.tuned, t.base, t.note],
+        ev.then(keep_said(partial(answer, gui, sessions), 2), inputs=answer_inputs,
+                outputs=[t.tuned, t.base, t.note, t.said],
                 show_progress_on=[t.tuned, t.base],  # the conversations show a reply is on its way
                 **({"api_name": name} if name else {"api_visibility": "private"}))
     t.clear.click(clear, outputs=[t.tuned, t.base], api_visibility="private")
-    t.unload.click(partial(unload, sessions), inputs=[lang], outputs=[t.note], api_name="chat_unload")
-    starting = t.demo_start.click(demo_starting, inputs=[lang, t.demo_host, t.demo_user, t.demo_password, t.demo_share],
-                                  outputs=[t.demo_message], api_visibility="private")
-    starting.then(partial(start_demo, gui),
+    t.unload.click(keep_said(partial(unload, sessions), 0), inputs=[lang], outputs=[t.note, t.said], api_name="chat_unload")
+    # the demo's messages also answer their words in every language to demo_said (a language switch)
+    starting = t.demo_start.click(keep_said(demo_starting, 0),
+                                  inputs=[lang, t.demo_host, t.demo_user, t.demo_password, t.demo_share],
+                                  outputs=[t.demo_message, t.demo_said], api_visibility="private")
+    starting.then(keep_said(partial(start_demo, gui), 0),
                   inputs=[lang, t.model, t.adapter, t.system, t.demo_host, t.demo_port, t.demo_user, t.demo_password,
                           t.demo_share],
-                  outputs=[t.demo_message, t.demos, t.demo_pick], show_progress_on=[t.demo_message],
+                  outputs=[t.demo_message, t.demos, t.demo_pick, t.demo_said], show_progress_on=[t.demo_message],
                   api_name="share_demo")
-    t.demo_stop.click(partial(stop_demo, gui), inputs=[lang, t.demo_pick], outputs=[t.demo_message, t.demos, t.demo_pick],
-                      api_name="stop_demo")
+    t.demo_stop.click(keep_said(partial(stop_demo, gui), 0), inputs=[lang, t.demo_pick],
+                      outputs=[t.demo_message, t.demos, t.demo_pick, t.demo_said], api_name="stop_demo")

@@ -14,7 +14,7 @@ import gradio as gr
 from core import data as D
 from core import trust
 from core.errors import DanluError, InputError
-from webui.i18n import L, error_text, recorded_text, tr
+from webui.i18n import L, error_text, keep_said, recorded_text, said_in_all, tr
 
 # cleaning buttons for pairs: (i18n key, core operation)
 PAIR_OPS = [("ds.op.dedupe_prompt", "dedupe-prompt"), ("ds.op.drop_identical", "drop-identical")]
@@ -79,13 +79,14 @@ def outputs(t) -> list:
 
 
 def wire(t, gui, then_show, lang) -> None:
-    """The pair cleaning buttons; `then_show` re-checks and re-measures after each (dataset_tab.wire)."""
+    """The pair cleaning buttons; `then_show` re-checks and re-measures after each (dataset_tab.wire). The
+    message's words in every language go to the tab's `said` box, for a language switch."""
     pc = t.pair_cleaning
     for op, button in pc.buttons.items():
-        then_show(button.click(partial(clean_pairs, gui, op), inputs=[t.ds_id, lang], outputs=[t.clean_message],
-                               api_name=f"clean_{op.replace('-', '_')}"))
-    then_show(pc.swap.click(partial(swap, gui), inputs=[t.ds_id, pc.swap_row, lang], outputs=[t.clean_message],
-                            api_name="clean_swap"))
+        then_show(button.click(keep_said(partial(clean_pairs, gui, op), 0), inputs=[t.ds_id, lang],
+                               outputs=[t.clean_message, t.said], api_name=f"clean_{op.replace('-', '_')}"))
+    then_show(pc.swap.click(keep_said(partial(swap, gui), 0), inputs=[t.ds_id, pc.swap_row, lang],
+                            outputs=[t.clean_message, t.said], api_name="clean_swap"))
 
 
 def clean_pairs(gui, op: str, ds_id: str, lang: str) -> str:
@@ -95,19 +96,20 @@ def clean_pairs(gui, op: str, ds_id: str, lang: str) -> str:
 
 
 def swap(gui, ds_id: str, row, lang: str) -> str:
-    """Inputs: dataset id, the row number to swap, language. Outputs: what changed, in words."""
+    """Inputs: dataset id, the row number to swap, language. Outputs: what changed, in words (in every
+    language: i18n.Said)."""
     if not ds_id:
-        return tr("ds.none", lang)
+        return said_in_all(lambda code: tr("ds.none", code), lang)
     if row is None or str(row).strip() == "":
-        return "⚠ " + tr("ds.swap_which", lang)
+        return said_in_all(lambda code: "⚠ " + tr("ds.swap_which", code), lang)
     try:
         res = D.apply_op(gui.ws, ds_id, "swap", origin=trust.BROWSER, row=int(row))
     except InputError as e:
         from webui.tabs.dataset_tab import refusal
-        return refusal(e, lang)
+        return said_in_all(lambda code: refusal(e, code), lang)
     except DanluError as e:
-        return f"⚠ {error_text(e, lang)}"
-    return ("✓ " if res["changed"] else "") + recorded_text(res, "summary", lang)
+        return said_in_all(lambda code: f"⚠ {error_text(e, code)}", lang)
+    return said_in_all(lambda code: ("✓ " if res["changed"] else "") + recorded_text(res, "summary", code), lang)
 
 
 def skips() -> list:

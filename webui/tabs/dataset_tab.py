@@ -21,7 +21,7 @@ from core import trust
 from core.errors import DanluError, InputError
 from core.messages import Msg, english as english_of
 from webui import fields
-from webui.i18n import CODES, L, error_text, recorded_text, say, tr
+from webui.i18n import CODES, L, error_text, keep_said, recorded_text, said_in_all, say, tr
 from webui.tabs import dataset_pairs
 from webui.tabs.dataset_lengths import histogram_frame, insight
 from webui.tabs.hyperparams_tab import problems_markdown
@@ -50,6 +50,7 @@ class DatasetTab:
     clean: dict[str, gr.Button]                    # core operation -> button
     undo: gr.Button
     clean_message: gr.Markdown
+    said: gr.Textbox                               # the cleaning message in every language (JSON, hidden)
     grid: gr.Dataframe
     grid_start: gr.Number
     save_edits: gr.Button
@@ -203,19 +204,20 @@ def counts_markdown(report: dict, lang: str) -> str:
 def clean(gui, op: str, ds_id: str, base_model: str, max_seq_length, chat_template: str, lang: str):
     """Inputs: operation, dataset id, model, maximum length and chat template (for the length operations),
     language. Outputs (a generator: "working" at once, a tokenizer load takes a while): what the
-    operation changed, in words (core's summary). The length operations load a tokenizer (seconds of
-    CPU and interpreter lock): they run in the helper process (clean_now runs the others)."""
+    operation changed, in words (core's summary; in every language, i18n.Said). The length operations
+    load a tokenizer (seconds of CPU and interpreter lock): they run in the helper process (clean_now
+    runs the others)."""
     if not ds_id:
-        yield tr("ds.none", lang)
+        yield said_in_all(lambda code: tr("ds.none", code), lang)
         return
-    yield tr("ds.working", lang)
+    yield said_in_all(lambda code: tr("ds.working", code), lang)
     yield _clean(gui.offload, gui, op, ds_id, base_model, max_seq_length, chat_template, lang)
 
 
 def clean_now(gui, op: str, ds_id: str, base_model: str, max_seq_length, chat_template: str, lang: str) -> str:
     """clean() for the operations that need no tokenizer: milliseconds, one answer."""
     if not ds_id:
-        return tr("ds.none", lang)
+        return said_in_all(lambda code: tr("ds.none", code), lang)
     return _clean(lambda fn, *a, **k: fn(*a, **k), gui, op, ds_id, base_model, max_seq_length, chat_template, lang)
 
 
@@ -229,20 +231,21 @@ def _clean(run, gui, op: str, ds_id: str, base_model: str, max_seq_length, chat_
         res = run(D.apply_op, gui.ws, ds_id, op, origin=trust.BROWSER, model=base_model or None,
                   max_seq_length=int(max_seq_length or 1024), chat_template=chat_template or "auto")
     except InputError as e:
-        return refusal(e, lang)
+        return said_in_all(lambda code: refusal(e, code), lang)
     except DanluError as e:
-        return f"⚠ {error_text(e, lang)}"
-    return ("✓ " if res["changed"] else "") + recorded_text(res, "summary", lang)
+        return said_in_all(lambda code: f"⚠ {error_text(e, code)}", lang)
+    return said_in_all(lambda code: ("✓ " if res["changed"] else "") + recorded_text(res, "summary", code), lang)
 
 
 def undo(gui, ds_id: str, lang: str) -> str:
-    """Inputs: dataset id, language. Outputs: what was undone."""
+    """Inputs: dataset id, language. Outputs: what was undone (in every language: i18n.Said)."""
     if not ds_id:
-        return tr("ds.none", lang)
+        return said_in_all(lambda code: tr("ds.none", code), lang)
     try:
-        return "↶ " + recorded_text(D.undo(gui.ws, ds_id), "summary", lang)
+        res = D.undo(gui.ws, ds_id)
     except DanluError as e:
-        return f"⚠ {error_text(e, lang)}"
+        return said_in_all(lambda code: f"⚠ {error_text(e, code)}", lang)
+    return said_in_all(lambda code: "↶ " + recorded_text(res, "summary", code), lang)
 
 
 # ---- the editable grid -------------------------------------------------------------------------
@@ -257,25 +260,28 @@ def grid(gui, ds_id: str, start, lang: str) -> pd.DataFrame:
 
 def save_edits(gui, ds_id: str, start, edited: pd.DataFrame, lang: str) -> str:
     """Inputs: dataset id, first row, the grid as edited, language. Outputs: what was saved. Each changed
-    row becomes an `edit` operation (a new version; Undo takes it back)."""
+    row becomes an `edit` operation (a new version; Undo takes it back). In every language (i18n.Said)."""
     if not ds_id or edited is None or edited.empty:
-        return tr("ds.none", lang)
+        return said_in_all(lambda code: tr("ds.none", code), lang)
     before = {r["row"]: r["record"] for r in D.dataset_rows(gui.ws, ds_id, start=max(1, int(start or 1)), count=PAGE)}
-    done, problems = [], []
+    done, problems = [], []  # each problem: its words in a language code
     for row_no, text in zip(edited.iloc[:, 0], edited.iloc[:, 2]):
         try:
             record = json.loads(text)
         except (TypeError, json.JSONDecodeError) as e:
-            problems.append(f"{tr('ds.col.row', lang)} {row_no}: {tr('ds.bad_json', lang)} ({e})")
+            problems.append(lambda code, n=row_no, e=e: f"{tr('ds.col.row', code)} {n}: {tr('ds.bad_json', code)} ({e})")
             continue
         if int(row_no) in before and record != before[int(row_no)]:
             try:
                 D.apply_op(gui.ws, ds_id, "edit", origin=trust.BROWSER, row=int(row_no), record=record)
                 done.append(str(row_no))
             except DanluError as e:
-                problems.append(error_text(e, lang))
-    text = f"✓ {tr('ds.saved_rows', lang)}: {', '.join(done)}" if done else tr("ds.no_edits", lang)
-    return "\n\n".join([text] + [f"⚠ {p}" for p in problems])
+                problems.append(lambda code, e=e: error_text(e, code))
+
+    def words(code):
+        text = f"✓ {tr('ds.saved_rows', code)}: {', '.join(done)}" if done else tr("ds.no_edits", code)
+        return "\n\n".join([text] + [f"⚠ {p(code)}" for p in problems])
+    return said_in_all(words, lang)
 
 
 # ---- lengths and the rendered example -----------------------------------------------------------
@@ -317,6 +323,7 @@ def build(gui) -> DatasetTab:
         undo_btn = gr.Button(L("ds.undo"), size="sm", elem_id="ds-undo")
     pair_cleaning = dataset_pairs.build_cleaning()
     clean_message = gr.Markdown(elem_id="ds-clean-message")
+    said = gr.Textbox("", visible=False, label="said", elem_id="ds-said")
     with gr.Accordion(L("ds.grid_title"), open=False, elem_id="ds-grid-box"):
         grid_start = gr.Number(1, precision=0, label=L("ds.grid_start"), elem_id="ds-grid-start")
         grid_df = gr.Dataframe(label=L("ds.grid"), interactive=True, wrap=True, elem_id="ds-grid", max_height=420,
@@ -338,7 +345,7 @@ def build(gui) -> DatasetTab:
         # always there (one line while empty): a File first shown by a click is drawn from scratch then
         download_file = gr.File(label=L("ds.download_file"), interactive=False, elem_id="ds-download-file")
     return DatasetTab(widgets=widgets, ds_id=ds_id, upload=upload, picker=picker, check=check_btn, summary=summary,
-                      problems=problems, counts=counts, clean=clean_btns, undo=undo_btn, clean_message=clean_message,
+                      problems=problems, counts=counts, clean=clean_btns, undo=undo_btn, clean_message=clean_message, said=said,
                       grid=grid_df, grid_start=grid_start, save_edits=save_btn, histogram=histogram, lengths=lengths,
                       example=example, rendered=rendered_box, download=download_btn, download_file=download_file,
                       pair_view=pair_view, pair_cleaning=pair_cleaning)
@@ -388,23 +395,25 @@ def wire(t: DatasetTab, gui, lang, base_model, max_seq_length, train_on_inputs, 
                             outputs=shown + [t.grid, t.picker], api_visibility="private", show_progress_on=[t.summary])
         ev.then(partial(insight, gui), **insight_io)
 
-    then_show(t.upload.upload(partial(upload_and_check, gui), inputs=[t.upload] + settings,
-                              outputs=[t.ds_id, t.picker] + shown + [t.widgets["dataset_format"], t.clean_message],
+    # the cleaning message's events also answer its words in every language (or none) to `said`
+    then_show(t.upload.upload(keep_said(partial(upload_and_check, gui), 7), inputs=[t.upload] + settings,
+                              outputs=[t.ds_id, t.picker] + shown + [t.widgets["dataset_format"], t.clean_message, t.said],
                               show_progress_on=[t.summary], api_name="upload_dataset"), checked=True)
-    then_show(t.picker.input(pick, inputs=[t.picker], outputs=[t.ds_id, t.clean_message], api_visibility="private"))
+    then_show(t.picker.input(keep_said(pick, 1), inputs=[t.picker], outputs=[t.ds_id, t.clean_message, t.said],
+                             api_visibility="private"))
     then_show(t.check.click(partial(check_current, gui), inputs=[t.ds_id, t.widgets["dataset"]] + settings,
                             outputs=[t.ds_id] + shown, show_progress_on=[t.summary], api_name="check_dataset"), checked=True)
     dataset_pairs.wire(t, gui, then_show, lang)
     for op, button in t.clean.items():
         slow = op in TOKENIZER_OPS
-        then_show(button.click(partial(clean if slow else clean_now, gui, op),
+        then_show(button.click(keep_said(partial(clean if slow else clean_now, gui, op), 0),
                                inputs=[t.ds_id, base_model, max_seq_length, chat_template, lang],
-                               outputs=[t.clean_message], show_progress_on=[t.clean_message] if slow else [],
+                               outputs=[t.clean_message, t.said], show_progress_on=[t.clean_message] if slow else [],
                                api_name=f"clean_{op.replace('-', '_')}"))
-    then_show(t.undo.click(partial(undo, gui), inputs=[t.ds_id, lang], outputs=[t.clean_message],
+    then_show(t.undo.click(keep_said(partial(undo, gui), 0), inputs=[t.ds_id, lang], outputs=[t.clean_message, t.said],
                            api_name="undo_clean"))
-    then_show(t.save_edits.click(partial(save_edits, gui), inputs=[t.ds_id, t.grid_start, t.grid, lang],
-                                 outputs=[t.clean_message], api_name="save_dataset_edits"))
+    then_show(t.save_edits.click(keep_said(partial(save_edits, gui), 0), inputs=[t.ds_id, t.grid_start, t.grid, lang],
+                                 outputs=[t.clean_message, t.said], api_name="save_dataset_edits"))
     t.grid_start.submit(partial(grid, gui), **grid_io)
     t.example.submit(partial(insight, gui), **insight_io)
     t.download.click(partial(download, gui), inputs=[t.ds_id], outputs=[t.download_file],

@@ -15,7 +15,7 @@ from core import jobs as J
 from core import trust
 from core.errors import DanluError, InputError
 from core.rundir import RunDir
-from webui.i18n import L, error_text, tr
+from webui.i18n import L, error_text, keep_said, said_in_all, tr
 from webui.jobview import finished_runs, job_status
 from webui.tabs.hyperparams_tab import problems_markdown
 
@@ -36,6 +36,7 @@ class EvaluateTab:
     start: gr.Button
     job: gr.Textbox          # the evaluation job in flight (hidden)
     status: gr.Markdown
+    said: gr.Textbox         # the status line in every language (JSON, hidden), for a language switch
     failure: gr.Markdown
     summary: gr.Markdown
     table: gr.Dataframe
@@ -45,17 +46,18 @@ class EvaluateTab:
 
 
 def start_eval(gui, lang: str, run: str | None, max_samples, max_new_tokens):
-    """Inputs: language, training job, sample count, answer length. Outputs: eval job id, message, timer."""
+    """Inputs: language, training job, sample count, answer length. Outputs: eval job id, message (in
+    every language: i18n.Said), timer."""
     if not run:
-        return gr.skip(), tr("ev.no_run", lang), gr.skip()
+        return gr.skip(), said_in_all(lambda code: tr("ev.no_run", code), lang), gr.skip()
     try:
         job = E.submit_eval(gui.ws, run, origin=trust.BROWSER, max_samples=int(max_samples or 200),
                             max_new_tokens=int(max_new_tokens or 128))
     except InputError as e:
-        return gr.skip(), problems_markdown(e.problems, lang, "ev.cannot_start"), gr.skip()
+        return gr.skip(), said_in_all(lambda code: problems_markdown(e.problems, code, "ev.cannot_start"), lang), gr.skip()
     except DanluError as e:
-        return gr.skip(), f"⚠ {error_text(e, lang)}", gr.skip()
-    return job.id, f"▶ {tr('ev.started', lang)} `{job.id}`", gr.Timer(active=True)
+        return gr.skip(), said_in_all(lambda code: f"⚠ {error_text(e, code)}", lang), gr.skip()
+    return job.id, said_in_all(lambda code: f"▶ {tr('ev.started', code)} `{job.id}`", lang), gr.Timer(active=True)
 
 
 def show_results(gui, lang: str, run: str | None):
@@ -155,6 +157,7 @@ def build(gui) -> EvaluateTab:
     start = gr.Button(L("ev.start"), variant="primary", elem_id="ev-start")
     job = gr.Textbox("", visible=False, label="evaluation job", elem_id="ev-job")
     status = gr.Markdown(elem_id="ev-status")
+    said = gr.Textbox("", visible=False, label="said", elem_id="ev-said")
     failure = gr.Markdown(visible=False, elem_id="ev-failure", elem_classes=["failure"])
     summary = gr.Markdown(elem_id="ev-summary")
     table = gr.Dataframe(value=results_frame([], "en"), label=L("ev.table"), interactive=False, wrap=True,
@@ -165,15 +168,15 @@ def build(gui) -> EvaluateTab:
                               elem_id="ev-probes", max_height=360)
     timer = gr.Timer(POLL_S, active=False)
     return EvaluateTab(run=run, max_samples=max_samples, max_new_tokens=max_new_tokens, start=start, job=job,
-                       status=status, failure=failure, summary=summary, table=table, csv=csv, probes=probes, timer=timer)
+                       status=status, said=said, failure=failure, summary=summary, table=table, csv=csv, probes=probes, timer=timer)
 
 
 def wire(t: EvaluateTab, gui, lang) -> None:
     """This tab's own events (the language and tab-switch wiring is in webui/app.py)."""
-    t.start.click(partial(start_eval, gui), inputs=[lang, t.run, t.max_samples, t.max_new_tokens],
-                  outputs=[t.job, t.status, t.timer], api_name="run_evaluation")
+    t.start.click(keep_said(partial(start_eval, gui), 1), inputs=[lang, t.run, t.max_samples, t.max_new_tokens],
+                  outputs=[t.job, t.status, t.timer, t.said], api_name="run_evaluation")
     t.run.change(partial(show_results, gui), inputs=[lang, t.run], outputs=[t.summary, t.table, t.csv, t.probes],
                  api_name="show_evaluation")
-    t.timer.tick(partial(poll, gui), inputs=[lang, t.job, t.run],
-                 outputs=[t.status, t.failure, t.summary, t.table, t.csv, t.probes, t.timer],
+    t.timer.tick(keep_said(partial(poll, gui), 0), inputs=[lang, t.job, t.run],
+                 outputs=[t.status, t.failure, t.summary, t.table, t.csv, t.probes, t.timer, t.said],
                  api_visibility="private")

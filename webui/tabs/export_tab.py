@@ -15,7 +15,7 @@ from core import export as X
 from core import trust
 from core.errors import DanluError, InputError
 from core.export_formats import FORMATS
-from webui.i18n import L, error_text, has, recorded_text, tr
+from webui.i18n import L, error_text, has, keep_said, recorded_text, said_in_all, tr
 from webui.jobview import finished_runs, job_status
 from webui.tabs.hyperparams_tab import problems_markdown
 
@@ -35,6 +35,7 @@ class ExportTab:
     stop: gr.Button
     job: gr.Textbox          # the merge job in flight (hidden)
     status: gr.Markdown
+    said: gr.Textbox         # the status line in every language (JSON, hidden), for a language switch
     failure: gr.Markdown
     result: gr.Markdown
     exports: gr.Dataframe
@@ -55,34 +56,35 @@ def suggest_name(gui, run: str | None) -> str:
 
 def start_merge(gui, lang: str, run: str | None, name: str, dtype: str, formats: list | None = None, system: str = ""):
     """Inputs: language, training job, export name, number format, formats, system prompt. Outputs: merge job
-    id, message, timer."""
+    id, message (in every language: i18n.Said), timer."""
     if not run:
-        return gr.skip(), tr("ex.no_run", lang), gr.skip()
+        return gr.skip(), said_in_all(lambda code: tr("ex.no_run", code), lang), gr.skip()
     name = (name or "").strip() or suggest_name(gui, run)  # no name typed: the suggested one
     try:
         plan = X.export_plan(gui.ws, run, formats or None)
         if plan.get("enough_disk") is False:
-            return gr.skip(), f"⚠ {tr('ex.plan.short', lang)}", gr.skip()
+            return gr.skip(), said_in_all(lambda code: f"⚠ {tr('ex.plan.short', code)}", lang), gr.skip()
         job = X.submit_merge(gui.ws, run, name, origin=trust.BROWSER, dtype=dtype or "bf16", formats=formats or None,
                              system=system or "")
     except InputError as e:
-        return gr.skip(), problems_markdown(e.problems, lang, "ex.cannot_start"), gr.skip()
+        return gr.skip(), said_in_all(lambda code: problems_markdown(e.problems, code, "ex.cannot_start"), lang), gr.skip()
     except DanluError as e:
-        return gr.skip(), f"⚠ {error_text(e, lang)}", gr.skip()
-    return job.id, f"▶ {tr('ex.started', lang)} `{job.id}`", gr.Timer(active=True)
+        return gr.skip(), said_in_all(lambda code: f"⚠ {error_text(e, code)}", lang), gr.skip()
+    return job.id, said_in_all(lambda code: f"▶ {tr('ex.started', code)} `{job.id}`", lang), gr.Timer(active=True)
 
 
 def stop_export(gui, lang: str, job_id: str | None) -> str:
-    """Inputs: language, the export job. Outputs: message. The job removes its partial folder and ends Cancelled."""
+    """Inputs: language, the export job. Outputs: message (in every language: i18n.Said). The job removes its
+    partial folder and ends Cancelled."""
     job = gui.store.get(job_id) if job_id else None
     if job is None or job.terminal:
-        return tr("ex.no_job", lang)
+        return said_in_all(lambda code: tr("ex.no_job", code), lang)
     from core import launcher
     try:
         job = launcher.cancel(gui.ws, job.id)
     except DanluError as e:
-        return f"⚠ {error_text(e, lang)}"
-    return f"■ {tr('ex.stopping', lang)} `{job.id}`"
+        return said_in_all(lambda code: f"⚠ {error_text(e, code)}", lang)
+    return said_in_all(lambda code: f"■ {tr('ex.stopping', code)} `{job.id}`", lang)
 
 
 def format_choices() -> list[tuple]:
@@ -189,22 +191,25 @@ def build(gui) -> ExportTab:
         stop = gr.Button(L("ex.stop"), variant="stop", elem_id="ex-stop", scale=1)
     job = gr.Textbox("", visible=False, label="merge job", elem_id="ex-job")
     status = gr.Markdown(elem_id="ex-status")
+    said = gr.Textbox("", visible=False, label="said", elem_id="ex-said")
     failure = gr.Markdown(visible=False, elem_id="ex-failure", elem_classes=["failure"])
     result = gr.Markdown(elem_id="ex-result")
     exports = gr.Dataframe(value=exports_frame(gui, "en"), label=L("ex.exports"), interactive=False, wrap=True,
                            elem_id="ex-exports", max_height=360)
     timer = gr.Timer(POLL_S, active=False)
     return ExportTab(run=run, name=name, dtype=dtype, formats=formats, system=system, plan=plan, start=start, stop=stop, job=job,
-                     status=status, failure=failure, result=result, exports=exports, timer=timer)
+                     status=status, said=said, failure=failure, result=result, exports=exports, timer=timer)
 
 
 def wire(t: ExportTab, gui, lang) -> None:
     """This tab's own events (the language and tab-switch wiring is in webui/app.py)."""
-    t.start.click(partial(start_merge, gui), inputs=[lang, t.run, t.name, t.dtype, t.formats, t.system],
-                  outputs=[t.job, t.status, t.timer], api_name="merge_export")
-    t.stop.click(partial(stop_export, gui), inputs=[lang, t.job], outputs=[t.status], api_name="stop_export")
+    t.start.click(keep_said(partial(start_merge, gui), 1), inputs=[lang, t.run, t.name, t.dtype, t.formats, t.system],
+                  outputs=[t.job, t.status, t.timer, t.said], api_name="merge_export")
+    t.stop.click(keep_said(partial(stop_export, gui), 0), inputs=[lang, t.job], outputs=[t.status, t.said],
+                 api_name="stop_export")
     t.run.change(partial(suggest_name, gui), inputs=[t.run], outputs=[t.name], api_visibility="private")
     for trigger in (t.run.change, t.formats.change):
         trigger(partial(plan_markdown, gui), inputs=[lang, t.run, t.formats], outputs=[t.plan], api_visibility="private")
-    t.timer.tick(partial(poll, gui), inputs=[lang, t.job], outputs=[t.status, t.failure, t.result, t.exports, t.timer],
+    t.timer.tick(keep_said(partial(poll, gui), 0), inputs=[lang, t.job],
+                 outputs=[t.status, t.failure, t.result, t.exports, t.timer, t.said],
                  api_visibility="private")

@@ -22,7 +22,7 @@ from core.risks import beyond_context
 from core.memory_plan import MODES, SHARDING, choose_sharding, layers_compiled, plan_memory
 from core.messages import Msg, label
 from webui import fields
-from webui.i18n import L, preset_text, say, tr
+from webui.i18n import L, preset_text, said_in_all, say, tr
 from webui.jobview import finished_runs
 
 GROUP_KEYS = {"model": "grp.model", "data": "grp.data", "lora": "grp.lora", "training": "grp.training",
@@ -43,6 +43,7 @@ class HyperparamsTab:
     saved_file: gr.File
     load: gr.UploadButton
     loaded: gr.Markdown
+    said: gr.Textbox                # what Load config said, in every language (JSON, hidden)
     show_command: gr.Button
     command: gr.Textbox
 
@@ -188,8 +189,8 @@ def save_settings(gui, lang: str, *values):
 def load_settings(gui, path, lang: str, *current) -> list:
     """Inputs: an uploaded YAML, language, and optionally the settings now shown (fields.NAMES order).
     Outputs: every setting (one that already has the file's value is skipped), then what happened to
-    the file in words (loaded, or its unreadable lines and unknown keys). A file naming a path
-    outside the allowed folders changes nothing (core.trust), whatever else it holds."""
+    the file in words (loaded, or its unreadable lines and unknown keys; in every language, i18n.Said).
+    A file naming a path outside the allowed folders changes nothing (core.trust), whatever else it holds."""
     try:
         path = trust.check_file(path, gui.ws, trust.BROWSER, field="config file")  # an upload, not any file
         data = read_yaml(path)
@@ -197,13 +198,15 @@ def load_settings(gui, path, lang: str, *current) -> list:
             raise InputError(problems=[Problem(Path(path).name, Msg("config.not_settings"))])
         trust.check_values({k: v for k, v in data.items() if k in FIELDS}, gui.ws, trust.BROWSER)
     except InputError as e:
-        return [gr.skip()] * len(fields.NAMES) + [problems_markdown(e.problems, lang, "hp.load_notes")]
+        refused = said_in_all(lambda code: problems_markdown(e.problems, code, "hp.load_notes"), lang)
+        return [gr.skip()] * len(fields.NAMES) + [refused]
     known, problems = loadable({k: v for k, v in data.items() if k in FIELDS})
     problems += [Problem(str(k), Msg("config.unknown_ignored")) for k in data if k not in FIELDS]
     values = fields.changed_only(fields.config_values(known, fields.NAMES), current)
     # what is wrong with the values themselves shows in the settings check, which follows every change
-    loaded = f"✓ {tr('hp.loaded', lang)} `{Path(path).name}`"
-    return values + [problems_markdown(problems, lang, "hp.load_notes") if problems else loaded]
+    name = Path(path).name
+    return values + [said_in_all(lambda code: problems_markdown(problems, code, "hp.load_notes") if problems
+                                 else f"✓ {tr('hp.loaded', code)} `{name}`", lang)]
 
 
 def loadable(values: dict) -> tuple[dict, list[Problem]]:
@@ -262,13 +265,14 @@ def build(gui, elsewhere: tuple[str, ...] = ()) -> HyperparamsTab:
         load = gr.UploadButton(L("hp.load"), file_types=[".yaml", ".yml"], elem_id="hp-load", size="md")
         show = gr.Button(L("hp.show_command"), elem_id="hp-show-command", size="md")
     loaded = gr.Markdown(elem_id="hp-loaded")  # what Load config made of the file
+    said = gr.Textbox("", visible=False, label="said", elem_id="hp-said")
     # always shown (empty until a save): a File that first appears on a click is drawn from scratch
     # then, which took up to a second in the page while a job trained (bench/gui_latency.py)
     saved_file = gr.File(label=L("hp.saved_file"), interactive=False, elem_id="hp-saved-file")  # empty: one line (CSS)
     command = gr.Textbox(label=L("hp.command"), interactive=False, lines=1, max_lines=4, buttons=["copy"],
                          elem_id="hp-command", elem_classes=["log"])
     return HyperparamsTab(widgets=widgets, recipe=recipe, recipe_info=recipe_info, problems=problems, memory=memory, save=save,
-                          saved_file=saved_file, load=load, loaded=loaded, show_command=show, command=command)
+                          saved_file=saved_file, load=load, loaded=loaded, said=said, show_command=show, command=command)
 
 
 def _field_groups(groups: dict[str, list[str]], elsewhere: tuple[str, ...], widgets: dict, runs: list) -> None:

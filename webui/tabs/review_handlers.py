@@ -23,7 +23,7 @@ from core.data.marks_csv import import_marks
 from core.data.review import Filters, choices, counts, open_desk, select
 from core.data.review_actions import edit_turn, export_marks, mark_rows, redact, row_view, scan_dataset
 from core.errors import DanluError, InputError
-from webui.i18n import error_text, recorded_text, tr
+from webui.i18n import error_text, recorded_text, said_in_all, tr
 from webui.tabs.hyperparams_tab import problems_markdown
 from webui.tabs.review_render import chat_html, counts_markdown, diff_html, hits_frame, lang_name, position_markdown
 
@@ -182,21 +182,28 @@ def versions(gui, ds_id, lang: str) -> tuple:
 
 
 def _after_change(gui, ds_id, q, row, lang, message: str, prefer=None) -> tuple:
-    """Outputs after a new version: message, view, the `dataset` setting (training's file), version lists."""
+    """Outputs after a new version: message, view, the `dataset` setting (training's file), version lists.
+    Every action's message is said in every language (i18n.Said): a language switch shows it again."""
     setting = str(D.training_path(gui.ws, ds_id))
     return (message, *view(gui, ds_id, query(q), row, lang, prefer=prefer), setting, *versions(gui, ds_id, lang))
 
 
 def _fail(e: DanluError, lang: str) -> tuple:
-    text = problems_markdown(e.problems, lang) if isinstance(e, InputError) else f"⚠ {error_text(e, lang)}"
+    text = said_in_all(lambda code: problems_markdown(e.problems, code) if isinstance(e, InputError)
+                       else f"⚠ {error_text(e, code)}", lang)
     return (text,) + (gr.skip(),) * (N_VIEW + 3)
+
+
+def _only(key: str, lang: str) -> tuple:
+    """A message that changes nothing else: the words of `key`."""
+    return (said_in_all(lambda code: tr(key, code), lang),) + (gr.skip(),) * (N_VIEW + 3)
 
 
 def mark_one(gui, mark: str, ds_id, q, row, note, lang):
     """Keep / Drop / Needs fix for the row shown, with the note; then the next matching row."""
     row = row_number(row)
     if not ds_id or not row:
-        return (tr("rv.no_row" if ds_id else "rv.none", lang),) + (gr.skip(),) * (N_VIEW + 3)
+        return _only("rv.no_row" if ds_id else "rv.none", lang)
     try:
         desk = open_desk(gui.ws, ds_id)
         rows = desk.index.rows[select(desk, query(q))]
@@ -205,23 +212,25 @@ def mark_one(gui, mark: str, ds_id, q, row, note, lang):
         res = mark_rows(gui.ws, ds_id, [row], mark, note=note or "")
     except DanluError as e:
         return _fail(e, lang)
-    msg = tr("rv.marked", lang).format(row=row, mark=tr("rv.mark." + mark, lang)) if res["changed"] else tr("rv.unchanged", lang)
-    return _after_change(gui, ds_id, q, row, lang, "✓ " + msg, prefer=nxt if nxt is not None else row)
+    msg = said_in_all(lambda code: "✓ " + (tr("rv.marked", code).format(row=row, mark=tr("rv.mark." + mark, code))
+                                           if res["changed"] else tr("rv.unchanged", code)), lang)
+    return _after_change(gui, ds_id, q, row, lang, msg, prefer=nxt if nxt is not None else row)
 
 
 def mark_all(gui, ds_id, q, row, mark, lang):
     """Mark every row that matches the filters (notes stay as they are)."""
     if not ds_id:
-        return (tr("rv.none", lang),) + (gr.skip(),) * (N_VIEW + 3)
+        return _only("rv.none", lang)
     try:
         desk = open_desk(gui.ws, ds_id)
         rows = [int(r) for r in desk.index.rows[select(desk, query(q))]]
         res = mark_rows(gui.ws, ds_id, rows, "" if mark == "clear" else mark, note=None)
     except DanluError as e:
         return _fail(e, lang)
-    word = tr("rv.mark." + (mark or "clear"), lang)
-    msg = tr("rv.bulk_done", lang).format(n=len(rows), mark=word) if res["changed"] else tr("rv.unchanged", lang)
-    return _after_change(gui, ds_id, q, row, lang, "✓ " + msg)
+    word = "rv.mark." + (mark or "clear")
+    msg = said_in_all(lambda code: "✓ " + (tr("rv.bulk_done", code).format(n=len(rows), mark=tr(word, code))
+                                           if res["changed"] else tr("rv.unchanged", code)), lang)
+    return _after_change(gui, ds_id, q, row, lang, msg)
 
 
 def turn_text(gui, ds_id, row, path) -> str:
@@ -237,23 +246,25 @@ def turn_text(gui, ds_id, row, path) -> str:
 def save_edit(gui, ds_id, q, row, path, text, lang):
     row = row_number(row)
     if not (ds_id and row and path):
-        return (tr("rv.no_row" if ds_id else "rv.none", lang),) + (gr.skip(),) * (N_VIEW + 3)
+        return _only("rv.no_row" if ds_id else "rv.none", lang)
     try:
         res = edit_turn(gui.ws, ds_id, row, path, text or "")
     except DanluError as e:
         return _fail(e, lang)
-    msg = "✓ " + tr("rv.saved", lang).format(row=row) if res["changed"] else tr("rv.unchanged", lang)
+    msg = said_in_all(lambda code: "✓ " + tr("rv.saved", code).format(row=row) if res["changed"]
+                      else tr("rv.unchanged", code), lang)
     return _after_change(gui, ds_id, q, row, lang, msg, prefer=row)
 
 
 def undo(gui, ds_id, q, row, lang):
     if not ds_id:
-        return (tr("rv.none", lang),) + (gr.skip(),) * (N_VIEW + 3)
+        return _only("rv.none", lang)
     try:
         D.undo(gui.ws, ds_id)
     except DanluError as e:
         return _fail(e, lang)
-    return _after_change(gui, ds_id, q, row, lang, "↶ " + tr("rv.undone", lang), prefer=row_number(row))
+    msg = said_in_all(lambda code: "↶ " + tr("rv.undone", code), lang)
+    return _after_change(gui, ds_id, q, row, lang, msg, prefer=row_number(row))
 
 
 # ---- sensitive data ------------------------------------------------------------------------------
@@ -311,16 +322,17 @@ def pick_hit(ids: str, evt: gr.SelectData):
 def redact_some(gui, how: str, ds_id, q, row, hit, kinds, names, lang):
     """Replace the chosen finding ("one"), every finding of the ticked kinds ("kinds"), or all."""
     if not ds_id:
-        return (tr("rv.none", lang),) + (gr.skip(),) * (N_VIEW + 3)
+        return _only("rv.none", lang)
     if how == "one" and not hit:
-        return (tr("rv.scan_first", lang),) + (gr.skip(),) * (N_VIEW + 3)
+        return _only("rv.scan_first", lang)
     try:
         chosen = tuple(kinds or pii.KINDS) if how == "kinds" else pii.KINDS
         res = redact(gui.ws, ds_id, kinds=chosen + (("name",) if _names(names) else ()), names=_names(names),
                      hits=[hit] if how == "one" else None)
     except DanluError as e:
         return _fail(e, lang)
-    msg = "✓ " + tr("rv.redacted", lang).format(c=res["result"]["changed"]) if res["changed"] else tr("rv.unchanged", lang)
+    msg = said_in_all(lambda code: "✓ " + tr("rv.redacted", code).format(c=res["result"]["changed"]) if res["changed"]
+                      else tr("rv.unchanged", code), lang)
     return _after_change(gui, ds_id, q, row, lang, msg, prefer=row_number(hit.split(":", 1)[0] if how == "one" else row))
 
 
@@ -349,11 +361,16 @@ def import_csv(gui, ds_id, q, row, path, theirs, lang):
     """Inputs: the query box, row, the uploaded CSV, take-theirs, language. Outputs: what happened (conflicts
     and rows not found listed), the view, the `dataset` setting, the version lists."""
     if not ds_id or not path:
-        return (tr("rv.none", lang),) + (gr.skip(),) * (N_VIEW + 3)
+        return _only("rv.none", lang)
     try:
         res = import_marks(gui.ws, ds_id, path, prefer="theirs" if theirs else "mine", origin=trust.BROWSER)
     except DanluError as e:
         return _fail(e, lang)
+    return _after_change(gui, ds_id, q, row, lang, said_in_all(lambda code: imported_markdown(res, theirs, code), lang))
+
+
+def imported_markdown(res: dict, theirs: bool, lang: str) -> str:
+    """What an import of marks did, in `lang`: applied and same, conflicts listed, rows not found."""
     lines = ["✓ " + tr("rv.imported", lang).format(a=res["applied"], s=res["same"])]
     if res["conflicts"]:
         how = tr("rv.took_theirs" if theirs else "rv.kept_mine", lang)
@@ -365,5 +382,5 @@ def import_csv(gui, ds_id, q, row, path, theirs, lang):
     if res["problems"]:
         lines.append(f"\n**{tr('rv.not_found', lang).format(n=len(res['problems']))}**: " +
                      ", ".join(p.where for p in res["problems"][:30]))
-    return _after_change(gui, ds_id, q, row, lang, "\n".join(lines))
+    return "\n".join(lines)
 

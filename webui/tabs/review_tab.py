@@ -15,7 +15,7 @@ from functools import partial
 import gradio as gr
 
 from core.data import pii
-from webui.i18n import L, tr
+from webui.i18n import L, keep_said, tr
 from webui.tabs import review_handlers as H
 from webui.tabs.review_render import CSS, hits_frame
 
@@ -59,6 +59,7 @@ class ReviewTab:
     buttons: dict            # prev, next, keep, drop, fix, bulk, save_edit, undo, scan, redact_*, compare, export
     bulk_mark: gr.Dropdown
     message: gr.Markdown
+    said: gr.Textbox         # the message in every language, as JSON (hidden): a language switch says it again
     diff_a: gr.Dropdown
     diff_b: gr.Dropdown
     diff: gr.HTML
@@ -153,8 +154,10 @@ def build(gui) -> ReviewTab:
     query = gr.Textbox("", visible=False, label="query", elem_id="rv-query")
     hit_ids = gr.Textbox("", visible=False, label="finding ids", elem_id="rv-hit-ids")
     hit = gr.Textbox("", visible=False, label="finding", elem_id="rv-hit")
+    said = gr.Textbox("", visible=False, label="said", elem_id="rv-said")
     return ReviewTab(filters=flt, counts=counts, position=position, chat=chat, note=note, turn=turn, edit_text=edit_text,
-                     row=row, query=query, buttons=b, bulk_mark=bulk_mark, message=message, diff_a=diff_a, diff_b=diff_b, diff=diff,
+                     row=row, query=query, buttons=b, bulk_mark=bulk_mark, message=message, said=said, diff_a=diff_a,
+                     diff_b=diff_b, diff=diff,
                      kinds=kinds, names=names, scan_summary=scan_summary, hits=hits, hit_ids=hit_ids, hit=hit,
                      export_file=export_file, import_file=import_file, prefer_theirs=prefer_theirs)
 
@@ -164,7 +167,11 @@ def wire(t: ReviewTab, gui, lang, ds_id, dataset_setting, tab) -> None:
     (answered with the reviewed version after every change); `tab`: this tab, whose opening loads the desk."""
     b = t.buttons
     view = [t.counts, t.position, t.chat, t.note, t.turn, t.edit_text, t.row, t.query]
-    changed = [t.message] + view + [dataset_setting, t.diff_a, t.diff_b]
+    changed = [t.message] + view + [dataset_setting, t.diff_a, t.diff_b, t.said]
+
+    def act(handler, *bound):
+        """An action's event: its message (output 0) is also kept in every language in `said`."""
+        return keep_said(partial(handler, gui, *bound), 0)
     widgets = [ds_id] + t.filters + [t.row]   # a filter change reads the widgets ...
     base = [ds_id, t.query, t.row]            # ... everything else the filters the view used
     private = dict(api_visibility="private")
@@ -182,24 +189,24 @@ def wire(t: ReviewTab, gui, lang, ds_id, dataset_setting, tab) -> None:
     b["prev"].click(partial(H.step, gui, -1), api_name="review_previous", **move)
     b["next"].click(partial(H.step, gui, 1), api_name="review_next", **move)
     for m in ("keep", "drop", "fix"):
-        b[m].click(partial(H.mark_one, gui, m), inputs=base + [t.note, lang], outputs=changed, api_name=f"review_{m}")
-    b["bulk"].click(partial(H.mark_all, gui), inputs=base + [t.bulk_mark, lang], outputs=changed, api_name="review_mark_all")
+        b[m].click(act(H.mark_one, m), inputs=base + [t.note, lang], outputs=changed, api_name=f"review_{m}")
+    b["bulk"].click(act(H.mark_all), inputs=base + [t.bulk_mark, lang], outputs=changed, api_name="review_mark_all")
     t.turn.input(partial(H.turn_text, gui), inputs=[ds_id, t.row, t.turn], outputs=[t.edit_text], **private)
     rescan = dict(fn=partial(H.rescan, gui), inputs=[ds_id, t.kinds, t.names, t.hit_ids, lang],
                   outputs=[t.scan_summary, t.hits, t.hit_ids, t.hit], **private)
-    b["save_edit"].click(partial(H.save_edit, gui), inputs=base + [t.turn, t.edit_text, lang], outputs=changed,
+    b["save_edit"].click(act(H.save_edit), inputs=base + [t.turn, t.edit_text, lang], outputs=changed,
                          api_name="review_save_edit").then(**rescan)
-    b["undo"].click(partial(H.undo, gui), inputs=base + [lang], outputs=changed, api_name="review_undo").then(**rescan)
+    b["undo"].click(act(H.undo), inputs=base + [lang], outputs=changed, api_name="review_undo").then(**rescan)
     b["scan"].click(partial(H.scan, gui), inputs=[ds_id, t.kinds, t.names, lang], outputs=[t.scan_summary, t.hits, t.hit_ids],
                     show_progress_on=[t.scan_summary], api_name="review_scan")
     t.hits.select(H.pick_hit, inputs=[t.hit_ids], outputs=[t.hit, t.row], **private).then(
         partial(H.show_row, gui), **move, **private)
     for how in ("one", "kinds", "all"):
-        b[f"redact_{how}"].click(partial(H.redact_some, gui, how), inputs=base + [t.hit, t.kinds, t.names, lang], outputs=changed,
+        b[f"redact_{how}"].click(act(H.redact_some, how), inputs=base + [t.hit, t.kinds, t.names, lang], outputs=changed,
                                  api_name=f"review_redact_{how}").then(**rescan)
     b["compare"].click(partial(H.compare, gui), inputs=[ds_id, t.diff_a, t.diff_b, lang], outputs=[t.diff], api_name="review_diff")
     b["export"].click(partial(H.export, gui), inputs=[ds_id], outputs=[t.export_file], api_name="review_export_marks")
-    t.import_file.upload(partial(H.import_csv, gui), inputs=base + [t.import_file, t.prefer_theirs, lang], outputs=changed,
+    t.import_file.upload(act(H.import_csv), inputs=base + [t.import_file, t.prefer_theirs, lang], outputs=changed,
                          api_name="review_import_marks")
 
 

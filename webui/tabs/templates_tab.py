@@ -13,7 +13,7 @@ from core import presets, trust
 from core.errors import InputError
 from core.models import resolve_model
 from webui import fields
-from webui.i18n import L, preset_text, tr
+from webui.i18n import L, preset_text, said_in_all, tr
 from webui.tabs.hyperparams_tab import describe_recipe, problems_markdown
 
 
@@ -26,6 +26,7 @@ class TemplatesTab:
     custom_model: gr.Textbox
     model_info: gr.Markdown
     chosen: gr.Markdown            # "Template demo chosen. Next: ..."
+    said: gr.Textbox               # that note in every language (JSON, hidden), for a language switch
 
 
 def templates() -> list[presets.Preset]:
@@ -66,14 +67,16 @@ def render_cards(lang: str) -> list[str]:
 
 def apply_template(gui, name: str, lang: str, *current) -> list:
     """Inputs: template name, language, and optionally the settings now shown (fields.NAMES order).
-    Outputs: every setting, recipe name, note, what the model and the recipe are, and no selected
-    dataset (the template's sample file is used). All in one answer (each separate event costs the
-    page a round of its own); a setting that already has the template's value is skipped."""
+    Outputs: every setting, recipe name, note (in every language, i18n.Said), what the model and the
+    recipe are, and no selected dataset (the template's sample file is used). All in one answer (each
+    separate event costs the page a round of its own); a setting that already has the template's value
+    is skipped."""
     cfg = presets.compose(name)
     recipe = presets.get(name, "template").data["recipe"]
-    note = (f"✓ {tr('tpl.chosen', lang)} **{name}**: {tr('tpl.filled', lang)} (`{cfg['base_model']}`, "
-            f"{tr('tpl.recipe', lang)} `{recipe}`, {tr('tpl.format', lang)} `{cfg['dataset_format']}`).\n\n"
-            f"{tr('tpl.next', lang)}")
+    note = said_in_all(lambda code: (
+        f"✓ {tr('tpl.chosen', code)} **{name}**: {tr('tpl.filled', code)} (`{cfg['base_model']}`, "
+        f"{tr('tpl.recipe', code)} `{recipe}`, {tr('tpl.format', code)} `{cfg['dataset_format']}`).\n\n"
+        f"{tr('tpl.next', code)}"), lang)
     values = fields.changed_only(fields.config_values(cfg, fields.NAMES), current)
     return values + [recipe, note, describe_model(gui, cfg["base_model"], lang), describe_recipe(recipe, lang), ""]
 
@@ -116,6 +119,7 @@ def build(gui) -> TemplatesTab:
                 buttons[p.name] = gr.Button(L("tpl.use"), elem_id=f"tpl-{p.name}", size="md",
                                             variant="primary" if p.name == "demo" else "secondary")
     chosen = gr.Markdown(elem_id="tpl-chosen")
+    said = gr.Textbox("", visible=False, label="said", elem_id="tpl-said")
     gr.Markdown("## " + L("tpl.model_title"))
     with gr.Row():
         base_model = fields.widget_for("base_model", model_choices=model_choices(), scale=3)
@@ -123,4 +127,4 @@ def build(gui) -> TemplatesTab:
                                   placeholder="Qwen/Qwen2.5-0.5B-Instruct", elem_id="tpl-custom-model", scale=2)
     model_info = gr.Markdown(describe_model(gui, fields.default_value("base_model"), "en"), elem_id="tpl-model-info")
     return TemplatesTab(names=[p.name for p in items], cards=cards, buttons=buttons, base_model=base_model,
-                        custom_model=custom_model, model_info=model_info, chosen=chosen)
+                        custom_model=custom_model, model_info=model_info, chosen=chosen, said=said)

@@ -1,0 +1,156 @@
+"""Every tab's action line is said again in the new language after a language switch: the events of
+the built app are called as the page calls them (their handler, the hidden box of words in every
+language), then the switch's light answer (webui.app._wire_language) with what those boxes hold.
+Before, only the Train tab's line was; the others kept the old language."""
+import json
+import re
+
+import gradio as gr
+import pytest
+
+from core import data as D
+from core import progress
+from tests.conftest import REPO
+from webui import i18n
+from webui.app import SET_LANGUAGE_JS, build_ui
+from webui.context import Gui
+from webui.i18n import tr
+from webui.jobview import status_markdown
+from webui.tabs import chat_tab, dataset_tab, evaluate_tab, review_handlers
+
+CJK = re.compile(r"[\u3040-\u30ff\u4e00-\u9fff]")
+
+
+class Page:
+    """The built app's events, called with plain values, and the boxes they filled."""
+
+    def __init__(self, gui):
+        self.gui = gui
+        self.blocks = build_ui(gui.services, gui)
+        self.kept = {}  # component id -> the last value an event answered it
+
+    def component(self, elem_id):
+        return next(b for b in self.blocks.blocks.values() if getattr(b, "elem_id", None) == elem_id)
+
+    def event(self, api_name=None, handler=None):
+        def inner(fn):
+            while hasattr(fn, "func"):
+                fn = fn.func
+            return fn
+        return next(f for f in self.blocks.fns.values()
+                    if (api_name and f.api_name == api_name) or (handler and f.fn and inner(f.fn) is handler))
+
+    def call(self, *args, api_name=None, handler=None) -> dict:
+        """The event's answer by output elem_id (a generator's last one); its values are kept."""
+        f = self.event(api_name, handler)
+        out = f.fn(*args)
+        if f.types_generator:
+            out = list(out)[-1]
+        out = list(out) if isinstance(out, (tuple, list)) else [out]
+        assert len(out) == len(f.outputs), (api_name, len(out), len(f.outputs))
+        for c, v in zip(f.outputs, out):
+            if v != gr.skip():
+                self.kept[c._id] = v
+        return {c.elem_id: v for c, v in zip(f.outputs, out)}
+
+    def switch(self, lang: str) -> dict:
+        """The language switch's light answer, by output elem_id."""
+        f = next(f for f in self.blocks.fns.values() if f.js == SET_LANGUAGE_JS)
+        args = [lang] + [self.kept.get(c._id, "") for c in f.inputs[1:]]
+        return {getattr(c, "elem_id", None): v for c, v in zip(f.outputs, f.fn(*args))}
+
+
+@pytest.fixture
+def page(services):
+    return Page(Gui(services=services))
+
+
+def test_evaluate_and_export_lines_are_said_again(page):
+    out = page.call("en", None, 10, 16, api_name="run_evaluation")
+    assert out["ev-status"] == tr("ev.no_run", "en")
+    page.call("en", None, "", "bf16", api_name="merge_export")
+    page.call("en", None, api_name="stop_export")
+    again = page.switch("zh-CN")
+    assert again["ev-status"] == tr("ev.no_run", "zh-CN") != tr("ev.no_run", "en")
+    assert again["ex-status"] == tr("ex.no_job", "zh-CN")  # Stop's line, the last one Export wrote
+    assert page.switch("ja")["ev-status"] == tr("ev.no_run", "ja")
+
+
+def test_a_jobs_status_line_from_the_timer_is_said_again(page):
+    """Evaluate and Export show their job's status in the same line: the timer's last answer (a job that
+    ended stops the timer) is what a switch says again."""
+    store = page.gui.store
+    job = store.create(kind="eval", name="x", run_dir=str(page.gui.ws.runs / "x"))
+    out = page.call("en", job.id, None, handler=evaluate_tab.poll)
+    st = progress.status(store.get(job.id))
+    assert out["ev-status"] == status_markdown(st, "en")
+    assert page.switch("ko")["ev-status"] == status_markdown(st, "ko") != status_markdown(st, "en")
+
+
+def test_the_dataset_tabs_cleaning_line_is_said_again_and_a_new_dataset_forgets_it(page, uploads):
+    gui = page.gui
+    src = uploads / "demo.jsonl"
+    lines = (REPO / "presets/templates/data/demo.jsonl").read_text().splitlines()
+    src.write_text("\n".join(lines + lines[:2]) + "\n")  # two rows twice
+    ds = D.import_file(gui.ws, src, "demo.jsonl", origin="shell")["id"]
+    said = page.call(ds, "builtin:danlu-tiny", 128, "auto", "en", api_name="clean_dedupe")["ds-clean-message"]
+    assert said.startswith("✓ ")
+    zh = page.switch("zh-CN")["ds-clean-message"]
+    assert zh != said and CJK.search(zh) and not CJK.search(said)
+    undone = page.call(ds, "en", api_name="undo_clean")["ds-clean-message"]
+    assert undone.startswith("↶ ") and page.switch("es")["ds-clean-message"].startswith("↶ ")
+    assert page.switch("es")["ds-clean-message"] != undone
+    page.call("", "en", api_name="undo_clean")
+    assert page.switch("ja")["ds-clean-message"] == tr("ds.none", "ja")
+    page.call(ds, handler=dataset_tab.pick)  # another dataset chosen: the message is emptied, and stays so
+    assert page.switch("en")["ds-clean-message"] == gr.skip()
+
+
+def test_a_cleaning_that_streams_keeps_its_last_line(page):
+    out = page.call("", "builtin:danlu-tiny", 128, "auto", "ko", api_name="clean_filter_long")
+    assert out["ds-clean-message"] == tr("ds.none", "ko")
+    assert page.switch("zh-CN")["ds-clean-message"] == tr("ds.none", "zh-CN")
+
+
+def test_the_review_tabs_line_is_said_again(page, tmp_path):
+    from tests.data.review_data import make_rows, write_rows
+    gui = page.gui
+    ds = D.import_file(gui.ws, write_rows(tmp_path / "d.jsonl", make_rows(12)), "d.jsonl", origin="shell")["id"]
+    view = review_handlers.view(gui, ds, review_handlers.filters("", False, *["all"] * 4, 0, 0, "position"), "", "en")
+    out = page.call(ds, view[7], view[6], "", "en", api_name="review_keep")
+    assert out["rv-message"] == "✓ Marked row 1: Keep"
+    zh = "✓ " + tr("rv.marked", "zh-CN").format(row=1, mark=tr("rv.mark.keep", "zh-CN"))
+    assert page.switch("zh-CN")["rv-message"] == zh
+
+
+def test_the_chat_tabs_lines_are_said_again(page):
+    assert page.call("en", api_name="chat_unload")["chat-note"] == f"{tr('chat.unloaded', 'en')}: 0"
+    assert page.call("en", None, api_name="stop_demo")["demo-message"] == tr("chat.no_demo", "en")
+    again = page.switch("ja")
+    assert again["chat-note"] == f"{tr('chat.unloaded', 'ja')}: 0" and again["demo-message"] == tr("chat.no_demo", "ja")
+    refused = page.call("en", "0.0.0.0", "", "", False, handler=chat_tab.demo_starting)["demo-message"]
+    assert refused.startswith("⚠") and page.switch("zh-CN")["demo-message"].startswith("⚠ **" + tr("chat.cannot_start", "zh-CN"))
+
+
+def test_the_template_note_and_the_load_config_note_are_said_again(page, uploads):
+    note = page.call("en", "{}", api_name="use_template_demo")["tpl-chosen"]
+    assert note.startswith(f"✓ {tr('tpl.chosen', 'en')} **demo**")
+    bad = uploads / "typo.yaml"
+    bad.write_text("lora_rnak: 8\n")
+    assert "lora_rnak" in page.call(str(bad), "en", "{}", api_name="load_config")["hp-loaded"]
+    again = page.switch("es")
+    assert again["tpl-chosen"].startswith(f"✓ {tr('tpl.chosen', 'es')} **demo**") and tr("tpl.next", "es") in again["tpl-chosen"]
+    assert "lora_rnak" in again["hp-loaded"] and tr("hp.load_notes", "es") in again["hp-loaded"]
+
+
+def test_a_plain_line_empties_the_box_and_a_generator_stays_one():
+    """A handler line in one language only leaves nothing to say again (the older line must not come back)."""
+    plain = i18n.keep_said(lambda lang: "plain", 0)
+    assert plain("en") == ("plain", "")
+    assert i18n.keep_said(lambda: (gr.skip(), gr.skip()), 1)() == (gr.skip(), gr.skip(), gr.skip())
+
+    def lines(lang):
+        yield i18n.said_in_all(lambda code: tr("ds.working", code), lang)
+        yield "done"
+    streamed = list(i18n.keep_said(lines, 0)("en"))
+    assert json.loads(streamed[0][1])["zh-CN"] == tr("ds.working", "zh-CN") and streamed[1] == ("done", "")
