@@ -19,6 +19,7 @@ would cut it; every row is in its own try/except and the files are rewritten aft
   70b         (only when asked: --modes 70b --model-70b DIR) the 70B shape from a pre-quantized nf4
               checkpoint (bench/make_nf4_model.py): Danlu (memory plan auto) at mb 1 and 2, Unsloth
               at mb 1 and 2 (one load), 2 warm-up + 4 timed steps each
+  70b-lowest  (only when asked, like 70b) the same with Danlu at memory_plan=lowest; details only
   fit         (only when asked; fit-24 is the same) what fits in --fit-cap GiB (24): the --fit-runs
               (default Danlu lowest and Unsloth at 64k tokens per row; stack@tokens@GiB sets a run's
               own cap), mb 1, each process capped at that much of the card (DANLU_GPU_MEMORY_CAP_GIB;
@@ -47,7 +48,7 @@ REPO = BENCH.parent
 sys.path.insert(0, str(BENCH))
 MODES = ("restart", "lowest-memory", "unsloth-mb4", "long-16k", "real-data", "long-32k", "baseline")
 COST_S = {"restart": 150, "lowest-memory": 75, "unsloth-mb4": 90, "long-16k": 170, "real-data": 160,
-          "long-32k": 220, "baseline": 80, "70b": 300, "fit": 220, "fit-24": 220}  # a guess of each group's wall time, to skip what cannot finish
+          "long-32k": 220, "baseline": 80, "70b": 300, "70b-lowest": 300, "fit": 220, "fit-24": 220}  # a guess of each group's wall time, to skip what cannot finish
 
 
 class Bench:
@@ -268,6 +269,25 @@ def big70(b: Bench) -> None:
     b.row("70b", "danlu", danlu(b, "70b-mb2", 2, 2048, warmup=2, steps=4, cap=200, model=model))
 
 
+def big70_lowest(b: Bench) -> None:
+    """70B at lowest memory: Danlu (memory_plan=lowest) at mb 1 and 2 and Unsloth at mb 1 and 2 in
+    this call. Details only (bigger-details.json's "70b_lowest"): the pinned "70b" rows are the
+    auto plan's, and a comparison's rows come from one call."""
+    model = b.args.model_70b
+    if not model or not (Path(model) / "config.json").is_file():
+        b.details["errors"].append(dict(group="70b-lowest", error=f"no checkpoint at --model-70b {model!r}"))
+        return
+    rows = b.details.setdefault("70b_lowest", [])
+    for mb in (1, 2):
+        rec = danlu(b, f"70b-lowest-mb{mb}", mb, 2048, sets=["memory_plan=lowest"], warmup=2, steps=4, cap=200, model=model)
+        rows.append(dict(stack="danlu", micro_batch=mb, tokens_per_s=rec.get("tokens_per_s"), peak_gib=rec.get("peak_gib"),
+                         status=rec.get("status")))
+        b.save()
+    for rec in harness_runs(b, "unsloth-70b", [1, 2], 2048, "unsloth", warmup=2, steps=4, cap=220, model=model):
+        rows.append(dict(stack="unsloth", micro_batch=rec["micro_batch"], tokens_per_s=rec.get("tokens_per_s"),
+                         peak_gib=rec.get("peak_gib"), status=rec.get("status")))
+
+
 def fit(b: Bench) -> None:
     """What fits in a capped GPU: each of --fit-runs (stack@tokens per row[@GiB], in order; the cap
     --fit-cap, 24, unless the run names its own), mb 1, 1 warm-up + 1 timed step, the process capped
@@ -304,7 +324,8 @@ def fit_record(stack: str, seq: int, cap_gib: float, rec: dict) -> dict:
 
 GROUPS = {"restart": restart_and_plan, "lowest-memory": lowest, "unsloth-mb4": unsloth_mb4,
           "long-16k": lambda b: long_context(b, 16384), "real-data": real_data,
-          "long-32k": lambda b: long_context(b, 32768), "baseline": baseline, "70b": big70, "fit": fit, "fit-24": fit}
+          "long-32k": lambda b: long_context(b, 32768), "baseline": baseline, "70b": big70,
+          "70b-lowest": big70_lowest, "fit": fit, "fit-24": fit}
 
 
 def main(argv=None) -> int:

@@ -6,6 +6,7 @@
 #   DEADLINE=570 bash bench/run_bigger.sh                    # restart 1+2, memory-plan, lowest-memory, long-16k, ...
 #   MODES=real-data,long-32k,baseline DEADLINE=570 bash bench/run_bigger.sh   # a second call: the rest
 #   MODES=70b DEADLINE=570 bash bench/run_bigger.sh          # a third: 70B (writes its nf4 checkpoint first)
+#   MODES=70b-lowest DEADLINE=570 bash bench/run_bigger.sh   # 70B with Danlu at lowest memory (details only)
 #   MODES=fit-24 DEADLINE=235 bash bench/run_bigger.sh       # what fits in 24 GiB (64k tokens per row, capped)
 #   MODES=fit FIT_RUNS=unsloth@49152,danlu@131072@80,unsloth@131072@80 DEADLINE=570 bash bench/run_bigger.sh   # any rows; @GiB: its own cap
 #
@@ -22,12 +23,12 @@ export PYTHONPATH=$ROOT/.site PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 TRANSFORMERS_O
 nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm,power.limit --format=csv,noheader | tee "$OUT/gpu.txt"
 python3 -c "import torch, transformers, peft, bitsandbytes, liger_kernel; print('torch', torch.__version__, 'transformers', transformers.__version__, 'peft', peft.__version__, 'bnb', bitsandbytes.__version__)" 2>&1 | tail -1
 for d in .site .site_uns .bench-baseline; do [ -e "$d" ] || echo "MISSING $d: run bash bench/prepare.sh on the CPU machine and carry it"; done
-if [ "${MODES:-}" != "70b" ] && [ ! -f /tmp/llama-8b/config.json ]; then
+if [[ "${MODES:-}" != 70b* ]] && [ ! -f /tmp/llama-8b/config.json ]; then
   echo "[+$(( $(date +%s) - T0 ))s] build the random 8B checkpoint"
   python3 .bench-baseline/make_model.py 8b /tmp/llama-8b 2>&1 | grep -v -i warn | tail -2
 fi
 M70=""
-if [[ ",${MODES:-}," == *",70b,"* ]]; then
+if [[ ",${MODES:-}," == *",70b,"* || ",${MODES:-}," == *",70b-lowest,"* ]]; then
   # 70B cannot be built as bf16 on the card's disk: written as nf4, layer by layer (about 40 GB),
   # in memory-backed /dev/shm when it has the room, else on disk
   M70=/tmp/llama-70b-nf4

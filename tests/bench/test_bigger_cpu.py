@@ -116,3 +116,30 @@ def test_a_fit_run_cut_by_the_deadline_after_its_first_step_fits_that_step():
     late_oom = dict(status="failed", losses=[12.58], error="CUDA out of memory. Tried to allocate 7.00 GiB")
     assert bigger.fit_record("danlu", 262144, 80, late_oom)["fits"] is False
     assert bigger.fit_record("danlu", 262144, 80, dict(status="timeout", losses=[]))["fits"] is None
+
+
+def test_the_70b_lowest_group_runs_danlu_at_lowest_memory_beside_the_peer_and_keeps_the_pinned_rows(monkeypatch, tmp_path):
+    """70b-lowest runs Danlu with memory_plan=lowest at mb 1 and 2 and the peer in the same call, and
+    writes them to the details only: the pinned "70b" rows (the auto plan's, from another call) stay."""
+    import bigger
+    ran = []
+
+    def fake_danlu(b, name, mb, seq, sets=(), **kw):
+        ran.append(("danlu", mb, tuple(sets), kw["model"]))
+        return dict(status="ok", tokens_per_s=100.0 * mb, peak_gib=40.0 + mb)
+
+    def fake_harness(b, name, mbs, seq, impl, **kw):
+        ran.append((impl, tuple(mbs), kw["model"]))
+        return [dict(status="ok", micro_batch=mb, tokens_per_s=90.0 * mb, peak_gib=39.0) for mb in mbs]
+
+    monkeypatch.setattr(bigger, "danlu", fake_danlu)
+    monkeypatch.setattr(bigger, "harness_runs", fake_harness)
+    (tmp_path / "m70").mkdir()
+    (tmp_path / "m70" / "config.json").write_text("{}")
+    b = SimpleNamespace(args=SimpleNamespace(model_70b=str(tmp_path / "m70")), details={}, rows=[], save=lambda: None)
+    bigger.big70_lowest(b)
+    m = str(tmp_path / "m70")
+    assert ran == [("danlu", 1, ("memory_plan=lowest",), m), ("danlu", 2, ("memory_plan=lowest",), m), ("unsloth", (1, 2), m)]
+    assert [(r["stack"], r["micro_batch"], r["tokens_per_s"]) for r in b.details["70b_lowest"]] == \
+        [("danlu", 1, 100.0), ("danlu", 2, 200.0), ("unsloth", 1, 90.0), ("unsloth", 2, 180.0)]
+    assert b.rows == []
