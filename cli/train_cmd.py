@@ -78,11 +78,11 @@ def parse_gpus(text: str | None) -> list[int] | None:
 
 def train_cmd(args, services) -> int:
     cfg = load_config(args.config, args.sets)
-    for warning in config_warnings(cfg):
-        print(f"warning: {warning}", file=sys.stderr, flush=True)
     spec = launch_spec(args, services.workspace)
     job = launcher.submit_train(services.workspace, cfg, spec, origin=trust.SHELL, name=args.name)
-    if args.detach:
+    if args.detach:  # followed, the log says the warnings at its top (core.launcher): said once, not twice
+        for warning in config_warnings(cfg):
+            print(f"warning: {warning}", file=sys.stderr, flush=True)
         where = f", Slurm job {job.slurm_job_id}" if job.executor == "slurm" else ""
         print(f"started job {job.id} ({J.STATE_WORDS[job.state].lower()}{where}); follow it with: "
               f"python app.py jobs logs {job.id} --follow")

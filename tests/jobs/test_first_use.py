@@ -41,9 +41,11 @@ def model_folder(home: Path) -> Path:
     return home / "models" / demo_model.DEMO_NAME
 
 
-def train(home: Path, cfg: Path, nproc: int) -> dict:
+def train(home: Path, cfg: Path, nproc: int, said: list | None = None) -> dict:
     r = run_app("train", cfg, "--nproc", nproc, home=home, timeout=400)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    if said is not None:
+        said.append(r.stdout + r.stderr)
     [job] = [j for j in json.loads(run_app("jobs", "list", "--json", home=home).stdout) if j["kind"] == "train"][:1]
     assert job["state"] == "succeeded", job
     assert demo_model.is_complete(model_folder(home))
@@ -52,9 +54,15 @@ def train(home: Path, cfg: Path, nproc: int) -> dict:
 
 def test_first_train_with_two_processes_on_an_empty_workspace(tmp_path):
     home = tmp_path / "new-home"  # not even created yet
-    train(home, short_config(home, tmp_path / "d.yaml"), nproc=2)
+    cfg = short_config(home, tmp_path / "d.yaml")
+    cfg.write_text(cfg.read_text() + "max_seq_length: 8192\n")  # past the demo model's window (4096)
+    said = []
+    train(home, cfg, nproc=2, said=said)
     log = next((home / "runs").iterdir()) / "stdout.log"
     assert "preparing the built-in demo model" in log.read_text()  # by the supervisor, before the ranks
+    # the window's warning: once in the log, and the CLI following that log says it once, not twice
+    assert log.read_text().count("context window of builtin:danlu-tiny") == 1
+    assert said[0].count("context window of builtin:danlu-tiny") == 1, said[0][-3000:]
 
 
 def test_two_processes_train_after_the_builder_was_killed_half_way(tmp_path):
