@@ -12,7 +12,9 @@ Stacks (each its own subprocess, with a timeout; one failing does not stop the o
                  checkpointing; bf16 autocast on CUDA, fp32 on CPU (as Danlu on CPU).
     danlu-plain  `python app.py train CFG --nproc 1` with every speed feature off
                  (fused_loss, compile, offload_activations = false).
-    danlu        the same with TrainConfig's defaults for speed (what the GUI launches).
+    danlu        the same with TrainConfig's defaults for speed (what the GUI launches; the memory
+                 plan "auto": on a large GPU every layer keeps its activations).
+    danlu-lowest the defaults with memory_plan=lowest (every layer recomputed, inputs offloaded).
 
 What is held equal: the base weights and tokenizer, the batches (the baseline builds them with
 Danlu's own prepare_data / epoch_batches / collate from the same config and feeds them to Trainer
@@ -29,6 +31,9 @@ vocab_size)) in a "model view" folder (symlinks to the model's config and weight
 tokenizer), and a `text`-format JSONL whose rows are each just under --seq tokens (cut at word
 boundaries), so every packed sequence is one row of real text and every step trains on --mb of
 them. When the text runs out it is used again from the start (the JSON says how many passes).
+--rows real: row lengths drawn as bench/bigger_data.py draws them (log-normal, median 300 tokens,
+clipped to --seq), so each packed sequence holds several documents, each attending only to itself
+(position ids); the baseline gets the same packed batches, position ids included.
 
 Verdict, per Danlu stack against the baseline: "match" when the mean |loss - baseline| over all
 steps is <= 2% of the mean baseline loss AND the means of the last 10 steps differ by <= 2%;
@@ -51,7 +56,7 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-STACKS = ("baseline", "danlu-plain", "danlu")
+STACKS = ("baseline", "danlu-plain", "danlu", "danlu-lowest")
 SPEED_OFF = {"fused_loss": False, "compile": False, "offload_activations": False}
 TOLERANCE = 0.02
 LAST_N = 10
@@ -95,15 +100,16 @@ def make_view(model_dir: Path, view: Path, tok) -> Path:
     return view
 
 
-def text_rows(tok, text: str, seq: int, n_rows: int) -> tuple[list[str], int]:
+def text_rows(tok, text: str, seq: int, n_rows: int, lengths=None) -> tuple[list[str], int]:
     """`n_rows` consecutive pieces of `text`, each cut at word boundaries so that BOS + its
-    tokens + EOS is at most `seq` tokens (and only a word short of it). Returns (rows, passes)."""
+    tokens + EOS is at most `seq` tokens (or lengths[i], when given) and only a word short of it.
+    Returns (rows, passes)."""
     enc = tok.backend_tokenizer.encode(text, add_special_tokens=False)
     words, offsets = enc.word_ids, enc.offsets
     starts = [i for i in range(len(words)) if i == 0 or words[i] != words[i - 1]]  # token index of each word
-    budget = seq - 2
     rows, passes, w = [], 1, 0
     while len(rows) < n_rows:
+        budget = max(16, min(seq, lengths[len(rows)] if lengths else seq)) - 2
         if w >= len(starts) - 1:
             w, passes = 0, passes + 1
         first = starts[w]
@@ -113,7 +119,7 @@ def text_rows(tok, text: str, seq: int, n_rows: int) -> tuple[list[str], int]:
         if end_w == w:
             raise ValueError(f"--seq {seq} is shorter than one word of the text")
         row = text[offsets[first][0]:offsets[starts[end_w]][0]]
-        while len(tok(row)["input_ids"]) + 1 > seq:  # render() adds BOS and EOS; re-tokenising may merge differently
+        while len(tok(row)["input_ids"]) + 1 > budget + 2:  # render() adds BOS and EOS; re-tokenising may merge differently
             cut = row.rstrip().rfind(" ")
             if cut <= 0:
                 raise ValueError(f"could not cut a row of at most {seq} tokens at a space")
@@ -128,15 +134,20 @@ def write_jsonl(rows: list[str], path: Path) -> Path:
     return path
 
 
-def build_inputs(model_dir: Path, work: Path, seq: int, n_rows: int) -> dict:
+def build_inputs(model_dir: Path, work: Path, seq: int, n_rows: int, real: bool = False) -> dict:
     """Tokenizer, model view and dataset in `work`; returns their description."""
     cfg = json.loads((model_dir / "config.json").read_text())
     vocab = min(16000, int(cfg["vocab_size"]))
     text = corpus_text()
     tok = train_tokenizer(text, vocab)
     view = make_view(model_dir, work / "model-view", tok)
-    rows, passes = text_rows(tok, text, seq, n_rows)
-    data = write_jsonl(rows, work / f"text-{seq}-{n_rows}.jsonl")
+    lengths = None
+    if real:  # short rows with a long tail: several per packed sequence
+        from bigger_data import lengths as draw
+        n_rows = n_rows * seq // 100  # enough that the first epoch holds every step (its last batch may be short)
+        lengths = draw(n_rows)
+    rows, passes = text_rows(tok, text, seq, n_rows, lengths)
+    data = write_jsonl(rows, work / f"text-{seq}-{n_rows}{'-real' if real else ''}.jsonl")
     top = max(max(tok(r)["input_ids"]) for r in rows)
     if len(tok) > cfg["vocab_size"] or top >= cfg["vocab_size"]:
         raise ValueError(f"token id {top} does not fit the model's vocabulary of {cfg['vocab_size']}")
@@ -164,6 +175,8 @@ def train_config(args, inputs: dict, stack: str) -> dict:
            "run_name": f"loss-{stack}-{os.getpid()}"}
     if stack == "danlu-plain":
         cfg.update(SPEED_OFF)
+    if stack == "danlu-lowest":
+        cfg["memory_plan"] = "lowest"
     return cfg
 
 
@@ -376,12 +389,14 @@ def parse_args(argv=None):
     ap.add_argument("--stacks", default=",".join(STACKS))
     ap.add_argument("--gpu", type=int, default=0, help="physical GPU index that every stack runs on")
     ap.add_argument("--timeout", type=float, default=1800, help="seconds per stack")
+    ap.add_argument("--rows", choices=("full", "real"), default="full",
+                    help="full: every row just under --seq tokens; real: log-normal lengths, packed")
     return ap.parse_args(argv)
 
 
 def report(args, model_dir, inputs: dict, runs: dict, final: bool) -> None:
     base = runs.get("baseline", {}).get("losses", {})
-    res = dict(model=args.model, model_dir=str(model_dir), steps=args.steps, mb=args.mb, seq=args.seq, lr=args.lr,
+    res = dict(model=args.model, model_dir=str(model_dir), steps=args.steps, mb=args.mb, seq=args.seq, lr=args.lr, rows=args.rows,
                device=device_name(), versions=versions(), inputs=inputs, runs=runs,
                curves={s: curve_stats(r["losses"]) for s, r in runs.items()},
                comparisons={s: compare(base, runs[s]["losses"], args.steps) for s in runs if s != "baseline"},
@@ -404,7 +419,7 @@ def main(argv=None) -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     model_dir = resolve_builtin(args.model, work)
     print(f"[loss_curve] model {model_dir}; building tokenizer and data in {work}", flush=True)
-    inputs = build_inputs(model_dir, work, args.seq, args.steps * args.mb + 2 * args.mb)
+    inputs = build_inputs(model_dir, work, args.seq, args.steps * args.mb + 2 * args.mb, real=args.rows == "real")
     print(f"[loss_curve] {inputs['rows']} rows of <= {args.seq} tokens; BPE vocab {inputs['tokenizer_vocab']}; "
           f"text used {inputs['corpus_passes']}x", flush=True)
     runs = {}

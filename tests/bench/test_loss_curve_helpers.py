@@ -54,3 +54,19 @@ def test_tokenizer_and_rows_are_deterministic_and_fit(lc):
     lengths = [len(a(r)["input_ids"]) + 1 for r in rows]  # BOS + text + EOS, as Danlu renders a document
     assert all(110 <= n <= 128 for n in lengths), lengths
     assert a(rows[0])["input_ids"][0] == a.bos_token_id and max(max(a(r)["input_ids"]) for r in rows) < 300
+
+
+def test_real_rows_follow_the_drawn_lengths_and_the_lowest_stack_sets_its_plan(lc):
+    """--rows real: each row as long as its drawn length (a word short at most), never past --seq,
+    so packing joins several; danlu-lowest differs from danlu by the memory plan only."""
+    sample = lc.corpus_text()[:60_000]
+    tok = lc.train_tokenizer(sample, 300)
+    drawn = [40, 300, 16, 90, 128]
+    rows, _ = lc.text_rows(tok, sample, 128, 5, drawn)
+    got = [len(tok(r)["input_ids"]) + 1 for r in rows]
+    assert all(min(d, 128) - 12 <= n <= min(d, 128) for n, d in zip(got, drawn)), (got, drawn)
+    args = type("A", (), dict(steps=2, mb=1, seq=128, lr=1e-4))()
+    inputs = dict(view="/m", dataset="/d.jsonl")
+    plain, lowest = lc.train_config(args, inputs, "danlu"), lc.train_config(args, inputs, "danlu-lowest")
+    assert lowest.pop("memory_plan") == "lowest" and "memory_plan" not in plain
+    assert {k: v for k, v in lowest.items() if k != "run_name"} == {k: v for k, v in plain.items() if k != "run_name"}
