@@ -174,6 +174,24 @@ def test_a_loaded_value_no_widget_can_show_is_named_not_sent(gui, uploads):
     assert "✓ Loaded" not in note
 
 
+def test_a_partial_file_names_the_settings_it_put_back_to_their_defaults(gui, uploads):
+    """A file naming two settings loads as `python app.py train` runs it: the rest at their defaults.
+    A setting the page showed otherwise is named in the note (a newcomer expects it kept), in each
+    language; one already at its default is not."""
+    part = uploads / "part.yaml"
+    part.write_text("lora_rank: 24\nnum_epochs: 2\n")
+    current = dict(zip(fields.NAMES, fields.config_values({}, fields.NAMES)), learning_rate=0.5, lora_rank=8)
+    out = dict(zip(fields.NAMES + ["note"], hp.load_settings(gui, str(part), "en", *current.values())))
+    assert out["lora_rank"] == 24 and out["learning_rate"] == fields.config_values({}, ["learning_rate"])[0]
+    note = out["note"]
+    assert "✓ Loaded `part.yaml`" in note and "back at their defaults" in note and note.endswith("Learning rate"), note
+    assert "Maximum length" not in note  # shown at its default already: nothing was reset
+    assert "学习率" in note.texts["zh-CN"] and "Tasa de aprendizaje" in note.texts["es"], note.texts
+    whole = dict(current, lora_rank=24, num_epochs=2, learning_rate=out["learning_rate"])
+    again = hp.load_settings(gui, str(part), "en", *whole.values())[-1]
+    assert "✓ Loaded" in again and "defaults" not in again  # nothing the page showed was reset
+
+
 def test_launch_spec_from_the_gpu_picker():
     assert hp.launch_spec(["cpu"], 2).nproc == 2 and hp.launch_spec(["cpu"], 2).gpus is None
     assert hp.launch_spec([0, 1], 1).gpus == [0, 1]

@@ -202,11 +202,18 @@ def load_settings(gui, path, lang: str, *current) -> list:
         return [gr.skip()] * len(fields.NAMES) + [refused]
     known, problems = loadable({k: v for k, v in data.items() if k in FIELDS})
     problems += [Problem(str(k), Msg("config.unknown_ignored")) for k in data if k not in FIELDS]
-    values = fields.changed_only(fields.config_values(known, fields.NAMES), current)
+    full = fields.config_values(known, fields.NAMES)
+    values = fields.changed_only(full, current)
+    reset = [n for n, new, now in zip(fields.NAMES, full, current) if n not in known and new != now]
     # what is wrong with the values themselves shows in the settings check, which follows every change
     name = Path(path).name
-    return values + [said_in_all(lambda code: problems_markdown(problems, code, "hp.load_notes") if problems
-                                 else f"✓ {tr('hp.loaded', code)} `{name}`", lang)]
+
+    def note(code: str) -> str:
+        said = problems_markdown(problems, code, "hp.load_notes") if problems else f"✓ {tr('hp.loaded', code)} `{name}`"
+        if reset:  # as `python app.py train` runs the file: a newcomer may expect them kept
+            said += "\n\n" + tr("hp.load_reset", code).format(names=", ".join(say(label(n), code) for n in reset))
+        return said
+    return values + [said_in_all(note, lang)]
 
 
 def loadable(values: dict) -> tuple[dict, list[Problem]]:
