@@ -34,6 +34,13 @@ def job_status(gui, job_id: str | None, lang: str) -> tuple[str, object, J.Job |
     return said_in_all(lambda code: status_markdown(st, code), lang), failure_update(st, lang), job
 
 
+def failure_again(gui, lang: str, job_id: str | None):
+    """A language switch's answer for a tab's failure box (Evaluate, Export): why its job ended badly,
+    in `lang`; no change when no job is shown."""
+    job = gui.store.get(job_id) if job_id else None
+    return gr.skip() if job is None else failure_update(progress.status(job), lang)
+
+
 def status_markdown(st: dict, lang: str) -> str:
     """'Running · step 40/140 (29%) · loss 1.2345 · validation loss 1.3 · time left: about 20 s'."""
     parts = [f"**{tr('state.' + st['state'].upper(), lang)}**", f"`{st['id']}`"]

@@ -154,3 +154,20 @@ def test_a_plain_line_empties_the_box_and_a_generator_stays_one():
         yield "done"
     streamed = list(i18n.keep_said(lines, 0)("en"))
     assert json.loads(streamed[0][1])["zh-CN"] == tr("ds.working", "zh-CN") and streamed[1] == ("done", "")
+
+
+def test_why_an_evaluation_or_an_export_failed_is_said_again(page):
+    """The failure box (what went wrong and what to do) of the Evaluate and Export tabs follows a switch:
+    rendered again from the job; with no job shown it is left as it is."""
+    from core import jobs as J
+    from core.messages import Msg
+    store = page.gui.store
+    for kind, elem in (("eval", "ev"), ("merge", "ex")):
+        job = store.create(kind=kind, name="x", run_dir=str(page.gui.ws.runs / f"x-{kind}"))
+        assert store.transition(job.id, J.FAILED, reason="cuda_oom", message=Msg("fail.cuda_oom"), hint=Msg("fail.oom_lower"))
+        page.kept[page.component(f"{elem}-job")._id] = job.id
+    again = page.switch("zh-CN")
+    for elem in ("ev", "ex"):
+        assert again[f"{elem}-failure"]["visible"] and "GPU 显存不足" in again[f"{elem}-failure"]["value"], again[f"{elem}-failure"]
+    page.kept.clear()
+    assert page.switch("en")["ev-failure"] == gr.skip()
