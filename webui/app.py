@@ -190,8 +190,10 @@ def _wire_language(gui, lang, tpl, ds, hp, tr, ev, ex, ch, box, said):
     # the tab names are renamed in the page (SET_LANGUAGE_JS); what shows at once (the cards) comes
     # back in one light answer (with every tab's action line, said again), the rest in a second one
     light = [(templates_tab.render_cards, [lang], tpl.cards)] + [(say_again, [lang, kept], [line]) for line, kept in said]
-    # why an evaluation or an export failed, and what to do: rendered again from the job (a few file reads)
-    light += [(partial(jobview.failure_again, gui), [lang, t.job], [t.failure]) for t in (ev, ex)]
+    # why an evaluation or an export failed, and what to do, and where the export is: rendered again
+    # from the job (a few file reads)
+    light += [(partial(jobview.failure_again, gui), [lang, ev.job], [ev.failure]),
+              (partial(export_tab.job_again, gui), [lang, ex.job], [ex.failure, ex.result])]
     steps = [
         (partial(templates_tab.describe_model, gui), [tpl.base_model, lang], [tpl.model_info]),
         (hyperparams_tab.describe_recipe, [hp.recipe, lang], [hp.recipe_info]),

@@ -171,3 +171,19 @@ def test_why_an_evaluation_or_an_export_failed_is_said_again(page):
         assert again[f"{elem}-failure"]["visible"] and "GPU 显存不足" in again[f"{elem}-failure"]["value"], again[f"{elem}-failure"]
     page.kept.clear()
     assert page.switch("en")["ev-failure"] == gr.skip()
+
+
+def test_where_a_finished_export_went_is_said_again(page):
+    from core import jobs as J
+    from core.rundir import RunDir, write_json
+    store = page.gui.store
+    run_dir = page.gui.ws.runs / "x-done"
+    run_dir.mkdir(parents=True)
+    write_json(RunDir(run_dir).result, dict(export_dir="/w/exports/x", total_bytes=2048,
+                                            smoke_test=dict(status="ok", reply="hi")))
+    job = store.create(kind="merge", name="x", run_dir=str(run_dir))
+    assert store.transition(job.id, J.STARTING) and store.transition(job.id, J.SUCCEEDED)
+    page.kept[page.component("ex-job")._id] = job.id
+    zh = page.switch("zh-CN")["ex-result"]
+    assert zh.startswith(f"**{tr('ex.done', 'zh-CN')}** `/w/exports/x`") and tr("ex.smoke", "zh-CN") in zh, zh
+    assert page.switch("en")["ex-failure"]["visible"] is False

@@ -16,7 +16,7 @@ from core import trust
 from core.errors import DanluError, InputError
 from core.export_formats import FORMATS
 from webui.i18n import L, error_text, has, keep_said, recorded_text, said_in_all, tr
-from webui.jobview import finished_runs, job_status
+from webui.jobview import failure_again, finished_runs, job_status
 from webui.tabs.hyperparams_tab import problems_markdown
 
 POLL_S = 1.5
@@ -169,6 +169,14 @@ def poll(gui, lang: str, merge_job: str | None):
     if not job.terminal:
         return status, failure, gr.skip(), gr.skip(), gr.skip()
     return status, failure, result_markdown(gui, job, lang), exports_frame(gui, lang), gr.Timer(active=False)
+
+
+def job_again(gui, lang: str, merge_job: str | None):
+    """A language switch's answer for the failure box and the result block: the job's, in `lang`."""
+    job = gui.store.get(merge_job) if merge_job else None
+    if job is None:
+        return gr.skip(), gr.skip()
+    return failure_again(gui, lang, merge_job), result_markdown(gui, job, lang) if job.terminal else gr.skip()
 
 
 def build(gui) -> ExportTab:
