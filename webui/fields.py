@@ -209,7 +209,7 @@ def snapshot_values(text: str | None) -> list:
     callers may send only what they change). Unknown names and broken JSON are refused in words."""
     try:
         data = json.loads(text or "{}")
-    except ValueError as e:
+    except (ValueError, RecursionError) as e:  # RecursionError: "[[[[..." nested past Python's limit
         raise InputError(problems=[Problem("settings", Msg("page.bad_json", error=str(e)), Msg("page.bad_json.hint"))]) from None
     if not isinstance(data, dict):
         raise InputError(problems=[Problem("settings", Msg("page.not_object"), Msg("page.not_object.hint"))])

@@ -88,8 +88,9 @@ def test_grid_edits_become_a_version(gui, uploads):
     record["messages"][1]["content"] = "Edited answer."
     grid.iloc[1, 2] = json.dumps(record)
     grid.iloc[2, 2] = "{not json"
+    grid.iloc[3, 2] = "[" * 100_000  # nested past Python's limit: a row that is not JSON, not a crash
     message = dt.save_edits(gui, ds_id, 1, grid, "en")
-    assert "Saved rows: 2" in message and "row 3: not valid JSON" in message
+    assert "Saved rows: 2" in message and "row 3: not valid JSON" in message and "row 4: not valid JSON" in message
     assert "Edited answer." in dt.grid(gui, ds_id, 1, "en").iloc[1, 2]
 
 

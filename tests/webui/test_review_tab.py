@@ -86,3 +86,9 @@ def test_a_row_no_page_would_send_is_no_row_not_a_crash(desk, row):
     for out in (H.show_row(gui, ds, q, row, "en"), H.step(gui, 1, ds, q, row, "en")):
         assert out[6] in ("1", "2")  # the first matching row (or the next one), as with no row at all
     assert D.get_dataset(gui.ws, ds)["version"] == 0  # nothing was marked or edited
+
+
+def test_a_hostile_query_box_reads_as_no_filter():
+    """The hidden query box can hold anything a direct call sends: no filter, never a crash."""
+    for text in ("[" * 100_000, "{not json", '{"bogus": 1}', "[1]"):
+        assert H.query(text) == H.Filters()

@@ -268,7 +268,7 @@ def save_edits(gui, ds_id: str, start, edited: pd.DataFrame, lang: str) -> str:
     for row_no, text in zip(edited.iloc[:, 0], edited.iloc[:, 2]):
         try:
             record = json.loads(text)
-        except (TypeError, json.JSONDecodeError) as e:
+        except (TypeError, json.JSONDecodeError, RecursionError) as e:  # "[[[[..." past Python's nesting limit
             problems.append(lambda code, n=row_no, e=e: f"{tr('ds.col.row', code)} {n}: {tr('ds.bad_json', code)} ({e})")
             continue
         if int(row_no) in before and record != before[int(row_no)]:
