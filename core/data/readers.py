@@ -48,6 +48,19 @@ class _NonFinite(float):
     """NaN/Infinity as parsed: recorded, then reported; JSON does not allow them."""
 
 
+TOO_DEEP = "Nested too deeply"
+
+
+class _Decoder(json.JSONDecoder):
+    """Nesting past Python's recursion limit ("[[[[..." 100,000 deep in an upload) is malformed JSON
+    like any other, said as such: not a RecursionError that stops the whole check."""
+    def raw_decode(self, s, idx=0):
+        try:
+            return super().raw_decode(s, idx)
+        except RecursionError:
+            raise json.JSONDecodeError(TOO_DEEP, s, idx) from None
+
+
 def make_decoder(seen: list) -> json.JSONDecoder:
     """A strict decoder: duplicate keys and NaN/Infinity are noted in `seen` (Python would keep the
     last duplicate silently, and accepts NaN by default)."""
@@ -61,13 +74,14 @@ def make_decoder(seen: list) -> json.JSONDecoder:
     def constant(name):
         seen.append(("nan", name))
         return _NonFinite("nan")
-    return json.JSONDecoder(object_pairs_hook=pairs, parse_constant=constant)
+    return _Decoder(object_pairs_hook=pairs, parse_constant=constant)
 
 
 _PLAIN = [("Expecting property name enclosed in double quotes", "json.key_quotes"), ("Expecting ',' delimiter", "json.comma"),
           ("Expecting ':' delimiter", "json.colon"), ("Expecting value", "json.value"),
           ("Unterminated string", "json.unterminated"), ("Invalid control character", "json.control"),
-          ("Extra data", "json.extra"), ("Invalid \\escape", "json.escape"), ("Invalid \\uXXXX escape", "json.u_escape")]
+          ("Extra data", "json.extra"), ("Invalid \\escape", "json.escape"), ("Invalid \\uXXXX escape", "json.u_escape"),
+          (TOO_DEEP, "json.too_deep")]
 
 
 def plain_json_error(msg: str) -> Msg:
@@ -167,7 +181,7 @@ def jsonl_bytes(path, sn, col, st, cap, start: int = 0, end: int | None = None, 
                 obj, stop = scan(s, 0)
                 if stop != len(s) and not s[stop:].isspace():
                     raise ValueError
-            except (StopIteration, ValueError):
+            except (StopIteration, ValueError, RecursionError):  # decode() says why (readers._Decoder)
                 seen.clear()
                 try:
                     obj = loads(s)

@@ -24,7 +24,8 @@ class Edit(Op):
         rec = self.params.get("record")
         if isinstance(rec, str):
             try:
-                rec = json.loads(rec)
+                from core.data.readers import make_decoder
+                rec = make_decoder([]).decode(rec)  # nesting too deep is a JSONDecodeError too
             except json.JSONDecodeError as e:
                 raise InputError(problems=[Problem("edit record", Msg("clean.edit_json", error=e.msg, column=e.colno),
                                                    Msg("clean.edit_json.hint"))])

@@ -201,7 +201,7 @@ def json_or_jsonl(path: Path, encoding: str) -> str:
             if isinstance(json.loads(first), dict):
                 # one object alone is read as JSON, so {"id1": {...}, "id2": {...}} finds its records
                 return "jsonl" if after else "json"
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested too deep to be one object
             pass
     return "jsonl" if (cut or first.endswith("}")) and after == "{" else "json"
 

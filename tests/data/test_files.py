@@ -174,3 +174,28 @@ def test_wrong_encoding_after_a_clean_start_is_still_named(tmp_path):
     p.write_bytes(head.encode() + "Où est le café?,À côté.\n".encode("cp1252"))
     issue = first(check_file(p), "encoding")
     assert issue.line == 4002 and "Windows-1252" in issue.message
+
+
+def test_json_nested_past_pythons_limit_is_malformed_not_a_crash(tmp_path):
+    """An upload with "[[[[..." 100,000 deep (found by a probe: the check stopped with "unexpected
+    RecursionError"): in a .jsonl the row is named malformed and the others are read; a .json, an
+    edit and a spreadsheet cell say the same."""
+    rows = [json.dumps(chat()), "[" * 100_000, json.dumps(dict(chat(), deep="[" * 10) | {"x": [[[1]]]}),
+            '{"messages": ' + "[" * 5000 + "]" * 5000 + "}"]
+    p = tmp_path / "deep.jsonl"
+    p.write_text("\n".join(rows) + "\n")
+    rep = check_file(p)
+    bad = [i for i in rep.problems() if i.code == "bad_json"]
+    assert [i.line for i in bad] == [2, 4] and all("nested too deeply" in i.message for i in bad), rep.problems()
+    assert rep.usable == 2
+    whole = tmp_path / "deep.json"
+    whole.write_text("[" * 100_000)
+    assert "nested too deeply" in first(check_file(whole), "bad_json").message
+    from core.data.row_ops import Edit
+    from core.errors import InputError
+    with pytest.raises(InputError) as e:
+        Edit(None, row=1, record="[" * 100_000)
+    assert "Nested too deeply" in str(e.value.problems[0].message)
+    cell = tmp_path / "deep.csv"
+    cell.write_text('messages\n"' + "[" * 100_000 + '"\n')
+    assert "nested too deeply" in first(check_file(cell), "bad_json").message
