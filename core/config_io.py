@@ -217,6 +217,9 @@ def read_yaml(path: str | Path) -> dict:
         where = f"{path}:{mark.line + 1}" if mark else str(path)
         raise ConfigError([Problem(where, Msg("config.bad_yaml", detail=str(getattr(e, "problem", None) or e)),
                                    Msg("config.bad_yaml.hint"))], str(path))
+    except RecursionError:  # "[[[[..." nested past Python's limit: a broken file like any other
+        raise ConfigError([Problem(str(path), Msg("config.bad_yaml", detail=Msg("json.too_deep")),
+                                   Msg("config.bad_yaml.hint"))], str(path)) from None
     return data if data is not None else {}
 
 

@@ -61,6 +61,17 @@ def test_yaml_syntax_error_names_line(tmp_path):
     assert f"{p}:" in str(e.value)
 
 
+def test_yaml_nested_past_pythons_limit_is_a_broken_file_in_words(tmp_path):
+    """A config nesting "[[[[..." past Python's limit (the CLI and Load config read it): it stopped with
+    "unexpected RecursionError"; now it is a file that is not valid YAML, said why."""
+    for text in ("lora_rank: " + "[" * 100_000, "lora_rank: " + "[" * 5000 + "]" * 5000):
+        p = tmp_path / "deep.yaml"
+        p.write_text(text + "\n")
+        with pytest.raises(ConfigError) as e:
+            load_config(p)
+        assert "not valid YAML (nested too deeply" in str(e.value)
+
+
 def test_coercion_and_overrides():
     assert parse_override("lora_rank=32") == ("lora_rank", 32)
     # YAML 1.1 reads 2e-4 as text; the field's type turns it into a number
