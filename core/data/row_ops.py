@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 
 from core.data.ops import Op, _int
+from core.data.readers import make_decoder
 from core.errors import InputError, Problem
 from core.messages import Msg
 
@@ -24,7 +25,6 @@ class Edit(Op):
         rec = self.params.get("record")
         if isinstance(rec, str):
             try:
-                from core.data.readers import make_decoder
                 rec = make_decoder([]).decode(rec)  # nesting too deep is a JSONDecodeError too
             except json.JSONDecodeError as e:
                 raise InputError(problems=[Problem("edit record", Msg("clean.edit_json", error=e.msg, column=e.colno),

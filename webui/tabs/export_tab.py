@@ -12,11 +12,11 @@ import gradio as gr
 import pandas as pd
 
 from core import export as X
-from core import trust
+from core import progress, trust
 from core.errors import DanluError, InputError
 from core.export_formats import FORMATS
 from webui.i18n import L, error_text, has, keep_said, recorded_text, said_in_all, tr
-from webui.jobview import failure_again, finished_runs, job_status
+from webui.jobview import failure_update, finished_runs, job_status
 from webui.tabs.hyperparams_tab import problems_markdown
 
 POLL_S = 1.5
@@ -176,7 +176,7 @@ def job_again(gui, lang: str, merge_job: str | None):
     job = gui.store.get(merge_job) if merge_job else None
     if job is None:
         return gr.skip(), gr.skip()
-    return failure_again(gui, lang, merge_job), result_markdown(gui, job, lang) if job.terminal else gr.skip()
+    return failure_update(progress.status(job), lang), result_markdown(gui, job, lang) if job.terminal else gr.skip()
 
 
 def build(gui) -> ExportTab:
