@@ -186,6 +186,18 @@ def resolve_path(value: str, base_dir: Path | None = None) -> Path:
     return p.resolve()
 
 
+class TooDeep(yaml.YAMLError):
+    """YAML nested past Python's limit ("[[[[..."): a syntax problem like any other, not a RecursionError."""
+
+
+def load_yaml_text(text: str):
+    """yaml.safe_load for text a person wrote (a file, a --set value, a box in the page)."""
+    try:
+        return yaml.safe_load(text)
+    except RecursionError:
+        raise TooDeep(str(Msg("json.too_deep"))) from None
+
+
 def parse_override(item: str) -> tuple[str, Any]:
     """`key=value` from the command line; the value is read as YAML (so 2e-4, true, [a, b] work)."""
     if "=" not in item:
@@ -193,7 +205,7 @@ def parse_override(item: str) -> tuple[str, Any]:
     key, raw = item.split("=", 1)
     key = key.strip()
     try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
+        value = load_yaml_text(raw) if raw.strip() else ""
     except yaml.YAMLError:
         value = raw
     if FIELDS.get(key) is not None and _field_type(key) is str and not isinstance(value, str):
@@ -211,15 +223,13 @@ def read_yaml(path: str | Path) -> dict:
     except UnicodeDecodeError as e:
         raise ConfigError([Problem(str(path), Msg("config.not_utf8", byte=e.start), Msg("config.save_utf8"))], str(path))
     try:
-        data = yaml.safe_load(text)
+        data = load_yaml_text(text)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark else str(path)
-        raise ConfigError([Problem(where, Msg("config.bad_yaml", detail=str(getattr(e, "problem", None) or e)),
-                                   Msg("config.bad_yaml.hint"))], str(path))
-    except RecursionError:  # "[[[[..." nested past Python's limit: a broken file like any other
-        raise ConfigError([Problem(str(path), Msg("config.bad_yaml", detail=Msg("json.too_deep")),
-                                   Msg("config.bad_yaml.hint"))], str(path)) from None
+        detail = Msg("json.too_deep") if isinstance(e, TooDeep) else str(getattr(e, "problem", None) or e)
+        raise ConfigError([Problem(where, Msg("config.bad_yaml", detail=detail), Msg("config.bad_yaml.hint"))],
+                          str(path))
     return data if data is not None else {}
 
 

@@ -13,7 +13,7 @@ import gradio as gr
 import yaml
 
 from core import trust
-from core.config import FIELDS, GROUPS, TrainConfig, coerce, from_dict, to_dict, validate
+from core.config import FIELDS, GROUPS, TrainConfig, coerce, from_dict, load_yaml_text, to_dict, validate
 from core.errors import InputError, Problem
 from core.messages import Msg, label
 from webui.i18n import L, has
@@ -103,7 +103,7 @@ def _parse_mapping(text: str) -> tuple[dict | None, Problem | None]:
     if not text:
         return {}, None
     try:
-        data = yaml.safe_load(text)
+        data = load_yaml_text(text)
     except yaml.YAMLError:
         data = None
     if isinstance(data, dict) and all(isinstance(v, (str, int, float)) for v in data.values()):

@@ -70,6 +70,8 @@ def test_yaml_nested_past_pythons_limit_is_a_broken_file_in_words(tmp_path):
         with pytest.raises(ConfigError) as e:
             load_config(p)
         assert "not valid YAML (nested too deeply" in str(e.value)
+    # a --set value is YAML too: kept as the text it is (the settings check then names it)
+    assert parse_override("lora_rank=" + "[" * 100_000) == ("lora_rank", "[" * 100_000)
 
 
 def test_coercion_and_overrides():

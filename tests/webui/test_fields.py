@@ -97,6 +97,10 @@ def test_the_settings_box_round_trips_and_fills_what_is_left_out():
     assert dict(zip(fields.NAMES, partial_box)) == {**values_of({}), "lora_rank": 24}
 
 
+def test_a_column_map_nested_past_pythons_limit_is_refused_in_words():
+    assert fields._parse_mapping("prompt: " + "[" * 100_000)[1].where == "column_map"
+
+
 def test_a_broken_settings_box_is_refused_in_words():
     from core.errors import InputError
     # "[[[[...": nested past Python's limit (found by an HTTP probe: an unexplained error before)
