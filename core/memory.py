@@ -4,7 +4,7 @@ The model is counted part by part (frozen weights at their storage width, LoRA w
 AdamW state, saved activations, the loss), which is what `torch.cuda.max_memory_allocated` sees.
 Checked against the H100/H200 baseline in ../shared/reference/gpu-baseline.md (Llama-3.1-8B shape,
 seq 2048, fused loss, checkpointing): measured 6.6 / 9.8 / 12.6 GiB at micro-batch 1 / 4 / 8; this
-estimate gives 7.3 / 9.7 / 13.0 before the CUDA context (about 0.5-1 GiB per process), which
+estimate gives 7.3 / 10.0 / 13.5 before the CUDA context (about 0.5-1 GiB per process), which
 `total_gib` adds on top.
 """
 from __future__ import annotations
@@ -98,13 +98,14 @@ class Estimate:
 
 def estimate(shape: Shape, *, quantization: str = "4bit", lora_rank: int = 16, micro_batch_size: int = 4,
              max_seq_length: int = 1024, gradient_checkpointing: bool = True, fused_loss: bool = True,
-             act_bytes: int = 2, offload_activations: bool = False) -> Estimate:
+             act_bytes: int = 2, offload_activations: bool = False, mlp_tiles: int = 1) -> Estimate:
+    """`mlp_tiles`: the pieces a recomputed layer's MLP runs in (core.memory_plan.mlp_tiles)."""
     tokens = micro_batch_size * max_seq_length
     weights = shape.linear_params_per_layer * shape.layers * BYTES_PER_PARAM[quantization] \
         + shape.embedding_params * 2
     lora = shape.lora_params_per_rank * lora_rank * 16  # fp32 weight + grad + two AdamW moments
     # one layer's working set while it runs forward/backward (attention via SDPA, no n^2 scores)
-    layer_live = tokens * (shape.hidden * 8 + shape.intermediate * 3) * act_bytes
+    layer_live = tokens * shape.hidden * 8 * act_bytes + mlp_live_bytes(shape, tokens, mlp_tiles, act_bytes)
     layer_input = tokens * shape.hidden * act_bytes  # what checkpointing keeps per layer
     if gradient_checkpointing and offload_activations:
         acts = 2 * layer_input + layer_live  # the rest waits in host memory; one in use, one prefetched
@@ -112,11 +113,30 @@ def estimate(shape: Shape, *, quantization: str = "4bit", lora_rank: int = 16, m
         acts = layer_input * shape.layers + layer_live
     else:
         acts = layer_live * shape.layers
+    return Estimate(weights / GIB, lora / GIB, acts / GIB, loss_bytes(shape, tokens, fused_loss) / GIB, CONTEXT_GIB)
+
+
+def mlp_live_bytes(shape: Shape, tokens: int, tiles: int = 1, act_bytes: int = 2) -> float:
+    """The [tokens x intermediate] buffers of a recomputed layer's MLP at the backward's peak: three
+    whole ones, or, run in `tiles` pieces of the row (core.memory_plan.mlp_tiles), three of the piece
+    at work and one whole row's worth. Measured on an H200 (8B, 8 pieces, rows of 64k, 128k and 256k
+    tokens): 11 piece-sized buffers alive at the peak (bench/results/memory-peak-{64k-lowest-8pieces,
+    128k-lowest,256k-lowest}-h200.txt)."""
+    whole = tokens * shape.intermediate * act_bytes
+    return 3 * whole if tiles <= 1 else whole * (1 + 3 / tiles)
+
+
+def loss_bytes(shape: Shape, tokens: int, fused_loss: bool) -> float:
+    """The loss's memory: fused, one chunk of logits and, per token, three fp32 copies of the hidden
+    size; unfused, the fp32 logits and their gradient. Three copies is a calibration, not a count:
+    with one, the plan was 7-10% under the peaks measured on an H200 at 64k-256k tokens per row
+    (bench/results/long-memory-h200.jsonl); with three it is from 0.4% under (16k) to 8% over (256k). What the loss holds at its
+    own peak is more still: 13.6 GiB made at the loss call at 128k tokens, about 109 KiB a token
+    (bench/results/memory-peak-128k-auto-h200.txt), but the recomputed layers' peak comes later,
+    when most of that is gone."""
     if fused_loss:
-        loss = tokens * shape.hidden * 4 + 1024 * shape.vocab * 4  # chunked logits
-    else:
-        loss = tokens * shape.vocab * 4 * 2  # fp32 logits and their gradient
-    return Estimate(weights / GIB, lora / GIB, acts / GIB, loss / GIB, CONTEXT_GIB)
+        return tokens * shape.hidden * 4 * 3 + 1024 * shape.vocab * 4
+    return tokens * shape.vocab * 4 * 2
 
 
 def sequences_per_example(method: str) -> int:

@@ -31,12 +31,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from core.memory import BYTES_PER_PARAM, CONTEXT_GIB, GIB, Shape
+from core.memory import BYTES_PER_PARAM, CONTEXT_GIB, GIB, Shape, loss_bytes, mlp_live_bytes
 from core.messages import Msg
 
 SAFETY = 0.9          # of the free memory: allocator fragmentation, kernels' workspaces
 MLP_TILE_TOKENS = 4096  # rows longer than this run a recomputed layer's MLP in pieces of about this size
 HEADROOM_GIB = 1.0    # and a little more, for what the model here does not count
+# At most this many pieces. Measured on an H200 (8B, compiled, lowest memory, one row): in 16 pieces
+# (64k tokens) the compiled backward held 44 of the 48 pieces' buffers at once, as if whole
+# (bench/results/memory-peak-64k-lowest-16pieces-h200.txt); in 8 pieces, 11, at 64k, 128k and 256k tokens. The
+# peak at 128k fell from 31.7 to 25.5 GiB at the same speed, at 256k from 59.4 to 44.5 GiB.
+MLP_TILES_MAX = 8
 MODES = ("auto", "lowest")
 
 
@@ -57,10 +62,10 @@ def parts(shape: Shape, *, micro_batch_size: int, seq: int, quantization: str = 
     if shards > 1:  # FSDP: this GPU's share, plus two layers gathered whole (the one in use, the next)
         weights = weights / shards + 2 * shape.linear_params_per_layer * BYTES_PER_PARAM[quantization]
     lora = shape.lora_params_per_rank * lora_rank * 16 / shards  # FSDP splits the adapter and its AdamW state too
-    loss = tokens * shape.hidden * 4 + 1024 * shape.vocab * 4 if fused_loss else tokens * shape.vocab * 8
+    loss = loss_bytes(shape, tokens, fused_loss)
     per_layer = tokens * (shape.hidden * 8 + shape.intermediate * 3) * act_bytes
     context = 0.0 if loaded else CONTEXT_GIB * GIB
-    live = tokens * (shape.hidden * 8 + shape.intermediate * 3 / max(1, mlp_tiles)) * act_bytes
+    live = tokens * shape.hidden * 8 * act_bytes + mlp_live_bytes(shape, tokens, mlp_tiles, act_bytes)
     return Parts(weights=0.0 if loaded else weights, fixed=lora + loss + context, keep=per_layer,
                  input=tokens * shape.hidden * act_bytes, live=live)
 
@@ -75,7 +80,7 @@ def mlp_tiles(seq: int, tiled: bool) -> int:
     """Pieces a recomputed layer's MLP runs in for rows of `seq` tokens (1: whole); `tiled`: the
     layers are compiled, the only place where pieces lower the peak (an eager recomputation makes
     every piece's buffers before the first is differentiated)."""
-    return max(1, -(-seq // MLP_TILE_TOKENS)) if tiled and seq > MLP_TILE_TOKENS else 1
+    return min(MLP_TILES_MAX, max(1, -(-seq // MLP_TILE_TOKENS))) if tiled and seq > MLP_TILE_TOKENS else 1
 
 
 @dataclass(frozen=True)
@@ -128,7 +133,8 @@ def plan_memory(shape: Shape, *, mode: str = "auto", free_gib: float, gradient_c
     need = need_bytes(p, L, keep, offload) / GIB
     why = _why(mode, L, keep, offload, need, free_gib)
     if tiles > 1 and keep < L:
-        why = Msg("plan.with_tiles", plan=why, tiles=tiles)
+        share = round(100 * mlp_live_bytes(shape, 1, tiles) / mlp_live_bytes(shape, 1, 1))
+        why = Msg("plan.with_tiles", plan=why, tiles=tiles, share=share)
     return Plan(mode, L, keep, offload, need, free_gib, why, tiles if keep < L else 1)
 
 

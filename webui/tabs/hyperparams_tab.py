@@ -19,7 +19,7 @@ from core.memory import estimate, fit_advice, sequences_per_example
 from core.memory import model_shape
 from core.model_folder import folder_saved_bits
 from core.risks import beyond_context
-from core.memory_plan import MODES, SHARDING, choose_sharding, layers_compiled, plan_memory
+from core.memory_plan import MODES, SHARDING, choose_sharding, layers_compiled, mlp_tiles, plan_memory
 from core.messages import Msg, label
 from webui import fields
 from webui.i18n import L, preset_text, said_in_all, say, tr
@@ -128,11 +128,12 @@ def memory_fit(gui, lang: str, chosen: list, base_model, quantization, max_seq_l
                       fused_loss=bool(fused_loss) and not on_cpu, act_bytes=4 if on_cpu else 2)
         # "auto" can always fall back to recomputing and offloading: whether the run fits at all is
         # judged at that floor; the plan then says what the rest of the memory buys
-        est = estimate(shape, max_seq_length=int(max_seq_length or 16), offload_activations=(bool(offload_activations) or auto)
-                       and not on_cpu, gradient_checkpointing=bool(gradient_checkpointing) or auto, **common)
         split = choose_sharding(shape, mode=sharding if sharding in SHARDING else "off", gpus=n_gpus, free_gib=free,
                                 seq=int(max_seq_length or 16), **common) if not on_cpu else None
         tiled = layers_compiled(compile, on_gpu=not on_cpu, sharded=bool(split and split.fsdp))
+        est = estimate(shape, max_seq_length=int(max_seq_length or 16), offload_activations=(bool(offload_activations) or auto)
+                       and not on_cpu, gradient_checkpointing=bool(gradient_checkpointing) or auto,
+                       mlp_tiles=mlp_tiles(int(max_seq_length or 16), tiled), **common)
         plan = plan_memory(shape, mode=memory_plan if memory_plan in MODES else "lowest", free_gib=free,
                            gradient_checkpointing=bool(gradient_checkpointing), offload_activations=bool(offload_activations),
                            can_offload=not on_cpu, seq=int(max_seq_length or 16), tiled=tiled, **common)
