@@ -143,7 +143,7 @@ def validate(cfg: TrainConfig, *, check_files: bool = True, base_dir: Path | Non
     if not cfg.dataset.strip():
         problems.append(Problem("dataset", Msg("config.no_dataset"), Msg("config.no_dataset.hint")))
     elif looks_like_url(cfg.dataset):
-        problems.append(Problem("dataset", Msg("config.dataset_url", value=repr(cfg.dataset[:80])),
+        problems.append(Problem("dataset", Msg("config.dataset_url", value=repr(cfg.dataset)),
                                 Msg("config.dataset_url.hint")))
     elif check_files and "\x00" not in cfg.dataset:
         path = resolve_path(cfg.dataset, base_dir)
