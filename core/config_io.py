@@ -19,7 +19,7 @@ import yaml
 from core.config import FIELDS, GROUPS, TrainConfig
 from core.errors import ConfigError, Problem
 from core.messages import Msg, label
-from core.paths import looks_like_url
+from core.paths import exists, looks_like_url
 
 def _type_name(t) -> Msg:
     return Msg("type." + t.__name__)
@@ -147,7 +147,7 @@ def validate(cfg: TrainConfig, *, check_files: bool = True, base_dir: Path | Non
                                 Msg("config.dataset_url.hint")))
     elif check_files and "\x00" not in cfg.dataset:
         path = resolve_path(cfg.dataset, base_dir)
-        if not path.exists():
+        if not exists(path):
             problems.append(Problem("dataset", Msg("any.file_not_found_at", path=cfg.dataset),
                                     Msg("config.dataset_missing.hint")))
         elif path.is_dir():

@@ -23,6 +23,7 @@ API (for the GUI and anything else handling user text):
     allowed_roots(ws) -> list[Path]                     the workspace, the templates' sample data, then
                                                         the settings.yaml folders
     core.models.check_model_field(text, ws)            a model box: names pass, folders are checked as here
+    exists(path) -> bool                               path.exists(); a name too long to exist is not there
 
 core.trust decides which of these applies to a value, by where it came from (the page or the shell).
 
@@ -31,6 +32,7 @@ values that came from the browser are not. Pure Python: imports neither torch no
 """
 from __future__ import annotations
 
+import errno
 import os
 import re
 import unicodedata
@@ -48,6 +50,17 @@ DRIVE_RE = re.compile(r"^[A-Za-z]:([\\/]|$)")
 # surrogates, private use, line/paragraph separators.
 _BAD_CATEGORIES = ("Cc", "Cf", "Cs", "Co", "Zl", "Zp")
 SETTINGS_FILE = "settings.yaml"
+
+
+def exists(path: Path) -> bool:
+    """path.exists(), where a name too long for the file system (a pasted text typed as a path) is a
+    file that does not exist: Python 3.11's exists() raises ENAMETOOLONG instead of answering."""
+    try:
+        return path.exists()
+    except OSError as e:
+        if e.errno == errno.ENAMETOOLONG:
+            return False
+        raise
 
 
 def _strip_invisible(text: str) -> str:
@@ -181,9 +194,9 @@ def resolve_user_path(text, ws, *, field: str = "path", roots: list[Path] | None
         raise InputError(problems=[Problem(field, Msg("path.outside", value=repr(text), workspace=str(Path(ws.root))),
                                            Msg("path.outside.hint", settings=str(Path(ws.root) / SETTINGS_FILE)))],
                          title=Msg("path.title", field=field.replace("_", " ")))
-    if must_exist and not real.exists():
+    if must_exist and not exists(real):
         raise _problem(field, "path.not_found", value=repr(text))
-    if real.exists():
+    if exists(real):
         if kind == "file" and not real.is_file():
             raise _problem(field, "path.not_file", value=repr(text))
         if kind == "dir" and not real.is_dir():

@@ -105,6 +105,15 @@ def test_a_long_value_is_quoted_short_in_every_route_of_the_page(gui, uploads):
     assert len(str(e.value)) < 400 and "kkkkk" in str(e.value), str(e.value)[:500]
 
 
+def test_a_path_too_long_to_exist_is_not_found_in_the_settings_check(gui):
+    """A 100,000-character model or dataset typed in the page stopped the settings check with
+    OSError 'File name too long' (its stat, at the trust boundary), so the page said nothing useful."""
+    values = dict(zip(fields.NAMES, demo_values()), base_model="m" * 100_000, dataset="d" * 5000)
+    out = hp.validate_settings(gui, "en", *[values[n] for n in fields.NAMES])
+    assert "'mmmmm" in out and "(100,000 characters)" in out and "'ddddd" in out and "(5,000 characters)" in out
+    assert out.count("not found") == 2 and len(out) < 1200, out[:1500]
+
+
 def test_recipe_changes_only_its_own_settings():
     out = hp.apply_recipe("quick")
     by_name = dict(zip(fields.NAMES, out))
