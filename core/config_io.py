@@ -19,7 +19,7 @@ import yaml
 from core.config import FIELDS, GROUPS, TrainConfig
 from core.errors import ConfigError, Problem
 from core.messages import Msg, label
-from core.paths import looks_like_url
+from core.paths import exists, looks_like_url
 
 def _type_name(t) -> Msg:
     return Msg("type." + t.__name__)
@@ -143,11 +143,11 @@ def validate(cfg: TrainConfig, *, check_files: bool = True, base_dir: Path | Non
     if not cfg.dataset.strip():
         problems.append(Problem("dataset", Msg("config.no_dataset"), Msg("config.no_dataset.hint")))
     elif looks_like_url(cfg.dataset):
-        problems.append(Problem("dataset", Msg("config.dataset_url", value=repr(cfg.dataset[:80])),
+        problems.append(Problem("dataset", Msg("config.dataset_url", value=repr(cfg.dataset)),
                                 Msg("config.dataset_url.hint")))
     elif check_files and "\x00" not in cfg.dataset:
         path = resolve_path(cfg.dataset, base_dir)
-        if not path.exists():
+        if not exists(path):
             problems.append(Problem("dataset", Msg("any.file_not_found_at", path=cfg.dataset),
                                     Msg("config.dataset_missing.hint")))
         elif path.is_dir():

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from core.messages import Msg, said
+from core.messages import Msg, place, said
 
 
 def _need_msg(value, what: str, optional: bool = False) -> None:
@@ -31,6 +31,8 @@ class Problem:
     def __post_init__(self):
         _need_msg(self.msg, "Problem's message")
         _need_msg(self.hint_msg, "Problem's hint", optional=True)
+        # the place may be what the person typed (an unknown key): short and on one line wherever shown
+        object.__setattr__(self, "where", place(self.where))
 
     @property
     def message(self) -> str:

@@ -210,7 +210,7 @@ def get_job(ws: Workspace, job_id: str) -> J.Job:
     # Ids are typed by people (short prefixes); anything else - '%' or '_' (SQL LIKE wildcards), a
     # path, NUL - names no job rather than matching one by accident.
     if not isinstance(job_id, str) or not JOB_ID_RE.match(job_id):
-        raise NotFound(Msg("job.none", id=clean_label(repr(job_id), 80)), Msg("job.none.hint"))
+        raise NotFound(Msg("job.none", id=repr(job_id)), Msg("job.none.hint"))
     job = J.JobStore(ws.db_path).find(job_id)
     if job is None:
         raise NotFound(Msg("job.none", id=repr(job_id)), Msg("job.none.hint"))

@@ -11,7 +11,12 @@ English is core/catalog_en.yaml (the CLI's words); every other language is one c
 page, keyed by the same codes, with the same {placeholders}. A parameter may itself be a Msg (a
 setting's label, a kind of value, a sentence inside a sentence): it is rendered in the same
 language. Values that come from outside (file names, numbers, a library's error text) are plain
-parameters and shown as they are. Two small additions to Python's format syntax:
+parameters. A text parameter is shown with its invisible characters escaped (a line break, a terminal's
+escape sequence, a bidi override), and one longer than QUOTE_LIMIT as its head, "…" and its length
+(`'[[[[…' (100,000 characters)`, the code any.clipped, worded in each language): a person's value
+(a setting, a path, a cell of their data) is quoted short wherever a message quotes it. Parameters
+that hold outside words long by nature (a library's error text, a log's tail, the allowed folders:
+_WHOLE) are shown as they are. Two small additions to Python's format syntax:
     {n|row|rows}    the first form when the parameter n is 1, else the second (English and Spanish
                     need it; a language without plural forms writes the word once)
     {steps|; }      a list parameter, its items joined with what follows the bar (each language
@@ -63,7 +68,8 @@ class Msg:
         if english(code) is None:
             raise KeyError(f"no message {code!r} in core/catalog_en.yaml")
         self.code = code
-        self.params = params
+        whole = _WHOLE | _WHOLE_IN.get(code, frozenset())
+        self.params = {k: v if k in whole else _shown(v) for k, v in params.items()}
 
     def __str__(self) -> str:
         return render(self, EN.get)
@@ -97,6 +103,59 @@ class Msg:
         if isinstance(value, dict) and "code" in value:
             return cls.from_dict(value)
         raise TypeError(f"expected a Msg or its dict, got {type(value).__name__}")
+
+
+# A value a person gave is quoted whole up to QUOTE_LIMIT characters: a hub model id (96 at most),
+# a list of layers, a real path and a cell's short text fit, so the person sees exactly what they
+# typed. A longer one (a pasted file, a probe's 100,000 "[") shows its first QUOTE_HEAD characters,
+# enough to recognise it, and its length: the message stays a line or two in a terminal, a page's
+# problem list and a job's record. Lengths count the characters as shown (a repr()'s quotes aside).
+QUOTE_LIMIT = 200
+QUOTE_HEAD = 100
+# Parameters that hold words from outside, long by nature and not a value the person typed: a
+# library's error text or traceback, Slurm's answer, a log's tail, sentences and lists Danlu makes
+# (the allowed folders, the choices, the presets): shown as they are.
+_WHOLE = frozenset({"error", "detail", "words", "tail", "message", "hint", "summary", "note", "problem",
+                    "choices", "names", "formats", "kinds", "roots", "workspace", "settings", "runs", "exports"})
+# Messages one of whose parameters is shown as it is whatever its name: outside words (verbatim), and
+# the path of a file Danlu wrote that the person is told to open.
+_WHOLE_IN = {"verbatim": frozenset({"text"}), "chat.see_log.hint": frozenset({"path"}),
+             "chat.see_log_tail.hint": frozenset({"path"}), "chat.see.hint": frozenset({"path"}),
+             "demo.see.hint": frozenset({"path"}), "db.damaged": frozenset({"path"})}
+# Characters that break or reorder a message's line, recolour a terminal or hide what is there:
+# controls (line breaks, ESC), line/paragraph separators, bidi marks and overrides, zero-width space,
+# byte-order mark; lone surrogates cannot be printed as UTF-8 at all. Every one is not isprintable().
+_INVISIBLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u061c\u200b\u200e\u200f\u2028-\u202e\u2066-\u2069\ufeff\ud800-\udfff]")
+
+
+def _escaped(text: str) -> str:
+    """`text` with each invisible character written as Python writes it in a repr ("\\n", "\\x1b")."""
+    return text if text.isprintable() else _INVISIBLE.sub(lambda m: repr(m.group())[1:-1], text)
+
+
+def _shown(value):
+    """A parameter as a message quotes it: text escaped and, past QUOTE_LIMIT, its head and length
+    (a repr()'s quotes stay around the head); the items of a list likewise; anything else as it is."""
+    if isinstance(value, (list, tuple)):
+        return [_shown(v) for v in value] if isinstance(value, list) else tuple(_shown(v) for v in value)
+    if not isinstance(value, str):
+        return value
+    text = _escaped(value)
+    q = text[0] if len(text) > 1 and text[0] in "'\"" and text[-1] == text[0] else ""
+    inner = text[len(q):len(text) - len(q)]
+    if len(inner) <= QUOTE_LIMIT:
+        return text
+    return Msg("any.clipped", head=q + inner[:QUOTE_HEAD] + "…" + q, n=len(inner))
+
+
+def place(text: str) -> str:
+    """A problem's place (a setting's key, `file:line field`) as it is shown: escaped and, past
+    QUOTE_LIMIT, cut to its head and "…". A place is not worded, so it carries no length: the message
+    beside it says what is wrong; an unknown key of 100,000 characters is recognised by its head."""
+    if not isinstance(text, str):
+        return text
+    text = _escaped(text)
+    return text if len(text) <= QUOTE_LIMIT else text[:QUOTE_HEAD] + "…"
 
 
 def label(name: str) -> Msg:

@@ -23,6 +23,7 @@ API (for the GUI and anything else handling user text):
     allowed_roots(ws) -> list[Path]                     the workspace, the templates' sample data, then
                                                         the settings.yaml folders
     core.models.check_model_field(text, ws)            a model box: names pass, folders are checked as here
+    exists(path) -> bool                               path.exists(); a name too long to exist is not there
 
 core.trust decides which of these applies to a value, by where it came from (the page or the shell).
 
@@ -31,6 +32,7 @@ values that came from the browser are not. Pure Python: imports neither torch no
 """
 from __future__ import annotations
 
+import errno
 import os
 import re
 import unicodedata
@@ -48,6 +50,17 @@ DRIVE_RE = re.compile(r"^[A-Za-z]:([\\/]|$)")
 # surrogates, private use, line/paragraph separators.
 _BAD_CATEGORIES = ("Cc", "Cf", "Cs", "Co", "Zl", "Zp")
 SETTINGS_FILE = "settings.yaml"
+
+
+def exists(path: Path) -> bool:
+    """path.exists(), where a name too long for the file system (a pasted text typed as a path) is a
+    file that does not exist: Python 3.11's exists() raises ENAMETOOLONG instead of answering."""
+    try:
+        return path.exists()
+    except OSError as e:
+        if e.errno == errno.ENAMETOOLONG:
+            return False
+        raise
 
 
 def _strip_invisible(text: str) -> str:
@@ -128,16 +141,12 @@ def allowed_roots(ws) -> list[Path]:
 
 
 def _problem(field: str, code: str, hint: str | None = None, **params) -> InputError:
-    """A refused path: the message `code` (with its `.hint`, or the code `hint`), naming `field`."""
+    """A refused path: the message `code` (with its `.hint`, or the code `hint`), naming `field`.
+    The typed value comes as its repr() (escaped); a long one is cut to its head and length by the
+    message itself (core.messages.QUOTE_LIMIT), as every quoted value is."""
     fix = Msg(hint) if hint else (Msg(code + ".hint") if english(code + ".hint") else None)
     return InputError(problems=[Problem(field, Msg(code, **params), fix)],
                       title=Msg("path.title", field=field.replace("_", " ")))
-
-
-def _shown(text: str) -> str:
-    """The typed value in a message: escaped (no control characters reach a terminal) and short."""
-    r = repr(text)
-    return r if len(r) <= 80 else r[:77] + "...'"
 
 
 def _check_syntax(text: str, field: str) -> None:
@@ -145,15 +154,15 @@ def _check_syntax(text: str, field: str) -> None:
     if "\x00" in text:
         raise _problem(field, "any.nul", "path.retype")
     if looks_like_url(text):
-        raise _problem(field, "path.url", value=_shown(text))
+        raise _problem(field, "path.url", value=repr(text))
     if text.startswith(("\\\\", "//")):
-        raise _problem(field, "path.unc", value=_shown(text))
+        raise _problem(field, "path.unc", value=repr(text))
     if DRIVE_RE.match(text):
-        raise _problem(field, "path.windows", value=_shown(text))
+        raise _problem(field, "path.windows", value=repr(text))
     if "\\" in text:
-        raise _problem(field, "path.backslash", value=_shown(text))
+        raise _problem(field, "path.backslash", value=repr(text))
     if ".." in PurePosixPath(text).parts:
-        raise _problem(field, "path.dotdot", value=_shown(text))
+        raise _problem(field, "path.dotdot", value=repr(text))
 
 
 def _inside(path: Path, roots: list[Path]) -> bool:
@@ -181,17 +190,17 @@ def resolve_user_path(text, ws, *, field: str = "path", roots: list[Path] | None
     raw_roots = roots + [Path(os.path.normpath(Path(ws.root)))]
     if not _inside(real, roots):
         if _inside(lexical, raw_roots):
-            raise _problem(field, "path.link_out", value=_shown(text), target=str(real))
-        raise InputError(problems=[Problem(field, Msg("path.outside", value=_shown(text), workspace=str(Path(ws.root))),
+            raise _problem(field, "path.link_out", value=repr(text), target=str(real))
+        raise InputError(problems=[Problem(field, Msg("path.outside", value=repr(text), workspace=str(Path(ws.root))),
                                            Msg("path.outside.hint", settings=str(Path(ws.root) / SETTINGS_FILE)))],
                          title=Msg("path.title", field=field.replace("_", " ")))
-    if must_exist and not real.exists():
-        raise _problem(field, "path.not_found", value=_shown(text))
-    if real.exists():
+    if must_exist and not exists(real):
+        raise _problem(field, "path.not_found", value=repr(text))
+    if exists(real):
         if kind == "file" and not real.is_file():
-            raise _problem(field, "path.not_file", value=_shown(text))
+            raise _problem(field, "path.not_file", value=repr(text))
         if kind == "dir" and not real.is_dir():
-            raise _problem(field, "path.not_folder", value=_shown(text))
+            raise _problem(field, "path.not_folder", value=repr(text))
     return real
 
 
@@ -203,14 +212,14 @@ def safe_join(root, *parts, field: str = "path") -> Path:
     for part in parts:
         part = os.fspath(part)
         if not isinstance(part, str) or not part or "\x00" in part:
-            raise _problem(field, "path.bad_name", value=_shown(str(part)))
+            raise _problem(field, "path.bad_name", value=repr(str(part)))
         if "\\" in part or DRIVE_RE.match(part):
-            raise _problem(field, "path.backslash_or_drive", value=_shown(part))
+            raise _problem(field, "path.backslash_or_drive", value=repr(part))
         pp = PurePosixPath(part)
         if pp.is_absolute() or ".." in pp.parts:
-            raise _problem(field, "path.leaves", value=_shown(part), root=root.name)
+            raise _problem(field, "path.leaves", value=repr(part), root=root.name)
         out = out / pp
     real = out.resolve()
     if not (real == root or real.is_relative_to(root)):
-        raise _problem(field, "path.leads_out", value=_shown("/".join(map(str, parts))), root=root.name)
+        raise _problem(field, "path.leads_out", value=repr("/".join(map(str, parts))), root=root.name)
     return real

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from core.catalog_en import EN
 from core.errors import Problem
-from core.messages import Msg, said
+from core.messages import Msg, place, said
 
 KEEP_PER_CODE = 20
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
@@ -136,7 +136,7 @@ class Collector:
         self.counts[code] = n + 1
         if n < self.keep:
             self.kept.setdefault(code, []).append(
-                Issue(code, _printable_msg(message), hint, _printable(field), line, record,
+                Issue(code, _printable_msg(message), hint, place(field), line, record,
                       short(value) if has_value and value is not None else None))
 
     def count(self, code: str, n: int = 1) -> None:

@@ -35,3 +35,33 @@ def test_bad_set_override(home, tmp_path):
     cfg.write_text(f"dataset: {tmp_path / 'd.jsonl'}\n")
     r = run_app("train", cfg, "--set", "packing=perhaps", home=home)
     assert r.returncode == 2 and "packing" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_a_long_set_value_is_quoted_short(tmp_path, monkeypatch, capsys):
+    """Found by a probe on an empty workspace: `train c.yaml --set lora_rank=[[[[...` (100,000
+    characters) answered with the whole value; the unknown key of a long `--set KEY=1` too."""
+    from cli.main import main
+    monkeypatch.setenv("DANLU_HOME", str(tmp_path / "home"))
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(f"dataset: {tmp_path / 'd.jsonl'}\n")
+    assert main(["train", str(cfg), "--set", "lora_rank=" + "[" * 100_000]) == 2
+    err = capsys.readouterr().err
+    assert len(err) < 400, err[:500]
+    assert "lora_rank: LoRA rank must be a whole number, got '[[[[[" in err and "(100,000 characters)" in err
+    assert main(["train", str(cfg), "--set", "k" * 5000 + "=1"]) == 2
+    err = capsys.readouterr().err
+    assert len(err) < 400 and "kkkkk" in err and "unknown setting" in err, err[:500]
+
+
+def test_a_dataset_path_too_long_to_exist_is_not_found(tmp_path, monkeypatch, capsys):
+    """`--set dataset=ddd...` (3,000 characters) stopped with 'unexpected OSError: File name too
+    long' and the whole path: Python 3.11's exists() raises ENAMETOOLONG instead of answering no."""
+    from cli.main import main
+    monkeypatch.setenv("DANLU_HOME", str(tmp_path / "home"))
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("lora_rank: 8\n")
+    long = str(tmp_path / ("d" * 3000))
+    assert main(["train", str(cfg), "--set", "dataset=" + long]) == 2
+    err = capsys.readouterr().err
+    assert len(err) < 400 and f"dataset: file not found: {tmp_path}/ddd" in err, err[:500]
+    assert f"ddd… ({len(long):,} characters)" in err, err[:500]

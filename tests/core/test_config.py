@@ -93,6 +93,12 @@ def test_validate_bounds_and_cross_field(tmp_path):
     assert {"dataset", "lora_alpha", "val_fraction", "learning_rate"} <= where
 
 
+def test_a_long_dataset_address_is_quoted_as_its_head_and_its_length():
+    """It was cut at 80 characters with no mark: the person read a shorter address than theirs."""
+    (problem,) = [p for p in validate(TrainConfig(dataset="https://" + "d" * 3000)) if p.where == "dataset"]
+    assert problem.message.startswith("'https://ddd") and "…' (3,008 characters) is a web address" in problem.message
+
+
 def test_relative_dataset_path_counts_from_config_folder(tmp_path):
     (tmp_path / "sub").mkdir()
     (tmp_path / "sub" / "d.jsonl").write_text('{"text": "x"}\n')

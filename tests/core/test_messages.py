@@ -156,3 +156,40 @@ def test_a_setting_named_in_a_record_reads_in_a_process_without_core_config():
             "'type': {'code': 'type.int', 'params': {}}, 'value': \"'x'\"}}); print(m)")
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True).stdout
     assert out.strip() == "LoRA rank must be a whole number, got 'x'"
+
+
+# ---- a value a person gave is quoted short (core.messages.QUOTE_LIMIT) ------------------------------
+def test_a_long_value_is_quoted_as_its_head_and_its_length():
+    """Found by a probe: `--set lora_rank=[[[[...` (100,000 characters) was echoed whole."""
+    m = Msg("config.type", label=label("lora_rank"), type=Msg("type.int"), value=repr("[" * 100_000))
+    text = str(m)
+    assert len(text) < 250, text[:300]
+    assert text.startswith("LoRA rank must be a whole number, got '[[[[[") and "…' (100,000 characters)" in text
+    assert len(json.dumps(m.to_dict())) < 500  # a record keeps the short form too
+    assert Msg.from_dict(json.loads(json.dumps(m.to_dict()))) == m
+
+
+def test_a_value_up_to_the_limit_is_shown_whole():
+    from core.messages import QUOTE_LIMIT
+    whole = "d" * QUOTE_LIMIT
+    assert str(Msg("any.file_not_found_at", path=whole)) == f"file not found: {whole}"
+    assert "characters" in str(Msg("any.file_not_found_at", path=whole + "d"))
+
+
+def test_line_breaks_and_control_characters_in_a_value_are_escaped():
+    """A typed path or key with a newline or an escape sequence would break the message's lines (or
+    recolour a terminal); quoted with repr() they never did, as they are they did."""
+    text = str(Msg("any.file_not_found_at", path="a\nb\r\x1b[31mred\u202egnp.x"))
+    assert text == "file not found: a\\nb\\r\\x1b[31mred\\u202egnp.x"
+
+
+def test_library_error_text_and_outside_words_stay_whole():
+    long_error = "Traceback (most recent call last):\n" + "  File x, line 1\n" * 50
+    assert long_error in str(Msg("any.cannot_read", error=long_error))
+    assert str(verbatim(long_error)) == long_error
+
+
+def test_a_long_place_is_cut_too():
+    """An unknown setting's key is the place of its problem: a 3,000-character key was shown whole."""
+    text = str(InputError(problems=[Problem("k" * 3000 + "\nx", Msg("config.unknown"))]))
+    assert len(text) < 300 and "kkkk" in text and "unknown setting" in text and "\nx" not in text

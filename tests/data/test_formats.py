@@ -143,3 +143,18 @@ def test_explicit_format_maps_synonym_columns(tmp_path):
     assert rep.ok and rep.column_map == {"instruction": "Question", "output": "Response"}
     assert load_examples(p, "alpaca").examples[0]["messages"] == [{"role": "user", "content": "q0"},
                                                                   {"role": "assistant", "content": "a0"}]
+
+
+def test_a_long_value_from_the_data_is_quoted_short(tmp_path):
+    """A role of 100,000 characters (in a JSONL row, or in a CSV cell holding the turns) was quoted
+    whole in its problem: the CLI printed a 100,000-character line, the page a 100,000-character row."""
+    role = "x" * 100_000
+    turns = [{"role": role, "content": "q"}, {"role": "assistant", "content": "a"}]
+    p = write_jsonl(tmp_path / "d.jsonl", [{"messages": turns}])
+    csv = tmp_path / "d.csv"
+    csv.write_text('messages\n"' + json.dumps(turns).replace('"', '""') + '"\n', encoding="utf-8")
+    for report in (check_file(p), check_file(csv)):
+        issue = first(report, "unknown_role")
+        line = issue.human("d.jsonl")
+        assert len(line) < 300, line[:400]
+        assert "messages[0].role: unknown role 'xxxxx" in line and "(100,000 characters)" in line

@@ -156,6 +156,13 @@ def test_job_id_prefixes_still_work(home):
         launcher.get_job(ws, job.id[:8] + "%")
 
 
+def test_a_long_job_id_is_quoted_as_its_head_and_its_length(tmp_path):
+    """It was cut at 80 characters with its closing quote and length lost."""
+    with pytest.raises(NotFound) as e:
+        launcher.get_job(Workspace.open(tmp_path / "ws"), "x" * 5000)
+    assert str(e.value).startswith("no job 'xxxxx") and "…' (5,000 characters)" in str(e.value)
+
+
 @pytest.mark.slow
 def test_hostile_values_through_the_real_supervisor_and_torchrun(home, marker_dir):
     """End to end with real processes (supervisor, torchrun, a stand-in recipe): the values arrive intact."""

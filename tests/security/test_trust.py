@@ -67,6 +67,15 @@ def test_a_loaded_mapping_is_refused_whether_or_not_the_file_exists(ws):
     trust.check_values({"dataset": "datasets/new.jsonl"}, ws, trust.BROWSER)  # inside: the settings check judges it
 
 
+def test_a_long_path_is_quoted_as_its_head_and_its_length(ws):
+    """A typed path is the person's value: past the limit it shows its head and how long it was (it
+    was cut at 80 characters with no word of its length), and the refusal still says how to allow one."""
+    e = refusal(trust.check_file, "/srv/" + "a" * 5000 + ".jsonl", ws, trust.BROWSER, field="dataset")
+    text = str(e)
+    assert "'/srv/aaaa" in text and "(5,011 characters) is outside the workspace" in text, text[:600]
+    assert len(e.problems[0].message) < 300 + len(str(ws.root)) and says_how_to_allow(text, ws)
+
+
 def test_the_origin_must_be_said():
     with pytest.raises(ValueError, match="origin"):
         trust.check_file("/etc/passwd", None, "gui", field="dataset")

@@ -89,6 +89,31 @@ def test_validation_names_the_setting_in_the_page_language(gui):
     assert "valid" in hp.validate_settings(gui, "en", *demo_values())
 
 
+def test_a_long_value_is_quoted_short_in_every_route_of_the_page(gui, uploads):
+    """The widgets' check, Load config and the settings box (a direct HTTP call sends anything)
+    echoed a 100,000-character value whole; now its head and its length, in the page's language."""
+    values = dict(zip(fields.NAMES, demo_values()), lora_rank="[" * 100_000)
+    zh = hp.validate_settings(gui, "zh-CN", *[values[n] for n in fields.NAMES])
+    assert len(zh) < 400 and "LoRA 秩" in zh and "'[[[[[" in zh and "100,000" in zh, zh[:500]
+    big = uploads / "big.yaml"
+    big.write_text("lora_rank: '" + "[" * 100_000 + "'\n")
+    note = hp.load_settings(gui, str(big), "en")[-1]
+    assert len(note) < 400 and "LoRA rank" in note and "'[[[[[" in note and "100,000 characters" in note, note[:500]
+    box = fields.with_settings(lambda *v: "ok")
+    with pytest.raises(gr.Error) as e:
+        box('{"' + "k" * 100_000 + '": 1}')
+    assert len(str(e.value)) < 400 and "kkkkk" in str(e.value), str(e.value)[:500]
+
+
+def test_a_path_too_long_to_exist_is_not_found_in_the_settings_check(gui):
+    """A 100,000-character model or dataset typed in the page stopped the settings check with
+    OSError 'File name too long' (its stat, at the trust boundary), so the page said nothing useful."""
+    values = dict(zip(fields.NAMES, demo_values()), base_model="m" * 100_000, dataset="d" * 5000)
+    out = hp.validate_settings(gui, "en", *[values[n] for n in fields.NAMES])
+    assert "'mmmmm" in out and "(100,000 characters)" in out and "'ddddd" in out and "(5,000 characters)" in out
+    assert out.count("not found") == 2 and len(out) < 1200, out[:1500]
+
+
 def test_recipe_changes_only_its_own_settings():
     out = hp.apply_recipe("quick")
     by_name = dict(zip(fields.NAMES, out))
