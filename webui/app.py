@@ -139,9 +139,9 @@ def build_ui(services, gui: Gui | None = None) -> gr.Blocks:
             t_hp.select(partial(hyperparams_tab.start_adapter_choices, gui), inputs=[lang, hp.widgets["start_adapter"]],
                         outputs=[hp.widgets["start_adapter"]], api_visibility="private")
         # each line a handler wrote (a Said) and the hidden box keeping its words in every language
-        said = [(tr.message, tr.said), (tpl.chosen, tpl.said), (hp.loaded, hp.said), (ds.clean_message, ds.said),
-                (rv.message, rv.said), (ev.status, ev.said), (ex.status, ex.said), (ch.note, ch.said),
-                (ch.demo_message, ch.demo_said)]
+        said = [(tr.message, tr.said), (tpl.chosen, tpl.said), (hp.loaded, hp.said), (hp.command, hp.command_said),
+                (ds.clean_message, ds.said), (rv.message, rv.said), (ev.status, ev.said), (ex.status, ex.said),
+                (ch.note, ch.said), (ch.demo_message, ch.demo_said)]
         _wire_language(gui, lang, tpl, ds, hp, tr, ev, ex, ch, box, said)
     serving.progress_only_where_asked(blocks)  # the page's per-event cost stays small (see there)
     serving.cheap_skips(blocks)  # the timers' many skipped outputs cost next to nothing (see there)
@@ -278,9 +278,9 @@ def _wire_settings(gui, blocks, hp, tr, settings, box, model_info, lang):
                   outputs=[hp.saved_file, hp.problems], js=fields.CURRENT_JS, api_name="save_config")
     hp.load.upload(keep_said(fields.with_settings(partial(_load_config, gui)), len(settings)), inputs=[hp.load, lang, box],
                    outputs=settings + [hp.loaded, model_info, hp.said], js=fields.CURRENT_JS, api_name="load_config")
-    hp.show_command.click(fields.with_settings(partial(hyperparams_tab.show_command, gui)),
-                          inputs=[lang, tr.gpus, tr.nproc, box], outputs=[hp.command], js=fields.CURRENT_JS,
-                          api_name="show_command")
+    hp.show_command.click(keep_said(fields.with_settings(partial(hyperparams_tab.show_command, gui)), 0),
+                          inputs=[lang, tr.gpus, tr.nproc, box], outputs=[hp.command, hp.command_said],
+                          js=fields.CURRENT_JS, api_name="show_command")  # its note: said again after a switch
 
 
 def _load_config(gui, path, lang: str, *current) -> list:

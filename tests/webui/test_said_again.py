@@ -21,6 +21,11 @@ from webui.tabs import chat_tab, dataset_tab, evaluate_tab, review_handlers
 CJK = re.compile(r"[\u3040-\u30ff\u4e00-\u9fff]")
 
 
+def skipped(v) -> bool:
+    """gr.skip() (a value may be a table, which == compares cell by cell)."""
+    return isinstance(v, dict) and v == gr.skip()
+
+
 class Page:
     """The built app's events, called with plain values, and the boxes they filled."""
 
@@ -49,7 +54,7 @@ class Page:
         out = list(out) if isinstance(out, (tuple, list)) else [out]
         assert len(out) == len(f.outputs), (api_name, len(out), len(f.outputs))
         for c, v in zip(f.outputs, out):
-            if v != gr.skip():
+            if not skipped(v):
                 self.kept[c._id] = v
         return {c.elem_id: v for c, v in zip(f.outputs, out)}
 
@@ -58,6 +63,24 @@ class Page:
         f = next(f for f in self.blocks.fns.values() if f.js == SET_LANGUAGE_JS)
         args = [lang] + [self.kept.get(c._id, "") for c in f.inputs[1:]]
         return {getattr(c, "elem_id", None): v for c, v in zip(f.outputs, f.fn(*args))}
+
+    def switch_all(self, lang: str) -> dict:
+        """Every answer of a language switch (the light one, the events after it, each tab's own), run
+        in the page's order with what the page holds: the last value each output got, by elem_id."""
+        fns = list(self.blocks.fns.values())
+        self.kept[self.component("language")._id] = lang
+        todo = [f for f in fns if (self.component("language")._id, "change") in f.targets and f.fn]
+        seen = {}
+        while todo:
+            f = todo.pop(0)
+            out = f.fn(*(self.kept.get(c._id, c.value) for c in f.inputs))
+            out = list(out)[-1] if f.types_generator else out
+            out = list(out) if isinstance(out, (tuple, list)) else [out]
+            for c, v in zip(f.outputs, out):
+                if not skipped(v):
+                    seen[getattr(c, "elem_id", None)] = self.kept[c._id] = v
+            todo += [g for g in fns if g.trigger_after == f._id]
+        return seen
 
 
 @pytest.fixture
@@ -187,3 +210,15 @@ def test_where_a_finished_export_went_is_said_again(page):
     zh = page.switch("zh-CN")["ex-result"]
     assert zh.startswith(f"**{tr('ex.done', 'zh-CN')}** `/w/exports/x`") and tr("ex.smoke", "zh-CN") in zh, zh
     assert page.switch("en")["ex-failure"]["visible"] is False
+
+
+def test_the_note_in_the_command_box_is_said_again(page):
+    from core.presets import compose
+    from webui import fields
+    demo = dict(zip(fields.NAMES, fields.config_values(compose("demo"), fields.NAMES)))
+    note = page.call("en", ["cpu"], 1, json.dumps({**demo, "lora_rank": 0}), api_name="show_command")["hp-command"]
+    assert note.startswith(f"# {tr('hp.fix_first', 'en')}\n# ")
+    zh = page.switch_all("zh-CN")["hp-command"]
+    assert zh.startswith(f"# {tr('hp.fix_first', 'zh-CN')}\n# ") and CJK.search(zh.split("\n")[1]), zh
+    line = page.call("en", ["cpu"], 1, json.dumps(demo), api_name="show_command")["hp-command"]
+    assert line.startswith("python app.py train ") and "hp-command" not in page.switch_all("ja")  # no words: left as it is
