@@ -206,19 +206,22 @@ def _wire_language(gui, lang, tpl, ds, hp, tr, ev, ex, ch, box, said):
         (partial(export_tab.exports_frame, gui), [lang], [ex.exports]),
         (partial(chat_tab.refresh_choices, gui), [lang, ch.model, ch.adapter], [ch.model, ch.adapter]),
         (partial(chat_tab.demo_table, gui), [lang], [ch.demos, ch.demo_pick]),
-        (partial(dataset_tab.check, gui), [ds.ds_id, ds.widgets["dataset_format"], ds.widgets["column_map"], lang],
-         [ds.summary, ds.problems, ds.counts, ds.widgets["dataset"]]),
-        (partial(dataset_tab.grid, gui), [ds.ds_id, ds.grid_start, lang], [ds.grid]),
     ]
+    # what would widen that answer past the page's input budget follows it: the export plan, and the
+    # Dataset tab (its check and rows again, the length summary said again)
+    after = [(partial(export_tab.plan_markdown, gui), [lang, ex.run, ex.formats], [ex.plan]),
+             (partial(dataset_tab.check, gui), [ds.ds_id, ds.widgets["dataset_format"], ds.widgets["column_map"], lang],
+              [ds.summary, ds.problems, ds.counts, ds.widgets["dataset"]]),
+             (partial(dataset_tab.grid, gui), [ds.ds_id, ds.grid_start, lang], [ds.grid]),
+             (say_again, [lang, ds.lengths_said], [ds.lengths])]
     fn, inputs, outputs = combined(light, first=lang)
     first = lang.change(fn, inputs=inputs, outputs=outputs, js=SET_LANGUAGE_JS, api_visibility="private")
     # after the light answer, not beside it, so the tab names never wait behind the heavier re-render
     # (measured: no change in the switch's time; it is the page's own re-translation, see the README)
     fn, inputs, outputs = combined(steps, first=lang)
-    # the export plan on its own (its run and formats would widen the combined event past the page's budget)
-    first.then(fn, inputs=inputs, outputs=outputs, api_visibility="private").then(
-        partial(export_tab.plan_markdown, gui), inputs=[lang, ex.run, ex.formats], outputs=[ex.plan],
-        api_visibility="private")
+    then = first.then(fn, inputs=inputs, outputs=outputs, api_visibility="private")
+    fn, inputs, outputs = combined(after, first=lang)
+    then.then(fn, inputs=inputs, outputs=outputs, api_visibility="private")
 
 
 def combined(steps, first):

@@ -16,7 +16,7 @@ from webui.app import SET_LANGUAGE_JS, build_ui
 from webui.context import Gui
 from webui.i18n import tr
 from webui.jobview import status_markdown
-from webui.tabs import chat_tab, dataset_tab, evaluate_tab, review_handlers
+from webui.tabs import chat_tab, dataset_lengths, dataset_tab, evaluate_tab, review_handlers
 
 CJK = re.compile(r"[\u3040-\u30ff\u4e00-\u9fff]")
 
@@ -210,6 +210,16 @@ def test_where_a_finished_export_went_is_said_again(page):
     zh = page.switch("zh-CN")["ex-result"]
     assert zh.startswith(f"**{tr('ex.done', 'zh-CN')}** `/w/exports/x`") and tr("ex.smoke", "zh-CN") in zh, zh
     assert page.switch("en")["ex-failure"]["visible"] is False
+
+
+def test_the_length_summary_is_said_again(page, uploads):
+    src = uploads / "furnaces.jsonl"
+    src.write_bytes((REPO / "presets/templates/data/demo.jsonl").read_bytes())
+    ds = D.import_file(page.gui.ws, src, "furnaces.jsonl", origin="shell")["id"]
+    said = page.call(ds, "", 128, False, "auto", 1, "en", handler=dataset_lengths.insight)["ds-lengths"]
+    assert said.startswith(f"{tr('ds.tokens', 'en')}: min ") and "(128): **0**" in said
+    ja = page.switch_all("ja")["ds-lengths"]
+    assert ja.startswith(f"{tr('ds.tokens', 'ja')}: min ") and tr("ds.over_max", "ja") in ja and "(128): **0**" in ja
 
 
 def test_the_note_in_the_command_box_is_said_again(page):

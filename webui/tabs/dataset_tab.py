@@ -56,6 +56,7 @@ class DatasetTab:
     save_edits: gr.Button
     histogram: gr.BarPlot
     lengths: gr.Markdown
+    lengths_said: gr.Textbox                       # the length summary in every language (JSON, hidden)
     example: gr.Number
     rendered: gr.HighlightedText
     download: gr.Button
@@ -335,6 +336,7 @@ def build(gui) -> DatasetTab:
                                elem_id="ds-histogram", scale=3)
         with gr.Column(scale=2):
             lengths = gr.Markdown(elem_id="ds-lengths")
+            lengths_said = gr.Textbox("", visible=False, label="lengths said", elem_id="ds-lengths-said")
             example = gr.Number(1, precision=0, label=L("ds.example"), elem_id="ds-example")
     colors = {tr(k, lang): c for k, c in (("ds.trained", "#16a34a"), ("ds.truncated", "#dc2626")) for lang in CODES}
     rendered_box = gr.HighlightedText(label=L("ds.rendered"), combine_adjacent=False, show_legend=False, color_map=colors,
@@ -347,6 +349,7 @@ def build(gui) -> DatasetTab:
     return DatasetTab(widgets=widgets, ds_id=ds_id, upload=upload, picker=picker, check=check_btn, summary=summary,
                       problems=problems, counts=counts, clean=clean_btns, undo=undo_btn, clean_message=clean_message, said=said,
                       grid=grid_df, grid_start=grid_start, save_edits=save_btn, histogram=histogram, lengths=lengths,
+                      lengths_said=lengths_said,
                       example=example, rendered=rendered_box, download=download_btn, download_file=download_file,
                       pair_view=pair_view, pair_cleaning=pair_cleaning)
 
@@ -379,8 +382,10 @@ def wire(t: DatasetTab, gui, lang, base_model, max_seq_length, train_on_inputs, 
     settings = [t.widgets["dataset_format"], t.widgets["column_map"], lang]
     grid_io = dict(inputs=[t.ds_id, t.grid_start, lang], outputs=[t.grid], api_visibility="private")
     # a big file's check or a real model's tokenizer takes a while: the progress shows on one small box
+    measured = keep_said(partial(insight, gui), 1)  # the length summary: said again after a language switch
     insight_io = dict(inputs=[t.ds_id, base_model, max_seq_length, train_on_inputs, chat_template, t.example, lang],
-                      outputs=[t.histogram, t.lengths, t.rendered, *dataset_pairs.outputs(t)], api_visibility="private",
+                      outputs=[t.histogram, t.lengths, t.rendered, *dataset_pairs.outputs(t), t.lengths_said],
+                      api_visibility="private",
                       show_progress_on=[t.lengths])
 
     def then_show(event, checked: bool = False):
@@ -393,7 +398,7 @@ def wire(t: DatasetTab, gui, lang, base_model, max_seq_length, train_on_inputs, 
         else:
             ev = event.then(partial(check_rows_and_picker, gui), inputs=[t.ds_id] + settings[:2] + [t.grid_start, lang],
                             outputs=shown + [t.grid, t.picker], api_visibility="private", show_progress_on=[t.summary])
-        ev.then(partial(insight, gui), **insight_io)
+        ev.then(measured, **insight_io)
 
     # the cleaning message's events also answer its words in every language (or none) to `said`
     then_show(t.upload.upload(keep_said(partial(upload_and_check, gui), 7), inputs=[t.upload] + settings,
@@ -415,6 +420,6 @@ def wire(t: DatasetTab, gui, lang, base_model, max_seq_length, train_on_inputs, 
     then_show(t.save_edits.click(keep_said(partial(save_edits, gui), 0), inputs=[t.ds_id, t.grid_start, t.grid, lang],
                                  outputs=[t.clean_message, t.said], api_name="save_dataset_edits"))
     t.grid_start.submit(partial(grid, gui), **grid_io)
-    t.example.submit(partial(insight, gui), **insight_io)
+    t.example.submit(measured, **insight_io)
     t.download.click(partial(download, gui), inputs=[t.ds_id], outputs=[t.download_file],
                      api_name="download_dataset")
