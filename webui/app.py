@@ -208,9 +208,10 @@ def _wire_language(gui, lang, tpl, ds, hp, tr, ev, ex, ch, box, said):
         (partial(chat_tab.demo_table, gui), [lang], [ch.demos, ch.demo_pick]),
     ]
     # what would widen that answer past the page's input budget follows it: the export plan, and the
-    # Dataset tab (its check and rows again, the length summary said again)
+    # Dataset tab (its check and rows again, or the refusal it shows; the length summary said again)
     after = [(partial(export_tab.plan_markdown, gui), [lang, ex.run, ex.formats], [ex.plan]),
-             (partial(dataset_tab.check, gui), [ds.ds_id, ds.widgets["dataset_format"], ds.widgets["column_map"], lang],
+             (partial(dataset_tab.check_again, gui),
+              [ds.ds_id, ds.widgets["dataset_format"], ds.widgets["column_map"], ds.summary_said, lang],
               [ds.summary, ds.problems, ds.counts, ds.widgets["dataset"]]),
              (partial(dataset_tab.grid, gui), [ds.ds_id, ds.grid_start, lang], [ds.grid]),
              (say_again, [lang, ds.lengths_said], [ds.lengths])]

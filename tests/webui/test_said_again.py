@@ -10,6 +10,7 @@ import pytest
 
 from core import data as D
 from core import progress
+from core.errors import InputError
 from tests.conftest import REPO
 from webui import i18n
 from webui.app import SET_LANGUAGE_JS, build_ui
@@ -220,6 +221,24 @@ def test_the_length_summary_is_said_again(page, uploads):
     assert said.startswith(f"{tr('ds.tokens', 'en')}: min ") and "(128): **0**" in said
     ja = page.switch_all("ja")["ds-lengths"]
     assert ja.startswith(f"{tr('ds.tokens', 'ja')}: min ") and tr("ds.over_max", "ja") in ja and "(128): **0**" in ja
+
+
+def test_a_refused_upload_stays_after_a_switch_in_the_new_language(page, uploads):
+    """The refusal is what the summary shows, not the dataset still selected before it; a check forgets it."""
+    good = uploads / "furnaces.jsonl"
+    good.write_bytes((REPO / "presets/templates/data/demo.jsonl").read_bytes())
+    page.call(str(good), "auto", "", "en", api_name="upload_dataset")
+    bad = uploads / "photo.jsonl"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 8)
+    with pytest.raises(InputError) as refused:
+        D.import_file(page.gui.ws, bad, "photo.jsonl", origin="shell")
+    words = lambda lang: dataset_tab.refusal(refused.value, lang)
+    assert page.call(str(bad), "auto", "", "en", api_name="upload_dataset")["ds-summary"] == words("en")
+    again = page.switch_all("zh-CN")
+    assert again["ds-summary"] == words("zh-CN") != words("en") and "furnaces" not in again["ds-summary"]
+    assert again["ds-problems"].empty and list(again["ds-problems"].columns)[0] == tr("ds.col.line", "zh-CN")
+    page.call(page.kept[page.component("ds-id")._id], "", "auto", "", "en", api_name="check_dataset")
+    assert "**furnaces.jsonl**" in page.switch_all("ko")["ds-summary"]
 
 
 def test_the_note_in_the_command_box_is_said_again(page):
