@@ -1,6 +1,7 @@
 """Every tab's action line is said again in the new language after a language switch: the events of
 the built app are called as the page calls them (their handler, the hidden box of words in every
-language), then the switch's light answer (webui.app._wire_language) with what those boxes hold.
+language), then the switch's light answer (webui.app._wire_language) with what those boxes hold, or
+every answer of the switch (Page.switch_all: also the ones after the light answer and the tabs' own).
 Before, only the Train tab's line was; the others kept the old language."""
 import json
 import re
@@ -239,6 +240,25 @@ def test_a_refused_upload_stays_after_a_switch_in_the_new_language(page, uploads
     assert again["ds-problems"].empty and list(again["ds-problems"].columns)[0] == tr("ds.col.line", "zh-CN")
     page.call(page.kept[page.component("ds-id")._id], "", "auto", "", "en", api_name="check_dataset")
     assert "**furnaces.jsonl**" in page.switch_all("ko")["ds-summary"]
+
+
+def test_the_comparison_of_two_versions_is_drawn_again(page, uploads):
+    from core.data.diff import diff_versions
+    from tests.data.review_data import make_rows, write_rows
+    rows = make_rows(12)
+    ds = D.import_file(page.gui.ws, write_rows(uploads / "d.jsonl", rows + rows[:3]), "d.jsonl", origin="shell")["id"]
+    assert D.apply_op(page.gui.ws, ds, "dedupe", origin="shell")["changed"]
+    d = diff_versions(page.gui.ws, ds, 0, 1)
+    head = lambda lang: tr("rv.diff.summary", lang).format(a=d["added"], r=d["removed"], c=d["changed"], mk=d["marks_changed"])
+    diff = page.call(ds, "0", "1", "en", api_name="review_diff")["rv-diff"]
+    assert head("en") in diff and f"{tr('rv.version', 'en')} 1:" in diff
+    es = page.switch_all("es")["rv-diff"]
+    assert head("es") in es and f"{tr('rv.version', 'es')} 1:" in es and head("en") not in es, es
+    D.undo(page.gui.ws, ds)  # version 1 is another file now: the comparison shown is not redrawn with it
+    D.apply_op(page.gui.ws, ds, "edit", origin="shell", row=1, record={"messages": [{"role": "user", "content": "hi"}]})
+    assert "rv-diff" not in page.switch_all("ko")
+    page.kept[page.component("rv-compared")._id] = "[" * 100_000  # anything may arrive from the page
+    assert "rv-diff" not in page.switch_all("en")
 
 
 def test_the_note_in_the_command_box_is_said_again(page):
