@@ -139,9 +139,9 @@ def build_ui(services, gui: Gui | None = None) -> gr.Blocks:
             t_hp.select(partial(hyperparams_tab.start_adapter_choices, gui), inputs=[lang, hp.widgets["start_adapter"]],
                         outputs=[hp.widgets["start_adapter"]], api_visibility="private")
         # each line a handler wrote (a Said) and the hidden box keeping its words in every language
-        said = [(tr.message, tr.said), (tpl.chosen, tpl.said), (hp.loaded, hp.said), (ds.clean_message, ds.said),
-                (rv.message, rv.said), (ev.status, ev.said), (ex.status, ex.said), (ch.note, ch.said),
-                (ch.demo_message, ch.demo_said)]
+        said = [(tr.message, tr.said), (tpl.chosen, tpl.said), (hp.loaded, hp.said), (hp.command, hp.command_said),
+                (ds.clean_message, ds.said), (rv.message, rv.said), (ev.status, ev.said), (ex.status, ex.said),
+                (ch.note, ch.said), (ch.demo_message, ch.demo_said)]
         _wire_language(gui, lang, tpl, ds, hp, tr, ev, ex, ch, box, said)
     serving.progress_only_where_asked(blocks)  # the page's per-event cost stays small (see there)
     serving.cheap_skips(blocks)  # the timers' many skipped outputs cost next to nothing (see there)
@@ -206,19 +206,23 @@ def _wire_language(gui, lang, tpl, ds, hp, tr, ev, ex, ch, box, said):
         (partial(export_tab.exports_frame, gui), [lang], [ex.exports]),
         (partial(chat_tab.refresh_choices, gui), [lang, ch.model, ch.adapter], [ch.model, ch.adapter]),
         (partial(chat_tab.demo_table, gui), [lang], [ch.demos, ch.demo_pick]),
-        (partial(dataset_tab.check, gui), [ds.ds_id, ds.widgets["dataset_format"], ds.widgets["column_map"], lang],
-         [ds.summary, ds.problems, ds.counts, ds.widgets["dataset"]]),
-        (partial(dataset_tab.grid, gui), [ds.ds_id, ds.grid_start, lang], [ds.grid]),
     ]
+    # what would widen that answer past the page's input budget follows it: the export plan, and the
+    # Dataset tab (its check and rows again, or the refusal it shows; the length summary said again)
+    after = [(partial(export_tab.plan_markdown, gui), [lang, ex.run, ex.formats], [ex.plan]),
+             (partial(dataset_tab.check_again, gui),
+              [ds.ds_id, ds.widgets["dataset_format"], ds.widgets["column_map"], ds.summary_said, lang],
+              [ds.summary, ds.problems, ds.counts, ds.widgets["dataset"]]),
+             (partial(dataset_tab.grid, gui), [ds.ds_id, ds.grid_start, lang], [ds.grid]),
+             (say_again, [lang, ds.lengths_said], [ds.lengths])]
     fn, inputs, outputs = combined(light, first=lang)
     first = lang.change(fn, inputs=inputs, outputs=outputs, js=SET_LANGUAGE_JS, api_visibility="private")
     # after the light answer, not beside it, so the tab names never wait behind the heavier re-render
     # (measured: no change in the switch's time; it is the page's own re-translation, see the README)
     fn, inputs, outputs = combined(steps, first=lang)
-    # the export plan on its own (its run and formats would widen the combined event past the page's budget)
-    first.then(fn, inputs=inputs, outputs=outputs, api_visibility="private").then(
-        partial(export_tab.plan_markdown, gui), inputs=[lang, ex.run, ex.formats], outputs=[ex.plan],
-        api_visibility="private")
+    then = first.then(fn, inputs=inputs, outputs=outputs, api_visibility="private")
+    fn, inputs, outputs = combined(after, first=lang)
+    then.then(fn, inputs=inputs, outputs=outputs, api_visibility="private")
 
 
 def combined(steps, first):
@@ -278,9 +282,9 @@ def _wire_settings(gui, blocks, hp, tr, settings, box, model_info, lang):
                   outputs=[hp.saved_file, hp.problems], js=fields.CURRENT_JS, api_name="save_config")
     hp.load.upload(keep_said(fields.with_settings(partial(_load_config, gui)), len(settings)), inputs=[hp.load, lang, box],
                    outputs=settings + [hp.loaded, model_info, hp.said], js=fields.CURRENT_JS, api_name="load_config")
-    hp.show_command.click(fields.with_settings(partial(hyperparams_tab.show_command, gui)),
-                          inputs=[lang, tr.gpus, tr.nproc, box], outputs=[hp.command], js=fields.CURRENT_JS,
-                          api_name="show_command")
+    hp.show_command.click(keep_said(fields.with_settings(partial(hyperparams_tab.show_command, gui)), 0),
+                          inputs=[lang, tr.gpus, tr.nproc, box], outputs=[hp.command, hp.command_said],
+                          js=fields.CURRENT_JS, api_name="show_command")  # its note: said again after a switch
 
 
 def _load_config(gui, path, lang: str, *current) -> list:

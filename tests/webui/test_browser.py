@@ -19,10 +19,11 @@ from PIL import Image
 from playwright.sync_api import expect
 
 from core import jobs as J
+from core.messages import Msg
 from core.services import Services
 from tests.conftest import REPO
 from tests.webui.conftest import FAKE_RECIPE, live_server, open_app, shot, tab
-from webui.i18n import tr
+from webui.i18n import say, tr
 
 pytestmark = pytest.mark.browser
 
@@ -334,6 +335,15 @@ def test_the_page_speaks_japanese_spanish_and_korean(server, page, tmp_path):
     tab(page, "Dataset")
     upload(page, broken)  # checked once; a language switch renders the same report again in the new language
     expect(page.locator("#ds-problems")).to_contain_text("malformed JSON at column", timeout=60_000)
+    expect(page.locator("#ds-lengths")).to_contain_text("tokens per row: min", timeout=60_000)  # measured once, said again
+    tab(page, "Hyperparameters")
+    rank = page.locator("#cfg-lora_rank input")
+    rank.fill("0")
+    rank.press("Tab")
+    page.locator("#hp-show-command").click()  # its note (what to fix first) is said again too
+    expect(page.locator("#hp-command textarea")).to_have_value(re.compile(r"^# Fix these settings first:"), timeout=30_000)
+    rank.fill("16")
+    rank.press("Tab")
     for label, tabs, use, start, rank_problem, data_problem, kind, review, gguf, code in NEW_LANGUAGES:
         page.get_by_label(label).check()
         for name in tabs:
@@ -342,7 +352,7 @@ def test_the_page_speaks_japanese_spanish_and_korean(server, page, tmp_path):
         tab(page, tabs[0])
         shot(page, f"{code}-templates")
         tab(page, tabs[3])
-        rank = page.locator("#cfg-lora_rank input")
+        expect(page.locator("#hp-command textarea")).to_have_value(re.compile("^# " + re.escape(tr("hp.fix_first", code))))
         rank.fill("0")
         rank.press("Tab")
         expect(page.locator("#hp-problems")).to_contain_text(rank_problem, timeout=30_000)
@@ -353,6 +363,7 @@ def test_the_page_speaks_japanese_spanish_and_korean(server, page, tmp_path):
         tab(page, tabs[1])
         expect(page.locator("#ds-problems")).to_contain_text(data_problem, timeout=60_000)
         expect(page.locator("#ds-counts")).to_contain_text(kind)
+        expect(page.locator("#ds-lengths")).to_contain_text(f"{tr('ds.tokens', code)}: min")
         shot(page, f"{code}-dataset")
         tab(page, tabs[2])
         for words in review:  # the title (the page's words), the kinds (the tab's own handlers)
@@ -368,3 +379,21 @@ def test_the_page_speaks_japanese_spanish_and_korean(server, page, tmp_path):
         tab(page, tabs[0])
     page.get_by_label("English").check()
     expect(page.get_by_role("tab", name="Hyperparameters", exact=True)).to_be_visible()
+    refused_after_a_switch(page, tmp_path)
+
+
+def refused_after_a_switch(page, tmp_path) -> None:
+    """A refused file stays said after a language switch, in the new language, not replaced by the
+    summary of the dataset still selected (the check, the problems table and the summary are one answer)."""
+    tab(page, "Dataset")
+    photo = tmp_path / "photo.jsonl"
+    photo.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 8)
+    upload(page, photo)
+    expect(page.locator("#ds-summary")).to_contain_text("photo.jsonl cannot be used", timeout=60_000)
+    page.get_by_label("한국어").check()
+    expect(page.locator("#ds-problems")).to_contain_text(tr("ds.col.fix", "ko"), timeout=30_000)
+    expect(page.locator("#ds-summary")).to_contain_text(say(Msg("error.source", source="photo.jsonl"), "ko"))
+    expect(page.locator("#ds-summary")).not_to_contain_text("broken.jsonl")
+    shot(page, "ko-dataset-refused")
+    page.get_by_label("English").check()
+    expect(page.locator("#ds-summary")).to_contain_text("photo.jsonl cannot be used", timeout=30_000)

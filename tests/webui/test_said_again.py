@@ -1,6 +1,7 @@
 """Every tab's action line is said again in the new language after a language switch: the events of
 the built app are called as the page calls them (their handler, the hidden box of words in every
-language), then the switch's light answer (webui.app._wire_language) with what those boxes hold.
+language), then the switch's light answer (webui.app._wire_language) with what those boxes hold, or
+every answer of the switch (Page.switch_all: also the ones after the light answer and the tabs' own).
 Before, only the Train tab's line was; the others kept the old language."""
 import json
 import re
@@ -10,15 +11,21 @@ import pytest
 
 from core import data as D
 from core import progress
+from core.errors import InputError
 from tests.conftest import REPO
 from webui import i18n
 from webui.app import SET_LANGUAGE_JS, build_ui
 from webui.context import Gui
 from webui.i18n import tr
 from webui.jobview import status_markdown
-from webui.tabs import chat_tab, dataset_tab, evaluate_tab, review_handlers
+from webui.tabs import chat_tab, dataset_lengths, dataset_tab, evaluate_tab, review_handlers
 
 CJK = re.compile(r"[\u3040-\u30ff\u4e00-\u9fff]")
+
+
+def skipped(v) -> bool:
+    """gr.skip() (a value may be a table, which == compares cell by cell)."""
+    return isinstance(v, dict) and v == gr.skip()
 
 
 class Page:
@@ -49,7 +56,7 @@ class Page:
         out = list(out) if isinstance(out, (tuple, list)) else [out]
         assert len(out) == len(f.outputs), (api_name, len(out), len(f.outputs))
         for c, v in zip(f.outputs, out):
-            if v != gr.skip():
+            if not skipped(v):
                 self.kept[c._id] = v
         return {c.elem_id: v for c, v in zip(f.outputs, out)}
 
@@ -58,6 +65,24 @@ class Page:
         f = next(f for f in self.blocks.fns.values() if f.js == SET_LANGUAGE_JS)
         args = [lang] + [self.kept.get(c._id, "") for c in f.inputs[1:]]
         return {getattr(c, "elem_id", None): v for c, v in zip(f.outputs, f.fn(*args))}
+
+    def switch_all(self, lang: str) -> dict:
+        """Every answer of a language switch (the light one, the events after it, each tab's own), run
+        in the page's order with what the page holds: the last value each output got, by elem_id."""
+        fns = list(self.blocks.fns.values())
+        self.kept[self.component("language")._id] = lang
+        todo = [f for f in fns if (self.component("language")._id, "change") in f.targets and f.fn]
+        seen = {}
+        while todo:
+            f = todo.pop(0)
+            out = f.fn(*(self.kept.get(c._id, c.value) for c in f.inputs))
+            out = list(out)[-1] if f.types_generator else out
+            out = list(out) if isinstance(out, (tuple, list)) else [out]
+            for c, v in zip(f.outputs, out):
+                if not skipped(v):
+                    seen[getattr(c, "elem_id", None)] = self.kept[c._id] = v
+            todo += [g for g in fns if g.trigger_after == f._id]
+        return seen
 
 
 @pytest.fixture
@@ -187,3 +212,62 @@ def test_where_a_finished_export_went_is_said_again(page):
     zh = page.switch("zh-CN")["ex-result"]
     assert zh.startswith(f"**{tr('ex.done', 'zh-CN')}** `/w/exports/x`") and tr("ex.smoke", "zh-CN") in zh, zh
     assert page.switch("en")["ex-failure"]["visible"] is False
+
+
+def test_the_length_summary_is_said_again(page, uploads):
+    src = uploads / "furnaces.jsonl"
+    src.write_bytes((REPO / "presets/templates/data/demo.jsonl").read_bytes())
+    ds = D.import_file(page.gui.ws, src, "furnaces.jsonl", origin="shell")["id"]
+    said = page.call(ds, "", 128, False, "auto", 1, "en", handler=dataset_lengths.insight)["ds-lengths"]
+    assert said.startswith(f"{tr('ds.tokens', 'en')}: min ") and "(128): **0**" in said
+    ja = page.switch_all("ja")["ds-lengths"]
+    assert ja.startswith(f"{tr('ds.tokens', 'ja')}: min ") and tr("ds.over_max", "ja") in ja and "(128): **0**" in ja
+
+
+def test_a_refused_upload_stays_after_a_switch_in_the_new_language(page, uploads):
+    """The refusal is what the summary shows, not the dataset still selected before it; a check forgets it."""
+    good = uploads / "furnaces.jsonl"
+    good.write_bytes((REPO / "presets/templates/data/demo.jsonl").read_bytes())
+    page.call(str(good), "auto", "", "en", api_name="upload_dataset")
+    bad = uploads / "photo.jsonl"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 8)
+    with pytest.raises(InputError) as refused:
+        D.import_file(page.gui.ws, bad, "photo.jsonl", origin="shell")
+    words = lambda lang: dataset_tab.refusal(refused.value, lang)
+    assert page.call(str(bad), "auto", "", "en", api_name="upload_dataset")["ds-summary"] == words("en")
+    again = page.switch_all("zh-CN")
+    assert again["ds-summary"] == words("zh-CN") != words("en") and "furnaces" not in again["ds-summary"]
+    assert again["ds-problems"].empty and list(again["ds-problems"].columns)[0] == tr("ds.col.line", "zh-CN")
+    page.call(page.kept[page.component("ds-id")._id], "", "auto", "", "en", api_name="check_dataset")
+    assert "**furnaces.jsonl**" in page.switch_all("ko")["ds-summary"]
+
+
+def test_the_comparison_of_two_versions_is_drawn_again(page, uploads):
+    from core.data.diff import diff_versions
+    from tests.data.review_data import make_rows, write_rows
+    rows = make_rows(12)
+    ds = D.import_file(page.gui.ws, write_rows(uploads / "d.jsonl", rows + rows[:3]), "d.jsonl", origin="shell")["id"]
+    assert D.apply_op(page.gui.ws, ds, "dedupe", origin="shell")["changed"]
+    d = diff_versions(page.gui.ws, ds, 0, 1)
+    head = lambda lang: tr("rv.diff.summary", lang).format(a=d["added"], r=d["removed"], c=d["changed"], mk=d["marks_changed"])
+    diff = page.call(ds, "0", "1", "en", api_name="review_diff")["rv-diff"]
+    assert head("en") in diff and f"{tr('rv.version', 'en')} 1:" in diff
+    es = page.switch_all("es")["rv-diff"]
+    assert head("es") in es and f"{tr('rv.version', 'es')} 1:" in es and head("en") not in es, es
+    D.undo(page.gui.ws, ds)  # version 1 is another file now: the comparison shown is not redrawn with it
+    D.apply_op(page.gui.ws, ds, "edit", origin="shell", row=1, record={"messages": [{"role": "user", "content": "hi"}]})
+    assert "rv-diff" not in page.switch_all("ko")
+    page.kept[page.component("rv-compared")._id] = "[" * 100_000  # anything may arrive from the page
+    assert "rv-diff" not in page.switch_all("en")
+
+
+def test_the_note_in_the_command_box_is_said_again(page):
+    from core.presets import compose
+    from webui import fields
+    demo = dict(zip(fields.NAMES, fields.config_values(compose("demo"), fields.NAMES)))
+    note = page.call("en", ["cpu"], 1, json.dumps({**demo, "lora_rank": 0}), api_name="show_command")["hp-command"]
+    assert note.startswith(f"# {tr('hp.fix_first', 'en')}\n# ")
+    zh = page.switch_all("zh-CN")["hp-command"]
+    assert zh.startswith(f"# {tr('hp.fix_first', 'zh-CN')}\n# ") and CJK.search(zh.split("\n")[1]), zh
+    line = page.call("en", ["cpu"], 1, json.dumps(demo), api_name="show_command")["hp-command"]
+    assert line.startswith("python app.py train ") and "hp-command" not in page.switch_all("ja")  # no words: left as it is

@@ -10,7 +10,7 @@ import pandas as pd
 from core import data as D
 from core import trust
 from core.errors import DanluError, InputError
-from webui.i18n import error_text, recorded_text, tr
+from webui.i18n import error_text, recorded_text, said_in_all, tr
 from webui.tabs import dataset_pairs
 from webui.tabs.hyperparams_tab import problems_markdown
 
@@ -19,22 +19,25 @@ def insight(gui, ds_id: str, base_model: str, max_seq_length, train_on_inputs: b
             lang: str):
     """Inputs: dataset id, model, maximum length, train-on-inputs, chat template, example row, language. Outputs:
     histogram, length summary, rendered example. A generator: the first answer comes at once,
-    the measurement (which may load the model's tokenizer) follows."""
+    the measurement (which may load the model's tokenizer) follows. The summary is said in every
+    language (i18n.Said): a language switch says it again without measuring again."""
     if not ds_id:
-        yield histogram_frame({}), tr("ds.none", lang), *dataset_pairs.view_updates({}, [], lang)
+        yield (histogram_frame({}), said_in_all(lambda code: tr("ds.none", code), lang),
+               *dataset_pairs.view_updates({}, [], lang))
         return
-    yield gr.skip(), tr("ds.measuring", lang), *dataset_pairs.skips()
+    yield gr.skip(), said_in_all(lambda code: tr("ds.measuring", code), lang), *dataset_pairs.skips()
     try:
         ins = gui.offload(D.insight_dataset, gui.ws, ds_id, origin=trust.BROWSER, model=base_model or None,
                           max_seq_length=int(max_seq_length or 1024), train_on_inputs=bool(train_on_inputs),
                           preview=max(0, int(example or 1) - 1), chat_template=chat_template or "auto")
     except InputError as e:
-        yield gr.skip(), problems_markdown(e.problems, lang, title=e.title), *dataset_pairs.skips()
+        refused = said_in_all(lambda code: problems_markdown(e.problems, code, title=e.title), lang)
+        yield gr.skip(), refused, *dataset_pairs.skips()
         return
     except DanluError as e:
-        yield gr.skip(), f"⚠ {error_text(e, lang)}", *dataset_pairs.skips()
+        yield gr.skip(), said_in_all(lambda code: f"⚠ {error_text(e, code)}", lang), *dataset_pairs.skips()
         return
-    yield (histogram_frame(ins.get("histogram") or {}), lengths_markdown(ins, lang),
+    yield (histogram_frame(ins.get("histogram") or {}), said_in_all(lambda code: lengths_markdown(ins, code), lang),
            *dataset_pairs.view_updates(ins, rendered(ins, lang), lang))
 
 

@@ -21,7 +21,7 @@ from core import trust
 from core.errors import DanluError, InputError
 from core.messages import Msg, english as english_of
 from webui import fields
-from webui.i18n import CODES, L, error_text, keep_said, recorded_text, said_in_all, say, tr
+from webui.i18n import CODES, L, error_text, keep_said, recorded_text, said_again, said_in_all, say, tr
 from webui.tabs import dataset_pairs
 from webui.tabs.dataset_lengths import histogram_frame, insight
 from webui.tabs.hyperparams_tab import problems_markdown
@@ -45,6 +45,7 @@ class DatasetTab:
     picker: gr.Dropdown
     check: gr.Button
     summary: gr.Markdown
+    summary_said: gr.Textbox                       # a refusal the summary shows, in every language (JSON, hidden)
     problems: gr.Dataframe
     counts: gr.Markdown
     clean: dict[str, gr.Button]                    # core operation -> button
@@ -56,6 +57,7 @@ class DatasetTab:
     save_edits: gr.Button
     histogram: gr.BarPlot
     lengths: gr.Markdown
+    lengths_said: gr.Textbox                       # the length summary in every language (JSON, hidden)
     example: gr.Number
     rendered: gr.HighlightedText
     download: gr.Button
@@ -100,7 +102,8 @@ def import_current(gui, ds_id: str, dataset: str):
 def upload_and_check(gui, path, fmt: str, column_map: str, lang: str):
     """Inputs: the dropped file, format settings, language. Outputs: id, picker, summary, problems table,
     counts, `dataset` setting, format setting, cleaning message (emptied: it spoke of the dataset
-    before): the upload and its check in one answer.
+    before): the upload and its check in one answer. A refused file leaves the dataset before it
+    selected; the summary says why, in every language (i18n.Said: a language switch says it again).
 
     The format set before the upload usually comes from a template (its sample data). When that
     format leaves none of the new file's rows usable but detection reads them, the file's own
@@ -111,7 +114,8 @@ def upload_and_check(gui, path, fmt: str, column_map: str, lang: str):
     try:
         ds_id, picker = import_upload(gui, path)
     except InputError as e:  # too big, not a data file, or a path from outside (a direct API call)
-        return (gr.skip(), gr.skip(), refusal(e, lang), _problem_frame([], lang), "", gr.skip(), gr.skip(), "")
+        refused = said_in_all(lambda code: refusal(e, code), lang)
+        return (gr.skip(), gr.skip(), refused, _problem_frame([], lang), "", gr.skip(), gr.skip(), "")
     shown = check(gui, ds_id, fmt, column_map, lang)
     if (fmt or "auto") != "auto" and not column_map and _usable(gui, ds_id) == 0:
         detected = check(gui, ds_id, "auto", "", lang)
@@ -131,14 +135,24 @@ def _usable(gui, ds_id: str) -> int:
 
 def check_current(gui, ds_id: str, dataset: str, fmt: str, column_map: str, lang: str):
     """Inputs: selected id, `dataset` setting, format settings, language. Outputs: id, summary, problems
-    table, counts, `dataset` setting (see import_current)."""
+    table, counts, `dataset` setting (see import_current). A file that cannot be imported is said in
+    every language (i18n.Said), as a refused upload."""
     try:
         ds_id = import_current(gui, ds_id, dataset)
-    except InputError as e:
-        return gr.skip(), refusal(e, lang), _problem_frame([], lang), "", gr.skip()
-    except DanluError as e:
-        return gr.skip(), f"⚠ {error_text(e, lang)}", _problem_frame([], lang), "", gr.skip()
+    except DanluError as e:  # an InputError (a refusal) names each problem and its fix
+        said = said_in_all(lambda code: refusal(e, code) if isinstance(e, InputError) else f"⚠ {error_text(e, code)}", lang)
+        return gr.skip(), said, _problem_frame([], lang), "", gr.skip()
     return (ds_id, *check(gui, ds_id, fmt, column_map, lang))
+
+
+def check_again(gui, ds_id: str, fmt: str, column_map: str, refused: str, lang: str):
+    """The language switch's answer for check()'s outputs: a refusal the summary shows (`refused`, kept in
+    every language) said again, with no problems; else the selected dataset checked again. The refusal
+    wins: the dataset still selected is the one before the refused file, not what the page shows."""
+    said = said_again(lang, refused)
+    if said is not None:
+        return said, _problem_frame([], lang), gr.skip(), gr.skip()
+    return check(gui, ds_id, fmt, column_map, lang)
 
 
 # ---- checking ----------------------------------------------------------------------------------
@@ -312,6 +326,7 @@ def build(gui) -> DatasetTab:
     ds_id = gr.Textbox("", visible=False, label="dataset id", elem_id="ds-id")
     check_btn = gr.Button(L("ds.check"), variant="primary", elem_id="ds-check")
     summary = gr.Markdown(elem_id="ds-summary")
+    summary_said = gr.Textbox("", visible=False, label="summary said", elem_id="ds-summary-said")
     # fixed widths: left to the content, the long message pushed the field to one letter per line and
     # the fix out of sight
     problems = gr.Dataframe(value=_problem_frame([], "en"), label=L("ds.problems"), interactive=False, wrap=True,
@@ -335,6 +350,7 @@ def build(gui) -> DatasetTab:
                                elem_id="ds-histogram", scale=3)
         with gr.Column(scale=2):
             lengths = gr.Markdown(elem_id="ds-lengths")
+            lengths_said = gr.Textbox("", visible=False, label="lengths said", elem_id="ds-lengths-said")
             example = gr.Number(1, precision=0, label=L("ds.example"), elem_id="ds-example")
     colors = {tr(k, lang): c for k, c in (("ds.trained", "#16a34a"), ("ds.truncated", "#dc2626")) for lang in CODES}
     rendered_box = gr.HighlightedText(label=L("ds.rendered"), combine_adjacent=False, show_legend=False, color_map=colors,
@@ -345,8 +361,9 @@ def build(gui) -> DatasetTab:
         # always there (one line while empty): a File first shown by a click is drawn from scratch then
         download_file = gr.File(label=L("ds.download_file"), interactive=False, elem_id="ds-download-file")
     return DatasetTab(widgets=widgets, ds_id=ds_id, upload=upload, picker=picker, check=check_btn, summary=summary,
-                      problems=problems, counts=counts, clean=clean_btns, undo=undo_btn, clean_message=clean_message, said=said,
+                      summary_said=summary_said, problems=problems, counts=counts, clean=clean_btns, undo=undo_btn, clean_message=clean_message, said=said,
                       grid=grid_df, grid_start=grid_start, save_edits=save_btn, histogram=histogram, lengths=lengths,
+                      lengths_said=lengths_said,
                       example=example, rendered=rendered_box, download=download_btn, download_file=download_file,
                       pair_view=pair_view, pair_cleaning=pair_cleaning)
 
@@ -376,12 +393,16 @@ def check_rows_and_picker(gui, ds_id: str, fmt: str, column_map: str, start, lan
 def wire(t: DatasetTab, gui, lang, base_model, max_seq_length, train_on_inputs, chat_template) -> None:
     """This tab's own events; the model and length settings come from the other tabs (webui/app.py)."""
     shown = [t.summary, t.problems, t.counts, t.widgets["dataset"]]
+    # every answer to the summary also answers summary_said: a refusal's words in every language, or
+    # none (a check of the selected dataset, which a language switch checks again)
+    checked_now = keep_said(partial(check_rows_and_picker, gui), 0)
     settings = [t.widgets["dataset_format"], t.widgets["column_map"], lang]
     grid_io = dict(inputs=[t.ds_id, t.grid_start, lang], outputs=[t.grid], api_visibility="private")
     # a big file's check or a real model's tokenizer takes a while: the progress shows on one small box
+    measured = keep_said(partial(insight, gui), 1)  # the length summary: said again after a language switch
     insight_io = dict(inputs=[t.ds_id, base_model, max_seq_length, train_on_inputs, chat_template, t.example, lang],
-                      outputs=[t.histogram, t.lengths, t.rendered, *dataset_pairs.outputs(t)], api_visibility="private",
-                      show_progress_on=[t.lengths])
+                      outputs=[t.histogram, t.lengths, t.rendered, *dataset_pairs.outputs(t), t.lengths_said],
+                      api_visibility="private", show_progress_on=[t.lengths])
 
     def then_show(event, checked: bool = False):
         """After anything that changes the dataset: its check (unless done), rows and the picker in one
@@ -391,18 +412,21 @@ def wire(t: DatasetTab, gui, lang, base_model, max_seq_length, train_on_inputs, 
             ev = event.then(partial(rows_and_picker, gui), inputs=[t.ds_id, t.grid_start, lang],
                             outputs=[t.grid, t.picker], api_visibility="private")
         else:
-            ev = event.then(partial(check_rows_and_picker, gui), inputs=[t.ds_id] + settings[:2] + [t.grid_start, lang],
-                            outputs=shown + [t.grid, t.picker], api_visibility="private", show_progress_on=[t.summary])
-        ev.then(partial(insight, gui), **insight_io)
+            ev = event.then(checked_now, inputs=[t.ds_id] + settings[:2] + [t.grid_start, lang],
+                            outputs=shown + [t.grid, t.picker, t.summary_said], api_visibility="private",
+                            show_progress_on=[t.summary])
+        ev.then(measured, **insight_io)
 
     # the cleaning message's events also answer its words in every language (or none) to `said`
-    then_show(t.upload.upload(keep_said(partial(upload_and_check, gui), 7), inputs=[t.upload] + settings,
-                              outputs=[t.ds_id, t.picker] + shown + [t.widgets["dataset_format"], t.clean_message, t.said],
-                              show_progress_on=[t.summary], api_name="upload_dataset"), checked=True)
+    uploaded = keep_said(keep_said(partial(upload_and_check, gui), 7), 2)  # the cleaning message, then the summary
+    then_show(t.upload.upload(uploaded, inputs=[t.upload] + settings, outputs=[t.ds_id, t.picker] + shown + [
+        t.widgets["dataset_format"], t.clean_message, t.said, t.summary_said], show_progress_on=[t.summary],
+        api_name="upload_dataset"), checked=True)
     then_show(t.picker.input(keep_said(pick, 1), inputs=[t.picker], outputs=[t.ds_id, t.clean_message, t.said],
                              api_visibility="private"))
-    then_show(t.check.click(partial(check_current, gui), inputs=[t.ds_id, t.widgets["dataset"]] + settings,
-                            outputs=[t.ds_id] + shown, show_progress_on=[t.summary], api_name="check_dataset"), checked=True)
+    then_show(t.check.click(keep_said(partial(check_current, gui), 1), inputs=[t.ds_id, t.widgets["dataset"]] + settings,
+                            outputs=[t.ds_id] + shown + [t.summary_said], show_progress_on=[t.summary],
+                            api_name="check_dataset"), checked=True)
     dataset_pairs.wire(t, gui, then_show, lang)
     for op, button in t.clean.items():
         slow = op in TOKENIZER_OPS
@@ -415,6 +439,6 @@ def wire(t: DatasetTab, gui, lang, base_model, max_seq_length, train_on_inputs, 
     then_show(t.save_edits.click(keep_said(partial(save_edits, gui), 0), inputs=[t.ds_id, t.grid_start, t.grid, lang],
                                  outputs=[t.clean_message, t.said], api_name="save_dataset_edits"))
     t.grid_start.submit(partial(grid, gui), **grid_io)
-    t.example.submit(partial(insight, gui), **insight_io)
+    t.example.submit(measured, **insight_io)
     t.download.click(partial(download, gui), inputs=[t.ds_id], outputs=[t.download_file],
                      api_name="download_dataset")

@@ -46,6 +46,7 @@ class HyperparamsTab:
     said: gr.Textbox                # what Load config said, in every language (JSON, hidden)
     show_command: gr.Button
     command: gr.Textbox
+    command_said: gr.Textbox        # the command box's note in every language (JSON, hidden); empty for a command line
 
 
 def recipe_choices() -> list[tuple[str, str]]:
@@ -235,10 +236,12 @@ def loadable(values: dict) -> tuple[dict, list[Problem]]:
 
 def show_command(gui, lang: str, chosen_gpus: list, nproc, *values) -> str:
     """Inputs: language, GPU choice, process count, every setting. Outputs: the exact command Start would
-    run, with its config written to a file so the line runs as shown."""
+    run, with its config written to a file so the line runs as shown; or what to fix first, in every
+    language (i18n.Said): a language switch says it again. The command line itself speaks no language."""
     cfg, problems = fields.build_config(dict(zip(fields.NAMES, values)), gui.ws, check_files=False)
     if cfg is None:
-        return "# " + tr("hp.fix_first", lang) + "\n" + "\n".join(f"# {say(p.as_msg(), lang)}" for p in problems)
+        return said_in_all(lambda code: "# " + tr("hp.fix_first", code) + "\n"
+                           + "\n".join(f"# {say(p.as_msg(), code)}" for p in problems), lang)
     digest = hashlib.sha256(to_yaml(cfg).encode()).hexdigest()[:10]
     path = downloads_dir(gui) / f"danlu-config-{digest}.yaml"
     save_config(cfg, path, header="Danlu training config, written by the GUI's Show command.")
@@ -279,8 +282,10 @@ def build(gui, elsewhere: tuple[str, ...] = ()) -> HyperparamsTab:
     saved_file = gr.File(label=L("hp.saved_file"), interactive=False, elem_id="hp-saved-file")  # empty: one line (CSS)
     command = gr.Textbox(label=L("hp.command"), interactive=False, lines=1, max_lines=4, buttons=["copy"],
                          elem_id="hp-command", elem_classes=["log"])
+    command_said = gr.Textbox("", visible=False, label="command said", elem_id="hp-command-said")
     return HyperparamsTab(widgets=widgets, recipe=recipe, recipe_info=recipe_info, problems=problems, memory=memory, save=save,
-                          saved_file=saved_file, load=load, loaded=loaded, said=said, show_command=show, command=command)
+                          saved_file=saved_file, load=load, loaded=loaded, said=said, show_command=show, command=command,
+                          command_said=command_said)
 
 
 def _field_groups(groups: dict[str, list[str]], elsewhere: tuple[str, ...], widgets: dict, runs: list) -> None:

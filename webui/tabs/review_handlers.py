@@ -337,16 +337,53 @@ def redact_some(gui, how: str, ds_id, q, row, hit, kinds, names, lang):
 
 
 # ---- versions and shared work -------------------------------------------------------------------
-def compare(gui, ds_id, a, b, lang: str) -> str:
+def compare(gui, ds_id, a, b, lang: str) -> tuple[str, str]:
+    """Inputs: dataset id, the two versions, language. Outputs: the comparison, and what it compared as
+    JSON for a hidden box (the dataset, the versions and their files' hashes): a language switch draws
+    the same comparison again from it (compare_again)."""
+    compared = {"ds": ds_id or "", "a": a, "b": b}
     if not ds_id:
-        return tr("rv.none", lang)
+        return tr("rv.none", lang), json.dumps(compared)
     try:
         info = D.get_dataset(gui.ws, ds_id)
         d = diff_versions(gui.ws, ds_id, int(a) if a not in (None, "") else None, int(b) if b not in (None, "") else None)
     except (DanluError, ValueError) as e:
-        return f"⚠ {error_text(e, lang)}"
+        return f"⚠ {error_text(e, lang)}", json.dumps(compared)
     fmt = open_desk(gui.ws, ds_id).index.fmt
-    return diff_html(d, fmt, info["column_map"], lang)
+    compared.update(a=d["a"], b=d["b"], sha=[info["versions"][d["a"]]["sha256"], info["versions"][d["b"]]["sha256"]])
+    return diff_html(d, fmt, info["column_map"], lang), json.dumps(compared)
+
+
+def compare_again(gui, compared: str, lang: str):
+    """The language switch's answer for the comparison: compare() again with what it compared (its hidden
+    box). Nothing compared yet, or versions that name other files now: the comparison is left as it is."""
+    c = _compared(compared)
+    if c is None or not _same_files(gui, c):
+        return gr.skip()
+    return compare(gui, c["ds"], c["a"], c["b"], lang)[0]
+
+
+def _compared(text: str) -> dict | None:
+    """What compare() compared, from the page's hidden box (anything may arrive): None unless it has that shape."""
+    try:
+        c = json.loads(text or "{}")
+    except (ValueError, RecursionError):  # RecursionError: "[[[[..." nested past Python's limit
+        return None
+    def version(v) -> bool:
+        return v is None or type(v) is int or isinstance(v, str) and (v == "" or v.isdecimal())
+    ok = isinstance(c, dict) and isinstance(c.get("ds"), str) and version(c.get("a")) and version(c.get("b"))
+    return c if ok else None
+
+
+def _same_files(gui, c: dict) -> bool:
+    """The version numbers compared still name the files compared (an Undo, then a new step, reuses one)."""
+    if "sha" not in c:  # no comparison was drawn (no dataset, or versions refused): said again as it was
+        return True
+    try:
+        versions = D.get_dataset(gui.ws, c["ds"])["versions"]
+        return c["sha"] == [versions[int(c["a"])]["sha256"], versions[int(c["b"])]["sha256"]]
+    except (DanluError, IndexError, TypeError, ValueError):
+        return False
 
 
 def export(gui, ds_id):

@@ -63,6 +63,7 @@ class ReviewTab:
     diff_a: gr.Dropdown
     diff_b: gr.Dropdown
     diff: gr.HTML
+    compared: gr.Textbox     # what the comparison shows (dataset, versions) as JSON (hidden): a language switch draws it again
     kinds: gr.CheckboxGroup
     names: gr.Textbox
     scan_summary: gr.Markdown
@@ -155,9 +156,10 @@ def build(gui) -> ReviewTab:
     hit_ids = gr.Textbox("", visible=False, label="finding ids", elem_id="rv-hit-ids")
     hit = gr.Textbox("", visible=False, label="finding", elem_id="rv-hit")
     said = gr.Textbox("", visible=False, label="said", elem_id="rv-said")
+    compared = gr.Textbox("", visible=False, label="compared", elem_id="rv-compared")
     return ReviewTab(filters=flt, counts=counts, position=position, chat=chat, note=note, turn=turn, edit_text=edit_text,
                      row=row, query=query, buttons=b, bulk_mark=bulk_mark, message=message, said=said, diff_a=diff_a,
-                     diff_b=diff_b, diff=diff,
+                     diff_b=diff_b, diff=diff, compared=compared,
                      kinds=kinds, names=names, scan_summary=scan_summary, hits=hits, hit_ids=hit_ids, hit=hit,
                      export_file=export_file, import_file=import_file, prefer_theirs=prefer_theirs)
 
@@ -204,11 +206,14 @@ def wire(t: ReviewTab, gui, lang, ds_id, dataset_setting, tab) -> None:
     for how in ("one", "kinds", "all"):
         b[f"redact_{how}"].click(act(H.redact_some, how), inputs=base + [t.hit, t.kinds, t.names, lang], outputs=changed,
                                  api_name=f"review_redact_{how}").then(**rescan)
-    b["compare"].click(partial(H.compare, gui), inputs=[ds_id, t.diff_a, t.diff_b, lang], outputs=[t.diff], api_name="review_diff")
+    b["compare"].click(partial(H.compare, gui), inputs=[ds_id, t.diff_a, t.diff_b, lang], outputs=[t.diff, t.compared],
+                       api_name="review_diff")
+    lang.change(partial(H.compare_again, gui), inputs=[t.compared, lang], outputs=[t.diff], **private)
     b["export"].click(partial(H.export, gui), inputs=[ds_id], outputs=[t.export_file], api_name="review_export_marks")
     t.import_file.upload(act(H.import_csv), inputs=base + [t.import_file, t.prefer_theirs, lang], outputs=changed,
                          api_name="review_import_marks")
 
 
 # can take seconds on a large file (reading it, a scan, a rewrite): they keep Gradio's queue
-SLOW = (H.open_tab, H.mark_all, H.scan, H.rescan, H.redact_some, H.compare, H.import_csv, H.save_edit, H.undo)
+SLOW = (H.open_tab, H.mark_all, H.scan, H.rescan, H.redact_some, H.compare, H.compare_again, H.import_csv, H.save_edit,
+        H.undo)
