@@ -33,15 +33,22 @@ def _rows(path: Path) -> tuple[list[int], list[str]]:
     return nos, texts
 
 
-def diff_versions(ws, ds_id: str, a: int | None = None, b: int | None = None, limit: int = SHOWN) -> dict:
+def _version(value, count: int) -> int:
+    """A version number as a person or a direct API call gives it (an int, or its digits as text), or
+    InputError naming the versions there are: "abc", 1.5 or a 5,000-digit text is no version."""
+    text = str(value).strip() if isinstance(value, (int, str)) and not isinstance(value, bool) else ""
+    if text.isdecimal() and len(text) <= len(str(count)) and int(text) < count:
+        return int(text)
+    raise InputError(problems=[Problem("version", Msg("diff.versions", last=count - 1), Msg("diff.versions.hint"))])
+
+
+def diff_versions(ws, ds_id: str, a: int | str | None = None, b: int | str | None = None, limit: int = SHOWN) -> dict:
     """Version `a` (default: the one before `b`) against `b` (default: the current one); numbers as in info["version"]."""
     from core.data.store import _dir, _read
     d = _dir(ws, ds_id)
     versions = _read(d)["versions"]
-    b = len(versions) - 1 if b is None else int(b)
-    a = max(0, b - 1) if a is None else int(a)
-    if not (0 <= a < len(versions) and 0 <= b < len(versions)):
-        raise InputError(problems=[Problem("version", Msg("diff.versions", last=len(versions) - 1), Msg("diff.versions.hint"))])
+    b = len(versions) - 1 if b is None else _version(b, len(versions))
+    a = max(0, b - 1) if a is None else _version(a, len(versions))
     va, vb = versions[a], versions[b]
     same_data = va["sha256"] == vb["sha256"]
     nos_a, rows_a = _rows(d / va["path"])

@@ -1,5 +1,7 @@
 """The Review tab's handlers without a browser: what they answer in each language, and that every
 change answers the `dataset` setting with the reviewed version (core's training file)."""
+import json
+
 import pytest
 
 from core import data as D
@@ -92,3 +94,15 @@ def test_a_hostile_query_box_reads_as_no_filter():
     """The hidden query box can hold anything a direct call sends: no filter, never a crash."""
     for text in ("[" * 100_000, "{not json", '{"bogus": 1}', "[1]"):
         assert H.query(text) == H.Filters()
+
+
+@pytest.mark.parametrize("a", ["abc", "1.5", "1" + "0" * 5000, "nan"])
+def test_a_version_no_page_would_send_is_said_in_words(desk, a):
+    """The review_diff API takes any text as a version: "abc" reached error_text as a bare ValueError,
+    which has no message, and the handler crashed with AttributeError instead of answering."""
+    gui, ds = desk
+    shown, compared = H.compare(gui, ds, a, "0", "en")
+    assert shown == "⚠ The input has problems (1 problem):\n  - version: there are versions 0 to 0 — choose one of them", shown
+    assert json.loads(compared) == {"ds": ds, "a": a, "b": "0"}  # nothing compared: a language switch says it again
+    shown = H.compare(gui, ds, "0", a, "zh-CN")[0]
+    assert shown.startswith("⚠ ") and "version" in shown and "0" in shown, shown

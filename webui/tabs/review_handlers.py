@@ -346,8 +346,8 @@ def compare(gui, ds_id, a, b, lang: str) -> tuple[str, str]:
         return tr("rv.none", lang), json.dumps(compared)
     try:
         info = D.get_dataset(gui.ws, ds_id)
-        d = diff_versions(gui.ws, ds_id, int(a) if a not in (None, "") else None, int(b) if b not in (None, "") else None)
-    except (DanluError, ValueError) as e:
+        d = diff_versions(gui.ws, ds_id, None if a in (None, "") else a, None if b in (None, "") else b)
+    except DanluError as e:  # core checks the versions: a direct call may send any text as one
         return f"⚠ {error_text(e, lang)}", json.dumps(compared)
     fmt = open_desk(gui.ws, ds_id).index.fmt
     compared.update(a=d["a"], b=d["b"], sha=[info["versions"][d["a"]]["sha256"], info["versions"][d["b"]]["sha256"]])
