@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import math
+import re
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,51 @@ def _field_type(name: str):
         if isinstance(t, str) else t
 
 
+# A number written out in digits, as Python reads one: text too large to hold that looks like this is a
+# number out of its setting's bounds (5,000 digits, 1e999); "inf", "abc" and, for a whole number, "1.5" are not.
+_D = r"[0-9](?:_?[0-9])*"
+_WRITTEN = {int: re.compile(rf"[+-]?{_D}"), float: re.compile(rf"[+-]?(?:{_D}(?:\.(?:{_D})?)?|\.{_D})(?:[eE][+-]?{_D})?")}
+
+
+def int_or_text(digits: str):
+    """int(digits), or the digits as they are when Python will not read that many (4,300: its guard
+    against slow conversions): readers of settings (YAML here, the page's JSON) hand such a number on as
+    text, and coerce() says it is out of its setting's bounds instead of a ValueError stopping the read."""
+    try:
+        return int(digits)
+    except ValueError:
+        return digits
+
+
+def _beyond(name: str, t, value) -> Problem | None:
+    """The problem with a number too large for an int or a float to hold: out of the setting's bounds,
+    said as any such value is (the message quotes it short); None when `value` is no number in digits."""
+    text = value.strip() if isinstance(value, str) else str(value)
+    meta = FIELDS[name].metadata
+    if not _WRITTEN[t].fullmatch(text) or meta["min"] is None or meta["max"] is None:
+        return None
+    if text.startswith("-"):
+        return Problem(name, Msg("config.min", label=label(name), n=str(meta["min"]), value=text), _bound_hint(name, meta["min"]))
+    return Problem(name, Msg("config.max", label=label(name), n=str(meta["max"]), value=text))
+
+
+def _number(name: str, t, value) -> tuple[Any, Problem | None] | None:
+    """An int or float setting's value, or its problem; None when `value` is no such number."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        return None
+    if t is int and not isinstance(value, str):
+        return (int(value), None) if isinstance(value, int) or value.is_integer() else None
+    try:
+        number = t(value.strip() if isinstance(value, str) else value)
+    except (ValueError, OverflowError):  # no number; or an int past Python's 4,300 digits, or one no float holds
+        number = None
+    if number is None or (t is float and math.isinf(number)):  # "inf" itself is the settings check's to say
+        beyond = _beyond(name, t, value)
+        if beyond is not None:
+            return None, beyond
+    return None if number is None else (number, None)
+
+
 def coerce(name: str, value: Any) -> tuple[Any, Problem | None]:
     """Convert a YAML/GUI value to the field's type, or say in words why it can't be."""
     t = _field_type(name)
@@ -41,26 +87,10 @@ def coerce(name: str, value: Any) -> tuple[Any, Problem | None]:
             return value, None
         if isinstance(value, str) and value.strip().lower() in ("true", "yes", "on", "1", "false", "no", "off", "0"):
             return value.strip().lower() in ("true", "yes", "on", "1"), None
-    elif t is int:
-        if isinstance(value, bool):
-            pass
-        elif isinstance(value, int):
-            return value, None
-        elif isinstance(value, float) and value.is_integer():
-            return int(value), None
-        elif isinstance(value, str):
-            try:
-                return int(value.strip()), None
-            except ValueError:
-                pass
-    elif t is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value), None
-        if isinstance(value, str):
-            try:
-                return float(value.strip()), None
-            except ValueError:
-                pass
+    elif t in (int, float):
+        out = _number(name, t, value)
+        if out is not None:
+            return out
     elif t is str:
         if isinstance(value, str):
             return value, None
@@ -190,12 +220,31 @@ class TooDeep(yaml.YAMLError):
     """YAML nested past Python's limit ("[[[[..."): a syntax problem like any other, not a RecursionError."""
 
 
+class _Loader(yaml.SafeLoader):
+    """yaml.SafeLoader, but a whole number of more digits than Python reads (4,300: its guard against slow
+    conversions) stays the text it is: SafeLoader's int() raised ValueError from inside the YAML reader.
+    A text setting keeps the digits; a number setting says they are out of its bounds (coerce)."""
+
+
+def _int_or_text(loader, node):
+    try:
+        return yaml.SafeLoader.construct_yaml_int(loader, node)
+    except ValueError:  # only past Python's digit limit: YAML tags as int only what int() can read
+        return loader.construct_scalar(node)
+
+
+_Loader.add_constructor("tag:yaml.org,2002:int", _int_or_text)
+
+
 def load_yaml_text(text: str):
     """yaml.safe_load for text a person wrote (a file, a --set value, a box in the page)."""
+    loader = _Loader(text)  # what yaml.safe_load does, with _Loader (a SafeLoader: plain data only)
     try:
-        return yaml.safe_load(text)
+        return loader.get_single_data()
     except RecursionError:
         raise TooDeep(str(Msg("json.too_deep"))) from None
+    finally:
+        loader.dispose()
 
 
 def parse_override(item: str) -> tuple[str, Any]:

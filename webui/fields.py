@@ -13,7 +13,7 @@ import gradio as gr
 import yaml
 
 from core import trust
-from core.config import FIELDS, GROUPS, TrainConfig, coerce, from_dict, load_yaml_text, to_dict, validate
+from core.config import FIELDS, GROUPS, TrainConfig, coerce, from_dict, int_or_text, load_yaml_text, to_dict, validate
 from core.errors import InputError, Problem
 from core.messages import Msg, label
 from webui.i18n import L, has
@@ -208,7 +208,7 @@ def snapshot_values(text: str | None) -> list:
     """The settings from the box's JSON, in NAMES order; a setting left out keeps its default (API
     callers may send only what they change). Unknown names and broken JSON are refused in words."""
     try:
-        data = json.loads(text or "{}")
+        data = json.loads(text or "{}", parse_int=int_or_text)  # 5,000 digits: its setting's bounds say so
     except (ValueError, RecursionError) as e:  # RecursionError: "[[[[..." nested past Python's limit
         raise InputError(problems=[Problem("settings", Msg("page.bad_json", error=str(e)), Msg("page.bad_json.hint"))]) from None
     if not isinstance(data, dict):

@@ -65,3 +65,20 @@ def test_a_dataset_path_too_long_to_exist_is_not_found(tmp_path, monkeypatch, ca
     err = capsys.readouterr().err
     assert len(err) < 400 and f"dataset: file not found: {tmp_path}/ddd" in err, err[:500]
     assert f"ddd… ({len(long):,} characters)" in err, err[:500]
+
+
+@pytest.mark.parametrize("item,said", [
+    ("lora_rank=1" + "0" * 5000, "lora_rank: LoRA rank must be at most 1024, got 10000"),
+    ("learning_rate=" + "9" * 500, "learning_rate: Learning rate must be at most 1.0, got 99999"),
+])
+def test_a_number_too_large_to_hold_is_refused_with_its_bounds(tmp_path, monkeypatch, capsys, item, said):
+    """Found by a probe: these stopped with "unexpected ValueError: Exceeds the limit (4300 digits) ..."
+    and "unexpected OverflowError" (exit 1, a bug's words) instead of naming the setting and its bounds."""
+    from cli.main import main
+    monkeypatch.setenv("DANLU_HOME", str(tmp_path / "home"))
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(f"dataset: {tmp_path / 'd.jsonl'}\n")
+    (tmp_path / "d.jsonl").write_text('{"text": "hello"}\n')
+    assert main(["train", str(cfg), "--set", item]) == 2
+    err = capsys.readouterr().err
+    assert said in err and "characters)" in err and len(err) < 400, err[:500]

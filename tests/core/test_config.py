@@ -3,7 +3,7 @@ import dataclasses
 import pytest
 import yaml
 
-from core.config import (FIELDS, TrainConfig, from_dict, load_config, parse_override, save_config, to_dict, to_yaml,
+from core.config import (FIELDS, TrainConfig, from_dict, load_config, parse_override, read_yaml, save_config, to_dict, to_yaml,
                          validate)
 from core.errors import ConfigError
 
@@ -104,3 +104,37 @@ def test_relative_dataset_path_counts_from_config_folder(tmp_path):
     (tmp_path / "sub" / "d.jsonl").write_text('{"text": "x"}\n')
     (tmp_path / "sub" / "c.yaml").write_text("dataset: d.jsonl\n")
     assert load_config(tmp_path / "sub" / "c.yaml").dataset == str((tmp_path / "sub" / "d.jsonl").resolve())
+
+
+HUGE = "1" + "0" * 5000  # past Python's limit of 4,300 digits for reading text as a whole number
+
+
+@pytest.mark.parametrize("item,said", [
+    ("lora_rank=" + HUGE, "lora_rank: LoRA rank must be at most 1024, got 1000000"),
+    ("lora_rank=-" + HUGE, "lora_rank: LoRA rank must be at least 1, got -1000000"),
+    ("learning_rate=" + "9" * 500, "learning_rate: Learning rate must be at most 1.0, got 9999999"),
+    ("learning_rate=" + HUGE, "learning_rate: Learning rate must be at most 1.0, got 1000000"),
+    ("learning_rate=-1e999", "learning_rate: Learning rate must be at least 1e-08, got -1e999"),
+])
+def test_a_number_too_large_to_hold_is_outside_the_settings_bounds(tmp_path, item, said):
+    """`--set lora_rank=1000...` (5,000 zeros) stopped with "unexpected ValueError: Exceeds the limit (4300
+    digits)" (YAML reads it as a whole number, Python refuses), `--set learning_rate=999...` (500 nines) with
+    "unexpected OverflowError" (no float holds it): such a number is out of the setting's bounds, said so."""
+    p = tmp_path / "c.yaml"
+    p.write_text("lora_rank: 8\n")
+    with pytest.raises(ConfigError) as e:
+        load_config(p, [item], check_files=False)
+    assert said in str(e.value) and len(str(e.value)) < 400, str(e.value)[:600]
+
+
+def test_a_config_file_with_a_huge_number_is_read_and_its_setting_named(tmp_path):
+    """The same numbers in a config file (the CLI and the page's Load config read it): a text setting keeps
+    the digits as its text; a number setting is out of its bounds."""
+    p = tmp_path / "c.yaml"
+    p.write_text(f"run_name: {HUGE}\nseed: {HUGE}\nnum_epochs: -{'9' * 500}\n")
+    assert read_yaml(p)["run_name"] == HUGE
+    with pytest.raises(ConfigError) as e:
+        load_config(p, check_files=False)
+    assert [pr.where for pr in e.value.problems] == ["seed", "num_epochs"]
+    assert "Random seed must be at most 2147483647, got 1000" in str(e.value)
+    assert "Epochs must be at least 0.01, got -999" in str(e.value) and len(str(e.value)) < 600

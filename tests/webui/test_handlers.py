@@ -1,5 +1,7 @@
 """The tabs' handlers, called directly with plain values (no browser, no server)."""
+import json
 import time
+from functools import partial
 from pathlib import Path
 
 import gradio as gr
@@ -103,6 +105,26 @@ def test_a_long_value_is_quoted_short_in_every_route_of_the_page(gui, uploads):
     with pytest.raises(gr.Error) as e:
         box('{"' + "k" * 100_000 + '": 1}')
     assert len(str(e.value)) < 400 and "kkkkk" in str(e.value), str(e.value)[:500]
+
+
+def test_a_number_too_large_to_hold_is_outside_its_bounds_in_every_route_of_the_page(gui, uploads):
+    """A 500-digit learning rate stopped the settings check with OverflowError (no float holds it); a
+    5,000-digit rank in the settings box was "not valid JSON (Exceeds the limit (4300 digits) ...)", and
+    in a loaded file it stopped Load config with ValueError. Each is now its setting and its bounds."""
+    values = dict(zip(fields.NAMES, demo_values()), learning_rate=int("9" * 500), lora_rank="1" + "0" * 5000)
+    out = hp.validate_settings(gui, "en", *[values[n] for n in fields.NAMES])
+    assert "Learning rate must be at most 1.0, got 999" in out and "LoRA rank must be at most 1024, got 1000" in out
+    assert "(500 characters)" in out and "(5,001 characters)" in out and len(out) < 800, out[:1000]
+    box = dict(zip(fields.NAMES, demo_values()))
+    text = json.dumps(box).replace('"lora_rank": 16', '"lora_rank": 1' + "0" * 5000)
+    out = fields.with_settings(partial(hp.validate_settings, gui))("zh-CN", text)
+    assert "LoRA 秩最多为 1024，现在是 1000" in out and "共 5,001 个字符" in out and len(out) < 600, out[:1000]
+    big = uploads / "big.yaml"
+    big.write_text(f"lora_rank: 1{'0' * 5000}\nlearning_rate: {'9' * 500}\nseed: 7\n")
+    out = dict(zip(fields.NAMES + ["note"], hp.load_settings(gui, str(big), "en")))
+    assert out["seed"] == 7 and out["lora_rank"] == 16  # the others load; this one is named, not sent
+    assert "LoRA rank must be at most 1024" in out["note"] and "Learning rate must be at most 1.0" in out["note"]
+    assert len(out["note"]) < 800, out["note"][:1000]
 
 
 def test_a_path_too_long_to_exist_is_not_found_in_the_settings_check(gui):
