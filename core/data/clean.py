@@ -55,7 +55,7 @@ from core.messages import Msg, keep
 OPS = {**{cls.name: cls for cls in (Dedupe, DropEmpty, DropInvalid, Trim, MergeTurns, FilterLong, TruncateLong, Replace,
                                     Edit, Delete, Redact, Split)}, **PAIR_OPS}
 # Reader problems that make a row unreadable: other operations refuse to run past them.
-READ_CODES = ("bad_json", "nan", "encoding", "line_too_long", "ragged", "read_error", "duplicate_key", "header")
+READ_CODES = ("bad_json", "nan", "big_number", "encoding", "line_too_long", "ragged", "read_error", "duplicate_key", "header")
 
 
 class Ctx:

@@ -26,7 +26,7 @@ KINDS = (
     # file level
     "empty", "refused", "encoding", "too_big", "unknown_format", "header", "read_error",
     # record level
-    "bad_json", "nan", "duplicate_key", "not_object", "wrong_type", "missing_field", "empty_text", "unknown_role",
+    "bad_json", "nan", "big_number", "duplicate_key", "not_object", "wrong_type", "missing_field", "empty_text", "unknown_role",
     "turn_order", "bad_chars", "line_too_long", "ragged", "same_answers", "prompt_mismatch",
     # warnings
     "duplicates", "special_tokens", "control_chars", "blank_lines", "utf16", "ignored_columns", "column_guess", "coerced",

@@ -8,7 +8,8 @@ import csv
 import json
 
 from core.data.issues import Collector, short
-from core.data.readers import JSON_CELL_COLUMNS, ReadStats, decode_stop, open_text, make_decoder, plain_json_error
+from core.data.readers import (JSON_CELL_COLUMNS, ReadStats, decode_stop, open_text, make_decoder, plain_json_error,
+                                report_seen)
 from core.messages import Msg
 
 def read_csv(path, sn, col, st, cap, column_map):
@@ -110,6 +111,7 @@ def _csv_rows(f, sn, col, st, column_map):
                     col.report("bad_json", Msg("read.cell_json", error=plain_json_error(e.msg)), Msg("read.cell_json.hint"),
                                field=name, line=start, record=record, value=cell)
                     bad = True
+                bad = report_seen(col, [s for s in seen if s[0] == "big_number"], start, record) or bad
                 seen.clear()
             rec[name] = cell
         if not bad:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import codecs
 import io
 import json
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
@@ -62,8 +63,9 @@ class _Decoder(json.JSONDecoder):
 
 
 def make_decoder(seen: list) -> json.JSONDecoder:
-    """A strict decoder: duplicate keys and NaN/Infinity are noted in `seen` (Python would keep the
-    last duplicate silently, and accepts NaN by default)."""
+    """A strict decoder: duplicate keys, NaN/Infinity and whole numbers too long for Python to read are
+    noted in `seen` (Python would keep the last duplicate silently, accepts NaN by default, and stops
+    the whole read with ValueError at a number of more than 4,300 digits)."""
     def pairs(p, dict=dict, len=len):  # called for every object of every row: locals are faster
         d = dict(p)
         if len(d) != len(p):
@@ -74,7 +76,14 @@ def make_decoder(seen: list) -> json.JSONDecoder:
     def constant(name):
         seen.append(("nan", name))
         return _NonFinite("nan")
-    return _Decoder(object_pairs_hook=pairs, parse_constant=constant)
+
+    def integer(digits):
+        try:
+            return int(digits)
+        except ValueError:  # more digits than Python reads (4,300): a problem of this row, not a stop of the check
+            seen.append(("big_number", digits))
+            return _NonFinite("nan")
+    return _Decoder(object_pairs_hook=pairs, parse_constant=constant, parse_int=integer)
 
 
 _PLAIN = [("Expecting property name enclosed in double quotes", "json.key_quotes"), ("Expecting ',' delimiter", "json.comma"),
@@ -103,6 +112,12 @@ def _json_issue(col: Collector, e: json.JSONDecodeError, text: str, line: int, r
                    Msg("read.bad_json.hint"), line=line, record=record, value=near)
 
 
+def big_number(digits: str) -> Msg:
+    """What is wrong with a whole number Python will not read (sys.get_int_max_str_digits: its guard
+    against conversions slow enough to stall a server): its length and the limit."""
+    return Msg("read.big_number", n=len(digits.lstrip("+-")), limit=sys.get_int_max_str_digits())
+
+
 def report_seen(col: Collector, seen: list, line, record) -> bool:
     """Report duplicate keys / NaN found while parsing; True when the record must not be used.
     Sets st.flag via the caller for records that are yielded with a problem."""
@@ -111,6 +126,9 @@ def report_seen(col: Collector, seen: list, line, record) -> bool:
         if code == "nan":
             bad = True
             col.report("nan", Msg("read.nan", what=what), Msg("read.nan.hint"), line=line, record=record, value=what)
+        elif code == "big_number":
+            bad = True
+            col.report("big_number", big_number(what), Msg("read.big_number.hint"), line=line, record=record, value=what)
         else:
             col.report("duplicate_key", Msg("read.duplicate_key", key=what), Msg("read.duplicate_key.hint"), field=what,
                        line=line, record=record, value=what)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 
 from core.data.ops import Op, _int
-from core.data.readers import make_decoder
+from core.data.readers import big_number, make_decoder
 from core.errors import InputError, Problem
 from core.messages import Msg
 
@@ -24,11 +24,15 @@ class Edit(Op):
         self.row = _int(self.params.get("row"), "row", 1)
         rec = self.params.get("record")
         if isinstance(rec, str):
+            seen: list = []
             try:
-                rec = make_decoder([]).decode(rec)  # nesting too deep is a JSONDecodeError too
+                rec = make_decoder(seen).decode(rec)  # nesting too deep is a JSONDecodeError too
             except json.JSONDecodeError as e:
                 raise InputError(problems=[Problem("edit record", Msg("clean.edit_json", error=e.msg, column=e.colno),
                                                    Msg("clean.edit_json.hint"))])
+            big = [digits for code, digits in seen if code == "big_number"]
+            if big:  # the decoder put a stand-in where the number was: never written in its place
+                raise InputError(problems=[Problem("edit record", big_number(big[0]), Msg("read.big_number.hint"))])
         if type(rec) is not dict:
             raise InputError(problems=[Problem("edit record", Msg("clean.edit_not_object"), Msg("clean.edit_not_object.hint"))])
         self.record = rec

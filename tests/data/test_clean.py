@@ -80,6 +80,17 @@ def test_edit_and_delete_rows(tmp_path):
         run(tmp_path, rows, [("edit", {"row": 1, "record": "{oops"})])
 
 
+def test_an_edit_with_a_number_too_long_to_read_is_refused_in_words(tmp_path):
+    """An edited row holding a number of 5,000 digits: Python will not read it (ValueError), so the edit
+    must say so, never write the row with something else in the number's place."""
+    rows = [chat(f"q{i}") for i in range(2)]
+    edit = '{"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}], "n": %s}' % ("9" * 5000)
+    with pytest.raises(InputError) as e:
+        run(tmp_path, rows, [("edit", {"row": 1, "record": edit})])
+    (problem,) = e.value.problems
+    assert problem.where == "edit record" and "holds a number of 5,000 digits" in problem.message and "quotes" in problem.hint
+
+
 def test_split_matches_fraction_and_flags_leaks(tmp_path):
     rows = [chat(f"q{i}", f"a{i}") for i in range(50)] + [chat("q0", "a0")] * 5
     res, out = run(tmp_path, rows, [("split", {"val_fraction": "0.2", "seed": "1"})])

@@ -154,3 +154,27 @@ def test_duplicate_rows_are_counted(tmp_path):
     p = write_jsonl(tmp_path / "d.jsonl", rows + rows[:3])
     rep = check_file(p)
     assert rep.ok and rep.duplicates == 3 and first(rep, "duplicates").line == 11
+
+
+BIG = "9" * 5000  # past Python's limit of 4,300 digits for reading a whole number
+
+
+@pytest.mark.parametrize("name,text", [
+    ("d.jsonl", '{"prompt": "hi", "completion": "yo", "score": %s}\n' % BIG),
+    ("d.jsonl", '{"prompt": -%s, "completion": "yo"}\n' % BIG),
+    ("d.json", '[{"prompt": "hi", "completion": "yo", "score": %s},\n' % BIG),
+    ("d.csv", 'messages,score\n"[{""role"": ""user"", ""content"": %s}]",1\n' % BIG),
+])
+def test_a_number_of_5000_digits_is_a_problem_of_its_row_in_words(tmp_path, name, text):
+    """check-data stopped with "unexpected ValueError: Exceeds the limit (4300 digits) for integer string
+    conversion": Python will not read such a number, so the whole check crashed. Now the row is named,
+    with what to do, and the rows after it are read."""
+    rest = {"d.json": '{"prompt": "a", "completion": "b"}]\n',
+            "d.csv": '"[{""role"": ""user"", ""content"": ""a""}, {""role"": ""assistant"", ""content"": ""b""}]",2\n'}
+    p = tmp_path / name
+    p.write_text(text + rest.get(name, '{"prompt": "a", "completion": "b"}\n'))
+    rep = check_file(p)
+    issue = first(rep, "big_number")
+    assert (issue.line, issue.record) == (2 if name == "d.csv" else 1, 1) and not rep.ok and rep.usable == 1
+    assert issue.message == "holds a number of 5,000 digits; Danlu reads numbers of up to 4,300 digits", issue.message
+    assert "as text in quotes" in issue.hint and len(str(issue.to_problem(name))) < 400

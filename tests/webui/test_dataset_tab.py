@@ -89,8 +89,10 @@ def test_grid_edits_become_a_version(gui, uploads):
     grid.iloc[1, 2] = json.dumps(record)
     grid.iloc[2, 2] = "{not json"
     grid.iloc[3, 2] = "[" * 100_000  # nested past Python's limit: a row that is not JSON, not a crash
+    grid.iloc[4, 2] = '{"n": %s}' % ("9" * 5000)  # more digits than Python reads: it stopped the save with ValueError
     message = dt.save_edits(gui, ds_id, 1, grid, "en")
     assert "Saved rows: 2" in message and "row 3: not valid JSON" in message and "row 4: not valid JSON" in message
+    assert "row 5: " in message and "edit record: holds a number of 5,000 digits" in message and len(message) < 1500, message
     assert "Edited answer." in dt.grid(gui, ds_id, 1, "en").iloc[1, 2]
 
 

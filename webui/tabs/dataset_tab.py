@@ -285,12 +285,14 @@ def save_edits(gui, ds_id: str, start, edited: pd.DataFrame, lang: str) -> str:
         except (TypeError, json.JSONDecodeError, RecursionError) as e:  # "[[[[..." past Python's nesting limit
             problems.append(lambda code, n=row_no, e=e: f"{tr('ds.col.row', code)} {n}: {tr('ds.bad_json', code)} ({e})")
             continue
+        except ValueError:  # a number of more digits than Python reads: core's edit says so in words
+            record = text
         if int(row_no) in before and record != before[int(row_no)]:
             try:
                 D.apply_op(gui.ws, ds_id, "edit", origin=trust.BROWSER, row=int(row_no), record=record)
                 done.append(str(row_no))
             except DanluError as e:
-                problems.append(lambda code, e=e: error_text(e, code))
+                problems.append(lambda code, n=row_no, e=e: f"{tr('ds.col.row', code)} {n}: {error_text(e, code)}")
 
     def words(code):
         text = f"✓ {tr('ds.saved_rows', code)}: {', '.join(done)}" if done else tr("ds.no_edits", code)
