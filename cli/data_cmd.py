@@ -18,6 +18,7 @@ from core.data.clean import OPS
 from core.data.issues import Issue
 from core.errors import InputError, Problem
 from core.messages import Msg
+from core.paths import exists, is_file
 
 
 def register(sub):
@@ -61,8 +62,8 @@ def parse_map(items: list[str]) -> dict:
 
 def _input(path: str) -> Path:
     p = Path(path)
-    if not p.is_file():
-        raise InputError(problems=[Problem(path, Msg("any.file_not_found") if not p.exists() else Msg("cli.is_folder"),
+    if not is_file(p):  # a name too long to exist is not found (core.paths), not an OSError
+        raise InputError(problems=[Problem(path, Msg("any.file_not_found") if not exists(p) else Msg("cli.is_folder"),
                                            Msg("any.check_path"))])
     return p
 

@@ -7,11 +7,13 @@ to VERB_MODULES.
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import sys
 
 from core import knobs
-from core.errors import DanluError
+from core.errors import DanluError, Problem
+from core.messages import Msg
 
 VERB_MODULES = ["cli.presets_cmd", "cli.train_cmd", "cli.jobs_cmd", "cli.data_cmd", "cli.review_cmd", "cli.model_cmd", "cli.gui_cmd",
                 "cli.cluster_cmd"]
@@ -60,8 +62,21 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except Exception as e:  # a bug in Danlu: one line, and the traceback on request
-        if knobs.get(knobs.DEBUG):
-            raise
-        print(f"error: unexpected {type(e).__name__}: {e}\n(set DANLU_DEBUG=1 to see the traceback)", file=sys.stderr)
-        return 1
+    except OSError as e:
+        if e.errno != errno.ENAMETOOLONG:
+            return _unexpected(e)
+        # a path typed here (an --out file, a preset's copy) longer than the file system keeps: only the
+        # file system knows its limit, and says so when the file is made; the path is quoted short
+        print(f"error: {Problem('', Msg('cli.name_too_long', path=str(e.filename)), Msg('cli.name_too_long.hint'))}",
+              file=sys.stderr)
+        return 2
+    except Exception as e:
+        return _unexpected(e)
+
+
+def _unexpected(e: Exception) -> int:
+    """A bug in Danlu: one line, and the traceback on request."""
+    if knobs.get(knobs.DEBUG):
+        raise e
+    print(f"error: unexpected {type(e).__name__}: {e}\n(set DANLU_DEBUG=1 to see the traceback)", file=sys.stderr)
+    return 1

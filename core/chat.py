@@ -38,6 +38,7 @@ from pathlib import Path
 from core import jobs as J
 from core import knobs, procs, trust
 from core.errors import DanluError, InputError, Problem
+from core.paths import is_dir, is_file
 from core.messages import Msg, recorded
 from core.gpus import detect_gpus
 from core.rundir import RunDir, adapter_info_path, read_json
@@ -105,21 +106,21 @@ def _is_run_ref(ws: Workspace, name: str) -> bool:
         return True
     p = Path(name).expanduser()
     run = RunDir(p)
-    return p.is_dir() and run.config.is_file() and run.adapter.is_dir()
+    return is_dir(p) and run.config.is_file() and run.adapter.is_dir()
 
 
 def _export_dir(ws: Workspace, name: str) -> Path | None:
     if not name or "/" in name or "\\" in name or "\x00" in name or name.startswith("."):
         return None
     p = ws.exports / name
-    return p.resolve() if (p / "config.json").is_file() else None
+    return p.resolve() if is_file(p / "config.json") else None
 
 
 def _resolve_adapter(ws: Workspace, adapter: str) -> tuple[Path, dict]:
     p = Path(adapter).expanduser()
-    if p.is_dir() and (p / "adapter_config.json").exists():
+    if is_dir(p) and (p / "adapter_config.json").exists():
         d = check_adapter_dir(p)
-    elif p.is_dir() and RunDir(p).adapter.is_dir():
+    elif is_dir(p) and RunDir(p).adapter.is_dir():
         d = check_adapter_dir(RunDir(p).adapter)
     else:
         d = resolve_trained_run(ws, adapter).adapter_dir

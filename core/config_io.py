@@ -265,7 +265,7 @@ def parse_override(item: str) -> tuple[str, Any]:
 def read_yaml(path: str | Path) -> dict:
     """Read a YAML mapping; syntax errors name the line."""
     path = Path(path)
-    if not path.exists():
+    if not exists(path):
         raise ConfigError([Problem(str(path), Msg("any.file_not_found"), Msg("any.check_path"))], str(path))
     try:
         text = path.read_text(encoding="utf-8-sig")

@@ -26,6 +26,7 @@ from pathlib import Path
 from core import jobs as J
 from core import launcher, trust
 from core.errors import InputError, Problem
+from core.paths import is_file
 from core.launch_commands import recipe_command
 from core.messages import Msg
 from core.rundir import RunDir, read_json, read_jsonl
@@ -56,7 +57,7 @@ def submit_eval(ws: Workspace, job_or_run: str, *, origin: str, max_samples: int
         problems.append(Problem("max_samples", Msg("eval.max_samples", n=str(max_samples))))
     if not (1 <= int(max_new_tokens) <= 8192):
         problems.append(Problem("max_new_tokens", Msg("eval.max_new_tokens", n=str(max_new_tokens))))
-    if dataset is not None and not Path(dataset).is_file():
+    if dataset is not None and not is_file(dataset):
         problems.append(Problem("dataset", Msg("any.file_not_found_at", path=str(dataset))))
     if problems:
         raise InputError(problems=problems, title=Msg("eval.title"))

@@ -26,6 +26,7 @@ from pathlib import Path
 from core import jobs as J
 from core import launcher, trust
 from core.errors import InputError, NotFound, Problem
+from core.paths import is_dir
 from core.export_formats import estimates, gguf_types, parse_formats, scratch_bytes
 from core.messages import Msg
 from core.rundir import RunDir, read_json
@@ -69,7 +70,7 @@ def export_target(ws: Workspace, name: str, origin: str) -> Path:
     problems = []
     if out.name.endswith(".partial") or out == Path(out.anchor):
         problems.append(Problem("out", Msg("export.out_unusable", text=repr(text)), Msg("export.out_unusable.hint")))
-    elif not out.parent.is_dir():
+    elif not is_dir(out.parent):
         problems.append(Problem("out", Msg("export.out_no_parent", path=str(out.parent)), Msg("export.out_no_parent.hint")))
     if problems:
         raise InputError(problems=problems, title=Msg("export.out_title"))

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core.messages import Msg
+from core.paths import is_file
 
 GIB = 2 ** 30
 # bytes per frozen parameter: nf4 packs 2 per byte plus a double-quantised scale per 64 values
@@ -170,7 +171,7 @@ def model_shape(base_model: str, ws, *, origin: str):
         return Shape.from_dict(p.data["shape"]), p.name
     base_model = trust.check_base_model(base_model, ws, origin)
     path = Path(base_model or "").expanduser()
-    if path.is_absolute() and (path / "config.json").is_file():
+    if path.is_absolute() and is_file(path / "config.json"):
         try:
             shape = Shape.from_hf_config(json.loads((path / "config.json").read_text()))
         except (OSError, ValueError):

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from core.errors import InputError, Problem
 from core.messages import Msg
+from core.paths import is_file
 
 PAIR_METHODS = ("dpo", "orpo")
 
@@ -31,7 +32,7 @@ def method_problems(cfg) -> list[Problem]:
     if cfg.method not in PAIR_METHODS:
         return []
     path = Path(cfg.dataset).expanduser()
-    if not path.is_file():
+    if not is_file(path):
         return []
     from core.data.check import resolve_format
     try:
@@ -59,7 +60,7 @@ def _adapter_in(folder: Path) -> Path | None:
     """The adapter of a run folder (RUN/adapter) or the folder itself when it is one."""
     from core.rundir import RunDir
     for cand in (folder, RunDir(folder).adapter):
-        if (cand / "adapter_config.json").is_file():
+        if is_file(cand / "adapter_config.json"):
             return cand
     return None
 

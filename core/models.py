@@ -12,7 +12,7 @@ from pathlib import Path
 
 from core.errors import InputError, Problem
 from core.messages import Msg
-from core.paths import DRIVE_RE, looks_like_url, resolve_user_path
+from core.paths import DRIVE_RE, exists, is_dir, looks_like_url, resolve_user_path
 
 HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,95}/[A-Za-z0-9][A-Za-z0-9_.-]{0,95}$")
 
@@ -49,7 +49,7 @@ def resolve_model(base_model: str, ws=None, *, builtin: str = "build") -> ModelR
     if "://" in name or name.startswith(("http:", "https:", "file:")):
         raise InputError(problems=[Problem("base_model", Msg("model.url", name=repr(name)), Msg("model.url.hint"))])
     path = Path(name).expanduser()
-    if path.is_absolute() or name.startswith((".", "~")) or path.exists():
+    if path.is_absolute() or name.startswith((".", "~")) or exists(path):
         return ModelRef("local", str(check_local_model(path)))
     if HUB_ID.match(name) and ".." not in name:
         return ModelRef("hub", name)
@@ -92,7 +92,7 @@ def check_local_model(path: Path) -> Path:
     """A local model folder must exist, hold a config.json and safetensors weights."""
     path = path.resolve()
     problems = []
-    if not path.is_dir():
+    if not is_dir(path):  # a name too long to exist too
         problems.append(Problem("base_model", Msg("any.folder_not_found_at", path=str(path)), Msg("any.check_path")))
     else:
         if not (path / "config.json").is_file():

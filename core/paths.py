@@ -23,7 +23,8 @@ API (for the GUI and anything else handling user text):
     allowed_roots(ws) -> list[Path]                     the workspace, the templates' sample data, then
                                                         the settings.yaml folders
     core.models.check_model_field(text, ws)            a model box: names pass, folders are checked as here
-    exists(path) -> bool                               path.exists(); a name too long to exist is not there
+    exists(path), is_file(path), is_dir(path) -> bool  Path's own, where a name too long to exist is not there
+                                                        (Python 3.11 raises ENAMETOOLONG): for paths people type
 
 core.trust decides which of these applies to a value, by where it came from (the page or the shell).
 
@@ -52,15 +53,30 @@ _BAD_CATEGORIES = ("Cc", "Cf", "Cs", "Co", "Zl", "Zp")
 SETTINGS_FILE = "settings.yaml"
 
 
-def exists(path: Path) -> bool:
-    """path.exists(), where a name too long for the file system (a pasted text typed as a path) is a
-    file that does not exist: Python 3.11's exists() raises ENAMETOOLONG instead of answering."""
+def _unless_too_long(test, path) -> bool:
+    """test(path), where a name too long for the file system (a pasted text typed as a path) is no file
+    at all: Python 3.11's exists(), is_file() and is_dir() raise ENAMETOOLONG instead of answering."""
     try:
-        return path.exists()
+        return test(Path(path))
     except OSError as e:
         if e.errno == errno.ENAMETOOLONG:
             return False
         raise
+
+
+def exists(path) -> bool:
+    """Path(path).exists(); False for a name too long to exist."""
+    return _unless_too_long(Path.exists, path)
+
+
+def is_file(path) -> bool:
+    """Path(path).is_file(); False for a name too long to exist."""
+    return _unless_too_long(Path.is_file, path)
+
+
+def is_dir(path) -> bool:
+    """Path(path).is_dir(); False for a name too long to exist."""
+    return _unless_too_long(Path.is_dir, path)
 
 
 def _strip_invisible(text: str) -> str:
@@ -197,9 +213,9 @@ def resolve_user_path(text, ws, *, field: str = "path", roots: list[Path] | None
     if must_exist and not exists(real):
         raise _problem(field, "path.not_found", value=repr(text))
     if exists(real):
-        if kind == "file" and not real.is_file():
+        if kind == "file" and not is_file(real):
             raise _problem(field, "path.not_file", value=repr(text))
-        if kind == "dir" and not real.is_dir():
+        if kind == "dir" and not is_dir(real):
             raise _problem(field, "path.not_folder", value=repr(text))
     return real
 

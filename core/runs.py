@@ -12,6 +12,7 @@ from pathlib import Path
 
 from core import jobs as J
 from core.errors import InputError, NotFound, Problem
+from core.paths import is_dir
 from core.messages import Msg
 from core.rundir import RunDir, adapter_info_path, read_json
 from core.workspace import Workspace
@@ -61,7 +62,7 @@ def resolve_trained_run(ws: Workspace, ref: str) -> TrainedRun:
         if not run_dir.is_relative_to(ws.root.resolve()):  # before any look at it: no probing outside
             raise InputError(problems=[Problem("run", Msg("run.outside", path=str(run_dir), workspace=str(ws.root)),
                                                Msg("run.outside.hint"))])
-        if not run_dir.is_dir():
+        if not is_dir(run_dir):
             raise NotFound(Msg("run.unknown", ref=repr(ref)), Msg("run.unknown.hint"))
         job = _job_for_dir(ws, run_dir)
     adapter = RunDir(run_dir).adapter
@@ -80,7 +81,7 @@ def check_adapter_dir(adapter_dir: str | Path) -> Path:
     """An adapter folder must hold PEFT safetensors; pickle weights are refused (they can run code when loaded)."""
     adapter_dir = Path(adapter_dir).expanduser().resolve()
     problems = []
-    if not adapter_dir.is_dir():
+    if not is_dir(adapter_dir):
         problems.append(Problem("adapter", Msg("any.folder_not_found_at", path=str(adapter_dir)), Msg("run.adapter_missing.hint")))
     elif not (adapter_dir / "adapter_config.json").is_file():
         problems.append(Problem("adapter", Msg("run.no_adapter_config", path=str(adapter_dir)), Msg("run.no_adapter_config.hint")))

@@ -32,7 +32,7 @@ from core.data.clean import OPS, run_ops
 from core.data.sniff import sniff
 from core.errors import InputError, NotFound, Problem
 from core.messages import Msg, keep, recorded
-from core.paths import safe_name
+from core.paths import is_file, safe_name
 from core.workspace import atomic_write_text, sha256_file
 
 MAX_UPLOAD_BYTES = 2 << 30
@@ -101,7 +101,7 @@ def import_file(ws, src_path: str | os.PathLike, display_name: str | None = None
     path from the page must lie inside the workspace or the allowed folders."""
     name = sanitize_name(display_name if display_name is not None else Path(src_path).name)
     src = Path(trust.check_file(src_path, ws, origin, field="dataset", must_exist=False))
-    if not src.is_file():
+    if not is_file(src):
         raise InputError(problems=[Problem(name, Msg("store.missing"), Msg("any.upload_again"))])
     size = src.stat().st_size
     if size > max_bytes:

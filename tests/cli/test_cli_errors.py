@@ -82,3 +82,26 @@ def test_a_number_too_large_to_hold_is_refused_with_its_bounds(tmp_path, monkeyp
     assert main(["train", str(cfg), "--set", item]) == 2
     err = capsys.readouterr().err
     assert said in err and "characters)" in err and len(err) < 400, err[:500]
+
+
+LONG = "x" * 5000  # a name no file system keeps: Python 3.11's exists()/is_file() raise ENAMETOOLONG on it
+
+
+@pytest.mark.parametrize("argv", [
+    ["check-data", "{long}"], ["clean", "{long}", "trim", "--out", "{tmp}/o.jsonl"], ["review", "{long}", "--scan"],
+    ["train", "{long}"], ["check-data", "{data}", "--model", "{long}"], ["check-data", "{data}", "--model", LONG],
+    ["chat", "{long}", "--prompt", "hi"], ["chat", LONG, "--prompt", "hi"], ["chat", "builtin:danlu-tiny", "--adapter", "{long}"],
+    ["clean", "{data}", "trim", "--out", "{long}"], ["copy-preset", "demo", "{long}"],
+    ["review", "{data}", "--redact", "--out", "{long}"],
+])
+def test_a_path_too_long_for_the_file_system_is_refused_in_words(tmp_path, monkeypatch, capsys, argv):
+    """Found by probes: each stopped with "unexpected OSError: [Errno 36] File name too long: '/tmp/xxx...'" and
+    the whole 5,000-character path. Now: exit 2, the path quoted short, never a bug's words."""
+    from cli.main import main
+    monkeypatch.setenv("DANLU_HOME", str(tmp_path / "home"))
+    data = tmp_path / "d.jsonl"
+    data.write_text('{"prompt": "a", "completion": "b"}\n')
+    args = [a.format(long=f"{tmp_path}/{LONG}", tmp=tmp_path, data=data) for a in argv]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "unexpected" not in err and "xxxxx…" in err and len(err) < 600, err[:800]  # quoted or placed short

@@ -230,3 +230,37 @@ def test_check_model_field(ws, tmp_path):
                        ("file:///etc", "web address"), ("\\\\host\\share\\m", "network share"), ("a\x00b", "NUL"),
                        ("./nothing-here", "not found")):
         assert words in refused(check_model_field, bad, ws, field="model"), bad
+
+
+def _shell_seams(ws, long: str) -> dict:
+    """Every core step that looks at a path the local user typed (the shell passes it as typed)."""
+    from core import evaluation, export, memory, method_check, models, runs
+    from core.config import TrainConfig, read_yaml
+    from core.data import import_file
+    return {
+        "model folder": lambda: models.resolve_model(long, ws),
+        "model name": lambda: models.resolve_model(Path(long).name, ws),
+        "config file": lambda: read_yaml(long),
+        "adapter folder": lambda: runs.check_adapter_dir(long),
+        "run folder": lambda: runs.resolve_trained_run(ws, str(ws.runs / Path(long).name)),
+        "start adapter": lambda: method_check.resolve_start_adapter(ws, TrainConfig(start_adapter=long)),
+        "eval dataset": lambda: evaluation.submit_eval(ws, "j-1", origin="shell", dataset=long),
+        "export folder": lambda: export.export_target(ws, long + "/model", origin="shell"),
+        "upload": lambda: import_file(ws, long, origin="shell"),
+        "memory estimate": lambda: memory.model_shape(long, ws, origin="shell"),
+    }
+
+
+@pytest.mark.parametrize("seam", list(_shell_seams(None, "/x")))
+def test_a_path_too_long_to_exist_is_not_there_at_every_seam(ws, tmp_path, seam):
+    """Python 3.11's exists(), is_file() and is_dir() raise OSError 'File name too long' (ENAMETOOLONG) for a
+    5,000-character name instead of answering no: each of these stopped with that OSError and the whole path.
+    Now such a path is one that is not there (core.paths.exists, is_file, is_dir), said in words."""
+    from core.errors import DanluError
+    long = str(tmp_path / ("x" * 5000))
+    try:
+        out = _shell_seams(ws, long)[seam]()
+    except DanluError as e:
+        assert len(str(e)) < 700 and "xxxxx…" in str(e), str(e)[:900]
+    else:
+        assert seam == "memory estimate" and out == (None, long)  # no shape known: the page says "unknown model"
