@@ -105,7 +105,8 @@ def submit_train(ws: Workspace, cfg: TrainConfig, spec: LaunchSpec | None = None
     cfg = trust.check_config(cfg, ws, origin)
     from core.config import validate
     from core.method_check import method_problems, resolve_start_adapter
-    problems = validate(cfg) + method_problems(cfg)
+    from core.models import base_model_problems
+    problems = validate(cfg) + method_problems(cfg) + base_model_problems(cfg.base_model, ws)
     if problems:
         raise InputError(problems=problems, title=Msg("launch.config_title"))
     start_adapter = resolve_start_adapter(ws, cfg)  # a job id or folder -> the adapter's absolute path

@@ -56,6 +56,19 @@ def resolve_model(base_model: str, ws=None, *, builtin: str = "build") -> ModelR
     raise InputError(problems=[Problem("base_model", Msg("model.unknown", name=repr(name)), Msg("model.unknown.hint"))])
 
 
+def base_model_problems(base_model: str, ws) -> list[Problem]:
+    """What stops training from loading `base_model`, found before a job starts (the launcher): an
+    unknown name, a web address, a folder that is missing (a pasted text too long to be one included)
+    or holds no safetensors weights. [] for presets, builtin:... and hub ids (fetched by the job)."""
+    if not base_model.strip() or "\x00" in base_model:
+        return []  # "no base model chosen" and a NUL are the settings check's to say
+    try:
+        resolve_model(base_model, ws, builtin="path")  # "path": the supervisor builds the demo model
+    except InputError as e:
+        return e.problems
+    return []
+
+
 def is_local_model_text(text: str, ws) -> bool:
     """Does this base_model value name a folder (rather than a preset, builtin or hub id)?"""
     from core import demo_model, presets

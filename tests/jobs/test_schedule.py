@@ -122,6 +122,22 @@ def test_impossible_device_requests_are_refused_in_words(services, monkeypatch, 
     assert services.store.list() == [] and no_spawn == []
 
 
+@pytest.mark.parametrize("model, words", [
+    ("m" * 5000, "is neither a model preset, a hub id nor an existing folder"),
+    ("/tmp/" + "m" * 5000, "folder not found: /tmp/mmm"),
+    ("./no-such-model", "folder not found"),
+])
+def test_a_base_model_training_cannot_load_is_refused_before_a_job_starts(services, monkeypatch, no_spawn, model, words):
+    """From the shell a 5,000-character base model started a job, whose recipe then stopped with OSError
+    'File name too long' (its exists()); an unknown name or a missing folder also failed only in the job.
+    Now each is refused in words, quoted short, with no job and no run folder."""
+    gpus(monkeypatch, 0)
+    with pytest.raises(InputError) as e:
+        launcher.submit_train(services.workspace, demo_config(base_model=model), launcher.LaunchSpec(), origin="shell")
+    assert words in str(e.value) and "base_model" in str(e.value) and len(str(e.value)) < 600, str(e.value)[:800]
+    assert services.store.list() == [] and no_spawn == [] and not any(services.workspace.runs.iterdir())
+
+
 def test_fake_gpus_from_the_environment(monkeypatch):
     from core.gpus import detect_gpus
     monkeypatch.setenv("DANLU_FAKE_GPUS", "3")
