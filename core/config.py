@@ -25,11 +25,13 @@ METHODS = ("sft", "dpo", "orpo")
 
 
 def setting(default, label: str, help: str, *, group: str, advanced: bool = False,
-            min=None, max=None, choices=None, kind: str | None = None, path: str | None = None):
+            min=None, max=None, choices=None, kind: str | None = None, path: str | None = None,
+            max_chars: int | None = None):
     """A TrainConfig field with its user-facing metadata. path: "file" or "model" when the value
-    names something on disk; core.trust checks every such field when a config comes from the page."""
-    meta = dict(label=label, help=help, group=group, advanced=advanced,
-                min=min, max=max, choices=tuple(choices) if choices else None, kind=kind, path=path)
+    names something on disk; core.trust checks every such field when a config comes from the page.
+    max_chars: the longest text a text setting takes (a paste of a whole file is refused, in words)."""
+    meta = dict(label=label, help=help, group=group, advanced=advanced, min=min, max=max,
+                choices=tuple(choices) if choices else None, kind=kind, path=path, max_chars=max_chars)
     if isinstance(default, (list, dict)):
         return field(default_factory=lambda d=default: type(d)(d), metadata=meta)
     return field(default=default, metadata=meta)
@@ -127,7 +129,7 @@ class TrainConfig:
         "all-linear", "Layers to adapt",
         "Which layers get a LoRA add-on. 'all-linear' (recommended) adapts every linear layer; or "
         "list names separated by commas, e.g. q_proj,v_proj.",
-        group="lora", advanced=True)
+        group="lora", advanced=True, max_chars=1000)
 
     # --- training --------------------------------------------------------------------------
     method: str = setting(
@@ -235,7 +237,7 @@ class TrainConfig:
         group="logging", advanced=True, min=0.5, max=10_000.0)
     run_name: str = setting(
         "", "Run name", "A name to recognise this run by in the job table (optional).",
-        group="logging", advanced=True)
+        group="logging", advanced=True, max_chars=100)
     probe_prompts: list = setting(
         [], "Probe prompts",
         "Questions the model answers at every checkpoint and at the end, so you can watch its answers "

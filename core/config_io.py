@@ -165,6 +165,9 @@ def validate(cfg: TrainConfig, *, check_files: bool = True, base_dir: Path | Non
                                     _bound_hint(f.name, meta["min"])))
         if meta["max"] is not None and isinstance(value, (int, float)) and value > meta["max"]:
             problems.append(Problem(f.name, Msg("config.max", label=name, n=str(meta["max"]), value=str(value))))
+        if meta["max_chars"] is not None and len(value) > meta["max_chars"]:
+            problems.append(Problem(f.name, Msg("config.max_chars", label=name, count=len(value), n=meta["max_chars"]),
+                                    Msg("config.max_chars.hint")))
     if not cfg.base_model.strip():
         problems.append(Problem("base_model", Msg("config.no_model"), Msg("config.no_model.hint")))
     if "\x00" in cfg.base_model or "\x00" in cfg.dataset:
@@ -188,7 +191,8 @@ def validate(cfg: TrainConfig, *, check_files: bool = True, base_dir: Path | Non
     tm = cfg.target_modules.strip()
     if not tm:
         problems.append(Problem("target_modules", Msg("config.no_layers"), Msg("config.no_layers.hint")))
-    elif tm != "all-linear" and not all(part.strip().replace("_", "").replace(".", "").isalnum() for part in tm.split(",")):
+    elif tm != "all-linear" and len(tm) <= FIELDS["target_modules"].metadata["max_chars"] \
+            and not all(_LAYER.fullmatch(part.strip()) for part in tm.split(",")):
         problems.append(Problem("target_modules", Msg("config.bad_layers", value=repr(tm)), Msg("config.bad_layers.hint")))
     if len(cfg.probe_prompts) > 10:
         problems.append(Problem("probe_prompts", Msg("config.too_many_probes", n=len(cfg.probe_prompts)),
@@ -201,6 +205,10 @@ def validate(cfg: TrainConfig, *, check_files: bool = True, base_dir: Path | Non
                        "chosen", "rejected"):
             problems.append(Problem(f"column_map.{key}", Msg("any.not_a_field"), Msg("config.column_map_key.hint")))
     return problems
+
+
+# A layer's name as PyTorch names a module: letters, digits and "_", parts joined by dots (model.layers.0.mlp)
+_LAYER = re.compile(r"[A-Za-z0-9_]+(?:\.[A-Za-z0-9_]+)*")
 
 
 def _bound_hint(name: str, minimum) -> Msg:

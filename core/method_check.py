@@ -4,6 +4,7 @@ launcher runs them beside config validation) and again inside the recipe for a h
     data_problems("dpo", "messages")        # -> [Problem("method", ...)]: dpo and orpo need pairs
     method_problems(cfg)                   # the same, reading the dataset's format from its first record
     resolve_start_adapter(ws, cfg)         # -> absolute adapter folder ("" for none), or InputError
+    start_adapter_problems(ws, cfg)        # the same refusal as problems (the page's settings check)
 
 sft on a file of pairs trains on prompt + chosen (core.engine.methods.as_conversation): no problem.
 Pure Python (no torch).
@@ -85,7 +86,8 @@ def resolve_start_adapter(ws, cfg) -> str:
         if job is not None and job.kind != "train" and job.parent_id:  # an eval or export of a run stands for it
             job = store.get(job.parent_id) or job
         if job is None:
-            raise InputError(problems=[Problem("start_adapter", Msg("start.unknown", ref=text), Msg("start.unknown.hint"))],
+            raise InputError(problems=[Problem("start_adapter", Msg("start.unknown", ref=repr(text)),
+                                               Msg("start.unknown.hint"))],
                              title=Msg("start.title"))
         adapter = RunDir(job.run_dir).adapter
     try:
@@ -99,3 +101,13 @@ def resolve_start_adapter(ws, cfg) -> str:
                                                                  model=cfg.base_model),
                                            Msg("start.other_base.hint", base=base))], title=Msg("start.title"))
     return str(adapter)
+
+
+def start_adapter_problems(ws, cfg) -> list[Problem]:
+    """What resolve_start_adapter refuses, as problems: the page's settings check says it as Start would
+    (an unknown job id, a 100,000-letter paste among them), instead of "all settings are valid"."""
+    try:
+        resolve_start_adapter(ws, cfg)
+    except InputError as e:
+        return e.problems
+    return []

@@ -13,6 +13,7 @@ import gradio as gr
 import yaml
 
 from core import trust
+from core.method_check import start_adapter_problems
 from core.config import FIELDS, GROUPS, TrainConfig, coerce, from_dict, int_or_text, load_yaml_text, to_dict, validate
 from core.errors import InputError, Problem
 from core.messages import Msg, label
@@ -147,6 +148,8 @@ def build_config(values: dict, ws, *, check_files: bool = True) -> tuple[TrainCo
     except InputError as e:
         return None, problems + e.problems
     problems += validate(cfg, check_files=check_files)
+    if check_files:  # a job id or run folder to continue from: what Start would refuse, said now
+        problems += start_adapter_problems(ws, cfg)
     return (cfg if not problems else None), problems
 
 

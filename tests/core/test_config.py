@@ -138,3 +138,16 @@ def test_a_config_file_with_a_huge_number_is_read_and_its_setting_named(tmp_path
     assert [pr.where for pr in e.value.problems] == ["seed", "num_epochs"]
     assert "Random seed must be at most 2147483647, got 1000" in str(e.value)
     assert "Epochs must be at least 0.01, got -999" in str(e.value) and len(str(e.value)) < 600
+
+
+def test_text_settings_have_bounds_and_layer_names_look_like_layer_names():
+    """A 100,000-character run name or list of layers passed the settings check: the job started, its name
+    cut to 200 characters in the job table without a word, and PEFT looked for a layer of that name."""
+    def said(**values):
+        return {p.where: p.message for p in validate(TrainConfig(dataset="", **values)) if p.where != "dataset"}
+    assert said(run_name="r" * 100, target_modules="q_proj, v_proj,model.layers.0.mlp.down_proj") == {}
+    assert said(run_name="r" * 101) == {"run_name": "Run name is 101 characters long; it may have at most 100"}
+    assert said(target_modules="a" * 100_000) == \
+        {"target_modules": "Layers to adapt is 100,000 characters long; it may have at most 1,000"}
+    for odd in ("q_proj,.v_proj", "q_proj..k", "q_proj;v_proj", "层"):
+        assert said(target_modules=odd)["target_modules"].endswith("is not a comma-separated list of layer names"), odd

@@ -283,6 +283,22 @@ def test_start_then_watch_a_job_to_the_end(gui, monkeypatch):
     assert all(v == gr.skip() for v in unchanged)  # nothing new: nothing sent
 
 
+@pytest.mark.parametrize("name, said", [
+    ("run_name", "Run name is 100,000 characters long; it may have at most 100"),
+    ("target_modules", "Layers to adapt is 100,000 characters long; it may have at most 1,000"),
+    ("start_adapter", "There is no job with the id 'aaaaa"),
+])
+def test_a_text_setting_of_100000_letters_is_named_by_the_settings_check_and_starts_nothing(gui, name, said):
+    """The settings check said "All settings are valid" for each: Start then ran a job named by the first 200
+    letters (run_name), handed PEFT a layer of 100,000 letters (target_modules), or only then said there is
+    no such job (start_adapter). Now the check names the setting and Start starts nothing."""
+    values = dict(zip(fields.NAMES, demo_values()), **{name: "a" * 100_000})
+    out = hp.validate_settings(gui, "en", *[values[n] for n in fields.NAMES])
+    assert f"(`{name}`): {said}" in out and "100,000" in out and len(out) < 800, out[:1000]
+    job_id, message, _ = tt.start_training(gui, "en", ["cpu"], 1, *[values[n] for n in fields.NAMES])
+    assert said in message and gui.store.list() == []
+
+
 def test_job_table_and_reattach_pick_the_newest_training_job(gui):
     a = gui.store.create(kind="train", name="first", run_dir=str(gui.ws.runs / "a"))
     time.sleep(0.01)
