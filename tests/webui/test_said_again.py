@@ -271,3 +271,20 @@ def test_the_note_in_the_command_box_is_said_again(page):
     assert zh.startswith(f"# {tr('hp.fix_first', 'zh-CN')}\n# ") and CJK.search(zh.split("\n")[1]), zh
     line = page.call("en", ["cpu"], 1, json.dumps(demo), api_name="show_command")["hp-command"]
     assert line.startswith("python app.py train ") and "hp-command" not in page.switch_all("ja")  # no words: left as it is
+
+
+def test_a_refused_settings_box_is_said_in_the_pages_language(page):
+    """Every event reading the settings box (a direct HTTP call may send anything) refused a broken
+    one in English whatever the page's language: now in the language the event was given."""
+    lang = page.component("language")
+    box = page.component("settings-json")
+    routes = [f for f in page.blocks.fns.values() if f.fn and f.inputs and f.inputs[-1] is box]
+    assert len(routes) >= 7, [f.api_name for f in routes]  # templates, check, save, load, command, start ×2
+    for f in routes:
+        args = ["ja" if c is lang else c.value for c in f.inputs[:-1]]
+        with pytest.raises(gr.Error) as e:
+            f.fn(*args, '{"lora_rnak": 8}')
+        said = e.value.message
+        words = [tr("config.unknown", "ja"), tr("page.unknown.hint", "ja")]
+        assert said.startswith("lora_rnak") and all(w in said for w in words), (f.api_name, said)
+        assert e.value.title == tr("error.input", "ja"), (f.api_name, e.value.title)
