@@ -1,6 +1,7 @@
 """Dataset tab: upload (drag and drop), detected format and row count, the problems table, cleaning
-with undo, an editable preview grid, the token-length histogram, the rendered example with the
-trained-on tokens highlighted (webui/tabs/dataset_lengths.py), and the cleaned file to download.
+with undo, an editable preview grid (webui/tabs/dataset_grid.py), the token-length histogram, the rendered
+example with the trained-on tokens highlighted (webui/tabs/dataset_lengths.py), and the cleaned file to
+download.
 
 Every action calls the data studio (core.data: import_file, check_dataset, apply_op, undo,
 dataset_rows, insight_dataset, export_path); this file only lays out and formats. The selected
@@ -8,7 +9,6 @@ dataset is an id in a hidden textbox; its current version is what the `dataset` 
 """
 from __future__ import annotations
 
-import json
 import shutil
 from functools import partial
 from dataclasses import dataclass
@@ -23,12 +23,11 @@ from core.messages import Msg, english as english_of
 from webui import fields
 from webui.i18n import CODES, L, error_text, keep_said, recorded_text, said_again, said_in_all, say, tr
 from webui.tabs import dataset_pairs
+from webui.tabs.dataset_grid import PAGE, grid, save_edits
 from webui.tabs.dataset_lengths import histogram_frame, insight
 from webui.tabs.hyperparams_tab import problems_markdown
 
 PROBLEM_COLUMNS = ("line", "field", "message", "fix")
-GRID_COLUMNS = ("row", "line", "record")
-PAGE = 50
 # cleaning buttons: (i18n key, core operation, needs the model's tokenizer)
 CLEAN_OPS = [("ds.op.dedupe", "dedupe", False), ("ds.op.drop_empty", "drop-empty", False),
              ("ds.op.drop_invalid", "drop-invalid", False), ("ds.op.trim", "trim", False),
@@ -260,42 +259,6 @@ def undo(gui, ds_id: str, lang: str) -> str:
     except DanluError as e:
         return said_in_all(lambda code: f"⚠ {error_text(e, code)}", lang)
     return said_in_all(lambda code: "↶ " + recorded_text(res, "summary", code), lang)
-
-
-# ---- the editable grid -------------------------------------------------------------------------
-def grid(gui, ds_id: str, start, lang: str) -> pd.DataFrame:
-    """Inputs: dataset id, first row, language. Outputs: a page of rows, each record as JSON text."""
-    cols = [tr("ds.col." + c, lang) for c in GRID_COLUMNS]
-    if not ds_id:
-        return pd.DataFrame(columns=cols)
-    rows = D.dataset_rows(gui.ws, ds_id, start=max(1, int(start or 1)), count=PAGE)
-    return pd.DataFrame([[r["row"], r["line"], json.dumps(r["record"], ensure_ascii=False)] for r in rows], columns=cols)
-
-
-def save_edits(gui, ds_id: str, start, edited: pd.DataFrame, lang: str) -> str:
-    """Inputs: dataset id, first row, the grid as edited, language. Outputs: what was saved. Each changed
-    row becomes an `edit` operation (a new version; Undo takes it back). In every language (i18n.Said)."""
-    if not ds_id or edited is None or edited.empty:
-        return said_in_all(lambda code: tr("ds.none", code), lang)
-    before = {r["row"]: r["record"] for r in D.dataset_rows(gui.ws, ds_id, start=max(1, int(start or 1)), count=PAGE)}
-    done, problems = [], []  # each problem: its words in a language code
-    for row_no, text in zip(edited.iloc[:, 0], edited.iloc[:, 2]):
-        try:
-            record = json.loads(text)
-        except (TypeError, json.JSONDecodeError, RecursionError) as e:  # "[[[[..." past Python's nesting limit
-            problems.append(lambda code, n=row_no, e=e: f"{tr('ds.col.row', code)} {n}: {tr('ds.bad_json', code)} ({e})")
-            continue
-        if int(row_no) in before and record != before[int(row_no)]:
-            try:
-                D.apply_op(gui.ws, ds_id, "edit", origin=trust.BROWSER, row=int(row_no), record=record)
-                done.append(str(row_no))
-            except DanluError as e:
-                problems.append(lambda code, e=e: error_text(e, code))
-
-    def words(code):
-        text = f"✓ {tr('ds.saved_rows', code)}: {', '.join(done)}" if done else tr("ds.no_edits", code)
-        return "\n\n".join([text] + [f"⚠ {p(code)}" for p in problems])
-    return said_in_all(words, lang)
 
 
 # ---- lengths and the rendered example -----------------------------------------------------------
