@@ -208,12 +208,14 @@ def _wire_language(gui, lang, tpl, ds, hp, tr, ev, ex, ch, box, said):
         (partial(chat_tab.demo_table, gui), [lang], [ch.demos, ch.demo_pick]),
     ]
     # what would widen that answer past the page's input budget follows it: the export plan, and the
-    # Dataset tab (its check and rows again, or the refusal it shows; the length summary said again)
+    # Dataset tab (its check and rows again, or the refusal it shows; the picker's labels; the length
+    # summary said again)
     after = [(partial(export_tab.plan_markdown, gui), [lang, ex.run, ex.formats], [ex.plan]),
              (partial(dataset_tab.check_again, gui),
               [ds.ds_id, ds.widgets["dataset_format"], ds.widgets["column_map"], ds.summary_said, lang],
               [ds.summary, ds.problems, ds.counts, ds.widgets["dataset"]]),
              (partial(dataset_tab.grid, gui), [ds.ds_id, ds.grid_start, lang], [ds.grid]),
+             (partial(dataset_tab.relabel_picker, gui), [lang], [ds.picker]),
              (say_again, [lang, ds.lengths_said], [ds.lengths])]
     fn, inputs, outputs = combined(light, first=lang)
     first = lang.change(fn, inputs=inputs, outputs=outputs, js=SET_LANGUAGE_JS, api_visibility="private")

@@ -261,7 +261,7 @@ def test_what_cleaning_did_reads_in_chinese(services, uploads):
              '{"messages": [{"role": "user", "content": "half', row("Long? " * 300, "Yes.")]
     src = uploads / "mixed.jsonl"
     src.write_text("\n".join(lines) + "\n")
-    ds_id, _ = dt.import_upload(gui, str(src))
+    ds_id, _ = dt.import_upload(gui, str(src), "en")
     said = [dt.clean_now(gui, op, ds_id, "builtin:danlu-tiny", 64, "auto", "zh-CN")
             for op in ("drop-invalid", "dedupe", "drop-empty", "trim", "merge-turns")]
     said += list(dt.clean(gui, "filter-long", ds_id, "builtin:danlu-tiny", 64, "auto", "zh-CN"))[1:]
@@ -281,7 +281,7 @@ def test_the_problems_table_reads_in_each_language(services, uploads):
     demo = (Path(__file__).resolve().parents[2] / "presets/templates/data/demo.jsonl").read_text().splitlines()
     src = uploads / "broken.jsonl"
     src.write_text("\n".join(demo[:3] + ['{"messages": [{"role": "user", "content": "half'] + [demo[0]]) + "\n")
-    ds_id, _ = dt.import_upload(Gui(services=services), str(src))
+    ds_id, _ = dt.import_upload(Gui(services=services), str(src), "en")
     table = dt.check(Gui(services=services), ds_id, "auto", "", "zh-CN")[1]
     assert table.iloc[0, 2] == "第 48 列的 JSON 格式错误：文本中有原始的换行或制表符；请写成 \\n 或 \\t" and table.iloc[0, 3].startswith("修改这一行")
     assert any(fix.startswith("删除重复行") for fix in table.iloc[:, 3]), table.values.tolist()

@@ -288,3 +288,19 @@ def test_a_refused_settings_box_is_said_in_the_pages_language(page):
         words = [tr("config.unknown", "ja"), tr("page.unknown.hint", "ja")]
         assert said.startswith("lora_rnak") and all(w in said for w in words), (f.api_name, said)
         assert e.value.title == tr("error.input", "ja"), (f.api_name, e.value.title)
+
+
+def test_the_dataset_pickers_labels_follow_the_language_and_what_it_shows_stays(page, uploads):
+    """The picker named versions in English ("original", "cleaned ×1") in every language, also after a
+    switch. Its values are the datasets' ids: a switch changes the labels only, so the dataset shown
+    stays shown (also after a template emptied the selected id)."""
+    src = uploads / "furnaces.jsonl"
+    src.write_bytes((REPO / "presets/templates/data/demo.jsonl").read_bytes())
+    out = page.call(str(src), "auto", "", "ja", api_name="upload_dataset")
+    ds = out["ds-id"]
+    assert out["ds-picker"]["value"] == ds
+    assert out["ds-picker"]["choices"] == [(f"furnaces.jsonl · {tr('ds.original', 'ja')} · {ds}", ds)]
+    D.apply_op(page.gui.ws, ds, "edit", origin="shell", row=1, record={"messages": [{"role": "user", "content": "hi"}]})
+    page.kept[page.component("ds-id")._id] = ""  # a template empties the id; the picker still shows the dataset
+    picker = page.switch_all("ko")["ds-picker"]
+    assert picker["choices"] == [(f"furnaces.jsonl · {tr('ds.cleaned', 'ko')} ×1 · {ds}", ds)] and "value" not in picker

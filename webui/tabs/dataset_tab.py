@@ -66,8 +66,9 @@ class DatasetTab:
 
 
 # ---- choosing a dataset ------------------------------------------------------------------------
-def dataset_choices(gui) -> list[tuple[str, str]]:
-    return [(f"{d['display_name']} · {version_text(d, 'en')} · {d['id']}", d["id"]) for d in D.list_datasets(gui.ws)]
+def dataset_choices(gui, lang: str) -> list[tuple[str, str]]:
+    """(label in `lang`, id) per dataset: the id is the value, so a language switch changes labels only."""
+    return [(f"{d['display_name']} · {version_text(d, lang)} · {d['id']}", d["id"]) for d in D.list_datasets(gui.ws)]
 
 
 def version_text(info: dict, lang: str) -> str:
@@ -76,13 +77,13 @@ def version_text(info: dict, lang: str) -> str:
     return tr("ds.original", lang) if not n else f"{tr('ds.cleaned', lang)} ×{n}"
 
 
-def import_upload(gui, path):
-    """Inputs: the dropped file. Outputs: dataset id, the picker. The bytes are copied into the
+def import_upload(gui, path, lang: str):
+    """Inputs: the dropped file, language. Outputs: dataset id, the picker. The bytes are copied into the
     workspace first (the original is never changed); the same file twice is the same dataset."""
     if not path:
         return gr.skip(), gr.skip()
     info = D.import_file(gui.ws, path, display_name=_name(path), origin=trust.BROWSER)
-    return info["id"], gr.update(choices=dataset_choices(gui), value=info["id"])
+    return info["id"], gr.update(choices=dataset_choices(gui, lang), value=info["id"])
 
 
 def _name(path) -> str:
@@ -111,7 +112,7 @@ def upload_and_check(gui, path, fmt: str, column_map: str, lang: str):
     if not path:
         return (gr.skip(),) * 8
     try:
-        ds_id, picker = import_upload(gui, path)
+        ds_id, picker = import_upload(gui, path, lang)
     except InputError as e:  # too big, not a data file, or a path from outside (a direct API call)
         refused = said_in_all(lambda code: refusal(e, code), lang)
         return (gr.skip(), gr.skip(), refused, _problem_frame([], lang), "", gr.skip(), gr.skip(), "")
@@ -282,7 +283,7 @@ def build(gui) -> DatasetTab:
         upload = gr.File(label=L("ds.upload"), file_types=[".jsonl", ".json", ".csv", ".tsv", ".parquet", ".xlsx"],
                          elem_id="ds-upload", scale=3, height=150)
         with gr.Column(scale=2):
-            picker = gr.Dropdown(choices=dataset_choices(gui), value=None, label=L("ds.picker"), elem_id="ds-picker")
+            picker = gr.Dropdown(choices=dataset_choices(gui, "en"), value=None, label=L("ds.picker"), elem_id="ds-picker")
             widgets = {"dataset_format": fields.widget_for("dataset_format")}
     widgets["column_map"] = fields.widget_for("column_map")
     widgets["dataset"] = fields.widget_for("dataset")
@@ -337,14 +338,20 @@ def pick(ds_id: str | None) -> tuple[str, str]:
     return ds_id or "", ""
 
 
-def refresh_picker(gui, ds_id: str):
+def refresh_picker(gui, ds_id: str, lang: str):
     """Outputs: the picker with every dataset (versions change when cleaning)."""
-    return gr.update(choices=dataset_choices(gui), value=ds_id or None)
+    return gr.update(choices=dataset_choices(gui, lang), value=ds_id or None)
+
+
+def relabel_picker(gui, lang: str):
+    """The language switch's answer for the picker: its labels in `lang`, its value left as it is (the
+    dataset it shows may not be the selected id: a template empties that)."""
+    return gr.update(choices=dataset_choices(gui, lang))
 
 
 def rows_and_picker(gui, ds_id: str, start, lang: str):
     """Inputs: dataset id, first grid row, language. Outputs: the grid's page of rows, the picker."""
-    return grid(gui, ds_id, start, lang), refresh_picker(gui, ds_id)
+    return grid(gui, ds_id, start, lang), refresh_picker(gui, ds_id, lang)
 
 
 def check_rows_and_picker(gui, ds_id: str, fmt: str, column_map: str, start, lang: str):
