@@ -304,3 +304,35 @@ def test_the_dataset_pickers_labels_follow_the_language_and_what_it_shows_stays(
     page.kept[page.component("ds-id")._id] = ""  # a template empties the id; the picker still shows the dataset
     picker = page.switch_all("ko")["ds-picker"]
     assert picker["choices"] == [(f"furnaces.jsonl · {tr('ds.cleaned', 'ko')} ×1 · {ds}", ds)] and "value" not in picker
+
+
+def shown_by_page(page, elem_id):
+    """What the page sends back for a highlighted text it shows: Gradio's own round trip of the value."""
+    c = page.component(elem_id)
+    value = page.kept[c._id]
+    value = value["value"] if isinstance(value, dict) else value  # an update, or what the page sent before
+    return value if value and isinstance(value[0], dict) else c.preprocess(c.postprocess(value))
+
+
+def test_the_rendered_examples_labels_follow_a_switch(page, uploads):
+    """The example as the model sees it labels what is learned and what is cut off, in the language it
+    was measured in; a switch kept those words (the example is not measured again): now relabelled."""
+    from tests.data.helpers import write_jsonl
+    src = uploads / "furnaces.jsonl"
+    src.write_bytes((REPO / "presets/templates/data/demo.jsonl").read_bytes())
+    ds = D.import_file(page.gui.ws, src, "furnaces.jsonl", origin="shell")["id"]
+    page.call(ds, "builtin:danlu-tiny", 20, False, "auto", 1, "en", handler=dataset_lengths.insight)
+    labels = lambda segs: {s["class_or_confidence"] for s in segs} - {None}
+    assert labels(shown_by_page(page, "ds-rendered")) == {tr("ds.trained", "en"), tr("ds.truncated", "en")}
+    for code in ("ja", "ko"):
+        page.kept[page.component("ds-rendered")._id] = shown_by_page(page, "ds-rendered")
+        again = page.switch_all(code)
+        assert labels(shown_by_page(page, "ds-rendered")) == {tr("ds.trained", code), tr("ds.truncated", code)}, again
+        assert all(skipped(again.get(p, gr.skip())) for p in ("ds-pair-prompt", "ds-pair-chosen", "ds-pair-rejected"))
+    pairs = [{"prompt": f"Reset router {i}?", "chosen": "Hold the button.", "rejected": "No."} for i in range(3)]
+    ds = D.import_file(page.gui.ws, write_jsonl(uploads / "pairs.jsonl", pairs), "pairs.jsonl", origin="shell")["id"]
+    page.call(ds, "builtin:danlu-tiny", 128, False, "auto", 1, "es", handler=dataset_lengths.insight)
+    for p in ("ds-rendered", "ds-pair-prompt", "ds-pair-chosen", "ds-pair-rejected"):
+        page.kept[page.component(p)._id] = shown_by_page(page, p)
+    again = page.switch_all("zh-CN")
+    assert labels(shown_by_page(page, "ds-pair-chosen")) == {tr("ds.trained", "zh-CN")} and "ds-rendered" not in again

@@ -24,7 +24,7 @@ from webui import fields
 from webui.i18n import CODES, L, error_text, keep_said, recorded_text, said_again, said_in_all, say, tr
 from webui.tabs import dataset_pairs
 from webui.tabs.dataset_grid import PAGE, grid, save_edits
-from webui.tabs.dataset_lengths import histogram_frame, insight
+from webui.tabs.dataset_lengths import histogram_frame, insight, relabel
 from webui.tabs.hyperparams_tab import problems_markdown
 
 PROBLEM_COLUMNS = ("line", "field", "message", "fix")
@@ -410,5 +410,9 @@ def wire(t: DatasetTab, gui, lang, base_model, max_seq_length, train_on_inputs, 
                                  outputs=[t.clean_message, t.said], api_name="save_dataset_edits"))
     t.grid_start.submit(partial(grid, gui), **grid_io)
     t.example.submit(measured, **insight_io)
+    # the example's labels (learned, cut off) follow a language switch; its own event: the switch's
+    # answers are at the page's input budget (webui/app.py)
+    shown_texts = [t.rendered, t.pair_view.prompt, t.pair_view.chosen, t.pair_view.rejected]
+    lang.change(relabel, inputs=[lang, *shown_texts], outputs=shown_texts, api_visibility="private")
     t.download.click(partial(download, gui), inputs=[t.ds_id], outputs=[t.download_file],
                      api_name="download_dataset")
