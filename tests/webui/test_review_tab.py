@@ -5,6 +5,7 @@ import pytest
 from core import data as D
 from tests.data.review_data import make_rows, write_rows
 from webui.context import Gui
+from webui.i18n import tr
 from webui.tabs import review_handlers as H
 
 FILTERS = ["", False, H.ALL, H.ALL, H.ALL, H.ALL, 0, 0, "position"]
@@ -92,3 +93,13 @@ def test_a_hostile_query_box_reads_as_no_filter():
     """The hidden query box can hold anything a direct call sends: no filter, never a crash."""
     for text in ("[" * 100_000, "{not json", '{"bogus": 1}', "[1]"):
         assert H.query(text) == H.Filters()
+
+
+def test_the_filters_say_all_in_the_pages_language_without_a_dataset(services):
+    """With no dataset chosen (or before the desk was shown) the problem, language and duplicate filters
+    kept the page's first words: "all" in English on a Korean page. Their one choice follows the language."""
+    gui = Gui(services=services)
+    for out in (H.open_tab(gui, "", *FILTERS, "", "ko"), H.relabel(gui, "", *FILTERS, "", "", "ko"),
+                H.relabel(gui, "", *FILTERS, "", '{"search": ""}', "ko")):
+        for update in out[:3]:
+            assert update["choices"] == [(tr("rv.all", "ko"), H.ALL)] and update["value"] == H.ALL, out[:3]
