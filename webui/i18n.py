@@ -6,6 +6,7 @@
                               marker of a string, so a string never holds two.
     tr("st.loss", lang)       the page's own words in one language: what handlers use to compose
                               messages ("loss 1.23 · about 20 s left"); the language switch re-renders them.
+    duration(75, lang)        a duration in one language ("75 s", "75 秒").
     say(msg, lang)            what core said (a core.messages.Msg, or its dict from a JSON record) in
                               one language; a record of an older Danlu without codes shows its English.
     preset_text(name, key, english, lang)   a preset's text: presets carry their translations
@@ -102,6 +103,17 @@ def L(key: str):
 def tr(key: str, lang: str | None) -> str:
     """The page's own words for `key` in one language (English where a language lacks it)."""
     return CATALOGS[lang_code(lang)].get(key) or STRINGS[key]
+
+
+def duration(seconds: float, lang: str | None) -> str:
+    """A duration in `lang` ("75 s", "10 min", "3 h 2 min"), in the steps of core.progress.fmt_duration
+    (the CLI's English)."""
+    s = max(0, int(seconds))
+    if s < 90:
+        return tr("time.seconds", lang).format(n=s)
+    if s < 5400:
+        return tr("time.minutes", lang).format(n=s // 60)
+    return tr("time.hours", lang).format(h=s // 3600, m=s % 3600 // 60)
 
 
 def has(key: str) -> bool:

@@ -288,3 +288,16 @@ def test_the_problems_table_reads_in_each_language(services, uploads):
     for lang in ("ja", "ko"):
         cells = dt.check(Gui(services=services), ds_id, "auto", "", lang)[1].iloc[:, 2:].values.ravel()
         assert all(CJK[lang].search(c) for c in cells), cells
+
+
+def test_durations_on_the_page_are_in_its_language():
+    """'took 1 min', 'time left: about 14 s' and the export estimate's '< 1 s' kept English units on every page."""
+    from webui.jobview import status_markdown
+    from webui.tabs.export_tab import duration_text
+    done = dict(state="succeeded", id="j", kind="train", result=dict(runtime_s=75))
+    running = dict(state="running", id="j", kind="train", step=5, total_steps=10, eta_s=600)
+    assert status_markdown(done, "en").endswith("took 75 s") and status_markdown(running, "en").endswith("about 10 min")
+    assert status_markdown(done, "ja").endswith("所要時間 75 秒") and status_markdown(running, "ko").endswith("약 10분")
+    assert status_markdown(dict(done, result=dict(runtime_s=3 * 3600 + 120)), "zh-CN").endswith("用时 3 小时 2 分钟")
+    assert duration_text(0.2, "ja") == "1 秒未満" and duration_text(0.2, "en") == "< 1 s"
+    assert duration_text(100, "es") == "1 min" and duration_text(100, "ko") == "1분"
