@@ -38,7 +38,6 @@ from core.messages import Msg, recorded, render
 LANGUAGES = [("English", "en"), ("简体中文", "zh-CN"), ("日本語", "ja"), ("한국어", "ko"), ("Español", "es")]
 CODES = [code for _, code in LANGUAGES]
 LOCALES = Path(__file__).resolve().parent / "locales"
-PRESET_KEYS = ("use_case", "description", "time_needed", "memory_needed", "vram_basis")
 
 
 def _read(code: str) -> dict[str, str]:
@@ -48,11 +47,11 @@ def _read(code: str) -> dict[str, str]:
 def _presets() -> dict[str, dict[str, str]]:
     """preset.<name>.<key> in every language: English from the preset file, the rest from its
     `translations:` (a language without one shows the English)."""
-    from core.presets import all_presets
+    from core.presets import TRANSLATED, all_presets
     out: dict[str, dict[str, str]] = {code: {} for code in CODES}
     for p in all_presets():
-        for key in PRESET_KEYS:
-            if not p.data.get(key) or p.kind == "model" and key not in ("description", "vram_basis"):
+        for key in TRANSLATED[p.kind]:
+            if not p.data.get(key):
                 continue
             out["en"][f"preset.{p.name}.{key}"] = str(p.data[key])
             for code, texts in (p.data.get("translations") or {}).items():

@@ -301,3 +301,20 @@ def test_durations_on_the_page_are_in_its_language():
     assert status_markdown(dict(done, result=dict(runtime_s=3 * 3600 + 120)), "zh-CN").endswith("用时 3 小时 2 分钟")
     assert duration_text(0.2, "ja") == "1 秒未満" and duration_text(0.2, "en") == "< 1 s"
     assert duration_text(100, "es") == "1 min" and duration_text(100, "ko") == "1분"
+
+
+@pytest.mark.parametrize("lang", OTHERS)
+def test_a_models_licence_keeps_its_name_and_says_its_note_in_the_pages_language(services, lang):
+    """'Gemma Terms of Use (gated on the hub)': the licence's name stays as it is, its note was English on
+    every page (the Templates tab's model line)."""
+    from webui.context import Gui
+    from webui.tabs.templates_tab import describe_model
+    from webui.i18n import tr
+    gui = Gui(services=services)
+    for model, name, note in [("gemma-2-2b-it", "Gemma Terms of Use", "gated on the hub"),
+                              ("danlu-tiny", "Apache-2.0", "generated here"),
+                              ("internlm2.5-7b-chat", "Apache-2.0", "on request"),
+                              ("llama-3.1-8b-instruct", "Llama 3.1 Community License", "gated on the hub")]:
+        line = describe_model(gui, model, lang).split(f"{tr('tpl.license', lang)}: ")[1].split(" · ")[0]
+        assert line.startswith(name) and note not in line and len(line) > len(name) + 3, (model, line)
+    assert describe_model(gui, "qwen2.5-7b-instruct", lang).split(f"{tr('tpl.license', lang)}: ")[1].startswith("Apache-2.0 · ")
