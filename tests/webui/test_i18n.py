@@ -318,3 +318,18 @@ def test_a_models_licence_keeps_its_name_and_says_its_note_in_the_pages_language
         line = describe_model(gui, model, lang).split(f"{tr('tpl.license', lang)}: ")[1].split(" · ")[0]
         assert line.startswith(name) and note not in line and len(line) > len(name) + 3, (model, line)
     assert describe_model(gui, "qwen2.5-7b-instruct", lang).split(f"{tr('tpl.license', lang)}: ")[1].startswith("Apache-2.0 · ")
+
+
+def test_the_model_pickers_say_no_english_word_in_other_languages(services, monkeypatch):
+    """The Templates tab's model picker sized the demo model 'tiny' and Chat's picker marked a merged model
+    'export', in English on every page: the size is a number now (0.1M, 7B), the mark in the page's language."""
+    from webui.context import Gui
+    from webui.i18n import tr
+    from webui.tabs import chat_tab, templates_tab
+    sizes = [label.rsplit(" · ", 1)[1] for label, _ in templates_tab.model_choices()]
+    assert all(re.fullmatch(r"\d+(\.\d+)?[MB]", s) for s in sizes) and "0.1M" in sizes, sizes
+    monkeypatch.setattr(chat_tab, "list_exports", lambda ws: [{"name": "furnace-bot", "complete": True}])
+    for lang in OTHERS:
+        models, _ = chat_tab.refresh_choices(Gui(services=services), lang, None, None)
+        assert models["choices"][0] == (f"furnace-bot · {tr('chat.export_mark', lang)}", "furnace-bot")
+        assert tr("chat.export_mark", lang) != "export", lang

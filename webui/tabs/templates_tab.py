@@ -42,7 +42,8 @@ def model_choices() -> list[tuple[str, str]]:
     out = []
     for p in models:
         size = p.data.get("params_billion", 0)
-        size_text = f"{size:g}B" if size >= 0.01 else "tiny"
+        # a number in every language ("0.1M" for the demo model, not the word "tiny")
+        size_text = f"{size:g}B" if size >= 0.01 else f"{size * 1000:g}M"
         out.append((f"{p.name} · {p.data.get('family', '')} · {size_text}", p.data["base_model"]))
     return out
 
