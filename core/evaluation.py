@@ -14,7 +14,8 @@ queue while those GPUs are busy.
 eval.json: {eval_loss, perplexity, base_eval_loss, base_perplexity,
             metrics: {base: {n, rouge_l, bleu, corpus_bleu, exact_match}, tuned: {...}},
             samples: [{prompt, reference, base, tuned, base_rouge_l, tuned_rouge_l, base_bleu, tuned_bleu,
-                       base_exact, tuned_exact}], source, n_samples, settings, notes, runtime_s, ...}
+                       base_exact, tuned_exact}], source, n_samples, settings, runtime_s, ...,
+            notes: [English, for the CLI], notes_msg: [their codes, for the page] (core.messages.keep_all)}
 Preference runs (pairs) add "preference": {base_accuracy, tuned_accuracy, base_margin, tuned_margin, pairs,
 score}, leave metrics empty, and their samples are {prompt, chosen, rejected, reference, tuned,
 base_margin, tuned_margin} (table_rows then follows PAIR_TABLE_HEADERS).

@@ -227,6 +227,22 @@ def keep(key: str, m: Msg | None) -> dict:
     return {key: str(m) if m is not None else "", key + "_msg": m.to_dict() if m is not None else None}
 
 
+def keep_all(key: str, ms: list[Msg]) -> dict:
+    """keep() for a list of messages (a report's notes): {key: [English], key + "_msg": [codes]}."""
+    if not all(isinstance(m, Msg) for m in ms):
+        raise TypeError(f"{key} must be Msgs: every sentence Danlu writes has a code")
+    return {key: [str(m) for m in ms], key + "_msg": [m.to_dict() for m in ms]}
+
+
+def recorded_all(record: dict, key: str) -> list[Msg]:
+    """The messages a record keeps under `key` (keep_all): their codes when the record has them, else
+    its English words as they are (a record from an older Danlu)."""
+    coded = record.get(key + "_msg")
+    if isinstance(coded, list) and coded:
+        return [Msg.of(m) for m in coded]
+    return [verbatim(text) for text in record.get(key) or [] if text]
+
+
 def recorded(record: dict, key: str = "message") -> Msg | None:
     """The message a record keeps under `key`: its code when the record has one, else its English
     words as they are (a record from an older Danlu)."""

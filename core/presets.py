@@ -1,6 +1,7 @@
 """Presets as data: models, recipes and starter templates (XTuner's list-cfg / copy-cfg).
 
-    presets/models/<name>.yaml     a base model: hub id, shape, licence, memory needed
+    presets/models/<name>.yaml     a base model: hub id, shape, licence (its name; what a person should
+                                   know about it, e.g. "gated on the hub", in license_note), memory needed
     presets/recipes/<name>.yaml    hyperparameters (a subset of TrainConfig)
     presets/templates/<name>.yaml  model + recipe + dataset format + a small sample dataset
 
@@ -35,7 +36,7 @@ REQUIRED = {
 
 
 # the texts of a preset that the page shows, by kind: each has a translation per language
-TRANSLATED = {"model": ("description", "vram_basis"), "recipe": ("description",),
+TRANSLATED = {"model": ("description", "vram_basis", "license_note"), "recipe": ("description",),
               "template": ("use_case", "description", "time_needed", "memory_needed")}
 
 

@@ -208,12 +208,14 @@ def _wire_language(gui, lang, tpl, ds, hp, tr, ev, ex, ch, box, said):
         (partial(chat_tab.demo_table, gui), [lang], [ch.demos, ch.demo_pick]),
     ]
     # what would widen that answer past the page's input budget follows it: the export plan, and the
-    # Dataset tab (its check and rows again, or the refusal it shows; the length summary said again)
+    # Dataset tab (its check and rows again, or the refusal it shows; the picker's labels; the length
+    # summary said again)
     after = [(partial(export_tab.plan_markdown, gui), [lang, ex.run, ex.formats], [ex.plan]),
              (partial(dataset_tab.check_again, gui),
               [ds.ds_id, ds.widgets["dataset_format"], ds.widgets["column_map"], ds.summary_said, lang],
               [ds.summary, ds.problems, ds.counts, ds.widgets["dataset"]]),
              (partial(dataset_tab.grid, gui), [ds.ds_id, ds.grid_start, lang], [ds.grid]),
+             (partial(dataset_tab.relabel_picker, gui), [lang], [ds.picker]),
              (say_again, [lang, ds.lengths_said], [ds.lengths])]
     fn, inputs, outputs = combined(light, first=lang)
     first = lang.change(fn, inputs=inputs, outputs=outputs, js=SET_LANGUAGE_JS, api_visibility="private")
@@ -280,7 +282,8 @@ def _wire_settings(gui, blocks, hp, tr, settings, box, model_info, lang):
     hp.recipe.input(hyperparams_tab.apply_recipe, inputs=[hp.recipe], outputs=settings, api_name="apply_recipe")
     hp.save.click(fields.with_settings(partial(hyperparams_tab.save_settings, gui)), inputs=[lang, box],
                   outputs=[hp.saved_file, hp.problems], js=fields.CURRENT_JS, api_name="save_config")
-    hp.load.upload(keep_said(fields.with_settings(partial(_load_config, gui)), len(settings)), inputs=[hp.load, lang, box],
+    hp.load.upload(keep_said(fields.with_settings(partial(_load_config, gui), lang_at=1), len(settings)),
+                   inputs=[hp.load, lang, box],
                    outputs=settings + [hp.loaded, model_info, hp.said], js=fields.CURRENT_JS, api_name="load_config")
     hp.show_command.click(keep_said(fields.with_settings(partial(hyperparams_tab.show_command, gui)), 0),
                           inputs=[lang, tr.gpus, tr.nproc, box], outputs=[hp.command, hp.command_said],

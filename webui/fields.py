@@ -7,6 +7,7 @@ and the Hyperparameters tab shows its problems in words as you type.
 """
 from __future__ import annotations
 
+import html
 import json
 
 import gradio as gr
@@ -17,7 +18,7 @@ from core.method_check import start_adapter_problems
 from core.config import FIELDS, GROUPS, TrainConfig, coerce, from_dict, int_or_text, load_yaml_text, to_dict, validate
 from core.errors import InputError, Problem
 from core.messages import Msg, label
-from webui.i18n import L, has
+from webui.i18n import L, has, say
 
 NAMES: list[str] = list(FIELDS)
 
@@ -222,14 +223,16 @@ def snapshot_values(text: str | None) -> list:
     return [data[n] if n in data else default_value(n) for n in NAMES]
 
 
-def with_settings(fn):
+def with_settings(fn, lang_at: int = 0):
     """`fn(*head, *settings)` as an event taking `(*head, box)`: the box's JSON spread into the settings.
-    A refused box becomes a message in the page (gr.Error), like any other problem."""
+    A refused box becomes a message in the page (gr.Error), like any other problem, in the language of
+    `head[lang_at]` (the page's language input)."""
     def run(*args):
         try:
             values = snapshot_values(args[-1])
         except InputError as e:
-            raise gr.Error("; ".join(f"{p.where}: {p.message}" for p in e.problems)) from None
+            lang = args[lang_at] if lang_at < len(args) - 1 else None
+            raise refused(e, lang) from None
         return fn(*args[:-1], *values)
     # the name and docs of the handler (API pages, logs); not functools.wraps: its __wrapped__ would
     # make Gradio read the handler's own parameters as this event's; `.func`: webui.serving finds the
@@ -237,3 +240,10 @@ def with_settings(fn):
     inner = getattr(fn, "func", fn)
     run.func, run.__name__, run.__doc__ = fn, inner.__name__, inner.__doc__
     return run
+
+
+def refused(e: InputError, lang) -> gr.Error:
+    """A refused settings box as Gradio's error box, worded in `lang`: each problem, its place and fix on
+    one line (the box shows its text as HTML, so what the sender typed is escaped)."""
+    text = "; ".join(say(p.as_msg(), lang) for p in e.problems)
+    return gr.Error(html.escape(text, quote=False), title=say(e.title, lang))

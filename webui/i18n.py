@@ -6,6 +6,7 @@
                               marker of a string, so a string never holds two.
     tr("st.loss", lang)       the page's own words in one language: what handlers use to compose
                               messages ("loss 1.23 · about 20 s left"); the language switch re-renders them.
+    duration(75, lang)        a duration in one language ("75 s", "75 秒").
     say(msg, lang)            what core said (a core.messages.Msg, or its dict from a JSON record) in
                               one language; a record of an older Danlu without codes shows its English.
     preset_text(name, key, english, lang)   a preset's text: presets carry their translations
@@ -37,7 +38,6 @@ from core.messages import Msg, recorded, render
 LANGUAGES = [("English", "en"), ("简体中文", "zh-CN"), ("日本語", "ja"), ("한국어", "ko"), ("Español", "es")]
 CODES = [code for _, code in LANGUAGES]
 LOCALES = Path(__file__).resolve().parent / "locales"
-PRESET_KEYS = ("use_case", "description", "time_needed", "memory_needed", "vram_basis")
 
 
 def _read(code: str) -> dict[str, str]:
@@ -47,11 +47,11 @@ def _read(code: str) -> dict[str, str]:
 def _presets() -> dict[str, dict[str, str]]:
     """preset.<name>.<key> in every language: English from the preset file, the rest from its
     `translations:` (a language without one shows the English)."""
-    from core.presets import all_presets
+    from core.presets import TRANSLATED, all_presets
     out: dict[str, dict[str, str]] = {code: {} for code in CODES}
     for p in all_presets():
-        for key in PRESET_KEYS:
-            if not p.data.get(key) or p.kind == "model" and key not in ("description", "vram_basis"):
+        for key in TRANSLATED[p.kind]:
+            if not p.data.get(key):
                 continue
             out["en"][f"preset.{p.name}.{key}"] = str(p.data[key])
             for code, texts in (p.data.get("translations") or {}).items():
@@ -102,6 +102,17 @@ def L(key: str):
 def tr(key: str, lang: str | None) -> str:
     """The page's own words for `key` in one language (English where a language lacks it)."""
     return CATALOGS[lang_code(lang)].get(key) or STRINGS[key]
+
+
+def duration(seconds: float, lang: str | None) -> str:
+    """A duration in `lang` ("75 s", "10 min", "3 h 2 min"), in the steps of core.progress.fmt_duration
+    (the CLI's English)."""
+    s = max(0, int(seconds))
+    if s < 90:
+        return tr("time.seconds", lang).format(n=s)
+    if s < 5400:
+        return tr("time.minutes", lang).format(n=s // 60)
+    return tr("time.hours", lang).format(h=s // 3600, m=s % 3600 // 60)
 
 
 def has(key: str) -> bool:

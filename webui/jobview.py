@@ -7,7 +7,7 @@ import gradio as gr
 
 from core import jobs as J
 from core import progress
-from webui.i18n import has, recorded_text, said_in_all, tr
+from webui.i18n import duration, has, recorded_text, said_in_all, tr
 
 
 def finished_runs(gui) -> list[tuple[str, str]]:
@@ -62,12 +62,12 @@ def status_markdown(st: dict, lang: str) -> str:
     if le:
         parts.append(f"{tr('st.eval_loss', lang)} {le['eval_loss']:.4f}")
     if st.get("eta_s") is not None:
-        parts.append(f"{tr('st.eta', lang)} {progress.fmt_duration(st['eta_s'])}")
+        parts.append(f"{tr('st.eta', lang)} {duration(st['eta_s'], lang)}")
     if st.get("executor") == "slurm" and st.get("slurm_job_id"):
         parts.append(f"Slurm {st['slurm_job_id']}" + (f" · {st['slurm_nodes']}" if st.get("slurm_nodes") else ""))
     runtime = (st.get("result") or {}).get("runtime_s")
     if st["state"] == "succeeded" and runtime is not None:
-        parts.append(f"{tr('st.took', lang)} {progress.fmt_duration(runtime)}")
+        parts.append(f"{tr('st.took', lang)} {duration(runtime, lang)}")
     return " · ".join(parts)
 
 

@@ -44,7 +44,7 @@ from core import metrics
 from core.config import load_config
 from core.data import load_examples
 from core.errors import InputError, Problem
-from core.messages import Msg
+from core.messages import Msg, keep_all
 from core.models import resolve_model
 from core.engine.common import all_reduce_sum, barrier, load_base_model, log, write_json
 from core.engine.inference import (apply_chat_template_choice, check_adapter_dir, generate_batch, prompt_ids,
@@ -323,7 +323,7 @@ def evaluate_run(run: Path, out: Path, d, args) -> int:
         samples=rows,
         settings=dict(max_new_tokens=args.max_new_tokens, decoding="greedy", quantization=cfg.quantization,
                       processes=d.world, device=str(d.device)),
-        notes=notes(examples, samples, args.max_samples) + pair_notes(examples, preference),
+        **keep_all("notes", notes(examples, samples, args.max_samples) + pair_notes(examples, preference)),
         runtime_s=round(time.time() - t0, 1), time=time.time(), **({"preference": preference} if pairs else {}))
     finish(report, run, out, d)
     progress(len(rows), "done")
@@ -370,20 +370,21 @@ def finish(report: dict, run: Path, out: Path, d) -> None:
                f"BLEU {fmt(m['base']['bleu'])} -> {fmt(m['tuned']['bleu'])}; table in {trained.eval_csv}")
 
 
-def pair_notes(examples: list[dict], preference: dict | None) -> list[str]:
+def pair_notes(examples: list[dict], preference: dict | None) -> list[Msg]:
     if preference is None or preference["pairs"] == len(examples):
         return []
-    return [f"{len(examples) - preference['pairs']} held-out pairs have no answer token left within "
-            f"max_seq_length: they are not scored"]
+    return [Msg("eval.note.pairs_unscored", n=len(examples) - preference["pairs"])]
 
 
-def notes(examples: list[dict], samples: list[dict], max_samples: int) -> list[str]:
+def notes(examples: list[dict], samples: list[dict], max_samples: int) -> list[Msg]:
+    """What the results leave out, as codes: the report keeps them in English and as codes (keep_all), so
+    the page says them in its language."""
     out = []
     n_text = sum(1 for e in examples if "messages" not in e and "chosen" not in e)  # a pair has a prompt
     if n_text:
-        out.append(f"{n_text} plain-text examples have no prompt/answer pair: they count in the loss only")
+        out.append(Msg("eval.note.text_only", n=n_text))
     if len(examples) - n_text > max_samples:
-        out.append(f"only the first {max_samples} of {len(examples) - n_text} held-out prompts were answered")
+        out.append(Msg("eval.note.first_only", shown=max_samples, n=len(examples) - n_text))
     return out
 
 

@@ -165,3 +165,25 @@ def test_read_eval_and_table(tmp_path):
     assert "0.000 -> 1.000" in summary_line(report) and "0% -> 100%" in summary_line(report)
     (tmp_path / "probes.jsonl").write_text('{"step": 5, "prompt": "p", "answer": "a"}\n{"step": 10, "prom')
     assert read_probes(tmp_path) == [{"step": 5, "prompt": "p", "answer": "a"}]
+
+
+def test_the_evaluations_notes_are_said_in_the_pages_language():
+    """The notes under the results ("only the first 3 of 12 held-out prompts were answered") were English
+    sentences in eval.json, shown as they were on every page: now codes, with the English kept for the
+    CLI; a report of an older Danlu (English only) still shows its notes as they are."""
+    pytest.importorskip("torch")
+    from core.messages import keep_all
+    from core.recipes.evaluate import notes, pair_notes
+    from webui.i18n import say
+    from webui.tabs.evaluate_tab import summary_markdown
+    chat = {"messages": [{"role": "user", "content": "Hi?"}, {"role": "assistant", "content": "Hello."}]}
+    said = notes([{"text": "a document"}] + [chat] * 12, [], 3) + pair_notes([chat] * 4, {"pairs": 3})
+    report = dict(eval_loss=0.5, n_samples=3, metrics=dict(base={}, tuned={}), **keep_all("notes", said))
+    assert report["notes"] == ["1 plain-text example has no prompt/answer pair: it counts in the loss only",
+                               "only the first 3 of 12 held-out prompts were answered",
+                               "1 held-out pair has no answer token left within max_seq_length: it is not scored"]
+    for lang in ("ja", "ko", "zh-CN", "es"):
+        shown = summary_markdown(report, lang)
+        assert all(say(m, lang) in shown for m in said) and not any(n in shown for n in report["notes"]), shown
+    older = dict(report, notes_msg=None, notes=["only the first 3 of 12 held-out prompts were answered"])
+    assert "only the first 3 of 12 held-out prompts were answered" in summary_markdown(older, "ja")

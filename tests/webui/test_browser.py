@@ -364,6 +364,9 @@ def test_the_page_speaks_japanese_spanish_and_korean(server, page, tmp_path):
         expect(page.locator("#ds-problems")).to_contain_text(data_problem, timeout=60_000)
         expect(page.locator("#ds-counts")).to_contain_text(kind)
         expect(page.locator("#ds-lengths")).to_contain_text(f"{tr('ds.tokens', code)}: min")
+        # the picker's and the example's words are relabelled, not measured again; the dataset stays picked
+        expect(page.locator("#ds-picker input")).to_have_value(re.compile(f"^broken.jsonl · {tr('ds.original', code)} · ds-"))
+        expect(page.locator("#ds-rendered")).to_contain_text(tr("ds.trained", code))
         shot(page, f"{code}-dataset")
         tab(page, tabs[2])
         for words in review:  # the title (the page's words), the kinds (the tab's own handlers)

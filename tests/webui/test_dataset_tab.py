@@ -30,7 +30,7 @@ def broken(uploads) -> Path:
 def test_upload_copies_the_file_in_and_checks_it(gui, uploads):
     src = uploads / "furnaces.jsonl"
     src.write_bytes(DEMO.read_bytes())
-    ds_id, picker = dt.import_upload(gui, str(src))
+    ds_id, picker = dt.import_upload(gui, str(src), "en")
     assert ds_id.startswith("ds-") and picker["value"] == ds_id
     summary, problems, counts, dataset = dt.check(gui, ds_id, "auto", "", "en")
     assert "furnaces.jsonl" in summary and "**124**" in summary and "messages" in summary
@@ -39,7 +39,7 @@ def test_upload_copies_the_file_in_and_checks_it(gui, uploads):
 
 
 def test_problems_table_names_the_line_and_the_fix(gui, broken):
-    ds_id, _ = dt.import_upload(gui, str(broken))
+    ds_id, _ = dt.import_upload(gui, str(broken), "en")
     summary, problems, counts, _ = dt.check(gui, ds_id, "auto", "", "en")
     assert summary.startswith("⚠")
     assert list(problems.columns) == ["line", "field", "message", "fix"]
@@ -51,7 +51,7 @@ def test_problems_table_names_the_line_and_the_fix(gui, broken):
 
 
 def test_cleaning_makes_a_version_and_undo_goes_back(gui, broken):
-    ds_id, _ = dt.import_upload(gui, str(broken))
+    ds_id, _ = dt.import_upload(gui, str(broken), "en")
     message = dt.clean_now(gui, "drop-invalid", ds_id, "builtin:danlu-tiny", 128, "auto", "en")
     assert message.startswith("✓") and "1" in message
     assert "cleaned ×1" in dt.check(gui, ds_id, "auto", "", "en")[0]
@@ -64,7 +64,7 @@ def test_cleaning_makes_a_version_and_undo_goes_back(gui, broken):
 
 def test_length_cleaning_says_it_is_working_then_uses_the_models_tokenizer(gui, broken):
     """The operations that load a tokenizer stream: "working" at once, then what changed."""
-    ds_id, _ = dt.import_upload(gui, str(broken))
+    ds_id, _ = dt.import_upload(gui, str(broken), "en")
     refused = list(dt.clean(gui, "filter-long", ds_id, "builtin:danlu-tiny", 16, "auto", "en"))
     # the unreadable line 7 must go first; the message names the file as uploaded, not as stored
     assert refused[0] == "Working on it…" and refused[1].startswith("⚠") and "broken.jsonl:7" in refused[1]
@@ -81,7 +81,7 @@ def test_length_cleaning_says_it_is_working_then_uses_the_models_tokenizer(gui, 
 def test_grid_edits_become_a_version(gui, uploads):
     src = uploads / "furnaces.jsonl"
     src.write_bytes(DEMO.read_bytes())
-    ds_id, _ = dt.import_upload(gui, str(src))
+    ds_id, _ = dt.import_upload(gui, str(src), "en")
     grid = dt.grid(gui, ds_id, 1, "en")
     assert len(grid) == dt.PAGE and list(grid.iloc[:, 0][:2]) == [1, 2]
     record = json.loads(grid.iloc[1, 2])
@@ -99,7 +99,7 @@ def test_grid_edits_become_a_version(gui, uploads):
 def test_insight_answers_at_once_then_gives_lengths_and_the_rendered_example(gui, uploads):
     src = uploads / "furnaces.jsonl"
     src.write_bytes(DEMO.read_bytes())
-    ds_id, _ = dt.import_upload(gui, str(src))
+    ds_id, _ = dt.import_upload(gui, str(src), "en")
     steps = list(dt.insight(gui, ds_id, "builtin:danlu-tiny", 128, False, "auto", 2, "en"))
     assert len(steps) == 2 and "Measuring" in steps[0][1]
     hist, lengths, rendered, *_ = steps[-1]
@@ -113,7 +113,7 @@ def test_insight_answers_at_once_then_gives_lengths_and_the_rendered_example(gui
 def test_download_offers_the_current_version(gui, uploads):
     src = uploads / "furnaces.jsonl"
     src.write_bytes(DEMO.read_bytes())
-    ds_id, _ = dt.import_upload(gui, str(src))
+    ds_id, _ = dt.import_upload(gui, str(src), "en")
     assert Path(dt.download(gui, ds_id)).read_bytes() == src.read_bytes()
     assert dt.download(gui, "") is None
 
@@ -122,7 +122,7 @@ def test_without_a_dataset_the_tab_says_what_to_do(gui):
     assert "Upload a file first" in dt.check(gui, "", "auto", "", "en")[0]
     assert "Upload a file first" in list(dt.clean(gui, "filter-long", "", "", 128, "auto", "en"))[-1]
     assert "Upload a file first" in dt.clean_now(gui, "dedupe", "", "", 128, "auto", "en")
-    assert isinstance(dt.import_upload(gui, None)[0], type(gr.skip()))
+    assert isinstance(dt.import_upload(gui, None, "en")[0], type(gr.skip()))
 
 
 def test_offloaded_work_runs_in_a_helper_that_ends_with_the_gui(uploads):
@@ -180,7 +180,7 @@ PAIRS = [{"prompt": f"How do I reset router {i}?", "chosen": f"Hold the reset bu
 
 def test_a_preference_file_shows_a_pair_side_by_side_with_the_answers_learned(gui, uploads):
     from tests.data.helpers import write_jsonl
-    ds_id, _ = dt.import_upload(gui, str(write_jsonl(uploads / "pairs.jsonl", PAIRS + PAIRS[:1])))
+    ds_id, _ = dt.import_upload(gui, str(write_jsonl(uploads / "pairs.jsonl", PAIRS + PAIRS[:1])), "en")
     summary = dt.check(gui, ds_id, "auto", "", "en")[0]
     assert "preference" in summary and "13 pairs for 12 prompts" in summary
     assert "13 个回答对，对应 12 个提示" in dt.check(gui, ds_id, "auto", "", "zh-CN")[0]
@@ -199,7 +199,7 @@ def test_a_preference_file_shows_a_pair_side_by_side_with_the_answers_learned(gu
 def test_supervised_files_keep_the_single_example_and_hide_the_pair_parts(gui, uploads):
     src = uploads / "furnaces.jsonl"
     src.write_bytes(DEMO.read_bytes())
-    ds_id, _ = dt.import_upload(gui, str(src))
+    ds_id, _ = dt.import_upload(gui, str(src), "en")
     single, prompt, *rest = list(dt.insight(gui, ds_id, "", 128, False, "auto", 1, "en"))[-1][2:]
     assert single["visible"] and single["value"] and not prompt["visible"] and not any(u["visible"] for u in rest)
 
@@ -207,7 +207,7 @@ def test_supervised_files_keep_the_single_example_and_hide_the_pair_parts(gui, u
 def test_pair_cleaning_dedupes_by_prompt_swaps_a_row_and_undoes(gui, uploads):
     from core.data import current_version_path
     from tests.data.helpers import write_jsonl
-    ds_id, _ = dt.import_upload(gui, str(write_jsonl(uploads / "pairs.jsonl", PAIRS + PAIRS[:2])))
+    ds_id, _ = dt.import_upload(gui, str(write_jsonl(uploads / "pairs.jsonl", PAIRS + PAIRS[:2])), "en")
     assert dpairs.clean_pairs(gui, "dedupe-prompt", ds_id, "en").startswith("✓ removed 2 pairs")
     assert "nothing changed" in dpairs.clean_pairs(gui, "drop-identical", ds_id, "en")
     assert dpairs.swap(gui, ds_id, None, "en").startswith("⚠")
@@ -217,7 +217,7 @@ def test_pair_cleaning_dedupes_by_prompt_swaps_a_row_and_undoes(gui, uploads):
     assert dt.undo(gui, ds_id, "en").startswith("↶")
     supervised = uploads / "furnaces.jsonl"
     supervised.write_bytes(DEMO.read_bytes())
-    other, _ = dt.import_upload(gui, str(supervised))
+    other, _ = dt.import_upload(gui, str(supervised), "en")
     assert "preference pairs only" in dpairs.clean_pairs(gui, "dedupe-prompt", other, "en")
 
 
@@ -227,6 +227,6 @@ def test_the_preference_template_fills_dpo_and_its_pairs_check_clean(gui):
     values = dict(zip(fields.NAMES, tpl.apply_template(gui, "preference-keeper", "en")))
     assert values["method"] == "dpo" and values["dataset_format"] == "preference"
     assert values["base_model"] == "builtin:danlu-tiny" and Path(values["dataset"]).is_file()
-    ds_id, _ = dt.import_upload(gui, values["dataset"])
+    ds_id, _ = dt.import_upload(gui, values["dataset"], "en")
     summary = dt.check(gui, ds_id, "auto", "", "en")[0]
     assert "preference" in summary and "**384**" in summary and not summary.startswith("⚠")

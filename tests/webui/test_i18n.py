@@ -261,7 +261,7 @@ def test_what_cleaning_did_reads_in_chinese(services, uploads):
              '{"messages": [{"role": "user", "content": "half', row("Long? " * 300, "Yes.")]
     src = uploads / "mixed.jsonl"
     src.write_text("\n".join(lines) + "\n")
-    ds_id, _ = dt.import_upload(gui, str(src))
+    ds_id, _ = dt.import_upload(gui, str(src), "en")
     said = [dt.clean_now(gui, op, ds_id, "builtin:danlu-tiny", 64, "auto", "zh-CN")
             for op in ("drop-invalid", "dedupe", "drop-empty", "trim", "merge-turns")]
     said += list(dt.clean(gui, "filter-long", ds_id, "builtin:danlu-tiny", 64, "auto", "zh-CN"))[1:]
@@ -281,10 +281,55 @@ def test_the_problems_table_reads_in_each_language(services, uploads):
     demo = (Path(__file__).resolve().parents[2] / "presets/templates/data/demo.jsonl").read_text().splitlines()
     src = uploads / "broken.jsonl"
     src.write_text("\n".join(demo[:3] + ['{"messages": [{"role": "user", "content": "half'] + [demo[0]]) + "\n")
-    ds_id, _ = dt.import_upload(Gui(services=services), str(src))
+    ds_id, _ = dt.import_upload(Gui(services=services), str(src), "en")
     table = dt.check(Gui(services=services), ds_id, "auto", "", "zh-CN")[1]
     assert table.iloc[0, 2] == "第 48 列的 JSON 格式错误：文本中有原始的换行或制表符；请写成 \\n 或 \\t" and table.iloc[0, 3].startswith("修改这一行")
     assert any(fix.startswith("删除重复行") for fix in table.iloc[:, 3]), table.values.tolist()
     for lang in ("ja", "ko"):
         cells = dt.check(Gui(services=services), ds_id, "auto", "", lang)[1].iloc[:, 2:].values.ravel()
         assert all(CJK[lang].search(c) for c in cells), cells
+
+
+def test_durations_on_the_page_are_in_its_language():
+    """'took 1 min', 'time left: about 14 s' and the export estimate's '< 1 s' kept English units on every page."""
+    from webui.jobview import status_markdown
+    from webui.tabs.export_tab import duration_text
+    done = dict(state="succeeded", id="j", kind="train", result=dict(runtime_s=75))
+    running = dict(state="running", id="j", kind="train", step=5, total_steps=10, eta_s=600)
+    assert status_markdown(done, "en").endswith("took 75 s") and status_markdown(running, "en").endswith("about 10 min")
+    assert status_markdown(done, "ja").endswith("所要時間 75 秒") and status_markdown(running, "ko").endswith("약 10분")
+    assert status_markdown(dict(done, result=dict(runtime_s=3 * 3600 + 120)), "zh-CN").endswith("用时 3 小时 2 分钟")
+    assert duration_text(0.2, "ja") == "1 秒未満" and duration_text(0.2, "en") == "< 1 s"
+    assert duration_text(100, "es") == "1 min" and duration_text(100, "ko") == "1분"
+
+
+@pytest.mark.parametrize("lang", OTHERS)
+def test_a_models_licence_keeps_its_name_and_says_its_note_in_the_pages_language(services, lang):
+    """'Gemma Terms of Use (gated on the hub)': the licence's name stays as it is, its note was English on
+    every page (the Templates tab's model line)."""
+    from webui.context import Gui
+    from webui.tabs.templates_tab import describe_model
+    from webui.i18n import tr
+    gui = Gui(services=services)
+    for model, name, note in [("gemma-2-2b-it", "Gemma Terms of Use", "gated on the hub"),
+                              ("danlu-tiny", "Apache-2.0", "generated here"),
+                              ("internlm2.5-7b-chat", "Apache-2.0", "on request"),
+                              ("llama-3.1-8b-instruct", "Llama 3.1 Community License", "gated on the hub")]:
+        line = describe_model(gui, model, lang).split(f"{tr('tpl.license', lang)}: ")[1].split(" · ")[0]
+        assert line.startswith(name) and note not in line and len(line) > len(name) + 3, (model, line)
+    assert describe_model(gui, "qwen2.5-7b-instruct", lang).split(f"{tr('tpl.license', lang)}: ")[1].startswith("Apache-2.0 · ")
+
+
+def test_the_model_pickers_say_no_english_word_in_other_languages(services, monkeypatch):
+    """The Templates tab's model picker sized the demo model 'tiny' and Chat's picker marked a merged model
+    'export', in English on every page: the size is a number now (0.1M, 7B), the mark in the page's language."""
+    from webui.context import Gui
+    from webui.i18n import tr
+    from webui.tabs import chat_tab, templates_tab
+    sizes = [label.rsplit(" · ", 1)[1] for label, _ in templates_tab.model_choices()]
+    assert all(re.fullmatch(r"\d+(\.\d+)?[MB]", s) for s in sizes) and "0.1M" in sizes, sizes
+    monkeypatch.setattr(chat_tab, "list_exports", lambda ws: [{"name": "furnace-bot", "complete": True}])
+    for lang in OTHERS:
+        models, _ = chat_tab.refresh_choices(Gui(services=services), lang, None, None)
+        assert models["choices"][0] == (f"furnace-bot · {tr('chat.export_mark', lang)}", "furnace-bot")
+        assert tr("chat.export_mark", lang) != "export", lang

@@ -7,6 +7,7 @@ import pytest
 from core import data as D
 from tests.data.review_data import make_rows, write_rows
 from webui.context import Gui
+from webui.i18n import tr
 from webui.tabs import review_handlers as H
 
 FILTERS = ["", False, H.ALL, H.ALL, H.ALL, H.ALL, 0, 0, "position"]
@@ -106,3 +107,13 @@ def test_a_version_no_page_would_send_is_said_in_words(desk, a):
     assert json.loads(compared) == {"ds": ds, "a": a, "b": "0"}  # nothing compared: a language switch says it again
     shown = H.compare(gui, ds, "0", a, "zh-CN")[0]
     assert shown.startswith("⚠ ") and "version" in shown and "0" in shown, shown
+
+
+def test_the_filters_say_all_in_the_pages_language_without_a_dataset(services):
+    """With no dataset chosen (or before the desk was shown) the problem, language and duplicate filters
+    kept the page's first words: "all" in English on a Korean page. Their one choice follows the language."""
+    gui = Gui(services=services)
+    for out in (H.open_tab(gui, "", *FILTERS, "", "ko"), H.relabel(gui, "", *FILTERS, "", "", "ko"),
+                H.relabel(gui, "", *FILTERS, "", '{"search": ""}', "ko")):
+        for update in out[:3]:
+            assert update["choices"] == [(tr("rv.all", "ko"), H.ALL)] and update["value"] == H.ALL, out[:3]

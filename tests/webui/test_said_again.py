@@ -271,3 +271,68 @@ def test_the_note_in_the_command_box_is_said_again(page):
     assert zh.startswith(f"# {tr('hp.fix_first', 'zh-CN')}\n# ") and CJK.search(zh.split("\n")[1]), zh
     line = page.call("en", ["cpu"], 1, json.dumps(demo), api_name="show_command")["hp-command"]
     assert line.startswith("python app.py train ") and "hp-command" not in page.switch_all("ja")  # no words: left as it is
+
+
+def test_a_refused_settings_box_is_said_in_the_pages_language(page):
+    """Every event reading the settings box (a direct HTTP call may send anything) refused a broken
+    one in English whatever the page's language: now in the language the event was given."""
+    lang = page.component("language")
+    box = page.component("settings-json")
+    routes = [f for f in page.blocks.fns.values() if f.fn and f.inputs and f.inputs[-1] is box]
+    assert len(routes) >= 7, [f.api_name for f in routes]  # templates, check, save, load, command, start ×2
+    for f in routes:
+        args = ["ja" if c is lang else c.value for c in f.inputs[:-1]]
+        with pytest.raises(gr.Error) as e:
+            f.fn(*args, '{"lora_rnak": 8}')
+        said = e.value.message
+        words = [tr("config.unknown", "ja"), tr("page.unknown.hint", "ja")]
+        assert said.startswith("lora_rnak") and all(w in said for w in words), (f.api_name, said)
+        assert e.value.title == tr("error.input", "ja"), (f.api_name, e.value.title)
+
+
+def test_the_dataset_pickers_labels_follow_the_language_and_what_it_shows_stays(page, uploads):
+    """The picker named versions in English ("original", "cleaned ×1") in every language, also after a
+    switch. Its values are the datasets' ids: a switch changes the labels only, so the dataset shown
+    stays shown (also after a template emptied the selected id)."""
+    src = uploads / "furnaces.jsonl"
+    src.write_bytes((REPO / "presets/templates/data/demo.jsonl").read_bytes())
+    out = page.call(str(src), "auto", "", "ja", api_name="upload_dataset")
+    ds = out["ds-id"]
+    assert out["ds-picker"]["value"] == ds
+    assert out["ds-picker"]["choices"] == [(f"furnaces.jsonl · {tr('ds.original', 'ja')} · {ds}", ds)]
+    D.apply_op(page.gui.ws, ds, "edit", origin="shell", row=1, record={"messages": [{"role": "user", "content": "hi"}]})
+    page.kept[page.component("ds-id")._id] = ""  # a template empties the id; the picker still shows the dataset
+    picker = page.switch_all("ko")["ds-picker"]
+    assert picker["choices"] == [(f"furnaces.jsonl · {tr('ds.cleaned', 'ko')} ×1 · {ds}", ds)] and "value" not in picker
+
+
+def shown_by_page(page, elem_id):
+    """What the page sends back for a highlighted text it shows: Gradio's own round trip of the value."""
+    c = page.component(elem_id)
+    value = page.kept[c._id]
+    value = value["value"] if isinstance(value, dict) else value  # an update, or what the page sent before
+    return value if value and isinstance(value[0], dict) else c.preprocess(c.postprocess(value))
+
+
+def test_the_rendered_examples_labels_follow_a_switch(page, uploads):
+    """The example as the model sees it labels what is learned and what is cut off, in the language it
+    was measured in; a switch kept those words (the example is not measured again): now relabelled."""
+    from tests.data.helpers import write_jsonl
+    src = uploads / "furnaces.jsonl"
+    src.write_bytes((REPO / "presets/templates/data/demo.jsonl").read_bytes())
+    ds = D.import_file(page.gui.ws, src, "furnaces.jsonl", origin="shell")["id"]
+    page.call(ds, "builtin:danlu-tiny", 20, False, "auto", 1, "en", handler=dataset_lengths.insight)
+    labels = lambda segs: {s["class_or_confidence"] for s in segs} - {None}
+    assert labels(shown_by_page(page, "ds-rendered")) == {tr("ds.trained", "en"), tr("ds.truncated", "en")}
+    for code in ("ja", "ko"):
+        page.kept[page.component("ds-rendered")._id] = shown_by_page(page, "ds-rendered")
+        again = page.switch_all(code)
+        assert labels(shown_by_page(page, "ds-rendered")) == {tr("ds.trained", code), tr("ds.truncated", code)}, again
+        assert all(skipped(again.get(p, gr.skip())) for p in ("ds-pair-prompt", "ds-pair-chosen", "ds-pair-rejected"))
+    pairs = [{"prompt": f"Reset router {i}?", "chosen": "Hold the button.", "rejected": "No."} for i in range(3)]
+    ds = D.import_file(page.gui.ws, write_jsonl(uploads / "pairs.jsonl", pairs), "pairs.jsonl", origin="shell")["id"]
+    page.call(ds, "builtin:danlu-tiny", 128, False, "auto", 1, "es", handler=dataset_lengths.insight)
+    for p in ("ds-rendered", "ds-pair-prompt", "ds-pair-chosen", "ds-pair-rejected"):
+        page.kept[page.component(p)._id] = shown_by_page(page, p)
+    again = page.switch_all("zh-CN")
+    assert labels(shown_by_page(page, "ds-pair-chosen")) == {tr("ds.trained", "zh-CN")} and "ds-rendered" not in again

@@ -86,9 +86,10 @@ class Sessions:
 
 
 # ---- choosing a model --------------------------------------------------------------------------
-def model_choices(gui) -> list[tuple[str, str]]:
-    """Merged exports first (ready to use), then the model presets."""
-    out = [(f"{e['name']} · export", e["name"]) for e in list_exports(gui.ws) if e.get("complete")]
+def model_choices(gui, lang: str) -> list[tuple[str, str]]:
+    """Merged exports first (ready to use, marked so in `lang`), then the model presets."""
+    mark = tr("chat.export_mark", lang)
+    out = [(f"{e['name']} · {mark}", e["name"]) for e in list_exports(gui.ws) if e.get("complete")]
     out += [(f"{p.name} · {p.data.get('family', '')}", p.data["base_model"])
             for p in presets.all_presets() if p.kind == "model"]
     return out
@@ -115,7 +116,7 @@ def refresh_choices(gui, lang: str, model: str | None, adapter: str | None):
     adapters = adapter_choices(gui, lang)
     if not adapter and len(adapters) > 1:
         adapter = adapters[1][1]
-    return gr.update(choices=model_choices(gui), value=model), gr.update(choices=adapters, value=adapter or "")
+    return gr.update(choices=model_choices(gui, lang), value=model), gr.update(choices=adapters, value=adapter or "")
 
 
 # ---- talking -----------------------------------------------------------------------------------
@@ -252,7 +253,7 @@ def stop_demo(gui, lang: str, demo_id: str | None):
 # ---- layout ------------------------------------------------------------------------------------
 def build(gui) -> ChatTab:
     runs = finished_runs(gui)
-    choices = model_choices(gui)
+    choices = model_choices(gui, "en")
     with gr.Row(equal_height=True):
         adapter = gr.Dropdown(choices=adapter_choices(gui, "en"), value=runs[0][1] if runs else "",
                               label=L("chat.adapter"), info=L("chat.adapter_help"), elem_id="chat-adapter", scale=2)

@@ -10,7 +10,7 @@ import pandas as pd
 from core import data as D
 from core import trust
 from core.errors import DanluError, InputError
-from webui.i18n import error_text, recorded_text, said_in_all, tr
+from webui.i18n import CODES, error_text, recorded_text, said_in_all, tr
 from webui.tabs import dataset_pairs
 from webui.tabs.hyperparams_tab import problems_markdown
 
@@ -70,3 +70,21 @@ def rendered(ins: dict, lang: str) -> list[tuple[str, str | None]]:
     for seg in (ins.get("preview") or {}).get("segments", []):
         out.append((seg["text"], cut if seg.get("truncated") else trained if seg.get("trained") else None))
     return out
+
+
+LABELS = ("ds.trained", "ds.truncated")
+
+
+def relabel(lang: str, *shown):
+    """The language switch's answer for the rendered example and a pair's three texts: the segments the
+    page shows (Gradio sends each as {"token", "class_or_confidence"}), their labels (learned, cut off)
+    in `lang`. Nothing is measured again: a tokenizer may take seconds to load. An empty one: no change."""
+    words = {tr(k, code): tr(k, lang) for k in LABELS for code in CODES}
+    out = []
+    for segs in shown:
+        try:
+            out.append([(s["token"], words.get(s["class_or_confidence"], s["class_or_confidence"])) for s in segs]
+                       if segs else gr.skip())
+        except (TypeError, KeyError):  # anything may arrive from the page: not a shown example, left as it is
+            out.append(gr.skip())
+    return tuple(out)

@@ -1,6 +1,7 @@
 """Dataset tab: upload (drag and drop), detected format and row count, the problems table, cleaning
-with undo, an editable preview grid, the token-length histogram, the rendered example with the
-trained-on tokens highlighted (webui/tabs/dataset_lengths.py), and the cleaned file to download.
+with undo, an editable preview grid (webui/tabs/dataset_grid.py), the token-length histogram, the rendered
+example with the trained-on tokens highlighted (webui/tabs/dataset_lengths.py), and the cleaned file to
+download.
 
 Every action calls the data studio (core.data: import_file, check_dataset, apply_op, undo,
 dataset_rows, insight_dataset, export_path); this file only lays out and formats. The selected
@@ -8,7 +9,6 @@ dataset is an id in a hidden textbox; its current version is what the `dataset` 
 """
 from __future__ import annotations
 
-import json
 import shutil
 from functools import partial
 from dataclasses import dataclass
@@ -23,12 +23,11 @@ from core.messages import Msg, english as english_of
 from webui import fields
 from webui.i18n import CODES, L, error_text, keep_said, recorded_text, said_again, said_in_all, say, tr
 from webui.tabs import dataset_pairs
-from webui.tabs.dataset_lengths import histogram_frame, insight
+from webui.tabs.dataset_grid import PAGE, grid, save_edits
+from webui.tabs.dataset_lengths import histogram_frame, insight, relabel
 from webui.tabs.hyperparams_tab import problems_markdown
 
 PROBLEM_COLUMNS = ("line", "field", "message", "fix")
-GRID_COLUMNS = ("row", "line", "record")
-PAGE = 50
 # cleaning buttons: (i18n key, core operation, needs the model's tokenizer)
 CLEAN_OPS = [("ds.op.dedupe", "dedupe", False), ("ds.op.drop_empty", "drop-empty", False),
              ("ds.op.drop_invalid", "drop-invalid", False), ("ds.op.trim", "trim", False),
@@ -67,8 +66,9 @@ class DatasetTab:
 
 
 # ---- choosing a dataset ------------------------------------------------------------------------
-def dataset_choices(gui) -> list[tuple[str, str]]:
-    return [(f"{d['display_name']} · {version_text(d, 'en')} · {d['id']}", d["id"]) for d in D.list_datasets(gui.ws)]
+def dataset_choices(gui, lang: str) -> list[tuple[str, str]]:
+    """(label in `lang`, id) per dataset: the id is the value, so a language switch changes labels only."""
+    return [(f"{d['display_name']} · {version_text(d, lang)} · {d['id']}", d["id"]) for d in D.list_datasets(gui.ws)]
 
 
 def version_text(info: dict, lang: str) -> str:
@@ -77,13 +77,13 @@ def version_text(info: dict, lang: str) -> str:
     return tr("ds.original", lang) if not n else f"{tr('ds.cleaned', lang)} ×{n}"
 
 
-def import_upload(gui, path):
-    """Inputs: the dropped file. Outputs: dataset id, the picker. The bytes are copied into the
+def import_upload(gui, path, lang: str):
+    """Inputs: the dropped file, language. Outputs: dataset id, the picker. The bytes are copied into the
     workspace first (the original is never changed); the same file twice is the same dataset."""
     if not path:
         return gr.skip(), gr.skip()
     info = D.import_file(gui.ws, path, display_name=_name(path), origin=trust.BROWSER)
-    return info["id"], gr.update(choices=dataset_choices(gui), value=info["id"])
+    return info["id"], gr.update(choices=dataset_choices(gui, lang), value=info["id"])
 
 
 def _name(path) -> str:
@@ -112,7 +112,7 @@ def upload_and_check(gui, path, fmt: str, column_map: str, lang: str):
     if not path:
         return (gr.skip(),) * 8
     try:
-        ds_id, picker = import_upload(gui, path)
+        ds_id, picker = import_upload(gui, path, lang)
     except InputError as e:  # too big, not a data file, or a path from outside (a direct API call)
         refused = said_in_all(lambda code: refusal(e, code), lang)
         return (gr.skip(), gr.skip(), refused, _problem_frame([], lang), "", gr.skip(), gr.skip(), "")
@@ -262,44 +262,6 @@ def undo(gui, ds_id: str, lang: str) -> str:
     return said_in_all(lambda code: "↶ " + recorded_text(res, "summary", code), lang)
 
 
-# ---- the editable grid -------------------------------------------------------------------------
-def grid(gui, ds_id: str, start, lang: str) -> pd.DataFrame:
-    """Inputs: dataset id, first row, language. Outputs: a page of rows, each record as JSON text."""
-    cols = [tr("ds.col." + c, lang) for c in GRID_COLUMNS]
-    if not ds_id:
-        return pd.DataFrame(columns=cols)
-    rows = D.dataset_rows(gui.ws, ds_id, start=max(1, int(start or 1)), count=PAGE)
-    return pd.DataFrame([[r["row"], r["line"], json.dumps(r["record"], ensure_ascii=False)] for r in rows], columns=cols)
-
-
-def save_edits(gui, ds_id: str, start, edited: pd.DataFrame, lang: str) -> str:
-    """Inputs: dataset id, first row, the grid as edited, language. Outputs: what was saved. Each changed
-    row becomes an `edit` operation (a new version; Undo takes it back). In every language (i18n.Said)."""
-    if not ds_id or edited is None or edited.empty:
-        return said_in_all(lambda code: tr("ds.none", code), lang)
-    before = {r["row"]: r["record"] for r in D.dataset_rows(gui.ws, ds_id, start=max(1, int(start or 1)), count=PAGE)}
-    done, problems = [], []  # each problem: its words in a language code
-    for row_no, text in zip(edited.iloc[:, 0], edited.iloc[:, 2]):
-        try:
-            record = json.loads(text)
-        except (TypeError, json.JSONDecodeError, RecursionError) as e:  # "[[[[..." past Python's nesting limit
-            problems.append(lambda code, n=row_no, e=e: f"{tr('ds.col.row', code)} {n}: {tr('ds.bad_json', code)} ({e})")
-            continue
-        except ValueError:  # a number of more digits than Python reads: core's edit says so in words
-            record = text
-        if int(row_no) in before and record != before[int(row_no)]:
-            try:
-                D.apply_op(gui.ws, ds_id, "edit", origin=trust.BROWSER, row=int(row_no), record=record)
-                done.append(str(row_no))
-            except DanluError as e:
-                problems.append(lambda code, n=row_no, e=e: f"{tr('ds.col.row', code)} {n}: {error_text(e, code)}")
-
-    def words(code):
-        text = f"✓ {tr('ds.saved_rows', code)}: {', '.join(done)}" if done else tr("ds.no_edits", code)
-        return "\n\n".join([text] + [f"⚠ {p(code)}" for p in problems])
-    return said_in_all(words, lang)
-
-
 # ---- lengths and the rendered example -----------------------------------------------------------
 def download(gui, ds_id: str):
     """Inputs: dataset id. Outputs: the current (cleaned) version as a file to download."""
@@ -321,7 +283,7 @@ def build(gui) -> DatasetTab:
         upload = gr.File(label=L("ds.upload"), file_types=[".jsonl", ".json", ".csv", ".tsv", ".parquet", ".xlsx"],
                          elem_id="ds-upload", scale=3, height=150)
         with gr.Column(scale=2):
-            picker = gr.Dropdown(choices=dataset_choices(gui), value=None, label=L("ds.picker"), elem_id="ds-picker")
+            picker = gr.Dropdown(choices=dataset_choices(gui, "en"), value=None, label=L("ds.picker"), elem_id="ds-picker")
             widgets = {"dataset_format": fields.widget_for("dataset_format")}
     widgets["column_map"] = fields.widget_for("column_map")
     widgets["dataset"] = fields.widget_for("dataset")
@@ -376,14 +338,20 @@ def pick(ds_id: str | None) -> tuple[str, str]:
     return ds_id or "", ""
 
 
-def refresh_picker(gui, ds_id: str):
+def refresh_picker(gui, ds_id: str, lang: str):
     """Outputs: the picker with every dataset (versions change when cleaning)."""
-    return gr.update(choices=dataset_choices(gui), value=ds_id or None)
+    return gr.update(choices=dataset_choices(gui, lang), value=ds_id or None)
+
+
+def relabel_picker(gui, lang: str):
+    """The language switch's answer for the picker: its labels in `lang`, its value left as it is (the
+    dataset it shows may not be the selected id: a template empties that)."""
+    return gr.update(choices=dataset_choices(gui, lang))
 
 
 def rows_and_picker(gui, ds_id: str, start, lang: str):
     """Inputs: dataset id, first grid row, language. Outputs: the grid's page of rows, the picker."""
-    return grid(gui, ds_id, start, lang), refresh_picker(gui, ds_id)
+    return grid(gui, ds_id, start, lang), refresh_picker(gui, ds_id, lang)
 
 
 def check_rows_and_picker(gui, ds_id: str, fmt: str, column_map: str, start, lang: str):
@@ -442,5 +410,9 @@ def wire(t: DatasetTab, gui, lang, base_model, max_seq_length, train_on_inputs, 
                                  outputs=[t.clean_message, t.said], api_name="save_dataset_edits"))
     t.grid_start.submit(partial(grid, gui), **grid_io)
     t.example.submit(measured, **insight_io)
+    # the example's labels (learned, cut off) follow a language switch; its own event: the switch's
+    # answers are at the page's input budget (webui/app.py)
+    shown_texts = [t.rendered, t.pair_view.prompt, t.pair_view.chosen, t.pair_view.rejected]
+    lang.change(relabel, inputs=[lang, *shown_texts], outputs=shown_texts, api_visibility="private")
     t.download.click(partial(download, gui), inputs=[t.ds_id], outputs=[t.download_file],
                      api_name="download_dataset")

@@ -14,8 +14,9 @@ from core import evaluation as E
 from core import jobs as J
 from core import trust
 from core.errors import DanluError, InputError
+from core.messages import recorded_all
 from core.rundir import RunDir
-from webui.i18n import L, error_text, keep_said, said_in_all, tr
+from webui.i18n import L, error_text, keep_said, said_in_all, say, tr
 from webui.jobview import finished_runs, job_status
 from webui.tabs.hyperparams_tab import problems_markdown
 
@@ -86,7 +87,7 @@ def summary_markdown(report: dict, lang: str) -> str:
         rows.append(f"| {name} | {_num(b.get(key))} | {_num(t.get(key))} |")
     rows.append(f"| {tr('ev.exact', lang)} | {_pct(b.get('exact_match'))} | {_pct(t.get('exact_match'))} |")
     head = f"**{tr('ev.summary', lang)}** ({report.get('n_samples', 0)} {tr('ev.prompts', lang)})"
-    notes = "".join(f"\n\n<span class='muted'>{n}</span>" for n in report.get("notes", []) or [])
+    notes = notes_markdown(report, lang)
     return head + "\n\n" + "\n".join(rows) + notes
 
 
@@ -100,8 +101,13 @@ def preference_markdown(report: dict, lang: str) -> str:
     if report.get("eval_loss") is not None:
         rows.append(f"| {tr('ev.loss', lang)} | {_num(report.get('base_eval_loss'))} | {_num(report.get('eval_loss'))} |")
     head = f"**{tr('ev.summary', lang)}** ({p.get('pairs', 0)} {tr('ev.pairs', lang)})"
-    notes = "".join(f"\n\n<span class='muted'>{n}</span>" for n in report.get("notes", []) or [])
+    notes = notes_markdown(report, lang)
     return head + "\n\n" + "\n".join(rows) + f"\n\n<span class='muted'>{tr('ev.pref_explain', lang)}</span>" + notes
+
+
+def notes_markdown(report: dict, lang: str) -> str:
+    """What the results leave out (e.g. only the first N prompts answered), in `lang`, in small print."""
+    return "".join(f"\n\n<span class='muted'>{say(m, lang)}</span>" for m in recorded_all(report, "notes"))
 
 
 def _num(x) -> str:

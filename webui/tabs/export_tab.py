@@ -15,7 +15,7 @@ from core import export as X
 from core import progress, trust
 from core.errors import DanluError, InputError
 from core.export_formats import FORMATS
-from webui.i18n import L, error_text, has, keep_said, recorded_text, said_in_all, tr
+from webui.i18n import L, duration, error_text, has, keep_said, recorded_text, said_in_all, tr
 from webui.jobview import failure_update, finished_runs, job_status
 from webui.tabs.hyperparams_tab import problems_markdown
 
@@ -91,9 +91,8 @@ def format_choices() -> list[tuple]:
     return [(L("ex.fmt." + name), name) for name in FORMATS]
 
 
-def duration_text(seconds: float) -> str:
-    from core.progress import fmt_duration
-    return "< 1 s" if seconds < 1 else fmt_duration(seconds)
+def duration_text(seconds: float, lang: str) -> str:
+    return tr("time.under_second", lang) if seconds < 1 else duration(seconds, lang)
 
 
 def plan_markdown(gui, lang: str, run: str | None, formats: list | None) -> str:
@@ -110,7 +109,7 @@ def plan_markdown(gui, lang: str, run: str | None, formats: list | None) -> str:
     if plan["rows"]:
         lines += ["", f"| {tr('ex.plan.format', lang)} | {tr('ex.plan.size', lang)} | {tr('ex.plan.time', lang)} |",
                   "| --- | ---: | ---: |"]
-        lines += [f"| {tr('ex.fmt.' + r['format'], lang)} | {size_text(r['bytes'])} | {duration_text(r['seconds'])} |"
+        lines += [f"| {tr('ex.fmt.' + r['format'], lang)} | {size_text(r['bytes'])} | {duration_text(r['seconds'], lang)} |"
                   for r in plan["rows"]]
         lines += ["", f"{tr('ex.plan.disk', lang)} {size_text(plan['need_bytes'])} · {size_text(plan['free_bytes'])} "
                       f"{tr('ex.plan.free', lang)}. {tr('ex.plan.approx', lang)}"]

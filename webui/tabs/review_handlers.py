@@ -122,11 +122,11 @@ def filter_choices(gui, ds_id, lang: str, current=(ALL, ALL, ALL)) -> tuple:
     """Outputs: the problem, language and duplicate dropdowns, offering what this version has (a
     value this version does not have goes back to "all": another dataset may have been chosen)."""
     if not ds_id:
-        return (gr.skip(),) * 3
+        return only_all(lang)
     try:
         ch = choices(open_desk(gui.ws, ds_id))
     except DanluError:
-        return (gr.skip(),) * 3
+        return only_all(lang)
     from core.data.issues import TITLES
     from webui.tabs.dataset_tab import kind_title
     problems = [(tr("rv.all", lang), ALL), (tr("rv.problem.none", lang), "none"), (tr("rv.problem.any", lang), "any")] + \
@@ -139,6 +139,11 @@ def filter_choices(gui, ds_id, lang: str, current=(ALL, ALL, ALL)) -> tuple:
         keep = value in {v for _, v in options}
         out.append(gr.update(choices=options, value=value if keep else ALL))
     return tuple(out)
+
+
+def only_all(lang: str) -> tuple:
+    """The problem, language and duplicate dropdowns with nothing to offer but "all", in `lang`."""
+    return (gr.update(choices=[(tr("rv.all", lang), ALL)], value=ALL),) * 3
 
 
 def fixed_choices(lang: str) -> tuple:
@@ -163,8 +168,8 @@ def relabel(gui, ds_id, *args):
     """The language changed: the fixed choices in the new language; the rest again only if the desk has
     been shown (the query box is filled), so a language switch never reads a dataset nobody reviews."""
     *fs, row, q, lang = args
-    if not q:
-        return (gr.skip(),) * 3 + fixed_choices(lang) + (gr.skip(),) * (N_VIEW + 2)
+    if not q:  # the desk never shown: the three filters still offer only "all"
+        return only_all(lang) + fixed_choices(lang) + (gr.skip(),) * (N_VIEW + 2)
     return open_tab(gui, ds_id, *fs, row, lang)
 
 

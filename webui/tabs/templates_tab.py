@@ -42,7 +42,8 @@ def model_choices() -> list[tuple[str, str]]:
     out = []
     for p in models:
         size = p.data.get("params_billion", 0)
-        size_text = f"{size:g}B" if size >= 0.01 else "tiny"
+        # a number in every language ("0.1M" for the demo model, not the word "tiny")
+        size_text = f"{size:g}B" if size >= 0.01 else f"{size * 1000:g}M"
         out.append((f"{p.name} · {p.data.get('family', '')} · {size_text}", p.data["base_model"]))
     return out
 
@@ -81,6 +82,13 @@ def apply_template(gui, name: str, lang: str, *current) -> list:
     return values + [recipe, note, describe_model(gui, cfg["base_model"], lang), describe_recipe(recipe, lang), ""]
 
 
+def licence(p, lang: str) -> str:
+    """A model's licence: its name as it is, its note (e.g. gated on the hub) in `lang`."""
+    note = p.data.get("license_note")
+    name = p.data.get("license", "?")
+    return f"{name} ({preset_text(p.name, 'license_note', note, lang)})" if note else name
+
+
 def describe_model(gui, base_model: str, lang: str) -> str:
     """Inputs: base_model, language. Outputs: a short description (preset facts, or where it comes from).
     A folder is looked at only inside the allowed folders (core.trust)."""
@@ -91,7 +99,7 @@ def describe_model(gui, base_model: str, lang: str) -> str:
     if p is not None:
         d = p.data
         return (f"**{p.name}** — {preset_text(p.name, 'description', d.get('description', ''), lang)}\n\n"
-                f"<span class='muted'>{tr('tpl.license', lang)}: {d.get('license', '?')} · {tr('tpl.gpu_memory', lang)}: "
+                f"<span class='muted'>{tr('tpl.license', lang)}: {licence(p, lang)} · {tr('tpl.gpu_memory', lang)}: "
                 f"{preset_text(p.name, 'vram_basis', d.get('vram_basis', ''), lang)}</span>")
     try:
         ref = resolve_model(trust.check_base_model(base_model, gui.ws, trust.BROWSER), gui.ws, builtin="path")

@@ -1,0 +1,53 @@
+"""The Dataset tab's editable grid: a page of rows, each record as JSON text, and saving what was edited
+there (each changed row one `edit` operation of core.data: a new version, Undo takes it back).
+"""
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+
+from core import data as D
+from core import trust
+from core.errors import DanluError
+from webui.i18n import error_text, said_in_all, tr
+
+GRID_COLUMNS = ("row", "line", "record")
+PAGE = 50
+
+
+def grid(gui, ds_id: str, start, lang: str) -> pd.DataFrame:
+    """Inputs: dataset id, first row, language. Outputs: a page of rows, each record as JSON text."""
+    cols = [tr("ds.col." + c, lang) for c in GRID_COLUMNS]
+    if not ds_id:
+        return pd.DataFrame(columns=cols)
+    rows = D.dataset_rows(gui.ws, ds_id, start=max(1, int(start or 1)), count=PAGE)
+    return pd.DataFrame([[r["row"], r["line"], json.dumps(r["record"], ensure_ascii=False)] for r in rows], columns=cols)
+
+
+def save_edits(gui, ds_id: str, start, edited: pd.DataFrame, lang: str) -> str:
+    """Inputs: dataset id, first row, the grid as edited, language. Outputs: what was saved. Each changed
+    row becomes an `edit` operation (a new version; Undo takes it back). In every language (i18n.Said)."""
+    if not ds_id or edited is None or edited.empty:
+        return said_in_all(lambda code: tr("ds.none", code), lang)
+    before = {r["row"]: r["record"] for r in D.dataset_rows(gui.ws, ds_id, start=max(1, int(start or 1)), count=PAGE)}
+    done, problems = [], []  # each problem: its words in a language code
+    for row_no, text in zip(edited.iloc[:, 0], edited.iloc[:, 2]):
+        try:
+            record = json.loads(text)
+        except (TypeError, json.JSONDecodeError, RecursionError) as e:  # "[[[[..." past Python's nesting limit
+            problems.append(lambda code, n=row_no, e=e: f"{tr('ds.col.row', code)} {n}: {tr('ds.bad_json', code)} ({e})")
+            continue
+        except ValueError:  # a number of more digits than Python reads: core's edit says so in words
+            record = text
+        if int(row_no) in before and record != before[int(row_no)]:
+            try:
+                D.apply_op(gui.ws, ds_id, "edit", origin=trust.BROWSER, row=int(row_no), record=record)
+                done.append(str(row_no))
+            except DanluError as e:
+                problems.append(lambda code, n=row_no, e=e: f"{tr('ds.col.row', code)} {n}: {error_text(e, code)}")
+
+    def words(code):
+        text = f"✓ {tr('ds.saved_rows', code)}: {', '.join(done)}" if done else tr("ds.no_edits", code)
+        return "\n\n".join([text] + [f"⚠ {p(code)}" for p in problems])
+    return said_in_all(words, lang)
