@@ -54,11 +54,17 @@ class LaunchSpec:
                 out.append(Problem("--master", Msg("launch.master"), Msg("launch.master.hint")))
             else:
                 host, _, port = self.master.rpartition(":")
-                if not host or not port.isdigit() or not (1 <= int(port) <= 65535):
+                if not _HOST.fullmatch(host) or not port.isdigit() or len(port) > 5 or not (1 <= int(port) <= 65535):
                     out.append(Problem("--master", Msg("launch.bad_master", value=repr(self.master))))
             if not (0 <= self.node_rank < self.nnodes):
                 out.append(Problem("--node-rank", Msg("launch.node_rank", max=self.nnodes - 1)))
         return out
+
+
+# a host name (labels of at most 63 letters, digits or hyphens, 253 characters in all), an IPv4
+# address or a bracketed IPv6 one: anything else cannot be machine 0, and a job would only wait
+_HOST = re.compile(r"(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*"
+                   r"|\[[0-9A-Fa-f:.]{2,45}\]")
 
 
 def resolve_devices(spec: LaunchSpec, busy=()) -> tuple[list, int]:

@@ -158,6 +158,20 @@ def test_multi_node_passes_torchrun_rendezvous_through(tmp_path):
     assert "--standalone" in single and "--nnodes" not in single
 
 
+@pytest.mark.parametrize("master", ["node0.cluster.local:29500", "10.0.0.1:1", "[fe80::1]:29500", "gpu-01:65535"])
+def test_machine_zero_may_be_a_host_name_or_an_address(master):
+    assert launcher.LaunchSpec(nproc=1, nnodes=2, node_rank=1, master=master).problems() == []
+
+
+@pytest.mark.parametrize("master", ["a" * 5000 + ":1", "x;rm -rf ~:29500", "host name:29500", "-x:1", "host:0",
+                                    "host:" + "9" * 5000, "host.:29500", ("b" * 64) + ".example:29500"])
+def test_a_machine_zero_that_cannot_be_is_refused_before_a_job_waits_for_it(master):
+    """A 5,000-character host started a job that waited for a rendezvous that could never happen."""
+    problems = launcher.LaunchSpec(nproc=1, nnodes=2, node_rank=1, master=master).problems()
+    assert [p.where for p in problems] == ["--master"]
+    assert len(str(problems[0].msg)) < 400  # the value quoted short
+
+
 def test_one_local_process_starts_without_torchrun(tmp_path):
     """World size 1 needs no rendezvous: the recipe is the job's process (no agent that imports torch first)."""
     argv = launcher.build_command(tmp_path / "config.yaml", 1, launcher.LaunchSpec())
