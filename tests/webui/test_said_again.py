@@ -336,3 +336,21 @@ def test_the_rendered_examples_labels_follow_a_switch(page, uploads):
         page.kept[page.component(p)._id] = shown_by_page(page, p)
     again = page.switch_all("zh-CN")
     assert labels(shown_by_page(page, "ds-pair-chosen")) == {tr("ds.trained", "zh-CN")} and "ds-rendered" not in again
+
+
+def test_a_switch_before_check_leaves_the_summary_as_it_was(page, uploads):
+    """A template fills the dataset box with its sample file and empties the selected id; a switch before
+    Check checked nothing and wrote "upload a file first" where the summary was empty. What a check of
+    nothing says is said again; a summary of the dataset before the template stays, its table's rows too."""
+    page.call("en", "{}", api_name="use_template_demo")
+    again = page.switch_all("zh-CN")
+    assert "ds-summary" not in again and list(again["ds-problems"].columns)[0] == tr("ds.col.line", "zh-CN")
+    assert page.call("", "", "auto", "", "en", api_name="check_dataset")["ds-summary"] == tr("ds.none", "en")
+    assert page.switch_all("ja")["ds-summary"] == tr("ds.none", "ja")
+    src = uploads / "furnaces.jsonl"
+    src.write_text((REPO / "presets/templates/data/demo.jsonl").read_text() + "{not json\n")
+    shown = page.call(str(src), "auto", "", "en", api_name="upload_dataset")["ds-summary"]
+    page.call("en", "{}", api_name="use_template_demo")
+    again = page.switch_all("ko")
+    assert "ds-summary" not in again and page.kept[page.component("ds-summary")._id] == shown
+    assert len(again["ds-problems"]) == 1 and list(again["ds-problems"].columns)[0] == tr("ds.col.line", "ko")

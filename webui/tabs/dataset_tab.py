@@ -145,22 +145,36 @@ def check_current(gui, ds_id: str, dataset: str, fmt: str, column_map: str, lang
     return (ds_id, *check(gui, ds_id, fmt, column_map, lang))
 
 
-def check_again(gui, ds_id: str, fmt: str, column_map: str, refused: str, lang: str):
-    """The language switch's answer for check()'s outputs: a refusal the summary shows (`refused`, kept in
-    every language) said again, with no problems; else the selected dataset checked again. The refusal
-    wins: the dataset still selected is the one before the refused file, not what the page shows."""
+def check_again(gui, ds_id: str, fmt: str, column_map: str, refused: str, shown, lang: str):
+    """The language switch's answer for check()'s outputs: what the summary said (`refused`, kept in every
+    language: a refusal, or that there is nothing to check) said again, with no problems; else the
+    selected dataset checked again. The refusal wins: the dataset still selected is the one before the
+    refused file, not what the page shows. With nothing selected (none yet, or a template emptied it and
+    its sample file waits for Check) and nothing said, the summary stays as it is and the problems table
+    (`shown`) only changes its headers: checking nothing would say "upload a file first" where the page
+    said nothing."""
     said = said_again(lang, refused)
     if said is not None:
         return said, _problem_frame([], lang), gr.skip(), gr.skip()
+    if not ds_id:
+        return gr.skip(), relabel_problems(shown, lang), gr.skip(), gr.skip()
     return check(gui, ds_id, fmt, column_map, lang)
+
+
+def relabel_problems(shown, lang: str):
+    """The problems table the page shows, its rows as they are and its headers in `lang`; anything else
+    that arrives (the page may send anything) is an empty table."""
+    if isinstance(shown, pd.DataFrame) and len(shown.columns) == len(PROBLEM_COLUMNS):
+        return _problem_frame(shown.values.tolist(), lang)
+    return _problem_frame([], lang)
 
 
 # ---- checking ----------------------------------------------------------------------------------
 def check(gui, ds_id: str, fmt: str, column_map: str, lang: str):
     """Inputs: dataset id, format and column map settings, language. Outputs: summary, problems table,
     problem counts, the `dataset` setting (the current version's training file)."""
-    if not ds_id:
-        return tr("ds.none", lang), _problem_frame([], lang), "", gr.skip()
+    if not ds_id:  # in every language (i18n.Said): a language switch says it again (check_again)
+        return said_in_all(lambda code: tr("ds.none", code), lang), _problem_frame([], lang), "", gr.skip()
     mapping, p = fields._parse_mapping(column_map)
     try:
         if p:
