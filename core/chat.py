@@ -191,6 +191,7 @@ class _Worker:
         deadline = time.time() + timeout
         while time.time() < deadline:
             if self.proc.poll() is not None:
+                shutil.rmtree(self.dir, ignore_errors=True)  # it died before serving: nobody else removes it
                 raise ChatError(Msg("chat.worker_died", rc=self.proc.returncode),
                                 hint=Msg("chat.see_log_tail.hint", path=str(self.log_path), tail=_tail(self.log_path)))
             if os.path.exists(self.socket):

@@ -74,8 +74,10 @@ def submit_eval(ws: Workspace, job_or_run: str, *, origin: str, max_samples: int
     out_dir = ws.run_dir(job_id)
     argv = eval_command(run.run_dir, out_dir, nproc, max_samples=int(max_samples), max_new_tokens=int(max_new_tokens),
                         dataset=str(Path(dataset).resolve()) if dataset else None)
+    # named after the run it evaluates: the job table's kind column says "evaluation" in the page's
+    # language (a word in the name stayed English on every page)
     return launcher.submit_command(ws, "eval", out_dir, argv, gpus=gpus, nproc=nproc,
-                                   name=f"eval {train_job.name if train_job else run.run_dir.name}",
+                                   name=train_job.name if train_job else run.run_dir.name,
                                    parent_id=train_job.id if train_job else "", base_model=run.base_model)
 
 

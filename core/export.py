@@ -130,7 +130,8 @@ def submit_merge(ws: Workspace, job_or_run: str, name: str, *, origin: str, dtyp
     prompt = check_prompt(run.run_dir)
     if prompt:
         argv += ["--smoke-prompt", prompt]
-    return launcher.submit_command(ws, "merge", job_dir, argv, gpus=gpus[:1], nproc=1, name=f"export {out.name}",
+    # named after the export's folder: the job table's kind column says "export" in the page's language
+    return launcher.submit_command(ws, "merge", job_dir, argv, gpus=gpus[:1], nproc=1, name=out.name,
                                    parent_id=run.job.id if run.job else "", base_model=run.base_model)
 
 

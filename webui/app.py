@@ -212,7 +212,7 @@ def _wire_language(gui, lang, tpl, ds, hp, tr, ev, ex, ch, box, said):
     # summary said again)
     after = [(partial(export_tab.plan_markdown, gui), [lang, ex.run, ex.formats], [ex.plan]),
              (partial(dataset_tab.check_again, gui),
-              [ds.ds_id, ds.widgets["dataset_format"], ds.widgets["column_map"], ds.summary_said, lang],
+              [ds.ds_id, ds.widgets["dataset_format"], ds.widgets["column_map"], ds.summary_said, ds.problems, lang],
               [ds.summary, ds.problems, ds.counts, ds.widgets["dataset"]]),
              (partial(dataset_tab.grid, gui), [ds.ds_id, ds.grid_start, lang], [ds.grid]),
              (partial(dataset_tab.relabel_picker, gui), [lang], [ds.picker]),

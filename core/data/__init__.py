@@ -40,6 +40,8 @@ Cleaning a file (no workspace needed)
 
 The dataset store (in the workspace, ws.datasets)
     import_file(ws, src_path, display_name) -> info        copies the bytes first; the same bytes again -> existing
+                                                           (upload=True: a file dropped on the page, also by name)
+    check_upload_name(name)                                what the page's upload takes by name (UPLOAD_SUFFIXES)
     list_datasets(ws) -> [info, ...]                       newest first
     get_dataset(ws, id) -> info
         info = {id, display_name, kind, size, created, format, column_map, original_path, original_sha256,
@@ -68,6 +70,6 @@ from core.data.clean import run_ops  # noqa: F401
 from core.data.formats import FORMAT_NAMES, detect_format, to_example  # noqa: F401
 from core.data.insight import insight  # noqa: F401
 from core.data.loader import LoadedData, load_examples  # noqa: F401
-from core.data.store import (apply_op, check_dataset, current_version_path, dataset_rows, export_path,  # noqa: F401
-                             get_dataset, import_file, insight_dataset, list_datasets, set_format, training_path,
+from core.data.store import (apply_op, check_dataset, check_upload_name, current_version_path,  # noqa: F401
+                             dataset_rows, export_path, get_dataset, import_file, insight_dataset, list_datasets, set_format, training_path,
                              training_settings, undo)

@@ -40,12 +40,25 @@ REPORT_VERSION = 2  # check reports with message codes (core.messages)
 ID_RE = re.compile(r"^ds-[0-9a-f]{12}$")
 NAME_MAX = 120
 STORE_MANIFEST = "dataset.json"  # datasets/<id>/dataset.json: the versions of one upload (not a run's dataset.json)
+# the names the page's upload takes (the content decides the format: core.data.sniff)
+UPLOAD_SUFFIXES = (".jsonl", ".json", ".csv", ".tsv", ".parquet", ".xlsx")
 
 
 def sanitize_name(name: str | None) -> str:
     """A dataset's display name (core.paths.safe_name, up to NAME_MAX characters). Only ever shown,
     never used as a path: the stored file gets a generated name."""
     return safe_name(name, max_len=NAME_MAX, default="dataset")
+
+
+def check_upload_name(name: str) -> None:
+    """A file dropped on the page is named as a data file (UPLOAD_SUFFIXES, any case, as Gradio's own
+    check compared them), else an InputError naming the ones it takes. The page checks this itself:
+    Gradio refused other names with a notice in English on every page."""
+    low = str(name).lower()
+    if not any(low.endswith(s) and len(low) > len(s) for s in UPLOAD_SUFFIXES):
+        shown = sanitize_name(name)
+        raise InputError(problems=[Problem(shown, Msg("store.bad_type", types=", ".join(UPLOAD_SUFFIXES)),
+                                           Msg("sniff.export_data.hint"))], title=Msg("error.source", source=shown))
 
 
 def _dir(ws, ds_id: str) -> Path:
@@ -94,13 +107,16 @@ def _info(ws, d: Path, m: dict) -> dict:
 
 def import_file(ws, src_path: str | os.PathLike, display_name: str | None = None, *, origin: str,
                 expected_size: int | None = None, expected_sha256: str | None = None,
-                max_bytes: int = MAX_UPLOAD_BYTES) -> dict:
+                max_bytes: int = MAX_UPLOAD_BYTES, upload: bool = False) -> dict:
     """Copy an upload into the store (before any parsing) and return its info. The same bytes
     uploaded again return the existing dataset (`existing: True`). Refused files leave nothing
     behind. `expected_size`/`expected_sha256` catch a truncated upload. origin (core.trust): a
-    path from the page must lie inside the workspace or the allowed folders."""
+    path from the page must lie inside the workspace or the allowed folders. upload: a file dropped on the
+    page, also refused when not named as a data file (check_upload_name, once its path is checked)."""
     name = sanitize_name(display_name if display_name is not None else Path(src_path).name)
     src = Path(trust.check_file(src_path, ws, origin, field="dataset", must_exist=False))
+    if upload:
+        check_upload_name(display_name if display_name is not None else src.name)
     if not is_file(src):
         raise InputError(problems=[Problem(name, Msg("store.missing"), Msg("any.upload_again"))])
     size = src.stat().st_size

@@ -16,7 +16,9 @@ pickle crosses the socket). Requests and replies:
     {"op": "shutdown"}                          -> {"ok": true}, then the process exits
 Errors: {"ok": false, "error": {"message", "hint", "where"}}. When the reader closes the
 connection mid-answer (Stop button, closed tab) generation stops at the next token. The worker
-exits by itself when the process that started it is gone.
+exits by itself when the process that started it is gone, and on every way out it can see (that, a
+shutdown request, SIGTERM, an error) removes its socket and the private folder holding it: the folder
+was left in /tmp when the GUI process was killed (only core.chat's stop() removed it).
 """
 from __future__ import annotations
 
@@ -26,6 +28,8 @@ import json
 import os
 import queue
 import secrets
+import signal
+import stat
 import sys
 import threading
 import time
@@ -161,7 +165,7 @@ def serve(conn, req: dict) -> None:
             send(conn, dict(ok=True))
             conn.close()
             print("[chat] shutting down on request", flush=True)
-            os._exit(0)  # the main thread waits for answers; exiting is also the surest way to free GPU memory
+            leave(0)  # the main thread waits for answers; exiting is also the surest way to free GPU memory
         else:
             from core.messages import Msg, said
             send(conn, dict(ok=False, error=dict(**said(Msg("chat.unknown_request", op=repr(op))), where="")))
@@ -188,7 +192,33 @@ def watch_parent(pid: int, ctime: float | None) -> None:
             gone = True
         if gone:
             print("[chat] the parent process is gone: exiting", flush=True)
-            os._exit(0)
+            leave(0)
+
+
+_SOCKET: list[str] = []  # the socket this worker listens on, once bound (leave() removes it)
+
+
+def leave(rc: int) -> None:
+    """Exit now (os._exit: the main thread may be generating), the socket and its folder removed first."""
+    for path in _SOCKET:
+        remove_socket(path)
+    os._exit(rc)
+
+
+def remove_socket(path: str) -> None:
+    """The socket, then its folder when that is core.chat's private one (danlu-chat-*) and nothing else
+    is left in it: rmdir removes only an empty folder, so nothing but the socket is ever deleted."""
+    try:
+        if stat.S_ISSOCK(os.lstat(path).st_mode):
+            os.unlink(path)
+    except OSError:
+        return
+    folder = os.path.dirname(os.path.abspath(path))
+    if os.path.basename(folder).startswith("danlu-chat-"):
+        try:
+            os.rmdir(folder)
+        except OSError:
+            pass
 
 
 def main(argv=None) -> int:
@@ -198,13 +228,19 @@ def main(argv=None) -> int:
     ap.add_argument("--parent-ctime", type=float)
     args = ap.parse_args(argv)
     key = bytes.fromhex(knobs.take(knobs.CHAT_AUTHKEY))
+    signal.signal(signal.SIGTERM, lambda *_: leave(128 + signal.SIGTERM))
     threading.Thread(target=watch_parent, args=(args.parent_pid, args.parent_ctime), daemon=True).start()
-    listener = Listener(args.socket, family="AF_UNIX", authkey=key)
-    os.chmod(args.socket, 0o600)
-    print(f"[chat] worker {os.getpid()} listening on {args.socket} (CUDA_VISIBLE_DEVICES="
-          f"{os.environ.get('CUDA_VISIBLE_DEVICES', '')!r})", flush=True)
-    threading.Thread(target=accept_forever, args=(listener,), daemon=True).start()
-    answer_forever()
+    try:
+        listener = Listener(args.socket, family="AF_UNIX", authkey=key)
+        _SOCKET.append(args.socket)
+        os.chmod(args.socket, 0o600)
+        print(f"[chat] worker {os.getpid()} listening on {args.socket} (CUDA_VISIBLE_DEVICES="
+              f"{os.environ.get('CUDA_VISIBLE_DEVICES', '')!r})", flush=True)
+        threading.Thread(target=accept_forever, args=(listener,), daemon=True).start()
+        answer_forever()
+    finally:  # an error, or Ctrl-C in a terminal
+        for path in _SOCKET:
+            remove_socket(path)
 
 
 def accept_forever(listener) -> None:

@@ -187,3 +187,32 @@ def test_the_evaluations_notes_are_said_in_the_pages_language():
         assert all(say(m, lang) in shown for m in said) and not any(n in shown for n in report["notes"]), shown
     older = dict(report, notes_msg=None, notes=["only the first 3 of 12 held-out prompts were answered"])
     assert "only the first 3 of 12 held-out prompts were answered" in summary_markdown(older, "ja")
+
+
+def test_evaluation_and_export_jobs_are_named_without_an_english_word(services, monkeypatch):
+    """They were "eval <run>" and "export <name>" on every page: now the run's and the export's name, and
+    the job table's kind column says what they are in the page's language."""
+    from core import launcher
+    from core.evaluation import submit_eval
+    from core.export import submit_merge
+    from webui.i18n import CODES, tr
+    from webui.tabs import train_tab
+    from webui.context import Gui
+    monkeypatch.setattr(launcher, "schedule", lambda ws: None)  # queued, never started
+    ws, store = services.workspace, services.store
+    train = store.create(kind="train", name="support-bot", run_dir=str(ws.runs / "support-bot"))
+    assert store.transition(train.id, J.STARTING) and store.transition(train.id, J.SUCCEEDED)
+    adapter = ws.runs / "support-bot" / "adapter"
+    adapter.mkdir(parents=True)
+    (adapter / "adapter_config.json").write_text("{}")
+    (adapter / "adapter_model.safetensors").write_bytes(b"")
+    (adapter / "danlu.json").write_text(json.dumps({"base_model": "builtin:danlu-tiny"}))
+    assert submit_eval(ws, train.id, origin="shell").name == "support-bot"
+    assert submit_merge(ws, train.id, "bot-v1", origin="shell").name == "bot-v1"
+    gui = Gui(services=services)
+    for lang in CODES:
+        table = train_tab.refresh_jobs(gui, lang, train.id, "")[0]
+        rows = sorted(zip(table.iloc[:, 1], table.iloc[:, 2]))
+        assert rows == sorted((name, tr(f"jobs.kind.{kind}", lang)) for name, kind in
+                              (("support-bot", "train"), ("support-bot", "eval"), ("bot-v1", "merge"))), rows
+    assert not {"eval", "merge", "train"} & set(table.iloc[:, 2])

@@ -73,6 +73,27 @@ def test_translations_keep_the_placeholders(lang):
     assert not differ, [(k, english[k], have[k]) for k in differ[:10]]
 
 
+def number_formats(template: str) -> dict[str, set[str]]:
+    """Each placeholder's format specs ("," groups thousands, ".1%" a share); a plural's choice of words
+    ({n|row|rows}) formats nothing and a join ({names|, }) has none."""
+    plain = re.sub(r"\{(\w+)\|[^|{}]*\}", r"{\1}", re.sub(r"\{\w+\|[^|{}]*\|[^|{}]*\}", "", template))
+    out: dict[str, set[str]] = {}
+    for _, name, spec, _ in string.Formatter().parse(plain):
+        if name:
+            out.setdefault(name, set()).add(spec or "")
+    return out
+
+
+@pytest.mark.parametrize("lang", OTHERS)
+def test_translations_format_numbers_as_the_english_does(lang):
+    """Español wrote 1234 where the others write 1,234 ({n} for {n:,}) in 50 sentences."""
+    from webui.i18n import STRINGS
+    english = {**STRINGS, **EN}
+    have = catalogs()[lang]
+    differ = [k for k, en in english.items() if number_formats(en) != number_formats(have.get(k, en))]
+    assert not differ, [(k, english[k], have[k]) for k in differ[:10]]
+
+
 @pytest.mark.parametrize("lang", ["en", *OTHERS])
 def test_the_pages_own_words_fill_with_str_format(lang):
     """The page fills its own words with str.format: core's {n|one|many} plurals and {list|sep} joins

@@ -336,3 +336,44 @@ def test_the_rendered_examples_labels_follow_a_switch(page, uploads):
         page.kept[page.component(p)._id] = shown_by_page(page, p)
     again = page.switch_all("zh-CN")
     assert labels(shown_by_page(page, "ds-pair-chosen")) == {tr("ds.trained", "zh-CN")} and "ds-rendered" not in again
+
+
+def test_a_switch_before_check_leaves_the_summary_as_it_was(page, uploads):
+    """A template fills the dataset box with its sample file and empties the selected id; a switch before
+    Check checked nothing and wrote "upload a file first" where the summary was empty. What a check of
+    nothing says is said again; a summary of the dataset before the template stays, its table's rows too."""
+    page.call("en", "{}", api_name="use_template_demo")
+    again = page.switch_all("zh-CN")
+    assert "ds-summary" not in again and list(again["ds-problems"].columns)[0] == tr("ds.col.line", "zh-CN")
+    assert page.call("", "", "auto", "", "en", api_name="check_dataset")["ds-summary"] == tr("ds.none", "en")
+    assert page.switch_all("ja")["ds-summary"] == tr("ds.none", "ja")
+    src = uploads / "furnaces.jsonl"
+    src.write_text((REPO / "presets/templates/data/demo.jsonl").read_text() + "{not json\n")
+    shown = page.call(str(src), "auto", "", "en", api_name="upload_dataset")["ds-summary"]
+    page.call("en", "{}", api_name="use_template_demo")
+    again = page.switch_all("ko")
+    assert "ds-summary" not in again and page.kept[page.component("ds-summary")._id] == shown
+    assert len(again["ds-problems"]) == 1 and list(again["ds-problems"].columns)[0] == tr("ds.col.line", "ko")
+
+
+def test_a_file_the_upload_does_not_take_is_refused_in_the_pages_language(page, uploads):
+    """Gradio refused a file named otherwise than the upload's types with its own notice, in English on
+    every page: the upload lets any file through and the page refuses it in words (the same types),
+    said again after a switch; nothing is imported."""
+    from gradio.data_classes import FileData
+    from core.data.store import UPLOAD_SUFFIXES
+    from core.messages import Msg
+    notes = uploads / "notes.pdf"
+    notes.write_bytes(b"%PDF-1.4\n" + bytes(range(256)))
+    rows = uploads / "rows.txt"  # data, named otherwise: refused as before
+    rows.write_bytes((REPO / "presets/templates/data/demo.jsonl").read_bytes())
+    words = lambda lang: i18n.say(Msg("store.bad_type", types=", ".join(UPLOAD_SUFFIXES)), lang)
+    for path in (notes, rows):
+        assert page.component("ds-upload").preprocess(FileData(path=str(path), orig_name=path.name)) == str(path)
+        said = page.call(str(path), "auto", "", "ja", api_name="upload_dataset")["ds-summary"]
+        assert words("ja") in said and path.name in said
+        assert words("es") in page.switch_all("es")["ds-summary"]
+    assert D.list_datasets(page.gui.ws) == []
+    capitals = uploads / "ROWS.JSONL"
+    capitals.write_bytes(rows.read_bytes())
+    assert "**124**" in page.call(str(capitals), "auto", "", "en", api_name="upload_dataset")["ds-summary"]

@@ -78,11 +78,12 @@ def version_text(info: dict, lang: str) -> str:
 
 
 def import_upload(gui, path, lang: str):
-    """Inputs: the dropped file, language. Outputs: dataset id, the picker. The bytes are copied into the
+    """Inputs: the dropped file, language. Outputs: dataset id, the picker. A file not named as a data file
+    is refused (core.data.check_upload_name: the upload takes any file). The bytes are copied into the
     workspace first (the original is never changed); the same file twice is the same dataset."""
     if not path:
         return gr.skip(), gr.skip()
-    info = D.import_file(gui.ws, path, display_name=_name(path), origin=trust.BROWSER)
+    info = D.import_file(gui.ws, path, display_name=_name(path), origin=trust.BROWSER, upload=True)
     return info["id"], gr.update(choices=dataset_choices(gui, lang), value=info["id"])
 
 
@@ -113,7 +114,7 @@ def upload_and_check(gui, path, fmt: str, column_map: str, lang: str):
         return (gr.skip(),) * 8
     try:
         ds_id, picker = import_upload(gui, path, lang)
-    except InputError as e:  # too big, not a data file, or a path from outside (a direct API call)
+    except InputError as e:  # not named or made as a data file, too big, or a path from outside (a direct API call)
         refused = said_in_all(lambda code: refusal(e, code), lang)
         return (gr.skip(), gr.skip(), refused, _problem_frame([], lang), "", gr.skip(), gr.skip(), "")
     shown = check(gui, ds_id, fmt, column_map, lang)
@@ -145,22 +146,36 @@ def check_current(gui, ds_id: str, dataset: str, fmt: str, column_map: str, lang
     return (ds_id, *check(gui, ds_id, fmt, column_map, lang))
 
 
-def check_again(gui, ds_id: str, fmt: str, column_map: str, refused: str, lang: str):
-    """The language switch's answer for check()'s outputs: a refusal the summary shows (`refused`, kept in
-    every language) said again, with no problems; else the selected dataset checked again. The refusal
-    wins: the dataset still selected is the one before the refused file, not what the page shows."""
+def check_again(gui, ds_id: str, fmt: str, column_map: str, refused: str, shown, lang: str):
+    """The language switch's answer for check()'s outputs: what the summary said (`refused`, kept in every
+    language: a refusal, or that there is nothing to check) said again, with no problems; else the
+    selected dataset checked again. The refusal wins: the dataset still selected is the one before the
+    refused file, not what the page shows. With nothing selected (none yet, or a template emptied it and
+    its sample file waits for Check) and nothing said, the summary stays as it is and the problems table
+    (`shown`) only changes its headers: checking nothing would say "upload a file first" where the page
+    said nothing."""
     said = said_again(lang, refused)
     if said is not None:
         return said, _problem_frame([], lang), gr.skip(), gr.skip()
+    if not ds_id:
+        return gr.skip(), relabel_problems(shown, lang), gr.skip(), gr.skip()
     return check(gui, ds_id, fmt, column_map, lang)
+
+
+def relabel_problems(shown, lang: str):
+    """The problems table the page shows, its rows as they are and its headers in `lang`; anything else
+    that arrives (the page may send anything) is an empty table."""
+    if isinstance(shown, pd.DataFrame) and len(shown.columns) == len(PROBLEM_COLUMNS):
+        return _problem_frame(shown.values.tolist(), lang)
+    return _problem_frame([], lang)
 
 
 # ---- checking ----------------------------------------------------------------------------------
 def check(gui, ds_id: str, fmt: str, column_map: str, lang: str):
     """Inputs: dataset id, format and column map settings, language. Outputs: summary, problems table,
     problem counts, the `dataset` setting (the current version's training file)."""
-    if not ds_id:
-        return tr("ds.none", lang), _problem_frame([], lang), "", gr.skip()
+    if not ds_id:  # in every language (i18n.Said): a language switch says it again (check_again)
+        return said_in_all(lambda code: tr("ds.none", code), lang), _problem_frame([], lang), "", gr.skip()
     mapping, p = fields._parse_mapping(column_map)
     try:
         if p:
@@ -280,8 +295,9 @@ def build(gui) -> DatasetTab:
     gr.Markdown("## " + L("ds.title"))
     gr.Markdown(L("ds.intro"), elem_classes=["muted"])
     with gr.Row():
-        upload = gr.File(label=L("ds.upload"), file_types=[".jsonl", ".json", ".csv", ".tsv", ".parquet", ".xlsx"],
-                         elem_id="ds-upload", scale=3, height=150)
+        # any file: import_upload refuses what the upload does not take in the page's language (Gradio's own
+        # refusal of a file type was a notice in English on every page)
+        upload = gr.File(label=L("ds.upload"), elem_id="ds-upload", scale=3, height=150)
         with gr.Column(scale=2):
             picker = gr.Dropdown(choices=dataset_choices(gui, "en"), value=None, label=L("ds.picker"), elem_id="ds-picker")
             widgets = {"dataset_format": fields.widget_for("dataset_format")}

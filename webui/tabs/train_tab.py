@@ -20,7 +20,7 @@ from core import launcher, progress, trust
 from core.errors import DanluError, InputError
 from core.rundir import RunDir, read_json
 from webui import fields
-from webui.i18n import L, error_text, said_in_all, tr
+from webui.i18n import L, error_text, has, said_in_all, tr
 from webui.jobview import failure_text, status_markdown
 from webui.live import file_stamp
 from webui.tabs import train_where
@@ -164,7 +164,8 @@ def _row(gui, job: J.Job, lang: str) -> list:
     else:
         step = gui.live.memo(("step", job.id, job.state), lambda: "" if job.state == J.QUEUED else _step_text(job))
     created = time.strftime("%Y-%m-%d %H:%M", time.localtime(job.created_at))
-    return [job.id, job.name, job.kind, tr("state." + job.state, lang), step, created,
+    kind = tr("jobs.kind." + job.kind, lang) if has("jobs.kind." + job.kind) else job.kind  # a newer kind: its code
+    return [job.id, job.name, kind, tr("state." + job.state, lang), step, created,
             train_where.where_text(job, lang)]
 
 
