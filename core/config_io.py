@@ -8,6 +8,7 @@ Pure Python: imports neither torch nor gradio.
 from __future__ import annotations
 
 import dataclasses
+import decimal
 import difflib
 import math
 import re
@@ -46,6 +47,44 @@ def int_or_text(digits: str):
         return int(digits)
     except ValueError:
         return digits
+
+
+def as_number(value, t):
+    """`value` from outside a config (a box of the page sent straight to the HTTP API, a command line's option,
+    a cleaning parameter, an admin's file) as an int or float `t`, for its caller's bounds to check: a number
+    too large to hold (5,000 digits, 1e999) is infinity of its sign, so any bounds refuse it (said with
+    quoted(value)); None when it is no such number (text, true, NaN and, for a whole number, 1.5)."""
+    if isinstance(value, str):
+        text = value.strip()
+        if not _WRITTEN[t].fullmatch(text):
+            return None
+        value = int_or_text(text) if t is int else float(text)  # float() of 5,000 digits is inf
+        if isinstance(value, str):  # more digits than Python reads
+            return -math.inf if text.startswith("-") else math.inf
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:  # value != value: NaN
+        return None
+    if isinstance(value, float) and math.isinf(value):
+        return value
+    if t is float:
+        try:
+            return float(value)
+        except OverflowError:  # an int no float holds
+            return math.inf if value > 0 else -math.inf
+    return int(value) if isinstance(value, int) or value.is_integer() else None
+
+
+def quoted(value) -> str:
+    """A value as a message quotes it: str(), and an int of more digits than Python writes (str() raises
+    ValueError past 4,300) through Decimal, which writes every digit; core.messages then cuts it short.
+    Text is quoted as it is, spaces around it aside."""
+    if isinstance(value, str):
+        return value.strip()
+    if isinstance(value, int) and not isinstance(value, bool):
+        try:
+            return str(value)
+        except ValueError:
+            return str(decimal.Decimal(value))
+    return str(value)
 
 
 def _beyond(name: str, t, value) -> Problem | None:
