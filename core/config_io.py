@@ -22,6 +22,7 @@ from core.config import FIELDS, GROUPS, TrainConfig
 from core.errors import ConfigError, Problem
 from core.messages import Msg, label
 from core.paths import exists, looks_like_url
+from core.yaml_text import TooDeep, load_yaml_text  # noqa: F401  (load_yaml_text: core.config hands it out)
 
 def _type_name(t) -> Msg:
     return Msg("type." + t.__name__)
@@ -261,37 +262,6 @@ def resolve_path(value: str, base_dir: Path | None = None) -> Path:
     if not p.is_absolute() and base_dir is not None:
         p = Path(base_dir) / p
     return p.resolve()
-
-
-class TooDeep(yaml.YAMLError):
-    """YAML nested past Python's limit ("[[[[..."): a syntax problem like any other, not a RecursionError."""
-
-
-class _Loader(yaml.SafeLoader):
-    """yaml.SafeLoader, but a whole number of more digits than Python reads (4,300: its guard against slow
-    conversions) stays the text it is: SafeLoader's int() raised ValueError from inside the YAML reader.
-    A text setting keeps the digits; a number setting says they are out of its bounds (coerce)."""
-
-
-def _int_or_text(loader, node):
-    try:
-        return yaml.SafeLoader.construct_yaml_int(loader, node)
-    except ValueError:  # only past Python's digit limit: YAML tags as int only what int() can read
-        return loader.construct_scalar(node)
-
-
-_Loader.add_constructor("tag:yaml.org,2002:int", _int_or_text)
-
-
-def load_yaml_text(text: str):
-    """yaml.safe_load for text a person wrote (a file, a --set value, a box in the page)."""
-    loader = _Loader(text)  # what yaml.safe_load does, with _Loader (a SafeLoader: plain data only)
-    try:
-        return loader.get_single_data()
-    except RecursionError:
-        raise TooDeep(str(Msg("json.too_deep"))) from None
-    finally:
-        loader.dispose()
 
 
 def parse_override(item: str) -> tuple[str, Any]:
