@@ -11,6 +11,7 @@ import dataclasses
 import decimal
 import difflib
 import math
+import numbers
 import re
 from dataclasses import fields
 from pathlib import Path
@@ -62,16 +63,18 @@ def as_number(value, t):
         value = int_or_text(text) if t is int else float(text)  # float() of 5,000 digits is inf
         if isinstance(value, str):  # more digits than Python reads
             return -math.inf if text.startswith("-") else math.inf
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:  # value != value: NaN
-        return None
-    if isinstance(value, float) and math.isinf(value):
-        return value
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or value != value:  # value != value: NaN
+        return None  # numbers.Real: numpy's numbers too (a table's cell)
+    if not isinstance(value, numbers.Integral):
+        value = float(value)
+        if math.isinf(value):
+            return value
     if t is float:
         try:
             return float(value)
         except OverflowError:  # an int no float holds
             return math.inf if value > 0 else -math.inf
-    return int(value) if isinstance(value, int) or value.is_integer() else None
+    return int(value) if isinstance(value, numbers.Integral) or value.is_integer() else None
 
 
 def quoted(value) -> str:

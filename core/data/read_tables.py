@@ -100,7 +100,7 @@ def _csv_rows(f, sn, col, st, column_map):
         if row is None:
             continue
         rec = {}
-        bad = False
+        bad = flag = False
         for name, cell in zip(names, row):
             if name is None:
                 continue
@@ -108,13 +108,16 @@ def _csv_rows(f, sn, col, st, column_map):
                 try:
                     cell = dec.decode(cell)
                 except json.JSONDecodeError as e:
+                    seen.clear()
                     col.report("bad_json", Msg("read.cell_json", error=plain_json_error(e.msg)), Msg("read.cell_json.hint"),
                                field=name, line=start, record=record, value=cell)
                     bad = True
-                bad = report_seen(col, [s for s in seen if s[0] == "big_number"], start, record) or bad
-                seen.clear()
+                if seen:  # as in a JSONL row: NaN or a number too long to read leave the row out, a key twice flags it
+                    unusable = report_seen(col, seen, start, record)
+                    bad, flag = bad or unusable, flag or not unusable
             rec[name] = cell
         if not bad:
+            st.flag = flag
             yield start, record, rec, None
 
 

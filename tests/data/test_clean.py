@@ -154,3 +154,16 @@ def test_a_parameter_of_5000_digits_is_out_of_its_bounds_quoted_short(tmp_path, 
     assert said in text and "(5,00" in text and "characters)" in text and len(text) < 400, text[:500]
     assert "not a whole number" not in text and "not a number" not in text
     assert ("too small" if "-" + HUGE in params.values() else "out of range") in text
+
+
+@pytest.mark.parametrize("value,said", [("NaN", "contains NaN, which is not valid JSON"), ("Infinity", "contains Infinity"),
+                                        ('"a", "n": "b"', 'the key "n" appears twice in one object')])
+def test_an_edit_with_nan_or_a_key_twice_is_refused_in_words(tmp_path, value, said):
+    """A row of the file with NaN, Infinity or a key twice is a problem of that row; an edited row with them was
+    written into the new version (Python's json takes NaN and keeps the last of two keys)."""
+    rows = [chat(f"q{i}") for i in range(2)]
+    edit = '{"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}], "n": %s}' % value
+    with pytest.raises(InputError) as e:
+        run(tmp_path, rows, [("edit", {"row": 1, "record": edit})])
+    (problem,) = e.value.problems
+    assert problem.where == "edit record" and said in problem.message and problem.hint, str(e.value)

@@ -195,3 +195,23 @@ def test_compat_iter_records_and_sniff_kind(tmp_path):
     p = csv_file(tmp_path, 'prompt,completion\n"a\nb",c\nd,e\n')
     assert sniff_kind(p) == "csv"
     assert [w for w, _ in iter_records(p)] == ["record 1 (line 2)", "record 2 (line 4)"]
+
+
+@pytest.mark.parametrize("cell,code,words,usable", [
+    ('[{""role"": ""user"", ""content"": ""q"", ""score"": NaN}, {""role"": ""assistant"", ""content"": ""a""}]',
+     "nan", "contains NaN, which is not valid JSON", 1),
+    ('[{""role"": ""user"", ""content"": ""q"", ""w"": -Infinity}, {""role"": ""assistant"", ""content"": ""a""}]',
+     "nan", "contains -Infinity", 1),
+    ('[{""role"": ""user"", ""role"": ""assistant"", ""content"": ""q""}, {""role"": ""assistant"", ""content"": ""a""}]',
+     "duplicate_key", 'the key "role" appears twice', 1),
+])
+def test_nan_and_a_key_twice_in_a_conversation_cell_are_problems_of_the_row(tmp_path, cell, code, words, usable):
+    """A JSONL row with NaN or a key twice is a problem of its row; the same in a CSV cell of a conversation
+    column was read silently (Python's json takes NaN and keeps the last of two keys)."""
+    p = tmp_path / "d.csv"
+    good = '"[{""role"": ""user"", ""content"": ""b""}, {""role"": ""assistant"", ""content"": ""c""}]"'
+    p.write_text(f'messages,n\n"{cell}",1\n{good},2\n')
+    rep = check_file(p)
+    issue = first(rep, code)
+    assert (issue.line, issue.record) == (2, 1) and words in issue.message and not rep.ok, rep.human()
+    assert rep.usable == usable, rep.human()

@@ -9,6 +9,8 @@ import pandas as pd
 
 from core import data as D
 from core import trust
+from core.config import as_number
+from core.data.readers import make_decoder
 from core.errors import DanluError
 from webui.i18n import error_text, said_in_all, tr
 
@@ -33,16 +35,16 @@ def save_edits(gui, ds_id: str, start, edited: pd.DataFrame, lang: str) -> str:
     before = {r["row"]: r["record"] for r in D.dataset_rows(gui.ws, ds_id, start=max(1, int(start or 1)), count=PAGE)}
     done, problems = [], []  # each problem: its words in a language code
     for row_no, text in zip(edited.iloc[:, 0], edited.iloc[:, 2]):
-        try:
-            record = json.loads(text)
-        except (TypeError, json.JSONDecodeError, RecursionError) as e:  # "[[[[..." past Python's nesting limit
+        seen: list = []
+        try:  # read as a row of the file is: NaN, a key twice, 5,000 digits noted ("[[[[..." too deep is malformed)
+            record = make_decoder(seen).decode(text)
+        except (TypeError, json.JSONDecodeError) as e:
             problems.append(lambda code, n=row_no, e=e: f"{tr('ds.col.row', code)} {n}: {tr('ds.bad_json', code)} ({e})")
             continue
-        except ValueError:  # a number of more digits than Python reads: core's edit says so in words
-            record = text
-        if int(row_no) in before and record != before[int(row_no)]:
-            try:
-                D.apply_op(gui.ws, ds_id, "edit", origin=trust.BROWSER, row=int(row_no), record=record)
+        row = as_number(row_no, int)  # a row number not of this page (anything, sent to the API) is no edit
+        if row in before and (seen or record != before[row]):
+            try:  # the text: core's edit reads it the same way and says what `seen` noted, in words
+                D.apply_op(gui.ws, ds_id, "edit", origin=trust.BROWSER, row=row, record=text)
                 done.append(str(row_no))
             except DanluError as e:
                 problems.append(lambda code, n=row_no, e=e: f"{tr('ds.col.row', code)} {n}: {error_text(e, code)}")
