@@ -215,3 +215,22 @@ def test_nan_and_a_key_twice_in_a_conversation_cell_are_problems_of_the_row(tmp_
     issue = first(rep, code)
     assert (issue.line, issue.record) == (2, 1) and words in issue.message and not rep.ok, rep.human()
     assert rep.usable == usable, rep.human()
+
+
+def test_nan_and_infinity_in_parquet_are_problems_of_their_row(tmp_path):
+    """pandas writes a missing number as NaN: such a Parquet row was read silently, and cleaning wrote NaN
+    into the new version (JSONL), which the check then refused. The row is a problem of its own now, named
+    with its record and column, as NaN in a JSONL row is; a missing value (null) is no problem."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    n = 12
+    score = [float("nan"), float("-inf")] + [1.0] * (n - 3) + [None]
+    extra = [[{"w": 1.0}]] * 5 + [[{"w": float("inf")}]] + [[{"w": 2.0}]] * (n - 6)
+    p = tmp_path / "d.parquet"
+    pq.write_table(pa.table({"prompt": [f"q{i}" for i in range(n)], "completion": ["a"] * n, "score": score,
+                             "extra": extra}), p)
+    rep = check_file(p)
+    found = sorted((i.record, i.field, i.message) for i in rep.problems() if i.code == "nan")
+    assert found == [(1, "score", "contains NaN, which is not valid JSON"), (2, "score", "contains -Infinity, which is not valid JSON"),
+                     (6, "extra", "contains Infinity, which is not valid JSON")], rep.human()
+    assert rep.usable == n - 3 and not rep.ok and "fillna" in rep.problems()[0].hint
