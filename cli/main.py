@@ -40,7 +40,7 @@ def number(t):
         n = as_number(text, t)
         if n is None:
             raise argparse.ArgumentTypeError(str(Msg("cli.not_number", type=Msg("type." + t.__name__), value=repr(text))))
-        if math.isinf(n):
+        if abs(n) == math.inf:  # not isinf(): an int of 400 digits is no float
             raise argparse.ArgumentTypeError(str(Msg("cli.huge_number", value=quoted(text))))
         return n
     read.__name__ = t.__name__  # what argparse calls the type, should it ever name it

@@ -13,6 +13,7 @@ import difflib
 import math
 import numbers
 import re
+import sys
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ from typing import Any
 import yaml
 
 from core.config import FIELDS, GROUPS, TrainConfig
-from core.errors import ConfigError, Problem
+from core.errors import ConfigError, InputError, Problem
 from core.messages import Msg, label
 from core.paths import exists, looks_like_url
 from core.yaml_text import TooDeep, load_yaml_text  # noqa: F401  (load_yaml_text: core.config hands it out)
@@ -51,11 +52,14 @@ def int_or_text(digits: str):
         return digits
 
 
+_TOO_MANY_DIGITS = 10 ** (sys.get_int_max_str_digits() or 4300)
+
+
 def as_number(value, t):
     """`value` from outside a config (a box of the page sent straight to the HTTP API, a command line's option,
     a cleaning parameter, an admin's file) as an int or float `t`, for its caller's bounds to check: a number
-    too large to hold (5,000 digits, 1e999) is infinity of its sign, so any bounds refuse it (said with
-    quoted(value)); None when it is no such number (text, true, NaN and, for a whole number, 1.5)."""
+    too large to hold (5,000 digits, as text or an int; 1e999) is infinity of its sign, so any bounds refuse
+    it (said with quoted(value)); None when it is no such number (text, true, NaN and, for a whole number, 1.5)."""
     if isinstance(value, str):
         text = value.strip()
         if not _WRITTEN[t].fullmatch(text):
@@ -74,7 +78,9 @@ def as_number(value, t):
             return float(value)
         except OverflowError:  # an int no float holds
             return math.inf if value > 0 else -math.inf
-    return int(value) if isinstance(value, numbers.Integral) or value.is_integer() else None
+    if isinstance(value, numbers.Integral):  # past Python's digits no message (str()) nor record (JSON) could hold it
+        return int(value) if -_TOO_MANY_DIGITS < value < _TOO_MANY_DIGITS else math.inf if value > 0 else -math.inf
+    return int(value) if value.is_integer() else None
 
 
 def quoted(value) -> str:
@@ -89,6 +95,17 @@ def quoted(value) -> str:
         except ValueError:
             return str(decimal.Decimal(value))
     return str(value)
+
+
+def whole(value, where: str, lo: int, hi: int, default: int | None = None) -> int | None:
+    """A whole number from lo to hi from outside a config (a number box of the page, a filter), `default` when
+    empty, or InputError naming `where` and the bounds, the value quoted short."""
+    if value is None or value == "":
+        return default
+    n = as_number(value, int)
+    if n is None or not lo <= n <= hi:
+        raise InputError(problems=[Problem(where, Msg("any.whole_range", lo=lo, hi=hi, value=quoted(value)))])
+    return n
 
 
 def _beyond(name: str, t, value) -> Problem | None:

@@ -9,10 +9,13 @@ import pandas as pd
 
 from core import data as D
 from core import trust
-from core.config import as_number
+from core.config import as_number, whole
 from core.data.readers import make_decoder
-from core.errors import DanluError
+from core.errors import DanluError, InputError
+from webui.fields import refused
 from webui.i18n import error_text, said_in_all, tr
+from webui.numbers import ROWS
+from webui.tabs.hyperparams_tab import problems_markdown
 
 GRID_COLUMNS = ("row", "line", "record")
 PAGE = 50
@@ -23,8 +26,18 @@ def grid(gui, ds_id: str, start, lang: str) -> pd.DataFrame:
     cols = [tr("ds.col." + c, lang) for c in GRID_COLUMNS]
     if not ds_id:
         return pd.DataFrame(columns=cols)
-    rows = D.dataset_rows(gui.ws, ds_id, start=max(1, int(start or 1)), count=PAGE)
+    try:
+        first = first_row(start, lang)
+    except InputError as e:  # only the grid answers here: the page's error box, in its language
+        raise refused(e, lang) from None
+    rows = D.dataset_rows(gui.ws, ds_id, start=first, count=PAGE)
     return pd.DataFrame([[r["row"], r["line"], json.dumps(r["record"], ensure_ascii=False)] for r in rows], columns=cols)
+
+
+def first_row(start, lang: str) -> int:
+    """The grid's first row from its box (empty, or 0 as the page reads an empty box: 1); anything else it
+    sent that is no row number (a direct HTTP call: -1, NaN, text, 5,000 digits) is InputError in words."""
+    return whole(start or None, tr("ds.grid_start", lang), 1, ROWS, default=1)
 
 
 def save_edits(gui, ds_id: str, start, edited: pd.DataFrame, lang: str) -> str:
@@ -32,7 +45,11 @@ def save_edits(gui, ds_id: str, start, edited: pd.DataFrame, lang: str) -> str:
     row becomes an `edit` operation (a new version; Undo takes it back). In every language (i18n.Said)."""
     if not ds_id or edited is None or edited.empty:
         return said_in_all(lambda code: tr("ds.none", code), lang)
-    before = {r["row"]: r["record"] for r in D.dataset_rows(gui.ws, ds_id, start=max(1, int(start or 1)), count=PAGE)}
+    try:
+        first = first_row(start, lang)
+    except InputError as e:
+        return said_in_all(lambda code: problems_markdown(e.problems, code), lang)
+    before = {r["row"]: r["record"] for r in D.dataset_rows(gui.ws, ds_id, start=first, count=PAGE)}
     done, problems = [], []  # each problem: its words in a language code
     for row_no, text in zip(edited.iloc[:, 0], edited.iloc[:, 2]):
         seen: list = []
