@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from cli.main import number
 from core.config import FORMATS
 from core.data import check_file, insight, run_ops
 from core.data.clean import OPS
@@ -44,7 +45,7 @@ def _common(p):
     p.add_argument("--map", action="append", default=[], metavar="EXPECTED=YOURS",
                    help="column mapping, e.g. --map prompt=question --map completion=answer")
     p.add_argument("--model", help="count tokens with this model's tokenizer (preset, builtin:danlu-tiny, folder or hub id)")
-    p.add_argument("--max-seq-length", type=int, default=1024, help="token limit to compare rows with (default 1024)")
+    p.add_argument("--max-seq-length", type=number(int), default=1024, help="token limit to compare rows with (default 1024)")
 
 
 def parse_map(items: list[str]) -> dict:

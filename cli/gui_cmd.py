@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 
+from cli.main import number
 from core import exposure, knobs, procs
 from core.errors import Problem
 from core.messages import Msg
@@ -20,7 +21,7 @@ DEFAULT_MAX_FILE_SIZE = "2gb"
 def register(sub):
     p = sub.add_parser("gui", help="start the browser app (default)")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this computer only)")
-    p.add_argument("--port", type=int, default=int(knobs.get(knobs.PORT, "7860")))
+    p.add_argument("--port", type=number(int), default=knobs.get(knobs.PORT, "7860"))
     p.add_argument("--share", action="store_true", help="also create a public gradio.live link (needs --auth)")
     p.add_argument("--auth", help="require this login: USER:PASS")
     p.add_argument("--auth-file", help="file with one USER:PASS line")

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import time
 
+from cli.main import number
 from core import jobs as J
 from core import launcher, progress, trust
 from core.config import parse_override
@@ -21,7 +22,7 @@ def register(sub):
     show.set_defaults(func=show_cmd)
     c = js.add_parser("cancel", help="stop a job (it saves a checkpoint first)")
     c.add_argument("id")
-    c.add_argument("--wait", type=float, default=60, help="seconds to wait for it to stop (0: don't wait)")
+    c.add_argument("--wait", type=number(float), default=60, help="seconds to wait for it to stop (0: don't wait)")
     c.set_defaults(func=cancel_cmd)
     r = js.add_parser("resume", help="continue a failed, cancelled or interrupted job from its last checkpoint")
     r.add_argument("id")

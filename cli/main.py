@@ -9,9 +9,11 @@ from __future__ import annotations
 import argparse
 import errno
 import importlib
+import math
 import sys
 
 from core import knobs
+from core.config import as_number, quoted
 from core.errors import DanluError, Problem
 from core.messages import Msg
 
@@ -28,6 +30,21 @@ typical use:
   python app.py train my.yaml --slurm --nodes 2  train on a Slurm cluster (see: python app.py cluster)
   python app.py jobs list                        see all jobs
 The workspace is $DANLU_HOME (default ~/.danlu)."""
+
+
+def number(t):
+    """An argparse `type=` for a whole (int) or decimal (float) option: text that is no such number (abc, 1.5,
+    nan, inf) or one too large to hold (5,000 digits, 1e999) is refused in Danlu's words, the value quoted
+    short, exit code 2 as argparse's own ("invalid int value: '999...'" echoed it whole); the verb checks bounds."""
+    def read(text: str):
+        n = as_number(text, t)
+        if n is None:
+            raise argparse.ArgumentTypeError(str(Msg("cli.not_number", type=Msg("type." + t.__name__), value=repr(text))))
+        if abs(n) == math.inf:  # not isinf(): an int of 400 digits is no float
+            raise argparse.ArgumentTypeError(str(Msg("cli.huge_number", value=quoted(text))))
+        return n
+    read.__name__ = t.__name__  # what argparse calls the type, should it ever name it
+    return read
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -19,6 +19,7 @@ import json
 import os
 import sys
 
+from cli.main import number
 from core import knobs, trust
 from core.errors import InputError, Problem
 from core.messages import Msg
@@ -30,8 +31,8 @@ def register(sub):
                                       "(preference runs: accuracy and margin on the held-out pairs)")
     e.add_argument("run", metavar="RUN_OR_JOB", help="training job id or run folder")
     e.add_argument("--json", action="store_true", help="print the full result as JSON (the log goes to stderr)")
-    e.add_argument("--max-samples", type=int, default=200, help="answer at most this many held-out prompts")
-    e.add_argument("--max-new-tokens", type=int, default=128, help="longest answer, in tokens")
+    e.add_argument("--max-samples", type=number(int), default=200, help="answer at most this many held-out prompts")
+    e.add_argument("--max-new-tokens", type=number(int), default=128, help="longest answer, in tokens")
     e.add_argument("--dataset", help="evaluate on all of this file instead of the run's validation split")
     e.set_defaults(func=eval_cmd)
 
@@ -54,10 +55,10 @@ def register(sub):
     _model_args(c)
     c.add_argument("--prompt", help="print one reply to this message and exit")
     c.add_argument("--system", default="", help="system prompt")
-    c.add_argument("--temperature", type=float, default=0.7)
-    c.add_argument("--top-p", type=float, default=0.9)
-    c.add_argument("--max-new-tokens", type=int, default=256)
-    c.add_argument("--repetition-penalty", type=float, default=1.1)
+    c.add_argument("--temperature", type=number(float), default=0.7)
+    c.add_argument("--top-p", type=number(float), default=0.9)
+    c.add_argument("--max-new-tokens", type=number(int), default=256)
+    c.add_argument("--repetition-penalty", type=number(float), default=1.1)
     c.add_argument("--device", default="auto", help="auto, cpu or cuda:N")
     c.add_argument("--template", default="auto", choices=("auto", "chatml"),
                    help="chat template: the model's own (auto), or ChatML for base models without one")
@@ -66,7 +67,7 @@ def register(sub):
     d = sub.add_parser("demo", help="serve a chat-only web demo (its own process; login needed beyond this computer)")
     _model_args(d)
     d.add_argument("--host", default="127.0.0.1", help="address to bind (default: this computer only)")
-    d.add_argument("--port", type=int, help="port (default: the first free one from 7860)")
+    d.add_argument("--port", type=number(int), help="port (default: the first free one from 7860)")
     d.add_argument("--auth", help="require this login: USER:PASS (or set $DANLU_DEMO_AUTH)")
     d.add_argument("--auth-file", help="file with one USER:PASS line")
     d.add_argument("--share", action="store_true", help="also ask for a public gradio.live link (needs --auth)")

@@ -7,6 +7,7 @@ import sys
 import time
 from pathlib import Path
 
+from cli.main import number
 from core import jobs as J
 from core import launcher, progress, trust
 from core.config import load_config
@@ -21,23 +22,23 @@ def register(sub):
     p.add_argument("config", help="config YAML (start from `copy-preset`)")
     p.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
                    help="override a setting, e.g. --set lora_rank=32 (repeatable)")
-    p.add_argument("--nproc", type=int, help="processes on this machine: one per GPU (default: all chosen GPUs, or 1 on CPU)")
+    p.add_argument("--nproc", type=number(int), help="processes on this machine: one per GPU (default: all chosen GPUs, or 1 on CPU)")
     p.add_argument("--gpus", help="GPU indices to use, e.g. 0,1 (default: all)")
-    p.add_argument("--nnodes", type=int, default=1, help="number of machines (multi-node)")
-    p.add_argument("--node-rank", type=int, default=0, help="this machine's number, 0 .. nnodes-1")
+    p.add_argument("--nnodes", type=number(int), default=1, help="number of machines (multi-node)")
+    p.add_argument("--node-rank", type=number(int), default=0, help="this machine's number, 0 .. nnodes-1")
     p.add_argument("--master", help="ADDR:PORT of machine 0 (multi-node)")
     p.add_argument("--detach", action="store_true", help="start and return; print the job id")
     p.add_argument("--name", default="", help="a name for the job table")
     g = p.add_argument_group("on a Slurm cluster (defaults: `slurm:` in the workspace's settings.yaml)")
     g.add_argument("--slurm", action="store_true", help="submit to the Slurm cluster that sbatch on PATH reaches")
-    g.add_argument("--nodes", type=int, help="nodes (default 1)")
-    g.add_argument("--gpus-per-node", type=int, help="GPUs per node, one process each (0: CPUs, with --nproc workers)")
+    g.add_argument("--nodes", type=number(int), help="nodes (default 1)")
+    g.add_argument("--gpus-per-node", type=number(int), help="GPUs per node, one process each (0: CPUs, with --nproc workers)")
     g.add_argument("--partition", help="Slurm partition (default: the cluster's default)")
     g.add_argument("--time", help="time limit HH:MM:SS or D-HH:MM:SS (default: the partition's)")
     g.add_argument("--account", help="Slurm account")
     g.add_argument("--qos", help="Slurm QoS")
     g.add_argument("--mem", help="memory per node, e.g. 64G")
-    g.add_argument("--cpus-per-node", type=int, help="CPUs per node (default: one per process)")
+    g.add_argument("--cpus-per-node", type=number(int), help="CPUs per node (default: one per process)")
     g.add_argument("--requeue", action=argparse.BooleanOptionalAction, default=None,
                    help="after a time limit or preemption, requeue and resume from the checkpoint by itself")
     p.set_defaults(func=train_cmd)

@@ -37,6 +37,7 @@ from pathlib import Path
 
 from core import jobs as J
 from core import knobs, procs, trust
+from core.config import as_number, quoted
 from core.errors import DanluError, InputError, Problem
 from core.paths import is_dir, is_file
 from core.messages import Msg, recorded
@@ -249,6 +250,24 @@ def _raise_for(reply: dict) -> dict:
     return reply
 
 
+def sampling(**values) -> dict:
+    """The sampling settings (temperature, top_p, max_new_tokens, repetition_penalty) as the numbers the worker
+    takes, or InputError naming each one out of its bounds (core.gen_settings, which the worker checks
+    again). The page's sliders sent straight to the HTTP API may hold anything: NaN, 1e999, text, 5,000 digits."""
+    from core.gen_settings import problem
+    out, problems = {}, []
+    for name, value in values.items():
+        n = as_number(value, int if name == "max_new_tokens" else float)
+        p = problem(name, n, quoted(value))
+        if p is None:
+            out[name] = n
+        else:
+            problems.append(p)
+    if problems:
+        raise InputError(problems=problems, title=Msg("chat.settings_title"))
+    return out
+
+
 @dataclass
 class ChatStream:
     """Iterate for text pieces as they are generated; `.stats` (time to first token, tokens/s) at the end."""
@@ -336,9 +355,10 @@ class ChatEngine:
         bad = [i for i, m in enumerate(msgs) if m["role"] not in ("user", "assistant", "system")]
         if bad or not msgs or msgs[-1]["role"] != "user":
             raise InputError(problems=[Problem("messages", Msg("chat.bad_roles"))])
+        settings = sampling(temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens,
+                            repetition_penalty=repetition_penalty)
         req = dict(op="stream", session=session_id, messages=msgs, system=system or "", max_prompt_tokens=max_prompt_tokens,
-                   settings=dict(temperature=float(temperature), top_p=float(top_p), max_new_tokens=int(max_new_tokens),
-                                 repetition_penalty=float(repetition_penalty), min_new_tokens=int(min_new_tokens)))
+                   settings=dict(settings, min_new_tokens=int(min_new_tokens)))
         stream = ChatStream(None)
         stream._gen = self._stream_gen(worker, req, stream)
         return stream

@@ -8,9 +8,12 @@ Pure Python: imports neither torch nor gradio.
 from __future__ import annotations
 
 import dataclasses
+import decimal
 import difflib
 import math
+import numbers
 import re
+import sys
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
@@ -18,9 +21,10 @@ from typing import Any
 import yaml
 
 from core.config import FIELDS, GROUPS, TrainConfig
-from core.errors import ConfigError, Problem
+from core.errors import ConfigError, InputError, Problem
 from core.messages import Msg, label
 from core.paths import exists, looks_like_url
+from core.yaml_text import TooDeep, load_yaml_text  # noqa: F401  (load_yaml_text: core.config hands it out)
 
 def _type_name(t) -> Msg:
     return Msg("type." + t.__name__)
@@ -46,6 +50,62 @@ def int_or_text(digits: str):
         return int(digits)
     except ValueError:
         return digits
+
+
+_TOO_MANY_DIGITS = 10 ** (sys.get_int_max_str_digits() or 4300)
+
+
+def as_number(value, t):
+    """`value` from outside a config (a box of the page sent straight to the HTTP API, a command line's option,
+    a cleaning parameter, an admin's file) as an int or float `t`, for its caller's bounds to check: a number
+    too large to hold (5,000 digits, as text or an int; 1e999) is infinity of its sign, so any bounds refuse
+    it (said with quoted(value)); None when it is no such number (text, true, NaN and, for a whole number, 1.5)."""
+    if isinstance(value, str):
+        text = value.strip()
+        if not _WRITTEN[t].fullmatch(text):
+            return None
+        value = int_or_text(text) if t is int else float(text)  # float() of 5,000 digits is inf
+        if isinstance(value, str):  # more digits than Python reads
+            return -math.inf if text.startswith("-") else math.inf
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or value != value:  # value != value: NaN
+        return None  # numbers.Real: numpy's numbers too (a table's cell)
+    if not isinstance(value, numbers.Integral):
+        value = float(value)
+        if math.isinf(value):
+            return value
+    if t is float:
+        try:
+            return float(value)
+        except OverflowError:  # an int no float holds
+            return math.inf if value > 0 else -math.inf
+    if isinstance(value, numbers.Integral):  # past Python's digits no message (str()) nor record (JSON) could hold it
+        return int(value) if -_TOO_MANY_DIGITS < value < _TOO_MANY_DIGITS else math.inf if value > 0 else -math.inf
+    return int(value) if value.is_integer() else None
+
+
+def quoted(value) -> str:
+    """A value as a message quotes it: str(), and an int of more digits than Python writes (str() raises
+    ValueError past 4,300) through Decimal, which writes every digit; core.messages then cuts it short.
+    Text is quoted as it is, spaces around it aside."""
+    if isinstance(value, str):
+        return value.strip()
+    if isinstance(value, int) and not isinstance(value, bool):
+        try:
+            return str(value)
+        except ValueError:
+            return str(decimal.Decimal(value))
+    return str(value)
+
+
+def whole(value, where: str, lo: int, hi: int, default: int | None = None) -> int | None:
+    """A whole number from lo to hi from outside a config (a number box of the page, a filter), `default` when
+    empty, or InputError naming `where` and the bounds, the value quoted short."""
+    if value is None or value == "":
+        return default
+    n = as_number(value, int)
+    if n is None or not lo <= n <= hi:
+        raise InputError(problems=[Problem(where, Msg("any.whole_range", lo=lo, hi=hi, value=quoted(value)))])
+    return n
 
 
 def _beyond(name: str, t, value) -> Problem | None:
@@ -222,37 +282,6 @@ def resolve_path(value: str, base_dir: Path | None = None) -> Path:
     if not p.is_absolute() and base_dir is not None:
         p = Path(base_dir) / p
     return p.resolve()
-
-
-class TooDeep(yaml.YAMLError):
-    """YAML nested past Python's limit ("[[[[..."): a syntax problem like any other, not a RecursionError."""
-
-
-class _Loader(yaml.SafeLoader):
-    """yaml.SafeLoader, but a whole number of more digits than Python reads (4,300: its guard against slow
-    conversions) stays the text it is: SafeLoader's int() raised ValueError from inside the YAML reader.
-    A text setting keeps the digits; a number setting says they are out of its bounds (coerce)."""
-
-
-def _int_or_text(loader, node):
-    try:
-        return yaml.SafeLoader.construct_yaml_int(loader, node)
-    except ValueError:  # only past Python's digit limit: YAML tags as int only what int() can read
-        return loader.construct_scalar(node)
-
-
-_Loader.add_constructor("tag:yaml.org,2002:int", _int_or_text)
-
-
-def load_yaml_text(text: str):
-    """yaml.safe_load for text a person wrote (a file, a --set value, a box in the page)."""
-    loader = _Loader(text)  # what yaml.safe_load does, with _Loader (a SafeLoader: plain data only)
-    try:
-        return loader.get_single_data()
-    except RecursionError:
-        raise TooDeep(str(Msg("json.too_deep"))) from None
-    finally:
-        loader.dispose()
 
 
 def parse_override(item: str) -> tuple[str, Any]:

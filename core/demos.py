@@ -28,6 +28,7 @@ from pathlib import Path
 import psutil
 
 from core import exposure, knobs, procs, trust
+from core.config import as_number, quoted
 from core.errors import InputError, NotFound, Problem
 from core.messages import Msg, verbatim
 from core.workspace import REPO_ROOT, Workspace, atomic_write_text
@@ -131,9 +132,12 @@ def start_demo(ws: Workspace, model: str, adapter: str | None = None, *, origin:
     """Start a demo process (detached: it outlives the GUI until stopped) and wait until it serves.
     origin (core.trust): from the page, model and adapter folders must lie inside the allowed folders."""
     check_exposure(host, share, auth)
+    if port is not None:  # from the page, what its box sent (a direct HTTP call: NaN, 1e999, text, 5,000 digits)
+        n = as_number(port, int)
+        if n is None or not 1024 <= n <= 65535:
+            raise InputError(problems=[Problem("port", Msg("demo.port", port=quoted(port)))])
+        port = n
     model, adapter = trust.check_chat(model, adapter, ws, origin)
-    if port is not None and not (1024 <= int(port) <= 65535):
-        raise InputError(problems=[Problem("port", Msg("demo.port", port=port))])
     env = dict(os.environ, PYTHONUNBUFFERED="1", GRADIO_ANALYTICS_ENABLED="False")
     env[knobs.HOME] = str(ws.root)
     env.pop(AUTH_ENV, None)

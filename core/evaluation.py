@@ -26,6 +26,7 @@ from pathlib import Path
 
 from core import jobs as J
 from core import launcher, trust
+from core.config import as_number, quoted
 from core.errors import InputError, Problem
 from core.paths import is_file
 from core.launch_commands import recipe_command
@@ -54,10 +55,12 @@ def submit_eval(ws: Workspace, job_or_run: str, *, origin: str, max_samples: int
     problems = []
     if dataset is not None:
         dataset = trust.check_file(dataset, ws, origin, field="dataset")
-    if not (1 <= int(max_samples) <= 100_000):
-        problems.append(Problem("max_samples", Msg("eval.max_samples", n=str(max_samples))))
-    if not (1 <= int(max_new_tokens) <= 8192):
-        problems.append(Problem("max_new_tokens", Msg("eval.max_new_tokens", n=str(max_new_tokens))))
+    # from the page these are what its boxes sent (a direct HTTP call: NaN, 1e999, text, 5,000 digits)
+    samples, tokens = as_number(max_samples, int), as_number(max_new_tokens, int)
+    if samples is None or not 1 <= samples <= 100_000:
+        problems.append(Problem("max_samples", Msg("eval.max_samples", n=quoted(max_samples))))
+    if tokens is None or not 1 <= tokens <= 8192:
+        problems.append(Problem("max_new_tokens", Msg("eval.max_new_tokens", n=quoted(max_new_tokens))))
     if dataset is not None and not is_file(dataset):
         problems.append(Problem("dataset", Msg("any.file_not_found_at", path=str(dataset))))
     if problems:
@@ -72,7 +75,7 @@ def submit_eval(ws: Workspace, job_or_run: str, *, origin: str, max_samples: int
         nproc = len(gpus)
     job_id = J.new_id()
     out_dir = ws.run_dir(job_id)
-    argv = eval_command(run.run_dir, out_dir, nproc, max_samples=int(max_samples), max_new_tokens=int(max_new_tokens),
+    argv = eval_command(run.run_dir, out_dir, nproc, max_samples=samples, max_new_tokens=tokens,
                         dataset=str(Path(dataset).resolve()) if dataset else None)
     # named after the run it evaluates: the job table's kind column says "evaluation" in the page's
     # language (a word in the name stayed English on every page)

@@ -32,6 +32,9 @@ from core.paths import clean_label
 from core.rundir import ATTEMPT_FILES, CONFIG, RunDir, read_json, write_json
 from core.workspace import Workspace, pin_dataset, sha256_file
 
+MAX_NPROC = 64  # processes on one machine
+
+
 @dataclass
 class LaunchSpec:
     nproc: int | None = None         # processes on this machine (default: one per chosen GPU, or 1)
@@ -45,7 +48,7 @@ class LaunchSpec:
 
     def problems(self) -> list[Problem]:
         out = []
-        if self.nproc is not None and not (1 <= self.nproc <= 64):
+        if self.nproc is not None and not (1 <= self.nproc <= MAX_NPROC):
             out.append(Problem("--nproc", Msg("launch.nproc", n=self.nproc)))
         if self.nnodes < 1:
             out.append(Problem("--nnodes", Msg("launch.nnodes")))

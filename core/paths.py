@@ -115,8 +115,9 @@ def _settings(ws) -> dict:
     if not path.is_file():
         return {}
     import yaml
+    from core.yaml_text import load_yaml_text  # YAML a person wrote: a number of 5,000 digits stays its text
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        data = load_yaml_text(path.read_text(encoding="utf-8")) or {}
     except (OSError, yaml.YAMLError, UnicodeDecodeError) as e:
         raise InputError(problems=[Problem(str(path), Msg("any.cannot_read", error=str(e)), Msg("path.settings_fix"))],
                          title=Msg("path.settings_title"))

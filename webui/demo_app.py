@@ -22,6 +22,7 @@ from starlette.middleware import Middleware
 from core import demos
 from core.chat import ChatEngine, ChatError
 from core.errors import DanluError
+from webui import numbers
 from webui.serving import OriginGuard
 
 SHARE_WAIT_S = 8.0  # how long to wait for a share link before saying it is not coming
@@ -41,7 +42,7 @@ def build_demo(engine: ChatEngine, session_id: str, title: str, system: str = ""
         answer = ""
         try:
             for delta in engine.stream(session_id, msgs, system=system, temperature=temperature,
-                                       max_new_tokens=int(max_new_tokens)):
+                                       max_new_tokens=max_new_tokens):  # core checks what the sliders sent
                 answer += delta
                 history[-1] = {"role": "assistant", "content": answer}
                 yield history, ""
@@ -60,9 +61,9 @@ def build_demo(engine: ChatEngine, session_id: str, title: str, system: str = ""
             send = gr.Button("Send", variant="primary")
             clear = gr.Button("Clear")
         with gr.Accordion("Answer settings", open=False):
-            temperature = gr.Slider(0.0, 1.5, value=0.7, step=0.05, label="Temperature",
-                                    info="0 = always the most likely words; higher = more varied")
-            max_new = gr.Slider(16, 1024, value=256, step=16, label="Longest answer (tokens)")
+            temperature = numbers.Slider(0.0, 1.5, value=0.7, step=0.05, label="Temperature",
+                                         info="0 = always the most likely words; higher = more varied")
+            max_new = numbers.Slider(16, 1024, value=256, step=16, label="Longest answer (tokens)")
         inputs = [message, chatbot, temperature, max_new]
         message.submit(respond, inputs, [chatbot, message], api_name="chat", concurrency_limit=4)
         send.click(respond, inputs, [chatbot, message], api_name="send", concurrency_limit=4)

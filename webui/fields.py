@@ -18,6 +18,7 @@ from core.method_check import start_adapter_problems
 from core.config import FIELDS, GROUPS, TrainConfig, coerce, from_dict, int_or_text, load_yaml_text, to_dict, validate
 from core.errors import InputError, Problem
 from core.messages import Msg, label
+from webui import numbers
 from webui.i18n import L, has, say
 
 NAMES: list[str] = list(FIELDS)
@@ -77,11 +78,11 @@ def widget_for(name: str, *, model_choices: list[tuple[str, str]] | None = None,
     if kind == "bool":
         return gr.Checkbox(**common)
     if kind == "int":
-        return gr.Number(precision=0, **common)
+        return numbers.Number(precision=0, **common)
     if kind == "fraction":
-        return gr.Slider(minimum=meta["min"], maximum=meta["max"], step=0.01, **common)
+        return numbers.Slider(minimum=meta["min"], maximum=meta["max"], step=0.01, **common)
     if kind == "float":
-        return gr.Number(**common)
+        return numbers.Number(**common)
     if kind == "path":
         return gr.Textbox(interactive=False, max_lines=1, **common)
     if kind == "mapping":

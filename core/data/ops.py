@@ -6,8 +6,10 @@ core/data/pair_ops.py.
 """
 from __future__ import annotations
 
+import math
 import re
 
+from core.config import FIELDS, as_number, quoted
 from core.data.issues import WARNING_CODES, title
 from core.data.textfields import answer_slot, canonical, normalised, text_slots, turn_role
 from core.errors import InputError, Problem
@@ -189,7 +191,8 @@ class _Long(Op):
 
     def validate(self):
         super().validate()
-        self.max_len = _int(self.params.get("max_seq_length", self.ctx.max_seq_length), "max_seq_length", 16)
+        limits = FIELDS["max_seq_length"].metadata  # the training setting's bounds
+        self.max_len = _int(self.params.get("max_seq_length", self.ctx.max_seq_length), "max_seq_length", limits["min"], limits["max"])
         self.unmeasured = 0
 
     def length(self, rec) -> int | None:
@@ -330,21 +333,24 @@ def _bool(v, name: str) -> bool:
     raise InputError(problems=[Problem(name, Msg("clean.not_bool", value=repr(v)), Msg("clean.not_bool.hint"))])
 
 
-def _int(v, name: str, minimum: int) -> int:
-    try:
-        n = int(str(v).strip())
-    except (TypeError, ValueError):
-        raise InputError(problems=[Problem(name, Msg("clean.not_int", value=repr(v)), Msg("clean.at_least.hint", n=minimum))]) from None
+def _int(v, name: str, minimum: int, maximum: int | None = None) -> int:
+    """A whole-number parameter. One of 5,000 digits is out of its bounds, quoted short, as a setting's is
+    (core.config_io): it was 'not a whole number', which it is."""
+    n = as_number(v, int)
+    if n is None:
+        raise InputError(problems=[Problem(name, Msg("clean.not_int", value=repr(v)), Msg("clean.at_least.hint", n=minimum))])
     if n < minimum:
-        raise InputError(problems=[Problem(name, Msg("clean.too_small", value=n), Msg("clean.at_least.hint", n=minimum))])
+        raise InputError(problems=[Problem(name, Msg("clean.too_small", value=quoted(v)), Msg("clean.at_least.hint", n=minimum))])
+    if n == math.inf or (maximum is not None and n > maximum):
+        hint = Msg("clean.between.hint", lo=minimum, hi=maximum) if maximum is not None else None
+        raise InputError(problems=[Problem(name, Msg("clean.out_of_range", value=quoted(v)), hint)])
     return n
 
 
 def _float(v, name: str, lo: float, hi: float) -> float:
-    try:
-        x = float(str(v).strip())
-    except (TypeError, ValueError):
-        raise InputError(problems=[Problem(name, Msg("clean.not_float", value=repr(v)), Msg("clean.between.hint", lo=lo, hi=hi))]) from None
+    x = as_number(v, float)
+    if x is None:
+        raise InputError(problems=[Problem(name, Msg("clean.not_float", value=repr(v)), Msg("clean.between.hint", lo=lo, hi=hi))])
     if not lo < x < hi:
-        raise InputError(problems=[Problem(name, Msg("clean.out_of_range", value=x), Msg("clean.between.hint", lo=lo, hi=hi))])
+        raise InputError(problems=[Problem(name, Msg("clean.out_of_range", value=quoted(v)), Msg("clean.between.hint", lo=lo, hi=hi))])
     return x

@@ -100,7 +100,7 @@ def _csv_rows(f, sn, col, st, column_map):
         if row is None:
             continue
         rec = {}
-        bad = False
+        bad = flag = False
         for name, cell in zip(names, row):
             if name is None:
                 continue
@@ -108,13 +108,16 @@ def _csv_rows(f, sn, col, st, column_map):
                 try:
                     cell = dec.decode(cell)
                 except json.JSONDecodeError as e:
+                    seen.clear()
                     col.report("bad_json", Msg("read.cell_json", error=plain_json_error(e.msg)), Msg("read.cell_json.hint"),
                                field=name, line=start, record=record, value=cell)
                     bad = True
-                bad = report_seen(col, [s for s in seen if s[0] == "big_number"], start, record) or bad
-                seen.clear()
+                if seen:  # as in a JSONL row: NaN or a number too long to read leave the row out, a key twice flags it
+                    unusable = report_seen(col, seen, start, record)
+                    bad, flag = bad or unusable, flag or not unusable
             rec[name] = cell
         if not bad:
+            st.flag = flag
             yield start, record, rec, None
 
 
@@ -130,13 +133,52 @@ def read_parquet(path, col, st):
         return
     try:
         for batch in pf.iter_batches(batch_size=2048):
-            for row in batch.to_pylist():
+            bad = _non_finite(batch)
+            for i, row in enumerate(batch.to_pylist()):
                 st.rows += 1
-                yield None, st.rows, row, None
+                for name, what in bad.get(i, ()):  # as NaN in a JSONL row: the row is not used
+                    col.report("nan", Msg("read.nan", what=what), Msg("read.nan_column.hint"), field=name, record=st.rows)
+                if i not in bad:
+                    yield None, st.rows, row, None
     except Exception as e:
         col.report("read_error", Msg("read.parquet_damaged", n=st.rows, error=str(e)[:120]), Msg("read.export_again.hint"),
                    record=st.rows + 1)
         st.stopped = Msg("read.rest_unreadable")
+
+
+def _non_finite(batch) -> dict[int, list[tuple[str, str]]]:
+    """The rows of a Parquet batch holding NaN or ±Infinity (pandas writes a missing number as NaN), each with
+    its columns and what they hold: JSON has no such value, so no version Danlu writes (JSONL) could keep it."""
+    import numpy as np
+    import pyarrow as pa
+    out: dict[int, list[tuple[str, str]]] = {}
+    for name, column in zip(batch.schema.names, batch.columns):
+        if pa.types.is_floating(column.type):  # the usual case, without a Python loop
+            values = column.fill_null(0).to_numpy(zero_copy_only=False)
+            rows = [(int(i), float(values[i])) for i in np.flatnonzero(~np.isfinite(values))]
+        elif _holds_floats(column.type):  # a list or struct of numbers: looked at value by value
+            rows = [(i, x) for i, v in enumerate(column.to_pylist()) for x in [_first_non_finite(v)] if x is not None]
+        else:
+            continue
+        for i, x in rows:
+            out.setdefault(i, []).append((name, "NaN" if x != x else "Infinity" if x > 0 else "-Infinity"))
+    return out
+
+
+def _holds_floats(t) -> bool:
+    import pyarrow as pa
+    if pa.types.is_floating(t):
+        return True
+    if pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t):
+        return _holds_floats(t.value_type)
+    return pa.types.is_struct(t) and any(_holds_floats(t.field(k).type) for k in range(t.num_fields))
+
+
+def _first_non_finite(v):
+    if isinstance(v, float):
+        return v if v != v or v in (float("inf"), float("-inf")) else None
+    items = v.values() if isinstance(v, dict) else v if isinstance(v, list) else ()
+    return next((x for x in map(_first_non_finite, items) if x is not None), None)
 
 
 def _cell(v, st: ReadStats) -> str:

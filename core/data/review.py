@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from core.config import as_number, whole
 from core.data.marks import MARKS, read_marks, summary_of
 from core.data.regex_scan import regex_rows
 from core.data.review_index import Index, build_index, cached_index
@@ -30,6 +31,7 @@ from core.messages import Msg
 
 MARK_CODE = {m: i + 1 for i, m in enumerate(MARKS)}   # 0: not reviewed
 SORTS = ("position", "longest", "shortest", "duplicates")
+MAX_TOKENS = 1_000_000_000  # a token filter's bounds: a row (8 MiB at most) holds far fewer
 TERMS = re.compile(r'"([^"]+)"|(\S+)')
 
 
@@ -168,6 +170,7 @@ def required_literal(text: str) -> str:
 def select(desk_or_index, f: Filters, codes: np.ndarray | None = None) -> np.ndarray:
     """Positions of the rows that pass every filter, in the chosen order."""
     idx = desk_or_index.index if isinstance(desk_or_index, Desk) else desk_or_index
+    lo, hi = token_bound(f.min_tokens, "min_tokens"), token_bound(f.max_tokens, "max_tokens")  # refused before any work
     if codes is None:
         codes = desk_or_index.codes if isinstance(desk_or_index, Desk) else np.zeros(idx.n, dtype=np.int8)
     mask = np.ones(idx.n, dtype=bool)
@@ -192,11 +195,12 @@ def select(desk_or_index, f: Filters, codes: np.ndarray | None = None) -> np.nda
     if f.dup == "any":
         mask &= idx.dup > 0
     elif f.dup:
-        mask &= idx.dup == _int(f.dup, "duplicate group")
-    if f.min_tokens is not None:
-        mask &= idx.tokens >= int(f.min_tokens)
-    if f.max_tokens is not None:
-        mask &= idx.tokens <= int(f.max_tokens)
+        group = _int(f.dup, "duplicate group")
+        mask &= idx.dup == group if abs(group) < 2 ** 62 else False  # no such group (numpy holds no such number)
+    if lo is not None:
+        mask &= idx.tokens >= lo
+    if hi is not None:
+        mask &= idx.tokens <= hi
     pos = np.flatnonzero(mask)
     if f.sort == "longest":
         pos = pos[np.argsort(-idx.tokens[pos], kind="stable")]
@@ -210,10 +214,16 @@ def select(desk_or_index, f: Filters, codes: np.ndarray | None = None) -> np.nda
 
 
 def _int(v, what: str) -> int:
-    try:
-        return int(str(v).strip())
-    except ValueError:
-        raise InputError(problems=[Problem(what, Msg("review.not_number", value=repr(v)), Msg("review.whole_number.hint"))]) from None
+    n = as_number(v, int)  # 5,000 digits: infinity, a group no row is in
+    if n is None:
+        raise InputError(problems=[Problem(what, Msg("review.not_number", value=repr(v)), Msg("review.whole_number.hint"))])
+    return n
+
+
+def token_bound(v, what: str) -> int | None:
+    """A token-length filter (None: none), or InputError in words: from the page, what its box sent (a
+    direct HTTP call: NaN, 1e999, text, -1, 5,000 digits); a row holds fewer tokens than MAX_TOKENS."""
+    return whole(v, what, 0, MAX_TOKENS)
 
 
 def counts(desk: Desk, sel: np.ndarray) -> dict:

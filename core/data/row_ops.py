@@ -30,9 +30,8 @@ class Edit(Op):
             except json.JSONDecodeError as e:
                 raise InputError(problems=[Problem("edit record", Msg("clean.edit_json", error=e.msg, column=e.colno),
                                                    Msg("clean.edit_json.hint"))])
-            big = [digits for code, digits in seen if code == "big_number"]
-            if big:  # the decoder put a stand-in where the number was: never written in its place
-                raise InputError(problems=[Problem("edit record", big_number(big[0]), Msg("read.big_number.hint"))])
+            if seen:  # what a row of the file may not hold, said as the check says it: never written into a version
+                raise InputError(problems=[Problem("edit record", *_said(code, what)) for code, what in seen])
         if type(rec) is not dict:
             raise InputError(problems=[Problem("edit record", Msg("clean.edit_not_object"), Msg("clean.edit_not_object.hint"))])
         self.record = rec
@@ -49,6 +48,17 @@ class Edit(Op):
         if not self.found:
             return Msg("clean.row_missing", row=self.row, total=self.rows_in)
         return Msg("clean.row_changed" if self.changed else "clean.row_unchanged", row=self.row)
+
+
+def _said(code: str, what: str) -> tuple[Msg, Msg]:
+    """A problem the strict decoder noted (core.data.readers.report_seen), as message and hint: a number too
+    long to read (the decoder put a stand-in in its place), NaN or Infinity (not JSON), a key twice (Python
+    keeps the last one silently)."""
+    if code == "big_number":
+        return big_number(what), Msg("read.big_number.hint")
+    if code == "nan":
+        return Msg("read.nan", what=what), Msg("read.nan.hint")
+    return Msg("read.duplicate_key", key=what), Msg("read.duplicate_key.hint")
 
 
 class Delete(Op):

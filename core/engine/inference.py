@@ -18,41 +18,14 @@ from pathlib import Path
 import torch
 
 from core.data.render import CHATML_FALLBACK, apply_chat_template_choice  # noqa: F401  (re-exported for the recipes)
-from core.errors import Problem
-from core.messages import Msg
 from core.engine.common import bnb_config, bnb_bits, describe_quantization, saved_quantization, set_4bit_compute_dtype
+from core.gen_settings import GenSettings  # noqa: F401  (re-exported: the recipes, the chat worker)
 from core.rundir import adapter_info_path, read_json
 from core.runs import check_adapter_dir  # noqa: F401  (re-exported for the recipes)
 
 TEMPLATE_FALLBACK = CHATML_FALLBACK  # the named fallback for base models that ship no chat template
 # end-of-turn markers of common templates: generation stops at any of them, not only at eos
 STOP_TOKENS = ("<|im_end|>", "<|eot_id|>", "<|end|>", "<end_of_turn>", "<|endoftext|>", "</s>")
-
-
-@dataclass
-class GenSettings:
-    temperature: float = 0.7
-    top_p: float = 0.9
-    max_new_tokens: int = 256
-    repetition_penalty: float = 1.1
-    min_new_tokens: int = 0  # benchmarks only: force a fixed length
-
-    @property
-    def greedy(self) -> bool:
-        return self.temperature <= 1e-5
-
-    def problems(self) -> list[Problem]:
-        out = []
-        if not (0.0 <= self.temperature <= 5.0):
-            out.append(Problem("temperature", Msg("gen.temperature", value=str(self.temperature)), Msg("gen.temperature.hint")))
-        if not (0.0 < self.top_p <= 1.0):
-            out.append(Problem("top_p", Msg("gen.top_p", value=str(self.top_p)), Msg("gen.top_p.hint")))
-        if not (1 <= self.max_new_tokens <= 32768):
-            out.append(Problem("max_new_tokens", Msg("gen.max_new_tokens", value=str(self.max_new_tokens))))
-        if not (0.5 <= self.repetition_penalty <= 3.0):
-            out.append(Problem("repetition_penalty", Msg("gen.repetition_penalty", value=str(self.repetition_penalty)),
-                               Msg("gen.repetition_penalty.hint")))
-        return out
 
 
 @dataclass

@@ -26,6 +26,7 @@ import dataclasses
 import re
 from dataclasses import dataclass, field
 
+from core.config import quoted
 from core.errors import InputError, Problem
 from core.messages import Msg
 
@@ -73,11 +74,11 @@ class SlurmSpec:
         for name, low, high in (("nodes", 1, MAX_NODES), ("gpus_per_node", 0, MAX_GPUS)):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
-                out.append(Problem(where(name), Msg("cluster.whole_range", low=low, high=high, value=repr(value))))
+                out.append(Problem(where(name), Msg("cluster.whole_range", low=low, high=high, value=_shown(value))))
         for name, high in (("nproc", MAX_PROCS), ("cpus_per_node", MAX_CPUS)):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= high):
-                out.append(Problem(where(name), Msg("cluster.whole_range", low=1, high=high, value=repr(value))))
+                out.append(Problem(where(name), Msg("cluster.whole_range", low=1, high=high, value=_shown(value))))
         if isinstance(self.gpus_per_node, int) and isinstance(self.nproc, int) and self.gpus_per_node \
                 and self.nproc > self.gpus_per_node:
             out.append(Problem(where("nproc"), Msg("cluster.procs_gpus", procs=self.nproc, gpus=self.gpus_per_node),
@@ -108,6 +109,11 @@ class SlurmSpec:
     def sbatch_lines(self) -> list[str]:
         """The extra options, each as an `#SBATCH --option` line."""
         return ["#SBATCH " + _strip_sbatch(line) for line in self.extra_sbatch]
+
+
+def _shown(value) -> str:
+    """A value as a message quotes it: text in quotes, a number of 5,000 digits without repr()'s ValueError."""
+    return repr(value) if isinstance(value, str) else quoted(value)
 
 
 def _strip_sbatch(line: str) -> str:

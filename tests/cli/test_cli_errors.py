@@ -105,3 +105,27 @@ def test_a_path_too_long_for_the_file_system_is_refused_in_words(tmp_path, monke
     assert main(args) == 2
     err = capsys.readouterr().err
     assert "unexpected" not in err and "xxxxx…" in err and len(err) < 600, err[:800]  # quoted or placed short
+
+
+HUGE = "9" * 5000
+
+
+@pytest.mark.parametrize("argv,said", [
+    (["check-data", "d.jsonl", "--max-seq-length", HUGE], "argument --max-seq-length: is out of this option's bounds, got 999"),
+    (["clean", "d.jsonl", "trim", "--out", "o.jsonl", "--max-seq-length", "-" + HUGE], "got -999"),
+    (["eval", "JOB", "--max-samples", HUGE], "argument --max-samples: is out of this option's bounds"),
+    (["chat", "m", "--temperature", "1e999"], "argument --temperature: is out of this option's bounds, got 1e999"),
+    (["chat", "m", "--top-p", "nan"], "argument --top-p: must be a number, got 'nan'"),
+    (["train", "c.yaml", "--nproc", "1.5"], "argument --nproc: must be a whole number, got '1.5'"),
+    (["jobs", "cancel", "JOB", "--wait", HUGE], "argument --wait: is out of this option's bounds"),
+])
+def test_a_number_option_is_refused_in_words_quoted_short(tmp_path, monkeypatch, capsys, argv, said):
+    """`check-data F --max-seq-length 999...` (5,000 digits): argparse said "invalid int value: '999...'" with
+    every digit (and 'invalid float value' for 1e999's neighbours), in its own words; exit code 2 stays."""
+    from cli.main import main
+    monkeypatch.setenv("DANLU_HOME", str(tmp_path / "home"))
+    with pytest.raises(SystemExit) as e:
+        main(argv)
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and said in err and "invalid" not in err, err[-600:]
+    assert len(err.splitlines()[-1]) < 400 and (HUGE not in argv or "(5,00" in err), err[-600:]

@@ -132,3 +132,38 @@ def test_csv_input_keeps_its_columns(tmp_path):
     res = run_ops(src, [("trim", {}), ("dedupe", {})], out)
     assert [r["summary"] for r in res] == ["trimmed spaces in 2 texts in 1 row (of 2)", "removed 1 duplicate row (of 2)"]
     assert read(out) == [{"Question": "what?", "Answer": "because"}]
+
+
+HUGE = "9" * 5000  # past Python's 4,300 digits for reading text as a whole number
+
+
+@pytest.mark.parametrize("op,params,said", [
+    ("split", {"seed": HUGE}, "seed: 9999"),
+    ("split", {"seed": "-" + HUGE}, "seed: -9999"),
+    ("split", {"val_fraction": HUGE}, "val_fraction: 9999"),
+    ("delete", {"rows": HUGE}, "rows: 9999"),
+    ("edit", {"row": HUGE, "record": "{}"}, "row: 9999"),
+    ("filter-long", {"max_seq_length": HUGE}, "max_seq_length: 9999"),
+])
+def test_a_parameter_of_5000_digits_is_out_of_its_bounds_quoted_short(tmp_path, op, params, said):
+    """`clean ... split seed=999...` (5,000 digits) was "'999...' is not a whole number", the whole value
+    echoed: it is a whole number, out of the parameter's bounds, and a message quotes it short."""
+    with pytest.raises(InputError) as e:
+        run(tmp_path, [chat()], [(op, params)])
+    text = str(e.value)
+    assert said in text and "(5,00" in text and "characters)" in text and len(text) < 400, text[:500]
+    assert "not a whole number" not in text and "not a number" not in text
+    assert ("too small" if "-" + HUGE in params.values() else "out of range") in text
+
+
+@pytest.mark.parametrize("value,said", [("NaN", "contains NaN, which is not valid JSON"), ("Infinity", "contains Infinity"),
+                                        ('"a", "n": "b"', 'the key "n" appears twice in one object')])
+def test_an_edit_with_nan_or_a_key_twice_is_refused_in_words(tmp_path, value, said):
+    """A row of the file with NaN, Infinity or a key twice is a problem of that row; an edited row with them was
+    written into the new version (Python's json takes NaN and keeps the last of two keys)."""
+    rows = [chat(f"q{i}") for i in range(2)]
+    edit = '{"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}], "n": %s}' % value
+    with pytest.raises(InputError) as e:
+        run(tmp_path, rows, [("edit", {"row": 1, "record": edit})])
+    (problem,) = e.value.problems
+    assert problem.where == "edit record" and said in problem.message and problem.hint, str(e.value)

@@ -195,3 +195,42 @@ def test_compat_iter_records_and_sniff_kind(tmp_path):
     p = csv_file(tmp_path, 'prompt,completion\n"a\nb",c\nd,e\n')
     assert sniff_kind(p) == "csv"
     assert [w for w, _ in iter_records(p)] == ["record 1 (line 2)", "record 2 (line 4)"]
+
+
+@pytest.mark.parametrize("cell,code,words,usable", [
+    ('[{""role"": ""user"", ""content"": ""q"", ""score"": NaN}, {""role"": ""assistant"", ""content"": ""a""}]',
+     "nan", "contains NaN, which is not valid JSON", 1),
+    ('[{""role"": ""user"", ""content"": ""q"", ""w"": -Infinity}, {""role"": ""assistant"", ""content"": ""a""}]',
+     "nan", "contains -Infinity", 1),
+    ('[{""role"": ""user"", ""role"": ""assistant"", ""content"": ""q""}, {""role"": ""assistant"", ""content"": ""a""}]',
+     "duplicate_key", 'the key "role" appears twice', 1),
+])
+def test_nan_and_a_key_twice_in_a_conversation_cell_are_problems_of_the_row(tmp_path, cell, code, words, usable):
+    """A JSONL row with NaN or a key twice is a problem of its row; the same in a CSV cell of a conversation
+    column was read silently (Python's json takes NaN and keeps the last of two keys)."""
+    p = tmp_path / "d.csv"
+    good = '"[{""role"": ""user"", ""content"": ""b""}, {""role"": ""assistant"", ""content"": ""c""}]"'
+    p.write_text(f'messages,n\n"{cell}",1\n{good},2\n')
+    rep = check_file(p)
+    issue = first(rep, code)
+    assert (issue.line, issue.record) == (2, 1) and words in issue.message and not rep.ok, rep.human()
+    assert rep.usable == usable, rep.human()
+
+
+def test_nan_and_infinity_in_parquet_are_problems_of_their_row(tmp_path):
+    """pandas writes a missing number as NaN: such a Parquet row was read silently, and cleaning wrote NaN
+    into the new version (JSONL), which the check then refused. The row is a problem of its own now, named
+    with its record and column, as NaN in a JSONL row is; a missing value (null) is no problem."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    n = 12
+    score = [float("nan"), float("-inf")] + [1.0] * (n - 3) + [None]
+    extra = [[{"w": 1.0}]] * 5 + [[{"w": float("inf")}]] + [[{"w": 2.0}]] * (n - 6)
+    p = tmp_path / "d.parquet"
+    pq.write_table(pa.table({"prompt": [f"q{i}" for i in range(n)], "completion": ["a"] * n, "score": score,
+                             "extra": extra}), p)
+    rep = check_file(p)
+    found = sorted((i.record, i.field, i.message) for i in rep.problems() if i.code == "nan")
+    assert found == [(1, "score", "contains NaN, which is not valid JSON"), (2, "score", "contains -Infinity, which is not valid JSON"),
+                     (6, "extra", "contains Infinity, which is not valid JSON")], rep.human()
+    assert rep.usable == n - 3 and not rep.ok and "fillna" in rep.problems()[0].hint

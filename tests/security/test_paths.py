@@ -264,3 +264,17 @@ def test_a_path_too_long_to_exist_is_not_there_at_every_seam(ws, tmp_path, seam)
         assert len(str(e)) < 700 and "xxxxx…" in str(e), str(e)[:900]
     else:
         assert seam == "memory estimate" and out == (None, long)  # no shape known: the page says "unknown model"
+
+
+def test_a_number_of_5000_digits_in_the_settings_is_a_worded_problem(ws):
+    """An admin's settings.yaml with a number of 5,000 digits stopped every path check with ValueError
+    ("Exceeds the limit (4300 digits)", from yaml.safe_load): read as YAML a person wrote, it is the value
+    of its key, refused in words and quoted short."""
+    (ws.root / "settings.yaml").write_text(f"allowed_roots: [{'9' * 5000}]\nslurm:\n  nodes: {'9' * 5000}\n")
+    said = refused(allowed_roots, ws)
+    assert "is not an absolute folder path" in said and "(5,000 characters)" in said and len(said) < 500, said[:600]
+    from core.slurm.executor import spec_for
+    with pytest.raises(InputError) as e:
+        spec_for(ws)
+    text = str(e.value)
+    assert "settings.yaml: slurm.nodes: must be a whole number from 1 to 1024, got '999" in text and len(text) < 500, text[:600]

@@ -96,6 +96,23 @@ def test_grid_edits_become_a_version(gui, uploads):
     assert "Edited answer." in dt.grid(gui, ds_id, 1, "en").iloc[1, 2]
 
 
+def test_grid_edits_with_nan_or_a_key_twice_are_problems_of_their_row(gui, uploads):
+    """A grid row edited to hold NaN, Infinity or a key twice was saved into the new version (Python's json takes
+    NaN and keeps the last of two keys): each is now a problem of its row, in words, as in a file."""
+    src = uploads / "furnaces.jsonl"
+    src.write_bytes(DEMO.read_bytes())
+    ds_id, _ = dt.import_upload(gui, str(src), "en")
+    grid = dt.grid(gui, ds_id, 1, "en")
+    for i, value in ((1, "NaN"), (2, "-Infinity")):
+        grid.iloc[i, 2] = grid.iloc[i, 2][:-1] + ', "score": %s}' % value
+    grid.iloc[3, 2] = grid.iloc[3, 2][:-1] + ', "messages": []}'
+    message = dt.save_edits(gui, ds_id, 1, grid, "en")
+    assert "row 2: " in message and "edit record: contains NaN, which is not valid JSON" in message, message
+    assert "row 3: " in message and "contains -Infinity" in message, message
+    assert "row 4: " in message and 'the key "messages" appears twice' in message and "Saved rows" not in message, message
+    assert "score" not in dt.grid(gui, ds_id, 1, "en").iloc[1, 2]
+
+
 def test_insight_answers_at_once_then_gives_lengths_and_the_rendered_example(gui, uploads):
     src = uploads / "furnaces.jsonl"
     src.write_bytes(DEMO.read_bytes())

@@ -7,6 +7,7 @@ The models live in core.chat's worker process, loaded on the first message and k
 """
 from __future__ import annotations
 
+import dataclasses
 import threading
 from functools import partial
 from dataclasses import dataclass
@@ -16,9 +17,11 @@ import pandas as pd
 
 from core import demos
 from core import presets, trust
+from core.chat import sampling
 from core.errors import DanluError, InputError, Problem
 from core.export import list_exports
 from core.runs import resolve_trained_run
+from webui import numbers
 from webui.i18n import L, error_text, keep_said, said_in_all, say, tr
 from webui.jobview import finished_runs
 from webui.tabs.hyperparams_tab import problems_markdown
@@ -139,8 +142,14 @@ def answer(gui, sessions: Sessions, lang: str, model: str, adapter: str | None, 
     if not tuned or tuned[-1]["role"] != "user":
         yield gr.skip(), gr.skip(), gr.skip()
         return
-    settings = dict(system=system or "", temperature=float(temperature), top_p=float(top_p),
-                    max_new_tokens=int(max_new_tokens), repetition_penalty=float(repetition_penalty))
+    try:  # checked before a model loads: the sliders sent straight to the HTTP API may hold anything
+        settings = dict(system=system or "", **sampling(temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens,
+                                                        repetition_penalty=repetition_penalty))
+    except InputError as e:  # each slider named as the page names it
+        said = [say(dataclasses.replace(p, where=tr("chat." + p.where, lang)).as_msg(), lang) for p in e.problems]
+        tuned.append({"role": "assistant", "content": "⚠ " + "; ".join(said)})
+        yield tuned, gr.skip(), ""
+        return
     targets = [("tuned", model, adapter)] + ([("base", model, None)] if compare and adapter else [])
     convs = {"tuned": tuned, "base": base}
     note = said_in_all(lambda code: tr("chat.compare_needs_adapter", code), lang) if compare and not adapter else ""
@@ -214,7 +223,7 @@ def start_demo(gui, lang: str, model: str, adapter: str | None, system: str, hos
         return said_in_all(lambda code: exposure_markdown(e.problems, code), lang), gr.skip(), gr.skip()
     try:
         rec = demos.start_demo(gui.ws, model, adapter or None, origin=trust.BROWSER, host=(host or "127.0.0.1").strip(),
-                               port=int(port) if port else None, auth=auth, share=bool(share), system=system or "")
+                               port=port if port not in (None, "", 0) else None, auth=auth, share=bool(share), system=system or "")
     except InputError as e:
         return said_in_all(lambda code: problems_markdown(e.problems, code, "chat.cannot_start"), lang), gr.skip(), gr.skip()
     except DanluError as e:
@@ -266,14 +275,14 @@ def build(gui) -> ChatTab:
     with gr.Accordion(L("chat.sampling"), open=False):
         with gr.Row():
             sampling = [
-                gr.Slider(0.0, 2.0, value=0.7, step=0.05, label=L("chat.temperature"), info=L("chat.temperature_help"),
-                          elem_id="chat-temperature"),
-                gr.Slider(0.05, 1.0, value=0.9, step=0.05, label=L("chat.top_p"), info=L("chat.top_p_help"),
-                          elem_id="chat-top-p"),
-                gr.Slider(1, 2048, value=256, step=1, label=L("chat.max_new_tokens"), info=L("chat.max_new_tokens_help"),
-                          elem_id="chat-max-new-tokens"),
-                gr.Slider(1.0, 2.0, value=1.1, step=0.05, label=L("chat.repetition_penalty"),
-                          info=L("chat.repetition_penalty_help"), elem_id="chat-repetition-penalty"),
+                numbers.Slider(0.0, 2.0, value=0.7, step=0.05, label=L("chat.temperature"), info=L("chat.temperature_help"),
+                               elem_id="chat-temperature"),
+                numbers.Slider(0.05, 1.0, value=0.9, step=0.05, label=L("chat.top_p"), info=L("chat.top_p_help"),
+                               elem_id="chat-top-p"),
+                numbers.Slider(1, 2048, value=256, step=1, label=L("chat.max_new_tokens"), info=L("chat.max_new_tokens_help"),
+                               elem_id="chat-max-new-tokens"),
+                numbers.Slider(1.0, 2.0, value=1.1, step=0.05, label=L("chat.repetition_penalty"),
+                               info=L("chat.repetition_penalty_help"), elem_id="chat-repetition-penalty"),
             ]
     with gr.Row(equal_height=True):
         tuned = gr.Chatbot(label=L("chat.answers"), height=420, elem_id="chat-bot", buttons=["copy"], scale=1)
@@ -307,8 +316,8 @@ def _demo_panel(gui) -> dict:
         gr.Markdown(L("chat.share_intro"), elem_classes=["muted"])
         with gr.Row():
             host = gr.Textbox("127.0.0.1", label=L("chat.demo_host"), info=L("chat.demo_host_help"), elem_id="demo-host")
-            port = gr.Number(None, precision=0, label=L("chat.demo_port"), info=L("chat.demo_port_help"),
-                             elem_id="demo-port")
+            port = numbers.Number(None, precision=0, label=L("chat.demo_port"), info=L("chat.demo_port_help"),
+                                  elem_id="demo-port")
             share = gr.Checkbox(False, label=L("chat.demo_share"), info=L("chat.demo_share_help"), elem_id="demo-share")
         with gr.Row():
             user = gr.Textbox(label=L("chat.demo_user"), elem_id="demo-user")

@@ -9,8 +9,10 @@ import pandas as pd
 
 from core import data as D
 from core import trust
+from core.config import FIELDS, whole
 from core.errors import DanluError, InputError
 from webui.i18n import CODES, error_text, recorded_text, said_in_all, tr
+from webui.numbers import ROWS
 from webui.tabs import dataset_pairs
 from webui.tabs.hyperparams_tab import problems_markdown
 
@@ -28,8 +30,9 @@ def insight(gui, ds_id: str, base_model: str, max_seq_length, train_on_inputs: b
     yield gr.skip(), said_in_all(lambda code: tr("ds.measuring", code), lang), *dataset_pairs.skips()
     try:
         ins = gui.offload(D.insight_dataset, gui.ws, ds_id, origin=trust.BROWSER, model=base_model or None,
-                          max_seq_length=int(max_seq_length or 1024), train_on_inputs=bool(train_on_inputs),
-                          preview=max(0, int(example or 1) - 1), chat_template=chat_template or "auto")
+                          max_seq_length=length(max_seq_length), train_on_inputs=bool(train_on_inputs),
+                          preview=whole(example or None, tr("ds.example", lang), 1, ROWS, default=1) - 1,
+                          chat_template=chat_template or "auto")
     except InputError as e:
         refused = said_in_all(lambda code: problems_markdown(e.problems, code, title=e.title), lang)
         yield gr.skip(), refused, *dataset_pairs.skips()
@@ -39,6 +42,13 @@ def insight(gui, ds_id: str, base_model: str, max_seq_length, train_on_inputs: b
         return
     yield (histogram_frame(ins.get("histogram") or {}), said_in_all(lambda code: lengths_markdown(ins, code), lang),
            *dataset_pairs.view_updates(ins, rendered(ins, lang), lang))
+
+
+def length(value) -> int:
+    """The maximum length box's value (empty, or 0 as the page reads an empty box: 1024) inside the training
+    setting's bounds, or InputError naming the setting: the box sent straight to the HTTP API may hold anything."""
+    meta = FIELDS["max_seq_length"].metadata
+    return whole(value or None, "max_seq_length", meta["min"], meta["max"], default=1024)
 
 
 def histogram_frame(h: dict) -> pd.DataFrame:

@@ -13,8 +13,11 @@ import gradio as gr
 
 from core import data as D
 from core import trust
+from core.config import whole
 from core.errors import DanluError, InputError
+from webui import numbers
 from webui.i18n import L, error_text, keep_said, recorded_text, said_in_all, tr
+from webui.numbers import ROWS
 
 # cleaning buttons for pairs: (i18n key, core operation)
 PAIR_OPS = [("ds.op.dedupe_prompt", "dedupe-prompt"), ("ds.op.drop_identical", "drop-identical")]
@@ -49,8 +52,8 @@ def build_view(colors: dict) -> PairView:
 def build_cleaning() -> PairCleaning:
     with gr.Row(elem_id="ds-pair-clean"):
         buttons = {op: gr.Button(L(key), size="sm", elem_id=f"ds-op-{op}", visible=False) for key, op in PAIR_OPS}
-        swap_row = gr.Number(None, precision=0, label=L("ds.swap_row"), elem_id="ds-swap-row", min_width=120, scale=0,
-                             visible=False)
+        swap_row = numbers.Number(None, precision=0, label=L("ds.swap_row"), elem_id="ds-swap-row", min_width=120, scale=0,
+                                  visible=False)
         swap = gr.Button(L("ds.op.swap"), size="sm", elem_id="ds-op-swap", visible=False)
     return PairCleaning(buttons, swap_row, swap)
 
@@ -100,10 +103,10 @@ def swap(gui, ds_id: str, row, lang: str) -> str:
     language: i18n.Said)."""
     if not ds_id:
         return said_in_all(lambda code: tr("ds.none", code), lang)
-    if row is None or str(row).strip() == "":
+    if row is None or (isinstance(row, str) and not row.strip()):
         return said_in_all(lambda code: "⚠ " + tr("ds.swap_which", code), lang)
     try:
-        res = D.apply_op(gui.ws, ds_id, "swap", origin=trust.BROWSER, row=int(row))
+        res = D.apply_op(gui.ws, ds_id, "swap", origin=trust.BROWSER, row=whole(row, tr("ds.swap_row", lang), 1, ROWS))
     except InputError as e:
         from webui.tabs.dataset_tab import refusal
         return said_in_all(lambda code: refusal(e, code), lang)

@@ -20,7 +20,7 @@ from core import data as D
 from core import trust
 from core.errors import DanluError, InputError
 from core.messages import Msg, english as english_of
-from webui import fields
+from webui import fields, numbers
 from webui.i18n import CODES, L, error_text, keep_said, recorded_text, said_again, said_in_all, say, tr
 from webui.tabs import dataset_pairs
 from webui.tabs.dataset_grid import PAGE, grid, save_edits
@@ -258,7 +258,7 @@ def refusal(e: InputError, lang: str) -> str:
 def _clean(run, gui, op: str, ds_id: str, base_model: str, max_seq_length, chat_template: str, lang: str) -> str:
     try:
         res = run(D.apply_op, gui.ws, ds_id, op, origin=trust.BROWSER, model=base_model or None,
-                  max_seq_length=int(max_seq_length or 1024), chat_template=chat_template or "auto")
+                  max_seq_length=max_seq_length or 1024, chat_template=chat_template or "auto")  # the length operations check it
     except InputError as e:
         return said_in_all(lambda code: refusal(e, code), lang)
     except DanluError as e:
@@ -320,7 +320,7 @@ def build(gui) -> DatasetTab:
     clean_message = gr.Markdown(elem_id="ds-clean-message")
     said = gr.Textbox("", visible=False, label="said", elem_id="ds-said")
     with gr.Accordion(L("ds.grid_title"), open=False, elem_id="ds-grid-box"):
-        grid_start = gr.Number(1, precision=0, label=L("ds.grid_start"), elem_id="ds-grid-start")
+        grid_start = numbers.Number(1, precision=0, label=L("ds.grid_start"), elem_id="ds-grid-start")
         grid_df = gr.Dataframe(label=L("ds.grid"), interactive=True, wrap=True, elem_id="ds-grid", max_height=420,
                                static_columns=[0, 1])
         save_btn = gr.Button(L("ds.save_edits"), size="sm", elem_id="ds-save-edits")
@@ -331,7 +331,7 @@ def build(gui) -> DatasetTab:
         with gr.Column(scale=2):
             lengths = gr.Markdown(elem_id="ds-lengths")
             lengths_said = gr.Textbox("", visible=False, label="lengths said", elem_id="ds-lengths-said")
-            example = gr.Number(1, precision=0, label=L("ds.example"), elem_id="ds-example")
+            example = numbers.Number(1, precision=0, label=L("ds.example"), elem_id="ds-example")
     colors = {tr(k, lang): c for k, c in (("ds.trained", "#16a34a"), ("ds.truncated", "#dc2626")) for lang in CODES}
     rendered_box = gr.HighlightedText(label=L("ds.rendered"), combine_adjacent=False, show_legend=False, color_map=colors,
                                       elem_id="ds-rendered")

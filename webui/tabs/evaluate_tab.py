@@ -16,6 +16,7 @@ from core import trust
 from core.errors import DanluError, InputError
 from core.messages import recorded_all
 from core.rundir import RunDir
+from webui import numbers
 from webui.i18n import L, error_text, keep_said, said_in_all, say, tr
 from webui.jobview import finished_runs, job_status
 from webui.tabs.hyperparams_tab import problems_markdown
@@ -52,13 +53,18 @@ def start_eval(gui, lang: str, run: str | None, max_samples, max_new_tokens):
     if not run:
         return gr.skip(), said_in_all(lambda code: tr("ev.no_run", code), lang), gr.skip()
     try:
-        job = E.submit_eval(gui.ws, run, origin=trust.BROWSER, max_samples=int(max_samples or 200),
-                            max_new_tokens=int(max_new_tokens or 128))
+        job = E.submit_eval(gui.ws, run, origin=trust.BROWSER, max_samples=_or(max_samples, 200),
+                            max_new_tokens=_or(max_new_tokens, 128))  # core checks what the boxes sent
     except InputError as e:
         return gr.skip(), said_in_all(lambda code: problems_markdown(e.problems, code, "ev.cannot_start"), lang), gr.skip()
     except DanluError as e:
         return gr.skip(), said_in_all(lambda code: f"⚠ {error_text(e, code)}", lang), gr.skip()
     return job.id, said_in_all(lambda code: f"▶ {tr('ev.started', code)} `{job.id}`", lang), gr.Timer(active=True)
+
+
+def _or(value, default):
+    """An emptied number box (None, or 0 as the page reads an empty box) is the default."""
+    return default if value is None or value == "" or (value == 0 and not isinstance(value, bool)) else value
 
 
 def show_results(gui, lang: str, run: str | None):
@@ -156,10 +162,10 @@ def build(gui) -> EvaluateTab:
     with gr.Row(equal_height=True):
         run = gr.Dropdown(choices=runs, value=runs[0][1] if runs else None, label=L("ev.run"), info=L("ev.run_help"),
                           elem_id="ev-run", scale=3)
-        max_samples = gr.Number(200, precision=0, label=L("ev.max_samples"), info=L("ev.max_samples_help"),
-                                elem_id="ev-max-samples", scale=1)
-        max_new_tokens = gr.Number(128, precision=0, label=L("ev.max_new_tokens"), info=L("ev.max_new_tokens_help"),
-                                   elem_id="ev-max-new-tokens", scale=1)
+        max_samples = numbers.Number(200, precision=0, label=L("ev.max_samples"), info=L("ev.max_samples_help"),
+                                     elem_id="ev-max-samples", scale=1)
+        max_new_tokens = numbers.Number(128, precision=0, label=L("ev.max_new_tokens"), info=L("ev.max_new_tokens_help"),
+                                        elem_id="ev-max-new-tokens", scale=1)
     start = gr.Button(L("ev.start"), variant="primary", elem_id="ev-start")
     job = gr.Textbox("", visible=False, label="evaluation job", elem_id="ev-job")
     status = gr.Markdown(elem_id="ev-status")

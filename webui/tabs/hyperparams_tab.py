@@ -11,10 +11,10 @@ from pathlib import Path
 import gradio as gr
 
 from core import presets, trust
-from core.config import FIELDS, coerce, read_yaml, save_config, to_yaml
+from core.config import FIELDS, coerce, read_yaml, save_config, to_yaml, whole
 from core.errors import InputError, Problem
 from core.launch_commands import cli_command
-from core.launcher import LaunchSpec
+from core.launcher import MAX_NPROC, LaunchSpec
 from core.memory import estimate, fit_advice, sequences_per_example
 from core.memory import model_shape
 from core.model_folder import folder_saved_bits
@@ -245,17 +245,22 @@ def show_command(gui, lang: str, chosen_gpus: list, nproc, *values) -> str:
     digest = hashlib.sha256(to_yaml(cfg).encode()).hexdigest()[:10]
     path = downloads_dir(gui) / f"danlu-config-{digest}.yaml"
     save_config(cfg, path, header="Danlu training config, written by the GUI's Show command.")
-    spec = launch_spec(chosen_gpus, nproc)
+    try:
+        spec = launch_spec(chosen_gpus, nproc, lang)
+    except InputError as e:
+        return said_in_all(lambda code: "\n".join(f"# {say(p.as_msg(), code)}" for p in e.problems), lang)
     n = spec.nproc or (len(spec.gpus) if spec.gpus else 1)
     return cli_command(path, n, spec)
 
 
-def launch_spec(chosen_gpus: list, nproc) -> LaunchSpec:
-    """GPU picker + process count -> LaunchSpec. On the CPU the count is the number of workers."""
+def launch_spec(chosen_gpus: list, nproc, lang: str | None = None) -> LaunchSpec:
+    """GPU picker + process count -> LaunchSpec. On the CPU the count is the number of workers: an empty box
+    (or 0, as the page reads one) is 1; what else it sent that is no count (a direct HTTP call: -1, NaN, text,
+    5,000 digits) is InputError naming the box."""
     gpus = [int(g) for g in chosen_gpus or [] if g != "cpu"]
     if gpus:
         return LaunchSpec(gpus=gpus)
-    return LaunchSpec(nproc=max(1, int(nproc or 1)))
+    return LaunchSpec(nproc=whole(nproc or None, tr("train.nproc", lang), 1, MAX_NPROC, default=1))
 
 
 def build(gui, elsewhere: tuple[str, ...] = ()) -> HyperparamsTab:

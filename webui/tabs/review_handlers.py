@@ -34,7 +34,7 @@ N_VIEW = 8   # counts, position, chat, note, turn, edit text, row, query
 
 
 def filters(search, regex, problem, mark, langf, dup, mn, mx, sort) -> Filters:
-    num = lambda v: None if v in (None, "", 0) else int(v)  # noqa: E731  (an empty number box reads 0: no limit)
+    num = lambda v: None if v in (None, "", 0) else v  # noqa: E731  (an empty number box reads 0: no limit; core checks the rest)
     pick = lambda v: "" if v in (None, ALL) else str(v)  # noqa: E731
     return Filters(search=search or "", regex=bool(regex), problem=pick(problem), mark=pick(mark), lang=pick(langf),
                    dup=pick(dup), min_tokens=num(mn), max_tokens=num(mx), sort=sort or "position")
@@ -55,16 +55,18 @@ def _empty(lang: str, text: str, f: Filters | None = None) -> tuple:
 def view(gui, ds_id, f: Filters, row, lang: str, step: int = 0, prefer: int | None = None) -> tuple:
     """The N_VIEW outputs for the row `row` moved by `step` within the matching rows (the first match
     when `row` no longer matches); `prefer`: show this row if it matches."""
-    q = json.dumps(dataclasses.asdict(f))
     if not ds_id:
         return _empty(lang, tr("rv.none", lang), f)
     try:
         desk = open_desk(gui.ws, ds_id)
-        sel = select(desk, f)
+        sel = select(desk, f)  # it checks the token boxes first: what they sent may be anything (NaN, 5,000 digits)
     except InputError as e:
-        return _empty(lang, problems_markdown(e.problems, lang))
+        boxes = {"min_tokens": "rv.min_tokens", "max_tokens": "rv.max_tokens"}  # named as the page names them
+        said = [dataclasses.replace(p, where=tr(boxes[p.where], lang)) if p.where in boxes else p for p in e.problems]
+        return _empty(lang, problems_markdown(said, lang))
     except DanluError as e:
         return _empty(lang, f"⚠ {error_text(e, lang)}")
+    q = json.dumps(dataclasses.asdict(f))
     c = counts_markdown(counts(desk, sel), desk.info, lang)
     if not len(sel):
         return (c, "", chat_html(None, "", False, lang), "", gr.update(choices=[], value=None), "", "", q)

@@ -15,6 +15,7 @@ from functools import partial
 import gradio as gr
 
 from core.data import pii
+from webui import numbers
 from webui.i18n import L, keep_said, tr
 from webui.tabs import review_handlers as H
 from webui.tabs.review_render import CSS, hits_frame
@@ -87,8 +88,8 @@ def _filters_ui() -> list:
         mark = gr.Dropdown(marks, value=H.ALL, label=L("rv.mark_filter"), elem_id="rv-mark-filter", min_width=150)
         lang = gr.Dropdown([(tr("rv.all", "en"), H.ALL)], value=H.ALL, label=L("rv.lang"), elem_id="rv-lang", min_width=150)
         dup = gr.Dropdown([(tr("rv.all", "en"), H.ALL)], value=H.ALL, label=L("rv.dup"), elem_id="rv-dup", min_width=150)
-        mn = gr.Number(None, precision=0, minimum=0, label=L("rv.min_tokens"), elem_id="rv-min-tokens", min_width=110)
-        mx = gr.Number(None, precision=0, minimum=0, label=L("rv.max_tokens"), elem_id="rv-max-tokens", min_width=110)
+        mn = numbers.Number(None, precision=0, minimum=0, label=L("rv.min_tokens"), elem_id="rv-min-tokens", min_width=110)
+        mx = numbers.Number(None, precision=0, minimum=0, label=L("rv.max_tokens"), elem_id="rv-max-tokens", min_width=110)
     return [search, regex, problem, mark, lang, dup, mn, mx, sort]
 
 

@@ -19,7 +19,7 @@ from core import jobs as J
 from core import launcher, progress, trust
 from core.errors import DanluError, InputError
 from core.rundir import RunDir, read_json
-from webui import fields
+from webui import fields, numbers
 from webui.i18n import L, error_text, has, said_in_all, tr
 from webui.jobview import failure_text, status_markdown
 from webui.live import file_stamp
@@ -88,7 +88,7 @@ def start_training(gui, lang: str, chosen_gpus: list, nproc, *values, where: str
         if where == train_where.SLURM:
             spec = launcher.LaunchSpec(executor="slurm", slurm=train_where.spec_from_page(gui, lang, nproc, **slurm))
         else:
-            spec = launch_spec(chosen_gpus, nproc)
+            spec = launch_spec(chosen_gpus, nproc, lang)
         job = launcher.submit_train(gui.ws, cfg, spec, origin=trust.BROWSER,
                                     module=gui.train_module, name=cfg.run_name or job_name(gui, cfg.dataset))
     except InputError as e:
@@ -360,8 +360,8 @@ def build(gui) -> TrainTab:
     with gr.Row():
         gpus = gr.CheckboxGroup(choices=choices, value=value, label=L("train.gpus"), info=L("train.gpus_help"),
                                 interactive=bool(gui.gpus()), elem_id="train-gpus", scale=3)
-        nproc = gr.Number(value=1, precision=0, label=L("train.nproc"), info=L("train.nproc_help"),
-                          minimum=1, maximum=64, elem_id="train-nproc", scale=1, visible=not gui.gpus())
+        nproc = numbers.Number(value=1, precision=0, label=L("train.nproc"), info=L("train.nproc_help"),
+                               minimum=1, maximum=64, elem_id="train-nproc", scale=1, visible=not gui.gpus())
     where = train_where.build(gui)
     with gr.Row():
         start = gr.Button(L("train.start"), variant="primary", elem_id="train-start", scale=2)

@@ -5,12 +5,15 @@ the `slurm:` defaults in settings.yaml, and are checked there like any other val
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 import gradio as gr
 
 from core import jobs as J
+from core.config import as_number
 from core.errors import DanluError
 from core.messages import Msg
+from webui import numbers
 from webui.i18n import L, error_text, tr
 
 LOCAL, SLURM = "local", "slurm"
@@ -110,10 +113,10 @@ def spec_from_page(gui, lang, nproc, partition, nodes, gpus_per_node, time_limit
 
 
 def _int(value):
-    try:
-        return int(value) if value not in (None, "") else None
-    except (TypeError, ValueError):
-        return value  # the spec names it as not a whole number
+    n = as_number(value, int)  # a direct HTTP call may send anything: NaN, 1e999, text, 5,000 digits
+    if value in (None, ""):
+        return None
+    return value if n is None or abs(n) == math.inf else n  # the spec names what is no whole number it takes
 
 
 def where_text(job: J.Job, lang: str) -> str:
@@ -150,11 +153,11 @@ def build(gui) -> WherePanel:
                                 elem_id="train-slurm-partition", scale=3, visible=False)
         refresh = gr.Button(L("slurm.refresh"), elem_id="train-slurm-refresh", scale=0, min_width=100, visible=False)
     with gr.Row():
-        nodes = gr.Number(value=spec.nodes if spec else 1, precision=0, minimum=1, label=L("slurm.nodes"),
-                          elem_id="train-slurm-nodes", visible=False)
-        gpus_per_node = gr.Number(value=spec.gpus_per_node if spec else 1, precision=0, minimum=0,
-                                  label=L("slurm.gpus_per_node"), info=L("slurm.gpus_per_node_help"),
-                                  elem_id="train-slurm-gpus", visible=False)
+        nodes = numbers.Number(value=spec.nodes if spec else 1, precision=0, minimum=1, label=L("slurm.nodes"),
+                               elem_id="train-slurm-nodes", visible=False)
+        gpus_per_node = numbers.Number(value=spec.gpus_per_node if spec else 1, precision=0, minimum=0,
+                                       label=L("slurm.gpus_per_node"), info=L("slurm.gpus_per_node_help"),
+                                       elem_id="train-slurm-gpus", visible=False)
         time_limit = gr.Textbox(value=spec.time if spec else "", label=L("slurm.time"), info=L("slurm.time_help"),
                                 placeholder="04:00:00", elem_id="train-slurm-time", visible=False)
     requeue = gr.Checkbox(value=bool(spec and spec.requeue), label=L("slurm.requeue"), elem_id="train-slurm-requeue",

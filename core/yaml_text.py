@@ -1,0 +1,43 @@
+"""YAML a person wrote (a config file, a --set value, a box in the page, the workspace's settings.yaml),
+read as yaml.safe_load reads it but safe against what a person can type: a whole number of more digits than
+Python reads stays its text, and nesting past Python's limit is a YAML error like any other.
+
+Its own module, below core.config_io and core.paths (both read such YAML; config_io imports paths).
+Pure Python: imports neither torch nor gradio.
+"""
+from __future__ import annotations
+
+import yaml
+
+from core.messages import Msg
+
+
+class TooDeep(yaml.YAMLError):
+    """YAML nested past Python's limit ("[[[[..."): a syntax problem like any other, not a RecursionError."""
+
+
+class _Loader(yaml.SafeLoader):
+    """yaml.SafeLoader, but a whole number of more digits than Python reads (4,300: its guard against slow
+    conversions) stays the text it is: SafeLoader's int() raised ValueError from inside the YAML reader.
+    A text setting keeps the digits; a number setting says they are out of its bounds (coerce)."""
+
+
+def _int_or_text(loader, node):
+    try:
+        return yaml.SafeLoader.construct_yaml_int(loader, node)
+    except ValueError:  # only past Python's digit limit: YAML tags as int only what int() can read
+        return loader.construct_scalar(node)
+
+
+_Loader.add_constructor("tag:yaml.org,2002:int", _int_or_text)
+
+
+def load_yaml_text(text: str):
+    """yaml.safe_load for text a person wrote (a file, a --set value, a box in the page)."""
+    loader = _Loader(text)  # what yaml.safe_load does, with _Loader (a SafeLoader: plain data only)
+    try:
+        return loader.get_single_data()
+    except RecursionError:
+        raise TooDeep(str(Msg("json.too_deep"))) from None
+    finally:
+        loader.dispose()
