@@ -380,7 +380,7 @@ def test_a_file_the_upload_does_not_take_is_refused_in_the_pages_language(page, 
     notes.write_bytes(b"%PDF-1.4\n" + bytes(range(256)))
     rows = uploads / "rows.txt"  # data, named otherwise: refused as before
     rows.write_bytes((REPO / "presets/templates/data/demo.jsonl").read_bytes())
-    words = lambda lang: i18n.say(Msg("store.bad_type", types=", ".join(UPLOAD_SUFFIXES)), lang)
+    words = lambda lang: i18n.say(Msg("upload.bad_type", types=", ".join(UPLOAD_SUFFIXES)), lang)
     for path in (notes, rows):
         assert page.component("ds-upload").preprocess(FileData(path=str(path), orig_name=path.name)) == str(path)
         said = page.call(str(path), "auto", "", "ja", api_name="upload_dataset")["ds-summary"]
