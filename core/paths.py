@@ -18,6 +18,8 @@ API (for the GUI and anything else handling user text):
         Refused: empty, NUL, URLs (http://, file://, s3://, hf:// ...: "download it first"), UNC
         (\\\\\\\\host\\\\share, //host/share), Windows drive paths, backslashes, any `..` component,
         absolute paths outside the roots, symlinks whose target leaves the roots.
+    check_suffix(name, (".csv",), hint)                an upload's name is one its upload takes, else an
+                                                        InputError (the page's uploads take any file)
     safe_join(root, *parts, field=...) -> Path         root/parts, refusing absolute parts, `..`,
                                                         NUL and anything that resolves outside root
     allowed_roots(ws) -> list[Path]                     the workspace, the templates' sample data, then
@@ -103,6 +105,18 @@ def safe_name(display_name, max_len: int = NAME_MAX, default: str = "unnamed") -
         keep_ext = dot and 0 < len(ext) <= 8 and stem
         text = (stem[:max_len - len(ext) - 2].rstrip(" .") + "…." + ext) if keep_ext else text[:max_len - 1] + "…"
     return text or default
+
+
+def check_suffix(name, suffixes: tuple[str, ...], hint: Msg, *, shown: str | None = None) -> None:
+    """A file dropped on the page is named as the kind its upload takes (`suffixes`, any case, as
+    Gradio's own check compared them), else an InputError naming the ones it takes and what to do
+    (`hint`); `shown`: how the file is named in it (safe_name of `name` unless given). The page checks
+    this itself, after the path: Gradio refused other names with a notice in English on every page."""
+    low = str(name).lower()
+    if not any(low.endswith(s) and len(low) > len(s) for s in suffixes):
+        shown = shown or safe_name(name)
+        raise InputError(problems=[Problem(shown, Msg("upload.bad_type", types=", ".join(suffixes)), hint)],
+                         title=Msg("error.source", source=shown))
 
 
 def looks_like_url(text: str) -> bool:

@@ -13,6 +13,8 @@ from, and checks it here, once:
                                                         #   hub ids; anything else is a folder inside the roots
     model = trust.check_model(text, ws, origin)         # the Chat tab's model box: export names and job ids too
     path = trust.check_file(text, ws, origin, field="dataset")
+    path = trust.check_upload(text, ws, origin, field="marks file", suffixes=(".csv",), hint=...)
+                                                        # an upload: check_file, then (browser) its name
     folder = trust.check_folder(text, ws, origin, field="adapter")
 
 A refusal is an InputError that names the field, the allowed folders and how to add one; it never
@@ -26,7 +28,7 @@ from pathlib import Path
 from core.errors import InputError, Problem
 from core.messages import Msg
 from core.models import check_model_field, is_local_model_text
-from core.paths import SETTINGS_FILE, allowed_roots, looks_like_url, resolve_user_path
+from core.paths import SETTINGS_FILE, allowed_roots, check_suffix, looks_like_url, resolve_user_path
 
 BROWSER = "browser"
 SHELL = "shell"
@@ -70,6 +72,16 @@ def check_file(text, ws, origin: str, *, field: str, must_exist: bool = True) ->
         return str(resolve_user_path(text, ws, field=field, must_exist=must_exist, kind="file"))
     except InputError as e:
         raise _with_roots(e, ws) from None
+
+
+def check_upload(text, ws, origin: str, *, field: str, suffixes: tuple[str, ...], hint: Msg) -> str:
+    """A file the page uploaded (Load config's, a marks file): check_file first, then, from the browser,
+    its name is one the upload takes (core.paths.check_suffix: the page's upload buttons take any file,
+    Gradio refused others in English on every page); else what to do (`hint`)."""
+    path = check_file(text, ws, origin, field=field)
+    if _origin(origin) != SHELL:
+        check_suffix(Path(path).name, suffixes, hint)
+    return path
 
 
 def check_folder(text, ws, origin: str, *, field: str) -> str:

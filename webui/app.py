@@ -125,9 +125,9 @@ def build_ui(services, gui: Gui | None = None) -> gr.Blocks:
         tabs = [t_tpl, t_ds, t_hp, t_tr, t_ev, t_ex, t_ch, t_rv]  # the timers' owners are picked by position
 
         blocks.load(None, outputs=[lang], js=LOAD_LANGUAGE_JS, api_visibility="private")
-        _wire_templates(gui, tpl, ds, settings, box, hp, lang)
-        dataset_tab.wire(ds, gui, lang, *(widgets[n] for n in ("base_model", "max_seq_length", "train_on_inputs",
-                                                               "chat_template")))
+        show = dataset_tab.wire(ds, gui, lang, *(widgets[n] for n in ("base_model", "max_seq_length", "train_on_inputs",
+                                                                      "chat_template")))
+        _wire_templates(gui, tpl, ds, settings, box, hp, lang, show)
         _wire_settings(gui, blocks, hp, tr, settings, box, tpl.model_info, lang)
         _wire_train(gui, blocks, tr, box, lang)
         evaluate_tab.wire(ev, gui, lang)
@@ -147,6 +147,7 @@ def build_ui(services, gui: Gui | None = None) -> gr.Blocks:
     serving.cheap_skips(blocks)  # the timers' many skipped outputs cost next to nothing (see there)
     # quick answers skip the queue's event stream; what can take long keeps it (see there)
     serving.quick_without_queue(blocks, keep_queued=(dataset_tab.upload_and_check, dataset_tab.check_current,
+                                                   dataset_tab.check_chosen,
                                                    dataset_tab.check_rows_and_picker, chat_tab.start_demo,
                                                    chat_tab.stop_demo, *review_tab.SLOW,
                                                    # they wait on the cluster's controller (up to 30 s)
@@ -253,13 +254,20 @@ def _train_view(gui, lang, job_id):
     return (*view, table, table_sig)
 
 
-def _wire_templates(gui, tpl, ds, settings, box, hp, lang):
-    """A template fills the settings (their check and memory estimate follow from the box's change)."""
+def _wire_templates(gui, tpl, ds, settings, box, hp, lang, then_show):
+    """A template fills the settings (their check and memory estimate follow from the box's change). The
+    Dataset tab then checks its sample file as Check would (its rows and lengths follow: `then_show`):
+    it went on describing the dataset chosen before, no longer selected."""
+    sample = dict(fn=keep_said(keep_said(partial(dataset_tab.check_chosen, gui), 5), 1),  # the cleaning message, the summary
+                  inputs=[ds.widgets[n] for n in ("dataset", "dataset_format", "column_map")] + [lang],
+                  outputs=[ds.ds_id, ds.summary, ds.problems, ds.counts, ds.widgets["dataset"], ds.clean_message, ds.said,
+                           ds.summary_said], show_progress_on=[ds.summary], api_visibility="private")
     for name, button in tpl.buttons.items():
         apply = fields.with_settings(partial(templates_tab.apply_template, gui, name))
-        button.click(keep_said(apply, len(settings) + 1), inputs=[lang, box],  # the note: said again after a switch
-                     outputs=settings + [hp.recipe, tpl.chosen, tpl.model_info, hp.recipe_info, ds.ds_id, tpl.said],
-                     js=fields.CURRENT_JS, api_name=f"use_template_{name.replace('-', '_')}")
+        chosen = button.click(keep_said(apply, len(settings) + 1), inputs=[lang, box],  # the note: said again after a switch
+                              outputs=settings + [hp.recipe, tpl.chosen, tpl.model_info, hp.recipe_info, ds.ds_id, tpl.said],
+                              js=fields.CURRENT_JS, api_name=f"use_template_{name.replace('-', '_')}")
+        then_show(chosen.success(**sample), checked=True)
     tpl.custom_model.submit(partial(templates_tab.use_custom_model, gui), inputs=[tpl.custom_model, lang],
                             outputs=[tpl.base_model, tpl.model_info], api_name="use_custom_model")
     # typed or picked by the user; a template, the free field or a loaded config describes the model in

@@ -21,6 +21,7 @@ from core.errors import InputError, Problem
 from core.messages import Msg, keep
 
 MAX_CSV_BYTES = 32 << 20
+SUFFIXES = (".csv",)  # what the page's marks upload takes by name (the upload button takes any file)
 
 
 def read_csv(path) -> list[dict]:
@@ -87,11 +88,12 @@ def plan(desk, items: list[dict], prefer: str = "mine") -> dict:
 
 
 def import_marks(ws, ds_id: str, path, prefer: str = "mine", *, origin: str) -> dict:
-    """origin (core.trust): a CSV named by the page must be an upload inside the allowed folders."""
+    """origin (core.trust): a CSV named by the page must be an upload inside the allowed folders, named
+    .csv (trust.check_upload)."""
     from core import trust
     from core.data.review import open_desk
     from core.data.store import add_version
-    path = trust.check_file(path, ws, origin, field="marks file")
+    path = trust.check_upload(path, ws, origin, field="marks file", suffixes=SUFFIXES, hint=Msg("marks.save_csv.hint"))
     if prefer not in ("mine", "theirs"):
         raise InputError(problems=[Problem("prefer", Msg("marks.bad_prefer", value=repr(prefer)), Msg("marks.bad_prefer.hint"))])
     desk = open_desk(ws, ds_id)

@@ -32,7 +32,7 @@ from core.data.clean import OPS, run_ops
 from core.data.sniff import sniff
 from core.errors import InputError, NotFound, Problem
 from core.messages import Msg, keep, recorded
-from core.paths import is_file, safe_name
+from core.paths import check_suffix, is_file, safe_name
 from core.workspace import atomic_write_text, sha256_file
 
 MAX_UPLOAD_BYTES = 2 << 30
@@ -51,14 +51,10 @@ def sanitize_name(name: str | None) -> str:
 
 
 def check_upload_name(name: str) -> None:
-    """A file dropped on the page is named as a data file (UPLOAD_SUFFIXES, any case, as Gradio's own
-    check compared them), else an InputError naming the ones it takes. The page checks this itself:
-    Gradio refused other names with a notice in English on every page."""
-    low = str(name).lower()
-    if not any(low.endswith(s) and len(low) > len(s) for s in UPLOAD_SUFFIXES):
-        shown = sanitize_name(name)
-        raise InputError(problems=[Problem(shown, Msg("store.bad_type", types=", ".join(UPLOAD_SUFFIXES)),
-                                           Msg("sniff.export_data.hint"))], title=Msg("error.source", source=shown))
+    """A file dropped on the page is named as a data file (UPLOAD_SUFFIXES; core.paths.check_suffix), else
+    an InputError naming the ones it takes. The page checks this itself: Gradio refused other names with
+    a notice in English on every page."""
+    check_suffix(name, UPLOAD_SUFFIXES, Msg("sniff.export_data.hint"), shown=sanitize_name(name))
 
 
 def _dir(ws, ds_id: str) -> Path:

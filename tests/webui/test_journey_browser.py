@@ -13,16 +13,20 @@ from tests.webui.test_browser import LOSS_POINTS, upload
 
 
 def journey_dataset(page, tmp_path) -> None:
-    """The Dataset tab: a good file, a broken one (its problem shown, dropped by cleaning), the good one again."""
+    """The Dataset tab: the template's sample file (checked when the template was chosen), a good file, a
+    broken one (its problem shown, dropped by cleaning), the good one again."""
+    sample = (REPO / "presets/templates/data/demo.jsonl").read_text().splitlines()
     good = tmp_path / "furnaces.jsonl"
-    good.write_bytes((REPO / "presets/templates/data/demo.jsonl").read_bytes())
+    good.write_text("\n".join(sample[:-1]) + "\n")  # not the sample's bytes: the same bytes are the sample's dataset
     broken = tmp_path / "broken.jsonl"
     lines = good.read_text().splitlines()
     broken.write_text("\n".join(lines[:6] + ['{"messages": [{"role": "user", "content": "half a line'] + lines[6:10]) + "\n")
 
     tab(page, "Dataset")
+    expect(page.locator("#ds-summary")).to_contain_text("demo.jsonl", timeout=60_000)  # the template's sample
+    expect(page.locator("#ds-summary")).to_contain_text("rows: 124")
     upload(page, good)
-    expect(page.locator("#ds-summary")).to_contain_text("rows: 124", timeout=60_000)  # its row count
+    expect(page.locator("#ds-summary")).to_contain_text("rows: 123", timeout=60_000)  # its row count
     expect(page.locator("#ds-rendered")).to_contain_text("furnace", timeout=120_000)  # the example as trained
     upload(page, broken)
     problems = page.locator("#ds-problems")
@@ -33,7 +37,7 @@ def journey_dataset(page, tmp_path) -> None:
     expect(page.locator("#ds-summary")).to_contain_text("cleaned ×1")
     shot(page, "tab-dataset-problems")
     upload(page, good)  # the same bytes again: the same dataset, as it was
-    expect(page.locator("#ds-summary")).to_contain_text("rows: 124", timeout=60_000)
+    expect(page.locator("#ds-summary")).to_contain_text("rows: 123", timeout=60_000)
     expect(page.locator("#ds-summary")).to_contain_text("furnaces.jsonl")
     shot(page, "tab-dataset")
 

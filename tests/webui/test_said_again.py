@@ -60,6 +60,15 @@ class Page:
                 self.kept[c._id] = v
         return {c.elem_id: v for c, v in zip(f.outputs, out)}
 
+    def call_all(self, *args, api_name) -> dict:
+        """call(), then every event after it, as the page runs them (see run): the last value each output
+        got, by elem_id."""
+        f = self.event(api_name)
+        return {**self.call(*args, api_name=api_name), **self.run(self.after(f))}
+
+    def after(self, f) -> list:
+        return [g for g in self.blocks.fns.values() if g.trigger_after == f._id]
+
     def switch(self, lang: str) -> dict:
         """The language switch's light answer, by output elem_id."""
         f = next(f for f in self.blocks.fns.values() if f.js == SET_LANGUAGE_JS)
@@ -69,9 +78,12 @@ class Page:
     def switch_all(self, lang: str) -> dict:
         """Every answer of a language switch (the light one, the events after it, each tab's own), run
         in the page's order with what the page holds: the last value each output got, by elem_id."""
-        fns = list(self.blocks.fns.values())
         self.kept[self.component("language")._id] = lang
-        todo = [f for f in fns if (self.component("language")._id, "change") in f.targets and f.fn]
+        return self.run([f for f in self.blocks.fns.values() if (self.component("language")._id, "change") in f.targets
+                         and f.fn])
+
+    def run(self, todo: list) -> dict:
+        """These events and the ones after each, in the page's order, with what the page holds."""
         seen = {}
         while todo:
             f = todo.pop(0)
@@ -81,7 +93,7 @@ class Page:
             for c, v in zip(f.outputs, out):
                 if not skipped(v):
                     seen[getattr(c, "elem_id", None)] = self.kept[c._id] = v
-            todo += [g for g in fns if g.trigger_after == f._id]
+            todo += self.after(f)
         return seen
 
 
@@ -340,8 +352,9 @@ def test_the_rendered_examples_labels_follow_a_switch(page, uploads):
 
 def test_a_switch_before_check_leaves_the_summary_as_it_was(page, uploads):
     """A template fills the dataset box with its sample file and empties the selected id; a switch before
-    Check checked nothing and wrote "upload a file first" where the summary was empty. What a check of
-    nothing says is said again; a summary of the dataset before the template stays, its table's rows too."""
+    its sample file's check answered (it follows the template's answer) checked nothing and wrote "upload a
+    file first" where the summary was empty. What a check of nothing says is said again; a summary shown
+    until that check answers stays, its table's rows too."""
     page.call("en", "{}", api_name="use_template_demo")
     again = page.switch_all("zh-CN")
     assert "ds-summary" not in again and list(again["ds-problems"].columns)[0] == tr("ds.col.line", "zh-CN")
@@ -367,7 +380,7 @@ def test_a_file_the_upload_does_not_take_is_refused_in_the_pages_language(page, 
     notes.write_bytes(b"%PDF-1.4\n" + bytes(range(256)))
     rows = uploads / "rows.txt"  # data, named otherwise: refused as before
     rows.write_bytes((REPO / "presets/templates/data/demo.jsonl").read_bytes())
-    words = lambda lang: i18n.say(Msg("store.bad_type", types=", ".join(UPLOAD_SUFFIXES)), lang)
+    words = lambda lang: i18n.say(Msg("upload.bad_type", types=", ".join(UPLOAD_SUFFIXES)), lang)
     for path in (notes, rows):
         assert page.component("ds-upload").preprocess(FileData(path=str(path), orig_name=path.name)) == str(path)
         said = page.call(str(path), "auto", "", "ja", api_name="upload_dataset")["ds-summary"]
@@ -377,3 +390,30 @@ def test_a_file_the_upload_does_not_take_is_refused_in_the_pages_language(page, 
     capitals = uploads / "ROWS.JSONL"
     capitals.write_bytes(rows.read_bytes())
     assert "**124**" in page.call(str(capitals), "auto", "", "en", api_name="upload_dataset")["ds-summary"]
+
+
+def test_a_template_shows_its_sample_data_on_the_dataset_tab(page, uploads):
+    """A template empties the selected dataset and fills the dataset box with its sample file, which waited
+    for Check: the Dataset tab went on showing the summary, problems, counts, rows, lengths and cleaning
+    note of a dataset no longer selected. Its sample file is checked at once now, as Check would (rows,
+    picker and lengths follow), and a switch checks it again in the new language."""
+    row = lambda i: json.dumps({"messages": [{"role": "user", "content": f"zebra {i}?"}, {"role": "assistant", "content": "ok"}]})
+    src = uploads / "zebras.jsonl"
+    src.write_text("\n".join([row(1), row(1), row(2), "{not json"]) + "\n")
+    ds = page.call_all(str(src), "auto", "", "en", api_name="upload_dataset")["ds-id"]
+    page.call_all(ds, "builtin:danlu-tiny", 128, "auto", "en", api_name="clean_dedupe")  # refused: a broken row
+    kept = lambda elem_id: page.kept[page.component(elem_id)._id]
+    assert "**zebras.jsonl**" in kept("ds-summary") and len(kept("ds-problems")) == 3 and kept("ds-counts")
+    assert "zebra" in kept("ds-grid").to_string() and kept("ds-clean-message").startswith("⚠ **zebras.jsonl")
+    assert kept("ds-histogram")["rows"].sum() == 3
+    page.call_all("en", json.dumps({"dataset": kept("cfg-dataset")}), api_name="use_template_demo")
+    assert kept("ds-summary").startswith("✓ **demo.jsonl**") and "**124**" in kept("ds-summary")
+    sample = kept("ds-id")
+    assert sample != ds and D.get_dataset(page.gui.ws, sample)["display_name"] == "demo.jsonl"
+    assert kept("ds-problems").empty and kept("ds-counts") == "" and kept("ds-picker")["value"] == sample
+    assert len(kept("ds-grid")) == 50 and "zebra" not in kept("ds-grid").to_string()
+    assert kept("ds-histogram")["rows"].sum() == 124 and kept("ds-clean-message") == ""
+    assert kept("cfg-dataset") == str(D.training_path(page.gui.ws, sample))
+    again = page.switch_all("ja")
+    assert again["ds-summary"].startswith("✓ **demo.jsonl**") and tr("ds.rows", "ja") in again["ds-summary"]
+    assert "ds-clean-message" not in again  # its note of the dataset before does not come back

@@ -146,14 +146,21 @@ def check_current(gui, ds_id: str, dataset: str, fmt: str, column_map: str, lang
     return (ds_id, *check(gui, ds_id, fmt, column_map, lang))
 
 
+def check_chosen(gui, dataset: str, fmt: str, column_map: str, lang: str):
+    """After a template (it empties the selected id and names its sample file in the `dataset` setting):
+    that file imported and checked at once, as Check does, so the tab stops describing the dataset chosen
+    before. Outputs: check_current's, then the cleaning message (emptied: it spoke of that dataset)."""
+    return (*check_current(gui, "", dataset, fmt, column_map, lang), "")
+
+
 def check_again(gui, ds_id: str, fmt: str, column_map: str, refused: str, shown, lang: str):
     """The language switch's answer for check()'s outputs: what the summary said (`refused`, kept in every
     language: a refusal, or that there is nothing to check) said again, with no problems; else the
     selected dataset checked again. The refusal wins: the dataset still selected is the one before the
     refused file, not what the page shows. With nothing selected (none yet, or a template emptied it and
-    its sample file waits for Check) and nothing said, the summary stays as it is and the problems table
-    (`shown`) only changes its headers: checking nothing would say "upload a file first" where the page
-    said nothing."""
+    its sample file's check has not answered yet: check_chosen) and nothing said, the summary stays as it
+    is and the problems table (`shown`) only changes its headers: checking nothing would say "upload a
+    file first" where the page said nothing."""
     said = said_again(lang, refused)
     if said is not None:
         return said, _problem_frame([], lang), gr.skip(), gr.skip()
@@ -377,7 +384,8 @@ def check_rows_and_picker(gui, ds_id: str, fmt: str, column_map: str, start, lan
 
 
 def wire(t: DatasetTab, gui, lang, base_model, max_seq_length, train_on_inputs, chat_template) -> None:
-    """This tab's own events; the model and length settings come from the other tabs (webui/app.py)."""
+    """This tab's own events; the model and length settings come from the other tabs (webui/app.py).
+    Returns then_show, for another tab's event that changes the dataset (a template: webui/app.py)."""
     shown = [t.summary, t.problems, t.counts, t.widgets["dataset"]]
     # every answer to the summary also answers summary_said: a refusal's words in every language, or
     # none (a check of the selected dataset, which a language switch checks again)
@@ -432,3 +440,4 @@ def wire(t: DatasetTab, gui, lang, base_model, max_seq_length, train_on_inputs, 
     lang.change(relabel, inputs=[lang, *shown_texts], outputs=shown_texts, api_visibility="private")
     t.download.click(partial(download, gui), inputs=[t.ds_id], outputs=[t.download_file],
                      api_name="download_dataset")
+    return then_show

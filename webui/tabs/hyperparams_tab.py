@@ -30,6 +30,7 @@ GROUP_KEYS = {"model": "grp.model", "data": "grp.data", "lora": "grp.lora", "tra
 MEMORY_INPUTS = ("base_model", "quantization", "max_seq_length", "micro_batch_size", "lora_rank",
                  "gradient_checkpointing", "fused_loss", "offload_activations", "memory_plan", "sharding", "method",
                  "compile")
+LOAD_SUFFIXES = (".yaml", ".yml")  # what Load config takes by name (its button takes any file: load_settings)
 
 
 @dataclass(frozen=True)
@@ -192,9 +193,11 @@ def load_settings(gui, path, lang: str, *current) -> list:
     """Inputs: an uploaded YAML, language, and optionally the settings now shown (fields.NAMES order).
     Outputs: every setting (one that already has the file's value is skipped), then what happened to
     the file in words (loaded, or its unreadable lines and unknown keys; in every language, i18n.Said).
-    A file naming a path outside the allowed folders changes nothing (core.trust), whatever else it holds."""
+    A file naming a path outside the allowed folders changes nothing (core.trust), whatever else it holds;
+    nor does one not named as YAML (LOAD_SUFFIXES), refused in words once its path is checked."""
     try:
-        path = trust.check_file(path, gui.ws, trust.BROWSER, field="config file")  # an upload, not any file
+        path = trust.check_upload(path, gui.ws, trust.BROWSER, field="config file", suffixes=LOAD_SUFFIXES,
+                                  hint=Msg("config.load_yaml.hint"))  # an upload, not any file; named as YAML
         data = read_yaml(path)
         if not isinstance(data, dict):
             raise InputError(problems=[Problem(Path(path).name, Msg("config.not_settings"))])
@@ -278,7 +281,9 @@ def build(gui, elsewhere: tuple[str, ...] = ()) -> HyperparamsTab:
     memory = gr.Markdown(elem_id="hp-memory")
     with gr.Row():
         save = gr.Button(L("hp.save"), elem_id="hp-save", size="md")
-        load = gr.UploadButton(L("hp.load"), file_types=[".yaml", ".yml"], elem_id="hp-load", size="md")
+        # any file: load_settings refuses other names in the page's language (Gradio's own refusal of a
+        # file type was a notice in English on every page)
+        load = gr.UploadButton(L("hp.load"), elem_id="hp-load", size="md")
         show = gr.Button(L("hp.show_command"), elem_id="hp-show-command", size="md")
     loaded = gr.Markdown(elem_id="hp-loaded")  # what Load config made of the file
     said = gr.Textbox("", visible=False, label="said", elem_id="hp-said")

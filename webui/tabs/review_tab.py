@@ -150,7 +150,9 @@ def build(gui) -> ReviewTab:
                 b["export"] = gr.Button(L("rv.export"), size="sm", elem_id="rv-export")
                 export_file = gr.File(label=L("rv.export_file"), interactive=False, elem_id="rv-export-file")
                 prefer_theirs = gr.Checkbox(label=L("rv.prefer_theirs"), elem_id="rv-prefer-theirs")
-                import_file = gr.UploadButton(L("rv.import"), file_types=[".csv"], size="sm", elem_id="rv-import")
+                # any file: core.data.import_marks refuses other names in the page's language (Gradio's
+                # own refusal of a file type was a notice in English on every page)
+                import_file = gr.UploadButton(L("rv.import"), size="sm", elem_id="rv-import")
     diff = gr.HTML(elem_id="rv-diff")
     row = gr.Textbox("", visible=False, label="row", elem_id="rv-row")
     query = gr.Textbox("", visible=False, label="query", elem_id="rv-query")
