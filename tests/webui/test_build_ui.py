@@ -105,3 +105,14 @@ def test_only_the_post_pass_decides_the_queue():
     setters = [f"{p.name}:{n}" for p in webui.rglob("*.py") for n, line in enumerate(p.read_text().splitlines(), 1)
                if "queue=False" in line or "queue=True" in line]
     assert not setters, setters
+
+
+def test_every_plot_names_its_axes_in_the_pages_language(services):
+    """A plot's axis titles were English words ("loss", "learning rate", "rows") on every page."""
+    from gradio.i18n import I18nData
+    blocks, _ = config(services)
+    plots = [b for b in blocks.blocks.values() if isinstance(b, (gr.LinePlot, gr.BarPlot, gr.ScatterPlot))]
+    assert len(plots) >= 5
+    untranslated = [(b.elem_id, axis, getattr(b, axis)) for b in plots for axis in ("x_title", "y_title")
+                    if not isinstance(getattr(b, axis), I18nData)]
+    assert not untranslated, untranslated

@@ -334,6 +334,7 @@ def build(gui) -> DatasetTab:
     gr.Markdown("### " + L("ds.lengths_title"))
     with gr.Row(equal_height=True):
         histogram = gr.BarPlot(histogram_frame({}), x="tokens", y="rows", label=L("ds.histogram"), height=260,
+                               x_title=L("axis.tokens"), y_title=L("axis.rows"),
                                elem_id="ds-histogram", scale=3)
         with gr.Column(scale=2):
             lengths = gr.Markdown(elem_id="ds-lengths")

@@ -379,16 +379,16 @@ def build(gui) -> TrainTab:
         colors = {SERIES_TRAIN: "#ea580c", SERIES_EVAL: "#2563eb"}
         # the legend would be cut off below the plot; the label names the colours instead
         loss_plot = gr.LinePlot(x="step", y="loss", color="series", color_map=colors, colors_in_legend=[],
-                                label=L("train.loss_plot"), x_title="step",
-                                y_title="loss", height=320, elem_id="train-loss-plot", scale=3)
-        lr_plot = gr.LinePlot(x="step", y="learning_rate", label=L("train.lr_plot"), x_title="step",
-                              y_title="learning rate", height=320, elem_id="train-lr-plot", scale=2)
+                                label=L("train.loss_plot"), x_title=L("axis.step"),
+                                y_title=L("axis.loss"), height=320, elem_id="train-loss-plot", scale=3)
+        lr_plot = gr.LinePlot(x="step", y="learning_rate", label=L("train.lr_plot"), x_title=L("axis.step"),
+                              y_title=L("axis.learning_rate"), height=320, elem_id="train-lr-plot", scale=2)
     with gr.Row(equal_height=True):  # preference runs (dpo, orpo) only: refresh_job shows them
         margin_plot = gr.LinePlot(x="step", y="reward_margin", color="series", color_map=colors, colors_in_legend=[],
-                                  label=L("train.margin_plot"), x_title="step", y_title="reward margin", height=320,
+                                  label=L("train.margin_plot"), x_title=L("axis.step"), y_title=L("axis.reward_margin"), height=320,
                                   elem_id="train-margin-plot", visible=False)
         accuracy_plot = gr.LinePlot(x="step", y="pref_accuracy", color="series", color_map=colors, colors_in_legend=[],
-                                    label=L("train.accuracy_plot"), x_title="step", y_title="preference accuracy",
+                                    label=L("train.accuracy_plot"), x_title=L("axis.step"), y_title=L("axis.pref_accuracy"),
                                     y_lim=[0, 1], height=320, elem_id="train-accuracy-plot", visible=False)
     log = gr.Textbox(label=L("train.log"), lines=12, max_lines=12, autoscroll=True, interactive=False,
                      elem_id="train-log", elem_classes=["log"])
