@@ -15,6 +15,7 @@ from tests.webui.test_dataset_tab import DEMO
 from webui import fields
 from webui.context import Gui
 from webui.tabs import chat_tab, dataset_grid, dataset_lengths, dataset_pairs, dataset_tab, evaluate_tab
+from webui.i18n import tr
 from webui.tabs import hyperparams_tab as hp
 from webui.tabs import review_handlers as H
 from webui.tabs import train_tab as tt
@@ -48,8 +49,10 @@ def ds_id(gui, uploads):
 def test_evaluate_chat_and_demo_numbers(gui, value):
     _, said, _ = evaluate_tab.start_eval(gui, "ja", "some-run", value, 128)
     assert "1 から 100000 の間にしてください" in said_short(said, value)
+    assert f"**{tr('ev.max_samples', 'ja')}**" in said and "max_samples" not in said  # the box's label
     _, said, _ = evaluate_tab.start_eval(gui, "ja", "some-run", 200, value)
     assert "1 から 8192 の間にしてください" in said_short(said, value)
+    assert f"**{tr('ev.max_new_tokens', 'ja')}**" in said and "max_new_tokens" not in said
     for i, slider in enumerate(("温度", "Top-p", "最長の回答（token）", "繰り返しペナルティ")):
         sampling = [0.7, 0.9, 256, 1.1]
         sampling[i] = value
@@ -60,6 +63,7 @@ def test_evaluate_chat_and_demo_numbers(gui, value):
         assert "してください（現在は" in said_short(tuned[-1]["content"], value) and base == gr.skip()
     said, _, _ = chat_tab.start_demo(gui, "ja", "builtin:danlu-tiny", None, "", "127.0.0.1", value, "", "", False)
     assert "1024 から 65535 の間にしてください" in said_short(said, value)
+    assert f"**{tr('chat.demo_port', 'ja')}**" in said
 
 
 @pytest.mark.parametrize("value", HOSTILE, ids=IDS)

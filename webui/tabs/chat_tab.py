@@ -225,7 +225,7 @@ def start_demo(gui, lang: str, model: str, adapter: str | None, system: str, hos
         rec = demos.start_demo(gui.ws, model, adapter or None, origin=trust.BROWSER, host=(host or "127.0.0.1").strip(),
                                port=port if port not in (None, "", 0) else None, auth=auth, share=bool(share), system=system or "")
     except InputError as e:
-        return said_in_all(lambda code: problems_markdown(e.problems, code, "chat.cannot_start"), lang), gr.skip(), gr.skip()
+        return said_in_all(lambda code: problems_markdown(e.problems, code, "chat.cannot_start", labels="chat.demo_"), lang), gr.skip(), gr.skip()
     except DanluError as e:
         return said_in_all(lambda code: f"⚠ {error_text(e, code)}", lang), gr.skip(), gr.skip()
     url = rec.get("share_url") or rec.get("url")

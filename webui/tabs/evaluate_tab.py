@@ -56,7 +56,7 @@ def start_eval(gui, lang: str, run: str | None, max_samples, max_new_tokens):
         job = E.submit_eval(gui.ws, run, origin=trust.BROWSER, max_samples=_or(max_samples, 200),
                             max_new_tokens=_or(max_new_tokens, 128))  # core checks what the boxes sent
     except InputError as e:
-        return gr.skip(), said_in_all(lambda code: problems_markdown(e.problems, code, "ev.cannot_start"), lang), gr.skip()
+        return gr.skip(), said_in_all(lambda code: problems_markdown(e.problems, code, "ev.cannot_start", labels="ev."), lang), gr.skip()
     except DanluError as e:
         return gr.skip(), said_in_all(lambda code: f"⚠ {error_text(e, code)}", lang), gr.skip()
     return job.id, said_in_all(lambda code: f"▶ {tr('ev.started', code)} `{job.id}`", lang), gr.Timer(active=True)

@@ -22,7 +22,7 @@ from core.risks import beyond_context
 from core.memory_plan import MODES, SHARDING, choose_sharding, layers_compiled, mlp_tiles, plan_memory
 from core.messages import Msg, label
 from webui import fields
-from webui.i18n import L, preset_text, said_in_all, say, tr
+from webui.i18n import L, has, preset_text, said_in_all, say, tr
 from webui.jobview import finished_runs
 
 GROUP_KEYS = {"model": "grp.model", "data": "grp.data", "lora": "grp.lora", "training": "grp.training",
@@ -54,15 +54,21 @@ def recipe_choices() -> list[tuple[str, str]]:
     return [(p.name, p.name) for p in presets.all_presets() if p.kind == "recipe"]
 
 
-def problems_markdown(problems: list[Problem], lang: str, title_key: str = "hp.problems", title: Msg | None = None) -> str:
+def problems_markdown(problems: list[Problem], lang: str, title_key: str = "hp.problems", title: Msg | None = None,
+                      labels: str = "") -> str:
     """Every problem in words, naming the setting by its (translated) label, under the heading
-    `title_key` (or core's `title`); core's messages in `lang` (their codes, webui/locales)."""
+    `title_key` (or core's `title`); core's messages in `lang` (their codes, webui/locales). `labels`: a
+    tab's key prefix whose `<prefix><where>` names a box of that tab (ev.: Evaluate's max_samples is
+    "Prompts to compare"), for places that are no setting."""
     if not problems:
         return f"✓ {tr('hp.valid', lang)}"
     lines = [f"⚠ **{say(title, lang) if title is not None else tr(title_key, lang)} ({len(problems)})**"]
     for p in problems:
         name = p.where.split(".")[0]
-        where = f"**{tr('field.' + name, lang)}** (`{p.where}`)" if name in FIELDS else f"**{p.where}**"
+        if name in FIELDS:
+            where = f"**{tr('field.' + name, lang)}** (`{p.where}`)"
+        else:
+            where = f"**{tr(labels + p.where, lang) if labels and has(labels + p.where) else p.where}**"
         hint = say(p.hint_msg, lang)
         lines.append(f"- {where}: {say(p.msg, lang)}" + (f" — {hint}" if hint else ""))
     return "\n".join(lines)
