@@ -13,7 +13,8 @@ import json
 from pathlib import Path
 
 from cli.main import number
-from core.config import FORMATS
+from core.config import FIELDS, FORMATS
+from core.config_io import whole
 from core.data import check_file, insight, run_ops
 from core.data.clean import OPS
 from core.data.issues import Issue
@@ -70,6 +71,8 @@ def _input(path: str) -> Path:
 
 
 def check_cmd(args, services) -> int:
+    limits = FIELDS["max_seq_length"].metadata  # the training setting's bounds, as clean's and the page's
+    whole(args.max_seq_length, "--max-seq-length", limits["min"], limits["max"])
     path = _input(args.file)
     rep = check_file(path, args.format, parse_map(args.map) or None, display_name=args.file)
     tokens = None

@@ -129,3 +129,15 @@ def test_a_number_option_is_refused_in_words_quoted_short(tmp_path, monkeypatch,
     err = capsys.readouterr().err
     assert e.value.code == 2 and said in err and "invalid" not in err, err[-600:]
     assert len(err.splitlines()[-1]) < 400 and (HUGE not in argv or "(5,00" in err), err[-600:]
+
+
+@pytest.mark.parametrize("value", ["-5", "0", "15", "1048577"])
+def test_check_data_bounds_its_maximum_length_as_training_does(tmp_path, monkeypatch, capsys, value):
+    """`check-data F --model M --max-seq-length -5` measured every row against -5 tokens."""
+    from cli.main import main
+    monkeypatch.setenv("DANLU_HOME", str(tmp_path / "home"))
+    data = tmp_path / "d.jsonl"
+    data.write_text('{"prompt": "a", "completion": "b"}\n')
+    assert main(["check-data", str(data), "--max-seq-length", value]) == 2
+    err = capsys.readouterr().err
+    assert "--max-seq-length" in err and "from 16 to 1,048,576" in err and f"got {value}" in err, err[-600:]
