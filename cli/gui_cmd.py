@@ -11,7 +11,7 @@ import sys
 
 from cli.main import number
 from core import exposure, knobs, procs
-from core.errors import Problem
+from core.errors import InputError, Problem
 from core.messages import Msg
 from core.workspace import REPO_ROOT
 
@@ -21,7 +21,7 @@ DEFAULT_MAX_FILE_SIZE = "2gb"
 def register(sub):
     p = sub.add_parser("gui", help="start the browser app (default)")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this computer only)")
-    p.add_argument("--port", type=number(int), default=knobs.get(knobs.PORT, "7860"))
+    p.add_argument("--port", type=number(int), help="port to serve on (default $DANLU_PORT, else 7860)")
     p.add_argument("--share", action="store_true", help="also create a public gradio.live link (needs --auth)")
     p.add_argument("--auth", help="require this login: USER:PASS")
     p.add_argument("--auth-file", help="file with one USER:PASS line")
@@ -37,6 +37,15 @@ def check_exposure(host: str, share: bool, auth) -> None:
         bind=Problem("--host", Msg("cli.host_open", host=host), Msg("cli.host_open.hint")),
         share_link=Problem("--share", Msg("cli.share_public"), Msg("cli.add_auth.hint")),
         title=Msg("cli.no_login_title"))
+
+
+def gui_port(args) -> int:
+    """--port, else $DANLU_PORT, else 7860. A port no socket can bind (0, 99999, 7860.5) is refused naming where it
+    came from: it reached bind() as an 'unexpected OverflowError', and a bad variable was blamed on --port."""
+    where, port = ("--port", args.port) if args.port is not None else (knobs.PORT, knobs.number(knobs.PORT, 7860))
+    if port != int(port) or not 1 <= port <= 65535:
+        raise InputError(problems=[Problem(where, Msg("cli.port", port=int(port) if port == int(port) else port))])
+    return int(port)
 
 
 def prepare_demo_model(services) -> None:
@@ -58,16 +67,17 @@ def prepare_demo_model(services) -> None:
 def gui_cmd(args, services) -> int:
     auth = exposure.parse_auth(args.auth, args.auth_file)
     check_exposure(args.host, args.share, auth)
+    port = gui_port(args)
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     from core.launcher import reconcile
     reconcile(services.workspace)  # reattach to jobs that ran while the GUI was down
     # answer the browser at once: importing Gradio and building the app takes seconds
     from webui.starting import StartingPage
-    page = StartingPage(args.host, args.port)
+    page = StartingPage(args.host, port)
     prepare_demo_model(services)
     try:
         from webui.app import launch
-        launch(services, host=args.host, port=args.port, share=args.share, auth=auth, max_file_size=args.max_file_size,
+        launch(services, host=args.host, port=port, share=args.share, auth=auth, max_file_size=args.max_file_size,
                before_serving=page.close)
     finally:
         page.close()

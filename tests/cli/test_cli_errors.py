@@ -141,3 +141,27 @@ def test_check_data_bounds_its_maximum_length_as_training_does(tmp_path, monkeyp
     assert main(["check-data", str(data), "--max-seq-length", value]) == 2
     err = capsys.readouterr().err
     assert "--max-seq-length" in err and "from 16 to 1,048,576" in err and f"got {value}" in err, err[-600:]
+
+
+@pytest.mark.parametrize("argv,env,said", [
+    (["gui", "--port", "99999"], None, "--port: must be between 1 and 65535, got 99999"),
+    (["gui", "--port", "0"], None, "--port: must be between 1 and 65535, got 0"),
+    (["gui"], "99999", "DANLU_PORT: must be between 1 and 65535, got 99999"),
+    (["gui"], "7860.5", "DANLU_PORT: must be between 1 and 65535, got 7860.5"),
+    (["gui"], "abc", "The environment variable DANLU_PORT is 'abc'"),  # core.knobs' words (exit 1, as a rank's)
+])
+def test_a_port_no_socket_can_bind_is_refused_naming_where_it_came_from(tmp_path, monkeypatch, capsys, argv, env, said):
+    """`gui --port 99999` reached bind() and ended as 'unexpected OverflowError'; a bad $DANLU_PORT was reported
+    as argument --port, which the person never typed."""
+    from cli.main import main
+    monkeypatch.setenv("DANLU_HOME", str(tmp_path / "home"))
+    if env is None:
+        monkeypatch.delenv("DANLU_PORT", raising=False)
+    else:
+        monkeypatch.setenv("DANLU_PORT", env)
+    try:
+        rc = main(argv)
+    except SystemExit as e:
+        rc = e.code
+    err = capsys.readouterr().err
+    assert rc == (1 if env == "abc" else 2) and said in err and "unexpected" not in err, err[-600:]
