@@ -299,23 +299,24 @@ def parse_override(item: str) -> tuple[str, Any]:
     return key, value
 
 
-def read_yaml(path: str | Path) -> dict:
-    """Read a YAML mapping; syntax errors name the line."""
+def read_yaml(path: str | Path, shown_as: str | None = None) -> dict:
+    """Read a YAML mapping; syntax errors name the line. shown_as: how the person knows the file (an upload's
+    own name, not the server's folder of uploads that its path runs through)."""
     path = Path(path)
+    name = shown_as or str(path)
     if not exists(path):
-        raise ConfigError([Problem(str(path), Msg("any.file_not_found"), Msg("any.check_path"))], str(path))
+        raise ConfigError([Problem(name, Msg("any.file_not_found"), Msg("any.check_path"))], name)
     try:
         text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as e:
-        raise ConfigError([Problem(str(path), Msg("config.not_utf8", byte=e.start), Msg("config.save_utf8"))], str(path))
+        raise ConfigError([Problem(name, Msg("config.not_utf8", byte=e.start), Msg("config.save_utf8"))], name)
     try:
         data = load_yaml_text(text)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark else str(path)
+        where = f"{name}:{mark.line + 1}" if mark else name
         detail = Msg("json.too_deep") if isinstance(e, TooDeep) else str(getattr(e, "problem", None) or e)
-        raise ConfigError([Problem(where, Msg("config.bad_yaml", detail=detail), Msg("config.bad_yaml.hint"))],
-                          str(path))
+        raise ConfigError([Problem(where, Msg("config.bad_yaml", detail=detail), Msg("config.bad_yaml.hint"))], name)
     return data if data is not None else {}
 
 

@@ -197,10 +197,23 @@ def test_loading_a_broken_yaml_names_the_line(gui, uploads):
     bad = uploads / "bad.yaml"
     bad.write_text("lora_rank: 8\n  learning_rate: [\n")
     out = hp.load_settings(gui, str(bad), "en")
-    assert "bad.yaml:" in out[-1] and "YAML" in out[-1]
+    assert "**bad.yaml:2**" in out[-1] and "YAML" in out[-1]
+    assert str(uploads) not in out[-1], out[-1]  # the person's file name, not the server's folder of uploads
     typo = uploads / "typo.yaml"
     typo.write_text("lora_rnk: 8\n")
     assert "lora_rnk" in hp.load_settings(gui, str(typo), "en")[-1]
+
+
+def test_a_refused_file_names_all_that_is_wrong_in_it_at_once(gui, uploads):
+    """A file naming a dataset outside the allowed folders is refused whole; its NaN learning rate, its
+    5,001-digit rank and its unknown key were only found once the person had fixed the path and loaded again."""
+    bad = uploads / "hostile.yaml"
+    bad.write_text(f"dataset: /etc/passwd\nlearning_rate: .nan\nlora_rank: 1{'0' * 5000}\nlora_rnk: 8\n")
+    out = hp.load_settings(gui, str(bad), "en")
+    assert all(v == gr.skip() for v in out[:-1])  # nothing loaded
+    note = out[-1]
+    assert "The loaded file (4)" in note and "/etc/passwd" in note and "Learning rate" in note, note
+    assert "LoRA rank" in note and "lora_rnk" in note and len(note) < 2000, note[:2000]
 
 
 def test_a_loaded_value_no_widget_can_show_is_named_not_sent(gui, uploads):

@@ -201,18 +201,20 @@ def load_settings(gui, path, lang: str, *current) -> list:
     the file in words (loaded, or its unreadable lines and unknown keys; in every language, i18n.Said).
     A file naming a path outside the allowed folders changes nothing (core.trust), whatever else it holds;
     nor does one not named as YAML (LOAD_SUFFIXES), refused in words once its path is checked."""
+    data = None
     try:
         path = trust.check_upload(path, gui.ws, trust.BROWSER, field="config file", suffixes=LOAD_SUFFIXES,
                                   hint=Msg("config.load_yaml.hint"))  # an upload, not any file; named as YAML
-        data = read_yaml(path)
+        data = read_yaml(path, shown_as=Path(path).name)
         if not isinstance(data, dict):
             raise InputError(problems=[Problem(Path(path).name, Msg("config.not_settings"))])
         trust.check_values({k: v for k, v in data.items() if k in FIELDS}, gui.ws, trust.BROWSER)
     except InputError as e:
-        refused = said_in_all(lambda code: problems_markdown(e.problems, code, "hp.load_notes"), lang)
+        # all that is wrong at once: a refused path and the file's other unusable values together
+        problems = e.problems + (file_problems(data)[1] if isinstance(data, dict) else [])
+        refused = said_in_all(lambda code: problems_markdown(problems, code, "hp.load_notes"), lang)
         return [gr.skip()] * len(fields.NAMES) + [refused]
-    known, problems = loadable({k: v for k, v in data.items() if k in FIELDS})
-    problems += [Problem(str(k), Msg("config.unknown_ignored")) for k in data if k not in FIELDS]
+    known, problems = file_problems(data)
     full = fields.config_values(known, fields.NAMES)
     values = fields.changed_only(full, current)
     reset = [n for n, new, now in zip(fields.NAMES, full, current) if n not in known and new != now]
@@ -225,6 +227,12 @@ def load_settings(gui, path, lang: str, *current) -> list:
             said += "\n\n" + tr("hp.load_reset", code).format(names=", ".join(say(label(n), code) for n in reset))
         return said
     return values + [said_in_all(note, lang)]
+
+
+def file_problems(data: dict) -> tuple[dict, list[Problem]]:
+    """A loaded file's settings as their types, and a problem for each unusable value and unknown key."""
+    known, problems = loadable({k: v for k, v in data.items() if k in FIELDS})
+    return known, problems + [Problem(str(k), Msg("config.unknown_ignored")) for k in data if k not in FIELDS]
 
 
 def loadable(values: dict) -> tuple[dict, list[Problem]]:
