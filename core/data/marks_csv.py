@@ -32,7 +32,12 @@ def read_csv(path) -> list[dict]:
         text = path.read_bytes().decode("utf-8-sig")
     except UnicodeDecodeError:
         raise InputError(problems=[Problem(path.name, Msg("marks.not_utf8"), Msg("marks.save_csv.hint"))]) from None
-    rows = list(csv.DictReader(io.StringIO(text)))
+    reader = csv.DictReader(io.StringIO(text))
+    try:
+        rows = list(reader)
+    except csv.Error:  # a cell over csv's own limit (128 KiB): it stopped the import with a bare csv.Error
+        said = Msg("marks.bad_cell", max=csv.field_size_limit(), line=reader.reader.line_num)
+        raise InputError(problems=[Problem(path.name, said, Msg("marks.save_csv.hint"))]) from None
     cols = {c.strip().lower() for c in (rows[0].keys() if rows else [])}
     if rows and not {"row", "mark"} <= cols:
         raise InputError(problems=[Problem(path.name, Msg("marks.columns", columns=", ".join(sorted(cols))),
@@ -44,7 +49,9 @@ def _locate(desk, item: dict, by_print: dict) -> int | None:
     """The row number in this version that the file's row means, or None."""
     row = item.get("row", "")
     fp = item.get("fingerprint", "")
-    i = desk.index.position(int(row)) if row.isdigit() else None
+    # ASCII digits only, and no longer than a row number can be: int('٣') is 3, and int() of 5,000 digits
+    # stopped the import with ValueError
+    i = desk.index.position(int(row)) if row.isascii() and row.isdigit() and len(row) < 16 else None
     if i is not None and (not fp or fingerprint(desk.index.raw[i]) == fp):
         return int(row)
     if fp and fp in by_print:

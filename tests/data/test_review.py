@@ -161,6 +161,14 @@ def test_a_broken_marks_file_is_refused_in_words(ws, ds, tmp_path):
         import_marks(ws, ds, bad, origin="shell")
     bad.write_text("row,mark\n1,maybe\n", encoding="utf-8")
     assert "unknown mark" in import_marks(ws, ds, bad, origin="shell")["problems"][0].message
+    # hostile files (a marks file may come from anyone): each stopped the import with a bare exception
+    bad.write_text("row,mark,note\n1,keep,ok\n2,keep," + "x" * 200_000 + "\n", encoding="utf-8")
+    with pytest.raises(InputError, match="a cell longer than 131,072 characters on line 3"):
+        import_marks(ws, ds, bad, origin="shell")                   # was csv.Error
+    bad.write_text("row,mark\n" + "9" * 5000 + ",keep\n\u0661,drop\n", encoding="utf-8")
+    res = import_marks(ws, ds, bad, origin="shell")                 # was ValueError (int() of 5,000 digits)
+    assert res["applied"] == 0 and len(res["problems"]) == 2        # '١' is no row number: int() read it as 1
+    assert all(len(p.where) < 200 for p in res["problems"]) and open_desk(ws, ds).marks == {}
 
 
 def test_preference_pairs_show_both_answers_and_paths_edit_the_users_columns():
