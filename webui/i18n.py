@@ -6,6 +6,7 @@
                               marker of a string, so a string never holds two.
     tr("st.loss", lang)       the page's own words in one language: what handlers use to compose
                               messages ("loss 1.23 · about 20 s left"); the language switch re-renders them.
+    tr("rv.matched", lang, m=3, n=12345)   ... filled (never tr(...).format(...)).
     duration(75, lang)        a duration in one language ("75 s", "75 秒").
     say(msg, lang)            what core said (a core.messages.Msg, or its dict from a JSON record) in
                               one language; a record of an older Danlu without codes shows its English.
@@ -33,7 +34,7 @@ import gradio as gr
 from core.catalog_en import EN, load_catalog
 from core.config import FIELDS
 from core.jobs import STATE_WORDS
-from core.messages import Msg, recorded, render
+from core.messages import PYTHON, Msg, recorded, render
 
 LANGUAGES = [("English", "en"), ("简体中文", "zh-CN"), ("日本語", "ja"), ("한국어", "ko"), ("Español", "es")]
 CODES = [code for _, code in LANGUAGES]
@@ -99,9 +100,11 @@ def L(key: str):
     return I18N(key)
 
 
-def tr(key: str, lang: str | None) -> str:
-    """The page's own words for `key` in one language (English where a language lacks it)."""
-    return CATALOGS[lang_code(lang)].get(key) or STRINGS[key]
+def tr(key: str, lang: str | None, /, **params) -> str:
+    """The page's own words for `key` in one language (English where a language lacks it); filled with
+    `params` when there are any (a parameter may be called `lang`)."""
+    text = CATALOGS[lang_code(lang)].get(key) or STRINGS[key]
+    return PYTHON.vformat(text, (), params) if params else text
 
 
 def duration(seconds: float, lang: str | None) -> str:
@@ -109,10 +112,10 @@ def duration(seconds: float, lang: str | None) -> str:
     (the CLI's English)."""
     s = max(0, int(seconds))
     if s < 90:
-        return tr("time.seconds", lang).format(n=s)
+        return tr("time.seconds", lang, n=s)
     if s < 5400:
-        return tr("time.minutes", lang).format(n=s // 60)
-    return tr("time.hours", lang).format(h=s // 3600, m=s % 3600 // 60)
+        return tr("time.minutes", lang, n=s // 60)
+    return tr("time.hours", lang, h=s // 3600, m=s % 3600 // 60)
 
 
 def has(key: str) -> bool:

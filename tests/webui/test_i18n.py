@@ -94,6 +94,16 @@ def test_translations_format_numbers_as_the_english_does(lang):
     assert not differ, [(k, english[k], have[k]) for k in differ[:10]]
 
 
+def test_the_page_fills_its_words_through_tr():
+    """tr(key, lang, **params) fills the page's words: a handler writing tr(key, lang).format(...) would
+    bypass what tr does for the page's language."""
+    scan = re.compile(r"\btr\([^()]*\)\.format\(")
+    assert scan.search('tr("rv.saved", code).format(row=row)')
+    found = [f"{path.name}:{i}" for path in WEBUI.rglob("*.py") if path.name != "i18n.py"  # it says how
+             for i, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1) if scan.search(line)]
+    assert not found, found
+
+
 @pytest.mark.parametrize("lang", ["en", *OTHERS])
 def test_the_pages_own_words_fill_with_str_format(lang):
     """The page fills its own words with str.format: core's {n|one|many} plurals and {list|sep} joins
