@@ -23,7 +23,7 @@ from core.data.marks_csv import import_marks
 from core.data.review import Filters, choices, counts, open_desk, select
 from core.data.review_actions import edit_turn, export_marks, mark_rows, redact, row_view, scan_dataset
 from core.errors import DanluError, InputError
-from webui.i18n import error_text, recorded_text, said_in_all, tr
+from webui.i18n import error_text, number, recorded_text, said_in_all, tr
 from webui.tabs.hyperparams_tab import problems_markdown
 from webui.tabs.review_render import chat_html, counts_markdown, diff_html, hits_frame, lang_name, position_markdown
 
@@ -132,9 +132,9 @@ def filter_choices(gui, ds_id, lang: str, current=(ALL, ALL, ALL)) -> tuple:
     from core.data.issues import TITLES
     from webui.tabs.dataset_tab import kind_title
     problems = [(tr("rv.all", lang), ALL), (tr("rv.problem.none", lang), "none"), (tr("rv.problem.any", lang), "any")] + \
-        [(f"{kind_title(c, TITLES.get(c, c), lang)} ({n:,})", c) for c, n in ch["problems"].items()]
-    langs = [(tr("rv.all", lang), ALL)] + [(f"{lang_name(c, lang)} ({n:,})", c) for c, n in ch["langs"].items()]
-    dups = [(tr("rv.all", lang), ALL), (f"{tr('rv.dup.any', lang)} ({ch['dup_rows']:,})", "any")] + \
+        [(f"{kind_title(c, TITLES.get(c, c), lang)} ({number(n, lang)})", c) for c, n in ch["problems"].items()]
+    langs = [(tr("rv.all", lang), ALL)] + [(f"{lang_name(c, lang)} ({number(n, lang)})", c) for c, n in ch["langs"].items()]
+    dups = [(tr("rv.all", lang), ALL), (f"{tr('rv.dup.any', lang)} ({number(ch['dup_rows'], lang)})", "any")] + \
         [(f"{tr('rv.dup.group', lang)} {g}", str(g)) for g in range(1, min(ch["dup_groups"], 200) + 1)]
     out = []
     for options, value in zip((problems, langs, dups), current):
@@ -290,7 +290,7 @@ def scan(gui, ds_id, kinds, names, lang):
         _SCANS[key] = found
     except DanluError as e:
         return f"⚠ {error_text(e, lang)}", hits_frame(None, lang), ""
-    per = ", ".join(f"{tr('rv.kind.' + k, lang)} {n:,}" for k, n in sorted(found["counts"].items(), key=lambda kv: -kv[1]))
+    per = ", ".join(f"{tr('rv.kind.' + k, lang)} {number(n, lang)}" for k, n in sorted(found["counts"].items(), key=lambda kv: -kv[1]))
     head = tr("rv.scan_summary", lang, n=len(found["hits"]), r=found["rows"]) + (f": {per}" if per else "")
     return head, hits_frame(found, lang), "\n".join(h["id"] for h in found["hits"][:500])
 
