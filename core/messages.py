@@ -6,6 +6,8 @@
     Msg.from_dict(d)         the same message back from a record
     render(m, words)         the sentence in another language; `words(code)` looks a code up in
                              that language's catalog (webui/locales/<lang>.yaml), English fills gaps
+    render(m, words, numbers)   ... with that language's grouping of thousands (a Numbers: "{n:,}"
+                             is 12,345 in English, 12 345 on the Spanish page; webui/i18n.py)
 
 English is core/catalog_en.yaml (the CLI's words); every other language is one catalog file of the
 page, keyed by the same codes, with the same {placeholders}. A parameter may itself be a Msg (a
@@ -39,6 +41,31 @@ from core.catalog_en import EN
 _FORMATTER = string.Formatter()
 _PLURAL = re.compile(r"\{(\w+)\|([^|{}]*)\|([^|{}]*)\}")
 _JOIN = re.compile(r"\{(\w+)\|([^|{}]*)\}")
+_GROUPED = re.compile(r"\d{1,3}(?:,\d{3})+")  # an integer part as Python's ',' spec writes it: 1,234,567
+
+
+class Numbers(string.Formatter):
+    """str.format with one language's way of grouping a number's thousands (the ',' spec, "{n:,}"):
+    `sep` between groups of three digits, and no grouping at all in an integer part of fewer than
+    `least` digits. Numbers() is Python's own (1,234; 12,345): English, the CLI, logs and JSON records.
+    Decimal marks and every other spec stay Python's."""
+
+    def __init__(self, sep: str = ",", least: int = 4):
+        super().__init__()
+        self.sep, self.least = sep, least
+
+    def format_field(self, value, format_spec: str) -> str:
+        text = super().format_field(value, format_spec)
+        if "," not in format_spec or (self.sep, self.least) == (",", 4):
+            return text
+        return _GROUPED.sub(self._regroup, text, count=1)  # the integer part: a fraction has no ','
+
+    def _regroup(self, m: re.Match) -> str:
+        digits = m.group().replace(",", "")
+        return digits if len(digits) < self.least else m.group().replace(",", self.sep)
+
+
+PYTHON = Numbers()
 
 
 _FIELD_LABELS: list[Callable[[str], str | None]] = []  # core/config.py registers its settings' labels
@@ -185,27 +212,28 @@ def _from_json(v):
     return v
 
 
-def render(m: Msg, words: Callable[[str], str | None]) -> str:
-    """`m` in the language `words` looks codes up in; a code it lacks (or a broken translation)
-    falls back to English, so a page never fails over a message."""
+def render(m: Msg, words: Callable[[str], str | None], numbers: Numbers = PYTHON) -> str:
+    """`m` in the language `words` looks codes up in, its numbers' thousands grouped as `numbers`
+    writes them; a code it lacks (or a broken translation) falls back to English, so a page never
+    fails over a message."""
     for template in (words(m.code), english(m.code)):
         if template is None:
             continue
         try:
-            return _fill(template, m.params, words)
+            return _fill(template, m.params, words, numbers)
         except (KeyError, IndexError, ValueError, TypeError):
             continue
     return m.code
 
 
-def _fill(template: str, raw: dict, words) -> str:
-    params = {k: render(v, words) if isinstance(v, Msg) else v for k, v in raw.items()}
+def _fill(template: str, raw: dict, words, numbers: Numbers = PYTHON) -> str:
+    params = {k: render(v, words, numbers) if isinstance(v, Msg) else v for k, v in raw.items()}
 
     def join(g):
-        params[g[1]] = g[2].join(render(x, words) if isinstance(x, Msg) else str(x) for x in raw[g[1]])
+        params[g[1]] = g[2].join(render(x, words, numbers) if isinstance(x, Msg) else str(x) for x in raw[g[1]])
         return "{" + g[1] + "}"
     template = _PLURAL.sub(lambda g: g[2] if raw[g[1]] == 1 else g[3], template)
-    return _JOIN.sub(join, template).format(**params)
+    return numbers.vformat(_JOIN.sub(join, template), (), params)
 
 
 def placeholders(template: str) -> set[str]:

@@ -6,6 +6,9 @@
                               marker of a string, so a string never holds two.
     tr("st.loss", lang)       the page's own words in one language: what handlers use to compose
                               messages ("loss 1.23 · about 20 s left"); the language switch re-renders them.
+    tr("rv.matched", lang, m=3, n=12345)   ... filled, its numbers written as the language writes
+                              them ("{n:,}": 12,345; 12 345 in Spanish). Never tr(...).format(...).
+    number(12345, lang)       one count as "{n:,}" writes it in `lang`, for a line composed in code.
     duration(75, lang)        a duration in one language ("75 s", "75 秒").
     say(msg, lang)            what core said (a core.messages.Msg, or its dict from a JSON record) in
                               one language; a record of an older Danlu without codes shows its English.
@@ -33,10 +36,20 @@ import gradio as gr
 from core.catalog_en import EN, load_catalog
 from core.config import FIELDS
 from core.jobs import STATE_WORDS
-from core.messages import Msg, recorded, render
+from core.messages import PYTHON, Msg, Numbers, recorded, render
 
 LANGUAGES = [("English", "en"), ("简体中文", "zh-CN"), ("日本語", "ja"), ("한국어", "ko"), ("Español", "es")]
 CODES = [code for _, code in LANGUAGES]
+# How a language of the page groups a number's thousands ("{n:,}" in a catalog). English, Chinese,
+# Japanese and Korean write Python's 1,234 and 12,345: none of them uses the comma as a decimal mark.
+# Spanish does in Spain and much of South America (3,5 kg), so "12,345" may read as twelve and a bit,
+# and Mexico and Central America write the point: neither mark can group for every reader. RAE
+# (Ortografía, 2010) and ISO 80000 group by a space and leave a 4-digit number whole: 1234, 12 345,
+# 1 234 567. The space is U+00A0, the no-break space: a number never breaks across lines, and every font
+# has it (Latin-1, HTML's &nbsp;); the narrow U+202F is nearer typesetting's thin space but missing from
+# some fonts, where the page would show a box or another font's glyph. Only words shown on the page:
+# boxes' values, YAML, the CLI and logs keep Python's numbers.
+NUMBERS = {"es": Numbers("\u00a0", 5)}
 LOCALES = Path(__file__).resolve().parent / "locales"
 
 
@@ -99,9 +112,21 @@ def L(key: str):
     return I18N(key)
 
 
-def tr(key: str, lang: str | None) -> str:
-    """The page's own words for `key` in one language (English where a language lacks it)."""
-    return CATALOGS[lang_code(lang)].get(key) or STRINGS[key]
+def numbers(lang: str | None) -> Numbers:
+    """How `lang` writes numbers in words (NUMBERS): the formatter of tr() and say()."""
+    return NUMBERS.get(lang_code(lang), PYTHON)
+
+
+def tr(key: str, lang: str | None, /, **params) -> str:
+    """The page's own words for `key` in one language (English where a language lacks it); filled with
+    `params` when there are any, numbers as `lang` writes them (a parameter may be called `lang`)."""
+    text = CATALOGS[lang_code(lang)].get(key) or STRINGS[key]
+    return numbers(lang).vformat(text, (), params) if params else text
+
+
+def number(n, lang: str | None) -> str:
+    """A count in `lang`, as "{n:,}" writes it in a catalog: 12,345 (12 345 in Spanish)."""
+    return numbers(lang).format_field(n, ",")
 
 
 def duration(seconds: float, lang: str | None) -> str:
@@ -109,10 +134,10 @@ def duration(seconds: float, lang: str | None) -> str:
     (the CLI's English)."""
     s = max(0, int(seconds))
     if s < 90:
-        return tr("time.seconds", lang).format(n=s)
+        return tr("time.seconds", lang, n=s)
     if s < 5400:
-        return tr("time.minutes", lang).format(n=s // 60)
-    return tr("time.hours", lang).format(h=s // 3600, m=s % 3600 // 60)
+        return tr("time.minutes", lang, n=s // 60)
+    return tr("time.hours", lang, h=s // 3600, m=s % 3600 // 60)
 
 
 def has(key: str) -> bool:
@@ -132,7 +157,7 @@ def say(m, lang: str | None) -> str:
         return ""
     if isinstance(m, str):
         return m
-    return render(Msg.of(m), words(lang))
+    return render(Msg.of(m), words(lang), numbers(lang))
 
 
 def recorded_text(record: dict | None, key: str, lang: str | None) -> str:

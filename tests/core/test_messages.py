@@ -193,3 +193,21 @@ def test_a_long_place_is_cut_too():
     """An unknown setting's key is the place of its problem: a 3,000-character key was shown whole."""
     text = str(InputError(problems=[Problem("k" * 3000 + "\nx", Msg("config.unknown"))]))
     assert len(text) < 300 and "kkkk" in text and "unknown setting" in text and "\nx" not in text
+
+
+def test_numbers_group_thousands_as_a_language_writes_them():
+    """The ',' spec ("{n:,}") is Python's 12,345 unless a language groups otherwise: Spanish (the page's,
+    webui/i18n.py) writes 1234, 12 345 and 1 234 567 with a no-break space, a float's fraction as it was."""
+    from core.messages import PYTHON, Numbers
+    es = Numbers("\u00a0", 5)
+    cases = [(999, "999", "999"), (1234, "1,234", "1234"), (12345, "12,345", "12\u00a0345"),
+             (1234567, "1,234,567", "1\u00a0234\u00a0567"), (-12345, "-12,345", "-12\u00a0345")]
+    for n, english, spanish in cases:
+        assert (PYTHON.format("{n:,}", n=n), es.format("{n:,}", n=n)) == (english, spanish) == (f"{n:,}", spanish)
+    assert es.format("{x:,.2f} {y:,.1f}", x=12345.678, y=1234.5) == "12\u00a0345.68 1234.5"
+    assert es.format("{s:.1%} {n} {n:,}", s=0.125, n=12345) == "12.5% 12345 12\u00a0345"  # only the ',' spec groups
+    m = Msg("clean.dedupe", n=12345, total=1234567)
+    assert str(m) == "removed 12,345 duplicate rows (of 1,234,567)"  # English (the CLI, records) as it was
+    assert render(m, EN.get, es) == "removed 12\u00a0345 duplicate rows (of 1\u00a0234\u00a0567)"
+    nested = render(Msg("config.min", label=label("lora_rank"), n=1, value="x" * 12345), EN.get, es)
+    assert nested.endswith("x… (12\u00a0345 characters)"), nested  # a message inside a message too

@@ -94,6 +94,32 @@ def test_translations_format_numbers_as_the_english_does(lang):
     assert not differ, [(k, english[k], have[k]) for k in differ[:10]]
 
 
+def test_numbers_on_the_spanish_page_group_by_a_space_and_the_others_by_a_comma():
+    """{n:,} wrote 12,345 on the Spanish page, which a reader in Spain (3,5 kg) may take for twelve and a
+    bit: Spanish groups by a no-break space and leaves a 4-digit number whole (RAE), the others keep 12,345;
+    core's messages (say) and the page's own words (tr) alike."""
+    from webui.i18n import number, say, tr
+    m = Msg("clean.dedupe", n=12345, total=1234567)
+    assert say(m, "es") == "se eliminaron 12\u00a0345 filas duplicadas (de 1\u00a0234\u00a0567)", say(m, "es")
+    assert say(m, "en") == str(m) == "removed 12,345 duplicate rows (of 1,234,567)"
+    assert say(Msg("clean.dedupe", n=1234, total=1234), "es") == "se eliminaron 1234 filas duplicadas (de 1234)"
+    assert tr("rv.matched", "es", m=1234, n=12345) == "**1234** de 12\u00a0345 filas coinciden"
+    assert tr("rv.matched", "en", m=1234, n=12345) == "**1,234** of 12,345 rows match"
+    assert [number(n, "es-ES") for n in (999, 1234, 12345, 1234567)] == ["999", "1234", "12\u00a0345", "1\u00a0234\u00a0567"]
+    for lang in ("en", "zh-CN", "ja", "ko"):
+        assert number(1234567, lang) == "1,234,567" and "12,345" in say(m, lang), lang
+
+
+def test_the_page_fills_its_words_through_tr():
+    """A handler writing tr(key, lang).format(...) or an f-string's {n:,} would group numbers in Python's
+    way on every page: tr(key, lang, **params) and number(n, lang) write them in the page's language."""
+    scan = re.compile(r"\btr\([^()]*\)\.format\(|\{[^{}]*:,[^{}]*\}")
+    assert scan.search('tr("rv.saved", code).format(row=row)') and scan.search('f"{kind} ({n:,})"')
+    found = [f"{path.name}:{i}" for path in WEBUI.rglob("*.py") if path.name != "i18n.py"  # it says how
+             for i, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1) if scan.search(line)]
+    assert not found, found
+
+
 @pytest.mark.parametrize("lang", ["en", *OTHERS])
 def test_the_pages_own_words_fill_with_str_format(lang):
     """The page fills its own words with str.format: core's {n|one|many} plurals and {list|sep} joins

@@ -117,3 +117,21 @@ def test_the_filters_say_all_in_the_pages_language_without_a_dataset(services):
                 H.relabel(gui, "", *FILTERS, "", '{"search": ""}', "ko")):
         for update in out[:3]:
             assert update["choices"] == [(tr("rv.all", "ko"), H.ALL)] and update["value"] == H.ALL, out[:3]
+
+
+def test_the_desks_counts_and_filters_write_numbers_in_the_pages_language(services, monkeypatch):
+    """'1,234 rows' on the Spanish page read as one and a bit in Spain: the counts line and the filters'
+    counts group as Spanish does (1234, 12 345, no-break space); English keeps 12,345."""
+    from webui.tabs.review_render import counts_markdown
+    c = dict(matched=1234, total=12345, share=0.5, reviewed=1234567, keep=1, drop=12345, fix=0, unreadable=0)
+    es = counts_markdown(c, {}, "es")
+    assert es.startswith("**1234** de 12\u00a0345 filas") and "1\u00a0234\u00a0567" in es and "12,345" not in es, es
+    assert counts_markdown(c, {}, "en").startswith("**1,234** of 12,345 rows match")
+    monkeypatch.setattr(H, "open_desk", lambda ws, ds: None)
+    monkeypatch.setattr(H, "choices", lambda desk: dict(problems={"empty_text": 12345}, langs={"es": 1234},
+                                                         dup_rows=1234567, dup_groups=1))
+    problems, langs, dups = H.filter_choices(Gui(services=services), "d", "es")
+    assert problems["choices"][-1][0].endswith(" (12\u00a0345)") and langs["choices"][-1][0].endswith(" (1234)")
+    assert dups["choices"][1][0].endswith(" (1\u00a0234\u00a0567)"), dups["choices"]
+    problems = H.filter_choices(Gui(services=services), "d", "en")[0]
+    assert problems["choices"][-1] == ("empty text (12,345)", "empty_text"), problems["choices"]

@@ -202,7 +202,7 @@ def summary_markdown(report: dict, info: dict, lang: str) -> str:
              f"{tr('ds.rows', lang)}: **{report.get('rows', 0)}**", f"{tr('ds.usable', lang)}: {report.get('usable_rows', 0)}",
              version_text(info, lang)]
     if report.get("pairs"):  # preference: usable pairs and how many distinct prompts they answer
-        parts.insert(4, tr("ds.pairs", lang).format(pairs=report["pairs"]["pairs"], prompts=report["pairs"]["prompts"]))
+        parts.insert(4, tr("ds.pairs", lang, pairs=report["pairs"]["pairs"], prompts=report["pairs"]["prompts"]))
     if report.get("problem_count"):
         parts.append(f"{tr('ds.problem_count', lang)}: **{report['problem_count']}**")
     return " · ".join(parts)

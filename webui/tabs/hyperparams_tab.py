@@ -224,7 +224,7 @@ def load_settings(gui, path, lang: str, *current) -> list:
     def note(code: str) -> str:
         said = problems_markdown(problems, code, "hp.load_notes") if problems else f"✓ {tr('hp.loaded', code)} `{name}`"
         if reset:  # as `python app.py train` runs the file: a newcomer may expect them kept
-            said += "\n\n" + tr("hp.load_reset", code).format(names=", ".join(say(label(n), code) for n in reset))
+            said += "\n\n" + tr("hp.load_reset", code, names=", ".join(say(label(n), code) for n in reset))
         return said
     return values + [said_in_all(note, lang)]
 

@@ -23,7 +23,7 @@ from core.data.marks_csv import import_marks
 from core.data.review import Filters, choices, counts, open_desk, select
 from core.data.review_actions import edit_turn, export_marks, mark_rows, redact, row_view, scan_dataset
 from core.errors import DanluError, InputError
-from webui.i18n import error_text, recorded_text, said_in_all, tr
+from webui.i18n import error_text, number, recorded_text, said_in_all, tr
 from webui.tabs.hyperparams_tab import problems_markdown
 from webui.tabs.review_render import chat_html, counts_markdown, diff_html, hits_frame, lang_name, position_markdown
 
@@ -132,9 +132,9 @@ def filter_choices(gui, ds_id, lang: str, current=(ALL, ALL, ALL)) -> tuple:
     from core.data.issues import TITLES
     from webui.tabs.dataset_tab import kind_title
     problems = [(tr("rv.all", lang), ALL), (tr("rv.problem.none", lang), "none"), (tr("rv.problem.any", lang), "any")] + \
-        [(f"{kind_title(c, TITLES.get(c, c), lang)} ({n:,})", c) for c, n in ch["problems"].items()]
-    langs = [(tr("rv.all", lang), ALL)] + [(f"{lang_name(c, lang)} ({n:,})", c) for c, n in ch["langs"].items()]
-    dups = [(tr("rv.all", lang), ALL), (f"{tr('rv.dup.any', lang)} ({ch['dup_rows']:,})", "any")] + \
+        [(f"{kind_title(c, TITLES.get(c, c), lang)} ({number(n, lang)})", c) for c, n in ch["problems"].items()]
+    langs = [(tr("rv.all", lang), ALL)] + [(f"{lang_name(c, lang)} ({number(n, lang)})", c) for c, n in ch["langs"].items()]
+    dups = [(tr("rv.all", lang), ALL), (f"{tr('rv.dup.any', lang)} ({number(ch['dup_rows'], lang)})", "any")] + \
         [(f"{tr('rv.dup.group', lang)} {g}", str(g)) for g in range(1, min(ch["dup_groups"], 200) + 1)]
     out = []
     for options, value in zip((problems, langs, dups), current):
@@ -219,7 +219,7 @@ def mark_one(gui, mark: str, ds_id, q, row, note, lang):
         res = mark_rows(gui.ws, ds_id, [row], mark, note=note or "")
     except DanluError as e:
         return _fail(e, lang)
-    msg = said_in_all(lambda code: "✓ " + (tr("rv.marked", code).format(row=row, mark=tr("rv.mark." + mark, code))
+    msg = said_in_all(lambda code: "✓ " + (tr("rv.marked", code, row=row, mark=tr("rv.mark." + mark, code))
                                            if res["changed"] else tr("rv.unchanged", code)), lang)
     return _after_change(gui, ds_id, q, row, lang, msg, prefer=nxt if nxt is not None else row)
 
@@ -235,7 +235,7 @@ def mark_all(gui, ds_id, q, row, mark, lang):
     except DanluError as e:
         return _fail(e, lang)
     word = "rv.mark." + (mark or "clear")
-    msg = said_in_all(lambda code: "✓ " + (tr("rv.bulk_done", code).format(n=len(rows), mark=tr(word, code))
+    msg = said_in_all(lambda code: "✓ " + (tr("rv.bulk_done", code, n=len(rows), mark=tr(word, code))
                                            if res["changed"] else tr("rv.unchanged", code)), lang)
     return _after_change(gui, ds_id, q, row, lang, msg)
 
@@ -258,7 +258,7 @@ def save_edit(gui, ds_id, q, row, path, text, lang):
         res = edit_turn(gui.ws, ds_id, row, path, text or "")
     except DanluError as e:
         return _fail(e, lang)
-    msg = said_in_all(lambda code: "✓ " + tr("rv.saved", code).format(row=row) if res["changed"]
+    msg = said_in_all(lambda code: "✓ " + tr("rv.saved", code, row=row) if res["changed"]
                       else tr("rv.unchanged", code), lang)
     return _after_change(gui, ds_id, q, row, lang, msg, prefer=row)
 
@@ -290,8 +290,8 @@ def scan(gui, ds_id, kinds, names, lang):
         _SCANS[key] = found
     except DanluError as e:
         return f"⚠ {error_text(e, lang)}", hits_frame(None, lang), ""
-    per = ", ".join(f"{tr('rv.kind.' + k, lang)} {n:,}" for k, n in sorted(found["counts"].items(), key=lambda kv: -kv[1]))
-    head = tr("rv.scan_summary", lang).format(n=len(found["hits"]), r=found["rows"]) + (f": {per}" if per else "")
+    per = ", ".join(f"{tr('rv.kind.' + k, lang)} {number(n, lang)}" for k, n in sorted(found["counts"].items(), key=lambda kv: -kv[1]))
+    head = tr("rv.scan_summary", lang, n=len(found["hits"]), r=found["rows"]) + (f": {per}" if per else "")
     return head, hits_frame(found, lang), "\n".join(h["id"] for h in found["hits"][:500])
 
 
@@ -338,7 +338,7 @@ def redact_some(gui, how: str, ds_id, q, row, hit, kinds, names, lang):
                      hits=[hit] if how == "one" else None)
     except DanluError as e:
         return _fail(e, lang)
-    msg = said_in_all(lambda code: "✓ " + tr("rv.redacted", code).format(c=res["result"]["changed"]) if res["changed"]
+    msg = said_in_all(lambda code: "✓ " + tr("rv.redacted", code, c=res["result"]["changed"]) if res["changed"]
                       else tr("rv.unchanged", code), lang)
     return _after_change(gui, ds_id, q, row, lang, msg, prefer=row_number(hit.split(":", 1)[0] if how == "one" else row))
 
@@ -415,16 +415,16 @@ def import_csv(gui, ds_id, q, row, path, theirs, lang):
 
 def imported_markdown(res: dict, theirs: bool, lang: str) -> str:
     """What an import of marks did, in `lang`: applied and same, conflicts listed, rows not found."""
-    lines = ["✓ " + tr("rv.imported", lang).format(a=res["applied"], s=res["same"])]
+    lines = ["✓ " + tr("rv.imported", lang, a=res["applied"], s=res["same"])]
     if res["conflicts"]:
         how = tr("rv.took_theirs" if theirs else "rv.kept_mine", lang)
-        lines.append(f"\n**{tr('rv.conflicts', lang).format(n=len(res['conflicts']))}** ({how})\n")
+        lines.append(f"\n**{tr('rv.conflicts', lang, n=len(res['conflicts']))}** ({how})\n")
         lines.append(f"| {tr('rv.col.row', lang)} | {tr('rv.here', lang)} | {tr('rv.in_file', lang)} |\n|---|---|---|")
         for c in res["conflicts"][:50]:
             lines.append(f"| {c['row']} | {tr('rv.mark.' + c['mine'], lang)} {c['mine_note']} | "
                          f"{tr('rv.mark.' + c['theirs'], lang)} {c['theirs_note']} |")
     if res["problems"]:
-        lines.append(f"\n**{tr('rv.not_found', lang).format(n=len(res['problems']))}**: " +
+        lines.append(f"\n**{tr('rv.not_found', lang, n=len(res['problems']))}**: " +
                      ", ".join(p.where for p in res["problems"][:30]))
     return "\n".join(lines)
 

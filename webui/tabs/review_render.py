@@ -107,12 +107,12 @@ def chat_html(view: dict | None, search: str, regex: bool, lang: str) -> str:
 def position_markdown(view: dict | None, k: int, m: int, lang: str) -> str:
     if view is None:
         return ""
-    text = tr("rv.position", lang).format(row=view["row"], line=view["line"] if view["line"] is not None else "—", k=k + 1, m=m,
-                                          tokens=view["tokens"], lang=lang_name(view["lang"], lang))
+    text = tr("rv.position", lang, row=view["row"], line=view["line"] if view["line"] is not None else "—", k=k + 1, m=m,
+               tokens=view["tokens"], lang=lang_name(view["lang"], lang))
     if view["mark"]:
         text += f" · **{tr('rv.mark.' + view['mark'], lang)}**"
     if view["dup"]:
-        text += " · " + tr("rv.dup_of", lang).format(g=view["dup"])
+        text += " · " + tr("rv.dup_of", lang, g=view["dup"])
     if view["problems"]:
         from core.data.issues import TITLES
         from webui.tabs.dataset_tab import kind_title
@@ -121,14 +121,14 @@ def position_markdown(view: dict | None, k: int, m: int, lang: str) -> str:
 
 
 def counts_markdown(c: dict, info: dict, lang: str) -> str:
-    lines = [tr("rv.matched", lang).format(m=c["matched"], n=c["total"]) + " · " +
-             tr("rv.progress", lang).format(share=c["share"], r=c["reviewed"], keep=c["keep"], drop=c["drop"], fix=c["fix"])]
+    lines = [tr("rv.matched", lang, m=c["matched"], n=c["total"]) + " · " +
+             tr("rv.progress", lang, share=c["share"], r=c["reviewed"], keep=c["keep"], drop=c["drop"], fix=c["fix"])]
     if c["drop"]:
-        lines.append(tr("rv.training", lang).format(t=c["total"] - c["drop"], d=c["drop"]))
+        lines.append(tr("rv.training", lang, t=c["total"] - c["drop"], d=c["drop"]))
     if c["fix"]:
-        lines.append(tr("rv.fix_trained", lang).format(f=c["fix"]))
+        lines.append(tr("rv.fix_trained", lang, f=c["fix"]))
     if c["unreadable"]:
-        lines.append("⚠ " + tr("rv.unreadable", lang).format(u=c["unreadable"]))
+        lines.append("⚠ " + tr("rv.unreadable", lang, u=c["unreadable"]))
     return "  \n".join(lines)
 
 
@@ -158,10 +158,10 @@ def _word_diff(a: str, b: str) -> tuple[str, str]:
 
 
 def diff_html(d: dict, fmt, cmap, lang: str) -> str:
-    head = tr("rv.diff.summary", lang).format(a=d["added"], r=d["removed"], c=d["changed"], mk=d["marks_changed"])
+    head = tr("rv.diff.summary", lang, a=d["added"], r=d["removed"], c=d["changed"], mk=d["marks_changed"])
     total = d["added"] + d["removed"] + d["changed"]
     if total > d["shown"]:
-        head += f" ({tr('rv.diff.first', lang).format(n=d['shown'])})"
+        head += f" ({tr('rv.diff.first', lang, n=d['shown'])})"
     v = tr("rv.version", lang)
     rows = [f"<tr><th style='width:14%'></th><th>{v} {d['a']}: {html.escape(recorded_text(d, 'summary_a', lang))}</th>"
             f"<th>{v} {d['b']}: {html.escape(recorded_text(d, 'summary_b', lang))}</th></tr>"]

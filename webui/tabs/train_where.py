@@ -70,18 +70,18 @@ def partitions(lang: str, chosen: str | None):
     names = [p.name for p in found]
     value = chosen if chosen in names else next((p.name for p in found if p.default), names[0] if names else None)
     free = sum(p.gpus_free for p in found)
-    line = tr("slurm.cluster_line", lang).format(n=len(found), free=free)
+    line = tr("slurm.cluster_line", lang, n=len(found), free=free)
     return gr.update(choices=choices, value=value), f"{line}  \n{tr('slurm.script_note', lang)}"
 
 
 def partition_label(p, lang: str) -> str:
     """'gpu (default) · 13 of 24 GPUs free · 2 nodes · up to 2-00:00:00', in the page's language."""
-    gpus = tr("slurm.gpus_line", lang).format(free=p.gpus_free, total=p.gpus) if p.gpus else \
-        tr("slurm.cpus_line", lang).format(cpus=p.cpus_idle)
+    gpus = tr("slurm.gpus_line", lang, free=p.gpus_free, total=p.gpus) if p.gpus else \
+        tr("slurm.cpus_line", lang, cpus=p.cpus_idle)
     text = f"{p.name}{tr('slurm.default', lang) if p.default else ''} · {gpus} · " \
-        f"{tr('slurm.nodes_line', lang).format(n=p.usable_nodes)}"
+        f"{tr('slurm.nodes_line', lang, n=p.usable_nodes)}"
     if p.time_limit not in ("", "infinite", "UNLIMITED"):
-        text += " · " + tr("slurm.limit_line", lang).format(limit=p.time_limit)
+        text += " · " + tr("slurm.limit_line", lang, limit=p.time_limit)
     return text
 
 
