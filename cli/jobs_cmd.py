@@ -64,6 +64,9 @@ def show_cmd(args, services) -> int:
         return 0
     print(f"job {st['id']} ({st['kind']}): {progress.status_line(st)}")
     print(f"run directory: {st['run_dir']}")
+    waiting = progress.waiting_words(st)
+    if waiting:
+        print(f"what to do: {waiting[1]}")
     if st.get("hint"):
         print(f"what to do: {st['hint']}")
     if st.get("error", {}).get("log_tail"):

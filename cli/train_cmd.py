@@ -102,7 +102,7 @@ def follow(services, job_id: str, cancel_on_interrupt: bool = False, out=sys.std
     ws, store = services.workspace, services.store
     job = store.get(job_id)
     log_path = executor_for(job).logs(job)
-    pos, announced = 0, None
+    pos, announced, told_waiting = 0, None, False
     strip = job.nproc == 1
     while True:
         try:
@@ -110,6 +110,10 @@ def follow(services, job_id: str, cancel_on_interrupt: bool = False, out=sys.std
             said = queued_words(job) if job.state == J.QUEUED else job.state
             if said != announced and job.state == J.QUEUED:
                 print(f"[danlu] job {job.id} is queued: {said}", file=out, flush=True)
+            if not told_waiting and still_waiting(job):  # torchrun prints nothing while it waits
+                told_waiting = True
+                words = progress.waiting_words(progress.status(job))
+                print(f"[danlu] job {job.id} is {words[0]}\n[danlu] {words[1]}", file=out, flush=True)
             announced = said
             pos = _print_new(log_path, pos, strip, out)
             if job.terminal:
@@ -136,6 +140,16 @@ def follow(services, job_id: str, cancel_on_interrupt: bool = False, out=sys.std
             print(f"[danlu] what to do: {job.hint}", file=out)
         return 1
     return 0 if job.state == J.SUCCEEDED else 1
+
+
+WAITING_NOTE_S = 5.0  # follow() says a job waits for the other machines once it has waited this long
+
+
+def still_waiting(job: J.Job) -> bool:
+    """A job on several machines has waited WAITING_NOTE_S for the others: not said on every start (the
+    rendezvous of machines that are all there takes a moment too)."""
+    return (job.state == J.RUNNING and time.time() - (job.started_at or 0) > WAITING_NOTE_S
+            and progress.waiting_for_machines(job))
 
 
 def queued_words(job: J.Job) -> str:

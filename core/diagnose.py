@@ -19,11 +19,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core.failures import described, sign_in
+from core.launch_commands import join_minutes
 from core.messages import Msg, recorded, said, verbatim
 from core.rundir import RunDir, read_json
 
 ENTRY = re.compile(r"rank\s*:\s*(\d+)\s*\(local_rank:\s*(\d+)\)\s*\n\s*exitcode\s*:\s*(-?\d+)")
 SIGNAMES = {9: "SIGKILL", 15: "SIGTERM", 6: "SIGABRT", 11: "SIGSEGV", 7: "SIGBUS", 2: "SIGINT", 1: "SIGHUP"}
+# machine 0's TCP store when it gives up at the rendezvous (torch.distributed.DistStoreError)
+JOINED = re.compile(r"waiting for clients\. (\d+)/(\d+) clients joined")
 TAIL_LINES = 60
 TAIL_CHARS = 6000
 
@@ -86,10 +89,11 @@ def find_cause(failures: list[RankExit], rank_errors: dict[int, dict], first_gon
 
 
 def explain(run_dir: Path, rc: int | None, log_text: str, *, first_gone: list[int] | None = None,
-            nproc: int = 1, direct: bool = False) -> dict:
+            nproc: int = 1, direct: bool = False, nodes: dict | None = None) -> dict:
     """reason, message, hint (English and codes, core.messages.said), rank and log_tail for a failed
     attempt. log_text: this attempt's stdout.log. direct: the job's one process was its rank 0
-    (no torchrun), so its exit code is the rank's."""
+    (no torchrun), so its exit code is the rank's. nodes: a job on several machines
+    (core.launch_commands.nodes_of)."""
     failures = torchrun_failures(log_text)
     if direct and not failures and rc not in (None, 0):
         failures = [RankExit(0, 0, rc, True)]
@@ -99,7 +103,10 @@ def explain(run_dir: Path, rc: int | None, log_text: str, *, first_gone: list[in
     who = Msg("fail.who_rank", rank=cause) if cause is not None else Msg("fail.who_process")
     err = rank_errors.get(cause) if cause is not None else None
     sign = sign_in(log_text)
-    if err and err.get("reason") != "peer_lost":
+    never_met = rendezvous_failure(log_text, nodes) if nodes and not failures and not rank_errors else None
+    if never_met:
+        info = never_met
+    elif err and err.get("reason") != "peer_lost":
         reason, message = err.get("reason", "crashed"), recorded(err, "message") or ""
         if cause is not None and (nproc > 1 or cause > 0):
             message = Msg("fail.rank_crashed" if reason == "crashed" else "fail.rank", rank=cause, message=message)
@@ -122,6 +129,26 @@ def explain(run_dir: Path, rc: int | None, log_text: str, *, first_gone: list[in
     info["rank"] = cause
     info["log_tail"] = rank_tail(log_text, exit_of[cause].local_rank if cause in exit_of else cause) or log_text[-TAIL_CHARS:]
     return info
+
+
+def rendezvous_failure(log_text: str, nodes: dict) -> dict | None:
+    """The machines never all met at torchrun's rendezvous, so no rank started. Machine 0 hosts it and
+    says how many machines joined when it gives up; another machine either never reached machine 0 or
+    waited there for the rest. None when the log shows none of these."""
+    where = dict(master=nodes["master"], nnodes=nodes["nnodes"], minutes=join_minutes(nodes))
+    hint = Msg("fail.machines_missing.hint", master=nodes["master"], last=nodes["nnodes"] - 1, minutes=where["minutes"])
+    joined = JOINED.findall(log_text)
+    low = log_text.lower()
+    if joined:
+        message = Msg("fail.machines_joined", joined=int(joined[-1][0]), **where)
+    elif "trying to connect to" in low and "timed out" in low:  # DistNetworkError: machine 0 never answered
+        message = Msg("fail.machine0_unreachable", node_rank=nodes["node_rank"], **where)
+        hint = Msg("fail.machine0_unreachable.hint", master=nodes["master"])
+    elif "in _rendezvous" in log_text and ("timeout" in low or "timed out" in low):  # the agent gave up on the rest
+        message = Msg("fail.machines_missing", **where)
+    else:
+        return None
+    return dict(reason="machines_missing", **said(message, hint))
 
 
 def rank_tail(log_text: str, local_rank: int | None) -> str:

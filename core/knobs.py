@@ -52,6 +52,9 @@ TOOLS_DIR = _declare("DANLU_TOOLS_DIR", SETTING, "where llama.cpp's GGUF convert
                       "$XDG_CACHE_HOME/danlu or ~/.cache/danlu)", "core.gguf_tools")
 DIST_TIMEOUT_MIN = _declare("DANLU_DIST_TIMEOUT_MIN", SETTING, "minutes a rank waits for the others in a collective "
                             "before the job fails (default 10)", "core.engine.common")
+JOIN_TIMEOUT_S = _declare("DANLU_JOIN_TIMEOUT_S", SETTING, "seconds the machines of a job on several machines "
+                          "(train --nnodes) wait for each other at torchrun's rendezvous before the job fails "
+                          "(default 600, torchrun's own); read when the job is submitted", "core.launch_commands")
 DEBUG = _declare("DANLU_DEBUG", SETTING, "1: the CLI prints the traceback of an unexpected error", "cli.main")
 JOB_ID = _declare("DANLU_JOB_ID", INTERNAL, "marks every process of a job with its id, so a sweep finds them all",
                   "core.procs (in /proc/PID/environ)")

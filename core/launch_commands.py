@@ -8,9 +8,11 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from core import knobs
 from core.rundir import RunDir
 
 TRAIN_MODULE = "core.recipes.train"
+JOIN_TIMEOUT_S = 600  # torchrun's own default for its static rendezvous, written out so that Danlu can say it
 
 
 def recipe_command(run_dir: Path, nproc: int, spec, module: str, args: list[str], *,
@@ -28,7 +30,7 @@ def recipe_command(run_dir: Path, nproc: int, spec, module: str, args: list[str]
     if spec.nnodes > 1:
         host, _, port = spec.master.rpartition(":")
         argv += ["--nnodes", str(spec.nnodes), "--node-rank", str(spec.node_rank), "--master-addr", host,
-                 "--master-port", port]
+                 "--master-port", port, "--rdzv-conf", f"timeout={join_timeout_s()}"]
     else:
         argv += ["--standalone"]  # a free rendezvous port of its own, so jobs never collide
     return argv + ["-m", module, *args]
@@ -39,6 +41,33 @@ def build_command(config_path: Path, nproc: int, spec, *, module: str = TRAIN_MO
     """The training recipe's argv (recipe_command); its run directory is the config file's folder."""
     args = ["--config", str(config_path)] + (["--resume"] if resume else []) + list(extra or [])
     return recipe_command(Path(config_path).parent, nproc, spec, module, args, single_direct=single_direct)
+
+
+def join_timeout_s() -> int:
+    """Seconds the machines of a job on several machines wait for each other at the rendezvous."""
+    return max(1, round(knobs.number(knobs.JOIN_TIMEOUT_S, JOIN_TIMEOUT_S)))
+
+
+def nodes_of(argv: list[str]) -> dict | None:
+    """{nnodes, node_rank, master, timeout_s} of a job that spans several machines, read back from the
+    torchrun options recipe_command wrote (a resume reuses its argv); None for a job on one machine."""
+    if is_direct(argv) or "--nnodes" not in argv:
+        return None
+    head = argv[argv.index("torch.distributed.run") + 1:]
+    head = head[:head.index("-m")]  # torchrun's own options, before the recipe's module and its arguments
+    opts = {k: v for k, v in zip(head, head[1:]) if k.startswith("--")}
+    conf = dict(kv.partition("=")[::2] for kv in opts.get("--rdzv-conf", "").split(",") if kv)
+    nnodes = int(opts["--nnodes"])
+    if nnodes < 2:
+        return None
+    return dict(nnodes=nnodes, node_rank=int(opts.get("--node-rank", 0)),
+                master=f"{opts.get('--master-addr')}:{opts.get('--master-port')}",
+                timeout_s=int(conf.get("timeout") or JOIN_TIMEOUT_S))
+
+
+def join_minutes(nodes: dict) -> str:
+    """nodes_of's timeout in minutes, as the messages say it: "10", "0.1"."""
+    return f"{nodes['timeout_s'] / 60:.1f}".removesuffix(".0")
 
 
 def is_direct(argv: list[str]) -> bool:

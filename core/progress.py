@@ -11,7 +11,11 @@ from pathlib import Path
 
 from core import jobs as J
 from core.executors import executor_for
+from core.launch_commands import join_minutes, nodes_of
+from core.messages import Msg
 from core.rundir import RunDir, read_json, read_jsonl
+
+WAITING = "waiting_for_machines"  # the phase of a job on several machines before torchrun starts its ranks
 
 
 def read_metrics(run_dir: str | Path) -> list[dict]:
@@ -61,8 +65,9 @@ def status(job: J.Job) -> dict:
     info = read_json(run.run_info)
     total = prog.get("total_steps") or info.get("total_steps")
     step = prog.get("step") or (train[-1]["step"] if train else 0)
+    waiting = waiting_for_machines(job)
     eta = None
-    if job.state == J.RUNNING and train and total and step:
+    if job.state == J.RUNNING and not waiting and train and total and step:
         first = train[0]
         span_steps = step - first["step"]
         span_time = seconds_between(first, train[-1])
@@ -73,8 +78,8 @@ def status(job: J.Job) -> dict:
         run_dir=str(run.path), reason=job.reason, message=job.message, hint=job.hint, exit_code=job.exit_code,
         message_msg=_json_or_none(job.message_msg), hint_msg=_json_or_none(job.hint_msg),
         created_at=job.created_at, started_at=job.started_at, ended_at=job.ended_at, gpus=job.gpu_list,
-        nproc=job.nproc, parent_id=job.parent_id, executor=job.executor, phase=prog.get("phase"), step=step,
-        total_steps=total,
+        nproc=job.nproc, parent_id=job.parent_id, executor=job.executor, phase=WAITING if waiting else prog.get("phase"),
+        step=step, total_steps=total, nodes=nodes_of(job.argv_list) if job.executor == "local" else None,
         eta_s=round(eta, 1) if eta is not None else None,
         last_metrics=train[-1] if train else None, last_eval=evals[-1] if evals else None,
         result=read_json(files.result) or None,
@@ -89,6 +94,25 @@ def status(job: J.Job) -> dict:
     return out
 
 
+def waiting_for_machines(job: J.Job) -> bool:
+    """A job on several machines waits at torchrun's rendezvous: its agent runs here but has started no
+    rank on this machine yet (torchrun starts them only once every machine has joined; the supervisor's
+    heartbeat lists the ranks it found). How many machines joined is not known here: machine 0 counts
+    them and says so only when it gives up (core.diagnose)."""
+    if job.state != J.RUNNING or job.executor != "local" or nodes_of(job.argv_list) is None:
+        return False
+    return not read_json(RunDir(job.run_dir).heartbeat).get("ranks")
+
+
+def waiting_words(st: dict) -> tuple[Msg, Msg] | None:
+    """What a status says while its job waits for the other machines, and what to do if that takes long."""
+    n = st.get("nodes")
+    if st.get("phase") != WAITING or not n:
+        return None
+    return (Msg("job.waiting_machines", master=n["master"], nnodes=n["nnodes"], node_rank=n["node_rank"]),
+            Msg("job.waiting_machines.hint", master=n["master"], last=n["nnodes"] - 1, minutes=join_minutes(n)))
+
+
 def _json_or_none(text: str):
     """A message's code as the job table keeps it (JSON), or None (a row of an older Danlu)."""
     try:
@@ -101,7 +125,10 @@ def status_line(st: dict) -> str:
     """One human line: 'Running: step 40/140 (29%), loss 1.23, about 20 s left'."""
     word = st["state_word"]
     parts = [word]
-    if st.get("step") and st.get("total_steps"):
+    waiting = waiting_words(st)
+    if waiting:
+        parts.append(str(waiting[0]))
+    elif st.get("step") and st.get("total_steps"):
         pct = 100 * st["step"] / st["total_steps"]
         parts.append(f"step {st['step']}/{st['total_steps']} ({pct:.0f}%)")
     elif st["state"] == "running" and st.get("phase") in (None, "loading"):

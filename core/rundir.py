@@ -69,7 +69,8 @@ Who reads what: the supervisor reads prepare.json, launch_env.json, cancel.reque
 progress.json (stall), result.json and stopped.json (how it ended), errors/ and stdout.log
 (core.diagnose: why it failed). The launcher's reconcile reads exit.json, result.json and
 stopped.json when a supervisor is gone. core.progress, the GUI and the CLI read progress.json,
-metrics.jsonl, run_info.json, result.json, error.json and stdout.log; the Evaluate tab reads
+metrics.jsonl, run_info.json, result.json, error.json and stdout.log, and heartbeat.json's ranks (a
+job on several machines waits for the others until torchrun starts a rank here); the Evaluate tab reads
 eval.json, eval.csv and probes.jsonl; chat, evaluation and export read adapter/; an export's model
 card (core.model_card) reads config.yaml, dataset.json, run_info.json, metrics.jsonl, result.json
 and eval.json.

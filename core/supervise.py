@@ -26,7 +26,7 @@ import psutil
 from core import bytecode, diagnose
 from core import jobs as J
 from core import knobs, procs
-from core.launch_commands import is_direct
+from core.launch_commands import is_direct, nodes_of
 from core.messages import Msg, recorded, said
 from core.rundir import RunDir, read_json, write_json
 from core.workspace import REPO_ROOT, Workspace, python_path
@@ -363,7 +363,7 @@ class Supervisor:
             return J.INTERRUPTED, dict(reason="interrupted", **said(Msg("end.outside_signal"), diagnose.resume_hint(self.run_dir)))
         log_text = diagnose.read_from(self.log_path, self.log_offset)
         return J.FAILED, diagnose.explain(self.run_dir, rc, log_text, first_gone=self.first_gone(), nproc=self.job.nproc,
-                                       direct=self.direct)
+                                       direct=self.direct, nodes=nodes_of(self.job.argv_list))
 
     def write_error_json(self, info: dict) -> None:
         existing = read_json(self.rundir.error)

@@ -7,7 +7,7 @@ import gradio as gr
 
 from core import jobs as J
 from core import progress
-from webui.i18n import duration, has, recorded_text, said_in_all, tr
+from webui.i18n import duration, has, recorded_text, said_in_all, say, tr
 
 
 def finished_runs(gui) -> list[tuple[str, str]]:
@@ -44,7 +44,10 @@ def failure_again(gui, lang: str, job_id: str | None):
 def status_markdown(st: dict, lang: str) -> str:
     """'Running · step 40/140 (29%) · loss 1.2345 · validation loss 1.3 · time left: about 20 s'."""
     parts = [f"**{tr('state.' + st['state'].upper(), lang)}**", f"`{st['id']}`"]
-    if st.get("step") and st.get("total_steps"):
+    waiting = progress.waiting_words(st)
+    if waiting:  # a job on several machines, before torchrun has started its ranks here
+        parts.append(say(waiting[0], lang))
+    elif st.get("step") and st.get("total_steps"):
         pct = 100 * st["step"] / st["total_steps"]
         parts.append(f"{tr('st.step', lang)} {st['step']}/{st['total_steps']} ({pct:.0f}%)")
     elif st["state"] in ("running", "starting") and st.get("phase") in (None, "loading"):
@@ -68,7 +71,8 @@ def status_markdown(st: dict, lang: str) -> str:
     runtime = (st.get("result") or {}).get("runtime_s")
     if st["state"] == "succeeded" and runtime is not None:
         parts.append(f"{tr('st.took', lang)} {duration(runtime, lang)}")
-    return " · ".join(parts)
+    what_to_do = f"\n\n**{tr('train.what_to_do', lang)}** {say(waiting[1], lang)}" if waiting else ""
+    return " · ".join(parts) + what_to_do
 
 
 def failure_update(st: dict, lang: str):

@@ -1,8 +1,55 @@
-"""core/progress.py's clock arithmetic: metrics lines carry "wall" (1 ms) and "time" (10 ms)."""
+"""core/progress.py: the clock arithmetic (metrics lines carry "wall" (1 ms) and "time" (10 ms)) and
+the phase a status names."""
+from core import jobs as J
+from core import progress
+from core.launch_commands import build_command
+from core.launcher import LaunchSpec
 from core.progress import seconds_between
+from core.rundir import RunDir, write_json
 
 
 def test_seconds_between_uses_the_millisecond_clock_when_both_lines_have_it():
     assert abs(seconds_between(dict(time=0.5, wall=100.000), dict(time=0.5, wall=100.004)) - 0.004) < 1e-9
     assert seconds_between(dict(time=0.5), dict(time=1.75, wall=3.0)) == 1.25  # an older line: "time" for both
     assert seconds_between(dict(time=0.5, wall=100.0), dict(time=0.5, wall=100.0)) == 0  # inside one tick
+
+
+# ---- a job on several machines, before torchrun has started its ranks on this one --------------------
+def running_job(services, run_dir, spec: LaunchSpec, nproc: int = 2) -> J.Job:
+    """A RUNNING job whose argv is what the launcher writes for `spec`; nothing in its run directory yet."""
+    run_dir.mkdir()
+    job = services.store.create(kind="train", name="x", run_dir=str(run_dir), config_path=str(run_dir / "config.yaml"),
+                                argv=build_command(run_dir / "config.yaml", nproc, spec), gpus=["cpu"], nproc=nproc)
+    assert services.store.transition(job.id, J.STARTING) and services.store.transition(job.id, J.RUNNING)
+    return services.store.get(job.id)
+
+
+def test_a_job_on_several_machines_says_it_waits_for_them_until_a_rank_starts_here(services, tmp_path):
+    """torchrun starts the ranks only once every machine has joined its rendezvous: until the supervisor
+    finds a rank on this machine the job is waiting for the others, not loading the model."""
+    job = running_job(services, tmp_path / "run", LaunchSpec(nnodes=2, node_rank=0, master="10.0.0.1:29500"))
+    st = progress.status(job)
+    assert st["phase"] == progress.WAITING and st["nodes"] == dict(nnodes=2, node_rank=0, master="10.0.0.1:29500",
+                                                                   timeout_s=600)
+    line = progress.status_line(st)
+    assert line == ("Running, waiting for the other machines to join at 10.0.0.1:29500: training starts once all 2 "
+                    "have joined (this is machine 0)")
+    hint = str(progress.waiting_words(st)[1])
+    assert "start the same command on each of the other machines" in hint and "--node-rank (0 to 1)" in hint
+    assert "After 10 minutes without all of them the job fails." in hint
+    # a resumed attempt keeps the earlier progress.json: while it waits, that step is not news
+    write_json(RunDir(job.run_dir).progress, dict(phase="training", step=40, total_steps=140))
+    assert progress.status(job)["phase"] == progress.WAITING and "step 40/140" not in progress.status_line(progress.status(job))
+    # the rendezvous is over once a rank runs here: the recipe's own phase again
+    write_json(RunDir(job.run_dir).progress, dict(phase="loading", step=0, total_steps=None))
+    write_json(RunDir(job.run_dir).heartbeat, dict(job_id=job.id, ranks={"4242": 0}))
+    st = progress.status(job)
+    assert st["phase"] == "loading" and progress.status_line(st) == "Running, loading the model and data"
+    assert progress.waiting_words(st) is None
+
+
+def test_a_job_on_one_machine_keeps_its_words_while_it_loads(services, tmp_path):
+    for nproc in (2, 1):  # torchrun --standalone, and one plain process
+        st = progress.status(running_job(services, tmp_path / f"n{nproc}", LaunchSpec(), nproc))
+        assert st["phase"] is None and st["nodes"] is None
+        assert progress.status_line(st) == "Running, loading the model and data"

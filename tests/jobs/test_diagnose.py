@@ -204,3 +204,50 @@ def test_the_resume_hint_says_whether_a_checkpoint_was_saved(tmp_path):
     done.mkdir()
     (done / "manifest.json").write_text("{}")
     assert resume_hint(tmp_path).code == "end.press_resume.hint"
+
+
+# torchrun's own words when the machines of a job never all meet at its rendezvous (torch 2.13, CPU)
+AGENT = '''\
+Traceback (most recent call last):
+  File ".../torch/distributed/elastic/agent/server/api.py", line 713, in _initialize_workers
+    self._rendezvous(worker_group)
+  File ".../torch/distributed/elastic/agent/server/api.py", line 528, in _rendezvous
+'''
+MACHINE0 = AGENT + '''    rdzv_info = spec.rdzv_handler.next_rendezvous()
+  File ".../torch/distributed/elastic/rendezvous/static_tcp_rendezvous.py", line 67, in next_rendezvous
+    self._store = TCPStore(  # type: ignore[call-arg]
+torch.distributed.DistStoreError: Timed out after 601 seconds waiting for clients. 2/3 clients joined.
+'''
+NO_MACHINE0 = AGENT + '''    self._store = TCPStore(  # type: ignore[call-arg]
+torch.distributed.DistNetworkError: The client socket has timed out after 600000ms while trying to connect to (10.0.0.1, 29500).
+'''
+NOT_ALL = AGENT + '''    workers = self._assign_worker_ranks(
+torch.distributed.DistStoreError: wait timeout after 600000ms, keys: /none/torchelastic/assigned_ranks/1
+'''
+NODES = dict(nnodes=3, node_rank=1, master="10.0.0.1:29500", timeout_s=600)
+
+
+def test_machines_that_never_joined_are_named_as_such(tmp_path):
+    """Before: "The process exited with code 1." and "The log below shows what happened."."""
+    info = diagnose.explain(tmp_path, 1, MACHINE0, nproc=2, nodes=dict(NODES, node_rank=0))
+    assert info["reason"] == "machines_missing" and info["rank"] is None
+    assert info["message"] == ("The other machines never joined: after 10 minutes at 10.0.0.1:29500, only 2 of the 3 "
+                               "machines (this one included) had joined, so training never started.")
+    assert info["hint"].startswith("Start the same command on every machine, each with its own --node-rank (0 to 2), "
+                                   "within 10 minutes of each other") and "firewall" in info["hint"]
+    assert "2/3 clients joined" in info["log_tail"]
+    info = diagnose.explain(tmp_path, 1, NO_MACHINE0, nproc=2, nodes=NODES)
+    assert info["reason"] == "machines_missing" and info["message"] == (
+        "This machine (machine 1) could not reach machine 0 at 10.0.0.1:29500 within 10 minutes, so training never "
+        "started.")
+    assert info["hint"].startswith("Start machine 0's command first or at the same time (it opens 10.0.0.1:29500)")
+    info = diagnose.explain(tmp_path, 1, NOT_ALL, nproc=2, nodes=NODES)
+    assert info["reason"] == "machines_missing" and info["message"] == (
+        "The 3 machines never all joined at 10.0.0.1:29500 within 10 minutes, so training never started.")
+
+
+def test_a_job_on_one_machine_or_a_rank_that_failed_is_not_a_missing_machine(tmp_path):
+    assert diagnose.explain(tmp_path, 1, MACHINE0, nproc=2)["reason"] == "crashed"  # no nodes: one machine
+    assert diagnose.explain(tmp_path, 1, SUMMARY + MACHINE0, nproc=2, nodes=NODES)["reason"] != "machines_missing"
+    write_rank_error(tmp_path, 0, "data_error", "Row 3 is broken")
+    assert diagnose.explain(tmp_path, 1, MACHINE0, nproc=2, nodes=NODES)["reason"] == "data_error"

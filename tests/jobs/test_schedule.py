@@ -158,6 +158,21 @@ def test_multi_node_passes_torchrun_rendezvous_through(tmp_path):
     assert "--standalone" in single and "--nnodes" not in single
 
 
+def test_the_machines_of_a_job_read_back_from_its_command(tmp_path, monkeypatch):
+    """The status and the diagnosis know a job's machines from its argv (a resume reuses it), and how long
+    they wait for each other: torchrun's 600 s, written out, or DANLU_JOIN_TIMEOUT_S."""
+    from core.launch_commands import nodes_of
+    spec = launcher.LaunchSpec(nproc=8, nnodes=3, node_rank=2, master="[fe80::1]:29500")
+    argv = launcher.build_command(tmp_path / "config.yaml", 8, spec)
+    assert "--rdzv-conf timeout=600" in " ".join(argv)
+    assert nodes_of(argv) == dict(nnodes=3, node_rank=2, master="[fe80::1]:29500", timeout_s=600)
+    assert nodes_of(argv + ["--resume"]) == nodes_of(argv)
+    monkeypatch.setenv("DANLU_JOIN_TIMEOUT_S", "1800")
+    assert nodes_of(launcher.build_command(tmp_path / "config.yaml", 8, spec))["timeout_s"] == 1800
+    for one in (launcher.LaunchSpec(nproc=2), launcher.LaunchSpec(nproc=1)):
+        assert nodes_of(launcher.build_command(tmp_path / "config.yaml", one.nproc, one)) is None
+
+
 @pytest.mark.parametrize("master", ["node0.cluster.local:29500", "10.0.0.1:1", "[fe80::1]:29500", "gpu-01:65535"])
 def test_machine_zero_may_be_a_host_name_or_an_address(master):
     assert launcher.LaunchSpec(nproc=1, nnodes=2, node_rank=1, master=master).problems() == []

@@ -159,7 +159,9 @@ def _table(gui, lang: str) -> tuple[list[list], str]:
 
 
 def _row(gui, job: J.Job, lang: str) -> list:
-    if job.state in J.ACTIVE:
+    if progress.waiting_for_machines(job):  # no step yet: torchrun starts the ranks once every machine joined
+        step = tr("jobs.waiting_machines", lang)
+    elif job.state in J.ACTIVE:
         step = _step_text(job)
     else:
         step = gui.live.memo(("step", job.id, job.state), lambda: "" if job.state == J.QUEUED else _step_text(job))
