@@ -65,7 +65,7 @@ def show_cmd(args, services) -> int:
     print(f"job {st['id']} ({st['kind']}): {progress.status_line(st)}")
     print(f"run directory: {st['run_dir']}")
     waiting = progress.waiting_words(st)
-    if waiting and waiting[1]:
+    if waiting:
         print(f"what to do: {waiting[1]}")
     if st.get("hint"):
         print(f"what to do: {st['hint']}")

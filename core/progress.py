@@ -16,7 +16,6 @@ from core.messages import Msg
 from core.rundir import RunDir, read_json, read_jsonl
 
 WAITING = "waiting_for_machines"  # the phase of a job on several machines before torchrun starts its ranks
-ON_MACHINE_0 = "shown_on_machine_0"  # machine 1, 2, ...'s training: only machine 0 writes the run's progress
 
 
 def read_metrics(run_dir: str | Path) -> list[dict]:
@@ -67,7 +66,6 @@ def status(job: J.Job) -> dict:
     total = prog.get("total_steps") or info.get("total_steps")
     step = prog.get("step") or (train[-1]["step"] if train else 0)
     waiting = waiting_for_machines(job)
-    nodes = nodes_of(job.argv_list) if job.executor == "local" else None
     eta = None
     if job.state == J.RUNNING and not waiting and train and total and step:
         first = train[0]
@@ -80,8 +78,8 @@ def status(job: J.Job) -> dict:
         run_dir=str(run.path), reason=job.reason, message=job.message, hint=job.hint, exit_code=job.exit_code,
         message_msg=_json_or_none(job.message_msg), hint_msg=_json_or_none(job.hint_msg),
         created_at=job.created_at, started_at=job.started_at, ended_at=job.ended_at, gpus=job.gpu_list,
-        nproc=job.nproc, parent_id=job.parent_id, executor=job.executor, phase=_phase(job, prog, waiting),
-        step=step, total_steps=total, nodes=nodes,
+        nproc=job.nproc, parent_id=job.parent_id, executor=job.executor, phase=WAITING if waiting else prog.get("phase"),
+        step=step, total_steps=total, nodes=nodes_of(job.argv_list) if job.executor == "local" else None,
         eta_s=round(eta, 1) if eta is not None else None,
         last_metrics=train[-1] if train else None, last_eval=evals[-1] if evals else None,
         result=read_json(files.result) or None,
@@ -106,28 +104,11 @@ def waiting_for_machines(job: J.Job) -> bool:
     return not read_json(RunDir(job.run_dir).heartbeat).get("ranks")
 
 
-def _phase(job: J.Job, prog: dict, waiting: bool) -> str | None:
-    if waiting:
-        return WAITING
-    return ON_MACHINE_0 if not prog and shown_on_machine_0(job) else prog.get("phase")
-
-
-def shown_on_machine_0(job: J.Job) -> bool:
-    """Machine 1, 2, ... of a job whose ranks run: its steps, loss and checkpoints are written on machine 0
-    only (the recipe's rank 0), so this machine's run folder never gets them."""
-    nodes = nodes_of(job.argv_list) if job.executor == "local" and job.state == J.RUNNING else None
-    return (bool(nodes) and nodes["node_rank"] > 0 and not waiting_for_machines(job)
-            and not read_json(RunDir(job.run_dir).progress))
-
-
-def waiting_words(st: dict) -> tuple[Msg, Msg | None] | None:
-    """What a status says while its job waits for the other machines, and what to do if that takes long;
-    or, on machine 1, 2, ... once training runs, where its steps and loss show (no hint)."""
+def waiting_words(st: dict) -> tuple[Msg, Msg] | None:
+    """What a status says while its job waits for the other machines, and what to do if that takes long."""
     n = st.get("nodes")
-    if not n or st.get("phase") not in (WAITING, ON_MACHINE_0):
+    if st.get("phase") != WAITING or not n:
         return None
-    if st["phase"] == ON_MACHINE_0:
-        return Msg("job.on_machine_0", master=n["master"], nnodes=n["nnodes"], node_rank=n["node_rank"]), None
     return (Msg("job.waiting_machines", master=n["master"], nnodes=n["nnodes"], node_rank=n["node_rank"]),
             Msg("job.waiting_machines.hint", master=n["master"], last=n["nnodes"] - 1, minutes=join_minutes(n)))
 

@@ -71,7 +71,7 @@ def status_markdown(st: dict, lang: str) -> str:
     runtime = (st.get("result") or {}).get("runtime_s")
     if st["state"] == "succeeded" and runtime is not None:
         parts.append(f"{tr('st.took', lang)} {duration(runtime, lang)}")
-    what_to_do = f"\n\n**{tr('train.what_to_do', lang)}** {say(waiting[1], lang)}" if waiting and waiting[1] else ""
+    what_to_do = f"\n\n**{tr('train.what_to_do', lang)}** {say(waiting[1], lang)}" if waiting else ""
     return " · ".join(parts) + what_to_do
 
 

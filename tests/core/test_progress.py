@@ -53,19 +53,3 @@ def test_a_job_on_one_machine_keeps_its_words_while_it_loads(services, tmp_path)
         st = progress.status(running_job(services, tmp_path / f"n{nproc}", LaunchSpec(), nproc))
         assert st["phase"] is None and st["nodes"] is None
         assert progress.status_line(st) == "Running, loading the model and data"
-
-
-def test_machine_1_says_machine_0_shows_the_training_once_its_ranks_run(services, tmp_path):
-    """Only machine 0 writes a run's steps, loss and checkpoints (the recipe's rank 0): machine 1 said
-    'loading the model and data' for the whole run (noticed with the waiting phase)."""
-    job = running_job(services, tmp_path / "run", LaunchSpec(nnodes=2, node_rank=1, master="10.0.0.1:29500"))
-    assert progress.status(job)["phase"] == progress.WAITING and not progress.shown_on_machine_0(job)
-    write_json(RunDir(job.run_dir).heartbeat, dict(job_id=job.id, ranks={"4242": 2}))
-    st = progress.status(job)
-    assert st["phase"] == progress.ON_MACHINE_0 and progress.shown_on_machine_0(job)
-    assert progress.status_line(st) == ("Running, training on all 2 machines (this is machine 1); machine 0, at "
-                                        "10.0.0.1:29500, shows the steps, the loss and the checkpoints")
-    assert progress.waiting_words(st)[1] is None  # nothing to do
-    machine_0 = running_job(services, tmp_path / "run0", LaunchSpec(nnodes=2, node_rank=0, master="10.0.0.1:29500"))
-    write_json(RunDir(machine_0.run_dir).heartbeat, dict(job_id=machine_0.id, ranks={"4243": 0}))
-    assert progress.status_line(progress.status(machine_0)) == "Running, loading the model and data"

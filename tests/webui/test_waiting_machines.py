@@ -33,11 +33,7 @@ def test_the_status_line_and_the_table_say_the_job_waits_for_the_other_machines(
     assert "正在等待其他机器加入 10.0.0.1:29500" in zh and "0 到 2" in zh and "waiting" not in zh
     assert list(tt.refresh_jobs(gui, "en", job.id, "")[0].iloc[:, 4]) == ["waiting for the other machines"]
     assert list(tt.refresh_jobs(gui, "zh-CN", job.id, "")[0].iloc[:, 4]) == ["等待其他机器"]
-    # a rank started here: every machine joined; this is machine 1, whose run folder never gets the steps
+    # a rank started here: every machine joined, and the words are the recipe's own again
     write_json(RunDir(run_dir).heartbeat, dict(job_id=job.id, ranks={"4242": 2}))
     st = progress.status(gui.store.get(job.id))
-    en = status_markdown(st, "en")
-    assert "machine 0, at 10.0.0.1:29500, shows the steps, the loss and the checkpoints" in en, en
-    assert "loading the model and data" not in en and "What to do" not in en
-    assert "10.0.0.1:29500 的 0 号机器上" in status_markdown(st, "zh-CN")
-    assert list(tt.refresh_jobs(gui, "ko", job.id, "")[0].iloc[:, 4]) == ["학습 중: 0번 머신 참조"]
+    assert "loading the model and data" in status_markdown(st, "en") and "What to do" not in status_markdown(st, "en")

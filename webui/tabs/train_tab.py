@@ -161,8 +161,6 @@ def _table(gui, lang: str) -> tuple[list[list], str]:
 def _row(gui, job: J.Job, lang: str) -> list:
     if progress.waiting_for_machines(job):  # no step yet: torchrun starts the ranks once every machine joined
         step = tr("jobs.waiting_machines", lang)
-    elif progress.shown_on_machine_0(job):
-        step = tr("jobs.on_machine_0", lang)
     elif job.state in J.ACTIVE:
         step = _step_text(job)
     else:
