@@ -141,7 +141,7 @@ def status_line(st: dict) -> str:
         parts.append(f"validation loss {le['eval_loss']:.4f}")
     if st.get("eta_s") is not None:
         parts.append(f"about {fmt_duration(st['eta_s'])} left")
-    if st["state"] in ("failed", "interrupted", "cancelled") and st.get("message"):
+    if (st["state"] in ("failed", "interrupted", "cancelled") or adapter_elsewhere(st)) and st.get("message"):
         parts.append(st["message"])
     if st.get("executor") == "slurm":
         where = f"Slurm job {st.get('slurm_job_id') or '(not submitted)'}"
@@ -149,6 +149,11 @@ def status_line(st: dict) -> str:
             where += f": {st['message']}"
         parts.append(where + (f" on {st['slurm_nodes']}" if st.get("slurm_nodes") and st["state"] != "queued" else ""))
     return ", ".join(parts)
+
+
+def adapter_elsewhere(st: dict) -> bool:
+    """Machine 1, 2, ... of a finished job on several machines: its message says machine 0 has the adapter."""
+    return st["state"] == "succeeded" and bool((st.get("result") or {}).get("adapter_on_machine_0"))
 
 
 def fmt_duration(seconds: float) -> str:

@@ -343,7 +343,9 @@ class Supervisor:
         if result.get("status") == "succeeded":
             # result.json is written last, after the adapter is complete: the work is done whatever
             # happened next (a stop request that arrived just then, a process that failed while closing)
-            if rc == 0 and not cancelled:
+            if rc == 0 and not cancelled and result.get("adapter_on_machine_0"):
+                done = Msg("end.finished_on_machine_0", master=(nodes_of(self.job.argv_list) or {}).get("master", "?"))
+            elif rc == 0 and not cancelled:
                 done = Msg("end.finished")
             elif cancelled:
                 done = Msg("end.finished_after_stop")
@@ -360,7 +362,9 @@ class Supervisor:
         if self.stalled:
             return J.FAILED, dict(reason="stalled", **said(self.stalled, Msg("end.stalled.hint")))
         if rc == 0 and self.rundir.stopped.exists():
-            return J.INTERRUPTED, dict(reason="interrupted", **said(Msg("end.outside_signal"), diagnose.resume_hint(self.run_dir)))
+            nodes = nodes_of(self.job.argv_list)
+            why = Msg("end.stopped_elsewhere") if nodes and nodes["node_rank"] > 0 else Msg("end.outside_signal")
+            return J.INTERRUPTED, dict(reason="interrupted", **said(why, diagnose.resume_hint(self.run_dir)))
         log_text = diagnose.read_from(self.log_path, self.log_offset)
         return J.FAILED, diagnose.explain(self.run_dir, rc, log_text, first_gone=self.first_gone(), nproc=self.job.nproc,
                                        direct=self.direct, nodes=nodes_of(self.job.argv_list))

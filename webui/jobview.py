@@ -7,13 +7,15 @@ import gradio as gr
 
 from core import jobs as J
 from core import progress
+from core.rundir import RunDir
 from webui.i18n import duration, has, recorded_text, said_in_all, say, tr
 
 
 def finished_runs(gui) -> list[tuple[str, str]]:
-    """(label, job id) of every training job that succeeded, newest first: what can be evaluated,
-    exported or chatted with."""
-    return [(f"{j.name} · {j.id}", j.id) for j in gui.store.list(states=[J.SUCCEEDED], kind="train")]
+    """(label, job id) of every training job that succeeded and holds its adapter, newest first: what can be
+    evaluated, exported or chatted with (machine 1, 2, ... of a job on several machines: machine 0 has it)."""
+    return [(f"{j.name} · {j.id}", j.id) for j in gui.store.list(states=[J.SUCCEEDED], kind="train")
+            if RunDir(j.run_dir).adapter.is_dir()]
 
 
 def refresh_runs(gui, run: str | None):
@@ -71,6 +73,8 @@ def status_markdown(st: dict, lang: str) -> str:
     runtime = (st.get("result") or {}).get("runtime_s")
     if st["state"] == "succeeded" and runtime is not None:
         parts.append(f"{tr('st.took', lang)} {duration(runtime, lang)}")
+    if progress.adapter_elsewhere(st):
+        parts.append(recorded_text(st, "message", lang))
     what_to_do = f"\n\n**{tr('train.what_to_do', lang)}** {say(waiting[1], lang)}" if waiting else ""
     return " · ".join(parts) + what_to_do
 

@@ -334,6 +334,20 @@ class StopFlag:
         return self
 
 
+def keeps_record(d: Dist, run_dir: Path) -> bool:
+    """Whether this process writes the run's progress, metrics and end into `run_dir`: rank 0, and the first
+    process of every other machine whose run folder is its own. A job started on each machine with
+    `train --nnodes` has a job and a folder on each: without them machine 1's stall watchdog saw no step for
+    30 minutes and stopped the whole run, and its job ended 'Failed, exited with code 0'. The machines of
+    a Slurm job share one folder: rank 0 alone writes there. A broadcast: every rank calls it once."""
+    if d.world == 1:
+        return True
+    here = str(Path(run_dir).resolve())
+    rank0 = [here if d.main else None]
+    dist.broadcast_object_list(rank0, src=0)
+    return d.main or (d.local_rank == 0 and rank0[0] != here)
+
+
 def log(d: Dist, *args) -> None:
     if d.main:
         print(*args, flush=True)

@@ -96,7 +96,7 @@ def attach_reference(r, method) -> None:
                 item.ref = (float(c), float(w))
         log(r.d, f"[danlu] reference log-probabilities of {len(r.train_seqs) + len(r.val_seqs)} pairs read from {path.name}")
         return
-    if r.d.main:  # still set-up for the stall watchdog and the page (its loading allowance applies)
+    if r.records:  # still set-up for the stall watchdog and the page (its loading allowance applies)
         write_json(r.progress_path, dict(phase="loading", step=0, total_steps=None, detail="reference"), durable=False)
     values = {}
     for name, items in (("train", r.train_seqs), ("val", r.val_seqs)):

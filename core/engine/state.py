@@ -38,6 +38,7 @@ class Run:
     total_steps: int
     info: dict                    # run_info.json: speed features, memory plan, sharding
     t_start: float
+    records: bool = True          # this process writes progress, metrics and the end here (common.keeps_record)
     opt: object = None
     sched: object = None
     autocast: object = None

@@ -91,7 +91,7 @@ def log_step(r) -> None:
     r.window = new_window()
     finite = math.isfinite(loss) and math.isfinite(gn)
     r.bad_logs = 0 if finite else r.bad_logs + 1
-    if d.main:
+    if r.records:  # rank 0, and machine 1, 2, ...'s first process in its own folder
         rec = dict(step=r.step, epoch=round(r.step / r.steps_per_epoch, 4), loss=loss if math.isfinite(loss) else None,
                    lr=r.sched.get_last_lr()[0], grad_norm=gn if math.isfinite(gn) else None,
                    **{k: (v if v is not None and math.isfinite(v) else None) for k, v in extra.items()},
@@ -123,7 +123,7 @@ def log_eval(r):
     eval_loss, values = out
     extra = dict(zip(r.method.metrics, values))
     r.last_eval = {f"eval_{k}": v for k, v in extra.items()}
-    if r.d.main:
+    if r.records:
         append_jsonl(r.metrics_path, dict(step=r.step, epoch=round(r.step / r.steps_per_epoch, 4), eval_loss=eval_loss,
                                           **{f"eval_{k}": v for k, v in extra.items()},
                                           time=round(time.time() - r.t_start, 2)))

@@ -54,8 +54,8 @@ import torch
 from core.config import load_config
 from core.data import load_examples
 from core.engine import memory_trace, sharded, speed, train_state
-from core.engine.common import (StopFlag, all_reduce_sum, barrier, keep_4bit_differentiable, load_base_model,
-                                load_tokenizer, log, write_json)
+from core.engine.common import (StopFlag, all_reduce_sum, barrier, keep_4bit_differentiable, keeps_record,
+                                load_base_model, load_tokenizer, log, write_json)
 from core.engine.faults import step_hook
 from core.engine.inference import check_adapter_dir
 from core.engine.methods import Preference, method_for
@@ -183,7 +183,8 @@ def train(cfg, run_dir: Path, d, resume: bool) -> int:
 def start_run(cfg, run_dir: Path, d, resume: bool) -> Run:
     """Data, model, memory plan, wrapping, optimizer, resume: everything before the first step."""
     t_start = time.time()
-    if d.main:
+    records = keeps_record(d, run_dir)
+    if records:
         write_json(RunDir(run_dir).progress, dict(phase="loading", step=0, total_steps=None, time=t_start))
     speed.keep_compile_caches(run_dir)
     ref = resolve_model(cfg.base_model, builtin="require")  # prepared by the supervisor
@@ -201,7 +202,7 @@ def start_run(cfg, run_dir: Path, d, resume: bool) -> Run:
     steps_per_epoch, total_steps = count_steps(cfg, d, data.train)
     trainable = [p for p in model.parameters() if p.requires_grad]
     r = Run(cfg, d, run_dir, tok, method, model, net, fsdp, trainable, data.train, data.val, data.width, data.info,
-            dataset_sha, steps_per_epoch, total_steps, info, t_start)
+            dataset_sha, steps_per_epoch, total_steps, info, t_start, records)
     r.opt = build_optimizer(cfg, trainable, d)
     r.sched = torch.optim.lr_scheduler.LambdaLR(r.opt, lr_lambda(cfg, total_steps))
     r.autocast = torch.autocast("cuda", dtype=speed.autocast_dtype(cfg, d)) if d.cuda else nullcontext()
@@ -209,7 +210,7 @@ def start_run(cfg, run_dir: Path, d, resume: bool) -> Run:
     r.step = r.last_saved = train_state.restore_optimizer(r.opt, r.sched, saved, d)
     r.epoch = r.step // steps_per_epoch
     r.grad_norm = torch.zeros(())
-    if d.main:
+    if records:
         for log_file in (r.metrics_path, r.files.probes):
             rewind_jsonl(log_file, r.step)
         train_state.check_disk(run_dir, model, r.step)  # fail now, not after an hour of training
@@ -361,7 +362,7 @@ def after_step(r: Run) -> bool:
                 probes(r)
     if stop_now:
         log(d, f"[danlu] stopped on request at step {step}; the newest checkpoint is step {r.last_saved}")
-        if d.main:
+        if r.records:
             write_json(r.files.stopped, dict(step=step, checkpoint_step=r.last_saved, time=time.time()))
         barrier(d)
     return stop_now
@@ -376,25 +377,28 @@ def probes(r: Run) -> None:
 
 
 def finish(r: Run) -> None:
-    """Final validation, the adapter, result.json."""
+    """Final validation, the adapter, result.json (on machine 1, 2, ...: without the adapter, which machine 0
+    keeps)."""
     d, step = r.d, r.step
     eval_loss = log_eval(r)
-    if d.main:
+    if r.records:
         write_json(r.progress_path, dict(phase="saving", step=step, total_steps=r.total_steps, time=time.time()))
+    if d.main:
         train_state.save_adapter(r.model, r.tok, r.cfg, r.run_dir, r.fsdp)
     probes(r)
     barrier(d)
-    if d.main:
+    if r.records:
         peak = torch.cuda.max_memory_allocated(d.device) / 2**30 if d.cuda else None
         losses = read_losses(r.metrics_path)
+        kept = dict(adapter_dir=str(r.files.adapter)) if d.main else dict(adapter_dir=None, adapter_on_machine_0=True)
         write_json(r.files.result, dict(
             status="succeeded", steps=step, total_steps=r.total_steps, epochs=round(step / r.steps_per_epoch, 3),
             first_loss=losses[0] if losses else None, final_loss=losses[-1] if losses else None, eval_loss=eval_loss,
             runtime_s=round(time.time() - r.t_start, 1), peak_gpu_mem_gib=round(peak, 2) if peak else None,
-            adapter_dir=str(r.files.adapter), world_size=d.world, method=r.method.name, **r.last_eval))
+            **kept, world_size=d.world, method=r.method.name, **r.last_eval))
         write_json(r.progress_path, dict(phase="done", step=step, total_steps=r.total_steps, time=time.time()))
-        log(d, f"[danlu] done: {step} steps, final loss {losses[-1] if losses else float('nan'):.4f}, "
-               f"adapter in {r.files.adapter}")
+        where = f"adapter in {r.files.adapter}" if d.main else "the adapter is on machine 0"
+        print(f"[danlu] done: {step} steps, final loss {losses[-1] if losses else float('nan'):.4f}, {where}", flush=True)
 
 
 if __name__ == "__main__":

@@ -8,7 +8,8 @@ import pytest
 from core import jobs as J
 from cli import train_cmd
 from core import launcher, progress
-from tests.jobs.util import FAKE, assert_no_process_left, demo_config, wait_for
+from core.rundir import RunDir, read_json
+from tests.jobs.util import FAKE, assert_no_process_left, demo_config, read_jsonl, wait_for
 
 pytestmark = pytest.mark.slow  # starts a real supervisor and torchrun
 
@@ -50,3 +51,72 @@ def test_machine_0_alone_says_it_waits_for_the_others_then_that_they_never_joine
         if not services.store.get(job.id).terminal:
             launcher.cancel(services.workspace, job.id)
             launcher.wait(services.workspace, job.id, timeout=60)
+
+
+@pytest.fixture
+def two_machines(services, home, tmp_path):
+    """Machine 0 (the test's workspace) and machine 1 (a second workspace, as on another computer)."""
+    import shutil
+
+    from core.services import Services
+    other = tmp_path / "machine-1"
+    shutil.copytree(home / "models", other / "models")
+    return services, Services.create(other)
+
+
+def start_on_both(machines, monkeypatch, fault: str = "", **cfg):
+    """The same training started on both machines, as `train --nnodes 2 --node-rank R --master M` does."""
+    monkeypatch.setenv("DANLU_FAULT", fault)
+    master = f"127.0.0.1:{free_port()}"
+    return [launcher.submit_train(m.workspace, demo_config(**cfg), launcher.LaunchSpec(nnodes=2, node_rank=rank, master=master),
+                                  origin="shell") for rank, m in enumerate(machines)], master
+
+
+def test_machine_1_records_the_run_it_trains_and_ends_as_machine_0_does(two_machines, monkeypatch):
+    """Only rank 0 wrote progress, metrics and result.json: machine 1's job said 'loading the model and data'
+    all along, its stall watchdog would have stopped the whole run after 30 minutes, and a finished run ended
+    there 'Failed, Rank 1 exited with code 0.'"""
+    (job0, job1), master = start_on_both(two_machines, monkeypatch, max_steps=4, logging_steps=1)
+    (s0, s1) = two_machines
+    try:
+        ends = [launcher.wait(m.workspace, j.id, timeout=240) for m, j in zip(two_machines, (job0, job1))]
+        assert [j.state for j in ends] == [J.SUCCEEDED, J.SUCCEEDED], [(j.state, j.message) for j in ends]
+        assert ends[1].message == (f"Finished. The adapter and the checkpoints are on machine 0 ({master}): evaluate, "
+                                   "export or chat there.")
+        runs = [RunDir(j.run_dir) for j in ends]
+        assert [m["loss"] for m in read_jsonl(runs[1].metrics) if "loss" in m] == \
+               [m["loss"] for m in read_jsonl(runs[0].metrics) if "loss" in m]  # the same all-reduced losses
+        assert len(read_jsonl(runs[1].metrics)) >= 4 and read_json(runs[1].progress)["step"] == 4
+        assert runs[0].adapter.is_dir() and not runs[1].adapter.exists()
+        line = progress.status_line(progress.status(ends[1]))
+        assert line.startswith("Succeeded, step 4/4 (100%), loss ") and "on machine 0" in line, line
+        assert finished_here(s1) == [] and finished_here(s0) == [job0.id]  # machine 1 holds no adapter to offer
+    finally:
+        stop_all(two_machines, (job0, job1))
+
+
+def test_a_stop_on_machine_0_ends_machine_1_as_stopped_there(two_machines, monkeypatch):
+    (job0, job1), _ = start_on_both(two_machines, monkeypatch, fault="slow@2", max_steps=40, logging_steps=1)
+    (s0, s1) = two_machines
+    try:
+        wait_for(lambda: read_json(RunDir(job1.run_dir).progress).get("step", 0) >= 2, 180, what="machine 1's step 2")
+        launcher.cancel(s0.workspace, job0.id)
+        ends = [launcher.wait(m.workspace, j.id, timeout=120) for m, j in zip(two_machines, (job0, job1))]
+        assert [j.state for j in ends] == [J.CANCELLED, J.INTERRUPTED], [(j.state, j.message) for j in ends]
+        assert ends[1].message == "Another machine of this job stopped it; machine 0 saved a checkpoint first."
+    finally:
+        stop_all(two_machines, (job0, job1))
+
+
+def finished_here(services) -> list[str]:
+    """What this machine's Evaluate, Export and Chat offer (the runs that hold their adapter)."""
+    from webui.context import Gui
+    from webui.jobview import finished_runs
+    return [job_id for _, job_id in finished_runs(Gui(services=services))]
+
+
+def stop_all(machines, jobs) -> None:
+    for m, j in zip(machines, jobs):
+        if not m.store.get(j.id).terminal:
+            launcher.cancel(m.workspace, j.id)
+            launcher.wait(m.workspace, j.id, timeout=60)

@@ -283,7 +283,7 @@ def test_each_reference_is_computed_as_the_pass_it_is_compared_with(demo_model_d
                         cfg=SimpleNamespace(micro_batch_size=2, pref_beta=0.1, start_adapter=None),
                         autocast=contextlib.nullcontext(), method=DPO(), step=0, train_seqs=train, val_seqs=val,
                         files=SimpleNamespace(reference=tmp_path / "reference_logps.json"),
-                        progress_path=tmp_path / "progress.json", dataset_sha="x")
+                        progress_path=tmp_path / "progress.json", dataset_sha="x", records=True)
     modes = []
     real = P.sequence_logps
     monkeypatch.setattr(P, "sequence_logps", lambda net, batch, **kw: (
