@@ -7,15 +7,15 @@ import gradio as gr
 
 from core import jobs as J
 from core import progress
-from core.rundir import RunDir
+from core.rundir import RunDir, read_json
 from webui.i18n import duration, has, recorded_text, said_in_all, say, tr
 
 
 def finished_runs(gui) -> list[tuple[str, str]]:
-    """(label, job id) of every training job that succeeded and holds its adapter, newest first: what can be
-    evaluated, exported or chatted with (machine 1, 2, ... of a job on several machines: machine 0 has it)."""
+    """(label, job id) of every training job that succeeded, newest first: what can be evaluated, exported
+    or chatted with; not machine 1, 2, ... of a job on several machines (machine 0 keeps the adapter)."""
     return [(f"{j.name} · {j.id}", j.id) for j in gui.store.list(states=[J.SUCCEEDED], kind="train")
-            if RunDir(j.run_dir).adapter.is_dir()]
+            if not read_json(RunDir(j.run_dir).result).get("adapter_on_machine_0")]
 
 
 def refresh_runs(gui, run: str | None):

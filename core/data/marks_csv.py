@@ -21,6 +21,7 @@ from core.errors import InputError, Problem
 from core.messages import Msg, keep
 
 MAX_CSV_BYTES = 32 << 20
+CELL_MAX = 131_072  # csv's own default field limit: a mark's note is cut to NOTE_MAX anyway
 SUFFIXES = (".csv",)  # what the page's marks upload takes by name (the upload button takes any file)
 
 
@@ -32,11 +33,14 @@ def read_csv(path) -> list[dict]:
         text = path.read_bytes().decode("utf-8-sig")
     except UnicodeDecodeError:
         raise InputError(problems=[Problem(path.name, Msg("marks.not_utf8"), Msg("marks.save_csv.hint"))]) from None
-    reader = csv.DictReader(io.StringIO(text))
-    try:
-        rows = list(reader)
-    except csv.Error:  # a cell over csv's own limit (128 KiB): it stopped the import with a bare csv.Error
-        said = Msg("marks.bad_cell", max=csv.field_size_limit(), line=reader.reader.line_num)
+    reader, rows = csv.DictReader(io.StringIO(text)), []
+    try:  # a cell over csv's limit stopped the import with a bare csv.Error; a dataset read may have raised
+        for row in reader:  # that limit for the whole process, so the same bound is checked here too
+            if any(isinstance(v, str) and len(v) > CELL_MAX for v in row.values()):
+                raise csv.Error
+            rows.append(row)
+    except csv.Error:
+        said = Msg("marks.bad_cell", max=CELL_MAX, line=reader.reader.line_num)
         raise InputError(problems=[Problem(path.name, said, Msg("marks.save_csv.hint"))]) from None
     cols = {c.strip().lower() for c in (rows[0].keys() if rows else [])}
     if rows and not {"row", "mark"} <= cols:
