@@ -67,6 +67,13 @@ def test_a_supervised_evaluation_keeps_its_columns_and_scores(gui):
     assert tr("ev.pref_accuracy", "en") not in summary and "ROUGE-L" in summary
 
 
+def test_with_no_run_chosen_the_evaluate_tab_asks_for_one_and_a_chosen_run_says_it_is_not_evaluated_yet(gui):
+    # no finished run to choose (a fresh workspace) is not "this run has not been evaluated yet"
+    assert ev.show_results(gui, "ja", None)[0] == tr("ev.no_run", "ja")
+    job, _ = finished_job(gui, "plain")
+    assert ev.show_results(gui, "ja", job.id)[0] == tr("ev.none_yet", "ja")
+
+
 # ---- Train tab ------------------------------------------------------------------------------------
 def write_metrics(run_dir, lines):
     (run_dir / "metrics.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))

@@ -72,8 +72,8 @@ def show_results(gui, lang: str, run: str | None):
     job = gui.store.get(run) if run else None
     report = E.read_eval(job.run_dir) if job else None
     probes = probe_frame(E.read_probes(job.run_dir) if job else [], lang)
-    if not report:
-        return tr("ev.none_yet", lang), results_frame([], lang), gr.update(value=None, visible=False), probes
+    if not report:  # no run chosen (none has finished yet) is not "not evaluated yet"
+        return tr("ev.none_yet" if job else "ev.no_run", lang), results_frame([], lang), gr.update(value=None, visible=False), probes
     keys = PAIR_TABLE_KEYS if E.is_preference(report) else TABLE_KEYS
     return (summary_markdown(report, lang), results_frame(E.table_rows(report), lang, keys), csv_update(gui, job),
             probes)
