@@ -25,14 +25,19 @@ CELL_MAX = 131_072  # csv's own default field limit: a mark's note is cut to NOT
 SUFFIXES = (".csv",)  # what the page's marks upload takes by name (the upload button takes any file)
 
 
+def _refused(name: str, said: Msg, hint: Msg | None = None, where: str | None = None) -> InputError:
+    """The import is refused, titled so (on the page it said "Problems to fix before training")."""
+    return InputError(problems=[Problem(name if where is None else where, said, hint)], title=Msg("marks.title", file=name))
+
+
 def read_csv(path) -> list[dict]:
     path = Path(path)
     if path.stat().st_size > MAX_CSV_BYTES:
-        raise InputError(problems=[Problem(path.name, Msg("marks.too_big"), Msg("marks.too_big.hint"))])
+        raise _refused(path.name, Msg("marks.too_big"), Msg("marks.too_big.hint"))
     try:
         text = path.read_bytes().decode("utf-8-sig")
     except UnicodeDecodeError:
-        raise InputError(problems=[Problem(path.name, Msg("marks.not_utf8"), Msg("marks.save_csv.hint"))]) from None
+        raise _refused(path.name, Msg("marks.not_utf8"), Msg("marks.save_csv.hint")) from None
     reader, rows = csv.DictReader(io.StringIO(text)), []
     try:  # a cell over csv's limit stopped the import with a bare csv.Error; a dataset read may have raised
         for row in reader:  # that limit for the whole process, so the same bound is checked here too
@@ -41,11 +46,10 @@ def read_csv(path) -> list[dict]:
             rows.append(row)
     except csv.Error:
         said = Msg("marks.bad_cell", max=CELL_MAX, line=reader.reader.line_num)
-        raise InputError(problems=[Problem(path.name, said, Msg("marks.save_csv.hint"))]) from None
+        raise _refused(path.name, said, Msg("marks.save_csv.hint")) from None
     cols = {c.strip().lower() for c in (rows[0].keys() if rows else [])}
     if rows and not {"row", "mark"} <= cols:
-        raise InputError(problems=[Problem(path.name, Msg("marks.columns", columns=", ".join(sorted(cols))),
-                                           Msg("marks.columns.hint"))])
+        raise _refused(path.name, Msg("marks.columns", columns=", ".join(sorted(cols))), Msg("marks.columns.hint"))
     return [{(k or "").strip().lower(): (v or "").strip() for k, v in r.items()} for r in rows]
 
 
@@ -106,7 +110,7 @@ def import_marks(ws, ds_id: str, path, prefer: str = "mine", *, origin: str) -> 
     from core.data.store import add_version
     path = trust.check_upload(path, ws, origin, field="marks file", suffixes=SUFFIXES, hint=Msg("marks.save_csv.hint"))
     if prefer not in ("mine", "theirs"):
-        raise InputError(problems=[Problem("prefer", Msg("marks.bad_prefer", value=repr(prefer)), Msg("marks.bad_prefer.hint"))])
+        raise _refused(Path(path).name, Msg("marks.bad_prefer", value=repr(prefer)), Msg("marks.bad_prefer.hint"), where="prefer")
     desk = open_desk(ws, ds_id)
     p = plan(desk, read_csv(path), prefer)
     applied = len(p["updates"])
@@ -114,7 +118,7 @@ def import_marks(ws, ds_id: str, path, prefer: str = "mine", *, origin: str) -> 
     def make(d, m):
         cur = m["versions"][-1]
         if cur["sha256"] != desk.info["current_sha256"]:
-            raise InputError(problems=[Problem(m["display_name"], Msg("marks.changed"), Msg("marks.changed.hint"))])
+            raise _refused(Path(path).name, Msg("marks.changed"), Msg("marks.changed.hint"), where=m["display_name"])
         if not p["updates"]:
             return None
         marks = {**read_marks(d, cur), **p["updates"]}

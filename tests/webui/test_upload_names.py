@@ -64,3 +64,21 @@ def test_the_marks_import_refuses_a_file_not_named_as_csv_in_the_pages_language(
     capitals, = files(uploads, "row,mark\n1,drop\n", "MARKS.CSV")
     assert page.call(ds, "", "", str(capitals), False, "en", api_name="review_import_marks")["rv-message"].startswith("✓")
     assert D.get_dataset(page.gui.ws, ds)["version"] == 1
+
+
+def test_the_review_desk_titles_its_refusals_as_its_own_and_names_its_boxes(page, uploads):
+    """Every refusal on the Review tab was titled "Problems to fix before training" and placed in English
+    (note, search): a marks file is refused by its name, a change says nothing was changed, a filter
+    that cannot be used says so, each box named as the page names it."""
+    from tests.data.review_data import make_rows, write_rows
+    from webui.tabs import review_handlers as H
+    ds = D.import_file(page.gui.ws, write_rows(uploads / "d.jsonl", make_rows(12)), "d.jsonl", origin="shell")["id"]
+    wrong, = files(uploads, "name,verdict\n1,drop\n", "theirs.csv")
+    said = page.call(ds, "", "", str(wrong), False, "ko", api_name="review_import_marks")["rv-message"]
+    assert i18n.say(Msg("marks.title", file="theirs.csv"), "ko") in said and i18n.tr("hp.problems", "ko") not in said
+    q = H.view(page.gui, ds, H.filters("", False, H.ALL, H.ALL, H.ALL, H.ALL, 0, 0, "position"), "", "es")[7]
+    said = H.mark_one(page.gui, "drop", ds, q, "1", "x" * 100_000, "es")[0]
+    assert said.startswith(f"⚠ **{i18n.tr('rv.not_done', 'es')} (1)**") and f"**{i18n.tr('rv.note', 'es')}**" in said
+    said = H.show(page.gui, ds, "case (", True, H.ALL, H.ALL, H.ALL, H.ALL, 0, 0, "position", "", "ja")[0]
+    assert i18n.tr("rv.filters_bad", "ja") in said and f"**{i18n.tr('rv.search', 'ja')}**" in said
+    assert D.get_dataset(page.gui.ws, ds)["version"] == 0  # nothing imported or marked

@@ -60,10 +60,8 @@ def view(gui, ds_id, f: Filters, row, lang: str, step: int = 0, prefer: int | No
     try:
         desk = open_desk(gui.ws, ds_id)
         sel = select(desk, f)  # it checks the token boxes first: what they sent may be anything (NaN, 5,000 digits)
-    except InputError as e:
-        boxes = {"min_tokens": "rv.min_tokens", "max_tokens": "rv.max_tokens"}  # named as the page names them
-        said = [dataclasses.replace(p, where=tr(boxes[p.where], lang)) if p.where in boxes else p for p in e.problems]
-        return _empty(lang, problems_markdown(said, lang))
+    except InputError as e:  # a box named as the page names it (rv.min_tokens: "Tokens from")
+        return _empty(lang, problems_markdown(e.problems, lang, "rv.filters_bad", labels="rv."))
     except DanluError as e:
         return _empty(lang, f"⚠ {error_text(e, lang)}")
     q = json.dumps(dataclasses.asdict(f))
@@ -196,8 +194,12 @@ def _after_change(gui, ds_id, q, row, lang, message: str, prefer=None) -> tuple:
 
 
 def _fail(e: DanluError, lang: str) -> tuple:
-    text = said_in_all(lambda code: problems_markdown(e.problems, code) if isinstance(e, InputError)
-                       else f"⚠ {error_text(e, code)}", lang)
+    """Core's own title where it has one (the marks file cannot be imported), else "nothing was changed"
+    (it said "Problems to fix before training"), a box named as the page names it (rv.note); a titled
+    problem's place is a file's name, shown as it is."""
+    title = e.title if isinstance(e, InputError) and e.title.code != "error.input" else None
+    text = said_in_all(lambda code: problems_markdown(e.problems, code, "rv.not_done", title=title, labels="" if title else "rv.")
+                       if isinstance(e, InputError) else f"⚠ {error_text(e, code)}", lang)
     return (text,) + (gr.skip(),) * (N_VIEW + 3)
 
 
