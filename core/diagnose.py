@@ -133,12 +133,18 @@ def explain(run_dir: Path, rc: int | None, log_text: str, *, first_gone: list[in
 
 def rendezvous_failure(log_text: str, nodes: dict) -> dict | None:
     """The machines never all met at torchrun's rendezvous, so no rank started. Machine 0 hosts it and
-    says how many machines joined when it gives up; another machine either never reached machine 0 or
-    waited there for the rest. None when the log shows none of these."""
+    says how many machines joined when it gives up, or could not listen on its port at all; another
+    machine either never reached machine 0 or waited there for the rest. None when the log shows none
+    of these."""
     where = dict(master=nodes["master"], nnodes=nodes["nnodes"], minutes=join_minutes(nodes))
     hint = Msg("fail.machines_missing.hint", master=nodes["master"], last=nodes["nnodes"] - 1, minutes=where["minutes"])
     joined = JOINED.findall(log_text)
-    low = log_text.lower()
+    # torchrun's words, not Danlu's own lines: the start line names "--rdzv-conf timeout=", which read as a timeout
+    low = "\n".join(line for line in log_text.splitlines() if not line.startswith("[danlu]")).lower()
+    if nodes["node_rank"] == 0 and ("eaddrinuse" in low or "address already in use" in low):  # machine 0's store
+        port = nodes["master"].rpartition(":")[2]  # the port was free when the job was submitted (core.rendezvous)
+        return dict(reason="port_taken", **said(Msg("fail.port_taken", master=nodes["master"], port=port),
+                                                Msg("fail.port_taken.hint")))
     if joined:
         message = Msg("fail.machines_joined", joined=int(joined[-1][0]), **where)
     elif "trying to connect to" in low and "timed out" in low:  # DistNetworkError: machine 0 never answered

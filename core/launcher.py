@@ -29,6 +29,7 @@ from core.gpus import detect_gpus
 from core.launch_commands import TRAIN_MODULE, build_command, cli_command
 from core.messages import Msg, recorded
 from core.paths import clean_label
+from core.rendezvous import master_problems
 from core.rundir import ATTEMPT_FILES, CONFIG, RunDir, read_json, write_json
 from core.workspace import Workspace, pin_dataset, sha256_file
 
@@ -102,14 +103,23 @@ def leased_gpus(store: J.JobStore) -> list:
     return [g for j in store.list(states=[J.QUEUED, *J.ACTIVE]) for g in j.gpu_list]
 
 
+def check_spec(spec: LaunchSpec) -> None:
+    """The launch options, then machine 0's address as this machine finds it (a Slurm job's machine 0
+    is the cluster's to pick)."""
+    found = spec.problems()
+    if not found and spec.nnodes > 1 and spec.executor == "local":
+        found = master_problems(spec.master, spec.node_rank)
+    if found:
+        raise InputError(problems=found, title=Msg("launch.options_title"))
+
+
 def submit_train(ws: Workspace, cfg: TrainConfig, spec: LaunchSpec | None = None, *, origin: str, name: str = "",
                  parent_id: str = "", module: str = TRAIN_MODULE) -> J.Job:
     """Create the run directory and a QUEUED job, then let the scheduler start it when it can.
     origin: where the config came from (core.trust): from the page its paths must lie inside the
     workspace or the allowed folders; the shell's local user may name any readable file."""
     spec = spec or LaunchSpec()
-    if spec.problems():
-        raise InputError(problems=spec.problems(), title=Msg("launch.options_title"))
+    check_spec(spec)
     from core import trust
     cfg = trust.check_config(cfg, ws, origin)
     from core.config import validate

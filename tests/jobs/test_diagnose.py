@@ -251,3 +251,23 @@ def test_a_job_on_one_machine_or_a_rank_that_failed_is_not_a_missing_machine(tmp
     assert diagnose.explain(tmp_path, 1, SUMMARY + MACHINE0, nproc=2, nodes=NODES)["reason"] != "machines_missing"
     write_rank_error(tmp_path, 0, "data_error", "Row 3 is broken")
     assert diagnose.explain(tmp_path, 1, MACHINE0, nproc=2, nodes=NODES)["reason"] == "data_error"
+
+
+STARTED = "[danlu] job x started: -m torch.distributed.run --nnodes 2 --rdzv-conf timeout=600 -m core.recipes.train\n"
+PORT_TAKEN = STARTED + AGENT + '''    rdzv_info = spec.rdzv_handler.next_rendezvous()
+  File ".../torch/distributed/elastic/rendezvous/static_tcp_rendezvous.py", line 67, in next_rendezvous
+    self._store = TCPStore(  # type: ignore[call-arg]
+torch.distributed.DistNetworkError: The server socket has failed to listen on any local network address. port: 29500, useIpv6: false, code: -98, name: EADDRINUSE, message: address already in use
+'''
+
+
+def test_machine_0_whose_port_another_program_took_says_so_not_that_machines_never_joined(tmp_path):
+    """Before: "The 2 machines never all joined at ... within 10 minutes", read from torchrun's first words
+    and from the start line's "--rdzv-conf timeout=", though it failed at once. The port was free when
+    the job was submitted (core.rendezvous checks it), so another program took it in between."""
+    info = diagnose.explain(tmp_path, 1, PORT_TAKEN, nproc=2, nodes=dict(NODES, node_rank=0))
+    assert info["reason"] == "port_taken", info
+    assert info["message"] == ("Machine 0 could not listen at 10.0.0.1:29500: another program took port 29500 first, "
+                               "so training never started.")
+    assert info["hint"] == "Start the job again with a free --master port, the same on every machine."
+    assert diagnose.explain(tmp_path, 1, STARTED + AGENT, nproc=2, nodes=NODES)["reason"] == "crashed"

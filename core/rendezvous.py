@@ -1,0 +1,58 @@
+"""Machine 0's address (`--master HOST:PORT`) checked before a job on several machines starts: torchrun
+only finds out at its rendezvous, and then after the whole join timeout (10 minutes by default). A
+name that no machine here answers to, or a port that another program already listens on at machine 0,
+is refused at once, naming --master. Only definite answers refuse: a name service that is slow or
+down lets the job start (torchrun's own failure is then explained by core.diagnose).
+"""
+from __future__ import annotations
+
+import errno
+import socket
+import threading
+
+from core.errors import Problem
+from core.messages import Msg
+
+LOOKUP_WAIT_S = 10.0  # a name service that answers later than this neither refuses nor delays the job more
+UNKNOWN = {socket.EAI_NONAME, getattr(socket, "EAI_NODATA", socket.EAI_NONAME)}
+
+
+def master_problems(master: str, node_rank: int) -> list[Problem]:
+    """What is wrong with a syntactically good ADDR:PORT for this machine (`node_rank`): every machine
+    must find machine 0's name; machine 0 must be able to listen on the port."""
+    host, _, port = master.rpartition(":")
+    host = host.strip("[]")
+    if unknown_name(host):
+        return [Problem("--master", Msg("launch.unknown_host", host=host), Msg("launch.unknown_host.hint"))]
+    if node_rank == 0 and port_taken(int(port)):
+        return [Problem("--master", Msg("launch.port_taken", port=port), Msg("launch.port_taken.hint"))]
+    return []
+
+
+def unknown_name(host: str) -> bool:
+    """True only when the name service said that no machine has this name."""
+    said: list[int] = []
+
+    def look():
+        try:
+            socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+        except socket.gaierror as e:
+            said.append(e.errno)
+        except (OSError, UnicodeError):  # not a name a lookup takes: the syntax check is elsewhere
+            pass
+    t = threading.Thread(target=look, daemon=True)
+    t.start()
+    t.join(LOOKUP_WAIT_S)
+    return bool(said) and said[0] in UNKNOWN
+
+
+def port_taken(port: int) -> bool:
+    """True when a program already listens on `port` here, as torchrun's store would (every address).
+    SO_REUSEADDR, as the store sets it: a port left in TIME_WAIT by an earlier job is free to use."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("", port))
+        except OSError as e:  # only "in use" refuses (a port below 1024 without root is core.diagnose's to say)
+            return e.errno == errno.EADDRINUSE
+    return False
