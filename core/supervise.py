@@ -69,6 +69,10 @@ class Supervisor:
         self.ranks: dict[int, int] = {}               # pid -> global rank
         self.gone: dict[int, float] = {}              # rank -> when the supervisor saw it vanish
         self.direct = is_direct(self.job.argv_list)   # the agent is the job's one rank (no torchrun)
+        self.nodes = nodes_of(self.job.argv_list)     # a job on several machines: theirs and the join timeout
+        self.last_step: int | None = None             # the stall clock (stalled_s)
+        self.since = time.time()
+        self.started = False
 
     # ---- life cycle -----------------------------------------------------------------------
     def run(self) -> None:
@@ -198,18 +202,16 @@ class Supervisor:
 
     # ---- watching ---------------------------------------------------------------------------
     def watch(self, agent: subprocess.Popen) -> None:
-        last_beat, last_step, last_change = 0.0, None, time.time()
+        last_beat, self.since = 0.0, time.time()
         while agent.poll() is None:
             now = time.time()
             if now - last_beat >= HEARTBEAT_S:
                 last_beat = now
                 self.heartbeat(agent)
                 step, phase = self.progress()
-                if step != last_step:
-                    last_step, last_change = step, now
                 limit = self.stall_limit_s(phase)
-                if self.cancel_at is None and now - last_change > limit:
-                    self.stalled = Msg("end.stalled", minutes=f"{limit / 60:.1f}", step=last_step or 0)
+                if self.cancel_at is None and self.stalled_s(now, step) > limit:
+                    self.stalled = Msg("end.stalled", minutes=f"{limit / 60:.1f}", step=self.last_step or 0)
                     self.cancel_at = now
             if len(self.ranks) < self.job.nproc:
                 self.discover_ranks(agent)
@@ -295,10 +297,23 @@ class Supervisor:
         p = read_json(self.rundir.progress)
         return (p.get("step"), p.get("phase", "")) if p else (None, "loading")
 
+    def stalled_s(self, now: float, step: int | None) -> float:
+        """How long nothing has moved. A new step restarts the clock, and so does the ranks' start: a job
+        on several machines first waits for all of them at torchrun's rendezvous (stall_limit_s)."""
+        started = bool(self.ranks)
+        if step != self.last_step or started != self.started:
+            self.last_step, self.since, self.started = step, now, started
+        return now - self.since
+
     def stall_limit_s(self, phase: str) -> float:
+        """stall_minutes, at least LOADING_GRACE_MIN while the model loads; while the machines of a job
+        still join (no rank started yet) torchrun's own join timeout decides, this is only a backstop
+        (a DANLU_JOIN_TIMEOUT_S over 30 minutes was cut short here as "stalled")."""
         minutes = float(self.knob(knobs.STALL_MINUTES, 0)) or self.config_stall_minutes()
         if phase in ("", "loading"):
             minutes = max(minutes, LOADING_GRACE_MIN)
+        if self.nodes and not self.ranks:
+            minutes = max(minutes, self.nodes["timeout_s"] / 60 + LOADING_GRACE_MIN)
         return minutes * 60
 
     def config_stall_minutes(self) -> float:
@@ -344,7 +359,7 @@ class Supervisor:
             # result.json is written last, after the adapter is complete: the work is done whatever
             # happened next (a stop request that arrived just then, a process that failed while closing)
             if rc == 0 and not cancelled and result.get("adapter_on_machine_0"):
-                done = Msg("end.finished_on_machine_0", master=(nodes_of(self.job.argv_list) or {}).get("master", "?"))
+                done = Msg("end.finished_on_machine_0", master=(self.nodes or {}).get("master", "?"))
             elif rc == 0 and not cancelled:
                 done = Msg("end.finished")
             elif cancelled:
@@ -362,12 +377,11 @@ class Supervisor:
         if self.stalled:
             return J.FAILED, dict(reason="stalled", **said(self.stalled, Msg("end.stalled.hint")))
         if rc == 0 and self.rundir.stopped.exists():
-            nodes = nodes_of(self.job.argv_list)
-            why = Msg("end.stopped_elsewhere") if nodes and nodes["node_rank"] > 0 else Msg("end.outside_signal")
+            why = Msg("end.stopped_elsewhere") if self.nodes and self.nodes["node_rank"] > 0 else Msg("end.outside_signal")
             return J.INTERRUPTED, dict(reason="interrupted", **said(why, diagnose.resume_hint(self.run_dir)))
         log_text = diagnose.read_from(self.log_path, self.log_offset)
         return J.FAILED, diagnose.explain(self.run_dir, rc, log_text, first_gone=self.first_gone(), nproc=self.job.nproc,
-                                       direct=self.direct, nodes=nodes_of(self.job.argv_list))
+                                       direct=self.direct, nodes=self.nodes)
 
     def write_error_json(self, info: dict) -> None:
         existing = read_json(self.rundir.error)

@@ -122,3 +122,28 @@ def test_a_numeric_knob_reads_numbers_and_falls_back_when_unset(monkeypatch):
     assert knobs.number(knobs.DIST_TIMEOUT_MIN, 10) == 2.5
     monkeypatch.setenv(knobs.DIST_TIMEOUT_MIN, "")
     assert knobs.number(knobs.DIST_TIMEOUT_MIN) is None
+
+
+def test_a_join_timeout_over_the_loading_grace_is_not_cut_short_as_stalled(services, monkeypatch, tmp_path):
+    """Machine 0 waiting for the others has no rank and no progress yet: the stall watchdog counted that
+    wait as loading and, with DANLU_JOIN_TIMEOUT_S=3600, stopped the job as "stalled" after 30 minutes.
+    Now torchrun's own timeout decides while no rank has started, and the clock restarts when they start."""
+    from core import launcher
+    from core.supervise import LOADING_GRACE_MIN, Supervisor
+    from tests.jobs.util import demo_yaml
+    monkeypatch.setenv("DANLU_JOIN_TIMEOUT_S", "3600")
+    run = tmp_path / "run"
+    run.mkdir()
+    argv = launcher.build_command(run / "config.yaml", 1, launcher.LaunchSpec(nnodes=2, master="127.0.0.1:29500"))
+    job = services.store.create(kind="train", run_dir=str(run), config_path=str(demo_yaml(run / "config.yaml")), argv=argv)
+    sup = Supervisor(services.workspace, job.id)
+    assert sup.stall_limit_s("loading") == (3600 + LOADING_GRACE_MIN * 60)  # before: 30 minutes
+    sup.since = 1000.0  # watch() starts the clock
+    assert sup.stalled_s(2000.0, None) == 1000
+    sup.ranks[4242] = 0  # the machines met: the ranks start loading
+    assert sup.stall_limit_s("loading") == LOADING_GRACE_MIN * 60
+    assert sup.stalled_s(2001.0, None) == 0  # the loading grace counts from here, not from the job's start
+    assert sup.stalled_s(2100.0, 1) == 0 and sup.stalled_s(2160.0, 1) == 60
+    one = services.store.create(kind="train", run_dir=str(run), config_path=job.config_path,
+                                argv=launcher.build_command(run / "config.yaml", 2, launcher.LaunchSpec(nproc=2)))
+    assert Supervisor(services.workspace, one.id).stall_limit_s("loading") == LOADING_GRACE_MIN * 60
