@@ -394,6 +394,7 @@ def refused_after_a_switch(page, tmp_path) -> None:
     photo.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 8)
     upload(page, photo)
     expect(page.locator("#ds-summary")).to_contain_text("photo.jsonl cannot be used", timeout=60_000)
+    expect(page.locator("#ds-upload")).not_to_contain_text("photo")  # emptied: it kept the last file ("photo" ".jsonl")
     page.get_by_label("한국어").check()
     expect(page.locator("#ds-problems")).to_contain_text(tr("ds.col.fix", "ko"), timeout=30_000)
     expect(page.locator("#ds-summary")).to_contain_text(say(Msg("error.source", source="photo.jsonl"), "ko"))

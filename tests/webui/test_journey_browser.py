@@ -27,6 +27,7 @@ def journey_dataset(page, tmp_path) -> None:
     expect(page.locator("#ds-summary")).to_contain_text("rows: 124")
     upload(page, good)
     expect(page.locator("#ds-summary")).to_contain_text("rows: 123", timeout=60_000)  # its row count
+    expect(page.locator("#ds-upload")).not_to_contain_text("furnaces")  # emptied: it is one of "Your datasets" now
     expect(page.locator("#ds-rendered")).to_contain_text("furnace", timeout=120_000)  # the example as trained
     upload(page, broken)
     problems = page.locator("#ds-problems")
