@@ -63,6 +63,8 @@ class Supervisor:
         self.killed_at: float | None = None
         self.grace = DEFAULT_GRACE_S
         self.stalled: Msg | None = None
+        self.last_step: int | None = None         # the step progress.json said at the last look
+        self.last_change = time.time()            # when that step was first seen (the stall clock)
         self.terminated_by_signal: int | None = None
         self.recorded: dict[int, float | None] = {}   # pid -> start time of every process seen under the agent
         self.saved_count = 0                          # how many of them the job table knows
@@ -198,19 +200,13 @@ class Supervisor:
 
     # ---- watching ---------------------------------------------------------------------------
     def watch(self, agent: subprocess.Popen) -> None:
-        last_beat, last_step, last_change = 0.0, None, time.time()
+        last_beat, self.last_change = 0.0, time.time()
         while agent.poll() is None:
             now = time.time()
             if now - last_beat >= HEARTBEAT_S:
                 last_beat = now
                 self.heartbeat(agent)
-                step, phase = self.progress()
-                if step != last_step:
-                    last_step, last_change = step, now
-                limit = self.stall_limit_s(phase)
-                if self.cancel_at is None and now - last_change > limit:
-                    self.stalled = Msg("end.stalled", minutes=f"{limit / 60:.1f}", step=last_step or 0)
-                    self.cancel_at = now
+                self.check_stall(now)
             if len(self.ranks) < self.job.nproc:
                 self.discover_ranks(agent)
             self.note_gone_ranks(now)
@@ -226,6 +222,16 @@ class Supervisor:
                     procs.signal_all(self.tree(agent), signal.SIGKILL)
             time.sleep(POLL_S)
         self.note_gone_ranks(time.time())
+
+    def check_stall(self, now: float) -> None:
+        """Stop the job as stalled when its step has not changed for longer than its phase's limit."""
+        step, phase = self.progress()
+        if step != self.last_step:
+            self.last_step, self.last_change = step, now
+        limit = self.stall_limit_s(phase)
+        if self.cancel_at is None and now - self.last_change > limit:
+            self.stalled = Msg("end.stalled", minutes=f"{limit / 60:.1f}", step=self.last_step or 0)
+            self.cancel_at = now
 
     def check_cancel_request(self, now: float) -> None:
         req = self.rundir.cancel_request
