@@ -71,6 +71,7 @@ class Supervisor:
         self.ranks: dict[int, int] = {}               # pid -> global rank
         self.gone: dict[int, float] = {}              # rank -> when the supervisor saw it vanish
         self.direct = is_direct(self.job.argv_list)   # the agent is the job's one rank (no torchrun)
+        self.nodes = nodes_of(self.job.argv_list)     # a job on several machines, else None
 
     # ---- life cycle -----------------------------------------------------------------------
     def run(self) -> None:
@@ -224,14 +225,22 @@ class Supervisor:
         self.note_gone_ranks(time.time())
 
     def check_stall(self, now: float) -> None:
-        """Stop the job as stalled when its step has not changed for longer than its phase's limit."""
+        """Stop the job as stalled when its step has not changed for longer than its phase's limit. The
+        clock starts when this machine's ranks do: until then a job on several machines waits for the others
+        at torchrun's rendezvous, whose own join timeout (DANLU_JOIN_TIMEOUT_S, any length) ends that wait in
+        words (core.diagnose); counted here, a join timeout past the loading limit was cut short as a stall."""
         step, phase = self.progress()
-        if step != self.last_step:
+        if step != self.last_step or self.waiting_for_machines():
             self.last_step, self.last_change = step, now
         limit = self.stall_limit_s(phase)
         if self.cancel_at is None and now - self.last_change > limit:
             self.stalled = Msg("end.stalled", minutes=f"{limit / 60:.1f}", step=self.last_step or 0)
             self.cancel_at = now
+
+    def waiting_for_machines(self) -> bool:
+        """torchrun has started no rank on this machine yet: it starts them once every machine has joined
+        (core.progress.waiting_for_machines says the same from the heartbeat's ranks)."""
+        return self.nodes is not None and not self.ranks
 
     def check_cancel_request(self, now: float) -> None:
         req = self.rundir.cancel_request

@@ -10,7 +10,7 @@ from core import jobs as J
 from cli import train_cmd
 from core import launcher, progress
 from core.rundir import RunDir, read_json
-from tests.jobs.util import FAKE, assert_no_process_left, demo_config, read_jsonl, wait_for
+from tests.jobs.util import FAKE, assert_no_process_left, demo_config, demo_yaml, read_jsonl, wait_for
 
 pytestmark = pytest.mark.slow  # starts a real supervisor and torchrun
 
@@ -52,6 +52,36 @@ def test_machine_0_alone_says_it_waits_for_the_others_then_that_they_never_joine
         if not services.store.get(job.id).terminal:
             launcher.cancel(services.workspace, job.id)
             launcher.wait(services.workspace, job.id, timeout=60)
+
+
+def test_the_stall_clock_starts_when_every_machine_has_joined(services, tmp_path, monkeypatch):
+    """Machine 0 waiting for the others counted against the loading limit (30 minutes): a join timeout of an hour
+    ended after 30 minutes as 'No training step finished for 30.0 minutes (last step: 0)', and a join after 25
+    minutes left the model 5 minutes to load. The supervisor's own check, with given times."""
+    from core.launch_commands import build_command
+    from core.supervise import Supervisor
+    monkeypatch.setenv("DANLU_JOIN_TIMEOUT_S", "3600")
+    run = RunDir(tmp_path / "run")
+    run.path.mkdir()
+    cfg = demo_yaml(run.config)
+
+    def supervisor(spec):
+        job = services.store.create(kind="train", run_dir=str(run.path), config_path=str(cfg), nproc=1,
+                                    argv=build_command(cfg, 1, spec))
+        return Supervisor(services.workspace, job.id)
+    sup = supervisor(launcher.LaunchSpec(nnodes=2, node_rank=0, master="127.0.0.1:29500"))
+    t0, minute = sup.last_change, 60.0
+    sup.check_stall(t0 + 45 * minute)  # no rank started here: still waiting for machine 1 at the rendezvous
+    assert sup.stalled is None and sup.cancel_at is None, str(sup.stalled)
+    sup.ranks = {4242: 0}  # machine 1 joined at minute 46: torchrun started this machine's rank
+    sup.check_stall(t0 + 46 * minute)
+    sup.check_stall(t0 + 75 * minute)  # loading for 29 minutes since the join: within the loading limit
+    assert sup.stalled is None, str(sup.stalled)
+    sup.check_stall(t0 + 77 * minute)
+    assert str(sup.stalled) == "No training step finished for 30.0 minutes (last step: 0)." and sup.cancel_at
+    one = supervisor(launcher.LaunchSpec())  # one machine: nothing to wait for, the clock runs from the start
+    one.check_stall(one.last_change + 31 * minute)
+    assert str(one.stalled) == "No training step finished for 30.0 minutes (last step: 0)."
 
 
 @pytest.fixture
