@@ -27,6 +27,12 @@ ENTRY = re.compile(r"rank\s*:\s*(\d+)\s*\(local_rank:\s*(\d+)\)\s*\n\s*exitcode\
 SIGNAMES = {9: "SIGKILL", 15: "SIGTERM", 6: "SIGABRT", 11: "SIGSEGV", 7: "SIGBUS", 2: "SIGINT", 1: "SIGHUP"}
 # machine 0's TCP store when it gives up at the rendezvous (torch.distributed.DistStoreError)
 JOINED = re.compile(r"waiting for clients\. (\d+)/(\d+) clients joined")
+# machine 0 cannot open the rendezvous port: another program listens there (c10d's TCPStore server)
+PORT_TAKEN = re.compile(r"failed to listen on .*(EADDRINUSE|address already in use)", re.IGNORECASE)
+# another machine reached host:port, but what answered there is not machine 0's TCPStore
+NOT_A_STORE = "Ping failed, invalid value returned from server"
+# another machine cannot look up the master's name (c10d logs getaddrinfo's error on each try)
+NAME_UNKNOWN = re.compile(r"network addresses of \((.+?), \d+\) cannot be retrieved \(gai error: ")
 TAIL_LINES = 60
 TAIL_CHARS = 6000
 
@@ -133,28 +139,49 @@ def explain(run_dir: Path, rc: int | None, log_text: str, *, first_gone: list[in
 
 def rendezvous_failure(log_text: str, nodes: dict) -> dict | None:
     """The machines never all met at torchrun's rendezvous, so no rank started. Machine 0 hosts it and
-    says how many machines joined when it gives up, or could not listen on its port at all; another
-    machine either never reached machine 0 or waited there for the rest. None when the log shows none
-    of these."""
+    says how many machines joined when it gives up; another machine either never reached machine 0 or
+    waited there for the rest; or the meeting could not even begin at --master (unreachable_master).
+    None when the log shows none of these."""
+    unreachable = unreachable_master(log_text, nodes)
+    if unreachable:
+        return unreachable
     where = dict(master=nodes["master"], nnodes=nodes["nnodes"], minutes=join_minutes(nodes))
     hint = Msg("fail.machines_missing.hint", master=nodes["master"], last=nodes["nnodes"] - 1, minutes=where["minutes"])
     joined = JOINED.findall(log_text)
-    # torchrun's words, not Danlu's own lines: the start line names "--rdzv-conf timeout=", which read as a timeout
-    low = "\n".join(line for line in log_text.splitlines() if not line.startswith("[danlu]")).lower()
-    if nodes["node_rank"] == 0 and ("eaddrinuse" in low or "address already in use" in low):  # machine 0's store
-        port = nodes["master"].rpartition(":")[2]  # the port was free when the job was submitted (core.rendezvous)
-        return dict(reason="port_taken", **said(Msg("fail.port_taken", master=nodes["master"], port=port),
-                                                Msg("fail.port_taken.hint")))
+    # torch's words only: Danlu's own lines (the command, with its --rdzv-conf timeout=) are no evidence
+    low = "\n".join(line for line in log_text.lower().splitlines() if not line.startswith("[danlu]"))
     if joined:
         message = Msg("fail.machines_joined", joined=int(joined[-1][0]), **where)
     elif "trying to connect to" in low and "timed out" in low:  # DistNetworkError: machine 0 never answered
         message = Msg("fail.machine0_unreachable", node_rank=nodes["node_rank"], **where)
         hint = Msg("fail.machine0_unreachable.hint", master=nodes["master"])
-    elif "in _rendezvous" in log_text and ("timeout" in low or "timed out" in low):  # the agent gave up on the rest
+    elif "in _rendezvous" in low and ("timeout" in low or "timed out" in low):  # the agent gave up on the rest
         message = Msg("fail.machines_missing", **where)
     else:
         return None
     return dict(reason="machines_missing", **said(message, hint))
+
+
+def unreachable_master(log_text: str, nodes: dict) -> dict | None:
+    """The rendezvous could not even begin at --master: machine 0 found its port taken by another
+    program, or another machine could not look up machine 0's name, or reached a program there that is
+    not machine 0's training. None when the log shows none of these. (core.rendezvous refuses the first
+    two before a job starts when it can tell; these are what is left: a port taken just after that
+    check, a name service that did not answer in time.)"""
+    master, node_rank = nodes["master"], nodes["node_rank"]
+    host, _, port = master.rpartition(":")
+    other = str(int(port) + 1 if port.isdigit() and int(port) < 65535 else 29500)
+    if PORT_TAKEN.search(log_text):
+        return dict(reason="port_in_use", **said(Msg("fail.port_in_use", master=master, port=port, node_rank=node_rank),
+                                                 Msg("fail.port_in_use.hint", port=port, other=other)))
+    if NOT_A_STORE in log_text:
+        return dict(reason="port_in_use", **said(Msg("fail.port_not_machine0", master=master, node_rank=node_rank),
+                                                 Msg("fail.port_not_machine0.hint", port=port, other=other)))
+    if host in NAME_UNKNOWN.findall(log_text):
+        return dict(reason="master_not_found", **said(
+            Msg("fail.master_not_found", master=master, host=host, node_rank=node_rank),
+            Msg("fail.master_not_found.hint", host=host)))
+    return None
 
 
 def rank_tail(log_text: str, local_rank: int | None) -> str:

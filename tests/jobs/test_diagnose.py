@@ -253,21 +253,71 @@ def test_a_job_on_one_machine_or_a_rank_that_failed_is_not_a_missing_machine(tmp
     assert diagnose.explain(tmp_path, 1, MACHINE0, nproc=2, nodes=NODES)["reason"] == "data_error"
 
 
-STARTED = "[danlu] job x started: -m torch.distributed.run --nnodes 2 --rdzv-conf timeout=600 -m core.recipes.train\n"
-PORT_TAKEN = STARTED + AGENT + '''    rdzv_info = spec.rdzv_handler.next_rendezvous()
-  File ".../torch/distributed/elastic/rendezvous/static_tcp_rendezvous.py", line 67, in next_rendezvous
-    self._store = TCPStore(  # type: ignore[call-arg]
-torch.distributed.DistNetworkError: The server socket has failed to listen on any local network address. port: 29500, useIpv6: false, code: -98, name: EADDRINUSE, message: address already in use
-'''
+# torchrun's own words (torch 2.13, CPU) when the rendezvous cannot even begin at --master; each log starts
+# with Danlu's line naming the command, whose "--rdzv-conf timeout=" made them all "never joined"
+STARTED = ("[danlu] job 20261204-111129-3c21eb started 2026-12-04 11:11:34: -m torch.distributed.run --nproc-per-node 1 "
+           "--nnodes 2 --node-rank 0 --master-addr 10.0.0.1 --master-port 29500 --rdzv-conf timeout=600 "
+           "-m core.recipes.train --config run/config.yaml\n")
+PORT_TAKEN = STARTED + MACHINE0.split("torch.distributed.DistStoreError")[0] + (
+    "torch.distributed.DistNetworkError: The server socket has failed to listen on any local network address. port: "
+    "29500, useIpv6: false, code: -98, name: EADDRINUSE, message: address already in use\n")
+NOT_MACHINE0 = STARTED + (
+    "[W1204 11:14:09.394571251 TCPStore.cpp:340] [c10d] TCP client failed to connect/validate to host 10.0.0.1:29500 - "
+    "retrying (try=0, timeout=600000ms, delay=427ms): Ping failed, invalid value returned from server. Expected: 11162, "
+    "Got: 1347703880\n") + AGENT + (
+    "torch.distributed.DistNetworkError: Ping failed, invalid value returned from server. Expected: 11162, Got: 1347703880\n")
+NO_NAME = STARTED.replace("10.0.0.1", "gpu-0.lab") + (
+    "[W1204 11:11:50.339455194 socket.cpp:764] [c10d] The IPv6 network addresses of (gpu-0.lab, 29500) cannot be "
+    "retrieved (gai error: -2 - Name or service not known).\n"
+    "[E1204 11:12:02.335810920 socket.cpp:1028] [c10d] The client socket has timed out after 600000ms while trying to "
+    "connect to (gpu-0.lab, 29500).\n") + AGENT + (
+    "torch.distributed.DistNetworkError: The client socket has timed out after 600000ms while trying to connect to "
+    "(gpu-0.lab, 29500).\n")
+TWO = dict(nnodes=2, node_rank=0, master="10.0.0.1:29500", timeout_s=600)
 
 
-def test_machine_0_whose_port_another_program_took_says_so_not_that_machines_never_joined(tmp_path):
-    """Before: "The 2 machines never all joined at ... within 10 minutes", read from torchrun's first words
-    and from the start line's "--rdzv-conf timeout=", though it failed at once. The port was free when
-    the job was submitted (core.rendezvous checks it), so another program took it in between."""
-    info = diagnose.explain(tmp_path, 1, PORT_TAKEN, nproc=2, nodes=dict(NODES, node_rank=0))
-    assert info["reason"] == "port_taken", info
-    assert info["message"] == ("Machine 0 could not listen at 10.0.0.1:29500: another program took port 29500 first, "
-                               "so training never started.")
-    assert info["hint"] == "Start the job again with a free --master port, the same on every machine."
-    assert diagnose.explain(tmp_path, 1, STARTED + AGENT, nproc=2, nodes=NODES)["reason"] == "crashed"
+def test_a_port_taken_on_machine_0_is_named_with_another_port_to_pick(tmp_path):
+    """Before: "The 2 machines never all joined at 10.0.0.1:29500 within 10 minutes" (it failed at once)."""
+    info = diagnose.explain(tmp_path, 1, PORT_TAKEN, nodes=TWO)
+    assert info["reason"] == "port_in_use" and info["rank"] is None
+    assert info["message"] == ("This machine (machine 0) could not open port 29500 for the other machines to join at "
+                               "10.0.0.1:29500: another program here already uses that port (perhaps another training "
+                               "job), so training never started.")
+    assert info["hint"] == ("Choose another port in --master, one that no program uses on machine 0 (for example 29501), "
+                            "and start the same command with that same --master on every machine; or stop the program "
+                            "that holds port 29500.")
+    assert info["message_msg"]["code"] == "fail.port_in_use" and "EADDRINUSE" in info["log_tail"]
+
+
+def test_another_program_at_the_master_port_is_named_on_machine_1(tmp_path):
+    """Before: "The 2 machines never all joined at 10.0.0.1:29500 within 10 minutes"."""
+    info = diagnose.explain(tmp_path, 1, NOT_MACHINE0, nodes=dict(TWO, node_rank=1))
+    assert info["reason"] == "port_in_use"
+    assert info["message"] == ("This machine (machine 1) reached 10.0.0.1:29500, but the program answering there is not "
+                               "machine 0's training, so training never started.")
+    assert info["hint"].startswith("Another program uses port 29500 on that computer, or --master names the wrong "
+                                   "computer.") and "(for example 29501)" in info["hint"]
+
+
+def test_a_master_name_this_machine_cannot_look_up_is_named(tmp_path):
+    """Before: "This machine (machine 1) could not reach machine 0 at gpu-0.lab:29500 within 10 minutes" and
+    "Start machine 0's command first"."""
+    nodes = dict(TWO, node_rank=1, master="gpu-0.lab:29500")
+    info = diagnose.explain(tmp_path, 1, NO_NAME, nodes=nodes)
+    assert info["reason"] == "master_not_found"
+    assert info["message"] == ("This machine (machine 1) could not find machine 0: the name gpu-0.lab in --master "
+                               "gpu-0.lab:29500 is not known on this machine's network, so training never started.")
+    assert info["hint"] == ("Check the spelling of gpu-0.lab in --master, or use machine 0's IP address instead (on "
+                            "machine 0, `hostname -I` prints it); then start the same command with that same --master "
+                            "on every machine.")
+    # a name that resolves but whose machine 0 never answered stays "could not reach machine 0"
+    info = diagnose.explain(tmp_path, 1, NO_NAME.replace("gpu-0.lab", "gpu-1.lab", 2), nodes=nodes)
+    assert info["message_msg"]["code"] == "fail.machine0_unreachable"
+
+
+def test_danlus_own_command_line_is_no_evidence_of_a_rendezvous_timeout(tmp_path):
+    """The command names --rdzv-conf timeout=: any failure in the rendezvous read as 'never all joined'."""
+    other = STARTED + AGENT + "RuntimeError: something else went wrong\n"
+    info = diagnose.explain(tmp_path, 1, other, nodes=TWO)
+    assert info["reason"] == "crashed" and info["message"] == "The process exited with code 1."
+    assert diagnose.explain(tmp_path, 1, STARTED + NOT_ALL, nodes=TWO)["message_msg"]["code"] == "fail.machines_missing"

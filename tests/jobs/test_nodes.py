@@ -2,12 +2,14 @@
 machine, a rendezvous that gives up after a few seconds (DANLU_JOIN_TIMEOUT_S)."""
 import io
 import socket
+import threading
 
 import pytest
 
 from core import jobs as J
 from cli import train_cmd
-from core import launcher, progress
+from core import launcher, progress, rendezvous
+from core.errors import InputError
 from core.rundir import RunDir, read_json
 from tests.jobs.util import FAKE, assert_no_process_left, demo_config, read_jsonl, wait_for
 
@@ -51,6 +53,83 @@ def test_machine_0_alone_says_it_waits_for_the_others_then_that_they_never_joine
         if not services.store.get(job.id).terminal:
             launcher.cancel(services.workspace, job.id)
             launcher.wait(services.workspace, job.id, timeout=60)
+
+
+@pytest.fixture
+def answering_port():
+    """A program that is not Danlu holds a port of this computer and answers whatever it is sent."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(16)
+    server.settimeout(0.2)
+    stop = threading.Event()
+
+    def serve():
+        while not stop.is_set():
+            try:
+                conn, _ = server.accept()
+            except OSError:  # the 0.2 s timeout: look at stop again
+                continue
+            with conn:
+                try:
+                    conn.recv(64)
+                    conn.sendall(b"HTTP/1.1 400 Bad Request\r\n\r\n")
+                except OSError:
+                    pass
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield server.getsockname()[1]
+    stop.set()
+    thread.join(10)
+    server.close()
+
+
+def fail_alone(services, monkeypatch, master: str, node_rank: int) -> J.Job:
+    """One machine of a two-machine job started alone with a 4 s rendezvous, to its end."""
+    monkeypatch.setenv("DANLU_JOIN_TIMEOUT_S", "4")
+    job = launcher.submit_train(services.workspace, demo_config(max_steps=2), launcher.LaunchSpec(
+        nnodes=2, node_rank=node_rank, master=master), module=FAKE, origin="shell")
+    try:
+        job = launcher.wait(services.workspace, job.id, timeout=180)
+        assert job.state == J.FAILED, (job.state, job.message)
+        assert_no_process_left(services, job)
+        return job
+    finally:  # a failed check leaves no torchrun waiting
+        if not services.store.get(job.id).terminal:
+            launcher.cancel(services.workspace, job.id)
+            launcher.wait(services.workspace, job.id, timeout=60)
+
+
+def test_a_port_another_program_holds_is_named_on_machine_0_and_on_machine_1(services, monkeypatch, answering_port):
+    """Before, both: "The 2 machines never all joined at 127.0.0.1:PORT within 0.1 minutes" (machine 0 failed at once).
+    Machine 0 refuses the port before the job starts (core.rendezvous); should another program take it after
+    that check, torchrun's failure says so too. Machine 1 reaches that program and says it is not machine 0."""
+    master = f"127.0.0.1:{answering_port}"
+    with pytest.raises(InputError) as refused:
+        launcher.submit_train(services.workspace, demo_config(), launcher.LaunchSpec(nnodes=2, node_rank=0, master=master),
+                              module=FAKE, origin="shell")
+    assert [p.msg.code for p in refused.value.problems] == ["launch.port_taken"]
+    monkeypatch.setattr(rendezvous, "port_taken", lambda port: False)  # as if it was taken just after the check
+    job = fail_alone(services, monkeypatch, master, node_rank=0)
+    assert job.reason == "port_in_use" and job.message == (
+        f"This machine (machine 0) could not open port {answering_port} for the other machines to join at {master}: "
+        "another program here already uses that port (perhaps another training job), so training never started.")
+    assert f"(for example {answering_port + 1})" in job.hint
+    job = fail_alone(services, monkeypatch, master, node_rank=1)
+    assert job.reason == "port_in_use" and job.message == (
+        f"This machine (machine 1) reached {master}, but the program answering there is not machine 0's training, "
+        "so training never started.")
+
+
+def test_a_master_name_that_cannot_be_looked_up_is_named(services, monkeypatch):
+    """Before: "This machine (machine 1) could not reach machine 0 at no-such-host.invalid:PORT within 0.1 minutes"
+    with "Start machine 0's command first" (.invalid is a name no network resolves, RFC 2606). The submit refuses
+    a name the name service denies (tests/core/test_rendezvous.py); one it answered too late for reaches torchrun."""
+    monkeypatch.setattr(rendezvous, "unknown_name", lambda host: False)
+    job = fail_alone(services, monkeypatch, f"no-such-host.invalid:{free_port()}", node_rank=1)
+    assert job.reason == "master_not_found" and job.message.startswith(
+        "This machine (machine 1) could not find machine 0: the name no-such-host.invalid in --master "), job.message
+    assert job.hint.startswith("Check the spelling of no-such-host.invalid in --master"), job.hint
 
 
 @pytest.fixture
