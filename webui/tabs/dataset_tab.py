@@ -417,10 +417,8 @@ def wire(t: DatasetTab, gui, lang, base_model, max_seq_length, train_on_inputs, 
     dropped = t.upload.upload(uploaded, inputs=[t.upload] + settings, outputs=[t.ds_id, t.picker] + shown + [
         t.widgets["dataset_format"], t.clean_message, t.said, t.summary_said], show_progress_on=[t.summary],
         api_name="upload_dataset")
-    # the file is one of "Your datasets" now (or refused, by name): the box kept showing it after a
-    # template or the picker had chosen another dataset
-    dropped.then(lambda: None, outputs=[t.upload], api_visibility="private")
     then_show(dropped, checked=True)
+    dropped.then(lambda: None, outputs=[t.upload], api_visibility="private")  # emptied: it kept the last file
     then_show(t.picker.input(keep_said(pick, 1), inputs=[t.picker], outputs=[t.ds_id, t.clean_message, t.said],
                              api_visibility="private"))
     then_show(t.check.click(keep_said(partial(check_current, gui), 1), inputs=[t.ds_id, t.widgets["dataset"]] + settings,
