@@ -110,6 +110,15 @@ def test_numbers_on_the_spanish_page_group_by_a_space_and_the_others_by_a_comma(
         assert number(1234567, lang) == "1,234,567" and "12,345" in say(m, lang), lang
 
 
+
+def test_the_export_plan_counts_a_small_models_parameters_whole():
+    """The demo model's plan read "0.000139 billion parameters"; a model under a billion is counted whole."""
+    from webui.i18n import tr
+    from webui.tabs.export_tab import params_text
+    assert params_text(139_264, "en") == "139,264 parameters" and params_text(139_264, "es") == "139\u00a0264 parámetros"
+    assert params_text(8_030_261_248, "en") == "8.03 billion parameters"
+    assert params_text(None, "ja") == tr("ex.plan.unknown", "ja")
+
 def test_the_page_fills_its_words_through_tr():
     """A handler writing tr(key, lang).format(...) or an f-string's {n:,} would group numbers in Python's
     way on every page: tr(key, lang, **params) and number(n, lang) write them in the page's language."""

@@ -15,7 +15,7 @@ from core import export as X
 from core import progress, trust
 from core.errors import DanluError, InputError
 from core.export_formats import FORMATS
-from webui.i18n import L, duration, error_text, has, keep_said, recorded_text, said_in_all, tr
+from webui.i18n import L, duration, error_text, has, keep_said, number, recorded_text, said_in_all, tr
 from webui.jobview import failure_update, finished_runs, job_status
 from webui.tabs.hyperparams_tab import problems_markdown
 
@@ -104,8 +104,7 @@ def plan_markdown(gui, lang: str, run: str | None, formats: list | None) -> str:
         plan = X.export_plan(gui.ws, run, formats or None)
     except DanluError as e:
         return f"⚠ {error_text(e, lang)}"
-    lines = [f"**{tr('ex.plan', lang)}** · {tr('ex.plan.params', lang)} `{plan['base_model']}`: " +
-             (f"{plan['params'] / 1e9:.3g} {tr('ex.plan.billion', lang)}" if plan["params"] else tr("ex.plan.unknown", lang))]
+    lines = [f"**{tr('ex.plan', lang)}** · {tr('ex.plan.params', lang)} `{plan['base_model']}`: " + params_text(plan["params"], lang)]
     if plan["rows"]:
         lines += ["", f"| {tr('ex.plan.format', lang)} | {tr('ex.plan.size', lang)} | {tr('ex.plan.time', lang)} |",
                   "| --- | ---: | ---: |"]
@@ -119,6 +118,15 @@ def plan_markdown(gui, lang: str, run: str | None, formats: list | None) -> str:
         lines += ["", f"ℹ {tr('ex.plan.tools', lang)}"]
     return "\n".join(lines)
 
+
+
+def params_text(params: int | None, lang: str) -> str:
+    """8.03 billion parameters; a small model's whole count (the demo's read "0.000139 billion")."""
+    if not params:
+        return tr("ex.plan.unknown", lang)
+    if params < 1e9:
+        return f"{number(params, lang)} {tr('ex.plan.parameters', lang)}"
+    return f"{params / 1e9:.3g} {tr('ex.plan.billion', lang)}"
 
 def size_text(n: int) -> str:
     for unit in ("B", "KB", "MB", "GB", "TB"):
