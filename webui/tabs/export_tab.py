@@ -111,13 +111,12 @@ def plan_markdown(gui, lang: str, run: str | None, formats: list | None) -> str:
         lines += [f"| {tr('ex.fmt.' + r['format'], lang)} | {size_text(r['bytes'])} | {duration_text(r['seconds'], lang)} |"
                   for r in plan["rows"]]
         lines += ["", f"{tr('ex.plan.disk', lang)} {size_text(plan['need_bytes'])} · {size_text(plan['free_bytes'])} "
-                      f"{tr('ex.plan.free', lang)}. {tr('ex.plan.approx', lang)}"]
+                      f"{tr('ex.plan.free', lang)} · {tr('ex.plan.approx', lang)}"]  # no English full stop on a Japanese page
         if plan["enough_disk"] is False:
             lines.append(f"\n⚠ {tr('ex.plan.short', lang)}")
     if plan["tools_note"]:
         lines += ["", f"ℹ {tr('ex.plan.tools', lang)}"]
     return "\n".join(lines)
-
 
 
 def params_text(params: int | None, lang: str) -> str:
