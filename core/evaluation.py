@@ -94,12 +94,8 @@ def is_preference(report: dict | None) -> bool:
     return bool(report) and report.get("preference") is not None
 
 
-def table_headers(report: dict | None) -> list[str]:
-    return PAIR_TABLE_HEADERS if is_preference(report) else TABLE_HEADERS
-
-
 def table_rows(report: dict | None) -> list[list]:
-    """The per-sample table for display, in table_headers(report) order (scores rounded to 3 places)."""
+    """The per-sample table for display, in TABLE_HEADERS (a preference run's: PAIR_TABLE_HEADERS) order (scores rounded to 3 places)."""
     if not report:
         return []
     if is_preference(report):
