@@ -7,7 +7,6 @@ Pure Python (no torch).
     plan = export_plan(ws, "JOB_ID", "q4_k_m,ollama")  # {params, rows: [{format, bytes, seconds}], free_bytes, ...}
     exports = list_exports(ws)   # [{name, path, complete, size_bytes, created, base_model, dtype, smoke_test, formats, ...}]
     problem = verify_export(path)  # None when every file matches manifest.json, else the reason
-    delete_export(ws, "my-bot")
 
 The merge job (kind "merge") has its own run dir runs/<merge job id>/ (stdout.log, result.json
 with timings, peak memory and the smoke-test reply) and writes the model to exports/<name>/ via
@@ -20,12 +19,11 @@ import json
 import re
 import shutil
 import sys
-import time
 from pathlib import Path
 
 from core import jobs as J
 from core import launcher, trust
-from core.errors import InputError, NotFound, Problem
+from core.errors import InputError, Problem
 from core.paths import is_dir
 from core.export_formats import estimates, gguf_types, parse_formats, scratch_bytes
 from core.messages import Msg
@@ -184,18 +182,6 @@ def list_exports(ws: Workspace, verify: bool = False) -> list[dict]:
             row["problem"] = verify_export(p)
         out.append(row)
     return sorted(out, key=lambda r: r["created"], reverse=True)
-
-
-def delete_export(ws: Workspace, name: str) -> None:
-    path = export_path(ws, name)
-    if not path.is_dir():
-        raise NotFound(Msg("export.none", name=repr(name)), Msg("export.none.hint"))
-    busy = [j for j in J.JobStore(ws.db_path).list(states=[J.QUEUED, *J.ACTIVE], kind="merge") if str(path) in j.argv_list]
-    if busy:
-        raise InputError(problems=[Problem("name", Msg("export.writing", id=busy[0].id), Msg("export.writing.hint"))])
-    trash = path.parent / f".{path.name}.deleting-{int(time.time())}"
-    path.rename(trash)  # disappears from the list at once, even if removing the files takes a while
-    shutil.rmtree(trash, ignore_errors=True)
 
 
 def read_merge_result(job: J.Job) -> dict:
