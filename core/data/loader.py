@@ -10,12 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
 
 from core.data.check import check_file
-from core.data.issues import Collector, title
-from core.data.readers import ReadStats, read_records
-from core.data.sniff import sniff
+from core.data.issues import title
 from core.errors import InputError, Problem
 from core.messages import Msg
 
@@ -27,26 +24,6 @@ class LoadedData:
     rows: int
     problems: list[Problem] = field(default_factory=list)   # always empty: problems raise
     warnings: list[Problem] = field(default_factory=list)   # shown, never blocking (duplicates, ...)
-
-
-def sniff_kind(path: str | Path) -> str | None:
-    """'parquet' | 'xlsx' | 'json' | 'jsonl' | 'csv' | 'tsv' from the content; None when the file is refused."""
-    return sniff(path).kind
-
-
-def iter_records(path: str | Path) -> Iterator[tuple[str, object]]:
-    """(where, record) for every readable record, `where` like 'line 12' or 'record 3 (line 5)'.
-    Unreadable records are skipped here; `check_file` reports them."""
-    sn = sniff(path)
-    if sn.kind is None:
-        return
-    for line, record, value, _ in read_records(path, sn, Collector(keep=0), ReadStats()):
-        if line is None:
-            yield f"record {record}", value
-        elif line == record:
-            yield f"line {line}", value
-        else:
-            yield f"record {record} (line {line})", value
 
 
 def load_examples(path: str | Path, fmt: str = "auto", column_map: dict | None = None) -> LoadedData:
