@@ -167,10 +167,7 @@ def list_exports(ws: Workspace, verify: bool = False) -> list[dict]:
     for p in sorted(ws.exports.iterdir() if ws.exports.is_dir() else [], key=lambda x: x.name):
         if not p.is_dir() or p.name.startswith(".") or p.name.endswith(".partial"):
             continue
-        try:
-            meta = json.loads((p / "danlu_export.json").read_text())
-        except (OSError, json.JSONDecodeError):
-            meta = {}
+        meta = read_json(p / "danlu_export.json")
         manifest_ok = (p / MANIFEST).is_file()
         size = sum(f.stat().st_size for f in p.rglob("*") if f.is_file())
         row = dict(name=p.name, path=str(p), complete=manifest_ok, size_bytes=size,
@@ -206,11 +203,8 @@ def model_params(ws: Workspace, base_model: str) -> int | None:
         total = _safetensors_params(folder)
         if total:
             return total
-        try:
-            shape = Shape.from_hf_config(json.loads((folder / "config.json").read_text()))
-            return shape.total_params if shape else None
-        except (OSError, json.JSONDecodeError):
-            return None
+        shape = Shape.from_hf_config(read_json(folder / "config.json"))
+        return shape.total_params if shape else None
     return None
 
 
