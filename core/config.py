@@ -18,7 +18,7 @@ import dataclasses
 from dataclasses import dataclass, field, fields
 
 from core.errors import ConfigError  # noqa: F401  (re-exported: callers catch it from here)
-from core.messages import Msg, register_field_labels
+from core.messages import register_field_labels
 
 FORMATS = ("auto", "messages", "sharegpt", "alpaca", "prompt_completion", "text", "preference")
 METHODS = ("sft", "dpo", "orpo")
