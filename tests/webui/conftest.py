@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ENV_DEFAULTS, REPO
+from tests.conftest import ENV_DEFAULTS, REPO, free_port
 from webui.starting import MARKER
 
 CHROMIUM = "/usr/bin/chromium"
@@ -24,12 +23,6 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
                  "--disable-sync", "--no-first-run", "--disable-quic"]
 SHOTS = REPO / "test-artifacts" / "screenshots"
 FAKE_RECIPE = "tests.webui.fake_recipe"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass
