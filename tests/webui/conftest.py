@@ -97,13 +97,6 @@ def server(home):
 
 
 @pytest.fixture
-def fake_server(home):
-    """A server whose Start training runs tests/webui/fake_recipe.py instead of the real recipe."""
-    with live_server(home, env={"DANLU_GUI_TEST_TRAIN_MODULE": FAKE_RECIPE}) as s:
-        yield s
-
-
-@pytest.fixture
 def context(browser):
     ctx = browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-US")
     ctx.set_default_timeout(30_000)
