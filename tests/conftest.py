@@ -52,6 +52,13 @@ def home(tmp_path, demo_model_dir, monkeypatch) -> Path:
 
 
 @pytest.fixture
+def ws(tmp_path):
+    """An empty workspace (no demo model), for tests of the workspace's files alone."""
+    from core.workspace import Workspace
+    return Workspace.open(tmp_path / "ws")
+
+
+@pytest.fixture
 def services(home):
     from core.services import Services
     return Services.create(home)
