@@ -97,6 +97,13 @@ def server(home):
 
 
 @pytest.fixture
+def gui(services):
+    """The handlers' per-server context; its Start training runs tests/webui/fake_recipe.py."""
+    from webui.context import Gui
+    return Gui(services=services, train_module=FAKE_RECIPE)
+
+
+@pytest.fixture
 def context(browser):
     ctx = browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-US")
     ctx.set_default_timeout(30_000)
