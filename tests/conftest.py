@@ -41,6 +41,13 @@ def demo_model_dir(tmp_path_factory) -> Path:
     return ensure_demo_model(ws)
 
 
+@pytest.fixture(scope="module")
+def tok(demo_model_dir):
+    """The demo model's tokenizer, opened as the recipes open it."""
+    from core.data.render import open_tokenizer
+    return open_tokenizer(str(demo_model_dir), local=True)
+
+
 @pytest.fixture
 def home(tmp_path, demo_model_dir, monkeypatch) -> Path:
     """A fresh workspace with the demo model already in place; DANLU_HOME points at it."""
