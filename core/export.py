@@ -161,8 +161,8 @@ def verify_export(path: Path) -> str | None:
     return manifest_problem(path, files, what="export")
 
 
-def list_exports(ws: Workspace, verify: bool = False) -> list[dict]:
-    """Finished exports, newest first. `verify=True` re-hashes every file (slow for big models)."""
+def list_exports(ws: Workspace) -> list[dict]:
+    """Finished exports, newest first (verify_export re-hashes one's files)."""
     out = []
     for p in sorted(ws.exports.iterdir() if ws.exports.is_dir() else [], key=lambda x: x.name):
         if not p.is_dir() or p.name.startswith(".") or p.name.endswith(".partial"):
@@ -175,8 +175,6 @@ def list_exports(ws: Workspace, verify: bool = False) -> list[dict]:
                    dtype=meta.get("dtype"), chat_template=meta.get("chat_template"),
                    smoke_test=meta.get("smoke_test", {}).get("status"), smoke_reply=meta.get("smoke_test", {}).get("reply"),
                    formats=meta.get("formats") or ["safetensors"], checks=meta.get("checks") or {})
-        if verify:
-            row["problem"] = verify_export(p)
         out.append(row)
     return sorted(out, key=lambda r: r["created"], reverse=True)
 
