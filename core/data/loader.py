@@ -8,7 +8,7 @@ field, message, fix), with counts per type.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from core.data.check import check_file
@@ -22,8 +22,6 @@ class LoadedData:
     format: str
     examples: list[dict]
     rows: int
-    problems: list[Problem] = field(default_factory=list)   # always empty: problems raise
-    warnings: list[Problem] = field(default_factory=list)   # shown, never blocking (duplicates, ...)
 
 
 def load_examples(path: str | Path, fmt: str = "auto", column_map: dict | None = None) -> LoadedData:
@@ -39,6 +37,4 @@ def load_examples(path: str | Path, fmt: str = "auto", column_map: dict | None =
         if not problems:
             problems.append(Problem(path.name, Msg("load.no_usable"), Msg("check.add_examples.hint")))
         raise InputError(problems=problems, title=Msg("load.title", file=path.name, summary=rep.summary()))
-    examples = rep.examples or []
-    return LoadedData(format=rep.format, examples=examples, rows=rep.rows,
-                      warnings=[i.to_problem(path.name) for i in rep.warnings()])
+    return LoadedData(format=rep.format, examples=rep.examples or [], rows=rep.rows)
