@@ -111,11 +111,6 @@ def start_job(home: Path, cfg: Path, name: str) -> str:
     return r.stdout.strip().splitlines()[-1]
 
 
-def job_record(home: Path, job_id: str) -> dict:
-    r = app(home, "jobs", "show", job_id, "--json")
-    return json.loads(r.stdout)
-
-
 def wait_job(home: Path, job_id: str, timeout: float = 1800) -> dict:
     from core import jobs as J
     store = J.JobStore(home / "jobs.sqlite")

@@ -29,7 +29,7 @@ SNIPPETS = [("python", "pass"), ("torch", "import torch"), ("torch again", "impo
             ("torch + CUDA start", "import torch; torch.cuda.init(); torch.zeros(1, device='cuda'); torch.cuda.synchronize()")]
 
 
-def wall(code: str, env_extra: dict | None = None) -> tuple[float, str]:
+def wall(code: str) -> tuple[float, str]:
     t0 = time.time()
     p = subprocess.run([sys.executable, "-c", code], cwd=str(REPO), capture_output=True, text=True)
     return round(time.time() - t0, 2), (p.stderr if p.returncode else "")

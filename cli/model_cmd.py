@@ -122,13 +122,13 @@ def print_table(report: dict, out=sys.stdout) -> None:
     print(file=out)
     if is_preference(report):
         print_pairs(report, out)
-        return
-    print(f"{'#':>3}  {'prompt':<30}  {'reference':<30}  {'base answer':<24}  {'fine-tuned answer':<30}  "
-          f"{'ROUGE-L b->t':<13}  {'BLEU b->t':<11}", file=out)
-    for i, s in enumerate(report.get("samples", []), 1):
-        print(f"{i:>3}  {_clip(s['prompt'], 30):<30}  {_clip(s['reference'], 30):<30}  {_clip(s['base'], 24):<24}  "
-              f"{_clip(s['tuned'], 30):<30}  {s['base_rouge_l']:.2f}->{s['tuned_rouge_l']:.2f}    "
-              f"{s['base_bleu']:.2f}->{s['tuned_bleu']:.2f}", file=out)
+    else:
+        print(f"{'#':>3}  {'prompt':<30}  {'reference':<30}  {'base answer':<24}  {'fine-tuned answer':<30}  "
+              f"{'ROUGE-L b->t':<13}  {'BLEU b->t':<11}", file=out)
+        for i, s in enumerate(report.get("samples", []), 1):
+            print(f"{i:>3}  {_clip(s['prompt'], 30):<30}  {_clip(s['reference'], 30):<30}  {_clip(s['base'], 24):<24}  "
+                  f"{_clip(s['tuned'], 30):<30}  {s['base_rouge_l']:.2f}->{s['tuned_rouge_l']:.2f}    "
+                  f"{s['base_bleu']:.2f}->{s['tuned_bleu']:.2f}", file=out)
     print(file=out)
     print(summary_line(report), file=out)
     for note in report.get("notes", []):
@@ -138,19 +138,12 @@ def print_table(report: dict, out=sys.stdout) -> None:
 
 def print_pairs(report: dict, out=sys.stdout) -> None:
     """A preference run: prompt, the chosen and rejected answers, the tuned answer, margin before -> after."""
-    from core.evaluation import summary_line
-
     def m(x):
         return "-" if x is None else f"{x:+.2f}"
     print(f"{'#':>3}  {'prompt':<28}  {'chosen':<24}  {'rejected':<24}  {'fine-tuned answer':<28}  margin b->t", file=out)
     for i, s in enumerate(report.get("samples", []), 1):
         print(f"{i:>3}  {_clip(s['prompt'], 28):<28}  {_clip(s['chosen'], 24):<24}  {_clip(s['rejected'], 24):<24}  "
               f"{_clip(s['tuned'], 28):<28}  {m(s.get('base_margin'))}->{m(s.get('tuned_margin'))}", file=out)
-    print(file=out)
-    print(summary_line(report), file=out)
-    for note in report.get("notes", []):
-        print(f"note: {note}", file=out)
-    print(f"full table: {RunDir(report['run_dir']).eval_csv}", file=out)
 
 
 # ---- merge --------------------------------------------------------------------------------------

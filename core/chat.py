@@ -73,7 +73,7 @@ def resolve_target(ws: Workspace, model: str | None, adapter: str | None = None,
     if template not in TEMPLATES:
         raise InputError(problems=[Problem("template", Msg("chat.template", choices=", ".join(TEMPLATES), value=repr(template)))])
     model, adapter = trust.check_chat(model, adapter, ws, origin)
-    remote_code, local = False, True
+    remote_code = False
     adapter_dir = None
     adapter_info: dict = {}
     if adapter:

@@ -18,7 +18,7 @@ import dataclasses
 from dataclasses import dataclass, field, fields
 
 from core.errors import ConfigError  # noqa: F401  (re-exported: callers catch it from here)
-from core.messages import Msg, register_field_labels
+from core.messages import register_field_labels
 
 FORMATS = ("auto", "messages", "sharegpt", "alpaca", "prompt_completion", "text", "preference")
 METHODS = ("sft", "dpo", "orpo")
@@ -279,7 +279,7 @@ def to_dict(cfg: TrainConfig) -> dict:
 # Reading, checking and writing configs live in core/config_io.py; they are importable from here
 # (module __getattr__, PEP 562) so callers keep one place to import settings from.
 IO_NAMES = ("coerce", "from_dict", "validate", "resolve_path", "parse_override", "read_yaml", "load_config",
-            "to_yaml", "save_config", "merged", "load_yaml_text", "int_or_text", "as_number", "quoted", "whole")
+            "to_yaml", "save_config", "load_yaml_text", "int_or_text", "as_number", "quoted", "whole")
 
 
 def __getattr__(name: str):

@@ -360,11 +360,3 @@ def save_config(cfg: TrainConfig, path: str | Path, header: str = "") -> Path:
     path = Path(path)
     atomic_write_text(path, to_yaml(cfg, header))
     return path
-
-
-def merged(*layers: dict) -> dict:
-    """Later layers win; used to stack defaults < recipe preset < template < user file < --set."""
-    out: dict = {}
-    for layer in layers:
-        out.update({k: v for k, v in (layer or {}).items()})
-    return out

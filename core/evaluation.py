@@ -18,7 +18,7 @@ eval.json: {eval_loss, perplexity, base_eval_loss, base_perplexity,
             notes: [English, for the CLI], notes_msg: [their codes, for the page] (core.messages.keep_all)}
 Preference runs (pairs) add "preference": {base_accuracy, tuned_accuracy, base_margin, tuned_margin, pairs,
 score}, leave metrics empty, and their samples are {prompt, chosen, rejected, reference, tuned,
-base_margin, tuned_margin} (table_rows then follows PAIR_TABLE_HEADERS).
+base_margin, tuned_margin} (table_rows then has the preference columns).
 """
 from __future__ import annotations
 
@@ -36,9 +36,6 @@ from core.runs import resolve_trained_run
 from core.workspace import Workspace
 
 EVAL_MODULE = "core.recipes.evaluate"
-TABLE_HEADERS = ["Prompt", "Reference", "Base model", "Fine-tuned", "ROUGE-L base", "ROUGE-L tuned",
-                 "BLEU base", "BLEU tuned", "Exact base", "Exact tuned"]
-PAIR_TABLE_HEADERS = ["Prompt", "Chosen", "Rejected", "Fine-tuned", "Margin base", "Margin tuned"]
 
 
 def eval_command(run_dir: Path, out_dir: Path, nproc: int, *, max_samples: int, max_new_tokens: int,
@@ -94,12 +91,9 @@ def is_preference(report: dict | None) -> bool:
     return bool(report) and report.get("preference") is not None
 
 
-def table_headers(report: dict | None) -> list[str]:
-    return PAIR_TABLE_HEADERS if is_preference(report) else TABLE_HEADERS
-
-
 def table_rows(report: dict | None) -> list[list]:
-    """The per-sample table for display, in table_headers(report) order (scores rounded to 3 places)."""
+    """The per-sample table for display, in the order of the Evaluate tab's columns (webui/tabs/evaluate_tab.py
+    TABLE_KEYS, PAIR_TABLE_KEYS for a preference run), scores rounded to 3 places."""
     if not report:
         return []
     if is_preference(report):

@@ -7,7 +7,6 @@ Pure Python (no torch).
     plan = export_plan(ws, "JOB_ID", "q4_k_m,ollama")  # {params, rows: [{format, bytes, seconds}], free_bytes, ...}
     exports = list_exports(ws)   # [{name, path, complete, size_bytes, created, base_model, dtype, smoke_test, formats, ...}]
     problem = verify_export(path)  # None when every file matches manifest.json, else the reason
-    delete_export(ws, "my-bot")
 
 The merge job (kind "merge") has its own run dir runs/<merge job id>/ (stdout.log, result.json
 with timings, peak memory and the smoke-test reply) and writes the model to exports/<name>/ via
@@ -20,12 +19,11 @@ import json
 import re
 import shutil
 import sys
-import time
 from pathlib import Path
 
 from core import jobs as J
 from core import launcher, trust
-from core.errors import InputError, NotFound, Problem
+from core.errors import InputError, Problem
 from core.paths import is_dir
 from core.export_formats import estimates, gguf_types, parse_formats, scratch_bytes
 from core.messages import Msg
@@ -163,16 +161,13 @@ def verify_export(path: Path) -> str | None:
     return manifest_problem(path, files, what="export")
 
 
-def list_exports(ws: Workspace, verify: bool = False) -> list[dict]:
-    """Finished exports, newest first. `verify=True` re-hashes every file (slow for big models)."""
+def list_exports(ws: Workspace) -> list[dict]:
+    """Finished exports, newest first (verify_export re-hashes one's files)."""
     out = []
     for p in sorted(ws.exports.iterdir() if ws.exports.is_dir() else [], key=lambda x: x.name):
         if not p.is_dir() or p.name.startswith(".") or p.name.endswith(".partial"):
             continue
-        try:
-            meta = json.loads((p / "danlu_export.json").read_text())
-        except (OSError, json.JSONDecodeError):
-            meta = {}
+        meta = read_json(p / "danlu_export.json")
         manifest_ok = (p / MANIFEST).is_file()
         size = sum(f.stat().st_size for f in p.rglob("*") if f.is_file())
         row = dict(name=p.name, path=str(p), complete=manifest_ok, size_bytes=size,
@@ -180,22 +175,8 @@ def list_exports(ws: Workspace, verify: bool = False) -> list[dict]:
                    dtype=meta.get("dtype"), chat_template=meta.get("chat_template"),
                    smoke_test=meta.get("smoke_test", {}).get("status"), smoke_reply=meta.get("smoke_test", {}).get("reply"),
                    formats=meta.get("formats") or ["safetensors"], checks=meta.get("checks") or {})
-        if verify:
-            row["problem"] = verify_export(p)
         out.append(row)
     return sorted(out, key=lambda r: r["created"], reverse=True)
-
-
-def delete_export(ws: Workspace, name: str) -> None:
-    path = export_path(ws, name)
-    if not path.is_dir():
-        raise NotFound(Msg("export.none", name=repr(name)), Msg("export.none.hint"))
-    busy = [j for j in J.JobStore(ws.db_path).list(states=[J.QUEUED, *J.ACTIVE], kind="merge") if str(path) in j.argv_list]
-    if busy:
-        raise InputError(problems=[Problem("name", Msg("export.writing", id=busy[0].id), Msg("export.writing.hint"))])
-    trash = path.parent / f".{path.name}.deleting-{int(time.time())}"
-    path.rename(trash)  # disappears from the list at once, even if removing the files takes a while
-    shutil.rmtree(trash, ignore_errors=True)
 
 
 def read_merge_result(job: J.Job) -> dict:
@@ -220,11 +201,8 @@ def model_params(ws: Workspace, base_model: str) -> int | None:
         total = _safetensors_params(folder)
         if total:
             return total
-        try:
-            shape = Shape.from_hf_config(json.loads((folder / "config.json").read_text()))
-            return shape.total_params if shape else None
-        except (OSError, json.JSONDecodeError):
-            return None
+        shape = Shape.from_hf_config(read_json(folder / "config.json"))
+        return shape.total_params if shape else None
     return None
 
 

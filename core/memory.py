@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core.messages import Msg
-from core.paths import is_file
 
 GIB = 2 ** 30
 # bytes per frozen parameter: nf4 packs 2 per byte plus a double-quantised scale per 64 values
@@ -163,19 +162,14 @@ def fit_advice(est: Estimate, free_gib: float) -> Msg:
 def model_shape(base_model: str, ws, *, origin: str):
     """(Shape, name) of a model from its preset or its local folder's config.json; (None, why) when
     unknown. origin (core.trust): a folder named in the page must lie inside the allowed folders."""
-    import json
-
     from core import presets, trust
+    from core.model_folder import folder_config
     p = presets.model_for((base_model or "").strip())
     if p is not None and p.data.get("shape"):
         return Shape.from_dict(p.data["shape"]), p.name
     base_model = trust.check_base_model(base_model, ws, origin)
     path = Path(base_model or "").expanduser()
-    if path.is_absolute() and is_file(path / "config.json"):
-        try:
-            shape = Shape.from_hf_config(json.loads((path / "config.json").read_text()))
-        except (OSError, ValueError):
-            shape = None
-        if shape:
-            return shape, path.name
+    shape = Shape.from_hf_config(folder_config(base_model))
+    if shape:
+        return shape, path.name
     return None, base_model

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -40,6 +41,13 @@ def demo_model_dir(tmp_path_factory) -> Path:
     return ensure_demo_model(ws)
 
 
+@pytest.fixture(scope="module")
+def tok(demo_model_dir):
+    """The demo model's tokenizer, opened as the recipes open it."""
+    from core.data.render import open_tokenizer
+    return open_tokenizer(str(demo_model_dir), local=True)
+
+
 @pytest.fixture
 def home(tmp_path, demo_model_dir, monkeypatch) -> Path:
     """A fresh workspace with the demo model already in place; DANLU_HOME points at it."""
@@ -48,6 +56,13 @@ def home(tmp_path, demo_model_dir, monkeypatch) -> Path:
     shutil.copytree(demo_model_dir, h / "models" / "danlu-tiny")
     monkeypatch.setenv("DANLU_HOME", str(h))
     return h
+
+
+@pytest.fixture
+def ws(tmp_path):
+    """An empty workspace (no demo model), for tests of the workspace's files alone."""
+    from core.workspace import Workspace
+    return Workspace.open(tmp_path / "ws")
 
 
 @pytest.fixture
@@ -62,6 +77,12 @@ def run_app(*args, home: Path, env: dict | None = None, timeout: float = 300, cw
     e.update(env or {})
     return subprocess.run([sys.executable, str(REPO / "app.py"), *map(str, args)], cwd=str(cwd or REPO), env=e,
                           capture_output=True, text=True, timeout=timeout)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="session")

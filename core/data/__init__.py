@@ -5,7 +5,7 @@ CLI alike. Nothing here imports torch or gradio; transformers only inside the fu
 need a tokenizer (insight with a model, filter-long/truncate-long).
 
 Training (the recipe's contract)
-    load_examples(path, fmt="auto", column_map=None) -> LoadedData(format, examples, rows, problems=[], warnings)
+    load_examples(path, fmt="auto", column_map=None) -> LoadedData(format, examples, rows)
         examples are {"messages": [{"role", "content"}, ...]} or {"text": "..."}, or for format "preference"
         {"prompt": [turns ending with a user turn], "chosen": [assistant turns], "rejected": [assistant turns]}
         (core/data/pairs.py; pairs.to_messages(ex) is prompt + chosen, what a supervised run learns); any problem raises

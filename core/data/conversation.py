@@ -84,13 +84,6 @@ def parse_path(path: str) -> list:
     return parts
 
 
-def get_path(rec, path: str):
-    value = rec
-    for p in parse_path(path):
-        value = value[p]
-    return value
-
-
 def set_path(rec, path: str, text: str) -> None:
     """Replace the text at `path` (raises KeyError/IndexError/TypeError when the path is not in the record)."""
     parts = parse_path(path)

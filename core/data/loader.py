@@ -8,14 +8,11 @@ field, message, fix), with counts per type.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 from core.data.check import check_file
-from core.data.issues import Collector, title
-from core.data.readers import ReadStats, read_records
-from core.data.sniff import sniff
+from core.data.issues import title
 from core.errors import InputError, Problem
 from core.messages import Msg
 
@@ -25,28 +22,6 @@ class LoadedData:
     format: str
     examples: list[dict]
     rows: int
-    problems: list[Problem] = field(default_factory=list)   # always empty: problems raise
-    warnings: list[Problem] = field(default_factory=list)   # shown, never blocking (duplicates, ...)
-
-
-def sniff_kind(path: str | Path) -> str | None:
-    """'parquet' | 'xlsx' | 'json' | 'jsonl' | 'csv' | 'tsv' from the content; None when the file is refused."""
-    return sniff(path).kind
-
-
-def iter_records(path: str | Path) -> Iterator[tuple[str, object]]:
-    """(where, record) for every readable record, `where` like 'line 12' or 'record 3 (line 5)'.
-    Unreadable records are skipped here; `check_file` reports them."""
-    sn = sniff(path)
-    if sn.kind is None:
-        return
-    for line, record, value, _ in read_records(path, sn, Collector(keep=0), ReadStats()):
-        if line is None:
-            yield f"record {record}", value
-        elif line == record:
-            yield f"line {line}", value
-        else:
-            yield f"record {record} (line {line})", value
 
 
 def load_examples(path: str | Path, fmt: str = "auto", column_map: dict | None = None) -> LoadedData:
@@ -62,6 +37,4 @@ def load_examples(path: str | Path, fmt: str = "auto", column_map: dict | None =
         if not problems:
             problems.append(Problem(path.name, Msg("load.no_usable"), Msg("check.add_examples.hint")))
         raise InputError(problems=problems, title=Msg("load.title", file=path.name, summary=rep.summary()))
-    examples = rep.examples or []
-    return LoadedData(format=rep.format, examples=examples, rows=rep.rows,
-                      warnings=[i.to_problem(path.name) for i in rep.warnings()])
+    return LoadedData(format=rep.format, examples=rep.examples or [], rows=rep.rows)

@@ -57,7 +57,7 @@ def _mark(value: str | None) -> str:
 def mark_rows(ws, ds_id: str, rows, mark: str | None, note: str | None = None) -> dict:
     """Mark rows Keep / Drop / Needs fix (mark "" clears); a note (None: leave notes as they are).
     A new version with the same data; rows not in the current version are refused."""
-    from core.data.store import add_version, get_dataset
+    from core.data.store import add_version
     mark = _mark(mark)
     rows = sorted({int(r) for r in rows})
     if note is not None and len(note) > NOTE_MAX:

@@ -17,15 +17,8 @@ def text_slots(rec, fmt: str, column_map: dict, role: str = "all"):
     c = lambda n: column_map.get(n, n)  # noqa: E731
     if fmt in ("messages", "sharegpt"):
         turns = rec.get(c("messages" if fmt == "messages" else "conversations"))
-        if type(turns) is not list:
-            return
-        for t in turns:
-            if type(t) is not dict:
-                continue
-            key = "value" if "value" in t or "from" in t else "content"
-            r = turn_role(t)
-            if type(t.get(key)) is str and role in ("all", r):
-                yield t, key, r
+        if type(turns) is list:
+            yield from _turn_slots(turns, role)
         return
     if fmt == "preference":
         yield from _pair_slots(rec, c, role)
@@ -50,13 +43,18 @@ def _pair_slots(rec: dict, c, role: str):
             if role in ("all", default):
                 yield rec, c(name), default
             continue
-        for t in [value] if type(value) is dict else value if type(value) is list else []:
-            if type(t) is not dict:
-                continue
-            key = "value" if "value" in t or "from" in t else "content"
-            r = turn_role(t)
-            if type(t.get(key)) is str and role in ("all", r):
-                yield t, key, r
+        yield from _turn_slots([value] if type(value) is dict else value if type(value) is list else [], role)
+
+
+def _turn_slots(turns: list, role: str):
+    """(turn, key, role) of every turn with text whose role is `role` (or any, "all")."""
+    for t in turns:
+        if type(t) is not dict:
+            continue
+        key = "value" if "value" in t or "from" in t else "content"
+        r = turn_role(t)
+        if type(t.get(key)) is str and role in ("all", r):
+            yield t, key, r
 
 
 def side_slots(rec, column_map: dict, side: str) -> list:
@@ -65,14 +63,7 @@ def side_slots(rec, column_map: dict, side: str) -> list:
     value = rec.get(c(side)) if type(rec) is dict else None
     if type(value) is str:
         return [(rec, c(side), "assistant")]
-    slots = []
-    for t in [value] if type(value) is dict else value if type(value) is list else []:
-        if type(t) is not dict:
-            continue
-        key = "value" if "value" in t or "from" in t else "content"
-        if turn_role(t) == "assistant" and type(t.get(key)) is str:
-            slots.append((t, key, "assistant"))
-    return slots
+    return list(_turn_slots([value] if type(value) is dict else value if type(value) is list else [], "assistant"))
 
 
 def turn_role(turn: dict) -> str | None:

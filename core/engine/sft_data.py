@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from core.data.render import IGNORE, assistant_spans, has_target, render  # noqa: F401  (shared with the Dataset preview)
+from core.data.render import IGNORE, has_target, render
 
 
 @dataclass

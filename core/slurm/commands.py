@@ -2,7 +2,6 @@
 
     submit(script)            sbatch --parsable          -> Slurm's job id
     queue(ids)                squeue --states=all        -> {id: QueueEntry} (jobs Slurm still knows)
-    show_job(id)              scontrol show job -o       -> {key: value} or None
     signal_job(id, batch=True)  scancel --signal=TERM    (the batch shell passes it to the ranks)
     kill_job(id)              scancel                    (Slurm's own SIGTERM, then SIGKILL)
     partitions()              sinfo                      -> [Partition] with their free GPUs
@@ -166,29 +165,6 @@ def parse_accounting(text: str, job_id: str) -> str:
         if jid.strip() == job_id and state.strip():
             return state.split()[0].rstrip("+")
     return ""
-
-
-def show_job(job_id: str) -> dict | None:
-    """`scontrol show job -o ID` as a dict (JobState, Reason, ExitCode, Restarts, NodeList, TimeLimit...)."""
-    proc = run(["scontrol", "show", "job", "--oneliner", str(job_id)], check=False)
-    if proc.returncode != 0:
-        return None
-    return parse_scontrol(proc.stdout)
-
-
-KEY_RE = re.compile(r"(?:^|\s)([A-Za-z][A-Za-z0-9_/:]*)=")
-
-
-def parse_scontrol(text: str) -> dict:
-    """KEY=VALUE pairs of one `scontrol show -o` line; a value runs up to the next ' KEY=' (values
-    such as Command=/path with spaces stay whole)."""
-    line = text.strip().splitlines()[0] if text.strip() else ""
-    keys = list(KEY_RE.finditer(line))
-    out = {}
-    for i, m in enumerate(keys):
-        end = keys[i + 1].start() if i + 1 < len(keys) else len(line)
-        out[m.group(1)] = line[m.end():end].strip()
-    return out
 
 
 def signal_job(job_id: str, batch: bool = True) -> None:

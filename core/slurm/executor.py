@@ -50,6 +50,8 @@ def attempt_of(job_id: str) -> tuple[str, int]:
 
 
 def next_attempt_id(job_id: str) -> str:
+    """Attempt N of a requeued job is <first id>-rN: the batch script names attempts/<id>-rN alike,
+    so the script and Danlu agree on where each attempt's files go without talking."""
     first, n = attempt_of(job_id)
     return f"{first}-r{n + 1}"
 

@@ -48,12 +48,6 @@ class ScriptJob:
     name: str = ""
 
 
-def attempt_job_id(first_id: str, attempt: int) -> str:
-    """The Danlu job id of a requeued attempt: the first attempt keeps the job's id, attempt N is
-    <id>-rN, so the script and Danlu agree on where each attempt's files go without talking."""
-    return first_id if attempt == 0 else f"{first_id}-r{attempt}"
-
-
 def q(value) -> str:
     return shlex.quote(str(value))
 

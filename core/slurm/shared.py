@@ -16,13 +16,9 @@ from pathlib import Path
 from core.errors import Problem
 from core.messages import Msg
 
-# local to one machine: another node cannot see what is written here
+# local to one machine: another node cannot see what is written here (any other type passes)
 LOCAL_TYPES = {"ext2", "ext3", "ext4", "xfs", "btrfs", "tmpfs", "ramfs", "overlay", "f2fs", "vfat", "exfat",
                "ntfs", "ntfs3", "fuseblk", "reiserfs", "jfs", "hfsplus", "devtmpfs", "squashfs", "zram"}
-# network and cluster filesystems (for the message; anything not local passes)
-SHARED_TYPES = {"nfs", "nfs4", "lustre", "gpfs", "beegfs", "cifs", "smb3", "smbfs", "ceph", "cephfs", "glusterfs",
-                "fuse.glusterfs", "panfs", "wekafs", "pvfs2", "orangefs", "fuse.juicefs", "fuse.cephfs", "afs",
-                "fuse.sshfs", "virtiofs", "9p"}
 
 
 def _unescape(field: str) -> str:

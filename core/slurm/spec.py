@@ -35,7 +35,6 @@ MEM_RE = re.compile(r"^[0-9]+[KMGT]?$", re.IGNORECASE)
 TIME_RE = re.compile(r"^(?:(\d+)-)?(\d{1,3}):([0-5]?\d):([0-5]?\d)$")
 CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 MAX_NODES, MAX_GPUS, MAX_PROCS, MAX_CPUS = 1024, 64, 64, 4096
-FIELDS_FROM_PAGE = ("partition", "nodes", "gpus_per_node", "nproc", "time", "requeue")
 
 
 @dataclass

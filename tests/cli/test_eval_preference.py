@@ -73,12 +73,13 @@ def test_eval_of_a_preference_run_prints_the_preference_block_and_the_pair_table
     # the CLI's own table (without --json) and the page's rows: prompt, chosen, rejected, tuned answer
     from cli.model_cmd import print_table
     from core import evaluation
+    from webui.tabs.evaluate_tab import PAIR_TABLE_KEYS
     buf = io.StringIO()
     print_table(report, out=buf)
     text = buf.getvalue()
     assert "chosen" in text.splitlines()[1] and "rejected" in text.splitlines()[1]
     assert "preference accuracy" in text and "mean margin" in text
     rows = evaluation.table_rows(report)
-    assert len(rows[0]) == len(evaluation.PAIR_TABLE_HEADERS)
+    assert len(rows[0]) == len(PAIR_TABLE_KEYS)
     assert rows[0][:3] == [report["samples"][0][k] for k in ("prompt", "chosen", "rejected")]
     assert (run.path / "eval.csv").read_text(encoding="utf-8-sig").startswith("prompt,chosen,rejected,tuned")

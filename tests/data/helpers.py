@@ -18,6 +18,10 @@ def write_jsonl(path: Path, records, raw_lines=()) -> Path:
     return path
 
 
+def read_jsonl(path) -> list:
+    return [json.loads(line) for line in open(path, encoding="utf-8")]
+
+
 def codes(report) -> dict:
     return dict(report.collector.counts)
 

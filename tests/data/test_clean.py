@@ -5,11 +5,7 @@ import pytest
 
 from core.data import check_file, load_examples, run_ops
 from core.errors import InputError
-from tests.data.helpers import chat, write_jsonl
-
-
-def read(p):
-    return [json.loads(line) for line in open(p, encoding="utf-8")]
+from tests.data.helpers import chat, read_jsonl, write_jsonl
 
 
 def run(tmp_path, rows, ops, raw_lines=(), **kw):
@@ -22,9 +18,9 @@ def run(tmp_path, rows, ops, raw_lines=(), **kw):
 def test_dedupe_exact_and_near(tmp_path):
     rows = [chat("What is tea?", "Leaves."), chat("What is tea?", "Leaves."), chat("what is TEA ?", "leaves"), chat("Other", "x")]
     res, out = run(tmp_path, rows, [("dedupe", {})])
-    assert res[0]["summary"] == "removed 1 duplicate row (of 4)" and len(read(out)) == 3
+    assert res[0]["summary"] == "removed 1 duplicate row (of 4)" and len(read_jsonl(out)) == 3
     res, out = run(tmp_path, rows, [("dedupe", {"near": "true"})])
-    assert res[0]["summary"] == "removed 2 near-duplicate rows (of 4)" and len(read(out)) == 2
+    assert res[0]["summary"] == "removed 2 near-duplicate rows (of 4)" and len(read_jsonl(out)) == 2
 
 
 def test_drop_empty_and_trim(tmp_path):
@@ -32,7 +28,7 @@ def test_drop_empty_and_trim(tmp_path):
     res, out = run(tmp_path, rows, [("drop-empty", {}), ("trim", {})])
     assert res[0]["summary"].startswith("dropped 1 row with missing or empty text")
     assert res[1]["summary"] == "trimmed spaces in 2 texts in 1 row (of 3)"
-    assert read(out)[0] == chat("padded", "answer")
+    assert read_jsonl(out)[0] == chat("padded", "answer")
 
 
 def test_drop_invalid_counts_every_reason_including_unreadable_lines(tmp_path):
@@ -40,7 +36,7 @@ def test_drop_invalid_counts_every_reason_including_unreadable_lines(tmp_path):
     res, out = run(tmp_path, rows, [("drop-invalid", {})], raw_lines=["{not json", '{"text": NaN}'])
     s = res[0]["summary"]
     assert s.startswith("dropped 4 rows with problems") and "2 unreadable" in s and "1 empty text" in s and "1 unknown role" in s
-    assert s.endswith("(of 5)") and read(out) == [chat()]
+    assert s.endswith("(of 5)") and read_jsonl(out) == [chat()]
 
 
 def test_unreadable_rows_refuse_other_ops(tmp_path):
@@ -55,7 +51,7 @@ def test_merge_same_role_turns(tmp_path):
                         {"role": "assistant", "content": "Yes."}]}
     res, out = run(tmp_path, [rec, chat()], [("merge-turns", {})])
     assert res[0]["summary"] == "merged 1 same-role turn in 1 row (of 2)"
-    assert read(out)[0]["messages"][0]["content"] == "Hi.\n\nAre you there?"
+    assert read_jsonl(out)[0]["messages"][0]["content"] == "Hi.\n\nAre you there?"
     assert check_file(out).ok
 
 
@@ -64,18 +60,18 @@ def test_replace_literal_regex_and_role(tmp_path):
     res, out = run(tmp_path, rows, [("replace", {"find": "colour", "with": "color"})])
     assert res[0]["summary"] == "replaced 3 occurrences in 1 row (of 1)"
     res, out = run(tmp_path, rows, [("replace", {"find": "colour", "with": "color", "role": "assistant"})])
-    assert read(out)[0]["messages"][0]["content"] == "colour? (a.b)"
+    assert read_jsonl(out)[0]["messages"][0]["content"] == "colour? (a.b)"
     res, out = run(tmp_path, rows, [("replace", {"find": "(a.b)", "with": r"\1"})])  # literal: no regex, no backrefs
-    assert read(out)[0]["messages"][0]["content"] == r"colour? \1"
+    assert read_jsonl(out)[0]["messages"][0]["content"] == r"colour? \1"
     res, out = run(tmp_path, rows, [("replace", {"find": r"col(ou)r", "with": r"[\1]", "regex": "true"})])
-    assert read(out)[0]["messages"][1]["content"] == "The [ou] is red. [ou]!"
+    assert read_jsonl(out)[0]["messages"][1]["content"] == "The [ou] is red. [ou]!"
 
 
 def test_edit_and_delete_rows(tmp_path):
     rows = [chat(f"q{i}") for i in range(4)]
     res, out = run(tmp_path, rows, [("edit", {"row": 2, "record": json.dumps(chat("fixed", "yes"))}), ("delete", {"rows": "4"})])
     assert [r["summary"] for r in res] == ["row 2 changed", "deleted 1 row"]
-    assert [r["messages"][0]["content"] for r in read(out)] == ["q0", "fixed", "q2"]
+    assert [r["messages"][0]["content"] for r in read_jsonl(out)] == ["q0", "fixed", "q2"]
     with pytest.raises(InputError, match="not valid JSON"):
         run(tmp_path, rows, [("edit", {"row": 1, "record": "{oops"})])
 
@@ -95,9 +91,9 @@ def test_split_matches_fraction_and_flags_leaks(tmp_path):
     rows = [chat(f"q{i}", f"a{i}") for i in range(50)] + [chat("q0", "a0")] * 5
     res, out = run(tmp_path, rows, [("split", {"val_fraction": "0.2", "seed": "1"})])
     val = tmp_path / "out.validation.jsonl"
-    assert len(read(out)) == 44 and len(read(val)) == 11
+    assert len(read_jsonl(out)) == 44 and len(read_jsonl(val)) == 11
     assert "into 44 for training and 11 for validation" in res[0]["summary"]
-    got = {json.dumps(r, sort_keys=True) for r in read(out) + read(val)}
+    got = {json.dumps(r, sort_keys=True) for r in read_jsonl(out) + read_jsonl(val)}
     assert got == {json.dumps(r, sort_keys=True) for r in rows}
     res, _ = run(tmp_path, rows, [("dedupe", {}), ("split", {"val_fraction": "0.2"})])
     assert "also appear in training" not in res[1]["summary"]
@@ -108,10 +104,10 @@ def test_filter_and_truncate_long_rows(home, tmp_path):
     ws = Workspace.open(home)
     rows = [chat(f"q{i}", "short") for i in range(5)] + [chat("q", "word " * 400), chat("word " * 400, "a")]
     res, out = run(tmp_path, rows, [("filter-long", {"max_seq_length": "64"})], model="builtin:danlu-tiny", ws=ws)
-    assert res[0]["summary"].startswith("dropped 2 rows longer than 64 tokens (of 7)") and len(read(out)) == 5
+    assert res[0]["summary"].startswith("dropped 2 rows longer than 64 tokens (of 7)") and len(read_jsonl(out)) == 5
     res, out = run(tmp_path, rows, [("truncate-long", {"max_seq_length": "64"})], model="builtin:danlu-tiny", ws=ws)
     assert "shortened the answer of 1 row" in res[0]["summary"] and "dropped 1 whose question alone is too long" in res[0]["summary"]
-    kept = read(out)
+    kept = read_jsonl(out)
     assert len(kept) == 6 and kept[5]["messages"][1]["content"].startswith("word word")
     from core.data.render import load_tokenizer, render
     tok = load_tokenizer("builtin:danlu-tiny", ws)
@@ -131,7 +127,7 @@ def test_csv_input_keeps_its_columns(tmp_path):
     out = tmp_path / "out.jsonl"
     res = run_ops(src, [("trim", {}), ("dedupe", {})], out)
     assert [r["summary"] for r in res] == ["trimmed spaces in 2 texts in 1 row (of 2)", "removed 1 duplicate row (of 2)"]
-    assert read(out) == [{"Question": "what?", "Answer": "because"}]
+    assert read_jsonl(out) == [{"Question": "what?", "Answer": "because"}]
 
 
 HUGE = "9" * 5000  # past Python's 4,300 digits for reading text as a whole number

@@ -190,13 +190,6 @@ def test_u2028_in_csv_cells_does_not_split(tmp_path):
     assert rep.ok and rep.rows == 10
 
 
-def test_compat_iter_records_and_sniff_kind(tmp_path):
-    from core.data.loader import iter_records, sniff_kind
-    p = csv_file(tmp_path, 'prompt,completion\n"a\nb",c\nd,e\n')
-    assert sniff_kind(p) == "csv"
-    assert [w for w, _ in iter_records(p)] == ["record 1 (line 2)", "record 2 (line 4)"]
-
-
 @pytest.mark.parametrize("cell,code,words,usable", [
     ('[{""role"": ""user"", ""content"": ""q"", ""score"": NaN}, {""role"": ""assistant"", ""content"": ""a""}]',
      "nan", "contains NaN, which is not valid JSON", 1),

@@ -1,7 +1,6 @@
 """Preference pairs beyond loading: cleaning (dedupe by prompt, drop identical pairs, swap one row,
 the text operations and truncate-long on both answers), versions with undo, the side-by-side
 preview with the trained answers marked, and the review desk's view and search."""
-import json
 
 import pytest
 
@@ -9,7 +8,7 @@ from core.data import apply_op, check_dataset, import_file, insight, load_exampl
 from core.data.render import load_tokenizer, pair_segments
 from core.errors import InputError
 from core.workspace import Workspace
-from tests.data.helpers import chat, write_jsonl
+from tests.data.helpers import chat, read_jsonl, write_jsonl
 
 
 def pair(q: str, good: str = "A kind, complete answer.", bad: str = "No.") -> dict:
@@ -20,16 +19,12 @@ SHAREGPT = {"conversations": [{"from": "human", "value": "Q?"}], "chosen": {"fro
             "rejected": {"from": "gpt", "value": "Bad."}}
 
 
-def read(p):
-    return [json.loads(line) for line in open(p, encoding="utf-8")]
-
-
 def test_dedupe_by_prompt_keeps_the_first_pair_of_each_prompt(tmp_path):
     rows = [pair("Q1"), pair("Q2"), pair(" q1 ", "Another good one."), pair("Q3"), pair("Q2", bad="Nope.")]
     src = write_jsonl(tmp_path / "d.jsonl", rows)
     res = run_ops(src, [("dedupe-prompt", {})], tmp_path / "o.jsonl")
     assert res[0]["summary"] == "removed 2 pairs whose prompt an earlier pair already has (of 5)"
-    assert [r["prompt"] for r in read(tmp_path / "o.jsonl")] == ["Q1", "Q2", "Q3"]
+    assert [r["prompt"] for r in read_jsonl(tmp_path / "o.jsonl")] == ["Q1", "Q2", "Q3"]
 
 
 def test_drop_identical_pairs_makes_the_file_usable(tmp_path):
@@ -49,7 +44,7 @@ def test_swap_exchanges_the_answers_of_one_row_in_its_own_spelling(tmp_path, row
     src = write_jsonl(tmp_path / "d.jsonl", [pair("first"), row])
     res = run_ops(src, [("swap", {"row": "2"})], tmp_path / "o.jsonl")
     assert res[0]["summary"] == "row 2: chosen and rejected swapped"
-    out = read(tmp_path / "o.jsonl")
+    out = read_jsonl(tmp_path / "o.jsonl")
     assert out[0] == pair("first") and out[1]["chosen"] == row["rejected"] and out[1]["rejected"] == row["chosen"]
     ex = load_examples(tmp_path / "o.jsonl").examples[1]
     assert ex["chosen"][0]["content"] in ("Bad.", "No.") and ex["rejected"][0]["content"] in ("Good.", "A kind, complete answer.")
@@ -67,7 +62,7 @@ def test_text_operations_reach_both_answers_and_the_prompt(tmp_path):
     src = write_jsonl(tmp_path / "d.jsonl", rows)
     res = run_ops(src, [("trim", {}), ("replace", {"find": "a@b.co", "with": "[EMAIL]", "role": "assistant"})],
                   tmp_path / "o.jsonl")
-    out = read(tmp_path / "o.jsonl")
+    out = read_jsonl(tmp_path / "o.jsonl")
     assert res[0]["changed"] == 2 and out[0]["chosen"]["value"] == "Good."
     assert out[1] == pair("Q", "Mail [EMAIL]", "No.")
 
@@ -91,7 +86,7 @@ def test_truncate_long_shortens_each_answer_that_is_too_long(home, tmp_path):
     src = write_jsonl(tmp_path / "d.jsonl", rows)
     res = run_ops(src, [("truncate-long", {"max_seq_length": "48"})], tmp_path / "o.jsonl", model="builtin:danlu-tiny", ws=ws)
     assert res[0]["changed"] == 2 and res[0]["removed"] == 0
-    out = read(tmp_path / "o.jsonl")
+    out = read_jsonl(tmp_path / "o.jsonl")
     assert out[0]["rejected"] == "bad " * 5 and len(out[0]["chosen"]) < len("good " * 80)
     assert out[1]["chosen"] == "fine" and len(out[1]["rejected"]) < len("bad " * 80)
     res = run_ops(tmp_path / "o.jsonl", [("filter-long", {"max_seq_length": "48"})], tmp_path / "o2.jsonl",

@@ -13,14 +13,8 @@ from core.data.review import Filters, choices, counts, open_desk, select
 from core.data.review_actions import edit_turn, export_marks, mark_rows, redact, row_view, scan_dataset
 from core.data.review_index import guess_language
 from core.errors import InputError
-from core.workspace import Workspace
 from tests.data.helpers import chat, write_jsonl
 from tests.data.review_data import make_rows, write_rows
-
-
-@pytest.fixture
-def ws(tmp_path):
-    return Workspace.open(tmp_path / "ws")
 
 
 @pytest.fixture

@@ -11,13 +11,7 @@ from core.data import (apply_op, check_dataset, current_version_path, get_datase
                        load_examples, set_format, training_settings, undo)
 from core.data.store import sanitize_name
 from core.errors import InputError, NotFound
-from core.workspace import Workspace
 from tests.data.helpers import chat, write_jsonl
-
-
-@pytest.fixture
-def ws(tmp_path):
-    return Workspace.open(tmp_path / "ws")
 
 
 def files_under(ws):

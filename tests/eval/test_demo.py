@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -13,15 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import ENV_DEFAULTS, REPO, run_app
-
-
-def free_port() -> int:
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+from tests.conftest import ENV_DEFAULTS, REPO, free_port, run_app
 
 
 @pytest.mark.parametrize("args", [["--host", "0.0.0.0"], ["--host", "192.168.1.10"], ["--share"],

@@ -151,7 +151,8 @@ def test_eval_samples_come_from_the_last_assistant_turn():
 
 
 def test_read_eval_and_table(tmp_path):
-    from core.evaluation import TABLE_HEADERS, read_eval, read_probes, summary_line, table_rows
+    from core.evaluation import read_eval, read_probes, summary_line, table_rows
+    from webui.tabs.evaluate_tab import TABLE_KEYS
     assert read_eval(tmp_path) is None and table_rows(None) == [] and read_probes(tmp_path) == []
     report = dict(eval_loss=0.5, perplexity=1.65, base_eval_loss=7.0, n_samples=1,
                   metrics=dict(base=dict(rouge_l=0.0, bleu=0.0, exact_match=0.0),
@@ -161,7 +162,7 @@ def test_read_eval_and_table(tmp_path):
     (tmp_path / "eval.json").write_text(json.dumps(report))
     assert read_eval(tmp_path) == report
     [row] = table_rows(report)
-    assert len(row) == len(TABLE_HEADERS) and row[-1] == "yes" and row[-2] == "no"
+    assert len(row) == len(TABLE_KEYS) and row[-1] == "yes" and row[-2] == "no"
     assert "0.000 -> 1.000" in summary_line(report) and "0% -> 100%" in summary_line(report)
     (tmp_path / "probes.jsonl").write_text('{"step": 5, "prompt": "p", "answer": "a"}\n{"step": 10, "prom')
     assert read_probes(tmp_path) == [{"step": 5, "prompt": "p", "answer": "a"}]

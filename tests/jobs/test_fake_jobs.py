@@ -12,7 +12,7 @@ import pytest
 from core import jobs as J
 from core import launcher, procs
 from core.errors import InputError, JobError
-from tests.jobs.util import FAKE, assert_no_process_left, demo_config, wait_for
+from tests.jobs.util import FAKE, assert_no_process_left, demo_config, progress_step, wait_for
 
 pytestmark = pytest.mark.slow  # starts real supervisors and torchrun (with the fast fake recipe)
 
@@ -221,10 +221,3 @@ def test_a_cancel_racing_the_natural_end_records_one_consistent_end(services, de
     finished = (Path(job.run_dir) / "result.json").exists()
     assert (job.state == J.SUCCEEDED) == finished  # SUCCEEDED exactly when the run recorded its result
     assert_no_process_left(services, job)
-
-
-def progress_step(run_dir) -> int:
-    try:
-        return json.loads((Path(run_dir) / "progress.json").read_text()).get("step") or 0
-    except (OSError, ValueError):
-        return 0

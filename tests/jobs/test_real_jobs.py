@@ -16,17 +16,11 @@ from core import jobs as J
 from core import launcher, procs
 from core.engine import checkpoint as ckpt
 from tests.conftest import ENV_DEFAULTS, REPO, run_app
-from tests.jobs.util import assert_no_process_left, demo_config, demo_yaml, rank_pids, read_jsonl, wait_for
+from tests.jobs.util import (assert_no_process_left, demo_config, demo_yaml, progress_step, rank_pids, read_jsonl,
+                             wait_for)
 
 pytestmark = pytest.mark.slow
 SHORT = dict(logging_steps=1, eval_steps=0, save_steps=0)
-
-
-def progress_step(run_dir) -> int:
-    try:
-        return json.loads((Path(run_dir) / "progress.json").read_text()).get("step") or 0
-    except (OSError, ValueError):
-        return 0
 
 
 def wait_training(services, job, min_step=2, timeout=180):

@@ -11,6 +11,7 @@ import yaml
 from core import procs
 from core.config import TrainConfig, from_dict
 from core.presets import compose
+from core.rundir import read_json
 
 FAKE = "tests.jobs.fake_recipe"
 
@@ -37,6 +38,11 @@ def wait_for(cond, timeout: float, poll: float = 0.1, what: str = "condition"):
         if time.time() > deadline:
             raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
         time.sleep(poll)
+
+
+def progress_step(run_dir) -> int:
+    """The step a job's progress.json says (0 before it is written)."""
+    return read_json(Path(run_dir) / "progress.json").get("step") or 0
 
 
 def read_jsonl(path: Path) -> list[dict]:

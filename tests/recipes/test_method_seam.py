@@ -10,14 +10,10 @@ import torch
 
 from core.config import TrainConfig
 from core.errors import InputError
+from tests.data.helpers import write_jsonl
 
 PAIR = {"prompt": "What colour does the tin furnace burn?", "chosen": "Violet.", "rejected": "Green."}
 CONVERSATION = {"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello."}]}
-
-
-def write_jsonl(path: Path, rows: list[dict]) -> Path:
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    return path
 
 
 class TestMethodAgainstData:

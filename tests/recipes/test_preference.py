@@ -22,12 +22,6 @@ SHORT = {"prompt": [{"role": "user", "content": "Hi"}],
          "rejected": [{"role": "assistant", "content": "Go away."}]}
 
 
-@pytest.fixture(scope="module")
-def tok(demo_model_dir):
-    from core.data.render import open_tokenizer
-    return open_tokenizer(str(demo_model_dir), local=True)
-
-
 def peft_model(demo_model_dir, targets="all-linear", seed=0):
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM

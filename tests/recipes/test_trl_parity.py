@@ -69,12 +69,6 @@ def lora():
     return LoraConfig(r=4, lora_alpha=8, lora_dropout=0.0, target_modules="all-linear", task_type="CAUSAL_LM")
 
 
-@pytest.fixture(scope="module")
-def tok(demo_model_dir):
-    from core.data.render import open_tokenizer
-    return open_tokenizer(str(demo_model_dir), local=True)
-
-
 def base_model(demo_model_dir):
     from transformers import AutoModelForCausalLM
     return AutoModelForCausalLM.from_pretrained(str(demo_model_dir), dtype=torch.float32)

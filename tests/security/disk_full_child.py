@@ -3,7 +3,6 @@ checkpoint saves until the disk is full. Prints a JSON report on stdout."""
 import json
 import os
 import subprocess
-import sys
 import tempfile
 
 import torch

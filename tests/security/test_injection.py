@@ -18,7 +18,7 @@ import pytest
 from core import jobs as J
 from core import launcher
 from core.config import TrainConfig, load_config
-from core.errors import DanluError, InputError, NotFound
+from core.errors import InputError, NotFound
 from core.workspace import REPO_ROOT, Workspace
 
 INJECTIONS = [

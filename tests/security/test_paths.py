@@ -13,11 +13,6 @@ from core.paths import allowed_roots, builtin_roots, clean_label, resolve_user_p
 from core.workspace import Workspace
 
 
-@pytest.fixture
-def ws(tmp_path) -> Workspace:
-    return Workspace.open(tmp_path / "ws")
-
-
 def refused(fn, *args, **kw) -> str:
     with pytest.raises(InputError) as e:
         fn(*args, **kw)

@@ -20,11 +20,6 @@ HOSTILE = {"file": ["/etc/passwd", "../../../../etc/passwd", "/etc/shadow", "~/.
            "adapter": ["/etc", "../../../../etc", "~/.ssh", "/root", "runs/../../x"]}
 
 
-@pytest.fixture
-def ws(tmp_path) -> Workspace:
-    return Workspace.open(tmp_path / "ws")
-
-
 def refusal(fn, *args, **kw) -> InputError:
     with pytest.raises(InputError) as e:
         fn(*args, **kw)

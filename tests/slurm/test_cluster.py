@@ -15,7 +15,6 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -25,18 +24,11 @@ from core import launcher, procs
 from core.engine import checkpoint as ckpt
 from core.slurm.spec import SlurmSpec
 from tests.conftest import ENV_DEFAULTS, REPO, run_app
-from tests.jobs.util import demo_config, demo_yaml, rank_pids, read_jsonl, wait_for
+from tests.jobs.util import demo_config, demo_yaml, progress_step, rank_pids, read_jsonl, wait_for
 
 pytestmark = pytest.mark.slow
 SHORT = dict(logging_steps=1, eval_steps=0, save_steps=0)
 TWO_ON_CPU = ["--slurm", "--gpus-per-node", "0", "--nproc", "2"]
-
-
-def progress_step(run_dir) -> int:
-    try:
-        return json.loads((Path(run_dir) / "progress.json").read_text()).get("step") or 0
-    except (OSError, ValueError):
-        return 0
 
 
 def training(job, min_step: int, timeout: float = 120):

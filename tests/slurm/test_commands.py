@@ -27,15 +27,6 @@ def test_squeue_lines_become_entries():
     assert C.parse_queue("") == {}
 
 
-def test_scontrol_values_keep_their_spaces():
-    line = ("JobId=7 JobName=danlu-x UserId=ann(1000) JobState=TIMEOUT Reason=TimeLimit Requeue=1 Restarts=2 "
-            "ExitCode=0:15 TimeLimit=00:01:00 NodeList=gpu01 Command=/shared/my runs/x/job.sbatch WorkDir=/opt/danlu")
-    d = C.parse_scontrol(line)
-    assert d["JobState"] == "TIMEOUT" and d["Restarts"] == "2" and d["ExitCode"] == "0:15"
-    assert d["Command"] == "/shared/my runs/x/job.sbatch" and d["WorkDir"] == "/opt/danlu"
-    assert C.parse_scontrol("") == {}
-
-
 @pytest.mark.parametrize("gres,n", [("gpu:h100:8(S:0-1)", 8), ("gpu:4,gpu:v100:2", 6), ("(null)", 0), ("", 0),
                                     ("gpu:a100:3(IDX:0-2)", 3), ("gpu:h100:0(IDX:N/A)", 0), ("mps:100,gpu:2", 2)])
 def test_gpus_in_a_gres_string(gres, n):

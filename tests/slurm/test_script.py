@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from core.slurm.script import ScriptJob, attempt_job_id, render
+from core.slurm.executor import next_attempt_id
+from core.slurm.script import ScriptJob, render
 from core.slurm.spec import SlurmSpec
 from tests.conftest import REPO
 
@@ -156,7 +157,7 @@ def test_a_requeued_attempt_resumes_without_fault_injection_and_keeps_the_last_a
     env = dict(fake_cluster(tmp_path), SLURM_RESTART_COUNT="2", FAKE_RC="1")
     r = subprocess.run(["bash", str(script)], env=env, capture_output=True, text=True, timeout=60)
     assert r.returncode == 1
-    previous = job.run_dir / "attempts" / attempt_job_id(JOB, 1)
+    previous = job.run_dir / "attempts" / next_attempt_id(JOB)
     assert previous.name == f"{JOB}-r1" and (previous / "stopped.json").exists() and (previous / "errors").is_dir()
     runs = [c for c in calls(tmp_path, "py") if c["argv"][:2] == ["-m", "torch.distributed.run"]]
     assert all(c["argv"][-1] == "--resume" and c["env"]["DANLU_FAULT"] is None for c in runs)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ENV_DEFAULTS, REPO
+from tests.conftest import ENV_DEFAULTS, REPO, free_port
 from webui.starting import MARKER
 
 CHROMIUM = "/usr/bin/chromium"
@@ -24,12 +23,6 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
                  "--disable-sync", "--no-first-run", "--disable-quic"]
 SHOTS = REPO / "test-artifacts" / "screenshots"
 FAKE_RECIPE = "tests.webui.fake_recipe"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass
@@ -104,10 +97,10 @@ def server(home):
 
 
 @pytest.fixture
-def fake_server(home):
-    """A server whose Start training runs tests/webui/fake_recipe.py instead of the real recipe."""
-    with live_server(home, env={"DANLU_GUI_TEST_TRAIN_MODULE": FAKE_RECIPE}) as s:
-        yield s
+def gui(services):
+    """The handlers' per-server context; its Start training runs tests/webui/fake_recipe.py."""
+    from webui.context import Gui
+    return Gui(services=services, train_module=FAKE_RECIPE)
 
 
 @pytest.fixture

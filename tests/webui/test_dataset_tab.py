@@ -144,7 +144,6 @@ def test_without_a_dataset_the_tab_says_what_to_do(gui):
 
 def test_offloaded_work_runs_in_a_helper_that_ends_with_the_gui(uploads):
     """Tokenizer work runs outside the GUI process, and the helper does not outlive a killed GUI."""
-    import os
     import signal
     import subprocess
     import sys

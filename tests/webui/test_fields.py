@@ -18,12 +18,6 @@ def test_every_setting_gets_a_labelled_widget_keyed_by_its_name(name):
     assert f"help.{name}" in str(w.info)
 
 
-@pytest.fixture
-def ws(tmp_path):
-    from core.workspace import Workspace
-    return Workspace.open(tmp_path / "ws")
-
-
 def test_widget_kinds_follow_the_metadata():
     with gr.Blocks():
         assert isinstance(fields.widget_for("quantization"), gr.Dropdown)

@@ -14,18 +14,9 @@ from core.memory import Shape
 from core.memory import model_shape
 from core.presets import compose
 from webui import fields, jobview
-from webui.context import Gui
 from webui.tabs import hyperparams_tab as hp
 from webui.tabs import templates_tab as tpl
 from webui.tabs import train_tab as tt
-
-FAKE = "tests.webui.fake_recipe"
-
-
-@pytest.fixture
-def gui(services):
-    return Gui(services=services, train_module=FAKE)
-
 
 class FakeGui:
     """The page's context with the GPUs a test chooses."""

@@ -10,7 +10,7 @@ import pytest
 from core.catalog_en import EN
 from core.config import FIELDS
 from core.jobs import STATES
-from core.messages import Msg, _fill, label, placeholders
+from core.messages import Msg, _fill, placeholders
 
 WEBUI = Path(__file__).resolve().parents[2] / "webui"
 KEY_USE = re.compile(r"""\b(?:L|tr)\(\s*["']([a-z_]+\.[A-Za-z0-9_.-]+)["']""")

@@ -13,7 +13,6 @@ from core.presets import compose
 from tests.data.review_data import make_rows, write_rows
 from tests.webui.test_dataset_tab import DEMO
 from webui import fields
-from webui.context import Gui
 from webui.tabs import chat_tab, dataset_grid, dataset_lengths, dataset_pairs, dataset_tab, evaluate_tab
 from webui.i18n import tr
 from webui.tabs import hyperparams_tab as hp
@@ -31,11 +30,6 @@ def said_short(text: str, value, limit: int = 1200) -> str:
         assert "（全 5,00" in text and "文字）" in text, text[:600]
     assert len(text) < limit and "Traceback" not in text, text[:1500]
     return text
-
-
-@pytest.fixture
-def gui(services):
-    return Gui(services=services, train_module="tests.webui.fake_recipe")
 
 
 @pytest.fixture

@@ -12,7 +12,6 @@ import pytest
 from core import jobs as J
 from core.memory import sequences_per_example
 from webui import fields
-from webui.context import Gui
 from webui.i18n import CODES, tr
 from webui.tabs import evaluate_tab as ev
 from webui.tabs import hyperparams_tab as hp
@@ -26,11 +25,6 @@ PREF_REPORT = dict(
              dict(prompt="Fuel?", chosen="Charcoal.", rejected="Oil.", reference="Charcoal.", tuned="Charcoal.",
                   base_margin=0.25, tuned_margin=None)],
     notes=[])
-
-
-@pytest.fixture
-def gui(services):
-    return Gui(services=services, train_module="tests.webui.fake_recipe")
 
 
 def finished_job(gui, name: str):

@@ -21,10 +21,10 @@ from webui.i18n import L, error_text, keep_said, said_in_all, say, tr
 from webui.jobview import finished_runs, job_status
 from webui.tabs.hyperparams_tab import problems_markdown
 
-# core's TABLE_HEADERS, in the same order, as UI text keys
+# the columns of core.evaluation.table_rows, in its order, as UI text keys
 TABLE_KEYS = ["ev.col.prompt", "ev.col.reference", "ev.col.base", "ev.col.tuned", "ev.col.base_rouge",
               "ev.col.tuned_rouge", "ev.col.base_bleu", "ev.col.tuned_bleu", "ev.col.base_exact", "ev.col.tuned_exact"]
-# a preference run's table (core's PAIR_TABLE_HEADERS): both reference answers and the tuned one
+# a preference run's table_rows: both reference answers and the tuned one
 PAIR_TABLE_KEYS = ["ev.col.prompt", "ev.col.chosen", "ev.col.rejected", "ev.col.tuned", "ev.col.base_margin",
                    "ev.col.tuned_margin"]
 POLL_S = 1.5
