@@ -11,15 +11,10 @@ from cli import train_cmd
 from core import launcher, progress, rendezvous
 from core.errors import InputError
 from core.rundir import RunDir, read_json
+from tests.conftest import free_port
 from tests.jobs.util import FAKE, assert_no_process_left, demo_config, read_jsonl, wait_for
 
 pytestmark = pytest.mark.slow  # starts a real supervisor and torchrun
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_machine_0_alone_says_it_waits_for_the_others_then_that_they_never_joined(services, monkeypatch):
