@@ -121,9 +121,7 @@ class Preference:
 
     def loss(self, r, net, batch: dict, n_global: float):
         loss, chosen, rejected = self.scores(r, net, batch)
-        margin = chosen - rejected
-        sums = torch.stack([margin.sum(), (margin > 0).float().sum()]).detach().double()
-        return loss.sum() / n_global, sums
+        return loss.sum() / n_global, P.pair_sums(chosen, rejected)
 
     def before_training(self, r) -> None:
         pass

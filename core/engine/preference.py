@@ -305,7 +305,15 @@ def orpo_loss(pol_c_sum: torch.Tensor, pol_r_sum: torch.Tensor, n_c: torch.Tenso
     return loss, beta * mc.detach(), beta * mr.detach()
 
 
+def pair_sums(chosen_reward: torch.Tensor, rejected_reward: torch.Tensor) -> torch.Tensor:
+    """[sum of the reward margins, pairs whose chosen reward is higher] of a batch, detached, float64:
+    what a training step adds up over its micro-batches and ranks (core.engine.methods.Preference.loss)."""
+    margin = chosen_reward - rejected_reward
+    return torch.stack([margin.sum(), (margin > 0).float().sum()]).detach().double()
+
+
 def pair_stats(chosen_reward: torch.Tensor, rejected_reward: torch.Tensor) -> tuple[float, float]:
-    """(mean reward margin, preference accuracy): the share of pairs whose chosen reward is higher."""
-    margin = (chosen_reward - rejected_reward).float()
-    return float(margin.mean()), float((margin > 0).float().mean())
+    """(mean reward margin, preference accuracy) of one batch, from pair_sums: the numbers training logs,
+    which tests/recipes/test_trl_parity.py compares with TRL's."""
+    sums = pair_sums(chosen_reward, rejected_reward) / max(chosen_reward.numel(), 1)
+    return float(sums[0]), float(sums[1])
