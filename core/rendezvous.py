@@ -1,8 +1,9 @@
 """Machine 0's address (`--master HOST:PORT`) checked before a job on several machines starts: torchrun
 only finds out at its rendezvous, and then after the whole join timeout (10 minutes by default). A
-name that no machine here answers to, or a port that another program already listens on at machine 0,
-is refused at once, naming --master. Only definite answers refuse: a name service that is slow or
-down lets the job start (torchrun's own failure is then explained by core.diagnose).
+name that no machine here answers to, or a port that machine 0 cannot listen on (another program
+listens there, or it is below 1024 and machine 0 does not run as root), is refused at once, naming
+--master. Only definite answers refuse: a name service that is slow or down lets the job start
+(torchrun's own failure is then explained by core.diagnose).
 """
 from __future__ import annotations
 
@@ -24,8 +25,9 @@ def master_problems(master: str, node_rank: int) -> list[Problem]:
     host = host.strip("[]")
     if unknown_name(host):
         return [Problem("--master", Msg("launch.unknown_host", host=host), Msg("launch.unknown_host.hint"))]
-    if node_rank == 0 and port_taken(int(port)):
-        return [Problem("--master", Msg("launch.port_taken", port=port), Msg("launch.port_taken.hint"))]
+    code = port_refused(int(port)) if node_rank == 0 else None
+    if code:
+        return [Problem("--master", Msg(code, port=port), Msg(f"{code}.hint"))]
     return []
 
 
@@ -46,13 +48,15 @@ def unknown_name(host: str) -> bool:
     return bool(said) and said[0] in UNKNOWN
 
 
-def port_taken(port: int) -> bool:
-    """True when a program already listens on `port` here, as torchrun's store would (every address).
-    SO_REUSEADDR, as the store sets it: a port left in TIME_WAIT by an earlier job is free to use."""
+def port_refused(port: int) -> str | None:
+    """The message code when machine 0 cannot listen on `port` as torchrun's store would (every
+    address): another program listens there, or the port is reserved for the administrator (below
+    1024 without root). SO_REUSEADDR, as the store sets it: a port left in TIME_WAIT by an earlier
+    job is free to use. Any other error is left for torchrun to report."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind(("", port))
-        except OSError as e:  # only "in use" refuses (a port below 1024 without root is core.diagnose's to say)
-            return e.errno == errno.EADDRINUSE
-    return False
+        except OSError as e:
+            return {errno.EADDRINUSE: "launch.port_taken", errno.EACCES: "launch.port_denied"}.get(e.errno)
+    return None

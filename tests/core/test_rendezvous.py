@@ -65,3 +65,18 @@ def test_machine_0_refuses_a_port_another_program_listens_on_and_takes_it_once_f
                         "— choose a free port, the same on every machine (e.g. --master ADDR:29501), or stop that program"]
         assert rendezvous.master_problems(f"127.0.0.1:{port}", 1) == []  # machine 1 only connects to it
     assert rendezvous.master_problems(f"127.0.0.1:{port}", 0) == []
+
+
+def test_machine_0_refuses_a_port_reserved_for_the_administrator(services, monkeypatch):
+    """A port below 1024 without root: torchrun's store fails with "permission denied", which the job
+    only reported after the join timeout with the generic reason. The tests run as root, where such a
+    port is free, so the bind answers as it does for everyone else."""
+    class Denied(socket.socket):
+        def bind(self, address):
+            raise PermissionError(13, "Permission denied")
+    monkeypatch.setattr(rendezvous.socket, "socket", Denied)
+    said = refusal(services, 0, "127.0.0.1:80")
+    assert said == ["--master: port 80 on this machine (machine 0) is reserved for the administrator: only a program "
+                    "run as root may listen on a port below 1024 — choose a port from 1024 up, the same on every "
+                    "machine (e.g. --master ADDR:29500)"]
+    assert rendezvous.master_problems("127.0.0.1:80", 1) == []

@@ -104,7 +104,7 @@ def test_a_port_another_program_holds_is_named_on_machine_0_and_on_machine_1(ser
         launcher.submit_train(services.workspace, demo_config(), launcher.LaunchSpec(nnodes=2, node_rank=0, master=master),
                               module=FAKE, origin="shell")
     assert [p.msg.code for p in refused.value.problems] == ["launch.port_taken"]
-    monkeypatch.setattr(rendezvous, "port_taken", lambda port: False)  # as if it was taken just after the check
+    monkeypatch.setattr(rendezvous, "port_refused", lambda port: None)  # as if it was taken just after the check
     job = fail_alone(services, monkeypatch, master, node_rank=0)
     assert job.reason == "port_in_use" and job.message == (
         f"This machine (machine 0) could not open port {answering_port} for the other machines to join at {master}: "
