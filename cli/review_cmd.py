@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from cli.data_cmd import _input, parse_map
+from cli.data_cmd import _input, check_out, parse_map
 from core.config import FORMATS
 from core.data import pii
 from core.data.clean import run_ops
@@ -60,12 +60,7 @@ def _names(text: str | None) -> list[str]:
 def _out(args, src: Path) -> Path:
     if not args.out:
         raise InputError(problems=[Problem("--out", Msg("cli.out_needed"), Msg("cli.out_needed.hint"))])
-    out = Path(args.out)
-    if out.resolve() == src.resolve():
-        raise InputError(problems=[Problem("--out", Msg("cli.out_is_input"), Msg("cli.out_is_input.hint"))])
-    if out.exists() and not args.force:
-        raise InputError(problems=[Problem("--out", Msg("cli.out_exists", path=str(out)), Msg("cli.other_name_or_force.hint"))])
-    return out
+    return check_out("--out", Path(args.out), src, args.force)
 
 
 def review_cmd(args, services) -> int:
