@@ -65,8 +65,8 @@ def parse_map(items: list[str]) -> dict:
 def _input(path: str) -> Path:
     p = Path(path)
     if not is_file(p):  # a name too long to exist is not found (core.paths), not an OSError
-        raise InputError(problems=[Problem(path, Msg("any.file_not_found") if not exists(p) else Msg("cli.is_folder"),
-                                           Msg("any.check_path"))])
+        said = Msg("any.file_not_found") if not exists(p) else Msg("cli.is_folder") if is_dir(p) else Msg("any.not_regular")
+        raise InputError(problems=[Problem(path, said, Msg("any.check_path"))])
     return p
 
 
@@ -121,12 +121,13 @@ def parse_ops(tokens: list[str]) -> list[tuple[str, dict]]:
 
 def check_out(flag: str, out: Path, src: Path, force: bool) -> Path:
     """A file a verb writes, checked before anything is written: never the input (it is never changed),
-    never a folder, and a file that exists only with --force."""
+    never a folder, and a file that exists only with --force. A name too long for the file system raises
+    here, naming it (cli.main says so)."""
     if out.resolve() == src.resolve():
         raise InputError(problems=[Problem(flag, Msg("cli.out_is_input"), Msg("cli.out_is_input.hint"))])
-    if is_dir(out):
+    if out.is_dir():
         raise InputError(problems=[Problem(flag, Msg("cli.out_folder", path=str(out)), Msg("cli.out_folder.hint"))])
-    if exists(out) and not force:
+    if out.exists() and not force:
         raise InputError(problems=[Problem(flag, Msg("cli.out_exists", path=str(out)), Msg("cli.other_name_or_force.hint"))])
     return out
 

@@ -108,8 +108,9 @@ def _apply_marks(args, src: Path, out: Path, cmap) -> int:
     from core.data.marks_csv import plan, read_csv
     from core.data.review import Desk
     from core.data.review_index import build_index
+    marks = _input(args.apply_marks)  # not there, a folder, /dev/zero: said before anything is read
     idx = build_index(src, args.format, cmap)
-    p = plan(Desk({}, idx, {}, np.zeros(idx.n, dtype=np.int8)), read_csv(args.apply_marks))
+    p = plan(Desk({}, idx, {}, np.zeros(idx.n, dtype=np.int8)), read_csv(marks))
     if p["problems"]:
         raise InputError(problems=p["problems"], title=Msg("cli.marks_mismatch", marks=args.apply_marks, file=args.file))
     drop = sorted(r for r, v in p["updates"].items() if v["mark"] == "drop")
