@@ -199,3 +199,21 @@ def test_a_device_or_pipe_is_refused_not_read_forever(home, tmp_path):
                            executable="/bin/bash", capture_output=True, text=True, timeout=30,
                            env=dict(os.environ, DANLU_HOME=str(home), **ENV_DEFAULTS))
     assert piped.returncode == 2 and "lora_rank: LoRA rank must be at least 1" in piped.stderr, piped.stderr
+
+
+@pytest.mark.parametrize("argv", [
+    ["copy-preset", "demo", "{blocker}/x.yaml"], ["clean", "{data}", "trim", "--out", "{blocker}/o.jsonl"],
+    ["review", "{data}", "--redact", "--out", "{blocker}/o.jsonl"], ["copy-preset", "demo", "/proc/self/x.yaml"],
+])
+def test_an_output_the_system_refuses_is_said_in_words(tmp_path, monkeypatch, capsys, argv):
+    """Found by a CLI probe: an --out or a preset's copy where the system refuses to write (a file where a folder
+    should be, /sys, /proc) stopped with 'unexpected FileExistsError' / 'PermissionError' / 'FileNotFoundError'
+    naming Danlu's temporary file. Now: exit 2, the system's reason, the folder it could not write in."""
+    from cli.main import main
+    monkeypatch.setenv("DANLU_HOME", str(tmp_path / "home"))
+    data = tmp_path / "d.jsonl"
+    data.write_text('{"prompt": "a", "completion": "b"}\n')
+    (tmp_path / "blocker").write_text("a file, not a folder\n")
+    assert main([a.format(blocker=tmp_path / "blocker", data=data) for a in argv]) == 2
+    err = capsys.readouterr().err
+    assert "unexpected" not in err and ".tmp" not in err and "check the path" in err, err
