@@ -217,3 +217,16 @@ def test_an_output_the_system_refuses_is_said_in_words(tmp_path, monkeypatch, ca
     assert main([a.format(blocker=tmp_path / "blocker", data=data) for a in argv]) == 2
     err = capsys.readouterr().err
     assert "unexpected" not in err and ".tmp" not in err and "check the path" in err, err
+
+
+def test_a_setting_written_twice_is_refused_naming_its_line(home, tmp_path):
+    """Found by a CLI probe: a config with `lora_rank: 16` and, further down, `lora_rank: 8` trained with 8 and
+    said nothing (YAML forbids a key twice; PyYAML keeps the last). A key merged in from an anchor may still be
+    overridden."""
+    from core.config import load_yaml_text
+    (tmp_path / "d.jsonl").write_text('{"text": "hello"}\n')
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(f"dataset: {tmp_path / 'd.jsonl'}\nlora_rank: 16\nseed: 1\nlora_rank: 8\n")
+    r = run_app("train", cfg, home=home)
+    assert r.returncode == 2 and "c.yaml:4: not valid YAML (found the key 'lora_rank' twice)" in r.stderr, r.stderr
+    assert load_yaml_text("base: &b {x: 1, y: 2}\nc:\n  <<: *b\n  x: 3\n")["c"] == {"x": 3, "y": 2}
