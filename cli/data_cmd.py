@@ -20,7 +20,7 @@ from core.data.clean import OPS
 from core.data.issues import Issue
 from core.errors import InputError, Problem
 from core.messages import Msg
-from core.paths import exists, is_file
+from core.paths import exists, is_dir, is_file
 
 
 def register(sub):
@@ -65,8 +65,8 @@ def parse_map(items: list[str]) -> dict:
 def _input(path: str) -> Path:
     p = Path(path)
     if not is_file(p):  # a name too long to exist is not found (core.paths), not an OSError
-        raise InputError(problems=[Problem(path, Msg("any.file_not_found") if not exists(p) else Msg("cli.is_folder"),
-                                           Msg("any.check_path"))])
+        said = Msg("any.file_not_found") if not exists(p) else Msg("cli.is_folder") if is_dir(p) else Msg("any.not_regular")
+        raise InputError(problems=[Problem(path, said, Msg("any.check_path"))])
     return p
 
 
@@ -119,19 +119,35 @@ def parse_ops(tokens: list[str]) -> list[tuple[str, dict]]:
     return ops
 
 
+def check_out(flag: str, out: Path, src: Path, force: bool) -> Path:
+    """A file a verb writes, checked before anything is written: never the input (it is never changed),
+    never a folder, and a file that exists only with --force. A name too long for the file system raises
+    here, naming it (cli.main says so)."""
+    if out.resolve() == src.resolve():
+        raise InputError(problems=[Problem(flag, Msg("cli.out_is_input"), Msg("cli.out_is_input.hint"))])
+    if out.is_dir():
+        raise InputError(problems=[Problem(flag, Msg("cli.out_folder", path=str(out)), Msg("cli.out_folder.hint"))])
+    if out.exists() and not force:
+        raise InputError(problems=[Problem(flag, Msg("cli.out_exists", path=str(out)), Msg("cli.other_name_or_force.hint"))])
+    return out
+
+
 def clean_cmd(args, services) -> int:
     src = _input(args.file)
-    out = Path(args.out)
-    if out.resolve() == src.resolve():
-        raise InputError(problems=[Problem("--out", Msg("cli.out_is_input"), Msg("cli.out_is_input.hint"))])
-    if out.exists() and not args.force:
-        raise InputError(problems=[Problem("--out", Msg("cli.out_exists", path=str(out)), Msg("cli.other_name_or_force.hint"))])
-    results = run_ops(src, parse_ops(args.ops), out, args.format, parse_map(args.map) or None,
-                      val_out=args.val_out, model=args.model, max_seq_length=args.max_seq_length, ws=services.workspace)
+    out = check_out("--out", Path(args.out), src, args.force)
+    ops = parse_ops(args.ops)
+    val_out = None
+    if any(name == "split" for name, _ in ops):  # split writes a second file: the same rules
+        val_out = check_out("--val-out", Path(args.val_out) if args.val_out else out.with_suffix(".validation.jsonl"),
+                            src, args.force)
+        if val_out.resolve() == out.resolve():
+            raise InputError(problems=[Problem("--val-out", Msg("cli.val_is_out"), Msg("cli.val_is_out.hint"))])
+    results = run_ops(src, ops, out, args.format, parse_map(args.map) or None,
+                      val_out=val_out, model=args.model, max_seq_length=args.max_seq_length, ws=services.workspace)
     for r in results:
         print(f"{r['op']}: {r['summary']}")
     rep = check_file(out)
     print(f"wrote {out}: {rep.summary()}")
-    if any(r["op"] == "split" for r in results):
-        print(f"validation rows: {args.val_out or out.with_suffix('.validation.jsonl')}")
+    if val_out is not None:
+        print(f"validation rows: {val_out}")
     return 0

@@ -11,6 +11,7 @@ import errno
 import importlib
 import math
 import sys
+from pathlib import Path
 
 from core import knobs
 from core.config import as_number, quoted
@@ -80,15 +81,32 @@ def main(argv: list[str] | None = None) -> int:
         print("interrupted", file=sys.stderr)
         return 130
     except OSError as e:
-        if e.errno != errno.ENAMETOOLONG:
+        if e.errno == errno.ENAMETOOLONG:
+            # a path typed here (an --out file, a preset's copy) longer than the file system keeps: only the
+            # file system knows its limit, and says so when the file is made; the path is quoted short
+            print(f"error: {Problem('', Msg('cli.name_too_long', path=str(e.filename)), Msg('cli.name_too_long.hint'))}",
+                  file=sys.stderr)
+            return 2
+        if e.filename is None or knobs.get(knobs.DEBUG):
             return _unexpected(e)
-        # a path typed here (an --out file, a preset's copy) longer than the file system keeps: only the
-        # file system knows its limit, and says so when the file is made; the path is quoted short
-        print(f"error: {Problem('', Msg('cli.name_too_long', path=str(e.filename)), Msg('cli.name_too_long.hint'))}",
-              file=sys.stderr)
-        return 2
+        return _path_refused(e)
     except Exception as e:
         return _unexpected(e)
+
+
+def _path_refused(e: OSError) -> int:
+    """The system refused a path typed here: an --out or a copy in a folder that cannot be written (/sys, a
+    read-only disk, a file where a folder should be), a file that may not be read, a full disk. Said with the
+    system's reason; a file written as a temporary name first (core.workspace.atomic_write_bytes) is named by
+    its folder."""
+    path = Path(str(e.filename))
+    reason = e.strerror or type(e).__name__
+    if path.name.startswith(".") and path.name.endswith(".tmp"):
+        said = Msg("cli.cannot_write_in", path=str(path.parent), reason=reason)
+    else:
+        said = Msg("cli.os_refused", path=str(path), reason=reason)
+    print(f"error: {Problem('', said, Msg('cli.os_refused.hint'))}", file=sys.stderr)
+    return 1 if e.errno in (errno.ENOSPC, errno.EDQUOT) else 2
 
 
 def _unexpected(e: Exception) -> int:

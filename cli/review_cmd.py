@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from cli.data_cmd import _input, parse_map
+from cli.data_cmd import _input, check_out, parse_map
 from core.config import FORMATS
 from core.data import pii
 from core.data.clean import run_ops
@@ -60,12 +60,7 @@ def _names(text: str | None) -> list[str]:
 def _out(args, src: Path) -> Path:
     if not args.out:
         raise InputError(problems=[Problem("--out", Msg("cli.out_needed"), Msg("cli.out_needed.hint"))])
-    out = Path(args.out)
-    if out.resolve() == src.resolve():
-        raise InputError(problems=[Problem("--out", Msg("cli.out_is_input"), Msg("cli.out_is_input.hint"))])
-    if out.exists() and not args.force:
-        raise InputError(problems=[Problem("--out", Msg("cli.out_exists", path=str(out)), Msg("cli.other_name_or_force.hint"))])
-    return out
+    return check_out("--out", Path(args.out), src, args.force)
 
 
 def review_cmd(args, services) -> int:
@@ -113,8 +108,9 @@ def _apply_marks(args, src: Path, out: Path, cmap) -> int:
     from core.data.marks_csv import plan, read_csv
     from core.data.review import Desk
     from core.data.review_index import build_index
+    marks = _input(args.apply_marks)  # not there, a folder, /dev/zero: said before anything is read
     idx = build_index(src, args.format, cmap)
-    p = plan(Desk({}, idx, {}, np.zeros(idx.n, dtype=np.int8)), read_csv(args.apply_marks))
+    p = plan(Desk({}, idx, {}, np.zeros(idx.n, dtype=np.int8)), read_csv(marks))
     if p["problems"]:
         raise InputError(problems=p["problems"], title=Msg("cli.marks_mismatch", marks=args.apply_marks, file=args.file))
     drop = sorted(r for r, v in p["updates"].items() if v["mark"] == "drop")

@@ -23,7 +23,7 @@ import yaml
 from core.config import FIELDS, GROUPS, TrainConfig
 from core.errors import ConfigError, InputError, Problem
 from core.messages import Msg, label
-from core.paths import exists, looks_like_url
+from core.paths import exists, is_dir, looks_like_url, read_at_most
 from core.yaml_text import TooDeep, load_yaml_text  # noqa: F401  (load_yaml_text: core.config hands it out)
 
 def _type_name(t) -> Msg:
@@ -245,6 +245,8 @@ def validate(cfg: TrainConfig, *, check_files: bool = True, base_dir: Path | Non
                                     Msg("config.dataset_missing.hint")))
         elif path.is_dir():
             problems.append(Problem("dataset", Msg("config.dataset_folder", path=cfg.dataset), Msg("config.dataset_folder.hint")))
+        elif not path.is_file():  # /dev/zero, a pipe: pinning it (reading it whole) never ended
+            problems.append(Problem("dataset", Msg("any.not_regular_at", path=cfg.dataset), Msg("config.dataset_folder.hint")))
     if cfg.lora_alpha and cfg.lora_rank and cfg.lora_alpha > 16 * cfg.lora_rank:
         problems.append(Problem("lora_alpha", Msg("config.alpha_huge", alpha=cfg.lora_alpha, rank=cfg.lora_rank),
                                 Msg("config.alpha_huge.hint")))
@@ -268,6 +270,7 @@ def validate(cfg: TrainConfig, *, check_files: bool = True, base_dir: Path | Non
 
 
 # A layer's name as PyTorch names a module: letters, digits and "_", parts joined by dots (model.layers.0.mlp)
+MAX_CONFIG_BYTES = 16 << 20  # a config is a few KB; probe prompts and a column map add little
 _LAYER = re.compile(r"[A-Za-z0-9_]+(?:\.[A-Za-z0-9_]+)*")
 
 
@@ -306,8 +309,13 @@ def read_yaml(path: str | Path, shown_as: str | None = None) -> dict:
     name = shown_as or str(path)
     if not exists(path):
         raise ConfigError([Problem(name, Msg("any.file_not_found"), Msg("any.check_path"))], name)
+    if is_dir(path):
+        raise ConfigError([Problem(name, Msg("cli.is_folder"), Msg("any.check_path"))], name)
+    data = read_at_most(path, MAX_CONFIG_BYTES)  # a pipe is read (train <(...)); /dev/zero is not read forever
+    if len(data) > MAX_CONFIG_BYTES:
+        raise ConfigError([Problem(name, Msg("config.too_big", mb=MAX_CONFIG_BYTES >> 20), Msg("config.too_big.hint"))], name)
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        text = data.decode("utf-8-sig")
     except UnicodeDecodeError as e:
         raise ConfigError([Problem(name, Msg("config.not_utf8", byte=e.start), Msg("config.save_utf8"))], name)
     try:

@@ -9,10 +9,12 @@ Pure Python.
 from __future__ import annotations
 
 import ipaddress
-from pathlib import Path
 
 from core.errors import InputError, Problem
 from core.messages import Msg
+from core.paths import read_at_most
+
+MAX_AUTH_BYTES = 64 << 10  # one USER:PASS line is read from --auth-file
 
 
 def is_loopback(host: str) -> bool:
@@ -29,8 +31,8 @@ def parse_auth(auth: str | None, auth_file: str | None = None) -> tuple[str, str
     text = auth
     if auth_file:
         try:
-            text = Path(auth_file).read_text(encoding="utf-8").strip().splitlines()[0]
-        except (OSError, IndexError):
+            text = read_at_most(auth_file, MAX_AUTH_BYTES).decode("utf-8").strip().splitlines()[0]  # not /dev/zero whole
+        except (OSError, IndexError, UnicodeDecodeError):
             raise InputError(problems=[Problem("--auth-file", Msg("cli.auth_file", path=str(auth_file)))])
     if text is None:
         return None

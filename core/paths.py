@@ -27,6 +27,7 @@ API (for the GUI and anything else handling user text):
     core.models.check_model_field(text, ws)            a model box: names pass, folders are checked as here
     exists(path), is_file(path), is_dir(path) -> bool  Path's own, where a name too long to exist is not there
                                                         (Python 3.11 raises ENAMETOOLONG): for paths people type
+    read_at_most(path, limit) -> bytes                  at most limit + 1 bytes (a device, a pipe, a huge file)
 
 core.trust decides which of these applies to a value, by where it came from (the page or the shell).
 
@@ -79,6 +80,13 @@ def is_file(path) -> bool:
 def is_dir(path) -> bool:
     """Path(path).is_dir(); False for a name too long to exist."""
     return _unless_too_long(Path.is_dir, path)
+
+
+def read_at_most(path, limit: int) -> bytes:
+    """The first limit + 1 bytes of a file someone named: more than `limit` is too big for its purpose. A
+    device that never ends (/dev/zero) or a huge file is read no further (reading it whole never returned)."""
+    with open(path, "rb") as f:
+        return f.read(limit + 1)
 
 
 def _strip_invisible(text: str) -> str:

@@ -58,10 +58,14 @@ def status(job: J.Job) -> dict:
     run = RunDir(job.run_dir)
     # a resumed job's own files moved to attempts/<its id>/ when the next attempt started
     own = run.attempt(job.id)
-    files = RunDir(own if own.is_dir() else run.path)
+    continued = own.is_dir()
+    files = RunDir(own if continued else run.path)
     records = read_metrics(run.path)
+    if continued and job.ended_at:  # the run's curve goes on with the job that continued it: this one's ends here
+        later = next((i for i, r in enumerate(records) if r.get("wall", 0) > job.ended_at), len(records))
+        records = records[:later]  # lines are in order; validation lines carry no wall clock
     train, evals = split_metrics(records)
-    prog = read_json(run.progress)
+    prog = {} if continued else read_json(run.progress)
     info = read_json(run.run_info)
     total = prog.get("total_steps") or info.get("total_steps")
     step = prog.get("step") or (train[-1]["step"] if train else 0)

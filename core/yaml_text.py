@@ -32,6 +32,25 @@ def _int_or_text(loader, node):
 _Loader.add_constructor("tag:yaml.org,2002:int", _int_or_text)
 
 
+def _mapping_once(loader, node):
+    """A key written twice in one mapping is an error, as YAML says, with the line of the second: SafeLoader
+    kept the last silently (`lora_rank: 8` ... `lora_rank: 64` trained with 64, saying nothing). Keys merged
+    in with `<<: *anchor` may still be overridden."""
+    seen = set()
+    for key_node, _ in node.value:
+        if key_node.tag == "tag:yaml.org,2002:merge" or not isinstance(key_node, yaml.ScalarNode):
+            continue
+        key = loader.construct_object(key_node)
+        if key in seen:
+            raise yaml.constructor.ConstructorError("while reading a mapping", node.start_mark,
+                                                    f"found the key {key!r} twice", key_node.start_mark)
+        seen.add(key)
+    return yaml.SafeLoader.construct_yaml_map(loader, node)
+
+
+_Loader.add_constructor("tag:yaml.org,2002:map", _mapping_once)
+
+
 def load_yaml_text(text: str):
     """yaml.safe_load for text a person wrote (a file, a --set value, a box in the page)."""
     loader = _Loader(text)  # what yaml.safe_load does, with _Loader (a SafeLoader: plain data only)

@@ -24,17 +24,20 @@ class LoadedData:
     rows: int
 
 
-def load_examples(path: str | Path, fmt: str = "auto", column_map: dict | None = None) -> LoadedData:
-    """Every record as an example; raise InputError when any record is unusable."""
+def load_examples(path: str | Path, fmt: str = "auto", column_map: dict | None = None, *,
+                  display_name: str | None = None) -> LoadedData:
+    """Every record as an example; raise InputError when any record is unusable. display_name: the name
+    people know the file by (training reads a pinned copy named by its hash)."""
     path = Path(path)
-    rep = check_file(path, fmt or "auto", column_map, collect=True)
+    name = display_name or path.name
+    rep = check_file(path, fmt or "auto", column_map, collect=True, display_name=name)
     if not rep.ok:
         problems = rep.error_problems()
         for code, c in rep.counts().items():
             kept = len(rep.collector.kept.get(code, []))
             if not c["warning"] and c["count"] > kept:
-                problems.append(Problem(path.name, Msg("load.more", n=c["count"] - kept, kind=title(code))))
+                problems.append(Problem(name, Msg("load.more", n=c["count"] - kept, kind=title(code))))
         if not problems:
-            problems.append(Problem(path.name, Msg("load.no_usable"), Msg("check.add_examples.hint")))
-        raise InputError(problems=problems, title=Msg("load.title", file=path.name, summary=rep.summary()))
+            problems.append(Problem(name, Msg("load.no_usable"), Msg("check.add_examples.hint")))
+        raise InputError(problems=problems, title=Msg("load.title", file=name, summary=rep.summary()))
     return LoadedData(format=rep.format, examples=rep.examples or [], rows=rep.rows)

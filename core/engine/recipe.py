@@ -8,7 +8,8 @@
     exit codes         0: done (or stopped on request, which is not a failure); what the body
                        returns otherwise (merge: 1 when a written format failed its check); 1 with
                        the traceback in the log when it raised (torchrun and the supervisor see a
-                       failed rank; the diagnosis reads error.json)
+                       failed rank; the diagnosis reads error.json); SystemExit(1), no traceback,
+                       for a worded error (core.errors.DanluError: bad data, a diverged loss)
 
     def main(argv=None) -> int:
         args = parse_args(argv)
@@ -23,6 +24,7 @@ from pathlib import Path
 from typing import Callable
 
 from core.engine.common import Dist, record_failure, setup_dist
+from core.errors import DanluError
 
 
 @dataclass
@@ -56,6 +58,8 @@ def run_recipe(body: Callable[[RecipeContext], int], failure_dir: Path, *, distr
         info = record_failure(failure_dir, rank, exc, ctx.cfg)
         print(f"[danlu] {who or f'rank {rank}'} failed: {info['reason']}: {info['message']}\n[danlu] hint: {info['hint']}",
               file=sys.stderr, flush=True)
+        if isinstance(exc, DanluError):  # worded for people (unusable data, a diverged loss, a full disk):
+            raise SystemExit(1) from exc  # the lines above say it all; a traceback under them says nothing more
         raise
 
 

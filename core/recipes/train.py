@@ -71,7 +71,7 @@ from core.method_check import data_problems
 from core.model_folder import context_window
 from core.models import resolve_model
 from core.risks import model_context_window
-from core.rundir import RunDir
+from core.rundir import RunDir, read_json
 from core.workspace import sha256_file
 
 
@@ -105,9 +105,10 @@ def build_optimizer(cfg, params, d):
     return torch.optim.AdamW(params, lr=cfg.learning_rate, weight_decay=cfg.weight_decay, fused=d.cuda)
 
 
-def prepare_data(cfg, tok, d, method):
-    """The dataset read, split (the same split evaluation uses) and encoded by the method."""
-    loaded = load_examples(cfg.dataset, cfg.dataset_format, cfg.column_map)
+def prepare_data(cfg, tok, d, method, shown: str | None = None):
+    """The dataset read, split (the same split evaluation uses) and encoded by the method. shown: the
+    file's name as the person gave it (cfg.dataset is the run's pinned copy, named by its hash)."""
+    loaded = load_examples(cfg.dataset, cfg.dataset_format, cfg.column_map, display_name=shown)
     problems = data_problems(cfg.method, loaded.format)
     if problems:  # the launcher refuses this before a job starts; a hand-started recipe says it too
         raise InputError(problems=problems, title=Msg("train.method_data_title"))
@@ -192,7 +193,8 @@ def start_run(cfg, run_dir: Path, d, resume: bool) -> Run:
     tok = load_tokenizer(ref.source, cfg, ref.local)
     t_tok = time.time()
     method = method_for(cfg)
-    data = prepare_data(cfg, tok, d, method)
+    source = read_json(RunDir(run_dir).dataset_info).get("source")
+    data = prepare_data(cfg, tok, d, method, Path(source).name if source else None)
     t_data = time.time()
     saved = train_state.read_checkpoint(run_dir, d, dataset_sha) if resume else None
     model, net, fsdp, info = build_model(cfg, d, ref, data.plan_seq, saved)

@@ -1,7 +1,10 @@
 """Bad input on the command line: exit code 2 and a message naming the field, never a traceback."""
+import os
+import sys
+
 import pytest
 
-from tests.conftest import run_app
+from tests.conftest import ENV_DEFAULTS, REPO, run_app
 
 
 @pytest.mark.parametrize("content,field", [
@@ -165,3 +168,65 @@ def test_a_port_no_socket_can_bind_is_refused_naming_where_it_came_from(tmp_path
         rc = e.code
     err = capsys.readouterr().err
     assert rc == (1 if env == "abc" else 2) and said in err and "unexpected" not in err, err[-600:]
+
+
+def test_a_device_or_pipe_is_refused_not_read_forever(home, tmp_path):
+    """Found by a CLI probe: `train c.yaml --set dataset=/dev/zero` (or a FIFO) hashed the 'file' forever,
+    `train /dev/zero`, `review --apply-marks /dev/zero` and `demo --auth-file /dev/zero` read it forever,
+    `train FOLDER` and `review --apply-marks missing.csv` stopped with 'unexpected ...Error', and check-data
+    called a FIFO a folder. A config through a pipe (`train <(cat c.yaml)`) is still read."""
+    import subprocess
+    data = tmp_path / "d.jsonl"
+    data.write_text('{"text": "hello"}\n')
+    fifo = tmp_path / "fifo.jsonl"
+    os.mkfifo(fifo)
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(f"dataset: {data}\n")
+    for args, said in [(("train", cfg, "--set", "dataset=/dev/zero"), "dataset: /dev/zero is not a regular file"),
+                       (("train", cfg, "--set", f"dataset={fifo}"), "is not a regular file"),
+                       (("train", "/dev/zero"), "/dev/zero: is larger than 16 MB: not a config file"),
+                       (("train", tmp_path), "is a folder, not a file"),
+                       (("review", data, "--apply-marks", "/dev/zero", "--out", tmp_path / "o.jsonl"), "is not a regular file"),
+                       (("review", data, "--apply-marks", tmp_path / "no.csv", "--out", tmp_path / "o.jsonl"), "file not found"),
+                       (("check-data", fifo), f"{fifo}: is not a regular file"),
+                       (("demo", "danlu-tiny", "--auth-file", "/dev/zero"), "USER:PASS")]:
+        try:
+            r = run_app(*args, home=home, timeout=30)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"{args} did not answer within 30 s")
+        assert r.returncode == 2 and said in r.stderr and "unexpected" not in r.stderr, (args, r.stderr)
+    piped = subprocess.run(f"{sys.executable} {REPO / 'app.py'} train <(cat {cfg}) --set lora_rank=0", shell=True,
+                           executable="/bin/bash", capture_output=True, text=True, timeout=30,
+                           env=dict(os.environ, DANLU_HOME=str(home), **ENV_DEFAULTS))
+    assert piped.returncode == 2 and "lora_rank: LoRA rank must be at least 1" in piped.stderr, piped.stderr
+
+
+@pytest.mark.parametrize("argv", [
+    ["copy-preset", "demo", "{blocker}/x.yaml"], ["clean", "{data}", "trim", "--out", "{blocker}/o.jsonl"],
+    ["review", "{data}", "--redact", "--out", "{blocker}/o.jsonl"], ["copy-preset", "demo", "/proc/self/x.yaml"],
+])
+def test_an_output_the_system_refuses_is_said_in_words(tmp_path, monkeypatch, capsys, argv):
+    """Found by a CLI probe: an --out or a preset's copy where the system refuses to write (a file where a folder
+    should be, /sys, /proc) stopped with 'unexpected FileExistsError' / 'PermissionError' / 'FileNotFoundError'
+    naming Danlu's temporary file. Now: exit 2, the system's reason, the folder it could not write in."""
+    from cli.main import main
+    monkeypatch.setenv("DANLU_HOME", str(tmp_path / "home"))
+    data = tmp_path / "d.jsonl"
+    data.write_text('{"prompt": "a", "completion": "b"}\n')
+    (tmp_path / "blocker").write_text("a file, not a folder\n")
+    assert main([a.format(blocker=tmp_path / "blocker", data=data) for a in argv]) == 2
+    err = capsys.readouterr().err
+    assert "unexpected" not in err and ".tmp" not in err and "check the path" in err, err
+
+
+def test_a_setting_written_twice_is_refused_naming_its_line(home, tmp_path):
+    """Found by a CLI probe: a config with `lora_rank: 16` and, further down, `lora_rank: 8` trained with 8 and
+    said nothing (YAML forbids a key twice; PyYAML keeps the last). A key merged in from an anchor may still be
+    overridden."""
+    from core.config import load_yaml_text
+    (tmp_path / "d.jsonl").write_text('{"text": "hello"}\n')
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(f"dataset: {tmp_path / 'd.jsonl'}\nlora_rank: 16\nseed: 1\nlora_rank: 8\n")
+    r = run_app("train", cfg, home=home)
+    assert r.returncode == 2 and "c.yaml:4: not valid YAML (found the key 'lora_rank' twice)" in r.stderr, r.stderr
+    assert load_yaml_text("base: &b {x: 1, y: 2}\nc:\n  <<: *b\n  x: 3\n")["c"] == {"x": 3, "y": 2}

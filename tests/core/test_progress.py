@@ -1,5 +1,7 @@
 """core/progress.py: the clock arithmetic (metrics lines carry "wall" (1 ms) and "time" (10 ms)) and
 the phase a status names."""
+import json
+
 from core import jobs as J
 from core import progress
 from core.launch_commands import build_command
@@ -53,3 +55,27 @@ def test_a_job_on_one_machine_keeps_its_words_while_it_loads(services, tmp_path)
         st = progress.status(running_job(services, tmp_path / f"n{nproc}", LaunchSpec(), nproc))
         assert st["phase"] is None and st["nodes"] is None
         assert progress.status_line(st) == "Running, loading the model and data"
+
+
+def test_a_job_another_one_continued_keeps_its_own_progress(services, tmp_path):
+    """Found by a CLI probe: after `jobs resume`, the cancelled job's line in `jobs list` read 'Cancelled, step
+    280/280 (100%), loss 0.1896' once the resumed job finished: the run's progress and curve, not its own."""
+    run = RunDir(tmp_path / "run")
+    run.path.mkdir()
+    job = services.store.create(kind="train", name="x", run_dir=str(run.path), config_path=str(run.config),
+                                argv=["python"], gpus=["cpu"], nproc=1)
+    for state in (J.STARTING, J.RUNNING, J.CANCELLING, J.CANCELLED):
+        assert services.store.transition(job.id, state)
+    job = services.store.get(job.id)
+    lines = [dict(step=s, loss=5.0 - s / 100, time=s, wall=job.ended_at - 30 + s) for s in (10, 20)]
+    lines += [dict(step=20, eval_loss=4.5, time=21)]  # a validation line has no wall clock
+    lines += [dict(step=s, loss=0.2, time=s, wall=job.ended_at + 60 + s) for s in (30, 280)]  # the next job's
+    lines += [dict(step=280, eval_loss=0.5, time=300)]
+    run.metrics.write_text("".join(json.dumps(x) + "\n" for x in lines))
+    write_json(run.progress, dict(phase="done", step=280, total_steps=280))
+    write_json(run.run_info, dict(total_steps=280))
+    run.attempt(job.id).mkdir(parents=True)  # the resume moved this job's own files there
+    st = progress.status(job)
+    assert st["step"] == 20 and st["last_metrics"]["loss"] == 4.8 and st["total_steps"] == 280
+    assert progress.status_line(st).startswith("Cancelled, step 20/280 (7%), loss 4.8000, validation loss 4.5000"), \
+        progress.status_line(st)

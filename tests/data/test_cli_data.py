@@ -69,3 +69,27 @@ def test_broken_characters_in_keys_still_print(home, tmp_path):
         r = run_app("check-data", p, *extra, home=home)
         assert r.returncode == 2 and "Traceback" not in r.stderr and "unexpected" not in r.stderr, r.stderr
         assert "\\ud800" in r.stdout
+
+
+def test_clean_never_writes_over_its_input_or_an_existing_file(home, tmp_path):
+    """Found by a CLI probe: split's validation file was written wherever --val-out (or its default,
+    OUT.validation.jsonl) pointed: over the input itself (124 rows became 12), over an existing file
+    without --force, and --val-out = --out stopped with 'unexpected FileNotFoundError'; an --out that
+    is a folder stopped with 'unexpected IsADirectoryError'."""
+    src = write_jsonl(tmp_path / "data.validation.jsonl", [chat(f"q{i}") for i in range(10)])
+    before = src.read_bytes()
+    r = run_app("clean", src, "split", "val_fraction=0.2", "--out", tmp_path / "o.jsonl", "--val-out", src, home=home)
+    assert r.returncode == 2 and "--val-out: is the input file" in r.stderr, r.stderr
+    r = run_app("clean", src, "split", "val_fraction=0.2", "--out", tmp_path / "data.jsonl", home=home)  # the default
+    assert r.returncode == 2 and "--val-out: is the input file" in r.stderr, r.stderr
+    assert src.read_bytes() == before
+    other = tmp_path / "keep.jsonl"
+    other.write_text("mine\n")
+    r = run_app("clean", src, "split", "val_fraction=0.2", "--out", tmp_path / "o.jsonl", "--val-out", other, home=home)
+    assert r.returncode == 2 and "already exists" in r.stderr and other.read_text() == "mine\n"
+    r = run_app("clean", src, "split", "--out", tmp_path / "o.jsonl", "--val-out", tmp_path / "o.jsonl", home=home)
+    assert r.returncode == 2 and "--val-out: is the same file as --out" in r.stderr, r.stderr
+    for verb in (("clean", src, "trim"), ("review", src, "--redact")):
+        r = run_app(*verb, "--out", tmp_path, "--force", home=home)
+        assert r.returncode == 2 and f"{tmp_path} is a folder" in r.stderr and "unexpected" not in r.stderr, r.stderr
+    assert not (tmp_path / "o.jsonl").exists() and src.read_bytes() == before

@@ -65,3 +65,19 @@ def test_resume_of_a_running_or_finished_job_says_why_not(home, services):
     r = run_app("jobs", "resume", job.id, home=home)
     assert r.returncode == 2 and "only failed, cancelled or interrupted jobs resume" in r.stderr
     assert "Retry" in r.stderr
+
+
+def test_unusable_data_fails_in_words_naming_the_persons_file(home, tmp_path):
+    """Found by a CLI probe: `train c.yaml --set dataset=bin.jsonl` (a file training cannot use) printed a
+    Python traceback under the worded reason, and named the run's pinned copy ('03d6a9771076a833.jsonl
+    cannot be used for training') instead of the file the person gave."""
+    from tests.jobs.util import demo_yaml
+    data = tmp_path / "my-data.jsonl"
+    data.write_bytes(bytes(range(256)) * 20)
+    r = run_app("train", demo_yaml(tmp_path / "c.yaml", dataset=str(data)), home=home, timeout=240)
+    out = r.stdout + r.stderr
+    assert r.returncode == 1, out
+    assert "my-data.jsonl cannot be used for training" in out and "this is a binary file" in out, out
+    assert "Traceback" not in out, out
+    st = json.loads(run_app("jobs", "list", "--json", home=home).stdout)[0]
+    assert st["state"] == "failed" and st["reason"] == "data_error" and "my-data.jsonl" in st["message"], st
