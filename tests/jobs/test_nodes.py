@@ -178,6 +178,7 @@ def test_a_stop_on_machine_0_ends_machine_1_as_stopped_there(two_machines, monke
         ends = [launcher.wait(m.workspace, j.id, timeout=120) for m, j in zip(two_machines, (job0, job1))]
         assert [j.state for j in ends] == [J.CANCELLED, J.INTERRUPTED], [(j.state, j.message) for j in ends]
         assert ends[1].message == "Another machine of this job stopped it; machine 0 saved a checkpoint first."
+        assert ends[1].hint == "Press Resume to continue from the last checkpoint."  # machine 0's (it said: from the beginning)
     finally:
         stop_all(two_machines, (job0, job1))
 
