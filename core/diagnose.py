@@ -206,8 +206,11 @@ def read_from(path: Path, offset: int, max_bytes: int = 256_000) -> str:
 
 
 def resume_hint(run_dir: Path) -> Msg:
-    """The hint for a run whose folder is at hand (the supervisor, the launcher)."""
-    return resume_hint_for(RunDir(run_dir).has_checkpoint())
+    """The hint for a run whose folder is at hand (the supervisor, the launcher): a complete checkpoint
+    there, or the step the stop said it saved (machine 1, 2, ... of a job started on each machine hold
+    no checkpoint; a resume there starts from machine 0's, core.engine.train_state.agreed_checkpoint)."""
+    run = RunDir(run_dir)
+    return resume_hint_for(run.has_checkpoint() or bool(read_json(run.stopped).get("checkpoint_step")))
 
 
 def resume_hint_for(saved: bool) -> Msg:

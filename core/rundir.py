@@ -31,7 +31,9 @@ Written while it runs, by its supervisor (core.supervise) and torchrun:
 Written while it runs, by rank 0 of the recipe (core.recipes.*); in a job started on each machine
 (train --nnodes: a run folder per machine), machine 1, 2, ...'s first process writes progress.json,
 metrics.jsonl, run_info.json, stopped.json and result.json (adapter_dir null, adapter_on_machine_0)
-into its own folder too (core.engine.common.keeps_record); checkpoints/ and adapter/ are machine 0's:
+into its own folder too (core.engine.common.keeps_record); checkpoints/ and adapter/ are machine 0's (a resume
+copies the checkpoint it starts from, and reference_logps.json, to the machines that lack them:
+core.engine.train_state.agreed_checkpoint):
     progress.json     phase, step, total_steps at every log (the stall watchdog reads it)   atomic, not fsynced
     metrics.jsonl     a line per logged step {step, epoch, loss, lr, grad_norm, tokens_per_s, time}
                       (+ reward_margin, pref_accuracy for dpo/orpo) or evaluation {step, eval_loss,

@@ -17,7 +17,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from core.rundir import CHECKPOINT_PREFIX as PREFIX, checkpoint_name
-from core.workspace import MANIFEST, fsync_dir, manifest_problem, read_manifest, write_manifest
+from core.workspace import MANIFEST, atomic_write_bytes, fsync_dir, manifest_problem, read_manifest, write_manifest
 
 
 
@@ -94,6 +94,29 @@ def newest_valid(ckpt_root: Path, log=print) -> Path | None:
             return p
         log(f"[danlu] skipping checkpoint {p.name}: {problem}")
     return None
+
+
+def files_of(path: Path) -> dict[str, bytes]:
+    """A verified checkpoint's files by name (its manifest included), for a machine that lacks it."""
+    return {name: (path / name).read_bytes() for name in [*read_manifest(path), MANIFEST]}
+
+
+def write_copy(ckpt_root: Path, name: str, files: dict[str, bytes]) -> Path:
+    """Another machine's checkpoint (files_of) written here as save() writes one: into a partial
+    folder, the manifest last, then renamed. The caller verifies it (the manifest holds every sha256)."""
+    if name != checkpoint_name(int(name[len(PREFIX):])):
+        raise ValueError(f"not a checkpoint's name: {name!r}")
+    ckpt_root.mkdir(parents=True, exist_ok=True)
+    final, tmp = ckpt_root / name, ckpt_root / f".{name}.partial"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    for fname in sorted(files, key=lambda f: f == MANIFEST):  # the manifest last
+        atomic_write_bytes(tmp / Path(fname).name, files[fname])
+    if final.exists():
+        shutil.rmtree(final)
+    os.replace(tmp, final)
+    fsync_dir(ckpt_root)
+    return final
 
 
 def load(path: Path) -> tuple[dict, dict, dict]:

@@ -14,13 +14,16 @@ import shutil
 import time
 from pathlib import Path
 
+import torch.distributed as dist
+
 from core.config import to_dict
-from core.errors import InputError, Problem
+from core.errors import DanluError, InputError, Problem
 from core.messages import Msg
 from core.engine import checkpoint as ckpt
 from core.engine.common import DiskFull, barrier, fault, log, write_json
 from core.engine.sharded import adapter_state_dict
 from core.rundir import RunDir, adapter_info_path
+from core.workspace import MANIFEST, atomic_write_bytes, sha256_file
 
 
 def adapter_state(model) -> dict:
@@ -53,8 +56,8 @@ def check_disk(run_dir: Path, model, step: int) -> None:
 
 
 def read_checkpoint(run_dir: Path, d, dataset_sha: str):
-    """(folder, adapter, optimizer state, trainer state) of the newest valid checkpoint, or None."""
-    path = ckpt.newest_valid(RunDir(run_dir).checkpoints, log=lambda m: log(d, m))
+    """(folder, adapter, optimizer state, trainer state) of the checkpoint every rank resumes from, or None."""
+    path = agreed_checkpoint(run_dir, d)
     if path is None:
         log(d, "[danlu] no complete checkpoint found: starting from step 0")
         return None
@@ -63,6 +66,69 @@ def read_checkpoint(run_dir: Path, d, dataset_sha: str):
         raise InputError(problems=[Problem("dataset", Msg("train.dataset_changed"), Msg("train.dataset_changed.hint"))],
                          title=Msg("train.cannot_resume_title"))
     return path, adapter, opt_state, state
+
+
+def agreed_checkpoint(run_dir: Path, d) -> Path | None:
+    """Machine 0's newest valid checkpoint, on every rank. A job started on each machine (train --nnodes)
+    has a run folder per machine and rank 0 alone saves, so machine 1, 2, ... hold no checkpoint: each
+    started again from step 0 while machine 0 went on from its checkpoint (other steps, learning rates
+    and batches; the weights drifted apart, then the ranks hung in mismatched collectives). Machine 0
+    sends the checkpoint's files, and dpo's reference log-probs, to the first process of each machine
+    that lacks them; when a machine still lacks them after that, every rank stops with the same words.
+    All ranks call it (collectives); a Slurm job's machines share one folder and send nothing."""
+    run = RunDir(run_dir)
+    newest = ckpt.newest_valid(run.checkpoints, log=lambda m: log(d, m)) if d.main else None
+    if d.world == 1:
+        return newest
+    want = [None if newest is None else dict(
+        name=newest.name, manifest=sha256_file(newest / MANIFEST),
+        reference=sha256_file(run.reference) if run.reference.is_file() else None)]
+    dist.broadcast_object_list(want, src=0)
+    want = want[0]
+    if want is None:
+        return None
+    node = int(os.environ.get("GROUP_RANK", "0"))  # torchrun's machine number
+    held = [None] * d.world
+    dist.all_gather_object(held, (d.local_rank, node, d.main or holds(run, want)))
+    lacking = sorted({n for _, n, ok in held if not ok})
+    if lacking:
+        log(d, f"[danlu] sending checkpoint {want['name']} to machine {', '.join(map(str, lacking))}")
+        if d.main:
+            files = dict(name=newest.name, files=ckpt.files_of(newest),
+                         reference=run.reference.read_bytes() if want["reference"] else None)
+            for rank, (local_rank, _, ok) in enumerate(held):
+                if not ok and local_rank == 0:
+                    dist.send_object_list([files], dst=rank)
+        elif d.local_rank == 0 and not held[d.rank][2]:
+            got = [None]
+            dist.recv_object_list(got, src=0)
+            try:
+                ckpt.write_copy(run.checkpoints, got[0]["name"], got[0]["files"])
+                if got[0]["reference"] is not None:
+                    atomic_write_bytes(run.reference, got[0]["reference"])
+                print(f"[danlu] received checkpoint {want['name']} from machine 0", flush=True)
+            except (OSError, ValueError) as e:  # a full disk: the check below stops every rank
+                print(f"[danlu] could not write checkpoint {want['name']} from machine 0 here: {e}", flush=True)
+        barrier(d)
+        dist.all_gather_object(held, (d.local_rank, node, d.main or holds(run, want)))
+        lacking = sorted({n for _, n, ok in held if not ok})
+        if lacking:
+            where = dict(name=want["name"], machines=", ".join(map(str, lacking)))
+            raise CheckpointMissing(Msg("train.checkpoint_not_everywhere", **where),
+                                    Msg("train.checkpoint_not_everywhere.hint", **where))
+    return run.checkpoints / want["name"]
+
+
+def holds(run: RunDir, want: dict) -> bool:
+    """This machine has machine 0's checkpoint (the same manifest, every file intact) and its reference."""
+    path = run.checkpoints / want["name"]
+    if not (path / MANIFEST).is_file() or sha256_file(path / MANIFEST) != want["manifest"] or ckpt.verify(path):
+        return False
+    return want["reference"] is None or (run.reference.is_file() and sha256_file(run.reference) == want["reference"])
+
+
+class CheckpointMissing(DanluError):
+    pass
 
 
 def restore_adapter(model, saved) -> None:

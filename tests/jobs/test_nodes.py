@@ -178,6 +178,7 @@ def test_a_stop_on_machine_0_ends_machine_1_as_stopped_there(two_machines, monke
         ends = [launcher.wait(m.workspace, j.id, timeout=120) for m, j in zip(two_machines, (job0, job1))]
         assert [j.state for j in ends] == [J.CANCELLED, J.INTERRUPTED], [(j.state, j.message) for j in ends]
         assert ends[1].message == "Another machine of this job stopped it; machine 0 saved a checkpoint first."
+        assert ends[1].hint == "Press Resume to continue from the last checkpoint."  # machine 0's (it said: from the beginning)
     finally:
         stop_all(two_machines, (job0, job1))
 
@@ -194,3 +195,30 @@ def stop_all(machines, jobs) -> None:
         if not m.store.get(j.id).terminal:
             launcher.cancel(m.workspace, j.id)
             launcher.wait(m.workspace, j.id, timeout=60)
+
+
+
+def test_a_resume_on_every_machine_continues_each_from_machine_0s_checkpoint(two_machines, monkeypatch):
+    """Machine 0 alone holds the checkpoints. Before, `jobs resume` on each machine: machine 0 went on from
+    step 2, machine 1 (no checkpoint) from step 0, with its own learning rate, optimizer and batches, and
+    logged the shared losses as steps 1-4; when machine 0 reached step 6 the two hung in mismatched
+    collectives (both RUNNING until the 10-minute collective timeout). Now machine 0 sends checkpoint 2."""
+    (job0, job1), _ = start_on_both(two_machines, monkeypatch, fault="crash@3:0", max_steps=6, logging_steps=1,
+                                    eval_steps=0, save_steps=2)
+    jobs = (job0, job1)
+    try:
+        ends = [launcher.wait(m.workspace, j.id, timeout=180) for m, j in zip(two_machines, jobs)]
+        assert [j.state for j in ends] == [J.FAILED, J.FAILED], [(j.state, j.message) for j in ends]
+        assert not RunDir(job1.run_dir).checkpoints.exists()
+        monkeypatch.delenv("DANLU_FAULT")
+        jobs = [launcher.resume(m.workspace, j.id) for m, j in zip(two_machines, jobs)]
+        ends = [launcher.wait(m.workspace, j.id, timeout=120) for m, j in zip(two_machines, jobs)]
+        assert [j.state for j in ends] == [J.SUCCEEDED, J.SUCCEEDED], [(j.state, j.message) for j in ends]
+        runs = [RunDir(j.run_dir) for j in ends]
+        assert [read_json(run.run_info)["resumed_from_step"] for run in runs] == [2, 2]
+        assert [read_json(run.result)["steps"] for run in runs] == [6, 6]
+        assert "received checkpoint step-0000002 from machine 0" in runs[1].stdout_log.read_text()
+        losses = [[(m["step"], m["loss"]) for m in read_jsonl(run.metrics) if "loss" in m] for run in runs]
+        assert [step for step, _ in losses[1]] == [1, 2, 3, 4, 5, 6] and losses[1] == losses[0]
+    finally:
+        stop_all(two_machines, jobs)
