@@ -89,7 +89,9 @@ def agreed_checkpoint(run_dir: Path, d) -> Path | None:
         return None
     node = int(os.environ.get("GROUP_RANK", "0"))  # torchrun's machine number
     held = [None] * d.world
-    dist.all_gather_object(held, (d.local_rank, node, d.main or holds(run, want)))
+    # each machine's first process answers for its folder (the others would only hash the same files again)
+    checks = not d.main and node != 0 and d.local_rank == 0
+    dist.all_gather_object(held, (d.local_rank, node, not checks or holds(run, want)))
     lacking = sorted({n for _, n, ok in held if not ok})
     if lacking:
         log(d, f"[danlu] sending checkpoint {want['name']} to machine {', '.join(map(str, lacking))}")
@@ -110,7 +112,7 @@ def agreed_checkpoint(run_dir: Path, d) -> Path | None:
             except (OSError, ValueError) as e:  # a full disk: the check below stops every rank
                 print(f"[danlu] could not write checkpoint {want['name']} from machine 0 here: {e}", flush=True)
         barrier(d)
-        dist.all_gather_object(held, (d.local_rank, node, d.main or holds(run, want)))
+        dist.all_gather_object(held, (d.local_rank, node, not checks or holds(run, want)))
         lacking = sorted({n for _, n, ok in held if not ok})
         if lacking:
             where = dict(name=want["name"], machines=", ".join(map(str, lacking)))
