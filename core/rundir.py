@@ -88,10 +88,9 @@ from __future__ import annotations
 import json
 import os
 import sys
-import tempfile
 from pathlib import Path
 
-from core.workspace import atomic_write_text, fsync_dir
+from core.workspace import atomic_write_text, fsync_dir, temp_file
 
 CONFIG = "config.yaml"
 PREPARE = "prepare.json"
@@ -249,7 +248,7 @@ def claim_json(path: str | os.PathLike, data: dict) -> bool:
     """Create `path` with `data` only if it does not exist yet (whole, never half-written);
     True when this call created it. Several failing ranks race for error.json: the first wins."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = temp_file(path.parent, f".{path.name}.", ".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")

@@ -82,7 +82,7 @@ def pin_dataset(ws: Workspace, path: str) -> tuple[Path, str]:
     dest = pinned_dir / f"{digest[:16]}{src.suffix.lower()[:8]}"
     if not dest.exists():
         # a temp name of its own: two jobs may pin the same file at the same moment
-        fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=pinned_dir)
+        fd, tmp = temp_file(pinned_dir, f".{dest.name}.", ".tmp")
         os.close(fd)
         shutil.copyfile(src, tmp)
         os.replace(tmp, dest)
@@ -98,7 +98,7 @@ def atomic_write_text(path: Path, text: str, durable: bool = True) -> None:
 def atomic_write_bytes(path: Path, data: bytes, durable: bool = True) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = temp_file(path.parent, f".{path.name}.", ".tmp", replacing=path)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
@@ -114,6 +114,32 @@ def atomic_write_bytes(path: Path, data: bytes, durable: bool = True) -> None:
         raise
     if durable:
         fsync_dir(path.parent)
+
+
+def temp_file(folder: Path, prefix: str, suffix: str, replacing: Path | None = None) -> tuple[int, str]:
+    """mkstemp in `folder`, with the mode any program's new file gets (0666 less the umask), or the mode
+    of the file it will replace. mkstemp's own is owner-only: a config written by copy-preset, a cleaned
+    file, a run's config.yaml and results came out unreadable to the rest of a lab, and --force turned an
+    existing file owner-only."""
+    fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=folder)
+    try:
+        mode = os.stat(replacing).st_mode & 0o7777 if replacing is not None else None
+    except OSError:
+        mode = None
+    os.fchmod(fd, mode if mode is not None else 0o666 & ~umask())
+    return fd, tmp
+
+
+def umask() -> int:
+    """This process's umask, read without changing it (os.umask sets it: a moment of 0 for other threads)."""
+    try:
+        with open("/proc/self/status", encoding="ascii", errors="replace") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0o022
 
 
 def fsync_dir(path: Path) -> None:

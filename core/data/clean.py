@@ -36,7 +36,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from pathlib import Path
 
 from core.data.check import resolve_format
@@ -51,6 +50,7 @@ from core.data.sniff import sniff
 from core.data.textfields import normalised
 from core.errors import InputError, Problem
 from core.messages import Msg, keep
+from core.workspace import temp_file
 
 OPS = {**{cls.name: cls for cls in (Dedupe, DropEmpty, DropInvalid, Trim, MergeTurns, FilterLong, TruncateLong, Replace,
                                     Edit, Delete, Redact, Split)}, **PAIR_OPS}
@@ -121,7 +121,7 @@ def run_ops(src: str | Path, specs: list[tuple[str, dict]], out: str | Path, fmt
         rows = op(rows)
     if kept is not None:
         rows = _noting(rows, kept)
-    tmp = _write_jsonl(out.parent, (rec for _, rec in rows))
+    tmp = _write_jsonl(out, (rec for _, rec in rows))
     try:
         unreadable = sum(n for code, n in col.counts.items() if code in READ_CODES)
         if unreadable and not (ops and isinstance(ops[0], DropInvalid)):
@@ -148,9 +148,10 @@ def _noting(rows, kept: list):
         yield no, rec
 
 
-def _write_jsonl(folder: Path, records) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=".clean-", suffix=".jsonl.tmp", dir=folder)
+def _write_jsonl(out: Path, records) -> Path:
+    """The records into a temporary file beside `out` (its mode when it exists: --force keeps it)."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = temp_file(out.parent, ".clean-", ".jsonl.tmp", replacing=out)
     with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
         for rec in records:
             f.write(json.dumps(rec, ensure_ascii=False, default=str))
