@@ -95,6 +95,12 @@ def status(job: J.Job) -> dict:
         err = read_json(files.error)
         out["error"] = {k: err.get(k) for k in ("reason", "message", "hint", "message_msg", "hint_msg", "rank", "log_tail")
                         if err.get(k) is not None}
+    if continued:  # what it said to do ("press Resume") was done: a later job went on with the run
+        later = read_json(run.heartbeat).get("job_id") or read_json(run.exit).get("job_id")
+        done = Msg("job.continued_by.hint", id=later) if later and later != job.id else Msg("job.continued_later.hint")
+        for part in (out, out.get("error") or {}):
+            part.update(hint=str(done), hint_msg=done.to_dict())
+    out["continued"] = continued
     return out
 
 

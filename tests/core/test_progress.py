@@ -1,12 +1,14 @@
 """core/progress.py: the clock arithmetic (metrics lines carry "wall" (1 ms) and "time" (10 ms)) and
 the phase a status names."""
 import json
+import shutil
 
 from core import jobs as J
 from core import progress
 from core.launch_commands import build_command
 from core.launcher import LaunchSpec
 from core.progress import seconds_between
+from core.messages import Msg
 from core.rundir import RunDir, write_json
 
 
@@ -79,3 +81,28 @@ def test_a_job_another_one_continued_keeps_its_own_progress(services, tmp_path):
     assert st["step"] == 20 and st["last_metrics"]["loss"] == 4.8 and st["total_steps"] == 280
     assert progress.status_line(st).startswith("Cancelled, step 20/280 (7%), loss 4.8000, validation loss 4.5000"), \
         progress.status_line(st)
+
+
+def test_a_job_another_one_continued_no_longer_asks_for_resume(services, tmp_path):
+    """Found by the same probe: `jobs show` of the stopped job still said "Press Resume to continue from the
+    last checkpoint" after another job had continued it (its Resume is refused, naming that job)."""
+    run = RunDir(tmp_path / "run")
+    run.path.mkdir()
+    job = services.store.create(kind="train", name="x", run_dir=str(run.path), config_path=str(run.config),
+                                argv=["python"], gpus=["cpu"], nproc=1)
+    for state in (J.STARTING, J.RUNNING, J.FAILED):
+        assert services.store.transition(job.id, state)
+    services.store.update(job.id, hint=Msg("end.press_resume.hint"))
+    job = services.store.get(job.id)
+    write_json(run.error, dict(reason="crashed", message="It crashed.", hint="Press Resume to continue."))
+    assert progress.status(job)["hint"].startswith("Press Resume") and not progress.status(job)["continued"]
+    run.attempt(job.id).mkdir(parents=True)
+    shutil.move(str(run.error), str(run.attempt(job.id) / "error.json"))
+    st = progress.status(job)
+    assert st["continued"] and st["hint"] == st["error"]["hint"] == (
+        "a later job continued this run from its checkpoint: follow that one (the newest in the job table, or jobs list)")
+    write_json(run.heartbeat, dict(job_id="20261204-150000-abcdef"))  # the next attempt's supervisor started
+    st = progress.status(job)
+    assert st["hint"] == st["error"]["hint"] == ("job 20261204-150000-abcdef continued this run from its checkpoint: "
+                                                 "follow that one (the job table, or jobs show 20261204-150000-abcdef)")
+    assert st["hint_msg"]["code"] == "job.continued_by.hint"
