@@ -71,8 +71,9 @@ def status(job: J.Job) -> dict:
     step = prog.get("step") or (train[-1]["step"] if train else 0)
     waiting = waiting_for_machines(job)
     eta = None
-    if job.state == J.RUNNING and not waiting and train and total and step:
-        first = train[0]
+    mine = latest_attempt(train)
+    if job.state == J.RUNNING and not waiting and mine and total and step:
+        first = mine[0]
         span_steps = step - first["step"]
         span_time = seconds_between(first, train[-1])
         if span_steps > 0 and span_time > 0:
@@ -102,6 +103,14 @@ def status(job: J.Job) -> dict:
             part.update(hint=str(done), hint_msg=done.to_dict())
     out["continued"] = continued
     return out
+
+
+def latest_attempt(train: list[dict]) -> list[dict]:
+    """The lines of the newest attempt: "time" counts from each attempt's start, so it goes back where a
+    resume began. Its speed alone gives the time left: the pause between two attempts (a day, perhaps)
+    made it far too long. Clock-free, so a compute node's clock that differs from this one's is no matter."""
+    start = next((i for i in range(len(train) - 1, 0, -1) if train[i].get("time", 0) < train[i - 1].get("time", 0)), 0)
+    return train[start:]
 
 
 def waiting_for_machines(job: J.Job) -> bool:

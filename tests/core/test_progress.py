@@ -106,3 +106,22 @@ def test_a_job_another_one_continued_no_longer_asks_for_resume(services, tmp_pat
     assert st["hint"] == st["error"]["hint"] == ("job 20261204-150000-abcdef continued this run from its checkpoint: "
                                                  "follow that one (the job table, or jobs show 20261204-150000-abcdef)")
     assert st["hint_msg"]["code"] == "job.continued_by.hint"
+
+
+def test_a_resumed_job_says_the_time_left_at_its_own_speed(services, tmp_path):
+    """The time left came from the first line of the run to the last: a job resumed an hour after the first
+    attempt stopped counted that hour as training time (here 12 steps in an hour and 2 s: about 5 hours left
+    for 76 steps, where the steps take 1 s each)."""
+    run = RunDir(tmp_path / "run")
+    run.path.mkdir()
+    job = services.store.create(kind="train", name="x", run_dir=str(run.path), config_path=str(run.config),
+                                argv=["python"], gpus=["cpu"], nproc=1)
+    for state in (J.STARTING, J.RUNNING):
+        assert services.store.transition(job.id, state)
+    t0 = 1_800_000_000.0
+    first = [dict(step=s, loss=1.0, time=s * 1.0, wall=t0 + s) for s in (10, 20)]  # the first attempt: 1 s a step
+    second = [dict(step=s, loss=1.0, time=5.0 + s - 22, wall=t0 + 3600 + s) for s in (22, 24)]  # an hour later
+    run.metrics.write_text("".join(json.dumps(x) + "\n" for x in first + second))
+    write_json(run.progress, dict(phase="training", step=24, total_steps=100))
+    st = progress.status(services.store.get(job.id))
+    assert st["eta_s"] == 76.0
