@@ -60,6 +60,8 @@ def sniff(path: str | Path) -> Sniffed:
         head = f.read(HEAD_BYTES)
     whole = len(head) == size
     if not head.strip(b" \t\r\n\x00") or head in (codecs.BOM_UTF8, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE):
+        if b"\x00" in head:  # zeros where the data was: what a crash or a full disk leaves of a file being saved
+            return _refuse(Msg("sniff.zeros", size=size), size=size)
         return _refuse(Msg("sniff.empty"), size=size, code="empty")
     binary = _binary_kind(path, head, size)
     if binary is not None:

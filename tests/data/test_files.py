@@ -31,6 +31,14 @@ def test_empty_file(tmp_path, data):
     assert issue.code == "empty" and "empty" in issue.message
 
 
+@pytest.mark.parametrize("data", [bytes(1000), bytes(200_000) + b'{"text": "the end survived"}\n'])
+def test_a_file_of_zero_bytes_is_said_to_be_damaged_not_empty(tmp_path, data):
+    """A file a crash or a full disk zeroed while it was saved was called "empty" (found by the CLI probe)."""
+    issue = refusal(tmp_path, "z.jsonl", data)
+    assert issue.message == (f"the file holds no text: its {len(data):,} bytes begin with zero bytes only, as a crash "
+                             "or a full disk can leave a file that was being saved")
+
+
 def test_header_only_csv_has_no_data_rows(tmp_path):
     p = tmp_path / "h.csv"
     p.write_text("prompt,completion\n")
