@@ -13,7 +13,6 @@ from core.errors import InputError
 from core.memory import Shape
 from core.memory import model_shape
 from core.presets import compose
-from core.rundir import RunDir
 from webui import fields, jobview
 from webui.tabs import hyperparams_tab as hp
 from webui.tabs import templates_tab as tpl
@@ -438,16 +437,3 @@ def test_the_train_tabs_line_is_kept_in_every_language_for_a_switch(gui, monkeyp
     for hostile in ("", None, "not json", "[1, 2]", '{"en": 5}', '{"ja": "x"}', "{" * 10000, "[" * 100000):
         assert A.say_again("en", hostile) == gr.skip()
 
-
-def test_resume_is_offered_until_another_job_continued_the_run(gui, tmp_path):
-    """A stopped job whose run a later job went on with kept Resume enabled (it is refused, naming that job)."""
-    run = RunDir(tmp_path / "run")
-    run.path.mkdir()
-    job = gui.store.create(kind="train", name="x", run_dir=str(run.path), config_path=str(run.config),
-                           argv=["python"], gpus=["cpu"], nproc=1)
-    for state in (J.STARTING, J.RUNNING, J.CANCELLING, J.CANCELLED):
-        assert gui.store.transition(job.id, state)
-    assert tt.refresh_job(gui, job.id, "", "en")[7]["interactive"] is True
-    run.attempt(job.id).mkdir(parents=True)  # what launcher.resume does before it starts the next job
-    resume = tt.refresh_job(gui, job.id, "", "en")[7]
-    assert resume["interactive"] is False
