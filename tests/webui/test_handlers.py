@@ -178,7 +178,9 @@ def test_save_and_load_config_round_trip(gui):
     assert dict(zip(fields.NAMES, loaded))["lora_rank"] == 24 and loaded[-1] == f"✓ Loaded `{Path(path).name}`"
     extra = Path(path).with_name("extra.yaml")
     extra.write_text(Path(path).read_text() + "lora_rnak: 8\n")
-    assert "lora_rnak" in hp.load_settings(gui, str(extra), "en")[-1]  # an unknown key is named, not dropped silently
+    note = hp.load_settings(gui, str(extra), "en")[-1]
+    assert "lora_rnak" in note  # an unknown key is named, not dropped silently
+    assert "did you mean 'lora_rank'?" in note  # and the setting it meant (as the CLI says): its value was lost
     # given what the page shows, only what the file changes is sent
     shown = dict(values, lora_rank=8)
     partly = dict(zip(fields.NAMES, hp.load_settings(gui, path, "en", *[shown[n] for n in fields.NAMES])))
