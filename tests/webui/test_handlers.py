@@ -178,24 +178,11 @@ def test_save_and_load_config_round_trip(gui):
     assert dict(zip(fields.NAMES, loaded))["lora_rank"] == 24 and loaded[-1] == f"✓ Loaded `{Path(path).name}`"
     extra = Path(path).with_name("extra.yaml")
     extra.write_text(Path(path).read_text() + "lora_rnak: 8\n")
-    note = hp.load_settings(gui, str(extra), "en")[-1]
-    assert "lora_rnak" in note  # an unknown key is named, not dropped silently
-    assert "did you mean 'lora_rank'?" in note  # and the setting it meant (as the CLI says): its value was lost
+    assert "lora_rnak" in hp.load_settings(gui, str(extra), "en")[-1]  # an unknown key is named, not dropped silently
     # given what the page shows, only what the file changes is sent
     shown = dict(values, lora_rank=8)
     partly = dict(zip(fields.NAMES, hp.load_settings(gui, path, "en", *[shown[n] for n in fields.NAMES])))
     assert partly["lora_rank"] == 24 and partly["lora_alpha"] == gr.skip() and partly["base_model"] == gr.skip()
-
-
-def test_loading_a_broken_yaml_names_the_line(gui, uploads):
-    bad = uploads / "bad.yaml"
-    bad.write_text("lora_rank: 8\n  learning_rate: [\n")
-    out = hp.load_settings(gui, str(bad), "en")
-    assert "**bad.yaml:2**" in out[-1] and "YAML" in out[-1]
-    assert str(uploads) not in out[-1], out[-1]  # the person's file name, not the server's folder of uploads
-    typo = uploads / "typo.yaml"
-    typo.write_text("lora_rnk: 8\n")
-    assert "lora_rnk" in hp.load_settings(gui, str(typo), "en")[-1]
 
 
 def test_a_refused_file_names_all_that_is_wrong_in_it_at_once(gui, uploads):
@@ -454,14 +441,3 @@ def test_resume_is_offered_until_another_job_continued_the_run(gui, tmp_path):
     resume = tt.refresh_job(gui, job.id, "", "en")[7]
     assert resume["interactive"] is False
 
-
-def test_export_refusals_name_the_box_as_the_page_names_it(gui, monkeypatch):
-    """A refused export name said 'name: ... is a path, not a name' on the Chinese page: the box's key,
-    not its label (导出名称), as the Evaluate tab's refusals do."""
-    from core import export as X
-    from webui.i18n import tr
-    from webui.tabs import export_tab as ext
-    monkeypatch.setattr(X, "export_plan", lambda *a, **k: {})  # no finished run needed to refuse a name
-    _, message, _ = ext.start_merge(gui, "zh-CN", "a-run", "../../etc/evil", "int3", None, "a\x00b")
-    for key in ("ex.name", "ex.dtype", "ex.system"):
-        assert f"**{tr(key, 'zh-CN')}**" in message, message
