@@ -183,6 +183,15 @@ def _example(name: str):
     return default if default != "" else "..."
 
 
+def unknown_key(key: Any, ignored: bool = False) -> Problem:
+    """A key that names no setting, with the setting it is closest to ("did you mean 'lora_rank'?"):
+    a misspelt key's value is otherwise lost without a word of which setting it meant. `ignored`: the
+    page's Load config, which loads the rest of the file."""
+    close = difflib.get_close_matches(str(key), FIELDS.keys(), n=1)
+    hint = Msg("config.did_you_mean", name=close[0]) if close else Msg("config.see_copy")
+    return Problem(str(key), Msg("config.unknown_ignored" if ignored else "config.unknown"), hint)
+
+
 def from_dict(data: Any, source: str | Msg | None = None) -> TrainConfig:
     """Build a TrainConfig from a mapping; raise ConfigError listing every problem."""
     if data is None:
@@ -194,9 +203,7 @@ def from_dict(data: Any, source: str | Msg | None = None) -> TrainConfig:
     values: dict[str, Any] = {}
     for key, value in data.items():
         if key not in FIELDS:
-            close = difflib.get_close_matches(str(key), FIELDS.keys(), n=1)
-            hint = Msg("config.did_you_mean", name=close[0]) if close else Msg("config.see_copy")
-            problems.append(Problem(str(key), Msg("config.unknown"), hint))
+            problems.append(unknown_key(key))
             continue
         v, p = coerce(key, value)
         if p:

@@ -76,15 +76,16 @@ def op_load(req: dict) -> dict:
 def op_stream(conn, req: dict) -> None:
     from core.errors import InputError, Problem
     from core.messages import Msg
-    from core.engine.inference import GenSettings, prompt_ids, stream_generate
+    from core.engine.inference import GenSettings, prompt_ids, prompt_room, stream_generate
     sess = _SESSIONS.get(req.get("session", ""))
     if sess is None:
         raise InputError(problems=[Problem("session", Msg("chat.session_gone"), Msg("chat.session_gone.hint"))])
     s = GenSettings(**{k: v for k, v in (req.get("settings") or {}).items() if k in GenSettings.__dataclass_fields__})
     if s.problems():
         raise InputError(problems=s.problems(), title=Msg("chat.settings_title"))
+    # a conversation longer than the model's window keeps its newest tokens (prompt_ids), as evaluation does
     ids = prompt_ids(sess["tok"], req.get("messages") or [], req.get("system") or "",
-                     max_prompt_tokens=req.get("max_prompt_tokens"))
+                     max_prompt_tokens=req.get("max_prompt_tokens") or prompt_room(sess["model"], s.max_new_tokens))
     stop = threading.Event()
     # one answer at a time per model: two threads in one model's generate() would interleave on the GPU
     with sess["lock"]:

@@ -126,6 +126,17 @@ def render(tok, messages: list[dict], system: str = "") -> str:
         raise
 
 
+def prompt_room(model, max_new_tokens: int) -> int | None:
+    """The most prompt tokens that leave room for the answer in the model's context window (its
+    config's max_position_embeddings or the like); None when the config names no window. Without it a
+    100,000-character chat message went whole into the tiny demo model (300,000 tokens for 4,096
+    positions): its answer never came and the chat worker was busy with it for as long as it ran."""
+    from core.model_folder import context_window
+    config = getattr(model, "config", None)
+    window = context_window(config.to_dict()) if hasattr(config, "to_dict") else None
+    return max(1, window - max(0, int(max_new_tokens or 0))) if window else None
+
+
 def prompt_ids(tok, messages: list[dict], system: str = "", max_prompt_tokens: int | None = None) -> list[int]:
     """Token ids of the conversation, ready for the assistant's turn. Too long: the oldest tokens go."""
     ids = tok(render(tok, messages, system), add_special_tokens=False)["input_ids"]

@@ -102,3 +102,28 @@ def test_sampling_stays_inside_the_nucleus(demo_model_dir):
     picks = {int(_choose(scores, GenSettings(temperature=1.0, top_p=0.9))) for _ in range(200)}
     assert picks == {0, 1}  # p(0)+p(1) = 0.98 > 0.9 > p(0) = 0.72: the nucleus is tokens 0 and 1
     assert {int(_choose(scores, GenSettings(temperature=0.0))) for _ in range(5)} == {0}
+
+
+def test_a_chat_message_longer_than_the_models_window_keeps_its_newest_tokens(demo_model_dir, monkeypatch):
+    """A 100,000-character message went whole into the demo model (300,000 tokens for its 4,096
+    positions): the page said 'loading the model' for as long as the worker ran. The worker now keeps
+    the newest tokens that leave room for the answer, as evaluation does."""
+    from core.engine import chat_worker, inference
+    model, tok, info = inference.load_for_chat(str(demo_model_dir))
+    fed = []
+
+    class Done:
+        stats = {}
+
+        def __iter__(self):
+            return iter(["ok"])
+    monkeypatch.setattr(inference, "stream_generate", lambda model, tok, ids, s, stop=None: fed.append(ids) or Done())
+    monkeypatch.setitem(chat_worker._SESSIONS, "s1", dict(model=model, tok=tok, info=info, lock=threading.Lock()))
+    sent = []
+
+    class Conn:
+        def send_bytes(self, b):
+            sent.append(json.loads(b))
+    req = dict(session="s1", messages=[{"role": "user", "content": "铜" * 100_000}], settings={"max_new_tokens": 96})
+    chat_worker.op_stream(Conn(), req)
+    assert sent[-1].get("done") and len(fed[0]) == model.config.max_position_embeddings - 96

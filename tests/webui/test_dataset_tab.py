@@ -246,3 +246,26 @@ def test_the_preference_template_fills_dpo_and_its_pairs_check_clean(gui):
     ds_id, _ = dt.import_upload(gui, values["dataset"], "en")
     summary = dt.check(gui, ds_id, "auto", "", "en")[0]
     assert "preference" in summary and "**384**" in summary and not summary.startswith("⚠")
+
+
+def test_every_change_of_dataset_or_version_empties_the_download_box(services):
+    """The download box kept the file of the dataset before: after choosing another dataset, uploading
+    one, a template, cleaning or undo, it still offered 'good-v2.jsonl' beside the new data."""
+    from webui.app import build_ui
+    cfg = build_ui(services).get_config_file()
+    ids = {c["props"].get("elem_id"): c["id"] for c in cfg["components"]}
+    deps = cfg["dependencies"]
+
+    def chain(dep):  # the event and every step that follows it
+        out, todo = [], [dep]
+        while todo:
+            d = todo.pop()
+            out.append(d)
+            todo += [n for n in deps if n.get("trigger_after") == d["id"]]
+        return out
+    starts = [d for d in deps if (d.get("api_name") or "").startswith(("clean_", "undo_clean", "upload_dataset",
+                                                                      "save_dataset_edits", "use_template_demo"))]
+    starts += [d for d in deps if d["targets"] and d["targets"][0] == (ids["ds-picker"], "input")]
+    assert len(starts) >= 10
+    for start in starts:
+        assert any(ids["ds-download-file"] in d["outputs"] for d in chain(start)), start.get("api_name") or start["targets"]

@@ -135,3 +135,15 @@ def test_the_desks_counts_and_filters_write_numbers_in_the_pages_language(servic
     assert dups["choices"][1][0].endswith(" (1\u00a0234\u00a0567)"), dups["choices"]
     problems = H.filter_choices(Gui(services=services), "d", "en")[0]
     assert problems["choices"][-1] == ("empty text (12,345)", "empty_text"), problems["choices"]
+
+
+@pytest.mark.parametrize("search, regex, low", [("case (", True, 0), ("", False, -5)])
+def test_mark_all_after_filters_that_cannot_be_used_marks_nothing(desk, search, regex, low):
+    """The page said the filters cannot be used and showed no row; "Mark every matching row" then
+    marked all 120 rows Drop (the view's query box held no filter at all)."""
+    gui, ds = desk
+    view = H.show(gui, ds, search, regex, *FILTERS[2:6], low, 0, "position", "", "en")
+    assert "cannot be used" in view[0] and view[6] == ""
+    out = H.mark_all(gui, ds, view[7], view[6], "drop", "en")
+    assert "Nothing was changed" in out[0] and "Tokens from" in out[0] if low else "regular expression" in out[0]
+    assert D.get_dataset(gui.ws, ds)["version"] == 0  # nothing was marked

@@ -374,13 +374,14 @@ def relabel_picker(gui, lang: str):
 
 
 def rows_and_picker(gui, ds_id: str, start, lang: str):
-    """Inputs: dataset id, first grid row, language. Outputs: the grid's page of rows, the picker."""
-    return grid(gui, ds_id, start, lang), refresh_picker(gui, ds_id, lang)
+    """Inputs: dataset id, first grid row, language. Outputs: the grid's page of rows, the picker, the
+    download box emptied (the file it offered was another dataset's, or this one's before a change)."""
+    return grid(gui, ds_id, start, lang), refresh_picker(gui, ds_id, lang), None
 
 
 def check_rows_and_picker(gui, ds_id: str, fmt: str, column_map: str, start, lang: str):
     """Inputs: dataset id, format settings, first grid row, language. Outputs: the check (summary,
-    problems, counts, `dataset` setting), the grid's rows, the picker."""
+    problems, counts, `dataset` setting), the grid's rows, the picker, the download box emptied."""
     return (*check(gui, ds_id, fmt, column_map, lang), *rows_and_picker(gui, ds_id, start, lang))
 
 
@@ -405,10 +406,10 @@ def wire(t: DatasetTab, gui, lang, base_model, max_seq_length, train_on_inputs, 
         what every event has touched (webui/serving.py)."""
         if checked:
             ev = event.then(partial(rows_and_picker, gui), inputs=[t.ds_id, t.grid_start, lang],
-                            outputs=[t.grid, t.picker], api_visibility="private")
+                            outputs=[t.grid, t.picker, t.download_file], api_visibility="private")
         else:
             ev = event.then(checked_now, inputs=[t.ds_id] + settings[:2] + [t.grid_start, lang],
-                            outputs=shown + [t.grid, t.picker, t.summary_said], api_visibility="private",
+                            outputs=shown + [t.grid, t.picker, t.download_file, t.summary_said], api_visibility="private",
                             show_progress_on=[t.summary])
         ev.then(measured, **insight_io)
 

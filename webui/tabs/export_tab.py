@@ -66,8 +66,9 @@ def start_merge(gui, lang: str, run: str | None, name: str, dtype: str, formats:
             return gr.skip(), said_in_all(lambda code: f"⚠ {tr('ex.plan.short', code)}", lang), gr.skip()
         job = X.submit_merge(gui.ws, run, name, origin=trust.BROWSER, dtype=dtype or "bf16", formats=formats or None,
                              system=system or "")
-    except InputError as e:
-        return gr.skip(), said_in_all(lambda code: problems_markdown(e.problems, code, "ex.cannot_start"), lang), gr.skip()
+    except InputError as e:  # a box named as the page names it (ex.name: "Export name"), not by core's key
+        return gr.skip(), said_in_all(lambda code: problems_markdown(e.problems, code, "ex.cannot_start", labels="ex."),
+                                      lang), gr.skip()
     except DanluError as e:
         return gr.skip(), said_in_all(lambda code: f"⚠ {error_text(e, code)}", lang), gr.skip()
     return job.id, said_in_all(lambda code: f"▶ {tr('ex.started', code)} `{job.id}`", lang), gr.Timer(active=True)

@@ -11,7 +11,7 @@ from pathlib import Path
 import gradio as gr
 
 from core import presets, trust
-from core.config import FIELDS, coerce, read_yaml, save_config, to_yaml, whole
+from core.config import FIELDS, coerce, read_yaml, save_config, to_yaml, unknown_key, whole
 from core.errors import InputError, Problem
 from core.launch_commands import cli_command
 from core.launcher import MAX_NPROC, LaunchSpec
@@ -232,7 +232,7 @@ def load_settings(gui, path, lang: str, *current) -> list:
 def file_problems(data: dict) -> tuple[dict, list[Problem]]:
     """A loaded file's settings as their types, and a problem for each unusable value and unknown key."""
     known, problems = loadable({k: v for k, v in data.items() if k in FIELDS})
-    return known, problems + [Problem(str(k), Msg("config.unknown_ignored")) for k in data if k not in FIELDS]
+    return known, problems + [unknown_key(k, ignored=True) for k in data if k not in FIELDS]
 
 
 def loadable(values: dict) -> tuple[dict, list[Problem]]:

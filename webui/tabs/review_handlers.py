@@ -60,10 +60,12 @@ def view(gui, ds_id, f: Filters, row, lang: str, step: int = 0, prefer: int | No
     try:
         desk = open_desk(gui.ws, ds_id)
         sel = select(desk, f)  # it checks the token boxes first: what they sent may be anything (NaN, 5,000 digits)
+    # the query box keeps the filters that cannot be used: "Mark every matching row" then refuses them
+    # in words (an empty box is no filter at all: it marked every row of the dataset)
     except InputError as e:  # a box named as the page names it (rv.min_tokens: "Tokens from")
-        return _empty(lang, problems_markdown(e.problems, lang, "rv.filters_bad", labels="rv."))
+        return _empty(lang, problems_markdown(e.problems, lang, "rv.filters_bad", labels="rv."), f)
     except DanluError as e:
-        return _empty(lang, f"⚠ {error_text(e, lang)}")
+        return _empty(lang, f"⚠ {error_text(e, lang)}", f)
     q = json.dumps(dataclasses.asdict(f))
     c = counts_markdown(counts(desk, sel), desk.info, lang)
     if not len(sel):

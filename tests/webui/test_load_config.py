@@ -1,0 +1,23 @@
+"""The Hyperparameters tab's Load config without a browser: what it says of a file it cannot use whole."""
+from webui.tabs import hyperparams_tab as hp
+
+
+def test_loading_a_broken_yaml_names_the_line(gui, uploads):
+    bad = uploads / "bad.yaml"
+    bad.write_text("lora_rank: 8\n  learning_rate: [\n")
+    out = hp.load_settings(gui, str(bad), "en")
+    assert "**bad.yaml:2**" in out[-1] and "YAML" in out[-1]
+    assert str(uploads) not in out[-1], out[-1]  # the person's file name, not the server's folder of uploads
+    typo = uploads / "typo.yaml"
+    typo.write_text("lora_rnk: 8\n")
+    assert "lora_rnk" in hp.load_settings(gui, str(typo), "en")[-1]
+
+
+def test_a_misspelt_key_names_the_setting_it_meant(gui, uploads):
+    """'lora_rnak: unknown setting; ignored' said nothing of lora_rank, whose value the file then lost
+    (the CLI says "did you mean 'lora_rank'?")."""
+    typo = uploads / "typo.yaml"
+    typo.write_text("base_model: builtin:danlu-tiny\nlora_rnak: 8\nfoo_bar: 1\n")
+    note = hp.load_settings(gui, str(typo), "zh-CN")[-1]
+    assert "**lora_rnak**: 未知设置；已忽略 — 是不是想写 'lora_rank'？" in note, note
+    assert "**foo_bar**: 未知设置；已忽略 — " in note  # nothing close: where to see every setting
