@@ -288,8 +288,8 @@ def _wire_settings(gui, blocks, hp, tr, settings, box, model_info, lang):
     hp.recipe.input(hyperparams_tab.describe_recipe, inputs=[hp.recipe, lang], outputs=[hp.recipe_info],
                     api_visibility="private")  # a template describes its recipe in its own answer
     hp.recipe.input(hyperparams_tab.apply_recipe, inputs=[hp.recipe], outputs=settings, api_name="apply_recipe")
-    hp.save.click(fields.with_settings(partial(hyperparams_tab.save_settings, gui)), inputs=[lang, box],
-                  outputs=[hp.saved_file, hp.problems], js=fields.CURRENT_JS, api_name="save_config")
+    hp.save.click(keep_said(fields.with_settings(partial(hyperparams_tab.save_settings, gui)), 2), inputs=[lang, box],
+                  outputs=[hp.saved_file, hp.problems, hp.loaded, hp.said], js=fields.CURRENT_JS, api_name="save_config")
     hp.load.upload(keep_said(fields.with_settings(partial(_load_config, gui), lang_at=1), len(settings)),
                    inputs=[hp.load, lang, box],
                    outputs=settings + [hp.loaded, model_info, hp.said], js=fields.CURRENT_JS, api_name="load_config")

@@ -171,8 +171,8 @@ def test_show_command_is_the_real_cli_line(gui):
 
 def test_save_and_load_config_round_trip(gui):
     values = dict(zip(fields.NAMES, demo_values()), lora_rank=24, lora_alpha=48)
-    path, message = hp.save_settings(gui, "en", *[values[n] for n in fields.NAMES])
-    assert Path(path).is_file() and "valid" in message
+    path, message, note = hp.save_settings(gui, "en", *[values[n] for n in fields.NAMES])
+    assert Path(path).is_file() and "valid" in message and note == f"✓ Saved as `{Path(path).name}`"
     loaded = hp.load_settings(gui, path, "en")
     assert dict(zip(fields.NAMES, loaded))["lora_rank"] == 24 and loaded[-1] == f"✓ Loaded `{Path(path).name}`"
     extra = Path(path).with_name("extra.yaml")

@@ -1,4 +1,9 @@
 """The Hyperparameters tab's Load config without a browser: what it says of a file it cannot use whole."""
+import json
+
+from core.presets import compose
+from webui import fields
+from webui.i18n import say_again
 from webui.tabs import hyperparams_tab as hp
 
 
@@ -21,3 +26,14 @@ def test_a_misspelt_key_names_the_setting_it_meant(gui, uploads):
     note = hp.load_settings(gui, str(typo), "zh-CN")[-1]
     assert "**lora_rnak**: 未知设置；已忽略 — 是不是想写 'lora_rank'？" in note, note
     assert "**foo_bar**: 未知设置；已忽略 — " in note  # nothing close: where to see every setting
+
+
+def test_a_refused_save_says_so_under_its_button_in_every_language(gui):
+    """Save config with a setting that cannot be used wrote no file and said nothing near its button: the
+    problems went only to the box far above it, and the last Load config's note stayed (a browser walk)."""
+    values = dict(zip(fields.NAMES, fields.config_values(compose("demo"), fields.NAMES)), lora_rank=0)
+    path, problems, note = hp.save_settings(gui, "zh-CN", *[values[n] for n in fields.NAMES])
+    assert path is None and "LoRA" in problems
+    assert note.startswith("⚠ **未保存：请先改好这些 (1)**") and "LoRA" in note
+    kept = note.texts  # the page shows it again after a language switch
+    assert say_again("en", json.dumps(kept, ensure_ascii=False)).startswith("⚠ **Not saved: fix these first (1)**")

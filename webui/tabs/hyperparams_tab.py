@@ -184,15 +184,19 @@ def downloads_dir(gui) -> Path:
 
 
 def save_settings(gui, lang: str, *values):
-    """Inputs: language, every setting. Outputs: a YAML file to download, and the problems."""
+    """Inputs: language, every setting. Outputs: a YAML file to download, the problems, and the note under
+    the buttons (in every language, i18n.Said): saved, or why not. The problems box alone is far above
+    the button, so a refused save looked like a click that did nothing, under the last Load config's note."""
     cfg, problems = fields.build_config(dict(zip(fields.NAMES, values)), gui.ws, check_files=False)
     if cfg is None:
-        return None, problems_markdown(problems, lang)
+        refused = said_in_all(lambda code: problems_markdown(problems, code, "hp.not_saved"), lang)
+        return None, problems_markdown(problems, lang), refused
     path = downloads_dir(gui) / f"danlu-config-{time.strftime('%Y%m%d-%H%M%S')}.yaml"
     # a plain write: this is a copy to download, not a record that must survive a power cut
     path.write_text(to_yaml(cfg, "Danlu training config, saved from the GUI.\nRun it:  python app.py train " + path.name),
                     encoding="utf-8")
-    return str(path), problems_markdown(problems, lang)
+    saved = said_in_all(lambda code: f"✓ {tr('hp.saved', code)} `{path.name}`", lang)
+    return str(path), problems_markdown(problems, lang), saved
 
 
 def load_settings(gui, path, lang: str, *current) -> list:
