@@ -147,3 +147,13 @@ def test_mark_all_after_filters_that_cannot_be_used_marks_nothing(desk, search, 
     out = H.mark_all(gui, ds, view[7], view[6], "drop", "en")
     assert "Nothing was changed" in out[0] and "Tokens from" in out[0] if low else "regular expression" in out[0]
     assert D.get_dataset(gui.ws, ds)["version"] == 0  # nothing was marked
+
+
+def test_opening_the_review_tab_empties_the_exported_marks_box(services):
+    """The marks file exported before kept being offered after another dataset was chosen (good-v5-marks.csv
+    beside the new data; found in a browser walk): opening the tab empties it."""
+    from webui.app import build_ui
+    cfg = build_ui(services).get_config_file()
+    ids = {c["props"].get("elem_id"): c["id"] for c in cfg["components"]}
+    on_open = [d for d in cfg["dependencies"] if (ids["tab-review"], "select") in map(tuple, d["targets"])]
+    assert any(ids["rv-export-file"] in d["outputs"] for d in on_open)

@@ -183,6 +183,8 @@ def wire(t: ReviewTab, gui, lang, ds_id, dataset_setting, tab) -> None:
     choices = t.filters[2:3] + t.filters[4:6] + [t.filters[8], t.filters[3], t.bulk_mark, t.kinds]
     opened = dict(inputs=widgets + [lang], outputs=choices + view + [t.diff_a, t.diff_b], show_progress_on=[t.counts])
     tab.select(partial(H.open_tab, gui), js=KEYS_JS, api_name="review_open", **opened)
+    # the dataset may have changed since the last visit: a marks file exported then is another one's
+    tab.select(lambda: None, outputs=[t.export_file], **private)
     lang.change(partial(H.relabel, gui), inputs=widgets + [t.query, lang], outputs=opened["outputs"], **private)
     lang.change(partial(H.redraw_scan, gui), inputs=[ds_id, t.kinds, t.names, t.hit_ids, lang],
                 outputs=[t.scan_summary, t.hits, t.hit_ids], **private)
