@@ -324,7 +324,9 @@ def read_yaml(path: str | Path, shown_as: str | None = None) -> dict:
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as e:
-        raise ConfigError([Problem(name, Msg("config.not_utf8", byte=e.start), Msg("config.save_utf8"))], name)
+        line_start = data.rfind(b"\n", 0, e.start) + 1  # where the bad byte is, as an editor counts (from 1)
+        where = dict(line=data.count(b"\n", 0, e.start) + 1, column=e.start - line_start + 1)
+        raise ConfigError([Problem(name, Msg("config.not_utf8", **where), Msg("config.save_utf8"))], name)
     try:
         data = load_yaml_text(text)
     except yaml.YAMLError as e:

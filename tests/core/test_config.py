@@ -149,3 +149,12 @@ def test_text_settings_have_bounds_and_layer_names_look_like_layer_names():
         {"target_modules": "Layers to adapt is 100,000 characters long; it may have at most 1,000"}
     for odd in ("q_proj,.v_proj", "q_proj..k", "q_proj;v_proj", "层"):
         assert said(target_modules=odd)["target_modules"].endswith("is not a comma-separated list of layer names"), odd
+
+
+def test_a_config_that_is_not_utf8_names_the_line_and_column(tmp_path):
+    """It said "byte 0" for the first byte, an offset no editor shows (found in a browser walk)."""
+    p = tmp_path / "latin1.yaml"
+    p.write_bytes("lora_rank: 8\nrun_name: caf\xe9\n".encode("latin-1"))
+    with pytest.raises(ConfigError) as e:
+        read_yaml(p)
+    assert str(e.value.problems[0]) == f"{p}: is not UTF-8 text (line 2, column 14) — save it as UTF-8"
