@@ -49,7 +49,14 @@ def query(text: str) -> Filters:
 
 
 def _empty(lang: str, text: str, f: Filters | None = None) -> tuple:
-    return (text, "", "", "", gr.update(choices=[], value=None), "", "", json.dumps(dataclasses.asdict(f or Filters())))
+    return (text, "", "", "", gr.update(choices=[], value=None), "", "", query_text(f or Filters()))
+
+
+def query_text(f: Filters) -> str:
+    """The hidden query box's JSON of filters that may not be usable: a whole number too long for JSON
+    (5,000 digits from a direct call) is kept as text, which the next select() refuses as this one did."""
+    fields = {k: "too large" if type(v) is int and abs(v) > 10**18 else v for k, v in dataclasses.asdict(f).items()}
+    return json.dumps(fields)
 
 
 def view(gui, ds_id, f: Filters, row, lang: str, step: int = 0, prefer: int | None = None) -> tuple:
