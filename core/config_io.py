@@ -117,7 +117,8 @@ def _beyond(name: str, t, value) -> Problem | None:
         return None
     if text.startswith("-"):
         return Problem(name, Msg("config.min", label=label(name), n=str(meta["min"]), value=text), _bound_hint(name, meta["min"]))
-    return Problem(name, Msg("config.max", label=label(name), n=str(meta["max"]), value=text))
+    return Problem(name, Msg("config.max", label=label(name), n=str(meta["max"]), value=text),
+                   Msg("config.use_at_most", n=str(meta["max"])))
 
 
 def _number(name: str, t, value) -> tuple[Any, Problem | None] | None:
@@ -231,7 +232,8 @@ def validate(cfg: TrainConfig, *, check_files: bool = True, base_dir: Path | Non
             problems.append(Problem(f.name, Msg("config.min", label=name, n=str(meta["min"]), value=str(value)),
                                     _bound_hint(f.name, meta["min"])))
         if meta["max"] is not None and isinstance(value, (int, float)) and value > meta["max"]:
-            problems.append(Problem(f.name, Msg("config.max", label=name, n=str(meta["max"]), value=str(value))))
+            problems.append(Problem(f.name, Msg("config.max", label=name, n=str(meta["max"]), value=str(value)),
+                                    Msg("config.use_at_most", n=str(meta["max"]))))
         if meta["max_chars"] is not None and len(value) > meta["max_chars"]:
             problems.append(Problem(f.name, Msg("config.max_chars", label=name, count=len(value), n=meta["max_chars"]),
                                     Msg("config.max_chars.hint")))

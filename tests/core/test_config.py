@@ -158,3 +158,14 @@ def test_a_config_that_is_not_utf8_names_the_line_and_column(tmp_path):
     with pytest.raises(ConfigError) as e:
         read_yaml(p)
     assert str(e.value.problems[0]) == f"{p}: is not UTF-8 text (line 2, column 14) — save it as UTF-8"
+
+
+def test_a_value_over_its_bound_says_what_to_use_as_one_under_it_does(tmp_path):
+    """"must be at least" came with "use N or more"; "must be at most" had no fix (found in a browser walk)."""
+    p = tmp_path / "c.yaml"
+    p.write_text("lora_rank: 2000\nlearning_rate: 5\n")
+    with pytest.raises(ConfigError) as e:
+        load_config(p, check_files=False)
+    said = {q.where: str(q) for q in e.value.problems}
+    assert said["lora_rank"].endswith("LoRA rank must be at most 1024, got 2000 — use 1024 or less")
+    assert said["learning_rate"].endswith("Learning rate must be at most 1.0, got 5.0 — use 1.0 or less")

@@ -137,7 +137,8 @@ def test_the_desks_counts_and_filters_write_numbers_in_the_pages_language(servic
     assert problems["choices"][-1] == ("empty text (12,345)", "empty_text"), problems["choices"]
 
 
-@pytest.mark.parametrize("search, regex, low", [("case (", True, 0), ("", False, -5), ("", False, 10 ** 5000)])
+@pytest.mark.parametrize("search, regex, low", [("case (", True, 0), ("", False, -5), ("", False, 10 ** 5000)],
+                         ids=["bad-regex", "negative", "5000-digits"])
 def test_mark_all_after_filters_that_cannot_be_used_marks_nothing(desk, search, regex, low):
     """The page said the filters cannot be used and showed no row; "Mark every matching row" then
     marked all 120 rows Drop (the view's query box held no filter at all)."""
