@@ -286,7 +286,7 @@ def reconcile(ws: Workspace, only: list[J.Job] | None = None) -> list[J.Job]:
     exit.json present -> its final state; its owner alive (the executor's poll: for a local job, the
     supervisor's pid + start time) -> leave it; the owner gone but training processes alive -> leave
     them to finish (a cancel sweeps them); nothing left -> SUCCEEDED only if the run recorded its
-    success, else INTERRUPTED. Never a false success. A job of an executor that queues and records
+    success, FAILED when a rank recorded why it failed, else INTERRUPTED. Never a false success. A job of an executor that queues and records
     its jobs itself (a Slurm cluster) is brought up to date by that executor, queued ones too."""
     store = J.JobStore(ws.db_path)
     changed = []
@@ -335,6 +335,12 @@ def _finalise_orphan(store: J.JobStore, job: J.Job, run_dir: Path) -> bool:
     if job.state == J.CANCELLING:
         return store.transition(job.id, J.CANCELLED, reason="cancelled", message=Msg("end.cancelled"),
                                 hint=diagnose.resume_hint(job.run_dir))
+    if not stopped and any(e.get("reason") != "peer_lost" for e in diagnose.read_rank_errors(run_dir).values()):
+        # A rank recorded why it failed, but the supervisor could not record the end: it was killed
+        # too, or the disk it writes exit.json to was full (the very failure the rank reported)
+        info = diagnose.explain(run_dir, None, "", nproc=job.nproc)
+        return store.transition(job.id, J.FAILED, reason=info["reason"], message=recorded(info, "message"),
+                                hint=recorded(info, "hint"))
     return store.transition(job.id, J.INTERRUPTED, reason="interrupted", message=Msg("end.vanished"),
                             hint=diagnose.resume_hint(job.run_dir))
 

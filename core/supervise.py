@@ -12,6 +12,8 @@ waiting for these GPUs.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import errno
 import json
 import os
 import signal
@@ -63,6 +65,8 @@ class Supervisor:
         self.killed_at: float | None = None
         self.grace = DEFAULT_GRACE_S
         self.stalled: Msg | None = None
+        self.write_error: OSError | None = None       # the run folder could not be written (heartbeat)
+        self.unwritable: OSError | None = None        # ... and that stopped the job
         self.terminated_by_signal: int | None = None
         self.recorded: dict[int, float | None] = {}   # pid -> start time of every process seen under the agent
         self.saved_count = 0                          # how many of them the job table knows
@@ -208,6 +212,9 @@ class Supervisor:
             if now - last_beat >= HEARTBEAT_S:
                 last_beat = now
                 self.heartbeat(agent)
+                if self.write_error is not None and self.cancel_at is None:
+                    # nothing of the run can be kept any more (a checkpoint would fail too): stop it, saying why
+                    self.unwritable, self.cancel_at = self.write_error, now
                 step, phase = self.progress()
                 limit = self.stall_limit_s(phase)
                 if self.cancel_at is None and self.stalled_s(now, step) > limit:
@@ -272,8 +279,11 @@ class Supervisor:
         for p in procs.descendants(agent.pid):
             self.remember(p.pid)
         self.save_recorded()
-        write_json(self.rundir.heartbeat, {"job_id": self.job.id, "time": time.time(), "supervisor_pid": os.getpid(),
-                                        "agent_pid": agent.pid, "pids": sorted(self.recorded), "ranks": self.ranks})
+        try:
+            write_json(self.rundir.heartbeat, {"job_id": self.job.id, "time": time.time(), "supervisor_pid": os.getpid(),
+                                            "agent_pid": agent.pid, "pids": sorted(self.recorded), "ranks": self.ranks})
+        except OSError as e:  # a full disk, a drive gone read-only or unmounted: not a bug of the supervisor
+            self.write_error = self.write_error or e
 
     def save_recorded(self) -> None:
         """The job table keeps every pid + start time, so a cancel can find them even without this supervisor."""
@@ -335,7 +345,7 @@ class Supervisor:
 
     def finish(self, returncode: int | None, cancelled: bool = False, failure: dict | None = None) -> None:
         leftovers = self.sweep()
-        cancelled = cancelled or (self.cancel_at is not None and self.stalled is None)
+        cancelled = cancelled or (self.cancel_at is not None and self.stalled is None and self.unwritable is None)
         state, info = (J.FAILED, failure) if failure else self.outcome(returncode, cancelled)
         if leftovers:
             # Not CANCELLED/SUCCEEDED while a process still holds memory or a GPU: say so.
@@ -345,9 +355,13 @@ class Supervisor:
                 Msg("end.unkillable.hint")))
         exit_info = dict(job_id=self.job.id, returncode=returncode, state=state, ended_at=time.time(),
                          signal=-returncode if returncode is not None and returncode < 0 else None, **info)
-        write_json(self.rundir.exit, exit_info)
-        if state == J.FAILED:
-            self.write_error_json(info)
+        try:
+            write_json(self.rundir.exit, exit_info)
+            if state == J.FAILED:
+                self.write_error_json(info)
+        except OSError as e:  # the job table is the record that counts: the end goes there all the same
+            with contextlib.suppress(OSError):  # supervisor.log may be on that very disk
+                print(f"[danlu] could not write the end of job {self.job.id} into {self.run_dir}: {e}", file=sys.stderr, flush=True)
         self.store.transition(self.job.id, state, exit_code=returncode, reason=info.get("reason", ""),
                               message=recorded(info, "message"), hint=recorded(info, "hint"))
         from core.launcher import schedule
@@ -376,6 +390,11 @@ class Supervisor:
                                                                    diagnose.resume_hint(self.run_dir)))
         if self.stalled:
             return J.FAILED, dict(reason="stalled", **said(self.stalled, Msg("end.stalled.hint")))
+        if self.unwritable is not None:
+            e = self.unwritable
+            return J.FAILED, dict(reason="disk_full" if e.errno in (errno.ENOSPC, errno.EDQUOT) else "run_dir_unwritable",
+                                  **said(Msg("end.run_dir_unwritable", path=str(self.run_dir), error=e.strerror or str(e)),
+                                         Msg("end.run_dir_unwritable.hint")))
         if rc == 0 and self.rundir.stopped.exists():
             why = Msg("end.stopped_elsewhere") if self.nodes and self.nodes["node_rank"] > 0 else Msg("end.outside_signal")
             return J.INTERRUPTED, dict(reason="interrupted", **said(why, diagnose.resume_hint(self.run_dir)))

@@ -28,6 +28,15 @@ class SlurmError(DanluError):
     """A Slurm command failed or is missing; the message says which and what Slurm said."""
 
 
+class NoCluster(SlurmError):
+    """Slurm's tools are installed but set up for no cluster (no slurm.conf, none served by DNS): how
+    this computer is set up, not work that failed. Slurm's own words for it are lines of DNS errors."""
+    exit_code = 2
+
+
+NO_CONFIG = "could not establish a configuration source"  # every Slurm client's fatal line when it finds no slurm.conf
+
+
 def env() -> dict:
     """The commands' environment: the user's own, with fixed output formats. SLURM_* variables of an
     allocation Danlu itself may run in (an interactive salloc) are left out, except SLURM_CONF, so
@@ -47,6 +56,8 @@ def run(argv: list[str], timeout: float = TIMEOUT_S, check: bool = True) -> subp
     except subprocess.TimeoutExpired:
         raise SlurmError(Msg("cluster.timeout", command=" ".join(argv[:2]), s=f"{timeout:.0f}"),
                          hint=Msg("cluster.timeout.hint"))
+    if check and proc.returncode != 0 and NO_CONFIG in (proc.stderr + proc.stdout).lower():
+        raise NoCluster(Msg("cluster.not_configured", command=argv[0]), hint=Msg("cluster.not_configured.hint"))
     if check and proc.returncode != 0:
         raise SlurmError(Msg("cluster.failed", command=" ".join(argv[:2]), words=slurm_words(proc.stderr or proc.stdout)),
                          hint=hint_for(proc.stderr or proc.stdout))

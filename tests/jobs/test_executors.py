@@ -6,6 +6,7 @@ import pytest
 from core import jobs as J
 from core import launcher, progress
 from core.executors import EXECUTORS, GONE, ORPHANED, OWNED, LocalExecutor, executor_for
+from core.messages import Msg, said
 from core.rundir import RunDir, write_json
 from tests.jobs.util import demo_config
 
@@ -86,6 +87,34 @@ def test_a_resumed_job_keeps_its_executor(services, scripted):
     assert services.store.get(job.id).state == J.INTERRUPTED
     resumed = launcher.resume(services.workspace, job.id)
     assert resumed.executor == "scripted" and ("start", resumed.id) in scripted.calls
+
+
+def test_a_rank_s_recorded_failure_wins_over_interrupted_when_no_end_was_written(services, scripted):
+    """A full disk: the rank records disk_full, then the supervisor cannot write exit.json and dies.
+    The next listing said 'Interrupted: the processes disappeared without recording how they ended'."""
+    job = submit(services)
+    services.store.transition(job.id, J.RUNNING)
+    run = RunDir(job.run_dir)
+    run.errors.mkdir(parents=True, exist_ok=True)
+    write_json(run.rank_error(0), dict(rank=0, time=1.0, reason="disk_full", **said(
+        Msg("fail.disk_full_saving_detail", detail=Msg("fail.low_disk", free=0, path=str(run.path), need=50)),
+        Msg("fail.free_disk_runs.hint"))))
+    scripted.where[job.id] = GONE                                # nothing of it is left, no exit.json
+    launcher.reconcile(services.workspace)
+    job = services.store.get(job.id)
+    assert (job.state, job.reason) == (J.FAILED, "disk_full")
+    assert "The disk is full" in str(job.message) and "Free some disk space" in str(job.hint)
+
+
+def test_a_rank_that_only_lost_its_peer_is_no_cause_and_a_vanished_job_stays_interrupted(services, scripted):
+    job = submit(services)
+    services.store.transition(job.id, J.RUNNING)
+    run = RunDir(job.run_dir)
+    run.errors.mkdir(parents=True, exist_ok=True)
+    write_json(run.rank_error(1), dict(rank=1, time=1.0, reason="peer_lost", message="lost rank 0"))
+    scripted.where[job.id] = GONE
+    launcher.reconcile(services.workspace)
+    assert services.store.get(job.id).state == J.INTERRUPTED
 
 
 def test_local_is_the_default_and_unknown_names_are_refused(services):

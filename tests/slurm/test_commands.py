@@ -85,3 +85,25 @@ def test_tools_without_a_cluster_are_not_a_cluster(monkeypatch, tmp_path):
     monkeypatch.delenv("SLURM_CONF", raising=False)
     monkeypatch.setenv("PATH", "/nonexistent")
     assert C.configured() is False
+
+
+def test_tools_set_up_for_no_cluster_say_so_in_words(monkeypatch, tmp_path):
+    """slurm-wlm installed, no slurm.conf anywhere: `cluster` printed sinfo's fatal line ("Could not
+    establish a configuration source", after lines of DNS errors) and exited 1 as if work had failed."""
+    import sys
+    from tests.conftest import run_app
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for name in ("sinfo", "scontrol", "sbatch"):
+        tool = bin_dir / name
+        tool.write_text(f"#!/bin/sh\necho '{name}: error: resolve_ctls_from_dns_srv: res_nsearch error: Unknown host' >&2\n"
+                        f"echo '{name}: fatal: Could not establish a configuration source' >&2\nexit 1\n")
+        tool.chmod(0o755)
+    monkeypatch.delenv("SLURM_CONF", raising=False)
+    monkeypatch.setenv("PATH", f"{bin_dir}:/usr/bin:/bin")
+    with pytest.raises(C.NoCluster) as e:
+        C.partitions()
+    assert "set up for no cluster" in str(e.value) and "SLURM_CONF" in e.value.hint and "fatal" not in str(e.value)
+    out = run_app("cluster", home=tmp_path / "home", env={"PATH": f"{bin_dir}:{sys.prefix}/bin:/usr/bin:/bin"})
+    assert out.returncode == 2, out.stderr
+    assert "set up for no cluster" in out.stderr and "fatal" not in out.stderr + out.stdout
