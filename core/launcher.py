@@ -286,8 +286,9 @@ def reconcile(ws: Workspace, only: list[J.Job] | None = None) -> list[J.Job]:
     exit.json present -> its final state; its owner alive (the executor's poll: for a local job, the
     supervisor's pid + start time) -> leave it; the owner gone but training processes alive -> leave
     them to finish (a cancel sweeps them); nothing left -> SUCCEEDED only if the run recorded its
-    success, FAILED when a rank recorded why it failed, else INTERRUPTED. Never a false success. A job of an executor that queues and records
-    its jobs itself (a Slurm cluster) is brought up to date by that executor, queued ones too."""
+    success, FAILED when a rank recorded why it failed, else INTERRUPTED. Never a false success. A
+    job of an executor that queues and records its jobs itself (a Slurm cluster) is brought up to
+    date by that executor, queued ones too."""
     store = J.JobStore(ws.db_path)
     changed = []
     jobs = only or store.list(states=[J.QUEUED, *J.ACTIVE])
