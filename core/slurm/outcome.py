@@ -89,6 +89,8 @@ def outcome(f: AttemptFacts) -> tuple[str, dict]:
     if f.slurm_state == "PREEMPTED" or (f.requeued and not f.ended) or (f.stopped and f.requeued):
         return J.INTERRUPTED, dict(reason="preempted", **said(Msg("cluster.preempted", saved=saved_words(f), then=then),
                                                               None if f.requeued else resume_hint(f)))
+    if stop == "outside":  # a plain scancel (not a preemption, which requeues or says PREEMPTED: above)
+        return J.CANCELLED, dict(reason="cancelled", **said(Msg("cluster.cancelled_elsewhere"), resume_hint(f)))
     if f.slurm_state in ("NODE_FAIL", "BOOT_FAIL"):
         return J.INTERRUPTED, dict(reason="node_fail", **said(Msg("cluster.node_fail", state=f.slurm_state, then=then),
                                                               None if f.requeued else resume_hint(f)))

@@ -11,9 +11,11 @@ What it does, attempt by attempt (Slurm counts requeues in SLURM_RESTART_COUNT):
      (the ranks only load it; a build inside the process group would be corrupt);
   4. `srun` starts one torchrun per node; torchrun starts the training processes, which meet at the
      first node (`scontrol show hostnames`, c10d rendezvous; one node uses --standalone);
-  5. Stop (scancel --batch --signal=TERM) and the time limit (--signal=B:TERM@N) reach only this
-     shell: it passes SIGTERM to the job steps (`scancel --signal=TERM`), every rank finishes its
-     step and saves a checkpoint; after a time limit, with requeue on, it asks Slurm to requeue;
+  5. Stop (scancel --batch --signal=TERM: SIGTERM) and the time limit (--signal=B:USR1@N: SIGUSR1,
+     so that the two are told apart) reach only this shell: it passes SIGTERM to the job steps
+     (`scancel --signal=TERM`), every rank finishes its step and saves a checkpoint; after a time
+     limit, with requeue on, it asks Slurm to requeue. A SIGTERM without Danlu's cancel.request is a
+     cancel from outside (a plain `scancel`): the ranks save and stop as well, and nothing is requeued;
   6. records how the attempt ended (slurm/SLURMID.attempt-N.end.json) and exits.
 """
 from __future__ import annotations
@@ -92,7 +94,7 @@ def _sbatch_lines(job: ScriptJob) -> str:
     for name in ("partition", "account", "qos"):
         if getattr(spec, name):
             lines.append(f"--{name}={getattr(spec, name)}")
-    lines.append(f"--signal=B:TERM@{warn_seconds(spec)}" + _why("before the time limit: save a checkpoint"))
+    lines.append(f"--signal=B:USR1@{warn_seconds(spec)}" + _why("before the time limit: save a checkpoint"))
     lines.append("--requeue" if spec.requeue else "--no-requeue")
     # in double quotes: sbatch splits an #SBATCH line at spaces, and a workspace path may have them
     lines += [f'--output="{RunDir(job.run_dir).stdout_log}"', "--open-mode=append", f'--chdir="{job.repo}"']
@@ -131,13 +133,16 @@ record() {  # record NAME JSON: written whole, then renamed, so Danlu never read
   mkdir -p "$RUN/slurm" && printf '%s\\n' "$2" > "$RUN/slurm/.$1.tmp" && mv -f "$RUN/slurm/.$1.tmp" "$RUN/slurm/$1"
 }
 STOP=""
-on_term() {  # Stop was pressed (Danlu wrote cancel.request) or the time limit is near
+on_stop() {  # on_stop WHY: every training process saves a checkpoint and stops
   [ -n "$STOP" ] && return
-  if [ -e "$RUN/cancel.request" ]; then STOP=cancel; else STOP=time_limit; fi
+  STOP=$1
   note "stop requested ($STOP): every training process saves a checkpoint and stops"
   scancel --signal=TERM "$SLURM_JOB_ID"   # the job steps only (each torchrun and its processes), not this shell
 }
+# SIGTERM: Stop in Danlu (it wrote cancel.request first), else a cancel from outside (scancel)
+on_term() { if [ -e "$RUN/cancel.request" ]; then on_stop cancel; else on_stop outside; fi; }
 trap on_term TERM
+trap 'on_stop time_limit' USR1   # --signal=B:USR1@N: the time limit is near
 """
 
 

@@ -5,6 +5,7 @@ queue empty and no process of the job on the machine.
     the CLI, past a time limit      Interrupted (time_limit), requeued, resumed from its checkpoint, Succeeded
     the GUI, restarted mid-job      Start on the cluster in Chromium; the server is killed; a new one reattaches
     Stop                            the ranks save a checkpoint; Cancelled
+    a scancel from outside          the ranks save a checkpoint; Cancelled, not requeued
     a rank killed                   Failed, naming the rank
 """
 from __future__ import annotations
@@ -44,8 +45,8 @@ def assert_nothing_left(slurm, *jobs):
         wait_for(lambda: not procs.marked(job.id), 30, poll=0.5, what=f"the processes of job {job.id} to end")
 
 
-def submit(services, max_steps: int, **env):
-    spec = launcher.LaunchSpec(executor="slurm", slurm=SlurmSpec(gpus_per_node=0, nproc=2), env=env)
+def submit(services, max_steps: int, requeue: bool = False, **env):
+    spec = launcher.LaunchSpec(executor="slurm", slurm=SlurmSpec(gpus_per_node=0, nproc=2, requeue=requeue), env=env)
     job = launcher.submit_train(services.workspace, demo_config(max_steps=max_steps, **SHORT), spec, origin="shell")
     assert job.executor == "slurm" and job.slurm_job_id.isdigit() and job.state == J.QUEUED
     return job
@@ -53,7 +54,7 @@ def submit(services, max_steps: int, **env):
 
 def test_the_cli_trains_through_a_time_limit_requeued_and_resumed(home, services, slurm, tmp_path):
     """train --slurm --requeue, in the foreground. Once the ranks train, the cluster's admin shortens
-    the job's time limit to one minute (`scontrol update`): Slurm warns the job (--signal=B:TERM@N),
+    the job's time limit to one minute (`scontrol update`): Slurm warns the job (--signal=B:USR1@N),
     the ranks save, the attempt ends Interrupted, the script requeues it, the next attempt resumes
     from that checkpoint without the slow-down and finishes; the CLI follows both and exits 0.
     (Slurm checks time limits about twice a minute and may warn up to a minute early: shortening the
@@ -121,6 +122,21 @@ def test_stop_saves_a_checkpoint_and_cancels(spaced, slurm):
     end = json.loads((Path(job.run_dir) / "slurm" / f"{job.slurm_job_id}.attempt-0.end.json").read_text())
     assert (end["stop"], end["requeue"]) == ("cancel", 0)
     assert_nothing_left(slurm, job)
+
+
+def test_a_scancel_from_outside_saves_a_checkpoint_cancels_and_is_not_requeued(services, slurm):
+    """A plain `scancel` (the user in a shell, an admin) was taken for the time limit: "reached its time limit",
+    and with requeue on the job requeued itself (the time limit's warning was SIGTERM too)."""
+    job = submit(services, 300, requeue=True, DANLU_FAULT="slow@2")
+    training(job, 2)
+    subprocess.run(["scancel", job.slurm_job_id], check=True, timeout=30)
+    job = launcher.wait(services.workspace, job.id, timeout=120, poll=0.5)
+    assert (job.state, job.reason, job.message) == (J.CANCELLED, "cancelled", "Cancelled on the cluster (scancel), not from Danlu.")
+    end = json.loads((Path(job.run_dir) / "slurm" / f"{job.slurm_job_id}.attempt-0.end.json").read_text())
+    assert (end["stop"], end["requeue"]) == ("outside", 0)
+    assert ckpt.newest_valid(Path(job.run_dir) / "checkpoints") is not None  # Resume continues from it
+    assert_nothing_left(slurm, job)
+    assert [j.id for j in services.store.list()] == [job.id]  # no requeued attempt
 
 
 def test_a_killed_rank_fails_the_job_naming_it(services, slurm):

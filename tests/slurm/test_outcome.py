@@ -39,6 +39,11 @@ def facts(**kw):
     (dict(slurm_state="OUT_OF_MEMORY", ended={}), J.FAILED, "killed"),
     (dict(ended={"returncode": 3, "stop": "not_shared"}), J.FAILED, "not_shared"),
     (dict(slurm_state="CANCELLED", ended={}), J.CANCELLED, "cancelled"),
+    # a plain scancel: the batch shell saw SIGTERM without cancel.request, every rank saved and stopped
+    (dict(slurm_state="CANCELLED", stopped={"checkpoint_step": 4}, ended={"returncode": 0, "stop": "outside"}),
+     J.CANCELLED, "cancelled"),
+    (dict(slurm_state="PREEMPTED", stopped={"checkpoint_step": 4}, ended={"returncode": 0, "stop": "outside"}),
+     J.INTERRUPTED, "preempted"),
     (dict(stopped={"checkpoint_step": 2}, ended={"returncode": 1, "stop": ""}), J.INTERRUPTED, "interrupted"),
     (dict(slurm_state="FAILED", started={}, ended={}), J.FAILED, "start_failed"),
 ])
