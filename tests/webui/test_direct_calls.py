@@ -7,6 +7,7 @@ import json
 from functools import partial
 
 import gradio as gr
+import pytest
 
 from core.config import load_config
 from core.presets import compose
@@ -41,3 +42,24 @@ def test_a_column_map_of_another_type_is_a_problem_and_a_mapping_is_taken_as_it_
     line = show("en", ["cpu"], 1, box(column_map={"prompt": "question", "completion": "answer"}))
     saved = load_config(line.split("train ", 1)[1].split()[0])
     assert saved.column_map == {"prompt": "question", "completion": "answer"}, line
+
+
+OTHER_IDS = ["ds-000000000000", "../../etc/passwd", "/etc/passwd", "x" * 100_000, "a\x00b", "None", "1e+308"]
+
+
+def test_a_dataset_id_that_names_no_dataset_is_said_in_words_by_every_dataset_handler(gui):
+    """The Dataset tab's hidden id box, sent to the API as anything: the grid, the check with its rows
+    and the download raised NotFound (a 500 and a traceback); saving edits too."""
+    import pandas as pd
+    edited = pd.DataFrame([[1, 1, '{"text": "x"}']], columns=["row", "line", "record"])
+    for ds_id in OTHER_IDS:
+        assert dataset_tab.grid(gui, ds_id, 1, "en").empty
+        summary, *_, frame, picker = dataset_tab.check_rows_and_picker(gui, ds_id, "auto", "", 1, "ja")
+        assert "no dataset" in summary.lower() or "データセット" in summary, summary[:300]
+        assert frame.empty
+        said = dataset_tab.save_edits(gui, ds_id, 1, edited, "en")
+        assert said.startswith("⚠") and "no dataset" in said, said[:300]
+        with pytest.raises(gr.Error) as e:
+            dataset_tab.download(gui, ds_id, "en")
+        assert "no dataset" in e.value.message and "pick a dataset" in e.value.message
+    assert not (gui.ws.root / "gui-downloads").exists() or not list((gui.ws.root / "gui-downloads").iterdir())
