@@ -260,6 +260,8 @@ class JobStore:
         return self.get(values["id"])
 
     def get(self, job_id: str, conn=None) -> Job | None:
+        if not isinstance(job_id, str):  # a job id of another type (a direct HTTP call: a list, 10**30) names no job
+            return None
         if conn is not None:
             row = conn.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
         else:

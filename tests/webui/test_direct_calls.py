@@ -12,6 +12,7 @@ import pytest
 from core.config import load_config
 from core.presets import compose
 from webui import fields
+from webui.i18n import tr
 from webui.tabs import dataset_tab, hyperparams_tab, train_tab
 
 
@@ -63,3 +64,17 @@ def test_a_dataset_id_that_names_no_dataset_is_said_in_words_by_every_dataset_ha
             dataset_tab.download(gui, ds_id, "en")
         assert "no dataset" in e.value.message and "pick a dataset" in e.value.message
     assert not (gui.ws.root / "gui-downloads").exists() or not list((gui.ws.root / "gui-downloads").iterdir())
+
+
+def test_a_job_id_or_model_of_another_type_names_nothing_and_is_said_in_words(gui):
+    """The job picker and the model picker take custom values, so the API may send any JSON there: a
+    list or dict raised TypeError (unhashable), 10**30 OverflowError in SQLite, a number AttributeError
+    in the model's description (each an HTTP 500 and a traceback)."""
+    from webui.tabs import templates_tab
+    for job_id in ([1, 2], {"a": 1}, 10**30, -1, 1.5, True):
+        assert gui.store.get(job_id) is None and gui.live.job(job_id) is None
+        status = train_tab.refresh_job(gui, job_id, "", "en")[0]
+        assert status == tr("train.no_job_yet", "en")
+        assert train_tab.remember(job_id) is None
+        assert train_tab.initial_job(gui, job_id) == (None, None)
+        assert templates_tab.describe_model(gui, job_id, "en") == tr("tpl.no_model", "en")
