@@ -76,15 +76,18 @@ def op_load(req: dict) -> dict:
 def op_stream(conn, req: dict) -> None:
     from core.errors import InputError, Problem
     from core.messages import Msg
-    from core.engine.inference import GenSettings, prompt_ids, stream_generate
+    from core.engine.inference import GenSettings, prompt_budget, prompt_ids, stream_generate
     sess = _SESSIONS.get(req.get("session", ""))
     if sess is None:
         raise InputError(problems=[Problem("session", Msg("chat.session_gone"), Msg("chat.session_gone.hint"))])
     s = GenSettings(**{k: v for k, v in (req.get("settings") or {}).items() if k in GenSettings.__dataclass_fields__})
     if s.problems():
         raise InputError(problems=s.problems(), title=Msg("chat.settings_title"))
+    # a conversation longer than the model's context keeps its newest tokens: the model reads no more, and
+    # a message of a million characters (sent to the demo's API past its box's limit) made one answer run
+    # for hours, every other chat of the model waiting behind it (one answer at a time, below)
     ids = prompt_ids(sess["tok"], req.get("messages") or [], req.get("system") or "",
-                     max_prompt_tokens=req.get("max_prompt_tokens"))
+                     max_prompt_tokens=req.get("max_prompt_tokens") or prompt_budget(sess["model"], s.max_new_tokens))
     stop = threading.Event()
     # one answer at a time per model: two threads in one model's generate() would interleave on the GPU
     with sess["lock"]:

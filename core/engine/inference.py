@@ -126,6 +126,15 @@ def render(tok, messages: list[dict], system: str = "") -> str:
         raise
 
 
+def prompt_budget(model, max_new_tokens: int) -> int | None:
+    """The most prompt tokens `model` reads with room left for the answer: its context window
+    (config.max_position_embeddings) less max_new_tokens; None when the model does not say."""
+    n = getattr(getattr(model, "config", None), "max_position_embeddings", None)
+    if isinstance(n, bool) or not isinstance(n, int) or n <= 0:
+        return None
+    return max(1, n - max(0, int(max_new_tokens or 0)))
+
+
 def prompt_ids(tok, messages: list[dict], system: str = "", max_prompt_tokens: int | None = None) -> list[int]:
     """Token ids of the conversation, ready for the assistant's turn. Too long: the oldest tokens go."""
     ids = tok(render(tok, messages, system), add_special_tokens=False)["input_ids"]
