@@ -78,3 +78,14 @@ def test_a_job_id_or_model_of_another_type_names_nothing_and_is_said_in_words(gu
         assert train_tab.remember(job_id) is None
         assert train_tab.initial_job(gui, job_id) == (None, None)
         assert templates_tab.describe_model(gui, job_id, "en") == tr("tpl.no_model", "en")
+
+
+def test_a_start_adapter_too_long_for_any_job_id_is_a_settings_problem(gui):
+    """start_adapter names a job by its id or a prefix of it; 100,000 characters sent to the API made
+    SQLite refuse the lookup ("LIKE or GLOB pattern too complex": HTTP 500, a traceback)."""
+    start = fields.with_settings(partial(train_tab.start_training, gui))
+    for value in ("x" * 100_000, "2" * 60_000):
+        assert gui.store.find(value) is None
+        job_id, said, _ = start("en", ["cpu"], 1, box(start_adapter=value))
+        assert job_id == gr.skip() and "start_adapter" in said, said[:300]
+    assert gui.store.list() == []
