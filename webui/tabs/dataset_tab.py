@@ -292,12 +292,10 @@ def download(gui, ds_id: str, lang: str | None = None):
     if not ds_id:
         return None
     try:
-        src = D.export_path(gui.ws, ds_id)
-        info = D.get_dataset(gui.ws, ds_id)
+        src, info = D.export_path(gui.ws, ds_id), D.get_dataset(gui.ws, ds_id)
     except DanluError as e:
         raise gr.Error(html.escape(error_text(e, lang), quote=False), print_exception=False) from None
-    name = info["display_name"].rsplit(".", 1)[0]
-    dest = gui.ws.root / "gui-downloads" / f"{name}-v{info.get('version', 0)}{src.suffix}"
+    dest = gui.ws.root / "gui-downloads" / f"{info['display_name'].rsplit('.', 1)[0]}-v{info.get('version', 0)}{src.suffix}"
     dest.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(src, dest)
     return str(dest)
