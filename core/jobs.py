@@ -193,6 +193,9 @@ def _keep_one_open(db_path: Path) -> None:
             _IDLE.popitem(last=False)[1].close()
 
 
+FIND_MAX = 200  # the longest prefix find() looks up: ids are about 22 characters ("20261204-151005-23210a")
+
+
 class JobStore:
     def __init__(self, db_path: str | os.PathLike):
         self.db_path = Path(db_path)
@@ -260,6 +263,8 @@ class JobStore:
         return self.get(values["id"])
 
     def get(self, job_id: str, conn=None) -> Job | None:
+        if not isinstance(job_id, str):  # a job id of another type (a direct HTTP call: a list, 10**30) names no job
+            return None
         if conn is not None:
             row = conn.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
         else:
@@ -330,8 +335,10 @@ class JobStore:
         job = self.get(prefix)
         if job:
             return job
-        if not prefix or any(ch in prefix for ch in "%_\\"):
+        if not isinstance(prefix, str) or not prefix or any(ch in prefix for ch in "%_\\"):
             return None  # LIKE wildcards: '%' alone must not pick "the only job" (ids never contain them)
+        if len(prefix) > FIND_MAX:  # longer than any id; SQLite refuses a LIKE pattern past 50,000 bytes
+            return None
         with self._conn() as c:
             rows = c.execute("SELECT id FROM jobs WHERE id LIKE ?", (prefix + "%",)).fetchall()
         return self.get(rows[0]["id"]) if len(rows) == 1 else None

@@ -101,13 +101,20 @@ def grouped(advanced: bool) -> dict[str, list[str]]:
     return {g: names for g, names in out.items() if names}
 
 
-def _parse_mapping(text: str) -> tuple[dict | None, Problem | None]:
-    text = (text or "").strip()
-    if not text:
-        return {}, None
-    try:
-        data = load_yaml_text(text)
-    except yaml.YAMLError:
+def _parse_mapping(text) -> tuple[dict | None, Problem | None]:
+    """The column map box's text (`expected: yours` per line); the settings box of a direct HTTP call
+    may hold the mapping itself (as a config file does) or any other JSON value: that is a Problem."""
+    if isinstance(text, dict):
+        data = text
+    elif text is None or isinstance(text, str):
+        text = (text or "").strip()
+        if not text:
+            return {}, None
+        try:
+            data = load_yaml_text(text)
+        except yaml.YAMLError:
+            data = None
+    else:
         data = None
     if isinstance(data, dict) and all(isinstance(v, (str, int, float)) for v in data.values()):
         return {str(k): str(v) for k, v in data.items()}, None

@@ -183,9 +183,10 @@ class Said(str):
 
 
 def said_in_all(render, lang: str) -> Said:
-    """render(code) -> the line in that language; the line in `lang`, with the others kept."""
+    """render(code) -> the line in that language; the line in `lang`, with the others kept. `lang` is
+    what the page's language input sent (a direct HTTP call may send none, or another code): lang_code."""
     texts = {code: render(code) for code in CODES}
-    out = Said(texts[lang])
+    out = Said(texts[lang_code(lang)])
     out.texts = texts
     return out
 

@@ -72,7 +72,7 @@ class LiveJobs:
             return self._jobs
 
     def job(self, job_id: str | None) -> J.Job | None:
-        if not job_id:
+        if not job_id or not isinstance(job_id, str):  # the page's picker sent to the API may hold anything
             return None
         self.jobs()
         with self._lock:

@@ -15,8 +15,12 @@ tests, remembered for the next filter change (bench/review_bench.py measures it 
 """
 from __future__ import annotations
 
+import os
 import re
+import select as io_select  # `select` is this module's own (rows of the desk)
+import signal
 import threading
+import time
 from collections import OrderedDict
 from dataclasses import dataclass
 
@@ -101,7 +105,7 @@ def search_mask(idx: Index, text: str, regex: bool = False) -> np.ndarray | None
     if hit is not None:
         return hit
     if regex:
-        mask = _regex_mask(idx, text)
+        mask = bounded_regex_mask(idx, text)
     else:
         mask = np.ones(idx.n, dtype=bool)
         for phrase, word in TERMS.findall(text):
@@ -115,6 +119,59 @@ def search_mask(idx: Index, text: str, regex: bool = False) -> np.ndarray | None
 
 
 SELECTIVE = 0.1  # fixed text in at most this share of the rows: trying only those rows is quick
+REGEX_BUDGET_S = 15.0  # a regular expression search's time: past it the pattern is refused
+
+
+def bounded_regex_mask(idx: Index, text: str, budget_s: float | None = None) -> np.ndarray:
+    """_regex_mask in a forked copy of this process, stopped past `budget_s` (REGEX_BUDGET_S): a pattern
+    that backtracks without end on some row ("(\\w+\\w+)+\\1!" on a row of 40 letters) is refused in
+    words instead of searching for ever. Python's `re` holds the interpreter lock until it returns, so in
+    the GUI's server one such search stopped every page (no answer to anything, for good). The fork
+    shares the index as it is (nothing sent) and answers one bit per row; the search is the same `re`
+    search. The fork costs about 0.1 s in a 1.5 GB server process, once per search text (the mask is
+    remembered); the `regex` module's timeout instead made backreference searches 2-7x slower. Where
+    there is no fork the search runs here, unbounded."""
+    budget = REGEX_BUDGET_S if budget_s is None else budget_s
+    try:
+        re.compile(text)  # a malformed pattern is said as one, here, before any fork
+    except re.error:
+        return _regex_mask(idx, text)
+    if not hasattr(os, "fork"):
+        return _regex_mask(idx, text)
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: search, answer, leave at once (no atexit handlers, no flushing of the parent's files)
+        code = 1
+        try:
+            os.close(r)
+            out = memoryview(np.packbits(_regex_mask(idx, text)).tobytes())
+            while out:
+                out = out[os.write(w, out):]
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(w)
+    chunks, deadline, answered = [], time.monotonic() + budget, False
+    try:
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0 or not io_select.select([r], [], [], left)[0]:
+                raise InputError(problems=[Problem("search", Msg("review.slow_regex", seconds=round(budget)),
+                                                   Msg("review.slow_regex.hint"))])
+            chunk = os.read(r, 1 << 20)
+            if not chunk:
+                answered = True
+                break
+            chunks.append(chunk)
+    finally:
+        os.close(r)
+        if not answered:  # stopped (or anything else went wrong here): the copy must not search on
+            os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+    bits = np.frombuffer(b"".join(chunks), dtype=np.uint8)
+    if len(bits) != (idx.n + 7) // 8:  # the copy died (out of memory?): search here
+        return _regex_mask(idx, text)
+    return np.unpackbits(bits, count=idx.n).astype(bool)
 
 
 def _regex_mask(idx: Index, text: str) -> np.ndarray:

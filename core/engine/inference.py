@@ -133,7 +133,8 @@ def prompt_room(model, max_new_tokens: int) -> int | None:
     positions): its answer never came and the chat worker was busy with it for as long as it ran."""
     from core.model_folder import context_window
     config = getattr(model, "config", None)
-    window = context_window(config.to_dict()) if hasattr(config, "to_dict") else None
+    fields = config.to_dict() if hasattr(config, "to_dict") else dict(getattr(config, "__dict__", {}))
+    window = context_window(fields)
     return max(1, window - max(0, int(max_new_tokens or 0))) if window else None
 
 

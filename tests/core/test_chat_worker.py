@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -90,3 +91,42 @@ def test_a_worker_that_dies_before_serving_leaves_no_folder(home, monkeypatch):
     with pytest.raises(chat.ChatError):
         w.wait_ready(120)
     assert not w.dir.exists()
+
+
+def test_a_conversation_longer_than_the_models_context_keeps_its_newest_tokens(monkeypatch):
+    """A message of a million characters, sent to the demo's API past its box's 8,000-character limit,
+    went whole into generate(): the tiny model answered it for over ten minutes while every other chat of
+    that model waited (one answer at a time per model). The prompt is cut to the context window, less
+    the answer's tokens, as evaluation and probes already cut theirs."""
+    from types import SimpleNamespace
+
+    from core.engine import chat_worker, inference
+
+    class Tok:  # one token per character
+        def apply_chat_template(self, msgs, tokenize=False, add_generation_prompt=True):
+            return "".join(m["content"] for m in msgs)
+
+        def __call__(self, text, add_special_tokens=False):
+            return {"input_ids": [ord(c) for c in text]}
+
+    seen = {}
+
+    class Generation:  # answers nothing: only the prompt it was given matters here
+        stats: dict = {}
+
+        def __iter__(self):
+            return iter(())
+
+    def fake_generate(model, tok, ids, s, stop):
+        seen["ids"] = ids
+        return Generation()
+
+    monkeypatch.setattr(inference, "stream_generate", fake_generate)
+    model = SimpleNamespace(config=SimpleNamespace(max_position_embeddings=4096))
+    monkeypatch.setitem(chat_worker._SESSIONS, "s", dict(model=model, tok=Tok(), lock=threading.Lock()))
+    monkeypatch.setattr(chat_worker, "send", lambda conn, obj: None)
+    text = "a" * 1_000_000 + "the question"
+    chat_worker.op_stream(None, dict(session="s", messages=[{"role": "user", "content": text}],
+                                     settings=dict(max_new_tokens=96)))
+    assert len(seen["ids"]) == 4096 - 96 and "".join(map(chr, seen["ids"])).endswith("the question")
+    assert inference.prompt_room(SimpleNamespace(config=SimpleNamespace()), 96) is None

@@ -38,6 +38,38 @@ def test_search_words_phrases_and_regex_in_any_case(ws, ds):
         select(desk, Filters(search="case (", regex=True))
 
 
+def test_a_regex_that_backtracks_without_end_is_stopped_and_refused_while_others_answer(ws, tmp_path, monkeypatch):
+    """(\\w+\\w+)+\\1! tries 4x longer for every 2 letters of a row (13 s on 28 here; 40 letters: days), and
+    Python's `re` holds the interpreter lock while it tries: one such search (sent from the Review tab)
+    stopped the whole GUI server, no page answered again. It is stopped at the budget and refused in
+    words; other threads run meanwhile; ordinary patterns still find their rows."""
+    import threading
+    import time
+
+    from core.data import review
+    rows = [chat("a" * 28, "ok"), chat("case 7!", "bbb")]
+    desk = open_desk(ws, import_file(ws, write_jsonl(tmp_path / "long.jsonl", rows), "long.jsonl", origin="shell")["id"])
+    monkeypatch.setattr(review, "REGEX_BUDGET_S", 1.0, raising=False)
+    ticks, done = [0], threading.Event()
+
+    def other_page():  # pure Python, like every other request of the server
+        while not done.is_set():
+            ticks[0] += 1
+            time.sleep(0.01)
+    threading.Thread(target=other_page, daemon=True).start()
+    t0 = time.monotonic()
+    try:
+        with pytest.raises(InputError, match="took longer than 1 s") as e:
+            select(desk, Filters(search=r"(\w+\w+)+\1!", regex=True))
+    finally:
+        took = time.monotonic() - t0
+        done.set()
+    assert took < 5 and ticks[0] > 20, (took, ticks[0])
+    assert "(a+)+" in str(e.value) and e.value.problems[0].where == "search"
+    assert rows_of(desk, select(desk, Filters(search=r"(\w)\1\1", regex=True))) == [1, 2]
+    assert rows_of(desk, select(desk, Filters(search=r"case \d!", regex=True))) == [2]
+
+
 def test_filters_combine_and_counts_follow(ws, ds):
     desk = open_desk(ws, ds)
     empty = rows_of(desk, select(desk, Filters(problem="empty_text")))

@@ -30,7 +30,10 @@ def grid(gui, ds_id: str, start, lang: str) -> pd.DataFrame:
         first = first_row(start, lang)
     except InputError as e:  # only the grid answers here: the page's error box, in its language
         raise refused(e, lang) from None
-    rows = D.dataset_rows(gui.ws, ds_id, start=first, count=PAGE)
+    try:
+        rows = D.dataset_rows(gui.ws, ds_id, start=first, count=PAGE)
+    except DanluError:  # an id that names no dataset (sent to the API): no rows; the check beside it says why
+        return pd.DataFrame(columns=cols)
     return pd.DataFrame([[r["row"], r["line"], json.dumps(r["record"], ensure_ascii=False)] for r in rows], columns=cols)
 
 
@@ -49,7 +52,10 @@ def save_edits(gui, ds_id: str, start, edited: pd.DataFrame, lang: str) -> str:
         first = first_row(start, lang)
     except InputError as e:
         return said_in_all(lambda code: problems_markdown(e.problems, code), lang)
-    before = {r["row"]: r["record"] for r in D.dataset_rows(gui.ws, ds_id, start=first, count=PAGE)}
+    try:
+        before = {r["row"]: r["record"] for r in D.dataset_rows(gui.ws, ds_id, start=first, count=PAGE)}
+    except DanluError as e:  # an id that names no dataset (sent to the API)
+        return said_in_all(lambda code: f"⚠ {error_text(e, code)}", lang)
     done, problems = [], []  # each problem: its words in a language code
     for row_no, text in zip(edited.iloc[:, 0], edited.iloc[:, 2]):
         seen: list = []

@@ -9,6 +9,7 @@ dataset is an id in a hidden textbox; its current version is what the `dataset` 
 """
 from __future__ import annotations
 
+import html
 import shutil
 from functools import partial
 from dataclasses import dataclass
@@ -285,13 +286,16 @@ def undo(gui, ds_id: str, lang: str) -> str:
 
 
 # ---- lengths and the rendered example -----------------------------------------------------------
-def download(gui, ds_id: str):
-    """Inputs: dataset id. Outputs: the current (cleaned) version as a file to download."""
+def download(gui, ds_id: str, lang: str | None = None):
+    """Inputs: dataset id, language. Outputs: the current (cleaned) version as a file to download; an id
+    that names no dataset (sent to the API) is said in the page's error box, in its language."""
     if not ds_id:
         return None
-    src = D.export_path(gui.ws, ds_id)
-    name = D.get_dataset(gui.ws, ds_id)["display_name"].rsplit(".", 1)[0]
-    dest = gui.ws.root / "gui-downloads" / f"{name}-v{D.get_dataset(gui.ws, ds_id).get('version', 0)}{src.suffix}"
+    try:
+        src, info = D.export_path(gui.ws, ds_id), D.get_dataset(gui.ws, ds_id)
+    except DanluError as e:
+        raise gr.Error(html.escape(error_text(e, lang), quote=False), print_exception=False) from None
+    dest = gui.ws.root / "gui-downloads" / f"{info['display_name'].rsplit('.', 1)[0]}-v{info.get('version', 0)}{src.suffix}"
     dest.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(src, dest)
     return str(dest)
@@ -442,6 +446,6 @@ def wire(t: DatasetTab, gui, lang, base_model, max_seq_length, train_on_inputs, 
     # answers are at the page's input budget (webui/app.py)
     shown_texts = [t.rendered, t.pair_view.prompt, t.pair_view.chosen, t.pair_view.rejected]
     lang.change(relabel, inputs=[lang, *shown_texts], outputs=shown_texts, api_visibility="private")
-    t.download.click(partial(download, gui), inputs=[t.ds_id], outputs=[t.download_file],
+    t.download.click(partial(download, gui), inputs=[t.ds_id, lang], outputs=[t.download_file],
                      api_name="download_dataset")
     return then_show

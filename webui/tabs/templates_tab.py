@@ -92,7 +92,7 @@ def licence(p, lang: str) -> str:
 def describe_model(gui, base_model: str, lang: str) -> str:
     """Inputs: base_model, language. Outputs: a short description (preset facts, or where it comes from).
     A folder is looked at only inside the allowed folders (core.trust)."""
-    base_model = (base_model or "").strip()
+    base_model = base_model.strip() if isinstance(base_model, str) else ""  # the API may send a number, a list...
     if not base_model:
         return tr("tpl.no_model", lang)
     p = presets.model_for(base_model)

@@ -201,8 +201,9 @@ def initial_job(gui, remembered: str | None):
 
 
 def remember(job_id: str | None) -> str | None:
-    """Inputs: the selected job. Outputs: the same id, kept in this browser's localStorage."""
-    return job_id
+    """Inputs: the selected job. Outputs: the same id, kept in this browser's localStorage (an id of
+    another type, sent to the API, is none: 10**30 could not even be sent back as JSON)."""
+    return job_id if isinstance(job_id, str) else None
 
 
 def select_row(evt: gr.SelectData):

@@ -1,0 +1,93 @@
+"""The page's handlers called as a direct HTTP call can call them, with values the page never sends
+(no language, an id that names nothing, a setting of another type): each answers in words, never
+with a traceback (found by probing the live app's every event over HTTP)."""
+from __future__ import annotations
+
+import json
+from functools import partial
+
+import gradio as gr
+import pytest
+
+from core.config import load_config
+from core.presets import compose
+from webui import fields
+from webui.i18n import tr
+from webui.tabs import dataset_tab, hyperparams_tab, train_tab
+
+
+def test_a_handler_given_no_language_or_an_unknown_one_answers_in_english(gui):
+    """The language radio may arrive empty (None) or as a code the page does not speak: a KeyError
+    (and a traceback in the server's log) before."""
+    for lang in (None, "", "fr", "xx-YY"):
+        said = dataset_tab.check(gui, "", "auto", "", lang)[0]
+        assert said == said.texts["en"] and "upload" in said.lower(), (lang, said)
+    assert dataset_tab.check(gui, "", "auto", "", "es-ES")[0] == dataset_tab.check(gui, "", "auto", "", "es")[0]
+
+
+def box(**changes) -> str:
+    """The settings box as a direct call sends it: the demo template's settings with `changes`."""
+    return json.dumps({**compose("demo"), **changes})
+
+
+def test_a_column_map_of_another_type_is_a_problem_and_a_mapping_is_taken_as_it_is(gui):
+    """The box's column_map as a number, list, NaN or true raised AttributeError (no .strip); a mapping,
+    as a config file writes it, is what the text says."""
+    start = fields.with_settings(partial(train_tab.start_training, gui))
+    show = fields.with_settings(partial(hyperparams_tab.show_command, gui))
+    for value in (7, 1e308, [1, 2], True, ["prompt", "question"]):
+        job_id, said, _ = start("en", ["cpu"], 1, box(column_map=value))
+        assert job_id == gr.skip() and "Column names" in said and "expected: yours" in said, (value, said)
+        assert "expected: yours" in show("en", ["cpu"], 1, box(column_map=value))
+    assert gui.store.list() == []
+    line = show("en", ["cpu"], 1, box(column_map={"prompt": "question", "completion": "answer"}))
+    saved = load_config(line.split("train ", 1)[1].split()[0])
+    assert saved.column_map == {"prompt": "question", "completion": "answer"}, line
+
+
+OTHER_IDS = ["ds-000000000000", "../../etc/passwd", "/etc/passwd", "x" * 100_000, "a\x00b", "None", "1e+308"]
+
+
+def test_a_dataset_id_that_names_no_dataset_is_said_in_words_by_every_dataset_handler(gui):
+    """The Dataset tab's hidden id box, sent to the API as anything: the grid, the check with its rows
+    and the download raised NotFound (a 500 and a traceback); saving edits too."""
+    import pandas as pd
+    edited = pd.DataFrame([[1, 1, '{"text": "x"}']], columns=["row", "line", "record"])
+    for ds_id in OTHER_IDS:
+        assert dataset_tab.grid(gui, ds_id, 1, "en").empty
+        summary, *_, frame, picker = dataset_tab.check_rows_and_picker(gui, ds_id, "auto", "", 1, "ja")
+        assert "no dataset" in summary.lower() or "データセット" in summary, summary[:300]
+        assert frame.empty
+        said = dataset_tab.save_edits(gui, ds_id, 1, edited, "en")
+        assert said.startswith("⚠") and "no dataset" in said, said[:300]
+        with pytest.raises(gr.Error) as e:
+            dataset_tab.download(gui, ds_id, "en")
+        assert "no dataset" in e.value.message and "pick a dataset" in e.value.message
+    assert not (gui.ws.root / "gui-downloads").exists() or not list((gui.ws.root / "gui-downloads").iterdir())
+
+
+def test_a_job_id_or_model_of_another_type_names_nothing_and_is_said_in_words(gui):
+    """The job picker and the model picker take custom values, so the API may send any JSON there: a
+    list or dict raised TypeError (unhashable), 10**30 OverflowError in SQLite, a number AttributeError
+    in the model's description (each an HTTP 500 and a traceback)."""
+    from webui.tabs import templates_tab
+    for job_id in ([1, 2], {"a": 1}, 10**30, -1, 1.5, True):
+        assert gui.store.get(job_id) is None and gui.live.job(job_id) is None
+        status = train_tab.refresh_job(gui, job_id, "", "en")[0]
+        assert status == tr("train.no_job_yet", "en")
+        assert train_tab.remember(job_id) is None
+        assert train_tab.initial_job(gui, job_id) == (None, None)
+        assert templates_tab.describe_model(gui, job_id, "en") == tr("tpl.no_model", "en")
+
+
+def test_a_start_adapter_too_long_for_any_job_id_is_a_settings_problem(gui):
+    """start_adapter names a job by its id or a prefix of it; 100,000 characters sent to the API made
+    SQLite refuse the lookup ("LIKE or GLOB pattern too complex": HTTP 500, a traceback)."""
+    from core import jobs as J
+    done = gui.store.create(kind="train", run_dir=str(gui.ws.root / "runs" / "x"), state=J.FAILED)  # SQLite
+    start = fields.with_settings(partial(train_tab.start_training, gui))  # tries the pattern only on a row
+    for value in ("x" * 100_000, "2" * 60_000):
+        assert gui.store.find(value) is None
+        job_id, said, _ = start("en", ["cpu"], 1, box(start_adapter=value))
+        assert job_id == gr.skip() and "start_adapter" in said, said[:300]
+    assert [j.id for j in gui.store.list()] == [done.id]
