@@ -55,9 +55,9 @@ def test_a_dataset_id_that_names_no_dataset_is_said_in_words_by_every_dataset_ha
     edited = pd.DataFrame([[1, 1, '{"text": "x"}']], columns=["row", "line", "record"])
     for ds_id in OTHER_IDS:
         assert dataset_tab.grid(gui, ds_id, 1, "en").empty
-        summary, *_, frame, picker = dataset_tab.check_rows_and_picker(gui, ds_id, "auto", "", 1, "ja")
+        summary, *_, frame, picker, download_box = dataset_tab.check_rows_and_picker(gui, ds_id, "auto", "", 1, "ja")
         assert "no dataset" in summary.lower() or "データセット" in summary, summary[:300]
-        assert frame.empty
+        assert frame.empty and download_box is None
         said = dataset_tab.save_edits(gui, ds_id, 1, edited, "en")
         assert said.startswith("⚠") and "no dataset" in said, said[:300]
         with pytest.raises(gr.Error) as e:

@@ -285,7 +285,6 @@ def undo(gui, ds_id: str, lang: str) -> str:
     return said_in_all(lambda code: "↶ " + recorded_text(res, "summary", code), lang)
 
 
-# ---- lengths and the rendered example -----------------------------------------------------------
 def download(gui, ds_id: str, lang: str | None = None):
     """Inputs: dataset id, language. Outputs: the current (cleaned) version as a file to download; an id
     that names no dataset (sent to the API) is said in the page's error box, in its language."""
