@@ -28,11 +28,11 @@ pytestmark = pytest.mark.slow
 QUICK = dict(max_steps=3, logging_steps=1, eval_steps=0, save_steps=0)
 
 
-def short_config(home: Path, path: Path) -> Path:
+def short_config(home: Path, path: Path, **settings) -> Path:
     r = run_app("copy-preset", "demo", path, home=home)
     assert r.returncode == 0, r.stderr
     data = yaml.safe_load(path.read_text())
-    data.update(QUICK)
+    data.update(QUICK, **settings)
     path.write_text(yaml.safe_dump(data))
     return path
 
@@ -54,8 +54,7 @@ def train(home: Path, cfg: Path, nproc: int, said: list | None = None) -> dict:
 
 def test_first_train_with_two_processes_on_an_empty_workspace(tmp_path):
     home = tmp_path / "new-home"  # not even created yet
-    cfg = short_config(home, tmp_path / "d.yaml")
-    cfg.write_text(cfg.read_text() + "max_seq_length: 8192\n")  # past the demo model's window (4096)
+    cfg = short_config(home, tmp_path / "d.yaml", max_seq_length=8192)  # past the demo model's window (4096)
     said = []
     train(home, cfg, nproc=2, said=said)
     log = next((home / "runs").iterdir()) / "stdout.log"
