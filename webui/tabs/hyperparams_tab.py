@@ -185,11 +185,12 @@ def downloads_dir(gui) -> Path:
 
 def save_settings(gui, lang: str, *values):
     """Inputs: language, every setting. Outputs: a YAML file to download, the problems, and the note under
-    the buttons (in every language, i18n.Said): saved, or why not. The problems box alone is far above
-    the button, so a refused save looked like a click that did nothing, under the last Load config's note."""
+    the buttons (in every language, i18n.Said): saved, or not. The problems box above the buttons shows
+    its list all the time, so a refused save looked like a click that did nothing (under the last Load
+    config's note)."""
     cfg, problems = fields.build_config(dict(zip(fields.NAMES, values)), gui.ws, check_files=False)
     if cfg is None:
-        refused = said_in_all(lambda code: problems_markdown(problems, code, "hp.not_saved"), lang)
+        refused = said_in_all(lambda code: f"⚠ **{tr('hp.not_saved', code)}** ({len(problems)})", lang)
         return None, problems_markdown(problems, lang), refused
     path = downloads_dir(gui) / f"danlu-config-{time.strftime('%Y%m%d-%H%M%S')}.yaml"
     # a plain write: this is a copy to download, not a record that must survive a power cut
