@@ -101,7 +101,10 @@ def _token_warnings(rep, tokens: dict) -> None:
     if tokens.get("over_max"):
         rep.collector.add(Issue("too_long", Msg("cli.too_long", n=tokens["over_max"], limit=tokens["max_seq_length"]),
                                 Msg("cli.too_long.hint")))
-    if tokens.get("no_target"):
+    if tokens.get("no_target") and tokens["no_target"] >= rep.usable:  # training stops: nothing to learn
+        rep.collector.add(Issue("no_target_any", Msg("cli.no_target_any", limit=tokens["max_seq_length"]),
+                                Msg("cli.no_target.hint")))
+    elif tokens.get("no_target"):
         rep.collector.add(Issue("no_target", Msg("cli.no_target", n=tokens["no_target"]), Msg("cli.no_target.hint")))
 
 

@@ -27,7 +27,7 @@ KINDS = (
     "empty", "refused", "encoding", "too_big", "unknown_format", "header", "read_error",
     # record level
     "bad_json", "nan", "big_number", "duplicate_key", "not_object", "wrong_type", "missing_field", "empty_text", "unknown_role",
-    "turn_order", "bad_chars", "line_too_long", "ragged", "same_answers", "prompt_mismatch",
+    "turn_order", "bad_chars", "line_too_long", "ragged", "same_answers", "prompt_mismatch", "no_target_any",
     # warnings
     "duplicates", "special_tokens", "control_chars", "blank_lines", "utf16", "ignored_columns", "column_guess", "coerced",
     "few_rows", "too_long", "no_target", "header_spaces", "duplicate_prompt",

@@ -41,6 +41,19 @@ def test_check_data_with_model_counts_tokens(home, tmp_path):
     assert any(w["code"] == "too_long" for w in out["warnings"])
 
 
+def test_check_data_refuses_a_file_no_row_of_which_keeps_an_answer_within_the_limit(home, tmp_path):
+    """Every question longer than max_seq_length: check-data warned "30 row(s) have no answer left ...; training
+    skips them" and then said "OK: ... all usable" (exit 0), and training stopped with "Nothing to train on"."""
+    rows = [dict(prompt=" ".join(f"word{j}" for j in range(300)), completion=f"short answer {i}") for i in range(30)]
+    p = write_jsonl(tmp_path / "long.jsonl", rows)
+    r = run_app("check-data", p, "--model", "builtin:danlu-tiny", "--max-seq-length", "64", home=home)
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert "no row has any answer left within max_seq_length (64 tokens): training would have nothing to learn" in r.stdout
+    assert "NOT USABLE" in r.stdout
+    r = run_app("check-data", p, "--model", "builtin:danlu-tiny", "--max-seq-length", "4096", home=home)
+    assert r.returncode == 0 and "nothing to learn" not in r.stdout, r.stdout
+
+
 def test_check_data_bad_arguments(home, tmp_path):
     r = run_app("check-data", tmp_path / "missing.jsonl", home=home)
     assert r.returncode == 2 and "file not found" in r.stderr
