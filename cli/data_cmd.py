@@ -84,7 +84,7 @@ def check_cmd(args, services) -> int:
         out = rep.to_dict()
         if tokens is not None:
             out["tokens"] = {k: tokens[k] for k in ("tokenizer", "max_seq_length", "measured_rows", "sampled", "lengths",
-                                                     "histogram", "over_max", "no_target", "text_chunks")}
+                                                     "histogram", "over_max", "no_target", "nothing_to_learn", "text_chunks")}
         print(json.dumps(out, ensure_ascii=False, indent=1))
     else:
         for line in rep.human():
@@ -101,7 +101,7 @@ def _token_warnings(rep, tokens: dict) -> None:
     if tokens.get("over_max"):
         rep.collector.add(Issue("too_long", Msg("cli.too_long", n=tokens["over_max"], limit=tokens["max_seq_length"]),
                                 Msg("cli.too_long.hint")))
-    if tokens.get("no_target") and tokens["no_target"] >= rep.usable:  # training stops: nothing to learn
+    if tokens.get("nothing_to_learn"):  # no row measured keeps an answer: training would stop
         rep.collector.add(Issue("no_target_any", Msg("cli.no_target_any", limit=tokens["max_seq_length"]),
                                 Msg("cli.no_target.hint")))
     elif tokens.get("no_target"):

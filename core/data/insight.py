@@ -62,7 +62,7 @@ def insight(path: str | Path, fmt: str = "auto", column_map: dict | None = None,
            "column_map": rep.column_map, "rows": rep.rows, "usable_rows": rep.usable, "problem_count": rep.collector.errors(),
            "summary": str(rep.summary()), "max_seq_length": max_seq_length, "tokenizer": model, "exact": bool(model),
            "measured_rows": 0, "sampled": False, "lengths": None, "histogram": None, "over_max": 0, "over_max_measured": 0,
-           "no_target": 0, "text_chunks": 0, "preview": None, "template_error": None}
+           "no_target": 0, "nothing_to_learn": False, "text_chunks": 0, "preview": None, "template_error": None}
     if not rep.format or not rep.usable:
         return out
     tok = load_tokenizer(model, ws, chat_template) if model else None
@@ -99,6 +99,7 @@ def insight(path: str | Path, fmt: str = "auto", column_map: dict | None = None,
         out["template_error"]["count"] = failed
     out.update(measured_rows=len(lengths), sampled=stride > 1, over_max_measured=over, over_max=round(over * scale),
                no_target=round(no_target * scale), text_chunks=round(chunks * scale),
+               nothing_to_learn=no_target == len(lengths),  # every row measured keeps no answer: training stops
                lengths={"min": ordered[0], "max": ordered[-1], "mean": round(sum(ordered) / len(ordered), 1),
                         "median": ordered[len(ordered) // 2], "p95": ordered[min(len(ordered) - 1, int(len(ordered) * 0.95))]},
                histogram=histogram(lengths, max_seq_length, bins))

@@ -127,6 +127,19 @@ def test_insight_answers_at_once_then_gives_lengths_and_the_rendered_example(gui
     assert any(label is None for _, label in rendered)  # the question is shown but not learned
 
 
+def test_a_maximum_length_that_leaves_no_row_an_answer_is_said_beside_the_lengths(gui, uploads):
+    """Every question longer than the maximum length: the check said usable and the lengths line only
+    counted 'rows with nothing to learn'; training then stopped with 'Nothing to train on'."""
+    src = uploads / "long.jsonl"
+    src.write_text("".join(json.dumps(dict(prompt=" ".join(f"word{j}" for j in range(300)), completion=f"answer {i}")) + "\n"
+                           for i in range(30)))
+    ds_id, _ = dt.import_upload(gui, str(src), "en")
+    lengths = list(dt.insight(gui, ds_id, "builtin:danlu-tiny", 64, False, "auto", 1, "en"))[-1][1]
+    assert "⚠ no row has any answer left within max_seq_length (64 tokens): training would have nothing to learn" in lengths
+    lengths = list(dt.insight(gui, ds_id, "builtin:danlu-tiny", 4096, False, "auto", 1, "en"))[-1][1]
+    assert "nothing to learn" not in lengths and "⚠" not in lengths
+
+
 def test_download_offers_the_current_version(gui, uploads):
     src = uploads / "furnaces.jsonl"
     src.write_bytes(DEMO.read_bytes())

@@ -11,7 +11,8 @@ from core import data as D
 from core import trust
 from core.config import FIELDS, whole
 from core.errors import DanluError, InputError
-from webui.i18n import CODES, error_text, recorded_text, said_in_all, tr
+from core.messages import Msg
+from webui.i18n import CODES, error_text, recorded_text, said_in_all, say, tr
 from webui.numbers import ROWS
 from webui.tabs import dataset_pairs
 from webui.tabs.hyperparams_tab import problems_markdown
@@ -68,6 +69,8 @@ def lengths_markdown(ins: dict, lang: str) -> str:
         parts.append(tr("ds.estimated", lang))
     te = ins.get("template_error")
     text = " · ".join(parts)
+    if ins.get("nothing_to_learn"):  # the check above says "usable": at this maximum length training would stop
+        text += f"\n\n⚠ {say(Msg('cli.no_target_any', limit=ins.get('max_seq_length')), lang)} — {say(Msg('cli.no_target.hint'), lang)}"
     if te:
         text += f"\n\n⚠ {recorded_text(te, 'message', lang)} — {recorded_text(te, 'hint', lang)}"
     return text
