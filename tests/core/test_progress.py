@@ -10,6 +10,7 @@ from core.launcher import LaunchSpec
 from core.progress import seconds_between
 from core.messages import Msg
 from core.rundir import RunDir, write_json
+from tests.jobs.util import job_in
 
 
 def test_seconds_between_uses_the_millisecond_clock_when_both_lines_have_it():
@@ -63,12 +64,7 @@ def test_a_job_another_one_continued_keeps_its_own_progress(services, tmp_path):
     """Found by a CLI probe: after `jobs resume`, the cancelled job's line in `jobs list` read 'Cancelled, step
     280/280 (100%), loss 0.1896' once the resumed job finished: the run's progress and curve, not its own."""
     run = RunDir(tmp_path / "run")
-    run.path.mkdir()
-    job = services.store.create(kind="train", name="x", run_dir=str(run.path), config_path=str(run.config),
-                                argv=["python"], gpus=["cpu"], nproc=1)
-    for state in (J.STARTING, J.RUNNING, J.CANCELLING, J.CANCELLED):
-        assert services.store.transition(job.id, state)
-    job = services.store.get(job.id)
+    job = job_in(services.store, run.path, J.STARTING, J.RUNNING, J.CANCELLING, J.CANCELLED)
     lines = [dict(step=s, loss=5.0 - s / 100, time=s, wall=job.ended_at - 30 + s) for s in (10, 20)]
     lines += [dict(step=20, eval_loss=4.5, time=21)]  # a validation line has no wall clock
     lines += [dict(step=s, loss=0.2, time=s, wall=job.ended_at + 60 + s) for s in (30, 280)]  # the next job's
@@ -87,11 +83,7 @@ def test_a_job_another_one_continued_no_longer_asks_for_resume(services, tmp_pat
     """Found by the same probe: `jobs show` of the stopped job still said "Press Resume to continue from the
     last checkpoint" after another job had continued it (its Resume is refused, naming that job)."""
     run = RunDir(tmp_path / "run")
-    run.path.mkdir()
-    job = services.store.create(kind="train", name="x", run_dir=str(run.path), config_path=str(run.config),
-                                argv=["python"], gpus=["cpu"], nproc=1)
-    for state in (J.STARTING, J.RUNNING, J.FAILED):
-        assert services.store.transition(job.id, state)
+    job = job_in(services.store, run.path, J.STARTING, J.RUNNING, J.FAILED)
     services.store.update(job.id, hint=Msg("end.press_resume.hint"))
     job = services.store.get(job.id)
     write_json(run.error, dict(reason="crashed", message="It crashed.", hint="Press Resume to continue."))
@@ -113,11 +105,7 @@ def test_a_resumed_job_says_the_time_left_at_its_own_speed(services, tmp_path):
     attempt stopped counted that hour as training time (here 12 steps in an hour and 2 s: about 5 hours left
     for 76 steps, where the steps take 1 s each)."""
     run = RunDir(tmp_path / "run")
-    run.path.mkdir()
-    job = services.store.create(kind="train", name="x", run_dir=str(run.path), config_path=str(run.config),
-                                argv=["python"], gpus=["cpu"], nproc=1)
-    for state in (J.STARTING, J.RUNNING):
-        assert services.store.transition(job.id, state)
+    job = job_in(services.store, run.path, J.STARTING, J.RUNNING)
     t0 = 1_800_000_000.0
     first = [dict(step=s, loss=1.0, time=s * 1.0, wall=t0 + s) for s in (10, 20)]  # the first attempt: 1 s a step
     second = [dict(step=s, loss=1.0, time=5.0 + s - 22, wall=t0 + 3600 + s) for s in (22, 24)]  # an hour later

@@ -16,6 +16,17 @@ from core.rundir import read_json
 FAKE = "tests.jobs.fake_recipe"
 
 
+def job_in(store, folder: Path, *states: str):
+    """A training job of the job table whose run folder is `folder` (made here), moved through `states`
+    (e.g. STARTING, RUNNING, FAILED) as a supervisor would; the job as the table has it then."""
+    folder.mkdir(parents=True, exist_ok=True)
+    job = store.create(kind="train", name="x", run_dir=str(folder), config_path=str(folder / "config.yaml"),
+                       argv=["python"], gpus=["cpu"], nproc=1)
+    for state in states:
+        assert store.transition(job.id, state)
+    return store.get(job.id)
+
+
 def demo_config(**edits) -> TrainConfig:
     """The demo template's config (tiny model, 124 rows), with edits such as max_steps=6."""
     return from_dict({**compose("demo"), **edits}, source="test")
