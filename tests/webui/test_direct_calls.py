@@ -13,7 +13,7 @@ from core.config import load_config
 from core.presets import compose
 from webui import fields
 from webui.i18n import tr
-from webui.tabs import dataset_tab, hyperparams_tab, train_tab
+from webui.tabs import dataset_tab, hyperparams_tab, review_handlers, train_tab
 
 
 def test_a_handler_given_no_language_or_an_unknown_one_answers_in_english(gui):
@@ -50,7 +50,7 @@ OTHER_IDS = ["ds-000000000000", "../../etc/passwd", "/etc/passwd", "x" * 100_000
 
 def test_a_dataset_id_that_names_no_dataset_is_said_in_words_by_every_dataset_handler(gui):
     """The Dataset tab's hidden id box, sent to the API as anything: the grid, the check with its rows
-    and the download raised NotFound (a 500 and a traceback); saving edits too."""
+    and the download raised NotFound (a 500 and a traceback); saving edits and the Review tab's Export marks too."""
     import pandas as pd
     edited = pd.DataFrame([[1, 1, '{"text": "x"}']], columns=["row", "line", "record"])
     for ds_id in OTHER_IDS:
@@ -63,6 +63,9 @@ def test_a_dataset_id_that_names_no_dataset_is_said_in_words_by_every_dataset_ha
         with pytest.raises(gr.Error) as e:
             dataset_tab.download(gui, ds_id, "en")
         assert "no dataset" in e.value.message and "pick a dataset" in e.value.message
+        with pytest.raises(gr.Error) as e:  # the Review tab's Export marks (found by a walk calling it over HTTP)
+            review_handlers.export(gui, ds_id, "ja")
+        assert "データセット" in e.value.message, e.value.message
     assert not (gui.ws.root / "gui-downloads").exists() or not list((gui.ws.root / "gui-downloads").iterdir())
 
 

@@ -11,6 +11,7 @@ tab trains on the reviewed version.
 from __future__ import annotations
 
 import dataclasses
+import html
 import json
 
 import gradio as gr
@@ -404,12 +405,17 @@ def _same_files(gui, c: dict) -> bool:
         return False
 
 
-def export(gui, ds_id):
+def export(gui, ds_id, lang: str | None = None):
+    """Inputs: dataset id, language. Outputs: the marks as a CSV to download; an id that names no dataset
+    (sent to the API) is said in the page's error box, as the Dataset tab's Download says it."""
     if not ds_id:
         return None
-    info = D.get_dataset(gui.ws, ds_id)
-    name = info["display_name"].rsplit(".", 1)[0]
-    return str(export_marks(gui.ws, ds_id, gui.ws.root / "gui-downloads" / f"{name}-v{info['version']}-marks.csv"))
+    try:
+        info = D.get_dataset(gui.ws, ds_id)
+        name = info["display_name"].rsplit(".", 1)[0]
+        return str(export_marks(gui.ws, ds_id, gui.ws.root / "gui-downloads" / f"{name}-v{info['version']}-marks.csv"))
+    except DanluError as e:
+        raise gr.Error(html.escape(error_text(e, lang), quote=False), print_exception=False) from None
 
 
 def import_csv(gui, ds_id, q, row, path, theirs, lang):

@@ -214,7 +214,7 @@ def wire(t: ReviewTab, gui, lang, ds_id, dataset_setting, tab) -> None:
     b["compare"].click(partial(H.compare, gui), inputs=[ds_id, t.diff_a, t.diff_b, lang], outputs=[t.diff, t.compared],
                        api_name="review_diff")
     lang.change(partial(H.compare_again, gui), inputs=[t.compared, lang], outputs=[t.diff], **private)
-    b["export"].click(partial(H.export, gui), inputs=[ds_id], outputs=[t.export_file], api_name="review_export_marks")
+    b["export"].click(partial(H.export, gui), inputs=[ds_id, lang], outputs=[t.export_file], api_name="review_export_marks")
     t.import_file.upload(act(H.import_csv), inputs=base + [t.import_file, t.prefer_theirs, lang], outputs=changed,
                          api_name="review_import_marks")
 
