@@ -14,6 +14,11 @@ Terminal states never change: `transition` is a single UPDATE ... WHERE state IN
 sources), so when a cancel races a natural exit exactly one of them wins. Every process (GUI, CLI,
 supervisors) opens its own short-lived connection; nothing is cached in memory. A row names the
 executor that runs the job (core.executors); nothing here depends on which one it is.
+
+Every change of a row is copied into its run folder (runs/<run>/jobs/<job id>.json, core.rundir). The
+table stays the truth while it exists; when it is gone (deleted, a zero-byte file after a crash, moved
+aside because it was damaged) the first process that opens the workspace rebuilds it from those
+copies, so the job list, its states and reasons survive the loss of jobs.sqlite.
 """
 from __future__ import annotations
 
@@ -29,6 +34,7 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 from core.messages import Msg
+from core.rundir import RunDir, read_json, write_json
 
 QUEUED, STARTING, RUNNING, CANCELLING = "QUEUED", "STARTING", "RUNNING", "CANCELLING"
 SUCCEEDED, FAILED, CANCELLED, INTERRUPTED = "SUCCEEDED", "FAILED", "CANCELLED", "INTERRUPTED"
@@ -85,8 +91,8 @@ COLUMN_DEFS = [
     ("executor", "TEXT NOT NULL DEFAULT 'local'"),  # where its processes run (core.executors); states do not depend on it
     ("slurm_job_id", "TEXT NOT NULL DEFAULT ''"),   # Slurm's own id of the job (executor "slurm", core.slurm)
 ]
-SCHEMA = ("CREATE TABLE IF NOT EXISTS jobs (\n    " + ",\n    ".join(f"{n} {t}" for n, t in COLUMN_DEFS) + "\n);\n"
-          "CREATE INDEX IF NOT EXISTS jobs_state ON jobs(state);\n")
+SCHEMA = ("CREATE TABLE IF NOT EXISTS jobs (\n    " + ",\n    ".join(f"{n} {t}" for n, t in COLUMN_DEFS) + "\n)",
+          "CREATE INDEX IF NOT EXISTS jobs_state ON jobs(state)")
 
 
 @dataclass
@@ -199,8 +205,20 @@ FIND_MAX = 200  # the longest prefix find() looks up: ids are about 22 character
 class JobStore:
     def __init__(self, db_path: str | os.PathLike):
         self.db_path = Path(db_path)
+        # the workspace's run folders sit beside its table (core.workspace): rows are copied into them
+        self.runs = self.db_path.parent / "runs"
         with self._conn() as c:
-            c.executescript(SCHEMA)
+            c.execute("BEGIN IMMEDIATE")  # one process creates the table, and fills it, before any other reads it
+            try:
+                fresh = c.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'jobs'").fetchone() is None
+                for statement in SCHEMA:
+                    c.execute(statement)
+                if fresh:
+                    rebuild(c, self.runs)
+                c.execute("COMMIT")
+            except BaseException:
+                c.execute("ROLLBACK")
+                raise
             have = {r[1] for r in c.execute("PRAGMA table_info(jobs)")}
             for name, sqltype in COLUMN_DEFS:
                 if name not in have:  # a table from an older Danlu: add what is new
@@ -254,6 +272,7 @@ class JobStore:
             try:
                 with self._conn() as c:
                     c.execute(f"INSERT INTO jobs ({cols}) VALUES ({marks})", list(values.values()))
+                    self._copy(values["id"], c)
                 break
             except sqlite3.IntegrityError:
                 # two jobs made in the same second may draw the same random suffix: draw again
@@ -307,9 +326,9 @@ class JobStore:
         q = f"UPDATE jobs SET {sets} WHERE id = ? AND state IN ({', '.join('?' for _ in sources)})"
         args = [to, *updates.values(), job_id, *sources]
         if conn is not None:
-            return conn.execute(q, args).rowcount == 1
+            return conn.execute(q, args).rowcount == 1 and self._copy(job_id, conn)
         with self._conn() as c:
-            return c.execute(q, args).rowcount == 1
+            return c.execute(q, args).rowcount == 1 and self._copy(job_id, c)
 
     def update(self, job_id: str, conn=None, **updates) -> None:
         """Non-state fields only (pids, messages)."""
@@ -322,13 +341,40 @@ class JobStore:
         args = [*updates.values(), job_id]
         if conn is not None:
             conn.execute(f"UPDATE jobs SET {sets} WHERE id = ?", args)
+            self._copy(job_id, conn)
             return
         with self._conn() as c:
             c.execute(f"UPDATE jobs SET {sets} WHERE id = ?", args)
+            self._copy(job_id, c)
 
     def delete(self, job_id: str) -> None:
+        job = self.get(job_id)
         with self._conn() as c:
             c.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
+        path = self._copy_path(job)
+        if path is not None:  # a forgotten job must not come back with the next rebuild
+            path.unlink(missing_ok=True)
+
+    def _copy_path(self, job: "Job | None") -> Path | None:
+        """runs/<run>/jobs/<id>.json, for a job whose run folder is one of this workspace's."""
+        if job is None or not job.run_dir:
+            return None
+        run_dir = Path(job.run_dir)
+        if run_dir.parent != self.runs or not run_dir.is_dir():
+            return None  # a folder elsewhere (tests' made-up paths), or deleted: nothing to keep in step
+        return RunDir(run_dir).job_copy(job.id)
+
+    def _copy(self, job_id: str, conn) -> bool:
+        """Write the row's copy into its run folder (see the module docstring). A folder that cannot be
+        written (a full disk, a read-only mount) costs only the copy: the table is the truth."""
+        job = self.get(job_id, conn)
+        path = self._copy_path(job)
+        if path is not None:
+            try:
+                write_json(path, asdict(job), durable=False)
+            except OSError:
+                pass
+        return True
 
     def find(self, prefix: str) -> Job | None:
         """A job by full id or a unique prefix (people type short ids)."""
@@ -342,3 +388,47 @@ class JobStore:
         with self._conn() as c:
             rows = c.execute("SELECT id FROM jobs WHERE id LIKE ?", (prefix + "%",)).fetchall()
         return self.get(rows[0]["id"]) if len(rows) == 1 else None
+
+
+def rebuild(conn, runs: Path) -> int:
+    """Fill an empty table from the copies in the run folders (runs/*/jobs/*.json); the number of jobs
+    restored. A copy that is torn, of another shape or names another folder is skipped. A job that
+    was still queued is restored as cancelled: its place in the queue is lost with the table, and
+    nothing should start without the person asking."""
+    restored = 0
+    for path in sorted(runs.glob("*/jobs/*.json")) if runs.is_dir() else []:
+        row = _row_from_copy(path)
+        if row is None:
+            continue
+        if row["state"] == QUEUED:
+            note = Msg("job.rebuilt_queued")
+            row.update(state=CANCELLED, reason="cancelled", message=str(note),
+                       message_msg=json.dumps(note.to_dict(), ensure_ascii=False), ended_at=time.time())
+        cols = ", ".join(row)
+        marks = ", ".join("?" for _ in row)
+        restored += conn.execute(f"INSERT OR IGNORE INTO jobs ({cols}) VALUES ({marks})", list(row.values())).rowcount
+    return restored
+
+
+_TYPES = {"TEXT": (str,), "INTEGER": (int,), "REAL": (int, float)}
+
+
+def _row_from_copy(path: Path) -> dict | None:
+    """The row a copy holds, or None when it is not one Danlu wrote for this folder."""
+    data = read_json(path)
+    row = {}
+    for name, sqltype in COLUMN_DEFS:
+        value = data.get(name)
+        kind = _TYPES[sqltype.split()[0]]
+        if value is None and "NOT NULL" not in sqltype:
+            row[name] = None
+        elif isinstance(value, kind) and not isinstance(value, bool):
+            row[name] = value
+        else:
+            return None
+    if row["id"] != path.stem or row["state"] not in STATES or Path(row["run_dir"]).name != path.parent.parent.name:
+        return None
+    old, row["run_dir"] = row["run_dir"], str(path.parent.parent)  # the workspace may have moved since
+    if row["config_path"].startswith(old + os.sep):
+        row["config_path"] = row["run_dir"] + row["config_path"][len(old):]
+    return row

@@ -64,6 +64,9 @@ Written for a job on a Slurm cluster (core.slurm; the run directory is on a file
     stdout.log        Slurm's --output: the batch script's and every rank's output      appended
     exit.json         the end as Danlu recorded it from Slurm's word and these files   atomic
     (a requeued attempt moves the previous one's ATTEMPT_FILES to attempts/<its job id>/ itself)
+Written by the job table (core.jobs), at every change of a job's row:
+    jobs/<job id>.json   a copy of the row (state, reason, message, pids, ...); a resumed run holds
+                      one per job. The table is rebuilt from these when jobs.sqlite is lost   atomic, not fsynced
 Moved by a resume (core.launcher.resume):
     attempts/<job id>/   the stopped attempt's own files (ATTEMPT_FILES), so the next attempt
                       starts clean and `jobs show` of the older job still finds them
@@ -118,6 +121,7 @@ EXIT = "exit.json"
 EVAL_JSON = "eval.json"
 EVAL_CSV = "eval.csv"
 ATTEMPTS = "attempts"
+JOB_COPIES = "jobs"
 SBATCH = "job.sbatch"
 SLURM = "slurm"
 AFTER_CHECKPOINT = ".after-checkpoint.jsonl"
@@ -126,7 +130,7 @@ AFTER_CHECKPOINT = ".after-checkpoint.jsonl"
 ATTEMPT_FILES = (EXIT, ERROR, ERRORS, STOPPED, RESULT, HEARTBEAT, CANCEL_REQUEST, LAUNCH_ENV)
 NAMES = (CONFIG, PREPARE, LAUNCH_ENV, DATASET_INFO, STDOUT_LOG, SUPERVISOR_LOG, RANKS, HEARTBEAT, CANCEL_REQUEST, PROGRESS,
          METRICS, RUN_INFO, REFERENCE, PROBES, CHECKPOINTS, ADAPTER, ADAPTER_INFO, RESULT, STOPPED, ERRORS, ERROR, EXIT,
-         EVAL_JSON, EVAL_CSV, ATTEMPTS, SBATCH, SLURM)
+         EVAL_JSON, EVAL_CSV, ATTEMPTS, JOB_COPIES, SBATCH, SLURM)
 
 
 class _File:
@@ -175,6 +179,9 @@ class RunDir:
     def attempt(self, job_id: str) -> Path:
         return self.attempts / job_id
 
+    def job_copy(self, job_id: str) -> Path:
+        return self.path / JOB_COPIES / f"{job_id}.json"
+
     def checkpoint(self, step: int) -> Path:
         return self.checkpoints / checkpoint_name(step)
 
@@ -212,7 +219,7 @@ def read_json(path: str | os.PathLike) -> dict:
     """The mapping in a JSON file; {} when the file is missing, unreadable, torn or not a mapping."""
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):  # RecursionError: nesting deeper than Python's stack ("[[[[...")
         return {}
     return data if isinstance(data, dict) else {}
 
@@ -237,7 +244,7 @@ def read_jsonl(path: str | os.PathLike) -> list[dict]:
                     break
                 try:
                     out.append(json.loads(line))
-                except json.JSONDecodeError:
+                except (ValueError, RecursionError):
                     continue
     except OSError:
         pass

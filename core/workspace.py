@@ -1,7 +1,7 @@
 """The workspace: one folder that holds everything Danlu makes.
 
     $DANLU_HOME (default ~/.danlu)
-      jobs.sqlite          the job table (WAL)
+      jobs.sqlite          the job table (WAL); rebuilt from runs/*/jobs/ when lost (core.jobs)
       models/<name>/       built-in demo model, generated on first use
       datasets/<id>/       uploads (original bytes) and their content-hashed versions
       runs/<job id>/       one folder per job: config.yaml, logs, metrics, checkpoints, adapter

@@ -1,0 +1,140 @@
+"""The job table survives its own loss: every row is copied into its run folder (runs/<run>/jobs/<id>.json)
+and a workspace whose jobs.sqlite is gone, empty or moved aside gets its job list back from them."""
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from core import jobs as J
+from core import launcher
+from core.messages import Msg
+from core.rundir import RunDir
+from core.workspace import Workspace
+from tests.conftest import run_app
+from tests.jobs.util import FAKE, demo_config, job_in, wait_for
+
+
+def lose_table(db: Path, how: str) -> None:
+    """What a person or a crash leaves: no table file, a zero-byte one, or the file moved aside."""
+    idle = J._IDLE.pop(str(db), None)
+    if idle is not None:
+        idle.close()
+    for extra in (Path(f"{db}-wal"), Path(f"{db}-shm")):
+        extra.unlink(missing_ok=True)
+    if how == "deleted":
+        db.unlink()
+    elif how == "zero bytes":
+        db.write_bytes(b"")
+    else:
+        db.rename(db.with_name(db.name + ".broken"))
+
+
+def rows(store) -> list[dict]:
+    return [j.to_dict() for j in store.list()]
+
+
+def test_every_change_of_a_row_is_copied_into_its_run_folder(tmp_path):
+    ws = Workspace.open(tmp_path / "home")
+    store = J.JobStore(ws.db_path)
+    job = job_in(store, ws.run_dir("a"), J.STARTING, J.RUNNING)
+    copy = RunDir(job.run_dir).job_copy(job.id)
+    assert json.loads(copy.read_text())["state"] == J.RUNNING
+    store.update(job.id, worker_pids=json.dumps([[123, 4.5]]))
+    assert json.loads(copy.read_text())["worker_pids"] == "[[123, 4.5]]"
+    store.transition(job.id, J.FAILED, reason="oom", message=Msg("end.cancelled"))
+    saved = json.loads(copy.read_text())
+    assert saved["state"] == J.FAILED and saved["reason"] == "oom" and json.loads(saved["message_msg"])["code"] == "end.cancelled"
+
+
+@pytest.mark.parametrize("how", ["deleted", "zero bytes", "moved aside"])
+def test_a_lost_job_table_is_rebuilt_from_the_run_folders(tmp_path, how):
+    ws = Workspace.open(tmp_path / "home")
+    store = J.JobStore(ws.db_path)
+    done = job_in(store, ws.run_dir("done"), J.STARTING, J.RUNNING, J.SUCCEEDED)
+    stopped = job_in(store, ws.run_dir("stopped"), J.STARTING, J.RUNNING)
+    store.transition(stopped.id, J.CANCELLED, reason="cancelled", message=Msg("end.cancelled"))
+    resumed = store.create(kind="train", name="x", run_dir=stopped.run_dir, parent_id=stopped.id, argv=["python"])
+    store.transition(resumed.id, J.STARTING)
+    store.transition(resumed.id, J.RUNNING)
+    store.transition(resumed.id, J.FAILED, reason="oom", message=Msg("end.cancelled"), exit_code=1)
+    before = rows(store)
+    waiting = job_in(store, ws.run_dir("waiting"))
+    assert len(list(ws.runs.glob("*/jobs/*.json"))) == 4  # the resumed run's folder holds both of its jobs
+
+    lose_table(ws.db_path, how)
+    rebuilt = J.JobStore(ws.db_path)
+    after = rows(rebuilt)
+    assert [r for r in after if r["id"] != waiting.id] == before  # every field, ids, states, reasons, words
+    assert {done.id, stopped.id, resumed.id} == {r["id"] for r in before}
+    # a job still waiting when the table was lost is not started behind the person's back
+    back = rebuilt.get(waiting.id)
+    assert back.state == J.CANCELLED and back.reason == "cancelled" and "rebuilt" in back.message
+    assert json.loads(back.message_msg)["code"] == "job.rebuilt_queued"
+    assert launcher.schedule(ws) == []
+
+
+def test_a_forgotten_job_does_not_come_back(tmp_path):
+    ws = Workspace.open(tmp_path / "home")
+    store = J.JobStore(ws.db_path)
+    first = job_in(store, ws.run_dir("r"), J.STARTING, J.RUNNING, J.CANCELLED)
+    second = store.create(kind="train", name="x", run_dir=first.run_dir, parent_id=first.id)
+    launcher.delete(ws, first.id)  # the run folder stays: the second job uses it
+    assert Path(first.run_dir).is_dir()
+    lose_table(ws.db_path, "deleted")
+    assert [j.id for j in J.JobStore(ws.db_path).list()] == [second.id]
+
+
+def test_copies_danlu_did_not_write_are_skipped(tmp_path):
+    ws = Workspace.open(tmp_path / "home")
+    store = J.JobStore(ws.db_path)
+    good = job_in(store, ws.run_dir("good"), J.STARTING, J.RUNNING, J.SUCCEEDED)
+    row = json.loads(RunDir(good.run_dir).job_copy(good.id).read_text())
+    folder = ws.run_dir("bad")
+    (folder / "jobs").mkdir(parents=True)
+    hostile = {
+        "torn": None, "list": [row], "state": {**row, "id": "state", "state": "PWNED"},
+        "other-id": row, "argv-list": {**row, "id": "argv-list", "argv": ["sh", "-c", "id"]},
+        "nproc-text": {**row, "id": "nproc-text", "nproc": "1"}, "nproc-bool": {**row, "id": "nproc-bool", "nproc": True},
+        "elsewhere": {**row, "id": "elsewhere", "run_dir": "/etc"}, "no-kind": {k: v for k, v in row.items() if k != "kind"} | {"id": "no-kind"},
+    }
+    for name, data in hostile.items():
+        (folder / "jobs" / f"{name}.json").write_text('{"id": "torn", ' if data is None else json.dumps(data))
+    (folder / "jobs" / "huge.json").write_bytes(b"[" * 100_000)
+    lose_table(ws.db_path, "zero bytes")
+    assert [j.id for j in J.JobStore(ws.db_path).list()] == [good.id]
+
+
+def test_a_moved_workspace_points_its_rebuilt_jobs_at_their_new_folders(tmp_path):
+    ws = Workspace.open(tmp_path / "old")
+    job = job_in(J.JobStore(ws.db_path), ws.run_dir("r"), J.STARTING, J.RUNNING, J.SUCCEEDED)
+    lose_table(ws.db_path, "deleted")
+    os.rename(ws.root, tmp_path / "new")
+    moved = Workspace.open(tmp_path / "new")
+    back = J.JobStore(moved.db_path).get(job.id)
+    assert back.run_dir == str(moved.run_dir("r")) and back.config_path == str(moved.run_dir("r") / "config.yaml")
+
+
+@pytest.mark.slow  # real supervisors with the fast fake recipe
+def test_after_losing_jobs_sqlite_the_cli_lists_shows_and_resumes_the_jobs(home, services):
+    ws = services.workspace
+    done = launcher.submit_train(ws, demo_config(max_steps=2), launcher.LaunchSpec(), module=FAKE, origin="shell")
+    assert launcher.wait(ws, done.id, timeout=90).state == J.SUCCEEDED
+    stopped = launcher.submit_train(ws, demo_config(max_steps=400, logging_steps=1, save_steps=2),
+                                    launcher.LaunchSpec(env={"DANLU_FAKE_STEP_S": "0.1"}), module=FAKE, origin="shell")
+    wait_for(lambda: RunDir(stopped.run_dir).has_checkpoint(), 90, what="a checkpoint")
+    assert run_app("jobs", "cancel", stopped.id, home=home).returncode == 0
+    before = json.loads(run_app("jobs", "list", "--json", home=home).stdout)
+
+    lose_table(ws.db_path, "deleted")
+    r = run_app("jobs", "list", "--json", home=home)
+    assert r.returncode == 0, r.stderr
+    after = json.loads(r.stdout)
+    assert [(x["id"], x["state"], x["reason"], x["message"]) for x in after] == \
+           [(x["id"], x["state"], x["reason"], x["message"]) for x in before]
+    assert {x["state"] for x in after} == {"succeeded", "cancelled"}
+    r = run_app("jobs", "resume", stopped.id, home=home)  # the rebuilt row is a job like any other
+    assert r.returncode == 0, r.stderr
+    new_id = r.stdout.strip().splitlines()[-1]
+    assert services.store.get(new_id).parent_id == stopped.id
+    assert run_app("jobs", "cancel", new_id, home=home).returncode == 0
