@@ -207,18 +207,7 @@ class JobStore:
         self.db_path = Path(db_path)
         # the workspace's run folders sit beside its table (core.workspace): rows are copied into them
         self.runs = self.db_path.parent / "runs"
-        with self._conn() as c:
-            c.execute("BEGIN IMMEDIATE")  # one process creates the table, and fills it, before any other reads it
-            try:
-                fresh = c.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'jobs'").fetchone() is None
-                for statement in SCHEMA:
-                    c.execute(statement)
-                if fresh:
-                    rebuild(c, self.runs)
-                c.execute("COMMIT")
-            except BaseException:
-                c.execute("ROLLBACK")
-                raise
+        with self._conn() as c:  # creates the table, or rebuilds a lost one
             have = {r[1] for r in c.execute("PRAGMA table_info(jobs)")}
             for name, sqltype in COLUMN_DEFS:
                 if name not in have:  # a table from an older Danlu: add what is new
@@ -240,9 +229,25 @@ class JobStore:
             c.execute("PRAGMA synchronous=FULL")
             c.execute("PRAGMA busy_timeout=30000")
             c.row_factory = sqlite3.Row
+            if not _has_table(c):  # a new workspace, or the file was lost while this object lived (a GUI server)
+                self._create(c)
             yield c
         finally:
             c.close()
+
+    def _create(self, c) -> None:
+        """Create the table; when it had been lost, fill it from the run folders' copies (rebuild). One
+        process does it, before any other reads the table."""
+        c.execute("BEGIN IMMEDIATE")
+        try:
+            if not _has_table(c):
+                for statement in SCHEMA:
+                    c.execute(statement)
+                rebuild(c, self.runs)
+            c.execute("COMMIT")
+        except BaseException:
+            c.execute("ROLLBACK")
+            raise
 
     @contextmanager
     def exclusive(self):
@@ -388,6 +393,10 @@ class JobStore:
         with self._conn() as c:
             rows = c.execute("SELECT id FROM jobs WHERE id LIKE ?", (prefix + "%",)).fetchall()
         return self.get(rows[0]["id"]) if len(rows) == 1 else None
+
+
+def _has_table(c) -> bool:
+    return c.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'jobs'").fetchone() is not None
 
 
 def rebuild(conn, runs: Path) -> int:

@@ -74,6 +74,18 @@ def test_a_lost_job_table_is_rebuilt_from_the_run_folders(tmp_path, how):
     assert launcher.schedule(ws) == []
 
 
+@pytest.mark.parametrize("how", ["deleted", "zero bytes"])
+def test_a_store_that_outlives_its_table_sees_the_rebuilt_one(tmp_path, how):
+    """The GUI server keeps one JobStore for its life: the table lost under it (found in a browser walk:
+    every poll then raised 'no such table: jobs' and the page showed no job)."""
+    ws = Workspace.open(tmp_path / "home")
+    store = J.JobStore(ws.db_path)
+    job = job_in(store, ws.run_dir("r"), J.STARTING, J.RUNNING, J.SUCCEEDED)
+    lose_table(ws.db_path, how)
+    assert [j.id for j in store.list(kind="train")] == [job.id]
+    assert store.get(job.id).state == J.SUCCEEDED
+
+
 def test_a_forgotten_job_does_not_come_back(tmp_path):
     ws = Workspace.open(tmp_path / "home")
     store = J.JobStore(ws.db_path)
