@@ -121,7 +121,11 @@ def test_insight_answers_at_once_then_gives_lengths_and_the_rendered_example(gui
     assert len(steps) == 2 and "Measuring" in steps[0][1]
     hist, lengths, rendered, *_ = steps[-1]
     rendered = rendered["value"]
-    assert hist["rows"].sum() == 124 and "longer than the maximum length (128): **0**" in lengths
+    assert hist["value"]["rows"].sum() == 124 and "longer than the maximum length (128): **0**" in lengths
+    # bars as wide as their bins, from 0 (plotted at their starts alone they were hairlines, the axis below 0)
+    starts = hist["value"]["tokens"].tolist()
+    assert starts[0] == 0 and hist["x_bin"] == starts[1] - starts[0] > 1
+    assert (hist["x_title"], hist["y_title"]) == ("tokens", "rows")  # words, not Gradio's translation keys
     learned = [text for text, label in rendered if label == "learned"]
     assert learned and "furnace" in "".join(learned)
     assert any(label is None for _, label in rendered)  # the question is shown but not learned

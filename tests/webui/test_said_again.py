@@ -405,14 +405,14 @@ def test_a_template_shows_its_sample_data_on_the_dataset_tab(page, uploads):
     kept = lambda elem_id: page.kept[page.component(elem_id)._id]
     assert "**zebras.jsonl**" in kept("ds-summary") and len(kept("ds-problems")) == 3 and kept("ds-counts")
     assert "zebra" in kept("ds-grid").to_string() and kept("ds-clean-message").startswith("⚠ **zebras.jsonl")
-    assert kept("ds-histogram")["rows"].sum() == 3
+    assert kept("ds-histogram")["value"]["rows"].sum() == 3
     page.call_all("en", json.dumps({"dataset": kept("cfg-dataset")}), api_name="use_template_demo")
     assert kept("ds-summary").startswith("✓ **demo.jsonl**") and "**124**" in kept("ds-summary")
     sample = kept("ds-id")
     assert sample != ds and D.get_dataset(page.gui.ws, sample)["display_name"] == "demo.jsonl"
     assert kept("ds-problems").empty and kept("ds-counts") == "" and kept("ds-picker")["value"] == sample
     assert len(kept("ds-grid")) == 50 and "zebra" not in kept("ds-grid").to_string()
-    assert kept("ds-histogram")["rows"].sum() == 124 and kept("ds-clean-message") == ""
+    assert kept("ds-histogram")["value"]["rows"].sum() == 124 and kept("ds-clean-message") == ""
     assert kept("cfg-dataset") == str(D.training_path(page.gui.ws, sample))
     again = page.switch_all("ja")
     assert again["ds-summary"].startswith("✓ **demo.jsonl**") and tr("ds.rows", "ja") in again["ds-summary"]

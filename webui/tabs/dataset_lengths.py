@@ -25,7 +25,7 @@ def insight(gui, ds_id: str, base_model: str, max_seq_length, train_on_inputs: b
     the measurement (which may load the model's tokenizer) follows. The summary is said in every
     language (i18n.Said): a language switch says it again without measuring again."""
     if not ds_id:
-        yield (histogram_frame({}), said_in_all(lambda code: tr("ds.none", code), lang),
+        yield (histogram({}, lang), said_in_all(lambda code: tr("ds.none", code), lang),
                *dataset_pairs.view_updates({}, [], lang))
         return
     yield gr.skip(), said_in_all(lambda code: tr("ds.measuring", code), lang), *dataset_pairs.skips()
@@ -41,7 +41,7 @@ def insight(gui, ds_id: str, base_model: str, max_seq_length, train_on_inputs: b
     except DanluError as e:
         yield gr.skip(), said_in_all(lambda code: f"⚠ {error_text(e, code)}", lang), *dataset_pairs.skips()
         return
-    yield (histogram_frame(ins.get("histogram") or {}), said_in_all(lambda code: lengths_markdown(ins, code), lang),
+    yield (histogram(ins.get("histogram") or {}, lang), said_in_all(lambda code: lengths_markdown(ins, code), lang),
            *dataset_pairs.view_updates(ins, rendered(ins, lang), lang))
 
 
@@ -50,6 +50,20 @@ def length(value) -> int:
     setting's bounds, or InputError naming the setting: the box sent straight to the HTTP API may hold anything."""
     meta = FIELDS["max_seq_length"].metadata
     return whole(value or None, "max_seq_length", meta["min"], meta["max"], default=1024)
+
+
+def histogram(h: dict, lang: str) -> dict:
+    """The histogram's update: its bars span their bins (x_bin, the bin width), from 0. Plotted at their
+    bin starts alone, the bars were hairlines and the axis began below zero (noted in a browser walk).
+    The axis titles come with it in words: an update that changes x_bin sent them as Gradio's raw
+    translation keys ('__i18n__{...}' beside the axis)."""
+    edges = h.get("edges") or []
+    width = edges[1] - edges[0] if len(edges) > 1 else None
+    return gr.update(value=histogram_frame(h), x_bin=width, **histogram_titles(lang))
+
+
+def histogram_titles(lang: str) -> dict:
+    return dict(x_title=tr("axis.tokens", lang), y_title=tr("axis.rows", lang))
 
 
 def histogram_frame(h: dict) -> pd.DataFrame:

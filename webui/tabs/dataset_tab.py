@@ -25,7 +25,7 @@ from webui import fields, numbers
 from webui.i18n import CODES, L, error_text, keep_said, recorded_text, said_again, said_in_all, say, tr
 from webui.tabs import dataset_pairs
 from webui.tabs.dataset_grid import PAGE, grid, save_edits
-from webui.tabs.dataset_lengths import histogram_frame, insight, relabel
+from webui.tabs.dataset_lengths import histogram_frame, histogram_titles, insight, relabel
 from webui.tabs.hyperparams_tab import problems_markdown
 
 PROBLEM_COLUMNS = ("line", "field", "message", "fix")
@@ -336,7 +336,7 @@ def build(gui) -> DatasetTab:
         save_btn = gr.Button(L("ds.save_edits"), size="sm", elem_id="ds-save-edits")
     gr.Markdown("### " + L("ds.lengths_title"))
     with gr.Row(equal_height=True):
-        histogram = gr.BarPlot(histogram_frame({}), x="tokens", y="rows", label=L("ds.histogram"), height=260,
+        histogram = gr.BarPlot(histogram_frame({}), x="tokens", y="rows", label=L("ds.histogram"), height=300,
                                x_title=L("axis.tokens"), y_title=L("axis.rows"),
                                elem_id="ds-histogram", scale=3)
         with gr.Column(scale=2):
@@ -441,10 +441,10 @@ def wire(t: DatasetTab, gui, lang, base_model, max_seq_length, train_on_inputs, 
                                  outputs=[t.clean_message, t.said], api_name="save_dataset_edits"))
     t.grid_start.submit(partial(grid, gui), **grid_io)
     t.example.submit(measured, **insight_io)
-    # the example's labels (learned, cut off) follow a language switch; its own event: the switch's
-    # answers are at the page's input budget (webui/app.py)
+    # the example's labels and the histogram's axis titles follow a switch in own events (input budget: webui/app.py)
     shown_texts = [t.rendered, t.pair_view.prompt, t.pair_view.chosen, t.pair_view.rejected]
     lang.change(relabel, inputs=[lang, *shown_texts], outputs=shown_texts, api_visibility="private")
+    lang.change(lambda code: gr.update(**histogram_titles(code)), inputs=lang, outputs=t.histogram, api_visibility="private")
     t.download.click(partial(download, gui), inputs=[t.ds_id, lang], outputs=[t.download_file],
                      api_name="download_dataset")
     return then_show
