@@ -24,7 +24,7 @@ from core.config import FIELDS, GROUPS, TrainConfig
 from core.errors import ConfigError, InputError, Problem
 from core.messages import Msg, label
 from core.paths import exists, is_dir, looks_like_url, read_at_most
-from core.yaml_text import TooDeep, load_yaml_text  # noqa: F401  (load_yaml_text: core.config hands it out)
+from core.yaml_text import KeyTwice, TooDeep, load_yaml_text  # noqa: F401  (load_yaml_text: core.config hands it out)
 
 def _type_name(t) -> Msg:
     return Msg("type." + t.__name__)
@@ -302,11 +302,17 @@ def parse_override(item: str) -> tuple[str, Any]:
         raise ConfigError([Problem(item, Msg("config.override"), Msg("config.override.hint"))], "--set")
     key, raw = item.split("=", 1)
     key = key.strip()
+    text = FIELDS.get(key) is not None and _field_type(key) is str
     try:
         value = load_yaml_text(raw) if raw.strip() else ""
+    except KeyTwice as e:  # `column_map={a: 1, a: 2}` is a mapping: say which key to write once
+        if text or FIELDS.get(key) is None:  # text stays text; an unknown key is said as one
+            return key, raw
+        raise ConfigError([Problem(key, Msg("config.set_key_twice", key=quoted(e.key)),
+                                   Msg("config.set_key_twice.hint", key=quoted(e.key)))], "--set") from None
     except yaml.YAMLError:
         value = raw
-    if FIELDS.get(key) is not None and _field_type(key) is str and not isinstance(value, str):
+    if text and not isinstance(value, str):
         value = raw  # "run_name=2024" stays text
     return key, value
 
