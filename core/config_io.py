@@ -337,6 +337,11 @@ def read_yaml(path: str | Path, shown_as: str | None = None) -> dict:
         raise ConfigError([Problem(name, Msg("config.not_utf8", **where), Msg("config.save_utf8"))], name)
     try:
         data = load_yaml_text(text)
+    except KeyTwice as e:  # not YAML's "check indentation": which line to keep ({a: 1, a: 2}: which value)
+        key = quoted(e.key)
+        said = (Msg("config.key_twice_line", key=key), Msg("config.set_key_twice.hint", key=key)) if e.first == e.line \
+            else (Msg("config.key_twice", key=key, first=e.first), Msg("config.key_twice.hint", key=key))
+        raise ConfigError([Problem(f"{name}:{e.line}", *said)], name) from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f"{name}:{mark.line + 1}" if mark else name
