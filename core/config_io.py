@@ -24,7 +24,7 @@ from core.config import FIELDS, GROUPS, TrainConfig
 from core.errors import ConfigError, InputError, Problem
 from core.messages import Msg, label
 from core.paths import exists, is_dir, looks_like_url, read_at_most
-from core.yaml_text import TooDeep, load_yaml_text  # noqa: F401  (load_yaml_text: core.config hands it out)
+from core.yaml_text import KeyTwice, TooDeep, load_yaml_text  # noqa: F401  (load_yaml_text: core.config hands it out)
 
 def _type_name(t) -> Msg:
     return Msg("type." + t.__name__)
@@ -302,11 +302,17 @@ def parse_override(item: str) -> tuple[str, Any]:
         raise ConfigError([Problem(item, Msg("config.override"), Msg("config.override.hint"))], "--set")
     key, raw = item.split("=", 1)
     key = key.strip()
+    text = FIELDS.get(key) is not None and _field_type(key) is str
     try:
         value = load_yaml_text(raw) if raw.strip() else ""
+    except KeyTwice as e:  # `column_map={a: 1, a: 2}` is a mapping: say which key to write once
+        if text or FIELDS.get(key) is None:  # text stays text; an unknown key is said as one
+            return key, raw
+        raise ConfigError([Problem(key, Msg("config.set_key_twice", key=quoted(e.key)),
+                                   Msg("config.set_key_twice.hint", key=quoted(e.key)))], "--set") from None
     except yaml.YAMLError:
         value = raw
-    if FIELDS.get(key) is not None and _field_type(key) is str and not isinstance(value, str):
+    if text and not isinstance(value, str):
         value = raw  # "run_name=2024" stays text
     return key, value
 
@@ -331,6 +337,11 @@ def read_yaml(path: str | Path, shown_as: str | None = None) -> dict:
         raise ConfigError([Problem(name, Msg("config.not_utf8", **where), Msg("config.save_utf8"))], name)
     try:
         data = load_yaml_text(text)
+    except KeyTwice as e:  # not YAML's "check indentation": which line to keep ({a: 1, a: 2}: which value)
+        key = quoted(e.key)
+        said = (Msg("config.key_twice_line", key=key), Msg("config.set_key_twice.hint", key=key)) if e.first == e.line \
+            else (Msg("config.key_twice", key=key, first=e.first), Msg("config.key_twice.hint", key=key))
+        raise ConfigError([Problem(f"{name}:{e.line}", *said)], name) from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f"{name}:{mark.line + 1}" if mark else name

@@ -16,6 +16,15 @@ class TooDeep(yaml.YAMLError):
     """YAML nested past Python's limit ("[[[[..."): a syntax problem like any other, not a RecursionError."""
 
 
+class KeyTwice(yaml.constructor.ConstructorError):
+    """A key written twice in one mapping: `key` as read, `first` and `line` the lines (from 1) of its first and
+    second writing (the same line in a one-line mapping, `{a: 1, a: 2}`). Who reads a file says what to do."""
+
+    def __init__(self, key, first_mark, second_mark):
+        super().__init__("while reading a mapping", first_mark, f"found the key {key!r} twice", second_mark)
+        self.key, self.first, self.line = key, first_mark.line + 1, second_mark.line + 1
+
+
 class _Loader(yaml.SafeLoader):
     """yaml.SafeLoader, but a whole number of more digits than Python reads (4,300: its guard against slow
     conversions) stays the text it is: SafeLoader's int() raised ValueError from inside the YAML reader.
@@ -36,15 +45,14 @@ def _mapping_once(loader, node):
     """A key written twice in one mapping is an error, as YAML says, with the line of the second: SafeLoader
     kept the last silently (`lora_rank: 8` ... `lora_rank: 64` trained with 64, saying nothing). Keys merged
     in with `<<: *anchor` may still be overridden."""
-    seen = set()
+    seen = {}
     for key_node, _ in node.value:
         if key_node.tag == "tag:yaml.org,2002:merge" or not isinstance(key_node, yaml.ScalarNode):
             continue
         key = loader.construct_object(key_node)
         if key in seen:
-            raise yaml.constructor.ConstructorError("while reading a mapping", node.start_mark,
-                                                    f"found the key {key!r} twice", key_node.start_mark)
-        seen.add(key)
+            raise KeyTwice(key, seen[key], key_node.start_mark)
+        seen[key] = key_node.start_mark
     return yaml.SafeLoader.construct_yaml_map(loader, node)
 
 

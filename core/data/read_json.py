@@ -3,6 +3,9 @@
 An array is streamed: the text is read in chunks and each record decoded with raw_decode, so a
 2 GB array needs no more memory than its largest record; each record gets the line it starts on.
 An object is read whole (sniff caps its size) and its records found inside it.
+
+A record of `cap` or more is refused by its line however the file holds it, as JSON Lines refuses such a line:
+an element of an array, or a file that is one record (a JSON Lines file of one line is sniffed as JSON).
 """
 from __future__ import annotations
 
@@ -16,8 +19,9 @@ CHUNK = 1 << 20
 class _Text:
     """A growing window on a text stream, with an incremental line counter."""
 
-    def __init__(self, f=None, text: str = ""):
+    def __init__(self, f=None, text: str = "", utf8: bool = True):
         self.f, self.buf, self.eof = f, text, f is None
+        self.utf8 = utf8  # sizes in UTF-8 bytes, as JSON Lines counts a line (a UTF-16 file's: characters)
         self.line_pos, self.line = 0, 1  # newlines counted up to line_pos
 
     def more(self, want: int = 0) -> bool:
@@ -62,7 +66,7 @@ class _Text:
 def read_json(path, sn, col, st, cap, column_map=None):
     f = open_text(path, sn.encoding, newline="")
     try:
-        yield from _json_stream(path, sn, _Text(f), col, st, cap, column_map or {})
+        yield from _json_stream(path, sn, _Text(f, utf8=sn.encoding.startswith("utf-8")), col, st, cap, column_map or {})
     except UnicodeDecodeError:
         decode_stop(col, st, path, sn)
     finally:
@@ -97,6 +101,8 @@ def _json_stream(path, sn, t: _Text, col, st, cap, column_map: dict):
     flat = not any(isinstance(v, (list, dict)) for v in top.values())
     if known & set(top) or not top or flat:  # a flat object is one record (a one-row JSONL with other names)
         st.rows += 1
+        if _too_big(t, pos, end, col, st, cap):
+            return
         had = bool(seen_top)
         if not report_seen(col, seen_top, 1, 1):
             st.flag = had
@@ -166,6 +172,10 @@ def _array(t: _Text, pos: int, dec, seen, col, st, cap, top: bool):
                 return
         st.rows += 1
         line = t.line_at(pos)
+        if _too_big(t, pos, end, col, st, cap):  # decoded whole: the records after it are read
+            seen.clear()
+            pos = t.drop_before(end)
+            continue
         if seen:
             if report_seen(col, seen, line, st.rows):
                 pos = end
@@ -173,6 +183,20 @@ def _array(t: _Text, pos: int, dec, seen, col, st, cap, top: bool):
             st.flag = True
         yield line, st.rows, obj, None
         pos = t.drop_before(end)
+
+
+def _too_big(t: _Text, pos: int, end: int, col, st, cap: int) -> bool:
+    """The record t.buf[pos:end] is `cap` or more: reported on its line (JSON Lines refuses a line of `cap` bytes)."""
+    size = end - pos
+    if size * (4 if t.utf8 else 1) < cap:  # UTF-8 takes at most 4 bytes a character: surely under the cap
+        return False
+    if t.utf8:
+        size = len(t.buf[pos:end].encode("utf-8", "surrogatepass"))
+    if size < cap:
+        return False
+    col.report("line_too_long", Msg("read.record_is_mb", mb=f"{size / 2**20:.1f}", limit=f"{cap / 2**20:.0f}"),
+               Msg("read.line_mb.hint"), line=t.line_at(pos), record=st.rows)
+    return True
 
 
 def _record_error(t, pos, e, col, st, cap) -> None:

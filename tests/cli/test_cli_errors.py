@@ -228,5 +228,28 @@ def test_a_setting_written_twice_is_refused_naming_its_line(home, tmp_path):
     cfg = tmp_path / "c.yaml"
     cfg.write_text(f"dataset: {tmp_path / 'd.jsonl'}\nlora_rank: 16\nseed: 1\nlora_rank: 8\n")
     r = run_app("train", cfg, home=home)
-    assert r.returncode == 2 and "c.yaml:4: not valid YAML (found the key 'lora_rank' twice)" in r.stderr, r.stderr
+    assert r.returncode == 2 and 'c.yaml:4: the key "lora_rank" is written twice (the first time on line 2)' in r.stderr, r.stderr
+    # what to do: one line per setting, not YAML's "check indentation" (found by a later probe)
+    assert 'keep one line per setting: leave the "lora_rank" line with the value you mean and delete the other' \
+        in r.stderr and "indentation" not in r.stderr, r.stderr
+    cfg.write_text(f"dataset: {tmp_path / 'd.jsonl'}\ncolumn_map: {{prompt: q, prompt: question}}\n")
+    r = run_app("train", cfg, home=home)  # both on one line: which value, not which line
+    assert 'c.yaml:2: the key "prompt" is written twice on this line' in r.stderr and 'write "prompt" once' in r.stderr
     assert load_yaml_text("base: &b {x: 1, y: 2}\nc:\n  <<: *b\n  x: 3\n")["c"] == {"x": 3, "y": 2}
+
+
+def test_a_set_value_with_a_key_twice_says_so(tmp_path, monkeypatch, capsys):
+    """Found by a CLI probe: `--set 'column_map={a: 1, a: 2}'` (a mapping setting, its YAML holding a key twice)
+    said column_map "must be a mapping" (it is one); now it names the key and says to write it once, as a config
+    file's key twice is refused. A text setting keeps such a value as its text."""
+    from cli.main import main
+    from core.config import parse_override
+    monkeypatch.setenv("DANLU_HOME", str(tmp_path / "home"))
+    (tmp_path / "d.jsonl").write_text('{"prompt": "a", "completion": "b"}\n')
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(f"dataset: {tmp_path / 'd.jsonl'}\n")
+    assert main(["train", str(cfg), "--set", "column_map={prompt: q, prompt: question}"]) == 2
+    err = capsys.readouterr().err
+    assert 'column_map: the key "prompt" appears twice in this value' in err and "mapping" not in err, err
+    assert 'write "prompt" once' in err, err
+    assert parse_override("run_name={a: 1, a: 2}") == ("run_name", "{a: 1, a: 2}")

@@ -161,3 +161,29 @@ def test_one_long_row_with_other_column_names(tmp_path):
     p.write_text(json.dumps({"question": "What is tea?", "answer": "word " * (LONG // 5)}) + "\n")
     rep = check_file(p)
     assert rep.rows == 1 and rep.usable == 1 and rep.format == "prompt_completion", rep.human()
+
+
+def test_a_record_over_the_cap_is_refused_however_many_lines_the_file_has(tmp_path):
+    """Found by a probe: a JSON Lines file of ONE line is sniffed as one JSON document and read whole, so one
+    50 MB record passed while the same record in a longer file hit the per-line cap. Now a record of the cap
+    or more is refused on its line in every shape (counted in UTF-8 bytes, as a JSON Lines line is), and the
+    records after it in an array are still read. The file's own size (a record just over the real cap) too."""
+    from core.data.readers import MAX_RECORD_BYTES
+    cap = 8192
+    big = {"text": "中" * (cap // 3 + 10)}  # 2,740 characters, 8,220 bytes: over the cap in bytes only
+    small = {"text": "a short row"}
+    shapes = {"one.jsonl": jsonl([big]), "bare.jsonl": jsonl([big]).rstrip("\n"), "two.jsonl": jsonl([big, small]),
+              "pretty.json": "\n" + json.dumps(big, indent=2, ensure_ascii=False),
+              "array.json": "[\n" + json.dumps(small) + ",\n" + json.dumps(big, ensure_ascii=False) + ",\n" + json.dumps({"text": "another"}) + "]"}
+    for name, text in shapes.items():
+        p = tmp_path / name
+        p.write_text(text, encoding="utf-8")
+        rep = check_file(p, max_record_bytes=cap)
+        line = 3 if name == "array.json" else 2 if name == "pretty.json" else 1
+        assert first(rep, "line_too_long").line == line and rep.usable == rep.rows - 1, (name, rep.human())
+        assert "split it into smaller examples or remove it" in "\n".join(rep.human()), rep.human()
+    p = tmp_path / "huge.jsonl"  # the real cap: a record just over it, alone on its line
+    p.write_text(json.dumps({"text": "x" * MAX_RECORD_BYTES}) + "\n")
+    rep = check_file(p)
+    said = "\n".join(rep.human())
+    assert "huge.jsonl:1: the record is 8.0 MB; the limit is 8 MB" in said and rep.usable == 0, said[:300]

@@ -37,3 +37,17 @@ def test_a_refused_save_says_so_under_its_button_in_every_language(gui):
     assert note == "⚠ **未保存：请先改好上面列出的问题** (1)"
     kept = note.texts  # the page shows it again after a language switch
     assert say_again("en", json.dumps(kept, ensure_ascii=False)) == "⚠ **Not saved: fix the problems listed above first** (1)"
+
+
+def test_a_setting_written_twice_says_which_line_to_delete_in_every_language(gui, uploads):
+    """Load config refused a file with `lora_rank` on two lines naming the line, but with YAML's hint for a
+    broken file ("check indentation..."): now the hint names the key and says to keep one line and delete
+    the other, in the page's language (the CLI reads the file through the same core.config_io.read_yaml)."""
+    twice = uploads / "twice.yaml"
+    twice.write_text("lora_rank: 16\nseed: 1\nlora_rank: 8\n")
+    said = {"en": 'keep one line per setting: leave the "lora_rank" line', "zh-CN": '每个设置只写一行：保留 "lora_rank"',
+            "ja": '設定は 1 つにつき 1 行です。"lora_rank"', "ko": '설정 하나에 한 줄만 쓰세요. "lora_rank"',
+            "es": 'deja una sola línea por ajuste: conserva la línea de "lora_rank"'}
+    for lang, hint in said.items():
+        note = hp.load_settings(gui, str(twice), lang)[-1]
+        assert "**twice.yaml:3**" in note and hint in note and "`key: value`" not in note, note
