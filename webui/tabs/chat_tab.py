@@ -119,6 +119,9 @@ def refresh_choices(gui, lang: str, model: str | None, adapter: str | None):
     adapters = adapter_choices(gui, lang)
     if not adapter and len(adapters) > 1:
         adapter = adapters[1][1]
+    # the model picker takes typed names, so a direct HTTP call may send any JSON: only text names a model
+    # (10**30 sent back made Gradio answer HTTP 500, "Integer exceeds 64-bit range")
+    model = model if isinstance(model, str) else None
     return gr.update(choices=model_choices(gui, lang), value=model), gr.update(choices=adapters, value=adapter or "")
 
 
