@@ -8,6 +8,12 @@ belongs to (reliability.md, finding 5), which is why this is its own app and pro
 a tab of the training console. With a login, Gradio answers 401 to every API route (/config,
 /gradio_api/info, /gradio_api/queue/join, ...) until the login cookie is presented.
 
+Its callers may be strangers, over the HTTP API with any values: the demo says only its own worded
+errors (Said). Anything else that goes wrong - a value Gradio itself cannot read (its pydantic text,
+which quotes the value), Gradio's own message about missing inputs, a request body of the wrong shape,
+an exception of the demo's own code - answers one generic sentence; the details go to the demo's log
+only (only_worded_errors, launch).
+
 The model lives in a chat worker process (core.chat), not in this one.
 """
 from __future__ import annotations
@@ -22,11 +28,17 @@ from starlette.middleware import Middleware
 from core import demos
 from core.chat import ChatEngine, ChatError
 from core.errors import DanluError
+from core.messages import Msg
 from webui import numbers
 from webui.serving import OriginGuard
 
 SHARE_WAIT_S = 8.0  # how long to wait for a share link before saying it is not coming
 UPLOAD_LIMIT = "1kb"  # the demo takes no files; keep Gradio's upload route from accepting big bodies
+MESSAGE_LIMIT = 8000  # characters of one message: the page's box takes no more; a direct call is held to it too
+
+
+class Said(gr.Error):
+    """An error the demo words itself: the only kind its callers see as it is (only_worded_errors)."""
 
 
 def build_demo(engine: ChatEngine, session_id: str, title: str, system: str = "", description: str = "") -> gr.Blocks:
@@ -36,6 +48,8 @@ def build_demo(engine: ChatEngine, session_id: str, title: str, system: str = ""
         if not message:
             yield history, ""
             return
+        if len(message) > MESSAGE_LIMIT:  # only a direct HTTP call sends more than the box takes
+            raise Said(str(Msg("demo.too_long", n=len(message), limit=MESSAGE_LIMIT)))
         msgs = [{"role": m["role"], "content": m["content"]} for m in history] + [{"role": "user", "content": message}]
         history = history + [{"role": "user", "content": message}, {"role": "assistant", "content": ""}]
         yield history, ""
@@ -47,7 +61,7 @@ def build_demo(engine: ChatEngine, session_id: str, title: str, system: str = ""
                 history[-1] = {"role": "assistant", "content": answer}
                 yield history, ""
         except DanluError as e:
-            raise gr.Error(str(e))
+            raise Said(str(e))
         if not answer:
             history[-1] = {"role": "assistant", "content": "(no answer)"}
             yield history, ""
@@ -69,6 +83,51 @@ def build_demo(engine: ChatEngine, session_id: str, title: str, system: str = ""
         send.click(respond, inputs, [chatbot, message], api_name="send", concurrency_limit=4)
         clear.click(lambda: ([], ""), None, [chatbot, message], api_name="clear")
     return app
+
+
+def only_worded_errors(app: gr.Blocks) -> None:
+    """Every error an event of `app` ends in reaches its caller as a Said: Danlu's own as it is, anything
+    else as the generic sentence (demo.failed). Gradio shows a gr.Error's text whatever show_error says,
+    and with show_error off it sends no words at all for another exception; its own gr.Errors (a value a
+    component refuses) quote Gradio's words and the value, so they are replaced too. The traceback still
+    goes to the demo's log (Gradio prints it: the Said names its cause)."""
+    process = app.process_api
+
+    async def process_api(*args, **kwargs):
+        try:
+            return await process(*args, **kwargs)
+        except Said:
+            raise
+        except Exception as e:  # not BaseException: a cancelled event stays cancelled
+            raise Said(str(Msg("demo.failed"))) from e
+
+    app.process_api = process_api
+
+
+def _unreadable(request, exc):
+    """A request body that is not Gradio's shape: FastAPI would answer its pydantic details (and the value)."""
+    from starlette.responses import JSONResponse
+    return JSONResponse({"error": str(Msg("demo.unreadable"))}, status_code=422)
+
+
+def _failed(request, exc):
+    from starlette.responses import JSONResponse
+    return JSONResponse({"error": str(Msg("demo.failed"))}, status_code=500)
+
+
+def launch(app: gr.Blocks, host: str, port: int | None, auth: tuple[str, str] | None) -> None:
+    """Serve `app` in the background, with nothing open that the chat does not need (see the module)."""
+    from fastapi.exceptions import RequestValidationError
+    only_worded_errors(app)
+    app.queue(default_concurrency_limit=4)
+    app.launch(server_name=host, server_port=port, auth=auth, share=False, prevent_thread_lock=True, quiet=True,
+               footer_links=[], max_file_size=UPLOAD_LIMIT, show_error=False,
+               strict_cors=True, ssr_mode=False, mcp_server=False,
+               # FastAPI's own schema pages are not behind the login: switch them off; other sites' pages
+               # may not post to the demo (same guard as the GUI)
+               app_kwargs=dict(openapi_url=None, docs_url=None, redoc_url=None,
+                               middleware=[Middleware(OriginGuard)],
+                               exception_handlers={RequestValidationError: _unreadable, Exception: _failed}))
 
 
 def start_share_link(app: gr.Blocks, on_done) -> threading.Thread:
@@ -94,14 +153,7 @@ def serve(ws, engine: ChatEngine, session_id: str, *, label: str, adapter: str |
     """Run the demo until SIGTERM / Ctrl-C. Prints where it serves, and what became of the share link."""
     title = title or f"Chat with {label}"
     app = build_demo(engine, session_id, title, system)
-    app.queue(default_concurrency_limit=4)
-    app.launch(server_name=host, server_port=port, auth=auth, share=False, prevent_thread_lock=True, quiet=True,
-               footer_links=[], max_file_size=UPLOAD_LIMIT, show_error=True,
-               strict_cors=True, ssr_mode=False, mcp_server=False,
-               # FastAPI's own schema pages are not behind the login: switch them off; other sites' pages
-               # may not post to the demo (same guard as the GUI)
-               app_kwargs=dict(openapi_url=None, docs_url=None, redoc_url=None,
-                               middleware=[Middleware(OriginGuard)]))
+    launch(app, host, port, auth)
     local = app.local_url
     rec = demos.register(ws, dict(url=local, host=host, port=app.server_port, model=label, adapter=adapter,
                                   login=bool(auth), share=share, share_url=None, share_error=None))

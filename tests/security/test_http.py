@@ -58,3 +58,35 @@ def test_live_gui_serves_nothing_private_and_refuses_other_sites(home):
         assert status == 200, reply
         stored = json.loads(reply)[0]
         assert stored.startswith(str(home / "gradio" / "uploads")), stored
+
+
+def test_a_picker_sent_a_huge_number_is_never_sent_back_as_an_http_500(home):
+    """The pickers that take typed values (the job, the chat model, the run to start from) reach their
+    handlers as any JSON a direct HTTP call sends. The events that send such a picker back (its choices
+    read again: the Train tab's timer and page load, the Chat tab's opening and a language switch, the
+    start_adapter picker's tab) echoed 10**30, which Gradio cannot write as JSON: HTTP 500, "Integer exceeds
+    64-bit range" and a traceback (found by calling every route). Each event that has such a picker among
+    both its inputs and its outputs is called with 10**30 there, the page's own values elsewhere."""
+    big = 10**30
+    with live_server(home) as s:
+        base = s.url.rstrip("/")
+        cfg = json.loads(http(f"{base}/config")[1])
+        comps = {c["id"]: c for c in cfg["components"]}
+
+        def typed_picker(i: int) -> bool:
+            c = comps[i]
+            return c["type"] == "dropdown" and c["props"].get("allow_custom_value") and not c["props"].get("multiselect")
+        echoes = [(dep, slot) for dep in cfg["dependencies"] if dep.get("backend_fn")
+                  for slot, i in enumerate(dep["inputs"]) if typed_picker(i) and i in dep["outputs"]]
+        pickers = {comps[dep["inputs"][slot]]["props"].get("elem_id") for dep, slot in echoes}
+        assert {"train-job", "chat-model", "cfg-start_adapter"} <= pickers, pickers
+        for dep, slot in echoes:
+            data = [comps[i]["props"].get("value") for i in dep["inputs"]]
+            data[slot] = big
+            status, body = http(f"{base}/gradio_api/run/predict", json.dumps({"data": data, "fn_index": dep["id"]}).encode(),
+                                {"Content-Type": "application/json"})
+            where = (dep.get("api_name"), comps[dep["inputs"][slot]]["props"].get("elem_id"))
+            assert status == 200, (where, status, body[:300])
+            sent_back = json.loads(body)["data"][dep["outputs"].index(dep["inputs"][slot])]
+            assert str(big) not in json.dumps(sent_back), (where, sent_back)
+    assert "Integer exceeds" not in s.log_text()

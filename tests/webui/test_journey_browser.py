@@ -93,6 +93,7 @@ def journey_after_training(page, job_id: str) -> None:
     bot = page.locator("#chat-bot [data-testid='bot']").last
     expect(bot).to_contain_text(re.compile(r"\w{3,}"), timeout=60_000)
     expect(bot).not_to_contain_text("Loading the model", timeout=300_000)
+    expect(bot).not_to_contain_text("Writing the answer", timeout=300_000)  # the status, until the words come
     expect(bot).to_contain_text(re.compile(r"\w{3,}"))
     shot(page, "tab-chat")
 

@@ -111,5 +111,6 @@ def test_the_preference_journey_trains_evaluates_and_chats(server, page, tmp_pat
     page.locator("#chat-input textarea").press("Enter")
     bot = page.locator("#chat-bot [data-testid='bot']").last
     expect(bot).not_to_contain_text("Loading the model", timeout=300_000)
+    expect(bot).not_to_contain_text("Writing the answer", timeout=300_000)  # the status, until the words come
     expect(bot).to_contain_text(re.compile(r"\S"), timeout=60_000)
     shot(page, "journey-preference-chat")

@@ -119,6 +119,9 @@ def refresh_choices(gui, lang: str, model: str | None, adapter: str | None):
     adapters = adapter_choices(gui, lang)
     if not adapter and len(adapters) > 1:
         adapter = adapters[1][1]
+    # the model picker takes typed names, so a direct HTTP call may send any JSON: only text names a model
+    # (10**30 sent back made Gradio answer HTTP 500, "Integer exceeds 64-bit range")
+    model = model if isinstance(model, str) else None
     return gr.update(choices=model_choices(gui, lang), value=model), gr.update(choices=adapters, value=adapter or "")
 
 
@@ -154,23 +157,35 @@ def answer(gui, sessions: Sessions, lang: str, model: str, adapter: str | None, 
     convs = {"tuned": tuned, "base": base}
     note = said_in_all(lambda code: tr("chat.compare_needs_adapter", code), lang) if compare and not adapter else ""
     for which, m, a in targets:
-        conv = convs[which]
-        conv.append({"role": "assistant", "content": ""})
-        if not sessions.loaded(m, a):
-            conv[-1]["content"] = tr("chat.loading", lang)
+        for _ in reply(gui, sessions, lang, convs[which], m, a, settings):
             yield convs["tuned"], convs["base"] if compare else gr.skip(), note
-        try:
-            sid = sessions.get(m, a)
-            conv[-1]["content"] = ""
-            history = [{"role": t["role"], "content": t["content"]} for t in conv[:-1]]
-            for delta in gui.chat_engine().stream(sid, history, **settings):
-                conv[-1]["content"] += delta
-                yield convs["tuned"], convs["base"] if compare else gr.skip(), note
-        except InputError as e:  # each problem and its fix, in the page's language
-            conv[-1]["content"] = "⚠ " + "; ".join(say(p.as_msg(), lang) for p in e.problems)
-        except DanluError as e:
-            conv[-1]["content"] = f"⚠ {error_text(e, lang)}"
-        yield convs["tuned"], convs["base"] if compare else gr.skip(), note
+
+
+def reply(gui, sessions: Sessions, lang: str, conv: list, model: str, adapter: str | None, settings: dict):
+    """One answer added to `conv`; each step yields once, for the page to show the conversation again.
+    Its bubble says what is happening until the words come: loading the model (the first message only),
+    then writing the answer (the model reads the whole conversation before its first word, which can take
+    a while on a CPU); the words replace that, and an answer without any words says so at the end."""
+    conv.append({"role": "assistant", "content": ""})
+    if not sessions.loaded(model, adapter):
+        conv[-1]["content"] = tr("chat.loading", lang)
+        yield
+    try:
+        sid = sessions.get(model, adapter)
+        conv[-1]["content"] = tr("chat.writing", lang)
+        yield
+        history = [{"role": t["role"], "content": t["content"]} for t in conv[:-1]]
+        text = ""
+        for delta in gui.chat_engine().stream(sid, history, **settings):
+            text += delta
+            conv[-1]["content"] = text or tr("chat.writing", lang)
+            yield
+        conv[-1]["content"] = text or tr("chat.empty_answer", lang)
+    except InputError as e:  # each problem and its fix, in the page's language
+        conv[-1]["content"] = "⚠ " + "; ".join(say(p.as_msg(), lang) for p in e.problems)
+    except DanluError as e:
+        conv[-1]["content"] = f"⚠ {error_text(e, lang)}"
+    yield
 
 
 def clear():

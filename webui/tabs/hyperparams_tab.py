@@ -351,8 +351,10 @@ def wire_method(t: HyperparamsTab) -> None:
 def start_adapter_choices(gui, lang: str, current: str | None):
     """Inputs: language, the chosen start. Outputs: the start_adapter picker with every finished
     training run (read again when the tab opens: a run may have finished meanwhile); a typed folder
-    or an id not in the list is kept."""
-    return gr.update(choices=[(tr("hp.start_from_base", lang), "")] + finished_runs(gui), value=current or "")
+    or an id not in the list is kept; a value that is not text (only a direct HTTP call sends one: 10**30 sent
+    back made Gradio answer HTTP 500, "Integer exceeds 64-bit range") is none."""
+    current = current if isinstance(current, str) else ""
+    return gr.update(choices=[(tr("hp.start_from_base", lang), "")] + finished_runs(gui), value=current)
 
 
 def _pairs(names: list[str]) -> list[list[str]]:
