@@ -16,8 +16,10 @@ import yaml
 from core import trust
 from core.method_check import start_adapter_problems
 from core.config import FIELDS, GROUPS, TrainConfig, coerce, from_dict, int_or_text, load_yaml_text, to_dict, validate
+from core.config_io import quoted
 from core.errors import InputError, Problem
 from core.messages import Msg, label
+from core.yaml_text import KeyTwice
 from webui import numbers
 from webui.i18n import L, has, say
 
@@ -103,15 +105,20 @@ def grouped(advanced: bool) -> dict[str, list[str]]:
 
 def _parse_mapping(text) -> tuple[dict | None, Problem | None]:
     """The column map box's text (`expected: yours` per line); the settings box of a direct HTTP call
-    may hold the mapping itself (as a config file does) or any other JSON value: that is a Problem."""
+    may hold the mapping itself (as a config file does) or any other JSON value: that is a Problem.
+    A key written twice is named, with the line to keep (as a config file's is: core.config_io.read_yaml)."""
     if isinstance(text, dict):
         data = text
     elif text is None or isinstance(text, str):
-        text = (text or "").strip()
+        text = text or ""
+        blank_lines = text[:len(text) - len(text.lstrip())].count("\n")  # lines as the box numbers them
+        text = text.strip()
         if not text:
             return {}, None
         try:
             data = load_yaml_text(text)
+        except KeyTwice as e:
+            return None, _key_twice(e, blank_lines)
         except yaml.YAMLError:
             data = None
     else:
@@ -119,6 +126,15 @@ def _parse_mapping(text) -> tuple[dict | None, Problem | None]:
     if isinstance(data, dict) and all(isinstance(v, (str, int, float)) for v in data.values()):
         return {str(k): str(v) for k, v in data.items()}, None
     return None, Problem("column_map", Msg("page.column_map"), Msg("page.column_map.hint"))
+
+
+def _key_twice(e: KeyTwice, blank_lines: int) -> Problem:
+    """The column map's key written twice: which key, and to keep one line for it (one line, `{a: x, a: y}`: one value)."""
+    key = quoted(e.key)
+    if e.first == e.line:
+        return Problem("column_map", Msg("config.key_twice_line", key=key), Msg("config.set_key_twice.hint", key=key))
+    return Problem("column_map", Msg("config.key_twice", key=key, first=e.first + blank_lines),
+                   Msg("page.column_map_twice.hint", key=key))
 
 
 def values_to_dict(values: dict) -> tuple[dict, list[Problem]]:

@@ -107,3 +107,17 @@ def test_a_broken_settings_box_is_refused_in_words():
     assert run("en", '{"lora_rank": 8}') == ("en", 8)
     with pytest.raises(gr.Error, match="lora_rnak: unknown setting"):
         run("en", '{"lora_rnak": 8}')
+
+
+def test_a_column_map_key_written_twice_is_named_with_the_line_to_keep():
+    """The box answered a key written twice with the generic "write one `expected: yours` pair per line";
+    it names the key and its first line (as the box numbers its lines) and says to keep one line for it."""
+    from webui.i18n import say
+    mapping, p = fields._parse_mapping("\n\nprompt: question\ncompletion: answer\nprompt: ask\n")
+    assert mapping is None and p.where == "column_map"
+    said = say(p.as_msg(), "en")
+    assert '"prompt" is written twice (the first time on line 3)' in said and 'keep one line for "prompt"' in said, said
+    assert "expected: yours" not in said
+    assert '"prompt"' in say(p.as_msg(), "ja") and "1 行だけ" in say(p.as_msg(), "ja")
+    p = fields._parse_mapping("{prompt: a, prompt: b}")[1]
+    assert 'the key "prompt" is written twice on this line' in say(p.as_msg(), "en")
