@@ -12,7 +12,7 @@ from functools import partial
 
 import gradio as gr
 
-from webui import fields, i18n, jobview, serving
+from webui import choices, fields, i18n, jobview, serving
 from webui.context import Gui
 from webui.i18n import CODES, I18N, L, LANGUAGES, keep_said, say_again
 from webui.tabs import (chat_tab, dataset_tab, evaluate_tab, export_tab, hyperparams_tab, review_tab, templates_tab,
@@ -143,6 +143,7 @@ def build_ui(services, gui: Gui | None = None) -> gr.Blocks:
                 (ds.clean_message, ds.said), (rv.message, rv.said), (ev.status, ev.said), (ex.status, ex.said),
                 (ch.note, ch.said), (ch.demo_message, ch.demo_said)]
         _wire_language(gui, lang, tpl, ds, hp, tr, ev, ex, ch, box, said)
+    choices.refuse_in_words(blocks, lang)  # a value a picker does not take is refused in the page's words (see there)
     serving.progress_only_where_asked(blocks)  # the page's per-event cost stays small (see there)
     serving.cheap_skips(blocks)  # the timers' many skipped outputs cost next to nothing (see there)
     # quick answers skip the queue's event stream; what can take long keeps it (see there)

@@ -90,3 +90,49 @@ def test_a_picker_sent_a_huge_number_is_never_sent_back_as_an_http_500(home):
             sent_back = json.loads(body)["data"][dep["outputs"].index(dep["inputs"][slot])]
             assert str(big) not in json.dumps(sent_back), (where, sent_back)
     assert "Integer exceeds" not in s.log_text()
+
+
+def test_a_picker_sent_a_value_not_among_its_choices_is_refused_in_the_pages_words(home):
+    """Gradio refused a value not among a picker's choices (only a direct HTTP call sends one) in its own
+    English, 'Value: x is not in the list of choices: [...]', with a traceback in the server's log. Every event
+    with a picker that takes only its choices is called with a value it does not take there: the refusal is in
+    the page's language (Japanese where the event sends it, else English), naming the box, and Gradio's words
+    are never sent; the language picker takes a code as the handlers read it ('es-ES' is Spanish)."""
+    from core.messages import Msg
+    from webui.i18n import say, tr
+    with live_server(home) as s:
+        base = s.url.rstrip("/")
+        cfg = json.loads(http(f"{base}/config")[1])
+        comps = {c["id"]: c for c in cfg["components"]}
+        lang_id = next(i for i, c in comps.items() if c["props"].get("elem_id") == "language")
+
+        def only_choices(i: int) -> bool:
+            c = comps[i]
+            return c["type"] in ("dropdown", "radio", "checkboxgroup") and not c["props"].get("allow_custom_value")
+
+        def call(dep, data):
+            status, body = http(f"{base}/gradio_api/run/predict", json.dumps({"data": data, "fn_index": dep["id"]}).encode(),
+                                {"Content-Type": "application/json"})
+            return status, json.loads(body)
+        sent = [(dep, slot) for dep in cfg["dependencies"] if dep.get("backend_fn")
+                for slot, i in enumerate(dep["inputs"]) if only_choices(i) and i != lang_id]
+        assert {comps[dep["inputs"][slot]]["props"]["elem_id"] for dep, slot in sent} >= \
+            {"ds-picker", "ev-run", "ex-run", "ex-formats", "rv-sort", "train-where", "cfg-dataset_format"}
+        for dep, slot in sent:
+            box = comps[dep["inputs"][slot]]
+            lang = "ja" if lang_id in dep["inputs"] else "en"
+            data = [lang if i == lang_id else comps[i]["props"].get("value") for i in dep["inputs"]]
+            data[slot] = ["no-such-choice"] if box["type"] == "checkboxgroup" else "no-such-choice"
+            status, reply = call(dep, data)
+            where = (dep.get("api_name"), box["props"]["elem_id"])
+            said = str(reply.get("error"))
+            assert status == 500 and '"no-such-choice"' in said, (where, status, reply)
+            assert say(Msg("page.not_a_choice", value='"no-such-choice"'), lang) in said, (where, said)
+            assert tr(json.loads(box["props"]["label"].split("__i18n__", 1)[1])["key"], lang) in said, (where, said)
+            assert "list of choices" not in said, (where, said)
+        check = next(dep for dep in cfg["dependencies"] if dep.get("api_name") == "check_dataset")
+        for code, lang in (("es-ES", "es"), ("fr", "en"), (10**30, "en")):
+            data = [code if i == lang_id else comps[i]["props"].get("value") for i in check["inputs"]]
+            status, reply = call(check, data)
+            assert status == 200 and tr("ds.none", lang) in reply["data"], (code, status, reply)
+    assert "list of choices" not in s.log_text() and "Traceback" not in s.log_text(), s.log_text()[-3000:]
