@@ -270,4 +270,4 @@ def refused(e: InputError, lang) -> gr.Error:
     """A refused settings box as Gradio's error box, worded in `lang`: each problem, its place and fix on
     one line (the box shows its text as HTML, so what the sender typed is escaped)."""
     text = "; ".join(say(p.as_msg(), lang) for p in e.problems)
-    return gr.Error(html.escape(text, quote=False), title=say(e.title, lang))
+    return gr.Error(html.escape(text, quote=False), title=say(e.title, lang), print_exception=False)  # words, not a bug

@@ -136,3 +136,19 @@ def test_a_picker_sent_a_value_not_among_its_choices_is_refused_in_the_pages_wor
             status, reply = call(check, data)
             assert status == 200 and tr("ds.none", lang) in reply["data"], (code, status, reply)
     assert "list of choices" not in s.log_text() and "Traceback" not in s.log_text(), s.log_text()[-3000:]
+
+
+def test_a_refused_settings_box_leaves_no_traceback_in_the_server_log(home):
+    """A settings box a direct HTTP call sends broken (not JSON, a list) is refused in words;
+    the server's log got Gradio's traceback of that refusal each time (noted by a probe of the pickers)."""
+    with live_server(home) as s:
+        base = s.url.rstrip("/")
+        cfg = json.loads(http(f"{base}/config")[1])
+        comps = {c["id"]: c for c in cfg["components"]}
+        dep = next(d for d in cfg["dependencies"] if d.get("api_name") == "show_command")
+        for box in ("{", "[1, 2]"):
+            data = [comps[i]["props"].get("value") for i in dep["inputs"]][:-1] + [box]
+            status, body = http(f"{base}/gradio_api/run/predict", json.dumps({"data": data, "fn_index": dep["id"]}).encode(),
+                                {"Content-Type": "application/json"})
+            assert status == 500 and json.loads(body).get("error"), (box, status, body)
+    assert "Traceback" not in s.log_text(), s.log_text()[-3000:]
