@@ -74,6 +74,7 @@ def register(sub):
     d.add_argument("--title", default="", help="heading shown above the chat")
     d.add_argument("--system", default="", help="system prompt for every conversation")
     d.add_argument("--device", default="auto", help="auto, cpu or cuda:N")
+    d.add_argument("--lang", default="en", help="the page's language: en, zh-CN, ja, ko or es")
     d.set_defaults(func=demo_cmd)
 
     ds = sub.add_parser("demos", help="list running chat demos, or stop one")
@@ -279,6 +280,9 @@ def demo_cmd(args, services) -> int:
     demos.check_exposure(args.host, args.share, auth)  # before loading anything: refuse at once
     if args.port is not None and not (1 <= args.port <= 65535):
         raise InputError(problems=[Problem("--port", Msg("cli.port", port=args.port))])
+    from webui.i18n import CODES
+    if args.lang not in CODES:
+        raise InputError(problems=[Problem("--lang", Msg("cli.lang", lang=args.lang, choices=", ".join(CODES)))])
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     from core.chat import ChatEngine
     engine = ChatEngine(services.workspace)
@@ -289,7 +293,7 @@ def demo_cmd(args, services) -> int:
             print(f"[demo] {note}", flush=True)
         from webui.demo_app import serve
         return serve(services.workspace, engine, sid, label=info["label"], adapter=info.get("adapter"), host=args.host,
-                     port=args.port, auth=auth, share=args.share, title=args.title, system=args.system)
+                     port=args.port, auth=auth, share=args.share, title=args.title, system=args.system, lang=args.lang)
     finally:
         engine.close()
 

@@ -111,8 +111,8 @@ def stop_demo(ws: Workspace, demo_id: str, timeout: float = 15.0) -> dict:
 
 
 def demo_command(model: str, adapter: str | None, host: str, port: int | None, share: bool,
-                 title: str = "", system: str = "") -> list[str]:
-    argv = [sys.executable, str(REPO_ROOT / "app.py"), "demo", model, "--host", host]
+                 title: str = "", system: str = "", lang: str = "en") -> list[str]:
+    argv = [sys.executable, str(REPO_ROOT / "app.py"), "demo", model, "--host", host, "--lang", lang]
     if adapter:
         argv += ["--adapter", adapter]
     if port:
@@ -128,7 +128,7 @@ def demo_command(model: str, adapter: str | None, host: str, port: int | None, s
 
 def start_demo(ws: Workspace, model: str, adapter: str | None = None, *, origin: str, host: str = "127.0.0.1",
                port: int | None = None, auth: tuple[str, str] | None = None, share: bool = False,
-               title: str = "", system: str = "", timeout: float = 300.0) -> dict:
+               title: str = "", system: str = "", lang: str = "en", timeout: float = 300.0) -> dict:
     """Start a demo process (detached: it outlives the GUI until stopped) and wait until it serves.
     origin (core.trust): from the page, model and adapter folders must lie inside the allowed folders."""
     check_exposure(host, share, auth)
@@ -147,7 +147,7 @@ def start_demo(ws: Workspace, model: str, adapter: str | None = None, *, origin:
     logs.mkdir(exist_ok=True)
     log_path = logs / f"demo-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}.log"
     with open(log_path, "ab") as log:
-        proc = subprocess.Popen(demo_command(model, adapter, host, port, share, title, system), cwd=str(REPO_ROOT),
+        proc = subprocess.Popen(demo_command(model, adapter, host, port, share, title, system, lang), cwd=str(REPO_ROOT),
                                 env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                                 start_new_session=True, close_fds=True)
     procs.reap_when_done(proc)

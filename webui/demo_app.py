@@ -30,6 +30,7 @@ from core.chat import ChatEngine, ChatError
 from core.errors import DanluError
 from core.messages import Msg
 from webui import numbers
+from webui.i18n import error_text, lang_code, say, tr
 from webui.serving import OriginGuard
 
 SHARE_WAIT_S = 8.0  # how long to wait for a share link before saying it is not coming
@@ -41,7 +42,9 @@ class Said(gr.Error):
     """An error the demo words itself: the only kind its callers see as it is (only_worded_errors)."""
 
 
-def build_demo(engine: ChatEngine, session_id: str, title: str, system: str = "", description: str = "") -> gr.Blocks:
+def build_demo(engine: ChatEngine, session_id: str, title: str, system: str = "", description: str = "",
+               lang: str = "en") -> gr.Blocks:
+    """The demo's page, in `lang` (the GUI starts it in its own page's language; `demo --lang`)."""
     def respond(message: str, history: list, temperature: float, max_new_tokens: int):
         message = (message or "").strip()
         history = list(history or [])
@@ -49,7 +52,7 @@ def build_demo(engine: ChatEngine, session_id: str, title: str, system: str = ""
             yield history, ""
             return
         if len(message) > MESSAGE_LIMIT:  # only a direct HTTP call sends more than the box takes
-            raise Said(str(Msg("demo.too_long", n=len(message), limit=MESSAGE_LIMIT)))
+            raise Said(say(Msg("demo.too_long", n=len(message), limit=MESSAGE_LIMIT), lang))
         msgs = [{"role": m["role"], "content": m["content"]} for m in history] + [{"role": "user", "content": message}]
         history = history + [{"role": "user", "content": message}, {"role": "assistant", "content": ""}]
         yield history, ""
@@ -61,23 +64,25 @@ def build_demo(engine: ChatEngine, session_id: str, title: str, system: str = ""
                 history[-1] = {"role": "assistant", "content": answer}
                 yield history, ""
         except DanluError as e:
-            raise Said(str(e))
+            raise Said(error_text(e, lang))
         if not answer:
-            history[-1] = {"role": "assistant", "content": "(no answer)"}
+            history[-1] = {"role": "assistant", "content": tr("chat.empty_answer", lang)}
             yield history, ""
 
     with gr.Blocks(title=title, analytics_enabled=False) as app:
         gr.Markdown(f"## {title}" + (f"\n{description}" if description else ""))
-        chatbot = gr.Chatbot(label="Chat", height=480, allow_file_downloads=False, feedback_options=None,
+        chatbot = gr.Chatbot(label=tr("chat.answers", lang), height=480, allow_file_downloads=False, feedback_options=None,
                              allow_tags=False, buttons=["copy"])
-        message = gr.Textbox(label="Message", placeholder="Type a message and press Enter", lines=1, max_length=8000)
+        message = gr.Textbox(label=tr("chat.message", lang), placeholder=tr("chat.message_placeholder", lang), lines=1,
+                             max_length=MESSAGE_LIMIT)
         with gr.Row():
-            send = gr.Button("Send", variant="primary")
-            clear = gr.Button("Clear")
-        with gr.Accordion("Answer settings", open=False):
-            temperature = numbers.Slider(0.0, 1.5, value=0.7, step=0.05, label="Temperature",
-                                         info="0 = always the most likely words; higher = more varied")
-            max_new = numbers.Slider(16, 1024, value=256, step=16, label="Longest answer (tokens)")
+            send = gr.Button(tr("chat.send", lang), variant="primary")
+            clear = gr.Button(tr("chat.clear", lang))
+        with gr.Accordion(tr("chat.sampling", lang), open=False):
+            temperature = numbers.Slider(0.0, 1.5, value=0.7, step=0.05, label=tr("chat.temperature", lang),
+                                         info=tr("chat.temperature_help", lang))
+            max_new = numbers.Slider(16, 1024, value=256, step=16, label=tr("chat.max_new_tokens", lang),
+                                     info=tr("chat.max_new_tokens_help", lang))
         inputs = [message, chatbot, temperature, max_new]
         message.submit(respond, inputs, [chatbot, message], api_name="chat", concurrency_limit=4)
         send.click(respond, inputs, [chatbot, message], api_name="send", concurrency_limit=4)
@@ -85,7 +90,7 @@ def build_demo(engine: ChatEngine, session_id: str, title: str, system: str = ""
     return app
 
 
-def only_worded_errors(app: gr.Blocks) -> None:
+def only_worded_errors(app: gr.Blocks, lang: str = "en") -> None:
     """Every error an event of `app` ends in reaches its caller as a Said: Danlu's own as it is, anything
     else as the generic sentence (demo.failed). Gradio shows a gr.Error's text whatever show_error says,
     and with show_error off it sends no words at all for another exception; its own gr.Errors (a value a
@@ -99,26 +104,24 @@ def only_worded_errors(app: gr.Blocks) -> None:
         except Said:
             raise
         except Exception as e:  # not BaseException: a cancelled event stays cancelled
-            raise Said(str(Msg("demo.failed"))) from e
+            raise Said(say(Msg("demo.failed"), lang)) from e
 
     app.process_api = process_api
 
 
-def _unreadable(request, exc):
-    """A request body that is not Gradio's shape: FastAPI would answer its pydantic details (and the value)."""
-    from starlette.responses import JSONResponse
-    return JSONResponse({"error": str(Msg("demo.unreadable"))}, status_code=422)
+def _answer(code: str, status: int, lang: str):
+    """A handler for a request Gradio never reads (a body that is not its shape: FastAPI would answer its
+    pydantic details, quoting the value; anything else that breaks before an event): the demo's words."""
+    def handler(request, exc):
+        from starlette.responses import JSONResponse
+        return JSONResponse({"error": say(Msg(code), lang)}, status_code=status)
+    return handler
 
 
-def _failed(request, exc):
-    from starlette.responses import JSONResponse
-    return JSONResponse({"error": str(Msg("demo.failed"))}, status_code=500)
-
-
-def launch(app: gr.Blocks, host: str, port: int | None, auth: tuple[str, str] | None) -> None:
+def launch(app: gr.Blocks, host: str, port: int | None, auth: tuple[str, str] | None, lang: str = "en") -> None:
     """Serve `app` in the background, with nothing open that the chat does not need (see the module)."""
     from fastapi.exceptions import RequestValidationError
-    only_worded_errors(app)
+    only_worded_errors(app, lang)
     app.queue(default_concurrency_limit=4)
     app.launch(server_name=host, server_port=port, auth=auth, share=False, prevent_thread_lock=True, quiet=True,
                footer_links=[], max_file_size=UPLOAD_LIMIT, show_error=False,
@@ -127,7 +130,8 @@ def launch(app: gr.Blocks, host: str, port: int | None, auth: tuple[str, str] | 
                # may not post to the demo (same guard as the GUI)
                app_kwargs=dict(openapi_url=None, docs_url=None, redoc_url=None,
                                middleware=[Middleware(OriginGuard)],
-                               exception_handlers={RequestValidationError: _unreadable, Exception: _failed}))
+                               exception_handlers={RequestValidationError: _answer("demo.unreadable", 422, lang),
+                                                   Exception: _answer("demo.failed", 500, lang)}))
 
 
 def start_share_link(app: gr.Blocks, on_done) -> threading.Thread:
@@ -149,11 +153,13 @@ def start_share_link(app: gr.Blocks, on_done) -> threading.Thread:
 
 
 def serve(ws, engine: ChatEngine, session_id: str, *, label: str, adapter: str | None, host: str, port: int | None,
-          auth: tuple[str, str] | None, share: bool, title: str = "", system: str = "", out=print) -> int:
-    """Run the demo until SIGTERM / Ctrl-C. Prints where it serves, and what became of the share link."""
-    title = title or f"Chat with {label}"
-    app = build_demo(engine, session_id, title, system)
-    launch(app, host, port, auth)
+          auth: tuple[str, str] | None, share: bool, title: str = "", system: str = "", lang: str = "en", out=print) -> int:
+    """Run the demo until SIGTERM / Ctrl-C. Prints where it serves, and what became of the share link.
+    `lang`: the page's language (one of webui.i18n.CODES)."""
+    lang = lang_code(lang)
+    title = title or tr("chat.demo_heading", lang, model=label)
+    app = build_demo(engine, session_id, title, system, lang=lang)
+    launch(app, host, port, auth, lang)
     local = app.local_url
     rec = demos.register(ws, dict(url=local, host=host, port=app.server_port, model=label, adapter=adapter,
                                   login=bool(auth), share=share, share_url=None, share_error=None))

@@ -253,3 +253,12 @@ def test_a_set_value_with_a_key_twice_says_so(tmp_path, monkeypatch, capsys):
     assert 'column_map: the key "prompt" appears twice in this value' in err and "mapping" not in err, err
     assert 'write "prompt" once' in err, err
     assert parse_override("run_name={a: 1, a: 2}") == ("run_name", "{a: 1, a: 2}")
+
+
+def test_a_demo_in_a_language_the_page_does_not_speak_is_refused_before_loading(tmp_path, monkeypatch, capsys):
+    from cli.main import main
+    monkeypatch.setenv("DANLU_HOME", str(tmp_path / "home"))
+    rc = main(["demo", "builtin:danlu-tiny", "--lang", "fr"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "--lang: is not a language the page speaks: fr; use one of en, zh-CN, ja, ko, es" in err, err[-600:]
+    assert not (tmp_path / "home" / "models" / "danlu-tiny").exists()  # refused before loading anything

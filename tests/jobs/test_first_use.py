@@ -102,11 +102,15 @@ def test_eval_merge_chat_and_demo_each_prepare_a_missing_model(tmp_path, demo_mo
     env = dict(os.environ, DANLU_HOME=str(home), **ENV_DEFAULTS)
     with open(log, "wb") as out:
         proc = subprocess.Popen([sys.executable, str(REPO / "app.py"), "demo", "builtin:danlu-tiny", "--port",
-                                 str(free_port())], cwd=str(REPO), env=env, stdout=out, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL)
+                                 str(free_port()), "--lang", "ko"], cwd=str(REPO), env=env, stdout=out,
+                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     try:
-        wait_for(log, r"\[demo\] chat demo \w+ for .* at http://127\.0\.0\.1:\d+", proc)
+        url = wait_for(log, r"\[demo\] chat demo \w+ for .* at (http://127\.0\.0\.1:\d+)", proc).group(1)
         assert demo_model.is_complete(model_folder(home))
+        import httpx
+        from webui.i18n import tr
+        props = [c.get("props", {}) for c in httpx.get(f"{url.rstrip('/')}/config", timeout=30).json()["components"]]
+        assert tr("chat.send", "ko") in {str(p.get("value")) for p in props}  # the page in the language it was asked for
     finally:
         proc.terminate()
         proc.wait(30)

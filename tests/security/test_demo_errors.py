@@ -36,10 +36,10 @@ class Engine:
 
 
 @contextmanager
-def live_demo():
+def live_demo(lang: str = "en"):
     from webui import demo_app
-    app = demo_app.build_demo(Engine(), "session", "Furnace bot")
-    demo_app.launch(app, "127.0.0.1", free_port(), None)
+    app = demo_app.build_demo(Engine(), "session", "Furnace bot", lang=lang)
+    demo_app.launch(app, "127.0.0.1", free_port(), None, lang)
     try:
         yield app.local_url.rstrip("/")
     finally:
@@ -100,3 +100,19 @@ def test_danlus_own_words_pass_and_a_huge_message_or_a_body_of_another_shape_is_
         for data in (["hi", "not a conversation", 0.7, 16], ["boom", [], 0.7, 16], "x"):
             _, said = queued(base, data)
             assert not any(leak in said for leak in LEAKS), said[:300]
+
+
+def test_a_demo_shared_from_a_japanese_page_speaks_japanese():
+    """The demo's page and its words were English whatever the page that shared it spoke."""
+    from webui.i18n import say, tr
+    with live_demo("ja") as base:
+        props = [c.get("props", {}) for c in httpx.get(f"{base}/config", timeout=30).json()["components"]]
+        words = {str(p.get(k)) for p in props for k in ("label", "value", "placeholder", "info")}
+        for key in ("chat.send", "chat.clear", "chat.message", "chat.message_placeholder", "chat.sampling",
+                    "chat.temperature", "chat.temperature_help", "chat.max_new_tokens", "chat.answers"):
+            assert tr(key, "ja") in words, (key, words)
+        assert not words & {"Send", "Clear", "Chat", "Message", "Temperature"}, words
+        assert queued(base, ["boom", [], 0.7, 16]) == (500, say(Msg("demo.failed"), "ja"))
+        assert queued(base, ["x" * 9000, [], 0.7, 16])[1] == say(Msg("demo.too_long", n=9000, limit=8000), "ja")
+        assert direct(base, b"{not json") == (422, say(Msg("demo.unreadable"), "ja"))
+

@@ -80,3 +80,13 @@ def test_compare_mode_says_it_for_both_answers_and_a_failure_replaces_the_status
     failing = Engine(["par"], fail=ChatError(Msg("chat.died_answering")))
     bubbles = talk(failing)
     assert bubbles[-1].startswith("⚠") and "stopped while answering" in bubbles[-1], bubbles
+
+
+def test_the_chat_tab_starts_its_demo_in_the_pages_language(gui, monkeypatch):
+    from core import demos
+    from webui.tabs import chat_tab
+    asked = {}
+    monkeypatch.setattr(demos, "start_demo", lambda *a, **kw: asked.update(kw) or dict(url="http://127.0.0.1:1"))
+    chat_tab.start_demo(gui, "ko", "builtin:danlu-tiny", None, "", "127.0.0.1", None, "", "", False)
+    assert asked["lang"] == "ko"
+    assert demos.demo_command("m", None, "127.0.0.1", None, False, lang="ko")[3:7] == ["m", "--host", "127.0.0.1", "--lang"]

@@ -22,7 +22,7 @@ from core.errors import DanluError, InputError, Problem
 from core.export import list_exports
 from core.runs import resolve_trained_run
 from webui import numbers
-from webui.i18n import L, error_text, keep_said, said_in_all, say, tr
+from webui.i18n import L, error_text, keep_said, lang_code, said_in_all, say, tr
 from webui.jobview import finished_runs
 from webui.tabs.hyperparams_tab import problems_markdown
 
@@ -238,7 +238,8 @@ def start_demo(gui, lang: str, model: str, adapter: str | None, system: str, hos
         return said_in_all(lambda code: exposure_markdown(e.problems, code), lang), gr.skip(), gr.skip()
     try:
         rec = demos.start_demo(gui.ws, model, adapter or None, origin=trust.BROWSER, host=(host or "127.0.0.1").strip(),
-                               port=port if port not in (None, "", 0) else None, auth=auth, share=bool(share), system=system or "")
+                               port=port if port not in (None, "", 0) else None, auth=auth, share=bool(share), system=system or "",
+                               lang=lang_code(lang))
     except InputError as e:
         return said_in_all(lambda code: problems_markdown(e.problems, code, "chat.cannot_start", labels="chat.demo_"), lang), gr.skip(), gr.skip()
     except DanluError as e:
