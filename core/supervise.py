@@ -67,6 +67,9 @@ class Supervisor:
         self.stalled: Msg | None = None
         self.write_error: OSError | None = None       # the run folder could not be written (heartbeat)
         self.unwritable: OSError | None = None        # ... and that stopped the job
+        self.folder = _identity(self.run_dir)         # the run folder itself: deleted (or replaced) stops the job;
+        self.marker = self.rundir.config if self.rundir.config.exists() else None  # (a new folder may reuse the inode)
+        self.folder_gone = False
         self.terminated_by_signal: int | None = None
         self.recorded: dict[int, float | None] = {}   # pid -> start time of every process seen under the agent
         self.saved_count = 0                          # how many of them the job table knows
@@ -215,6 +218,8 @@ class Supervisor:
                 if self.write_error is not None and self.cancel_at is None:
                     # nothing of the run can be kept any more (a checkpoint would fail too): stop it, saying why
                     self.unwritable, self.cancel_at = self.write_error, now
+                if self.folder_gone and self.cancel_at is None:
+                    self.cancel_at = now  # its settings, log and checkpoints are gone: training on makes an orphan
                 step, phase = self.progress()
                 limit = self.stall_limit_s(phase)
                 if self.cancel_at is None and self.stalled_s(now, step) > limit:
@@ -279,11 +284,18 @@ class Supervisor:
         for p in procs.descendants(agent.pid):
             self.remember(p.pid)
         self.save_recorded()
+        if self.deleted():  # a rank's next write makes a new, empty folder: write nothing into it
+            self.folder_gone = True
+            return
         try:
             write_json(self.rundir.heartbeat, {"job_id": self.job.id, "time": time.time(), "supervisor_pid": os.getpid(),
                                             "agent_pid": agent.pid, "pids": sorted(self.recorded), "ranks": self.ranks})
         except OSError as e:  # a full disk, a drive gone read-only or unmounted: not a bug of the supervisor
             self.write_error = self.write_error or e
+
+    def deleted(self) -> bool:
+        """The run folder was deleted since the start (another folder or nothing at its place, or its config gone)."""
+        return _identity(self.run_dir) != self.folder or (self.marker is not None and not self.marker.exists())
 
     def save_recorded(self) -> None:
         """The job table keeps every pid + start time, so a cancel can find them even without this supervisor."""
@@ -345,7 +357,9 @@ class Supervisor:
 
     def finish(self, returncode: int | None, cancelled: bool = False, failure: dict | None = None) -> None:
         leftovers = self.sweep()
-        cancelled = cancelled or (self.cancel_at is not None and self.stalled is None and self.unwritable is None)
+        self.folder_gone = self.folder_gone or self.deleted()  # a rank may have failed on it first
+        cancelled = cancelled or (self.cancel_at is not None and self.stalled is None and self.unwritable is None
+                                  and not self.folder_gone)
         state, info = (J.FAILED, failure) if failure else self.outcome(returncode, cancelled)
         if leftovers:
             # Not CANCELLED/SUCCEEDED while a process still holds memory or a GPU: say so.
@@ -368,6 +382,9 @@ class Supervisor:
         schedule(self.ws)
 
     def outcome(self, rc: int | None, cancelled: bool) -> tuple[str, dict]:
+        if self.folder_gone:  # even a result written since: its settings and log are gone with the folder
+            return J.FAILED, dict(reason="run_dir_deleted", **said(Msg("end.run_dir_deleted", path=str(self.run_dir)),
+                                                                   Msg("end.run_dir_deleted.hint")))
         result = read_json(self.rundir.result)
         if result.get("status") == "succeeded":
             # result.json is written last, after the adapter is complete: the work is done whatever
@@ -413,6 +430,14 @@ def _signal(pid: int, sig: int) -> None:
         os.kill(pid, sig)
     except ProcessLookupError:
         pass
+
+
+def _identity(path: Path) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
 
 
 def _free_mb(path: Path) -> float:
