@@ -34,7 +34,7 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 from core.messages import Msg
-from core.rundir import RunDir, read_json, write_json
+from core.rundir import RunDir, read_small_json, write_json
 
 QUEUED, STARTING, RUNNING, CANCELLING = "QUEUED", "STARTING", "RUNNING", "CANCELLING"
 SUCCEEDED, FAILED, CANCELLED, INTERRUPTED = "SUCCEEDED", "FAILED", "CANCELLED", "INTERRUPTED"
@@ -419,12 +419,13 @@ def rebuild(conn, runs: Path) -> int:
     return restored
 
 
+COPY_MAX_BYTES = 1 << 20  # a row is a few KiB, with a supervisor's traceback in its message tens
 _TYPES = {"TEXT": (str,), "INTEGER": (int,), "REAL": (int, float)}
 
 
 def _row_from_copy(path: Path) -> dict | None:
     """The row a copy holds, or None when it is not one Danlu wrote for this folder."""
-    data = read_json(path)
+    data = read_small_json(path, COPY_MAX_BYTES)  # a link, a pipe, a device or a huge file is no copy
     row = {}
     for name, sqltype in COLUMN_DEFS:
         value = data.get(name)

@@ -2,6 +2,7 @@
 and a workspace whose jobs.sqlite is gone, empty or moved aside gets its job list back from them."""
 import json
 import os
+import threading
 from pathlib import Path
 
 import pytest
@@ -115,6 +116,35 @@ def test_copies_danlu_did_not_write_are_skipped(tmp_path):
     (folder / "jobs" / "huge.json").write_bytes(b"[" * 100_000)
     lose_table(ws.db_path, "zero bytes")
     assert [j.id for j in J.JobStore(ws.db_path).list()] == [good.id]
+
+
+def test_a_copy_that_is_a_link_a_pipe_or_a_device_is_not_read(tmp_path):
+    """Found probing by hand: a FIFO named like a copy hung the rebuild for ever, inside the write
+    transaction every other Danlu process waits for; a link to a copy outside the workspace was read and
+    restored as a job (a link to /dev/zero would have filled the memory: not tried here for that reason)."""
+    ws = Workspace.open(tmp_path / "home")
+    store = J.JobStore(ws.db_path)
+    good = job_in(store, ws.run_dir("good"), J.STARTING, J.RUNNING, J.SUCCEEDED)
+    row = json.loads(RunDir(good.run_dir).job_copy(good.id).read_text())
+    folder = ws.run_dir("bad")
+    (folder / "jobs").mkdir(parents=True)
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    (outside / "linked.json").write_text(json.dumps({**row, "id": "linked", "run_dir": str(folder)}))
+    (folder / "jobs" / "linked.json").symlink_to(outside / "linked.json")
+    (folder / "jobs" / "folder.json").mkdir()
+    big = {**row, "id": "big", "run_dir": str(folder), "message": "x" * (J.COPY_MAX_BYTES + 1)}
+    (folder / "jobs" / "big.json").write_text(json.dumps(big))
+    os.mkfifo(folder / "jobs" / "pipe.json")
+    lose_table(ws.db_path, "deleted")
+    seen = []
+    reader = threading.Thread(target=lambda: seen.append([j.id for j in J.JobStore(ws.db_path).list()]), daemon=True)
+    reader.start()
+    reader.join(60)
+    if reader.is_alive():  # let the stuck open() go before failing
+        os.close(os.open(folder / "jobs" / "pipe.json", os.O_WRONLY | os.O_NONBLOCK))
+        pytest.fail("the rebuild hung on a pipe named like a copy")
+    assert seen == [[good.id]]
 
 
 def test_a_moved_workspace_points_its_rebuilt_jobs_at_their_new_folders(tmp_path):
