@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from core import job_copies
 from core import jobs as J
 from core import launcher
 from core.messages import Msg
@@ -133,7 +134,7 @@ def test_a_copy_that_is_a_link_a_pipe_or_a_device_is_not_read(tmp_path):
     (outside / "linked.json").write_text(json.dumps({**row, "id": "linked", "run_dir": str(folder)}))
     (folder / "jobs" / "linked.json").symlink_to(outside / "linked.json")
     (folder / "jobs" / "folder.json").mkdir()
-    big = {**row, "id": "big", "run_dir": str(folder), "message": "x" * (J.COPY_MAX_BYTES + 1)}
+    big = {**row, "id": "big", "run_dir": str(folder), "message": "x" * (job_copies.COPY_MAX_BYTES + 1)}
     (folder / "jobs" / "big.json").write_text(json.dumps(big))
     os.mkfifo(folder / "jobs" / "pipe.json")
     lose_table(ws.db_path, "deleted")
@@ -145,6 +146,25 @@ def test_a_copy_that_is_a_link_a_pipe_or_a_device_is_not_read(tmp_path):
         os.close(os.open(folder / "jobs" / "pipe.json", os.O_WRONLY | os.O_NONBLOCK))
         pytest.fail("the rebuild hung on a pipe named like a copy")
     assert seen == [[good.id]]
+
+
+def test_a_table_from_before_the_copies_gets_them_when_opened(tmp_path):
+    """Found probing by hand: a workspace made before the copies (rows, no runs/*/jobs/) that lost its
+    table afterwards listed no job at all ("no jobs yet"), its runs still on disk."""
+    ws = Workspace.open(tmp_path / "home")
+    store = J.JobStore(ws.db_path)
+    done = job_in(store, ws.run_dir("done"), J.STARTING, J.RUNNING, J.SUCCEEDED)
+    failed = job_in(store, ws.run_dir("failed"), J.STARTING, J.RUNNING, J.FAILED)
+    for folder in ws.runs.glob("*/jobs"):  # what an older Danlu left
+        for copy in folder.iterdir():
+            copy.unlink()
+        folder.rmdir()
+    with store._conn() as c:
+        c.execute("PRAGMA user_version = 0")
+    J.JobStore(ws.db_path)  # the first process of the new Danlu that opens the workspace
+    assert sorted(p.stem for p in ws.runs.glob("*/jobs/*.json")) == sorted([done.id, failed.id])
+    lose_table(ws.db_path, "deleted")
+    assert {(j.id, j.state) for j in J.JobStore(ws.db_path).list()} == {(done.id, J.SUCCEEDED), (failed.id, J.FAILED)}
 
 
 def test_a_moved_workspace_points_its_rebuilt_jobs_at_their_new_folders(tmp_path):
