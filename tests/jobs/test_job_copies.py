@@ -3,6 +3,7 @@ and a workspace whose jobs.sqlite is gone, empty or moved aside gets its job lis
 import json
 import os
 import sqlite3
+import sys
 import threading
 from pathlib import Path
 
@@ -57,7 +58,8 @@ def test_a_lost_job_table_is_rebuilt_from_the_run_folders(tmp_path, how):
     done = job_in(store, ws.run_dir("done"), J.STARTING, J.RUNNING, J.SUCCEEDED)
     stopped = job_in(store, ws.run_dir("stopped"), J.STARTING, J.RUNNING)
     store.transition(stopped.id, J.CANCELLED, reason="cancelled", message=Msg("end.cancelled"))
-    resumed = store.create(kind="train", name="x", run_dir=stopped.run_dir, parent_id=stopped.id, argv=["python"])
+    resumed = store.create(kind="train", name="x", run_dir=stopped.run_dir, parent_id=stopped.id,
+                           argv=[sys.executable, "-m", "core.recipes.train", "--resume"])
     store.transition(resumed.id, J.STARTING)
     store.transition(resumed.id, J.RUNNING)
     store.transition(resumed.id, J.FAILED, reason="oom", message=Msg("end.cancelled"), exit_code=1)
@@ -166,6 +168,34 @@ def test_a_table_from_before_the_copies_gets_them_when_opened(tmp_path):
     assert sorted(p.stem for p in ws.runs.glob("*/jobs/*.json")) == sorted([done.id, failed.id])
     lose_table(ws.db_path, "deleted")
     assert {(j.id, j.state) for j in J.JobStore(ws.db_path).list()} == {(done.id, J.SUCCEEDED), (failed.id, J.FAILED)}
+
+
+def test_a_copy_restores_only_a_command_danlu_makes(tmp_path):
+    """Found probing by hand: `jobs resume` runs a job's argv, and a copy's argv ["sh", "-c", ...] (a run
+    folder brought in from elsewhere, or edited) was restored as is."""
+    ws = Workspace.open(tmp_path / "home")
+    store = J.JobStore(ws.db_path)
+    good = job_in(store, ws.run_dir("r"), J.STARTING, J.RUNNING, J.CANCELLED)
+    ranks = str(RunDir(good.run_dir).ranks)
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--max-restarts", "0",
+                "--log-dir", ranks, "--standalone", "-m", "core.recipes.train", "--config", "c.yaml"]
+    commands = {
+        "direct": ([sys.executable, "-m", "core.recipes.train", "--config", "c.yaml"], True),
+        "other-python": (["/tmp/evil/python", "-m", "core.recipes.train"], True),  # this Python runs it
+        "torchrun": (torchrun, True),
+        "shell": (["/bin/sh", "-c", "touch /tmp/pwned"], False),
+        "not-ours": ([sys.executable, "-m", "http.server"], False),
+        "no-python": (torchrun[:3] + ["--no-python", "/tmp/evil", "-m", "core.recipes.train"], False),
+        "log-elsewhere": ([a if a != ranks else "/etc/cron.d" for a in torchrun], False),
+        "path-module": ([sys.executable, "-m", "../../tmp/evil"], False),
+    }
+    row = json.loads(RunDir(good.run_dir).job_copy(good.id).read_text())
+    for name, (argv, _) in commands.items():
+        RunDir(good.run_dir).job_copy(name).write_text(json.dumps({**row, "id": name, "argv": json.dumps(argv)}))
+    lose_table(ws.db_path, "deleted")
+    rebuilt = J.JobStore(ws.db_path)
+    for name, (argv, ours) in commands.items():
+        assert rebuilt.get(name).argv_list == ([sys.executable, *argv[1:]] if ours else []), name
 
 
 def test_a_moved_workspace_points_its_rebuilt_jobs_at_their_new_folders(tmp_path):
