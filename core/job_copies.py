@@ -7,6 +7,7 @@ import os
 import sys
 from pathlib import Path
 
+from core import procs
 from core.rundir import RunDir, read_small_json
 from core.workspace import REPO_ROOT
 
@@ -78,3 +79,20 @@ def _after_torchrun_options(args: list[str], run_dir: str) -> list[str]:
 def _own_module(name: str) -> bool:
     parts = name.split(".")
     return all(p.isidentifier() for p in parts) and REPO_ROOT.joinpath(*parts).with_suffix(".py").is_file()
+
+
+def own_processes(row: dict) -> None:
+    """The processes a copy of an unfinished job names count only while they carry the job's mark
+    (core.procs): a cancel kills a job's recorded processes, and a copy naming any other pid with its start time had a
+    cancel kill that process. One of them not marked: the supervisor and agent count as gone, the
+    worker is left out."""
+    try:
+        workers = json.loads(row["worker_pids"])
+    except (ValueError, RecursionError):
+        workers = []
+    kept = [w for w in workers if isinstance(w, list) and len(w) == 2 and isinstance(w[0], int)
+            and isinstance(w[1], (int, float)) and procs.carries_mark(w[0], row["id"])] if isinstance(workers, list) else []
+    row["worker_pids"] = json.dumps(kept)
+    for who in ("supervisor", "agent"):
+        if row[f"{who}_pid"] is not None and not procs.carries_mark(row[f"{who}_pid"], row["id"]):
+            row[f"{who}_ctime"] = -1.0  # no process started then: procs.alive says gone

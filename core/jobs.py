@@ -35,7 +35,7 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 from core.messages import Msg
-from core.job_copies import row_from_copy
+from core.job_copies import own_processes, row_from_copy
 from core.rundir import RunDir, write_json
 
 QUEUED, STARTING, RUNNING, CANCELLING = "QUEUED", "STARTING", "RUNNING", "CANCELLING"
@@ -424,6 +424,8 @@ def rebuild(conn, runs: Path) -> int:
         row = row_from_copy(path, COLUMN_DEFS, STATES)
         if row is None:
             continue
+        if row["state"] not in TERMINAL:
+            own_processes(row)
         if row["state"] == QUEUED:
             note = Msg("job.rebuilt_queued")
             row.update(state=CANCELLED, reason="cancelled", message=str(note),

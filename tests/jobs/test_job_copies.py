@@ -3,6 +3,7 @@ and a workspace whose jobs.sqlite is gone, empty or moved aside gets its job lis
 import json
 import os
 import sqlite3
+import subprocess
 import sys
 import threading
 from pathlib import Path
@@ -11,7 +12,7 @@ import pytest
 
 from core import job_copies
 from core import jobs as J
-from core import launcher, supervise
+from core import launcher, procs, supervise
 from core.messages import Msg
 from core.rundir import RunDir, read_json, write_json
 from core.workspace import Workspace
@@ -196,6 +197,31 @@ def test_a_copy_restores_only_a_command_danlu_makes(tmp_path):
     rebuilt = J.JobStore(ws.db_path)
     for name, (argv, ours) in commands.items():
         assert rebuilt.get(name).argv_list == ([sys.executable, *argv[1:]] if ours else []), name
+
+
+def test_a_copy_names_only_processes_of_its_own_job(tmp_path):
+    """Found probing by hand: a copy of a running job naming another process (its pid and start time, read
+    from /proc) made `jobs cancel` SIGKILL that process once the table was rebuilt from it."""
+    ws = Workspace.open(tmp_path / "home")
+    job = job_in(J.JobStore(ws.db_path), ws.run_dir("r"), J.STARTING, J.RUNNING)
+    sleep = [sys.executable, "-c", "import time; time.sleep(60)"]
+    victim = subprocess.Popen(sleep)
+    ours = subprocess.Popen(sleep, env={**os.environ, procs.MARKER: job.id})
+    try:
+        pids = [[p.pid, procs.create_time(p.pid)] for p in (victim, ours)]
+        copy = RunDir(job.run_dir).job_copy(job.id)
+        row = json.loads(copy.read_text())
+        copy.write_text(json.dumps({**row, "worker_pids": json.dumps(pids), "supervisor_pid": victim.pid,
+                                    "supervisor_ctime": pids[0][1], "agent_pid": ours.pid, "agent_ctime": pids[1][1]}))
+        lose_table(ws.db_path, "deleted")
+        back = J.JobStore(ws.db_path).get(job.id)
+        assert back.worker_list == [tuple(pids[1])]
+        assert not procs.alive(back.supervisor_pid, back.supervisor_ctime) and procs.alive(back.agent_pid, back.agent_ctime)
+        assert [p.pid for p in procs.job_processes(back.id, back.worker_list)] == [ours.pid]  # what a cancel kills
+    finally:
+        for p in (victim, ours):
+            p.kill()
+            p.wait()
 
 
 def test_a_moved_workspace_points_its_rebuilt_jobs_at_their_new_folders(tmp_path):
