@@ -13,6 +13,7 @@ import pytest
 from core import job_copies
 from core import jobs as J
 from core import launcher, procs, supervise
+from core.errors import InputError
 from core.messages import Msg
 from core.rundir import RunDir, read_json, write_json
 from core.workspace import Workspace
@@ -197,6 +198,18 @@ def test_a_copy_restores_only_a_command_danlu_makes(tmp_path):
     rebuilt = J.JobStore(ws.db_path)
     for name, (argv, ours) in commands.items():
         assert rebuilt.get(name).argv_list == ([sys.executable, *argv[1:]] if ours else []), name
+
+
+def test_a_job_whose_command_was_not_restored_does_not_resume(tmp_path):
+    """It had started a job of argv ["--resume"] that failed with "No such file or directory: '--resume'"."""
+    ws = Workspace.open(tmp_path / "home")
+    store = J.JobStore(ws.db_path)
+    job = job_in(store, ws.run_dir("r"), J.STARTING, J.RUNNING, J.CANCELLED)
+    store.update(job.id, argv="[]")  # what the rebuild restores for a command Danlu does not make
+    with pytest.raises(InputError) as e:
+        launcher.resume(ws, job.id)
+    assert [p.msg.code for p in e.value.problems] == ["job.no_command"]
+    assert [j.id for j in store.list()] == [job.id]
 
 
 def test_a_copy_names_only_processes_of_its_own_job(tmp_path):
