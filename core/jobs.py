@@ -16,8 +16,8 @@ supervisors) opens its own short-lived connection; nothing is cached in memory. 
 executor that runs the job (core.executors); nothing here depends on which one it is.
 
 Every change of a row is copied into its run folder (runs/<run>/jobs/<job id>.json, core.rundir). The
-table stays the truth while it exists; when it is gone (deleted, a zero-byte file after a crash, moved
-aside because it was damaged) the first process that opens the workspace rebuilds it from those
+table stays the truth while it exists; when it is gone (deleted, a zero-byte file after a crash or emptied
+under running processes (core.job_table_file), moved aside because it was damaged) the first process that opens the workspace rebuilds it from those
 copies, so the job list, its states and reasons survive the loss of jobs.sqlite. A table from an older
 Danlu, made before the copies, gets them the first time it is opened (PRAGMA user_version).
 """
@@ -36,6 +36,7 @@ from pathlib import Path
 
 from core.messages import Msg
 from core.job_copies import own_processes, row_from_copy
+from core.job_table_file import ensure_table_file
 from core.rundir import RunDir, write_json
 
 QUEUED, STARTING, RUNNING, CANCELLING = "QUEUED", "STARTING", "RUNNING", "CANCELLING"
@@ -234,6 +235,7 @@ class JobStore:
 
     @contextmanager
     def _conn(self):
+        ensure_table_file(self.db_path, self._fill)  # a missing or emptied file (core.job_table_file)
         c = sqlite3.connect(self.db_path, timeout=30, isolation_level=None)
         try:
             c.execute("PRAGMA journal_mode=WAL")
@@ -255,14 +257,17 @@ class JobStore:
         c.execute("BEGIN IMMEDIATE")
         try:
             if not _has_table(c):
-                for statement in SCHEMA:
-                    c.execute(statement)
-                rebuild(c, self.runs)
-                c.execute(f"PRAGMA user_version = {COPIES_VERSION}")  # every row it holds has its copy
+                self._fill(c)
             c.execute("COMMIT")
         except BaseException:
             c.execute("ROLLBACK")
             raise
+
+    def _fill(self, c) -> None:
+        for statement in SCHEMA:
+            c.execute(statement)
+        rebuild(c, self.runs)
+        c.execute(f"PRAGMA user_version = {COPIES_VERSION}")  # every row it holds has its copy
 
     @contextmanager
     def exclusive(self):

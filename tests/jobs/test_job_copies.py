@@ -6,6 +6,7 @@ import sqlite3
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -91,6 +92,33 @@ def test_a_store_that_outlives_its_table_sees_the_rebuilt_one(tmp_path, how):
     lose_table(ws.db_path, how)
     assert [j.id for j in store.list(kind="train")] == [job.id]
     assert store.get(job.id).state == J.SUCCEEDED
+
+
+HOLD_OPEN = ("import sqlite3, sys, time; c = sqlite3.connect(sys.argv[1]); c.execute('PRAGMA schema_version').fetchone(); "
+             "print('open', flush=True); sys.stdin.readline(); c.close()")
+
+
+def test_a_table_emptied_under_a_process_that_holds_it_open_is_rebuilt(tmp_path):
+    """Found probing by hand: ': > jobs.sqlite' under a running GUI (or supervisor), which keeps one idle
+    connection: every other connection waited 30 s and failed with 'database is locked', the GUI said
+    'No job yet', the CLI called the table damaged, and the last holder to exit left 16 KiB that are
+    not a database. Nothing here closes the other process's connection or deletes -wal and -shm."""
+    ws = Workspace.open(tmp_path / "home")
+    store = J.JobStore(ws.db_path)
+    job = job_in(store, ws.run_dir("r"), J.STARTING, J.RUNNING, J.SUCCEEDED)
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_OPEN, str(ws.db_path)], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "open"
+        ws.db_path.write_bytes(b"")
+        t = time.monotonic()
+        assert [(j.id, j.state) for j in store.list()] == [(job.id, J.SUCCEEDED)]  # this process's idle one too
+        assert time.monotonic() - t < 20
+        later = job_in(store, ws.run_dir("later"), J.STARTING)  # and it takes writes
+        assert {j.id for j in J.JobStore(ws.db_path).list()} == {job.id, later.id}
+    finally:
+        holder.communicate("\n", timeout=60)  # it closes its connection: SQLite's last close checkpoints
+    assert {j.id for j in J.JobStore(ws.db_path).list()} == {job.id, later.id}  # the holder's exit spoils nothing
 
 
 def test_a_forgotten_job_does_not_come_back(tmp_path):
