@@ -34,7 +34,11 @@ def ensure_table_file(db: Path, build: Callable[[sqlite3.Connection], None]) -> 
     (a lock file beside it); a file another process made meanwhile is kept."""
     if _size(db) != 0:
         return
-    with open(db.with_name(db.name + ".lock"), "a") as lock:
+    try:
+        lock = open(db.with_name(db.name + ".lock"), "a")
+    except OSError:  # a read-only workspace, a folder in its place: SQLite says what it can
+        return
+    with lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if _size(db) != 0:
             return

@@ -121,6 +121,16 @@ def test_a_table_emptied_under_a_process_that_holds_it_open_is_rebuilt(tmp_path)
     assert {j.id for j in J.JobStore(ws.db_path).list()} == {job.id, later.id}  # the holder's exit spoils nothing
 
 
+def test_a_lock_file_that_cannot_be_opened_leaves_the_table_to_sqlite(tmp_path):
+    """A folder named jobs.sqlite.lock (or a read-only workspace) raised IsADirectoryError (PermissionError)
+    from every connection, a traceback where SQLite would have made the table or said why not."""
+    ws = Workspace.open(tmp_path / "home")
+    (ws.root / "jobs.sqlite.lock").mkdir()
+    store = J.JobStore(ws.db_path)
+    job = job_in(store, ws.run_dir("r"), J.STARTING)
+    assert [j.id for j in store.list()] == [job.id]
+
+
 def test_a_forgotten_job_does_not_come_back(tmp_path):
     ws = Workspace.open(tmp_path / "home")
     store = J.JobStore(ws.db_path)
