@@ -16,9 +16,10 @@ supervisors) opens its own short-lived connection; nothing is cached in memory. 
 executor that runs the job (core.executors); nothing here depends on which one it is.
 
 Every change of a row is copied into its run folder (runs/<run>/jobs/<job id>.json, core.rundir). The
-table stays the truth while it exists; when it is gone (deleted, a zero-byte file after a crash, moved
-aside because it was damaged) the first process that opens the workspace rebuilds it from those
-copies, so the job list, its states and reasons survive the loss of jobs.sqlite.
+table stays the truth while it exists; when it is gone (deleted, a zero-byte file after a crash or emptied
+under running processes (core.job_table_file), moved aside because it was damaged) the first process that opens the workspace rebuilds it from those
+copies, so the job list, its states and reasons survive the loss of jobs.sqlite. A table from an older
+Danlu, made before the copies, gets them the first time it is opened (PRAGMA user_version).
 """
 from __future__ import annotations
 
@@ -34,7 +35,9 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 from core.messages import Msg
-from core.rundir import RunDir, read_json, write_json
+from core.job_copies import own_processes, row_from_copy
+from core.job_table_file import ensure_table_file
+from core.rundir import RunDir, write_json
 
 QUEUED, STARTING, RUNNING, CANCELLING = "QUEUED", "STARTING", "RUNNING", "CANCELLING"
 SUCCEEDED, FAILED, CANCELLED, INTERRUPTED = "SUCCEEDED", "FAILED", "CANCELLED", "INTERRUPTED"
@@ -199,6 +202,7 @@ def _keep_one_open(db_path: Path) -> None:
             _IDLE.popitem(last=False)[1].close()
 
 
+COPIES_VERSION = 1  # PRAGMA user_version of a table whose rows all have their copies in the run folders
 FIND_MAX = 200  # the longest prefix find() looks up: ids are about 22 characters ("20261204-151005-23210a")
 
 
@@ -216,10 +220,22 @@ class JobStore:
                     except sqlite3.OperationalError as e:  # another process added it a moment ago
                         if "duplicate column" not in str(e):
                             raise
+            if c.execute("PRAGMA user_version").fetchone()[0] < COPIES_VERSION:
+                self._copy_old_rows(c)
         _keep_one_open(self.db_path)
+
+    def _copy_old_rows(self, c) -> None:
+        """A table from a Danlu before the copies: copy its rows once, so that it too outlives its loss
+        (an old workspace that lost its table afterwards listed no job at all)."""
+        for job in self.list(conn=c):
+            path = self._copy_path(job)
+            if path is not None and not path.exists():
+                self._copy(job.id, c)
+        c.execute(f"PRAGMA user_version = {COPIES_VERSION}")
 
     @contextmanager
     def _conn(self):
+        ensure_table_file(self.db_path, self._fill)  # a missing or emptied file (core.job_table_file)
         c = sqlite3.connect(self.db_path, timeout=30, isolation_level=None)
         try:
             c.execute("PRAGMA journal_mode=WAL")
@@ -241,13 +257,17 @@ class JobStore:
         c.execute("BEGIN IMMEDIATE")
         try:
             if not _has_table(c):
-                for statement in SCHEMA:
-                    c.execute(statement)
-                rebuild(c, self.runs)
+                self._fill(c)
             c.execute("COMMIT")
         except BaseException:
             c.execute("ROLLBACK")
             raise
+
+    def _fill(self, c) -> None:
+        for statement in SCHEMA:
+            c.execute(statement)
+        rebuild(c, self.runs)
+        c.execute(f"PRAGMA user_version = {COPIES_VERSION}")  # every row it holds has its copy
 
     @contextmanager
     def exclusive(self):
@@ -406,9 +426,11 @@ def rebuild(conn, runs: Path) -> int:
     nothing should start without the person asking."""
     restored = 0
     for path in sorted(runs.glob("*/jobs/*.json")) if runs.is_dir() else []:
-        row = _row_from_copy(path)
+        row = row_from_copy(path, COLUMN_DEFS, STATES)
         if row is None:
             continue
+        if row["state"] not in TERMINAL:
+            own_processes(row)
         if row["state"] == QUEUED:
             note = Msg("job.rebuilt_queued")
             row.update(state=CANCELLED, reason="cancelled", message=str(note),
@@ -417,27 +439,3 @@ def rebuild(conn, runs: Path) -> int:
         marks = ", ".join("?" for _ in row)
         restored += conn.execute(f"INSERT OR IGNORE INTO jobs ({cols}) VALUES ({marks})", list(row.values())).rowcount
     return restored
-
-
-_TYPES = {"TEXT": (str,), "INTEGER": (int,), "REAL": (int, float)}
-
-
-def _row_from_copy(path: Path) -> dict | None:
-    """The row a copy holds, or None when it is not one Danlu wrote for this folder."""
-    data = read_json(path)
-    row = {}
-    for name, sqltype in COLUMN_DEFS:
-        value = data.get(name)
-        kind = _TYPES[sqltype.split()[0]]
-        if value is None and "NOT NULL" not in sqltype:
-            row[name] = None
-        elif isinstance(value, kind) and not isinstance(value, bool):
-            row[name] = value
-        else:
-            return None
-    if row["id"] != path.stem or row["state"] not in STATES or Path(row["run_dir"]).name != path.parent.parent.name:
-        return None
-    old, row["run_dir"] = row["run_dir"], str(path.parent.parent)  # the workspace may have moved since
-    if row["config_path"].startswith(old + os.sep):
-        row["config_path"] = row["run_dir"] + row["config_path"][len(old):]
-    return row

@@ -394,7 +394,10 @@ def resume(ws: Workspace, job_id: str, *, env: dict | None = None) -> J.Job:
 
 
 def resume_problems(old: J.Job) -> list[Problem]:
-    """Resume needs the very config and dataset the run started with."""
+    """Resume needs the very config and dataset the run started with, and the job's command (a job
+    rebuilt from a copy whose command Danlu did not make has none: core.job_copies.own_command)."""
+    if not old.argv_list:
+        return [Problem(CONFIG, Msg("job.no_command"), Msg("job.use_retry.hint"))]
     cfg_path = Path(old.config_path)
     if not cfg_path.exists():
         return [Problem(CONFIG, Msg("job.config_missing", path=str(cfg_path)), Msg("job.use_retry.hint"))]

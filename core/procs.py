@@ -88,20 +88,24 @@ def recorded_alive(recorded) -> list[psutil.Process]:
     return out
 
 
+def carries_mark(pid: int, job_id: str) -> bool:
+    """The process `pid` has MARKER=job_id in its environment: Danlu started it for that job."""
+    try:
+        with open(f"/proc/{int(pid)}/environ", "rb") as f:
+            env = f.read()
+    except (OSError, ValueError, OverflowError):
+        return False
+    return b"\0" + f"{MARKER}={job_id}".encode() + b"\0" in b"\0" + env + b"\0"
+
+
 def marked(job_id: str) -> list[psutil.Process]:
     """Every live process whose environment says it belongs to job_id."""
-    needle = f"{MARKER}={job_id}".encode()
     me = os.getpid()
     out = []
     for pid in psutil.pids():
         if pid == me:
             continue
-        try:
-            with open(f"/proc/{pid}/environ", "rb") as f:
-                env = f.read()
-        except OSError:
-            continue
-        if needle + b"\0" in env or env.endswith(needle):
+        if carries_mark(pid, job_id):
             try:
                 p = psutil.Process(pid)
                 if p.status() != psutil.STATUS_ZOMBIE:

@@ -90,6 +90,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import sys
 from pathlib import Path
 
@@ -221,6 +222,28 @@ def read_json(path: str | os.PathLike) -> dict:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, ValueError, RecursionError):  # RecursionError: nesting deeper than Python's stack ("[[[[...")
         return {}
+    return data if isinstance(data, dict) else {}
+
+
+def read_small_json(path: str | os.PathLike, max_bytes: int) -> dict:
+    """read_json for a file that anyone may have put in a run folder: only a regular file of at most
+    max_bytes, never through a symbolic link. {} for a link (to /etc/passwd, to another workspace), a
+    pipe (reading it waits for ever), a device (/dev/zero never ends) or anything larger."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+    except OSError:
+        return {}
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_size > max_bytes:
+            return {}
+        with os.fdopen(os.dup(fd), "rb") as f:
+            raw = f.read(max_bytes + 1)
+        data = json.loads(raw.decode("utf-8")) if len(raw) <= max_bytes else None
+    except (OSError, ValueError, RecursionError):
+        return {}
+    finally:
+        os.close(fd)
     return data if isinstance(data, dict) else {}
 
 

@@ -17,6 +17,7 @@ import errno
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -376,10 +377,15 @@ class Supervisor:
         except OSError as e:  # the job table is the record that counts: the end goes there all the same
             with contextlib.suppress(OSError):  # supervisor.log may be on that very disk
                 print(f"[danlu] could not write the end of job {self.job.id} into {self.run_dir}: {e}", file=sys.stderr, flush=True)
-        self.store.transition(self.job.id, state, exit_code=returncode, reason=info.get("reason", ""),
-                              message=recorded(info, "message"), hint=recorded(info, "hint"))
-        from core.launcher import schedule
-        schedule(self.ws)
+        try:
+            self.store.transition(self.job.id, state, exit_code=returncode, reason=info.get("reason", ""),
+                                  message=recorded(info, "message"), hint=recorded(info, "hint"))
+            from core.launcher import schedule
+            schedule(self.ws)
+        except sqlite3.Error as e:  # the table emptied or damaged under this process: not a bug of the job's
+            with contextlib.suppress(OSError):  # exit.json holds the end; the next listing records it
+                print(f"[danlu] could not record the end of job {self.job.id} in the job table ({e}); "
+                      f"{self.rundir.exit} holds it", file=sys.stderr, flush=True)
 
     def outcome(self, rc: int | None, cancelled: bool) -> tuple[str, dict]:
         if self.folder_gone:  # even a result written since: its settings and log are gone with the folder

@@ -2,14 +2,21 @@
 and a workspace whose jobs.sqlite is gone, empty or moved aside gets its job list back from them."""
 import json
 import os
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
 
+from core import job_copies
 from core import jobs as J
-from core import launcher
+from core import launcher, procs, supervise
+from core.errors import InputError
 from core.messages import Msg
-from core.rundir import RunDir
+from core.rundir import RunDir, read_json, write_json
 from core.workspace import Workspace
 from tests.conftest import run_app
 from tests.jobs.util import FAKE, demo_config, job_in, wait_for
@@ -54,7 +61,8 @@ def test_a_lost_job_table_is_rebuilt_from_the_run_folders(tmp_path, how):
     done = job_in(store, ws.run_dir("done"), J.STARTING, J.RUNNING, J.SUCCEEDED)
     stopped = job_in(store, ws.run_dir("stopped"), J.STARTING, J.RUNNING)
     store.transition(stopped.id, J.CANCELLED, reason="cancelled", message=Msg("end.cancelled"))
-    resumed = store.create(kind="train", name="x", run_dir=stopped.run_dir, parent_id=stopped.id, argv=["python"])
+    resumed = store.create(kind="train", name="x", run_dir=stopped.run_dir, parent_id=stopped.id,
+                           argv=[sys.executable, "-m", "core.recipes.train", "--resume"])
     store.transition(resumed.id, J.STARTING)
     store.transition(resumed.id, J.RUNNING)
     store.transition(resumed.id, J.FAILED, reason="oom", message=Msg("end.cancelled"), exit_code=1)
@@ -86,6 +94,43 @@ def test_a_store_that_outlives_its_table_sees_the_rebuilt_one(tmp_path, how):
     assert store.get(job.id).state == J.SUCCEEDED
 
 
+HOLD_OPEN = ("import sqlite3, sys, time; c = sqlite3.connect(sys.argv[1]); c.execute('PRAGMA schema_version').fetchone(); "
+             "print('open', flush=True); sys.stdin.readline(); c.close()")
+
+
+def test_a_table_emptied_under_a_process_that_holds_it_open_is_rebuilt(tmp_path):
+    """Found probing by hand: ': > jobs.sqlite' under a running GUI (or supervisor), which keeps one idle
+    connection: every other connection waited 30 s and failed with 'database is locked', the GUI said
+    'No job yet', the CLI called the table damaged, and the last holder to exit left 16 KiB that are
+    not a database. Nothing here closes the other process's connection or deletes -wal and -shm."""
+    ws = Workspace.open(tmp_path / "home")
+    store = J.JobStore(ws.db_path)
+    job = job_in(store, ws.run_dir("r"), J.STARTING, J.RUNNING, J.SUCCEEDED)
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_OPEN, str(ws.db_path)], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "open"
+        ws.db_path.write_bytes(b"")
+        t = time.monotonic()
+        assert [(j.id, j.state) for j in store.list()] == [(job.id, J.SUCCEEDED)]  # this process's idle one too
+        assert time.monotonic() - t < 20
+        later = job_in(store, ws.run_dir("later"), J.STARTING)  # and it takes writes
+        assert {j.id for j in J.JobStore(ws.db_path).list()} == {job.id, later.id}
+    finally:
+        holder.communicate("\n", timeout=60)  # it closes its connection: SQLite's last close checkpoints
+    assert {j.id for j in J.JobStore(ws.db_path).list()} == {job.id, later.id}  # the holder's exit spoils nothing
+
+
+def test_a_lock_file_that_cannot_be_opened_leaves_the_table_to_sqlite(tmp_path):
+    """A folder named jobs.sqlite.lock (or a read-only workspace) raised IsADirectoryError (PermissionError)
+    from every connection, a traceback where SQLite would have made the table or said why not."""
+    ws = Workspace.open(tmp_path / "home")
+    (ws.root / "jobs.sqlite.lock").mkdir()
+    store = J.JobStore(ws.db_path)
+    job = job_in(store, ws.run_dir("r"), J.STARTING)
+    assert [j.id for j in store.list()] == [job.id]
+
+
 def test_a_forgotten_job_does_not_come_back(tmp_path):
     ws = Workspace.open(tmp_path / "home")
     store = J.JobStore(ws.db_path)
@@ -115,6 +160,119 @@ def test_copies_danlu_did_not_write_are_skipped(tmp_path):
     (folder / "jobs" / "huge.json").write_bytes(b"[" * 100_000)
     lose_table(ws.db_path, "zero bytes")
     assert [j.id for j in J.JobStore(ws.db_path).list()] == [good.id]
+
+
+def test_a_copy_that_is_a_link_a_pipe_or_a_device_is_not_read(tmp_path):
+    """Found probing by hand: a FIFO named like a copy hung the rebuild for ever, inside the write
+    transaction every other Danlu process waits for; a link to a copy outside the workspace was read and
+    restored as a job (a link to /dev/zero would have filled the memory: not tried here for that reason)."""
+    ws = Workspace.open(tmp_path / "home")
+    store = J.JobStore(ws.db_path)
+    good = job_in(store, ws.run_dir("good"), J.STARTING, J.RUNNING, J.SUCCEEDED)
+    row = json.loads(RunDir(good.run_dir).job_copy(good.id).read_text())
+    folder = ws.run_dir("bad")
+    (folder / "jobs").mkdir(parents=True)
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    (outside / "linked.json").write_text(json.dumps({**row, "id": "linked", "run_dir": str(folder)}))
+    (folder / "jobs" / "linked.json").symlink_to(outside / "linked.json")
+    (folder / "jobs" / "folder.json").mkdir()
+    big = {**row, "id": "big", "run_dir": str(folder), "message": "x" * (job_copies.COPY_MAX_BYTES + 1)}
+    (folder / "jobs" / "big.json").write_text(json.dumps(big))
+    os.mkfifo(folder / "jobs" / "pipe.json")
+    lose_table(ws.db_path, "deleted")
+    seen = []
+    reader = threading.Thread(target=lambda: seen.append([j.id for j in J.JobStore(ws.db_path).list()]), daemon=True)
+    reader.start()
+    reader.join(60)
+    if reader.is_alive():  # let the stuck open() go before failing
+        os.close(os.open(folder / "jobs" / "pipe.json", os.O_WRONLY | os.O_NONBLOCK))
+        pytest.fail("the rebuild hung on a pipe named like a copy")
+    assert seen == [[good.id]]
+
+
+def test_a_table_from_before_the_copies_gets_them_when_opened(tmp_path):
+    """Found probing by hand: a workspace made before the copies (rows, no runs/*/jobs/) that lost its
+    table afterwards listed no job at all ("no jobs yet"), its runs still on disk."""
+    ws = Workspace.open(tmp_path / "home")
+    store = J.JobStore(ws.db_path)
+    done = job_in(store, ws.run_dir("done"), J.STARTING, J.RUNNING, J.SUCCEEDED)
+    failed = job_in(store, ws.run_dir("failed"), J.STARTING, J.RUNNING, J.FAILED)
+    for folder in ws.runs.glob("*/jobs"):  # what an older Danlu left
+        for copy in folder.iterdir():
+            copy.unlink()
+        folder.rmdir()
+    with store._conn() as c:
+        c.execute("PRAGMA user_version = 0")
+    J.JobStore(ws.db_path)  # the first process of the new Danlu that opens the workspace
+    assert sorted(p.stem for p in ws.runs.glob("*/jobs/*.json")) == sorted([done.id, failed.id])
+    lose_table(ws.db_path, "deleted")
+    assert {(j.id, j.state) for j in J.JobStore(ws.db_path).list()} == {(done.id, J.SUCCEEDED), (failed.id, J.FAILED)}
+
+
+def test_a_copy_restores_only_a_command_danlu_makes(tmp_path):
+    """Found probing by hand: `jobs resume` runs a job's argv, and a copy's argv ["sh", "-c", ...] (a run
+    folder brought in from elsewhere, or edited) was restored as is."""
+    ws = Workspace.open(tmp_path / "home")
+    store = J.JobStore(ws.db_path)
+    good = job_in(store, ws.run_dir("r"), J.STARTING, J.RUNNING, J.CANCELLED)
+    ranks = str(RunDir(good.run_dir).ranks)
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--max-restarts", "0",
+                "--log-dir", ranks, "--standalone", "-m", "core.recipes.train", "--config", "c.yaml"]
+    commands = {
+        "direct": ([sys.executable, "-m", "core.recipes.train", "--config", "c.yaml"], True),
+        "other-python": (["/tmp/evil/python", "-m", "core.recipes.train"], True),  # this Python runs it
+        "torchrun": (torchrun, True),
+        "shell": (["/bin/sh", "-c", "touch /tmp/pwned"], False),
+        "not-ours": ([sys.executable, "-m", "http.server"], False),
+        "no-python": (torchrun[:3] + ["--no-python", "/tmp/evil", "-m", "core.recipes.train"], False),
+        "log-elsewhere": ([a if a != ranks else "/etc/cron.d" for a in torchrun], False),
+        "path-module": ([sys.executable, "-m", "../../tmp/evil"], False),
+    }
+    row = json.loads(RunDir(good.run_dir).job_copy(good.id).read_text())
+    for name, (argv, _) in commands.items():
+        RunDir(good.run_dir).job_copy(name).write_text(json.dumps({**row, "id": name, "argv": json.dumps(argv)}))
+    lose_table(ws.db_path, "deleted")
+    rebuilt = J.JobStore(ws.db_path)
+    for name, (argv, ours) in commands.items():
+        assert rebuilt.get(name).argv_list == ([sys.executable, *argv[1:]] if ours else []), name
+
+
+def test_a_job_whose_command_was_not_restored_does_not_resume(tmp_path):
+    """It had started a job of argv ["--resume"] that failed with "No such file or directory: '--resume'"."""
+    ws = Workspace.open(tmp_path / "home")
+    store = J.JobStore(ws.db_path)
+    job = job_in(store, ws.run_dir("r"), J.STARTING, J.RUNNING, J.CANCELLED)
+    store.update(job.id, argv="[]")  # what the rebuild restores for a command Danlu does not make
+    with pytest.raises(InputError) as e:
+        launcher.resume(ws, job.id)
+    assert [p.msg.code for p in e.value.problems] == ["job.no_command"]
+    assert [j.id for j in store.list()] == [job.id]
+
+
+def test_a_copy_names_only_processes_of_its_own_job(tmp_path):
+    """Found probing by hand: a copy of a running job naming another process (its pid and start time, read
+    from /proc) made `jobs cancel` SIGKILL that process once the table was rebuilt from it."""
+    ws = Workspace.open(tmp_path / "home")
+    job = job_in(J.JobStore(ws.db_path), ws.run_dir("r"), J.STARTING, J.RUNNING)
+    sleep = [sys.executable, "-c", "import time; time.sleep(60)"]
+    victim = subprocess.Popen(sleep)
+    ours = subprocess.Popen(sleep, env={**os.environ, procs.MARKER: job.id})
+    try:
+        pids = [[p.pid, procs.create_time(p.pid)] for p in (victim, ours)]
+        copy = RunDir(job.run_dir).job_copy(job.id)
+        row = json.loads(copy.read_text())
+        copy.write_text(json.dumps({**row, "worker_pids": json.dumps(pids), "supervisor_pid": victim.pid,
+                                    "supervisor_ctime": pids[0][1], "agent_pid": ours.pid, "agent_ctime": pids[1][1]}))
+        lose_table(ws.db_path, "deleted")
+        back = J.JobStore(ws.db_path).get(job.id)
+        assert back.worker_list == [tuple(pids[1])]
+        assert not procs.alive(back.supervisor_pid, back.supervisor_ctime) and procs.alive(back.agent_pid, back.agent_ctime)
+        assert [p.pid for p in procs.job_processes(back.id, back.worker_list)] == [ours.pid]  # what a cancel kills
+    finally:
+        for p in (victim, ours):
+            p.kill()
+            p.wait()
 
 
 def test_a_moved_workspace_points_its_rebuilt_jobs_at_their_new_folders(tmp_path):
@@ -150,3 +308,27 @@ def test_after_losing_jobs_sqlite_the_cli_lists_shows_and_resumes_the_jobs(home,
     new_id = r.stdout.strip().splitlines()[-1]
     assert services.store.get(new_id).parent_id == stopped.id
     assert run_app("jobs", "cancel", new_id, home=home).returncode == 0
+
+
+def test_a_job_table_that_cannot_be_written_at_the_end_leaves_the_true_end_in_exit_json(services, monkeypatch):
+    """Found probing by hand: jobs.sqlite emptied (': > jobs.sqlite') under a running job left every
+    connection 'database is locked'. The supervisor's last write failed, it took that for a bug of its own
+    and overwrote exit.json with 'Danlu's job supervisor failed: <traceback>', so a training that had
+    finished (150/150, adapter written) was listed as Failed once the table was moved aside and rebuilt."""
+    ws = services.workspace
+    job = job_in(services.store, ws.run_dir("r"), J.STARTING, J.RUNNING)
+    run = RunDir(job.run_dir)
+    write_json(run.result, {"status": "succeeded"})
+    sup = supervise.Supervisor(ws, job.id)
+
+    def locked(*args, **kwargs):
+        raise sqlite3.OperationalError("database is locked")
+
+    monkeypatch.setattr(sup.store, "transition", locked)
+    monkeypatch.setattr(sup, "_run", lambda: sup.finish(0))
+    sup.run()
+    assert read_json(run.exit)["state"] == J.SUCCEEDED and not run.error.exists()
+    lose_table(ws.db_path, "deleted")  # what the person does: moves the damaged table aside
+    launcher.reconcile(ws)
+    back = J.JobStore(ws.db_path).get(job.id)
+    assert (back.state, back.message) == (J.SUCCEEDED, "Finished.")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -21,7 +22,8 @@ def job_in(store, folder: Path, *states: str):
     (e.g. STARTING, RUNNING, FAILED) as a supervisor would; the job as the table has it then."""
     folder.mkdir(parents=True, exist_ok=True)
     job = store.create(kind="train", name="x", run_dir=str(folder), config_path=str(folder / "config.yaml"),
-                       argv=["python"], gpus=["cpu"], nproc=1)
+                       argv=[sys.executable, "-m", "core.recipes.train", "--config", str(folder / "config.yaml")],
+                       gpus=["cpu"], nproc=1)
     for state in states:
         assert store.transition(job.id, state)
     return store.get(job.id)
