@@ -32,7 +32,7 @@ from core import knobs, procs
 from core.launch_commands import is_direct, nodes_of
 from core.messages import Msg, recorded, said
 from core.rundir import RunDir, read_json, write_json
-from core.workspace import REPO_ROOT, Workspace, python_path
+from core.workspace import REPO_ROOT, Workspace, path_identity, python_path
 
 POLL_S = 0.25
 HEARTBEAT_S = 2.0
@@ -68,7 +68,7 @@ class Supervisor:
         self.stalled: Msg | None = None
         self.write_error: OSError | None = None       # the run folder could not be written (heartbeat)
         self.unwritable: OSError | None = None        # ... and that stopped the job
-        self.folder = _identity(self.run_dir)         # the run folder itself: deleted (or replaced) stops the job;
+        self.folder = path_identity(self.run_dir)         # the run folder itself: deleted (or replaced) stops the job;
         self.marker = self.rundir.config if self.rundir.config.exists() else None  # (a new folder may reuse the inode)
         self.folder_gone = False
         self.terminated_by_signal: int | None = None
@@ -296,7 +296,7 @@ class Supervisor:
 
     def deleted(self) -> bool:
         """The run folder was deleted since the start (another folder or nothing at its place, or its config gone)."""
-        return _identity(self.run_dir) != self.folder or (self.marker is not None and not self.marker.exists())
+        return path_identity(self.run_dir) != self.folder or (self.marker is not None and not self.marker.exists())
 
     def save_recorded(self) -> None:
         """The job table keeps every pid + start time, so a cancel can find them even without this supervisor."""
@@ -436,14 +436,6 @@ def _signal(pid: int, sig: int) -> None:
         os.kill(pid, sig)
     except ProcessLookupError:
         pass
-
-
-def _identity(path: Path) -> tuple[int, int] | None:
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return st.st_dev, st.st_ino
 
 
 def _free_mb(path: Path) -> float:

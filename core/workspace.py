@@ -89,6 +89,16 @@ def pin_dataset(ws: Workspace, path: str) -> tuple[Path, str]:
     return dest, digest
 
 
+def path_identity(path: Path) -> tuple[int, int] | None:
+    """(device, inode) of what is at `path` now; None when nothing is (a folder deleted and made again may
+    get the same pair back: compare a file inside it too)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
+
+
 def atomic_write_text(path: Path, text: str, durable: bool = True) -> None:
     """Write-then-rename in the same folder, so readers never see half a file. `durable` adds the
     fsyncs that make it survive a power cut (skipped for files rewritten every training step)."""
