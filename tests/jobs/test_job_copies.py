@@ -142,13 +142,18 @@ def test_a_forgotten_job_does_not_come_back(tmp_path):
     assert [j.id for j in J.JobStore(ws.db_path).list()] == [second.id]
 
 
-def test_copies_danlu_did_not_write_are_skipped(tmp_path):
+def a_good_job_and_a_folder_for_bad_copies(tmp_path):
+    """(workspace, a finished job, its copy's row, a run folder with an empty jobs/ for copies to try)."""
     ws = Workspace.open(tmp_path / "home")
-    store = J.JobStore(ws.db_path)
-    good = job_in(store, ws.run_dir("good"), J.STARTING, J.RUNNING, J.SUCCEEDED)
+    good = job_in(J.JobStore(ws.db_path), ws.run_dir("good"), J.STARTING, J.RUNNING, J.SUCCEEDED)
     row = json.loads(RunDir(good.run_dir).job_copy(good.id).read_text())
     folder = ws.run_dir("bad")
     (folder / "jobs").mkdir(parents=True)
+    return ws, good, row, folder
+
+
+def test_copies_danlu_did_not_write_are_skipped(tmp_path):
+    ws, good, row, folder = a_good_job_and_a_folder_for_bad_copies(tmp_path)
     hostile = {
         "torn": None, "list": [row], "state": {**row, "id": "state", "state": "PWNED"},
         "other-id": row, "argv-list": {**row, "id": "argv-list", "argv": ["sh", "-c", "id"]},
@@ -166,12 +171,7 @@ def test_a_copy_that_is_a_link_a_pipe_or_a_device_is_not_read(tmp_path):
     """Found probing by hand: a FIFO named like a copy hung the rebuild for ever, inside the write
     transaction every other Danlu process waits for; a link to a copy outside the workspace was read and
     restored as a job (a link to /dev/zero would have filled the memory: not tried here for that reason)."""
-    ws = Workspace.open(tmp_path / "home")
-    store = J.JobStore(ws.db_path)
-    good = job_in(store, ws.run_dir("good"), J.STARTING, J.RUNNING, J.SUCCEEDED)
-    row = json.loads(RunDir(good.run_dir).job_copy(good.id).read_text())
-    folder = ws.run_dir("bad")
-    (folder / "jobs").mkdir(parents=True)
+    ws, good, row, folder = a_good_job_and_a_folder_for_bad_copies(tmp_path)
     outside = tmp_path / "elsewhere"
     outside.mkdir()
     (outside / "linked.json").write_text(json.dumps({**row, "id": "linked", "run_dir": str(folder)}))
