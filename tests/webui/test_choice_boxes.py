@@ -3,6 +3,7 @@ page's words, naming the box, against this session's choices (webui.choices). Gr
 'Value: x is not in the list of choices: [...]' (HTTP 500 and a traceback). The walk over every event of the
 live app is tests/security/test_http.py."""
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 
 import gradio as gr
 import pytest
@@ -38,7 +39,10 @@ def test_a_picker_is_checked_against_this_sessions_choices_in_the_pages_language
     state = SessionState(blocks)
 
     def run(fn, data, session=state):
-        return asyncio.run(blocks.process_api(fn, data, state=session))["data"][0]
+        # in a thread of its own: in the whole suite the browser tests' Playwright keeps an event loop
+        # running in this one, where asyncio.run refuses to start another
+        with ThreadPoolExecutor(1) as pool:
+            return pool.submit(asyncio.run, blocks.process_api(fn, data, state=session)).result()["data"][0]
     # no language sent yet: English; the box named as the page labels it, the value quoted
     assert refused(run, alone, ["b"]) == 'Your datasets: "b" is not one of its choices — pick one from its list'
     assert run(spoken, ["ja", "a", ["y"]]) == "ja:a:['y']"
