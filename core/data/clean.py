@@ -173,10 +173,11 @@ def _split(tmp: Path, train_out: Path, val_out: Path, op: Split, ctx: Ctx) -> No
             if i not in val_idx:
                 train_keys.add(normalised(json.loads(line), ctx.fmt, ctx.column_map))
     op.rows_in, op.n_val, op.n_train = n, n_val, n - n_val
-    t_tmp = train_out.with_name(f".{train_out.name}.tmp")
-    v_tmp = val_out.with_name(f".{val_out.name}.tmp")
-    with open(tmp, encoding="utf-8") as f, open(t_tmp, "w", encoding="utf-8", newline="\n") as ft, \
-            open(v_tmp, "w", encoding="utf-8", newline="\n") as fv:
+    # temporary names of their own, with the mode of the file each replaces (core.workspace.temp_file)
+    t_fd, t_tmp = temp_file(train_out.parent, f".{train_out.name}.", ".tmp", replacing=train_out)
+    v_fd, v_tmp = temp_file(val_out.parent, f".{val_out.name}.", ".tmp", replacing=val_out)
+    with open(tmp, encoding="utf-8") as f, os.fdopen(t_fd, "w", encoding="utf-8", newline="\n") as ft, \
+            os.fdopen(v_fd, "w", encoding="utf-8", newline="\n") as fv:
         for i, line in enumerate(f):
             if i in val_idx:
                 fv.write(line)

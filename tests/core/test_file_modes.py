@@ -53,3 +53,19 @@ def test_what_the_command_line_writes_is_readable_by_others_as_the_umask_says(ho
         assert r2.returncode == 0, r2.stderr
     assert mode(tmp_path / "my.yaml") == 0o644
     assert mode(cleaned) == 0o640 and "hello" in cleaned.read_text()
+
+
+def test_a_split_with_force_keeps_the_modes_of_the_files_it_replaces(home, tmp_path):
+    """`clean ... split --force` wrote both outputs through its own temporary names, opened plainly: the
+    replaced files took the umask's mode, the case the mode fix was made for (found re-reading the change)."""
+    data = tmp_path / "d.jsonl"
+    data.write_text("".join(f'{{"text": "row {i}"}}\n' for i in range(20)))
+    train, val = tmp_path / "train.jsonl", tmp_path / "val.jsonl"
+    for p, m in ((train, 0o640), (val, 0o600)):
+        p.write_text("old\n")
+        p.chmod(m)
+    with mask(0o022):
+        r = run_app("clean", data, "split", "--out", train, "--val-out", val, "--force", home=home)
+    assert r.returncode == 0, r.stderr
+    assert (mode(train), mode(val)) == (0o640, 0o600) and "row" in train.read_text() and "row" in val.read_text()
+    assert not list(tmp_path.glob(".*.tmp"))
