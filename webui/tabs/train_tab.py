@@ -259,7 +259,7 @@ def refresh_job(gui, job_id: str | None, seen: str, lang: str):
         failure_out = gr.update(value=failure or "", visible=failure is not None)
         stop_out = gr.update(interactive=job.state in (J.QUEUED, *J.ACTIVE))
         resume_out = gr.update(interactive=job.kind == "train" and job.state in (J.FAILED, J.CANCELLED, J.INTERRUPTED)
-                               and not RunDir(job.run_dir).attempt(job.id).is_dir())  # not when a later job went on
+                               and not run.attempt(job.id).is_dir())  # not when a later job went on
     return (status, failure_out, log_out, loss_df, lr_df, f"{sig}#{plotted_size}#{plotted_at:.3f}", stop_out, resume_out,
             margin_out, acc_out)
 
