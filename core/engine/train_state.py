@@ -55,9 +55,10 @@ def check_disk(run_dir: Path, model, step: int) -> None:
                        hint=Msg("fail.free_disk.hint"))
 
 
-def read_checkpoint(run_dir: Path, d, dataset_sha: str):
-    """(folder, adapter, optimizer state, trainer state) of the checkpoint every rank resumes from, or None."""
-    path = agreed_checkpoint(run_dir, d)
+def read_checkpoint(run_dir: Path, d, dataset_sha: str, own_folder: bool):
+    """(folder, adapter, optimizer state, trainer state) of the checkpoint every rank resumes from, or None.
+    own_folder: this process keeps the run's record in its own folder (core.engine.common.keeps_record)."""
+    path = agreed_checkpoint(run_dir, d, own_folder)
     if path is None:
         log(d, "[danlu] no complete checkpoint found: starting from step 0")
         return None
@@ -68,14 +69,15 @@ def read_checkpoint(run_dir: Path, d, dataset_sha: str):
     return path, adapter, opt_state, state
 
 
-def agreed_checkpoint(run_dir: Path, d) -> Path | None:
+def agreed_checkpoint(run_dir: Path, d, own_folder: bool) -> Path | None:
     """Machine 0's newest valid checkpoint, on every rank. A job started on each machine (train --nnodes)
     has a run folder per machine and rank 0 alone saves, so machine 1, 2, ... hold no checkpoint: each
     started again from step 0 while machine 0 went on from its checkpoint (other steps, learning rates
     and batches; the weights drifted apart, then the ranks hung in mismatched collectives). Machine 0
     sends the checkpoint's files, and dpo's reference log-probs, to the first process of each machine
     that lacks them; when a machine still lacks them after that, every rank stops with the same words.
-    All ranks call it (collectives); a Slurm job's machines share one folder and send nothing."""
+    All ranks call it (collectives). own_folder: keeps_record's answer, true for the first process of a
+    machine whose folder is its own; a Slurm job's machines share one folder, and check and send nothing."""
     run = RunDir(run_dir)
     newest = ckpt.newest_valid(run.checkpoints, log=lambda m: log(d, m)) if d.main else None
     if d.world == 1:
@@ -89,8 +91,8 @@ def agreed_checkpoint(run_dir: Path, d) -> Path | None:
         return None
     node = int(os.environ.get("GROUP_RANK", "0"))  # torchrun's machine number
     held = [None] * d.world
-    # each machine's first process answers for its folder (the others would only hash the same files again)
-    checks = not d.main and node != 0 and d.local_rank == 0
+    # each other machine's first process answers for its own folder (the others would only hash the same files again)
+    checks = own_folder and not d.main
     dist.all_gather_object(held, (d.local_rank, node, not checks or holds(run, want)))
     lacking = sorted({n for _, n, ok in held if not ok})
     if lacking:

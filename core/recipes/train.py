@@ -196,7 +196,7 @@ def start_run(cfg, run_dir: Path, d, resume: bool) -> Run:
     source = read_json(RunDir(run_dir).dataset_info).get("source")
     data = prepare_data(cfg, tok, d, method, Path(source).name if source else None)
     t_data = time.time()
-    saved = train_state.read_checkpoint(run_dir, d, dataset_sha) if resume else None
+    saved = train_state.read_checkpoint(run_dir, d, dataset_sha, records) if resume else None
     model, net, fsdp, info = build_model(cfg, d, ref, data.plan_seq, saved)
     # where a start's seconds go (the time to the first loss point is what a restart costs)
     info["startup_s"] = dict(imports=round(t_start - process_start(), 1), tokenizer=round(t_tok - t_start, 1),

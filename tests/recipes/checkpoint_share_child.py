@@ -1,18 +1,24 @@
 """One rank of a two-machine job at resume (RANK, GROUP_RANK, MASTER_PORT from the test): agree on the
-checkpoint of its own run folder (argv[1]) with the other rank, over gloo. Prints a JSON report."""
+checkpoint of its run folder (argv[1]: its own, or the one both share) with the other rank, over gloo.
+Prints a JSON report, with whether this rank checked its folder's copy."""
 import json
 import sys
 from pathlib import Path
 
 import torch.distributed as dist
 
-from core.engine.common import setup_dist
+from core.engine import train_state
+from core.engine.common import keeps_record, setup_dist
 from core.engine.train_state import CheckpointMissing, agreed_checkpoint
 
+checked = []
+holds = train_state.holds
+train_state.holds = lambda *a: checked.append(1) or holds(*a)
 d = setup_dist()
 try:
-    path = agreed_checkpoint(Path(sys.argv[1]), d)
-    report = dict(path=str(path) if path else None)
+    run_dir = Path(sys.argv[1])
+    path = agreed_checkpoint(run_dir, d, keeps_record(d, run_dir))
+    report = dict(path=str(path) if path else None, checked=bool(checked))
 except CheckpointMissing as e:
     report = dict(code=e.msg.code, message=e.message, hint=e.hint)
 print(json.dumps(report), flush=True)

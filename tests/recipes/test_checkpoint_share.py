@@ -37,12 +37,20 @@ def machine_0(tmp_path):
 def test_machine_1_gets_machine_0s_newest_checkpoint_and_reference(tmp_path):
     run0, run1 = machine_0(tmp_path), RunDir(tmp_path / "machine-1")
     run1.path.mkdir()
-    assert resume_on_both([run0.path, run1.path]) == [dict(path=str(run0.checkpoints / "step-0000004")),
-                                                        dict(path=str(run1.checkpoints / "step-0000004"))]
+    assert resume_on_both([run0.path, run1.path]) == [dict(path=str(run0.checkpoints / "step-0000004"), checked=False),
+                                                        dict(path=str(run1.checkpoints / "step-0000004"), checked=True)]
     got = run1.checkpoints / "step-0000004"
     assert ckpt.verify(got) is None and ckpt.files_of(got) == ckpt.files_of(run0.checkpoints / "step-0000004")
     assert run1.reference.read_bytes() == run0.reference.read_bytes()
     assert [p.name for p in ckpt.list_checkpoints(run1.checkpoints)] == ["step-0000004"]  # only what the resume needs
+
+
+def test_machines_sharing_one_folder_send_and_check_nothing(tmp_path):
+    """A Slurm job's machines share the run folder: machine 1 re-hashed every file of the checkpoint (the
+    optimizer state too) on the shared storage at each resume, for nothing (found re-reading the change)."""
+    run0 = machine_0(tmp_path)
+    newest = str(run0.checkpoints / "step-0000004")
+    assert resume_on_both([run0.path, run0.path]) == [dict(path=newest, checked=False), dict(path=newest, checked=False)]
 
 
 def test_a_machine_that_cannot_keep_it_stops_every_rank_with_the_same_words(tmp_path):
