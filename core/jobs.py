@@ -432,9 +432,8 @@ def rebuild(conn, runs: Path) -> int:
         if row["state"] not in TERMINAL:
             own_processes(row)
         if row["state"] == QUEUED:
-            note = Msg("job.rebuilt_queued")
-            row.update(state=CANCELLED, reason="cancelled", message=str(note),
-                       message_msg=json.dumps(note.to_dict(), ensure_ascii=False), ended_at=time.time())
+            row.update(state=CANCELLED, reason="cancelled", ended_at=time.time(),
+                       **_coded(dict(message=Msg("job.rebuilt_queued"), hint=Msg("job.rebuilt_queued.hint", id=row["id"]))))
         cols = ", ".join(row)
         marks = ", ".join("?" for _ in row)
         restored += conn.execute(f"INSERT OR IGNORE INTO jobs ({cols}) VALUES ({marks})", list(row.values())).rowcount

@@ -82,6 +82,27 @@ def test_a_lost_job_table_is_rebuilt_from_the_run_folders(tmp_path, how):
     assert launcher.schedule(ws) == []
 
 
+def test_a_queued_job_cancelled_by_the_rebuild_says_what_to_do(tmp_path):
+    """Every other reason a job ends with comes with a hint; this one had none, so the Train tab and
+    `jobs show` said what happened and not how to get the job going again."""
+    from core import progress
+    from webui.jobview import failure_text
+    home = tmp_path / "home"
+    ws = Workspace.open(home)
+    waiting = job_in(J.JobStore(ws.db_path), ws.run_dir("waiting"))
+    lose_table(ws.db_path, "deleted")
+    back = J.JobStore(ws.db_path).get(waiting.id)
+    assert json.loads(back.hint_msg) == {"code": "job.rebuilt_queued.hint", "params": {"id": waiting.id}}
+    assert f"jobs retry {waiting.id}" in back.hint
+    st = progress.status(back)
+    assert st["hint"] == back.hint
+    page = failure_text(st, "zh-CN")  # the Train tab's words for the job, in the page's language
+    assert f"重试”（jobs retry {waiting.id}）" in page
+    r = run_app("jobs", "show", waiting.id, home=home)
+    assert r.returncode == 0, r.stderr
+    assert f"what to do: {back.hint}" in r.stdout
+
+
 @pytest.mark.parametrize("how", ["deleted", "zero bytes"])
 def test_a_store_that_outlives_its_table_sees_the_rebuilt_one(tmp_path, how):
     """The GUI server keeps one JobStore for its life: the table lost under it (found in a browser walk:
