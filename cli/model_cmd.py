@@ -22,7 +22,7 @@ import sys
 from cli.main import number
 from core import knobs, trust
 from core.errors import InputError, Problem
-from core.messages import Msg
+from core.messages import Msg, size_msg
 from core.rundir import RunDir
 
 
@@ -158,7 +158,7 @@ def merge_cmd(args, services) -> int:
         elif not rows:
             print("no exports yet; make one with: python app.py merge JOB_ID NAME")
         for r in rows:
-            print(f"{r['name']:<30}  {r['size_bytes'] / 2**20:>9.1f} MiB  {r.get('dtype') or '':<5}  "
+            print(f"{r['name']:<30}  {str(size_msg(r['size_bytes'])):>10}  {r.get('dtype') or '':<5}  "
                   f"smoke test {r.get('smoke_test') or '-':<7}  {','.join(r.get('formats') or [])}  {r['path']}")
         return 0
     if args.plan and args.run:
@@ -168,8 +168,8 @@ def merge_cmd(args, services) -> int:
     from cli.train_cmd import follow
     plan = export.export_plan(ws, args.run, args.format)
     if plan.get("enough_disk") is False:
-        raise InputError(problems=[Problem("format", Msg("export.disk", need=f"{plan['need_bytes'] / 2**30:.1f}",
-                                                         free=f"{plan['free_bytes'] / 2**30:.1f}"), Msg("export.disk.hint"))])
+        raise InputError(problems=[Problem("format", Msg("export.disk", need=size_msg(plan["need_bytes"]),
+                                                         free=size_msg(plan["free_bytes"])), Msg("export.disk.hint"))])
     if plan["tools_note"]:
         print(f"[danlu] {plan['tools_note']}", file=sys.stderr if args.json else sys.stdout, flush=True)
     job = export.submit_merge(ws, args.run, args.name, origin=trust.SHELL, dtype=args.dtype, max_shard_size=args.max_shard_size,
@@ -182,7 +182,7 @@ def merge_cmd(args, services) -> int:
         print(json.dumps(result, indent=2, ensure_ascii=False))
     elif result.get("export_dir"):
         smoke = result.get("smoke_test", {})
-        print(f"export: {result['export_dir']} ({result['total_bytes'] / 2**20:.1f} MiB, {result['dtype']})")
+        print(f"export: {result['export_dir']} ({size_msg(result['total_bytes'])}, {result['dtype']})")
         if smoke.get("status") == "passed":
             print(f"smoke test passed: it loaded with transformers and replied {smoke.get('reply', '')!r}")
         else:
@@ -201,9 +201,9 @@ def print_plan(plan: dict, as_json: bool) -> int:
     params = plan.get("params")
     print(f"base model {plan['base_model']}: " + (f"{params / 1e9:.3f} billion parameters" if params else "size unknown"))
     for r in plan["rows"]:
-        print(f"  {r['format']:<12} about {r['bytes'] / 2**20:>10.1f} MiB, about {r['seconds']:>7.0f} s   {r['label']}")
+        print(f"  {r['format']:<12} about {str(size_msg(r['bytes'])):>10}, about {r['seconds']:>7.0f} s   {r['label']}")
     if plan.get("need_bytes"):
-        print(f"disk: needs about {plan['need_bytes'] / 2**30:.2f} GiB at the peak; {plan['free_bytes'] / 2**30:.1f} GiB free")
+        print(f"disk: needs about {size_msg(plan['need_bytes'])} at the peak; {size_msg(plan['free_bytes'])} free")
     if plan["tools_note"]:
         print(plan["tools_note"])
     return 0

@@ -190,6 +190,39 @@ def label(name: str) -> Msg:
     return Msg("field." + name)
 
 
+SIZE_UNITS = ("size.kb", "size.mb", "size.gb", "size.tb")
+
+
+def size_msg(n_bytes: float) -> Msg:
+    """A number of bytes as every message says it: 300 bytes, 4 KB, 8.5 MB, 1.2 GB (units of 1024, three
+    significant digits at most, no trailing zeros). One formatter for all of them: a cap of a few KB,
+    said in MB as each message once did, read "0.0 MB"."""
+    n = max(0, int(n_bytes))
+    if n < 1024:
+        return Msg("size.bytes", n=n)
+    value = n / 1024
+    for code in SIZE_UNITS:
+        shown = _digits(value)
+        if float(shown) < 1024 or code == SIZE_UNITS[-1]:
+            return Msg(code, n=shown)
+        value /= 1024
+
+
+def sizes_over(n_bytes: float, cap: float) -> dict[str, Msg]:
+    """The parameters `size` and `limit` of "the record is {size}; the limit is {limit}": in bytes when
+    rounding would say one number twice ("the record is 8 MB; the limit is 8 MB")."""
+    said, limit = size_msg(n_bytes), size_msg(cap)
+    if str(said) == str(limit):
+        said, limit = Msg("size.bytes", n=max(0, int(n_bytes))), Msg("size.bytes", n=max(0, int(cap)))
+    return dict(size=said, limit=limit)
+
+
+def _digits(value: float) -> str:
+    """1.5, 8.04, 12.5, 200: three significant digits (all of a number of 100 or more), no trailing zeros."""
+    text = f"{value:.{0 if value >= 100 else 1 if value >= 10 else 2}f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
 def verbatim(text: str) -> Msg:
     """Words from outside the catalog, shown as they are in every language: a record written by an
     older Danlu, a library's own error text. Never for sentences Danlu writes itself (a test scans)."""

@@ -18,7 +18,7 @@ from pathlib import Path
 from core.data.marks import MARK_WORDS, NOTE_MAX, read_marks, version_fields
 from core.data.review_actions import _mark, fingerprint
 from core.errors import InputError, Problem
-from core.messages import Msg, keep
+from core.messages import Msg, keep, size_msg
 
 MAX_CSV_BYTES = 32 << 20
 CELL_MAX = 131_072  # csv's own default field limit: a mark's note is cut to NOTE_MAX anyway
@@ -33,7 +33,7 @@ def _refused(name: str, said: Msg, hint: Msg | None = None, where: str | None = 
 def read_csv(path) -> list[dict]:
     path = Path(path)
     if path.stat().st_size > MAX_CSV_BYTES:
-        raise _refused(path.name, Msg("marks.too_big"), Msg("marks.too_big.hint"))
+        raise _refused(path.name, Msg("marks.too_big", limit=size_msg(MAX_CSV_BYTES)), Msg("marks.too_big.hint"))
     try:
         text = path.read_bytes().decode("utf-8-sig")
     except UnicodeDecodeError:

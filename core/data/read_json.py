@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 
 from core.data.readers import decode_stop, open_text, report_seen, make_decoder, plain_json_error
-from core.messages import Msg
+from core.messages import Msg, size_msg, sizes_over
 
 CHUNK = 1 << 20
 
@@ -194,7 +194,7 @@ def _too_big(t: _Text, pos: int, end: int, col, st, cap: int) -> bool:
         size = len(t.buf[pos:end].encode("utf-8", "surrogatepass"))
     if size < cap:
         return False
-    col.report("line_too_long", Msg("read.record_is_mb", mb=f"{size / 2**20:.1f}", limit=f"{cap / 2**20:.0f}"),
+    col.report("line_too_long", Msg("read.record_is_mb", **sizes_over(size, cap)),
                Msg("read.line_mb.hint"), line=t.line_at(pos), record=st.rows)
     return True
 
@@ -208,7 +208,7 @@ def _record_error(t, pos, e, col, st, cap) -> None:
     bad = Msg("read.bad_json_line", line=err_line, column=t.col_at(e.pos), error=error) if err_line != line \
         else Msg("read.bad_json_at", column=t.col_at(e.pos), error=error)
     if len(t.buf) - pos >= cap:
-        col.report("line_too_long", Msg("read.record_mb", limit=f"{cap / 2**20:.0f}"), Msg("read.record_mb.hint"),
+        col.report("line_too_long", Msg("read.record_mb", limit=size_msg(cap)), Msg("read.record_mb.hint"),
                    line=line, record=st.rows)
     elif t.eof and e.pos >= len(t.buf.rstrip()) - 1:
         col.report("bad_json", Msg("read.ends_in_record"), Msg("read.incomplete.hint"), line=line, record=st.rows,

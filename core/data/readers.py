@@ -26,7 +26,7 @@ from typing import Iterator
 
 from core.data.issues import Collector
 from core.data.sniff import Sniffed
-from core.messages import Msg, verbatim
+from core.messages import Msg, size_msg, sizes_over, verbatim
 
 MAX_RECORD_BYTES = 8 << 20
 CHUNK = 1 << 20
@@ -179,7 +179,7 @@ def jsonl_bytes(path, sn, col, st, cap, start: int = 0, end: int | None = None, 
                 extra = _skip_rest(f)
                 pos += extra
                 st.rows += 1
-                col.report("line_too_long", Msg("read.line_mb", mb=f"{(len(line) + extra) / 2**20:.1f}", limit=f"{cap / 2**20:.0f}"),
+                col.report("line_too_long", Msg("read.line_mb", **sizes_over(len(line) + extra, cap)),
                            Msg("read.line_mb.hint"), line=n, record=st.rows)
                 continue
             if line.isspace():
@@ -304,7 +304,7 @@ def _jsonl_text(path, sn, col, st, cap):
                 while (rest := f.readline(CHUNK)) and not rest.endswith("\n"):
                     pass
                 st.rows += 1
-                col.report("line_too_long", Msg("read.line_longer", limit=f"{cap / 2**20:.0f}"), Msg("read.split_or_remove.hint"),
+                col.report("line_too_long", Msg("read.line_longer", limit=size_msg(cap)), Msg("read.split_or_remove.hint"),
                            line=n, record=st.rows)
                 continue
             if line.isspace():

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from core.data.issues import Issue
-from core.messages import Msg
+from core.messages import Msg, size_msg, sizes_over
 
 HEAD_BYTES = 65536
 LINE_CAP = 8 << 20                 # characters of a first line read to tell JSON from JSON Lines
@@ -85,7 +85,7 @@ def sniff(path: str | Path) -> Sniffed:
     else:
         kind = "csv"
     if kind == "json" and s.startswith("{") and size > MAX_WHOLE_JSON_BYTES:
-        return _refuse(Msg("sniff.json_too_big", mb=f"{size / 2**20:.0f}", limit=MAX_WHOLE_JSON_BYTES >> 20), size=size,
+        return _refuse(Msg("sniff.json_too_big", **sizes_over(size, MAX_WHOLE_JSON_BYTES)), size=size,
                        code="too_big")
     out = Sniffed(kind=kind, encoding=encoding, notes=notes, size=size, legacy=legacy,
                   cr_only=not encoding.startswith("utf-16") and lone_cr(path))
@@ -123,7 +123,7 @@ def _zip_kind(path: Path, size: int) -> Sniffed:
         total = sum(i.file_size for i in infos)
         worst = max((i.file_size / max(1, i.compress_size) for i in infos), default=0)
         if total > XLSX_MAX_UNCOMPRESSED or (worst > XLSX_MAX_RATIO and total > (64 << 20)):
-            return _refuse(Msg("sniff.zip_bomb", gb=f"{total / 2**30:.1f}", ratio=f"{worst:.0f}"), size=size)
+            return _refuse(Msg("sniff.zip_bomb", size=size_msg(total), ratio=f"{worst:.0f}"), size=size)
         return Sniffed(kind="xlsx", size=size)
     if "word/document.xml" in names:
         return _refuse(Msg("sniff.word"), size=size)

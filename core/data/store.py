@@ -31,7 +31,7 @@ from core.data.check import check_file
 from core.data.clean import OPS, run_ops
 from core.data.sniff import sniff
 from core.errors import InputError, NotFound, Problem
-from core.messages import Msg, keep, recorded
+from core.messages import Msg, keep, recorded, size_msg, sizes_over
 from core.paths import check_suffix, is_file, safe_name
 from core.workspace import atomic_write_text, sha256_file
 
@@ -117,7 +117,7 @@ def import_file(ws, src_path: str | os.PathLike, display_name: str | None = None
         raise InputError(problems=[Problem(name, Msg("store.missing"), Msg("any.upload_again"))])
     size = src.stat().st_size
     if size > max_bytes:
-        raise InputError(problems=[Problem(name, Msg("store.too_big", gb=f"{size / 2**30:.1f}", limit=f"{max_bytes / 2**30:.1f}"),
+        raise InputError(problems=[Problem(name, Msg("store.too_big", **sizes_over(size, max_bytes)),
                                            Msg("store.too_big.hint"))], title=Msg("store.too_big_title", file=name))
     ds_id = f"ds-{uuid.uuid4().hex[:12]}"
     d = ws.datasets / ds_id
@@ -131,7 +131,7 @@ def import_file(ws, src_path: str | os.PathLike, display_name: str | None = None
                 fo.write(chunk)
                 copied += len(chunk)
                 if copied > max_bytes:
-                    raise InputError(problems=[Problem(name, Msg("store.over_limit", limit=f"{max_bytes / 2**30:.1f}"),
+                    raise InputError(problems=[Problem(name, Msg("store.over_limit", limit=size_msg(max_bytes)),
                                                        Msg("store.over_limit.hint"))])
             fo.flush()
             os.fsync(fo.fileno())

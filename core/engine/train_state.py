@@ -18,7 +18,7 @@ import torch.distributed as dist
 
 from core.config import to_dict
 from core.errors import DanluError, InputError, Problem
-from core.messages import Msg
+from core.messages import Msg, size_msg
 from core.engine import checkpoint as ckpt
 from core.engine.common import DiskFull, barrier, fault, log, write_json
 from core.engine.sharded import adapter_state_dict
@@ -51,7 +51,7 @@ def check_disk(run_dir: Path, model, step: int) -> None:
     need = sum(p.numel() * 4 * 3 for p in model.parameters() if p.requires_grad) + 50 * 2**20
     free = ckpt.free_bytes(run_dir)
     if fault("enospc", step) or free < need:
-        raise DiskFull(Msg("fail.low_disk", free=free // 2**20, path=str(run_dir), need=need // 2**20),
+        raise DiskFull(Msg("fail.low_disk", free=size_msg(free), path=str(run_dir), need=size_msg(need)),
                        hint=Msg("fail.free_disk.hint"))
 
 

@@ -211,3 +211,19 @@ def test_numbers_group_thousands_as_a_language_writes_them():
     assert render(m, EN.get, es) == "removed 12\u00a0345 duplicate rows (of 1\u00a0234\u00a0567)"
     nested = render(Msg("config.min", label=label("lora_rank"), n=1, value="x" * 12345), EN.get, es)
     assert nested.endswith("x… (12\u00a0345 characters)"), nested  # a message inside a message too
+
+
+@pytest.mark.parametrize("n, said", [(0, "0 bytes"), (1, "1 byte"), (1023, "1,023 bytes"), (4 << 10, "4 KB"),
+                                     (1500, "1.46 KB"), (8 << 20, "8 MB"), ((8 << 20) + 40_000, "8.04 MB"),
+                                     (200 << 20, "200 MB"), (1024 * 1024 - 10, "1 MB"), (3 << 29, "1.5 GB")])
+def test_a_size_is_said_in_the_unit_that_keeps_its_number_readable(n, said):
+    """Every size cap was said in MB (or GB) with one decimal: a cap of a few KB read "0.0 MB"."""
+    from core.messages import size_msg
+    assert str(size_msg(n)) == said
+
+
+def test_a_size_over_its_cap_is_never_said_as_the_cap_itself():
+    from core.messages import sizes_over
+    assert {k: str(v) for k, v in sizes_over(6000, 4096).items()} == {"size": "5.86 KB", "limit": "4 KB"}
+    assert {k: str(v) for k, v in sizes_over((8 << 20) + 12, 8 << 20).items()} == \
+           {"size": "8,388,620 bytes", "limit": "8,388,608 bytes"}

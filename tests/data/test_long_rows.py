@@ -186,4 +186,15 @@ def test_a_record_over_the_cap_is_refused_however_many_lines_the_file_has(tmp_pa
     p.write_text(json.dumps({"text": "x" * MAX_RECORD_BYTES}) + "\n")
     rep = check_file(p)
     said = "\n".join(rep.human())
-    assert "huge.jsonl:1: the record is 8.0 MB; the limit is 8 MB" in said and rep.usable == 0, said[:300]
+    assert "huge.jsonl:1: the record is 8,388,620 bytes; the limit is 8,388,608 bytes" in said and rep.usable == 0, said[:300]
+
+
+def test_a_tiny_cap_is_said_in_kb_not_as_zero_mb(tmp_path):
+    """A cap of a few KB (a setting, a test) was said "the line is 0.0 MB; the limit is 0 MB"."""
+    rows = texts(2, 10_000)
+    for name, data in {"d.jsonl": jsonl(rows).encode(), "d.json": json.dumps(rows).encode(),
+                       "utf16.jsonl": jsonl(rows).encode("utf-16")}.items():
+        p = tmp_path / name
+        p.write_bytes(data)
+        said = first(check_file(p, max_record_bytes=4096), "line_too_long").message
+        assert "4 KB" in said and "MB" not in said, (name, said)

@@ -69,7 +69,7 @@ def test_refused_and_incomplete_uploads_leave_nothing(ws, tmp_path):
     src = write_jsonl(tmp_path / "d.jsonl", [chat()])
     with pytest.raises(InputError, match="incomplete"):
         import_file(ws, src, "d.jsonl", expected_size=src.stat().st_size + 100, origin="shell")
-    with pytest.raises(InputError, match="the limit is"):
+    with pytest.raises(InputError, match="the limit is 10 bytes"):  # said "0.0 GB" before
         import_file(ws, src, "d.jsonl", max_bytes=10, origin="shell")
     assert files_under(ws) == [] and list_datasets(ws) == []
 

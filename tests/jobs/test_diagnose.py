@@ -175,7 +175,8 @@ class TestClassifyInsideARank:
         from core.errors import InputError, Problem
         from core.messages import Msg
         assert common.classify(common.Diverged(Msg("fail.diverged", n=3, step=9), hint=Msg("fail.diverged.hint")))["reason"] == "diverged"
-        disk = common.classify(common.DiskFull(Msg("fail.low_disk", free=3, path="/runs/x", need=9)))
+        from core.messages import size_msg
+        disk = common.classify(common.DiskFull(Msg("fail.low_disk", free=size_msg(3 << 20), path="/runs/x", need=size_msg(9 << 20))))
         assert disk["reason"] == "disk_full" and "Only 3 MB" in disk["message"]
         assert disk["message_msg"]["code"] == "fail.disk_full_saving_detail"  # the page renders the code
         assert common.classify(OSError(28, "No space left on device"))["reason"] == "disk_full"

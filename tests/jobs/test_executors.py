@@ -6,7 +6,7 @@ import pytest
 from core import jobs as J
 from core import launcher, progress
 from core.executors import EXECUTORS, GONE, ORPHANED, OWNED, LocalExecutor, executor_for
-from core.messages import Msg, said
+from core.messages import Msg, said, size_msg
 from core.rundir import RunDir, write_json
 from tests.jobs.util import demo_config
 
@@ -97,7 +97,7 @@ def test_a_rank_s_recorded_failure_wins_over_interrupted_when_no_end_was_written
     run = RunDir(job.run_dir)
     run.errors.mkdir(parents=True, exist_ok=True)
     write_json(run.rank_error(0), dict(rank=0, time=1.0, reason="disk_full", **said(
-        Msg("fail.disk_full_saving_detail", detail=Msg("fail.low_disk", free=0, path=str(run.path), need=50)),
+        Msg("fail.disk_full_saving_detail", detail=Msg("fail.low_disk", free=size_msg(0), path=str(run.path), need=size_msg(50 << 20))),
         Msg("fail.free_disk_runs.hint"))))
     scripted.where[job.id] = GONE                                # nothing of it is left, no exit.json
     launcher.reconcile(services.workspace)

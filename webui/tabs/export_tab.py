@@ -14,8 +14,9 @@ import pandas as pd
 from core import export as X
 from core import progress, trust
 from core.errors import DanluError, InputError
+from core.messages import size_msg
 from core.export_formats import FORMATS
-from webui.i18n import L, duration, error_text, has, keep_said, number, recorded_text, said_in_all, tr
+from webui.i18n import L, duration, error_text, has, keep_said, number, recorded_text, said_in_all, say, tr
 from webui.jobview import failure_update, finished_runs, job_status
 from webui.tabs.hyperparams_tab import problems_markdown
 
@@ -109,9 +110,9 @@ def plan_markdown(gui, lang: str, run: str | None, formats: list | None) -> str:
     if plan["rows"]:
         lines += ["", f"| {tr('ex.plan.format', lang)} | {tr('ex.plan.size', lang)} | {tr('ex.plan.time', lang)} |",
                   "| --- | ---: | ---: |"]
-        lines += [f"| {tr('ex.fmt.' + r['format'], lang)} | {size_text(r['bytes'])} | {duration_text(r['seconds'], lang)} |"
+        lines += [f"| {tr('ex.fmt.' + r['format'], lang)} | {size_text(r['bytes'], lang)} | {duration_text(r['seconds'], lang)} |"
                   for r in plan["rows"]]
-        lines += ["", f"{tr('ex.plan.disk', lang)} {size_text(plan['need_bytes'])} · {size_text(plan['free_bytes'])} "
+        lines += ["", f"{tr('ex.plan.disk', lang)} {size_text(plan['need_bytes'], lang)} · {size_text(plan['free_bytes'], lang)} "
                       f"{tr('ex.plan.free', lang)} · {tr('ex.plan.approx', lang)}"]  # no English full stop on a Japanese page
         if plan["enough_disk"] is False:
             lines.append(f"\n⚠ {tr('ex.plan.short', lang)}")
@@ -128,16 +129,13 @@ def params_text(params: int | None, lang: str) -> str:
         return f"{number(params, lang)} {tr('ex.plan.parameters', lang)}"
     return f"{params / 1e9:.3g} {tr('ex.plan.billion', lang)}"
 
-def size_text(n: int) -> str:
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if n < 1024 or unit == "TB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n} B"
+def size_text(n: int, lang: str) -> str:
+    """A size in `lang`, as core's messages say sizes (core.messages.size_msg)."""
+    return say(size_msg(n), lang)
 
 
 def exports_frame(gui, lang: str) -> pd.DataFrame:
-    rows = [[e["name"], size_text(e["size_bytes"]), time.strftime("%Y-%m-%d %H:%M", time.localtime(e["created"])),
+    rows = [[e["name"], size_text(e["size_bytes"], lang), time.strftime("%Y-%m-%d %H:%M", time.localtime(e["created"])),
              e.get("base_model") or "", ", ".join(e.get("formats") or []), smoke_word(e.get("smoke_test"), lang), e["path"]]
             for e in X.list_exports(gui.ws)]
     return pd.DataFrame(rows, columns=[tr("ex.col." + c, lang) for c in EXPORT_COLUMNS])
@@ -154,7 +152,7 @@ def result_markdown(gui, job, lang: str) -> str:
     path = res.get("export_dir")
     if not path:
         return ""
-    size = size_text(res["total_bytes"]) if res.get("total_bytes") is not None else "?"
+    size = size_text(res["total_bytes"], lang) if res.get("total_bytes") is not None else "?"
     smoke = res.get("smoke_test") or {}
     text = f"**{tr('ex.done', lang)}** `{path}` · {tr('ex.col.size', lang)} {size}"
     if smoke.get("reply") is not None:
