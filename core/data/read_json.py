@@ -5,7 +5,8 @@ An array is streamed: the text is read in chunks and each record decoded with ra
 An object is read whole (sniff caps its size) and its records found inside it.
 
 A record of `cap` or more is refused by its line however the file holds it, as JSON Lines refuses such a line:
-an element of an array, or a file that is one record (a JSON Lines file of one line is sniffed as JSON).
+an element of an array, a record of an object keyed by id, or a file that is one record (a JSON Lines file of
+one line is sniffed as JSON).
 """
 from __future__ import annotations
 
@@ -113,12 +114,32 @@ def _json_stream(path, sn, t: _Text, col, st, cap, column_map: dict):
         seen_top.clear()
         yield from _array(t, start + 1, dec, seen, col, st, cap, top=False)
     elif all(isinstance(v, dict) for v in top.values()):
-        for key in top:  # {"id1": {...record...}, "id2": {...}}
-            st.rows += 1
-            yield None, st.rows, top[key], None
+        yield from _keyed_records(t, pos, dec, seen, col, st, cap)
     else:
         col.report("unknown_format", Msg("read.no_record_list", keys=", ".join(map(str, list(top)[:8]))),
                    Msg("read.no_record_list.hint"), line=t.line_at(pos))
+
+
+def _keyed_records(t: _Text, pos: int, dec, seen, col, st, cap):
+    """{"id1": {...record...}, "id2": {...}}: each record decoded again from where it starts, as an array's
+    are, so it has its line, is refused at `cap` or more and has its duplicate keys and NaN reported (read
+    from the whole object, these records had no line and no cap, and a key twice kept its last value)."""
+    pos = t.skip_ws(pos + 1)
+    while t.buf[pos:pos + 1] == '"':
+        _, pos = json.decoder.scanstring(t.buf, pos + 1)
+        start = t.skip_ws(t.skip_ws(pos) + 1)  # past ':'
+        seen.clear()
+        obj, end = dec.raw_decode(t.buf, start)  # decoded whole once already: it decodes again
+        pos = t.skip_ws(t.skip_ws(end) + 1)  # past ','
+        st.rows += 1
+        if _too_big(t, start, end, col, st, cap):
+            continue
+        line = t.line_at(start)
+        if seen:
+            if report_seen(col, seen, line, st.rows):
+                continue
+            st.flag = True
+        yield line, st.rows, obj, None
 
 
 def _value_start(t: _Text, pos: int, wanted: str, dec) -> int:

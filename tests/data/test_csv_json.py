@@ -102,6 +102,25 @@ def test_json_object_forms(tmp_path):
     assert check_file(p).rows == 1
 
 
+def test_an_object_of_records_is_read_like_an_array_of_them(tmp_path):
+    """{"id1": {...}, "id2": {...}}: its records were taken from the whole object, with no line, no
+    per-record cap (a record of 8 MB or more was read here and refused in every other shape) and a key
+    twice keeping its last value silently."""
+    p = tmp_path / "d.json"
+    recs = {f"id{i}": {"text": f"row {i}"} for i in range(12)}
+    recs["id3"] = {"text": "x" * 10_000}
+    p.write_text(json.dumps(recs, indent=1))
+    rep = check_file(p, max_record_bytes=4096)
+    text = p.read_text().splitlines()
+    big = first(rep, "line_too_long")
+    assert big.record == 4 and text[big.line - 1] == ' "id3": {' and "the limit is 4 KB" in big.message, rep.human()
+    assert rep.rows == 12 and rep.usable == 11
+    p.write_text('{"a": {"text": "one"},\n "b": {"text": "two", "text": "three"},\n "c": {"text": NaN}}')
+    rep = check_file(p)
+    assert (first(rep, "duplicate_key").line, first(rep, "duplicate_key").record) == (2, 2)
+    assert (first(rep, "nan").line, first(rep, "nan").record) == (3, 3), rep.human()
+
+
 @pytest.mark.parametrize("text,words,line", [
     ('[\n {"text": "a"},\n {"text": "b"},\n]\n', "trailing comma", 4),
     ('[\n {"text": "a"},\n {"text": "b"\n', "ends in the middle", 3),

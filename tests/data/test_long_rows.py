@@ -174,12 +174,13 @@ def test_a_record_over_the_cap_is_refused_however_many_lines_the_file_has(tmp_pa
     small = {"text": "a short row"}
     shapes = {"one.jsonl": jsonl([big]), "bare.jsonl": jsonl([big]).rstrip("\n"), "two.jsonl": jsonl([big, small]),
               "pretty.json": "\n" + json.dumps(big, indent=2, ensure_ascii=False),
-              "array.json": "[\n" + json.dumps(small) + ",\n" + json.dumps(big, ensure_ascii=False) + ",\n" + json.dumps({"text": "another"}) + "]"}
+              "array.json": "[\n" + json.dumps(small) + ",\n" + json.dumps(big, ensure_ascii=False) + ",\n" + json.dumps({"text": "another"}) + "]",
+              "keyed.json": '{"a": ' + json.dumps(small) + ',\n "b": ' + json.dumps(big, ensure_ascii=False) + ',\n "c": {"text": "x"}}'}
     for name, text in shapes.items():
         p = tmp_path / name
         p.write_text(text, encoding="utf-8")
         rep = check_file(p, max_record_bytes=cap)
-        line = 3 if name == "array.json" else 2 if name == "pretty.json" else 1
+        line = 3 if name == "array.json" else 2 if name in ("pretty.json", "keyed.json") else 1
         assert first(rep, "line_too_long").line == line and rep.usable == rep.rows - 1, (name, rep.human())
         assert "split it into smaller examples or remove it" in "\n".join(rep.human()), rep.human()
     p = tmp_path / "huge.jsonl"  # the real cap: a record just over it, alone on its line
