@@ -137,9 +137,11 @@ def _settings(ws) -> dict:
     if not path.is_file():
         return {}
     import yaml
-    from core.yaml_text import load_yaml_text  # YAML a person wrote: a number of 5,000 digits stays its text
+    from core.yaml_text import KeyTwice, key_twice_problem, load_yaml_text  # a number of 5,000 digits stays its text
     try:
         data = load_yaml_text(path.read_text(encoding="utf-8")) or {}
+    except KeyTwice as e:  # which key on which line, not PyYAML's English "while reading a mapping ..."
+        raise InputError(problems=[key_twice_problem(e, str(path))], title=Msg("path.settings_title")) from None
     except (OSError, yaml.YAMLError, UnicodeDecodeError) as e:
         raise InputError(problems=[Problem(str(path), Msg("any.cannot_read", error=str(e)), Msg("path.settings_fix"))],
                          title=Msg("path.settings_title"))

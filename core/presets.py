@@ -24,6 +24,7 @@ from core.config import TrainConfig, from_dict, save_config, to_dict
 from core.errors import InputError, NotFound, Problem
 from core.messages import Msg
 from core.workspace import PRESETS_DIR
+from core.yaml_text import KeyTwice, key_twice_problem, load_yaml_text
 
 KINDS = {"model": "models", "recipe": "recipes", "template": "templates"}
 REQUIRED = {
@@ -65,9 +66,24 @@ def _load_file(path: Path, kind: str) -> Preset:
     stamp = (st.st_mtime_ns, st.st_size)
     cached = _parsed.get(path)
     if cached is None or cached[0] != stamp:
-        cached = _parsed[path] = (stamp, yaml.safe_load(path.read_text(encoding="utf-8")) or {})
+        data, problem = read_preset(path, str(path))
+        if problem is not None:  # a preset file someone edited: which file, which line, not PyYAML's words
+            raise InputError(problems=[problem], title=Msg("error.source", source=str(path)))
+        cached = _parsed[path] = (stamp, data or {})
     data = copy.deepcopy(cached[1])  # callers may change what they get; the cache stays as read
     return Preset(name=data.get("name", path.stem), kind=kind, path=path, data=data)
+
+
+def read_preset(path: Path, where: str) -> tuple[object, Problem | None]:
+    """A preset file's YAML, read as a person's YAML is (core.yaml_text): a key written twice is a problem
+    naming the file and the line (yaml.safe_load kept the last value silently), as in a config file."""
+    try:
+        return load_yaml_text(path.read_text(encoding="utf-8")), None
+    except KeyTwice as e:
+        return None, key_twice_problem(e, where)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        return None, Problem(f"{where}:{mark.line + 1}" if mark else where, Msg("presets.bad_yaml", error=str(e)))
 
 
 def all_presets(root: Path = PRESETS_DIR) -> list[Preset]:
@@ -137,10 +153,9 @@ def copy_preset(name: str, dest: str | Path, root: Path = PRESETS_DIR) -> Path:
 def validate_preset_file(path: Path, kind: str, root: Path = PRESETS_DIR) -> list[Problem]:
     """Every problem with one preset file (used by the preset tests)."""
     where = str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as e:
-        return [Problem(where, Msg("presets.bad_yaml", error=str(e)))]
+    data, problem = read_preset(path, where)
+    if problem is not None:
+        return [problem]
     if not isinstance(data, dict):
         return [Problem(where, Msg("presets.not_mapping"))]
     problems = [Problem(where, Msg("presets.missing_key", key=repr(k))) for k in REQUIRED[kind] if k not in data]

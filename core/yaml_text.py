@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import yaml
 
+from core.errors import Problem
 from core.messages import Msg
 
 
@@ -68,3 +69,12 @@ def load_yaml_text(text: str):
         raise TooDeep(str(Msg("json.too_deep"))) from None
     finally:
         loader.dispose()
+
+
+def key_twice_problem(e: KeyTwice, where: str) -> Problem:
+    """A key written twice in the file `where` (a preset, the workspace's settings.yaml), on the line of its
+    second writing: which key, where it was first, and to keep one line (one line, `{a: 1, a: 2}`: one value)."""
+    key = e.key.strip() if isinstance(e.key, str) else str(e.key)
+    if e.first == e.line:
+        return Problem(f"{where}:{e.line}", Msg("config.key_twice_line", key=key), Msg("config.set_key_twice.hint", key=key))
+    return Problem(f"{where}:{e.line}", Msg("config.key_twice", key=key, first=e.first), Msg("config.key_twice.hint", key=key))

@@ -113,3 +113,23 @@ def test_a_model_preset_without_a_usable_context_window_is_named(tmp_path, value
     missing.parent.mkdir()
     missing.write_text("\n".join(ln for ln in path.read_text().splitlines() if not ln.startswith("context_window")))
     assert any("missing key 'context_window'" in str(p) for p in presets.validate_preset_file(missing, "model"))
+
+
+def test_a_key_written_twice_in_a_preset_is_named_with_its_file_and_line(tmp_path):
+    """yaml.safe_load kept the last of two `lora_rank:` lines in a preset silently (a config file, read
+    through core.yaml_text, already named the key and its line)."""
+    from core.errors import InputError
+    for sub in presets.KINDS.values():
+        (tmp_path / sub).mkdir()
+    path = tmp_path / "recipes" / "mine.yaml"
+    path.write_text("name: mine\ndescription: mine\nsettings:\n  lora_rank: 8\n  lora_rank: 64\n")
+    with pytest.raises(InputError) as e:
+        presets.get("mine", root=tmp_path)
+    (problem,) = e.value.problems
+    assert problem.where == f"{path}:5" and problem.msg.code == "config.key_twice", str(e.value)
+    assert problem.msg.params == {"key": "lora_rank", "first": 4} and "lora_rank" in problem.hint
+    found = presets.validate_preset_file(path, "recipe", root=tmp_path)
+    assert [(p.where, p.msg.code) for p in found] == [("recipes/mine.yaml:5", "config.key_twice")]
+    path.write_text("name: mine\ndescription: mine\nsettings: {lora_rank: 8, lora_rank: 64}\n")
+    assert [(p.where, p.msg.code) for p in presets.validate_preset_file(path, "recipe", root=tmp_path)] == \
+           [("recipes/mine.yaml:3", "config.key_twice_line")]

@@ -162,6 +162,17 @@ def test_bad_settings_are_reported(ws, content, words):
     assert words in refused(allowed_roots, ws)
 
 
+def test_a_key_written_twice_in_the_settings_is_named_with_its_line(ws):
+    """PyYAML's English ("while reading a mapping ... found the key 'allowed_roots' twice") was the message."""
+    path = ws.root / "settings.yaml"
+    path.write_text("allowed_roots: [/data/a]\nslurm: {}\nallowed_roots: [/data/b]\n")
+    with pytest.raises(InputError) as e:
+        allowed_roots(ws)
+    (problem,) = e.value.problems
+    assert (problem.where, problem.msg.code) == (f"{path}:3", "config.key_twice") and problem.msg.params["first"] == 1
+    assert "while reading" not in str(e.value)
+
+
 def test_must_exist_and_kind(ws):
     assert "not found" in refused(resolve_user_path, "datasets/none.jsonl", ws, must_exist=True)
     assert "not a file" in refused(resolve_user_path, "datasets", ws, kind="file")
