@@ -93,11 +93,11 @@ def test_a_queued_job_cancelled_by_the_rebuild_says_what_to_do(tmp_path):
     lose_table(ws.db_path, "deleted")
     back = J.JobStore(ws.db_path).get(waiting.id)
     assert json.loads(back.hint_msg) == {"code": "job.rebuilt_queued.hint", "params": {"id": waiting.id}}
-    assert f"jobs retry {waiting.id}" in back.hint
+    assert f"Resume (jobs resume {waiting.id})" in back.hint  # the Train tab's button for a cancelled job
     st = progress.status(back)
     assert st["hint"] == back.hint
     page = failure_text(st, "zh-CN")  # the Train tab's words for the job, in the page's language
-    assert f"重试”（jobs retry {waiting.id}）" in page
+    assert f"继续”（jobs resume {waiting.id}）" in page
     r = run_app("jobs", "show", waiting.id, home=home)
     assert r.returncode == 0, r.stderr
     assert f"what to do: {back.hint}" in r.stdout
