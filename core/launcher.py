@@ -417,7 +417,7 @@ def resume_problems(old: J.Job) -> list[Problem]:
 
 
 def retry(ws: Workspace, job_id: str, edits: dict | None = None, spec: LaunchSpec | None = None, *,
-          origin: str) -> J.Job:
+          origin: str, module: str = TRAIN_MODULE) -> J.Job:
     """A fresh run (new job, new run directory) from the same config, with edits (e.g. a lower learning rate)."""
     from core.config import from_dict, read_yaml
     old = get_job(ws, job_id)
@@ -430,7 +430,7 @@ def retry(ws: Workspace, job_id: str, edits: dict | None = None, spec: LaunchSpe
         spec = LaunchSpec(executor=old.executor, slurm=executor_for(old).read_spec(old.run_dir))
     if spec is None:
         spec = LaunchSpec(nproc=old.nproc, gpus=None if old.gpu_list == ["cpu"] else old.gpu_list, executor=old.executor)
-    return submit_train(ws, cfg, spec, origin=origin, name=old.name, parent_id=old.id)
+    return submit_train(ws, cfg, spec, origin=origin, name=old.name, parent_id=old.id, module=module)
 
 
 def delete(ws: Workspace, job_id: str) -> None:

@@ -203,7 +203,7 @@ def _wire_language(gui, lang, tpl, ds, hp, tr, ev, ex, ch, box, said):
         (fields.with_settings(partial(_check_settings, gui)), [lang, tr.gpus, box], [hp.problems, hp.memory]),
         (partial(_train_view, gui), [lang, tr.job],
          [tr.status, tr.failure, tr.log, tr.loss_plot, tr.lr_plot, tr.seen, tr.stop, tr.resume, tr.margin_plot,
-          tr.accuracy_plot, tr.table, tr.table_seen]),
+          tr.accuracy_plot, tr.retry, tr.table, tr.table_seen]),
         (partial(evaluate_tab.show_results, gui), [lang, ev.run], [ev.summary, ev.table, ev.csv, ev.probes]),
         (partial(export_tab.exports_frame, gui), [lang], [ex.exports]),
         (partial(chat_tab.refresh_choices, gui), [lang, ch.model, ch.adapter], [ch.model, ch.adapter]),
@@ -317,7 +317,7 @@ def _check_settings(gui, lang, chosen, *values) -> tuple[str, str]:
 
 def _wire_train(gui, blocks, tr, box, lang):
     refresh_outputs = [tr.status, tr.failure, tr.log, tr.loss_plot, tr.lr_plot, tr.seen, tr.stop, tr.resume,
-                       tr.margin_plot, tr.accuracy_plot]
+                       tr.margin_plot, tr.accuracy_plot, tr.retry]
     refresh = partial(train_tab.refresh_job, gui)
     refresh_jobs = partial(train_tab.refresh_jobs, gui)
     tr.start.click(keep_said(fields.with_settings(partial(train_tab.start_training, gui)), 1),
@@ -331,6 +331,8 @@ def _wire_train(gui, blocks, tr, box, lang):
                   api_name="stop_job")
     tr.resume.click(keep_said(partial(train_tab.resume_job, gui), 1), inputs=[lang, tr.job],
                     outputs=[tr.job, tr.message, tr.said], api_name="resume_job")
+    tr.retry.click(keep_said(partial(train_tab.retry_job, gui), 1), inputs=[lang, tr.job],
+                   outputs=[tr.job, tr.message, tr.timer, tr.said], api_name="retry_job")
     tr.table.select(train_tab.select_row, outputs=[tr.job], api_visibility="private")
     ev = tr.job.change(train_tab.remember, inputs=[tr.job], outputs=[tr.remembered], api_visibility="private")
     ev.then(refresh, inputs=[tr.job, tr.seen, lang], outputs=refresh_outputs, api_visibility="private")

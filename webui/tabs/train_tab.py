@@ -42,6 +42,7 @@ class TrainTab:
     start: gr.Button
     stop: gr.Button
     resume: gr.Button
+    retry: gr.Button               # a new run with the selected job's settings (what the hints' "Retry" names)
     message: gr.Markdown
     said: gr.Textbox               # the message in every language (JSON), for a language switch
     job: gr.Dropdown               # the selected job (also restores it after a reload)
@@ -143,6 +144,21 @@ def resume_job(gui, lang: str, job_id: str | None):
     return job.id, said_in_all(lambda code: f"▶ {tr('train.resumed', code)} `{job.id}`", lang)
 
 
+def retry_job(gui, lang: str, job_id: str | None):
+    """Inputs: language, selected job. Outputs: the new job's id, message, timer. A new run, in a run folder
+    of its own, from the selected job's config.yaml (as `jobs retry ID`); settings changed on the page are
+    Start training's."""
+    if not job_id:
+        return gr.skip(), said_in_all(lambda code: tr("train.no_job", code), lang), gr.skip()
+    try:
+        job = launcher.retry(gui.ws, job_id, origin=trust.BROWSER, module=gui.train_module)
+    except InputError as e:
+        return gr.skip(), said_in_all(lambda code: problems_markdown(e.problems, code), lang), gr.skip()
+    except DanluError as e:
+        return gr.skip(), said_in_all(lambda code: f"⚠ {error_text(e, code)}", lang), gr.skip()
+    return job.id, said_in_all(lambda code: f"▶ {tr('train.retried', code)} `{job.id}`", lang), gr.Timer(active=True)
+
+
 # ---- the job table ---------------------------------------------------------------------------
 def _table(gui, lang: str) -> tuple[list[list], str]:
     """The table's rows and their signature, computed once per change for every open page (webui.live).
@@ -224,21 +240,22 @@ def refresh(gui, lang: str, job_id: str | None, seen: str, table_seen: str):
 # ---- one job's live view -----------------------------------------------------------------------
 def refresh_job(gui, job_id: str | None, seen: str, lang: str):
     """Inputs: selected job, what was shown last, language. Outputs: status, failure box, log, loss plot,
-    learning-rate plot, seen, Stop button, Resume button, reward-margin plot, preference-accuracy plot. Sends only what changed since `seen`, and
+    learning-rate plot, seen, Stop button, Resume button, reward-margin plot, preference-accuracy plot, Retry button. Sends only what changed since `seen`, and
     redraws the plots at most every PLOT_EVERY_S (the first points and the end at once). What is sent is
     read once per change for every open page (webui.live)."""
     job = gui.live.job(job_id)
     if job is None:
         empty = (tr("train.no_job_yet", lang), gr.update(value="", visible=False), "", *plot_frames([]), "none",
-                 gr.update(interactive=False), gr.update(interactive=False), *pref_updates(None, None))
-        return empty if seen != "none" else (gr.skip(),) * 10
+                 gr.update(interactive=False), gr.update(interactive=False), *pref_updates(None, None),
+                 gr.update(interactive=False))
+        return empty if seen != "none" else (gr.skip(),) * 11
     run = RunDir(job.run_dir)
     metrics, log = file_stamp(run.metrics), file_stamp(run.stdout_log)
     ident = f"{job.id}|{job.state}|{lang}"
     sig = f"{ident}|{metrics}|{log}|{file_stamp(run.progress)}"
     last_sig, plotted_size, plotted_at = _parse_seen(seen)
     if sig == last_sig and plotted_size == metrics[0]:
-        return (gr.skip(),) * 10  # nothing new: the page keeps what it shows, `seen` included
+        return (gr.skip(),) * 11  # nothing new: the page keeps what it shows, `seen` included
     same_job = last_sig.startswith(f"{job.id}|")
     same_state = last_sig.startswith(ident + "|")
     status, failure = gui.live.memo(("status", sig), lambda: _status_texts(job, lang))
@@ -254,14 +271,15 @@ def refresh_job(gui, job_id: str | None, seen: str, lang: str):
     else:
         loss_df = lr_df = margin_out = acc_out = gr.skip()
     if same_state:  # the failure box and the buttons follow the state alone
-        failure_out = stop_out = resume_out = gr.skip()
+        failure_out = stop_out = resume_out = retry_out = gr.skip()
     else:
         failure_out = gr.update(value=failure or "", visible=failure is not None)
         stop_out = gr.update(interactive=job.state in (J.QUEUED, *J.ACTIVE))
         resume_out = gr.update(interactive=job.kind == "train" and job.state in (J.FAILED, J.CANCELLED, J.INTERRUPTED)
                                and not run.attempt(job.id).is_dir())  # not when a later job went on
+        retry_out = gr.update(interactive=job.kind == "train" and job.terminal)
     return (status, failure_out, log_out, loss_df, lr_df, f"{sig}#{plotted_size}#{plotted_at:.3f}", stop_out, resume_out,
-            margin_out, acc_out)
+            margin_out, acc_out, retry_out)
 
 
 def _status_texts(job: J.Job, lang: str) -> tuple[str, str | None]:
@@ -374,6 +392,7 @@ def build(gui) -> TrainTab:
         where.start = gr.Button(L("slurm.start"), variant="primary", elem_id="train-slurm-start", scale=2, visible=False)
         stop = gr.Button(L("train.stop"), variant="stop", elem_id="train-stop", interactive=False, scale=1)
         resume = gr.Button(L("train.resume"), elem_id="train-resume", interactive=False, scale=1)
+        retry = gr.Button(L("train.retry"), elem_id="train-retry", interactive=False, scale=1)
     message = gr.Markdown(elem_id="train-message")
     said = gr.Textbox("", visible=False, label="said", elem_id="train-said")  # hidden: see `seen` below
     with gr.Row():
@@ -406,7 +425,7 @@ def build(gui) -> TrainTab:
     # browser allows only six connections per host, so a seventh tab of the app would never load.
     seen = gr.Textbox("", visible=False, label="shown", elem_id="train-seen")
     table_seen = gr.Textbox("", visible=False, label="table shown", elem_id="train-table-seen")
-    return TrainTab(table_seen=table_seen, gpus=gpus, nproc=nproc, where=where, start=start, stop=stop, resume=resume, message=message, said=said, job=job,
+    return TrainTab(table_seen=table_seen, gpus=gpus, nproc=nproc, where=where, start=start, stop=stop, resume=resume, retry=retry, message=message, said=said, job=job,
                     remembered=remembered, table=table, status=status, failure=failure, loss_plot=loss_plot,
                     lr_plot=lr_plot, margin_plot=margin_plot, accuracy_plot=accuracy_plot, log=log, timer=timer,
                     seen=seen)
