@@ -29,7 +29,7 @@ def test_every_component_has_a_label(services):
 def test_main_actions_have_stable_api_names(services):
     _, cfg = config(services)
     names = {d.get("api_name") for d in cfg["dependencies"]}
-    assert {"start_training", "stop_job", "resume_job", "check_dataset", "show_command", "save_config",
+    assert {"start_training", "stop_job", "resume_job", "retry_job", "check_dataset", "show_command", "save_config",
             "load_config", "apply_recipe", "use_template_demo", "refresh_job"} <= names
 
 
@@ -86,7 +86,7 @@ def test_quick_answers_skip_the_queue_and_slow_ones_keep_it(services):
     step costs the page a pass over its status list (webui/serving.quick_without_queue)."""
     _, cfg = config(services)
     queued = {d.get("api_name"): d["queue"] for d in cfg["dependencies"] if d.get("api_name")}
-    quick = ["start_training", "stop_job", "resume_job", "use_template_demo", "show_command", "save_config",
+    quick = ["start_training", "stop_job", "resume_job", "retry_job", "use_template_demo", "show_command", "save_config",
              "load_config", "undo_clean", "download_dataset", "clean_dedupe", "refresh_job", "run_evaluation",
              "merge_export", "chat_unload", "review_filter", "review_next", "review_previous", "review_keep", "review_drop",
              "review_fix", "review_export_marks"]

@@ -79,6 +79,7 @@ def test_a_job_id_or_model_of_another_type_names_nothing_and_is_said_in_words(gu
         status = train_tab.refresh_job(gui, job_id, "", "en")[0]
         assert status == tr("train.no_job_yet", "en")
         assert train_tab.remember(job_id) is None
+        assert train_tab.retry_job(gui, "en", job_id)[1].startswith("⚠") and gui.store.list() == []
         assert train_tab.initial_job(gui, job_id) == (None, None)
         assert templates_tab.describe_model(gui, job_id, "en") == tr("tpl.no_model", "en")
 
