@@ -27,7 +27,7 @@ from starlette.middleware import Middleware
 
 from core import demos
 from core.chat import ChatEngine, ChatError
-from core.errors import DanluError
+from core.errors import DanluError, InputError
 from core.messages import Msg
 from webui import numbers
 from webui.i18n import error_text, lang_code, say, tr
@@ -53,13 +53,18 @@ def build_demo(engine: ChatEngine, session_id: str, title: str, system: str = ""
             return
         if len(message) > MESSAGE_LIMIT:  # only a direct HTTP call sends more than the box takes
             raise Said(say(Msg("demo.too_long", n=len(message), limit=MESSAGE_LIMIT), lang))
-        msgs = [{"role": m["role"], "content": m["content"]} for m in history] + [{"role": "user", "content": message}]
-        history = history + [{"role": "user", "content": message}, {"role": "assistant", "content": ""}]
+        try:
+            turns = demos.conversation(history)
+        except InputError as e:
+            raise Said(say(e.problems[0].msg, lang))
+        # the page shows what the model still reads: a long chat's requests stay as small as the limits
+        history = history[len(history) - len(turns):] + [{"role": "user", "content": message},
+                                                         {"role": "assistant", "content": ""}]
         yield history, ""
         answer = ""
         try:
-            for delta in engine.stream(session_id, msgs, system=system, temperature=temperature,
-                                       max_new_tokens=max_new_tokens):  # core checks what the sliders sent
+            for delta in engine.stream(session_id, turns + [{"role": "user", "content": message}], system=system,
+                                       temperature=temperature, max_new_tokens=max_new_tokens):  # core checks the sliders
                 answer += delta
                 history[-1] = {"role": "assistant", "content": answer}
                 yield history, ""
@@ -84,10 +89,27 @@ def build_demo(engine: ChatEngine, session_id: str, title: str, system: str = ""
             max_new = numbers.Slider(16, 1024, value=256, step=16, label=tr("chat.max_new_tokens", lang),
                                      info=tr("chat.max_new_tokens_help", lang))
         inputs = [message, chatbot, temperature, max_new]
+        newest_turns_only(app, chatbot)
         message.submit(respond, inputs, [chatbot, message], api_name="chat", concurrency_limit=4)
         send.click(respond, inputs, [chatbot, message], api_name="send", concurrency_limit=4)
         clear.click(lambda: ([], ""), None, [chatbot, message], api_name="clear")
     return app
+
+
+def newest_turns_only(app: gr.Blocks, chatbot: gr.Chatbot) -> None:
+    """The conversation a request sends is cut to its newest turns (demos.HISTORY_TURNS) before Gradio reads
+    it: Gradio checks and copies every turn before the handler runs (100,000 one-word turns, a 3 MB body,
+    took 20 s of the demo's processor). Gradio 6 calls process_api with keywords (route_utils)."""
+    process = app.process_api
+
+    async def process_api(*args, **kwargs):
+        block_fn, inputs = kwargs.get("block_fn"), kwargs.get("inputs")
+        if isinstance(inputs, list) and hasattr(block_fn, "inputs"):
+            kwargs["inputs"] = [v[-demos.HISTORY_TURNS:] if c is chatbot and isinstance(v, list) else v
+                                for c, v in zip(block_fn.inputs, inputs)] + inputs[len(block_fn.inputs):]
+        return await process(*args, **kwargs)
+
+    app.process_api = process_api
 
 
 def only_worded_errors(app: gr.Blocks, lang: str = "en") -> None:
