@@ -27,6 +27,7 @@ from starlette.middleware import Middleware
 
 from core import demos
 from core.chat import ChatEngine, ChatError
+from core.config import as_number, quoted
 from core.errors import DanluError, InputError
 from core.messages import Msg
 from webui import numbers
@@ -36,6 +37,10 @@ from webui.serving import OriginGuard
 SHARE_WAIT_S = 8.0  # how long to wait for a share link before saying it is not coming
 UPLOAD_LIMIT = "1kb"  # the demo takes no files; keep Gradio's upload route from accepting big bodies
 MESSAGE_LIMIT = 8000  # characters of one message: the page's box takes no more; a direct call is held to it too
+# the sliders' bounds, which a direct call is held to too: 32,768 new tokens (core's bound) would hold a
+# shared demo's model for minutes per request
+TEMPERATURE = (0.0, 1.5)
+ANSWER_TOKENS = (16, 1024)
 
 
 class Said(gr.Error):
@@ -53,6 +58,8 @@ def build_demo(engine: ChatEngine, session_id: str, title: str, system: str = ""
             return
         if len(message) > MESSAGE_LIMIT:  # only a direct HTTP call sends more than the box takes
             raise Said(say(Msg("demo.too_long", n=len(message), limit=MESSAGE_LIMIT), lang))
+        temperature = page_setting(temperature, TEMPERATURE, float, "chat.temperature", lang)
+        max_new_tokens = page_setting(max_new_tokens, ANSWER_TOKENS, int, "chat.max_new_tokens", lang)
         try:
             turns = demos.conversation(history)
         except InputError as e:
@@ -64,12 +71,12 @@ def build_demo(engine: ChatEngine, session_id: str, title: str, system: str = ""
         answer = ""
         try:
             for delta in engine.stream(session_id, turns + [{"role": "user", "content": message}], system=system,
-                                       temperature=temperature, max_new_tokens=max_new_tokens):  # core checks the sliders
+                                       temperature=temperature, max_new_tokens=max_new_tokens):
                 answer += delta
                 history[-1] = {"role": "assistant", "content": answer}
                 yield history, ""
         except DanluError as e:
-            raise Said(error_text(e, lang))
+            raise Said(worker_words(e, lang))
         if not answer:
             history[-1] = {"role": "assistant", "content": tr("chat.empty_answer", lang)}
             yield history, ""
@@ -84,9 +91,9 @@ def build_demo(engine: ChatEngine, session_id: str, title: str, system: str = ""
             send = gr.Button(tr("chat.send", lang), variant="primary")
             clear = gr.Button(tr("chat.clear", lang))
         with gr.Accordion(tr("chat.sampling", lang), open=False):
-            temperature = numbers.Slider(0.0, 1.5, value=0.7, step=0.05, label=tr("chat.temperature", lang),
+            temperature = numbers.Slider(*TEMPERATURE, value=0.7, step=0.05, label=tr("chat.temperature", lang),
                                          info=tr("chat.temperature_help", lang))
-            max_new = numbers.Slider(16, 1024, value=256, step=16, label=tr("chat.max_new_tokens", lang),
+            max_new = numbers.Slider(*ANSWER_TOKENS, value=256, step=16, label=tr("chat.max_new_tokens", lang),
                                      info=tr("chat.max_new_tokens_help", lang))
         inputs = [message, chatbot, temperature, max_new]
         newest_turns_only(app, chatbot)
@@ -94,6 +101,25 @@ def build_demo(engine: ChatEngine, session_id: str, title: str, system: str = ""
         send.click(respond, inputs, [chatbot, message], api_name="send", concurrency_limit=4)
         clear.click(lambda: ([], ""), None, [chatbot, message], api_name="clear")
     return app
+
+
+def page_setting(value, bounds: tuple, kind: type, label: str, lang: str):
+    """A slider's value as `kind`, or a Said naming the slider and its bounds (a direct call sends anything:
+    NaN, 1e999, text, 32768)."""
+    n = as_number(value, kind)
+    lo, hi = bounds
+    if n is None or not lo <= n <= hi:
+        raise Said(say(Msg("demo.setting", name=tr(label, lang), lo=f"{lo:g}", hi=f"{hi:g}", value=quoted(value)), lang))
+    return n
+
+
+def worker_words(e: DanluError, lang: str) -> str:
+    """What the demo says for an error of its chat worker: Danlu's words as they are, except an unexpected
+    failure's (chat.failed), which quote the exception (a template's, a path of the owner's machine): the
+    generic sentence for those, the details staying in the worker's log."""
+    if getattr(getattr(e, "msg", None), "code", None) == "chat.failed":
+        return say(Msg("demo.failed"), lang)
+    return error_text(e, lang)
 
 
 def newest_turns_only(app: gr.Blocks, chatbot: gr.Chatbot) -> None:

@@ -21,19 +21,21 @@ LEAKS = ("validation error", "input_value", "pydantic", "Wanted inputs", "Traceb
 
 
 class Engine:
-    """Answers "hello"; a message "boom" makes it fail as a bug would (an exception that is not Danlu's).
-    Keeps what it was sent."""
+    """Answers "hello"; a message "boom" makes it fail as a bug would (an exception that is not Danlu's),
+    "worker" as the chat worker says an unexpected failure (quoting its exception). Keeps what it was sent."""
 
     def __init__(self):
         self.sent: list[tuple[list, dict]] = []
 
     def stream(self, session_id, messages, **settings):
-        from core.chat import sampling
+        from core.chat import ChatError, sampling
         self.sent.append((messages, settings))
         sampling(temperature=settings["temperature"], top_p=0.9, max_new_tokens=settings["max_new_tokens"],
                  repetition_penalty=1.1)  # core's check of the sliders, as the real engine does
         if messages[-1]["content"] == "boom":
             raise RuntimeError(SECRET)
+        if messages[-1]["content"] == "worker":
+            raise ChatError(Msg("chat.failed", error=f"TemplateError: {SECRET}"), hint=Msg("chat.failed.hint"))
         yield "hello"
 
     def close(self):
@@ -93,7 +95,7 @@ def test_danlus_own_words_pass_and_a_huge_message_or_a_body_of_another_shape_is_
     with live_demo() as base:
         assert queued(base, ["hi", [], 0.7, 16])[0] == 200  # the demo answers a good call
         status, said = queued(base, ["hi", [], "hot", 16])
-        assert status == 500 and "temperature" in said and "between 0 and 5" in said  # core's own check, as it is
+        assert status == 500 and "Temperature" in said and "between 0 and 1.5" in said  # the page's slider's bounds
         status, said = queued(base, ["x" * 300_000, [], 0.7, 16])
         assert said == str(Msg("demo.too_long", n=300_000, limit=8000)), said[:300]
         for body in (b'{"data": "not a list"}', b'{"data": [1, 2], "fn_index": "x"}', b"{not json", b"[]"):
@@ -164,6 +166,26 @@ def test_a_huge_conversation_reaches_the_model_as_its_newest_turns_within_the_li
         history = [{"role": "user", "content": 5}] + [turn("user", "y")] * (10 * HISTORY_TURNS)
         assert queued(base, ["hi", history, 0.7, 16])[0] == 200
         assert len(engine.sent[-1][0]) == HISTORY_TURNS + 1
+
+
+def test_settings_beyond_the_pages_sliders_are_said_in_words_and_a_worker_failure_in_general():
+    """A direct call asked for 32,768 new tokens (core's bound: minutes of a shared GPU per request) or a
+    temperature of 5; an unexpected failure of the chat worker was shown with its exception's text."""
+    from webui.i18n import say, tr
+    engine = Engine()
+    with live_demo("es", engine) as base:
+        for temperature, tokens, which, value in ((0.7, 32768, "chat.max_new_tokens", "32768"), (5, 16, "chat.temperature", "5"),
+                                                   (0.7, 8, "chat.max_new_tokens", "8"), ("hot", 16, "chat.temperature", "hot")):
+            lo, hi = ("16", "1024") if which == "chat.max_new_tokens" else ("0", "1.5")
+            said = queued(base, ["hi", [], temperature, tokens])[1]
+            assert said == say(Msg("demo.setting", name=tr(which, "es"), lo=lo, hi=hi, value=value), "es"), said
+        for raw in (b"NaN", b"1e999", b"-Infinity"):
+            r = httpx.post(f"{base}/gradio_api/call/chat", content=b'{"data": ["hi", [], ' + raw + b', 16]}',
+                           headers={"Content-Type": "application/json"}, timeout=30)
+            events = httpx.get(f"{base}/gradio_api/call/chat/{r.json()['event_id']}", timeout=30).text
+            assert "event: error" in events and tr("chat.temperature", "es") in json.loads(events.split("data: ")[-1])["error"]
+        assert engine.sent == []
+        assert queued(base, ["worker", [], 0.7, 16]) == (500, say(Msg("demo.failed"), "es"))
 
 
 def test_the_conversation_keeps_text_turns_of_a_person_and_the_model_starting_at_a_persons():
