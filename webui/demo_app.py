@@ -32,10 +32,13 @@ from core.errors import DanluError, InputError
 from core.messages import Msg
 from webui import numbers
 from webui.i18n import error_text, lang_code, say, tr
-from webui.serving import OriginGuard
+from webui.serving import BodyLimit, OriginGuard
 
 SHARE_WAIT_S = 8.0  # how long to wait for a share link before saying it is not coming
 UPLOAD_LIMIT = "1kb"  # the demo takes no files; keep Gradio's upload route from accepting big bodies
+# the most bytes of any request: the page's own stay far below (a message of 8,000 characters and the turns
+# the model reads, demos.HISTORY_CHARS, at 4 bytes a character in UTF-8: under 600 KB)
+BODY_LIMIT = 2 * 2**20
 MESSAGE_LIMIT = 8000  # characters of one message: the page's box takes no more; a direct call is held to it too
 # the sliders' bounds, which a direct call is held to too: 32,768 new tokens (core's bound) would hold a
 # shared demo's model for minutes per request
@@ -177,7 +180,8 @@ def launch(app: gr.Blocks, host: str, port: int | None, auth: tuple[str, str] | 
                # FastAPI's own schema pages are not behind the login: switch them off; other sites' pages
                # may not post to the demo (same guard as the GUI)
                app_kwargs=dict(openapi_url=None, docs_url=None, redoc_url=None,
-                               middleware=[Middleware(OriginGuard)],
+                               middleware=[Middleware(OriginGuard), Middleware(BodyLimit, limit=BODY_LIMIT,
+                                                                               words=say(Msg("demo.too_big"), lang))],
                                exception_handlers={RequestValidationError: _answer("demo.unreadable", 422, lang),
                                                    Exception: _answer("demo.failed", 500, lang)}))
 

@@ -153,15 +153,15 @@ def test_a_huge_conversation_reaches_the_model_as_its_newest_turns_within_the_li
     from core.demos import HISTORY_CHARS, HISTORY_TURNS
     engine = Engine()
     with live_demo("en", engine) as base:
-        history = [turn("user" if i % 2 == 0 else "assistant", f"{i:04d}" + "x" * 996) for i in range(3000)]
+        history = [turn("user" if i % 2 == 0 else "assistant", f"{i:04d}" + "x" * 996) for i in range(600)]
         status, last = queued(base, ["hi", history, 0.7, 16])
         assert status == 200
         sent = engine.sent[-1][0]
         assert sum(len(m["content"]) for m in sent[:-1]) <= HISTORY_CHARS and len(sent) <= HISTORY_TURNS + 1
-        assert sent[-2]["content"].startswith("2999") and sent[0]["role"] == "user"  # the newest, from a person's
+        assert sent[-2]["content"].startswith("0599") and sent[0]["role"] == "user"  # the newest, from a person's
         assert len(sent) > 100                                                        # message on
         shown = json.loads(last)[0]  # the page shows the turns the model reads, and the new exchange
-        assert len(shown) == len(sent) + 1 and shown[-3]["content"][0]["text"].startswith("2999")
+        assert len(shown) == len(sent) + 1 and shown[-3]["content"][0]["text"].startswith("0599")
         # the oldest turns are cut before Gradio reads them: one it cannot read, far back, is never looked at
         history = [{"role": "user", "content": 5}] + [turn("user", "y")] * (10 * HISTORY_TURNS)
         assert queued(base, ["hi", history, 0.7, 16])[0] == 200
@@ -204,3 +204,23 @@ def test_the_conversation_keeps_text_turns_of_a_person_and_the_model_starting_at
     assert conversation(history, max_chars=25) == [{"role": "user", "content": "c" * 10}]  # not from an answer on
     assert [m["content"] for m in conversation(history, max_chars=30)] == ["a" * 10, "b" * 10, "c" * 10]
     assert conversation(history, max_turns=2) == [{"role": "user", "content": "c" * 10}]
+
+
+def test_a_body_larger_than_the_page_ever_sends_is_refused_in_words_before_it_is_read():
+    """Any body was read and parsed whole before a route looked at it: a 300 MB message held 1.7 GB of the
+    demo's memory. Sent with its length or in chunks without one, a body over 2 MB is refused with 413."""
+    from webui.demo_app import BODY_LIMIT
+    from webui.i18n import say
+    engine = Engine()
+    with live_demo("zh-CN", engine) as base:
+        big = json.dumps({"data": ["x" * BODY_LIMIT, [], 0.7, 16]}).encode()
+
+        def chunks():
+            for i in range(0, len(big), 65536):
+                yield big[i:i + 65536]
+        for body in (lambda: big, chunks):
+            for route in ("/gradio_api/call/chat", "/gradio_api/queue/join"):
+                r = httpx.post(f"{base}{route}", content=body(), headers={"Content-Type": "application/json"}, timeout=30)
+                assert (r.status_code, r.json()) == (413, {"error": say(Msg("demo.too_big"), "zh-CN")}), (route, r.text[:300])
+        history = [turn("user", "长" * 8000), turn("assistant", "长" * 8000)] * 8  # the page's longest, in UTF-8
+        assert queued(base, ["长" * 8000, history, 0.7, 16])[0] == 200 and len(engine.sent) == 1
