@@ -39,6 +39,9 @@ UPLOAD_LIMIT = "1kb"  # the demo takes no files; keep Gradio's upload route from
 # the most bytes of any request: the page's own stay far below (a message of 8,000 characters and the turns
 # the model reads, demos.HISTORY_CHARS, at 4 bytes a character in UTF-8: under 600 KB)
 BODY_LIMIT = 2 * 2**20
+# the most answers waiting for the model (each holding its request): without a bound a caller could queue
+# thousands of 2 MB requests in the demo's memory; beyond it a request is told the chat is busy
+QUEUE_LIMIT = 32
 MESSAGE_LIMIT = 8000  # characters of one message: the page's box takes no more; a direct call is held to it too
 # the sliders' bounds, which a direct call is held to too: 32,768 new tokens (core's bound) would hold a
 # shared demo's model for minutes per request
@@ -169,11 +172,23 @@ def _answer(code: str, status: int, lang: str):
     return handler
 
 
+def _busy(lang: str):
+    """Starlette's HTTPException handler, except for Gradio's 503 of a full queue, which is said in the demo's
+    words instead of Gradio's ("Queue is full. Max size is 32 and size is 32.")."""
+    from fastapi.exception_handlers import http_exception_handler
+    full = _answer("demo.busy", 503, lang)
+
+    async def handler(request, exc):
+        return full(request, exc) if exc.status_code == 503 else await http_exception_handler(request, exc)
+    return handler
+
+
 def launch(app: gr.Blocks, host: str, port: int | None, auth: tuple[str, str] | None, lang: str = "en") -> None:
     """Serve `app` in the background, with nothing open that the chat does not need (see the module)."""
     from fastapi.exceptions import RequestValidationError
+    from starlette.exceptions import HTTPException
     only_worded_errors(app, lang)
-    app.queue(default_concurrency_limit=4)
+    app.queue(default_concurrency_limit=4, max_size=QUEUE_LIMIT)
     app.launch(server_name=host, server_port=port, auth=auth, share=False, prevent_thread_lock=True, quiet=True,
                footer_links=[], max_file_size=UPLOAD_LIMIT, show_error=False,
                strict_cors=True, ssr_mode=False, mcp_server=False,
@@ -183,6 +198,7 @@ def launch(app: gr.Blocks, host: str, port: int | None, auth: tuple[str, str] | 
                                middleware=[Middleware(OriginGuard), Middleware(BodyLimit, limit=BODY_LIMIT,
                                                                                words=say(Msg("demo.too_big"), lang))],
                                exception_handlers={RequestValidationError: _answer("demo.unreadable", 422, lang),
+                                                   HTTPException: _busy(lang),
                                                    Exception: _answer("demo.failed", 500, lang)}))
 
 

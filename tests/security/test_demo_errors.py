@@ -224,3 +224,30 @@ def test_a_body_larger_than_the_page_ever_sends_is_refused_in_words_before_it_is
                 assert (r.status_code, r.json()) == (413, {"error": say(Msg("demo.too_big"), "zh-CN")}), (route, r.text[:300])
         history = [turn("user", "长" * 8000), turn("assistant", "长" * 8000)] * 8  # the page's longest, in UTF-8
         assert queued(base, ["长" * 8000, history, 0.7, 16])[0] == 200 and len(engine.sent) == 1
+
+
+def test_beyond_the_waiting_limit_a_message_is_told_the_chat_is_busy():
+    """Gradio's queue had no bound: a caller could leave thousands of requests (2 MB each) waiting in the demo's
+    memory. While the model answers four, 32 more may wait; the next is told in words, not Gradio's."""
+    import threading
+
+    from webui.demo_app import QUEUE_LIMIT
+    from webui.i18n import say
+
+    class Busy(Engine):
+        go = threading.Event()
+
+        def stream(self, session_id, messages, **settings):
+            self.go.wait(60)
+            yield "hello"
+    engine = Busy()
+    with live_demo("ja", engine) as base:
+        try:
+            replies = [httpx.post(f"{base}/gradio_api/call/chat", json={"data": [f"hi {i}", [], 0.7, 16]}, timeout=30)
+                       for i in range(QUEUE_LIMIT + 20)]
+        finally:
+            engine.go.set()
+        refused = [r for r in replies if r.status_code != 200]
+        assert 20 - 4 <= len(refused) <= 20 and {r.status_code for r in refused} == {503}, [r.text[:200] for r in refused]
+        assert all(r.json() == {"error": say(Msg("demo.busy"), "ja")} for r in refused), refused[0].text
+        assert queued(base, ["hi", [], 0.7, 16])[0] == 200  # once they are answered, the chat takes messages again
