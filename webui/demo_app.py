@@ -172,14 +172,22 @@ def _answer(code: str, status: int, lang: str):
     return handler
 
 
-def _busy(lang: str):
-    """Starlette's HTTPException handler, except for Gradio's 503 of a full queue, which is said in the demo's
-    words instead of Gradio's ("Queue is full. Max size is 32 and size is 32.")."""
+UNPARSED = "There was an error parsing the body"  # FastAPI's words for a body that is not JSON it reads
+
+
+def _http_words(lang: str):
+    """Starlette's HTTPException handler, except for two answers said in the demo's words instead: Gradio's
+    503 of a full queue ("Queue is full. Max size is 32 and size is 32.") and FastAPI's 400 for a body it
+    could not parse (JSON nested 1,000 deep, a number of 5,000 digits). Any other (a wrong login) as it is."""
     from fastapi.exception_handlers import http_exception_handler
-    full = _answer("demo.busy", 503, lang)
+    full, unread = _answer("demo.busy", 503, lang), _answer("demo.unreadable", 400, lang)
 
     async def handler(request, exc):
-        return full(request, exc) if exc.status_code == 503 else await http_exception_handler(request, exc)
+        if exc.status_code == 503:
+            return full(request, exc)
+        if exc.status_code == 400 and exc.detail == UNPARSED:
+            return unread(request, exc)
+        return await http_exception_handler(request, exc)
     return handler
 
 
@@ -198,7 +206,7 @@ def launch(app: gr.Blocks, host: str, port: int | None, auth: tuple[str, str] | 
                                middleware=[Middleware(OriginGuard), Middleware(BodyLimit, limit=BODY_LIMIT,
                                                                                words=say(Msg("demo.too_big"), lang))],
                                exception_handlers={RequestValidationError: _answer("demo.unreadable", 422, lang),
-                                                   HTTPException: _busy(lang),
+                                                   HTTPException: _http_words(lang),
                                                    Exception: _answer("demo.failed", 500, lang)}))
 
 

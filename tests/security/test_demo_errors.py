@@ -104,6 +104,10 @@ def test_danlus_own_words_pass_and_a_huge_message_or_a_body_of_another_shape_is_
         for data in ("a" * 100_000, {"nested": [[[[]]]]}, 10**30):
             status, said = queued(base, data)
             assert status == 422 and said == str(Msg("demo.unreadable")), (status, said[:300])
+        for body in (b'{"data": ["hi", [' + b"[" * 1000 + b"]" * 1000 + b'], 0.7, 16]}',  # more than json reads
+                     b'{"data": ["hi", [], 0.7, ' + b"1" * 5000 + b"]}"):
+            status, said = direct(base, body)  # FastAPI's "There was an error parsing the body" before
+            assert status == 400 and said == str(Msg("demo.unreadable")), (status, said[:300])
         for data in (["hi", "not a conversation", 0.7, 16], ["boom", [], 0.7, 16], "x"):
             _, said = queued(base, data)
             assert not any(leak in said for leak in LEAKS), said[:300]
