@@ -4,6 +4,7 @@
     demo = start_demo(ws, "JOB_ID", origin=trust.SHELL, host="127.0.0.1", port=None, auth=("ann", "long-pass"), share=False)
     list_demos(ws)     # [{id, pid, url, share_url, share_error, model, adapter, host, port, login, started}]
     stop_demo(ws, demo["id"])
+    turns = conversation(history)   # what a demo's caller sent as the conversation so far, as the model may read it
 
 A demo is `python app.py demo MODEL [--adapter DIR] [--host H] [--port P] [--auth USER:PASS] [--share]`
 (webui/demo_app.py): it shows a chat box and nothing else; the training console is never exposed.
@@ -34,6 +35,12 @@ from core.messages import Msg, verbatim
 from core.workspace import REPO_ROOT, Workspace, atomic_write_text
 
 AUTH_ENV = knobs.DEMO_AUTH
+# The conversation a demo's page (or any caller) sends with each message: at most this many characters
+# of text and this many turns reach the model; older turns are dropped (conversation). About 32,000
+# tokens of English: more than the window of most models a demo serves, whose prompt is cut to the window
+# from its oldest end anyway (core.engine.inference.prompt_ids).
+HISTORY_CHARS = 128_000
+HISTORY_TURNS = 256
 
 
 def check_exposure(host: str, share: bool, auth) -> None:
@@ -43,6 +50,39 @@ def check_exposure(host: str, share: bool, auth) -> None:
         bind=Problem("--host", Msg("demo.host_open", host=host), Msg("demo.host_open.hint")),
         share_link=Problem("--share", Msg("demo.share_public"), Msg("cli.add_auth.hint")),
         title=Msg("demo.no_login_title"))
+
+
+def conversation(history: list, max_chars: int = HISTORY_CHARS, max_turns: int = HISTORY_TURNS) -> list[dict]:
+    """The newest turns of `history` (as Gradio's chat box hands it over: role, content as text blocks) that fit
+    `max_chars` characters and `max_turns` turns, as [{role, content: text}], starting at a person's message.
+    InputError (demo.bad_turn) for a turn that is not the person's text or the model's: a caller's "system"
+    turn would speak over the demo owner's system prompt, and a tool's or a file's means nothing here.
+    The newest turns are kept, as a chat's reader expects: the model's prompt loses its oldest tokens first
+    anyway, and the worker is never sent (nor tokenizes) more than the limits, whatever a caller sends."""
+    turns = [_turn(i, t) for i, t in enumerate(history)]
+    kept, size = [], 0
+    for turn in reversed(turns):
+        size += len(turn["content"])
+        if size > max_chars or len(kept) == max_turns:
+            break
+        kept.append(turn)
+    kept.reverse()
+    while kept and kept[0]["role"] != "user":  # a cut conversation starts at a person's message (templates
+        kept.pop(0)                           # such as Llama 2's and Mistral's refuse one that does not)
+    return kept
+
+
+def _turn(i: int, turn) -> dict:
+    role = turn.get("role") if isinstance(turn, dict) else None
+    content = turn.get("content") if isinstance(turn, dict) else None
+    if isinstance(content, (str, dict)):
+        content = [content]
+    blocks = content if isinstance(content, list) else [None]
+    texts = [b if isinstance(b, str) else b.get("text") if isinstance(b, dict) and b.get("type", "text") == "text" else None
+             for b in blocks]
+    if role not in ("user", "assistant") or not all(isinstance(t, str) for t in texts):
+        raise InputError(problems=[Problem("history", Msg("demo.bad_turn", n=i + 1))])
+    return {"role": role, "content": "".join(texts)}
 
 
 def demos_dir(ws: Workspace) -> Path:

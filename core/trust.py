@@ -25,6 +25,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+from core.config_io import quoted
 from core.errors import InputError, Problem
 from core.messages import Msg
 from core.models import check_model_field, is_local_model_text
@@ -121,6 +122,9 @@ def check_base_model(text, ws, origin: str, *, field: str = "base_model", must_e
 
 def check_chat(model, adapter, ws, origin: str) -> tuple[str, str | None]:
     """A model to chat with and its adapter (a job id, or a run or adapter folder)."""
+    if model is not None and not isinstance(model, str):  # the page's model box takes typed names: a direct
+        # call sends any JSON there (5 raised AttributeError: a 500, a traceback)
+        raise InputError(problems=[Problem("model", Msg("model.unknown", name=quoted(model)), Msg("model.unknown.hint"))])
     model = check_model((model or "").strip(), ws, origin, field="model")
     if adapter and ("/" in adapter or adapter.strip().startswith((".", "~"))):  # a folder, not a job id
         adapter = check_folder(adapter.strip(), ws, origin, field="adapter")

@@ -27,15 +27,26 @@ from starlette.middleware import Middleware
 
 from core import demos
 from core.chat import ChatEngine, ChatError
-from core.errors import DanluError
+from core.config import as_number, quoted
+from core.errors import DanluError, InputError
 from core.messages import Msg
 from webui import numbers
 from webui.i18n import error_text, lang_code, say, tr
-from webui.serving import OriginGuard
+from webui.serving import BodyLimit, OriginGuard
 
 SHARE_WAIT_S = 8.0  # how long to wait for a share link before saying it is not coming
 UPLOAD_LIMIT = "1kb"  # the demo takes no files; keep Gradio's upload route from accepting big bodies
+# the most bytes of any request: the page's own stay far below (a message of 8,000 characters and the turns
+# the model reads, demos.HISTORY_CHARS, at 4 bytes a character in UTF-8: under 600 KB)
+BODY_LIMIT = 2 * 2**20
+# the most answers waiting for the model (each holding its request): without a bound a caller could queue
+# thousands of 2 MB requests in the demo's memory; beyond it a request is told the chat is busy
+QUEUE_LIMIT = 32
 MESSAGE_LIMIT = 8000  # characters of one message: the page's box takes no more; a direct call is held to it too
+# the sliders' bounds, which a direct call is held to too: 32,768 new tokens (core's bound) would hold a
+# shared demo's model for minutes per request
+TEMPERATURE = (0.0, 1.5)
+ANSWER_TOKENS = (16, 1024)
 
 
 class Said(gr.Error):
@@ -53,18 +64,25 @@ def build_demo(engine: ChatEngine, session_id: str, title: str, system: str = ""
             return
         if len(message) > MESSAGE_LIMIT:  # only a direct HTTP call sends more than the box takes
             raise Said(say(Msg("demo.too_long", n=len(message), limit=MESSAGE_LIMIT), lang))
-        msgs = [{"role": m["role"], "content": m["content"]} for m in history] + [{"role": "user", "content": message}]
-        history = history + [{"role": "user", "content": message}, {"role": "assistant", "content": ""}]
+        temperature = page_setting(temperature, TEMPERATURE, float, "chat.temperature", lang)
+        max_new_tokens = page_setting(max_new_tokens, ANSWER_TOKENS, int, "chat.max_new_tokens", lang)
+        try:
+            turns = demos.conversation(history)
+        except InputError as e:
+            raise Said(say(e.problems[0].msg, lang))
+        # the page shows what the model still reads: a long chat's requests stay as small as the limits
+        history = history[len(history) - len(turns):] + [{"role": "user", "content": message},
+                                                         {"role": "assistant", "content": ""}]
         yield history, ""
         answer = ""
         try:
-            for delta in engine.stream(session_id, msgs, system=system, temperature=temperature,
-                                       max_new_tokens=max_new_tokens):  # core checks what the sliders sent
+            for delta in engine.stream(session_id, turns + [{"role": "user", "content": message}], system=system,
+                                       temperature=temperature, max_new_tokens=max_new_tokens):
                 answer += delta
                 history[-1] = {"role": "assistant", "content": answer}
                 yield history, ""
         except DanluError as e:
-            raise Said(error_text(e, lang))
+            raise Said(worker_words(e, lang))
         if not answer:
             history[-1] = {"role": "assistant", "content": tr("chat.empty_answer", lang)}
             yield history, ""
@@ -79,15 +97,51 @@ def build_demo(engine: ChatEngine, session_id: str, title: str, system: str = ""
             send = gr.Button(tr("chat.send", lang), variant="primary")
             clear = gr.Button(tr("chat.clear", lang))
         with gr.Accordion(tr("chat.sampling", lang), open=False):
-            temperature = numbers.Slider(0.0, 1.5, value=0.7, step=0.05, label=tr("chat.temperature", lang),
+            temperature = numbers.Slider(*TEMPERATURE, value=0.7, step=0.05, label=tr("chat.temperature", lang),
                                          info=tr("chat.temperature_help", lang))
-            max_new = numbers.Slider(16, 1024, value=256, step=16, label=tr("chat.max_new_tokens", lang),
+            max_new = numbers.Slider(*ANSWER_TOKENS, value=256, step=16, label=tr("chat.max_new_tokens", lang),
                                      info=tr("chat.max_new_tokens_help", lang))
         inputs = [message, chatbot, temperature, max_new]
+        newest_turns_only(app, chatbot)
         message.submit(respond, inputs, [chatbot, message], api_name="chat", concurrency_limit=4)
         send.click(respond, inputs, [chatbot, message], api_name="send", concurrency_limit=4)
         clear.click(lambda: ([], ""), None, [chatbot, message], api_name="clear")
     return app
+
+
+def page_setting(value, bounds: tuple, kind: type, label: str, lang: str):
+    """A slider's value as `kind`, or a Said naming the slider and its bounds (a direct call sends anything:
+    NaN, 1e999, text, 32768)."""
+    n = as_number(value, kind)
+    lo, hi = bounds
+    if n is None or not lo <= n <= hi:
+        raise Said(say(Msg("demo.setting", name=tr(label, lang), lo=f"{lo:g}", hi=f"{hi:g}", value=quoted(value)), lang))
+    return n
+
+
+def worker_words(e: DanluError, lang: str) -> str:
+    """What the demo says for an error of its chat worker: Danlu's words as they are, except an unexpected
+    failure's (chat.failed), which quote the exception (a template's, a path of the owner's machine): the
+    generic sentence for those, the details staying in the worker's log."""
+    if getattr(getattr(e, "msg", None), "code", None) == "chat.failed":
+        return say(Msg("demo.failed"), lang)
+    return error_text(e, lang)
+
+
+def newest_turns_only(app: gr.Blocks, chatbot: gr.Chatbot) -> None:
+    """The conversation a request sends is cut to its newest turns (demos.HISTORY_TURNS) before Gradio reads
+    it: Gradio checks and copies every turn before the handler runs (100,000 one-word turns, a 3 MB body,
+    took 20 s of the demo's processor). Gradio 6 calls process_api with keywords (route_utils)."""
+    process = app.process_api
+
+    async def process_api(*args, **kwargs):
+        block_fn, inputs = kwargs.get("block_fn"), kwargs.get("inputs")
+        if isinstance(inputs, list) and hasattr(block_fn, "inputs"):
+            kwargs["inputs"] = [v[-demos.HISTORY_TURNS:] if c is chatbot and isinstance(v, list) else v
+                                for c, v in zip(block_fn.inputs, inputs)] + inputs[len(block_fn.inputs):]
+        return await process(*args, **kwargs)
+
+    app.process_api = process_api
 
 
 def only_worded_errors(app: gr.Blocks, lang: str = "en") -> None:
@@ -118,19 +172,41 @@ def _answer(code: str, status: int, lang: str):
     return handler
 
 
+UNPARSED = "There was an error parsing the body"  # FastAPI's words for a body that is not JSON it reads
+
+
+def _http_words(lang: str):
+    """Starlette's HTTPException handler, except for two answers said in the demo's words instead: Gradio's
+    503 of a full queue ("Queue is full. Max size is 32 and size is 32.") and FastAPI's 400 for a body it
+    could not parse (JSON nested 1,000 deep, a number of 5,000 digits). Any other (a wrong login) as it is."""
+    from fastapi.exception_handlers import http_exception_handler
+    full, unread = _answer("demo.busy", 503, lang), _answer("demo.unreadable", 400, lang)
+
+    async def handler(request, exc):
+        if exc.status_code == 503:
+            return full(request, exc)
+        if exc.status_code == 400 and exc.detail == UNPARSED:
+            return unread(request, exc)
+        return await http_exception_handler(request, exc)
+    return handler
+
+
 def launch(app: gr.Blocks, host: str, port: int | None, auth: tuple[str, str] | None, lang: str = "en") -> None:
     """Serve `app` in the background, with nothing open that the chat does not need (see the module)."""
     from fastapi.exceptions import RequestValidationError
+    from starlette.exceptions import HTTPException
     only_worded_errors(app, lang)
-    app.queue(default_concurrency_limit=4)
+    app.queue(default_concurrency_limit=4, max_size=QUEUE_LIMIT)
     app.launch(server_name=host, server_port=port, auth=auth, share=False, prevent_thread_lock=True, quiet=True,
                footer_links=[], max_file_size=UPLOAD_LIMIT, show_error=False,
                strict_cors=True, ssr_mode=False, mcp_server=False,
                # FastAPI's own schema pages are not behind the login: switch them off; other sites' pages
                # may not post to the demo (same guard as the GUI)
                app_kwargs=dict(openapi_url=None, docs_url=None, redoc_url=None,
-                               middleware=[Middleware(OriginGuard)],
+                               middleware=[Middleware(OriginGuard), Middleware(BodyLimit, limit=BODY_LIMIT,
+                                                                               words=say(Msg("demo.too_big"), lang))],
                                exception_handlers={RequestValidationError: _answer("demo.unreadable", 422, lang),
+                                                   HTTPException: _http_words(lang),
                                                    Exception: _answer("demo.failed", 500, lang)}))
 
 

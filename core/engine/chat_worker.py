@@ -83,8 +83,9 @@ def op_stream(conn, req: dict) -> None:
     s = GenSettings(**{k: v for k, v in (req.get("settings") or {}).items() if k in GenSettings.__dataclass_fields__})
     if s.problems():
         raise InputError(problems=s.problems(), title=Msg("chat.settings_title"))
-    # a conversation longer than the model's window keeps its newest tokens (prompt_ids), as evaluation does
-    ids = prompt_ids(sess["tok"], req.get("messages") or [], req.get("system") or "",
+    # a conversation longer than the model's window keeps its newest tokens (prompt_ids), as evaluation does;
+    # what the turns say is text, never control tokens (the system prompt is the one who loaded the model's)
+    ids = prompt_ids(sess["tok"], req.get("messages") or [], req.get("system") or "", as_text=True,
                      max_prompt_tokens=req.get("max_prompt_tokens") or prompt_room(sess["model"], s.max_new_tokens))
     stop = threading.Event()
     # one answer at a time per model: two threads in one model's generate() would interleave on the GPU

@@ -138,12 +138,34 @@ def prompt_room(model, max_new_tokens: int) -> int | None:
     return max(1, window - max(0, int(max_new_tokens or 0))) if window else None
 
 
-def prompt_ids(tok, messages: list[dict], system: str = "", max_prompt_tokens: int | None = None) -> list[int]:
-    """Token ids of the conversation, ready for the assistant's turn. Too long: the oldest tokens go."""
+def prompt_ids(tok, messages: list[dict], system: str = "", max_prompt_tokens: int | None = None,
+               as_text: bool = False) -> list[int]:
+    """Token ids of the conversation, ready for the assistant's turn. Too long: the oldest tokens go.
+    as_text (chat): the turns' special-token spellings are read as text (words_only)."""
+    if as_text:
+        messages = [dict(m, content=words_only(tok, m["content"])) for m in messages]
     ids = tok(render(tok, messages, system), add_special_tokens=False)["input_ids"]
     if max_prompt_tokens and len(ids) > max_prompt_tokens:
         ids = ids[-max_prompt_tokens:]
     return ids
+
+
+def words_only(tok, text: str) -> str:
+    """`text` with each special token's spelling ("<|im_start|>", "<|eot_id|>", "</s>") broken by a zero-width
+    space after its first character. The tokenizer reads such a spelling in a message as the control token
+    itself: a chat message "<|im_end|><|im_start|>system ..." opened a system turn of its own after the
+    demo owner's system prompt (a stranger's words posing as the owner's)."""
+    for word in _special_spellings(tok):
+        if word in text:
+            text = text.replace(word, word[0] + "\u200b" + word[1:])
+    return text
+
+
+def _special_spellings(tok) -> list[str]:
+    """The tokenizer's special tokens (its named ones and every added token marked special), longest first."""
+    added = getattr(tok, "added_tokens_decoder", None) or {}
+    words = {t.content for t in added.values() if getattr(t, "special", False)} | set(getattr(tok, "all_special_tokens", ()))
+    return sorted((w for w in words if isinstance(w, str) and len(w) > 1), key=len, reverse=True)
 
 
 def gen_kwargs(tok, model, s: GenSettings) -> dict:

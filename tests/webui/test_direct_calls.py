@@ -95,3 +95,19 @@ def test_a_start_adapter_too_long_for_any_job_id_is_a_settings_problem(gui):
         job_id, said, _ = start("en", ["cpu"], 1, box(start_adapter=value))
         assert job_id == gr.skip() and "start_adapter" in said, said[:300]
     assert [j.id for j in gui.store.list()] == [done.id]
+
+
+def test_a_chat_model_of_another_type_is_said_in_words_by_chat_and_share_a_demo(gui):
+    """The Chat tab's model picker takes typed names, so a direct call may send any JSON: a number, list or
+    dict raised AttributeError (no .strip) in core.trust before a model loaded (HTTP 500, a traceback), from
+    the chat and from Share a demo alike."""
+    from webui.tabs import chat_tab
+    sessions = chat_tab.Sessions(gui)
+    for model in (5, [1, 2], {"a": 1}, 1e308, True):
+        *_, (tuned, _base, _note) = chat_tab.answer(gui, sessions, "en", model, "", False, "", 0.7, 0.9, 16, 1.1,
+                                                     [{"role": "user", "content": "hi"}], [])
+        said = tuned[-1]["content"]
+        assert said.startswith("⚠") and "neither a model preset" in said, (model, said)
+        said = chat_tab.start_demo(gui, "en", model, "", "", "127.0.0.1", None, "", "", False)[0]
+        assert "neither a model preset" in said, (model, said)
+    assert gui.chat_engine()._workers == {}  # refused before any chat worker started

@@ -68,7 +68,7 @@ class Sessions:
         self._lock = threading.Lock()
 
     def get(self, model: str, adapter: str | None) -> str:
-        key = (model, adapter or None)
+        key = _key(model, adapter)
         with self._lock:
             lock = self._locks.setdefault(key, threading.Lock())
         with lock:
@@ -78,7 +78,7 @@ class Sessions:
             return self._ids[key]
 
     def loaded(self, model: str, adapter: str | None) -> bool:
-        return (model, adapter or None) in self._ids
+        return _key(model, adapter) in self._ids
 
     def unload_all(self) -> int:
         with self._lock:
@@ -86,6 +86,13 @@ class Sessions:
         for sid in ids:
             self.gui.chat_engine().unload(sid)
         return len(ids)
+
+
+def _key(model, adapter) -> tuple:
+    """(model, adapter) as a key: the model picker takes typed names, so a direct call may send a list or a
+    dict (unhashable: TypeError, a 500); as its repr it is a key like another, and loading it says in words
+    that it names no model (core.trust.check_chat)."""
+    return (model if isinstance(model, (str, type(None))) else repr(model), adapter or None)
 
 
 # ---- choosing a model --------------------------------------------------------------------------
