@@ -258,7 +258,7 @@ def refresh_job(gui, job_id: str | None, seen: str, lang: str):
     else:
         failure_out = gr.update(value=failure or "", visible=failure is not None)
         stop_out = gr.update(interactive=job.state in (J.QUEUED, *J.ACTIVE))
-        resume_out = gr.update(interactive=job.kind == "train" and job.state in (J.FAILED, J.CANCELLED, J.INTERRUPTED) and not continued)
+        resume_out = gr.update(interactive=job.kind == "train" and job.state in launcher.RESUMABLE and not continued)
     return (status, failure_out, log_out, loss_df, lr_df, f"{sig}#{plotted_size}#{plotted_at:.3f}", stop_out, resume_out,
             margin_out, acc_out)
 
