@@ -254,7 +254,7 @@ class Supervisor:
             pass
 
     def tree(self, agent: subprocess.Popen) -> list[psutil.Process]:
-        out = procs.descendants(agent.pid)
+        out = procs.children(agent.pid, recursive=True)
         try:
             out.insert(0, psutil.Process(agent.pid))
         except psutil.NoSuchProcess:
@@ -283,7 +283,7 @@ class Supervisor:
 
     def heartbeat(self, agent: subprocess.Popen) -> None:
         """Record every process under the agent (pid + start time) in the job table and heartbeat.json."""
-        for p in procs.descendants(agent.pid):
+        for p in procs.children(agent.pid, recursive=True):
             self.remember(p.pid)
         self.save_recorded()
         if self.deleted():  # a rank's next write makes a new, empty folder: write nothing into it
