@@ -115,10 +115,16 @@ def _beyond(name: str, t, value) -> Problem | None:
     meta = FIELDS[name].metadata
     if not _WRITTEN[t].fullmatch(text) or meta["min"] is None or meta["max"] is None:
         return None
-    if text.startswith("-"):
-        return Problem(name, Msg("config.min", label=label(name), n=str(meta["min"]), value=text), _bound_hint(name, meta["min"]))
-    return Problem(name, Msg("config.max", label=label(name), n=str(meta["max"]), value=text),
-                   Msg("config.use_at_most", n=str(meta["max"])))
+    return _out_of_bounds(name, "min" if text.startswith("-") else "max", text)
+
+
+def _out_of_bounds(name: str, side: str, value: str) -> Problem:
+    """The problem with a setting's value below its minimum (side "min") or above its maximum ("max")."""
+    n = str(FIELDS[name].metadata[side])
+    if side == "max":
+        return Problem(name, Msg("config.max", label=label(name), n=n, value=value), Msg("config.use_at_most", n=n))
+    hint = Msg("config.rank_hint") if name == "lora_rank" else Msg("config.use_at_least", n=n)
+    return Problem(name, Msg("config.min", label=label(name), n=n, value=value), hint)
 
 
 def _number(name: str, t, value) -> tuple[Any, Problem | None] | None:
@@ -229,11 +235,9 @@ def validate(cfg: TrainConfig, *, check_files: bool = True, base_dir: Path | Non
             problems.append(Problem(f.name, Msg("config.choice", label=name, choices=", ".join(meta["choices"]),
                                                 value=repr(value))))
         if meta["min"] is not None and isinstance(value, (int, float)) and value < meta["min"]:
-            problems.append(Problem(f.name, Msg("config.min", label=name, n=str(meta["min"]), value=str(value)),
-                                    _bound_hint(f.name, meta["min"])))
+            problems.append(_out_of_bounds(f.name, "min", str(value)))
         if meta["max"] is not None and isinstance(value, (int, float)) and value > meta["max"]:
-            problems.append(Problem(f.name, Msg("config.max", label=name, n=str(meta["max"]), value=str(value)),
-                                    Msg("config.use_at_most", n=str(meta["max"]))))
+            problems.append(_out_of_bounds(f.name, "max", str(value)))
         if meta["max_chars"] is not None and len(value) > meta["max_chars"]:
             problems.append(Problem(f.name, Msg("config.max_chars", label=name, count=len(value), n=meta["max_chars"]),
                                     Msg("config.max_chars.hint")))
@@ -281,12 +285,6 @@ def validate(cfg: TrainConfig, *, check_files: bool = True, base_dir: Path | Non
 # A layer's name as PyTorch names a module: letters, digits and "_", parts joined by dots (model.layers.0.mlp)
 MAX_CONFIG_BYTES = 16 << 20  # a config is a few KB; probe prompts and a column map add little
 _LAYER = re.compile(r"[A-Za-z0-9_]+(?:\.[A-Za-z0-9_]+)*")
-
-
-def _bound_hint(name: str, minimum) -> Msg:
-    if name == "lora_rank":
-        return Msg("config.rank_hint")
-    return Msg("config.use_at_least", n=str(minimum))
 
 
 def resolve_path(value: str, base_dir: Path | None = None) -> Path:

@@ -193,16 +193,18 @@ def rank_tail(log_text: str, local_rank: int | None) -> str:
     return "\n".join(lines[-TAIL_LINES:])[-TAIL_CHARS:]
 
 
-def read_from(path: Path, offset: int, max_bytes: int = 256_000) -> str:
-    """The text of `path` after `offset` (this attempt's part of an appended log), at most its last max_bytes."""
+def read_from(path: Path, offset: int, max_bytes: int = 256_000, whole_lines: bool = False) -> str:
+    """The text of `path` after `offset` (this attempt's part of an appended log), at most its last max_bytes
+    (whole_lines: the line those cut into left out)."""
     try:
         with open(path, "rb") as f:
             f.seek(0, os.SEEK_END)
             size = f.tell()
             f.seek(max(offset, size - max_bytes))
-            return f.read().decode("utf-8", errors="replace")
+            text = f.read().decode("utf-8", errors="replace")
     except OSError:
         return ""
+    return text.split("\n", 1)[-1] if whole_lines and size - max_bytes > offset else text
 
 
 def resume_hint(run_dir: Path) -> Msg:

@@ -19,8 +19,20 @@ def _need_msg(value, what: str, optional: bool = False) -> None:
     raise TypeError(f"{what} must be a core.messages.Msg (a code from core/catalog_en.yaml), got {type(value).__name__}")
 
 
+class Worded:
+    """`message` and `hint`: the English of `msg` and `hint_msg` (what is wrong, what to do)."""
+
+    @property
+    def message(self) -> str:
+        return str(self.msg)
+
+    @property
+    def hint(self) -> str:
+        return str(self.hint_msg) if self.hint_msg is not None else ""
+
+
 @dataclass(frozen=True)
-class Problem:
+class Problem(Worded):
     """One thing wrong with an input. `where` is a field name, `file:line`, or a record (shown as it
     is: names and places are not translated); `msg` says what is wrong, `hint_msg` what to do."""
 
@@ -33,14 +45,6 @@ class Problem:
         _need_msg(self.hint_msg, "Problem's hint", optional=True)
         # the place may be what the person typed (an unknown key): short and on one line wherever shown
         object.__setattr__(self, "where", place(self.where))
-
-    @property
-    def message(self) -> str:
-        return str(self.msg)
-
-    @property
-    def hint(self) -> str:
-        return str(self.hint_msg) if self.hint_msg is not None else ""
 
     def as_msg(self) -> Msg:
         """The whole line ("where: message — hint") as one message, for a page to render."""
@@ -57,7 +61,7 @@ class Problem:
         return {"where": self.where, **said(self.msg, self.hint_msg)}
 
 
-class DanluError(Exception):
+class DanluError(Worded, Exception):
     """Base class. `exit_code` 2 means "your input is wrong", 1 means "the work failed"."""
 
     exit_code = 1
@@ -69,14 +73,6 @@ class DanluError(Exception):
         self.msg = message
         self.hint_msg = hint
         self.where = where
-
-    @property
-    def message(self) -> str:
-        return str(self.msg)
-
-    @property
-    def hint(self) -> str:
-        return str(self.hint_msg) if self.hint_msg is not None else ""
 
     def problem(self) -> Problem:
         return Problem(self.where, self.msg, self.hint_msg)

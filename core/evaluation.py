@@ -111,35 +111,33 @@ def _round(x):
     return None if x is None else round(x, 3)
 
 
+def _shown(x, pct=False) -> str:
+    """A score of a summary line: 0.123, or 12% (pct), or - when there is none."""
+    if x is None:
+        return "-"
+    return f"{100 * x:.0f}%" if pct else f"{x:.3f}"
+
+
 def preference_line(p: dict) -> str:
     """'preference accuracy 40% -> 90%, mean margin -0.12 -> 2.31 nats on 10 held-out pairs'."""
-    def f(x, pct=False):
-        if x is None:
-            return "-"
-        return f"{100 * x:.0f}%" if pct else f"{x:.3f}"
     return (f"base -> fine-tuned on {p.get('pairs', 0)} held-out pairs: preference accuracy "
-            f"{f(p.get('base_accuracy'), True)} -> {f(p.get('tuned_accuracy'), True)}, mean margin "
-            f"{f(p.get('base_margin'))} -> {f(p.get('tuned_margin'))} nats")
+            f"{_shown(p.get('base_accuracy'), True)} -> {_shown(p.get('tuned_accuracy'), True)}, mean margin "
+            f"{_shown(p.get('base_margin'))} -> {_shown(p.get('tuned_margin'))} nats")
 
 
 def summary_line(report: dict) -> str:
     """'Validation loss 0.81 (perplexity 2.24); ROUGE-L 0.02 -> 0.77, BLEU 0.01 -> 0.49, exact 0% -> 25%'."""
     m = report.get("metrics", {})
     b, t = m.get("base", {}), m.get("tuned", {})
-
-    def f(x, pct=False):
-        if x is None:
-            return "-"
-        return f"{100 * x:.0f}%" if pct else f"{x:.3f}"
     parts = []
     if report.get("eval_loss") is not None:
         parts.append(f"validation loss {report['eval_loss']:.4f} (perplexity {report['perplexity']:.2f}; "
                      f"base model {report.get('base_eval_loss', float('nan')):.4f})")
     if is_preference(report):
         return "; ".join(parts + [preference_line(report["preference"])])
-    parts.append(f"base -> fine-tuned on {report.get('n_samples', 0)} held-out prompts: ROUGE-L {f(b.get('rouge_l'))} -> "
-                 f"{f(t.get('rouge_l'))}, BLEU {f(b.get('bleu'))} -> {f(t.get('bleu'))}, "
-                 f"exact match {f(b.get('exact_match'), True)} -> {f(t.get('exact_match'), True)}")
+    parts.append(f"base -> fine-tuned on {report.get('n_samples', 0)} held-out prompts: ROUGE-L {_shown(b.get('rouge_l'))} -> "
+                 f"{_shown(t.get('rouge_l'))}, BLEU {_shown(b.get('bleu'))} -> {_shown(t.get('bleu'))}, "
+                 f"exact match {_shown(b.get('exact_match'), True)} -> {_shown(t.get('exact_match'), True)}")
     return "; ".join(parts)
 
 

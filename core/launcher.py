@@ -29,11 +29,12 @@ from core.gpus import detect_gpus
 from core.launch_commands import TRAIN_MODULE, build_command, cli_command
 from core.messages import Msg, recorded
 from core.paths import clean_label
-from core.rendezvous import master_problems
+from core.rendezvous import master_problems, master_written
 from core.rundir import ATTEMPT_FILES, CONFIG, RunDir, read_json, write_json
 from core.workspace import Workspace, pin_dataset, sha256_file
 
 MAX_NPROC = 64  # processes on one machine
+RESUMABLE = (J.FAILED, J.CANCELLED, J.INTERRUPTED)  # the ends a run may be resumed from
 
 
 @dataclass
@@ -54,21 +55,10 @@ class LaunchSpec:
         if self.nnodes < 1:
             out.append(Problem("--nnodes", Msg("launch.nnodes")))
         if self.nnodes > 1:
-            if not self.master or ":" not in self.master:
-                out.append(Problem("--master", Msg("launch.master"), Msg("launch.master.hint")))
-            else:
-                host, _, port = self.master.rpartition(":")
-                if not _HOST.fullmatch(host) or not port.isdigit() or len(port) > 5 or not (1 <= int(port) <= 65535):
-                    out.append(Problem("--master", Msg("launch.bad_master", value=repr(self.master))))
+            out += master_written(self.master)
             if not (0 <= self.node_rank < self.nnodes):
                 out.append(Problem("--node-rank", Msg("launch.node_rank", max=self.nnodes - 1)))
         return out
-
-
-# a host name (labels of at most 63 letters, digits or hyphens, 253 characters in all), an IPv4
-# address or a bracketed IPv6 one: anything else cannot be machine 0, and a job would only wait
-_HOST = re.compile(r"(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*"
-                   r"|\[[0-9A-Fa-f:.]{2,45}\]")
 
 
 def resolve_devices(spec: LaunchSpec, busy=()) -> tuple[list, int]:
@@ -166,10 +156,7 @@ def submit_train(ws: Workspace, cfg: TrainConfig, spec: LaunchSpec | None = None
                        run_dir=str(run_dir), config_path=str(cfg_path), config_sha256=sha256_file(cfg_path),
                        dataset_sha256=digest, argv=argv, gpus=gpus, nproc=nproc, parent_id=parent_id,
                        executor=executor.name)
-    if executor.schedules_itself:
-        return executor.submit(ws, job)  # the cluster queues it
-    schedule(ws)
-    return store.get(job.id)
+    return _queue(ws, job)
 
 
 def submit_command(ws: Workspace, kind: str, run_dir: Path, argv: list[str], *, gpus: list | None = None,
@@ -186,8 +173,15 @@ def submit_command(ws: Workspace, kind: str, run_dir: Path, argv: list[str], *, 
         write_json(RunDir(run_dir).launch_env, env)
     job = store.create(id=run_dir.name if not store.get(run_dir.name) else J.new_id(), kind=kind, name=name,
                        run_dir=str(run_dir), argv=argv, gpus=gpus, nproc=nproc, parent_id=parent_id)
+    return _queue(ws, job)
+
+
+def _queue(ws: Workspace, job: J.Job) -> J.Job:
+    """A new QUEUED job handed to whoever starts it: its cluster's queue, or schedule() on this machine."""
+    if executor_for(job).schedules_itself:
+        return executor_for(job).submit(ws, job)
     schedule(ws)
-    return store.get(job.id)
+    return J.JobStore(ws.db_path).get(job.id)
 
 
 def write_prepare(run_dir: Path, base_model: str) -> None:
@@ -229,9 +223,7 @@ JOB_ID_RE = re.compile(r"^[0-9A-Za-z][0-9A-Za-z-]{0,63}$")
 def get_job(ws: Workspace, job_id: str) -> J.Job:
     # Ids are typed by people (short prefixes); anything else - '%' or '_' (SQL LIKE wildcards), a
     # path, NUL - names no job rather than matching one by accident.
-    if not isinstance(job_id, str) or not JOB_ID_RE.match(job_id):
-        raise NotFound(Msg("job.none", id=repr(job_id)), Msg("job.none.hint"))
-    job = J.JobStore(ws.db_path).find(job_id)
+    job = J.JobStore(ws.db_path).find(job_id) if isinstance(job_id, str) and JOB_ID_RE.match(job_id) else None
     if job is None:
         raise NotFound(Msg("job.none", id=repr(job_id)), Msg("job.none.hint"))
     return job
@@ -256,18 +248,18 @@ def cancel(ws: Workspace, job_id: str, grace: float = 30.0) -> J.Job:
     executor.cancel(ws, job, grace)
     job = store.get(job.id)
     if job.state == J.CANCELLING and executor.poll(job) != OWNED:
-        _sweep_and_finish(ws, job, J.CANCELLED, reason="cancelled", message=Msg("end.cancelled"),
-                          hint=diagnose.resume_hint(job.run_dir))
+        _sweep_and_cancel(ws, job)
     schedule(ws)
     return store.get(job.id)
 
 
-def _sweep_and_finish(ws: Workspace, job: J.Job, state: str, **fields) -> bool:
-    """No owner is left to do it: stop every process of the job, then record the end.
+def _sweep_and_cancel(ws: Workspace, job: J.Job) -> bool:
+    """No owner is left to do it: stop every process of the job, then record it CANCELLED.
     The state changes only when no process of the job is left (else it stays as it is, honestly)."""
     if not executor_for(job).sweep(job):
         return False
-    return J.JobStore(ws.db_path).transition(job.id, state, **fields)
+    return J.JobStore(ws.db_path).transition(job.id, J.CANCELLED, reason="cancelled", message=Msg("end.cancelled"),
+                                             hint=diagnose.resume_hint(job.run_dir))
 
 
 def wait(ws: Workspace, job_id: str, timeout: float = 3600, poll: float = 0.5) -> J.Job:
@@ -315,8 +307,7 @@ def reconcile(ws: Workspace, only: list[J.Job] | None = None) -> list[J.Job]:
             continue  # schedule() records the owner in the same transaction that marks STARTING; not yet visible
         if seen == ORPHANED:
             if job.state == J.CANCELLING:  # a cancel with no supervisor left to carry it out
-                _sweep_and_finish(ws, job, J.CANCELLED, reason="cancelled", message=Msg("end.cancelled"),
-                                  hint=diagnose.resume_hint(job.run_dir))
+                _sweep_and_cancel(ws, job)
                 changed.append(job.id)
             continue  # its supervisor died but training runs on; finalised here once its processes end
         if _finalise_orphan(store, job, run_dir):
@@ -358,7 +349,7 @@ def resume(ws: Workspace, job_id: str, *, env: dict | None = None) -> J.Job:
     old = store.get(old.id)
     if old.kind != "train":
         raise JobError(Msg("job.not_train_resume", id=old.id, kind=old.kind))
-    if old.state not in (J.FAILED, J.CANCELLED, J.INTERRUPTED):
+    if old.state not in RESUMABLE:
         raise JobError(Msg("job.cannot_resume_state", id=old.id, state=J.state_word(old.state)),
                        Msg("job.wait_or_stop.hint") if not old.terminal else Msg("job.finished_retry.hint"))
     run = RunDir(old.run_dir)
@@ -366,8 +357,7 @@ def resume(ws: Workspace, job_id: str, *, env: dict | None = None) -> J.Job:
     if later:
         newest = later[0]
         raise JobError(Msg("job.continued", id=newest.id, state=J.state_word(newest.state)),
-                       Msg("job.resume_that.hint", id=newest.id) if newest.state in (J.FAILED, J.CANCELLED, J.INTERRUPTED)
-                       else Msg("job.see.hint", id=newest.id))
+                       Msg("job.resume_that.hint" if newest.state in RESUMABLE else "job.see.hint", id=newest.id))
     problems = resume_problems(old)
     if problems:
         raise InputError(problems=problems, title=Msg("job.resume_title", id=old.id))
@@ -387,10 +377,7 @@ def resume(ws: Workspace, job_id: str, *, env: dict | None = None) -> J.Job:
     job = store.create(kind="train", name=old.name, run_dir=old.run_dir, config_path=old.config_path,
                        config_sha256=old.config_sha256, dataset_sha256=old.dataset_sha256, argv=argv,
                        gpus=old.gpu_list, nproc=old.nproc, parent_id=old.id, executor=old.executor)
-    if executor_for(job).schedules_itself:
-        return executor_for(job).submit(ws, job)  # a new cluster job that continues from the checkpoint
-    schedule(ws)
-    return store.get(job.id)
+    return _queue(ws, job)  # on a cluster: a new cluster job that continues from the checkpoint
 
 
 def resume_problems(old: J.Job) -> list[Problem]:

@@ -48,16 +48,10 @@ def alive(pid: int | None, ctime: float | None) -> bool:
         return False
 
 
-def descendants(pid: int) -> list[psutil.Process]:
+def children(pid: int, recursive: bool = False) -> list[psutil.Process]:
+    """The processes `pid` started (recursive: theirs too); [] when it is gone."""
     try:
-        return psutil.Process(pid).children(recursive=True)
-    except (psutil.NoSuchProcess, psutil.AccessDenied):
-        return []
-
-
-def children(pid: int) -> list[psutil.Process]:
-    try:
-        return psutil.Process(pid).children(recursive=False)
+        return psutil.Process(pid).children(recursive=recursive)
     except (psutil.NoSuchProcess, psutil.AccessDenied):
         return []
 

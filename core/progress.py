@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 
 from core import jobs as J
+from core.diagnose import read_from
 from core.executors import executor_for
 from core.launch_commands import join_minutes, nodes_of
 from core.messages import Msg
@@ -38,19 +39,7 @@ def seconds_between(first: dict, last: dict) -> float:
 
 def log_tail(job: J.Job, max_bytes: int = 20_000) -> str:
     """The end of the job's log (its executor's: stdout.log for a local job), whole lines only."""
-    path = executor_for(job).logs(job)
-    try:
-        with open(path, "rb") as f:
-            f.seek(0, os.SEEK_END)
-            size = f.tell()
-            f.seek(max(0, size - max_bytes))
-            data = f.read()
-    except OSError:
-        return ""
-    text = data.decode("utf-8", errors="replace")
-    if size > max_bytes:
-        text = text.split("\n", 1)[-1]
-    return text
+    return read_from(executor_for(job).logs(job), 0, max_bytes, whole_lines=True)
 
 
 def status(job: J.Job) -> dict:

@@ -8,6 +8,7 @@ listens there, or it is below 1024 and machine 0 does not run as root), is refus
 from __future__ import annotations
 
 import errno
+import re
 import socket
 import threading
 
@@ -16,6 +17,20 @@ from core.messages import Msg
 
 LOOKUP_WAIT_S = 10.0  # a name service that answers later than this neither refuses nor delays the job more
 UNKNOWN = {socket.EAI_NONAME, getattr(socket, "EAI_NODATA", socket.EAI_NONAME)}
+# a host name (labels of at most 63 letters, digits or hyphens, 253 characters in all), an IPv4
+# address or a bracketed IPv6 one: anything else cannot be machine 0, and a job would only wait
+HOST = re.compile(r"(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*"
+                  r"|\[[0-9A-Fa-f:.]{2,45}\]")
+
+
+def master_written(master: str | None) -> list[Problem]:
+    """What is wrong with how --master is written (HOST:PORT), before anything is looked up."""
+    if not master or ":" not in master:
+        return [Problem("--master", Msg("launch.master"), Msg("launch.master.hint"))]
+    host, _, port = master.rpartition(":")
+    if not HOST.fullmatch(host) or not port.isdigit() or len(port) > 5 or not 1 <= int(port) <= 65535:
+        return [Problem("--master", Msg("launch.bad_master", value=repr(master)))]
+    return []
 
 
 def master_problems(master: str, node_rank: int) -> list[Problem]:

@@ -225,6 +225,11 @@ def read_json(path: str | os.PathLike) -> dict:
     return data if isinstance(data, dict) else {}
 
 
+def add_to_json(path: str | os.PathLike, info: dict) -> None:
+    """`info`'s non-empty values written over the file's (the end's diagnosis over what a rank claimed in error.json)."""
+    write_json(path, dict(read_json(path), **{k: v for k, v in info.items() if v not in (None, "")}))
+
+
 def read_small_json(path: str | os.PathLike, max_bytes: int) -> dict:
     """read_json for a file that anyone may have put in a run folder: only a regular file of at most
     max_bytes, never through a symbolic link. {} for a link (to /etc/passwd, to another workspace), a

@@ -16,6 +16,7 @@ import contextlib
 import errno
 import json
 import os
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -31,7 +32,7 @@ from core import jobs as J
 from core import knobs, procs
 from core.launch_commands import is_direct, nodes_of
 from core.messages import Msg, recorded, said
-from core.rundir import RunDir, read_json, write_json
+from core.rundir import RunDir, add_to_json, read_json, write_json
 from core.workspace import REPO_ROOT, Workspace, path_identity, python_path
 
 POLL_S = 0.25
@@ -119,7 +120,7 @@ class Supervisor:
         if job.state == J.CANCELLING or self.rundir.cancel_request.exists():
             self.finish(None, cancelled=True)
             return
-        free_mb = _free_mb(self.run_dir)
+        free_mb = shutil.disk_usage(self.run_dir).free / 2**20
         min_free = float(self.knob(knobs.MIN_FREE_MB, MIN_FREE_MB))
         if free_mb < min_free:
             self.finish(None, failure=dict(reason="disk_full", **said(
@@ -235,7 +236,7 @@ class Supervisor:
                 if not self.termed:
                     self.termed = True
                     # SIGTERM, not SIGKILL: torchrun forwards it to the ranks, which save a checkpoint and stop
-                    _signal(agent.pid, signal.SIGTERM)
+                    agent.send_signal(signal.SIGTERM)  # nothing when it has ended
                 elif now - self.cancel_at > self.grace:
                     self.killed_at = now
                     procs.signal_all(self.tree(agent), signal.SIGKILL)
@@ -253,7 +254,7 @@ class Supervisor:
             pass
 
     def tree(self, agent: subprocess.Popen) -> list[psutil.Process]:
-        out = procs.descendants(agent.pid)
+        out = procs.children(agent.pid, recursive=True)
         try:
             out.insert(0, psutil.Process(agent.pid))
         except psutil.NoSuchProcess:
@@ -282,7 +283,7 @@ class Supervisor:
 
     def heartbeat(self, agent: subprocess.Popen) -> None:
         """Record every process under the agent (pid + start time) in the job table and heartbeat.json."""
-        for p in procs.descendants(agent.pid):
+        for p in procs.children(agent.pid, recursive=True):
             self.remember(p.pid)
         self.save_recorded()
         if self.deleted():  # a rank's next write makes a new, empty folder: write nothing into it
@@ -373,7 +374,7 @@ class Supervisor:
         try:
             write_json(self.rundir.exit, exit_info)
             if state == J.FAILED:
-                self.write_error_json(info)
+                add_to_json(self.rundir.error, info)
         except OSError as e:  # the job table is the record that counts: the end goes there all the same
             with contextlib.suppress(OSError):  # supervisor.log may be on that very disk
                 print(f"[danlu] could not write the end of job {self.job.id} into {self.run_dir}: {e}", file=sys.stderr, flush=True)
@@ -424,24 +425,6 @@ class Supervisor:
         log_text = diagnose.read_from(self.log_path, self.log_offset)
         return J.FAILED, diagnose.explain(self.run_dir, rc, log_text, first_gone=self.first_gone(), nproc=self.job.nproc,
                                        direct=self.direct, nodes=self.nodes)
-
-    def write_error_json(self, info: dict) -> None:
-        existing = read_json(self.rundir.error)
-        merged = dict(existing, **{k: v for k, v in info.items() if v not in (None, "")})
-        write_json(self.rundir.error, merged)
-
-
-def _signal(pid: int, sig: int) -> None:
-    try:
-        os.kill(pid, sig)
-    except ProcessLookupError:
-        pass
-
-
-def _free_mb(path: Path) -> float:
-    st = os.statvfs(path)
-    return st.f_bavail * st.f_frsize / 2**20
-
 
 if __name__ == "__main__":
     sys.exit(main())

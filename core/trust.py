@@ -67,10 +67,13 @@ def _with_roots(e: InputError, ws) -> InputError:
 
 def check_file(text, ws, origin: str, *, field: str, must_exist: bool = True) -> str:
     """A file the page names (a dataset): inside the allowed roots for the browser."""
-    if _origin(origin) == SHELL:
-        return text
+    return text if _origin(origin) == SHELL else _inside_roots(text, ws, field, must_exist, "file")
+
+
+def _inside_roots(text, ws, field: str, must_exist: bool, kind: str) -> str:
+    """core.paths.resolve_user_path's absolute path; its refusal names the allowed folders."""
     try:
-        return str(resolve_user_path(text, ws, field=field, must_exist=must_exist, kind="file"))
+        return str(resolve_user_path(text, ws, field=field, must_exist=must_exist, kind=kind))
     except InputError as e:
         raise _with_roots(e, ws) from None
 
@@ -87,12 +90,7 @@ def check_upload(text, ws, origin: str, *, field: str, suffixes: tuple[str, ...]
 
 def check_folder(text, ws, origin: str, *, field: str) -> str:
     """A folder the page names (an adapter or run folder): inside the allowed roots for the browser."""
-    if _origin(origin) == SHELL:
-        return text
-    try:
-        return str(resolve_user_path(text, ws, field=field, must_exist=True, kind="dir"))
-    except InputError as e:
-        raise _with_roots(e, ws) from None
+    return text if _origin(origin) == SHELL else _inside_roots(text, ws, field, True, "dir")
 
 
 def check_model(text, ws, origin: str, *, field: str = "base_model") -> str:
@@ -114,10 +112,7 @@ def check_base_model(text, ws, origin: str, *, field: str = "base_model", must_e
     t = (text or "").strip()
     if not (looks_like_url(t) or "\x00" in t or is_local_model_text(t, ws)):
         return text
-    try:
-        return str(resolve_user_path(t, ws, field=field, must_exist=must_exist, kind="dir"))
-    except InputError as e:
-        raise _with_roots(e, ws) from None
+    return _inside_roots(t, ws, field, must_exist, "dir")
 
 
 def check_chat(model, adapter, ws, origin: str) -> tuple[str, str | None]:
@@ -137,10 +132,7 @@ def check_adapter(text, ws, origin: str, *, field: str = "start_adapter", must_e
     t = (text or "").strip()
     if _origin(origin) == SHELL or not t or not ("/" in t or "\\" in t or t.startswith((".", "~")) or "\x00" in t):
         return text
-    try:
-        return str(resolve_user_path(t, ws, field=field, must_exist=must_exist, kind="dir"))
-    except InputError as e:
-        raise _with_roots(e, ws) from None
+    return _inside_roots(t, ws, field, must_exist, "dir")
 
 
 CHECKS = {"file": check_file, "model": check_base_model, "adapter": check_adapter}

@@ -2,6 +2,7 @@
 per session and copied in (it is 0.5 MB). No test touches the network."""
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import socket
@@ -77,6 +78,14 @@ def run_app(*args, home: Path, env: dict | None = None, timeout: float = 300, cw
     e.update(env or {})
     return subprocess.run([sys.executable, str(REPO / "app.py"), *map(str, args)], cwd=str(cwd or REPO), env=e,
                           capture_output=True, text=True, timeout=timeout)
+
+
+def load_script(rel: str):
+    """A script of the repository that is no package module (bench/, tools/), loaded as a module for its tests."""
+    spec = importlib.util.spec_from_file_location(Path(rel).stem, REPO / rel)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
 
 
 def free_port() -> int:

@@ -36,14 +36,17 @@ def upload_dir(ws) -> Path:
 
 
 def downloads_dir(ws) -> Path:
-    return Path(ws.root) / "gui-downloads"
+    """The one folder the page offers files from (launch's allowed_paths), made when missing."""
+    d = Path(ws.root) / "gui-downloads"
+    d.mkdir(parents=True, exist_ok=True)
+    return d
 
 
 def launch_options(ws) -> dict:
     """Set Gradio's cache folders into the workspace and return the launch() keyword arguments."""
     from starlette.middleware import Middleware
     uploads, downloads = upload_dir(ws), downloads_dir(ws)
-    for d in (uploads, downloads, Path(ws.root) / "gradio" / "examples"):
+    for d in (uploads, Path(ws.root) / "gradio" / "examples"):
         d.mkdir(parents=True, exist_ok=True)
     # Read by Gradio when components are built and when the server starts: set before both.
     os.environ["GRADIO_TEMP_DIR"] = str(uploads)

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 
 from core.catalog_en import EN
-from core.errors import Problem
+from core.errors import Problem, Worded
 from core.messages import Msg, place, said
 
 KEEP_PER_CODE = 20
@@ -74,7 +74,7 @@ def _printable_msg(m: Msg) -> Msg:
 
 
 @dataclass
-class Issue:
+class Issue(Worded):
     code: str                   # the kind of problem (KINDS)
     msg: Msg                    # what is wrong
     hint_msg: Msg | None = None  # what to do
@@ -82,14 +82,6 @@ class Issue:
     line: int | None = None     # 1-based physical line where the record starts (None for Parquet)
     record: int | None = None   # 1-based record number (differs from line in CSV and JSON arrays)
     value: str | None = None    # short escaped value, already cut
-
-    @property
-    def message(self) -> str:
-        return str(self.msg)
-
-    @property
-    def hint(self) -> str:
-        return str(self.hint_msg) if self.hint_msg is not None else ""
 
     def where(self, file: str = "") -> str:
         """`file:12`, `file:9 (record 5)`, `file record 5` — then the field."""

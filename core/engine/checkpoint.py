@@ -20,7 +20,6 @@ from core.rundir import CHECKPOINT_PREFIX as PREFIX, checkpoint_name
 from core.workspace import MANIFEST, atomic_write_bytes, fsync_dir, manifest_problem, read_manifest, write_manifest
 
 
-
 def flatten_optimizer(state: dict) -> tuple[dict[str, torch.Tensor], dict]:
     """torch optimizer state_dict -> (tensors for safetensors, JSON for the rest)."""
     tensors, meta = {}, {"param_groups": state["param_groups"], "scalars": {}}
@@ -43,30 +42,36 @@ def unflatten_optimizer(tensors: dict[str, torch.Tensor], meta: dict) -> dict:
 
 
 def free_bytes(path: Path) -> int:
-    st = os.statvfs(path)
-    return st.f_bavail * st.f_frsize
+    return shutil.disk_usage(path).free
 
 
-def save(ckpt_root: Path, step: int, adapter_state: dict[str, torch.Tensor], adapter_config: dict,
-         optimizer_state: dict, trainer_state: dict) -> Path:
-    """Write one checkpoint atomically; return its final folder."""
+def _publish(ckpt_root: Path, name: str, fill) -> Path:
+    """Write one checkpoint atomically: `fill(folder)` writes its files, the manifest last, into a fresh
+    partial folder, which is then renamed to `name`; return that final folder."""
     ckpt_root.mkdir(parents=True, exist_ok=True)
-    final = ckpt_root / checkpoint_name(step)
-    tmp = ckpt_root / f".{final.name}.partial"
+    final, tmp = ckpt_root / name, ckpt_root / f".{name}.partial"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
-    save_file({k: v.detach().to("cpu").contiguous() for k, v in adapter_state.items()}, tmp / "adapter_model.safetensors")
-    (tmp / "adapter_config.json").write_text(json.dumps(adapter_config, indent=2, default=str))
-    opt_tensors, opt_meta = flatten_optimizer(optimizer_state)
-    save_file(opt_tensors, tmp / "optimizer.safetensors")
-    (tmp / "optimizer.json").write_text(json.dumps(opt_meta, default=float))
-    (tmp / "trainer_state.json").write_text(json.dumps(trainer_state, indent=2, default=float))
-    write_manifest(tmp, sorted(p for p in tmp.iterdir() if p.is_file()), step=step)
+    fill(tmp)
     if final.exists():  # a re-save of the same step (resume then stop at once): replace it
         shutil.rmtree(final)
     os.replace(tmp, final)
     fsync_dir(ckpt_root)
     return final
+
+
+def save(ckpt_root: Path, step: int, adapter_state: dict[str, torch.Tensor], adapter_config: dict,
+         optimizer_state: dict, trainer_state: dict) -> Path:
+    """Write one checkpoint atomically; return its final folder."""
+    def fill(tmp: Path) -> None:
+        save_file({k: v.detach().to("cpu").contiguous() for k, v in adapter_state.items()}, tmp / "adapter_model.safetensors")
+        (tmp / "adapter_config.json").write_text(json.dumps(adapter_config, indent=2, default=str))
+        opt_tensors, opt_meta = flatten_optimizer(optimizer_state)
+        save_file(opt_tensors, tmp / "optimizer.safetensors")
+        (tmp / "optimizer.json").write_text(json.dumps(opt_meta, default=float))
+        (tmp / "trainer_state.json").write_text(json.dumps(trainer_state, indent=2, default=float))
+        write_manifest(tmp, sorted(p for p in tmp.iterdir() if p.is_file()), step=step)
+    return _publish(ckpt_root, checkpoint_name(step), fill)
 
 
 def verify(path: Path) -> str | None:
@@ -102,21 +107,14 @@ def files_of(path: Path) -> dict[str, bytes]:
 
 
 def write_copy(ckpt_root: Path, name: str, files: dict[str, bytes]) -> Path:
-    """Another machine's checkpoint (files_of) written here as save() writes one: into a partial
-    folder, the manifest last, then renamed. The caller verifies it (the manifest holds every sha256)."""
+    """Another machine's checkpoint (files_of) written here as save() writes one. The caller verifies it
+    (the manifest holds every sha256)."""
     if name != checkpoint_name(int(name[len(PREFIX):])):
         raise ValueError(f"not a checkpoint's name: {name!r}")
-    ckpt_root.mkdir(parents=True, exist_ok=True)
-    final, tmp = ckpt_root / name, ckpt_root / f".{name}.partial"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    for fname in sorted(files, key=lambda f: f == MANIFEST):  # the manifest last
-        atomic_write_bytes(tmp / Path(fname).name, files[fname])
-    if final.exists():
-        shutil.rmtree(final)
-    os.replace(tmp, final)
-    fsync_dir(ckpt_root)
-    return final
+    def fill(tmp: Path) -> None:
+        for fname in sorted(files, key=lambda f: f == MANIFEST):  # the manifest last
+            atomic_write_bytes(tmp / Path(fname).name, files[fname])
+    return _publish(ckpt_root, name, fill)
 
 
 def load(path: Path) -> tuple[dict, dict, dict]:

@@ -30,7 +30,7 @@ from pathlib import Path
 from core import jobs as J
 from core.errors import DanluError, InputError, JobError, Problem
 from core.messages import Msg, recorded
-from core.rundir import RunDir, read_json, write_json
+from core.rundir import RunDir, add_to_json, read_json, write_json
 from core.slurm import commands, outcome
 from core.slurm.commands import QueueEntry
 from core.slurm.script import ScriptJob, render
@@ -253,7 +253,7 @@ class SlurmExecutor:
                                     slurm_job_id=job.slurm_job_id, slurm_state=facts.slurm_state,
                                     attempt=facts.attempt, **info))
         if state == J.FAILED:
-            write_json(files.error, dict(read_json(files.error), **{k: v for k, v in info.items() if v not in (None, "")}))
+            add_to_json(files.error, info)
         moved = store.transition(job.id, state, exit_code=rc, reason=info.get("reason", ""),
                                  message=recorded(info, "message"), hint=recorded(info, "hint"))
         if facts.requeued and state == J.INTERRUPTED:

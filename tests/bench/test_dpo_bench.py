@@ -1,24 +1,20 @@
 """bench/dpo_bench.py's CPU-runnable parts: arguments, the model view and pairs (every row exactly
 --seq tokens for Danlu's encode_pair and for TRL's own tokenisation), the Danlu configs, the table,
 and a tiny dry run of the whole harness with the demo model (no quantisation on a CPU)."""
-import importlib.util
 import json
 import subprocess
 import sys
 
 import pytest
 
-from tests.conftest import REPO
+from tests.conftest import REPO, load_script
 
 sys.path.insert(0, str(REPO / "bench"))
 
 
 @pytest.fixture(scope="module")
 def db():
-    spec = importlib.util.spec_from_file_location("dpo_bench", REPO / "bench" / "dpo_bench.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script("bench/dpo_bench.py")
 
 
 def test_arguments(db):

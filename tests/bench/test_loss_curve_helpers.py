@@ -1,18 +1,14 @@
 """Pure helpers of bench/loss_curve.py: the verdict and the real-text tokenizer/data builder.
 (The script itself trains three stacks for minutes; it is run by hand, not here.)"""
-import importlib.util
 
 import pytest
 
-from tests.conftest import REPO
+from tests.conftest import load_script
 
 
 @pytest.fixture(scope="module")
 def lc():
-    spec = importlib.util.spec_from_file_location("loss_curve", REPO / "bench" / "loss_curve.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script("bench/loss_curve.py")
 
 
 def curve(values):

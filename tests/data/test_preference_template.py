@@ -1,22 +1,18 @@
 """The preference template (issue 18): its sample pairs are reproducible from the committed script,
 read as clean preference data, and carry the difference the template promises (chosen polite and
 correct, rejected curt and wrong)."""
-import importlib.util
 import json
 import re
 
 from core import presets
 from core.data import check_file
-from tests.conftest import REPO
+from tests.conftest import REPO, load_script
 
 DATA = REPO / "presets/templates/data/preference-keeper.jsonl"
 
 
 def _generator():
-    spec = importlib.util.spec_from_file_location("make_preference_data", REPO / "tools/make_preference_data.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script("tools/make_preference_data.py")
 
 
 def test_the_committed_pairs_are_what_the_script_writes(tmp_path):

@@ -19,6 +19,14 @@ def gui(services):
 
 
 @pytest.fixture
+def furnaces(uploads) -> Path:
+    """The demo dataset, as a file to upload."""
+    path = uploads / "furnaces.jsonl"
+    path.write_bytes(DEMO.read_bytes())
+    return path
+
+
+@pytest.fixture
 def broken(uploads) -> Path:
     lines = DEMO.read_text().splitlines()
     path = uploads / "broken.jsonl"
@@ -27,15 +35,13 @@ def broken(uploads) -> Path:
     return path
 
 
-def test_upload_copies_the_file_in_and_checks_it(gui, uploads):
-    src = uploads / "furnaces.jsonl"
-    src.write_bytes(DEMO.read_bytes())
-    ds_id, picker = dt.import_upload(gui, str(src), "en")
+def test_upload_copies_the_file_in_and_checks_it(gui, furnaces):
+    ds_id, picker = dt.import_upload(gui, str(furnaces), "en")
     assert ds_id.startswith("ds-") and picker["value"] == ds_id
     summary, problems, counts, dataset = dt.check(gui, ds_id, "auto", "", "en")
     assert "furnaces.jsonl" in summary and "**124**" in summary and "messages" in summary
     assert problems.empty and Path(dataset).is_relative_to(gui.ws.datasets)
-    assert src.read_bytes() == DEMO.read_bytes()  # the original is never touched
+    assert furnaces.read_bytes() == DEMO.read_bytes()  # the original is never touched
 
 
 def test_problems_table_names_the_line_and_the_fix(gui, broken):
@@ -78,10 +84,8 @@ def test_length_cleaning_says_it_is_working_then_uses_the_models_tokenizer(gui, 
     assert steps[1].startswith("✓") and "cleaned ×2" in dt.check(gui, ds_id, "auto", "", "en")[0]
 
 
-def test_grid_edits_become_a_version(gui, uploads):
-    src = uploads / "furnaces.jsonl"
-    src.write_bytes(DEMO.read_bytes())
-    ds_id, _ = dt.import_upload(gui, str(src), "en")
+def test_grid_edits_become_a_version(gui, furnaces):
+    ds_id, _ = dt.import_upload(gui, str(furnaces), "en")
     grid = dt.grid(gui, ds_id, 1, "en")
     assert len(grid) == dt.PAGE and list(grid.iloc[:, 0][:2]) == [1, 2]
     record = json.loads(grid.iloc[1, 2])
@@ -96,12 +100,10 @@ def test_grid_edits_become_a_version(gui, uploads):
     assert "Edited answer." in dt.grid(gui, ds_id, 1, "en").iloc[1, 2]
 
 
-def test_grid_edits_with_nan_or_a_key_twice_are_problems_of_their_row(gui, uploads):
+def test_grid_edits_with_nan_or_a_key_twice_are_problems_of_their_row(gui, furnaces):
     """A grid row edited to hold NaN, Infinity or a key twice was saved into the new version (Python's json takes
     NaN and keeps the last of two keys): each is now a problem of its row, in words, as in a file."""
-    src = uploads / "furnaces.jsonl"
-    src.write_bytes(DEMO.read_bytes())
-    ds_id, _ = dt.import_upload(gui, str(src), "en")
+    ds_id, _ = dt.import_upload(gui, str(furnaces), "en")
     grid = dt.grid(gui, ds_id, 1, "en")
     for i, value in ((1, "NaN"), (2, "-Infinity")):
         grid.iloc[i, 2] = grid.iloc[i, 2][:-1] + ', "score": %s}' % value
@@ -113,10 +115,8 @@ def test_grid_edits_with_nan_or_a_key_twice_are_problems_of_their_row(gui, uploa
     assert "score" not in dt.grid(gui, ds_id, 1, "en").iloc[1, 2]
 
 
-def test_insight_answers_at_once_then_gives_lengths_and_the_rendered_example(gui, uploads):
-    src = uploads / "furnaces.jsonl"
-    src.write_bytes(DEMO.read_bytes())
-    ds_id, _ = dt.import_upload(gui, str(src), "en")
+def test_insight_answers_at_once_then_gives_lengths_and_the_rendered_example(gui, furnaces):
+    ds_id, _ = dt.import_upload(gui, str(furnaces), "en")
     steps = list(dt.insight(gui, ds_id, "builtin:danlu-tiny", 128, False, "auto", 2, "en"))
     assert len(steps) == 2 and "Measuring" in steps[0][1]
     hist, lengths, rendered, *_ = steps[-1]
@@ -144,11 +144,9 @@ def test_a_maximum_length_that_leaves_no_row_an_answer_is_said_beside_the_length
     assert "nothing to learn" not in lengths and "⚠" not in lengths
 
 
-def test_download_offers_the_current_version(gui, uploads):
-    src = uploads / "furnaces.jsonl"
-    src.write_bytes(DEMO.read_bytes())
-    ds_id, _ = dt.import_upload(gui, str(src), "en")
-    assert Path(dt.download(gui, ds_id)).read_bytes() == src.read_bytes()
+def test_download_offers_the_current_version(gui, furnaces):
+    ds_id, _ = dt.import_upload(gui, str(furnaces), "en")
+    assert Path(dt.download(gui, ds_id)).read_bytes() == furnaces.read_bytes()
     assert dt.download(gui, "") is None
 
 
@@ -183,10 +181,8 @@ def test_offloaded_work_runs_in_a_helper_that_ends_with_the_gui(uploads):
         time.sleep(0.2)
 
 
-def test_upload_and_check_answer_together(gui, uploads):
-    src = uploads / "furnaces.jsonl"
-    src.write_bytes(DEMO.read_bytes())
-    ds_id, picker, summary, problems, counts, dataset, fmt, cleaned = dt.upload_and_check(gui, str(src), "auto", "", "en")
+def test_upload_and_check_answer_together(gui, furnaces):
+    ds_id, picker, summary, problems, counts, dataset, fmt, cleaned = dt.upload_and_check(gui, str(furnaces), "auto", "", "en")
     assert cleaned == "" and dt.pick(ds_id) == (ds_id, "")  # a message about the dataset before goes
     assert ds_id.startswith("ds-") and "**124**" in summary and problems.empty and fmt == gr.skip()
     again = dt.check_current(gui, "", str(DEMO), "auto", "", "en")  # a template's sample file, no upload
@@ -229,10 +225,8 @@ def test_a_preference_file_shows_a_pair_side_by_side_with_the_answers_learned(gu
     assert any(label == "学习" for _, label in zh["value"]), zh["value"]
 
 
-def test_supervised_files_keep_the_single_example_and_hide_the_pair_parts(gui, uploads):
-    src = uploads / "furnaces.jsonl"
-    src.write_bytes(DEMO.read_bytes())
-    ds_id, _ = dt.import_upload(gui, str(src), "en")
+def test_supervised_files_keep_the_single_example_and_hide_the_pair_parts(gui, furnaces):
+    ds_id, _ = dt.import_upload(gui, str(furnaces), "en")
     single, prompt, *rest = list(dt.insight(gui, ds_id, "", 128, False, "auto", 1, "en"))[-1][2:]
     assert single["visible"] and single["value"] and not prompt["visible"] and not any(u["visible"] for u in rest)
 

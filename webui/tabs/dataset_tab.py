@@ -26,6 +26,7 @@ from webui.i18n import CODES, L, error_text, keep_said, recorded_text, said_agai
 from webui.tabs import dataset_pairs
 from webui.tabs.dataset_grid import PAGE, grid, save_edits
 from webui.tabs.dataset_lengths import histogram_frame, histogram_titles, insight, relabel
+from webui.serving import downloads_dir
 from webui.tabs.hyperparams_tab import problems_markdown
 
 PROBLEM_COLUMNS = ("line", "field", "message", "fix")
@@ -294,8 +295,7 @@ def download(gui, ds_id: str, lang: str | None = None):
         src, info = D.export_path(gui.ws, ds_id), D.get_dataset(gui.ws, ds_id)
     except DanluError as e:
         raise gr.Error(html.escape(error_text(e, lang), quote=False), print_exception=False) from None
-    dest = gui.ws.root / "gui-downloads" / f"{info['display_name'].rsplit('.', 1)[0]}-v{info.get('version', 0)}{src.suffix}"
-    dest.parent.mkdir(parents=True, exist_ok=True)
+    dest = downloads_dir(gui.ws) / f"{info['display_name'].rsplit('.', 1)[0]}-v{info.get('version', 0)}{src.suffix}"
     shutil.copyfile(src, dest)
     return str(dest)
 

@@ -19,6 +19,7 @@ from core.rundir import RunDir
 from webui import numbers
 from webui.i18n import L, error_text, keep_said, said_in_all, say, tr
 from webui.jobview import finished_runs, job_status
+from webui.serving import downloads_dir
 from webui.tabs.hyperparams_tab import problems_markdown
 
 # the columns of core.evaluation.table_rows, in its order, as UI text keys
@@ -138,8 +139,7 @@ def csv_update(gui, job: J.Job):
     src = RunDir(job.run_dir).eval_csv
     if not src.is_file():
         return gr.update(value=None, visible=False)
-    dest = gui.ws.root / "gui-downloads" / f"eval-{job.id}.csv"
-    dest.parent.mkdir(parents=True, exist_ok=True)
+    dest = downloads_dir(gui.ws) / f"eval-{job.id}.csv"
     shutil.copyfile(src, dest)
     return gr.update(value=str(dest), visible=True)
 

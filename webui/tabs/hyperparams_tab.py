@@ -24,6 +24,7 @@ from core.messages import Msg, label
 from webui import fields
 from webui.i18n import L, has, preset_text, said_in_all, say, tr
 from webui.jobview import finished_runs
+from webui.serving import downloads_dir
 
 GROUP_KEYS = {"model": "grp.model", "data": "grp.data", "lora": "grp.lora", "training": "grp.training",
               "logging": "grp.logging", "speed": "grp.speed"}
@@ -177,12 +178,6 @@ def _memory_words(est, plan, split, free: float, name: str, device: str, lang: s
     return "\n\n".join(lines) + f"\n\n<span class='muted'>{parts}</span>"
 
 
-def downloads_dir(gui) -> Path:
-    d = gui.ws.root / "gui-downloads"
-    d.mkdir(parents=True, exist_ok=True)
-    return d
-
-
 def save_settings(gui, lang: str, *values):
     """Inputs: language, every setting. Outputs: a YAML file to download, the problems, and the note under
     the buttons (in every language, i18n.Said): saved, or not. The problems box above the buttons shows
@@ -192,7 +187,7 @@ def save_settings(gui, lang: str, *values):
     if cfg is None:
         refused = said_in_all(lambda code: f"⚠ **{tr('hp.not_saved', code)}** ({len(problems)})", lang)
         return None, problems_markdown(problems, lang), refused
-    path = downloads_dir(gui) / f"danlu-config-{time.strftime('%Y%m%d-%H%M%S')}.yaml"
+    path = downloads_dir(gui.ws) / f"danlu-config-{time.strftime('%Y%m%d-%H%M%S')}.yaml"
     # a plain write: this is a copy to download, not a record that must survive a power cut
     path.write_text(to_yaml(cfg, "Danlu training config, saved from the GUI.\nRun it:  python app.py train " + path.name),
                     encoding="utf-8")
@@ -265,7 +260,7 @@ def show_command(gui, lang: str, chosen_gpus: list, nproc, *values) -> str:
         return said_in_all(lambda code: "# " + tr("hp.fix_first", code) + "\n"
                            + "\n".join(f"# {say(p.as_msg(), code)}" for p in problems), lang)
     digest = hashlib.sha256(to_yaml(cfg).encode()).hexdigest()[:10]
-    path = downloads_dir(gui) / f"danlu-config-{digest}.yaml"
+    path = downloads_dir(gui.ws) / f"danlu-config-{digest}.yaml"
     save_config(cfg, path, header="Danlu training config, written by the GUI's Show command.")
     try:
         spec = launch_spec(chosen_gpus, nproc, lang)

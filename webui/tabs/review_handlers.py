@@ -25,6 +25,7 @@ from core.data.review import Filters, choices, counts, open_desk, select
 from core.data.review_actions import edit_turn, export_marks, mark_rows, redact, row_view, scan_dataset
 from core.errors import DanluError, InputError
 from webui.i18n import error_text, number, recorded_text, said_in_all, tr
+from webui.serving import downloads_dir
 from webui.tabs.hyperparams_tab import problems_markdown
 from webui.tabs.review_render import chat_html, counts_markdown, diff_html, hits_frame, lang_name, position_markdown
 
@@ -413,7 +414,7 @@ def export(gui, ds_id, lang: str | None = None):
     try:
         info = D.get_dataset(gui.ws, ds_id)
         name = info["display_name"].rsplit(".", 1)[0]
-        return str(export_marks(gui.ws, ds_id, gui.ws.root / "gui-downloads" / f"{name}-v{info['version']}-marks.csv"))
+        return str(export_marks(gui.ws, ds_id, downloads_dir(gui.ws) / f"{name}-v{info['version']}-marks.csv"))
     except DanluError as e:
         raise gr.Error(html.escape(error_text(e, lang), quote=False), print_exception=False) from None
 

@@ -252,13 +252,13 @@ def refresh_job(gui, job_id: str | None, seen: str, lang: str):
     run = RunDir(job.run_dir)
     metrics, log = file_stamp(run.metrics), file_stamp(run.stdout_log)
     ident = f"{job.id}|{job.state}|{lang}"
-    sig = f"{ident}|{metrics}|{log}|{file_stamp(run.progress)}"
+    sig = f"{ident}|{metrics}|{log}|{file_stamp(run.progress)}|{file_stamp(run.attempt(job.id))}"  # the last: a later job went on
     last_sig, plotted_size, plotted_at = _parse_seen(seen)
     if sig == last_sig and plotted_size == metrics[0]:
         return (gr.skip(),) * 11  # nothing new: the page keeps what it shows, `seen` included
     same_job = last_sig.startswith(f"{job.id}|")
     same_state = last_sig.startswith(ident + "|")
-    status, failure = gui.live.memo(("status", sig), lambda: _status_texts(job, lang))
+    status, failure, continued = gui.live.memo(("status", sig), lambda: _status_texts(job, lang))
     log_out = gr.skip() if same_state and last_sig.split("|")[4] == str(log) else \
         gui.live.memo(("log", job.id, job.nproc, log), lambda: log_text(job))
     now = time.time()
@@ -275,17 +275,16 @@ def refresh_job(gui, job_id: str | None, seen: str, lang: str):
     else:
         failure_out = gr.update(value=failure or "", visible=failure is not None)
         stop_out = gr.update(interactive=job.state in (J.QUEUED, *J.ACTIVE))
-        resume_out = gr.update(interactive=job.kind == "train" and job.state in (J.FAILED, J.CANCELLED, J.INTERRUPTED)
-                               and not run.attempt(job.id).is_dir())  # not when a later job went on
+        resume_out = gr.update(interactive=job.kind == "train" and job.state in launcher.RESUMABLE and not continued)
         retry_out = gr.update(interactive=job.kind == "train" and job.terminal)
     return (status, failure_out, log_out, loss_df, lr_df, f"{sig}#{plotted_size}#{plotted_at:.3f}", stop_out, resume_out,
             margin_out, acc_out, retry_out)
 
 
-def _status_texts(job: J.Job, lang: str) -> tuple[str, str | None]:
-    """The status line and the failure box's text (None: hidden)."""
+def _status_texts(job: J.Job, lang: str) -> tuple[str, str | None, bool]:
+    """The status line, the failure box's text (None: hidden) and whether a later job continued the run."""
     st = progress.status(job)
-    return status_markdown(st, lang), failure_text(st, lang)
+    return status_markdown(st, lang), failure_text(st, lang), st["continued"]
 
 
 def _parse_seen(seen: str) -> tuple[str, int, float]:
