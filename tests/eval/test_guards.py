@@ -234,3 +234,26 @@ def test_a_stop_that_lands_in_a_finaliser_still_stops_the_export(monkeypatch):
     Finalised()  # Python reports the exception raised inside __del__ and goes on, as it did in regex's
     with pytest.raises(merge.Cancelled):
         merge.Progress(None)("saving")
+
+
+def test_an_export_folder_whose_partial_name_is_taken_is_refused_and_left_alone(services, tmp_path):
+    """`python app.py merge JOB ~/out` writes ~/out.partial first, and the export removed any folder of that
+    name before writing: a folder of the user's there was deleted with its files (found probing the CLI)."""
+    from core.export import submit_merge
+    mine = tmp_path / "out.partial"
+    mine.mkdir()
+    (mine / "thesis.txt").write_text("precious")
+    with pytest.raises(InputError) as e:
+        submit_merge(services.workspace, "whatever", str(tmp_path / "out"), origin="shell")
+    assert "out.partial already exists" in str(e.value) and "move or delete it" in str(e.value)
+    assert (mine / "thesis.txt").read_text() == "precious" and services.store.list() == []
+
+
+def test_an_export_folder_in_a_place_no_folder_can_be_made_is_refused_before_the_job(services):
+    """/proc/x passed (its parent is a folder) and the job failed after the merge with a traceback:
+    "FileNotFoundError: '/proc/x.partial'", said as "The training process stopped with an error"."""
+    from core.export import submit_merge
+    with pytest.raises(InputError) as e:
+        submit_merge(services.workspace, "whatever", "/proc/danlu-export", origin="shell")
+    assert "no folder can be made in /proc" in str(e.value) and "name a folder you may write in" in str(e.value)
+    assert services.store.list() == []
