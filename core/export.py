@@ -115,6 +115,8 @@ def submit_merge(ws: Workspace, job_or_run: str, name: str, *, origin: str, dtyp
         chosen = []
     if not isinstance(system, str) or "\x00" in system or len(system) > 20000:
         problems.append(Problem("system", Msg("export.bad_system"), Msg("export.bad_system.hint")))
+    elif '"""' in system and "ollama" in chosen:  # the Modelfile's quotes: found only after the merge and GGUF steps
+        problems.append(Problem("system", Msg("export.system_quotes"), Msg("export.system_quotes.hint")))
     try:
         out = export_target(ws, name, origin)
     except InputError as e:

@@ -257,3 +257,16 @@ def test_an_export_folder_in_a_place_no_folder_can_be_made_is_refused_before_the
         submit_merge(services.workspace, "whatever", "/proc/danlu-export", origin="shell")
     assert "no folder can be made in /proc" in str(e.value) and "name a folder you may write in" in str(e.value)
     assert services.store.list() == []
+
+
+def test_a_system_prompt_an_ollama_modelfile_cannot_quote_is_refused_before_the_job(services):
+    """A system prompt with three double quotes in a row passed, and the export failed at its last step,
+    after the merge and the GGUF files, with a traceback: 'TemplateError: ... contains \"\"\"' (found probing
+    `merge --format ollama --system`). Without the Ollama format the prompt only goes into the model card."""
+    from core.errors import NotFound
+    from core.export import submit_merge
+    with pytest.raises(InputError) as e:
+        submit_merge(services.workspace, "whatever", "bot", origin="browser", formats="ollama", system='say """hi"""')
+    assert [p.where for p in e.value.problems] == ["system"] and "Ollama Modelfile" in str(e.value)
+    with pytest.raises(NotFound):  # the prompt passes; the run is what is missing
+        submit_merge(services.workspace, "whatever", "bot", origin="browser", formats="lora", system='say """hi"""')
