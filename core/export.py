@@ -34,7 +34,7 @@ from core.workspace import MANIFEST, Workspace, manifest_problem, read_manifest
 
 MERGE_MODULE = "core.recipes.merge"
 NAME_RE = re.compile(r"^[^\W_][\w.-]{0,99}$", re.UNICODE)  # letters/digits first; then letters, digits, _ . -
-SHARD_RE = re.compile(r"^\d{1,5}(KB|MB|GB)$")
+SHARD_RE = re.compile(r"^0*[1-9]\d{0,4}(KB|MB|GB)$")  # 0GB wrote every tensor into a file of its own
 
 
 def check_export_name(name: str) -> str:

@@ -270,3 +270,13 @@ def test_a_system_prompt_an_ollama_modelfile_cannot_quote_is_refused_before_the_
     assert [p.where for p in e.value.problems] == ["system"] and "Ollama Modelfile" in str(e.value)
     with pytest.raises(NotFound):  # the prompt passes; the run is what is missing
         submit_merge(services.workspace, "whatever", "bot", origin="browser", formats="lora", system='say """hi"""')
+
+
+@pytest.mark.parametrize("size", ["0GB", "00MB", "0KB"])
+def test_a_shard_size_of_nothing_is_refused(services, size):
+    """--max-shard-size 0GB passed and the export wrote each tensor into a file of its own (29 files for the
+    demo model, thousands for an 8B one)."""
+    from core.export import submit_merge
+    with pytest.raises(InputError) as e:
+        submit_merge(services.workspace, "whatever", "bot", origin="shell", max_shard_size=size)
+    assert [p.where for p in e.value.problems] == ["max_shard_size"], e.value
