@@ -280,3 +280,18 @@ def test_a_shard_size_of_nothing_is_refused(services, size):
     with pytest.raises(InputError) as e:
         submit_merge(services.workspace, "whatever", "bot", origin="shell", max_shard_size=size)
     assert [p.where for p in e.value.problems] == ["max_shard_size"], e.value
+
+
+def test_an_eval_dataset_that_is_no_file_is_said_with_what_it_is_and_what_to_do(services, tmp_path):
+    """`eval JOB --dataset X` said "file not found: " for an empty X (no path at all), a folder and a pipe,
+    and never what to do (found probing the CLI)."""
+    import os
+
+    from core.evaluation import submit_eval
+    os.mkfifo(tmp_path / "pipe")
+    for given, said in (("", "no file given"), (str(tmp_path), "is a folder, not a file"),
+                        (str(tmp_path / "pipe"), "is not a regular file"), (str(tmp_path / "gone.jsonl"), "file not found")):
+        with pytest.raises(InputError) as e:
+            submit_eval(services.workspace, "whatever", origin="shell", dataset=given)
+        assert said in str(e.value) and "leave out --dataset" in str(e.value), (given, str(e.value))
+    assert services.store.list() == []
