@@ -262,3 +262,28 @@ def test_a_demo_in_a_language_the_page_does_not_speak_is_refused_before_loading(
     err = capsys.readouterr().err
     assert rc == 2 and "--lang: is not a language the page speaks: fr; use one of en, zh-CN, ja, ko, es" in err, err[-600:]
     assert not (tmp_path / "home" / "models" / "danlu-tiny").exists()  # refused before loading anything
+
+
+def test_ctrl_c_on_an_evaluation_or_export_does_not_promise_a_checkpoint(services, monkeypatch):
+    """Ctrl-C on `python app.py eval` or `merge` said 'stopping job ... (it saves a checkpoint first)': only
+    training saves one (found interrupting both from the shell)."""
+    import io
+
+    from cli import train_cmd
+    from core import jobs as J
+    for kind in ("eval", "merge", "train"):
+        job = services.store.create(kind=kind, name="x", run_dir=str(services.workspace.runs / kind))
+        services.store.transition(job.id, J.STARTING)
+        pressed = []
+
+        def ctrl_c(path, pos, strip, out):
+            if not pressed:
+                pressed.append(1)
+                raise KeyboardInterrupt
+            return pos
+        monkeypatch.setattr(train_cmd, "_print_new", ctrl_c)
+        monkeypatch.setattr(train_cmd.launcher, "cancel", lambda ws, i: services.store.transition(i, J.CANCELLED))
+        out = io.StringIO()
+        assert train_cmd.follow(services, job.id, cancel_on_interrupt=True, out=out) == 1
+        assert f"stopping job {job.id}" in out.getvalue()
+        assert ("checkpoint" in out.getvalue()) == (kind == "train"), (kind, out.getvalue())
