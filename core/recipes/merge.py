@@ -123,7 +123,8 @@ def main(argv=None) -> int:
     progress = Progress(result_path.parent) if args.result else Progress(None)
     # stop_children: a converter or quantiser still running must not outlive the export
     result = run_recipe(lambda ctx: export(Path(args.adapter), out, args, progress), result_path.parent,
-                        distributed=False, who="export", cleanup=stop_children, passthrough=(Cancelled,))
+                        distributed=False, who="export", cleanup=stop_children, passthrough=(Cancelled,),
+                        work="export")
     write_json(result_path, result)
     bad = {f: c for f, c in result["formats"].items() if c.get("status") != "passed"}
     for f, c in bad.items():

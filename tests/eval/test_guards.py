@@ -295,3 +295,29 @@ def test_an_eval_dataset_that_is_no_file_is_said_with_what_it_is_and_what_to_do(
             submit_eval(services.workspace, "whatever", origin="shell", dataset=given)
         assert said in str(e.value) and "leave out --dataset" in str(e.value), (given, str(e.value))
     assert services.store.list() == []
+
+
+@pytest.mark.parametrize("recipe", ["merge", "evaluate"])
+def test_a_crashed_export_or_evaluation_is_not_said_as_training_nor_sent_to_retry(recipe, tmp_path, monkeypatch):
+    """An export that crashed (a folder it could not make, a Modelfile it could not write) was recorded as 'The
+    training process stopped with an error ... press Retry': Retry is for training jobs only (found probing
+    `merge JOB /proc/x`)."""
+    import importlib
+
+    from core.rundir import RunDir, read_json
+    mod = importlib.import_module(f"core.recipes.{recipe}")
+
+    def crash(*a, **k):
+        raise RuntimeError("boom")
+    if recipe == "merge":
+        monkeypatch.setattr(mod, "export", crash)
+        argv = ["--adapter", str(tmp_path), "--out", str(tmp_path / "out"), "--result", str(tmp_path / "result.json")]
+    else:
+        monkeypatch.setattr(mod, "evaluate_run", crash)
+        argv = ["--trained-run", str(tmp_path), "--eval-dir", str(tmp_path)]
+    with pytest.raises(RuntimeError):
+        mod.main(argv)
+    said = read_json(RunDir(tmp_path).error)
+    work = "export" if recipe == "merge" else "evaluation"
+    assert f"The {work} stopped with an error: RuntimeError: boom" in said["message"], said
+    assert "Retry" not in said["hint"] and f"start the {work} again" in said["hint"], said
