@@ -287,3 +287,15 @@ def test_ctrl_c_on_an_evaluation_or_export_does_not_promise_a_checkpoint(service
         assert train_cmd.follow(services, job.id, cancel_on_interrupt=True, out=out) == 1
         assert f"stopping job {job.id}" in out.getvalue()
         assert ("checkpoint" in out.getvalue()) == (kind == "train"), (kind, out.getvalue())
+
+
+@pytest.mark.parametrize("argv,said", [(["--prompt", " "], "is empty"),
+                                       (["--prompt", "hi", "--temperature", "-1", "--top-p", "5"], "top_p")])
+def test_chat_refuses_what_was_typed_before_it_loads_the_model(services, monkeypatch, capsys, argv, said):
+    """An empty --prompt or a temperature out of bounds was said only after the model had loaded (minutes for
+    a big one; found probing `python app.py chat`)."""
+    from cli.main import main
+    from core import chat
+    monkeypatch.setattr(chat.ChatEngine, "load", lambda *a, **k: pytest.fail("the model loaded first"))
+    assert main(["--home", str(services.workspace.root), "chat", "builtin:danlu-tiny", *argv]) == 2
+    assert said in capsys.readouterr().err
