@@ -82,7 +82,7 @@ def stop_export(gui, lang: str, job_id: str | None) -> str:
     """Inputs: language, the export job. Outputs: message (in every language: i18n.Said). The job removes its
     partial folder and ends Cancelled."""
     job = gui.store.get(job_id) if job_id else None
-    if job is None or job.terminal:
+    if job is None or job.terminal or job.kind != "merge":  # the hidden box sent with a training job's id stopped it
         return said_in_all(lambda code: tr("ex.no_job", code), lang)
     from core import launcher
     try:
