@@ -299,3 +299,15 @@ def test_chat_refuses_what_was_typed_before_it_loads_the_model(services, monkeyp
     monkeypatch.setattr(chat.ChatEngine, "load", lambda *a, **k: pytest.fail("the model loaded first"))
     assert main(["--home", str(services.workspace.root), "chat", "builtin:danlu-tiny", *argv]) == 2
     assert said in capsys.readouterr().err
+
+
+def test_copy_preset_onto_a_folder_says_the_folder_is_no_file(services, tmp_path, capsys):
+    """`copy-preset demo FOLDER --force` said "cannot write in the folder <its parent>: Is a directory", as if
+    the parent were the problem (found probing the CLI)."""
+    from cli.main import main
+    (tmp_path / "mine").mkdir()
+    for extra in ([], ["--force"]):
+        assert main(["--home", str(services.workspace.root), "copy-preset", "demo", str(tmp_path / "mine"), *extra]) == 2
+        err = capsys.readouterr().err
+        assert f"{tmp_path / 'mine'} is a folder" in err and "name a file to write" in err, err
+    assert (tmp_path / "mine").is_dir()
