@@ -311,3 +311,15 @@ def test_copy_preset_onto_a_folder_says_the_folder_is_no_file(services, tmp_path
         err = capsys.readouterr().err
         assert f"{tmp_path / 'mine'} is a folder" in err and "name a file to write" in err, err
     assert (tmp_path / "mine").is_dir()
+
+
+def test_resuming_or_retrying_an_evaluation_says_it_is_no_training_job_in_english(services):
+    """`jobs resume EVAL_JOB` said "job ... is a eval job; only training jobs resume" (found probing the CLI)."""
+    from core import launcher
+    from core.errors import JobError
+    job = services.store.create(kind="eval", name="x", run_dir=str(services.workspace.runs / "x"))
+    for act in (lambda: launcher.resume(services.workspace, job.id),
+                lambda: launcher.retry(services.workspace, job.id, {}, origin="shell")):
+        with pytest.raises(JobError) as e:
+            act()
+        assert "is not a training job (its kind: eval)" in str(e.value) and "a eval" not in str(e.value)
