@@ -321,3 +321,21 @@ def test_a_crashed_export_or_evaluation_is_not_said_as_training_nor_sent_to_retr
     work = "export" if recipe == "merge" else "evaluation"
     assert f"The {work} stopped with an error: RuntimeError: boom" in said["message"], said
     assert "Retry" not in said["hint"] and f"start the {work} again" in said["hint"], said
+
+
+def test_a_run_whose_adapter_names_no_base_model_is_refused_in_words(services):
+    """A run folder whose adapter/danlu.json is gone or unreadable gave the base model "", read as a folder:
+    the export's process looked in its working directory, outside the workspace, and failed with
+    "/work/... has no config.json ... Fix the listed rows in the Dataset tab" (found probing `merge runs/X`)."""
+    from core.runs import resolve_trained_run
+    adapter = services.workspace.runs / "by-hand" / "adapter"
+    adapter.mkdir(parents=True)
+    (adapter / "adapter_model.safetensors").write_bytes(b"")
+    for info in (None, '{"base_model": 5', '{"base_model": ""}', '{"base_model": 7}'):
+        if info is not None:
+            (adapter / "danlu.json").write_text(info)
+        with pytest.raises(InputError) as e:
+            resolve_trained_run(services.workspace, str(adapter.parent))
+        assert "danlu.json is missing or unreadable" in str(e.value) and "train the run again" in str(e.value), info
+    (adapter / "danlu.json").write_text('{"base_model": "builtin:danlu-tiny"}')
+    assert resolve_trained_run(services.workspace, str(adapter.parent)).base_model == "builtin:danlu-tiny"
