@@ -266,8 +266,9 @@ def classify(exc: BaseException, cfg: TrainConfig | None = None, work: str = "tr
     sign = sign_in(text)
     if isinstance(exc, torch.OutOfMemoryError) or sign == "cuda_oom":
         return described("cuda_oom", hint=_oom_hint(cfg))
-    if isinstance(exc, InputError):
-        return dict(reason="data_error", **said(exc.as_msg(), Msg("fail.data_error.hint")))
+    if isinstance(exc, InputError):  # an export's is about its folder, adapter or model, not rows of data
+        return dict(reason="data_error", **said(exc.as_msg(), Msg("fail.export_input.hint" if work == "export"
+                                                                  else "fail.data_error.hint")))
     if isinstance(exc, Diverged):
         return dict(reason="diverged", **said(exc.msg, exc.hint_msg))
     if isinstance(exc, DiskFull) or (isinstance(exc, OSError) and exc.errno == 28) or sign == "disk_full":

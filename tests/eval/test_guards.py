@@ -339,3 +339,14 @@ def test_a_run_whose_adapter_names_no_base_model_is_refused_in_words(services):
         assert "danlu.json is missing or unreadable" in str(e.value) and "train the run again" in str(e.value), info
     (adapter / "danlu.json").write_text('{"base_model": "builtin:danlu-tiny"}')
     assert resolve_trained_run(services.workspace, str(adapter.parent)).base_model == "builtin:danlu-tiny"
+
+
+def test_an_export_refused_inside_its_job_is_not_sent_to_the_dataset_tab(tmp_path):
+    """An export job that found its folder taken or its adapter unusable said 'Fix the listed rows in the
+    Dataset tab or with check-data': an export has no rows (found probing `merge` with a hand-made run)."""
+    from core.engine.common import classify
+    from core.errors import Problem
+    from core.messages import Msg
+    refused = InputError(problems=[Problem("name", Msg("export.out_exists", path="/x"), Msg("export.out_exists.hint"))])
+    assert "start the export again" in classify(refused, work="export")["hint"]
+    assert "Dataset tab" in classify(refused, work="eval")["hint"]  # an evaluation's are its data's
