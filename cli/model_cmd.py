@@ -211,18 +211,20 @@ def print_plan(plan: dict, as_json: bool) -> int:
 
 # ---- chat ---------------------------------------------------------------------------------------
 def chat_cmd(args, services) -> int:
-    from core.chat import ChatEngine
+    from core.chat import ChatEngine, sampling
+    # what was typed is checked before the model loads (minutes for a big one), not after
+    if args.prompt is not None and not args.prompt.strip():
+        raise InputError(problems=[Problem("--prompt", Msg("cli.empty_prompt"), Msg("cli.empty_prompt.hint"))])
+    settings = dict(system=args.system, **sampling(temperature=args.temperature, top_p=args.top_p,
+                                                   max_new_tokens=args.max_new_tokens,
+                                                   repetition_penalty=args.repetition_penalty))
     engine = ChatEngine(services.workspace)
     try:
         sid = engine.load(args.model, args.adapter, origin=trust.SHELL, device=args.device, template=args.template)
         info = engine.info(sid)
         for note in info.get("notes", []):
             print(f"[danlu] {note}", file=sys.stderr)
-        settings = dict(system=args.system, temperature=args.temperature, top_p=args.top_p,
-                        max_new_tokens=args.max_new_tokens, repetition_penalty=args.repetition_penalty)
         if args.prompt is not None:
-            if not args.prompt.strip():
-                raise InputError(problems=[Problem("--prompt", Msg("cli.empty_prompt"), Msg("cli.empty_prompt.hint"))])
             _say(engine, sid, [{"role": "user", "content": args.prompt}], settings)
             return 0
         return interactive(engine, sid, info, settings)

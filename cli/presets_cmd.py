@@ -7,6 +7,7 @@ from pathlib import Path
 from core import presets
 from core.errors import InputError, Problem
 from core.messages import Msg
+from core.paths import is_dir
 
 
 def register(sub):
@@ -40,6 +41,8 @@ def list_cmd(args, services) -> int:
 
 def copy_cmd(args, services) -> int:
     dest = Path(args.path)
+    if is_dir(dest):  # --force replaced nothing and said "cannot write in the folder <its parent>: Is a directory"
+        raise InputError(problems=[Problem("path", Msg("cli.out_folder", path=str(dest)), Msg("cli.out_folder.hint"))])
     if dest.exists() and not args.force:
         raise InputError(problems=[Problem(str(dest), Msg("cli.exists"), Msg("cli.other_name_or_force.hint"))])
     presets.copy_preset(args.name, dest)

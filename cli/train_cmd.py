@@ -129,7 +129,8 @@ def follow(services, job_id: str, cancel_on_interrupt: bool = False, out=sys.std
         except KeyboardInterrupt:
             if not cancel_on_interrupt:
                 raise
-            print(f"\n[danlu] stopping job {job_id} (it saves a checkpoint first)...", file=out, flush=True)
+            saves = " (it saves a checkpoint first)" if job.kind == "train" else ""  # an eval or export just stops
+            print(f"\n[danlu] stopping job {job_id}{saves}...", file=out, flush=True)
             launcher.cancel(ws, job_id)
             cancel_on_interrupt = False
     _print_new(log_path, pos, strip, out)

@@ -28,7 +28,7 @@ from core import jobs as J
 from core import launcher, trust
 from core.config import as_number, quoted
 from core.errors import InputError, Problem
-from core.paths import is_file
+from core.paths import exists, is_dir, is_file
 from core.launch_commands import recipe_command
 from core.messages import Msg
 from core.rundir import RunDir, read_json, read_jsonl
@@ -59,7 +59,7 @@ def submit_eval(ws: Workspace, job_or_run: str, *, origin: str, max_samples: int
     if tokens is None or not 1 <= tokens <= 8192:
         problems.append(Problem("max_new_tokens", Msg("eval.max_new_tokens", n=quoted(max_new_tokens))))
     if dataset is not None and not is_file(dataset):
-        problems.append(Problem("dataset", Msg("any.file_not_found_at", path=str(dataset))))
+        problems.append(dataset_problem(str(dataset)))
     if problems:
         raise InputError(problems=problems, title=Msg("eval.title"))
     run = resolve_trained_run(ws, job_or_run)
@@ -79,6 +79,21 @@ def submit_eval(ws: Workspace, job_or_run: str, *, origin: str, max_samples: int
     return launcher.submit_command(ws, "eval", out_dir, argv, gpus=gpus, nproc=nproc,
                                    name=train_job.name if train_job else run.run_dir.name,
                                    parent_id=train_job.id if train_job else "", base_model=run.base_model)
+
+
+def dataset_problem(dataset: str) -> Problem:
+    """Why `--dataset` names no file to read: nothing typed, nothing there, a folder, a pipe or a device
+    (each was "file not found: ...", the empty one with no path at all, and none said what to do)."""
+    path = Path(dataset)
+    if not dataset.strip():
+        said = Msg("eval.no_dataset")
+    elif is_dir(path):
+        said = Msg("config.dataset_folder", path=dataset)
+    elif exists(path):
+        said = Msg("any.not_regular_at", path=dataset)
+    else:
+        said = Msg("any.file_not_found_at", path=dataset)
+    return Problem("dataset", said, Msg("eval.dataset.hint"))
 
 
 def read_eval(run_dir: str | Path) -> dict | None:

@@ -19,6 +19,7 @@ import json
 import re
 import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 from core import jobs as J
@@ -33,7 +34,7 @@ from core.workspace import MANIFEST, Workspace, manifest_problem, read_manifest
 
 MERGE_MODULE = "core.recipes.merge"
 NAME_RE = re.compile(r"^[^\W_][\w.-]{0,99}$", re.UNICODE)  # letters/digits first; then letters, digits, _ . -
-SHARD_RE = re.compile(r"^\d{1,5}(KB|MB|GB)$")
+SHARD_RE = re.compile(r"^0*[1-9]\d{0,4}(KB|MB|GB)$")  # 0GB wrote every tensor into a file of its own
 
 
 def check_export_name(name: str) -> str:
@@ -66,13 +67,31 @@ def export_target(ws: Workspace, name: str, origin: str) -> Path:
                          title=Msg("export.out_title"))
     out = Path(text).expanduser().resolve()
     problems = []
+    partial = out.parent / f"{out.name}.partial"
     if out.name.endswith(".partial") or out == Path(out.anchor):
         problems.append(Problem("out", Msg("export.out_unusable", text=repr(text)), Msg("export.out_unusable.hint")))
     elif not is_dir(out.parent):
         problems.append(Problem("out", Msg("export.out_no_parent", path=str(out.parent)), Msg("export.out_no_parent.hint")))
+    elif partial.exists() or partial.is_symlink():
+        # the export removes a leftover <name>.partial before it writes one: outside exports/ it is the user's
+        problems.append(Problem("out", Msg("export.partial_in_way", path=str(partial)), Msg("export.partial_in_way.hint")))
+    elif (reason := cannot_make_folder_in(out.parent)) is not None:
+        problems.append(Problem("out", Msg("export.out_unwritable", path=str(out.parent), reason=reason),
+                                Msg("export.out_unwritable.hint")))
     if problems:
         raise InputError(problems=problems, title=Msg("export.out_title"))
     return out
+
+
+def cannot_make_folder_in(parent: Path) -> str | None:
+    """The system's reason no folder can be made in `parent` (a read-only disk, /proc, no permission), found
+    by making and removing an empty one; None when it can. The job found out only after the merge, with a
+    traceback ("FileNotFoundError: '/proc/x.partial'")."""
+    try:
+        Path(tempfile.mkdtemp(prefix=".danlu-", suffix=".probe", dir=parent)).rmdir()
+    except OSError as e:
+        return e.strerror or type(e).__name__
+    return None
 
 
 def export_path(ws: Workspace, name: str) -> Path:
@@ -96,6 +115,8 @@ def submit_merge(ws: Workspace, job_or_run: str, name: str, *, origin: str, dtyp
         chosen = []
     if not isinstance(system, str) or "\x00" in system or len(system) > 20000:
         problems.append(Problem("system", Msg("export.bad_system"), Msg("export.bad_system.hint")))
+    elif '"""' in system and "ollama" in chosen:  # the Modelfile's quotes: found only after the merge and GGUF steps
+        problems.append(Problem("system", Msg("export.system_quotes"), Msg("export.system_quotes.hint")))
     try:
         out = export_target(ws, name, origin)
     except InputError as e:

@@ -12,7 +12,7 @@ import ipaddress
 
 from core.errors import InputError, Problem
 from core.messages import Msg
-from core.paths import read_at_most
+from core.paths import exists, is_dir, is_file, read_at_most
 
 MAX_AUTH_BYTES = 64 << 10  # one USER:PASS line is read from --auth-file
 
@@ -29,6 +29,9 @@ def is_loopback(host: str) -> bool:
 def parse_auth(auth: str | None, auth_file: str | None = None) -> tuple[str, str] | None:
     """--auth USER:PASS, or the first line of --auth-file; None when neither is given."""
     text = auth
+    if auth_file and exists(auth_file) and not is_dir(auth_file) and not is_file(auth_file):
+        # a pipe: opening it waits for a writer, and the GUI or demo hung before it started, saying nothing
+        raise InputError(problems=[Problem("--auth-file", Msg("any.not_regular_at", path=str(auth_file)), Msg("any.check_path"))])
     if auth_file:
         try:
             text = read_at_most(auth_file, MAX_AUTH_BYTES).decode("utf-8").strip().splitlines()[0]  # not /dev/zero whole

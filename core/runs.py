@@ -71,6 +71,10 @@ def resolve_trained_run(ws: Workspace, ref: str) -> TrainedRun:
             else Msg("run.no_adapter", name=run_dir.name)
         raise InputError(problems=[Problem("run", missing, Msg("run.no_adapter.hint"))], title=Msg("run.not_ready_title"))
     info = read_json(adapter_info_path(adapter))
+    if not isinstance(info.get("base_model"), str) or not info["base_model"].strip():
+        # without it the base model was "", a folder: the process's working directory, outside the workspace
+        raise InputError(problems=[Problem("run", Msg("run.no_base_model", path=str(adapter_info_path(adapter))),
+                                           Msg("run.no_base_model.hint"))], title=Msg("run.not_ready_title"))
     return TrainedRun(run_dir=run_dir, adapter_dir=adapter, job=job, info=info)
 
 

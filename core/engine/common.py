@@ -253,7 +253,12 @@ def keep_4bit_differentiable(model) -> int:
     return kept
 
 
-def classify(exc: BaseException, cfg: TrainConfig | None = None) -> dict:
+# what a crash is said as, by the work the process did: an export or evaluation has no Retry button
+CRASHED = {"train": ("fail.crashed", "fail.crashed.hint"), "export": ("fail.export_crashed", "fail.export_crashed.hint"),
+           "eval": ("fail.eval_crashed", "fail.eval_crashed.hint")}
+
+
+def classify(exc: BaseException, cfg: TrainConfig | None = None, work: str = "train") -> dict:
     """reason + message + hint for error.json (English and codes, core.messages.said), from an
     exception raised inside a rank. The reasons and their words are core.failures' table (the
     supervisor's diagnosis says the same); a rank adds what only it knows."""
@@ -261,8 +266,9 @@ def classify(exc: BaseException, cfg: TrainConfig | None = None) -> dict:
     sign = sign_in(text)
     if isinstance(exc, torch.OutOfMemoryError) or sign == "cuda_oom":
         return described("cuda_oom", hint=_oom_hint(cfg))
-    if isinstance(exc, InputError):
-        return dict(reason="data_error", **said(exc.as_msg(), Msg("fail.data_error.hint")))
+    if isinstance(exc, InputError):  # an export's is about its folder, adapter or model, not rows of data
+        return dict(reason="data_error", **said(exc.as_msg(), Msg("fail.export_input.hint" if work == "export"
+                                                                  else "fail.data_error.hint")))
     if isinstance(exc, Diverged):
         return dict(reason="diverged", **said(exc.msg, exc.hint_msg))
     if isinstance(exc, DiskFull) or (isinstance(exc, OSError) and exc.errno == 28) or sign == "disk_full":
@@ -277,7 +283,8 @@ def classify(exc: BaseException, cfg: TrainConfig | None = None) -> dict:
         return dict(reason="error", **said(exc.msg, exc.hint_msg))
     if sign is not None:  # remote_code, nccl_timeout, peer_lost
         return described(sign)
-    return dict(reason="crashed", **said(Msg("fail.crashed", error=text[:500]), Msg("fail.crashed.hint")))
+    said_as, hint = CRASHED[work]
+    return dict(reason="crashed", **said(Msg(said_as, error=text[:500]), Msg(hint)))
 
 
 def _oom_hint(cfg: TrainConfig | None) -> Msg:
@@ -309,9 +316,10 @@ def _is_template_error(exc: BaseException) -> bool:
     return isinstance(exc, TemplateError)
 
 
-def record_failure(run_dir: Path, rank: int, exc: BaseException, cfg: TrainConfig | None = None) -> dict:
+def record_failure(run_dir: Path, rank: int, exc: BaseException, cfg: TrainConfig | None = None,
+                   work: str = "train") -> dict:
     """Each failing rank writes errors/rank<R>.json; the first one also claims error.json."""
-    info = classify(exc, cfg)
+    info = classify(exc, cfg, work)
     info.update(rank=rank, time=time.time(), traceback="".join(traceback.format_exception(exc))[-6000:])
     run = RunDir(run_dir)
     write_json(run.rank_error(rank), info)

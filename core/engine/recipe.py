@@ -37,9 +37,10 @@ class RecipeContext:
 
 def run_recipe(body: Callable[[RecipeContext], int], failure_dir: Path, *, distributed: bool = True,
                who: str | None = None, cleanup: Callable[[], None] | None = None,
-               passthrough: tuple[type[BaseException], ...] = ()) -> int:
+               passthrough: tuple[type[BaseException], ...] = (), work: str = "train") -> int:
     """Run `body` in this process's rank; record every failure before it ends the process.
-    who: how the stderr line names the process ("export"; default "rank R"). cleanup: runs on any
+    who: how the stderr line names the process ("export"; default "rank R"). work: train, eval or export,
+    how a crash is said (common.CRASHED). cleanup: runs on any
     failure first (children that must not outlive it). passthrough: exceptions that are an
     ending, not a failure (a cancelled export)."""
     allocate_in_growing_segments()
@@ -55,7 +56,7 @@ def run_recipe(body: Callable[[RecipeContext], int], failure_dir: Path, *, distr
             cleanup()
         if isinstance(exc, passthrough) or (isinstance(exc, SystemExit) and exc.code in (0, None)):
             raise
-        info = record_failure(failure_dir, rank, exc, ctx.cfg)
+        info = record_failure(failure_dir, rank, exc, ctx.cfg, work)
         print(f"[danlu] {who or f'rank {rank}'} failed: {info['reason']}: {info['message']}\n[danlu] hint: {info['hint']}",
               file=sys.stderr, flush=True)
         if isinstance(exc, DanluError):  # worded for people (unusable data, a diverged loss, a full disk):

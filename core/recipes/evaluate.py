@@ -74,7 +74,7 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     out = Path(args.eval_dir).resolve()
     out.mkdir(parents=True, exist_ok=True)
-    return run_recipe(lambda ctx: evaluate_run(Path(args.trained_run).resolve(), out, ctx.d, args), out)
+    return run_recipe(lambda ctx: evaluate_run(Path(args.trained_run).resolve(), out, ctx.d, args), out, work="eval")
 
 
 def held_out(cfg, dataset: str | None) -> tuple[list[dict], str]:

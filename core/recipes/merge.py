@@ -98,9 +98,21 @@ class Cancelled(SystemExit):
     pass
 
 
+STOP = {"signum": None}  # a Stop asked for, kept until the export has unwound
+
+
 def _on_sigterm(signum, frame):
     # Cancel: unwind normally so the half-written <name>.partial/ folder is removed on the way out.
+    # Remembered first: a signal that lands while Python runs a finaliser (regex's Group.__del__ during
+    # the merge) has its exception printed and dropped, and the export went on to Succeeded.
+    STOP["signum"] = signum
     raise Cancelled(128 + signum)
+
+
+def stop_if_asked() -> None:
+    """Raise the Stop a finaliser swallowed: at each phase and before the partial folder is renamed."""
+    if STOP["signum"] is not None:
+        raise Cancelled(128 + STOP["signum"])
 
 
 def main(argv=None) -> int:
@@ -111,7 +123,8 @@ def main(argv=None) -> int:
     progress = Progress(result_path.parent) if args.result else Progress(None)
     # stop_children: a converter or quantiser still running must not outlive the export
     result = run_recipe(lambda ctx: export(Path(args.adapter), out, args, progress), result_path.parent,
-                        distributed=False, who="export", cleanup=stop_children, passthrough=(Cancelled,))
+                        distributed=False, who="export", cleanup=stop_children, passthrough=(Cancelled,),
+                        work="export")
     write_json(result_path, result)
     bad = {f: c for f, c in result["formats"].items() if c.get("status") != "passed"}
     for f, c in bad.items():
@@ -126,6 +139,7 @@ class Progress:
         self.path, self.step, self.total = (RunDir(job_dir).progress if job_dir else None), 0, 5
 
     def __call__(self, phase: str) -> None:
+        stop_if_asked()
         self.step += 1
         self.total = max(self.total, self.step)
         print(f"[danlu] step {self.step}/{self.total}: {phase}", flush=True)
@@ -174,6 +188,7 @@ def export(adapter: Path, out: Path, args, progress) -> dict:
         progress("model card and checksums")
         steps.write_card(partial, adapter, out.name, info, result["formats"], args.system)
         manifest = write_manifest(partial, result["formats"])
+        stop_if_asked()  # the last moment a Stop can keep the export from appearing
         os.replace(partial, out)
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)  # a half-written export is of no use to anyone

@@ -262,3 +262,64 @@ def test_a_demo_in_a_language_the_page_does_not_speak_is_refused_before_loading(
     err = capsys.readouterr().err
     assert rc == 2 and "--lang: is not a language the page speaks: fr; use one of en, zh-CN, ja, ko, es" in err, err[-600:]
     assert not (tmp_path / "home" / "models" / "danlu-tiny").exists()  # refused before loading anything
+
+
+def test_ctrl_c_on_an_evaluation_or_export_does_not_promise_a_checkpoint(services, monkeypatch):
+    """Ctrl-C on `python app.py eval` or `merge` said 'stopping job ... (it saves a checkpoint first)': only
+    training saves one (found interrupting both from the shell)."""
+    import io
+
+    from cli import train_cmd
+    from core import jobs as J
+    for kind in ("eval", "merge", "train"):
+        job = services.store.create(kind=kind, name="x", run_dir=str(services.workspace.runs / kind))
+        services.store.transition(job.id, J.STARTING)
+        pressed = []
+
+        def ctrl_c(path, pos, strip, out):
+            if not pressed:
+                pressed.append(1)
+                raise KeyboardInterrupt
+            return pos
+        monkeypatch.setattr(train_cmd, "_print_new", ctrl_c)
+        monkeypatch.setattr(train_cmd.launcher, "cancel", lambda ws, i: services.store.transition(i, J.CANCELLED))
+        out = io.StringIO()
+        assert train_cmd.follow(services, job.id, cancel_on_interrupt=True, out=out) == 1
+        assert f"stopping job {job.id}" in out.getvalue()
+        assert ("checkpoint" in out.getvalue()) == (kind == "train"), (kind, out.getvalue())
+
+
+@pytest.mark.parametrize("argv,said", [(["--prompt", " "], "is empty"),
+                                       (["--prompt", "hi", "--temperature", "-1", "--top-p", "5"], "top_p")])
+def test_chat_refuses_what_was_typed_before_it_loads_the_model(services, monkeypatch, capsys, argv, said):
+    """An empty --prompt or a temperature out of bounds was said only after the model had loaded (minutes for
+    a big one; found probing `python app.py chat`)."""
+    from cli.main import main
+    from core import chat
+    monkeypatch.setattr(chat.ChatEngine, "load", lambda *a, **k: pytest.fail("the model loaded first"))
+    assert main(["--home", str(services.workspace.root), "chat", "builtin:danlu-tiny", *argv]) == 2
+    assert said in capsys.readouterr().err
+
+
+def test_copy_preset_onto_a_folder_says_the_folder_is_no_file(services, tmp_path, capsys):
+    """`copy-preset demo FOLDER --force` said "cannot write in the folder <its parent>: Is a directory", as if
+    the parent were the problem (found probing the CLI)."""
+    from cli.main import main
+    (tmp_path / "mine").mkdir()
+    for extra in ([], ["--force"]):
+        assert main(["--home", str(services.workspace.root), "copy-preset", "demo", str(tmp_path / "mine"), *extra]) == 2
+        err = capsys.readouterr().err
+        assert f"{tmp_path / 'mine'} is a folder" in err and "name a file to write" in err, err
+    assert (tmp_path / "mine").is_dir()
+
+
+def test_resuming_or_retrying_an_evaluation_says_it_is_no_training_job_in_english(services):
+    """`jobs resume EVAL_JOB` said "job ... is a eval job; only training jobs resume" (found probing the CLI)."""
+    from core import launcher
+    from core.errors import JobError
+    job = services.store.create(kind="eval", name="x", run_dir=str(services.workspace.runs / "x"))
+    for act in (lambda: launcher.resume(services.workspace, job.id),
+                lambda: launcher.retry(services.workspace, job.id, {}, origin="shell")):
+        with pytest.raises(JobError) as e:
+            act()
+        assert "is not a training job (its kind: eval)" in str(e.value) and "a eval" not in str(e.value)

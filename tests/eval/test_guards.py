@@ -217,3 +217,136 @@ def test_evaluation_and_export_jobs_are_named_without_an_english_word(services, 
         assert rows == sorted((name, tr(f"jobs.kind.{kind}", lang)) for name, kind in
                               (("support-bot", "train"), ("support-bot", "eval"), ("bot-v1", "merge"))), rows
     assert not {"eval", "merge", "train"} & set(table.iloc[:, 2])
+
+
+def test_a_stop_that_lands_in_a_finaliser_still_stops_the_export(monkeypatch):
+    """Ctrl-C on `python app.py merge` (a Stop) sent SIGTERM while the merge ran regex's Group.__del__:
+    Python printed the handler's Cancelled as 'Exception ignored in ...' and dropped it, and the export
+    went on to Succeeded, exit code 0 (found by interrupting a merge from the shell)."""
+    import signal
+
+    from core.recipes import merge
+    monkeypatch.setattr(merge, "STOP", {"signum": None}, raising=False)  # this test's Stop ends with it
+
+    class Finalised:
+        def __del__(self):
+            merge._on_sigterm(signal.SIGTERM, None)
+    Finalised()  # Python reports the exception raised inside __del__ and goes on, as it did in regex's
+    with pytest.raises(merge.Cancelled):
+        merge.Progress(None)("saving")
+
+
+def test_an_export_folder_whose_partial_name_is_taken_is_refused_and_left_alone(services, tmp_path):
+    """`python app.py merge JOB ~/out` writes ~/out.partial first, and the export removed any folder of that
+    name before writing: a folder of the user's there was deleted with its files (found probing the CLI)."""
+    from core.export import submit_merge
+    mine = tmp_path / "out.partial"
+    mine.mkdir()
+    (mine / "thesis.txt").write_text("precious")
+    with pytest.raises(InputError) as e:
+        submit_merge(services.workspace, "whatever", str(tmp_path / "out"), origin="shell")
+    assert "out.partial already exists" in str(e.value) and "move or delete it" in str(e.value)
+    assert (mine / "thesis.txt").read_text() == "precious" and services.store.list() == []
+
+
+def test_an_export_folder_in_a_place_no_folder_can_be_made_is_refused_before_the_job(services):
+    """/proc/x passed (its parent is a folder) and the job failed after the merge with a traceback:
+    "FileNotFoundError: '/proc/x.partial'", said as "The training process stopped with an error"."""
+    from core.export import submit_merge
+    with pytest.raises(InputError) as e:
+        submit_merge(services.workspace, "whatever", "/proc/danlu-export", origin="shell")
+    assert "no folder can be made in /proc" in str(e.value) and "name a folder you may write in" in str(e.value)
+    assert services.store.list() == []
+
+
+def test_a_system_prompt_an_ollama_modelfile_cannot_quote_is_refused_before_the_job(services):
+    """A system prompt with three double quotes in a row passed, and the export failed at its last step,
+    after the merge and the GGUF files, with a traceback: 'TemplateError: ... contains \"\"\"' (found probing
+    `merge --format ollama --system`). Without the Ollama format the prompt only goes into the model card."""
+    from core.errors import NotFound
+    from core.export import submit_merge
+    with pytest.raises(InputError) as e:
+        submit_merge(services.workspace, "whatever", "bot", origin="browser", formats="ollama", system='say """hi"""')
+    assert [p.where for p in e.value.problems] == ["system"] and "Ollama Modelfile" in str(e.value)
+    with pytest.raises(NotFound):  # the prompt passes; the run is what is missing
+        submit_merge(services.workspace, "whatever", "bot", origin="browser", formats="lora", system='say """hi"""')
+
+
+@pytest.mark.parametrize("size", ["0GB", "00MB", "0KB"])
+def test_a_shard_size_of_nothing_is_refused(services, size):
+    """--max-shard-size 0GB passed and the export wrote each tensor into a file of its own (29 files for the
+    demo model, thousands for an 8B one)."""
+    from core.export import submit_merge
+    with pytest.raises(InputError) as e:
+        submit_merge(services.workspace, "whatever", "bot", origin="shell", max_shard_size=size)
+    assert [p.where for p in e.value.problems] == ["max_shard_size"], e.value
+
+
+def test_an_eval_dataset_that_is_no_file_is_said_with_what_it_is_and_what_to_do(services, tmp_path):
+    """`eval JOB --dataset X` said "file not found: " for an empty X (no path at all), a folder and a pipe,
+    and never what to do (found probing the CLI)."""
+    import os
+
+    from core.evaluation import submit_eval
+    os.mkfifo(tmp_path / "pipe")
+    for given, said in (("", "no file given"), (str(tmp_path), "is a folder, not a file"),
+                        (str(tmp_path / "pipe"), "is not a regular file"), (str(tmp_path / "gone.jsonl"), "file not found")):
+        with pytest.raises(InputError) as e:
+            submit_eval(services.workspace, "whatever", origin="shell", dataset=given)
+        assert said in str(e.value) and "leave out --dataset" in str(e.value), (given, str(e.value))
+    assert services.store.list() == []
+
+
+@pytest.mark.parametrize("recipe", ["merge", "evaluate"])
+def test_a_crashed_export_or_evaluation_is_not_said_as_training_nor_sent_to_retry(recipe, tmp_path, monkeypatch):
+    """An export that crashed (a folder it could not make, a Modelfile it could not write) was recorded as 'The
+    training process stopped with an error ... press Retry': Retry is for training jobs only (found probing
+    `merge JOB /proc/x`)."""
+    import importlib
+
+    from core.rundir import RunDir, read_json
+    mod = importlib.import_module(f"core.recipes.{recipe}")
+
+    def crash(*a, **k):
+        raise RuntimeError("boom")
+    if recipe == "merge":
+        monkeypatch.setattr(mod, "export", crash)
+        argv = ["--adapter", str(tmp_path), "--out", str(tmp_path / "out"), "--result", str(tmp_path / "result.json")]
+    else:
+        monkeypatch.setattr(mod, "evaluate_run", crash)
+        argv = ["--trained-run", str(tmp_path), "--eval-dir", str(tmp_path)]
+    with pytest.raises(RuntimeError):
+        mod.main(argv)
+    said = read_json(RunDir(tmp_path).error)
+    work = "export" if recipe == "merge" else "evaluation"
+    assert f"The {work} stopped with an error: RuntimeError: boom" in said["message"], said
+    assert "Retry" not in said["hint"] and f"start the {work} again" in said["hint"], said
+
+
+def test_a_run_whose_adapter_names_no_base_model_is_refused_in_words(services):
+    """A run folder whose adapter/danlu.json is gone or unreadable gave the base model "", read as a folder:
+    the export's process looked in its working directory, outside the workspace, and failed with
+    "/work/... has no config.json ... Fix the listed rows in the Dataset tab" (found probing `merge runs/X`)."""
+    from core.runs import resolve_trained_run
+    adapter = services.workspace.runs / "by-hand" / "adapter"
+    adapter.mkdir(parents=True)
+    (adapter / "adapter_model.safetensors").write_bytes(b"")
+    for info in (None, '{"base_model": 5', '{"base_model": ""}', '{"base_model": 7}'):
+        if info is not None:
+            (adapter / "danlu.json").write_text(info)
+        with pytest.raises(InputError) as e:
+            resolve_trained_run(services.workspace, str(adapter.parent))
+        assert "danlu.json is missing or unreadable" in str(e.value) and "train the run again" in str(e.value), info
+    (adapter / "danlu.json").write_text('{"base_model": "builtin:danlu-tiny"}')
+    assert resolve_trained_run(services.workspace, str(adapter.parent)).base_model == "builtin:danlu-tiny"
+
+
+def test_an_export_refused_inside_its_job_is_not_sent_to_the_dataset_tab(tmp_path):
+    """An export job that found its folder taken or its adapter unusable said 'Fix the listed rows in the
+    Dataset tab or with check-data': an export has no rows (found probing `merge` with a hand-made run)."""
+    from core.engine.common import classify
+    from core.errors import Problem
+    from core.messages import Msg
+    refused = InputError(problems=[Problem("name", Msg("export.out_exists", path="/x"), Msg("export.out_exists.hint"))])
+    assert "start the export again" in classify(refused, work="export")["hint"]
+    assert "Dataset tab" in classify(refused, work="eval")["hint"]  # an evaluation's are its data's

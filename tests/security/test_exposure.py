@@ -26,3 +26,27 @@ def test_parse_auth_reads_the_option_or_the_first_line_of_a_file(tmp_path):
     for bad in (dict(auth="ann"), dict(auth=None, auth_file=str(tmp_path / "missing"))):
         with pytest.raises(InputError):
             exposure.parse_auth(**bad)
+
+
+def test_an_auth_file_that_is_a_pipe_is_refused_not_waited_on(tmp_path):
+    """`gui --auth-file PIPE` (or `demo`) opened the pipe, which waits for a writer: the app hung before it
+    started, saying nothing (found probing the CLI with a FIFO)."""
+    import os
+    import threading
+    pipe = tmp_path / "login"
+    os.mkfifo(pipe)
+    said = []
+
+    def parse():
+        try:
+            exposure.parse_auth(None, str(pipe))
+        except InputError as e:
+            said.append(str(e))
+    t = threading.Thread(target=parse, daemon=True)
+    t.start()
+    t.join(20)
+    if t.is_alive():  # let the waiting open() go before failing
+        os.close(os.open(pipe, os.O_WRONLY | os.O_NONBLOCK))
+        t.join(5)
+        pytest.fail("parse_auth waited on the pipe")
+    assert said and "is not a regular file" in said[0], said

@@ -10,3 +10,30 @@ def test_export_refusals_name_the_box_as_the_page_names_it(gui, monkeypatch):
     _, message, _ = ext.start_merge(gui, "zh-CN", "a-run", "../../etc/evil", "int3", None, "a\x00b")
     for key in ("ex.name", "ex.dtype", "ex.system"):
         assert f"**{tr(key, 'zh-CN')}**" in message, message
+
+
+def test_the_suggested_export_name_is_one_the_export_takes(gui):
+    """The name box is filled from the job's name (and an empty box sends it): for a job named '_test', 'a..b'
+    or with a long name the export refused its own suggestion (found calling the tab's events)."""
+    from core.export import check_export_name
+    from webui.tabs import export_tab as ext
+    for name in ("_test", "a..b", "x" * 150, "é" * 95, "...", "-.-", "丹炉 v1"):
+        job = gui.store.create(kind="train", name=name, run_dir=str(gui.ws.runs / "x"))
+        suggested = ext.suggest_name(gui, job.id)
+        assert check_export_name(suggested) == suggested, (name, suggested)
+
+
+def test_the_export_stop_button_stops_only_an_export(gui, monkeypatch):
+    """The tab's hidden job box reaches Stop as any text a direct HTTP call sends: a running training or
+    evaluation job's id was stopped as if it were the export (found calling stop_export over HTTP)."""
+    from core import jobs as J
+    from core import launcher
+    from webui.tabs import export_tab as ext
+    stopped = []
+    monkeypatch.setattr(launcher, "cancel", lambda ws, job_id, *a, **k: stopped.append(job_id) or gui.store.get(job_id))
+    for kind in ("train", "eval", "merge"):
+        job = gui.store.create(kind=kind, name=kind, run_dir=str(gui.ws.runs / kind))
+        gui.store.transition(job.id, J.STARTING)
+        said = ext.stop_export(gui, "en", job.id)
+        assert ("Stopping" in said) == (kind == "merge"), (kind, said)
+    assert [gui.store.get(i).kind for i in stopped] == ["merge"]

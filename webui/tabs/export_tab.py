@@ -4,6 +4,7 @@ process; before it starts, each format's expected size and time and the free dis
 its step; afterwards each format's check, and the list of exports. Everything comes from core.export."""
 from __future__ import annotations
 
+import re
 import time
 from functools import partial
 from dataclasses import dataclass
@@ -48,7 +49,10 @@ def suggest_name(gui, run: str | None) -> str:
     job = gui.store.get(run) if run else None
     if job is None:
         return ""
-    base = "".join(c if c.isalnum() or c in "-_." else "-" for c in (job.name or "model")).strip("-.") or "model"
+    # a name core.export.check_export_name takes: it refused the suggestion for a job named "_test", "a..b"
+    # or longer than about 90 characters, and the empty box sends the suggestion
+    base = "".join(c if c.isalnum() or c in "-_." else "-" for c in (job.name or "model"))
+    base = re.sub(r"\.{2,}", ".", base).lstrip("-_.")[:80].rstrip("-.") or "model"
     name, n = f"{base}-{time.strftime('%Y%m%d')}", 2
     while (gui.ws.exports / name).exists():
         name, n = f"{base}-{time.strftime('%Y%m%d')}-{n}", n + 1
@@ -79,7 +83,7 @@ def stop_export(gui, lang: str, job_id: str | None) -> str:
     """Inputs: language, the export job. Outputs: message (in every language: i18n.Said). The job removes its
     partial folder and ends Cancelled."""
     job = gui.store.get(job_id) if job_id else None
-    if job is None or job.terminal:
+    if job is None or job.terminal or job.kind != "merge":  # the hidden box sent with a training job's id stopped it
         return said_in_all(lambda code: tr("ex.no_job", code), lang)
     from core import launcher
     try:
