@@ -24,6 +24,7 @@ from __future__ import annotations
 import atexit
 import json
 import os
+import re
 import secrets
 import shutil
 import subprocess
@@ -132,6 +133,8 @@ def _resolve_adapter(ws: Workspace, adapter: str) -> tuple[Path, dict]:
 def choose_device(ws: Workspace, device: str = "auto") -> tuple[str, list[str]]:
     """("cpu" | "cuda:N", notes). Refuses a GPU that a running job holds: a second model there could
     make the job run out of memory and fail."""
+    if not isinstance(device, str) or not re.fullmatch(r"auto|cpu|cuda:\d{1,4}", device):  # said back as typed: repr
+        raise InputError(problems=[Problem("device", Msg("chat.bad_device", value=repr(device)[:60]), Msg("chat.bad_device.hint"))])
     gpus = [g["index"] for g in detect_gpus()]
     active = J.JobStore(ws.db_path).list(states=J.ACTIVE)
     if device == "cpu" or not gpus:
@@ -146,10 +149,7 @@ def choose_device(ws: Workspace, device: str = "auto") -> tuple[str, list[str]]:
     if device == "auto":
         wanted = gpus
     else:
-        try:
-            wanted = [int(device.split(":")[-1])]
-        except ValueError:
-            raise InputError(problems=[Problem("device", Msg("chat.bad_device", value=repr(device)), Msg("chat.bad_device.hint"))])
+        wanted = [int(device.split(":")[-1])]
         if wanted[0] not in gpus:
             raise InputError(problems=[Problem("device", Msg("chat.gpu_missing", n=wanted[0], gpus=str(gpus)))])
     held = {str(g): j for j in active for g in j.gpu_list}

@@ -89,6 +89,18 @@ def test_chat_on_a_cpu_machine_loads_while_training_but_says_it_is_slower(servic
         chat.choose_device(services.workspace, "cuda:0")
 
 
+@pytest.mark.parametrize("gpus", [[], [{"index": 0}]])
+def test_a_device_that_is_no_device_is_said_as_typed_on_any_machine(services, monkeypatch, gpus):
+    """chat --device $'x\\ny' on a machine without a GPU was said as "x<newline>y was asked for, but this machine
+    has no NVIDIA GPU" (the text unchecked, a line of its own in the message); "tpu:0" with a GPU as cuda:0."""
+    import core.chat as chat
+    monkeypatch.setattr(chat, "detect_gpus", lambda: gpus)
+    for device in ("x\ny", "cuda:0x", "tpu:0", "gpu", "cuda:", "", "cuda:-1"):
+        with pytest.raises(InputError) as e:
+            chat.choose_device(services.workspace, device)
+        assert "is not a device" in str(e.value) and repr(device) in str(e.value) and "x\ny" not in str(e.value)
+
+
 def test_chat_target_resolution(services, tmp_path):
     from core.chat import resolve_target
     ws = services.workspace
