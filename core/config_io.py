@@ -318,6 +318,8 @@ def parse_override(item: str) -> tuple[str, Any]:
 def read_yaml(path: str | Path, shown_as: str | None = None) -> dict:
     """Read a YAML mapping; syntax errors name the line. shown_as: how the person knows the file (an upload's
     own name, not the server's folder of uploads that its path runs through)."""
+    if not str(path).strip():  # Path("") is ".", which was said as "is a folder"
+        raise ConfigError([Problem("config", Msg("config.no_file"), Msg("config.too_big.hint"))], "config")
     path = Path(path)
     name = shown_as or str(path)
     if not exists(path):
@@ -350,8 +352,8 @@ def read_yaml(path: str | Path, shown_as: str | None = None) -> dict:
 
 def load_config(path: str | Path, overrides: list[str] | None = None, *, check_files: bool = True) -> TrainConfig:
     """Read, override, coerce and validate. Relative dataset paths count from the file's folder."""
-    path = Path(path)
     data = read_yaml(path)
+    path = Path(path)
     if isinstance(data, dict):
         for item in overrides or []:
             k, v = parse_override(item)
