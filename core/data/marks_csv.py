@@ -16,7 +16,7 @@ import io
 from pathlib import Path
 
 from core.data.marks import MARK_WORDS, NOTE_MAX, read_marks, version_fields
-from core.data.review_actions import _mark, fingerprint
+from core.data.review_actions import _mark, csv_note, fingerprint
 from core.errors import InputError, Problem
 from core.messages import Msg, keep, size_msg
 
@@ -86,7 +86,7 @@ def plan(desk, items: list[dict], prefer: str = "mine") -> dict:
         if row is None:
             problems.append(Problem(f"line {n} (row {it.get('row') or '?'})", Msg("marks.row_gone"), Msg("marks.row_gone.hint")))
             continue
-        theirs = {"mark": mark, "note": it.get("note", "")[:NOTE_MAX]}
+        theirs = {"mark": mark, "note": csv_note(it.get("note", ""))[:NOTE_MAX]}
         mine = desk.marks.get(row) or updates.get(row)
         if mine and mine.get("mark") == mark:
             same += 1

@@ -169,5 +169,20 @@ def export_marks(ws, ds_id: str, dest) -> Path:
                 continue
             v = desk.marks[row]
             line = int(desk.index.lines[i])
-            w.writerow([row, "" if line < 0 else line, v.get("mark", ""), v.get("note", ""), fingerprint(desk.index.raw[i])])
+            w.writerow([row, "" if line < 0 else line, v.get("mark", ""), csv_text(v.get("note", "")), fingerprint(desk.index.raw[i])])
     return dest
+
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_text(note: str) -> str:
+    """A note as a spreadsheet cell: one that starts with = + - @ (or a tab, a carriage return) is run as
+    a formula when the CSV is opened (=cmd|' /C calc'!A0), so it is written after a ' that keeps it text;
+    import_marks takes the ' off again."""
+    return "'" + note if note[:1] in FORMULA_STARTS else note
+
+
+def csv_note(cell: str) -> str:
+    """A note as csv_text wrote it, back as it was."""
+    return cell[1:] if cell[:1] == "'" and cell[1:2] in FORMULA_STARTS else cell

@@ -251,3 +251,20 @@ def test_the_index_after_an_edit_is_what_a_rebuild_gives(ws, ds, monkeypatch):
     assert [derived.langs[c] for c in derived.lang] == [fresh.langs[c] for c in fresh.lang]
     bits = lambda idx: [{c for b, c in enumerate(idx.codes) if (int(m) >> b) & 1} for m in idx.problems]  # noqa: E731
     assert bits(derived) == bits(fresh)
+
+
+def test_an_exported_note_that_a_spreadsheet_would_run_stays_text_and_comes_back_as_written(ws, ds, tmp_path):
+    """A note starting with = + - @ was written as it is: opened in a spreadsheet, =cmd|' /C calc'!A0
+    ran as a formula (CSV injection). It is written after a ' and read back without it."""
+    notes = {1: "=cmd|' /C calc'!A0", 2: "+1 dose", 3: "-5 mg", 4: "@SUM(A1)", 5: "'quoted' stays", 6: "plain"}
+    for row, note in notes.items():
+        mark_rows(ws, ds, [row], "fix", note=note)
+    out = export_marks(ws, ds, tmp_path / "marks.csv")
+    cells = {int(r["row"]): r["note"] for r in csv.DictReader(out.read_text(encoding="utf-8-sig").splitlines())}
+    assert all(cells[r][0] not in "=+-@" for r in notes), cells
+    assert cells[1] == "'=cmd|' /C calc'!A0" and cells[5] == "'quoted' stays" and cells[6] == "plain"
+    for _ in notes:
+        undo(ws, ds)
+    assert open_desk(ws, ds).marks == {}
+    import_marks(ws, ds, out, origin="shell")
+    assert {r: m["note"] for r, m in open_desk(ws, ds).marks.items()} == notes
