@@ -11,9 +11,9 @@ from __future__ import annotations
 import json
 
 from core.data.ops import Op, _int
-from core.data.readers import big_number, make_decoder
+from core.data.readers import MAX_RECORD_BYTES, big_number, make_decoder
 from core.errors import InputError, Problem
-from core.messages import Msg
+from core.messages import Msg, sizes_over
 
 
 class Edit(Op):
@@ -34,6 +34,12 @@ class Edit(Op):
                 raise InputError(problems=[Problem("edit record", *_said(code, what)) for code, what in seen])
         if type(rec) is not dict:
             raise InputError(problems=[Problem("edit record", Msg("clean.edit_not_object"), Msg("clean.edit_not_object.hint"))])
+        # a line longer than the readers take was saved, and the next read of the version found that row
+        # unreadable: every later step (a mark, a redaction, training) refused the dataset or left the row out
+        size = len(json.dumps(rec, ensure_ascii=False, default=str).encode("utf-8", "surrogatepass")) + 1
+        if size > MAX_RECORD_BYTES:
+            raise InputError(problems=[Problem(f"edit record (row {self.row})", Msg("read.record_is_mb", **sizes_over(size, MAX_RECORD_BYTES)),
+                                               Msg("read.line_mb.hint"))])
         self.record = rec
         self.found = False
 

@@ -268,3 +268,16 @@ def test_an_exported_note_that_a_spreadsheet_would_run_stays_text_and_comes_back
     assert open_desk(ws, ds).marks == {}
     import_marks(ws, ds, out, origin="shell")
     assert {r: m["note"] for r, m in open_desk(ws, ds).marks.items()} == notes
+
+
+def test_an_edit_longer_than_a_row_may_be_is_refused_and_the_version_stays_readable(ws, ds):
+    """An 8 MB text saved into a turn was said as saved; the new version's row 1 was then a line the
+    readers refuse, so every later mark, redaction and the training file found the dataset unreadable."""
+    before = get_dataset(ws, ds)["current_sha256"]
+    with pytest.raises(InputError, match="the record is 8,389,130 bytes; the limit is 8,388,608 bytes — a record this long") as e:
+        edit_turn(ws, ds, 1, "messages[1].content", "x" * (8 << 20))
+    assert e.value.problems[0].where == "edit record (row 1)"
+    assert get_dataset(ws, ds)["current_sha256"] == before
+    edit_turn(ws, ds, 1, "messages[1].content", "x" * (7 << 20))     # under the limit: saved, and read back
+    mark_rows(ws, ds, [2], "drop")
+    assert open_desk(ws, ds).index.record(0)["messages"][1]["content"] == "x" * (7 << 20)
