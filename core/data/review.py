@@ -228,6 +228,7 @@ def select(desk_or_index, f: Filters, codes: np.ndarray | None = None) -> np.nda
     """Positions of the rows that pass every filter, in the chosen order."""
     idx = desk_or_index.index if isinstance(desk_or_index, Desk) else desk_or_index
     lo, hi = token_bound(f.min_tokens, "min_tokens"), token_bound(f.max_tokens, "max_tokens")  # refused before any work
+    texts(f)
     if codes is None:
         codes = desk_or_index.codes if isinstance(desk_or_index, Desk) else np.zeros(idx.n, dtype=np.int8)
     mask = np.ones(idx.n, dtype=bool)
@@ -268,6 +269,16 @@ def select(desk_or_index, f: Filters, codes: np.ndarray | None = None) -> np.nda
     elif f.sort not in SORTS:
         raise InputError(problems=[Problem("sort", Msg("review.bad_sort", value=repr(f.sort)), Msg("review.use.hint", choices=", ".join(SORTS)))])
     return pos
+
+
+def texts(f: Filters) -> None:
+    """The filters that are words must be text (None: none): the page's hidden box of filters, sent by a
+    direct HTTP call, may hold a list or a number there (an AttributeError or TypeError, a 500, before)."""
+    bad = [(k, getattr(f, k)) for k in ("search", "problem", "mark", "lang", "dup", "sort")
+           if getattr(f, k) is not None and not isinstance(getattr(f, k), str)]
+    if bad:
+        raise InputError(problems=[Problem(k, Msg("review.not_text", value=repr(v)[:80]), Msg("review.not_text.hint"))
+                                   for k, v in bad])
 
 
 def _int(v, what: str) -> int:

@@ -158,3 +158,15 @@ def test_opening_the_review_tab_empties_the_exported_marks_box(services):
     ids = {c["props"].get("elem_id"): c["id"] for c in cfg["components"]}
     on_open = [d for d in cfg["dependencies"] if (ids["tab-review"], "select") in map(tuple, d["targets"])]
     assert any(ids["rv-export-file"] in d["outputs"] for d in on_open)
+
+
+def test_filters_of_another_type_in_the_hidden_query_box_are_said_in_words(desk):
+    """The hidden query box as a direct call sends it: a list or a number where a filter is words raised
+    AttributeError (no .strip) or TypeError (unhashable), a 500; Next and Mark every matching row refuse it."""
+    gui, ds = desk
+    for q in ('{"search": [1]}', '{"search": 5}', '{"mark": ["a"]}', '{"lang": {"a": 1}}', '{"dup": 3}'):
+        said = H.step(gui, 1, ds, q, "1", "en")[0]
+        assert "These filters cannot be used" in said and "is not text" in said, (q, said)
+        said = H.mark_all(gui, ds, q, "1", "drop", "ja")[0]
+        assert "テキストではありません" in said, (q, said)
+    assert D.get_dataset(gui.ws, ds)["version"] == 0
