@@ -170,3 +170,31 @@ def test_filters_of_another_type_in_the_hidden_query_box_are_said_in_words(desk)
         said = H.mark_all(gui, ds, q, "1", "drop", "ja")[0]
         assert "テキストではありません" in said, (q, said)
     assert D.get_dataset(gui.ws, ds)["version"] == 0
+
+
+def test_a_row_marked_or_edited_in_another_session_since_it_was_shown_is_not_overwritten(desk):
+    """Two reviewers on the same row: A marked it Keep with a note, then B, whose page still showed it
+    unmarked, marked it Drop, and A's mark and note were replaced without a word. B is now told, shown
+    the row as it is, and can mark again from there."""
+    gui, ds = desk
+    shown = H.view(gui, ds, H.filters(*FILTERS), "", "en", prefer=20)
+    assert shown[6] == "20"
+    a = H.mark_one(gui, "keep", ds, shown[7], "20", "A: fine", "en")                  # session A
+    assert a[0] == "✓ Marked row 20: Keep"
+    b = H.mark_one(gui, "drop", ds, shown[7], "20", "B: wrong", "zh-CN")              # session B, same page state
+    assert "第 20 行在显示给你之后已被另一个窗口" in b[0] and b[7] == "20" and b[4] == "A: fine"
+    assert open_marks(gui, ds) == {20: {"mark": "keep", "note": "A: fine"}}
+    b = H.mark_one(gui, "drop", ds, b[8], "20", "B: wrong", "en")                     # B, having seen it
+    assert b[0] == "✓ Marked row 20: Drop" and open_marks(gui, ds)[20]["note"] == "B: wrong"
+    # an edit: A's text saved, then B's page (showing the old text) saves its own
+    shown = H.view(gui, ds, H.filters(*FILTERS), "", "en", prefer=21)
+    path = shown[4]["value"]
+    assert H.save_edit(gui, ds, shown[7], "21", path, "A's answer", "en")[0] == "✓ Saved the edit of row 21."
+    b = H.save_edit(gui, ds, shown[7], "21", path, "B's answer", "en")
+    assert b[0].startswith("⚠ Row 21 was changed in another window") and b[6] == "A's answer"
+    assert H.undo(gui, ds, b[8], "21", "en")[6] != "A's answer"                         # Undo still takes A's edit back
+
+
+def open_marks(gui, ds):
+    from core.data.review import open_desk
+    return open_desk(gui.ws, ds).marks

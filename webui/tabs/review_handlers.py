@@ -27,6 +27,7 @@ from core.errors import DanluError, InputError
 from webui.i18n import error_text, number, recorded_text, said_in_all, tr
 from webui.serving import downloads_dir
 from webui.tabs.hyperparams_tab import problems_markdown
+from webui.tabs.review_query import changed_since_shown, query, query_text, shown_text
 from webui.tabs.review_render import chat_html, counts_markdown, diff_html, hits_frame, lang_name, position_markdown
 
 ALL = "all"
@@ -42,23 +43,8 @@ def filters(search, regex, problem, mark, langf, dup, mn, mx, sort) -> Filters:
                    dup=pick(dup), min_tokens=num(mn), max_tokens=num(mx), sort=sort or "position")
 
 
-def query(text: str) -> Filters:
-    """The filters a view wrote to the hidden query box."""
-    try:
-        return Filters(**json.loads(text)) if text else Filters()
-    except (TypeError, ValueError, RecursionError):  # a hidden box: anything may arrive, "[[[[..." too deep included
-        return Filters()
-
-
 def _empty(lang: str, text: str, f: Filters | None = None) -> tuple:
     return (text, "", "", "", gr.update(choices=[], value=None), "", "", query_text(f or Filters()))
-
-
-def query_text(f: Filters) -> str:
-    """The hidden query box's JSON of filters that may not be usable: a whole number too long for JSON
-    (5,000 digits from a direct call) is kept as text, which the next select() refuses as this one did."""
-    fields = {k: "too large" if type(v) is int and abs(v) > 10**18 else v for k, v in dataclasses.asdict(f).items()}
-    return json.dumps(fields)
 
 
 def view(gui, ds_id, f: Filters, row, lang: str, step: int = 0, prefer: int | None = None) -> tuple:
@@ -91,7 +77,8 @@ def view(gui, ds_id, f: Filters, row, lang: str, step: int = 0, prefer: int | No
                      t["path"]) for i, t in enumerate(turns)]
     last = next((t for t in reversed(turns) if t["role"] == "assistant"), turns[-1] if turns else None)
     return (c, position_markdown(v, k, len(rows), lang), chat_html(v, f.search, f.regex, lang), v["note"],
-            gr.update(choices=turn_choices, value=last["path"] if last else None), last["text"] if last else "", str(v["row"]), q)
+            gr.update(choices=turn_choices, value=last["path"] if last else None), last["text"] if last else "", str(v["row"]),
+            shown_text(f, desk, v))
 
 
 def row_number(row) -> int | None:
@@ -219,6 +206,12 @@ def _only(key: str, lang: str) -> tuple:
     return (said_in_all(lambda code: tr(key, code), lang),) + (gr.skip(),) * (N_VIEW + 3)
 
 
+def _changed(gui, ds_id, q, row: int, lang: str) -> tuple:
+    """Someone else marked or edited the row since this page showed it: nothing done, the row shown as it is now."""
+    return _after_change(gui, ds_id, q, row, lang, said_in_all(lambda code: "⚠ " + tr("rv.changed_meanwhile", code, row=row), lang),
+                         prefer=row)
+
+
 def mark_one(gui, mark: str, ds_id, q, row, note, lang):
     """Keep / Drop / Needs fix for the row shown, with the note; then the next matching row."""
     row = row_number(row)
@@ -226,6 +219,8 @@ def mark_one(gui, mark: str, ds_id, q, row, note, lang):
         return _only("rv.no_row" if ds_id else "rv.none", lang)
     try:
         desk = open_desk(gui.ws, ds_id)
+        if changed_since_shown(desk, q, row):
+            return _changed(gui, ds_id, q, row, lang)
         rows = desk.index.rows[select(desk, query(q))]
         k = _index_of(rows, row)
         nxt = int(rows[k + 1]) if k is not None and k + 1 < len(rows) else None
@@ -268,6 +263,8 @@ def save_edit(gui, ds_id, q, row, path, text, lang):
     if not (ds_id and row and path):
         return _only("rv.no_row" if ds_id else "rv.none", lang)
     try:
+        if changed_since_shown(open_desk(gui.ws, ds_id), q, row):
+            return _changed(gui, ds_id, q, row, lang)
         res = edit_turn(gui.ws, ds_id, row, path, text or "")
     except DanluError as e:
         return _fail(e, lang)
