@@ -74,6 +74,7 @@ def plan(desk, items: list[dict], prefer: str = "mine") -> dict:
         for i, raw in enumerate(desk.index.raw):
             by_print.setdefault(fingerprint(raw), int(desk.index.rows[i]))
     updates, conflicts, problems, same = {}, [], [], 0
+    first: dict[int, tuple[int, str]] = {}  # row: (line, mark) where the file names it first
     for n, it in enumerate(items, 2):   # line 1 is the header
         try:
             mark = _mark(it.get("mark"))
@@ -86,8 +87,13 @@ def plan(desk, items: list[dict], prefer: str = "mine") -> dict:
         if row is None:
             problems.append(Problem(f"line {n} (row {it.get('row') or '?'})", Msg("marks.row_gone"), Msg("marks.row_gone.hint")))
             continue
+        if row in first:  # the file's own earlier line was listed as the mark "here", which it never was
+            if first[row][1] != mark:
+                problems.append(Problem(f"line {n}", Msg("marks.twice", row=row, line=first[row][0]), Msg("marks.twice.hint")))
+            continue
+        first[row] = (n, mark)
         theirs = {"mark": mark, "note": csv_note(it.get("note", ""))[:NOTE_MAX]}
-        mine = desk.marks.get(row) or updates.get(row)
+        mine = desk.marks.get(row)
         if mine and mine.get("mark") == mark:
             same += 1
             if theirs["note"] and not mine.get("note"):

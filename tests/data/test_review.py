@@ -281,3 +281,15 @@ def test_an_edit_longer_than_a_row_may_be_is_refused_and_the_version_stays_reada
     edit_turn(ws, ds, 1, "messages[1].content", "x" * (7 << 20))     # under the limit: saved, and read back
     mark_rows(ws, ds, [2], "drop")
     assert open_desk(ws, ds).index.record(0)["messages"][1]["content"] == "x" * (7 << 20)
+
+
+def test_a_row_named_twice_in_a_marks_file_is_no_conflict_with_this_dataset(ws, ds, tmp_path):
+    """Row 5 unmarked here, the file marking it Keep then Drop: the import listed a conflict whose mark
+    "here" was the file's own first line (Keep a) and counted the third line as already the same."""
+    f = tmp_path / "dup.csv"
+    f.write_text("row,mark,note\n5,keep,a\n5,drop,b\n5,keep,c\n", encoding="utf-8")
+    res = import_marks(ws, ds, f, origin="shell")
+    assert res["conflicts"] == [] and res["same"] == 0 and res["applied"] == 1
+    assert [(p.where, p.message) for p in res["problems"]] == [
+        ("line 3", "row 5 is also on line 2 of this file, marked differently; that line was taken")]
+    assert open_desk(ws, ds).marks == {5: {"mark": "keep", "note": "a"}}

@@ -198,3 +198,16 @@ def test_a_row_marked_or_edited_in_another_session_since_it_was_shown_is_not_ove
 def open_marks(gui, ds):
     from core.data.review import open_desk
     return open_desk(gui.ws, ds).marks
+
+
+def test_an_import_says_lines_it_did_not_use_apart_from_rows_not_found(desk, tmp_path):
+    """An unknown mark or a row named twice was listed under "Rows not found: changed or removed since
+    the export", which they were not; each is now said with its reason."""
+    gui, ds = desk
+    f = tmp_path / "m.csv"
+    f.write_text("row,mark\n5,keep\n5,drop\n6,maybe\n999,keep\n", encoding="utf-8")
+    from core.data.marks_csv import import_marks
+    said = H.imported_markdown(import_marks(gui.ws, ds, f, origin="shell"), False, "en")
+    assert "**Rows not found (1): changed or removed since the export**: line 5 (row 999)" in said
+    assert "Lines of the file not used (2)" in said and "line 3**: row 5 is also on line 2" in said
+    assert "line 4**: unknown mark 'maybe'" in said

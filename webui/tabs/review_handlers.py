@@ -438,8 +438,11 @@ def imported_markdown(res: dict, theirs: bool, lang: str) -> str:
         for c in res["conflicts"][:50]:
             lines.append(f"| {c['row']} | {tr('rv.mark.' + c['mine'], lang)} {c['mine_note']} | "
                          f"{tr('rv.mark.' + c['theirs'], lang)} {c['theirs_note']} |")
-    if res["problems"]:
-        lines.append(f"\n**{tr('rv.not_found', lang, n=len(res['problems']))}**: " +
-                     ", ".join(p.where for p in res["problems"][:30]))
+    gone = [p for p in res["problems"] if p.msg.code == "marks.row_gone"]
+    if gone:
+        lines.append(f"\n**{tr('rv.not_found', lang, n=len(gone))}**: " + ", ".join(p.where for p in gone[:30]))
+    other = [p for p in res["problems"] if p.msg.code != "marks.row_gone"]  # an unknown mark, a row named twice
+    if other:
+        lines.append("\n" + problems_markdown(other[:30], lang, "rv.file_lines"))
     return "\n".join(lines)
 
