@@ -44,15 +44,16 @@ def _version(value, count: int) -> int:
 
 def diff_versions(ws, ds_id: str, a: int | str | None = None, b: int | str | None = None, limit: int = SHOWN) -> dict:
     """Version `a` (default: the one before `b`) against `b` (default: the current one); numbers as in info["version"]."""
-    from core.data.store import _dir, _read
+    from core.data.store import _dir, _read, version_file
     d = _dir(ws, ds_id)
-    versions = _read(d)["versions"]
+    m = _read(d)
+    versions = m["versions"]
     b = len(versions) - 1 if b is None else _version(b, len(versions))
     a = max(0, b - 1) if a is None else _version(a, len(versions))
     va, vb = versions[a], versions[b]
     same_data = va["sha256"] == vb["sha256"]
-    nos_a, rows_a = _rows(d / va["path"])
-    nos_b, rows_b = (nos_a, rows_a) if same_data else _rows(d / vb["path"])
+    nos_a, rows_a = _rows(version_file(d, m, a))
+    nos_b, rows_b = (nos_a, rows_a) if same_data else _rows(version_file(d, m, b))
     out = {"a": a, "b": b, "added": 0, "removed": 0, "changed": 0, "items": [], "marks": [], "marks_changed": 0,
            "rows_a": len(rows_a), "rows_b": len(rows_b)}
     pairs = []   # (row in a, row in b) of rows that are the same in both

@@ -67,10 +67,12 @@ _LOCK = threading.Lock()
 
 def open_desk(ws, ds_id: str) -> Desk:
     """The current version of a stored dataset, ready for questions (index built once per version)."""
-    from core.data.store import _dir, _read, get_dataset
+    from core.data.store import _dir, _read, get_dataset, version_file
     info = get_dataset(ws, ds_id)
     d = _dir(ws, ds_id)
-    cur = _read(d)["versions"][-1]
+    m = _read(d)
+    cur = m["versions"][-1]
+    version_file(d, m, len(m["versions"]) - 1)  # the index may be remembered: the file it was read from must still be there
     idx = cached_index(info["current_path"], info["current_sha256"], info["format"], info["column_map"] or None)
     marks = read_marks(d, cur)
     key = (idx.uid, cur.get("marks_sha256", ""))

@@ -138,9 +138,11 @@ def scan_file(path, kinds=pii.KINDS, names=None, column_map: dict | None = None)
 
 
 def scan_dataset(ws, ds_id: str, kinds=pii.KINDS, names=None) -> dict:
-    from core.data.store import get_dataset
-    info = get_dataset(ws, ds_id)
-    return scan_file(info["current_path"], kinds, names, info["column_map"] or None)
+    from core.data.store import _dir, _read, get_dataset, version_file
+    info, d = get_dataset(ws, ds_id), _dir(ws, ds_id)
+    m = _read(d)
+    path = version_file(d, m, len(m["versions"]) - 1)  # a missing file said, not a FileNotFoundError
+    return scan_file(path, kinds, names, info["column_map"] or None)
 
 
 def redact(ws, ds_id: str, kinds=pii.KINDS, names=None, hits=None) -> dict:

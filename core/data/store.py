@@ -194,6 +194,15 @@ def get_dataset(ws, ds_id: str) -> dict:
     return _info(ws, d, _read(d))
 
 
+def version_file(d: Path, m: dict, n: int) -> Path:
+    """Version `n`'s data file, or NotFound in words when it is gone from the store (deleted by hand): a read
+    of it raised FileNotFoundError, a 500, while the review desk still showed it from memory."""
+    path = d / m["versions"][n]["path"]
+    if not path.is_file():
+        raise NotFound(Msg("store.data_gone", name=m["display_name"], version=n), Msg("store.data_gone.hint"))
+    return path
+
+
 def current_version_path(ws, ds_id: str) -> Path:
     d = _dir(ws, ds_id)
     return d / _read(d)["versions"][-1]["path"]
