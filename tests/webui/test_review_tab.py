@@ -211,3 +211,16 @@ def test_an_import_says_lines_it_did_not_use_apart_from_rows_not_found(desk, tmp
     assert "**Rows not found (1): changed or removed since the export**: line 5 (row 999)" in said
     assert "Lines of the file not used (2)" in said and "line 3**: row 5 is also on line 2" in said
     assert "line 4**: unknown mark 'maybe'" in said
+
+
+def test_a_pairs_answers_are_named_chosen_and_rejected_in_the_turn_picker(services, tmp_path):
+    """Both answers of a preference pair read "Assistant" in the turn picker, and the one chosen for
+    editing by default was the rejected answer: an expert fixing "the answer" could edit the wrong one."""
+    from core.data import import_file
+    src = tmp_path / "pairs.jsonl"
+    src.write_text('{"prompt": "2+2?", "chosen": "4", "rejected": "5"}\n', encoding="utf-8")
+    gui = Gui(services=services)
+    ds = import_file(gui.ws, src, "pairs.jsonl", origin="shell")["id"]
+    turn = H.view(gui, ds, H.filters(*FILTERS), "", "zh-CN")[4]
+    assert turn["choices"] == [("1. 用户", "prompt"), ("2. 助手 · " + tr("rv.chosen", "zh-CN"), "chosen"),
+                               ("3. 助手 · " + tr("rv.rejected", "zh-CN"), "rejected")]

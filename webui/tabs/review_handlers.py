@@ -28,7 +28,8 @@ from webui.i18n import error_text, number, recorded_text, said_in_all, tr
 from webui.serving import downloads_dir
 from webui.tabs.hyperparams_tab import problems_markdown
 from webui.tabs.review_query import changed_since_shown, query, query_text, shown_text
-from webui.tabs.review_render import chat_html, counts_markdown, diff_html, hits_frame, lang_name, position_markdown
+from webui.tabs.review_render import (chat_html, counts_markdown, diff_html, editable_turns, hits_frame, lang_name,
+                                      position_markdown)
 
 ALL = "all"
 SORTS = ("position", "longest", "shortest", "duplicates")
@@ -71,10 +72,7 @@ def view(gui, ds_id, f: Filters, row, lang: str, step: int = 0, prefer: int | No
         k = _index_of(rows, row)
         k = 0 if k is None else min(max(k + step, 0), len(rows) - 1)
     v = row_view(desk, int(rows[k]))
-    turns = [t for t in v["conversation"]["turns"] + [t for a in v["conversation"]["answers"] for t in a["turns"]]
-             if t["editable"] and t["path"]]
-    turn_choices = [(f"{i + 1}. {tr('rv.role.' + t['role'], lang) if t['role'] in ('system', 'user', 'assistant') else t['role']}",
-                     t["path"]) for i, t in enumerate(turns)]
+    turns, turn_choices = editable_turns(v["conversation"], lang)
     last = next((t for t in reversed(turns) if t["role"] == "assistant"), turns[-1] if turns else None)
     return (c, position_markdown(v, k, len(rows), lang), chat_html(v, f.search, f.regex, lang), v["note"],
             gr.update(choices=turn_choices, value=last["path"] if last else None), last["text"] if last else "", str(v["row"]),

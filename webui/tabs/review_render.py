@@ -104,6 +104,20 @@ def chat_html(view: dict | None, search: str, regex: bool, lang: str) -> str:
     return "".join(parts)
 
 
+def editable_turns(conv: dict, lang: str) -> tuple[list[dict], list[tuple[str, str]]]:
+    """The turns a reviewer may edit, and the turn picker's choices: "2. Assistant". A preference pair's
+    answers are named as the chat names them ("3. Assistant · Rejected answer"): both read "Assistant",
+    and the picker's default, the last one, was the rejected answer without saying so."""
+    pairs = [(t, "") for t in conv["turns"]] + [(t, ans["label"]) for ans in conv["answers"] for t in ans["turns"]]
+    pairs = [(t, label) for t, label in pairs if t["editable"] and t["path"]]
+    names = []
+    for i, (t, label) in enumerate(pairs):
+        role = tr(ROLE_KEYS[t["role"]], lang) if t["role"] in ("system", "user", "assistant") else t["role"]
+        answer = f" · {tr('rv.chosen' if label == 'chosen' else 'rv.rejected', lang)}" if label else ""
+        names.append((f"{i + 1}. {role}{answer}", t["path"]))
+    return [t for t, _ in pairs], names
+
+
 def position_markdown(view: dict | None, k: int, m: int, lang: str) -> str:
     if view is None:
         return ""
