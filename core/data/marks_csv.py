@@ -131,7 +131,7 @@ def import_marks(ws, ds_id: str, path, prefer: str = "mine", *, origin: str) -> 
         return {"op": "import-marks", "params": {"file": Path(path).name, "prefer": prefer},
                 **keep("summary", Msg("marks.imported_from", n=applied, file=Path(path).name)), "sha256": cur["sha256"],
                 "path": cur["path"],
-                **version_fields(d, cur["path"], marks)}
+                **version_fields(d, cur["path"], marks, prev=cur)}
     res = add_version(ws, ds_id, make)
     n_conf = len(p["conflicts"])
     conflicts = Msg("marks.conflicts_theirs" if prefer == "theirs" else "marks.conflicts_mine", n=n_conf) if n_conf else ""

@@ -88,7 +88,7 @@ def mark_rows(ws, ds_id: str, rows, mark: str | None, note: str | None = None) -
         what = Msg("review.row", row=rows[0]) if len(rows) == 1 else Msg("review.rows", n=len(rows))
         said = Msg("review.marked", what=what, mark=word) if mark else Msg("review.cleared", what=what)
         return {"op": "mark", "params": {"mark": mark, "rows": len(rows)}, **keep("summary", said), "sha256": cur["sha256"],
-                "path": cur["path"], **version_fields(d, cur["path"], marks)}
+                "path": cur["path"], **version_fields(d, cur["path"], marks, prev=cur)}
     res = add_version(ws, ds_id, make)
     if res["changed"]:
         return {"summary": res["entry"]["summary"], "summary_msg": res["entry"]["summary_msg"], "changed": True,
