@@ -97,17 +97,27 @@ def mark_codes(idx: Index, marks: dict) -> np.ndarray:
 
 
 def search_mask(idx: Index, text: str, regex: bool = False) -> np.ndarray | None:
-    """Rows whose text matches (None: no search). Remembered per index and query."""
+    """Rows whose text matches (None: no search). Remembered per index and query, and so is a regular
+    expression stopped for its time: the page keeps the filters it used, so every later Next, mark or Undo
+    searched again, 15 s each, for the same refusal."""
     text = (text or "").strip()
     if not text:
         return None
     key = (idx.uid, text, bool(regex))
     with _LOCK:
         hit = _SEARCH_CACHE.get(key)
+    if isinstance(hit, list):
+        raise InputError(problems=hit)
     if hit is not None:
         return hit
     if regex:
-        mask = bounded_regex_mask(idx, text)
+        try:
+            mask = bounded_regex_mask(idx, text)
+        except InputError as e:
+            if e.problems and e.problems[0].msg.code == "review.slow_regex":
+                with _LOCK:
+                    _SEARCH_CACHE[key] = e.problems
+            raise
     else:
         mask = np.ones(idx.n, dtype=bool)
         for phrase, word in TERMS.findall(text):

@@ -332,3 +332,19 @@ def test_a_mark_that_drops_no_other_row_keeps_the_training_file_without_reading_
     mark_rows(ws, ds, [6], "drop")                                   # another drop: a new training file
     assert get_dataset(ws, ds)["training_path"] != train
     assert sum(1 for _ in open(get_dataset(ws, ds)["training_path"], encoding="utf-8")) == 398
+
+
+def test_a_regex_stopped_for_its_time_is_refused_again_at_once(ws, tmp_path, monkeypatch):
+    """The page keeps the filters it used: after a refusal every Next, mark or Undo searched again with the
+    same pattern, the budget (15 s) each time, for the same answer."""
+    from core.data import review
+    rows = [chat("a" * 28, "ok"), chat("case 7!", "bbb")]
+    desk = open_desk(ws, import_file(ws, write_jsonl(tmp_path / "long.jsonl", rows), "long.jsonl", origin="shell")["id"])
+    monkeypatch.setattr(review, "REGEX_BUDGET_S", 0.5, raising=False)
+    slow = Filters(search=r"(\w+\w+)+\1!", regex=True)
+    with pytest.raises(InputError, match="took longer than"):
+        select(desk, slow)
+    monkeypatch.setattr(review, "bounded_regex_mask", lambda *a, **k: pytest.fail("searched again"))
+    with pytest.raises(InputError, match="took longer than") as e:
+        select(desk, slow)
+    assert e.value.problems[0].where == "search"
