@@ -83,7 +83,7 @@ def test_the_train_tab_plots_reward_margin_and_preference_accuracy_for_a_prefere
     job, run_dir = finished_job(gui, "pref-train")
     write_metrics(run_dir, PREF_LINES)
     out = tt.refresh_job(gui, job.id, "", "en")
-    assert len(out) == 10
+    assert len(out) == 11
     loss, margin, acc = out[3], out[8], out[9]
     assert margin["visible"] and acc["visible"]
     m, a = margin["value"], acc["value"]
@@ -107,7 +107,7 @@ def test_a_supervised_run_looks_as_before_the_preference_plots_stay_hidden(gui):
     out = tt.refresh_job(gui, job.id, "", "en")
     assert not out[8]["visible"] and not out[9]["visible"] and out[8]["value"] is None
     assert tt.pref_frames([dict(step=5, loss=1.0)]) == (None, None)
-    assert tt.refresh_job(gui, job.id, out[5], "en") == (gr.skip(),) * 10  # nothing new: nothing sent
+    assert tt.refresh_job(gui, job.id, out[5], "en") == (gr.skip(),) * 11  # nothing new: nothing sent
 
 
 # ---- Hyperparameters tab --------------------------------------------------------------------------
