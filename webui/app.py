@@ -18,6 +18,9 @@ from webui.i18n import CODES, I18N, L, LANGUAGES, keep_said, say_again
 from webui.tabs import (chat_tab, dataset_tab, evaluate_tab, export_tab, hyperparams_tab, review_tab, templates_tab,
                         train_tab, train_where)
 
+# A cleaning button's label on one line (Japanese ones wrapped onto two, the row ragged); a plot
+# drawn in what its label leaves of the box (Gradio drew it the box's height below the label, and
+# the box cut off the x-axis title: "tokens", "step", in every language).
 CSS = """
 .gradio-container {max-width: 1180px !important; margin: 0 auto !important;}
 #header h1 {margin-bottom: 0;}
@@ -33,6 +36,9 @@ CSS = """
 .failure {border-left: 4px solid #dc2626; padding: 6px 12px; background: #fef2f2; border-radius: 6px;}
 #hp-saved-file .empty, #ds-download-file .empty {min-height: 0 !important; height: 44px !important;}
 .log textarea {font-family: ui-monospace, SFMono-Regular, Menlo, monospace; font-size: 12px;}
+#ds-clean button, #ds-download {white-space: nowrap; min-width: fit-content !important;}
+.block:has(> .vega-embed) {display: flex; flex-direction: column;}
+.block > .vega-embed {flex: 1 1 0; min-height: 0;}
 """
 
 TAB_KEYS = ["tab.templates", "tab.dataset", "tab.review", "tab.hyperparams", "tab.train", "tab.evaluate", "tab.export",

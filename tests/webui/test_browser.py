@@ -215,6 +215,13 @@ def orange_pixels(page) -> int:
     return sum(1 for r, g, b in img.getdata() if abs(r - 0xEA) < 40 and abs(g - 0x58) < 40 and b < 60)
 
 
+def axis_title_cut_off(page, elem_id: str, title: str) -> float:
+    """How many pixels of the axis title `title` the plot's box hides below its bottom edge."""
+    return page.evaluate("""([id, title]) => { const box = document.getElementById(id);
+        const t = [...box.querySelectorAll('svg text')].find(t => t.textContent === title);
+        return t ? t.getBoundingClientRect().bottom - box.getBoundingClientRect().bottom : 1e9; }""", [elem_id, title])
+
+
 def test_the_loss_plot_keeps_its_lines_across_a_language_switch(home, browser):
     """The plot fixes its colours from the series names it first gets; the names must not change
     with the language, or the lines vanish (their points stay in the page, undrawn)."""
@@ -225,6 +232,8 @@ def test_the_loss_plot_keeps_its_lines_across_a_language_switch(home, browser):
         page.wait_for_timeout(1000)
         drawn = orange_pixels(page)
         assert drawn > 100, f"the training line is not drawn before the switch ({drawn} pixels)"
+        # its x-axis title inside the box: Gradio drew the plot the box's height below the label (a walk)
+        assert axis_title_cut_off(page, "train-loss-plot", "step") <= 0
         page.get_by_label("简体中文").check()
         expect(page.locator("#train-status")).to_contain_text("已成功")
         # the line Start wrote is said again in the new language, not left in English
