@@ -233,7 +233,7 @@ def test_the_length_summary_is_said_again(page, uploads):
     said = page.call(ds, "", 128, False, "auto", 1, "en", handler=dataset_lengths.insight)["ds-lengths"]
     assert said.startswith(f"{tr('ds.tokens', 'en')}: min ") and "(128): **0**" in said
     ja = page.switch_all("ja")["ds-lengths"]
-    assert ja.startswith(f"{tr('ds.tokens', 'ja')}: min ") and tr("ds.over_max", "ja") in ja and "(128): **0**" in ja
+    assert ja.startswith(f"{tr('ds.tokens', 'ja')}: {tr('ds.min', 'ja')} ") and tr("ds.over_max", "ja") in ja and "(128): **0**" in ja
 
 
 def test_a_refused_upload_stays_after_a_switch_in_the_new_language(page, uploads):
