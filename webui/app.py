@@ -20,7 +20,8 @@ from webui.tabs import (chat_tab, dataset_tab, evaluate_tab, export_tab, hyperpa
 
 # A cleaning button's label on one line (Japanese ones wrapped onto two, the row ragged); a plot
 # drawn in what its label leaves of the box (Gradio drew it the box's height below the label, and
-# the box cut off the x-axis title: "tokens", "step", in every language).
+# the box cut off the x-axis title: "tokens", "step", in every language). Korean lines broken between
+# words, as Korean is written, not inside one ("연\n단로에" on a template card).
 CSS = """
 .gradio-container {max-width: 1180px !important; margin: 0 auto !important;}
 #header h1 {margin-bottom: 0;}
@@ -39,6 +40,7 @@ CSS = """
 #ds-clean button, #ds-download {white-space: nowrap; min-width: fit-content !important;}
 .block:has(> .vega-embed) {display: flex; flex-direction: column;}
 .block > .vega-embed {flex: 1 1 0; min-height: 0;}
+html:lang(ko) .gradio-container {word-break: keep-all; overflow-wrap: break-word;}
 """
 
 TAB_KEYS = ["tab.templates", "tab.dataset", "tab.review", "tab.hyperparams", "tab.train", "tab.evaluate", "tab.export",

@@ -360,6 +360,9 @@ def test_the_page_speaks_japanese_spanish_and_korean(server, page, tmp_path):
             expect(page.get_by_role("tab", name=name, exact=True)).to_be_visible()
         expect(page.locator("#tpl-demo")).to_have_text(use)
         tab(page, tabs[0])
+        # Korean breaks lines between words; a line broken inside one ("연\n단로에") read as two words
+        breaks = page.locator("#tpl-cards p").first.evaluate("p => getComputedStyle(p).wordBreak")
+        assert breaks == ("keep-all" if code == "ko" else "normal"), (code, breaks)
         shot(page, f"{code}-templates")
         tab(page, tabs[3])
         expect(page.locator("#hp-command textarea")).to_have_value(re.compile("^# " + re.escape(tr("hp.fix_first", code))))
@@ -373,7 +376,7 @@ def test_the_page_speaks_japanese_spanish_and_korean(server, page, tmp_path):
         tab(page, tabs[1])
         expect(page.locator("#ds-problems")).to_contain_text(data_problem, timeout=60_000)
         expect(page.locator("#ds-counts")).to_contain_text(kind)
-        expect(page.locator("#ds-lengths")).to_contain_text(f"{tr('ds.tokens', code)}: min")
+        expect(page.locator("#ds-lengths")).to_contain_text(f"{tr('ds.tokens', code)}: {tr('ds.min', code)} ")
         # the picker's and the example's words are relabelled, not measured again; the dataset stays picked
         expect(page.locator("#ds-picker input")).to_have_value(re.compile(f"^broken.jsonl · {tr('ds.original', code)} · ds-"))
         expect(page.locator("#ds-rendered")).to_contain_text(tr("ds.trained", code))
