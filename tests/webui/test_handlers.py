@@ -436,3 +436,11 @@ def test_the_train_tabs_line_is_kept_in_every_language_for_a_switch(gui, monkeyp
     assert set(_json.loads(no_job[2])) == {"en", "zh-CN", "ja", "ko", "es"} and "Choose a job" in A.say_again("en", no_job[2])
     for hostile in ("", None, "not json", "[1, 2]", '{"en": 5}', '{"ja": "x"}', "{" * 10000, "[" * 100000):
         assert A.say_again("en", hostile) == gr.skip()
+
+
+def test_run_evaluation_without_a_job_says_to_pick_one_once(gui):
+    """The summary says "pick a finished job first"; the button's line said it again beneath (a walk in Korean)."""
+    from webui.tabs import evaluate_tab
+    _, said, _ = evaluate_tab.start_eval(gui, "ko", None, 5, 128)
+    summary = evaluate_tab.show_results(gui, "ko", None)[0]
+    assert summary == tr("ev.no_run", "ko") and tr("ev.no_run", "ko") not in said
