@@ -444,3 +444,9 @@ def test_run_evaluation_without_a_job_says_to_pick_one_once(gui):
     _, said, _ = evaluate_tab.start_eval(gui, "ko", None, 5, 128)
     summary = evaluate_tab.show_results(gui, "ko", None)[0]
     assert summary == tr("ev.no_run", "ko") and tr("ev.no_run", "ko") not in said
+
+
+def test_the_demo_port_box_explains_the_0_it_shows():
+    """The box shows 0 (Gradio draws an empty number box as 0) beside "Empty: a free one" (a walk in Korean)."""
+    from webui.i18n import CODES
+    assert all(tr("chat.demo_port_help", code).startswith("0") for code in CODES)
