@@ -360,10 +360,7 @@ def test_the_page_speaks_japanese_spanish_and_korean(server, page, tmp_path):
             expect(page.get_by_role("tab", name=name, exact=True)).to_be_visible()
         expect(page.locator("#tpl-demo")).to_have_text(use)
         tab(page, tabs[0])
-        # Korean breaks lines between words; a line broken inside one ("연\n단로에") read as two words
-        breaks = page.locator("#tpl-cards p").first.evaluate("p => getComputedStyle(p).wordBreak")
-        assert breaks == ("keep-all" if code == "ko" else "normal"), (code, breaks)
-        shot(page, f"{code}-templates")
+        lines_break_as_written(page, code)  # and the screenshot of the templates
         tab(page, tabs[3])
         expect(page.locator("#hp-command textarea")).to_have_value(re.compile("^# " + re.escape(tr("hp.fix_first", code))))
         rank.fill("0")
@@ -396,6 +393,13 @@ def test_the_page_speaks_japanese_spanish_and_korean(server, page, tmp_path):
     page.get_by_label("English").check()
     expect(page.get_by_role("tab", name="Hyperparameters", exact=True)).to_be_visible()
     refused_after_a_switch(page, tmp_path)
+
+
+def lines_break_as_written(page, code: str) -> None:
+    """Korean breaks lines between words; a line broken inside one ("연\n단로에") read as two words."""
+    breaks = page.locator("#tpl-cards p").first.evaluate("p => getComputedStyle(p).wordBreak")
+    assert breaks == ("keep-all" if code == "ko" else "normal"), (code, breaks)
+    shot(page, f"{code}-templates")
 
 
 def refused_after_a_switch(page, tmp_path) -> None:

@@ -436,27 +436,3 @@ def test_the_train_tabs_line_is_kept_in_every_language_for_a_switch(gui, monkeyp
     assert set(_json.loads(no_job[2])) == {"en", "zh-CN", "ja", "ko", "es"} and "Choose a job" in A.say_again("en", no_job[2])
     for hostile in ("", None, "not json", "[1, 2]", '{"en": 5}', '{"ja": "x"}', "{" * 10000, "[" * 100000):
         assert A.say_again("en", hostile) == gr.skip()
-
-
-def test_run_evaluation_without_a_job_says_to_pick_one_once(gui):
-    """The summary says "pick a finished job first"; the button's line said it again beneath (a walk in Korean)."""
-    from webui.tabs import evaluate_tab
-    _, said, _ = evaluate_tab.start_eval(gui, "ko", None, 5, 128)
-    summary = evaluate_tab.show_results(gui, "ko", None)[0]
-    assert summary == tr("ev.no_run", "ko") and tr("ev.no_run", "ko") not in said
-
-
-def test_the_demo_port_box_explains_the_0_it_shows():
-    """The box shows 0 (Gradio draws an empty number box as 0) beside "Empty: a free one" (a walk in Korean)."""
-    from webui.i18n import CODES
-    assert all(tr("chat.demo_port_help", code).startswith("0") for code in CODES)
-
-
-def test_the_example_job_id_in_continue_from_looks_like_a_job_id():
-    """'e.g. j-20261202-...': job ids have no 'j-' (20261204-210143-46a8d7, a walk in Korean)."""
-    import re
-    from core import jobs
-    from webui.i18n import CODES
-    assert re.fullmatch(r"\d{8}-\d{6}-[0-9a-f]{6}", jobs.new_id())
-    for code in CODES:
-        assert re.search(r"(?<![\w-])\d{8}-\.\.\.", tr("help.start_adapter", code)), code

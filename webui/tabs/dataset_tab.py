@@ -331,9 +331,8 @@ def build(gui) -> DatasetTab:
     said = gr.Textbox("", visible=False, label="said", elem_id="ds-said")
     with gr.Accordion(L("ds.grid_title"), open=False, elem_id="ds-grid-box"):
         grid_start = numbers.Number(1, precision=0, label=L("ds.grid_start"), elem_id="ds-grid-start")
-        # widths: the number columns' headers on one line (Korean "행 번호" wrapped one syllable a line)
         grid_df = gr.Dataframe(label=L("ds.grid"), interactive=True, wrap=True, elem_id="ds-grid", max_height=420,
-                               static_columns=[0, 1], column_widths=["10%", "8%", "82%"])
+                               static_columns=[0, 1], column_widths=["10%", "8%", "82%"])  # "행 번호" on one line
         save_btn = gr.Button(L("ds.save_edits"), size="sm", elem_id="ds-save-edits")
     gr.Markdown("### " + L("ds.lengths_title"))
     with gr.Row(equal_height=True):
