@@ -15,8 +15,8 @@ import gradio as gr
 from webui import choices, fields, i18n, jobview, serving
 from webui.context import Gui
 from webui.i18n import CODES, I18N, L, LANGUAGES, keep_said, say_again
-from webui.tabs import (chat_tab, dataset_tab, evaluate_tab, export_tab, hyperparams_tab, review_tab, templates_tab,
-                        train_tab, train_where)
+from webui.tabs import (chat_tab, dataset_grid, dataset_tab, evaluate_tab, export_tab, hyperparams_tab, review_tab,
+                        templates_tab, train_tab, train_where)
 
 # A cleaning button's label on one line (Japanese ones wrapped onto two, the row ragged); a plot
 # drawn in what its label leaves of the box (Gradio drew it the box's height below the label, and
@@ -158,6 +158,9 @@ def build_ui(services, gui: Gui | None = None) -> gr.Blocks:
     serving.quick_without_queue(blocks, keep_queued=(dataset_tab.upload_and_check, dataset_tab.check_current,
                                                    dataset_tab.check_chosen,
                                                    dataset_tab.check_rows_and_picker, chat_tab.start_demo,
+                                                   # Gradio's page shows no error box for an unqueued event's
+                                                   # refusal: a first row of -5 typed there went unanswered
+                                                   dataset_grid.grid,
                                                    chat_tab.stop_demo, *review_tab.SLOW,
                                                    # they wait on the cluster's controller (up to 30 s)
                                                    train_tab.start_on_cluster, train_where.partitions_if_slurm))

@@ -23,3 +23,13 @@ def test_the_example_job_id_in_continue_from_looks_like_a_job_id():
     assert re.fullmatch(r"\d{8}-\d{6}-[0-9a-f]{6}", jobs.new_id())
     for code in CODES:
         assert re.search(r"(?<![\w-])\d{8}-\.\.\.", tr("help.start_adapter", code)), code
+
+
+def test_a_refused_first_row_of_the_grid_reaches_the_page(services):
+    """Gradio's page shows no error box for an unqueued event: "-5" typed as the grid's first row got a
+    500 with the refusal in Korean, and the page said nothing (a walk in Korean). The grid stays queued."""
+    from webui.app import build_ui
+    from webui.serving import _inner
+    from webui.tabs import dataset_grid
+    fns = [fn for fn in build_ui(services).fns.values() if fn.fn is not None and _inner(fn.fn) is dataset_grid.grid]
+    assert fns and all(fn.queue is not False for fn in fns)
