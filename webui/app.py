@@ -100,6 +100,16 @@ LOAD_LANGUAGE_JS = """() => {
   return (%s)(lang);
 }""" % (json.dumps(CODES), SET_LANGUAGE_JS)
 
+# handlers that stay on Gradio's queue: they can take seconds, or their refusal must reach the page
+KEEP_QUEUED = (dataset_tab.upload_and_check, dataset_tab.check_current,
+              dataset_tab.check_chosen,
+              dataset_tab.check_rows_and_picker, chat_tab.start_demo,
+              # Gradio's page shows no error box for an unqueued event's
+              # refusal: a first row of -5 typed there went unanswered
+              dataset_grid.grid,
+              chat_tab.stop_demo, *review_tab.SLOW,
+              # they wait on the cluster's controller (up to 30 s)
+              train_tab.start_on_cluster, train_where.partitions_if_slurm)
 
 
 def build_ui(services, gui: Gui | None = None) -> gr.Blocks:
@@ -155,15 +165,7 @@ def build_ui(services, gui: Gui | None = None) -> gr.Blocks:
     serving.progress_only_where_asked(blocks)  # the page's per-event cost stays small (see there)
     serving.cheap_skips(blocks)  # the timers' many skipped outputs cost next to nothing (see there)
     # quick answers skip the queue's event stream; what can take long keeps it (see there)
-    serving.quick_without_queue(blocks, keep_queued=(dataset_tab.upload_and_check, dataset_tab.check_current,
-                                                   dataset_tab.check_chosen,
-                                                   dataset_tab.check_rows_and_picker, chat_tab.start_demo,
-                                                   # Gradio's page shows no error box for an unqueued event's
-                                                   # refusal: a first row of -5 typed there went unanswered
-                                                   dataset_grid.grid,
-                                                   chat_tab.stop_demo, *review_tab.SLOW,
-                                                   # they wait on the cluster's controller (up to 30 s)
-                                                   train_tab.start_on_cluster, train_where.partitions_if_slurm))
+    serving.quick_without_queue(blocks, keep_queued=KEEP_QUEUED)
     return blocks
 
 
