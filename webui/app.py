@@ -41,7 +41,10 @@ CSS = """
 .block:has(> .vega-embed) {display: flex; flex-direction: column;}
 .block > .vega-embed {flex: 1 1 0; min-height: 0;}
 html:lang(ko) .gradio-container {word-break: keep-all; overflow-wrap: break-word;}
-"""
+""" + "".join(  # Gradio heads its error box with the word "Error" whatever the title sent: the page's word instead
+    f'html:lang({code}) .toast-title.error {{font-size: 0;}} html:lang({code}) .toast-title.error::before '
+    f'{{content: {json.dumps(i18n.tr("app.error_title", code), ensure_ascii=False)}; font-size: var(--text-md);}}\n'
+    for code in CODES if code != "en")
 
 TAB_KEYS = ["tab.templates", "tab.dataset", "tab.review", "tab.hyperparams", "tab.train", "tab.evaluate", "tab.export",
             "tab.chat"]

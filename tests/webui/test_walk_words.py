@@ -33,3 +33,13 @@ def test_a_refused_first_row_of_the_grid_reaches_the_page(services):
     from webui.tabs import dataset_grid
     fns = [fn for fn in build_ui(services).fns.values() if fn.fn is not None and _inner(fn.fn) is dataset_grid.grid]
     assert fns and all(fn.queue is not False for fn in fns)
+
+
+def test_the_error_box_is_headed_in_the_pages_language():
+    """Gradio heads its error box "Error" whatever title the handler sends (a walk in Korean): the page's
+    CSS puts each language's word there instead."""
+    from webui.app import CSS
+    for code in CODES:
+        if code != "en":
+            assert f'html:lang({code}) .toast-title.error::before {{content: "{tr("app.error_title", code)}"' in CSS, code
+    assert tr("app.error_title", "ko") == "오류"
