@@ -69,7 +69,7 @@ class TrainConfig:
     start_adapter: str = setting(
         "", "Continue from a finished run",
         "Start from the adapter a finished run produced instead of a fresh one: its job id (e.g. "
-        "j-20261202-...) or its run folder. The usual order is supervised training first, then "
+        "20261202-...) or its run folder. The usual order is supervised training first, then "
         "preference tuning from its adapter. Leave empty to start from the base model.",
         group="model", advanced=True, path="adapter")
 

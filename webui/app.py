@@ -15,9 +15,13 @@ import gradio as gr
 from webui import choices, fields, i18n, jobview, serving
 from webui.context import Gui
 from webui.i18n import CODES, I18N, L, LANGUAGES, keep_said, say_again
-from webui.tabs import (chat_tab, dataset_tab, evaluate_tab, export_tab, hyperparams_tab, review_tab, templates_tab,
-                        train_tab, train_where)
+from webui.tabs import (chat_tab, dataset_grid, dataset_tab, evaluate_tab, export_tab, hyperparams_tab, review_tab,
+                        templates_tab, train_tab, train_where)
 
+# A cleaning button's label on one line (Japanese ones wrapped onto two, the row ragged); a plot
+# drawn in what its label leaves of the box (Gradio drew it the box's height below the label, and
+# the box cut off the x-axis title: "tokens", "step", in every language). Korean lines broken between
+# words, as Korean is written, not inside one ("연\n단로에" on a template card).
 CSS = """
 .gradio-container {max-width: 1180px !important; margin: 0 auto !important;}
 #header h1 {margin-bottom: 0;}
@@ -33,7 +37,14 @@ CSS = """
 .failure {border-left: 4px solid #dc2626; padding: 6px 12px; background: #fef2f2; border-radius: 6px;}
 #hp-saved-file .empty, #ds-download-file .empty {min-height: 0 !important; height: 44px !important;}
 .log textarea {font-family: ui-monospace, SFMono-Regular, Menlo, monospace; font-size: 12px;}
-"""
+#ds-clean button, #ds-download {white-space: nowrap; min-width: fit-content !important;}
+.block:has(> .vega-embed) {display: flex; flex-direction: column;}
+.block > .vega-embed {flex: 1 1 0; min-height: 0;}
+html:lang(ko) .gradio-container {word-break: keep-all; overflow-wrap: break-word;}
+""" + "".join(  # Gradio heads its error box with the word "Error" whatever the title sent: the page's word instead
+    f'html:lang({code}) .toast-title.error {{font-size: 0;}} html:lang({code}) .toast-title.error::before '
+    f'{{content: {json.dumps(i18n.tr("app.error_title", code), ensure_ascii=False)}; font-size: var(--text-md);}}\n'
+    for code in CODES if code != "en")
 
 TAB_KEYS = ["tab.templates", "tab.dataset", "tab.review", "tab.hyperparams", "tab.train", "tab.evaluate", "tab.export",
             "tab.chat"]
@@ -92,6 +103,16 @@ LOAD_LANGUAGE_JS = """() => {
   return (%s)(lang);
 }""" % (json.dumps(CODES), SET_LANGUAGE_JS)
 
+# handlers that stay on Gradio's queue: they can take seconds, or their refusal must reach the page
+KEEP_QUEUED = (dataset_tab.upload_and_check, dataset_tab.check_current,
+              dataset_tab.check_chosen,
+              dataset_tab.check_rows_and_picker, chat_tab.start_demo,
+              # Gradio's page shows no error box for an unqueued event's
+              # refusal: a first row of -5 typed there went unanswered
+              dataset_grid.grid,
+              chat_tab.stop_demo, *review_tab.SLOW,
+              # they wait on the cluster's controller (up to 30 s)
+              train_tab.start_on_cluster, train_where.partitions_if_slurm)
 
 
 def build_ui(services, gui: Gui | None = None) -> gr.Blocks:
@@ -147,12 +168,7 @@ def build_ui(services, gui: Gui | None = None) -> gr.Blocks:
     serving.progress_only_where_asked(blocks)  # the page's per-event cost stays small (see there)
     serving.cheap_skips(blocks)  # the timers' many skipped outputs cost next to nothing (see there)
     # quick answers skip the queue's event stream; what can take long keeps it (see there)
-    serving.quick_without_queue(blocks, keep_queued=(dataset_tab.upload_and_check, dataset_tab.check_current,
-                                                   dataset_tab.check_chosen,
-                                                   dataset_tab.check_rows_and_picker, chat_tab.start_demo,
-                                                   chat_tab.stop_demo, *review_tab.SLOW,
-                                                   # they wait on the cluster's controller (up to 30 s)
-                                                   train_tab.start_on_cluster, train_where.partitions_if_slurm))
+    serving.quick_without_queue(blocks, keep_queued=KEEP_QUEUED)
     return blocks
 
 

@@ -7,6 +7,7 @@ import gradio as gr
 
 from core import jobs as J
 from core import progress
+from core.messages import Msg
 from core.rundir import RunDir, read_json
 from webui.i18n import duration, has, recorded_text, said_in_all, say, tr
 
@@ -97,6 +98,8 @@ def failure_text(st: dict, lang: str) -> str | None:
     err = st.get("error") or {}
     reason = err.get("reason") or st.get("reason") or ""
     message = recorded_text(err, "message", lang) or recorded_text(st, "message", lang)  # error.json's words, else the job table's
+    if reason == "cancelled" and message == say(Msg("end.cancelled"), lang):
+        message = ""  # the reason already says it: "Cancelled — stopped by you" then "Cancelled by the user." (a browser walk)
     hint = recorded_text(err, "hint", lang) or recorded_text(st, "hint", lang)
     icon = "✕" if st["state"] == "failed" else "‖"
     text = f"{icon} **{tr('state.' + st['state'].upper(), lang)}**" + (f" — {reason_words(reason, lang)}" if reason else "")

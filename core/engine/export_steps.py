@@ -107,11 +107,17 @@ def gguf_formats(merged_dir: Path, partial: Path, name: str, formats: list[str],
     return checks
 
 
+def _tensor_types(types) -> str:
+    """'F32: 5, Q5_0: 13' rather than Python's {'F32': 5, 'Q5_0': 13}, which the page showed as it is
+    in every language (a browser walk in Japanese)."""
+    return ", ".join(f"{k}: {v}" for k, v in types.items()) if isinstance(types, dict) else str(types)
+
+
 def _gguf_summary(c: dict) -> Msg | None:
     if c.get("status") == "failed" and "tokens" not in c:
         return recorded(c, "error")
     params = dict(reply=repr(c.get("reply", "")[:50]), agree=c["agreeing_tokens"], compared=c["compared_tokens"],
-                  forced_agree=c["forced_agreeing_tokens"], forced=c["forced_tokens"], types=str(c.get("tensor_types")))
+                  forced_agree=c["forced_agreeing_tokens"], forced=c["forced_tokens"], types=_tensor_types(c.get("tensor_types")))
     note = recorded(c, "note")
     return Msg("export.gguf_check_note", note=note, **params) if note else Msg("export.gguf_check", **params)
 

@@ -68,3 +68,12 @@ def test_the_model_card_has_the_hub_header_and_the_runs_facts(tmp_path):
         base=dict(rouge_l=0.1, bleu=0.05, exact_match=0.0), tuned=dict(rouge_l=0.6, bleu=0.4, exact_match=0.2)))))
     text = model_card(run, export_name="bot", base_model="b", formats=formats, files={})
     assert "| ROUGE-L | 0.1000 | 0.6000 |" in text and "50 held-out prompts" in text
+
+
+def test_a_gguf_check_names_its_tensor_types_without_python_braces():
+    """The Export tab showed "tensor types {'F32': 5, 'Q5_0': 13}" in every language (a browser walk)."""
+    from core.engine.export_steps import _gguf_summary
+    c = dict(status="passed", reply="The tin furnace", agreeing_tokens=9, compared_tokens=9, forced_agreeing_tokens=11,
+             forced_tokens=16, tokens=[1], tensor_types={"F32": 5, "Q5_0": 13})
+    text = str(_gguf_summary(c))
+    assert "tensor types F32: 5, Q5_0: 13" in text and "{" not in text, text

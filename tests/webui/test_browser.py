@@ -215,6 +215,13 @@ def orange_pixels(page) -> int:
     return sum(1 for r, g, b in img.getdata() if abs(r - 0xEA) < 40 and abs(g - 0x58) < 40 and b < 60)
 
 
+def axis_title_cut_off(page, elem_id: str, title: str) -> float:
+    """How many pixels of the axis title `title` the plot's box hides below its bottom edge."""
+    return page.evaluate("""([id, title]) => { const box = document.getElementById(id);
+        const t = [...box.querySelectorAll('svg text')].find(t => t.textContent === title);
+        return t ? t.getBoundingClientRect().bottom - box.getBoundingClientRect().bottom : 1e9; }""", [elem_id, title])
+
+
 def test_the_loss_plot_keeps_its_lines_across_a_language_switch(home, browser):
     """The plot fixes its colours from the series names it first gets; the names must not change
     with the language, or the lines vanish (their points stay in the page, undrawn)."""
@@ -225,6 +232,8 @@ def test_the_loss_plot_keeps_its_lines_across_a_language_switch(home, browser):
         page.wait_for_timeout(1000)
         drawn = orange_pixels(page)
         assert drawn > 100, f"the training line is not drawn before the switch ({drawn} pixels)"
+        # its x-axis title inside the box: Gradio drew the plot the box's height below the label (a walk)
+        assert axis_title_cut_off(page, "train-loss-plot", "step") <= 0
         page.get_by_label("简体中文").check()
         expect(page.locator("#train-status")).to_contain_text("已成功")
         # the line Start wrote is said again in the new language, not left in English
@@ -351,7 +360,7 @@ def test_the_page_speaks_japanese_spanish_and_korean(server, page, tmp_path):
             expect(page.get_by_role("tab", name=name, exact=True)).to_be_visible()
         expect(page.locator("#tpl-demo")).to_have_text(use)
         tab(page, tabs[0])
-        shot(page, f"{code}-templates")
+        lines_break_as_written(page, code)  # and the screenshot of the templates
         tab(page, tabs[3])
         expect(page.locator("#hp-command textarea")).to_have_value(re.compile("^# " + re.escape(tr("hp.fix_first", code))))
         rank.fill("0")
@@ -364,7 +373,7 @@ def test_the_page_speaks_japanese_spanish_and_korean(server, page, tmp_path):
         tab(page, tabs[1])
         expect(page.locator("#ds-problems")).to_contain_text(data_problem, timeout=60_000)
         expect(page.locator("#ds-counts")).to_contain_text(kind)
-        expect(page.locator("#ds-lengths")).to_contain_text(f"{tr('ds.tokens', code)}: min")
+        expect(page.locator("#ds-lengths")).to_contain_text(f"{tr('ds.tokens', code)}: {tr('ds.min', code)} ")
         # the picker's and the example's words are relabelled, not measured again; the dataset stays picked
         expect(page.locator("#ds-picker input")).to_have_value(re.compile(f"^broken.jsonl · {tr('ds.original', code)} · ds-"))
         expect(page.locator("#ds-rendered")).to_contain_text(tr("ds.trained", code))
@@ -384,6 +393,13 @@ def test_the_page_speaks_japanese_spanish_and_korean(server, page, tmp_path):
     page.get_by_label("English").check()
     expect(page.get_by_role("tab", name="Hyperparameters", exact=True)).to_be_visible()
     refused_after_a_switch(page, tmp_path)
+
+
+def lines_break_as_written(page, code: str) -> None:
+    """Korean breaks lines between words; a line broken inside one ("연\n단로에") read as two words."""
+    breaks = page.locator("#tpl-cards p").first.evaluate("p => getComputedStyle(p).wordBreak")
+    assert breaks == ("keep-all" if code == "ko" else "normal"), (code, breaks)
+    shot(page, f"{code}-templates")
 
 
 def refused_after_a_switch(page, tmp_path) -> None:

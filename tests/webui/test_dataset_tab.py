@@ -280,3 +280,12 @@ def test_every_change_of_dataset_or_version_empties_the_download_box(services):
     assert len(starts) >= 10
     for start in starts:
         assert any(ids["ds-download-file"] in d["outputs"] for d in chain(start)), start.get("api_name") or start["targets"]
+
+
+@pytest.mark.parametrize("lang", ["ja", "ko", "zh-CN"])
+def test_the_length_summary_has_no_english_words_in_cjk_pages(lang):
+    """"min 90 … max 90" stayed in English beside the translated median (a browser walk in Japanese)."""
+    from webui.tabs.dataset_lengths import lengths_markdown
+    text = lengths_markdown({"lengths": {"min": 3, "median": 5, "p95": 9, "max": 12}, "max_seq_length": 128,
+                             "over_max": 0, "exact": True}, lang)
+    assert not {"min", "max"} & set(text.replace(",", " ").split()), text

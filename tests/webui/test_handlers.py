@@ -14,6 +14,7 @@ from core.memory import Shape
 from core.memory import model_shape
 from core.presets import compose
 from webui import fields, jobview
+from webui.i18n import tr
 from webui.tabs import hyperparams_tab as hp
 from webui.tabs import templates_tab as tpl
 from webui.tabs import train_tab as tt
@@ -316,11 +317,21 @@ def test_failed_job_shows_reason_and_hint_above_the_log():
     assert "GPU 显存不足" in zh and "调小“每个设备的批大小”。" in zh
     cancelled = jobview.failure_update(dict(st, state="cancelled", reason="cancelled", **said(Msg("end.cancelled"))),
                                        "zh-CN")["value"]
-    assert "已由你停止。" in cancelled and "Cancelled" not in cancelled
+    assert "已由你停止" in cancelled and "Cancelled" not in cancelled
     older = jobview.failure_update(dict(st, message="Written by an older Danlu.", message_msg=None), "zh-CN")["value"]
     assert "Written by an older Danlu." in older  # a record without codes shows its English as it is
     assert "— odd_new_code" in jobview.failure_update(dict(st, reason="odd_new_code"), "en")["value"]
     assert not jobview.failure_update(dict(state="running"), "en")["visible"]
+
+
+@pytest.mark.parametrize("lang", ["en", "ja", "ko"])
+def test_a_stopped_job_says_who_stopped_it_once_and_keeps_its_hint(lang):
+    """The box said "Cancelled — stopped by you" then "Cancelled by the user." (a browser walk in Japanese)."""
+    from core.messages import Msg, said
+    st = dict(state="cancelled", id="x", reason="cancelled", error={}, **said(Msg("end.cancelled"), Msg("fail.oom_lower")))
+    text = jobview.failure_update(st, lang)["value"]
+    assert jobview.say(Msg("end.cancelled"), lang) not in text and tr("reason.cancelled", lang) in text
+    assert jobview.say(Msg("fail.oom_lower"), lang) in text
 
 
 def test_stop_and_resume_need_a_job(gui):

@@ -51,3 +51,13 @@ def test_a_setting_written_twice_says_which_line_to_delete_in_every_language(gui
     for lang, hint in said.items():
         note = hp.load_settings(gui, str(twice), lang)[-1]
         assert "**twice.yaml:3**" in note and hint in note and "`key: value`" not in note, note
+
+
+def test_a_yaml_parsers_angle_brackets_are_shown_not_read_as_html(gui, uploads):
+    """PyYAML's "expected <block end>, but found ':'" was taken for an HTML tag: the page cut the problem
+    off at "(expected", with its fix (a browser walk in Japanese). `code` keeps its "<" as it is."""
+    bad = uploads / "bad.yaml"
+    bad.write_text("learning_rate: [not, a, number]\nepochs: -3\n: :\n")
+    note = hp.load_settings(gui, str(bad), "ja")[-1]
+    assert "<block" not in note and "&lt;block end>" in note, note
+    assert hp.shown_as_text("a `<|im_end|>` b <c>") == "a `<|im_end|>` b &lt;c>"

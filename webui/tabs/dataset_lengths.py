@@ -74,8 +74,9 @@ def histogram_frame(h: dict) -> pd.DataFrame:
 
 def lengths_markdown(ins: dict, lang: str) -> str:
     ln = {k: ("—" if v is None else v) for k, v in (ins.get("lengths") or {}).items()}  # no usable row: no lengths
-    parts = [f"{tr('ds.tokens', lang)}: min {ln.get('min', '—')}, {tr('ds.median', lang)} {ln.get('median', '—')}, "
-             f"p95 {ln.get('p95', '—')}, max {ln.get('max', '—')}",
+    # min and max in words too: "min 90 … max 90" was left in English on every page (noted in a browser walk)
+    parts = [f"{tr('ds.tokens', lang)}: {tr('ds.min', lang)} {ln.get('min', '—')}, {tr('ds.median', lang)} "
+             f"{ln.get('median', '—')}, p95 {ln.get('p95', '—')}, {tr('ds.max', lang)} {ln.get('max', '—')}",
              f"{tr('ds.over_max', lang)} ({ins.get('max_seq_length')}): **{ins.get('over_max', 0)}**"]
     if ins.get("no_target"):
         parts.append(f"{tr('ds.no_target', lang)}: **{ins['no_target']}**")

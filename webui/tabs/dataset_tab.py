@@ -332,7 +332,7 @@ def build(gui) -> DatasetTab:
     with gr.Accordion(L("ds.grid_title"), open=False, elem_id="ds-grid-box"):
         grid_start = numbers.Number(1, precision=0, label=L("ds.grid_start"), elem_id="ds-grid-start")
         grid_df = gr.Dataframe(label=L("ds.grid"), interactive=True, wrap=True, elem_id="ds-grid", max_height=420,
-                               static_columns=[0, 1])
+                               static_columns=[0, 1], column_widths=["10%", "8%", "82%"])  # "행 번호" on one line
         save_btn = gr.Button(L("ds.save_edits"), size="sm", elem_id="ds-save-edits")
     gr.Markdown("### " + L("ds.lengths_title"))
     with gr.Row(equal_height=True):

@@ -51,8 +51,8 @@ class EvaluateTab:
 def start_eval(gui, lang: str, run: str | None, max_samples, max_new_tokens):
     """Inputs: language, training job, sample count, answer length. Outputs: eval job id, message (in
     every language: i18n.Said), timer."""
-    if not run:
-        return gr.skip(), said_in_all(lambda code: tr("ev.no_run", code), lang), gr.skip()
+    if not run:  # the summary below already says to pick one: said twice, one under the other (a walk)
+        return gr.skip(), said_in_all(lambda code: "", lang), gr.skip()
     try:
         job = E.submit_eval(gui.ws, run, origin=trust.BROWSER, max_samples=_or(max_samples, 200),
                             max_new_tokens=_or(max_new_tokens, 128))  # core checks what the boxes sent

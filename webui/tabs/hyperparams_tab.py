@@ -70,9 +70,16 @@ def problems_markdown(problems: list[Problem], lang: str, title_key: str = "hp.p
             where = f"**{tr('field.' + name, lang)}** (`{p.where}`)"
         else:
             where = f"**{tr(labels + p.where, lang) if labels and has(labels + p.where) else p.where}**"
-        hint = say(p.hint_msg, lang)
-        lines.append(f"- {where}: {say(p.msg, lang)}" + (f" — {hint}" if hint else ""))
+        hint = shown_as_text(say(p.hint_msg, lang))
+        lines.append(f"- {where}: {shown_as_text(say(p.msg, lang))}" + (f" — {hint}" if hint else ""))
     return "\n".join(lines)
+
+
+def shown_as_text(text: str) -> str:
+    """`text` with its "<" shown as such outside `code`: a YAML parser's "expected <block end>, but found
+    ':'" was read as an HTML tag, and the page cut the problem off at "(expected" (a browser walk)."""
+    parts = text.split("`")
+    return "`".join(part if i % 2 else part.replace("<", "&lt;") for i, part in enumerate(parts))
 
 
 def validate_settings(gui, lang: str, *values) -> str:

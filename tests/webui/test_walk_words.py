@@ -1,0 +1,45 @@
+"""What a browser walk in Japanese and Korean found said wrongly, checked without a browser."""
+import re
+
+from core import jobs
+from webui.i18n import CODES, tr
+from webui.tabs import evaluate_tab
+
+
+def test_run_evaluation_without_a_job_says_to_pick_one_once(gui):
+    """The summary says "pick a finished job first"; the button's line said it again beneath (a walk in Korean)."""
+    _, said, _ = evaluate_tab.start_eval(gui, "ko", None, 5, 128)
+    summary = evaluate_tab.show_results(gui, "ko", None)[0]
+    assert summary == tr("ev.no_run", "ko") and tr("ev.no_run", "ko") not in said
+
+
+def test_the_demo_port_box_explains_the_0_it_shows():
+    """The box shows 0 (Gradio draws an empty number box as 0) beside "Empty: a free one" (a walk in Korean)."""
+    assert all(tr("chat.demo_port_help", code).startswith("0") for code in CODES)
+
+
+def test_the_example_job_id_in_continue_from_looks_like_a_job_id():
+    """'e.g. j-20261202-...': job ids have no 'j-' (20261204-210143-46a8d7, a walk in Korean)."""
+    assert re.fullmatch(r"\d{8}-\d{6}-[0-9a-f]{6}", jobs.new_id())
+    for code in CODES:
+        assert re.search(r"(?<![\w-])\d{8}-\.\.\.", tr("help.start_adapter", code)), code
+
+
+def test_a_refused_first_row_of_the_grid_reaches_the_page(services):
+    """Gradio's page shows no error box for an unqueued event: "-5" typed as the grid's first row got a
+    500 with the refusal in Korean, and the page said nothing (a walk in Korean). The grid stays queued."""
+    from webui.app import build_ui
+    from webui.serving import _inner
+    from webui.tabs import dataset_grid
+    fns = [fn for fn in build_ui(services).fns.values() if fn.fn is not None and _inner(fn.fn) is dataset_grid.grid]
+    assert fns and all(fn.queue is not False for fn in fns)
+
+
+def test_the_error_box_is_headed_in_the_pages_language():
+    """Gradio heads its error box "Error" whatever title the handler sends (a walk in Korean): the page's
+    CSS puts each language's word there instead."""
+    from webui.app import CSS
+    for code in CODES:
+        if code != "en":
+            assert f'html:lang({code}) .toast-title.error::before {{content: "{tr("app.error_title", code)}"' in CSS, code
+    assert tr("app.error_title", "ko") == "오류"
