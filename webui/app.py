@@ -35,6 +35,7 @@ CSS = """
 .card h3 {margin-top: 0;}
 .group-title h4 {margin: 12px 0 4px 0;}
 .failure {border-left: 4px solid #dc2626; padding: 6px 12px; background: #fef2f2; border-radius: 6px;}
+.failure.calm {border-left-color: #a8a29e; background: #f5f5f4;}
 #hp-saved-file .empty, #ds-download-file .empty {min-height: 0 !important; height: 44px !important;}
 .log textarea {font-family: ui-monospace, SFMono-Regular, Menlo, monospace; font-size: 12px;}
 #ds-clean button, #ds-download {white-space: nowrap; min-width: fit-content !important;}

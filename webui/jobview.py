@@ -83,7 +83,13 @@ def status_markdown(st: dict, lang: str) -> str:
 def failure_update(st: dict, lang: str):
     """The reason and what to do, in words, above the log; hidden unless the job ended badly."""
     text = failure_text(st, lang)
-    return gr.update(value=text or "", visible=text is not None)
+    return gr.update(value=text or "", visible=text is not None, elem_classes=box_classes(st["state"]))
+
+
+def box_classes(state: str) -> list[str]:
+    """The box's look: red for a failure only; a job stopped by its person (or interrupted, then resumable)
+    is no failure, and was drawn as one (a browser walk)."""
+    return ["failure"] if str(state).lower() == "failed" else ["failure", "calm"]
 
 
 def reason_words(reason: str, lang: str) -> str:

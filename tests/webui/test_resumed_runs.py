@@ -12,3 +12,14 @@ def test_resume_is_offered_until_another_job_continued_the_run(gui, tmp_path):
     assert tt.refresh_job(gui, job.id, "", "en")[7]["interactive"] is True
     run.attempt(job.id).mkdir(parents=True)  # what launcher.resume does before it starts the next job
     assert tt.refresh_job(gui, job.id, "", "en")[7]["interactive"] is False
+
+
+def test_a_stopped_job_is_not_drawn_as_a_failure(gui, tmp_path):
+    """A job its person stopped showed its box in a failure's red (a browser walk); only a failure is red."""
+    from webui import jobview
+    stopped = job_in(gui.store, tmp_path / "a", J.STARTING, J.RUNNING, J.CANCELLING, J.CANCELLED)
+    failed = job_in(gui.store, tmp_path / "b", J.STARTING, J.RUNNING, J.FAILED)
+    assert tt.refresh_job(gui, stopped.id, "", "en")[1]["elem_classes"] == ["failure", "calm"]
+    assert tt.refresh_job(gui, failed.id, "", "en")[1]["elem_classes"] == ["failure"]
+    assert jobview.failure_update(dict(state="interrupted", reason="interrupted"), "en")["elem_classes"] == ["failure", "calm"]
+    assert jobview.failure_update(dict(state="failed", reason="crashed"), "en")["elem_classes"] == ["failure"]

@@ -21,7 +21,7 @@ from core.errors import DanluError, InputError
 from core.rundir import RunDir, read_json
 from webui import fields, numbers
 from webui.i18n import L, error_text, has, said_in_all, tr
-from webui.jobview import failure_text, status_markdown
+from webui.jobview import box_classes, failure_text, status_markdown
 from webui.live import file_stamp
 from webui.tabs import train_where
 from webui.tabs.hyperparams_tab import launch_spec, problems_markdown
@@ -273,7 +273,7 @@ def refresh_job(gui, job_id: str | None, seen: str, lang: str):
     if same_state:  # the failure box and the buttons follow the state alone
         failure_out = stop_out = resume_out = retry_out = gr.skip()
     else:
-        failure_out = gr.update(value=failure or "", visible=failure is not None)
+        failure_out = gr.update(value=failure or "", visible=failure is not None, elem_classes=box_classes(job.state))
         stop_out = gr.update(interactive=job.state in (J.QUEUED, *J.ACTIVE))
         resume_out = gr.update(interactive=job.kind == "train" and job.state in launcher.RESUMABLE and not continued)
         retry_out = gr.update(interactive=job.kind == "train" and job.terminal)
