@@ -366,6 +366,9 @@ def after_step(r: Run) -> bool:
         log(d, f"[danlu] stopped on request at step {step}; the newest checkpoint is step {r.last_saved}")
         if r.records:
             write_json(r.files.stopped, dict(step=step, checkpoint_step=r.last_saved, time=time.time()))
+            # the step the job shows (status line, job table) is progress.json's, written at logging steps:
+            # a run stopped at 582 showed 580 beside a log and a checkpoint at 582
+            write_json(r.progress_path, dict(phase="stopped", step=step, total_steps=r.total_steps, time=time.time()))
         barrier(d)
     return stop_now
 

@@ -13,7 +13,7 @@ import psutil
 import pytest
 
 from core import jobs as J
-from core import launcher, procs
+from core import launcher, procs, progress
 from core.engine import checkpoint as ckpt
 from tests.conftest import ENV_DEFAULTS, REPO, run_app
 from tests.jobs.util import (assert_no_process_left, demo_config, demo_yaml, progress_step, rank_pids, read_jsonl,
@@ -72,6 +72,20 @@ def test_cancel_a_running_two_process_job(services):
     stopped = json.loads((Path(job.run_dir) / "stopped.json").read_text())  # the recipe saved and stopped
     saved = ckpt.newest_valid(Path(job.run_dir) / "checkpoints")
     assert saved is not None and saved.name == f"step-{stopped['checkpoint_step']:07d}"
+
+
+def test_a_job_stopped_between_logged_steps_shows_the_step_it_stopped_at(services):
+    """The status line and the job table read progress.json, written at logging steps: a run stopped at
+    step 582 (its log and checkpoint say so) showed 580 (a browser walk)."""
+    cfg = demo_config(max_steps=500, logging_steps=4, eval_steps=0, save_steps=0)
+    job = launcher.submit_train(services.workspace, cfg, launcher.LaunchSpec(nproc=1, env={"DANLU_FAULT": "slow@1"}),
+                                origin="shell")  # a step takes a second: the Stop lands a step or two after step 4
+    job = wait_training(services, job, min_step=4)
+    launcher.cancel(services.workspace, job.id)
+    job = launcher.wait(services.workspace, job.id, timeout=90, poll=0.1)
+    assert job.state == J.CANCELLED, job.message
+    stopped = json.loads((Path(job.run_dir) / "stopped.json").read_text())
+    assert progress.status(job)["step"] == stopped["step"] == stopped["checkpoint_step"], stopped
 
 
 def test_sigkill_of_one_rank_fails_the_job_and_names_the_rank(services):
