@@ -349,7 +349,7 @@ def _wire_train(gui, blocks, tr, box, lang):
     tr.resume.click(keep_said(partial(train_tab.resume_job, gui), 1), inputs=[lang, tr.job],
                     outputs=[tr.job, tr.message, tr.said], api_name="resume_job")
     tr.retry.click(keep_said(partial(train_tab.retry_job, gui), 1), inputs=[lang, tr.job],
-                   outputs=[tr.job, tr.message, tr.timer, tr.said], api_name="retry_job")
+                   outputs=[tr.job, tr.message, tr.said], api_name="retry_job")
     tr.table.select(train_tab.select_row, outputs=[tr.job], api_visibility="private")
     ev = tr.job.change(train_tab.remember, inputs=[tr.job], outputs=[tr.remembered], api_visibility="private")
     ev.then(refresh, inputs=[tr.job, tr.seen, lang], outputs=refresh_outputs, api_visibility="private")

@@ -133,30 +133,28 @@ def stop_job(gui, lang: str, job_id: str | None) -> str:
 
 def resume_job(gui, lang: str, job_id: str | None):
     """Inputs: language, selected job. Outputs: the new job's id, message. Continues from the newest checkpoint."""
+    return _next_job(gui, lang, job_id, lambda: launcher.resume(gui.ws, job_id), "train.resumed")
+
+
+def retry_job(gui, lang: str, job_id: str | None):
+    """Inputs: language, selected job. Outputs: the new job's id, message. A new run, in a run folder of its
+    own, from the selected job's config.yaml (as `jobs retry ID`); settings changed on the page are Start
+    training's."""
+    return _next_job(gui, lang, job_id, lambda: launcher.retry(gui.ws, job_id, origin=trust.BROWSER,
+                                                               module=gui.train_module), "train.retried")
+
+
+def _next_job(gui, lang: str, job_id: str | None, start, started_key: str):
+    """Resume's and Retry's answer: the job `start()` made and a message, or why it made none."""
     if not job_id:
         return gr.skip(), said_in_all(lambda code: tr("train.no_job", code), lang)
     try:
-        job = launcher.resume(gui.ws, job_id)
+        job = start()
     except InputError as e:
         return gr.skip(), said_in_all(lambda code: problems_markdown(e.problems, code), lang)
     except DanluError as e:
         return gr.skip(), said_in_all(lambda code: f"⚠ {error_text(e, code)}", lang)
-    return job.id, said_in_all(lambda code: f"▶ {tr('train.resumed', code)} `{job.id}`", lang)
-
-
-def retry_job(gui, lang: str, job_id: str | None):
-    """Inputs: language, selected job. Outputs: the new job's id, message, timer. A new run, in a run folder
-    of its own, from the selected job's config.yaml (as `jobs retry ID`); settings changed on the page are
-    Start training's."""
-    if not job_id:
-        return gr.skip(), said_in_all(lambda code: tr("train.no_job", code), lang), gr.skip()
-    try:
-        job = launcher.retry(gui.ws, job_id, origin=trust.BROWSER, module=gui.train_module)
-    except InputError as e:
-        return gr.skip(), said_in_all(lambda code: problems_markdown(e.problems, code), lang), gr.skip()
-    except DanluError as e:
-        return gr.skip(), said_in_all(lambda code: f"⚠ {error_text(e, code)}", lang), gr.skip()
-    return job.id, said_in_all(lambda code: f"▶ {tr('train.retried', code)} `{job.id}`", lang), gr.Timer(active=True)
+    return job.id, said_in_all(lambda code: f"▶ {tr(started_key, code)} `{job.id}`", lang)
 
 
 # ---- the job table ---------------------------------------------------------------------------
