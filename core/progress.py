@@ -54,7 +54,8 @@ def status(job: J.Job) -> dict:
         later = next((i for i, r in enumerate(records) if r.get("wall", 0) > job.ended_at), len(records))
         records = records[:later]  # lines are in order; validation lines carry no wall clock
     train, evals = split_metrics(records)
-    prog = {} if continued else read_json(run.progress)
+    # progress.json goes on with the attempt that continued the run: this job's own step is where it stopped
+    prog = read_json(files.stopped) if continued else read_json(run.progress)
     info = read_json(run.run_info)
     total = prog.get("total_steps") or info.get("total_steps")
     step = prog.get("step") or (train[-1]["step"] if train else 0)

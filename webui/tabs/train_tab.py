@@ -178,7 +178,7 @@ def _row(gui, job: J.Job, lang: str) -> list:
     elif job.state in J.ACTIVE:
         step = _step_text(job)
     else:
-        step = gui.live.memo(("step", job.id, job.state), lambda: "" if job.state == J.QUEUED else _step_text(job))
+        step = gui.live.memo(("step", job.id, job.state), lambda: "" if job.state == J.QUEUED else _ended_step_text(job))
     created = time.strftime("%Y-%m-%d %H:%M", time.localtime(job.created_at))
     kind = tr("jobs.kind." + job.kind, lang) if has("jobs.kind." + job.kind) else job.kind  # a newer kind: its code
     return [job.id, job.name, kind, tr("state." + job.state, lang), step, created,
@@ -188,6 +188,13 @@ def _row(gui, job: J.Job, lang: str) -> list:
 def _step_text(job: J.Job) -> str:
     p = read_json(RunDir(job.run_dir).progress)
     return f"{p['step']}/{p['total_steps']}" if p.get("step") and p.get("total_steps") else ""
+
+
+def _ended_step_text(job: J.Job) -> str:
+    """An ended job's step as its status says it: the run folder's progress.json is a later attempt's once
+    another job continued the run (a resumed run's first job showed the resumed one's step)."""
+    st = progress.status(job)
+    return f"{st['step']}/{st['total_steps']}" if st.get("step") and st.get("total_steps") else ""
 
 
 def job_choices(rows: list[list]) -> list[tuple[str, str]]:
