@@ -37,7 +37,7 @@ from pathlib import Path
 from core.messages import Msg
 from core.job_copies import own_processes, row_from_copy
 from core.job_table_file import ensure_table_file
-from core.rundir import RunDir, write_json
+from core.rundir import RunDir, linked_part, write_json
 
 QUEUED, STARTING, RUNNING, CANCELLING = "QUEUED", "STARTING", "RUNNING", "CANCELLING"
 SUCCEEDED, FAILED, CANCELLED, INTERRUPTED = "SUCCEEDED", "FAILED", "CANCELLED", "INTERRUPTED"
@@ -387,6 +387,8 @@ class JobStore:
         run_dir = Path(job.run_dir)
         if run_dir.parent != self.runs or not run_dir.is_dir():
             return None  # a folder elsewhere (tests' made-up paths), or deleted: nothing to keep in step
+        if linked_part(run_dir) is not None:
+            return None  # never written or removed through a link (core.rundir.linked_part)
         return RunDir(run_dir).job_copy(job.id)
 
     def _copy(self, job_id: str, conn) -> bool:
@@ -426,6 +428,8 @@ def rebuild(conn, runs: Path) -> int:
     nothing should start without the person asking."""
     restored = 0
     for path in sorted(runs.glob("*/jobs/*.json")) if runs.is_dir() else []:
+        if linked_part(path.parent.parent) is not None:  # another run's copies, or another workspace's
+            continue
         row = row_from_copy(path, COLUMN_DEFS, STATES)
         if row is None:
             continue
