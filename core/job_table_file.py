@@ -2,7 +2,7 @@
 made beside it and renamed into place (core.jobs.JobStore, before each connection).
 
 Emptied (': > jobs.sqlite', a tool that truncates it) while Danlu processes hold it open - the GUI server
-and every supervisor keep one idle connection (core.jobs._keep_one_open) - the file could not be written
+and every supervisor keep one idle connection (keep_one_open, below) - the file could not be written
 again: each of those connections holds a shared lock on it, so every other connection waited its 30 s
 and failed with 'database is locked'; the GUI showed 'No job yet', the CLI called the table damaged,
 a supervisor could not record its job's end, and the last of those processes to exit wrote stray WAL
@@ -13,10 +13,37 @@ from __future__ import annotations
 import fcntl
 import os
 import sqlite3
+import threading
+from collections import OrderedDict
 from pathlib import Path
 from typing import Callable
 
+from core.errors import DanluError
+from core.messages import Msg
 from core.workspace import fsync_dir
+
+
+class JobTableError(DanluError, sqlite3.DatabaseError):
+    """The job table could not be read or written, in words (what, where, what to do). Still an sqlite3
+    error for the code that records what it can and goes on (a supervisor at a job's end)."""
+
+
+# SQLite's primary result codes (sqlite3.Error.sqlite_errorname, extended names start with them) -> message
+_CAUSES = {"SQLITE_BUSY": "db.locked", "SQLITE_LOCKED": "db.locked", "SQLITE_READONLY": "db.readonly",
+           "SQLITE_CANTOPEN": "db.cannot_open", "SQLITE_PERM": "db.readonly", "SQLITE_FULL": "db.full",
+           "SQLITE_NOTADB": "db.damaged", "SQLITE_CORRUPT": "db.damaged"}
+
+
+def table_error(db: Path, e: sqlite3.Error) -> JobTableError:
+    """SQLite's error on the table `db` as a JobTableError: its cause (locked, read-only, cannot be opened, disk
+    full, damaged, else any other) said with what to do; SQLite's own words in brackets."""
+    name = getattr(e, "sqlite_errorname", "") or ""
+    code = next((c for prefix, c in _CAUSES.items() if name == prefix or name.startswith(prefix + "_")), "db.failed")
+    if code == "db.failed" and "no such table" in str(e):
+        code = "db.damaged"  # another database under the table's name
+    where = dict(path=str(db), name=db.name, folder=str(db.parent), runs=str(db.parent / "runs"),
+                 exports=str(db.parent / "exports"))
+    return JobTableError(Msg(code, path=str(db), error=str(e)), Msg(code + ".hint", **where))
 
 
 def _size(db: Path) -> int | None:
@@ -59,3 +86,29 @@ def ensure_table_file(db: Path, build: Callable[[sqlite3.Connection], None]) -> 
             extra.unlink(missing_ok=True)
         os.replace(new, db)
         fsync_dir(db.parent)
+
+
+_IDLE: "OrderedDict[str, sqlite3.Connection]" = OrderedDict()
+_IDLE_LOCK = threading.Lock()
+IDLE_MAX = 4
+
+
+def keep_one_open(db_path: Path) -> None:
+    """Hold one idle connection per database (the last few used) for the life of the process.
+    Each query of core.jobs.JobStore opens and closes its own connection; when that close is the process's last,
+    SQLite checkpoints and truncates the WAL every time. Measured with bench/load_gui.py (50 tabs
+    polling the Train tab), those closes were the biggest cost of a poll. The idle connection is
+    never queried and holds no lock."""
+    key = str(db_path)
+    with _IDLE_LOCK:
+        if key in _IDLE:
+            _IDLE.move_to_end(key)
+            return
+        try:
+            c = sqlite3.connect(key, check_same_thread=False, isolation_level=None)
+            c.execute("PRAGMA schema_version").fetchone()  # SQLite opens the files on first use
+        except sqlite3.Error:
+            return
+        _IDLE[key] = c
+        while len(_IDLE) > IDLE_MAX:  # tests open many workspaces: keep the file descriptors bounded
+            _IDLE.popitem(last=False)[1].close()
