@@ -7,7 +7,11 @@ again: each of those connections holds a shared lock on it, so every other conne
 and failed with 'database is locked'; the GUI showed 'No job yet', the CLI called the table damaged,
 a supervisor could not record its job's end, and the last of those processes to exit wrote stray WAL
 pages into it, which left a 16 KiB file that is not a database. A new file under the same name is another
-file: the connections on the emptied one block nothing there."""
+file: the connections on the emptied one block nothing there.
+
+Replaced (a backup restored with mv) under a process whose idle connection holds the old file: that process
+lets go of it and of the old file's WAL before its next connection (let_go_if_replaced). A SQLite error on
+the table leaves every connection as JobTableError, its cause in words (table_error)."""
 from __future__ import annotations
 
 import fcntl
@@ -15,12 +19,13 @@ import os
 import sqlite3
 import threading
 from collections import OrderedDict
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 from core.errors import DanluError
 from core.messages import Msg
-from core.workspace import fsync_dir
+from core.workspace import fsync_dir, path_identity
 
 
 class JobTableError(DanluError, sqlite3.DatabaseError):
@@ -88,7 +93,17 @@ def ensure_table_file(db: Path, build: Callable[[sqlite3.Connection], None]) -> 
         fsync_dir(db.parent)
 
 
-_IDLE: "OrderedDict[str, sqlite3.Connection]" = OrderedDict()
+@dataclass
+class _Idle:
+    conn: sqlite3.Connection
+    file: tuple[int, int] | None  # (device, inode) of the table file it was opened on
+    wal: tuple[int, int] | None   # ... and of that file's WAL beside it
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+_IDLE: "OrderedDict[str, _Idle]" = OrderedDict()
 _IDLE_LOCK = threading.Lock()
 IDLE_MAX = 4
 
@@ -98,7 +113,7 @@ def keep_one_open(db_path: Path) -> None:
     Each query of core.jobs.JobStore opens and closes its own connection; when that close is the process's last,
     SQLite checkpoints and truncates the WAL every time. Measured with bench/load_gui.py (50 tabs
     polling the Train tab), those closes were the biggest cost of a poll. The idle connection is
-    never queried and holds no lock."""
+    never queried and holds no lock; it lets go of a table file replaced under it (let_go_if_replaced)."""
     key = str(db_path)
     with _IDLE_LOCK:
         if key in _IDLE:
@@ -109,6 +124,30 @@ def keep_one_open(db_path: Path) -> None:
             c.execute("PRAGMA schema_version").fetchone()  # SQLite opens the files on first use
         except sqlite3.Error:
             return
-        _IDLE[key] = c
+        _IDLE[key] = _Idle(c, path_identity(db_path), path_identity(_wal(db_path)))
         while len(_IDLE) > IDLE_MAX:  # tests open many workspaces: keep the file descriptors bounded
             _IDLE.popitem(last=False)[1].close()
+
+
+def _wal(db: Path) -> Path:
+    return db.with_name(db.name + "-wal")
+
+
+def let_go_if_replaced(db: Path) -> None:
+    """Before a connection: when the table file is no longer the one this process's idle connection was opened
+    on (a backup restored over it with mv, the file moved aside), close that connection, and remove the old
+    file's WAL and shared memory if they are still at the path. Kept, the idle connection held them there,
+    SQLite read that WAL into the new file and the next checkpoint wrote it in: the restored backup showed
+    the old jobs (or a mix of both). No one else removes them: SQLite neither checkpoints nor deletes the WAL
+    of a file that was moved. Processes still on the old file keep theirs open; they write nothing there."""
+    key = str(db)
+    with _IDLE_LOCK:
+        idle = _IDLE.get(key)
+        now = path_identity(db)
+        if idle is None or now == idle.file:
+            return
+        del _IDLE[key]
+        idle.close()
+        if now is not None and idle.wal is not None and path_identity(_wal(db)) == idle.wal:
+            for extra in (_wal(db), db.with_name(db.name + "-shm")):  # the old file's, never the new one's
+                extra.unlink(missing_ok=True)

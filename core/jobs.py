@@ -34,7 +34,7 @@ from pathlib import Path
 
 from core.messages import Msg
 from core.job_copies import own_processes, row_from_copy
-from core.job_table_file import JobTableError, ensure_table_file, keep_one_open, table_error
+from core.job_table_file import JobTableError, ensure_table_file, keep_one_open, let_go_if_replaced, table_error
 from core.job_table_file import IDLE_MAX, _IDLE  # noqa: F401 - the tests look at the idle connections here
 from core.rundir import RunDir, linked_part, write_json
 
@@ -209,6 +209,7 @@ class JobStore:
     @contextmanager
     def _conn(self):
         """A connection for one use; SQLite's errors leave as JobTableError, in words (core.job_table_file)."""
+        let_go_if_replaced(self.db_path)  # a file replaced under this process (core.job_table_file)
         try:
             ensure_table_file(self.db_path, self._fill)  # a missing or emptied file (core.job_table_file)
             c = sqlite3.connect(self.db_path, timeout=30, isolation_level=None)

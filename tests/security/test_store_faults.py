@@ -195,3 +195,25 @@ def test_the_idle_connection_blocks_nothing(tmp_path):
     for i in range(J.IDLE_MAX + 3):
         J.JobStore(tmp_path / f"ws{i}.sqlite")
     assert len(J._IDLE) <= J.IDLE_MAX
+
+
+def test_a_backup_restored_over_the_table_is_read_not_the_old_files_wal(tmp_path):
+    """`mv backup.sqlite jobs.sqlite` under a running GUI: its idle connection kept the old file's WAL at the
+    path, SQLite read that WAL into the restored file (the old jobs showed) and a checkpoint wrote it in."""
+    db = tmp_path / "ws" / "jobs.sqlite"
+    db.parent.mkdir()
+    store = J.JobStore(db)
+    store.create(id="old-job", kind="train", name="old", run_dir="/r")
+    assert Path(f"{db}-wal").stat().st_size > 0  # the old file's last commits, held beside it
+    backup = tmp_path / "backup" / "jobs.sqlite"
+    backup.parent.mkdir()
+    J.JobStore(backup).create(id="restored-job", kind="train", name="restored", run_dir="/r")
+    J._IDLE.pop(str(backup)).close()  # the backup is one whole file, as `sqlite3 .backup` makes it
+    os.replace(backup, db)
+    assert [j.id for j in store.list()] == ["restored-job"]
+    store.create(id="new-job", kind="train", name="new", run_dir="/r")
+    r = subprocess.run([sys.executable, "-c", (
+        "import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); "
+        "print(c.execute('PRAGMA integrity_check').fetchone()[0], sorted(r[0] for r in c.execute('SELECT id FROM jobs')))"),
+        str(db)], capture_output=True, text=True, timeout=60)
+    assert r.stdout.split(" ", 1) == ["ok", "['new-job', 'restored-job']\n"], r.stdout + r.stderr
