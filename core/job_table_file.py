@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import shutil
 import sqlite3
 import threading
 from collections import OrderedDict
@@ -46,6 +47,10 @@ def table_error(db: Path, e: sqlite3.Error) -> JobTableError:
     code = next((c for prefix, c in _CAUSES.items() if name == prefix or name.startswith(prefix + "_")), "db.failed")
     if code == "db.failed" and "no such table" in str(e):
         code = "db.damaged"  # another database under the table's name
+    elif code in ("db.cannot_open", "db.failed") and db.parent.is_dir() and not os.access(db.parent, os.W_OK):
+        code = "db.readonly"  # a read-only disk: SQLite cannot make the WAL's files ("unable to open", "I/O error")
+    elif code == "db.failed" and _free_bytes(db.parent) < 1 << 20:
+        code = "db.full"  # a full disk: SQLite cannot grow the WAL's shared memory ("disk I/O error")
     where = dict(path=str(db), name=db.name, folder=str(db.parent), runs=str(db.parent / "runs"),
                  exports=str(db.parent / "exports"))
     return JobTableError(Msg(code, path=str(db), error=str(e)), Msg(code + ".hint", **where))
@@ -58,6 +63,13 @@ def _size(db: Path) -> int | None:
         return 0
     except OSError:
         return None  # SQLite says what is wrong
+
+
+def _free_bytes(folder: Path) -> int:
+    try:
+        return shutil.disk_usage(folder).free
+    except OSError:
+        return 1 << 62  # not known: no claim about the disk
 
 
 def ensure_table_file(db: Path, build: Callable[[sqlite3.Connection], None]) -> None:

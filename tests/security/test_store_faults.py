@@ -7,6 +7,7 @@ database open: exactly what the disk holds if the machine lost power at that mom
 """
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -217,3 +218,15 @@ def test_a_backup_restored_over_the_table_is_read_not_the_old_files_wal(tmp_path
         "print(c.execute('PRAGMA integrity_check').fetchone()[0], sorted(r[0] for r in c.execute('SELECT id FROM jobs')))"),
         str(db)], capture_output=True, text=True, timeout=60)
     assert r.stdout.split(" ", 1) == ["ok", "['new-job', 'restored-job']\n"], r.stdout + r.stderr
+
+
+@pytest.mark.skipif(not shutil.which("unshare"), reason="needs `unshare -rm` and tmpfs mounts (user namespaces)")
+def test_a_read_only_or_full_disk_is_said_as_such_not_as_a_damaged_table():
+    """Both were 'damaged: move the file aside', which helps with neither (a file cannot be moved on a
+    read-only disk)."""
+    r = subprocess.run(["unshare", "-rm", sys.executable, str(REPO / "tests" / "security" / "table_disk_child.py")],
+                       cwd=str(REPO), env=dict(os.environ, PYTHONPATH=str(REPO)), capture_output=True, text=True, timeout=300)
+    if r.returncode != 0 and "mount" in r.stderr and "ermission" in r.stderr:
+        pytest.skip("tmpfs mounts are not allowed here")
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert json.loads(r.stdout.strip().splitlines()[-1]) == {"read-only": "db.readonly", "full": "db.full"}
