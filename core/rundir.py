@@ -287,17 +287,21 @@ def append_jsonl(path: str | os.PathLike, record: dict, durable: bool = True) ->
 
 
 def read_jsonl(path: str | os.PathLike) -> list[dict]:
-    """Every complete line (the one being written right now is skipped; an unreadable one too)."""
+    """Every complete line that holds a JSON object (the one being written right now is skipped; an unreadable
+    one too: bytes that are not UTF-8, which failed the whole read and with it `jobs list` of every job, or
+    another JSON value, which its readers took for a record)."""
     out = []
     try:
-        with open(path, encoding="utf-8") as f:
+        with open(path, "rb") as f:
             for line in f:
-                if not line.endswith("\n"):
+                if not line.endswith(b"\n"):
                     break
                 try:
-                    out.append(json.loads(line))
-                except (ValueError, RecursionError):
+                    record = json.loads(line)
+                except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
                     continue
+                if isinstance(record, dict):
+                    out.append(record)
     except OSError:
         pass
     return out
