@@ -195,7 +195,6 @@ class JobStore:
                             raise
             if c.execute("PRAGMA user_version").fetchone()[0] < COPIES_VERSION:
                 self._copy_old_rows(c)
-        keep_one_open(self.db_path)
 
     def _copy_old_rows(self, c) -> None:
         """A table from a Danlu before the copies: copy its rows once, so that it too outlives its loss
@@ -225,6 +224,7 @@ class JobStore:
             c.row_factory = sqlite3.Row
             if not _has_table(c):  # a new workspace, or the file was lost while this object lived (a GUI server)
                 self._create(c)
+            keep_one_open(self.db_path)  # again on a file that replaced the one it was opened on
             yield c  # IntegrityError below: a row's own conflict (create() draws another id), not the table's
         except (sqlite3.IntegrityError, JobTableError):
             raise

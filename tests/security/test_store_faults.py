@@ -212,6 +212,7 @@ def test_a_backup_restored_over_the_table_is_read_not_the_old_files_wal(tmp_path
     J._IDLE.pop(str(backup)).close()  # the backup is one whole file, as `sqlite3 .backup` makes it
     os.replace(backup, db)
     assert [j.id for j in store.list()] == ["restored-job"]
+    assert J._IDLE[str(db)].file == (db.stat().st_dev, db.stat().st_ino)  # kept open again, on the restored file
     store.create(id="new-job", kind="train", name="new", run_dir="/r")
     r = subprocess.run([sys.executable, "-c", (
         "import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); "
