@@ -115,6 +115,8 @@ def _export_dir(ws: Workspace, name: str) -> Path | None:
     if not name or "/" in name or "\\" in name or "\x00" in name or name.startswith("."):
         return None
     p = ws.exports / name
+    if p.is_symlink():  # not an export Danlu made (core.export.list_exports does not list it): never followed out
+        return None
     return p.resolve() if is_file(p / "config.json") else None
 
 

@@ -16,8 +16,10 @@ job uses that GPU), else the CPU.
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
+import stat
 import sys
 import tempfile
 from pathlib import Path
@@ -186,11 +188,13 @@ def list_exports(ws: Workspace) -> list[dict]:
     """Finished exports, newest first (verify_export re-hashes one's files)."""
     out = []
     for p in sorted(ws.exports.iterdir() if ws.exports.is_dir() else [], key=lambda x: x.name):
-        if not p.is_dir() or p.name.startswith(".") or p.name.endswith(".partial"):
+        # an export is a folder Danlu renamed into place, never a link: one to / was walked whole (the
+        # listing never came back), one to another folder was listed with that folder's size
+        if p.is_symlink() or not p.is_dir() or p.name.startswith(".") or p.name.endswith(".partial"):
             continue
         meta = read_json(p / "danlu_export.json")
         manifest_ok = (p / MANIFEST).is_file()
-        size = sum(f.stat().st_size for f in p.rglob("*") if f.is_file())
+        size = folder_bytes(p)
         row = dict(name=p.name, path=str(p), complete=manifest_ok, size_bytes=size,
                    created=meta.get("created", p.stat().st_mtime), base_model=meta.get("base_model"),
                    dtype=meta.get("dtype"), chat_template=meta.get("chat_template"),
@@ -198,6 +202,21 @@ def list_exports(ws: Workspace) -> list[dict]:
                    formats=meta.get("formats") or ["safetensors"], checks=meta.get("checks") or {})
         out.append(row)
     return sorted(out, key=lambda r: r["created"], reverse=True)
+
+
+def folder_bytes(folder: Path) -> int:
+    """The bytes of the regular files in a folder and its subfolders, links not followed (a link inside an
+    export to a large file or folder elsewhere counted that file's size)."""
+    total = 0
+    for top, _dirs, files in os.walk(folder):  # os.walk does not enter linked folders
+        for name in files:
+            try:
+                st = os.lstat(os.path.join(top, name))
+            except OSError:
+                continue
+            if stat.S_ISREG(st.st_mode):
+                total += st.st_size
+    return total
 
 
 def read_merge_result(job: J.Job) -> dict:
@@ -261,7 +280,6 @@ def export_plan(ws: Workspace, job_or_run: str, formats, *, gpu: bool | None = N
     out = dict(base_model=run.base_model, params=params, formats=chosen, free_bytes=free, gpu=gpu,
                tools_ready=tools["ready"], tools_note="" if tools["ready"] or not gguf_types(chosen) else gguf_tools.ONE_TIME_NOTE)
     if params:
-        import os
         out["rows"] = estimates(chosen, params, gpu=gpu, cores=os.cpu_count() or 2)
         for row in out["rows"]:
             if row["format"] == "lora":  # the adapter is already on disk: its real size

@@ -27,8 +27,6 @@ import json
 import os
 import secrets
 import sqlite3
-import threading
-from collections import OrderedDict
 import time
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, fields
@@ -36,8 +34,9 @@ from pathlib import Path
 
 from core.messages import Msg
 from core.job_copies import own_processes, row_from_copy
-from core.job_table_file import ensure_table_file
-from core.rundir import RunDir, write_json
+from core.job_table_file import JobTableError, ensure_table_file, keep_one_open, let_go_if_replaced, table_error
+from core.job_table_file import IDLE_MAX, _IDLE  # noqa: F401 - the tests look at the idle connections here
+from core.rundir import RunDir, linked_part, write_json
 
 QUEUED, STARTING, RUNNING, CANCELLING = "QUEUED", "STARTING", "RUNNING", "CANCELLING"
 SUCCEEDED, FAILED, CANCELLED, INTERRUPTED = "SUCCEEDED", "FAILED", "CANCELLED", "INTERRUPTED"
@@ -176,32 +175,6 @@ def new_id() -> str:
     return time.strftime("%Y%m%d-%H%M%S", time.localtime()) + "-" + secrets.token_hex(3)
 
 
-_IDLE: "OrderedDict[str, sqlite3.Connection]" = OrderedDict()
-_IDLE_LOCK = threading.Lock()
-IDLE_MAX = 4
-
-
-def _keep_one_open(db_path: Path) -> None:
-    """Hold one idle connection per database (the last few used) for the life of the process.
-    Each query below opens and closes its own connection; when that close is the process's last,
-    SQLite checkpoints and truncates the WAL every time. Measured with bench/load_gui.py (50 tabs
-    polling the Train tab), those closes were the biggest cost of a poll. The idle connection is
-    never queried and holds no lock."""
-    key = str(db_path)
-    with _IDLE_LOCK:
-        if key in _IDLE:
-            _IDLE.move_to_end(key)
-            return
-        try:
-            c = sqlite3.connect(key, check_same_thread=False, isolation_level=None)
-            c.execute("PRAGMA schema_version").fetchone()  # SQLite opens the files on first use
-        except sqlite3.Error:
-            return
-        _IDLE[key] = c
-        while len(_IDLE) > IDLE_MAX:  # tests open many workspaces: keep the file descriptors bounded
-            _IDLE.popitem(last=False)[1].close()
-
-
 COPIES_VERSION = 1  # PRAGMA user_version of a table whose rows all have their copies in the run folders
 FIND_MAX = 200  # the longest prefix find() looks up: ids are about 22 characters ("20261204-151005-23210a")
 
@@ -222,7 +195,6 @@ class JobStore:
                             raise
             if c.execute("PRAGMA user_version").fetchone()[0] < COPIES_VERSION:
                 self._copy_old_rows(c)
-        _keep_one_open(self.db_path)
 
     def _copy_old_rows(self, c) -> None:
         """A table from a Danlu before the copies: copy its rows once, so that it too outlives its loss
@@ -235,19 +207,29 @@ class JobStore:
 
     @contextmanager
     def _conn(self):
-        ensure_table_file(self.db_path, self._fill)  # a missing or emptied file (core.job_table_file)
-        c = sqlite3.connect(self.db_path, timeout=30, isolation_level=None)
+        """A connection for one use; SQLite's errors leave as JobTableError, in words (core.job_table_file)."""
+        let_go_if_replaced(self.db_path)  # a file replaced under this process (core.job_table_file)
+        try:
+            ensure_table_file(self.db_path, self._fill)  # a missing or emptied file (core.job_table_file)
+            c = sqlite3.connect(self.db_path, timeout=30, isolation_level=None)
+        except sqlite3.Error as e:
+            raise table_error(self.db_path, e) from e
         try:
             c.execute("PRAGMA journal_mode=WAL")
             # FULL: each commit is on disk when it returns. The job table is written a few times
-            # per job, and with the WAL kept (see _keep_one_open) NORMAL could lose the last
+            # per job, and with the WAL kept (see core.job_table_file.keep_one_open) NORMAL could lose the last
             # commits - a job's own row - in a power cut.
             c.execute("PRAGMA synchronous=FULL")
             c.execute("PRAGMA busy_timeout=30000")
             c.row_factory = sqlite3.Row
             if not _has_table(c):  # a new workspace, or the file was lost while this object lived (a GUI server)
                 self._create(c)
-            yield c
+            keep_one_open(self.db_path)  # again on a file that replaced the one it was opened on
+            yield c  # IntegrityError below: a row's own conflict (create() draws another id), not the table's
+        except (sqlite3.IntegrityError, JobTableError):
+            raise
+        except sqlite3.Error as e:
+            raise table_error(self.db_path, e) from e
         finally:
             c.close()
 
@@ -387,6 +369,8 @@ class JobStore:
         run_dir = Path(job.run_dir)
         if run_dir.parent != self.runs or not run_dir.is_dir():
             return None  # a folder elsewhere (tests' made-up paths), or deleted: nothing to keep in step
+        if linked_part(run_dir) is not None:
+            return None  # never written or removed through a link (core.rundir.linked_part)
         return RunDir(run_dir).job_copy(job.id)
 
     def _copy(self, job_id: str, conn) -> bool:
@@ -426,6 +410,8 @@ def rebuild(conn, runs: Path) -> int:
     nothing should start without the person asking."""
     restored = 0
     for path in sorted(runs.glob("*/jobs/*.json")) if runs.is_dir() else []:
+        if linked_part(path.parent.parent) is not None:  # another run's copies, or another workspace's
+            continue
         row = row_from_copy(path, COLUMN_DEFS, STATES)
         if row is None:
             continue

@@ -30,7 +30,7 @@ from core.launch_commands import TRAIN_MODULE, build_command, cli_command
 from core.messages import Msg, recorded
 from core.paths import clean_label
 from core.rendezvous import master_problems, master_written
-from core.rundir import ATTEMPT_FILES, CONFIG, RunDir, read_json, write_json
+from core.rundir import ATTEMPT_FILES, CONFIG, RunDir, check_not_linked, read_json, write_json
 from core.workspace import Workspace, pin_dataset, sha256_file
 
 MAX_NPROC = 64  # processes on one machine
@@ -358,6 +358,7 @@ def resume(ws: Workspace, job_id: str, *, env: dict | None = None) -> J.Job:
         newest = later[0]
         raise JobError(Msg("job.continued", id=newest.id, state=J.state_word(newest.state)),
                        Msg("job.resume_that.hint" if newest.state in RESUMABLE else "job.see.hint", id=newest.id))
+    check_not_linked(run.path, old.id)  # the new attempt would write, and the old one's files move, through it
     problems = resume_problems(old)
     if problems:
         raise InputError(problems=problems, title=Msg("job.resume_title", id=old.id))
@@ -429,6 +430,7 @@ def delete(ws: Workspace, job_id: str) -> None:
     job = store.get(job.id)
     if not job.terminal:
         raise JobError(Msg("job.is_state", id=job.id, state=J.state_word(job.state)), Msg("job.stop_first.hint"))
+    check_not_linked(job.run_dir, job.id)  # a link to another run's folder deleted that run's files
     store.delete(job.id)
     if not [j for j in store.list() if j.run_dir == job.run_dir]:
         run_dir = Path(job.run_dir).resolve()

@@ -19,9 +19,33 @@ from core.rundir import RunDir, read_json, read_jsonl
 WAITING = "waiting_for_machines"  # the phase of a job on several machines before torchrun starts its ranks
 
 
+NUMBERS = ("epoch", "loss", "eval_loss", "lr", "grad_norm", "tokens_per_s", "time", "wall", "reward_margin",
+           "pref_accuracy", "eval_reward_margin", "eval_pref_accuracy")
+
+
 def read_metrics(run_dir: str | Path) -> list[dict]:
-    """Every complete line of metrics.jsonl (a line being written right now is skipped)."""
-    return read_jsonl(RunDir(run_dir).metrics)
+    """Every complete line of metrics.jsonl (a line being written right now is skipped) that is a record of a
+    step: its step a whole number, its values numbers. Another line (a file edited or overwritten by hand) is
+    skipped: the status, `jobs list` and the plots did arithmetic with it and failed for every job."""
+    return [r for r in read_jsonl(RunDir(run_dir).metrics) if _whole(r.get("step"))
+            and all(r.get(k) is None or _number(r[k]) for k in NUMBERS)]
+
+
+ERROR_FIELDS = dict(reason=str, message=str, hint=str, message_msg=dict, hint_msg=dict, rank=int, log_tail=str)
+
+
+def _number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _whole(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _step_info(data: dict) -> dict:
+    """progress.json's or run_info.json's step, total_steps and phase, each only when it has its type."""
+    return {k: v for k, v in data.items() if (k in ("step", "total_steps") and _whole(v))
+            or (k == "phase" and isinstance(v, str))}
 
 
 def split_metrics(records: list[dict]) -> tuple[list[dict], list[dict]]:
@@ -55,8 +79,8 @@ def status(job: J.Job) -> dict:
         records = records[:later]  # lines are in order; validation lines carry no wall clock
     train, evals = split_metrics(records)
     # progress.json goes on with the attempt that continued the run: this job's own step is where it stopped
-    prog = read_json(files.stopped) if continued else read_json(run.progress)
-    info = read_json(run.run_info)
+    prog = _step_info(read_json(files.stopped) if continued else read_json(run.progress))
+    info = _step_info(read_json(run.run_info))
     total = prog.get("total_steps") or info.get("total_steps")
     step = prog.get("step") or (train[-1]["step"] if train else 0)
     waiting = waiting_for_machines(job)
@@ -84,8 +108,8 @@ def status(job: J.Job) -> dict:
         out.update(slurm_job_id=job.slurm_job_id, slurm_nodes=attempt_nodes(job), attempts=attempts(run.path))
     if job.state == J.FAILED:
         err = read_json(files.error)
-        out["error"] = {k: err.get(k) for k in ("reason", "message", "hint", "message_msg", "hint_msg", "rank", "log_tail")
-                        if err.get(k) is not None}
+        out["error"] = {k: err[k] for k, kind in ERROR_FIELDS.items() if isinstance(err.get(k), kind)
+                        and not isinstance(err[k], bool)}  # of its type: a file written by hand is no record
     if continued:  # what it said to do ("press Resume") was done: a later job went on with the run
         later = read_json(run.heartbeat).get("job_id") or read_json(run.exit).get("job_id")
         done = Msg("job.continued_by.hint", id=later) if later and later != job.id else Msg("job.continued_later.hint")

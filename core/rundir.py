@@ -195,6 +195,30 @@ class RunDir:
         return self.slurm / f"{slurm_job_id}.attempt-{attempt}{'.end' if end else ''}.json"
 
 
+def linked_part(run_dir: str | os.PathLike) -> Path | None:
+    """The run folder itself (runs/<id>) or its jobs/ folder when it is a symbolic link, else None. Danlu makes
+    both as folders. A link there leads into another run's folder (deleting one job deleted the other's
+    files) or out of the workspace (a job's copy was written there, deleting the job removed files there): what
+    changes a run folder - deleting it, resuming into it, its job copies - stops at such a link (check_not_linked).
+    Showing a run (status, log, plots) reads through it: reading changes nothing, and a person who moved a run
+    to a larger disk and linked it back still sees it."""
+    run_dir = Path(run_dir)
+    for part in (run_dir, run_dir / JOB_COPIES):
+        if part.is_symlink():
+            return part
+    return None
+
+
+def check_not_linked(run_dir: str | os.PathLike, job_id: str) -> None:
+    """JobError in words when linked_part(run_dir) finds a link: nothing is done through it."""
+    link = linked_part(run_dir)
+    if link is not None:
+        from core.errors import JobError
+        from core.messages import Msg
+        raise JobError(Msg("job.run_folder_link", id=job_id, path=str(link), target=os.readlink(link)),
+                       Msg("job.run_folder_link.hint", path=str(link)))
+
+
 def checkpoint_name(step: int) -> str:
     """checkpoints/step-0000040: sorts by name and by step alike."""
     return f"{CHECKPOINT_PREFIX}{step:07d}"
@@ -263,17 +287,21 @@ def append_jsonl(path: str | os.PathLike, record: dict, durable: bool = True) ->
 
 
 def read_jsonl(path: str | os.PathLike) -> list[dict]:
-    """Every complete line (the one being written right now is skipped; an unreadable one too)."""
+    """Every complete line that holds a JSON object (the one being written right now is skipped; an unreadable
+    one too: bytes that are not UTF-8, which failed the whole read and with it `jobs list` of every job, or
+    another JSON value, which its readers took for a record)."""
     out = []
     try:
-        with open(path, encoding="utf-8") as f:
+        with open(path, "rb") as f:
             for line in f:
-                if not line.endswith("\n"):
+                if not line.endswith(b"\n"):
                     break
                 try:
-                    out.append(json.loads(line))
-                except (ValueError, RecursionError):
+                    record = json.loads(line)
+                except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
                     continue
+                if isinstance(record, dict):
+                    out.append(record)
     except OSError:
         pass
     return out

@@ -12,6 +12,7 @@ from functools import partial
 
 import gradio as gr
 
+from core.job_table_file import JobTableError
 from webui import choices, fields, i18n, jobview, serving
 from webui.context import Gui
 from webui.i18n import CODES, I18N, L, LANGUAGES, keep_said, say_again
@@ -267,9 +268,21 @@ def combined(steps, first):
 def _train_view(gui, lang, job_id):
     """The Train tab's status, plots and job table rendered again in the new language (also when the
     tab's timer is off: no job yet, or another tab open)."""
-    view = train_tab.refresh_job(gui, job_id, "", lang)
-    table, _picker, table_sig = train_tab.refresh_jobs(gui, lang, job_id, "")
+    try:
+        view = train_tab.refresh_job(gui, job_id, "", lang)
+        table, _picker, table_sig = train_tab.refresh_jobs(gui, lang, job_id, "")
+    except JobTableError as e:  # said in the new language too
+        return (*jobview.table_trouble(e, lang, ""), gr.skip(), gr.skip())
     return (*view, table, table_sig)
+
+
+def _load_jobs(gui, lang, job_id, sig):
+    """The page's first job table. Outputs: table, job picker, signature, status line (why a job table cannot
+    be read, in words: else "No job yet" over an empty table)."""
+    try:
+        return (*train_tab.refresh_jobs(gui, lang, job_id, sig), gr.skip())
+    except JobTableError as e:
+        return gr.skip(), gr.skip(), "", jobview.trouble_text(e, lang)
 
 
 def _wire_templates(gui, tpl, ds, settings, box, hp, lang, then_show):
@@ -336,7 +349,6 @@ def _wire_train(gui, blocks, tr, box, lang):
     refresh_outputs = [tr.status, tr.failure, tr.log, tr.loss_plot, tr.lr_plot, tr.seen, tr.stop, tr.resume,
                        tr.margin_plot, tr.accuracy_plot, tr.retry]
     refresh = partial(train_tab.refresh_job, gui)
-    refresh_jobs = partial(train_tab.refresh_jobs, gui)
     tr.start.click(keep_said(fields.with_settings(partial(train_tab.start_training, gui)), 1),
                    inputs=[lang, tr.gpus, tr.nproc, box], outputs=[tr.job, tr.message, tr.timer, tr.said],
                    js=fields.CURRENT_JS, api_name="start_training")
@@ -359,8 +371,8 @@ def _wire_train(gui, blocks, tr, box, lang):
     tr.log.change(None, js=SCROLL_LOG_JS, api_visibility="private")  # in the page only: newest line in view
     load = blocks.load(partial(train_tab.initial_job, gui), inputs=[tr.remembered], outputs=[tr.job, tr.remembered],
                      api_visibility="private")
-    load.then(refresh_jobs, inputs=[lang, tr.job, tr.table_seen], outputs=[tr.table, tr.job, tr.table_seen],
-              api_visibility="private")
+    load.then(partial(_load_jobs, gui), inputs=[lang, tr.job, tr.table_seen],
+              outputs=[tr.table, tr.job, tr.table_seen, tr.status], api_visibility="private")
 
 
 def launch(services, host="127.0.0.1", port=7860, share=False, auth=None, max_file_size="2gb", block=True,

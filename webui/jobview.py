@@ -3,13 +3,15 @@ progress and time left, and the reason and what to do when it ended badly. Reads
 core.progress.status(job) returns."""
 from __future__ import annotations
 
+import hashlib
+
 import gradio as gr
 
 from core import jobs as J
 from core import progress
 from core.messages import Msg
 from core.rundir import RunDir, read_json
-from webui.i18n import duration, has, recorded_text, said_in_all, say, tr
+from webui.i18n import duration, error_text, has, recorded_text, said_in_all, say, tr
 
 
 def finished_runs(gui) -> list[tuple[str, str]]:
@@ -114,3 +116,21 @@ def failure_text(st: dict, lang: str) -> str | None:
     if hint:
         text += f"\n\n**{tr('train.what_to_do', lang)}** {hint}"
     return text
+
+
+def trouble_text(e, lang: str) -> str:
+    """A job table that cannot be read (core.job_table_file.JobTableError), in words: what, where, what to do."""
+    return f"⚠ {error_text(e, lang)}"
+
+
+def table_trouble(e, lang: str, seen: str) -> tuple:
+    """The Train tab's refresh_job outputs when the job table cannot be read (locked, damaged, read-only, gone): the status
+    line says what happened, where, and what to do; the table keeps what it showed. `seen` marks the words
+    shown, so an unchanged trouble sends nothing and the next good reading redraws everything."""
+    text = trouble_text(e, lang)
+    mark = "!" + hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
+    if seen == mark:
+        return (gr.skip(),) * 11
+    off = gr.update(interactive=False)  # Stop, Resume and Retry need the table too
+    return (text, gr.update(value="", visible=False), gr.skip(), gr.skip(), gr.skip(), mark, off, off,
+            gr.skip(), gr.skip(), off)

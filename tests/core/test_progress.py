@@ -113,3 +113,22 @@ def test_a_resumed_job_says_the_time_left_at_its_own_speed(services, tmp_path):
     write_json(run.progress, dict(phase="training", step=24, total_steps=100))
     st = progress.status(services.store.get(job.id))
     assert st["eta_s"] == 76.0
+
+
+# ---- a run folder whose files were overwritten by hand or by another program -----------------------------
+def test_junk_in_a_run_folder_neither_fails_the_listing_nor_shows_as_progress(ws):
+    """Bytes that are not UTF-8 in metrics.jsonl failed the whole read (`jobs list` failed for every job), and
+    values of another type failed the arithmetic of the status line and of `jobs show`."""
+    store = J.JobStore(ws.db_path)
+    job = job_in(store, ws.runs / "junk", J.STARTING, J.FAILED)
+    run = RunDir(job.run_dir)
+    run.metrics.write_bytes(b'{"step": 1, "loss": 2.5, "time": 1.0}\n\xfb\xff not text\n[1, 2]\n'
+                            b'{"step": "x", "loss": 1.0}\n{"step": 2, "loss": "low"}\n{"step": true, "loss": 1.0}\n')
+    run.progress.write_text('{"step": "lots", "total_steps": [1], "phase": 5}')
+    run.run_info.write_text('{"total_steps": "many"}')
+    run.error.write_text('{"reason": 5, "message": ["a"], "log_tail": {"a": 1}, "hint": "free some disk"}')
+    st = progress.status(store.get(job.id))
+    assert [r["step"] for r in progress.read_metrics(run.path)] == [1]
+    assert (st["step"], st["total_steps"], st["phase"], st["last_metrics"]["loss"]) == (1, None, None, 2.5)
+    assert st["error"] == {"hint": "free some disk"}
+    assert progress.status_line(st).startswith("Failed") and "loss 2.5000" in progress.status_line(st)

@@ -7,6 +7,7 @@ database open: exactly what the disk holds if the machine lost power at that mom
 """
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -195,3 +196,38 @@ def test_the_idle_connection_blocks_nothing(tmp_path):
     for i in range(J.IDLE_MAX + 3):
         J.JobStore(tmp_path / f"ws{i}.sqlite")
     assert len(J._IDLE) <= J.IDLE_MAX
+
+
+def test_a_backup_restored_over_the_table_is_read_not_the_old_files_wal(tmp_path):
+    """`mv backup.sqlite jobs.sqlite` under a running GUI: its idle connection kept the old file's WAL at the
+    path, SQLite read that WAL into the restored file (the old jobs showed) and a checkpoint wrote it in."""
+    db = tmp_path / "ws" / "jobs.sqlite"
+    db.parent.mkdir()
+    store = J.JobStore(db)
+    store.create(id="old-job", kind="train", name="old", run_dir="/r")
+    assert Path(f"{db}-wal").stat().st_size > 0  # the old file's last commits, held beside it
+    backup = tmp_path / "backup" / "jobs.sqlite"
+    backup.parent.mkdir()
+    J.JobStore(backup).create(id="restored-job", kind="train", name="restored", run_dir="/r")
+    J._IDLE.pop(str(backup)).close()  # the backup is one whole file, as `sqlite3 .backup` makes it
+    os.replace(backup, db)
+    assert [j.id for j in store.list()] == ["restored-job"]
+    assert J._IDLE[str(db)].file == (db.stat().st_dev, db.stat().st_ino)  # kept open again, on the restored file
+    store.create(id="new-job", kind="train", name="new", run_dir="/r")
+    r = subprocess.run([sys.executable, "-c", (
+        "import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); "
+        "print(c.execute('PRAGMA integrity_check').fetchone()[0], sorted(r[0] for r in c.execute('SELECT id FROM jobs')))"),
+        str(db)], capture_output=True, text=True, timeout=60)
+    assert r.stdout.split(" ", 1) == ["ok", "['new-job', 'restored-job']\n"], r.stdout + r.stderr
+
+
+@pytest.mark.skipif(not shutil.which("unshare"), reason="needs `unshare -rm` and tmpfs mounts (user namespaces)")
+def test_a_read_only_or_full_disk_is_said_as_such_not_as_a_damaged_table():
+    """Both were 'damaged: move the file aside', which helps with neither (a file cannot be moved on a
+    read-only disk)."""
+    r = subprocess.run(["unshare", "-rm", sys.executable, str(REPO / "tests" / "security" / "table_disk_child.py")],
+                       cwd=str(REPO), env=dict(os.environ, PYTHONPATH=str(REPO)), capture_output=True, text=True, timeout=300)
+    if r.returncode != 0 and "mount" in r.stderr and "ermission" in r.stderr:
+        pytest.skip("tmpfs mounts are not allowed here")
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert json.loads(r.stdout.strip().splitlines()[-1]) == {"read-only": "db.readonly", "full": "db.full"}

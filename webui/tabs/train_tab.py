@@ -18,10 +18,11 @@ import pandas as pd
 from core import jobs as J
 from core import launcher, progress, trust
 from core.errors import DanluError, InputError
+from core.job_table_file import JobTableError
 from core.rundir import RunDir, read_json
 from webui import fields, numbers
 from webui.i18n import L, error_text, has, said_in_all, tr
-from webui.jobview import box_classes, failure_text, status_markdown
+from webui.jobview import box_classes, failure_text, status_markdown, table_trouble
 from webui.live import file_stamp
 from webui.tabs import train_where
 from webui.tabs.hyperparams_tab import launch_spec, problems_markdown
@@ -215,10 +216,14 @@ def refresh_jobs(gui, lang: str, job_id: str | None, sig: str):
 
 def initial_job(gui, remembered: str | None):
     """Inputs: the job this browser looked at last. Outputs: job picker value and the remembered id.
-    Falls back to the newest training job, so a fresh page re-attaches to the run in progress."""
-    if remembered and gui.store.get(remembered):
-        return remembered, remembered
-    jobs = gui.store.list(kind="train")
+    Falls back to the newest training job, so a fresh page re-attaches to the run in progress (webui.app's
+    _load_jobs says why a job table cannot be read)."""
+    try:
+        if remembered and gui.store.get(remembered):
+            return remembered, remembered
+        jobs = gui.store.list(kind="train")
+    except JobTableError:
+        return gr.skip(), gr.skip()
     newest = jobs[0].id if jobs else None
     return newest, newest
 
@@ -236,10 +241,14 @@ def select_row(evt: gr.SelectData):
 
 
 def refresh(gui, lang: str, job_id: str | None, seen: str, table_seen: str):
-    """The Timer's one call: the job table, then the selected job's live view (see refresh_job)."""
-    job_id = train_where.requeued_as(gui, job_id, seen)  # a Slurm job that requeued itself: show its next attempt
-    table, picker, table_sig = refresh_jobs(gui, lang, job_id, table_seen)
-    return refresh_job(gui, job_id, seen, lang) + (table, picker, table_sig)
+    """The Timer's one call: the job table, then the selected job's live view (see refresh_job), or why the
+    job table cannot be read (table_trouble)."""
+    try:
+        job_id = train_where.requeued_as(gui, job_id, seen)  # a Slurm job that requeued itself: show its next attempt
+        table, picker, table_sig = refresh_jobs(gui, lang, job_id, table_seen)
+        return refresh_job(gui, job_id, seen, lang) + (table, picker, table_sig)
+    except JobTableError as e:
+        return table_trouble(e, lang, seen) + (gr.skip(),) * 3  # the table keeps its rows
 
 
 # ---- one job's live view -----------------------------------------------------------------------
