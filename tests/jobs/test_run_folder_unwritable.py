@@ -56,7 +56,10 @@ def test_a_run_folder_deleted_while_the_job_runs_stops_it_saying_so(services):
     done = launcher.wait(ws, job.id, timeout=120)
     assert (done.state, done.reason) == (J.FAILED, "run_dir_deleted"), (done.state, done.reason, done.message)
     assert job.run_dir in done.message and "jobs delete" in done.hint
-    assert not [p for p in psutil.process_iter(["environ"]) if (p.info["environ"] or {}).get("DANLU_JOB_ID") == job.id]
+    def left():  # the job's processes still there: its ranks, and its supervisor until it has exited
+        return [p for p in psutil.process_iter(["environ", "cmdline"]) if (p.info["environ"] or {}).get("DANLU_JOB_ID") == job.id]
+    assert not [p for p in left() if "core.supervise" not in p.info["cmdline"]]  # no rank outlives the end
+    wait_for(lambda: not left(), 30, what="the supervisor to exit after writing the end")
 
 
 def test_a_deleted_run_folder_stops_a_job_whose_processes_carry_on(services, tmp_path):
