@@ -354,8 +354,8 @@ def _wire_train(gui, blocks, tr, box, lang):
     ev = tr.job.change(train_tab.remember, inputs=[tr.job], outputs=[tr.remembered], api_visibility="private")
     ev.then(refresh, inputs=[tr.job, tr.seen, lang], outputs=refresh_outputs, api_visibility="private")
     # a tick is a few file reads: unqueued, as every quick answer (serving.quick_without_queue)
-    tr.timer.tick(partial(train_tab.refresh, gui), inputs=[lang, tr.job, tr.seen, tr.table_seen],
-                  outputs=refresh_outputs + [tr.table, tr.job, tr.table_seen], api_name="refresh_job")
+    tr.timer.tick(partial(train_tab.refresh, gui), inputs=[lang, tr.job, tr.seen, tr.table_seen, tr.said],
+                  outputs=refresh_outputs + [tr.table, tr.job, tr.table_seen, tr.message, tr.said], api_name="refresh_job")
     tr.log.change(None, js=SCROLL_LOG_JS, api_visibility="private")  # in the page only: newest line in view
     load = blocks.load(partial(train_tab.initial_job, gui), inputs=[tr.remembered], outputs=[tr.job, tr.remembered],
                      api_visibility="private")

@@ -20,7 +20,7 @@ from core import launcher, progress, trust
 from core.errors import DanluError, InputError
 from core.rundir import RunDir, read_json
 from webui import fields, numbers
-from webui.i18n import L, error_text, has, said_in_all, tr
+from webui.i18n import L, error_text, has, said_again, said_in_all, tr
 from webui.jobview import box_classes, failure_text, status_markdown
 from webui.live import file_stamp
 from webui.tabs import train_where
@@ -32,6 +32,7 @@ TABLE_LIMIT = 200
 MAX_PLOT_POINTS = 300
 TABLE_STEP_S = 5.0
 PLOT_EVERY_S = 2.0  # redrawing plots in every open page each second costs more than it shows
+STOPPING = ("train.stopping", "train.stopping_plain")  # Stop's line: a checkpoint is saved first; none to save
 
 
 @dataclass(frozen=True)
@@ -127,8 +128,21 @@ def stop_job(gui, lang: str, job_id: str | None) -> str:
         job = launcher.cancel(gui.ws, job_id)
     except DanluError as e:
         return said_in_all(lambda code: f"⚠ {error_text(e, code)}", lang)
-    key = "train.stopping" if (read_json(RunDir(job.run_dir).progress).get("step") or 0) > 0 else "train.stopping_plain"
-    return said_in_all(lambda code: f"■ {tr(key, code)} `{job.id}`", lang)
+    key = STOPPING[0] if (read_json(RunDir(job.run_dir).progress).get("step") or 0) > 0 else STOPPING[1]
+    return said_in_all(lambda code: _stop_line(key, job.id, code), lang)
+
+
+def _stop_line(key: str, job_id: str, lang: str) -> str:
+    return f"■ {tr(key, lang)} `{job_id}`"
+
+
+def stop_line_ended(gui, job_id: str | None, kept: str):
+    """Outputs: the message line and its kept words (tr.said), emptied once the job whose Stop they say has
+    ended (its status and failure box say how); else no change. "Stopping" stayed above a Cancelled job."""
+    job = gui.live.job(job_id)
+    if job is None or not job.terminal or said_again("en", kept) not in {_stop_line(k, job.id, "en") for k in STOPPING}:
+        return gr.skip(), gr.skip()
+    return "", ""
 
 
 def resume_job(gui, lang: str, job_id: str | None):
@@ -235,11 +249,12 @@ def select_row(evt: gr.SelectData):
     return row[0] if row else gr.skip()
 
 
-def refresh(gui, lang: str, job_id: str | None, seen: str, table_seen: str):
-    """The Timer's one call: the job table, then the selected job's live view (see refresh_job)."""
+def refresh(gui, lang: str, job_id: str | None, seen: str, table_seen: str, kept: str = ""):
+    """The Timer's one call: the job table, the selected job's live view (see refresh_job), then the
+    message line, emptied when it says a Stop of that job and the job has ended (stop_line_ended)."""
     job_id = train_where.requeued_as(gui, job_id, seen)  # a Slurm job that requeued itself: show its next attempt
     table, picker, table_sig = refresh_jobs(gui, lang, job_id, table_seen)
-    return refresh_job(gui, job_id, seen, lang) + (table, picker, table_sig)
+    return refresh_job(gui, job_id, seen, lang) + (table, picker, table_sig) + stop_line_ended(gui, job_id, kept)
 
 
 # ---- one job's live view -----------------------------------------------------------------------
