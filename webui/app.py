@@ -62,6 +62,10 @@ TAB_KEYS = ["tab.templates", "tab.dataset", "tab.review", "tab.hyperparams", "ta
 # So is Gradio's error box: it heads every box "Error" (whatever title the handler sent) and names its
 # close button "Close", for screen readers too. The page puts its own words in their place as each box
 # appears (a style sheet's ::before had shown the word, while a screen reader still read "Error").
+#
+# A number box takes a decimal point only: the browser drops a typed comma, so "0,0002" typed in the
+# Spanish page became 2. Where the page's readers write a decimal comma (i18n.DECIMAL_COMMA), the comma
+# is typed as a point and the box says so (the browser's own note beside it, in the page's words).
 SET_LANGUAGE_JS = """(...inputs) => {
   const lang = inputs[0];
   try { localStorage.setItem('danlu-lang', lang); } catch (e) {}
@@ -105,11 +109,25 @@ SET_LANGUAGE_JS = """(...inputs) => {
     window.danluBoxWatch = new MutationObserver(box);
     window.danluBoxWatch.observe(toasts, {subtree: true, childList: true, characterData: true});
   }
+  if (!window.danluCommaWatch) {
+    window.danluCommaWatch = true;
+    document.addEventListener('keydown', (e) => {
+      const words = window.danluBoxWords[window.danluLang] || {};
+      const input = e.target;
+      if (e.key !== ',' || !words.comma || !(input instanceof HTMLInputElement) || input.type !== 'number') return;
+      e.preventDefault();
+      if (!/[.e]/i.test(input.value)) document.execCommand('insertText', false, '.');
+      input.setCustomValidity(words.decimal);
+      input.reportValidity();
+      input.addEventListener('blur', () => input.setCustomValidity(''), {once: true});
+    }, true);
+  }
   return inputs.length === 1 ? lang : inputs;
 }""" % (json.dumps({"languages": CODES, "names": [[i18n.tr(k, code) for code in CODES] for k in TAB_KEYS]},
                     ensure_ascii=False),
-        json.dumps({code: {"title": i18n.tr("app.error_title", code), "close": i18n.tr("app.close", code)} for code in CODES},
-                   ensure_ascii=False))
+        json.dumps({code: {"title": i18n.tr("app.error_title", code), "close": i18n.tr("app.close", code),
+                           "decimal": i18n.tr("app.decimal_point", code), "comma": code in i18n.DECIMAL_COMMA}
+                    for code in CODES}, ensure_ascii=False))
 SCROLL_LOG_JS = """() => { const t = document.querySelector('#train-log textarea');
   if (t) requestAnimationFrame(() => { t.scrollTop = t.scrollHeight; }); }"""
 # the language remembered in this browser, else the browser's own when the page speaks it, else English

@@ -42,6 +42,7 @@ def test_the_error_box_is_headed_and_closed_in_the_pages_language():
 
     from webui.app import SET_LANGUAGE_JS
     words = json.loads(re.search(r"window.danluBoxWords = (\{.*?\}\});", SET_LANGUAGE_JS).group(1))
-    assert words == {code: {"title": tr("app.error_title", code), "close": tr("app.close", code)} for code in CODES}
-    assert words["ko"] == {"title": "오류", "close": "닫기"}
+    assert {code: (w["title"], w["close"]) for code, w in words.items()} == {
+        code: (tr("app.error_title", code), tr("app.close", code)) for code in CODES}
+    assert (words["ko"]["title"], words["ko"]["close"]) == ("오류", "닫기")
 
