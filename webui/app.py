@@ -16,8 +16,8 @@ from core.job_table_file import JobTableError
 from webui import choices, fields, i18n, jobview, serving
 from webui.context import Gui
 from webui.i18n import CODES, I18N, L, LANGUAGES, keep_said, say_again
-from webui.tabs import (chat_tab, dataset_grid, dataset_tab, evaluate_tab, export_tab, hyperparams_tab, review_tab,
-                        templates_tab, train_tab, train_where)
+from webui.tabs import (chat_tab, dataset_grid, dataset_tab, evaluate_tab, export_tab, hyperparams_tab, review_handlers,
+                        review_tab, templates_tab, train_tab, train_where)
 
 # A cleaning button's label on one line (Japanese ones wrapped onto two, the row ragged); a plot
 # drawn in what its label leaves of the box (Gradio drew it the box's height below the label, and
@@ -43,10 +43,7 @@ CSS = """
 .block:has(> .vega-embed) {display: flex; flex-direction: column;}
 .block > .vega-embed {flex: 1 1 0; min-height: 0;}
 html:lang(ko) .gradio-container {word-break: keep-all; overflow-wrap: break-word;}
-""" + "".join(  # Gradio heads its error box with the word "Error" whatever the title sent: the page's word instead
-    f'html:lang({code}) .toast-title.error {{font-size: 0;}} html:lang({code}) .toast-title.error::before '
-    f'{{content: {json.dumps(i18n.tr("app.error_title", code), ensure_ascii=False)}; font-size: var(--text-md);}}\n'
-    for code in CODES if code != "en")
+"""
 
 TAB_KEYS = ["tab.templates", "tab.dataset", "tab.review", "tab.hyperparams", "tab.train", "tab.evaluate", "tab.export",
             "tab.chat"]
@@ -62,6 +59,14 @@ TAB_KEYS = ["tab.templates", "tab.dataset", "tab.review", "tab.hyperparams", "ta
 # (Chrome profile, bench/gui_latency.py). So the page renames the tab bar's own buttons (the visible
 # ones, the hidden copies Gradio measures widths with and the overflow menu's), and keeps them
 # renamed if Gradio redraws them.
+#
+# So is Gradio's error box: it heads every box "Error" (whatever title the handler sent) and names its
+# close button "Close", for screen readers too. The page puts its own words in their place as each box
+# appears (a style sheet's ::before had shown the word, while a screen reader still read "Error").
+#
+# A number box takes a decimal point only: the browser drops a typed comma, so "0,0002" typed in the
+# Spanish page became 2. Where the page's readers write a decimal comma (i18n.DECIMAL_COMMA), the comma
+# is typed as a point and the box says so (the browser's own note beside it, in the page's words).
 SET_LANGUAGE_JS = """(...inputs) => {
   const lang = inputs[0];
   try { localStorage.setItem('danlu-lang', lang); } catch (e) {}
@@ -88,9 +93,42 @@ SET_LANGUAGE_JS = """(...inputs) => {
     window.danluTabWatch = new MutationObserver(rename);
     window.danluTabWatch.observe(bar, {subtree: true, childList: true, characterData: true});
   }
+  window.danluBoxWords = %s;
+  const box = () => {
+    const words = window.danluBoxWords[window.danluLang] || window.danluBoxWords.en;
+    for (const title of document.querySelectorAll('.toast-title.error')) {
+      const text = [...title.childNodes].find(n => n.nodeType === Node.TEXT_NODE && n.nodeValue.trim());
+      if (text && text.nodeValue !== words.title + ' ') text.nodeValue = words.title + ' ';
+    }
+    for (const close of document.querySelectorAll('.toast-close')) {
+      if (close.getAttribute('aria-label') !== words.close) close.setAttribute('aria-label', words.close);
+    }
+  };
+  box();
+  const toasts = document.querySelector('.toast-wrap');
+  if (toasts && !window.danluBoxWatch) {
+    window.danluBoxWatch = new MutationObserver(box);
+    window.danluBoxWatch.observe(toasts, {subtree: true, childList: true, characterData: true});
+  }
+  if (!window.danluCommaWatch) {
+    window.danluCommaWatch = true;
+    document.addEventListener('keydown', (e) => {
+      const words = window.danluBoxWords[window.danluLang] || {};
+      const input = e.target;
+      if (e.key !== ',' || !words.comma || !(input instanceof HTMLInputElement) || input.type !== 'number') return;
+      e.preventDefault();
+      if (!/[.e]/i.test(input.value)) document.execCommand('insertText', false, '.');
+      input.setCustomValidity(words.decimal);
+      input.reportValidity();
+      input.addEventListener('blur', () => input.setCustomValidity(''), {once: true});
+    }, true);
+  }
   return inputs.length === 1 ? lang : inputs;
-}""" % json.dumps({"languages": CODES, "names": [[i18n.tr(k, code) for code in CODES] for k in TAB_KEYS]},
-                   ensure_ascii=False)
+}""" % (json.dumps({"languages": CODES, "names": [[i18n.tr(k, code) for code in CODES] for k in TAB_KEYS]},
+                    ensure_ascii=False),
+        json.dumps({code: {"title": i18n.tr("app.error_title", code), "close": i18n.tr("app.close", code),
+                           "decimal": i18n.tr("app.decimal_point", code), "comma": code in i18n.DECIMAL_COMMA}
+                    for code in CODES}, ensure_ascii=False))
 SCROLL_LOG_JS = """() => { const t = document.querySelector('#train-log textarea');
   if (t) requestAnimationFrame(() => { t.scrollTop = t.scrollHeight; }); }"""
 # the language remembered in this browser, else the browser's own when the page speaks it, else English
@@ -109,9 +147,10 @@ LOAD_LANGUAGE_JS = """() => {
 KEEP_QUEUED = (dataset_tab.upload_and_check, dataset_tab.check_current,
               dataset_tab.check_chosen,
               dataset_tab.check_rows_and_picker, chat_tab.start_demo,
-              # Gradio's page shows no error box for an unqueued event's
-              # refusal: a first row of -5 typed there went unanswered
-              dataset_grid.grid,
+              # Gradio's page shows no error box for an unqueued event's refusal: a first row of -5
+              # typed there went unanswered, and so did Download for a dataset whose file was deleted
+              # (both downloads also copy or write a dataset-sized file)
+              dataset_grid.grid, dataset_tab.download, review_handlers.export,
               chat_tab.stop_demo, *review_tab.SLOW,
               # they wait on the cluster's controller (up to 30 s)
               train_tab.start_on_cluster, train_where.partitions_if_slurm)
@@ -366,8 +405,8 @@ def _wire_train(gui, blocks, tr, box, lang):
     ev = tr.job.change(train_tab.remember, inputs=[tr.job], outputs=[tr.remembered], api_visibility="private")
     ev.then(refresh, inputs=[tr.job, tr.seen, lang], outputs=refresh_outputs, api_visibility="private")
     # a tick is a few file reads: unqueued, as every quick answer (serving.quick_without_queue)
-    tr.timer.tick(partial(train_tab.refresh, gui), inputs=[lang, tr.job, tr.seen, tr.table_seen],
-                  outputs=refresh_outputs + [tr.table, tr.job, tr.table_seen], api_name="refresh_job")
+    tr.timer.tick(partial(train_tab.refresh, gui), inputs=[lang, tr.job, tr.seen, tr.table_seen, tr.said],
+                  outputs=refresh_outputs + [tr.table, tr.job, tr.table_seen, tr.message, tr.said], api_name="refresh_job")
     tr.log.change(None, js=SCROLL_LOG_JS, api_visibility="private")  # in the page only: newest line in view
     load = blocks.load(partial(train_tab.initial_job, gui), inputs=[tr.remembered], outputs=[tr.job, tr.remembered],
                      api_visibility="private")

@@ -202,10 +202,15 @@ def changed_only(values: list, current: tuple) -> list:
 
 # each widget's change, in the page alone: note the new value in the page's copy at once; send the
 # whole copy to the box once per burst (a template changes ~40 widgets in one go: one check, not 40).
-# Returning undefined leaves the box as it is.
+# Returning undefined leaves the box as it is. A number box's value is a JavaScript number, which holds
+# a whole number exactly only up to 2**53: a whole number past it goes as the text typed, which core
+# reads as it reads YAML ("12345678901234567890" typed was quoted back as 12345678901234567000). Past
+# 1.8e308 the browser itself reads the box as empty, and the check says so.
 _SNAPSHOT_JS = """async (value, box) => {
   const s = (window.danluSettings ??= JSON.parse(box || '{}'));
-  s[%s] = value;
+  const typed = document.querySelector('#cfg-' + %(name)s + ' input[type=number]')?.value.trim() ?? '';
+  const lost = typeof value === 'number' && Number.isInteger(value) && !Number.isSafeInteger(value);
+  s[%(name)s] = lost && /^[-+]?[0-9.]+(e[-+]?[0-9]+)?$/i.test(typed) && Number(typed) === value ? typed : value;
   const mine = (window.danluSettingsBurst = (window.danluSettingsBurst || 0) + 1);
   await new Promise(r => setTimeout(r, 0));
   return mine === window.danluSettingsBurst ? JSON.stringify(s) : undefined;
@@ -228,7 +233,7 @@ def wire_snapshot(box: gr.Textbox, widgets: dict) -> None:
     """Start the box from the widgets' first values; any widget's change updates it (no server call)."""
     box.value = json.dumps({n: widgets[n].value for n in NAMES})
     for name in NAMES:
-        widgets[name].change(None, inputs=[widgets[name], box], outputs=[box], js=_SNAPSHOT_JS % json.dumps(name),
+        widgets[name].change(None, inputs=[widgets[name], box], outputs=[box], js=_SNAPSHOT_JS % {"name": json.dumps(name)},
                              api_visibility="private")
 
 

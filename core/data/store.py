@@ -204,8 +204,10 @@ def version_file(d: Path, m: dict, n: int) -> Path:
 
 
 def current_version_path(ws, ds_id: str) -> Path:
+    """The current version's data file; NotFound in words when it is gone (Download raised FileNotFoundError)."""
     d = _dir(ws, ds_id)
-    return d / _read(d)["versions"][-1]["path"]
+    m = _read(d)
+    return version_file(d, m, len(m["versions"]) - 1)
 
 
 def training_path(ws, ds_id: str) -> Path:

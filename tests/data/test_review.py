@@ -297,17 +297,20 @@ def test_a_row_named_twice_in_a_marks_file_is_no_conflict_with_this_dataset(ws, 
 
 def test_a_data_file_removed_from_the_store_by_hand_is_said_by_every_desk_action(ws, ds):
     """The desk's index is remembered per version: with the file deleted it still showed the rows, and an
-    edit, a scan or a comparison raised FileNotFoundError (a 500 on the page)."""
+    edit, a scan or a comparison raised FileNotFoundError (a 500 on the page); so did the Dataset tab's
+    Download and its rows."""
     import os
     from pathlib import Path
 
+    from core.data import dataset_rows, export_path
     from core.errors import NotFound
     open_desk(ws, ds)                                                # remembered, as the page has it
     path = Path(get_dataset(ws, ds)["current_path"])
     os.chmod(path.parent, 0o755)
     path.unlink()
     for act in (lambda: open_desk(ws, ds), lambda: mark_rows(ws, ds, [1], "drop"), lambda: scan_dataset(ws, ds),
-                lambda: edit_turn(ws, ds, 1, "messages[1].content", "x"), lambda: diff_versions(ws, ds)):
+                lambda: edit_turn(ws, ds, 1, "messages[1].content", "x"), lambda: diff_versions(ws, ds),
+                lambda: export_path(ws, ds), lambda: dataset_rows(ws, ds)):
         with pytest.raises(NotFound, match=r"the data file of conv.jsonl \(version 0\) is missing from the workspace"):
             act()
 

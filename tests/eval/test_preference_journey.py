@@ -21,7 +21,7 @@ def test_the_preference_template_trains_and_evaluates_above_its_starting_point(h
     job = next(j for j in json.loads(run_app("jobs", "list", "--json", home=home).stdout) if j["kind"] == "train")
 
     from core.progress import read_metrics
-    from webui.tabs.train_tab import pref_frames
+    from webui.tabs.train_plots import pref_frames
     margin, accuracy = pref_frames(read_metrics(job["run_dir"]))
     assert margin is not None and accuracy is not None  # the names training writes are the ones the plot reads
     assert {"train", "validation"} <= set(margin.series) and accuracy["pref_accuracy"].dropna().between(0, 1).all()

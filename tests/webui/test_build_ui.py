@@ -87,13 +87,15 @@ def test_quick_answers_skip_the_queue_and_slow_ones_keep_it(services):
     _, cfg = config(services)
     queued = {d.get("api_name"): d["queue"] for d in cfg["dependencies"] if d.get("api_name")}
     quick = ["start_training", "stop_job", "resume_job", "retry_job", "use_template_demo", "show_command", "save_config",
-             "load_config", "undo_clean", "download_dataset", "clean_dedupe", "refresh_job", "run_evaluation",
+             "load_config", "undo_clean", "clean_dedupe", "refresh_job", "run_evaluation",
              "merge_export", "chat_unload", "review_filter", "review_next", "review_previous", "review_keep", "review_drop",
-             "review_fix", "review_export_marks"]
+             "review_fix"]
     slow = ["upload_dataset", "check_dataset", "clean_filter_long", "chat_send", "share_demo", "stop_demo", "review_open",
             "review_scan", "review_mark_all", "review_redact_one", "review_redact_kinds", "review_redact_all", "review_diff",
             "review_import_marks", "review_save_edit", "review_undo",
-            "start_training_slurm"]  # waits on the cluster's controller; found under its wrappers (serving._inner)
+            "start_training_slurm",  # waits on the cluster's controller; found under its wrappers (serving._inner)
+            # the page shows no error box for an unqueued event: a download of a file deleted by hand said nothing
+            "download_dataset", "review_export_marks"]
     assert [n for n in quick if queued[n]] == []
     assert [n for n in slow if not queued[n]] == []
 

@@ -17,6 +17,7 @@ from webui import fields, jobview
 from webui.i18n import tr
 from webui.tabs import hyperparams_tab as hp
 from webui.tabs import templates_tab as tpl
+from webui.tabs import train_plots as tp
 from webui.tabs import train_tab as tt
 
 class FakeGui:
@@ -354,11 +355,11 @@ def test_stop_promises_a_checkpoint_only_once_the_job_has_trained(gui, monkeypat
 
 def test_long_runs_are_thinned_for_the_plot_but_keep_the_newest_point():
     recs = [dict(step=i, loss=1.0 / i, lr=0.1) for i in range(1, 5001)]
-    loss, lr = tt.plot_frames(recs)
+    loss, lr = tp.plot_frames(recs)
     train = loss[loss["series"] == "train"]
-    assert len(train) <= tt.MAX_PLOT_POINTS + 1 and train["step"].iloc[-1] == 5000 and train["step"].iloc[0] == 1
-    assert tt.plot_frames(recs[:10])[0]["loss"].notna().sum() == 10
-    assert tt.plot_frames([]) == (None, None)  # never an empty frame (see typed_frame)
+    assert len(train) <= tp.MAX_PLOT_POINTS + 1 and train["step"].iloc[-1] == 5000 and train["step"].iloc[0] == 1
+    assert tp.plot_frames(recs[:10])[0]["loss"].notna().sum() == 10
+    assert tp.plot_frames([]) == (None, None)  # never an empty frame (see typed_frame)
 
 
 def test_jobs_are_named_after_the_uploaded_file_not_its_stored_copy(gui, tmp_path):

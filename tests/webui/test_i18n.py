@@ -389,3 +389,15 @@ def test_the_model_pickers_say_no_english_word_in_other_languages(services, monk
         models, _ = chat_tab.refresh_choices(Gui(services=services), lang, None, None)
         assert models["choices"][0] == (f"furnace-bot · {tr('chat.export_mark', lang)}", "furnace-bot")
         assert tr("chat.export_mark", lang) != "export", lang
+
+
+def test_the_spanish_page_writes_decimals_with_a_point_and_groups_thousands_by_a_space():
+    """The Spanish page wrote 0,05 and 1,7 GiB in some help texts and 0.7, 0.9 and the loss (1.2345) in
+    others, and 20.000 for twenty thousand beside 0.1: one view mixed both marks. The page writes a point
+    (its number boxes take no comma; RAE's 2010 recommendation) and groups by a space (i18n.NUMBERS).
+    A comma between digits stays only where the English has it too: a list (--gpus 0,1)."""
+    from webui.i18n import CATALOGS
+    mixed = [(key, m.group()) for key, text in CATALOGS["es"].items() for m in re.finditer(r"\d+(?:[,.]\d+)+", text)
+             if ("," in m.group() or re.search(r"\.\d{3}(?!\d)", m.group()))
+             and m.group() not in (CATALOGS["en"].get(key) or EN.get(key) or "")]
+    assert mixed == []

@@ -15,6 +15,7 @@ from webui import fields
 from webui.i18n import CODES, tr
 from webui.tabs import evaluate_tab as ev
 from webui.tabs import hyperparams_tab as hp
+from webui.tabs import train_plots as tp
 from webui.tabs import train_tab as tt
 
 PREF_REPORT = dict(
@@ -96,7 +97,7 @@ def test_the_train_tab_plots_reward_margin_and_preference_accuracy_for_a_prefere
 
 
 def test_before_the_first_validation_the_preference_plots_carry_an_empty_validation_series():
-    margin, acc = tt.pref_frames(PREF_LINES[:2])
+    margin, acc = tp.pref_frames(PREF_LINES[:2])
     for frame in (margin, acc):
         assert set(frame.series) == {"train", "validation"} and frame[frame.series == "validation"].iloc[:, 1].isna().all()
 
@@ -106,7 +107,7 @@ def test_a_supervised_run_looks_as_before_the_preference_plots_stay_hidden(gui):
     write_metrics(run_dir, [dict(step=5, loss=1.0, lr=1e-3), dict(step=5, eval_loss=1.1)])
     out = tt.refresh_job(gui, job.id, "", "en")
     assert not out[8]["visible"] and not out[9]["visible"] and out[8]["value"] is None
-    assert tt.pref_frames([dict(step=5, loss=1.0)]) == (None, None)
+    assert tp.pref_frames([dict(step=5, loss=1.0)]) == (None, None)
     assert tt.refresh_job(gui, job.id, out[5], "en") == (gr.skip(),) * 11  # nothing new: nothing sent
 
 

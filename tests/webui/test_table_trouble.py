@@ -20,13 +20,13 @@ def _damage(db):
 def test_a_damaged_table_under_a_running_page_is_said_in_the_status_line(gui):
     job = gui.store.create(kind="train", name="mine", run_dir=str(gui.ws.runs / "r"), argv=["python"], gpus=["cpu"], nproc=1)
     out = tt.refresh(gui, "en", job.id, "", "")
-    assert out[-3] is not gr.skip() and "mine" in out[-3].to_string()  # the table, read before the damage
+    assert out[11] is not gr.skip() and "mine" in out[11].to_string()  # the table, read before the damage
     _damage(gui.ws.db_path)
-    out = tt.refresh(gui, "en", job.id, out[5], out[-1])
+    out = tt.refresh(gui, "en", job.id, out[5], out[13])
     status, seen = out[0], out[5]
     assert "damaged" in status and str(gui.ws.db_path) in status and "jobs.sqlite.broken" in status
-    assert out[-3] == gr.skip() and out[6]["interactive"] is False  # the table keeps its rows; Stop is off
-    assert tt.refresh(gui, "en", job.id, seen, out[-1]) == (gr.skip(),) * 14  # said once, not every second
+    assert out[11] == gr.skip() and out[6]["interactive"] is False  # the table keeps its rows; Stop is off
+    assert tt.refresh(gui, "en", job.id, seen, out[13]) == (gr.skip(),) * 16  # said once, not every second
     assert "损坏" in _train_view(gui, "zh-CN", job.id)[0]  # a language switch says it in the new language
     assert tt.initial_job(gui, job.id) == (gr.skip(), gr.skip())
     table, picker, sig, said = _load_jobs(gui, "en", None, "")  # a page opened now: the status says it too

@@ -35,11 +35,14 @@ def test_a_refused_first_row_of_the_grid_reaches_the_page(services):
     assert fns and all(fn.queue is not False for fn in fns)
 
 
-def test_the_error_box_is_headed_in_the_pages_language():
-    """Gradio heads its error box "Error" whatever title the handler sends (a walk in Korean): the page's
-    CSS puts each language's word there instead."""
-    from webui.app import CSS
-    for code in CODES:
-        if code != "en":
-            assert f'html:lang({code}) .toast-title.error::before {{content: "{tr("app.error_title", code)}"' in CSS, code
-    assert tr("app.error_title", "ko") == "오류"
+def test_the_error_box_is_headed_and_closed_in_the_pages_language():
+    """Gradio heads its error box "Error" whatever title the handler sends (a walk in Korean), and names its
+    close button "Close", for screen readers too: the page's script puts each language's words there."""
+    import json
+
+    from webui.app import SET_LANGUAGE_JS
+    words = json.loads(re.search(r"window.danluBoxWords = (\{.*?\}\});", SET_LANGUAGE_JS).group(1))
+    assert {code: (w["title"], w["close"]) for code, w in words.items()} == {
+        code: (tr("app.error_title", code), tr("app.close", code)) for code in CODES}
+    assert (words["ko"]["title"], words["ko"]["close"]) == ("오류", "닫기")
+

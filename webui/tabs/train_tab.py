@@ -21,18 +21,19 @@ from core.errors import DanluError, InputError
 from core.job_table_file import JobTableError
 from core.rundir import RunDir, read_json
 from webui import fields, numbers
-from webui.i18n import L, error_text, has, said_in_all, tr
+from webui.i18n import L, error_text, has, said_again, said_in_all, tr
 from webui.jobview import box_classes, failure_text, status_markdown, table_trouble
 from webui.live import file_stamp
 from webui.tabs import train_where
+from webui.tabs.train_plots import SERIES_EVAL, SERIES_TRAIN, all_frames, plot_frames, pref_updates
 from webui.tabs.hyperparams_tab import launch_spec, problems_markdown
 
 POLL_S = 1.0
 LOG_LINES = 200
 TABLE_LIMIT = 200
-MAX_PLOT_POINTS = 300
 TABLE_STEP_S = 5.0
 PLOT_EVERY_S = 2.0  # redrawing plots in every open page each second costs more than it shows
+STOPPING = ("train.stopping", "train.stopping_plain")  # Stop's line: a checkpoint is saved first; none to save
 
 
 @dataclass(frozen=True)
@@ -128,8 +129,21 @@ def stop_job(gui, lang: str, job_id: str | None) -> str:
         job = launcher.cancel(gui.ws, job_id)
     except DanluError as e:
         return said_in_all(lambda code: f"⚠ {error_text(e, code)}", lang)
-    key = "train.stopping" if (read_json(RunDir(job.run_dir).progress).get("step") or 0) > 0 else "train.stopping_plain"
-    return said_in_all(lambda code: f"■ {tr(key, code)} `{job.id}`", lang)
+    key = STOPPING[0] if (read_json(RunDir(job.run_dir).progress).get("step") or 0) > 0 else STOPPING[1]
+    return said_in_all(lambda code: _stop_line(key, job.id, code), lang)
+
+
+def _stop_line(key: str, job_id: str, lang: str) -> str:
+    return f"■ {tr(key, lang)} `{job_id}`"
+
+
+def stop_line_ended(gui, job_id: str | None, kept: str):
+    """Outputs: the message line and its kept words (tr.said), emptied once the job whose Stop they say has
+    ended (its status and failure box say how); else no change. "Stopping" stayed above a Cancelled job."""
+    job = gui.live.job(job_id)
+    if job is None or not job.terminal or said_again("en", kept) not in {_stop_line(k, job.id, "en") for k in STOPPING}:
+        return gr.skip(), gr.skip()
+    return "", ""
 
 
 def resume_job(gui, lang: str, job_id: str | None):
@@ -240,15 +254,16 @@ def select_row(evt: gr.SelectData):
     return row[0] if row else gr.skip()
 
 
-def refresh(gui, lang: str, job_id: str | None, seen: str, table_seen: str):
-    """The Timer's one call: the job table, then the selected job's live view (see refresh_job), or why the
-    job table cannot be read (table_trouble)."""
+def refresh(gui, lang: str, job_id: str | None, seen: str, table_seen: str, kept: str = ""):
+    """The Timer's one call: the job table, the selected job's live view (see refresh_job), then the
+    message line, emptied when it says a Stop of that job and the job has ended (stop_line_ended); or why
+    the job table cannot be read (table_trouble)."""
     try:
         job_id = train_where.requeued_as(gui, job_id, seen)  # a Slurm job that requeued itself: show its next attempt
         table, picker, table_sig = refresh_jobs(gui, lang, job_id, table_seen)
-        return refresh_job(gui, job_id, seen, lang) + (table, picker, table_sig)
+        return refresh_job(gui, job_id, seen, lang) + (table, picker, table_sig) + stop_line_ended(gui, job_id, kept)
     except JobTableError as e:
-        return table_trouble(e, lang, seen) + (gr.skip(),) * 3  # the table keeps its rows
+        return table_trouble(e, lang, seen) + (gr.skip(),) * 5  # the table keeps its rows, the line its words
 
 
 # ---- one job's live view -----------------------------------------------------------------------
@@ -317,75 +332,6 @@ def log_text(job: J.Job) -> str:
     if job.nproc == 1:
         text = text.replace("[default0]:", "")  # one process: the rank prefix is noise
     return "\n".join(text.splitlines()[-LOG_LINES:])
-
-
-def plot_frames(records: list[dict]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Loss (train and validation, one colour each) and learning rate against the step."""
-    train, evals = progress.split_metrics(records)
-    train = thin([r for r in train if r.get("loss") is not None])
-    # The plot fixes its colours from the series of its first data and never revisits them: the
-    # series names stay the same in every language (a switch would leave the lines undrawn), and the
-    # plot's translated label names the colours.
-    rows = [(r["step"], r["loss"], SERIES_TRAIN) for r in train]
-    rows += [(r["step"], r["eval_loss"], SERIES_EVAL) for r in thin(evals)]
-    if rows and not evals:
-        # for the same reason the validation series is there from the start, as one empty (NaN) point
-        rows.append((rows[0][0], float("nan"), SERIES_EVAL))
-    lrs = [(r["step"], r["lr"]) for r in train if r.get("lr") is not None]
-    return typed_frame(rows, LOSS_COLUMNS), typed_frame(lrs, LR_COLUMNS)
-
-
-def all_frames(run_dir) -> tuple:
-    """The loss, learning-rate, reward-margin and preference-accuracy frames of a run, from one read."""
-    records = progress.read_metrics(run_dir)
-    return (*plot_frames(records), *pref_frames(records))
-
-
-def pref_frames(records: list[dict]) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:
-    """Reward margin and preference accuracy (train and validation) of a preference run; (None, None)
-    for a supervised run, whose metrics have neither."""
-    out = []
-    for key, columns in (("reward_margin", MARGIN_COLUMNS), ("pref_accuracy", ACCURACY_COLUMNS)):
-        train = thin([r for r in records if r.get(key) is not None])
-        evals = thin([r for r in records if r.get("eval_" + key) is not None])
-        rows = [(r["step"], r[key], SERIES_TRAIN) for r in train]
-        rows += [(r["step"], r["eval_" + key], SERIES_EVAL) for r in evals]
-        if rows and not evals:  # the validation colour is fixed from the start (see plot_frames)
-            rows.append((rows[0][0], float("nan"), SERIES_EVAL))
-        out.append(typed_frame(rows, columns))
-    return out[0], out[1]
-
-
-def pref_updates(margin: pd.DataFrame | None, accuracy: pd.DataFrame | None) -> tuple:
-    """The two preference plots: shown with their data for a preference run, hidden otherwise."""
-    shown = margin is not None or accuracy is not None
-    return gr.update(value=margin, visible=shown), gr.update(value=accuracy, visible=shown)
-
-
-def thin(records: list[dict], limit: int = MAX_PLOT_POINTS) -> list[dict]:
-    """At most `limit` evenly spaced points, always with the newest: a long run would otherwise send
-    thousands of points to every open page on every tick, and the pages would spend their time drawing."""
-    if len(records) <= limit:
-        return records
-    every = -(-len(records) // limit)
-    kept = records[::every]
-    return kept if kept[-1] is records[-1] else kept + [records[-1]]
-
-
-SERIES_TRAIN, SERIES_EVAL = "train", "validation"
-LOSS_COLUMNS = {"step": "int64", "loss": "float64", "series": "str"}
-LR_COLUMNS = {"step": "int64", "learning_rate": "float64"}
-MARGIN_COLUMNS = {"step": "int64", "reward_margin": "float64", "series": "str"}
-ACCURACY_COLUMNS = {"step": "int64", "pref_accuracy": "float64", "series": "str"}
-
-
-def typed_frame(rows: list[tuple], columns: dict[str, str]) -> pd.DataFrame | None:
-    """A plot's data, or None (an empty plot) while there are no points. An empty frame must never be
-    sent: the plot then keeps the axes and colours it worked out for no data (categories, no line
-    colour) after the points arrive."""
-    if not rows:
-        return None
-    return pd.DataFrame(rows, columns=list(columns)).astype(columns)
 
 
 TABLE_COLUMNS = ["job", "name", "kind", "state", "step", "created", "where"]
