@@ -86,7 +86,7 @@ def outcome(f: AttemptFacts) -> tuple[str, dict]:
         return J.FAILED, dict(reason="not_shared", **said(Msg("cluster.not_shared"), Msg("cluster.not_shared.hint")))
     if stop == "prepare_failed":
         return J.FAILED, dict(reason="start_failed", **said(Msg("cluster.prepare_failed"), Msg("cluster.prepare_failed.hint")))
-    if f.slurm_state == "PREEMPTED" or (f.requeued and not f.ended) or (f.stopped and f.requeued):
+    if f.slurm_state == "PREEMPTED" or stop == "preempted" or (f.requeued and not f.ended) or (f.stopped and f.requeued):
         return J.INTERRUPTED, dict(reason="preempted", **said(Msg("cluster.preempted", saved=saved_words(f), then=then),
                                                               None if f.requeued else resume_hint(f)))
     if stop == "outside":  # a plain scancel (not a preemption, which requeues or says PREEMPTED: above)

@@ -44,6 +44,9 @@ def facts(**kw):
      J.CANCELLED, "cancelled"),
     (dict(slurm_state="PREEMPTED", stopped={"checkpoint_step": 4}, ended={"returncode": 0, "stop": "outside"}),
      J.INTERRUPTED, "preempted"),
+    # the batch script saw the job's PreemptTime (Slurm has since forgotten the job: no word of its own)
+    (dict(slurm_state="", stopped={"checkpoint_step": 4}, ended={"returncode": 0, "stop": "preempted"}),
+     J.INTERRUPTED, "preempted"),
     (dict(stopped={"checkpoint_step": 2}, ended={"returncode": 1, "stop": ""}), J.INTERRUPTED, "interrupted"),
     (dict(slurm_state="FAILED", started={}, ended={}), J.FAILED, "start_failed"),
 ])
