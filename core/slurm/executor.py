@@ -346,6 +346,10 @@ def check_submit(ws: Workspace, spec: SlurmSpec) -> None:
                 problems = [Problem("--partition", Msg("cluster.no_partition", name=repr(spec.partition)),
                                     Msg("cluster.partitions.hint", names=", ".join(names)) if names
                                     else Msg("cluster.no_partitions.hint"))]
+            elif spec.nodes > len(set(nodes)):
+                # sbatch takes it (unless the admin set EnforcePartLimits) and it waits, PartitionConfig, for good
+                problems = [Problem("--nodes", Msg("cluster.too_many_nodes", nodes=spec.nodes, n=len(set(nodes))),
+                                    Msg("cluster.too_many_nodes.hint"))]
         except DanluError as e:
             raise InputError(problems=[Problem("--slurm", e.msg, e.hint_msg)],
                              title=Msg("cluster.unreachable_title")) from None

@@ -54,6 +54,21 @@ def test_bad_slurm_settings_are_refused_before_anything_is_created(services):
     assert services.store.list() == [] and list(services.workspace.runs.iterdir()) == []
 
 
+def test_more_nodes_than_the_partition_has_are_refused_before_anything_is_created(services, monkeypatch):
+    """sbatch takes such a job (without EnforcePartLimits) and Slurm keeps it pending, PartitionConfig,
+    for good: `--nodes 5` on a probe cluster of one node sat Queued until cancelled by hand."""
+    import socket
+
+    from core.slurm import commands
+    monkeypatch.setattr(commands, "partition_nodes", lambda partition="": [socket.gethostname()])
+    monkeypatch.setattr(commands, "submit", lambda script: pytest.fail("submitted"))
+    spec = launcher.LaunchSpec(executor="slurm", slurm=SlurmSpec(nodes=5, gpus_per_node=0, nproc=2))
+    with pytest.raises(InputError) as e:
+        launcher.submit_train(services.workspace, demo_config(max_steps=2), spec, origin="shell")
+    assert [(p.where, p.msg.code) for p in e.value.problems] == [("--nodes", "cluster.too_many_nodes")]
+    assert services.store.list() == [] and list(services.workspace.runs.iterdir()) == []
+
+
 def test_the_page_refuses_a_bad_time_limit_in_words(services):
     gui = Gui(services=services)
     values = fields.config_values(compose("demo"), fields.NAMES)
