@@ -38,6 +38,7 @@ from core.slurm.spec import SlurmSpec
 from core.workspace import REPO_ROOT, Workspace, atomic_write_text
 
 QUEUE_TTL_S = 3.0     # squeue at most this often per process (clusters dislike being polled every second)
+DOWN_TTL_S = 15.0     # a controller that did not answer is asked again only after this long (each try takes ~10 s)
 KILL_AFTER_S = 30.0   # after Stop's grace, give the batch shell this long before Slurm's own cancel
 ATTEMPT_RE = re.compile(r"^(?P<first>.+)-r(?P<n>\d+)$")
 OWNED, GONE = "owned", "gone"  # poll()'s answers, as core.executors names them (it imports this module)
@@ -58,24 +59,33 @@ def next_attempt_id(job_id: str) -> str:
 
 # ---- one squeue for every Slurm job this process tracks ---------------------------------------------
 _cache_lock = threading.Lock()
-_cache: dict = {"at": 0.0, "ids": frozenset(), "entries": {}}
+_cache: dict = {"at": 0.0, "ids": frozenset(), "entries": {}, "down_at": 0.0, "down": None}
 
 
 def queue_now(ids: list[str], fresh: bool = False) -> dict[str, QueueEntry]:
-    """Slurm's view of these jobs, read at most every QUEUE_TTL_S (the ids asked for lately are read too)."""
+    """Slurm's view of these jobs, read at most every QUEUE_TTL_S (the ids asked for lately are read too).
+    A controller that does not answer is not asked again for DOWN_TTL_S: the same error is raised
+    (squeue retries for ~10 s before it gives up, and a reconcile asked once per job: a GUI starting
+    with five Slurm jobs and the controller down waited most of a minute)."""
     want = frozenset(i for i in ids if i)
     with _cache_lock:
+        if not fresh and _cache["down"] is not None and time.monotonic() - _cache["down_at"] < DOWN_TTL_S:
+            raise _cache["down"]
         if not fresh and want <= _cache["ids"] and time.monotonic() - _cache["at"] < QUEUE_TTL_S:
             return _cache["entries"]
         ask = want | (_cache["ids"] if time.monotonic() - _cache["at"] < 60 else frozenset())
-        entries = commands.queue(sorted(ask))
-        _cache.update(at=time.monotonic(), ids=ask, entries=entries)
+        try:
+            entries = commands.queue(sorted(ask))
+        except DanluError as e:
+            _cache.update(down_at=time.monotonic(), down=e)
+            raise
+        _cache.update(at=time.monotonic(), ids=ask, entries=entries, down=None)
         return entries
 
 
 def forget_cache() -> None:
     with _cache_lock:
-        _cache.update(at=0.0, ids=frozenset(), entries={})
+        _cache.update(at=0.0, ids=frozenset(), entries={}, down_at=0.0, down=None)
 
 
 # ---- the run folder's Slurm files --------------------------------------------------------------------

@@ -18,9 +18,10 @@ SLURM_ID = "7"
 @pytest.fixture
 def cluster(monkeypatch):
     """Slurm's answers, set by each test: squeue's entries (or an error), sacct's state."""
-    said = {"queue": {}, "accounting": ""}
+    said = {"queue": {}, "accounting": "", "asked": 0}
 
     def queue(ids):
+        said["asked"] += 1
         if isinstance(said["queue"], Exception):
             raise said["queue"]
         return {i: e for i, e in said["queue"].items() if i in ids}
@@ -74,3 +75,22 @@ def test_a_job_preempted_while_nobody_looked_is_interrupted_not_left_queued(serv
     launcher.reconcile(services.workspace)
     job = services.store.get(job.id)
     assert (job.state, job.reason) == (J.INTERRUPTED, "preempted"), job.message
+
+
+def test_a_controller_that_does_not_answer_is_asked_once_and_leaves_the_jobs_as_they_are(services, cluster, tmp_path,
+                                                                                          monkeypatch):
+    """squeue retries for ~10 s before it says the controller is down, and reconcile asked once per job:
+    `jobs list` with the probe cluster's slurmctld stopped took 20 s for one job, the GUI's start more
+    for several. Nothing changes state on a failed squeue; once it answers, the jobs go on."""
+    jobs = [slurm_job(services, tmp_path / str(i), J.RUNNING) for i in range(3)]
+    for job in jobs:
+        attempt_ran(job, None)
+    cluster["queue"] = SlurmError(Msg("cluster.failed", command="squeue", words="Unable to contact slurm controller"))
+    launcher.reconcile(services.workspace)
+    launcher.reconcile(services.workspace)
+    assert cluster["asked"] == 1
+    assert [services.store.get(j.id).state for j in jobs] == [J.RUNNING] * 3
+    monkeypatch.setattr(executor, "DOWN_TTL_S", 0.0)  # later: it answers again
+    cluster["queue"] = {SLURM_ID: QueueEntry(SLURM_ID, "RUNNING", 0, "vm", "")}
+    launcher.reconcile(services.workspace)
+    assert cluster["asked"] == 2 and [services.store.get(j.id).state for j in jobs] == [J.RUNNING] * 3
