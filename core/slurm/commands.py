@@ -320,6 +320,8 @@ PENDING_REASONS = ("Resources", "Priority", "BeginTime", "Dependency", "JobHeldU
 def pending_words(reason: str) -> Msg:
     """Slurm's reason for a PENDING job, in words (a limit of the account or QoS is named as such)."""
     key = (reason or "").split(",")[0].strip()
+    if " " in key:  # a sentence of Slurm's, not a code ("Nodes required for job are DOWN, DRAINED or ..."): whole
+        return Msg("cluster.pending_other", key=reason.strip())
     if key in PENDING_REASONS or not key:
         return Msg("cluster.pending." + (key or "None"))
     if "Limit" in key or key.startswith(("QOS", "Assoc", "MaxGRES", "MaxCpu", "MaxNode")):

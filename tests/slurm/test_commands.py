@@ -107,3 +107,12 @@ def test_tools_set_up_for_no_cluster_say_so_in_words(monkeypatch, tmp_path):
     out = run_app("cluster", home=tmp_path / "home", env={"PATH": f"{bin_dir}:{sys.prefix}/bin:/usr/bin:/bin"})
     assert out.returncode == 2, out.stderr
     assert "set up for no cluster" in out.stderr and "fatal" not in out.stderr + out.stdout
+
+
+def test_a_reason_slurm_writes_as_a_sentence_is_shown_whole():
+    """Slurm 22.05 gave a job waiting behind a higher partition's the reason "Nodes required for job are
+    DOWN, DRAINED or reserved for jobs in higher priority partitions" (probe cluster); the words were cut
+    at its first comma, as a code's list is ("ReqNodeNotAvail, UnavailableNodes:gpu04"): "... are DOWN"."""
+    text = "Nodes required for job are DOWN, DRAINED or reserved for jobs in higher priority partitions"
+    assert C.pending_words(text).params == {"key": text}
+    assert C.pending_words("ReqNodeNotAvail, UnavailableNodes:gpu04").code == "cluster.pending.ReqNodeNotAvail"
