@@ -60,13 +60,13 @@ class AttemptFacts:
 
 # slurmstepd's line in the job's output when Slurm itself ends a job or step: "*** JOB 12 ON vm CANCELLED
 # AT 2026-12-04T23:19:51 DUE TO PREEMPTION ***" (a plain scancel names no cause)
-KILLED_RE = re.compile(r"\*\*\* (?:JOB|STEP) \S+ ON \S+ CANCELLED AT \S+ DUE TO (PREEMPTION|TIME LIMIT|NODE FAILURE)")
-KILLED = {"PREEMPTION": "preempted", "TIME LIMIT": "time_limit", "NODE FAILURE": "node_fail"}
+KILLED_RE = re.compile(r"\*\*\* (?:JOB|STEP) \S+ ON \S+ CANCELLED AT \S+ DUE TO (PREEMPTION|TIME LIMIT|NODE FAILURE|JOB REQUEUE)")
+KILLED = {"PREEMPTION": "preempted", "TIME LIMIT": "time_limit", "NODE FAILURE": "node_fail", "JOB REQUEUE": "requeued"}
 
 
 def killed_for(log_text: str) -> str:
     """Why Slurm says it ended this attempt, in its own line in the log ("preempted", "time_limit",
-    "node_fail"), or "": the word that is left once Slurm has forgotten the job (no accounting)."""
+    "node_fail", "requeued"), or "": the word that is left once Slurm has forgotten the job (no accounting)."""
     m = KILLED_RE.search(log_text or "")
     return KILLED[m.group(1)] if m else ""
 
@@ -100,6 +100,9 @@ def outcome(f: AttemptFacts) -> tuple[str, dict]:
         return J.FAILED, dict(reason="not_shared", **said(Msg("cluster.not_shared"), Msg("cluster.not_shared.hint")))
     if stop == "prepare_failed":
         return J.FAILED, dict(reason="start_failed", **said(Msg("cluster.prepare_failed"), Msg("cluster.prepare_failed.hint")))
+    if killed == "requeued" and stop != "preempted":  # `scontrol requeue` from a shell: the batch shell took it for a scancel
+        return J.INTERRUPTED, dict(reason="requeued", **said(Msg("cluster.requeued_elsewhere", saved=saved_words(f), then=then),
+                                                             None if f.requeued else resume_hint(f)))
     if f.slurm_state == "PREEMPTED" or "preempted" in (stop, killed) or (f.requeued and not f.ended) or \
             (f.stopped and f.requeued):
         return J.INTERRUPTED, dict(reason="preempted", **said(Msg("cluster.preempted", saved=saved_words(f), then=then),

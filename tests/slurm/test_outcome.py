@@ -82,6 +82,16 @@ def test_a_job_slurm_has_forgotten_ends_as_the_log_and_the_records_say(kw, state
     assert (got_state, info["reason"]) == (state, reason), info
 
 
+def test_a_requeue_from_a_shell_is_no_preemption():
+    """`scontrol requeue` by the user or an admin: the batch shell takes its SIGTERM for a scancel, Slurm
+    starts the next attempt, and the attempt read 'Slurm stopped the job to give its nodes to another job'."""
+    f = facts(log_text=killed("DUE TO JOB REQUEUE"), ended={"returncode": 0, "stop": "outside"},
+              stopped={"checkpoint_step": 4}, slurm_state="PENDING", slurm_restarts=1)
+    state, info = outcome(f)
+    assert (state, info["reason"], info["message_msg"]["code"]) == (J.INTERRUPTED, "requeued", "cluster.requeued_elsewhere")
+    assert f.requeued and info["hint"] == ""  # the next attempt continues by itself
+
+
 def test_a_node_failure_the_batch_shell_heard_is_no_scancel():
     got_state, info = outcome(facts(slurm_state="NODE_FAIL", ended={"returncode": 0, "stop": "outside"}))
     assert (got_state, info["reason"]) == (J.INTERRUPTED, "node_fail"), info
