@@ -77,6 +77,30 @@ def test_the_page_refuses_a_bad_time_limit_in_words(services):
     assert services.store.list() == []
 
 
+@pytest.mark.parametrize("partition,nodes,gpus,time_limit,widget", [
+    ("debug;id", 1, 0, "", "Partition"), ("$(id)", 1, 0, "", "Partition"),
+    ("debug\n#SBATCH --wrap=id", 1, 0, "", "Partition"), ("debug\n", 1, 0, "", "Partition"),
+    ("debug", 1, 0, "-1", "Time limit"), ("debug", 1, 0, "01:00:00\n#SBATCH --x", "Time limit"),
+    ("debug", 0, 0, "", "Nodes"), ("debug", 10**9, 0, "", "Nodes"), ("debug", "1e999", 0, "", "Nodes"),
+    ("debug", 1, float("nan"), "", "GPUs per node"), ("debug", 1, "NaN", "", "GPUs per node"),
+])
+def test_the_page_refuses_hostile_slurm_values_naming_the_field(services, monkeypatch, partition, nodes, gpus,
+                                                                 time_limit, widget):
+    """What a direct HTTP call may send to "Start on the cluster": nothing reaches sbatch or the script,
+    and the problem names the field ("debug\n" passed the name check and was named as a flag, --partition)."""
+    import socket
+
+    from core.slurm import commands
+    monkeypatch.setattr(commands, "partition_nodes", lambda p="": [socket.gethostname()] if p == "debug" else None)
+    monkeypatch.setattr(commands, "partition_names", lambda: ["debug"])
+    monkeypatch.setattr(commands, "submit", lambda script: pytest.fail("submitted"))
+    values = fields.config_values(compose("demo"), fields.NAMES)
+    _, message, _ = train_tab.start_on_cluster(Gui(services=services), "en", 2, partition, nodes, gpus, time_limit, False,
+                                               *values)
+    assert f"**{widget}" in message, message
+    assert services.store.list() == []
+
+
 def slurm_job(store: J.JobStore, job_id: str, state: str, run_dir: Path, **kw) -> J.Job:
     store.create(id=job_id, kind="train", name="demo", run_dir=str(run_dir), executor="slurm", slurm_job_id="7",
                  **kw)
