@@ -264,7 +264,7 @@ class SlurmExecutor:
                                     attempt=facts.attempt, **info))
         if state == J.FAILED:
             add_to_json(files.error, info)
-        if job.state == J.QUEUED and facts.started:
+        if job.state == J.QUEUED and (facts.started or J.QUEUED not in J.ALLOWED_FROM[state]):
             self.ran_unseen(store, job, facts)
         moved = store.transition(job.id, state, exit_code=rc, reason=info.get("reason", ""),
                                  message=recorded(info, "message"), hint=recorded(info, "hint"))
@@ -275,10 +275,12 @@ class SlurmExecutor:
     @staticmethod
     def ran_unseen(store: J.JobStore, job: J.Job, facts: outcome.AttemptFacts) -> None:
         """The attempt started and ended while no Danlu looked (a --detach run, the GUI closed, a short
-        job): record that it ran, as its start record says, so that it may end Succeeded or Interrupted
-        (neither follows Queued: the job stayed Queued for good, its result unrecorded)."""
+        job), or Slurm gave it nodes that failed (NODE_FAIL, BOOT_FAIL): record that it was started (and
+        ran, as its start record says), so that it may end Succeeded or Interrupted (neither follows
+        Queued: the job stayed Queued for good, its result unrecorded)."""
         store.transition(job.id, J.STARTING, message=None, reason="")
-        store.transition(job.id, J.RUNNING, started_at=facts.started.get("started") or time.time())
+        if facts.started:
+            store.transition(job.id, J.RUNNING, started_at=facts.started.get("started") or time.time())
 
     def next_attempt(self, store: J.JobStore, job: J.Job) -> J.Job:
         """The job row of the attempt Slurm runs next (it resumes from the checkpoint by itself)."""

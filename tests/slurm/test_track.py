@@ -94,3 +94,13 @@ def test_a_controller_that_does_not_answer_is_asked_once_and_leaves_the_jobs_as_
     cluster["queue"] = {SLURM_ID: QueueEntry(SLURM_ID, "RUNNING", 0, "vm", "")}
     launcher.reconcile(services.workspace)
     assert cluster["asked"] == 2 and [services.store.get(j.id).state for j in jobs] == [J.RUNNING] * 3
+
+
+def test_a_job_whose_node_failed_before_it_started_is_interrupted_not_left_queued(services, cluster, tmp_path):
+    """Slurm ends a job NODE_FAIL (BOOT_FAIL: a cloud node that never came up) before its batch script
+    ran: Interrupted does not follow Queued, and with no start record the job stayed Queued for good."""
+    job = slurm_job(services, tmp_path)
+    cluster["queue"] = {SLURM_ID: QueueEntry(SLURM_ID, "NODE_FAIL", 0, "vm", "NodeDown")}
+    launcher.reconcile(services.workspace)
+    job = services.store.get(job.id)
+    assert (job.state, job.reason, job.started_at) == (J.INTERRUPTED, "node_fail", None), job.message
