@@ -34,7 +34,7 @@ from core.rundir import RunDir, add_to_json, read_json, write_json
 from core.slurm import commands, outcome
 from core.slurm.commands import QueueEntry
 from core.slurm.script import ScriptJob, render
-from core.slurm.spec import SlurmSpec
+from core.slurm.spec import SlurmSpec, format_time
 from core.workspace import REPO_ROOT, Workspace, atomic_write_text
 
 QUEUE_TTL_S = 3.0     # squeue at most this often per process (clusters dislike being polled every second)
@@ -362,6 +362,10 @@ def check_submit(ws: Workspace, spec: SlurmSpec) -> None:
                 # sbatch takes it (unless the admin set EnforcePartLimits) and it waits, PartitionConfig, for good
                 problems = [Problem("--nodes", Msg("cluster.too_many_nodes", nodes=spec.nodes, n=len(set(nodes))),
                                     Msg("cluster.too_many_nodes.hint"))]
+            elif spec.time and (limit := commands.partition_time_limit(spec.partition)) and spec.time_seconds() > limit:
+                # the same for a time limit above the partition's: it waits, PartitionTimeLimit, for good
+                problems = [Problem("--time", Msg("cluster.time_over_limit", time=spec.time, limit=format_time(limit)),
+                                    Msg("cluster.time_over_limit.hint"))]
         except DanluError as e:
             raise InputError(problems=[Problem("--slurm", e.msg, e.hint_msg)],
                              title=Msg("cluster.unreachable_title")) from None

@@ -116,3 +116,13 @@ def test_a_reason_slurm_writes_as_a_sentence_is_shown_whole():
     text = "Nodes required for job are DOWN, DRAINED or reserved for jobs in higher priority partitions"
     assert C.pending_words(text).params == {"key": text}
     assert C.pending_words("ReqNodeNotAvail, UnavailableNodes:gpu04").code == "cluster.pending.ReqNodeNotAvail"
+
+
+SINFO_LIMITS = "debug*|1:00:00\nlong|7-00:00:00\nshort|30:00\nday|1-12\nfree|infinite\n"
+
+
+@pytest.mark.parametrize("partition,seconds", [("", 3600), ("debug", 3600), ("long", 7 * 86400), ("short", 1800),
+                                               ("day", 36 * 3600), ("debug,long", 7 * 86400), ("free", None),
+                                               ("debug,free", None), ("nowhere", None)])
+def test_the_longest_time_limit_of_the_partitions(partition, seconds):
+    assert C.longest_time_limit(SINFO_LIMITS, partition) == seconds

@@ -3,6 +3,7 @@ before anything is submitted, and how a Slurm job is shown (where it runs, why i
 import argparse
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -66,6 +67,23 @@ def test_more_nodes_than_the_partition_has_are_refused_before_anything_is_create
     with pytest.raises(InputError) as e:
         launcher.submit_train(services.workspace, demo_config(max_steps=2), spec, origin="shell")
     assert [(p.where, p.msg.code) for p in e.value.problems] == [("--nodes", "cluster.too_many_nodes")]
+    assert services.store.list() == [] and list(services.workspace.runs.iterdir()) == []
+
+
+def test_a_time_limit_above_the_partitions_is_refused_before_anything_is_created(services, monkeypatch):
+    """sbatch takes it (without EnforcePartLimits) and Slurm keeps it pending, PartitionTimeLimit, for good:
+    --time 04:00:00 on a probe partition with MaxTime=01:00:00."""
+    import socket
+
+    from core.slurm import commands
+    monkeypatch.setattr(commands, "partition_nodes", lambda partition="": [socket.gethostname()])
+    monkeypatch.setattr(commands, "run", lambda argv, **kw: SimpleNamespace(stdout="debug*|1:00:00\nhigh|infinite\n"))
+    monkeypatch.setattr(commands, "submit", lambda script: pytest.fail("submitted"))
+    spec = launcher.LaunchSpec(executor="slurm", slurm=SlurmSpec(gpus_per_node=0, nproc=2, time="04:00:00"))
+    with pytest.raises(InputError) as e:
+        launcher.submit_train(services.workspace, demo_config(max_steps=2), spec, origin="shell")
+    assert [(p.where, p.msg.code, p.msg.params["limit"]) for p in e.value.problems] == \
+        [("--time", "cluster.time_over_limit", "01:00:00")]
     assert services.store.list() == [] and list(services.workspace.runs.iterdir()) == []
 
 
