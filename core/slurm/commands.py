@@ -210,6 +210,28 @@ def partition_nodes(partition: str = "") -> list[str] | None:
     return [h for n in names for nodelist in known[n] if nodelist and nodelist != "n/a" for h in hostnames(nodelist)]
 
 
+def longest_time_limit(sinfo_text: str, partition: str = "") -> int | None:
+    """The longest time limit in seconds of the named partitions (the default one when none is named),
+    from `sinfo --format=%P|%l`; None where one has no limit, or one Danlu cannot read (let through)."""
+    from core.slurm.spec import parse_time
+    limits, default = {}, []
+    for line in sinfo_text.splitlines():
+        name, _, limit = (part.strip() for part in line.partition("|"))
+        if name:
+            limits[name.rstrip("*")] = limit
+            default += [name.rstrip("*")] if name.endswith("*") else []
+    seconds = []
+    for name in partition.split(",") if partition else default:
+        text = limits.get(name, "")
+        text = "0:" + text if text.count(":") == 1 and "-" not in text else text  # sinfo writes 30 minutes as 30:00
+        seconds.append(parse_time(text + ":00:00" if re.fullmatch(r"\d+-\d+", text) else text))
+    return None if not seconds or None in seconds else max(seconds)
+
+
+def partition_time_limit(partition: str = "") -> int | None:
+    return longest_time_limit(run(["sinfo", "--noheader", "--format=%P|%l"]).stdout, partition)
+
+
 def partition_names() -> list[str]:
     return [line.strip().rstrip("*") for line in run(["sinfo", "--noheader", "--format=%P"]).stdout.splitlines()
             if line.strip()]
@@ -320,6 +342,8 @@ PENDING_REASONS = ("Resources", "Priority", "BeginTime", "Dependency", "JobHeldU
 def pending_words(reason: str) -> Msg:
     """Slurm's reason for a PENDING job, in words (a limit of the account or QoS is named as such)."""
     key = (reason or "").split(",")[0].strip()
+    if " " in key:  # a sentence of Slurm's, not a code ("Nodes required for job are DOWN, DRAINED or ..."): whole
+        return Msg("cluster.pending_other", key=reason.strip())
     if key in PENDING_REASONS or not key:
         return Msg("cluster.pending." + (key or "None"))
     if "Limit" in key or key.startswith(("QOS", "Assoc", "MaxGRES", "MaxCpu", "MaxNode")):

@@ -34,10 +34,11 @@ from core.rundir import RunDir, add_to_json, read_json, write_json
 from core.slurm import commands, outcome
 from core.slurm.commands import QueueEntry
 from core.slurm.script import ScriptJob, render
-from core.slurm.spec import SlurmSpec
+from core.slurm.spec import SlurmSpec, format_time
 from core.workspace import REPO_ROOT, Workspace, atomic_write_text
 
 QUEUE_TTL_S = 3.0     # squeue at most this often per process (clusters dislike being polled every second)
+DOWN_TTL_S = 15.0     # a controller that did not answer is asked again only after this long (each try takes ~10 s)
 KILL_AFTER_S = 30.0   # after Stop's grace, give the batch shell this long before Slurm's own cancel
 ATTEMPT_RE = re.compile(r"^(?P<first>.+)-r(?P<n>\d+)$")
 OWNED, GONE = "owned", "gone"  # poll()'s answers, as core.executors names them (it imports this module)
@@ -58,24 +59,33 @@ def next_attempt_id(job_id: str) -> str:
 
 # ---- one squeue for every Slurm job this process tracks ---------------------------------------------
 _cache_lock = threading.Lock()
-_cache: dict = {"at": 0.0, "ids": frozenset(), "entries": {}}
+_cache: dict = {"at": 0.0, "ids": frozenset(), "entries": {}, "down_at": 0.0, "down": None}
 
 
 def queue_now(ids: list[str], fresh: bool = False) -> dict[str, QueueEntry]:
-    """Slurm's view of these jobs, read at most every QUEUE_TTL_S (the ids asked for lately are read too)."""
+    """Slurm's view of these jobs, read at most every QUEUE_TTL_S (the ids asked for lately are read too).
+    A controller that does not answer is not asked again for DOWN_TTL_S: the same error is raised
+    (squeue retries for ~10 s before it gives up, and a reconcile asked once per job: a GUI starting
+    with five Slurm jobs and the controller down waited most of a minute)."""
     want = frozenset(i for i in ids if i)
     with _cache_lock:
+        if not fresh and _cache["down"] is not None and time.monotonic() - _cache["down_at"] < DOWN_TTL_S:
+            raise _cache["down"]
         if not fresh and want <= _cache["ids"] and time.monotonic() - _cache["at"] < QUEUE_TTL_S:
             return _cache["entries"]
         ask = want | (_cache["ids"] if time.monotonic() - _cache["at"] < 60 else frozenset())
-        entries = commands.queue(sorted(ask))
-        _cache.update(at=time.monotonic(), ids=ask, entries=entries)
+        try:
+            entries = commands.queue(sorted(ask))
+        except DanluError as e:
+            _cache.update(down_at=time.monotonic(), down=e)
+            raise
+        _cache.update(at=time.monotonic(), ids=ask, entries=entries, down=None)
         return entries
 
 
 def forget_cache() -> None:
     with _cache_lock:
-        _cache.update(at=0.0, ids=frozenset(), entries={})
+        _cache.update(at=0.0, ids=frozenset(), entries={}, down_at=0.0, down=None)
 
 
 # ---- the run folder's Slurm files --------------------------------------------------------------------
@@ -254,11 +264,23 @@ class SlurmExecutor:
                                     attempt=facts.attempt, **info))
         if state == J.FAILED:
             add_to_json(files.error, info)
+        if job.state == J.QUEUED and (facts.started or J.QUEUED not in J.ALLOWED_FROM[state]):
+            self.ran_unseen(store, job, facts)
         moved = store.transition(job.id, state, exit_code=rc, reason=info.get("reason", ""),
                                  message=recorded(info, "message"), hint=recorded(info, "hint"))
         if facts.requeued and state == J.INTERRUPTED:
             self.next_attempt(store, job)
         return moved
+
+    @staticmethod
+    def ran_unseen(store: J.JobStore, job: J.Job, facts: outcome.AttemptFacts) -> None:
+        """The attempt started and ended while no Danlu looked (a --detach run, the GUI closed, a short
+        job), or Slurm gave it nodes that failed (NODE_FAIL, BOOT_FAIL): record that it was started (and
+        ran, as its start record says), so that it may end Succeeded or Interrupted (neither follows
+        Queued: the job stayed Queued for good, its result unrecorded)."""
+        store.transition(job.id, J.STARTING, message=None, reason="")
+        if facts.started:
+            store.transition(job.id, J.RUNNING, started_at=facts.started.get("started") or time.time())
 
     def next_attempt(self, store: J.JobStore, job: J.Job) -> J.Job:
         """The job row of the attempt Slurm runs next (it resumes from the checkpoint by itself)."""
@@ -336,6 +358,14 @@ def check_submit(ws: Workspace, spec: SlurmSpec) -> None:
                 problems = [Problem("--partition", Msg("cluster.no_partition", name=repr(spec.partition)),
                                     Msg("cluster.partitions.hint", names=", ".join(names)) if names
                                     else Msg("cluster.no_partitions.hint"))]
+            elif spec.nodes > len(set(nodes)):
+                # sbatch takes it (unless the admin set EnforcePartLimits) and it waits, PartitionConfig, for good
+                problems = [Problem("--nodes", Msg("cluster.too_many_nodes", nodes=spec.nodes, n=len(set(nodes))),
+                                    Msg("cluster.too_many_nodes.hint"))]
+            elif spec.time and (limit := commands.partition_time_limit(spec.partition)) and spec.time_seconds() > limit:
+                # the same for a time limit above the partition's: it waits, PartitionTimeLimit, for good
+                problems = [Problem("--time", Msg("cluster.time_over_limit", time=spec.time, limit=format_time(limit)),
+                                    Msg("cluster.time_over_limit.hint"))]
         except DanluError as e:
             raise InputError(problems=[Problem("--slurm", e.msg, e.hint_msg)],
                              title=Msg("cluster.unreachable_title")) from None

@@ -9,6 +9,7 @@ core.diagnose like a local job's, which names the rank that failed first.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -57,6 +58,19 @@ class AttemptFacts:
             bool(self.ended) and self.slurm_state in WAITING)
 
 
+# slurmstepd's line in the job's output when Slurm itself ends a job or step: "*** JOB 12 ON vm CANCELLED
+# AT 2026-12-04T23:19:51 DUE TO PREEMPTION ***" (a plain scancel names no cause)
+KILLED_RE = re.compile(r"\*\*\* (?:JOB|STEP) \S+ ON \S+ CANCELLED AT \S+ DUE TO (PREEMPTION|TIME LIMIT|NODE FAILURE|JOB REQUEUE)")
+KILLED = {"PREEMPTION": "preempted", "TIME LIMIT": "time_limit", "NODE FAILURE": "node_fail", "JOB REQUEUE": "requeued"}
+
+
+def killed_for(log_text: str) -> str:
+    """Why Slurm says it ended this attempt, in its own line in the log ("preempted", "time_limit",
+    "node_fail", "requeued"), or "": the word that is left once Slurm has forgotten the job (no accounting)."""
+    m = KILLED_RE.search(log_text or "")
+    return KILLED[m.group(1)] if m else ""
+
+
 def resume_hint(f: AttemptFacts) -> Msg:
     """As a local run's (core.diagnose), from what the attempt left: a complete checkpoint in the run
     folder, or the step the stop said it saved."""
@@ -75,9 +89,9 @@ def outcome(f: AttemptFacts) -> tuple[str, dict]:
         return J.SUCCEEDED, dict(reason="", **said(Msg("end.finished_after_stop" if f.cancel_requested else "end.finished")))
     if f.cancel_requested:
         return J.CANCELLED, dict(reason="cancelled", **said(Msg("cluster.cancelled", saved=saved_words(f)), resume_hint(f)))
-    stop = f.ended.get("stop", "")
+    stop, killed = f.ended.get("stop", ""), killed_for(f.log_text)
     then = Msg("cluster.requeued_then") if f.requeued else ""
-    if stop == "time_limit" or f.slurm_state == "TIMEOUT" or f.slurm_state == "DEADLINE":
+    if stop == "time_limit" or f.slurm_state in ("TIMEOUT", "DEADLINE") or killed == "time_limit":
         limit = f" ({f.time_limit})" if f.time_limit else ""
         return J.INTERRUPTED, dict(reason="time_limit", **said(Msg("cluster.time_limit", limit=limit, saved=saved_words(f),
                                                                    then=then),
@@ -86,14 +100,19 @@ def outcome(f: AttemptFacts) -> tuple[str, dict]:
         return J.FAILED, dict(reason="not_shared", **said(Msg("cluster.not_shared"), Msg("cluster.not_shared.hint")))
     if stop == "prepare_failed":
         return J.FAILED, dict(reason="start_failed", **said(Msg("cluster.prepare_failed"), Msg("cluster.prepare_failed.hint")))
-    if f.slurm_state == "PREEMPTED" or (f.requeued and not f.ended) or (f.stopped and f.requeued):
+    if killed == "requeued" and stop != "preempted":  # `scontrol requeue` from a shell: the batch shell took it for a scancel
+        return J.INTERRUPTED, dict(reason="requeued", **said(Msg("cluster.requeued_elsewhere", saved=saved_words(f), then=then),
+                                                             None if f.requeued else resume_hint(f)))
+    if f.slurm_state == "PREEMPTED" or "preempted" in (stop, killed) or (f.requeued and not f.ended) or \
+            (f.stopped and f.requeued):
         return J.INTERRUPTED, dict(reason="preempted", **said(Msg("cluster.preempted", saved=saved_words(f), then=then),
+                                                              None if f.requeued else resume_hint(f)))
+    if f.slurm_state in ("NODE_FAIL", "BOOT_FAIL") or killed == "node_fail":  # the batch shell may have heard SIGTERM
+        state = f.slurm_state if f.slurm_state in ("NODE_FAIL", "BOOT_FAIL") else "NODE_FAIL"
+        return J.INTERRUPTED, dict(reason="node_fail", **said(Msg("cluster.node_fail", state=state, then=then),
                                                               None if f.requeued else resume_hint(f)))
     if stop == "outside":  # a plain scancel (not a preemption, which requeues or says PREEMPTED: above)
         return J.CANCELLED, dict(reason="cancelled", **said(Msg("cluster.cancelled_elsewhere"), resume_hint(f)))
-    if f.slurm_state in ("NODE_FAIL", "BOOT_FAIL"):
-        return J.INTERRUPTED, dict(reason="node_fail", **said(Msg("cluster.node_fail", state=f.slurm_state, then=then),
-                                                              None if f.requeued else resume_hint(f)))
     if f.slurm_state == "OUT_OF_MEMORY":
         return J.FAILED, dict(reason="killed", **said(Msg("cluster.oom"), Msg("cluster.oom.hint")))
     if f.stopped:
@@ -101,6 +120,11 @@ def outcome(f: AttemptFacts) -> tuple[str, dict]:
                                                                 resume_hint(f)))
     if f.slurm_state == "CANCELLED" and not f.ended:
         return J.CANCELLED, dict(reason="cancelled", **said(Msg("cluster.cancelled_elsewhere"), resume_hint(f)))
+    if f.started and not f.ended and not f.slurm_state:
+        # Slurm has forgotten it (no accounting) and its batch shell, which records every end of the
+        # training itself, was killed first: the job was taken away from outside, not a failure of the run
+        return J.INTERRUPTED, dict(reason="interrupted", **said(Msg("cluster.vanished", saved=saved_words(f)),
+                                                                resume_hint(f)))
     return J.FAILED, failure(f)
 
 

@@ -14,8 +14,10 @@ What it does, attempt by attempt (Slurm counts requeues in SLURM_RESTART_COUNT):
   5. Stop (scancel --batch --signal=TERM: SIGTERM) and the time limit (--signal=B:USR1@N: SIGUSR1,
      so that the two are told apart) reach only this shell: it passes SIGTERM to the job steps
      (`scancel --signal=TERM`), every rank finishes its step and saves a checkpoint; after a time
-     limit, with requeue on, it asks Slurm to requeue. A SIGTERM without Danlu's cancel.request is a
-     cancel from outside (a plain `scancel`): the ranks save and stop as well, and nothing is requeued;
+     limit or a preemption, with requeue on, it asks Slurm to requeue. A SIGTERM without Danlu's
+     cancel.request is a preemption when Slurm set the job's PreemptTime (with a grace time only the
+     job steps get it: the shell asks once srun has ended), else a cancel from outside (a plain
+     `scancel`): the ranks save and stop as well, and nothing is requeued;
   6. records how the attempt ended (slurm/SLURMID.attempt-N.end.json) and exits.
 """
 from __future__ import annotations
@@ -115,7 +117,7 @@ def _environment(job: ScriptJob) -> str:
     lines = ["set -u", f"RUN={q(job.run_dir)}", f"PY={q(job.python)}",
              "ATTEMPT=${SLURM_RESTART_COUNT:-0}   # 0 the first time; Slurm counts each requeue",
              f"FIRST_ID={q(job.job_id)}",
-             f"REQUEUE={1 if job.spec.requeue else 0}   # after a time limit: resubmit and resume (settings: requeue)"]
+             f"REQUEUE={1 if job.spec.requeue else 0}   # after a time limit or a preemption: resubmit and resume"]
     # sbatch passes the submitting shell's environment on; of Danlu's own variables only these reach the job
     lines.append('for v in $(compgen -e); do case $v in DANLU_*) unset "$v";; esac; done')
     lines += [f"export {k}={q(v)}" for k, v in {**env, **extra}.items()]
@@ -139,8 +141,13 @@ on_stop() {  # on_stop WHY: every training process saves a checkpoint and stops
   note "stop requested ($STOP): every training process saves a checkpoint and stops"
   scancel --signal=TERM "$SLURM_JOB_ID"   # the job steps only (each torchrun and its processes), not this shell
 }
-# SIGTERM: Stop in Danlu (it wrote cancel.request first), else a cancel from outside (scancel)
-on_term() { if [ -e "$RUN/cancel.request" ]; then on_stop cancel; else on_stop outside; fi; }
+preempted() {  # Slurm takes the nodes for another job: it set the job's PreemptTime (a plain scancel does not)
+  scontrol show job "$SLURM_JOB_ID" 2>/dev/null | grep -q 'PreemptTime=[0-9]'
+}
+# SIGTERM: Stop in Danlu (it wrote cancel.request first), a preemption, else a cancel from outside (scancel)
+on_term() {
+  if [ -e "$RUN/cancel.request" ]; then on_stop cancel; elif preempted; then on_stop preempted; else on_stop outside; fi
+}
 trap on_term TERM
 trap 'on_stop time_limit' USR1   # --signal=B:USR1@N: the time limit is near
 """
@@ -205,8 +212,14 @@ def _launch(job: ScriptJob) -> str:
 
 def _finish(job: ScriptJob) -> str:
     return f"""note "training ended with exit code $RC${{STOP:+ (stop: $STOP)}}"
-if [ "$STOP" = time_limit ] && [ ! -e "$RUN/result.json" ] && [ "$REQUEUE" = 1 ]; then
-  note "time limit: requeueing; the next attempt resumes from the newest checkpoint"
+# with a grace time (GraceTime) Slurm sends a preemption's SIGTERM to the job steps only: the ranks
+# saved and stopped, srun ended, and this shell heard nothing; Slurm would record the job as ended
+if [ "${{STOP:-outside}}" = outside ] && [ ! -e "$RUN/result.json" ] && preempted; then
+  STOP=preempted
+  note "preempted: Slurm gives the job's nodes to another job"
+fi
+if [ "$STOP" = time_limit -o "$STOP" = preempted ] && [ ! -e "$RUN/result.json" ] && [ "$REQUEUE" = 1 ]; then
+  note "$STOP: requeueing; the next attempt resumes from the newest checkpoint"
   ended "$RC" "$STOP" 1
   scontrol requeue "$SLURM_JOB_ID" && exit 0
   note "Slurm refused to requeue the job (its admin may have turned requeueing off)"

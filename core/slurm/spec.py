@@ -30,6 +30,7 @@ from core.config import quoted
 from core.errors import InputError, Problem
 from core.messages import Msg
 
+# used with fullmatch: `$` alone lets a final line break through ("lab\n" ended its #SBATCH line early)
 NAME_RE = re.compile(r"^[A-Za-z0-9_.+-]+(,[A-Za-z0-9_.+-]+)*$")   # partition (a list allowed), account, QoS
 MEM_RE = re.compile(r"^[0-9]+[KMGT]?$", re.IGNORECASE)
 TIME_RE = re.compile(r"^(?:(\d+)-)?(\d{1,3}):([0-5]?\d):([0-5]?\d)$")
@@ -84,9 +85,9 @@ class SlurmSpec:
                                Msg("cluster.procs_gpus.hint")))
         for name in ("partition", "account", "qos"):
             value = getattr(self, name)
-            if not isinstance(value, str) or (value and not NAME_RE.match(value)):
+            if not isinstance(value, str) or (value and not NAME_RE.fullmatch(value)):
                 out.append(Problem(where(name), Msg("cluster.bad_name", value=repr(value)), Msg("cluster.bad_name.hint")))
-        if not isinstance(self.mem, str) or (self.mem and not MEM_RE.match(self.mem)):
+        if not isinstance(self.mem, str) or (self.mem and not MEM_RE.fullmatch(self.mem)):
             out.append(Problem(where("mem"), Msg("cluster.bad_mem", value=repr(self.mem)), Msg("cluster.bad_mem.hint")))
         if not isinstance(self.time, str) or (self.time and parse_time(self.time) is None):
             out.append(Problem(where("time"), Msg("cluster.bad_time", value=repr(self.time)), Msg("cluster.bad_time.hint")))

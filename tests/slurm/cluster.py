@@ -8,7 +8,8 @@ of Debian's slurm-wlm, with their own key, socket, ports, state and logs (nothin
 The daemons run as root (Slurm's own users are the machine's): `why_not()` says why a cluster
 cannot start here (not root, the programs are missing), so the tests skip with that reason.
 Set-up facts measured on this machine and on CI: Slurm 22.05, `sbatch` to COMPLETED in seconds;
-no slurmdbd, so there is no `sacct` and `squeue`/`scontrol` are all there is.
+no slurmdbd, so there is no `sacct` and `squeue`/`scontrol` are all there is. Two partitions on the
+one node: `debug` (the default) and `high`, whose jobs preempt debug's (REQUEUE, 60 s grace time).
 """
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from pathlib import Path
 DAEMONS = ("munged", "slurmctld", "slurmd")
 CLIENTS = ("sbatch", "squeue", "scontrol", "scancel", "sinfo", "srun")
 PARTITION = "debug"
+HIGH = "high"  # the same node, a higher priority tier: a job there preempts debug's (after its GraceTime)
 
 
 def why_not() -> str | None:
@@ -96,7 +98,12 @@ class LocalCluster:
             "SelectTypeParameters=CR_Core_Memory", "MpiDefault=none", "ReturnToService=2",
             "SchedulerType=sched/backfill", "SchedulerParameters=sched_interval=2,bf_interval=1",
             "JobCompType=jobcomp/none", "AccountingStorageType=accounting_storage/none", "KillWait=10",
-            _node_line(), f"PartitionName={PARTITION} Nodes={self.host} Default=YES MaxTime=INFINITE State=UP", ""]))
+            # preemption as many clusters set it up: a higher partition takes the nodes, the job is requeued
+            # where it may be, and the preempted job's steps get SIGTERM a grace time before they are killed
+            "PreemptType=preempt/partition_prio", "PreemptMode=REQUEUE",
+            _node_line(), f"PartitionName={PARTITION} Nodes={self.host} Default=YES MaxTime=INFINITE State=UP "
+                          "PriorityTier=1 GraceTime=60",
+            f"PartitionName={HIGH} Nodes={self.host} MaxTime=INFINITE State=UP PriorityTier=10", ""]))
 
     def start(self, timeout: float = 60) -> None:
         self.write_config()

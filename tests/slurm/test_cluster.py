@@ -6,6 +6,7 @@ queue empty and no process of the job on the machine.
     the GUI, restarted mid-job      Start on the cluster in Chromium; the server is killed; a new one reattaches
     Stop                            the ranks save a checkpoint; Cancelled
     a scancel from outside          the ranks save a checkpoint; Cancelled, not requeued
+    a preemption (grace time)       the ranks save; Interrupted (preempted), requeued and resumed, Succeeded
     a rank killed                   Failed, naming the rank
 """
 from __future__ import annotations
@@ -25,6 +26,7 @@ from core import launcher, procs
 from core.engine import checkpoint as ckpt
 from core.slurm.spec import SlurmSpec
 from tests.conftest import ENV_DEFAULTS, REPO, run_app
+from tests.slurm.cluster import HIGH
 from tests.jobs.util import demo_config, demo_yaml, progress_step, rank_pids, read_jsonl, wait_for
 
 pytestmark = pytest.mark.slow
@@ -139,6 +141,31 @@ def test_a_scancel_from_outside_saves_a_checkpoint_cancels_and_is_not_requeued(s
     assert [j.id for j in services.store.list()] == [job.id]  # no requeued attempt
 
 
+def test_a_preemption_with_a_grace_time_saves_is_interrupted_requeued_and_resumed(services, slurm):
+    """A job of a higher partition takes the node. With a grace time Slurm sends SIGTERM to the job steps
+    only: the ranks saved and stopped, the batch shell heard nothing, and Slurm recorded the job as ended
+    (COMPLETED or FAILED by srun's exit code), not PREEMPTED and not requeued: Danlu said "stopped by a
+    signal from outside" and, requeue ticked, nothing continued. The script now asks for the job's
+    PreemptTime, the attempt is Interrupted (preempted), and the next one resumes from its checkpoint."""
+    job = submit(services, 30, requeue=True, DANLU_FAULT="slow@2")
+    training(job, 2)
+    subprocess.run(["sbatch", "--parsable", f"--partition={HIGH}", "--exclusive", "--output=/dev/null", "--wrap=sleep 2"],
+                   check=True, timeout=30, capture_output=True)
+    first = launcher.wait(services.workspace, job.id, timeout=150, poll=0.5)
+    assert (first.state, first.reason) == (J.INTERRUPTED, "preempted"), first.message
+    run = Path(first.run_dir)
+    end = json.loads((run / "slurm" / f"{first.slurm_job_id}.attempt-0.end.json").read_text())
+    assert (end["stop"], end["requeue"]) == ("preempted", 1)
+    second = wait_for(lambda: services.store.get(first.id + "-r1"), 30, what="the next attempt's job row")
+    second = launcher.wait(services.workspace, second.id, timeout=240, poll=0.5)
+    assert second.state == J.SUCCEEDED and second.parent_id == first.id, second.message
+    saved = json.loads((run / "attempts" / first.id / "stopped.json").read_text())["checkpoint_step"]
+    assert "preemption" in first.message and f"step {saved}" in first.message
+    assert json.loads((run / "run_info.json").read_text())["resumed_from_step"] == saved
+    assert [m["step"] for m in read_jsonl(run / "metrics.jsonl") if "loss" in m] == list(range(1, 31))
+    assert_nothing_left(slurm, first, second)
+
+
 def test_a_killed_rank_fails_the_job_naming_it(services, slurm):
     job = submit(services, 300, DANLU_FAULT="slow@2")
     training(job, 2)
@@ -158,7 +185,7 @@ def test_what_the_cluster_cannot_run_is_refused_in_words(home, services, slurm, 
     refuses, the job is recorded as Failed (submit_failed) with Slurm's words and a hint. Both exit 2."""
     cfg = demo_yaml(tmp_path / "c.yaml", max_steps=2, **SHORT)
     r = run_app("train", cfg, *TWO_ON_CPU, "--partition", "gpu", "--detach", home=home)
-    assert r.returncode == 2 and "no partition 'gpu'" in r.stderr and "its partitions: debug" in r.stderr, r.stderr
+    assert r.returncode == 2 and "no partition 'gpu'" in r.stderr and "its partitions: debug, high" in r.stderr, r.stderr
     assert services.store.list() == []
     r = run_app("train", cfg, "--slurm", "--detach", home=home)  # one GPU per node by default
     assert r.returncode == 2 and "Slurm did not take job" in r.stderr and "0 GPUs per node" in r.stderr, r.stderr
@@ -167,7 +194,7 @@ def test_what_the_cluster_cannot_run_is_refused_in_words(home, services, slurm, 
     assert not slurm.squeue()
     r = run_app("cluster", "--json", home=home)  # what the page lists, for the shell
     parts = json.loads(r.stdout)["partitions"]
-    assert [(p["name"], p["default"], p["nodes"], p["gpus"]) for p in parts] == [("debug", True, 1, 0)]
+    assert [(p["name"], p["default"], p["nodes"], p["gpus"]) for p in parts] == [("debug", True, 1, 0), ("high", False, 1, 0)]
 
 
 @pytest.mark.browser

@@ -107,3 +107,22 @@ def test_tools_set_up_for_no_cluster_say_so_in_words(monkeypatch, tmp_path):
     out = run_app("cluster", home=tmp_path / "home", env={"PATH": f"{bin_dir}:{sys.prefix}/bin:/usr/bin:/bin"})
     assert out.returncode == 2, out.stderr
     assert "set up for no cluster" in out.stderr and "fatal" not in out.stderr + out.stdout
+
+
+def test_a_reason_slurm_writes_as_a_sentence_is_shown_whole():
+    """Slurm 22.05 gave a job waiting behind a higher partition's the reason "Nodes required for job are
+    DOWN, DRAINED or reserved for jobs in higher priority partitions" (probe cluster); the words were cut
+    at its first comma, as a code's list is ("ReqNodeNotAvail, UnavailableNodes:gpu04"): "... are DOWN"."""
+    text = "Nodes required for job are DOWN, DRAINED or reserved for jobs in higher priority partitions"
+    assert C.pending_words(text).params == {"key": text}
+    assert C.pending_words("ReqNodeNotAvail, UnavailableNodes:gpu04").code == "cluster.pending.ReqNodeNotAvail"
+
+
+SINFO_LIMITS = "debug*|1:00:00\nlong|7-00:00:00\nshort|30:00\nday|1-12\nfree|infinite\n"
+
+
+@pytest.mark.parametrize("partition,seconds", [("", 3600), ("debug", 3600), ("long", 7 * 86400), ("short", 1800),
+                                               ("day", 36 * 3600), ("debug,long", 7 * 86400), ("free", None),
+                                               ("debug,free", None), ("nowhere", None)])
+def test_the_longest_time_limit_of_the_partitions(partition, seconds):
+    assert C.longest_time_limit(SINFO_LIMITS, partition) == seconds

@@ -3,6 +3,7 @@ before anything is submitted, and how a Slurm job is shown (where it runs, why i
 import argparse
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -54,11 +55,67 @@ def test_bad_slurm_settings_are_refused_before_anything_is_created(services):
     assert services.store.list() == [] and list(services.workspace.runs.iterdir()) == []
 
 
+def test_more_nodes_than_the_partition_has_are_refused_before_anything_is_created(services, monkeypatch):
+    """sbatch takes such a job (without EnforcePartLimits) and Slurm keeps it pending, PartitionConfig,
+    for good: `--nodes 5` on a probe cluster of one node sat Queued until cancelled by hand."""
+    import socket
+
+    from core.slurm import commands
+    monkeypatch.setattr(commands, "partition_nodes", lambda partition="": [socket.gethostname()])
+    monkeypatch.setattr(commands, "submit", lambda script: pytest.fail("submitted"))
+    spec = launcher.LaunchSpec(executor="slurm", slurm=SlurmSpec(nodes=5, gpus_per_node=0, nproc=2))
+    with pytest.raises(InputError) as e:
+        launcher.submit_train(services.workspace, demo_config(max_steps=2), spec, origin="shell")
+    assert [(p.where, p.msg.code) for p in e.value.problems] == [("--nodes", "cluster.too_many_nodes")]
+    assert services.store.list() == [] and list(services.workspace.runs.iterdir()) == []
+
+
+def test_a_time_limit_above_the_partitions_is_refused_before_anything_is_created(services, monkeypatch):
+    """sbatch takes it (without EnforcePartLimits) and Slurm keeps it pending, PartitionTimeLimit, for good:
+    --time 04:00:00 on a probe partition with MaxTime=01:00:00."""
+    import socket
+
+    from core.slurm import commands
+    monkeypatch.setattr(commands, "partition_nodes", lambda partition="": [socket.gethostname()])
+    monkeypatch.setattr(commands, "run", lambda argv, **kw: SimpleNamespace(stdout="debug*|1:00:00\nhigh|infinite\n"))
+    monkeypatch.setattr(commands, "submit", lambda script: pytest.fail("submitted"))
+    spec = launcher.LaunchSpec(executor="slurm", slurm=SlurmSpec(gpus_per_node=0, nproc=2, time="04:00:00"))
+    with pytest.raises(InputError) as e:
+        launcher.submit_train(services.workspace, demo_config(max_steps=2), spec, origin="shell")
+    assert [(p.where, p.msg.code, p.msg.params["limit"]) for p in e.value.problems] == \
+        [("--time", "cluster.time_over_limit", "01:00:00")]
+    assert services.store.list() == [] and list(services.workspace.runs.iterdir()) == []
+
+
 def test_the_page_refuses_a_bad_time_limit_in_words(services):
     gui = Gui(services=services)
     values = fields.config_values(compose("demo"), fields.NAMES)
     job_id, message, _ = train_tab.start_on_cluster(gui, "en", 2, "debug", 1, 0, "soon", False, *values)
     assert "Time limit (HH:MM:SS)" in message and "D-HH:MM:SS" in message  # the widget, and how to write it
+    assert services.store.list() == []
+
+
+@pytest.mark.parametrize("partition,nodes,gpus,time_limit,widget", [
+    ("debug;id", 1, 0, "", "Partition"), ("$(id)", 1, 0, "", "Partition"),
+    ("debug\n#SBATCH --wrap=id", 1, 0, "", "Partition"), ("debug\n", 1, 0, "", "Partition"),
+    ("debug", 1, 0, "-1", "Time limit"), ("debug", 1, 0, "01:00:00\n#SBATCH --x", "Time limit"),
+    ("debug", 0, 0, "", "Nodes"), ("debug", 10**9, 0, "", "Nodes"), ("debug", "1e999", 0, "", "Nodes"),
+    ("debug", 1, float("nan"), "", "GPUs per node"), ("debug", 1, "NaN", "", "GPUs per node"),
+])
+def test_the_page_refuses_hostile_slurm_values_naming_the_field(services, monkeypatch, partition, nodes, gpus,
+                                                                 time_limit, widget):
+    """What a direct HTTP call may send to "Start on the cluster": nothing reaches sbatch or the script,
+    and the problem names the field ("debug\n" passed the name check and was named as a flag, --partition)."""
+    import socket
+
+    from core.slurm import commands
+    monkeypatch.setattr(commands, "partition_nodes", lambda p="": [socket.gethostname()] if p == "debug" else None)
+    monkeypatch.setattr(commands, "partition_names", lambda: ["debug"])
+    monkeypatch.setattr(commands, "submit", lambda script: pytest.fail("submitted"))
+    values = fields.config_values(compose("demo"), fields.NAMES)
+    _, message, _ = train_tab.start_on_cluster(Gui(services=services), "en", 2, partition, nodes, gpus, time_limit, False,
+                                               *values)
+    assert f"**{widget}" in message, message
     assert services.store.list() == []
 
 

@@ -44,12 +44,64 @@ def facts(**kw):
      J.CANCELLED, "cancelled"),
     (dict(slurm_state="PREEMPTED", stopped={"checkpoint_step": 4}, ended={"returncode": 0, "stop": "outside"}),
      J.INTERRUPTED, "preempted"),
+    # the batch script saw the job's PreemptTime (Slurm has since forgotten the job: no word of its own)
+    (dict(slurm_state="", stopped={"checkpoint_step": 4}, ended={"returncode": 0, "stop": "preempted"}),
+     J.INTERRUPTED, "preempted"),
     (dict(stopped={"checkpoint_step": 2}, ended={"returncode": 1, "stop": ""}), J.INTERRUPTED, "interrupted"),
     (dict(slurm_state="FAILED", started={}, ended={}), J.FAILED, "start_failed"),
 ])
 def test_outcomes(kw, state, reason):
     got_state, info = outcome(facts(**kw))
     assert (got_state, info["reason"]) == (state, reason), info
+
+
+def killed(cause: str) -> str:
+    """slurmstepd's line in the job's output (Slurm 22.05) when Slurm itself ends the job."""
+    return f"[danlu] Slurm job 7, attempt 0, on vm\nslurmstepd-vm: error: *** JOB 7 ON vm CANCELLED AT 2026-12-04T23:30:06 {cause} ***\n"
+
+
+FORGOTTEN = dict(slurm_state="", slurm_restarts=-1)  # squeue no longer lists it; no accounting (sacct refuses)
+
+
+@pytest.mark.parametrize("kw,state,reason", [
+    # the batch shell heard SIGTERM before Slurm's kill and took it for a scancel
+    (dict(log_text=killed("DUE TO PREEMPTION"), ended={"returncode": 0, "stop": "outside"}, stopped={"checkpoint_step": 4}),
+     J.INTERRUPTED, "preempted"),
+    (dict(log_text=killed("DUE TO NODE FAILURE, SEE SLURMCTLD LOG FOR DETAILS"), ended={"returncode": 0, "stop": ""},
+          stopped={"checkpoint_step": 5}), J.INTERRUPTED, "node_fail"),
+    (dict(log_text=killed("DUE TO TIME LIMIT"), ended={}), J.INTERRUPTED, "time_limit"),
+    # the batch shell itself was killed (a node lost): no end recorded, nothing in the log
+    (dict(ended={}, stopped={}), J.INTERRUPTED, "interrupted"),
+    (dict(log_text=killed("").replace(" ***", "***"), ended={"returncode": 0, "stop": "outside"}), J.CANCELLED, "cancelled"),
+])
+def test_a_job_slurm_has_forgotten_ends_as_the_log_and_the_records_say(kw, state, reason):
+    """Preempted, a node failed, or the job vanished: with no accounting Slurm forgets an ended job after
+    MinJobAge, and these read 'cancelled on the cluster (scancel)', 'stopped by a signal from outside' or
+    Failed (the batch script recorded no end). Found preempting jobs and downing the node of a probe cluster."""
+    got_state, info = outcome(facts(**{**FORGOTTEN, **kw}))
+    assert (got_state, info["reason"]) == (state, reason), info
+
+
+def test_a_requeue_from_a_shell_is_no_preemption():
+    """`scontrol requeue` by the user or an admin: the batch shell takes its SIGTERM for a scancel, Slurm
+    starts the next attempt, and the attempt read 'Slurm stopped the job to give its nodes to another job'."""
+    f = facts(log_text=killed("DUE TO JOB REQUEUE"), ended={"returncode": 0, "stop": "outside"},
+              stopped={"checkpoint_step": 4}, slurm_state="PENDING", slurm_restarts=1)
+    state, info = outcome(f)
+    assert (state, info["reason"], info["message_msg"]["code"]) == (J.INTERRUPTED, "requeued", "cluster.requeued_elsewhere")
+    assert f.requeued and info["hint"] == ""  # the next attempt continues by itself
+
+
+def test_a_node_failure_the_batch_shell_heard_is_no_scancel():
+    got_state, info = outcome(facts(slurm_state="NODE_FAIL", ended={"returncode": 0, "stop": "outside"}))
+    assert (got_state, info["reason"]) == (J.INTERRUPTED, "node_fail"), info
+
+
+def test_a_vanished_job_says_so_and_that_it_can_resume():
+    state, info = outcome(facts(**FORGOTTEN, ended={}, stopped={"checkpoint_step": 3}, checkpoint_saved=True))
+    assert state == J.INTERRUPTED and info["message_msg"]["code"] == "cluster.outside_signal"
+    state, info = outcome(facts(**FORGOTTEN, ended={}, checkpoint_saved=True))
+    assert info["message_msg"]["code"] == "cluster.vanished" and info["hint_msg"]["code"] == "end.press_resume.hint"
 
 
 def test_a_requeued_time_limit_says_it_continues_by_itself():

@@ -30,7 +30,9 @@ rc=0; for node in $FAKE_NODES; do SLURMD_NODENAME=$node "$@" || rc=$?; done; exi
 """
 SCONTROL = """#!/bin/bash
 echo "$*" >> "$LOG.scontrol"
-[ "$1 $2" = "show hostnames" ] && for n in $FAKE_NODES; do echo $n; done; exit 0
+[ "$1 $2" = "show hostnames" ] && for n in $FAKE_NODES; do echo $n; done
+[ "$1 $2" = "show job" ] && echo "   PreemptEligibleTime=2026-12-02T10:00:00 PreemptTime=${FAKE_PREEMPTED:-None}"
+exit 0
 """
 SCANCEL = """#!/bin/bash
 echo "$*" >> "$LOG.scancel"
@@ -165,28 +167,38 @@ def test_a_requeued_attempt_resumes_without_fault_injection_and_keeps_the_last_a
     assert (end["attempt"], end["returncode"], end["stop"]) == (2, 1, "")
 
 
-@pytest.mark.parametrize("how", ["time_limit", "cancel", "outside"])
+@pytest.mark.parametrize("how", ["time_limit", "cancel", "outside", "preempted", "preempted_steps_only"])
 def test_the_time_limit_signal_saves_and_requeues_and_a_stop_does_not(tmp_path, how):
     """The time limit's warning is SIGUSR1 (--signal=B:USR1@N); SIGTERM is Stop in Danlu (cancel.request
-    written first) or a plain scancel from outside. Both were SIGTERM: a scancel was taken for the time
-    limit, reported so, and with requeue on the job requeued itself (found by a reliability probe)."""
+    written first), a preemption (Slurm set the job's PreemptTime) or a plain scancel from outside. Both were
+    SIGTERM: a scancel was taken for the time limit, reported so, and with requeue on the job requeued itself
+    (found by a reliability probe). A preemption with a grace time signals the job steps only: the shell
+    recorded an end with no stop, and the job was neither requeued nor said to be preempted."""
     job = two_by_eight(tmp_path, nodes=1)
     script = write_script(job)
     env = dict(fake_cluster(tmp_path, nodes="gpu01"), FAKE_WAIT="1", FAKE_RUN=str(job.run_dir))
     if how == "cancel":
         (job.run_dir / "cancel.request").write_text("{}")  # Danlu writes it before it signals the job
+    if how.startswith("preempted"):
+        env["FAKE_PREEMPTED"] = "2026-12-02T10:05:00"
     shell = subprocess.Popen(["bash", str(script)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     deadline = time.time() + 30
     while not (tmp_path / "log.pids").exists() and time.time() < deadline:
         time.sleep(0.05)
-    shell.send_signal(signal.SIGUSR1 if how == "time_limit" else signal.SIGTERM)  # to the batch shell only
+    steps_only = how == "preempted_steps_only"
+    if steps_only:  # GraceTime: Slurm's SIGTERM reaches the ranks, not the batch shell
+        os.kill(int((tmp_path / "log.pids").read_text().split()[0]), signal.SIGTERM)
+        how = "preempted"
+    else:
+        shell.send_signal(signal.SIGUSR1 if how == "time_limit" else signal.SIGTERM)  # to the batch shell only
     out, _ = shell.communicate(timeout=30)
     assert shell.returncode == 0, out
-    assert calls(tmp_path, "scancel") == ["--signal=TERM 4242"]  # passed on to the job steps
+    assert calls(tmp_path, "scancel") == ([] if steps_only else ["--signal=TERM 4242"])  # passed on to the job steps
     end = json.loads((job.run_dir / "slurm" / "4242.attempt-0.end.json").read_text())
     assert (job.run_dir / "stopped.json").exists()
-    assert (end["stop"], end["requeue"]) == (how, int(how == "time_limit"))
-    assert ("requeue 4242" in calls(tmp_path, "scontrol")) == (how == "time_limit")
+    requeued = how in ("time_limit", "preempted")
+    assert (end["stop"], end["requeue"]) == (how, int(requeued))
+    assert ("requeue 4242" in calls(tmp_path, "scontrol")) == requeued
 
 
 def test_the_readme_shows_the_script_for_two_nodes_with_eight_gpus():

@@ -22,6 +22,13 @@ def test_every_problem_at_once_names_the_flag():
             "--extra-sbatch[0]", "--extra-sbatch[1]", "--setup[0]"} <= where
 
 
+def test_a_line_break_at_the_end_is_no_part_of_a_name():
+    """`$` matches before a final line break: account "lab\n" (a CLI flag, settings.yaml) passed and ended its
+    #SBATCH line early in the script."""
+    spec = SlurmSpec(partition="gpu\n", account="lab\n", qos="normal\n", mem="64G\n")
+    assert [p.where for p in spec.problems()] == ["--partition", "--account", "--qos", "--mem"]
+
+
 def test_processes_per_node_cannot_exceed_gpus():
     assert [p.where for p in SlurmSpec(gpus_per_node=2, nproc=4).problems()] == ["--nproc"]
     assert SlurmSpec(gpus_per_node=0, nproc=2).procs_per_node == 2  # CPU nodes: processes as asked

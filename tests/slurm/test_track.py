@@ -1,0 +1,106 @@
+"""The executor's reconcile without a cluster: Slurm's commands answer what a real cluster answered in
+a probe (tests/slurm/test_cluster.py runs the real thing), and the run folder holds what the batch
+script and the ranks wrote."""
+import json
+from pathlib import Path
+
+import pytest
+
+from core import jobs as J
+from core import launcher
+from core.slurm import commands, executor
+from core.slurm.commands import QueueEntry, SlurmError
+from core.messages import Msg
+
+SLURM_ID = "7"
+
+
+@pytest.fixture
+def cluster(monkeypatch):
+    """Slurm's answers, set by each test: squeue's entries (or an error), sacct's state."""
+    said = {"queue": {}, "accounting": "", "asked": 0}
+
+    def queue(ids):
+        said["asked"] += 1
+        if isinstance(said["queue"], Exception):
+            raise said["queue"]
+        return {i: e for i, e in said["queue"].items() if i in ids}
+
+    monkeypatch.setattr(commands, "queue", queue)
+    monkeypatch.setattr(commands, "accounting", lambda job_id: said["accounting"])
+    executor.forget_cache()
+    yield said
+    executor.forget_cache()
+
+
+def slurm_job(services, tmp_path: Path, state: str = J.QUEUED) -> J.Job:
+    run = tmp_path / "run"
+    (run / "slurm").mkdir(parents=True)
+    job = services.store.create(kind="train", name="demo", run_dir=str(run), executor="slurm", slurm_job_id=SLURM_ID,
+                                nproc=2)
+    for step in {J.QUEUED: [], J.RUNNING: [J.STARTING, J.RUNNING]}[state]:
+        services.store.transition(job.id, step)
+    return services.store.get(job.id)
+
+
+def write(path: Path, data: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data))
+
+
+def attempt_ran(job: J.Job, end: dict | None, started: int = 1_796_000_000) -> None:
+    """The batch script's records of attempt 0: its start, and how it ended (None: it recorded no end)."""
+    slurm = Path(job.run_dir) / "slurm"
+    write(slurm / f"{SLURM_ID}.attempt-0.json", {"slurm_job_id": SLURM_ID, "attempt": 0, "nodes": "vm", "started": started})
+    if end is not None:
+        write(slurm / f"{SLURM_ID}.attempt-0.end.json", {"slurm_job_id": SLURM_ID, "attempt": 0, "requeue": 0, **end})
+
+
+def test_a_job_that_ran_and_ended_while_nobody_looked_ends_in_its_state(services, cluster, tmp_path):
+    """`train --slurm --detach`, then `jobs list` after Slurm has run it and forgotten it: the job still
+    read Queued, for good (Succeeded does not follow Queued), its result unrecorded."""
+    job = slurm_job(services, tmp_path)
+    attempt_ran(job, {"returncode": 0, "stop": ""}, started=1_796_000_123)
+    write(Path(job.run_dir) / "result.json", {"status": "succeeded"})
+    launcher.reconcile(services.workspace)
+    job = services.store.get(job.id)
+    assert (job.state, job.started_at) == (J.SUCCEEDED, 1_796_000_123)
+
+
+def test_a_job_preempted_while_nobody_looked_is_interrupted_not_left_queued(services, cluster, tmp_path):
+    job = slurm_job(services, tmp_path)
+    attempt_ran(job, {"returncode": 0, "stop": "preempted"})
+    write(Path(job.run_dir) / "stopped.json", {"step": 5, "checkpoint_step": 5})
+    cluster["queue"] = {SLURM_ID: QueueEntry(SLURM_ID, "PREEMPTED", 0, "vm", "")}
+    launcher.reconcile(services.workspace)
+    job = services.store.get(job.id)
+    assert (job.state, job.reason) == (J.INTERRUPTED, "preempted"), job.message
+
+
+def test_a_controller_that_does_not_answer_is_asked_once_and_leaves_the_jobs_as_they_are(services, cluster, tmp_path,
+                                                                                          monkeypatch):
+    """squeue retries for ~10 s before it says the controller is down, and reconcile asked once per job:
+    `jobs list` with the probe cluster's slurmctld stopped took 20 s for one job, the GUI's start more
+    for several. Nothing changes state on a failed squeue; once it answers, the jobs go on."""
+    jobs = [slurm_job(services, tmp_path / str(i), J.RUNNING) for i in range(3)]
+    for job in jobs:
+        attempt_ran(job, None)
+    cluster["queue"] = SlurmError(Msg("cluster.failed", command="squeue", words="Unable to contact slurm controller"))
+    launcher.reconcile(services.workspace)
+    launcher.reconcile(services.workspace)
+    assert cluster["asked"] == 1
+    assert [services.store.get(j.id).state for j in jobs] == [J.RUNNING] * 3
+    monkeypatch.setattr(executor, "DOWN_TTL_S", 0.0)  # later: it answers again
+    cluster["queue"] = {SLURM_ID: QueueEntry(SLURM_ID, "RUNNING", 0, "vm", "")}
+    launcher.reconcile(services.workspace)
+    assert cluster["asked"] == 2 and [services.store.get(j.id).state for j in jobs] == [J.RUNNING] * 3
+
+
+def test_a_job_whose_node_failed_before_it_started_is_interrupted_not_left_queued(services, cluster, tmp_path):
+    """Slurm ends a job NODE_FAIL (BOOT_FAIL: a cloud node that never came up) before its batch script
+    ran: Interrupted does not follow Queued, and with no start record the job stayed Queued for good."""
+    job = slurm_job(services, tmp_path)
+    cluster["queue"] = {SLURM_ID: QueueEntry(SLURM_ID, "NODE_FAIL", 0, "vm", "NodeDown")}
+    launcher.reconcile(services.workspace)
+    job = services.store.get(job.id)
+    assert (job.state, job.reason, job.started_at) == (J.INTERRUPTED, "node_fail", None), job.message
