@@ -30,7 +30,7 @@ from core.errors import InputError, Problem
 from core.paths import is_dir
 from core.export_formats import estimates, gguf_types, parse_formats, scratch_bytes
 from core.messages import Msg
-from core.rundir import RunDir, read_json
+from core.rundir import RunDir, partial_link_problem, read_json
 from core.runs import resolve_trained_run
 from core.workspace import MANIFEST, Workspace, manifest_problem, read_manifest
 
@@ -129,6 +129,8 @@ def submit_merge(ws: Workspace, job_or_run: str, name: str, *, origin: str, dtyp
     if not SHARD_RE.match(str(max_shard_size)):
         problems.append(Problem("max_shard_size", Msg("export.shard", value=repr(max_shard_size)), Msg("export.shard.hint")))
     if out is not None:
+        if (link := partial_link_problem(out)) is not None:
+            problems.append(link)
         if out.exists():
             problems.append(Problem("name", Msg("export.exists", name=repr(out.name)) if out.parent == ws.exports.resolve()
                                     else Msg("export.exists_path", path=str(out)), Msg("export.exists.hint")))

@@ -203,10 +203,12 @@ def linked_part(run_dir: str | os.PathLike) -> Path | None:
     Showing a run (status, log, plots) reads through it: reading changes nothing, and a person who moved a run
     to a larger disk and linked it back still sees it."""
     run_dir = Path(run_dir)
-    for part in (run_dir, run_dir / JOB_COPIES):
-        if part.is_symlink():
-            return part
-    return None
+    return first_link(run_dir, run_dir / JOB_COPIES)
+
+
+def first_link(*paths: Path) -> Path | None:
+    """The first of `paths` that is a symbolic link (a folder Danlu makes and changes), else None."""
+    return next((p for p in paths if p.is_symlink()), None)
 
 
 def check_not_linked(run_dir: str | os.PathLike, job_id: str) -> None:
@@ -217,6 +219,21 @@ def check_not_linked(run_dir: str | os.PathLike, job_id: str) -> None:
         from core.messages import Msg
         raise JobError(Msg("job.run_folder_link", id=job_id, path=str(link), target=os.readlink(link)),
                        Msg("job.run_folder_link.hint", path=str(link)))
+
+
+def partial_link_problem(out: str | os.PathLike):
+    """A Problem in words when <out>.partial, where an export is written before it is renamed to `out`, is a
+    symbolic link, else None. The merge removes a leftover <name>.partial and makes its own: it stopped at the
+    link with a bare FileExistsError (after the job had started, with nothing deleted through the link, which
+    is right); like a run folder's link (check_not_linked), nothing is written or deleted through it."""
+    out = Path(out)
+    link = first_link(out.parent / f"{out.name}.partial")
+    if link is None:
+        return None
+    from core.errors import Problem
+    from core.messages import Msg
+    return Problem("name", Msg("export.partial_link", path=str(link), target=os.readlink(link)),
+                   Msg("export.partial_link.hint", path=str(link)))
 
 
 def checkpoint_name(step: int) -> str:

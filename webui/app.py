@@ -198,8 +198,9 @@ def build_ui(services, gui: Gui | None = None) -> gr.Blocks:
         review_tab.wire(rv, gui, lang, ds.ds_id, ds.widgets["dataset"], t_rv)
         _wire_tab_switches(gui, tabs, tr, ev, ex, ch, lang)
         if "start_adapter" in hp.widgets:  # the finished runs a preference run may start from
-            t_hp.select(partial(hyperparams_tab.start_adapter_choices, gui), inputs=[lang, hp.widgets["start_adapter"]],
-                        outputs=[hp.widgets["start_adapter"]], api_visibility="private")
+            t_hp.select(keep_said(partial(hyperparams_tab.start_adapter_choices, gui), 1),
+                        inputs=[lang, hp.widgets["start_adapter"], hp.loaded],
+                        outputs=[hp.widgets["start_adapter"], hp.loaded, hp.said], api_visibility="private")
         # each line a handler wrote (a Said) and the hidden box keeping its words in every language
         said = [(tr.message, tr.said), (tpl.chosen, tpl.said), (hp.loaded, hp.said), (hp.command, hp.command_said),
                 (ds.clean_message, ds.said), (rv.message, rv.said), (ev.status, ev.said), (ex.status, ex.said),
@@ -224,18 +225,21 @@ def _wire_tab_switches(gui, tabs, tr, ev, ex, ch, lang):
         # touched, twice (see SET_LANGUAGE_JS), and a tab switch needs none
         tab.select(None, outputs=timers, js=_timers_js([t is mine for t in timers]), api_visibility="private")
     t_ev, t_ex, t_ch = tabs[4], tabs[5], tabs[6]
-    t_ev.select(partial(jobview.refresh_runs, gui), inputs=[ev.run], outputs=[ev.run], api_visibility="private")
-    t_ex.select(partial(jobview.refresh_runs, gui), inputs=[ex.run], outputs=[ex.run], api_visibility="private").then(
+    # the status line says why when the job table cannot be read (jobview.with_table_status)
+    t_ev.select(keep_said(partial(jobview.refresh_runs, gui), 1), inputs=[lang, ev.run, ev.status],
+                outputs=[ev.run, ev.status, ev.said], api_visibility="private")
+    t_ex.select(keep_said(partial(jobview.refresh_runs, gui), 1), inputs=[lang, ex.run, ex.status],
+                outputs=[ex.run, ex.status, ex.said], api_visibility="private").then(
         partial(_name_if_empty, gui), inputs=[ex.run, ex.name], outputs=[ex.name], api_visibility="private")
     t_ex.select(partial(export_tab.exports_frame, gui), inputs=[lang], outputs=[ex.exports], api_visibility="private")
     t_ex.select(partial(export_tab.plan_markdown, gui), inputs=[lang, ex.run, ex.formats], outputs=[ex.plan],
                 api_visibility="private")  # the free disk space is read again each time the tab opens
-    t_ch.select(partial(chat_tab.refresh_choices, gui), inputs=[lang, ch.model, ch.adapter],
-                outputs=[ch.model, ch.adapter], api_visibility="private")
+    t_ch.select(keep_said(partial(chat_tab.refresh_on_open, gui), 2), inputs=[lang, ch.model, ch.adapter, ch.note],
+                outputs=[ch.model, ch.adapter, ch.note, ch.said], api_visibility="private")
 
 
 def _name_if_empty(gui, run, name):
-    return gr.skip() if (name or "").strip() else export_tab.suggest_name(gui, run)
+    return gr.skip() if (name or "").strip() else export_tab.name_for(gui, run)
 
 
 def _timers_js(active: list[bool]) -> str:
@@ -298,7 +302,10 @@ def combined(steps, first):
         value_of = {id(c): v for c, v in zip(inputs, values)}
         out = []
         for fn, ins, outs in steps:
-            result = fn(*(value_of[id(c)] for c in ins))
+            try:
+                result = fn(*(value_of[id(c)] for c in ins))
+            except JobTableError:  # one step's job table unread leaves its outputs; the Train tab's status says why
+                result = gr.skip() if len(outs) == 1 else (gr.skip(),) * len(outs)
             out += [result] if len(outs) == 1 else list(result)
         return out
     return run, inputs, outputs

@@ -9,6 +9,7 @@ import gradio as gr
 
 from core import jobs as J
 from core import progress
+from core.job_table_file import JobTableError
 from core.messages import Msg
 from core.rundir import RunDir, read_json
 from webui.i18n import duration, error_text, has, recorded_text, said_in_all, say, tr
@@ -21,12 +22,28 @@ def finished_runs(gui) -> list[tuple[str, str]]:
             if not read_json(RunDir(j.run_dir).result).get("adapter_on_machine_0")]
 
 
-def refresh_runs(gui, run: str | None):
-    """Inputs: the chosen run. Outputs: a run picker with every finished training run (the chosen one
-    kept, else the newest)."""
-    choices = finished_runs(gui)
-    ids = [v for _, v in choices]
-    return gr.update(choices=choices, value=run if run in ids else (ids[0] if ids else None))
+def refresh_runs(gui, lang: str, run: str | None, status: str | None):
+    """Inputs: language, the chosen run, the tab's status line. Outputs: a run picker with every finished
+    training run (the chosen one kept, else the newest), the status line (with_table_status)."""
+    def picker():
+        choices = finished_runs(gui)
+        ids = [v for _, v in choices]
+        return gr.update(choices=choices, value=run if run in ids else (ids[0] if ids else None))
+    return with_table_status(gui, lang, status, picker, 1)
+
+
+def with_table_status(gui, lang: str, status, read, outputs: int):
+    """read()'s `outputs` outputs, then a tab's status line: a handler that reads the job table beside a line
+    (Evaluate, Export, Chat, Hyperparams). When the table cannot be read, the line says why in the Train tab's
+    words (trouble_text) and read's outputs are left as they are (the pickers keep their runs: the page stays
+    usable); it failed without a word. After a good reading, a line that said so (it names the table's file)
+    is emptied, any other kept."""
+    try:
+        out = read()
+    except JobTableError as e:
+        return (gr.skip(),) * outputs + (trouble_said(e, lang),)
+    said_trouble = isinstance(status, str) and str(gui.store.db_path) in status
+    return (*(out if outputs > 1 else (out,)), "" if said_trouble else gr.skip())
 
 
 def job_status(gui, job_id: str | None, lang: str) -> tuple[str, object, J.Job | None]:
@@ -121,6 +138,11 @@ def failure_text(st: dict, lang: str) -> str | None:
 def trouble_text(e, lang: str) -> str:
     """A job table that cannot be read (core.job_table_file.JobTableError), in words: what, where, what to do."""
     return f"⚠ {error_text(e, lang)}"
+
+
+def trouble_said(e, lang: str):
+    """trouble_text in every language (i18n.Said): a tab's status line, said again after a language switch."""
+    return said_in_all(lambda code: trouble_text(e, code), lang)
 
 
 def table_trouble(e, lang: str, seen: str) -> tuple:

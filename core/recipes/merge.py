@@ -50,7 +50,7 @@ from core.engine.gguf import CHECK_TOKENS, CHILD_PEAK_RSS, stop_children
 from core.engine.recipe import run_recipe
 from core.engine.inference import (GenSettings, apply_chat_template_choice, check_adapter_dir, prompt_ids,
                                     read_adapter_info, render, stop_token_ids)
-from core.rundir import RunDir
+from core.rundir import RunDir, partial_link_problem
 from core.workspace import MANIFEST, fsync_dir, sha256_file
 
 SMOKE_PROMPT = "Hello! Please introduce yourself in one sentence."
@@ -171,6 +171,9 @@ def export(adapter: Path, out: Path, args, progress) -> dict:
         from core.errors import InputError, Problem
         from core.messages import Msg
         raise InputError(problems=[Problem("name", Msg("export.out_exists", path=str(out)), Msg("export.out_exists.hint"))])
+    if (link := partial_link_problem(out)) is not None:  # made after the job was queued: refused there (core.export)
+        from core.errors import InputError
+        raise InputError(problems=[link])
     info = read_adapter_info(adapter)
     from core import gguf_tools
     tools_ready = gguf_tools.status()["ready"]

@@ -261,6 +261,30 @@ def test_an_export_folder_whose_partial_name_is_taken_is_refused_and_left_alone(
     assert (mine / "thesis.txt").read_text() == "precious" and services.store.list() == []
 
 
+def test_an_export_whose_partial_folder_is_a_link_is_refused_in_words_before_the_job(services, tmp_path, monkeypatch):
+    """exports/<name>.partial made a symbolic link: the job started, stopped at the link (nothing deleted
+    through it, which is right) and ended with a bare "FileExistsError: [Errno 17] File exists"."""
+    from types import SimpleNamespace
+    from core.export import submit_merge
+    from core.recipes import merge
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "thesis.txt").write_text("precious")
+    link = services.workspace.exports / "bot.partial"
+    link.symlink_to(elsewhere)
+    for origin in ("browser", "shell"):  # the shell's plain name is the page's
+        with pytest.raises(InputError) as e:
+            submit_merge(services.workspace, "whatever", "bot", origin=origin)
+        assert f"{link} is a symbolic link to {elsewhere}" in str(e.value) and f"rm {link}" in str(e.value)
+    assert services.store.list() == []
+    # a link made after the job was queued: the job refuses it in the same words before it writes
+    monkeypatch.setattr(merge, "check_adapter_dir", lambda adapter: adapter)
+    with pytest.raises(InputError) as e:
+        merge.export(tmp_path / "adapter", services.workspace.exports / "bot", SimpleNamespace(formats="lora"), None)
+    assert f"{link} is a symbolic link" in str(e.value)
+    assert link.is_symlink() and (elsewhere / "thesis.txt").read_text() == "precious"
+
+
 def test_an_export_folder_in_a_place_no_folder_can_be_made_is_refused_before_the_job(services):
     """/proc/x passed (its parent is a folder) and the job failed after the merge with a traceback:
     "FileNotFoundError: '/proc/x.partial'", said as "The training process stopped with an error"."""

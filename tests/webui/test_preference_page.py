@@ -129,7 +129,7 @@ def test_start_adapter_offers_the_finished_runs_and_the_page_cannot_point_outsid
     with gr.Blocks():
         w = fields.widget_for("start_adapter", run_choices=[("sft-first", job.id)])
     assert isinstance(w, gr.Dropdown) and [v for _, v in w.choices] == ["", job.id] and w.value == ""
-    upd = hp.start_adapter_choices(gui, "zh-CN", "")
+    upd, said = hp.start_adapter_choices(gui, "zh-CN", "")
     assert upd["choices"][0] == (tr("hp.start_from_base", "zh-CN"), "") and (f"sft-first · {job.id}", job.id) in upd["choices"]
     values = dict(zip(fields.NAMES, [fields.default_value(n) for n in fields.NAMES]))
     cfg, problems = fields.build_config({**values, "start_adapter": "/etc"}, gui.ws, check_files=False)

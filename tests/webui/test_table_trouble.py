@@ -1,13 +1,16 @@
 """A job table that cannot be read under a running page (damaged, locked): the Train tab says so in words,
 instead of an empty table under "No job yet" that reads as "no jobs"."""
 import sqlite3
+from functools import partial
 
 import gradio as gr
 
 from core import jobs as J
 from core.job_table_file import JobTableError, table_error
-from webui.app import _load_jobs, _train_view
-from webui.tabs import train_tab as tt
+from webui import jobview
+from webui.app import _load_jobs, _train_view, combined
+from webui.tabs import chat_tab, hyperparams_tab as hp, train_tab as tt
+from webui.tabs import evaluate_tab as ev, export_tab as ex
 
 
 def _damage(db):
@@ -51,3 +54,29 @@ def test_a_locked_table_is_told_apart_from_a_damaged_one(ws):
     assert isinstance(said, JobTableError) and isinstance(said, sqlite3.Error)  # a supervisor's `except sqlite3.Error`
     assert "locked" in str(said) and "damaged" not in str(said) and "fuser" in said.hint
     assert store.list() == []
+
+
+def test_the_other_tabs_say_it_too_and_keep_what_they_show(gui):
+    """Evaluate, Export, Chat and Hyperparams read the job table when opened (their run pickers), when a run is
+    picked and while a job is followed: each failed without a word (Gradio's bare "Error", or nothing)."""
+    job = gui.store.create(kind="train", name="mine", run_dir=str(gui.ws.runs / "r"), argv=["python"], gpus=["cpu"], nproc=1)
+    said_before = f"⚠ The job table {gui.ws.db_path} is damaged"
+    assert jobview.refresh_runs(gui, "en", None, said_before)[1] == ""  # a good reading empties a line that said so
+    assert jobview.refresh_runs(gui, "en", None, "▶ started")[1] == gr.skip()  # and keeps any other
+    _damage(gui.ws.db_path)
+    lines = [jobview.refresh_runs(gui, "en", None, "")[::-1],  # Evaluate's and Export's tab opened
+             chat_tab.refresh_on_open(gui, "en", None, None, "")[::-1],
+             hp.start_adapter_choices(gui, "en", "", "")[::-1],
+             ev.show_results(gui, "en", job.id), ev.poll(gui, "en", job.id, job.id), ex.poll(gui, "en", job.id),
+             (ex.stop_export(gui, "en", job.id),), (ex.plan_markdown(gui, "en", job.id, None),)]
+    for line, *kept in lines:
+        assert "damaged" in line and "jobs.sqlite.broken" in line, line
+        assert all(k == gr.skip() for k in kept)  # the pickers keep their runs, the results and the timer stay
+    assert "损坏" in jobview.refresh_runs(gui, "zh-CN", None, "")[1].texts["zh-CN"]
+    assert ex.name_for(gui, job.id) == gr.skip()  # the plan line says why
+    assert "damaged" in ex.start_merge(gui, "en", job.id, "", "bf16")[1]
+    # a language switch: a step that cannot read the table leaves its outputs (the Train tab's status says why)
+    boxes = [object() for _ in range(4)]
+    fn, _, outputs = combined([(partial(chat_tab.refresh_choices, gui), boxes[:3], boxes[1:3]),
+                               (lambda lang: lang + "!", [boxes[0]], [boxes[3]])], first=boxes[0])
+    assert fn("en", None, None) == [gr.skip(), gr.skip(), "en!"]

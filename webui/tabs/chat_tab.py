@@ -23,7 +23,7 @@ from core.export import list_exports
 from core.runs import resolve_trained_run
 from webui import numbers
 from webui.i18n import L, error_text, keep_said, lang_code, said_in_all, say, tr
-from webui.jobview import finished_runs
+from webui.jobview import finished_runs, with_table_status
 from webui.tabs.hyperparams_tab import problems_markdown
 
 DEMO_COLUMNS = ["id", "url", "model", "login"]
@@ -130,6 +130,12 @@ def refresh_choices(gui, lang: str, model: str | None, adapter: str | None):
     # (10**30 sent back made Gradio answer HTTP 500, "Integer exceeds 64-bit range")
     model = model if isinstance(model, str) else None
     return gr.update(choices=model_choices(gui, lang), value=model), gr.update(choices=adapters, value=adapter or "")
+
+
+def refresh_on_open(gui, lang: str, model: str | None, adapter: str | None, note: str | None):
+    """The tab's opening: refresh_choices, then the note under the chat, which says why when the job table
+    cannot be read (the pickers keep what they offer: jobview.with_table_status)."""
+    return with_table_status(gui, lang, note, lambda: refresh_choices(gui, lang, model, adapter), 2)
 
 
 # ---- talking -----------------------------------------------------------------------------------

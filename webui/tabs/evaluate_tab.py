@@ -14,11 +14,12 @@ from core import evaluation as E
 from core import jobs as J
 from core import trust
 from core.errors import DanluError, InputError
+from core.job_table_file import JobTableError
 from core.messages import recorded_all
 from core.rundir import RunDir
 from webui import numbers
 from webui.i18n import L, error_text, keep_said, said_in_all, say, tr
-from webui.jobview import finished_runs, job_status
+from webui.jobview import finished_runs, job_status, trouble_said, trouble_text
 from webui.serving import downloads_dir
 from webui.tabs.hyperparams_tab import problems_markdown
 
@@ -70,7 +71,10 @@ def _or(value, default):
 
 def show_results(gui, lang: str, run: str | None):
     """Inputs: language, training job. Outputs: summary, results table, CSV file, probe answers."""
-    job = gui.store.get(run) if run else None
+    try:
+        job = gui.store.get(run) if run else None
+    except JobTableError as e:  # the summary says why (it failed without a word); the results keep what they show
+        return trouble_text(e, lang), gr.skip(), gr.skip(), gr.skip()
     report = E.read_eval(job.run_dir) if job else None
     probes = probe_frame(E.read_probes(job.run_dir) if job else [], lang)
     if not report:  # no run chosen (none has finished yet) is not "not evaluated yet"
@@ -147,7 +151,10 @@ def csv_update(gui, job: J.Job):
 def poll(gui, lang: str, eval_job: str | None, run: str | None):
     """The Timer: the evaluation job's status; when it ends, its results. Outputs: status, failure box,
     summary, table, CSV, probes, timer."""
-    status, failure, job = job_status(gui, eval_job, lang)
+    try:
+        status, failure, job = job_status(gui, eval_job, lang)
+    except JobTableError as e:  # the status line says why; the job goes on and the timer with it
+        return (trouble_said(e, lang),) + (gr.skip(),) * 6
     if job is None:
         return (gr.skip(),) * 6 + (gr.Timer(active=False),)
     if not job.terminal:

@@ -15,10 +15,11 @@ import pandas as pd
 from core import export as X
 from core import progress, trust
 from core.errors import DanluError, InputError
+from core.job_table_file import JobTableError
 from core.messages import size_msg
 from core.export_formats import FORMATS
 from webui.i18n import L, duration, error_text, has, keep_said, number, recorded_text, said_in_all, say, tr
-from webui.jobview import failure_update, finished_runs, job_status
+from webui.jobview import failure_update, finished_runs, job_status, trouble_said
 from webui.tabs.hyperparams_tab import problems_markdown
 
 POLL_S = 1.5
@@ -59,13 +60,22 @@ def suggest_name(gui, run: str | None) -> str:
     return name
 
 
+def name_for(gui, run: str | None):
+    """The run picker's change: suggest_name, or the name left as it is when the job table cannot be read
+    (the plan line below says why: plan_markdown)."""
+    try:
+        return suggest_name(gui, run)
+    except JobTableError:
+        return gr.skip()
+
+
 def start_merge(gui, lang: str, run: str | None, name: str, dtype: str, formats: list | None = None, system: str = ""):
     """Inputs: language, training job, export name, number format, formats, system prompt. Outputs: merge job
     id, message (in every language: i18n.Said), timer."""
     if not run:
         return gr.skip(), said_in_all(lambda code: tr("ex.no_run", code), lang), gr.skip()
-    name = (name or "").strip() or suggest_name(gui, run)  # no name typed: the suggested one
     try:
+        name = (name or "").strip() or suggest_name(gui, run)  # no name typed: the suggested one
         plan = X.export_plan(gui.ws, run, formats or None)
         if plan.get("enough_disk") is False:
             return gr.skip(), said_in_all(lambda code: f"⚠ {tr('ex.plan.short', code)}", lang), gr.skip()
@@ -82,11 +92,11 @@ def start_merge(gui, lang: str, run: str | None, name: str, dtype: str, formats:
 def stop_export(gui, lang: str, job_id: str | None) -> str:
     """Inputs: language, the export job. Outputs: message (in every language: i18n.Said). The job removes its
     partial folder and ends Cancelled."""
-    job = gui.store.get(job_id) if job_id else None
-    if job is None or job.terminal or job.kind != "merge":  # the hidden box sent with a training job's id stopped it
-        return said_in_all(lambda code: tr("ex.no_job", code), lang)
     from core import launcher
     try:
+        job = gui.store.get(job_id) if job_id else None
+        if job is None or job.terminal or job.kind != "merge":  # the hidden box sent with a training job's id stopped it
+            return said_in_all(lambda code: tr("ex.no_job", code), lang)
         job = launcher.cancel(gui.ws, job.id)
     except DanluError as e:
         return said_in_all(lambda code: f"⚠ {error_text(e, code)}", lang)
@@ -172,7 +182,10 @@ def result_markdown(gui, job, lang: str) -> str:
 def poll(gui, lang: str, merge_job: str | None):
     """The Timer: the merge job's status and, when it ends, where the model is. Outputs: status, failure,
     result, exports table, timer."""
-    status, failure, job = job_status(gui, merge_job, lang)
+    try:
+        status, failure, job = job_status(gui, merge_job, lang)
+    except JobTableError as e:  # the status line says why; the job goes on and the timer with it
+        return (trouble_said(e, lang),) + (gr.skip(),) * 4
     if job is None:
         return gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.Timer(active=False)
     if not job.terminal:
@@ -224,7 +237,7 @@ def wire(t: ExportTab, gui, lang) -> None:
                   outputs=[t.job, t.status, t.timer, t.said], api_name="merge_export")
     t.stop.click(keep_said(partial(stop_export, gui), 0), inputs=[lang, t.job], outputs=[t.status, t.said],
                  api_name="stop_export")
-    t.run.change(partial(suggest_name, gui), inputs=[t.run], outputs=[t.name], api_visibility="private")
+    t.run.change(partial(name_for, gui), inputs=[t.run], outputs=[t.name], api_visibility="private")
     for trigger in (t.run.change, t.formats.change):
         trigger(partial(plan_markdown, gui), inputs=[lang, t.run, t.formats], outputs=[t.plan], api_visibility="private")
     t.timer.tick(keep_said(partial(poll, gui), 0), inputs=[lang, t.job],

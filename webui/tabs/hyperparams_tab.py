@@ -23,7 +23,7 @@ from core.memory_plan import MODES, SHARDING, choose_sharding, layers_compiled, 
 from core.messages import Msg, label
 from webui import fields
 from webui.i18n import L, has, preset_text, said_in_all, say, tr
-from webui.jobview import finished_runs
+from webui.jobview import finished_runs, with_table_status
 from webui.serving import downloads_dir
 
 GROUP_KEYS = {"model": "grp.model", "data": "grp.data", "lora": "grp.lora", "training": "grp.training",
@@ -350,13 +350,15 @@ def wire_method(t: HyperparamsTab) -> None:
                                        api_visibility="private")
 
 
-def start_adapter_choices(gui, lang: str, current: str | None):
-    """Inputs: language, the chosen start. Outputs: the start_adapter picker with every finished
-    training run (read again when the tab opens: a run may have finished meanwhile); a typed folder
-    or an id not in the list is kept; a value that is not text (only a direct HTTP call sends one: 10**30 sent
-    back made Gradio answer HTTP 500, "Integer exceeds 64-bit range") is none."""
+def start_adapter_choices(gui, lang: str, current: str | None, loaded: str | None = None):
+    """Inputs: language, the chosen start, the tab's message line. Outputs: the start_adapter picker with every
+    finished training run (read again when the tab opens: a run may have finished meanwhile), the message line
+    (why the job table cannot be read: jobview.with_table_status); a typed folder or an id not in the list is
+    kept; a value that is not text (only a direct HTTP call sends one: 10**30 sent back made Gradio answer HTTP
+    500, "Integer exceeds 64-bit range") is none."""
     current = current if isinstance(current, str) else ""
-    return gr.update(choices=[(tr("hp.start_from_base", lang), "")] + finished_runs(gui), value=current)
+    return with_table_status(gui, lang, loaded, lambda: gr.update(
+        choices=[(tr("hp.start_from_base", lang), "")] + finished_runs(gui), value=current), 1)
 
 
 def _pairs(names: list[str]) -> list[list[str]]:
