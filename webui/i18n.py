@@ -53,7 +53,7 @@ NUMBERS = {"es": Numbers("\u00a0", 5)}
 # Decimals are written with a point in every language of the page, as its number boxes take them (a
 # browser's number box reads no comma) and as RAE's Ortografía (2010) recommends for Spanish; in the
 # languages whose readers often write a comma, a comma typed into a number box is taken as the point,
-# with a note (webui.app, SET_LANGUAGE_JS).
+# with a note (webui.page_script, SET_LANGUAGE_JS).
 DECIMAL_COMMA = ("es",)
 LOCALES = Path(__file__).resolve().parent / "locales"
 

@@ -45,7 +45,7 @@ def test_tabs_are_the_seven_named_in_the_brief_and_review(services):
 def test_no_event_reads_or_writes_a_layout_block(services):
     """Gradio's page refreshes, on every later event, each component an event has ever touched, and
     refreshing a tab or a column copies the data of everything inside it: one tab sent from the
-    server made each timer tick copy the whole app (see SET_LANGUAGE_JS in webui/app.py)."""
+    server made each timer tick copy the whole app (see SET_LANGUAGE_JS in webui/page_script.py)."""
     _, cfg = config(services)
     kinds = {c["id"]: c["type"] for c in cfg["components"]}
     layout = {"tabitem", "tabs", "column", "row", "group", "accordion", "form", "sidebar"}

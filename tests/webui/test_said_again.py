@@ -14,7 +14,8 @@ from core import progress
 from core.errors import InputError
 from tests.conftest import REPO
 from webui import i18n
-from webui.app import SET_LANGUAGE_JS, build_ui
+from webui.app import build_ui
+from webui.page_script import SET_LANGUAGE_JS
 from webui.context import Gui
 from webui.i18n import tr
 from webui.jobview import status_markdown

@@ -40,7 +40,7 @@ def test_the_error_box_is_headed_and_closed_in_the_pages_language():
     close button "Close", for screen readers too: the page's script puts each language's words there."""
     import json
 
-    from webui.app import SET_LANGUAGE_JS
+    from webui.page_script import SET_LANGUAGE_JS
     words = json.loads(re.search(r"window.danluBoxWords = (\{.*?\}\});", SET_LANGUAGE_JS).group(1))
     assert {code: (w["title"], w["close"]) for code, w in words.items()} == {
         code: (tr("app.error_title", code), tr("app.close", code)) for code in CODES}
