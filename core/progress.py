@@ -74,12 +74,14 @@ def status(job: J.Job) -> dict:
     continued = own.is_dir()
     files = RunDir(own if continued else run.path)
     records = read_metrics(run.path)
+    # progress.json goes on with the attempt that continued the run: this job's own step is where it stopped
+    prog = _step_info(read_json(files.stopped) if continued else read_json(run.progress))
     if continued and job.ended_at:  # the run's curve goes on with the job that continued it: this one's ends here
         later = next((i for i, r in enumerate(records) if r.get("wall", 0) > job.ended_at), len(records))
         records = records[:later]  # lines are in order; validation lines carry no wall clock
+    if continued and prog.get("step"):  # nor past its stop: an end noticed late (a Slurm job's, a requeue's)
+        records = [r for r in records if r.get("step", 0) <= prog["step"]]  # or a node's clock behind this one's
     train, evals = split_metrics(records)
-    # progress.json goes on with the attempt that continued the run: this job's own step is where it stopped
-    prog = _step_info(read_json(files.stopped) if continued else read_json(run.progress))
     info = _step_info(read_json(run.run_info))
     total = prog.get("total_steps") or info.get("total_steps")
     step = prog.get("step") or (train[-1]["step"] if train else 0)

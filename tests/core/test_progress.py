@@ -79,6 +79,21 @@ def test_a_job_another_one_continued_keeps_its_own_progress(services, tmp_path):
         progress.status_line(st)
 
 
+def test_a_stopped_job_whose_end_was_noticed_late_keeps_its_own_loss(services, tmp_path):
+    """Found by the Slurm probe: a requeued attempt's end is written when Danlu next looks, perhaps after the next
+    attempt has logged (or by a node whose clock is behind this one's): its status showed the next one's loss."""
+    run = RunDir(tmp_path / "run")
+    job = job_in(services.store, run.path, J.STARTING, J.RUNNING, J.CANCELLING, J.CANCELLED)
+    lines = [dict(step=s, loss=5.0 - s / 100, time=s, wall=job.ended_at - 90 + s) for s in (10, 20, 40)]
+    lines += [dict(step=s, loss=0.2, time=s - 40, wall=job.ended_at - 20 + s / 10) for s in (50, 60)]  # the next one's
+    run.metrics.write_text("".join(json.dumps(x) + "\n" for x in lines))
+    write_json(run.run_info, dict(total_steps=280))
+    run.attempt(job.id).mkdir(parents=True)
+    write_json(RunDir(run.attempt(job.id)).stopped, dict(step=40, checkpoint_step=40))
+    st = progress.status(job)
+    assert st["step"] == 40 and st["last_metrics"]["step"] == 40 and st["last_metrics"]["loss"] == 4.6
+
+
 def test_a_job_another_one_continued_no_longer_asks_for_resume(services, tmp_path):
     """Found by the same probe: `jobs show` of the stopped job still said "Press Resume to continue from the
     last checkpoint" after another job had continued it (its Resume is refused, naming that job)."""
