@@ -24,7 +24,7 @@ from core.config import FIELDS, GROUPS, TrainConfig
 from core.errors import ConfigError, InputError, Problem
 from core.messages import Msg, label
 from core.paths import exists, is_dir, looks_like_url, read_at_most
-from core.yaml_text import KeyTwice, TooDeep, load_yaml_text  # noqa: F401  (load_yaml_text: core.config hands it out)
+from core.yaml_text import MAX_VALUES, KeyTwice, TooBig, TooDeep, load_yaml_text  # noqa: F401  (load_yaml_text: core.config hands it out)
 
 def _type_name(t) -> Msg:
     return Msg("type." + t.__name__)
@@ -345,7 +345,8 @@ def read_yaml(path: str | Path, shown_as: str | None = None) -> dict:
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f"{name}:{mark.line + 1}" if mark else name
-        detail = Msg("json.too_deep") if isinstance(e, TooDeep) else str(getattr(e, "problem", None) or e)
+        detail = Msg("json.too_deep") if isinstance(e, TooDeep) else Msg("yaml.too_big", limit=MAX_VALUES) \
+            if isinstance(e, TooBig) else str(getattr(e, "problem", None) or e)
         raise ConfigError([Problem(where, Msg("config.bad_yaml", detail=detail), Msg("config.bad_yaml.hint"))], name)
     return data if data is not None else {}
 

@@ -61,3 +61,13 @@ def test_a_yaml_parsers_angle_brackets_are_shown_not_read_as_html(gui, uploads):
     note = hp.load_settings(gui, str(bad), "ja")[-1]
     assert "<block" not in note and "&lt;block end>" in note, note
     assert hp.shown_as_text("a `<|im_end|>` b <c>") == "a `<|im_end|>` b &lt;c>"
+
+
+def test_a_file_of_aliases_is_refused_in_words_not_walked_out(gui, uploads):
+    """A stranger's Load config with `a1: &a1 [*a0]`, `a2: &a2 [*a1]`, ... 5,000 deep raised RecursionError
+    (the handler crashed while quoting the value); a "billion laughs" file held the server's worker for good."""
+    chain = uploads / "chain.yaml"
+    chain.write_text("\n".join(["a0: &a0 [x]"] + [f"a{i}: &a{i} [*a{i - 1}]" for i in range(1, 5000)])
+                     + "\nprobe_prompts: *a4999\n")
+    note = hp.load_settings(gui, str(chain), "es")[-1]
+    assert "**chain.yaml**" in note and "sus alias (*nombre) equivalen a más de 100" in note, note
