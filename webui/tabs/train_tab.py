@@ -208,9 +208,10 @@ def refresh_jobs(gui, lang: str, job_id: str | None, sig: str):
     if new_sig == sig:
         return gr.skip(), gr.skip(), gr.skip()
     table = pd.DataFrame(rows, columns=[tr("jobs." + c, lang) for c in TABLE_COLUMNS])
-    # the picker takes typed ids, so a direct HTTP call may send any JSON: only text names a job (10**30
-    # sent back made Gradio answer HTTP 500, "Integer exceeds 64-bit range")
-    return table, gr.update(choices=job_choices(rows), value=job_id if isinstance(job_id, str) else None), new_sig
+    # the picker's choices only, never its value: a poll that left before Start (or Resume, Retry) answered
+    # wrote back the job it was sent, and the page went on showing that one (a cancelled job's line under
+    # "Started job ..." for the whole run: the Chinese walk); nor can 10**30 sent to the API come back
+    return table, gr.update(choices=job_choices(rows)), new_sig
 
 
 def initial_job(gui, remembered: str | None):
