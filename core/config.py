@@ -284,7 +284,8 @@ def to_dict(cfg: TrainConfig) -> dict:
 # Reading, checking and writing configs live in core/config_io.py; they are importable from here
 # (module __getattr__, PEP 562) so callers keep one place to import settings from.
 IO_NAMES = ("coerce", "from_dict", "validate", "resolve_path", "parse_override", "read_yaml", "load_config",
-            "to_yaml", "save_config", "load_yaml_text", "int_or_text", "as_number", "quoted", "whole", "unknown_key")
+            "to_yaml", "save_config", "load_yaml_text", "int_or_text", "as_number", "quoted", "whole", "unknown_key",
+            "out_of_bounds")
 
 
 def __getattr__(name: str):

@@ -71,3 +71,17 @@ def test_a_file_of_aliases_is_refused_in_words_not_walked_out(gui, uploads):
                      + "\nprobe_prompts: *a4999\n")
     note = hp.load_settings(gui, str(chain), "es")[-1]
     assert "**chain.yaml**" in note and "sus alias (*nombre) equivalen a más de 100" in note, note
+
+
+def test_a_whole_number_no_number_box_holds_is_said_not_sent(gui, uploads):
+    """`max_seq_length: 99999999999999999999999` in a loaded file: the value went to its number box, Gradio
+    could not send it ("Integer exceeds 64-bit range", HTTP 500) and the whole Load said nothing, its other
+    problems too (the hostile walk's Load config route)."""
+    import orjson
+    huge = uploads / "huge.yaml"
+    huge.write_text("max_seq_length: 99999999999999999999999\nseed: -9007199254740993\nlora_rank: 8\nzzz: 1\n")
+    out = hp.load_settings(gui, str(huge), "es")
+    assert "debe ser como mucho 1048576; ahora es 99999999999999999999999" in out[-1], out[-1]
+    assert "debe ser al menos 0; ahora es -9007199254740993" in out[-1] and "**zzz**" in out[-1], out[-1]
+    assert out[fields.NAMES.index("lora_rank")] == 8
+    orjson.dumps([v for v in out[:-1] if not isinstance(v, dict)])  # what Gradio sends: every value fits
