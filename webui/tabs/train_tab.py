@@ -252,7 +252,7 @@ def refresh_job(gui, job_id: str | None, seen: str, lang: str):
     job = gui.live.job(job_id)
     if job is None:
         empty = (tr("train.no_job_yet", lang), gr.update(value="", visible=False), "", *plot_frames([]), "none",
-                 gr.update(interactive=False), gr.update(interactive=False), *pref_updates(None, None),
+                 gr.update(interactive=False), gr.update(interactive=False), *pref_updates(None, None, lang),
                  gr.update(interactive=False))
         return empty if seen != "none" else (gr.skip(),) * 11
     run = RunDir(job.run_dir)
@@ -272,7 +272,7 @@ def refresh_job(gui, job_id: str | None, seen: str, lang: str):
         not same_job or plotted_size <= 0 or job.terminal or now - plotted_at >= PLOT_EVERY_S)
     if plot_due:
         loss_df, lr_df, margin_df, acc_df = gui.live.memo(("plots", job.id, metrics), lambda: all_frames(run.path))
-        margin_out, acc_out = pref_updates(margin_df, acc_df)
+        margin_out, acc_out = pref_updates(margin_df, acc_df, lang)
         plotted_size, plotted_at = metrics[0], now
     else:
         loss_df = lr_df = margin_out = acc_out = gr.skip()
@@ -348,10 +348,16 @@ def pref_frames(records: list[dict]) -> tuple[pd.DataFrame | None, pd.DataFrame 
     return out[0], out[1]
 
 
-def pref_updates(margin: pd.DataFrame | None, accuracy: pd.DataFrame | None) -> tuple:
-    """The two preference plots: shown with their data for a preference run, hidden otherwise."""
+def pref_updates(margin: pd.DataFrame | None, accuracy: pd.DataFrame | None, lang: str) -> tuple:
+    """The two preference plots: shown with their data for a preference run, hidden otherwise. Their axes
+    are named here, in `lang`: built hidden, they showed Gradio's untranslated label object instead
+    ('__i18n__{"__type__": "translation_...' on both axes, every language; the Chinese walk's DPO run)."""
     shown = margin is not None or accuracy is not None
-    return gr.update(value=margin, visible=shown), gr.update(value=accuracy, visible=shown)
+    if not shown:
+        return gr.update(value=margin, visible=False), gr.update(value=accuracy, visible=False)
+    step = tr("axis.step", lang)
+    return (gr.update(value=margin, visible=True, x_title=step, y_title=tr("axis.reward_margin", lang)),
+            gr.update(value=accuracy, visible=True, x_title=step, y_title=tr("axis.pref_accuracy", lang)))
 
 
 def thin(records: list[dict], limit: int = MAX_PLOT_POINTS) -> list[dict]:
