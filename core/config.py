@@ -37,6 +37,11 @@ def setting(default, label: str, help: str, *, group: str, advanced: bool = Fals
     return field(default=default, metadata=meta)
 
 
+# the longest path Linux opens (PATH_MAX): a longer one names no file, and a megabyte of it sent to the app's
+# HTTP API was written out into the config that Show command and Save config make (3.5 s of the server's time)
+PATH_CHARS = 4096
+
+
 @dataclass
 class TrainConfig:
     # --- model -----------------------------------------------------------------------------
@@ -45,7 +50,7 @@ class TrainConfig:
         "The model to fine-tune: a model preset name (e.g. qwen2.5-0.5b-instruct), a Hugging Face "
         "hub id (e.g. Qwen/Qwen2.5-0.5B-Instruct) or a local folder. 'builtin:danlu-tiny' is the "
         "tiny demo model Danlu builds on this machine; it trains in seconds but knows nothing.",
-        group="model", path="model")
+        group="model", path="model", max_chars=PATH_CHARS)
     quantization: str = setting(
         "4bit", "Quantization",
         "How the frozen base model is stored while training. 4bit (QLoRA) uses about a quarter of "
@@ -71,13 +76,13 @@ class TrainConfig:
         "Start from the adapter a finished run produced instead of a fresh one: its job id (e.g. "
         "20261202-...) or its run folder. The usual order is supervised training first, then "
         "preference tuning from its adapter. Leave empty to start from the base model.",
-        group="model", advanced=True, path="adapter")
+        group="model", advanced=True, path="adapter", max_chars=PATH_CHARS)
 
     # --- data ------------------------------------------------------------------------------
     dataset: str = setting(
         "", "Dataset file",
         "The training data: a JSONL, JSON, CSV, TSV, Parquet or Excel file of examples.",
-        group="data", kind="path", path="file")
+        group="data", kind="path", path="file", max_chars=PATH_CHARS)
     dataset_format: str = setting(
         "auto", "Dataset format",
         "How examples are laid out. 'auto' detects it: messages (OpenAI chat), sharegpt "
@@ -279,7 +284,8 @@ def to_dict(cfg: TrainConfig) -> dict:
 # Reading, checking and writing configs live in core/config_io.py; they are importable from here
 # (module __getattr__, PEP 562) so callers keep one place to import settings from.
 IO_NAMES = ("coerce", "from_dict", "validate", "resolve_path", "parse_override", "read_yaml", "load_config",
-            "to_yaml", "save_config", "load_yaml_text", "int_or_text", "as_number", "quoted", "whole", "unknown_key")
+            "to_yaml", "save_config", "load_yaml_text", "int_or_text", "as_number", "quoted", "whole", "unknown_key",
+            "out_of_bounds")
 
 
 def __getattr__(name: str):

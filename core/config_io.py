@@ -24,7 +24,7 @@ from core.config import FIELDS, GROUPS, TrainConfig
 from core.errors import ConfigError, InputError, Problem
 from core.messages import Msg, label
 from core.paths import exists, is_dir, looks_like_url, read_at_most
-from core.yaml_text import KeyTwice, TooDeep, load_yaml_text  # noqa: F401  (load_yaml_text: core.config hands it out)
+from core.yaml_text import MAX_VALUES, KeyTwice, TooBig, TooDeep, load_yaml_text  # noqa: F401  (load_yaml_text: core.config hands it out)
 
 def _type_name(t) -> Msg:
     return Msg("type." + t.__name__)
@@ -115,10 +115,10 @@ def _beyond(name: str, t, value) -> Problem | None:
     meta = FIELDS[name].metadata
     if not _WRITTEN[t].fullmatch(text) or meta["min"] is None or meta["max"] is None:
         return None
-    return _out_of_bounds(name, "min" if text.startswith("-") else "max", text)
+    return out_of_bounds(name, "min" if text.startswith("-") else "max", text)
 
 
-def _out_of_bounds(name: str, side: str, value: str) -> Problem:
+def out_of_bounds(name: str, side: str, value: str) -> Problem:
     """The problem with a setting's value below its minimum (side "min") or above its maximum ("max")."""
     n = str(FIELDS[name].metadata[side])
     if side == "max":
@@ -235,9 +235,9 @@ def validate(cfg: TrainConfig, *, check_files: bool = True, base_dir: Path | Non
             problems.append(Problem(f.name, Msg("config.choice", label=name, choices=", ".join(meta["choices"]),
                                                 value=repr(value))))
         if meta["min"] is not None and isinstance(value, (int, float)) and value < meta["min"]:
-            problems.append(_out_of_bounds(f.name, "min", str(value)))
+            problems.append(out_of_bounds(f.name, "min", str(value)))
         if meta["max"] is not None and isinstance(value, (int, float)) and value > meta["max"]:
-            problems.append(_out_of_bounds(f.name, "max", str(value)))
+            problems.append(out_of_bounds(f.name, "max", str(value)))
         if meta["max_chars"] is not None and len(value) > meta["max_chars"]:
             problems.append(Problem(f.name, Msg("config.max_chars", label=name, count=len(value), n=meta["max_chars"]),
                                     Msg("config.max_chars.hint")))
@@ -345,7 +345,8 @@ def read_yaml(path: str | Path, shown_as: str | None = None) -> dict:
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f"{name}:{mark.line + 1}" if mark else name
-        detail = Msg("json.too_deep") if isinstance(e, TooDeep) else str(getattr(e, "problem", None) or e)
+        detail = Msg("json.too_deep") if isinstance(e, TooDeep) else Msg("yaml.too_big", limit=MAX_VALUES) \
+            if isinstance(e, TooBig) else str(getattr(e, "problem", None) or e)
         raise ConfigError([Problem(where, Msg("config.bad_yaml", detail=detail), Msg("config.bad_yaml.hint"))], name)
     return data if data is not None else {}
 

@@ -84,7 +84,10 @@ def status(job: J.Job) -> dict:
     train, evals = split_metrics(records)
     info = _step_info(read_json(run.run_info))
     total = prog.get("total_steps") or info.get("total_steps")
-    step = prog.get("step") or (train[-1]["step"] if train else 0)
+    # a resumed attempt that is still loading has trained nothing yet: the run's last line is an earlier
+    # attempt's (its step and speed made a wrong "step 15/60, about 27 s left" for a run resumed at 19)
+    loading = prog.get("phase") == "loading"
+    step = prog.get("step") or (train[-1]["step"] if train and not loading else 0)
     waiting = waiting_for_machines(job)
     eta = None
     mine = latest_attempt(train)

@@ -17,6 +17,16 @@ class TooDeep(yaml.YAMLError):
     """YAML nested past Python's limit ("[[[[..."): a syntax problem like any other, not a RecursionError."""
 
 
+class TooBig(yaml.YAMLError):
+    """Aliases (`*name`) that stand for more than MAX_VALUES values once written out (nine lines of nine
+    aliases each stand for 387 million), or for a list inside itself: SafeLoader shares the objects, but
+    everything after it (quoting a value in a message, checking it, writing it) walked them out and held the
+    server's worker for good (a "billion laughs" file given to Load config)."""
+
+
+MAX_VALUES = 100_000  # a config holds a few hundred values; a column map or probe list a few hundred more
+
+
 class KeyTwice(yaml.constructor.ConstructorError):
     """A key written twice in one mapping: `key` as read, `first` and `line` the lines (from 1) of its first and
     second writing (the same line in a one-line mapping, `{a: 1, a: 2}`). Who reads a file says what to do."""
@@ -64,11 +74,31 @@ def load_yaml_text(text: str):
     """yaml.safe_load for text a person wrote (a file, a --set value, a box in the page)."""
     loader = _Loader(text)  # what yaml.safe_load does, with _Loader (a SafeLoader: plain data only)
     try:
-        return loader.get_single_data()
-    except RecursionError:
+        data = loader.get_single_data()
+        _count_values(data)
+        return data
+    except RecursionError:  # nested past Python's limit in the text, or by aliases (a0: [x], a1: [*a0], ...)
         raise TooDeep(str(Msg("json.too_deep"))) from None
     finally:
         loader.dispose()
+
+
+def _count_values(data, sizes: dict | None = None, inside: frozenset = frozenset()) -> int:
+    """How many values `data` holds written out, each shared list or mapping counted once per place it is
+    used (remembered by id, so counting takes no longer than reading); TooBig past MAX_VALUES or at a list
+    that holds itself."""
+    if not isinstance(data, (list, dict)):
+        return 1
+    sizes = {} if sizes is None else sizes
+    key = id(data)
+    if key in inside:
+        raise TooBig(str(Msg("yaml.too_big", limit=MAX_VALUES)))
+    if key not in sizes:
+        items = [*data.keys(), *data.values()] if isinstance(data, dict) else data
+        sizes[key] = 1 + sum(_count_values(v, sizes, inside | {key}) for v in items)
+        if sizes[key] > MAX_VALUES:
+            raise TooBig(str(Msg("yaml.too_big", limit=MAX_VALUES)))
+    return sizes[key]
 
 
 def key_twice_problem(e: KeyTwice, where: str) -> Problem:

@@ -8,7 +8,9 @@ from webui.i18n import CODES
 # A cleaning button's label on one line (Japanese ones wrapped onto two, the row ragged); a plot
 # drawn in what its label leaves of the box (Gradio drew it the box's height below the label, and
 # the box cut off the x-axis title: "tokens", "step", in every language). Korean lines broken between
-# words, as Korean is written, not inside one ("연\n단로에" on a template card).
+# words, as Korean is written, not inside one ("연\n단로에" on a template card). A picker's text as tall as
+# its line: Gradio's 16 px box cut off the bottom of a line that holds Chinese, Japanese or Korean, whose
+# font sits lower ("炼丹_zh.jsonl" read "炼丹 zh.jsonl": the underscore was gone).
 CSS = """
 .gradio-container {max-width: 1180px !important; margin: 0 auto !important;}
 #header h1 {margin-bottom: 0;}
@@ -29,6 +31,7 @@ CSS = """
 .block:has(> .vega-embed) {display: flex; flex-direction: column;}
 .block > .vega-embed {flex: 1 1 0; min-height: 0;}
 html:lang(ko) .gradio-container {word-break: keep-all; overflow-wrap: break-word;}
+html:lang(zh-CN) .wrap-inner input, html:lang(ja) .wrap-inner input, html:lang(ko) .wrap-inner input {height: auto !important;}
 """
 
 TAB_KEYS = ["tab.templates", "tab.dataset", "tab.review", "tab.hyperparams", "tab.train", "tab.evaluate", "tab.export",

@@ -147,3 +147,19 @@ def test_junk_in_a_run_folder_neither_fails_the_listing_nor_shows_as_progress(ws
     assert (st["step"], st["total_steps"], st["phase"], st["last_metrics"]["loss"]) == (1, None, None, 2.5)
     assert st["error"] == {"hint": "free some disk"}
     assert progress.status_line(st).startswith("Failed") and "loss 2.5000" in progress.status_line(st)
+
+
+def test_a_resumed_job_still_loading_names_no_step_nor_time_left_of_the_attempt_before(services, tmp_path):
+    """Found by the browser walk: resumed at step 19 (the stop's checkpoint), the new job's line read
+    'Running, step 15/60 (25%), ..., about 27 s left' while it loaded: the earlier attempt's last logged
+    step and speed (the recipe writes progress.json with phase "loading" and step 0 at its start)."""
+    run = RunDir(tmp_path / "run")
+    job = job_in(services.store, run.path, J.STARTING, J.RUNNING)
+    t0 = 1_800_000_000.0
+    earlier = [dict(step=s, loss=1.0, time=s * 1.0, wall=t0 + s) for s in (5, 10, 15)]
+    run.metrics.write_text("".join(json.dumps(x) + "\n" for x in earlier))
+    write_json(run.run_info, dict(total_steps=60))
+    write_json(run.progress, dict(phase="loading", step=0, total_steps=None))
+    st = progress.status(services.store.get(job.id))
+    assert st["step"] == 0 and st["eta_s"] is None
+    assert progress.status_line(st).startswith("Running, loading the model and data"), progress.status_line(st)

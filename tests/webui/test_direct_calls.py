@@ -111,3 +111,15 @@ def test_a_chat_model_of_another_type_is_said_in_words_by_chat_and_share_a_demo(
         said = chat_tab.start_demo(gui, "en", model, "", "", "127.0.0.1", None, "", "", False)[0]
         assert "neither a model preset" in said, (model, said)
     assert gui.chat_engine()._workers == {}  # refused before any chat worker started
+
+
+def test_a_path_longer_than_any_file_can_have_is_refused_not_written_out(gui):
+    """A dataset path of a megabyte sent over HTTP passed Show command and Save config as valid: each wrote it
+    out into a config file (3.5 s of the server's time for one call); the base model and start adapter too."""
+    show = fields.with_settings(partial(hyperparams_tab.show_command, gui))
+    save = fields.with_settings(partial(hyperparams_tab.save_settings, gui))
+    for name in ("dataset", "base_model", "start_adapter"):
+        line = show("en", ["cpu"], 1, box(**{name: "A" * 100_000}))
+        assert line.startswith("# Fix these settings first") and "characters long; it may have at most 4,096" in line, (name, line[:300])
+        path, problems, _ = save("en", box(**{name: "A" * 100_000}))
+        assert path is None and "at most 4,096" in problems, (name, problems[:300])

@@ -303,6 +303,9 @@ def test_job_table_and_reattach_pick_the_newest_training_job(gui):
     assert tt.initial_job(gui, "gone") == (b.id, b.id)
     table, picker, sig = tt.refresh_jobs(gui, "en", b.id, "")
     assert list(table.iloc[:, 0]) == [b.id, a.id] and list(table.iloc[:, 3]) == ["Queued", "Queued"]
+    # the poll never sets the picker: one sent before Start answered wrote back the job it had been sent
+    # (the Chinese walk: the page showed a cancelled job under "Started job ..." for the whole run)
+    assert "value" not in picker and [v for _, v in picker["choices"]] == [b.id, a.id], picker
     assert all(isinstance(v, type(gr.skip())) for v in tt.refresh_jobs(gui, "en", b.id, sig))  # unchanged: nothing sent
     table_zh = tt.refresh_jobs(gui, "zh-CN", b.id, sig)[0]
     assert list(table_zh.iloc[:, 3]) == ["排队中", "排队中"] and table_zh.columns[0] == "任务"

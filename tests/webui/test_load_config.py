@@ -61,3 +61,27 @@ def test_a_yaml_parsers_angle_brackets_are_shown_not_read_as_html(gui, uploads):
     note = hp.load_settings(gui, str(bad), "ja")[-1]
     assert "<block" not in note and "&lt;block end>" in note, note
     assert hp.shown_as_text("a `<|im_end|>` b <c>") == "a `<|im_end|>` b &lt;c>"
+
+
+def test_a_file_of_aliases_is_refused_in_words_not_walked_out(gui, uploads):
+    """A stranger's Load config with `a1: &a1 [*a0]`, `a2: &a2 [*a1]`, ... 5,000 deep raised RecursionError
+    (the handler crashed while quoting the value); a "billion laughs" file held the server's worker for good."""
+    chain = uploads / "chain.yaml"
+    chain.write_text("\n".join(["a0: &a0 [x]"] + [f"a{i}: &a{i} [*a{i - 1}]" for i in range(1, 5000)])
+                     + "\nprobe_prompts: *a4999\n")
+    note = hp.load_settings(gui, str(chain), "es")[-1]
+    assert "**chain.yaml**" in note and "sus alias (*nombre) equivalen a más de 100" in note, note
+
+
+def test_a_whole_number_no_number_box_holds_is_said_not_sent(gui, uploads):
+    """`max_seq_length: 99999999999999999999999` in a loaded file: the value went to its number box, Gradio
+    could not send it ("Integer exceeds 64-bit range", HTTP 500) and the whole Load said nothing, its other
+    problems too (the hostile walk's Load config route)."""
+    import orjson
+    huge = uploads / "huge.yaml"
+    huge.write_text("max_seq_length: 99999999999999999999999\nseed: -9007199254740993\nlora_rank: 8\nzzz: 1\n")
+    out = hp.load_settings(gui, str(huge), "es")
+    assert "debe ser como mucho 1048576; ahora es 99999999999999999999999" in out[-1], out[-1]
+    assert "debe ser al menos 0; ahora es -9007199254740993" in out[-1] and "**zzz**" in out[-1], out[-1]
+    assert out[fields.NAMES.index("lora_rank")] == 8
+    orjson.dumps([v for v in out[:-1] if not isinstance(v, dict)])  # what Gradio sends: every value fits

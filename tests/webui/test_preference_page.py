@@ -94,6 +94,9 @@ def test_the_train_tab_plots_reward_margin_and_preference_accuracy_for_a_prefere
     assert a[a.series == "train"]["pref_accuracy"].tolist() == [0.5, 0.75, 1.0]
     assert a[a.series == "validation"]["pref_accuracy"].tolist() == [0.7]
     assert loss["loss"].notna().sum() == 4  # the loss plot as before: 3 training points, 1 validation
+    # built hidden, their axes showed '__i18n__{"__type__": "translation_...' (the Chinese walk): named here
+    _, _, _, _, _, _, _, _, margin, acc, _ = tt.refresh_job(gui, job.id, "", "zh-CN")
+    assert (margin["x_title"], margin["y_title"], acc["y_title"]) == ("步数", "奖励差值", "偏好准确率"), (margin, acc)
 
 
 def test_before_the_first_validation_the_preference_plots_carry_an_empty_validation_series():

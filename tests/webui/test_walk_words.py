@@ -46,3 +46,13 @@ def test_the_error_box_is_headed_and_closed_in_the_pages_language():
         code: (tr("app.error_title", code), tr("app.close", code)) for code in CODES}
     assert (words["ko"]["title"], words["ko"]["close"]) == ("오류", "닫기")
 
+
+def test_spanish_counts_agree_with_their_verb():
+    """'se quitaron 1 fila con problemas', 'el registro tiene 1 campos' (the Spanish walk's cleaning and CSV
+    problems): the verb and the noun follow the count as the English does."""
+    from core.messages import Msg
+    from webui.i18n import say
+    assert say(Msg("clean.drop_invalid", n=1, total=26), "es") == "se quitó 1 fila con problemas (de 26)"
+    assert say(Msg("clean.drop_invalid", n=2, total=26), "es") == "se quitaron 2 filas con problemas (de 26)"
+    assert say(Msg("clean.dedupe", n=1, total=25), "es") == "se eliminó 1 fila duplicada (de 25)"
+    assert say(Msg("read.ragged", n=1, width=2), "es") == "el registro tiene 1 campo y el encabezado 2"

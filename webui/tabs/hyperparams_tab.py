@@ -11,7 +11,7 @@ from pathlib import Path
 import gradio as gr
 
 from core import presets, trust
-from core.config import FIELDS, coerce, read_yaml, save_config, to_yaml, unknown_key, whole
+from core.config import FIELDS, coerce, out_of_bounds, quoted, read_yaml, save_config, to_yaml, unknown_key, whole
 from core.errors import InputError, Problem
 from core.launch_commands import cli_command
 from core.launcher import MAX_NPROC, LaunchSpec
@@ -31,6 +31,9 @@ GROUP_KEYS = {"model": "grp.model", "data": "grp.data", "lora": "grp.lora", "tra
 MEMORY_INPUTS = ("base_model", "quantization", "max_seq_length", "micro_batch_size", "lora_rank",
                  "gradient_checkpointing", "fused_loss", "offload_activations", "memory_plan", "sharding", "method",
                  "compile")
+# the largest whole number a number box holds exactly (JavaScript's); past 2**64 Gradio cannot even send it
+# ("Integer exceeds 64-bit range": `max_seq_length: 99999999999999999999999` made the whole Load say nothing)
+BOX_INT = 2**53 - 1
 LOAD_SUFFIXES = (".yaml", ".yml")  # what Load config takes by name (its button takes any file: load_settings)
 
 
@@ -251,6 +254,8 @@ def loadable(values: dict) -> tuple[dict, list[Problem]]:
         v, problem = coerce(name, value)
         if problem is None and isinstance(v, float) and not math.isfinite(v):
             problem = Problem(name, Msg("config.not_finite", label=label(name), value=str(v)))
+        if problem is None and isinstance(v, int) and not isinstance(v, bool) and abs(v) > BOX_INT:
+            problem = out_of_bounds(name, "min" if v < 0 else "max", quoted(v))
         if problem is None:
             out[name] = v
         else:

@@ -4,6 +4,7 @@ import gradio as gr
 import pandas as pd
 
 from core import progress
+from webui.i18n import tr
 
 MAX_PLOT_POINTS = 300
 
@@ -45,10 +46,16 @@ def pref_frames(records: list[dict]) -> tuple[pd.DataFrame | None, pd.DataFrame 
     return out[0], out[1]
 
 
-def pref_updates(margin: pd.DataFrame | None, accuracy: pd.DataFrame | None) -> tuple:
-    """The two preference plots: shown with their data for a preference run, hidden otherwise."""
+def pref_updates(margin: pd.DataFrame | None, accuracy: pd.DataFrame | None, lang: str) -> tuple:
+    """The two preference plots: shown with their data for a preference run, hidden otherwise. Their axes
+    are named here, in `lang`: built hidden, they showed Gradio's untranslated label object instead
+    ('__i18n__{"__type__": "translation_...' on both axes, every language; the Chinese walk's DPO run)."""
     shown = margin is not None or accuracy is not None
-    return gr.update(value=margin, visible=shown), gr.update(value=accuracy, visible=shown)
+    if not shown:
+        return gr.update(value=margin, visible=False), gr.update(value=accuracy, visible=False)
+    step = tr("axis.step", lang)
+    return (gr.update(value=margin, visible=True, x_title=step, y_title=tr("axis.reward_margin", lang)),
+            gr.update(value=accuracy, visible=True, x_title=step, y_title=tr("axis.pref_accuracy", lang)))
 
 
 def thin(records: list[dict], limit: int = MAX_PLOT_POINTS) -> list[dict]:

@@ -223,9 +223,10 @@ def refresh_jobs(gui, lang: str, job_id: str | None, sig: str):
     if new_sig == sig:
         return gr.skip(), gr.skip(), gr.skip()
     table = pd.DataFrame(rows, columns=[tr("jobs." + c, lang) for c in TABLE_COLUMNS])
-    # the picker takes typed ids, so a direct HTTP call may send any JSON: only text names a job (10**30
-    # sent back made Gradio answer HTTP 500, "Integer exceeds 64-bit range")
-    return table, gr.update(choices=job_choices(rows), value=job_id if isinstance(job_id, str) else None), new_sig
+    # the picker's choices only, never its value: a poll that left before Start (or Resume, Retry) answered
+    # wrote back the job it was sent, and the page went on showing that one (a cancelled job's line under
+    # "Started job ..." for the whole run: the Chinese walk); nor can 10**30 sent to the API come back
+    return table, gr.update(choices=job_choices(rows)), new_sig
 
 
 def initial_job(gui, remembered: str | None):
@@ -275,7 +276,7 @@ def refresh_job(gui, job_id: str | None, seen: str, lang: str):
     job = gui.live.job(job_id)
     if job is None:
         empty = (tr("train.no_job_yet", lang), gr.update(value="", visible=False), "", *plot_frames([]), "none",
-                 gr.update(interactive=False), gr.update(interactive=False), *pref_updates(None, None),
+                 gr.update(interactive=False), gr.update(interactive=False), *pref_updates(None, None, lang),
                  gr.update(interactive=False))
         return empty if seen != "none" else (gr.skip(),) * 11
     run = RunDir(job.run_dir)
@@ -295,7 +296,7 @@ def refresh_job(gui, job_id: str | None, seen: str, lang: str):
         not same_job or plotted_size <= 0 or job.terminal or now - plotted_at >= PLOT_EVERY_S)
     if plot_due:
         loss_df, lr_df, margin_df, acc_df = gui.live.memo(("plots", job.id, metrics), lambda: all_frames(run.path))
-        margin_out, acc_out = pref_updates(margin_df, acc_df)
+        margin_out, acc_out = pref_updates(margin_df, acc_df, lang)
         plotted_size, plotted_at = metrics[0], now
     else:
         loss_df = lr_df = margin_out = acc_out = gr.skip()
