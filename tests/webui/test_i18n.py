@@ -401,3 +401,15 @@ def test_the_spanish_page_writes_decimals_with_a_point_and_groups_thousands_by_a
              if ("," in m.group() or re.search(r"\.\d{3}(?!\d)", m.group()))
              and m.group() not in (CATALOGS["en"].get(key) or EN.get(key) or "")]
     assert mixed == []
+
+
+def test_every_catalog_says_each_code_once():
+    """A code written twice in one catalog file is read as its last writing: a change of words put above the
+    old line was lost (fail.crashed.hint still said "press Retry" where a new run was meant, in all five)."""
+    import yaml
+
+    from core.catalog_en import CATALOG, LOADER
+    from webui.i18n import LOCALES
+    for path in [CATALOG, *sorted(LOCALES.glob("*.yaml"))]:
+        keys = [k.value for k, _ in yaml.compose(path.read_text(encoding="utf-8"), Loader=LOADER).value]
+        assert not {k for k in keys if keys.count(k) > 1}, path.name
