@@ -53,6 +53,11 @@ class Op:
     def touched(self) -> int:
         return self.removed + self.changed
 
+    def refusal(self) -> list[Problem]:
+        """What makes this step's whole run wrong once every row went through (a row it names is not
+        there): run_ops then writes nothing."""
+        return []
+
     def summary(self) -> Msg:
         return Msg("clean.generic", name=self.name, removed=self.removed, changed=self.changed, total=self.rows_in)
 

@@ -50,10 +50,17 @@ class Edit(Op):
             return self.record
         return rec
 
+    def refusal(self):
+        return [] if self.found else [missing_row("edit row", self.row, self.rows_in)]
+
     def summary(self):
-        if not self.found:
-            return Msg("clean.row_missing", row=self.row, total=self.rows_in)
         return Msg("clean.row_changed" if self.changed else "clean.row_unchanged", row=self.row)
+
+
+def missing_row(where: str, row: int, total: int) -> Problem:
+    """The row an edit or a swap names is not in the file: said with how many rows it has (it was a
+    summary, "nothing changed", and `clean` exited 0 as if it had worked)."""
+    return Problem(where, Msg("clean.row_missing", row=row, total=total), Msg("clean.row_range.hint", total=total) if total else None)
 
 
 def _said(code: str, what: str) -> tuple[Msg, Msg]:
