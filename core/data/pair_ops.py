@@ -80,7 +80,7 @@ class Swap(_PairOp):
         return rec
 
     def refusal(self):
-        return [] if self.found else [missing_row("swap row", self.row, self.rows_in)]
+        return super().refusal() + ([] if self.found else [missing_row("swap row", self.row, self.rows_in)])
 
     def summary(self):
         return Msg("clean.swapped", row=self.row) if self.changed else Msg("clean.row_unchanged", row=self.row)
