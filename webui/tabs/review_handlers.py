@@ -263,7 +263,10 @@ def turn_text(gui, ds_id, row, path) -> str:
     row = row_number(row)
     if not (ds_id and row and path):
         return ""
-    v = row_view(open_desk(gui.ws, ds_id), row)
+    try:
+        v = row_view(open_desk(gui.ws, ds_id), row)
+    except DanluError:  # an id that names no dataset (a direct call): no text, as for no row
+        return ""
     turns = (v or {}).get("conversation", {"turns": [], "answers": []})
     return next((t["text"] for t in turns["turns"] + [t for a in turns["answers"] for t in a["turns"]] if t["path"] == path), "")
 
