@@ -301,3 +301,13 @@ def test_names_no_person_would_give_are_refused_in_words_before_any_scan(desk, n
     said = H.redact_some(gui, "all", ds, "", "", "", ["email"], names, "en")[0]
     assert "give up to 1,000 names" in said and D.get_dataset(gui.ws, ds)["version"] == 0
     assert H.turn_text(gui, "no-such-dataset", "1", "messages[0].content") == ""  # no NotFound raised to Gradio
+
+
+@pytest.mark.parametrize("index", [[-1, 0], ["x", 0], [1.0, 0], [True, 0], "x", [], [10**30, 0]])
+def test_a_click_in_the_findings_table_no_page_would_send_chooses_nothing(index):
+    """The table's select event as a direct call sends it: index -1 chose the last finding, "x" raised
+    TypeError (an HTTP 500 and a traceback in the log)."""
+    import gradio as gr
+    evt = gr.SelectData(None, {"index": index, "value": "x"})
+    assert H.pick_hit("1:messages[0].content:0:email\n2:messages[0].content:0:email", evt) == (gr.skip(), gr.skip())
+    assert H.pick_hit("1:a:0:email\n2:b:0:email", gr.SelectData(None, {"index": [1, 0], "value": "x"})) == ("2:b:0:email", "2")

@@ -343,9 +343,9 @@ def _names(text) -> list[str]:
 
 def pick_hit(ids: str, evt: gr.SelectData):
     """A click in the findings table: that finding's id and its row (shown next)."""
-    idx = evt.index[0] if isinstance(evt.index, (list, tuple)) else evt.index
+    idx = evt.index[0] if isinstance(evt.index, (list, tuple)) and evt.index else evt.index
     lines = (ids or "").splitlines()
-    if idx is None or idx >= len(lines):
+    if type(idx) is not int or not 0 <= idx < len(lines):  # a direct call's index: -1 chose the last finding, "x" a 500
         return gr.skip(), gr.skip()
     hit = lines[idx]
     return hit, hit.split(":", 1)[0]
