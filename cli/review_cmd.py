@@ -11,6 +11,7 @@ functions as the GUI's Review tab (core/data/review.py, review_actions.py, the `
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -67,7 +68,7 @@ def review_cmd(args, services) -> int:
     src = _input(args.file)
     cmap = parse_map(args.map) or None
     if args.search is not None:
-        lines = search_lines(src, args.search, args.regex, args.format, cmap)
+        lines = _search(src, args, cmap)
         if args.json:
             print(json.dumps({"matches": [{"line": n} for n in lines]}))
         else:
@@ -86,6 +87,19 @@ def review_cmd(args, services) -> int:
         print(f"wrote {out}")
         return 0
     return _apply_marks(args, src, out, cmap)
+
+
+# the search's problems as core says them for the Review tab name its box and its "regular expression"
+# tick; here they name the flags
+CLI_HINTS = {"review.bad_regex": "review.bad_regex.cli_hint", "review.slow_regex": "review.slow_regex.cli_hint"}
+
+
+def _search(src: Path, args, cmap) -> list:
+    try:
+        return search_lines(src, args.search, args.regex, args.format, cmap)
+    except InputError as e:
+        raise InputError(problems=[dataclasses.replace(p, where="--search", hint_msg=Msg(CLI_HINTS[p.msg.code]))
+                                   if p.msg.code in CLI_HINTS else p for p in e.problems], title=e.title) from None
 
 
 def _scan(args, src: Path, kinds, names, cmap) -> int:

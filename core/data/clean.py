@@ -128,6 +128,9 @@ def run_ops(src: str | Path, specs: list[tuple[str, dict]], out: str | Path, fmt
             problems = [i.to_problem(name) for code in READ_CODES for i in col.kept.get(code, [])]
             raise InputError(problems=problems[:20], title=Msg("clean.unreadable_title", file=name, n=unreadable))
         ctx.unreadable = unreadable
+        refused = [p for op in ops for p in op.refusal()]
+        if refused:
+            raise InputError(problems=refused, title=Msg("clean.ops_title"))
         if split is not None:
             _split(tmp, out, Path(val_out) if val_out else out.with_suffix(".validation.jsonl"), split, ctx)
             ops.append(split)

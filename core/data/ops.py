@@ -6,14 +6,16 @@ core/data/pair_ops.py.
 """
 from __future__ import annotations
 
+import json
 import math
 import re
 
 from core.config import FIELDS, as_number, quoted
 from core.data.issues import WARNING_CODES, title
+from core.data.readers import MAX_RECORD_BYTES
 from core.data.textfields import answer_slot, canonical, normalised, text_slots, turn_role
 from core.errors import InputError, Problem
-from core.messages import Msg
+from core.messages import Msg, sizes_over
 
 
 class Op:
@@ -26,6 +28,7 @@ class Op:
         self.rows_in = 0
         self.removed = 0
         self.changed = 0
+        self.overlong: list[tuple[int, int]] = []   # (row, bytes) of the rows this step made longer than a row may be
         self.validate()
 
     def validate(self) -> None:
@@ -53,8 +56,26 @@ class Op:
     def touched(self) -> int:
         return self.removed + self.changed
 
+    def refusal(self) -> list[Problem]:
+        """What makes this step's whole run wrong once every row went through (a row it names is not
+        there, a row it made too long): run_ops then writes nothing."""
+        return [Problem(f"{self.name} (row {no})", Msg("read.record_is_mb", **sizes_over(size, MAX_RECORD_BYTES)),
+                        Msg("clean.grown_mb.hint")) for no, size in self.overlong[:20]]
+
+    def note_size(self, no, rec) -> None:
+        """A step that makes texts longer (replace, redact) checks each row it changed: past the readers'
+        limit a version holds a row that every later read finds unreadable, as an edit would (row_ops.Edit)."""
+        size = record_bytes(rec)
+        if size > MAX_RECORD_BYTES:
+            self.overlong.append((no, size))
+
     def summary(self) -> Msg:
         return Msg("clean.generic", name=self.name, removed=self.removed, changed=self.changed, total=self.rows_in)
+
+
+def record_bytes(rec) -> int:
+    """The row's line in a version JSONL as run_ops writes it (its newline included), in bytes."""
+    return len(json.dumps(rec, ensure_ascii=False, default=str).encode("utf-8", "surrogatepass")) + 1
 
 
 class Dedupe(Op):
@@ -299,6 +320,8 @@ class Replace(Op):
                 self.count += n
                 hit = True
         self.changed += hit
+        if hit and self.repl:
+            self.note_size(no, rec)
         return rec
 
     def summary(self):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from core.data.ops import Op, _int
 from core.data.pairs import prompt_key
+from core.data.row_ops import missing_row
 from core.errors import InputError, Problem
 from core.messages import Msg
 
@@ -67,18 +68,21 @@ class Swap(_PairOp):
         self.found = False
 
     def apply(self, no, rec):
-        if no != self.row or type(rec) is not dict:
+        if no != self.row:
             return rec
         self.found = True
+        if type(rec) is not dict:
+            return rec
         kc, kr = (self.ctx.column_map.get(n, n) for n in ("chosen", "rejected"))
         if kc in rec and kr in rec and rec[kc] != rec[kr]:
             rec[kc], rec[kr] = rec[kr], rec[kc]
             self.changed += 1
         return rec
 
+    def refusal(self):
+        return super().refusal() + ([] if self.found else [missing_row("swap row", self.row, self.rows_in)])
+
     def summary(self):
-        if not self.found:
-            return Msg("clean.row_missing", row=self.row, total=self.rows_in)
         return Msg("clean.swapped", row=self.row) if self.changed else Msg("clean.row_unchanged", row=self.row)
 
 

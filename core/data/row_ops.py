@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 
-from core.data.ops import Op, _int
+from core.data.ops import Op, _int, record_bytes
 from core.data.readers import MAX_RECORD_BYTES, big_number, make_decoder
 from core.errors import InputError, Problem
 from core.messages import Msg, sizes_over
@@ -36,7 +36,7 @@ class Edit(Op):
             raise InputError(problems=[Problem("edit record", Msg("clean.edit_not_object"), Msg("clean.edit_not_object.hint"))])
         # a line longer than the readers take was saved, and the next read of the version found that row
         # unreadable: every later step (a mark, a redaction, training) refused the dataset or left the row out
-        size = len(json.dumps(rec, ensure_ascii=False, default=str).encode("utf-8", "surrogatepass")) + 1
+        size = record_bytes(rec)
         if size > MAX_RECORD_BYTES:
             raise InputError(problems=[Problem(f"edit record (row {self.row})", Msg("read.record_is_mb", **sizes_over(size, MAX_RECORD_BYTES)),
                                                Msg("read.line_mb.hint"))])
@@ -50,10 +50,17 @@ class Edit(Op):
             return self.record
         return rec
 
+    def refusal(self):
+        return super().refusal() + ([] if self.found else [missing_row("edit row", self.row, self.rows_in)])
+
     def summary(self):
-        if not self.found:
-            return Msg("clean.row_missing", row=self.row, total=self.rows_in)
         return Msg("clean.row_changed" if self.changed else "clean.row_unchanged", row=self.row)
+
+
+def missing_row(where: str, row: int, total: int) -> Problem:
+    """The row an edit or a swap names is not in the file: said with how many rows it has (it was a
+    summary, "nothing changed", and `clean` exited 0 as if it had worked)."""
+    return Problem(where, Msg("clean.row_missing", row=row, total=total), Msg("clean.row_range.hint", total=total) if total else None)
 
 
 def _said(code: str, what: str) -> tuple[Msg, Msg]:
@@ -123,6 +130,7 @@ class Redact(Op):
             for _, h in hits:
                 self.by_kind[h.kind] = self.by_kind.get(h.kind, 0) + 1
             self.changed += 1
+            self.note_size(no, rec)  # "[NAME]" for each "Al" of a long row
         return rec
 
     def summary(self):

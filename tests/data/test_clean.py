@@ -76,6 +76,44 @@ def test_edit_and_delete_rows(tmp_path):
         run(tmp_path, rows, [("edit", {"row": 1, "record": "{oops"})])
 
 
+@pytest.mark.parametrize("op", ["edit", "swap"])
+def test_an_edit_or_swap_of_a_row_that_is_not_there_is_refused_and_writes_nothing(tmp_path, op):
+    """`clean edit row=99999999999` said "row ... not found; nothing changed" as its summary, wrote the
+    file unchanged and exited 0, as if it had worked (a swap too): it is refused, naming the row and
+    how many rows there are."""
+    if op == "edit":
+        rows, params = [chat(f"q{i}") for i in range(3)], {"record": json.dumps(chat("fixed", "yes"))}
+    else:
+        rows, params = [{"prompt": f"q{i}", "chosen": "a", "rejected": "b"} for i in range(3)], {}
+    for row in (4, 99999999999):
+        with pytest.raises(InputError) as e:
+            run(tmp_path, rows, [("trim", {}), (op, {"row": row, **params})])
+        (problem,) = e.value.problems
+        assert problem.where == f"{op} row" and f"row {row} not found (the file has 3 rows)" in problem.message
+        assert problem.hint == "give a row number from 1 to 3" and not (tmp_path / "out.jsonl").exists()
+
+
+def test_a_replacement_that_makes_a_row_too_long_is_refused_and_writes_nothing(tmp_path, monkeypatch):
+    """An edit past the readers' 8 MiB is refused, but a replacement could grow a row past it (3 MB of
+    "a" replaced by "aaa"): the version held a row every later read found unreadable. A redaction
+    ("[NAME]" for each "Al") grows rows too."""
+    from core.data import ops
+    rows = [chat("short", "a b"), chat("q", "a" * 3_000_000)]
+    with pytest.raises(InputError) as e:
+        run(tmp_path, rows, [("replace", {"find": "a", "with": "aaa"})])
+    (problem,) = e.value.problems
+    assert problem.where == "replace (row 2)" and problem.message == "the record is 8.58 MB; the limit is 8 MB"
+    assert "nothing was replaced" in problem.hint and not (tmp_path / "out.jsonl").exists()
+    res, out = run(tmp_path, rows, [("replace", {"find": "a b", "with": "a bit longer"})])  # under the limit: done
+    assert res[0]["changed"] == 1 and read_jsonl(out)[0]["messages"][1]["content"] == "a bit longer"
+    out.unlink()
+    monkeypatch.setattr(ops, "MAX_RECORD_BYTES", 200)
+    rows = [chat("Al " * 10, "fine"), chat("Al " * 40, "fine")]
+    with pytest.raises(InputError) as e:
+        run(tmp_path, rows, [("redact", {"kinds": "", "names": "Al"})])
+    assert [p.where for p in e.value.problems] == ["redact (row 2)"] and not (tmp_path / "out.jsonl").exists()
+
+
 def test_an_edit_with_a_number_too_long_to_read_is_refused_in_words(tmp_path):
     """An edited row holding a number of 5,000 digits: Python will not read it (ValueError), so the edit
     must say so, never write the row with something else in the number's place."""

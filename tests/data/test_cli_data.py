@@ -106,3 +106,12 @@ def test_clean_never_writes_over_its_input_or_an_existing_file(home, tmp_path):
         r = run_app(*verb, "--out", tmp_path, "--force", home=home)
         assert r.returncode == 2 and f"{tmp_path} is a folder" in r.stderr and "unexpected" not in r.stderr, r.stderr
     assert not (tmp_path / "o.jsonl").exists() and src.read_bytes() == before
+
+
+def test_clean_edit_of_a_row_that_is_not_there_fails(home, tmp_path):
+    """It exited 0 with "nothing changed" and wrote OUT, the file unchanged."""
+    src = write_jsonl(tmp_path / "d.jsonl", [chat(f"q{i}") for i in range(2)])
+    out = tmp_path / "out.jsonl"
+    r = run_app("clean", src, "edit", "row=99999999999", "record=" + json.dumps(chat("x")), "--out", out, home=home)
+    assert r.returncode == 2 and "edit row: row 99999999999 not found (the file has 2 rows)" in r.stderr, r.stdout + r.stderr
+    assert "give a row number from 1 to 2" in r.stderr and not out.exists()

@@ -1,6 +1,12 @@
 """`review FILE --scan/--search/--redact/--apply-marks`, run as a user would, with the pinned JSON shapes."""
+import argparse
 import json
 
+import pytest
+
+from cli import review_cmd
+from core.errors import InputError, Problem
+from core.messages import Msg
 from tests.conftest import run_app
 
 
@@ -40,3 +46,23 @@ def test_apply_marks_leaves_out_the_rows_marked_drop(home, tmp_path):
     r = run_app("review", p, "--apply-marks", marks, "--out", out, home=home)
     assert r.returncode == 0, r.stderr
     assert [json.loads(line)["prompt"] for line in out.read_text().splitlines()] == ["q1", "q3", "q5"]
+
+
+def test_a_regex_the_search_cannot_use_names_the_flags_not_the_pages_tick(home, tmp_path):
+    """The CLI said "untick “regular expression”", the Review tab's box, which the CLI has not."""
+    p = tmp_path / "d.jsonl"
+    p.write_text(json.dumps({"prompt": "q", "completion": "a"}) + "\n")
+    r = run_app("review", p, "--search", "case (", "--regex", home=home)
+    assert r.returncode == 2 and "--search: not a valid regular expression" in r.stderr, r.stderr
+    assert "leave out --regex to search for the words" in r.stderr and "untick" not in r.stderr
+
+
+def test_a_regex_stopped_for_its_time_names_the_flags_too(monkeypatch, tmp_path):
+    slow = Problem("search", Msg("review.slow_regex", seconds=15), Msg("review.slow_regex.hint"))
+    monkeypatch.setattr(review_cmd, "search_lines", lambda *a: (_ for _ in ()).throw(InputError(problems=[slow])))
+    args = argparse.Namespace(search="(a+)+$", regex=True, format="auto")
+    with pytest.raises(InputError) as e:
+        review_cmd._search(tmp_path / "d.jsonl", args, None)
+    said = str(e.value)
+    assert "--search: this regular expression took longer than 15 s" in said and "leave out --regex" in said, said
+    assert "untick" not in said and slow.hint_msg.code == "review.slow_regex.hint"  # core's own problem left as it was

@@ -177,22 +177,88 @@ def test_a_row_marked_or_edited_in_another_session_since_it_was_shown_is_not_ove
     unmarked, marked it Drop, and A's mark and note were replaced without a word. B is now told, shown
     the row as it is, and can mark again from there."""
     gui, ds = desk
-    shown = H.view(gui, ds, H.filters(*FILTERS), "", "en", prefer=20)
-    assert shown[6] == "20"
-    a = H.mark_one(gui, "keep", ds, shown[7], "20", "A: fine", "en")                  # session A
+    shown_a, shown_b = (H.view(gui, ds, H.filters(*FILTERS), "", "en", prefer=20) for _ in "ab")  # two pages, same row
+    assert shown_a[6] == shown_b[6] == "20"
+    a = H.mark_one(gui, "keep", ds, shown_a[7], "20", "A: fine", "en")                # session A
     assert a[0] == "✓ Marked row 20: Keep"
-    b = H.mark_one(gui, "drop", ds, shown[7], "20", "B: wrong", "zh-CN")              # session B, same page state
+    b = H.mark_one(gui, "drop", ds, shown_b[7], "20", "B: wrong", "zh-CN")            # session B, still showing it unmarked
     assert "第 20 行在显示给你之后已被另一个窗口" in b[0] and b[7] == "20" and b[4] == "A: fine"
     assert open_marks(gui, ds) == {20: {"mark": "keep", "note": "A: fine"}}
     b = H.mark_one(gui, "drop", ds, b[8], "20", "B: wrong", "en")                     # B, having seen it
     assert b[0] == "✓ Marked row 20: Drop" and open_marks(gui, ds)[20]["note"] == "B: wrong"
+    a = H.mark_one(gui, "fix", ds, shown_a[7], "20", "A again", "en")                 # A's page, before its view came back
+    assert a[0].startswith("⚠ Row 20 was changed in another window") and open_marks(gui, ds)[20]["note"] == "B: wrong"
     # an edit: A's text saved, then B's page (showing the old text) saves its own
-    shown = H.view(gui, ds, H.filters(*FILTERS), "", "en", prefer=21)
-    path = shown[4]["value"]
-    assert H.save_edit(gui, ds, shown[7], "21", path, "A's answer", "en")[0] == "✓ Saved the edit of row 21."
-    b = H.save_edit(gui, ds, shown[7], "21", path, "B's answer", "en")
+    shown_a, shown_b = (H.view(gui, ds, H.filters(*FILTERS), "", "en", prefer=21) for _ in "ab")
+    path = shown_a[4]["value"]
+    assert H.save_edit(gui, ds, shown_a[7], "21", path, "A's answer", "en")[0] == "✓ Saved the edit of row 21."
+    b = H.save_edit(gui, ds, shown_b[7], "21", path, "B's answer", "en")
     assert b[0].startswith("⚠ Row 21 was changed in another window") and b[6] == "A's answer"
     assert H.undo(gui, ds, b[8], "21", "en")[6] != "A's answer"                         # Undo still takes A's edit back
+
+
+def test_one_pages_quick_marks_of_a_row_are_its_own_not_another_windows(desk):
+    """K then D pressed before the page had drawn K's answer: both send the view K was pressed on, and D
+    was refused as "changed in another window". The page's own successive marks and edits of the row go
+    through; the view's token is its own (another page's view of the same row has another)."""
+    gui, ds = desk
+    other = H.view(gui, ds, H.filters(*FILTERS), "", "en", prefer=20)     # another page on the same row
+    shown = H.view(gui, ds, H.filters(*FILTERS), "", "en", prefer=20)
+    assert H.mark_one(gui, "keep", ds, shown[7], "20", "", "en")[0] == "✓ Marked row 20: Keep"
+    assert H.mark_one(gui, "drop", ds, shown[7], "20", "", "en")[0] == "✓ Marked row 20: Drop"
+    assert H.mark_one(gui, "fix", ds, shown[7], "20", "check the dose", "en")[0] == "✓ Marked row 20: Needs fix"
+    assert H.save_edit(gui, ds, shown[7], "20", shown[4]["value"], "new answer", "en")[0] == "✓ Saved the edit of row 20."
+    assert open_marks(gui, ds)[20] == {"mark": "fix", "note": "check the dose"}
+    said = H.mark_one(gui, "keep", ds, other[7], "20", "", "en")[0]       # the other page is not this one
+    assert said.startswith("⚠ Row 20 was changed in another window") and open_marks(gui, ds)[20]["mark"] == "fix"
+
+
+def test_a_mark_checks_and_changes_the_row_under_the_datasets_lock(desk, monkeypatch):
+    """K and D of one page are two requests the server may run at once: D's check must come after K's
+    mark, or D compares with the row before K and core refuses it ("changed while you were marking")."""
+    gui, ds = desk
+    held = []
+    real_check, real_mark, real_edit = H.changed_since_shown, H.mark_rows, H.edit_turn
+    monkeypatch.setattr(H, "changed_since_shown", lambda *a: held.append(H.desk_lock(ds).locked()) or real_check(*a))
+    monkeypatch.setattr(H, "mark_rows", lambda *a, **k: held.append(H.desk_lock(ds).locked()) or real_mark(*a, **k))
+    monkeypatch.setattr(H, "edit_turn", lambda *a, **k: held.append(H.desk_lock(ds).locked()) or real_edit(*a, **k))
+    shown = H.view(gui, ds, H.filters(*FILTERS), "", "en", prefer=20)
+    assert H.mark_one(gui, "keep", ds, shown[7], "20", "", "en")[0] == "✓ Marked row 20: Keep"
+    assert H.save_edit(gui, ds, shown[7], "20", shown[4]["value"], "new", "en")[0] == "✓ Saved the edit of row 20."
+    assert H.mark_all(gui, ds, shown[7], "20", "fix", "en")[0] == "✓ Marked 120 rows: Needs fix"
+    assert held == [True] * 5, held
+
+
+@pytest.mark.parametrize("mark", [None, "", "none", 5, ["drop"], "Drop"])
+def test_a_bulk_mark_the_page_does_not_offer_is_refused_in_words(desk, mark):
+    """review_mark_all called over HTTP with mark null cleared every mark (core reads no mark as "clear")."""
+    gui, ds = desk
+    shown = H.view(gui, ds, H.filters(*FILTERS), "", "en")
+    H.mark_all(gui, ds, shown[7], shown[6], "keep", "en")
+    out = H.mark_all(gui, ds, shown[7], shown[6], mark, "ko")
+    assert out[0] == "⚠ " + tr("rv.bad_mark", "ko", marks=", ".join(tr(f"rv.mark.{m}", "ko") for m in H.BULK_MARKS)), out[0]
+    assert H.mark_all(gui, ds, shown[7], shown[6], mark, "en")[0] == \
+        "⚠ That is not one of the marks to choose (Keep, Drop, Needs fix, no mark), so nothing was changed."
+    assert len(open_marks(gui, ds)) == 120 and D.get_dataset(gui.ws, ds)["version"] == 1
+
+
+def test_a_bulk_mark_marks_the_rows_the_page_counted_not_rows_that_match_since(desk):
+    """The bulk mark worked out its rows when clicked: a page showing the 1 row marked Keep, then another
+    reviewer's Keep of row 5, and "Drop every matching row" dropped row 5 too, which this page never counted.
+    Now nothing is marked and the rows are shown as they match now; the message says how many rows it marked."""
+    gui, ds = desk
+    H.mark_one(gui, "keep", ds, "", "3", "", "en")
+    keep = H.filters("", False, H.ALL, "keep", H.ALL, H.ALL, 0, 0, "position")
+    shown = H.view(gui, ds, keep, "", "en")
+    assert "**1** of 120" in shown[0]
+    H.mark_one(gui, "keep", ds, "", "5", "", "en")                                 # another reviewer
+    out = H.mark_all(gui, ds, shown[7], shown[6], "drop", "en")
+    assert out[0].startswith("⚠ The rows that match changed since they were shown here (matching then: 1; now: 2)"), out[0]
+    assert {r: m["mark"] for r, m in open_marks(gui, ds).items()} == {3: "keep", 5: "keep"} and "**2** of 120" in out[1]
+    assert H.mark_all(gui, ds, out[8], out[7], "drop", "en")[0] == "✓ Marked 2 rows: Drop"   # the view now shown
+    assert H.mark_all(gui, ds, out[8], out[7], "drop", "en")[0].startswith("⚠ The rows that match changed")  # none are Keep now
+    assert H.mark_all(gui, ds, '{"mark": "drop"}', "", "drop", "en")[0] == \
+        "The matching rows have not been shown here yet, so nothing was marked: show them first (a filter, or Next)."
 
 
 def open_marks(gui, ds):
@@ -224,3 +290,24 @@ def test_a_pairs_answers_are_named_chosen_and_rejected_in_the_turn_picker(servic
     turn = H.view(gui, ds, H.filters(*FILTERS), "", "zh-CN")[4]
     assert turn["choices"] == [("1. 用户", "prompt"), ("2. 助手 · " + tr("rv.chosen", "zh-CN"), "chosen"),
                                ("3. 助手 · " + tr("rv.rejected", "zh-CN"), "rejected")]
+
+
+@pytest.mark.parametrize("names", ["x" * 9_000_000, ",".join(f"n{i}" for i in range(1001))], ids=["9MB", "1001-names"])
+def test_names_no_person_would_give_are_refused_in_words_before_any_scan(desk, names):
+    """A direct call's 9 MB "name" made a scan of 30 rows take 34 s (one pattern of it, tried on every text)."""
+    gui, ds = desk
+    said = H.scan(gui, ds, ["email"], names, "en")[0]
+    assert said.startswith("⚠ The input has problems") and "give up to 1,000 names of up to 200 characters each" in said, said[:300]
+    said = H.redact_some(gui, "all", ds, "", "", "", ["email"], names, "en")[0]
+    assert "give up to 1,000 names" in said and D.get_dataset(gui.ws, ds)["version"] == 0
+    assert H.turn_text(gui, "no-such-dataset", "1", "messages[0].content") == ""  # no NotFound raised to Gradio
+
+
+@pytest.mark.parametrize("index", [[-1, 0], ["x", 0], [1.0, 0], [True, 0], "x", [], [10**30, 0]])
+def test_a_click_in_the_findings_table_no_page_would_send_chooses_nothing(index):
+    """The table's select event as a direct call sends it: index -1 chose the last finding, "x" raised
+    TypeError (an HTTP 500 and a traceback in the log)."""
+    import gradio as gr
+    evt = gr.SelectData(None, {"index": index, "value": "x"})
+    assert H.pick_hit("1:messages[0].content:0:email\n2:messages[0].content:0:email", evt) == (gr.skip(), gr.skip())
+    assert H.pick_hit("1:a:0:email\n2:b:0:email", gr.SelectData(None, {"index": [1, 0], "value": "x"})) == ("2:b:0:email", "2")

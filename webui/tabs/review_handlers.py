@@ -10,7 +10,6 @@ tab trains on the reviewed version.
 """
 from __future__ import annotations
 
-import dataclasses
 import html
 import json
 
@@ -27,13 +26,15 @@ from core.errors import DanluError, InputError
 from webui.i18n import error_text, number, recorded_text, said_in_all, tr
 from webui.serving import downloads_dir
 from webui.tabs.hyperparams_tab import problems_markdown
-from webui.tabs.review_query import changed_since_shown, query, query_text, shown_text
-from webui.tabs.review_render import (chat_html, counts_markdown, diff_html, editable_turns, hits_frame, lang_name,
-                                      position_markdown)
+from webui.tabs.review_query import (changed_since_shown, desk_lock, matched_text, query, query_text, remember_own, rows_shown,
+                                     shown_of, shown_text)
+from webui.tabs.review_render import (chat_html, counts_markdown, diff_html, editable_turns, hits_frame, imported_markdown,
+                                      lang_name, position_markdown)
 
 ALL = "all"
 SORTS = ("position", "longest", "shortest", "duplicates")
 MARK_FILTERS = ("unreviewed", "reviewed", "keep", "drop", "fix")
+BULK_MARKS = ("keep", "drop", "fix", "clear")
 N_VIEW = 8   # counts, position, chat, note, turn, edit text, row, query
 
 
@@ -62,11 +63,10 @@ def view(gui, ds_id, f: Filters, row, lang: str, step: int = 0, prefer: int | No
         return _empty(lang, problems_markdown(e.problems, lang, "rv.filters_bad", labels="rv."), f)
     except DanluError as e:
         return _empty(lang, f"⚠ {error_text(e, lang)}", f)
-    q = json.dumps(dataclasses.asdict(f))
     c = counts_markdown(counts(desk, sel), desk.info, lang)
-    if not len(sel):
-        return (c, "", chat_html(None, "", False, lang), "", gr.update(choices=[], value=None), "", "", q)
     rows = desk.index.rows[sel]
+    if not len(sel):
+        return (c, "", chat_html(None, "", False, lang), "", gr.update(choices=[], value=None), "", "", matched_text(f, rows))
     k = _index_of(rows, prefer)
     if k is None:
         k = _index_of(rows, row)
@@ -76,7 +76,7 @@ def view(gui, ds_id, f: Filters, row, lang: str, step: int = 0, prefer: int | No
     last = next((t for t in reversed(turns) if t["role"] == "assistant"), turns[-1] if turns else None)
     return (c, position_markdown(v, k, len(rows), lang), chat_html(v, f.search, f.regex, lang), v["note"],
             gr.update(choices=turn_choices, value=last["path"] if last else None), last["text"] if last else "", str(v["row"]),
-            shown_text(f, desk, v))
+            shown_text(f, desk, v, rows))
 
 
 def row_number(row) -> int | None:
@@ -216,13 +216,15 @@ def mark_one(gui, mark: str, ds_id, q, row, note, lang):
     if not ds_id or not row:
         return _only("rv.no_row" if ds_id else "rv.none", lang)
     try:
-        desk = open_desk(gui.ws, ds_id)
-        if changed_since_shown(desk, q, row):
-            return _changed(gui, ds_id, q, row, lang)
-        rows = desk.index.rows[select(desk, query(q))]
-        k = _index_of(rows, row)
-        nxt = int(rows[k + 1]) if k is not None and k + 1 < len(rows) else None
-        res = mark_rows(gui.ws, ds_id, [row], mark, note=note or "")
+        with desk_lock(ds_id):  # checked and marked in one go: this page's next mark compares with this one
+            desk = open_desk(gui.ws, ds_id)
+            if changed_since_shown(desk, q, row):
+                return _changed(gui, ds_id, q, row, lang)
+            rows = desk.index.rows[select(desk, query(q))]
+            k = _index_of(rows, row)
+            nxt = int(rows[k + 1]) if k is not None and k + 1 < len(rows) else None
+            res = mark_rows(gui.ws, ds_id, [row], mark, note=note or "")
+            remember_own(open_desk(gui.ws, ds_id), q, row)
     except DanluError as e:
         return _fail(e, lang)
     msg = said_in_all(lambda code: "✓ " + (tr("rv.marked", code, row=row, mark=tr("rv.mark." + mark, code))
@@ -231,18 +233,28 @@ def mark_one(gui, mark: str, ds_id, q, row, note, lang):
 
 
 def mark_all(gui, ds_id, q, row, mark, lang):
-    """Mark every row that matches the filters (notes stay as they are)."""
+    """Mark every row that matches the filters (notes stay as they are): the rows the view counted. When
+    other rows match by now (another reviewer's mark or edit), nothing is marked and the view is shown again."""
     if not ds_id:
         return _only("rv.none", lang)
+    if not isinstance(mark, str) or mark not in BULK_MARKS:  # a direct call's None cleared every mark
+        marks = lambda code: ", ".join(tr(f"rv.mark.{m}", code) for m in BULK_MARKS)  # noqa: E731
+        return (said_in_all(lambda code: "⚠ " + tr("rv.bad_mark", code, marks=marks(code)), lang),) + (gr.skip(),) * (N_VIEW + 3)
     try:
-        desk = open_desk(gui.ws, ds_id)
-        rows = [int(r) for r in desk.index.rows[select(desk, query(q))]]
-        res = mark_rows(gui.ws, ds_id, rows, "" if mark == "clear" else mark, note=None)
+        with desk_lock(ds_id):
+            desk = open_desk(gui.ws, ds_id)
+            rows = desk.index.rows[select(desk, query(q))]
+            shown = shown_of(q)
+            if shown is None:
+                return _only("rv.bulk_unseen", lang)
+            if shown != rows_shown(rows):
+                return _after_change(gui, ds_id, q, row, lang, said_in_all(
+                    lambda code: "⚠ " + tr("rv.bulk_changed", code, then=shown["n"], now=len(rows)), lang), prefer=row_number(row))
+            res = mark_rows(gui.ws, ds_id, [int(r) for r in rows], "" if mark == "clear" else mark, note=None)
     except DanluError as e:
         return _fail(e, lang)
-    word = "rv.mark." + (mark or "clear")
-    msg = said_in_all(lambda code: "✓ " + (tr("rv.bulk_done", code, n=len(rows), mark=tr(word, code))
-                                           if res["changed"] else tr("rv.unchanged", code)), lang)
+    key = "rv.bulk_done" if res["changed"] else "rv.bulk_already"
+    msg = said_in_all(lambda code: "✓ " + tr(key, code, n=len(rows), mark=tr("rv.mark." + mark, code)), lang)
     return _after_change(gui, ds_id, q, row, lang, msg)
 
 
@@ -251,7 +263,10 @@ def turn_text(gui, ds_id, row, path) -> str:
     row = row_number(row)
     if not (ds_id and row and path):
         return ""
-    v = row_view(open_desk(gui.ws, ds_id), row)
+    try:
+        v = row_view(open_desk(gui.ws, ds_id), row)
+    except DanluError:  # an id that names no dataset (a direct call): no text, as for no row
+        return ""
     turns = (v or {}).get("conversation", {"turns": [], "answers": []})
     return next((t["text"] for t in turns["turns"] + [t for a in turns["answers"] for t in a["turns"]] if t["path"] == path), "")
 
@@ -261,9 +276,11 @@ def save_edit(gui, ds_id, q, row, path, text, lang):
     if not (ds_id and row and path):
         return _only("rv.no_row" if ds_id else "rv.none", lang)
     try:
-        if changed_since_shown(open_desk(gui.ws, ds_id), q, row):
-            return _changed(gui, ds_id, q, row, lang)
-        res = edit_turn(gui.ws, ds_id, row, path, text or "")
+        with desk_lock(ds_id):
+            if changed_since_shown(open_desk(gui.ws, ds_id), q, row):
+                return _changed(gui, ds_id, q, row, lang)
+            res = edit_turn(gui.ws, ds_id, row, path, text or "")
+            remember_own(open_desk(gui.ws, ds_id), q, row)
     except DanluError as e:
         return _fail(e, lang)
     msg = said_in_all(lambda code: "✓ " + tr("rv.saved", code, row=row) if res["changed"]
@@ -326,9 +343,9 @@ def _names(text) -> list[str]:
 
 def pick_hit(ids: str, evt: gr.SelectData):
     """A click in the findings table: that finding's id and its row (shown next)."""
-    idx = evt.index[0] if isinstance(evt.index, (list, tuple)) else evt.index
+    idx = evt.index[0] if isinstance(evt.index, (list, tuple)) and evt.index else evt.index
     lines = (ids or "").splitlines()
-    if idx is None or idx >= len(lines):
+    if type(idx) is not int or not 0 <= idx < len(lines):  # a direct call's index: -1 chose the last finding, "x" a 500
         return gr.skip(), gr.skip()
     hit = lines[idx]
     return hit, hit.split(":", 1)[0]
@@ -424,23 +441,3 @@ def import_csv(gui, ds_id, q, row, path, theirs, lang):
     except DanluError as e:
         return _fail(e, lang)
     return _after_change(gui, ds_id, q, row, lang, said_in_all(lambda code: imported_markdown(res, theirs, code), lang))
-
-
-def imported_markdown(res: dict, theirs: bool, lang: str) -> str:
-    """What an import of marks did, in `lang`: applied and same, conflicts listed, rows not found."""
-    lines = ["✓ " + tr("rv.imported", lang, a=res["applied"], s=res["same"])]
-    if res["conflicts"]:
-        how = tr("rv.took_theirs" if theirs else "rv.kept_mine", lang)
-        lines.append(f"\n**{tr('rv.conflicts', lang, n=len(res['conflicts']))}** ({how})\n")
-        lines.append(f"| {tr('rv.col.row', lang)} | {tr('rv.here', lang)} | {tr('rv.in_file', lang)} |\n|---|---|---|")
-        for c in res["conflicts"][:50]:
-            lines.append(f"| {c['row']} | {tr('rv.mark.' + c['mine'], lang)} {c['mine_note']} | "
-                         f"{tr('rv.mark.' + c['theirs'], lang)} {c['theirs_note']} |")
-    gone = [p for p in res["problems"] if p.msg.code == "marks.row_gone"]
-    if gone:
-        lines.append(f"\n**{tr('rv.not_found', lang, n=len(gone))}**: " + ", ".join(p.where for p in gone[:30]))
-    other = [p for p in res["problems"] if p.msg.code != "marks.row_gone"]  # an unknown mark, a row named twice
-    if other:
-        lines.append("\n" + problems_markdown(other[:30], lang, "rv.file_lines"))
-    return "\n".join(lines)
-

@@ -13,6 +13,7 @@ import pandas as pd
 from core.data.conversation import conversation
 from core.data.review import TERMS
 from webui.i18n import STRINGS, recorded_text, tr
+from webui.tabs.hyperparams_tab import problems_markdown
 
 CSS = """
 #rv-chat .rv-turn {border-radius: 10px; padding: 8px 12px; margin: 6px 0; white-space: pre-wrap; word-break: break-word;
@@ -191,3 +192,22 @@ def diff_html(d: dict, fmt, cmap, lang: str) -> str:
         rows.append(f"<tr><td>{tr('rv.mark_filter', lang)}<br>#{mk['row']}</td><td>{before} {html.escape(mk['note_before'])}</td>"
                     f"<td>{after} {html.escape(mk['note_after'])}</td></tr>")
     return f"<div class='rv-diff'><p><b>{html.escape(head)}</b></p><table>{''.join(rows)}</table></div>"
+
+
+def imported_markdown(res: dict, theirs: bool, lang: str) -> str:
+    """What an import of marks did, in `lang`: applied and same, conflicts listed, rows not found."""
+    lines = ["✓ " + tr("rv.imported", lang, a=res["applied"], s=res["same"])]
+    if res["conflicts"]:
+        how = tr("rv.took_theirs" if theirs else "rv.kept_mine", lang)
+        lines.append(f"\n**{tr('rv.conflicts', lang, n=len(res['conflicts']))}** ({how})\n")
+        lines.append(f"| {tr('rv.col.row', lang)} | {tr('rv.here', lang)} | {tr('rv.in_file', lang)} |\n|---|---|---|")
+        for c in res["conflicts"][:50]:
+            lines.append(f"| {c['row']} | {tr('rv.mark.' + c['mine'], lang)} {c['mine_note']} | "
+                         f"{tr('rv.mark.' + c['theirs'], lang)} {c['theirs_note']} |")
+    gone = [p for p in res["problems"] if p.msg.code == "marks.row_gone"]
+    if gone:
+        lines.append(f"\n**{tr('rv.not_found', lang, n=len(gone))}**: " + ", ".join(p.where for p in gone[:30]))
+    other = [p for p in res["problems"] if p.msg.code != "marks.row_gone"]  # an unknown mark, a row named twice
+    if other:
+        lines.append("\n" + problems_markdown(other[:30], lang, "rv.file_lines"))
+    return "\n".join(lines)
