@@ -66,6 +66,19 @@ def ws(tmp_path):
     return Workspace.open(tmp_path / "ws")
 
 
+@pytest.fixture(scope="session")
+def gui_helper():
+    """One helper process (webui.context.Gui.offload) for the Gui of every test that passes it as _worker:
+    each Gui started its own on its first tokenizer call (an interpreter importing transformers, seconds
+    each) and kept it until the session ended. Its calls take their workspace as an argument, so one
+    helper serves every test's. Started here, with the session's environment rather than a test's."""
+    from webui.context import Gui
+    starter = Gui(services=None)
+    starter.offload(os.getpid)
+    yield starter._worker
+    starter._worker.shutdown(cancel_futures=True)
+
+
 @pytest.fixture
 def services(home):
     from core.services import Services
