@@ -49,6 +49,29 @@ def tok(demo_model_dir):
     return open_tokenizer(str(demo_model_dir), local=True)
 
 
+@pytest.fixture(scope="session")
+def preference_run(tmp_path_factory, demo_model_dir) -> dict:
+    """{home, preset, job}: the preference template trained once as a user does (copy-preset, train), for
+    both the preference journey (tests/eval) and the DPO recipe's checks (tests/recipes), which each trained
+    it. Logging every step (the recipe's checks read step 1's loss); the rest as the template sets it."""
+    import json
+
+    import yaml
+    home = tmp_path_factory.mktemp("pref-home")
+    (home / "models").mkdir()
+    shutil.copytree(demo_model_dir, home / "models" / "danlu-tiny")
+    cfg = home / "pref.yaml"
+    r = run_app("copy-preset", "preference-keeper", cfg, home=home)
+    assert r.returncode == 0, r.stderr
+    preset = yaml.safe_load(cfg.read_text())
+    cfg.write_text(yaml.safe_dump({**preset, "logging_steps": 1}))
+    r = run_app("train", cfg, "--name", "pref-journey", home=home, timeout=400)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    job = next(j for j in json.loads(run_app("jobs", "list", "--json", home=home).stdout) if j["kind"] == "train")
+    assert job["state"] == "succeeded", job
+    return dict(home=home, preset=preset, job=job)
+
+
 @pytest.fixture
 def home(tmp_path, demo_model_dir, monkeypatch) -> Path:
     """A fresh workspace with the demo model already in place; DANLU_HOME points at it."""
@@ -64,6 +87,19 @@ def ws(tmp_path):
     """An empty workspace (no demo model), for tests of the workspace's files alone."""
     from core.workspace import Workspace
     return Workspace.open(tmp_path / "ws")
+
+
+@pytest.fixture(scope="session")
+def gui_helper():
+    """One helper process (webui.context.Gui.offload) for the Gui of every test that passes it as _worker:
+    each Gui started its own on its first tokenizer call (an interpreter importing transformers, seconds
+    each) and kept it until the session ended. Its calls take their workspace as an argument, so one
+    helper serves every test's. Started here, with the session's environment rather than a test's."""
+    from webui.context import Gui
+    starter = Gui(services=None)
+    starter.offload(os.getpid)
+    yield starter._worker
+    starter._worker.shutdown(cancel_futures=True)
 
 
 @pytest.fixture

@@ -1,24 +1,18 @@
 """Issue 18's "must show" on a CPU: the preference template trains, its run's metrics feed the Train
 tab's margin and accuracy plots, and `python app.py eval JOB --json` finds the held-out preference
-accuracy above the starting model's. (About a minute: 44 DPO steps on the tiny model, then the
+accuracy above the starting model's. (About a minute: 44 DPO steps on the tiny model, trained by the
+session's preference_run fixture, which tests/recipes/test_preference_train.py reads too; then the
 evaluation job.)"""
 from __future__ import annotations
 
 import json
 
-import yaml
-
 from tests.conftest import run_app
 
 
-def test_the_preference_template_trains_and_evaluates_above_its_starting_point(home, tmp_path):
-    cfg = tmp_path / "pref.yaml"
-    r = run_app("copy-preset", "preference-keeper", cfg, home=home)
-    assert r.returncode == 0, r.stderr
-    assert yaml.safe_load(cfg.read_text())["method"] == "dpo"
-    r = run_app("train", cfg, "--name", "pref-journey", home=home, timeout=400)
-    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
-    job = next(j for j in json.loads(run_app("jobs", "list", "--json", home=home).stdout) if j["kind"] == "train")
+def test_the_preference_template_trains_and_evaluates_above_its_starting_point(preference_run):
+    home, job = preference_run["home"], preference_run["job"]
+    assert preference_run["preset"]["method"] == "dpo"
 
     from core.progress import read_metrics
     from webui.tabs.train_plots import pref_frames

@@ -67,16 +67,11 @@ def held_out_scores(home: Path, run_dir: Path):
     return out, len(val)
 
 
-def test_dpo_raises_the_held_out_preference_accuracy(home, services):
-    """On the preference template's pairs (polite and correct against curt and wrong), its own run (one pass)."""
-    from core.config import from_dict
-    from core.presets import compose
-    cfg = from_dict({**compose("preference-keeper"), "logging_steps": 1, "eval_steps": 10, "save_steps": 0}, source="test")
-    job = launcher.submit_train(services.workspace, cfg, origin="shell")
-    job = launcher.wait(services.workspace, job.id, timeout=240)
-    assert job.state == J.SUCCEEDED, job.message
-    run = Path(job.run_dir)
-    (base_acc, base_margin), (tuned_acc, tuned_margin) = held_out_scores(home, run)[0]
+def test_dpo_raises_the_held_out_preference_accuracy(preference_run):
+    """On the preference template's pairs (polite and correct against curt and wrong), its own run (one pass,
+    logging every step: tests/conftest.py's preference_run, shared with the preference journey)."""
+    run = Path(preference_run["job"]["run_dir"])
+    (base_acc, base_margin), (tuned_acc, tuned_margin) = held_out_scores(preference_run["home"], run)[0]
     print(f"\n[dpo] held-out accuracy {base_acc:.2f} -> {tuned_acc:.2f}, margin {base_margin:.2f} -> {tuned_margin:.2f}")
     assert tuned_acc > base_acc + 0.3 and tuned_margin > base_margin
     lines = read_jsonl(run / "metrics.jsonl")

@@ -97,10 +97,10 @@ def server(home):
 
 
 @pytest.fixture
-def gui(services):
+def gui(services, gui_helper):
     """The handlers' per-server context; its Start training runs tests/webui/fake_recipe.py."""
     from webui.context import Gui
-    return Gui(services=services, train_module=FAKE_RECIPE)
+    return Gui(services=services, train_module=FAKE_RECIPE, _worker=gui_helper)
 
 
 @pytest.fixture

@@ -14,8 +14,8 @@ DEMO = REPO / "presets/templates/data/demo.jsonl"
 
 
 @pytest.fixture
-def gui(services):
-    return Gui(services=services)
+def gui(services, gui_helper):
+    return Gui(services=services, _worker=gui_helper)
 
 
 @pytest.fixture

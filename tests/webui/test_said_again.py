@@ -99,8 +99,8 @@ class Page:
 
 
 @pytest.fixture
-def page(services):
-    return Page(Gui(services=services))
+def page(services, gui_helper):
+    return Page(Gui(services=services, _worker=gui_helper))
 
 
 def test_evaluate_and_export_lines_are_said_again(page):
