@@ -56,3 +56,10 @@ def test_spanish_counts_agree_with_their_verb():
     assert say(Msg("clean.drop_invalid", n=2, total=26), "es") == "se quitaron 2 filas con problemas (de 26)"
     assert say(Msg("clean.dedupe", n=1, total=25), "es") == "se eliminó 1 fila duplicada (de 25)"
     assert say(Msg("read.ragged", n=1, width=2), "es") == "el registro tiene 1 campo y el encabezado 2"
+
+
+def test_the_spanish_time_left_agrees_with_one_minute():
+    """'tiempo restante: unos 1 min' (the Spanish walk): 'unos' wants a plural; 'aprox.' reads with any count."""
+    from webui.jobview import status_markdown
+    st = dict(state="running", id="j", kind="train", step=10, total_steps=60, eta_s=90.0, phase="training")
+    assert "tiempo restante: aprox. 1 min" in status_markdown(st, "es")
