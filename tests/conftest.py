@@ -49,27 +49,33 @@ def tok(demo_model_dir):
     return open_tokenizer(str(demo_model_dir), local=True)
 
 
-@pytest.fixture(scope="session")
-def preference_run(tmp_path_factory, demo_model_dir) -> dict:
-    """{home, preset, job}: the preference template trained once as a user does (copy-preset, train), for
-    both the preference journey (tests/eval) and the DPO recipe's checks (tests/recipes), which each trained
-    it. Logging every step (the recipe's checks read step 1's loss); the rest as the template sets it."""
+def train_template(tmp_path_factory, demo_model_dir, template: str, name: str, **edits) -> dict:
+    """{home, preset, job}: a starter template trained once as a user does (copy-preset, edit, train), in a
+    workspace of its own with the demo model in place, for a fixture that several tests read."""
     import json
 
     import yaml
-    home = tmp_path_factory.mktemp("pref-home")
+    home = tmp_path_factory.mktemp(name)
     (home / "models").mkdir()
     shutil.copytree(demo_model_dir, home / "models" / "danlu-tiny")
-    cfg = home / "pref.yaml"
-    r = run_app("copy-preset", "preference-keeper", cfg, home=home)
+    cfg = home / f"{template}.yaml"
+    r = run_app("copy-preset", template, cfg, home=home)
     assert r.returncode == 0, r.stderr
     preset = yaml.safe_load(cfg.read_text())
-    cfg.write_text(yaml.safe_dump({**preset, "logging_steps": 1}))
-    r = run_app("train", cfg, "--name", "pref-journey", home=home, timeout=400)
+    cfg.write_text(yaml.safe_dump({**preset, **edits}))
+    r = run_app("train", cfg, "--name", name, home=home, timeout=400)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     job = next(j for j in json.loads(run_app("jobs", "list", "--json", home=home).stdout) if j["kind"] == "train")
     assert job["state"] == "succeeded", job
     return dict(home=home, preset=preset, job=job)
+
+
+@pytest.fixture(scope="session")
+def preference_run(tmp_path_factory, demo_model_dir) -> dict:
+    """The preference template trained once (train_template), for both the preference journey (tests/eval)
+    and the DPO recipe's checks (tests/recipes), which each trained it. Logging every step (the recipe's
+    checks read step 1's loss); the rest as the template sets it."""
+    return train_template(tmp_path_factory, demo_model_dir, "preference-keeper", "pref-journey", logging_steps=1)
 
 
 @pytest.fixture
