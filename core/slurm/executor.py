@@ -128,7 +128,7 @@ def gather(job: J.Job, entry: QueueEntry | None) -> outcome.AttemptFacts:
     run, files = RunDir(job.run_dir), attempt_files(job)
     _, n = attempt_of(job.id)
     state, restarts, reason = (entry.state, entry.restarts, entry.reason) if entry else ("", -1, "")
-    if entry is None and job.state != J.QUEUED:
+    if entry is None:  # a Queued job too: scancelled while it waited, sacct says CANCELLED
         state = commands.accounting(job.slurm_job_id)  # squeue forgot it; sacct may remember (else "")
         state = state if state in outcome.ENDED else ""
     if entry and restarts < n:
