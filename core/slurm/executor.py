@@ -131,8 +131,11 @@ def gather(job: J.Job, entry: QueueEntry | None) -> outcome.AttemptFacts:
     if entry is None:  # a Queued job too: scancelled while it waited, sacct says CANCELLED
         state = commands.accounting(job.slurm_job_id)  # squeue forgot it; sacct may remember (else "")
         state = state if state in outcome.ENDED else ""
-    if entry and restarts < n:
-        state = "PENDING"  # Slurm still runs (or closes) the attempt before this one
+    started = read_json(run.slurm_attempt(job.slurm_job_id, n))
+    if entry and (restarts < n or (n and state == "COMPLETING" and not started)):
+        # Slurm still runs (or closes) the attempt before this one: a requeue counts the restart at
+        # once, and the job shows COMPLETING while the old attempt closes
+        state = "PENDING"
     ended = read_json(run.slurm_attempt(job.slurm_job_id, n, end=True))
     log = ""
     if ended or entry is None or state in outcome.ENDED or restarts > n:
@@ -140,7 +143,7 @@ def gather(job: J.Job, entry: QueueEntry | None) -> outcome.AttemptFacts:
         log = outcome.attempt_log(read_from(run.stdout_log, 0, max_bytes=4_000_000), job.slurm_job_id, n)
     return outcome.AttemptFacts(
         attempt=n, slurm_job_id=job.slurm_job_id, slurm_state=state, slurm_restarts=restarts, slurm_reason=reason,
-        time_limit=entry.time_limit if entry else "", started=read_json(run.slurm_attempt(job.slurm_job_id, n)),
+        time_limit=entry.time_limit if entry else "", started=started,
         ended=ended, result=read_json(files.result), stopped=read_json(files.stopped),
         cancel_requested=job.state == J.CANCELLING or files.cancel_request.exists(),
         log_text=log, nproc=job.nproc, run_dir=files.path, checkpoint_saved=run.has_checkpoint())

@@ -129,3 +129,23 @@ def test_a_job_that_reached_a_node_and_vanished_before_it_started_stays_a_start_
     (Path(job.run_dir) / "stdout.log").write_text("slurmstepd: error: execve(): bash: No such file or directory\n")
     launcher.reconcile(services.workspace)
     assert services.store.get(job.id).state == J.FAILED
+
+
+def test_a_requeued_attempt_waits_while_slurm_closes_the_one_before(services, cluster, tmp_path):
+    """A requeue (the script's after a time limit, or `scontrol requeue`): Slurm counts the restart at once
+    and shows the job COMPLETING while the old attempt closes, then PENDING (BeginTime, 120 s on a default
+    cluster). The next attempt's row went Running, 'about 39 s left', for all that time (found with
+    `scontrol requeue` on a one-node cluster)."""
+    first = slurm_job(services, tmp_path, J.RUNNING)
+    attempt_ran(first, {"returncode": 1, "stop": "time_limit", "requeue": 1})
+    cluster["queue"] = {SLURM_ID: QueueEntry(SLURM_ID, "COMPLETING", 1, "vm", "")}
+    launcher.reconcile(services.workspace)
+    assert services.store.get(first.id).state == J.INTERRUPTED
+    second = services.store.get(executor.next_attempt_id(first.id))
+    launcher.reconcile(services.workspace)
+    assert services.store.get(second.id).state == J.QUEUED
+    write(Path(first.run_dir) / "slurm" / f"{SLURM_ID}.attempt-1.json", {"slurm_job_id": SLURM_ID, "attempt": 1})
+    cluster["queue"] = {SLURM_ID: QueueEntry(SLURM_ID, "RUNNING", 1, "vm", "")}
+    executor.forget_cache()
+    launcher.reconcile(services.workspace)
+    assert services.store.get(second.id).state == J.RUNNING
