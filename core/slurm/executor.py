@@ -57,6 +57,13 @@ def next_attempt_id(job_id: str) -> str:
     return f"{first}-r{n + 1}"
 
 
+def newest_attempts(jobs: list[J.Job]) -> list[J.Job]:
+    """One row per Danlu job for the job table and `jobs list`: an attempt that a requeued one continues
+    (its <id>-rN row exists) is left out; `jobs show` and the next attempt's parent still name it."""
+    ids = {j.id for j in jobs}
+    return [j for j in jobs if j.executor != "slurm" or next_attempt_id(j.id) not in ids]
+
+
 # ---- one squeue for every Slurm job this process tracks ---------------------------------------------
 _cache_lock = threading.Lock()
 _cache: dict = {"at": 0.0, "ids": frozenset(), "entries": {}, "down_at": 0.0, "down": None}

@@ -163,3 +163,22 @@ def test_partitions_read_in_both_languages():
                   cpus_idle=100, time_limit="2-00:00:00")
     assert train_where.partition_label(p, "en") == "gpu (default) · 13 of 24 GPUs free · 2 node(s) · up to 2-00:00:00"
     assert train_where.partition_label(p, "zh-CN") == "gpu（默认） · 24 块 GPU 中 13 块空闲 · 2 个节点 · 最长 2-00:00:00"
+
+
+def test_the_job_table_shows_one_row_per_danlu_job_not_one_per_attempt(services, tmp_path, capsys, monkeypatch):
+    """A requeued Slurm job (time limit, preemption, scontrol requeue) went on in a row of its own,
+    <id>-r1, and the interrupted attempt stayed beside it: the table and `jobs list` showed one training
+    twice. The newest attempt's row stands for the job; `jobs show` still shows the attempt before."""
+    from cli import jobs_cmd
+    from core.slurm import commands, executor
+    monkeypatch.setattr(commands, "queue", lambda ids: {"7": commands.QueueEntry("7", "RUNNING", 1, "vm", "")})
+    executor.forget_cache()
+    first = slurm_job(services.store, "20261202-000000-cccccc", J.INTERRUPTED, tmp_path)
+    second = slurm_job(services.store, first.id + "-r1", J.RUNNING, tmp_path, parent_id=first.id)
+    local = services.store.create(kind="train", name="here", run_dir=str(tmp_path / "l"))
+    services.store.transition(local.id, J.FAILED)  # ended: the listing's reconcile leaves it be
+    rows, _ = train_tab._table(Gui(services=services), "en")
+    assert sorted(r[0] for r in rows) == sorted([second.id, local.id])
+    jobs_cmd.list_cmd(argparse.Namespace(json=True), services)
+    assert sorted(r["id"] for r in json.loads(capsys.readouterr().out)) == sorted([second.id, local.id])
+    assert services.store.get(first.id) is not None
