@@ -360,6 +360,9 @@ def check_submit(ws: Workspace, spec: SlurmSpec) -> None:
     problems = [Problem(label, Msg("cluster.path_char", path=str(path)), Msg("cluster.path_char.hint"))
                 for label, path in (("workspace", ws.root), ("Danlu", REPO_ROOT)) if set(str(path)) & set('"\n\r')]
     problems += spec.problems()
+    if not problems and commands.controller_down():  # refused at once (sinfo would wait ~10 s to fail)
+        raise InputError(problems=[Problem("--slurm", Msg("cluster.controller_down"), Msg("cluster.controller_down.hint"))],
+                         title=Msg("cluster.unreachable_title"))
     if not problems:
         try:
             nodes = commands.partition_nodes(spec.partition)
