@@ -8,6 +8,7 @@ from cli.main import number
 from core import jobs as J
 from core import launcher, progress, trust
 from core.config import parse_override
+from core.slurm.executor import newest_attempts
 
 
 def register(sub):
@@ -42,7 +43,7 @@ def register(sub):
 
 def list_cmd(args, services) -> int:
     launcher.reconcile(services.workspace)
-    rows = [progress.status(j) for j in services.store.list()]
+    rows = [progress.status(j) for j in newest_attempts(services.store.list())]  # one row per job
     if args.json:
         print(json.dumps(rows, indent=2, default=str))
         return 0

@@ -78,6 +78,19 @@ def configured(timeout: float = 3.0) -> bool:
     return "Slurmctld" in proc.stdout
 
 
+def controller_down(timeout: float = 3.0) -> bool:
+    """`scontrol ping` says no controller is up (it answers at once; sinfo would retry for ~10 s first)."""
+    exe = shutil.which("scontrol")
+    if exe is None:
+        return False
+    try:
+        proc = subprocess.run([exe, "ping"], capture_output=True, text=True, timeout=timeout, env=env(),
+                              stdin=subprocess.DEVNULL)
+    except (subprocess.TimeoutExpired, OSError):
+        return False  # sinfo will say what is wrong, in Slurm's words
+    return "is DOWN" in proc.stdout and "is UP" not in proc.stdout
+
+
 def slurm_words(text: str) -> str:
     """Slurm's own error line, without its prefixes ("sbatch: error: Batch job submission failed: ")."""
     lines = [ln.strip() for ln in (text or "").splitlines() if ln.strip()]

@@ -57,6 +57,13 @@ def next_attempt_id(job_id: str) -> str:
     return f"{first}-r{n + 1}"
 
 
+def newest_attempts(jobs: list[J.Job]) -> list[J.Job]:
+    """One row per Danlu job for the job table and `jobs list`: an attempt that a requeued one continues
+    (its <id>-rN row exists) is left out; `jobs show` and the next attempt's parent still name it."""
+    ids = {j.id for j in jobs}
+    return [j for j in jobs if j.executor != "slurm" or next_attempt_id(j.id) not in ids]
+
+
 # ---- one squeue for every Slurm job this process tracks ---------------------------------------------
 _cache_lock = threading.Lock()
 _cache: dict = {"at": 0.0, "ids": frozenset(), "entries": {}, "down_at": 0.0, "down": None}
@@ -128,11 +135,14 @@ def gather(job: J.Job, entry: QueueEntry | None) -> outcome.AttemptFacts:
     run, files = RunDir(job.run_dir), attempt_files(job)
     _, n = attempt_of(job.id)
     state, restarts, reason = (entry.state, entry.restarts, entry.reason) if entry else ("", -1, "")
-    if entry is None and job.state != J.QUEUED:
+    if entry is None:  # a Queued job too: scancelled while it waited, sacct says CANCELLED
         state = commands.accounting(job.slurm_job_id)  # squeue forgot it; sacct may remember (else "")
         state = state if state in outcome.ENDED else ""
-    if entry and restarts < n:
-        state = "PENDING"  # Slurm still runs (or closes) the attempt before this one
+    started = read_json(run.slurm_attempt(job.slurm_job_id, n))
+    if entry and (restarts < n or (n and state == "COMPLETING" and not started)):
+        # Slurm still runs (or closes) the attempt before this one: a requeue counts the restart at
+        # once, and the job shows COMPLETING while the old attempt closes
+        state = "PENDING"
     ended = read_json(run.slurm_attempt(job.slurm_job_id, n, end=True))
     log = ""
     if ended or entry is None or state in outcome.ENDED or restarts > n:
@@ -140,7 +150,7 @@ def gather(job: J.Job, entry: QueueEntry | None) -> outcome.AttemptFacts:
         log = outcome.attempt_log(read_from(run.stdout_log, 0, max_bytes=4_000_000), job.slurm_job_id, n)
     return outcome.AttemptFacts(
         attempt=n, slurm_job_id=job.slurm_job_id, slurm_state=state, slurm_restarts=restarts, slurm_reason=reason,
-        time_limit=entry.time_limit if entry else "", started=read_json(run.slurm_attempt(job.slurm_job_id, n)),
+        time_limit=entry.time_limit if entry else "", started=started,
         ended=ended, result=read_json(files.result), stopped=read_json(files.stopped),
         cancel_requested=job.state == J.CANCELLING or files.cancel_request.exists(),
         log_text=log, nproc=job.nproc, run_dir=files.path, checkpoint_saved=run.has_checkpoint())
@@ -350,6 +360,9 @@ def check_submit(ws: Workspace, spec: SlurmSpec) -> None:
     problems = [Problem(label, Msg("cluster.path_char", path=str(path)), Msg("cluster.path_char.hint"))
                 for label, path in (("workspace", ws.root), ("Danlu", REPO_ROOT)) if set(str(path)) & set('"\n\r')]
     problems += spec.problems()
+    if not problems and commands.controller_down():  # refused at once (sinfo would wait ~10 s to fail)
+        raise InputError(problems=[Problem("--slurm", Msg("cluster.controller_down"), Msg("cluster.controller_down.hint"))],
+                         title=Msg("cluster.unreachable_title"))
     if not problems:
         try:
             nodes = commands.partition_nodes(spec.partition)

@@ -125,6 +125,11 @@ def outcome(f: AttemptFacts) -> tuple[str, dict]:
         # training itself, was killed first: the job was taken away from outside, not a failure of the run
         return J.INTERRUPTED, dict(reason="interrupted", **said(Msg("cluster.vanished", saved=saved_words(f)),
                                                                 resume_hint(f)))
+    if not f.started and not f.slurm_state and not f.log_text.strip():
+        # Slurm has forgotten a job (no accounting) that never reached a node: no start record and not a
+        # line of output (slurmstepd makes the log as the batch script starts, in a folder Danlu checked
+        # the nodes see before submitting). A waiting job leaves the queue that way when it is scancelled
+        return J.CANCELLED, dict(reason="cancelled", **said(Msg("cluster.cancelled_waiting"), resume_hint(f)))
     return J.FAILED, failure(f)
 
 

@@ -163,3 +163,67 @@ def test_partitions_read_in_both_languages():
                   cpus_idle=100, time_limit="2-00:00:00")
     assert train_where.partition_label(p, "en") == "gpu (default) · 13 of 24 GPUs free · 2 node(s) · up to 2-00:00:00"
     assert train_where.partition_label(p, "zh-CN") == "gpu（默认） · 24 块 GPU 中 13 块空闲 · 2 个节点 · 最长 2-00:00:00"
+
+
+def test_the_job_table_shows_one_row_per_danlu_job_not_one_per_attempt(services, tmp_path, capsys, monkeypatch):
+    """A requeued Slurm job (time limit, preemption, scontrol requeue) went on in a row of its own,
+    <id>-r1, and the interrupted attempt stayed beside it: the table and `jobs list` showed one training
+    twice. The newest attempt's row stands for the job; `jobs show` still shows the attempt before."""
+    from cli import jobs_cmd
+    from core.slurm import commands, executor
+    monkeypatch.setattr(commands, "queue", lambda ids: {"7": commands.QueueEntry("7", "RUNNING", 1, "vm", "")})
+    executor.forget_cache()
+    first = slurm_job(services.store, "20261202-000000-cccccc", J.INTERRUPTED, tmp_path)
+    second = slurm_job(services.store, first.id + "-r1", J.RUNNING, tmp_path, parent_id=first.id)
+    local = services.store.create(kind="train", name="here", run_dir=str(tmp_path / "l"))
+    services.store.transition(local.id, J.FAILED)  # ended: the listing's reconcile leaves it be
+    rows, _ = train_tab._table(Gui(services=services), "en")
+    assert sorted(r[0] for r in rows) == sorted([second.id, local.id])
+    jobs_cmd.list_cmd(argparse.Namespace(json=True), services)
+    assert sorted(r["id"] for r in json.loads(capsys.readouterr().out)) == sorted([second.id, local.id])
+    assert services.store.get(first.id) is not None
+
+
+@pytest.fixture
+def controller_down(tmp_path, monkeypatch):
+    """A cluster configuration whose controller does not run (Slurm's own `scontrol ping` says DOWN)."""
+    import shutil
+    import socket
+    if shutil.which("scontrol") is None:
+        pytest.skip("Slurm's scontrol is not installed (`make test` installs slurm-wlm)")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # nothing listens there once it is closed
+    conf = tmp_path / "slurm.conf"
+    conf.write_text(f"ClusterName=down\nSlurmctldHost=localhost\nSlurmctldPort={port}\nNodeName=localhost CPUs=1\n"
+                    "PartitionName=debug Nodes=localhost Default=YES\n")
+    monkeypatch.setenv("SLURM_CONF", str(conf))
+
+
+def test_a_cluster_whose_controller_is_down_is_said_so_and_offers_no_start(services, controller_down, monkeypatch):
+    """With slurmctld down, "the cluster" stayed a choice like any other: after ~10 s (sinfo's retries)
+    one line said it did not answer, "Start on the cluster" stayed offered and took as long again to be
+    refused. Now the page says at once, in its language, that the cluster cannot be reached, and offers
+    no start until Refresh finds it back; a start sent anyway is refused at once, in words."""
+    from core.slurm import commands
+    from webui.i18n import LANGUAGES, tr
+    monkeypatch.setattr(commands, "partitions", lambda: pytest.fail("sinfo asked of a controller that is down"))
+    for _, lang in LANGUAGES:
+        _, line, start = train_where.partitions(lang, None)
+        assert line == "⚠ " + tr("slurm.controller_down", lang) and start["interactive"] is False
+    spec = launcher.LaunchSpec(executor="slurm", slurm=SlurmSpec(gpus_per_node=0, nproc=2))
+    with pytest.raises(InputError) as e:
+        launcher.submit_train(services.workspace, demo_config(max_steps=2), spec, origin="shell")
+    assert [p.msg.code for p in e.value.problems] == ["cluster.controller_down"]
+    assert e.value.title.code == "cluster.unreachable_title"
+    assert services.store.list() == []
+
+
+def test_a_cluster_that_answers_again_is_offered_a_start(monkeypatch):
+    from core.slurm import commands
+    monkeypatch.setattr(commands, "controller_down", lambda: False)
+    monkeypatch.setattr(commands, "partitions", lambda: [commands.Partition(
+        name="debug", default=True, nodes=1, usable_nodes=1, gpus=0, gpus_free=0, max_gpus_free_per_node=0,
+        cpus_idle=4, time_limit="")])
+    picker, _, start = train_where.partitions("en", None)
+    assert picker["value"] == "debug" and start["interactive"] is True

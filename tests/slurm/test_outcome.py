@@ -73,6 +73,9 @@ FORGOTTEN = dict(slurm_state="", slurm_restarts=-1)  # squeue no longer lists it
     # the batch shell itself was killed (a node lost): no end recorded, nothing in the log
     (dict(ended={}, stopped={}), J.INTERRUPTED, "interrupted"),
     (dict(log_text=killed("").replace(" ***", "***"), ended={"returncode": 0, "stop": "outside"}), J.CANCELLED, "cancelled"),
+    # it never reached a node (no start record, no output): scancelled while it waited
+    (dict(started={}, ended={}), J.CANCELLED, "cancelled"),
+    (dict(started={}, ended={}, log_text="slurmstepd: error: execve(): No such file\n"), J.FAILED, "start_failed"),
 ])
 def test_a_job_slurm_has_forgotten_ends_as_the_log_and_the_records_say(kw, state, reason):
     """Preempted, a node failed, or the job vanished: with no accounting Slurm forgets an ended job after

@@ -104,3 +104,48 @@ def test_a_job_whose_node_failed_before_it_started_is_interrupted_not_left_queue
     launcher.reconcile(services.workspace)
     job = services.store.get(job.id)
     assert (job.state, job.reason, job.started_at) == (J.INTERRUPTED, "node_fail", None), job.message
+
+
+@pytest.mark.parametrize("accounting", ["CANCELLED", ""])
+def test_a_queued_job_cancelled_on_the_cluster_and_forgotten_reads_cancelled(services, cluster, tmp_path, accounting):
+    """`train --slurm --detach`, the job waits (Resources), someone runs `scancel` on it, and Slurm forgets
+    it (MinJobAge) before any Danlu looks: it ended Failed, 'ended before it started training', with a hint
+    about shared filesystems (found on a one-node cluster with MinJobAge=2). sacct's CANCELLED, where the
+    cluster keeps accounting, was never asked for a Queued job; without accounting, a job with no start
+    record and no line of output never reached a node: it was taken out of the queue."""
+    job = slurm_job(services, tmp_path)
+    cluster["accounting"] = accounting
+    launcher.reconcile(services.workspace)
+    job = services.store.get(job.id)
+    code = "cluster.cancelled_elsewhere" if accounting else "cluster.cancelled_waiting"
+    assert (job.state, job.reason) == (J.CANCELLED, "cancelled"), job.message
+    assert json.loads(job.message_msg)["code"] == code and "not from Danlu" in job.message
+
+
+def test_a_job_that_reached_a_node_and_vanished_before_it_started_stays_a_start_failure(services, cluster, tmp_path):
+    """Slurm's output file exists (slurmstepd made it on the node) but the batch script never recorded
+    its start: something on the node failed, not a cancel while it waited."""
+    job = slurm_job(services, tmp_path)
+    (Path(job.run_dir) / "stdout.log").write_text("slurmstepd: error: execve(): bash: No such file or directory\n")
+    launcher.reconcile(services.workspace)
+    assert services.store.get(job.id).state == J.FAILED
+
+
+def test_a_requeued_attempt_waits_while_slurm_closes_the_one_before(services, cluster, tmp_path):
+    """A requeue (the script's after a time limit, or `scontrol requeue`): Slurm counts the restart at once
+    and shows the job COMPLETING while the old attempt closes, then PENDING (BeginTime, 120 s on a default
+    cluster). The next attempt's row went Running, 'about 39 s left', for all that time (found with
+    `scontrol requeue` on a one-node cluster)."""
+    first = slurm_job(services, tmp_path, J.RUNNING)
+    attempt_ran(first, {"returncode": 1, "stop": "time_limit", "requeue": 1})
+    cluster["queue"] = {SLURM_ID: QueueEntry(SLURM_ID, "COMPLETING", 1, "vm", "")}
+    launcher.reconcile(services.workspace)
+    assert services.store.get(first.id).state == J.INTERRUPTED
+    second = services.store.get(executor.next_attempt_id(first.id))
+    launcher.reconcile(services.workspace)
+    assert services.store.get(second.id).state == J.QUEUED
+    write(Path(first.run_dir) / "slurm" / f"{SLURM_ID}.attempt-1.json", {"slurm_job_id": SLURM_ID, "attempt": 1})
+    cluster["queue"] = {SLURM_ID: QueueEntry(SLURM_ID, "RUNNING", 1, "vm", "")}
+    executor.forget_cache()
+    launcher.reconcile(services.workspace)
+    assert services.store.get(second.id).state == J.RUNNING

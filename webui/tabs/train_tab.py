@@ -20,6 +20,7 @@ from core import launcher, progress, trust
 from core.errors import DanluError, InputError
 from core.job_table_file import JobTableError
 from core.rundir import RunDir, read_json
+from core.slurm.executor import newest_attempts
 from webui import fields, numbers
 from webui.i18n import L, error_text, has, said_again, said_in_all, tr
 from webui.jobview import box_classes, failure_text, status_markdown, table_trouble
@@ -177,7 +178,7 @@ def _table(gui, lang: str) -> tuple[list[list], str]:
     """The table's rows and their signature, computed once per change for every open page (webui.live).
     A running job's step is refreshed every TABLE_STEP_S: the status line above counts every step, and
     sending the whole table to every page each second would cost more than it shows."""
-    jobs = gui.live.jobs()[:TABLE_LIMIT]
+    jobs = newest_attempts(gui.live.jobs())[:TABLE_LIMIT]  # a requeued Slurm job: its newest attempt
     tick = int(time.monotonic() // TABLE_STEP_S)
     key = tuple((j.id, j.state, tick if j.state in J.ACTIVE else None) for j in jobs)
 

@@ -60,18 +60,21 @@ def defaults(gui):
 
 def partitions(lang: str, chosen: str | None):
     """Inputs: language, chosen partition. Outputs: the partition picker (free GPUs from sinfo), the
-    cluster line. A cluster that does not answer says so in the line; the picker keeps its value."""
+    cluster line, "Start on the cluster". A cluster that cannot be reached says so in the line and is
+    not offered a start that would fail (Refresh asks again); the picker keeps its value."""
     from core.slurm import commands
+    if commands.controller_down():  # said at once: sinfo would wait ~10 s to say the same
+        return gr.update(), f"⚠ {tr('slurm.controller_down', lang)}", gr.update(interactive=False)
     try:
         found = commands.partitions()
     except DanluError as e:
-        return gr.update(), f"⚠ {tr('slurm.unreachable', lang)} {error_text(e, lang)}"
+        return gr.update(), f"⚠ {tr('slurm.unreachable', lang)} {error_text(e, lang)}", gr.update(interactive=False)
     choices = [(partition_label(p, lang), p.name) for p in found]
     names = [p.name for p in found]
     value = chosen if chosen in names else next((p.name for p in found if p.default), names[0] if names else None)
     free = sum(p.gpus_free for p in found)
     line = tr("slurm.cluster_line", lang, n=len(found), free=free)
-    return gr.update(choices=choices, value=value), f"{line}  \n{tr('slurm.script_note', lang)}"
+    return gr.update(choices=choices, value=value), f"{line}  \n{tr('slurm.script_note', lang)}", gr.update(interactive=True)
 
 
 def partition_label(p, lang: str) -> str:
@@ -169,7 +172,7 @@ def build(gui) -> WherePanel:
 
 def partitions_if_slurm(lang: str, where: str, chosen: str | None):
     """Inputs: language, where to run, chosen partition. Outputs: as partitions(); nothing for this computer."""
-    return partitions(lang, chosen) if where == SLURM else (gr.skip(), gr.skip())
+    return partitions(lang, chosen) if where == SLURM else (gr.skip(), gr.skip(), gr.skip())
 
 
 def wire(panel: WherePanel, lang, gpus, start) -> None:
@@ -177,5 +180,5 @@ def wire(panel: WherePanel, lang, gpus, start) -> None:
                        api_visibility="private")
     # the partitions' words come from here, not from the page's translations: re-read in a new language too
     for event in (panel.where.change, panel.refresh.click, lang.change):
-        event(partitions_if_slurm, inputs=[lang, panel.where, panel.partition], outputs=[panel.partition, panel.cluster],
-              api_visibility="private")
+        event(partitions_if_slurm, inputs=[lang, panel.where, panel.partition],
+              outputs=[panel.partition, panel.cluster, panel.start], api_visibility="private")
