@@ -10,7 +10,8 @@ handler reads a language (webui.i18n.lang_code): "es-ES" is Spanish, a code the 
 One check for the whole app, where Gradio reads the event's values, not one per component as webui.numbers
 replaces a box's reading: an event that updates a picker's choices makes Gradio rebuild it for that session
 as a plain gr.Dropdown (a replaced reading would be gone), and the choices to check are that session's.
-Pickers that take typed values (allow_custom_value) are left to their handlers.
+Pickers that take typed values (allow_custom_value) are left to their handlers. File boxes and click events
+sent what the page never sends are refused here too, in the same words (webui.sent_events).
 """
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ import gradio as gr
 from core.config_io import quoted
 from core.errors import Problem
 from core.messages import Msg
+from webui import sent_events
 from webui.i18n import lang_code, say, tr
 
 PICKERS = (gr.Dropdown, gr.Radio, gr.CheckboxGroup)
@@ -88,7 +90,13 @@ def checked(language, block_fn, inputs: list, state) -> list:
             inputs[i] = lang_code(inputs[i]) if isinstance(inputs[i], str) else None
     lang = _page_language(language, block_fn.inputs, inputs, state)
     for i, box in enumerate(block_fn.inputs):
-        if i in skip or box is language or not _takes_only_choices(box):
+        if i in skip or box is language:
+            continue
+        if isinstance(box, sent_events.FILE_BOXES):  # a file this page did not upload (webui.sent_events)
+            error = sent_events.file_refusal(box, inputs[i], lang)
+            if error is not None:
+                raise error
+        if not _takes_only_choices(box):
             continue
         if inputs[i] is None and _many(box):
             inputs[i] = []  # a group sent nothing: nothing checked, as the page sends it
@@ -100,11 +108,24 @@ def checked(language, block_fn, inputs: list, state) -> list:
 
 
 def refuse_in_words(blocks: gr.Blocks, language: gr.Radio) -> None:
-    """Every event of `blocks` checks its pickers' values before Gradio reads them (see the module).
-    `language`: the page's language picker."""
-    read = blocks.preprocess_data  # where Gradio reads an event's values (Blocks.process_api calls it)
+    """Every event of `blocks` checks its pickers' and file boxes' values before Gradio reads them, and a
+    click handler's click (see the module and webui.sent_events). `language`: the page's language picker."""
+    read, process = blocks.preprocess_data, blocks.process_api  # where Gradio reads an event's values, and its caller
 
     async def preprocess_data(block_fn, inputs, state, explicit_call=False):
         return await read(block_fn, checked(language, block_fn, inputs, state), state, explicit_call)
 
-    blocks.preprocess_data = preprocess_data
+    clicks: dict = {}  # per event: whether its handler takes a click (read once: every timer tick comes here)
+
+    async def process_api(block_fn, inputs, state=None, *args, **kwargs):
+        fn = blocks.fns[block_fn] if isinstance(block_fn, int) else block_fn
+        if fn not in clicks:
+            clicks[fn] = fn.fn is not None and sent_events.takes_a_click(fn.fn)
+        if clicks[fn]:
+            box = blocks.blocks.get(fn.targets[0][0]) if fn.targets else None
+            error = sent_events.click_refusal(box, kwargs.get("event_data"), _page_language(language, fn.inputs, inputs, state))
+            if error is not None:
+                raise error
+        return await process(block_fn, inputs, state, *args, **kwargs)
+
+    blocks.preprocess_data, blocks.process_api = preprocess_data, process_api

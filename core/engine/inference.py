@@ -10,6 +10,7 @@ Imports torch; only worker processes import this module (never the GUI process).
 """
 from __future__ import annotations
 
+import codecs
 import threading
 import time
 from dataclasses import asdict, dataclass, field
@@ -189,6 +190,22 @@ def _is_byte_token(tok, token: int) -> bool:
     return isinstance(piece, str) and len(piece) == 6 and piece.startswith("<0x") and piece.endswith(">")
 
 
+def _unfinished_bytes(tok, out: list[int]) -> int:
+    """How many byte-fallback tokens at the end of `out` hold a character not finished yet (0: none, or the
+    run of byte tokens they end is invalid anyway: the model wrote that, not a cut)."""
+    run = bytearray()
+    for token in reversed(out):
+        if not _is_byte_token(tok, token):
+            break
+        run.insert(0, int(tok.convert_ids_to_tokens(int(token))[3:5], 16))
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    try:
+        decoder.decode(bytes(run), final=False)  # keeps an unfinished character's bytes back
+    except UnicodeDecodeError:
+        return 0
+    return len(decoder.getstate()[0])
+
+
 class Generation:
     """Iterate for text deltas; afterwards `.stats` holds time to first token and tokens per second.
 
@@ -225,6 +242,7 @@ class Generation:
         and at the end whatever is left (a character that never completed shows as \ufffd)."""
         out: list[int] = []
         shown = ""
+        self.ended_by_model = False  # the end token, not the token limit or Stop (_final_text)
         for token in self._decode_loop():
             out.append(token)
             self.tokens = out
@@ -240,9 +258,24 @@ class Generation:
             delta, shown = text[len(shown):], text
             yield delta
         if out:
-            text = self.tok.decode(out, skip_special_tokens=True)
-            if len(text) > len(shown):
+            text = self._final_text(out)
+            if len(text) > len(shown) and text.startswith(shown):
                 yield text[len(shown):]
+
+    def _final_text(self, out: list[int]) -> str:
+        """The whole answer. One the model ended (its end token) is what the tokenizer makes of it: an
+        invalid byte sequence the model wrote shows as \ufffd. One cut short (the token limit, Stop) in the
+        middle of a character ends at the last complete one: that character was never finished, and a
+        byte-fallback tokenizer showed not one \ufffd for it but one for every byte of the run it ends,
+        the complete characters before it too ("你好，世界" cut in its last character read "��������������")."""
+        text = self.tok.decode(out, skip_special_tokens=True)
+        if self.ended_by_model or not text.endswith("\ufffd"):
+            return text
+        k = _unfinished_bytes(self.tok, out)
+        if k:
+            return self.tok.decode(out[:-k], skip_special_tokens=True)
+        # a byte-level tokenizer (GPT-2 style): an unfinished character is one \ufffd at the end
+        return text[:-1] if not _is_byte_token(self.tok, out[-1]) else text
 
     def _decode_loop(self):
         model, s = self.model, self.s
@@ -263,6 +296,7 @@ class Generation:
             nxt = _choose(scores, s)  # shape (1, 1)
             token = int(nxt)  # the one host sync per token: the reader needs the token now
             if token in eos_ids:
+                self.ended_by_model = True
                 return
             yield token
             if self.stop.is_set() or i + 1 == s.max_new_tokens:

@@ -93,6 +93,19 @@ def test_an_edit_or_swap_of_a_row_that_is_not_there_is_refused_and_writes_nothin
         assert problem.hint == "give a row number from 1 to 3" and not (tmp_path / "out.jsonl").exists()
 
 
+def test_a_delete_naming_a_row_that_is_not_there_is_refused_and_writes_nothing(tmp_path):
+    """`clean delete rows=3,99` on a 5-row file deleted row 3, said "1 row number(s) not found" as its
+    summary and wrote the file: it is refused as an edit of such a row is, each missing row named."""
+    rows = [chat(f"q{i}") for i in range(5)]
+    with pytest.raises(InputError) as e:
+        run(tmp_path, rows, [("delete", {"rows": "3, 99; 100"})])
+    assert [(p.where, p.message, p.hint) for p in e.value.problems] == [
+        ("delete rows", f"row {r} not found (the file has 5 rows); nothing changed", "give a row number from 1 to 5") for r in (99, 100)]
+    assert not (tmp_path / "out.jsonl").exists()
+    res, out = run(tmp_path, rows, [("delete", {"rows": "3,5"})])
+    assert res[0]["summary"] == "deleted 2 rows" and [r["messages"][0]["content"] for r in read_jsonl(out)] == ["q0", "q1", "q3"]
+
+
 def test_a_replacement_that_makes_a_row_too_long_is_refused_and_writes_nothing(tmp_path, monkeypatch):
     """An edit past the readers' 8 MiB is refused, but a replacement could grow a row past it (3 MB of
     "a" replaced by "aaa"): the version held a row every later read found unreadable. A redaction

@@ -115,3 +115,12 @@ def test_clean_edit_of_a_row_that_is_not_there_fails(home, tmp_path):
     r = run_app("clean", src, "edit", "row=99999999999", "record=" + json.dumps(chat("x")), "--out", out, home=home)
     assert r.returncode == 2 and "edit row: row 99999999999 not found (the file has 2 rows)" in r.stderr, r.stdout + r.stderr
     assert "give a row number from 1 to 2" in r.stderr and not out.exists()
+
+
+def test_clean_delete_of_a_row_that_is_not_there_fails(home, tmp_path):
+    """`clean FILE delete rows=3,99` on a 5-row file deleted row 3 and exited 0."""
+    src = write_jsonl(tmp_path / "d.jsonl", [chat(f"q{i}") for i in range(5)])
+    out = tmp_path / "out.jsonl"
+    r = run_app("clean", src, "delete", "rows=3,99", "--out", out, home=home)
+    assert r.returncode == 2 and "delete rows: row 99 not found (the file has 5 rows)" in r.stderr, r.stdout + r.stderr
+    assert "give a row number from 1 to 5" in r.stderr and "row 3 " not in r.stderr and not out.exists()

@@ -174,3 +174,39 @@ def test_a_refused_settings_box_leaves_no_traceback_in_the_server_log(served):
                             {"Content-Type": "application/json"})
         assert status == 500 and json.loads(body).get("error"), (box, status, body)
     assert "Traceback" not in log_since(s, start), log_since(s, start)[-3000:]
+
+
+def test_a_file_box_or_click_sent_what_the_page_never_sends_is_refused_in_words(served):
+    """Every file box of every event sent no uploaded file (5, a path, the description of a file outside
+    Gradio's upload folder), and every click handler called with no click: Gradio failed before the handler
+    (ValidationError, InvalidPathError, TypeError building gr.SelectData), HTTP 500 with a bare "Error" and a
+    traceback. Each is refused in the page's words, naming the box (webui.sent_events)."""
+    s, start = served, len(served.log_text())
+    base = s.url.rstrip("/")
+    cfg = json.loads(http(f"{base}/config")[1])
+    comps = {c["id"]: c for c in cfg["components"]}
+    lang_id = next(i for i, c in comps.items() if c["props"].get("elem_id") == "language")
+
+    def call(dep, data):
+        status, body = http(f"{base}/gradio_api/run/predict", json.dumps({"data": data, "fn_index": dep["id"]}).encode(),
+                            {"Content-Type": "application/json"})
+        return status, str(json.loads(body).get("error"))
+    files = [(dep, slot) for dep in cfg["dependencies"] if dep.get("backend_fn")
+             for slot, i in enumerate(dep["inputs"]) if comps[i]["type"] in ("file", "uploadbutton")]
+    assert {comps[dep["inputs"][slot]]["props"]["elem_id"] for dep, slot in files} >= {"ds-upload", "hp-load", "rv-import"}
+    for dep, slot in files:
+        data = [("ja" if i == lang_id else comps[i]["props"].get("value")) for i in dep["inputs"]]
+        for value in (5, "/etc/passwd", {"path": "/etc/passwd", "meta": {"_type": "gradio.FileData"}}):
+            data[slot] = value
+            status, said = call(dep, data)
+            where = (dep.get("api_name"), comps[dep["inputs"][slot]]["props"]["elem_id"], value)
+            words = "このページにアップロードされたファイルではありません" if lang_id in dep["inputs"] else "not a file uploaded to this page"
+            assert status == 500 and words in said, (where, status, said)
+    clicks = [dep for dep in cfg["dependencies"] if dep.get("backend_fn") and any(t[1] == "select" for t in dep["targets"])
+              and comps.get(dep["targets"][0][0], {}).get("type") == "dataframe"]
+    assert len(clicks) >= 2, clicks  # the job table, the review's findings
+    for dep in clicks:
+        status, said = call(dep, [comps[i]["props"].get("value") for i in dep["inputs"]])
+        assert status == 500 and "the call carries no click" in said, (dep.get("api_name"), status, said)
+    log = log_since(s, start)
+    assert "Traceback" not in log and "ValidationError" not in log, log[-3000:]

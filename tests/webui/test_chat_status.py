@@ -8,7 +8,7 @@ from types import SimpleNamespace
 
 from core.chat import ChatError
 from core.messages import Msg
-from webui.i18n import tr
+from webui.i18n import say, tr
 from webui.tabs import chat_tab
 
 SAMPLING = [0.7, 0.9, 16, 1.1]
@@ -90,3 +90,33 @@ def test_the_chat_tab_starts_its_demo_in_the_pages_language(gui, monkeypatch):
     chat_tab.start_demo(gui, "ko", "builtin:danlu-tiny", None, "", "127.0.0.1", None, "", "", False)
     assert asked["lang"] == "ko"
     assert demos.demo_command("m", None, "127.0.0.1", None, False, lang="ko")[3:7] == ["m", "--host", "127.0.0.1", "--lang"]
+
+
+def test_a_long_conversation_keeps_its_newest_messages_and_says_older_ones_went():
+    """The conversation the page sends back with every message grew without bound (a long chat carried all
+    of it each time, twice in compare mode): it keeps its newest messages, starting with a user message,
+    and the note under the chat says how many older ones were taken out of view."""
+    sent = []
+
+    class Recording(Engine):
+        def stream(self, sid, history, **settings):
+            sent.append(history)
+            yield "ok"
+    gui = SimpleNamespace(chat_engine=lambda: Recording())
+    turns = [{"role": ("user", "assistant")[i % 2], "content": f"m{i}"} for i in range(301)]  # ends with a user message
+    *_, (tuned, base, note) = chat_tab.answer(gui, chat_tab.Sessions(gui), "ja", "builtin:danlu-tiny", "run-1", True, "",
+                                              *SAMPLING, copy.deepcopy(turns), copy.deepcopy(turns))
+    for conv in (tuned, base):
+        assert len(conv) <= chat_tab.KEEP_MESSAGES and conv[0] == {"role": "user", "content": "m202"}, conv[:2]
+        assert conv[-2]["content"] == "m300" and conv[-1] == {"role": "assistant", "content": "ok"}
+    assert sent[0] == tuned[:-1]  # the model is asked with what the page shows
+    assert note == say(Msg("chat.older_dropped", n=202, kept=chat_tab.KEEP_MESSAGES, chars=chat_tab.KEEP_CHARS), "ja")
+    assert "202" in note.texts["en"] and "taken out of view" in note.texts["en"]
+    # characters count too; the newest message stays however long it is
+    long = [{"role": "user", "content": "x" * 200_000}, {"role": "assistant", "content": "y"}]
+    *_, (tuned, _, note) = chat_tab.answer(gui, chat_tab.Sessions(gui), "en", "builtin:danlu-tiny", None, False, "",
+                                           *SAMPLING, long * 2 + [{"role": "user", "content": "z" * 400_000}], [])
+    assert [m["content"][:1] for m in tuned] == ["z", "o"] and "4 older messages were taken out of view" in note
+    *_, (tuned, _, note) = chat_tab.answer(gui, chat_tab.Sessions(gui), "en", "builtin:danlu-tiny", None, False, "",
+                                           *SAMPLING, long + ASKED, [])
+    assert len(tuned) == 4 and note == ""  # a short conversation: all of it, no note

@@ -20,6 +20,7 @@ from core import presets, trust
 from core.chat import sampling
 from core.errors import DanluError, InputError, Problem
 from core.export import list_exports
+from core.messages import Msg
 from core.runs import resolve_trained_run
 from webui import numbers
 from webui.i18n import L, error_text, keep_said, lang_code, said_in_all, say, tr
@@ -153,7 +154,8 @@ def answer(gui, sessions: Sessions, lang: str, model: str, adapter: str | None, 
            temperature, top_p, max_new_tokens, repetition_penalty, tuned: list, base: list):
     """Inputs: language, model, adapter, compare mode, system prompt, sampling, both conversations.
     Outputs (streamed): both conversations and a note. The fine-tuned answer comes first, then the
-    base model's (one worker serves both, one answer at a time)."""
+    base model's (one worker serves both, one answer at a time). The conversations keep their newest
+    messages only (kept_in_view); the note says when older ones were taken out."""
     tuned, base = list(tuned or []), list(base or [])
     if not tuned or tuned[-1]["role"] != "user":
         yield gr.skip(), gr.skip(), gr.skip()
@@ -167,11 +169,47 @@ def answer(gui, sessions: Sessions, lang: str, model: str, adapter: str | None, 
         yield tuned, gr.skip(), ""
         return
     targets = [("tuned", model, adapter)] + ([("base", model, None)] if compare and adapter else [])
+    (tuned, dropped), (base, _) = kept_in_view(tuned), kept_in_view(base)
     convs = {"tuned": tuned, "base": base}
-    note = said_in_all(lambda code: tr("chat.compare_needs_adapter", code), lang) if compare and not adapter else ""
+    note = answer_note(lang, compare and not adapter, dropped)
     for which, m, a in targets:
         for _ in reply(gui, sessions, lang, convs[which], m, a, settings):
             yield convs["tuned"], convs["base"] if compare else gr.skip(), note
+
+
+# The conversation the page keeps and sends back with every message: the newest messages only. It grew
+# without bound (each call carried the whole of it, twice in compare mode), while the model reads only the
+# newest part anyway (core.engine.inference.prompt_room: its context window less the answer's room).
+KEEP_MESSAGES = 100     # 50 exchanges
+KEEP_CHARS = 300_000    # about 75,000 tokens: more than most models' window less an answer
+
+
+def kept_in_view(conv: list) -> tuple[list, int]:
+    """The conversation's newest messages, fewer than KEEP_MESSAGES (its answer comes next) and at most
+    KEEP_CHARS, starting with a user message (the newest one always stays, however long), and how many
+    older messages were taken out."""
+    size = sum(_chars(m) for m in conv)
+    start = 0
+    while start < len(conv) - 1 and (len(conv) - start >= KEEP_MESSAGES or size > KEEP_CHARS  # >=: room for the answer
+                                     or conv[start].get("role") != "user"):
+        size -= _chars(conv[start])
+        start += 1
+    return conv[start:], start
+
+
+def _chars(message: dict) -> int:
+    content = message.get("content")
+    return len(content) if isinstance(content, str) else len(str(content))
+
+
+def answer_note(lang: str, needs_adapter: bool, dropped: int):
+    """The line under the chat: compare needs a run; older messages taken out of view (this answer's turn)."""
+    def words(code: str) -> str:
+        lines = [tr("chat.compare_needs_adapter", code)] if needs_adapter else []
+        if dropped:
+            lines.append(say(Msg("chat.older_dropped", n=dropped, kept=KEEP_MESSAGES, chars=KEEP_CHARS), code))
+        return "\n\n".join(lines)
+    return said_in_all(words, lang) if needs_adapter or dropped else ""
 
 
 def reply(gui, sessions: Sessions, lang: str, conv: list, model: str, adapter: str | None, settings: dict):

@@ -251,9 +251,10 @@ def remember(job_id: str | None) -> str | None:
 
 
 def select_row(evt: gr.SelectData):
-    """Inputs: a click in the job table. Outputs: the job picker value."""
-    row = evt.row_value or []
-    return row[0] if row else gr.skip()
+    """Inputs: a click in the job table. Outputs: the job picker value. A row a direct call sent that is no
+    row of the table (5: a TypeError, a 500) picks nothing."""
+    row = evt.row_value
+    return row[0] if isinstance(row, list) and row and isinstance(row[0], str) else gr.skip()
 
 
 def refresh(gui, lang: str, job_id: str | None, seen: str, table_seen: str, kept: str = ""):
