@@ -106,6 +106,21 @@ def is_preference(report: dict | None) -> bool:
     return bool(report) and report.get("preference") is not None
 
 
+def is_preference_run(run_dir: str | Path, report: dict | None = None) -> bool:
+    """A run of a preference method (its config.yaml says dpo or orpo), or one whose evaluation scored
+    pairs: its evaluation is accuracy and margin, not ROUGE and BLEU."""
+    if is_preference(report):
+        return True
+    from core.config_io import read_yaml
+    from core.errors import DanluError
+    from core.method_check import PAIR_METHODS
+    try:
+        data = read_yaml(RunDir(run_dir).config)
+    except DanluError:  # no readable config: nothing says it is one
+        return False
+    return isinstance(data, dict) and data.get("method") in PAIR_METHODS
+
+
 def table_rows(report: dict | None) -> list[list]:
     """The per-sample table for display, in the order of the Evaluate tab's columns (webui/tabs/evaluate_tab.py
     TABLE_KEYS, PAIR_TABLE_KEYS for a preference run), scores rounded to 3 places."""

@@ -12,6 +12,8 @@ beside the module of every component class it sees defined.
 """
 from __future__ import annotations
 
+import json
+
 import gradio as gr
 
 ROWS = 1_000_000_000  # the highest row number a box takes: more rows than any dataset here holds
@@ -30,9 +32,26 @@ def _reading_as_sent(box):
     return box
 
 
+# The page's value of a number box is a JavaScript number, which holds a whole number exactly only up to
+# 2**53: 12345678901234567890 typed reached the handler as 12345678901234567168 and was quoted back so
+# ("got 1.2345678901234567e+19" where Gradio's bounds refused it first). Where that happens, the page puts
+# the text typed in the box's value, as the settings' boxes do (webui.fields): Gradio's reading refuses text
+# and hands it on, and the handler's check (core.config_io.whole) quotes it as typed, in the page's
+# language, naming the box and its bounds. Anything else leaves the value alone (undefined).
+_KEEP_TYPED_JS = """(value) => {
+  const typed = document.querySelector('#' + %s + ' input[type=number]')?.value.trim() ?? '';
+  const lost = typeof value === 'number' && Number.isInteger(value) && !Number.isSafeInteger(value);
+  return lost && /^[-+]?[0-9.]+(e[-+]?[0-9]+)?$/i.test(typed) && Number(typed) === value ? typed : undefined;
+}"""
+
+
 def Number(*args, **kwargs) -> gr.Number:  # noqa: N802  (named as the component it makes)
-    """gr.Number whose value reaches the handler as sent when Gradio cannot read it (see the module)."""
-    return _reading_as_sent(gr.Number(*args, **kwargs))
+    """gr.Number whose value reaches the handler as sent when Gradio cannot read it (see the module), and,
+    for a whole-number box with an elem_id, as typed when the page's number would round it."""
+    box = _reading_as_sent(gr.Number(*args, **kwargs))
+    if box.precision == 0 and box.elem_id:
+        box.change(None, inputs=[box], outputs=[box], js=_KEEP_TYPED_JS % json.dumps(box.elem_id), api_visibility="private")
+    return box
 
 
 def Slider(*args, **kwargs) -> gr.Slider:  # noqa: N802

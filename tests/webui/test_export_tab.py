@@ -37,3 +37,20 @@ def test_the_export_stop_button_stops_only_an_export(gui, monkeypatch):
         said = ext.stop_export(gui, "en", job.id)
         assert ("Stopping" in said) == (kind == "merge"), (kind, said)
     assert [gui.store.get(i).kind for i in stopped] == ["merge"]
+
+
+def test_the_export_plan_says_the_disk_needed_and_free_as_one_sentence(gui, monkeypatch):
+    """The line was put together from pieces around the sizes: 'Disco: necesita unos 1.21 GB · 48.4 GB libres'
+    in Spanish, '48.4 GB 空き' in Japanese, '48.4 GB 여유' in Korean, '48.4 GB 可用' in Chinese."""
+    from core import export as X
+    from webui.tabs import export_tab as ext
+    plan = dict(base_model="tiny", params=1000, rows=[dict(format="safetensors", bytes=10, seconds=1)],
+                need_bytes=1_300_000_000, free_bytes=52_000_000_000, enough_disk=True, tools_note=False)
+    monkeypatch.setattr(X, "export_plan", lambda *a, **k: plan)
+    expected = {"es": "Disco: hace falta aprox. 1.21 GB en el punto máximo; libres: 48.4 GB",
+                "ja": "ディスク：ピーク時に約 1.21 GB 必要、空き 48.4 GB",
+                "ko": "디스크: 최대 약 1.21 GB 필요, 여유 공간 48.4 GB",
+                "zh-CN": "磁盘：峰值约需 1.21 GB，可用 48.4 GB",
+                "en": "Disk: needs about 1.21 GB at its peak; 48.4 GB free"}
+    for lang, line in expected.items():
+        assert line in ext.plan_markdown(gui, lang, "a-run", ["safetensors"]), lang

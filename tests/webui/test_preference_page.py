@@ -42,7 +42,7 @@ def finished_job(gui, name: str):
 def test_the_evaluate_tab_shows_accuracy_and_margin_before_and_after_and_the_pair_columns(gui, lang):
     job, run_dir = finished_job(gui, "pref")
     (run_dir / "eval.json").write_text(json.dumps(PREF_REPORT))
-    summary, table, _csv, _probes = ev.show_results(gui, lang, job.id)
+    summary, table, _csv, _probes, _intro = ev.show_results(gui, lang, job.id)
     for key in ("ev.pref_accuracy", "ev.pref_margin", "ev.pairs", "ev.pref_explain"):
         assert tr(key, lang) in summary
     assert "| 50% | 88% |" in summary and "| -0.125 | 2.375 |" in summary and "(8 " in summary
@@ -57,7 +57,7 @@ def test_a_supervised_evaluation_keeps_its_columns_and_scores(gui):
              tuned_bleu=1.0, base_exact=False, tuned_exact=True)
     (run_dir / "eval.json").write_text(json.dumps(dict(eval_loss=1.0, base_eval_loss=2.0, perplexity=2.7, n_samples=1,
                                                         metrics=dict(base={}, tuned={}), samples=[s])))
-    summary, table, _csv, _probes = ev.show_results(gui, "en", job.id)
+    summary, table, _csv, _probes, _intro = ev.show_results(gui, "en", job.id)
     assert list(table.columns) == [tr(k, "en") for k in ev.TABLE_KEYS]
     assert tr("ev.pref_accuracy", "en") not in summary and "ROUGE-L" in summary
 
@@ -67,6 +67,24 @@ def test_with_no_run_chosen_the_evaluate_tab_asks_for_one_and_a_chosen_run_says_
     assert ev.show_results(gui, "ja", None)[0] == tr("ev.no_run", "ja")
     job, _ = finished_job(gui, "plain")
     assert ev.show_results(gui, "ja", job.id)[0] == tr("ev.none_yet", "ja")
+
+
+@pytest.mark.parametrize("lang", CODES)
+def test_the_evaluate_intro_names_what_the_chosen_runs_evaluation_measures(gui, lang):
+    """The intro named ROUGE and BLEU for a DPO run too, whose evaluation is accuracy and margin."""
+    dpo, dpo_dir = finished_job(gui, "dpo-run")
+    (dpo_dir / "config.yaml").write_text("method: dpo\n")  # not evaluated yet: its method says so
+    scored, scored_dir = finished_job(gui, "scored-pairs")
+    (scored_dir / "eval.json").write_text(json.dumps(PREF_REPORT))  # no config left: its evaluation says so
+    sft, sft_dir = finished_job(gui, "sft-run")
+    (sft_dir / "config.yaml").write_text("method: sft\n")
+    not_yet = ev.show_results(gui, lang, dpo.id)
+    assert not_yet[4] == tr("ev.intro_pref", lang)
+    assert list(not_yet[1].columns) == [tr(k, lang) for k in ev.PAIR_TABLE_KEYS]  # its empty table's columns too
+    assert ev.show_results(gui, lang, scored.id)[4] == tr("ev.intro_pref", lang)
+    assert ev.show_results(gui, lang, sft.id)[4] == tr("ev.intro", lang)
+    assert ev.show_results(gui, lang, None)[4] == tr("ev.intro", lang)
+    assert "ROUGE" not in tr("ev.intro_pref", lang) and "ROUGE" in tr("ev.intro", lang)
 
 
 # ---- Train tab ------------------------------------------------------------------------------------

@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from tests.webui.conftest import open_app, tab
+from core import jobs as J
+from core.services import Services
+from tests.webui.conftest import FAKE_RECIPE, live_server, open_app, tab
 from webui.i18n import tr
 
 pytestmark = pytest.mark.browser
@@ -33,3 +35,33 @@ def test_a_decimal_comma_typed_in_the_spanish_page_is_taken_as_the_point_and_sai
     assert box.evaluate("input => input.validationMessage") == tr("app.decimal_point", "es")
     box.press("Tab")
     page.wait_for_function("() => window.danluSettings && window.danluSettings.learning_rate === 0.0002")
+
+
+def test_a_20_digit_number_in_the_other_whole_number_boxes_is_quoted_back_as_typed(home, browser):
+    """The process count and Evaluate's prompt count quoted 12345678901234567890 back as 12345678901234567000
+    (the page's JavaScript number); their refusal, in the page's language, names the box and quotes what was typed."""
+    store = Services.create(home).store
+    run_dir = home / "runs" / "plain"
+    run_dir.mkdir(parents=True)
+    job = store.create(kind="train", name="plain", run_dir=str(run_dir))
+    for state in (J.STARTING, J.RUNNING, J.SUCCEEDED):
+        store.transition(job.id, state)
+    ctx = browser.new_context(viewport={"width": 1280, "height": 900}, locale="es-ES")
+    try:
+        with live_server(home, env={"DANLU_GUI_TEST_TRAIN_MODULE": FAKE_RECIPE}) as server:
+            page = ctx.new_page()
+            open_app(page, server.url)
+            page.locator("#tpl-demo").click()
+            tab(page, tr("tab.train", "es"))
+            for box_id, button, line, label in (("train-nproc", "train.start", "#train-message", "train.nproc"),
+                                                ("ev-max-samples", "ev.start", "#ev-status", "ev.max_samples")):
+                if box_id == "ev-max-samples":
+                    tab(page, tr("tab.evaluate", "es"))
+                box = page.locator(f"#{box_id} input[type=number]")
+                box.fill("12345678901234567890")
+                box.press("Tab")
+                page.get_by_role("button", name=tr(button, "es")).click()
+                expect(page.locator(line)).to_contain_text(tr(label, "es"))
+                expect(page.locator(line)).to_contain_text(" 12345678901234567890")
+    finally:
+        ctx.close()

@@ -63,3 +63,14 @@ def test_the_spanish_time_left_agrees_with_one_minute():
     from webui.jobview import status_markdown
     st = dict(state="running", id="j", kind="train", step=10, total_steps=60, eta_s=90.0, phase="training")
     assert "tiempo restante: aprox. 1 min" in status_markdown(st, "es")
+
+
+def test_the_spanish_disk_messages_agree_with_one_gigabyte():
+    """'el próximo punto de control necesita unos 1 GB', 'necesita unos 1 GB de disco ... y hay 858 MB libres':
+    'unos' wants a plural; 'aprox.' reads with any size, and 'libres: 1 GB' with one."""
+    from core.messages import Msg, size_msg
+    from webui.i18n import say
+    low = say(Msg("fail.low_disk", free=size_msg(900_000_000), path="/w/runs/x", need=size_msg(1 << 30)), "es")
+    export = say(Msg("export.disk", free=size_msg(1 << 30), need=size_msg(1 << 30)), "es")
+    assert low == "Espacio libre en /w/runs/x: solo 858 MB; el próximo punto de control necesita aprox. 1 GB."
+    assert export == "necesita aprox. 1 GB de disco en su punto máximo; libres: 1 GB"

@@ -34,6 +34,7 @@ POLL_S = 1.5
 
 @dataclass(frozen=True)
 class EvaluateTab:
+    intro: gr.Markdown       # what the evaluation measures: the selected run's method decides (show_results)
     run: gr.Dropdown
     max_samples: gr.Number
     max_new_tokens: gr.Number
@@ -70,18 +71,21 @@ def _or(value, default):
 
 
 def show_results(gui, lang: str, run: str | None):
-    """Inputs: language, training job. Outputs: summary, results table, CSV file, probe answers."""
+    """Inputs: language, training job. Outputs: summary, results table, CSV file, probe answers, intro (a
+    preference run's evaluation is accuracy and margin: the intro named ROUGE and BLEU for a DPO run too)."""
     try:
         job = gui.store.get(run) if run else None
     except JobTableError as e:  # the summary says why (it failed without a word); the results keep what they show
-        return trouble_text(e, lang), gr.skip(), gr.skip(), gr.skip()
+        return trouble_text(e, lang), gr.skip(), gr.skip(), gr.skip(), gr.skip()
     report = E.read_eval(job.run_dir) if job else None
     probes = probe_frame(E.read_probes(job.run_dir) if job else [], lang)
+    pairs = bool(job) and E.is_preference_run(job.run_dir, report)
+    intro, keys = (tr("ev.intro_pref", lang), PAIR_TABLE_KEYS) if pairs else (tr("ev.intro", lang), TABLE_KEYS)
     if not report:  # no run chosen (none has finished yet) is not "not evaluated yet"
-        return tr("ev.none_yet" if job else "ev.no_run", lang), results_frame([], lang), gr.update(value=None, visible=False), probes
-    keys = PAIR_TABLE_KEYS if E.is_preference(report) else TABLE_KEYS
+        return (tr("ev.none_yet" if job else "ev.no_run", lang), results_frame([], lang, keys),
+                gr.update(value=None, visible=False), probes, intro)
     return (summary_markdown(report, lang), results_frame(E.table_rows(report), lang, keys), csv_update(gui, job),
-            probes)
+            probes, intro)
 
 
 def summary_markdown(report: dict, lang: str) -> str:
@@ -150,21 +154,21 @@ def csv_update(gui, job: J.Job):
 
 def poll(gui, lang: str, eval_job: str | None, run: str | None):
     """The Timer: the evaluation job's status; when it ends, its results. Outputs: status, failure box,
-    summary, table, CSV, probes, timer."""
+    summary, table, CSV, probes, intro, timer."""
     try:
         status, failure, job = job_status(gui, eval_job, lang)
     except JobTableError as e:  # the status line says why; the job goes on and the timer with it
-        return (trouble_said(e, lang),) + (gr.skip(),) * 6
+        return (trouble_said(e, lang),) + (gr.skip(),) * 7
     if job is None:
-        return (gr.skip(),) * 6 + (gr.Timer(active=False),)
+        return (gr.skip(),) * 7 + (gr.Timer(active=False),)
     if not job.terminal:
-        return (status, failure) + (gr.skip(),) * 4 + (gr.skip(),)
+        return (status, failure) + (gr.skip(),) * 5 + (gr.skip(),)
     return (status, failure, *show_results(gui, lang, run), gr.Timer(active=False))
 
 
 def build(gui) -> EvaluateTab:
     gr.Markdown("## " + L("ev.title"))
-    gr.Markdown(L("ev.intro"), elem_classes=["muted"])
+    intro = gr.Markdown(L("ev.intro"), elem_classes=["muted"], elem_id="ev-intro")
     runs = finished_runs(gui)
     with gr.Row(equal_height=True):
         run = gr.Dropdown(choices=runs, value=runs[0][1] if runs else None, label=L("ev.run"), info=L("ev.run_help"),
@@ -186,7 +190,7 @@ def build(gui) -> EvaluateTab:
         probes = gr.Dataframe(value=probe_frame([], "en"), label=L("ev.probes_table"), interactive=False, wrap=True,
                               elem_id="ev-probes", max_height=360)
     timer = gr.Timer(POLL_S, active=False)
-    return EvaluateTab(run=run, max_samples=max_samples, max_new_tokens=max_new_tokens, start=start, job=job,
+    return EvaluateTab(intro=intro, run=run, max_samples=max_samples, max_new_tokens=max_new_tokens, start=start, job=job,
                        status=status, said=said, failure=failure, summary=summary, table=table, csv=csv, probes=probes, timer=timer)
 
 
@@ -194,8 +198,8 @@ def wire(t: EvaluateTab, gui, lang) -> None:
     """This tab's own events (the language and tab-switch wiring is in webui/app.py)."""
     t.start.click(keep_said(partial(start_eval, gui), 1), inputs=[lang, t.run, t.max_samples, t.max_new_tokens],
                   outputs=[t.job, t.status, t.timer, t.said], api_name="run_evaluation")
-    t.run.change(partial(show_results, gui), inputs=[lang, t.run], outputs=[t.summary, t.table, t.csv, t.probes],
+    t.run.change(partial(show_results, gui), inputs=[lang, t.run], outputs=[t.summary, t.table, t.csv, t.probes, t.intro],
                  api_name="show_evaluation")
     t.timer.tick(keep_said(partial(poll, gui), 0), inputs=[lang, t.job, t.run],
-                 outputs=[t.status, t.failure, t.summary, t.table, t.csv, t.probes, t.timer, t.said],
+                 outputs=[t.status, t.failure, t.summary, t.table, t.csv, t.probes, t.intro, t.timer, t.said],
                  api_visibility="private")

@@ -126,8 +126,7 @@ def plan_markdown(gui, lang: str, run: str | None, formats: list | None) -> str:
                   "| --- | ---: | ---: |"]
         lines += [f"| {tr('ex.fmt.' + r['format'], lang)} | {size_text(r['bytes'], lang)} | {duration_text(r['seconds'], lang)} |"
                   for r in plan["rows"]]
-        lines += ["", f"{tr('ex.plan.disk', lang)} {size_text(plan['need_bytes'], lang)} · {size_text(plan['free_bytes'], lang)} "
-                      f"{tr('ex.plan.free', lang)} · {tr('ex.plan.approx', lang)}"]  # no English full stop on a Japanese page
+        lines += ["", f"{disk_text(plan['need_bytes'], plan['free_bytes'], lang)} · {tr('ex.plan.approx', lang)}"]
         if plan["enough_disk"] is False:
             lines.append(f"\n⚠ {tr('ex.plan.short', lang)}")
     if plan["tools_note"]:
@@ -142,6 +141,12 @@ def params_text(params: int | None, lang: str) -> str:
     if params < 1e9:
         return f"{number(params, lang)} {tr('ex.plan.parameters', lang)}"
     return f"{params / 1e9:.3g} {tr('ex.plan.billion', lang)}"
+
+def disk_text(need: int, free: int, lang: str) -> str:
+    """The disk an export needs and what is free, as one sentence of `lang` (put together from pieces around
+    the sizes it read 'Disco: necesita unos 1,2 GB · 50 GB libres', and '50 GB 空き' in Japanese)."""
+    return tr("ex.plan.disk", lang, need=size_text(need, lang), free=size_text(free, lang))
+
 
 def size_text(n: int, lang: str) -> str:
     """A size in `lang`, as core's messages say sizes (core.messages.size_msg)."""

@@ -7,6 +7,9 @@ from core import progress
 from webui.i18n import tr
 
 MAX_PLOT_POINTS = 300
+# Tick labels as plain numbers (d3's "~g": six significant digits, no trailing zeros). Left to Vega-Lite,
+# a run with one logged point had a one-value axis, whose ticks read "1.000000" (step) and "2.727273" (loss).
+AXIS_FORMATS = dict(x_axis_format="~g", y_axis_format="~g")
 
 
 def plot_frames(records: list[dict]) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -26,7 +26,7 @@ from webui.i18n import L, error_text, has, said_again, said_in_all, tr
 from webui.jobview import box_classes, failure_text, status_markdown, table_trouble
 from webui.live import file_stamp
 from webui.tabs import train_where
-from webui.tabs.train_plots import SERIES_EVAL, SERIES_TRAIN, all_frames, plot_frames, pref_updates
+from webui.tabs.train_plots import AXIS_FORMATS, SERIES_EVAL, SERIES_TRAIN, all_frames, plot_frames, pref_updates
 from webui.tabs.hyperparams_tab import launch_spec, problems_markdown
 
 POLL_S = 1.0
@@ -367,16 +367,17 @@ def build(gui) -> TrainTab:
         # the legend would be cut off below the plot; the label names the colours instead
         loss_plot = gr.LinePlot(x="step", y="loss", color="series", color_map=colors, colors_in_legend=[],
                                 label=L("train.loss_plot"), x_title=L("axis.step"),
-                                y_title=L("axis.loss"), height=320, elem_id="train-loss-plot", scale=3)
+                                y_title=L("axis.loss"), height=320, elem_id="train-loss-plot", scale=3, **AXIS_FORMATS)
         lr_plot = gr.LinePlot(x="step", y="learning_rate", label=L("train.lr_plot"), x_title=L("axis.step"),
-                              y_title=L("axis.learning_rate"), height=320, elem_id="train-lr-plot", scale=2)
+                              y_title=L("axis.learning_rate"), height=320, elem_id="train-lr-plot", scale=2,
+                              **AXIS_FORMATS)
     with gr.Row(equal_height=True):  # preference runs (dpo, orpo) only: refresh_job shows them
         margin_plot = gr.LinePlot(x="step", y="reward_margin", color="series", color_map=colors, colors_in_legend=[],
                                   label=L("train.margin_plot"), x_title=L("axis.step"), y_title=L("axis.reward_margin"), height=320,
-                                  elem_id="train-margin-plot", visible=False)
+                                  elem_id="train-margin-plot", visible=False, **AXIS_FORMATS)
         accuracy_plot = gr.LinePlot(x="step", y="pref_accuracy", color="series", color_map=colors, colors_in_legend=[],
                                     label=L("train.accuracy_plot"), x_title=L("axis.step"), y_title=L("axis.pref_accuracy"),
-                                    y_lim=[0, 1], height=320, elem_id="train-accuracy-plot", visible=False)
+                                    y_lim=[0, 1], height=320, elem_id="train-accuracy-plot", visible=False, **AXIS_FORMATS)
     log = gr.Textbox(label=L("train.log"), lines=12, max_lines=12, autoscroll=True, interactive=False,
                      elem_id="train-log", elem_classes=["log"])
     table = gr.Dataframe(value=pd.DataFrame(columns=[tr("jobs." + c, "en") for c in TABLE_COLUMNS]), label=L("train.jobs"),
