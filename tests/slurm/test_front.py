@@ -171,7 +171,8 @@ def test_the_job_table_shows_one_row_per_danlu_job_not_one_per_attempt(services,
     twice. The newest attempt's row stands for the job; `jobs show` still shows the attempt before."""
     from cli import jobs_cmd
     from core.slurm import commands, executor
-    monkeypatch.setattr(commands, "queue", lambda ids: {"7": commands.QueueEntry("7", "RUNNING", 1, "vm", "")})
+    monkeypatch.setattr(commands, "queue", lambda ids: {"7": commands.QueueEntry("7", "RUNNING", 1, "vm", "",
+                                                                                  name="danlu-20261202-000000-cccccc")})
     executor.forget_cache()
     first = slurm_job(services.store, "20261202-000000-cccccc", J.INTERRUPTED, tmp_path)
     second = slurm_job(services.store, first.id + "-r1", J.RUNNING, tmp_path, parent_id=first.id)
