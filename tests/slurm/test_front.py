@@ -228,3 +228,14 @@ def test_a_cluster_that_answers_again_is_offered_a_start(monkeypatch):
         cpus_idle=4, time_limit="")])
     picker, _, start = train_where.partitions("en", None)
     assert picker["value"] == "debug" and start["interactive"] is True
+
+
+def test_the_page_names_its_own_box_when_the_cluster_cannot_be_reached(services, controller_down):
+    """"Start on the cluster" with the controller down was refused as a problem of "--slurm", a flag of
+    the CLI the page does not have: it names the page's "Where to run" now, in each language."""
+    from webui.i18n import tr
+    values = fields.config_values(compose("demo"), fields.NAMES)
+    _, message, _ = train_tab.start_on_cluster(Gui(services=services), "ja", 2, "debug", 1, 0, "", False, *values)
+    for code, text in message.texts.items():
+        assert f"**{tr('where.label', code)}" in text and "--slurm" not in text, (code, text)
+    assert services.store.list() == []
