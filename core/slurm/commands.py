@@ -1,11 +1,16 @@
 """Slurm's own commands, run as argv lists with a timeout, and their output read into plain data.
 
     submit(script)            sbatch --parsable          -> Slurm's job id
-    queue(ids)                squeue --states=all        -> {id: QueueEntry} (jobs Slurm still knows)
-    signal_job(id, batch=True)  scancel --signal=TERM    (the batch shell passes it to the ranks)
-    kill_job(id)              scancel                    (Slurm's own SIGTERM, then SIGKILL)
+    queue(ids)                squeue --states=all        -> {id: QueueEntry} (jobs Slurm still knows, with their names)
+    signal_job(id, name)      scancel --signal=TERM      (the batch shell passes it to the ranks)
+    kill_job(id, name)        scancel                    (Slurm's own SIGTERM, then SIGKILL)
     partitions()              sinfo                      -> [Partition] with their free GPUs
     pending_words(reason)     "Resources" -> Msg("cluster.pending.Resources"): "waiting for resources (...)"
+
+A job number alone does not name a job: a controller restarted without its saved state counts from
+its first id again, so the number of a job Slurm forgot may be another job's now. Every answer carries
+the job's name (Danlu's own, danlu-<id>) for the executor to check, and scancel is given the name too:
+Slurm then signals the job only where both match.
 
 Whatever fails says so in words (a missing command, a refused submission with Slurm's reason).
 The commands use the cluster their own configuration names ($SLURM_CONF or /etc/slurm).
@@ -138,9 +143,10 @@ class QueueEntry:
     nodes: str          # the node list, e.g. "gpu[01-02]"; empty while pending
     reason: str         # why it waits (PENDING) or why it ended
     time_limit: str = ""  # e.g. 04:00:00
+    name: str = ""      # the job's name (--job-name): the same number may be another job's (module docstring)
 
 
-QUEUE_FIELDS = "JobID:|,State:|,RestartCnt:|,NodeList:|,TimeLimit:|,Reason:|"
+QUEUE_FIELDS = "JobID:|,State:|,RestartCnt:|,NodeList:|,TimeLimit:|,Reason:|,Name:|"  # the name last: it may hold a |
 
 
 def queue(job_ids: list[str]) -> dict[str, QueueEntry]:
@@ -167,39 +173,47 @@ def parse_queue(text: str) -> dict[str, QueueEntry]:
         job_id, state, restarts, nodes, limit, reason = (p.strip() for p in parts[:6])
         job_id = job_id.split("_")[0]  # an array task id would read 12_3
         nodes = "" if nodes in ("(null)", "None assigned") else nodes
+        name = "|".join(parts[6:-1] if len(parts) > 7 else parts[6:]).strip()  # the line ends with the last |
         out[job_id] = QueueEntry(job_id, state.split()[0].rstrip("+") if state else "", _int(restarts), nodes,
-                                 "" if reason in ("None", "(null)") else reason, limit)
+                                 "" if reason in ("None", "(null)") else reason, limit, name)
     return out
 
 
-def accounting(job_id: str) -> str:
-    """The state sacct recorded for a job (COMPLETED, TIMEOUT, NODE_FAIL, ...), for a job squeue has
-    forgotten (it keeps ended jobs for MinJobAge, 300 s by default). "" where the cluster keeps no
-    accounting (no slurmdbd: sacct then refuses) or sacct is missing."""
+def accounting(job_id: str, name: str) -> str:
+    """The state sacct recorded for the job of this number and name (COMPLETED, TIMEOUT, NODE_FAIL, ...),
+    for a job squeue has forgotten (it keeps ended jobs for MinJobAge, 300 s by default). "" where the
+    cluster keeps no accounting (no slurmdbd: sacct then refuses) or sacct is missing. --duplicates:
+    sacct otherwise answers only the newest job of a number, which may be another job (module docstring)."""
     if shutil.which("sacct") is None:
         return ""
-    proc = run(["sacct", "--noheader", "--parsable2", f"--jobs={job_id}", "--format=JobID,State"], check=False)
-    return parse_accounting(proc.stdout, str(job_id)) if proc.returncode == 0 else ""
+    proc = run(["sacct", "--noheader", "--parsable2", "--duplicates", f"--jobs={job_id}", "--format=JobID,State,JobName"],
+               check=False)
+    return parse_accounting(proc.stdout, str(job_id), name) if proc.returncode == 0 else ""
 
 
-def parse_accounting(text: str, job_id: str) -> str:
-    """The whole job's line (not its .batch or .0 steps): '4242|CANCELLED by 1000' -> 'CANCELLED'."""
+def parse_accounting(text: str, job_id: str, name: str) -> str:
+    """The whole job's line (not its .batch or .0 steps) of that name, the newest where several are:
+    '4242|CANCELLED by 1000|danlu-x' -> 'CANCELLED'."""
+    found = ""
     for line in text.splitlines():
-        jid, _, state = line.partition("|")
-        if jid.strip() == job_id and state.strip():
-            return state.split()[0].rstrip("+")
-    return ""
+        jid, _, rest = line.partition("|")
+        state, _, job_name = rest.partition("|")
+        if jid.strip() == job_id and state.strip() and job_name.strip() == name:
+            found = state.split()[0].rstrip("+")
+    return found
 
 
-def signal_job(job_id: str, batch: bool = True) -> None:
-    """SIGTERM to the batch shell (which passes it to every training process) or to the job steps."""
-    argv = ["scancel", "--signal=TERM"] + (["--batch"] if batch else []) + [str(job_id)]
+def signal_job(job_id: str, name: str, batch: bool = True) -> None:
+    """SIGTERM to the batch shell (which passes it to every training process) or to the job steps; only
+    where the job of that number has this name (Slurm checks both: no other job is signalled)."""
+    argv = ["scancel", "--signal=TERM"] + (["--batch"] if batch else []) + [f"--jobname={name}", str(job_id)]
     run(argv, check=False)  # a job that has just ended cannot be signalled: nothing to do
 
 
-def kill_job(job_id: str) -> None:
-    """Slurm's own cancel: SIGTERM to everything of the job, SIGKILL after the cluster's KillWait."""
-    run(["scancel", str(job_id)], check=False)
+def kill_job(job_id: str, name: str) -> None:
+    """Slurm's own cancel: SIGTERM to everything of the job, SIGKILL after the cluster's KillWait; only
+    where the job of that number has this name."""
+    run(["scancel", f"--jobname={name}", str(job_id)], check=False)
 
 
 def hostnames(nodelist: str) -> list[str]:

@@ -33,7 +33,7 @@ from core.messages import Msg, recorded
 from core.rundir import RunDir, add_to_json, read_json, write_json
 from core.slurm import commands, outcome
 from core.slurm.commands import QueueEntry
-from core.slurm.script import ScriptJob, render
+from core.slurm.script import ScriptJob, job_name, render
 from core.slurm.spec import SlurmSpec, format_time
 from core.workspace import REPO_ROOT, Workspace, atomic_write_text
 
@@ -55,6 +55,19 @@ def next_attempt_id(job_id: str) -> str:
     so the script and Danlu agree on where each attempt's files go without talking."""
     first, n = attempt_of(job_id)
     return f"{first}-r{n + 1}"
+
+
+def slurm_name(job: J.Job) -> str:
+    """The name its Slurm job has: every attempt runs as the job that submitted (danlu-<first id>)."""
+    return job_name(attempt_of(job.id)[0])
+
+
+def own_entry(job: J.Job, entries: dict[str, QueueEntry]) -> QueueEntry | None:
+    """Slurm's entry of this job's number, where it is this job's: a controller restarted without its
+    saved state hands out the numbers of forgotten jobs again, and another job (Danlu's or not) with
+    this number is not this one (its state is not this job's; it is never cancelled)."""
+    entry = entries.get(job.slurm_job_id)
+    return entry if entry is not None and entry.name == slurm_name(job) else None
 
 
 def newest_attempts(jobs: list[J.Job]) -> list[J.Job]:
@@ -136,7 +149,7 @@ def gather(job: J.Job, entry: QueueEntry | None) -> outcome.AttemptFacts:
     _, n = attempt_of(job.id)
     state, restarts, reason = (entry.state, entry.restarts, entry.reason) if entry else ("", -1, "")
     if entry is None:  # a Queued job too: scancelled while it waited, sacct says CANCELLED
-        state = commands.accounting(job.slurm_job_id)  # squeue forgot it; sacct may remember (else "")
+        state = commands.accounting(job.slurm_job_id, slurm_name(job))  # squeue forgot it; sacct may remember
         state = state if state in outcome.ENDED else ""
     started = read_json(run.slurm_attempt(job.slurm_job_id, n))
     if entry and (restarts < n or (n and state == "COMPLETING" and not started)):
@@ -223,7 +236,7 @@ class SlurmExecutor:
 
     # ---- watching -------------------------------------------------------------------------------------
     def entry(self, job: J.Job, active_ids: list[str] = ()) -> QueueEntry | None:
-        return queue_now([job.slurm_job_id, *active_ids]).get(job.slurm_job_id)
+        return own_entry(job, queue_now([job.slurm_job_id, *active_ids]))
 
     def poll(self, job: J.Job) -> str:
         """core.executors' OWNED while Slurm holds this attempt (queued or running), GONE once it is over."""
@@ -320,27 +333,27 @@ class SlurmExecutor:
         write_json(attempt_files(job).cancel_request, {"time": time.time(), "grace": grace})
         if not job.slurm_job_id:
             return ""
-        entry = queue_now([job.slurm_job_id], fresh=True).get(job.slurm_job_id)
+        entry = own_entry(job, queue_now([job.slurm_job_id], fresh=True))
         forget_cache()
         if entry is None or entry.state in outcome.ENDED:
             return ""
         if entry.state in outcome.WAITING and entry.restarts <= attempt_of(job.id)[1]:
-            commands.kill_job(job.slurm_job_id)  # nothing has started: nothing to save
+            commands.kill_job(job.slurm_job_id, slurm_name(job))  # nothing has started: nothing to save
             return "dequeued"
-        commands.signal_job(job.slurm_job_id, batch=True)
+        commands.signal_job(job.slurm_job_id, slurm_name(job), batch=True)
         return "signalled"
 
     def enforce_grace(self, job: J.Job) -> None:
         """Stop was pressed `grace` seconds ago and the job still runs: Slurm's own cancel (SIGTERM, SIGKILL)."""
         req = read_json(attempt_files(job).cancel_request)
         if req and time.time() - float(req.get("time", 0)) > float(req.get("grace", 30)) + KILL_AFTER_S:
-            commands.kill_job(job.slurm_job_id)
+            commands.kill_job(job.slurm_job_id, slurm_name(job))
 
     def sweep(self, job: J.Job) -> bool:
         if not job.slurm_job_id:
             return True
-        commands.kill_job(job.slurm_job_id)
-        entry = queue_now([job.slurm_job_id], fresh=True).get(job.slurm_job_id)
+        commands.kill_job(job.slurm_job_id, slurm_name(job))
+        entry = own_entry(job, queue_now([job.slurm_job_id], fresh=True))
         return entry is None or entry.state in outcome.ENDED
 
     def logs(self, job: J.Job) -> Path:

@@ -82,9 +82,14 @@ def _header(job: ScriptJob) -> str:
             f"# which every node must see at the same path (a shared filesystem), as well as {job.repo}.\n#")
 
 
+def job_name(first_id: str) -> str:
+    """The Slurm job's name: how Danlu knows its job from another of the same number (core.slurm.commands)."""
+    return f"danlu-{first_id}"
+
+
 def _sbatch_lines(job: ScriptJob) -> str:
     spec = job.spec
-    lines = [f"--job-name=danlu-{job.job_id}", f"--nodes={spec.nodes}",
+    lines = [f"--job-name={job_name(job.job_id)}", f"--nodes={spec.nodes}",
              "--ntasks-per-node=1" + _why("one torchrun per node")]
     if spec.gpus_per_node:
         lines.append(f"--gpus-per-node={spec.gpus_per_node}")

@@ -121,6 +121,9 @@ def _strip_sbatch(line: str) -> str:
     return text[len("#SBATCH"):].strip() if text.startswith("#SBATCH") else text
 
 
+JOB_NAME_RE = re.compile(r"-J|--jo(b(-(n(a(m(e)?)?)?)?)?)?(=|\s|$)")  # sbatch takes --job-n=x for --job-name=x
+
+
 def _line_problems(lines, where: str, sbatch: bool) -> list[Problem]:
     if not isinstance(lines, list):
         return [Problem(where, Msg("cluster.not_lines", type=type(lines).__name__))]
@@ -130,6 +133,10 @@ def _line_problems(lines, where: str, sbatch: bool) -> list[Problem]:
             out.append(Problem(f"{where}[{i}]", Msg("cluster.one_line", value=repr(line))))
         elif sbatch and not _strip_sbatch(line).startswith("-"):
             out.append(Problem(f"{where}[{i}]", Msg("cluster.not_option", value=repr(line)), Msg("cluster.not_option.hint")))
+        elif sbatch and JOB_NAME_RE.match(_strip_sbatch(line)):
+            # Danlu knows its job on the cluster by its name too (a job number may be reused): not to be changed
+            out.append(Problem(f"{where}[{i}]", Msg("cluster.own_job_name", value=repr(line)),
+                               Msg("cluster.own_job_name.hint")))
     return out
 
 

@@ -74,9 +74,31 @@ def test_an_allocation_danlu_runs_in_does_not_leak_into_its_jobs(monkeypatch):
 
 
 def test_sacct_gives_the_whole_jobs_state():
-    text = "4242|CANCELLED by 1000\n4242.batch|CANCELLED\n4242.0|FAILED\n"
-    assert C.parse_accounting(text, "4242") == "CANCELLED"
-    assert C.parse_accounting("4243|TIMEOUT\n", "4242") == ""
+    text = "4242|CANCELLED by 1000|danlu-a\n4242.batch|CANCELLED|batch\n4242.0|FAILED|python\n"
+    assert C.parse_accounting(text, "4242", "danlu-a") == "CANCELLED"
+    assert C.parse_accounting("4243|TIMEOUT|danlu-a\n", "4242", "danlu-a") == ""
+
+
+def test_sacct_gives_the_state_of_the_job_of_that_name_not_of_another_with_its_number():
+    """The controller counted from its first id again: sacct --duplicates lists both jobs of number 4242."""
+    text = "4242|COMPLETED|danlu-a\n4242.batch|COMPLETED|batch\n4242|RUNNING|someone-else\n"
+    assert C.parse_accounting(text, "4242", "danlu-a") == "COMPLETED"
+    assert C.parse_accounting(text, "4242", "danlu-b") == ""
+
+
+def test_squeue_lines_carry_the_jobs_name():
+    q = C.parse_queue("7|RUNNING|0|vm|UNLIMITED|None|danlu-a|\n8|PENDING|0||UNLIMITED|Resources|odd|name|\n")
+    assert (q["7"].name, q["8"].name, q["8"].reason) == ("danlu-a", "odd|name", "Resources")
+
+
+def test_scancel_acts_only_on_the_job_of_that_name(monkeypatch):
+    """A job number alone may be another job's now: Slurm signals the job only where the name matches too
+    (measured on the one-node test cluster: `scancel --jobname=other 1` left job 1 running)."""
+    said = []
+    monkeypatch.setattr(C, "run", lambda argv, **kw: said.append(argv))
+    C.kill_job("7", "danlu-a")
+    C.signal_job("7", "danlu-a", batch=True)
+    assert said == [["scancel", "--jobname=danlu-a", "7"], ["scancel", "--signal=TERM", "--batch", "--jobname=danlu-a", "7"]]
 
 
 def test_tools_without_a_cluster_are_not_a_cluster(monkeypatch, tmp_path):

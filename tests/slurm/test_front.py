@@ -171,7 +171,8 @@ def test_the_job_table_shows_one_row_per_danlu_job_not_one_per_attempt(services,
     twice. The newest attempt's row stands for the job; `jobs show` still shows the attempt before."""
     from cli import jobs_cmd
     from core.slurm import commands, executor
-    monkeypatch.setattr(commands, "queue", lambda ids: {"7": commands.QueueEntry("7", "RUNNING", 1, "vm", "")})
+    monkeypatch.setattr(commands, "queue", lambda ids: {"7": commands.QueueEntry("7", "RUNNING", 1, "vm", "",
+                                                                                  name="danlu-20261202-000000-cccccc")})
     executor.forget_cache()
     first = slurm_job(services.store, "20261202-000000-cccccc", J.INTERRUPTED, tmp_path)
     second = slurm_job(services.store, first.id + "-r1", J.RUNNING, tmp_path, parent_id=first.id)
@@ -227,3 +228,14 @@ def test_a_cluster_that_answers_again_is_offered_a_start(monkeypatch):
         cpus_idle=4, time_limit="")])
     picker, _, start = train_where.partitions("en", None)
     assert picker["value"] == "debug" and start["interactive"] is True
+
+
+def test_the_page_names_its_own_box_when_the_cluster_cannot_be_reached(services, controller_down):
+    """"Start on the cluster" with the controller down was refused as a problem of "--slurm", a flag of
+    the CLI the page does not have: it names the page's "Where to run" now, in each language."""
+    from webui.i18n import tr
+    values = fields.config_values(compose("demo"), fields.NAMES)
+    _, message, _ = train_tab.start_on_cluster(Gui(services=services), "ja", 2, "debug", 1, 0, "", False, *values)
+    for code, text in message.texts.items():
+        assert f"**{tr('where.label', code)}" in text and "--slurm" not in text, (code, text)
+    assert services.store.list() == []

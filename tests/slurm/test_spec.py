@@ -70,3 +70,15 @@ def test_bad_settings_are_named_with_their_key():
     assert any('"04:00:00"' in p.hint for p in e.value.problems)  # YAML read 04:00:00 as a number
     with pytest.raises(InputError):
         settings_spec({"slurm": ["gpu"]})
+
+
+@pytest.mark.parametrize("line", ["--job-name=mine", "#SBATCH --job-name mine", "-J mine", "-Jmine", "--job-n=mine"])
+def test_extra_sbatch_may_not_rename_the_job(line):
+    """Danlu knows its Slurm job by number and name (a controller that lost its state reuses numbers): a
+    --job-name in slurm.extra_sbatch (the last #SBATCH line wins) made Danlu take its running job for gone."""
+    problems = SlurmSpec(extra_sbatch=["--exclusive", line]).problems()
+    assert [(p.where[-3:], p.msg.code) for p in problems] == [("[1]", "cluster.own_job_name")]
+
+
+def test_other_options_that_start_alike_are_fine():
+    assert SlurmSpec(extra_sbatch=["--exclusive", "--gres=gpu:1", "-N1"]).problems() == []

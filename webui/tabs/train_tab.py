@@ -96,7 +96,9 @@ def start_training(gui, lang: str, chosen_gpus: list, nproc, *values, where: str
         job = launcher.submit_train(gui.ws, cfg, spec, origin=trust.BROWSER,
                                     module=gui.train_module, name=cfg.run_name or job_name(gui, cfg.dataset))
     except InputError as e:
-        return gr.skip(), said_in_all(lambda code: problems_markdown(e.problems, code), lang), gr.skip()
+        def shown(code):  # in each language the page may switch to, naming that language's boxes
+            return train_where.named_on_page(e.problems, code) if where == train_where.SLURM else e.problems
+        return gr.skip(), said_in_all(lambda code: problems_markdown(shown(code), code), lang), gr.skip()
     except DanluError as e:
         return gr.skip(), said_in_all(lambda code: f"⚠ {error_text(e, code)}", lang), gr.skip()
     return job.id, said_in_all(lambda code: f"▶ {tr('train.started', code)} `{job.id}`", lang), gr.Timer(active=True)

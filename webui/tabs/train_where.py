@@ -5,6 +5,7 @@ the `slurm:` defaults in settings.yaml, and are checked there like any other val
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 import gradio as gr
@@ -98,6 +99,18 @@ def show(where: str):
 # the widget that holds each setting, to name it in a problem (the rest come from settings.yaml)
 WIDGETS = {"partition": "slurm.partition", "nodes": "slurm.nodes", "gpus_per_node": "slurm.gpus_per_node",
            "nproc": "train.nproc", "time": "slurm.time"}
+
+
+# what core names by the CLI's flags (core.slurm.executor.check_submit: the cluster, its partitions and limits)
+FLAG_WIDGETS = {"--slurm": "where.label", "--partition": "slurm.partition", "--nodes": "slurm.nodes",
+                "--time": "slurm.time"}
+
+
+def named_on_page(problems: list, lang: str) -> list:
+    """The problems of a start on the cluster naming the page's boxes, not the CLI's flags: "Where to
+    run" (the page has no --slurm), "Partition", ..."""
+    return [dataclasses.replace(p, where=tr(FLAG_WIDGETS[p.where], lang)) if p.where in FLAG_WIDGETS else p
+            for p in problems]
 
 
 def spec_from_page(gui, lang, nproc, partition, nodes, gpus_per_node, time_limit, requeue):
