@@ -417,6 +417,11 @@ def rebuild(conn, runs: Path) -> int:
             continue
         if row["state"] not in TERMINAL:
             own_processes(row)
+            if row["state"] != QUEUED and row["supervisor_pid"] is None:
+                # No owner recorded: the reconcile would wait for a hand-over (executors' UNCLAIMED) that
+                # was in the lost table, "Running" forever. Pid 0 is no process: procs.alive says gone and
+                # nothing signals a supervisor_pid; the job's marked processes, if any, still count.
+                row.update(supervisor_pid=0, supervisor_ctime=-1.0)
         if row["state"] == QUEUED:
             row.update(state=CANCELLED, reason="cancelled", ended_at=time.time(),
                        **_coded(dict(message=Msg("job.rebuilt_queued"), hint=Msg("job.rebuilt_queued.hint", id=row["id"]))))

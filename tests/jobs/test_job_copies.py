@@ -296,6 +296,20 @@ def test_a_copy_names_only_processes_of_its_own_job(tmp_path):
             p.wait()
 
 
+@pytest.mark.parametrize("states", [(J.STARTING,), (J.STARTING, J.RUNNING), (J.STARTING, J.CANCELLING)])
+def test_a_restored_unfinished_job_that_names_no_supervisor_ends_like_other_dead_jobs(tmp_path, states):
+    """Found by hand: a copy left RUNNING (or STARTING) with no supervisor, and no process of the job,
+    was restored and then read as a job being handed over (no owner recorded yet) at every start:
+    "Running" forever. The hand-over it would wait for was in the lost table."""
+    ws = Workspace.open(tmp_path / "home")
+    job = job_in(J.JobStore(ws.db_path), ws.run_dir("r"), *states)
+    assert job.supervisor_pid is None
+    lose_table(ws.db_path, "deleted")
+    launcher.reconcile(ws)
+    back = J.JobStore(ws.db_path).get(job.id)
+    assert (back.state, back.reason) == ((J.CANCELLED, "cancelled") if J.CANCELLING in states else (J.INTERRUPTED, "interrupted"))
+
+
 def test_a_moved_workspace_points_its_rebuilt_jobs_at_their_new_folders(tmp_path):
     ws = Workspace.open(tmp_path / "old")
     job = job_in(J.JobStore(ws.db_path), ws.run_dir("r"), J.STARTING, J.RUNNING, J.SUCCEEDED)
