@@ -34,7 +34,7 @@ from pathlib import Path
 
 from core.messages import Msg
 from core.job_copies import own_processes, row_from_copy
-from core.job_table_file import JobTableError, ensure_table_file, keep_one_open, let_go_if_replaced, table_error
+from core.job_table_file import JobTableError, backfill, ensure_table_file, keep_one_open, let_go_if_replaced, table_error
 from core.job_table_file import IDLE_MAX, _IDLE  # noqa: F401 - the tests look at the idle connections here
 from core.rundir import RunDir, linked_part, write_json
 
@@ -226,6 +226,8 @@ class JobStore:
                 self._create(c)
             keep_one_open(self.db_path)  # again on a file that replaced the one it was opened on
             yield c  # IntegrityError below: a row's own conflict (create() draws another id), not the table's
+            if c.total_changes and not c.in_transaction:
+                backfill(c)  # a table copied over this one is then read as copied (core.job_table_file)
         except (sqlite3.IntegrityError, JobTableError):
             raise
         except sqlite3.Error as e:
