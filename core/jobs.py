@@ -93,6 +93,9 @@ COLUMN_DEFS = [
     ("executor", "TEXT NOT NULL DEFAULT 'local'"),  # where its processes run (core.executors); states do not depend on it
     ("slurm_job_id", "TEXT NOT NULL DEFAULT ''"),   # Slurm's own id of the job (executor "slurm", core.slurm)
 ]
+# The names core.executors.EXECUTORS answers to (it imports this module; a test keeps the two equal): a
+# copy naming another is not restored
+EXECUTOR_NAMES = ("local", "slurm")
 SCHEMA = ("CREATE TABLE IF NOT EXISTS jobs (\n    " + ",\n    ".join(f"{n} {t}" for n, t in COLUMN_DEFS) + "\n)",
           "CREATE INDEX IF NOT EXISTS jobs_state ON jobs(state)")
 
@@ -414,7 +417,7 @@ def rebuild(conn, runs: Path) -> int:
     for path in sorted(runs.glob("*/jobs/*.json")) if runs.is_dir() else []:
         if linked_part(path.parent.parent) is not None:  # another run's copies, or another workspace's
             continue
-        row = row_from_copy(path, COLUMN_DEFS, STATES)
+        row = row_from_copy(path, COLUMN_DEFS, STATES, EXECUTOR_NAMES)
         if row is None:
             continue
         if row["state"] not in TERMINAL:

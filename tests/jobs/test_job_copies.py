@@ -188,6 +188,19 @@ def test_copies_danlu_did_not_write_are_skipped(tmp_path):
     assert [j.id for j in J.JobStore(ws.db_path).list()] == [good.id]
 
 
+def test_a_copy_naming_an_executor_danlu_does_not_have_is_skipped(tmp_path):
+    """Found by hand: a copy of a running job naming the executor "Local" was restored, and every
+    `jobs list` (and reconcile) then stopped with "unexpected ValueError: no executor called 'Local'"."""
+    ws, good, row, folder = a_good_job_and_a_folder_for_bad_copies(tmp_path)
+    odd = {**row, "id": "odd-executor", "state": J.RUNNING, "run_dir": str(folder), "executor": "Local"}
+    (folder / "jobs" / "odd-executor.json").write_text(json.dumps(odd))
+    lose_table(ws.db_path, "deleted")
+    r = run_app("jobs", "list", home=ws.root)
+    assert r.returncode == 0 and good.id in r.stdout and "odd-executor" not in r.stdout, r.stdout + r.stderr
+    from core.executors import EXECUTORS
+    assert set(J.EXECUTOR_NAMES) == set(EXECUTORS)  # every executor's copies are restored
+
+
 def test_a_copy_that_is_a_link_a_pipe_or_a_device_is_not_read(tmp_path):
     """Found probing by hand: a FIFO named like a copy hung the rebuild for ever, inside the write
     transaction every other Danlu process waits for; a link to a copy outside the workspace was read and
