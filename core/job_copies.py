@@ -19,10 +19,11 @@ TORCHRUN_OPTIONS = frozenset({"--nproc-per-node", "--max-restarts", "--log-dir",
                               "--node-rank", "--master-addr", "--master-port", "--rdzv-conf"})
 
 
-def row_from_copy(path: Path, column_defs: list, states: tuple) -> dict | None:
+def row_from_copy(path: Path, column_defs: list, states: tuple, executors: tuple) -> dict | None:
     """The row a copy holds, or None when it is not one Danlu wrote for this folder: a link, a pipe, a
     device or a huge file; torn JSON; a column missing or of another type; a state not in `states`;
-    another job's id or another folder's."""
+    another job's id or another folder's; an executor not in `executors` (restored, it stopped every
+    reconcile: "no executor called ...")."""
     data = read_small_json(path, COPY_MAX_BYTES)
     row = {}
     for name, sqltype in column_defs:
@@ -35,6 +36,8 @@ def row_from_copy(path: Path, column_defs: list, states: tuple) -> dict | None:
         else:
             return None
     if row["id"] != path.stem or row["state"] not in states or Path(row["run_dir"]).name != path.parent.parent.name:
+        return None
+    if row["executor"] not in executors:
         return None
     row["argv"] = own_command(row["argv"], row["run_dir"])
     old, row["run_dir"] = row["run_dir"], str(path.parent.parent)  # the workspace may have moved since

@@ -10,8 +10,10 @@ pages into it, which left a 16 KiB file that is not a database. A new file under
 file: the connections on the emptied one block nothing there.
 
 Replaced (a backup restored with mv) under a process whose idle connection holds the old file: that process
-lets go of it and of the old file's WAL before its next connection (let_go_if_replaced). A SQLite error on
-the table leaves every connection as JobTableError, its cause in words (table_error)."""
+lets go of it and of the old file's WAL before its next connection (let_go_if_replaced). Copied over it
+(cp: the same file rewritten, nothing to notice) while no write is under way: read as copied, each write's
+commits being in the file by then (backfill). A SQLite error on the table leaves every connection as
+JobTableError, its cause in words (table_error)."""
 from __future__ import annotations
 
 import fcntl
@@ -139,6 +141,19 @@ def keep_one_open(db_path: Path) -> None:
         _IDLE[key] = _Idle(c, path_identity(db_path), path_identity(_wal(db_path)))
         while len(_IDLE) > IDLE_MAX:  # tests open many workspaces: keep the file descriptors bounded
             _IDLE.popitem(last=False)[1].close()
+
+
+def backfill(c: sqlite3.Connection) -> None:
+    """After a write: copy the WAL's commits into the table file (a passive checkpoint: it waits for no
+    one). A WAL whose every frame is in the file is not read again (SQLite reads the file alone), so
+    a table copied over this one with cp - the same file rewritten, which let_go_if_replaced cannot
+    tell from a checkpoint - is read as copied. Before, the last commits stayed in the WAL, held by the
+    idle connections, and SQLite laid them over the copied pages: the old jobs showed, or a mix. A
+    checkpoint it could not finish (a reader on an older snapshot) is left to the next write."""
+    try:
+        c.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+    except sqlite3.OperationalError:
+        pass  # the commit itself is on disk; only the copy into the file waits
 
 
 def _wal(db: Path) -> Path:

@@ -34,7 +34,7 @@ from pathlib import Path
 
 from core.messages import Msg
 from core.job_copies import own_processes, row_from_copy
-from core.job_table_file import JobTableError, ensure_table_file, keep_one_open, let_go_if_replaced, table_error
+from core.job_table_file import JobTableError, backfill, ensure_table_file, keep_one_open, let_go_if_replaced, table_error
 from core.job_table_file import IDLE_MAX, _IDLE  # noqa: F401 - the tests look at the idle connections here
 from core.rundir import RunDir, linked_part, write_json
 
@@ -93,6 +93,9 @@ COLUMN_DEFS = [
     ("executor", "TEXT NOT NULL DEFAULT 'local'"),  # where its processes run (core.executors); states do not depend on it
     ("slurm_job_id", "TEXT NOT NULL DEFAULT ''"),   # Slurm's own id of the job (executor "slurm", core.slurm)
 ]
+# The names core.executors.EXECUTORS answers to (it imports this module; a test keeps the two equal): a
+# copy naming another is not restored
+EXECUTOR_NAMES = ("local", "slurm")
 SCHEMA = ("CREATE TABLE IF NOT EXISTS jobs (\n    " + ",\n    ".join(f"{n} {t}" for n, t in COLUMN_DEFS) + "\n)",
           "CREATE INDEX IF NOT EXISTS jobs_state ON jobs(state)")
 
@@ -226,6 +229,8 @@ class JobStore:
                 self._create(c)
             keep_one_open(self.db_path)  # again on a file that replaced the one it was opened on
             yield c  # IntegrityError below: a row's own conflict (create() draws another id), not the table's
+            if c.total_changes and not c.in_transaction:
+                backfill(c)  # a table copied over this one is then read as copied (core.job_table_file)
         except (sqlite3.IntegrityError, JobTableError):
             raise
         except sqlite3.Error as e:
@@ -412,11 +417,16 @@ def rebuild(conn, runs: Path) -> int:
     for path in sorted(runs.glob("*/jobs/*.json")) if runs.is_dir() else []:
         if linked_part(path.parent.parent) is not None:  # another run's copies, or another workspace's
             continue
-        row = row_from_copy(path, COLUMN_DEFS, STATES)
+        row = row_from_copy(path, COLUMN_DEFS, STATES, EXECUTOR_NAMES)
         if row is None:
             continue
         if row["state"] not in TERMINAL:
             own_processes(row)
+            if row["state"] != QUEUED and row["supervisor_pid"] is None:
+                # No owner recorded: the reconcile would wait for a hand-over (executors' UNCLAIMED) that
+                # was in the lost table, "Running" forever. Pid 0 is no process: procs.alive says gone and
+                # nothing signals a supervisor_pid; the job's marked processes, if any, still count.
+                row.update(supervisor_pid=0, supervisor_ctime=-1.0)
         if row["state"] == QUEUED:
             row.update(state=CANCELLED, reason="cancelled", ended_at=time.time(),
                        **_coded(dict(message=Msg("job.rebuilt_queued"), hint=Msg("job.rebuilt_queued.hint", id=row["id"]))))

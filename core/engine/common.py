@@ -22,6 +22,12 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 # their usual layout: keep_4bit_differentiable() below sees to that in training.
 logging.getLogger("bitsandbytes").setLevel(logging.ERROR)
 warnings.filterwarnings("ignore", message=".*an autograd kernel was not registered.*")
+# PEFT 0.21 reads transformers' deprecated alias model.is_gradient_checkpointing whenever it wraps a
+# model (PeftModel.__init__, training or not); our own code calls activation_checkpointing_enable.
+# Without this its FutureWarning and source line sat in every run's stdout.log, which the Train tab
+# shows a non-programmer. Only that message from that module: any other warning still shows.
+warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning,
+                        module=r"transformers\.modeling_utils")
 
 import torch  # noqa: E402
 import torch.distributed as dist  # noqa: E402

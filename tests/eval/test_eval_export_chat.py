@@ -201,3 +201,12 @@ def test_probe_prompts_are_answered_at_each_checkpoint_and_at_the_end(trained):
     for p in probes:
         assert isinstance(p["answer"], str) and p["answer"].strip(), p
         assert len(tok(p["answer"], add_special_tokens=False).input_ids) <= MAX_NEW_TOKENS + 8, p
+
+
+def test_the_training_log_a_user_reads_has_no_warnings_meant_for_library_developers(trained):
+    """stdout.log is shown in the Train tab: PEFT's read of transformers' deprecated
+    is_gradient_checkpointing put a FutureWarning and its source line in every run's log."""
+    from core.rundir import STDOUT_LOG
+    log = (trained["run_dir"] / STDOUT_LOG).read_text()
+    assert "[danlu] training" in log  # the run's own lines are there
+    assert [line for line in log.splitlines() if "FutureWarning" in line or "DeprecationWarning" in line] == []

@@ -47,7 +47,10 @@ def test_ten_concurrent_starts_on_one_device_set_run_one_at_a_time(services, hom
     for p in ps:
         p.join(timeout=60)
     snapshot = [services.store.get(i).state for i in ids]
-    assert snapshot.count(J.QUEUED) >= 8, snapshot  # the first may already have finished
+    # Every job waits its turn: queued, the one running, or done. How many are done by now is the machine's
+    # pace (two of the fast fake jobs had finished on a loaded machine, where '>= 8 queued' failed); that
+    # none overlapped is checked from their start and end times below.
+    assert set(snapshot) <= {J.QUEUED, J.STARTING, J.RUNNING, J.SUCCEEDED}, snapshot
     assert sum(s in (J.STARTING, J.RUNNING) for s in snapshot) <= 1, snapshot
     store = services.store
 

@@ -188,6 +188,19 @@ def test_copies_danlu_did_not_write_are_skipped(tmp_path):
     assert [j.id for j in J.JobStore(ws.db_path).list()] == [good.id]
 
 
+def test_a_copy_naming_an_executor_danlu_does_not_have_is_skipped(tmp_path):
+    """Found by hand: a copy of a running job naming the executor "Local" was restored, and every
+    `jobs list` (and reconcile) then stopped with "unexpected ValueError: no executor called 'Local'"."""
+    ws, good, row, folder = a_good_job_and_a_folder_for_bad_copies(tmp_path)
+    odd = {**row, "id": "odd-executor", "state": J.RUNNING, "run_dir": str(folder), "executor": "Local"}
+    (folder / "jobs" / "odd-executor.json").write_text(json.dumps(odd))
+    lose_table(ws.db_path, "deleted")
+    r = run_app("jobs", "list", home=ws.root)
+    assert r.returncode == 0 and good.id in r.stdout and "odd-executor" not in r.stdout, r.stdout + r.stderr
+    from core.executors import EXECUTORS
+    assert set(J.EXECUTOR_NAMES) == set(EXECUTORS)  # every executor's copies are restored
+
+
 def test_a_copy_that_is_a_link_a_pipe_or_a_device_is_not_read(tmp_path):
     """Found probing by hand: a FIFO named like a copy hung the rebuild for ever, inside the write
     transaction every other Danlu process waits for; a link to a copy outside the workspace was read and
@@ -294,6 +307,20 @@ def test_a_copy_names_only_processes_of_its_own_job(tmp_path):
         for p in (victim, ours):
             p.kill()
             p.wait()
+
+
+@pytest.mark.parametrize("states", [(J.STARTING,), (J.STARTING, J.RUNNING), (J.STARTING, J.CANCELLING)])
+def test_a_restored_unfinished_job_that_names_no_supervisor_ends_like_other_dead_jobs(tmp_path, states):
+    """Found by hand: a copy left RUNNING (or STARTING) with no supervisor, and no process of the job,
+    was restored and then read as a job being handed over (no owner recorded yet) at every start:
+    "Running" forever. The hand-over it would wait for was in the lost table."""
+    ws = Workspace.open(tmp_path / "home")
+    job = job_in(J.JobStore(ws.db_path), ws.run_dir("r"), *states)
+    assert job.supervisor_pid is None
+    lose_table(ws.db_path, "deleted")
+    launcher.reconcile(ws)
+    back = J.JobStore(ws.db_path).get(job.id)
+    assert (back.state, back.reason) == ((J.CANCELLED, "cancelled") if J.CANCELLING in states else (J.INTERRUPTED, "interrupted"))
 
 
 def test_a_moved_workspace_points_its_rebuilt_jobs_at_their_new_folders(tmp_path):

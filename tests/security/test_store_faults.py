@@ -31,8 +31,9 @@ import sys, time, sqlite3
 from core import jobs as J
 db, n, ready = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 store = J.JobStore(db)
-hold = sqlite3.connect(db)          # keeps the WAL from being checkpointed when others close
-hold.execute("SELECT count(*) FROM jobs").fetchall()
+hold = sqlite3.connect(db, isolation_level=None)  # a read snapshot held open: no checkpoint (core.jobs
+hold.execute("BEGIN")                             # backfills after each write) copies the commits below into
+hold.execute("SELECT count(*) FROM jobs").fetchall()  # the file; they stay in the WAL alone, as a crash finds them
 for i in range(n):
     job = store.create(kind="train", name=f"committed-{i}", run_dir=f"/runs/{i}")
     print(job.id, flush=True)
@@ -219,6 +220,32 @@ def test_a_backup_restored_over_the_table_is_read_not_the_old_files_wal(tmp_path
         "print(c.execute('PRAGMA integrity_check').fetchone()[0], sorted(r[0] for r in c.execute('SELECT id FROM jobs')))"),
         str(db)], capture_output=True, text=True, timeout=60)
     assert r.stdout.split(" ", 1) == ["ok", "['new-job', 'restored-job']\n"], r.stdout + r.stderr
+
+
+def test_a_table_copied_over_the_open_one_is_read_as_copied(tmp_path):
+    """Found by hand: `cp other.sqlite jobs.sqlite` (the same file, rewritten: no rename to notice) under a
+    GUI or supervisor holding the table open showed the old jobs, not the copied ones, in that process and
+    in a fresh `jobs list`: SQLite read the old commits still in the WAL beside it over the copied pages
+    (a mix of both where they touch other pages), and a later checkpoint would write them in."""
+    db = tmp_path / "ws" / "jobs.sqlite"
+    db.parent.mkdir()
+    store = J.JobStore(db)
+    for i in range(3):
+        store.create(id=f"old-{i}", kind="train", name="old", run_dir="/r")
+    other = tmp_path / "other" / "jobs.sqlite"
+    other.parent.mkdir()
+    J.JobStore(other).create(id="copied-job", kind="train", name="copied", run_dir="/r")
+    J._IDLE.pop(str(other)).close()  # the other table is one whole file at rest
+    inode = db.stat().st_ino
+    shutil.copyfile(other, db)  # what cp does: the same file truncated and written
+    assert db.stat().st_ino == inode and str(db) in J._IDLE
+    assert [j.id for j in store.list()] == ["copied-job"]
+    store.create(id="new-job", kind="train", name="new", run_dir="/r")
+    r = subprocess.run([sys.executable, "-c", (
+        "import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); "
+        "print(c.execute('PRAGMA integrity_check').fetchone()[0], sorted(r[0] for r in c.execute('SELECT id FROM jobs')))"),
+        str(db)], capture_output=True, text=True, timeout=60)
+    assert r.stdout.split(" ", 1) == ["ok", "['copied-job', 'new-job']\n"], r.stdout + r.stderr
 
 
 @pytest.mark.skipif(not shutil.which("unshare"), reason="needs `unshare -rm` and tmpfs mounts (user namespaces)")
