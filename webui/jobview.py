@@ -76,8 +76,8 @@ def status_markdown(st: dict, lang: str) -> str:
         parts.append(tr("st.loading", lang))
     elif st["state"] == "queued" and st.get("executor") == "slurm":
         parts.append(recorded_text(st, "message", lang) or tr("slurm.waiting", lang))  # Slurm's reason, in words
-    elif st["state"] == "queued":
-        parts.append(tr("st.queued", lang))
+    elif st["state"] == "queued":  # a CPU job waits for a job on this computer, not for GPUs it has none of
+        parts.append(tr("st.queued_cpu" if "cpu" in (st.get("gpus") or []) else "st.queued", lang))
     if st.get("kind") != "train" and st.get("phase") and st["state"] == "running":
         phase = str(st["phase"])  # eval and merge name their phase (generating, saving, ...)
         parts.append(tr("phase." + phase, lang) if has("phase." + phase) else phase)

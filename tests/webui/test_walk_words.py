@@ -63,3 +63,14 @@ def test_the_spanish_time_left_agrees_with_one_minute():
     from webui.jobview import status_markdown
     st = dict(state="running", id="j", kind="train", step=10, total_steps=60, eta_s=90.0, phase="training")
     assert "tiempo restante: aprox. 1 min" in status_markdown(st, "es")
+
+
+def test_a_job_waiting_on_a_computer_without_gpus_does_not_wait_for_gpus():
+    """A second demo run on a laptop waited with 'GPU が空くのを待っています' beside 'CPU（このコンピューターに
+    GPU はありません）' (a walk in Japanese): a CPU job waits for the job before it to finish."""
+    from webui.jobview import status_markdown
+    cpu = dict(state="queued", id="j", kind="train", gpus=["cpu"])
+    gpu = dict(state="queued", id="j", kind="train", gpus=[0, 1])
+    for code in CODES:
+        assert tr("st.queued_cpu", code) in status_markdown(cpu, code) and "GPU" not in status_markdown(cpu, code)
+        assert tr("st.queued", code) in status_markdown(gpu, code)
