@@ -29,6 +29,7 @@ TABLE_KEYS = ["ev.col.prompt", "ev.col.reference", "ev.col.base", "ev.col.tuned"
 # a preference run's table_rows: both reference answers and the tuned one
 PAIR_TABLE_KEYS = ["ev.col.prompt", "ev.col.chosen", "ev.col.rejected", "ev.col.tuned", "ev.col.base_margin",
                    "ev.col.tuned_margin"]
+ANSWER_KEYS = {"ev.col.prompt", "ev.col.reference", "ev.col.base", "ev.col.tuned", "ev.col.chosen", "ev.col.rejected"}
 POLL_S = 1.5
 
 
@@ -78,9 +79,9 @@ def show_results(gui, lang: str, run: str | None):
     report = E.read_eval(job.run_dir) if job else None
     probes = probe_frame(E.read_probes(job.run_dir) if job else [], lang)
     if not report:  # no run chosen (none has finished yet) is not "not evaluated yet"
-        return tr("ev.none_yet" if job else "ev.no_run", lang), results_frame([], lang), gr.update(value=None, visible=False), probes
+        return tr("ev.none_yet" if job else "ev.no_run", lang), table_update([], lang), gr.update(value=None, visible=False), probes
     keys = PAIR_TABLE_KEYS if E.is_preference(report) else TABLE_KEYS
-    return (summary_markdown(report, lang), results_frame(E.table_rows(report), lang, keys), csv_update(gui, job),
+    return (summary_markdown(report, lang), table_update(E.table_rows(report), lang, keys), csv_update(gui, job),
             probes)
 
 
@@ -133,6 +134,20 @@ def results_frame(rows: list[list], lang: str, keys: list[str] = TABLE_KEYS) -> 
     return pd.DataFrame(rows, columns=[tr(k, lang) for k in keys])
 
 
+def column_widths(keys: list[str]) -> list[str]:
+    """Scores take at most 34% of the width (0.022 on one line), the answers share the rest. Left to Gradio,
+    a long base answer took the table's whole width and the fine-tuned answer, the one to compare, sat off
+    the right edge (a walk in Japanese; every language alike)."""
+    scores = [k for k in keys if k not in ANSWER_KEYS]
+    score = min(34 / len(scores), 8)
+    answer = (100 - score * len(scores)) / (len(keys) - len(scores))
+    return [f"{answer if k in ANSWER_KEYS else score:.1f}%" for k in keys]
+
+
+def table_update(rows: list[list], lang: str, keys: list[str] = TABLE_KEYS) -> dict:
+    return gr.update(value=results_frame(rows, lang, keys), column_widths=column_widths(keys))
+
+
 def probe_frame(probes: list[dict], lang: str) -> pd.DataFrame:
     cols = [tr("ev.col.step", lang), tr("ev.col.prompt", lang), tr("ev.col.answer", lang)]
     return pd.DataFrame([[p.get("step"), p.get("prompt"), p.get("answer")] for p in probes], columns=cols)
@@ -180,7 +195,7 @@ def build(gui) -> EvaluateTab:
     failure = gr.Markdown(visible=False, elem_id="ev-failure", elem_classes=["failure"])
     summary = gr.Markdown(elem_id="ev-summary")
     table = gr.Dataframe(value=results_frame([], "en"), label=L("ev.table"), interactive=False, wrap=True,
-                         elem_id="ev-table", max_height=480)
+                         column_widths=column_widths(TABLE_KEYS), elem_id="ev-table", max_height=480)
     csv = gr.File(label=L("ev.csv"), visible=False, interactive=False, elem_id="ev-csv")
     with gr.Accordion(L("ev.probes"), open=False):
         probes = gr.Dataframe(value=probe_frame([], "en"), label=L("ev.probes_table"), interactive=False, wrap=True,
