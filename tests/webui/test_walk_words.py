@@ -74,3 +74,11 @@ def test_a_job_waiting_on_a_computer_without_gpus_does_not_wait_for_gpus():
     for code in CODES:
         assert tr("st.queued_cpu", code) in status_markdown(cpu, code) and "GPU" not in status_markdown(cpu, code)
         assert tr("st.queued", code) in status_markdown(gpu, code)
+
+
+def test_exact_match_is_said_in_the_pages_language(gui):
+    """The Korean table of answers said 'yes' and 'no' in its exact-match columns (a walk in Korean)."""
+    row = ["q", "a", "b", "a", 0.0, 1.0, 0.0, 1.0, "no", "yes"]
+    frame = evaluate_tab.results_frame([row], "ko")
+    assert list(frame.iloc[0])[-2:] == [tr("ev.exact_no", "ko"), tr("ev.exact_yes", "ko")] == ["불일치", "일치"]
+    assert list(frame.iloc[0])[:4] == ["q", "a", "b", "a"]  # answers that read "yes" stay as they are

@@ -131,6 +131,10 @@ def _pct(x) -> str:
 
 
 def results_frame(rows: list[list], lang: str, keys: list[str] = TABLE_KEYS) -> pd.DataFrame:
+    """The exact-match columns in words: core writes "yes"/"no", which stood in English on every page (a walk in Korean)."""
+    words = {"yes": tr("ev.exact_yes", lang), "no": tr("ev.exact_no", lang)}
+    exact = [i for i, k in enumerate(keys) if k.endswith("_exact")]
+    rows = [[words.get(v, v) if i in exact else v for i, v in enumerate(row)] for row in rows]
     return pd.DataFrame(rows, columns=[tr(k, lang) for k in keys])
 
 
