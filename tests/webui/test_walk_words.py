@@ -82,3 +82,13 @@ def test_exact_match_is_said_in_the_pages_language(gui):
     frame = evaluate_tab.results_frame([row], "ko")
     assert list(frame.iloc[0])[-2:] == [tr("ev.exact_no", "ko"), tr("ev.exact_yes", "ko")] == ["불일치", "일치"]
     assert list(frame.iloc[0])[:4] == ["q", "a", "b", "a"]  # answers that read "yes" stay as they are
+
+
+def test_a_korean_particle_agrees_with_the_word_before_it():
+    """'에폭 수은(는) 1000.0 이하여야' read 수은, mercury (a walk in Korean): after a Hangul word the particle
+    follows its last syllable; after a number or Latin letters both forms stay."""
+    from core.config_io import out_of_bounds
+    from webui.i18n import say
+    said = {name: say(out_of_bounds(name, "max", "1e999").msg, "ko") for name in ("num_epochs", "learning_rate")}
+    assert said["num_epochs"].startswith("에폭 수는 ") and said["learning_rate"].startswith("학습률은 ")
+    assert tr("config.max", "ko", label="LoRA dropout", n=1, value=2).startswith("LoRA dropout은(는) ")
