@@ -92,3 +92,16 @@ def test_a_korean_particle_agrees_with_the_word_before_it():
     said = {name: say(out_of_bounds(name, "max", "1e999").msg, "ko") for name in ("num_epochs", "learning_rate")}
     assert said["num_epochs"].startswith("에폭 수는 ") and said["learning_rate"].startswith("학습률은 ")
     assert tr("config.max", "ko", label="LoRA dropout", n=1, value=2).startswith("LoRA dropout은(는) ")
+
+
+def test_japanese_and_korean_say_token_in_their_own_word():
+    """'token 数' on the Japanese page beside 'トークン' a few lines on, '토큰' and 'token' alike in Korean
+    (a walk in Japanese and Korean): each says トークン / 토큰 everywhere; keys and `code` stay."""
+    from core import presets
+    from webui.i18n import CATALOGS
+    word = re.compile(r"(?<![A-Za-z_{])token(?![A-Za-z_}])")
+    for code in ("ja", "ko"):
+        texts = list(CATALOGS[code].values())
+        texts += [t for p in presets.all_presets() for t in ((p.data.get("translations") or {}).get(code) or {}).values()]
+        left = [t for t in texts if isinstance(t, str) and word.search(re.sub(r"`[^`]*`", "", t))]
+        assert not left, (code, left[:3])
