@@ -103,10 +103,12 @@ def _wire_tab_switches(gui, tabs, tr, ev, ex, ch, lang):
         tab.select(None, outputs=timers, js=_timers_js([t is mine for t in timers]), api_visibility="private")
     t_ev, t_ex, t_ch = tabs[4], tabs[5], tabs[6]
     # the status line says why when the job table cannot be read (jobview.with_table_status)
-    t_ev.select(keep_said(partial(jobview.refresh_runs, gui), 1), inputs=[lang, ev.run, ev.status],
-                outputs=[ev.run, ev.status, ev.said], api_visibility="private")
-    t_ex.select(keep_said(partial(jobview.refresh_runs, gui), 1), inputs=[lang, ex.run, ex.status],
-                outputs=[ex.run, ex.status, ex.said], api_visibility="private").then(
+    # the newest run each picker listed (jobview.refresh_new_runs); hidden boxes: a State makes the page hold a stream
+    seen_ev, seen_ex = (gr.Textbox("", visible=False, label=f"{t} newest run", elem_id=f"{t}-newest") for t in ("ev", "ex"))
+    t_ev.select(keep_said(partial(jobview.refresh_new_runs, gui), 1), inputs=[lang, ev.run, ev.status, seen_ev],
+                outputs=[ev.run, ev.status, seen_ev, ev.said], api_visibility="private")
+    t_ex.select(keep_said(partial(jobview.refresh_new_runs, gui), 1), inputs=[lang, ex.run, ex.status, seen_ex],
+                outputs=[ex.run, ex.status, seen_ex, ex.said], api_visibility="private").then(
         partial(_name_if_empty, gui), inputs=[ex.run, ex.name], outputs=[ex.name], api_visibility="private")
     t_ex.select(partial(export_tab.exports_frame, gui), inputs=[lang], outputs=[ex.exports], api_visibility="private")
     t_ex.select(partial(export_tab.plan_markdown, gui), inputs=[lang, ex.run, ex.formats], outputs=[ex.plan],

@@ -32,6 +32,21 @@ def refresh_runs(gui, lang: str, run: str | None, status: str | None):
     return with_table_status(gui, lang, status, picker, 1)
 
 
+def refresh_new_runs(gui, lang: str, run: str | None, status: str | None, seen: str | None):
+    """refresh_runs for a tab being opened, `seen` the newest run its picker listed last time (None: not
+    yet on this page). A run finished since then is chosen, else the chosen one is kept: the picker kept
+    the run that was newest when the server started, and a Korean newcomer evaluated and exported that
+    older run after training a new one (a walk in Korean). Outputs: picker, status line, the newest run."""
+    newest = []
+
+    def picker():
+        choices = finished_runs(gui)
+        ids = [v for _, v in choices]
+        newest.append(ids[0] if ids else None)
+        return gr.update(choices=choices, value=run if run in ids and ids[0] == seen else newest[0])
+    return (*with_table_status(gui, lang, status, picker, 1), newest[0] if newest else gr.skip())
+
+
 def with_table_status(gui, lang: str, status, read, outputs: int):
     """read()'s `outputs` outputs, then a tab's status line: a handler that reads the job table beside a line
     (Evaluate, Export, Chat, Hyperparams). When the table cannot be read, the line says why in the Train tab's

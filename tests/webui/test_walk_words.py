@@ -105,3 +105,18 @@ def test_japanese_and_korean_say_token_in_their_own_word():
         texts += [t for p in presets.all_presets() for t in ((p.data.get("translations") or {}).get(code) or {}).values()]
         left = [t for t in texts if isinstance(t, str) and word.search(re.sub(r"`[^`]*`", "", t))]
         assert not left, (code, left[:3])
+
+
+def test_opening_evaluate_or_export_picks_a_run_finished_since_and_keeps_a_choice_otherwise(gui):
+    """The pickers kept the run that was newest when the server started: a Korean newcomer trained a new
+    run and Evaluate and Export showed the older one (a walk in Korean)."""
+    from webui.jobview import refresh_new_runs
+    from tests.webui.test_preference_page import finished_job
+    old, _ = finished_job(gui, "old")
+    picker, _, seen = refresh_new_runs(gui, "ko", old.id, "", None)  # the page just opened
+    assert picker["value"] == old.id and seen == old.id
+    new, _ = finished_job(gui, "new")
+    picker, _, seen = refresh_new_runs(gui, "ko", old.id, "", seen)  # trained meanwhile: the new run
+    assert picker["value"] == new.id and seen == new.id
+    picker, _, seen = refresh_new_runs(gui, "ko", old.id, "", seen)  # chosen by the person since: kept
+    assert picker["value"] == old.id and seen == new.id
