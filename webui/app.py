@@ -104,7 +104,8 @@ def _wire_tab_switches(gui, tabs, tr, ev, ex, ch, lang):
     t_ev, t_ex, t_ch = tabs[4], tabs[5], tabs[6]
     # the status line says why when the job table cannot be read (jobview.with_table_status)
     # the newest run each picker listed (jobview.refresh_new_runs); hidden boxes: a State makes the page hold a stream
-    seen_ev, seen_ex = (gr.Textbox("", visible=False, label=f"{t} newest run", elem_id=f"{t}-newest") for t in ("ev", "ex"))
+    seen_ev, seen_ex, seen_ch = (gr.Textbox("", visible=False, label=f"{t} newest run", elem_id=f"{t}-newest")
+                                 for t in ("ev", "ex", "chat"))
     t_ev.select(keep_said(partial(jobview.refresh_new_runs, gui), 1), inputs=[lang, ev.run, ev.status, seen_ev],
                 outputs=[ev.run, ev.status, seen_ev, ev.said], api_visibility="private")
     t_ex.select(keep_said(partial(jobview.refresh_new_runs, gui), 1), inputs=[lang, ex.run, ex.status, seen_ex],
@@ -113,8 +114,8 @@ def _wire_tab_switches(gui, tabs, tr, ev, ex, ch, lang):
     t_ex.select(partial(export_tab.exports_frame, gui), inputs=[lang], outputs=[ex.exports], api_visibility="private")
     t_ex.select(partial(export_tab.plan_markdown, gui), inputs=[lang, ex.run, ex.formats], outputs=[ex.plan],
                 api_visibility="private")  # the free disk space is read again each time the tab opens
-    t_ch.select(keep_said(partial(chat_tab.refresh_on_open, gui), 2), inputs=[lang, ch.model, ch.adapter, ch.note],
-                outputs=[ch.model, ch.adapter, ch.note, ch.said], api_visibility="private")
+    t_ch.select(keep_said(partial(chat_tab.refresh_on_open, gui), 2), inputs=[lang, ch.model, ch.adapter, ch.note, seen_ch],
+                outputs=[ch.model, ch.adapter, ch.note, seen_ch, ch.said], api_visibility="private")
 
 
 def _name_if_empty(gui, run, name):

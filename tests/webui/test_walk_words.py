@@ -120,3 +120,17 @@ def test_opening_evaluate_or_export_picks_a_run_finished_since_and_keeps_a_choic
     assert picker["value"] == new.id and seen == new.id
     picker, _, seen = refresh_new_runs(gui, "ko", old.id, "", seen)  # chosen by the person since: kept
     assert picker["value"] == old.id and seen == new.id
+
+
+def test_opening_chat_talks_to_a_run_finished_since(gui):
+    """Chat kept the run newest when the server started: after training, a Korean newcomer talked to the
+    older run (a walk in Korean). A run finished since the tab last listed runs is chosen; else the choice stays."""
+    from tests.webui.test_preference_page import finished_job
+    from webui.tabs import chat_tab
+    old, _ = finished_job(gui, "old")
+    *_, seen = chat_tab.refresh_on_open(gui, "ko", None, old.id, "", "")
+    new, _ = finished_job(gui, "new")
+    _, adapter, _, seen = chat_tab.refresh_on_open(gui, "ko", None, old.id, "", seen)
+    assert adapter["value"] == new.id and seen == new.id
+    _, adapter, _, seen = chat_tab.refresh_on_open(gui, "ko", None, old.id, "", seen)
+    assert adapter["value"] == old.id
