@@ -42,6 +42,16 @@ _D = r"[0-9](?:_?[0-9])*"
 _WRITTEN = {int: re.compile(rf"[+-]?{_D}"), float: re.compile(rf"[+-]?(?:{_D}(?:\.(?:{_D})?)?|\.{_D})(?:[eE][+-]?{_D})?")}
 
 
+# Full-width forms (U+FF01-FF5E) as their ASCII: a Japanese, Chinese or Korean input method types
+# "０．１" for 0.1. int() reads full-width digits, float() not their point: "１２３" was taken and "０．１"
+# refused with "write it like 0.0" (a walk in Korean), and the page's boxes sent to the API refused both.
+_HALF = {c: c - 0xFEE0 for c in range(0xFF01, 0xFF5F)}
+
+
+def halfwidth(text: str) -> str:
+    return text.translate(_HALF).strip()
+
+
 def int_or_text(digits: str):
     """int(digits), or the digits as they are when Python will not read that many (4,300: its guard
     against slow conversions): readers of settings (YAML here, the page's JSON) hand such a number on as
@@ -61,7 +71,7 @@ def as_number(value, t):
     too large to hold (5,000 digits, as text or an int; 1e999) is infinity of its sign, so any bounds refuse
     it (said with quoted(value)); None when it is no such number (text, true, NaN and, for a whole number, 1.5)."""
     if isinstance(value, str):
-        text = value.strip()
+        text = halfwidth(value)
         if not _WRITTEN[t].fullmatch(text):
             return None
         value = int_or_text(text) if t is int else float(text)  # float() of 5,000 digits is inf
@@ -133,8 +143,10 @@ def _number(name: str, t, value) -> tuple[Any, Problem | None] | None:
         return None
     if t is int and not isinstance(value, str):
         return (int(value), None) if isinstance(value, int) or value.is_integer() else None
+    if isinstance(value, str):
+        value = halfwidth(value)
     try:
-        number = t(value.strip() if isinstance(value, str) else value)
+        number = t(value)
     except (ValueError, OverflowError):  # no number; or an int past Python's 4,300 digits, or one no float holds
         number = None
     if number is None or (t is float and math.isinf(number)):  # "inf" itself is the settings check's to say

@@ -103,20 +103,23 @@ def _wire_tab_switches(gui, tabs, tr, ev, ex, ch, lang):
         tab.select(None, outputs=timers, js=_timers_js([t is mine for t in timers]), api_visibility="private")
     t_ev, t_ex, t_ch = tabs[4], tabs[5], tabs[6]
     # the status line says why when the job table cannot be read (jobview.with_table_status)
-    t_ev.select(keep_said(partial(jobview.refresh_runs, gui), 1), inputs=[lang, ev.run, ev.status],
-                outputs=[ev.run, ev.status, ev.said], api_visibility="private").then(
+    # the newest run each picker listed (jobview.refresh_new_runs); hidden boxes: a State makes the page hold a stream
+    seen_ev, seen_ex, seen_ch = (gr.Textbox("", visible=False, label=f"{t} newest run", elem_id=f"{t}-newest")
+                                 for t in ("ev", "ex", "chat"))
+    t_ev.select(keep_said(partial(jobview.refresh_new_runs, gui), 1), inputs=[lang, ev.run, ev.status, seen_ev],
+                outputs=[ev.run, ev.status, seen_ev, ev.said], api_visibility="private").then(
         # the chosen run's results and intro: a page opened in English (no language change at load) showed
         # none, and the intro named ROUGE and BLEU for a DPO run picked when the server started
         partial(evaluate_tab.show_results, gui), inputs=[lang, ev.run],
         outputs=[ev.summary, ev.table, ev.csv, ev.probes, ev.intro], api_visibility="private")
-    t_ex.select(keep_said(partial(jobview.refresh_runs, gui), 1), inputs=[lang, ex.run, ex.status],
-                outputs=[ex.run, ex.status, ex.said], api_visibility="private").then(
+    t_ex.select(keep_said(partial(jobview.refresh_new_runs, gui), 1), inputs=[lang, ex.run, ex.status, seen_ex],
+                outputs=[ex.run, ex.status, seen_ex, ex.said], api_visibility="private").then(
         partial(_name_if_empty, gui), inputs=[ex.run, ex.name], outputs=[ex.name], api_visibility="private")
     t_ex.select(partial(export_tab.exports_frame, gui), inputs=[lang], outputs=[ex.exports], api_visibility="private")
     t_ex.select(partial(export_tab.plan_markdown, gui), inputs=[lang, ex.run, ex.formats], outputs=[ex.plan],
                 api_visibility="private")  # the free disk space is read again each time the tab opens
-    t_ch.select(keep_said(partial(chat_tab.refresh_on_open, gui), 2), inputs=[lang, ch.model, ch.adapter, ch.note],
-                outputs=[ch.model, ch.adapter, ch.note, ch.said], api_visibility="private")
+    t_ch.select(keep_said(partial(chat_tab.refresh_on_open, gui), 2), inputs=[lang, ch.model, ch.adapter, ch.note, seen_ch],
+                outputs=[ch.model, ch.adapter, ch.note, seen_ch, ch.said], api_visibility="private")
 
 
 def _name_if_empty(gui, run, name):

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import inspect
 import json
-
+import re
 from pathlib import Path
 
 import gradio as gr
@@ -126,7 +126,27 @@ def tr(key: str, lang: str | None, /, **params) -> str:
     """The page's own words for `key` in one language (English where a language lacks it); filled with
     `params` when there are any, numbers as `lang` writes them (a parameter may be called `lang`)."""
     text = CATALOGS[lang_code(lang)].get(key) or STRINGS[key]
-    return numbers(lang).vformat(text, (), params) if params else text
+    return particles(numbers(lang).vformat(text, (), params), lang) if params else text
+
+
+# A Korean particle after a filled-in word is written for both endings ("{label}은(는)"): '에폭 수은(는)'
+# read as 수은, mercury (a walk in Korean). After a Hangul syllable the ending decides; after anything
+# else (a number, a key, Latin letters) both forms stay.
+_KO_PARTICLE = re.compile(r"([가-힣])(은\(는\)|이\(가\)|을\(를\)|과\(와\)|\(으\)로|\(이\)라)")
+
+
+def _particle(m: re.Match) -> str:
+    syllable, both = m.group(1), m.group(2)
+    final = (ord(syllable) - 0xAC00) % 28  # 0: no final consonant; 8: ㄹ
+    if both == "(으)로":
+        return syllable + ("으로" if final not in (0, 8) else "로")
+    if both == "(이)라":
+        return syllable + ("이라" if final else "라")
+    return syllable + (both[0] if final else both[2])
+
+
+def particles(text: str, lang: str | None) -> str:
+    return _KO_PARTICLE.sub(_particle, text) if lang_code(lang) == "ko" else text
 
 
 def number(n, lang: str | None) -> str:
@@ -162,7 +182,7 @@ def say(m, lang: str | None) -> str:
         return ""
     if isinstance(m, str):
         return m
-    return render(Msg.of(m), words(lang), numbers(lang))
+    return particles(render(Msg.of(m), words(lang), numbers(lang)), lang)
 
 
 def recorded_text(record: dict | None, key: str, lang: str | None) -> str:

@@ -32,6 +32,21 @@ def refresh_runs(gui, lang: str, run: str | None, status: str | None):
     return with_table_status(gui, lang, status, picker, 1)
 
 
+def refresh_new_runs(gui, lang: str, run: str | None, status: str | None, seen: str | None):
+    """refresh_runs for a tab being opened, `seen` the newest run its picker listed last time (None: not
+    yet on this page). A run finished since then is chosen, else the chosen one is kept: the picker kept
+    the run that was newest when the server started, and a Korean newcomer evaluated and exported that
+    older run after training a new one (a walk in Korean). Outputs: picker, status line, the newest run."""
+    newest = []
+
+    def picker():
+        choices = finished_runs(gui)
+        ids = [v for _, v in choices]
+        newest.append(ids[0] if ids else None)
+        return gr.update(choices=choices, value=run if run in ids and ids[0] == seen else newest[0])
+    return (*with_table_status(gui, lang, status, picker, 1), newest[0] if newest else gr.skip())
+
+
 def with_table_status(gui, lang: str, status, read, outputs: int):
     """read()'s `outputs` outputs, then a tab's status line: a handler that reads the job table beside a line
     (Evaluate, Export, Chat, Hyperparams). When the table cannot be read, the line says why in the Train tab's
@@ -76,8 +91,8 @@ def status_markdown(st: dict, lang: str) -> str:
         parts.append(tr("st.loading", lang))
     elif st["state"] == "queued" and st.get("executor") == "slurm":
         parts.append(recorded_text(st, "message", lang) or tr("slurm.waiting", lang))  # Slurm's reason, in words
-    elif st["state"] == "queued":
-        parts.append(tr("st.queued", lang))
+    elif st["state"] == "queued":  # a CPU job waits for a job on this computer, not for GPUs it has none of
+        parts.append(tr("st.queued_cpu" if "cpu" in (st.get("gpus") or []) else "st.queued", lang))
     if st.get("kind") != "train" and st.get("phase") and st["state"] == "running":
         phase = str(st["phase"])  # eval and merge name their phase (generating, saving, ...)
         parts.append(tr("phase." + phase, lang) if has("phase." + phase) else phase)

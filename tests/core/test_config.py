@@ -169,3 +169,15 @@ def test_a_value_over_its_bound_says_what_to_use_as_one_under_it_does(tmp_path):
     said = {q.where: str(q) for q in e.value.problems}
     assert said["lora_rank"].endswith("LoRA rank must be at most 1024, got 2000 — use 1024 or less")
     assert said["learning_rate"].endswith("Learning rate must be at most 1.0, got 5.0 — use 1.0 or less")
+
+
+def test_full_width_numbers_an_input_method_types_are_read():
+    """A Korean Load config took lora_rank: "１２３" and refused lora_dropout: "０．１" ("write it like 0.0");
+    the page's boxes sent to the HTTP API refused both (a walk in Korean). Full-width forms read as ASCII."""
+    from core.config_io import as_number, coerce
+    assert coerce("lora_dropout", "０．１") == (0.1, None)
+    assert coerce("learning_rate", "２ｅ－４") == (2e-4, None)
+    assert coerce("lora_rank", "１２３") == (123, None)
+    assert as_number("１２３", int) == 123 and as_number("－０．５", float) == -0.5
+    assert as_number("１２３４５６７８９０１２３４５６７８９０", int) == 12345678901234567890
+    assert as_number("ａｂｃ", float) is None and coerce("lora_dropout", "ａｂｃ")[1] is not None

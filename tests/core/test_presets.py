@@ -133,3 +133,15 @@ def test_a_key_written_twice_in_a_preset_is_named_with_its_file_and_line(tmp_pat
     path.write_text("name: mine\ndescription: mine\nsettings: {lora_rank: 8, lora_rank: 64}\n")
     assert [(p.where, p.msg.code) for p in presets.validate_preset_file(path, "recipe", root=tmp_path)] == \
            [("recipes/mine.yaml:3", "config.key_twice_line")]
+
+
+def test_the_demo_names_its_question_in_english_in_every_language():
+    """The Japanese card said the trained demo answers 「銅の炉にはどんな火を使う？」; typed into Chat so, the
+    tiny model (trained on English rows only) answered bytes of nonsense (a walk in Japanese). Every language
+    quotes the question as it must be typed, in English, as the sample data has it."""
+    demo = presets.get("demo")
+    question = "What fire does the copper furnace use?"
+    rows = (presets.PRESETS_DIR / "templates" / demo.data["dataset"]).read_text(encoding="utf-8")
+    assert f'"content": "{question}"' in rows
+    for lang, texts in demo.data["translations"].items():
+        assert question in texts["description"], lang

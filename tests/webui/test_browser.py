@@ -328,7 +328,7 @@ NEW_LANGUAGES = [
      "Usar esta plantilla", "Iniciar entrenamiento", "Rango de LoRA debe ser al menos 1", "JSON mal formado en la columna",
      "JSON mal formado", ("Revisa las filas", "direcciones de correo"), "GGUF Q4_K_M (recomendado", "es"),
     ("한국어", ("템플릿", "데이터셋", "검토", "하이퍼파라미터", "학습", "평가", "내보내기", "채팅"),
-     "이 템플릿 사용", "학습 시작", "LoRA 랭크은(는) 1 이상이어야 합니다", "번째 열의 JSON이 잘못되었습니다",
+     "이 템플릿 사용", "학습 시작", "LoRA 랭크는 1 이상이어야 합니다", "번째 열의 JSON이 잘못되었습니다",
      "잘못된 JSON", ("행 검토", "이메일 주소"), "GGUF Q4_K_M(추천", "ko"),
 ]
 

@@ -1,9 +1,10 @@
 """The Hyperparameters tab's Load config without a browser: what it says of a file it cannot use whole."""
 import json
 
+from core.messages import label
 from core.presets import compose
 from webui import fields
-from webui.i18n import say_again
+from webui.i18n import say, say_again, tr
 from webui.tabs import hyperparams_tab as hp
 
 
@@ -85,3 +86,16 @@ def test_a_whole_number_no_number_box_holds_is_said_not_sent(gui, uploads):
     assert "debe ser al menos 0; ahora es -9007199254740993" in out[-1] and "**zzz**" in out[-1], out[-1]
     assert out[fields.NAMES.index("lora_rank")] == 8
     orjson.dumps([v for v in out[:-1] if not isinstance(v, dict)])  # what Gradio sends: every value fits
+
+
+def test_a_refused_value_is_not_said_to_be_missing_from_the_file(gui, uploads):
+    """learning_rate: '0,0002' in a loaded file was refused, then listed among the settings "the file does not
+    name" (a walk in Korean); it is said to be back at its default because it could not be used."""
+    f = uploads / "hostile.yaml"
+    f.write_text("learning_rate: '0,0002'\nlora_rank: 8\n")
+    current = fields.config_values({"learning_rate": 0.01, "num_epochs": 20}, fields.NAMES)
+    said = str(hp.load_settings(gui, str(f), "ko", *current)[-1])
+    lr, epochs = say(label("learning_rate"), "ko"), say(label("num_epochs"), "ko")
+    assert tr("hp.load_refused", "ko", names=lr) in said
+    [reset] = [line for line in said.splitlines() if line.startswith(tr("hp.load_reset", "ko", names="")[:12])]
+    assert epochs in reset and lr not in reset

@@ -47,7 +47,7 @@ def test_evaluate_chat_and_demo_numbers(gui, value):
     _, said, _ = evaluate_tab.start_eval(gui, "ja", "some-run", 200, value)
     assert "1 から 8192 の間にしてください" in said_short(said, value)
     assert f"**{tr('ev.max_new_tokens', 'ja')}**" in said and "max_new_tokens" not in said
-    for i, slider in enumerate(("温度", "Top-p", "最長の回答（token）", "繰り返しペナルティ")):
+    for i, slider in enumerate(("温度", "Top-p", "最長の回答（トークン）", "繰り返しペナルティ")):
         sampling = [0.7, 0.9, 256, 1.1]
         sampling[i] = value
         out = list(chat_tab.answer(gui, None, "ja", "builtin:danlu-tiny", None, False, "", *sampling,
@@ -70,7 +70,7 @@ def test_dataset_tab_numbers(gui, ds_id, value):
     said = dataset_pairs.swap(gui, ds_id, value, "ja")
     assert "入れ替える行" in said_short(said, value)
     said = dataset_tab.clean_now(gui, "filter-long", ds_id, "builtin:danlu-tiny", value, "auto", "ja")
-    assert "最大長（token）" in said_short(said, value) and any(w in said for w in ("範囲外", "整数ではありません", "小さすぎます"))
+    assert "最大長（トークン）" in said_short(said, value) and any(w in said for w in ("範囲外", "整数ではありません", "小さすぎます"))
     for length, example, box in ((value, 1, "max_seq_length"), (1024, value, "例の行")):
         *_, last = dataset_lengths.insight(gui, ds_id, "builtin:danlu-tiny", length, False, "auto", example, "ja")
         assert box in said_short(last[1], value) and "までの整数でなければなりません" in last[1]
@@ -83,7 +83,7 @@ def test_review_token_bounds(gui, value, tmp_path):
         fs = ["", False, H.ALL, H.ALL, H.ALL, H.ALL, 0, 0, "position"]
         fs[at] = value
         text = H.show(gui, ds, *fs, "", "ja")[0]
-        assert ("token 数" in text) and "0 から 1,000,000,000 までの整数" in said_short(text, value)
+        assert ("トークン数" in text) and "0 から 1,000,000,000 までの整数" in said_short(text, value)
 
 
 @pytest.mark.parametrize("value", HOSTILE, ids=IDS)

@@ -42,7 +42,8 @@ def finished_job(gui, name: str):
 def test_the_evaluate_tab_shows_accuracy_and_margin_before_and_after_and_the_pair_columns(gui, lang):
     job, run_dir = finished_job(gui, "pref")
     (run_dir / "eval.json").write_text(json.dumps(PREF_REPORT))
-    summary, table, _csv, _probes, _intro = ev.show_results(gui, lang, job.id)
+    summary, update, _csv, _probes, _intro = ev.show_results(gui, lang, job.id)
+    table = update["value"]
     for key in ("ev.pref_accuracy", "ev.pref_margin", "ev.pairs", "ev.pref_explain"):
         assert tr(key, lang) in summary
     assert "| 50% | 88% |" in summary and "| -0.125 | 2.375 |" in summary and "(8 " in summary
@@ -57,9 +58,24 @@ def test_a_supervised_evaluation_keeps_its_columns_and_scores(gui):
              tuned_bleu=1.0, base_exact=False, tuned_exact=True)
     (run_dir / "eval.json").write_text(json.dumps(dict(eval_loss=1.0, base_eval_loss=2.0, perplexity=2.7, n_samples=1,
                                                         metrics=dict(base={}, tuned={}), samples=[s])))
-    summary, table, _csv, _probes, _intro = ev.show_results(gui, "en", job.id)
-    assert list(table.columns) == [tr(k, "en") for k in ev.TABLE_KEYS]
+    summary, update, _csv, _probes, _intro = ev.show_results(gui, "en", job.id)
+    assert list(update["value"].columns) == [tr(k, "en") for k in ev.TABLE_KEYS]
     assert tr("ev.pref_accuracy", "en") not in summary and "ROUGE-L" in summary
+
+
+@pytest.mark.parametrize("pairs", [False, True])
+def test_the_answers_to_compare_share_the_tables_width(gui, pairs):
+    """A long base answer took the whole width and the fine-tuned answer sat off the right edge, to be
+    scrolled to (a walk in Japanese): the answer columns share most of the width, the scores the rest."""
+    job, run_dir = finished_job(gui, "pref" if pairs else "sft")
+    s = dict(prompt="p", reference="r", base="b " * 500, tuned="r", base_rouge_l=0.0, tuned_rouge_l=1.0, base_bleu=0.0,
+             tuned_bleu=1.0, base_exact=False, tuned_exact=True)
+    report = PREF_REPORT if pairs else dict(n_samples=1, metrics=dict(base={}, tuned={}), samples=[s])
+    (run_dir / "eval.json").write_text(json.dumps(report))
+    keys = ev.PAIR_TABLE_KEYS if pairs else ev.TABLE_KEYS
+    widths = dict(zip(keys, (float(w.rstrip("%")) for w in ev.show_results(gui, "ja", job.id)[1]["column_widths"])))
+    assert len(widths) == len(keys) and sum(widths.values()) <= 100.5
+    assert widths["ev.col.tuned"] >= 15 and widths["ev.col.tuned"] == max(widths.values())
 
 
 def test_with_no_run_chosen_the_evaluate_tab_asks_for_one_and_a_chosen_run_says_it_is_not_evaluated_yet(gui):
@@ -80,7 +96,7 @@ def test_the_evaluate_intro_names_what_the_chosen_runs_evaluation_measures(gui, 
     (sft_dir / "config.yaml").write_text("method: sft\n")
     not_yet = ev.show_results(gui, lang, dpo.id)
     assert not_yet[4] == tr("ev.intro_pref", lang)
-    assert list(not_yet[1].columns) == [tr(k, lang) for k in ev.PAIR_TABLE_KEYS]  # its empty table's columns too
+    assert list(not_yet[1]["value"].columns) == [tr(k, lang) for k in ev.PAIR_TABLE_KEYS]  # its empty table's columns too
     assert ev.show_results(gui, lang, scored.id)[4] == tr("ev.intro_pref", lang)
     assert ev.show_results(gui, lang, sft.id)[4] == tr("ev.intro", lang)
     assert ev.show_results(gui, lang, None)[4] == tr("ev.intro", lang)

@@ -65,7 +65,8 @@ def test_the_other_tabs_say_it_too_and_keep_what_they_show(gui):
     assert jobview.refresh_runs(gui, "en", None, "▶ started")[1] == gr.skip()  # and keeps any other
     _damage(gui.ws.db_path)
     lines = [jobview.refresh_runs(gui, "en", None, "")[::-1],  # Evaluate's and Export's tab opened
-             chat_tab.refresh_on_open(gui, "en", None, None, "")[::-1],
+             jobview.refresh_new_runs(gui, "en", None, "", "")[1::-1],
+             chat_tab.refresh_on_open(gui, "en", None, None, "", "")[2::-1],
              hp.start_adapter_choices(gui, "en", "", "")[::-1],
              ev.show_results(gui, "en", job.id), ev.poll(gui, "en", job.id, job.id), ex.poll(gui, "en", job.id),
              (ex.stop_export(gui, "en", job.id),), (ex.plan_markdown(gui, "en", job.id, None),)]

@@ -133,10 +133,18 @@ def refresh_choices(gui, lang: str, model: str | None, adapter: str | None):
     return gr.update(choices=model_choices(gui, lang), value=model), gr.update(choices=adapters, value=adapter or "")
 
 
-def refresh_on_open(gui, lang: str, model: str | None, adapter: str | None, note: str | None):
+def refresh_on_open(gui, lang: str, model: str | None, adapter: str | None, note: str | None, seen: str | None):
     """The tab's opening: refresh_choices, then the note under the chat, which says why when the job table
-    cannot be read (the pickers keep what they offer: jobview.with_table_status)."""
-    return with_table_status(gui, lang, note, lambda: refresh_choices(gui, lang, model, adapter), 2)
+    cannot be read (the pickers keep what they offer: jobview.with_table_status), then the newest run.
+    A run finished since the tab last listed runs (`seen`) is chosen: the picker kept the run newest when
+    the server started, and a Korean newcomer talked to that older run after training (a walk in Korean)."""
+    newest = []
+
+    def read():
+        runs = finished_runs(gui)
+        newest.append(runs[0][1] if runs else "")
+        return refresh_choices(gui, lang, model, adapter if newest[0] == (seen or "") else newest[0] or adapter)
+    return (*with_table_status(gui, lang, note, read, 2), newest[0] if newest else gr.skip())
 
 
 # ---- talking -----------------------------------------------------------------------------------

@@ -29,6 +29,7 @@ TABLE_KEYS = ["ev.col.prompt", "ev.col.reference", "ev.col.base", "ev.col.tuned"
 # a preference run's table_rows: both reference answers and the tuned one
 PAIR_TABLE_KEYS = ["ev.col.prompt", "ev.col.chosen", "ev.col.rejected", "ev.col.tuned", "ev.col.base_margin",
                    "ev.col.tuned_margin"]
+ANSWER_KEYS = {"ev.col.prompt", "ev.col.reference", "ev.col.base", "ev.col.tuned", "ev.col.chosen", "ev.col.rejected"}
 POLL_S = 1.5
 
 
@@ -82,9 +83,9 @@ def show_results(gui, lang: str, run: str | None):
     pairs = bool(job) and E.is_preference_run(job.run_dir, report)
     intro, keys = (tr("ev.intro_pref", lang), PAIR_TABLE_KEYS) if pairs else (tr("ev.intro", lang), TABLE_KEYS)
     if not report:  # no run chosen (none has finished yet) is not "not evaluated yet"
-        return (tr("ev.none_yet" if job else "ev.no_run", lang), results_frame([], lang, keys),
+        return (tr("ev.none_yet" if job else "ev.no_run", lang), table_update([], lang, keys),
                 gr.update(value=None, visible=False), probes, intro)
-    return (summary_markdown(report, lang), results_frame(E.table_rows(report), lang, keys), csv_update(gui, job),
+    return (summary_markdown(report, lang), table_update(E.table_rows(report), lang, keys), csv_update(gui, job),
             probes, intro)
 
 
@@ -134,7 +135,25 @@ def _pct(x) -> str:
 
 
 def results_frame(rows: list[list], lang: str, keys: list[str] = TABLE_KEYS) -> pd.DataFrame:
+    """The exact-match columns in words: core writes "yes"/"no", which stood in English on every page (a walk in Korean)."""
+    words = {"yes": tr("ev.exact_yes", lang), "no": tr("ev.exact_no", lang)}
+    exact = [i for i, k in enumerate(keys) if k.endswith("_exact")]
+    rows = [[words.get(v, v) if i in exact else v for i, v in enumerate(row)] for row in rows]
     return pd.DataFrame(rows, columns=[tr(k, lang) for k in keys])
+
+
+def column_widths(keys: list[str]) -> list[str]:
+    """Scores take at most 34% of the width (0.022 on one line), the answers share the rest. Left to Gradio,
+    a long base answer took the table's whole width and the fine-tuned answer, the one to compare, sat off
+    the right edge (a walk in Japanese; every language alike)."""
+    scores = [k for k in keys if k not in ANSWER_KEYS]
+    score = min(34 / len(scores), 8)
+    answer = (100 - score * len(scores)) / (len(keys) - len(scores))
+    return [f"{answer if k in ANSWER_KEYS else score:.1f}%" for k in keys]
+
+
+def table_update(rows: list[list], lang: str, keys: list[str] = TABLE_KEYS) -> dict:
+    return gr.update(value=results_frame(rows, lang, keys), column_widths=column_widths(keys))
 
 
 def probe_frame(probes: list[dict], lang: str) -> pd.DataFrame:
@@ -184,7 +203,7 @@ def build(gui) -> EvaluateTab:
     failure = gr.Markdown(visible=False, elem_id="ev-failure", elem_classes=["failure"])
     summary = gr.Markdown(elem_id="ev-summary")
     table = gr.Dataframe(value=results_frame([], "en"), label=L("ev.table"), interactive=False, wrap=True,
-                         elem_id="ev-table", max_height=480)
+                         column_widths=column_widths(TABLE_KEYS), elem_id="ev-table", max_height=480)
     csv = gr.File(label=L("ev.csv"), visible=False, interactive=False, elem_id="ev-csv")
     with gr.Accordion(L("ev.probes"), open=False):
         probes = gr.Dataframe(value=probe_frame([], "en"), label=L("ev.probes_table"), interactive=False, wrap=True,

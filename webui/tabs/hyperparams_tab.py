@@ -228,6 +228,9 @@ def load_settings(gui, path, lang: str, *current) -> list:
     full = fields.config_values(known, fields.NAMES)
     values = fields.changed_only(full, current)
     reset = [n for n, new, now in zip(fields.NAMES, full, current) if n not in known and new != now]
+    # a value the file names but that could not be used is no setting it "does not name" (a walk in Korean)
+    refused = [n for n in reset if n in data]
+    reset = [n for n in reset if n not in data]
     # what is wrong with the values themselves shows in the settings check, which follows every change
     name = Path(path).name
 
@@ -235,6 +238,8 @@ def load_settings(gui, path, lang: str, *current) -> list:
         said = problems_markdown(problems, code, "hp.load_notes") if problems else f"✓ {tr('hp.loaded', code)} `{name}`"
         if reset:  # as `python app.py train` runs the file: a newcomer may expect them kept
             said += "\n\n" + tr("hp.load_reset", code, names=", ".join(say(label(n), code) for n in reset))
+        if refused:
+            said += "\n\n" + tr("hp.load_refused", code, names=", ".join(say(label(n), code) for n in refused))
         return said
     return values + [said_in_all(note, lang)]
 
