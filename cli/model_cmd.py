@@ -306,9 +306,12 @@ def demo_cmd(args, services) -> int:
         info = engine.info(sid)
         for note in info.get("notes", []):
             print(f"[demo] {note}", flush=True)
+        from core.model_sampling import default_sampling
         from webui.demo_app import serve
+        recommended, _ = default_sampling(services.workspace, args.model, args.adapter, origin=trust.SHELL)
         return serve(services.workspace, engine, sid, label=info["label"], adapter=info.get("adapter"), host=args.host,
-                     port=args.port, auth=auth, share=args.share, title=args.title, system=args.system, lang=args.lang)
+                     port=args.port, auth=auth, share=args.share, title=args.title, system=args.system, lang=args.lang,
+                     sampling=recommended)
     finally:
         engine.close()
 
