@@ -55,8 +55,9 @@ def register(sub):
     _model_args(c)
     c.add_argument("--prompt", help="print one reply to this message and exit")
     c.add_argument("--system", default="", help="system prompt")
-    c.add_argument("--temperature", type=number(float), default=0.7)
-    c.add_argument("--top-p", type=number(float), default=0.9)
+    c.add_argument("--temperature", type=number(float),
+                   help="default: the model's recommended one (its generation_config.json), else 0.7")
+    c.add_argument("--top-p", type=number(float), help="default: the model's recommended one, else 0.9")
     c.add_argument("--max-new-tokens", type=number(int), default=256)
     c.add_argument("--repetition-penalty", type=number(float), default=1.1)
     c.add_argument("--device", default="auto", help="auto, cpu or cuda:N")
@@ -215,7 +216,8 @@ def chat_cmd(args, services) -> int:
     # what was typed is checked before the model loads (minutes for a big one), not after
     if args.prompt is not None and not args.prompt.strip():
         raise InputError(problems=[Problem("--prompt", Msg("cli.empty_prompt"), Msg("cli.empty_prompt.hint"))])
-    settings = dict(system=args.system, **sampling(temperature=args.temperature, top_p=args.top_p,
+    temperature, top_p = _sampling_defaults(services, args)
+    settings = dict(system=args.system, **sampling(temperature=temperature, top_p=top_p,
                                                    max_new_tokens=args.max_new_tokens,
                                                    repetition_penalty=args.repetition_penalty))
     engine = ChatEngine(services.workspace)
@@ -230,6 +232,17 @@ def chat_cmd(args, services) -> int:
         return interactive(engine, sid, info, settings)
     finally:
         engine.close()
+
+
+def _sampling_defaults(services, args) -> tuple:
+    """--temperature and --top-p as typed, each one left out the model's recommended value (its
+    generation_config.json, core.model_sampling), else Danlu's."""
+    if args.temperature is not None and args.top_p is not None:
+        return args.temperature, args.top_p
+    from core.model_sampling import default_sampling
+    values, _ = default_sampling(services.workspace, args.model, args.adapter, origin=trust.SHELL)
+    return (values["temperature"] if args.temperature is None else args.temperature,
+            values["top_p"] if args.top_p is None else args.top_p)
 
 
 def _say(engine, sid, messages, settings) -> str:
@@ -293,9 +306,12 @@ def demo_cmd(args, services) -> int:
         info = engine.info(sid)
         for note in info.get("notes", []):
             print(f"[demo] {note}", flush=True)
+        from core.model_sampling import default_sampling
         from webui.demo_app import serve
+        recommended, _ = default_sampling(services.workspace, args.model, args.adapter, origin=trust.SHELL)
         return serve(services.workspace, engine, sid, label=info["label"], adapter=info.get("adapter"), host=args.host,
-                     port=args.port, auth=auth, share=args.share, title=args.title, system=args.system, lang=args.lang)
+                     port=args.port, auth=auth, share=args.share, title=args.title, system=args.system, lang=args.lang,
+                     sampling=recommended)
     finally:
         engine.close()
 

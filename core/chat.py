@@ -66,7 +66,7 @@ class ChatTarget:
 
 
 def resolve_target(ws: Workspace, model: str | None, adapter: str | None = None, template: str = "auto", *,
-                   origin: str) -> ChatTarget:
+                   origin: str, builtin: str = "build") -> ChatTarget:
     """What to load for `model` (+ `adapter`). Order: a merged export's name, a training job id or run
     folder (= its base + adapter), then anything `core.models.resolve_model` accepts. origin
     (core.trust): from the page, a folder must lie inside the workspace or the allowed folders."""
@@ -95,10 +95,10 @@ def resolve_target(ws: Workspace, model: str | None, adapter: str | None = None,
         run = resolve_trained_run(ws, model)  # a job without a finished adapter says so here
         if run is not None:
             tmpl = "chatml" if run.info.get("chat_template") == "chatml" and template == "auto" else template
-            ref = resolve_model(run.base_model, ws)
+            ref = resolve_model(run.base_model, ws, builtin=builtin)
             return ChatTarget(ref.source, str(run.adapter_dir), bool(run.info.get("trust_remote_code")), ref.local,
                               tmpl, model)
-    ref = resolve_model(model, ws)
+    ref = resolve_model(model, ws, builtin=builtin)
     return ChatTarget(ref.source, str(adapter_dir) if adapter_dir else None, remote_code, ref.local, template, model)
 
 

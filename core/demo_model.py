@@ -15,7 +15,8 @@ Who builds: the job's supervisor, before any rank starts (a build inside a runni
 torch.distributed group writes only the tokenizer: transformers saves weights on rank 0 alone),
 the GUI at launch, and single-process users (chat, a shared demo). Ranks only load (`require`).
 A folder counts as built only with the stamp a finished build writes last (`danlu-build.json`,
-file -> sha256); anything else in its place (half-built, foreign, edited) is rebuilt.
+file -> sha256, and the build's VERSION); anything else in its place (half-built, foreign, edited, an
+older build) is rebuilt: the weights come out the same, so a run trained on the older build still fits.
 
 `initializer_range=0.2` (not the usual 0.02) matters: with tiny random weights the frozen output
 layer gives near-uniform logits and LoRA cannot move the loss much; with 0.2 the demo visibly
@@ -42,6 +43,10 @@ DEMO_NAME = "danlu-tiny"
 BUILTIN_PREFIX = "builtin:"
 DEMO_DATA = PRESETS_DIR / "templates" / "data" / "demo.jsonl"
 STAMP = "danlu-build.json"  # written last by a finished build (file -> sha256)
+VERSION = 2  # 2: generation_config.json recommends SAMPLING (version 1's builds are rebuilt)
+# the answers' recommended sampling (core.gen_settings.model_defaults reads it): at Danlu's usual 0.7 the
+# tiny model, even trained on the demo data, answered mostly garbled text, at 0.2 clean sentences
+SAMPLING = {"do_sample": True, "temperature": 0.2, "top_p": 0.9}
 SPECIAL_TOKENS = ["<unk>", "<|bos|>", "<|eos|>", "<|pad|>", "<|im_start|>", "<|im_end|>"]  # ids 0..5
 VOCAB_SIZE = 512  # 256 byte-fallback pieces, the 6 specials, the rest learned from the demo text
 
@@ -155,6 +160,8 @@ def build(out_dir: Path, seed: int = 0) -> Path:
     model = LlamaForCausalLM(cfg)
     model.generation_config.pad_token_id = hf_tok.pad_token_id
     model.generation_config.eos_token_id = hf_tok.eos_token_id
+    for key, value in SAMPLING.items():
+        setattr(model.generation_config, key, value)
     out_dir.mkdir(parents=True)
     model.save_pretrained(out_dir, safe_serialization=True)
     hf_tok.save_pretrained(out_dir)
@@ -202,7 +209,7 @@ def is_complete(folder: Path) -> bool:
     try:
         stamp = json.loads((folder / STAMP).read_text())
         files = stamp["files"]
-        return stamp.get("name") == DEMO_NAME and bool(files) and all(
+        return stamp.get("name") == DEMO_NAME and stamp.get("version") == VERSION and bool(files) and all(
             _digest(folder / f) == h for f, h in files.items())
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return False
@@ -229,7 +236,7 @@ def _digest(path: Path) -> str:
 def _write_stamp(folder: Path) -> None:
     """Written last: its presence (with matching digests) is what makes a folder complete."""
     files = {p.name: _digest(p) for p in sorted(folder.iterdir()) if p.is_file()}
-    (folder / STAMP).write_text(json.dumps({"name": DEMO_NAME, "files": files}, indent=1))
+    (folder / STAMP).write_text(json.dumps({"name": DEMO_NAME, "version": VERSION, "files": files}, indent=1))
     (folder / STAMP).chmod(0o644)
 
 

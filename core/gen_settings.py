@@ -39,3 +39,37 @@ class GenSettings:
         from core.config_io import quoted  # a whole number of 5,000 digits is quoted short, not str()'s ValueError
         found = (problem(name, getattr(self, name), quoted(getattr(self, name))) for name in BOUNDS)
         return [p for p in found if p is not None]
+
+
+# what a model's own generation_config.json may set as an answer's defaults: the ranges the Chat tab's
+# sliders offer (webui/tabs/chat_tab.py); a value outside them is not a recommendation Danlu can follow
+MODEL_RANGES = {"temperature": (0.0, 2.0), "top_p": (0.05, 1.0)}
+
+
+def model_defaults(folders) -> tuple[dict, bool]:
+    """The default temperature and top_p of an answer: those the first of `folders` holding a
+    generation_config.json recommends (do_sample false: greedy, temperature 0), each missing or out of
+    range one Danlu's (GenSettings). Plain JSON, no torch: the page asks this when a model is picked.
+    Returns (values, whether any value came from the model)."""
+    import json
+    import math
+    from pathlib import Path
+    values = {"temperature": GenSettings.temperature, "top_p": GenSettings.top_p}
+    for folder in folders:
+        path = Path(folder) / "generation_config.json" if folder else None
+        if path is None or not path.is_file():
+            continue
+        try:
+            cfg = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError, RecursionError):  # a broken file recommends nothing
+            return values, False
+        cfg = cfg if isinstance(cfg, dict) else {}
+        found = {}
+        for name, (lo, hi) in MODEL_RANGES.items():
+            v = cfg.get(name)
+            if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and lo <= v <= hi:
+                found[name] = float(v)
+        if cfg.get("do_sample") is False:  # transformers' greedy: the temperature it sets is not used
+            found["temperature"] = 0.0
+        return {**values, **found}, bool(found)
+    return values, False

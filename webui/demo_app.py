@@ -54,8 +54,10 @@ class Said(gr.Error):
 
 
 def build_demo(engine: ChatEngine, session_id: str, title: str, system: str = "", description: str = "",
-               lang: str = "en") -> gr.Blocks:
-    """The demo's page, in `lang` (the GUI starts it in its own page's language; `demo --lang`)."""
+               lang: str = "en", sampling: dict | None = None) -> gr.Blocks:
+    """The demo's page, in `lang` (the GUI starts it in its own page's language; `demo --lang`). `sampling`:
+    the model's recommended temperature and top_p (core.model_sampling), where the answers start."""
+    start = dict({"temperature": 0.7, "top_p": 0.9}, **(sampling or {}))
     def respond(message: str, history: list, temperature: float, max_new_tokens: int):
         message = (message or "").strip()
         history = list(history or [])
@@ -77,7 +79,7 @@ def build_demo(engine: ChatEngine, session_id: str, title: str, system: str = ""
         answer = ""
         try:
             for delta in engine.stream(session_id, turns + [{"role": "user", "content": message}], system=system,
-                                       temperature=temperature, max_new_tokens=max_new_tokens):
+                                       temperature=temperature, top_p=start["top_p"], max_new_tokens=max_new_tokens):
                 answer += delta
                 history[-1] = {"role": "assistant", "content": answer}
                 yield history, ""
@@ -97,7 +99,7 @@ def build_demo(engine: ChatEngine, session_id: str, title: str, system: str = ""
             send = gr.Button(tr("chat.send", lang), variant="primary")
             clear = gr.Button(tr("chat.clear", lang))
         with gr.Accordion(tr("chat.sampling", lang), open=False):
-            temperature = numbers.Slider(*TEMPERATURE, value=0.7, step=0.05, label=tr("chat.temperature", lang),
+            temperature = numbers.Slider(*TEMPERATURE, value=min(start["temperature"], TEMPERATURE[1]), step=0.05, label=tr("chat.temperature", lang),
                                          info=tr("chat.temperature_help", lang))
             max_new = numbers.Slider(*ANSWER_TOKENS, value=256, step=16, label=tr("chat.max_new_tokens", lang),
                                      info=tr("chat.max_new_tokens_help", lang))
@@ -229,12 +231,13 @@ def start_share_link(app: gr.Blocks, on_done) -> threading.Thread:
 
 
 def serve(ws, engine: ChatEngine, session_id: str, *, label: str, adapter: str | None, host: str, port: int | None,
-          auth: tuple[str, str] | None, share: bool, title: str = "", system: str = "", lang: str = "en", out=print) -> int:
+          auth: tuple[str, str] | None, share: bool, title: str = "", system: str = "", lang: str = "en", out=print,
+          sampling: dict | None = None) -> int:
     """Run the demo until SIGTERM / Ctrl-C. Prints where it serves, and what became of the share link.
     `lang`: the page's language (one of webui.i18n.CODES)."""
     lang = lang_code(lang)
     title = title or tr("chat.demo_heading", lang, model=label)
-    app = build_demo(engine, session_id, title, system, lang=lang)
+    app = build_demo(engine, session_id, title, system, lang=lang, sampling=sampling)
     launch(app, host, port, auth, lang)
     local = app.local_url
     rec = demos.register(ws, dict(url=local, host=host, port=app.server_port, model=label, adapter=adapter,

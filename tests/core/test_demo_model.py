@@ -10,7 +10,7 @@ def digest(p: Path) -> str:
 
 def test_demo_model_is_deterministic_and_loads(tmp_path, demo_model_dir):
     other = build(tmp_path / "again")
-    for name in ("model.safetensors", "tokenizer.json"):
+    for name in ("model.safetensors", "tokenizer.json", "generation_config.json"):
         assert digest(other / name) == digest(demo_model_dir / name)
     from transformers import AutoModelForCausalLM, AutoTokenizer
     tok = AutoTokenizer.from_pretrained(demo_model_dir)
@@ -131,3 +131,23 @@ def test_no_build_inside_a_running_process_group(tmp_path):
     finally:
         dist.destroy_process_group()
     assert not (tmp_path / "inside").exists()
+
+
+def test_a_build_from_before_the_recommended_sampling_is_rebuilt(tmp_path, demo_model_dir):
+    """Builds of version 1 wrote no temperature into generation_config.json, so the Chat tab and `chat` kept
+    sampling at 0.7, where the demo model answers mostly garbled text: such a build is rebuilt, with the
+    same weights (a run trained on it still fits)."""
+    import json
+    ws = Workspace.open(tmp_path / "ws")
+    target = ws.models / demo_model.DEMO_NAME
+    shutil.copytree(demo_model_dir, target)
+    cfg = {k: v for k, v in json.loads((target / "generation_config.json").read_text()).items()
+           if k not in demo_model.SAMPLING}
+    (target / "generation_config.json").write_text(json.dumps(cfg))
+    files = {f.name: digest(f) for f in sorted(target.iterdir()) if f.name != demo_model.STAMP}
+    (target / demo_model.STAMP).write_text(json.dumps({"name": demo_model.DEMO_NAME, "files": files}))  # version 1's
+    assert not demo_model.is_complete(target)
+    demo_model.ensure_demo_model(ws)
+    assert demo_model.is_complete(target)
+    assert digest(target / "generation_config.json") == digest(demo_model_dir / "generation_config.json")
+    assert digest(target / "model.safetensors") == digest(demo_model_dir / "model.safetensors")

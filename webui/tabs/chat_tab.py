@@ -121,6 +121,15 @@ def pick_adapter(gui, adapter: str | None):
     return base or gr.skip()
 
 
+def pick_sampling(gui, model: str | None, adapter: str | None):
+    """Inputs: the chosen model and training run. Outputs: the temperature and top-p sliders at the model's
+    recommended settings (its generation_config.json: a tiny demo model answers garbled at 0.7), else
+    Danlu's 0.7 and 0.9; the sliders' help says so."""
+    from core.model_sampling import default_sampling
+    named = [v if isinstance(v, str) and v else None for v in (model, adapter)]  # a direct call may send any JSON
+    return tuple(default_sampling(gui.ws, *named, origin=trust.BROWSER)[0][k] for k in ("temperature", "top_p"))
+
+
 def refresh_choices(gui, lang: str, model: str | None, adapter: str | None):
     """Inputs: language, current choices. Outputs: both pickers with the newest runs and exports. With no
     run chosen yet, the newest finished one is offered: after training, Chat talks to its result."""
@@ -338,10 +347,12 @@ def stop_demo(gui, lang: str, demo_id: str | None):
 def build(gui) -> ChatTab:
     runs = finished_runs(gui)
     choices = model_choices(gui, "en")
+    picked = (_default_model(gui, runs, choices), runs[0][1] if runs else "")
+    temperature, top_p = pick_sampling(gui, *picked)  # the page opens with the default pick's recommendation
     with gr.Row(equal_height=True):
-        adapter = gr.Dropdown(choices=adapter_choices(gui, "en"), value=runs[0][1] if runs else "",
+        adapter = gr.Dropdown(choices=adapter_choices(gui, "en"), value=picked[1],
                               label=L("chat.adapter"), info=L("chat.adapter_help"), elem_id="chat-adapter", scale=2)
-        model = gr.Dropdown(choices=choices, value=_default_model(gui, runs, choices), allow_custom_value=True,
+        model = gr.Dropdown(choices=choices, value=picked[0], allow_custom_value=True,
                             label=L("chat.model"), info=L("chat.model_help"), elem_id="chat-model", scale=2)
         compare = gr.Checkbox(False, label=L("chat.compare"), info=L("chat.compare_help"), elem_id="chat-compare",
                               scale=1)
@@ -350,9 +361,9 @@ def build(gui) -> ChatTab:
     with gr.Accordion(L("chat.sampling"), open=False):
         with gr.Row():
             sampling = [
-                numbers.Slider(0.0, 2.0, value=0.7, step=0.05, label=L("chat.temperature"), info=L("chat.temperature_help"),
+                numbers.Slider(0.0, 2.0, value=temperature, step=0.05, label=L("chat.temperature"), info=L("chat.temperature_help"),
                                elem_id="chat-temperature"),
-                numbers.Slider(0.05, 1.0, value=0.9, step=0.05, label=L("chat.top_p"), info=L("chat.top_p_help"),
+                numbers.Slider(0.05, 1.0, value=top_p, step=0.05, label=L("chat.top_p"), info=L("chat.top_p_help"),
                                elem_id="chat-top-p"),
                 numbers.Slider(1, 2048, value=256, step=1, label=L("chat.max_new_tokens"), info=L("chat.max_new_tokens_help"),
                                elem_id="chat-max-new-tokens"),
@@ -418,7 +429,11 @@ def show_base(compare: bool):
 def wire(t: ChatTab, gui, lang) -> None:
     """This tab's own events (the language and tab-switch wiring is in webui/app.py)."""
     sessions = Sessions(gui)
-    t.adapter.change(partial(pick_adapter, gui), inputs=[t.adapter], outputs=[t.model], api_visibility="private")
+    # the sliders follow the pick: a run's, once its base is set (a base picked already sends no model change)
+    picked = dict(inputs=[t.model, t.adapter], outputs=t.sampling[:2], api_visibility="private")
+    t.adapter.change(partial(pick_adapter, gui), inputs=[t.adapter], outputs=[t.model],
+                     api_visibility="private").then(partial(pick_sampling, gui), **picked)
+    t.model.change(partial(pick_sampling, gui), **picked)
     t.compare.change(show_base, inputs=[t.compare], outputs=[t.base], api_visibility="private")
     answer_inputs = [lang, t.model, t.adapter, t.compare, t.system, *t.sampling, t.tuned, t.base]
     for trigger, name in ((t.send.click, "chat_send"), (t.message.submit, None)):
