@@ -17,18 +17,18 @@ from webui import choices, fields, jobview, serving
 from webui.context import Gui
 from webui.i18n import I18N, L, LANGUAGES, keep_said, say_again
 from webui.page_script import CSS, LOAD_LANGUAGE_JS, SCROLL_LOG_JS, SET_LANGUAGE_JS, TAB_KEYS
-from webui.tabs import (chat_tab, dataset_grid, dataset_tab, evaluate_tab, export_tab, hyperparams_tab, review_handlers,
-                        review_tab, templates_tab, train_tab, train_where)
+from webui.tabs import (chat_share, chat_tab, dataset_grid, dataset_tab, evaluate_tab, export_tab, hyperparams_tab,
+                        review_handlers, review_tab, templates_tab, train_tab, train_where)
 
 # handlers that stay on Gradio's queue: they can take seconds, or their refusal must reach the page
 KEEP_QUEUED = (dataset_tab.upload_and_check, dataset_tab.check_current,
               dataset_tab.check_chosen,
-              dataset_tab.check_rows_and_picker, chat_tab.start_demo,
+              dataset_tab.check_rows_and_picker, chat_share.start_demo,
               # Gradio's page shows no error box for an unqueued event's refusal: a first row of -5
               # typed there went unanswered, and so did Download for a dataset whose file was deleted
               # (both downloads also copy or write a dataset-sized file)
               dataset_grid.grid, dataset_tab.download, review_handlers.export,
-              chat_tab.stop_demo, *review_tab.SLOW,
+              chat_share.stop_demo, *review_tab.SLOW,
               # they wait on the cluster's controller (up to 30 s)
               train_tab.start_on_cluster, train_where.partitions_if_slurm)
 
@@ -152,7 +152,7 @@ def _wire_language(gui, lang, tpl, ds, hp, tr, ev, ex, ch, box, said):
         (partial(evaluate_tab.show_results, gui), [lang, ev.run], [ev.summary, ev.table, ev.csv, ev.probes, ev.intro]),
         (partial(export_tab.exports_frame, gui), [lang], [ex.exports]),
         (partial(chat_tab.refresh_choices, gui), [lang, ch.model, ch.adapter], [ch.model, ch.adapter]),
-        (partial(chat_tab.demo_table, gui), [lang], [ch.demos, ch.demo_pick]),
+        (partial(chat_share.demo_table, gui), [lang], [ch.demos, ch.demo_pick]),
     ]
     # what would widen that answer past the page's input budget follows it: the export plan, and the
     # Dataset tab (its check and rows again, or the refusal it shows; the picker's labels; the length

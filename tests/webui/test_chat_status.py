@@ -84,10 +84,10 @@ def test_compare_mode_says_it_for_both_answers_and_a_failure_replaces_the_status
 
 def test_the_chat_tab_starts_its_demo_in_the_pages_language(gui, monkeypatch):
     from core import demos
-    from webui.tabs import chat_tab
+    from webui.tabs import chat_share
     asked = {}
     monkeypatch.setattr(demos, "start_demo", lambda *a, **kw: asked.update(kw) or dict(url="http://127.0.0.1:1"))
-    chat_tab.start_demo(gui, "ko", "builtin:danlu-tiny", None, "", "127.0.0.1", None, "", "", False)
+    chat_share.start_demo(gui, "ko", "builtin:danlu-tiny", None, "", "127.0.0.1", None, "", "", False)
     assert asked["lang"] == "ko"
     assert demos.demo_command("m", None, "127.0.0.1", None, False, lang="ko")[3:7] == ["m", "--host", "127.0.0.1", "--lang"]
 

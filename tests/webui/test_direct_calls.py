@@ -101,14 +101,14 @@ def test_a_chat_model_of_another_type_is_said_in_words_by_chat_and_share_a_demo(
     """The Chat tab's model picker takes typed names, so a direct call may send any JSON: a number, list or
     dict raised AttributeError (no .strip) in core.trust before a model loaded (HTTP 500, a traceback), from
     the chat and from Share a demo alike."""
-    from webui.tabs import chat_tab
+    from webui.tabs import chat_share, chat_tab
     sessions = chat_tab.Sessions(gui)
     for model in (5, [1, 2], {"a": 1}, 1e308, True):
         *_, (tuned, _base, _note) = chat_tab.answer(gui, sessions, "en", model, "", False, "", 0.7, 0.9, 16, 1.1,
                                                      [{"role": "user", "content": "hi"}], [])
         said = tuned[-1]["content"]
         assert said.startswith("⚠") and "neither a model preset" in said, (model, said)
-        said = chat_tab.start_demo(gui, "en", model, "", "", "127.0.0.1", None, "", "", False)[0]
+        said = chat_share.start_demo(gui, "en", model, "", "", "127.0.0.1", None, "", "", False)[0]
         assert "neither a model preset" in said, (model, said)
     assert gui.chat_engine()._workers == {}  # refused before any chat worker started
 

@@ -13,7 +13,7 @@ from core.presets import compose
 from tests.data.review_data import make_rows, write_rows
 from tests.webui.test_dataset_tab import DEMO
 from webui import fields
-from webui.tabs import chat_tab, dataset_grid, dataset_lengths, dataset_pairs, dataset_tab, evaluate_tab
+from webui.tabs import chat_share, chat_tab, dataset_grid, dataset_lengths, dataset_pairs, dataset_tab, evaluate_tab
 from webui.i18n import tr
 from webui.tabs import hyperparams_tab as hp
 from webui.tabs import review_handlers as H
@@ -55,7 +55,7 @@ def test_evaluate_chat_and_demo_numbers(gui, value):
         (tuned, base, note), = out  # one answer, before any model loads
         assert tuned[-1]["role"] == "assistant" and tuned[-1]["content"].startswith(f"⚠ {slider}：")
         assert "してください（現在は" in said_short(tuned[-1]["content"], value) and base == gr.skip()
-    said, _, _ = chat_tab.start_demo(gui, "ja", "builtin:danlu-tiny", None, "", "127.0.0.1", value, "", "", False)
+    said, _, _ = chat_share.start_demo(gui, "ja", "builtin:danlu-tiny", None, "", "127.0.0.1", value, "", "", False)
     assert "1024 から 65535 の間にしてください" in said_short(said, value)
     assert f"**{tr('chat.demo_port', 'ja')}**" in said
 

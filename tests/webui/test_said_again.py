@@ -19,7 +19,7 @@ from webui.page_script import SET_LANGUAGE_JS
 from webui.context import Gui
 from webui.i18n import tr
 from webui.jobview import status_markdown
-from webui.tabs import chat_tab, dataset_lengths, dataset_tab, evaluate_tab, review_handlers
+from webui.tabs import chat_share, dataset_lengths, dataset_tab, evaluate_tab, review_handlers
 
 CJK = re.compile(r"[\u3040-\u30ff\u4e00-\u9fff]")
 
@@ -166,7 +166,7 @@ def test_the_chat_tabs_lines_are_said_again(page):
     assert page.call("en", None, api_name="stop_demo")["demo-message"] == tr("chat.no_demo", "en")
     again = page.switch("ja")
     assert again["chat-note"] == f"{tr('chat.unloaded', 'ja')}: 0" and again["demo-message"] == tr("chat.no_demo", "ja")
-    refused = page.call("en", "0.0.0.0", "", "", False, handler=chat_tab.demo_starting)["demo-message"]
+    refused = page.call("en", "0.0.0.0", "", "", False, handler=chat_share.demo_starting)["demo-message"]
     assert refused.startswith("⚠") and page.switch("zh-CN")["demo-message"].startswith("⚠ **" + tr("chat.cannot_start", "zh-CN"))
 
 
