@@ -1,6 +1,6 @@
 """Chat tab: talk to a base model with an optional adapter (or a merged export), with a system prompt
 and sampling settings; streaming answers; a compare mode (base and fine-tuned side by side); and
-"Share a demo", the separate chat-only app of core.demos.
+"Share a demo", the separate chat-only app of core.demos (its panel: webui/tabs/chat_share.py).
 
 The models live in core.chat's worker process, loaded on the first message and kept per
 (model, adapter) for every browser; a page holds only its conversation.
