@@ -215,11 +215,7 @@ def test_a_backup_restored_over_the_table_is_read_not_the_old_files_wal(tmp_path
     assert [j.id for j in store.list()] == ["restored-job"]
     assert J._IDLE[str(db)].file == (db.stat().st_dev, db.stat().st_ino)  # kept open again, on the restored file
     store.create(id="new-job", kind="train", name="new", run_dir="/r")
-    r = subprocess.run([sys.executable, "-c", (
-        "import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); "
-        "print(c.execute('PRAGMA integrity_check').fetchone()[0], sorted(r[0] for r in c.execute('SELECT id FROM jobs')))"),
-        str(db)], capture_output=True, text=True, timeout=60)
-    assert r.stdout.split(" ", 1) == ["ok", "['new-job', 'restored-job']\n"], r.stdout + r.stderr
+    assert checked_in_another_process(db) == ("ok", ["new-job", "restored-job"])
 
 
 def test_a_table_copied_over_the_open_one_is_read_as_copied(tmp_path):
@@ -241,11 +237,7 @@ def test_a_table_copied_over_the_open_one_is_read_as_copied(tmp_path):
     assert db.stat().st_ino == inode and str(db) in J._IDLE
     assert [j.id for j in store.list()] == ["copied-job"]
     store.create(id="new-job", kind="train", name="new", run_dir="/r")
-    r = subprocess.run([sys.executable, "-c", (
-        "import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); "
-        "print(c.execute('PRAGMA integrity_check').fetchone()[0], sorted(r[0] for r in c.execute('SELECT id FROM jobs')))"),
-        str(db)], capture_output=True, text=True, timeout=60)
-    assert r.stdout.split(" ", 1) == ["ok", "['copied-job', 'new-job']\n"], r.stdout + r.stderr
+    assert checked_in_another_process(db) == ("ok", ["copied-job", "new-job"])
 
 
 @pytest.mark.skipif(not shutil.which("unshare"), reason="needs `unshare -rm` and tmpfs mounts (user namespaces)")
@@ -258,3 +250,15 @@ def test_a_read_only_or_full_disk_is_said_as_such_not_as_a_damaged_table():
         pytest.skip("tmpfs mounts are not allowed here")
     assert r.returncode == 0, r.stderr[-3000:]
     assert json.loads(r.stdout.strip().splitlines()[-1]) == {"read-only": "db.readonly", "full": "db.full"}
+
+
+def checked_in_another_process(db) -> tuple[str, list[str]]:
+    """SQLite's integrity check and the job ids, as a fresh process (a `jobs list`) reads the file."""
+    r = subprocess.run([sys.executable, "-c", (
+        "import json, sqlite3, sys; c = sqlite3.connect(sys.argv[1]); "
+        "print(json.dumps([c.execute('PRAGMA integrity_check').fetchone()[0], "
+        "sorted(r[0] for r in c.execute('SELECT id FROM jobs'))]))"),
+        str(db)], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    check, ids = json.loads(r.stdout)
+    return check, ids
