@@ -216,7 +216,9 @@ def chat_cmd(args, services) -> int:
     # what was typed is checked before the model loads (minutes for a big one), not after
     if args.prompt is not None and not args.prompt.strip():
         raise InputError(problems=[Problem("--prompt", Msg("cli.empty_prompt"), Msg("cli.empty_prompt.hint"))])
-    temperature, top_p = _sampling_defaults(services, args)
+    temperature, top_p, said = _sampling_defaults(services, args)
+    if said is not None:  # stderr: scripts read the reply on stdout
+        print(f"[danlu] {said}", file=sys.stderr)
     settings = dict(system=args.system, **sampling(temperature=temperature, top_p=top_p,
                                                    max_new_tokens=args.max_new_tokens,
                                                    repetition_penalty=args.repetition_penalty))
@@ -236,13 +238,17 @@ def chat_cmd(args, services) -> int:
 
 def _sampling_defaults(services, args) -> tuple:
     """--temperature and --top-p as typed, each one left out the model's recommended value (its
-    generation_config.json, core.model_sampling), else Danlu's."""
+    generation_config.json, core.model_sampling), else Danlu's; and, when one was left out, a line saying
+    which values were used and where from (the reply changed with the model and nothing said why)."""
     if args.temperature is not None and args.top_p is not None:
-        return args.temperature, args.top_p
+        return args.temperature, args.top_p, None
     from core.model_sampling import default_sampling
-    values, _ = default_sampling(services.workspace, args.model, args.adapter, origin=trust.SHELL)
+    values, from_model = default_sampling(services.workspace, args.model, args.adapter, origin=trust.SHELL)
+    flags = [f"{flag} {values[key]:g}" for flag, key in (("--temperature", "temperature"), ("--top-p", "top_p"))
+             if getattr(args, key) is None]
+    said = Msg("cli.sampling.model" if from_model else "cli.sampling.danlu", flags=flags)
     return (values["temperature"] if args.temperature is None else args.temperature,
-            values["top_p"] if args.top_p is None else args.top_p)
+            values["top_p"] if args.top_p is None else args.top_p, said)
 
 
 def _say(engine, sid, messages, settings) -> str:

@@ -19,7 +19,6 @@ import json
 import os
 import re
 import shutil
-import stat
 import sys
 import tempfile
 from pathlib import Path
@@ -32,7 +31,7 @@ from core.export_formats import estimates, gguf_types, parse_formats, scratch_by
 from core.messages import Msg
 from core.rundir import RunDir, partial_link_problem, read_json
 from core.runs import resolve_trained_run
-from core.workspace import MANIFEST, Workspace, manifest_problem, read_manifest
+from core.workspace import MANIFEST, Workspace, folder_bytes, manifest_problem, read_manifest
 
 MERGE_MODULE = "core.recipes.merge"
 NAME_RE = re.compile(r"^[^\W_][\w.-]{0,99}$", re.UNICODE)  # letters/digits first; then letters, digits, _ . -
@@ -204,21 +203,6 @@ def list_exports(ws: Workspace) -> list[dict]:
                    formats=meta.get("formats") or ["safetensors"], checks=meta.get("checks") or {})
         out.append(row)
     return sorted(out, key=lambda r: r["created"], reverse=True)
-
-
-def folder_bytes(folder: Path) -> int:
-    """The bytes of the regular files in a folder and its subfolders, links not followed (a link inside an
-    export to a large file or folder elsewhere counted that file's size)."""
-    total = 0
-    for top, _dirs, files in os.walk(folder):  # os.walk does not enter linked folders
-        for name in files:
-            try:
-                st = os.lstat(os.path.join(top, name))
-            except OSError:
-                continue
-            if stat.S_ISREG(st.st_mode):
-                total += st.st_size
-    return total
 
 
 def read_merge_result(job: J.Job) -> dict:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import stat
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -212,3 +213,18 @@ def sha256_file(path: Path) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+def folder_bytes(folder: Path) -> int:
+    """The bytes of the regular files in a folder and its subfolders, links not followed (a link inside an
+    export to a large file or folder elsewhere counted that file's size)."""
+    total = 0
+    for top, _dirs, files in os.walk(folder):  # os.walk does not enter linked folders
+        for name in files:
+            try:
+                st = os.lstat(os.path.join(top, name))
+            except OSError:
+                continue
+            if stat.S_ISREG(st.st_mode):
+                total += st.st_size
+    return total

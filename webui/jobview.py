@@ -22,21 +22,13 @@ def finished_runs(gui) -> list[tuple[str, str]]:
             if not read_json(RunDir(j.run_dir).result).get("adapter_on_machine_0")]
 
 
-def refresh_runs(gui, lang: str, run: str | None, status: str | None):
-    """Inputs: language, the chosen run, the tab's status line. Outputs: a run picker with every finished
-    training run (the chosen one kept, else the newest), the status line (with_table_status)."""
-    def picker():
-        choices = finished_runs(gui)
-        ids = [v for _, v in choices]
-        return gr.update(choices=choices, value=run if run in ids else (ids[0] if ids else None))
-    return with_table_status(gui, lang, status, picker, 1)
-
-
 def refresh_new_runs(gui, lang: str, run: str | None, status: str | None, seen: str | None):
-    """refresh_runs for a tab being opened, `seen` the newest run its picker listed last time (None: not
-    yet on this page). A run finished since then is chosen, else the chosen one is kept: the picker kept
+    """Inputs: language, the chosen run, the tab's status line, `seen` the newest run the tab's picker
+    listed last time (None: not yet on this page). The picker lists every finished training run
+    (finished_runs); a run finished since `seen` is chosen, else the chosen one is kept: the picker kept
     the run that was newest when the server started, and a Korean newcomer evaluated and exported that
-    older run after training a new one (a walk in Korean). Outputs: picker, status line, the newest run."""
+    older run after training a new one (a walk in Korean). Outputs: picker, status line
+    (with_table_status), the newest run."""
     newest = []
 
     def picker():

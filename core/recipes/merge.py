@@ -51,7 +51,7 @@ from core.engine.recipe import run_recipe
 from core.engine.inference import (GenSettings, apply_chat_template_choice, check_adapter_dir, prompt_ids,
                                     read_adapter_info, render, stop_token_ids)
 from core.rundir import RunDir, partial_link_problem
-from core.workspace import MANIFEST, fsync_dir, sha256_file
+from core.workspace import MANIFEST, folder_bytes, fsync_dir, sha256_file
 
 SMOKE_PROMPT = "Hello! Please introduce yourself in one sentence."
 SCRATCH = (".merged", ".work")  # inside <name>.partial/, removed before the rename
@@ -201,9 +201,12 @@ def export(adapter: Path, out: Path, args, progress) -> dict:
     meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
     meta.update(formats=formats, checks={f: c.get("status") for f, c in result["formats"].items()})
     write_json(meta_path, meta)  # not in the manifest: written after it, on purpose
-    result.update(export_dir=str(out), files=len(manifest["files"]), total_bytes=manifest["total_bytes"])
+    # the folder's size on disk, as the Export tab's table lists it (folder_bytes): the manifest's total_bytes
+    # leaves out manifest.json and danlu_export.json, and the same export was said to be 307 KB and 311 KB
+    size = folder_bytes(out)
+    result.update(export_dir=str(out), files=len(manifest["files"]), total_bytes=size)
     result["timings_s"]["total"] = round(time.time() - t0, 2)
-    print(f"[danlu] export written: {out} ({len(manifest['files'])} files, {manifest['total_bytes'] / 2**20:.1f} MiB)", flush=True)
+    print(f"[danlu] export written: {out} ({len(manifest['files'])} files, {size / 2**20:.1f} MiB)", flush=True)
     return result
 
 

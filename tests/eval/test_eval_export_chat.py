@@ -80,6 +80,10 @@ def test_merge_writes_a_sharded_export_that_transformers_loads_and_generates(tra
     assert verify_export(out) is None
     [row] = [r for r in list_exports(Workspace.open(home)) if r["name"] == "demo-export"]  # the GGUF tests share the home
     assert row["smoke_test"] == "passed" and row["dtype"] == "bf16" and row["formats"] == ["safetensors"]
+    # one size for one export: the merge's line (and the Export tab's result, from the same result.json) says
+    # the folder's size on disk, as the exports table lists it; it said the manifest's files only (307 KB vs 311)
+    from core.messages import size_msg
+    assert f"export: {out} ({size_msg(row['size_bytes'])}, bf16)" in r.stdout, r.stdout
     card = (out / "README.md").read_text()  # every export has a model card, in the Hugging Face layout
     assert card.startswith("---\nbase_model: builtin:danlu-tiny\n") and manifest["files"]["README.md"]["format"] == "model card"
 

@@ -54,3 +54,15 @@ def test_the_export_plan_says_the_disk_needed_and_free_as_one_sentence(gui, monk
                 "en": "Disk: needs about 1.21 GB at its peak; 48.4 GB free"}
     for lang, line in expected.items():
         assert line in ext.plan_markdown(gui, lang, "a-run", ["safetensors"]), lang
+
+
+def test_the_exports_table_gives_the_folder_the_most_room(gui):
+    """Left to Gradio, a long export name widened its column and the folder, the one a person copies, sat off
+    the table's right edge (seen in Chromium): each column has its share, the folder the largest."""
+    import gradio as gr
+    from webui.tabs import export_tab as ext
+    with gr.Blocks():
+        tab = ext.build(gui)
+    widths = [float(w.rstrip("%")) for w in tab.exports.column_widths]
+    assert len(widths) == len(ext.EXPORT_COLUMNS) and sum(widths) <= 100 and tab.exports.wrap
+    assert max(widths) == widths[ext.EXPORT_COLUMNS.index("path")]

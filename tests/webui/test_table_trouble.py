@@ -61,10 +61,10 @@ def test_the_other_tabs_say_it_too_and_keep_what_they_show(gui):
     picked and while a job is followed: each failed without a word (Gradio's bare "Error", or nothing)."""
     job = gui.store.create(kind="train", name="mine", run_dir=str(gui.ws.runs / "r"), argv=["python"], gpus=["cpu"], nproc=1)
     said_before = f"⚠ The job table {gui.ws.db_path} is damaged"
-    assert jobview.refresh_runs(gui, "en", None, said_before)[1] == ""  # a good reading empties a line that said so
-    assert jobview.refresh_runs(gui, "en", None, "▶ started")[1] == gr.skip()  # and keeps any other
+    assert jobview.refresh_new_runs(gui, "en", None, said_before, None)[1] == ""  # a good reading empties a line that said so
+    assert jobview.refresh_new_runs(gui, "en", None, "▶ started", None)[1] == gr.skip()  # and keeps any other
     _damage(gui.ws.db_path)
-    lines = [jobview.refresh_runs(gui, "en", None, "")[::-1],  # Evaluate's and Export's tab opened
+    lines = [jobview.refresh_new_runs(gui, "en", None, "", None)[1::-1],  # Evaluate's and Export's tab opened
              jobview.refresh_new_runs(gui, "en", None, "", "")[1::-1],
              chat_tab.refresh_on_open(gui, "en", None, None, "", "")[2::-1],
              hp.start_adapter_choices(gui, "en", "", "")[::-1],
@@ -73,7 +73,7 @@ def test_the_other_tabs_say_it_too_and_keep_what_they_show(gui):
     for line, *kept in lines:
         assert "damaged" in line and "jobs.sqlite.broken" in line, line
         assert all(k == gr.skip() for k in kept)  # the pickers keep their runs, the results and the timer stay
-    assert "损坏" in jobview.refresh_runs(gui, "zh-CN", None, "")[1].texts["zh-CN"]
+    assert "损坏" in jobview.refresh_new_runs(gui, "zh-CN", None, "", None)[1].texts["zh-CN"]
     assert ex.name_for(gui, job.id) == gr.skip()  # the plan line says why
     assert "damaged" in ex.start_merge(gui, "en", job.id, "", "bf16")[1]
     # a language switch: a step that cannot read the table leaves its outputs (the Train tab's status says why)

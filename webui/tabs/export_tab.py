@@ -24,6 +24,9 @@ from webui.tabs.hyperparams_tab import problems_markdown
 
 POLL_S = 1.5
 EXPORT_COLUMNS = ["name", "size", "created", "base_model", "formats", "smoke_test", "path"]
+# the folder gets the most room and the name wraps: left to Gradio, a long export name widened its column and
+# the folder, the one to copy, sat off the right edge (as evaluate_tab.column_widths does for the answers)
+EXPORT_WIDTHS = ["20%", "7%", "11%", "13%", "10%", "8%", "31%"]
 
 
 @dataclass(frozen=True)
@@ -230,7 +233,7 @@ def build(gui) -> ExportTab:
     failure = gr.Markdown(visible=False, elem_id="ex-failure", elem_classes=["failure"])
     result = gr.Markdown(elem_id="ex-result")
     exports = gr.Dataframe(value=exports_frame(gui, "en"), label=L("ex.exports"), interactive=False, wrap=True,
-                           elem_id="ex-exports", max_height=360)
+                           column_widths=EXPORT_WIDTHS, elem_id="ex-exports", max_height=360)
     timer = gr.Timer(POLL_S, active=False)
     return ExportTab(run=run, name=name, dtype=dtype, formats=formats, system=system, plan=plan, start=start, stop=stop, job=job,
                      status=status, said=said, failure=failure, result=result, exports=exports, timer=timer)
