@@ -8,7 +8,10 @@ from playwright.sync_api import expect
 from core import jobs as J
 from core.services import Services
 from tests.webui.conftest import FAKE_RECIPE, live_server, open_app, tab
-from webui.i18n import tr
+from core.messages import Msg, label
+from webui.i18n import LANGUAGES, say, tr
+
+LANGUAGES_BY_CODE = [(code, name) for name, code in LANGUAGES]
 
 pytestmark = pytest.mark.browser
 
@@ -65,3 +68,24 @@ def test_a_20_digit_number_in_the_other_whole_number_boxes_is_quoted_back_as_typ
                 expect(page.locator(line)).to_contain_text(" 12345678901234567890")
     finally:
         ctx.close()
+
+
+@pytest.mark.parametrize("lang", ["ja", "en"])
+def test_a_decimal_comma_typed_in_the_other_pages_is_refused_and_grouping_is_kept(server, page, lang):
+    """0,0002 typed as the learning rate on the Japanese and Korean pages became 2 (the browser dropped the
+    comma as grouping): it is refused, quoted as typed; 1,000 still reads as 1000."""
+    open_app(page, server.url)
+    page.get_by_label(dict(LANGUAGES_BY_CODE)[lang]).check()
+    tab(page, tr("tab.hyperparams", lang))
+    box = page.locator("#cfg-learning_rate input[type=number]")
+    box.fill("")
+    box.press_sequentially("0,0002")
+    box.press("Tab")
+    page.wait_for_function("() => window.danluSettings && window.danluSettings.learning_rate === '0,0002'")
+    said = say(Msg("config.decimal_comma", label=label("learning_rate"), value="0,0002"), lang)
+    expect(page.locator("#hp-problems")).to_contain_text(said)
+    steps = page.locator("#cfg-save_steps input[type=number]")
+    steps.fill("")
+    steps.press_sequentially("1,000")
+    steps.press("Tab")
+    page.wait_for_function("() => window.danluSettings && window.danluSettings.save_steps === 1000")
