@@ -89,3 +89,23 @@ def test_a_decimal_comma_typed_in_the_other_pages_is_refused_and_grouping_is_kep
     steps.press_sequentially("1,000")
     steps.press("Tab")
     page.wait_for_function("() => window.danluSettings && window.danluSettings.save_steps === 1000")
+
+
+def test_a_decimal_comma_in_a_whole_number_box_is_refused_not_read_as_grouping(home, browser):
+    """1,5 typed as the process count on the Japanese page became 15: it is refused, quoted as typed."""
+    ctx = browser.new_context(viewport={"width": 1280, "height": 900}, locale="ja-JP")
+    try:
+        with live_server(home, env={"DANLU_GUI_TEST_TRAIN_MODULE": FAKE_RECIPE}) as server:
+            page = ctx.new_page()
+            open_app(page, server.url)
+            page.get_by_label("日本語").check()
+            page.locator("#tpl-demo").click()
+            tab(page, tr("tab.train", "ja"))
+            box = page.locator("#train-nproc input[type=number]")
+            box.fill("")
+            box.press_sequentially("1,5")
+            box.press("Tab")
+            page.get_by_role("button", name=tr("train.start", "ja")).click()
+            expect(page.locator("#train-message")).to_contain_text(say(Msg("any.decimal_comma", value="1,5"), "ja"))
+    finally:
+        ctx.close()
