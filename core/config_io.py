@@ -84,13 +84,6 @@ def decimal_comma(value) -> str | None:
     return text.replace(",", ".") if text.count(",") == 1 and "." not in text else "0.5"  # 1,5,0: no one reading
 
 
-def number_text(value) -> str:
-    """A number as a message quotes it: a whole float as the whole number typed (-3, 1000; not -3.0, 1000.0)."""
-    if isinstance(value, float) and value.is_integer() and abs(value) < 1e16:
-        return str(int(value))
-    return quoted(value)
-
-
 def as_number(value, t):
     """`value` from outside a config (a box of the page sent straight to the HTTP API, a command line's option,
     a cleaning parameter, an admin's file) as an int or float `t`, for its caller's bounds to check: a number
@@ -122,9 +115,12 @@ def as_number(value, t):
 def quoted(value) -> str:
     """A value as a message quotes it: str(), and an int of more digits than Python writes (str() raises
     ValueError past 4,300) through Decimal, which writes every digit; core.messages then cuts it short.
-    Text is quoted as it is, spaces around it aside."""
+    Text is quoted as it is, spaces around it aside; a whole float as the whole number typed (-3 and 1000,
+    not -3.0 and 1000.0: a walk in Japanese read "(現在は -3.0)" for the -3 it typed)."""
     if isinstance(value, str):
         return value.strip()
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e16:
+        return str(int(value))
     if isinstance(value, int) and not isinstance(value, bool):
         try:
             return str(value)
@@ -160,7 +156,7 @@ def _beyond(name: str, t, value) -> Problem | None:
 
 def out_of_bounds(name: str, side: str, value: str) -> Problem:
     """The problem with a setting's value below its minimum (side "min") or above its maximum ("max")."""
-    n = number_text(FIELDS[name].metadata[side])
+    n = quoted(FIELDS[name].metadata[side])
     if side == "max":
         return Problem(name, Msg("config.max", label=label(name), n=n, value=value), Msg("config.use_at_most", n=n))
     hint = Msg("config.rank_hint") if name == "lora_rank" else Msg("config.use_at_least", n=n)
@@ -281,9 +277,9 @@ def validate(cfg: TrainConfig, *, check_files: bool = True, base_dir: Path | Non
             problems.append(Problem(f.name, Msg("config.choice", label=name, choices=", ".join(meta["choices"]),
                                                 value=repr(value))))
         if meta["min"] is not None and isinstance(value, (int, float)) and value < meta["min"]:
-            problems.append(out_of_bounds(f.name, "min", number_text(value)))
+            problems.append(out_of_bounds(f.name, "min", quoted(value)))
         if meta["max"] is not None and isinstance(value, (int, float)) and value > meta["max"]:
-            problems.append(out_of_bounds(f.name, "max", number_text(value)))
+            problems.append(out_of_bounds(f.name, "max", quoted(value)))
         if meta["max_chars"] is not None and len(value) > meta["max_chars"]:
             problems.append(Problem(f.name, Msg("config.max_chars", label=name, count=len(value), n=meta["max_chars"]),
                                     Msg("config.max_chars.hint")))

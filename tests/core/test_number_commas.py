@@ -56,3 +56,10 @@ def test_a_whole_number_is_quoted_back_whole():
     assert "1000 以下" in ja and "現在は 5000）" in ja, ja
     lr = validate(from_dict({"learning_rate": 2.5}), check_files=False)[0]
     assert lr.msg.params["value"] == "2.5"  # a float's decimals stay
+
+
+def test_a_whole_float_sent_to_a_number_box_is_quoted_back_whole():
+    """A box's value sent as -3.0 (an HTTP call, a JavaScript number) was quoted back as -3.0."""
+    with pytest.raises(InputError) as e:
+        whole(-3.0, "train.nproc", 1, 8)
+    assert e.value.problems[0].msg.params["value"] == "-3"
