@@ -64,6 +64,25 @@ def int_or_text(digits: str):
 
 _TOO_MANY_DIGITS = 10 ** (sys.get_int_max_str_digits() or 4300)
 
+# A comma in a number groups thousands (1,000 and 12,345,678: one to three digits, then groups of exactly
+# three) or is a decimal comma, as much of Europe writes one (0,0002, 1,5). A browser's number box drops
+# every comma but on the Spanish page (webui.page_script), so "0,0002" typed as the learning rate became
+# 2 on the other pages (a walk in Japanese and Korean). Every route (the page's boxes, a loaded file, an
+# HTTP call, --set) refuses a comma that cannot group, saying to write the point; the page checks what
+# was typed against GROUPED itself (webui.fields), as the browser has already dropped the comma.
+GROUPED = r"[+-]?[0-9]{1,3}(?:,[0-9]{3})+(?:\.[0-9]*)?(?:[eE][+-]?[0-9]+)?"
+
+
+def decimal_comma(value) -> str | None:
+    """`value` with its comma written as a point (the example its refusal gives) when it is a number
+    written with a comma that cannot group thousands; None for anything else."""
+    if not isinstance(value, str):
+        return None
+    text = halfwidth(value)
+    if "," not in text or not _WRITTEN[float].fullmatch(text.replace(",", "")) or re.fullmatch(GROUPED, text):
+        return None
+    return text.replace(",", ".") if text.count(",") == 1 and "." not in text else "0.5"  # 1,5,0: no one reading
+
 
 def as_number(value, t):
     """`value` from outside a config (a box of the page sent straight to the HTTP API, a command line's option,
@@ -96,9 +115,12 @@ def as_number(value, t):
 def quoted(value) -> str:
     """A value as a message quotes it: str(), and an int of more digits than Python writes (str() raises
     ValueError past 4,300) through Decimal, which writes every digit; core.messages then cuts it short.
-    Text is quoted as it is, spaces around it aside."""
+    Text is quoted as it is, spaces around it aside; a whole float as the whole number typed (-3 and 1000,
+    not -3.0 and 1000.0: a walk in Japanese read "(現在は -3.0)" for the -3 it typed)."""
     if isinstance(value, str):
         return value.strip()
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e16:
+        return str(int(value))
     if isinstance(value, int) and not isinstance(value, bool):
         try:
             return str(value)
@@ -112,6 +134,10 @@ def whole(value, where: str, lo: int, hi: int, default: int | None = None) -> in
     empty, or InputError naming `where` and the bounds, the value quoted short."""
     if value is None or value == "":
         return default
+    point = decimal_comma(value)
+    if point is not None:
+        raise InputError(problems=[Problem(where, Msg("any.decimal_comma", value=quoted(value)),
+                                           Msg("config.decimal_comma.hint", example=point))])
     n = as_number(value, int)
     if n is None or not lo <= n <= hi:
         raise InputError(problems=[Problem(where, Msg("any.whole_range", lo=lo, hi=hi, value=quoted(value)))])
@@ -130,7 +156,7 @@ def _beyond(name: str, t, value) -> Problem | None:
 
 def out_of_bounds(name: str, side: str, value: str) -> Problem:
     """The problem with a setting's value below its minimum (side "min") or above its maximum ("max")."""
-    n = str(FIELDS[name].metadata[side])
+    n = quoted(FIELDS[name].metadata[side])
     if side == "max":
         return Problem(name, Msg("config.max", label=label(name), n=n, value=value), Msg("config.use_at_most", n=n))
     hint = Msg("config.rank_hint") if name == "lora_rank" else Msg("config.use_at_least", n=n)
@@ -167,6 +193,10 @@ def coerce(name: str, value: Any) -> tuple[Any, Problem | None]:
         if isinstance(value, str) and value.strip().lower() in ("true", "yes", "on", "1", "false", "no", "off", "0"):
             return value.strip().lower() in ("true", "yes", "on", "1"), None
     elif t in (int, float):
+        point = decimal_comma(value)
+        if point is not None:
+            return None, Problem(name, Msg("config.decimal_comma", label=label(name), value=quoted(value)),
+                                 Msg("config.decimal_comma.hint", example=point))
         out = _number(name, t, value)
         if out is not None:
             return out
@@ -247,9 +277,9 @@ def validate(cfg: TrainConfig, *, check_files: bool = True, base_dir: Path | Non
             problems.append(Problem(f.name, Msg("config.choice", label=name, choices=", ".join(meta["choices"]),
                                                 value=repr(value))))
         if meta["min"] is not None and isinstance(value, (int, float)) and value < meta["min"]:
-            problems.append(out_of_bounds(f.name, "min", str(value)))
+            problems.append(out_of_bounds(f.name, "min", quoted(value)))
         if meta["max"] is not None and isinstance(value, (int, float)) and value > meta["max"]:
-            problems.append(out_of_bounds(f.name, "max", str(value)))
+            problems.append(out_of_bounds(f.name, "max", quoted(value)))
         if meta["max_chars"] is not None and len(value) > meta["max_chars"]:
             problems.append(Problem(f.name, Msg("config.max_chars", label=name, count=len(value), n=meta["max_chars"]),
                                     Msg("config.max_chars.hint")))

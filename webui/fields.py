@@ -16,7 +16,7 @@ import yaml
 from core import trust
 from core.method_check import start_adapter_problems
 from core.config import FIELDS, GROUPS, TrainConfig, coerce, from_dict, int_or_text, load_yaml_text, to_dict, validate
-from core.config_io import quoted
+from core.config_io import GROUPED, quoted
 from core.errors import InputError, Problem
 from core.messages import Msg, label
 from core.yaml_text import KeyTwice
@@ -206,11 +206,18 @@ def changed_only(values: list, current: tuple) -> list:
 # a whole number exactly only up to 2**53: a whole number past it goes as the text typed, which core
 # reads as it reads YAML ("12345678901234567890" typed was quoted back as 12345678901234567000). Past
 # 1.8e308 the browser itself reads the box as empty, and the check says so.
+# A comma the browser dropped that cannot group thousands ("0,0002" typed, 2 read) goes as the keys typed
+# (webui.page_script keeps them), for the check to refuse and quote as typed (core.config_io.decimal_comma).
 _SNAPSHOT_JS = """async (value, box) => {
   const s = (window.danluSettings ??= JSON.parse(box || '{}'));
-  const typed = document.querySelector('#cfg-' + %(name)s + ' input[type=number]')?.value.trim() ?? '';
+  const input = document.querySelector('#cfg-' + %(name)s + ' input[type=number]');
+  const typed = input?.value.trim() ?? '';
   const lost = typeof value === 'number' && Number.isInteger(value) && !Number.isSafeInteger(value);
   s[%(name)s] = lost && /^[-+]?[0-9.]+(e[-+]?[0-9]+)?$/i.test(typed) && Number(typed) === value ? typed : value;
+  const keys = input?.danluTyped?.trim();
+  if (keys && keys.includes(',') && keys.replace(/,/g, '') === typed && !new RegExp('^(?:' + %(grouped)s + ')$').test(keys)) {
+    s[%(name)s] = keys;
+  }
   const mine = (window.danluSettingsBurst = (window.danluSettingsBurst || 0) + 1);
   await new Promise(r => setTimeout(r, 0));
   return mine === window.danluSettingsBurst ? JSON.stringify(s) : undefined;
@@ -233,8 +240,8 @@ def wire_snapshot(box: gr.Textbox, widgets: dict) -> None:
     """Start the box from the widgets' first values; any widget's change updates it (no server call)."""
     box.value = json.dumps({n: widgets[n].value for n in NAMES})
     for name in NAMES:
-        widgets[name].change(None, inputs=[widgets[name], box], outputs=[box], js=_SNAPSHOT_JS % {"name": json.dumps(name)},
-                             api_visibility="private")
+        js = _SNAPSHOT_JS % {"name": json.dumps(name), "grouped": json.dumps(GROUPED)}
+        widgets[name].change(None, inputs=[widgets[name], box], outputs=[box], js=js, api_visibility="private")
 
 
 def snapshot_values(text: str | None) -> list:

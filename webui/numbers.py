@@ -16,6 +16,8 @@ import json
 
 import gradio as gr
 
+from core.config_io import GROUPED
+
 ROWS = 1_000_000_000  # the highest row number a box takes: more rows than any dataset here holds
 
 
@@ -43,6 +45,15 @@ _KEEP_TYPED_JS = """(value) => {
   const lost = typeof value === 'number' && Number.isInteger(value) && !Number.isSafeInteger(value);
   return lost && /^[-+]?[0-9.]+(e[-+]?[0-9]+)?$/i.test(typed) && Number(typed) === value ? typed : undefined;
 }"""
+# The same goes for a comma the browser dropped that cannot group thousands ("1,5" typed, 15 read; webui.page_script
+# keeps the keys typed), once the box is left: core.config_io.decimal_comma refuses it. Not on each change:
+# "1,0" on the way to "1,000" would be put in the box, which cannot show it, and empty it under the keys.
+_KEEP_COMMA_JS = """(value) => {
+  const input = document.querySelector('#' + %s + ' input[type=number]');
+  const keys = input?.danluTyped?.trim();
+  const grouped = new RegExp('^(?:' + %s + ')$');
+  return keys && keys.includes(',') && keys.replace(/,/g, '') === input.value.trim() && !grouped.test(keys) ? keys : undefined;
+}"""
 
 
 def Number(*args, **kwargs) -> gr.Number:  # noqa: N802  (named as the component it makes)
@@ -51,6 +62,8 @@ def Number(*args, **kwargs) -> gr.Number:  # noqa: N802  (named as the component
     box = _reading_as_sent(gr.Number(*args, **kwargs))
     if box.precision == 0 and box.elem_id:
         box.change(None, inputs=[box], outputs=[box], js=_KEEP_TYPED_JS % json.dumps(box.elem_id), api_visibility="private")
+        box.blur(None, inputs=[box], outputs=[box], js=_KEEP_COMMA_JS % (json.dumps(box.elem_id), json.dumps(GROUPED)),
+                 api_visibility="private")
     return box
 
 

@@ -56,6 +56,10 @@ TAB_KEYS = ["tab.templates", "tab.dataset", "tab.review", "tab.hyperparams", "ta
 # A number box takes a decimal point only: the browser drops a typed comma, so "0,0002" typed in the
 # Spanish page became 2. Where the page's readers write a decimal comma (i18n.DECIMAL_COMMA), the comma
 # is typed as a point and the box says so (the browser's own note beside it, in the page's words).
+# Elsewhere the browser drops the comma from the box's value ("0,0002" is 2) and keeps what was typed
+# where no script reads it: each number box keeps its own copy of the keys typed at its end
+# (input.danluTyped; an edit elsewhere, a deletion or a paste drops it), for the settings' check to see
+# a comma that cannot group thousands (webui.fields, core.config_io.decimal_comma).
 SET_LANGUAGE_JS = """(...inputs) => {
   const lang = inputs[0];
   try { localStorage.setItem('danlu-lang', lang); } catch (e) {}
@@ -104,7 +108,15 @@ SET_LANGUAGE_JS = """(...inputs) => {
     document.addEventListener('keydown', (e) => {
       const words = window.danluBoxWords[window.danluLang] || {};
       const input = e.target;
-      if (e.key !== ',' || !words.comma || !(input instanceof HTMLInputElement) || input.type !== 'number') return;
+      if (!(input instanceof HTMLInputElement) || input.type !== 'number') return;
+      if (!words.comma) {
+        const typed = input.danluTyped, value = input.value;
+        const kept = typed != null && (value === '' || typed.replace(/,/g, '') === value) ? typed : value;
+        if (e.key.length === 1 && !e.ctrlKey && !e.metaKey && !e.altKey) input.danluTyped = kept + e.key;
+        else if (!['Tab', 'Shift', 'Enter', 'CapsLock'].includes(e.key)) input.danluTyped = null;
+        return;
+      }
+      if (e.key !== ',') return;
       e.preventDefault();
       if (!/[.e]/i.test(input.value)) document.execCommand('insertText', false, '.');
       input.setCustomValidity(words.decimal);

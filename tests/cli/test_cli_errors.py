@@ -72,7 +72,7 @@ def test_a_dataset_path_too_long_to_exist_is_not_found(tmp_path, monkeypatch, ca
 
 @pytest.mark.parametrize("item,said", [
     ("lora_rank=1" + "0" * 5000, "lora_rank: LoRA rank must be at most 1024, got 10000"),
-    ("learning_rate=" + "9" * 500, "learning_rate: Learning rate must be at most 1.0, got 99999"),
+    ("learning_rate=" + "9" * 500, "learning_rate: Learning rate must be at most 1, got 99999"),
 ])
 def test_a_number_too_large_to_hold_is_refused_with_its_bounds(tmp_path, monkeypatch, capsys, item, said):
     """Found by a probe: these stopped with "unexpected ValueError: Exceeds the limit (4300 digits) ..."

@@ -110,8 +110,8 @@ HUGE = "1" + "0" * 5000  # past Python's limit of 4,300 digits for reading text 
 @pytest.mark.parametrize("item,said", [
     ("lora_rank=" + HUGE, "lora_rank: LoRA rank must be at most 1024, got 1000000"),
     ("lora_rank=-" + HUGE, "lora_rank: LoRA rank must be at least 1, got -1000000"),
-    ("learning_rate=" + "9" * 500, "learning_rate: Learning rate must be at most 1.0, got 9999999"),
-    ("learning_rate=" + HUGE, "learning_rate: Learning rate must be at most 1.0, got 1000000"),
+    ("learning_rate=" + "9" * 500, "learning_rate: Learning rate must be at most 1, got 9999999"),
+    ("learning_rate=" + HUGE, "learning_rate: Learning rate must be at most 1, got 1000000"),
     ("learning_rate=-1e999", "learning_rate: Learning rate must be at least 1e-08, got -1e999"),
 ])
 def test_a_number_too_large_to_hold_is_outside_the_settings_bounds(tmp_path, item, said):
@@ -168,7 +168,7 @@ def test_a_value_over_its_bound_says_what_to_use_as_one_under_it_does(tmp_path):
         load_config(p, check_files=False)
     said = {q.where: str(q) for q in e.value.problems}
     assert said["lora_rank"].endswith("LoRA rank must be at most 1024, got 2000 — use 1024 or less")
-    assert said["learning_rate"].endswith("Learning rate must be at most 1.0, got 5.0 — use 1.0 or less")
+    assert said["learning_rate"].endswith("Learning rate must be at most 1, got 5 — use 1 or less")
 
 
 def test_full_width_numbers_an_input_method_types_are_read():

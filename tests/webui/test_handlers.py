@@ -106,7 +106,7 @@ def test_a_number_too_large_to_hold_is_outside_its_bounds_in_every_route_of_the_
     in a loaded file it stopped Load config with ValueError. Each is now its setting and its bounds."""
     values = dict(zip(fields.NAMES, demo_values()), learning_rate=int("9" * 500), lora_rank="1" + "0" * 5000)
     out = hp.validate_settings(gui, "en", *[values[n] for n in fields.NAMES])
-    assert "Learning rate must be at most 1.0, got 999" in out and "LoRA rank must be at most 1024, got 1000" in out
+    assert "Learning rate must be at most 1, got 999" in out and "LoRA rank must be at most 1024, got 1000" in out
     assert "(500 characters)" in out and "(5,001 characters)" in out and len(out) < 800, out[:1000]
     box = dict(zip(fields.NAMES, demo_values()))
     text = json.dumps(box).replace('"lora_rank": 16', '"lora_rank": 1' + "0" * 5000)
@@ -116,7 +116,7 @@ def test_a_number_too_large_to_hold_is_outside_its_bounds_in_every_route_of_the_
     big.write_text(f"lora_rank: 1{'0' * 5000}\nlearning_rate: {'9' * 500}\nseed: 7\n")
     out = dict(zip(fields.NAMES + ["note"], hp.load_settings(gui, str(big), "en")))
     assert out["seed"] == 7 and out["lora_rank"] == 16  # the others load; this one is named, not sent
-    assert "LoRA rank must be at most 1024" in out["note"] and "Learning rate must be at most 1.0" in out["note"]
+    assert "LoRA rank must be at most 1024" in out["note"] and "Learning rate must be at most 1" in out["note"]
     assert len(out["note"]) < 800, out["note"][:1000]
 
 

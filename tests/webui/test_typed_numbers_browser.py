@@ -8,7 +8,10 @@ from playwright.sync_api import expect
 from core import jobs as J
 from core.services import Services
 from tests.webui.conftest import FAKE_RECIPE, live_server, open_app, tab
-from webui.i18n import tr
+from core.messages import Msg, label
+from webui.i18n import LANGUAGES, say, tr
+
+LANGUAGES_BY_CODE = [(code, name) for name, code in LANGUAGES]
 
 pytestmark = pytest.mark.browser
 
@@ -63,5 +66,46 @@ def test_a_20_digit_number_in_the_other_whole_number_boxes_is_quoted_back_as_typ
                 page.get_by_role("button", name=tr(button, "es")).click()
                 expect(page.locator(line)).to_contain_text(tr(label, "es"))
                 expect(page.locator(line)).to_contain_text(" 12345678901234567890")
+    finally:
+        ctx.close()
+
+
+@pytest.mark.parametrize("lang", ["ja", "en"])
+def test_a_decimal_comma_typed_in_the_other_pages_is_refused_and_grouping_is_kept(server, page, lang):
+    """0,0002 typed as the learning rate on the Japanese and Korean pages became 2 (the browser dropped the
+    comma as grouping): it is refused, quoted as typed; 1,000 still reads as 1000."""
+    open_app(page, server.url)
+    page.get_by_label(dict(LANGUAGES_BY_CODE)[lang]).check()
+    tab(page, tr("tab.hyperparams", lang))
+    box = page.locator("#cfg-learning_rate input[type=number]")
+    box.fill("")
+    box.press_sequentially("0,0002")
+    box.press("Tab")
+    page.wait_for_function("() => window.danluSettings && window.danluSettings.learning_rate === '0,0002'")
+    said = say(Msg("config.decimal_comma", label=label("learning_rate"), value="0,0002"), lang)
+    expect(page.locator("#hp-problems")).to_contain_text(said)
+    steps = page.locator("#cfg-save_steps input[type=number]")
+    steps.fill("")
+    steps.press_sequentially("1,000")
+    steps.press("Tab")
+    page.wait_for_function("() => window.danluSettings && window.danluSettings.save_steps === 1000")
+
+
+def test_a_decimal_comma_in_a_whole_number_box_is_refused_not_read_as_grouping(home, browser):
+    """1,5 typed as the process count on the Japanese page became 15: it is refused, quoted as typed."""
+    ctx = browser.new_context(viewport={"width": 1280, "height": 900}, locale="ja-JP")
+    try:
+        with live_server(home, env={"DANLU_GUI_TEST_TRAIN_MODULE": FAKE_RECIPE}) as server:
+            page = ctx.new_page()
+            open_app(page, server.url)
+            page.get_by_label("日本語").check()
+            page.locator("#tpl-demo").click()
+            tab(page, tr("tab.train", "ja"))
+            box = page.locator("#train-nproc input[type=number]")
+            box.fill("")
+            box.press_sequentially("1,5")
+            box.press("Tab")
+            page.get_by_role("button", name=tr("train.start", "ja")).click()
+            expect(page.locator("#train-message")).to_contain_text(say(Msg("any.decimal_comma", value="1,5"), "ja"))
     finally:
         ctx.close()

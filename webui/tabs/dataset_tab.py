@@ -205,8 +205,8 @@ def summary_markdown(report: dict, info: dict, lang: str) -> str:
              version_text(info, lang)]
     if report.get("pairs"):  # preference: usable pairs and how many distinct prompts they answer
         parts.insert(4, tr("ds.pairs", lang, pairs=report["pairs"]["pairs"], prompts=report["pairs"]["prompts"]))
-    if report.get("problem_count"):
-        parts.append(f"{tr('ds.problem_count', lang)}: **{report['problem_count']}**")
+    warned = sum(c["count"] for c in (report.get("counts") or {}).values() if c.get("warning"))  # listed below too
+    parts += [f"{tr(k, lang)}: **{n}**" for k, n in (("ds.problem_count", report.get("problem_count")), ("ds.warning_count", warned)) if n]
     return " · ".join(parts)
 
 
