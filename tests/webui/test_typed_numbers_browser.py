@@ -2,6 +2,8 @@
 what reaches the check is not always what was typed."""
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 from playwright.sync_api import expect
 
@@ -49,25 +51,19 @@ def test_a_20_digit_number_in_the_other_whole_number_boxes_is_quoted_back_as_typ
     job = store.create(kind="train", name="plain", run_dir=str(run_dir))
     for state in (J.STARTING, J.RUNNING, J.SUCCEEDED):
         store.transition(job.id, state)
-    ctx = browser.new_context(viewport={"width": 1280, "height": 900}, locale="es-ES")
-    try:
-        with live_server(home, env={"DANLU_GUI_TEST_TRAIN_MODULE": FAKE_RECIPE}) as server:
-            page = ctx.new_page()
-            open_app(page, server.url)
-            page.locator("#tpl-demo").click()
-            tab(page, tr("tab.train", "es"))
-            for box_id, button, line, label in (("train-nproc", "train.start", "#train-message", "train.nproc"),
-                                                ("ev-max-samples", "ev.start", "#ev-status", "ev.max_samples")):
-                if box_id == "ev-max-samples":
-                    tab(page, tr("tab.evaluate", "es"))
-                box = page.locator(f"#{box_id} input[type=number]")
-                box.fill("12345678901234567890")
-                box.press("Tab")
-                page.get_by_role("button", name=tr(button, "es")).click()
-                expect(page.locator(line)).to_contain_text(tr(label, "es"))
-                expect(page.locator(line)).to_contain_text(" 12345678901234567890")
-    finally:
-        ctx.close()
+    with fake_training_page(home, browser, "es-ES") as page:
+        page.locator("#tpl-demo").click()
+        tab(page, tr("tab.train", "es"))
+        for box_id, button, line, label in (("train-nproc", "train.start", "#train-message", "train.nproc"),
+                                            ("ev-max-samples", "ev.start", "#ev-status", "ev.max_samples")):
+            if box_id == "ev-max-samples":
+                tab(page, tr("tab.evaluate", "es"))
+            box = page.locator(f"#{box_id} input[type=number]")
+            box.fill("12345678901234567890")
+            box.press("Tab")
+            page.get_by_role("button", name=tr(button, "es")).click()
+            expect(page.locator(line)).to_contain_text(tr(label, "es"))
+            expect(page.locator(line)).to_contain_text(" 12345678901234567890")
 
 
 @pytest.mark.parametrize("lang", ["ja", "en"])
@@ -93,19 +89,26 @@ def test_a_decimal_comma_typed_in_the_other_pages_is_refused_and_grouping_is_kep
 
 def test_a_decimal_comma_in_a_whole_number_box_is_refused_not_read_as_grouping(home, browser):
     """1,5 typed as the process count on the Japanese page became 15: it is refused, quoted as typed."""
-    ctx = browser.new_context(viewport={"width": 1280, "height": 900}, locale="ja-JP")
+    with fake_training_page(home, browser, "ja-JP") as page:
+        page.get_by_label("日本語").check()
+        page.locator("#tpl-demo").click()
+        tab(page, tr("tab.train", "ja"))
+        box = page.locator("#train-nproc input[type=number]")
+        box.fill("")
+        box.press_sequentially("1,5")
+        box.press("Tab")
+        page.get_by_role("button", name=tr("train.start", "ja")).click()
+        expect(page.locator("#train-message")).to_contain_text(say(Msg("any.decimal_comma", value="1,5"), "ja"))
+
+
+@contextlib.contextmanager
+def fake_training_page(home, browser, locale: str):
+    """The app's page in a browser of `locale`, on a server whose training is the fake recipe."""
+    ctx = browser.new_context(viewport={"width": 1280, "height": 900}, locale=locale)
     try:
         with live_server(home, env={"DANLU_GUI_TEST_TRAIN_MODULE": FAKE_RECIPE}) as server:
             page = ctx.new_page()
             open_app(page, server.url)
-            page.get_by_label("日本語").check()
-            page.locator("#tpl-demo").click()
-            tab(page, tr("tab.train", "ja"))
-            box = page.locator("#train-nproc input[type=number]")
-            box.fill("")
-            box.press_sequentially("1,5")
-            box.press("Tab")
-            page.get_by_role("button", name=tr("train.start", "ja")).click()
-            expect(page.locator("#train-message")).to_contain_text(say(Msg("any.decimal_comma", value="1,5"), "ja"))
+            yield page
     finally:
         ctx.close()
