@@ -96,6 +96,8 @@ def checked(language, block_fn, inputs: list, state) -> list:
             error = sent_events.file_refusal(box, inputs[i], lang)
             if error is not None:
                 raise error
+        elif (error := sent_events.file_in_other_box(box, inputs[i], lang)) is not None:
+            raise error
         if not _takes_only_choices(box):
             continue
         if inputs[i] is None and _many(box):

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import gradio as gr
 from gradio import utils
+from gradio_client import utils as client_utils
 from gradio.data_classes import FileData
 
 from core.config_io import quoted
@@ -72,6 +73,32 @@ def file_refusal(box, value, lang: str) -> gr.Error | None:
             return _refusal(box, Msg("page.not_a_file", value=_said(one)), Msg("page.upload.hint"), lang)
         if not _in_upload_folder(path):
             return _refusal(box, Msg("page.not_uploaded", path=quoted(path)), Msg("page.upload.hint"), lang)
+    return None
+
+
+def file_in_other_box(box, value, lang: str) -> gr.Error | None:
+    """gr.Error in words when `value`, sent to a box that takes no file, holds a file's description anywhere
+    in it: Gradio moves every such description it finds in an event's values to its cache first, and one
+    naming a file it did not take up failed there (InvalidPathError: HTTP 500, no words, a traceback)."""
+    found = _file_described(value)
+    if found is None:
+        return None
+    return _refusal(box, Msg("page.file_in_box", path=quoted(found)), Msg("page.file_in_box.hint"), lang)
+
+
+def _file_described(value, limit: int = 100_000) -> str | None:
+    """The path of the first file description (Gradio's own test) in `value`'s lists and objects, else None;
+    walked without recursion (a value nested 100,000 deep is a direct call's), at most `limit` parts."""
+    stack = [value]
+    while stack and limit > 0:
+        limit -= 1
+        one = stack.pop()
+        if client_utils.is_file_obj_with_meta(one):
+            return str(one.get("path"))
+        if isinstance(one, dict):
+            stack.extend(one.values())
+        elif isinstance(one, (list, tuple)):
+            stack.extend(one)
     return None
 
 

@@ -202,6 +202,13 @@ def test_a_file_box_or_click_sent_what_the_page_never_sends_is_refused_in_words(
             where = (dep.get("api_name"), comps[dep["inputs"][slot]]["props"]["elem_id"], value)
             words = "このページにアップロードされたファイルではありません" if lang_id in dep["inputs"] else "not a file uploaded to this page"
             assert status == 500 and words in said, (where, status, said)
+    # a file's description in a box that takes no file (the dataset id beside the review's import): Gradio's own
+    # file check failed first, HTTP 500 with no words and a traceback (the lead's probe after the merges)
+    dep = next(d for d in cfg["dependencies"] if d.get("api_name") == "review_import_marks")
+    data = [("ja" if i == lang_id else comps[i]["props"].get("value")) for i in dep["inputs"]]
+    data[0] = {"text": [{"path": "/etc/passwd", "meta": {"_type": "gradio.FileData"}}]}
+    status, said = call(dep, data)
+    assert status == 500 and "ファイルを受け付けないボックスにファイルが送られました" in said and "/etc/passwd" in said, said
     clicks = [dep for dep in cfg["dependencies"] if dep.get("backend_fn") and any(t[1] == "select" for t in dep["targets"])
               and comps.get(dep["targets"][0][0], {}).get("type") == "dataframe"]
     assert len(clicks) >= 2, clicks  # the job table, the review's findings

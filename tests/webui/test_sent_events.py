@@ -92,3 +92,22 @@ def test_a_click_in_the_job_table_that_names_no_job_picks_nothing(row):
     evt = gr.SelectData(None, {"index": [0, 0], "value": "x", "row_value": row})
     assert train_tab.select_row(evt) == gr.skip()
     assert train_tab.select_row(gr.SelectData(None, {"index": [0, 0], "value": "x", "row_value": ["job-1", "a"]})) == "job-1"
+
+
+def test_a_file_described_in_a_box_that_takes_no_file_is_refused_in_words():
+    """{"path": "/etc/passwd", "meta": {"_type": "gradio.FileData"}} sent to a text box (a direct call; found by
+    the lead's probe after the merges): Gradio moves every file it finds in an event's values to its cache and
+    failed there (InvalidPathError), HTTP 500 with no words. Anywhere in the value, however deep."""
+    with gr.Blocks() as blocks:
+        lang = gr.Radio(choices=LANGUAGES, value="en", label=L("app.language"))
+        box = gr.Textbox(label=L("chat.system"))
+        out = gr.Textbox()
+        box.submit(lambda text, code: f"{code}:{text}", [box, lang], [out])
+    choices.refuse_in_words(blocks, lang)
+    fn = next(iter(blocks.fns.values()))
+    file = {"path": "/etc/passwd", "meta": META}
+    for value in (file, [file], {"a": [1, {"b": file}]}, [[[[file]]]]):
+        said = refused(blocks, fn, [value, "ko"], SessionState(blocks))
+        assert said.startswith(tr("chat.system", "ko")) and "파일을 받지 않는 상자에 파일이 보내졌습니다(/etc/passwd)" in said, said
+    assert run(blocks, fn, ["plain text", "en"], SessionState(blocks)) == "en:plain text"
+    assert run(blocks, fn, [{"path": "/etc/passwd"}, "en"], SessionState(blocks)) == "en:{'path': '/etc/passwd'}"  # no meta: text
